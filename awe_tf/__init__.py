@@ -1,0 +1,50 @@
+"""awe-tf: Affinity Weighted Embedding (Weston, Weiss & Yee) on TensorFlow / TFRS.
+
+Names used throughout, from the paper:
+
+* ``U`` -- the input embedding, one d-dimensional row per input feature (|X| x d).
+* ``V`` -- the label embedding, one d-dimensional row per label (|Y| x d).
+* ``G`` -- the affinity: a weight G_ij(x, y) on each feature-pair term x_i U_i^T V_j y_j.
+  A constant G gives the linear embedding model WSABIE, f(x, y) = x^T U^T V y.
+* ``WARP`` -- the Weighted Approximate-Rank Pairwise loss that trains U, V (and G).
+
+TensorFlow Recommenders needs Keras 2, so ``TF_USE_LEGACY_KERAS=1`` is set here, before
+TensorFlow is first imported; ``tf.keras`` is then ``tf_keras``.
+"""
+
+import os as _os
+
+_os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if _os.environ["TF_USE_LEGACY_KERAS"] != "1":
+    raise ImportError(
+        "awe_tf needs TF_USE_LEGACY_KERAS=1 (TensorFlow Recommenders runs on Keras 2); "
+        f"it is set to {_os.environ['TF_USE_LEGACY_KERAS']!r} in this process."
+    )
+if "tensorflow" in __import__("sys").modules:  # pragma: no cover - depends on import order
+    import tensorflow as _tf
+
+    if not _tf.keras.__name__.startswith("tf_keras"):
+        raise ImportError(
+            "TensorFlow was imported before awe_tf with Keras 3 as tf.keras. Import awe_tf "
+            "first, or set TF_USE_LEGACY_KERAS=1 before importing TensorFlow."
+        )
+
+__version__ = "0.1.0"
+
+from awe_tf.data import Dataset, load_dataset, list_datasets  # noqa: E402
+
+__all__ = ["Dataset", "load_dataset", "list_datasets", "__version__"]
+
+
+def __getattr__(name):
+    # TensorFlow-heavy parts load on first use, so `awe-tf datasets` and the data layer stay fast.
+    if name in ("AWEModel", "ModelConfig"):
+        from awe_tf import models
+
+        return getattr(models, name)
+    if name in ("fit", "TrainConfig"):
+        from awe_tf import training
+
+        return getattr(training, name)
+    raise AttributeError(f"module 'awe_tf' has no attribute {name!r}")

@@ -1,0 +1,99 @@
+"""The in-memory form of every data set: a sparse input matrix X and a label matrix Y."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import scipy.sparse as sp
+
+ANNOTATION = "annotation"
+RECOMMENDATION = "recommendation"
+
+
+@dataclasses.dataclass
+class Dataset:
+    """Examples as rows of a sparse input matrix ``X`` and a binary label matrix ``Y``.
+
+    Attributes:
+        X: ``n x |X|`` float32 CSR matrix of input features.
+        Y: ``n x |Y|`` float32 CSR matrix, 1 where the label is positive.
+        feature_names: one name per column of ``X``.
+        label_names: one name per column of ``Y``.
+        task: ``"annotation"`` (x are features, y labels) or ``"recommendation"`` (x are the items
+            a user interacted with and y the same item vocabulary: ``X`` and ``Y`` share columns).
+        name: a short name for messages and reports.
+        numeric_features: boolean mask over the columns of ``X``; numeric columns are
+            standardised by the protocol, binary (bag-of-words) ones are kept as they are.
+        row_ids: the original id of each row (user id, example index), for reports.
+    """
+
+    X: sp.csr_matrix
+    Y: sp.csr_matrix
+    feature_names: list[str]
+    label_names: list[str]
+    task: str = ANNOTATION
+    name: str = "data"
+    numeric_features: np.ndarray | None = None
+    row_ids: np.ndarray | None = None
+
+    def __post_init__(self):
+        self.X = sp.csr_matrix(self.X, dtype=np.float32)
+        self.Y = sp.csr_matrix(self.Y, dtype=np.float32)
+        self.X.sort_indices()
+        self.Y.sort_indices()
+        if self.X.shape[0] != self.Y.shape[0]:
+            raise ValueError(f"{self.name}: X has {self.X.shape[0]} rows but Y has {self.Y.shape[0]}")
+        if len(self.feature_names) != self.X.shape[1]:
+            raise ValueError(f"{self.name}: {len(self.feature_names)} feature names for {self.X.shape[1]} columns")
+        if len(self.label_names) != self.Y.shape[1]:
+            raise ValueError(f"{self.name}: {len(self.label_names)} label names for {self.Y.shape[1]} labels")
+        if self.task not in (ANNOTATION, RECOMMENDATION):
+            raise ValueError(f"task must be {ANNOTATION!r} or {RECOMMENDATION!r}, got {self.task!r}")
+        if self.task == RECOMMENDATION and self.X.shape[1] != self.Y.shape[1]:
+            raise ValueError("recommendation data needs X and Y over the same item vocabulary")
+        if self.numeric_features is None:
+            self.numeric_features = np.zeros(self.X.shape[1], dtype=bool)
+        if self.row_ids is None:
+            self.row_ids = np.arange(self.X.shape[0])
+
+    @property
+    def n_examples(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def n_labels(self) -> int:
+        return self.Y.shape[1]
+
+    def rows(self, index) -> "Dataset":
+        """The examples at ``index`` (an index array or boolean mask), as a new data set."""
+        index = np.asarray(index)
+        return dataclasses.replace(self, X=self.X[index], Y=self.Y[index], row_ids=self.row_ids[index])
+
+    def with_matrices(self, X=None, Y=None) -> "Dataset":
+        return dataclasses.replace(self, X=self.X if X is None else X, Y=self.Y if Y is None else Y)
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset({self.name!r}, task={self.task}, n={self.n_examples}, "
+            f"|X|={self.n_features}, |Y|={self.n_labels}, nnz(X)={self.X.nnz}, nnz(Y)={self.Y.nnz})"
+        )
+
+
+@dataclasses.dataclass
+class Split:
+    """Train and test parts of one data set, as the protocol defines them.
+
+    For recommendation, ``test.X`` holds each user's *training* items (the input at test time)
+    and ``test.Y`` the held-out items; ``exclude`` is then the matrix of training positives that
+    the ranking leaves out, and ``candidates`` the labels that may be ranked at all.
+    """
+
+    train: Dataset
+    test: Dataset
+    exclude: sp.csr_matrix | None = None
+    candidates: np.ndarray | None = None

@@ -1,0 +1,34 @@
+"""The error raised wherever bad input enters: it names the file and, where known, the line."""
+
+from __future__ import annotations
+
+
+class DataFormatError(ValueError):
+    """Malformed or inconsistent input data, with the file and line it was found at."""
+
+    def __init__(self, path, message: str, line: int | None = None):
+        where = f"{path}:{line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {message}")
+        self.path = str(path)
+        self.line = line
+
+
+def check_finite(path, value: float, line: int | None, what: str = "value") -> float:
+    if value != value or value in (float("inf"), float("-inf")):
+        raise DataFormatError(path, f"{what} is {value!r}; NaN and infinite values are not allowed", line)
+    return value
+
+
+def parse_float(path, text: str, line: int | None, what: str = "value") -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataFormatError(path, f"{what} {text!r} is not a number", line) from None
+    return check_finite(path, value, line, what)
+
+
+def parse_int(path, text: str, line: int | None, what: str = "index") -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise DataFormatError(path, f"{what} {text!r} is not an integer", line) from None

@@ -1,0 +1,129 @@
+"""Readers for implicit-feedback data: MovieLens (``u.data``, ``ratings.dat``, ``ratings.csv``)
+and a plain interactions file (``user, item[, weight]`` as TSV or CSV)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from awe_tf.data.dataset import RECOMMENDATION, Dataset
+from awe_tf.data.errors import DataFormatError, parse_float
+
+
+def _sort_key(ids):
+    """Ascending id order: numerically when every id is an integer, else as text."""
+    try:
+        return sorted(ids, key=int)
+    except ValueError:
+        return sorted(ids)
+
+
+def interactions_to_dataset(users, items, weights, name, path, item_names=None) -> Dataset:
+    """Build the recommendation data set: one row per user, X = Y = the user's items.
+
+    Every interaction is an implicit positive (Y = 1); X keeps the weights (summed over repeats).
+    Users are in ascending id order, which the protocol's split relies on.
+    """
+    if not users:
+        raise DataFormatError(path, "no interactions found (empty file)")
+    user_ids = _sort_key(set(users))
+    item_ids = _sort_key(set(items))
+    user_index = {u: i for i, u in enumerate(user_ids)}
+    item_index = {t: i for i, t in enumerate(item_ids)}
+    rows = np.fromiter((user_index[u] for u in users), np.int64, len(users))
+    cols = np.fromiter((item_index[t] for t in items), np.int64, len(items))
+    X = sp.csr_matrix((np.asarray(weights, np.float32), (rows, cols)), shape=(len(user_ids), len(item_ids)))
+    X.sum_duplicates()
+    Y = X.copy()
+    Y.data[:] = 1.0
+    names = [item_names.get(t, str(t)) if item_names else str(t) for t in item_ids]
+    return Dataset(
+        X=X,
+        Y=Y,
+        feature_names=names,
+        label_names=names,
+        task=RECOMMENDATION,
+        name=name,
+        row_ids=np.asarray(user_ids, dtype=object if not all(isinstance(u, int) for u in user_ids) else np.int64),
+    )
+
+
+def _read_table(path, sep, min_fields, max_fields, header_words=()):
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as err:
+        raise DataFormatError(path, f"cannot open: {err.strerror}") from None
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = [f.strip() for f in (line.split(sep) if sep else line.split())]
+        if line_no == 1 and fields and fields[0].lower() in header_words:
+            continue
+        if not min_fields <= len(fields) <= max_fields:
+            raise DataFormatError(
+                path, f"expected {min_fields} to {max_fields} fields separated by {sep or 'whitespace'!r}, "
+                f"got {len(fields)}", line_no,
+            )
+        yield line_no, fields
+
+
+def read_movielens(path, name: str | None = None) -> Dataset:
+    """Read MovieLens ratings as implicit feedback: ``u.data`` (tab), ``ratings.dat`` (``::``)
+    or ``ratings.csv`` (comma, with header). Movie titles come from ``u.item`` / ``movies.dat`` /
+    ``movies.csv`` beside it when present."""
+    path = Path(path)
+    if path.is_dir():
+        for candidate in ("u.data", "ratings.dat", "ratings.csv"):
+            if (path / candidate).exists():
+                path = path / candidate
+                break
+        else:
+            raise DataFormatError(path, "no u.data, ratings.dat or ratings.csv in this folder")
+    sep = {".dat": "::", ".csv": ","}.get(path.suffix, "\t")
+    users, items = [], []
+    for line_no, fields in _read_table(path, sep, 3, 4, header_words=("userid", "user_id", "user")):
+        user, item = fields[0], fields[1]
+        if not (user.isdigit() and item.isdigit()):
+            raise DataFormatError(path, f"user and movie ids must be integers, got {user!r}, {item!r}", line_no)
+        parse_float(path, fields[2], line_no, "rating")
+        users.append(int(user))
+        items.append(int(item))
+    titles = _movie_titles(path.parent)
+    return interactions_to_dataset(users, items, np.ones(len(users)), name or path.parent.name, path, titles)
+
+
+def _movie_titles(folder: Path) -> dict:
+    for file, sep in (("u.item", "|"), ("movies.dat", "::"), ("movies.csv", ",")):
+        target = folder / file
+        if target.exists():
+            titles = {}
+            for line in target.read_text(encoding="latin-1").splitlines():
+                fields = line.split(sep)
+                if len(fields) >= 2 and fields[0].isdigit():
+                    titles[int(fields[0])] = fields[1]
+            return titles
+    return {}
+
+
+def read_interactions(path, name: str | None = None) -> Dataset:
+    """Read ``user, item[, weight]`` rows: tab-separated (``.tsv``/other) or comma (``.csv``).
+
+    A first line whose weight column is not a number, or whose first field is ``user``, is
+    taken as a header. Repeated (user, item) pairs have their weights summed.
+    """
+    path = Path(path)
+    sep = "," if path.suffix.lower() == ".csv" else "\t"
+    users, items, weights = [], [], []
+    for line_no, fields in _read_table(path, sep, 2, 3, header_words=("user", "user_id", "userid")):
+        if not fields[0] or not fields[1]:
+            raise DataFormatError(path, "empty user or item id", line_no)
+        weight = parse_float(path, fields[2], line_no, "weight") if len(fields) == 3 else 1.0
+        if weight <= 0:
+            raise DataFormatError(path, f"weight {weight} must be positive", line_no)
+        users.append(fields[0])
+        items.append(fields[1])
+        weights.append(weight)
+    return interactions_to_dataset(users, items, weights, name or path.stem, path)

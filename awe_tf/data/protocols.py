@@ -1,0 +1,160 @@
+"""The splits, validation carve-outs and feature scaling of ``shared/PROTOCOLS.md``.
+
+Every reported figure uses these, so numbers compare across runs, libraries and papers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split
+
+N_HELD_OUT = 5
+
+
+def modulo_split(data: Dataset, every: int = 5) -> tuple[Dataset, Dataset]:
+    """Annotation split for data with no given split: 0-based row ``i % every == 0`` is test."""
+    is_test = np.arange(data.n_examples) % every == 0
+    return data.rows(~is_test), data.rows(is_test)
+
+
+def validation_rows(n_train: int, seed: int = 0) -> np.ndarray:
+    """A seeded random 20% of the training rows: ``sorted(default_rng(0).permutation(n)[: n // 5])``."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.permutation(n_train)[: n_train // 5])
+
+
+def standardise(train: Dataset, *others: Dataset) -> list[Dataset]:
+    """Standardise numeric columns with the training part's mean and std (std 0 -> 1).
+
+    Binary bag-of-words columns are kept as they are. Returns the scaled copies of
+    ``train`` and of each of ``others``, in order.
+    """
+    numeric = np.asarray(train.numeric_features, bool)
+    if not numeric.any():
+        return [train, *others]
+    dense = train.X[:, numeric].toarray().astype(np.float64)
+    mean = dense.mean(axis=0)
+    std = dense.std(axis=0)
+    std[std == 0] = 1.0
+
+    def scale(part: Dataset) -> Dataset:
+        block = ((part.X[:, numeric].toarray() - mean) / std).astype(np.float32)
+        stacked = sp.hstack([part.X[:, ~numeric], sp.csr_matrix(block)], format="csc")
+        order = np.concatenate([np.flatnonzero(~numeric), np.flatnonzero(numeric)])
+        return part.with_matrices(X=stacked[:, np.argsort(order)].tocsr())
+
+    return [scale(part) for part in (train, *others)]
+
+
+def annotation_split(train: Dataset, test: Dataset | None = None) -> Split:
+    """The annotation protocol: the given train/test files, or ``i % 5 == 0`` as test when
+    there is no given split; numeric features standardised on the training part."""
+    if test is None:
+        train, test = modulo_split(train)
+    train, test = standardise(train, test)
+    return Split(train=train, test=test)
+
+
+def annotation_validation(train: Dataset) -> Split:
+    """Carve the protocol's validation rows out of an (already scaled) training part."""
+    val = validation_rows(train.n_examples)
+    keep = np.ones(train.n_examples, bool)
+    keep[val] = False
+    return Split(train=train.rows(keep), test=train.rows(val))
+
+
+def hold_out_items(Y: sp.csr_matrix, seed: int, n_held_out: int = N_HELD_OUT):
+    """For each user (rows in ascending user-id order) draw ``n_held_out`` of the sorted item ids
+    with ``default_rng(seed).choice(items, n_held_out, replace=False)``.
+
+    Users with no more than ``n_held_out`` items keep them all for training and draw nothing
+    (there is nothing left to learn from otherwise); ``skipped`` counts them.
+
+    Returns:
+        ``(kept, held_out, skipped)``: two boolean masks over ``Y.data`` in CSR order, and the
+        number of users skipped.
+    """
+    rng = np.random.default_rng(seed)
+    held = np.zeros(Y.nnz, bool)
+    skipped = 0
+    for user in range(Y.shape[0]):
+        start, end = Y.indptr[user], Y.indptr[user + 1]
+        items = Y.indices[start:end]  # sorted ascending: CSR with sorted indices
+        if items.size <= n_held_out:
+            skipped += 1
+            continue
+        chosen = rng.choice(items, n_held_out, replace=False)
+        held[start:end] = np.isin(items, chosen)
+    return ~held, held, skipped
+
+
+def _mask_csr(matrix: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
+    out = matrix.copy()
+    out.data = np.where(keep, out.data, 0).astype(np.float32)
+    out.eliminate_zeros()
+    return out
+
+
+def recommendation_split(data: Dataset, seed: int = 0) -> Split:
+    """The recommendation (YouTube) protocol: 5 held-out items per user drawn with
+    ``default_rng(seed)``; the rest are training.
+
+    The test part's inputs are each user's training items and its labels the held-out items;
+    the ranking excludes the user's training items and covers only items seen in training.
+    """
+    if data.task != RECOMMENDATION:
+        raise ValueError(f"{data.name} is {data.task} data, not recommendation data")
+    data.X.sort_indices()
+    data.Y.sort_indices()
+    if not np.array_equal(data.X.indices, data.Y.indices) or not np.array_equal(data.X.indptr, data.Y.indptr):
+        raise ValueError("recommendation data needs X and Y with the same non-zero pattern")
+    kept, held, _ = hold_out_items(data.Y, seed)
+    train_X, train_Y = _mask_csr(data.X, kept), _mask_csr(data.Y, kept)
+    test_Y = _mask_csr(data.Y, held)
+    train = data.with_matrices(X=train_X, Y=train_Y)
+    test = data.with_matrices(X=train_X, Y=test_Y)
+    has_test = np.diff(test_Y.indptr) > 0
+    candidates = np.flatnonzero(np.asarray(train_Y.sum(axis=0)).ravel() > 0)
+    return Split(
+        train=train,
+        test=test.rows(has_test),
+        exclude=train_Y[has_test],
+        candidates=candidates,
+    )
+
+
+def recommendation_validation(train: Dataset) -> Split:
+    """The same recipe on the training part with ``default_rng(1)``."""
+    return recommendation_split(train, seed=1)
+
+
+def protocol_split(train: Dataset, test: Dataset | None = None) -> Split:
+    """The protocol's train/test split for either task."""
+    if train.task == RECOMMENDATION:
+        if test is not None:
+            raise ValueError("recommendation data is split by the protocol; give one file")
+        return recommendation_split(train)
+    return annotation_split(train, test)
+
+
+def validation_split(train: Dataset) -> Split:
+    """The protocol's validation carve-out of a training part, for either task."""
+    if train.task == RECOMMENDATION:
+        return recommendation_validation(train)
+    return annotation_validation(train)
+
+
+__all__ = [
+    "annotation_split",
+    "annotation_validation",
+    "hold_out_items",
+    "modulo_split",
+    "protocol_split",
+    "recommendation_split",
+    "recommendation_validation",
+    "standardise",
+    "validation_rows",
+    "validation_split",
+]

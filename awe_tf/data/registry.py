@@ -1,0 +1,139 @@
+"""Data sets by name (the bundled Corel5k and those under ``AWE_DATA_DIR``) and by files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from awe_tf.data.dataset import Dataset, Split
+from awe_tf.data.errors import DataFormatError
+from awe_tf.data.interactions import read_interactions, read_movielens
+from awe_tf.data.mulan import read_mulan
+from awe_tf.data.protocols import protocol_split
+from awe_tf.data.xmlrepo import read_xmlrepo
+
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "datasets"
+DEFAULT_DATASET = "corel5k"
+
+# name -> (folder under the data dir, train file, test file or None, label xml or None, format)
+KNOWN = {
+    "corel5k": ("mulan/corel5k", "Corel5k-train-sparse.arff", "Corel5k-test-sparse.arff", "Corel5k.xml", "mulan"),
+    "emotions": ("mulan/emotions", "emotions-train.arff", "emotions-test.arff", "emotions.xml", "mulan"),
+    "scene": ("mulan/scene", "scene-train.arff", "scene-test.arff", "scene.xml", "mulan"),
+    "cal500": ("mulan/cal500", "cal500.arff", None, "cal500.xml", "mulan"),
+    "ml-100k": ("ml-100k", "u.data", None, None, "movielens"),
+}
+FORMATS = ("mulan", "movielens", "xmlrepo", "interactions")
+
+
+def data_dir() -> Path | None:
+    """The folder named by ``AWE_DATA_DIR``, if set."""
+    value = os.environ.get("AWE_DATA_DIR")
+    return Path(value) if value else None
+
+
+def _locate(name: str) -> Path | None:
+    folder = KNOWN[name][0]
+    root = data_dir()
+    if root is not None and (root / folder / KNOWN[name][1]).exists():
+        return root / folder
+    if name == DEFAULT_DATASET:
+        return BUNDLED_DIR / "corel5k"
+    return None
+
+
+def list_datasets() -> list[dict]:
+    """Every named data set with where it would be read from (``None``: not available here)."""
+    out = []
+    for name, (_, _, test, _, fmt) in KNOWN.items():
+        where = _locate(name)
+        out.append(
+            {
+                "name": name,
+                "format": fmt,
+                "split": "given train/test files" if test else "protocol split",
+                "path": str(where) if where else None,
+                "bundled": name == DEFAULT_DATASET,
+            }
+        )
+    return out
+
+
+def read_files(train, test=None, labels=None, format: str | None = None, name: str | None = None):
+    """Read a data set from files.
+
+    Args:
+        train: the training file (or, for MovieLens, the file or its folder).
+        test: an optional test file (annotation formats only).
+        labels: the Mulan label ``.xml`` (required for ``mulan``).
+        format: one of ``mulan``, ``movielens``, ``xmlrepo``, ``interactions``; guessed from the
+            file name when omitted.
+
+    Returns:
+        ``(train, test)`` data sets; ``test`` is ``None`` when no test file is given.
+    """
+    train = Path(train)
+    fmt = format or _guess_format(train)
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if fmt == "mulan":
+        if labels is None:
+            raise ValueError(f"{train}: Mulan data needs its label list (--labels FILE.xml)")
+        out = read_mulan(train, labels, name), (read_mulan(test, labels, name) if test else None)
+        if out[1] is not None and out[1].feature_names != out[0].feature_names:
+            raise DataFormatError(test, f"its features differ from those of {train}")
+        return out
+    if fmt == "xmlrepo":
+        first = read_xmlrepo(train, name)
+        second = read_xmlrepo(test, name) if test else None
+        if second is not None and (second.n_features, second.n_labels) != (first.n_features, first.n_labels):
+            raise DataFormatError(test, f"its header's feature/label counts differ from those of {train}")
+        return first, second
+    if test is not None:
+        raise ValueError(f"{fmt} data is split by the protocol; pass only --train")
+    reader = read_movielens if fmt == "movielens" else read_interactions
+    return reader(train, name), None
+
+
+def _guess_format(path: Path) -> str:
+    if path.is_dir() or path.name in ("u.data", "ratings.dat", "ratings.csv"):
+        return "movielens"
+    if path.suffix.lower() == ".arff":
+        return "mulan"
+    if path.suffix.lower() in (".tsv", ".csv"):
+        return "interactions"
+    if path.suffix.lower() == ".txt":
+        return "xmlrepo"
+    raise ValueError(f"{path}: cannot tell the format from the name; pass format=/--format")
+
+
+def load_dataset(name: str = DEFAULT_DATASET) -> Split:
+    """A named data set, split and scaled by the protocol (``shared/PROTOCOLS.md``).
+
+    ``corel5k`` ships with the package; the others are read from ``AWE_DATA_DIR``.
+    """
+    if name not in KNOWN:
+        raise ValueError(f"unknown data set {name!r}; known: {', '.join(KNOWN)}")
+    where = _locate(name)
+    if where is None:
+        raise FileNotFoundError(
+            f"data set {name!r} is not bundled; set AWE_DATA_DIR to a folder holding {KNOWN[name][0]}/"
+        )
+    _, train_file, test_file, xml, fmt = KNOWN[name]
+    train, test = read_files(
+        where / train_file,
+        where / test_file if test_file else None,
+        where / xml if xml else None,
+        format=fmt,
+        name=name,
+    )
+    return protocol_split(train, test)
+
+
+def load_split(train, test=None, labels=None, format=None, name=None) -> Split:
+    """Files read by :func:`read_files`, split and scaled by the protocol."""
+    first, second = read_files(train, test, labels, format, name)
+    return protocol_split(first, second)
+
+
+__all__ = ["Dataset", "list_datasets", "load_dataset", "load_split", "read_files", "DEFAULT_DATASET"]

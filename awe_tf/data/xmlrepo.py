@@ -1,0 +1,72 @@
+"""Reader for the Extreme Classification Repository text format.
+
+The first line is ``N F L`` (examples, features, labels); each following line is
+``l1,l2,... f:v f:v ...`` with 0-based label and feature indices (the label list may be empty).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from awe_tf.data.dataset import ANNOTATION, Dataset
+from awe_tf.data.errors import DataFormatError, parse_float, parse_int
+
+
+def read_xmlrepo(path, name: str | None = None) -> Dataset:
+    """Read one file of the repository's format into a data set (numeric features flagged)."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        raise DataFormatError(path, f"cannot open: {err.strerror}") from None
+    if not lines or not lines[0].strip():
+        raise DataFormatError(path, "empty file; expected a header 'N F L'", 1)
+    header = lines[0].split()
+    if len(header) != 3:
+        raise DataFormatError(path, f"header must be 'N F L', got {lines[0]!r}", 1)
+    n, n_features, n_labels = (parse_int(path, h, 1, "header count") for h in header)
+    body = [(i, line) for i, line in enumerate(lines[1:], start=2) if line.strip()]
+    if len(body) != n:
+        raise DataFormatError(path, f"header says {n} examples but the file has {len(body)}")
+    xr, xc, xv, yr, yc = [], [], [], [], []
+    for row, (line_no, line) in enumerate(body):
+        parts = line.split(" ")
+        first = parts[0]
+        if ":" in first:  # no labels on this row
+            labels_text, features = "", parts
+        else:
+            labels_text, features = first, parts[1:]
+        for text in filter(None, labels_text.split(",")):
+            label = parse_int(path, text, line_no, "label index")
+            if not 0 <= label < n_labels:
+                raise DataFormatError(path, f"label index {label} out of range (0..{n_labels - 1})", line_no)
+            yr.append(row)
+            yc.append(label)
+        for token in filter(None, features):
+            if ":" not in token:
+                raise DataFormatError(path, f"feature {token!r} is not 'index:value'", line_no)
+            index_text, value_text = token.split(":", 1)
+            index = parse_int(path, index_text, line_no, "feature index")
+            if not 0 <= index < n_features:
+                raise DataFormatError(path, f"feature index {index} out of range (0..{n_features - 1})", line_no)
+            xr.append(row)
+            xc.append(index)
+            xv.append(parse_float(path, value_text, line_no, f"feature {index}"))
+    X = sp.csr_matrix((np.asarray(xv, np.float32), (xr, xc)), shape=(n, n_features))
+    Y = sp.csr_matrix((np.ones(len(yr), np.float32), (yr, yc)), shape=(n, n_labels))
+    if X.has_canonical_format is False:
+        X.sum_duplicates()
+    Y.sum_duplicates()
+    Y.data[:] = 1.0
+    return Dataset(
+        X=X,
+        Y=Y,
+        feature_names=[f"f{i}" for i in range(n_features)],
+        label_names=[f"l{i}" for i in range(n_labels)],
+        task=ANNOTATION,
+        name=name or path.stem,
+        numeric_features=np.zeros(n_features, bool),
+    )
