@@ -1,0 +1,41 @@
+"""Constant affinity G_ij = c: the linear embedding model WSABIE (paper, eq. 1)."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from awe_tf.affinities.base import Affinity
+
+
+@tf.keras.utils.register_keras_serializable(package="awe_tf")
+class Constant(Affinity):
+    """G_ij(x, y) = c, so f(x, y) = c x^T U^T V y (WSABIE when c = 1).
+
+    Cost: scoring B inputs against N labels is one ``[B, d] x [d, N]`` product after a
+    ``[B, L, d]`` gather-and-sum; training pairs cost ``O(B (L + M K) d)``
+    forward and ``O(B (L + M) d)`` backward (only each pair's first violator is differentiated).
+
+    Args:
+        c: the constant weight.
+    """
+
+    def __init__(self, c: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.c = float(c)
+
+    def pair_scores(self, features, weights, self_position, positives, negatives):
+        terms = features * weights[..., None]  # [B, L, d]: x_i U_i
+        query = tf.reduce_sum(terms, axis=1)  # [B, d]
+        own = tf.gather(terms, tf.maximum(self_position, 0), batch_dims=1)  # [B, M, d]
+        own = own * tf.cast(self_position >= 0, own.dtype)[..., None]
+        pair_query = self.c * (query[:, None, :] - own)  # [B, M, d]: x without the pair's own item
+        positive = tf.reduce_sum(pair_query * positives, axis=-1)
+        negative = tf.einsum("bmd,bmkd->bmk", pair_query, negatives)
+        return positive, negative
+
+    def score_all(self, features, weights, labels):
+        query = self.c * tf.reduce_sum(features * weights[..., None], axis=1)
+        return tf.matmul(query, labels, transpose_b=True)
+
+    def get_config(self):
+        return {**super().get_config(), "c": self.c}

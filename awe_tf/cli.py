@@ -1,0 +1,190 @@
+"""The ``awe-tf`` command: a thin layer over the library.
+
+    awe-tf datasets
+    awe-tf train [--dataset NAME | --train FILE [--test FILE] [--labels XML] [--format F]] [options]
+    awe-tf evaluate MODEL_DIR [--dataset NAME | --train FILE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up noise out of the output
+
+
+def _data_args(parser):
+    group = parser.add_argument_group("data (a named data set, or files)")
+    group.add_argument("--dataset", help="a named data set (see `awe-tf datasets`); default corel5k")
+    group.add_argument("--train", help="training file (or the whole data set, for protocol splits)")
+    group.add_argument("--test", help="test file, for data that comes with its own split")
+    group.add_argument("--labels", help="Mulan label list (.xml)")
+    group.add_argument("--format", choices=["mulan", "movielens", "xmlrepo", "interactions"])
+
+
+def _load(args):
+    from awe_tf.data import DEFAULT_DATASET, load_dataset, load_split
+
+    if args.train:
+        if args.dataset:
+            raise SystemExit("error: give either --dataset or --train, not both")
+        return load_split(args.train, args.test, args.labels, args.format), Path(args.train).stem
+    if args.test or args.labels:
+        raise SystemExit("error: --test and --labels go with --train")
+    name = args.dataset or DEFAULT_DATASET
+    return load_dataset(name), name
+
+
+def _print_table(report: dict) -> None:
+    from awe_tf.evaluation import format_table
+
+    rows = {"model": report["metrics"], **report.get("baselines", {})}
+    print(format_table(rows))
+    print(f"test examples: {report['n_test']} (left out, no positive label: {report['n_excluded']})")
+
+
+def cmd_datasets(args) -> int:
+    from awe_tf.data import list_datasets
+
+    for entry in list_datasets():
+        where = entry["path"] or "not available (set AWE_DATA_DIR)"
+        tag = " [bundled]" if entry["bundled"] else ""
+        print(f"{entry['name']:<10} {entry['format']:<10} {entry['split']:<24} {where}{tag}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    import dataclasses
+
+    from awe_tf.data import RECOMMENDATION, validation_split
+    from awe_tf.evaluation import baseline_scores, evaluate_model
+    from awe_tf.training import ModelConfig, TrainConfig, fit
+
+    split, name = _load(args)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    recommendation = split.train.task == RECOMMENDATION
+    monitor = args.monitor or ("precision@10" if recommendation else "precision@1")
+    model_config = ModelConfig(
+        dimension=args.dimension, margin=args.margin, num_negatives=args.negatives, loss=args.loss,
+        normalisation=args.normalisation, max_norm=args.max_norm, seed=args.seed,
+    )
+    train_config = TrainConfig(
+        epochs=args.epochs, learning_rate=args.learning_rate, optimizer=args.optimizer,
+        pairs_per_batch=args.pairs_per_batch, patience=args.patience, monitor=monitor,
+        seed=args.seed, verbose=args.verbose,
+    )
+    print(f"data: {split.train!r}\n      test {split.test.n_examples} examples")
+    epochs = args.epochs
+    validation_report = None
+    began = time.perf_counter()
+    if args.validate:
+        carve = validation_split(split.train)
+        print(f"[1/2] choosing the number of epochs on the protocol's validation split "
+              f"({carve.train.n_examples} train / {carve.test.n_examples} validation), watching {monitor}")
+        chosen = fit(carve.train, model_config, train_config, validation=carve, output_dir=out / "validation")
+        epochs = chosen.best_epoch or args.epochs
+        validation_report = {"best_epoch": epochs, "history": chosen.history}
+        print(f"      best epoch: {epochs} (validation {monitor} = "
+              f"{chosen.history.get('val_' + monitor, [float('nan')])[epochs - 1]:.4f})")
+        print(f"[2/2] refitting on the full training part for {epochs} epochs")
+    final_config = dataclasses.replace(train_config, epochs=epochs, patience=0)
+    result = fit(split.train, model_config, final_config, output_dir=out / "final")
+    train_seconds = time.perf_counter() - began
+    model = result.model
+    model.save_model(out / "model")
+    report = evaluate_model(model.score, split)
+    report["baselines"] = {} if args.no_baselines else baseline_scores(split, model, rank=args.dimension)
+    report.update(
+        {
+            "dataset": name,
+            "train_seconds": train_seconds,
+            "final_fit_seconds": result.train_seconds,
+            "pairs_per_second": result.pairs_per_second,
+            "epochs": epochs,
+            "model_config": model_config.to_dict(),
+            "train_config": final_config.to_dict(),
+            "validation": validation_report,
+        }
+    )
+    (out / "metrics.json").write_text(json.dumps(report, indent=1, default=str))
+    print()
+    _print_table(report)
+    print(f"trained in {train_seconds:.1f}s; model: {out / 'model'}; metrics: {out / 'metrics.json'}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from awe_tf.evaluation import evaluate_model
+    from awe_tf.models import AWEModel
+
+    model = AWEModel.load_model(args.model)
+    split, name = _load(args)
+    if split.train.n_features != model.n_features or split.train.n_labels != model.n_labels:
+        raise SystemExit(
+            f"error: the model has {model.n_features} features / {model.n_labels} labels but "
+            f"{name} has {split.train.n_features} / {split.train.n_labels}"
+        )
+    report = evaluate_model(model.score, split)
+    report["dataset"] = name
+    if args.output:
+        Path(args.output).write_text(json.dumps(report, indent=1))
+    _print_table(report)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="awe-tf", description="Affinity Weighted Embedding on TensorFlow")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("datasets", help="list the named data sets").set_defaults(func=cmd_datasets)
+
+    train = sub.add_parser("train", help="train a model, evaluate it and the baselines")
+    _data_args(train)
+    train.add_argument("--output", "-o", default="runs/latest", help="output directory (default runs/latest)")
+    model = train.add_argument_group("model")
+    model.add_argument("--dimension", "-d", type=int, default=64)
+    model.add_argument("--margin", type=float, default=1.0)
+    model.add_argument("--negatives", type=int, default=64, help="labels sampled per example per step")
+    model.add_argument("--loss", choices=["warp", "warp-all"], default="warp")
+    model.add_argument("--normalisation", choices=["l2", "l1", "none"], default="l2")
+    model.add_argument("--max-norm", type=float, default=3.0)
+    fitting = train.add_argument_group("training")
+    fitting.add_argument("--epochs", type=int, default=10)
+    fitting.add_argument("--learning-rate", "--lr", type=float, default=0.05)
+    fitting.add_argument("--optimizer", choices=["adagrad", "sgd"], default="adagrad")
+    fitting.add_argument("--pairs-per-batch", type=int, default=1024)
+    fitting.add_argument("--patience", type=int, default=3)
+    fitting.add_argument("--monitor", help="validation metric for early stopping (default by task)")
+    fitting.add_argument("--no-validate", dest="validate", action="store_false",
+                         help="skip choosing the epoch count on the validation split")
+    fitting.add_argument("--no-baselines", action="store_true")
+    fitting.add_argument("--seed", type=int, default=0)
+    fitting.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="score a saved model on a data set's test part")
+    evaluate.add_argument("model", help="the model directory written by `awe-tf train` (OUTPUT/model)")
+    _data_args(evaluate)
+    evaluate.add_argument("--output", help="write the metrics as JSON here")
+    evaluate.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from awe_tf.data import DataFormatError
+
+    try:
+        return args.func(args)
+    except (DataFormatError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""tf.data input pipelines with static shapes.
+
+An example becomes a padded bag of input features and a padded list of positive labels:
+
+* ``feature_ids`` ``[L]`` int32 and ``feature_weights`` ``[L]`` float32 (padding: id 0, weight 0);
+* ``label_ids`` ``[M]`` int32, sorted ascending, padded with ``|Y|`` (a sentinel above every
+  label id, so the sorted list doubles as the membership table that masks sampled negatives);
+* ``self_position`` ``[M]`` int32: for recommendation data, where the label's own item sits in
+  the feature list (the pair (x, y) drops y from x, or every model learns to copy its input);
+  ``-1`` for annotation data.
+
+Examples are grouped into a few length buckets (powers of two); each bucket has one static
+shape, and its batch size is set so a batch holds about ``pairs_per_batch`` positive pairs. With
+``bucketing=False`` every batch has the single shape of the longest example, as TPUs prefer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import scipy.sparse as sp
+
+from awe_tf.data.dataset import RECOMMENDATION, Dataset
+
+FEATURE_KEYS = ("feature_ids", "feature_weights")
+
+
+def _round_up_pow2(n: int, minimum: int = 4) -> int:
+    return max(minimum, 1 << int(np.ceil(np.log2(max(n, 1)))))
+
+
+def normalise_rows(X: sp.csr_matrix, mode: str) -> sp.csr_matrix:
+    """Scale each row of X: ``none``; ``l1`` (weights sum to 1 in absolute value); ``l2``."""
+    if mode == "none":
+        return X
+    X = sp.csr_matrix(X, dtype=np.float32, copy=True)
+    if mode == "l1":
+        norms = np.asarray(abs(X).sum(axis=1)).ravel()
+    elif mode == "l2":
+        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    else:
+        raise ValueError(f"normalisation must be 'none', 'l1' or 'l2', got {mode!r}")
+    norms[norms == 0] = 1.0
+    return sp.csr_matrix(sp.diags(1.0 / norms) @ X, dtype=np.float32)
+
+
+def pad_rows(matrix: sp.csr_matrix, rows: np.ndarray, width: int, pad_id: int, with_values: bool = True):
+    """The non-zeros of ``rows`` as ``[len(rows), width]`` ids (and values), padded right."""
+    ids = np.full((len(rows), width), pad_id, np.int32)
+    values = np.zeros((len(rows), width), np.float32)
+    for out_row, row in enumerate(rows):
+        start, end = matrix.indptr[row], matrix.indptr[row + 1]
+        ids[out_row, : end - start] = matrix.indices[start:end]
+        if with_values:
+            values[out_row, : end - start] = matrix.data[start:end]
+    return ids, values
+
+
+def feature_batch(X: sp.csr_matrix, width: int | None = None) -> dict:
+    """Padded feature ids and weights of every row of X (for scoring)."""
+    X = sp.csr_matrix(X)
+    X.sort_indices()
+    lengths = np.diff(X.indptr)
+    width = width or _round_up_pow2(int(lengths.max()) if len(lengths) else 1)
+    ids, weights = pad_rows(X, np.arange(X.shape[0]), width, 0)
+    return {"feature_ids": ids, "feature_weights": weights}
+
+
+@dataclasses.dataclass
+class TrainingBatches:
+    """Shuffled, bucketed training batches over one data set, re-drawn each epoch."""
+
+    data: Dataset
+    pairs_per_batch: int = 1024
+    normalisation: str = "l2"
+    bucketing: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        self.X = normalise_rows(self.data.X, self.normalisation)
+        self.X.sort_indices()
+        self.Y = self.data.Y
+        self.Y.sort_indices()
+        self.leave_one_out = self.data.task == RECOMMENDATION
+        n_labels_per_row = np.diff(self.Y.indptr)
+        self.rows = np.flatnonzero(n_labels_per_row > 0)  # rows with no label give no pair
+        if self.rows.size == 0:
+            raise ValueError(f"{self.data.name}: no training example has a positive label")
+        n_feat = np.diff(self.X.indptr)[self.rows]
+        n_lab = n_labels_per_row[self.rows]
+        if self.bucketing:
+            self.label_width = np.array([_round_up_pow2(m) for m in n_lab])
+        else:
+            self.label_width = np.full(self.rows.size, _round_up_pow2(int(n_lab.max())))
+        self.buckets = {}
+        for width in np.unique(self.label_width):
+            members = self.rows[self.label_width == width]
+            feat_width = _round_up_pow2(int(n_feat[self.label_width == width].max()))
+            if not self.bucketing:
+                feat_width = _round_up_pow2(int(n_feat.max()))
+            batch = max(1, self.pairs_per_batch // int(width))
+            self.buckets[int(width)] = (members, feat_width, batch)
+        self.n_pairs = int(self.Y.nnz)
+
+    @property
+    def max_shapes(self) -> tuple[int, int]:
+        """The largest feature and label widths of any batch."""
+        return max(b[1] for b in self.buckets.values()), max(self.buckets)
+
+    def batches(self, epoch: int):
+        """Yield the batches of one epoch (a fresh shuffle per epoch, seeded by epoch)."""
+        rng = np.random.default_rng([self.seed, epoch])
+        plan = []
+        for width, (members, feat_width, batch) in self.buckets.items():
+            order = rng.permutation(members)
+            for start in range(0, len(order), batch):
+                chunk = order[start : start + batch]
+                if len(chunk) < batch:  # pad the last batch with repeats, masked out below
+                    chunk = np.concatenate([chunk, np.full(batch - len(chunk), -1)])
+                plan.append((chunk, feat_width, width))
+        for index in rng.permutation(len(plan)):
+            yield self.make_batch(*plan[index])
+
+    def make_batch(self, rows: np.ndarray, feat_width: int, label_width: int) -> dict:
+        real = rows >= 0
+        safe = np.where(real, rows, rows[0])  # a batch's first row is always real
+        n_labels = self.Y.shape[1]
+        feature_ids, feature_weights = pad_rows(self.X, safe, feat_width, 0)
+        label_ids, _ = pad_rows(self.Y, safe, label_width, n_labels, with_values=False)
+        feature_weights[~real] = 0.0
+        label_ids[~real] = n_labels
+        self_position = np.full(label_ids.shape, -1, np.int32)
+        if self.leave_one_out:
+            # X and Y share the item vocabulary; find each label's column in the feature list.
+            for b in np.flatnonzero(real):
+                valid = label_ids[b] < n_labels
+                pos = np.searchsorted(feature_ids[b, : np.count_nonzero(feature_weights[b]) or 1],
+                                      label_ids[b, valid])
+                self_position[b, np.flatnonzero(valid)] = pos
+            found = np.take_along_axis(feature_ids, np.maximum(self_position, 0), axis=1) == label_ids
+            self_position = np.where((self_position >= 0) & found, self_position, -1).astype(np.int32)
+        return {
+            "feature_ids": feature_ids,
+            "feature_weights": feature_weights,
+            "label_ids": label_ids,
+            "self_position": self_position,
+        }
+
+    def dataset(self, epochs: int | None = None, start_epoch: int = 0):
+        """A ``tf.data.Dataset`` of the batches of ``epochs`` epochs (forever when ``None``)."""
+        import tensorflow as tf
+
+        single = len(self.buckets) == 1
+        width, (_, feat_width, batch) = next(iter(self.buckets.items()))
+        b, f, m = (batch, feat_width, width) if single else (None, None, None)
+        signature = {
+            "feature_ids": tf.TensorSpec([b, f], tf.int32),
+            "feature_weights": tf.TensorSpec([b, f], tf.float32),
+            "label_ids": tf.TensorSpec([b, m], tf.int32),
+            "self_position": tf.TensorSpec([b, m], tf.int32),
+        }
+
+        def generate():
+            epoch = start_epoch
+            while epochs is None or epoch < start_epoch + epochs:
+                yield from self.batches(epoch)
+                epoch += 1
+
+        return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(4)
+
+    def steps_per_epoch(self) -> int:
+        return sum(-(-len(m) // b) for m, _, b in self.buckets.values())

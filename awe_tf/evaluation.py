@@ -1,0 +1,61 @@
+"""Evaluating a model and the baselines on a protocol split, and reporting the numbers."""
+
+from __future__ import annotations
+
+from awe_tf.baselines import KNN, LogOddsSVD, Popularity
+from awe_tf.data.dataset import RECOMMENDATION, Split
+from awe_tf.metrics import DEFAULT_KS, evaluate_scorer
+
+
+def evaluate_model(score_fn, split: Split, ks=DEFAULT_KS) -> dict:
+    """Rank the test part with ``score_fn(X)`` under the protocol.
+
+    Returns:
+        ``{"metrics": {...}, "n_test": ..., "n_excluded": ...}``.
+    """
+    test = split.test
+    return evaluate_scorer(score_fn, test.X, test.Y, split.exclude, split.candidates, ks)
+
+
+def baseline_scores(split: Split, model=None, k: int = 20, rank: int = 64) -> dict:
+    """Fit the baselines on the training part and evaluate each on the test part.
+
+    Baselines: ``popularity``, ``knn_input`` (cosine k-NN in input space), ``knn_embedding``
+    (cosine k-NN in the model's embedding space, when a model is given) and ``svd``
+    (log-odds-weighted truncated SVD of rank ``rank``).
+    """
+    recommendation = split.train.task == RECOMMENDATION
+    methods = {
+        "popularity": Popularity(),
+        "knn_input": KNN(k, exclude_self=recommendation, name="knn_input"),
+        "svd": LogOddsSVD(rank),
+    }
+    if model is not None:
+        methods["knn_embedding"] = KNN(k, transform=model.embed_inputs, exclude_self=recommendation,
+                                       name="knn_embedding")
+    out = {}
+    for name, method in methods.items():
+        method.fit(split.train)
+        if isinstance(method, KNN):
+            def score(X, rows, method=method):
+                return method.score(X, query_ids=split.test.row_ids[rows])
+        else:
+            def score(X, rows, method=method):
+                return method.score(X)
+        out[name] = evaluate_scorer(score, split.test.X, split.test.Y, split.exclude, split.candidates,
+                                    with_rows=True)["metrics"]
+    return out
+
+
+def format_table(rows: dict, metrics=("precision@1", "precision@3", "precision@5", "precision@10")) -> str:
+    """A plain-text table: one row per method, one column per metric."""
+    metrics = [m for m in metrics if any(m in r for r in rows.values())]
+    width = max(len(name) for name in rows) + 2
+    header = "method".ljust(width) + "".join(m.rjust(14) for m in metrics)
+    lines = [header, "-" * len(header)]
+    for name, values in rows.items():
+        cells = "".join(
+            (f"{values[m]:.4f}" if isinstance(values.get(m), float) else "-").rjust(14) for m in metrics
+        )
+        lines.append(name.ljust(width) + cells)
+    return "\n".join(lines)

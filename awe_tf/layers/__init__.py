@@ -1,0 +1,5 @@
+"""Embedding towers U (input features) and V (labels)."""
+
+from awe_tf.layers.towers import MaxNormEmbedding
+
+__all__ = ["MaxNormEmbedding"]

@@ -1,0 +1,23 @@
+"""Ranking metrics (precision@k, recall@k) as pure functions."""
+
+from awe_tf.metrics.ranking import (
+    DEFAULT_KS,
+    evaluate_scorer,
+    hits_at_k,
+    precision_at_k,
+    protocol_ks,
+    ranking_report,
+    recall_at_k,
+    top_k,
+)
+
+__all__ = [
+    "DEFAULT_KS",
+    "evaluate_scorer",
+    "hits_at_k",
+    "precision_at_k",
+    "protocol_ks",
+    "ranking_report",
+    "recall_at_k",
+    "top_k",
+]

@@ -1,0 +1,107 @@
+"""Ranking metrics as pure NumPy functions, exactly as ``shared/PROTOCOLS.md`` defines them.
+
+Ties in scores break towards the lower label index; excluded labels (a user's training items)
+and labels outside ``candidates`` are never ranked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+DEFAULT_KS = (1, 3, 5, 10)
+
+
+def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None, candidates=None) -> np.ndarray:
+    """Indices of the ``k`` best labels per row, best first.
+
+    Args:
+        scores: ``[n, |Y|]`` scores.
+        k: how many labels to return (capped at ``|Y|``).
+        exclude: optional ``[n, |Y|]`` sparse matrix; its non-zeros are never ranked.
+        candidates: optional label indices; the only labels that may be ranked.
+
+    Returns:
+        ``[n, k]`` int array of label indices. Ties break towards the lower label index.
+    """
+    scores = np.array(scores, dtype=np.float64, copy=True)
+    n, n_labels = scores.shape
+    if candidates is not None:
+        allowed = np.zeros(n_labels, bool)
+        allowed[np.asarray(candidates)] = True
+        scores[:, ~allowed] = -np.inf
+    if exclude is not None:
+        rows, cols = exclude.nonzero()
+        scores[rows, cols] = -np.inf
+    k = min(k, n_labels)
+    # A stable sort on -score keeps the lower index first among equal scores.
+    if k < n_labels // 4:
+        # Partition first, keeping every label tied with the k-th so the tie-break stays exact.
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
+        out = np.empty((n, k), np.int64)
+        for row in range(n):
+            cand = np.flatnonzero(scores[row] >= kth[row])
+            order = np.argsort(-scores[row, cand], kind="stable")
+            out[row] = cand[order[:k]]
+        return out
+    return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+
+
+def hits_at_k(top: np.ndarray, positives: sp.csr_matrix, k: int) -> np.ndarray:
+    """Per row, how many of the first ``k`` ranked labels are positives."""
+    positives = sp.csr_matrix(positives)
+    rows = np.repeat(np.arange(top.shape[0]), k)
+    return np.asarray(positives[rows, top[:, :k].ravel()]).reshape(-1, k).astype(bool).sum(axis=1)
+
+
+def precision_at_k(top: np.ndarray, positives: sp.csr_matrix, k: int) -> float:
+    """Mean over rows with a positive of |top-k ∩ positives| / k."""
+    has = np.diff(sp.csr_matrix(positives).indptr) > 0
+    if not has.any():
+        return float("nan")
+    return float((hits_at_k(top, positives, k)[has] / k).mean())
+
+
+def recall_at_k(top: np.ndarray, positives: sp.csr_matrix, k: int) -> float:
+    """Mean over rows with a positive of |top-k ∩ positives| / |positives|."""
+    counts = np.diff(sp.csr_matrix(positives).indptr)
+    has = counts > 0
+    if not has.any():
+        return float("nan")
+    return float((hits_at_k(top, positives, k)[has] / counts[has]).mean())
+
+
+def ranking_report(top: np.ndarray, positives: sp.csr_matrix, ks=DEFAULT_KS) -> dict:
+    """precision@k and recall@k for each k, plus ``n_test`` (rows scored) and ``n_excluded``
+    (rows with no positive label, left out of every mean)."""
+    positives = sp.csr_matrix(positives)
+    counts = np.diff(positives.indptr)
+    ks = [k for k in ks if k <= top.shape[1]]
+    metrics = {f"precision@{k}": precision_at_k(top, positives, k) for k in ks}
+    metrics.update({f"recall@{k}": recall_at_k(top, positives, k) for k in ks})
+    return {"metrics": metrics, "n_test": int((counts > 0).sum()), "n_excluded": int((counts == 0).sum())}
+
+
+def protocol_ks(n_labels: int, ks=DEFAULT_KS) -> tuple[int, ...]:
+    """k = 1, 3, 5, and 10 only when there are at least 10 labels."""
+    return tuple(k for k in ks if k != 10 or n_labels >= 10)
+
+
+def evaluate_scorer(score_fn, X: sp.csr_matrix, positives, exclude=None, candidates=None,
+                    ks=DEFAULT_KS, batch_size: int = 1024, with_rows: bool = False) -> dict:
+    """Rank with ``score_fn(X_rows) -> [b, |Y|]`` in batches and report the metrics.
+
+    With ``with_rows``, ``score_fn`` is called as ``score_fn(X_rows, row_indices)``.
+    """
+    X = sp.csr_matrix(X)
+    kmax = max(ks)
+    tops = []
+    for start in range(0, X.shape[0], batch_size):
+        stop = min(start + batch_size, X.shape[0])
+        args = (X[start:stop], np.arange(start, stop)) if with_rows else (X[start:stop],)
+        scores = np.asarray(score_fn(*args))
+        excl = exclude[start:stop] if exclude is not None else None
+        tops.append(top_k(scores, kmax, excl, candidates))
+    top = np.concatenate(tops) if tops else np.zeros((0, kmax), np.int64)
+    return ranking_report(top, positives, ks)

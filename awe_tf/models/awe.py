@@ -1,0 +1,223 @@
+"""AWEModel: embedding towers U and V, an affinity G, and the WARP task, as one ``tfrs.Model``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from awe_tf import affinities
+from awe_tf.data.pipeline import feature_batch, normalise_rows
+from awe_tf.layers import MaxNormEmbedding
+from awe_tf.tasks import WarpTask
+
+LOSSES = ("warp", "warp-all")
+CONFIG_FILE = "awe_model.json"
+WEIGHTS_PREFIX = "weights/ckpt"
+
+
+@tf.keras.utils.register_keras_serializable(package="awe_tf")
+class AWEModel(tfrs.Model):
+    """f(x, y) = sum_ij G_ij(x, y) x_i U_i^T V_j y_j, trained with WARP.
+
+    With the default constant affinity this is WSABIE, f(x, y) = x^T U^T V y.
+
+    Args:
+        n_features: |X|, the number of input features (rows of U).
+        n_labels: |Y|, the number of labels (rows of V).
+        dimension: the embedding dimension d.
+        affinity: G: an :class:`~awe_tf.affinities.Affinity`, its config dict, or a name.
+        margin: the WARP margin gamma.
+        num_negatives: K, labels sampled per example per step.
+        loss: ``"warp"`` (first violator) or ``"warp-all"`` (all violators).
+        normalisation: how input rows are scaled before embedding: ``l2``, ``l1`` or ``none``.
+        max_norm: the radius of the ball rows of U and V are kept in.
+        seed: seed of the initialisers and of negative sampling.
+        label_names: optional names of the labels, kept with the saved model.
+    """
+
+    def __init__(self, n_features: int, n_labels: int, dimension: int = 64, affinity=None,
+                 margin: float = 1.0, num_negatives: int = 64, loss: str = "warp",
+                 normalisation: str = "l2", max_norm: float = 1.0, seed: int = 0,
+                 label_names=None, **kwargs):
+        super().__init__(**kwargs)
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        if n_features < 1 or n_labels < 2:
+            raise ValueError(f"need at least 1 feature and 2 labels, got {n_features} and {n_labels}")
+        if dimension < 1 or num_negatives < 1:
+            raise ValueError("dimension and num_negatives must be positive")
+        self.n_features = int(n_features)
+        self.n_labels = int(n_labels)
+        self.dimension = int(dimension)
+        self.margin = float(margin)
+        self.num_negatives = int(num_negatives)
+        self.loss_name = loss
+        self.normalisation = normalisation
+        self.max_norm = float(max_norm)
+        self.seed = int(seed)
+        self.label_names = list(label_names) if label_names is not None else None
+        self.U = MaxNormEmbedding(n_features, dimension, max_norm, seed=seed, name="U")
+        self.V = MaxNormEmbedding(n_labels, dimension, max_norm, seed=seed + 1, name="V")
+        self.affinity = affinities.get(affinity)
+        self.task = WarpTask(margin=margin, all_violators=(loss == "warp-all"), name="warp")
+        self.U.build(None)
+        self.V.build(None)
+
+    # ----------------------------------------------------------------------------- training
+    def sample_negatives(self, label_ids, step):
+        """K labels per positive pair, ``[B, M, K]``, drawn uniformly with a stateless RNG keyed
+        on (seed, replica, step), and whether each draw is valid (not a positive of the example).
+        """
+        context = tf.distribute.get_replica_context()
+        replica = context.replica_id_in_sync_group if context is not None else 0
+        seed = tf.stack([tf.cast(self.seed * 1000 + replica, tf.int64), tf.cast(step, tf.int64)])
+        shape = tf.shape(label_ids)
+        ids = tf.random.stateless_uniform(
+            [shape[0], shape[1] * self.num_negatives], seed=seed, minval=0, maxval=self.n_labels,
+            dtype=tf.int32,
+        )
+        # label_ids is sorted and padded with |Y|: a membership test without a [B, |Y|] mask.
+        where = tf.searchsorted(label_ids, ids, side="left")
+        hit = tf.gather(label_ids, tf.minimum(where, shape[1] - 1), batch_dims=1)
+        valid = tf.not_equal(hit, ids)
+        out_shape = [shape[0], shape[1], self.num_negatives]
+        return tf.reshape(ids, out_shape), tf.reshape(valid, out_shape)
+
+    def _forward(self, inputs, step, training=False):
+        label_ids = inputs["label_ids"]
+        pair_mask = label_ids < self.n_labels
+        negative_ids, negative_valid = self.sample_negatives(label_ids, step)
+        features = self.U(inputs["feature_ids"])
+        weights, self_position = inputs["feature_weights"], inputs["self_position"]
+        positives = self.V(tf.minimum(label_ids, self.n_labels - 1))
+        n_positives = tf.reduce_sum(tf.cast(pair_mask, tf.int32), axis=1)
+        if self.task.all_violators:
+            positive, negative = self.affinity.pair_scores(
+                features, weights, self_position, positives, self.V(negative_ids)
+            )
+            loss = self.task(positive, negative, negative_valid, pair_mask, self.n_labels, n_positives,
+                             training=training)
+            return loss, negative_ids
+        # Sequential WARP: find each pair's first violator without gradient, then score only
+        # that label with gradient (backward cost O(B M d) instead of O(B M K d)).
+        positive, negative = self.affinity.pair_scores(
+            tf.stop_gradient(features), weights, self_position, tf.stop_gradient(positives),
+            tf.stop_gradient(self.V(negative_ids)),
+        )
+        first, rank, violated = self.task.select(positive, negative, negative_valid, pair_mask,
+                                                 self.n_labels, n_positives)
+        chosen = tf.gather(negative_ids, first[..., None], batch_dims=2)  # [B, M, 1]
+        positive, violator_score = self.affinity.pair_scores(features, weights, self_position, positives,
+                                                             self.V(chosen))
+        loss = self.task(positive, negative, negative_valid, pair_mask, self.n_labels, n_positives,
+                         violator=(first, rank, violated, violator_score[..., 0]), training=training)
+        return loss, chosen
+
+    def compute_loss(self, inputs, training: bool = False):
+        step = self.optimizer.iterations if self.optimizer is not None else 0
+        return self._forward(inputs, step, training)[0]
+
+    def train_step(self, inputs):
+        with tf.GradientTape() as tape:
+            loss, negative_ids = self._forward(inputs, self.optimizer.iterations, training=True)
+            total = loss + tf.add_n(self.losses) if self.losses else loss
+            # Gradients are summed over replicas; the loss is a sum over pairs already.
+            scaled = total / tf.distribute.get_strategy().num_replicas_in_sync
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        self.U.project(inputs["feature_ids"])
+        self.V.project(tf.concat([tf.reshape(inputs["label_ids"], [-1]), tf.reshape(negative_ids, [-1])], 0))
+        logs = {m.name: m.result() for m in self.metrics}
+        logs["loss"] = loss
+        return logs
+
+    # ------------------------------------------------------------------------------ scoring
+    def call(self, inputs):
+        """Scores ``[B, |Y|]`` of padded inputs ``{"feature_ids", "feature_weights"}``."""
+        features = self.U(inputs["feature_ids"])
+        return self.affinity.score_all(features, inputs["feature_weights"], self.V.table)
+
+    @tf.function(reduce_retracing=True)
+    def _score_batch(self, feature_ids, feature_weights):
+        return self({"feature_ids": feature_ids, "feature_weights": feature_weights})
+
+    def prepare(self, X) -> sp.csr_matrix:
+        """Raw input rows, checked against |X| and scaled as in training."""
+        X = sp.csr_matrix(X, dtype=np.float32)
+        if X.shape[1] != self.n_features:
+            raise ValueError(f"inputs have {X.shape[1]} features; the model was built for {self.n_features}")
+        if X.nnz and not np.all(np.isfinite(X.data)):
+            raise ValueError("inputs contain NaN or infinite values")
+        return normalise_rows(X, self.normalisation)
+
+    def score(self, X, batch_size: int = 512) -> np.ndarray:
+        """Scores ``[n, |Y|]`` of raw input rows ``X`` (a sparse or dense matrix)."""
+        X = self.prepare(X)
+        out = []
+        for start in range(0, X.shape[0], batch_size):
+            batch = feature_batch(X[start : start + batch_size])
+            out.append(self._score_batch(batch["feature_ids"], batch["feature_weights"]).numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.n_labels), np.float32)
+
+    def embed_inputs(self, X, batch_size: int = 4096) -> np.ndarray:
+        """The embedded inputs sum_i x_i U_i, ``[n, d]`` (for k-NN in embedding space)."""
+        X = self.prepare(X)
+        return np.asarray(X @ self.U.table.numpy(), dtype=np.float32)
+
+    def top_k(self, X, k: int = 10, exclude=None, candidates=None):
+        """The ``k`` best labels per row of ``X``, best first: ``(label ids, scores)``."""
+        from awe_tf.metrics import top_k as rank
+
+        scores = self.score(X)
+        ids = rank(scores, k, exclude, candidates)
+        return ids, np.take_along_axis(scores, ids, axis=1)
+
+    # ------------------------------------------------------------------- configuration, I/O
+    def get_config(self):
+        return {
+            "n_features": self.n_features,
+            "n_labels": self.n_labels,
+            "dimension": self.dimension,
+            "affinity": tf.keras.utils.serialize_keras_object(self.affinity),
+            "margin": self.margin,
+            "num_negatives": self.num_negatives,
+            "loss": self.loss_name,
+            "normalisation": self.normalisation,
+            "max_norm": self.max_norm,
+            "seed": self.seed,
+            "label_names": self.label_names,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def save_model(self, directory) -> Path:
+        """Write the config (JSON) and weights (a TF checkpoint) to ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tf.train.Checkpoint(U=self.U.table, V=self.V.table, affinity=self.affinity).write(
+            str(directory / WEIGHTS_PREFIX)
+        )
+        (directory / CONFIG_FILE).write_text(json.dumps(self.get_config(), indent=1))
+        return directory
+
+    @classmethod
+    def load_model(cls, directory) -> "AWEModel":
+        """Rebuild a model written by :meth:`save_model`."""
+        directory = Path(directory)
+        config_path = directory / CONFIG_FILE
+        if not config_path.exists():
+            raise FileNotFoundError(f"{directory} holds no saved AWE model ({CONFIG_FILE} missing)")
+        model = cls.from_config(json.loads(config_path.read_text()))
+        status = tf.train.Checkpoint(U=model.U.table, V=model.V.table, affinity=model.affinity).read(
+            str(directory / WEIGHTS_PREFIX)
+        )
+        status.assert_existing_objects_matched()
+        return model

@@ -1,0 +1,6 @@
+"""Training: fit loops, settings, callbacks (early stopping, resumable checkpoints)."""
+
+from awe_tf.training.config import ModelConfig, TrainConfig
+from awe_tf.training.fit import FitResult, build_model, fit
+
+__all__ = ["FitResult", "ModelConfig", "TrainConfig", "build_model", "fit"]

@@ -1,0 +1,117 @@
+"""Keras callbacks: validation ranking metrics with early stopping, and resumable checkpoints."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from awe_tf.metrics import evaluate_scorer
+
+STATE_FILE = "state.json"
+
+
+class ValidationRanking(tf.keras.callbacks.Callback):
+    """After each epoch, rank the validation split, log ``val_precision@k`` etc., keep the best
+    weights by ``monitor`` and stop after ``patience`` epochs without improvement.
+
+    At the end of training the best weights are put back into the model.
+    """
+
+    def __init__(self, split, ks=(1, 3, 5, 10), monitor: str = "precision@1", patience: int = 0):
+        super().__init__()
+        self.split = split
+        self.ks = ks
+        self.monitor = monitor
+        self.patience = patience
+        self.best = -math.inf
+        self.best_epoch = -1
+        self.best_weights = None
+
+    def evaluate(self) -> dict:
+        return evaluate_scorer(
+            self.model.score, self.split.test.X, self.split.test.Y,
+            self.split.exclude, self.split.candidates, self.ks,
+        )["metrics"]
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = self.evaluate()
+        if self.monitor not in metrics:
+            raise ValueError(f"cannot monitor {self.monitor!r}; validation reports {sorted(metrics)}")
+        if logs is not None:
+            logs.update({f"val_{k}": v for k, v in metrics.items()})
+        value = metrics[self.monitor]
+        if value > self.best:
+            self.best, self.best_epoch = value, epoch
+            self.best_weights = [w.copy() for w in self.model.get_weights()]
+        elif self.patience and epoch - self.best_epoch >= self.patience:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+    def state(self) -> dict:
+        return {"best": self.best, "best_epoch": self.best_epoch}
+
+    def restore_state(self, state: dict, best_weights) -> None:
+        self.best = state.get("best", -math.inf)
+        self.best_epoch = state.get("best_epoch", -1)
+        self.best_weights = best_weights
+
+
+class EpochCheckpoint(tf.keras.callbacks.Callback):
+    """Save model, optimiser and progress after every epoch, so that running the same command
+    again after a crash resumes from the last finished epoch.
+
+    Layout of ``directory``: ``last/`` (a ``tf.train.CheckpointManager`` of the model and
+    optimiser), ``best.npz`` (the best weights so far) and ``state.json`` (epoch, history,
+    early-stopping state, and the settings the run was started with).
+    """
+
+    def __init__(self, directory, model, settings: dict, validation: ValidationRanking | None = None):
+        super().__init__()
+        self.directory = Path(directory)
+        self.settings = settings
+        self.validation = validation
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=self.epoch)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory / "last"), max_to_keep=2)
+        self.history: dict = {}
+
+    def restore(self) -> int:
+        """Restore the last checkpoint if there is one; returns the epoch to start from."""
+        state_path = self.directory / STATE_FILE
+        if self.manager.latest_checkpoint is None or not state_path.exists():
+            return 0
+        state = json.loads(state_path.read_text())
+        if state.get("settings") != self.settings:
+            raise RuntimeError(
+                f"{self.directory} holds a checkpoint of a run with other settings; use another "
+                "output directory or delete it to start afresh"
+            )
+        self.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
+        self.history = state.get("history", {})
+        if self.validation is not None and (self.directory / "best.npz").exists():
+            with np.load(self.directory / "best.npz") as best:
+                weights = [best[f"w{i}"] for i in range(len(best.files))]
+            self.validation.restore_state(state.get("validation", {}), weights)
+        return int(self.epoch.numpy())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch.assign(epoch + 1)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        self.manager.save(checkpoint_number=epoch + 1)
+        state = {"epoch": epoch + 1, "history": self.history, "settings": self.settings}
+        if self.validation is not None:
+            state["validation"] = self.validation.state()
+            if self.validation.best_epoch == epoch:
+                np.savez(self.directory / "best.npz", **{f"w{i}": w for i, w in
+                                                          enumerate(self.validation.best_weights)})
+        tmp = self.directory / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(state, indent=1))
+        tmp.replace(self.directory / STATE_FILE)  # atomic: a crash never leaves half a file

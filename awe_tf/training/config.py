@@ -1,0 +1,61 @@
+"""Training settings as plain data, shared by the Python API, the CLI and tuning."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """What :class:`~awe_tf.models.AWEModel` is built with (besides the data's sizes)."""
+
+    dimension: int = 64
+    margin: float = 1.0
+    num_negatives: int = 64
+    loss: str = "warp"
+    normalisation: str = "l2"
+    max_norm: float = 3.0
+    affinity: object = None
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """How a model is trained.
+
+    Attributes:
+        epochs: the most epochs to train.
+        learning_rate: the optimiser's step size.
+        optimizer: ``adagrad`` (default) or ``sgd`` (the paper's plain SGD).
+        pairs_per_batch: about how many positive (x, y) pairs make one step.
+        bucketing: group examples by length (a few static shapes) instead of one padded shape.
+        patience: stop after this many epochs without a better validation score (0: never).
+        monitor: the validation metric early stopping watches, e.g. ``precision@1``.
+        seed: seed of the batch order (the model has its own for sampling).
+        verbose: Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.
+    """
+
+    epochs: int = 10
+    learning_rate: float = 0.05
+    optimizer: str = "adagrad"
+    pairs_per_batch: int = 1024
+    bucketing: bool = True
+    patience: int = 3
+    monitor: str = "precision@1"
+    seed: int = 0
+    verbose: int = 2
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def make_optimizer(self):
+        import tensorflow as tf
+
+        if self.optimizer == "adagrad":
+            return tf.keras.optimizers.Adagrad(self.learning_rate)
+        if self.optimizer == "sgd":
+            return tf.keras.optimizers.SGD(self.learning_rate)
+        raise ValueError(f"optimizer must be 'adagrad' or 'sgd', got {self.optimizer!r}")

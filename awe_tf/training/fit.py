@@ -1,0 +1,140 @@
+"""Fitting an AWE model: inside a ``tf.distribute`` strategy scope, with progress output,
+TensorBoard logs, validation precision@k for early stopping, and resumable checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import tensorflow as tf
+
+from awe_tf.data.dataset import Dataset, Split
+from awe_tf.data.pipeline import TrainingBatches
+from awe_tf.models import AWEModel
+from awe_tf.training.callbacks import EpochCheckpoint, ValidationRanking
+from awe_tf.training.config import ModelConfig, TrainConfig
+
+
+@dataclasses.dataclass
+class FitResult:
+    """A trained model and what happened while training it."""
+
+    model: AWEModel
+    history: dict
+    best_epoch: int | None
+    epochs_run: int
+    train_seconds: float
+    pairs_per_second: float
+
+
+def build_model(data: Dataset, model_config: ModelConfig, strategy=None) -> AWEModel:
+    """An AWEModel sized for ``data``, created in the strategy's scope."""
+    strategy = strategy or tf.distribute.get_strategy()
+    options = model_config.to_dict()
+    with strategy.scope():
+        return AWEModel(
+            n_features=data.n_features,
+            n_labels=data.n_labels,
+            label_names=data.label_names,
+            **options,
+        )
+
+
+def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
+        validation: Split | None = None, output_dir=None, strategy=None, model: AWEModel | None = None,
+        callbacks=()) -> FitResult:
+    """Train an AWE model on ``train`` with WARP.
+
+    Args:
+        train: training data (annotation or recommendation).
+        model_config: model settings (defaults: WSABIE, d = 64).
+        train_config: optimiser, epochs, batch and early-stopping settings.
+        validation: a protocol validation split (``test`` part scored with ``exclude`` and
+            ``candidates``); enables ``val_*`` metrics, early stopping and best-weight restore.
+        output_dir: where checkpoints (``checkpoints/``) and TensorBoard logs (``logs/``) go. A
+            run killed mid-way resumes from its last finished epoch when called again with the
+            same directory and settings.
+        strategy: a ``tf.distribute`` strategy (default: the current one).
+        model: continue training this model instead of building one.
+        callbacks: extra Keras callbacks.
+
+    Returns:
+        A :class:`FitResult` with the model holding the best (or last) weights.
+    """
+    model_config = model_config or ModelConfig()
+    train_config = train_config or TrainConfig()
+    strategy = strategy or tf.distribute.get_strategy()
+    if model is None:
+        model = build_model(train, model_config, strategy)
+    with strategy.scope():
+        model.compile(optimizer=train_config.make_optimizer())
+    batches = TrainingBatches(
+        train,
+        pairs_per_batch=train_config.pairs_per_batch,
+        normalisation=model.normalisation,
+        bucketing=train_config.bucketing,
+        seed=train_config.seed,
+    )
+    all_callbacks = list(callbacks)
+    ranking = None
+    if validation is not None:
+        ranking = ValidationRanking(validation, monitor=train_config.monitor, patience=train_config.patience)
+        all_callbacks.insert(0, ranking)
+    start_epoch = 0
+    checkpoint = None
+    if output_dir is not None:
+        output_dir = Path(output_dir)
+        settings = {"model": _plain(model.get_config()), "train": train_config.to_dict(),
+                    "data": repr(train)}
+        checkpoint = EpochCheckpoint(output_dir / "checkpoints", model, settings, ranking)
+        start_epoch = checkpoint.restore()
+        all_callbacks.append(checkpoint)
+        all_callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs"),
+                                                            update_freq="epoch", profile_batch=0))
+        if start_epoch and train_config.verbose:
+            print(f"Resuming from the checkpoint after epoch {start_epoch} in {output_dir / 'checkpoints'}")
+    epochs_left = train_config.epochs - start_epoch
+    stopped_early = ranking is not None and train_config.patience and start_epoch and \
+        start_epoch - 1 - ranking.best_epoch >= train_config.patience
+    began = time.perf_counter()
+    history: dict = dict(checkpoint.history) if checkpoint else {}
+    epochs_run = start_epoch
+    if epochs_left > 0 and not stopped_early:
+        steps = batches.steps_per_epoch()
+        dataset = batches.dataset(epochs=None, start_epoch=start_epoch)
+        if isinstance(strategy, tf.distribute.Strategy) and strategy.num_replicas_in_sync > 1:
+            dataset = strategy.experimental_distribute_dataset(dataset)
+        result = model.fit(
+            dataset,
+            epochs=train_config.epochs,
+            initial_epoch=start_epoch,
+            steps_per_epoch=steps,
+            callbacks=all_callbacks,
+            verbose=train_config.verbose,
+        )
+        for key, values in result.history.items():
+            if checkpoint is None:
+                history.setdefault(key, []).extend(float(v) for v in values)
+        epochs_run = start_epoch + len(next(iter(result.history.values()), []))
+    elif ranking is not None and ranking.best_weights is not None:
+        model.set_weights(ranking.best_weights)
+    if checkpoint is not None:
+        history = checkpoint.history
+    seconds = time.perf_counter() - began
+    pairs = batches.n_pairs * max(epochs_run - start_epoch, 0)
+    return FitResult(
+        model=model,
+        history=history,
+        best_epoch=(ranking.best_epoch + 1) if ranking is not None and ranking.best_epoch >= 0 else None,
+        epochs_run=epochs_run,
+        train_seconds=seconds,
+        pairs_per_second=pairs / seconds if seconds > 0 else 0.0,
+    )
+
+
+def _plain(value):
+    """JSON-comparable form of a config (tuples become lists)."""
+    import json
+
+    return json.loads(json.dumps(value))

@@ -1,0 +1,25 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="awe-tf",
+    version="0.1.0",
+    description="Affinity Weighted Embedding (WSABIE / AWE, trained with WARP) on TensorFlow Recommenders",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["awe_tf", "awe_tf.*"]),
+    package_data={"awe_tf": ["datasets/*/*"]},
+    python_requires=">=3.10,<3.13",
+    install_requires=[
+        "tensorflow~=2.20.0",
+        "tf-keras~=2.20.0",
+        "tensorflow-recommenders==0.7.7",
+        "numpy",
+        "scipy",
+    ],
+    extras_require={
+        "tuning": ["keras-tuner==1.4.8"],
+        "scann": ["scann==1.4.2"],
+        "test": ["pytest"],
+    },
+    entry_points={"console_scripts": ["awe-tf=awe_tf.cli:main"]},
+)

@@ -1,0 +1,167 @@
+"""Readers: every format, and a clear error (file and line) for every kind of bad input."""
+
+import numpy as np
+import pytest
+
+from awe_tf.data import DataFormatError, read_files, read_interactions, read_movielens, read_mulan, read_xmlrepo
+
+XML = """<?xml version="1.0" encoding="utf-8"?>
+<labels xmlns="http://mulan.sourceforge.net/labels">
+<label name="sky"></label>
+<label name="sea"></label>
+</labels>
+"""
+
+DENSE = """@relation toy
+@attribute f1 numeric
+@attribute 'f two' numeric
+@attribute sky {0,1}
+@attribute sea {0,1}
+@data
+1.5,2,1,0
+-1,0,0,1
+% a comment
+0.5,4,1,1
+"""
+
+SPARSE = """@relation toy
+@attribute w1 {0,1}
+@attribute w2 {0,1}
+@attribute w3 {0,1}
+@attribute sky {0,1}
+@attribute sea {0,1}
+@data
+{0 1,2 1,3 1}
+{1 1,4 1}
+{}
+"""
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_mulan_dense(tmp_path):
+    data = read_mulan(write(tmp_path, "d.arff", DENSE), write(tmp_path, "l.xml", XML))
+    assert data.feature_names == ["f1", "f two"]
+    assert data.label_names == ["sky", "sea"]
+    np.testing.assert_allclose(data.X.toarray(), [[1.5, 2], [-1, 0], [0.5, 4]])
+    np.testing.assert_array_equal(data.Y.toarray(), [[1, 0], [0, 1], [1, 1]])
+    assert data.numeric_features.tolist() == [True, True]
+
+
+def test_mulan_sparse(tmp_path):
+    data = read_mulan(write(tmp_path, "s.arff", SPARSE), write(tmp_path, "l.xml", XML))
+    np.testing.assert_array_equal(data.X.toarray(), [[1, 0, 1], [0, 1, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(data.Y.toarray(), [[1, 0], [0, 1], [0, 0]])
+    assert data.numeric_features.tolist() == [False, False, False]
+
+
+@pytest.mark.parametrize(
+    "body, line, message",
+    [
+        ("1.5,2,1\n", 7, "3 values but there are 4"),
+        ("1.5,nan,1,0\n", 7, "NaN"),
+        ("1.5,inf,1,0\n", 7, "NaN and infinite"),
+        ("1.5,abc,1,0\n", 7, "not a number"),
+        ("1,2,1,0\n1.5,2,2,0\n", 8, "not one of"),
+        ("1,?,1,0\n", 7, "missing value"),
+    ],
+)
+def test_mulan_dense_errors_name_file_and_line(tmp_path, body, line, message):
+    text = DENSE.split("@data\n")[0] + "@data\n" + body
+    path = write(tmp_path, "bad.arff", text)
+    with pytest.raises(DataFormatError, match=message) as err:
+        read_mulan(path, write(tmp_path, "l.xml", XML))
+    assert f"bad.arff:{line}" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "row, message",
+    [("{0 1,9 1}", "out of range"), ("{0 1,0 1}", "given twice"), ("{0 1", "does not end"), ("{0}", "index value")],
+)
+def test_mulan_sparse_errors(tmp_path, row, message):
+    text = SPARSE.split("@data\n")[0] + "@data\n" + row + "\n"
+    with pytest.raises(DataFormatError, match=message) as err:
+        read_mulan(write(tmp_path, "bad.arff", text), write(tmp_path, "l.xml", XML))
+    assert "bad.arff:8" in str(err.value)
+
+
+def test_mulan_label_list_must_match(tmp_path):
+    xml = XML.replace('"sea"', '"ocean"')
+    with pytest.raises(DataFormatError, match="not among the attributes"):
+        read_mulan(write(tmp_path, "d.arff", DENSE), write(tmp_path, "l.xml", xml))
+
+
+def test_empty_files(tmp_path):
+    with pytest.raises(DataFormatError, match="no @data"):
+        read_mulan(write(tmp_path, "e.arff", ""), write(tmp_path, "l.xml", XML))
+    with pytest.raises(DataFormatError, match="no rows"):
+        read_mulan(write(tmp_path, "e2.arff", DENSE.split("@data")[0] + "@data\n"), write(tmp_path, "l.xml", XML))
+    with pytest.raises(DataFormatError, match="empty"):
+        read_interactions(write(tmp_path, "e.tsv", ""))
+    with pytest.raises(DataFormatError, match="empty file"):
+        read_xmlrepo(write(tmp_path, "e.txt", ""))
+    with pytest.raises(DataFormatError, match="label"):
+        read_mulan(write(tmp_path, "d.arff", DENSE), write(tmp_path, "bad.xml", "<labels></labels>"))
+
+
+def test_movielens_formats_agree(tmp_path):
+    rows = [(1, 10, 5, 100), (1, 20, 3, 101), (2, 10, 4, 102), (3, 30, 1, 103)]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "c").mkdir()
+    write(tmp_path / "a", "u.data", "".join(f"{u}\t{i}\t{r}\t{t}\n" for u, i, r, t in rows))
+    write(tmp_path / "b", "ratings.dat", "".join(f"{u}::{i}::{r}::{t}\n" for u, i, r, t in rows))
+    write(tmp_path / "c", "ratings.csv", "userId,movieId,rating,timestamp\n" +
+          "".join(f"{u},{i},{r},{t}\n" for u, i, r, t in rows))
+    write(tmp_path / "a", "u.item", "10|Toy Story (1995)|x\n20|Heat|x\n30|Fargo|x\n")
+    datasets = [read_movielens(tmp_path / d) for d in "abc"]
+    for data in datasets:
+        assert data.task == "recommendation"
+        np.testing.assert_array_equal(data.Y.toarray(), [[1, 1, 0], [1, 0, 0], [0, 0, 1]])
+        assert list(data.row_ids) == [1, 2, 3]
+    assert datasets[0].label_names == ["Toy Story (1995)", "Heat", "Fargo"]
+
+
+def test_movielens_bad_row(tmp_path):
+    with pytest.raises(DataFormatError, match=r"u.data:2: .*integers"):
+        read_movielens(write(tmp_path, "u.data", "1\t2\t3\t4\nx\t2\t3\t4\n"))
+
+
+def test_interactions_with_weights_and_header(tmp_path):
+    path = write(tmp_path, "i.csv", "user,item,weight\nbob,apple,2\nann,pear,1\nbob,apple,1\n")
+    data = read_interactions(path)
+    assert list(data.row_ids) == ["ann", "bob"]
+    assert data.label_names == ["apple", "pear"]
+    np.testing.assert_array_equal(data.X.toarray(), [[0, 1], [3, 0]])  # repeats summed
+    np.testing.assert_array_equal(data.Y.toarray(), [[0, 1], [1, 0]])
+    with pytest.raises(DataFormatError, match=r"i2.tsv:1: weight -1.0 must be positive"):
+        read_interactions(write(tmp_path, "i2.tsv", "a\tb\t-1\n"))
+
+
+def test_xmlrepo(tmp_path):
+    path = write(tmp_path, "x.txt", "3 4 3\n0,2 0:1.5 3:2\n 1:1\n1 2:0.5\n")
+    data = read_xmlrepo(path)
+    np.testing.assert_allclose(data.X.toarray(), [[1.5, 0, 0, 2], [0, 1, 0, 0], [0, 0, 0.5, 0]])
+    np.testing.assert_array_equal(data.Y.toarray(), [[1, 0, 1], [0, 0, 0], [0, 1, 0]])
+    with pytest.raises(DataFormatError, match=r"y.txt:2: label index 5 out of range"):
+        read_xmlrepo(write(tmp_path, "y.txt", "1 4 3\n5 0:1\n"))
+    with pytest.raises(DataFormatError, match=r"z.txt:2: feature index 7 out of range"):
+        read_xmlrepo(write(tmp_path, "z.txt", "1 4 3\n0 7:1\n"))
+    with pytest.raises(DataFormatError, match="header says 2 examples"):
+        read_xmlrepo(write(tmp_path, "w.txt", "2 4 3\n0 1:1\n"))
+    with pytest.raises(DataFormatError, match="NaN"):
+        read_xmlrepo(write(tmp_path, "v.txt", "1 4 3\n0 1:nan\n"))
+
+
+def test_read_files_guesses_and_checks(tmp_path):
+    with pytest.raises(ValueError, match="label list"):
+        read_files(write(tmp_path, "d.arff", DENSE))
+    train, test = read_files(write(tmp_path, "d.arff", DENSE), write(tmp_path, "t.arff", DENSE),
+                             write(tmp_path, "l.xml", XML))
+    assert train.n_examples == test.n_examples == 3
+    with pytest.raises(ValueError, match="cannot tell the format"):
+        read_files(write(tmp_path, "data.bin", "x"))
