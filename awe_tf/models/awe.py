@@ -133,8 +133,8 @@ class AWEModel(tfrs.Model):
         self.optimizer.apply_gradients(zip(gradients, variables))
         self.U.project(inputs["feature_ids"])
         self.V.project(tf.concat([tf.reshape(inputs["label_ids"], [-1]), tf.reshape(negative_ids, [-1])], 0))
-        logs = {m.name: m.result() for m in self.metrics}
-        logs["loss"] = loss
+        logs = {m.name: m.result() for m in self.metrics if m is not self.task.loss_tracker}
+        logs["loss"] = self.task.loss_tracker.result()  # mean WARP loss per pair this epoch
         return logs
 
     # ------------------------------------------------------------------------------ scoring
@@ -143,7 +143,7 @@ class AWEModel(tfrs.Model):
         features = self.U(inputs["feature_ids"])
         return self.affinity.score_all(features, inputs["feature_weights"], self.V.table)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.float32)])
     def _score_batch(self, feature_ids, feature_weights):
         return self({"feature_ids": feature_ids, "feature_weights": feature_weights})
 
@@ -180,11 +180,13 @@ class AWEModel(tfrs.Model):
 
     # ------------------------------------------------------------------- configuration, I/O
     def get_config(self):
+        affinity = tf.keras.utils.serialize_keras_object(self.affinity)
+        affinity["config"].pop("name", None)  # auto-numbered; not part of what the model is
         return {
             "n_features": self.n_features,
             "n_labels": self.n_labels,
             "dimension": self.dimension,
-            "affinity": tf.keras.utils.serialize_keras_object(self.affinity),
+            "affinity": affinity,
             "margin": self.margin,
             "num_negatives": self.num_negatives,
             "loss": self.loss_name,

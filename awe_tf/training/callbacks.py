@@ -42,7 +42,7 @@ class ValidationRanking(tf.keras.callbacks.Callback):
         if self.monitor not in metrics:
             raise ValueError(f"cannot monitor {self.monitor!r}; validation reports {sorted(metrics)}")
         if logs is not None:
-            logs.update({f"val_{k}": v for k, v in metrics.items()})
+            logs.update({f"val_{k}": v for k, v in metrics.items() if k.startswith("precision")})
         value = metrics[self.monitor]
         if value > self.best:
             self.best, self.best_epoch = value, epoch

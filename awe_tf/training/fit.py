@@ -85,8 +85,9 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     checkpoint = None
     if output_dir is not None:
         output_dir = Path(output_dir)
-        settings = {"model": _plain(model.get_config()), "train": train_config.to_dict(),
-                    "data": repr(train)}
+        # What must match for a checkpoint to be resumed (more epochs or other verbosity may differ).
+        resumable = {k: v for k, v in train_config.to_dict().items() if k not in ("epochs", "verbose")}
+        settings = {"model": _plain(model.get_config()), "train": resumable, "data": repr(train)}
         checkpoint = EpochCheckpoint(output_dir / "checkpoints", model, settings, ranking)
         start_epoch = checkpoint.restore()
         all_callbacks.append(checkpoint)

@@ -1,0 +1,38 @@
+"""precision@k / recall@k and the ranking rules (ties, exclusion, candidates), by hand."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from awe_tf.metrics import precision_at_k, protocol_ks, ranking_report, recall_at_k, top_k
+
+
+def test_ties_break_towards_lower_index():
+    scores = np.array([[1.0, 2.0, 2.0, 0.0, 2.0]])
+    assert top_k(scores, 3).tolist() == [[1, 2, 4]]
+    big = np.zeros((1, 100))
+    big[0, [70, 10, 40]] = 1.0
+    assert top_k(big, 5).tolist() == [[10, 40, 70, 0, 1]]  # partition path keeps exact ties
+
+
+def test_exclusion_and_candidates():
+    scores = np.array([[5.0, 4.0, 3.0, 2.0, 1.0]])
+    exclude = sp.csr_matrix([[1, 0, 0, 0, 0]])
+    assert top_k(scores, 2, exclude).tolist() == [[1, 2]]
+    assert top_k(scores, 2, exclude, candidates=[0, 2, 4]).tolist() == [[2, 4]]
+
+
+def test_precision_and_recall_by_hand():
+    top = np.array([[0, 1, 2], [3, 2, 1], [0, 1, 2]])
+    positives = sp.csr_matrix([[1, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]])
+    # row 0: hits in top-3 = {0, 2} -> P@3 = 2/3, P@1 = 1; row 1: P@1 = 1, P@3 = 1/3; row 2 left out
+    assert precision_at_k(top, positives, 1) == pytest.approx(1.0)
+    assert precision_at_k(top, positives, 3) == pytest.approx((2 / 3 + 1 / 3) / 2)
+    assert recall_at_k(top, positives, 1) == pytest.approx((1 / 2 + 1) / 2)
+    report = ranking_report(top, positives, ks=(1, 3))
+    assert report["n_test"] == 2 and report["n_excluded"] == 1
+
+
+def test_protocol_ks():
+    assert protocol_ks(6) == (1, 3, 5)
+    assert protocol_ks(374) == (1, 3, 5, 10)

@@ -1,0 +1,90 @@
+"""AWEModel: scoring by hand, negative sampling, max-norm, config and save/load round trip."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import tensorflow as tf
+
+from awe_tf.data.pipeline import TrainingBatches
+from awe_tf.models import AWEModel
+from tests.test_pipeline import toy
+
+
+def test_scores_are_x_U_V():
+    model = AWEModel(n_features=5, n_labels=4, dimension=3, normalisation="none")
+    X = sp.csr_matrix([[1.0, 0, 2.0, 0, 0], [0, 0, 0, 0, 0.5]])
+    U, V = model.U.table.numpy(), model.V.table.numpy()
+    np.testing.assert_allclose(model.score(X), X.toarray() @ U @ V.T, rtol=1e-5, atol=1e-6)
+
+
+def test_leave_one_out_pair_scores():
+    model = AWEModel(n_features=6, n_labels=6, dimension=4, normalisation="none", num_negatives=3)
+    U, V = model.U.table.numpy(), model.V.table.numpy()
+    ids = np.array([[1, 3, 4, 0]])
+    weights = np.array([[1.0, 1.0, 1.0, 0.0]], np.float32)
+    self_position = np.array([[0, 2, -1]])
+    labels = np.array([[1, 4, 5]])
+    pos, neg = model.affinity.pair_scores(
+        tf.gather(U, ids), weights, self_position, tf.gather(V, labels), tf.gather(V, labels)[:, :, None, :]
+    )
+    x = U[1] + U[3] + U[4]
+    want = [(x - U[1]) @ V[1], (x - U[4]) @ V[4], x @ V[5]]
+    np.testing.assert_allclose(pos.numpy()[0], want, rtol=1e-5)
+    np.testing.assert_allclose(neg.numpy()[0, :, 0], want, rtol=1e-5)
+
+
+def test_negatives_never_valid_when_positive():
+    model = AWEModel(n_features=3, n_labels=8, num_negatives=50)
+    label_ids = tf.constant([[1, 2, 5, 8], [0, 8, 8, 8]])  # 8 = |Y| padding
+    ids, valid = model.sample_negatives(label_ids, 7)
+    ids, valid = ids.numpy(), valid.numpy()
+    assert ids.shape == (2, 4, 50)
+    positives = [{1, 2, 5}, {0}]
+    for b in range(2):
+        np.testing.assert_array_equal(valid[b], ~np.isin(ids[b], list(positives[b])))
+    again, _ = model.sample_negatives(label_ids, 7)
+    np.testing.assert_array_equal(ids, again.numpy())  # stateless: same step, same draws
+
+
+def test_sampling_scales_to_a_million_labels():
+    model = AWEModel(n_features=3, n_labels=1_000_000, dimension=2, num_negatives=16)
+    label_ids = tf.constant(np.sort(np.random.default_rng(0).choice(1_000_000, (64, 32)), axis=1), tf.int32)
+    ids, valid = model.sample_negatives(label_ids, 1)
+    assert ids.shape == (64, 32, 16) and valid.numpy().mean() > 0.99
+
+
+def test_training_keeps_rows_in_the_ball_and_learns():
+    data = toy("annotation", n=80)
+    model = AWEModel(data.n_features, data.n_labels, dimension=8, max_norm=0.5, num_negatives=5)
+    model.compile(optimizer=tf.keras.optimizers.Adagrad(0.5))
+    batches = TrainingBatches(data, pairs_per_batch=64)
+    history = model.fit(batches.dataset(epochs=None), epochs=3, steps_per_epoch=batches.steps_per_epoch(),
+                        verbose=0)
+    assert np.linalg.norm(model.U.table.numpy(), axis=1).max() <= 0.5 + 1e-5
+    assert np.linalg.norm(model.V.table.numpy(), axis=1).max() <= 0.5 + 1e-5
+    assert {"violation_rate", "rank_estimate", "loss"} <= set(history.history)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_save_load_round_trip(tmp_path):
+    model = AWEModel(n_features=7, n_labels=5, dimension=4, margin=0.5, label_names=list("abcde"))
+    model.U.table.assign(model.U.table * 0.3)
+    X = sp.random(6, 7, density=0.5, random_state=0, format="csr")
+    model.save_model(tmp_path / "m")
+    loaded = AWEModel.load_model(tmp_path / "m")
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(loaded.score(X), model.score(X))
+    again = AWEModel.from_config(model.get_config())
+    assert again.get_config() == model.get_config()
+
+
+def test_bad_inputs_raise():
+    model = AWEModel(n_features=3, n_labels=4)
+    with pytest.raises(ValueError, match="3"):
+        model.score(sp.csr_matrix(np.ones((2, 5))))
+    with pytest.raises(ValueError, match="NaN"):
+        model.score(np.array([[1.0, np.nan, 0.0]]))
+    with pytest.raises(ValueError, match="loss"):
+        AWEModel(n_features=3, n_labels=4, loss="hinge")
+    with pytest.raises(FileNotFoundError):
+        AWEModel.load_model("/nonexistent/model")

@@ -1,0 +1,61 @@
+"""Training batches: every positive pair exactly once per epoch, static shapes, leave-one-out."""
+
+import numpy as np
+import scipy.sparse as sp
+
+from awe_tf.data import Dataset
+from awe_tf.data.pipeline import TrainingBatches, normalise_rows
+
+
+def toy(task="annotation", n=50, n_items=30, seed=0):
+    rng = np.random.default_rng(seed)
+    Y = (rng.random((n, n_items)) < rng.random((n, 1)) * 0.5).astype(float)
+    X = Y.copy() if task == "recommendation" else rng.random((n, 7))
+    return Dataset(X=sp.csr_matrix(X), Y=sp.csr_matrix(Y), feature_names=[str(i) for i in range(X.shape[1])],
+                   label_names=[str(i) for i in range(n_items)], task=task)
+
+
+def pairs_of(batches, n_labels):
+    seen = []
+    for b in batches:
+        for row_ids, labels in zip(b["feature_ids"], b["label_ids"]):
+            seen.extend(int(label) for label in labels if label < n_labels)
+    return seen
+
+
+def test_each_pair_once_per_epoch_and_labels_sorted():
+    data = toy()
+    batches = TrainingBatches(data, pairs_per_batch=64)
+    epoch = list(batches.batches(0))
+    assert len(epoch) == batches.steps_per_epoch()
+    got = sorted(pairs_of(epoch, data.n_labels))
+    assert got == sorted(data.Y.indices.tolist())
+    for b in epoch:
+        assert np.all(np.diff(b["label_ids"], axis=1) >= 0)  # sorted, padding |Y| last
+        assert b["feature_ids"].shape[0] == b["label_ids"].shape[0]
+    shapes = {(b["feature_ids"].shape, b["label_ids"].shape) for b in epoch}
+    assert len(shapes) == len(batches.buckets)  # one static shape per bucket
+    other = list(batches.batches(1))
+    assert not all(np.array_equal(a["label_ids"], b["label_ids"]) for a, b in zip(epoch, other))
+
+
+def test_without_bucketing_one_shape():
+    batches = TrainingBatches(toy(), pairs_per_batch=64, bucketing=False)
+    assert len({b["label_ids"].shape for b in batches.batches(0)}) == 1
+
+
+def test_leave_one_out_points_at_own_item():
+    data = toy("recommendation")
+    batches = TrainingBatches(data, pairs_per_batch=128, normalisation="none")
+    for b in batches.batches(0):
+        real = b["label_ids"] < data.n_labels
+        assert np.all(b["self_position"][real] >= 0)
+        own = np.take_along_axis(b["feature_ids"], np.maximum(b["self_position"], 0), axis=1)
+        np.testing.assert_array_equal(own[real], b["label_ids"][real])
+        assert np.all(b["self_position"][~real] == -1)
+
+
+def test_normalise_rows():
+    X = sp.csr_matrix([[3.0, 4.0], [0.0, 0.0]])
+    np.testing.assert_allclose(normalise_rows(X, "l2").toarray(), [[0.6, 0.8], [0, 0]])
+    np.testing.assert_allclose(normalise_rows(X, "l1").toarray(), [[3 / 7, 4 / 7], [0, 0]])

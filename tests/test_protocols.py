@@ -1,0 +1,85 @@
+"""The splits of shared/PROTOCOLS.md, rebuilt here straight from the protocol's wording."""
+
+import numpy as np
+import scipy.sparse as sp
+
+from awe_tf.data import Dataset, protocol_split, validation_split
+from awe_tf.data.protocols import annotation_validation, modulo_split, standardise, validation_rows
+
+
+def toy_annotation(n=12):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 3)) * [1, 10, 0]
+    Y = (rng.random((n, 4)) > 0.5).astype(float)
+    return Dataset(X=sp.csr_matrix(X), Y=sp.csr_matrix(Y), feature_names=list("abc"),
+                   label_names=list("wxyz"), numeric_features=np.array([True, True, True]))
+
+
+def test_modulo_split_takes_every_fifth_row():
+    data = toy_annotation(12)
+    train, test = modulo_split(data)
+    assert list(test.row_ids) == [0, 5, 10]
+    assert list(train.row_ids) == [1, 2, 3, 4, 6, 7, 8, 9, 11]
+
+
+def test_validation_rows_recipe():
+    want = sorted(np.random.default_rng(0).permutation(37)[: 37 // 5])
+    assert list(validation_rows(37)) == want
+    carve = annotation_validation(toy_annotation(12))
+    assert list(carve.test.row_ids) == sorted(np.random.default_rng(0).permutation(12)[:2])
+
+
+def test_standardise_uses_training_statistics_and_keeps_binary():
+    data = toy_annotation(12)
+    data.numeric_features = np.array([True, False, True])
+    train, test = modulo_split(data)
+    s_train, s_test = standardise(train, test)
+    raw = train.X.toarray()
+    mean, std = raw[:, 0].mean(), raw[:, 0].std()
+    np.testing.assert_allclose(s_train.X.toarray()[:, 0], (raw[:, 0] - mean) / std, rtol=1e-5)
+    np.testing.assert_allclose(s_test.X.toarray()[:, 0], (test.X.toarray()[:, 0] - mean) / std, rtol=1e-5)
+    np.testing.assert_allclose(s_train.X.toarray()[:, 1], raw[:, 1])  # binary-flagged: unchanged
+    np.testing.assert_allclose(s_train.X.toarray()[:, 2], 0.0)  # std 0 -> divide by 1
+
+
+def toy_recommendation(n_users=30, n_items=40, seed=1):
+    rng = np.random.default_rng(seed)
+    Y = (rng.random((n_users, n_items)) < 0.4).astype(float)
+    Y[0, :4] = 1
+    Y[0, 4:] = 0  # a user with only 4 items: kept whole
+    return Dataset(X=sp.csr_matrix(Y), Y=sp.csr_matrix(Y), feature_names=[str(i) for i in range(n_items)],
+                   label_names=[str(i) for i in range(n_items)], task="recommendation")
+
+
+def test_recommendation_split_follows_the_recipe():
+    data = toy_recommendation()
+    split = protocol_split(data)
+    rng = np.random.default_rng(0)
+    dense = data.Y.toarray()
+    want_test = np.zeros_like(dense)
+    for user in range(dense.shape[0]):
+        items = np.flatnonzero(dense[user])
+        if items.size <= 5:
+            continue
+        want_test[user, rng.choice(items, 5, replace=False)] = 1
+    np.testing.assert_array_equal(split.train.Y.toarray(), dense - want_test)
+    has_test = want_test.sum(axis=1) > 0
+    np.testing.assert_array_equal(split.test.Y.toarray(), want_test[has_test])
+    np.testing.assert_array_equal(split.test.X.toarray(), (dense - want_test)[has_test])  # input: training items
+    np.testing.assert_array_equal(split.exclude.toarray(), (dense - want_test)[has_test])
+    np.testing.assert_array_equal(split.candidates, np.flatnonzero((dense - want_test).sum(axis=0) > 0))
+    assert split.test.n_examples == dense.shape[0] - 1
+
+
+def test_recommendation_validation_uses_seed_one():
+    data = toy_recommendation()
+    split = protocol_split(data)
+    val = validation_split(split.train)
+    rng = np.random.default_rng(1)
+    dense = split.train.Y.toarray()
+    first_user = next(u for u in range(dense.shape[0]) if dense[u].sum() > 5)
+    items = np.flatnonzero(dense[first_user])
+    for user in range(first_user):
+        assert dense[user].sum() <= 5
+    chosen = rng.choice(items, 5, replace=False)
+    assert sorted(np.flatnonzero(val.test.Y.toarray()[0])) == sorted(chosen)
