@@ -71,7 +71,7 @@ def cmd_train(args) -> int:
     monitor = args.monitor or ("precision@10" if recommendation else "precision@1")
     model_config = ModelConfig(
         dimension=args.dimension, margin=args.margin, num_negatives=args.negatives, loss=args.loss,
-        normalisation=args.normalisation, max_norm=args.max_norm, seed=args.seed,
+        normalisation=args.normalisation, max_norm=args.max_norm, seed=args.seed, input_bias=args.input_bias,
     )
     train_config = TrainConfig(
         epochs=args.epochs, learning_rate=args.learning_rate, optimizer=args.optimizer,
@@ -153,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--loss", choices=["warp", "warp-all"], default="warp")
     model.add_argument("--normalisation", choices=["l2", "l1", "none"], default="l2")
     model.add_argument("--max-norm", type=float, default=3.0)
+    model.add_argument("--no-bias", dest="input_bias", action="store_false",
+                       help="no always-on input feature (no learnt per-label bias)")
     fitting = train.add_argument_group("training")
     fitting.add_argument("--epochs", type=int, default=10)
     fitting.add_argument("--learning-rate", "--lr", type=float, default=0.05)

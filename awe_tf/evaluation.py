@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from awe_tf.baselines import KNN, LogOddsSVD, Popularity
 from awe_tf.data.dataset import RECOMMENDATION, Split
-from awe_tf.metrics import DEFAULT_KS, evaluate_scorer
+from awe_tf.metrics import evaluate_scorer, protocol_ks
 
 
-def evaluate_model(score_fn, split: Split, ks=DEFAULT_KS) -> dict:
-    """Rank the test part with ``score_fn(X)`` under the protocol.
+def evaluate_model(score_fn, split: Split, ks=None) -> dict:
+    """Rank the test part with ``score_fn(X)`` under the protocol (k = 1, 3, 5, and 10 when
+    there are at least 10 labels, unless ``ks`` is given).
 
     Returns:
         ``{"metrics": {...}, "n_test": ..., "n_excluded": ...}``.
     """
     test = split.test
+    ks = ks or protocol_ks(test.n_labels)
     return evaluate_scorer(score_fn, test.X, test.Y, split.exclude, split.candidates, ks)
 
 
@@ -43,7 +45,7 @@ def baseline_scores(split: Split, model=None, k: int = 20, rank: int = 64) -> di
             def score(X, rows, method=method):
                 return method.score(X)
         out[name] = evaluate_scorer(score, split.test.X, split.test.Y, split.exclude, split.candidates,
-                                    with_rows=True)["metrics"]
+                                    protocol_ks(split.test.n_labels), with_rows=True)["metrics"]
     return out
 
 

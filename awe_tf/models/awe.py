@@ -38,12 +38,14 @@ class AWEModel(tfrs.Model):
         max_norm: the radius of the ball rows of U and V are kept in.
         seed: seed of the initialisers and of negative sampling.
         label_names: optional names of the labels, kept with the saved model.
+        input_bias: add an always-on input feature (an extra row of U with x = 1), so that
+            U_bias . V_y acts as a learnt per-label bias (LightFM's item bias).
     """
 
     def __init__(self, n_features: int, n_labels: int, dimension: int = 64, affinity=None,
                  margin: float = 1.0, num_negatives: int = 64, loss: str = "warp",
                  normalisation: str = "l2", max_norm: float = 1.0, seed: int = 0,
-                 label_names=None, **kwargs):
+                 label_names=None, input_bias: bool = False, **kwargs):
         super().__init__(**kwargs)
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
@@ -61,7 +63,8 @@ class AWEModel(tfrs.Model):
         self.max_norm = float(max_norm)
         self.seed = int(seed)
         self.label_names = list(label_names) if label_names is not None else None
-        self.U = MaxNormEmbedding(n_features, dimension, max_norm, seed=seed, name="U")
+        self.input_bias = bool(input_bias)
+        self.U = MaxNormEmbedding(n_features + self.input_bias, dimension, max_norm, seed=seed, name="U")
         self.V = MaxNormEmbedding(n_labels, dimension, max_norm, seed=seed + 1, name="V")
         self.affinity = affinities.get(affinity)
         self.task = WarpTask(margin=margin, all_violators=(loss == "warp-all"), name="warp")
@@ -88,12 +91,21 @@ class AWEModel(tfrs.Model):
         out_shape = [shape[0], shape[1], self.num_negatives]
         return tf.reshape(ids, out_shape), tf.reshape(valid, out_shape)
 
+    def _with_bias(self, feature_ids, weights):
+        """Append the always-on bias feature (id |X|, weight 1) when the model has one."""
+        if not self.input_bias:
+            return feature_ids, weights
+        batch = tf.shape(feature_ids)[0]
+        bias_id = tf.fill([batch, 1], tf.constant(self.n_features, feature_ids.dtype))
+        return tf.concat([feature_ids, bias_id], 1), tf.concat([weights, tf.ones([batch, 1], weights.dtype)], 1)
+
     def _forward(self, inputs, step, training=False):
         label_ids = inputs["label_ids"]
         pair_mask = label_ids < self.n_labels
         negative_ids, negative_valid = self.sample_negatives(label_ids, step)
-        features = self.U(inputs["feature_ids"])
-        weights, self_position = inputs["feature_weights"], inputs["self_position"]
+        feature_ids, weights = self._with_bias(inputs["feature_ids"], inputs["feature_weights"])
+        features = self.U(feature_ids)
+        self_position = inputs["self_position"]
         positives = self.V(tf.minimum(label_ids, self.n_labels - 1))
         n_positives = tf.reduce_sum(tf.cast(pair_mask, tf.int32), axis=1)
         if self.task.all_violators:
@@ -131,7 +143,7 @@ class AWEModel(tfrs.Model):
         variables = self.trainable_variables
         gradients = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
-        self.U.project(inputs["feature_ids"])
+        self.U.project(self._with_bias(inputs["feature_ids"], inputs["feature_weights"])[0])
         self.V.project(tf.concat([tf.reshape(inputs["label_ids"], [-1]), tf.reshape(negative_ids, [-1])], 0))
         logs = {m.name: m.result() for m in self.metrics if m is not self.task.loss_tracker}
         logs["loss"] = self.task.loss_tracker.result()  # mean WARP loss per pair this epoch
@@ -140,8 +152,8 @@ class AWEModel(tfrs.Model):
     # ------------------------------------------------------------------------------ scoring
     def call(self, inputs):
         """Scores ``[B, |Y|]`` of padded inputs ``{"feature_ids", "feature_weights"}``."""
-        features = self.U(inputs["feature_ids"])
-        return self.affinity.score_all(features, inputs["feature_weights"], self.V.table)
+        feature_ids, weights = self._with_bias(inputs["feature_ids"], inputs["feature_weights"])
+        return self.affinity.score_all(self.U(feature_ids), weights, self.V.table)
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.float32)])
     def _score_batch(self, feature_ids, feature_weights):
@@ -168,7 +180,11 @@ class AWEModel(tfrs.Model):
     def embed_inputs(self, X, batch_size: int = 4096) -> np.ndarray:
         """The embedded inputs sum_i x_i U_i, ``[n, d]`` (for k-NN in embedding space)."""
         X = self.prepare(X)
-        return np.asarray(X @ self.U.table.numpy(), dtype=np.float32)
+        U = self.U.table.numpy()
+        embedded = X @ U[: self.n_features]
+        if self.input_bias:
+            embedded = embedded + U[self.n_features]
+        return np.asarray(embedded, dtype=np.float32)
 
     def top_k(self, X, k: int = 10, exclude=None, candidates=None):
         """The ``k`` best labels per row of ``X``, best first: ``(label ids, scores)``."""
@@ -194,6 +210,7 @@ class AWEModel(tfrs.Model):
             "max_norm": self.max_norm,
             "seed": self.seed,
             "label_names": self.label_names,
+            "input_bias": self.input_bias,
         }
 
     @classmethod

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from awe_tf.metrics import evaluate_scorer
+from awe_tf.evaluation import evaluate_model
 
 STATE_FILE = "state.json"
 
@@ -21,7 +21,7 @@ class ValidationRanking(tf.keras.callbacks.Callback):
     At the end of training the best weights are put back into the model.
     """
 
-    def __init__(self, split, ks=(1, 3, 5, 10), monitor: str = "precision@1", patience: int = 0):
+    def __init__(self, split, ks=None, monitor: str = "precision@1", patience: int = 0):
         super().__init__()
         self.split = split
         self.ks = ks
@@ -32,10 +32,7 @@ class ValidationRanking(tf.keras.callbacks.Callback):
         self.best_weights = None
 
     def evaluate(self) -> dict:
-        return evaluate_scorer(
-            self.model.score, self.split.test.X, self.split.test.Y,
-            self.split.exclude, self.split.candidates, self.ks,
-        )["metrics"]
+        return evaluate_model(self.model.score, self.split, self.ks)["metrics"]
 
     def on_epoch_end(self, epoch, logs=None):
         metrics = self.evaluate()

@@ -17,6 +17,7 @@ class ModelConfig:
     max_norm: float = 3.0
     affinity: object = None
     seed: int = 0
+    input_bias: bool = True
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

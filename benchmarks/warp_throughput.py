@@ -1,0 +1,123 @@
+"""WARP training speed: awe-tf WSABIE against LightFM's WARP on ml-100k, in the same run.
+
+Both train on the protocol's validation carve-out of ml-100k (PROTOCOLS.md, default_rng(1))
+and are scored on its validation users after every epoch (scoring time not counted). Prints
+positive pairs per second of each and their ratio, the training time each needs to first reach
+validation P@10 = 0.13 and that ratio, and both final validation P@10.
+
+LightFM 1.17 builds only with pip's legacy path, so it lives in its own environment (never in
+the project's requirements):
+
+    python3 -m venv /tmp/lfm && /tmp/lfm/bin/pip install pip==23.0.1 setuptools==65.5.0 wheel numpy scipy
+    /tmp/lfm/bin/pip wheel --no-deps --no-use-pep517 lightfm==1.17 -w /tmp/lfmwheel
+    /tmp/lfm/bin/pip install /tmp/lfmwheel/lightfm-1.17*.whl
+    AWE_DATA_DIR=../shared/data python benchmarks/warp_throughput.py --lightfm-python /tmp/lfm/bin/python
+
+Targets (issue 2): pairs/s ratio >= 1 and time-to-quality ratio <= 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from awe_tf.data import load_dataset, validation_split  # noqa: E402
+from awe_tf.evaluation import evaluate_model  # noqa: E402
+from awe_tf.training import ModelConfig, TrainConfig, build_model  # noqa: E402
+
+
+def awe_run(carve, epochs, target, model_config, train_config):
+    import tensorflow as tf
+
+    from awe_tf.data.pipeline import TrainingBatches
+
+    model = build_model(carve.train, model_config)
+    model.compile(optimizer=train_config.make_optimizer())
+    batches = TrainingBatches(carve.train, train_config.pairs_per_batch, model.normalisation, seed=train_config.seed)
+    dataset = batches.dataset(epochs=None)
+    steps = batches.steps_per_epoch()
+    seconds, reached, history, first_epoch = 0.0, None, [], None
+    for epoch in range(epochs):
+        began = time.perf_counter()
+        model.fit(dataset, epochs=epoch + 1, initial_epoch=epoch, steps_per_epoch=steps, verbose=0)
+        spent = time.perf_counter() - began
+        first_epoch = spent if first_epoch is None else first_epoch
+        seconds += spent
+        p10 = evaluate_model(model.score, carve, ks=(10,))["metrics"]["precision@10"]
+        history.append(p10)
+        if reached is None and p10 >= target:
+            reached = seconds
+    del tf
+    steady = batches.n_pairs * (epochs - 1) / (seconds - first_epoch) if epochs > 1 else float("nan")
+    return {"pairs_per_second": batches.n_pairs * epochs / seconds, "steady_pairs_per_second": steady,
+            "train_seconds": seconds, "seconds_to_target": reached, "history": history}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lightfm-python", default=sys.executable, help="a Python with lightfm 1.17")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--target", type=float, default=0.13)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--pairs-per-batch", type=int, default=4096)
+    parser.add_argument("--learning-rate", type=float, default=0.1)
+    parser.add_argument("--negatives", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    split = load_dataset("ml-100k")
+    carve = validation_split(split.train)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "split.npz"
+        train = carve.train.Y.tocsr()
+        val = carve.test.Y  # the validation part: every user with held-out items, in user order
+        assert carve.test.n_examples == train.shape[0], "every ml-100k user has validation items"
+        np.savez(path, shape=np.array(train.shape), train_data=train.data, train_indices=train.indices,
+                 train_indptr=train.indptr, val_data=val.data, val_indices=val.indices, val_indptr=val.indptr,
+                 candidates=carve.candidates)
+        proc = subprocess.run([args.lightfm_python, str(Path(__file__).with_name("_lightfm_worker.py")), str(path),
+                               str(args.epochs), str(args.threads), str(args.target), str(args.seed)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(proc.stderr, file=sys.stderr)
+            raise SystemExit("LightFM run failed; is --lightfm-python a Python with lightfm 1.17?")
+        lightfm = json.loads(proc.stdout.strip().splitlines()[-1])
+    awe = awe_run(
+        carve, args.epochs, args.target,
+        ModelConfig(dimension=64, num_negatives=args.negatives, seed=args.seed),
+        TrainConfig(learning_rate=args.learning_rate, pairs_per_batch=args.pairs_per_batch, seed=args.seed),
+    )
+
+    def when(run):
+        return f"{run['seconds_to_target']:.2f}s" if run["seconds_to_target"] is not None else "never"
+
+    print(f"ml-100k validation split, {args.epochs} epochs, d=64, {args.threads} threads for LightFM\n")
+    print(f"{'':<22}{'pairs/s':>12}{'to P@10>=' + str(args.target):>16}{'final P@10':>12}")
+    print(f"{'awe-tf WSABIE':<22}{awe['pairs_per_second']:>12,.0f}{when(awe):>16}{awe['history'][-1]:>12.4f}")
+    print(f"{'LightFM WARP':<22}{lightfm['pairs_per_second']:>12,.0f}{when(lightfm):>16}{lightfm['history'][-1]:>12.4f}")
+    ratio = awe["pairs_per_second"] / lightfm["pairs_per_second"]
+    print(f"\npairs/s ratio (awe-tf / LightFM): {ratio:.2f}   (target >= 1; awe-tf after its first, "
+          f"compiling epoch: {awe['steady_pairs_per_second']:,.0f} pairs/s)")
+    if awe["seconds_to_target"] is not None and lightfm["seconds_to_target"] is not None:
+        print(f"time-to-quality ratio (awe-tf / LightFM): {awe['seconds_to_target'] / lightfm['seconds_to_target']:.2f}"
+              "   (target <= 1)")
+    else:
+        print("time-to-quality ratio: n/a (one of them never reached the target)")
+    print("P@10 per epoch, awe-tf :", " ".join(f"{p:.3f}" for p in awe["history"]))
+    print("P@10 per epoch, LightFM:", " ".join(f"{p:.3f}" for p in lightfm["history"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The awe-tf command, run as a user would: a subprocess with the installed entry point."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def run(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", *args], capture_output=True, text=True, env=ENV,
+                          timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_train_on_the_bundled_default_then_evaluate(tmp_path):
+    out = tmp_path / "run"
+    proc = run("train", "--epochs", "2", "--dimension", "16", "--negatives", "5", "-o", str(out))
+    report = json.loads((out / "metrics.json").read_text())
+    for key in ("precision@1", "precision@3", "precision@5", "precision@10"):
+        assert 0.0 <= report["metrics"][key] <= 1.0
+    assert set(report["baselines"]) == {"popularity", "knn_input", "knn_embedding", "svd"}
+    assert report["baselines"]["popularity"]["precision@1"] < report["metrics"]["precision@1"]
+    assert report["n_test"] == 500 and report["n_excluded"] == 0 and report["train_seconds"] > 0
+    assert "precision@1" in proc.stdout and "knn_input" in proc.stdout and "Epoch 1/" in proc.stdout
+    assert "cuInit" not in proc.stderr + proc.stdout and "oneDNN" not in proc.stderr + proc.stdout
+    evaluated = run("evaluate", str(out / "model"), "--output", str(tmp_path / "e.json"))
+    again = json.loads((tmp_path / "e.json").read_text())
+    assert again["metrics"] == pytest.approx(report["metrics"])
+    assert "model" in evaluated.stdout
+
+
+def test_datasets_lists_the_bundled_default():
+    proc = run("datasets")
+    assert "corel5k" in proc.stdout and "[bundled]" in proc.stdout
+
+
+def test_bad_file_gives_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("u1\ti1\n\nu2\ti2\tnot-a-number\n")
+    proc = run("train", "--train", str(bad), "-o", str(tmp_path / "o"), check=False)
+    assert proc.returncode == 2
+    assert f"{bad}:3" in proc.stderr and "not a number" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_train_on_files(tmp_path, data_dir):
+    emotions = data_dir / "mulan" / "emotions"
+    out = tmp_path / "files"
+    run("train", "--train", str(emotions / "emotions-train.arff"), "--test", str(emotions / "emotions-test.arff"),
+        "--labels", str(emotions / "emotions.xml"), "--epochs", "2", "--no-baselines", "-o", str(out))
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["n_test"] + report["n_excluded"] == 202
+    assert set(report["metrics"]) == {"precision@1", "precision@3", "precision@5", "recall@1", "recall@3", "recall@5"}
