@@ -55,7 +55,7 @@ def test_sampling_scales_to_a_million_labels():
 
 def test_training_keeps_rows_in_the_ball_and_learns():
     data = toy("annotation", n=80)
-    model = AWEModel(data.n_features, data.n_labels, dimension=8, max_norm=0.5, num_negatives=5)
+    model = AWEModel(data.n_features, data.n_labels, dimension=8, max_norm=0.5, num_negatives=5, margin=0.1)
     model.compile(optimizer=tf.keras.optimizers.Adagrad(0.5))
     batches = TrainingBatches(data, pairs_per_batch=64)
     history = model.fit(batches.dataset(epochs=None), epochs=3, steps_per_epoch=batches.steps_per_epoch(),

@@ -8,9 +8,15 @@ from awe_tf.data.pipeline import TrainingBatches, normalise_rows
 
 
 def toy(task="annotation", n=50, n_items=30, seed=0):
+    """Random data with structure: annotation labels are the top scores of a hidden linear map."""
     rng = np.random.default_rng(seed)
-    Y = (rng.random((n, n_items)) < rng.random((n, 1)) * 0.5).astype(float)
-    X = Y.copy() if task == "recommendation" else rng.random((n, 7))
+    if task == "recommendation":
+        Y = (rng.random((n, n_items)) < rng.random((n, 1)) * 0.5).astype(float)
+        X = Y.copy()
+    else:
+        X = rng.random((n, 7))
+        hidden = X @ rng.normal(size=(7, n_items))
+        Y = (hidden > np.quantile(hidden, 0.8, axis=1, keepdims=True)).astype(float)
     return Dataset(X=sp.csr_matrix(X), Y=sp.csr_matrix(Y), feature_names=[str(i) for i in range(X.shape[1])],
                    label_names=[str(i) for i in range(n_items)], task=task)
 
@@ -33,15 +39,22 @@ def test_each_pair_once_per_epoch_and_labels_sorted():
     for b in epoch:
         assert np.all(np.diff(b["label_ids"], axis=1) >= 0)  # sorted, padding |Y| last
         assert b["feature_ids"].shape[0] == b["label_ids"].shape[0]
-    shapes = {(b["feature_ids"].shape, b["label_ids"].shape) for b in epoch}
-    assert len(shapes) == len(batches.buckets)  # one static shape per bucket
+    for b in epoch:  # each batch padded only to its own longest example (multiple of 8)
+        longest = int((b["label_ids"] < data.n_labels).sum(axis=1).max())
+        assert b["label_ids"].shape[1] == max(8, -(-longest // 8) * 8)
+        assert b["label_ids"].shape[0] * b["label_ids"].shape[1] <= 64 or b["label_ids"].shape[0] == 1
     other = list(batches.batches(1))
     assert not all(np.array_equal(a["label_ids"], b["label_ids"]) for a, b in zip(epoch, other))
 
 
 def test_without_bucketing_one_shape():
-    batches = TrainingBatches(toy(), pairs_per_batch=64, bucketing=False)
-    assert len({b["label_ids"].shape for b in batches.batches(0)}) == 1
+    data = toy()
+    batches = TrainingBatches(data, pairs_per_batch=64, bucketing=False)
+    epoch = list(batches.batches(0))
+    assert len({(b["feature_ids"].shape, b["label_ids"].shape) for b in epoch}) == 1
+    assert sorted(pairs_of(epoch, data.n_labels)) == sorted(data.Y.indices.tolist())
+    spec = batches.dataset().element_spec["label_ids"]
+    assert spec.shape.is_fully_defined()
 
 
 def test_leave_one_out_points_at_own_item():

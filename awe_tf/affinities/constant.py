@@ -26,8 +26,11 @@ class Constant(Affinity):
     def pair_scores(self, features, weights, self_position, positives, negatives):
         terms = features * weights[..., None]  # [B, L, d]: x_i U_i
         query = tf.reduce_sum(terms, axis=1)  # [B, d]
-        own = tf.gather(terms, tf.maximum(self_position, 0), batch_dims=1)  # [B, M, d]
-        own = own * tf.cast(self_position >= 0, own.dtype)[..., None]
+        shape = tf.shape(terms)
+        flat = tf.reshape(terms, [-1, shape[2]])  # a flat gather is much faster than batch_dims=1
+        self_position = tf.cast(self_position, tf.int32)
+        index = tf.range(shape[0])[:, None] * shape[1] + tf.maximum(self_position, 0)
+        own = tf.gather(flat, index) * tf.cast(self_position >= 0, terms.dtype)[..., None]  # [B, M, d]
         pair_query = self.c * (query[:, None, :] - own)  # [B, M, d]: x without the pair's own item
         positive = tf.reduce_sum(pair_query * positives, axis=-1)
         negative = tf.einsum("bmd,bmkd->bmk", pair_query, negatives)

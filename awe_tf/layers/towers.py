@@ -6,14 +6,19 @@ import math
 
 import tensorflow as tf
 
+WHOLE_TABLE_ROWS = 65536
+
 
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
 class MaxNormEmbedding(tf.keras.layers.Layer):
     """A ``rows x dimension`` embedding table (U for input features, V for labels).
 
-    Rows start as N(0, 1/sqrt(d)) draws and are kept inside the unit ball: after each training
-    step, :meth:`project` rescales every row that the step touched to norm at most ``max_norm``
-    (only those rows, so the cost is per batch, not per table).
+    Rows start as N(0, 1/sqrt(d)) draws, projected into the ball of radius ``max_norm``, and are
+    kept inside it: after each training step, :meth:`project` rescales every row that the step
+    touched to norm at most ``max_norm``. On a large table only those rows are visited (the cost
+    is per batch, not per table); a small one (at most ``WHOLE_TABLE_ROWS`` rows, which a batch
+    touches many times over) is clipped in one pass, which is cheaper and gives the same result
+    since untouched rows are inside the ball already.
 
     Args:
         rows: number of rows (|X| or |Y|).
@@ -34,20 +39,25 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         self.table = self.add_weight(
             name="table", shape=(self.rows, self.dimension), initializer=init, trainable=True
         )
+        self.table.assign(self._clip(self.table))
         super().build(input_shape)
+
+    def _clip(self, rows):
+        norms = tf.norm(rows, axis=1, keepdims=True)
+        return rows * tf.minimum(1.0, self.max_norm / tf.maximum(norms, 1e-12))
 
     def call(self, ids):
         return tf.gather(self.table, ids)
 
     def project(self, ids) -> None:
         """Rescale rows ``ids`` (any shape; repeats and out-of-range padding ids are ignored)."""
+        if self.rows <= WHOLE_TABLE_ROWS:
+            self.table.assign(self._clip(self.table))
+            return
         ids = tf.reshape(ids, [-1])
-        ids = tf.boolean_mask(ids, (ids >= 0) & (ids < self.rows))
-        ids, _ = tf.unique(ids)
-        rows = tf.gather(self.table, ids)
-        norms = tf.norm(rows, axis=1, keepdims=True)
-        scale = tf.minimum(1.0, self.max_norm / tf.maximum(norms, 1e-12))
-        self.table.scatter_update(tf.IndexedSlices(rows * scale, ids))
+        valid = tf.boolean_mask(ids, (ids >= 0) & (ids < self.rows))
+        unique, _ = tf.unique(valid)
+        self.table.scatter_update(tf.IndexedSlices(self._clip(tf.gather(self.table, unique)), unique))
 
     def get_config(self):
         return {

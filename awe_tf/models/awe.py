@@ -13,11 +13,20 @@ import tensorflow_recommenders as tfrs
 from awe_tf import affinities
 from awe_tf.data.pipeline import feature_batch, normalise_rows
 from awe_tf.layers import MaxNormEmbedding
+from awe_tf.layers.towers import WHOLE_TABLE_ROWS
 from awe_tf.tasks import WarpTask
 
 LOSSES = ("warp", "warp-all")
 CONFIG_FILE = "awe_model.json"
 WEIGHTS_PREFIX = "weights/ckpt"
+
+
+def _densify_if_small(gradient, variable):
+    """Sum a sparse gradient into a dense one for small tables: a batch touches each row of a
+    small table many times, and one dense update beats de-duplicating the sparse one."""
+    if isinstance(gradient, tf.IndexedSlices) and variable.shape[0] <= WHOLE_TABLE_ROWS:
+        return tf.math.unsorted_segment_sum(gradient.values, gradient.indices, variable.shape[0])
+    return gradient
 
 
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
@@ -141,7 +150,7 @@ class AWEModel(tfrs.Model):
             # Gradients are summed over replicas; the loss is a sum over pairs already.
             scaled = total / tf.distribute.get_strategy().num_replicas_in_sync
         variables = self.trainable_variables
-        gradients = tape.gradient(scaled, variables)
+        gradients = [_densify_if_small(g, v) for g, v in zip(tape.gradient(scaled, variables), variables)]
         self.optimizer.apply_gradients(zip(gradients, variables))
         self.U.project(self._with_bias(inputs["feature_ids"], inputs["feature_weights"])[0])
         self.V.project(tf.concat([tf.reshape(inputs["label_ids"], [-1]), tf.reshape(negative_ids, [-1])], 0))
