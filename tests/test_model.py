@@ -24,13 +24,13 @@ def test_leave_one_out_pair_scores():
     weights = np.array([[1.0, 1.0, 1.0, 0.0]], np.float32)
     self_position = np.array([[0, 2, -1]])
     labels = np.array([[1, 4, 5]])
-    pos, neg = model.affinity.pair_scores(
-        tf.gather(U, ids), weights, self_position, tf.gather(V, labels), tf.gather(V, labels)[:, :, None, :]
-    )
+    pair_inputs = model.affinity.pair_inputs(tf.gather(U, ids), weights, self_position)
+    scores = model.affinity.pair_scores(pair_inputs, tf.gather(V, np.stack([labels, labels[:, ::-1]], -1)))
     x = U[1] + U[3] + U[4]
     want = [(x - U[1]) @ V[1], (x - U[4]) @ V[4], x @ V[5]]
-    np.testing.assert_allclose(pos.numpy()[0], want, rtol=1e-5)
-    np.testing.assert_allclose(neg.numpy()[0, :, 0], want, rtol=1e-5)
+    np.testing.assert_allclose(scores.numpy()[0, :, 0], want, rtol=1e-5)
+    other = [(x - U[1]) @ V[5], (x - U[4]) @ V[4], x @ V[1]]
+    np.testing.assert_allclose(scores.numpy()[0, :, 1], other, rtol=1e-5)
 
 
 def test_negatives_never_valid_when_positive():

@@ -4,6 +4,11 @@ AWE scores a pair as f(x, y) = sum_ij G_ij(x, y) x_i U_i^T V_j y_j. Here y is a 
 so the score of label j is sum_i G_i(x, j) x_i (U_i . V_j). An affinity layer receives the
 embedded input features ``E = U[ids]`` (``[B, L, d]``) with their weights ``w`` (``[B, L]``) and
 label embeddings, and returns scores; each subclass supplies only its G.
+
+Training scores each of a batch's positive pairs against several labels (the positive itself
+and sampled negatives). That happens in two steps, so work that depends only on x is done once
+per pair: :meth:`Affinity.pair_inputs` turns the batch's inputs into whatever G needs per pair,
+and :meth:`Affinity.pair_scores` scores that against labels.
 """
 
 from __future__ import annotations
@@ -12,22 +17,25 @@ import tensorflow as tf
 
 
 class Affinity(tf.keras.layers.Layer):
-    """Base class of G. Subclasses implement :meth:`pair_scores` and :meth:`score_all`."""
+    """Base class of G. Subclasses implement the three methods below."""
 
-    def pair_scores(self, features, weights, self_position, positives, negatives):
-        """Scores of training pairs and of their sampled negatives.
+    def pair_inputs(self, features, weights, self_position):
+        """The input side of each training pair, in whatever form :meth:`pair_scores` takes.
 
         Args:
             features: ``[B, L, d]`` embedded input features ``U_i``.
             weights: ``[B, L]`` feature values ``x_i`` (0 on padding).
-            self_position: ``[B, M]`` position in the feature list of a term to drop from x for
-                that pair (the label's own item in recommendation data), ``-1`` for none.
-            positives: ``[B, M, d]`` embeddings ``V_y`` of each example's positive labels.
-            negatives: ``[B, M, K, d]`` embeddings of each pair's sampled negative labels.
+            self_position: ``[B, M]`` int, the position in the feature list of a term to drop
+                from x for that pair (the label's own item in recommendation data), -1 for none.
 
         Returns:
-            ``(positive_scores [B, M], negative_scores [B, M, K])``.
+            A tensor or nest of tensors; it must be differentiable with respect to
+            ``features`` (the training loop stops its gradient where it is not wanted).
         """
+        raise NotImplementedError
+
+    def pair_scores(self, pair_inputs, labels):
+        """Scores ``[B, M, N]`` of each pair's input against ``labels`` (``[B, M, N, d]``)."""
         raise NotImplementedError
 
     def score_all(self, features, weights, labels):

@@ -23,7 +23,8 @@ class Constant(Affinity):
         super().__init__(**kwargs)
         self.c = float(c)
 
-    def pair_scores(self, features, weights, self_position, positives, negatives):
+    def pair_inputs(self, features, weights, self_position):
+        """c (x^T U) per pair, ``[B, M, d]``, without the pair's own item where it has one."""
         terms = features * weights[..., None]  # [B, L, d]: x_i U_i
         query = tf.reduce_sum(terms, axis=1)  # [B, d]
         shape = tf.shape(terms)
@@ -31,10 +32,10 @@ class Constant(Affinity):
         self_position = tf.cast(self_position, tf.int32)
         index = tf.range(shape[0])[:, None] * shape[1] + tf.maximum(self_position, 0)
         own = tf.gather(flat, index) * tf.cast(self_position >= 0, terms.dtype)[..., None]  # [B, M, d]
-        pair_query = self.c * (query[:, None, :] - own)  # [B, M, d]: x without the pair's own item
-        positive = tf.reduce_sum(pair_query * positives, axis=-1)
-        negative = tf.einsum("bmd,bmkd->bmk", pair_query, negatives)
-        return positive, negative
+        return self.c * (query[:, None, :] - own)
+
+    def pair_scores(self, pair_inputs, labels):
+        return tf.einsum("bmd,bmnd->bmn", pair_inputs, labels)
 
     def score_all(self, features, weights, labels):
         query = self.c * tf.reduce_sum(features * weights[..., None], axis=1)

@@ -113,30 +113,27 @@ class AWEModel(tfrs.Model):
         pair_mask = label_ids < self.n_labels
         negative_ids, negative_valid = self.sample_negatives(label_ids, step)
         feature_ids, weights = self._with_bias(inputs["feature_ids"], inputs["feature_weights"])
-        features = self.U(feature_ids)
-        self_position = inputs["self_position"]
-        positives = self.V(tf.minimum(label_ids, self.n_labels - 1))
+        pair_inputs = self.affinity.pair_inputs(self.U(feature_ids), weights, inputs["self_position"])
+        positive_ids = tf.minimum(label_ids, self.n_labels - 1)[..., None]  # [B, M, 1]
         n_positives = tf.reduce_sum(tf.cast(pair_mask, tf.int32), axis=1)
         if self.task.all_violators:
-            positive, negative = self.affinity.pair_scores(
-                features, weights, self_position, positives, self.V(negative_ids)
-            )
-            loss = self.task(positive, negative, negative_valid, pair_mask, self.n_labels, n_positives,
-                             training=training)
+            scores = self.affinity.pair_scores(pair_inputs, self.V(tf.concat([positive_ids, negative_ids], -1)))
+            loss = self.task(scores[..., 0], scores[..., 1:], negative_valid, pair_mask, self.n_labels,
+                             n_positives, training=training)
             return loss, negative_ids
-        # Sequential WARP: find each pair's first violator without gradient, then score only
-        # that label with gradient (backward cost O(B M d) instead of O(B M K d)).
-        positive, negative = self.affinity.pair_scores(
-            tf.stop_gradient(features), weights, self_position, tf.stop_gradient(positives),
-            tf.stop_gradient(self.V(negative_ids)),
+        # Sequential WARP: find each pair's first violator without gradient, then score only the
+        # positive and that label with gradient (backward cost O(B M d) instead of O(B M K d)).
+        scores = self.affinity.pair_scores(
+            tf.nest.map_structure(tf.stop_gradient, pair_inputs),
+            tf.stop_gradient(self.V(tf.concat([positive_ids, negative_ids], -1))),
         )
+        positive, negative = scores[..., 0], scores[..., 1:]
         first, rank, violated = self.task.select(positive, negative, negative_valid, pair_mask,
                                                  self.n_labels, n_positives)
         chosen = tf.gather(negative_ids, first[..., None], batch_dims=2)  # [B, M, 1]
-        positive, violator_score = self.affinity.pair_scores(features, weights, self_position, positives,
-                                                             self.V(chosen))
-        loss = self.task(positive, negative, negative_valid, pair_mask, self.n_labels, n_positives,
-                         violator=(first, rank, violated, violator_score[..., 0]), training=training)
+        scores = self.affinity.pair_scores(pair_inputs, self.V(tf.concat([positive_ids, chosen], -1)))
+        loss = self.task(scores[..., 0], negative, negative_valid, pair_mask, self.n_labels, n_positives,
+                         violator=(first, rank, violated, scores[..., 1]), training=training)
         return loss, chosen
 
     def compute_loss(self, inputs, training: bool = False):
