@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -66,6 +67,9 @@ def cmd_train(args) -> int:
 
     split, name = _load(args)
     out = Path(args.output)
+    if args.restart:
+        for part in ("validation", "final"):
+            shutil.rmtree(out / part, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     recommendation = split.train.task == RECOMMENDATION
     monitor = args.monitor or ("precision@10" if recommendation else "precision@1")
@@ -97,6 +101,7 @@ def cmd_train(args) -> int:
     train_seconds = time.perf_counter() - began
     model = result.model
     model.save_model(out / "model")
+    print("scoring the test part with the model" + ("" if args.no_baselines else " and the baselines"))
     report = evaluate_model(model.score, split)
     report["baselines"] = {} if args.no_baselines else baseline_scores(split, model, rank=args.dimension)
     report.update(
@@ -145,7 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a model, evaluate it and the baselines")
     _data_args(train)
-    train.add_argument("--output", "-o", default="runs/latest", help="output directory (default runs/latest)")
+    train.add_argument("--output", "-o", default="runs/latest",
+                       help="output directory (default runs/latest); running the same command again "
+                            "resumes an interrupted run from its last checkpoint")
+    train.add_argument("--restart", action="store_true",
+                       help="discard the checkpoints in the output directory and train from scratch")
     model = train.add_argument_group("model")
     model.add_argument("--dimension", "-d", type=int, default=64)
     model.add_argument("--margin", type=float, default=1.0)
@@ -183,7 +192,7 @@ def main(argv=None) -> int:
 
     try:
         return args.func(args)
-    except (DataFormatError, FileNotFoundError, ValueError) as err:
+    except (DataFormatError, FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

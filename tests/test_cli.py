@@ -57,3 +57,34 @@ def test_train_on_files(tmp_path, data_dir):
     report = json.loads((out / "metrics.json").read_text())
     assert report["n_test"] + report["n_excluded"] == 202
     assert set(report["metrics"]) == {"precision@1", "precision@3", "precision@5", "recall@1", "recall@3", "recall@5"}
+
+
+def test_killed_run_resumes_when_the_command_is_run_again(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "killed"
+    args = [sys.executable, "-m", "awe_tf.cli", "train", "--epochs", "40", "--patience", "0", "--dimension", "16",
+            "--negatives", "5", "--pairs-per-batch", "256", "--no-baselines", "-o", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    state = out / "validation" / "checkpoints" / "state.json"
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if state.exists() and json.loads(state.read_text())["epoch"] >= 2:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    done = json.loads(state.read_text())["epoch"]
+    assert 2 <= done < 40 and not (out / "metrics.json").exists()
+    again = run("train", "--epochs", "40", "--patience", "0", "--dimension", "16", "--negatives", "5",
+                "--pairs-per-batch", "256", "--no-baselines", "-o", str(out))
+    assert f"Resuming from the checkpoint after epoch {done} " in again.stdout
+    assert f"Epoch {done + 1}/40" in again.stdout and "Epoch 1/40" not in again.stdout.split("[2/2]")[0]
+    report = json.loads((out / "metrics.json").read_text())
+    assert len(report["validation"]["history"]["val_precision@1"]) == 40
+    refused = run("train", "--epochs", "40", "--dimension", "8", "-o", str(out), check=False)
+    assert refused.returncode == 2 and "--restart" in refused.stderr and "Traceback" not in refused.stderr

@@ -87,8 +87,8 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         state = json.loads(state_path.read_text())
         if state.get("settings") != self.settings:
             raise RuntimeError(
-                f"{self.directory} holds a checkpoint of a run with other settings; use another "
-                "output directory or delete it to start afresh"
+                f"{self.directory} holds a checkpoint of a run with other settings or data; use "
+                "another output directory, or start afresh (awe-tf train --restart)"
             )
         self.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
         self.history = state.get("history", {})
