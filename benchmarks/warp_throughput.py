@@ -43,7 +43,7 @@ def awe_run(carve, epochs, target, model_config, train_config):
     from awe_tf.data.pipeline import TrainingBatches
 
     model = build_model(carve.train, model_config)
-    model.compile(optimizer=train_config.make_optimizer(), steps_per_execution=8)
+    model.compile(optimizer=train_config.make_optimizer(), steps_per_execution=train_config.steps_per_execution)
     batches = TrainingBatches(carve.train, train_config.pairs_per_batch, model.normalisation, seed=train_config.seed)
     clock = {"seconds": 0.0, "reached": None, "history": [], "epochs": []}
 

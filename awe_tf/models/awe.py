@@ -44,7 +44,8 @@ class AWEModel(tfrs.Model):
         num_negatives: K, labels sampled per example per step.
         loss: ``"warp"`` (first violator) or ``"warp-all"`` (all violators).
         normalisation: how input rows are scaled before embedding: ``l2``, ``l1`` or ``none``.
-        max_norm: the radius of the ball rows of U and V are kept in.
+        max_norm: the radius C of the ball rows of U and V are kept in. Scores scale with C^2, so
+            (C, gamma) is the same model as the paper's (1, gamma / C^2).
         seed: seed of the initialisers and of negative sampling.
         label_names: optional names of the labels, kept with the saved model.
         input_bias: add an always-on input feature (an extra row of U with x = 1), so that
@@ -174,9 +175,14 @@ class AWEModel(tfrs.Model):
             raise ValueError("inputs contain NaN or infinite values")
         return normalise_rows(X, self.normalisation)
 
-    def score(self, X, batch_size: int = 512) -> np.ndarray:
-        """Scores ``[n, |Y|]`` of raw input rows ``X`` (a sparse or dense matrix)."""
+    def score(self, X, batch_size: int | None = None) -> np.ndarray:
+        """Scores ``[n, |Y|]`` of raw input rows ``X`` (a sparse or dense matrix).
+
+        Rows are scored ``batch_size`` at a time (default: as many as keep one batch's scores
+        near 64 MB, at most 512), so a large label set never needs a huge intermediate tensor.
+        """
         X = self.prepare(X)
+        batch_size = batch_size or max(1, min(512, (1 << 24) // self.n_labels))
         out = []
         for start in range(0, X.shape[0], batch_size):
             batch = feature_batch(X[start : start + batch_size])

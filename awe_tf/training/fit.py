@@ -68,7 +68,8 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     if model is None:
         model = build_model(train, model_config, strategy)
     with strategy.scope():
-        model.compile(optimizer=train_config.make_optimizer())
+        model.compile(optimizer=train_config.make_optimizer(),
+                      steps_per_execution=train_config.steps_per_execution)
     batches = TrainingBatches(
         train,
         pairs_per_batch=train_config.pairs_per_batch,
@@ -86,7 +87,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     if output_dir is not None:
         output_dir = Path(output_dir)
         # What must match for a checkpoint to be resumed (more epochs or other verbosity may differ).
-        resumable = {k: v for k, v in train_config.to_dict().items() if k not in ("epochs", "verbose")}
+        resumable = {k: v for k, v in train_config.to_dict().items() if k not in ("epochs", "verbose", "steps_per_execution")}
         settings = {"model": _plain(model.get_config()), "train": resumable, "data": repr(train)}
         checkpoint = EpochCheckpoint(output_dir / "checkpoints", model, settings, ranking)
         start_epoch = checkpoint.restore()
