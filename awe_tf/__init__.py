@@ -32,7 +32,7 @@ if "tensorflow" in __import__("sys").modules:  # pragma: no cover - depends on i
 
 __version__ = "0.1.0"
 
-from awe_tf.data import Dataset, load_dataset, list_datasets  # noqa: E402
+from awe_tf.data import Dataset, list_datasets, load_dataset  # noqa: E402
 
 __all__ = ["Dataset", "load_dataset", "list_datasets", "__version__"]
 

@@ -28,7 +28,8 @@ def precision_at_10(model, train, val, candidates, threads):
 
 
 def main():
-    path, epochs, threads, target, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+    path = sys.argv[1]
+    epochs, threads, target, seed = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
     data = np.load(path)
     shape = tuple(data["shape"])
     train = sp.csr_matrix((data["train_data"], data["train_indices"], data["train_indptr"]), shape=shape)
@@ -36,7 +37,7 @@ def main():
     model = LightFM(no_components=64, loss="warp", learning_rate=0.05, max_sampled=10, random_state=seed)
     coo = train.tocoo()
     seconds, reached, history = 0.0, None, []
-    for epoch in range(epochs):
+    for _epoch in range(epochs):
         began = time.perf_counter()
         model.fit_partial(coo, epochs=1, num_threads=threads)
         seconds += time.perf_counter() - began

@@ -112,7 +112,8 @@ def main() -> int:
     print(f"ml-100k validation split, {args.epochs} epochs, d=64, {args.threads} threads for LightFM\n")
     print(f"{'':<22}{'pairs/s':>12}{'to P@10>=' + str(args.target):>16}{'final P@10':>12}")
     print(f"{'awe-tf WSABIE':<22}{awe['pairs_per_second']:>12,.0f}{when(awe):>16}{awe['history'][-1]:>12.4f}")
-    print(f"{'LightFM WARP':<22}{lightfm['pairs_per_second']:>12,.0f}{when(lightfm):>16}{lightfm['history'][-1]:>12.4f}")
+    last = lightfm["history"][-1]
+    print(f"{'LightFM WARP':<22}{lightfm['pairs_per_second']:>12,.0f}{when(lightfm):>16}{last:>12.4f}")
     ratio = awe["pairs_per_second"] / lightfm["pairs_per_second"]
     print(f"\npairs/s ratio (awe-tf / LightFM): {ratio:.2f}   (target >= 1; awe-tf after its first, "
           f"compiling epoch: {awe['steady_pairs_per_second']:,.0f} pairs/s)")

@@ -24,7 +24,7 @@ def toy(task="annotation", n=50, n_items=30, seed=0):
 def pairs_of(batches, n_labels):
     seen = []
     for b in batches:
-        for row_ids, labels in zip(b["feature_ids"], b["label_ids"]):
+        for _row_ids, labels in zip(b["feature_ids"], b["label_ids"], strict=False):
             seen.extend(int(label) for label in labels if label < n_labels)
     return seen
 
@@ -44,7 +44,7 @@ def test_each_pair_once_per_epoch_and_labels_sorted():
         assert b["label_ids"].shape[1] == max(8, -(-longest // 8) * 8)
         assert b["label_ids"].shape[0] * b["label_ids"].shape[1] <= 64 or b["label_ids"].shape[0] == 1
     other = list(batches.batches(1))
-    assert not all(np.array_equal(a["label_ids"], b["label_ids"]) for a, b in zip(epoch, other))
+    assert not all(np.array_equal(a["label_ids"], b["label_ids"]) for a, b in zip(epoch, other, strict=False))
 
 
 def test_without_bucketing_one_shape():

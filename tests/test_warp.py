@@ -10,7 +10,7 @@ from awe_tf.tasks import harmonic, warp_pair_losses
 def sequential_warp(pos, neg, valid, n_labels, n_pos, margin):
     """Algorithm 1 of WSABIE for one pair: draw until a violator, estimate the rank, weight."""
     trials = 0
-    for score, ok in zip(neg, valid):
+    for score, ok in zip(neg, valid, strict=False):
         if not ok:  # a draw that hits a positive is redrawn: it is no trial
             continue
         trials += 1
@@ -22,7 +22,7 @@ def sequential_warp(pos, neg, valid, n_labels, n_pos, margin):
 
 
 def all_violators_reference(pos, neg, valid, n_labels, n_pos, margin):
-    viol = [(s, ok) for s, ok in zip(neg, valid) if ok and s > pos - margin]
+    viol = [(s, ok) for s, ok in zip(neg, valid, strict=False) if ok and s > pos - margin]
     n_valid = sum(valid)
     if not viol:
         return 0.0
@@ -80,7 +80,8 @@ def test_gradient_only_through_hinge():
     pos = tf.Variable([[1.0]])
     neg = tf.Variable([[[0.5]]])
     with tf.GradientTape() as tape:
-        loss, _, _ = warp_pair_losses(pos, neg, tf.constant([[[True]]]), tf.constant([[True]]), 3, tf.constant([1]), 1.0)
+        loss, _, _ = warp_pair_losses(pos, neg, tf.constant([[[True]]]), tf.constant([[True]]), 3,
+                                      tf.constant([1]), 1.0)
         total = tf.reduce_sum(loss)
     g_pos, g_neg = tape.gradient(total, [pos, neg])
     # rank floor(2 / 1) = 2 -> L = 1.5 held constant: d/dpos = -1.5, d/dneg = +1.5

@@ -45,7 +45,7 @@ class KNN:
     def _space(self, X):
         return _unit_rows(self.transform(X) if self.transform is not None else X)
 
-    def fit(self, train: Dataset) -> "KNN":
+    def fit(self, train: Dataset) -> KNN:
         self.Z = self._space(train.X)
         self.Y = sp.csr_matrix(train.Y, dtype=np.float32)
         self.ids = np.asarray(train.row_ids)

@@ -12,7 +12,7 @@ class Popularity:
 
     name = "popularity"
 
-    def fit(self, train: Dataset) -> "Popularity":
+    def fit(self, train: Dataset) -> Popularity:
         self.counts = np.asarray(train.Y.sum(axis=0), dtype=np.float64).ravel()
         return self
 

@@ -36,7 +36,7 @@ class LogOddsSVD:
         self.floor = floor
         self.seed = seed
 
-    def fit(self, train: Dataset) -> "LogOddsSVD":
+    def fit(self, train: Dataset) -> LogOddsSVD:
         self.shared = train.task == RECOMMENDATION
         Y = sp.csr_matrix(train.Y, dtype=np.float64)
         self.wy = log_odds_weights(Y, self.floor)

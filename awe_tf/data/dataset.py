@@ -69,12 +69,12 @@ class Dataset:
     def n_labels(self) -> int:
         return self.Y.shape[1]
 
-    def rows(self, index) -> "Dataset":
+    def rows(self, index) -> Dataset:
         """The examples at ``index`` (an index array or boolean mask), as a new data set."""
         index = np.asarray(index)
         return dataclasses.replace(self, X=self.X[index], Y=self.Y[index], row_ids=self.row_ids[index])
 
-    def with_matrices(self, X=None, Y=None) -> "Dataset":
+    def with_matrices(self, X=None, Y=None) -> Dataset:
         return dataclasses.replace(self, X=self.X if X is None else X, Y=self.Y if Y is None else Y)
 
     def __repr__(self) -> str:

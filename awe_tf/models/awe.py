@@ -148,8 +148,8 @@ class AWEModel(tfrs.Model):
             # Gradients are summed over replicas; the loss is a sum over pairs already.
             scaled = total / tf.distribute.get_strategy().num_replicas_in_sync
         variables = self.trainable_variables
-        gradients = [_densify_if_small(g, v) for g, v in zip(tape.gradient(scaled, variables), variables)]
-        self.optimizer.apply_gradients(zip(gradients, variables))
+        gradients = [_densify_if_small(g, v) for g, v in zip(tape.gradient(scaled, variables), variables, strict=False)]
+        self.optimizer.apply_gradients(zip(gradients, variables, strict=False))
         self.U.project(self._with_bias(inputs["feature_ids"], inputs["feature_weights"])[0])
         self.V.project(tf.concat([tf.reshape(inputs["label_ids"], [-1]), tf.reshape(negative_ids, [-1])], 0))
         logs = {m.name: m.result() for m in self.metrics if m is not self.task.loss_tracker}
@@ -240,7 +240,7 @@ class AWEModel(tfrs.Model):
         return directory
 
     @classmethod
-    def load_model(cls, directory) -> "AWEModel":
+    def load_model(cls, directory) -> AWEModel:
         """Rebuild a model written by :meth:`save_model`."""
         directory = Path(directory)
         config_path = directory / CONFIG_FILE

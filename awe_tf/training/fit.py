@@ -87,7 +87,8 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     if output_dir is not None:
         output_dir = Path(output_dir)
         # What must match for a checkpoint to be resumed (more epochs or other verbosity may differ).
-        resumable = {k: v for k, v in train_config.to_dict().items() if k not in ("epochs", "verbose", "steps_per_execution")}
+        free = ("epochs", "verbose", "steps_per_execution")
+        resumable = {k: v for k, v in train_config.to_dict().items() if k not in free}
         settings = {"model": _plain(model.get_config()), "train": resumable, "data": repr(train)}
         checkpoint = EpochCheckpoint(output_dir / "checkpoints", model, settings, ranking)
         start_epoch = checkpoint.restore()
