@@ -1,26 +1,88 @@
-"""Affinity functions G: one module per family, over the shared :class:`Affinity` base."""
+"""Affinity functions G: one module per family, over the shared :class:`Affinity` base.
+
+Affinities are named on the command line by a spec: terms joined by ``+``, each a name with
+optional ``key=value`` settings after a colon, e.g. ``knn:k=20``, ``constant:1+knn:k=20``
+(``constant:C`` is short for ``constant:c=C``).
+"""
+
+from __future__ import annotations
 
 from awe_tf.affinities.base import Affinity
+from awe_tf.affinities.combine import Sum
 from awe_tf.affinities.constant import Constant
+from awe_tf.affinities.knn import KNN
 
-AFFINITIES = {"constant": Constant}
+AFFINITIES = {"constant": Constant, "knn": KNN}
+_SHORT = {"constant": "c", "knn": "k"}  # the setting a bare value stands for
+
+
+def _value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse(spec: str) -> Affinity:
+    """An affinity from a spec such as ``constant:1+knn:k=20`` (module docstring).
+
+    Raises:
+        ValueError: naming the unknown affinity or setting.
+    """
+    parts = []
+    for term in filter(None, (t.strip() for t in spec.split("+"))):
+        name, _, settings = term.partition(":")
+        if name not in AFFINITIES:
+            raise ValueError(f"unknown affinity {name!r} in {spec!r}; known: {', '.join(AFFINITIES)}")
+        options = {}
+        for setting in filter(None, (s.strip() for s in settings.split(","))):
+            key, eq, value = setting.partition("=")
+            if not eq:
+                key, value = _SHORT[name], setting
+            options[key.strip().replace("-", "_")] = _value(value.strip())
+        try:
+            parts.append(AFFINITIES[name](**options))
+        except TypeError as err:
+            raise ValueError(f"bad settings for {name!r} in {spec!r}: {err}") from None
+    if not parts:
+        raise ValueError(f"empty affinity spec {spec!r}")
+    return parts[0] if len(parts) == 1 else Sum(parts)
+
+
+def serialize(affinity: Affinity) -> dict:
+    """The affinity's config as plain data, without the auto-numbered layer names."""
+    import tensorflow as tf
+
+    def strip(config):
+        if isinstance(config, dict):
+            inner = config.get("config")
+            if isinstance(inner, dict):
+                inner.pop("name", None)
+                for value in inner.values():
+                    if isinstance(value, list):
+                        for item in value:
+                            strip(item)
+        return config
+
+    return strip(tf.keras.utils.serialize_keras_object(affinity))
 
 
 def get(spec) -> Affinity:
-    """An affinity from a layer, a config dict ``{"class_name", "config"}`` or a name."""
+    """An affinity from a layer, a config dict ``{"class_name", "config"}``, a spec or ``None``
+    (the constant affinity, i.e. WSABIE)."""
     if isinstance(spec, Affinity):
         return spec
     if spec is None:
         return Constant()
     if isinstance(spec, str):
-        if spec not in AFFINITIES:
-            raise ValueError(f"unknown affinity {spec!r}; known: {', '.join(AFFINITIES)}")
-        return AFFINITIES[spec]()
+        return parse(spec)
     if isinstance(spec, dict):
         import tensorflow as tf
 
-        return tf.keras.utils.deserialize_keras_object(spec, custom_objects=dict(AFFINITIES))
+        return tf.keras.utils.deserialize_keras_object(spec, custom_objects={"Sum": Sum, **AFFINITIES})
     raise TypeError(f"cannot make an affinity from {spec!r}")
 
 
-__all__ = ["AFFINITIES", "Affinity", "Constant", "get"]
+__all__ = ["AFFINITIES", "KNN", "Affinity", "Constant", "Sum", "get", "parse", "serialize"]

@@ -9,6 +9,15 @@ Training scores each of a batch's positive pairs against several labels (the pos
 and sampled negatives). That happens in two steps, so work that depends only on x is done once
 per pair: :meth:`Affinity.pair_inputs` turns the batch's inputs into whatever G needs per pair,
 and :meth:`Affinity.pair_scores` scores that against labels.
+
+Scores are linear in G, so affinities add: ``Constant(1.0) + KNN(k=20)`` is the affinity
+G = 1 + G_knn, whose score is the sum of the two scores (:class:`Sum`).
+
+Some affinities depend on the training set through the example, not only the features (the
+k-NN affinity: G(x, y) grows with how many of x's neighbours carry y). They set
+``uses_context`` and compute, outside the graph, a sparse row of label weights per input
+(:meth:`Affinity.context`); the model feeds it in as ``context = (ids [B, T], weights [B, T])``,
+ids sorted and padded with |Y|.
 """
 
 from __future__ import annotations
@@ -17,9 +26,12 @@ import tensorflow as tf
 
 
 class Affinity(tf.keras.layers.Layer):
-    """Base class of G. Subclasses implement the three methods below."""
+    """Base class of G. Subclasses implement :meth:`pair_inputs`, :meth:`pair_scores` and
+    :meth:`score_all`; those with ``uses_context`` also :meth:`context`."""
 
-    def pair_inputs(self, features, weights, self_position):
+    uses_context = False
+
+    def pair_inputs(self, features, weights, self_position, context=None):
         """The input side of each training pair, in whatever form :meth:`pair_scores` takes.
 
         Args:
@@ -27,6 +39,7 @@ class Affinity(tf.keras.layers.Layer):
             weights: ``[B, L]`` feature values ``x_i`` (0 on padding).
             self_position: ``[B, M]`` int, the position in the feature list of a term to drop
                 from x for that pair (the label's own item in recommendation data), -1 for none.
+            context: ``(ids, weights)`` of the example's label weights, for ``uses_context``.
 
         Returns:
             A tensor or nest of tensors; it must be differentiable with respect to
@@ -34,10 +47,42 @@ class Affinity(tf.keras.layers.Layer):
         """
         raise NotImplementedError
 
-    def pair_scores(self, pair_inputs, labels):
-        """Scores ``[B, M, N]`` of each pair's input against ``labels`` (``[B, M, N, d]``)."""
+    def pair_scores(self, pair_inputs, labels, label_ids):
+        """Scores ``[B, M, N]`` of each pair's input against ``labels`` (``[B, M, N, d]``,
+        the embeddings of the label ids ``label_ids`` ``[B, M, N]``)."""
         raise NotImplementedError
 
-    def score_all(self, features, weights, labels):
+    def score_all(self, features, weights, labels, context=None):
         """Scores ``[B, N]`` of every input against every label of ``labels`` (``[N, d]``)."""
         raise NotImplementedError
+
+    def context(self, X):
+        """Per-input label weights (CSR ``[n, |Y|]``) for prepared input rows ``X``."""
+        raise NotImplementedError(f"{type(self).__name__} uses no context")
+
+    def training_context(self, n_rows: int):
+        """The label weights of the training rows themselves (each row not its own neighbour)."""
+        raise NotImplementedError(f"{type(self).__name__} uses no context")
+
+    def __add__(self, other):
+        from awe_tf.affinities.combine import Sum
+
+        return Sum([*_parts(self), *_parts(other)])
+
+
+def _parts(affinity):
+    from awe_tf.affinities.combine import Sum
+
+    return list(affinity.components) if isinstance(affinity, Sum) else [affinity]
+
+
+def context_lookup(context, label_ids):
+    """The context weight of each label id: ``context = (ids [B, T] sorted, padded with |Y|;
+    weights [B, T])``, ``label_ids`` ``[B, ...]`` -> weights of the same shape (0 if absent)."""
+    ids, weights = context
+    shape = tf.shape(label_ids)
+    flat = tf.reshape(label_ids, [shape[0], -1])
+    where = tf.minimum(tf.searchsorted(ids, flat, side="left"), tf.shape(ids)[1] - 1)
+    found = tf.equal(tf.gather(ids, where, batch_dims=1), flat)
+    value = tf.where(found, tf.gather(weights, where, batch_dims=1), 0.0)
+    return tf.reshape(value, shape)

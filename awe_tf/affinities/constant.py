@@ -7,6 +7,18 @@ import tensorflow as tf
 from awe_tf.affinities.base import Affinity
 
 
+def pair_queries(features, weights, self_position):
+    """x^T U for each pair, ``[B, M, d]``: sum_i x_i U_i less the pair's own item, if any."""
+    terms = features * weights[..., None]  # [B, L, d]: x_i U_i
+    query = tf.reduce_sum(terms, axis=1)  # [B, d]
+    shape = tf.shape(terms)
+    flat = tf.reshape(terms, [-1, shape[2]])  # a flat gather is much faster than batch_dims=1
+    self_position = tf.cast(self_position, tf.int32)
+    index = tf.range(shape[0])[:, None] * shape[1] + tf.maximum(self_position, 0)
+    own = tf.gather(flat, index) * tf.cast(self_position >= 0, terms.dtype)[..., None]  # [B, M, d]
+    return query[:, None, :] - own
+
+
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
 class Constant(Affinity):
     """G_ij(x, y) = c, so f(x, y) = c x^T U^T V y (WSABIE when c = 1).
@@ -23,21 +35,14 @@ class Constant(Affinity):
         super().__init__(**kwargs)
         self.c = float(c)
 
-    def pair_inputs(self, features, weights, self_position):
+    def pair_inputs(self, features, weights, self_position, context=None):
         """c (x^T U) per pair, ``[B, M, d]``, without the pair's own item where it has one."""
-        terms = features * weights[..., None]  # [B, L, d]: x_i U_i
-        query = tf.reduce_sum(terms, axis=1)  # [B, d]
-        shape = tf.shape(terms)
-        flat = tf.reshape(terms, [-1, shape[2]])  # a flat gather is much faster than batch_dims=1
-        self_position = tf.cast(self_position, tf.int32)
-        index = tf.range(shape[0])[:, None] * shape[1] + tf.maximum(self_position, 0)
-        own = tf.gather(flat, index) * tf.cast(self_position >= 0, terms.dtype)[..., None]  # [B, M, d]
-        return self.c * (query[:, None, :] - own)
+        return self.c * pair_queries(features, weights, self_position)
 
-    def pair_scores(self, pair_inputs, labels):
+    def pair_scores(self, pair_inputs, labels, label_ids=None):
         return tf.einsum("bmd,bmnd->bmn", pair_inputs, labels)
 
-    def score_all(self, features, weights, labels):
+    def score_all(self, features, weights, labels, context=None):
         query = self.c * tf.reduce_sum(features * weights[..., None], axis=1)
         return tf.matmul(query, labels, transpose_b=True)
 

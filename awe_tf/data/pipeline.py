@@ -66,6 +66,17 @@ def feature_batch(X: sp.csr_matrix, width: int | None = None) -> dict:
     return {"feature_ids": ids, "feature_weights": weights}
 
 
+def context_batch(context: sp.csr_matrix, n_labels: int, width: int | None = None, rows=None) -> dict:
+    """Padded per-example label weights (an affinity's context): ids sorted, padded with |Y|."""
+    context = sp.csr_matrix(context)
+    context.sort_indices()
+    rows = np.arange(context.shape[0]) if rows is None else rows
+    lengths = np.diff(context.indptr)[rows] if len(rows) else np.zeros(0, int)
+    width = width or _round8(int(lengths.max()) if len(lengths) else 1)
+    ids, weights = pad_rows(context, rows, width, n_labels)
+    return {"context_ids": ids, "context_weights": weights}
+
+
 @dataclasses.dataclass
 class TrainingBatches:
     """Shuffled training batches over one data set, re-drawn each epoch.
@@ -83,8 +94,15 @@ class TrainingBatches:
     normalisation: str = "l2"
     bucketing: bool = True
     seed: int = 0
+    context: sp.csr_matrix | None = None  # per-row label weights of an affinity, ``[n, |Y|]``
 
     def __post_init__(self):
+        if self.context is not None:
+            self.context = sp.csr_matrix(self.context, dtype=np.float32)
+            self.context.sort_indices()
+            if self.context.shape != self.data.Y.shape:
+                raise ValueError(f"context has shape {self.context.shape}, expected {self.data.Y.shape}")
+            self.context_width = _round8(int(np.diff(self.context.indptr).max()))
         self.X = normalise_rows(self.data.X, self.normalisation)
         self.X.sort_indices()
         self.Y = self.data.Y
@@ -154,12 +172,17 @@ class TrainingBatches:
                 self_position[b, np.flatnonzero(valid)] = pos
             found = np.take_along_axis(feature_ids, np.maximum(self_position, 0), axis=1) == label_ids
             self_position = np.where((self_position >= 0) & found, self_position, -1).astype(np.int32)
-        return {
+        batch = {
             "feature_ids": feature_ids,
             "feature_weights": feature_weights,
             "label_ids": label_ids,
             "self_position": self_position,
         }
+        if self.context is not None:
+            width = None if self.bucketing else self.context_width
+            batch.update(context_batch(self.context, n_labels, width, safe))
+            batch["context_weights"][~real] = 0.0
+        return batch
 
     def dataset(self, epochs: int | None = None, start_epoch: int = 0):
         """A ``tf.data.Dataset`` of the batches of ``epochs`` epochs (forever when ``None``)."""
@@ -172,6 +195,10 @@ class TrainingBatches:
             "label_ids": tf.TensorSpec([b, m], tf.int32),
             "self_position": tf.TensorSpec([b, m], tf.int32),
         }
+        if self.context is not None:
+            t = None if self.bucketing else self.context_width
+            signature["context_ids"] = tf.TensorSpec([b, t], tf.int32)
+            signature["context_weights"] = tf.TensorSpec([b, t], tf.float32)
 
         def generate():
             epoch = start_epoch

@@ -11,7 +11,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from awe_tf import affinities
-from awe_tf.data.pipeline import feature_batch, normalise_rows
+from awe_tf.data.pipeline import context_batch, feature_batch, normalise_rows
 from awe_tf.layers import MaxNormEmbedding
 from awe_tf.layers.towers import WHOLE_TABLE_ROWS
 from awe_tf.tasks import WarpTask
@@ -109,30 +109,37 @@ class AWEModel(tfrs.Model):
         bias_id = tf.fill([batch, 1], tf.constant(self.n_features, feature_ids.dtype))
         return tf.concat([feature_ids, bias_id], 1), tf.concat([weights, tf.ones([batch, 1], weights.dtype)], 1)
 
+    def _context(self, inputs):
+        if not self.affinity.uses_context:
+            return None
+        return inputs["context_ids"], inputs["context_weights"]
+
     def _forward(self, inputs, step, training=False):
         label_ids = inputs["label_ids"]
         pair_mask = label_ids < self.n_labels
         negative_ids, negative_valid = self.sample_negatives(label_ids, step)
         feature_ids, weights = self._with_bias(inputs["feature_ids"], inputs["feature_weights"])
-        pair_inputs = self.affinity.pair_inputs(self.U(feature_ids), weights, inputs["self_position"])
+        pair_inputs = self.affinity.pair_inputs(self.U(feature_ids), weights, inputs["self_position"],
+                                                self._context(inputs))
         positive_ids = tf.minimum(label_ids, self.n_labels - 1)[..., None]  # [B, M, 1]
         n_positives = tf.reduce_sum(tf.cast(pair_mask, tf.int32), axis=1)
+        candidates = tf.concat([positive_ids, negative_ids], -1)
         if self.task.all_violators:
-            scores = self.affinity.pair_scores(pair_inputs, self.V(tf.concat([positive_ids, negative_ids], -1)))
+            scores = self.affinity.pair_scores(pair_inputs, self.V(candidates), candidates)
             loss = self.task(scores[..., 0], scores[..., 1:], negative_valid, pair_mask, self.n_labels,
                              n_positives, training=training)
             return loss, negative_ids
         # Sequential WARP: find each pair's first violator without gradient, then score only the
         # positive and that label with gradient (backward cost O(B M d) instead of O(B M K d)).
         scores = self.affinity.pair_scores(
-            tf.nest.map_structure(tf.stop_gradient, pair_inputs),
-            tf.stop_gradient(self.V(tf.concat([positive_ids, negative_ids], -1))),
+            tf.nest.map_structure(tf.stop_gradient, pair_inputs), tf.stop_gradient(self.V(candidates)), candidates
         )
         positive, negative = scores[..., 0], scores[..., 1:]
         first, rank, violated = self.task.select(positive, negative, negative_valid, pair_mask,
                                                  self.n_labels, n_positives)
         chosen = tf.gather(negative_ids, first[..., None], batch_dims=2)  # [B, M, 1]
-        scores = self.affinity.pair_scores(pair_inputs, self.V(tf.concat([positive_ids, chosen], -1)))
+        scored = tf.concat([positive_ids, chosen], -1)
+        scores = self.affinity.pair_scores(pair_inputs, self.V(scored), scored)
         loss = self.task(scores[..., 0], negative, negative_valid, pair_mask, self.n_labels, n_positives,
                          violator=(first, rank, violated, scores[..., 1]), training=training)
         return loss, chosen
@@ -160,11 +167,17 @@ class AWEModel(tfrs.Model):
     def call(self, inputs):
         """Scores ``[B, |Y|]`` of padded inputs ``{"feature_ids", "feature_weights"}``."""
         feature_ids, weights = self._with_bias(inputs["feature_ids"], inputs["feature_weights"])
-        return self.affinity.score_all(self.U(feature_ids), weights, self.V.table)
+        return self.affinity.score_all(self.U(feature_ids), weights, self.V.table, self._context(inputs))
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.float32)])
-    def _score_batch(self, feature_ids, feature_weights):
-        return self({"feature_ids": feature_ids, "feature_weights": feature_weights})
+    @tf.function(input_signature=[{key: tf.TensorSpec([None, None], tf.int32 if key.endswith("ids") else tf.float32)
+                                   for key in ("feature_ids", "feature_weights", "context_ids", "context_weights")}])
+    def _score_with_context(self, inputs):
+        return self(inputs)
+
+    @tf.function(input_signature=[{key: tf.TensorSpec([None, None], tf.int32 if key.endswith("ids") else tf.float32)
+                                   for key in ("feature_ids", "feature_weights")}])
+    def _score_batch(self, inputs):
+        return self(inputs)
 
     def prepare(self, X) -> sp.csr_matrix:
         """Raw input rows, checked against |X| and scaled as in training."""
@@ -185,8 +198,13 @@ class AWEModel(tfrs.Model):
         batch_size = batch_size or max(1, min(512, (1 << 24) // self.n_labels))
         out = []
         for start in range(0, X.shape[0], batch_size):
-            batch = feature_batch(X[start : start + batch_size])
-            out.append(self._score_batch(batch["feature_ids"], batch["feature_weights"]).numpy())
+            rows = X[start : start + batch_size]
+            batch = feature_batch(rows)
+            if self.affinity.uses_context:
+                batch.update(context_batch(self.affinity.context(rows), self.n_labels))
+                out.append(self._score_with_context(batch).numpy())
+            else:
+                out.append(self._score_batch(batch).numpy())
         return np.concatenate(out) if out else np.zeros((0, self.n_labels), np.float32)
 
     def embed_inputs(self, X, batch_size: int = 4096) -> np.ndarray:
@@ -208,13 +226,11 @@ class AWEModel(tfrs.Model):
 
     # ------------------------------------------------------------------- configuration, I/O
     def get_config(self):
-        affinity = tf.keras.utils.serialize_keras_object(self.affinity)
-        affinity["config"].pop("name", None)  # auto-numbered; not part of what the model is
         return {
             "n_features": self.n_features,
             "n_labels": self.n_labels,
             "dimension": self.dimension,
-            "affinity": affinity,
+            "affinity": affinities.serialize(self.affinity),
             "margin": self.margin,
             "num_negatives": self.num_negatives,
             "loss": self.loss_name,

@@ -76,6 +76,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         normalisation=model.normalisation,
         bucketing=train_config.bucketing,
         seed=train_config.seed,
+        context=model.affinity.training_context(train.n_examples) if model.affinity.uses_context else None,
     )
     all_callbacks = list(callbacks)
     ranking = None

@@ -1,0 +1,50 @@
+"""Sums of affinities: G = G_1 + G_2 + ..., whose score is the sum of the parts' scores."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from awe_tf.affinities.base import Affinity
+
+
+@tf.keras.utils.register_keras_serializable(package="awe_tf")
+class Sum(Affinity):
+    """G = sum of ``components``; f = sum of their scores (scores are linear in G).
+
+    ``Constant(c) + KNN(k=20)`` keeps the linear model's ranking in play beside the k-NN
+    weighting; c = 0 gives the pure k-NN form. At most one component may use context.
+
+    Args:
+        components: affinity layers (or their serialised configs).
+    """
+
+    def __init__(self, components, **kwargs):
+        super().__init__(**kwargs)
+        self.components = [
+            c if isinstance(c, Affinity) else tf.keras.utils.deserialize_keras_object(c) for c in components
+        ]
+        users = [c for c in self.components if c.uses_context]
+        if len(users) > 1:
+            raise ValueError("at most one affinity in a sum may use context")
+        self.uses_context = bool(users)
+        self._context_user = users[0] if users else None
+
+    def pair_inputs(self, features, weights, self_position, context=None):
+        return tuple(c.pair_inputs(features, weights, self_position, context) for c in self.components)
+
+    def pair_scores(self, pair_inputs, labels, label_ids):
+        return tf.add_n([c.pair_scores(p, labels, label_ids) for c, p in zip(self.components, pair_inputs)])
+
+    def score_all(self, features, weights, labels, context=None):
+        return tf.add_n([c.score_all(features, weights, labels, context) for c in self.components])
+
+    def context(self, X):
+        return self._context_user.context(X)
+
+    def training_context(self, n_rows: int):
+        return self._context_user.training_context(n_rows)
+
+    def get_config(self):
+        from awe_tf.affinities import serialize
+
+        return {**super().get_config(), "components": [serialize(c) for c in self.components]}
