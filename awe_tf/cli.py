@@ -61,9 +61,11 @@ def cmd_datasets(args) -> int:
 def cmd_train(args) -> int:
     import dataclasses
 
+    from awe_tf.affinities import parse
     from awe_tf.data import RECOMMENDATION, validation_split
     from awe_tf.evaluation import baseline_scores, evaluate_model
-    from awe_tf.training import ModelConfig, TrainConfig, fit
+    from awe_tf.training import ModelConfig, TrainConfig, fit, fit_iterative
+    from awe_tf.training.iterative import needs_iterations
 
     split, name = _load(args)
     out = Path(args.output)
@@ -76,28 +78,43 @@ def cmd_train(args) -> int:
     model_config = ModelConfig(
         dimension=args.dimension, margin=args.margin, num_negatives=args.negatives, loss=args.loss,
         normalisation=args.normalisation, max_norm=args.max_norm, seed=args.seed, input_bias=args.input_bias,
+        affinity=args.affinity,
     )
+    iterative = needs_iterations(parse(args.affinity)) if args.affinity else False
+    if args.iterations and not iterative:
+        raise ValueError("--iterations is for affinities built from a previous model (knn)")
+    iterations = args.iterations or 3
     train_config = TrainConfig(
         epochs=args.epochs, learning_rate=args.learning_rate, optimizer=args.optimizer,
         pairs_per_batch=args.pairs_per_batch, patience=args.patience, monitor=monitor,
         seed=args.seed, verbose=args.verbose,
     )
     print(f"data: {split.train!r}\n      test {split.test.n_examples} examples")
-    epochs = args.epochs
+    epochs = [args.epochs] * (iterations + 1 if iterative else 1)
     validation_report = None
     began = time.perf_counter()
     if args.validate:
         carve = validation_split(split.train)
         print(f"[1/2] choosing the number of epochs on the protocol's validation split "
               f"({carve.train.n_examples} train / {carve.test.n_examples} validation), watching {monitor}")
-        chosen = fit(carve.train, model_config, train_config, validation=carve, output_dir=out / "validation")
-        epochs = chosen.best_epoch or args.epochs
-        validation_report = {"best_epoch": epochs, "history": chosen.history}
-        print(f"      best epoch: {epochs} (validation {monitor} = "
-              f"{chosen.history.get('val_' + monitor, [float('nan')])[epochs - 1]:.4f})")
-        print(f"[2/2] refitting on the full training part for {epochs} epochs")
-    final_config = dataclasses.replace(train_config, epochs=epochs, patience=0)
-    result = fit(split.train, model_config, final_config, output_dir=out / "final")
+        if iterative:
+            _, chosen = fit_iterative(carve.train, model_config, train_config, iterations, carve,
+                                      output_dir=out / "validation")
+        else:
+            chosen = [fit(carve.train, model_config, train_config, validation=carve, output_dir=out / "validation")]
+        epochs = [c.best_epoch or args.epochs for c in chosen]
+        validation_report = {"best_epochs": epochs, "steps": [c.history for c in chosen]}
+        for step, (c, e) in enumerate(zip(chosen, epochs, strict=True)):
+            label = f"step {step}: " if iterative else ""
+            print(f"      {label}best epoch {e} (validation {monitor} = "
+                  f"{c.history.get('val_' + monitor, [float('nan')] * e)[e - 1]:.4f})")
+        print(f"[2/2] refitting on the full training part for {'+'.join(map(str, epochs))} epochs")
+    final_config = dataclasses.replace(train_config, epochs=epochs[0], patience=0)
+    if iterative:
+        result, _ = fit_iterative(split.train, model_config, final_config, iterations,
+                                  output_dir=out / "final", epochs_per_step=epochs)
+    else:
+        result = fit(split.train, model_config, final_config, output_dir=out / "final")
     train_seconds = time.perf_counter() - began
     model = result.model
     model.save_model(out / "model")
@@ -111,6 +128,7 @@ def cmd_train(args) -> int:
             "final_fit_seconds": result.train_seconds,
             "pairs_per_second": result.pairs_per_second,
             "epochs": epochs,
+            "affinity": args.affinity or "constant",
             "model_config": model_config.to_dict(),
             "train_config": final_config.to_dict(),
             "validation": validation_report,
@@ -162,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--loss", choices=["warp", "warp-all"], default="warp")
     model.add_argument("--normalisation", choices=["l2", "l1", "none"], default="l2")
     model.add_argument("--max-norm", type=float, default=3.0)
+    model.add_argument("--affinity", help="the affinity G as a spec, e.g. knn:k=20 or constant:1+knn:k=20 "
+                       "(default: constant, i.e. WSABIE)")
+    model.add_argument("--iterations", type=int, help="times G is rebuilt from the model (knn; default 3)")
     model.add_argument("--no-bias", dest="input_bias", action="store_false",
                        help="no always-on input feature (no learnt per-label bias)")
     fitting = train.add_argument_group("training")

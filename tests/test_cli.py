@@ -85,6 +85,20 @@ def test_killed_run_resumes_when_the_command_is_run_again(tmp_path):
     assert f"Resuming from the checkpoint after epoch {done} " in again.stdout
     assert f"Epoch {done + 1}/40" in again.stdout and "Epoch 1/40" not in again.stdout.split("[2/2]")[0]
     report = json.loads((out / "metrics.json").read_text())
-    assert len(report["validation"]["history"]["val_precision@1"]) == 40
+    assert len(report["validation"]["steps"][0]["val_precision@1"]) == 40
     refused = run("train", "--epochs", "40", "--dimension", "8", "-o", str(out), check=False)
     assert refused.returncode == 2 and "--restart" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_train_with_the_knn_affinity_then_evaluate_the_saved_model(tmp_path):
+    out = tmp_path / "knn"
+    proc = run("train", "--affinity", "constant:0.2+knn:k=10", "--iterations", "1", "--epochs", "2", "--dimension",
+               "16", "--negatives", "5", "--no-baselines", "-o", str(out))
+    assert "step 1/1: G from the step-0 embedding" in proc.stdout
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["affinity"] == "constant:0.2+knn:k=10" and len(report["epochs"]) == 2
+    evaluated = run("evaluate", str(out / "model"), "--output", str(tmp_path / "e.json"))
+    assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(report["metrics"])
+    assert "model" in evaluated.stdout
+    wrong = run("train", "--iterations", "2", "-o", str(tmp_path / "x"), check=False)
+    assert wrong.returncode == 2 and "--iterations is for" in wrong.stderr

@@ -80,6 +80,7 @@ def context_lookup(context, label_ids):
     """The context weight of each label id: ``context = (ids [B, T] sorted, padded with |Y|;
     weights [B, T])``, ``label_ids`` ``[B, ...]`` -> weights of the same shape (0 if absent)."""
     ids, weights = context
+    label_ids = tf.cast(label_ids, ids.dtype)
     shape = tf.shape(label_ids)
     flat = tf.reshape(label_ids, [shape[0], -1])
     where = tf.minimum(tf.searchsorted(ids, flat, side="left"), tf.shape(ids)[1] - 1)

@@ -2,5 +2,6 @@
 
 from awe_tf.training.config import ModelConfig, TrainConfig
 from awe_tf.training.fit import FitResult, build_model, fit
+from awe_tf.training.iterative import fit_iterative
 
-__all__ = ["FitResult", "ModelConfig", "TrainConfig", "build_model", "fit"]
+__all__ = ["FitResult", "ModelConfig", "TrainConfig", "build_model", "fit", "fit_iterative"]

@@ -1,0 +1,81 @@
+"""Iterative learning of G (the paper's scheme): train a linear model, build G from its U,
+retrain U and V with G fixed, and repeat."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+from awe_tf.affinities import KNN, Sum
+from awe_tf.data.dataset import Dataset, Split
+from awe_tf.training.config import ModelConfig, TrainConfig
+from awe_tf.training.fit import FitResult, build_model, fit
+
+
+def needs_iterations(affinity) -> bool:
+    """Whether the affinity is built from a previous model (and so trains with fit_iterative)."""
+    return _knn_part(affinity) is not None
+
+
+def _knn_part(affinity):
+    parts = affinity.components if isinstance(affinity, Sum) else [affinity]
+    found = [p for p in parts if isinstance(p, KNN)]
+    return found[0] if found else None
+
+
+def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: TrainConfig | None = None,
+                  iterations: int = 3, validation: Split | None = None, output_dir=None,
+                  epochs_per_step=None, log=print) -> tuple[FitResult, list[FitResult]]:
+    """Learn an affinity that is built from a previous model's embedding (k-NN).
+
+    Step 0 trains the linear model (constant G, i.e. WSABIE) with ``train_config``. Each of the
+    ``iterations`` steps then (1) embeds the training inputs with the current U, (2) fixes G
+    from those embeddings (each training input's k nearest other training inputs), and (3)
+    trains U and V with that G, starting from the current U and V.
+
+    Args:
+        train: training data.
+        model_config: settings of the final model; its ``affinity`` must contain a k-NN part.
+        train_config: optimiser and epochs for every step.
+        iterations: how many times G is rebuilt (the paper's T).
+        validation: optional validation split for early stopping within each step.
+        output_dir: checkpoints of each step go to ``step-0``, ``step-1``, ... below it.
+        epochs_per_step: epochs of each step 0..iterations (default: ``train_config.epochs``
+            each); e.g. the best epochs each step found on validation, for the final refit.
+        log: where progress lines go.
+
+    Returns:
+        ``(final result, results of every step)``.
+    """
+    train_config = train_config or TrainConfig()
+    final_model = build_model(train, model_config)
+    knn = _knn_part(final_model.affinity)
+    if knn is None:
+        raise ValueError("iterative learning builds G from a previous model; the affinity needs a k-NN part")
+    where = (lambda step: Path(output_dir) / f"step-{step}") if output_dir is not None else (lambda step: None)
+    linear_config = dataclasses.replace(model_config, affinity=None)
+    began = time.perf_counter()
+    epochs = list(epochs_per_step or [train_config.epochs] * (iterations + 1))
+    if len(epochs) != iterations + 1:
+        raise ValueError(f"epochs_per_step needs {iterations + 1} entries, got {len(epochs)}")
+
+    def config(step):
+        return dataclasses.replace(train_config, epochs=epochs[step])
+
+    log(f"step 0/{iterations}: the linear model (constant G)")
+    results = [fit(train, linear_config, config(0), validation, where(0))]
+    previous = results[0].model
+    for step in range(1, iterations + 1):
+        log(f"step {step}/{iterations}: G from the step-{step - 1} embedding ({knn.k} nearest neighbours), "
+            "then U and V retrained")
+        model = final_model if step == iterations else build_model(train, model_config)
+        model.U.table.assign(previous.U.table)
+        model.V.table.assign(previous.V.table)
+        _knn_part(model.affinity).set_reference(
+            previous.U.table.numpy(), previous.prepare(train.X), train.Y, previous.input_bias
+        )
+        results.append(fit(train, model_config, config(step), validation, where(step), model=model))
+        previous = results[-1].model
+    final = dataclasses.replace(results[-1], train_seconds=time.perf_counter() - began)
+    return final, results

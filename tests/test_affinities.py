@@ -1,0 +1,112 @@
+"""Affinities against NumPy references of their equations; specs; sums; iterative k-NN."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import tensorflow as tf
+
+from awe_tf.affinities import KNN, Constant, Sum, get, parse, serialize
+from awe_tf.affinities.base import context_lookup
+from awe_tf.data import load_dataset
+from awe_tf.data.pipeline import context_batch
+from awe_tf.evaluation import evaluate_model
+from awe_tf.models import AWEModel
+from awe_tf.training import ModelConfig, TrainConfig, fit_iterative
+
+
+def test_specs():
+    knn = parse("knn:k=7")
+    assert isinstance(knn, KNN) and knn.k == 7
+    both = parse("constant:0.5+knn:k=3")
+    assert isinstance(both, Sum) and both.uses_context
+    assert [type(c) for c in both.components] == [Constant, KNN] and both.components[0].c == 0.5
+    assert isinstance(Constant(1.0) + KNN(3), Sum)
+    with pytest.raises(ValueError, match="unknown affinity 'rbf"):
+        parse("rbf:gamma=1")
+    with pytest.raises(ValueError, match="bad settings for 'knn'"):
+        parse("knn:q=1")
+    with pytest.raises(ValueError, match="k must be positive"):
+        parse("knn:k=0")
+
+
+def test_sum_config_round_trip():
+    both = parse("constant:2+knn:k=4")
+    again = get(serialize(both))
+    assert serialize(again) == serialize(both)
+    assert again.components[1].k == 4 and again.components[0].c == 2.0
+
+
+def test_context_lookup():
+    ids = tf.constant([[1, 4, 9, 10], [0, 10, 10, 10]])  # |Y| = 10 pads
+    weights = tf.constant([[0.5, 0.25, 1.0, 0.0], [0.75, 0.0, 0.0, 0.0]])
+    got = context_lookup((ids, weights), tf.constant([[[4, 2], [9, 1]], [[0, 9], [3, 0]]])).numpy()
+    np.testing.assert_allclose(got, [[[0.25, 0], [1.0, 0.5]], [[0.75, 0], [0, 0.75]]])
+
+
+def knn_reference(latent, bias, train_X, train_Y, query_X, k, exclude_self=False):
+    """G by the equation: the share of the k most cosine-similar training inputs with label y."""
+    def embed(X):
+        return X @ latent[:-1] + latent[-1] if bias else X @ latent
+
+    Z, Q = embed(train_X), embed(query_X)
+    Z = Z / np.linalg.norm(Z, axis=1, keepdims=True)
+    Q = Q / np.linalg.norm(Q, axis=1, keepdims=True)
+    sims = Q @ Z.T
+    if exclude_self:
+        np.fill_diagonal(sims, -np.inf)
+    G = np.zeros((Q.shape[0], train_Y.shape[1]))
+    for i, row in enumerate(sims):
+        for n in np.argsort(-row)[:k]:
+            G[i] += train_Y[n] / k
+    return G
+
+
+def test_knn_affinity_matches_its_equation(tmp_path):
+    rng = np.random.default_rng(0)
+    n, n_features, n_labels, k = 30, 6, 5, 4
+    train_X = rng.random((n, n_features))
+    train_Y = (rng.random((n, n_labels)) < 0.4).astype(float)
+    query_X = rng.random((7, n_features))
+    model = AWEModel(n_features, n_labels, dimension=3, affinity="knn:k=4", normalisation="none", input_bias=True)
+    latent = rng.normal(size=(n_features + 1, 3)).astype(np.float32)
+    model.affinity.set_reference(latent, sp.csr_matrix(train_X), sp.csr_matrix(train_Y), input_bias=True)
+    G = knn_reference(latent, True, train_X, train_Y, query_X, k)
+    np.testing.assert_allclose(model.affinity.context(sp.csr_matrix(query_X)).toarray(), G, rtol=1e-5)
+    G_train = knn_reference(latent, True, train_X, train_Y, train_X, k, exclude_self=True)
+    np.testing.assert_allclose(model.affinity.training_context(n).toarray(), G_train, rtol=1e-5)
+    U, V = model.U.table.numpy(), model.V.table.numpy()
+    bilinear = (query_X @ U[:-1] + U[-1]) @ V.T
+    np.testing.assert_allclose(model.score(query_X), G * bilinear, rtol=1e-4, atol=1e-6)
+    # Pair scores in training use the same G through the padded context.
+    batch = context_batch(sp.csr_matrix(G), n_labels)
+    labels = np.array([[[0, 1, 2], [3, 4, 0]]] * 7)
+    weights = np.ones((7, n_features + 1), np.float32)
+    weights[:, :-1] = query_X
+    features = tf.gather(U, np.tile(np.arange(n_features + 1), (7, 1)))
+    pair_inputs = model.affinity.pair_inputs(features, weights, -np.ones((7, 2), np.int32),
+                                             (batch["context_ids"], batch["context_weights"]))
+    scores = model.affinity.pair_scores(pair_inputs, tf.gather(V, labels), labels).numpy()
+    want = np.take_along_axis((G * bilinear)[:, None, :].repeat(2, 1), labels, axis=2)
+    np.testing.assert_allclose(scores, want, rtol=1e-4, atol=1e-6)
+    # Saved and loaded, the model scores new inputs on its own, identically.
+    model.save_model(tmp_path / "knn")
+    loaded = AWEModel.load_model(tmp_path / "knn")
+    np.testing.assert_array_equal(loaded.score(query_X), model.score(query_X))
+
+
+def test_knn_without_reference_says_how_to_build_it():
+    model = AWEModel(4, 3, affinity="knn:k=2")
+    with pytest.raises(RuntimeError, match="fit_iterative"):
+        model.score(np.ones((1, 4)))
+
+
+def test_iterative_knn_trains_end_to_end_on_corel5k():
+    split = load_dataset("corel5k")
+    final, steps = fit_iterative(split.train, ModelConfig(dimension=32, num_negatives=10, affinity="knn:k=20"),
+                                 TrainConfig(epochs=2, verbose=0), iterations=2, log=lambda line: None)
+    assert len(steps) == 3 and final.model is steps[-1].model
+    linear = evaluate_model(steps[0].model.score, split)["metrics"]["precision@1"]
+    awe = evaluate_model(final.model.score, split)["metrics"]["precision@1"]
+    assert awe > 0.3 and linear > 0.3, (linear, awe)
+    # G of the last step came from the previous step's U.
+    np.testing.assert_array_equal(final.model.affinity.latent.numpy(), steps[1].model.U.table.numpy())
