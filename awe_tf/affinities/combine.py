@@ -33,7 +33,8 @@ class Sum(Affinity):
         return tuple(c.pair_inputs(features, weights, self_position, context) for c in self.components)
 
     def pair_scores(self, pair_inputs, labels, label_ids):
-        return tf.add_n([c.pair_scores(p, labels, label_ids) for c, p in zip(self.components, pair_inputs)])
+        parts = zip(self.components, pair_inputs, strict=True)
+        return tf.add_n([c.pair_scores(p, labels, label_ids) for c, p in parts])
 
     def score_all(self, features, weights, labels, context=None):
         return tf.add_n([c.score_all(features, weights, labels, context) for c in self.components])
