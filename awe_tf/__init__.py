@@ -15,7 +15,7 @@ TensorFlow is first imported; ``tf.keras`` is then ``tf_keras``.
 import os as _os
 
 _os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # no CUDA/oneDNN start-up noise on CPU machines
 if _os.environ["TF_USE_LEGACY_KERAS"] != "1":
     raise ImportError(
         "awe_tf needs TF_USE_LEGACY_KERAS=1 (TensorFlow Recommenders runs on Keras 2); "

@@ -1,8 +1,9 @@
 """Affinity functions G: one module per family, over the shared :class:`Affinity` base.
 
 Affinities are named on the command line by a spec: terms joined by ``+``, each a name with
-optional ``key=value`` settings after a colon, e.g. ``knn:k=20``, ``constant:1+knn:k=20``
-(``constant:C`` is short for ``constant:c=C``).
+optional ``key=value`` settings after a colon, e.g. ``knn:k=20``, ``constant:1+knn:k=20``,
+``sigmoid``, ``linear-sigmoid:alpha=1,beta=0.25``, ``topk:k=5``, ``max`` (``constant:C`` is
+short for ``constant:c=C``, ``topk:K`` for ``topk:k=K``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,27 @@ from awe_tf.affinities.base import Affinity
 from awe_tf.affinities.combine import Sum
 from awe_tf.affinities.constant import Constant
 from awe_tf.affinities.knn import KNN
+from awe_tf.affinities.pairwise import LinearSigmoid, PairwiseAffinity, Sigmoid, TopK
 
-AFFINITIES = {"constant": Constant, "knn": KNN}
-_SHORT = {"constant": "c", "knn": "k"}  # the setting a bare value stands for
+
+def _max(**options):
+    """Max (eq. 7): top-k with k = 1."""
+    if options:
+        raise TypeError(f"max takes no settings, got {sorted(options)}")
+    return TopK(k=1)
+
+
+AFFINITIES = {
+    "constant": Constant,
+    "knn": KNN,
+    "sigmoid": Sigmoid,
+    "linear-sigmoid": LinearSigmoid,
+    "topk": TopK,
+    "max": _max,
+}
+_CLASSES = {"Constant": Constant, "KNN": KNN, "Sigmoid": Sigmoid, "LinearSigmoid": LinearSigmoid,
+            "TopK": TopK, "Sum": Sum}
+_SHORT = {"constant": "c", "knn": "k", "topk": "k", "sigmoid": "activation"}  # what a bare value sets
 
 
 def _value(text: str):
@@ -81,8 +100,9 @@ def get(spec) -> Affinity:
     if isinstance(spec, dict):
         import tensorflow as tf
 
-        return tf.keras.utils.deserialize_keras_object(spec, custom_objects={"Sum": Sum, **AFFINITIES})
+        return tf.keras.utils.deserialize_keras_object(spec, custom_objects=_CLASSES)
     raise TypeError(f"cannot make an affinity from {spec!r}")
 
 
-__all__ = ["AFFINITIES", "KNN", "Affinity", "Constant", "Sum", "get", "parse", "serialize"]
+__all__ = ["AFFINITIES", "KNN", "Affinity", "Constant", "LinearSigmoid", "PairwiseAffinity", "Sigmoid", "Sum",
+           "TopK", "get", "parse", "serialize"]

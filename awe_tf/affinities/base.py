@@ -56,6 +56,11 @@ class Affinity(tf.keras.layers.Layer):
         """Scores ``[B, N]`` of every input against every label of ``labels`` (``[N, d]``)."""
         raise NotImplementedError
 
+    def cost_per_score(self, width: int) -> int:
+        """Memory per (input, label) score relative to the linear model, for an input of
+        ``width`` features (scoring sizes its batches by it)."""
+        return 1
+
     def context(self, X):
         """Per-input label weights (CSR ``[n, |Y|]``) for prepared input rows ``X``."""
         raise NotImplementedError(f"{type(self).__name__} uses no context")

@@ -39,6 +39,9 @@ class Sum(Affinity):
     def score_all(self, features, weights, labels, context=None):
         return tf.add_n([c.score_all(features, weights, labels, context) for c in self.components])
 
+    def cost_per_score(self, width: int) -> int:
+        return max(c.cost_per_score(width) for c in self.components)
+
     def context(self, X):
         return self._context_user.context(X)
 

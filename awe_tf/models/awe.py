@@ -195,7 +195,9 @@ class AWEModel(tfrs.Model):
         near 64 MB, at most 512), so a large label set never needs a huge intermediate tensor.
         """
         X = self.prepare(X)
-        batch_size = batch_size or max(1, min(512, (1 << 24) // self.n_labels))
+        width = int(np.diff(X.indptr).max()) + self.input_bias if X.shape[0] else 1
+        cost = self.n_labels * self.affinity.cost_per_score(width)
+        batch_size = batch_size or max(1, min(512, (1 << 24) // cost))
         out = []
         for start in range(0, X.shape[0], batch_size):
             rows = X[start : start + batch_size]
