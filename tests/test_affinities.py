@@ -178,3 +178,53 @@ def test_pairwise_affinities_train_on_corel5k_and_round_trip(spec, tmp_path):
     result.model.save_model(tmp_path / "m")
     loaded = AWEModel.load_model(tmp_path / "m")
     np.testing.assert_array_equal(loaded.score(split.test.X[:50]), result.model.score(split.test.X[:50]))
+
+
+@pytest.mark.parametrize("spec", ["matrix:c=0.5", "lowrank:rank=3,c=1", "sigmoid:rank=2"])
+def test_id_indexed_affinities_match_their_equations(spec):
+    rng = np.random.default_rng(2)
+    n_features, n_labels = 5, 4
+    model = AWEModel(n_features, n_labels, dimension=3, affinity=spec, normalisation="none", input_bias=False)
+    affinity = model.affinity
+    if hasattr(affinity, "G"):
+        affinity.G.assign(rng.normal(size=(n_features, n_labels)).astype(np.float32))
+        G = affinity.G.numpy()
+    else:
+        affinity.factors.U_hat.assign(rng.normal(size=affinity.factors.U_hat.shape).astype(np.float32))
+        affinity.factors.V_hat.assign(rng.normal(size=affinity.factors.V_hat.shape).astype(np.float32))
+        raw = affinity.factors.U_hat.numpy() @ affinity.factors.V_hat.numpy().T
+        G = 1 + raw if spec.startswith("lowrank") else 1 / (1 + np.exp(-raw))
+    U, V = model.U.table.numpy(), model.V.table.numpy()
+    X = rng.random((3, n_features)) * (rng.random((3, n_features)) < 0.8)
+    want = np.array([[sum(G[i, y] * X[r, i] * U[i] @ V[y] for i in range(n_features)) for y in range(n_labels)]
+                     for r in range(3)])
+    np.testing.assert_allclose(model.score(X), want, rtol=1e-4, atol=1e-5)
+    ids = np.array([[0, 3, 4]])
+    weights = np.array([[1.0, 2.0, 0.5]], np.float32)
+    labels = np.array([[[1, 2, 3]]])
+    pair_inputs = affinity.pair_inputs(tf.gather(U, ids), weights, np.array([[-1]], np.int32), None, ids)
+    got = affinity.pair_scores(pair_inputs, tf.gather(V, labels), labels).numpy()
+    for n, y in enumerate(labels[0, 0]):
+        expected = sum(G[i, y] * w * U[i] @ V[y] for i, w in zip(ids[0], weights[0], strict=True))
+        assert got[0, 0, n] == pytest.approx(expected, rel=1e-4, abs=1e-5)
+
+
+@pytest.mark.parametrize("spec", ["matrix", "lowrank:rank=4", "sigmoid:rank=4"])
+def test_affinity_parameters_are_learnt_jointly(spec, tmp_path):
+    from awe_tf.training import fit
+
+    split = load_dataset("corel5k")
+    model_config = ModelConfig(dimension=16, num_negatives=10, affinity=spec)
+    result = fit(split.train, model_config, TrainConfig(epochs=1, verbose=0))
+    fresh = AWEModel(split.train.n_features, split.train.n_labels, dimension=16, affinity=spec, input_bias=True)
+    learnt = [w.numpy() for w in result.model.affinity.trainable_weights]
+    initial = [w.numpy() for w in fresh.affinity.trainable_weights]
+    assert learnt and all(not np.allclose(a, b) for a, b in zip(learnt, initial, strict=True))
+    result.model.save_model(tmp_path / "m")
+    loaded = AWEModel.load_model(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.score(split.test.X[:20]), result.model.score(split.test.X[:20]))
+
+
+def test_matrix_refuses_a_huge_vocabulary():
+    with pytest.raises(ValueError, match="lowrank"):
+        AWEModel(100_000, 100_000, dimension=2, affinity="matrix")

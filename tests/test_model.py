@@ -11,7 +11,7 @@ from tests.test_pipeline import toy
 
 
 def test_scores_are_x_U_V():
-    model = AWEModel(n_features=5, n_labels=4, dimension=3, normalisation="none")
+    model = AWEModel(n_features=5, n_labels=4, dimension=3, normalisation="none", input_bias=False)
     X = sp.csr_matrix([[1.0, 0, 2.0, 0, 0], [0, 0, 0, 0, 0.5]])
     U, V = model.U.table.numpy(), model.V.table.numpy()
     np.testing.assert_allclose(model.score(X), X.toarray() @ U @ V.T, rtol=1e-5, atol=1e-6)

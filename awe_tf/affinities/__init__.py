@@ -2,7 +2,8 @@
 
 Affinities are named on the command line by a spec: terms joined by ``+``, each a name with
 optional ``key=value`` settings after a colon, e.g. ``knn:k=20``, ``constant:1+knn:k=20``,
-``sigmoid``, ``linear-sigmoid:alpha=1,beta=0.25``, ``topk:k=5``, ``max`` (``constant:C`` is
+``sigmoid``, ``sigmoid:rank=8``, ``linear-sigmoid:alpha=1,beta=0.25``, ``topk:k=5``, ``max``,
+``matrix``, ``lowrank:rank=8`` (``constant:C`` is
 short for ``constant:c=C``, ``topk:K`` for ``topk:k=K``).
 """
 
@@ -12,7 +13,7 @@ from awe_tf.affinities.base import Affinity
 from awe_tf.affinities.combine import Sum
 from awe_tf.affinities.constant import Constant
 from awe_tf.affinities.knn import KNN
-from awe_tf.affinities.pairwise import LinearSigmoid, PairwiseAffinity, Sigmoid, TopK
+from awe_tf.affinities.pairwise import LinearSigmoid, LowRank, Matrix, PairwiseAffinity, Sigmoid, TopK
 
 
 def _max(**options):
@@ -29,10 +30,12 @@ AFFINITIES = {
     "linear-sigmoid": LinearSigmoid,
     "topk": TopK,
     "max": _max,
+    "matrix": Matrix,
+    "lowrank": LowRank,
 }
 _CLASSES = {"Constant": Constant, "KNN": KNN, "Sigmoid": Sigmoid, "LinearSigmoid": LinearSigmoid,
-            "TopK": TopK, "Sum": Sum}
-_SHORT = {"constant": "c", "knn": "k", "topk": "k", "sigmoid": "activation"}  # what a bare value sets
+            "TopK": TopK, "Sum": Sum, "Matrix": Matrix, "LowRank": LowRank}
+_SHORT = {"constant": "c", "knn": "k", "topk": "k", "sigmoid": "activation", "matrix": "c", "lowrank": "rank"}  # what a bare value sets
 
 
 def _value(text: str):
@@ -104,5 +107,5 @@ def get(spec) -> Affinity:
     raise TypeError(f"cannot make an affinity from {spec!r}")
 
 
-__all__ = ["AFFINITIES", "KNN", "Affinity", "Constant", "LinearSigmoid", "PairwiseAffinity", "Sigmoid", "Sum",
-           "TopK", "get", "parse", "serialize"]
+__all__ = ["AFFINITIES", "KNN", "Affinity", "Constant", "LinearSigmoid", "LowRank", "Matrix", "PairwiseAffinity",
+           "Sigmoid", "Sum", "TopK", "get", "parse", "serialize"]

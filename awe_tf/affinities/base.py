@@ -31,7 +31,11 @@ class Affinity(tf.keras.layers.Layer):
 
     uses_context = False
 
-    def pair_inputs(self, features, weights, self_position, context=None):
+    def attach(self, n_inputs: int, n_labels: int) -> None:
+        """Called once by the model with |X| (the rows of U, bias included) and |Y|; affinities
+        with parameters indexed by feature or label (a G matrix) create them here."""
+
+    def pair_inputs(self, features, weights, self_position, context=None, feature_ids=None):
         """The input side of each training pair, in whatever form :meth:`pair_scores` takes.
 
         Args:
@@ -40,6 +44,7 @@ class Affinity(tf.keras.layers.Layer):
             self_position: ``[B, M]`` int, the position in the feature list of a term to drop
                 from x for that pair (the label's own item in recommendation data), -1 for none.
             context: ``(ids, weights)`` of the example's label weights, for ``uses_context``.
+            feature_ids: ``[B, L]`` the ids of the features (rows of U), for G indexed by them.
 
         Returns:
             A tensor or nest of tensors; it must be differentiable with respect to
@@ -52,7 +57,7 @@ class Affinity(tf.keras.layers.Layer):
         the embeddings of the label ids ``label_ids`` ``[B, M, N]``)."""
         raise NotImplementedError
 
-    def score_all(self, features, weights, labels, context=None):
+    def score_all(self, features, weights, labels, context=None, feature_ids=None):
         """Scores ``[B, N]`` of every input against every label of ``labels`` (``[N, d]``)."""
         raise NotImplementedError
 

@@ -29,15 +29,19 @@ class Sum(Affinity):
         self.uses_context = bool(users)
         self._context_user = users[0] if users else None
 
-    def pair_inputs(self, features, weights, self_position, context=None):
-        return tuple(c.pair_inputs(features, weights, self_position, context) for c in self.components)
+    def attach(self, n_inputs: int, n_labels: int) -> None:
+        for c in self.components:
+            c.attach(n_inputs, n_labels)
+
+    def pair_inputs(self, features, weights, self_position, context=None, feature_ids=None):
+        return tuple(c.pair_inputs(features, weights, self_position, context, feature_ids) for c in self.components)
 
     def pair_scores(self, pair_inputs, labels, label_ids):
         parts = zip(self.components, pair_inputs, strict=True)
         return tf.add_n([c.pair_scores(p, labels, label_ids) for c, p in parts])
 
-    def score_all(self, features, weights, labels, context=None):
-        return tf.add_n([c.score_all(features, weights, labels, context) for c in self.components])
+    def score_all(self, features, weights, labels, context=None, feature_ids=None):
+        return tf.add_n([c.score_all(features, weights, labels, context, feature_ids) for c in self.components])
 
     def cost_per_score(self, width: int) -> int:
         return max(c.cost_per_score(width) for c in self.components)

@@ -35,14 +35,14 @@ class Constant(Affinity):
         super().__init__(**kwargs)
         self.c = float(c)
 
-    def pair_inputs(self, features, weights, self_position, context=None):
+    def pair_inputs(self, features, weights, self_position, context=None, feature_ids=None):
         """c (x^T U) per pair, ``[B, M, d]``, without the pair's own item where it has one."""
         return self.c * pair_queries(features, weights, self_position)
 
     def pair_scores(self, pair_inputs, labels, label_ids=None):
         return tf.einsum("bmd,bmnd->bmn", pair_inputs, labels)
 
-    def score_all(self, features, weights, labels, context=None):
+    def score_all(self, features, weights, labels, context=None, feature_ids=None):
         query = self.c * tf.reduce_sum(features * weights[..., None], axis=1)
         return tf.matmul(query, labels, transpose_b=True)
 

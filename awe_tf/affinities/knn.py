@@ -139,14 +139,14 @@ class KNN(Affinity):
             self._training_context = neighbour_label_weights(neighbours, self._labels())
         return self._training_context
 
-    def pair_inputs(self, features, weights, self_position, context=None):
+    def pair_inputs(self, features, weights, self_position, context=None, feature_ids=None):
         return pair_queries(features, weights, self_position), context
 
     def pair_scores(self, pair_inputs, labels, label_ids):
         queries, context = pair_inputs
         return context_lookup(context, label_ids) * tf.einsum("bmd,bmnd->bmn", queries, labels)
 
-    def score_all(self, features, weights, labels, context=None):
+    def score_all(self, features, weights, labels, context=None, feature_ids=None):
         query = tf.reduce_sum(features * weights[..., None], axis=1)
         ids, values = context
         batch, width = tf.shape(ids)[0], tf.shape(ids)[1]

@@ -16,32 +16,54 @@ from awe_tf.affinities.constant import pair_queries
 
 
 class PairwiseAffinity(Affinity):
-    """Base of the per-feature-pair affinities: subclasses implement :meth:`combine`."""
+    """Base of the per-feature-pair affinities: subclasses implement :meth:`combine`, and those
+    whose G is indexed by feature and label ids (a matrix, low-rank factors) :meth:`gate`."""
 
-    def pair_inputs(self, features, weights, self_position, context=None):
+    def pair_inputs(self, features, weights, self_position, context=None, feature_ids=None):
         terms = features * weights[..., None]  # [B, L, d]: x_i U_i
         positions = tf.range(tf.shape(terms)[1])
         own = tf.equal(positions[None, None, :], tf.cast(self_position, tf.int32)[..., None])  # [B, M, L]
         present = tf.not_equal(weights, 0.0)[:, None, :] & ~own
-        return terms, present
+        return terms, present, feature_ids
 
     def pair_scores(self, pair_inputs, labels, label_ids):
-        terms, present = pair_inputs
+        terms, present, feature_ids = pair_inputs
         t = tf.einsum("bld,bmnd->bmnl", terms, labels)
-        return self.combine(t, tf.broadcast_to(present[:, :, None, :], tf.shape(t)))
+        gate = self.gate(feature_ids, label_ids)
+        return self.combine(t, tf.broadcast_to(present[:, :, None, :], tf.shape(t)), gate)
 
-    def score_all(self, features, weights, labels, context=None):
+    def score_all(self, features, weights, labels, context=None, feature_ids=None):
         terms = features * weights[..., None]
         t = tf.einsum("bld,nd->bnl", terms, labels)
         present = tf.broadcast_to(tf.not_equal(weights, 0.0)[:, None, :], tf.shape(t))
-        return self.combine(t, present)
+        return self.combine(t, present, self.gate(feature_ids, None))
 
-    def combine(self, terms, present):
+    def gate(self, feature_ids, label_ids):
+        """G_i(y) from ids, ``[B, M, N, L]`` for ``label_ids`` ``[B, M, N]``, or ``[B, |Y|, L]``
+        for every label when ``label_ids`` is None; ``None`` when G does not depend on ids."""
+        return None
+
+    def combine(self, terms, present, gate):
         """Scores from the feature-pair terms ``[..., L]`` (``present`` False on masked terms)."""
         raise NotImplementedError
 
     def cost_per_score(self, width: int) -> int:
         return max(1, width)
+
+
+class LowRankFactors:
+    """Factors Uhat (|X| x r) and Vhat (|Y| x r) of a G indexed by feature and label ids."""
+
+    def make_factors(self, layer, n_inputs, n_labels, rank, seed):
+        init = tf.keras.initializers.RandomNormal(stddev=0.01, seed=seed)
+        self.U_hat = layer.add_weight(name="U_hat", shape=(n_inputs, rank), initializer=init)
+        self.V_hat = layer.add_weight(name="V_hat", shape=(n_labels, rank), initializer=init)
+
+    def factor_gate(self, feature_ids, label_ids):
+        left = tf.gather(self.U_hat, feature_ids)  # [B, L, r]
+        if label_ids is None:
+            return tf.einsum("blr,nr->bnl", left, self.V_hat)
+        return tf.einsum("blr,bmnr->bmnl", left, tf.gather(self.V_hat, label_ids))
 
 
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
@@ -60,7 +82,7 @@ class TopK(PairwiseAffinity):
             raise ValueError(f"k must be positive, got {k}")
         self.k = int(k)
 
-    def combine(self, terms, present):
+    def combine(self, terms, present, gate):
         masked = tf.where(present, terms, -1e30)
         k = tf.minimum(self.k, tf.shape(terms)[-1])
         top = tf.math.top_k(masked, k=k).values
@@ -78,25 +100,46 @@ class Sigmoid(PairwiseAffinity):
     With ``form="activation"`` the score is the general form of eq. 4, f = sum_i s(t_i) (the
     activation replaces the product instead of gating it).
 
+    With ``rank = r`` the gate has parameters of its own, learnt jointly with U and V:
+    G_i(x, y) = s(Uhat_i . Vhat_y) with low-rank Uhat (|X| x r), Vhat (|Y| x r).
+
     Args:
         activation: a Keras activation name (default ``sigmoid``).
         form: ``"gate"`` (f = sum s(t_i) t_i) or ``"activation"`` (f = sum s(t_i)).
+        rank: 0 (gate on U, V themselves) or the rank of separate gate factors.
+        seed: initialiser seed of the factors.
     """
 
-    def __init__(self, activation: str = "sigmoid", form: str = "gate", **kwargs):
+    def __init__(self, activation: str = "sigmoid", form: str = "gate", rank: int = 0, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         if form not in ("gate", "activation"):
             raise ValueError(f"form must be 'gate' or 'activation', got {form!r}")
+        if rank and form != "gate":
+            raise ValueError("separate factors (rank > 0) need form='gate'")
         self.activation = activation
         self.form = form
+        self.rank = int(rank)
+        self.seed = seed
         self._s = tf.keras.activations.get(activation)
 
-    def combine(self, terms, present):
-        value = self._s(terms) * terms if self.form == "gate" else self._s(terms)
+    def attach(self, n_inputs: int, n_labels: int) -> None:
+        if self.rank:
+            self.factors = LowRankFactors()
+            self.factors.make_factors(self, n_inputs, n_labels, self.rank, self.seed)
+
+    def gate(self, feature_ids, label_ids):
+        return self.factors.factor_gate(feature_ids, label_ids) if self.rank else None
+
+    def combine(self, terms, present, gate):
+        if gate is not None:  # separate factors: s(Uhat_i . Vhat_y)
+            value = self._s(gate) * terms
+        else:
+            value = self._s(terms) * terms if self.form == "gate" else self._s(terms)
         return tf.reduce_sum(tf.where(present, value, 0.0), axis=-1)
 
     def get_config(self):
-        return {**super().get_config(), "activation": self.activation, "form": self.form}
+        return {**super().get_config(), "activation": self.activation, "form": self.form, "rank": self.rank,
+                "seed": self.seed}
 
 
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
@@ -126,13 +169,13 @@ class LinearSigmoid(PairwiseAffinity):
     def _weighted(self, score):
         return tf.sigmoid(self.alpha * score + self.beta) * score
 
-    def combine(self, terms, present):  # on="pair"
+    def combine(self, terms, present, gate):  # on="pair"
         return tf.reduce_sum(tf.where(present, self._weighted(terms), 0.0), axis=-1)
 
     # on="score" needs only x^T U per pair, as the linear model: no per-feature terms.
-    def pair_inputs(self, features, weights, self_position, context=None):
+    def pair_inputs(self, features, weights, self_position, context=None, feature_ids=None):
         if self.on == "pair":
-            return super().pair_inputs(features, weights, self_position, context)
+            return super().pair_inputs(features, weights, self_position, context, feature_ids)
         return pair_queries(features, weights, self_position)
 
     def pair_scores(self, pair_inputs, labels, label_ids):
@@ -140,9 +183,9 @@ class LinearSigmoid(PairwiseAffinity):
             return super().pair_scores(pair_inputs, labels, label_ids)
         return self._weighted(tf.einsum("bmd,bmnd->bmn", pair_inputs, labels))
 
-    def score_all(self, features, weights, labels, context=None):
+    def score_all(self, features, weights, labels, context=None, feature_ids=None):
         if self.on == "pair":
-            return super().score_all(features, weights, labels, context)
+            return super().score_all(features, weights, labels, context, feature_ids)
         query = tf.reduce_sum(features * weights[..., None], axis=1)
         return self._weighted(tf.matmul(query, labels, transpose_b=True))
 
@@ -151,3 +194,79 @@ class LinearSigmoid(PairwiseAffinity):
 
     def get_config(self):
         return {**super().get_config(), "alpha": self.alpha, "beta": self.beta, "on": self.on}
+
+
+@tf.keras.utils.register_keras_serializable(package="awe_tf")
+class Matrix(PairwiseAffinity):
+    """G as a |X| x |Y| weight matrix, learnt jointly with U and V: f(x, y) =
+    sum_i G_{i,y} x_i U_i . V_y. It starts at ``c`` everywhere (the linear model) and can then
+    switch individual feature-label pairs up or down.
+
+    Memory is |X| |Y| floats, so it is refused above ``max_cells``; use ``lowrank`` for large
+    vocabularies.
+
+    Args:
+        c: the initial value of every G_{i,y}.
+        max_cells: the largest |X| |Y| accepted.
+    """
+
+    def __init__(self, c: float = 1.0, max_cells: int = 50_000_000, **kwargs):
+        super().__init__(**kwargs)
+        self.c = float(c)
+        self.max_cells = int(max_cells)
+
+    def attach(self, n_inputs: int, n_labels: int) -> None:
+        if n_inputs * n_labels > self.max_cells:
+            raise ValueError(f"a {n_inputs} x {n_labels} G matrix has more than {self.max_cells} cells; "
+                             "use the low-rank form (lowrank:rank=R)")
+        self.G = self.add_weight(name="G", shape=(n_inputs, n_labels),
+                                 initializer=tf.keras.initializers.Constant(self.c))
+
+    def gate(self, feature_ids, label_ids):
+        rows = tf.gather(self.G, feature_ids)  # [B, L, |Y|]
+        if label_ids is None:
+            return tf.transpose(rows, [0, 2, 1])
+        shape = tf.shape(label_ids)
+        flat = tf.reshape(label_ids, [shape[0], -1])  # [B, M N]
+        picked = tf.gather(rows, flat, axis=2, batch_dims=1)  # [B, L, M N]
+        return tf.reshape(tf.transpose(picked, [0, 2, 1]), tf.concat([shape, [-1]], 0))
+
+    def combine(self, terms, present, gate):
+        return tf.reduce_sum(tf.where(present, gate * terms, 0.0), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "c": self.c, "max_cells": self.max_cells}
+
+
+@tf.keras.utils.register_keras_serializable(package="awe_tf")
+class LowRank(PairwiseAffinity):
+    """G_{i,y} = c + Uhat_i . Vhat_y, the low-rank form of :class:`Matrix`, learnt jointly with
+    U and V (factors start near 0, so the model starts as the linear one). Memory
+    ``(|X| + |Y|) r``.
+
+    Args:
+        rank: r.
+        c: the constant part of G.
+        seed: initialiser seed of the factors.
+    """
+
+    def __init__(self, rank: int = 8, c: float = 1.0, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        if rank < 1:
+            raise ValueError(f"rank must be positive, got {rank}")
+        self.rank = int(rank)
+        self.c = float(c)
+        self.seed = seed
+
+    def attach(self, n_inputs: int, n_labels: int) -> None:
+        self.factors = LowRankFactors()
+        self.factors.make_factors(self, n_inputs, n_labels, self.rank, self.seed)
+
+    def gate(self, feature_ids, label_ids):
+        return self.c + self.factors.factor_gate(feature_ids, label_ids)
+
+    def combine(self, terms, present, gate):
+        return tf.reduce_sum(tf.where(present, gate * terms, 0.0), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "rank": self.rank, "c": self.c, "seed": self.seed}

@@ -55,7 +55,7 @@ class AWEModel(tfrs.Model):
     def __init__(self, n_features: int, n_labels: int, dimension: int = 64, affinity=None,
                  margin: float = 1.0, num_negatives: int = 64, loss: str = "warp",
                  normalisation: str = "l2", max_norm: float = 1.0, seed: int = 0,
-                 label_names=None, input_bias: bool = False, **kwargs):
+                 label_names=None, input_bias: bool = True, **kwargs):
         super().__init__(**kwargs)
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
@@ -77,6 +77,7 @@ class AWEModel(tfrs.Model):
         self.U = MaxNormEmbedding(n_features + self.input_bias, dimension, max_norm, seed=seed, name="U")
         self.V = MaxNormEmbedding(n_labels, dimension, max_norm, seed=seed + 1, name="V")
         self.affinity = affinities.get(affinity)
+        self.affinity.attach(n_features + self.input_bias, n_labels)
         self.task = WarpTask(margin=margin, all_violators=(loss == "warp-all"), name="warp")
         self.U.build(None)
         self.V.build(None)
@@ -120,7 +121,7 @@ class AWEModel(tfrs.Model):
         negative_ids, negative_valid = self.sample_negatives(label_ids, step)
         feature_ids, weights = self._with_bias(inputs["feature_ids"], inputs["feature_weights"])
         pair_inputs = self.affinity.pair_inputs(self.U(feature_ids), weights, inputs["self_position"],
-                                                self._context(inputs))
+                                                self._context(inputs), feature_ids)
         positive_ids = tf.minimum(label_ids, self.n_labels - 1)[..., None]  # [B, M, 1]
         n_positives = tf.reduce_sum(tf.cast(pair_mask, tf.int32), axis=1)
         candidates = tf.concat([positive_ids, negative_ids], -1)
@@ -167,7 +168,8 @@ class AWEModel(tfrs.Model):
     def call(self, inputs):
         """Scores ``[B, |Y|]`` of padded inputs ``{"feature_ids", "feature_weights"}``."""
         feature_ids, weights = self._with_bias(inputs["feature_ids"], inputs["feature_weights"])
-        return self.affinity.score_all(self.U(feature_ids), weights, self.V.table, self._context(inputs))
+        return self.affinity.score_all(self.U(feature_ids), weights, self.V.table, self._context(inputs),
+                                       feature_ids)
 
     @tf.function(input_signature=[{key: tf.TensorSpec([None, None], tf.int32 if key.endswith("ids") else tf.float32)
                                    for key in ("feature_ids", "feature_weights", "context_ids", "context_weights")}])
