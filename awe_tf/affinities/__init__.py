@@ -35,7 +35,8 @@ AFFINITIES = {
 }
 _CLASSES = {"Constant": Constant, "KNN": KNN, "Sigmoid": Sigmoid, "LinearSigmoid": LinearSigmoid,
             "TopK": TopK, "Sum": Sum, "Matrix": Matrix, "LowRank": LowRank}
-_SHORT = {"constant": "c", "knn": "k", "topk": "k", "sigmoid": "activation", "matrix": "c", "lowrank": "rank"}  # what a bare value sets
+# the setting a bare value stands for: constant:0.5 is constant:c=0.5
+_SHORT = {"constant": "c", "knn": "k", "topk": "k", "sigmoid": "activation", "matrix": "c", "lowrank": "rank"}
 
 
 def _value(text: str):
