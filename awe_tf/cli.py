@@ -82,7 +82,8 @@ def cmd_train(args) -> int:
     )
     iterative = needs_iterations(parse(args.affinity)) if args.affinity else False
     if args.iterations and not iterative:
-        raise ValueError("--iterations is for affinities built from a previous model (knn)")
+        raise ValueError("--iterations is for affinities built from the training set (knn, rbf, latent-rbf, "
+                         "hybrid-rbf)")
     iterations = args.iterations or 3
     train_config = TrainConfig(
         epochs=args.epochs, learning_rate=args.learning_rate, optimizer=args.optimizer,

@@ -21,8 +21,8 @@ def test_specs():
     assert isinstance(both, Sum) and both.uses_context
     assert [type(c) for c in both.components] == [Constant, KNN] and both.components[0].c == 0.5
     assert isinstance(Constant(1.0) + KNN(3), Sum)
-    with pytest.raises(ValueError, match="unknown affinity 'rbf"):
-        parse("rbf:gamma=1")
+    with pytest.raises(ValueError, match="unknown affinity 'nosuch"):
+        parse("nosuch:gamma=1")
     with pytest.raises(ValueError, match="bad settings for 'knn'"):
         parse("knn:q=1")
     with pytest.raises(ValueError, match="k must be positive"):
@@ -71,9 +71,11 @@ def test_knn_affinity_matches_its_equation(tmp_path):
     latent = rng.normal(size=(n_features + 1, 3)).astype(np.float32)
     model.affinity.set_reference(latent, sp.csr_matrix(train_X), sp.csr_matrix(train_Y), input_bias=True)
     G = knn_reference(latent, True, train_X, train_Y, query_X, k)
-    np.testing.assert_allclose(model.affinity.context(sp.csr_matrix(query_X)).toarray(), G, rtol=1e-5)
+    context = model.affinity.context(sp.csr_matrix(query_X)).toarray()
+    np.testing.assert_allclose(context[:, :n_labels], G, rtol=1e-5)
+    assert not context[:, n_labels].any()  # the hard match has no offset
     G_train = knn_reference(latent, True, train_X, train_Y, train_X, k, exclude_self=True)
-    np.testing.assert_allclose(model.affinity.training_context(n).toarray(), G_train, rtol=1e-5)
+    np.testing.assert_allclose(model.affinity.training_context(n).toarray()[:, :n_labels], G_train, rtol=1e-5)
     U, V = model.U.table.numpy(), model.V.table.numpy()
     bilinear = (query_X @ U[:-1] + U[-1]) @ V.T
     np.testing.assert_allclose(model.score(query_X), G * bilinear, rtol=1e-4, atol=1e-6)
@@ -228,3 +230,69 @@ def test_affinity_parameters_are_learnt_jointly(spec, tmp_path):
 def test_matrix_refuses_a_huge_vocabulary():
     with pytest.raises(ValueError, match="lowrank"):
         AWEModel(100_000, 100_000, dimension=2, affinity="matrix")
+
+
+def rbf_reference(space, train_X, train_Y, query_X, latent, k, gamma, latent_gamma, label_gamma):
+    """Eq. 3 / eq. 8 summed over the k training inputs with the largest kernel weight."""
+    def embed(X):
+        return X @ latent[:-1] + latent[-1]
+
+    out = np.zeros((query_X.shape[0], train_Y.shape[1]))
+    for i, x in enumerate(query_X):
+        d_input = ((train_X - x) ** 2).sum(axis=1)
+        d_latent = ((embed(train_X) - embed(x[None])) ** 2).sum(axis=1)
+        log_k = {"input": -gamma * d_input, "latent": -gamma * d_latent,
+                 "hybrid": -gamma * d_input - latent_gamma * d_latent}[space]
+        for n in np.argsort(-log_k)[:k]:
+            for y in range(train_Y.shape[1]):
+                if label_gamma is None:
+                    match = train_Y[n, y]
+                else:
+                    onehot = np.eye(train_Y.shape[1])[y]
+                    match = np.exp(-label_gamma * ((onehot - train_Y[n]) ** 2).sum())
+                out[i, y] += np.exp(log_k[n]) * match
+    return out
+
+
+@pytest.mark.parametrize("spec, space", [
+    ("rbf:k=5,gamma=0.5,label_gamma=0.7", "input"),
+    ("rbf:k=5,gamma=0.5,label_gamma=none", "input"),
+    ("latent-rbf:k=4,gamma=0.3,label_gamma=1", "latent"),
+    ("hybrid-rbf:k=6,gamma=0.2,latent_gamma=0.4,label_gamma=0.5", "hybrid"),
+])
+def test_rbf_family_matches_its_equations(spec, space, tmp_path):
+    rng = np.random.default_rng(4)
+    n, n_features, n_labels = 25, 5, 4
+    train_X = rng.random((n, n_features))
+    train_Y = (rng.random((n, n_labels)) < 0.4).astype(float)
+    query_X = rng.random((6, n_features))
+    model = AWEModel(n_features, n_labels, dimension=3, affinity=spec, normalisation="none", input_bias=True)
+    latent = rng.normal(size=(n_features + 1, 3)).astype(np.float32)
+    model.affinity.set_reference(latent, sp.csr_matrix(train_X), sp.csr_matrix(train_Y), input_bias=True)
+    a = model.affinity
+    G = rbf_reference(space, train_X, train_Y, query_X, latent, a.k, a.gamma, getattr(a, "latent_gamma", 0),
+                      a.label_gamma)
+    U, V = model.U.table.numpy(), model.V.table.numpy()
+    bilinear = (query_X @ U[:-1] + U[-1]) @ V.T
+    np.testing.assert_allclose(model.score(query_X), G * bilinear, rtol=1e-4, atol=1e-6)
+    model.save_model(tmp_path / "m")
+    np.testing.assert_array_equal(AWEModel.load_model(tmp_path / "m").score(query_X), model.score(query_X))
+
+
+def test_scann_search_finds_the_exact_neighbours():
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(20, 8))
+    train_X = np.repeat(centres, 30, axis=0) + 0.05 * rng.normal(size=(600, 8))
+    train_Y = sp.csr_matrix(np.eye(20)[np.repeat(np.arange(20), 30)])
+    exact = AWEModel(8, 20, dimension=8, affinity="knn:k=10", input_bias=False)
+    approx = AWEModel(8, 20, dimension=8, affinity="knn:k=10,search=scann", input_bias=False)
+    latent = np.eye(8, dtype=np.float32)
+    for model in (exact, approx):
+        model.affinity.set_reference(latent, sp.csr_matrix(train_X), train_Y, input_bias=False)
+    queries = sp.csr_matrix(centres + 0.05 * rng.normal(size=centres.shape))
+    G_exact = exact.affinity.context(queries).toarray()
+    G_approx = approx.affinity.context(queries).toarray()
+    np.testing.assert_allclose(G_approx, G_exact)  # well-separated clusters: the same neighbours' labels
+    train_exact = exact.affinity.training_context(600).toarray()
+    train_approx = approx.affinity.training_context(600).toarray()
+    assert np.abs(train_exact - train_approx).sum(axis=1).mean() < 0.05

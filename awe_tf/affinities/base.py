@@ -86,14 +86,22 @@ def _parts(affinity):
     return list(affinity.components) if isinstance(affinity, Sum) else [affinity]
 
 
-def context_lookup(context, label_ids):
+def context_lookup(context, label_ids, offset_id=None):
     """The context weight of each label id: ``context = (ids [B, T] sorted, padded with |Y|;
-    weights [B, T])``, ``label_ids`` ``[B, ...]`` -> weights of the same shape (0 if absent)."""
+    weights [B, T])``, ``label_ids`` ``[B, ...]`` -> weights of the same shape (0 if absent).
+
+    With ``offset_id`` (= |Y|), an entry with that id (sorted last, before the padding, which
+    has weight 0) is an offset added to every label's weight.
+    """
     ids, weights = context
     label_ids = tf.cast(label_ids, ids.dtype)
     shape = tf.shape(label_ids)
     flat = tf.reshape(label_ids, [shape[0], -1])
+    if offset_id is not None:
+        flat = tf.concat([flat, tf.fill([shape[0], 1], tf.cast(offset_id, ids.dtype))], 1)
     where = tf.minimum(tf.searchsorted(ids, flat, side="left"), tf.shape(ids)[1] - 1)
     found = tf.equal(tf.gather(ids, where, batch_dims=1), flat)
     value = tf.where(found, tf.gather(weights, where, batch_dims=1), 0.0)
+    if offset_id is not None:
+        value = value[:, :-1] + value[:, -1:]
     return tf.reshape(value, shape)

@@ -100,8 +100,9 @@ class TrainingBatches:
         if self.context is not None:
             self.context = sp.csr_matrix(self.context, dtype=np.float32)
             self.context.sort_indices()
-            if self.context.shape != self.data.Y.shape:
-                raise ValueError(f"context has shape {self.context.shape}, expected {self.data.Y.shape}")
+            rows, labels = self.data.Y.shape
+            if self.context.shape[0] != rows or self.context.shape[1] not in (labels, labels + 1):
+                raise ValueError(f"context has shape {self.context.shape}, expected {rows} x {labels} (+1)")
             self.context_width = _round8(int(np.diff(self.context.indptr).max()))
         self.X = normalise_rows(self.data.X, self.normalisation)
         self.X.sort_indices()

@@ -7,7 +7,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from awe_tf.affinities import KNN, Sum
+from awe_tf.affinities import NeighbourAffinity, Sum
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.training.config import ModelConfig, TrainConfig
 from awe_tf.training.fit import FitResult, build_model, fit
@@ -20,7 +20,7 @@ def needs_iterations(affinity) -> bool:
 
 def _knn_part(affinity):
     parts = affinity.components if isinstance(affinity, Sum) else [affinity]
-    found = [p for p in parts if isinstance(p, KNN)]
+    found = [p for p in parts if isinstance(p, NeighbourAffinity)]
     return found[0] if found else None
 
 
@@ -52,7 +52,8 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     final_model = build_model(train, model_config)
     knn = _knn_part(final_model.affinity)
     if knn is None:
-        raise ValueError("iterative learning builds G from a previous model; the affinity needs a k-NN part")
+        raise ValueError("iterative learning builds G from the training set and a previous model; the affinity "
+                         "needs a neighbour part (knn, rbf, latent-rbf, hybrid-rbf)")
     where = (lambda step: Path(output_dir) / f"step-{step}") if output_dir is not None else (lambda step: None)
     linear_config = dataclasses.replace(model_config, affinity=None)
     began = time.perf_counter()
@@ -67,8 +68,8 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     results = [fit(train, linear_config, config(0), validation, where(0))]
     previous = results[0].model
     for step in range(1, iterations + 1):
-        log(f"step {step}/{iterations}: G from the step-{step - 1} embedding ({knn.k} nearest neighbours), "
-            "then U and V retrained")
+        log(f"step {step}/{iterations}: G from the step-{step - 1} model ({type(knn).__name__}, {knn.k} "
+            "neighbours), then U and V retrained")
         model = final_model if step == iterations else build_model(train, model_config)
         model.U.table.assign(previous.U.table)
         model.V.table.assign(previous.V.table)
