@@ -51,6 +51,7 @@ class RBF(NeighbourAffinity):
             raise ValueError("gamma and label_gamma must be positive (label_gamma=none: the hard match)")
         self.gamma = float(gamma)
         self.label_gamma = label_gamma
+        self.has_offset = label_gamma is not None
 
     def closeness(self, X_batch, Z_batch):
         n_features = int(tf.shape(self.latent)[0]) - self.input_bias

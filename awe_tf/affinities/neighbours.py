@@ -219,15 +219,25 @@ class NeighbourAffinity(Affinity):
         G = context_lookup(context, label_ids, offset_id=self.offset_id)
         return G * tf.einsum("bmd,bmnd->bmn", queries, labels)
 
+    has_offset = False  # whether G gives every label a share (then all labels must be scored)
+
     def score_all(self, features, weights, labels, context=None, feature_ids=None):
+        """Scores of every label; without an offset only the candidate labels (those of the
+        neighbours, ``[B, T]``) are scored and the rest are 0: ``O(B T d)``, not ``O(B |Y| d)``."""
         query = tf.reduce_sum(features * weights[..., None], axis=1)
         ids, values = context
         batch, width = tf.shape(ids)[0], tf.shape(ids)[1]
         n = tf.shape(labels)[0]
+        is_label = ids < n
+        candidates = tf.gather(labels, tf.minimum(ids, n - 1))  # [B, T, d]
+        scores = tf.where(is_label, values * tf.einsum("bd,btd->bt", query, candidates), 0.0)
         rows = tf.repeat(tf.range(batch), width)
-        dense = tf.scatter_nd(tf.stack([rows, tf.reshape(ids, [-1])], 1), tf.reshape(values, [-1]),
-                              tf.stack([batch, n + 1]))  # column |Y|: the offset (padding adds 0)
-        return (dense[:, :n] + dense[:, n:]) * tf.matmul(query, labels, transpose_b=True)
+        index = tf.stack([rows, tf.reshape(tf.minimum(ids, n), [-1])], 1)
+        dense = tf.scatter_nd(index, tf.reshape(scores, [-1]), tf.stack([batch, n + 1]))[:, :n]
+        if self.has_offset:
+            offset = tf.reduce_sum(tf.where(tf.equal(ids, n), values, 0.0), axis=1, keepdims=True)
+            dense += offset * tf.matmul(query, labels, transpose_b=True)
+        return dense
 
     def get_config(self):
         return {**super().get_config(), "k": self.k, "search": self.search}
