@@ -296,3 +296,36 @@ def test_scann_search_finds_the_exact_neighbours():
     train_exact = exact.affinity.training_context(600).toarray()
     train_approx = approx.affinity.training_context(600).toarray()
     assert np.abs(train_exact - train_approx).sum(axis=1).mean() < 0.05
+
+
+@pytest.mark.parametrize("spec", ["knn:k=5", "cluster:leaves=9,top=20"])
+def test_candidate_top_k_equals_ranking_all_scores(spec):
+    from awe_tf.metrics import top_k
+
+    split = load_dataset("corel5k")
+    model = AWEModel(split.train.n_features, split.train.n_labels, dimension=16, affinity=spec)
+    model.affinity.set_reference(model.U.table.numpy(), model.prepare(split.train.X), split.train.Y, True)
+    X = split.test.X[:200]
+    exclude = sp.csr_matrix(split.test.Y[:200])  # any sparse exclusion will do
+    ids, scores = model.top_k(X, k=10, exclude=exclude, candidates=np.arange(0, 374, 2))
+    dense = model.score(X)
+    want = top_k(dense, 10, exclude, np.arange(0, 374, 2))
+    np.testing.assert_array_equal(ids, want)
+    np.testing.assert_allclose(scores, np.take_along_axis(dense, want, axis=1), rtol=1e-5, atol=1e-6)
+
+
+def test_cluster_leaves_hold_their_members_labels():
+    from awe_tf.affinities.cluster import kmeans
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 3)) * 10
+    points = np.repeat(centres, 25, axis=0) + rng.normal(size=(100, 3))
+    centroids, assignment = kmeans(points, 4)
+    assert len(set(assignment.tolist())) == 4
+    for c in range(4):  # each true cluster lands in one k-means cluster
+        assert len(set(assignment[c * 25 : (c + 1) * 25].tolist())) == 1
+    labels = sp.csr_matrix(np.eye(4)[np.repeat(np.arange(4), 25)])
+    model = AWEModel(3, 4, dimension=3, affinity="cluster:leaves=16,top=1", normalisation="none", input_bias=False)
+    model.affinity.set_reference(np.eye(3, dtype=np.float32), sp.csr_matrix(points), labels, False)
+    G = model.affinity.context(sp.csr_matrix(centres)).toarray()[:, :4]
+    np.testing.assert_array_equal(G, np.eye(4))  # a query at a centre gets its cluster's one label

@@ -4,13 +4,15 @@ Affinities are named on the command line by a spec: terms joined by ``+``, each 
 optional ``key=value`` settings after a colon, e.g. ``knn:k=20``, ``constant:1+knn:k=20``,
 ``sigmoid``, ``sigmoid:rank=8``, ``linear-sigmoid:alpha=1,beta=0.25``, ``topk:k=5``, ``max``,
 ``matrix``, ``lowrank:rank=8``, ``rbf:k=20,gamma=0.1``, ``latent-rbf:label_gamma=none``,
-``hybrid-rbf:gamma=0.1,latent_gamma=1``, ``knn:k=20,search=scann`` (``constant:C`` is
+``hybrid-rbf:gamma=0.1,latent_gamma=1``, ``knn:k=20,search=scann``, ``cluster:leaves=64,top=50``
+(``constant:C`` is
 short for ``constant:c=C``, ``topk:K`` for ``topk:k=K``).
 """
 
 from __future__ import annotations
 
 from awe_tf.affinities.base import Affinity
+from awe_tf.affinities.cluster import Cluster
 from awe_tf.affinities.combine import Sum
 from awe_tf.affinities.constant import Constant
 from awe_tf.affinities.kernel import RBF, HybridLatentRBF, LatentRBF
@@ -38,10 +40,11 @@ AFFINITIES = {
     "rbf": RBF,
     "latent-rbf": LatentRBF,
     "hybrid-rbf": HybridLatentRBF,
+    "cluster": Cluster,
 }
 _CLASSES = {"Constant": Constant, "KNN": KNN, "Sigmoid": Sigmoid, "LinearSigmoid": LinearSigmoid,
             "TopK": TopK, "Sum": Sum, "Matrix": Matrix, "LowRank": LowRank, "RBF": RBF, "LatentRBF": LatentRBF,
-            "HybridLatentRBF": HybridLatentRBF}
+            "HybridLatentRBF": HybridLatentRBF, "Cluster": Cluster}
 # the setting a bare value stands for: constant:0.5 is constant:c=0.5
 _SHORT = {"constant": "c", "knn": "k", "topk": "k", "sigmoid": "activation", "matrix": "c", "lowrank": "rank"}
 
@@ -115,6 +118,6 @@ def get(spec) -> Affinity:
     raise TypeError(f"cannot make an affinity from {spec!r}")
 
 
-__all__ = ["AFFINITIES", "KNN", "RBF", "Affinity", "Constant", "HybridLatentRBF", "LatentRBF", "LinearSigmoid",
+__all__ = ["AFFINITIES", "KNN", "RBF", "Affinity", "Cluster", "Constant", "HybridLatentRBF", "LatentRBF", "LinearSigmoid",
            "LowRank", "Matrix", "NeighbourAffinity", "PairwiseAffinity", "Sigmoid", "Sum", "TopK", "get", "parse",
            "serialize"]

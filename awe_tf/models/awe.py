@@ -221,12 +221,65 @@ class AWEModel(tfrs.Model):
         return np.asarray(embedded, dtype=np.float32)
 
     def top_k(self, X, k: int = 10, exclude=None, candidates=None):
-        """The ``k`` best labels per row of ``X``, best first: ``(label ids, scores)``."""
+        """The ``k`` best labels per row of ``X``, best first: ``(label ids, scores)``.
+
+        Ties break towards the lower label id. With an affinity that scores only candidate labels
+        (k-NN, cluster), only those are scored: no ``[n, |Y|]`` scores are built.
+        """
         from awe_tf.metrics import top_k as rank
 
+        if getattr(self.affinity, "uses_context", False) and not getattr(self.affinity, "has_offset", True):
+            return self._top_k_of_candidates(X, k, exclude, candidates)
         scores = self.score(X)
         ids = rank(scores, k, exclude, candidates)
         return ids, np.take_along_axis(scores, ids, axis=1)
+
+    @tf.function(input_signature=[{key: tf.TensorSpec([None, None], tf.int32 if key.endswith("ids") else tf.float32)
+                                   for key in ("feature_ids", "feature_weights", "context_ids", "context_weights")}])
+    def _candidate_scores(self, inputs):
+        feature_ids, weights = self._with_bias(inputs["feature_ids"], inputs["feature_weights"])
+        query = tf.reduce_sum(self.U(feature_ids) * weights[..., None], axis=1)
+        ids = inputs["context_ids"]
+        labels = self.V(tf.minimum(ids, self.n_labels - 1))
+        return inputs["context_weights"] * tf.einsum("bd,btd->bt", query, labels)
+
+    def _top_k_of_candidates(self, X, k, exclude, candidates):
+        X = self.prepare(X)
+        allowed = None
+        if candidates is not None:
+            allowed = np.zeros(self.n_labels, bool)
+            allowed[np.asarray(candidates)] = True
+        out_ids = np.empty((X.shape[0], k), np.int64)
+        out_scores = np.empty((X.shape[0], k), np.float32)
+        for start in range(0, X.shape[0], 1024):
+            rows = X[start : start + 1024]
+            batch = feature_batch(rows)
+            batch.update(context_batch(self.affinity.context(rows), self.n_labels))
+            scores = self._candidate_scores(batch).numpy()
+            for r, (ids, values) in enumerate(zip(batch["context_ids"], scores, strict=True)):
+                banned = set() if exclude is None else set(exclude[start + r].indices.tolist())
+                keep = (ids < self.n_labels) & (values != 0)
+                keep &= np.array([i < self.n_labels and i not in banned and (allowed is None or allowed[i])
+                                  for i in ids], bool)
+                ids, values = ids[keep], values[keep]
+                order = np.lexsort((ids, -values))
+                ids, values = ids[order], values[order]
+                # Every other label scores 0: they rank between the positive and negative candidates.
+                positive = values > 0
+                ranked, ranked_scores = list(ids[positive][:k]), list(values[positive][:k])
+                taken = set(ids.tolist())
+                label = 0
+                while len(ranked) < k and label < self.n_labels:
+                    if label not in taken and label not in banned and (allowed is None or allowed[label]):
+                        ranked.append(label)
+                        ranked_scores.append(0.0)
+                    label += 1
+                negative = ~positive
+                ranked += list(ids[negative])
+                ranked_scores += list(values[negative])
+                out_ids[start + r] = ranked[:k]
+                out_scores[start + r] = ranked_scores[:k]
+        return out_ids, out_scores
 
     # ------------------------------------------------------------------- configuration, I/O
     def get_config(self):

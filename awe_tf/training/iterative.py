@@ -68,8 +68,8 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     results = [fit(train, linear_config, config(0), validation, where(0))]
     previous = results[0].model
     for step in range(1, iterations + 1):
-        log(f"step {step}/{iterations}: G from the step-{step - 1} model ({type(knn).__name__}, {knn.k} "
-            "neighbours), then U and V retrained")
+        log(f"step {step}/{iterations}: G ({type(knn).__name__}) from the step-{step - 1} model, "
+            "then U and V retrained")
         model = final_model if step == iterations else build_model(train, model_config)
         model.U.table.assign(previous.U.table)
         model.V.table.assign(previous.V.table)
