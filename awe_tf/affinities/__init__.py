@@ -118,6 +118,7 @@ def get(spec) -> Affinity:
     raise TypeError(f"cannot make an affinity from {spec!r}")
 
 
-__all__ = ["AFFINITIES", "KNN", "RBF", "Affinity", "Cluster", "Constant", "HybridLatentRBF", "LatentRBF", "LinearSigmoid",
-           "LowRank", "Matrix", "NeighbourAffinity", "PairwiseAffinity", "Sigmoid", "Sum", "TopK", "get", "parse",
-           "serialize"]
+__all__ = [
+    "AFFINITIES", "KNN", "RBF", "Affinity", "Cluster", "Constant", "HybridLatentRBF", "LatentRBF", "LinearSigmoid",
+    "LowRank", "Matrix", "NeighbourAffinity", "PairwiseAffinity", "Sigmoid", "Sum", "TopK", "get", "parse", "serialize",
+]
