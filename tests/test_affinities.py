@@ -312,6 +312,10 @@ def test_candidate_top_k_equals_ranking_all_scores(spec):
     want = top_k(dense, 10, exclude, np.arange(0, 374, 2))
     np.testing.assert_array_equal(ids, want)
     np.testing.assert_allclose(scores, np.take_along_axis(dense, want, axis=1), rtol=1e-5, atol=1e-6)
+    ids, scores = model.top_k(X, k=5)  # no filters: the cluster's per-leaf path
+    want = top_k(dense, 5)
+    np.testing.assert_array_equal(ids, want)
+    np.testing.assert_allclose(scores, np.take_along_axis(dense, want, axis=1), rtol=1e-5, atol=1e-6)
 
 
 def test_cluster_leaves_hold_their_members_labels():

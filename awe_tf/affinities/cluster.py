@@ -44,9 +44,13 @@ def nearest(points: np.ndarray, centroids: np.ndarray, batch_size: int = 4096) -
 
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
 class Cluster(NeighbourAffinity):
-    """G(x, y) = 1 when y is among the ``top`` most frequent labels of the training inputs in
-    x's leaf, else 0: the leaves of a two-level k-means tree over the training inputs embedded
-    by an earlier model (x -> x^T U_prev). The score is f(x, y) = G(x, y) x^T U^T V y.
+    """G(x, y) = 1 when y is among the ``top`` labels of x's leaf, else 0: the leaves of a
+    two-level k-means tree over the training inputs embedded by an earlier model
+    (x -> x^T U_prev). The score is f(x, y) = G(x, y) x^T U^T V y.
+
+    A leaf's labels are those the earlier model scores highest at the leaf's centroid
+    (``rank_by="score"``, when its label embeddings V_prev are given to :meth:`set_reference`),
+    or the most frequent labels of the leaf's training inputs (``rank_by="count"``).
 
     Inference finds x's leaf by descending the tree (``O((b1 + b2) d)``, b1 x b2 ~ ``leaves``)
     and scores only that leaf's ``top`` labels: ``O(top d)`` per input instead of ``O(|Y| d)``.
@@ -54,16 +58,21 @@ class Cluster(NeighbourAffinity):
     Args:
         leaves: about how many leaves (b1 = b2 = ceil(sqrt(leaves))).
         top: labels kept per leaf.
+        rank_by: ``score`` or ``count`` (above).
         iterations: k-means iterations per level.
         seed: k-means seed.
     """
 
     space = "latent"
 
-    def __init__(self, leaves: int = 64, top: int = 50, iterations: int = 10, seed: int = 0, **kwargs):
+    def __init__(self, leaves: int = 64, top: int = 50, iterations: int = 10, seed: int = 0, rank_by: str = "score",
+                 **kwargs):
         super().__init__(k=1, **kwargs)
         if leaves < 1 or top < 1:
             raise ValueError("leaves and top must be positive")
+        if rank_by not in ("score", "count"):
+            raise ValueError(f"rank_by must be 'score' or 'count', got {rank_by!r}")
+        self.rank_by = rank_by
         self.leaves = int(leaves)
         self.top = int(top)
         self.iterations = int(iterations)
@@ -72,7 +81,7 @@ class Cluster(NeighbourAffinity):
         self.lower = _variable("lower_centroids", [0, 0])  # children of upper centroid c: rows c*b .. c*b+b-1
         self.leaf_labels = _variable("leaf_labels", [0, 0], tf.int32)  # [leaves, top], padded with |Y|
 
-    def set_reference(self, latent_U, train_X, train_Y, input_bias) -> None:
+    def set_reference(self, latent_U, train_X, train_Y, input_bias, label_embeddings=None) -> None:
         super().set_reference(latent_U, train_X, train_Y, input_bias)
         Z = self.reference.numpy()
         branching = int(np.ceil(np.sqrt(self.leaves)))
@@ -87,11 +96,21 @@ class Cluster(NeighbourAffinity):
             leaf[members] = c * branching + sub
         Y = sp.csr_matrix(train_Y)
         n_leaves, n_labels = lower.shape[0], Y.shape[1]
-        counts = sp.csr_matrix((np.ones(len(leaf)), (leaf, np.arange(len(leaf)))), shape=(n_leaves, len(leaf))) @ Y
-        counts = counts.toarray()
         top = min(self.top, n_labels)
-        order = np.argsort(-counts, axis=1, kind="stable")[:, :top]
-        kept = np.where(np.take_along_axis(counts, order, axis=1) > 0, order, n_labels)
+        kept = np.full((n_leaves, top), n_labels, np.int64)
+        if self.rank_by == "score" and label_embeddings is not None:
+            usable = np.isfinite(lower).all(axis=1)
+            for start in range(0, n_leaves, 64):  # the earlier model's best labels at each centroid
+                block = np.where(usable[start : start + 64, None], lower[start : start + 64], 0.0)
+                scores = block @ np.asarray(label_embeddings, np.float32).T
+                kept[start : start + 64] = np.argpartition(-scores, top - 1, axis=1)[:, :top]
+            kept[~usable] = n_labels
+        else:
+            counts = sp.csr_matrix((np.ones(len(leaf)), (leaf, np.arange(len(leaf)))),
+                                   shape=(n_leaves, len(leaf))) @ Y
+            counts = counts.toarray()
+            order = np.argsort(-counts, axis=1, kind="stable")[:, :top]
+            kept = np.where(np.take_along_axis(counts, order, axis=1) > 0, order, n_labels)
         self.upper.assign(upper)
         self.lower.assign(lower)
         self.leaf_labels.assign(np.sort(kept, axis=1).astype(np.int32))
@@ -108,6 +127,38 @@ class Cluster(NeighbourAffinity):
             usable = np.isfinite(children).all(axis=1)
             leaf[rows] = c * branching + np.flatnonzero(usable)[nearest(Z[rows], children[usable])]
         return leaf
+
+    def leaf_top_k(self, X, queries: np.ndarray, labels: np.ndarray, k: int):
+        """Top-k by leaf: the inputs of one leaf share its candidate labels, so each leaf is one
+        ``[n_leaf, d] x [d, top]`` product. ``queries`` are x^T U (current model), ``labels`` V.
+
+        Returns:
+            ``(ids [n, k], scores [n, k], exact [n])``; rows where ``exact`` is False had fewer
+            than k positive candidate scores (the caller ranks them with all labels' zeros).
+        """
+        self._check_ready()
+        leaf = self.leaf_of(self._embed(sp.csr_matrix(X)))
+        table = self.leaf_labels.numpy()
+        n_labels = self.n_labels
+        ids = np.zeros((queries.shape[0], k), np.int64)
+        scores = np.zeros((queries.shape[0], k), np.float32)
+        exact = np.zeros(queries.shape[0], bool)
+        for node in np.unique(leaf):
+            rows = np.flatnonzero(leaf == node)
+            cand = table[node][table[node] < n_labels]
+            if cand.size < k:
+                continue
+            block = queries[rows] @ labels[cand].T  # [n_leaf, top]
+            part = np.argpartition(-block, k - 1, axis=1)[:, :k]
+            values = np.take_along_axis(block, part, axis=1)
+            order = np.lexsort((cand[part], -values), axis=-1)
+            ids[rows] = np.take_along_axis(cand[part], order, axis=1)
+            scores[rows] = np.take_along_axis(values, order, axis=1)
+            # exact if the k-th is positive and no candidate outside the top ties it
+            kth = scores[rows, -1:]
+            ties = ((block == kth) .sum(axis=1) > (np.take_along_axis(block, part, axis=1) == kth).sum(axis=1))
+            exact[rows] = (scores[rows, -1] > 0) & ~ties
+        return ids, scores, exact
 
     def _leaf_context(self, Z: np.ndarray) -> sp.csr_matrix:
         labels = self.leaf_labels.numpy()[self.leaf_of(Z)]  # [n, top], padded with |Y|
@@ -135,4 +186,5 @@ class Cluster(NeighbourAffinity):
         config = super().get_config()
         config.pop("k")
         config.pop("search")
-        return {**config, "leaves": self.leaves, "top": self.top, "iterations": self.iterations, "seed": self.seed}
+        return {**config, "leaves": self.leaves, "top": self.top, "iterations": self.iterations, "seed": self.seed,
+                "rank_by": self.rank_by}

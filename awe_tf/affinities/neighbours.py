@@ -93,8 +93,9 @@ class NeighbourAffinity(Affinity):
         return bool(self.state.numpy()[2])
 
     def set_reference(self, latent_U: np.ndarray, train_X: sp.csr_matrix, train_Y: sp.csr_matrix,
-                      input_bias: bool) -> None:
-        """Fix G: keep the (prepared) training inputs, their labels and U_prev = ``latent_U``."""
+                      input_bias: bool, label_embeddings=None) -> None:
+        """Fix G: keep the (prepared) training inputs, their labels and U_prev = ``latent_U``
+        (``label_embeddings``, the earlier model's V, is for affinities that rank labels by it)."""
         self.state.assign([train_Y.shape[0], train_Y.shape[1], int(bool(input_bias))])
         self.latent.assign(np.asarray(latent_U, np.float32))
         self.labels.assign(train_Y)

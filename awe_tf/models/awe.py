@@ -211,9 +211,9 @@ class AWEModel(tfrs.Model):
                 out.append(self._score_batch(batch).numpy())
         return np.concatenate(out) if out else np.zeros((0, self.n_labels), np.float32)
 
-    def embed_inputs(self, X, batch_size: int = 4096) -> np.ndarray:
+    def embed_inputs(self, X, prepared: bool = False) -> np.ndarray:
         """The embedded inputs sum_i x_i U_i, ``[n, d]`` (for k-NN in embedding space)."""
-        X = self.prepare(X)
+        X = X if prepared else self.prepare(X)
         U = self.U.table.numpy()
         embedded = X @ U[: self.n_features]
         if self.input_bias:
@@ -228,11 +228,29 @@ class AWEModel(tfrs.Model):
         """
         from awe_tf.metrics import top_k as rank
 
+        if hasattr(self.affinity, "leaf_top_k") and exclude is None and candidates is None:
+            return self._top_k_by_leaf(X, k)
         if getattr(self.affinity, "uses_context", False) and not getattr(self.affinity, "has_offset", True):
             return self._top_k_of_candidates(X, k, exclude, candidates)
-        scores = self.score(X)
-        ids = rank(scores, k, exclude, candidates)
-        return ids, np.take_along_axis(scores, ids, axis=1)
+        X = sp.csr_matrix(X)
+        step = max(1, min(512, (1 << 24) // self.n_labels))  # never all n x |Y| scores at once
+        ids, values = [], []
+        for start in range(0, X.shape[0], step):
+            scores = self.score(X[start : start + step])
+            excluded = exclude[start : start + step] if exclude is not None else None
+            ids.append(rank(scores, k, excluded, candidates))
+            values.append(np.take_along_axis(scores, ids[-1], axis=1))
+        if not ids:
+            return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
+        return np.concatenate(ids), np.concatenate(values)
+
+    def _top_k_by_leaf(self, X, k):
+        X = self.prepare(X)
+        ids, scores, exact = self.affinity.leaf_top_k(X, self.embed_inputs(X, prepared=True), self.V.table.numpy(), k)
+        if not exact.all():  # the rare row with fewer than k positive candidates: rank it exactly
+            rows = np.flatnonzero(~exact)
+            ids[rows], scores[rows] = self._top_k_of_candidates(X[rows], k, None, None, prepared=True)
+        return ids, scores
 
     @tf.function(input_signature=[{key: tf.TensorSpec([None, None], tf.int32 if key.endswith("ids") else tf.float32)
                                    for key in ("feature_ids", "feature_weights", "context_ids", "context_weights")}])
@@ -243,8 +261,8 @@ class AWEModel(tfrs.Model):
         labels = self.V(tf.minimum(ids, self.n_labels - 1))
         return inputs["context_weights"] * tf.einsum("bd,btd->bt", query, labels)
 
-    def _top_k_of_candidates(self, X, k, exclude, candidates):
-        X = self.prepare(X)
+    def _top_k_of_candidates(self, X, k, exclude, candidates, prepared=False):
+        X = X if prepared else self.prepare(X)
         allowed = None
         if candidates is not None:
             allowed = np.zeros(self.n_labels, bool)
@@ -256,27 +274,39 @@ class AWEModel(tfrs.Model):
             batch = feature_batch(rows)
             batch.update(context_batch(self.affinity.context(rows), self.n_labels))
             scores = self._candidate_scores(batch).numpy()
-            for r, (ids, values) in enumerate(zip(batch["context_ids"], scores, strict=True)):
-                banned = set() if exclude is None else set(exclude[start + r].indices.tolist())
-                keep = (ids < self.n_labels) & (values != 0)
-                keep &= np.array([i < self.n_labels and i not in banned and (allowed is None or allowed[i])
-                                  for i in ids], bool)
-                ids, values = ids[keep], values[keep]
-                order = np.lexsort((ids, -values))
-                ids, values = ids[order], values[order]
-                # Every other label scores 0: they rank between the positive and negative candidates.
-                positive = values > 0
-                ranked, ranked_scores = list(ids[positive][:k]), list(values[positive][:k])
-                taken = set(ids.tolist())
+            ids = batch["context_ids"].astype(np.int64)
+            usable = (ids < self.n_labels) & (scores != 0)
+            if allowed is not None:
+                usable &= allowed[np.minimum(ids, self.n_labels - 1)]
+            if exclude is not None:
+                banned = sp.csr_matrix(exclude[start : start + rows.shape[0]])
+                usable &= ~np.asarray(banned[np.arange(ids.shape[0])[:, None], np.minimum(ids, self.n_labels - 1)]
+                                      .todense(), bool)
+            keyed = np.where(usable, scores, -np.inf)
+            order = np.lexsort((ids, -keyed), axis=-1)[:, :k]  # best first, ties to the lower id
+            top_ids, top_scores = np.take_along_axis(ids, order, 1), np.take_along_axis(keyed, order, 1)
+            out_ids[start : start + rows.shape[0]] = top_ids[:, :k] if top_ids.shape[1] >= k else 0
+            out_scores[start : start + rows.shape[0]] = top_scores[:, :k] if top_ids.shape[1] >= k else 0
+            # Rows with fewer than k positive candidates: every other label scores 0 and ranks
+            # between the positive and the negative candidates, so merge them in exactly.
+            short = np.flatnonzero((top_scores[:, :k] > 0).sum(axis=1) < k) if top_ids.shape[1] >= k else \
+                np.arange(ids.shape[0])
+            for r in short:
+                valid = usable[r]
+                cand, value = ids[r][valid], scores[r][valid]
+                sequence = np.lexsort((cand, -value))
+                cand, value = cand[sequence], value[sequence]
+                ranked, ranked_scores = list(cand[value > 0]), list(value[value > 0])
+                taken = set(cand.tolist())
+                banned_row = set() if exclude is None else set(sp.csr_matrix(exclude[start + r]).indices.tolist())
                 label = 0
                 while len(ranked) < k and label < self.n_labels:
-                    if label not in taken and label not in banned and (allowed is None or allowed[label]):
+                    if label not in taken and label not in banned_row and (allowed is None or allowed[label]):
                         ranked.append(label)
                         ranked_scores.append(0.0)
                     label += 1
-                negative = ~positive
-                ranked += list(ids[negative])
-                ranked_scores += list(values[negative])
+                ranked += list(cand[value < 0])
+                ranked_scores += list(value[value < 0])
                 out_ids[start + r] = ranked[:k]
                 out_scores[start + r] = ranked_scores[:k]
         return out_ids, out_scores

@@ -74,7 +74,8 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         model.U.table.assign(previous.U.table)
         model.V.table.assign(previous.V.table)
         _knn_part(model.affinity).set_reference(
-            previous.U.table.numpy(), previous.prepare(train.X), train.Y, previous.input_bias
+            previous.U.table.numpy(), previous.prepare(train.X), train.Y, previous.input_bias,
+            label_embeddings=previous.V.table.numpy(),
         )
         results.append(fit(train, model_config, config(step), validation, where(step), model=model))
         previous = results[-1].model
