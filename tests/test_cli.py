@@ -102,3 +102,24 @@ def test_train_with_the_knn_affinity_then_evaluate_the_saved_model(tmp_path):
     assert "model" in evaluated.stdout
     wrong = run("train", "--iterations", "2", "-o", str(tmp_path / "x"), check=False)
     assert wrong.returncode == 2 and "--iterations is for" in wrong.stderr
+
+
+EVERY_AFFINITY = [
+    "constant", "sigmoid", "sigmoid:rank=4", "linear-sigmoid:alpha=1,beta=0.25", "linear-sigmoid:on=pair",
+    "topk:k=5", "max", "matrix", "lowrank:rank=4", "knn:k=10", "knn:k=10,search=scann", "rbf:k=10,gamma=0.1",
+    "latent-rbf:k=10,label_gamma=none", "hybrid-rbf:k=10,gamma=0.1", "cluster:leaves=16,top=40", "constant:1+knn:k=10",
+]
+
+
+@pytest.mark.parametrize("spec", EVERY_AFFINITY)
+def test_every_affinity_trains_through_the_cli_and_reloads(spec, tmp_path):
+    out = tmp_path / "run"
+    iterative = any(spec.startswith(name) or f"+{name}" in spec
+                    for name in ("knn", "rbf", "latent-rbf", "hybrid-rbf", "cluster"))
+    extra = ["--iterations", "1"] if iterative else []
+    run("train", "--affinity", spec, *extra, "--epochs", "1", "--no-validate", "--no-baselines", "--dimension", "16",
+        "--negatives", "5", "-o", str(out))
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["affinity"] == spec and report["metrics"]["precision@1"] > 0.15, report["metrics"]
+    run("evaluate", str(out / "model"), "--output", str(tmp_path / "e.json"))
+    assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(report["metrics"])

@@ -168,7 +168,7 @@ class NeighbourAffinity(Affinity):
             self._searcher = (
                 scann.scann_ops_pybind.builder(unit, k + 1, "dot_product")
                 .tree(num_leaves=leaves, num_leaves_to_search=max(1, leaves // 4),
-                      training_sample_size=unit.shape[0])
+                      training_sample_size=unit.shape[0], random_init=False)  # the same index in every process
                 .score_ah(2, anisotropic_quantization_threshold=0.2)
                 .reorder(max(100, 4 * k))
                 .build()

@@ -26,7 +26,7 @@ def _knn_part(affinity):
 
 def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: TrainConfig | None = None,
                   iterations: int = 3, validation: Split | None = None, output_dir=None,
-                  epochs_per_step=None, log=print) -> tuple[FitResult, list[FitResult]]:
+                  epochs_per_step=None, warm_start: bool = True, log=print) -> tuple[FitResult, list[FitResult]]:
     """Learn an affinity that is built from a previous model's embedding (k-NN).
 
     Step 0 trains the linear model (constant G, i.e. WSABIE) with ``train_config``. Each of the
@@ -43,6 +43,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         output_dir: checkpoints of each step go to ``step-0``, ``step-1``, ... below it.
         epochs_per_step: epochs of each step 0..iterations (default: ``train_config.epochs``
             each); e.g. the best epochs each step found on validation, for the final refit.
+        warm_start: start each step's U and V from the previous step's (else from scratch).
         log: where progress lines go.
 
     Returns:
@@ -71,8 +72,9 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         log(f"step {step}/{iterations}: G ({type(knn).__name__}) from the step-{step - 1} model, "
             "then U and V retrained")
         model = final_model if step == iterations else build_model(train, model_config)
-        model.U.table.assign(previous.U.table)
-        model.V.table.assign(previous.V.table)
+        if warm_start:
+            model.U.table.assign(previous.U.table)
+            model.V.table.assign(previous.V.table)
         _knn_part(model.affinity).set_reference(
             previous.U.table.numpy(), previous.prepare(train.X), train.Y, previous.input_bias,
             label_embeddings=previous.V.table.numpy(),
