@@ -34,17 +34,20 @@ __version__ = "0.1.0"
 
 from awe_tf.data import Dataset, list_datasets, load_dataset  # noqa: E402
 
-__all__ = ["Dataset", "load_dataset", "list_datasets", "__version__"]
+_LAZY = {  # TensorFlow-heavy parts load on first use, so `awe-tf datasets` and the data layer stay fast
+    "AWEModel": "awe_tf.models",
+    "ModelConfig": "awe_tf.training",
+    "TrainConfig": "awe_tf.training",
+    "fit": "awe_tf.training",
+    "fit_iterative": "awe_tf.training",
+    "evaluate_model": "awe_tf.evaluation",
+}
+__all__ = ["Dataset", "load_dataset", "list_datasets", "__version__", *_LAZY]
 
 
 def __getattr__(name):
-    # TensorFlow-heavy parts load on first use, so `awe-tf datasets` and the data layer stay fast.
-    if name in ("AWEModel", "ModelConfig"):
-        from awe_tf import models
+    if name in _LAZY:
+        import importlib
 
-        return getattr(models, name)
-    if name in ("fit", "TrainConfig"):
-        from awe_tf import training
-
-        return getattr(training, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'awe_tf' has no attribute {name!r}")

@@ -88,3 +88,14 @@ def test_bad_inputs_raise():
         AWEModel(n_features=3, n_labels=4, loss="hinge")
     with pytest.raises(FileNotFoundError):
         AWEModel.load_model("/nonexistent/model")
+
+
+def test_public_api():
+    import awe_tf
+
+    assert awe_tf.AWEModel is AWEModel
+    for name in awe_tf.__all__:
+        assert getattr(awe_tf, name) is not None
+    import tensorflow as tf
+
+    assert tf.keras.__name__.startswith("tf_keras")  # Keras 2, as TFRS needs
