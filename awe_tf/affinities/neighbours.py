@@ -16,8 +16,6 @@ import tensorflow as tf
 from awe_tf.affinities.base import Affinity, context_lookup
 from awe_tf.affinities.constant import pair_queries
 
-SPACES = ("input", "latent", "hybrid")
-
 
 def _variable(name, shape, dtype=tf.float32):
     # Shapes are set by set_reference (or by a checkpoint restore), so they stay open here.

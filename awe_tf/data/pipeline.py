@@ -21,8 +21,6 @@ import scipy.sparse as sp
 
 from awe_tf.data.dataset import RECOMMENDATION, Dataset
 
-FEATURE_KEYS = ("feature_ids", "feature_weights")
-
 
 def _round8(n) -> int:
     """Round a width up to a multiple of 8 (fewer distinct shapes, aligned vectors)."""
