@@ -220,6 +220,14 @@ class NeighbourAffinity(Affinity):
 
     has_offset = False  # whether G gives every label a share (then all labels must be scored)
 
+    def candidate_scores(self, query, labels, context):
+        """Scores ``[B, T]`` of the context's candidate labels for inputs embedded as ``query``
+        (``[B, d]``): G times x^T U^T V y; 0 on padding and on the offset entry."""
+        ids, values = context
+        n = tf.shape(labels)[0]
+        candidates = tf.gather(labels, tf.minimum(ids, n - 1))  # [B, T, d]
+        return tf.where(ids < n, values * tf.einsum("bd,btd->bt", query, candidates), 0.0)
+
     def score_all(self, features, weights, labels, context=None, feature_ids=None):
         """Scores of every label; without an offset only the candidate labels (those of the
         neighbours, ``[B, T]``) are scored and the rest are 0: ``O(B T d)``, not ``O(B |Y| d)``."""
@@ -227,9 +235,7 @@ class NeighbourAffinity(Affinity):
         ids, values = context
         batch, width = tf.shape(ids)[0], tf.shape(ids)[1]
         n = tf.shape(labels)[0]
-        is_label = ids < n
-        candidates = tf.gather(labels, tf.minimum(ids, n - 1))  # [B, T, d]
-        scores = tf.where(is_label, values * tf.einsum("bd,btd->bt", query, candidates), 0.0)
+        scores = self.candidate_scores(query, labels, context)
         rows = tf.repeat(tf.range(batch), width)
         index = tf.stack([rows, tf.reshape(tf.minimum(ids, n), [-1])], 1)
         dense = tf.scatter_nd(index, tf.reshape(scores, [-1]), tf.stack([batch, n + 1]))[:, :n]

@@ -190,6 +190,11 @@ class AWEModel(tfrs.Model):
             raise ValueError("inputs contain NaN or infinite values")
         return normalise_rows(X, self.normalisation)
 
+    def _rows_per_batch(self, X: sp.csr_matrix) -> int:
+        """Rows scored at once: a batch's scores (times the affinity's cost) stay near 64 MB."""
+        width = int(np.diff(X.indptr).max()) + self.input_bias if X.shape[0] else 1
+        return max(1, min(512, (1 << 24) // (self.n_labels * self.affinity.cost_per_score(width))))
+
     def score(self, X, batch_size: int | None = None) -> np.ndarray:
         """Scores ``[n, |Y|]`` of raw input rows ``X`` (a sparse or dense matrix).
 
@@ -197,9 +202,7 @@ class AWEModel(tfrs.Model):
         near 64 MB, at most 512), so a large label set never needs a huge intermediate tensor.
         """
         X = self.prepare(X)
-        width = int(np.diff(X.indptr).max()) + self.input_bias if X.shape[0] else 1
-        cost = self.n_labels * self.affinity.cost_per_score(width)
-        batch_size = batch_size or max(1, min(512, (1 << 24) // cost))
+        batch_size = batch_size or self._rows_per_batch(X)
         out = []
         for start in range(0, X.shape[0], batch_size):
             rows = X[start : start + batch_size]
@@ -233,7 +236,7 @@ class AWEModel(tfrs.Model):
         if getattr(self.affinity, "uses_context", False) and not getattr(self.affinity, "has_offset", True):
             return self._top_k_of_candidates(X, k, exclude, candidates)
         X = sp.csr_matrix(X)
-        step = max(1, min(512, (1 << 24) // self.n_labels))  # never all n x |Y| scores at once
+        step = self._rows_per_batch(X)  # never all n x |Y| scores at once
         ids, values = [], []
         for start in range(0, X.shape[0], step):
             scores = self.score(X[start : start + step])
@@ -257,9 +260,7 @@ class AWEModel(tfrs.Model):
     def _candidate_scores(self, inputs):
         feature_ids, weights = self._with_bias(inputs["feature_ids"], inputs["feature_weights"])
         query = tf.reduce_sum(self.U(feature_ids) * weights[..., None], axis=1)
-        ids = inputs["context_ids"]
-        labels = self.V(tf.minimum(ids, self.n_labels - 1))
-        return inputs["context_weights"] * tf.einsum("bd,btd->bt", query, labels)
+        return self.affinity.candidate_scores(query, self.V.table, self._context(inputs))
 
     def _top_k_of_candidates(self, X, k, exclude, candidates, prepared=False):
         X = X if prepared else self.prepare(X)

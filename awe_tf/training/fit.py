@@ -102,7 +102,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     stopped_early = ranking is not None and train_config.patience and start_epoch and \
         start_epoch - 1 - ranking.best_epoch >= train_config.patience
     began = time.perf_counter()
-    history: dict = dict(checkpoint.history) if checkpoint else {}
+    history: dict = {}
     epochs_run = start_epoch
     if epochs_left > 0 and not stopped_early:
         steps = batches.steps_per_epoch()
@@ -117,13 +117,11 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
             callbacks=all_callbacks,
             verbose=train_config.verbose,
         )
-        for key, values in result.history.items():
-            if checkpoint is None:
-                history.setdefault(key, []).extend(float(v) for v in values)
+        history = {key: [float(v) for v in values] for key, values in result.history.items()}
         epochs_run = start_epoch + len(next(iter(result.history.values()), []))
     elif ranking is not None and ranking.best_weights is not None:
         model.set_weights(ranking.best_weights)
-    if checkpoint is not None:
+    if checkpoint is not None:  # it holds the epochs of earlier, interrupted runs too
         history = checkpoint.history
     seconds = time.perf_counter() - began
     pairs = batches.n_pairs * max(epochs_run - start_epoch, 0)
