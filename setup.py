@@ -19,6 +19,7 @@ setup(
     extras_require={
         "tuning": ["keras-tuner==1.4.8"],
         "scann": ["scann==1.4.2"],
+        "serving": ["scann==1.4.2", "tensorflow-serving-api~=2.20.0"],
         "test": ["pytest"],
     },
     entry_points={"console_scripts": ["awe-tf=awe_tf.cli:main"]},

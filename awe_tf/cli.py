@@ -161,6 +161,36 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from awe_tf import serving
+    from awe_tf.models import AWEModel
+
+    model = AWEModel.load_model(args.model)
+    queries = None
+    if args.dataset or args.train:
+        split, name = _load(args)
+        if split.train.n_features != model.n_features:
+            raise SystemExit(f"error: the model has {model.n_features} features but {name} has "
+                             f"{split.train.n_features}")
+        queries = split.test.X[: args.recall_queries]
+    flavours = serving.FLAVOURS if args.flavour == "both" else (args.flavour,)
+    for flavour in flavours:
+        name = args.name if len(flavours) == 1 or flavour == "scann" else f"{args.name}-{flavour}"
+        serving.export(model, args.base, name, version=args.version, flavour=flavour, keep=args.keep,
+                       candidates=args.candidates, queries=queries)
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from awe_tf.serving import custom_ops, layout, report
+
+    path = Path(args.path)
+    if not (path / "saved_model.pb").exists():
+        path = layout.latest(path)
+    print(report(path))
+    return 1 if args.require_stock and custom_ops(path) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="awe-tf", description="Affinity Weighted Embedding on TensorFlow")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -205,6 +235,27 @@ def build_parser() -> argparse.ArgumentParser:
     _data_args(evaluate)
     evaluate.add_argument("--output", help="write the metrics as JSON here")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    export = sub.add_parser("export", help="export a saved model for TF Serving (<base>/<name>/<version>/)")
+    export.add_argument("model", help="the model directory written by `awe-tf train` (OUTPUT/model)")
+    export.add_argument("base", help="the base directory TF Serving serves models from")
+    export.add_argument("--name", default="awe", help="model name (default awe)")
+    export.add_argument("--flavour", choices=["scann", "portable", "both"], default="both",
+                        help="scann: ScaNN retrieval (needs ScaNN's ops); portable: stock ops only; both "
+                             "(default): <name> is scann, <name>-portable portable")
+    export.add_argument("--version", type=int, help="version number (default: newest + 1)")
+    export.add_argument("--keep", type=int, help="keep only this many newest versions")
+    export.add_argument("--candidates", type=int, default=100,
+                        help="labels ScaNN fetches before exact re-ranking; also the largest k (default 100)")
+    export.add_argument("--recall-queries", type=int, default=500,
+                        help="test rows of the data set used to measure recall@10 (with --dataset/--train)")
+    _data_args(export)
+    export.set_defaults(func=cmd_export)
+
+    inspect = sub.add_parser("inspect", help="list the ops an exported SavedModel needs, stock or custom")
+    inspect.add_argument("path", help="a SavedModel (version) directory, or <base>/<name> for its newest version")
+    inspect.add_argument("--require-stock", action="store_true", help="exit 1 if any op is not stock TensorFlow")
+    inspect.set_defaults(func=cmd_inspect)
     return parser
 
 
@@ -214,7 +265,7 @@ def main(argv=None) -> int:
 
     try:
         return args.func(args)
-    except (DataFormatError, FileNotFoundError, ValueError, RuntimeError) as err:
+    except (DataFormatError, FileNotFoundError, ValueError, RuntimeError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -115,18 +115,36 @@ class Cluster(NeighbourAffinity):
         self.lower.assign(lower)
         self.leaf_labels.assign(np.sort(kept, axis=1).astype(np.int32))
 
+    def graph_leaf(self, Z):
+        """The leaf of each embedded input ``Z`` ``[b, d]``, found by descending the tree."""
+        upper, lower = self.upper, self.lower
+        n_upper = tf.shape(upper)[0]
+        branching = tf.shape(lower)[0] // n_upper
+        first = tf.argmin(tf.reduce_sum(upper * upper, 1)[None, :] - 2 * tf.matmul(Z, upper, transpose_b=True),
+                          axis=1, output_type=tf.int32)
+        children = tf.gather(tf.reshape(lower, [n_upper, branching, -1]), first)  # [b, branching, d]
+        usable = tf.reduce_all(tf.math.is_finite(children), axis=-1)
+        children = tf.where(usable[..., None], children, 0.0)
+        distance = tf.reduce_sum(children * children, -1) - 2 * tf.einsum("bd,bcd->bc", Z, children)
+        second = tf.argmin(tf.where(usable, distance, np.inf), axis=1, output_type=tf.int32)
+        return first * branching + second
+
+    @tf.function(reduce_retracing=True)
+    def _eager_leaf(self, Z):
+        return self.graph_leaf(Z)
+
     def leaf_of(self, Z: np.ndarray) -> np.ndarray:
-        """The leaf of each embedded input, found by descending the tree."""
-        upper, lower = self.upper.numpy(), self.lower.numpy()
-        branching = lower.shape[0] // upper.shape[0]
-        first = nearest(Z, upper)
-        leaf = np.empty(Z.shape[0], np.int64)
-        for c in np.unique(first):
-            rows = np.flatnonzero(first == c)
-            children = lower[c * branching : (c + 1) * branching]
-            usable = np.isfinite(children).all(axis=1)
-            leaf[rows] = c * branching + np.flatnonzero(usable)[nearest(Z[rows], children[usable])]
-        return leaf
+        """The leaf of each embedded input (NumPy in, NumPy out)."""
+        leaves = [self._eager_leaf(tf.constant(Z[start : start + 4096], tf.float32)).numpy()
+                  for start in range(0, Z.shape[0], 4096)]
+        return np.concatenate(leaves).astype(np.int64) if leaves else np.zeros(0, np.int64)
+
+    def _context_of(self, raw, Z, exclude=None, neighbours=None):
+        """G rows: weight 1 on each of the input's leaf labels (ids sorted, padded with |Y|)."""
+        ids = tf.gather(self.leaf_labels, self.graph_leaf(Z))
+        n_labels = tf.cast(self.state[1], tf.int32)
+        ids = tf.pad(ids, [[0, 0], [0, 1]], constant_values=n_labels)
+        return ids, tf.cast(ids < n_labels, tf.float32)
 
     def leaf_top_k(self, X, queries: np.ndarray, labels: np.ndarray, k: int):
         """Top-k by leaf: the inputs of one leaf share its candidate labels, so each leaf is one
@@ -159,28 +177,6 @@ class Cluster(NeighbourAffinity):
             ties = ((block == kth) .sum(axis=1) > (np.take_along_axis(block, part, axis=1) == kth).sum(axis=1))
             exact[rows] = (scores[rows, -1] > 0) & ~ties
         return ids, scores, exact
-
-    def _leaf_context(self, Z: np.ndarray) -> sp.csr_matrix:
-        labels = self.leaf_labels.numpy()[self.leaf_of(Z)]  # [n, top], padded with |Y|
-        n_labels = self.n_labels
-        rows = np.repeat(np.arange(labels.shape[0]), labels.shape[1])
-        keep = labels.ravel() < n_labels
-        G = sp.csr_matrix((np.ones(keep.sum(), np.float32), (rows[keep], labels.ravel()[keep])),
-                          shape=(labels.shape[0], n_labels + 1))
-        G.sort_indices()
-        return G
-
-    def context(self, X):
-        self._check_ready()
-        return self._leaf_context(self._embed(sp.csr_matrix(X)))
-
-    def training_context(self, n_rows: int):
-        self._check_ready()
-        if n_rows != int(self.state.numpy()[0]):
-            raise ValueError("the cluster affinity was built from other training data")
-        if self._training_context is None:
-            self._training_context = self._leaf_context(self.reference.numpy())
-        return self._training_context
 
     def get_config(self):
         config = super().get_config()

@@ -15,21 +15,34 @@ Cost as :class:`~awe_tf.affinities.KNN`; exact search over all training inputs p
 
 from __future__ import annotations
 
-import numpy as np
-import scipy.sparse as sp
 import tensorflow as tf
 
-from awe_tf.affinities.neighbours import NeighbourAffinity
+from awe_tf.affinities.neighbours import NeighbourAffinity, raw_inputs_tensor
 
 
-def _neg_sq_distances(Q, R) -> np.ndarray:
-    """-||q - r||^2 for every query row and reference row (sparse or dense)."""
-    def squares(M):
-        return np.asarray(M.multiply(M).sum(axis=1)).ravel() if sp.issparse(M) else (M * M).sum(axis=1)
+def _neg_sq_distances(Q, R, candidates=None):
+    """-||q - r||^2 for every query row and reference row (or, with ``candidates`` ``[b, c]``,
+    for each query and its candidate rows)."""
+    if candidates is not None:
+        return -tf.reduce_sum(tf.square(Q[:, None, :] - tf.gather(R, candidates)), axis=-1)
+    squares_q = tf.reduce_sum(Q * Q, axis=1)
+    squares_r = tf.reduce_sum(R * R, axis=1)
+    return -(squares_q[:, None] + squares_r[None, :] - 2 * tf.matmul(Q, R, transpose_b=True))
 
-    cross = Q @ R.T
-    cross = cross.toarray() if sp.issparse(cross) else np.asarray(cross)
-    return -(squares(Q)[:, None] + squares(R)[None, :] - 2 * cross)
+
+def _input_neg_sq_distances(affinity, raw):
+    """-||x - x_n||^2 between padded raw inputs ``(ids, weights)`` and every stored training input."""
+    ids, weights = raw
+    n_train = affinity.state[0]
+    n_features = tf.cast(tf.shape(affinity.latent)[0], tf.int64) - affinity.state[2]
+    X = raw_inputs_tensor(affinity.inputs, n_train, n_features)
+    batch = tf.shape(ids, out_type=tf.int64)[0]
+    index = tf.stack([tf.repeat(tf.range(batch), tf.shape(ids, out_type=tf.int64)[1]),
+                      tf.cast(tf.reshape(ids, [-1]), tf.int64)], 1)
+    Q = tf.scatter_nd(index, tf.reshape(weights, [-1]), tf.stack([batch, n_features]))  # dense [b, |X|]
+    cross = tf.transpose(tf.sparse.sparse_dense_matmul(X, Q, adjoint_b=True))  # [b, n_train]
+    squares_x = tf.math.unsorted_segment_sum(tf.square(X.values), X.indices[:, 0], n_train)
+    return -(tf.reduce_sum(Q * Q, axis=1)[:, None] + squares_x[None, :] - 2 * cross)
 
 
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
@@ -53,25 +66,20 @@ class RBF(NeighbourAffinity):
         self.label_gamma = label_gamma
         self.has_offset = label_gamma is not None
 
-    def closeness(self, X_batch, Z_batch):
-        n_features = int(tf.shape(self.latent)[0]) - self.input_bias
-        return self.gamma * _neg_sq_distances(X_batch, self.inputs.value(n_features))
+    def closeness(self, raw, Z, candidates=None):
+        return self.gamma * _input_neg_sq_distances(self, raw)
 
     def kernel(self, closeness):
-        return np.exp(closeness)
+        return tf.exp(closeness)
 
-    def label_match(self, neighbours, weights, labels):
+    def label_match(self, neighbours, weights):
         if self.label_gamma is None:
-            return super().label_match(neighbours, weights, labels)
+            return super().label_match(neighbours, weights)
         # ||e_y - y_n||^2 = |y_n| + 1 - 2 y_n[y]: an offset for every label, plus more for y in y_n.
-        sizes = np.diff(labels.indptr)[neighbours]  # [n, k]
-        far = weights * np.exp(-self.label_gamma * (sizes + 1))
-        near = weights * np.exp(-self.label_gamma * (sizes - 1)) - far
-        G = super().label_match(neighbours, near, labels).tolil()
-        G[:, labels.shape[1]] = far.sum(axis=1)[:, None]
-        G = sp.csr_matrix(G, dtype=np.float32)
-        G.sort_indices()
-        return G
+        sizes = tf.cast(tf.gather(self.labels.indptr[1:] - self.labels.indptr[:-1], neighbours), tf.float32)
+        far = weights * tf.exp(-self.label_gamma * (sizes + 1))
+        near = weights * tf.exp(-self.label_gamma * (sizes - 1)) - far
+        return self._accumulate(neighbours, near, offsets=tf.reduce_sum(far, axis=1))
 
     def get_config(self):
         return {**super().get_config(), "gamma": self.gamma, "label_gamma": self.label_gamma}
@@ -82,9 +90,10 @@ class LatentRBF(RBF):
     """Gaussian kernel in the latent space of an earlier model (eq. 8): ||x^T U_prev - x_n^T U_prev||."""
 
     space = "latent"
+    scann_metric = "squared_l2"
 
-    def closeness(self, X_batch, Z_batch):
-        return self.gamma * _neg_sq_distances(Z_batch, self.reference.numpy())
+    def closeness(self, raw, Z, candidates=None):
+        return self.gamma * _neg_sq_distances(Z, self.reference, candidates)
 
 
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
@@ -104,9 +113,8 @@ class HybridLatentRBF(RBF):
             raise ValueError("latent_gamma must be positive")
         self.latent_gamma = float(latent_gamma)
 
-    def closeness(self, X_batch, Z_batch):
-        return super().closeness(X_batch, None) + self.latent_gamma * _neg_sq_distances(Z_batch,
-                                                                                         self.reference.numpy())
+    def closeness(self, raw, Z, candidates=None):
+        return super().closeness(raw, None) + self.latent_gamma * _neg_sq_distances(Z, self.reference)
 
     def get_config(self):
         return {**super().get_config(), "latent_gamma": self.latent_gamma}

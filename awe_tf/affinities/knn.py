@@ -12,6 +12,10 @@ def _unit(M):
     return M / np.maximum(np.linalg.norm(M, axis=1, keepdims=True), 1e-12)
 
 
+def _unit_tf(M):
+    return M / tf.maximum(tf.norm(M, axis=-1, keepdims=True), 1e-12)
+
+
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
 class KNN(NeighbourAffinity):
     """G(x, y) = (1/k) sum_{x' in N_k(x)} y'_y: the share of x's k nearest training inputs that
@@ -32,9 +36,19 @@ class KNN(NeighbourAffinity):
     """
 
     space = "latent"
+    scann_metric = "dot_product"  # on unit vectors: the cosine order
 
-    def closeness(self, X_batch, Z_batch):
-        return _unit(Z_batch) @ _unit(self.reference.numpy()).T
+    def closeness(self, raw, Z, candidates=None):
+        queries, reference = _unit_tf(Z), _unit_tf(self.reference)
+        if candidates is None:
+            return tf.matmul(queries, reference, transpose_b=True)
+        return tf.einsum("bd,bcd->bc", queries, tf.gather(reference, candidates))
 
     def kernel(self, closeness):
-        return np.full(closeness.shape, 1.0 / closeness.shape[1])
+        return tf.ones_like(closeness) / tf.cast(tf.shape(closeness)[1], closeness.dtype)
+
+    def scann_database(self):
+        return _unit(self.reference.numpy())
+
+    def scann_queries(self, Z):
+        return _unit_tf(Z)

@@ -17,6 +17,23 @@ from awe_tf.affinities.base import Affinity, context_lookup
 from awe_tf.affinities.constant import pair_queries
 
 
+def _padded_to_csr(ids: np.ndarray, weights: np.ndarray, n_labels: int) -> sp.csr_matrix:
+    """A padded context (ids padded with |Y|, weight 0) as CSR ``[b, |Y| + 1]``."""
+    keep = weights != 0
+    rows = np.repeat(np.arange(ids.shape[0]), ids.shape[1]).reshape(ids.shape)
+    G = sp.csr_matrix((weights[keep], (rows[keep], ids[keep])), shape=(ids.shape[0], n_labels + 1), dtype=np.float32)
+    G.sort_indices()
+    return G
+
+
+def raw_inputs_tensor(matrix, n_rows, n_columns) -> tf.SparseTensor:
+    """The CSR matrix held in a :class:`_Matrix` as a ``tf.SparseTensor`` (graph-safe)."""
+    rows = tf.RaggedTensor.from_row_splits(matrix.indices, matrix.indptr).value_rowids()
+    indices = tf.stack([rows, tf.cast(matrix.indices, tf.int64)], 1)
+    shape = tf.stack([tf.cast(n_rows, tf.int64), tf.cast(n_columns, tf.int64)])
+    return tf.SparseTensor(indices, matrix.data, shape)
+
+
 def _variable(name, shape, dtype=tf.float32):
     # Shapes are set by set_reference (or by a checkpoint restore), so they stay open here.
     return tf.Variable(tf.zeros(shape, dtype), trainable=False, name=name, shape=tf.TensorShape(None))
@@ -116,71 +133,156 @@ class NeighbourAffinity(Affinity):
                                "awe_tf.training.fit_iterative (or call set_reference)")
 
     # ------------------------------------------------------------- kernel, search, labels
-    def closeness(self, X_batch, Z_batch):
-        """``[b, n_train]`` values that order training inputs by kernel weight (higher: nearer)."""
+    # G is computed by TensorFlow ops only (closeness, top-k, kernel, label match), so the same
+    # code runs eagerly in batches here and inside an exported serving graph.
+    scann_metric = None  # the ScaNN distance whose order equals the closeness order (latent spaces)
+
+    def closeness(self, raw, Z, candidates=None):
+        """Values that order training inputs by kernel weight (higher: nearer).
+
+        Args:
+            raw: ``(ids [b, L], weights [b, L])``, the prepared raw inputs (input/hybrid spaces).
+            Z: ``[b, d]`` the inputs embedded by U_prev (latent/hybrid spaces).
+            candidates: ``[b, c]`` training rows to compare with; None: all of them.
+
+        Returns:
+            ``[b, n_train]`` (or ``[b, c]``) closeness values.
+        """
         raise NotImplementedError
 
-    def kernel(self, closeness: np.ndarray) -> np.ndarray:
+    def kernel(self, closeness):
         """Kernel weights ``K`` of the chosen neighbours from their closeness values."""
         raise NotImplementedError
 
-    def label_match(self, neighbours: np.ndarray, weights: np.ndarray, labels: sp.csr_matrix) -> sp.csr_matrix:
-        """G rows ``[n, |Y| + 1]`` (the last column: an offset every label gets) from the
-        neighbours and their kernel weights. Default: the hard match, no offset."""
-        n, k = neighbours.shape
-        W = sp.csr_matrix((weights.ravel().astype(np.float32), (np.repeat(np.arange(n), k), neighbours.ravel())),
-                          shape=(n, labels.shape[0]))
-        G = sp.hstack([W @ labels, sp.csr_matrix((n, 1), dtype=np.float32)], format="csr")
-        G.eliminate_zeros()
-        G.sort_indices()
-        return G
+    def label_match(self, neighbours, weights):
+        """G rows as a context ``(ids [b, T], weights [b, T])`` (ids sorted, padded with |Y|; an
+        entry with id |Y| is an offset every label gets) from neighbour rows and kernel weights.
+        Default: the hard match y_n[y], no offset."""
+        return self._accumulate(neighbours, weights)
 
-    def _neighbours(self, X, Z, exclude_self: bool, batch_size: int = 1024):
-        """The k nearest training inputs of each query (raw rows ``X`` and/or embedded ``Z``, as
-        the space needs), with their closeness values; ``exclude_self``: query i is training
-        input i and may not pick itself."""
-        n_train = int(self.state.numpy()[0])
+    def _accumulate(self, neighbours, weights, offsets=None):
+        """sum_n weight_n y_n per query as a context, plus ``offsets`` ``[b]`` in column |Y|."""
+        n_labels = tf.cast(self.state[1], tf.int64)
+        batch = tf.shape(neighbours, out_type=tf.int64)[0]
+        labels = tf.RaggedTensor.from_row_splits(self.labels.indices, self.labels.indptr)
+        rows = tf.gather(labels, tf.reshape(neighbours, [-1]))  # [b * k, (labels)]
+        lengths = rows.row_lengths()
+        values = tf.repeat(tf.reshape(tf.cast(weights, tf.float32), [-1]), lengths)
+        query = tf.repeat(tf.repeat(tf.range(batch), tf.shape(neighbours, out_type=tf.int64)[1]), lengths)
+        keys = query * (n_labels + 1) + tf.cast(rows.flat_values, tf.int64)
+        if offsets is not None:
+            keys = tf.concat([keys, tf.range(batch) * (n_labels + 1) + n_labels], 0)
+            values = tf.concat([values, tf.cast(offsets, tf.float32)], 0)
+        unique, position = tf.unique(keys)
+        sums = tf.math.unsorted_segment_sum(values, position, tf.size(unique))
+        order = tf.argsort(unique)
+        unique, sums = tf.gather(unique, order), tf.gather(sums, order)
+        owner = unique // (n_labels + 1)
+        ids = tf.RaggedTensor.from_value_rowids(tf.cast(unique % (n_labels + 1), tf.int32), owner, nrows=batch)
+        sums = tf.RaggedTensor.from_value_rowids(sums, owner, nrows=batch)
+        # One padding column more, so even a batch without any candidate has a width of 1.
+        ids = tf.pad(ids.to_tensor(default_value=tf.cast(n_labels, tf.int32)), [[0, 0], [0, 1]],
+                     constant_values=tf.cast(n_labels, tf.int32))
+        return ids, tf.pad(sums.to_tensor(default_value=0.0), [[0, 0], [0, 1]])
+
+    def graph_embed(self, feature_ids, weights):
+        """x^T U_prev (plus U_prev's bias row when it has one) of padded prepared inputs."""
+        latent = self.latent
+        bias = tf.cast(self.state[2], tf.float32)
+        Z = tf.reduce_sum(tf.gather(latent, feature_ids) * weights[..., None], axis=1)
+        return Z + bias * latent[tf.shape(latent)[0] - 1]
+
+    def graph_context(self, feature_ids, weights, neighbours=None):
+        """G rows of padded prepared inputs, in TensorFlow ops (for scoring and serving graphs).
+
+        Args:
+            feature_ids: ``[b, L]`` int feature ids (padding: any id with weight 0).
+            weights: ``[b, L]`` feature values.
+            neighbours: ``[b, c]`` training rows found by an index (ScaNN); None: exact search.
+        """
+        raw = (feature_ids, weights) if self.space in ("input", "hybrid") else None
+        Z = self.graph_embed(feature_ids, weights) if self.space in ("latent", "hybrid") else None
+        return self._context_of(raw, Z, neighbours=neighbours)
+
+    def _context_of(self, raw, Z, exclude=None, neighbours=None):
+        if neighbours is None:
+            close = self.closeness(raw, Z)
+            n_train = tf.shape(close)[1]
+            k = tf.minimum(self.k, n_train)
+            if exclude is not None:  # query i is training row exclude[i] and may not pick itself
+                close = tf.where(tf.range(n_train)[None, :] == exclude[:, None], -np.inf, close)
+                k = tf.minimum(self.k, n_train - 1)
+            close, neighbours = tf.math.top_k(close, k)
+        else:
+            close = self.closeness(raw, Z, candidates=neighbours)
+        return self.label_match(neighbours, self.kernel(close))
+
+    def _batches(self, n_queries: int) -> int:
+        """Queries per eager batch: the [b, n_train] closeness (and a dense raw batch) near 64 MB."""
+        n_train = max(1, int(self.state.numpy()[0]))
+        width = n_train + (int(tf.shape(self.latent)[0]) if self.space in ("input", "hybrid") else 0)
+        return max(1, min(1024, (1 << 24) // width))
+
+    @tf.function(reduce_retracing=True)
+    def _eager_context(self, raw, Z, exclude, neighbours):
+        return self._context_of(raw, Z, exclude, neighbours)
+
+    def _contexts(self, X, Z, exclude_self: bool) -> sp.csr_matrix:
+        """G rows (CSR ``[n, |Y| + 1]``) of prepared rows ``X`` and/or their embedding ``Z``."""
+        from awe_tf.data.pipeline import feature_batch
+
         n_queries = X.shape[0] if X is not None else Z.shape[0]
-        k = min(self.k, n_train - exclude_self)
-        if self.search == "scann":
-            return self._scann_neighbours(Z, k, exclude_self)
-        ids = np.empty((n_queries, k), np.int64)
-        values = np.empty((n_queries, k), np.float64)
-        for start in range(0, n_queries, batch_size):
-            stop = min(start + batch_size, n_queries)
-            close = self.closeness(None if X is None else X[start:stop], None if Z is None else Z[start:stop])
-            if exclude_self:
-                close[np.arange(stop - start), np.arange(start, stop)] = -np.inf
-            part = np.argpartition(-close, k - 1, axis=1)[:, :k]
-            ids[start:stop] = part
-            values[start:stop] = np.take_along_axis(close, part, axis=1)
-        return ids, values
+        step = self._batches(n_queries)
+        neighbours = self._scann_neighbours(Z, exclude_self) if self.search == "scann" else None
+        parts = []
+        for start in range(0, n_queries, step):
+            stop = min(start + step, n_queries)
+            raw = None
+            if X is not None:
+                batch = feature_batch(X[start:stop])
+                raw = (batch["feature_ids"], batch["feature_weights"])
+            z = None if Z is None else tf.constant(Z[start:stop], tf.float32)
+            exclude = tf.range(start, stop) if exclude_self and neighbours is None else None
+            found = None if neighbours is None else tf.constant(neighbours[start:stop])
+            ids, weights = (t.numpy() for t in self._eager_context(raw, z, exclude, found))
+            parts.append(_padded_to_csr(ids, weights, self.n_labels))
+        if not parts:
+            return sp.csr_matrix((0, self.n_labels + 1), dtype=np.float32)
+        return sp.vstack(parts, format="csr")
 
-    def _scann_neighbours(self, Z, k, exclude_self):
+    def scann_database(self):
+        """The vectors a ScaNN index searches, in ``scann_metric``'s terms (``[n_train, d]``)."""
+        return self.reference.numpy()
+
+    def scann_queries(self, Z):
+        """The ScaNN query of embedded inputs ``Z`` (a tensor; TensorFlow ops)."""
+        return tf.convert_to_tensor(Z, tf.float32)
+
+    def _scann_neighbours(self, Z, exclude_self):
         import scann
 
+        n_train = int(self.state.numpy()[0])
+        k = min(self.k, n_train - exclude_self)
         if self._searcher is None:
-            reference = self.reference.numpy()
-            unit = reference / np.maximum(np.linalg.norm(reference, axis=1, keepdims=True), 1e-12)
-            leaves = max(1, int(np.sqrt(unit.shape[0])))
+            database = self.scann_database()
+            leaves = max(1, int(np.sqrt(database.shape[0])))
             self._searcher = (
-                scann.scann_ops_pybind.builder(unit, k + 1, "dot_product")
+                scann.scann_ops_pybind.builder(database, k + 1, self.scann_metric)
                 .tree(num_leaves=leaves, num_leaves_to_search=max(1, leaves // 4),
-                      training_sample_size=unit.shape[0], random_init=False)  # the same index in every process
+                      training_sample_size=database.shape[0], random_init=False)  # the same index in every process
                 .score_ah(2, anisotropic_quantization_threshold=0.2)
                 .reorder(max(100, 4 * k))
                 .build()
             )
-        queries = Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
-        ids, sims = self._searcher.search_batched(queries, final_num_neighbors=k + 1)
-        ids, sims = np.asarray(ids, np.int64), np.asarray(sims, np.float64)
+        ids, _ = self._searcher.search_batched(self.scann_queries(Z).numpy(), final_num_neighbors=k + 1)
+        ids = np.asarray(ids, np.int64)
         if exclude_self:  # drop the query itself wherever it was found, else the last one
             own = ids == np.arange(ids.shape[0])[:, None]
             drop = np.where(own.any(axis=1), own.argmax(axis=1), k)
             keep = np.ones_like(ids, bool)
             keep[np.arange(ids.shape[0]), drop] = False
-            return ids[keep].reshape(-1, k), sims[keep].reshape(-1, k)
-        return ids[:, :k], sims[:, :k]
+            return ids[keep].reshape(-1, k)
+        return ids[:, :k]
 
     def _query_spaces(self, X):
         X = sp.csr_matrix(X)
@@ -189,8 +291,7 @@ class NeighbourAffinity(Affinity):
 
     def context(self, X):
         self._check_ready()
-        ids, close = self._neighbours(*self._query_spaces(X), exclude_self=False)
-        return self.label_match(ids, self.kernel(close), self.labels.value(self.n_labels))
+        return self._contexts(*self._query_spaces(X), exclude_self=False)
 
     def training_context(self, n_rows: int):
         self._check_ready()
@@ -202,8 +303,7 @@ class NeighbourAffinity(Affinity):
             n_features = int(tf.shape(self.latent)[0]) - self.input_bias
             X = self.inputs.value(n_features) if self.space in ("input", "hybrid") else None
             Z = self.reference.numpy() if self.space in ("latent", "hybrid") else None
-            ids, close = self._neighbours(X, Z, exclude_self=True)
-            self._training_context = self.label_match(ids, self.kernel(close), self.labels.value(self.n_labels))
+            self._training_context = self._contexts(X, Z, exclude_self=True)
         return self._training_context
 
     # ------------------------------------------------------------------------ scoring

@@ -1,0 +1,182 @@
+"""Export a trained model for TF Serving, and load an export back (in any process)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import tensorflow as tf
+
+from awe_tf.serving import layout, ops
+from awe_tf.serving.signature import FLAVOURS, PADDING_ID, ServingModule
+
+SIGNATURE = "serving_default"
+METADATA_FILE = "awe_export.json"
+WARMUP_FILE = "tf_serving_warmup_requests"
+
+
+def request_arrays(X, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Raw input rows (a sparse or dense matrix) as the signature's padded ``feature_ids``
+    (padding ``-1``) and ``feature_weights``; rows are not normalised (the graph does it)."""
+    X = sp.csr_matrix(X, dtype=np.float32)
+    if n_features is not None and X.shape[1] != n_features:
+        raise ValueError(f"inputs have {X.shape[1]} features; the model takes {n_features}")
+    X.sum_duplicates()
+    X.eliminate_zeros()
+    width = max(1, int(np.diff(X.indptr).max()) if X.shape[0] else 1)
+    ids = np.full((X.shape[0], width), PADDING_ID, np.int32)
+    weights = np.zeros((X.shape[0], width), np.float32)
+    for row in range(X.shape[0]):
+        start, end = X.indptr[row], X.indptr[row + 1]
+        ids[row, : end - start] = X.indices[start:end]
+        weights[row, : end - start] = X.data[start:end]
+    return ids, weights
+
+
+def _probe_inputs(n_features: int, rows: int = 200, seed: int = 0) -> sp.csr_matrix:
+    """Queries for measuring retrieval recall when none are given: a few random features each."""
+    rng = np.random.default_rng(seed)
+    width = min(5, n_features)
+    cols = np.stack([rng.choice(n_features, width, replace=False) for _ in range(rows)])
+    return sp.csr_matrix((np.ones(rows * width, np.float32), (np.repeat(np.arange(rows), width), cols.ravel())),
+                         shape=(rows, n_features))
+
+
+def _recall(module: ServingModule, model, X, k: int = 10) -> float:
+    """Share of the in-memory model's exact top-k that the serving graph returns."""
+    k = min(k, module.max_k)
+    exact, _ = model.top_k(X, k)
+    ids, weights = request_arrays(X, model.n_features)
+    served = module.serve(tf.constant(ids), tf.constant(weights), tf.constant(k, tf.int32))["label_ids"].numpy()
+    hits = [len(set(a.tolist()) & set(b.tolist())) for a, b in zip(exact, served, strict=True)]
+    return float(np.sum(hits) / exact.size)
+
+
+def warmup_records(path, name: str, ids: np.ndarray, weights: np.ndarray, k: int) -> int:
+    """Write TF Serving warmup requests (PredictionLog protos, one TFRecord each) to ``path``."""
+    try:
+        from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+    except ImportError as error:
+        raise ImportError("warmup records need tensorflow-serving-api: pip install tensorflow-serving-api") from error
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for row in range(ids.shape[0]):
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=name, signature_name=SIGNATURE),
+                inputs={"feature_ids": tf.make_tensor_proto(ids[row : row + 1]),
+                        "feature_weights": tf.make_tensor_proto(weights[row : row + 1]),
+                        "k": tf.make_tensor_proto(np.int32(k))},
+            )
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+    return ids.shape[0]
+
+
+def export(model, base_dir, name: str, version: int | None = None, flavour: str = "scann", keep: int | None = None,
+           candidates: int = 100, queries=None, log=print) -> Path:
+    """Write ``model`` as ``<base_dir>/<name>/<version>/`` for TF Serving, atomically.
+
+    The version directory holds the SavedModel (``serving_default``: inputs ``feature_ids``
+    ``[batch, n]`` int32 padded with -1, ``feature_weights`` ``[batch, n]`` float32 raw values,
+    ``k`` int32 scalar; outputs ``label_ids``, ``labels``, ``scores`` ``[batch, k]``), and in
+    ``assets.extra/`` TF Serving warmup requests and ``awe_export.json`` (flavour, sizes, the
+    largest k, the ops it needs, and recall@10 of its top 10 against the exact ranking).
+
+    Args:
+        model: a trained :class:`~awe_tf.models.AWEModel` (it need not have been called).
+        base_dir: the directory TF Serving's ``--model_base_path`` parent points at.
+        name: the model name (the ``<name>`` directory and the warmup requests' model_spec).
+        version: default: one more than the newest existing version.
+        flavour: ``scann`` (ScaNN retrieval; needs ScaNN's ops to load) or ``portable`` (stock
+            ops only; the export fails if any other op slips in).
+        keep: keep only this many newest versions.
+        candidates: labels ScaNN fetches per query before exact re-ranking (and the largest k).
+        queries: raw input rows used to measure recall@10 and as warmup requests; default: a
+            few random features per row.
+        log: where progress lines go (``None``: nowhere).
+
+    Returns:
+        The version directory written.
+    """
+    if flavour not in FLAVOURS:
+        raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"bad model name {name!r}: use a plain directory name")
+    say = log or (lambda line: None)
+    queries = sp.csr_matrix(queries) if queries is not None else _probe_inputs(model.n_features)
+    say(f"building the {flavour} serving graph ({model.n_labels} labels)")
+    module = ServingModule(model, flavour, candidates)
+    recall = _recall(module, model, queries)
+    say(f"recall@10 of the {flavour} graph against the exact ranking: {recall:.4f} ({queries.shape[0]} queries)")
+
+    def write(directory: Path):
+        options = tf.saved_model.SaveOptions(namespace_whitelist=["Scann"])
+        tf.saved_model.save(module, str(directory), signatures={SIGNATURE: module.serve}, options=options)
+        custom = ops.custom_ops(directory)
+        if flavour == "portable" and custom:
+            raise RuntimeError(f"the portable export needs non-stock ops {custom}: it would not load in stock TF "
+                               "Serving; this is a bug in awe-tf, please report it")
+        extra = directory / "assets.extra"
+        ids, weights = request_arrays(queries[:5], model.n_features)
+        warmup_records(extra / WARMUP_FILE, name, ids, weights, min(10, module.max_k))
+        metadata = {
+            "format": 1, "flavour": flavour, "signature": SIGNATURE, "n_features": model.n_features,
+            "n_labels": model.n_labels, "max_k": module.max_k, "candidates": module.candidates,
+            "neighbours": module.neighbours, "normalisation": model.normalisation, "custom_ops": custom,
+            "recall_at_10": recall, "recall_queries": int(queries.shape[0]), "model": model.get_config() | {
+                "label_names": None},
+        }
+        (extra / METADATA_FILE).write_text(json.dumps(metadata, indent=1))
+
+    final = layout.write_version(Path(base_dir) / name, write, version=version, keep=keep)
+    say(f"exported {final}")
+    return final
+
+
+class ServedModel:
+    """An exported model loaded for prediction: call it with raw input rows.
+
+    Attributes:
+        path: the version directory loaded.
+        metadata: the export's ``awe_export.json`` (flavour, sizes, recall, ...).
+        signature: the raw ``serving_default`` concrete function.
+    """
+
+    def __init__(self, path: Path, signature, metadata: dict, loaded):
+        self.path, self.signature, self.metadata, self._loaded = path, signature, metadata, loaded
+
+    def __call__(self, X=None, k: int = 10, feature_ids=None, feature_weights=None) -> dict:
+        """Top-k labels of raw input rows ``X`` (sparse/dense matrix), or of padded
+        ``feature_ids`` / ``feature_weights`` arrays as the signature takes them.
+
+        Returns:
+            ``{"label_ids": [n, k] int, "labels": [n, k] str, "scores": [n, k] float}``.
+        """
+        if X is not None:
+            feature_ids, feature_weights = request_arrays(X, self.metadata.get("n_features"))
+        if feature_ids is None:
+            raise ValueError("pass input rows X, or feature_ids and feature_weights")
+        feature_ids = np.asarray(feature_ids, np.int32)
+        feature_weights = (np.ones(feature_ids.shape, np.float32) if feature_weights is None
+                           else np.asarray(feature_weights, np.float32))
+        out = self.signature(feature_ids=tf.constant(feature_ids), feature_weights=tf.constant(feature_weights),
+                             k=tf.constant(k, tf.int32))
+        return {"label_ids": out["label_ids"].numpy(), "labels": out["labels"].numpy().astype(str),
+                "scores": out["scores"].numpy()}
+
+
+def load(path) -> ServedModel:
+    """Load an export (a version directory, or ``<base>/<name>`` for its newest version) in
+    this process, registering ScaNN's ops first when the export needs them."""
+    path = Path(path)
+    if not (path / "saved_model.pb").exists():
+        path = layout.latest(path)
+    ops.load_op_libraries(ops.required_ops(path))
+    loaded = tf.saved_model.load(str(path))
+    if SIGNATURE not in loaded.signatures:
+        raise ValueError(f"{path} has no {SIGNATURE} signature")
+    metadata_file = path / "assets.extra" / METADATA_FILE
+    metadata = json.loads(metadata_file.read_text()) if metadata_file.exists() else {}
+    return ServedModel(path, loaded.signatures[SIGNATURE], metadata, loaded)

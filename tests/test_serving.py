@@ -1,0 +1,193 @@
+"""TF Serving export: both flavours load in a fresh process and return the in-memory model's
+top-k; the portable flavour needs only stock ops; warmup records parse; exports are atomic."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import tensorflow as tf
+
+from awe_tf import serving
+from awe_tf.data import load_dataset
+from awe_tf.models import AWEModel
+from awe_tf.serving import layout
+from awe_tf.training import ModelConfig, TrainConfig, fit
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+SPECS = ["constant", "knn:k=10", "sigmoid", "topk:k=3"]
+
+
+@pytest.fixture(scope="module")
+def corel():
+    return load_dataset("corel5k")
+
+
+@pytest.fixture(scope="module")
+def wsabie(corel):
+    config = ModelConfig(dimension=16, num_negatives=10)
+    return fit(corel.train, config, TrainConfig(epochs=2, verbose=0)).model
+
+
+def model_with(spec, corel, wsabie):
+    """A model with affinity ``spec`` sharing the trained WSABIE's U and V (and G from its U)."""
+    model = AWEModel(corel.train.n_features, corel.train.n_labels, dimension=16, affinity=spec, max_norm=3.0,
+                     label_names=corel.train.label_names)
+    model.U.table.assign(wsabie.U.table)
+    model.V.table.assign(wsabie.V.table)
+    if model.affinity.uses_context:
+        model.affinity.set_reference(wsabie.U.table.numpy(), model.prepare(corel.train.X), corel.train.Y, True)
+    return model
+
+
+def test_exports_load_in_a_fresh_process_with_the_same_top_k(tmp_path, corel, wsabie):
+    X = corel.test.X[:64]
+    expected, paths = {}, {}
+    for spec in SPECS:
+        model = wsabie if spec == "constant" else model_with(spec, corel, wsabie)
+        ids, scores = model.top_k(X, 10)
+        for flavour in serving.FLAVOURS:
+            key = f"{spec.split(':')[0]}-{flavour}"
+            paths[key] = str(serving.export(model, tmp_path / "base", key, flavour=flavour, candidates=374, queries=X,
+                                            log=None))
+            expected[key] = (ids, scores)
+    sp.save_npz(tmp_path / "X.npz", sp.csr_matrix(X))
+    script = textwrap.dedent(f"""
+        import json, numpy as np, scipy.sparse as sp
+        from awe_tf import serving
+        X = sp.load_npz({str(tmp_path / "X.npz")!r})
+        out = {{}}
+        for key, path in json.loads({json.dumps(json.dumps(paths))}).items():
+            served = serving.load(path)
+            result = served(X, k=10)
+            out[key + "/ids"], out[key + "/scores"] = result["label_ids"], result["scores"]
+            out[key + "/labels"] = result["labels"]
+        np.savez({str(tmp_path / "served.npz")!r}, **out)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    served = np.load(tmp_path / "served.npz")
+    names = np.asarray(corel.train.label_names)
+    for key, (ids, scores) in expected.items():
+        np.testing.assert_array_equal(served[key + "/ids"], ids, err_msg=key)
+        np.testing.assert_allclose(served[key + "/scores"], scores, rtol=1e-5, atol=1e-6, err_msg=key)
+        np.testing.assert_array_equal(served[key + "/labels"], names[ids], err_msg=key)
+    # The audit: portable exports need stock ops only; ScaNN exports are flagged as needing ScaNN.
+    for key, path in paths.items():
+        custom = serving.custom_ops(path)
+        if key.endswith("portable"):
+            assert custom == [] and all(serving.ops.is_stock(op) for op in serving.required_ops(path)), key
+        else:
+            assert "Scann>ScannSearchBatched" in custom, key
+    for flavour in serving.FLAVOURS:
+        show = subprocess.run([sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--dir",
+                               paths[f"knn-{flavour}"], "--all"], capture_output=True, text=True, env=ENV, timeout=300)
+        assert show.returncode == 0, show.stderr[-2000:]
+        assert "feature_ids" in show.stdout and "label_ids" in show.stdout and "scores" in show.stdout
+
+
+def test_warmup_records_are_valid_requests(tmp_path, wsabie):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    path = serving.export(wsabie, tmp_path, "m", flavour="portable", log=None)
+    served = serving.load(path)
+    records = list(tf.data.TFRecordDataset(str(path / "assets.extra" / "tf_serving_warmup_requests")))
+    assert len(records) == 5
+    for record in records:
+        log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        request = log.predict_log.request
+        assert request.model_spec.name == "m" and request.model_spec.signature_name == "serving_default"
+        inputs = {key: tf.make_ndarray(value) for key, value in request.inputs.items()}
+        out = served.signature(**{key: tf.constant(value) for key, value in inputs.items()})
+        assert out["label_ids"].shape == (1, int(inputs["k"]))
+    metadata = json.loads((path / "assets.extra" / "awe_export.json").read_text())
+    assert metadata["flavour"] == "portable" and metadata["recall_at_10"] == 1.0 and metadata["custom_ops"] == []
+
+
+def test_requests_are_checked_and_padding_is_ignored(tmp_path, wsabie):
+    served = serving.load(serving.export(wsabie, tmp_path, "m", flavour="scann", candidates=50, log=None))
+    plain = served(feature_ids=[[3, 7]], feature_weights=[[1.0, 0.5]], k=5)
+    padded = served(feature_ids=[[3, 7, -1, -1], [5, -1, -1, -1]], feature_weights=[[1.0, 0.5, 9.0, 9.0],
+                                                                                      [1.0, 0, 0, 0]], k=5)
+    np.testing.assert_array_equal(padded["label_ids"][:1], plain["label_ids"])
+    np.testing.assert_allclose(padded["scores"][:1], plain["scores"], rtol=1e-6)
+    bad = {"feature_ids must be <": dict(feature_ids=[[wsabie.n_features]], k=5),
+           "appears twice": dict(feature_ids=[[3, 3]], k=5),
+           "k must be at most 50": dict(feature_ids=[[3]], k=51),
+           "k must be at least 1": dict(feature_ids=[[3]], k=0),
+           "finite": dict(feature_ids=[[3]], feature_weights=[[np.nan]], k=5)}
+    for message, request in bad.items():
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            served(**request)
+
+
+def test_versions_increase_and_old_ones_are_pruned(tmp_path, wsabie):
+    for _ in range(3):
+        serving.export(wsabie, tmp_path, "m", flavour="portable", keep=2, log=None)
+    assert layout.versions(tmp_path / "m") == [2, 3]
+    assert serving.load(tmp_path / "m").path.name == "3"  # <base>/<name> loads the newest
+    with pytest.raises(ValueError, match="not newer"):
+        serving.export(wsabie, tmp_path, "m", version=3, flavour="portable", log=None)
+    assert serving.export(wsabie, tmp_path, "m", version=10, flavour="portable", log=None).name == "10"
+
+
+def test_a_killed_export_leaves_no_visible_version(tmp_path, wsabie):
+    wsabie.save_model(tmp_path / "model")
+    script = textwrap.dedent(f"""
+        import os, signal, tensorflow as tf
+        from awe_tf import serving
+        from awe_tf.models import AWEModel
+        save = tf.saved_model.save
+        def save_then_die(*args, **kwargs):
+            save(*args, **kwargs)
+            os.kill(os.getpid(), signal.SIGKILL)  # killed after the SavedModel, before the rename
+        tf.saved_model.save = save_then_die
+        serving.export(AWEModel.load_model({str(tmp_path / "model")!r}), {str(tmp_path / "base")!r}, "m",
+                       flavour="portable")
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    model_dir = tmp_path / "base" / "m"
+    leftovers = [p.name for p in model_dir.iterdir()]
+    assert leftovers and all(name.startswith(".partial-") for name in leftovers)  # hidden from TF Serving
+    assert layout.versions(model_dir) == []
+    with pytest.raises(FileNotFoundError):
+        serving.load(model_dir)
+    serving.export(wsabie, tmp_path / "base", "m", flavour="portable", log=None)
+    assert sorted(p.name for p in model_dir.iterdir()) == ["1"]  # the abandoned directory is cleaned up
+
+
+def test_portable_export_refuses_custom_ops(tmp_path, wsabie, monkeypatch):
+    from awe_tf.serving import exporter as export_module
+
+    class Leaky(export_module.ServingModule):  # a portable module that wrongly holds a ScaNN index
+        def __init__(self, model, flavour, candidates):
+            super().__init__(model, "scann", candidates)
+
+    monkeypatch.setattr(export_module, "ServingModule", Leaky)
+    with pytest.raises(RuntimeError, match="non-stock ops"):
+        serving.export(wsabie, tmp_path, "m", flavour="portable", log=None)
+    assert layout.versions(tmp_path / "m") == []
+
+
+def test_cli_exports_both_flavours_and_inspects_them(tmp_path, wsabie):
+    wsabie.save_model(tmp_path / "model")
+    run = [sys.executable, "-m", "awe_tf.cli"]
+    proc = subprocess.run([*run, "export", str(tmp_path / "model"), str(tmp_path / "base"), "--name", "corel",
+                           "--dataset", "corel5k", "--recall-queries", "100"],
+                          capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "recall@10 of the scann graph" in proc.stdout
+    assert layout.versions(tmp_path / "base" / "corel") == [1]
+    assert layout.versions(tmp_path / "base" / "corel-portable") == [1]
+    scann = subprocess.run([*run, "inspect", str(tmp_path / "base" / "corel"), "--require-stock"],
+                           capture_output=True, text=True, env=ENV, timeout=300)
+    assert scann.returncode == 1 and "CUSTOM" in scann.stdout and "Scann>ScannSearchBatched" in scann.stdout
+    portable = subprocess.run([*run, "inspect", str(tmp_path / "base" / "corel-portable"), "--require-stock"],
+                              capture_output=True, text=True, env=ENV, timeout=300)
+    assert portable.returncode == 0 and "only stock TensorFlow ops" in portable.stdout
