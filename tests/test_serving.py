@@ -191,3 +191,38 @@ def test_cli_exports_both_flavours_and_inspects_them(tmp_path, wsabie):
     portable = subprocess.run([*run, "inspect", str(tmp_path / "base" / "corel-portable"), "--require-stock"],
                               capture_output=True, text=True, env=ENV, timeout=300)
     assert portable.returncode == 0 and "only stock TensorFlow ops" in portable.stdout
+
+
+def test_deployment_kit_requests_match_the_signature(tmp_path, wsabie):
+    """export/rest_request.json and export/grpc_client.py build requests the exported graph takes."""
+    import importlib.util
+    from pathlib import Path
+
+    kit = Path(__file__).resolve().parent.parent / "export"
+    served = serving.load(serving.export(wsabie, tmp_path, "awe", flavour="scann", log=None))
+    body = json.loads((kit / "rest_request.json").read_text())
+    assert body["signature_name"] == "serving_default"
+    inputs = body["inputs"]
+    out = served.signature(feature_ids=tf.constant(inputs["feature_ids"], tf.int32),
+                           feature_weights=tf.constant(inputs["feature_weights"], tf.float32),
+                           k=tf.constant(inputs["k"], tf.int32))
+    assert out["labels"].shape == (2, inputs["k"])
+    spec = importlib.util.spec_from_file_location("grpc_client", kit / "grpc_client.py")
+    client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(client)
+    rows = [client.parse_row("3,17:0.5,42"), client.parse_row("5")]
+    request = client.build_request("awe", rows, k=4)
+    arrays = {key: tf.make_ndarray(value) for key, value in request.inputs.items()}
+    out = served.signature(**{key: tf.constant(value) for key, value in arrays.items()})
+    want = served(sp.csr_matrix(([1.0, 0.5, 1.0, 1.0], ([0, 0, 0, 1], [3, 17, 42, 5])),
+                                shape=(2, wsabie.n_features)), k=4)
+    np.testing.assert_array_equal(out["label_ids"].numpy(), want["label_ids"])
+    assert "models.config" in {p.name for p in kit.iterdir()} and "Dockerfile" in {p.name for p in kit.iterdir()}
+
+
+def test_label_names_keep_their_unicode(tmp_path):
+    model = AWEModel(4, 3, dimension=4, label_names=["Amélie (2001)", "b", "c"], seed=3)
+    served = serving.load(serving.export(model, tmp_path, "m", flavour="portable", log=None))
+    result = served(np.eye(4)[:1], k=3)
+    assert "Amélie (2001)" in result["labels"][0].tolist()
+    np.testing.assert_array_equal(result["label_ids"], model.top_k(np.eye(4)[:1], 3)[0])

@@ -108,6 +108,9 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
     queries = sp.csr_matrix(queries) if queries is not None else _probe_inputs(model.n_features)
     say(f"building the {flavour} serving graph ({model.n_labels} labels)")
     module = ServingModule(model, flavour, candidates)
+    if module.label_index is not None and model.n_labels <= 20_000:
+        say(f"note: with {model.n_labels} labels exact scoring is as fast as ScaNN; the portable flavour "
+            "serves this model just as well")
     recall = _recall(module, model, queries)
     say(f"recall@10 of the {flavour} graph against the exact ranking: {recall:.4f} ({queries.shape[0]} queries)")
 
@@ -163,8 +166,8 @@ class ServedModel:
                            else np.asarray(feature_weights, np.float32))
         out = self.signature(feature_ids=tf.constant(feature_ids), feature_weights=tf.constant(feature_weights),
                              k=tf.constant(k, tf.int32))
-        return {"label_ids": out["label_ids"].numpy(), "labels": out["labels"].numpy().astype(str),
-                "scores": out["scores"].numpy()}
+        labels = np.char.decode(out["labels"].numpy().astype(bytes), "utf-8")
+        return {"label_ids": out["label_ids"].numpy(), "labels": labels, "scores": out["scores"].numpy()}
 
 
 def load(path) -> ServedModel:

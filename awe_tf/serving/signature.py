@@ -45,7 +45,7 @@ def build_scann_index(database: np.ndarray, neighbours: int, metric: str):
         builder = builder.score_brute_force()
     else:
         leaves = int(min(2000, max(16, np.sqrt(n))))
-        builder = (builder.tree(num_leaves=leaves, num_leaves_to_search=max(8, leaves // 20),
+        builder = (builder.tree(num_leaves=leaves, num_leaves_to_search=max(8, leaves // 8),
                                 training_sample_size=min(n, 250_000), random_init=False)
                    .score_ah(2, anisotropic_quantization_threshold=0.2)
                    .reorder(max(4 * neighbours, 100)))
@@ -84,7 +84,7 @@ class ServingModule(tf.Module):
         self._unsaved = _Unsaved(model)  # not saved as a Keras object: its variables are, below
         self.model_variables = list(model.variables)
         names = model.label_names or [str(i) for i in range(model.n_labels)]
-        self.label_names = tf.Variable(np.asarray(names, dtype=object).astype(bytes), trainable=False,
+        self.label_names = tf.Variable(np.array([str(n).encode("utf-8") for n in names], dtype=object), trainable=False,
                                        name="label_names")
         self.n_features, self.n_labels = model.n_features, model.n_labels
         self.candidates = 0

@@ -1,0 +1,74 @@
+"""Query a TF Serving model exported by awe-tf over gRPC (tensorflow-serving-api).
+
+    python grpc_client.py --server localhost:8500 --model awe --features 3,17,42 --k 10
+
+Needs only `pip install tensorflow-serving-api grpcio` (not awe-tf). Each --features value is one
+input row: comma-separated feature ids, optionally id:value (default value 1). Rows are padded
+with id -1 (weight 0); the server normalises them as in training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+
+def parse_row(text: str) -> list[tuple[int, float]]:
+    pairs = []
+    for item in filter(None, text.split(",")):
+        feature, _, value = item.partition(":")
+        pairs.append((int(feature), float(value) if value else 1.0))
+    return pairs
+
+
+def build_request(model: str, rows: list[list[tuple[int, float]]], k: int, version_label: str | None = None):
+    """A PredictRequest for the serving_default signature."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    width = max(1, max(len(r) for r in rows))
+    ids = np.full((len(rows), width), -1, np.int32)
+    weights = np.zeros((len(rows), width), np.float32)
+    for i, row in enumerate(rows):
+        for j, (feature, value) in enumerate(row):
+            ids[i, j], weights[i, j] = feature, value
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.model_spec.signature_name = "serving_default"
+    if version_label:
+        request.model_spec.version_label = version_label
+    request.inputs["feature_ids"].CopyFrom(tf.make_tensor_proto(ids))
+    request.inputs["feature_weights"].CopyFrom(tf.make_tensor_proto(weights))
+    request.inputs["k"].CopyFrom(tf.make_tensor_proto(np.int32(k)))
+    return request
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", default="localhost:8500")
+    parser.add_argument("--model", default="awe")
+    parser.add_argument("--version-label", help="e.g. stable (see models.config)")
+    parser.add_argument("--features", action="append", required=True, help="one input row, e.g. 3,17:0.5,42")
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--timeout", type=float, default=10.0)
+    args = parser.parse_args()
+
+    import grpc
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    request = build_request(args.model, [parse_row(r) for r in args.features], args.k, args.version_label)
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(args.server))
+    response = stub.Predict(request, args.timeout)
+    labels = tf.make_ndarray(response.outputs["labels"])
+    scores = tf.make_ndarray(response.outputs["scores"])
+    for row, (names, values) in enumerate(zip(labels, scores, strict=True)):
+        ranked = ", ".join(f"{n.decode('utf-8')} ({s:.3f})" for n, s in zip(names, values, strict=True))
+        print(f"row {row}: {ranked}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
