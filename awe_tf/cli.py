@@ -59,6 +59,17 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from awe_tf.training.strategies import make_strategy, split_cpu
+
+    devices = split_cpu(args.cpu_replicas) if args.cpu_replicas else None
+    strategy = make_strategy(args.strategy, tpu=args.tpu, devices=devices)
+    if strategy.num_replicas_in_sync > 1:
+        print(f"strategy: {args.strategy}, {strategy.num_replicas_in_sync} replicas")
+    with strategy.scope():
+        return _train(args)
+
+
+def _train(args) -> int:
     import dataclasses
 
     from awe_tf.affinities import parse
@@ -88,7 +99,7 @@ def cmd_train(args) -> int:
     train_config = TrainConfig(
         epochs=args.epochs, learning_rate=args.learning_rate, optimizer=args.optimizer,
         pairs_per_batch=args.pairs_per_batch, patience=args.patience, monitor=monitor,
-        seed=args.seed, verbose=args.verbose,
+        seed=args.seed, verbose=args.verbose, jit_compile=args.jit_compile, bucketing=not args.jit_compile,
     )
     print(f"data: {split.train!r}\n      test {split.test.n_examples} examples")
     epochs = [args.epochs] * (iterations + 1 if iterative else 1)
@@ -228,6 +239,14 @@ def build_parser() -> argparse.ArgumentParser:
     fitting.add_argument("--no-baselines", action="store_true")
     fitting.add_argument("--seed", type=int, default=0)
     fitting.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
+    scale = train.add_argument_group("distribution")
+    scale.add_argument("--strategy", choices=["default", "mirrored", "multiworker", "parameter-server", "tpu"],
+                       default="default", help="tf.distribute strategy (multiworker reads TF_CONFIG)")
+    scale.add_argument("--tpu", help="TPU address for --strategy tpu (default: Colab's / the environment's)")
+    scale.add_argument("--cpu-replicas", type=int,
+                       help="split the CPU into this many devices (with --strategy mirrored, for trying it out)")
+    scale.add_argument("--jit-compile", action="store_true",
+                       help="compile the training step with XLA (one static batch shape, as on TPU)")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="score a saved model on a data set's test part")

@@ -51,7 +51,9 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
 
     def project(self, ids) -> None:
         """Rescale rows ``ids`` (any shape; repeats and out-of-range padding ids are ignored)."""
-        if self.rows <= WHOLE_TABLE_ROWS:
+        # With several replicas each sees other ids; projecting the whole (synchronised) table
+        # keeps every copy identical.
+        if self.rows <= WHOLE_TABLE_ROWS or tf.distribute.get_strategy().num_replicas_in_sync > 1:
             self.table.assign(self._clip(self.table))
             return
         ids = tf.reshape(ids, [-1])

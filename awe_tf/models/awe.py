@@ -93,7 +93,7 @@ class AWEModel(tfrs.Model):
         shape = tf.shape(label_ids)
         ids = tf.random.stateless_uniform(
             [shape[0], shape[1] * self.num_negatives], seed=seed, minval=0, maxval=self.n_labels,
-            dtype=tf.int32,
+            dtype=tf.int32, alg="philox",  # one algorithm everywhere: XLA's default differs from the CPU's
         )
         # label_ids is sorted and padded with |Y|: a membership test without a [B, |Y|] mask.
         where = tf.searchsorted(label_ids, ids, side="left")

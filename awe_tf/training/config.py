@@ -39,6 +39,8 @@ class TrainConfig:
         verbose: Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.
         steps_per_execution: training steps run per call into the compiled graph (fewer
             Python round trips; the same training).
+        jit_compile: compile the training step with XLA (as TPUs do); use with
+            ``bucketing=False`` so the step has one static shape.
     """
 
     epochs: int = 10
@@ -51,6 +53,7 @@ class TrainConfig:
     seed: int = 0
     verbose: int = 2
     steps_per_execution: int = 8
+    jit_compile: bool = False
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

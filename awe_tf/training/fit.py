@@ -69,7 +69,8 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         model = build_model(train, model_config, strategy)
     with strategy.scope():
         model.compile(optimizer=train_config.make_optimizer(),
-                      steps_per_execution=train_config.steps_per_execution)
+                      steps_per_execution=train_config.steps_per_execution,
+                      jit_compile=train_config.jit_compile)
     batches = TrainingBatches(
         train,
         pairs_per_batch=train_config.pairs_per_batch,
@@ -88,7 +89,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     if output_dir is not None:
         output_dir = Path(output_dir)
         # What must match for a checkpoint to be resumed (more epochs or other verbosity may differ).
-        free = ("epochs", "verbose", "steps_per_execution")
+        free = ("epochs", "verbose", "steps_per_execution", "jit_compile")
         resumable = {k: v for k, v in train_config.to_dict().items() if k not in free}
         settings = {"model": _plain(model.get_config()), "train": resumable, "data": repr(train)}
         checkpoint = EpochCheckpoint(output_dir / "checkpoints", model, settings, ranking)
