@@ -129,6 +129,11 @@ def _train(args) -> int:
         result = fit(split.train, model_config, final_config, output_dir=out / "final")
     train_seconds = time.perf_counter() - began
     model = result.model
+    from awe_tf.training.callbacks import worker_directory
+
+    if worker_directory():  # a worker other than the chief: its outputs stay out of the chief's way
+        out = out / worker_directory()
+        out.mkdir(parents=True, exist_ok=True)
     model.save_model(out / "model")
     print("scoring the test part with the model" + ("" if args.no_baselines else " and the baselines"))
     report = evaluate_model(model.score, split)

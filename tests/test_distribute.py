@@ -72,3 +72,77 @@ def test_cli_strategies_fail_clearly(args, message):
                           capture_output=True, text=True, env={k: v for k, v in ENV.items() if k != "TF_CONFIG"},
                           timeout=300)
     assert proc.returncode == 2 and message in proc.stderr
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_workers(out, epochs):
+    """Two `awe-tf train --strategy multiworker` processes on loopback (TF_CONFIG)."""
+    ports = [_free_port(), _free_port()]
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    args = [sys.executable, "-m", "awe_tf.cli", "train", "--strategy", "multiworker", "--epochs", str(epochs),
+            "--dimension", "16", "--negatives", "10", "--no-validate", "--no-baselines", "--verbose", "2",
+            "-o", str(out)]
+    workers = []
+    for index in range(2):
+        env = {**ENV, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        workers.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    return workers
+
+
+def _finish(workers, timeout=400):
+    results = []
+    for worker in workers:
+        try:
+            stdout, stderr = worker.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for w in workers:
+                w.kill()
+            raise AssertionError("a worker hung") from None
+        results.append((worker.returncode, stdout, stderr))
+    return results
+
+
+def test_multiworker_trains_like_one_worker_and_survives_a_killed_worker(tmp_path):
+    import time
+
+    single = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--epochs", "3", "--dimension", "16",
+                             "--negatives", "10", "--no-validate", "--no-baselines", "-o", str(tmp_path / "one")],
+                            capture_output=True, text=True, env=ENV, timeout=600)
+    assert single.returncode == 0, single.stderr[-2000:]
+    results = _finish(_start_workers(tmp_path / "two", epochs=3))
+    for code, _stdout, stderr in results:
+        assert code == 0, stderr[-3000:]
+    one = json.loads((tmp_path / "one" / "metrics.json").read_text())["metrics"]["precision@1"]
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())["metrics"]["precision@1"]
+    worker = json.loads((tmp_path / "two" / ".worker-1" / "metrics.json").read_text())["metrics"]["precision@1"]
+    assert worker == two  # both workers hold the same model
+    assert abs(one - two) <= TOLERANCE, (one, two)
+
+    # Kill worker 1 once the chief has checkpointed an epoch: the chief must fail, not hang, and
+    # the same command run again resumes from that checkpoint and finishes.
+    out = tmp_path / "killed"
+    workers = _start_workers(out, epochs=30)
+    state = out / "final" / "checkpoints" / "state.json"
+    deadline = time.time() + 300
+    while not state.exists() and time.time() < deadline and workers[0].poll() is None:
+        time.sleep(0.2)
+    assert state.exists(), workers[0].communicate()[1][-3000:]
+    workers[1].kill()
+    killed_at = time.time()
+    (code, _, stderr), _ = _finish(workers, timeout=300)
+    assert code != 0 and ("Unavailable" in stderr or "unhealthy" in stderr or "aborted" in stderr), stderr[-2000:]
+    assert time.time() - killed_at < 240
+    done = json.loads(state.read_text())["epoch"]
+    results = _finish(_start_workers(out, epochs=done + 2))
+    for code, _stdout, stderr in results:
+        assert code == 0, stderr[-3000:]
+    assert f"Resuming from the checkpoint after epoch {done}" in results[0][1]
+    assert json.loads(state.read_text())["epoch"] == done + 2
+    assert (out / "metrics.json").exists()

@@ -60,6 +60,16 @@ class ValidationRanking(tf.keras.callbacks.Callback):
         self.best_weights = best_weights
 
 
+def worker_directory(strategy=None) -> str | None:
+    """``.worker-<id>`` for a worker other than the chief of a multi-worker strategy, else None
+    (the chief, or a single-machine strategy, writes to the real output directory)."""
+    strategy = strategy or tf.distribute.get_strategy()
+    if getattr(strategy.extended, "should_checkpoint", True):
+        return None
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return f".worker-{resolver.task_id}" if resolver is not None else ".worker"
+
+
 class EpochCheckpoint(tf.keras.callbacks.Callback):
     """Save model, optimiser and progress after every epoch, so that running the same command
     again after a crash resumes from the last finished epoch.
@@ -67,22 +77,30 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
     Layout of ``directory``: ``last/`` (a ``tf.train.CheckpointManager`` of the model and
     optimiser), ``best.npz`` (the best weights so far) and ``state.json`` (epoch, history,
     early-stopping state, and the settings the run was started with).
+
+    With several workers (MultiWorkerMirroredStrategy), every worker restores from the chief's
+    directory, so all resume at the same epoch; workers other than the chief write their own
+    copies to ``.worker-<id>/`` inside it.
     """
 
-    def __init__(self, directory, model, settings: dict, validation: ValidationRanking | None = None):
+    def __init__(self, directory, model, settings: dict, validation: ValidationRanking | None = None,
+                 strategy=None):
         super().__init__()
         self.directory = Path(directory)
+        self.write_directory = self.directory / worker_directory(strategy) if worker_directory(strategy) else \
+            self.directory
         self.settings = settings
         self.validation = validation
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=self.epoch)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.directory / "last"), max_to_keep=2)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.write_directory / "last"), max_to_keep=2)
         self.history: dict = {}
 
     def restore(self) -> int:
         """Restore the last checkpoint if there is one; returns the epoch to start from."""
         state_path = self.directory / STATE_FILE
-        if self.manager.latest_checkpoint is None or not state_path.exists():
+        latest = tf.train.latest_checkpoint(str(self.directory / "last"))
+        if latest is None or not state_path.exists():
             return 0
         state = json.loads(state_path.read_text())
         if state.get("settings") != self.settings:
@@ -90,7 +108,7 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
                 f"{self.directory} holds a checkpoint of a run with other settings or data; use "
                 "another output directory, or start afresh (awe-tf train --restart)"
             )
-        self.checkpoint.restore(self.manager.latest_checkpoint).expect_partial()
+        self.checkpoint.restore(latest).expect_partial()
         self.history = state.get("history", {})
         if self.validation is not None and (self.directory / "best.npz").exists():
             with np.load(self.directory / "best.npz") as best:
@@ -107,8 +125,8 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         if self.validation is not None:
             state["validation"] = self.validation.state()
             if self.validation.best_epoch == epoch:
-                np.savez(self.directory / "best.npz", **{f"w{i}": w for i, w in
-                                                          enumerate(self.validation.best_weights)})
-        tmp = self.directory / (STATE_FILE + ".tmp")
+                np.savez(self.write_directory / "best.npz", **{f"w{i}": w for i, w in
+                                                                enumerate(self.validation.best_weights)})
+        tmp = self.write_directory / (STATE_FILE + ".tmp")
         tmp.write_text(json.dumps(state, indent=1))
-        tmp.replace(self.directory / STATE_FILE)  # atomic: a crash never leaves half a file
+        tmp.replace(self.write_directory / STATE_FILE)  # atomic: a crash never leaves half a file

@@ -92,7 +92,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         free = ("epochs", "verbose", "steps_per_execution", "jit_compile")
         resumable = {k: v for k, v in train_config.to_dict().items() if k not in free}
         settings = {"model": _plain(model.get_config()), "train": resumable, "data": repr(train)}
-        checkpoint = EpochCheckpoint(output_dir / "checkpoints", model, settings, ranking)
+        checkpoint = EpochCheckpoint(output_dir / "checkpoints", model, settings, ranking, strategy=strategy)
         start_epoch = checkpoint.restore()
         all_callbacks.append(checkpoint)
         all_callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs"),
