@@ -62,7 +62,7 @@ def cmd_train(args) -> int:
     from awe_tf.training.strategies import make_strategy, split_cpu
 
     devices = split_cpu(args.cpu_replicas) if args.cpu_replicas else None
-    strategy = make_strategy(args.strategy, tpu=args.tpu, devices=devices)
+    strategy = make_strategy(args.strategy, tpu=args.tpu, devices=devices, min_shard_bytes=args.shard_bytes)
     if strategy.num_replicas_in_sync > 1:
         print(f"strategy: {args.strategy}, {strategy.num_replicas_in_sync} replicas")
     with strategy.scope():
@@ -99,7 +99,9 @@ def _train(args) -> int:
     train_config = TrainConfig(
         epochs=args.epochs, learning_rate=args.learning_rate, optimizer=args.optimizer,
         pairs_per_batch=args.pairs_per_batch, patience=args.patience, monitor=monitor,
-        seed=args.seed, verbose=args.verbose, jit_compile=args.jit_compile, bucketing=not args.jit_compile,
+        seed=args.seed, verbose=args.verbose, jit_compile=args.jit_compile,
+        # XLA and parameter-server workers take one static batch shape
+        bucketing=not (args.jit_compile or args.strategy in ("parameter-server", "tpu")),
     )
     print(f"data: {split.train!r}\n      test {split.test.n_examples} examples")
     epochs = [args.epochs] * (iterations + 1 if iterative else 1)
@@ -129,6 +131,11 @@ def _train(args) -> int:
         result = fit(split.train, model_config, final_config, output_dir=out / "final")
     train_seconds = time.perf_counter() - began
     model = result.model
+    from awe_tf.training.strategies import shards
+
+    if shards(model.U.table) > 1 or shards(model.V.table) > 1:
+        print(f"tables sharded across parameter servers: U in {shards(model.U.table)} shards, "
+              f"V in {shards(model.V.table)}")
     from awe_tf.training.callbacks import worker_directory
 
     if worker_directory():  # a worker other than the chief: its outputs stay out of the chief's way
@@ -207,6 +214,14 @@ def cmd_inspect(args) -> int:
     return 1 if args.require_stock and custom_ops(path) else 0
 
 
+def cmd_cluster_task(args) -> int:
+    from awe_tf.training.strategies import run_cluster_task
+
+    print("serving as a parameter-server-training task (TF_CONFIG); stop with Ctrl-C", flush=True)
+    run_cluster_task()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="awe-tf", description="Affinity Weighted Embedding on TensorFlow")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -250,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--tpu", help="TPU address for --strategy tpu (default: Colab's / the environment's)")
     scale.add_argument("--cpu-replicas", type=int,
                        help="split the CPU into this many devices (with --strategy mirrored, for trying it out)")
+    scale.add_argument("--shard-bytes", type=int, default=256 << 10,
+                       help="parameter-server: the smallest shard the tables U and V are cut into (default 256 KiB)")
     scale.add_argument("--jit-compile", action="store_true",
                        help="compile the training step with XLA (one static batch shape, as on TPU)")
     train.set_defaults(func=cmd_train)
@@ -275,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="test rows of the data set used to measure recall@10 (with --dataset/--train)")
     _data_args(export)
     export.set_defaults(func=cmd_export)
+
+    task = sub.add_parser("cluster-task", help="run as a worker or parameter server for --strategy parameter-server "
+                          "(reads TF_CONFIG; blocks)")
+    task.set_defaults(func=cmd_cluster_task)
 
     inspect = sub.add_parser("inspect", help="list the ops an exported SavedModel needs, stock or custom")
     inspect.add_argument("path", help="a SavedModel (version) directory, or <base>/<name> for its newest version")

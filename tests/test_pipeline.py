@@ -72,3 +72,32 @@ def test_normalise_rows():
     X = sp.csr_matrix([[3.0, 4.0], [0.0, 0.0]])
     np.testing.assert_allclose(normalise_rows(X, "l2").toarray(), [[0.6, 0.8], [0, 0]])
     np.testing.assert_allclose(normalise_rows(X, "l1").toarray(), [[3 / 7, 4 / 7], [0, 0]])
+
+
+def test_tensor_only_pipeline_gives_every_pair_once_per_epoch_in_one_shape():
+    import tensorflow as tf
+
+    for task in ("annotation", "recommendation"):
+        data = toy(task, n=53)
+        batches = TrainingBatches(data, pairs_per_batch=64, bucketing=False,
+                                  context=sp.random(53, data.n_labels, density=0.2, random_state=0, format="csr"))
+        steps = batches.steps_per_epoch()
+        epochs = [list(batches.tensor_dataset(epochs=2).take(2 * steps))[e * steps:(e + 1) * steps] for e in (0,)]
+        epochs.append(list(batches.tensor_dataset(start_epoch=1).take(steps)))
+        reference = list(batches.batches(0))
+        for epoch in epochs:
+            epoch = [{k: v.numpy() for k, v in b.items()} for b in epoch]
+            assert sorted(pairs_of(epoch, data.n_labels)) == sorted(data.Y.indices.tolist())
+            assert {tuple(b[k].shape) for b in epoch for k in ("label_ids",)} == {reference[0]["label_ids"].shape}
+            # the same examples as the generator's batches: features, self positions and context per row
+            def examples(batch_list, n_labels=data.n_labels):
+                return sorted((tuple(w.round(6)), tuple(lab), tuple(f), tuple(s), tuple(c), tuple(cw.round(6)))
+                              for b in batch_list for f, w, lab, s, c, cw in
+                        zip(b["feature_ids"], b["feature_weights"], b["label_ids"], b["self_position"],
+                            b["context_ids"], b["context_weights"], strict=True) if lab[0] < n_labels)
+
+            rows, want = examples(epoch), examples(reference)
+            assert rows == want
+        orders = [[tuple(b["feature_ids"].numpy()[0]) for b in batches.tensor_dataset(epochs=1)] for _ in range(2)]
+        assert orders[0] == orders[1]  # seeded: the same order every run
+        assert tf.is_tensor(epochs[0][0]["label_ids"])

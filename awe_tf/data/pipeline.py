@@ -207,3 +207,30 @@ class TrainingBatches:
 
         return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(4)
 
+    def tensor_dataset(self, epochs: int | None = None, start_epoch: int = 0):
+        """The same batches as :meth:`dataset` without ``bucketing``, built only from tensors (no
+        Python generator), so that it runs on remote workers (parameter-server training) and TPU
+        hosts. Every example is padded once to the static widths and kept in memory; each epoch is
+        a fresh seeded shuffle; a short last batch is filled with masked rows."""
+        import tensorflow as tf
+
+        if self.bucketing:
+            raise ValueError("a tensor-only pipeline needs bucketing=False (one static batch shape)")
+        n_labels = self.Y.shape[1]
+        examples = self.make_batch(self.rows, self.feature_width, self.label_width)
+        if self.context is not None:
+            examples.update(context_batch(self.context, n_labels, self.context_width, self.rows))
+        fill = {"feature_ids": 0, "feature_weights": 0.0, "label_ids": n_labels, "self_position": -1,
+                "context_ids": n_labels, "context_weights": 0.0}
+        size = self.batch_size
+
+        def pad(batch):
+            missing = size - tf.shape(batch["label_ids"])[0]
+            return {key: tf.pad(value, [[0, missing], [0, 0]], constant_values=fill[key])
+                    for key, value in batch.items()}
+
+        data = tf.data.Dataset.from_tensor_slices(examples)
+        data = data.shuffle(len(self.rows), seed=self.seed, reshuffle_each_iteration=True)
+        data = data.batch(size).map(pad).repeat(epochs)
+        return data.skip(start_epoch * self.steps_per_epoch()).prefetch(4)
+

@@ -39,7 +39,12 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         self.table = self.add_weight(
             name="table", shape=(self.rows, self.dimension), initializer=init, trainable=True
         )
-        self.table.assign(self._clip(self.table))
+        if len(getattr(self.table, "variables", [])) > 1:
+            # Sharded across parameter servers, each shard was drawn alone (the same seed, so the
+            # same rows in every shard): draw the whole table once instead, as unsharded.
+            self.table.assign(self._clip(init((self.rows, self.dimension))))
+        else:
+            self.table.assign(self._clip(self.table))
         super().build(input_shape)
 
     def _clip(self, rows):
@@ -47,19 +52,27 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         return rows * tf.minimum(1.0, self.max_norm / tf.maximum(norms, 1e-12))
 
     def call(self, ids):
-        return tf.gather(self.table, ids)
+        return tf.nn.embedding_lookup(self.table, ids)  # also for tables sharded across parameter servers
 
     def project(self, ids) -> None:
         """Rescale rows ``ids`` (any shape; repeats and out-of-range padding ids are ignored)."""
         # With several replicas each sees other ids; projecting the whole (synchronised) table
-        # keeps every copy identical.
-        if self.rows <= WHOLE_TABLE_ROWS or tf.distribute.get_strategy().num_replicas_in_sync > 1:
+        # keeps every copy identical. Parameter-server workers update the table asynchronously,
+        # so there a whole-table rewrite would undo the other workers' steps: rows only.
+        strategy = tf.distribute.get_strategy()
+        asynchronous = isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy)
+        if not asynchronous and (self.rows <= WHOLE_TABLE_ROWS or strategy.num_replicas_in_sync > 1):
             self.table.assign(self._clip(self.table))
             return
         ids = tf.reshape(ids, [-1])
-        valid = tf.boolean_mask(ids, (ids >= 0) & (ids < self.rows))
-        unique, _ = tf.unique(valid)
-        self.table.scatter_update(tf.IndexedSlices(self._clip(tf.gather(self.table, unique)), unique))
+        offset = 0
+        for shard in getattr(self.table, "variables", [self.table]):  # a sharded table: each shard in turn
+            rows = shard.shape[0]
+            local = ids - offset
+            valid = tf.boolean_mask(local, (local >= 0) & (local < rows))
+            unique, _ = tf.unique(valid)
+            shard.scatter_update(tf.IndexedSlices(self._clip(tf.gather(shard, unique)), unique))
+            offset += rows
 
     def get_config(self):
         return {

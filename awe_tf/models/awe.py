@@ -160,6 +160,11 @@ class AWEModel(tfrs.Model):
         self.optimizer.apply_gradients(zip(gradients, variables, strict=False))
         self.U.project(self._with_bias(inputs["feature_ids"], inputs["feature_weights"])[0])
         self.V.project(tf.concat([tf.reshape(inputs["label_ids"], [-1]), tf.reshape(negative_ids, [-1])], 0))
+        return self.get_metrics_result()
+
+    def get_metrics_result(self):
+        """The logs of a training step; Keras reads them from here after asynchronous
+        (parameter-server) steps."""
         logs = {m.name: m.result() for m in self.metrics if m is not self.task.loss_tracker}
         logs["loss"] = self.task.loss_tracker.result()  # mean WARP loss per pair this epoch
         return logs

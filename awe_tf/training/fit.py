@@ -14,6 +14,7 @@ from awe_tf.data.pipeline import TrainingBatches
 from awe_tf.models import AWEModel
 from awe_tf.training.callbacks import EpochCheckpoint, ValidationRanking
 from awe_tf.training.config import ModelConfig, TrainConfig
+from awe_tf.training.strategies import is_parameter_server
 
 
 @dataclasses.dataclass
@@ -65,6 +66,9 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     model_config = model_config or ModelConfig()
     train_config = train_config or TrainConfig()
     strategy = strategy or tf.distribute.get_strategy()
+    if is_parameter_server(strategy) and train_config.bucketing:
+        raise ValueError("parameter-server training needs TrainConfig(bucketing=False): workers build their "
+                         "batches from tensors, in one static shape")
     if model is None:
         model = build_model(train, model_config, strategy)
     with strategy.scope():
@@ -107,8 +111,13 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     epochs_run = start_epoch
     if epochs_left > 0 and not stopped_early:
         steps = batches.steps_per_epoch()
-        dataset = batches.dataset(epochs=None, start_epoch=start_epoch)
-        if isinstance(strategy, tf.distribute.Strategy) and strategy.num_replicas_in_sync > 1:
+        if is_parameter_server(strategy):  # each worker builds its own copy, from tensors only
+            first = start_epoch
+            dataset = tf.keras.utils.experimental.DatasetCreator(
+                lambda context: batches.tensor_dataset(start_epoch=first))
+        else:
+            dataset = batches.dataset(epochs=None, start_epoch=start_epoch)
+        if not is_parameter_server(strategy) and strategy.num_replicas_in_sync > 1:
             dataset = strategy.experimental_distribute_dataset(dataset)
         result = model.fit(
             dataset,

@@ -27,16 +27,72 @@ def split_cpu(replicas: int) -> list[str]:
     return [f"/cpu:{i}" for i in range(replicas)]
 
 
-def make_strategy(name: str = "default", tpu: str | None = None, devices=None) -> tf.distribute.Strategy:
+def local_cluster(workers: int = 2, parameter_servers: int = 2):
+    """Start an in-process cluster (``workers`` workers and ``parameter_servers`` parameter
+    servers on loopback) and return its cluster resolver, for parameter-server training on one
+    machine (tests, trying it out). The calling process is the coordinator."""
+    import socket
+
+    def free_port():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    spec = {"worker": [f"localhost:{free_port()}" for _ in range(workers)],
+            "ps": [f"localhost:{free_port()}" for _ in range(parameter_servers)]}
+    cluster = tf.train.ClusterSpec(spec)
+    config = tf.compat.v1.ConfigProto()
+    # In-process servers share this machine's threads: too few inter-op threads deadlock them.
+    config.inter_op_parallelism_threads = max(4, workers + 1)
+    for job, hosts in spec.items():
+        for index in range(len(hosts)):
+            tf.distribute.Server(cluster, job_name=job, task_index=index, config=config, protocol="grpc", start=True)
+    return tf.distribute.cluster_resolver.SimpleClusterResolver(cluster, rpc_layer="grpc")
+
+
+def run_cluster_task() -> None:
+    """Run this process as a worker or parameter server of the cluster in ``TF_CONFIG`` (the
+    coordinator is the process that trains, with ``--strategy parameter-server``); blocks."""
+    resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    if resolver.task_type not in ("worker", "ps"):
+        raise ValueError(f"TF_CONFIG's task type must be worker or ps here, got {resolver.task_type!r}")
+    server = tf.distribute.Server(resolver.cluster_spec(), job_name=resolver.task_type, task_index=resolver.task_id,
+                                  protocol=resolver.rpc_layer or "grpc", start=True)
+    server.join()
+
+
+def parameter_server_strategy(resolver, min_shard_bytes: int = 256 << 10):
+    """ParameterServerStrategy whose large variables (the tables U and V) are split across the
+    parameter servers in shards of at least ``min_shard_bytes``."""
+    shards = len(resolver.cluster_spec().as_dict().get("ps", [])) or 1
+    partitioner = tf.distribute.experimental.partitioners.MinSizePartitioner(min_shard_bytes=min_shard_bytes,
+                                                                             max_shards=shards)
+    return tf.distribute.experimental.ParameterServerStrategy(resolver, variable_partitioner=partitioner)
+
+
+def is_parameter_server(strategy) -> bool:
+    return isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy)
+
+
+def shards(variable) -> int:
+    """How many parameter-server shards a table is split into (1: not sharded)."""
+    return len(getattr(variable, "variables", [variable]))
+
+
+def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
+                  min_shard_bytes: int = 256 << 10) -> tf.distribute.Strategy:
     """The strategy called ``name``.
 
     Args:
         name: ``default`` (one device), ``mirrored`` (all local GPUs, or ``devices``),
             ``multiworker`` (MultiWorkerMirroredStrategy; the cluster comes from ``TF_CONFIG``),
-            ``parameter-server`` or ``tpu``.
+            ``parameter-server`` (this process coordinates the workers and parameter servers of
+            ``TF_CONFIG``, each running :func:`run_cluster_task`; tables are sharded across the
+            parameter servers) or ``tpu``.
         tpu: the TPU address for ``tpu`` (``grpc://...`` or a name); empty: Colab's or the
             environment's TPU.
         devices: device names for ``mirrored`` (default: every GPU, else the CPU).
+        min_shard_bytes: for ``parameter-server``, the smallest shard a table is cut into.
     """
     if name == "default":
         return tf.distribute.get_strategy()
@@ -56,5 +112,8 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None) -
             raise ValueError(f"no TPU found{' at ' + tpu if tpu else ''}: {error}") from error
         return tf.distribute.TPUStrategy(resolver)
     if name == "parameter-server":
-        raise ValueError("parameter-server training is not supported yet (issue #4): use mirrored or multiworker")
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("--strategy parameter-server needs TF_CONFIG describing the cluster (workers, ps, and "
+                             "this process as chief); start workers and ps with `awe-tf cluster-task`")
+        return parameter_server_strategy(tf.distribute.cluster_resolver.TFConfigClusterResolver(), min_shard_bytes)
     raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
