@@ -63,8 +63,8 @@ def cmd_train(args) -> int:
 
     devices = split_cpu(args.cpu_replicas) if args.cpu_replicas else None
     strategy = make_strategy(args.strategy, tpu=args.tpu, devices=devices, min_shard_bytes=args.shard_bytes)
-    if strategy.num_replicas_in_sync > 1:
-        print(f"strategy: {args.strategy}, {strategy.num_replicas_in_sync} replicas")
+    if args.strategy != "default":
+        print(f"strategy: {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s)")
     with strategy.scope():
         return _train(args)
 
@@ -260,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     fitting.add_argument("--seed", type=int, default=0)
     fitting.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
     scale = train.add_argument_group("distribution")
-    scale.add_argument("--strategy", choices=["default", "mirrored", "multiworker", "parameter-server", "tpu"],
+    scale.add_argument("--strategy", choices=["default", "auto", "mirrored", "multiworker", "parameter-server", "tpu"],
                        default="default", help="tf.distribute strategy (multiworker reads TF_CONFIG)")
     scale.add_argument("--tpu", help="TPU address for --strategy tpu (default: Colab's / the environment's)")
     scale.add_argument("--cpu-replicas", type=int,

@@ -228,3 +228,49 @@ def test_sharded_tables_train_exactly_as_unsharded_ones():
     assert out["sharded"]["shards"] == 2 and out["whole"]["shards"] == 1
     np.testing.assert_allclose(out["sharded"]["U"], out["whole"]["U"], atol=1e-4)
     assert out["sharded"]["p1"] == out["whole"]["p1"] and out["sharded"]["p1"] > 0.25, out["sharded"]["p1"]
+
+
+def test_iterative_neighbour_build_is_shared_out_among_workers(tmp_path):
+    """The k-NN (and cluster) G of the training set, built by two workers each doing half the rows,
+    equals the one-process build on both workers."""
+    script = textwrap.dedent("""
+        import os, sys
+        import scipy.sparse as sp
+        import tensorflow as tf
+        from awe_tf.training.strategies import make_strategy
+        strategy = make_strategy("multiworker") if "TF_CONFIG" in os.environ else tf.distribute.get_strategy()
+        from awe_tf import distribute
+        from awe_tf.data import load_dataset
+        from awe_tf.models import AWEModel
+        split = load_dataset("corel5k")
+        for spec in ("knn:k=10", "cluster:leaves=16,top=30"):
+            model = AWEModel(split.train.n_features, split.train.n_labels, dimension=16, affinity=spec)
+            model.affinity.set_reference(model.U.table.numpy(), model.prepare(split.train.X), split.train.Y, True,
+                                         label_embeddings=model.V.table.numpy())
+            with strategy.scope():
+                share = distribute.worker_share()
+                G = model.affinity.training_context(split.train.n_examples)
+            sp.save_npz(sys.argv[1] + spec.split(":")[0] + ".npz", G)
+            print(share)
+    """)
+    one = subprocess.run([sys.executable, "-c", script, str(tmp_path / "one-")], capture_output=True, text=True,
+                         env=ENV, timeout=600)
+    assert one.returncode == 0, one.stderr[-2000:]
+    ports = [_free_port(), _free_port()]
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    workers = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / f"w{i}-")], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True,
+                                env={**ENV, "TF_CONFIG": json.dumps({"cluster": cluster,
+                                                                     "task": {"type": "worker", "index": i}})})
+               for i in range(2)]
+    results = _finish(workers, timeout=300)
+    for i, (code, stdout, stderr) in enumerate(results):
+        assert code == 0, stderr[-3000:]
+        assert f"({i}, 2)" in stdout  # each worker did its own half
+    import scipy.sparse as sp
+
+    for name in ("knn", "cluster"):
+        reference = sp.load_npz(tmp_path / f"one-{name}.npz")
+        for i in range(2):
+            shared = sp.load_npz(tmp_path / f"w{i}-{name}.npz")
+            assert shared.shape == reference.shape and abs(shared - reference).max() == 0, name

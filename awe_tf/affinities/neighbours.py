@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from awe_tf.affinities.base import Affinity, context_lookup
 from awe_tf.affinities.constant import pair_queries
+from awe_tf.distribute import rows_by_workers
 
 
 def _padded_to_csr(ids: np.ndarray, weights: np.ndarray, n_labels: int) -> sp.csr_matrix:
@@ -227,13 +228,14 @@ class NeighbourAffinity(Affinity):
     def _eager_context(self, raw, Z, exclude, neighbours):
         return self._context_of(raw, Z, exclude, neighbours)
 
-    def _contexts(self, X, Z, exclude_self: bool) -> sp.csr_matrix:
-        """G rows (CSR ``[n, |Y| + 1]``) of prepared rows ``X`` and/or their embedding ``Z``."""
+    def _contexts(self, X, Z, exclude_self: bool, rows=None) -> sp.csr_matrix:
+        """G rows (CSR ``[n, |Y| + 1]``) of prepared rows ``X`` and/or their embedding ``Z``;
+        with ``exclude_self`` they are the training rows numbered ``rows`` (default: all, in order)."""
         from awe_tf.data.pipeline import feature_batch
 
         n_queries = X.shape[0] if X is not None else Z.shape[0]
         step = self._batches(n_queries)
-        neighbours = self._scann_neighbours(Z, exclude_self) if self.search == "scann" else None
+        neighbours = self._scann_neighbours(Z, exclude_self, rows) if self.search == "scann" else None
         parts = []
         for start in range(0, n_queries, step):
             stop = min(start + step, n_queries)
@@ -242,7 +244,9 @@ class NeighbourAffinity(Affinity):
                 batch = feature_batch(X[start:stop])
                 raw = (batch["feature_ids"], batch["feature_weights"])
             z = None if Z is None else tf.constant(Z[start:stop], tf.float32)
-            exclude = tf.range(start, stop) if exclude_self and neighbours is None else None
+            exclude = None
+            if exclude_self and neighbours is None:
+                exclude = tf.constant(rows[start:stop] if rows is not None else np.arange(start, stop), tf.int32)
             found = None if neighbours is None else tf.constant(neighbours[start:stop])
             ids, weights = (t.numpy() for t in self._eager_context(raw, z, exclude, found))
             parts.append(_padded_to_csr(ids, weights, self.n_labels))
@@ -258,7 +262,7 @@ class NeighbourAffinity(Affinity):
         """The ScaNN query of embedded inputs ``Z`` (a tensor; TensorFlow ops)."""
         return tf.convert_to_tensor(Z, tf.float32)
 
-    def _scann_neighbours(self, Z, exclude_self):
+    def _scann_neighbours(self, Z, exclude_self, rows=None):
         import scann
 
         n_train = int(self.state.numpy()[0])
@@ -277,7 +281,7 @@ class NeighbourAffinity(Affinity):
         ids, _ = self._searcher.search_batched(self.scann_queries(Z).numpy(), final_num_neighbors=k + 1)
         ids = np.asarray(ids, np.int64)
         if exclude_self:  # drop the query itself wherever it was found, else the last one
-            own = ids == np.arange(ids.shape[0])[:, None]
+            own = ids == (np.arange(ids.shape[0]) if rows is None else np.asarray(rows))[:, None]
             drop = np.where(own.any(axis=1), own.argmax(axis=1), k)
             keep = np.ones_like(ids, bool)
             keep[np.arange(ids.shape[0]), drop] = False
@@ -303,7 +307,12 @@ class NeighbourAffinity(Affinity):
             n_features = int(tf.shape(self.latent)[0]) - self.input_bias
             X = self.inputs.value(n_features) if self.space in ("input", "hybrid") else None
             Z = self.reference.numpy() if self.space in ("latent", "hybrid") else None
-            self._training_context = self._contexts(X, Z, exclude_self=True)
+
+            def compute(rows):  # under a multi-worker strategy each worker does its share
+                return self._contexts(None if X is None else X[rows], None if Z is None else Z[rows],
+                                      exclude_self=True, rows=rows)
+
+            self._training_context = rows_by_workers(compute, n_train, self.n_labels + 1)
         return self._training_context
 
     # ------------------------------------------------------------------------ scoring

@@ -75,13 +75,17 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         model.compile(optimizer=train_config.make_optimizer(),
                       steps_per_execution=train_config.steps_per_execution,
                       jit_compile=train_config.jit_compile)
+    context = None
+    if model.affinity.uses_context:
+        with strategy.scope():  # G's rows are shared out among the workers of a multi-worker strategy
+            context = model.affinity.training_context(train.n_examples)
     batches = TrainingBatches(
         train,
         pairs_per_batch=train_config.pairs_per_batch,
         normalisation=model.normalisation,
         bucketing=train_config.bucketing,
         seed=train_config.seed,
-        context=model.affinity.training_context(train.n_examples) if model.affinity.uses_context else None,
+        context=context,
     )
     all_callbacks = list(callbacks)
     ranking = None

@@ -12,7 +12,7 @@ import os
 
 import tensorflow as tf
 
-STRATEGIES = ("default", "mirrored", "multiworker", "parameter-server", "tpu")
+STRATEGIES = ("default", "auto", "mirrored", "multiworker", "parameter-server", "tpu")
 
 
 def split_cpu(replicas: int) -> list[str]:
@@ -84,7 +84,8 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
     """The strategy called ``name``.
 
     Args:
-        name: ``default`` (one device), ``mirrored`` (all local GPUs, or ``devices``),
+        name: ``default`` (one device), ``auto`` (a TPU if one is reachable, else the local GPUs
+            mirrored, else the default), ``mirrored`` (all local GPUs, or ``devices``),
             ``multiworker`` (MultiWorkerMirroredStrategy; the cluster comes from ``TF_CONFIG``),
             ``parameter-server`` (this process coordinates the workers and parameter servers of
             ``TF_CONFIG``, each running :func:`run_cluster_task`; tables are sharded across the
@@ -95,6 +96,14 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
         min_shard_bytes: for ``parameter-server``, the smallest shard a table is cut into.
     """
     if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "auto":  # Colab and notebooks: a TPU if there is one, else all GPUs, else this CPU
+        try:
+            return make_strategy("tpu", tpu=tpu)
+        except ValueError:
+            pass
+        if tf.config.list_logical_devices("GPU"):
+            return tf.distribute.MirroredStrategy()
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(devices)

@@ -1,0 +1,70 @@
+"""Splitting row-wise work across the workers of a multi-worker strategy (the MapReduce step of
+the paper's iterative scheme: each worker finds the neighbours of its share of the training
+rows, then every worker receives all of them through a TensorFlow collective)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import tensorflow as tf
+
+
+def worker_share() -> tuple[int, int]:
+    """``(index, count)``: this worker's place among the workers of the current multi-worker
+    strategy, one replica each; ``(0, 1)`` when there is nothing to share."""
+    strategy = tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return 0, 1
+    resolver = strategy.cluster_resolver
+    spec = resolver.cluster_spec().as_dict()
+    chiefs, workers = len(spec.get("chief", [])), len(spec.get("worker", []))
+    if chiefs + workers < 2 or strategy.num_replicas_in_sync != chiefs + workers:
+        return 0, 1  # one worker, or several devices per worker: each worker does all the rows
+    index = resolver.task_id + (chiefs if resolver.task_type == "worker" else 0)
+    return index, chiefs + workers
+
+
+def _run(strategy, function):
+    """``strategy.run`` inside a ``tf.function`` (collectives run eagerly are slow and warn)."""
+    return tf.function(lambda: strategy.run(function))()
+
+
+def rows_by_workers(compute, n_rows: int, n_columns: int) -> sp.csr_matrix:
+    """All ``n_rows`` rows of a sparse result, each worker computing only its share.
+
+    Args:
+        compute: ``rows -> CSR [len(rows), n_columns]``, the result for those row numbers.
+        n_rows: the number of rows.
+        n_columns: the result's width.
+    """
+    index, count = worker_share()
+    if count == 1:
+        return compute(np.arange(n_rows))
+    rows = np.arange(index, n_rows, count)
+    part = sp.csr_matrix(compute(rows), dtype=np.float32)
+    strategy = tf.distribute.get_strategy()
+    share = -(-n_rows // count)
+    width = int(np.diff(part.indptr).max()) if part.shape[0] else 0
+
+    def widest():  # all-reduce has no max: gather every worker's width
+        return tf.distribute.get_replica_context().all_gather(tf.constant([width], tf.int64), axis=0)
+
+    width = max(1, int(strategy.experimental_local_results(_run(strategy, widest))[0].numpy().max()))
+    columns = np.full((share, width), -1, np.int32)
+    values = np.zeros((share, width), np.float32)
+    row_ids = np.full(share, -1, np.int64)
+    row_ids[: len(rows)] = rows
+    for r in range(part.shape[0]):
+        start, end = part.indptr[r], part.indptr[r + 1]
+        columns[r, : end - start] = part.indices[start:end]
+        values[r, : end - start] = part.data[start:end]
+
+    def gather():
+        context = tf.distribute.get_replica_context()
+        return tuple(context.all_gather(tf.constant(a), axis=0) for a in (row_ids, columns, values))
+
+    row_ids, columns, values = (strategy.experimental_local_results(t)[0].numpy()
+                                for t in _run(strategy, gather))
+    keep = (row_ids[:, None] >= 0) & (columns >= 0)
+    where = np.repeat(row_ids, width).reshape(columns.shape)
+    return sp.csr_matrix((values[keep], (where[keep], columns[keep])), shape=(n_rows, n_columns), dtype=np.float32)
