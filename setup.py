@@ -17,7 +17,7 @@ setup(
         "scipy",
     ],
     extras_require={
-        "tuning": ["keras-tuner==1.4.8"],
+        "tuning": ["keras-tuner==1.4.8", "scikit-learn>=1.3"],
         "scann": ["scann==1.4.2"],
         "serving": ["scann==1.4.2", "tensorflow-serving-api~=2.20.0"],
         "test": ["pytest"],

@@ -214,6 +214,26 @@ def cmd_inspect(args) -> int:
     return 1 if args.require_stock and custom_ops(path) else 0
 
 
+def cmd_tune(args) -> int:
+    from awe_tf.training import ModelConfig, TrainConfig
+    from awe_tf.tuning import make_tuner
+
+    split, name = _load(args)
+    monitor = args.monitor or ("precision@10" if split.train.task == "recommendation" else "precision@1")
+    tuner = make_tuner(args.oracle, split.train, args.affinity, directory=args.output, max_trials=args.trials,
+                       max_epochs=args.epochs, seed=args.seed, iterations=args.iterations,
+                       model_config=ModelConfig(seed=args.seed),
+                       train_config=TrainConfig(epochs=args.epochs, monitor=monitor, seed=args.seed))
+    print(f"searching {args.affinity} on {name} with {args.oracle} ({tuner.project_dir}); objective: validation "
+          f"{monitor} on the protocol's validation carve-out of the training part")
+    tuner.search()
+    best = tuner.best()
+    print(f"best validation {monitor}: {best['score']:.4f} after {best['trials']} trials")
+    data = ["--dataset", args.dataset] if args.dataset else []
+    print("train it with:\n  awe-tf train " + " ".join(data + best["flags"]))
+    return 0
+
+
 def cmd_cluster_task(args) -> int:
     from awe_tf.training.strategies import run_cluster_task
 
@@ -292,6 +312,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="test rows of the data set used to measure recall@10 (with --dataset/--train)")
     _data_args(export)
     export.set_defaults(func=cmd_export)
+
+    tune = sub.add_parser("tune", help="search hyper-parameters with KerasTuner on the validation carve-out")
+    _data_args(tune)
+    tune.add_argument("--affinity", default="constant",
+                      help="affinity family whose knobs are searched with the usual ones (constant, sigmoid, "
+                           "linear-sigmoid, topk, lowrank, matrix, knn, rbf, latent-rbf, cluster)")
+    tune.add_argument("--oracle", choices=["random", "bayesian", "hyperband"], default="random")
+    tune.add_argument("--trials", type=int, default=10, help="trials (random, bayesian)")
+    tune.add_argument("--epochs", type=int, default=10, help="epochs per trial (hyperband: the most)")
+    tune.add_argument("--iterations", type=int, default=1, help="G rebuilds per trial for knn-type affinities")
+    tune.add_argument("--monitor", help="validation metric to maximise (default by task)")
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--output", "-o", default="runs/tuning",
+                      help="search directory; running the same command again resumes the search")
+    tune.set_defaults(func=cmd_tune)
 
     task = sub.add_parser("cluster-task", help="run as a worker or parameter server for --strategy parameter-server "
                           "(reads TF_CONFIG; blocks)")

@@ -1,0 +1,76 @@
+"""Search spaces as data: the usual knobs of every model plus each affinity's own.
+
+A space maps a setting to ``(kind, *arguments)``: ``("float", low, high)`` or
+``("float", low, high, "log")``, ``("int", low, high)``, ``("choice", [values])``. Model and
+training settings use the names of :class:`~awe_tf.training.ModelConfig` and
+:class:`~awe_tf.training.TrainConfig`; affinity settings are prefixed ``affinity.`` and use the
+names of the affinity's spec (``linear-sigmoid:alpha=1,beta=0.25``). The same names are the
+flags of ``awe-tf train`` (``learning_rate`` -> ``--learning-rate``), so a best trial's settings
+are a command line.
+"""
+
+from __future__ import annotations
+
+COMMON = {
+    "learning_rate": ("float", 0.01, 0.3, "log"),
+    "margin": ("float", 0.1, 2.0),
+    "dimension": ("choice", [16, 32, 64, 100]),
+    "num_negatives": ("choice", [16, 32, 64]),
+}
+
+# Each affinity's knobs (the paper's beta and alpha, k, and the kernel widths lambda).
+AFFINITY = {
+    "constant": {},
+    "sigmoid": {},
+    "linear-sigmoid": {"alpha": ("float", 0.25, 4.0, "log"), "beta": ("float", -1.0, 0.5)},
+    "topk": {"k": ("int", 1, 11)},
+    "lowrank": {"rank": ("choice", [4, 8, 16])},
+    "matrix": {"c": ("float", 0.1, 2.0)},
+    "knn": {"k": ("int", 5, 50)},
+    "rbf": {"k": ("int", 5, 50), "gamma": ("float", 0.05, 5.0, "log"), "label_gamma": ("float", 0.1, 5.0, "log")},
+    "latent-rbf": {"k": ("int", 5, 50), "gamma": ("float", 0.05, 5.0, "log"),
+                   "label_gamma": ("float", 0.1, 5.0, "log")},
+    "cluster": {"leaves": ("choice", [16, 64, 256]), "top": ("choice", [25, 50, 100])},
+}
+
+TRAIN_SETTINGS = ("learning_rate",)
+MODEL_SETTINGS = ("margin", "dimension", "num_negatives")
+
+
+def space(affinity: str = "constant", include_common: bool = True) -> dict:
+    """The search space for an affinity family name (``linear-sigmoid``, ``knn``, ...)."""
+    if affinity not in AFFINITY:
+        raise ValueError(f"no search space for affinity {affinity!r}; known: {', '.join(sorted(AFFINITY))}")
+    found = dict(COMMON) if include_common else {}
+    found.update({f"affinity.{name}": spec for name, spec in AFFINITY[affinity].items()})
+    return found
+
+
+def affinity_spec(affinity: str, values: dict) -> str | None:
+    """The affinity spec string for chosen ``affinity.*`` values (None: the constant, WSABIE)."""
+    settings = {key.split(".", 1)[1]: value for key, value in values.items() if key.startswith("affinity.")}
+    if affinity == "constant" and not settings:
+        return None
+    if not settings:
+        return affinity
+    return affinity + ":" + ",".join(f"{key}={_plain(value)}" for key, value in sorted(settings.items()))
+
+
+def train_flags(affinity: str, values: dict) -> list[str]:
+    """``awe-tf train`` flags for chosen values (what :func:`awe_tf.cli` accepts)."""
+    flags = {"learning_rate": "--learning-rate", "margin": "--margin", "dimension": "--dimension",
+             "num_negatives": "--negatives"}
+    out = []
+    for key, flag in flags.items():
+        if key in values:
+            out += [flag, _plain(values[key])]
+    spec = affinity_spec(affinity, values)
+    if spec:
+        out += ["--affinity", spec]
+    return out
+
+
+def _plain(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)

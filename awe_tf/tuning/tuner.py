@@ -1,0 +1,128 @@
+"""KerasTuner searches over AWE models.
+
+KerasTuner 1.4.8 builds Keras 3 models and rejects the tf_keras models TFRS needs, so these
+tuners never call ``build()``: each overrides ``run_trial`` (a documented KerasTuner use) to
+train the trial's model with :func:`~awe_tf.training.fit` (or
+:func:`~awe_tf.training.fit_iterative` for k-NN-type affinities) on the protocol's validation
+carve-out of the *training* part, and returns the best validation precision@k it reached. The
+test part is never seen. Oracles: random search, Bayesian optimisation, Hyperband (whose
+``tuner/epochs`` sets the epochs of a trial). The oracle's state lives in
+``<directory>/<project>``: a search run again with the same directory resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import keras_tuner as kt
+
+from awe_tf.affinities import parse
+from awe_tf.data import validation_split
+from awe_tf.data.dataset import Dataset
+from awe_tf.training import ModelConfig, TrainConfig, fit, fit_iterative
+from awe_tf.training.iterative import needs_iterations
+from awe_tf.tuning.spaces import MODEL_SETTINGS, TRAIN_SETTINGS, affinity_spec, space, train_flags
+
+ORACLES = ("random", "bayesian", "hyperband")
+BEST_FILE = "best.json"
+
+
+def hyperparameters(search_space: dict) -> kt.HyperParameters:
+    """A KerasTuner search space declared from a space given as data (:mod:`.spaces`)."""
+    hp = kt.HyperParameters()
+    for name, (kind, *args) in search_space.items():
+        if kind == "float":
+            hp.Float(name, args[0], args[1], sampling="log" if args[2:] == ["log"] else "linear")
+        elif kind == "int":
+            hp.Int(name, args[0], args[1])
+        elif kind == "choice":
+            hp.Choice(name, list(args[0]))
+        else:
+            raise ValueError(f"unknown kind {kind!r} for {name!r}")
+    return hp
+
+
+class _TrialRunner:
+    """Mixin for a KerasTuner tuner: trials train AWE models (module docstring)."""
+
+    def __init__(self, train: Dataset, affinity: str = "constant", model_config: ModelConfig | None = None,
+                 train_config: TrainConfig | None = None, iterations: int = 1, search_space: dict | None = None,
+                 **kwargs):
+        self.train_data = train
+        self.affinity = affinity
+        self.search_space = search_space if search_space is not None else space(affinity)
+        self.base_model = model_config or ModelConfig()
+        self.base_train = train_config or TrainConfig()
+        self.iterations = iterations
+        self.monitor = self.base_train.monitor
+        self.validation = validation_split(train)
+        kwargs.setdefault("objective", kt.Objective("val_" + self.monitor, direction="max"))
+        kwargs.setdefault("overwrite", False)  # a search run again resumes
+        super().__init__(hypermodel=None, hyperparameters=hyperparameters(self.search_space),
+                         tune_new_entries=False, **kwargs)
+
+    def settings(self, values: dict) -> tuple[ModelConfig, TrainConfig]:
+        """The model and training settings of chosen hyperparameter values."""
+        model = {key: values[key] for key in MODEL_SETTINGS if key in values}
+        model_config = dataclasses.replace(self.base_model, affinity=affinity_spec(self.affinity, values), **model)
+        train = {key: values[key] for key in TRAIN_SETTINGS if key in values}
+        if "tuner/epochs" in values:
+            train["epochs"] = int(values["tuner/epochs"])
+        return model_config, dataclasses.replace(self.base_train, verbose=0, **train)
+
+    def run_trial(self, trial, *args, **kwargs):
+        model_config, train_config = self.settings(trial.hyperparameters.values)
+        carve = self.validation
+        if needs_iterations(parse(model_config.affinity or "constant")):
+            result, _ = fit_iterative(carve.train, model_config, train_config, self.iterations, carve,
+                                      log=lambda line: None)
+        else:
+            result = fit(carve.train, model_config, train_config, validation=carve)
+        scores = result.history.get("val_" + self.monitor, [])
+        if not scores:
+            raise RuntimeError(f"trial {trial.trial_id} recorded no validation {self.monitor}")
+        return {"val_" + self.monitor: max(scores)}
+
+    def best(self) -> dict:
+        """The best trial: its score, settings and ``awe-tf train`` flags (also written to
+        ``best.json`` in the project directory)."""
+        finished = [t for t in self.oracle.get_best_trials(len(self.oracle.trials) or 1) if t.score is not None]
+        if not finished:
+            raise RuntimeError(f"no trial in {self.project_dir} has finished with a score (see the errors above)")
+        trial = finished[0]
+        values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
+        model_config, train_config = self.settings(trial.hyperparameters.values)
+        found = {"score": trial.score, "objective": "val_" + self.monitor, "values": values,
+                 "affinity": model_config.affinity, "flags": train_flags(self.affinity, values),
+                 "trials": len(self.oracle.trials)}
+        (Path(self.project_dir) / BEST_FILE).write_text(json.dumps(found, indent=1))
+        return found
+
+
+class RandomSearch(_TrialRunner, kt.RandomSearch):
+    """Random search over an AWE search space."""
+
+
+class BayesianOptimization(_TrialRunner, kt.BayesianOptimization):
+    """Gaussian-process Bayesian optimisation over an AWE search space."""
+
+
+class Hyperband(_TrialRunner, kt.Hyperband):
+    """Hyperband over an AWE search space (``max_epochs`` bounds a trial's epochs)."""
+
+
+def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", directory="runs/tuning",
+               project_name: str | None = None, max_trials: int = 10, max_epochs: int = 10, seed: int = 0,
+               **kwargs):
+    """A tuner by oracle name: ``random``, ``bayesian`` or ``hyperband``."""
+    project_name = project_name or f"{train.name}-{affinity}-{oracle}"
+    common = {"directory": str(directory), "project_name": project_name, "seed": seed, **kwargs}
+    if oracle == "random":
+        return RandomSearch(train, affinity, max_trials=max_trials, **common)
+    if oracle == "bayesian":
+        return BayesianOptimization(train, affinity, max_trials=max_trials, **common)
+    if oracle == "hyperband":
+        return Hyperband(train, affinity, max_epochs=max_epochs, factor=3, **common)
+    raise ValueError(f"oracle must be one of {ORACLES}, got {oracle!r}")

@@ -1,0 +1,113 @@
+"""KerasTuner searches: spaces as data, trials trained through run_trial on the validation carve-out,
+three oracles, resuming, and the best trial as `awe-tf train` flags."""
+
+import json
+
+import pytest
+
+from awe_tf import tuning
+from awe_tf.affinities import parse
+from awe_tf.cli import build_parser
+from awe_tf.data import load_dataset
+from awe_tf.training import ModelConfig, TrainConfig
+from awe_tf.tuning import tuner as tuner_module
+
+SMALL = {"model_config": ModelConfig(num_negatives=10), "train_config": TrainConfig(epochs=1, patience=0)}
+SPACE = {"learning_rate": ("float", 0.02, 0.2, "log"), "dimension": ("choice", [16, 32])}
+
+
+@pytest.fixture(scope="module")
+def corel():
+    return load_dataset("corel5k")
+
+
+@pytest.fixture
+def fits(monkeypatch):
+    """Every training run a trial starts (the real fit, recorded)."""
+    calls = []
+    real = tuner_module.fit
+
+    def recording(train, model_config, train_config, validation=None, **kwargs):
+        calls.append({"n_train": train.n_examples, "validation": validation.test.n_examples,
+                      "epochs": train_config.epochs, "affinity": model_config.affinity,
+                      "dimension": model_config.dimension})
+        return real(train, model_config, train_config, validation=validation, **kwargs)
+
+    monkeypatch.setattr(tuner_module, "fit", recording)
+    return calls
+
+
+def test_spaces_are_data_and_best_values_become_train_flags():
+    found = tuning.space("linear-sigmoid")
+    assert {"learning_rate", "margin", "dimension", "num_negatives", "affinity.alpha", "affinity.beta"} <= set(found)
+    assert set(tuning.space("topk", include_common=False)) == {"affinity.k"}
+    with pytest.raises(ValueError, match="no search space for affinity 'nosuch'"):
+        tuning.space("nosuch")
+    values = {"learning_rate": 0.0512345678, "dimension": 32, "affinity.alpha": 1.5, "affinity.beta": -0.25}
+    flags = tuning.train_flags("linear-sigmoid", values)
+    args = build_parser().parse_args(["train", *flags])
+    assert args.learning_rate == pytest.approx(0.0512346) and args.dimension == 32
+    affinity = parse(args.affinity)
+    assert affinity.alpha == 1.5 and affinity.beta == -0.25
+    assert tuning.affinity_spec("constant", {"dimension": 16}) is None
+    hp = tuning.hyperparameters(found)
+    assert hp.get("affinity.beta") >= -1.0 and "affinity.alpha" in hp.values
+
+
+def test_random_search_trains_on_validation_and_resumes(tmp_path, corel, fits):
+    tuner = tuning.make_tuner("random", corel.train, "topk", directory=tmp_path, max_trials=2,
+                              search_space={**SPACE, "affinity.k": ("int", 1, 5)}, **SMALL)
+    tuner.search()
+    assert len(fits) == 2
+    carve_train = tuner.validation.train.n_examples
+    assert all(c["n_train"] == carve_train < corel.train.n_examples for c in fits)  # never the whole training part
+    assert all(c["affinity"].startswith("topk:k=") for c in fits)
+    best = tuner.best()
+    assert 0.2 < best["score"] <= 1 and best["objective"] == "val_precision@1"
+    saved = json.loads((tmp_path / "corel5k-topk-random" / "best.json").read_text())
+    assert saved["flags"] == best["flags"] and "--affinity" in saved["flags"]
+    # The same search with a larger budget runs only the missing trial.
+    again = tuning.make_tuner("random", corel.train, "topk", directory=tmp_path, max_trials=3,
+                              search_space={**SPACE, "affinity.k": ("int", 1, 5)}, **SMALL)
+    again.search()
+    assert len(fits) == 3 and len(again.oracle.trials) == 3
+
+
+def test_hyperband_sets_each_trials_epochs(tmp_path, corel, fits):
+    tuner = tuning.make_tuner("hyperband", corel.train, "constant", directory=tmp_path, max_epochs=3,
+                              search_space=SPACE, **SMALL)
+    tuner.search()
+    epochs = {c["epochs"] for c in fits}
+    assert len(fits) >= 3 and epochs <= {1, 2, 3} and len(epochs) > 1, fits
+    for trial in tuner.oracle.trials.values():
+        assert "tuner/epochs" in trial.hyperparameters.values
+
+
+def test_bayesian_optimisation_runs(tmp_path, corel, fits):
+    tuner = tuning.make_tuner("bayesian", corel.train, "constant", directory=tmp_path, max_trials=2,
+                              search_space=SPACE, **SMALL)
+    tuner.search()
+    assert len(fits) == 2 and tuner.best()["score"] > 0.2
+    with pytest.raises(ValueError, match="oracle must be one of"):
+        tuning.make_tuner("grid", corel.train)
+
+
+def test_cli_tune_prints_a_train_command_that_runs(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", "tune", "--affinity", "linear-sigmoid", "--trials", "2",
+                           "--epochs", "1", "-o", str(tmp_path / "search")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "best validation precision@1" in proc.stdout
+    command = proc.stdout.strip().splitlines()[-1].split()
+    assert command[:2] == ["awe-tf", "train"] and "--affinity" in command
+    train = subprocess.run([sys.executable, "-m", "awe_tf.cli", *command[1:], "--epochs", "1", "--no-validate",
+                            "--no-baselines", "-o", str(tmp_path / "run")],
+                           capture_output=True, text=True, env=env, timeout=600)
+    assert train.returncode == 0, train.stderr[-3000:]
+    report = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert report["affinity"].startswith("linear-sigmoid:alpha=")
