@@ -1,0 +1,166 @@
+"""Write the notebooks (outputs stripped) from the cells below: `python notebooks/build.py`.
+
+Every notebook starts with a guarded install cell (it installs awe-tf only in Colab, when it is
+missing) and a cell tagged ``parameters`` that tests override with a small "smoke" setting
+(tests/test_notebooks.py runs each one top to bottom with nbclient).
+"""
+
+from pathlib import Path
+
+import nbformat
+
+INSTALL = """\
+# Colab: install awe-tf (skipped when it is already installed, e.g. locally)
+import importlib.util
+import subprocess
+import sys
+
+AWE_TF_SOURCE = "git+https://github.com/awe-tf/awe-tf"  # or a path to your clone
+if importlib.util.find_spec("awe_tf") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"awe-tf[serving,tuning] @ {AWE_TF_SOURCE}"],
+                   check=True)"""
+
+NOTEBOOKS = {
+    "01_quickstart.ipynb": [
+        ("md", "# awe-tf quickstart\n\nTrain WSABIE (the linear embedding model) and AWE (with a k-NN affinity) "
+               "on the bundled Corel5k image-annotation data, compare them, and look at predictions."),
+        ("code", INSTALL),
+        ("params", "EPOCHS = 10\nDIMENSION = 64\nITERATIONS = 2"),
+        ("code", """\
+from awe_tf.data import load_dataset
+from awe_tf.evaluation import evaluate_model
+from awe_tf.training import ModelConfig, TrainConfig, fit, fit_iterative
+
+split = load_dataset("corel5k")  # bundled: no download
+print(split.train)"""),
+        ("code", """\
+config = TrainConfig(epochs=EPOCHS, verbose=0)
+wsabie = fit(split.train, ModelConfig(dimension=DIMENSION), config).model
+awe_config = ModelConfig(dimension=DIMENSION, affinity="constant:0.2+knn:k=50")
+awe, _ = fit_iterative(split.train, awe_config, config, iterations=ITERATIONS)
+models = {"WSABIE": wsabie, "AWE k-NN": awe.model}
+scores = {name: evaluate_model(model.score, split)["metrics"] for name, model in models.items()}
+scores"""),
+        ("code", """\
+import matplotlib.pyplot as plt
+
+ks = [1, 3, 5, 10]
+for name, metrics in scores.items():
+    plt.plot(ks, [metrics[f"precision@{k}"] for k in ks], marker="o", label=name)
+plt.xlabel("k")
+plt.ylabel("precision@k")
+plt.title("Corel5k test")
+plt.legend()
+plt.show()"""),
+        ("code", """\
+ids, _ = awe.model.top_k(split.test.X[:5], k=5)
+names = split.train.label_names
+for predicted, truth in zip(ids, split.test.Y[:5], strict=True):
+    print("predicted:", [names[i] for i in predicted])
+    print("   actual:", [names[i] for i in truth.indices])"""),
+    ],
+    "04_tuning.ipynb": [
+        ("md", "# Tuning an affinity with KerasTuner\n\nSearch the linear-sigmoid affinity's alpha and beta with "
+               "the learning rate and margin. Trials are scored on the protocol's validation carve-out of the "
+               "training part; the test part is never used in the search."),
+        ("code", INSTALL),
+        ("params", "TRIALS = 10\nEPOCHS = 10\nORACLE = \"bayesian\""),
+        ("code", """\
+from awe_tf.data import load_dataset
+from awe_tf.training import TrainConfig
+from awe_tf.tuning import make_tuner
+
+split = load_dataset("corel5k")
+tuner = make_tuner(ORACLE, split.train, "linear-sigmoid", directory="tuning", max_trials=TRIALS,
+                   max_epochs=EPOCHS, train_config=TrainConfig(epochs=EPOCHS))
+tuner.search()
+best = tuner.best()
+best"""),
+        ("code", """\
+import matplotlib.pyplot as plt
+
+trials = [t for t in tuner.oracle.trials.values() if t.score is not None]
+plt.scatter([t.hyperparameters.get("affinity.beta") for t in trials], [t.score for t in trials])
+plt.xlabel("beta")
+plt.ylabel("validation precision@1")
+plt.show()"""),
+        ("code", "print(\"awe-tf train \" + \" \".join(best[\"flags\"]))"),
+    ],
+    "05_export_and_serving.ipynb": [
+        ("md", "# Export for TF Serving\n\nExport a trained model in both flavours, audit the ops each needs, "
+               "load an export as a server would, and build the REST request TF Serving takes."),
+        ("code", INSTALL),
+        ("params", "EPOCHS = 10"),
+        ("code", """\
+import json
+
+from awe_tf import serving
+from awe_tf.data import load_dataset
+from awe_tf.training import ModelConfig, TrainConfig, fit
+
+split = load_dataset("corel5k")
+model = fit(split.train, ModelConfig(dimension=32), TrainConfig(epochs=EPOCHS, verbose=0)).model
+paths = {}
+for flavour in serving.FLAVOURS:
+    paths[flavour] = serving.export(model, "models", f"corel-{flavour}", flavour=flavour,
+                                    queries=split.test.X[:200])"""),
+        ("code", "print(serving.report(paths[\"portable\"]))\nprint(serving.custom_ops(paths[\"scann\"]))"),
+        ("code", """\
+served = serving.load("models/corel-scann")  # the newest version
+served(split.test.X[:3], k=5)["labels"]"""),
+        ("code", """\
+ids, weights = serving.request_arrays(split.test.X[:2])
+inputs = {"feature_ids": ids.tolist(), "feature_weights": weights.tolist(), "k": 5}
+body = {"signature_name": "serving_default", "inputs": inputs}
+print("curl -d @request.json http://localhost:8501/v1/models/corel-scann:predict")
+json.dumps(body)[:200]"""),
+    ],
+    "06_tpu_and_distributed.ipynb": [
+        ("md", "# TPU and distributed training\n\nOn a Colab TPU runtime `make_strategy('auto')` connects to "
+               "the TPU; elsewhere it falls back to the GPUs, then to the CPU. A TPU wants one static batch "
+               "shape: `bucketing=False`."),
+        ("code", INSTALL),
+        ("params", "EPOCHS = 10"),
+        ("code", """\
+from awe_tf.training.strategies import make_strategy
+
+strategy = make_strategy("auto")
+print(type(strategy).__name__, strategy.num_replicas_in_sync, "replica(s)")"""),
+        ("code", """\
+from awe_tf.data import load_dataset
+from awe_tf.evaluation import evaluate_model
+from awe_tf.training import ModelConfig, TrainConfig, fit
+
+split = load_dataset("corel5k")
+config = TrainConfig(epochs=EPOCHS, bucketing=False, verbose=2)
+result = fit(split.train, ModelConfig(dimension=100), config, strategy=strategy)
+evaluate_model(result.model.score, split)["metrics"]"""),
+    ],
+}
+
+HERE = Path(__file__).resolve().parent
+
+
+def build(directory: Path = HERE) -> list[Path]:
+    written = []
+    for name, cells in NOTEBOOKS.items():
+        book = nbformat.v4.new_notebook()
+        book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        book.metadata["colab"] = {"provenance": []}
+        for kind, source in cells:
+            if kind == "md":
+                book.cells.append(nbformat.v4.new_markdown_cell(source))
+            else:
+                cell = nbformat.v4.new_code_cell(source)
+                if kind == "params":
+                    cell.metadata["tags"] = ["parameters"]
+                book.cells.append(cell)
+        path = directory / name
+        nbformat.write(book, path)
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for path in build():
+        print(path)
