@@ -234,6 +234,28 @@ def cmd_tune(args) -> int:
     return 0
 
 
+def cmd_reproduce(args) -> int:
+    import time as clock
+
+    from awe_tf import reproduction
+
+    out = Path(args.output or f"runs/reproduce-{args.table}")
+    began = clock.perf_counter()
+    if args.table == "annotation":
+        settings = {"datasets": args.datasets or list(reproduction.ANNOTATION), "dimension": args.dimension or 100,
+                    "epochs": args.epochs, "iterations": args.iterations, "k": 20, "seed": args.seed}
+        rows = reproduction.annotation(**settings)
+    else:
+        settings = {"dimension": args.dimension or 64, "epochs": args.epochs, "seed": args.seed,
+                    "betas": args.betas or list(reproduction.BETAS), "top_ks": args.ks or list(reproduction.TOP_KS)}
+        rows = reproduction.recommendation(**settings)
+    settings["seconds"] = round(clock.perf_counter() - began, 1)
+    written = reproduction.write_report(args.table, rows, out, settings)
+    print(written[1].read_text())
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def cmd_cluster_task(args) -> int:
     from awe_tf.training.strategies import run_cluster_task
 
@@ -327,6 +349,19 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--output", "-o", default="runs/tuning",
                       help="search directory; running the same command again resumes the search")
     tune.set_defaults(func=cmd_tune)
+
+    reproduce = sub.add_parser("reproduce", help="the paper's tables: annotation (Tables 1, 2) or recommendation "
+                               "(Table 3)")
+    reproduce.add_argument("table", choices=["annotation", "recommendation"])
+    reproduce.add_argument("--output", "-o", help="default runs/reproduce-<table>")
+    reproduce.add_argument("--datasets", nargs="+", help="annotation data sets (default cal500 corel5k emotions scene)")
+    reproduce.add_argument("--dimension", "-d", type=int, help="default 100 (annotation), 64 (recommendation)")
+    reproduce.add_argument("--epochs", type=int, default=30, help="the most epochs per model (early stopping)")
+    reproduce.add_argument("--iterations", type=int, default=3, help="AWE k-NN: times G is rebuilt")
+    reproduce.add_argument("--betas", nargs="+", type=float, help="linear sigmoid betas (default -1 -0.5 0 0.25 0.5)")
+    reproduce.add_argument("--ks", nargs="+", type=int, help="top-k affinity k values (default 1 5 7 11)")
+    reproduce.add_argument("--seed", type=int, default=0)
+    reproduce.set_defaults(func=cmd_reproduce)
 
     task = sub.add_parser("cluster-task", help="run as a worker or parameter server for --strategy parameter-server "
                           "(reads TF_CONFIG; blocks)")

@@ -1,0 +1,161 @@
+"""Reproduce the paper's tables on real data (``awe-tf reproduce annotation|recommendation``).
+
+* Annotation (Tables 1 and 2): k-NN in input space, k-NN in WSABIE's embedding space, WSABIE,
+  and AWE with the k-NN affinity (k = 20, 3 iterative steps, WSABIE's learning rate and margin
+  reused) on CAL500, Corel5k, Emotions and Scene; P@1 and P@3; d = 100.
+* Recommendation (Table 3) on ml-100k: log-odds SVD, WSABIE, AWE linear sigmoid for each beta
+  (alpha = 1) and AWE top-k for each k; P@1 and P@10 as the change relative to WSABIE, as the
+  paper reports them; d = 64.
+
+Every model picks its number of epochs on the protocol's validation carve-out of the training
+part (early stopping), then is refitted on the whole training part and scored once on the test
+part (``../shared/PROTOCOLS.md`` splits). Output: ``results.md`` (tables), ``results.csv``,
+PNG plots and ``settings.json`` (seeds and settings).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from awe_tf.data import load_dataset, validation_split
+from awe_tf.evaluation import baseline_scores, evaluate_model
+from awe_tf.training import ModelConfig, TrainConfig, fit, fit_iterative
+
+ANNOTATION = ("cal500", "corel5k", "emotions", "scene")
+BETAS = (-1.0, -0.5, 0.0, 0.25, 0.5)
+TOP_KS = (1, 5, 7, 11)
+
+
+def _quiet(line):
+    pass
+
+
+def train_chosen(train, model_config: ModelConfig, train_config: TrainConfig, iterations: int = 0):
+    """Pick the epochs on the validation carve-out, then refit on all of ``train``."""
+    carve = validation_split(train)
+    if iterations:
+        _, steps = fit_iterative(carve.train, model_config, train_config, iterations, carve, log=_quiet)
+        epochs = [s.best_epoch or train_config.epochs for s in steps]
+        final = dataclasses.replace(train_config, epochs=epochs[0], patience=0)
+        result, _ = fit_iterative(train, model_config, final, iterations, epochs_per_step=epochs, log=_quiet)
+        return result.model
+    chosen = fit(carve.train, model_config, train_config, validation=carve)
+    final = dataclasses.replace(train_config, epochs=chosen.best_epoch or train_config.epochs, patience=0)
+    return fit(train, model_config, final).model
+
+
+def annotation(datasets=ANNOTATION, dimension: int = 100, epochs: int = 30, iterations: int = 3, k: int = 20,
+               seed: int = 0, log=print) -> list[dict]:
+    """Rows ``{dataset, method, precision@1, precision@3}`` of Tables 1 and 2."""
+    rows = []
+    for name in datasets:
+        began = time.perf_counter()
+        split = load_dataset(name)
+        train_config = TrainConfig(epochs=epochs, seed=seed, verbose=0)
+        model_config = ModelConfig(dimension=dimension, seed=seed)
+        wsabie = train_chosen(split.train, model_config, train_config)
+        awe = train_chosen(split.train, dataclasses.replace(model_config, affinity=f"knn:k={k}"), train_config,
+                           iterations)
+        baselines = baseline_scores(split, wsabie, k=k, rank=dimension)
+        methods = {"k-NN": baselines["knn_input"],
+                   "k-NN (WSABIE space)": baselines["knn_embedding"],
+                   "WSABIE": evaluate_model(wsabie.score, split)["metrics"],
+                   f"AWE k-NN (k={k})": evaluate_model(awe.score, split)["metrics"]}
+        for method, metrics in methods.items():
+            rows.append({"dataset": name, "method": method, "precision@1": metrics["precision@1"],
+                         "precision@3": metrics["precision@3"]})
+        log(f"{name}: done in {time.perf_counter() - began:.0f}s")
+    return rows
+
+
+def recommendation(dimension: int = 64, epochs: int = 30, betas=BETAS, top_ks=TOP_KS, seed: int = 0,
+                   log=print) -> list[dict]:
+    """Rows ``{method, setting, precision@1, precision@10, change@1, change@10}`` of Table 3 (the
+    changes are relative to WSABIE, in percent)."""
+    split = load_dataset("ml-100k")
+    train_config = TrainConfig(epochs=epochs, seed=seed, verbose=0, monitor="precision@10")
+    model_config = ModelConfig(dimension=dimension, seed=seed)
+    results = [("SVD", "", baseline_scores(split, rank=dimension)["svd"])]
+    specs = [("WSABIE", "", None)]
+    specs += [("AWE linear sigmoid", f"beta={b:g}", f"linear-sigmoid:alpha=1,beta={b:g}") for b in betas]
+    specs += [("AWE top-k", f"k={k}", f"topk:k={k}") for k in top_ks]
+    for method, setting, affinity in specs:
+        began = time.perf_counter()
+        model = train_chosen(split.train, dataclasses.replace(model_config, affinity=affinity), train_config)
+        results.append((method, setting, evaluate_model(model.score, split)["metrics"]))
+        log(f"{method} {setting}: done in {time.perf_counter() - began:.0f}s")
+    wsabie = next(m for name, _, m in results if name == "WSABIE")
+    return [{"method": method, "setting": setting, "precision@1": m["precision@1"], "precision@10": m["precision@10"],
+             "change@1": 100 * (m["precision@1"] / wsabie["precision@1"] - 1),
+             "change@10": 100 * (m["precision@10"] / wsabie["precision@10"] - 1)} for method, setting, m in results]
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    def cell(column, value):
+        if column.startswith("change"):
+            return f"{value:+.1f}%"
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(c, row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_report(kind: str, rows: list[dict], directory, settings: dict) -> list[Path]:
+    """``results.md``, ``results.csv``, plots and ``settings.json`` in ``directory``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = [directory / "results.csv", directory / "results.md", directory / "settings.json"]
+    with open(written[0], "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    if kind == "annotation":
+        text = _table(rows, ["dataset", "method", "precision@1", "precision@3"])
+        datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+        methods = list(dict.fromkeys(r["method"] for r in rows))
+        for metric in ("precision@1", "precision@3"):
+            figure, axis = plt.subplots(figsize=(8, 4))
+            width = 0.8 / len(methods)
+            for i, method in enumerate(methods):
+                values = [next(r[metric] for r in rows if (r["dataset"], r["method"]) == (d, method))
+                          for d in datasets]
+                axis.bar([x + i * width for x in range(len(datasets))], values, width, label=method)
+            axis.set_xticks([x + 0.4 - width / 2 for x in range(len(datasets))], datasets)
+            axis.set_ylabel(metric)
+            axis.legend(fontsize=8)
+            path = directory / f"annotation_{metric.replace('@', '_at_')}.png"
+            figure.savefig(path, dpi=120, bbox_inches="tight")
+            plt.close(figure)
+            written.append(path)
+    else:
+        text = _table(rows, ["method", "setting", "precision@1", "precision@10", "change@1", "change@10"])
+        for method, name, key in (("AWE linear sigmoid", "beta", "beta="), ("AWE top-k", "k", "k=")):
+            chosen = [r for r in rows if r["method"] == method]
+            if not chosen:
+                continue
+            figure, axis = plt.subplots(figsize=(5, 3.5))
+            x = [float(r["setting"][len(key):]) for r in chosen]
+            for metric in ("change@1", "change@10"):
+                axis.plot(x, [r[metric] for r in chosen], marker="o", label=metric.replace("change", "P"))
+            axis.axhline(0, color="grey", linewidth=0.8)
+            axis.set_xlabel(name)
+            axis.set_ylabel("change against WSABIE (%)")
+            axis.set_title(method)
+            axis.legend()
+            path = directory / f"recommendation_{name}.png"
+            figure.savefig(path, dpi=120, bbox_inches="tight")
+            plt.close(figure)
+            written.append(path)
+    written[1].write_text(f"# {kind} reproduction\n\n{text}\n")
+    written[2].write_text(json.dumps(settings, indent=1))
+    return written
