@@ -9,6 +9,8 @@ from nbclient import NotebookClient
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SMOKE = {
     "01_quickstart.ipynb": "EPOCHS = 1\nDIMENSION = 16\nITERATIONS = 1",
+    "02_annotation_reproduction.ipynb": "DATASETS = ['corel5k']\nEPOCHS = 1\nDIMENSION = 16\nITERATIONS = 1",
+    "03_recommendation_reproduction.ipynb": "EPOCHS = 1\nDIMENSION = 16\nBETAS = [0]\nKS = [5]",
     "04_tuning.ipynb": "TRIALS = 2\nEPOCHS = 1\nORACLE = 'random'",
     "05_export_and_serving.ipynb": "EPOCHS = 1",
     "06_tpu_and_distributed.ipynb": "EPOCHS = 1",
@@ -25,7 +27,8 @@ def test_every_notebook_has_smoke_settings_and_no_outputs():
 
 
 @pytest.mark.parametrize("name", sorted(SMOKE))
-def test_notebook_runs(name, tmp_path):
+def test_notebook_runs(name, tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("AWE_DATA_DIR", str(data_dir.resolve()))  # the kernel runs in tmp_path
     book = nbformat.read(NOTEBOOKS / name, as_version=4)
     for cell in book.cells:
         if "parameters" in cell.metadata.get("tags", []):
