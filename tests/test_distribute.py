@@ -60,8 +60,9 @@ def test_training_steps_compile_with_xla(spec):
         result = fit(split.train, config, TrainConfig(epochs=1, verbose=0, bucketing=False, jit_compile=jit))
         assert result.model.jit_compile is jit and np.isfinite(result.history["loss"][0])
         precision[jit] = evaluate_model(result.model.score, split)["metrics"]["precision@1"]
-    # The same stateless negatives and batches: XLA trains the same model, up to float error.
-    assert precision[True] == pytest.approx(precision[False], abs=0.01), precision
+    # The same stateless negatives and batches: XLA trains the same model up to float error (it
+    # orders sums differently), which may flip a few near-tied rankings: 10 of 500 test examples.
+    assert precision[True] == pytest.approx(precision[False], abs=0.02), precision
 
 
 @pytest.mark.parametrize("args, message", [
