@@ -207,9 +207,7 @@ def cmd_export(args) -> int:
 def cmd_inspect(args) -> int:
     from awe_tf.serving import custom_ops, layout, report
 
-    path = Path(args.path)
-    if not (path / "saved_model.pb").exists():
-        path = layout.latest(path)
+    path = layout.resolve(args.path)
     print(report(path))
     return 1 if args.require_stock and custom_ops(path) else 0
 

@@ -8,6 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
+from awe_tf.data.pipeline import pad_rows
+
 
 def worker_share() -> tuple[int, int]:
     """``(index, count)``: this worker's place among the workers of the current multi-worker
@@ -50,14 +52,11 @@ def rows_by_workers(compute, n_rows: int, n_columns: int) -> sp.csr_matrix:
         return tf.distribute.get_replica_context().all_gather(tf.constant([width], tf.int64), axis=0)
 
     width = max(1, int(strategy.experimental_local_results(_run(strategy, widest))[0].numpy().max()))
-    columns = np.full((share, width), -1, np.int32)
-    values = np.zeros((share, width), np.float32)
-    row_ids = np.full(share, -1, np.int64)
-    row_ids[: len(rows)] = rows
-    for r in range(part.shape[0]):
-        start, end = part.indptr[r], part.indptr[r + 1]
-        columns[r, : end - start] = part.indices[start:end]
-        values[r, : end - start] = part.data[start:end]
+    columns, values = pad_rows(part, np.arange(part.shape[0]), width, -1)
+    filler = share - part.shape[0]  # every worker sends the same shape
+    columns = np.pad(columns, [(0, filler), (0, 0)], constant_values=-1)
+    values = np.pad(values, [(0, filler), (0, 0)])
+    row_ids = np.pad(rows.astype(np.int64), (0, filler), constant_values=-1)
 
     def gather():
         context = tf.distribute.get_replica_context()

@@ -118,7 +118,16 @@ def get(spec) -> Affinity:
     raise TypeError(f"cannot make an affinity from {spec!r}")
 
 
+def neighbour_part(affinity):
+    """The part of an affinity built from the training set (a :class:`NeighbourAffinity`, alone
+    or in a sum), or None."""
+    parts = affinity.components if isinstance(affinity, Sum) else [affinity]
+    found = [p for p in parts if isinstance(p, NeighbourAffinity)]
+    return found[0] if found else None
+
+
 __all__ = [
     "AFFINITIES", "KNN", "RBF", "Affinity", "Cluster", "Constant", "HybridLatentRBF", "LatentRBF", "LinearSigmoid",
-    "LowRank", "Matrix", "NeighbourAffinity", "PairwiseAffinity", "Sigmoid", "Sum", "TopK", "get", "parse", "serialize",
+    "LowRank", "Matrix", "NeighbourAffinity", "PairwiseAffinity", "Sigmoid", "Sum", "TopK", "get",
+    "neighbour_part", "parse", "serialize",
 ]

@@ -3,8 +3,9 @@ inputs x_n near x, a kernel weight K(x, x_n) times how well y matches x_n's labe
 
 The affinity carries what it needs to score any input on its own: the training labels, the
 training inputs in the space its kernel works in (raw inputs, and/or their embedding by a frozen
-U_prev from an earlier model), and that U_prev. G rows are computed outside the graph (exact
-search in batches, or ScaNN for latent spaces) and fed to the model as context.
+U_prev from an earlier model), and that U_prev. G rows are computed with TensorFlow ops (exact
+search, in batches when eager; or neighbours found by ScaNN for latent spaces) and fed to the
+model as context; the same ops run inside an exported serving graph.
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ class NeighbourAffinity(Affinity):
             close = self.closeness(raw, Z, candidates=neighbours)
         return self.label_match(neighbours, self.kernel(close))
 
-    def _batches(self, n_queries: int) -> int:
+    def _batch_size(self) -> int:
         """Queries per eager batch: the [b, n_train] closeness (and a dense raw batch) near 64 MB."""
         n_train = max(1, int(self.state.numpy()[0]))
         width = n_train + (int(tf.shape(self.latent)[0]) if self.space in ("input", "hybrid") else 0)
@@ -234,7 +235,7 @@ class NeighbourAffinity(Affinity):
         from awe_tf.data.pipeline import feature_batch
 
         n_queries = X.shape[0] if X is not None else Z.shape[0]
-        step = self._batches(n_queries)
+        step = self._batch_size()
         neighbours = self._scann_neighbours(Z, exclude_self, rows) if self.search == "scann" else None
         parts = []
         for start in range(0, n_queries, step):

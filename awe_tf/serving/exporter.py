@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
+from awe_tf.data.pipeline import pad_rows
 from awe_tf.serving import layout, ops
 from awe_tf.serving.signature import FLAVOURS, PADDING_ID, ServingModule
 
@@ -26,13 +27,7 @@ def request_arrays(X, n_features: int | None = None) -> tuple[np.ndarray, np.nda
     X.sum_duplicates()
     X.eliminate_zeros()
     width = max(1, int(np.diff(X.indptr).max()) if X.shape[0] else 1)
-    ids = np.full((X.shape[0], width), PADDING_ID, np.int32)
-    weights = np.zeros((X.shape[0], width), np.float32)
-    for row in range(X.shape[0]):
-        start, end = X.indptr[row], X.indptr[row + 1]
-        ids[row, : end - start] = X.indices[start:end]
-        weights[row, : end - start] = X.data[start:end]
-    return ids, weights
+    return pad_rows(X, np.arange(X.shape[0]), width, PADDING_ID)
 
 
 def _probe_inputs(n_features: int, rows: int = 200, seed: int = 0) -> sp.csr_matrix:
@@ -173,9 +168,7 @@ class ServedModel:
 def load(path) -> ServedModel:
     """Load an export (a version directory, or ``<base>/<name>`` for its newest version) in
     this process, registering ScaNN's ops first when the export needs them."""
-    path = Path(path)
-    if not (path / "saved_model.pb").exists():
-        path = layout.latest(path)
+    path = layout.resolve(path)
     ops.load_op_libraries(ops.required_ops(path))
     loaded = tf.saved_model.load(str(path))
     if SIGNATURE not in loaded.signatures:

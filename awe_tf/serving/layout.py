@@ -31,6 +31,12 @@ def latest(model_dir) -> Path:
     return Path(model_dir) / str(found[-1])
 
 
+def resolve(path) -> Path:
+    """A SavedModel directory: ``path`` itself, or the newest version under ``<base>/<name>``."""
+    path = Path(path)
+    return path if (path / "saved_model.pb").exists() else latest(path)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -21,16 +21,11 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from awe_tf.affinities import neighbour_part
+
 FLAVOURS = ("scann", "portable")
 PADDING_ID = -1  # feature ids of -1 are padding (their values are ignored)
 BRUTE_FORCE_ROWS = 20_000  # ScaNN indexes this small are searched exactly (and still fast)
-
-
-def _context_source(affinity):
-    """The part of an affinity that computes G from the training set (or None)."""
-    if not affinity.uses_context:
-        return None
-    return getattr(affinity, "_context_user", None) or affinity
 
 
 def build_scann_index(database: np.ndarray, neighbours: int, metric: str):
@@ -91,7 +86,7 @@ class ServingModule(tf.Module):
         self.neighbours = 0
         self.label_index = None
         self.neighbour_index = None
-        source = _context_source(model.affinity)
+        source = neighbour_part(model.affinity)
         if flavour == "scann" and source is None:
             self.candidates = int(min(candidates, model.n_labels))
             self.label_index = build_scann_index(model.V.table.numpy(), self.candidates, "dot_product")
@@ -149,7 +144,7 @@ class ServingModule(tf.Module):
         if self.label_index is not None:
             top, scores = self._rerank_candidates(ids, weights, k)
         else:
-            source = _context_source(model.affinity)
+            source = neighbour_part(model.affinity)
             if source is not None:
                 neighbours = None
                 if self.neighbour_index is not None:

@@ -7,7 +7,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from awe_tf.affinities import NeighbourAffinity, Sum
+from awe_tf.affinities import neighbour_part
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.training.config import ModelConfig, TrainConfig
 from awe_tf.training.fit import FitResult, build_model, fit
@@ -15,13 +15,7 @@ from awe_tf.training.fit import FitResult, build_model, fit
 
 def needs_iterations(affinity) -> bool:
     """Whether the affinity is built from a previous model (and so trains with fit_iterative)."""
-    return _knn_part(affinity) is not None
-
-
-def _knn_part(affinity):
-    parts = affinity.components if isinstance(affinity, Sum) else [affinity]
-    found = [p for p in parts if isinstance(p, NeighbourAffinity)]
-    return found[0] if found else None
+    return neighbour_part(affinity) is not None
 
 
 def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: TrainConfig | None = None,
@@ -51,7 +45,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     """
     train_config = train_config or TrainConfig()
     final_model = build_model(train, model_config)
-    knn = _knn_part(final_model.affinity)
+    knn = neighbour_part(final_model.affinity)
     if knn is None:
         raise ValueError("iterative learning builds G from the training set and a previous model; the affinity "
                          "needs a neighbour part (knn, rbf, latent-rbf, hybrid-rbf)")
@@ -75,7 +69,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         if warm_start:
             model.U.table.assign(previous.U.table)
             model.V.table.assign(previous.V.table)
-        _knn_part(model.affinity).set_reference(
+        neighbour_part(model.affinity).set_reference(
             previous.U.table.numpy(), previous.prepare(train.X), train.Y, previous.input_bias,
             label_embeddings=previous.V.table.numpy(),
         )
