@@ -166,6 +166,42 @@ def test_pairwise_affinities_match_their_equations(spec, name, options):
             assert got[0, m, n] == pytest.approx(pairwise_reference(name, terms, **options), rel=1e-4, abs=1e-5)
 
 
+@pytest.mark.parametrize("spec", ["topk:k=1", "topk:k=3", "topk:k=9", "sigmoid", "sigmoid:form=activation",
+                                  "sigmoid:rank=2", "linear-sigmoid:beta=0.5,on=pair", "matrix:c=0.5",
+                                  "lowrank:rank=2", "constant:0.5+topk:k=2", "linear-sigmoid:beta=0.5"])
+def test_scoring_through_all_labels_equals_scoring_candidates(spec):
+    """Long inputs (M N > |Y|) score their candidates through all labels, each pair leaving its
+    own term out: same scores and gradients as the candidate route, ties and short rows too."""
+    rng = np.random.default_rng(5)
+    n_features, n_labels = 9, 6
+    model = AWEModel(n_features, n_labels, dimension=4, affinity=spec, normalisation="none", input_bias=False)
+    affinity = model.affinity
+    for weight in affinity.weights:  # move G's parameters away from their flat start
+        weight.assign(weight + rng.normal(scale=0.5, size=weight.shape).astype(np.float32))
+    ids = np.array([[0, 2, 5, 7, 1, 0], [3, 4, 8, 0, 0, 0], [6, 6, 1, 2, 0, 0]])  # row 2: a tie
+    weights = np.array([[1, .5, 2, 1, .3, 0], [1, 1, .7, 0, 0, 0], [1, 1, 2, 1, 0, 0]], np.float32)
+    own = np.array([[1, -1, 4, 0], [2, 0, -1, -1], [0, 1, 3, -1]], np.int32)  # [B, M]
+    labels = rng.integers(0, n_labels, size=(3, 4, 3))  # M N = 12 > |Y| = 6
+    features = tf.gather(model.U.table, ids)
+    table = tf.convert_to_tensor(model.V.table)
+
+    def scores(route_table):
+        with tf.GradientTape() as tape:
+            tape.watch([features, table])
+            pair_inputs = affinity.pair_inputs(features, weights, own, None, ids)
+            got = affinity.pair_scores_by_id(pair_inputs, labels, lambda i: tf.gather(table, i), route_table)
+            loss = tf.reduce_sum(got * rng.normal(size=got.shape).astype(np.float32))
+        return got.numpy(), [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, [features, table])]
+
+    state = rng.bit_generator.state
+    via_candidates, grads_candidates = scores(None)
+    rng.bit_generator.state = state
+    via_labels, grads_labels = scores(table)
+    np.testing.assert_allclose(via_labels, via_candidates, rtol=1e-5, atol=1e-6)
+    for a, b in zip(grads_labels, grads_candidates, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("spec", ["sigmoid", "linear-sigmoid:alpha=1,beta=0.25", "topk:k=5"])
 def test_pairwise_affinities_train_on_corel5k_and_round_trip(spec, tmp_path):
     from awe_tf.baselines import Popularity

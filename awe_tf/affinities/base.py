@@ -61,6 +61,13 @@ class Affinity(tf.keras.layers.Layer):
         """Scores ``[B, N]`` of every input against every label of ``labels`` (``[N, d]``)."""
         raise NotImplementedError
 
+    def pair_scores_by_id(self, pair_inputs, label_ids, lookup, table=None):
+        """Scores ``[B, M, N]`` of each pair against the labels ``label_ids`` ``[B, M, N]``: the
+        same as :meth:`pair_scores` on ``lookup(label_ids)``. ``table`` (``[|Y|, d]``, or None
+        when the label table is sharded) lets an affinity score a batch through all labels
+        instead, where that is cheaper (the per-feature-pair affinities on long inputs)."""
+        return self.pair_scores(pair_inputs, lookup(label_ids), label_ids)
+
     def cost_per_score(self, width: int) -> int:
         """Memory per (input, label) score relative to the linear model, for an input of
         ``width`` features (scoring sizes its batches by it)."""

@@ -40,6 +40,10 @@ class Sum(Affinity):
         parts = zip(self.components, pair_inputs, strict=True)
         return tf.add_n([c.pair_scores(p, labels, label_ids) for c, p in parts])
 
+    def pair_scores_by_id(self, pair_inputs, label_ids, lookup, table=None):
+        parts = zip(self.components, pair_inputs, strict=True)
+        return tf.add_n([c.pair_scores_by_id(p, label_ids, lookup, table) for c, p in parts])
+
     def score_all(self, features, weights, labels, context=None, feature_ids=None):
         return tf.add_n([c.score_all(features, weights, labels, context, feature_ids) for c in self.components])
 

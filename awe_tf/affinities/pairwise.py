@@ -2,9 +2,13 @@
 
 For a label y, f(x, y) = sum_i G_i(x, y) t_i. The shared base computes the terms of every pair
 and candidate label (``[B, M, N, L]``, the pair's own item and padding masked out) and each
-subclass says only how they combine. Cost: ``O(B M N L d)`` to score candidates in training and
-``O(B |Y| L d)`` (memory ``B |Y| L``) to score all labels, L the batch's longest input: the
-batch's non-zero features only, never all of |X|.
+subclass says only how they combine: most as a sum of one value per term
+(:meth:`PairwiseAffinity.term_values`), top-k by its own rule.
+
+Cost: ``O(B M N L d)`` to score a batch's candidates in training, or ``O(B |Y| L d)`` through
+all labels when that is less (``|Y| < M N``: long recommendation inputs, whose M is as large as
+L, so the candidate route grows as L^2); ``O(B |Y| L d)`` (memory ``B |Y| L``) to score all
+labels, L the batch's longest input: the batch's non-zero features only, never all of |X|.
 """
 
 from __future__ import annotations
@@ -15,22 +19,50 @@ from awe_tf.affinities.base import Affinity
 from awe_tf.affinities.constant import pair_queries
 
 
+def _own_mask(present, own):
+    """``[B, M, L]``: the features of each pair's input, less the pair's own item ``own [B, M]``."""
+    positions = tf.range(tf.shape(present)[1])
+    return present[:, None, :] & ~tf.equal(positions[None, None, :], own[..., None])
+
+
+def _pick(values, label_ids, own):
+    """``values[b, label_ids[b, m, n], own[b, m]]`` from ``values`` ``[B, |Y|, L]`` (0 where own < 0)."""
+    shape = tf.shape(values)
+    flat = tf.reshape(values, [-1])  # a flat gather is much faster than a batched one
+    rows = tf.range(shape[0])[:, None, None] * shape[1] + tf.cast(label_ids, tf.int32)
+    index = rows * shape[2] + tf.maximum(own, 0)[..., None]
+    return tf.where(own[..., None] >= 0, tf.gather(flat, index), 0.0)
+
+
 class PairwiseAffinity(Affinity):
-    """Base of the per-feature-pair affinities: subclasses implement :meth:`combine`, and those
-    whose G is indexed by feature and label ids (a matrix, low-rank factors) :meth:`gate`."""
+    """Base of the per-feature-pair affinities. Subclasses implement :meth:`term_values` (G a sum
+    over terms) or :meth:`combine` and :meth:`combine_leaving_out` (top-k); those whose G is
+    indexed by feature and label ids (a matrix, low-rank factors) also :meth:`gate`."""
 
     def pair_inputs(self, features, weights, self_position, context=None, feature_ids=None):
         terms = features * weights[..., None]  # [B, L, d]: x_i U_i
-        positions = tf.range(tf.shape(terms)[1])
-        own = tf.equal(positions[None, None, :], tf.cast(self_position, tf.int32)[..., None])  # [B, M, L]
-        present = tf.not_equal(weights, 0.0)[:, None, :] & ~own
-        return terms, present, feature_ids
+        return terms, tf.not_equal(weights, 0.0), tf.cast(self_position, tf.int32), feature_ids
 
     def pair_scores(self, pair_inputs, labels, label_ids):
-        terms, present, feature_ids = pair_inputs
+        terms, present, own, feature_ids = pair_inputs
         t = tf.einsum("bld,bmnd->bmnl", terms, labels)
-        gate = self.gate(feature_ids, label_ids)
-        return self.combine(t, tf.broadcast_to(present[:, :, None, :], tf.shape(t)), gate)
+        mask = tf.broadcast_to(_own_mask(present, own)[:, :, None, :], tf.shape(t))
+        return self.combine(t, mask, self.gate(feature_ids, label_ids))
+
+    def pair_scores_by_id(self, pair_inputs, label_ids, lookup, table=None):
+        def through_candidates():
+            return self.pair_scores(pair_inputs, lookup(label_ids), label_ids)
+
+        if table is None:
+            return through_candidates()
+
+        def through_all_labels():
+            terms, present, own, feature_ids = pair_inputs
+            t = tf.einsum("bld,nd->bnl", terms, table)  # [B, |Y|, L]
+            return self.combine_leaving_out(t, present, self.gate(feature_ids, None), own, label_ids)
+
+        shape = tf.shape(label_ids)
+        return tf.cond(shape[1] * shape[2] > tf.shape(table)[0], through_all_labels, through_candidates)
 
     def score_all(self, features, weights, labels, context=None, feature_ids=None):
         terms = features * weights[..., None]
@@ -43,9 +75,20 @@ class PairwiseAffinity(Affinity):
         for every label when ``label_ids`` is None; ``None`` when G does not depend on ids."""
         return None
 
+    def term_values(self, terms, gate):
+        """G_i(y) t_i for each term, for affinities whose score is the sum of these."""
+        raise NotImplementedError
+
     def combine(self, terms, present, gate):
         """Scores from the feature-pair terms ``[..., L]`` (``present`` False on masked terms)."""
-        raise NotImplementedError
+        return tf.reduce_sum(tf.where(present, self.term_values(terms, gate), 0.0), axis=-1)
+
+    def combine_leaving_out(self, terms, present, gate, own, label_ids):
+        """Scores ``[B, M, N]`` of ``label_ids`` from the terms of every label ``[B, |Y|, L]``
+        (``present`` ``[B, L]``), each pair leaving out its own term ``own`` ``[B, M]``."""
+        values = tf.where(present[:, None, :], self.term_values(terms, gate), 0.0)
+        total = tf.gather(tf.reduce_sum(values, axis=-1), label_ids, batch_dims=1)
+        return total - _pick(values, label_ids, own)
 
     def cost_per_score(self, width: int) -> int:
         return max(1, width)
@@ -87,6 +130,18 @@ class TopK(PairwiseAffinity):
         k = tf.minimum(self.k, tf.shape(terms)[-1])
         top = tf.math.top_k(masked, k=k).values
         return tf.reduce_sum(tf.where(top > -1e29, top, 0.0), axis=-1)
+
+    def combine_leaving_out(self, terms, present, gate, own, label_ids):
+        # The k largest terms without the own one are among the k + 1 largest of all terms: drop
+        # the own term if it is there, else the (k + 1)-th.
+        masked = tf.where(present[:, None, :], terms, -1e30)
+        width = tf.minimum(self.k + 1, tf.shape(terms)[-1])
+        top = tf.math.top_k(masked, k=width)
+        values = tf.gather(top.values, label_ids, batch_dims=1)  # [B, M, N, k + 1]
+        is_own = tf.equal(tf.gather(top.indices, label_ids, batch_dims=1), own[:, :, None, None])
+        last = tf.one_hot(self.k, width, on_value=True, off_value=False, dtype=tf.bool)  # none if width <= k
+        drop = tf.where(tf.reduce_any(is_own, axis=-1, keepdims=True), is_own, last)
+        return tf.reduce_sum(tf.where(~drop & (values > -1e29), values, 0.0), axis=-1)
 
     def get_config(self):
         return {**super().get_config(), "k": self.k}
@@ -130,12 +185,10 @@ class Sigmoid(PairwiseAffinity):
     def gate(self, feature_ids, label_ids):
         return self.factors.factor_gate(feature_ids, label_ids) if self.rank else None
 
-    def combine(self, terms, present, gate):
+    def term_values(self, terms, gate):
         if gate is not None:  # separate factors: s(Uhat_i . Vhat_y)
-            value = self._s(gate) * terms
-        else:
-            value = self._s(terms) * terms if self.form == "gate" else self._s(terms)
-        return tf.reduce_sum(tf.where(present, value, 0.0), axis=-1)
+            return self._s(gate) * terms
+        return self._s(terms) * terms if self.form == "gate" else self._s(terms)
 
     def get_config(self):
         return {**super().get_config(), "activation": self.activation, "form": self.form, "rank": self.rank,
@@ -169,8 +222,8 @@ class LinearSigmoid(PairwiseAffinity):
     def _weighted(self, score):
         return tf.sigmoid(self.alpha * score + self.beta) * score
 
-    def combine(self, terms, present, gate):  # on="pair"
-        return tf.reduce_sum(tf.where(present, self._weighted(terms), 0.0), axis=-1)
+    def term_values(self, terms, gate):  # on="pair"
+        return self._weighted(terms)
 
     # on="score" needs only x^T U per pair, as the linear model: no per-feature terms.
     def pair_inputs(self, features, weights, self_position, context=None, feature_ids=None):
@@ -182,6 +235,11 @@ class LinearSigmoid(PairwiseAffinity):
         if self.on == "pair":
             return super().pair_scores(pair_inputs, labels, label_ids)
         return self._weighted(tf.einsum("bmd,bmnd->bmn", pair_inputs, labels))
+
+    def pair_scores_by_id(self, pair_inputs, label_ids, lookup, table=None):
+        if self.on == "pair":
+            return super().pair_scores_by_id(pair_inputs, label_ids, lookup, table)
+        return Affinity.pair_scores_by_id(self, pair_inputs, label_ids, lookup)
 
     def score_all(self, features, weights, labels, context=None, feature_ids=None):
         if self.on == "pair":
@@ -231,8 +289,8 @@ class Matrix(PairwiseAffinity):
         picked = tf.gather(rows, flat, axis=2, batch_dims=1)  # [B, L, M N]
         return tf.reshape(tf.transpose(picked, [0, 2, 1]), tf.concat([shape, [-1]], 0))
 
-    def combine(self, terms, present, gate):
-        return tf.reduce_sum(tf.where(present, gate * terms, 0.0), axis=-1)
+    def term_values(self, terms, gate):
+        return gate * terms
 
     def get_config(self):
         return {**super().get_config(), "c": self.c, "max_cells": self.max_cells}
@@ -265,8 +323,8 @@ class LowRank(PairwiseAffinity):
     def gate(self, feature_ids, label_ids):
         return self.c + self.factors.factor_gate(feature_ids, label_ids)
 
-    def combine(self, terms, present, gate):
-        return tf.reduce_sum(tf.where(present, gate * terms, 0.0), axis=-1)
+    def term_values(self, terms, gate):
+        return gate * terms
 
     def get_config(self):
         return {**super().get_config(), "rank": self.rank, "c": self.c, "seed": self.seed}

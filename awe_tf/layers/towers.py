@@ -54,6 +54,13 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
     def call(self, ids):
         return tf.nn.embedding_lookup(self.table, ids)  # also for tables sharded across parameter servers
 
+    def whole_table(self):
+        """The table as one tensor, or None when it is sharded across parameter servers (reading
+        it whole would fetch every shard)."""
+        if len(getattr(self.table, "variables", [self.table])) > 1:
+            return None
+        return tf.convert_to_tensor(self.table)
+
     def project(self, ids) -> None:
         """Rescale rows ``ids`` (any shape; repeats and out-of-range padding ids are ignored)."""
         # With several replicas each sees other ids; projecting the whole (synchronised) table

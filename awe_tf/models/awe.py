@@ -19,6 +19,7 @@ from awe_tf.tasks import WarpTask
 LOSSES = ("warp", "warp-all")
 CONFIG_FILE = "awe_model.json"
 WEIGHTS_PREFIX = "weights/ckpt"
+SCORE_BUDGET = 1 << 24  # scores (times the affinity's cost per score) in one scoring batch
 
 
 def _densify_if_small(gradient, variable):
@@ -125,22 +126,24 @@ class AWEModel(tfrs.Model):
         positive_ids = tf.minimum(label_ids, self.n_labels - 1)[..., None]  # [B, M, 1]
         n_positives = tf.reduce_sum(tf.cast(pair_mask, tf.int32), axis=1)
         candidates = tf.concat([positive_ids, negative_ids], -1)
+        table = self.V.whole_table()
         if self.task.all_violators:
-            scores = self.affinity.pair_scores(pair_inputs, self.V(candidates), candidates)
+            scores = self.affinity.pair_scores_by_id(pair_inputs, candidates, self.V, table)
             loss = self.task(scores[..., 0], scores[..., 1:], negative_valid, pair_mask, self.n_labels,
                              n_positives, training=training)
             return loss, negative_ids
         # Sequential WARP: find each pair's first violator without gradient, then score only the
         # positive and that label with gradient (backward cost O(B M d) instead of O(B M K d)).
-        scores = self.affinity.pair_scores(
-            tf.nest.map_structure(tf.stop_gradient, pair_inputs), tf.stop_gradient(self.V(candidates)), candidates
+        scores = self.affinity.pair_scores_by_id(
+            tf.nest.map_structure(tf.stop_gradient, pair_inputs), candidates,
+            lambda ids: tf.stop_gradient(self.V(ids)), None if table is None else tf.stop_gradient(table),
         )
         positive, negative = scores[..., 0], scores[..., 1:]
         first, rank, violated = self.task.select(positive, negative, negative_valid, pair_mask,
                                                  self.n_labels, n_positives)
         chosen = tf.gather(negative_ids, first[..., None], batch_dims=2)  # [B, M, 1]
         scored = tf.concat([positive_ids, chosen], -1)
-        scores = self.affinity.pair_scores(pair_inputs, self.V(scored), scored)
+        scores = self.affinity.pair_scores_by_id(pair_inputs, scored, self.V, table)
         loss = self.task(scores[..., 0], negative, negative_valid, pair_mask, self.n_labels, n_positives,
                          violator=(first, rank, violated, scores[..., 1]), training=training)
         return loss, chosen
@@ -198,7 +201,29 @@ class AWEModel(tfrs.Model):
     def _rows_per_batch(self, X: sp.csr_matrix) -> int:
         """Rows scored at once: a batch's scores (times the affinity's cost) stay near 64 MB."""
         width = int(np.diff(X.indptr).max()) + self.input_bias if X.shape[0] else 1
-        return max(1, min(512, (1 << 24) // (self.n_labels * self.affinity.cost_per_score(width))))
+        return self._rows_fitting(width)
+
+    def _rows_fitting(self, width: int) -> int:
+        return max(1, min(512, SCORE_BUDGET // (self.n_labels * self.affinity.cost_per_score(int(width)))))
+
+    def _row_batches(self, X: sp.csr_matrix) -> list[np.ndarray]:
+        """Row indices of each scoring batch. Where the cost of a score grows with the input's
+        length (per-feature-pair affinities), rows are taken shortest first, so short rows share
+        large batches and only long ones go a few at a time."""
+        n = X.shape[0]
+        widths = np.diff(X.indptr) + self.input_bias
+        if self.affinity.cost_per_score(2) == 1:  # cost independent of length: rows in order
+            step = self._rows_per_batch(X)
+            return [np.arange(start, min(start + step, n)) for start in range(0, n, step)]
+        order = np.argsort(widths, kind="stable")
+        plan, start = [], 0
+        while start < n:
+            size = 512
+            while size > 1 and self._rows_fitting(widths[order[min(start + size, n) - 1]]) < size:
+                size = self._rows_fitting(widths[order[min(start + size, n) - 1]])
+            plan.append(order[start : start + size])
+            start += size
+        return plan
 
     def score(self, X, batch_size: int | None = None) -> np.ndarray:
         """Scores ``[n, |Y|]`` of raw input rows ``X`` (a sparse or dense matrix).
@@ -207,17 +232,21 @@ class AWEModel(tfrs.Model):
         near 64 MB, at most 512), so a large label set never needs a huge intermediate tensor.
         """
         X = self.prepare(X)
-        batch_size = batch_size or self._rows_per_batch(X)
-        out = []
-        for start in range(0, X.shape[0], batch_size):
-            rows = X[start : start + batch_size]
+        n = X.shape[0]
+        if batch_size:
+            plan = [np.arange(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+        else:
+            plan = self._row_batches(X)
+        out = np.empty((n, self.n_labels), np.float32)
+        for index in plan:
+            rows = X[index]
             batch = feature_batch(rows)
             if self.affinity.uses_context:
                 batch.update(context_batch(self.affinity.context(rows), self.n_labels))
-                out.append(self._score_with_context(batch).numpy())
+                out[index] = self._score_with_context(batch).numpy()
             else:
-                out.append(self._score_batch(batch).numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.n_labels), np.float32)
+                out[index] = self._score_batch(batch).numpy()
+        return out
 
     def embed_inputs(self, X, prepared: bool = False) -> np.ndarray:
         """The embedded inputs sum_i x_i U_i, ``[n, d]`` (for k-NN in embedding space)."""
