@@ -72,11 +72,10 @@ def cmd_train(args) -> int:
 def _train(args) -> int:
     import dataclasses
 
-    from awe_tf.affinities import parse
-    from awe_tf.data import RECOMMENDATION, validation_split
+    from awe_tf.data import RECOMMENDATION
     from awe_tf.evaluation import baseline_scores, evaluate_model
-    from awe_tf.training import ModelConfig, TrainConfig, fit, fit_iterative
-    from awe_tf.training.iterative import needs_iterations
+    from awe_tf.training import ModelConfig, TrainConfig
+    from awe_tf.training.selection import choose_epochs, is_iterative, refit
 
     split, name = _load(args)
     out = Path(args.output)
@@ -91,7 +90,7 @@ def _train(args) -> int:
         normalisation=args.normalisation, max_norm=args.max_norm, seed=args.seed, input_bias=args.input_bias,
         affinity=args.affinity,
     )
-    iterative = needs_iterations(parse(args.affinity)) if args.affinity else False
+    iterative = is_iterative(model_config)
     if args.iterations and not iterative:
         raise ValueError("--iterations is for affinities built from the training set (knn, rbf, latent-rbf, "
                          "hybrid-rbf)")
@@ -108,15 +107,8 @@ def _train(args) -> int:
     validation_report = None
     began = time.perf_counter()
     if args.validate:
-        carve = validation_split(split.train)
-        print(f"[1/2] choosing the number of epochs on the protocol's validation split "
-              f"({carve.train.n_examples} train / {carve.test.n_examples} validation), watching {monitor}")
-        if iterative:
-            _, chosen = fit_iterative(carve.train, model_config, train_config, iterations, carve,
-                                      output_dir=out / "validation")
-        else:
-            chosen = [fit(carve.train, model_config, train_config, validation=carve, output_dir=out / "validation")]
-        epochs = [c.best_epoch or args.epochs for c in chosen]
+        print(f"[1/2] choosing the number of epochs on the protocol's validation split, watching {monitor}")
+        epochs, chosen = choose_epochs(split.train, model_config, train_config, iterations, out / "validation")
         validation_report = {"best_epochs": epochs, "steps": [c.history for c in chosen]}
         for step, (c, e) in enumerate(zip(chosen, epochs, strict=True)):
             label = f"step {step}: " if iterative else ""
@@ -124,11 +116,7 @@ def _train(args) -> int:
                   f"{c.history.get('val_' + monitor, [float('nan')] * e)[e - 1]:.4f})")
         print(f"[2/2] refitting on the full training part for {'+'.join(map(str, epochs))} epochs")
     final_config = dataclasses.replace(train_config, epochs=epochs[0], patience=0)
-    if iterative:
-        result, _ = fit_iterative(split.train, model_config, final_config, iterations,
-                                  output_dir=out / "final", epochs_per_step=epochs)
-    else:
-        result = fit(split.train, model_config, final_config, output_dir=out / "final")
+    result = refit(split.train, model_config, train_config, epochs, iterations, out / "final")
     train_seconds = time.perf_counter() - began
     model = result.model
     from awe_tf.training.strategies import shards

@@ -21,9 +21,10 @@ import json
 import time
 from pathlib import Path
 
-from awe_tf.data import load_dataset, validation_split
+from awe_tf.data import load_dataset
 from awe_tf.evaluation import baseline_scores, evaluate_model
-from awe_tf.training import ModelConfig, TrainConfig, fit, fit_iterative
+from awe_tf.training import ModelConfig, TrainConfig
+from awe_tf.training.selection import validate_then_refit
 
 ANNOTATION = ("cal500", "corel5k", "emotions", "scene")
 BETAS = (-1.0, -0.5, 0.0, 0.25, 0.5)
@@ -34,18 +35,9 @@ def _quiet(line):
     pass
 
 
-def train_chosen(train, model_config: ModelConfig, train_config: TrainConfig, iterations: int = 0):
-    """Pick the epochs on the validation carve-out, then refit on all of ``train``."""
-    carve = validation_split(train)
-    if iterations:
-        _, steps = fit_iterative(carve.train, model_config, train_config, iterations, carve, log=_quiet)
-        epochs = [s.best_epoch or train_config.epochs for s in steps]
-        final = dataclasses.replace(train_config, epochs=epochs[0], patience=0)
-        result, _ = fit_iterative(train, model_config, final, iterations, epochs_per_step=epochs, log=_quiet)
-        return result.model
-    chosen = fit(carve.train, model_config, train_config, validation=carve)
-    final = dataclasses.replace(train_config, epochs=chosen.best_epoch or train_config.epochs, patience=0)
-    return fit(train, model_config, final).model
+def train_chosen(train, model_config: ModelConfig, train_config: TrainConfig, iterations: int = 3):
+    """The final model: epochs picked on the validation carve-out, then refitted on all of ``train``."""
+    return validate_then_refit(train, model_config, train_config, iterations, log=_quiet).model
 
 
 def annotation(datasets=ANNOTATION, dimension: int = 100, epochs: int = 30, iterations: int = 3, k: int = 20,

@@ -9,8 +9,7 @@ from awe_tf import tuning
 from awe_tf.affinities import parse
 from awe_tf.cli import build_parser
 from awe_tf.data import load_dataset
-from awe_tf.training import ModelConfig, TrainConfig
-from awe_tf.tuning import tuner as tuner_module
+from awe_tf.training import ModelConfig, TrainConfig, selection
 
 SMALL = {"model_config": ModelConfig(num_negatives=10), "train_config": TrainConfig(epochs=1, patience=0)}
 SPACE = {"learning_rate": ("float", 0.02, 0.2, "log"), "dimension": ("choice", [16, 32])}
@@ -25,7 +24,7 @@ def corel():
 def fits(monkeypatch):
     """Every training run a trial starts (the real fit, recorded)."""
     calls = []
-    real = tuner_module.fit
+    real = selection.fit
 
     def recording(train, model_config, train_config, validation=None, **kwargs):
         calls.append({"n_train": train.n_examples, "validation": validation.test.n_examples,
@@ -33,7 +32,7 @@ def fits(monkeypatch):
                       "dimension": model_config.dimension})
         return real(train, model_config, train_config, validation=validation, **kwargs)
 
-    monkeypatch.setattr(tuner_module, "fit", recording)
+    monkeypatch.setattr(selection, "fit", recording)
     return calls
 
 

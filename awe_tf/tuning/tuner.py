@@ -2,12 +2,11 @@
 
 KerasTuner 1.4.8 builds Keras 3 models and rejects the tf_keras models TFRS needs, so these
 tuners never call ``build()``: each overrides ``run_trial`` (a documented KerasTuner use) to
-train the trial's model with :func:`~awe_tf.training.fit` (or
-:func:`~awe_tf.training.fit_iterative` for k-NN-type affinities) on the protocol's validation
-carve-out of the *training* part, and returns the best validation precision@k it reached. The
-test part is never seen. Oracles: random search, Bayesian optimisation, Hyperband (whose
-``tuner/epochs`` sets the epochs of a trial). The oracle's state lives in
-``<directory>/<project>``: a search run again with the same directory resumes where it stopped.
+train the trial's model with :func:`~awe_tf.training.selection.train_model` (iteratively for
+k-NN-type affinities) on the protocol's validation carve-out of the *training* part, and returns
+the best validation precision@k it reached. The test part is never seen. Oracles: random search,
+Bayesian optimisation, Hyperband (whose ``tuner/epochs`` sets the epochs of a trial). The
+oracle's state lives in ``<directory>/<project>``: a search run again with the same directory resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -18,11 +17,10 @@ from pathlib import Path
 
 import keras_tuner as kt
 
-from awe_tf.affinities import parse
 from awe_tf.data import validation_split
 from awe_tf.data.dataset import Dataset
-from awe_tf.training import ModelConfig, TrainConfig, fit, fit_iterative
-from awe_tf.training.iterative import needs_iterations
+from awe_tf.training import ModelConfig, TrainConfig
+from awe_tf.training.selection import best_score, train_model
 from awe_tf.tuning.spaces import MODEL_SETTINGS, TRAIN_SETTINGS, affinity_spec, space, train_flags
 
 ORACLES = ("random", "bayesian", "hyperband")
@@ -74,16 +72,9 @@ class _TrialRunner:
 
     def run_trial(self, trial, *args, **kwargs):
         model_config, train_config = self.settings(trial.hyperparameters.values)
-        carve = self.validation
-        if needs_iterations(parse(model_config.affinity or "constant")):
-            result, _ = fit_iterative(carve.train, model_config, train_config, self.iterations, carve,
-                                      log=lambda line: None)
-        else:
-            result = fit(carve.train, model_config, train_config, validation=carve)
-        scores = result.history.get("val_" + self.monitor, [])
-        if not scores:
-            raise RuntimeError(f"trial {trial.trial_id} recorded no validation {self.monitor}")
-        return {"val_" + self.monitor: max(scores)}
+        result, _ = train_model(self.validation.train, model_config, train_config, self.iterations,
+                                self.validation, log=lambda line: None)
+        return {"val_" + self.monitor: best_score(result, self.monitor)}
 
     def best(self) -> dict:
         """The best trial: its score, settings and ``awe-tf train`` flags (also written to

@@ -1,0 +1,74 @@
+"""Validate, then refit: the protocol every awe-tf entry point trains by.
+
+The number of epochs is chosen on the protocol's validation carve-out of the training part
+(early stopping on validation precision@k; ``../shared/PROTOCOLS.md``), then the model is
+refitted on the whole training part for that many epochs, and only then scored on the test
+part. Affinities built from a previous model (k-NN, the RBF family) train iteratively
+(:func:`~awe_tf.training.fit_iterative`), and choose the epochs of each step.
+
+``awe-tf train --validate``, ``awe-tf reproduce`` and the tuners' trials all go through
+:func:`train_model`, :func:`choose_epochs` and :func:`refit`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from awe_tf.affinities import parse
+from awe_tf.data import validation_split
+from awe_tf.data.dataset import Dataset, Split
+from awe_tf.training.config import ModelConfig, TrainConfig
+from awe_tf.training.fit import FitResult, fit
+from awe_tf.training.iterative import fit_iterative, needs_iterations
+
+
+def is_iterative(model_config: ModelConfig) -> bool:
+    """Whether the model's affinity is built from a previous model (and so trains in steps)."""
+    return bool(model_config.affinity) and needs_iterations(parse(model_config.affinity))
+
+
+def train_model(train: Dataset, model_config: ModelConfig, train_config: TrainConfig, iterations: int = 3,
+                validation: Split | None = None, output_dir=None, epochs_per_step=None,
+                log=print) -> tuple[FitResult, list[FitResult]]:
+    """:func:`fit`, or :func:`fit_iterative` with ``iterations`` steps where the affinity needs
+    them: ``(final result, result of each step)`` (one step for a plain fit)."""
+    if is_iterative(model_config):
+        return fit_iterative(train, model_config, train_config, iterations, validation, output_dir,
+                             epochs_per_step=epochs_per_step, log=log)
+    if epochs_per_step is not None:
+        train_config = dataclasses.replace(train_config, epochs=epochs_per_step[0])
+    result = fit(train, model_config, train_config, validation=validation, output_dir=output_dir)
+    return result, [result]
+
+
+def best_score(result: FitResult, monitor: str) -> float:
+    """The best validation ``monitor`` a fit reached (an error if it recorded none)."""
+    scores = result.history.get("val_" + monitor, [])
+    if not scores:
+        raise RuntimeError(f"the fit recorded no validation {monitor}")
+    return max(scores)
+
+
+def choose_epochs(train: Dataset, model_config: ModelConfig, train_config: TrainConfig, iterations: int = 3,
+                  output_dir=None, log=print) -> tuple[list[int], list[FitResult]]:
+    """Train on the validation carve-out of ``train`` with early stopping on
+    ``train_config.monitor``: the best epoch of each step, and each step's result."""
+    carve = validation_split(train)
+    log(f"      validation carve-out: {carve.train.n_examples} train / {carve.test.n_examples} validation examples")
+    _, steps = train_model(carve.train, model_config, train_config, iterations, carve, output_dir, log=log)
+    return [step.best_epoch or train_config.epochs for step in steps], steps
+
+
+def refit(train: Dataset, model_config: ModelConfig, train_config: TrainConfig, epochs: list[int],
+          iterations: int = 3, output_dir=None, log=print) -> FitResult:
+    """Train on all of ``train`` for the chosen ``epochs`` (one per step), without validation."""
+    final = dataclasses.replace(train_config, epochs=epochs[0], patience=0)
+    result, _ = train_model(train, model_config, final, iterations, None, output_dir, epochs_per_step=epochs, log=log)
+    return result
+
+
+def validate_then_refit(train: Dataset, model_config: ModelConfig, train_config: TrainConfig, iterations: int = 3,
+                        log=print) -> FitResult:
+    """:func:`choose_epochs` then :func:`refit`: the final model's result."""
+    epochs, _ = choose_epochs(train, model_config, train_config, iterations, log=log)
+    return refit(train, model_config, train_config, epochs, iterations, log=log)
