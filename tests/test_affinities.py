@@ -166,6 +166,39 @@ def test_pairwise_affinities_match_their_equations(spec, name, options):
             assert got[0, m, n] == pytest.approx(pairwise_reference(name, terms, **options), rel=1e-4, abs=1e-5)
 
 
+@pytest.mark.parametrize("k", [1, 2])
+def test_topk_always_counts_the_bias_feature(k):
+    """The always-on bias feature is a label prior: top-k takes the k best input terms plus it,
+    in scoring, in training pairs, and through all labels."""
+    rng = np.random.default_rng(3)
+    n_features, n_labels = 6, 5
+    model = AWEModel(n_features, n_labels, dimension=4, affinity=f"topk:k={k}", normalisation="none")
+    U, V = model.U.table.numpy(), model.V.table.numpy()
+    model.U.table.assign(np.vstack([U[:-1], 3 * U[-1:]]))  # a bias term that would win every place
+    U = model.U.table.numpy()
+    X = rng.random((3, n_features)) * (rng.random((3, n_features)) < 0.8)
+    scores = model.score(X)
+    for row in range(3):
+        ids = np.flatnonzero(X[row])
+        for label in range(n_labels):
+            want = np.sort(X[row, ids] * (U[ids] @ V[label]))[::-1][:k].sum() + U[-1] @ V[label]
+            assert scores[row, label] == pytest.approx(want, rel=1e-4, abs=1e-5)
+    ids = np.array([[0, 2, 5, 1, n_features]])  # the model appends the bias id last
+    weights = np.array([[1.0, 0.5, 2.0, 0.7, 1.0]], np.float32)
+    own = np.array([[1, -1, 3]], np.int32)
+    labels = rng.integers(0, n_labels, size=(1, 3, 2))  # M N = 6 > |Y| = 5: the all-label route
+    pair_inputs = model.affinity.pair_inputs(tf.gather(U, ids), weights, own, None, ids)
+    by_candidates = model.affinity.pair_scores(pair_inputs, tf.gather(V, labels), labels).numpy()
+    by_labels = model.affinity.pair_scores_by_id(pair_inputs, labels, lambda i: tf.gather(V, i), V).numpy()
+    for m in range(3):
+        keep = [i for i in range(4) if i != own[0, m]]
+        for n in range(2):
+            y = labels[0, m, n]
+            want = np.sort(weights[0, keep] * (U[ids[0, keep]] @ V[y]))[::-1][:k].sum() + U[-1] @ V[y]
+            assert by_candidates[0, m, n] == pytest.approx(want, rel=1e-4, abs=1e-5)
+            assert by_labels[0, m, n] == pytest.approx(want, rel=1e-4, abs=1e-5)
+
+
 @pytest.mark.parametrize("spec", ["topk:k=1", "topk:k=3", "topk:k=9", "sigmoid", "sigmoid:form=activation",
                                   "sigmoid:rank=2", "linear-sigmoid:beta=0.5,on=pair", "matrix:c=0.5",
                                   "lowrank:rank=2", "constant:0.5+topk:k=2", "linear-sigmoid:beta=0.5"])

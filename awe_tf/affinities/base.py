@@ -31,9 +31,11 @@ class Affinity(tf.keras.layers.Layer):
 
     uses_context = False
 
-    def attach(self, n_inputs: int, n_labels: int) -> None:
+    def attach(self, n_inputs: int, n_labels: int, input_bias: bool = False) -> None:
         """Called once by the model with |X| (the rows of U, bias included) and |Y|; affinities
-        with parameters indexed by feature or label (a G matrix) create them here."""
+        with parameters indexed by feature or label (a G matrix) create them here.
+        ``input_bias``: the last feature of every input is the model's always-on bias feature
+        (a per-label prior, not a feature of the input)."""
 
     def pair_inputs(self, features, weights, self_position, context=None, feature_ids=None):
         """The input side of each training pair, in whatever form :meth:`pair_scores` takes.

@@ -29,9 +29,9 @@ class Sum(Affinity):
         self.uses_context = bool(users)
         self._context_user = users[0] if users else None
 
-    def attach(self, n_inputs: int, n_labels: int) -> None:
+    def attach(self, n_inputs: int, n_labels: int, input_bias: bool = False) -> None:
         for c in self.components:
-            c.attach(n_inputs, n_labels)
+            c.attach(n_inputs, n_labels, input_bias)
 
     def pair_inputs(self, features, weights, self_position, context=None, feature_ids=None):
         return tuple(c.pair_inputs(features, weights, self_position, context, feature_ids) for c in self.components)

@@ -320,7 +320,7 @@ class NeighbourAffinity(Affinity):
     def pair_inputs(self, features, weights, self_position, context=None, feature_ids=None):
         return pair_queries(features, weights, self_position), context
 
-    def attach(self, n_inputs: int, n_labels: int) -> None:
+    def attach(self, n_inputs: int, n_labels: int, input_bias: bool = False) -> None:
         self.offset_id = n_labels  # G rows carry the offset every label gets in column |Y|
 
     def pair_scores(self, pair_inputs, labels, label_ids):

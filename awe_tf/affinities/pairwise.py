@@ -113,7 +113,10 @@ class LowRankFactors:
 class TopK(PairwiseAffinity):
     """Max (eq. 7, ``k = 1``) and top-k: G_i(x, y) = 1 for the k largest terms t_i of the pair,
     0 otherwise, so f(x, y) = the sum of the k largest x_i U_i . V_y. An input with fewer than
-    k features sums all of them.
+    k features sums all of them. The model's always-on bias feature is a per-label prior, not a
+    feature of the input: its term always counts, outside the k (else, with its weight of 1
+    against the scaled-down weights of a long input, it would win most of the k places and the
+    model would rank by popularity).
 
     Args:
         k: how many terms count.
@@ -124,24 +127,40 @@ class TopK(PairwiseAffinity):
         if k < 1:
             raise ValueError(f"k must be positive, got {k}")
         self.k = int(k)
+        self.input_bias = False
+
+    def attach(self, n_inputs: int, n_labels: int, input_bias: bool = False) -> None:
+        self.input_bias = bool(input_bias)
+
+    def _prior(self, terms, present):
+        """``(bias term or 0, input terms, input mask)``: the bias term split off the last place."""
+        if not self.input_bias:
+            return 0.0, terms, present
+        bias = tf.where(present[..., -1], terms[..., -1], 0.0)
+        return bias, terms[..., :-1], present[..., :-1]
 
     def combine(self, terms, present, gate):
+        prior, terms, present = self._prior(terms, present)
         masked = tf.where(present, terms, -1e30)
         k = tf.minimum(self.k, tf.shape(terms)[-1])
         top = tf.math.top_k(masked, k=k).values
-        return tf.reduce_sum(tf.where(top > -1e29, top, 0.0), axis=-1)
+        return prior + tf.reduce_sum(tf.where(top > -1e29, top, 0.0), axis=-1)
 
     def combine_leaving_out(self, terms, present, gate, own, label_ids):
         # The k largest terms without the own one are among the k + 1 largest of all terms: drop
         # the own term if it is there, else the (k + 1)-th.
-        masked = tf.where(present[:, None, :], terms, -1e30)
+        prior, terms, present = self._prior(terms, present[:, None, :])
+        masked = tf.where(present, terms, -1e30)
         width = tf.minimum(self.k + 1, tf.shape(terms)[-1])
         top = tf.math.top_k(masked, k=width)
         values = tf.gather(top.values, label_ids, batch_dims=1)  # [B, M, N, k + 1]
         is_own = tf.equal(tf.gather(top.indices, label_ids, batch_dims=1), own[:, :, None, None])
         last = tf.one_hot(self.k, width, on_value=True, off_value=False, dtype=tf.bool)  # none if width <= k
         drop = tf.where(tf.reduce_any(is_own, axis=-1, keepdims=True), is_own, last)
-        return tf.reduce_sum(tf.where(~drop & (values > -1e29), values, 0.0), axis=-1)
+        chosen = tf.reduce_sum(tf.where(~drop & (values > -1e29), values, 0.0), axis=-1)
+        if self.input_bias:
+            chosen += tf.gather(prior, label_ids, batch_dims=1)
+        return chosen
 
     def get_config(self):
         return {**super().get_config(), "k": self.k}
@@ -177,7 +196,7 @@ class Sigmoid(PairwiseAffinity):
         self.seed = seed
         self._s = tf.keras.activations.get(activation)
 
-    def attach(self, n_inputs: int, n_labels: int) -> None:
+    def attach(self, n_inputs: int, n_labels: int, input_bias: bool = False) -> None:
         if self.rank:
             self.factors = LowRankFactors()
             self.factors.make_factors(self, n_inputs, n_labels, self.rank, self.seed)
@@ -273,7 +292,7 @@ class Matrix(PairwiseAffinity):
         self.c = float(c)
         self.max_cells = int(max_cells)
 
-    def attach(self, n_inputs: int, n_labels: int) -> None:
+    def attach(self, n_inputs: int, n_labels: int, input_bias: bool = False) -> None:
         if n_inputs * n_labels > self.max_cells:
             raise ValueError(f"a {n_inputs} x {n_labels} G matrix has more than {self.max_cells} cells; "
                              "use the low-rank form (lowrank:rank=R)")
@@ -316,7 +335,7 @@ class LowRank(PairwiseAffinity):
         self.c = float(c)
         self.seed = seed
 
-    def attach(self, n_inputs: int, n_labels: int) -> None:
+    def attach(self, n_inputs: int, n_labels: int, input_bias: bool = False) -> None:
         self.factors = LowRankFactors()
         self.factors.make_factors(self, n_inputs, n_labels, self.rank, self.seed)
 

@@ -78,7 +78,7 @@ class AWEModel(tfrs.Model):
         self.U = MaxNormEmbedding(n_features + self.input_bias, dimension, max_norm, seed=seed, name="U")
         self.V = MaxNormEmbedding(n_labels, dimension, max_norm, seed=seed + 1, name="V")
         self.affinity = affinities.get(affinity)
-        self.affinity.attach(n_features + self.input_bias, n_labels)
+        self.affinity.attach(n_features + self.input_bias, n_labels, self.input_bias)
         self.task = WarpTask(margin=margin, all_violators=(loss == "warp-all"), name="warp")
         self.U.build(None)
         self.V.build(None)
