@@ -17,6 +17,7 @@ import tensorflow as tf
 from awe_tf.affinities.base import Affinity, context_lookup
 from awe_tf.affinities.constant import pair_queries
 from awe_tf.distribute import rows_by_workers
+from awe_tf.layers.towers import embed_rows
 
 
 def _padded_to_csr(ids: np.ndarray, weights: np.ndarray, n_labels: int) -> sp.csr_matrix:
@@ -124,10 +125,7 @@ class NeighbourAffinity(Affinity):
         self._searcher = None
 
     def _embed(self, X) -> np.ndarray:
-        latent = self.latent.numpy()
-        n_features = latent.shape[0] - self.input_bias
-        Z = sp.csr_matrix(X) @ latent[:n_features]
-        return np.asarray(Z + latent[n_features] if self.input_bias else Z, np.float32)
+        return embed_rows(X, self.latent.numpy(), self.input_bias)
 
     def _check_ready(self):
         if not self.ready:

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import scipy.sparse as sp
 import tensorflow as tf
 
 WHOLE_TABLE_ROWS = 65536
+
+
+def embed_rows(X, table, input_bias: bool) -> np.ndarray:
+    """x^T U for every row of a (prepared, sparse) input matrix ``X``, plus U's last row when it is
+    the always-on bias feature's: ``[n, d]`` float32 (NumPy, for whole data sets at once)."""
+    table = np.asarray(table, np.float32)
+    n_features = table.shape[0] - int(bool(input_bias))
+    embedded = sp.csr_matrix(X) @ table[:n_features]
+    if input_bias:
+        embedded = embedded + table[n_features]
+    return np.asarray(embedded, np.float32)
 
 
 @tf.keras.utils.register_keras_serializable(package="awe_tf")

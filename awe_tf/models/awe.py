@@ -13,7 +13,7 @@ import tensorflow_recommenders as tfrs
 from awe_tf import affinities
 from awe_tf.data.pipeline import context_batch, feature_batch, normalise_rows
 from awe_tf.layers import MaxNormEmbedding
-from awe_tf.layers.towers import WHOLE_TABLE_ROWS
+from awe_tf.layers.towers import WHOLE_TABLE_ROWS, embed_rows
 from awe_tf.tasks import WarpTask
 
 LOSSES = ("warp", "warp-all")
@@ -251,11 +251,7 @@ class AWEModel(tfrs.Model):
     def embed_inputs(self, X, prepared: bool = False) -> np.ndarray:
         """The embedded inputs sum_i x_i U_i, ``[n, d]`` (for k-NN in embedding space)."""
         X = X if prepared else self.prepare(X)
-        U = self.U.table.numpy()
-        embedded = X @ U[: self.n_features]
-        if self.input_bias:
-            embedded = embedded + U[self.n_features]
-        return np.asarray(embedded, dtype=np.float32)
+        return embed_rows(X, self.U.table.numpy(), self.input_bias)
 
     def top_k(self, X, k: int = 10, exclude=None, candidates=None):
         """The ``k`` best labels per row of ``X``, best first: ``(label ids, scores)``.
