@@ -88,6 +88,7 @@ def _train(args) -> int:
     model_config = ModelConfig(
         dimension=args.dimension, margin=args.margin, num_negatives=args.negatives, loss=args.loss,
         normalisation=args.normalisation, max_norm=args.max_norm, seed=args.seed, input_bias=args.input_bias,
+        tpu_embedding=args.tpu_embedding,
         affinity=args.affinity,
     )
     iterative = is_iterative(model_config)
@@ -297,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="parameter-server: the smallest shard the tables U and V are cut into (default 256 KiB)")
     scale.add_argument("--jit-compile", action="store_true",
                        help="compile the training step with XLA (one static batch shape, as on TPU)")
+    scale.add_argument("--tpu-embedding", action="store_true",
+                       help="keep U and V in tfrs TPUEmbedding layers (on a TPU: its embedding engine; "
+                            "elsewhere the same training as without)")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("evaluate", help="score a saved model on a data set's test part")

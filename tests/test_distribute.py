@@ -275,3 +275,30 @@ def test_iterative_neighbour_build_is_shared_out_among_workers(tmp_path):
         for i in range(2):
             shared = sp.load_npz(tmp_path / f"w{i}-{name}.npz")
             assert shared.shape == reference.shape and abs(shared - reference).max() == 0, name
+
+
+def test_tpu_embedding_tables_train_as_plain_tables_off_a_tpu(tmp_path):
+    """U and V inside tfrs TPUEmbedding layers (the TPU layout): off a TPU the layer looks rows up
+    from ordinary variables, so the model starts, trains and scores exactly as with plain tables,
+    and round-trips through save and load."""
+    from awe_tf.models import AWEModel
+    from awe_tf.training import build_model
+
+    split = load_dataset("corel5k")
+    plain_config = ModelConfig(dimension=16, num_negatives=10)
+    tpu_config = ModelConfig(dimension=16, num_negatives=10, tpu_embedding=True)
+    fresh = build_model(split.train, tpu_config)
+    assert type(fresh.U.tpu_layer).__name__ == "TPUEmbedding" and fresh.U.whole_table() is not None
+    np.testing.assert_array_equal(fresh.V.table.numpy(), build_model(split.train, plain_config).V.table.numpy())
+    train_config = TrainConfig(epochs=2, verbose=0)
+    plain = fit(split.train, plain_config, train_config).model
+    tpu = fit(split.train, tpu_config, train_config).model
+    np.testing.assert_allclose(tpu.U.table.numpy(), plain.U.table.numpy(), atol=1e-5)
+    np.testing.assert_allclose(tpu.V.table.numpy(), plain.V.table.numpy(), atol=1e-5)
+    assert np.linalg.norm(tpu.V.table.numpy(), axis=1).max() <= tpu.max_norm + 1e-5  # still projected
+    p1 = evaluate_model(tpu.score, split)["metrics"]["precision@1"]
+    assert p1 == pytest.approx(evaluate_model(plain.score, split)["metrics"]["precision@1"], abs=0.01)
+    tpu.save_model(tmp_path / "m")
+    loaded = AWEModel.load_model(tmp_path / "m")
+    assert loaded.tpu_embedding
+    np.testing.assert_array_equal(loaded.score(split.test.X[:50]), tpu.score(split.test.X[:50]))

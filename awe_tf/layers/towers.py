@@ -38,39 +38,80 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         dimension: embedding dimension d.
         max_norm: the radius of the ball rows are projected onto.
         seed: initialiser seed.
+        tpu_embedding: keep the table in a ``tfrs.layers.embedding.TPUEmbedding`` layer (on a
+            TPU: its embedding memory and engine; elsewhere it behaves as the plain table).
+        embedding_optimizer: the ``tf.tpu.experimental.embedding`` optimizer that updates the
+            table on a TPU (unused elsewhere).
     """
 
-    def __init__(self, rows: int, dimension: int, max_norm: float = 1.0, seed: int | None = None, **kwargs):
+    def __init__(self, rows: int, dimension: int, max_norm: float = 1.0, seed: int | None = None,
+                 tpu_embedding: bool = False, embedding_optimizer=None, **kwargs):
         super().__init__(**kwargs)
         self.rows = int(rows)
         self.dimension = int(dimension)
         self.max_norm = float(max_norm)
         self.seed = seed
+        self.tpu_embedding = bool(tpu_embedding)
+        self.embedding_optimizer = embedding_optimizer
+        self.on_tpu = False
 
     def build(self, input_shape=None):
         init = tf.keras.initializers.RandomNormal(stddev=1.0 / math.sqrt(self.dimension), seed=self.seed)
-        self.table = self.add_weight(
-            name="table", shape=(self.rows, self.dimension), initializer=init, trainable=True
-        )
-        if len(getattr(self.table, "variables", [])) > 1:
-            # Sharded across parameter servers, each shard was drawn alone (the same seed, so the
-            # same rows in every shard): draw the whole table once instead, as unsharded.
-            self.table.assign(self._clip(init((self.rows, self.dimension))))
+        if self.tpu_embedding:
+            self._build_tpu_embedding(init)
         else:
-            self.table.assign(self._clip(self.table))
+            self.table = self.add_weight(
+                name="table", shape=(self.rows, self.dimension), initializer=init, trainable=True
+            )
+            if len(getattr(self.table, "variables", [])) > 1:
+                # Sharded across parameter servers, each shard was drawn alone (the same seed, so
+                # the same rows in every shard): draw the whole table once instead, as unsharded.
+                self.table.assign(self._clip(init((self.rows, self.dimension))))
+            else:
+                self.table.assign(self._clip(self.table))
         super().build(input_shape)
 
+    def _build_tpu_embedding(self, init):
+        """The table inside a ``tfrs.layers.embedding.TPUEmbedding`` layer: on a TPU its rows live
+        in the TPU's embedding memory, are looked up by the TPU embedding engine and updated by
+        the layer's own optimizer (``embedding_optimizer``); elsewhere the layer looks rows up
+        from an ordinary variable that the model's optimizer trains, exactly as without it."""
+        import tensorflow_recommenders as tfrs
+
+        strategy = tf.distribute.get_strategy()
+        if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
+            raise ValueError("TPU embedding tables are for TPUStrategy; under parameter servers the plain "
+                             "tables are sharded instead (leave tpu_embedding off)")
+        self.on_tpu = isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy))
+        if self.on_tpu and self.embedding_optimizer is None:
+            raise ValueError("a TPU embedding table needs an embedding_optimizer (e.g. "
+                             "tf.tpu.experimental.embedding.Adagrad): the TPU updates it, not the Keras optimizer")
+        table = tf.tpu.experimental.embedding.TableConfig(
+            vocabulary_size=self.rows, dim=self.dimension, combiner="sum", name=f"{self.name}_table",
+            initializer=lambda shape, dtype=None: self._clip(init(shape)),
+        )
+        feature = tf.tpu.experimental.embedding.FeatureConfig(table=table, name=f"{self.name}_ids")
+        self.tpu_layer = tfrs.layers.embedding.TPUEmbedding(
+            feature, optimizer=self.embedding_optimizer if self.on_tpu else None)
+        self.tpu_layer.build(None)
+        self.table = next(iter(self.tpu_layer.embedding_tables.values()))
+
     def _clip(self, rows):
-        norms = tf.norm(rows, axis=1, keepdims=True)
+        norms = tf.norm(rows, axis=-1, keepdims=True)
         return rows * tf.minimum(1.0, self.max_norm / tf.maximum(norms, 1e-12))
 
     def call(self, ids):
+        if self.tpu_embedding:
+            rows = self.tpu_layer(ids)
+            # On a TPU the table cannot be rewritten after a step (project), so rows are kept in
+            # the ball by clipping them as they are looked up; elsewhere project() does it.
+            return self._clip(rows) if self.on_tpu else rows
         return tf.nn.embedding_lookup(self.table, ids)  # also for tables sharded across parameter servers
 
     def whole_table(self):
         """The table as one tensor, or None when it is sharded across parameter servers (reading
-        it whole would fetch every shard)."""
-        if len(getattr(self.table, "variables", [self.table])) > 1:
+        it whole would fetch every shard) or lives in a TPU's embedding memory."""
+        if self.on_tpu or len(getattr(self.table, "variables", [self.table])) > 1:
             return None
         return tf.convert_to_tensor(self.table)
 
@@ -79,6 +120,8 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         # With several replicas each sees other ids; projecting the whole (synchronised) table
         # keeps every copy identical. Parameter-server workers update the table asynchronously,
         # so there a whole-table rewrite would undo the other workers' steps: rows only.
+        if self.on_tpu:  # rows are clipped as they are looked up instead
+            return
         strategy = tf.distribute.get_strategy()
         asynchronous = isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy)
         if not asynchronous and (self.rows <= WHOLE_TABLE_ROWS or strategy.num_replicas_in_sync > 1):
@@ -101,4 +144,5 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
             "dimension": self.dimension,
             "max_norm": self.max_norm,
             "seed": self.seed,
+            "tpu_embedding": self.tpu_embedding,
         }

@@ -51,12 +51,17 @@ class AWEModel(tfrs.Model):
         label_names: optional names of the labels, kept with the saved model.
         input_bias: add an always-on input feature (an extra row of U with x = 1), so that
             U_bias . V_y acts as a learnt per-label bias (LightFM's item bias).
+        tpu_embedding: keep U and V in ``tfrs.layers.embedding.TPUEmbedding`` layers: on a TPU
+            they live in its embedding memory (see :class:`~awe_tf.layers.MaxNormEmbedding`);
+            elsewhere the model trains exactly as without.
+        embedding_optimizer: the ``tf.tpu.experimental.embedding`` optimizer of U and V on a TPU.
     """
 
     def __init__(self, n_features: int, n_labels: int, dimension: int = 64, affinity=None,
                  margin: float = 1.0, num_negatives: int = 64, loss: str = "warp",
                  normalisation: str = "l2", max_norm: float = 1.0, seed: int = 0,
-                 label_names=None, input_bias: bool = True, **kwargs):
+                 label_names=None, input_bias: bool = True, tpu_embedding: bool = False,
+                 embedding_optimizer=None, **kwargs):
         super().__init__(**kwargs)
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
@@ -75,8 +80,10 @@ class AWEModel(tfrs.Model):
         self.seed = int(seed)
         self.label_names = list(label_names) if label_names is not None else None
         self.input_bias = bool(input_bias)
-        self.U = MaxNormEmbedding(n_features + self.input_bias, dimension, max_norm, seed=seed, name="U")
-        self.V = MaxNormEmbedding(n_labels, dimension, max_norm, seed=seed + 1, name="V")
+        self.tpu_embedding = bool(tpu_embedding)
+        tables = {"tpu_embedding": self.tpu_embedding, "embedding_optimizer": embedding_optimizer}
+        self.U = MaxNormEmbedding(n_features + self.input_bias, dimension, max_norm, seed=seed, name="U", **tables)
+        self.V = MaxNormEmbedding(n_labels, dimension, max_norm, seed=seed + 1, name="V", **tables)
         self.affinity = affinities.get(affinity)
         self.affinity.attach(n_features + self.input_bias, n_labels, self.input_bias)
         self.task = WarpTask(margin=margin, all_violators=(loss == "warp-all"), name="warp")
@@ -357,6 +364,7 @@ class AWEModel(tfrs.Model):
             "seed": self.seed,
             "label_names": self.label_names,
             "input_bias": self.input_bias,
+            "tpu_embedding": self.tpu_embedding,
         }
 
     @classmethod

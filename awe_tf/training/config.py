@@ -18,6 +18,7 @@ class ModelConfig:
     affinity: object = None
     seed: int = 0
     input_bias: bool = True
+    tpu_embedding: bool = False
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -65,4 +66,14 @@ class TrainConfig:
             return tf.keras.optimizers.Adagrad(self.learning_rate)
         if self.optimizer == "sgd":
             return tf.keras.optimizers.SGD(self.learning_rate)
+        raise ValueError(f"optimizer must be 'adagrad' or 'sgd', got {self.optimizer!r}")
+
+    def make_embedding_optimizer(self):
+        """The same optimiser for tables a TPU's embedding engine updates (``tpu_embedding``)."""
+        import tensorflow as tf
+
+        if self.optimizer == "adagrad":  # Keras' Adagrad starts its accumulators at 0.1 as well
+            return tf.tpu.experimental.embedding.Adagrad(self.learning_rate, initial_accumulator_value=0.1)
+        if self.optimizer == "sgd":
+            return tf.tpu.experimental.embedding.SGD(self.learning_rate)
         raise ValueError(f"optimizer must be 'adagrad' or 'sgd', got {self.optimizer!r}")

@@ -29,10 +29,14 @@ class FitResult:
     pairs_per_second: float
 
 
-def build_model(data: Dataset, model_config: ModelConfig, strategy=None) -> AWEModel:
-    """An AWEModel sized for ``data``, created in the strategy's scope."""
+def build_model(data: Dataset, model_config: ModelConfig, strategy=None,
+                train_config: TrainConfig | None = None) -> AWEModel:
+    """An AWEModel sized for ``data``, created in the strategy's scope (``train_config`` gives the
+    optimiser of TPU embedding tables)."""
     strategy = strategy or tf.distribute.get_strategy()
     options = model_config.to_dict()
+    if model_config.tpu_embedding:
+        options["embedding_optimizer"] = (train_config or TrainConfig()).make_embedding_optimizer()
     with strategy.scope():
         return AWEModel(
             n_features=data.n_features,
@@ -70,7 +74,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         raise ValueError("parameter-server training needs TrainConfig(bucketing=False): workers build their "
                          "batches from tensors, in one static shape")
     if model is None:
-        model = build_model(train, model_config, strategy)
+        model = build_model(train, model_config, strategy, train_config)
     with strategy.scope():
         model.compile(optimizer=train_config.make_optimizer(),
                       steps_per_execution=train_config.steps_per_execution,

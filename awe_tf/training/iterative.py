@@ -44,7 +44,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         ``(final result, results of every step)``.
     """
     train_config = train_config or TrainConfig()
-    final_model = build_model(train, model_config)
+    final_model = build_model(train, model_config, train_config=train_config)
     knn = neighbour_part(final_model.affinity)
     if knn is None:
         raise ValueError("iterative learning builds G from the training set and a previous model; the affinity "
@@ -65,7 +65,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     for step in range(1, iterations + 1):
         log(f"step {step}/{iterations}: G ({type(knn).__name__}) from the step-{step - 1} model, "
             "then U and V retrained")
-        model = final_model if step == iterations else build_model(train, model_config)
+        model = final_model if step == iterations else build_model(train, model_config, train_config=train_config)
         if warm_start:
             model.U.table.assign(previous.U.table)
             model.V.table.assign(previous.V.table)
