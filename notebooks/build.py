@@ -189,6 +189,10 @@ split = load_dataset("corel5k")
 config = TrainConfig(epochs=EPOCHS, bucketing=False, verbose=2)
 result = fit(split.train, ModelConfig(dimension=100), config, strategy=strategy)
 evaluate_model(result.model.score, split)["metrics"]"""),
+        ("md", "For vocabularies too large to replicate on every TPU core, `ModelConfig(tpu_embedding=True)` "
+               "keeps U and V in `tfrs.layers.embedding.TPUEmbedding` layers (the TPU's embedding engine; "
+               "off a TPU it trains exactly as the plain tables). Its TPU path has not been run by the "
+               "project's tests, which have no TPU."),
     ],
 }
 
@@ -209,6 +213,8 @@ def build(directory: Path = HERE) -> list[Path]:
                 if kind == "params":
                     cell.metadata["tags"] = ["parameters"]
                 book.cells.append(cell)
+        for number, cell in enumerate(book.cells):  # stable ids: rebuilding changes only what changed
+            cell.id = f"cell-{number:02d}"
         path = directory / name
         nbformat.write(book, path)
         written.append(path)
