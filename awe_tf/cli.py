@@ -228,16 +228,17 @@ def cmd_reproduce(args) -> int:
 
     out = Path(args.output or f"runs/reproduce-{args.table}")
     began = clock.perf_counter()
+    seeds = args.seeds or [args.seed]
     if args.table == "annotation":
         settings = {"datasets": args.datasets or list(reproduction.ANNOTATION), "dimension": args.dimension or 100,
-                    "epochs": args.epochs, "iterations": args.iterations, "k": 20, "seed": args.seed}
-        rows = reproduction.annotation(**settings)
+                    "epochs": args.epochs, "iterations": args.iterations, "k": 20}
     else:
-        settings = {"dimension": args.dimension or 64, "epochs": args.epochs, "seed": args.seed,
+        settings = {"dimension": args.dimension or 64, "epochs": args.epochs,
                     "betas": args.betas or list(reproduction.BETAS), "top_ks": args.ks or list(reproduction.TOP_KS)}
-        rows = reproduction.recommendation(**settings)
+    rows, per_seed = reproduction.over_seeds(args.table, seeds, **settings)
+    settings["seeds"] = seeds
     settings["seconds"] = round(clock.perf_counter() - began, 1)
-    written = reproduction.write_report(args.table, rows, out, settings)
+    written = reproduction.write_report(args.table, rows, out, settings, per_seed)
     print(written[1].read_text())
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
@@ -351,6 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--betas", nargs="+", type=float, help="linear sigmoid betas (default -1 -0.5 0 0.25 0.5)")
     reproduce.add_argument("--ks", nargs="+", type=int, help="top-k affinity k values (default 1 5 7 11)")
     reproduce.add_argument("--seed", type=int, default=0)
+    reproduce.add_argument("--seeds", nargs="+", type=int,
+                           help="run every model once per seed and report means ± standard deviations")
     reproduce.set_defaults(func=cmd_reproduce)
 
     task = sub.add_parser("cluster-task", help="run as a worker or parameter server for --strategy parameter-server "

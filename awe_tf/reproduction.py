@@ -21,6 +21,8 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
+
 from awe_tf.data import load_dataset
 from awe_tf.evaluation import baseline_scores, evaluate_model
 from awe_tf.training import ModelConfig, TrainConfig
@@ -80,25 +82,70 @@ def recommendation(dimension: int = 64, epochs: int = 30, betas=BETAS, top_ks=TO
         model = train_chosen(split.train, dataclasses.replace(model_config, affinity=affinity), train_config)
         results.append((method, setting, evaluate_model(model.score, split)["metrics"]))
         log(f"{method} {setting}: done in {time.perf_counter() - began:.0f}s")
-    wsabie = next(m for name, _, m in results if name == "WSABIE")
-    return [{"method": method, "setting": setting, "precision@1": m["precision@1"], "precision@10": m["precision@10"],
-             "change@1": 100 * (m["precision@1"] / wsabie["precision@1"] - 1),
-             "change@10": 100 * (m["precision@10"] / wsabie["precision@10"] - 1)} for method, setting, m in results]
+    return _with_changes([{"method": method, "setting": setting, "precision@1": m["precision@1"],
+                           "precision@10": m["precision@10"]} for method, setting, m in results])
+
+
+def _with_changes(rows: list[dict]) -> list[dict]:
+    """Recommendation rows with ``change@1`` and ``change@10``: percent against WSABIE's row."""
+    wsabie = next(r for r in rows if r["method"] == "WSABIE")
+    return [{**r, "change@1": 100 * (r["precision@1"] / wsabie["precision@1"] - 1),
+             "change@10": 100 * (r["precision@10"] / wsabie["precision@10"] - 1)} for r in rows]
+
+
+KEYS = {"annotation": ("dataset", "method"), "recommendation": ("method", "setting")}
+METRICS = {"annotation": ("precision@1", "precision@3"), "recommendation": ("precision@1", "precision@10")}
+
+
+def over_seeds(kind: str, seeds, log=print, **settings) -> tuple[list[dict], list[dict]]:
+    """Run the ``kind`` table once per seed: ``(mean rows, per-seed rows)``. With several seeds a
+    mean row also has each metric's sample standard deviation (``precision@1_std``, ...); the
+    recommendation changes are those of the means."""
+    run = annotation if kind == "annotation" else recommendation
+    per_seed = []
+    for seed in seeds:
+        log(f"seed {seed}")
+        per_seed += [{"seed": seed, **row} for row in run(seed=seed, log=log, **settings)]
+    return mean_rows(kind, per_seed), per_seed
+
+
+def mean_rows(kind: str, per_seed: list[dict]) -> list[dict]:
+    """Per-seed rows (each with ``seed``) averaged per method, in their first order."""
+    keys, metrics = KEYS[kind], METRICS[kind]
+    groups: dict[tuple, list[dict]] = {}
+    for row in per_seed:
+        groups.setdefault(tuple(row[k] for k in keys), []).append(row)
+    rows = []
+    for key, group in groups.items():
+        row = dict(zip(keys, key, strict=True))
+        for metric in metrics:
+            values = np.array([g[metric] for g in group], np.float64)
+            row[metric] = float(values.mean())
+            if len(group) > 1:
+                row[metric + "_std"] = float(values.std(ddof=1))
+        rows.append(row)
+    return _with_changes(rows) if kind == "recommendation" else rows
 
 
 def _table(rows: list[dict], columns: list[str]) -> str:
-    def cell(column, value):
+    def cell(row, column):
+        value = row[column]
         if column.startswith("change"):
             return f"{value:+.1f}%"
+        if column + "_std" in row:  # a mean over seeds
+            return f"{value:.4f} ± {row[column + '_std']:.4f}"
         return f"{value:.4f}" if isinstance(value, float) else str(value)
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(c, row[c]) for c in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(row, c) for c in columns) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def write_report(kind: str, rows: list[dict], directory, settings: dict) -> list[Path]:
-    """``results.md``, ``results.csv``, plots and ``settings.json`` in ``directory``."""
+def write_report(kind: str, rows: list[dict], directory, settings: dict,
+                 per_seed: list[dict] | None = None) -> list[Path]:
+    """``results.md``, ``results.csv``, plots and ``settings.json`` in ``directory`` (and, from
+    several seeds, ``results_per_seed.csv``; the table and plots then show means, and the
+    annotation bars their standard deviations)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -111,6 +158,12 @@ def write_report(kind: str, rows: list[dict], directory, settings: dict) -> list
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    if per_seed is not None and len({r["seed"] for r in per_seed}) > 1:
+        written.append(directory / "results_per_seed.csv")
+        with open(written[-1], "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(per_seed[0]))
+            writer.writeheader()
+            writer.writerows(per_seed)
     if kind == "annotation":
         text = _table(rows, ["dataset", "method", "precision@1", "precision@3"])
         datasets = list(dict.fromkeys(r["dataset"] for r in rows))
@@ -119,9 +172,9 @@ def write_report(kind: str, rows: list[dict], directory, settings: dict) -> list
             figure, axis = plt.subplots(figsize=(8, 4))
             width = 0.8 / len(methods)
             for i, method in enumerate(methods):
-                values = [next(r[metric] for r in rows if (r["dataset"], r["method"]) == (d, method))
-                          for d in datasets]
-                axis.bar([x + i * width for x in range(len(datasets))], values, width, label=method)
+                chosen = [next(r for r in rows if (r["dataset"], r["method"]) == (d, method)) for d in datasets]
+                axis.bar([x + i * width for x in range(len(datasets))], [r[metric] for r in chosen], width,
+                         yerr=[r.get(metric + "_std", 0.0) for r in chosen], label=method)
             axis.set_xticks([x + 0.4 - width / 2 for x in range(len(datasets))], datasets)
             axis.set_ylabel(metric)
             axis.legend(fontsize=8)

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
@@ -31,7 +33,7 @@ def test_annotation_table(tmp_path, data_dir):
     assert "| emotions | AWE k-NN (k=20) |" in table
     assert (tmp_path / "annotation_precision_at_1.png").stat().st_size > 5000
     settings = json.loads((tmp_path / "settings.json").read_text())
-    assert settings["seed"] == 0 and settings["dimension"] == 16 and settings["seconds"] > 0
+    assert settings["seeds"] == [0] and settings["dimension"] == 16 and settings["seconds"] > 0
 
 
 def test_recommendation_table_reports_changes_against_wsabie(tmp_path, data_dir):
@@ -47,3 +49,33 @@ def test_recommendation_table_reports_changes_against_wsabie(tmp_path, data_dir)
         assert abs(float(row["change@10"]) - want) < 1e-6
     assert "| AWE top-k | k=5 |" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "recommendation_beta.png").exists() and (tmp_path / "recommendation_k.png").exists()
+
+
+def test_means_over_seeds_keep_the_order_and_recompute_the_changes():
+    from awe_tf.reproduction import mean_rows
+
+    per_seed = [{"seed": s, "method": m, "setting": "", "precision@1": p1, "precision@10": p10}
+                for s, rows in ((0, [("WSABIE", 0.30, 0.14), ("SVD", 0.27, 0.13)]),
+                                (1, [("WSABIE", 0.34, 0.16), ("SVD", 0.25, 0.11)]))
+                for m, p1, p10 in rows]
+    wsabie, svd = mean_rows("recommendation", per_seed)
+    assert (wsabie["method"], svd["method"]) == ("WSABIE", "SVD")
+    assert wsabie["precision@1"] == pytest.approx(0.32) and svd["precision@10"] == pytest.approx(0.12)
+    assert wsabie["precision@1_std"] == pytest.approx(0.04 / 2 ** 0.5)
+    assert svd["change@1"] == pytest.approx(100 * (0.26 / 0.32 - 1)) and wsabie["change@10"] == 0.0
+
+
+def test_annotation_over_two_seeds_reports_means_and_each_seed(tmp_path, data_dir):
+    run("annotation", "--datasets", "emotions", "--epochs", "1", "--dimension", "8", "--iterations", "1",
+        "--seeds", "0", "1", "-o", str(tmp_path))
+    with open(tmp_path / "results_per_seed.csv") as f:
+        per_seed = list(csv.DictReader(f))
+    with open(tmp_path / "results.csv") as f:
+        means = {r["method"]: r for r in csv.DictReader(f)}
+    assert sorted({r["seed"] for r in per_seed}) == ["0", "1"] and len(per_seed) == 2 * len(means)
+    for method, row in means.items():
+        values = [float(r["precision@1"]) for r in per_seed if r["method"] == method]
+        assert float(row["precision@1"]) == pytest.approx(sum(values) / 2)
+        assert float(row["precision@1_std"]) == pytest.approx(abs(values[0] - values[1]) / 2 ** 0.5)
+    assert " ± " in (tmp_path / "results.md").read_text()
+    assert json.loads((tmp_path / "settings.json").read_text())["seeds"] == [0, 1]
