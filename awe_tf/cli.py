@@ -69,10 +69,16 @@ def cmd_train(args) -> int:
         return _train(args)
 
 
+def _monitor(args, split) -> str:
+    """The validation metric to watch: ``--monitor``, else P@10 for recommendation, P@1 otherwise."""
+    from awe_tf.data import RECOMMENDATION
+
+    return args.monitor or ("precision@10" if split.train.task == RECOMMENDATION else "precision@1")
+
+
 def _train(args) -> int:
     import dataclasses
 
-    from awe_tf.data import RECOMMENDATION
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.training import ModelConfig, TrainConfig
     from awe_tf.training.selection import choose_epochs, is_iterative, refit
@@ -83,8 +89,7 @@ def _train(args) -> int:
         for part in ("validation", "final"):
             shutil.rmtree(out / part, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    recommendation = split.train.task == RECOMMENDATION
-    monitor = args.monitor or ("precision@10" if recommendation else "precision@1")
+    monitor = _monitor(args, split)
     model_config = ModelConfig(
         dimension=args.dimension, margin=args.margin, num_negatives=args.negatives, loss=args.loss,
         normalisation=args.normalisation, max_norm=args.max_norm, seed=args.seed, input_bias=args.input_bias,
@@ -120,7 +125,7 @@ def _train(args) -> int:
     result = refit(split.train, model_config, train_config, epochs, iterations, out / "final")
     train_seconds = time.perf_counter() - began
     model = result.model
-    from awe_tf.training.strategies import shards
+    from awe_tf.distribute import shards
 
     if shards(model.U.table) > 1 or shards(model.V.table) > 1:
         print(f"tables sharded across parameter servers: U in {shards(model.U.table)} shards, "
@@ -206,7 +211,7 @@ def cmd_tune(args) -> int:
     from awe_tf.tuning import make_tuner
 
     split, name = _load(args)
-    monitor = args.monitor or ("precision@10" if split.train.task == "recommendation" else "precision@1")
+    monitor = _monitor(args, split)
     tuner = make_tuner(args.oracle, split.train, args.affinity, directory=args.output, max_trials=args.trials,
                        max_epochs=args.epochs, seed=args.seed, iterations=args.iterations,
                        model_config=ModelConfig(seed=args.seed),

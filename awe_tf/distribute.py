@@ -11,6 +11,15 @@ import tensorflow as tf
 from awe_tf.data.pipeline import pad_rows
 
 
+def is_parameter_server(strategy) -> bool:
+    return isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy)
+
+
+def shards(variable) -> int:
+    """How many parameter-server shards a table is split into (1: not sharded)."""
+    return len(getattr(variable, "variables", [variable]))
+
+
 def worker_share() -> tuple[int, int]:
     """``(index, count)``: this worker's place among the workers of the current multi-worker
     strategy, one replica each; ``(0, 1)`` when there is nothing to share."""

@@ -189,7 +189,7 @@ def test_topk_always_counts_the_bias_feature(k):
     labels = rng.integers(0, n_labels, size=(1, 3, 2))  # M N = 6 > |Y| = 5: the all-label route
     pair_inputs = model.affinity.pair_inputs(tf.gather(U, ids), weights, own, None, ids)
     by_candidates = model.affinity.pair_scores(pair_inputs, tf.gather(V, labels), labels).numpy()
-    by_labels = model.affinity.pair_scores_by_id(pair_inputs, labels, lambda i: tf.gather(V, i), V).numpy()
+    by_labels = model.affinity.pair_scores_by_id(pair_inputs, labels, lambda i: tf.gather(V, i), lambda: V).numpy()
     for m in range(3):
         keep = [i for i in range(4) if i != own[0, m]]
         for n in range(2):
@@ -229,7 +229,7 @@ def test_scoring_through_all_labels_equals_scoring_candidates(spec):
     state = rng.bit_generator.state
     via_candidates, grads_candidates = scores(None)
     rng.bit_generator.state = state
-    via_labels, grads_labels = scores(table)
+    via_labels, grads_labels = scores(lambda: table)
     np.testing.assert_allclose(via_labels, via_candidates, rtol=1e-5, atol=1e-6)
     for a, b in zip(grads_labels, grads_candidates, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

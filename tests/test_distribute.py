@@ -208,7 +208,8 @@ def test_sharded_tables_train_exactly_as_unsharded_ones():
         import json
         import numpy as np
         import tensorflow as tf
-        from awe_tf.training.strategies import local_cluster, parameter_server_strategy, shards
+        from awe_tf.distribute import shards
+        from awe_tf.training.strategies import local_cluster, parameter_server_strategy
         from awe_tf.data import load_dataset
         from awe_tf.evaluation import evaluate_model
         from awe_tf.training import ModelConfig, TrainConfig, fit

@@ -65,9 +65,10 @@ class Affinity(tf.keras.layers.Layer):
 
     def pair_scores_by_id(self, pair_inputs, label_ids, lookup, table=None):
         """Scores ``[B, M, N]`` of each pair against the labels ``label_ids`` ``[B, M, N]``: the
-        same as :meth:`pair_scores` on ``lookup(label_ids)``. ``table`` (``[|Y|, d]``, or None
-        when the label table is sharded) lets an affinity score a batch through all labels
-        instead, where that is cheaper (the per-feature-pair affinities on long inputs)."""
+        same as :meth:`pair_scores` on ``lookup(label_ids)``. ``table``, a function giving the
+        whole label table ``[|Y|, d]`` (or None when it is sharded), lets an affinity score a batch
+        through all labels instead where that is cheaper (the per-feature-pair affinities on long
+        inputs); only those call it, so the others never read the table."""
         return self.pair_scores(pair_inputs, lookup(label_ids), label_ids)
 
     def cost_per_score(self, width: int) -> int:

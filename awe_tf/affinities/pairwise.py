@@ -53,16 +53,17 @@ class PairwiseAffinity(Affinity):
         def through_candidates():
             return self.pair_scores(pair_inputs, lookup(label_ids), label_ids)
 
-        if table is None:
+        labels = None if table is None else table()
+        if labels is None:
             return through_candidates()
 
         def through_all_labels():
             terms, present, own, feature_ids = pair_inputs
-            t = tf.einsum("bld,nd->bnl", terms, table)  # [B, |Y|, L]
+            t = tf.einsum("bld,nd->bnl", terms, labels)  # [B, |Y|, L]
             return self.combine_leaving_out(t, present, self.gate(feature_ids, None), own, label_ids)
 
         shape = tf.shape(label_ids)
-        return tf.cond(shape[1] * shape[2] > tf.shape(table)[0], through_all_labels, through_candidates)
+        return tf.cond(shape[1] * shape[2] > tf.shape(labels)[0], through_all_labels, through_candidates)
 
     def score_all(self, features, weights, labels, context=None, feature_ids=None):
         terms = features * weights[..., None]

@@ -8,6 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
+from awe_tf.distribute import is_parameter_server, shards
+
 WHOLE_TABLE_ROWS = 65536
 
 
@@ -63,7 +65,7 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
             self.table = self.add_weight(
                 name="table", shape=(self.rows, self.dimension), initializer=init, trainable=True
             )
-            if len(getattr(self.table, "variables", [])) > 1:
+            if shards(self.table) > 1:
                 # Sharded across parameter servers, each shard was drawn alone (the same seed, so
                 # the same rows in every shard): draw the whole table once instead, as unsharded.
                 self.table.assign(self._clip(init((self.rows, self.dimension))))
@@ -79,7 +81,7 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         import tensorflow_recommenders as tfrs
 
         strategy = tf.distribute.get_strategy()
-        if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy):
+        if is_parameter_server(strategy):
             raise ValueError("TPU embedding tables are for TPUStrategy; under parameter servers the plain "
                              "tables are sharded instead (leave tpu_embedding off)")
         self.on_tpu = isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy))
@@ -108,12 +110,14 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
             return self._clip(rows) if self.on_tpu else rows
         return tf.nn.embedding_lookup(self.table, ids)  # also for tables sharded across parameter servers
 
-    def whole_table(self):
-        """The table as one tensor, or None when it is sharded across parameter servers (reading
-        it whole would fetch every shard) or lives in a TPU's embedding memory."""
-        if self.on_tpu or len(getattr(self.table, "variables", [self.table])) > 1:
+    def whole_table(self, stop_gradient: bool = False):
+        """The table as one tensor (held constant under differentiation with ``stop_gradient``),
+        or None when it is sharded across parameter servers (reading it whole would fetch every
+        shard) or lives in a TPU's embedding memory."""
+        if self.on_tpu or shards(self.table) > 1:
             return None
-        return tf.convert_to_tensor(self.table)
+        table = tf.convert_to_tensor(self.table)
+        return tf.stop_gradient(table) if stop_gradient else table
 
     def project(self, ids) -> None:
         """Rescale rows ``ids`` (any shape; repeats and out-of-range padding ids are ignored)."""
@@ -123,8 +127,7 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         if self.on_tpu:  # rows are clipped as they are looked up instead
             return
         strategy = tf.distribute.get_strategy()
-        asynchronous = isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy)
-        if not asynchronous and (self.rows <= WHOLE_TABLE_ROWS or strategy.num_replicas_in_sync > 1):
+        if not is_parameter_server(strategy) and (self.rows <= WHOLE_TABLE_ROWS or strategy.num_replicas_in_sync > 1):
             self.table.assign(self._clip(self.table))
             return
         ids = tf.reshape(ids, [-1])

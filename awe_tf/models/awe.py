@@ -133,7 +133,7 @@ class AWEModel(tfrs.Model):
         positive_ids = tf.minimum(label_ids, self.n_labels - 1)[..., None]  # [B, M, 1]
         n_positives = tf.reduce_sum(tf.cast(pair_mask, tf.int32), axis=1)
         candidates = tf.concat([positive_ids, negative_ids], -1)
-        table = self.V.whole_table()
+        table = self.V.whole_table  # read only by affinities that score through all labels
         if self.task.all_violators:
             scores = self.affinity.pair_scores_by_id(pair_inputs, candidates, self.V, table)
             loss = self.task(scores[..., 0], scores[..., 1:], negative_valid, pair_mask, self.n_labels,
@@ -143,7 +143,7 @@ class AWEModel(tfrs.Model):
         # positive and that label with gradient (backward cost O(B M d) instead of O(B M K d)).
         scores = self.affinity.pair_scores_by_id(
             tf.nest.map_structure(tf.stop_gradient, pair_inputs), candidates,
-            lambda ids: tf.stop_gradient(self.V(ids)), None if table is None else tf.stop_gradient(table),
+            lambda ids: tf.stop_gradient(self.V(ids)), lambda: self.V.whole_table(stop_gradient=True),
         )
         positive, negative = scores[..., 0], scores[..., 1:]
         first, rank, violated = self.task.select(positive, negative, negative_valid, pair_mask,
@@ -213,21 +213,23 @@ class AWEModel(tfrs.Model):
     def _rows_fitting(self, width: int) -> int:
         return max(1, min(512, SCORE_BUDGET // (self.n_labels * self.affinity.cost_per_score(int(width)))))
 
-    def _row_batches(self, X: sp.csr_matrix) -> list[np.ndarray]:
-        """Row indices of each scoring batch. Where the cost of a score grows with the input's
-        length (per-feature-pair affinities), rows are taken shortest first, so short rows share
-        large batches and only long ones go a few at a time."""
+    def _row_batches(self, X: sp.csr_matrix, batch_size: int | None = None) -> list[np.ndarray]:
+        """Row indices of each scoring batch: ``batch_size`` rows at a time in order, or, by
+        default, as many as keep a batch near the scoring budget. Where the cost of a score grows
+        with the input's length (per-feature-pair affinities), rows are then taken shortest
+        first, so short rows share large batches and only long ones go a few at a time."""
         n = X.shape[0]
+        if batch_size is None and self.affinity.cost_per_score(2) == 1:  # cost independent of length
+            batch_size = self._rows_per_batch(X)
+        if batch_size is not None:
+            return [np.arange(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
         widths = np.diff(X.indptr) + self.input_bias
-        if self.affinity.cost_per_score(2) == 1:  # cost independent of length: rows in order
-            step = self._rows_per_batch(X)
-            return [np.arange(start, min(start + step, n)) for start in range(0, n, step)]
         order = np.argsort(widths, kind="stable")
         plan, start = [], 0
         while start < n:
             size = 512
-            while size > 1 and self._rows_fitting(widths[order[min(start + size, n) - 1]]) < size:
-                size = self._rows_fitting(widths[order[min(start + size, n) - 1]])
+            while (fits := self._rows_fitting(widths[order[min(start + size, n) - 1]])) < size:
+                size = fits  # the longest row of a smaller batch may be shorter: try again
             plan.append(order[start : start + size])
             start += size
         return plan
@@ -239,13 +241,8 @@ class AWEModel(tfrs.Model):
         near 64 MB, at most 512), so a large label set never needs a huge intermediate tensor.
         """
         X = self.prepare(X)
-        n = X.shape[0]
-        if batch_size:
-            plan = [np.arange(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
-        else:
-            plan = self._row_batches(X)
-        out = np.empty((n, self.n_labels), np.float32)
-        for index in plan:
+        out = np.empty((X.shape[0], self.n_labels), np.float32)
+        for index in self._row_batches(X, batch_size):
             rows = X[index]
             batch = feature_batch(rows)
             if self.affinity.uses_context:

@@ -11,10 +11,10 @@ import tensorflow as tf
 
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.data.pipeline import TrainingBatches
+from awe_tf.distribute import is_parameter_server
 from awe_tf.models import AWEModel
 from awe_tf.training.callbacks import EpochCheckpoint, ValidationRanking
 from awe_tf.training.config import ModelConfig, TrainConfig
-from awe_tf.training.strategies import is_parameter_server
 
 
 @dataclasses.dataclass

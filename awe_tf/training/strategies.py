@@ -70,15 +70,6 @@ def parameter_server_strategy(resolver, min_shard_bytes: int = 256 << 10):
     return tf.distribute.experimental.ParameterServerStrategy(resolver, variable_partitioner=partitioner)
 
 
-def is_parameter_server(strategy) -> bool:
-    return isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy)
-
-
-def shards(variable) -> int:
-    """How many parameter-server shards a table is split into (1: not sharded)."""
-    return len(getattr(variable, "variables", [variable]))
-
-
 def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
                   min_shard_bytes: int = 256 << 10) -> tf.distribute.Strategy:
     """The strategy called ``name``.

@@ -6,7 +6,8 @@ train the trial's model with :func:`~awe_tf.training.selection.train_model` (ite
 k-NN-type affinities) on the protocol's validation carve-out of the *training* part, and returns
 the best validation precision@k it reached. The test part is never seen. Oracles: random search,
 Bayesian optimisation, Hyperband (whose ``tuner/epochs`` sets the epochs of a trial). The
-oracle's state lives in ``<directory>/<project>``: a search run again with the same directory resumes where it stopped.
+oracle's state lives in ``<directory>/<project>``: a search run again with the same directory
+resumes where it stopped.
 """
 
 from __future__ import annotations
