@@ -66,6 +66,26 @@ def test_training_keeps_rows_in_the_ball_and_learns():
     assert history.history["loss"][-1] < history.history["loss"][0]
 
 
+def test_training_step_is_traced_once():
+    # The optimiser's slots are made by compile(); made by the first step, tf.function would
+    # trace the step twice (once creating variables, once without): seconds of a first epoch.
+    data = toy("annotation", n=40)
+    model = AWEModel(data.n_features, data.n_labels, dimension=4, num_negatives=3)
+    model.compile(optimizer=tf.keras.optimizers.Adagrad(0.1))
+    traced = []
+    step = model.train_step
+
+    def counting_step(inputs):
+        traced.append(1)
+        return step(inputs)
+
+    model.train_step = counting_step
+    batches = TrainingBatches(data, pairs_per_batch=32)
+    model.fit(batches.dataset(epochs=None), epochs=2, steps_per_epoch=batches.steps_per_epoch(), verbose=0)
+    assert len(traced) == 1
+    assert model.optimizer.variables and int(model.optimizer.iterations) == 2 * batches.steps_per_epoch()
+
+
 def test_save_load_round_trip(tmp_path):
     model = AWEModel(n_features=7, n_labels=5, dimension=4, margin=0.5, label_names=list("abcde"))
     model.U.table.assign(model.U.table * 0.3)

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from awe_tf.tasks import harmonic, warp_pair_losses
+from awe_tf.tasks.warp import PairMean
 
 
 def sequential_warp(pos, neg, valid, n_labels, n_pos, margin):
@@ -87,3 +88,16 @@ def test_gradient_only_through_hinge():
     # rank floor(2 / 1) = 2 -> L = 1.5 held constant: d/dpos = -1.5, d/dneg = +1.5
     assert g_pos.numpy()[0, 0] == pytest.approx(-1.5)
     assert g_neg.numpy()[0, 0, 0] == pytest.approx(1.5)
+
+
+def test_pair_mean_is_keras_weighted_mean():
+    rng = np.random.default_rng(0)
+    ours, keras = PairMean(name="m"), tf.keras.metrics.Mean(name="m")
+    for _ in range(3):
+        values = rng.normal(size=(4, 5)).astype(np.float32)
+        weights = (rng.random((4, 5)) > 0.3).astype(np.float32)
+        ours.update_state(values, sample_weight=weights)
+        keras.update_state(values, sample_weight=weights)
+    assert float(ours.result()) == pytest.approx(float(keras.result()), rel=1e-6)
+    ours.reset_state()
+    assert float(ours.result()) == 0.0

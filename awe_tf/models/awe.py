@@ -155,6 +155,14 @@ class AWEModel(tfrs.Model):
                          violator=(first, rank, violated, scores[..., 1]), training=training)
         return loss, chosen
 
+    def compile(self, optimizer="rmsprop", **kwargs):
+        """Keras' ``compile``, then the optimiser's slot variables are made at once. Made lazily by
+        the first step instead, they would make ``tf.function`` trace the training step twice
+        (once creating variables, once more without): a second of the first epoch on a CPU."""
+        super().compile(optimizer=optimizer, **kwargs)
+        if hasattr(self.optimizer, "build"):
+            self.optimizer.build(self.trainable_variables)
+
     def compute_loss(self, inputs, training: bool = False):
         step = self.optimizer.iterations if self.optimizer is not None else 0
         return self._forward(inputs, step, training)[0]

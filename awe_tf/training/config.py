@@ -38,8 +38,10 @@ class TrainConfig:
         monitor: the validation metric early stopping watches, e.g. ``precision@1``.
         seed: seed of the batch order (the model has its own for sampling).
         verbose: Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.
-        steps_per_execution: training steps run per call into the compiled graph (fewer
-            Python round trips; the same training).
+        steps_per_execution: training steps run per call into the compiled graph (the same
+            training). Raise it on TPUs, where each call has a fixed cost; on CPUs it gains
+            nothing once running and Keras traces a multi-step loop twice, which costs the
+            first epoch about half a second more (``benchmarks/warp_step_profile.py``).
         jit_compile: compile the training step with XLA (as TPUs do); use with
             ``bucketing=False`` so the step has one static shape.
     """
@@ -53,7 +55,7 @@ class TrainConfig:
     monitor: str = "precision@1"
     seed: int = 0
     verbose: int = 2
-    steps_per_execution: int = 8
+    steps_per_execution: int = 1
     jit_compile: bool = False
 
     def to_dict(self) -> dict:
