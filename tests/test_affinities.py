@@ -61,13 +61,15 @@ def knn_reference(latent, bias, train_X, train_Y, query_X, k, exclude_self=False
     return G
 
 
-def test_knn_affinity_matches_its_equation(tmp_path):
+@pytest.mark.parametrize("prior", [True, False])
+def test_knn_affinity_matches_its_equation(prior, tmp_path):
     rng = np.random.default_rng(0)
     n, n_features, n_labels, k = 30, 6, 5, 4
     train_X = rng.random((n, n_features))
     train_Y = (rng.random((n, n_labels)) < 0.4).astype(float)
     query_X = rng.random((7, n_features))
-    model = AWEModel(n_features, n_labels, dimension=3, affinity="knn:k=4", normalisation="none", input_bias=True)
+    model = AWEModel(n_features, n_labels, dimension=3, affinity=f"knn:k=4,prior={int(prior)}",
+                     normalisation="none", input_bias=True)
     latent = rng.normal(size=(n_features + 1, 3)).astype(np.float32)
     model.affinity.set_reference(latent, sp.csr_matrix(train_X), sp.csr_matrix(train_Y), input_bias=True)
     G = knn_reference(latent, True, train_X, train_Y, query_X, k)
@@ -77,8 +79,12 @@ def test_knn_affinity_matches_its_equation(tmp_path):
     G_train = knn_reference(latent, True, train_X, train_Y, train_X, k, exclude_self=True)
     np.testing.assert_allclose(model.affinity.training_context(n).toarray()[:, :n_labels], G_train, rtol=1e-5)
     U, V = model.U.table.numpy(), model.V.table.numpy()
-    bilinear = (query_X @ U[:-1] + U[-1]) @ V.T
-    np.testing.assert_allclose(model.score(query_X), G * bilinear, rtol=1e-4, atol=1e-6)
+    if prior:  # the bias feature's term U_bias . V_y is a label prior outside G
+        want_scores = G * (query_X @ U[:-1] @ V.T) + U[-1] @ V.T
+    else:  # the paper's eq. 9 with the bias as one more input feature
+        want_scores = G * ((query_X @ U[:-1] + U[-1]) @ V.T)
+    assert (G == 0).any()  # some labels have no neighbour: they score 0, or their prior
+    np.testing.assert_allclose(model.score(query_X), want_scores, rtol=1e-4, atol=1e-6)
     # Pair scores in training use the same G through the padded context.
     batch = context_batch(sp.csr_matrix(G), n_labels)
     labels = np.array([[[0, 1, 2], [3, 4, 0]]] * 7)
@@ -88,8 +94,10 @@ def test_knn_affinity_matches_its_equation(tmp_path):
     pair_inputs = model.affinity.pair_inputs(features, weights, -np.ones((7, 2), np.int32),
                                              (batch["context_ids"], batch["context_weights"]))
     scores = model.affinity.pair_scores(pair_inputs, tf.gather(V, labels), labels).numpy()
-    want = np.take_along_axis((G * bilinear)[:, None, :].repeat(2, 1), labels, axis=2)
+    want = np.take_along_axis(want_scores[:, None, :].repeat(2, 1), labels, axis=2)
     np.testing.assert_allclose(scores, want, rtol=1e-4, atol=1e-6)
+    ids, top = model.top_k(query_X, k=n_labels)  # ranks every label the same way
+    np.testing.assert_allclose(top, -np.sort(-want_scores, axis=1), rtol=1e-4, atol=1e-6)
     # Saved and loaded, the model scores new inputs on its own, identically.
     model.save_model(tmp_path / "knn")
     loaded = AWEModel.load_model(tmp_path / "knn")
@@ -342,8 +350,8 @@ def test_rbf_family_matches_its_equations(spec, space, tmp_path):
     G = rbf_reference(space, train_X, train_Y, query_X, latent, a.k, a.gamma, getattr(a, "latent_gamma", 0),
                       a.label_gamma)
     U, V = model.U.table.numpy(), model.V.table.numpy()
-    bilinear = (query_X @ U[:-1] + U[-1]) @ V.T
-    np.testing.assert_allclose(model.score(query_X), G * bilinear, rtol=1e-4, atol=1e-6)
+    want = G * (query_X @ U[:-1] @ V.T) + U[-1] @ V.T  # the bias feature's prior outside G
+    np.testing.assert_allclose(model.score(query_X), want, rtol=1e-4, atol=1e-6)
     model.save_model(tmp_path / "m")
     np.testing.assert_array_equal(AWEModel.load_model(tmp_path / "m").score(query_X), model.score(query_X))
 

@@ -67,7 +67,8 @@ class Cluster(NeighbourAffinity):
 
     def __init__(self, leaves: int = 64, top: int = 50, iterations: int = 10, seed: int = 0, rank_by: str = "score",
                  **kwargs):
-        super().__init__(k=1, **kwargs)
+        kwargs.pop("prior", None)  # only the leaf's labels are scored: no prior for the others
+        super().__init__(k=1, prior=False, **kwargs)
         if leaves < 1 or top < 1:
             raise ValueError("leaves and top must be positive")
         if rank_by not in ("score", "count"):
@@ -182,5 +183,6 @@ class Cluster(NeighbourAffinity):
         config = super().get_config()
         config.pop("k")
         config.pop("search")
+        config.pop("prior")
         return {**config, "leaves": self.leaves, "top": self.top, "iterations": self.iterations, "seed": self.seed,
                 "rank_by": self.rank_by}

@@ -275,7 +275,7 @@ class AWEModel(tfrs.Model):
 
         if hasattr(self.affinity, "leaf_top_k") and exclude is None and candidates is None:
             return self._top_k_by_leaf(X, k)
-        if getattr(self.affinity, "uses_context", False) and not getattr(self.affinity, "has_offset", True):
+        if getattr(self.affinity, "uses_context", False) and not getattr(self.affinity, "scores_every_label", True):
             return self._top_k_of_candidates(X, k, exclude, candidates)
         X = sp.csr_matrix(X)
         step = self._rows_per_batch(X)  # never all n x |Y| scores at once
