@@ -375,7 +375,7 @@ def test_scann_search_finds_the_exact_neighbours():
     assert np.abs(train_exact - train_approx).sum(axis=1).mean() < 0.05
 
 
-@pytest.mark.parametrize("spec", ["knn:k=5", "cluster:leaves=9,top=20"])
+@pytest.mark.parametrize("spec", ["knn:k=5", "knn:k=5,prior=0", "knn:k=1", "cluster:leaves=9,top=20"])
 def test_candidate_top_k_equals_ranking_all_scores(spec):
     from awe_tf.metrics import top_k
 

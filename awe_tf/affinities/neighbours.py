@@ -329,11 +329,6 @@ class NeighbourAffinity(Affinity):
         self.offset_id = n_labels  # G rows carry the offset every label gets in column |Y|
         self.has_prior = self.prior and bool(input_bias)
 
-    @property
-    def scores_every_label(self) -> bool:
-        """Whether labels outside the context (G = 0) still score: then all labels are ranked."""
-        return self.has_offset or self.has_prior
-
     def _split_prior(self, features, weights):
         """``(features, weights, U_bias [B, d] or None)``: the bias feature (last) taken out of x."""
         if not self.has_prior:
@@ -350,13 +345,22 @@ class NeighbourAffinity(Affinity):
         scores = G * tf.einsum("bmd,bmnd->bmn", queries, labels)
         return scores if bias is None else scores + tf.einsum("bd,bmnd->bmn", bias, labels)
 
-    def candidate_scores(self, query, labels, context):
-        """Scores ``[B, T]`` of the context's candidate labels for inputs embedded as ``query``
-        (``[B, d]``): G times x^T U^T V y; 0 on padding and on the offset entry."""
+    def candidate_scores(self, features, weights, labels, context):
+        """Scores ``[B, T]`` of the context's candidate labels (``[B, L, d]`` embedded input
+        features with their weights): G x^T U^T V y, plus b_y with the prior; 0 on padding and on
+        the offset entry."""
+        features, weights, bias = self._split_prior(features, weights)
+        query = tf.reduce_sum(features * weights[..., None], axis=1)
+        return self._candidate_scores(query, bias, labels, context)
+
+    def _candidate_scores(self, query, bias, labels, context):
         ids, values = context
         n = tf.shape(labels)[0]
         candidates = tf.gather(labels, tf.minimum(ids, n - 1))  # [B, T, d]
-        return tf.where(ids < n, values * tf.einsum("bd,btd->bt", query, candidates), 0.0)
+        scores = values * tf.einsum("bd,btd->bt", query, candidates)
+        if bias is not None:
+            scores += tf.einsum("bd,btd->bt", bias, candidates)
+        return tf.where(ids < n, scores, 0.0)
 
     def score_all(self, features, weights, labels, context=None, feature_ids=None):
         """Scores of every label; without an offset only the candidate labels (those of the
@@ -367,7 +371,7 @@ class NeighbourAffinity(Affinity):
         ids, values = context
         batch, width = tf.shape(ids)[0], tf.shape(ids)[1]
         n = tf.shape(labels)[0]
-        scores = self.candidate_scores(query, labels, context)
+        scores = self._candidate_scores(query, None, labels, context)  # G's part; the prior is added densely
         rows = tf.repeat(tf.range(batch), width)
         index = tf.stack([rows, tf.reshape(tf.minimum(ids, n), [-1])], 1)
         dense = tf.scatter_nd(index, tf.reshape(scores, [-1]), tf.stack([batch, n + 1]))[:, :n]

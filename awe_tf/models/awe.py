@@ -275,7 +275,7 @@ class AWEModel(tfrs.Model):
 
         if hasattr(self.affinity, "leaf_top_k") and exclude is None and candidates is None:
             return self._top_k_by_leaf(X, k)
-        if getattr(self.affinity, "uses_context", False) and not getattr(self.affinity, "scores_every_label", True):
+        if getattr(self.affinity, "uses_context", False) and not getattr(self.affinity, "has_offset", True):
             return self._top_k_of_candidates(X, k, exclude, candidates)
         X = sp.csr_matrix(X)
         step = self._rows_per_batch(X)  # never all n x |Y| scores at once
@@ -301,57 +301,56 @@ class AWEModel(tfrs.Model):
                                    for key in ("feature_ids", "feature_weights", "context_ids", "context_weights")}])
     def _candidate_scores(self, inputs):
         feature_ids, weights = self._with_bias(inputs["feature_ids"], inputs["feature_weights"])
-        query = tf.reduce_sum(self.U(feature_ids) * weights[..., None], axis=1)
-        return self.affinity.candidate_scores(query, self.V.table, self._context(inputs))
+        return self.affinity.candidate_scores(self.U(feature_ids), weights, self.V.table, self._context(inputs))
+
+    def _label_prior(self) -> np.ndarray:
+        """What a label outside an input's candidates scores, ``[|Y|]``: the bias feature's
+        U_bias . V_y where the affinity keeps it outside G, else 0."""
+        if getattr(self.affinity, "has_prior", False):
+            return self.V.table.numpy() @ self.U.table.numpy()[-1]
+        return np.zeros(self.n_labels, np.float32)
 
     def _top_k_of_candidates(self, X, k, exclude, candidates, prepared=False):
+        """Top k where only an input's candidate labels (its context) have scores of their own and
+        every other label y scores the same for all inputs (its prior, or 0): the candidates are
+        scored, the others are taken in their fixed prior order, and the two lists merged."""
         X = X if prepared else self.prepare(X)
-        allowed = None
+        n = self.n_labels
+        prior = self._label_prior()
+        order = np.lexsort((np.arange(n), -prior))  # non-candidates, best first, ties to the lower id
+        allowed = np.ones(n, bool)
         if candidates is not None:
-            allowed = np.zeros(self.n_labels, bool)
+            allowed = np.zeros(n, bool)
             allowed[np.asarray(candidates)] = True
-        out_ids = np.empty((X.shape[0], k), np.int64)
-        out_scores = np.empty((X.shape[0], k), np.float32)
+            order = order[allowed[order]]
+        out_ids = np.zeros((X.shape[0], k), np.int64)
+        out_scores = np.full((X.shape[0], k), -np.inf, np.float32)
         for start in range(0, X.shape[0], 1024):
             rows = X[start : start + 1024]
+            b = rows.shape[0]
             batch = feature_batch(rows)
-            batch.update(context_batch(self.affinity.context(rows), self.n_labels))
+            batch.update(context_batch(self.affinity.context(rows), n))
             scores = self._candidate_scores(batch).numpy()
             ids = batch["context_ids"].astype(np.int64)
-            usable = (ids < self.n_labels) & (scores != 0)
-            if allowed is not None:
-                usable &= allowed[np.minimum(ids, self.n_labels - 1)]
+            real = ids < n
+            banned = sp.csr_matrix((b, n), dtype=bool)
             if exclude is not None:
-                banned = sp.csr_matrix(exclude[start : start + rows.shape[0]])
-                usable &= ~np.asarray(banned[np.arange(ids.shape[0])[:, None], np.minimum(ids, self.n_labels - 1)]
-                                      .todense(), bool)
-            keyed = np.where(usable, scores, -np.inf)
-            order = np.lexsort((ids, -keyed), axis=-1)[:, :k]  # best first, ties to the lower id
-            top_ids, top_scores = np.take_along_axis(ids, order, 1), np.take_along_axis(keyed, order, 1)
-            out_ids[start : start + rows.shape[0]] = top_ids[:, :k] if top_ids.shape[1] >= k else 0
-            out_scores[start : start + rows.shape[0]] = top_scores[:, :k] if top_ids.shape[1] >= k else 0
-            # Rows with fewer than k positive candidates: every other label scores 0 and ranks
-            # between the positive and the negative candidates, so merge them in exactly.
-            short = np.flatnonzero((top_scores[:, :k] > 0).sum(axis=1) < k) if top_ids.shape[1] >= k else \
-                np.arange(ids.shape[0])
-            for r in short:
-                valid = usable[r]
-                cand, value = ids[r][valid], scores[r][valid]
-                sequence = np.lexsort((cand, -value))
-                cand, value = cand[sequence], value[sequence]
-                ranked, ranked_scores = list(cand[value > 0]), list(value[value > 0])
-                taken = set(cand.tolist())
-                banned_row = set() if exclude is None else set(sp.csr_matrix(exclude[start + r]).indices.tolist())
-                label = 0
-                while len(ranked) < k and label < self.n_labels:
-                    if label not in taken and label not in banned_row and (allowed is None or allowed[label]):
-                        ranked.append(label)
-                        ranked_scores.append(0.0)
-                    label += 1
-                ranked += list(cand[value < 0])
-                ranked_scores += list(value[value < 0])
-                out_ids[start + r] = ranked[:k]
-                out_scores[start + r] = ranked_scores[:k]
+                banned = sp.csr_matrix(exclude[start : start + b], dtype=bool)
+            safe = np.minimum(ids, n - 1)
+            usable = real & allowed[safe] & ~np.asarray(banned[np.arange(b)[:, None], safe].todense(), bool)
+            # Labels that are no candidate: the first ones of the prior order not blocked in a row.
+            taken = sp.csr_matrix((np.ones(real.sum(), bool), (np.nonzero(real)[0], ids[real])), shape=(b, n))
+            blocked = (taken + banned).astype(bool)
+            width = min(order.size, k + ids.shape[1] + int(np.diff(blocked.indptr).max(initial=0)))
+            fill = order[:width]
+            fill_ok = ~np.asarray(blocked[:, fill].todense(), bool)
+            merged_ids = np.concatenate([ids, np.broadcast_to(fill, (b, width))], axis=1)
+            merged = np.concatenate([np.where(usable, scores, -np.inf),
+                                     np.where(fill_ok, prior[fill][None, :], -np.inf)], axis=1)
+            best = np.lexsort((merged_ids, -merged), axis=-1)[:, :k]  # best first, ties to the lower id
+            found = min(k, best.shape[1])
+            out_ids[start : start + b, :found] = np.take_along_axis(merged_ids, best, 1)
+            out_scores[start : start + b, :found] = np.take_along_axis(merged, best, 1)
         return out_ids, out_scores
 
     # ------------------------------------------------------------------- configuration, I/O
