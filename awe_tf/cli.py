@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import sys
@@ -16,6 +17,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up noise out of the output
+# TensorFlow's Python warnings too: a command that builds many models (reproduce, tune) otherwise
+# prints "triggered tf.function retracing" for the scoring functions every model traces once.
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def _data_args(parser):

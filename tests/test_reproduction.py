@@ -66,7 +66,7 @@ def test_means_over_seeds_keep_the_order_and_recompute_the_changes():
 
 
 def test_annotation_over_two_seeds_reports_means_and_each_seed(tmp_path, data_dir):
-    run("annotation", "--datasets", "emotions", "--epochs", "1", "--dimension", "8", "--iterations", "1",
+    proc = run("annotation", "--datasets", "emotions", "--epochs", "1", "--dimension", "8", "--iterations", "1",
         "--seeds", "0", "1", "-o", str(tmp_path))
     with open(tmp_path / "results_per_seed.csv") as f:
         per_seed = list(csv.DictReader(f))
@@ -79,3 +79,4 @@ def test_annotation_over_two_seeds_reports_means_and_each_seed(tmp_path, data_di
         assert float(row["precision@1_std"]) == pytest.approx(abs(values[0] - values[1]) / 2 ** 0.5)
     assert " ± " in (tmp_path / "results.md").read_text()
     assert json.loads((tmp_path / "settings.json").read_text())["seeds"] == [0, 1]
+    assert "retracing" not in proc.stderr + proc.stdout  # TensorFlow's warnings stay out of the output

@@ -142,7 +142,7 @@ class AWEModel(tfrs.Model):
         # Sequential WARP: find each pair's first violator without gradient, then score only the
         # positive and that label with gradient (backward cost O(B M d) instead of O(B M K d)).
         scores = self.affinity.pair_scores_by_id(
-            tf.nest.map_structure(tf.stop_gradient, pair_inputs), candidates,
+            tf.nest.map_structure(lambda t: None if t is None else tf.stop_gradient(t), pair_inputs), candidates,
             lambda ids: tf.stop_gradient(self.V(ids)), lambda: self.V.whole_table(stop_gradient=True),
         )
         positive, negative = scores[..., 0], scores[..., 1:]
