@@ -40,7 +40,7 @@ class Constant(Affinity):
         return self.c * pair_queries(features, weights, self_position)
 
     def pair_scores(self, pair_inputs, labels, label_ids=None):
-        return tf.einsum("bmd,bmnd->bmn", pair_inputs, labels)
+        return tf.linalg.matvec(labels, pair_inputs)
 
     def score_all(self, features, weights, labels, context=None, feature_ids=None):
         query = self.c * tf.reduce_sum(features * weights[..., None], axis=1)

@@ -342,7 +342,7 @@ class NeighbourAffinity(Affinity):
     def pair_scores(self, pair_inputs, labels, label_ids):
         queries, bias, context = pair_inputs
         G = context_lookup(context, label_ids, offset_id=self.offset_id)
-        scores = G * tf.einsum("bmd,bmnd->bmn", queries, labels)
+        scores = G * tf.linalg.matvec(labels, queries)
         return scores if bias is None else scores + tf.einsum("bd,bmnd->bmn", bias, labels)
 
     def candidate_scores(self, features, weights, labels, context):

@@ -254,7 +254,7 @@ class LinearSigmoid(PairwiseAffinity):
     def pair_scores(self, pair_inputs, labels, label_ids):
         if self.on == "pair":
             return super().pair_scores(pair_inputs, labels, label_ids)
-        return self._weighted(tf.einsum("bmd,bmnd->bmn", pair_inputs, labels))
+        return self._weighted(tf.linalg.matvec(labels, pair_inputs))
 
     def pair_scores_by_id(self, pair_inputs, label_ids, lookup, table=None):
         if self.on == "pair":
