@@ -66,6 +66,8 @@ def awe_run(carve, epochs, target, model_config, train_config):
               callbacks=[Clock()], verbose=0)
     steady = batches.n_pairs * (epochs - 1) / sum(clock["epochs"][1:]) if epochs > 1 else float("nan")
     return {"pairs_per_second": batches.n_pairs * epochs / clock["seconds"], "steady_pairs_per_second": steady,
+            "first_epoch_seconds": clock["epochs"][0],
+            "other_epoch_seconds": float(np.median(clock["epochs"][1:] or [0])),
             "train_seconds": clock["seconds"], "seconds_to_target": clock["reached"], "history": clock["history"]}
 
 
@@ -117,6 +119,8 @@ def main() -> int:
     ratio = awe["pairs_per_second"] / lightfm["pairs_per_second"]
     print(f"\npairs/s ratio (awe-tf / LightFM): {ratio:.2f}   (target >= 1; awe-tf after its first, "
           f"compiling epoch: {awe['steady_pairs_per_second']:,.0f} pairs/s)")
+    print(f"awe-tf epoch times: first {awe['first_epoch_seconds']:.2f}s (tracing and first run included), "
+          f"median of the others {awe['other_epoch_seconds']:.2f}s")
     if awe["seconds_to_target"] is not None and lightfm["seconds_to_target"] is not None:
         print(f"time-to-quality ratio (awe-tf / LightFM): {awe['seconds_to_target'] / lightfm['seconds_to_target']:.2f}"
               "   (target <= 1)")
