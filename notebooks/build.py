@@ -181,12 +181,16 @@ from awe_tf.training.strategies import make_strategy
 strategy = make_strategy("auto")
 print(type(strategy).__name__, strategy.num_replicas_in_sync, "replica(s)")"""),
         ("code", """\
+import tensorflow as tf
+
 from awe_tf.data import load_dataset
 from awe_tf.evaluation import evaluate_model
 from awe_tf.training import ModelConfig, TrainConfig, fit
 
 split = load_dataset("corel5k")
-config = TrainConfig(epochs=EPOCHS, bucketing=False, verbose=2)
+# On a TPU each call into the compiled step has a fixed cost: run many steps per call there.
+on_tpu = isinstance(strategy, tf.distribute.TPUStrategy)
+config = TrainConfig(epochs=EPOCHS, bucketing=False, verbose=2, steps_per_execution=32 if on_tpu else 1)
 result = fit(split.train, ModelConfig(dimension=100), config, strategy=strategy)
 evaluate_model(result.model.score, split)["metrics"]"""),
         ("md", "For vocabularies too large to replicate on every TPU core, `ModelConfig(tpu_embedding=True)` "
