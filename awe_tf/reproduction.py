@@ -141,6 +141,13 @@ def _table(rows: list[dict], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def write_report(kind: str, rows: list[dict], directory, settings: dict,
                  per_seed: list[dict] | None = None) -> list[Path]:
     """``results.md``, ``results.csv``, plots and ``settings.json`` in ``directory`` (and, from
@@ -154,16 +161,10 @@ def write_report(kind: str, rows: list[dict], directory, settings: dict,
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = [directory / "results.csv", directory / "results.md", directory / "settings.json"]
-    with open(written[0], "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    _write_csv(written[0], rows)
     if per_seed is not None and len({r["seed"] for r in per_seed}) > 1:
         written.append(directory / "results_per_seed.csv")
-        with open(written[-1], "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(per_seed[0]))
-            writer.writeheader()
-            writer.writerows(per_seed)
+        _write_csv(written[-1], per_seed)
     if kind == "annotation":
         text = _table(rows, ["dataset", "method", "precision@1", "precision@3"])
         datasets = list(dict.fromkeys(r["dataset"] for r in rows))
