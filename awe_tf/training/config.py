@@ -39,9 +39,9 @@ class TrainConfig:
         seed: seed of the batch order (the model has its own for sampling).
         verbose: Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.
         steps_per_execution: training steps run per call into the compiled graph (the same
-            training). Raise it on TPUs, where each call has a fixed cost. On CPUs later epochs
-            take the same time with 1 or 8, while Keras traces a multi-step loop twice: the
-            first WSABIE epoch on ml-100k took about 0.9 s with 1 and 0.95-1.3 s with 8.
+            training). Raise it on TPUs, where each call has a fixed cost. On CPUs it makes
+            later epochs no faster, while Keras traces a multi-step loop twice, which lengthens
+            the first epoch.
         jit_compile: compile the training step with XLA (as TPUs do); use with
             ``bucketing=False`` so the step has one static shape.
     """
