@@ -7,7 +7,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["awe_tf", "awe_tf.*"]),
-    package_data={"awe_tf": ["datasets/*/*"]},
+    package_data={"awe_tf": ["datasets/*/*", "native/*.c"]},
     python_requires=">=3.10,<3.13",
     install_requires=[
         "tensorflow~=2.20.0",

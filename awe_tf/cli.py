@@ -108,7 +108,8 @@ def _train(args) -> int:
     train_config = TrainConfig(
         epochs=args.epochs, learning_rate=args.learning_rate, optimizer=args.optimizer,
         pairs_per_batch=args.pairs_per_batch, patience=args.patience, monitor=monitor,
-        seed=args.seed, verbose=args.verbose, jit_compile=args.jit_compile,
+        seed=args.seed, verbose=args.verbose, jit_compile=args.jit_compile, engine=args.engine,
+        threads=args.threads,
         # XLA and parameter-server workers take one static batch shape
         bucketing=not (args.jit_compile or args.strategy in ("parameter-server", "tpu")),
     )
@@ -298,6 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
     fitting.add_argument("--no-baselines", action="store_true")
     fitting.add_argument("--seed", type=int, default=0)
     fitting.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
+    fitting.add_argument("--engine", choices=["graph", "native"], default="graph",
+                         help="graph: the TensorFlow step (every model, strategy and device); native: WARP in C "
+                              "on this machine's cores, for WSABIE (the constant affinity) only, several times faster")
+    fitting.add_argument("--threads", type=int, default=0,
+                         help="threads of the native engine (default: every core; with 1 runs are repeatable)")
     scale = train.add_argument_group("distribution")
     scale.add_argument("--strategy", choices=["default", "auto", "mirrored", "multiworker", "parameter-server", "tpu"],
                        default="default", help="tf.distribute strategy (multiworker reads TF_CONFIG)")

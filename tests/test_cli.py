@@ -123,3 +123,16 @@ def test_every_affinity_trains_through_the_cli_and_reloads(spec, tmp_path):
     assert report["affinity"] == spec and report["metrics"]["precision@1"] > 0.15, report["metrics"]
     run("evaluate", str(out / "model"), "--output", str(tmp_path / "e.json"))
     assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(report["metrics"])
+
+
+def test_native_engine_through_the_cli(tmp_path):
+    out = tmp_path / "native"
+    proc = run("train", "--engine", "native", "--threads", "1", "--epochs", "3", "--dimension", "32",
+               "--negatives", "10", "-o", str(out))
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["metrics"]["precision@1"] > report["baselines"]["popularity"]["precision@1"] + 0.08, report
+    assert "Epoch 3/" in proc.stdout and "violation_rate" in proc.stdout
+    refused = run("train", "--engine", "native", "--affinity", "knn:k=5", "-o", str(tmp_path / "knn"), check=False)
+    assert refused.returncode == 2
+    assert "linear model" in refused.stderr and "engine='graph'" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -168,6 +168,8 @@ class AWEModel(tfrs.Model):
         return self._forward(inputs, step, training)[0]
 
     def train_step(self, inputs):
+        if getattr(self, "native_engine", None) is not None:  # TrainConfig(engine="native"): awe_tf.native
+            return self.native_engine.train_step(inputs)
         with tf.GradientTape() as tape:
             loss, negative_ids = self._forward(inputs, self.optimizer.iterations, training=True)
             total = loss + tf.add_n(self.losses) if self.losses else loss

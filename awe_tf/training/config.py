@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+ENGINES = ("graph", "native")
+
 
 @dataclasses.dataclass
 class ModelConfig:
@@ -44,6 +46,11 @@ class TrainConfig:
             the first epoch.
         jit_compile: compile the training step with XLA (as TPUs do); use with
             ``bucketing=False`` so the step has one static shape.
+        engine: ``graph`` (default): the TensorFlow training step, for every model, strategy
+            and device; ``native``: sequential WARP in C on this machine's CPU cores, for the
+            linear model (WSABIE) only, several times faster there (:mod:`awe_tf.native`).
+        threads: CPU threads of the native engine (0: every core this process may use). With
+            more than one, threads update shared rows without locks, so runs are not repeatable.
     """
 
     epochs: int = 10
@@ -57,6 +64,14 @@ class TrainConfig:
     verbose: int = 2
     steps_per_execution: int = 1
     jit_compile: bool = False
+    engine: str = "graph"
+    threads: int = 0
+
+    def __post_init__(self):
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be 0 (every core) or positive, got {self.threads}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -75,22 +75,35 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                          "batches from tensors, in one static shape")
     if model is None:
         model = build_model(train, model_config, strategy, train_config)
+    native = train_config.engine == "native"
+    if native:
+        from awe_tf.native.engine import check_supported
+
+        check_supported(model, strategy)  # before anything is built
+        if train_config.jit_compile:
+            raise ValueError("jit_compile is for the graph engine; the native engine is compiled C already")
     with strategy.scope():
         model.compile(optimizer=train_config.make_optimizer(),
                       steps_per_execution=train_config.steps_per_execution,
-                      jit_compile=train_config.jit_compile)
-    context = None
-    if model.affinity.uses_context:
-        with strategy.scope():  # G's rows are shared out among the workers of a multi-worker strategy
-            context = model.affinity.training_context(train.n_examples)
-    batches = TrainingBatches(
-        train,
-        pairs_per_batch=train_config.pairs_per_batch,
-        normalisation=model.normalisation,
-        bucketing=train_config.bucketing,
-        seed=train_config.seed,
-        context=context,
-    )
+                      jit_compile=train_config.jit_compile,
+                      run_eagerly=native)  # one call into C per step: nothing to trace
+    if native:
+        from awe_tf.native import NativeWarp, default_threads
+
+        batches = NativeWarp(model, train, train_config.threads or default_threads(), seed=train_config.seed)
+    else:
+        context = None
+        if model.affinity.uses_context:
+            with strategy.scope():  # G's rows are shared out among the workers of a multi-worker strategy
+                context = model.affinity.training_context(train.n_examples)
+        batches = TrainingBatches(
+            train,
+            pairs_per_batch=train_config.pairs_per_batch,
+            normalisation=model.normalisation,
+            bucketing=train_config.bucketing,
+            seed=train_config.seed,
+            context=context,
+        )
     all_callbacks = list(callbacks)
     ranking = None
     if validation is not None:
@@ -101,7 +114,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     if output_dir is not None:
         output_dir = Path(output_dir)
         # What must match for a checkpoint to be resumed (more epochs or other verbosity may differ).
-        free = ("epochs", "verbose", "steps_per_execution", "jit_compile")
+        free = ("epochs", "verbose", "steps_per_execution", "jit_compile", "engine", "threads")
         resumable = {k: v for k, v in train_config.to_dict().items() if k not in free}
         settings = {"model": _plain(model.get_config()), "train": resumable, "data": repr(train)}
         checkpoint = EpochCheckpoint(output_dir / "checkpoints", model, settings, ranking, strategy=strategy)
@@ -119,7 +132,11 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     epochs_run = start_epoch
     if epochs_left > 0 and not stopped_early:
         steps = batches.steps_per_epoch()
-        if is_parameter_server(strategy):  # each worker builds its own copy, from tensors only
+        if native:
+            dataset = batches.dataset(start_epoch)
+            all_callbacks.insert(0, batches.callback())  # first: the others read the epoch's weights
+            model.native_engine = batches
+        elif is_parameter_server(strategy):  # each worker builds its own copy, from tensors only
             first = start_epoch
             dataset = tf.keras.utils.experimental.DatasetCreator(
                 lambda context: batches.tensor_dataset(start_epoch=first))
@@ -127,14 +144,19 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
             dataset = batches.dataset(epochs=None, start_epoch=start_epoch)
         if not is_parameter_server(strategy) and strategy.num_replicas_in_sync > 1:
             dataset = strategy.experimental_distribute_dataset(dataset)
-        result = model.fit(
-            dataset,
-            epochs=train_config.epochs,
-            initial_epoch=start_epoch,
-            steps_per_epoch=steps,
-            callbacks=all_callbacks,
-            verbose=train_config.verbose,
-        )
+        try:
+            result = model.fit(
+                dataset,
+                epochs=train_config.epochs,
+                initial_epoch=start_epoch,
+                steps_per_epoch=steps,
+                callbacks=all_callbacks,
+                verbose=train_config.verbose,
+            )
+        finally:
+            if native:  # a later model.fit runs the graph step again
+                model.native_engine = None
+                model.train_function = None
         history = {key: [float(v) for v in values] for key, values in result.history.items()}
         epochs_run = start_epoch + len(next(iter(result.history.values()), []))
     elif ranking is not None and ranking.best_weights is not None:

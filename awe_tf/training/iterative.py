@@ -44,6 +44,9 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         ``(final result, results of every step)``.
     """
     train_config = train_config or TrainConfig()
+    if train_config.engine == "native":
+        raise ValueError("engine='native' trains the linear model (WSABIE) only; iterative AWE retrains U and V "
+                         "with G, so use engine='graph'")
     final_model = build_model(train, model_config, train_config=train_config)
     knn = neighbour_part(final_model.affinity)
     if knn is None:

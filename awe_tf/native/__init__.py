@@ -1,0 +1,88 @@
+"""The native CPU engine: sequential WARP for WSABIE in C, one pair at a time, on CPU threads.
+
+The TensorFlow graph step (``TrainConfig(engine="graph")``, the default) scores batches of pairs
+with static shapes, as TPUs and ``tf.distribute`` need. On a CPU that costs a fixed K + 3 row
+gathers per pair and the overhead of some twenty ops per step; ``engine="native"`` instead runs
+the paper's per-pair loop (Algorithm 1, with early exit at the first violator) compiled from
+``warp.c``: the linear model only, single machine, same variables, optimiser state, callbacks
+and checkpoints. See ``warp.c`` for exactly what it computes.
+
+The C source is compiled on first use with the system's C compiler (``cc``, or ``$CC``) into a
+cache directory (``$AWE_TF_CACHE``, default ``~/.cache/awe-tf``), once per source version.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+SOURCE = Path(__file__).with_name("warp.c")
+_LIBRARY = None
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("AWE_TF_CACHE") or Path.home() / ".cache" / "awe-tf")
+
+
+def _compile(target: Path) -> None:
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if compiler is None:
+        raise RuntimeError("engine='native' needs a C compiler (cc, gcc or clang, or $CC) to build "
+                           f"{SOURCE.name}; install one, or train with engine='graph'")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    errors = []
+    # -march=native first (vector instructions of this CPU); plain -O3 where the compiler lacks it.
+    for flags in (["-O3", "-march=native"], ["-O3"]):
+        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+            out = Path(tmp) / target.name
+            command = [compiler, *flags, "-fPIC", "-shared", "-pthread", str(SOURCE), "-o", str(out), "-lm"]
+            proc = subprocess.run(command, capture_output=True, text=True)
+            if proc.returncode == 0:
+                out.replace(target)  # atomic: a concurrent build never sees half a library
+                return
+            errors.append(f"$ {' '.join(command)}\n{proc.stderr.strip()}")
+    raise RuntimeError("could not compile the native WARP engine; train with engine='graph', or fix:\n"
+                       + "\n".join(errors))
+
+
+def library() -> ctypes.CDLL:
+    """The compiled engine, built on first use (see the module docstring)."""
+    global _LIBRARY
+    if _LIBRARY is None:
+        key = hashlib.sha256(SOURCE.read_bytes() + platform.machine().encode()).hexdigest()[:16]
+        target = _cache_dir() / f"awe_warp_{key}.so"
+        if not target.exists():
+            _compile(target)
+        lib = ctypes.CDLL(str(target))
+        i64, i32, f32, f64 = (np.ctypeslib.ndpointer(t, flags="C_CONTIGUOUS")
+                              for t in (np.int64, np.int32, np.float32, np.float64))
+        opt_f32 = ctypes.c_void_p  # an Adagrad accumulator, or None for plain SGD
+        lib.awe_warp_train.argtypes = [
+            i64, i32, f32, i64, i32, i32, ctypes.c_int64, ctypes.c_int, ctypes.c_int64,
+            f32, opt_f32, f32, opt_f32, ctypes.c_int64, ctypes.c_int, ctypes.c_int,
+            ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_float, f32, ctypes.c_uint64, ctypes.c_int, f64,
+        ]
+        lib.awe_warp_train.restype = ctypes.c_int
+        _LIBRARY = lib
+    return _LIBRARY
+
+
+def default_threads() -> int:
+    """The CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+from awe_tf.native.engine import NativeWarp  # noqa: E402
+
+__all__ = ["NativeWarp", "default_threads", "library"]

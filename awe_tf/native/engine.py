@@ -1,0 +1,197 @@
+"""Keras side of the native engine: the model's variables mirrored in NumPy, trained in chunks
+of examples by ``warp.c``, one chunk per Keras step."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import tensorflow as tf
+
+from awe_tf.data.dataset import RECOMMENDATION, Dataset
+from awe_tf.data.pipeline import normalise_rows
+
+CHUNK_PAIRS = 1 << 17  # positive pairs per Keras step (per call into C): progress output, not speed
+
+
+def _harmonic_table(n_labels: int) -> np.ndarray:
+    """L(r) = sum_{i <= r} 1/i for r = 0 .. |Y|."""
+    return np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, n_labels + 1))]).astype(np.float32)
+
+
+def _optimizer_settings(optimizer) -> tuple[float, float, bool]:
+    """(learning rate, epsilon, whether Adagrad) of a Keras Adagrad or plain SGD optimiser."""
+    rate = optimizer.learning_rate
+    if isinstance(rate, tf.keras.optimizers.schedules.LearningRateSchedule):
+        raise ValueError("engine='native' takes a constant learning rate, not a schedule")
+    rate = float(tf.keras.backend.get_value(rate))
+    if isinstance(optimizer, tf.keras.optimizers.Adagrad):
+        return rate, float(optimizer.epsilon), True
+    if isinstance(optimizer, tf.keras.optimizers.SGD) and not float(tf.keras.backend.get_value(optimizer.momentum)):
+        return rate, 0.0, False
+    raise ValueError(f"engine='native' runs Adagrad or plain SGD (no momentum); got {type(optimizer).__name__}")
+
+
+def _accumulator(optimizer, variable):
+    """Keras Adagrad's accumulator of ``variable`` (so checkpoints hold the native engine's state)."""
+    try:
+        return optimizer._accumulators[optimizer._index_dict[optimizer._var_key(variable)]]
+    except (AttributeError, KeyError) as error:  # private API of tf_keras' Adagrad: fail loudly if it moves
+        raise RuntimeError("cannot find the Adagrad accumulators of this tf_keras version; "
+                           "train with engine='graph'") from error
+
+
+def check_supported(model, strategy=None) -> None:
+    """Raise a clear error unless ``model`` (and the strategy) are what the native engine trains."""
+    from awe_tf.affinities.constant import Constant
+    from awe_tf.distribute import is_parameter_server
+
+    problems = []
+    if type(model.affinity) is not Constant or model.affinity.c != 1.0:
+        problems.append(f"it trains the linear model (WSABIE, affinity constant:1) only, not {model.affinity.name}")
+    if model.loss_name != "warp":
+        problems.append(f"it computes the loss 'warp' only, not {model.loss_name!r}")
+    if model.tpu_embedding:
+        problems.append("its tables cannot live in TPU embedding memory (tpu_embedding)")
+    if model.n_labels >= 2**31:
+        problems.append("it takes fewer than 2^31 labels")
+    strategy = strategy or tf.distribute.get_strategy()
+    if is_parameter_server(strategy) or strategy.num_replicas_in_sync > 1 or \
+            isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy)):
+        problems.append(f"it runs on this machine's CPUs, not under {type(strategy).__name__}")
+    if problems:
+        raise ValueError("engine='native' cannot train this model: " + "; ".join(problems)
+                         + ". Use engine='graph'.")
+
+
+class NativeWarp:
+    """Trains an :class:`~awe_tf.models.AWEModel` (WSABIE) on ``data`` with ``warp.c``.
+
+    Inside ``model.fit`` each step is one chunk of about ``CHUNK_PAIRS`` pairs of examples, in a
+    fresh seeded order each epoch. The model's U and V (and Adagrad accumulators) are copied into
+    NumPy when training begins and written back after every epoch (:class:`NativeSync`), before
+    validation and checkpoint callbacks read them.
+
+    Args:
+        model: the model (checked by :func:`check_supported`).
+        data: the training set.
+        threads: CPU threads (Hogwild: with more than one, results depend on timing).
+        seed: seed of the example order (the model's own seed keys the negative draws).
+    """
+
+    def __init__(self, model, data: Dataset, threads: int, seed: int = 0):
+        from awe_tf.native import library
+
+        check_supported(model)
+        self.lib = library()
+        self.model = model
+        self.threads = max(1, int(threads))
+        self.seed = int(seed)
+        X = normalise_rows(sp.csr_matrix(data.X, dtype=np.float32), model.normalisation)
+        X = sp.csr_matrix(X, dtype=np.float32)
+        X.sort_indices()
+        Y = sp.csr_matrix(data.Y)
+        Y.sort_indices()
+        if X.shape[1] != model.n_features or Y.shape[1] != model.n_labels:
+            raise ValueError(f"data has {X.shape[1]} features and {Y.shape[1]} labels; the model was built for "
+                             f"{model.n_features} and {model.n_labels}")
+        self.x = (X.indptr.astype(np.int64), X.indices.astype(np.int32), np.ascontiguousarray(X.data, np.float32))
+        self.y = (Y.indptr.astype(np.int64), Y.indices.astype(np.int32))
+        self.leave_one_out = data.task == RECOMMENDATION
+        self.rows = np.flatnonzero(np.diff(Y.indptr) > 0).astype(np.int32)
+        if self.rows.size == 0:
+            raise ValueError(f"{data.name}: no training example has a positive label")
+        self.n_pairs = int(Y.nnz)
+        self.harmonic = _harmonic_table(model.n_labels)
+        self.n_chunks = max(1, min(self.rows.size, -(-self.n_pairs // CHUNK_PAIRS)))
+        self._plan = (None, None)
+        self.tables = None
+
+    def steps_per_epoch(self) -> int:
+        return self.n_chunks
+
+    def dataset(self, start_epoch: int = 0):
+        """The steps' inputs: the global step number, from ``start_epoch``'s first step on."""
+        return tf.data.Dataset.range(start_epoch * self.n_chunks, np.iinfo(np.int64).max)
+
+    # ------------------------------------------------------------------ the NumPy mirror
+    def _variables(self):
+        model = self.model
+        variables = {"U": model.U.table, "V": model.V.table}
+        self.lr, self.eps, adagrad = _optimizer_settings(model.optimizer)
+        if adagrad:
+            variables["accU"] = _accumulator(model.optimizer, model.U.table)
+            variables["accV"] = _accumulator(model.optimizer, model.V.table)
+        return variables
+
+    def load(self) -> None:
+        """Copy the model's tables (and optimiser state) into the mirror."""
+        self.tables = {name: np.array(v.numpy(), np.float32, order="C") for name, v in self._variables().items()}
+
+    def store(self) -> None:
+        """Write the mirror back into the model's variables."""
+        if self.tables is not None:
+            for name, variable in self._variables().items():
+                variable.assign(self.tables[name])
+
+    # ------------------------------------------------------------------------- training
+    def _rows_of(self, step: int) -> np.ndarray:
+        epoch, chunk = divmod(int(step), self.n_chunks)
+        if self._plan[0] != epoch:
+            order = np.random.default_rng([self.seed, epoch]).permutation(self.rows)
+            self._plan = (epoch, np.array_split(order, self.n_chunks))
+        return np.ascontiguousarray(self._plan[1][chunk], np.int32)
+
+    def run_step(self, step) -> np.ndarray:
+        """Train on one chunk; returns ``[loss sum, pairs, violated pairs, rank sum]``."""
+        if self.tables is None:
+            self.load()
+        t = self.tables
+        model = self.model
+        rows = self._rows_of(step)
+        stats = np.zeros(4, np.float64)
+        seed = int(np.random.SeedSequence([model.seed, int(step)]).generate_state(1, np.uint64)[0])
+        acc_u = t["accU"].ctypes.data if "accU" in t else None
+        acc_v = t["accV"].ctypes.data if "accV" in t else None
+        status = self.lib.awe_warp_train(
+            *self.x, *self.y, rows, rows.size, int(self.leave_one_out),
+            model.n_features if model.input_bias else -1, t["U"], acc_u, t["V"], acc_v,
+            model.n_labels, model.dimension, model.num_negatives, model.margin, self.lr, self.eps,
+            model.max_norm, self.harmonic, seed, self.threads, stats,
+        )
+        if status != 0:
+            raise MemoryError("the native WARP engine could not allocate its buffers or start its threads")
+        return stats
+
+    def train_step(self, step):
+        """The model's ``train_step`` under this engine: one chunk, then the WARP metrics."""
+        model = self.model
+        stats = tf.numpy_function(self.run_step, [step], tf.float64, stateful=True)
+        loss, pairs, violated, ranks = tf.unstack(tf.cast(tf.reshape(stats, [4]), tf.float32))
+        model.optimizer.iterations.assign_add(1)
+        task = model.task
+        task.loss_tracker.update_state(tf.math.divide_no_nan(loss, pairs), pairs)
+        task.violation_tracker.update_state(tf.math.divide_no_nan(violated, pairs), pairs)
+        task.rank_tracker.update_state(tf.math.divide_no_nan(ranks, violated), violated)
+        return model.get_metrics_result()
+
+    def callback(self) -> tf.keras.callbacks.Callback:
+        return NativeSync(self)
+
+
+class NativeSync(tf.keras.callbacks.Callback):
+    """Mirror in at the start of training, out after every epoch (first in the callback list,
+    so validation and checkpoints see the epoch's weights) and at the end."""
+
+    def __init__(self, engine: NativeWarp):
+        super().__init__()
+        self.engine = engine
+
+    def on_train_begin(self, logs=None):
+        self.engine.load()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.engine.store()
+
+    def on_train_end(self, logs=None):
+        self.engine.store()  # also the steps of an epoch cut short
+        self.engine.tables = None  # later callbacks may change the weights (best-weight restore)

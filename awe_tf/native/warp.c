@@ -1,0 +1,246 @@
+/* Sequential WARP for the linear model (WSABIE), one positive pair at a time, on CPU threads.
+ *
+ * The same loss as awe_tf/tasks/warp.py: for a positive pair (x, y), up to K labels are drawn
+ * uniformly; draws that hit one of the example's positives are skipped and not counted; the
+ * first draw c with f(x, c) > f(x, y) - margin is the violator; with N counted draws the rank
+ * estimate is r = floor((|Y| - |Y_x|) / N) and the pair's loss L(r) (margin - f(x, y) + f(x, c)).
+ *
+ * What differs from the TensorFlow graph step is the order of updates:
+ *   - V (labels) is updated after every pair (plain SGD order, as in the paper's Algorithm 1);
+ *   - U (input features) once per example: x^T U = sum_i x_i U_i is computed once per example and
+ *     reused by all its pairs ("per-user sums"), their gradients summed, and each U_i updated
+ *     once with x_i times that sum (less the pair whose own item is feature i, for
+ *     recommendation data, where that pair's input leaves the item out).
+ * Rows are projected back into the ball of radius max_norm after each update. Threads share U
+ * and V without locks (Hogwild, as LightFM and the original WSABIE code do), so results with
+ * more than one thread depend on timing; with one thread they are reproducible.
+ *
+ * Updates: Adagrad as Keras computes it (acc += g^2; w -= lr g / sqrt(acc + eps)), or plain SGD
+ * (acc == NULL).
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    /* data: CSR rows of the (scaled) inputs X and the sorted positive labels Y */
+    const int64_t *x_indptr;
+    const int32_t *x_indices;
+    const float *x_data;
+    const int64_t *y_indptr;
+    const int32_t *y_indices;
+    const int32_t *rows; /* the examples of this call, in training order */
+    int64_t n_rows;
+    int leave_one_out; /* recommendation data: a pair's input drops its own item */
+    int64_t bias_row;  /* U's always-on bias feature, or -1 */
+    /* model */
+    float *U, *accU, *V, *accV;
+    int64_t n_labels;
+    int d;
+    int K;
+    float margin, lr, eps, max_norm;
+    const float *harmonic; /* L(r) for r = 0 .. n_labels */
+    uint64_t seed;
+    int n_threads;
+} Job;
+
+typedef struct {
+    const Job *job;
+    int thread;
+    double stats[4]; /* loss sum, pairs, pairs with a violator, sum of their rank estimates */
+    int failed;
+} Work;
+
+static inline uint64_t splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static inline int64_t below(uint64_t *state, int64_t n) { /* uniform in [0, n), n < 2^32 */
+    return (int64_t)(((splitmix64(state) >> 32) * (uint64_t)n) >> 32);
+}
+
+static inline float dot(const float *a, const float *b, int d) {
+    float s = 0.0f;
+    for (int k = 0; k < d; k++) s += a[k] * b[k];
+    return s;
+}
+
+static int contains(const int32_t *sorted, int64_t n, int64_t value) {
+    int64_t lo = 0, hi = n;
+    while (lo < hi) {
+        int64_t mid = (lo + hi) >> 1;
+        if (sorted[mid] < value) lo = mid + 1; else hi = mid;
+    }
+    return lo < n && sorted[lo] == value ? (int)lo : -1;
+}
+
+/* w -= lr * scale * g (Adagrad-scaled when acc), then back into the ball of radius max_norm. */
+static void update_row(const Job *job, float *w, float *acc, const float *g, float scale) {
+    int d = job->d;
+    if (acc) {
+        for (int k = 0; k < d; k++) {
+            float gk = scale * g[k];
+            acc[k] += gk * gk;
+            w[k] -= job->lr * gk / sqrtf(acc[k] + job->eps);
+        }
+    } else {
+        for (int k = 0; k < d; k++) w[k] -= job->lr * scale * g[k];
+    }
+    float norm = sqrtf(dot(w, w, d));
+    if (norm > job->max_norm) {
+        float shrink = job->max_norm / norm;
+        for (int k = 0; k < d; k++) w[k] *= shrink;
+    }
+}
+
+static void *run(void *arg) {
+    Work *work = (Work *)arg;
+    const Job *job = work->job;
+    int d = job->d;
+    int64_t max_feat = 1, max_lab = 1;
+    for (int64_t r = work->thread; r < job->n_rows; r += job->n_threads) {
+        int64_t row = job->rows[r];
+        int64_t nf = job->x_indptr[row + 1] - job->x_indptr[row];
+        int64_t nl = job->y_indptr[row + 1] - job->y_indptr[row];
+        if (nf > max_feat) max_feat = nf;
+        if (nl > max_lab) max_lab = nl;
+    }
+    float *sum = calloc((size_t)d, sizeof(float));
+    float *x = calloc((size_t)d, sizeof(float));
+    float *dx = calloc((size_t)d, sizeof(float));
+    float *total = calloc((size_t)d, sizeof(float));
+    float *own = calloc((size_t)(max_feat * d), sizeof(float)); /* gradient of pairs whose item is feature i */
+    int32_t *order = malloc((size_t)max_lab * sizeof(int32_t));
+    if (!sum || !x || !dx || !total || !own || !order) {
+        work->failed = 1;
+        goto done;
+    }
+    uint64_t rng = job->seed ^ (0xD1B54A32D192ED03ULL * (uint64_t)(work->thread + 1));
+    for (int64_t r = work->thread; r < job->n_rows; r += job->n_threads) {
+        int64_t row = job->rows[r];
+        const int32_t *feat = job->x_indices + job->x_indptr[row];
+        const float *weight = job->x_data + job->x_indptr[row];
+        int64_t nf = job->x_indptr[row + 1] - job->x_indptr[row];
+        const int32_t *labels = job->y_indices + job->y_indptr[row];
+        int64_t nl = job->y_indptr[row + 1] - job->y_indptr[row];
+        if (nl == 0) continue;
+        /* x^T U once per example (the bias feature has weight 1) */
+        if (job->bias_row >= 0) memcpy(sum, job->U + job->bias_row * d, (size_t)d * sizeof(float));
+        else memset(sum, 0, (size_t)d * sizeof(float));
+        for (int64_t i = 0; i < nf; i++) {
+            const float *u = job->U + (int64_t)feat[i] * d;
+            for (int k = 0; k < d; k++) sum[k] += weight[i] * u[k];
+        }
+        memset(total, 0, (size_t)d * sizeof(float));
+        int any_own = 0;
+        for (int64_t p = 0; p < nl; p++) order[p] = (int32_t)p;
+        for (int64_t p = nl - 1; p > 0; p--) { /* the example's pairs in a random order */
+            int64_t q = below(&rng, p + 1);
+            int32_t t = order[p]; order[p] = order[q]; order[q] = t;
+        }
+        int64_t room = job->n_labels - nl;
+        for (int64_t p = 0; p < nl; p++) {
+            int64_t y = labels[order[p]];
+            int self = job->leave_one_out ? contains(feat, nf, y) : -1;
+            memcpy(x, sum, (size_t)d * sizeof(float));
+            if (self >= 0) {
+                const float *u = job->U + y * d;
+                for (int k = 0; k < d; k++) x[k] -= weight[self] * u[k];
+            }
+            float *vy = job->V + y * d;
+            float positive = dot(x, vy, d);
+            int64_t violator = -1, trials = 0;
+            float negative = 0.0f;
+            for (int draw = 0; draw < job->K; draw++) {
+                int64_t c = below(&rng, job->n_labels);
+                if (contains(labels, nl, c) >= 0) continue;
+                trials++;
+                float score = dot(x, job->V + c * d, d);
+                if (score > positive - job->margin) {
+                    violator = c;
+                    negative = score;
+                    break;
+                }
+            }
+            work->stats[1] += 1.0;
+            if (violator < 0) continue;
+            int64_t rank = room / trials;
+            if (rank > job->n_labels) rank = job->n_labels;
+            float weight_r = job->harmonic[rank];
+            work->stats[0] += weight_r * (job->margin - positive + negative);
+            work->stats[2] += 1.0;
+            work->stats[3] += (double)rank;
+            float *vc = job->V + violator * d;
+            for (int k = 0; k < d; k++) dx[k] = weight_r * (vc[k] - vy[k]); /* d loss / d x */
+            update_row(job, vy, job->accV ? job->accV + y * d : NULL, x, -weight_r);
+            update_row(job, vc, job->accV ? job->accV + violator * d : NULL, x, weight_r);
+            for (int k = 0; k < d; k++) total[k] += dx[k];
+            if (self >= 0) {
+                float *o = own + (int64_t)self * d;
+                if (!any_own) memset(own, 0, (size_t)(nf * d) * sizeof(float));
+                any_own = 1;
+                for (int k = 0; k < d; k++) o[k] += dx[k];
+            }
+        }
+        /* U_i gets x_i times the summed gradient of the pairs it was an input of */
+        for (int64_t i = 0; i < nf; i++) {
+            const float *g = total;
+            if (any_own) {
+                float *o = own + i * d;
+                for (int k = 0; k < d; k++) o[k] = total[k] - o[k];
+                g = o;
+            }
+            int64_t f = feat[i];
+            update_row(job, job->U + f * d, job->accU ? job->accU + f * d : NULL, g, weight[i]);
+        }
+        if (job->bias_row >= 0)
+            update_row(job, job->U + job->bias_row * d, job->accU ? job->accU + job->bias_row * d : NULL, total, 1.0f);
+    }
+done:
+    free(sum); free(x); free(dx); free(total); free(own); free(order);
+    return NULL;
+}
+
+/* Train on rows[0 .. n_rows) once. stats: [loss sum, pairs, violated pairs, rank sum].
+ * Returns 0, or -1 when memory ran out or a thread could not start. */
+int awe_warp_train(const int64_t *x_indptr, const int32_t *x_indices, const float *x_data,
+                   const int64_t *y_indptr, const int32_t *y_indices, const int32_t *rows, int64_t n_rows,
+                   int leave_one_out, int64_t bias_row, float *U, float *accU, float *V, float *accV,
+                   int64_t n_labels, int d, int K, float margin, float lr, float eps, float max_norm,
+                   const float *harmonic, uint64_t seed, int n_threads, double *stats) {
+    if (n_threads < 1) n_threads = 1;
+    Job job = {x_indptr, x_indices, x_data, y_indptr, y_indices, rows, n_rows, leave_one_out, bias_row,
+               U, accU, V, accV, n_labels, d, K, margin, lr, eps, max_norm, harmonic, seed, n_threads};
+    Work *work = calloc((size_t)n_threads, sizeof(Work));
+    pthread_t *threads = calloc((size_t)n_threads, sizeof(pthread_t));
+    if (!work || !threads) {
+        free(work); free(threads);
+        return -1;
+    }
+    int started = 0, failed = 0;
+    for (int t = 0; t < n_threads; t++) {
+        work[t].job = &job;
+        work[t].thread = t;
+    }
+    for (int t = 1; t < n_threads; t++) {
+        if (pthread_create(&threads[t], NULL, run, &work[t]) != 0) {
+            failed = 1;
+            break;
+        }
+        started = t;
+    }
+    if (!failed) run(&work[0]);
+    for (int t = 1; t <= started; t++) pthread_join(threads[t], NULL);
+    for (int t = 0; t < 4; t++) stats[t] = 0.0;
+    for (int t = 0; t < n_threads; t++) {
+        failed |= work[t].failed;
+        for (int s = 0; s < 4; s++) stats[s] += work[t].stats[s];
+    }
+    free(work); free(threads);
+    return failed ? -1 : 0;
+}
