@@ -25,11 +25,25 @@ from pathlib import Path
 import numpy as np
 
 SOURCE = Path(__file__).with_name("warp.c")
+# -march=native first (vector instructions of this CPU); without it where the compiler lacks it.
+FLAGS = (("-O3", "-fno-math-errno", "-march=native"), ("-O3", "-fno-math-errno"))
 _LIBRARY = None
 
 
 def _cache_dir() -> Path:
     return Path(os.environ.get("AWE_TF_CACHE") or Path.home() / ".cache" / "awe-tf")
+
+
+def _cpu() -> str:
+    """What -march=native depends on: the CPU's feature flags where Linux lists them (a library
+    built for one CPU may not run on another that shares the cache directory)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.processor()
 
 
 def _compile(target: Path) -> None:
@@ -39,8 +53,7 @@ def _compile(target: Path) -> None:
                            f"{SOURCE.name}; install one, or train with engine='graph'")
     target.parent.mkdir(parents=True, exist_ok=True)
     errors = []
-    # -march=native first (vector instructions of this CPU); plain -O3 where the compiler lacks it.
-    for flags in (["-O3", "-march=native"], ["-O3"]):
+    for flags in FLAGS:
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
             out = Path(tmp) / target.name
             command = [compiler, *flags, "-fPIC", "-shared", "-pthread", str(SOURCE), "-o", str(out), "-lm"]
@@ -57,7 +70,7 @@ def library() -> ctypes.CDLL:
     """The compiled engine, built on first use (see the module docstring)."""
     global _LIBRARY
     if _LIBRARY is None:
-        key = hashlib.sha256(SOURCE.read_bytes() + platform.machine().encode()).hexdigest()[:16]
+        key = hashlib.sha256(SOURCE.read_bytes() + repr((FLAGS, platform.machine(), _cpu())).encode()).hexdigest()[:16]
         target = _cache_dir() / f"awe_warp_{key}.so"
         if not target.exists():
             _compile(target)

@@ -65,9 +65,14 @@ static inline int64_t below(uint64_t *state, int64_t n) { /* uniform in [0, n), 
 }
 
 static inline float dot(const float *a, const float *b, int d) {
-    float s = 0.0f;
-    for (int k = 0; k < d; k++) s += a[k] * b[k];
-    return s;
+    /* eight partial sums: without -ffast-math the compiler may vectorise only this form */
+    float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int k = 0;
+    for (; k + 8 <= d; k += 8)
+        for (int j = 0; j < 8; j++) s[j] += a[k + j] * b[k + j];
+    float total = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; k < d; k++) total += a[k] * b[k];
+    return total;
 }
 
 static int contains(const int32_t *sorted, int64_t n, int64_t value) {
