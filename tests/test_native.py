@@ -200,3 +200,14 @@ def test_graph_step_is_used_again_after_a_native_fit():
     fit(corel.train, model=result.model, train_config=TrainConfig(epochs=1, pairs_per_batch=1024, verbose=0))
     assert result.model.native_engine is None
     assert int(result.model.optimizer.iterations.numpy()) > 10  # the Keras graph step, batch by batch
+
+
+def test_a_missing_compiler_is_a_clear_error(tmp_path, monkeypatch):
+    import awe_tf.native as native
+
+    monkeypatch.setattr(native, "_LIBRARY", None)
+    monkeypatch.setenv("AWE_TF_CACHE", str(tmp_path))  # nothing built there yet
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    with pytest.raises(RuntimeError, match="could not compile the native WARP engine; train with engine='graph'"):
+        native.library()
+    assert not list(tmp_path.glob("*.so"))

@@ -57,7 +57,11 @@ def _compile(target: Path) -> None:
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
             out = Path(tmp) / target.name
             command = [compiler, *flags, "-fPIC", "-shared", "-pthread", str(SOURCE), "-o", str(out), "-lm"]
-            proc = subprocess.run(command, capture_output=True, text=True)
+            try:
+                proc = subprocess.run(command, capture_output=True, text=True)
+            except OSError as error:  # $CC names no program
+                errors.append(f"$ {' '.join(command)}\n{error}")
+                continue
             if proc.returncode == 0:
                 out.replace(target)  # atomic: a concurrent build never sees half a library
                 return
