@@ -410,3 +410,9 @@ def test_cluster_leaves_hold_their_members_labels():
     model.affinity.set_reference(np.eye(3, dtype=np.float32), sp.csr_matrix(points), labels, False)
     G = model.affinity.context(sp.csr_matrix(centres)).toarray()[:, :4]
     np.testing.assert_array_equal(G, np.eye(4))  # a query at a centre gets its cluster's one label
+
+
+def test_cluster_refuses_a_prior_it_cannot_have():
+    with pytest.raises(ValueError, match="no label prior"):
+        get("cluster:leaves=4,prior=1")
+    assert get("cluster:leaves=4,prior=0").prior is False  # the only value it has

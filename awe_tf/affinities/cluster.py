@@ -67,7 +67,9 @@ class Cluster(NeighbourAffinity):
 
     def __init__(self, leaves: int = 64, top: int = 50, iterations: int = 10, seed: int = 0, rank_by: str = "score",
                  **kwargs):
-        kwargs.pop("prior", None)  # only the leaf's labels are scored: no prior for the others
+        if kwargs.pop("prior", False):
+            raise ValueError("the cluster affinity scores only the labels of x's leaf, so it has no label prior "
+                             "for the others; prior is an option of knn and the RBF family")
         super().__init__(k=1, prior=False, **kwargs)
         if leaves < 1 or top < 1:
             raise ValueError("leaves and top must be positive")
