@@ -301,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     fitting.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
     fitting.add_argument("--engine", choices=["graph", "native"], default="graph",
                          help="graph: the TensorFlow step (every model, strategy and device); native: WARP in C "
-                              "on this machine's cores, for WSABIE (the constant affinity) only, several times faster")
+                              "on this machine's cores, for WSABIE (the constant affinity) only, several times faster "
+                              "(with --iterations: step 0, the linear model)")
     fitting.add_argument("--threads", type=int, default=0,
                          help="threads of the native engine (default: every core; with 1 runs are repeatable)")
     scale = train.add_argument_group("distribution")

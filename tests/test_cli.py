@@ -132,7 +132,7 @@ def test_native_engine_through_the_cli(tmp_path):
     report = json.loads((out / "metrics.json").read_text())
     assert report["metrics"]["precision@1"] > report["baselines"]["popularity"]["precision@1"] + 0.08, report
     assert "Epoch 3/" in proc.stdout and "violation_rate" in proc.stdout
-    refused = run("train", "--engine", "native", "--affinity", "knn:k=5", "-o", str(tmp_path / "knn"), check=False)
+    refused = run("train", "--engine", "native", "--affinity", "sigmoid", "-o", str(tmp_path / "sigmoid"), check=False)
     assert refused.returncode == 2
     assert "linear model" in refused.stderr and "engine='graph'" in refused.stderr
     assert "Traceback" not in refused.stderr

@@ -10,7 +10,7 @@ from awe_tf.data import load_dataset, validation_split
 from awe_tf.data.dataset import ANNOTATION, RECOMMENDATION, Dataset
 from awe_tf.evaluation import evaluate_model
 from awe_tf.native import NativeWarp
-from awe_tf.training import ModelConfig, TrainConfig, build_model, fit
+from awe_tf.training import ModelConfig, TrainConfig, build_model, fit, fit_iterative
 
 MASK = (1 << 64) - 1
 
@@ -211,3 +211,15 @@ def test_a_missing_compiler_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="could not compile the native WARP engine; train with engine='graph'"):
         native.library()
     assert not list(tmp_path.glob("*.so"))
+
+
+def test_iterative_awe_trains_its_linear_step_natively():
+    corel = load_dataset("corel5k")
+    lines = []
+    final, steps = fit_iterative(corel.train, ModelConfig(dimension=16, num_negatives=5, affinity="knn:k=10"),
+                                 TrainConfig(epochs=2, engine="native", verbose=0), iterations=1, log=lines.append)
+    assert int(steps[0].model.optimizer.iterations.numpy()) == 2  # one native chunk per epoch
+    assert int(steps[1].model.optimizer.iterations.numpy()) > 10  # the step with G: graph batches
+    assert "native engine" in lines[0] and "graph engine" in lines[1]
+    p1 = evaluate_model(final.model.score, corel)["metrics"]["precision@1"]
+    assert p1 > 0.3, p1

@@ -26,7 +26,8 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     Step 0 trains the linear model (constant G, i.e. WSABIE) with ``train_config``. Each of the
     ``iterations`` steps then (1) embeds the training inputs with the current U, (2) fixes G
     from those embeddings (each training input's k nearest other training inputs), and (3)
-    trains U and V with that G, starting from the current U and V.
+    trains U and V with that G, starting from the current U and V. With ``engine="native"``
+    only step 0 runs natively; the steps with G use the graph step, the only one that has G.
 
     Args:
         train: training data.
@@ -44,9 +45,6 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         ``(final result, results of every step)``.
     """
     train_config = train_config or TrainConfig()
-    if train_config.engine == "native":
-        raise ValueError("engine='native' trains the linear model (WSABIE) only; iterative AWE retrains U and V "
-                         "with G, so use engine='graph'")
     final_model = build_model(train, model_config, train_config=train_config)
     knn = neighbour_part(final_model.affinity)
     if knn is None:
@@ -60,14 +58,17 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         raise ValueError(f"epochs_per_step needs {iterations + 1} entries, got {len(epochs)}")
 
     def config(step):
-        return dataclasses.replace(train_config, epochs=epochs[step])
+        # The native engine trains the linear model only: step 0 with it, the steps with G with the graph step.
+        return dataclasses.replace(train_config, epochs=epochs[step],
+                                   engine=train_config.engine if step == 0 else "graph")
 
-    log(f"step 0/{iterations}: the linear model (constant G)")
+    native = " with the native engine" if train_config.engine == "native" else ""
+    log(f"step 0/{iterations}: the linear model (constant G){native}")
     results = [fit(train, linear_config, config(0), validation, where(0))]
     previous = results[0].model
     for step in range(1, iterations + 1):
         log(f"step {step}/{iterations}: G ({type(knn).__name__}) from the step-{step - 1} model, "
-            "then U and V retrained")
+            f"then U and V retrained{' (graph engine)' if native else ''}")
         model = final_model if step == iterations else build_model(train, model_config, train_config=train_config)
         if warm_start:
             model.U.table.assign(previous.U.table)
