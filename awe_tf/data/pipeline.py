@@ -75,6 +75,20 @@ def context_batch(context: sp.csr_matrix, n_labels: int, width: int | None = Non
     return {"context_ids": ids, "context_weights": weights}
 
 
+def training_matrices(data: Dataset, normalisation: str):
+    """What training reads of ``data``: ``(X, Y, rows)``, the inputs scaled by ``normalisation``
+    and the labels as CSR with sorted indices (sorted label ids double as membership tables),
+    and the rows that have a positive label (a row without one gives no training pair)."""
+    X = normalise_rows(data.X, normalisation)
+    X.sort_indices()
+    Y = data.Y
+    Y.sort_indices()
+    rows = np.flatnonzero(np.diff(Y.indptr) > 0)
+    if rows.size == 0:
+        raise ValueError(f"{data.name}: no training example has a positive label")
+    return X, Y, rows
+
+
 @dataclasses.dataclass
 class TrainingBatches:
     """Shuffled training batches over one data set, re-drawn each epoch.
@@ -102,15 +116,9 @@ class TrainingBatches:
             if self.context.shape[0] != rows or self.context.shape[1] not in (labels, labels + 1):
                 raise ValueError(f"context has shape {self.context.shape}, expected {rows} x {labels} (+1)")
             self.context_width = _round8(int(np.diff(self.context.indptr).max()))
-        self.X = normalise_rows(self.data.X, self.normalisation)
-        self.X.sort_indices()
-        self.Y = self.data.Y
-        self.Y.sort_indices()
+        self.X, self.Y, self.rows = training_matrices(self.data, self.normalisation)
         self.leave_one_out = self.data.task == RECOMMENDATION
         n_labels_per_row = np.diff(self.Y.indptr)
-        self.rows = np.flatnonzero(n_labels_per_row > 0)  # rows with no label give no pair
-        if self.rows.size == 0:
-            raise ValueError(f"{self.data.name}: no training example has a positive label")
         self.n_feat = np.diff(self.X.indptr)
         self.n_lab = n_labels_per_row
         self.n_pairs = int(self.Y.nnz)

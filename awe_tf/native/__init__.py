@@ -8,7 +8,8 @@ the paper's per-pair loop (Algorithm 1, with early exit at the first violator) c
 and checkpoints. See ``warp.c`` for exactly what it computes.
 
 The C source is compiled on first use with the system's C compiler (``cc``, or ``$CC``) into a
-cache directory (``$AWE_TF_CACHE``, default ``~/.cache/awe-tf``), once per source version.
+cache directory (``$AWE_TF_CACHE``, default ``~/.cache/awe-tf``), once per source version,
+compiler flags and CPU.
 """
 
 from __future__ import annotations

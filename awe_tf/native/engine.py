@@ -4,11 +4,10 @@ of examples by ``warp.c``, one chunk per Keras step."""
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 import tensorflow as tf
 
 from awe_tf.data.dataset import RECOMMENDATION, Dataset
-from awe_tf.data.pipeline import normalise_rows
+from awe_tf.data.pipeline import training_matrices
 
 CHUNK_PAIRS = 1 << 17  # positive pairs per Keras step (per call into C): progress output, not speed
 
@@ -72,34 +71,29 @@ class NativeWarp:
     validation and checkpoint callbacks read them.
 
     Args:
-        model: the model (checked by :func:`check_supported`).
+        model: the model (checked by :func:`check_supported`, with ``strategy``).
         data: the training set.
         threads: CPU threads (Hogwild: with more than one, results depend on timing).
         seed: seed of the example order (the model's own seed keys the negative draws).
+        strategy: the ``tf.distribute`` strategy training runs under (default: the current one).
     """
 
-    def __init__(self, model, data: Dataset, threads: int, seed: int = 0):
+    def __init__(self, model, data: Dataset, threads: int, seed: int = 0, strategy=None):
         from awe_tf.native import library
 
-        check_supported(model)
+        check_supported(model, strategy)
         self.lib = library()
         self.model = model
         self.threads = max(1, int(threads))
         self.seed = int(seed)
-        X = normalise_rows(sp.csr_matrix(data.X, dtype=np.float32), model.normalisation)
-        X = sp.csr_matrix(X, dtype=np.float32)
-        X.sort_indices()
-        Y = sp.csr_matrix(data.Y)
-        Y.sort_indices()
+        X, Y, rows = training_matrices(data, model.normalisation)
         if X.shape[1] != model.n_features or Y.shape[1] != model.n_labels:
             raise ValueError(f"data has {X.shape[1]} features and {Y.shape[1]} labels; the model was built for "
                              f"{model.n_features} and {model.n_labels}")
         self.x = (X.indptr.astype(np.int64), X.indices.astype(np.int32), np.ascontiguousarray(X.data, np.float32))
         self.y = (Y.indptr.astype(np.int64), Y.indices.astype(np.int32))
         self.leave_one_out = data.task == RECOMMENDATION
-        self.rows = np.flatnonzero(np.diff(Y.indptr) > 0).astype(np.int32)
-        if self.rows.size == 0:
-            raise ValueError(f"{data.name}: no training example has a positive label")
+        self.rows = rows.astype(np.int32)
         self.n_pairs = int(Y.nnz)
         self.harmonic = _harmonic_table(model.n_labels)
         self.n_chunks = max(1, min(self.rows.size, -(-self.n_pairs // CHUNK_PAIRS)))

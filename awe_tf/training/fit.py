@@ -77,21 +77,19 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         model = build_model(train, model_config, strategy, train_config)
     native = train_config.engine == "native"
     if native:
-        from awe_tf.native.engine import check_supported
+        from awe_tf.native import NativeWarp, default_threads
 
-        check_supported(model, strategy)  # before anything is built
         if train_config.jit_compile:
             raise ValueError("jit_compile is for the graph engine; the native engine is compiled C already")
+        # Checks the model and strategy before anything else is built; reads the optimiser only once training begins.
+        batches = NativeWarp(model, train, train_config.threads or default_threads(), seed=train_config.seed,
+                             strategy=strategy)
     with strategy.scope():
         model.compile(optimizer=train_config.make_optimizer(),
                       steps_per_execution=train_config.steps_per_execution,
                       jit_compile=train_config.jit_compile,
                       run_eagerly=native)  # one call into C per step: nothing to trace
-    if native:
-        from awe_tf.native import NativeWarp, default_threads
-
-        batches = NativeWarp(model, train, train_config.threads or default_threads(), seed=train_config.seed)
-    else:
+    if not native:
         context = None
         if model.affinity.uses_context:
             with strategy.scope():  # G's rows are shared out among the workers of a multi-worker strategy
