@@ -216,8 +216,9 @@ def test_a_missing_compiler_is_a_clear_error(tmp_path, monkeypatch):
 def test_iterative_awe_trains_its_linear_step_natively():
     corel = load_dataset("corel5k")
     lines = []
-    final, steps = fit_iterative(corel.train, ModelConfig(dimension=16, num_negatives=5, affinity="knn:k=10"),
-                                 TrainConfig(epochs=2, engine="native", verbose=0), iterations=1, log=lines.append)
+    final, steps = fit_iterative(corel.train, ModelConfig(dimension=32, num_negatives=10, affinity="knn:k=20"),
+                                 TrainConfig(epochs=2, engine="native", threads=1, verbose=0), iterations=1,
+                                 log=lines.append)
     assert int(steps[0].model.optimizer.iterations.numpy()) == 2  # one native chunk per epoch
     assert int(steps[1].model.optimizer.iterations.numpy()) > 10  # the step with G: graph batches
     assert "native engine" in lines[0] and "graph engine" in lines[1]
