@@ -12,6 +12,7 @@ from awe_tf.data.pipeline import context_batch
 from awe_tf.evaluation import evaluate_model
 from awe_tf.models import AWEModel
 from awe_tf.training import ModelConfig, TrainConfig, fit_iterative
+from awe_tf.training.optimiser import adagrad_accumulator
 
 
 def test_specs():
@@ -120,6 +121,12 @@ def test_iterative_knn_trains_end_to_end_on_corel5k():
     assert awe > 0.3 and linear > 0.3, (linear, awe)
     # G of the last step came from the previous step's U.
     np.testing.assert_array_equal(final.model.affinity.latent.numpy(), steps[1].model.U.table.numpy())
+    # Each step continued the optimiser state of the one before: Adagrad's accumulators only grow.
+    for before, after in zip(steps[:-1], steps[1:], strict=True):
+        for table in ("U", "V"):
+            grown = [adagrad_accumulator(step.model.optimizer, getattr(step.model, table).table).numpy()
+                     for step in (before, after)]
+            assert (grown[1] >= grown[0]).all() and (grown[1] > grown[0]).any(), table
 
 
 def pairwise_reference(name, terms, **options):

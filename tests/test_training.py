@@ -4,11 +4,13 @@ import json
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from awe_tf.baselines import Popularity
 from awe_tf.data import load_dataset, validation_split
 from awe_tf.evaluation import evaluate_model
 from awe_tf.training import ModelConfig, TrainConfig, fit
+from awe_tf.training.optimiser import adagrad_accumulator
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +64,48 @@ def test_checkpoint_of_other_settings_is_refused(corel, tmp_path):
     with pytest.raises(RuntimeError, match="other settings"):
         fit(corel.train, ModelConfig(dimension=16, num_negatives=3), TrainConfig(epochs=1, verbose=0),
             output_dir=tmp_path)
+
+
+class _AccumulatorsAtStart(tf.keras.callbacks.Callback):
+    """Records the Adagrad accumulators of U and V as training begins."""
+
+    def on_train_begin(self, logs=None):
+        self.values = _accumulators(self.model)
+
+
+def _accumulators(model):
+    return [adagrad_accumulator(model.optimizer, t).numpy() for t in (model.U.table, model.V.table)]
+
+
+def test_a_run_continues_an_earlier_models_optimiser_state(corel, tmp_path):
+    model_config, settings = ModelConfig(dimension=8, num_negatives=3), TrainConfig(epochs=2, verbose=0)
+    earlier = fit(corel.train, model_config, settings, output_dir=tmp_path / "earlier").model
+    accumulated = _accumulators(earlier)
+    assert all((a > 0.1 + 1e-3).any() for a in accumulated)  # trained: past Adagrad's initial 0.1
+    start = _AccumulatorsAtStart()
+    fit(corel.train, model_config, settings, callbacks=[start], continue_from=earlier)
+    for got, want in zip(start.values, accumulated, strict=True):
+        np.testing.assert_array_equal(got, want)
+    # A model restored from its checkpoint (no epochs left to train) hands on the state it was saved with.
+    restored = fit(corel.train, model_config, settings, output_dir=tmp_path / "earlier")
+    assert restored.epochs_run == 2
+    start = _AccumulatorsAtStart()
+    fit(corel.train, model_config, settings, callbacks=[start], continue_from=restored.model)
+    for got, want in zip(start.values, accumulated, strict=True):
+        np.testing.assert_array_equal(got, want)
+    # A resumed run keeps the state its own checkpoint holds, not the earlier model's.
+    fit(corel.train, model_config, TrainConfig(epochs=1, verbose=0), output_dir=tmp_path / "resumed")
+    own = _accumulators(fit(corel.train, model_config, TrainConfig(epochs=1, verbose=0),
+                            output_dir=tmp_path / "resumed").model)
+    start = _AccumulatorsAtStart()
+    fit(corel.train, model_config, settings, output_dir=tmp_path / "resumed", callbacks=[start],
+        continue_from=earlier)
+    for got, want in zip(start.values, own, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_continue_from_refuses_another_optimiser(corel):
+    earlier = fit(corel.train, ModelConfig(dimension=8, num_negatives=3), TrainConfig(epochs=1, verbose=0)).model
+    with pytest.raises(ValueError, match="cannot continue the Adagrad optimiser state with SGD"):
+        fit(corel.train, ModelConfig(dimension=8, num_negatives=3),
+            TrainConfig(epochs=1, verbose=0, optimizer="sgd"), continue_from=earlier)

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from awe_tf.data.dataset import RECOMMENDATION, Dataset
 from awe_tf.data.pipeline import training_matrices
+from awe_tf.training.optimiser import adagrad_accumulator
 
 CHUNK_PAIRS = 1 << 17  # positive pairs per Keras step (per call into C): progress output, not speed
 
@@ -28,15 +29,6 @@ def _optimizer_settings(optimizer) -> tuple[float, float, bool]:
     if isinstance(optimizer, tf.keras.optimizers.SGD) and not float(tf.keras.backend.get_value(optimizer.momentum)):
         return rate, 0.0, False
     raise ValueError(f"engine='native' runs Adagrad or plain SGD (no momentum); got {type(optimizer).__name__}")
-
-
-def _accumulator(optimizer, variable):
-    """Keras Adagrad's accumulator of ``variable`` (so checkpoints hold the native engine's state)."""
-    try:
-        return optimizer._accumulators[optimizer._index_dict[optimizer._var_key(variable)]]
-    except (AttributeError, KeyError) as error:  # private API of tf_keras' Adagrad: fail loudly if it moves
-        raise RuntimeError("cannot find the Adagrad accumulators of this tf_keras version; "
-                           "train with engine='graph'") from error
 
 
 def check_supported(model, strategy=None) -> None:
@@ -113,8 +105,8 @@ class NativeWarp:
         variables = {"U": model.U.table, "V": model.V.table}
         self.lr, self.eps, adagrad = _optimizer_settings(model.optimizer)
         if adagrad:
-            variables["accU"] = _accumulator(model.optimizer, model.U.table)
-            variables["accV"] = _accumulator(model.optimizer, model.V.table)
+            variables["accU"] = adagrad_accumulator(model.optimizer, model.U.table)
+            variables["accV"] = adagrad_accumulator(model.optimizer, model.V.table)
         return variables
 
     def load(self) -> None:

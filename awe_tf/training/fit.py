@@ -15,6 +15,7 @@ from awe_tf.distribute import is_parameter_server
 from awe_tf.models import AWEModel
 from awe_tf.training.callbacks import EpochCheckpoint, ValidationRanking
 from awe_tf.training.config import ModelConfig, TrainConfig
+from awe_tf.training.optimiser import continue_optimiser
 
 
 @dataclasses.dataclass
@@ -48,7 +49,7 @@ def build_model(data: Dataset, model_config: ModelConfig, strategy=None,
 
 def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
         validation: Split | None = None, output_dir=None, strategy=None, model: AWEModel | None = None,
-        callbacks=()) -> FitResult:
+        callbacks=(), continue_from: AWEModel | None = None) -> FitResult:
     """Train an AWE model on ``train`` with WARP.
 
     Args:
@@ -63,6 +64,10 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         strategy: a ``tf.distribute`` strategy (default: the current one).
         model: continue training this model instead of building one.
         callbacks: extra Keras callbacks.
+        continue_from: an earlier, trained model whose optimiser state (Adagrad's accumulators of
+            U and V) this run starts from, as the steps of iterative learning do
+            (:func:`~awe_tf.training.optimiser.continue_optimiser`). A run resumed from a
+            checkpoint takes the state the checkpoint holds instead.
 
     Returns:
         A :class:`FitResult` with the model holding the best (or last) weights.
@@ -122,6 +127,9 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                                                             update_freq="epoch", profile_batch=0))
         if start_epoch and train_config.verbose:
             print(f"Resuming from the checkpoint after epoch {start_epoch} in {output_dir / 'checkpoints'}")
+    if continue_from is not None and start_epoch == 0:
+        with strategy.scope():
+            continue_optimiser(continue_from, model)
     epochs_left = train_config.epochs - start_epoch
     stopped_early = ranking is not None and train_config.patience and start_epoch and \
         start_epoch - 1 - ranking.best_epoch >= train_config.patience

@@ -26,7 +26,9 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     Step 0 trains the linear model (constant G, i.e. WSABIE) with ``train_config``. Each of the
     ``iterations`` steps then (1) embeds the training inputs with the current U, (2) fixes G
     from those embeddings (each training input's k nearest other training inputs), and (3)
-    trains U and V with that G, starting from the current U and V. With ``engine="native"``
+    trains U and V with that G, starting from the current U and V and continuing the current
+    optimiser state (Adagrad's accumulators; :mod:`awe_tf.training.optimiser`), so the steps
+    make one optimisation rather than restarting it. With ``engine="native"``
     only step 0 runs natively; the steps with G use the graph step, the only one that has G.
 
     Args:
@@ -38,7 +40,8 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         output_dir: checkpoints of each step go to ``step-0``, ``step-1``, ... below it.
         epochs_per_step: epochs of each step 0..iterations (default: ``train_config.epochs``
             each); e.g. the best epochs each step found on validation, for the final refit.
-        warm_start: start each step's U and V from the previous step's (else from scratch).
+        warm_start: start each step's U, V and optimiser state from the previous step's (else
+            U and V from scratch, with a fresh optimiser).
         log: where progress lines go.
 
     Returns:
@@ -77,7 +80,8 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
             previous.U.table.numpy(), previous.prepare(train.X), train.Y, previous.input_bias,
             label_embeddings=previous.V.table.numpy(),
         )
-        results.append(fit(train, model_config, config(step), validation, where(step), model=model))
+        results.append(fit(train, model_config, config(step), validation, where(step), model=model,
+                           continue_from=previous if warm_start else None))
         previous = results[-1].model
     final = dataclasses.replace(results[-1], train_seconds=time.perf_counter() - began)
     return final, results

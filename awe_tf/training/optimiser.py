@@ -1,0 +1,45 @@
+"""The optimiser state of U and V: read for the native engine, carried between iterative steps.
+
+Keras' Adagrad (the default optimiser) keeps one accumulator of squared gradients per table; its
+step size for a row shrinks as that row's accumulator grows. A step of iterative learning that
+starts a fresh optimiser from a warm U and V restarts every row at the large initial step size,
+which moves the embedding away from where the previous step left it (on Corel5k the neighbours
+found in each later step's space got worse, and AWE k-NN with them); :func:`continue_optimiser`
+lets the next step continue the same optimisation instead.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def adagrad_accumulator(optimizer, variable):
+    """Keras Adagrad's accumulator of ``variable``."""
+    try:
+        return optimizer._accumulators[optimizer._index_dict[optimizer._var_key(variable)]]
+    except (AttributeError, KeyError) as error:  # private API of tf_keras' Adagrad: fail loudly if it moves
+        raise RuntimeError("cannot find the Adagrad accumulators of this tf_keras version; "
+                           "train with engine='graph'") from error
+
+
+def continue_optimiser(source, target) -> None:
+    """Give ``target``'s optimiser the state ``source``'s left U and V in (both models compiled).
+
+    Adagrad: the accumulators of U and V are copied; plain SGD has no state. Models that keep U
+    and V in TPU embedding tables hold their optimiser state there, and are refused.
+    """
+    if source.optimizer is None or target.optimizer is None:
+        raise ValueError("both models need an optimiser (compile them first)")
+    if source.tpu_embedding or target.tpu_embedding:
+        raise ValueError("the optimiser state of TPU embedding tables lives in the TPU embedding layer; "
+                         "continue_optimiser cannot carry it")
+    if type(source.optimizer) is not type(target.optimizer):
+        raise ValueError(f"cannot continue the {type(source.optimizer).__name__} optimiser state with "
+                         f"{type(target.optimizer).__name__}")
+    if isinstance(target.optimizer, tf.keras.optimizers.Adagrad):
+        for mine, theirs in ((target.U.table, source.U.table), (target.V.table, source.V.table)):
+            adagrad_accumulator(target.optimizer, mine).assign(adagrad_accumulator(source.optimizer, theirs))
+    elif not isinstance(target.optimizer, tf.keras.optimizers.SGD) or \
+            float(tf.keras.backend.get_value(target.optimizer.momentum)):
+        raise ValueError(f"continue_optimiser carries Adagrad's state (and plain SGD has none), not "
+                         f"{type(target.optimizer).__name__}'s")
