@@ -245,6 +245,7 @@ def cmd_reproduce(args) -> int:
     else:
         settings = {"dimension": args.dimension or 64, "epochs": args.epochs,
                     "betas": args.betas or list(reproduction.BETAS), "top_ks": args.ks or list(reproduction.TOP_KS)}
+    settings.update(engine=args.engine, threads=args.threads)
     rows, per_seed = reproduction.over_seeds(args.table, seeds, **settings)
     settings["seeds"] = seeds
     settings["seconds"] = round(clock.perf_counter() - began, 1)
@@ -367,6 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--iterations", type=int, default=3, help="AWE k-NN: times G is rebuilt")
     reproduce.add_argument("--betas", nargs="+", type=float, help="linear sigmoid betas (default -1 -0.5 0 0.25 0.5)")
     reproduce.add_argument("--ks", nargs="+", type=int, help="top-k affinity k values (default 1 5 7 11)")
+    reproduce.add_argument("--engine", choices=["graph", "native"], default="graph",
+                           help="native: WSABIE (and AWE k-NN's linear step 0) train with the native engine")
+    reproduce.add_argument("--threads", type=int, default=0,
+                           help="threads of the native engine (default: every core; with 1 runs are repeatable)")
     reproduce.add_argument("--seed", type=int, default=0)
     reproduce.add_argument("--seeds", nargs="+", type=int,
                            help="run every model once per seed and report means ± standard deviations")

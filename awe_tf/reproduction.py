@@ -43,13 +43,14 @@ def train_chosen(train, model_config: ModelConfig, train_config: TrainConfig, it
 
 
 def annotation(datasets=ANNOTATION, dimension: int = 100, epochs: int = 30, iterations: int = 3, k: int = 20,
-               seed: int = 0, log=print) -> list[dict]:
-    """Rows ``{dataset, method, precision@1, precision@3}`` of Tables 1 and 2."""
+               seed: int = 0, engine: str = "graph", threads: int = 0, log=print) -> list[dict]:
+    """Rows ``{dataset, method, precision@1, precision@3}`` of Tables 1 and 2 (``engine="native"``:
+    WSABIE and AWE's linear step 0 train with the native engine, on ``threads`` threads)."""
     rows = []
     for name in datasets:
         began = time.perf_counter()
         split = load_dataset(name)
-        train_config = TrainConfig(epochs=epochs, seed=seed, verbose=0)
+        train_config = TrainConfig(epochs=epochs, seed=seed, verbose=0, engine=engine, threads=threads)
         model_config = ModelConfig(dimension=dimension, seed=seed)
         wsabie = train_chosen(split.train, model_config, train_config)
         awe = train_chosen(split.train, dataclasses.replace(model_config, affinity=f"knn:k={k}"), train_config,
@@ -67,11 +68,13 @@ def annotation(datasets=ANNOTATION, dimension: int = 100, epochs: int = 30, iter
 
 
 def recommendation(dimension: int = 64, epochs: int = 30, betas=BETAS, top_ks=TOP_KS, seed: int = 0,
-                   log=print) -> list[dict]:
+                   engine: str = "graph", threads: int = 0, log=print) -> list[dict]:
     """Rows ``{method, setting, precision@1, precision@10, change@1, change@10}`` of Table 3 (the
-    changes are relative to WSABIE, in percent)."""
+    changes are relative to WSABIE, in percent; ``engine="native"`` trains WSABIE with the native
+    engine, the AWE models, which it cannot train, with the graph step)."""
     split = load_dataset("ml-100k")
-    train_config = TrainConfig(epochs=epochs, seed=seed, verbose=0, monitor="precision@10")
+    train_config = TrainConfig(epochs=epochs, seed=seed, verbose=0, monitor="precision@10", engine=engine,
+                               threads=threads)
     model_config = ModelConfig(dimension=dimension, seed=seed)
     results = [("SVD", "", baseline_scores(split, rank=dimension)["svd"])]
     specs = [("WSABIE", "", None)]
@@ -79,7 +82,8 @@ def recommendation(dimension: int = 64, epochs: int = 30, betas=BETAS, top_ks=TO
     specs += [("AWE top-k", f"k={k}", f"topk:k={k}") for k in top_ks]
     for method, setting, affinity in specs:
         began = time.perf_counter()
-        model = train_chosen(split.train, dataclasses.replace(model_config, affinity=affinity), train_config)
+        config = train_config if affinity is None else dataclasses.replace(train_config, engine="graph")
+        model = train_chosen(split.train, dataclasses.replace(model_config, affinity=affinity), config)
         results.append((method, setting, evaluate_model(model.score, split)["metrics"]))
         log(f"{method} {setting}: done in {time.perf_counter() - began:.0f}s")
     return _with_changes([{"method": method, "setting": setting, "precision@1": m["precision@1"],

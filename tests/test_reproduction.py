@@ -67,7 +67,7 @@ def test_means_over_seeds_keep_the_order_and_recompute_the_changes():
 
 def test_annotation_over_two_seeds_reports_means_and_each_seed(tmp_path, data_dir):
     proc = run("annotation", "--datasets", "emotions", "--epochs", "1", "--dimension", "8", "--iterations", "1",
-        "--seeds", "0", "1", "-o", str(tmp_path))
+        "--seeds", "0", "1", "--engine", "native", "--threads", "1", "-o", str(tmp_path))
     with open(tmp_path / "results_per_seed.csv") as f:
         per_seed = list(csv.DictReader(f))
     with open(tmp_path / "results.csv") as f:
@@ -78,7 +78,8 @@ def test_annotation_over_two_seeds_reports_means_and_each_seed(tmp_path, data_di
         assert float(row["precision@1"]) == pytest.approx(sum(values) / 2)
         assert float(row["precision@1_std"]) == pytest.approx(abs(values[0] - values[1]) / 2 ** 0.5)
     assert " ± " in (tmp_path / "results.md").read_text()
-    assert json.loads((tmp_path / "settings.json").read_text())["seeds"] == [0, 1]
+    settings = json.loads((tmp_path / "settings.json").read_text())
+    assert settings["seeds"] == [0, 1] and settings["engine"] == "native" and settings["threads"] == 1
     assert "retracing" not in proc.stderr + proc.stdout  # TensorFlow's warnings stay out of the output
 
 
@@ -97,3 +98,28 @@ def test_awe_knn_beats_wsabie_and_both_knn_baselines_on_corel5k():
     for method, row in rows.items():
         for metric in ("precision@1", "precision@3"):
             assert awe[metric] > row[metric], (method, metric, awe[metric], row[metric])
+
+
+def test_reproduce_trains_the_linear_models_with_the_native_engine(monkeypatch, data_dir):
+    """``--engine native``: WSABIE and AWE k-NN's step 0 train natively, the AWE models with G (which the
+    native engine refuses) with the graph step."""
+    from awe_tf import reproduction
+    from awe_tf.native import NativeWarp
+
+    native = []
+    real = NativeWarp.__init__
+
+    def spy(self, model, *args, **kwargs):
+        native.append(model.affinity.name)
+        real(self, model, *args, **kwargs)
+
+    monkeypatch.setattr(NativeWarp, "__init__", spy)
+    rows = reproduction.annotation(["emotions"], dimension=8, epochs=2, iterations=1, engine="native", threads=1,
+                                   log=lambda line: None)
+    assert len(rows) == 4 and all(0 < r["precision@1"] <= 1 for r in rows)
+    assert len(native) == 4  # WSABIE and AWE's step 0, each on the validation carve-out and in the refit
+    native.clear()
+    rows = reproduction.recommendation(dimension=8, epochs=1, betas=(0.0,), top_ks=(), engine="native", threads=1,
+                                       log=lambda line: None)
+    assert [r["method"] for r in rows] == ["SVD", "WSABIE", "AWE linear sigmoid"]
+    assert len(native) == 2  # WSABIE only
