@@ -55,14 +55,19 @@ def test_mirrored_strategy_on_two_cpus_matches_the_default():
 def test_training_steps_compile_with_xla(spec):
     split = load_dataset("corel5k")
     config = ModelConfig(dimension=16, num_negatives=8, affinity=spec)
-    precision = {}
+    precision, loss = {}, {}
     for jit in (False, True):
         result = fit(split.train, config, TrainConfig(epochs=1, verbose=0, bucketing=False, jit_compile=jit))
-        assert result.model.jit_compile is jit and np.isfinite(result.history["loss"][0])
-        precision[jit] = evaluate_model(result.model.score, split)["metrics"]["precision@1"]
-    # The same stateless negatives and batches: XLA trains the same model up to float error (it
-    # orders sums differently), which may flip a few near-tied rankings: 10 of 500 test examples.
-    assert precision[True] == pytest.approx(precision[False], abs=0.02), precision
+        loss[jit] = result.history["loss"][0]
+        assert result.model.jit_compile is jit and np.isfinite(loss[jit])
+        precision[jit] = evaluate_model(result.model.score, split)["metrics"]["precision@10"]
+    # The same stateless negatives and batches: XLA trains the same model up to float error. The
+    # TensorFlow step on a CPU is not bitwise repeatable anyway (threads order sums differently),
+    # and the first-violator search turns tiny differences into other violators: two runs without
+    # XLA ended one epoch at P@1 0.224 and 0.25 and losses 2% apart. P@10 (5,000 ranked labels)
+    # and the epoch's mean loss average that out (P@10 of such runs: 0.1270-0.1278).
+    assert precision[True] == pytest.approx(precision[False], abs=0.01), precision
+    assert loss[True] == pytest.approx(loss[False], rel=0.05), loss
 
 
 @pytest.mark.parametrize("args, message", [
