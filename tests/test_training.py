@@ -104,6 +104,17 @@ def test_a_run_continues_an_earlier_models_optimiser_state(corel, tmp_path):
         np.testing.assert_array_equal(got, want)
 
 
+def test_tpu_embedding_tables_off_a_tpu_continue_their_optimiser_state(corel):
+    """Off a TPU, tables kept in TPUEmbedding layers are ordinary variables of the Keras optimiser,
+    so an iterative step carries their state as it does plain tables'."""
+    model_config = ModelConfig(dimension=8, num_negatives=3, tpu_embedding=True)
+    earlier = fit(corel.train, model_config, TrainConfig(epochs=1, verbose=0)).model
+    start = _AccumulatorsAtStart()
+    fit(corel.train, model_config, TrainConfig(epochs=1, verbose=0), callbacks=[start], continue_from=earlier)
+    for got, want in zip(start.values, _accumulators(earlier), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_continue_from_refuses_another_optimiser(corel):
     earlier = fit(corel.train, ModelConfig(dimension=8, num_negatives=3), TrainConfig(epochs=1, verbose=0)).model
     with pytest.raises(ValueError, match="cannot continue the Adagrad optimiser state with SGD"):

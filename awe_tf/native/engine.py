@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from awe_tf.data.dataset import RECOMMENDATION, Dataset
 from awe_tf.data.pipeline import training_matrices
-from awe_tf.training.optimiser import adagrad_accumulator
+from awe_tf.training.optimiser import adagrad_accumulator, plain_kind
 
 CHUNK_PAIRS = 1 << 17  # positive pairs per Keras step (per call into C): progress output, not speed
 
@@ -24,9 +24,10 @@ def _optimizer_settings(optimizer) -> tuple[float, float, bool]:
     if isinstance(rate, tf.keras.optimizers.schedules.LearningRateSchedule):
         raise ValueError("engine='native' takes a constant learning rate, not a schedule")
     rate = float(tf.keras.backend.get_value(rate))
-    if isinstance(optimizer, tf.keras.optimizers.Adagrad):
+    kind = plain_kind(optimizer)
+    if kind == "adagrad":
         return rate, float(optimizer.epsilon), True
-    if isinstance(optimizer, tf.keras.optimizers.SGD) and not float(tf.keras.backend.get_value(optimizer.momentum)):
+    if kind == "sgd":
         return rate, 0.0, False
     raise ValueError(f"engine='native' runs Adagrad or plain SGD (no momentum); got {type(optimizer).__name__}")
 

@@ -11,6 +11,7 @@ from awe_tf.affinities import neighbour_part
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.training.config import ModelConfig, TrainConfig
 from awe_tf.training.fit import FitResult, build_model, fit
+from awe_tf.training.optimiser import holds_state
 
 
 def needs_iterations(affinity) -> bool:
@@ -28,7 +29,8 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     from those embeddings (each training input's k nearest other training inputs), and (3)
     trains U and V with that G, starting from the current U and V and continuing the current
     optimiser state (Adagrad's accumulators; :mod:`awe_tf.training.optimiser`), so the steps
-    make one optimisation rather than restarting it. With ``engine="native"``
+    make one optimisation rather than restarting it (where the Keras optimiser holds that state:
+    not for tables in a TPU's embedding memory). With ``engine="native"``
     only step 0 runs natively; the steps with G use the graph step, the only one that has G.
 
     Args:
@@ -80,8 +82,11 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
             previous.U.table.numpy(), previous.prepare(train.X), train.Y, previous.input_bias,
             label_embeddings=previous.V.table.numpy(),
         )
+        carry = warm_start and holds_state(previous)
+        if warm_start and not carry:
+            log("  (U and V are in a TPU's embedding memory: this step starts a fresh optimiser)")
         results.append(fit(train, model_config, config(step), validation, where(step), model=model,
-                           continue_from=previous if warm_start else None))
+                           continue_from=previous if carry else None))
         previous = results[-1].model
     final = dataclasses.replace(results[-1], train_seconds=time.perf_counter() - began)
     return final, results

@@ -22,24 +22,41 @@ def adagrad_accumulator(optimizer, variable):
                            "train with engine='graph'") from error
 
 
+def plain_kind(optimizer) -> str | None:
+    """``adagrad`` or ``sgd`` (plain, no momentum): the optimisers whose state this module knows;
+    None for any other."""
+    if isinstance(optimizer, tf.keras.optimizers.Adagrad):
+        return "adagrad"
+    if isinstance(optimizer, tf.keras.optimizers.SGD) and not float(tf.keras.backend.get_value(optimizer.momentum)):
+        return "sgd"
+    return None
+
+
+def holds_state(model) -> bool:
+    """Whether the Keras optimiser holds U and V's state: not when the tables live in a TPU's
+    embedding memory, where the TPU embedding layer's own optimiser updates them (off a TPU,
+    ``tpu_embedding`` tables are ordinary variables and the Keras optimiser does)."""
+    return not (model.U.on_tpu or model.V.on_tpu)
+
+
 def continue_optimiser(source, target) -> None:
     """Give ``target``'s optimiser the state ``source``'s left U and V in (both models compiled).
 
-    Adagrad: the accumulators of U and V are copied; plain SGD has no state. Models that keep U
-    and V in TPU embedding tables hold their optimiser state there, and are refused.
+    Adagrad: the accumulators of U and V are copied; plain SGD has no state. Tables in a TPU's
+    embedding memory (see :func:`holds_state`) and other optimisers are refused.
     """
     if source.optimizer is None or target.optimizer is None:
         raise ValueError("both models need an optimiser (compile them first)")
-    if source.tpu_embedding or target.tpu_embedding:
-        raise ValueError("the optimiser state of TPU embedding tables lives in the TPU embedding layer; "
+    if not (holds_state(source) and holds_state(target)):
+        raise ValueError("the optimiser state of tables on a TPU lives in the TPU embedding layer; "
                          "continue_optimiser cannot carry it")
     if type(source.optimizer) is not type(target.optimizer):
         raise ValueError(f"cannot continue the {type(source.optimizer).__name__} optimiser state with "
                          f"{type(target.optimizer).__name__}")
-    if isinstance(target.optimizer, tf.keras.optimizers.Adagrad):
-        for mine, theirs in ((target.U.table, source.U.table), (target.V.table, source.V.table)):
-            adagrad_accumulator(target.optimizer, mine).assign(adagrad_accumulator(source.optimizer, theirs))
-    elif not isinstance(target.optimizer, tf.keras.optimizers.SGD) or \
-            float(tf.keras.backend.get_value(target.optimizer.momentum)):
+    kind = plain_kind(target.optimizer)
+    if kind is None:
         raise ValueError(f"continue_optimiser carries Adagrad's state (and plain SGD has none), not "
                          f"{type(target.optimizer).__name__}'s")
+    if kind == "adagrad":
+        for mine, theirs in ((target.U.table, source.U.table), (target.V.table, source.V.table)):
+            adagrad_accumulator(target.optimizer, mine).assign(adagrad_accumulator(source.optimizer, theirs))
