@@ -70,8 +70,9 @@ class NeighbourAffinity(Affinity):
     b_y = U_bias . V_y is the label prior of the model's always-on bias feature (``input_bias``),
     kept outside G with ``prior`` (the default): it is not a feature of x, and weighted by G it
     would vanish for every label none of x's neighbours carries. On Corel5k (k = 20, 3 steps,
-    mean of 3 seeds) AWE k-NN gets P@1 0.425 ± 0.006 / P@3 0.332 with it, 0.427 ± 0.025 / 0.321
-    without. Without the bias feature, or with ``prior=False``, the score is the paper's
+    mean of 3 seeds) AWE k-NN gets P@1 0.425 ± 0.006 / P@3 0.332 with it (``awe-tf reproduce
+    annotation --seeds 0 1 2``), 0.427 ± 0.025 / 0.321 without (an ad hoc run of the same
+    protocol). Without the bias feature, or with ``prior=False``, the score is the paper's
     G(x, y) x^T U^T V y.
 
     Subclasses set the space (``input``: raw x; ``latent``: x^T U_prev; ``hybrid``: both), the
