@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
+
 from awe_tf.baselines import KNN, LogOddsSVD, Popularity
 from awe_tf.data.dataset import RECOMMENDATION, Split
 from awe_tf.metrics import evaluate_scorer, protocol_ks
@@ -19,32 +23,47 @@ def evaluate_model(score_fn, split: Split, ks=None) -> dict:
     return evaluate_scorer(score_fn, test.X, test.Y, split.exclude, split.candidates, ks)
 
 
+def standardised(split: Split) -> Split:
+    """The split with its numeric columns standardised by the training part's mean and standard
+    deviation, as the protocol scales features for the baselines (a model does it itself)."""
+    from awe_tf.layers.transform import InputTransform
+
+    numeric = np.asarray(split.train.numeric_features, bool)
+    if not numeric.any():
+        return split
+    transform = InputTransform(split.train.n_features, "none").adapt(split.train.X, numeric)
+    return dataclasses.replace(split, train=split.train.with_matrices(X=transform.apply(split.train.X)),
+                               test=split.test.with_matrices(X=transform.apply(split.test.X)))
+
+
 def baseline_scores(split: Split, model=None, k: int = 20, rank: int = 64) -> dict:
     """Fit the baselines on the training part and evaluate each on the test part.
 
-    Baselines: ``popularity``, ``knn_input`` (cosine k-NN in input space), ``knn_embedding``
-    (cosine k-NN in the model's embedding space, when a model is given) and ``svd``
-    (log-odds-weighted truncated SVD of rank ``rank``).
+    Baselines: ``popularity``, ``knn_input`` (cosine k-NN in input space, numeric features
+    standardised), ``knn_embedding`` (cosine k-NN in the model's embedding space, when a model is
+    given: it embeds the raw rows as it scores them) and ``svd`` (log-odds-weighted truncated
+    SVD of rank ``rank``, on standardised features).
     """
     recommendation = split.train.task == RECOMMENDATION
+    scaled = standardised(split)
     methods = {
-        "popularity": Popularity(),
-        "knn_input": KNN(k, exclude_self=recommendation, name="knn_input"),
-        "svd": LogOddsSVD(rank),
+        "popularity": (Popularity(), scaled),
+        "knn_input": (KNN(k, exclude_self=recommendation, name="knn_input"), scaled),
+        "svd": (LogOddsSVD(rank), scaled),
     }
     if model is not None:
-        methods["knn_embedding"] = KNN(k, transform=model.embed_inputs, exclude_self=recommendation,
-                                       name="knn_embedding")
+        methods["knn_embedding"] = (KNN(k, transform=model.embed_inputs, exclude_self=recommendation,
+                                        name="knn_embedding"), split)
     out = {}
-    for name, method in methods.items():
-        method.fit(split.train)
+    for name, (method, part) in methods.items():
+        method.fit(part.train)
         if isinstance(method, KNN):
             def score(X, rows, method=method):
                 return method.score(X, query_ids=split.test.row_ids[rows])
         else:
             def score(X, rows, method=method):
                 return method.score(X)
-        out[name] = evaluate_scorer(score, split.test.X, split.test.Y, split.exclude, split.candidates,
+        out[name] = evaluate_scorer(score, part.test.X, part.test.Y, split.exclude, split.candidates,
                                     protocol_ks(split.test.n_labels), with_rows=True)["metrics"]
     return out
 

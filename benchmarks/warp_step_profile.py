@@ -31,7 +31,7 @@ def _model(train, pairs_per_batch):
     model = build_model(train, ModelConfig(dimension=64, num_negatives=10))
     config = TrainConfig(learning_rate=0.1, pairs_per_batch=pairs_per_batch)
     model.compile(optimizer=config.make_optimizer(), steps_per_execution=config.steps_per_execution)
-    return model, TrainingBatches(train, pairs_per_batch, model.normalisation)
+    return model, TrainingBatches(train.with_matrices(X=model.prepare(train.X)), pairs_per_batch)
 
 
 def step_parts(train, pairs_per_batch: int, repeats: int) -> dict:

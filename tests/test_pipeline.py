@@ -4,7 +4,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from awe_tf.data import Dataset
-from awe_tf.data.pipeline import TrainingBatches, normalise_rows
+from awe_tf.data.pipeline import TrainingBatches
 
 
 def toy(task="annotation", n=50, n_items=30, seed=0):
@@ -59,19 +59,13 @@ def test_without_bucketing_one_shape():
 
 def test_leave_one_out_points_at_own_item():
     data = toy("recommendation")
-    batches = TrainingBatches(data, pairs_per_batch=128, normalisation="none")
+    batches = TrainingBatches(data, pairs_per_batch=128)
     for b in batches.batches(0):
         real = b["label_ids"] < data.n_labels
         assert np.all(b["self_position"][real] >= 0)
         own = np.take_along_axis(b["feature_ids"], np.maximum(b["self_position"], 0), axis=1)
         np.testing.assert_array_equal(own[real], b["label_ids"][real])
         assert np.all(b["self_position"][~real] == -1)
-
-
-def test_normalise_rows():
-    X = sp.csr_matrix([[3.0, 4.0], [0.0, 0.0]])
-    np.testing.assert_allclose(normalise_rows(X, "l2").toarray(), [[0.6, 0.8], [0, 0]])
-    np.testing.assert_allclose(normalise_rows(X, "l1").toarray(), [[3 / 7, 4 / 7], [0, 0]])
 
 
 def test_tensor_only_pipeline_gives_every_pair_once_per_epoch_in_one_shape():

@@ -4,7 +4,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from awe_tf.data import Dataset, protocol_split, validation_split
-from awe_tf.data.protocols import annotation_validation, modulo_split, standardise, validation_rows
+from awe_tf.data.protocols import annotation_validation, modulo_split, validation_rows
 
 
 def toy_annotation(n=12):
@@ -27,19 +27,6 @@ def test_validation_rows_recipe():
     assert list(validation_rows(37)) == want
     carve = annotation_validation(toy_annotation(12))
     assert list(carve.test.row_ids) == sorted(np.random.default_rng(0).permutation(12)[:2])
-
-
-def test_standardise_uses_training_statistics_and_keeps_binary():
-    data = toy_annotation(12)
-    data.numeric_features = np.array([True, False, True])
-    train, test = modulo_split(data)
-    s_train, s_test = standardise(train, test)
-    raw = train.X.toarray()
-    mean, std = raw[:, 0].mean(), raw[:, 0].std()
-    np.testing.assert_allclose(s_train.X.toarray()[:, 0], (raw[:, 0] - mean) / std, rtol=1e-5)
-    np.testing.assert_allclose(s_test.X.toarray()[:, 0], (test.X.toarray()[:, 0] - mean) / std, rtol=1e-5)
-    np.testing.assert_allclose(s_train.X.toarray()[:, 1], raw[:, 1])  # binary-flagged: unchanged
-    np.testing.assert_allclose(s_train.X.toarray()[:, 2], 0.0)  # std 0 -> divide by 1
 
 
 def toy_recommendation(n_users=30, n_items=40, seed=1):

@@ -157,7 +157,7 @@ class Cluster(NeighbourAffinity):
             ``(ids [n, k], scores [n, k], exact [n])``; rows where ``exact`` is False had fewer
             than k positive candidate scores (the caller ranks them with all labels' zeros).
         """
-        self._check_ready()
+        self.check_ready()
         leaf = self.leaf_of(self._embed(sp.csr_matrix(X)))
         table = self.leaf_labels.numpy()
         n_labels = self.n_labels

@@ -139,7 +139,7 @@ class NeighbourAffinity(Affinity):
     def _embed(self, X) -> np.ndarray:
         return embed_rows(X, self.latent.numpy(), self.input_bias)
 
-    def _check_ready(self):
+    def check_ready(self):
         if not self.ready:
             raise RuntimeError(f"the {type(self).__name__} affinity has no reference set yet: train it with "
                                "awe_tf.training.fit_iterative (or call set_reference)")
@@ -229,8 +229,8 @@ class NeighbourAffinity(Affinity):
             close = self.closeness(raw, Z, candidates=neighbours)
         return self.label_match(neighbours, self.kernel(close))
 
-    def _batch_size(self) -> int:
-        """Queries per eager batch: the [b, n_train] closeness (and a dense raw batch) near 64 MB."""
+    def queries_per_batch(self) -> int:
+        """Queries per batch: the [b, n_train] closeness (and a dense raw batch) near 64 MB."""
         n_train = max(1, int(self.state.numpy()[0]))
         width = n_train + (int(tf.shape(self.latent)[0]) if self.space in ("input", "hybrid") else 0)
         return max(1, min(1024, (1 << 24) // width))
@@ -245,7 +245,7 @@ class NeighbourAffinity(Affinity):
         from awe_tf.data.pipeline import feature_batch
 
         n_queries = X.shape[0] if X is not None else Z.shape[0]
-        step = self._batch_size()
+        step = self.queries_per_batch()
         neighbours = self._scann_neighbours(Z, exclude_self, rows) if self.search == "scann" else None
         parts = []
         for start in range(0, n_queries, step):
@@ -272,6 +272,11 @@ class NeighbourAffinity(Affinity):
     def scann_queries(self, Z):
         """The ScaNN query of embedded inputs ``Z`` (a tensor; TensorFlow ops)."""
         return tf.convert_to_tensor(Z, tf.float32)
+
+    def index_neighbours(self, Z: np.ndarray) -> np.ndarray:
+        """The training rows G takes as neighbours of embedded inputs ``Z``, found by the
+        affinity's ScaNN index (``search="scann"``): ``[n, k]``."""
+        return self._scann_neighbours(Z, exclude_self=False)
 
     def _scann_neighbours(self, Z, exclude_self, rows=None):
         import scann
@@ -305,11 +310,11 @@ class NeighbourAffinity(Affinity):
                 self._embed(X) if self.space in ("latent", "hybrid") else None)
 
     def context(self, X):
-        self._check_ready()
+        self.check_ready()
         return self._contexts(*self._query_spaces(X), exclude_self=False)
 
     def training_context(self, n_rows: int):
-        self._check_ready()
+        self.check_ready()
         n_train = int(self.state.numpy()[0])
         if n_rows != n_train:
             raise ValueError(f"the {type(self).__name__} affinity's reference set has {n_train} rows, the "

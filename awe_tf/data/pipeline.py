@@ -27,21 +27,6 @@ def _round8(n) -> int:
     return max(8, -(-int(n) // 8) * 8)
 
 
-def normalise_rows(X: sp.csr_matrix, mode: str) -> sp.csr_matrix:
-    """Scale each row of X: ``none``; ``l1`` (weights sum to 1 in absolute value); ``l2``."""
-    if mode == "none":
-        return X
-    X = sp.csr_matrix(X, dtype=np.float32, copy=True)
-    if mode == "l1":
-        norms = np.asarray(abs(X).sum(axis=1)).ravel()
-    elif mode == "l2":
-        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-    else:
-        raise ValueError(f"normalisation must be 'none', 'l1' or 'l2', got {mode!r}")
-    norms[norms == 0] = 1.0
-    return sp.csr_matrix(sp.diags(1.0 / norms) @ X, dtype=np.float32)
-
-
 def pad_rows(matrix: sp.csr_matrix, rows: np.ndarray, width: int, pad_id: int, with_values: bool = True):
     """The non-zeros of ``rows`` as ``[len(rows), width]`` ids (and values), padded right."""
     ids = np.full((len(rows), width), pad_id, np.int32)
@@ -75,11 +60,12 @@ def context_batch(context: sp.csr_matrix, n_labels: int, width: int | None = Non
     return {"context_ids": ids, "context_weights": weights}
 
 
-def training_matrices(data: Dataset, normalisation: str):
-    """What training reads of ``data``: ``(X, Y, rows)``, the inputs scaled by ``normalisation``
-    and the labels as CSR with sorted indices (sorted label ids double as membership tables),
-    and the rows that have a positive label (a row without one gives no training pair)."""
-    X = normalise_rows(data.X, normalisation)
+def training_matrices(data: Dataset):
+    """What training reads of ``data`` (its inputs already transformed by the model): ``(X, Y,
+    rows)``, the inputs and the labels as CSR with sorted indices (sorted label ids double as
+    membership tables), and the rows that have a positive label (a row without one gives no
+    training pair)."""
+    X = sp.csr_matrix(data.X, dtype=np.float32)
     X.sort_indices()
     Y = data.Y
     Y.sort_indices()
@@ -91,7 +77,8 @@ def training_matrices(data: Dataset, normalisation: str):
 
 @dataclasses.dataclass
 class TrainingBatches:
-    """Shuffled training batches over one data set, re-drawn each epoch.
+    """Shuffled training batches over one data set (its inputs already transformed by the model,
+    :meth:`~awe_tf.models.AWEModel.prepare`), re-drawn each epoch.
 
     With ``bucketing`` (the default) examples are sorted by their number of labels (ties in a
     fresh random order each epoch) and cut into batches of at most ``pairs_per_batch`` padded
@@ -103,7 +90,6 @@ class TrainingBatches:
 
     data: Dataset
     pairs_per_batch: int = 1024
-    normalisation: str = "l2"
     bucketing: bool = True
     seed: int = 0
     context: sp.csr_matrix | None = None  # per-row label weights of an affinity, ``[n, |Y|]``
@@ -116,7 +102,7 @@ class TrainingBatches:
             if self.context.shape[0] != rows or self.context.shape[1] not in (labels, labels + 1):
                 raise ValueError(f"context has shape {self.context.shape}, expected {rows} x {labels} (+1)")
             self.context_width = _round8(int(np.diff(self.context.indptr).max()))
-        self.X, self.Y, self.rows = training_matrices(self.data, self.normalisation)
+        self.X, self.Y, self.rows = training_matrices(self.data)
         self.leave_one_out = self.data.task == RECOMMENDATION
         n_labels_per_row = np.diff(self.Y.indptr)
         self.n_feat = np.diff(self.X.indptr)

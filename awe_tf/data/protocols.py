@@ -1,4 +1,4 @@
-"""The splits, validation carve-outs and feature scaling of ``shared/PROTOCOLS.md``.
+"""The splits and validation carve-outs of the evaluation protocols (``docs/protocols.md``).
 
 Every reported figure uses these, so numbers compare across runs, libraries and papers.
 """
@@ -25,40 +25,22 @@ def validation_rows(n_train: int, seed: int = 0) -> np.ndarray:
     return np.sort(rng.permutation(n_train)[: n_train // 5])
 
 
-def standardise(train: Dataset, *others: Dataset) -> list[Dataset]:
-    """Standardise numeric columns with the training part's mean and std (std 0 -> 1).
-
-    Binary bag-of-words columns are kept as they are. Returns the scaled copies of
-    ``train`` and of each of ``others``, in order.
-    """
-    numeric = np.asarray(train.numeric_features, bool)
-    if not numeric.any():
-        return [train, *others]
-    dense = train.X[:, numeric].toarray().astype(np.float64)
-    mean = dense.mean(axis=0)
-    std = dense.std(axis=0)
-    std[std == 0] = 1.0
-
-    def scale(part: Dataset) -> Dataset:
-        block = ((part.X[:, numeric].toarray() - mean) / std).astype(np.float32)
-        stacked = sp.hstack([part.X[:, ~numeric], sp.csr_matrix(block)], format="csc")
-        order = np.concatenate([np.flatnonzero(~numeric), np.flatnonzero(numeric)])
-        return part.with_matrices(X=stacked[:, np.argsort(order)].tocsr())
-
-    return [scale(part) for part in (train, *others)]
-
-
 def annotation_split(train: Dataset, test: Dataset | None = None) -> Split:
     """The annotation protocol: the given train/test files, or ``i % 5 == 0`` as test when
-    there is no given split; numeric features standardised on the training part."""
+    there is no given split.
+
+    Both parts keep their raw feature values. The protocol's standardisation of numeric columns
+    with the training part's statistics is part of the model
+    (:class:`~awe_tf.layers.transform.InputTransform`, fitted when it is trained), so the model
+    that is evaluated and the one that is served take the same raw rows.
+    """
     if test is None:
         train, test = modulo_split(train)
-    train, test = standardise(train, test)
     return Split(train=train, test=test)
 
 
 def annotation_validation(train: Dataset) -> Split:
-    """Carve the protocol's validation rows out of an (already scaled) training part."""
+    """Carve the protocol's validation rows out of a training part."""
     val = validation_rows(train.n_examples)
     keep = np.ones(train.n_examples, bool)
     keep[val] = False
@@ -154,7 +136,6 @@ __all__ = [
     "protocol_split",
     "recommendation_split",
     "recommendation_validation",
-    "standardise",
     "validation_rows",
     "validation_split",
 ]

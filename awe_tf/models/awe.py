@@ -11,13 +11,16 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from awe_tf import affinities
-from awe_tf.data.pipeline import context_batch, feature_batch, normalise_rows
+from awe_tf.data.dataset import ANNOTATION, RECOMMENDATION
+from awe_tf.data.pipeline import context_batch, feature_batch
 from awe_tf.layers import MaxNormEmbedding
 from awe_tf.layers.towers import WHOLE_TABLE_ROWS, embed_rows
+from awe_tf.layers.transform import InputTransform
 from awe_tf.tasks import WarpTask
 
 LOSSES = ("warp", "warp-all")
 CONFIG_FILE = "awe_model.json"
+FORMAT = 2  # awe_model.json's format: 2 keeps the input transform and the task
 WEIGHTS_PREFIX = "weights/ckpt"
 SCORE_BUDGET = 1 << 24  # scores (times the affinity's cost per score) in one scoring batch
 
@@ -44,7 +47,8 @@ class AWEModel(tfrs.Model):
         margin: the WARP margin gamma.
         num_negatives: K, labels sampled per example per step.
         loss: ``"warp"`` (first violator) or ``"warp-all"`` (all violators).
-        normalisation: how input rows are scaled before embedding: ``l2``, ``l1`` or ``none``.
+        normalisation: how input rows are scaled before embedding: ``l2``, ``l1`` or ``none``
+            (the last step of the model's :class:`~awe_tf.layers.transform.InputTransform`).
         max_norm: the radius C of the ball rows of U and V are kept in. Scores scale with C^2, so
             (C, gamma) is the same model as the paper's (1, gamma / C^2).
         seed: seed of the initialisers and of negative sampling.
@@ -55,16 +59,27 @@ class AWEModel(tfrs.Model):
             they live in its embedding memory (see :class:`~awe_tf.layers.MaxNormEmbedding`);
             elsewhere the model trains exactly as without.
         embedding_optimizer: the ``tf.tpu.experimental.embedding`` optimizer of U and V on a TPU.
+        data_task: ``annotation``, or ``recommendation`` when inputs and labels are the same items (a
+            user's items in, items out): then :meth:`top_k` and the exported graphs leave out
+            the request's own items and the items never seen in training, as evaluation does.
+        input_transform: the fitted statistics of the input transform (``numeric``, ``mean``,
+            ``std``), as :meth:`adapt` sets them; every scorer applies the transform to raw rows.
     """
 
     def __init__(self, n_features: int, n_labels: int, dimension: int = 64, affinity=None,
                  margin: float = 1.0, num_negatives: int = 64, loss: str = "warp",
                  normalisation: str = "l2", max_norm: float = 1.0, seed: int = 0,
                  label_names=None, input_bias: bool = True, tpu_embedding: bool = False,
-                 embedding_optimizer=None, **kwargs):
+                 embedding_optimizer=None, data_task: str = ANNOTATION, input_transform: dict | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        if data_task not in (ANNOTATION, RECOMMENDATION):
+            raise ValueError(f"data_task must be {ANNOTATION!r} or {RECOMMENDATION!r}, got {data_task!r}")
+        if data_task == RECOMMENDATION and n_features != n_labels:
+            raise ValueError(f"a recommendation model has its items as inputs and labels: {n_features} features "
+                             f"but {n_labels} labels")
         if n_features < 1 or n_labels < 2:
             raise ValueError(f"need at least 1 feature and 2 labels, got {n_features} and {n_labels}")
         if dimension < 1 or num_negatives < 1:
@@ -81,6 +96,10 @@ class AWEModel(tfrs.Model):
         self.label_names = list(label_names) if label_names is not None else None
         self.input_bias = bool(input_bias)
         self.tpu_embedding = bool(tpu_embedding)
+        self.data_task = data_task
+        self.transform = InputTransform(n_features, normalisation, **(input_transform or {}), name="transform")
+        # 1 for the labels a ranking may return (recommendation: the items seen in training)
+        self.rankable = self.add_weight(name="rankable", shape=(n_labels,), initializer="ones", trainable=False)
         tables = {"tpu_embedding": self.tpu_embedding, "embedding_optimizer": embedding_optimizer}
         self.U = MaxNormEmbedding(n_features + self.input_bias, dimension, max_norm, seed=seed, name="U", **tables)
         self.V = MaxNormEmbedding(n_labels, dimension, max_norm, seed=seed + 1, name="V", **tables)
@@ -89,6 +108,17 @@ class AWEModel(tfrs.Model):
         self.task = WarpTask(margin=margin, all_violators=(loss == "warp-all"), name="warp")
         self.U.build(None)
         self.V.build(None)
+
+    def adapt(self, data) -> None:
+        """Fit what the model learns from its training data besides U, V and G: the input
+        transform's statistics and, for recommendation, which items may be ranked (those with a
+        training interaction). :func:`~awe_tf.training.fit` calls it on a model not yet adapted."""
+        if (data.n_features, data.n_labels) != (self.n_features, self.n_labels):
+            raise ValueError(f"{data.name} has {data.n_features} features / {data.n_labels} labels; the model was "
+                             f"built for {self.n_features} / {self.n_labels}")
+        self.transform.adapt(data.X, data.numeric_features)
+        if self.data_task == RECOMMENDATION:
+            self.rankable.assign((np.asarray(data.Y.sum(axis=0)).ravel() > 0).astype(np.float32))
 
     # ----------------------------------------------------------------------------- training
     def sample_negatives(self, label_ids, step):
@@ -110,7 +140,7 @@ class AWEModel(tfrs.Model):
         out_shape = [shape[0], shape[1], self.num_negatives]
         return tf.reshape(ids, out_shape), tf.reshape(valid, out_shape)
 
-    def _with_bias(self, feature_ids, weights):
+    def with_bias(self, feature_ids, weights):
         """Append the always-on bias feature (id |X|, weight 1) when the model has one."""
         if not self.input_bias:
             return feature_ids, weights
@@ -127,7 +157,7 @@ class AWEModel(tfrs.Model):
         label_ids = inputs["label_ids"]
         pair_mask = label_ids < self.n_labels
         negative_ids, negative_valid = self.sample_negatives(label_ids, step)
-        feature_ids, weights = self._with_bias(inputs["feature_ids"], inputs["feature_weights"])
+        feature_ids, weights = self.with_bias(inputs["feature_ids"], inputs["feature_weights"])
         pair_inputs = self.affinity.pair_inputs(self.U(feature_ids), weights, inputs["self_position"],
                                                 self._context(inputs), feature_ids)
         positive_ids = tf.minimum(label_ids, self.n_labels - 1)[..., None]  # [B, M, 1]
@@ -178,7 +208,7 @@ class AWEModel(tfrs.Model):
         variables = self.trainable_variables
         gradients = [_densify_if_small(g, v) for g, v in zip(tape.gradient(scaled, variables), variables, strict=False)]
         self.optimizer.apply_gradients(zip(gradients, variables, strict=False))
-        self.U.project(self._with_bias(inputs["feature_ids"], inputs["feature_weights"])[0])
+        self.U.project(self.with_bias(inputs["feature_ids"], inputs["feature_weights"])[0])
         self.V.project(tf.concat([tf.reshape(inputs["label_ids"], [-1]), tf.reshape(negative_ids, [-1])], 0))
         return self.get_metrics_result()
 
@@ -191,37 +221,68 @@ class AWEModel(tfrs.Model):
 
     # ------------------------------------------------------------------------------ scoring
     def call(self, inputs):
-        """Scores ``[B, |Y|]`` of padded inputs ``{"feature_ids", "feature_weights"}``."""
-        feature_ids, weights = self._with_bias(inputs["feature_ids"], inputs["feature_weights"])
+        """Scores ``[B, |Y|]`` of padded *transformed* inputs ``{"feature_ids", "feature_weights"}``
+        (plus the affinity's ``context_ids`` / ``context_weights``); see :meth:`model_inputs`."""
+        feature_ids, weights = self.with_bias(inputs["feature_ids"], inputs["feature_weights"])
         return self.affinity.score_all(self.U(feature_ids), weights, self.V.table, self._context(inputs),
                                        feature_ids)
 
-    @tf.function(input_signature=[{key: tf.TensorSpec([None, None], tf.int32 if key.endswith("ids") else tf.float32)
-                                   for key in ("feature_ids", "feature_weights", "context_ids", "context_weights")}])
-    def _score_with_context(self, inputs):
-        return self(inputs)
+    def model_inputs(self, feature_ids, feature_weights, neighbours=None) -> dict:
+        """What :meth:`call` takes, from padded raw rows (``[B, L]`` ids and values; padding:
+        value 0): the input transform, then G's context where the affinity is built from the
+        training set (its neighbours searched exactly, or ``neighbours`` ``[B, c]`` found by an
+        index). TensorFlow ops only: :meth:`score` and the exported serving graphs run this code."""
+        ids, weights = self.transform(feature_ids, feature_weights)
+        inputs = {"feature_ids": ids, "feature_weights": weights}
+        source = affinities.neighbour_part(self.affinity)
+        if source is not None:
+            inputs["context_ids"], inputs["context_weights"] = source.graph_context(ids, weights, neighbours)
+        return inputs
 
-    @tf.function(input_signature=[{key: tf.TensorSpec([None, None], tf.int32 if key.endswith("ids") else tf.float32)
-                                   for key in ("feature_ids", "feature_weights")}])
-    def _score_batch(self, inputs):
-        return self(inputs)
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.float32)])
+    def _score_rows(self, feature_ids, feature_weights):
+        return self(self.model_inputs(feature_ids, feature_weights))
 
-    def prepare(self, X) -> sp.csr_matrix:
-        """Raw input rows, checked against |X| and scaled as in training."""
-        X = sp.csr_matrix(X, dtype=np.float32)
-        if X.shape[1] != self.n_features:
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.float32),
+                                  tf.TensorSpec([None, None], tf.int32)])
+    def _score_rows_near(self, feature_ids, feature_weights, neighbours):
+        return self(self.model_inputs(feature_ids, feature_weights, neighbours))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.float32)])
+    def _latent_rows(self, feature_ids, feature_weights):
+        ids, weights = self.transform(feature_ids, feature_weights)
+        return affinities.neighbour_part(self.affinity).graph_embed(ids, weights)
+
+    def check_rows(self, X) -> sp.csr_matrix:
+        """Raw input rows as a float32 CSR matrix, checked against |X| and for values that are
+        not finite (or too large for float32)."""
+        with np.errstate(over="ignore"):
+            X = sp.csr_matrix(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"inputs have {X.shape[1]} features; the model was built for {self.n_features}")
         if X.nnz and not np.all(np.isfinite(X.data)):
-            raise ValueError("inputs contain NaN or infinite values")
-        return normalise_rows(X, self.normalisation)
+            raise ValueError("inputs contain NaN or infinite values (or values beyond float32's range, 3.4e38)")
+        X.sum_duplicates()
+        return X
 
-    def _rows_per_batch(self, X: sp.csr_matrix) -> int:
-        """Rows scored at once: a batch's scores (times the affinity's cost) stay near 64 MB."""
-        width = int(np.diff(X.indptr).max()) + self.input_bias if X.shape[0] else 1
-        return self._rows_fitting(width)
+    def prepare(self, X) -> sp.csr_matrix:
+        """Raw input rows, checked and transformed as in training (the model's
+        :class:`~awe_tf.layers.transform.InputTransform`)."""
+        return self.transform.apply(self.check_rows(X))
+
+    def _widths(self, X: sp.csr_matrix) -> np.ndarray:
+        """The most features each raw row has once transformed (its numeric block and bias included)."""
+        numeric = 0 if self.transform.numeric is None else self.transform.numeric.size
+        return np.diff(X.indptr) + numeric + self.input_bias
 
     def _rows_fitting(self, width: int) -> int:
-        return max(1, min(512, SCORE_BUDGET // (self.n_labels * self.affinity.cost_per_score(int(width)))))
+        """Rows scored at once: a batch's scores (times the affinity's cost) stay near 64 MB, and so
+        does a neighbour affinity's search over its training inputs."""
+        rows = SCORE_BUDGET // (self.n_labels * self.affinity.cost_per_score(int(width)))
+        source = affinities.neighbour_part(self.affinity)
+        if source is not None:
+            rows = min(rows, source.queries_per_batch())
+        return max(1, min(512, rows))
 
     def _row_batches(self, X: sp.csr_matrix, batch_size: int | None = None) -> list[np.ndarray]:
         """Row indices of each scoring batch: ``batch_size`` rows at a time in order, or, by
@@ -229,11 +290,11 @@ class AWEModel(tfrs.Model):
         with the input's length (per-feature-pair affinities), rows are then taken shortest
         first, so short rows share large batches and only long ones go a few at a time."""
         n = X.shape[0]
+        widths = self._widths(X)
         if batch_size is None and self.affinity.cost_per_score(2) == 1:  # cost independent of length
-            batch_size = self._rows_per_batch(X)
+            batch_size = self._rows_fitting(int(widths.max()) if n else 1)
         if batch_size is not None:
             return [np.arange(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
-        widths = np.diff(X.indptr) + self.input_bias
         order = np.argsort(widths, kind="stable")
         plan, start = [], 0
         while start < n:
@@ -245,21 +306,27 @@ class AWEModel(tfrs.Model):
         return plan
 
     def score(self, X, batch_size: int | None = None) -> np.ndarray:
-        """Scores ``[n, |Y|]`` of raw input rows ``X`` (a sparse or dense matrix).
+        """Scores ``[n, |Y|]`` of raw input rows ``X`` (a sparse or dense matrix of the values
+        as the data file has them): the input transform, G's context and the AWE score, by the
+        same TensorFlow code as the exported portable graph.
 
         Rows are scored ``batch_size`` at a time (default: as many as keep one batch's scores
         near 64 MB, at most 512), so a large label set never needs a huge intermediate tensor.
         """
-        X = self.prepare(X)
+        X = self.check_rows(X)
         out = np.empty((X.shape[0], self.n_labels), np.float32)
+        source = affinities.neighbour_part(self.affinity)
+        if source is not None:
+            source.check_ready()
+        by_index = source is not None and getattr(source, "search", "exact") == "scann"
         for index in self._row_batches(X, batch_size):
-            rows = X[index]
-            batch = feature_batch(rows)
-            if self.affinity.uses_context:
-                batch.update(context_batch(self.affinity.context(rows), self.n_labels))
-                out[index] = self._score_with_context(batch).numpy()
+            batch = feature_batch(X[index])
+            ids, weights = batch["feature_ids"], batch["feature_weights"]
+            if by_index:  # G's neighbours from the affinity's ScaNN index, as in training
+                neighbours = source.index_neighbours(self._latent_rows(ids, weights).numpy())
+                out[index] = self._score_rows_near(ids, weights, neighbours.astype(np.int32)).numpy()
             else:
-                out[index] = self._score_batch(batch).numpy()
+                out[index] = self._score_rows(ids, weights).numpy()
         return out
 
     def embed_inputs(self, X, prepared: bool = False) -> np.ndarray:
@@ -267,20 +334,57 @@ class AWEModel(tfrs.Model):
         X = X if prepared else self.prepare(X)
         return embed_rows(X, self.U.table.numpy(), self.input_bias)
 
-    def top_k(self, X, k: int = 10, exclude=None, candidates=None):
-        """The ``k`` best labels per row of ``X``, best first: ``(label ids, scores)``.
+    def exclusions(self, X, exclude=None, exclude_inputs: bool | None = None):
+        """The labels a ranking of raw rows ``X`` leaves out, as a boolean CSR ``[n, |Y|]`` (or
+        None): ``exclude``, plus each row's own items when ``exclude_inputs`` (default: for a
+        recommendation model, whose inputs are items)."""
+        if exclude_inputs is None:
+            exclude_inputs = self.data_task == RECOMMENDATION
+        if exclude_inputs and self.data_task != RECOMMENDATION:
+            raise ValueError("exclude_inputs is for recommendation models, whose inputs are their labels")
+        parts = []
+        if exclude is not None:
+            exclude = sp.csr_matrix(exclude, dtype=bool)
+            if exclude.shape != (X.shape[0], self.n_labels):
+                raise ValueError(f"exclude has shape {exclude.shape}, expected {(X.shape[0], self.n_labels)}")
+            parts.append(exclude)
+        if exclude_inputs:
+            parts.append(sp.csr_matrix(X, dtype=bool))
+        if not parts:
+            return None
+        return sp.csr_matrix(sum(parts[1:], parts[0]), dtype=bool)
 
-        Ties break towards the lower label id. With an affinity that scores only candidate labels
-        (k-NN, cluster), only those are scored: no ``[n, |Y|]`` scores are built.
+    def rankable_labels(self, candidates=None):
+        """The label ids a ranking may return (``candidates`` narrowed to the labels the model may
+        rank: for recommendation, the items seen in training), or None for all."""
+        allowed = self.rankable.numpy() > 0
+        if candidates is not None:
+            chosen = np.zeros(self.n_labels, bool)
+            chosen[np.asarray(candidates, np.int64)] = True
+            allowed &= chosen
+        elif allowed.all():
+            return None
+        return np.flatnonzero(allowed)
+
+    def top_k(self, X, k: int = 10, exclude=None, candidates=None, exclude_inputs: bool | None = None):
+        """The ``k`` best labels per row of raw inputs ``X``, best first: ``(label ids, scores)``.
+
+        Ties break towards the lower label id. As the exported graphs do, a recommendation model
+        leaves out each row's own items (``exclude_inputs``) and the items it never saw in
+        training; ``exclude`` (``[n, |Y|]``, its non-zeros left out) and ``candidates`` (the label
+        ids that may be ranked) narrow the ranking further. With an affinity that scores only
+        candidate labels (k-NN, cluster), only those are scored: no ``[n, |Y|]`` scores are built.
         """
         from awe_tf.metrics import top_k as rank
 
+        X = self.check_rows(X)
+        exclude = self.exclusions(X, exclude, exclude_inputs)
+        candidates = self.rankable_labels(candidates)
         if hasattr(self.affinity, "leaf_top_k") and exclude is None and candidates is None:
             return self._top_k_by_leaf(X, k)
         if getattr(self.affinity, "uses_context", False) and not getattr(self.affinity, "has_offset", True):
             return self._top_k_of_candidates(X, k, exclude, candidates)
-        X = sp.csr_matrix(X)
-        step = self._rows_per_batch(X)  # never all n x |Y| scores at once
+        step = self._rows_fitting(int(self._widths(X).max()) if X.shape[0] else 1)  # never all n x |Y| scores
         ids, values = [], []
         for start in range(0, X.shape[0], step):
             scores = self.score(X[start : start + step])
@@ -302,7 +406,7 @@ class AWEModel(tfrs.Model):
     @tf.function(input_signature=[{key: tf.TensorSpec([None, None], tf.int32 if key.endswith("ids") else tf.float32)
                                    for key in ("feature_ids", "feature_weights", "context_ids", "context_weights")}])
     def _candidate_scores(self, inputs):
-        feature_ids, weights = self._with_bias(inputs["feature_ids"], inputs["feature_weights"])
+        feature_ids, weights = self.with_bias(inputs["feature_ids"], inputs["feature_weights"])
         return self.affinity.candidate_scores(self.U(feature_ids), weights, self.V.table, self._context(inputs))
 
     def _label_prior(self) -> np.ndarray:
@@ -357,6 +461,7 @@ class AWEModel(tfrs.Model):
 
     # ------------------------------------------------------------------- configuration, I/O
     def get_config(self):
+        transform = self.transform.get_config()
         return {
             "n_features": self.n_features,
             "n_labels": self.n_labels,
@@ -371,20 +476,24 @@ class AWEModel(tfrs.Model):
             "label_names": self.label_names,
             "input_bias": self.input_bias,
             "tpu_embedding": self.tpu_embedding,
+            "data_task": self.data_task,
+            "input_transform": {key: transform[key] for key in ("numeric", "mean", "std")}
+            if self.transform.adapted else None,
         }
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
 
+    def _saved_objects(self) -> dict:
+        return {"U": self.U.table, "V": self.V.table, "affinity": self.affinity, "rankable": self.rankable}
+
     def save_model(self, directory) -> Path:
         """Write the config (JSON) and weights (a TF checkpoint) to ``directory``."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        tf.train.Checkpoint(U=self.U.table, V=self.V.table, affinity=self.affinity).write(
-            str(directory / WEIGHTS_PREFIX)
-        )
-        (directory / CONFIG_FILE).write_text(json.dumps(self.get_config(), indent=1))
+        tf.train.Checkpoint(**self._saved_objects()).write(str(directory / WEIGHTS_PREFIX))
+        (directory / CONFIG_FILE).write_text(json.dumps({"format": FORMAT, **self.get_config()}, indent=1))
         return directory
 
     @classmethod
@@ -394,9 +503,11 @@ class AWEModel(tfrs.Model):
         config_path = directory / CONFIG_FILE
         if not config_path.exists():
             raise FileNotFoundError(f"{directory} holds no saved AWE model ({CONFIG_FILE} missing)")
-        model = cls.from_config(json.loads(config_path.read_text()))
-        status = tf.train.Checkpoint(U=model.U.table, V=model.V.table, affinity=model.affinity).read(
-            str(directory / WEIGHTS_PREFIX)
-        )
+        config = json.loads(config_path.read_text())
+        if config.pop("format", 1) < FORMAT:
+            raise ValueError(f"{directory} was saved by an earlier awe-tf, which did not keep the model's input "
+                             "transform with it: train it again")
+        model = cls.from_config(config)
+        status = tf.train.Checkpoint(**model._saved_objects()).read(str(directory / WEIGHTS_PREFIX))
         status.assert_existing_objects_matched()
         return model

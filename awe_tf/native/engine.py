@@ -65,7 +65,7 @@ class NativeWarp:
 
     Args:
         model: the model (checked by :func:`check_supported`, with ``strategy``).
-        data: the training set.
+        data: the training set, its inputs transformed by the model (:meth:`AWEModel.prepare`).
         threads: CPU threads (Hogwild: with more than one, results depend on timing).
         seed: seed of the example order (the model's own seed keys the negative draws).
         strategy: the ``tf.distribute`` strategy training runs under (default: the current one).
@@ -79,7 +79,7 @@ class NativeWarp:
         self.model = model
         self.threads = max(1, int(threads))
         self.seed = int(seed)
-        X, Y, rows = training_matrices(data, model.normalisation)
+        X, Y, rows = training_matrices(data)
         if X.shape[1] != model.n_features or Y.shape[1] != model.n_labels:
             raise ValueError(f"data has {X.shape[1]} features and {Y.shape[1]} labels; the model was built for "
                              f"{model.n_features} and {model.n_labels}")

@@ -20,14 +20,35 @@ WARMUP_FILE = "tf_serving_warmup_requests"
 
 def request_arrays(X, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Raw input rows (a sparse or dense matrix) as the signature's padded ``feature_ids``
-    (padding ``-1``) and ``feature_weights``; rows are not normalised (the graph does it)."""
-    X = sp.csr_matrix(X, dtype=np.float32)
+    (padding ``-1``) and ``feature_weights``; values stay raw (the graph transforms them)."""
+    with np.errstate(over="ignore"):
+        X = sp.csr_matrix(X, dtype=np.float32)
     if n_features is not None and X.shape[1] != n_features:
         raise ValueError(f"inputs have {X.shape[1]} features; the model takes {n_features}")
+    if X.nnz and not np.all(np.isfinite(X.data)):
+        raise ValueError("inputs contain NaN or infinite values (or values beyond float32's range, 3.4e38)")
     X.sum_duplicates()
     X.eliminate_zeros()
     width = max(1, int(np.diff(X.indptr).max()) if X.shape[0] else 1)
     return pad_rows(X, np.arange(X.shape[0]), width, PADDING_ID)
+
+
+def id_array(values, field: str, ndim: int = 2) -> np.ndarray:
+    """``values`` as the signature's int32 ids, refusing what int32 would change: fractional
+    values, and ids beyond int32's range (which would wrap around to other ids)."""
+    array = np.asarray(values)
+    if array.dtype == object or array.dtype.kind not in "iuf":
+        raise ValueError(f"{field} must be integer ids, got {array.dtype} values")
+    if array.ndim != ndim:
+        raise ValueError(f"{field} must have {ndim} dimensions (rows of ids), got shape {array.shape}")
+    if array.dtype.kind == "f":
+        if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
+            raise ValueError(f"{field} must be whole numbers, got {array[array != np.round(array)][:3].tolist()}")
+    info = np.iinfo(np.int32)
+    if array.size and (array.min() < info.min or array.max() > info.max):
+        raise ValueError(f"{field} holds ids beyond int32's range ({info.min}..{info.max}): "
+                         f"{array[(array < info.min) | (array > info.max)][:3].tolist()}")
+    return array.astype(np.int32)
 
 
 def _probe_inputs(n_features: int, rows: int = 200, seed: int = 0) -> sp.csr_matrix:
@@ -40,13 +61,15 @@ def _probe_inputs(n_features: int, rows: int = 200, seed: int = 0) -> sp.csr_mat
 
 
 def _recall(module: ServingModule, model, X, k: int = 10) -> float:
-    """Share of the in-memory model's exact top-k that the serving graph returns."""
+    """Share of the in-memory model's exact top-k (raw rows in, the same labels left out) that
+    the serving graph returns."""
     k = min(k, module.max_k)
-    exact, _ = model.top_k(X, k)
+    exact, scores = model.top_k(X, k)
     ids, weights = request_arrays(X, model.n_features)
     served = module.serve(tf.constant(ids), tf.constant(weights), tf.constant(k, tf.int32))["label_ids"].numpy()
-    hits = [len(set(a.tolist()) & set(b.tolist())) for a, b in zip(exact, served, strict=True)]
-    return float(np.sum(hits) / exact.size)
+    ranked = np.isfinite(scores)
+    hits = [len(set(a[r].tolist()) & set(b.tolist())) for a, b, r in zip(exact, served, ranked, strict=True)]
+    return float(np.sum(hits) / max(1, ranked.sum()))
 
 
 def warmup_records(path, name: str, ids: np.ndarray, weights: np.ndarray, k: int) -> int:
@@ -88,8 +111,8 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
             ops only; the export fails if any other op slips in).
         keep: keep only this many newest versions.
         candidates: labels ScaNN fetches per query before exact re-ranking (and the largest k).
-        queries: raw input rows used to measure recall@10 and as warmup requests; default: a
-            few random features per row.
+        queries: raw input rows (values as in the data file) used to measure recall@10 and as
+            warmup requests; default: a few random features per row.
         log: where progress lines go (``None``: nowhere).
 
     Returns:
@@ -120,9 +143,10 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
         ids, weights = request_arrays(queries[:5], model.n_features)
         warmup_records(extra / WARMUP_FILE, name, ids, weights, min(10, module.max_k))
         metadata = {
-            "format": 1, "flavour": flavour, "signature": SIGNATURE, "n_features": model.n_features,
+            "format": 2, "flavour": flavour, "signature": SIGNATURE, "n_features": model.n_features,
             "n_labels": model.n_labels, "max_k": module.max_k, "candidates": module.candidates,
-            "neighbours": module.neighbours, "normalisation": model.normalisation, "custom_ops": custom,
+            "neighbours": module.neighbours, "data_task": model.data_task, "exclude_inputs": module.interactions,
+            "unrankable_labels": module.unrankable, "custom_ops": custom,
             "recall_at_10": recall, "recall_queries": int(queries.shape[0]), "model": model.get_config() | {
                 "label_names": None},
         }
@@ -133,34 +157,79 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
     return final
 
 
+def signature_defaults(path: Path) -> dict:
+    """The default values ``serving_default`` records for its optional inputs (TF Serving fills
+    them into a request that leaves those inputs out), as tensors."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((Path(path) / "saved_model.pb").read_bytes())
+    for graph in saved.meta_graphs:
+        if SIGNATURE in graph.signature_def:
+            return {name: tf.constant(tf.make_ndarray(value))
+                    for name, value in graph.signature_def[SIGNATURE].defaults.items()}
+    return {}
+
+
+class _WithDefaults:
+    """A loaded signature that, as TF Serving does, fills in the optional inputs a call leaves out."""
+
+    def __init__(self, function, defaults: dict):
+        self.function, self.defaults = function, defaults
+
+    def __call__(self, **inputs):
+        return self.function(**{**self.defaults, **inputs})
+
+
 class ServedModel:
     """An exported model loaded for prediction: call it with raw input rows.
 
     Attributes:
         path: the version directory loaded.
         metadata: the export's ``awe_export.json`` (flavour, sizes, recall, ...).
-        signature: the raw ``serving_default`` concrete function.
+        signature: the ``serving_default`` function, called with the signature's inputs as
+            keyword tensors; the optional ones default as in TF Serving.
     """
 
     def __init__(self, path: Path, signature, metadata: dict, loaded):
         self.path, self.signature, self.metadata, self._loaded = path, signature, metadata, loaded
 
-    def __call__(self, X=None, k: int = 10, feature_ids=None, feature_weights=None) -> dict:
-        """Top-k labels of raw input rows ``X`` (sparse/dense matrix), or of padded
-        ``feature_ids`` / ``feature_weights`` arrays as the signature takes them.
+    def __call__(self, X=None, k: int = 10, feature_ids=None, feature_weights=None, exclude=None,
+                 exclude_inputs: bool | None = None) -> dict:
+        """Top-k labels of raw input rows ``X`` (sparse/dense matrix, values as in the data
+        file), or of padded ``feature_ids`` / ``feature_weights`` arrays as the signature takes
+        them.
+
+        Args:
+            exclude: label ids to leave out: one list for every row, or one list per row.
+            exclude_inputs: leave out each row's own items (recommendation models; default: the
+                export's, on for them).
 
         Returns:
-            ``{"label_ids": [n, k] int, "labels": [n, k] str, "scores": [n, k] float}``.
+            ``{"label_ids": [n, k] int, "labels": [n, k] str, "scores": [n, k] float}``; a row
+            with fewer than k labels left to rank ends in ids -1, labels "" and scores -inf.
         """
         if X is not None:
             feature_ids, feature_weights = request_arrays(X, self.metadata.get("n_features"))
         if feature_ids is None:
             raise ValueError("pass input rows X, or feature_ids and feature_weights")
-        feature_ids = np.asarray(feature_ids, np.int32)
-        feature_weights = (np.ones(feature_ids.shape, np.float32) if feature_weights is None
-                           else np.asarray(feature_weights, np.float32))
-        out = self.signature(feature_ids=tf.constant(feature_ids), feature_weights=tf.constant(feature_weights),
-                             k=tf.constant(k, tf.int32))
+        feature_ids = id_array(feature_ids, "feature_ids")
+        if feature_weights is None:
+            feature_weights = np.ones(feature_ids.shape, np.float32)
+        with np.errstate(over="ignore"):
+            feature_weights = np.asarray(feature_weights, np.float32)
+        if isinstance(k, bool) or not float(k).is_integer():
+            raise ValueError(f"k must be a whole number, got {k!r}")
+        inputs = {"feature_ids": feature_ids, "feature_weights": feature_weights, "k": np.int32(k)}
+        if exclude is not None:
+            rows = [exclude] if np.ndim(exclude) == 1 else list(exclude)
+            width = max(1, max((len(r) for r in rows), default=1))
+            inputs["exclude_ids"] = id_array([list(r) + [PADDING_ID] * (width - len(r)) for r in rows], "exclude_ids")
+        else:
+            inputs["exclude_ids"] = np.full((1, 1), PADDING_ID, np.int32)
+        default = bool(self.metadata.get("exclude_inputs", False))
+        inputs["exclude_inputs"] = np.bool_(default if exclude_inputs is None else exclude_inputs)
+        out = self.signature(**{key: tf.constant(value) for key, value in inputs.items()})
         labels = np.char.decode(out["labels"].numpy().astype(bytes), "utf-8")
         return {"label_ids": out["label_ids"].numpy(), "labels": labels, "scores": out["scores"].numpy()}
 
@@ -175,4 +244,4 @@ def load(path) -> ServedModel:
         raise ValueError(f"{path} has no {SIGNATURE} signature")
     metadata_file = path / "assets.extra" / METADATA_FILE
     metadata = json.loads(metadata_file.read_text()) if metadata_file.exists() else {}
-    return ServedModel(path, loaded.signatures[SIGNATURE], metadata, loaded)
+    return ServedModel(path, _WithDefaults(loaded.signatures[SIGNATURE], signature_defaults(path)), metadata, loaded)

@@ -1,5 +1,10 @@
 """The serving graph: a ``tf.Module`` whose ``serving_default`` signature takes padded feature
-ids, their values and ``k``, and returns the top-k ``label_ids``, ``labels`` and ``scores``.
+ids, their raw values (as the data file has them) and ``k``, and returns the top-k ``label_ids``,
+``labels`` and ``scores``. Two optional inputs leave labels out: ``exclude_ids`` (label ids padded
+with -1, one row per request row or one row for all) and ``exclude_inputs`` (the request's own
+items; on by default for recommendation models). Labels a recommendation model never saw in
+training are never returned. The graph applies the model's input transform and ranks exactly as
+:meth:`~awe_tf.models.AWEModel.top_k` and ``awe-tf evaluate`` do.
 
 Two flavours share the signature:
 
@@ -7,9 +12,10 @@ Two flavours share the signature:
   Linear and per-feature-pair affinities score every label and take the top k; neighbour and
   cluster affinities find G's neighbours (or leaf) exactly and score only their labels.
 * ``scann``: ScaNN retrieval. For linear and per-(x, y) affinities, ScaNN over the label
-  embeddings V fetches ``candidates`` labels for the query x^T U and the exact AWE score re-ranks
-  them. For k-NN and latent RBF affinities, ScaNN over the embedded training inputs finds the
-  neighbours that define G. Affinities whose G needs raw-input distances (RBF, hybrid) or a
+  embeddings V fetches ``candidates`` labels for the query x^T U (plus as many as a row leaves
+  out, so that k labels still come back) and the exact AWE score re-ranks them. For k-NN and
+  latent RBF affinities, ScaNN over the embedded training inputs finds the neighbours that
+  define G. Affinities whose G needs raw-input distances (RBF, hybrid) or a
   tree of their own (cluster) have no ScaNN index and are served as in ``portable``.
 
 Inputs are validated in the graph: a bad request fails with a message naming the field, never
@@ -22,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from awe_tf.affinities import neighbour_part
+from awe_tf.data.dataset import RECOMMENDATION
 
 FLAVOURS = ("scann", "portable")
 PADDING_ID = -1  # feature ids of -1 are padding (their values are ignored)
@@ -47,7 +54,8 @@ def build_scann_index(database: np.ndarray, neighbours: int, metric: str):
     return builder.build().serialize_to_module()
 
 
-def _search(index, queries, neighbours: int):
+def _search(index, queries, neighbours):
+    """The ``neighbours`` (an int or a scalar tensor) best rows of ``index`` for each query."""
     from scann.scann_ops.py import scann_ops
 
     ids, _ = scann_ops.searcher_from_module(index).search_batched(queries, final_num_neighbors=neighbours)
@@ -82,6 +90,8 @@ class ServingModule(tf.Module):
         self.label_names = tf.Variable(np.array([str(n).encode("utf-8") for n in names], dtype=object), trainable=False,
                                        name="label_names")
         self.n_features, self.n_labels = model.n_features, model.n_labels
+        self.interactions = model.data_task == RECOMMENDATION  # inputs are items: they may be left out
+        self.unrankable = int(np.sum(model.rankable.numpy() <= 0))
         self.candidates = 0
         self.neighbours = 0
         self.label_index = None
@@ -91,13 +101,22 @@ class ServingModule(tf.Module):
             self.candidates = int(min(candidates, model.n_labels))
             self.label_index = build_scann_index(model.V.table.numpy(), self.candidates, "dot_product")
         elif flavour == "scann" and getattr(source, "scann_metric", None):
-            source._check_ready()
+            source.check_ready()
             self.neighbours = int(min(source.k, int(source.state.numpy()[0])))
             self.neighbour_index = build_scann_index(source.scann_database(), self.neighbours, source.scann_metric)
-        self.serve = tf.function(self._serve, input_signature=[
+        no_exclusions = tf.fill([1, 1], PADDING_ID)
+        own_items = tf.constant(self.interactions)
+
+        def serve(feature_ids, feature_weights, k, exclude_ids=no_exclusions, exclude_inputs=own_items):
+            return self._serve(feature_ids, feature_weights, k, exclude_ids, exclude_inputs)
+
+        # The defaults become the SignatureDef's: a request may leave those two inputs out.
+        self.serve = tf.function(serve, input_signature=[
             tf.TensorSpec([None, None], tf.int32, name="feature_ids"),
             tf.TensorSpec([None, None], tf.float32, name="feature_weights"),
             tf.TensorSpec([], tf.int32, name="k"),
+            tf.TensorSpec([None, None], tf.int32, name="exclude_ids"),
+            tf.TensorSpec([], tf.bool, name="exclude_inputs"),
         ])
 
     @property
@@ -105,9 +124,9 @@ class ServingModule(tf.Module):
         return self.candidates or self.n_labels
 
     # --------------------------------------------------------------------------- the graph
-    def _checked(self, feature_ids, feature_weights, k):
-        """Validate a request; return ids (padding mapped to 0) and prepared (normalised) values."""
-        model = self._unsaved.model
+    def _checked(self, feature_ids, feature_weights, k, exclude_ids, exclude_inputs):
+        """Validate a request; return its ids and raw values with padding as id 0, value 0."""
+        batch = tf.shape(feature_ids)[0]
         checks = [
             tf.debugging.assert_equal(tf.shape(feature_ids), tf.shape(feature_weights),
                                       message="feature_ids and feature_weights must have the same shape"),
@@ -118,51 +137,93 @@ class ServingModule(tf.Module):
             tf.debugging.assert_all_finite(feature_weights, "feature_weights must be finite"),
             tf.debugging.assert_greater_equal(k, 1, message="k must be at least 1"),
             tf.debugging.assert_less_equal(k, self.max_k, message=f"k must be at most {self.max_k} for this export"),
+            tf.debugging.assert_greater_equal(exclude_ids, PADDING_ID,
+                                              message=f"exclude_ids must be >= 0 (or {PADDING_ID} for padding)"),
+            tf.debugging.assert_less(exclude_ids, self.n_labels,
+                                     message=f"exclude_ids must be < {self.n_labels} (the model's labels)"),
+            tf.debugging.Assert(tf.logical_or(tf.equal(tf.shape(exclude_ids)[0], 1),
+                                              tf.equal(tf.shape(exclude_ids)[0], batch)),
+                                ["exclude_ids must have one row, or one row per row of feature_ids"]),
         ]
+        if not self.interactions:
+            checks.append(tf.debugging.Assert(tf.logical_not(exclude_inputs), [
+                "exclude_inputs is for recommendation models, whose inputs are their labels"]))
         with tf.control_dependencies(checks):
             padding = tf.equal(feature_ids, PADDING_ID)
             ids = tf.where(padding, 0, feature_ids)
             weights = tf.where(padding, 0.0, feature_weights)
-        # A feature given twice in one row would be normalised differently from the summed row.
+        # A feature given twice in one row would be transformed differently from the summed row.
         ordered = tf.sort(tf.where(padding, -1 - tf.range(tf.shape(ids)[1])[None, :], feature_ids), axis=1)
         repeated = tf.reduce_any(tf.equal(ordered[:, 1:], ordered[:, :-1]) & (ordered[:, 1:] >= 0))
         with tf.control_dependencies([tf.debugging.Assert(tf.logical_not(repeated),
                                                           ["a feature id appears twice in one row of feature_ids"])]):
-            weights = tf.identity(weights)
-        if model.normalisation == "l2":
-            norms = tf.sqrt(tf.reduce_sum(weights * weights, axis=1, keepdims=True))
-        elif model.normalisation == "l1":
-            norms = tf.reduce_sum(tf.abs(weights), axis=1, keepdims=True)
-        else:
-            norms = tf.ones_like(weights[:, :1])
-        return ids, weights / tf.where(norms > 0, norms, 1.0)
+            return tf.identity(ids), tf.identity(weights)
 
-    def _serve(self, feature_ids, feature_weights, k):
+    def _left_out(self, feature_ids, exclude_ids, exclude_inputs):
+        """Each row's excluded label ids ``[B, E]``, sorted, padded with |Y|."""
+        batch = tf.shape(feature_ids)[0]
+        given = tf.cond(tf.equal(tf.shape(exclude_ids)[0], batch), lambda: exclude_ids,
+                        lambda: tf.tile(exclude_ids[:1], [batch, 1]))
+        parts = [given]
+        if self.interactions:
+            parts.append(tf.where(exclude_inputs, feature_ids, PADDING_ID))
+        left_out = tf.concat(parts, 1)
+        return tf.sort(tf.where(left_out >= 0, left_out, self.n_labels), axis=1)
+
+    def _serve(self, feature_ids, feature_weights, k, exclude_ids, exclude_inputs):
+        ids, weights = self._checked(feature_ids, feature_weights, k, exclude_ids, exclude_inputs)
+        left_out = self._left_out(feature_ids, exclude_ids, exclude_inputs)
+
+        def answer():
+            if self.label_index is not None:
+                top, scores = self._rerank_candidates(ids, weights, k, left_out)
+            else:
+                top, scores = self._rank_all(ids, weights, k, left_out)
+            found = scores > -np.inf  # fewer than k labels left to rank: the rest are -1
+            top = tf.where(found, top, PADDING_ID)
+            labels = tf.where(found, tf.gather(self.label_names, tf.maximum(top, 0)), "")
+            return {"label_ids": top, "labels": labels, "scores": scores}
+
+        def nothing():
+            return {"label_ids": tf.zeros([0, k], tf.int32), "labels": tf.zeros([0, k], tf.string),
+                    "scores": tf.zeros([0, k], tf.float32)}
+
+        return tf.cond(tf.shape(ids)[0] > 0, answer, nothing)
+
+    def _rank_all(self, ids, weights, k, left_out):
+        """Every label scored exactly (G's neighbours found by ScaNN where the export has an index)."""
         model = self._unsaved.model
-        ids, weights = self._checked(feature_ids, feature_weights, k)
-        inputs = {"feature_ids": ids, "feature_weights": weights}
-        if self.label_index is not None:
-            top, scores = self._rerank_candidates(ids, weights, k)
-        else:
+        neighbours = None
+        if self.neighbour_index is not None:
             source = neighbour_part(model.affinity)
-            if source is not None:
-                neighbours = None
-                if self.neighbour_index is not None:
-                    Z = source.scann_queries(source.graph_embed(ids, weights))
-                    neighbours = _search(self.neighbour_index, Z, self.neighbours)
-                inputs["context_ids"], inputs["context_weights"] = source.graph_context(ids, weights, neighbours)
-            scores, top = tf.math.top_k(model(inputs), k)  # ties: the lower label id first
-        return {"label_ids": top, "labels": tf.gather(self.label_names, top), "scores": scores}
+            transformed, values = model.transform(ids, weights)
+            neighbours = _search(self.neighbour_index, source.scann_queries(source.graph_embed(transformed, values)),
+                                 self.neighbours)
+        scores = model(model.model_inputs(ids, weights, neighbours))
+        scores = tf.where(model.rankable[None, :] > 0, scores, -np.inf)
+        rows = tf.broadcast_to(tf.range(tf.shape(left_out)[0])[:, None], tf.shape(left_out))
+        real = left_out < self.n_labels
+        index = tf.boolean_mask(tf.stack([rows, left_out], -1), real)
+        scores = tf.tensor_scatter_nd_update(scores, index, tf.fill([tf.shape(index)[0]], -np.inf))
+        scores, top = tf.math.top_k(scores, k)  # ties: the lower label id first
+        return top, scores
 
-    def _rerank_candidates(self, ids, weights, k):
-        """ScaNN's candidates for x^T U, re-ranked by their exact AWE scores."""
+    def _rerank_candidates(self, ids, weights, k, left_out):
+        """ScaNN's candidates for x^T U, re-ranked by their exact AWE scores. Each row fetches as
+        many more candidates as labels it may not return, so k of them are still left."""
         model = self._unsaved.model
-        bias_ids, bias_weights = model._with_bias(ids, weights)
+        transformed, values = model.transform(ids, weights)
+        bias_ids, bias_weights = model.with_bias(transformed, values)
         features = model.U(bias_ids)
         query = tf.reduce_sum(features * bias_weights[..., None], axis=1)
-        candidates = tf.sort(_search(self.label_index, query, self.candidates), axis=1)  # ties: lower id first
+        extra = tf.reduce_max(tf.reduce_sum(tf.cast(left_out < self.n_labels, tf.int32), axis=1))
+        fetch = tf.minimum(self.candidates + extra + self.unrankable, self.n_labels)
+        candidates = tf.sort(_search(self.label_index, query, fetch), axis=1)  # ties: lower id first
+        where = tf.minimum(tf.searchsorted(left_out, candidates), tf.shape(left_out)[1] - 1)
+        allowed = tf.not_equal(tf.gather(left_out, where, batch_dims=1), candidates)
+        allowed &= tf.gather(model.rankable, candidates) > 0
         no_drop = -tf.ones([tf.shape(ids)[0], 1], tf.int32)
         pair_inputs = model.affinity.pair_inputs(features, bias_weights, no_drop, None, bias_ids)
         scores = model.affinity.pair_scores(pair_inputs, model.V(candidates)[:, None], candidates[:, None])[:, 0]
-        scores, where = tf.math.top_k(scores, k)
+        scores, where = tf.math.top_k(tf.where(allowed, scores, -np.inf), k)
         return tf.gather(candidates, where, batch_dims=1), scores

@@ -32,19 +32,22 @@ class FitResult:
 
 def build_model(data: Dataset, model_config: ModelConfig, strategy=None,
                 train_config: TrainConfig | None = None) -> AWEModel:
-    """An AWEModel sized for ``data``, created in the strategy's scope (``train_config`` gives the
-    optimiser of TPU embedding tables)."""
+    """An AWEModel sized for ``data`` and adapted to it (its input transform's statistics), created
+    in the strategy's scope (``train_config`` gives the optimiser of TPU embedding tables)."""
     strategy = strategy or tf.distribute.get_strategy()
     options = model_config.to_dict()
     if model_config.tpu_embedding:
         options["embedding_optimizer"] = (train_config or TrainConfig()).make_embedding_optimizer()
     with strategy.scope():
-        return AWEModel(
+        model = AWEModel(
             n_features=data.n_features,
             n_labels=data.n_labels,
             label_names=data.label_names,
+            data_task=data.task,
             **options,
         )
+    model.adapt(data)
+    return model
 
 
 def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
@@ -53,7 +56,8 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     """Train an AWE model on ``train`` with WARP.
 
     Args:
-        train: training data (annotation or recommendation).
+        train: training data (annotation or recommendation), with its raw feature values: the
+            model's input transform is fitted on it (:meth:`~awe_tf.models.AWEModel.adapt`).
         model_config: model settings (defaults: WSABIE, d = 64).
         train_config: optimiser, epochs, batch and early-stopping settings.
         validation: a protocol validation split (``test`` part scored with ``exclude`` and
@@ -80,6 +84,9 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                          "batches from tensors, in one static shape")
     if model is None:
         model = build_model(train, model_config, strategy, train_config)
+    elif not model.transform.adapted:
+        model.adapt(train)
+    prepared = train.with_matrices(X=model.prepare(train.X))  # the inputs U is trained on
     native = train_config.engine == "native"
     if native:
         from awe_tf.native import NativeWarp, default_threads
@@ -87,7 +94,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         if train_config.jit_compile:
             raise ValueError("jit_compile is for the graph engine; the native engine is compiled C already")
         # Checks the model and strategy before anything else is built; reads the optimiser only once training begins.
-        batches = NativeWarp(model, train, train_config.threads or default_threads(), seed=train_config.seed,
+        batches = NativeWarp(model, prepared, train_config.threads or default_threads(), seed=train_config.seed,
                              strategy=strategy)
     with strategy.scope():
         model.compile(optimizer=train_config.make_optimizer(),
@@ -100,9 +107,8 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
             with strategy.scope():  # G's rows are shared out among the workers of a multi-worker strategy
                 context = model.affinity.training_context(train.n_examples)
         batches = TrainingBatches(
-            train,
+            prepared,
             pairs_per_batch=train_config.pairs_per_batch,
-            normalisation=model.normalisation,
             bucketing=train_config.bucketing,
             seed=train_config.seed,
             context=context,

@@ -1,0 +1,68 @@
+"""Reading data files as UTF-8 text, line by line, and the checks every reader shares: errors
+name the file and line, never a codec's or NumPy's internals."""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from awe_tf.data.errors import DataFormatError
+
+DUPLICATES = ("error", "sum")
+
+
+def text_lines(path) -> Iterator[tuple[int, str]]:
+    """The lines of a UTF-8 text file as ``(line number, text)``, without line endings.
+
+    A UTF-8 byte-order mark is skipped. A binary file, a UTF-16 file or a line that is not valid
+    UTF-8 stops with a :class:`DataFormatError` naming the file (and line, and byte).
+    """
+    path = Path(path)
+    try:
+        handle = open(path, "rb")
+    except OSError as err:
+        raise DataFormatError(path, f"cannot open: {err.strerror}") from None
+    with handle:
+        head = handle.peek(8192)[:8192] if hasattr(handle, "peek") else b""
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise DataFormatError(path, "the file is UTF-16 text; save it as UTF-8")
+        if b"\x00" in head:
+            raise DataFormatError(path, "this is a binary file, not a text data file")
+        for line_no, raw in enumerate(handle, start=1):
+            if line_no == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise DataFormatError(path, f"not UTF-8 text (byte 0x{raw[err.start]:02x} at column {err.start + 1}); "
+                                      "save the file as UTF-8", line_no) from None
+            yield line_no, text.rstrip("\r\n")
+
+
+def check_duplicates(path, rows, cols, lines, describe, duplicates: str = "error") -> None:
+    """Stop at the first (row, column) entry given twice, naming both lines, unless
+    ``duplicates="sum"`` (then the caller adds such entries up).
+
+    Args:
+        rows, cols: the entries' row and column indices.
+        lines: the line each entry was read from.
+        describe: the name of the entry at a given index, for the message.
+        duplicates: ``error`` (the default of every reader) or ``sum``.
+    """
+    if duplicates not in DUPLICATES:
+        raise ValueError(f"duplicates must be one of {DUPLICATES}, got {duplicates!r}")
+    if duplicates == "sum" or len(rows) < 2:
+        return
+    rows = np.asarray(rows, np.int64)
+    cols = np.asarray(cols, np.int64)
+    keys = rows * (int(cols.max()) + 1) + cols
+    order = np.argsort(keys, kind="stable")
+    repeated = np.flatnonzero(keys[order][1:] == keys[order][:-1])
+    if repeated.size:
+        first, second = order[repeated[0]], order[repeated[0] + 1]
+        raise DataFormatError(path, f"{describe(first)} is given twice (first on line "
+                              f"{lines[first]}); use duplicates='sum' (--duplicates sum) to add repeated entries up",
+                              int(lines[second]))

@@ -1,0 +1,166 @@
+"""The input transform: what training fits on its data besides U, V and G, kept inside the model
+so that every scorer (training, evaluation, the exported serving graphs) applies it to raw rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import tensorflow as tf
+
+NORMALISATIONS = ("l2", "l1", "none")
+BATCH_ENTRIES = 1 << 22  # padded entries transformed at once by :meth:`InputTransform.apply`
+
+
+@tf.keras.utils.register_keras_serializable(package="awe_tf")
+class InputTransform(tf.keras.layers.Layer):
+    """Raw feature values in, the values U is trained on out (a Keras preprocessing layer).
+
+    1. Numeric columns are standardised with the mean and standard deviation of the data the
+       model was trained on (a standard deviation of 0 counts as 1): x_i <- (x_i - mean_i) / std_i.
+       A numeric feature absent from a row is a raw 0, so after this step every numeric column
+       has its value in every row. Binary and bag-of-words columns are left as they are.
+    2. Each row is scaled to unit norm: ``l2`` (default), ``l1``, or not at all (``none``). The
+       norm is summed in float64, so it neither overflows nor depends on the order of the terms.
+
+    The output lists a row's non-zero entries in ascending feature id, then padding (id 0,
+    weight 0), so the same row gives the same tensors however it was padded or ordered.
+
+    Args:
+        n_features: |X|, the number of input features.
+        normalisation: ``l2``, ``l1`` or ``none``.
+        numeric: the ids of the numeric columns (ascending); None until :meth:`adapt`.
+        mean: their means.
+        std: their standard deviations (0 replaced by 1).
+    """
+
+    def __init__(self, n_features: int, normalisation: str = "l2", numeric=None, mean=None, std=None, **kwargs):
+        super().__init__(**kwargs)
+        if normalisation not in NORMALISATIONS:
+            raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
+        self.n_features = int(n_features)
+        self.normalisation = normalisation
+        self._set(numeric, mean, std)
+
+    def _set(self, numeric, mean, std) -> None:
+        self.numeric = None if numeric is None else np.asarray(numeric, np.int64).reshape(-1)
+        self.mean = np.asarray(mean if mean is not None else [], np.float64).reshape(-1)
+        self.std = np.asarray(std if std is not None else [], np.float64).reshape(-1)
+        count = 0 if self.numeric is None else self.numeric.size
+        if self.mean.size != count or self.std.size != count:
+            raise ValueError(f"{count} numeric columns need as many means and standard deviations, got "
+                             f"{self.mean.size} and {self.std.size}")
+        if count and (np.any(np.diff(self.numeric) <= 0) or self.numeric[0] < 0
+                      or self.numeric[-1] >= self.n_features):
+            raise ValueError("numeric column ids must be ascending ids of the model's features")
+
+    @property
+    def adapted(self) -> bool:
+        """Whether :meth:`adapt` has fitted the statistics (a model built by hand has not)."""
+        return self.numeric is not None
+
+    def adapt(self, X, numeric_mask) -> InputTransform:
+        """Fit the means and standard deviations of the columns flagged in ``numeric_mask`` on
+        the raw training rows ``X``."""
+        X = sp.csr_matrix(X)
+        numeric = np.flatnonzero(np.asarray(numeric_mask, bool))
+        if X.shape[1] != self.n_features or np.asarray(numeric_mask).size != self.n_features:
+            raise ValueError(f"the transform takes {self.n_features} features, got data with {X.shape[1]}")
+        block = X[:, numeric].toarray().astype(np.float64)
+        mean = block.mean(axis=0) if block.shape[0] else np.zeros(numeric.size)
+        std = block.std(axis=0) if block.shape[0] else np.ones(numeric.size)
+        std[std == 0] = 1.0
+        self._set(numeric, mean, std)
+        self._graph = None
+        return self
+
+    # ------------------------------------------------------------------------- the graph
+    def call(self, feature_ids, feature_weights):
+        """Transform padded raw rows (``[B, L]`` ids and values; padding: any id in range with
+        value 0) into ``[B, L']`` ids and values (class docstring)."""
+        ids = tf.cast(feature_ids, tf.int32)
+        weights = tf.cast(feature_weights, tf.float32)
+        numeric = self.numeric if self.numeric is not None else np.zeros(0, np.int64)
+        if numeric.size:
+            ids, weights = self._standardise(ids, weights, numeric)
+        if self.normalisation != "none":
+            wide = tf.cast(weights, tf.float64)
+            if self.normalisation == "l2":
+                norms = tf.sqrt(tf.reduce_sum(wide * wide, axis=1, keepdims=True))
+            else:
+                norms = tf.reduce_sum(tf.abs(wide), axis=1, keepdims=True)
+            weights = tf.cast(wide / tf.where(norms > 0, norms, 1.0), tf.float32)
+        present = tf.not_equal(weights, 0.0)
+        order = tf.argsort(tf.where(present, ids, self.n_features), axis=1, stable=True)
+        return tf.gather(tf.where(present, ids, 0), order, batch_dims=1), tf.gather(weights, order, batch_dims=1)
+
+    def _standardise(self, ids, weights, numeric: np.ndarray):
+        """Move the numeric columns' values into a dense block, standardised, after the others."""
+        batch, width = tf.shape(ids)[0], tf.shape(ids)[1]
+        columns = tf.constant(numeric, tf.int32)
+        flat = tf.reshape(ids, [1, -1])
+        position = tf.minimum(tf.searchsorted(columns[None, :], flat), numeric.size - 1)[0]
+        is_numeric = tf.equal(tf.gather(columns, position), flat[0])
+        rows = tf.repeat(tf.range(batch), width)
+        index = tf.boolean_mask(tf.stack([rows, position], 1), is_numeric)
+        raw = tf.tensor_scatter_nd_add(tf.zeros([batch, numeric.size], tf.float32), index,
+                                       tf.boolean_mask(tf.reshape(weights, [-1]), is_numeric))
+        mean = tf.constant(self.mean, tf.float32)
+        std = tf.constant(self.std, tf.float32)
+        standard = (raw - mean) / std
+        weights = tf.where(tf.reshape(is_numeric, [batch, width]), 0.0, weights)
+        ids = tf.concat([ids, tf.tile(columns[None, :], [batch, 1])], 1)
+        return ids, tf.concat([weights, standard], 1)
+
+    # ------------------------------------------------------------------------- NumPy side
+    def apply(self, X) -> sp.csr_matrix:
+        """The transform of raw rows ``X`` (sparse or dense), as a CSR matrix with sorted indices,
+        computed by the same graph as :meth:`call`."""
+        from awe_tf.data.pipeline import feature_batch
+
+        X = sp.csr_matrix(X, dtype=np.float32)
+        X.sum_duplicates()
+        if X.shape[1] != self.n_features:
+            raise ValueError(f"inputs have {X.shape[1]} features; the model was built for {self.n_features}")
+        if self._graph_function() is None:
+            out = X.copy()
+            out.eliminate_zeros()
+            return out
+        lengths = np.diff(X.indptr) + (0 if self.numeric is None else self.numeric.size)
+        parts, start = [], 0
+        while start < X.shape[0]:
+            stop = start + 1
+            widest = max(8, int(lengths[start]))
+            while stop < X.shape[0] and (stop - start + 1) * max(widest, int(lengths[stop])) <= BATCH_ENTRIES:
+                widest = max(widest, int(lengths[stop]))
+                stop += 1
+            batch = feature_batch(X[start:stop])
+            ids, weights = (t.numpy() for t in self._graph_function()(batch["feature_ids"], batch["feature_weights"]))
+            keep = weights != 0
+            rows = np.repeat(np.arange(stop - start), ids.shape[1]).reshape(ids.shape)
+            parts.append(sp.csr_matrix((weights[keep], (rows[keep], ids[keep])), shape=(stop - start, self.n_features),
+                                       dtype=np.float32))
+            start = stop
+        if not parts:
+            return sp.csr_matrix((0, self.n_features), dtype=np.float32)
+        out = sp.vstack(parts, format="csr")
+        out.sort_indices()
+        return out
+
+    def _graph_function(self):
+        """``call`` as one traced function, or None when the transform is the identity."""
+        if (self.numeric is None or not self.numeric.size) and self.normalisation == "none":
+            return None
+        if getattr(self, "_graph", None) is None:
+            self._graph = tf.function(self.call, input_signature=[tf.TensorSpec([None, None], tf.int32),
+                                                                  tf.TensorSpec([None, None], tf.float32)])
+        return self._graph
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "n_features": self.n_features,
+            "normalisation": self.normalisation,
+            "numeric": None if self.numeric is None else self.numeric.tolist(),
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+        }

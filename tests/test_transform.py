@@ -1,0 +1,80 @@
+"""The input transform kept inside the model: numeric columns standardised with the training
+statistics, rows scaled to unit norm, the same output however a row is padded or ordered."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import tensorflow as tf
+
+from awe_tf.layers.transform import InputTransform
+from awe_tf.models import AWEModel
+
+
+def toy(n=12, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4)) * [1.0, 10.0, 0.0, 1.0] + [0.0, 5.0, 2.0, 0.0]
+    X[:, 3] = rng.random(n) > 0.5  # a binary column
+    return sp.csr_matrix(X)
+
+
+def test_numeric_columns_are_standardised_with_the_fitting_rows_statistics_and_binary_kept():
+    train, test = toy(12, 0), toy(5, 1)
+    transform = InputTransform(4, "none").adapt(train, [True, True, True, False])
+    raw = train.toarray()
+    mean, std = raw[:, :3].mean(axis=0), raw[:, :3].std(axis=0)
+    std[2] = 1.0  # a constant column: std 0 counts as 1
+    want = np.hstack([(test.toarray()[:, :3] - mean) / std, test.toarray()[:, 3:]])
+    np.testing.assert_allclose(transform.apply(test).toarray(), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(transform.mean, mean)
+
+
+def test_an_absent_numeric_feature_is_a_raw_zero():
+    transform = InputTransform(2, "none", numeric=[0], mean=[4.0], std=[2.0])
+    out = transform.apply(sp.csr_matrix([[0.0, 1.0]])).toarray()
+    np.testing.assert_allclose(out, [[-2.0, 1.0]])  # (0 - 4) / 2
+
+
+def test_rows_are_scaled_to_unit_norm_even_with_huge_values():
+    X = sp.csr_matrix([[3.0, 4.0, 0.0], [0.0, 0.0, 0.0], [1e30, 0.0, 1e30]])
+    np.testing.assert_allclose(InputTransform(3, "l2").apply(X).toarray(),
+                               [[0.6, 0.8, 0], [0, 0, 0], [0.5 ** 0.5, 0, 0.5 ** 0.5]], rtol=1e-6)
+    np.testing.assert_allclose(InputTransform(3, "l1").apply(X).toarray(), [[3 / 7, 4 / 7, 0], [0, 0, 0],
+                                                                            [0.5, 0, 0.5]], rtol=1e-6)
+
+
+def test_the_same_row_gives_the_same_tensors_however_it_is_padded_or_ordered():
+    transform = InputTransform(6, "l2", numeric=[1, 4], mean=[0.5, -1.0], std=[2.0, 3.0])
+    ids, weights = transform(tf.constant([[5, 1, 2]]), tf.constant([[0.25, 3.0, 1.0]]))
+    shuffled = transform(tf.constant([[2, 0, 5, 0, 1, 0]]), tf.constant([[1.0, 0.0, 0.25, 0.0, 3.0, 0.0]]))
+    width = int(tf.reduce_sum(tf.cast(weights != 0, tf.int32)))
+    assert width == 4 and ids.numpy()[0, :width].tolist() == [1, 2, 4, 5]  # ascending ids, then padding
+    for a, b in ((ids, shuffled[0]), (weights, shuffled[1])):
+        np.testing.assert_array_equal(a.numpy()[:, :width], b.numpy()[:, :width])
+        assert not b.numpy()[:, width:].any()
+
+
+def test_a_model_keeps_its_transform_through_save_and_load(tmp_path):
+    from awe_tf.data import Dataset
+
+    X = toy(20)
+    data = Dataset(X=X, Y=sp.csr_matrix(np.eye(20)[:, :5]), feature_names=list("abcd"), label_names=list("vwxyz"),
+                   numeric_features=np.array([True, True, True, False]))
+    model = AWEModel(4, 5, dimension=3)
+    assert not model.transform.adapted
+    model.adapt(data)
+    assert model.transform.adapted and model.transform.numeric.tolist() == [0, 1, 2]
+    model.save_model(tmp_path / "m")
+    again = AWEModel.load_model(tmp_path / "m")
+    np.testing.assert_array_equal(again.score(X), model.score(X))
+    np.testing.assert_allclose(again.transform.std, model.transform.std)
+
+
+def test_a_model_saved_without_its_transform_is_refused(tmp_path):
+    import json
+
+    path = AWEModel(4, 5, dimension=3).save_model(tmp_path / "m")
+    config = json.loads((path / "awe_model.json").read_text())
+    config.pop("format")
+    (path / "awe_model.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="train it again"):
+        AWEModel.load_model(path)
