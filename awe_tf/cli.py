@@ -2,12 +2,16 @@
 
     awe-tf datasets
     awe-tf train [--dataset NAME | --train FILE [--test FILE] [--labels XML] [--format F]] [options]
-    awe-tf evaluate MODEL_DIR [--dataset NAME | --train FILE ...]
+    awe-tf evaluate [MODEL_DIR] [--served EXPORT] [--dataset NAME | --train FILE ...]
+    awe-tf export MODEL_DIR BASE_DIR [--name NAME] [--dataset NAME | --train FILE ...]
+
+Bad input (a flag, a data file, an output directory) stops with one line naming it, exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -24,11 +28,16 @@ logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 def _data_args(parser):
     group = parser.add_argument_group("data (a named data set, or files)")
-    group.add_argument("--dataset", help="a named data set (see `awe-tf datasets`); default corel5k")
+    group.add_argument("--dataset", help="a named data set (see `awe-tf datasets`); without it and --train: corel5k, "
+                                         "the bundled one")
     group.add_argument("--train", help="training file (or the whole data set, for protocol splits)")
     group.add_argument("--test", help="test file, for data that comes with its own split")
     group.add_argument("--labels", help="Mulan label list (.xml)")
-    group.add_argument("--format", choices=["mulan", "movielens", "xmlrepo", "interactions"])
+    group.add_argument("--format", choices=["mulan", "movielens", "xmlrepo", "interactions"],
+                       help="the files' format; guessed from the file name when left out")
+    group.add_argument("--duplicates", choices=["error", "sum"], default="error",
+                       help="an entry given twice in a data file (a feature in one row, a (user, item) pair): stop "
+                            "with an error naming both lines, or add their values up")
 
 
 def _load(args):
@@ -36,12 +45,33 @@ def _load(args):
 
     if args.train:
         if args.dataset:
-            raise SystemExit("error: give either --dataset or --train, not both")
-        return load_split(args.train, args.test, args.labels, args.format), Path(args.train).stem
+            raise UsageError("give either --dataset or --train, not both")
+        return load_split(args.train, args.test, args.labels, args.format, duplicates=args.duplicates), \
+            Path(args.train).stem
     if args.test or args.labels:
-        raise SystemExit("error: --test and --labels go with --train")
+        raise UsageError("--test and --labels go with --train")
     name = args.dataset or DEFAULT_DATASET
     return load_dataset(name), name
+
+
+class UsageError(ValueError):
+    """A command line that cannot work as given (the message names the flags)."""
+
+
+def _directory(path: Path, flag: str) -> Path:
+    """``path`` as a directory this process can write to, made if missing; else a UsageError
+    naming ``flag`` (checked before any work, so nothing is half-written)."""
+    for parent in [path, *path.parents]:
+        if parent.exists() and not parent.is_dir():
+            raise UsageError(f"{flag} {path}: {parent} is a file, not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".awe-write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UsageError(f"{flag} {path}: cannot write there ({err.strerror})") from None
+    return path
 
 
 def _print_table(report: dict) -> None:
@@ -81,30 +111,25 @@ def _monitor(args, split) -> str:
 
 
 def _train(args) -> int:
-    import dataclasses
-
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.training import ModelConfig, TrainConfig
     from awe_tf.training.selection import choose_epochs, is_iterative, refit
 
     split, name = _load(args)
-    out = Path(args.output)
-    if args.restart:
-        for part in ("validation", "final"):
-            shutil.rmtree(out / part, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
     monitor = _monitor(args, split)
     model_config = ModelConfig(
-        dimension=args.dimension, margin=args.margin, num_negatives=args.negatives, loss=args.loss,
+        dimension=args.dimension, margin=args.margin, num_negatives=args.num_negatives, loss=args.loss,
         normalisation=args.normalisation, max_norm=args.max_norm, seed=args.seed, input_bias=args.input_bias,
         tpu_embedding=args.tpu_embedding,
         affinity=args.affinity,
     )
     iterative = is_iterative(model_config)
-    if args.iterations and not iterative:
-        raise ValueError("--iterations is for affinities built from the training set (knn, rbf, latent-rbf, "
-                         "hybrid-rbf)")
-    iterations = args.iterations or 3
+    if args.iterations is not None and not iterative:
+        raise UsageError("--iterations is for affinities built from the training set (knn, rbf, latent-rbf, "
+                         "hybrid-rbf, cluster)")
+    if args.iterations is not None and args.iterations < 1:
+        raise UsageError(f"--iterations must be a whole number of at least 1, got {args.iterations}")
+    iterations = 3 if args.iterations is None else args.iterations
     train_config = TrainConfig(
         epochs=args.epochs, learning_rate=args.learning_rate, optimizer=args.optimizer,
         pairs_per_batch=args.pairs_per_batch, patience=args.patience, monitor=monitor,
@@ -113,6 +138,14 @@ def _train(args) -> int:
         # XLA and parameter-server workers take one static batch shape
         bucketing=not (args.jit_compile or args.strategy in ("parameter-server", "tpu")),
     )
+    out = _directory(Path(args.output), "--output")
+    for stale in out.glob(".publishing-*"):  # left by a run killed while publishing its results
+        shutil.rmtree(stale, ignore_errors=True)
+    if args.restart:  # everything of earlier runs goes: a killed restart leaves no old model behind
+        for part in ("validation", "final", "model"):
+            shutil.rmtree(out / part, ignore_errors=True)
+        (out / "metrics.json").unlink(missing_ok=True)
+    earlier = _recorded_seconds(out)
     print(f"data: {split.train!r}\n      test {split.test.n_examples} examples")
     epochs = [args.epochs] * (iterations + 1 if iterative else 1)
     validation_report = None
@@ -128,7 +161,7 @@ def _train(args) -> int:
         print(f"[2/2] refitting on the full training part for {'+'.join(map(str, epochs))} epochs")
     final_config = dataclasses.replace(train_config, epochs=epochs[0], patience=0)
     result = refit(split.train, model_config, train_config, epochs, iterations, out / "final")
-    train_seconds = time.perf_counter() - began
+    train_seconds = earlier + time.perf_counter() - began
     model = result.model
     from awe_tf.distribute import shards
 
@@ -140,13 +173,13 @@ def _train(args) -> int:
     if worker_directory():  # a worker other than the chief: its outputs stay out of the chief's way
         out = out / worker_directory()
         out.mkdir(parents=True, exist_ok=True)
-    model.save_model(out / "model")
     print("scoring the test part with the model" + ("" if args.no_baselines else " and the baselines"))
     report = evaluate_model(model.score, split)
     report["baselines"] = {} if args.no_baselines else baseline_scores(split, model, rank=args.dimension)
     report.update(
         {
             "dataset": name,
+            "data_fingerprint": split.train.fingerprint(),
             "train_seconds": train_seconds,
             "final_fit_seconds": result.train_seconds,
             "pairs_per_second": result.pairs_per_second,
@@ -157,30 +190,86 @@ def _train(args) -> int:
             "validation": validation_report,
         }
     )
-    (out / "metrics.json").write_text(json.dumps(report, indent=1, default=str))
+    _publish(out, model, report)
     print()
     _print_table(report)
     print(f"trained in {train_seconds:.1f}s; model: {out / 'model'}; metrics: {out / 'metrics.json'}")
     return 0
 
 
-def cmd_evaluate(args) -> int:
-    from awe_tf.evaluation import evaluate_model
-    from awe_tf.models import AWEModel
+def _recorded_seconds(out: Path) -> float:
+    """Training time earlier processes spent on this run, as its checkpoints recorded it."""
+    total = 0.0
+    for part in ("validation", "final"):
+        for state in (out / part).glob("**/checkpoints/state.json"):
+            try:
+                total += float(json.loads(state.read_text()).get("seconds", 0.0))
+            except (OSError, ValueError):
+                continue
+    return total
 
-    model = AWEModel.load_model(args.model)
+
+def _publish(out: Path, model, report: dict) -> None:
+    """Write ``model/`` and ``metrics.json`` together at the end of a run: both are staged in a
+    hidden directory and renamed into place, so an interrupted run never leaves half a model,
+    nor a model beside another run's metrics."""
+    staging = out / f".publishing-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_model(staging / "model")
+    (staging / "metrics.json").write_text(json.dumps(report, indent=1, default=str))
+    if (out / "model").exists():
+        os.rename(out / "model", staging / "replaced-model")
+    os.rename(staging / "model", out / "model")
+    os.replace(staging / "metrics.json", out / "metrics.json")
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def cmd_evaluate(args) -> int:
+    from awe_tf.evaluation import evaluate_model, evaluate_served, format_table
+
+    if not args.model and not args.served:
+        raise UsageError("give the model directory written by `awe-tf train` (OUTPUT/model), --served EXPORT, or both")
+    output = Path(args.output) if args.output else None
+    if output is not None:
+        _directory(output.parent if str(output.parent) else Path("."), "--output")
     split, name = _load(args)
-    if split.train.n_features != model.n_features or split.train.n_labels != model.n_labels:
-        raise SystemExit(
-            f"error: the model has {model.n_features} features / {model.n_labels} labels but "
-            f"{name} has {split.train.n_features} / {split.train.n_labels}"
-        )
-    report = evaluate_model(model.score, split)
+    rows, report = {}, None
+    if args.model:
+        from awe_tf.models import AWEModel
+
+        model = AWEModel.load_model(args.model)
+        _same_sizes(model.n_features, model.n_labels, split, name, args.model)
+        report = evaluate_model(model.score, split)
+        rows["model"] = report["metrics"]
+    if args.served:
+        from awe_tf import serving
+
+        served = serving.load(args.served)
+        _same_sizes(served.metadata.get("n_features"), served.metadata.get("n_labels"), split, name, served.path)
+        answered = evaluate_served(served, split)
+        flavour = served.metadata.get("flavour", "export")
+        rows[f"served ({flavour})"] = answered["metrics"]
+        report = report or answered
+        report["served"] = {"path": str(served.path), "flavour": flavour, "metrics": answered["metrics"]}
     report["dataset"] = name
-    if args.output:
-        Path(args.output).write_text(json.dumps(report, indent=1))
-    _print_table(report)
+    print(format_table(rows))
+    print(f"test examples: {report['n_test']} (left out, no positive label: {report['n_excluded']})")
+    if len(rows) == 2:
+        first, second = rows.values()
+        gap = max(abs(first[key] - second[key]) for key in second if key in first)
+        report["served"]["largest_difference"] = gap
+        print("the served answers give the same metrics as the model" if gap == 0 else
+              f"the served answers differ from the model's by up to {gap:.4f} (ScaNN retrieval is approximate; "
+              "the portable flavour ranks exactly)")
+    if output is not None:
+        output.write_text(json.dumps(report, indent=1))
     return 0
+
+
+def _same_sizes(n_features, n_labels, split, name, where) -> None:
+    if (n_features, n_labels) != (split.train.n_features, split.train.n_labels):
+        raise UsageError(f"{where} has {n_features} features / {n_labels} labels but {name} has "
+                         f"{split.train.n_features} / {split.train.n_labels}")
 
 
 def cmd_export(args) -> int:
@@ -191,10 +280,9 @@ def cmd_export(args) -> int:
     queries = None
     if args.dataset or args.train:
         split, name = _load(args)
-        if split.train.n_features != model.n_features:
-            raise SystemExit(f"error: the model has {model.n_features} features but {name} has "
-                             f"{split.train.n_features}")
-        queries = split.test.X[: args.recall_queries]
+        _same_sizes(model.n_features, model.n_labels, split, name, args.model)
+        queries = split.test.X[: args.recall_queries]  # raw rows, as clients will send them
+    _directory(Path(args.base), "BASE")
     flavours = serving.FLAVOURS if args.flavour == "both" else (args.flavour,)
     for flavour in flavours:
         name = args.name if len(flavours) == 1 or flavour == "scann" else f"{args.name}-{flavour}"
@@ -263,140 +351,216 @@ def cmd_cluster_task(args) -> int:
     return 0
 
 
+class _Help(argparse.HelpFormatter):
+    """Help that ends each option with its default, where it has one (a switch is off unless given)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, argparse.SUPPRESS) or action.nargs == 0 or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``awe-tf train: error: ... (see awe-tf train --help)``) and
+    every option's default in its help."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="awe-tf", description="Affinity Weighted Embedding on TensorFlow")
-    sub = parser.add_subparsers(dest="command", required=True)
+    from awe_tf.training.config import ModelConfig, TrainConfig
+
+    model_defaults, train_defaults = ModelConfig(), TrainConfig()
+    parser = _Parser(prog="awe-tf", description="Affinity Weighted Embedding on TensorFlow")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("datasets", help="list the named data sets").set_defaults(func=cmd_datasets)
 
     train = sub.add_parser("train", help="train a model, evaluate it and the baselines")
     _data_args(train)
     train.add_argument("--output", "-o", default="runs/latest",
-                       help="output directory (default runs/latest); running the same command again "
-                            "resumes an interrupted run from its last checkpoint")
+                       help="output directory; running the same command again resumes an interrupted run from its "
+                            "last checkpoint (and refuses other data or settings)")
     train.add_argument("--restart", action="store_true",
-                       help="discard the checkpoints in the output directory and train from scratch")
+                       help="discard what earlier runs left in the output directory (checkpoints, model, metrics) "
+                            "and train from scratch")
     model = train.add_argument_group("model")
-    model.add_argument("--dimension", "-d", type=int, default=64)
-    model.add_argument("--margin", type=float, default=1.0)
-    model.add_argument("--negatives", type=int, default=64, help="labels sampled per example per step")
-    model.add_argument("--loss", choices=["warp", "warp-all"], default="warp")
-    model.add_argument("--normalisation", choices=["l2", "l1", "none"], default="l2")
-    model.add_argument("--max-norm", type=float, default=3.0)
+    model.add_argument("--dimension", "-d", type=_whole, default=model_defaults.dimension,
+                       help="embedding dimension d")
+    model.add_argument("--margin", type=_number, default=model_defaults.margin, help="the WARP margin")
+    model.add_argument("--negatives", dest="num_negatives", metavar="K", type=_whole,
+                       default=model_defaults.num_negatives,
+                       help="labels sampled per example per step (WARP's K)")
+    model.add_argument("--loss", choices=["warp", "warp-all"], default=model_defaults.loss,
+                       help="warp: the first violating label per pair; warp-all: every violating label")
+    model.add_argument("--normalisation", choices=["l2", "l1", "none"], default=model_defaults.normalisation,
+                       help="how each input row is scaled (after numeric features are standardised)")
+    model.add_argument("--max-norm", type=_number, default=model_defaults.max_norm,
+                       help="the radius rows of U and V are kept in")
     model.add_argument("--affinity", help="the affinity G as a spec, e.g. knn:k=20 or constant:1+knn:k=20 "
-                       "(default: constant, i.e. WSABIE)")
-    model.add_argument("--iterations", type=int, help="times G is rebuilt from the model (knn; default 3)")
+                       "(none: constant, i.e. WSABIE)")
+    model.add_argument("--iterations", type=_whole,
+                       help="times G is rebuilt from the model, for affinities built from the training set "
+                            "(knn, rbf, latent-rbf, hybrid-rbf, cluster; none: 3)")
     model.add_argument("--no-bias", dest="input_bias", action="store_false",
                        help="no always-on input feature (no learnt per-label bias)")
     fitting = train.add_argument_group("training")
-    fitting.add_argument("--epochs", type=int, default=10)
-    fitting.add_argument("--learning-rate", "--lr", type=float, default=0.05)
-    fitting.add_argument("--optimizer", choices=["adagrad", "sgd"], default="adagrad")
-    fitting.add_argument("--pairs-per-batch", type=int, default=1024)
-    fitting.add_argument("--patience", type=int, default=3)
-    fitting.add_argument("--monitor", help="validation metric for early stopping (default by task)")
+    fitting.add_argument("--epochs", type=_whole, default=train_defaults.epochs,
+                         help="the most epochs (each step's, for iterative affinities)")
+    fitting.add_argument("--learning-rate", "--lr", type=_number, default=train_defaults.learning_rate,
+                         help="the optimiser's step size")
+    fitting.add_argument("--optimizer", choices=["adagrad", "sgd"], default=train_defaults.optimizer,
+                         help="adagrad, or the paper's plain SGD")
+    fitting.add_argument("--pairs-per-batch", type=_whole, default=train_defaults.pairs_per_batch,
+                         help="about how many positive (x, y) pairs make one step")
+    fitting.add_argument("--patience", type=_whole, default=train_defaults.patience,
+                         help="stop after this many epochs without a better validation score (0: never)")
+    fitting.add_argument("--monitor", help="validation metric for early stopping (none: precision@10 for "
+                                           "recommendation, precision@1 otherwise)")
     fitting.add_argument("--no-validate", dest="validate", action="store_false",
                          help="skip choosing the epoch count on the validation split")
-    fitting.add_argument("--no-baselines", action="store_true")
-    fitting.add_argument("--seed", type=int, default=0)
-    fitting.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
-    fitting.add_argument("--engine", choices=["graph", "native"], default="graph",
+    fitting.add_argument("--no-baselines", action="store_true", help="do not score the baselines")
+    fitting.add_argument("--seed", type=_whole, default=train_defaults.seed,
+                         help="seed of initialisation, sampling and batch order")
+    fitting.add_argument("--verbose", type=_whole, default=train_defaults.verbose, choices=[0, 1, 2],
+                         help="0 silent, 1 progress bar, 2 one line per epoch")
+    fitting.add_argument("--engine", choices=["graph", "native"], default=train_defaults.engine,
                          help="graph: the TensorFlow step (every model, strategy and device); native: WARP in C "
                               "on this machine's cores, for WSABIE (the constant affinity) only, several times faster "
                               "(with --iterations: step 0, the linear model)")
-    fitting.add_argument("--threads", type=int, default=0,
-                         help="threads of the native engine (default: every core; with 1 runs are repeatable)")
+    fitting.add_argument("--threads", type=_whole, default=train_defaults.threads,
+                         help="threads of the native engine (0: every core; with 1 runs are repeatable)")
     scale = train.add_argument_group("distribution")
     scale.add_argument("--strategy", choices=["default", "auto", "mirrored", "multiworker", "parameter-server", "tpu"],
                        default="default", help="tf.distribute strategy (multiworker reads TF_CONFIG)")
-    scale.add_argument("--tpu", help="TPU address for --strategy tpu (default: Colab's / the environment's)")
-    scale.add_argument("--cpu-replicas", type=int,
+    scale.add_argument("--tpu", help="TPU address for --strategy tpu (none: Colab's / the environment's)")
+    scale.add_argument("--cpu-replicas", type=_whole,
                        help="split the CPU into this many devices (with --strategy mirrored, for trying it out)")
-    scale.add_argument("--shard-bytes", type=int, default=256 << 10,
-                       help="parameter-server: the smallest shard the tables U and V are cut into (default 256 KiB)")
+    scale.add_argument("--shard-bytes", type=_whole, default=256 << 10,
+                       help="parameter-server: the smallest shard the tables U and V are cut into, in bytes")
     scale.add_argument("--jit-compile", action="store_true",
                        help="compile the training step with XLA (one static batch shape, as on TPU)")
     scale.add_argument("--tpu-embedding", action="store_true",
                        help="keep U and V in tfrs TPUEmbedding layers (on a TPU: its embedding engine; "
                             "elsewhere the same training as without)")
-    train.set_defaults(func=cmd_train)
+    train.set_defaults(func=cmd_train, parser=train)
 
-    evaluate = sub.add_parser("evaluate", help="score a saved model on a data set's test part")
-    evaluate.add_argument("model", help="the model directory written by `awe-tf train` (OUTPUT/model)")
+    evaluate = sub.add_parser("evaluate", help="score a saved model, or an export, on a data set's test part")
+    evaluate.add_argument("model", nargs="?", help="the model directory written by `awe-tf train` (OUTPUT/model)")
+    evaluate.add_argument("--served", metavar="EXPORT",
+                          help="an export (a version directory, or BASE/NAME for its newest version): send it the "
+                               "test part's raw rows and score its answers")
     _data_args(evaluate)
-    evaluate.add_argument("--output", help="write the metrics as JSON here")
-    evaluate.set_defaults(func=cmd_evaluate)
+    evaluate.add_argument("--output", help="write the metrics as JSON to this file")
+    evaluate.set_defaults(func=cmd_evaluate, parser=evaluate)
 
-    export = sub.add_parser("export", help="export a saved model for TF Serving (<base>/<name>/<version>/)")
+    export = sub.add_parser("export", help="export a saved model for TF Serving (BASE/NAME/VERSION/)")
     export.add_argument("model", help="the model directory written by `awe-tf train` (OUTPUT/model)")
-    export.add_argument("base", help="the base directory TF Serving serves models from")
-    export.add_argument("--name", default="awe", help="model name (default awe)")
+    export.add_argument("base", metavar="BASE", help="the base directory TF Serving serves models from")
+    export.add_argument("--name", default="awe", help="model name")
     export.add_argument("--flavour", choices=["scann", "portable", "both"], default="both",
-                        help="scann: ScaNN retrieval (needs ScaNN's ops); portable: stock ops only; both "
-                             "(default): <name> is scann, <name>-portable portable")
-    export.add_argument("--version", type=int, help="version number (default: newest + 1)")
-    export.add_argument("--keep", type=int, help="keep only this many newest versions")
-    export.add_argument("--candidates", type=int, default=100,
-                        help="labels ScaNN fetches before exact re-ranking; also the largest k (default 100)")
-    export.add_argument("--recall-queries", type=int, default=500,
+                        help="scann: ScaNN retrieval (needs ScaNN's ops); portable: stock ops only; both: NAME is "
+                             "scann, NAME-portable portable")
+    export.add_argument("--version", type=_whole, help="version number (none: newest + 1)")
+    export.add_argument("--keep", type=_whole, help="keep only this many newest versions (none: all)")
+    export.add_argument("--candidates", type=_whole, default=100,
+                        help="labels ScaNN fetches before exact re-ranking; also the largest k")
+    export.add_argument("--recall-queries", type=_whole, default=500,
                         help="test rows of the data set used to measure recall@10 (with --dataset/--train)")
     _data_args(export)
-    export.set_defaults(func=cmd_export)
+    export.set_defaults(func=cmd_export, parser=export)
 
     tune = sub.add_parser("tune", help="search hyper-parameters with KerasTuner on the validation carve-out")
     _data_args(tune)
     tune.add_argument("--affinity", default="constant",
                       help="affinity family whose knobs are searched with the usual ones (constant, sigmoid, "
                            "linear-sigmoid, topk, lowrank, matrix, knn, rbf, latent-rbf, cluster)")
-    tune.add_argument("--oracle", choices=["random", "bayesian", "hyperband"], default="random")
-    tune.add_argument("--trials", type=int, default=10, help="trials (random, bayesian)")
-    tune.add_argument("--epochs", type=int, default=10, help="epochs per trial (hyperband: the most)")
-    tune.add_argument("--iterations", type=int, default=1, help="G rebuilds per trial for knn-type affinities")
-    tune.add_argument("--monitor", help="validation metric to maximise (default by task)")
-    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--oracle", choices=["random", "bayesian", "hyperband"], default="random",
+                      help="KerasTuner's search algorithm")
+    tune.add_argument("--trials", type=_whole, default=10, help="trials (random, bayesian)")
+    tune.add_argument("--epochs", type=_whole, default=10, help="epochs per trial (hyperband: the most)")
+    tune.add_argument("--iterations", type=_whole, default=1, help="G rebuilds per trial for knn-type affinities")
+    tune.add_argument("--monitor", help="validation metric to maximise (none: precision@10 for recommendation, "
+                                        "precision@1 otherwise)")
+    tune.add_argument("--seed", type=_whole, default=0, help="seed of the search and of each trial")
     tune.add_argument("--output", "-o", default="runs/tuning",
                       help="search directory; running the same command again resumes the search")
-    tune.set_defaults(func=cmd_tune)
+    tune.set_defaults(func=cmd_tune, parser=tune)
 
     reproduce = sub.add_parser("reproduce", help="the paper's tables: annotation (Tables 1, 2) or recommendation "
                                "(Table 3)")
-    reproduce.add_argument("table", choices=["annotation", "recommendation"])
-    reproduce.add_argument("--output", "-o", help="default runs/reproduce-<table>")
-    reproduce.add_argument("--datasets", nargs="+", help="annotation data sets (default cal500 corel5k emotions scene)")
-    reproduce.add_argument("--dimension", "-d", type=int, help="default 100 (annotation), 64 (recommendation)")
-    reproduce.add_argument("--epochs", type=int, default=30, help="the most epochs per model (early stopping)")
-    reproduce.add_argument("--iterations", type=int, default=3, help="AWE k-NN: times G is rebuilt")
-    reproduce.add_argument("--betas", nargs="+", type=float, help="linear sigmoid betas (default -1 -0.5 0 0.25 0.5)")
-    reproduce.add_argument("--ks", nargs="+", type=int, help="top-k affinity k values (default 1 5 7 11)")
+    reproduce.add_argument("table", choices=["annotation", "recommendation"], help="which of the paper's tables")
+    reproduce.add_argument("--output", "-o", help="output directory (none: runs/reproduce-TABLE)")
+    reproduce.add_argument("--datasets", nargs="+", help="annotation data sets (none: cal500 corel5k emotions scene)")
+    reproduce.add_argument("--dimension", "-d", type=_whole, help="none: 100 (annotation), 64 (recommendation)")
+    reproduce.add_argument("--epochs", type=_whole, default=30, help="the most epochs per model (early stopping)")
+    reproduce.add_argument("--iterations", type=_whole, default=3, help="AWE k-NN: times G is rebuilt")
+    reproduce.add_argument("--betas", nargs="+", type=_number,
+                           help="linear sigmoid betas (none: -1 -0.5 0 0.25 0.5)")
+    reproduce.add_argument("--ks", nargs="+", type=_whole, help="top-k affinity k values (none: 1 5 7 11)")
     reproduce.add_argument("--engine", choices=["graph", "native"], default="graph",
                            help="native: WSABIE (and AWE k-NN's linear step 0) train with the native engine")
-    reproduce.add_argument("--threads", type=int, default=0,
-                           help="threads of the native engine (default: every core; with 1 runs are repeatable)")
-    reproduce.add_argument("--seed", type=int, default=0)
-    reproduce.add_argument("--seeds", nargs="+", type=int,
+    reproduce.add_argument("--threads", type=_whole, default=0,
+                           help="threads of the native engine (0: every core; with 1 runs are repeatable)")
+    reproduce.add_argument("--seed", type=_whole, default=0, help="the seed, when --seeds is not given")
+    reproduce.add_argument("--seeds", nargs="+", type=_whole,
                            help="run every model once per seed and report means ± standard deviations")
-    reproduce.set_defaults(func=cmd_reproduce)
+    reproduce.set_defaults(func=cmd_reproduce, parser=reproduce)
 
     task = sub.add_parser("cluster-task", help="run as a worker or parameter server for --strategy parameter-server "
                           "(reads TF_CONFIG; blocks)")
-    task.set_defaults(func=cmd_cluster_task)
+    task.set_defaults(func=cmd_cluster_task, parser=task)
 
     inspect = sub.add_parser("inspect", help="list the ops an exported SavedModel needs, stock or custom")
-    inspect.add_argument("path", help="a SavedModel (version) directory, or <base>/<name> for its newest version")
+    inspect.add_argument("path", help="a SavedModel (version) directory, or BASE/NAME for its newest version")
     inspect.add_argument("--require-stock", action="store_true", help="exit 1 if any op is not stock TensorFlow")
-    inspect.set_defaults(func=cmd_inspect)
+    inspect.set_defaults(func=cmd_inspect, parser=inspect)
     return parser
+
+
+def _flag(parser, field: str) -> str:
+    """The command-line flag of a setting (its argparse destination), else the setting's name."""
+    for action in getattr(parser, "_actions", []):
+        if action.dest == field and action.option_strings:
+            return max(action.option_strings, key=len)
+    return field
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from awe_tf.data import DataFormatError
+    from awe_tf.training.config import SettingError
 
     try:
         return args.func(args)
-    except (DataFormatError, FileNotFoundError, ValueError, RuntimeError, ImportError) as err:
+    except SettingError as err:
+        print(f"error: {_flag(getattr(args, 'parser', None), err.field)} {err.problem}", file=sys.stderr)
+    except (DataFormatError, ValueError, RuntimeError, ImportError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 2
 
 
 if __name__ == "__main__":

@@ -23,6 +23,29 @@ def evaluate_model(score_fn, split: Split, ks=None) -> dict:
     return evaluate_scorer(score_fn, test.X, test.Y, split.exclude, split.candidates, ks)
 
 
+def evaluate_served(served, split: Split, ks=None, batch_size: int = 256) -> dict:
+    """Rank the test part with an exported model (:func:`awe_tf.serving.load`): its raw rows go
+    in as requests of ``batch_size`` rows, and the metrics are computed from the answers. The
+    export leaves out what the protocol leaves out (a recommendation model: the user's own items
+    and items never seen in training), so for the portable flavour the figures equal
+    :func:`evaluate_model`'s.
+
+    Returns:
+        ``{"metrics": {...}, "n_test": ..., "n_excluded": ...}``.
+    """
+    from awe_tf.metrics import ranking_report
+
+    test = split.test
+    max_k = int(served.metadata.get("max_k", test.n_labels))
+    ks = [k for k in (ks or protocol_ks(test.n_labels)) if k <= max_k]
+    if not ks:
+        raise ValueError(f"the export answers at most k = {max_k}, below every k to report")
+    tops = [served(test.X[start : start + batch_size], k=max(ks))["label_ids"].astype(np.int64)
+            for start in range(0, test.n_examples, batch_size)]
+    top = np.concatenate(tops) if tops else np.zeros((0, max(ks)), np.int64)
+    return ranking_report(top, test.Y, ks)
+
+
 def standardised(split: Split) -> Split:
     """The split with its numeric columns standardised by the training part's mean and standard
     deviation, as the protocol scales features for the baselines (a model does it itself)."""

@@ -59,35 +59,89 @@ def test_train_on_files(tmp_path, data_dir):
     assert set(report["metrics"]) == {"precision@1", "precision@3", "precision@5", "recall@1", "recall@3", "recall@5"}
 
 
-def test_killed_run_resumes_when_the_command_is_run_again(tmp_path):
+def _kill_when(proc, state, epochs, deadline_s=300):
+    """SIGKILL ``proc`` once the checkpoint ``state`` records ``epochs`` finished epochs."""
     import signal
     import time
 
-    out = tmp_path / "killed"
-    args = [sys.executable, "-m", "awe_tf.cli", "train", "--epochs", "40", "--patience", "0", "--dimension", "16",
-            "--negatives", "5", "--pairs-per-batch", "256", "--no-baselines", "-o", str(out)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-    state = out / "validation" / "checkpoints" / "state.json"
-    deadline = time.time() + 300
+    deadline = time.time() + deadline_s
     try:
         while time.time() < deadline and proc.poll() is None:
-            if state.exists() and json.loads(state.read_text())["epoch"] >= 2:
+            if state.exists() and json.loads(state.read_text())["epoch"] >= epochs:
                 break
             time.sleep(0.2)
         assert proc.poll() is None, "the run ended before it could be killed"
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=60)
-    done = json.loads(state.read_text())["epoch"]
-    assert 2 <= done < 40 and not (out / "metrics.json").exists()
-    again = run("train", "--epochs", "40", "--patience", "0", "--dimension", "16", "--negatives", "5",
-                "--pairs-per-batch", "256", "--no-baselines", "-o", str(out))
+
+
+def test_killed_run_resumes_when_the_command_is_run_again(tmp_path):
+    out = tmp_path / "killed"
+    flags = ["--epochs", "40", "--patience", "0", "--dimension", "16", "--negatives", "5", "--pairs-per-batch", "256",
+             "--no-baselines", "-o", str(out)]
+    run("train", "--epochs", "1", "--dimension", "8", "--negatives", "5", "--no-baselines", "-o", str(out))
+    assert (out / "model").exists() and (out / "metrics.json").exists()
+    # A restart discards the earlier run's results at once: killed, it leaves no stale model to export.
+    proc = subprocess.Popen([sys.executable, "-m", "awe_tf.cli", "train", "--restart", *flags],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    state = out / "validation" / "checkpoints" / "state.json"
+    _kill_when(proc, state, 2)
+    killed = json.loads(state.read_text())
+    done = killed["epoch"]
+    assert 2 <= done < 40 and killed["seconds"] > 0
+    assert not (out / "metrics.json").exists() and not (out / "model").exists()
+    again = run("train", *flags)
     assert f"Resuming from the checkpoint after epoch {done} " in again.stdout
     assert f"Epoch {done + 1}/40" in again.stdout and "Epoch 1/40" not in again.stdout.split("[2/2]")[0]
     report = json.loads((out / "metrics.json").read_text())
     assert len(report["validation"]["steps"][0]["val_precision@1"]) == 40
+    # the killed process's training time counts too
+    assert report["train_seconds"] >= killed["seconds"] + report["final_fit_seconds"]
     refused = run("train", "--epochs", "40", "--dimension", "8", "-o", str(out), check=False)
     assert refused.returncode == 2 and "--restart" in refused.stderr and "Traceback" not in refused.stderr
+    assert "model.dimension: 16 -> 8" in refused.stderr
+
+
+def test_a_rerun_on_changed_data_stops_instead_of_reusing_the_model(tmp_path):
+    """Data edited in place, with the same numbers of rows and interactions: the rerun names it."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = [(u, i) for u in range(40) for i in sorted(rng.choice(30, 12, replace=False))]
+    data = tmp_path / "clicks.tsv"
+    data.write_text("".join(f"u{u}\ti{i}\n" for u, i in rows))
+    out = tmp_path / "run"
+    flags = ["--train", str(data), "--epochs", "2", "--dimension", "8", "--negatives", "5", "--no-baselines",
+             "-o", str(out)]
+    run("train", *flags)
+    first = json.loads((out / "metrics.json").read_text())
+    edited = [(u, (i + 1) % 30 if u == 3 and i + 1 not in dict.fromkeys(j for v, j in rows if v == 3) else i)
+              for u, i in rows]
+    data.write_text("".join(f"u{u}\ti{i}\n" for u, i in edited))
+    stale = run("train", *flags, check=False)
+    assert stale.returncode == 2 and "other data" in stale.stderr and "the training data" in stale.stderr
+    assert "--restart" in stale.stderr and "Traceback" not in stale.stderr
+    fresh = run("train", *flags, "--restart")
+    second = json.loads((out / "metrics.json").read_text())
+    assert second["data_fingerprint"] != first["data_fingerprint"] and "Resuming" not in fresh.stdout
+
+
+def test_every_option_says_what_it_does_and_its_default():
+    import argparse
+
+    from awe_tf.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, command in commands.items():
+        text = command.format_help()
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"awe-tf {name} {action.dest} has no help"
+            if action.option_strings and action.nargs != 0 and action.default is not None:
+                assert f"(default: {action.default})" in " ".join(text.split()), (name, action.dest)
 
 
 def test_train_with_the_knn_affinity_then_evaluate_the_saved_model(tmp_path):

@@ -133,7 +133,10 @@ def test_movielens_bad_row(tmp_path):
 
 def test_interactions_with_weights_and_header(tmp_path):
     path = write(tmp_path, "i.csv", "user,item,weight\nbob,apple,2\nann,pear,1\nbob,apple,1\n")
-    data = read_interactions(path)
+    with pytest.raises(DataFormatError, match=r"i.csv:4: the interaction \(user bob, item apple\) is given twice "
+                                              r"\(first on line 2\)"):
+        read_interactions(path)
+    data = read_interactions(path, duplicates="sum")
     assert list(data.row_ids) == ["ann", "bob"]
     assert data.label_names == ["apple", "pear"]
     np.testing.assert_array_equal(data.X.toarray(), [[0, 1], [3, 0]])  # repeats summed
@@ -165,3 +168,41 @@ def test_read_files_guesses_and_checks(tmp_path):
     assert train.n_examples == test.n_examples == 3
     with pytest.raises(ValueError, match="cannot tell the format"):
         read_files(write(tmp_path, "data.bin", "x"))
+
+
+def test_a_header_row_naming_the_columns_is_not_an_interaction(tmp_path):
+    for header in ("uid\tiid", "user\titem\tweight", "customer\tproduct"):
+        data = read_interactions(write(tmp_path, "h.tsv", f"{header}\n10\t2\n9\t11\n10\t11\n"))
+        assert list(data.row_ids) == ["9", "10"], header  # integer ids, sorted as numbers (not as text)
+        assert data.label_names == ["2", "11"], header
+        assert data.X.nnz == 3
+
+
+def test_a_utf8_byte_order_mark_is_skipped(tmp_path):
+    path = tmp_path / "bom.arff"
+    path.write_bytes(b"\xef\xbb\xbf" + DENSE.encode("utf-8"))
+    data = read_mulan(path, write(tmp_path, "l.xml", XML))
+    assert data.n_examples == 3 and data.feature_names == ["f1", "f two"]
+    path = tmp_path / "bom.tsv"
+    path.write_bytes(b"\xef\xbb\xbfu1\ti1\nu2\ti2\n")
+    assert list(read_interactions(path).row_ids) == ["u1", "u2"]
+
+
+def test_one_duplicate_policy_for_every_reader(tmp_path):
+    """An entry given twice is an error naming both lines in every format; duplicates="sum"
+    adds the values up (a label, or an implicit positive, stays one)."""
+    cases = {
+        "mulan": (write(tmp_path, "d.arff", SPARSE.replace("{1 1,4 1}", "{1 1,4 1,1 1}")), "l.xml"),
+        "xmlrepo": (write(tmp_path, "d.txt", "2 3 2\n0 0:1 0:2\n1,1 1:1\n"), None),
+        "interactions": (write(tmp_path, "d.tsv", "u1\ti1\t1\nu2\ti2\t1\nu1\ti1\t2\n"), None),
+        "movielens": (write(tmp_path, "u.data", "1\t1\t5\t0\n2\t2\t3\t0\n1\t1\t4\t9\n"), None),
+    }
+    write(tmp_path, "l.xml", XML)
+    for fmt, (path, labels) in cases.items():
+        labels = tmp_path / labels if labels else None
+        with pytest.raises(DataFormatError, match="given twice"):
+            read_files(path, labels=labels, format=fmt)
+        data, _ = read_files(path, labels=labels, format=fmt, duplicates="sum")
+        assert data.X.max() >= 2 and data.Y.max() == 1, fmt
+    with pytest.raises(ValueError, match="duplicates must be one of"):
+        read_files(cases["xmlrepo"][0], format="xmlrepo", duplicates="keep")

@@ -226,3 +226,33 @@ def test_label_names_keep_their_unicode(tmp_path):
     result = served(np.eye(4)[:1], k=3)
     assert "Amélie (2001)" in result["labels"][0].tolist()
     np.testing.assert_array_equal(result["label_ids"], model.top_k(np.eye(4)[:1], 3)[0])
+
+
+def test_recommendation_exports_leave_out_the_users_items_and_still_return_k(tmp_path):
+    """Own items and items never seen in training are left out; ScaNN (a tree index here, above
+    its brute-force size) fetches more candidates so k labels still come back; empty requests work."""
+    n = 25_000
+    model = AWEModel(n, n, dimension=8, data_task="recommendation", seed=2)
+    unseen = np.arange(40)
+    mask = np.ones(n, np.float32)
+    mask[unseen] = 0
+    model.rankable.assign(mask)
+    rng = np.random.default_rng(0)
+    X = sp.vstack([sp.csr_matrix((np.ones(300), ([0] * 300, rng.choice(n, 300, replace=False))), shape=(1, n))
+                   for _ in range(12)]).tocsr()
+    exact, _ = model.top_k(X, 50)
+    own = [set(X[i].indices) for i in range(X.shape[0])]
+    assert not any(set(row) & own[i] for i, row in enumerate(exact)) and not np.isin(exact, unseen).any()
+    for flavour in serving.FLAVOURS:
+        served = serving.load(serving.export(model, tmp_path, flavour, flavour=flavour, candidates=50, log=None))
+        ids = served(X, k=50)["label_ids"]
+        assert ids.shape == (12, 50) and (ids >= 0).all(), flavour
+        assert not any(set(row) & own[i] for i, row in enumerate(ids)) and not np.isin(ids, unseen).any()
+        overlap = np.mean([len(set(a) & set(b)) / 50 for a, b in zip(ids, exact, strict=True)])
+        assert overlap == 1.0 if flavour == "portable" else overlap > 0.8, (flavour, overlap)
+        mine = served(X[:2], k=5, exclude=[[int(ids[0, 0])], [int(ids[1, 1])]])["label_ids"]
+        assert ids[0, 0] not in mine[0] and ids[1, 1] not in mine[1] and ids[0, 1] == mine[0, 0]
+        everything = served(X[:1], k=5, exclude_inputs=False)["label_ids"][0]
+        np.testing.assert_array_equal(everything, model.top_k(X[:1], 5, exclude_inputs=False)[0][0])
+        empty = served(feature_ids=np.zeros((0, 3), np.int32), feature_weights=np.zeros((0, 3), np.float32), k=5)
+        assert empty["label_ids"].shape == (0, 5) and empty["scores"].shape == (0, 5)

@@ -11,6 +11,9 @@ short for ``constant:c=C``, ``topk:K`` for ``topk:k=K``).
 
 from __future__ import annotations
 
+import inspect
+import math
+
 from awe_tf.affinities.base import Affinity
 from awe_tf.affinities.cluster import Cluster
 from awe_tf.affinities.combine import Sum
@@ -58,11 +61,40 @@ def _value(text: str):
     return text
 
 
+def _setting(name: str, key: str, value):
+    """``value`` as the type the affinity's setting ``key`` takes (that of its default), or a
+    ValueError naming the setting."""
+    try:
+        parameter = inspect.signature(AFFINITIES[name]).parameters.get(key)
+    except (TypeError, ValueError):
+        parameter = None
+    if parameter is None or parameter.default is inspect.Parameter.empty or parameter.default is None:
+        return value
+    default = parameter.default
+    if isinstance(value, str) and value.lower() == "none" and "None" in str(parameter.annotation):
+        return None
+    if isinstance(default, bool):
+        words = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False,
+                 "0": False}
+        if str(value).lower() in words:
+            return words[str(value).lower()]
+        raise ValueError(f"setting {key} of {name} must be true or false, got {value!r}")
+    if isinstance(default, int):
+        if isinstance(value, int):
+            return value
+        raise ValueError(f"setting {key} of {name} must be a whole number, got {value!r}")
+    if isinstance(default, float):
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            return float(value)
+        raise ValueError(f"setting {key} of {name} must be a finite number, got {value!r}")
+    return value
+
+
 def parse(spec: str) -> Affinity:
     """An affinity from a spec such as ``constant:1+knn:k=20`` (module docstring).
 
     Raises:
-        ValueError: naming the unknown affinity or setting.
+        ValueError: naming the unknown affinity or setting, or the setting whose value is wrong.
     """
     parts = []
     for term in filter(None, (t.strip() for t in spec.split("+"))):
@@ -73,8 +105,11 @@ def parse(spec: str) -> Affinity:
         for setting in filter(None, (s.strip() for s in settings.split(","))):
             key, eq, value = setting.partition("=")
             if not eq:
+                if name not in _SHORT:
+                    raise ValueError(f"{name} takes key=value settings, got {setting!r} in {spec!r}")
                 key, value = _SHORT[name], setting
-            options[key.strip().replace("-", "_")] = _value(value.strip())
+            key = key.strip().replace("-", "_")
+            options[key] = _setting(name, key, _value(value.strip()))
         try:
             parts.append(AFFINITIES[name](**options))
         except TypeError as err:

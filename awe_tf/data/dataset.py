@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 
 import numpy as np
 import scipy.sparse as sp
@@ -68,6 +70,20 @@ class Dataset:
     @property
     def n_labels(self) -> int:
         return self.Y.shape[1]
+
+    def fingerprint(self) -> str:
+        """A hash of the data's content (values, labels, names, task): two data sets share it
+        only if they hold the same data, so a run can tell whether its data changed."""
+        digest = hashlib.sha256()
+        for matrix in (self.X, self.Y):
+            matrix = sp.csr_matrix(matrix)
+            matrix.sort_indices()
+            for part in (np.asarray(matrix.shape, np.int64), matrix.indptr.astype(np.int64),
+                         matrix.indices.astype(np.int64), matrix.data.astype(np.float32)):
+                digest.update(part.tobytes())
+        digest.update(json.dumps([self.feature_names, self.label_names, self.task,
+                                  np.asarray(self.numeric_features, bool).tolist()]).encode("utf-8"))
+        return digest.hexdigest()
 
     def rows(self, index) -> Dataset:
         """The examples at ``index`` (an index array or boolean mask), as a new data set."""

@@ -13,9 +13,15 @@ class DataFormatError(ValueError):
         self.line = line
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
 def check_finite(path, value: float, line: int | None, what: str = "value") -> float:
+    """``value``, if it is finite and fits in float32 (the precision models train in)."""
     if value != value or value in (float("inf"), float("-inf")):
         raise DataFormatError(path, f"{what} is {value!r}; NaN and infinite values are not allowed", line)
+    if abs(value) > FLOAT32_MAX:
+        raise DataFormatError(path, f"{what} is {value!r}, beyond float32's range (3.4e38)", line)
     return value
 
 

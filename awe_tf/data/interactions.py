@@ -10,6 +10,12 @@ import scipy.sparse as sp
 
 from awe_tf.data.dataset import RECOMMENDATION, Dataset
 from awe_tf.data.errors import DataFormatError, parse_float
+from awe_tf.data.text import check_duplicates, text_lines
+
+# Words that make a first line a header (user, item and weight column names), lower case.
+HEADER_WORDS = {"user", "users", "userid", "user_id", "uid", "item", "items", "itemid", "item_id", "iid", "movie",
+                "movieid", "movie_id", "product", "productid", "product_id", "rating", "weight", "count",
+                "timestamp", "time"}
 
 
 def _sort_key(ids):
@@ -20,10 +26,12 @@ def _sort_key(ids):
         return sorted(ids)
 
 
-def interactions_to_dataset(users, items, weights, name, path, item_names=None) -> Dataset:
+def interactions_to_dataset(users, items, weights, name, path, item_names=None, lines=None,
+                            duplicates: str = "error") -> Dataset:
     """Build the recommendation data set: one row per user, X = Y = the user's items.
 
-    Every interaction is an implicit positive (Y = 1); X keeps the weights (summed over repeats).
+    Every interaction is an implicit positive (Y = 1); X keeps the weights. A (user, item) pair
+    given twice is an error naming both lines, or with ``duplicates="sum"`` its weights add up.
     Users are in ascending id order, which the protocol's split relies on.
     """
     if not users:
@@ -34,6 +42,8 @@ def interactions_to_dataset(users, items, weights, name, path, item_names=None) 
     item_index = {t: i for i, t in enumerate(item_ids)}
     rows = np.fromiter((user_index[u] for u in users), np.int64, len(users))
     cols = np.fromiter((item_index[t] for t in items), np.int64, len(items))
+    check_duplicates(path, rows, cols, lines if lines is not None else np.arange(1, len(users) + 1),
+                     lambda i: f"the interaction (user {users[i]}, item {items[i]})", duplicates)
     X = sp.csr_matrix((np.asarray(weights, np.float32), (rows, cols)), shape=(len(user_ids), len(item_ids)))
     X.sum_duplicates()
     Y = X.copy()
@@ -50,30 +60,47 @@ def interactions_to_dataset(users, items, weights, name, path, item_names=None) 
     )
 
 
-def _read_table(path, sep, min_fields, max_fields, header_words=()):
-    path = Path(path)
+def _is_number(text: str) -> bool:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as err:
-        raise DataFormatError(path, f"cannot open: {err.strerror}") from None
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        fields = [f.strip() for f in (line.split(sep) if sep else line.split())]
-        if line_no == 1 and fields and fields[0].lower() in header_words:
-            continue
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_header(first: list[str], second: list[str] | None) -> bool:
+    """Whether a table's first line names its columns: a field is a known column name, its
+    weight is not a number, or its ids are not integers where the next line's are."""
+    words = [f.strip("\"'").lower() for f in first]
+    if any(word in HEADER_WORDS for word in words):
+        return True
+    if len(first) >= 3 and not _is_number(first[2]):
+        return True
+    if second is not None:
+        return any(not a.isdigit() and b.isdigit() for a, b in zip(first[:2], second[:2], strict=False))
+    return False
+
+
+def _read_table(path, sep, min_fields, max_fields):
+    """The data lines of a delimited text table as ``(line number, fields)``; a first line that
+    names the columns (:func:`_is_header`) is skipped."""
+    rows = [(line_no, [f.strip() for f in (line.split(sep) if sep else line.split())])
+            for line_no, line in text_lines(path) if line.strip()]
+    if rows and _is_header(rows[0][1], rows[1][1] if len(rows) > 1 else None):
+        rows = rows[1:]
+    for line_no, fields in rows:
         if not min_fields <= len(fields) <= max_fields:
             raise DataFormatError(
                 path, f"expected {min_fields} to {max_fields} fields separated by {sep or 'whitespace'!r}, "
                 f"got {len(fields)}", line_no,
             )
-        yield line_no, fields
+    return rows
 
 
-def read_movielens(path, name: str | None = None) -> Dataset:
+def read_movielens(path, name: str | None = None, duplicates: str = "error") -> Dataset:
     """Read MovieLens ratings as implicit feedback: ``u.data`` (tab), ``ratings.dat`` (``::``)
     or ``ratings.csv`` (comma, with header). Movie titles come from ``u.item`` / ``movies.dat`` /
-    ``movies.csv`` beside it when present."""
+    ``movies.csv`` beside it when present. ``duplicates``: see :func:`interactions_to_dataset`."""
     path = Path(path)
     if path.is_dir():
         for candidate in ("u.data", "ratings.dat", "ratings.csv"):
@@ -83,16 +110,18 @@ def read_movielens(path, name: str | None = None) -> Dataset:
         else:
             raise DataFormatError(path, "no u.data, ratings.dat or ratings.csv in this folder")
     sep = {".dat": "::", ".csv": ","}.get(path.suffix, "\t")
-    users, items = [], []
-    for line_no, fields in _read_table(path, sep, 3, 4, header_words=("userid", "user_id", "user")):
+    users, items, lines = [], [], []
+    for line_no, fields in _read_table(path, sep, 3, 4):
         user, item = fields[0], fields[1]
         if not (user.isdigit() and item.isdigit()):
             raise DataFormatError(path, f"user and movie ids must be integers, got {user!r}, {item!r}", line_no)
         parse_float(path, fields[2], line_no, "rating")
         users.append(int(user))
         items.append(int(item))
+        lines.append(line_no)
     titles = _movie_titles(path.parent)
-    return interactions_to_dataset(users, items, np.ones(len(users)), name or path.parent.name, path, titles)
+    return interactions_to_dataset(users, items, np.ones(len(users)), name or path.parent.name, path, titles,
+                                   lines, duplicates)
 
 
 def _movie_titles(folder: Path) -> dict:
@@ -108,16 +137,17 @@ def _movie_titles(folder: Path) -> dict:
     return {}
 
 
-def read_interactions(path, name: str | None = None) -> Dataset:
+def read_interactions(path, name: str | None = None, duplicates: str = "error") -> Dataset:
     """Read ``user, item[, weight]`` rows: tab-separated (``.tsv``/other) or comma (``.csv``).
 
-    A first line whose weight column is not a number, or whose first field is ``user``, is
-    taken as a header. Repeated (user, item) pairs have their weights summed.
+    A first line that names the columns (``user``, ``item``, ``uid``, ...), whose weight is not a
+    number, or whose ids are not integers where the next line's are, is a header. A (user, item)
+    pair given twice is an error, or with ``duplicates="sum"`` its weights add up.
     """
     path = Path(path)
     sep = "," if path.suffix.lower() == ".csv" else "\t"
-    users, items, weights = [], [], []
-    for line_no, fields in _read_table(path, sep, 2, 3, header_words=("user", "user_id", "userid")):
+    users, items, weights, lines = [], [], [], []
+    for line_no, fields in _read_table(path, sep, 2, 3):
         if not fields[0] or not fields[1]:
             raise DataFormatError(path, "empty user or item id", line_no)
         weight = parse_float(path, fields[2], line_no, "weight") if len(fields) == 3 else 1.0
@@ -126,4 +156,5 @@ def read_interactions(path, name: str | None = None) -> Dataset:
         users.append(fields[0])
         items.append(fields[1])
         weights.append(weight)
-    return interactions_to_dataset(users, items, weights, name or path.stem, path)
+        lines.append(line_no)
+    return interactions_to_dataset(users, items, weights, name or path.stem, path, lines=lines, duplicates=duplicates)

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 from awe_tf.data.dataset import ANNOTATION, Dataset
 from awe_tf.data.errors import DataFormatError, parse_float, parse_int
+from awe_tf.data.text import DUPLICATES, text_lines
 
 _ATTRIBUTE = re.compile(r"@attribute\s+('(?:[^']|\\')*'|\"(?:[^\"]|\\\")*\"|\S+)\s+(.+)$", re.I)
 
@@ -36,89 +37,95 @@ def _unquote(name: str) -> str:
     return name
 
 
-def read_arff(path):
-    """Parse an ARFF file.
+def read_arff(path, duplicates: str = "error"):
+    """Parse an ARFF file (UTF-8 text).
+
+    Args:
+        duplicates: an attribute given twice in one sparse row is an ``error`` (default), or
+            its values are added up (``sum``).
 
     Returns:
-        ``(names, kinds, matrix)``: attribute names, their kinds (``"numeric"`` or the tuple of
-        nominal values), and a CSR matrix of the values (nominal values as their float value).
+        ``(names, kinds, matrix, lines)``: attribute names, their kinds (``"numeric"`` or the
+        tuple of nominal values), a CSR matrix of the values (nominal values as their float
+        value), and the line each data row was read from.
 
     Raises:
         DataFormatError: naming the file and line of any malformed header or data row.
     """
+    if duplicates not in DUPLICATES:
+        raise ValueError(f"duplicates must be one of {DUPLICATES}, got {duplicates!r}")
     path = Path(path)
     names: list[str] = []
     kinds: list = []
     rows, cols, vals = [], [], []
+    row_lines: list[int] = []
     n_rows = 0
     in_data = False
-    try:
-        handle = open(path, encoding="utf-8", errors="strict")
-    except OSError as err:
-        raise DataFormatError(path, f"cannot open: {err.strerror}") from None
-    with handle:
-        for line_no, raw in enumerate(handle, start=1):
-            line = raw.strip()
-            if not line or line.startswith("%"):
+    for line_no, raw in text_lines(path):
+        line = raw.strip()
+        if not line or line.startswith("%"):
+            continue
+        if not in_data:
+            low = line.lower()
+            if low.startswith("@relation"):
                 continue
-            if not in_data:
-                low = line.lower()
-                if low.startswith("@relation"):
-                    continue
-                if low.startswith("@attribute"):
-                    match = _ATTRIBUTE.match(line)
-                    if not match:
-                        raise DataFormatError(path, f"malformed attribute line: {line[:80]!r}", line_no)
-                    name, kind = _unquote(match.group(1)), match.group(2).strip()
-                    if kind.lower() in ("numeric", "real", "integer"):
-                        kinds.append("numeric")
-                    elif kind.startswith("{") and kind.endswith("}"):
-                        kinds.append(tuple(v.strip().strip("'\"") for v in kind[1:-1].split(",")))
-                    else:
-                        raise DataFormatError(path, f"attribute {name!r} has unsupported type {kind!r}", line_no)
-                    names.append(name)
-                    continue
-                if low.startswith("@data"):
-                    if not names:
-                        raise DataFormatError(path, "@data before any @attribute", line_no)
-                    in_data = True
-                    continue
-                raise DataFormatError(path, f"unexpected header line: {line[:80]!r}", line_no)
-            if line.startswith("{"):
-                if not line.endswith("}"):
-                    raise DataFormatError(path, "sparse row does not end with '}'", line_no)
-                body = line[1:-1].strip()
-                seen = set()
-                for entry in filter(None, (e.strip() for e in body.split(","))):
-                    parts = entry.split()
-                    if len(parts) != 2:
-                        raise DataFormatError(path, f"sparse entry {entry!r} is not 'index value'", line_no)
-                    index = parse_int(path, parts[0], line_no, "attribute index")
-                    if not 0 <= index < len(names):
-                        raise DataFormatError(
-                            path, f"attribute index {index} out of range (0..{len(names) - 1})", line_no
-                        )
-                    if index in seen:
-                        raise DataFormatError(path, f"attribute index {index} given twice", line_no)
-                    seen.add(index)
-                    value = _value(path, parts[1], kinds[index], names[index], line_no)
-                    if value != 0.0:
-                        rows.append(n_rows)
-                        cols.append(index)
-                        vals.append(value)
-            else:
-                fields = [f.strip() for f in line.split(",")]
-                if len(fields) != len(names):
+            if low.startswith("@attribute"):
+                match = _ATTRIBUTE.match(line)
+                if not match:
+                    raise DataFormatError(path, f"malformed attribute line: {line[:80]!r}", line_no)
+                name, kind = _unquote(match.group(1)), match.group(2).strip()
+                if kind.lower() in ("numeric", "real", "integer"):
+                    kinds.append("numeric")
+                elif kind.startswith("{") and kind.endswith("}"):
+                    kinds.append(tuple(v.strip().strip("'\"") for v in kind[1:-1].split(",")))
+                else:
+                    raise DataFormatError(path, f"attribute {name!r} has unsupported type {kind!r}", line_no)
+                names.append(name)
+                continue
+            if low.startswith("@data"):
+                if not names:
+                    raise DataFormatError(path, "@data before any @attribute", line_no)
+                in_data = True
+                continue
+            raise DataFormatError(path, f"unexpected header line: {line[:80]!r}", line_no)
+        if line.startswith("{"):
+            if not line.endswith("}"):
+                raise DataFormatError(path, "sparse row does not end with '}'", line_no)
+            body = line[1:-1].strip()
+            seen = set()
+            for entry in filter(None, (e.strip() for e in body.split(","))):
+                parts = entry.split()
+                if len(parts) != 2:
+                    raise DataFormatError(path, f"sparse entry {entry!r} is not 'index value'", line_no)
+                index = parse_int(path, parts[0], line_no, "attribute index")
+                if not 0 <= index < len(names):
                     raise DataFormatError(
-                        path, f"row has {len(fields)} values but there are {len(names)} attributes", line_no
+                        path, f"attribute index {index} out of range (0..{len(names) - 1})", line_no
                     )
-                for index, text in enumerate(fields):
-                    value = _value(path, text, kinds[index], names[index], line_no)
-                    if value != 0.0:
-                        rows.append(n_rows)
-                        cols.append(index)
-                        vals.append(value)
-            n_rows += 1
+                if index in seen and duplicates == "error":
+                    raise DataFormatError(path, f"attribute {names[index]!r} (index {index}) is given twice in this "
+                                          "row; use duplicates='sum' (--duplicates sum) to add repeated entries "
+                                          "up", line_no)
+                seen.add(index)
+                value = _value(path, parts[1], kinds[index], names[index], line_no)
+                if value != 0.0:
+                    rows.append(n_rows)
+                    cols.append(index)
+                    vals.append(value)
+        else:
+            fields = [f.strip() for f in line.split(",")]
+            if len(fields) != len(names):
+                raise DataFormatError(
+                    path, f"row has {len(fields)} values but there are {len(names)} attributes", line_no
+                )
+            for index, text in enumerate(fields):
+                value = _value(path, text, kinds[index], names[index], line_no)
+                if value != 0.0:
+                    rows.append(n_rows)
+                    cols.append(index)
+                    vals.append(value)
+        row_lines.append(line_no)
+        n_rows += 1
     if not in_data:
         raise DataFormatError(path, "no @data section (empty or not an ARFF file)")
     if n_rows == 0:
@@ -127,7 +134,8 @@ def read_arff(path):
         (np.asarray(vals, np.float32), (np.asarray(rows, np.int64), np.asarray(cols, np.int64))),
         shape=(n_rows, len(names)),
     )
-    return names, kinds, matrix
+    matrix.sum_duplicates()
+    return names, kinds, matrix, np.asarray(row_lines)
 
 
 def _value(path, text: str, kind, name: str, line_no: int) -> float:
@@ -141,17 +149,18 @@ def _value(path, text: str, kind, name: str, line_no: int) -> float:
     return parse_float(path, text, line_no, f"value of {name!r}")
 
 
-def read_mulan(arff_path, xml_path, name: str | None = None) -> Dataset:
+def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "error") -> Dataset:
     """Read a Mulan data set: attributes named in the XML are labels, the rest are features.
 
-    Label values are binarised (non-zero = 1). Numeric features are flagged so the protocol can
-    standardise them; nominal ``{0,1}`` features are kept as binary bag-of-words columns.
+    Labels are 0 or 1 (a label declared numeric must hold only those values). Numeric features
+    are flagged so the model's input transform standardises them; nominal ``{0,1}`` features are
+    kept as binary bag-of-words columns. ``duplicates``: see :func:`read_arff`.
 
     Raises:
         DataFormatError: a malformed file, or a label list that does not match the ARFF.
     """
     label_names = read_label_names(xml_path)
-    names, kinds, matrix = read_arff(arff_path)
+    names, kinds, matrix, lines = read_arff(arff_path, duplicates)
     position = {n: i for i, n in enumerate(names)}
     missing = [n for n in label_names if n not in position]
     if missing:
@@ -165,15 +174,19 @@ def read_mulan(arff_path, xml_path, name: str | None = None) -> Dataset:
     if feature_cols.size == 0:
         raise DataFormatError(arff_path, "every attribute is a label; there are no input features")
     for col in label_cols:
-        if kinds[col] == "numeric":
-            continue
-        if not set(kinds[col]) <= {"0", "1"}:
+        if kinds[col] != "numeric" and not set(kinds[col]) <= {"0", "1"}:
             raise DataFormatError(arff_path, f"label {names[col]!r} has values {kinds[col]}, expected {{0,1}}")
     csc = matrix.tocsc()
     X = csc[:, feature_cols].tocsr()
     Y = csc[:, label_cols].tocsr()
-    Y.data[:] = 1.0
     Y.eliminate_zeros()
+    if duplicates == "sum":  # a label given twice is still one positive
+        Y.data = np.where(Y.data > 1, 1.0, Y.data).astype(np.float32)
+    wrong = np.flatnonzero(Y.data != 1.0)
+    if wrong.size:  # e.g. labels coded -1/+1: -1 is not a positive
+        row = np.searchsorted(Y.indptr, wrong[0], side="right") - 1
+        raise DataFormatError(arff_path, f"label {label_names[Y.indices[wrong[0]]]!r} is {Y.data[wrong[0]]:g}; labels "
+                              "must be 0 or 1", int(lines[row]))
     numeric = np.array([kinds[c] == "numeric" for c in feature_cols])
     return Dataset(
         X=X,
@@ -184,12 +197,3 @@ def read_mulan(arff_path, xml_path, name: str | None = None) -> Dataset:
         name=name or Path(arff_path).stem,
         numeric_features=numeric,
     )
-
-
-def read_mulan_split(train_path, test_path, xml_path, name: str | None = None) -> tuple[Dataset, Dataset]:
-    """Read a Mulan train/test pair and check both have the same features and labels."""
-    train = read_mulan(train_path, xml_path, name)
-    test = read_mulan(test_path, xml_path, name)
-    if train.feature_names != test.feature_names:
-        raise DataFormatError(test_path, f"its features differ from those of {train_path}")
-    return train, test

@@ -21,6 +21,7 @@ KNOWN = {
     "emotions": ("mulan/emotions", "emotions-train.arff", "emotions-test.arff", "emotions.xml", "mulan"),
     "scene": ("mulan/scene", "scene-train.arff", "scene-test.arff", "scene.xml", "mulan"),
     "cal500": ("mulan/cal500", "cal500.arff", None, "cal500.xml", "mulan"),
+    "tmc2007": ("mulan/tmc2007", "tmc2007-500-train.arff", "tmc2007-500-test.arff", "tmc2007-500.xml", "mulan"),
     "ml-100k": ("ml-100k", "u.data", None, None, "movielens"),
 }
 FORMATS = ("mulan", "movielens", "xmlrepo", "interactions")
@@ -59,8 +60,9 @@ def list_datasets() -> list[dict]:
     return out
 
 
-def read_files(train, test=None, labels=None, format: str | None = None, name: str | None = None):
-    """Read a data set from files.
+def read_files(train, test=None, labels=None, format: str | None = None, name: str | None = None,
+               duplicates: str = "error"):
+    """Read a data set from files (UTF-8 text).
 
     Args:
         train: the training file (or, for MovieLens, the file or its folder).
@@ -68,6 +70,9 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
         labels: the Mulan label ``.xml`` (required for ``mulan``).
         format: one of ``mulan``, ``movielens``, ``xmlrepo``, ``interactions``; guessed from the
             file name when omitted.
+        duplicates: what an entry given twice means, for every format: an ``error`` naming both
+            lines (the default), or ``sum`` (values add up; a label or an implicit positive
+            stays one).
 
     Returns:
         ``(train, test)`` data sets; ``test`` is ``None`` when no test file is given.
@@ -79,20 +84,21 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
     if fmt == "mulan":
         if labels is None:
             raise ValueError(f"{train}: Mulan data needs its label list (--labels FILE.xml)")
-        out = read_mulan(train, labels, name), (read_mulan(test, labels, name) if test else None)
+        out = (read_mulan(train, labels, name, duplicates),
+               read_mulan(test, labels, name, duplicates) if test else None)
         if out[1] is not None and out[1].feature_names != out[0].feature_names:
             raise DataFormatError(test, f"its features differ from those of {train}")
         return out
     if fmt == "xmlrepo":
-        first = read_xmlrepo(train, name)
-        second = read_xmlrepo(test, name) if test else None
+        first = read_xmlrepo(train, name, duplicates)
+        second = read_xmlrepo(test, name, duplicates) if test else None
         if second is not None and (second.n_features, second.n_labels) != (first.n_features, first.n_labels):
             raise DataFormatError(test, f"its header's feature/label counts differ from those of {train}")
         return first, second
     if test is not None:
         raise ValueError(f"{fmt} data is split by the protocol; pass only --train")
     reader = read_movielens if fmt == "movielens" else read_interactions
-    return reader(train, name), None
+    return reader(train, name, duplicates), None
 
 
 def _guess_format(path: Path) -> str:
@@ -108,7 +114,7 @@ def _guess_format(path: Path) -> str:
 
 
 def load_dataset(name: str = DEFAULT_DATASET) -> Split:
-    """A named data set, split and scaled by the protocol (``shared/PROTOCOLS.md``).
+    """A named data set, split by the protocol (``docs/protocols.md``), raw values kept.
 
     ``corel5k`` ships with the package; the others are read from ``AWE_DATA_DIR``.
     """
@@ -130,9 +136,9 @@ def load_dataset(name: str = DEFAULT_DATASET) -> Split:
     return protocol_split(train, test)
 
 
-def load_split(train, test=None, labels=None, format=None, name=None) -> Split:
-    """Files read by :func:`read_files`, split and scaled by the protocol."""
-    first, second = read_files(train, test, labels, format, name)
+def load_split(train, test=None, labels=None, format=None, name=None, duplicates: str = "error") -> Split:
+    """Files read by :func:`read_files`, split by the protocol."""
+    first, second = read_files(train, test, labels, format, name, duplicates)
     return protocol_split(first, second)
 
 

@@ -13,15 +13,15 @@ import scipy.sparse as sp
 
 from awe_tf.data.dataset import ANNOTATION, Dataset
 from awe_tf.data.errors import DataFormatError, parse_float, parse_int
+from awe_tf.data.text import check_duplicates, text_lines
 
 
-def read_xmlrepo(path, name: str | None = None) -> Dataset:
-    """Read one file of the repository's format into a data set (numeric features flagged)."""
+def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Dataset:
+    """Read one file of the repository's format into a data set. Its features are sparse
+    values (bag-of-words or tf-idf), kept as they are. A feature or label given twice in a row
+    is an error, or with ``duplicates="sum"`` feature values add up (a label stays one)."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise DataFormatError(path, f"cannot open: {err.strerror}") from None
+    lines = [line for _, line in text_lines(path)]
     if not lines or not lines[0].strip():
         raise DataFormatError(path, "empty file; expected a header 'N F L'", 1)
     header = lines[0].split()
@@ -31,7 +31,7 @@ def read_xmlrepo(path, name: str | None = None) -> Dataset:
     body = [(i, line) for i, line in enumerate(lines[1:], start=2) if line.strip()]
     if len(body) != n:
         raise DataFormatError(path, f"header says {n} examples but the file has {len(body)}")
-    xr, xc, xv, yr, yc = [], [], [], [], []
+    xr, xc, xv, xl, yr, yc, yl = [], [], [], [], [], [], []
     for row, (line_no, line) in enumerate(body):
         parts = line.split(" ")
         first = parts[0]
@@ -45,6 +45,7 @@ def read_xmlrepo(path, name: str | None = None) -> Dataset:
                 raise DataFormatError(path, f"label index {label} out of range (0..{n_labels - 1})", line_no)
             yr.append(row)
             yc.append(label)
+            yl.append(line_no)
         for token in filter(None, features):
             if ":" not in token:
                 raise DataFormatError(path, f"feature {token!r} is not 'index:value'", line_no)
@@ -55,10 +56,12 @@ def read_xmlrepo(path, name: str | None = None) -> Dataset:
             xr.append(row)
             xc.append(index)
             xv.append(parse_float(path, value_text, line_no, f"feature {index}"))
+            xl.append(line_no)
+    check_duplicates(path, xr, xc, xl, lambda i: f"feature {xc[i]}", duplicates)
+    check_duplicates(path, yr, yc, yl, lambda i: f"label {yc[i]}", duplicates)
     X = sp.csr_matrix((np.asarray(xv, np.float32), (xr, xc)), shape=(n, n_features))
     Y = sp.csr_matrix((np.ones(len(yr), np.float32), (yr, yc)), shape=(n, n_labels))
-    if X.has_canonical_format is False:
-        X.sum_duplicates()
+    X.sum_duplicates()
     Y.sum_duplicates()
     Y.data[:] = 1.0
     return Dataset(

@@ -49,10 +49,13 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None, cand
 
 
 def hits_at_k(top: np.ndarray, positives: sp.csr_matrix, k: int) -> np.ndarray:
-    """Per row, how many of the first ``k`` ranked labels are positives."""
+    """Per row, how many of the first ``k`` ranked labels are positives (an id of -1, a slot a
+    ranking could not fill, is never one)."""
     positives = sp.csr_matrix(positives)
     rows = np.repeat(np.arange(top.shape[0]), k)
-    return np.asarray(positives[rows, top[:, :k].ravel()]).reshape(-1, k).astype(bool).sum(axis=1)
+    ranked = top[:, :k].ravel()
+    found = np.asarray(positives[rows, np.maximum(ranked, 0)]).ravel().astype(bool) & (ranked >= 0)
+    return found.reshape(-1, k).sum(axis=1)
 
 
 def precision_at_k(top: np.ndarray, positives: sp.csr_matrix, k: int) -> float:

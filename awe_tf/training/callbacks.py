@@ -1,9 +1,11 @@
-"""Keras callbacks: validation ranking metrics with early stopping, and resumable checkpoints."""
+"""Keras callbacks: validation ranking metrics with early stopping, resumable checkpoints, and a
+stop at the first non-finite loss."""
 
 from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +62,54 @@ class ValidationRanking(tf.keras.callbacks.Callback):
         self.best_weights = best_weights
 
 
+class TrainingDiverged(RuntimeError):
+    """Training produced a non-finite loss or weights: it stopped, and nothing was saved after."""
+
+
+class StopOnNonFinite(tf.keras.callbacks.Callback):
+    """Stop training with :class:`TrainingDiverged` at the first step whose loss is not finite,
+    and at the end of an epoch whose U or V holds a non-finite value, before any later callback
+    (checkpoints, best weights) can keep the diverged weights."""
+
+    def __init__(self, learning_rate: float | None = None):
+        super().__init__()
+        self.learning_rate = learning_rate
+        self.epoch = 0
+
+    def _stop(self, what: str, step: str = ""):
+        advice = f"; lower the learning rate (it is {self.learning_rate:g})" if self.learning_rate else ""
+        raise TrainingDiverged(f"training diverged: {what} at epoch {self.epoch + 1}{step}{advice}")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self._stop(f"the loss is {float(loss)}", f", step {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name in ("U", "V"):
+            table = getattr(self.model, name).table
+            if not bool(tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(table)))):
+                self._stop(f"{name} holds non-finite values")
+
+
+def changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """What differs between two settings dicts, as ``key: old -> new`` lines (nested keys
+    joined by dots); a changed ``data`` fingerprint is reported as such, first."""
+    if not prefix and old.get("data") != new.get("data"):
+        return ["the training data (its content differs)"]
+    found = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found += changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            found.append(f"{prefix}{key}: {json.dumps(a)[:60]} -> {json.dumps(b)[:60]}")
+    return found
+
+
 def worker_directory(strategy=None) -> str | None:
     """``.worker-<id>`` for a worker other than the chief of a multi-worker strategy, else None
     (the chief, or a single-machine strategy, writes to the real output directory)."""
@@ -95,6 +145,8 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=self.epoch)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.write_directory / "last"), max_to_keep=2)
         self.history: dict = {}
+        self.seconds_before = 0.0
+        self.began = time.perf_counter()
 
     def restore(self) -> int:
         """Restore the last checkpoint if there is one; returns the epoch to start from."""
@@ -104,12 +156,15 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
             return 0
         state = json.loads(state_path.read_text())
         if state.get("settings") != self.settings:
+            different = changes(state.get("settings") or {}, self.settings) or ["the format of its settings"]
             raise RuntimeError(
-                f"{self.directory} holds a checkpoint of a run with other settings or data; use "
-                "another output directory, or start afresh (awe-tf train --restart)"
+                f"{self.directory} holds a checkpoint of a run with other data or settings ("
+                + "; ".join(different[:4]) + ("; ..." if len(different) > 4 else "")
+                + "); use another output directory, or start afresh (awe-tf train --restart)"
             )
         self.checkpoint.restore(latest).expect_partial()
         self.history = state.get("history", {})
+        self.seconds_before = float(state.get("seconds", 0.0))
         if self.validation is not None and (self.directory / "best.npz").exists():
             with np.load(self.directory / "best.npz") as best:
                 weights = [best[f"w{i}"] for i in range(len(best.files))]
@@ -121,7 +176,8 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         self.manager.save(checkpoint_number=epoch + 1)
-        state = {"epoch": epoch + 1, "history": self.history, "settings": self.settings}
+        state = {"epoch": epoch + 1, "history": self.history, "settings": self.settings,
+                 "seconds": self.seconds_before + time.perf_counter() - self.began}
         if self.validation is not None:
             state["validation"] = self.validation.state()
             if self.validation.best_epoch == epoch:

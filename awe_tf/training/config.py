@@ -1,10 +1,41 @@
-"""Training settings as plain data, shared by the Python API, the CLI and tuning."""
+"""Training settings as plain data, shared by the Python API, the CLI and tuning. Each setting
+is checked where it is made, so a bad value stops before any work with its name in the error."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 
 ENGINES = ("graph", "native")
+LOSSES = ("warp", "warp-all")
+NORMALISATIONS = ("l2", "l1", "none")
+OPTIMIZERS = ("adagrad", "sgd")
+MONITORED = re.compile(r"(precision|recall)@[1-9][0-9]*")
+
+
+class SettingError(ValueError):
+    """A setting outside its range; ``field`` names it (the CLI names its flag instead)."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field} {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def _whole(field: str, value, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise SettingError(field, f"must be a whole number of at least {least}, got {value!r}")
+
+
+def _positive(field: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise SettingError(field, f"must be a finite number above 0, got {value!r}")
+
+
+def _one_of(field: str, value, choices) -> None:
+    if value not in choices:
+        raise SettingError(field, f"must be one of {', '.join(map(str, choices))}, got {value!r}")
 
 
 @dataclasses.dataclass
@@ -21,6 +52,22 @@ class ModelConfig:
     seed: int = 0
     input_bias: bool = True
     tpu_embedding: bool = False
+
+    def __post_init__(self):
+        _whole("dimension", self.dimension, 1)
+        _positive("margin", self.margin)
+        _whole("num_negatives", self.num_negatives, 1)
+        _one_of("loss", self.loss, LOSSES)
+        _one_of("normalisation", self.normalisation, NORMALISATIONS)
+        _positive("max_norm", self.max_norm)
+        _whole("seed", self.seed, 0)
+        if isinstance(self.affinity, str):
+            from awe_tf.affinities import parse
+
+            try:
+                parse(self.affinity)
+            except ValueError as error:
+                raise SettingError("affinity", f"{self.affinity!r}: {error}") from None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -68,10 +115,18 @@ class TrainConfig:
     threads: int = 0
 
     def __post_init__(self):
-        if self.engine not in ENGINES:
-            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
-        if self.threads < 0:
-            raise ValueError(f"threads must be 0 (every core) or positive, got {self.threads}")
+        _whole("epochs", self.epochs, 1)
+        _positive("learning_rate", self.learning_rate)
+        _one_of("optimizer", self.optimizer, OPTIMIZERS)
+        _whole("pairs_per_batch", self.pairs_per_batch, 1)
+        _whole("patience", self.patience, 0)
+        if not isinstance(self.monitor, str) or not MONITORED.fullmatch(self.monitor):
+            raise SettingError("monitor", f"must be precision@k or recall@k (k a whole number), got {self.monitor!r}")
+        _whole("seed", self.seed, 0)
+        _one_of("verbose", self.verbose, (0, 1, 2))
+        _whole("steps_per_execution", self.steps_per_execution, 1)
+        _one_of("engine", self.engine, ENGINES)
+        _whole("threads", self.threads, 0)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -13,7 +13,7 @@ from awe_tf.data.dataset import Dataset, Split
 from awe_tf.data.pipeline import TrainingBatches
 from awe_tf.distribute import is_parameter_server
 from awe_tf.models import AWEModel
-from awe_tf.training.callbacks import EpochCheckpoint, ValidationRanking
+from awe_tf.training.callbacks import EpochCheckpoint, StopOnNonFinite, ValidationRanking
 from awe_tf.training.config import ModelConfig, TrainConfig
 from awe_tf.training.optimiser import continue_optimiser
 
@@ -118,6 +118,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     if validation is not None:
         ranking = ValidationRanking(validation, monitor=train_config.monitor, patience=train_config.patience)
         all_callbacks.insert(0, ranking)
+    all_callbacks.insert(0, StopOnNonFinite(train_config.learning_rate))  # before anything keeps the weights
     start_epoch = 0
     checkpoint = None
     if output_dir is not None:
@@ -125,7 +126,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         # What must match for a checkpoint to be resumed (more epochs or other verbosity may differ).
         free = ("epochs", "verbose", "steps_per_execution", "jit_compile", "engine", "threads")
         resumable = {k: v for k, v in train_config.to_dict().items() if k not in free}
-        settings = {"model": _plain(model.get_config()), "train": resumable, "data": repr(train)}
+        settings = {"model": _plain(model.get_config()), "train": resumable, "data": train.fingerprint()}
         checkpoint = EpochCheckpoint(output_dir / "checkpoints", model, settings, ranking, strategy=strategy)
         start_epoch = checkpoint.restore()
         all_callbacks.append(checkpoint)

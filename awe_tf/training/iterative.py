@@ -50,6 +50,8 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         ``(final result, results of every step)``.
     """
     train_config = train_config or TrainConfig()
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(f"iterations must be a whole number of at least 1 (times G is rebuilt), got {iterations!r}")
     final_model = build_model(train, model_config, train_config=train_config)
     knn = neighbour_part(final_model.affinity)
     if knn is None:

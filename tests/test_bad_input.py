@@ -1,0 +1,166 @@
+"""Every bad input stops with one line naming the file, line, field, flag or request field, exit
+code 2, no traceback, and nothing written. One table of command lines, one of serving requests:
+a new case is one line."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import tensorflow as tf
+
+from awe_tf import cli, serving
+from awe_tf.models import AWEModel
+
+ARFF = """@relation t
+@attribute f1 numeric
+@attribute f2 numeric
+@attribute a {0,1}
+@attribute b {0,1}
+@data
+"""
+LABELS = '<labels xmlns="http://mulan.sourceforge.net/labels"><label name="a"/><label name="b"/></labels>'
+SIGNED = ARFF.replace("@attribute a {0,1}", "@attribute a numeric") + "".join(
+    f"{i}.5,{i % 3},{1 if i % 2 else -1},{i % 2}\n" for i in range(12))
+SPARSE_TWICE = """@relation t
+@attribute w1 {0,1}
+@attribute w2 {0,1}
+@attribute a {0,1}
+@attribute b {0,1}
+@data
+{0 1,2 1}
+{0 1,1 1,0 1,3 1}
+"""
+
+FILES = {  # name -> content (bytes or text) written under tmp_path
+    "signed.arff": SIGNED,
+    "labels.xml": LABELS,
+    "twice.arff": SPARSE_TWICE,
+    "clicks.tsv": "u1\ti1\t1\nu2\ti2\t1\nu1\ti1\t2\n",
+    "huge.tsv": "u1\ti1\t1e39\nu2\ti2\t1\n",
+    "twice.txt": "2 3 2\n0 0:1 0:2\n1 1:1\n",
+    "binary.tsv": b"\x00\x01\x02PK\x03\x04",
+    "latin1.tsv": "u1\ti1\t1\nJos\xe9\ti2\t1\n".encode("latin-1"),
+    "utf16.tsv": "u1\ti1\t1\n".encode("utf-16"),
+    "a_file": "not a directory",
+}
+
+ON_FILES = ["--epochs", "1", "--no-validate", "--no-baselines", "--dimension", "4", "--negatives", "2"]
+SMALL = ["--epochs", "2", "--dimension", "8", "--negatives", "5", "--no-baselines", "--verbose", "0"]
+
+# (case id, command line with {dir} for the test's folder, words the one-line message must contain)
+CASES = [
+    ("labels coded -1/+1", ["train", "--train", "{dir}/signed.arff", "--labels", "{dir}/labels.xml", *ON_FILES],
+     ["signed.arff:7", "label 'a' is -1", "must be 0 or 1"]),
+    ("duplicate interaction", ["train", "--train", "{dir}/clicks.tsv", *ON_FILES],
+     ["clicks.tsv:3", "(user u1, item i1) is given twice", "first on line 1", "--duplicates sum"]),
+    ("duplicate sparse ARFF entry", ["train", "--train", "{dir}/twice.arff", "--labels", "{dir}/labels.xml",
+                                     *ON_FILES], ["twice.arff:8", "'w1'", "given twice"]),
+    ("duplicate xmlrepo feature", ["train", "--train", "{dir}/twice.txt", *ON_FILES],
+     ["twice.txt:2", "feature 0 is given twice"]),
+    ("weight beyond float32", ["train", "--train", "{dir}/huge.tsv", *ON_FILES],
+     ["huge.tsv:1", "weight", "beyond float32"]),
+    ("binary file", ["train", "--train", "{dir}/binary.tsv", *ON_FILES], ["binary.tsv", "binary file"]),
+    ("latin-1 file", ["train", "--train", "{dir}/latin1.tsv", *ON_FILES], ["latin1.tsv:2", "not UTF-8", "0xe9"]),
+    ("utf-16 file", ["train", "--train", "{dir}/utf16.tsv", *ON_FILES], ["utf16.tsv", "UTF-16"]),
+    ("missing file", ["train", "--train", "{dir}/nowhere.tsv", *ON_FILES], ["nowhere.tsv", "cannot open"]),
+    ("unknown data set", ["train", "--dataset", "nosuch", *SMALL], ["unknown data set 'nosuch'"]),
+    ("--iterations 0", ["train", "--affinity", "knn:k=5", "--iterations", "0", *SMALL], ["--iterations", "at least 1"]),
+    ("--iterations without G", ["train", "--iterations", "2", *SMALL], ["--iterations is for"]),
+    ("negative --lr", ["train", "--lr", "-1", *SMALL], ["--learning-rate", "above 0", "-1"]),
+    ("--lr nan", ["train", "--lr", "nan", *SMALL], ["--learning-rate", "nan"]),
+    ("negative --margin", ["train", "--margin", "-0.5", *SMALL], ["--margin", "above 0"]),
+    ("negative --epochs", ["train", "--no-validate", *SMALL, "--epochs", "-1"], ["--epochs", "at least 1"]),
+    ("--epochs 0", ["train", *SMALL, "--epochs", "0"], ["--epochs", "at least 1"]),
+    ("--pairs-per-batch 0", ["train", "--pairs-per-batch", "0", *SMALL], ["--pairs-per-batch", "at least 1"]),
+    ("--dimension 0", ["train", *SMALL, "--dimension", "0"], ["--dimension", "at least 1"]),
+    ("--negatives 0", ["train", *SMALL, "--negatives", "0"], ["--negatives", "at least 1"]),
+    ("--epochs not a number", ["train", "--epochs", "ten"], ["--epochs", "'ten' is not a whole number"]),
+    ("bad monitor", ["train", "--monitor", "accuracy", *SMALL], ["--monitor", "precision@k"]),
+    ("knn:k=abc", ["train", "--affinity", "knn:k=abc", *SMALL], ["--affinity", "setting k of knn", "'abc'"]),
+    ("beta=abc", ["train", "--affinity", "linear-sigmoid:beta=abc", *SMALL], ["setting beta of linear-sigmoid"]),
+    ("unknown affinity", ["train", "--affinity", "nosuch", *SMALL], ["unknown affinity 'nosuch'"]),
+    ("output is a file", ["train", *SMALL, "-o", "{dir}/a_file"], ["--output", "a_file is a file"]),
+    ("output under a file", ["train", *SMALL, "-o", "{dir}/a_file/run"], ["--output", "a_file is a file"]),
+    ("output unwritable", ["train", *SMALL, "-o", "/proc/awe-tf-test"], ["--output /proc/awe-tf-test",
+                                                                         "cannot write there"]),
+    ("diverged run", ["train", "--lr", "1e38", *SMALL], ["training diverged", "lower the learning rate"]),
+    ("evaluate without a model", ["evaluate"], ["give the model directory"]),
+    ("evaluate a missing model", ["evaluate", "{dir}/nomodel"], ["nomodel", "holds no saved AWE model"]),
+    ("--test without --train", ["evaluate", "{dir}/nomodel", "--test", "x.arff"], ["--test and --labels go with"]),
+    ("export into a file", ["export", "{dir}/model", "{dir}/a_file"], ["BASE", "a_file is a file"]),
+]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bad-input")
+    for name, content in FILES.items():
+        path = root / name
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    AWEModel(499, 374, dimension=4).save_model(root / "model")
+    return root
+
+
+@pytest.mark.parametrize("argv, words", [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_bad_command_lines_stop_with_one_line(argv, words, folder, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = [a.replace("{dir}", str(folder)) for a in argv]
+    if argv[0] == "train" and "-o" not in argv:
+        argv += ["-o", str(out)]
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit_:  # argparse's own errors
+        code = exit_.code
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(error) == 1 and "Traceback" not in error[0], error
+    for word in words:
+        assert word in error[0], (word, error[0])
+    # nothing written: no output directory, or (a run that got going) no model and no metrics
+    assert not (out / "model").exists() and not (out / "metrics.json").exists()
+    assert not out.exists() or "diverged" in error[0]
+    if out.exists():
+        assert not list(out.glob("**/checkpoints/last/*")), "a diverged epoch was checkpointed"
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    base = tmp_path_factory.mktemp("exports")
+    model = AWEModel(30, 30, dimension=4, data_task="recommendation", seed=1)
+    return {flavour: serving.load(serving.export(model, base, flavour, flavour=flavour, candidates=10, log=None))
+            for flavour in serving.FLAVOURS}
+
+
+# (case id, request keyword arguments, error type, words)
+REQUESTS = [
+    ("fractional ids", {"feature_ids": [[3.5, 2]]}, ValueError, ["feature_ids", "whole numbers"]),
+    ("ids beyond int32", {"feature_ids": np.array([[2 ** 32 + 5]], np.int64)}, ValueError, ["feature_ids", "int32"]),
+    ("text ids", {"feature_ids": [["a"]]}, ValueError, ["feature_ids", "integer ids"]),
+    ("one-dimensional ids", {"feature_ids": [3, 4]}, ValueError, ["feature_ids", "2 dimensions"]),
+    ("fractional exclusions", {"feature_ids": [[3]], "exclude": [1.5]}, ValueError, ["exclude_ids", "whole"]),
+    ("exclusion out of range", {"feature_ids": [[3]], "exclude": [30]}, tf.errors.InvalidArgumentError,
+     ["exclude_ids must be < 30"]),
+    ("exclusion rows", {"feature_ids": [[3], [4], [5]], "exclude": [[1], [2]]}, tf.errors.InvalidArgumentError,
+     ["exclude_ids must have one row"]),
+    ("k too large", {"feature_ids": [[3]], "k": 31}, tf.errors.InvalidArgumentError, ["k must be at most"]),
+    ("fractional k", {"feature_ids": [[3]], "k": 2.5}, ValueError, ["k must be a whole number"]),
+    ("NaN value", {"feature_ids": [[3]], "feature_weights": [[np.nan]]}, tf.errors.InvalidArgumentError,
+     ["feature_weights must be finite"]),
+    ("raw rows with NaN", {"X": sp.csr_matrix(([np.nan], ([0], [1])), shape=(1, 30))}, ValueError, ["NaN"]),
+]
+
+
+@pytest.mark.parametrize("flavour", ["scann", "portable"])
+@pytest.mark.parametrize("request_, error, words", [case[1:] for case in REQUESTS], ids=[c[0] for c in REQUESTS])
+def test_bad_requests_name_the_field(request_, error, words, flavour, exports):
+    with pytest.raises(error) as raised:
+        exports[flavour](**{"k": 5, **request_})
+    for word in words:
+        assert word in str(raised.value), (word, str(raised.value)[:300])
+
+
+def test_an_annotation_model_refuses_to_leave_out_its_inputs(tmp_path):
+    served = serving.load(serving.export(AWEModel(6, 4, dimension=3), tmp_path, "m", flavour="portable", log=None))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="exclude_inputs is for recommendation models"):
+        served(feature_ids=[[1]], k=2, exclude_inputs=True)
+    with pytest.raises(ValueError, match="exclude_inputs is for recommendation models"):
+        AWEModel(6, 4, dimension=3).top_k(np.eye(6)[:1], 2, exclude_inputs=True)
