@@ -36,8 +36,8 @@ from awe_tf.data import Dataset, list_datasets, load_dataset  # noqa: E402
 
 _LAZY = {  # TensorFlow-heavy parts load on first use, so `awe-tf datasets` and the data layer stay fast
     "AWEModel": "awe_tf.models",
-    "ModelConfig": "awe_tf.training",
-    "TrainConfig": "awe_tf.training",
+    "ModelConfig": "awe_tf.config",
+    "TrainConfig": "awe_tf.config",
     "fit": "awe_tf.training",
     "fit_iterative": "awe_tf.training",
     "evaluate_model": "awe_tf.evaluation",

@@ -388,7 +388,7 @@ def _number(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from awe_tf.training.config import ModelConfig, TrainConfig
+    from awe_tf.config import ModelConfig, TrainConfig
 
     model_defaults, train_defaults = ModelConfig(), TrainConfig()
     parser = _Parser(prog="awe-tf", description="Affinity Weighted Embedding on TensorFlow")
@@ -548,8 +548,8 @@ def _flag(parser, field: str) -> str:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from awe_tf.config import SettingError
     from awe_tf.data import DataFormatError
-    from awe_tf.training.config import SettingError
 
     try:
         return args.func(args)

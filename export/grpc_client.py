@@ -16,10 +16,17 @@ import numpy as np
 
 
 def parse_row(text: str) -> list[tuple[int, float]]:
+    """``3,17:0.5,42`` as [(3, 1.0), (17, 0.5), (42, 1.0)]; a ValueError names a bad entry."""
     pairs = []
-    for item in filter(None, text.split(",")):
+    for item in filter(None, (entry.strip() for entry in text.split(","))):
         feature, _, value = item.partition(":")
-        pairs.append((int(feature), float(value) if value else 1.0))
+        if not feature.isdigit() or int(feature) > 2**31 - 1:
+            raise ValueError(f"--features {text!r}: {feature!r} is not a feature id (a whole number, 0 to 2^31 - 1)")
+        try:
+            number = float(value) if value else 1.0
+        except ValueError:
+            raise ValueError(f"--features {text!r}: the value {value!r} of feature {feature} is not a number") from None
+        pairs.append((int(feature), number))
     return pairs
 
 
@@ -54,12 +61,16 @@ def main() -> int:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=10.0)
     args = parser.parse_args()
+    try:
+        rows = [parse_row(r) for r in args.features]
+    except ValueError as error:
+        parser.error(str(error))
 
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    request = build_request(args.model, [parse_row(r) for r in args.features], args.k, args.version_label)
+    request = build_request(args.model, rows, args.k, args.version_label)
     stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(args.server))
     response = stub.Predict(request, args.timeout)
     labels = tf.make_ndarray(response.outputs["labels"])

@@ -211,6 +211,9 @@ def test_deployment_kit_requests_match_the_signature(tmp_path, wsabie):
     client = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(client)
     rows = [client.parse_row("3,17:0.5,42"), client.parse_row("5")]
+    for bad, words in (("3.5", "not a feature id"), ("4294967301", "not a feature id"), ("3:x", "not a number")):
+        with pytest.raises(ValueError, match=words):
+            client.parse_row(bad)
     request = client.build_request("awe", rows, k=4)
     arrays = {key: tf.make_ndarray(value) for key, value in request.inputs.items()}
     out = served.signature(**{key: tf.constant(value) for key, value in arrays.items()})

@@ -61,7 +61,7 @@ def test_killed_run_resumes_from_checkpoint(corel, tmp_path, capsys):
 def test_checkpoint_of_other_settings_is_refused(corel, tmp_path):
     fit(corel.train, ModelConfig(dimension=8, num_negatives=3), TrainConfig(epochs=1, verbose=0),
         output_dir=tmp_path)
-    with pytest.raises(RuntimeError, match="other settings"):
+    with pytest.raises(RuntimeError, match=r"other data or settings \(model.dimension: 8 -> 16\).*--restart"):
         fit(corel.train, ModelConfig(dimension=16, num_negatives=3), TrainConfig(epochs=1, verbose=0),
             output_dir=tmp_path)
 

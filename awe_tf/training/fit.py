@@ -9,12 +9,12 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from awe_tf.config import ModelConfig, TrainConfig
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.data.pipeline import TrainingBatches
 from awe_tf.distribute import is_parameter_server
 from awe_tf.models import AWEModel
 from awe_tf.training.callbacks import EpochCheckpoint, StopOnNonFinite, ValidationRanking
-from awe_tf.training.config import ModelConfig, TrainConfig
 from awe_tf.training.optimiser import continue_optimiser
 
 

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from awe_tf.affinities import neighbour_part
+from awe_tf.config import ModelConfig, TrainConfig
 from awe_tf.data.dataset import Dataset, Split
-from awe_tf.training.config import ModelConfig, TrainConfig
 from awe_tf.training.fit import FitResult, build_model, fit
 from awe_tf.training.optimiser import holds_state
 

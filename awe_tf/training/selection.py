@@ -15,9 +15,9 @@ from __future__ import annotations
 import dataclasses
 
 from awe_tf.affinities import parse
+from awe_tf.config import ModelConfig, TrainConfig
 from awe_tf.data import validation_split
 from awe_tf.data.dataset import Dataset, Split
-from awe_tf.training.config import ModelConfig, TrainConfig
 from awe_tf.training.fit import FitResult, fit
 from awe_tf.training.iterative import fit_iterative, needs_iterations
 

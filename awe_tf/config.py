@@ -1,5 +1,6 @@
-"""Training settings as plain data, shared by the Python API, the CLI and tuning. Each setting
-is checked where it is made, so a bad value stops before any work with its name in the error."""
+"""Settings as plain data, shared by the Python API, the CLI and tuning. Reading them needs no
+TensorFlow, so the command line shows its defaults at once. Each setting is checked where it is
+made, so a bad value stops before any work, with its name in the error."""
 
 from __future__ import annotations
 
