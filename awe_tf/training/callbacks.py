@@ -67,9 +67,9 @@ class TrainingDiverged(RuntimeError):
 
 
 class StopOnNonFinite(tf.keras.callbacks.Callback):
-    """Stop training with :class:`TrainingDiverged` at the first step whose loss is not finite,
-    and at the end of an epoch whose U or V holds a non-finite value, before any later callback
-    (checkpoints, best weights) can keep the diverged weights."""
+    """Stop training with :class:`TrainingDiverged` at the end of an epoch whose loss, U or V is
+    not finite, before any later callback (checkpoints, best weights) can keep the diverged
+    weights. :class:`StopAtNonFiniteStep` checks every step as well."""
 
     def __init__(self, learning_rate: float | None = None):
         super().__init__()
@@ -83,16 +83,24 @@ class StopOnNonFinite(tf.keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            self._stop(f"the loss is {float(loss)}", f", step {batch + 1}")
-
-    def on_epoch_end(self, epoch, logs=None):
+            self._stop(f"the loss is {float(loss)}")
         for name in ("U", "V"):
             table = getattr(self.model, name).table
             if not bool(tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(table)))):
                 self._stop(f"{name} holds non-finite values")
+
+
+class StopAtNonFiniteStep(StopOnNonFinite):
+    """:class:`StopOnNonFinite` that also stops at the first step whose loss is not finite (not
+    under parameter-server training, which allows no per-step callbacks)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self._stop(f"the loss is {float(loss)}", f", step {batch + 1}")
 
 
 def changes(old: dict, new: dict, prefix: str = "") -> list[str]:

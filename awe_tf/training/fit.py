@@ -14,7 +14,7 @@ from awe_tf.data.dataset import Dataset, Split
 from awe_tf.data.pipeline import TrainingBatches
 from awe_tf.distribute import is_parameter_server
 from awe_tf.models import AWEModel
-from awe_tf.training.callbacks import EpochCheckpoint, StopOnNonFinite, ValidationRanking
+from awe_tf.training.callbacks import EpochCheckpoint, StopAtNonFiniteStep, StopOnNonFinite, ValidationRanking
 from awe_tf.training.optimiser import continue_optimiser
 
 
@@ -118,7 +118,8 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     if validation is not None:
         ranking = ValidationRanking(validation, monitor=train_config.monitor, patience=train_config.patience)
         all_callbacks.insert(0, ranking)
-    all_callbacks.insert(0, StopOnNonFinite(train_config.learning_rate))  # before anything keeps the weights
+    stop = StopOnNonFinite if is_parameter_server(strategy) else StopAtNonFiniteStep  # no step hooks there
+    all_callbacks.insert(0, stop(train_config.learning_rate))  # before anything keeps the weights
     start_epoch = 0
     checkpoint = None
     if output_dir is not None:
