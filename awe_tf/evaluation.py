@@ -54,7 +54,7 @@ def standardised(split: Split) -> Split:
     numeric = np.asarray(split.train.numeric_features, bool)
     if not numeric.any():
         return split
-    transform = InputTransform(split.train.n_features, "none").adapt(split.train.X, numeric)
+    transform = InputTransform(split.train.n_features, "none").adapt(split.train.X, numeric, split.train.numeric_scale)
     return dataclasses.replace(split, train=split.train.with_matrices(X=transform.apply(split.train.X)),
                                test=split.test.with_matrices(X=transform.apply(split.test.X)))
 

@@ -78,3 +78,18 @@ def test_a_model_saved_without_its_transform_is_refused(tmp_path):
     (path / "awe_model.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="train it again"):
         AWEModel.load_model(path)
+
+
+def test_a_model_trained_on_the_validation_carve_out_standardises_with_the_training_parts_statistics(data_dir):
+    """As the protocol scales features once, on the whole training part: the carve-out's model
+    (which chooses the epochs) sees the same scaled values as the final model."""
+    from awe_tf.data import load_dataset, validation_split
+    from awe_tf.training import ModelConfig, build_model
+
+    split = load_dataset("emotions")
+    carve = validation_split(split.train)
+    full = split.train.X.toarray().astype(np.float64)
+    model = build_model(carve.train, ModelConfig(dimension=4))
+    np.testing.assert_allclose(model.transform.mean, full.mean(axis=0))
+    np.testing.assert_allclose(model.transform.std, full.std(axis=0))
+    assert not np.allclose(model.transform.mean, carve.train.X.toarray().mean(axis=0))

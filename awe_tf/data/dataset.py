@@ -26,8 +26,12 @@ class Dataset:
             a user interacted with and y the same item vocabulary: ``X`` and ``Y`` share columns).
         name: a short name for messages and reports.
         numeric_features: boolean mask over the columns of ``X``; numeric columns are
-            standardised by the protocol, binary (bag-of-words) ones are kept as they are.
+            standardised (by the model's input transform), binary (bag-of-words) ones are kept
+            as they are.
         row_ids: the original id of each row (user id, example index), for reports.
+        numeric_scale: ``(mean, std)`` of the numeric columns over the protocol's training
+            part, set by the split; a model trained on any rows of that part (its validation
+            carve-out too) standardises with these. None: the model fits them on its own rows.
     """
 
     X: sp.csr_matrix
@@ -38,6 +42,7 @@ class Dataset:
     name: str = "data"
     numeric_features: np.ndarray | None = None
     row_ids: np.ndarray | None = None
+    numeric_scale: tuple | None = None
 
     def __post_init__(self):
         self.X = sp.csr_matrix(self.X, dtype=np.float32)

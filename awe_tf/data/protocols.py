@@ -5,6 +5,8 @@ Every reported figure uses these, so numbers compare across runs, libraries and 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -25,17 +27,33 @@ def validation_rows(n_train: int, seed: int = 0) -> np.ndarray:
     return np.sort(rng.permutation(n_train)[: n_train // 5])
 
 
+def column_statistics(X, numeric) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, std)`` of the columns flagged in ``numeric`` over the rows of ``X`` (float64; a
+    standard deviation of 0 is replaced by 1, so a constant column is only centred)."""
+    block = sp.csr_matrix(X)[:, np.flatnonzero(np.asarray(numeric, bool))].toarray().astype(np.float64)
+    if not block.shape[0]:
+        return np.zeros(block.shape[1]), np.ones(block.shape[1])
+    std = block.std(axis=0)
+    std[std == 0] = 1.0
+    return block.mean(axis=0), std
+
+
 def annotation_split(train: Dataset, test: Dataset | None = None) -> Split:
     """The annotation protocol: the given train/test files, or ``i % 5 == 0`` as test when
     there is no given split.
 
-    Both parts keep their raw feature values. The protocol's standardisation of numeric columns
-    with the training part's statistics is part of the model
-    (:class:`~awe_tf.layers.transform.InputTransform`, fitted when it is trained), so the model
-    that is evaluated and the one that is served take the same raw rows.
+    Both parts keep their raw feature values and carry the training part's ``numeric_scale``:
+    the protocol's standardisation of numeric columns is part of the model
+    (:class:`~awe_tf.layers.transform.InputTransform`), which adopts those statistics when it
+    is trained on the part or its validation carve-out, so the model that is evaluated and the
+    one that is served take the same raw rows.
     """
     if test is None:
         train, test = modulo_split(train)
+    if np.asarray(train.numeric_features, bool).any():
+        scale = column_statistics(train.X, train.numeric_features)
+        train = dataclasses.replace(train, numeric_scale=scale)
+        test = dataclasses.replace(test, numeric_scale=scale)
     return Split(train=train, test=test)
 
 
@@ -130,6 +148,7 @@ def validation_split(train: Dataset) -> Split:
 
 __all__ = [
     "annotation_split",
+    "column_statistics",
     "annotation_validation",
     "hold_out_items",
     "modulo_split",

@@ -58,17 +58,16 @@ class InputTransform(tf.keras.layers.Layer):
         """Whether :meth:`adapt` has fitted the statistics (a model built by hand has not)."""
         return self.numeric is not None
 
-    def adapt(self, X, numeric_mask) -> InputTransform:
+    def adapt(self, X, numeric_mask, statistics=None) -> InputTransform:
         """Fit the means and standard deviations of the columns flagged in ``numeric_mask`` on
-        the raw training rows ``X``."""
-        X = sp.csr_matrix(X)
+        the raw training rows ``X``, or take them as given (``statistics = (mean, std)``, the
+        protocol's training-part statistics when ``X`` is a carve-out of it)."""
+        from awe_tf.data.protocols import column_statistics
+
         numeric = np.flatnonzero(np.asarray(numeric_mask, bool))
         if X.shape[1] != self.n_features or np.asarray(numeric_mask).size != self.n_features:
             raise ValueError(f"the transform takes {self.n_features} features, got data with {X.shape[1]}")
-        block = X[:, numeric].toarray().astype(np.float64)
-        mean = block.mean(axis=0) if block.shape[0] else np.zeros(numeric.size)
-        std = block.std(axis=0) if block.shape[0] else np.ones(numeric.size)
-        std[std == 0] = 1.0
+        mean, std = statistics if statistics is not None else column_statistics(X, numeric_mask)
         self._set(numeric, mean, std)
         self._graph = None
         return self

@@ -116,7 +116,7 @@ class AWEModel(tfrs.Model):
         if (data.n_features, data.n_labels) != (self.n_features, self.n_labels):
             raise ValueError(f"{data.name} has {data.n_features} features / {data.n_labels} labels; the model was "
                              f"built for {self.n_features} / {self.n_labels}")
-        self.transform.adapt(data.X, data.numeric_features)
+        self.transform.adapt(data.X, data.numeric_features, data.numeric_scale)
         if self.data_task == RECOMMENDATION:
             self.rankable.assign((np.asarray(data.Y.sum(axis=0)).ravel() > 0).astype(np.float32))
 
