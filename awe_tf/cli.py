@@ -26,10 +26,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
-def _data_args(parser):
+def _data_args(parser, without: str = "corel5k, the bundled one"):
     group = parser.add_argument_group("data (a named data set, or files)")
-    group.add_argument("--dataset", help="a named data set (see `awe-tf datasets`); without it and --train: corel5k, "
-                                         "the bundled one")
+    group.add_argument("--dataset", help=f"a named data set (see `awe-tf datasets`); without it and --train: {without}")
     group.add_argument("--train", help="training file (or the whole data set, for protocol splits)")
     group.add_argument("--test", help="test file, for data that comes with its own split")
     group.add_argument("--labels", help="Mulan label list (.xml)")
@@ -111,9 +110,9 @@ def _monitor(args, split) -> str:
 
 
 def _train(args) -> int:
+    from awe_tf.config import ModelConfig, TrainConfig, check_engine
     from awe_tf.evaluation import baseline_scores, evaluate_model
-    from awe_tf.training import ModelConfig, TrainConfig
-    from awe_tf.training.selection import choose_epochs, is_iterative, refit
+    from awe_tf.training.selection import checked_validation, choose_epochs, is_iterative, refit
 
     split, name = _load(args)
     monitor = _monitor(args, split)
@@ -138,6 +137,9 @@ def _train(args) -> int:
         # XLA and parameter-server workers take one static batch shape
         bucketing=not (args.jit_compile or args.strategy in ("parameter-server", "tpu")),
     )
+    check_engine(model_config, train_config)
+    if args.validate:
+        checked_validation(split.train)
     out = _directory(Path(args.output), "--output")
     for stale in out.glob(".publishing-*"):  # left by a run killed while publishing its results
         shutil.rmtree(stale, ignore_errors=True)
@@ -158,7 +160,8 @@ def _train(args) -> int:
             label = f"step {step}: " if iterative else ""
             print(f"      {label}best epoch {e} (validation {monitor} = "
                   f"{c.history.get('val_' + monitor, [float('nan')] * e)[e - 1]:.4f})")
-        print(f"[2/2] refitting on the full training part for {'+'.join(map(str, epochs))} epochs")
+        total = "+".join(map(str, epochs))
+        print(f"[2/2] refitting on the full training part for {total} epoch{'' if total == '1' else 's'}")
     final_config = dataclasses.replace(train_config, epochs=epochs[0], patience=0)
     result = refit(split.train, model_config, train_config, epochs, iterations, out / "final")
     train_seconds = earlier + time.perf_counter() - began
@@ -231,7 +234,9 @@ def cmd_evaluate(args) -> int:
         raise UsageError("give the model directory written by `awe-tf train` (OUTPUT/model), --served EXPORT, or both")
     output = Path(args.output) if args.output else None
     if output is not None:
-        _directory(output.parent if str(output.parent) else Path("."), "--output")
+        if output.is_dir():
+            raise UsageError(f"--output {output} is a directory; give the JSON file to write")
+        _directory(output.parent, "--output")
     split, name = _load(args)
     rows, report = {}, None
     if args.model:
@@ -260,7 +265,9 @@ def cmd_evaluate(args) -> int:
         report["served"]["largest_difference"] = gap
         print("the served answers give the same metrics as the model" if gap == 0 else
               f"the served answers differ from the model's by up to {gap:.4f} (ScaNN retrieval is approximate; "
-              "the portable flavour ranks exactly)")
+              "the portable flavour ranks exactly)", end="")
+        missing = sorted(set(first) - set(second), key=lambda m: (m.split("@")[0], int(m.split("@")[1])))
+        print(f"; the export answers too few labels for {', '.join(missing)}" if missing else "")
     if output is not None:
         output.write_text(json.dumps(report, indent=1))
     return 0
@@ -269,13 +276,17 @@ def cmd_evaluate(args) -> int:
 def _same_sizes(n_features, n_labels, split, name, where) -> None:
     if (n_features, n_labels) != (split.train.n_features, split.train.n_labels):
         raise UsageError(f"{where} has {n_features} features / {n_labels} labels but {name} has "
-                         f"{split.train.n_features} / {split.train.n_labels}")
+                         f"{split.train.n_features} / {split.train.n_labels}: give the data it was trained on "
+                         "(--dataset or --train)")
 
 
 def cmd_export(args) -> int:
     from awe_tf import serving
     from awe_tf.models import AWEModel
 
+    if args.candidates < 1 or args.recall_queries < 1:
+        flag = "--candidates" if args.candidates < 1 else "--recall-queries"
+        raise UsageError(f"{flag} must be a whole number of at least 1")
     model = AWEModel.load_model(args.model)
     queries = None
     if args.dataset or args.train:
@@ -417,8 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how each input row is scaled (after numeric features are standardised)")
     model.add_argument("--max-norm", type=_number, default=model_defaults.max_norm,
                        help="the radius rows of U and V are kept in")
-    model.add_argument("--affinity", help="the affinity G as a spec, e.g. knn:k=20 or constant:1+knn:k=20 "
-                       "(none: constant, i.e. WSABIE)")
+    model.add_argument("--affinity", help="the affinity G as a spec: constant, sigmoid, "
+                       "linear-sigmoid:alpha=1,beta=0.25, topk:k=5, max, matrix, lowrank:rank=8, knn:k=20, rbf, "
+                       "latent-rbf, hybrid-rbf, "
+                       "cluster:leaves=64,top=50, or a sum such as constant:1+knn:k=20 (README, Affinities; "
+                       "none: constant, i.e. WSABIE)")
     model.add_argument("--iterations", type=_whole,
                        help="times G is rebuilt from the model, for affinities built from the training set "
                             "(knn, rbf, latent-rbf, hybrid-rbf, cluster; none: 3)")
@@ -435,8 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="about how many positive (x, y) pairs make one step")
     fitting.add_argument("--patience", type=_whole, default=train_defaults.patience,
                          help="stop after this many epochs without a better validation score (0: never)")
-    fitting.add_argument("--monitor", help="validation metric for early stopping (none: precision@10 for "
-                                           "recommendation, precision@1 otherwise)")
+    fitting.add_argument("--monitor", help="validation metric for early stopping, precision@K or recall@K (none: "
+                                           "precision@10 for recommendation, precision@1 otherwise)")
     fitting.add_argument("--no-validate", dest="validate", action="store_false",
                          help="skip choosing the epoch count on the validation split")
     fitting.add_argument("--no-baselines", action="store_true", help="do not score the baselines")
@@ -455,7 +469,8 @@ def build_parser() -> argparse.ArgumentParser:
                        default="default", help="tf.distribute strategy (multiworker reads TF_CONFIG)")
     scale.add_argument("--tpu", help="TPU address for --strategy tpu (none: Colab's / the environment's)")
     scale.add_argument("--cpu-replicas", type=_whole,
-                       help="split the CPU into this many devices (with --strategy mirrored, for trying it out)")
+                       help="split the CPU into this many devices (with --strategy mirrored, for trying it out; "
+                            "none: one device)")
     scale.add_argument("--shard-bytes", type=_whole, default=256 << 10,
                        help="parameter-server: the smallest shard the tables U and V are cut into, in bytes")
     scale.add_argument("--jit-compile", action="store_true",
@@ -466,12 +481,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train, parser=train)
 
     evaluate = sub.add_parser("evaluate", help="score a saved model, or an export, on a data set's test part")
-    evaluate.add_argument("model", nargs="?", help="the model directory written by `awe-tf train` (OUTPUT/model)")
+    evaluate.add_argument("model", nargs="?", help="the model directory written by `awe-tf train` (OUTPUT/model); "
+                                                   "may be left out with --served")
     evaluate.add_argument("--served", metavar="EXPORT",
                           help="an export (a version directory, or BASE/NAME for its newest version): send it the "
                                "test part's raw rows and score its answers")
     _data_args(evaluate)
-    evaluate.add_argument("--output", help="write the metrics as JSON to this file")
+    evaluate.add_argument("--output", help="write the metrics as JSON to this file (none: print them only)")
     evaluate.set_defaults(func=cmd_evaluate, parser=evaluate)
 
     export = sub.add_parser("export", help="export a saved model for TF Serving (BASE/NAME/VERSION/)")
@@ -486,8 +502,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--candidates", type=_whole, default=100,
                         help="labels ScaNN fetches before exact re-ranking; also the largest k")
     export.add_argument("--recall-queries", type=_whole, default=500,
-                        help="test rows of the data set used to measure recall@10 (with --dataset/--train)")
-    _data_args(export)
+                        help="test rows of the data set used to measure recall@10 and as warmup requests (without "
+                             "--dataset or --train: random probe rows)")
+    _data_args(export, without="random probe rows measure recall")
     export.set_defaults(func=cmd_export, parser=export)
 
     tune = sub.add_parser("tune", help="search hyper-parameters with KerasTuner on the validation carve-out")

@@ -150,3 +150,23 @@ class TrainConfig:
         if self.optimizer == "sgd":
             return tf.tpu.experimental.embedding.SGD(self.learning_rate)
         raise ValueError(f"optimizer must be 'adagrad' or 'sgd', got {self.optimizer!r}")
+
+
+def check_engine(model_config: ModelConfig, train_config: TrainConfig) -> None:
+    """Refuse, before any work, a native-engine run of a model that engine cannot train: it
+    trains WSABIE (the constant affinity c = 1, loss ``warp``, plain tables), or the linear step 0
+    of an affinity built from the training set (the later steps train with the graph engine)."""
+    if train_config.engine != "native":
+        return
+    from awe_tf.affinities import Constant, neighbour_part, parse
+
+    affinity = model_config.affinity
+    affinity = parse(affinity) if isinstance(affinity, str) else affinity
+    linear = affinity is None or (type(affinity) is Constant and affinity.c == 1.0)
+    if not linear and neighbour_part(affinity) is None:
+        raise SettingError("engine", f"native trains WSABIE (no affinity, or constant:1) and the linear step 0 of "
+                                     f"iterative affinities, not {model_config.affinity!r}: use the graph engine")
+    if model_config.loss != "warp":
+        raise SettingError("engine", f"native computes the loss 'warp' only, not {model_config.loss!r}")
+    if model_config.tpu_embedding:
+        raise SettingError("engine", "native keeps U and V in this machine's memory, not in TPU embedding tables")

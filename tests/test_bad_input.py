@@ -41,6 +41,7 @@ FILES = {  # name -> content (bytes or text) written under tmp_path
     "latin1.tsv": "u1\ti1\t1\nJos\xe9\ti2\t1\n".encode("latin-1"),
     "utf16.tsv": "u1\ti1\t1\n".encode("utf-16"),
     "a_file": "not a directory",
+    "few.tsv": "".join(f"u{u}\ti{i}\n" for u in range(30) for i in range(8)),  # 8 items a user: no validation items
 }
 
 ON_FILES = ["--epochs", "1", "--no-validate", "--no-baselines", "--dimension", "4", "--negatives", "2"]
@@ -87,6 +88,17 @@ CASES = [
     ("evaluate a missing model", ["evaluate", "{dir}/nomodel"], ["nomodel", "holds no saved AWE model"]),
     ("--test without --train", ["evaluate", "{dir}/nomodel", "--test", "x.arff"], ["--test and --labels go with"]),
     ("export into a file", ["export", "{dir}/model", "{dir}/a_file"], ["BASE", "a_file is a file"]),
+    ("export --candidates 0", ["export", "{dir}/model", "{dir}/base", "--candidates", "0"], ["--candidates"]),
+    ("export --recall-queries 0", ["export", "{dir}/model", "{dir}/base", "--recall-queries", "0"],
+     ["--recall-queries"]),
+    ("evaluate into a directory", ["evaluate", "{dir}/model", "--output", "{dir}"], ["--output", "is a directory"]),
+    ("too little data to validate", ["train", "--train", "{dir}/few.tsv", *SMALL], ["validation carve-out",
+                                                                                     "--no-validate"]),
+    ("native engine, other affinity", ["train", "--engine", "native", "--affinity", "sigmoid", *SMALL],
+     ["--engine native trains WSABIE", "'sigmoid'"]),
+    ("trailing + in an affinity", ["train", "--affinity", "constant:1+", *SMALL], ["empty term"]),
+    ("unknown affinity setting", ["train", "--affinity", "knn:kk=5", *SMALL], ["knn has no setting kk",
+                                                                              "it takes k, prior, search"]),
 ]
 
 
@@ -130,37 +142,67 @@ def exports(tmp_path_factory):
             for flavour in serving.FLAVOURS}
 
 
-# (case id, request keyword arguments, error type, words)
+# (case id, request keyword arguments, error type, words): through ServedModel, which checks a
+# request in Python first (one-line ValueErrors), or straight into the signature, as a TF Serving
+# client's request reaches the graph ("signature": keyword tensors).
+GRAPH = tf.errors.InvalidArgumentError
 REQUESTS = [
     ("fractional ids", {"feature_ids": [[3.5, 2]]}, ValueError, ["feature_ids", "whole numbers"]),
     ("ids beyond int32", {"feature_ids": np.array([[2 ** 32 + 5]], np.int64)}, ValueError, ["feature_ids", "int32"]),
     ("text ids", {"feature_ids": [["a"]]}, ValueError, ["feature_ids", "integer ids"]),
     ("one-dimensional ids", {"feature_ids": [3, 4]}, ValueError, ["feature_ids", "2 dimensions"]),
     ("fractional exclusions", {"feature_ids": [[3]], "exclude": [1.5]}, ValueError, ["exclude_ids", "whole"]),
-    ("exclusion out of range", {"feature_ids": [[3]], "exclude": [30]}, tf.errors.InvalidArgumentError,
-     ["exclude_ids must be < 30"]),
-    ("exclusion rows", {"feature_ids": [[3], [4], [5]], "exclude": [[1], [2]]}, tf.errors.InvalidArgumentError,
-     ["exclude_ids must have one row"]),
-    ("k too large", {"feature_ids": [[3]], "k": 31}, tf.errors.InvalidArgumentError, ["k must be at most"]),
+    ("exclusion out of range", {"feature_ids": [[3]], "exclude": [30]}, ValueError, ["exclude_ids", "0 to 29"]),
+    ("exclusion rows", {"feature_ids": [[3], [4], [5]], "exclude": [[1], [2]]}, ValueError, ["2 lists for 3 rows"]),
+    ("k too large", {"feature_ids": [[3]], "k": 31}, ValueError, ["k must be a whole number from 1 to"]),
     ("fractional k", {"feature_ids": [[3]], "k": 2.5}, ValueError, ["k must be a whole number"]),
-    ("NaN value", {"feature_ids": [[3]], "feature_weights": [[np.nan]]}, tf.errors.InvalidArgumentError,
-     ["feature_weights must be finite"]),
     ("raw rows with NaN", {"X": sp.csr_matrix(([np.nan], ([0], [1])), shape=(1, 30))}, ValueError, ["NaN"]),
+    ("graph: id out of range", {"signature": {"feature_ids": [[30]]}}, GRAPH, ["feature_ids must be < 30"]),
+    ("graph: repeated id", {"signature": {"feature_ids": [[3, 3]]}}, GRAPH, ["appears twice"]),
+    ("graph: k too large", {"signature": {"feature_ids": [[3]], "k": 31}}, GRAPH, ["k must be at most"]),
+    ("graph: NaN value", {"signature": {"feature_ids": [[3]], "feature_weights": [[np.nan]]}}, GRAPH,
+     ["feature_weights must be finite"]),
+    ("graph: exclusion out of range", {"signature": {"feature_ids": [[3]], "exclude_ids": [[30]]}}, GRAPH,
+     ["exclude_ids must be < 30"]),
+    ("graph: exclusion rows", {"signature": {"feature_ids": [[3], [4], [5]], "exclude_ids": [[1], [2]]}}, GRAPH,
+     ["exclude_ids must have one row"]),
 ]
+
+
+def _signature_call(served, request):
+    request = {"k": 5, "feature_weights": np.ones(np.shape(request["feature_ids"])), **request}
+    dtypes = {"feature_ids": tf.int32, "exclude_ids": tf.int32, "k": tf.int32, "feature_weights": tf.float32,
+              "exclude_inputs": tf.bool}
+    return served.signature(**{key: tf.constant(value, dtypes[key]) for key, value in request.items()})
 
 
 @pytest.mark.parametrize("flavour", ["scann", "portable"])
 @pytest.mark.parametrize("request_, error, words", [case[1:] for case in REQUESTS], ids=[c[0] for c in REQUESTS])
 def test_bad_requests_name_the_field(request_, error, words, flavour, exports):
     with pytest.raises(error) as raised:
-        exports[flavour](**{"k": 5, **request_})
+        if "signature" in request_:
+            _signature_call(exports[flavour], request_["signature"])
+        else:
+            exports[flavour](**{"k": 5, **request_})
     for word in words:
         assert word in str(raised.value), (word, str(raised.value)[:300])
+    if error is ValueError:
+        assert "\n" not in str(raised.value)
+
+
+def test_exclusions_may_differ_in_length_from_row_to_row(exports):
+    served = exports["portable"]
+    first = served(feature_ids=[[3], [4], [5]], k=3)["label_ids"]
+    mine = served(feature_ids=[[3], [4], [5]], k=3, exclude=[[int(first[0, 0])], [], [int(first[2, 0]),
+                                                                                   int(first[2, 1])]])["label_ids"]
+    assert mine[0, 0] == first[0, 1] and (mine[1] == first[1]).all() and mine[2, 0] == first[2, 2]
 
 
 def test_an_annotation_model_refuses_to_leave_out_its_inputs(tmp_path):
     served = serving.load(serving.export(AWEModel(6, 4, dimension=3), tmp_path, "m", flavour="portable", log=None))
-    with pytest.raises(tf.errors.InvalidArgumentError, match="exclude_inputs is for recommendation models"):
+    with pytest.raises(ValueError, match="exclude_inputs is for recommendation models"):
         served(feature_ids=[[1]], k=2, exclude_inputs=True)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="exclude_inputs is for recommendation models"):
+        _signature_call(served, {"feature_ids": [[1]], "k": 2, "exclude_inputs": True})
     with pytest.raises(ValueError, match="exclude_inputs is for recommendation models"):
         AWEModel(6, 4, dimension=3).top_k(np.eye(6)[:1], 2, exclude_inputs=True)

@@ -116,6 +116,8 @@ def test_a_rerun_on_changed_data_stops_instead_of_reusing_the_model(tmp_path):
              "-o", str(out)]
     run("train", *flags)
     first = json.loads((out / "metrics.json").read_text())
+    fewer = run("train", *flags, "--epochs", "1", check=False)  # a finished 2-epoch run is not cut to 1 silently
+    assert fewer.returncode == 2 and "holds a run of 2 epochs, more than the 1 asked for" in fewer.stderr
     edited = [(u, (i + 1) % 30 if u == 3 and i + 1 not in dict.fromkeys(j for v, j in rows if v == 3) else i)
               for u, i in rows]
     data.write_text("".join(f"u{u}\ti{i}\n" for u, i in edited))

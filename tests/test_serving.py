@@ -134,6 +134,10 @@ def test_versions_increase_and_old_ones_are_pruned(tmp_path, wsabie):
     with pytest.raises(ValueError, match="not newer"):
         serving.export(wsabie, tmp_path, "m", version=3, flavour="portable", log=None)
     assert serving.export(wsabie, tmp_path, "m", version=10, flavour="portable", log=None).name == "10"
+    with pytest.raises(ValueError, match="holds portable exports"):  # flavours do not mix under one name
+        serving.export(wsabie, tmp_path, "m", flavour="scann", log=None)
+    with pytest.raises(ValueError, match="keep must be at least 1"):  # refused before any work
+        serving.export(wsabie, tmp_path, "m", flavour="portable", keep=0, log=None)
 
 
 def test_a_killed_export_leaves_no_visible_version(tmp_path, wsabie):

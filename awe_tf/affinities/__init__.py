@@ -90,6 +90,27 @@ def _setting(name: str, key: str, value):
     return value
 
 
+def _settings_of(factory) -> set[str]:
+    """The settings an affinity takes: its constructor's parameters and, where it passes keyword
+    arguments on, those of the classes it passes them to."""
+    import tensorflow as tf
+
+    layer = set(inspect.signature(tf.keras.layers.Layer.__init__).parameters)
+    found: set[str] = set()
+    for owner in getattr(factory, "__mro__", [factory]):
+        init = owner.__init__ if isinstance(owner, type) else owner
+        if owner is tf.keras.layers.Layer or owner is object:
+            break
+        try:
+            parameters = inspect.signature(init).parameters
+        except (TypeError, ValueError):
+            continue
+        found |= {name for name, p in parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+            break
+    return found - layer - {"self"}
+
+
 def parse(spec: str) -> Affinity:
     """An affinity from a spec such as ``constant:1+knn:k=20`` (module docstring).
 
@@ -97,7 +118,10 @@ def parse(spec: str) -> Affinity:
         ValueError: naming the unknown affinity or setting, or the setting whose value is wrong.
     """
     parts = []
-    for term in filter(None, (t.strip() for t in spec.split("+"))):
+    terms = [t.strip() for t in spec.split("+")]
+    if len(terms) > 1 and not all(terms):
+        raise ValueError(f"{spec!r} has an empty term: affinities are joined by single '+' signs")
+    for term in filter(None, terms):
         name, _, settings = term.partition(":")
         if name not in AFFINITIES:
             raise ValueError(f"unknown affinity {name!r} in {spec!r}; known: {', '.join(AFFINITIES)}")
@@ -110,6 +134,10 @@ def parse(spec: str) -> Affinity:
                 key, value = _SHORT[name], setting
             key = key.strip().replace("-", "_")
             options[key] = _setting(name, key, _value(value.strip()))
+        unknown = sorted(set(options) - _settings_of(AFFINITIES[name]))
+        if unknown:
+            known = ", ".join(sorted(_settings_of(AFFINITIES[name]))) or "no settings"
+            raise ValueError(f"{name} has no setting {', '.join(unknown)} (it takes {known}) in {spec!r}")
         try:
             parts.append(AFFINITIES[name](**options))
         except TypeError as err:

@@ -164,9 +164,8 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
     position = {n: i for i, n in enumerate(names)}
     missing = [n for n in label_names if n not in position]
     if missing:
-        raise DataFormatError(
-            xml_path, f"{len(missing)} label(s) not among the attributes of {arff_path}: {missing[:5]}"
-        )
+        shown = ", ".join(repr(n) for n in missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise DataFormatError(xml_path, f"{len(missing)} label(s) not among the attributes of {arff_path}: {shown}")
     label_cols = np.array([position[n] for n in label_names])
     is_label = np.zeros(len(names), bool)
     is_label[label_cols] = True

@@ -54,7 +54,7 @@ def list_datasets() -> list[dict]:
                 "format": fmt,
                 "split": "given train/test files" if test else "protocol split",
                 "path": str(where) if where else None,
-                "bundled": name == DEFAULT_DATASET,
+                "bundled": where is not None and where == BUNDLED_DIR / "corel5k",
             }
         )
     return out
@@ -122,9 +122,12 @@ def load_dataset(name: str = DEFAULT_DATASET) -> Split:
         raise ValueError(f"unknown data set {name!r}; known: {', '.join(KNOWN)}")
     where = _locate(name)
     if where is None:
-        raise FileNotFoundError(
-            f"data set {name!r} is not bundled; set AWE_DATA_DIR to a folder holding {KNOWN[name][0]}/"
-        )
+        root = data_dir()
+        if root is None:
+            raise FileNotFoundError(f"data set {name!r} is not bundled; set AWE_DATA_DIR to a folder holding "
+                                    f"{KNOWN[name][0]}/")
+        raise FileNotFoundError(f"data set {name!r}: AWE_DATA_DIR is {root}, which holds no "
+                                f"{KNOWN[name][0]}/{KNOWN[name][1]}")
     _, train_file, test_file, xml, fmt = KNOWN[name]
     train, test = read_files(
         where / train_file,

@@ -39,7 +39,8 @@ def check_supported(model, strategy=None) -> None:
 
     problems = []
     if type(model.affinity) is not Constant or model.affinity.c != 1.0:
-        problems.append(f"it trains the linear model (WSABIE, affinity constant:1) only, not {model.affinity.name}")
+        problems.append(f"it trains the linear model (WSABIE, affinity constant:1) only, not "
+                        f"{type(model.affinity).__name__}")
     if model.loss_name != "warp":
         problems.append(f"it computes the loss 'warp' only, not {model.loss_name!r}")
     if model.tpu_embedding:

@@ -122,15 +122,31 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
         raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"bad model name {name!r}: use a plain directory name")
+    if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
+        raise ValueError(f"candidates must be a whole number of at least 1, got {candidates!r}")
+    model_dir = Path(base_dir) / name
+    layout.next_version(model_dir, version, keep)  # checked before any work
+    for existing in layout.versions(model_dir):
+        metadata = model_dir / str(existing) / "assets.extra" / METADATA_FILE
+        other = json.loads(metadata.read_text()).get("flavour") if metadata.exists() else None
+        if other not in (None, flavour):
+            raise ValueError(f"{model_dir} holds {other} exports (version {existing}); a {flavour} export needs "
+                             "another name")
     say = log or (lambda line: None)
-    queries = sp.csr_matrix(queries) if queries is not None else _probe_inputs(model.n_features)
+    given = queries is not None
+    queries = sp.csr_matrix(queries) if given else _probe_inputs(model.n_features)
+    if queries.shape[0] == 0:
+        raise ValueError("no queries to measure recall with (give at least one row, or none for random probes)")
     say(f"building the {flavour} serving graph ({model.n_labels} labels)")
     module = ServingModule(model, flavour, candidates)
     if module.label_index is not None and model.n_labels <= 20_000:
         say(f"note: with {model.n_labels} labels exact scoring is as fast as ScaNN; the portable flavour "
             "serves this model just as well")
-    recall = _recall(module, model, queries)
-    say(f"recall@10 of the {flavour} graph against the exact ranking: {recall:.4f} ({queries.shape[0]} queries)")
+    recall_k = min(10, module.max_k)
+    recall = _recall(module, model, queries, recall_k)
+    source = "rows given" if given else "random probe rows: pass the data for real ones"
+    say(f"recall@{recall_k} of the {flavour} graph against the exact ranking: {recall:.4f} "
+        f"({queries.shape[0]} {source})")
 
     def write(directory: Path):
         options = tf.saved_model.SaveOptions(namespace_whitelist=["Scann"])
@@ -147,12 +163,13 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
             "n_labels": model.n_labels, "max_k": module.max_k, "candidates": module.candidates,
             "neighbours": module.neighbours, "data_task": model.data_task, "exclude_inputs": module.interactions,
             "unrankable_labels": module.unrankable, "custom_ops": custom,
-            "recall_at_10": recall, "recall_queries": int(queries.shape[0]), "model": model.get_config() | {
+            "recall_at_10": recall if recall_k == 10 else None, "recall_k": recall_k, "recall": recall,
+            "recall_queries": int(queries.shape[0]), "model": model.get_config() | {
                 "label_names": None},
         }
         (extra / METADATA_FILE).write_text(json.dumps(metadata, indent=1))
 
-    final = layout.write_version(Path(base_dir) / name, write, version=version, keep=keep)
+    final = layout.write_version(model_dir, write, version=version, keep=keep)
     say(f"exported {final}")
     return final
 
@@ -194,14 +211,16 @@ class ServedModel:
     def __init__(self, path: Path, signature, metadata: dict, loaded):
         self.path, self.signature, self.metadata, self._loaded = path, signature, metadata, loaded
 
-    def __call__(self, X=None, k: int = 10, feature_ids=None, feature_weights=None, exclude=None,
+    def __call__(self, X=None, k: int | None = None, feature_ids=None, feature_weights=None, exclude=None,
                  exclude_inputs: bool | None = None) -> dict:
         """Top-k labels of raw input rows ``X`` (sparse/dense matrix, values as in the data
         file), or of padded ``feature_ids`` / ``feature_weights`` arrays as the signature takes
-        them.
+        them. Requests are checked here first, so a bad one fails with a one-line ValueError.
 
         Args:
-            exclude: label ids to leave out: one list for every row, or one list per row.
+            k: how many labels (default 10, or every label the export can return if fewer).
+            exclude: label ids to leave out: one list for every row, or one list per row (of any
+                lengths).
             exclude_inputs: leave out each row's own items (recommendation models; default: the
                 export's, on for them).
 
@@ -209,6 +228,8 @@ class ServedModel:
             ``{"label_ids": [n, k] int, "labels": [n, k] str, "scores": [n, k] float}``; a row
             with fewer than k labels left to rank ends in ids -1, labels "" and scores -inf.
         """
+        max_k = int(self.metadata.get("max_k", 10))
+        n_labels = int(self.metadata.get("n_labels", max_k))
         if X is not None:
             feature_ids, feature_weights = request_arrays(X, self.metadata.get("n_features"))
         if feature_ids is None:
@@ -218,20 +239,36 @@ class ServedModel:
             feature_weights = np.ones(feature_ids.shape, np.float32)
         with np.errstate(over="ignore"):
             feature_weights = np.asarray(feature_weights, np.float32)
-        if isinstance(k, bool) or not float(k).is_integer():
-            raise ValueError(f"k must be a whole number, got {k!r}")
+        k = min(10, max_k) if k is None else k
+        if isinstance(k, bool) or not float(k).is_integer() or not 1 <= k <= max_k:
+            raise ValueError(f"k must be a whole number from 1 to {max_k} (this export's largest), got {k!r}")
         inputs = {"feature_ids": feature_ids, "feature_weights": feature_weights, "k": np.int32(k)}
-        if exclude is not None:
-            rows = [exclude] if np.ndim(exclude) == 1 else list(exclude)
-            width = max(1, max((len(r) for r in rows), default=1))
-            inputs["exclude_ids"] = id_array([list(r) + [PADDING_ID] * (width - len(r)) for r in rows], "exclude_ids")
-        else:
-            inputs["exclude_ids"] = np.full((1, 1), PADDING_ID, np.int32)
+        inputs["exclude_ids"] = self._exclusions(exclude, feature_ids.shape[0], n_labels)
         default = bool(self.metadata.get("exclude_inputs", False))
+        if exclude_inputs and not default and self.metadata.get("data_task") != "recommendation":
+            raise ValueError("exclude_inputs is for recommendation models, whose inputs are their labels")
         inputs["exclude_inputs"] = np.bool_(default if exclude_inputs is None else exclude_inputs)
         out = self.signature(**{key: tf.constant(value) for key, value in inputs.items()})
         labels = np.char.decode(out["labels"].numpy().astype(bytes), "utf-8")
         return {"label_ids": out["label_ids"].numpy(), "labels": labels, "scores": out["scores"].numpy()}
+
+    @staticmethod
+    def _exclusions(exclude, n_rows: int, n_labels: int) -> np.ndarray:
+        """``exclude`` (one list of label ids, or one per row) as the padded ``exclude_ids``."""
+        if exclude is None:
+            return np.full((1, 1), PADDING_ID, np.int32)
+        items = list(exclude)
+        per_row = bool(items) and all(np.ndim(item) == 1 for item in items)
+        rows = [list(item) for item in items] if per_row else [items]
+        if per_row and len(rows) != n_rows:
+            raise ValueError(f"exclude has {len(rows)} lists for {n_rows} rows (give one list for all rows, or one "
+                             "per row)")
+        width = max(1, max(len(row) for row in rows))
+        ids = id_array([row + [PADDING_ID] * (width - len(row)) for row in rows], "exclude_ids")
+        if ((ids < PADDING_ID) | (ids >= n_labels)).any():
+            raise ValueError(f"exclude_ids must be label ids from 0 to {n_labels - 1}, got "
+                             f"{ids[(ids < PADDING_ID) | (ids >= n_labels)][:3].tolist()}")
+        return ids
 
 
 def load(path) -> ServedModel:

@@ -61,6 +61,21 @@ def remove_abandoned(model_dir) -> list[Path]:
     return removed
 
 
+def next_version(model_dir, version: int | None = None, keep: int | None = None) -> int:
+    """The version a new export of ``model_dir`` gets: ``version``, checked to be newer than every
+    existing one, or one more than the newest (``keep`` is checked too)."""
+    existing = versions(model_dir)
+    if version is None:
+        version = existing[-1] + 1 if existing else 1
+    if version < 1:
+        raise ValueError(f"version must be a positive integer, got {version}")
+    if existing and version <= existing[-1]:
+        raise ValueError(f"version {version} is not newer than the existing version {existing[-1]} in {model_dir}")
+    if keep is not None and keep < 1:
+        raise ValueError(f"keep must be at least 1, got {keep}")
+    return version
+
+
 def write_version(model_dir, write: Callable[[Path], None], version: int | None = None,
                   keep: int | None = None) -> Path:
     """Run ``write(directory)`` into a temporary directory, then rename it to ``<version>``.
@@ -78,15 +93,7 @@ def write_version(model_dir, write: Callable[[Path], None], version: int | None 
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     remove_abandoned(model_dir)
-    existing = versions(model_dir)
-    if version is None:
-        version = existing[-1] + 1 if existing else 1
-    if version < 1:
-        raise ValueError(f"version must be a positive integer, got {version}")
-    if existing and version <= existing[-1]:
-        raise ValueError(f"version {version} is not newer than the existing version {existing[-1]} in {model_dir}")
-    if keep is not None and keep < 1:
-        raise ValueError(f"keep must be at least 1, got {keep}")
+    version = next_version(model_dir, version, keep)
     temporary = model_dir / f"{TEMPORARY_PREFIX}{version}-{os.getpid()}"
     shutil.rmtree(temporary, ignore_errors=True)
     try:

@@ -107,7 +107,7 @@ def changes(old: dict, new: dict, prefix: str = "") -> list[str]:
     """What differs between two settings dicts, as ``key: old -> new`` lines (nested keys
     joined by dots); a changed ``data`` fingerprint is reported as such, first."""
     if not prefix and old.get("data") != new.get("data"):
-        return ["the training data (its content differs)"]
+        return ["the training data changed"]
     found = []
     for key in sorted(set(old) | set(new), key=str):
         a, b = old.get(key), new.get(key)

@@ -27,7 +27,7 @@ class FitResult:
     best_epoch: int | None
     epochs_run: int
     train_seconds: float
-    pairs_per_second: float
+    pairs_per_second: float | None
 
 
 def build_model(data: Dataset, model_config: ModelConfig, strategy=None,
@@ -133,6 +133,10 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         all_callbacks.append(checkpoint)
         all_callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs"),
                                                             update_freq="epoch", profile_batch=0))
+        if start_epoch > train_config.epochs:
+            raise RuntimeError(f"{output_dir / 'checkpoints'} holds a run of {start_epoch} epochs, more than the "
+                               f"{train_config.epochs} asked for; ask for at least {start_epoch} to continue it, or "
+                               "start afresh (awe-tf train --restart)")
         if start_epoch and train_config.verbose:
             print(f"Resuming from the checkpoint after epoch {start_epoch} in {output_dir / 'checkpoints'}")
     if continue_from is not None and start_epoch == 0:
@@ -185,7 +189,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         best_epoch=(ranking.best_epoch + 1) if ranking is not None and ranking.best_epoch >= 0 else None,
         epochs_run=epochs_run,
         train_seconds=seconds,
-        pairs_per_second=pairs / seconds if seconds > 0 else 0.0,
+        pairs_per_second=pairs / seconds if pairs and seconds > 0 else None,  # None: no epoch ran here
     )
 
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from awe_tf.affinities import parse
 from awe_tf.config import ModelConfig, TrainConfig
 from awe_tf.data import validation_split
@@ -49,11 +51,24 @@ def best_score(result: FitResult, monitor: str) -> float:
     return max(scores)
 
 
+def checked_validation(train: Dataset) -> Split:
+    """The protocol's validation carve-out of ``train``, refused (ValueError) when it has no
+    example to score, as with too little data (recommendation: users need more than 5 items of
+    training data, and more than 5 left after that, to have validation items)."""
+    carve = validation_split(train)
+    scored = int((np.diff(carve.test.Y.indptr) > 0).sum())
+    if scored == 0 or carve.train.Y.nnz == 0:
+        raise ValueError(f"{train.name}: the protocol's validation carve-out has no example with a positive label to "
+                         f"score ({carve.train.n_examples} training / {carve.test.n_examples} validation rows); too "
+                         "little data to choose the epochs on: train with --no-validate (validate=False)")
+    return carve
+
+
 def choose_epochs(train: Dataset, model_config: ModelConfig, train_config: TrainConfig, iterations: int = 3,
                   output_dir=None, log=print) -> tuple[list[int], list[FitResult]]:
     """Train on the validation carve-out of ``train`` with early stopping on
     ``train_config.monitor``: the best epoch of each step, and each step's result."""
-    carve = validation_split(train)
+    carve = checked_validation(train)
     log(f"      validation carve-out: {carve.train.n_examples} train / {carve.test.n_examples} validation examples")
     _, steps = train_model(carve.train, model_config, train_config, iterations, carve, output_dir, log=log)
     return [step.best_epoch or train_config.epochs for step in steps], steps
