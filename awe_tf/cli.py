@@ -86,7 +86,7 @@ def cmd_datasets(args) -> int:
 
     for entry in list_datasets():
         where = entry["path"] or "not available (set AWE_DATA_DIR)"
-        tag = " [bundled]" if entry["bundled"] else ""
+        tag = " [bundled]" if entry["bundled"] else " [also bundled]" if entry["name"] == "corel5k" else ""
         print(f"{entry['name']:<10} {entry['format']:<10} {entry['split']:<24} {where}{tag}")
     return 0
 

@@ -24,7 +24,7 @@ def test_specs():
     assert isinstance(Constant(1.0) + KNN(3), Sum)
     with pytest.raises(ValueError, match="unknown affinity 'nosuch"):
         parse("nosuch:gamma=1")
-    with pytest.raises(ValueError, match="bad settings for 'knn'"):
+    with pytest.raises(ValueError, match=r"knn has no setting q \(it takes k, prior, search\)"):
         parse("knn:q=1")
     with pytest.raises(ValueError, match="k must be positive"):
         parse("knn:k=0")
