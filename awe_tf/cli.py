@@ -124,8 +124,10 @@ def _train(args) -> int:
     )
     iterative = is_iterative(model_config)
     if args.iterations is not None and not iterative:
-        raise UsageError("--iterations is for affinities built from the training set (knn, rbf, latent-rbf, "
-                         "hybrid-rbf, cluster)")
+        from awe_tf.affinities import REGISTRY
+
+        raise UsageError("--iterations is for affinities built from the training set ("
+                         + ", ".join(name for name, known in REGISTRY.items() if known.iterative) + ")")
     if args.iterations is not None and args.iterations < 1:
         raise UsageError(f"--iterations must be a whole number of at least 1, got {args.iterations}")
     iterations = 3 if args.iterations is None else args.iterations

@@ -158,12 +158,12 @@ def check_engine(model_config: ModelConfig, train_config: TrainConfig) -> None:
     of an affinity built from the training set (the later steps train with the graph engine)."""
     if train_config.engine != "native":
         return
-    from awe_tf.affinities import Constant, neighbour_part, parse
+    from awe_tf.affinities import Constant, parse
 
     affinity = model_config.affinity
     affinity = parse(affinity) if isinstance(affinity, str) else affinity
     linear = affinity is None or (type(affinity) is Constant and affinity.c == 1.0)
-    if not linear and neighbour_part(affinity) is None:
+    if not linear and affinity.reference_part() is None:
         raise SettingError("engine", f"native trains WSABIE (no affinity, or constant:1) and the linear step 0 of "
                                      f"iterative affinities, not {model_config.affinity!r}: use the graph engine")
     if model_config.loss != "warp":

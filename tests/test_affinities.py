@@ -78,7 +78,8 @@ def test_knn_affinity_matches_its_equation(prior, tmp_path):
     np.testing.assert_allclose(context[:, :n_labels], G, rtol=1e-5)
     assert not context[:, n_labels].any()  # the hard match has no offset
     G_train = knn_reference(latent, True, train_X, train_Y, train_X, k, exclude_self=True)
-    np.testing.assert_allclose(model.affinity.training_context(n).toarray()[:, :n_labels], G_train, rtol=1e-5)
+    G_rows = model.affinity.training_context(np.arange(n)).toarray()[:, :n_labels]
+    np.testing.assert_allclose(G_rows, G_train, rtol=1e-5)
     U, V = model.U.table.numpy(), model.V.table.numpy()
     if prior:  # the bias feature's term U_bias . V_y is a label prior outside G
         want_scores = G * (query_X @ U[:-1] @ V.T) + U[-1] @ V.T
@@ -377,8 +378,8 @@ def test_scann_search_finds_the_exact_neighbours():
     G_exact = exact.affinity.context(queries).toarray()
     G_approx = approx.affinity.context(queries).toarray()
     np.testing.assert_allclose(G_approx, G_exact)  # well-separated clusters: the same neighbours' labels
-    train_exact = exact.affinity.training_context(600).toarray()
-    train_approx = approx.affinity.training_context(600).toarray()
+    train_exact = exact.affinity.training_context(np.arange(600)).toarray()
+    train_approx = approx.affinity.training_context(np.arange(600)).toarray()
     assert np.abs(train_exact - train_approx).sum(axis=1).mean() < 0.05
 
 
@@ -419,7 +420,8 @@ def test_cluster_leaves_hold_their_members_labels():
     np.testing.assert_array_equal(G, np.eye(4))  # a query at a centre gets its cluster's one label
 
 
-def test_cluster_refuses_a_prior_it_cannot_have():
-    with pytest.raises(ValueError, match="no label prior"):
-        get("cluster:leaves=4,prior=1")
-    assert get("cluster:leaves=4,prior=0").prior is False  # the only value it has
+def test_cluster_takes_only_its_own_settings():
+    for setting in ("prior=1", "k=3", "search=scann"):  # the k-NN family's settings are not the cluster's
+        with pytest.raises(ValueError, match=f"cluster has no setting {setting.split('=')[0]}"):
+            get(f"cluster:leaves=4,{setting}")
+    assert get("cluster:leaves=4").prior is False and "k" not in get("cluster:leaves=4").get_config()

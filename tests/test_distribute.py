@@ -256,7 +256,8 @@ def test_iterative_neighbour_build_is_shared_out_among_workers(tmp_path):
                                          label_embeddings=model.V.table.numpy())
             with strategy.scope():
                 share = distribute.worker_share()
-                G = model.affinity.training_context(split.train.n_examples)
+                G = distribute.rows_by_workers(model.affinity.training_context, split.train.n_examples,
+                                               split.train.n_labels + 1)
             sp.save_npz(sys.argv[1] + spec.split(":")[0] + ".npz", G)
             print(share)
     """)

@@ -6,6 +6,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from awe_tf.data.pipeline import TrainingBatches
+from awe_tf.layers.sampling import NegativeSampler
 from awe_tf.models import AWEModel
 from tests.test_pipeline import toy
 
@@ -34,22 +35,22 @@ def test_leave_one_out_pair_scores():
 
 
 def test_negatives_never_valid_when_positive():
-    model = AWEModel(n_features=3, n_labels=8, num_negatives=50)
+    sampler = NegativeSampler(n_labels=8, num_negatives=50)
     label_ids = tf.constant([[1, 2, 5, 8], [0, 8, 8, 8]])  # 8 = |Y| padding
-    ids, valid = model.sample_negatives(label_ids, 7)
+    ids, valid = sampler(label_ids, 7)
     ids, valid = ids.numpy(), valid.numpy()
     assert ids.shape == (2, 4, 50)
     positives = [{1, 2, 5}, {0}]
     for b in range(2):
         np.testing.assert_array_equal(valid[b], ~np.isin(ids[b], list(positives[b])))
-    again, _ = model.sample_negatives(label_ids, 7)
+    again, _ = sampler(label_ids, 7)
     np.testing.assert_array_equal(ids, again.numpy())  # stateless: same step, same draws
 
 
 def test_sampling_scales_to_a_million_labels():
-    model = AWEModel(n_features=3, n_labels=1_000_000, dimension=2, num_negatives=16)
+    sampler = NegativeSampler(n_labels=1_000_000, num_negatives=16)
     label_ids = tf.constant(np.sort(np.random.default_rng(0).choice(1_000_000, (64, 32)), axis=1), tf.int32)
-    ids, valid = model.sample_negatives(label_ids, 1)
+    ids, valid = sampler(label_ids, 1)
     assert ids.shape == (64, 32, 16) and valid.numpy().mean() > 0.99
 
 

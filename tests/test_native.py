@@ -197,8 +197,8 @@ def test_graph_step_is_used_again_after_a_native_fit():
     result = fit(corel.train, ModelConfig(dimension=8, num_negatives=3), TrainConfig(epochs=1, engine="native",
                                                                                      verbose=0))
     assert int(result.model.optimizer.iterations.numpy()) == 1  # one chunk: Corel5k has < CHUNK_PAIRS pairs
+    assert result.model.train_function is None  # the engine's step is unplugged after its fit
     fit(corel.train, model=result.model, train_config=TrainConfig(epochs=1, pairs_per_batch=1024, verbose=0))
-    assert result.model.native_engine is None
     assert int(result.model.optimizer.iterations.numpy()) > 10  # the Keras graph step, batch by batch
 
 

@@ -1,11 +1,10 @@
-"""The vectorised WARP loss against a NumPy reference of the sequential rule."""
+"""The WARP tasks against a NumPy reference of the sequential rule (the paper's Algorithm 1)."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from awe_tf.tasks import harmonic, warp_pair_losses
-from awe_tf.tasks.warp import PairMean
+from awe_tf.tasks import AllViolatorsWarp, FirstViolatorWarp, PairMean, first_violators, harmonic
 
 
 def sequential_warp(pos, neg, valid, n_labels, n_pos, margin):
@@ -18,18 +17,73 @@ def sequential_warp(pos, neg, valid, n_labels, n_pos, margin):
         if score > pos - margin:
             rank = (n_labels - n_pos) // trials
             weight = sum(1.0 / i for i in range(1, rank + 1))
-            return weight * (margin - pos + score), rank
-    return 0.0, 0
+            return weight * (margin - pos + score), rank, True
+    return 0.0, 0, False
 
 
 def all_violators_reference(pos, neg, valid, n_labels, n_pos, margin):
-    viol = [(s, ok) for s, ok in zip(neg, valid, strict=False) if ok and s > pos - margin]
-    n_valid = sum(valid)
+    viol = [s for s, ok in zip(neg, valid, strict=False) if ok and s > pos - margin]
     if not viol:
-        return 0.0
-    rank = int(np.floor((n_labels - n_pos) * len(viol) / max(n_valid, 1)))
+        return 0.0, 0, False
+    rank = int(np.floor((n_labels - n_pos) * len(viol) / max(sum(valid), 1)))
     weight = sum(1.0 / i for i in range(1, rank + 1))
-    return weight * np.mean([margin - pos + s for s, _ in viol])
+    return weight * np.mean([margin - pos + s for s in viol]), rank, True
+
+
+def batch(seed=3, B=6, M=4, K=9, n_labels=50):
+    """Scores of every (example, pair, label) ``S [B, M, |Y|]``, each example's positives
+    (sorted, padded with |Y|) and K draws per pair, some of which hit a positive."""
+    rng = np.random.default_rng(seed)
+    S = rng.normal(size=(B, M, n_labels)).astype(np.float32)
+    label_ids = np.full((B, M), n_labels, np.int32)
+    for b in range(B):
+        count = rng.integers(1, M + 1)
+        label_ids[b, :count] = np.sort(rng.choice(n_labels, count, replace=False))
+    negatives = rng.integers(0, n_labels, size=(B, M, K)).astype(np.int32)
+    negatives[:, :, 1] = label_ids[:, :1]  # every pair's second draw hits the example's first positive
+    for b, m in zip(*np.nonzero(label_ids < n_labels), strict=True):
+        if (b + m) % 3 == 0:  # a third of the pairs score far above every draw: no violator
+            S[b, m, label_ids[b, m]] = 6.0
+    valid = np.stack([~np.isin(negatives[b], label_ids[b]) for b in range(B)])
+    return S, label_ids, negatives, valid
+
+
+def scorer(S):
+    def scores_of(label_ids, gradient):
+        table = S if gradient else tf.stop_gradient(S)
+        return tf.gather(table, label_ids, batch_dims=2)
+
+    return scores_of
+
+
+@pytest.mark.parametrize("task, reference", [(FirstViolatorWarp, sequential_warp),
+                                             (AllViolatorsWarp, all_violators_reference)])
+def test_tasks_match_the_reference_pair_by_pair(task, reference):
+    S, label_ids, negatives, valid = batch()
+    n_labels, margin = S.shape[2], 0.5
+    warp = task(margin=margin)
+    pair_mask = label_ids < n_labels
+    room = tf.constant((n_labels - pair_mask.sum(axis=1))[:, None], tf.float32)
+    positive_ids = tf.constant(np.minimum(label_ids, n_labels - 1)[..., None])
+    hinge, rank, violated, _ = warp.violations(scorer(tf.constant(S)), positive_ids, tf.constant(negatives),
+                                               tf.constant(valid), tf.constant(pair_mask), room)
+    losses = np.where(violated.numpy(), harmonic(rank).numpy() * hinge.numpy(), 0.0)
+    want_total = 0.0
+    for b in range(S.shape[0]):
+        for m in range(S.shape[1]):
+            pos = S[b, m, min(label_ids[b, m], n_labels - 1)]
+            want, want_rank, want_violated = reference(pos, S[b, m, negatives[b, m]], valid[b, m], n_labels,
+                                                       pair_mask[b].sum(), margin)
+            if not pair_mask[b, m]:
+                want, want_rank, want_violated = 0.0, 0, False
+            assert bool(violated.numpy()[b, m]) == want_violated, (b, m)
+            assert rank.numpy()[b, m] == want_rank, (b, m)
+            assert losses[b, m] == pytest.approx(want, rel=1e-4, abs=1e-5), (b, m)
+            want_total += want
+    total, _ = warp(scorer(tf.constant(S)), tf.constant(label_ids), tf.constant(negatives), tf.constant(valid),
+                    n_labels)
+    assert float(total) == pytest.approx(want_total, rel=1e-4)
+    assert 0 < violated.numpy().sum() < pair_mask.sum()  # the batch has pairs of both kinds
 
 
 def test_harmonic_matches_sum():
@@ -38,56 +92,25 @@ def test_harmonic_matches_sum():
     np.testing.assert_allclose(harmonic(ranks).numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("all_violators", [False, True])
-def test_vectorised_matches_sequential(all_violators):
-    rng = np.random.default_rng(3)
-    B, M, K, n_labels, margin = 6, 4, 9, 50, 0.5
-    pos = rng.normal(size=(B, M)).astype(np.float32)
-    neg = rng.normal(size=(B, M, K)).astype(np.float32)
-    valid = rng.random((B, M, K)) > 0.2
-    pair_mask = rng.random((B, M)) > 0.15
-    n_pos = rng.integers(1, 5, size=B)
-    loss, rank, violated = warp_pair_losses(
-        tf.constant(pos), tf.constant(neg), tf.constant(valid), tf.constant(pair_mask),
-        n_labels, tf.constant(n_pos), margin, all_violators,
-    )
-    for b in range(B):
-        for m in range(M):
-            if all_violators:
-                want = all_violators_reference(pos[b, m], neg[b, m], valid[b, m], n_labels, n_pos[b], margin)
-            else:
-                want, want_rank = sequential_warp(pos[b, m], neg[b, m], valid[b, m], n_labels, n_pos[b], margin)
-                if pair_mask[b, m]:
-                    assert rank.numpy()[b, m] == want_rank
-            if not pair_mask[b, m]:
-                want = 0.0
-            assert loss.numpy()[b, m] == pytest.approx(want, rel=1e-4, abs=1e-5), (b, m)
-    assert violated.numpy().sum() > 0 and (~violated.numpy() & pair_mask).sum() >= 0
-
-
 def test_first_violator_by_hand():
     # pos = 1.0, margin 1: draws 0.5 (invalid, a positive), -0.5 (no), 0.2 (violates: 0.2 > 0).
-    # Two valid trials -> rank floor((10 - 2) / 2) = 4, L(4) = 1 + 1/2 + 1/3 + 1/4 = 25/12,
-    # hinge = 1 - 1 + 0.2 = 0.2, loss = 25/12 * 0.2.
-    loss, rank, _ = warp_pair_losses(
+    # Two valid trials, |Y| - |Y_x| = 10 - 2 -> rank floor(8 / 2) = 4.
+    first, rank, violated = first_violators(
         tf.constant([[1.0]]), tf.constant([[[0.5, -0.5, 0.2, 3.0]]]), tf.constant([[[False, True, True, True]]]),
-        tf.constant([[True]]), 10, tf.constant([2]), 1.0,
-    )
-    assert rank.numpy()[0, 0] == 4
-    assert loss.numpy()[0, 0] == pytest.approx(25 / 12 * 0.2, rel=1e-5)
+        tf.constant([[True]]), tf.constant([[8.0]]), 1.0)
+    assert int(first[0, 0]) == 2 and float(rank[0, 0]) == 4 and bool(violated[0, 0])
 
 
-def test_gradient_only_through_hinge():
-    pos = tf.Variable([[1.0]])
-    neg = tf.Variable([[[0.5]]])
+def test_gradient_only_through_the_positive_and_the_first_violator():
+    # One pair: positive label 0 scores 1.0; draws label 1 (0.5: violates, 0.5 > 1 - 1), label 2.
+    # |Y| = 3, |Y_x| = 1: rank floor(2 / 1) = 2, L(2) = 1.5 held constant; loss 1.5 (1 - 1 + 0.5).
+    S = tf.Variable([[[1.0, 0.5, 0.9]]])
     with tf.GradientTape() as tape:
-        loss, _, _ = warp_pair_losses(pos, neg, tf.constant([[[True]]]), tf.constant([[True]]), 3,
-                                      tf.constant([1]), 1.0)
-        total = tf.reduce_sum(loss)
-    g_pos, g_neg = tape.gradient(total, [pos, neg])
-    # rank floor(2 / 1) = 2 -> L = 1.5 held constant: d/dpos = -1.5, d/dneg = +1.5
-    assert g_pos.numpy()[0, 0] == pytest.approx(-1.5)
-    assert g_neg.numpy()[0, 0, 0] == pytest.approx(1.5)
+        total, scored = FirstViolatorWarp(margin=1.0)(scorer(S), tf.constant([[0]]), tf.constant([[[1, 2]]]),
+                                                       tf.constant([[[True, True]]]), 3)
+    gradient = tape.gradient(total, S).numpy()[0, 0]
+    assert float(total) == pytest.approx(0.75) and scored.numpy().tolist() == [[[1]]]
+    np.testing.assert_allclose(gradient, [-1.5, 1.5, 0.0])  # label 2, never the first violator, gets none
 
 
 def test_pair_mean_is_keras_weighted_mean():

@@ -5,8 +5,9 @@ optional ``key=value`` settings after a colon, e.g. ``knn:k=20``, ``constant:1+k
 ``sigmoid``, ``sigmoid:rank=8``, ``linear-sigmoid:alpha=1,beta=0.25``, ``topk:k=5``, ``max``,
 ``matrix``, ``lowrank:rank=8``, ``rbf:k=20,gamma=0.1``, ``latent-rbf:label_gamma=none``,
 ``hybrid-rbf:gamma=0.1,latent_gamma=1``, ``knn:k=20,search=scann``, ``cluster:leaves=64,top=50``
-(``constant:C`` is
-short for ``constant:c=C``, ``topk:K`` for ``topk:k=K``).
+(a bare value stands for the affinity's main setting: ``constant:C`` is ``constant:c=C``,
+``topk:K`` is ``topk:k=K``). The names are those of :data:`REGISTRY`, which every affinity
+module fills with :func:`register`; importing this package imports them all.
 """
 
 from __future__ import annotations
@@ -14,42 +15,15 @@ from __future__ import annotations
 import inspect
 import math
 
-from awe_tf.affinities.base import Affinity
+from awe_tf.affinities import cluster, constant, kernel, knn, pairwise  # noqa: F401  (they register themselves)
+from awe_tf.affinities.base import REGISTRY, Affinity, Registration, register
 from awe_tf.affinities.cluster import Cluster
 from awe_tf.affinities.combine import Sum
 from awe_tf.affinities.constant import Constant
 from awe_tf.affinities.kernel import RBF, HybridLatentRBF, LatentRBF
 from awe_tf.affinities.knn import KNN
-from awe_tf.affinities.neighbours import NeighbourAffinity
+from awe_tf.affinities.neighbours import NeighbourAffinity, ReferenceAffinity
 from awe_tf.affinities.pairwise import LinearSigmoid, LowRank, Matrix, PairwiseAffinity, Sigmoid, TopK
-
-
-def _max(**options):
-    """Max (eq. 7): top-k with k = 1."""
-    if options:
-        raise TypeError(f"max takes no settings, got {sorted(options)}")
-    return TopK(k=1)
-
-
-AFFINITIES = {
-    "constant": Constant,
-    "knn": KNN,
-    "sigmoid": Sigmoid,
-    "linear-sigmoid": LinearSigmoid,
-    "topk": TopK,
-    "max": _max,
-    "matrix": Matrix,
-    "lowrank": LowRank,
-    "rbf": RBF,
-    "latent-rbf": LatentRBF,
-    "hybrid-rbf": HybridLatentRBF,
-    "cluster": Cluster,
-}
-_CLASSES = {"Constant": Constant, "KNN": KNN, "Sigmoid": Sigmoid, "LinearSigmoid": LinearSigmoid,
-            "TopK": TopK, "Sum": Sum, "Matrix": Matrix, "LowRank": LowRank, "RBF": RBF, "LatentRBF": LatentRBF,
-            "HybridLatentRBF": HybridLatentRBF, "Cluster": Cluster}
-# the setting a bare value stands for: constant:0.5 is constant:c=0.5
-_SHORT = {"constant": "c", "knn": "k", "topk": "k", "sigmoid": "activation", "matrix": "c", "lowrank": "rank"}
 
 
 def _value(text: str):
@@ -65,7 +39,7 @@ def _setting(name: str, key: str, value):
     """``value`` as the type the affinity's setting ``key`` takes (that of its default), or a
     ValueError naming the setting."""
     try:
-        parameter = inspect.signature(AFFINITIES[name]).parameters.get(key)
+        parameter = inspect.signature(REGISTRY[name].factory).parameters.get(key)
     except (TypeError, ValueError):
         parameter = None
     if parameter is None or parameter.default is inspect.Parameter.empty or parameter.default is None:
@@ -123,23 +97,24 @@ def parse(spec: str) -> Affinity:
         raise ValueError(f"{spec!r} has an empty term: affinities are joined by single '+' signs")
     for term in filter(None, terms):
         name, _, settings = term.partition(":")
-        if name not in AFFINITIES:
-            raise ValueError(f"unknown affinity {name!r} in {spec!r}; known: {', '.join(AFFINITIES)}")
+        if name not in REGISTRY:
+            raise ValueError(f"unknown affinity {name!r} in {spec!r}; known: {', '.join(REGISTRY)}")
         options = {}
         for setting in filter(None, (s.strip() for s in settings.split(","))):
             key, eq, value = setting.partition("=")
             if not eq:
-                if name not in _SHORT:
+                if REGISTRY[name].short is None:
                     raise ValueError(f"{name} takes key=value settings, got {setting!r} in {spec!r}")
-                key, value = _SHORT[name], setting
+                key, value = REGISTRY[name].short, setting
             key = key.strip().replace("-", "_")
             options[key] = _setting(name, key, _value(value.strip()))
-        unknown = sorted(set(options) - _settings_of(AFFINITIES[name]))
+        factory = REGISTRY[name].factory
+        unknown = sorted(set(options) - _settings_of(factory))
         if unknown:
-            known = ", ".join(sorted(_settings_of(AFFINITIES[name]))) or "no settings"
+            known = ", ".join(sorted(_settings_of(factory))) or "no settings"
             raise ValueError(f"{name} has no setting {', '.join(unknown)} (it takes {known}) in {spec!r}")
         try:
-            parts.append(AFFINITIES[name](**options))
+            parts.append(factory(**options))
         except TypeError as err:
             raise ValueError(f"bad settings for {name!r} in {spec!r}: {err}") from None
     if not parts:
@@ -177,20 +152,12 @@ def get(spec) -> Affinity:
     if isinstance(spec, dict):
         import tensorflow as tf
 
-        return tf.keras.utils.deserialize_keras_object(spec, custom_objects=_CLASSES)
+        return tf.keras.utils.deserialize_keras_object(spec)  # classes are registered (awe_tf>Name)
     raise TypeError(f"cannot make an affinity from {spec!r}")
 
 
-def neighbour_part(affinity):
-    """The part of an affinity built from the training set (a :class:`NeighbourAffinity`, alone
-    or in a sum), or None."""
-    parts = affinity.components if isinstance(affinity, Sum) else [affinity]
-    found = [p for p in parts if isinstance(p, NeighbourAffinity)]
-    return found[0] if found else None
-
-
 __all__ = [
-    "AFFINITIES", "KNN", "RBF", "Affinity", "Cluster", "Constant", "HybridLatentRBF", "LatentRBF", "LinearSigmoid",
-    "LowRank", "Matrix", "NeighbourAffinity", "PairwiseAffinity", "Sigmoid", "Sum", "TopK", "get",
-    "neighbour_part", "parse", "serialize",
+    "KNN", "RBF", "REGISTRY", "Affinity", "Cluster", "Constant", "HybridLatentRBF", "LatentRBF", "LinearSigmoid",
+    "LowRank", "Matrix", "NeighbourAffinity", "PairwiseAffinity", "ReferenceAffinity", "Registration", "Sigmoid",
+    "Sum", "TopK", "get", "parse", "register", "serialize",
 ]

@@ -1,4 +1,4 @@
-"""The shared base of every affinity G.
+"""The shared base of every affinity G, and the registry that makes an affinity known.
 
 AWE scores a pair as f(x, y) = sum_ij G_ij(x, y) x_i U_i^T V_j y_j. Here y is a single label j,
 so the score of label j is sum_i G_i(x, j) x_i (U_i . V_j). An affinity layer receives the
@@ -13,23 +13,83 @@ and :meth:`Affinity.pair_scores` scores that against labels.
 Scores are linear in G, so affinities add: ``Constant(1.0) + KNN(k=20)`` is the affinity
 G = 1 + G_knn, whose score is the sum of the two scores (:class:`Sum`).
 
-Some affinities depend on the training set through the example, not only the features (the
-k-NN affinity: G(x, y) grows with how many of x's neighbours carry y). They set
-``uses_context`` and compute, outside the graph, a sparse row of label weights per input
-(:meth:`Affinity.context`); the model feeds it in as ``context = (ids [B, T], weights [B, T])``,
-ids sorted and padded with |Y|.
+Some affinities are built from the training set and an earlier model (the k-NN affinity: G(x, y)
+grows with how many of x's neighbours carry y; they train with
+:func:`~awe_tf.training.fit_iterative`). They set ``uses_context``: their G rows reach the model
+as ``context = (ids [B, T], weights [B, T])``, ids sorted and padded with |Y|.
+
+An affinity is one file: a class over this base, made known by :func:`register`, which gives it
+its spec name (``knn:k=20``), Keras serialisation, its tuning search space and whether it is
+learnt iteratively; the parser, the tuner, the command line and training all read the registry.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+
 import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class Registration:
+    """What the library knows of an affinity, from :func:`register`.
+
+    Attributes:
+        name: its name in specs (``knn`` in ``knn:k=20``).
+        factory: the class (or a function) that makes it from its settings.
+        space: the tuning search space of its settings, as data (:mod:`awe_tf.tuning.spaces`).
+        iterative: it is built from the training set and an earlier model, so it trains with
+            :func:`~awe_tf.training.fit_iterative`.
+        short: the setting a bare value stands for (``knn:20`` is ``knn:k=20``), if any.
+    """
+
+    name: str
+    factory: Callable
+    space: dict
+    iterative: bool
+    short: str | None
+
+
+REGISTRY: dict[str, Registration] = {}
+
+
+def register(name: str, space: dict | None = None, iterative: bool = False, short: str | None = None):
+    """Make an affinity known by ``name`` (a class decorator; also takes a factory function).
+
+    Registers the class for Keras serialisation (package ``awe_tf``), sets its ``iterative``
+    and records its search space (:class:`Registration`).
+    """
+
+    def decorate(factory):
+        if name in REGISTRY and REGISTRY[name].factory is not factory:
+            raise ValueError(f"an affinity is already registered as {name!r}")
+        if isinstance(factory, type):
+            tf.keras.utils.register_keras_serializable(package="awe_tf")(factory)
+            factory.iterative = bool(iterative)
+        REGISTRY[name] = Registration(name, factory, dict(space or {}), bool(iterative), short)
+        return factory
+
+    return decorate
 
 
 class Affinity(tf.keras.layers.Layer):
     """Base class of G. Subclasses implement :meth:`pair_inputs`, :meth:`pair_scores` and
-    :meth:`score_all`; those with ``uses_context`` also :meth:`context`."""
+    :meth:`score_all`; every other hook has a default here.
+
+    Attributes:
+        uses_context: G is read from per-input rows of label weights (the model feeds them in).
+        iterative: G is built from the training set and an earlier model (:meth:`set_reference`).
+        candidates_only: G is zero outside each input's context labels, where every other label
+            scores its prior (:meth:`prior_scores`), so a ranking need score only those
+            (:class:`~awe_tf.layers.retrieval.Retrieval`).
+        has_prior: the score adds the bias feature's U_bias . V_y outside G.
+    """
 
     uses_context = False
+    iterative = False
+    candidates_only = False
+    has_prior = False
 
     def attach(self, n_inputs: int, n_labels: int, input_bias: bool = False) -> None:
         """Called once by the model with |X| (the rows of U, bias included) and |Y|; affinities
@@ -76,13 +136,38 @@ class Affinity(tf.keras.layers.Layer):
         ``width`` features (scoring sizes its batches by it)."""
         return 1
 
-    def context(self, X):
-        """Per-input label weights (CSR ``[n, |Y|]``) for prepared input rows ``X``."""
+    def reference_part(self):
+        """The part of this affinity built from the training set (itself, a part of a sum), or
+        None."""
+        return self if self.iterative else None
+
+    # Affinities built from the training set (``iterative``) implement the rest.
+    def set_reference(self, latent_U, train_X, train_Y, input_bias: bool, label_embeddings=None) -> None:
+        """Fix G from the training set: its prepared inputs ``train_X``, labels ``train_Y`` and
+        an earlier model's U (``latent_U``) and V (``label_embeddings``)."""
+        raise NotImplementedError(f"{type(self).__name__} is not built from the training set")
+
+    def check_ready(self) -> None:
+        """Raise a clear error if G cannot score yet (no reference set)."""
+
+    def graph_context(self, feature_ids, weights, neighbours=None):
+        """G rows ``(ids, weights)`` of padded prepared inputs, in TensorFlow ops."""
         raise NotImplementedError(f"{type(self).__name__} uses no context")
 
-    def training_context(self, n_rows: int):
-        """The label weights of the training rows themselves (each row not its own neighbour)."""
+    def training_context(self, rows):
+        """G rows (CSR) of the training rows numbered ``rows``, each not its own neighbour."""
         raise NotImplementedError(f"{type(self).__name__} uses no context")
+
+    def candidate_scores(self, features, weights, labels, context):
+        """Scores ``[B, T]`` of each input's context labels (``candidates_only`` affinities)."""
+        raise NotImplementedError(f"{type(self).__name__} scores every label")
+
+    def prior_scores(self, labels, bias_row):
+        """What a label outside an input's context scores, ``[N]`` (``candidates_only``
+        affinities): U_bias . V_y with ``has_prior``, else 0."""
+        if self.has_prior:
+            return tf.linalg.matvec(labels, bias_row)
+        return tf.zeros(tf.shape(labels)[:1], labels.dtype)
 
     def __add__(self, other):
         from awe_tf.affinities.combine import Sum

@@ -6,7 +6,8 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
-from awe_tf.affinities.neighbours import NeighbourAffinity, _variable
+from awe_tf.affinities.base import register
+from awe_tf.affinities.neighbours import ReferenceAffinity, stored_variable
 
 
 def kmeans(points: np.ndarray, k: int, iterations: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -42,18 +43,19 @@ def nearest(points: np.ndarray, centroids: np.ndarray, batch_size: int = 4096) -
     return out
 
 
-@tf.keras.utils.register_keras_serializable(package="awe_tf")
-class Cluster(NeighbourAffinity):
+@register("cluster", space={"leaves": ("choice", [16, 64, 256]), "top": ("choice", [25, 50, 100])}, iterative=True)
+class Cluster(ReferenceAffinity):
     """G(x, y) = 1 when y is among the ``top`` labels of x's leaf, else 0: the leaves of a
     two-level k-means tree over the training inputs embedded by an earlier model
-    (x -> x^T U_prev). The score is f(x, y) = G(x, y) x^T U^T V y.
+    (x -> x^T U_prev). The score is f(x, y) = G(x, y) x^T U^T V y (eq. 10).
 
     A leaf's labels are those the earlier model scores highest at the leaf's centroid
     (``rank_by="score"``, when its label embeddings V_prev are given to :meth:`set_reference`),
     or the most frequent labels of the leaf's training inputs (``rank_by="count"``).
 
     Inference finds x's leaf by descending the tree (``O((b1 + b2) d)``, b1 x b2 ~ ``leaves``)
-    and scores only that leaf's ``top`` labels: ``O(top d)`` per input instead of ``O(|Y| d)``.
+    and scores only that leaf's ``top`` labels: ``O(top d)`` per input instead of ``O(|Y| d)``
+    (every other label scores 0; :class:`~awe_tf.layers.retrieval.Retrieval`).
 
     Args:
         leaves: about how many leaves (b1 = b2 = ceil(sqrt(leaves))).
@@ -67,10 +69,7 @@ class Cluster(NeighbourAffinity):
 
     def __init__(self, leaves: int = 64, top: int = 50, iterations: int = 10, seed: int = 0, rank_by: str = "score",
                  **kwargs):
-        if kwargs.pop("prior", False):
-            raise ValueError("the cluster affinity scores only the labels of x's leaf, so it has no label prior "
-                             "for the others; prior is an option of knn and the RBF family")
-        super().__init__(k=1, prior=False, **kwargs)
+        super().__init__(**kwargs)
         if leaves < 1 or top < 1:
             raise ValueError("leaves and top must be positive")
         if rank_by not in ("score", "count"):
@@ -80,9 +79,9 @@ class Cluster(NeighbourAffinity):
         self.top = int(top)
         self.iterations = int(iterations)
         self.seed = int(seed)
-        self.upper = _variable("upper_centroids", [0, 0])
-        self.lower = _variable("lower_centroids", [0, 0])  # children of upper centroid c: rows c*b .. c*b+b-1
-        self.leaf_labels = _variable("leaf_labels", [0, 0], tf.int32)  # [leaves, top], padded with |Y|
+        self.upper = stored_variable("upper_centroids", [0, 0])
+        self.lower = stored_variable("lower_centroids", [0, 0])  # children of upper centroid c: rows c*b .. c*b+b-1
+        self.leaf_labels = stored_variable("leaf_labels", [0, 0], tf.int32)  # [leaves, top], padded with |Y|
 
     def set_reference(self, latent_U, train_X, train_Y, input_bias, label_embeddings=None) -> None:
         super().set_reference(latent_U, train_X, train_Y, input_bias)
@@ -132,59 +131,13 @@ class Cluster(NeighbourAffinity):
         second = tf.argmin(tf.where(usable, distance, np.inf), axis=1, output_type=tf.int32)
         return first * branching + second
 
-    @tf.function(reduce_retracing=True)
-    def _eager_leaf(self, Z):
-        return self.graph_leaf(Z)
-
-    def leaf_of(self, Z: np.ndarray) -> np.ndarray:
-        """The leaf of each embedded input (NumPy in, NumPy out)."""
-        leaves = [self._eager_leaf(tf.constant(Z[start : start + 4096], tf.float32)).numpy()
-                  for start in range(0, Z.shape[0], 4096)]
-        return np.concatenate(leaves).astype(np.int64) if leaves else np.zeros(0, np.int64)
-
-    def _context_of(self, raw, Z, exclude=None, neighbours=None):
+    def rows_of(self, raw, Z, exclude=None, neighbours=None):
         """G rows: weight 1 on each of the input's leaf labels (ids sorted, padded with |Y|)."""
         ids = tf.gather(self.leaf_labels, self.graph_leaf(Z))
         n_labels = tf.cast(self.state[1], tf.int32)
         ids = tf.pad(ids, [[0, 0], [0, 1]], constant_values=n_labels)
         return ids, tf.cast(ids < n_labels, tf.float32)
 
-    def leaf_top_k(self, X, queries: np.ndarray, labels: np.ndarray, k: int):
-        """Top-k by leaf: the inputs of one leaf share its candidate labels, so each leaf is one
-        ``[n_leaf, d] x [d, top]`` product. ``queries`` are x^T U (current model), ``labels`` V.
-
-        Returns:
-            ``(ids [n, k], scores [n, k], exact [n])``; rows where ``exact`` is False had fewer
-            than k positive candidate scores (the caller ranks them with all labels' zeros).
-        """
-        self.check_ready()
-        leaf = self.leaf_of(self._embed(sp.csr_matrix(X)))
-        table = self.leaf_labels.numpy()
-        n_labels = self.n_labels
-        ids = np.zeros((queries.shape[0], k), np.int64)
-        scores = np.zeros((queries.shape[0], k), np.float32)
-        exact = np.zeros(queries.shape[0], bool)
-        for node in np.unique(leaf):
-            rows = np.flatnonzero(leaf == node)
-            cand = table[node][table[node] < n_labels]
-            if cand.size < k:
-                continue
-            block = queries[rows] @ labels[cand].T  # [n_leaf, top]
-            part = np.argpartition(-block, k - 1, axis=1)[:, :k]
-            values = np.take_along_axis(block, part, axis=1)
-            order = np.lexsort((cand[part], -values), axis=-1)
-            ids[rows] = np.take_along_axis(cand[part], order, axis=1)
-            scores[rows] = np.take_along_axis(values, order, axis=1)
-            # exact if the k-th is positive and no candidate outside the top ties it
-            kth = scores[rows, -1:]
-            ties = ((block == kth) .sum(axis=1) > (np.take_along_axis(block, part, axis=1) == kth).sum(axis=1))
-            exact[rows] = (scores[rows, -1] > 0) & ~ties
-        return ids, scores, exact
-
     def get_config(self):
-        config = super().get_config()
-        config.pop("k")
-        config.pop("search")
-        config.pop("prior")
-        return {**config, "leaves": self.leaves, "top": self.top, "iterations": self.iterations, "seed": self.seed,
-                "rank_by": self.rank_by}
+        return {**super().get_config(), "leaves": self.leaves, "top": self.top, "iterations": self.iterations,
+                "seed": self.seed, "rank_by": self.rank_by}

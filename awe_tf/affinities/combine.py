@@ -53,8 +53,16 @@ class Sum(Affinity):
     def context(self, X):
         return self._context_user.context(X)
 
-    def training_context(self, n_rows: int):
-        return self._context_user.training_context(n_rows)
+    def training_context(self, rows):
+        return self._context_user.training_context(rows)
+
+    def reference_part(self):
+        found = [c.reference_part() for c in self.components if c.reference_part() is not None]
+        return found[0] if found else None
+
+    def check_ready(self) -> None:
+        for c in self.components:
+            c.check_ready()
 
     def get_config(self):
         from awe_tf.affinities import serialize

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from awe_tf.affinities.base import Affinity
+from awe_tf.affinities.base import Affinity, register
 
 
 def pair_queries(features, weights, self_position):
@@ -19,7 +19,7 @@ def pair_queries(features, weights, self_position):
     return query[:, None, :] - own
 
 
-@tf.keras.utils.register_keras_serializable(package="awe_tf")
+@register("constant", short="c")
 class Constant(Affinity):
     """G_ij(x, y) = c, so f(x, y) = c x^T U^T V y (WSABIE when c = 1).
 

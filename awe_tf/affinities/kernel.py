@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from awe_tf.affinities.base import register
 from awe_tf.affinities.neighbours import NeighbourAffinity, raw_inputs_tensor
+
+KERNEL_SPACE = {"k": ("int", 5, 50), "gamma": ("float", 0.05, 5.0, "log"), "label_gamma": ("float", 0.1, 5.0, "log")}
 
 
 def _neg_sq_distances(Q, R, candidates=None):
@@ -45,7 +48,7 @@ def _input_neg_sq_distances(affinity, raw):
     return -(tf.reduce_sum(Q * Q, axis=1)[:, None] + squares_x[None, :] - 2 * cross)
 
 
-@tf.keras.utils.register_keras_serializable(package="awe_tf")
+@register("rbf", space=KERNEL_SPACE, iterative=True, short="k")
 class RBF(NeighbourAffinity):
     """Gaussian kernel over training pairs in input space (eq. 3); module docstring.
 
@@ -85,7 +88,7 @@ class RBF(NeighbourAffinity):
         return {**super().get_config(), "gamma": self.gamma, "label_gamma": self.label_gamma}
 
 
-@tf.keras.utils.register_keras_serializable(package="awe_tf")
+@register("latent-rbf", space=KERNEL_SPACE, iterative=True, short="k")
 class LatentRBF(RBF):
     """Gaussian kernel in the latent space of an earlier model (eq. 8): ||x^T U_prev - x_n^T U_prev||."""
 
@@ -96,7 +99,7 @@ class LatentRBF(RBF):
         return self.gamma * _neg_sq_distances(Z, self.reference, candidates)
 
 
-@tf.keras.utils.register_keras_serializable(package="awe_tf")
+@register("hybrid-rbf", space={**KERNEL_SPACE, "latent_gamma": ("float", 0.05, 5.0, "log")}, iterative=True, short="k")
 class HybridLatentRBF(RBF):
     """The product of an input-space and a latent-space Gaussian kernel.
 

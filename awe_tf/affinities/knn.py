@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from awe_tf.affinities.base import register
 from awe_tf.affinities.neighbours import NeighbourAffinity
 
 
@@ -16,7 +17,7 @@ def _unit_tf(M):
     return M / tf.maximum(tf.norm(M, axis=-1, keepdims=True), 1e-12)
 
 
-@tf.keras.utils.register_keras_serializable(package="awe_tf")
+@register("knn", space={"k": ("int", 5, 50)}, iterative=True, short="k")
 class KNN(NeighbourAffinity):
     """G(x, y) = (1/k) sum_{x' in N_k(x)} y'_y: the share of x's k nearest training inputs that
     carry label y, neighbours found by cosine similarity in the latent space of an earlier model

@@ -1,11 +1,11 @@
-"""The shared base of affinities built from the training set: G(x, y) sums, over training
-inputs x_n near x, a kernel weight K(x, x_n) times how well y matches x_n's labels.
+"""Affinities built from the training set and an earlier model (the paper's iterative scheme).
 
-The affinity carries what it needs to score any input on its own: the training labels, the
-training inputs in the space its kernel works in (raw inputs, and/or their embedding by a frozen
-U_prev from an earlier model), and that U_prev. G rows are computed with TensorFlow ops (exact
-search, in batches when eager; or neighbours found by ScaNN for latent spaces) and fed to the
-model as context; the same ops run inside an exported serving graph.
+:class:`ReferenceAffinity` keeps what such a G needs to score any input on its own: the
+training labels, the training inputs in the space G works in (raw inputs, and/or their embedding
+by a frozen U_prev from an earlier model), and that U_prev. Its G rows are computed with
+TensorFlow ops (in batches when eager; the same ops run inside an exported serving graph) and
+reach the model as context. :class:`NeighbourAffinity` is the kernel form, G(x, y) = sum over
+x's nearest training inputs x_n of K(x, x_n) L(y, y_n); the cluster affinity is another.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import tensorflow as tf
 
 from awe_tf.affinities.base import Affinity, context_lookup
 from awe_tf.affinities.constant import pair_queries
-from awe_tf.distribute import rows_by_workers
 from awe_tf.layers.towers import embed_rows
 
 
@@ -30,26 +29,27 @@ def _padded_to_csr(ids: np.ndarray, weights: np.ndarray, n_labels: int) -> sp.cs
 
 
 def raw_inputs_tensor(matrix, n_rows, n_columns) -> tf.SparseTensor:
-    """The CSR matrix held in a :class:`_Matrix` as a ``tf.SparseTensor`` (graph-safe)."""
+    """The CSR matrix held in a :class:`StoredMatrix` as a ``tf.SparseTensor`` (graph-safe)."""
     rows = tf.RaggedTensor.from_row_splits(matrix.indices, matrix.indptr).value_rowids()
     indices = tf.stack([rows, tf.cast(matrix.indices, tf.int64)], 1)
     shape = tf.stack([tf.cast(n_rows, tf.int64), tf.cast(n_columns, tf.int64)])
     return tf.SparseTensor(indices, matrix.data, shape)
 
 
-def _variable(name, shape, dtype=tf.float32):
-    # Shapes are set by set_reference (or by a checkpoint restore), so they stay open here.
+def stored_variable(name, shape, dtype=tf.float32):
+    """A non-trainable variable whose shape :meth:`ReferenceAffinity.set_reference` (or a
+    checkpoint restore) sets later, so it stays open here."""
     return tf.Variable(tf.zeros(shape, dtype), trainable=False, name=name, shape=tf.TensorShape(None))
 
 
-class _Matrix(tf.Module):
+class StoredMatrix(tf.Module):
     """A CSR matrix kept in three variables (so it is saved with the model)."""
 
     def __init__(self, name):
         super().__init__(name=name)
-        self.data = _variable(f"{name}_data", [0])
-        self.indices = _variable(f"{name}_indices", [0], tf.int32)
-        self.indptr = _variable(f"{name}_indptr", [1], tf.int64)
+        self.data = stored_variable(f"{name}_data", [0])
+        self.indices = stored_variable(f"{name}_indices", [0], tf.int32)
+        self.indptr = stored_variable(f"{name}_indptr", [1], tf.int64)
 
     def assign(self, matrix: sp.csr_matrix):
         matrix = sp.csr_matrix(matrix, dtype=np.float32)
@@ -63,51 +63,38 @@ class _Matrix(tf.Module):
         return sp.csr_matrix((self.data.numpy(), self.indices.numpy(), indptr), shape=(indptr.size - 1, n_columns))
 
 
-class NeighbourAffinity(Affinity):
-    """G(x, y) = sum_{n in N_k(x)} K(x, x_n) L(y, y_n), over the k training inputs x_n with the
-    largest kernel weight K; the score is f(x, y) = G(x, y) x^T U^T V y + b_y.
+class ReferenceAffinity(Affinity):
+    """The shared base of affinities whose G comes from the training set and an earlier model:
+    a reference set (:meth:`set_reference`), G rows per input as context (subclasses say how in
+    :meth:`rows_of`), and the score f(x, y) = G(x, y) x^T U^T V y (+ b_y with ``prior``).
 
     b_y = U_bias . V_y is the label prior of the model's always-on bias feature (``input_bias``),
-    kept outside G with ``prior`` (the default): it is not a feature of x, and weighted by G it
-    would vanish for every label none of x's neighbours carries. On Corel5k (k = 20, 3 steps,
-    mean of 3 seeds) AWE k-NN gets P@1 0.425 ± 0.006 / P@3 0.332 with it (``awe-tf reproduce
-    annotation --seeds 0 1 2``), 0.427 ± 0.025 / 0.321 without (an ad hoc run of the same
-    protocol). Without the bias feature, or with ``prior=False``, the score is the paper's
-    G(x, y) x^T U^T V y.
+    kept outside G with ``prior``: it is not a feature of x, and weighted by G it would vanish
+    for every label G gives nothing. Without the bias feature, or without ``prior``, the score is
+    the paper's G(x, y) x^T U^T V y.
 
-    Subclasses set the space (``input``: raw x; ``latent``: x^T U_prev; ``hybrid``: both), the
-    kernel and the label match L: the hard match L = y_n[y], or the soft one
-    L = exp(-lambda_y ||e_y - y_n||^2), which gives every label a share (an offset per input).
-
-    Args:
-        k: training inputs per query (the sparse approximation of the sum over all of them).
-        search: ``exact`` (batched brute force) or ``scann`` (approximate, latent space only).
-        prior: keep the bias feature's term b_y outside G (above).
+    Subclasses set the space G works in (``input``: raw x; ``latent``: x^T U_prev; ``hybrid``:
+    both) and ``has_offset`` where G gives every label a share (an entry with id |Y| in a
+    context row), so every label must be scored.
     """
 
     uses_context = True
     space = "latent"
-    has_offset = False  # whether G gives every label a share (then all labels must be scored)
-    has_prior = False  # whether the score adds b_y (set by attach: prior and the model's bias feature)
+    search = "exact"
+    has_offset = False
+    prior = False
 
-    def __init__(self, k: int = 20, search: str = "exact", prior: bool = True, **kwargs):
+    def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        if k < 1:
-            raise ValueError(f"k must be positive, got {k}")
-        if search not in ("exact", "scann"):
-            raise ValueError(f"search must be 'exact' or 'scann', got {search!r}")
-        if search == "scann" and self.space != "latent":
-            raise ValueError("ScaNN search is for latent-space affinities")
-        self.k = int(k)
-        self.search = search
-        self.prior = bool(prior)
-        self.latent = _variable("latent_U", [0, 0])  # the frozen U_prev
-        self.reference = _variable("reference", [0, 0])  # training inputs embedded by U_prev
-        self.inputs = _Matrix("inputs")  # raw training inputs (input and hybrid spaces)
-        self.labels = _Matrix("labels")
-        self.state = _variable("state", [3], tf.int64)  # n_train, |Y|, input bias (0/1)
-        self._training_context = None
-        self._searcher = None
+        self.latent = stored_variable("latent_U", [0, 0])  # the frozen U_prev
+        self.reference = stored_variable("reference", [0, 0])  # training inputs embedded by U_prev
+        self.inputs = StoredMatrix("inputs")  # raw training inputs (input and hybrid spaces)
+        self.labels = StoredMatrix("labels")
+        self.state = stored_variable("state", [3], tf.int64)  # n_train, |Y|, input bias (0/1)
+
+    @property
+    def candidates_only(self) -> bool:
+        return not self.has_offset
 
     # --------------------------------------------------------------------- reference set
     @property
@@ -132,11 +119,10 @@ class NeighbourAffinity(Affinity):
         if self.space in ("input", "hybrid"):
             self.inputs.assign(train_X)
         if self.space in ("latent", "hybrid"):
-            self.reference.assign(self._embed(train_X))
-        self._training_context = None
-        self._searcher = None
+            self.reference.assign(self.embed(train_X))
 
-    def _embed(self, X) -> np.ndarray:
+    def embed(self, X) -> np.ndarray:
+        """x^T U_prev of prepared rows ``X`` (NumPy)."""
         return embed_rows(X, self.latent.numpy(), self.input_bias)
 
     def check_ready(self):
@@ -144,11 +130,204 @@ class NeighbourAffinity(Affinity):
             raise RuntimeError(f"the {type(self).__name__} affinity has no reference set yet: train it with "
                                "awe_tf.training.fit_iterative (or call set_reference)")
 
-    # ------------------------------------------------------------- kernel, search, labels
-    # G is computed by TensorFlow ops only (closeness, top-k, kernel, label match), so the same
-    # code runs eagerly in batches here and inside an exported serving graph.
+    # ------------------------------------------------------------------ G rows, in TF ops
+    def rows_of(self, raw, Z, exclude=None, neighbours=None):
+        """G rows as a context ``(ids [b, T], weights [b, T])`` (ids sorted, padded with |Y|; an
+        entry with id |Y| is an offset every label gets).
+
+        Args:
+            raw: ``(ids [b, L], weights [b, L])``, the prepared raw inputs (input/hybrid spaces).
+            Z: ``[b, d]`` the inputs embedded by U_prev (latent/hybrid spaces).
+            exclude: ``[b]`` the training row each query is, not to be its own neighbour (or None).
+            neighbours: ``[b, c]`` training rows found by an index, or None.
+        """
+        raise NotImplementedError
+
+    def graph_embed(self, feature_ids, weights):
+        """x^T U_prev (plus U_prev's bias row when it has one) of padded prepared inputs."""
+        latent = self.latent
+        bias = tf.cast(self.state[2], tf.float32)
+        Z = tf.reduce_sum(tf.gather(latent, feature_ids) * weights[..., None], axis=1)
+        return Z + bias * latent[tf.shape(latent)[0] - 1]
+
+    def graph_context(self, feature_ids, weights, neighbours=None):
+        """G rows of padded prepared inputs, in TensorFlow ops (for scoring and serving graphs).
+
+        Args:
+            feature_ids: ``[b, L]`` int feature ids (padding: any id with weight 0).
+            weights: ``[b, L]`` feature values.
+            neighbours: ``[b, c]`` training rows found by an index (ScaNN); None: exact search.
+        """
+        raw = (feature_ids, weights) if self.space in ("input", "hybrid") else None
+        Z = self.graph_embed(feature_ids, weights) if self.space in ("latent", "hybrid") else None
+        return self.rows_of(raw, Z, neighbours=neighbours)
+
+    def queries_per_batch(self) -> int:
+        """Queries per batch: the [b, n_train] closeness (and a dense raw batch) near 64 MB."""
+        n_train = max(1, int(self.state.numpy()[0]))
+        width = n_train + (int(tf.shape(self.latent)[0]) if self.space in ("input", "hybrid") else 0)
+        return max(1, min(1024, (1 << 24) // width))
+
+    @tf.function(reduce_retracing=True)
+    def _eager_rows(self, raw, Z, exclude, neighbours):
+        return self.rows_of(raw, Z, exclude, neighbours)
+
+    def _index_neighbours(self, Z, rows):
+        """Neighbours from an index (``search="scann"``), or None for exact search."""
+        return None
+
+    def _contexts(self, X, Z, rows=None) -> sp.csr_matrix:
+        """G rows (CSR ``[n, |Y| + 1]``) of prepared rows ``X`` and/or their embedding ``Z``;
+        with ``rows``, they are those training rows, each not its own neighbour."""
+        from awe_tf.data.pipeline import feature_batch
+
+        n_queries = X.shape[0] if X is not None else Z.shape[0]
+        step = self.queries_per_batch()
+        neighbours = self._index_neighbours(Z, rows)
+        parts = []
+        for start in range(0, n_queries, step):
+            stop = min(start + step, n_queries)
+            raw = None
+            if X is not None:
+                batch = feature_batch(X[start:stop])
+                raw = (batch["feature_ids"], batch["feature_weights"])
+            z = None if Z is None else tf.constant(Z[start:stop], tf.float32)
+            exclude = None
+            if rows is not None and neighbours is None:
+                exclude = tf.constant(rows[start:stop], tf.int32)
+            found = None if neighbours is None else tf.constant(neighbours[start:stop])
+            ids, weights = (t.numpy() for t in self._eager_rows(raw, z, exclude, found))
+            parts.append(_padded_to_csr(ids, weights, self.n_labels))
+        if not parts:
+            return sp.csr_matrix((0, self.n_labels + 1), dtype=np.float32)
+        return sp.vstack(parts, format="csr")
+
+    def context(self, X):
+        """G rows (CSR ``[n, |Y| + 1]``) of prepared input rows ``X``."""
+        self.check_ready()
+        X = sp.csr_matrix(X)
+        return self._contexts(X if self.space in ("input", "hybrid") else None,
+                              self.embed(X) if self.space in ("latent", "hybrid") else None)
+
+    def training_context(self, rows):
+        """G rows of the training rows numbered ``rows``, each not its own neighbour (a worker
+        of a multi-worker strategy computes its share; :func:`awe_tf.distribute.rows_by_workers`)."""
+        self.check_ready()
+        rows = np.asarray(rows, np.int64)
+        n_features = int(tf.shape(self.latent)[0]) - self.input_bias
+        X = self.inputs.value(n_features)[rows] if self.space in ("input", "hybrid") else None
+        Z = self.reference.numpy()[rows] if self.space in ("latent", "hybrid") else None
+        return self._contexts(X, Z, rows=rows)
+
+    # ------------------------------------------------------------------------ scoring
+    def attach(self, n_inputs: int, n_labels: int, input_bias: bool = False) -> None:
+        self.offset_id = n_labels  # G rows carry the offset every label gets in column |Y|
+        self.has_prior = self.prior and bool(input_bias)
+
+    def _split_prior(self, features, weights):
+        """``(features, weights, U_bias [B, d] or None)``: the bias feature (last) taken out of x."""
+        if not self.has_prior:
+            return features, weights, None
+        return features[:, :-1], weights[:, :-1], features[:, -1]
+
+    def pair_inputs(self, features, weights, self_position, context=None, feature_ids=None):
+        features, weights, bias = self._split_prior(features, weights)
+        return pair_queries(features, weights, self_position), bias, context
+
+    def pair_scores(self, pair_inputs, labels, label_ids):
+        queries, bias, context = pair_inputs
+        G = context_lookup(context, label_ids, offset_id=self.offset_id)
+        scores = G * tf.linalg.matvec(labels, queries)
+        return scores if bias is None else scores + tf.einsum("bd,bmnd->bmn", bias, labels)
+
+    def _prior_of_batch(self, labels, bias):
+        """The prior of every label, ``[N]``, from a batch's bias rows (all the same row)."""
+        if bias is None:
+            return tf.zeros(tf.shape(labels)[:1], labels.dtype)
+        first = tf.concat([bias, tf.zeros_like(labels[:1])], 0)[0]  # the row itself, also for an empty batch
+        return self.prior_scores(labels, first)
+
+    def _candidate_scores(self, query, prior, labels, context):
+        """G x^T U^T V y + prior_y of each context label; 0 on padding and on the offset entry."""
+        ids, values = context
+        n = tf.shape(labels)[0]
+        safe = tf.minimum(ids, n - 1)
+        scores = values * tf.einsum("bd,btd->bt", query, tf.gather(labels, safe)) + tf.gather(prior, safe)
+        return tf.where(ids < n, scores, 0.0)
+
+    def candidate_scores(self, features, weights, labels, context):
+        """Scores ``[B, T]`` of the context's candidate labels (``[B, L, d]`` embedded input
+        features with their weights), exactly as :meth:`score_all` scores them."""
+        features, weights, bias = self._split_prior(features, weights)
+        query = tf.reduce_sum(features * weights[..., None], axis=1)
+        return self._candidate_scores(query, self._prior_of_batch(labels, bias), labels, context)
+
+    def score_all(self, features, weights, labels, context=None, feature_ids=None):
+        """Scores of every label: a context label scores G x^T U^T V y + b_y, every other label
+        its prior b_y (or 0), plus, where G gives every label a share (``has_offset``), that
+        share of the linear score. Without an offset, only ``[B, T]`` scores are computed for G
+        (T the context's width), not ``[B, |Y|]`` per input feature."""
+        features, weights, bias = self._split_prior(features, weights)
+        query = tf.reduce_sum(features * weights[..., None], axis=1)
+        ids, values = context
+        batch, width = tf.shape(ids)[0], tf.shape(ids)[1]
+        n = tf.shape(labels)[0]
+        prior = self._prior_of_batch(labels, bias)
+        dense = tf.tile(prior[None, :], [batch, 1])
+        if self.has_offset:
+            offset = tf.reduce_sum(tf.where(tf.equal(ids, n), values, 0.0), axis=1, keepdims=True)
+            dense += offset * tf.matmul(query, labels, transpose_b=True)
+        scores = self._candidate_scores(query, prior if not self.has_offset else tf.zeros_like(prior), labels, context)
+        real = ids < n
+        index = tf.boolean_mask(tf.stack([tf.repeat(tf.range(batch)[:, None], width, axis=1), ids], -1), real)
+        if self.has_offset:
+            return tf.tensor_scatter_nd_add(dense, index, tf.boolean_mask(scores, real))
+        return tf.tensor_scatter_nd_update(dense, index, tf.boolean_mask(scores, real))
+
+    def get_config(self):
+        return {**super().get_config()}
+
+
+class NeighbourAffinity(ReferenceAffinity):
+    """G(x, y) = sum_{n in N_k(x)} K(x, x_n) L(y, y_n), over the k training inputs x_n with the
+    largest kernel weight K; the score is f(x, y) = G(x, y) x^T U^T V y + b_y (``prior``: see
+    :class:`ReferenceAffinity`).
+
+    Subclasses set the space, the kernel (:meth:`closeness`, :meth:`kernel`) and the label match
+    L: the hard match L = y_n[y], or the soft one L = exp(-lambda_y ||e_y - y_n||^2), which gives
+    every label a share (an offset per input).
+
+    Args:
+        k: training inputs per query (the sparse approximation of the sum over all of them).
+        search: ``exact`` (batched brute force) or ``scann`` (approximate, latent space only;
+            needs ScaNN).
+        prior: keep the bias feature's term b_y outside G.
+    """
+
     scann_metric = None  # the ScaNN distance whose order equals the closeness order (latent spaces)
 
+    def __init__(self, k: int = 20, search: str = "exact", prior: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        if k < 1:
+            raise ValueError(f"k must be positive, got {k}")
+        if search not in ("exact", "scann"):
+            raise ValueError(f"search must be 'exact' or 'scann', got {search!r}")
+        if search == "scann":
+            if self.space != "latent":
+                raise ValueError("ScaNN search is for latent-space affinities")
+            from awe_tf.optional import require
+
+            require("scann", "search='scann'")
+        self.k = int(k)
+        self.search = search
+        self.prior = bool(prior)
+        self._searcher = None
+
+    def set_reference(self, latent_U, train_X, train_Y, input_bias, label_embeddings=None) -> None:
+        super().set_reference(latent_U, train_X, train_Y, input_bias, label_embeddings)
+        self._searcher = None
+
+    # ------------------------------------------------------------- kernel, search, labels
     def closeness(self, raw, Z, candidates=None):
         """Values that order training inputs by kernel weight (higher: nearer).
 
@@ -167,9 +346,7 @@ class NeighbourAffinity(Affinity):
         raise NotImplementedError
 
     def label_match(self, neighbours, weights):
-        """G rows as a context ``(ids [b, T], weights [b, T])`` (ids sorted, padded with |Y|; an
-        entry with id |Y| is an offset every label gets) from neighbour rows and kernel weights.
-        Default: the hard match y_n[y], no offset."""
+        """G rows from neighbour rows and kernel weights. Default: the hard match y_n[y]."""
         return self._accumulate(neighbours, weights)
 
     def _accumulate(self, neighbours, weights, offsets=None):
@@ -197,26 +374,7 @@ class NeighbourAffinity(Affinity):
                      constant_values=tf.cast(n_labels, tf.int32))
         return ids, tf.pad(sums.to_tensor(default_value=0.0), [[0, 0], [0, 1]])
 
-    def graph_embed(self, feature_ids, weights):
-        """x^T U_prev (plus U_prev's bias row when it has one) of padded prepared inputs."""
-        latent = self.latent
-        bias = tf.cast(self.state[2], tf.float32)
-        Z = tf.reduce_sum(tf.gather(latent, feature_ids) * weights[..., None], axis=1)
-        return Z + bias * latent[tf.shape(latent)[0] - 1]
-
-    def graph_context(self, feature_ids, weights, neighbours=None):
-        """G rows of padded prepared inputs, in TensorFlow ops (for scoring and serving graphs).
-
-        Args:
-            feature_ids: ``[b, L]`` int feature ids (padding: any id with weight 0).
-            weights: ``[b, L]`` feature values.
-            neighbours: ``[b, c]`` training rows found by an index (ScaNN); None: exact search.
-        """
-        raw = (feature_ids, weights) if self.space in ("input", "hybrid") else None
-        Z = self.graph_embed(feature_ids, weights) if self.space in ("latent", "hybrid") else None
-        return self._context_of(raw, Z, neighbours=neighbours)
-
-    def _context_of(self, raw, Z, exclude=None, neighbours=None):
+    def rows_of(self, raw, Z, exclude=None, neighbours=None):
         if neighbours is None:
             close = self.closeness(raw, Z)
             n_train = tf.shape(close)[1]
@@ -229,42 +387,7 @@ class NeighbourAffinity(Affinity):
             close = self.closeness(raw, Z, candidates=neighbours)
         return self.label_match(neighbours, self.kernel(close))
 
-    def queries_per_batch(self) -> int:
-        """Queries per batch: the [b, n_train] closeness (and a dense raw batch) near 64 MB."""
-        n_train = max(1, int(self.state.numpy()[0]))
-        width = n_train + (int(tf.shape(self.latent)[0]) if self.space in ("input", "hybrid") else 0)
-        return max(1, min(1024, (1 << 24) // width))
-
-    @tf.function(reduce_retracing=True)
-    def _eager_context(self, raw, Z, exclude, neighbours):
-        return self._context_of(raw, Z, exclude, neighbours)
-
-    def _contexts(self, X, Z, exclude_self: bool, rows=None) -> sp.csr_matrix:
-        """G rows (CSR ``[n, |Y| + 1]``) of prepared rows ``X`` and/or their embedding ``Z``;
-        with ``exclude_self`` they are the training rows numbered ``rows`` (default: all, in order)."""
-        from awe_tf.data.pipeline import feature_batch
-
-        n_queries = X.shape[0] if X is not None else Z.shape[0]
-        step = self.queries_per_batch()
-        neighbours = self._scann_neighbours(Z, exclude_self, rows) if self.search == "scann" else None
-        parts = []
-        for start in range(0, n_queries, step):
-            stop = min(start + step, n_queries)
-            raw = None
-            if X is not None:
-                batch = feature_batch(X[start:stop])
-                raw = (batch["feature_ids"], batch["feature_weights"])
-            z = None if Z is None else tf.constant(Z[start:stop], tf.float32)
-            exclude = None
-            if exclude_self and neighbours is None:
-                exclude = tf.constant(rows[start:stop] if rows is not None else np.arange(start, stop), tf.int32)
-            found = None if neighbours is None else tf.constant(neighbours[start:stop])
-            ids, weights = (t.numpy() for t in self._eager_context(raw, z, exclude, found))
-            parts.append(_padded_to_csr(ids, weights, self.n_labels))
-        if not parts:
-            return sp.csr_matrix((0, self.n_labels + 1), dtype=np.float32)
-        return sp.vstack(parts, format="csr")
-
+    # ------------------------------------------------------------------ ScaNN search
     def scann_database(self):
         """The vectors a ScaNN index searches, in ``scann_metric``'s terms (``[n_train, d]``)."""
         return self.reference.numpy()
@@ -272,6 +395,9 @@ class NeighbourAffinity(Affinity):
     def scann_queries(self, Z):
         """The ScaNN query of embedded inputs ``Z`` (a tensor; TensorFlow ops)."""
         return tf.convert_to_tensor(Z, tf.float32)
+
+    def _index_neighbours(self, Z, rows):
+        return self._scann_neighbours(Z, rows is not None, rows) if self.search == "scann" else None
 
     def index_neighbours(self, Z: np.ndarray) -> np.ndarray:
         """The training rows G takes as neighbours of embedded inputs ``Z``, found by the
@@ -303,91 +429,6 @@ class NeighbourAffinity(Affinity):
             keep[np.arange(ids.shape[0]), drop] = False
             return ids[keep].reshape(-1, k)
         return ids[:, :k]
-
-    def _query_spaces(self, X):
-        X = sp.csr_matrix(X)
-        return (X if self.space in ("input", "hybrid") else None,
-                self._embed(X) if self.space in ("latent", "hybrid") else None)
-
-    def context(self, X):
-        self.check_ready()
-        return self._contexts(*self._query_spaces(X), exclude_self=False)
-
-    def training_context(self, n_rows: int):
-        self.check_ready()
-        n_train = int(self.state.numpy()[0])
-        if n_rows != n_train:
-            raise ValueError(f"the {type(self).__name__} affinity's reference set has {n_train} rows, the "
-                             f"training data {n_rows}: build G from the same training data")
-        if self._training_context is None:
-            n_features = int(tf.shape(self.latent)[0]) - self.input_bias
-            X = self.inputs.value(n_features) if self.space in ("input", "hybrid") else None
-            Z = self.reference.numpy() if self.space in ("latent", "hybrid") else None
-
-            def compute(rows):  # under a multi-worker strategy each worker does its share
-                return self._contexts(None if X is None else X[rows], None if Z is None else Z[rows],
-                                      exclude_self=True, rows=rows)
-
-            self._training_context = rows_by_workers(compute, n_train, self.n_labels + 1)
-        return self._training_context
-
-    # ------------------------------------------------------------------------ scoring
-    def attach(self, n_inputs: int, n_labels: int, input_bias: bool = False) -> None:
-        self.offset_id = n_labels  # G rows carry the offset every label gets in column |Y|
-        self.has_prior = self.prior and bool(input_bias)
-
-    def _split_prior(self, features, weights):
-        """``(features, weights, U_bias [B, d] or None)``: the bias feature (last) taken out of x."""
-        if not self.has_prior:
-            return features, weights, None
-        return features[:, :-1], weights[:, :-1], features[:, -1]
-
-    def pair_inputs(self, features, weights, self_position, context=None, feature_ids=None):
-        features, weights, bias = self._split_prior(features, weights)
-        return pair_queries(features, weights, self_position), bias, context
-
-    def pair_scores(self, pair_inputs, labels, label_ids):
-        queries, bias, context = pair_inputs
-        G = context_lookup(context, label_ids, offset_id=self.offset_id)
-        scores = G * tf.linalg.matvec(labels, queries)
-        return scores if bias is None else scores + tf.einsum("bd,bmnd->bmn", bias, labels)
-
-    def candidate_scores(self, features, weights, labels, context):
-        """Scores ``[B, T]`` of the context's candidate labels (``[B, L, d]`` embedded input
-        features with their weights): G x^T U^T V y, plus b_y with the prior; 0 on padding and on
-        the offset entry."""
-        features, weights, bias = self._split_prior(features, weights)
-        query = tf.reduce_sum(features * weights[..., None], axis=1)
-        return self._candidate_scores(query, bias, labels, context)
-
-    def _candidate_scores(self, query, bias, labels, context):
-        ids, values = context
-        n = tf.shape(labels)[0]
-        candidates = tf.gather(labels, tf.minimum(ids, n - 1))  # [B, T, d]
-        scores = values * tf.einsum("bd,btd->bt", query, candidates)
-        if bias is not None:
-            scores += tf.einsum("bd,btd->bt", bias, candidates)
-        return tf.where(ids < n, scores, 0.0)
-
-    def score_all(self, features, weights, labels, context=None, feature_ids=None):
-        """Scores of every label; without an offset only the candidate labels (those of the
-        neighbours, ``[B, T]``) are scored and the rest get 0, or their prior b_y: ``O(B T d)``
-        for G's part (plus ``O(B |Y| d)`` for the prior), not ``O(B |Y| d)`` per input feature."""
-        features, weights, bias = self._split_prior(features, weights)
-        query = tf.reduce_sum(features * weights[..., None], axis=1)
-        ids, values = context
-        batch, width = tf.shape(ids)[0], tf.shape(ids)[1]
-        n = tf.shape(labels)[0]
-        scores = self._candidate_scores(query, None, labels, context)  # G's part; the prior is added densely
-        rows = tf.repeat(tf.range(batch), width)
-        index = tf.stack([rows, tf.reshape(tf.minimum(ids, n), [-1])], 1)
-        dense = tf.scatter_nd(index, tf.reshape(scores, [-1]), tf.stack([batch, n + 1]))[:, :n]
-        if self.has_offset:
-            offset = tf.reduce_sum(tf.where(tf.equal(ids, n), values, 0.0), axis=1, keepdims=True)
-            dense += offset * tf.matmul(query, labels, transpose_b=True)
-        if bias is not None:
-            dense += tf.matmul(bias, labels, transpose_b=True)
-        return dense
 
     def get_config(self):
         return {**super().get_config(), "k": self.k, "search": self.search, "prior": self.prior}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from awe_tf.affinities.base import Affinity
+from awe_tf.affinities.base import Affinity, register
 from awe_tf.affinities.constant import pair_queries
 
 
@@ -110,7 +110,7 @@ class LowRankFactors:
         return tf.einsum("blr,bmnr->bmnl", left, tf.gather(self.V_hat, label_ids))
 
 
-@tf.keras.utils.register_keras_serializable(package="awe_tf")
+@register("topk", space={"k": ("int", 1, 11)}, short="k")
 class TopK(PairwiseAffinity):
     """Max (eq. 7, ``k = 1``) and top-k: G_i(x, y) = 1 for the k largest terms t_i of the pair,
     0 otherwise, so f(x, y) = the sum of the k largest x_i U_i . V_y. An input with fewer than
@@ -167,7 +167,15 @@ class TopK(PairwiseAffinity):
         return {**super().get_config(), "k": self.k}
 
 
-@tf.keras.utils.register_keras_serializable(package="awe_tf")
+@register("max")
+def max_term(**settings) -> TopK:
+    """Max (eq. 7): only the largest term counts, top-k with k = 1."""
+    if settings:
+        raise TypeError(f"max takes no settings, got {sorted(settings)}")
+    return TopK(k=1)
+
+
+@register("sigmoid", short="activation")
 class Sigmoid(PairwiseAffinity):
     """G_i(x, y) = s(t_i) per feature pair (eq. 5 with s = sigmoid), so f = sum_i s(t_i) t_i:
     terms that agree strongly count fully, weak or negative ones are damped.
@@ -215,7 +223,7 @@ class Sigmoid(PairwiseAffinity):
                 "seed": self.seed}
 
 
-@tf.keras.utils.register_keras_serializable(package="awe_tf")
+@register("linear-sigmoid", space={"alpha": ("float", 0.25, 4.0, "log"), "beta": ("float", -1.0, 0.5)})
 class LinearSigmoid(PairwiseAffinity):
     """Linear sigmoid (eq. 6): G = sigmoid(alpha s + beta).
 
@@ -274,7 +282,7 @@ class LinearSigmoid(PairwiseAffinity):
         return {**super().get_config(), "alpha": self.alpha, "beta": self.beta, "on": self.on}
 
 
-@tf.keras.utils.register_keras_serializable(package="awe_tf")
+@register("matrix", space={"c": ("float", 0.1, 2.0)}, short="c")
 class Matrix(PairwiseAffinity):
     """G as a |X| x |Y| weight matrix, learnt jointly with U and V: f(x, y) =
     sum_i G_{i,y} x_i U_i . V_y. It starts at ``c`` everywhere (the linear model) and can then
@@ -316,7 +324,7 @@ class Matrix(PairwiseAffinity):
         return {**super().get_config(), "c": self.c, "max_cells": self.max_cells}
 
 
-@tf.keras.utils.register_keras_serializable(package="awe_tf")
+@register("lowrank", space={"rank": ("choice", [4, 8, 16])}, short="rank")
 class LowRank(PairwiseAffinity):
     """G_{i,y} = c + Uhat_i . Vhat_y, the low-rank form of :class:`Matrix`, learnt jointly with
     U and V (factors start near 0, so the model starts as the linear one). Memory

@@ -162,6 +162,11 @@ class NativeWarp:
         task.rank_tracker.update_state(tf.math.divide_no_nan(ranks, violated), violated)
         return model.get_metrics_result()
 
+    def train_function(self, iterator):
+        """What Keras runs for each training step while this engine trains (set as the model's
+        ``train_function`` by :func:`~awe_tf.training.fit`): one chunk, no graph step."""
+        return self.train_step(next(iterator))
+
     def callback(self) -> tf.keras.callbacks.Callback:
         return NativeSync(self)
 

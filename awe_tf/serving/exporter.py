@@ -139,7 +139,7 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
         raise ValueError("no queries to measure recall with (give at least one row, or none for random probes)")
     say(f"building the {flavour} serving graph ({model.n_labels} labels)")
     module = ServingModule(model, flavour, candidates)
-    if module.label_index is not None and model.n_labels <= 20_000:
+    if module.retrieval.label_index is not None and model.n_labels <= 20_000:
         say(f"note: with {model.n_labels} labels exact scoring is as fast as ScaNN; the portable flavour "
             "serves this model just as well")
     recall_k = min(10, module.max_k)

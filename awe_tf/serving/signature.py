@@ -27,46 +27,11 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from awe_tf.affinities import neighbour_part
 from awe_tf.data.dataset import RECOMMENDATION
+from awe_tf.layers.retrieval import Retrieval, build_scann_index
 
 FLAVOURS = ("scann", "portable")
 PADDING_ID = -1  # feature ids of -1 are padding (their values are ignored)
-BRUTE_FORCE_ROWS = 20_000  # ScaNN indexes this small are searched exactly (and still fast)
-
-
-def build_scann_index(database: np.ndarray, neighbours: int, metric: str):
-    """A ScaNN TF searcher over ``database`` (brute force when small, else a tree with
-    anisotropic hashing and exact re-ordering), serialised as a ``tf.Module``."""
-    from scann.scann_ops.py import scann_ops
-
-    database = np.ascontiguousarray(database, np.float32)
-    n = database.shape[0]
-    builder = scann_ops.builder(database, neighbours, metric)
-    if n <= BRUTE_FORCE_ROWS:
-        builder = builder.score_brute_force()
-    else:
-        leaves = int(min(2000, max(16, np.sqrt(n))))
-        builder = (builder.tree(num_leaves=leaves, num_leaves_to_search=max(8, leaves // 8),
-                                training_sample_size=min(n, 250_000), random_init=False)
-                   .score_ah(2, anisotropic_quantization_threshold=0.2)
-                   .reorder(max(4 * neighbours, 100)))
-    return builder.build().serialize_to_module()
-
-
-def _search(index, queries, neighbours):
-    """The ``neighbours`` (an int or a scalar tensor) best rows of ``index`` for each query."""
-    from scann.scann_ops.py import scann_ops
-
-    ids, _ = scann_ops.searcher_from_module(index).search_batched(queries, final_num_neighbors=neighbours)
-    return ids
-
-
-class _Unsaved:
-    """Holds the Keras model out of sight of SavedModel tracking (plain Python attribute)."""
-
-    def __init__(self, model):
-        self.model = model
 
 
 class ServingModule(tf.Module):
@@ -83,27 +48,32 @@ class ServingModule(tf.Module):
         super().__init__(name="awe_serving")
         if flavour not in FLAVOURS:
             raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
+        if flavour == "scann":
+            from awe_tf.optional import require
+
+            require("scann", "the scann export flavour")
         self.flavour = flavour
-        self._unsaved = _Unsaved(model)  # not saved as a Keras object: its variables are, below
-        self.model_variables = list(model.variables)
+        self.model_variables = list(model.variables)  # the Keras model itself is not saved: its variables are
         names = model.label_names or [str(i) for i in range(model.n_labels)]
         self.label_names = tf.Variable(np.array([str(n).encode("utf-8") for n in names], dtype=object), trainable=False,
                                        name="label_names")
         self.n_features, self.n_labels = model.n_features, model.n_labels
         self.interactions = model.data_task == RECOMMENDATION  # inputs are items: they may be left out
         self.unrankable = int(np.sum(model.rankable.numpy() <= 0))
+        self.rankable = model.rankable
         self.candidates = 0
         self.neighbours = 0
-        self.label_index = None
-        self.neighbour_index = None
-        source = neighbour_part(model.affinity)
+        index, neighbour_index = None, None
+        source = model.affinity.reference_part()
+        if source is not None:
+            source.check_ready()
         if flavour == "scann" and source is None:
             self.candidates = int(min(candidates, model.n_labels))
-            self.label_index = build_scann_index(model.V.table.numpy(), self.candidates, "dot_product")
+            index = build_scann_index(model.V.table.numpy(), self.candidates, "dot_product")
         elif flavour == "scann" and getattr(source, "scann_metric", None):
-            source.check_ready()
             self.neighbours = int(min(source.k, int(source.state.numpy()[0])))
-            self.neighbour_index = build_scann_index(source.scann_database(), self.neighbours, source.scann_metric)
+            neighbour_index = build_scann_index(source.scann_database(), self.neighbours, source.scann_metric)
+        self.retrieval = Retrieval(model, index, self.candidates, neighbour_index, self.neighbours)
         no_exclusions = tf.fill([1, 1], PADDING_ID)
         own_items = tf.constant(self.interactions)
 
@@ -175,12 +145,8 @@ class ServingModule(tf.Module):
         left_out = self._left_out(feature_ids, exclude_ids, exclude_inputs)
 
         def answer():
-            if self.label_index is not None:
-                top, scores = self._rerank_candidates(ids, weights, k, left_out)
-            else:
-                top, scores = self._rank_all(ids, weights, k, left_out)
-            found = scores > -np.inf  # fewer than k labels left to rank: the rest are -1
-            top = tf.where(found, top, PADDING_ID)
+            top, scores = self.retrieval(ids, weights, k, left_out, self.rankable)
+            found = top >= 0  # fewer than k labels left to rank: the rest are -1
             labels = tf.where(found, tf.gather(self.label_names, tf.maximum(top, 0)), "")
             return {"label_ids": top, "labels": labels, "scores": scores}
 
@@ -189,41 +155,3 @@ class ServingModule(tf.Module):
                     "scores": tf.zeros([0, k], tf.float32)}
 
         return tf.cond(tf.shape(ids)[0] > 0, answer, nothing)
-
-    def _rank_all(self, ids, weights, k, left_out):
-        """Every label scored exactly (G's neighbours found by ScaNN where the export has an index)."""
-        model = self._unsaved.model
-        neighbours = None
-        if self.neighbour_index is not None:
-            source = neighbour_part(model.affinity)
-            transformed, values = model.transform(ids, weights)
-            neighbours = _search(self.neighbour_index, source.scann_queries(source.graph_embed(transformed, values)),
-                                 self.neighbours)
-        scores = model(model.model_inputs(ids, weights, neighbours))
-        scores = tf.where(model.rankable[None, :] > 0, scores, -np.inf)
-        rows = tf.broadcast_to(tf.range(tf.shape(left_out)[0])[:, None], tf.shape(left_out))
-        real = left_out < self.n_labels
-        index = tf.boolean_mask(tf.stack([rows, left_out], -1), real)
-        scores = tf.tensor_scatter_nd_update(scores, index, tf.fill([tf.shape(index)[0]], -np.inf))
-        scores, top = tf.math.top_k(scores, k)  # ties: the lower label id first
-        return top, scores
-
-    def _rerank_candidates(self, ids, weights, k, left_out):
-        """ScaNN's candidates for x^T U, re-ranked by their exact AWE scores. Each row fetches as
-        many more candidates as labels it may not return, so k of them are still left."""
-        model = self._unsaved.model
-        transformed, values = model.transform(ids, weights)
-        bias_ids, bias_weights = model.with_bias(transformed, values)
-        features = model.U(bias_ids)
-        query = tf.reduce_sum(features * bias_weights[..., None], axis=1)
-        extra = tf.reduce_max(tf.reduce_sum(tf.cast(left_out < self.n_labels, tf.int32), axis=1))
-        fetch = tf.minimum(self.candidates + extra + self.unrankable, self.n_labels)
-        candidates = tf.sort(_search(self.label_index, query, fetch), axis=1)  # ties: lower id first
-        where = tf.minimum(tf.searchsorted(left_out, candidates), tf.shape(left_out)[1] - 1)
-        allowed = tf.not_equal(tf.gather(left_out, where, batch_dims=1), candidates)
-        allowed &= tf.gather(model.rankable, candidates) > 0
-        no_drop = -tf.ones([tf.shape(ids)[0], 1], tf.int32)
-        pair_inputs = model.affinity.pair_inputs(features, bias_weights, no_drop, None, bias_ids)
-        scores = model.affinity.pair_scores(pair_inputs, model.V(candidates)[:, None], candidates[:, None])[:, 0]
-        scores, where = tf.math.top_k(tf.where(allowed, scores, -np.inf), k)
-        return tf.gather(candidates, where, batch_dims=1), scores

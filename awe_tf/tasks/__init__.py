@@ -1,5 +1,15 @@
-"""Training tasks: WARP (and its all-violators variant) as TFRS tasks."""
+"""Training tasks: WARP (first violator) and its all-violators variant as TFRS tasks."""
 
-from awe_tf.tasks.warp import WarpTask, first_violators, harmonic, warp_pair_losses
+from awe_tf.tasks.warp import (
+    TASKS,
+    AllViolatorsWarp,
+    FirstViolatorWarp,
+    PairMean,
+    WarpTask,
+    all_violators,
+    first_violators,
+    harmonic,
+)
 
-__all__ = ["WarpTask", "first_violators", "harmonic", "warp_pair_losses"]
+__all__ = ["TASKS", "AllViolatorsWarp", "FirstViolatorWarp", "PairMean", "WarpTask", "all_violators",
+           "first_violators", "harmonic"]

@@ -12,7 +12,7 @@ import tensorflow as tf
 from awe_tf.config import ModelConfig, TrainConfig
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.data.pipeline import TrainingBatches
-from awe_tf.distribute import is_parameter_server
+from awe_tf.distribute import is_parameter_server, rows_by_workers
 from awe_tf.models import AWEModel
 from awe_tf.training.callbacks import EpochCheckpoint, StopAtNonFiniteStep, StopOnNonFinite, ValidationRanking
 from awe_tf.training.optimiser import continue_optimiser
@@ -102,16 +102,12 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                       jit_compile=train_config.jit_compile,
                       run_eagerly=native)  # one call into C per step: nothing to trace
     if not native:
-        context = None
-        if model.affinity.uses_context:
-            with strategy.scope():  # G's rows are shared out among the workers of a multi-worker strategy
-                context = model.affinity.training_context(train.n_examples)
         batches = TrainingBatches(
             prepared,
             pairs_per_batch=train_config.pairs_per_batch,
             bucketing=train_config.bucketing,
             seed=train_config.seed,
-            context=context,
+            context=_training_context(model, train, strategy),
         )
     all_callbacks = list(callbacks)
     ranking = None
@@ -153,7 +149,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         if native:
             dataset = batches.dataset(start_epoch)
             all_callbacks.insert(0, batches.callback())  # first: the others read the epoch's weights
-            model.native_engine = batches
+            model.train_function = batches.train_function  # Keras calls it for each step instead of the graph's
         elif is_parameter_server(strategy):  # each worker builds its own copy, from tensors only
             first = start_epoch
             dataset = tf.keras.utils.experimental.DatasetCreator(
@@ -173,7 +169,6 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
             )
         finally:
             if native:  # a later model.fit runs the graph step again
-                model.native_engine = None
                 model.train_function = None
         history = {key: [float(v) for v in values] for key, values in result.history.items()}
         epochs_run = start_epoch + len(next(iter(result.history.values()), []))
@@ -191,6 +186,22 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         train_seconds=seconds,
         pairs_per_second=pairs / seconds if pairs and seconds > 0 else None,  # None: no epoch ran here
     )
+
+
+def _training_context(model, train: Dataset, strategy):
+    """G rows of the training rows, for affinities built from the training set (each row not its
+    own neighbour): under a multi-worker strategy each worker computes its share of the rows and
+    all receive every row (the MapReduce step of the paper's iterative scheme)."""
+    source = model.affinity.reference_part()
+    if source is None:
+        return None
+    source.check_ready()
+    n_reference = int(source.state.numpy()[0])
+    if n_reference != train.n_examples:
+        raise ValueError(f"the {type(source).__name__} affinity's reference set has {n_reference} rows, the training "
+                         f"data {train.n_examples}: build G from the same training data")
+    with strategy.scope():
+        return rows_by_workers(source.training_context, train.n_examples, model.n_labels + 1)
 
 
 def _plain(value):

@@ -7,7 +7,6 @@ import dataclasses
 import time
 from pathlib import Path
 
-from awe_tf.affinities import neighbour_part
 from awe_tf.config import ModelConfig, TrainConfig
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.training.fit import FitResult, build_model, fit
@@ -16,7 +15,7 @@ from awe_tf.training.optimiser import holds_state
 
 def needs_iterations(affinity) -> bool:
     """Whether the affinity is built from a previous model (and so trains with fit_iterative)."""
-    return neighbour_part(affinity) is not None
+    return affinity.reference_part() is not None
 
 
 def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: TrainConfig | None = None,
@@ -53,10 +52,12 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise ValueError(f"iterations must be a whole number of at least 1 (times G is rebuilt), got {iterations!r}")
     final_model = build_model(train, model_config, train_config=train_config)
-    knn = neighbour_part(final_model.affinity)
+    knn = final_model.affinity.reference_part()
     if knn is None:
+        from awe_tf.affinities import REGISTRY
+
         raise ValueError("iterative learning builds G from the training set and a previous model; the affinity "
-                         "needs a neighbour part (knn, rbf, latent-rbf, hybrid-rbf)")
+                         f"needs a part that is ({', '.join(n for n, r in REGISTRY.items() if r.iterative)})")
     where = (lambda step: Path(output_dir) / f"step-{step}") if output_dir is not None else (lambda step: None)
     linear_config = dataclasses.replace(model_config, affinity=None)
     began = time.perf_counter()
@@ -80,7 +81,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         if warm_start:
             model.U.table.assign(previous.U.table)
             model.V.table.assign(previous.V.table)
-        neighbour_part(model.affinity).set_reference(
+        model.affinity.reference_part().set_reference(
             previous.U.table.numpy(), previous.prepare(train.X), train.Y, previous.input_bias,
             label_embeddings=previous.V.table.numpy(),
         )

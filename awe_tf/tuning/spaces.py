@@ -4,7 +4,8 @@ A space maps a setting to ``(kind, *arguments)``: ``("float", low, high)`` or
 ``("float", low, high, "log")``, ``("int", low, high)``, ``("choice", [values])``. Model and
 training settings use the names of :class:`~awe_tf.training.ModelConfig` and
 :class:`~awe_tf.training.TrainConfig`; affinity settings are prefixed ``affinity.`` and use the
-names of the affinity's spec (``linear-sigmoid:alpha=1,beta=0.25``). The same names are the
+names of the affinity's spec (``linear-sigmoid:alpha=1,beta=0.25``); each affinity declares its
+own where it is registered. The same names are the
 flags of ``awe-tf train`` (``learning_rate`` -> ``--learning-rate``), so a best trial's settings
 are a command line.
 """
@@ -18,31 +19,19 @@ COMMON = {
     "num_negatives": ("choice", [16, 32, 64]),
 }
 
-# Each affinity's knobs (the paper's beta and alpha, k, and the kernel widths lambda).
-AFFINITY = {
-    "constant": {},
-    "sigmoid": {},
-    "linear-sigmoid": {"alpha": ("float", 0.25, 4.0, "log"), "beta": ("float", -1.0, 0.5)},
-    "topk": {"k": ("int", 1, 11)},
-    "lowrank": {"rank": ("choice", [4, 8, 16])},
-    "matrix": {"c": ("float", 0.1, 2.0)},
-    "knn": {"k": ("int", 5, 50)},
-    "rbf": {"k": ("int", 5, 50), "gamma": ("float", 0.05, 5.0, "log"), "label_gamma": ("float", 0.1, 5.0, "log")},
-    "latent-rbf": {"k": ("int", 5, 50), "gamma": ("float", 0.05, 5.0, "log"),
-                   "label_gamma": ("float", 0.1, 5.0, "log")},
-    "cluster": {"leaves": ("choice", [16, 64, 256]), "top": ("choice", [25, 50, 100])},
-}
-
 TRAIN_SETTINGS = ("learning_rate",)
 MODEL_SETTINGS = ("margin", "dimension", "num_negatives")
 
 
 def space(affinity: str = "constant", include_common: bool = True) -> dict:
-    """The search space for an affinity family name (``linear-sigmoid``, ``knn``, ...)."""
-    if affinity not in AFFINITY:
-        raise ValueError(f"no search space for affinity {affinity!r}; known: {', '.join(sorted(AFFINITY))}")
+    """The search space for an affinity family name (``linear-sigmoid``, ``knn``, ...): the usual
+    knobs and the affinity's own, as it registered them (:func:`awe_tf.affinities.register`)."""
+    from awe_tf.affinities import REGISTRY
+
+    if affinity not in REGISTRY:
+        raise ValueError(f"no search space for affinity {affinity!r}; known: {', '.join(sorted(REGISTRY))}")
     found = dict(COMMON) if include_common else {}
-    found.update({f"affinity.{name}": spec for name, spec in AFFINITY[affinity].items()})
+    found.update({f"affinity.{name}": spec for name, spec in REGISTRY[affinity].space.items()})
     return found
 
 

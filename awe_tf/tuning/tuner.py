@@ -13,10 +13,9 @@ resumes where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
-
-import keras_tuner as kt
 
 from awe_tf.data import validation_split
 from awe_tf.data.dataset import Dataset
@@ -28,9 +27,16 @@ ORACLES = ("random", "bayesian", "hyperband")
 BEST_FILE = "best.json"
 
 
-def hyperparameters(search_space: dict) -> kt.HyperParameters:
-    """A KerasTuner search space declared from a space given as data (:mod:`.spaces`)."""
-    hp = kt.HyperParameters()
+def _keras_tuner():
+    from awe_tf.optional import require
+
+    return require("keras_tuner", "hyper-parameter search")
+
+
+def hyperparameters(search_space: dict):
+    """A KerasTuner search space (``HyperParameters``) declared from a space given as data
+    (:mod:`.spaces`)."""
+    hp = _keras_tuner().HyperParameters()
     for name, (kind, *args) in search_space.items():
         if kind == "float":
             hp.Float(name, args[0], args[1], sampling="log" if args[2:] == ["log"] else "linear")
@@ -57,7 +63,7 @@ class _TrialRunner:
         self.iterations = iterations
         self.monitor = self.base_train.monitor
         self.validation = validation_split(train)
-        kwargs.setdefault("objective", kt.Objective("val_" + self.monitor, direction="max"))
+        kwargs.setdefault("objective", _keras_tuner().Objective("val_" + self.monitor, direction="max"))
         kwargs.setdefault("overwrite", False)  # a search run again resumes
         super().__init__(hypermodel=None, hyperparameters=hyperparameters(self.search_space),
                          tune_new_entries=False, **kwargs)
@@ -93,16 +99,20 @@ class _TrialRunner:
         return found
 
 
-class RandomSearch(_TrialRunner, kt.RandomSearch):
-    """Random search over an AWE search space."""
+@functools.cache
+def tuner_class(oracle: str) -> type:
+    """The tuner class of an oracle (``random``, ``bayesian``, ``hyperband``): KerasTuner's tuner
+    with :class:`_TrialRunner`'s trials, made on first use (KerasTuner is imported then)."""
+    kt = _keras_tuner()
+    if oracle == "bayesian":
+        from awe_tf.optional import require
 
-
-class BayesianOptimization(_TrialRunner, kt.BayesianOptimization):
-    """Gaussian-process Bayesian optimisation over an AWE search space."""
-
-
-class Hyperband(_TrialRunner, kt.Hyperband):
-    """Hyperband over an AWE search space (``max_epochs`` bounds a trial's epochs)."""
+        require("sklearn", "Bayesian optimisation")
+    bases = {"random": kt.RandomSearch, "bayesian": kt.BayesianOptimization, "hyperband": kt.Hyperband}
+    if oracle not in bases:
+        raise ValueError(f"oracle must be one of {ORACLES}, got {oracle!r}")
+    return type(f"AWE{bases[oracle].__name__}", (_TrialRunner, bases[oracle]), {"__doc__": f"{oracle} search over an "
+                                                                                         "AWE search space."})
 
 
 def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", directory="runs/tuning",
@@ -111,10 +121,5 @@ def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", director
     """A tuner by oracle name: ``random``, ``bayesian`` or ``hyperband``."""
     project_name = project_name or f"{train.name}-{affinity}-{oracle}"
     common = {"directory": str(directory), "project_name": project_name, "seed": seed, **kwargs}
-    if oracle == "random":
-        return RandomSearch(train, affinity, max_trials=max_trials, **common)
-    if oracle == "bayesian":
-        return BayesianOptimization(train, affinity, max_trials=max_trials, **common)
-    if oracle == "hyperband":
-        return Hyperband(train, affinity, max_epochs=max_epochs, factor=3, **common)
-    raise ValueError(f"oracle must be one of {ORACLES}, got {oracle!r}")
+    budget = {"max_epochs": max_epochs, "factor": 3} if oracle == "hyperband" else {"max_trials": max_trials}
+    return tuner_class(oracle)(train, affinity, **budget, **common)

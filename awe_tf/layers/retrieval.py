@@ -1,0 +1,159 @@
+"""Top-k retrieval: the k best labels of input rows, as :meth:`AWEModel.top_k` and both export
+flavours compute them (the counterpart of TFRS's ``BruteForce`` and ``ScaNN`` layers).
+
+A ranking takes its candidate labels from one of three sources, then scores them exactly with
+the AWE score and keeps the k best, ties going to the lower label id:
+
+* every label (brute force);
+* G's own labels, for affinities whose G is zero outside a per-input set (k-NN, cluster): those
+  are scored, and every other label scores its prior (the bias feature's U_bias . V_y, or 0),
+  so they are taken in prior order, as many as may be needed;
+* a ScaNN index over the label embeddings V (the ``scann`` export), fetching ``candidates``
+  labels, plus as many as a row may not return, for the query x^T U.
+
+Every source leaves out, per row, a sorted list of label ids (``left_out``, padded with |Y|: a
+user's own items, labels a request excludes) and, for all rows, the labels ``allowed`` marks 0
+(a recommendation model's items never seen in training). Slots no label can fill get id -1 and
+score -inf. TensorFlow ops only: the same code runs eagerly in batches and in a SavedModel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+BRUTE_FORCE_ROWS = 20_000  # ScaNN indexes this small are searched exactly (and still fast)
+NO_LABEL = -1
+
+
+def build_scann_index(database: np.ndarray, neighbours: int, metric: str):
+    """A ScaNN TF searcher over ``database`` (brute force when small, else a tree with
+    anisotropic hashing and exact re-ordering), serialised as a ``tf.Module``."""
+    from awe_tf.optional import require
+
+    scann_ops = require("scann.scann_ops.py.scann_ops", "a ScaNN index")
+    database = np.ascontiguousarray(database, np.float32)
+    n = database.shape[0]
+    builder = scann_ops.builder(database, neighbours, metric)
+    if n <= BRUTE_FORCE_ROWS:
+        builder = builder.score_brute_force()
+    else:
+        leaves = int(min(2000, max(16, np.sqrt(n))))
+        builder = (builder.tree(num_leaves=leaves, num_leaves_to_search=max(8, leaves // 8),
+                                training_sample_size=min(n, 250_000), random_init=False)
+                   .score_ah(2, anisotropic_quantization_threshold=0.2)
+                   .reorder(max(4 * neighbours, 100)))
+    return builder.build().serialize_to_module()
+
+
+def search(index, queries, neighbours):
+    """The ``neighbours`` (an int or a scalar tensor) best rows of a ScaNN ``index`` per query."""
+    from scann.scann_ops.py import scann_ops
+
+    ids, _ = scann_ops.searcher_from_module(index).search_batched(queries, final_num_neighbors=neighbours)
+    return ids
+
+
+def _member(sorted_ids, ids):
+    """Whether each of ``ids`` ``[B, n]`` is in its row of ``sorted_ids`` ``[B, m]`` (sorted)."""
+    where = tf.minimum(tf.searchsorted(sorted_ids, ids), tf.shape(sorted_ids)[1] - 1)
+    return tf.equal(tf.gather(sorted_ids, where, batch_dims=1), ids)
+
+
+def best(ids, scores, k):
+    """The ``k`` best of each row's ``(ids, scores)`` ``[B, n]``, best first, ties to the lower
+    id; ``-inf`` scores become id -1."""
+    by_id = tf.argsort(ids, axis=1, stable=True)
+    ids, scores = tf.gather(ids, by_id, batch_dims=1), tf.gather(scores, by_id, batch_dims=1)
+    order = tf.argsort(-scores, axis=1, stable=True)[:, :k]
+    ids, scores = tf.gather(ids, order, batch_dims=1), tf.gather(scores, order, batch_dims=1)
+    return tf.where(scores > -np.inf, ids, NO_LABEL), scores
+
+
+class _Unsaved:
+    """Holds the Keras model out of sight of SavedModel tracking (its variables are saved by
+    whoever exports them)."""
+
+    def __init__(self, model):
+        self.model = model
+
+
+class Retrieval(tf.Module):
+    """The k best labels of padded raw rows, by one of the sources of the module docstring.
+
+    Args:
+        model: a trained :class:`~awe_tf.models.AWEModel`.
+        label_index: a ScaNN index over V (:func:`build_scann_index`), or None.
+        candidates: labels that index fetches per row before re-ranking (the largest k).
+        neighbour_index: a ScaNN index over G's training inputs, to find its neighbours, or None
+            (exact search).
+        neighbours: neighbours that index returns per row.
+    """
+
+    def __init__(self, model, label_index=None, candidates: int = 0, neighbour_index=None, neighbours: int = 0):
+        super().__init__(name="retrieval")
+        self._model = _Unsaved(model)
+        self.label_index, self.candidates = label_index, int(candidates)
+        self.neighbour_index, self.neighbours = neighbour_index, int(neighbours)
+        self.n_labels = model.n_labels
+
+    def __call__(self, feature_ids, feature_weights, k, left_out, allowed):
+        """``(label ids [B, k], scores [B, k])`` of padded raw rows (padding: value 0).
+
+        Args:
+            left_out: ``[B, E]`` label ids each row may not return, sorted, padded with |Y|.
+            allowed: ``[|Y|]``, non-zero for the labels any row may return.
+        """
+        if self.label_index is not None:
+            return self._index_candidates(feature_ids, feature_weights, k, left_out, allowed)
+        model = self._model.model
+        neighbours = None
+        if self.neighbour_index is not None:
+            source = model.affinity.reference_part()
+            ids, weights = model.transform(feature_ids, feature_weights)
+            neighbours = search(self.neighbour_index, source.scann_queries(source.graph_embed(ids, weights)),
+                                self.neighbours)
+        inputs = model.model_inputs(feature_ids, feature_weights, neighbours)
+        if model.affinity.candidates_only:
+            return self._context_candidates(inputs, k, left_out, allowed)
+        scores = model(inputs)
+        ids = tf.broadcast_to(tf.range(self.n_labels)[None, :], tf.shape(scores))
+        return self._rank(ids, scores, k, left_out, allowed)
+
+    def _rank(self, ids, scores, k, left_out, allowed):
+        """The k best of candidate ``ids`` with ``scores``, leaving out what may not be returned."""
+        usable = (ids < self.n_labels) & ~_member(left_out, ids)
+        usable &= tf.gather(allowed, tf.minimum(ids, self.n_labels - 1)) > 0
+        return best(ids, tf.where(usable, scores, -np.inf), k)
+
+    def _context_candidates(self, inputs, k, left_out, allowed):
+        """G's labels scored; every other label scores its prior, so the best of them are the
+        first in prior order that a row may return."""
+        model = self._model.model
+        ids = inputs["context_ids"]
+        scores = model.candidate_scores(inputs)
+        prior = model.label_prior()
+        blocked = tf.sort(tf.concat([ids, left_out], 1), axis=1)
+        width = tf.minimum(self.n_labels, k + tf.shape(blocked)[1])  # enough to leave k after the blocked
+        fill_scores, fill_ids = tf.math.top_k(prior, width)  # ties: the lower id first
+        batch = tf.shape(ids)[0]
+        fill_ids = tf.tile(fill_ids[None, :], [batch, 1])
+        fill_scores = tf.where(_member(blocked, fill_ids), -np.inf, tf.tile(fill_scores[None, :], [batch, 1]))
+        return self._rank(tf.concat([ids, fill_ids], 1), tf.concat([scores, fill_scores], 1), k, left_out, allowed)
+
+    def _index_candidates(self, feature_ids, feature_weights, k, left_out, allowed):
+        """ScaNN's candidates for x^T U, re-ranked by their exact AWE scores. Each row fetches as
+        many more as labels it may not return, so k of them are still left."""
+        model = self._model.model
+        ids, weights = model.transform(feature_ids, feature_weights)
+        bias_ids, bias_weights = model.with_bias(ids, weights)
+        features = model.U(bias_ids)
+        query = tf.reduce_sum(features * bias_weights[..., None], axis=1)
+        extra = tf.reduce_max(tf.reduce_sum(tf.cast(left_out < self.n_labels, tf.int32), axis=1))
+        unrankable = tf.reduce_sum(tf.cast(allowed <= 0, tf.int32))
+        fetch = tf.minimum(self.candidates + extra + unrankable, self.n_labels)
+        candidates = search(self.label_index, query, fetch)
+        no_drop = -tf.ones([tf.shape(ids)[0], 1], tf.int32)
+        pair_inputs = model.affinity.pair_inputs(features, bias_weights, no_drop, None, bias_ids)
+        scores = model.affinity.pair_scores(pair_inputs, model.V(candidates)[:, None], candidates[:, None])[:, 0]
+        return self._rank(candidates, scores, k, left_out, allowed)

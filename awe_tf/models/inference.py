@@ -1,0 +1,155 @@
+"""Scoring and ranking raw input rows with a trained model, in batches that bound memory.
+
+:func:`score` gives every label's score (what evaluation ranks); :func:`top_k` gives the k best
+labels through the model's :class:`~awe_tf.layers.retrieval.Retrieval`, the code both export
+flavours run. Rows go in as the data file has them; the model's input transform does the rest.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import tensorflow as tf
+
+from awe_tf.data.dataset import RECOMMENDATION
+from awe_tf.data.pipeline import feature_batch, pad_rows
+
+SCORE_BUDGET = 1 << 24  # scores (times the affinity's cost per score) in one scoring batch
+ROWS = 512  # the most rows scored at once
+
+
+def check_rows(model, X) -> sp.csr_matrix:
+    """Raw input rows as a float32 CSR matrix, checked against |X| and for values that are not
+    finite (or too large for float32)."""
+    with np.errstate(over="ignore"):
+        X = sp.csr_matrix(X, dtype=np.float32)
+    if X.shape[1] != model.n_features:
+        raise ValueError(f"inputs have {X.shape[1]} features; the model was built for {model.n_features}")
+    if X.nnz and not np.all(np.isfinite(X.data)):
+        raise ValueError("inputs contain NaN or infinite values (or values beyond float32's range, 3.4e38)")
+    X.sum_duplicates()
+    return X
+
+
+def _widths(model, X: sp.csr_matrix) -> np.ndarray:
+    """The most features each raw row has once transformed (its numeric block and bias included)."""
+    numeric = 0 if model.transform.numeric is None else model.transform.numeric.size
+    return np.diff(X.indptr) + numeric + model.input_bias
+
+
+def _rows_fitting(model, width: int) -> int:
+    """Rows scored at once: a batch's scores (times the affinity's cost) stay near 64 MB, and so
+    does a neighbour affinity's search over its training inputs."""
+    rows = SCORE_BUDGET // (model.n_labels * model.affinity.cost_per_score(int(width)))
+    source = model.affinity.reference_part()
+    if source is not None:
+        rows = min(rows, source.queries_per_batch())
+    return max(1, min(ROWS, rows))
+
+
+def row_batches(model, X: sp.csr_matrix, batch_size: int | None = None) -> list[np.ndarray]:
+    """Row indices of each scoring batch: ``batch_size`` rows at a time in order, or, by
+    default, as many as keep a batch near the scoring budget. Where the cost of a score grows
+    with the input's length (per-feature-pair affinities), rows are then taken shortest first,
+    so short rows share large batches and only long ones go a few at a time."""
+    n = X.shape[0]
+    widths = _widths(model, X)
+    if batch_size is None and model.affinity.cost_per_score(2) == 1:  # cost independent of length
+        batch_size = _rows_fitting(model, int(widths.max()) if n else 1)
+    if batch_size is not None:
+        return [np.arange(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    order = np.argsort(widths, kind="stable")
+    plan, start = [], 0
+    while start < n:
+        size = ROWS
+        while (fits := _rows_fitting(model, widths[order[min(start + size, n) - 1]])) < size:
+            size = fits  # the longest row of a smaller batch may be shorter: try again
+        plan.append(order[start : start + size])
+        start += size
+    return plan
+
+
+def score(model, X, batch_size: int | None = None) -> np.ndarray:
+    """Scores ``[n, |Y|]`` of raw input rows (:meth:`AWEModel.score`)."""
+    X = check_rows(model, X)
+    out = np.empty((X.shape[0], model.n_labels), np.float32)
+    source = model.affinity.reference_part()
+    if source is not None:
+        source.check_ready()
+    by_index = source is not None and source.search == "scann"
+    for index in row_batches(model, X, batch_size):
+        batch = feature_batch(X[index])
+        ids, weights = batch["feature_ids"], batch["feature_weights"]
+        if by_index:  # G's neighbours from the affinity's ScaNN index, as in training
+            neighbours = source.index_neighbours(model.latent_rows(ids, weights).numpy())
+            out[index] = model.score_rows_near(ids, weights, neighbours.astype(np.int32)).numpy()
+        else:
+            out[index] = model.score_rows(ids, weights).numpy()
+    return out
+
+
+def exclusions(model, X: sp.csr_matrix, exclude=None, exclude_inputs: bool | None = None):
+    """The labels a ranking of raw rows ``X`` leaves out, as a boolean CSR ``[n, |Y|]`` (or
+    None): ``exclude``, plus each row's own items when ``exclude_inputs`` (default: for a
+    recommendation model, whose inputs are items)."""
+    if exclude_inputs is None:
+        exclude_inputs = model.data_task == RECOMMENDATION
+    if exclude_inputs and model.data_task != RECOMMENDATION:
+        raise ValueError("exclude_inputs is for recommendation models, whose inputs are their labels")
+    parts = []
+    if exclude is not None:
+        exclude = sp.csr_matrix(exclude, dtype=bool)
+        if exclude.shape != (X.shape[0], model.n_labels):
+            raise ValueError(f"exclude has shape {exclude.shape}, expected {(X.shape[0], model.n_labels)}")
+        parts.append(exclude)
+    if exclude_inputs:
+        parts.append(sp.csr_matrix(X, dtype=bool))
+    if not parts:
+        return None
+    return sp.csr_matrix(sum(parts[1:], parts[0]), dtype=bool)
+
+
+def allowed_labels(model, candidates=None) -> np.ndarray:
+    """``[|Y|]`` 1 for the labels a ranking may return: those the model may rank (for
+    recommendation, the items seen in training), narrowed to ``candidates`` if given."""
+    allowed = (model.rankable.numpy() > 0).astype(np.float32)
+    if candidates is not None:
+        chosen = np.zeros(model.n_labels, np.float32)
+        chosen[np.asarray(candidates, np.int64)] = 1.0
+        allowed *= chosen
+    return allowed
+
+
+def top_k(model, X, k: int = 10, exclude=None, candidates=None, exclude_inputs: bool | None = None):
+    """The ``k`` best labels per raw row, best first: ``(label ids [n, k], scores [n, k])``
+    (:meth:`AWEModel.top_k`)."""
+    X = check_rows(model, X)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a whole number of at least 1, got {k!r}")
+    k = int(min(k, model.n_labels))
+    left_out = exclusions(model, X, exclude, exclude_inputs)
+    allowed = tf.constant(allowed_labels(model, candidates))
+    source = model.affinity.reference_part()
+    if source is not None:
+        source.check_ready()
+    plan = row_batches(model, X)
+    ids, scores = [], []
+    for index in plan:
+        batch = feature_batch(X[index])
+        if left_out is not None:
+            rows = left_out[index]
+            rows.sort_indices()
+            width = max(1, int(np.diff(rows.indptr).max(initial=0)))
+            out_ids = pad_rows(rows, np.arange(rows.shape[0]), width, model.n_labels, with_values=False)[0]
+        else:
+            out_ids = np.full((len(index), 1), model.n_labels, np.int32)
+        found, values = model.retrieve(batch["feature_ids"], batch["feature_weights"], tf.constant(k, tf.int32),
+                                       tf.constant(out_ids), allowed)
+        ids.append(found.numpy().astype(np.int64))
+        scores.append(values.numpy())
+    if not ids:
+        return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
+    order = np.concatenate(plan)
+    out_ids, out_scores = np.empty((X.shape[0], k), np.int64), np.empty((X.shape[0], k), np.float32)
+    out_ids[order], out_scores[order] = np.concatenate(ids), np.concatenate(scores)
+    return out_ids, out_scores
