@@ -91,6 +91,18 @@ def cmd_datasets(args) -> int:
     return 0
 
 
+def cmd_affinities(args) -> int:
+    from awe_tf.affinities import REGISTRY, settings_of
+
+    for name in sorted(REGISTRY):
+        known = REGISTRY[name]
+        settings = ", ".join(sorted(settings_of(known.factory))) or "-"
+        kind = "built from the training set (--iterations)" if known.iterative else "learnt with U and V, or fixed"
+        tuned = ", ".join(known.space) or "-"
+        print(f"{name:<16}{kind}\n{'':<16}settings: {settings}; tuned: {tuned}")
+    return 0
+
+
 def cmd_train(args) -> int:
     from awe_tf.training.strategies import make_strategy, split_cpu
 
@@ -408,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("datasets", help="list the named data sets").set_defaults(func=cmd_datasets)
+    sub.add_parser("affinities", help="list the affinities G (--affinity specs), their settings and what tuning "
+                                      "searches").set_defaults(func=cmd_affinities)
 
     train = sub.add_parser("train", help="train a model, evaluate it and the baselines")
     _data_args(train)
@@ -430,11 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how each input row is scaled (after numeric features are standardised)")
     model.add_argument("--max-norm", type=_number, default=model_defaults.max_norm,
                        help="the radius rows of U and V are kept in")
-    model.add_argument("--affinity", help="the affinity G as a spec: constant, sigmoid, "
-                       "linear-sigmoid:alpha=1,beta=0.25, topk:k=5, max, matrix, lowrank:rank=8, knn:k=20, rbf, "
-                       "latent-rbf, hybrid-rbf, "
-                       "cluster:leaves=64,top=50, or a sum such as constant:1+knn:k=20 (README, Affinities; "
-                       "none: constant, i.e. WSABIE)")
+    model.add_argument("--affinity", help="the affinity G as a spec, e.g. knn:k=20, linear-sigmoid:alpha=1,beta=0.25 "
+                       "or a sum such as constant:1+knn:k=20 (`awe-tf affinities` lists them; none: constant, i.e. "
+                       "WSABIE)")
     model.add_argument("--iterations", type=_whole,
                        help="times G is rebuilt from the model, for affinities built from the training set "
                             "(knn, rbf, latent-rbf, hybrid-rbf, cluster; none: 3)")
@@ -512,8 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune = sub.add_parser("tune", help="search hyper-parameters with KerasTuner on the validation carve-out")
     _data_args(tune)
     tune.add_argument("--affinity", default="constant",
-                      help="affinity family whose knobs are searched with the usual ones (constant, sigmoid, "
-                           "linear-sigmoid, topk, lowrank, matrix, knn, rbf, latent-rbf, cluster)")
+                      help="affinity whose knobs are searched with the usual ones (`awe-tf affinities` lists them)")
     tune.add_argument("--oracle", choices=["random", "bayesian", "hyperband"], default="random",
                       help="KerasTuner's search algorithm")
     tune.add_argument("--trials", type=_whole, default=10, help="trials (random, bayesian)")

@@ -10,7 +10,7 @@ Prints both times, their ratio and both P@10.
 
     python benchmarks/cluster_scoring.py [--labels 100000] [--leaves 1600] [--top 3000]
 
-Target (issue 3): at least 10x faster, P@10 within 1 point. Measured here (2 cores): 21x faster,
+Target: at least 10x faster, P@10 within 1 point. Measured here (2 cores): 21x faster,
 P@10 0.5746 against 0.5781. Fewer leaves or candidates trade recall for speed (400 leaves,
 top 4000: 11x, -2.6 points); inputs of one leaf are scored together, so the speed-up grows with
 the number of queries per leaf.

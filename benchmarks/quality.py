@@ -2,7 +2,7 @@
 
 Runs `awe-tf train` (validation-chosen epochs, refit on the full training part, test scored
 once) for each data set and seed, and prints our mean against the LightFM reference numbers
-(measured with LightFM 1.17 WARP under the same protocols, mean of 3 seeds; see issue 2).
+(measured with LightFM 1.17 WARP under the same protocols, mean of 3 seeds, 2 threads).
 
     AWE_DATA_DIR=../shared/data python benchmarks/quality.py [--datasets ml-100k corel5k ...]
 """
@@ -25,7 +25,7 @@ RECIPES = {
     "emotions": ["--dimension", "64", "--epochs", "15", "--normalisation", "none", "--pairs-per-batch", "64"],
     "scene": ["--dimension", "64", "--epochs", "15"],
 }
-LIGHTFM = {  # mean of 3 seeds, LightFM 1.17 WARP, 2 threads (issue 2)
+LIGHTFM = {  # mean of 3 seeds, LightFM 1.17 WARP, 2 threads
     "ml-100k": {"precision@1": 0.290, "precision@10": 0.1385},
     "corel5k": {"precision@1": 0.357},
     "emotions": {"precision@1": 0.690},

@@ -12,7 +12,7 @@ latency-bound case); ScaNN's top 10 is compared with the portable flavour's exac
 
     AWE_DATA_DIR=../shared/data python benchmarks/serving.py [--only synthetic] [--labels 1000000]
 
-Target (issue 5): on 1M labels, ScaNN at least 5x the portable flavour's QPS at recall@10 >= 0.95.
+Target: on 1M labels, ScaNN at least 5x the portable flavour's QPS at recall@10 >= 0.95.
 Measured here (2 cores, one request at a time, candidates = 100):
 
     catalogue   flavour    QPS    p50 ms  p99 ms   ScaNN / portable   recall@10

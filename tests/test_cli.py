@@ -168,12 +168,19 @@ EVERY_AFFINITY = [
 ]
 
 
+def test_every_built_in_affinity_has_a_cli_case():
+    from awe_tf.affinities import REGISTRY
+
+    built_in = {name for name, known in REGISTRY.items() if known.factory.__module__.startswith("awe_tf.")}
+    assert built_in <= {spec.split(":")[0].split("+")[-1] for spec in EVERY_AFFINITY}
+
+
 @pytest.mark.parametrize("spec", EVERY_AFFINITY)
 def test_every_affinity_trains_through_the_cli_and_reloads(spec, tmp_path):
+    from awe_tf.affinities import parse
+
     out = tmp_path / "run"
-    iterative = any(spec.startswith(name) or f"+{name}" in spec
-                    for name in ("knn", "rbf", "latent-rbf", "hybrid-rbf", "cluster"))
-    extra = ["--iterations", "1"] if iterative else []
+    extra = ["--iterations", "1"] if parse(spec).reference_part() is not None else []
     run("train", "--affinity", spec, *extra, "--epochs", "1", "--no-validate", "--no-baselines", "--dimension", "16",
         "--negatives", "5", "-o", str(out))
     report = json.loads((out / "metrics.json").read_text())

@@ -15,8 +15,11 @@ from awe_tf.evaluation import evaluate_model
 from awe_tf.training import ModelConfig, TrainConfig, fit
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-TOLERANCE = 0.03  # P@1 of mirrored against default: replicas draw other negatives per step
-ASYNC_TOLERANCE = 0.05  # parameter-server training: asynchronous workers
+# Mirrored against default: the replicas split each batch and draw other negatives, so the models
+# differ, by more than a repeated run's spread (P@10 within 0.001 on Corel5k) and far less than
+# what training adds over popularity (0.03 P@10 after these 3 epochs).
+TOLERANCE = 0.01  # P@10
+ASYNC_TOLERANCE = 0.05  # P@1, parameter-server training: asynchronous workers apply stale gradients
 
 
 def test_mirrored_strategy_on_two_cpus_matches_the_default():
@@ -33,13 +36,15 @@ def test_mirrored_strategy_on_two_cpus_matches_the_default():
             strategy = make_strategy(name, devices=devices)
             config = TrainConfig(epochs=3, verbose=0, bucketing=False)
             model = fit(split.train, ModelConfig(dimension=32, num_negatives=10), config, strategy=strategy).model
-            out[name] = evaluate_model(model.score, split)["metrics"]["precision@1"]
+            out[name] = evaluate_model(model.score, split)["metrics"]["precision@10"]
             out[name + "_replicas"] = strategy.num_replicas_in_sync
             if name == "mirrored":  # every replica holds the same U and V, inside the max-norm ball
                 copies = [v.numpy() for v in model.U.table.values] + [v.numpy() for v in model.V.table.values]
                 same = np.array_equal(copies[0], copies[1]) and np.array_equal(copies[2], copies[3])
                 out["copies_equal"] = bool(same)
                 out["max_norm"] = float(max(np.linalg.norm(c, axis=1).max() for c in copies))
+        from awe_tf.evaluation import baseline_scores
+        out["popularity"] = baseline_scores(split)["popularity"]["precision@10"]
         print(json.dumps(out))
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=ENV, timeout=600)
@@ -47,7 +52,8 @@ def test_mirrored_strategy_on_two_cpus_matches_the_default():
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["default_replicas"] == 1 and out["mirrored_replicas"] == 2
     assert out["copies_equal"] and out["max_norm"] <= 3.0 + 1e-4
-    assert out["default"] > 0.3 and abs(out["mirrored"] - out["default"]) <= TOLERANCE, out
+    assert min(out["default"], out["mirrored"]) > out["popularity"] + 0.02, out
+    assert abs(out["mirrored"] - out["default"]) <= TOLERANCE, out
 
 
 @pytest.mark.parametrize("spec", [None, "sigmoid", "linear-sigmoid:alpha=1,beta=0.25", "topk:k=3", "lowrank",
@@ -62,10 +68,10 @@ def test_training_steps_compile_with_xla(spec):
         assert result.model.jit_compile is jit and np.isfinite(loss[jit])
         precision[jit] = evaluate_model(result.model.score, split)["metrics"]["precision@10"]
     # The same stateless negatives and batches: XLA trains the same model up to float error. The
-    # TensorFlow step on a CPU is not bitwise repeatable anyway (threads order sums differently),
-    # and the first-violator search turns tiny differences into other violators: two runs without
-    # XLA ended one epoch at P@1 0.224 and 0.25 and losses 2% apart. P@10 (5,000 ranked labels)
-    # and the epoch's mean loss average that out (P@10 of such runs: 0.1270-0.1278).
+    # TensorFlow step on a CPU need not be bitwise repeatable (threads may order sums differently),
+    # and the first-violator search turns tiny differences into other violators, which moves one
+    # epoch's P@1 over 500 test images by a few points; P@10 (5,000 ranked labels) and the epoch's
+    # mean loss average that out.
     assert precision[True] == pytest.approx(precision[False], abs=0.01), precision
     assert loss[True] == pytest.approx(loss[False], rel=0.05), loss
 
@@ -142,10 +148,13 @@ def test_multiworker_trains_like_one_worker_and_survives_a_killed_worker(tmp_pat
     results = _finish(_start_workers(tmp_path / "two", epochs=3))
     for code, _stdout, stderr in results:
         assert code == 0, stderr[-3000:]
-    one = json.loads((tmp_path / "one" / "metrics.json").read_text())["metrics"]["precision@1"]
-    two = json.loads((tmp_path / "two" / "metrics.json").read_text())["metrics"]["precision@1"]
-    worker = json.loads((tmp_path / "two" / ".worker-1" / "metrics.json").read_text())["metrics"]["precision@1"]
-    assert worker == two  # both workers hold the same model
+    one = json.loads((tmp_path / "one" / "metrics.json").read_text())["metrics"]["precision@10"]
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())["metrics"]["precision@10"]
+    from awe_tf.models import AWEModel
+
+    chief, worker = (AWEModel.load_model(tmp_path / "two" / where / "model") for where in ("", ".worker-1"))
+    for table in ("U", "V"):  # the workers hold one model: the same weights, to the bit
+        np.testing.assert_array_equal(getattr(chief, table).table.numpy(), getattr(worker, table).table.numpy())
     assert abs(one - two) <= TOLERANCE, (one, two)
 
     # Kill worker 1 once the chief has checkpointed an epoch: the chief must fail, not hang, and
@@ -158,10 +167,8 @@ def test_multiworker_trains_like_one_worker_and_survives_a_killed_worker(tmp_pat
         time.sleep(0.2)
     assert state.exists(), workers[0].communicate()[1][-3000:]
     workers[1].kill()
-    killed_at = time.time()
-    (code, _, stderr), _ = _finish(workers, timeout=300)
+    (code, _, stderr), _ = _finish(workers, timeout=300)  # the chief fails instead of hanging (or this times out)
     assert code != 0 and ("Unavailable" in stderr or "unhealthy" in stderr or "aborted" in stderr), stderr[-2000:]
-    assert time.time() - killed_at < 240
     done = json.loads(state.read_text())["epoch"]
     results = _finish(_start_workers(out, epochs=done + 2))
     for code, _stdout, stderr in results:

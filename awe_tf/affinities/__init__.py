@@ -64,7 +64,7 @@ def _setting(name: str, key: str, value):
     return value
 
 
-def _settings_of(factory) -> set[str]:
+def settings_of(factory) -> set[str]:
     """The settings an affinity takes: its constructor's parameters and, where it passes keyword
     arguments on, those of the classes it passes them to."""
     import tensorflow as tf
@@ -109,9 +109,9 @@ def parse(spec: str) -> Affinity:
             key = key.strip().replace("-", "_")
             options[key] = _setting(name, key, _value(value.strip()))
         factory = REGISTRY[name].factory
-        unknown = sorted(set(options) - _settings_of(factory))
+        unknown = sorted(set(options) - settings_of(factory))
         if unknown:
-            known = ", ".join(sorted(_settings_of(factory))) or "no settings"
+            known = ", ".join(sorted(settings_of(factory))) or "no settings"
             raise ValueError(f"{name} has no setting {', '.join(unknown)} (it takes {known}) in {spec!r}")
         try:
             parts.append(factory(**options))
@@ -159,5 +159,5 @@ def get(spec) -> Affinity:
 __all__ = [
     "KNN", "RBF", "REGISTRY", "Affinity", "Cluster", "Constant", "HybridLatentRBF", "LatentRBF", "LinearSigmoid",
     "LowRank", "Matrix", "NeighbourAffinity", "PairwiseAffinity", "ReferenceAffinity", "Registration", "Sigmoid",
-    "Sum", "TopK", "get", "parse", "register", "serialize",
+    "Sum", "TopK", "get", "parse", "register", "serialize", "settings_of",
 ]

@@ -1,11 +1,9 @@
 """The optimiser state of U and V: read for the native engine, carried between iterative steps.
 
 Keras' Adagrad (the default optimiser) keeps one accumulator of squared gradients per table; its
-step size for a row shrinks as that row's accumulator grows. A step of iterative learning that
-starts a fresh optimiser from a warm U and V restarts every row at the large initial step size,
-which moves the embedding away from where the previous step left it (on Corel5k the neighbours
-found in each later step's space got worse, and AWE k-NN with them); :func:`continue_optimiser`
-lets the next step continue the same optimisation instead.
+step size for a row shrinks as that row's accumulator grows. A fresh optimiser on a warm U and V
+would restart every row at the large initial step size; :func:`continue_optimiser` lets the
+next step of iterative learning continue the same optimisation instead.
 """
 
 from __future__ import annotations

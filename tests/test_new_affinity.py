@@ -1,0 +1,82 @@
+"""Adding an affinity is one file: this one defines a small affinity here and nowhere else, and
+it trains (from Python and the command line), tunes, saves, loads and exports like the others."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from awe_tf import cli, serving
+from awe_tf.affinities import REGISTRY, Affinity, register
+from awe_tf.affinities.constant import pair_queries
+from awe_tf.data import load_dataset
+from awe_tf.evaluation import baseline_scores, evaluate_model
+from awe_tf.models import AWEModel
+from awe_tf.training import ModelConfig, TrainConfig, fit
+from awe_tf.tuning import make_tuner, space
+
+
+@register("learnt-scale", space={"init": ("float", 0.25, 2.0)}, short="init")
+class LearntScale(Affinity):
+    """G_ij(x, y) = s, one scalar learnt jointly with U and V: WSABIE whose score scale (the
+    inverse of its margin) is learnt. f(x, y) = s x^T U^T V y.
+
+    Args:
+        init: the starting value of s.
+    """
+
+    def __init__(self, init: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.init = float(init)
+
+    def attach(self, n_inputs: int, n_labels: int, input_bias: bool = False) -> None:
+        self.s = self.add_weight(name="s", shape=(), initializer=tf.keras.initializers.Constant(self.init))
+
+    def pair_inputs(self, features, weights, self_position, context=None, feature_ids=None):
+        return self.s * pair_queries(features, weights, self_position)
+
+    def pair_scores(self, pair_inputs, labels, label_ids=None):
+        return tf.linalg.matvec(labels, pair_inputs)
+
+    def score_all(self, features, weights, labels, context=None, feature_ids=None):
+        return tf.matmul(self.s * tf.reduce_sum(features * weights[..., None], axis=1), labels, transpose_b=True)
+
+    def get_config(self):
+        return {**super().get_config(), "init": self.init}
+
+
+@pytest.fixture(scope="module")
+def corel():
+    yield load_dataset("corel5k")
+    REGISTRY.pop("learnt-scale", None)  # other test modules see only the built-in affinities
+
+
+def test_a_new_affinity_trains_saves_loads_and_exports(corel, tmp_path):
+    result = fit(corel.train, ModelConfig(dimension=16, num_negatives=10, affinity="learnt-scale:0.5"),
+                 TrainConfig(epochs=3, verbose=0))
+    model = result.model
+    assert isinstance(model.affinity, LearntScale) and float(model.affinity.s) != 0.5  # learnt with U and V
+    metrics = evaluate_model(model.score, corel)["metrics"]
+    assert metrics["precision@1"] > baseline_scores(corel)["popularity"]["precision@1"] + 0.03
+    again = AWEModel.load_model(model.save_model(tmp_path / "model"))
+    assert float(again.affinity.s) == float(model.affinity.s)
+    np.testing.assert_array_equal(again.score(corel.test.X[:50]), model.score(corel.test.X[:50]))
+    ids, _ = model.top_k(corel.test.X[:50], 10)
+    for flavour in serving.FLAVOURS:
+        served = serving.load(serving.export(again, tmp_path / "exports", flavour, flavour=flavour, log=None))
+        np.testing.assert_array_equal(served(corel.test.X[:50], k=10)["label_ids"], ids)
+
+
+def test_a_new_affinity_is_tuned_and_named_on_the_command_line(corel, tmp_path, capsys):
+    assert space("learnt-scale")["affinity.init"] == ("float", 0.25, 2.0)
+    tuner = make_tuner("random", corel.train, "learnt-scale", directory=tmp_path / "tuning", max_trials=1,
+                       model_config=ModelConfig(dimension=8, num_negatives=5), train_config=TrainConfig(epochs=1))
+    tuner.search()
+    best = tuner.best()
+    assert best["affinity"].startswith("learnt-scale:init=") and 0 < best["score"] <= 1
+    assert cli.main(["affinities"]) == 0 and "learnt-scale" in capsys.readouterr().out
+    out = tmp_path / "run"
+    assert cli.main(["train", "--affinity", "learnt-scale:init=0.8", "--epochs", "1", "--no-validate",
+                     "--no-baselines", "--dimension", "8", "--negatives", "5", "--verbose", "0", "-o", str(out)]) == 0
+    assert json.loads((out / "metrics.json").read_text())["model_config"]["affinity"] == "learnt-scale:init=0.8"
