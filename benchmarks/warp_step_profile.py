@@ -41,11 +41,11 @@ def step_parts(train, pairs_per_batch: int, repeats: int) -> dict:
     signature = [{k: tf.TensorSpec([None, None], v.dtype) for k, v in data[0].items()}]
 
     def forward(x):
-        return model._forward(x, 0, True)[0]
+        return model.compute_loss(x, training=True)
 
     def forward_backward(x):
         with tf.GradientTape() as tape:
-            loss = model._forward(x, 0, True)[0]
+            loss = model.compute_loss(x, training=True)
         return tape.gradient(loss, model.trainable_variables)
 
     parts = {}
