@@ -13,7 +13,6 @@ from awe_tf import affinities
 from awe_tf.config import ModelConfig
 from awe_tf.data.dataset import ANNOTATION, RECOMMENDATION
 from awe_tf.layers import MaxNormEmbedding
-from awe_tf.layers.retrieval import Retrieval
 from awe_tf.layers.sampling import NegativeSampler
 from awe_tf.layers.towers import WHOLE_TABLE_ROWS, embed_rows
 from awe_tf.layers.transform import InputTransform
@@ -24,7 +23,6 @@ CONFIG_FILE = "awe_model.json"
 WEIGHTS_PREFIX = "weights/ckpt"
 FORMAT = 2  # awe_model.json's format: 2 keeps the input transform and the task
 DEFAULTS = ModelConfig()  # one source of defaults for the model, the command line and the docs
-ROWS = [tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.float32)]  # padded raw rows
 
 
 def _densify_if_small(gradient, variable):
@@ -210,28 +208,6 @@ class AWEModel(tfrs.Model):
         if not self.input_bias:
             return tf.zeros([self.n_labels])
         return self.affinity.prior_scores(self.V.table, self.U(tf.constant([self.n_features]))[0])
-
-    @tf.function(input_signature=ROWS)
-    def score_rows(self, feature_ids, feature_weights):
-        """Scores of padded raw rows (one traced graph: :func:`awe_tf.models.inference.score`)."""
-        return self(self.model_inputs(feature_ids, feature_weights))
-
-    @tf.function(input_signature=[*ROWS, tf.TensorSpec([None, None], tf.int32)])
-    def score_rows_near(self, feature_ids, feature_weights, neighbours):
-        """Scores of padded raw rows whose G neighbours an index found."""
-        return self(self.model_inputs(feature_ids, feature_weights, neighbours))
-
-    @tf.function(input_signature=ROWS)
-    def latent_rows(self, feature_ids, feature_weights):
-        """x^T U_prev of padded raw rows (the query of G's neighbour index)."""
-        ids, weights = self.transform(feature_ids, feature_weights)
-        return self.affinity.reference_part().graph_embed(ids, weights)
-
-    @tf.function(input_signature=[*ROWS, tf.TensorSpec([], tf.int32), tf.TensorSpec([None, None], tf.int32),
-                                  tf.TensorSpec([None], tf.float32)])
-    def retrieve(self, feature_ids, feature_weights, k, left_out, allowed):
-        """The k best labels of padded raw rows (:class:`~awe_tf.layers.retrieval.Retrieval`)."""
-        return Retrieval(self)(feature_ids, feature_weights, k, left_out, allowed)
 
     def check_rows(self, X):
         """Raw input rows as a float32 CSR matrix, checked against |X| and for bad values."""

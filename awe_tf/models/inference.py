@@ -7,15 +7,47 @@ flavours run. Rows go in as the data file has them; the model's input transform 
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
 from awe_tf.data.dataset import RECOMMENDATION
 from awe_tf.data.pipeline import feature_batch, pad_rows
+from awe_tf.layers.retrieval import Retrieval
 
 SCORE_BUDGET = 1 << 24  # scores (times the affinity's cost per score) in one scoring batch
 ROWS = 512  # the most rows scored at once
+PADDED = [tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.float32)]  # raw rows, padded
+
+
+class _Graphs:
+    """A model's traced scoring functions, one graph each for every batch of padded raw rows."""
+
+    def __init__(self, model):
+        self.scores = tf.function(lambda ids, weights: model(model.model_inputs(ids, weights)),
+                                  input_signature=PADDED)
+        self.scores_near = tf.function(  # G's neighbours found by an index
+            lambda ids, weights, neighbours: model(model.model_inputs(ids, weights, neighbours)),
+            input_signature=[*PADDED, tf.TensorSpec([None, None], tf.int32)])
+        self.latent = tf.function(  # x^T U_prev, the query of G's neighbour index
+            lambda ids, weights: model.affinity.reference_part().graph_embed(*model.transform(ids, weights)),
+            input_signature=PADDED)
+        self.retrieve = tf.function(
+            lambda ids, weights, k, left_out, allowed: Retrieval(model)(ids, weights, k, left_out, allowed),
+            input_signature=[*PADDED, tf.TensorSpec([], tf.int32), tf.TensorSpec([None, None], tf.int32),
+                             tf.TensorSpec([None], tf.float32)])
+
+
+_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def graphs(model) -> _Graphs:
+    """The model's scoring graphs (traced once per model, on first use)."""
+    if model not in _GRAPHS:
+        _GRAPHS[model] = _Graphs(model)
+    return _GRAPHS[model]
 
 
 def check_rows(model, X) -> sp.csr_matrix:
@@ -81,10 +113,10 @@ def score(model, X, batch_size: int | None = None) -> np.ndarray:
         batch = feature_batch(X[index])
         ids, weights = batch["feature_ids"], batch["feature_weights"]
         if by_index:  # G's neighbours from the affinity's ScaNN index, as in training
-            neighbours = source.index_neighbours(model.latent_rows(ids, weights).numpy())
-            out[index] = model.score_rows_near(ids, weights, neighbours.astype(np.int32)).numpy()
+            neighbours = source.index_neighbours(graphs(model).latent(ids, weights).numpy())
+            out[index] = graphs(model).scores_near(ids, weights, neighbours.astype(np.int32)).numpy()
         else:
-            out[index] = model.score_rows(ids, weights).numpy()
+            out[index] = graphs(model).scores(ids, weights).numpy()
     return out
 
 
@@ -143,8 +175,8 @@ def top_k(model, X, k: int = 10, exclude=None, candidates=None, exclude_inputs: 
             out_ids = pad_rows(rows, np.arange(rows.shape[0]), width, model.n_labels, with_values=False)[0]
         else:
             out_ids = np.full((len(index), 1), model.n_labels, np.int32)
-        found, values = model.retrieve(batch["feature_ids"], batch["feature_weights"], tf.constant(k, tf.int32),
-                                       tf.constant(out_ids), allowed)
+        found, values = graphs(model).retrieve(batch["feature_ids"], batch["feature_weights"],
+                                               tf.constant(k, tf.int32), tf.constant(out_ids), allowed)
         ids.append(found.numpy().astype(np.int64))
         scores.append(values.numpy())
     if not ids:
