@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import json
 import logging
 import os
@@ -417,6 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     model_defaults, train_defaults = ModelConfig(), TrainConfig()
     parser = _Parser(prog="awe-tf", description="Affinity Weighted Embedding on TensorFlow")
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="import this Python module first (repeatable): a module that registers an affinity of "
+                             "your own, so --affinity and saved models can use it")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("datasets", help="list the named data sets").set_defaults(func=cmd_datasets)
@@ -582,6 +586,11 @@ def main(argv=None) -> int:
     from awe_tf.data import DataFormatError
 
     try:
+        for module in args.imports:
+            try:
+                importlib.import_module(module)
+            except ImportError as err:
+                raise ImportError(f"--import {module}: {err}") from None
         return args.func(args)
     except SettingError as err:
         print(f"error: {_flag(getattr(args, 'parser', None), err.field)} {err.problem}", file=sys.stderr)

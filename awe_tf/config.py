@@ -9,10 +9,11 @@ import math
 import re
 
 ENGINES = ("graph", "native")
-LOSSES = ("warp", "warp-all")
+LOSSES = ("warp", "warp-all")  # WARP's first-violator and all-violators variants (awe_tf.tasks)
 NORMALISATIONS = ("l2", "l1", "none")
 OPTIMIZERS = ("adagrad", "sgd")
 MONITORED = re.compile(r"(precision|recall)@[1-9][0-9]*")
+SCORE_BUDGET = 1 << 24  # floats one scoring batch may hold (scores, or distances to training inputs): 64 MB
 
 
 class SettingError(ValueError):

@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 import tensorflow as tf
 
-from awe_tf.affinities import KNN, Constant, Sum, get, parse, serialize
+from awe_tf.affinities import KNN, Affinity, Constant, Sum, get, parse, serialize
 from awe_tf.affinities.base import context_lookup
 from awe_tf.data import load_dataset
 from awe_tf.data.pipeline import context_batch
@@ -425,3 +425,27 @@ def test_cluster_takes_only_its_own_settings():
         with pytest.raises(ValueError, match=f"cluster has no setting {setting.split('=')[0]}"):
             get(f"cluster:leaves=4,{setting}")
     assert get("cluster:leaves=4").prior is False and "k" not in get("cluster:leaves=4").get_config()
+
+
+def test_candidate_top_k_fills_from_the_allowed_labels_only():
+    """With G's candidates and the labels allowed far apart (here the allowed labels are the 20
+    with the lowest prior), the fill in prior order still finds k allowed labels."""
+    from awe_tf.metrics import top_k
+
+    split = load_dataset("corel5k")
+    model = AWEModel(split.train.n_features, split.train.n_labels, dimension=16, affinity="knn:k=5")
+    model.affinity.set_reference(model.U.table.numpy(), model.prepare(split.train.X), split.train.Y, True)
+    allowed = np.argsort(model.label_prior().numpy())[:20]
+    X = split.test.X[:50]
+    ids, _ = model.top_k(X, k=10, candidates=allowed)
+    assert (ids >= 0).all() and np.isin(ids, allowed).all()
+    np.testing.assert_array_equal(ids, top_k(model.score(X), 10, None, allowed))
+
+
+def test_two_affinities_may_not_share_a_name():
+    from awe_tf.affinities import register
+
+    with pytest.raises(ValueError, match="already registered as 'knn'"):
+        register("knn")(type("Other", (Affinity,), {}))
+    with pytest.raises(ValueError, match="registered for Keras as awe_tf>KNN"):
+        register("another-knn")(type("KNN", (Affinity,), {}))

@@ -120,3 +120,18 @@ def test_public_api():
     import tensorflow as tf
 
     assert tf.keras.__name__.startswith("tf_keras")  # Keras 2, as TFRS needs
+
+
+def test_a_scored_model_can_be_freed():
+    """Scoring keeps traced functions with the model, not in a global cache that would keep every
+    model (each tuning trial, each iterative step) alive."""
+    import gc
+    import weakref
+
+    model = AWEModel(n_features=5, n_labels=4, dimension=3)
+    model.score(sp.csr_matrix(np.eye(5)))
+    model.top_k(sp.csr_matrix(np.eye(5)), 2)
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None

@@ -192,6 +192,14 @@ def test_native_engine_refuses_what_it_cannot_train():
         TrainConfig(engine="cuda")
 
 
+def test_native_steps_are_counted_as_keras_steps_whatever_the_steps_per_execution():
+    corel = load_dataset("corel5k")
+    config = TrainConfig(epochs=3, engine="native", threads=1, verbose=0, steps_per_execution=4)
+    model = fit(corel.train, ModelConfig(dimension=8, num_negatives=3), config).model
+    assert int(model.optimizer.iterations.numpy()) == 3  # one chunk an epoch: every epoch trained
+    assert int(model._train_counter.numpy()) == 3
+
+
 def test_graph_step_is_used_again_after_a_native_fit():
     corel = load_dataset("corel5k")
     result = fit(corel.train, ModelConfig(dimension=8, num_negatives=3), TrainConfig(epochs=1, engine="native",

@@ -8,8 +8,7 @@ import pytest
 import tensorflow as tf
 
 from awe_tf import cli, serving
-from awe_tf.affinities import REGISTRY, Affinity, register
-from awe_tf.affinities.constant import pair_queries
+from awe_tf.affinities import REGISTRY, Affinity, pair_queries, register
 from awe_tf.data import load_dataset
 from awe_tf.evaluation import baseline_scores, evaluate_model
 from awe_tf.models import AWEModel
@@ -49,7 +48,7 @@ class LearntScale(Affinity):
 @pytest.fixture(scope="module")
 def corel():
     yield load_dataset("corel5k")
-    REGISTRY.pop("learnt-scale", None)  # other test modules see only the built-in affinities
+    REGISTRY.pop("learnt-scale", None)  # the test modules that run after this one see only the built-in affinities
 
 
 def test_a_new_affinity_trains_saves_loads_and_exports(corel, tmp_path):
@@ -80,3 +79,27 @@ def test_a_new_affinity_is_tuned_and_named_on_the_command_line(corel, tmp_path, 
     assert cli.main(["train", "--affinity", "learnt-scale:init=0.8", "--epochs", "1", "--no-validate",
                      "--no-baselines", "--dimension", "8", "--negatives", "5", "--verbose", "0", "-o", str(out)]) == 0
     assert json.loads((out / "metrics.json").read_text())["model_config"]["affinity"] == "learnt-scale:init=0.8"
+
+
+def test_a_new_affinity_is_used_from_the_shell(tmp_path):
+    """`awe-tf --import MODULE` makes an affinity of one's own known to the installed command."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent  # the module is tests.test_new_affinity, from here
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(root)}
+    out = tmp_path / "run"
+    run = [sys.executable, "-m", "awe_tf.cli"]
+    train = subprocess.run([*run, "--import", "tests.test_new_affinity", "train", "--affinity", "learnt-scale",
+                            "--epochs", "1", "--no-validate", "--no-baselines", "--dimension", "8", "--negatives", "5",
+                            "--verbose", "0", "-o", str(out)], capture_output=True, text=True, env=env, timeout=600)
+    assert train.returncode == 0, train.stderr[-2000:]
+    known = subprocess.run([*run, "evaluate", str(out / "model")], capture_output=True, text=True, env=env,
+                           timeout=600)  # the saved model names its affinity's module, which Keras imports
+    assert known.returncode == 0 and "precision@1" in known.stdout, known.stderr[-2000:]
+    elsewhere = {key: value for key, value in env.items() if key != "PYTHONPATH"}
+    unknown = subprocess.run([*run, "evaluate", str(out / "model")], capture_output=True, text=True, env=elsewhere,
+                             cwd=tmp_path, timeout=600)  # where that module cannot be imported: say what to do
+    assert unknown.returncode == 2 and "--import MODULE" in unknown.stderr and "Traceback" not in unknown.stderr

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from awe_tf.tasks import AllViolatorsWarp, FirstViolatorWarp, PairMean, first_violators, harmonic
+from awe_tf.tasks import AllViolatorsWarp, FirstViolatorWarp, PairMean, first_violators, harmonic, violations
 
 
 def sequential_warp(pos, neg, valid, n_labels, n_pos, margin):
@@ -65,8 +65,11 @@ def test_tasks_match_the_reference_pair_by_pair(task, reference):
     pair_mask = label_ids < n_labels
     room = tf.constant((n_labels - pair_mask.sum(axis=1))[:, None], tf.float32)
     positive_ids = tf.constant(np.minimum(label_ids, n_labels - 1)[..., None])
-    hinge, rank, violated, _ = warp.violations(scorer(tf.constant(S)), positive_ids, tf.constant(negatives),
-                                               tf.constant(valid), tf.constant(pair_mask), room)
+    scores = scorer(tf.constant(S))(tf.concat([positive_ids, negatives], -1), gradient=False)
+    violates = violations(scores[..., 0], scores[..., 1:], tf.constant(valid), margin)
+    violated = tf.reduce_any(violates, axis=-1) & pair_mask
+    rank = tf.where(violated, warp.rank_estimate(violates, tf.constant(valid), room), 0.0)  # the variant's hooks
+    hinge, _ = warp.hinge(scorer(tf.constant(S)), positive_ids, tf.constant(negatives), violates)
     losses = np.where(violated.numpy(), harmonic(rank).numpy() * hinge.numpy(), 0.0)
     want_total = 0.0
     for b in range(S.shape[0]):
@@ -95,10 +98,11 @@ def test_harmonic_matches_sum():
 def test_first_violator_by_hand():
     # pos = 1.0, margin 1: draws 0.5 (invalid, a positive), -0.5 (no), 0.2 (violates: 0.2 > 0).
     # Two valid trials, |Y| - |Y_x| = 10 - 2 -> rank floor(8 / 2) = 4.
-    first, rank, violated = first_violators(
-        tf.constant([[1.0]]), tf.constant([[[0.5, -0.5, 0.2, 3.0]]]), tf.constant([[[False, True, True, True]]]),
-        tf.constant([[True]]), tf.constant([[8.0]]), 1.0)
-    assert int(first[0, 0]) == 2 and float(rank[0, 0]) == 4 and bool(violated[0, 0])
+    valid = tf.constant([[[False, True, True, True]]])
+    violates = violations(tf.constant([[1.0]]), tf.constant([[[0.5, -0.5, 0.2, 3.0]]]), valid, 1.0)
+    assert violates.numpy().tolist() == [[[False, False, True, True]]]
+    first, rank = first_violators(violates, valid, tf.constant([[8.0]]))
+    assert int(first[0, 0]) == 2 and float(rank[0, 0]) == 4
 
 
 def test_gradient_only_through_the_positive_and_the_first_violator():

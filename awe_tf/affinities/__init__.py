@@ -7,16 +7,18 @@ optional ``key=value`` settings after a colon, e.g. ``knn:k=20``, ``constant:1+k
 ``hybrid-rbf:gamma=0.1,latent_gamma=1``, ``knn:k=20,search=scann``, ``cluster:leaves=64,top=50``
 (a bare value stands for the affinity's main setting: ``constant:C`` is ``constant:c=C``,
 ``topk:K`` is ``topk:k=K``). The names are those of :data:`REGISTRY`, which every affinity
-module fills with :func:`register`; importing this package imports them all.
+module fills with :func:`register`; importing this package imports every module in it, so a new
+affinity file here needs no other change.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import math
+import pkgutil
 
-from awe_tf.affinities import cluster, constant, kernel, knn, pairwise  # noqa: F401  (they register themselves)
-from awe_tf.affinities.base import REGISTRY, Affinity, Registration, register
+from awe_tf.affinities.base import REGISTRY, Affinity, Registration, pair_queries, register
 from awe_tf.affinities.cluster import Cluster
 from awe_tf.affinities.combine import Sum
 from awe_tf.affinities.constant import Constant
@@ -24,6 +26,9 @@ from awe_tf.affinities.kernel import RBF, HybridLatentRBF, LatentRBF
 from awe_tf.affinities.knn import KNN
 from awe_tf.affinities.neighbours import NeighbourAffinity, ReferenceAffinity
 from awe_tf.affinities.pairwise import LinearSigmoid, LowRank, Matrix, PairwiseAffinity, Sigmoid, TopK
+
+for _module in pkgutil.iter_modules(__path__):  # each affinity module registers its affinities
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 
 def _value(text: str):
@@ -152,12 +157,17 @@ def get(spec) -> Affinity:
     if isinstance(spec, dict):
         import tensorflow as tf
 
-        return tf.keras.utils.deserialize_keras_object(spec)  # classes are registered (awe_tf>Name)
+        try:
+            return tf.keras.utils.deserialize_keras_object(spec)  # classes are registered (awe_tf>Name)
+        except (ValueError, TypeError) as error:
+            name = spec.get("registered_name") or spec.get("class_name")
+            raise ValueError(f"cannot rebuild the affinity {name}: import the module that defines it first "
+                             f"(awe-tf --import MODULE) ({str(error).splitlines()[0][:200]})") from None
     raise TypeError(f"cannot make an affinity from {spec!r}")
 
 
 __all__ = [
     "KNN", "RBF", "REGISTRY", "Affinity", "Cluster", "Constant", "HybridLatentRBF", "LatentRBF", "LinearSigmoid",
     "LowRank", "Matrix", "NeighbourAffinity", "PairwiseAffinity", "ReferenceAffinity", "Registration", "Sigmoid",
-    "Sum", "TopK", "get", "parse", "register", "serialize", "settings_of",
+    "Sum", "TopK", "get", "pair_queries", "parse", "register", "serialize", "settings_of",
 ]

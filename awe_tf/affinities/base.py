@@ -15,12 +15,14 @@ G = 1 + G_knn, whose score is the sum of the two scores (:class:`Sum`).
 
 Some affinities are built from the training set and an earlier model (the k-NN affinity: G(x, y)
 grows with how many of x's neighbours carry y; they train with
-:func:`~awe_tf.training.fit_iterative`). They set ``uses_context``: their G rows reach the model
-as ``context = (ids [B, T], weights [B, T])``, ids sorted and padded with |Y|.
+:func:`~awe_tf.training.fit_iterative`). They subclass
+:class:`~awe_tf.affinities.neighbours.ReferenceAffinity`, which declares their further hooks;
+their G rows reach the model as ``context = (ids [B, T], weights [B, T])``, ids sorted and padded
+with |Y|.
 
 An affinity is one file: a class over this base, made known by :func:`register`, which gives it
-its spec name (``knn:k=20``), Keras serialisation, its tuning search space and whether it is
-learnt iteratively; the parser, the tuner, the command line and training all read the registry.
+its spec name (``knn:k=20``), Keras serialisation and its tuning search space; the parser, the
+tuner, the command line and training all read the registry.
 """
 
 from __future__ import annotations
@@ -39,35 +41,43 @@ class Registration:
         name: its name in specs (``knn`` in ``knn:k=20``).
         factory: the class (or a function) that makes it from its settings.
         space: the tuning search space of its settings, as data (:mod:`awe_tf.tuning.spaces`).
-        iterative: it is built from the training set and an earlier model, so it trains with
-            :func:`~awe_tf.training.fit_iterative`.
         short: the setting a bare value stands for (``knn:20`` is ``knn:k=20``), if any.
     """
 
     name: str
     factory: Callable
     space: dict
-    iterative: bool
     short: str | None
+
+    @property
+    def iterative(self) -> bool:
+        """It is built from the training set and an earlier model (its class says so), so it
+        trains with :func:`~awe_tf.training.fit_iterative`."""
+        return bool(getattr(self.factory, "iterative", False))
 
 
 REGISTRY: dict[str, Registration] = {}
 
 
-def register(name: str, space: dict | None = None, iterative: bool = False, short: str | None = None):
-    """Make an affinity known by ``name`` (a class decorator; also takes a factory function).
-
-    Registers the class for Keras serialisation (package ``awe_tf``), sets its ``iterative``
-    and records its search space (:class:`Registration`).
+def register(name: str, space: dict | None = None, short: str | None = None):
+    """Make an affinity known by ``name`` (a class decorator; also takes a factory function):
+    registers the class for Keras serialisation (package ``awe_tf``) and records its search space
+    (:class:`Registration`). Two affinities may not share a name, nor a class name.
     """
 
     def decorate(factory):
         if name in REGISTRY and REGISTRY[name].factory is not factory:
             raise ValueError(f"an affinity is already registered as {name!r}")
         if isinstance(factory, type):
+            key = f"awe_tf>{factory.__name__}"
+            known = tf.keras.utils.get_registered_object(key)
+            same = known is not None and (known.__module__, known.__qualname__) == (factory.__module__,
+                                                                                   factory.__qualname__)
+            if known is not None and not same:  # (the same class defined again, as a module reloaded, is fine)
+                raise ValueError(f"another class is registered for Keras as {key}; give the affinity class "
+                                 "another name")
             tf.keras.utils.register_keras_serializable(package="awe_tf")(factory)
-            factory.iterative = bool(iterative)
-        REGISTRY[name] = Registration(name, factory, dict(space or {}), bool(iterative), short)
+        REGISTRY[name] = Registration(name, factory, dict(space or {}), short)
         return factory
 
     return decorate
@@ -79,10 +89,11 @@ class Affinity(tf.keras.layers.Layer):
 
     Attributes:
         uses_context: G is read from per-input rows of label weights (the model feeds them in).
-        iterative: G is built from the training set and an earlier model (:meth:`set_reference`).
+        iterative: G is built from the training set and an earlier model
+            (:class:`~awe_tf.affinities.neighbours.ReferenceAffinity` and its subclasses).
         candidates_only: G is zero outside each input's context labels, where every other label
-            scores its prior (:meth:`prior_scores`), so a ranking need score only those
-            (:class:`~awe_tf.layers.retrieval.Retrieval`).
+            scores its prior, so a ranking need score only those
+            (:class:`~awe_tf.models.retrieval.Retrieval`).
         has_prior: the score adds the bias feature's U_bias . V_y outside G.
     """
 
@@ -141,33 +152,9 @@ class Affinity(tf.keras.layers.Layer):
         None."""
         return self if self.iterative else None
 
-    # Affinities built from the training set (``iterative``) implement the rest.
-    def set_reference(self, latent_U, train_X, train_Y, input_bias: bool, label_embeddings=None) -> None:
-        """Fix G from the training set: its prepared inputs ``train_X``, labels ``train_Y`` and
-        an earlier model's U (``latent_U``) and V (``label_embeddings``)."""
-        raise NotImplementedError(f"{type(self).__name__} is not built from the training set")
-
     def check_ready(self) -> None:
-        """Raise a clear error if G cannot score yet (no reference set)."""
-
-    def graph_context(self, feature_ids, weights, neighbours=None):
-        """G rows ``(ids, weights)`` of padded prepared inputs, in TensorFlow ops."""
-        raise NotImplementedError(f"{type(self).__name__} uses no context")
-
-    def training_context(self, rows):
-        """G rows (CSR) of the training rows numbered ``rows``, each not its own neighbour."""
-        raise NotImplementedError(f"{type(self).__name__} uses no context")
-
-    def candidate_scores(self, features, weights, labels, context):
-        """Scores ``[B, T]`` of each input's context labels (``candidates_only`` affinities)."""
-        raise NotImplementedError(f"{type(self).__name__} scores every label")
-
-    def prior_scores(self, labels, bias_row):
-        """What a label outside an input's context scores, ``[N]`` (``candidates_only``
-        affinities): U_bias . V_y with ``has_prior``, else 0."""
-        if self.has_prior:
-            return tf.linalg.matvec(labels, bias_row)
-        return tf.zeros(tf.shape(labels)[:1], labels.dtype)
+        """Raise a clear error if G cannot score yet (an affinity built from the training set
+        without its reference set)."""
 
     def __add__(self, other):
         from awe_tf.affinities.combine import Sum
@@ -179,6 +166,19 @@ def _parts(affinity):
     from awe_tf.affinities.combine import Sum
 
     return list(affinity.components) if isinstance(affinity, Sum) else [affinity]
+
+
+def pair_queries(features, weights, self_position):
+    """x^T U for each training pair, ``[B, M, d]``: sum_i x_i U_i less the pair's own item, if any
+    (``self_position`` ``[B, M]``, -1 for none; recommendation pairs never see y in x)."""
+    terms = features * weights[..., None]  # [B, L, d]: x_i U_i
+    query = tf.reduce_sum(terms, axis=1)  # [B, d]
+    shape = tf.shape(terms)
+    flat = tf.reshape(terms, [-1, shape[2]])  # a flat gather is much faster than batch_dims=1
+    self_position = tf.cast(self_position, tf.int32)
+    index = tf.range(shape[0])[:, None] * shape[1] + tf.maximum(self_position, 0)
+    own = tf.gather(flat, index) * tf.cast(self_position >= 0, terms.dtype)[..., None]  # [B, M, d]
+    return query[:, None, :] - own
 
 
 def context_lookup(context, label_ids, offset_id=None):

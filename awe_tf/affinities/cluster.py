@@ -43,7 +43,7 @@ def nearest(points: np.ndarray, centroids: np.ndarray, batch_size: int = 4096) -
     return out
 
 
-@register("cluster", space={"leaves": ("choice", [16, 64, 256]), "top": ("choice", [25, 50, 100])}, iterative=True)
+@register("cluster", space={"leaves": ("choice", [16, 64, 256]), "top": ("choice", [25, 50, 100])})
 class Cluster(ReferenceAffinity):
     """G(x, y) = 1 when y is among the ``top`` labels of x's leaf, else 0: the leaves of a
     two-level k-means tree over the training inputs embedded by an earlier model

@@ -4,19 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from awe_tf.affinities.base import Affinity, register
-
-
-def pair_queries(features, weights, self_position):
-    """x^T U for each pair, ``[B, M, d]``: sum_i x_i U_i less the pair's own item, if any."""
-    terms = features * weights[..., None]  # [B, L, d]: x_i U_i
-    query = tf.reduce_sum(terms, axis=1)  # [B, d]
-    shape = tf.shape(terms)
-    flat = tf.reshape(terms, [-1, shape[2]])  # a flat gather is much faster than batch_dims=1
-    self_position = tf.cast(self_position, tf.int32)
-    index = tf.range(shape[0])[:, None] * shape[1] + tf.maximum(self_position, 0)
-    own = tf.gather(flat, index) * tf.cast(self_position >= 0, terms.dtype)[..., None]  # [B, M, d]
-    return query[:, None, :] - own
+from awe_tf.affinities.base import Affinity, pair_queries, register
 
 
 @register("constant", short="c")

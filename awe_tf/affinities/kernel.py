@@ -48,7 +48,7 @@ def _input_neg_sq_distances(affinity, raw):
     return -(tf.reduce_sum(Q * Q, axis=1)[:, None] + squares_x[None, :] - 2 * cross)
 
 
-@register("rbf", space=KERNEL_SPACE, iterative=True, short="k")
+@register("rbf", space=KERNEL_SPACE, short="k")
 class RBF(NeighbourAffinity):
     """Gaussian kernel over training pairs in input space (eq. 3); module docstring.
 
@@ -88,18 +88,18 @@ class RBF(NeighbourAffinity):
         return {**super().get_config(), "gamma": self.gamma, "label_gamma": self.label_gamma}
 
 
-@register("latent-rbf", space=KERNEL_SPACE, iterative=True, short="k")
+@register("latent-rbf", space=KERNEL_SPACE, short="k")
 class LatentRBF(RBF):
     """Gaussian kernel in the latent space of an earlier model (eq. 8): ||x^T U_prev - x_n^T U_prev||."""
 
     space = "latent"
-    scann_metric = "squared_l2"
+    index_metric = "squared_l2"
 
     def closeness(self, raw, Z, candidates=None):
         return self.gamma * _neg_sq_distances(Z, self.reference, candidates)
 
 
-@register("hybrid-rbf", space={**KERNEL_SPACE, "latent_gamma": ("float", 0.05, 5.0, "log")}, iterative=True, short="k")
+@register("hybrid-rbf", space={**KERNEL_SPACE, "latent_gamma": ("float", 0.05, 5.0, "log")}, short="k")
 class HybridLatentRBF(RBF):
     """The product of an input-space and a latent-space Gaussian kernel.
 

@@ -17,7 +17,7 @@ def _unit_tf(M):
     return M / tf.maximum(tf.norm(M, axis=-1, keepdims=True), 1e-12)
 
 
-@register("knn", space={"k": ("int", 5, 50)}, iterative=True, short="k")
+@register("knn", space={"k": ("int", 5, 50)}, short="k")
 class KNN(NeighbourAffinity):
     """G(x, y) = (1/k) sum_{x' in N_k(x)} y'_y: the share of x's k nearest training inputs that
     carry label y, neighbours found by cosine similarity in the latent space of an earlier model
@@ -37,7 +37,7 @@ class KNN(NeighbourAffinity):
     """
 
     space = "latent"
-    scann_metric = "dot_product"  # on unit vectors: the cosine order
+    index_metric = "dot_product"  # on unit vectors: the cosine order
 
     def closeness(self, raw, Z, candidates=None):
         queries, reference = _unit_tf(Z), _unit_tf(self.reference)
@@ -48,8 +48,8 @@ class KNN(NeighbourAffinity):
     def kernel(self, closeness):
         return tf.ones_like(closeness) / tf.cast(tf.shape(closeness)[1], closeness.dtype)
 
-    def scann_database(self):
+    def index_database(self):
         return _unit(self.reference.numpy())
 
-    def scann_queries(self, Z):
+    def index_queries(self, Z):
         return _unit_tf(Z)

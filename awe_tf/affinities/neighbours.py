@@ -14,9 +14,11 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
-from awe_tf.affinities.base import Affinity, context_lookup
-from awe_tf.affinities.constant import pair_queries
+from awe_tf.affinities.base import Affinity, context_lookup, pair_queries
+from awe_tf.config import SCORE_BUDGET
+from awe_tf.layers.scann_index import searcher
 from awe_tf.layers.towers import embed_rows
+from awe_tf.optional import require
 
 
 def _padded_to_csr(ids: np.ndarray, weights: np.ndarray, n_labels: int) -> sp.csr_matrix:
@@ -79,10 +81,12 @@ class ReferenceAffinity(Affinity):
     """
 
     uses_context = True
+    iterative = True
     space = "latent"
-    search = "exact"
     has_offset = False
     prior = False
+    searches_by_index = False  # G's neighbours come from a ScaNN index (``search="scann"``), not exact search
+    index_metric = None  # the ScaNN distance of an index over G's training inputs (None: G has no such index)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -108,6 +112,11 @@ class ReferenceAffinity(Affinity):
     @property
     def input_bias(self) -> bool:
         return bool(self.state.numpy()[2])
+
+    @property
+    def n_reference(self) -> int:
+        """The training inputs G was built from (0 before :meth:`set_reference`)."""
+        return int(self.state.numpy()[0])
 
     def set_reference(self, latent_U: np.ndarray, train_X: sp.csr_matrix, train_Y: sp.csr_matrix,
                       input_bias: bool, label_embeddings=None) -> None:
@@ -163,18 +172,33 @@ class ReferenceAffinity(Affinity):
         return self.rows_of(raw, Z, neighbours=neighbours)
 
     def queries_per_batch(self) -> int:
-        """Queries per batch: the [b, n_train] closeness (and a dense raw batch) near 64 MB."""
-        n_train = max(1, int(self.state.numpy()[0]))
-        width = n_train + (int(tf.shape(self.latent)[0]) if self.space in ("input", "hybrid") else 0)
-        return max(1, min(1024, (1 << 24) // width))
+        """Queries per batch: the [b, n_train] closeness (and a dense raw batch) within the scoring
+        budget."""
+        width = max(1, self.n_reference) + (int(tf.shape(self.latent)[0]) if self.space in ("input", "hybrid") else 0)
+        return max(1, min(1024, SCORE_BUDGET // width))
+
+    # ------------------------------------------------------- an index over G's training inputs
+    def neighbours_per_query(self) -> int:
+        """How many training inputs G takes per query (what an index must return)."""
+        return 0
+
+    def index_database(self) -> np.ndarray:
+        """The vectors an index over the training inputs searches, in ``index_metric``'s terms."""
+        return self.reference.numpy()
+
+    def index_queries(self, Z):
+        """The index query of inputs embedded by U_prev, ``Z`` (a tensor; TensorFlow ops)."""
+        return tf.convert_to_tensor(Z, tf.float32)
+
+    def search_index(self, Z: np.ndarray, rows=None) -> np.ndarray:
+        """G's neighbours ``[n, k]`` of embedded inputs ``Z`` from an in-memory ScaNN index (the
+        one an export saves); with ``rows``, the queries are those training rows, each not its
+        own neighbour."""
+        raise NotImplementedError(f"{type(self).__name__} has no index over its training inputs")
 
     @tf.function(reduce_retracing=True)
     def _eager_rows(self, raw, Z, exclude, neighbours):
         return self.rows_of(raw, Z, exclude, neighbours)
-
-    def _index_neighbours(self, Z, rows):
-        """Neighbours from an index (``search="scann"``), or None for exact search."""
-        return None
 
     def _contexts(self, X, Z, rows=None) -> sp.csr_matrix:
         """G rows (CSR ``[n, |Y| + 1]``) of prepared rows ``X`` and/or their embedding ``Z``;
@@ -183,7 +207,7 @@ class ReferenceAffinity(Affinity):
 
         n_queries = X.shape[0] if X is not None else Z.shape[0]
         step = self.queries_per_batch()
-        neighbours = self._index_neighbours(Z, rows)
+        neighbours = self.search_index(Z, rows) if self.searches_by_index else None
         parts = []
         for start in range(0, n_queries, step):
             stop = min(start + step, n_queries)
@@ -239,6 +263,13 @@ class ReferenceAffinity(Affinity):
         G = context_lookup(context, label_ids, offset_id=self.offset_id)
         scores = G * tf.linalg.matvec(labels, queries)
         return scores if bias is None else scores + tf.einsum("bd,bmnd->bmn", bias, labels)
+
+    def prior_scores(self, labels, bias_row):
+        """What a label outside an input's context scores, ``[N]``: U_bias . V_y with the prior
+        (``has_prior``), else 0."""
+        if self.has_prior:
+            return tf.linalg.matvec(labels, bias_row)
+        return tf.zeros(tf.shape(labels)[:1], labels.dtype)
 
     def _prior_of_batch(self, labels, bias):
         """The prior of every label, ``[N]``, from a batch's bias rows (all the same row)."""
@@ -304,8 +335,6 @@ class NeighbourAffinity(ReferenceAffinity):
         prior: keep the bias feature's term b_y outside G.
     """
 
-    scann_metric = None  # the ScaNN distance whose order equals the closeness order (latent spaces)
-
     def __init__(self, k: int = 20, search: str = "exact", prior: bool = True, **kwargs):
         super().__init__(**kwargs)
         if k < 1:
@@ -313,13 +342,12 @@ class NeighbourAffinity(ReferenceAffinity):
         if search not in ("exact", "scann"):
             raise ValueError(f"search must be 'exact' or 'scann', got {search!r}")
         if search == "scann":
-            if self.space != "latent":
-                raise ValueError("ScaNN search is for latent-space affinities")
-            from awe_tf.optional import require
-
+            if self.index_metric is None:
+                raise ValueError(f"ScaNN search is for latent-space affinities, not {type(self).__name__}")
             require("scann", "search='scann'")
         self.k = int(k)
         self.search = search
+        self.searches_by_index = search == "scann"
         self.prior = bool(prior)
         self._searcher = None
 
@@ -388,42 +416,19 @@ class NeighbourAffinity(ReferenceAffinity):
         return self.label_match(neighbours, self.kernel(close))
 
     # ------------------------------------------------------------------ ScaNN search
-    def scann_database(self):
-        """The vectors a ScaNN index searches, in ``scann_metric``'s terms (``[n_train, d]``)."""
-        return self.reference.numpy()
+    def neighbours_per_query(self) -> int:
+        return min(self.k, self.n_reference)
 
-    def scann_queries(self, Z):
-        """The ScaNN query of embedded inputs ``Z`` (a tensor; TensorFlow ops)."""
-        return tf.convert_to_tensor(Z, tf.float32)
-
-    def _index_neighbours(self, Z, rows):
-        return self._scann_neighbours(Z, rows is not None, rows) if self.search == "scann" else None
-
-    def index_neighbours(self, Z: np.ndarray) -> np.ndarray:
-        """The training rows G takes as neighbours of embedded inputs ``Z``, found by the
-        affinity's ScaNN index (``search="scann"``): ``[n, k]``."""
-        return self._scann_neighbours(Z, exclude_self=False)
-
-    def _scann_neighbours(self, Z, exclude_self, rows=None):
-        import scann
-
-        n_train = int(self.state.numpy()[0])
+    def search_index(self, Z, rows=None):
+        n_train = self.n_reference
+        exclude_self = rows is not None
         k = min(self.k, n_train - exclude_self)
         if self._searcher is None:
-            database = self.scann_database()
-            leaves = max(1, int(np.sqrt(database.shape[0])))
-            self._searcher = (
-                scann.scann_ops_pybind.builder(database, k + 1, self.scann_metric)
-                .tree(num_leaves=leaves, num_leaves_to_search=max(1, leaves // 4),
-                      training_sample_size=database.shape[0], random_init=False)  # the same index in every process
-                .score_ah(2, anisotropic_quantization_threshold=0.2)
-                .reorder(max(100, 4 * k))
-                .build()
-            )
-        ids, _ = self._searcher.search_batched(self.scann_queries(Z).numpy(), final_num_neighbors=k + 1)
+            self._searcher = searcher(self.index_database(), self.k + 1, self.index_metric)
+        ids, _ = self._searcher.search_batched(self.index_queries(Z).numpy(), final_num_neighbors=k + 1)
         ids = np.asarray(ids, np.int64)
         if exclude_self:  # drop the query itself wherever it was found, else the last one
-            own = ids == (np.arange(ids.shape[0]) if rows is None else np.asarray(rows))[:, None]
+            own = ids == np.asarray(rows)[:, None]
             drop = np.where(own.any(axis=1), own.argmax(axis=1), k)
             keep = np.ones_like(ids, bool)
             keep[np.arange(ids.shape[0]), drop] = False

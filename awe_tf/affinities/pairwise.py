@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from awe_tf.affinities.base import Affinity, register
-from awe_tf.affinities.constant import pair_queries
+from awe_tf.affinities.base import Affinity, pair_queries, register
 
 
 def _own_mask(present, own):

@@ -27,6 +27,19 @@ def _round8(n) -> int:
     return max(8, -(-int(n) // 8) * 8)
 
 
+def raw_rows(X, n_features: int) -> sp.csr_matrix:
+    """Input rows as a float32 CSR matrix (repeated entries summed), checked: ``n_features``
+    columns, and values that are finite in float32 (where a value beyond 3.4e38 becomes inf)."""
+    with np.errstate(over="ignore"):
+        X = sp.csr_matrix(X, dtype=np.float32)
+    if X.shape[1] != n_features:
+        raise ValueError(f"inputs have {X.shape[1]} features; the model takes {n_features}")
+    if X.nnz and not np.all(np.isfinite(X.data)):
+        raise ValueError("inputs contain NaN or infinite values (or values beyond float32's range, 3.4e38)")
+    X.sum_duplicates()
+    return X
+
+
 def pad_rows(matrix: sp.csr_matrix, rows: np.ndarray, width: int, pad_id: int, with_values: bool = True):
     """The non-zeros of ``rows`` as ``[len(rows), width]`` ids (and values), padded right."""
     ids = np.full((len(rows), width), pad_id, np.int32)

@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
+from awe_tf.config import ModelConfig
 from awe_tf.distribute import is_parameter_server, shards
 
 WHOLE_TABLE_ROWS = 65536
@@ -46,7 +47,7 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
             table on a TPU (unused elsewhere).
     """
 
-    def __init__(self, rows: int, dimension: int, max_norm: float = 1.0, seed: int | None = None,
+    def __init__(self, rows: int, dimension: int, max_norm: float = ModelConfig.max_norm, seed: int | None = None,
                  tpu_embedding: bool = False, embedding_optimizer=None, **kwargs):
         super().__init__(**kwargs)
         self.rows = int(rows)

@@ -7,7 +7,8 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
-NORMALISATIONS = ("l2", "l1", "none")
+from awe_tf.config import NORMALISATIONS
+
 BATCH_ENTRIES = 1 << 22  # padded entries transformed at once by :meth:`InputTransform.apply`
 
 

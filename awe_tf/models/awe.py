@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,12 +15,9 @@ from awe_tf.layers import MaxNormEmbedding
 from awe_tf.layers.sampling import NegativeSampler
 from awe_tf.layers.towers import WHOLE_TABLE_ROWS, embed_rows
 from awe_tf.layers.transform import InputTransform
-from awe_tf.models import inference
+from awe_tf.models import inference, saving
 from awe_tf.tasks import TASKS
 
-CONFIG_FILE = "awe_model.json"
-WEIGHTS_PREFIX = "weights/ckpt"
-FORMAT = 2  # awe_model.json's format: 2 keeps the input transform and the task
 DEFAULTS = ModelConfig()  # one source of defaults for the model, the command line and the docs
 
 
@@ -131,7 +127,7 @@ class AWEModel(tfrs.Model):
     def compile(self, optimizer="rmsprop", **kwargs):
         """Keras' ``compile``, then the optimiser's slot variables are made at once. Made lazily by
         the first step instead, they would make ``tf.function`` trace the training step twice
-        (once creating variables, once more without): a second of the first epoch on a CPU."""
+        (once creating variables, once more without)."""
         super().compile(optimizer=optimizer, **kwargs)
         if hasattr(self.optimizer, "build"):
             self.optimizer.build(self.trainable_variables)
@@ -267,29 +263,11 @@ class AWEModel(tfrs.Model):
     def from_config(cls, config):
         return cls(**config)
 
-    def _saved_objects(self) -> dict:
-        return {"U": self.U.table, "V": self.V.table, "affinity": self.affinity, "rankable": self.rankable}
-
     def save_model(self, directory) -> Path:
         """Write the config (JSON) and weights (a TF checkpoint) to ``directory``."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        tf.train.Checkpoint(**self._saved_objects()).write(str(directory / WEIGHTS_PREFIX))
-        (directory / CONFIG_FILE).write_text(json.dumps({"format": FORMAT, **self.get_config()}, indent=1))
-        return directory
+        return saving.save(self, directory)
 
     @classmethod
     def load_model(cls, directory) -> AWEModel:
         """Rebuild a model written by :meth:`save_model`."""
-        directory = Path(directory)
-        config_path = directory / CONFIG_FILE
-        if not config_path.exists():
-            raise FileNotFoundError(f"{directory} holds no saved AWE model ({CONFIG_FILE} missing)")
-        config = json.loads(config_path.read_text())
-        if config.pop("format", 1) < FORMAT:
-            raise ValueError(f"{directory} was saved by an earlier awe-tf, which did not keep the model's input "
-                             "transform with it: train it again")
-        model = cls.from_config(config)
-        status = tf.train.Checkpoint(**model._saved_objects()).read(str(directory / WEIGHTS_PREFIX))
-        status.assert_existing_objects_matched()
-        return model
+        return saving.load(cls, directory)

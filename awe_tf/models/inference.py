@@ -7,17 +7,15 @@ flavours run. Rows go in as the data file has them; the model's input transform 
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
+from awe_tf.config import SCORE_BUDGET
 from awe_tf.data.dataset import RECOMMENDATION
-from awe_tf.data.pipeline import feature_batch, pad_rows
-from awe_tf.layers.retrieval import Retrieval
+from awe_tf.data.pipeline import feature_batch, pad_rows, raw_rows
+from awe_tf.models.retrieval import Retrieval
 
-SCORE_BUDGET = 1 << 24  # scores (times the affinity's cost per score) in one scoring batch
 ROWS = 512  # the most rows scored at once
 PADDED = [tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.float32)]  # raw rows, padded
 
@@ -34,33 +32,28 @@ class _Graphs:
         self.latent = tf.function(  # x^T U_prev, the query of G's neighbour index
             lambda ids, weights: model.affinity.reference_part().graph_embed(*model.transform(ids, weights)),
             input_signature=PADDED)
+        ranking = [*PADDED, tf.TensorSpec([], tf.int32), tf.TensorSpec([None, None], tf.int32),
+                   tf.TensorSpec([None], tf.float32)]
         self.retrieve = tf.function(
             lambda ids, weights, k, left_out, allowed: Retrieval(model)(ids, weights, k, left_out, allowed),
-            input_signature=[*PADDED, tf.TensorSpec([], tf.int32), tf.TensorSpec([None, None], tf.int32),
-                             tf.TensorSpec([None], tf.float32)])
-
-
-_GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+            input_signature=ranking)
+        self.retrieve_near = tf.function(  # G's neighbours found by an index
+            lambda ids, weights, k, left_out, allowed, neighbours: Retrieval(model)(ids, weights, k, left_out,
+                                                                                    allowed, neighbours),
+            input_signature=[*ranking, tf.TensorSpec([None, None], tf.int32)])
 
 
 def graphs(model) -> _Graphs:
-    """The model's scoring graphs (traced once per model, on first use)."""
-    if model not in _GRAPHS:
-        _GRAPHS[model] = _Graphs(model)
-    return _GRAPHS[model]
+    """The model's scoring graphs, traced once per model on first use and kept with it (outside
+    Keras' attribute tracking, so they neither get saved nor outlive it)."""
+    if "_awe_graphs" not in model.__dict__:
+        object.__setattr__(model, "_awe_graphs", _Graphs(model))
+    return model.__dict__["_awe_graphs"]
 
 
 def check_rows(model, X) -> sp.csr_matrix:
-    """Raw input rows as a float32 CSR matrix, checked against |X| and for values that are not
-    finite (or too large for float32)."""
-    with np.errstate(over="ignore"):
-        X = sp.csr_matrix(X, dtype=np.float32)
-    if X.shape[1] != model.n_features:
-        raise ValueError(f"inputs have {X.shape[1]} features; the model was built for {model.n_features}")
-    if X.nnz and not np.all(np.isfinite(X.data)):
-        raise ValueError("inputs contain NaN or infinite values (or values beyond float32's range, 3.4e38)")
-    X.sum_duplicates()
-    return X
+    """Raw input rows as a float32 CSR matrix, checked against |X| and for bad values."""
+    return raw_rows(X, model.n_features)
 
 
 def _widths(model, X: sp.csr_matrix) -> np.ndarray:
@@ -104,20 +97,26 @@ def row_batches(model, X: sp.csr_matrix, batch_size: int | None = None) -> list[
 def score(model, X, batch_size: int | None = None) -> np.ndarray:
     """Scores ``[n, |Y|]`` of raw input rows (:meth:`AWEModel.score`)."""
     X = check_rows(model, X)
+    model.affinity.check_ready()
     out = np.empty((X.shape[0], model.n_labels), np.float32)
-    source = model.affinity.reference_part()
-    if source is not None:
-        source.check_ready()
-    by_index = source is not None and source.search == "scann"
     for index in row_batches(model, X, batch_size):
         batch = feature_batch(X[index])
         ids, weights = batch["feature_ids"], batch["feature_weights"]
-        if by_index:  # G's neighbours from the affinity's ScaNN index, as in training
-            neighbours = source.index_neighbours(graphs(model).latent(ids, weights).numpy())
-            out[index] = graphs(model).scores_near(ids, weights, neighbours.astype(np.int32)).numpy()
+        neighbours = _index_neighbours(model, ids, weights)
+        if neighbours is not None:
+            out[index] = graphs(model).scores_near(ids, weights, neighbours).numpy()
         else:
             out[index] = graphs(model).scores(ids, weights).numpy()
     return out
+
+
+def _index_neighbours(model, ids, weights):
+    """G's neighbours of a batch from the affinity's in-memory index (``search="scann"``, the
+    index an export saves), or None: exact search, in the graph."""
+    source = model.affinity.reference_part()
+    if source is None or not source.searches_by_index:
+        return None
+    return source.search_index(graphs(model).latent(ids, weights).numpy()).astype(np.int32)
 
 
 def exclusions(model, X: sp.csr_matrix, exclude=None, exclude_inputs: bool | None = None):
@@ -159,11 +158,9 @@ def top_k(model, X, k: int = 10, exclude=None, candidates=None, exclude_inputs: 
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a whole number of at least 1, got {k!r}")
     k = int(min(k, model.n_labels))
+    model.affinity.check_ready()
     left_out = exclusions(model, X, exclude, exclude_inputs)
     allowed = tf.constant(allowed_labels(model, candidates))
-    source = model.affinity.reference_part()
-    if source is not None:
-        source.check_ready()
     plan = row_batches(model, X)
     ids, scores = [], []
     for index in plan:
@@ -175,8 +172,13 @@ def top_k(model, X, k: int = 10, exclude=None, candidates=None, exclude_inputs: 
             out_ids = pad_rows(rows, np.arange(rows.shape[0]), width, model.n_labels, with_values=False)[0]
         else:
             out_ids = np.full((len(index), 1), model.n_labels, np.int32)
-        found, values = graphs(model).retrieve(batch["feature_ids"], batch["feature_weights"],
-                                               tf.constant(k, tf.int32), tf.constant(out_ids), allowed)
+        ids_, weights = batch["feature_ids"], batch["feature_weights"]
+        arguments = (ids_, weights, tf.constant(k, tf.int32), tf.constant(out_ids), allowed)
+        neighbours = _index_neighbours(model, ids_, weights)
+        if neighbours is not None:
+            found, values = graphs(model).retrieve_near(*arguments, neighbours)
+        else:
+            found, values = graphs(model).retrieve(*arguments)
         ids.append(found.numpy().astype(np.int64))
         scores.append(values.numpy())
     if not ids:

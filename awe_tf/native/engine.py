@@ -164,8 +164,11 @@ class NativeWarp:
 
     def train_function(self, iterator):
         """What Keras runs for each training step while this engine trains (set as the model's
-        ``train_function`` by :func:`~awe_tf.training.fit`): one chunk, no graph step."""
-        return self.train_step(next(iterator))
+        ``train_function`` by :func:`~awe_tf.training.fit`): one chunk, no graph step, counted as
+        Keras counts its own steps."""
+        logs = self.train_step(next(iterator))
+        self.model._train_counter.assign_add(1)
+        return logs
 
     def callback(self) -> tf.keras.callbacks.Callback:
         return NativeSync(self)

@@ -9,7 +9,8 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
-from awe_tf.data.pipeline import pad_rows
+from awe_tf.data.pipeline import pad_rows, raw_rows
+from awe_tf.optional import require
 from awe_tf.serving import layout, ops
 from awe_tf.serving.signature import FLAVOURS, PADDING_ID, ServingModule
 
@@ -21,13 +22,7 @@ WARMUP_FILE = "tf_serving_warmup_requests"
 def request_arrays(X, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Raw input rows (a sparse or dense matrix) as the signature's padded ``feature_ids``
     (padding ``-1``) and ``feature_weights``; values stay raw (the graph transforms them)."""
-    with np.errstate(over="ignore"):
-        X = sp.csr_matrix(X, dtype=np.float32)
-    if n_features is not None and X.shape[1] != n_features:
-        raise ValueError(f"inputs have {X.shape[1]} features; the model takes {n_features}")
-    if X.nnz and not np.all(np.isfinite(X.data)):
-        raise ValueError("inputs contain NaN or infinite values (or values beyond float32's range, 3.4e38)")
-    X.sum_duplicates()
+    X = raw_rows(X, n_features if n_features is not None else np.shape(X)[1])
     X.eliminate_zeros()
     width = max(1, int(np.diff(X.indptr).max()) if X.shape[0] else 1)
     return pad_rows(X, np.arange(X.shape[0]), width, PADDING_ID)
@@ -74,10 +69,8 @@ def _recall(module: ServingModule, model, X, k: int = 10) -> float:
 
 def warmup_records(path, name: str, ids: np.ndarray, weights: np.ndarray, k: int) -> int:
     """Write TF Serving warmup requests (PredictionLog protos, one TFRecord each) to ``path``."""
-    try:
-        from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
-    except ImportError as error:
-        raise ImportError("warmup records need tensorflow-serving-api: pip install tensorflow-serving-api") from error
+    require("tensorflow_serving.apis", "TF Serving warmup requests")
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
     path.parent.mkdir(parents=True, exist_ok=True)
     with tf.io.TFRecordWriter(str(path)) as writer:
         for row in range(ids.shape[0]):
@@ -120,6 +113,7 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
     """
     if flavour not in FLAVOURS:
         raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
+    require("tensorflow_serving.apis", "an export (its TF Serving warmup requests)")
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"bad model name {name!r}: use a plain directory name")
     if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:

@@ -46,11 +46,9 @@ def provider(op: str) -> str:
 def load_op_libraries(ops) -> None:
     """Register the custom ops a SavedModel needs (ScaNN's), or say what to install."""
     if any(op.startswith("Scann>") for op in ops):
-        try:
-            from scann.scann_ops.py import scann_ops  # noqa: F401  (loads the op library)
-        except ImportError as error:
-            raise ImportError("this SavedModel uses ScaNN ops: pip install scann==1.4.2 "
-                              "(or load the portable flavour)") from error
+        from awe_tf.optional import require
+
+        require("scann.scann_ops.py.scann_ops", "this SavedModel's ScaNN ops (or load the portable flavour)")
     unknown = [op for op in ops if not (is_stock(op) or op.startswith("Scann>"))]
     if unknown:
         raise RuntimeError(f"this SavedModel needs ops no installed library provides: {', '.join(unknown)}")

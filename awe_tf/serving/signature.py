@@ -9,8 +9,9 @@ training are never returned. The graph applies the model's input transform and r
 Two flavours share the signature:
 
 * ``portable``: exact scoring with stock TensorFlow ops only (any TF Serving, TF Java, Triton).
-  Linear and per-feature-pair affinities score every label and take the top k; neighbour and
-  cluster affinities find G's neighbours (or leaf) exactly and score only their labels.
+  Linear and per-feature-pair affinities score every label and take the top k; affinities built
+  from the training set find G's neighbours (or leaf) exactly, and where G is zero outside them
+  (k-NN, cluster, the hard-match RBF family) score only their labels.
 * ``scann``: ScaNN retrieval. For linear and per-(x, y) affinities, ScaNN over the label
   embeddings V fetches ``candidates`` labels for the query x^T U (plus as many as a row leaves
   out, so that k labels still come back) and the exact AWE score re-ranks them. For k-NN and
@@ -28,7 +29,8 @@ import numpy as np
 import tensorflow as tf
 
 from awe_tf.data.dataset import RECOMMENDATION
-from awe_tf.layers.retrieval import Retrieval, build_scann_index
+from awe_tf.layers.scann_index import serving_index
+from awe_tf.models.retrieval import Retrieval
 
 FLAVOURS = ("scann", "portable")
 PADDING_ID = -1  # feature ids of -1 are padding (their values are ignored)
@@ -69,10 +71,10 @@ class ServingModule(tf.Module):
             source.check_ready()
         if flavour == "scann" and source is None:
             self.candidates = int(min(candidates, model.n_labels))
-            index = build_scann_index(model.V.table.numpy(), self.candidates, "dot_product")
-        elif flavour == "scann" and getattr(source, "scann_metric", None):
-            self.neighbours = int(min(source.k, int(source.state.numpy()[0])))
-            neighbour_index = build_scann_index(source.scann_database(), self.neighbours, source.scann_metric)
+            index = serving_index(model.V.table.numpy(), self.candidates, "dot_product")
+        elif flavour == "scann" and source.index_metric is not None:
+            self.neighbours = source.neighbours_per_query()
+            neighbour_index = serving_index(source.index_database(), self.neighbours, source.index_metric)
         self.retrieval = Retrieval(model, index, self.candidates, neighbour_index, self.neighbours)
         no_exclusions = tf.fill([1, 1], PADDING_ID)
         own_items = tf.constant(self.interactions)

@@ -6,10 +6,11 @@ from awe_tf.tasks.warp import (
     FirstViolatorWarp,
     PairMean,
     WarpTask,
-    all_violators,
     first_violators,
     harmonic,
+    violations,
+    violator_share_rank,
 )
 
-__all__ = ["TASKS", "AllViolatorsWarp", "FirstViolatorWarp", "PairMean", "WarpTask", "all_violators",
-           "first_violators", "harmonic"]
+__all__ = ["TASKS", "AllViolatorsWarp", "FirstViolatorWarp", "PairMean", "WarpTask", "first_violators", "harmonic",
+           "violations", "violator_share_rank"]

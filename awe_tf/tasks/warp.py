@@ -27,6 +27,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from awe_tf.config import LOSSES
+
 EULER_GAMMA = float(np.euler_gamma)
 
 
@@ -36,40 +38,31 @@ def harmonic(rank):
     return tf.math.digamma(rank + 1.0) + EULER_GAMMA
 
 
-def first_violators(positive, negative, negative_valid, pair_mask, room, margin: float = 1.0):
-    """Which draw is each pair's first violator, and the rank it implies.
+def violations(positive, negative, negative_valid, margin: float = 1.0):
+    """``[B, M, K]`` whether each valid draw violates the margin, f(x, ybar) > f(x, y) - gamma."""
+    return (negative > positive[..., None] - margin) & negative_valid
+
+
+def first_violators(violates, negative_valid, room):
+    """Which draw is each pair's first violator, and the rank that implies: floor(room / N), N the
+    valid draws up to it. ``(first [B, M] int32, rank [B, M])``; the rank is 0 without a violator.
 
     Args:
-        positive: ``[B, M]`` scores f(x, y) of positive pairs.
-        negative: ``[B, M, K]`` scores of each pair's K sampled labels, in draw order.
+        violates: ``[B, M, K]`` (:func:`violations`), in draw order.
         negative_valid: ``[B, M, K]`` bool, False where a draw hit one of the example's positives.
-        pair_mask: ``[B, M]`` bool, False on padding.
         room: ``[B, 1]`` |Y| - |Y_x|, the labels that could outrank y.
-        margin: gamma.
-
-    Returns:
-        ``(first [B, M] int32, rank [B, M], violated [B, M] bool)``.
     """
-    violates = (negative > positive[..., None] - margin) & negative_valid
-    violated = tf.reduce_any(violates, axis=-1) & pair_mask
     first = tf.argmax(tf.cast(violates, tf.int32), axis=-1, output_type=tf.int32)
     trials = tf.cumsum(tf.cast(negative_valid, tf.float32), axis=-1)  # valid draws so far
     n_trials = tf.maximum(tf.gather(trials, first[..., None], batch_dims=2)[..., 0], 1.0)
-    rank = tf.where(violated, tf.floor(room / n_trials), 0.0)
-    return first, rank, violated
+    return first, tf.where(tf.reduce_any(violates, axis=-1), tf.floor(room / n_trials), 0.0)
 
 
-def all_violators(positive, negative, negative_valid, pair_mask, room, margin: float = 1.0):
-    """Every violator of each pair: ``(rank [B, M], violated [B, M], mean hinge [B, M])``, the
-    rank from the fraction of the valid draws that violate (shapes as in :func:`first_violators`)."""
-    violates = (negative > positive[..., None] - margin) & negative_valid
-    violated = tf.reduce_any(violates, axis=-1) & pair_mask
+def violator_share_rank(violates, negative_valid, room):
+    """The rank from the share of the valid draws that violate: floor(room v / n), ``[B, M]``."""
     n_violators = tf.reduce_sum(tf.cast(violates, tf.float32), axis=-1)
     n_valid = tf.maximum(tf.reduce_sum(tf.cast(negative_valid, tf.float32), axis=-1), 1.0)
-    rank = tf.where(violated, tf.floor(room * n_violators / n_valid), 0.0)
-    hinge = margin - positive[..., None] + negative
-    mean_hinge = tf.reduce_sum(tf.where(violates, hinge, 0.0), axis=-1) / tf.maximum(n_violators, 1.0)
-    return rank, violated, mean_hinge
+    return tf.floor(room * n_violators / n_valid)
 
 
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
@@ -77,7 +70,7 @@ class PairMean(tf.keras.metrics.Metric):
     """The weighted mean of per-pair values: what ``tf.keras.metrics.Mean`` computes, for the
     dense ``[B, M]`` values and weights of a WARP step only. Keras converts a metric's
     ``update_state`` with AutoGraph every time a training step is traced; ``Mean``'s general one
-    (ragged inputs, broadcasting) took a third of the trace of a WSABIE step, this one is two sums.
+    (ragged inputs, broadcasting) is costly to trace, this one is two sums.
     """
 
     def __init__(self, name=None, dtype=None, **kwargs):
@@ -99,11 +92,13 @@ class PairMean(tf.keras.metrics.Metric):
 class WarpTask(tf.keras.layers.Layer, tfrs.tasks.Task):
     """WARP as a TFRS task: a layer that owns the loss and its training metrics.
 
-    The loss of a pair with a violator is L(r) times its hinge, L held constant under
-    differentiation; the returned loss is the *sum* over the batch's pairs (each pair's gradient
-    has the same size whatever the batch, as in the paper's per-pair SGD). Metrics: ``warp_loss``
-    (mean per pair), ``violation_rate`` (share of pairs with a violator), ``rank_estimate``.
-    Subclasses say which violators a pair has (:meth:`violations`).
+    Each pair's K draws are scored (without gradient) to find the ones that violate the margin;
+    a pair with a violator costs L(r) times its hinge, L(r) held constant under differentiation.
+    Subclasses supply the rest: the rank estimate r (:meth:`rank_estimate`) and the hinge, with
+    gradient, of the violators they take (:meth:`hinge`). The returned loss is the *sum* over
+    the batch's pairs (each pair's gradient has the same size whatever the batch, as in the
+    paper's per-pair SGD). Metrics: ``warp_loss`` (mean per pair), ``violation_rate`` (share of
+    pairs with a violator), ``rank_estimate``.
 
     Args:
         margin: gamma.
@@ -116,33 +111,35 @@ class WarpTask(tf.keras.layers.Layer, tfrs.tasks.Task):
         self.violation_tracker = PairMean(name="violation_rate")
         self.rank_tracker = PairMean(name="rank_estimate")
 
-    def violations(self, scores_of, positive_ids, negative_ids, negative_valid, pair_mask, room):
-        """``(hinge, rank, violated, scored label ids)`` of each pair, all ``[B, M]`` but the
-        ids of the labels scored with gradient (``[B, M, n]``).
+    def rank_estimate(self, violates, negative_valid, room):
+        """The estimated rank ``[B, M]`` of each pair's label from its violating draws
+        (``[B, M, K]``), ``room`` ``[B, 1]`` = |Y| - |Y_x|."""
+        raise NotImplementedError
 
-        Args:
-            scores_of: ``(label ids [B, M, N], gradient: bool) -> scores [B, M, N]`` of each
-                pair against those labels, differentiable only with ``gradient``.
-            positive_ids: ``[B, M, 1]`` each pair's label.
-            negative_ids: ``[B, M, K]`` its sampled labels; ``negative_valid`` where they are
-                not positives of the example.
-            pair_mask: ``[B, M]`` False on padding.
-            room: ``[B, 1]`` |Y| - |Y_x|.
-        """
+    def hinge(self, scores_of, positive_ids, negative_ids, violates):
+        """``(hinge [B, M], label ids scored with gradient [B, M, n])``: gamma - f(x, y) +
+        f(x, ybar) for the violators this variant takes, differentiable."""
         raise NotImplementedError
 
     def call(self, scores_of, label_ids, negative_ids, negative_valid, n_labels, training=False):
         """The summed loss of a batch's pairs and the ids of the labels scored with gradient.
 
         Args:
+            scores_of: ``(label ids [B, M, N], gradient: bool) -> scores [B, M, N]`` of each
+                pair against those labels, differentiable only with ``gradient``.
             label_ids: ``[B, M]`` each example's positive labels, padded with ``n_labels``.
-            Others: as in :meth:`violations`.
+            negative_ids: ``[B, M, K]`` each pair's sampled labels, in draw order;
+                ``negative_valid`` where they are not positives of the example.
+            n_labels: |Y|.
         """
         pair_mask = label_ids < n_labels
         positive_ids = tf.minimum(label_ids, n_labels - 1)[..., None]
         room = tf.cast(n_labels - tf.reduce_sum(tf.cast(pair_mask, tf.int32), axis=1), tf.float32)[:, None]
-        hinge, rank, violated, scored = self.violations(scores_of, positive_ids, negative_ids, negative_valid,
-                                                        pair_mask, room)
+        scores = scores_of(tf.concat([positive_ids, negative_ids], -1), gradient=False)
+        violates = violations(scores[..., 0], scores[..., 1:], negative_valid, self.margin)
+        violated = tf.reduce_any(violates, axis=-1) & pair_mask
+        rank = tf.where(violated, self.rank_estimate(violates, negative_valid, room), 0.0)
+        hinge, scored = self.hinge(scores_of, positive_ids, negative_ids, violates)
         loss = tf.where(violated, tf.stop_gradient(harmonic(rank)) * hinge, 0.0)
         pairs = tf.cast(pair_mask, tf.float32)
         self.loss_tracker.update_state(loss, sample_weight=pairs)
@@ -156,17 +153,17 @@ class WarpTask(tf.keras.layers.Layer, tfrs.tasks.Task):
 
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
 class FirstViolatorWarp(WarpTask):
-    """Sequential WARP: each pair's first violating draw (module docstring). All K draws are
-    scored without gradient to find it; then only the positive and that violator are scored
-    with gradient, so the backward pass costs one label per pair, not K."""
+    """Sequential WARP: each pair's first violating draw (module docstring); only the positive
+    and that violator are scored with gradient, so the backward pass costs one label per pair."""
 
-    def violations(self, scores_of, positive_ids, negative_ids, negative_valid, pair_mask, room):
-        scores = scores_of(tf.concat([positive_ids, negative_ids], -1), gradient=False)
-        first, rank, violated = first_violators(scores[..., 0], scores[..., 1:], negative_valid, pair_mask, room,
-                                                self.margin)
+    def rank_estimate(self, violates, negative_valid, room):
+        return first_violators(violates, negative_valid, room)[1]
+
+    def hinge(self, scores_of, positive_ids, negative_ids, violates):
+        first = tf.argmax(tf.cast(violates, tf.int32), axis=-1, output_type=tf.int32)
         chosen = tf.gather(negative_ids, first[..., None], batch_dims=2)  # [B, M, 1]
-        scored = scores_of(tf.concat([positive_ids, chosen], -1), gradient=True)
-        return self.margin - scored[..., 0] + scored[..., 1], rank, violated, chosen
+        scores = scores_of(tf.concat([positive_ids, chosen], -1), gradient=True)
+        return self.margin - scores[..., 0] + scores[..., 1], chosen
 
 
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
@@ -174,11 +171,14 @@ class AllViolatorsWarp(WarpTask):
     """All-violators WARP: the mean hinge over every violating draw, the rank from their share
     (module docstring); all K draws are differentiated."""
 
-    def violations(self, scores_of, positive_ids, negative_ids, negative_valid, pair_mask, room):
+    def rank_estimate(self, violates, negative_valid, room):
+        return violator_share_rank(violates, negative_valid, room)
+
+    def hinge(self, scores_of, positive_ids, negative_ids, violates):
         scores = scores_of(tf.concat([positive_ids, negative_ids], -1), gradient=True)
-        rank, violated, hinge = all_violators(scores[..., 0], scores[..., 1:], negative_valid, pair_mask, room,
-                                              self.margin)
-        return hinge, rank, violated, negative_ids
+        each = self.margin - scores[..., :1] + scores[..., 1:]
+        n_violators = tf.maximum(tf.reduce_sum(tf.cast(violates, tf.float32), axis=-1), 1.0)
+        return tf.reduce_sum(tf.where(violates, each, 0.0), axis=-1) / n_violators, negative_ids
 
 
-TASKS = {"warp": FirstViolatorWarp, "warp-all": AllViolatorsWarp}
+TASKS = dict(zip(LOSSES, (FirstViolatorWarp, AllViolatorsWarp), strict=True))  # by ModelConfig's loss names

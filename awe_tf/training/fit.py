@@ -98,7 +98,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                              strategy=strategy)
     with strategy.scope():
         model.compile(optimizer=train_config.make_optimizer(),
-                      steps_per_execution=train_config.steps_per_execution,
+                      steps_per_execution=1 if native else train_config.steps_per_execution,  # native: a chunk a call
                       jit_compile=train_config.jit_compile,
                       run_eagerly=native)  # one call into C per step: nothing to trace
     if not native:

@@ -52,8 +52,8 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise ValueError(f"iterations must be a whole number of at least 1 (times G is rebuilt), got {iterations!r}")
     final_model = build_model(train, model_config, train_config=train_config)
-    knn = final_model.affinity.reference_part()
-    if knn is None:
+    source = final_model.affinity.reference_part()
+    if source is None:
         from awe_tf.affinities import REGISTRY
 
         raise ValueError("iterative learning builds G from the training set and a previous model; the affinity "
@@ -75,7 +75,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     results = [fit(train, linear_config, config(0), validation, where(0))]
     previous = results[0].model
     for step in range(1, iterations + 1):
-        log(f"step {step}/{iterations}: G ({type(knn).__name__}) from the step-{step - 1} model, "
+        log(f"step {step}/{iterations}: G ({type(source).__name__}) from the step-{step - 1} model, "
             f"then U and V retrained{' (graph engine)' if native else ''}")
         model = final_model if step == iterations else build_model(train, model_config, train_config=train_config)
         if warm_start:

@@ -8,13 +8,16 @@ the AWE score and keeps the k best, ties going to the lower label id:
 * G's own labels, for affinities whose G is zero outside a per-input set (k-NN, cluster): those
   are scored, and every other label scores its prior (the bias feature's U_bias . V_y, or 0),
   so they are taken in prior order, as many as may be needed;
-* a ScaNN index over the label embeddings V (the ``scann`` export), fetching ``candidates``
-  labels, plus as many as a row may not return, for the query x^T U.
+* a ScaNN index over the label embeddings V (the ``scann`` export), fetching ``fetch`` labels,
+  plus as many as a row may not return, for the query x^T U.
 
 Every source leaves out, per row, a sorted list of label ids (``left_out``, padded with |Y|: a
 user's own items, labels a request excludes) and, for all rows, the labels ``allowed`` marks 0
 (a recommendation model's items never seen in training). Slots no label can fill get id -1 and
 score -inf. TensorFlow ops only: the same code runs eagerly in batches and in a SavedModel.
+
+:class:`Retrieval` is a ``tf.Module``, not a Keras layer: an export saves it (with its ScaNN
+indexes) in a plain SavedModel, without Keras' layer serialisation.
 """
 
 from __future__ import annotations
@@ -22,36 +25,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-BRUTE_FORCE_ROWS = 20_000  # ScaNN indexes this small are searched exactly (and still fast)
+from awe_tf.layers.scann_index import search_serving_index
+
 NO_LABEL = -1
-
-
-def build_scann_index(database: np.ndarray, neighbours: int, metric: str):
-    """A ScaNN TF searcher over ``database`` (brute force when small, else a tree with
-    anisotropic hashing and exact re-ordering), serialised as a ``tf.Module``."""
-    from awe_tf.optional import require
-
-    scann_ops = require("scann.scann_ops.py.scann_ops", "a ScaNN index")
-    database = np.ascontiguousarray(database, np.float32)
-    n = database.shape[0]
-    builder = scann_ops.builder(database, neighbours, metric)
-    if n <= BRUTE_FORCE_ROWS:
-        builder = builder.score_brute_force()
-    else:
-        leaves = int(min(2000, max(16, np.sqrt(n))))
-        builder = (builder.tree(num_leaves=leaves, num_leaves_to_search=max(8, leaves // 8),
-                                training_sample_size=min(n, 250_000), random_init=False)
-                   .score_ah(2, anisotropic_quantization_threshold=0.2)
-                   .reorder(max(4 * neighbours, 100)))
-    return builder.build().serialize_to_module()
-
-
-def search(index, queries, neighbours):
-    """The ``neighbours`` (an int or a scalar tensor) best rows of a ScaNN ``index`` per query."""
-    from scann.scann_ops.py import scann_ops
-
-    ids, _ = scann_ops.searcher_from_module(index).search_batched(queries, final_num_neighbors=neighbours)
-    return ids
 
 
 def _member(sorted_ids, ids):
@@ -83,48 +59,54 @@ class Retrieval(tf.Module):
 
     Args:
         model: a trained :class:`~awe_tf.models.AWEModel`.
-        label_index: a ScaNN index over V (:func:`build_scann_index`), or None.
-        candidates: labels that index fetches per row before re-ranking (the largest k).
+        label_index: a ScaNN index over V (:func:`~awe_tf.layers.scann_index.serving_index`), or None.
+        fetch: labels that index fetches per row before re-ranking (the largest k).
         neighbour_index: a ScaNN index over G's training inputs, to find its neighbours, or None
-            (exact search).
+            (exact search, or neighbours given to each call).
         neighbours: neighbours that index returns per row.
     """
 
-    def __init__(self, model, label_index=None, candidates: int = 0, neighbour_index=None, neighbours: int = 0):
+    def __init__(self, model, label_index=None, fetch: int = 0, neighbour_index=None, neighbours: int = 0):
         super().__init__(name="retrieval")
         self._model = _Unsaved(model)
-        self.label_index, self.candidates = label_index, int(candidates)
+        self.label_index, self.fetch = label_index, int(fetch)
         self.neighbour_index, self.neighbours = neighbour_index, int(neighbours)
         self.n_labels = model.n_labels
 
-    def __call__(self, feature_ids, feature_weights, k, left_out, allowed):
+    def __call__(self, feature_ids, feature_weights, k, left_out, allowed, neighbours=None):
         """``(label ids [B, k], scores [B, k])`` of padded raw rows (padding: value 0).
 
         Args:
             left_out: ``[B, E]`` label ids each row may not return, sorted, padded with |Y|.
             allowed: ``[|Y|]``, non-zero for the labels any row may return.
+            neighbours: ``[B, c]`` G's neighbours of each row, found outside (by the affinity's
+                in-memory index), or None.
         """
         if self.label_index is not None:
             return self._index_candidates(feature_ids, feature_weights, k, left_out, allowed)
         model = self._model.model
-        neighbours = None
         if self.neighbour_index is not None:
             source = model.affinity.reference_part()
             ids, weights = model.transform(feature_ids, feature_weights)
-            neighbours = search(self.neighbour_index, source.scann_queries(source.graph_embed(ids, weights)),
-                                self.neighbours)
+            neighbours = search_serving_index(self.neighbour_index,
+                                              source.index_queries(source.graph_embed(ids, weights)), self.neighbours)
         inputs = model.model_inputs(feature_ids, feature_weights, neighbours)
         if model.affinity.candidates_only:
             return self._context_candidates(inputs, k, left_out, allowed)
         scores = model(inputs)
         ids = tf.broadcast_to(tf.range(self.n_labels)[None, :], tf.shape(scores))
-        return self._rank(ids, scores, k, left_out, allowed)
+        scores = tf.where(self._usable(ids, left_out, allowed), scores, -np.inf)
+        scores, top = tf.math.top_k(scores, k)  # ties: the lower label id first
+        return tf.where(scores > -np.inf, top, NO_LABEL), scores
+
+    def _usable(self, ids, left_out, allowed):
+        """Whether each of ``ids`` is a label its row may return."""
+        usable = (ids < self.n_labels) & ~_member(left_out, ids)
+        return usable & (tf.gather(allowed, tf.minimum(ids, self.n_labels - 1)) > 0)
 
     def _rank(self, ids, scores, k, left_out, allowed):
         """The k best of candidate ``ids`` with ``scores``, leaving out what may not be returned."""
-        usable = (ids < self.n_labels) & ~_member(left_out, ids)
-        usable &= tf.gather(allowed, tf.minimum(ids, self.n_labels - 1)) > 0
-        return best(ids, tf.where(usable, scores, -np.inf), k)
+        return best(ids, tf.where(self._usable(ids, left_out, allowed), scores, -np.inf), k)
 
     def _context_candidates(self, inputs, k, left_out, allowed):
         """G's labels scored; every other label scores its prior, so the best of them are the
@@ -132,7 +114,7 @@ class Retrieval(tf.Module):
         model = self._model.model
         ids = inputs["context_ids"]
         scores = model.candidate_scores(inputs)
-        prior = model.label_prior()
+        prior = tf.where(allowed > 0, model.label_prior(), -np.inf)  # labels no row may return come last
         blocked = tf.sort(tf.concat([ids, left_out], 1), axis=1)
         width = tf.minimum(self.n_labels, k + tf.shape(blocked)[1])  # enough to leave k after the blocked
         fill_scores, fill_ids = tf.math.top_k(prior, width)  # ties: the lower id first
@@ -151,8 +133,8 @@ class Retrieval(tf.Module):
         query = tf.reduce_sum(features * bias_weights[..., None], axis=1)
         extra = tf.reduce_max(tf.reduce_sum(tf.cast(left_out < self.n_labels, tf.int32), axis=1))
         unrankable = tf.reduce_sum(tf.cast(allowed <= 0, tf.int32))
-        fetch = tf.minimum(self.candidates + extra + unrankable, self.n_labels)
-        candidates = search(self.label_index, query, fetch)
+        fetch = tf.minimum(self.fetch + extra + unrankable, self.n_labels)
+        candidates = search_serving_index(self.label_index, query, fetch)
         no_drop = -tf.ones([tf.shape(ids)[0], 1], tf.int32)
         pair_inputs = model.affinity.pair_inputs(features, bias_weights, no_drop, None, bias_ids)
         scores = model.affinity.pair_scores(pair_inputs, model.V(candidates)[:, None], candidates[:, None])[:, 0]
