@@ -10,10 +10,10 @@ Prints both times, their ratio and both P@10.
 
     python benchmarks/cluster_scoring.py [--labels 100000] [--leaves 1600] [--top 3000]
 
-Target: at least 10x faster, P@10 within 1 point. Measured here (2 cores): 21x faster,
-P@10 0.5746 against 0.5781. Fewer leaves or candidates trade recall for speed (400 leaves,
-top 4000: 11x, -2.6 points); inputs of one leaf are scored together, so the speed-up grows with
-the number of queries per leaf.
+Target: at least 10x faster, P@10 within 1 point. Measured here (2 cores): 2.1x faster (4.6 s
+against 9.7 s for the 10,000 queries), P@10 0.5746 against 0.5781: the retrieval both exports
+share scores each input's leaf labels on their own; scoring a leaf's inputs together, as an
+earlier NumPy path did in memory only, reached 21x.
 """
 
 from __future__ import annotations
