@@ -155,6 +155,12 @@ def _train(args) -> int:
     check_engine(model_config, train_config)
     if args.validate:
         checked_validation(split.train)
+    start = _trained_stages(Path(args.init_from), args.validate) if args.init_from else (None, None)
+    if start[1] is not None and (start[1].n_features, start[1].n_labels, start[1].dimension, start[1].input_bias) != \
+            (split.train.n_features, split.train.n_labels, args.dimension, args.input_bias):
+        raise UsageError(f"--init-from {args.init_from}: its model has {start[1].n_features} features, "
+                         f"{start[1].n_labels} labels, dimension {start[1].dimension} and "
+                         f"{'a' if start[1].input_bias else 'no'} bias feature; this run needs the same")
     out = _directory(Path(args.output), "--output")
     for stale in out.glob(".publishing-*"):  # left by a run killed while publishing its results
         shutil.rmtree(stale, ignore_errors=True)
@@ -169,7 +175,8 @@ def _train(args) -> int:
     began = time.perf_counter()
     if args.validate:
         print(f"[1/2] choosing the number of epochs on the protocol's validation split, watching {monitor}")
-        epochs, chosen = choose_epochs(split.train, model_config, train_config, iterations, out / "validation")
+        epochs, chosen = choose_epochs(split.train, model_config, train_config, iterations, out / "validation",
+                                       init_from=start[0])
         validation_report = {"best_epochs": epochs, "steps": [c.history for c in chosen]}
         for step, (c, e) in enumerate(zip(chosen, epochs, strict=True)):
             label = f"step {step}: " if iterative else ""
@@ -178,7 +185,7 @@ def _train(args) -> int:
         total = "+".join(map(str, epochs))
         print(f"[2/2] refitting on the full training part for {total} epoch{'' if total == '1' else 's'}")
     final_config = dataclasses.replace(train_config, epochs=epochs[0], patience=0)
-    result = refit(split.train, model_config, train_config, epochs, iterations, out / "final")
+    result = refit(split.train, model_config, train_config, epochs, iterations, out / "final", init_from=start[1])
     train_seconds = earlier + time.perf_counter() - began
     model = result.model
     from awe_tf.distribute import shards
@@ -213,6 +220,27 @@ def _train(args) -> int:
     _print_table(report)
     print(f"trained in {train_seconds:.1f}s; model: {out / 'model'}; metrics: {out / 'metrics.json'}")
     return 0
+
+
+def _trained_stages(run: Path, validate: bool):
+    """``(validation-stage model or None, final model)`` of an earlier run, for --init-from: the
+    final model, and, when this run validates, the best model of the earlier run's validation
+    stage (trained on the same carve-out, so the epochs are still chosen on unseen rows)."""
+    import numpy as np
+
+    from awe_tf.models import AWEModel
+
+    final = AWEModel.load_model(run / "model")
+    if not validate:
+        return None, final
+    best = run / "validation" / "checkpoints" / "best.npz"
+    if not best.exists():
+        raise UsageError(f"--init-from {run}: it kept no validation-stage model (a run with --no-validate, or one "
+                         "trained in iterative steps) to start this run's validation stage from; add --no-validate")
+    stage = AWEModel.load_model(run / "model")
+    with np.load(best) as saved:
+        stage.set_weights([saved[f"w{i}"] for i in range(len(saved.files))])
+    return stage, final
 
 
 def _recorded_seconds(out: Path) -> float:
@@ -295,6 +323,29 @@ def _same_sizes(n_features, n_labels, split, name, where) -> None:
                          "(--dataset or --train)")
 
 
+def cmd_diagnose(args) -> int:
+    from awe_tf.diagnostics import diagnose
+
+    run = Path(args.run)
+    if not args.dataset and not args.train and (run / "metrics.json").exists():
+        args.dataset = json.loads((run / "metrics.json").read_text()).get("dataset")  # the run's own data set
+    split, name = _load(args)
+    report = diagnose(run, split, seed=args.seed)
+    positives, negatives = report["g_positives"], report["g_negatives"]
+    print(f"{name}, {report['affinity']} affinity, {report['test_positives']} test positives")
+    print(f"  G = 0 on positives:      {100 * report['g_zero_on_positives']:.1f}%")
+    for title, values in (("G on positives:", positives), ("G on random labels:", negatives)):
+        print(f"  {title:<24} mean {values['mean']:.4g}, median {values['median']:.4g}, "
+              f"10%-90% {values['p10']:.4g} to {values['p90']:.4g}")
+    print(f"  margin {report['margin']:g}, in linear terms {report['margin_in_linear_terms']:.4g}")
+    if report.get("step_knn_precision"):
+        print("  k-NN P@1 in each step's U: " + " -> ".join(f"{p:.4f}" for p in report["step_knn_precision"]))
+    print(f"why: {report['verdict']}")
+    if args.output:
+        Path(args.output).write_text(json.dumps(report, indent=1))
+    return 0
+
+
 def cmd_export(args) -> int:
     from awe_tf import serving
     from awe_tf.models import AWEModel
@@ -358,7 +409,8 @@ def cmd_reproduce(args) -> int:
                     "epochs": args.epochs, "iterations": args.iterations, "k": 20}
     else:
         settings = {"dimension": args.dimension or 64, "epochs": args.epochs,
-                    "betas": args.betas or list(reproduction.BETAS), "top_ks": args.ks or list(reproduction.TOP_KS)}
+                    "betas": args.betas or list(reproduction.BETAS), "top_ks": args.ks or list(reproduction.TOP_KS),
+                    "from_wsabie": args.from_wsabie}
     settings.update(engine=args.engine, threads=args.threads)
     rows, per_seed = reproduction.over_seeds(args.table, seeds, **settings)
     settings["seeds"] = seeds
@@ -454,6 +506,10 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--iterations", type=_whole,
                        help="times G is rebuilt from the model, for affinities built from the training set "
                             "(knn, rbf, latent-rbf, hybrid-rbf, cluster; none: 3)")
+    model.add_argument("--init-from", metavar="RUN",
+                       help="start U and V from an earlier run's trained model (its output directory; typically a "
+                            "WSABIE), each stage from that run's model of the same stage: AWE learnt jointly from "
+                            "the linear model (none: random U and V)")
     model.add_argument("--no-bias", dest="input_bias", action="store_false",
                        help="no always-on input feature (no learnt per-label bias)")
     fitting = train.add_argument_group("training")
@@ -508,6 +564,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output", help="write the metrics as JSON to this file (none: print them only)")
     evaluate.set_defaults(func=cmd_evaluate, parser=evaluate)
 
+    diagnose = sub.add_parser("diagnose", help="what a trained AWE model's G does on the test part (why it wins "
+                                               "or loses against WSABIE)")
+    diagnose.add_argument("run", help="the output directory of `awe-tf train` (holding model/ and metrics.json)")
+    _data_args(diagnose, without="the data set the run was trained on")
+    diagnose.add_argument("--seed", type=_whole, default=0, help="seed of the random labels G is compared on")
+    diagnose.add_argument("--output", help="write the report as JSON to this file (none: print it only)")
+    diagnose.set_defaults(func=cmd_diagnose, parser=diagnose)
+
     export = sub.add_parser("export", help="export a saved model for TF Serving (BASE/NAME/VERSION/)")
     export.add_argument("model", help="the model directory written by `awe-tf train` (OUTPUT/model)")
     export.add_argument("base", metavar="BASE", help="the base directory TF Serving serves models from")
@@ -552,6 +616,9 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--betas", nargs="+", type=_number,
                            help="linear sigmoid betas (none: -1 -0.5 0 0.25 0.5)")
     reproduce.add_argument("--ks", nargs="+", type=_whole, help="top-k affinity k values (none: 1 5 7 11)")
+    reproduce.add_argument("--from-scratch", dest="from_wsabie", action="store_false",
+                           help="recommendation: learn each AWE model from random U and V instead of starting from "
+                                "the trained WSABIE's (the paper's set-up)")
     reproduce.add_argument("--engine", choices=["graph", "native"], default="graph",
                            help="native: WSABIE (and AWE k-NN's linear step 0) train with the native engine")
     reproduce.add_argument("--threads", type=_whole, default=0,

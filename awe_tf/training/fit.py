@@ -52,7 +52,7 @@ def build_model(data: Dataset, model_config: ModelConfig, strategy=None,
 
 def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
         validation: Split | None = None, output_dir=None, strategy=None, model: AWEModel | None = None,
-        callbacks=(), continue_from: AWEModel | None = None) -> FitResult:
+        callbacks=(), continue_from: AWEModel | None = None, init_from: AWEModel | None = None) -> FitResult:
     """Train an AWE model on ``train`` with WARP.
 
     Args:
@@ -135,6 +135,8 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                                "start afresh (awe-tf train --restart)")
         if start_epoch and train_config.verbose:
             print(f"Resuming from the checkpoint after epoch {start_epoch} in {output_dir / 'checkpoints'}")
+    if init_from is not None and start_epoch == 0:
+        start_from(model, init_from)
     if continue_from is not None and start_epoch == 0:
         with strategy.scope():
             continue_optimiser(continue_from, model)
@@ -186,6 +188,17 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         train_seconds=seconds,
         pairs_per_second=pairs / seconds if pairs and seconds > 0 else None,  # None: no epoch ran here
     )
+
+
+def start_from(model: AWEModel, trained: AWEModel) -> None:
+    """Give ``model`` the U and V of ``trained`` (the same features, labels, dimension and bias
+    feature); G's own parameters keep their initial values."""
+    for table in ("U", "V"):
+        mine, theirs = getattr(model, table).table, getattr(trained, table).table
+        if tuple(mine.shape) != tuple(theirs.shape):
+            raise ValueError(f"cannot start from a model whose {table} is {tuple(theirs.shape)}: this one's is "
+                             f"{tuple(mine.shape)} (the same data, dimension and bias feature are needed)")
+        mine.assign(theirs)
 
 
 def _training_context(model, train: Dataset, strategy):

@@ -20,7 +20,8 @@ def needs_iterations(affinity) -> bool:
 
 def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: TrainConfig | None = None,
                   iterations: int = 3, validation: Split | None = None, output_dir=None,
-                  epochs_per_step=None, warm_start: bool = True, log=print) -> tuple[FitResult, list[FitResult]]:
+                  epochs_per_step=None, warm_start: bool = True, init_from=None,
+                  log=print) -> tuple[FitResult, list[FitResult]]:
     """Learn an affinity that is built from a previous model's embedding (k-NN).
 
     Step 0 trains the linear model (constant G, i.e. WSABIE) with ``train_config``. Each of the
@@ -43,6 +44,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
             each); e.g. the best epochs each step found on validation, for the final refit.
         warm_start: start each step's U, V and optimiser state from the previous step's (else
             U and V from scratch, with a fresh optimiser).
+        init_from: a trained linear model step 0 starts from (:func:`~awe_tf.training.fit`).
         log: where progress lines go.
 
     Returns:
@@ -72,7 +74,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
 
     native = " with the native engine" if train_config.engine == "native" else ""
     log(f"step 0/{iterations}: the linear model (constant G){native}")
-    results = [fit(train, linear_config, config(0), validation, where(0))]
+    results = [fit(train, linear_config, config(0), validation, where(0), init_from=init_from)]
     previous = results[0].model
     for step in range(1, iterations + 1):
         log(f"step {step}/{iterations}: G ({type(source).__name__}) from the step-{step - 1} model, "

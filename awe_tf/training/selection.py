@@ -30,16 +30,18 @@ def is_iterative(model_config: ModelConfig) -> bool:
 
 
 def train_model(train: Dataset, model_config: ModelConfig, train_config: TrainConfig, iterations: int = 3,
-                validation: Split | None = None, output_dir=None, epochs_per_step=None,
+                validation: Split | None = None, output_dir=None, epochs_per_step=None, init_from=None,
                 log=print) -> tuple[FitResult, list[FitResult]]:
     """:func:`fit`, or :func:`fit_iterative` with ``iterations`` steps where the affinity needs
-    them: ``(final result, result of each step)`` (one step for a plain fit)."""
+    them: ``(final result, result of each step)`` (one step for a plain fit). ``init_from``: a
+    trained linear model to start from (:func:`fit`)."""
     if is_iterative(model_config):
         return fit_iterative(train, model_config, train_config, iterations, validation, output_dir,
-                             epochs_per_step=epochs_per_step, log=log)
+                             epochs_per_step=epochs_per_step, init_from=init_from, log=log)
     if epochs_per_step is not None:
         train_config = dataclasses.replace(train_config, epochs=epochs_per_step[0])
-    result = fit(train, model_config, train_config, validation=validation, output_dir=output_dir)
+    result = fit(train, model_config, train_config, validation=validation, output_dir=output_dir,
+                 init_from=init_from)
     return result, [result]
 
 
@@ -65,25 +67,43 @@ def checked_validation(train: Dataset) -> Split:
 
 
 def choose_epochs(train: Dataset, model_config: ModelConfig, train_config: TrainConfig, iterations: int = 3,
-                  output_dir=None, log=print) -> tuple[list[int], list[FitResult]]:
+                  output_dir=None, init_from=None, log=print) -> tuple[list[int], list[FitResult]]:
     """Train on the validation carve-out of ``train`` with early stopping on
-    ``train_config.monitor``: the best epoch of each step, and each step's result."""
+    ``train_config.monitor``: the best epoch of each step, and each step's result (``init_from``:
+    a linear model trained on the same carve-out, to start from)."""
     carve = checked_validation(train)
     log(f"      validation carve-out: {carve.train.n_examples} train / {carve.test.n_examples} validation examples")
-    _, steps = train_model(carve.train, model_config, train_config, iterations, carve, output_dir, log=log)
+    _, steps = train_model(carve.train, model_config, train_config, iterations, carve, output_dir,
+                           init_from=init_from, log=log)
     return [step.best_epoch or train_config.epochs for step in steps], steps
 
 
 def refit(train: Dataset, model_config: ModelConfig, train_config: TrainConfig, epochs: list[int],
-          iterations: int = 3, output_dir=None, log=print) -> FitResult:
-    """Train on all of ``train`` for the chosen ``epochs`` (one per step), without validation."""
+          iterations: int = 3, output_dir=None, init_from=None, log=print) -> FitResult:
+    """Train on all of ``train`` for the chosen ``epochs`` (one per step), without validation
+    (``init_from``: a linear model trained on all of ``train``, to start from)."""
     final = dataclasses.replace(train_config, epochs=epochs[0], patience=0)
-    result, _ = train_model(train, model_config, final, iterations, None, output_dir, epochs_per_step=epochs, log=log)
+    result, _ = train_model(train, model_config, final, iterations, None, output_dir, epochs_per_step=epochs,
+                            init_from=init_from, log=log)
     return result
 
 
+@dataclasses.dataclass
+class Chosen:
+    """A model trained the protocol's way: on the validation carve-out, where its epochs are
+    chosen (``validation``: its last step), then refitted on the whole training part (``final``)."""
+
+    validation: FitResult
+    final: FitResult
+    epochs: list[int]
+
+
 def validate_then_refit(train: Dataset, model_config: ModelConfig, train_config: TrainConfig, iterations: int = 3,
-                        log=print) -> FitResult:
-    """:func:`choose_epochs` then :func:`refit`: the final model's result."""
-    epochs, _ = choose_epochs(train, model_config, train_config, iterations, log=log)
-    return refit(train, model_config, train_config, epochs, iterations, log=log)
+                        init_from: Chosen | None = None, log=print) -> Chosen:
+    """:func:`choose_epochs` then :func:`refit`; ``init_from``, a linear model chosen the same
+    way, gives each stage the model of its own data to start from."""
+    epochs, steps = choose_epochs(train, model_config, train_config, iterations,
+                                  init_from=init_from.validation.model if init_from else None, log=log)
+    final = refit(train, model_config, train_config, epochs, iterations,
+                  init_from=init_from.final.model if init_from else None, log=log)
+    return Chosen(validation=steps[-1], final=final, epochs=epochs)

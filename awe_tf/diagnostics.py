@@ -1,0 +1,168 @@
+"""Why an AWE model wins or loses against WSABIE: its G on the test part, measured.
+
+f(x, y) = sum_ij G_ij(x, y) x_i U_i^T V_j y_j generalises WSABIE (G = 1), so what G does to the
+pairs that matter says where AWE can gain. :func:`profile` reports, for a trained model:
+
+* the share of test positives whose G is 0 (the model ranks them by its prior alone, or not);
+* G on the positives against G on random labels (does G separate them at all?);
+* G against the margin: a WARP hinge asks f(x, y) to beat f(x, ybar) by gamma, so where G
+  scales the score, G = g acts as the margin gamma / g of the linear model;
+* for models learnt in iterative steps, the k-NN precision in each step's U (does the space G is
+  built in get better or worse from step to step?).
+
+For affinities built from the training set G is read from the model's context rows; for the
+others, whose G weighs feature terms, the effective G of a pair is f(x, y) / x^T U^T V y.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from awe_tf.affinities import Constant, Sum
+from awe_tf.data.dataset import Split
+
+NEGATIVES = 20  # random labels drawn per test positive
+
+
+def _linear_scores(model, X) -> np.ndarray:
+    """x^T U^T V y with the model's own U and V (its bias feature included), for every label."""
+    Z = model.embed_inputs(X)
+    return Z @ model.V.table.numpy().T
+
+
+def _pairs(split: Split, seed: int):
+    """Test positives ``(row, label)`` and, for each, ``NEGATIVES`` random labels that are not
+    positives of that row (nor excluded by the protocol)."""
+    Y = sp.csr_matrix(split.test.Y)
+    rows = np.repeat(np.arange(Y.shape[0]), np.diff(Y.indptr))
+    labels = Y.indices.astype(np.int64)
+    rng = np.random.default_rng(seed)
+    negative_rows = np.repeat(rows, NEGATIVES)
+    negative_labels = rng.integers(0, Y.shape[1], negative_rows.size)
+    blocked = Y if split.exclude is None else (Y + sp.csr_matrix(split.exclude)).astype(bool)
+    keep = ~np.asarray(sp.csr_matrix(blocked)[negative_rows, negative_labels]).ravel().astype(bool)
+    return (rows, labels), (negative_rows[keep], negative_labels[keep])
+
+
+def g_values(model, split: Split, rows, labels) -> np.ndarray:
+    """G(x, y) of test rows ``rows`` and labels ``labels`` (see the module docstring)."""
+    X = split.test.X
+    source = model.affinity.reference_part()
+    if source is not None:
+        context = sp.csr_matrix(source.context(model.prepare(X)))
+        G = np.asarray(context[rows, labels]).ravel()
+        if source.has_offset:
+            G = G + context[:, -1].toarray().ravel()[rows]
+        parts = model.affinity.components if isinstance(model.affinity, Sum) else [model.affinity]
+        return G + sum(p.c for p in parts if isinstance(p, Constant))
+    linear = _linear_scores(model, X)[rows, labels]
+    full = model.score(X)[rows, labels]
+    usable = np.abs(linear) > 1e-6
+    return np.where(usable, full / np.where(usable, linear, 1.0), np.nan)
+
+
+def _summary(values: np.ndarray) -> dict:
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return {"mean": float("nan"), "median": float("nan"), "p10": float("nan"), "p90": float("nan")}
+    return {"mean": float(values.mean()), "median": float(np.median(values)),
+            "p10": float(np.quantile(values, 0.1)), "p90": float(np.quantile(values, 0.9))}
+
+
+def profile(model, split: Split, seed: int = 0) -> dict:
+    """G of a trained model on ``split``'s test part (module docstring), as plain data."""
+    (rows, labels), (negative_rows, negative_labels) = _pairs(split, seed)
+    positive = g_values(model, split, rows, labels)
+    negative = g_values(model, split, negative_rows, negative_labels)
+    zero = float(np.mean(np.abs(positive) < 1e-9)) if positive.size else float("nan")
+    mean_positive = _summary(positive)["mean"]
+    return {
+        "affinity": type(model.affinity).__name__,
+        "test_positives": int(positive.size),
+        "g_zero_on_positives": zero,
+        "g_positives": _summary(positive),
+        "g_negatives": _summary(negative),
+        "margin": model.margin,
+        "margin_in_linear_terms": model.margin / mean_positive if mean_positive > 0 else float("inf"),
+    }
+
+
+def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20) -> list[float]:
+    """k-NN P@1 in the U of each step of an iterative run (``run_dir/final/step-*``), from the
+    checkpoints those steps left: does the space G is built in improve from step to step?"""
+    import tensorflow as tf
+
+    from awe_tf.baselines import KNN
+    from awe_tf.data.dataset import RECOMMENDATION
+    from awe_tf.metrics import evaluate_scorer, protocol_ks
+    from awe_tf.training import build_model
+
+    out = []
+    from awe_tf.config import ModelConfig
+
+    steps = sorted(Path(run_dir, "final").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    for step in steps:
+        latest = tf.train.latest_checkpoint(str(step / "checkpoints" / "last"))
+        if latest is None:
+            continue
+        config = ModelConfig(**{**model_config, "affinity": None})  # U is all k-NN needs
+        model = build_model(split.train, config)
+        tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+        knn = KNN(k, transform=model.embed_inputs, exclude_self=split.train.task == RECOMMENDATION,
+                  name="knn").fit(split.train)
+
+        def score(X, rows, knn=knn):
+            return knn.score(X, query_ids=split.test.row_ids[rows])
+
+        out.append(evaluate_scorer(score, split.test.X, split.test.Y, split.exclude, split.candidates,
+                                   protocol_ks(split.test.n_labels), with_rows=True)["metrics"]["precision@1"])
+    return out
+
+
+def verdict(report: dict) -> str:
+    """One line: what the profile says about why AWE wins or loses."""
+    reasons = []
+    positives, negatives = report["g_positives"], report["g_negatives"]
+    if report["g_zero_on_positives"] > 0.25:
+        reasons.append(f"G is 0 for {100 * report['g_zero_on_positives']:.0f}% of the test positives, which then "
+                       "rank by their prior alone")
+    if negatives["mean"] > 0 and positives["mean"] / negatives["mean"] < 1.5:
+        reasons.append(f"G hardly separates positives (mean {positives['mean']:.3g}) from random labels "
+                       f"({negatives['mean']:.3g})")
+    elif negatives["mean"] >= 0:
+        reasons.append(f"G favours positives ({positives['mean']:.3g} against {negatives['mean']:.3g} for random "
+                       "labels)")
+    if report["margin_in_linear_terms"] > 2 * report["margin"]:
+        reasons.append(f"and, scaling the score down, turns the margin {report['margin']:g} into "
+                       f"{report['margin_in_linear_terms']:.3g} in linear terms")
+    steps = report.get("step_knn_precision")
+    if steps and len(steps) > 1:
+        trend = "improves" if steps[-1] > steps[0] + 0.005 else "degrades" if steps[-1] < steps[0] - 0.005 else \
+            "holds"
+        reasons.append(f"k-NN P@1 in each step's U {trend} ({' -> '.join(f'{p:.3f}' for p in steps)})")
+    return "; ".join(reasons) if reasons else "G is close to constant: the model behaves as WSABIE"
+
+
+def diagnose(run_dir, split: Split, seed: int = 0) -> dict:
+    """:func:`profile` of the model a run wrote (``run_dir/model``), plus the k-NN precision of
+    its iterative steps where it has them, and a one-line :func:`verdict`."""
+    from awe_tf.models import AWEModel
+
+    run_dir = Path(run_dir)
+    model = AWEModel.load_model(run_dir / "model")
+    report = profile(model, split, seed)
+    metrics = run_dir / "metrics.json"
+    if model.affinity.reference_part() is not None and metrics.exists():
+        from awe_tf.config import ModelConfig
+
+        config = json.loads(metrics.read_text()).get("model_config") or {}
+        fields = {f.name for f in dataclasses.fields(ModelConfig)}
+        report["step_knn_precision"] = step_knn_precision(run_dir, split, {k: v for k, v in config.items()
+                                                                          if k in fields})
+    report["verdict"] = verdict(report)
+    return report
