@@ -80,7 +80,8 @@ class TrainConfig:
     """How a model is trained.
 
     Attributes:
-        epochs: the most epochs to train.
+        epochs: the most epochs to train (0 only for a model that starts from a trained one:
+            it is kept as it starts).
         learning_rate: the optimiser's step size.
         optimizer: ``adagrad`` (default) or ``sgd`` (the paper's plain SGD).
         pairs_per_batch: about how many positive (x, y) pairs make one step.
@@ -117,7 +118,7 @@ class TrainConfig:
     threads: int = 0
 
     def __post_init__(self):
-        _whole("epochs", self.epochs, 1)
+        _whole("epochs", self.epochs, 0)
         _positive("learning_rate", self.learning_rate)
         _one_of("optimizer", self.optimizer, OPTIMIZERS)
         _whole("pairs_per_batch", self.pairs_per_batch, 1)

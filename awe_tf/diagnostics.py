@@ -128,6 +128,9 @@ def verdict(report: dict) -> str:
     """One line: what the profile says about why AWE wins or loses."""
     reasons = []
     positives, negatives = report["g_positives"], report["g_negatives"]
+    spread = max(positives["p90"] - positives["p10"], negatives["p90"] - negatives["p10"])
+    if spread < 1e-6 * max(1.0, abs(positives["mean"])) and abs(positives["mean"] - negatives["mean"]) < 1e-6:
+        return f"G is the constant {positives['mean']:.4g}: the model is WSABIE"
     if report["g_zero_on_positives"] > 0.25:
         reasons.append(f"G is 0 for {100 * report['g_zero_on_positives']:.0f}% of the test positives, which then "
                        "rank by their prior alone")

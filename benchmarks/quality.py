@@ -1,10 +1,18 @@
-"""WSABIE under the protocols of shared/PROTOCOLS.md, mean of 3 seeds, beside LightFM's WARP.
+"""WSABIE and ``--affinity auto`` under the protocols of shared/PROTOCOLS.md, one recipe for
+every data set, mean of 3 seeds, beside k-NN in WSABIE's space and LightFM's WARP.
 
-Runs `awe-tf train` (validation-chosen epochs, refit on the full training part, test scored
-once) for each data set and seed, and prints our mean against the LightFM reference numbers
-(measured with LightFM 1.17 WARP under the same protocols, mean of 3 seeds, 2 threads).
+For each data set and seed it runs, as a user would, ``awe-tf train --dimension 100`` (WSABIE)
+and ``awe-tf train --dimension 100 --affinity auto`` (validation-chosen epochs and affinity,
+refit on the whole training part, test part scored once), and prints each metric's mean and
+sample standard deviation over the seeds, the baselines of the WSABIE run (k-NN in its
+embedding space and in input space), auto's change against WSABIE and against k-NN in WSABIE's
+space with the standard deviation of that paired difference over seeds, and what auto chose.
 
-    AWE_DATA_DIR=../shared/data python benchmarks/quality.py [--datasets ml-100k corel5k ...]
+    AWE_DATA_DIR=../shared/data python benchmarks/quality.py [--datasets emotions scene ...]
+        [--seeds 3] [--markdown results.md] [--json results.json] [any awe-tf train flags]
+    python benchmarks/quality.py --from-json results.json   # the table again, from saved runs
+
+Every data set gets the same flags: nothing here is tuned to one of them.
 """
 
 from __future__ import annotations
@@ -15,17 +23,15 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-# The command line of each data set: LightFM's reference settings (d, epochs) where it has them.
-RECIPES = {
-    "ml-100k": ["--dimension", "64", "--epochs", "15"],
-    "corel5k": ["--dimension", "100", "--epochs", "10"],
-    # emotions: 391 training rows; no row scaling and small batches (more steps) won on validation.
-    "emotions": ["--dimension", "64", "--epochs", "15", "--normalisation", "none", "--pairs-per-batch", "64"],
-    "scene": ["--dimension", "64", "--epochs", "15"],
-}
-LIGHTFM = {  # mean of 3 seeds, LightFM 1.17 WARP, 2 threads
+import numpy as np
+
+RECIPE = ["--dimension", "100"]
+METHODS = {"WSABIE": [], "AWE auto": ["--affinity", "auto"]}
+DATASETS = ["cal500", "corel5k", "emotions", "scene", "tmc2007", "ml-100k"]
+LIGHTFM = {  # mean of 3 seeds, LightFM 1.17 WARP, 2 threads, its own settings (d = 64, or 100 on Corel5k)
     "ml-100k": {"precision@1": 0.290, "precision@10": 0.1385},
     "corel5k": {"precision@1": 0.357},
     "emotions": {"precision@1": 0.690},
@@ -33,36 +39,88 @@ LIGHTFM = {  # mean of 3 seeds, LightFM 1.17 WARP, 2 threads
 }
 
 
-def run(dataset: str, seed: int, out: Path, extra) -> dict:
+def metrics_of(dataset: str) -> tuple[str, str]:
+    return ("precision@1", "precision@10") if dataset == "ml-100k" else ("precision@1", "precision@3")
+
+
+def run(dataset: str, seed: int, out: Path, flags) -> dict:
     cmd = [sys.executable, "-m", "awe_tf.cli", "train", "--dataset", dataset, "--seed", str(seed),
-           "--verbose", "0", "-o", str(out), *RECIPES[dataset], *extra]
+           "--verbose", "0", "-o", str(out), *flags]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     return json.loads((out / "metrics.json").read_text())
 
 
+def _mean_sd(values) -> str:
+    values = np.asarray(values, np.float64)
+    spread = f" ± {values.std(ddof=1):.3f}" if values.size > 1 else ""
+    return f"{values.mean():.3f}{spread}"
+
+
+def rows_of(dataset: str, reports: dict) -> list[dict]:
+    """One row per metric: the means, the paired changes and auto's choices."""
+    wsabie, auto = reports["WSABIE"], reports["AWE auto"]
+    rows = []
+    for metric in metrics_of(dataset):
+        w = np.array([r["metrics"][metric] for r in wsabie])
+        a = np.array([r["metrics"][metric] for r in auto])
+        knn = np.array([r["baselines"]["knn_embedding"][metric] for r in wsabie])
+        rows.append({
+            "data": dataset, "metric": metric.replace("precision", "P"),
+            "WSABIE": _mean_sd(w), "k-NN (WSABIE space)": _mean_sd(knn),
+            "k-NN (input)": f"{wsabie[0]['baselines']['knn_input'][metric]:.3f}",
+            "AWE auto": _mean_sd(a), "auto - WSABIE": _mean_sd(a - w), "auto - k-NN (WSABIE)": _mean_sd(a - knn),
+            "LightFM": f"{LIGHTFM[dataset][metric]:.3f}" if metric in LIGHTFM.get(dataset, {}) else "",
+            "auto chose": ", ".join(_name(r["affinity"]) for r in auto),
+            "seconds WSABIE / auto": f"{np.mean([r['seconds_total'] for r in wsabie]):.0f} / "
+                                     f"{np.mean([r['seconds_total'] for r in auto]):.0f}",
+        })
+    return rows
+
+
+def _name(affinity) -> str:
+    return "WSABIE" if affinity in (None, "constant") else affinity
+
+
+def markdown(rows: list[dict]) -> str:
+    columns = list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=list(RECIPES))
+    parser.add_argument("--datasets", nargs="+", default=DATASETS)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--json", help="write every run's metrics.json here")
+    parser.add_argument("--markdown", help="write the table here")
+    parser.add_argument("--from-json", help="rebuild the table from the --json of an earlier run")
     args, extra = parser.parse_known_args()
-    results = {}
-    print(f"{'data':<10}{'metric':<14}{'awe-tf WSABIE':>22}{'LightFM WARP':>14}{'ratio':>8}   knn_input  svd")
-    for dataset in args.datasets:
-        reports = []
+    results, rows = {}, []
+    if args.from_json:
+        for dataset, reports in json.loads(Path(args.from_json).read_text()).items():
+            rows += rows_of(dataset, reports)
+    for dataset in [] if args.from_json else args.datasets:
+        reports = {method: [] for method in METHODS}
         with tempfile.TemporaryDirectory() as tmp:
             for seed in range(args.seeds):
-                reports.append(run(dataset, seed, Path(tmp) / str(seed), extra))
+                for method, flags in METHODS.items():
+                    began = time.perf_counter()
+                    report = run(dataset, seed, Path(tmp) / f"{method}-{seed}".replace(" ", "-"),
+                                 [*RECIPE, *flags, *extra])
+                    report["seconds_total"] = time.perf_counter() - began
+                    reports[method].append(report)
+                    print(f"{dataset} seed {seed} {method}: " + ", ".join(
+                        f"{m} {report['metrics'][m]:.4f}" for m in metrics_of(dataset))
+                        + f" ({report['seconds_total']:.0f}s" + (f", chose {_name(report['affinity'])})"
+                                                                  if flags else ")"), flush=True)
         results[dataset] = reports
-        for metric, reference in LIGHTFM[dataset].items():
-            values = [r["metrics"][metric] for r in reports]
-            mean = sum(values) / len(values)
-            spread = max(values) - min(values)
-            knn = reports[0]["baselines"]["knn_input"][metric]
-            svd = reports[0]["baselines"]["svd"][metric]
-            print(f"{dataset:<10}{metric:<14}{mean:>14.4f} ±{spread / 2:.4f}{reference:>14.4f}"
-                  f"{mean / reference:>8.3f}   {knn:.4f}    {svd:.4f}", flush=True)
-    if args.json:
+        rows += rows_of(dataset, reports)
+    table = markdown(rows)
+    print(table)
+    if args.markdown:
+        Path(args.markdown).write_text(table + "\n")
+    if args.json and not args.from_json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0
 

@@ -120,3 +120,46 @@ def test_continue_from_refuses_another_optimiser(corel):
     with pytest.raises(ValueError, match="cannot continue the Adagrad optimiser state with SGD"):
         fit(corel.train, ModelConfig(dimension=8, num_negatives=3),
             TrainConfig(epochs=1, verbose=0, optimizer="sgd"), continue_from=earlier)
+
+
+def test_a_model_can_start_from_a_trained_one(corel):
+    from awe_tf.training.fit import start_from
+
+    wsabie = fit(corel.train, ModelConfig(dimension=8, num_negatives=3), TrainConfig(epochs=1, verbose=0)).model
+    seen = _AccumulatorsAtStart()
+    tables = {}
+
+    class Tables(tf.keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            tables.update(U=self.model.U.table.numpy(), V=self.model.V.table.numpy())
+
+    result = fit(corel.train, ModelConfig(dimension=8, num_negatives=3, affinity="linear-sigmoid:beta=0.25"),
+                 TrainConfig(epochs=1, verbose=0), init_from=wsabie, callbacks=[Tables(), seen])
+    np.testing.assert_array_equal(tables["U"], wsabie.U.table.numpy())  # training began from WSABIE's U and V
+    np.testing.assert_array_equal(tables["V"], wsabie.V.table.numpy())
+    assert not np.array_equal(result.model.U.table.numpy(), wsabie.U.table.numpy())  # then learnt on
+    other = fit(corel.train, ModelConfig(dimension=4, num_negatives=3), TrainConfig(epochs=1, verbose=0)).model
+    with pytest.raises(ValueError, match="cannot start from a model whose U is"):
+        start_from(result.model, other)
+
+
+def test_a_started_model_keeps_its_start_when_no_epoch_beats_it(corel, tmp_path, monkeypatch):
+    from awe_tf.config import SettingError
+    from awe_tf.training.callbacks import ValidationRanking
+
+    carve = validation_split(corel.train)
+    wsabie = fit(carve.train, ModelConfig(dimension=8, num_negatives=3), TrainConfig(epochs=1, verbose=0)).model
+    scores = iter([0.5, 0.4, 0.3])  # the start, then two worse epochs
+    monkeypatch.setattr(ValidationRanking, "evaluate", lambda self: {"precision@1": next(scores)})
+    config = ModelConfig(dimension=8, num_negatives=3, affinity="linear-sigmoid:beta=0.25")
+    result = fit(carve.train, config, TrainConfig(epochs=2, verbose=0), validation=carve, init_from=wsabie,
+                 output_dir=tmp_path / "run")
+    assert result.best_epoch == 0 and result.epochs_run == 2
+    np.testing.assert_array_equal(result.model.U.table.numpy(), wsabie.U.table.numpy())
+    with np.load(tmp_path / "run" / "checkpoints" / "best.npz") as best:  # a resumed run keeps the start too
+        assert any(np.array_equal(best[name], wsabie.U.table.numpy()) for name in best.files)
+    monkeypatch.undo()
+    kept = fit(carve.train, config, TrainConfig(epochs=0, verbose=0), init_from=wsabie).model  # the refit of 0 epochs
+    np.testing.assert_array_equal(kept.V.table.numpy(), wsabie.V.table.numpy())
+    with pytest.raises(SettingError, match="at least 1 for a model that starts untrained"):
+        fit(carve.train, config, TrainConfig(epochs=0, verbose=0))

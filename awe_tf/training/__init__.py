@@ -1,7 +1,10 @@
-"""Training: fit loops, settings, callbacks (early stopping, resumable checkpoints)."""
+"""Training: fit loops, settings, callbacks (early stopping, resumable checkpoints), and the
+choice of an affinity on validation (``--affinity auto``)."""
 
 from awe_tf.config import ModelConfig, TrainConfig
+from awe_tf.training.auto import AutoResult, choose_affinity
 from awe_tf.training.fit import FitResult, build_model, fit
 from awe_tf.training.iterative import fit_iterative
 
-__all__ = ["FitResult", "ModelConfig", "TrainConfig", "build_model", "fit", "fit_iterative"]
+__all__ = ["AutoResult", "FitResult", "ModelConfig", "TrainConfig", "build_model", "choose_affinity", "fit",
+           "fit_iterative"]

@@ -20,7 +20,9 @@ class ValidationRanking(tf.keras.callbacks.Callback):
     """After each epoch, rank the validation split, log ``val_precision@k`` etc., keep the best
     weights by ``monitor`` and stop after ``patience`` epochs without improvement.
 
-    At the end of training the best weights are put back into the model.
+    At the end of training the best weights are put back into the model. A run that starts from
+    a trained model (:meth:`consider_start`) counts that start as epoch 0, so it is kept when no
+    epoch beats it.
     """
 
     def __init__(self, split, ks=None, monitor: str = "precision@1", patience: int = 0):
@@ -35,6 +37,14 @@ class ValidationRanking(tf.keras.callbacks.Callback):
 
     def evaluate(self) -> dict:
         return evaluate_model(self.model.score, self.split, self.ks)["metrics"]
+
+    def consider_start(self) -> None:
+        """Score the model as it is before its first epoch: the weights to keep (epoch 0) unless an
+        epoch beats them."""
+        value = self.evaluate()[self.monitor]
+        if value > self.best:
+            self.best, self.best_epoch = value, -1
+            self.best_weights = [w.copy() for w in self.model.get_weights()]
 
     def on_epoch_end(self, epoch, logs=None):
         metrics = self.evaluate()
@@ -188,7 +198,8 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
                  "seconds": self.seconds_before + time.perf_counter() - self.began}
         if self.validation is not None:
             state["validation"] = self.validation.state()
-            if self.validation.best_epoch == epoch:
+            if self.validation.best_epoch == epoch or (self.validation.best_epoch == -1 and
+                                                       self.validation.best_weights is not None):  # the start
                 np.savez(self.write_directory / "best.npz", **{f"w{i}": w for i, w in
                                                                 enumerate(self.validation.best_weights)})
         tmp = self.write_directory / (STATE_FILE + ".tmp")

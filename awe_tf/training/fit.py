@@ -9,7 +9,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from awe_tf.config import ModelConfig, TrainConfig
+from awe_tf.config import ModelConfig, SettingError, TrainConfig
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.data.pipeline import TrainingBatches
 from awe_tf.distribute import is_parameter_server, rows_by_workers
@@ -72,6 +72,10 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
             U and V) this run starts from, as the steps of iterative learning do
             (:func:`~awe_tf.training.optimiser.continue_optimiser`). A run resumed from a
             checkpoint takes the state the checkpoint holds instead.
+        init_from: a trained model of the same data, features, labels and dimension whose U and V
+            this run starts from (joint learning from a WSABIE, as the paper's Table 3 did). With
+            ``validation`` the start is scored as epoch 0 and kept if no epoch beats it; with
+            ``epochs=0`` it is kept as it is.
 
     Returns:
         A :class:`FitResult` with the model holding the best (or last) weights.
@@ -82,6 +86,9 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     if is_parameter_server(strategy) and train_config.bucketing:
         raise ValueError("parameter-server training needs TrainConfig(bucketing=False): workers build their "
                          "batches from tensors, in one static shape")
+    if train_config.epochs == 0 and init_from is None and model is None:
+        raise SettingError("epochs", "must be at least 1 for a model that starts untrained (0 keeps a model "
+                           "started from a trained one, init_from)")
     if model is None:
         model = build_model(train, model_config, strategy, train_config)
     elif not model.transform.adapted:
@@ -137,6 +144,9 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
             print(f"Resuming from the checkpoint after epoch {start_epoch} in {output_dir / 'checkpoints'}")
     if init_from is not None and start_epoch == 0:
         start_from(model, init_from)
+        if ranking is not None:  # the start is a candidate too: epoch 0, kept if no epoch beats it
+            ranking.set_model(model)
+            ranking.consider_start()
     if continue_from is not None and start_epoch == 0:
         with strategy.scope():
             continue_optimiser(continue_from, model)
@@ -183,7 +193,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     return FitResult(
         model=model,
         history=history,
-        best_epoch=(ranking.best_epoch + 1) if ranking is not None and ranking.best_epoch >= 0 else None,
+        best_epoch=(ranking.best_epoch + 1) if ranking is not None and ranking.best_weights is not None else None,
         epochs_run=epochs_run,
         train_seconds=seconds,
         pairs_per_second=pairs / seconds if pairs and seconds > 0 else None,  # None: no epoch ran here

@@ -30,7 +30,8 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     trains U and V with that G, starting from the current U and V and continuing the current
     optimiser state (Adagrad's accumulators; :mod:`awe_tf.training.optimiser`), so the steps
     make one optimisation rather than restarting it (where the Keras optimiser holds that state:
-    not for tables in a TPU's embedding memory). With ``engine="native"``
+    not for tables in a TPU's embedding memory). Each step trains at least one epoch: the point of
+    a step is U and V learnt with its G. With ``engine="native"``
     only step 0 runs natively; the steps with G use the graph step, the only one that has G.
 
     Args:
@@ -44,7 +45,8 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
             each); e.g. the best epochs each step found on validation, for the final refit.
         warm_start: start each step's U, V and optimiser state from the previous step's (else
             U and V from scratch, with a fresh optimiser).
-        init_from: a trained linear model step 0 starts from (:func:`~awe_tf.training.fit`).
+        init_from: a trained linear model of the same data to be step 0 (a WSABIE; it is not
+            trained further, and each step's history then starts with its ``history``).
         log: where progress lines go.
 
     Returns:
@@ -73,23 +75,29 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
                                    engine=train_config.engine if step == 0 else "graph")
 
     native = " with the native engine" if train_config.engine == "native" else ""
-    log(f"step 0/{iterations}: the linear model (constant G){native}")
-    results = [fit(train, linear_config, config(0), validation, where(0), init_from=init_from)]
+    if init_from is not None:
+        log(f"step 0/{iterations}: the linear model given (not trained again)")
+        results = [FitResult(model=init_from, history={}, best_epoch=None, epochs_run=0, train_seconds=0.0,
+                             pairs_per_second=None)]
+    else:
+        log(f"step 0/{iterations}: the linear model (constant G){native}")
+        results = [fit(train, linear_config, config(0), validation, where(0))]
     previous = results[0].model
     for step in range(1, iterations + 1):
         log(f"step {step}/{iterations}: G ({type(source).__name__}) from the step-{step - 1} model, "
             f"then U and V retrained{' (graph engine)' if native else ''}")
         model = final_model if step == iterations else build_model(train, model_config, train_config=train_config)
-        if warm_start:
+        if warm_start:  # each step trains on from here: iterative learning retrains U and V with each new G
             model.U.table.assign(previous.U.table)
             model.V.table.assign(previous.V.table)
         model.affinity.reference_part().set_reference(
             previous.U.table.numpy(), previous.prepare(train.X), train.Y, previous.input_bias,
             label_embeddings=previous.V.table.numpy(),
         )
-        carry = warm_start and holds_state(previous)
+        carry = warm_start and holds_state(previous) and previous.optimizer is not None
         if warm_start and not carry:
-            log("  (U and V are in a TPU's embedding memory: this step starts a fresh optimiser)")
+            log("  (the previous model's optimiser state is not at hand, or its tables are in a TPU's embedding "
+                "memory: this step starts a fresh optimiser)")
         results.append(fit(train, model_config, config(step), validation, where(step), model=model,
                            continue_from=previous if carry else None))
         previous = results[-1].model

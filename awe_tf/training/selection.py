@@ -75,7 +75,7 @@ def choose_epochs(train: Dataset, model_config: ModelConfig, train_config: Train
     log(f"      validation carve-out: {carve.train.n_examples} train / {carve.test.n_examples} validation examples")
     _, steps = train_model(carve.train, model_config, train_config, iterations, carve, output_dir,
                            init_from=init_from, log=log)
-    return [step.best_epoch or train_config.epochs for step in steps], steps
+    return [train_config.epochs if step.best_epoch is None else step.best_epoch for step in steps], steps
 
 
 def refit(train: Dataset, model_config: ModelConfig, train_config: TrainConfig, epochs: list[int],

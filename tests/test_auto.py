@@ -1,0 +1,72 @@
+"""--affinity auto: WSABIE and the candidates trained on the validation carve-out, a candidate
+kept only when it beats WSABIE there by more than its standard error, within the time budget."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from awe_tf.data import load_dataset
+from awe_tf.evaluation import evaluate_model
+from awe_tf.training import ModelConfig, TrainConfig
+from awe_tf.training.auto import Trial, check_metric, choose_affinity
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+SMALL = {"model_config": ModelConfig(dimension=16, num_negatives=5), "train_config": TrainConfig(epochs=3, verbose=0)}
+
+
+@pytest.fixture(scope="module")
+def corel():
+    return load_dataset("corel5k")
+
+
+def test_a_candidate_is_kept_only_when_it_beats_wsabie_by_more_than_the_noise(corel):
+    picked = choose_affinity(corel.train, **SMALL, candidates=("constant:1+knn:k=20", "constant:2"), budget=50,
+                             log=lambda line: None)
+    trials = {trial.affinity: trial for trial in picked.trials}
+    assert set(trials) == {None, "constant:1+knn:k=20", "constant:2"}
+    same = trials["constant:2"]  # G = 2 is WSABIE at another scale: no real gain to find
+    assert abs(same.gain) <= 3 * same.standard_error + 1e-9
+    winner = max((t for t in picked.trials[1:] if t.both_gain > t.both_error and t.gain >= -t.standard_error
+                  and t.check_gain >= -t.check_error), key=lambda t: t.both, default=None)
+    assert picked.affinity == (winner.affinity if winner else None)
+    assert picked.final.model.affinity.reference_part() is not None or picked.affinity is None
+    assert "*" in picked.table("precision@1") and "vs WSABIE" in picked.table("precision@1")
+    metrics = evaluate_model(picked.final.model.score, corel)["metrics"]
+    assert metrics["precision@1"] > 0.25
+
+
+def test_a_winner_needs_a_real_gain_and_no_real_loss_on_the_other_metric():
+    assert check_metric("precision@1") == "precision@3" and check_metric("precision@10") == "precision@1"
+    def trial(gain, check_gain, both_gain, error=0.01):
+        return Trial("knn:k=20", 0.5, gain, error, check_gain, error, 0.5, both_gain, error)
+
+    assert trial(0.011, 0.014, 0.012, error=0.009).beats_wsabie  # neither alone is clear, their mean is
+    assert trial(0.0, 0.03, 0.015).beats_wsabie  # no loss on the monitored metric
+    assert not trial(0.05, -0.02, 0.015).beats_wsabie  # a real loss on the other metric
+    assert not trial(0.005, 0.005, 0.005).beats_wsabie  # within the noise
+    assert not Trial(None, 0.5, gain=1.0).beats_wsabie and not Trial("knn:k=20", note="not run").beats_wsabie
+
+
+def test_candidates_over_the_budget_are_not_run_and_wsabie_stays(corel):
+    picked = choose_affinity(corel.train, **SMALL, candidates=("constant:1+knn:k=20",), budget=1.0,
+                             log=lambda line: None)
+    assert picked.affinity is None and picked.trials[1].note.startswith("not run: over the 1x budget")
+    assert picked.final.model.affinity.reference_part() is None  # WSABIE, refitted
+
+
+def test_cli_trains_with_the_auto_affinity(tmp_path):
+    out = tmp_path / "auto"
+    proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "auto", "--epochs", "3",
+                           "--dimension", "16", "--negatives", "5", "--no-baselines", "--verbose", "0", "-o", str(out)],
+                          capture_output=True, text=True, env=ENV, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "validation precision@1" in proc.stdout and "constant (WSABIE)" in proc.stdout
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["auto"] and report["validation"]["auto"]["trials"][0]["affinity"] is None
+    assert report["affinity"] == report["validation"]["auto"]["chosen"]
+    refused = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "auto", "--no-validate",
+                              "-o", str(tmp_path / "x")], capture_output=True, text=True, env=ENV, timeout=300)
+    assert refused.returncode == 2 and "--affinity auto" in refused.stderr

@@ -1,0 +1,57 @@
+"""awe-tf diagnose: what G does on the test part, measured the same way for every affinity."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from awe_tf.data import load_dataset
+from awe_tf.diagnostics import profile, verdict
+from awe_tf.training import ModelConfig, TrainConfig, fit, fit_iterative
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+@pytest.fixture(scope="module")
+def corel():
+    return load_dataset("corel5k")
+
+
+def test_the_linear_model_has_a_constant_g(corel):
+    model = fit(corel.train, ModelConfig(dimension=8, num_negatives=5), TrainConfig(epochs=1, verbose=0)).model
+    report = profile(model, corel)
+    assert report["g_positives"]["mean"] == pytest.approx(1.0, abs=1e-4)
+    assert report["g_negatives"]["p10"] == pytest.approx(1.0, abs=1e-4)
+    assert report["g_zero_on_positives"] == 0.0 and report["margin_in_linear_terms"] == pytest.approx(model.margin)
+    assert "the model is WSABIE" in verdict(report)
+
+
+def test_a_knn_affinity_is_profiled_from_its_g_rows(corel):
+    result, _ = fit_iterative(corel.train, ModelConfig(dimension=8, num_negatives=5, affinity="knn:k=10"),
+                              TrainConfig(epochs=1, verbose=0), iterations=1, log=lambda line: None)
+    model = result.model
+    report = profile(model, corel)
+    # G is the share of x's 10 neighbours carrying y: a multiple of 0.1, 0 for some positives
+    assert 0.0 < report["g_zero_on_positives"] < 1.0
+    assert report["g_positives"]["mean"] > 3 * report["g_negatives"]["mean"]
+    assert report["margin_in_linear_terms"] == pytest.approx(model.margin / report["g_positives"]["mean"])
+    assert "% of the test positives" in verdict(report)
+
+
+def test_cli_diagnoses_a_run_and_its_steps(tmp_path):
+    out = tmp_path / "knn"
+    train = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "knn:k=10", "--iterations", "2",
+                            "--epochs", "1", "--dimension", "8", "--negatives", "5", "--no-baselines", "--verbose",
+                            "0", "-o", str(out)], capture_output=True, text=True, env=ENV, timeout=600)
+    assert train.returncode == 0, train.stderr[-2000:]
+    proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", "diagnose", str(out), "--output",
+                           str(tmp_path / "d.json")], capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "corel5k, KNN affinity" in proc.stdout and "why: " in proc.stdout
+    report = json.loads((tmp_path / "d.json").read_text())
+    steps = report["step_knn_precision"]
+    assert len(steps) == 3 and all(0 < p < 1 for p in steps)  # the linear step and the two with G
+    assert np.isfinite(report["g_positives"]["mean"])
