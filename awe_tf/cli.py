@@ -154,7 +154,7 @@ def _train(args) -> int:
         seed=args.seed, verbose=args.verbose, jit_compile=args.jit_compile, engine=args.engine,
         threads=args.threads,
         # XLA and parameter-server workers take one static batch shape
-        bucketing=not (args.jit_compile or args.strategy in ("parameter-server", "tpu")),
+        bucketing=not (args.jit_compile or args.strategy == "parameter-server"),  # fit gives a TPU one shape
     )
     check_engine(model_config, train_config)
     if args.validate:

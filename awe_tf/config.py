@@ -143,16 +143,6 @@ class TrainConfig:
             return tf.keras.optimizers.SGD(self.learning_rate)
         raise ValueError(f"optimizer must be 'adagrad' or 'sgd', got {self.optimizer!r}")
 
-    def make_embedding_optimizer(self):
-        """The same optimiser for tables a TPU's embedding engine updates (``tpu_embedding``)."""
-        import tensorflow as tf
-
-        if self.optimizer == "adagrad":  # Keras' Adagrad starts its accumulators at 0.1 as well
-            return tf.tpu.experimental.embedding.Adagrad(self.learning_rate, initial_accumulator_value=0.1)
-        if self.optimizer == "sgd":
-            return tf.tpu.experimental.embedding.SGD(self.learning_rate)
-        raise ValueError(f"optimizer must be 'adagrad' or 'sgd', got {self.optimizer!r}")
-
 
 def check_engine(model_config: ModelConfig, train_config: TrainConfig) -> None:
     """Refuse, before any work, a native-engine run of a model that engine cannot train: it

@@ -15,6 +15,11 @@ def is_parameter_server(strategy) -> bool:
     return isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy)
 
 
+def is_tpu(strategy) -> bool:
+    """Whether ``strategy`` runs on TPU cores (its steps XLA-compiled, one static input shape)."""
+    return isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy))
+
+
 def shards(variable) -> int:
     """How many parameter-server shards a table is split into (1: not sharded)."""
     return len(getattr(variable, "variables", [variable]))

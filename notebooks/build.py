@@ -183,8 +183,13 @@ json.dumps(body)[:200]"""),
     ],
     "06_tpu_and_distributed.ipynb": [
         ("md", "# TPU and distributed training\n\nOn a Colab TPU runtime `make_strategy('auto')` connects to "
-               "the TPU; elsewhere it falls back to the GPUs, then to the CPU. A TPU wants one static batch "
-               "shape: `bucketing=False`."),
+               "the TPU; elsewhere it falls back to the GPUs, then to the CPU. Under a TPUStrategy `fit` feeds "
+               "the tensor-only input pipeline with one static batch shape (a multiple of the cores) and trains "
+               "U and V as replicated variables.\n\n**What has run where:** this notebook's TPU path targets "
+               "TensorFlow 2.20's TPU build (`tensorflow-tpu` with `libtpu`) on Colab TPU runtimes and Cloud TPU "
+               "VMs, and has never run on a TPU: the project has none. Its choices are exercised on a CPU by "
+               "`tests/test_tpu_path.py`. No GPU has run it either; `benchmarks/accelerator.py` is the "
+               "prepared GPU check. On a CPU or GPU runtime the same cells run as they are."),
         ("code", INSTALL),
         ("params", "EPOCHS = 10"),
         ("code", """\
@@ -205,10 +210,10 @@ on_tpu = isinstance(strategy, tf.distribute.TPUStrategy)
 config = TrainConfig(epochs=EPOCHS, bucketing=False, verbose=2, steps_per_execution=32 if on_tpu else 1)
 result = fit(split.train, ModelConfig(dimension=100), config, strategy=strategy)
 evaluate_model(result.model.score, split)["metrics"]"""),
-        ("md", "For vocabularies too large to replicate on every TPU core, `ModelConfig(tpu_embedding=True)` "
-               "keeps U and V in `tfrs.layers.embedding.TPUEmbedding` layers (the TPU's embedding engine; "
-               "off a TPU it trains exactly as the plain tables). Its TPU path has not been run by the "
-               "project's tests, which have no TPU."),
+        ("md", "`ModelConfig(tpu_embedding=True)` (TensorFlow's TPU embedding engine) is refused under a "
+               "TPUStrategy: the engine takes ids only as direct inputs of the step, while WARP samples V's "
+               "ids inside it, and its host copy of the tables is stale during training. Tables too large to "
+               "replicate on every TPU core are a limit of the TPU path today (see the README)."),
     ],
 }
 

@@ -106,6 +106,7 @@ class TrainingBatches:
     bucketing: bool = True
     seed: int = 0
     context: sp.csr_matrix | None = None  # per-row label weights of an affinity, ``[n, |Y|]``
+    replicas: int = 1  # without bucketing, the batch is a multiple of this (each replica its equal share)
 
     def __post_init__(self):
         if self.context is not None:
@@ -134,7 +135,8 @@ class TrainingBatches:
         else:
             self.label_width = _round8(int(self.n_lab[self.rows].max()))
             self.feature_width = _round8(int(self.n_feat[self.rows].max()))
-            self.batch_size = max(1, self.pairs_per_batch // self.label_width)
+            size = max(1, self.pairs_per_batch // self.label_width)
+            self.batch_size = -(-size // self.replicas) * self.replicas
 
     def steps_per_epoch(self) -> int:
         if self.bucketing:
@@ -218,7 +220,8 @@ class TrainingBatches:
         """The same batches as :meth:`dataset` without ``bucketing``, built only from tensors (no
         Python generator), so that it runs on remote workers (parameter-server training) and TPU
         hosts. Every example is padded once to the static widths and kept in memory; each epoch is
-        a fresh seeded shuffle; a short last batch is filled with masked rows."""
+        a fresh seeded shuffle; a short last batch is filled with masked rows, so every batch has
+        the same static shape (no example is dropped, as ``drop_remainder`` would)."""
         import tensorflow as tf
 
         if self.bucketing:
@@ -231,10 +234,12 @@ class TrainingBatches:
                 "context_ids": n_labels, "context_weights": 0.0}
         size = self.batch_size
 
-        def pad(batch):
+        widths = {key: value.shape[1] for key, value in examples.items()}
+
+        def pad(batch):  # and declare the one static shape (XLA and TPUs need it known when traced)
             missing = size - tf.shape(batch["label_ids"])[0]
-            return {key: tf.pad(value, [[0, missing], [0, 0]], constant_values=fill[key])
-                    for key, value in batch.items()}
+            return {key: tf.ensure_shape(tf.pad(value, [[0, missing], [0, 0]], constant_values=fill[key]),
+                                         [size, widths[key]]) for key, value in batch.items()}
 
         data = tf.data.Dataset.from_tensor_slices(examples)
         data = data.shuffle(len(self.rows), seed=self.seed, reshuffle_each_iteration=True)

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from awe_tf.config import ModelConfig
-from awe_tf.distribute import is_parameter_server, shards
+from awe_tf.distribute import is_parameter_server, is_tpu, shards
 
 WHOLE_TABLE_ROWS = 65536
 
@@ -41,22 +41,19 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         dimension: embedding dimension d.
         max_norm: the radius of the ball rows are projected onto.
         seed: initialiser seed.
-        tpu_embedding: keep the table in a ``tfrs.layers.embedding.TPUEmbedding`` layer (on a
-            TPU: its embedding memory and engine; elsewhere it behaves as the plain table).
-        embedding_optimizer: the ``tf.tpu.experimental.embedding`` optimizer that updates the
-            table on a TPU (unused elsewhere).
+        tpu_embedding: keep the table in a ``tfrs.layers.embedding.TPUEmbedding`` layer, which
+            off a TPU behaves as the plain table (for checkpoints that hold it). Refused under
+            TPUStrategy (see :meth:`_build_tpu_embedding`), where the plain table is replicated.
     """
 
     def __init__(self, rows: int, dimension: int, max_norm: float = ModelConfig.max_norm, seed: int | None = None,
-                 tpu_embedding: bool = False, embedding_optimizer=None, **kwargs):
+                 tpu_embedding: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.rows = int(rows)
         self.dimension = int(dimension)
         self.max_norm = float(max_norm)
         self.seed = seed
         self.tpu_embedding = bool(tpu_embedding)
-        self.embedding_optimizer = embedding_optimizer
-        self.on_tpu = False
 
     def build(self, input_shape=None):
         init = tf.keras.initializers.RandomNormal(stddev=1.0 / math.sqrt(self.dimension), seed=self.seed)
@@ -75,27 +72,30 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         super().build(input_shape)
 
     def _build_tpu_embedding(self, init):
-        """The table inside a ``tfrs.layers.embedding.TPUEmbedding`` layer: on a TPU its rows live
-        in the TPU's embedding memory, are looked up by the TPU embedding engine and updated by
-        the layer's own optimizer (``embedding_optimizer``); elsewhere the layer looks rows up
-        from an ordinary variable that the model's optimizer trains, exactly as without it."""
+        """The table inside a ``tfrs.layers.embedding.TPUEmbedding`` layer, off a TPU: the layer
+        looks rows up from an ordinary variable that the model's optimizer trains, exactly as
+        without it. Under TPUStrategy it is refused: see the comment below."""
         import tensorflow_recommenders as tfrs
 
         strategy = tf.distribute.get_strategy()
         if is_parameter_server(strategy):
             raise ValueError("TPU embedding tables are for TPUStrategy; under parameter servers the plain "
                              "tables are sharded instead (leave tpu_embedding off)")
-        self.on_tpu = isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy))
-        if self.on_tpu and self.embedding_optimizer is None:
-            raise ValueError("a TPU embedding table needs an embedding_optimizer (e.g. "
-                             "tf.tpu.experimental.embedding.Adagrad): the TPU updates it, not the Keras optimizer")
+        if is_tpu(strategy):
+            # TensorFlow's embedding engine (tpu_embedding_v2/v3) takes ids only as direct inputs
+            # of the step, with static per-replica shapes, and its host copy of the table is stale
+            # while training; WARP draws V's ids inside the step, U's ids pass the input transform
+            # and the bias feature first, and validation, max-norm projection and export read the
+            # tables. None of that holds there, so refuse before building anything.
+            raise ValueError("tpu_embedding (--tpu-embedding) is not supported on a TPU: the TPU embedding "
+                             "engine needs the ids as direct inputs of the step, and WARP samples V's ids inside "
+                             "it. Leave it off: under TPUStrategy U and V train as replicated TPU variables")
         table = tf.tpu.experimental.embedding.TableConfig(
             vocabulary_size=self.rows, dim=self.dimension, combiner="sum", name=f"{self.name}_table",
             initializer=lambda shape, dtype=None: self._clip(init(shape)),
         )
         feature = tf.tpu.experimental.embedding.FeatureConfig(table=table, name=f"{self.name}_ids")
-        self.tpu_layer = tfrs.layers.embedding.TPUEmbedding(
-            feature, optimizer=self.embedding_optimizer if self.on_tpu else None)
+        self.tpu_layer = tfrs.layers.embedding.TPUEmbedding(feature, optimizer=None)  # off a TPU: Keras trains it
         self.tpu_layer.build(None)
         self.table = next(iter(self.tpu_layer.embedding_tables.values()))
 
@@ -105,17 +105,14 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
 
     def call(self, ids):
         if self.tpu_embedding:
-            rows = self.tpu_layer(ids)
-            # On a TPU the table cannot be rewritten after a step (project), so rows are kept in
-            # the ball by clipping them as they are looked up; elsewhere project() does it.
-            return self._clip(rows) if self.on_tpu else rows
+            return self.tpu_layer(ids)
         return tf.nn.embedding_lookup(self.table, ids)  # also for tables sharded across parameter servers
 
     def whole_table(self, stop_gradient: bool = False):
         """The table as one tensor (held constant under differentiation with ``stop_gradient``),
         or None when it is sharded across parameter servers (reading it whole would fetch every
-        shard) or lives in a TPU's embedding memory."""
-        if self.on_tpu or shards(self.table) > 1:
+        shard)."""
+        if shards(self.table) > 1:
             return None
         table = tf.convert_to_tensor(self.table)
         return tf.stop_gradient(table) if stop_gradient else table
@@ -125,8 +122,6 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         # With several replicas each sees other ids; projecting the whole (synchronised) table
         # keeps every copy identical. Parameter-server workers update the table asynchronously,
         # so there a whole-table rewrite would undo the other workers' steps: rows only.
-        if self.on_tpu:  # rows are clipped as they are looked up instead
-            return
         strategy = tf.distribute.get_strategy()
         if not is_parameter_server(strategy) and (self.rows <= WHOLE_TABLE_ROWS or strategy.num_replicas_in_sync > 1):
             self.table.assign(self._clip(self.table))

@@ -53,10 +53,9 @@ class AWEModel(tfrs.Model):
         label_names: optional names of the labels, kept with the saved model.
         input_bias: add an always-on input feature (an extra row of U with x = 1), so that
             U_bias . V_y acts as a learnt per-label bias (LightFM's item bias).
-        tpu_embedding: keep U and V in ``tfrs.layers.embedding.TPUEmbedding`` layers: on a TPU
-            they live in its embedding memory (see :class:`~awe_tf.layers.MaxNormEmbedding`);
-            elsewhere the model trains exactly as without.
-        embedding_optimizer: the ``tf.tpu.experimental.embedding`` optimizer of U and V on a TPU.
+        tpu_embedding: keep U and V in ``tfrs.layers.embedding.TPUEmbedding`` layers, off a TPU
+            (the model trains exactly as without); refused under TPUStrategy, where U and V are
+            replicated variables (see :class:`~awe_tf.layers.MaxNormEmbedding`).
         data_task: ``annotation``, or ``recommendation`` when inputs and labels are the same items
             (a user's items in, items out): then :meth:`top_k` and the exported graphs leave out
             the request's own items and the items never seen in training, as evaluation does.
@@ -69,7 +68,7 @@ class AWEModel(tfrs.Model):
                  loss: str = DEFAULTS.loss, normalisation: str = DEFAULTS.normalisation,
                  max_norm: float = DEFAULTS.max_norm, seed: int = DEFAULTS.seed, label_names=None,
                  input_bias: bool = DEFAULTS.input_bias, tpu_embedding: bool = DEFAULTS.tpu_embedding,
-                 embedding_optimizer=None, data_task: str = ANNOTATION, input_transform: dict | None = None,
+                 data_task: str = ANNOTATION, input_transform: dict | None = None,
                  **kwargs):
         super().__init__(**kwargs)
         if loss not in TASKS:
@@ -91,7 +90,7 @@ class AWEModel(tfrs.Model):
         self.transform = InputTransform(n_features, normalisation, **(input_transform or {}), name="transform")
         # 1 for the labels a ranking may return (recommendation: the items seen in training)
         self.rankable = self.add_weight(name="rankable", shape=(n_labels,), initializer="ones", trainable=False)
-        tables = {"tpu_embedding": self.tpu_embedding, "embedding_optimizer": embedding_optimizer}
+        tables = {"tpu_embedding": self.tpu_embedding}
         self.U = MaxNormEmbedding(n_features + self.input_bias, dimension, max_norm, seed=seed, name="U", **tables)
         self.V = MaxNormEmbedding(n_labels, dimension, max_norm, seed=seed + 1, name="V", **tables)
         self.affinity = affinities.get(affinity)

@@ -12,7 +12,7 @@ import tensorflow as tf
 from awe_tf.config import ModelConfig, SettingError, TrainConfig
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.data.pipeline import TrainingBatches
-from awe_tf.distribute import is_parameter_server, rows_by_workers
+from awe_tf.distribute import is_parameter_server, is_tpu, rows_by_workers
 from awe_tf.models import AWEModel
 from awe_tf.training.callbacks import EpochCheckpoint, StopAtNonFiniteStep, StopOnNonFinite, ValidationRanking
 from awe_tf.training.optimiser import continue_optimiser
@@ -33,11 +33,9 @@ class FitResult:
 def build_model(data: Dataset, model_config: ModelConfig, strategy=None,
                 train_config: TrainConfig | None = None) -> AWEModel:
     """An AWEModel sized for ``data`` and adapted to it (its input transform's statistics), created
-    in the strategy's scope (``train_config`` gives the optimiser of TPU embedding tables)."""
+    in the strategy's scope."""
     strategy = strategy or tf.distribute.get_strategy()
     options = model_config.to_dict()
-    if model_config.tpu_embedding:
-        options["embedding_optimizer"] = (train_config or TrainConfig()).make_embedding_optimizer()
     with strategy.scope():
         model = AWEModel(
             n_features=data.n_features,
@@ -112,9 +110,10 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         batches = TrainingBatches(
             prepared,
             pairs_per_batch=train_config.pairs_per_batch,
-            bucketing=train_config.bucketing,
+            bucketing=train_config.bucketing and not is_tpu(strategy),  # a TPU takes one static batch shape
             seed=train_config.seed,
             context=_training_context(model, train, strategy),
+            replicas=1 if is_parameter_server(strategy) else strategy.num_replicas_in_sync,
         )
     all_callbacks = list(callbacks)
     ranking = None
@@ -162,14 +161,8 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
             dataset = batches.dataset(start_epoch)
             all_callbacks.insert(0, batches.callback())  # first: the others read the epoch's weights
             model.train_function = batches.train_function  # Keras calls it for each step instead of the graph's
-        elif is_parameter_server(strategy):  # each worker builds its own copy, from tensors only
-            first = start_epoch
-            dataset = tf.keras.utils.experimental.DatasetCreator(
-                lambda context: batches.tensor_dataset(start_epoch=first))
         else:
-            dataset = batches.dataset(epochs=None, start_epoch=start_epoch)
-        if not is_parameter_server(strategy) and strategy.num_replicas_in_sync > 1:
-            dataset = strategy.experimental_distribute_dataset(dataset)
+            dataset = training_input(batches, strategy, start_epoch)
         try:
             result = model.fit(
                 dataset,
@@ -198,6 +191,25 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         train_seconds=seconds,
         pairs_per_second=pairs / seconds if pairs and seconds > 0 else None,  # None: no epoch ran here
     )
+
+
+def training_input(batches: TrainingBatches, strategy, start_epoch: int = 0):
+    """The graph step's input for ``strategy``, from ``start_epoch`` on, forever (Keras counts
+    the steps of each epoch):
+
+    * parameter servers: a ``DatasetCreator``, each worker building its copy from tensors alone;
+    * a TPU: the tensor-only pipeline (no Python generator: it runs on the TPU hosts), every batch
+      one static shape divisible by the replicas, distributed to the cores;
+    * else the generator pipeline (bucketed batches where ``batches.bucketing``), distributed when
+      there are several replicas.
+    """
+    if is_parameter_server(strategy):
+        return tf.keras.utils.experimental.DatasetCreator(
+            lambda context: batches.tensor_dataset(start_epoch=start_epoch))
+    if is_tpu(strategy):
+        return strategy.experimental_distribute_dataset(batches.tensor_dataset(start_epoch=start_epoch))
+    dataset = batches.dataset(epochs=None, start_epoch=start_epoch)
+    return strategy.experimental_distribute_dataset(dataset) if strategy.num_replicas_in_sync > 1 else dataset
 
 
 def start_from(model: AWEModel, trained: AWEModel) -> None:

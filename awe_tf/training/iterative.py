@@ -10,7 +10,6 @@ from pathlib import Path
 from awe_tf.config import ModelConfig, TrainConfig
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.training.fit import FitResult, build_model, fit
-from awe_tf.training.optimiser import holds_state
 
 
 def needs_iterations(affinity) -> bool:
@@ -29,8 +28,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     from those embeddings (each training input's k nearest other training inputs), and (3)
     trains U and V with that G, starting from the current U and V and continuing the current
     optimiser state (Adagrad's accumulators; :mod:`awe_tf.training.optimiser`), so the steps
-    make one optimisation rather than restarting it (where the Keras optimiser holds that state:
-    not for tables in a TPU's embedding memory). Each step trains at least one epoch: the point of
+    make one optimisation rather than restarting it. Each step trains at least one epoch: the point of
     a step is U and V learnt with its G. With ``engine="native"``
     only step 0 runs natively; the steps with G use the graph step, the only one that has G.
 
@@ -94,10 +92,9 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
             previous.U.table.numpy(), previous.prepare(train.X), train.Y, previous.input_bias,
             label_embeddings=previous.V.table.numpy(),
         )
-        carry = warm_start and holds_state(previous) and previous.optimizer is not None
+        carry = warm_start and previous.optimizer is not None
         if warm_start and not carry:
-            log("  (the previous model's optimiser state is not at hand, or its tables are in a TPU's embedding "
-                "memory: this step starts a fresh optimiser)")
+            log("  (the previous model has no optimiser state: this step starts a fresh optimiser)")
         results.append(fit(train, model_config, config(step), validation, where(step), model=model,
                            continue_from=previous if carry else None))
         previous = results[-1].model

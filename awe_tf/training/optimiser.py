@@ -30,24 +30,14 @@ def plain_kind(optimizer) -> str | None:
     return None
 
 
-def holds_state(model) -> bool:
-    """Whether the Keras optimiser holds U and V's state: not when the tables live in a TPU's
-    embedding memory, where the TPU embedding layer's own optimiser updates them (off a TPU,
-    ``tpu_embedding`` tables are ordinary variables and the Keras optimiser does)."""
-    return not (model.U.on_tpu or model.V.on_tpu)
-
-
 def continue_optimiser(source, target) -> None:
     """Give ``target``'s optimiser the state ``source``'s left U and V in (both models compiled).
 
-    Adagrad: the accumulators of U and V are copied; plain SGD has no state. Tables in a TPU's
-    embedding memory (see :func:`holds_state`) and other optimisers are refused.
+    Adagrad: the accumulators of U and V are copied; plain SGD has no state. Other optimisers are
+    refused.
     """
     if source.optimizer is None or target.optimizer is None:
         raise ValueError("both models need an optimiser (compile them first)")
-    if not (holds_state(source) and holds_state(target)):
-        raise ValueError("the optimiser state of tables on a TPU lives in the TPU embedding layer; "
-                         "continue_optimiser cannot carry it")
     if type(source.optimizer) is not type(target.optimizer):
         raise ValueError(f"cannot continue the {type(source.optimizer).__name__} optimiser state with "
                          f"{type(target.optimizer).__name__}")
