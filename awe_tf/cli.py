@@ -15,6 +15,7 @@ import dataclasses
 import importlib
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -186,7 +187,7 @@ def _train(args) -> int:
         model_config = dataclasses.replace(model_config, affinity=picked.affinity)
         result, epochs = picked.final, picked.epochs
         validation_report = {"auto": {"chosen": picked.affinity or "constant", "seconds": picked.seconds,
-                                      "trials": [dataclasses.asdict(trial) for trial in picked.trials]}}
+                                      "trials": [_finite(dataclasses.asdict(trial)) for trial in picked.trials]}}
     elif args.validate:
         print(f"[1/2] choosing the number of epochs on the protocol's validation split, watching {monitor}")
         epochs, chosen = choose_epochs(split.train, model_config, train_config, iterations, out / "validation",
@@ -194,8 +195,12 @@ def _train(args) -> int:
         validation_report = {"best_epochs": epochs, "steps": [c.history for c in chosen]}
         for step, (c, e) in enumerate(zip(chosen, epochs, strict=True)):
             label = f"step {step}: " if iterative else ""
-            print(f"      {label}best epoch {e} (validation {monitor} = "
-                  f"{c.history.get('val_' + monitor, [float('nan')] * e)[e - 1]:.4f})")
+            scores = c.history.get("val_" + monitor, [])
+            if e == 0:
+                shown = "the start kept" if c.epochs_run else "the model given, as it is"
+            else:
+                shown = f"validation {monitor} = {scores[e - 1]:.4f}" if len(scores) >= e else "no validation score"
+            print(f"      {label}best epoch {e} ({shown})")
         total = "+".join(map(str, epochs))
         print(f"[2/2] refitting on the full training part for {total} epoch{'' if total == '1' else 's'}")
     final_config = dataclasses.replace(train_config, epochs=epochs[0], patience=0)
@@ -475,6 +480,19 @@ def _whole(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
+def _finite(record: dict) -> dict:
+    """JSON has no NaN or infinity: such numbers become null."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+
+
+def _epochs(text: str) -> int:
+    """At least one epoch (0 is only for models started from a trained one, in Python)."""
+    value = _whole(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {value}")
+    return value
+
+
 def _number(text: str) -> float:
     try:
         return float(text)
@@ -531,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--no-bias", dest="input_bias", action="store_false",
                        help="no always-on input feature (no learnt per-label bias)")
     fitting = train.add_argument_group("training")
-    fitting.add_argument("--epochs", type=_whole, default=train_defaults.epochs,
+    fitting.add_argument("--epochs", type=_epochs, default=train_defaults.epochs,
                          help="the most epochs (each step's, for iterative affinities)")
     fitting.add_argument("--learning-rate", "--lr", type=_number, default=train_defaults.learning_rate,
                          help="the optimiser's step size")
@@ -568,8 +586,8 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--jit-compile", action="store_true",
                        help="compile the training step with XLA (one static batch shape, as on TPU)")
     scale.add_argument("--tpu-embedding", action="store_true",
-                       help="keep U and V in tfrs TPUEmbedding layers (on a TPU: its embedding engine; "
-                            "elsewhere the same training as without)")
+                       help="keep U and V in tfrs TPUEmbedding layers off a TPU (the same training as without); "
+                            "refused under a TPUStrategy, where U and V are replicated variables")
     train.set_defaults(func=cmd_train, parser=train)
 
     evaluate = sub.add_parser("evaluate", help="score a saved model, or an export, on a data set's test part")
@@ -614,7 +632,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--oracle", choices=["random", "bayesian", "hyperband"], default="random",
                       help="KerasTuner's search algorithm")
     tune.add_argument("--trials", type=_whole, default=10, help="trials (random, bayesian)")
-    tune.add_argument("--epochs", type=_whole, default=10, help="epochs per trial (hyperband: the most)")
+    tune.add_argument("--epochs", type=_epochs, default=10, help="epochs per trial (hyperband: the most)")
     tune.add_argument("--iterations", type=_whole, default=1, help="G rebuilds per trial for knn-type affinities")
     tune.add_argument("--monitor", help="validation metric to maximise (none: precision@10 for recommendation, "
                                         "precision@1 otherwise)")
@@ -629,7 +647,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--output", "-o", help="output directory (none: runs/reproduce-TABLE)")
     reproduce.add_argument("--datasets", nargs="+", help="annotation data sets (none: cal500 corel5k emotions scene)")
     reproduce.add_argument("--dimension", "-d", type=_whole, help="none: 100 (annotation), 64 (recommendation)")
-    reproduce.add_argument("--epochs", type=_whole, default=30, help="the most epochs per model (early stopping)")
+    reproduce.add_argument("--epochs", type=_epochs, default=30, help="the most epochs per model (early stopping)")
     reproduce.add_argument("--iterations", type=_whole, default=3, help="AWE k-NN: times G is rebuilt")
     reproduce.add_argument("--betas", nargs="+", type=_number,
                            help="linear sigmoid betas (none: -1 -0.5 0 0.25 0.5)")
@@ -671,8 +689,6 @@ def main(argv=None) -> int:
     from awe_tf.data import DataFormatError
 
     try:
-        if getattr(args, "epochs", None) is not None and args.epochs < 1:  # 0 is for models started from others
-            raise SettingError("epochs", f"must be a whole number of at least 1, got {args.epochs}")
         for module in args.imports:
             try:
                 importlib.import_module(module)

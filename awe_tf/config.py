@@ -161,4 +161,5 @@ def check_engine(model_config: ModelConfig, train_config: TrainConfig) -> None:
     if model_config.loss != "warp":
         raise SettingError("engine", f"native computes the loss 'warp' only, not {model_config.loss!r}")
     if model_config.tpu_embedding:
-        raise SettingError("engine", "native keeps U and V in this machine's memory, not in TPU embedding tables")
+        raise SettingError("engine", "native keeps U and V as plain arrays in this machine's memory, not in "
+                           "TPUEmbedding layers (tpu_embedding)")

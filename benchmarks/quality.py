@@ -9,8 +9,9 @@ embedding space and in input space), auto's change against WSABIE and against k-
 space with the standard deviation of that paired difference over seeds, and what auto chose.
 
     AWE_DATA_DIR=../shared/data python benchmarks/quality.py [--datasets emotions scene ...]
-        [--seeds 3] [--markdown results.md] [--json results.json] [any awe-tf train flags]
-    python benchmarks/quality.py --from-json results.json   # the table again, from saved runs
+        [--seeds 3] [--markdown results.md] [--json results.json] [--readme README.md]
+        [any awe-tf train flags]
+    python benchmarks/quality.py --from-json results.json --readme README.md   # from saved runs
 
 Every data set gets the same flags: nothing here is tuned to one of them.
 """
@@ -88,6 +89,18 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+MARKERS = ("<!-- quality.py -->", "<!-- /quality.py -->")
+
+
+def replace_between(path: Path, table: str) -> None:
+    """Put ``table`` between the two :data:`MARKERS` lines of ``path`` (an error if they are not there)."""
+    text = path.read_text()
+    start, end = text.find(MARKERS[0]), text.find(MARKERS[1])
+    if start < 0 or end < start:
+        raise SystemExit(f"error: {path} has no {MARKERS[0]} ... {MARKERS[1]} lines to put the table between")
+    path.write_text(text[: start + len(MARKERS[0])] + "\n" + table + "\n" + text[end:])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=DATASETS)
@@ -95,6 +108,8 @@ def main() -> int:
     parser.add_argument("--json", help="write every run's metrics.json here")
     parser.add_argument("--markdown", help="write the table here")
     parser.add_argument("--from-json", help="rebuild the table from the --json of an earlier run")
+    parser.add_argument("--readme", help="put the table in this file, between its <!-- quality.py --> and "
+                                         "<!-- /quality.py --> lines (the project's README.md)")
     args, extra = parser.parse_known_args()
     results, rows = {}, []
     if args.from_json:
@@ -120,6 +135,8 @@ def main() -> int:
     print(table)
     if args.markdown:
         Path(args.markdown).write_text(table + "\n")
+    if args.readme:
+        replace_between(Path(args.readme), table)
     if args.json and not args.from_json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

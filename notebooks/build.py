@@ -198,16 +198,15 @@ from awe_tf.training.strategies import make_strategy
 strategy = make_strategy("auto")
 print(type(strategy).__name__, strategy.num_replicas_in_sync, "replica(s)")"""),
         ("code", """\
-import tensorflow as tf
-
 from awe_tf.data import load_dataset
+from awe_tf.distribute import is_tpu
 from awe_tf.evaluation import evaluate_model
 from awe_tf.training import ModelConfig, TrainConfig, fit
 
 split = load_dataset("corel5k")
 # On a TPU each call into the compiled step has a fixed cost: run many steps per call there.
-on_tpu = isinstance(strategy, tf.distribute.TPUStrategy)
-config = TrainConfig(epochs=EPOCHS, bucketing=False, verbose=2, steps_per_execution=32 if on_tpu else 1)
+# (fit gives a TPU the one static batch shape it needs by itself.)
+config = TrainConfig(epochs=EPOCHS, verbose=2, steps_per_execution=32 if is_tpu(strategy) else 1)
 result = fit(split.train, ModelConfig(dimension=100), config, strategy=strategy)
 evaluate_model(result.model.score, split)["metrics"]"""),
         ("md", "`ModelConfig(tpu_embedding=True)` (TensorFlow's TPU embedding engine) is refused under a "

@@ -26,6 +26,7 @@ def test_the_accelerator_check_runs_on_a_cpu(tmp_path):
     speed = report["speed"]
     synthetic = next(value for key, value in speed.items() if key.startswith("synthetic"))
     assert synthetic["graph_on_device_pairs_per_s"] > 0 and synthetic["native_all_cpu_cores_pairs_per_s"] > 0
-    assert speed["scoring"]["labels"] == 20_000 and speed["scoring"]["device_queries_per_s"] > 0
+    assert speed["scoring"]["labels"] == 10_000 and speed["scoring"]["device_queries_per_s"] > 0
+    assert "skipped" in speed["ml-100k"]  # a smoke run measures the synthetic set only
     table = (tmp_path / "accelerator.md").read_text()
-    assert "| iterative k-NN | jit |" in table and "scoring queries/s over 20,000 labels" in table
+    assert "| iterative k-NN | jit |" in table and "scoring queries/s over 10,000 labels" in table

@@ -156,7 +156,7 @@ def test_a_started_model_keeps_its_start_when_no_epoch_beats_it(corel, tmp_path,
                  output_dir=tmp_path / "run")
     assert result.best_epoch == 0 and result.epochs_run == 2
     np.testing.assert_array_equal(result.model.U.table.numpy(), wsabie.U.table.numpy())
-    with np.load(tmp_path / "run" / "checkpoints" / "best.npz") as best:  # a resumed run keeps the start too
+    with np.load(tmp_path / "run" / "checkpoints" / "best.npz") as best:  # what a resumed run restores
         assert any(np.array_equal(best[name], wsabie.U.table.numpy()) for name in best.files)
     monkeypatch.undo()
     kept = fit(carve.train, config, TrainConfig(epochs=0, verbose=0), init_from=wsabie).model  # the refit of 0 epochs

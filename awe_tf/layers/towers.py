@@ -79,8 +79,8 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
 
         strategy = tf.distribute.get_strategy()
         if is_parameter_server(strategy):
-            raise ValueError("TPU embedding tables are for TPUStrategy; under parameter servers the plain "
-                             "tables are sharded instead (leave tpu_embedding off)")
+            raise ValueError("tpu_embedding is not for parameter servers, where the plain tables are sharded "
+                             "instead (leave tpu_embedding off)")
         if is_tpu(strategy):
             # TensorFlow's embedding engine (tpu_embedding_v2/v3) takes ids only as direct inputs
             # of the step, with static per-replica shapes, and its host copy of the table is stale

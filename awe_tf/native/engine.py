@@ -35,7 +35,7 @@ def _optimizer_settings(optimizer) -> tuple[float, float, bool]:
 def check_supported(model, strategy=None) -> None:
     """Raise a clear error unless ``model`` (and the strategy) are what the native engine trains."""
     from awe_tf.affinities.constant import Constant
-    from awe_tf.distribute import is_parameter_server
+    from awe_tf.distribute import is_parameter_server, is_tpu
 
     problems = []
     if type(model.affinity) is not Constant or model.affinity.c != 1.0:
@@ -44,12 +44,11 @@ def check_supported(model, strategy=None) -> None:
     if model.loss_name != "warp":
         problems.append(f"it computes the loss 'warp' only, not {model.loss_name!r}")
     if model.tpu_embedding:
-        problems.append("its tables cannot live in TPU embedding memory (tpu_embedding)")
+        problems.append("its tables are plain arrays, not TPUEmbedding layers (tpu_embedding)")
     if model.n_labels >= 2**31:
         problems.append("it takes fewer than 2^31 labels")
     strategy = strategy or tf.distribute.get_strategy()
-    if is_parameter_server(strategy) or strategy.num_replicas_in_sync > 1 or \
-            isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy)):
+    if is_parameter_server(strategy) or strategy.num_replicas_in_sync > 1 or is_tpu(strategy):
         problems.append(f"it runs on this machine's CPUs, not under {type(strategy).__name__}")
     if problems:
         raise ValueError("engine='native' cannot train this model: " + "; ".join(problems)

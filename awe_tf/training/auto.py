@@ -147,14 +147,16 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     baseline = _row_scores(wsabie_stage, carve, (monitor, check))
     trials = [Trial(None, float(baseline[0].mean()), both=float((baseline[0] + baseline[1]).mean() / 2), epochs=epochs,
                     seconds=unit)]
-    results = {None: (epochs, None)}
+    results = {}
     per_step = unit / 2  # a candidate's carve-out training per step, guessed from WSABIE's until one has run
+    leader_steps = 0  # the steps of the best candidate so far: its refit must fit in the budget too
     graph = dataclasses.replace(train_config, engine="graph")  # the native engine trains WSABIE only
     for spec in candidates:
         config = dataclasses.replace(model_config, affinity=spec)
         iterations = ITERATIONS if is_iterative(config) else 1
         spent = time.perf_counter() - began
-        if spent + 2 * per_step * iterations > budget * unit:  # its training, and the refit a winner would need
+        # its training, and the refit of whichever would win: itself or the best so far
+        if spent + per_step * (iterations + max(iterations, leader_steps)) > budget * unit:
             trials.append(Trial(spec, note=f"not run: over the {budget:g}x budget"))
             continue
         log(f"auto: {spec}, from WSABIE, on the validation carve-out")
@@ -171,6 +173,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         trials.append(Trial(spec, float(rows[0].mean()), gain, error, check_gain, check_error,
                             float((rows[0] + rows[1]).mean() / 2), both_gain, both_error, shown, seconds))
         results[spec] = (chosen, iterations)
+        best = max((t for t in trials if t.beats_wsabie), key=lambda t: t.both, default=None)
+        leader_steps = results[best.affinity][1] if best is not None else 0
     winner = max((trial for trial in trials if trial.beats_wsabie), key=lambda trial: trial.both, default=None)
     if winner is None:
         log(f"auto: no candidate beats WSABIE on the carve-out by more than its standard error on the mean of "

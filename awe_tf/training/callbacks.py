@@ -34,29 +34,35 @@ class ValidationRanking(tf.keras.callbacks.Callback):
         self.best = -math.inf
         self.best_epoch = -1
         self.best_weights = None
+        self.start_score = None  # the start's score, when the run started from a trained model
 
     def evaluate(self) -> dict:
         return evaluate_model(self.model.score, self.split, self.ks)["metrics"]
 
+    def _monitored(self, metrics: dict) -> float:
+        if self.monitor not in metrics:
+            raise ValueError(f"cannot monitor {self.monitor!r}; validation reports {sorted(metrics)}")
+        return metrics[self.monitor]
+
+    def _keep_if_best(self, value: float, epoch: int) -> bool:
+        if value <= self.best:
+            return False
+        self.best, self.best_epoch = value, epoch
+        self.best_weights = [w.copy() for w in self.model.get_weights()]
+        return True
+
     def consider_start(self) -> None:
-        """Score the model as it is before its first epoch: the weights to keep (epoch 0) unless an
-        epoch beats them."""
-        value = self.evaluate()[self.monitor]
-        if value > self.best:
-            self.best, self.best_epoch = value, -1
-            self.best_weights = [w.copy() for w in self.model.get_weights()]
+        """Score the model as it is before its first epoch: the weights to keep (epoch 0, kept as
+        ``best_epoch`` -1) unless an epoch beats them."""
+        self.start_score = self._monitored(self.evaluate())
+        self._keep_if_best(self.start_score, -1)
 
     def on_epoch_end(self, epoch, logs=None):
         metrics = self.evaluate()
-        if self.monitor not in metrics:
-            raise ValueError(f"cannot monitor {self.monitor!r}; validation reports {sorted(metrics)}")
+        value = self._monitored(metrics)
         if logs is not None:
             logs.update({f"val_{k}": v for k, v in metrics.items() if k.startswith("precision")})
-        value = metrics[self.monitor]
-        if value > self.best:
-            self.best, self.best_epoch = value, epoch
-            self.best_weights = [w.copy() for w in self.model.get_weights()]
-        elif self.patience and epoch - self.best_epoch >= self.patience:
+        if not self._keep_if_best(value, epoch) and self.patience and epoch - self.best_epoch >= self.patience:
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
@@ -198,8 +204,8 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
                  "seconds": self.seconds_before + time.perf_counter() - self.began}
         if self.validation is not None:
             state["validation"] = self.validation.state()
-            if self.validation.best_epoch == epoch or (self.validation.best_epoch == -1 and
-                                                       self.validation.best_weights is not None):  # the start
+            start_kept = self.validation.best_epoch == -1 and self.validation.best_weights is not None
+            if self.validation.best_epoch == epoch or (start_kept and epoch == 0):  # the start, written once
                 np.savez(self.write_directory / "best.npz", **{f"w{i}": w for i, w in
                                                                 enumerate(self.validation.best_weights)})
         tmp = self.write_directory / (STATE_FILE + ".tmp")

@@ -43,8 +43,8 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
             each); e.g. the best epochs each step found on validation, for the final refit.
         warm_start: start each step's U, V and optimiser state from the previous step's (else
             U and V from scratch, with a fresh optimiser).
-        init_from: a trained linear model of the same data to be step 0 (a WSABIE; it is not
-            trained further, and each step's history then starts with its ``history``).
+        init_from: a trained linear model of the same data to be step 0 (a WSABIE), as it is:
+            step 0 then trains nothing and reports ``best_epoch`` 0.
         log: where progress lines go.
 
     Returns:
@@ -66,6 +66,8 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     epochs = list(epochs_per_step or [train_config.epochs] * (iterations + 1))
     if len(epochs) != iterations + 1:
         raise ValueError(f"epochs_per_step needs {iterations + 1} entries, got {len(epochs)}")
+    if min(epochs[1:]) < 1 or (init_from is None and epochs[0] < 1):
+        raise ValueError(f"every step trains at least one epoch (step 0 none only when init_from is it), got {epochs}")
 
     def config(step):
         # The native engine trains the linear model only: step 0 with it, the steps with G with the graph step.
@@ -75,7 +77,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     native = " with the native engine" if train_config.engine == "native" else ""
     if init_from is not None:
         log(f"step 0/{iterations}: the linear model given (not trained again)")
-        results = [FitResult(model=init_from, history={}, best_epoch=None, epochs_run=0, train_seconds=0.0,
+        results = [FitResult(model=init_from, history={}, best_epoch=0, epochs_run=0, train_seconds=0.0,
                              pairs_per_second=None)]
     else:
         log(f"step 0/{iterations}: the linear model (constant G){native}")
