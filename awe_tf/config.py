@@ -144,20 +144,35 @@ class TrainConfig:
         raise ValueError(f"optimizer must be 'adagrad' or 'sgd', got {self.optimizer!r}")
 
 
+def engine_for(model_config: ModelConfig, train_config: TrainConfig) -> TrainConfig:
+    """``train_config``, with the graph engine instead where the native one cannot train
+    ``model_config``'s affinity (it trains those whose score is a function of the linear score)."""
+    if train_config.engine != "native":
+        return train_config
+    from awe_tf.affinities import parse
+
+    affinity = model_config.affinity
+    affinity = parse(affinity) if isinstance(affinity, str) else affinity
+    if affinity is None or affinity.scalar_form() is not None:
+        return train_config
+    return dataclasses.replace(train_config, engine="graph")
+
+
 def check_engine(model_config: ModelConfig, train_config: TrainConfig) -> None:
     """Refuse, before any work, a native-engine run of a model that engine cannot train: it
     trains WSABIE (the constant affinity c = 1, loss ``warp``, plain tables), or the linear step 0
     of an affinity built from the training set (the later steps train with the graph engine)."""
     if train_config.engine != "native":
         return
-    from awe_tf.affinities import Constant, parse
+    from awe_tf.affinities import parse
 
     affinity = model_config.affinity
     affinity = parse(affinity) if isinstance(affinity, str) else affinity
-    linear = affinity is None or (type(affinity) is Constant and affinity.c == 1.0)
-    if not linear and affinity.reference_part() is None:
-        raise SettingError("engine", f"native trains WSABIE (no affinity, or constant:1) and the linear step 0 of "
-                                     f"iterative affinities, not {model_config.affinity!r}: use the graph engine")
+    scalar = affinity is None or affinity.scalar_form() is not None
+    if not scalar and affinity.reference_part() is None:
+        raise SettingError("engine", f"native trains WSABIE, linear sigmoid (on the whole score) and their sums "
+                                     f"with constants, and the linear step 0 of iterative affinities, not "
+                                     f"{model_config.affinity!r}: use the graph engine")
     if model_config.loss != "warp":
         raise SettingError("engine", f"native computes the loss 'warp' only, not {model_config.loss!r}")
     if model_config.tpu_embedding:

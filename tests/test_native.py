@@ -44,6 +44,11 @@ def reference_step(engine, step, U, V, accU, accV):
     seed = int(np.random.SeedSequence([model.seed, step]).generate_state(1, np.uint64)[0])
     rng = SplitMix(seed ^ ((0xD1B54A32D192ED03 * 1) & MASK))
     stats = np.zeros(4)
+    c, lam, alpha, beta = (np.float32(v) for v in engine.form)
+
+    def h(s):  # the score as a function of the linear score, and its slope
+        g = np.float32(1) / (np.float32(1) + np.exp(-(alpha * s + beta)))
+        return s * (c + lam * g), c + lam * (g + alpha * s * g * (np.float32(1) - g))
 
     def update(table, acc, row, gradient):
         if acc is not None:
@@ -71,25 +76,26 @@ def reference_step(engine, step, U, V, accU, accV):
             self_at = np.flatnonzero(feats == y) if engine.leave_one_out else []
             if len(self_at):
                 x -= weights[self_at[0]] * U[y]
-            positive = np.dot(x, V[y])
+            positive, slope_y = h(np.dot(x, V[y]))
             violator, trials = None, 0
             for _ in range(model.num_negatives):
-                c = rng.below(n_labels)
-                if c in labels:
+                draw = rng.below(n_labels)
+                if draw in labels:
                     continue
                 trials += 1
-                if np.dot(x, V[c]) > positive - margin:
-                    violator = c
+                if h(np.dot(x, V[draw]))[0] > positive - margin:
+                    violator = draw
                     break
             stats[1] += 1
             if violator is None:
                 continue
+            negative, slope_c = h(np.dot(x, V[violator]))
             rank = (n_labels - len(labels)) // trials
             weight = np.float32(np.sum(1.0 / np.arange(1, rank + 1)))
-            stats += [weight * (margin - positive + np.dot(x, V[violator])), 0, 1, rank]
-            dx = weight * (V[violator] - V[y])
-            update(V, accV, y, -weight * x)
-            update(V, accV, violator, weight * x)
+            stats += [weight * (margin - positive + negative), 0, 1, rank]
+            dx = weight * (slope_c * V[violator] - slope_y * V[y])
+            update(V, accV, y, -weight * slope_y * x)
+            update(V, accV, violator, weight * slope_c * x)
             total += dx
             if len(self_at):
                 own[self_at[0]] += dx
@@ -112,12 +118,16 @@ def tiny(task, seed=0):
                    label_names=[str(j) for j in range(labels)], task=task, name=f"tiny-{task}")
 
 
-@pytest.mark.parametrize("task,optimizer,input_bias", [
-    (RECOMMENDATION, "adagrad", True), (ANNOTATION, "adagrad", True), (ANNOTATION, "sgd", False),
+@pytest.mark.parametrize("task,optimizer,input_bias,affinity", [
+    (RECOMMENDATION, "adagrad", True, None), (ANNOTATION, "adagrad", True, None), (ANNOTATION, "sgd", False, None),
+    # AWE whose score is a function of the linear score s: s sigmoid(2 s - 0.5), and 0.5 s + s sigmoid(s + 0.25)
+    (RECOMMENDATION, "adagrad", True, "linear-sigmoid:alpha=2,beta=-0.5"),
+    (ANNOTATION, "sgd", True, "constant:0.5+linear-sigmoid:alpha=1,beta=0.25"),
 ])
-def test_native_step_matches_numpy_reference(task, optimizer, input_bias):
+def test_native_step_matches_numpy_reference(task, optimizer, input_bias, affinity):
     data = tiny(task)
-    model = build_model(data, ModelConfig(dimension=8, num_negatives=4, max_norm=1.0, input_bias=input_bias, seed=3))
+    model = build_model(data, ModelConfig(dimension=8, num_negatives=4, max_norm=1.0, input_bias=input_bias, seed=3,
+                                          affinity=affinity))
     model.compile(optimizer=TrainConfig(optimizer=optimizer, learning_rate=0.3).make_optimizer())
     engine = NativeWarp(model, data, threads=1, seed=5)
     engine.load()
@@ -134,9 +144,10 @@ def test_native_step_matches_numpy_reference(task, optimizer, input_bias):
     assert np.all(np.linalg.norm(engine.tables["V"], axis=1) <= 1.0 + 1e-5)  # max-norm projection
 
 
-def test_native_engine_learns_on_movielens(data_dir):
+@pytest.mark.parametrize("affinity", [None, "linear-sigmoid:alpha=1,beta=0.25"])
+def test_native_engine_learns_on_movielens(data_dir, affinity):
     split = load_dataset("ml-100k")
-    result = fit(split.train, ModelConfig(dimension=64, num_negatives=10),
+    result = fit(split.train, ModelConfig(dimension=64, num_negatives=10, affinity=affinity),
                  TrainConfig(epochs=5, learning_rate=0.1, engine="native", verbose=0))
     metrics = evaluate_model(result.model.score, split)["metrics"]
     popular = evaluate_model(Popularity().fit(split.train).score, split)["metrics"]
@@ -182,8 +193,9 @@ def test_native_killed_run_resumes_to_the_same_weights(tmp_path):
 
 def test_native_engine_refuses_what_it_cannot_train():
     corel = load_dataset("corel5k")
-    with pytest.raises(ValueError, match="linear model"):
-        fit(corel.train, ModelConfig(dimension=8, affinity="knn:k=5"), TrainConfig(epochs=1, engine="native"))
+    for affinity in ("knn:k=5", "linear-sigmoid:on=pair", "sigmoid", "constant:1+topk:k=2"):
+        with pytest.raises(ValueError, match="a function of the linear score alone"):
+            fit(corel.train, ModelConfig(dimension=8, affinity=affinity), TrainConfig(epochs=1, engine="native"))
     with pytest.raises(ValueError, match="'warp' only"):
         fit(corel.train, ModelConfig(dimension=8, loss="warp-all"), TrainConfig(epochs=1, engine="native"))
     with pytest.raises(ValueError, match="jit_compile"):

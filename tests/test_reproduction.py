@@ -84,8 +84,8 @@ def test_annotation_over_two_seeds_reports_means_and_each_seed(tmp_path, data_di
 
 
 def test_reproduce_trains_the_linear_models_with_the_native_engine(monkeypatch, data_dir):
-    """``--engine native``: WSABIE and AWE k-NN's step 0 train natively, the AWE models with G (which the
-    native engine refuses) with the graph step."""
+    """``--engine native``: WSABIE, linear sigmoid and AWE k-NN's step 0 train natively, the other AWE
+    models (which the native engine refuses) with the graph step."""
     from awe_tf import reproduction
     from awe_tf.native import NativeWarp
 
@@ -102,7 +102,8 @@ def test_reproduce_trains_the_linear_models_with_the_native_engine(monkeypatch, 
     assert len(rows) == 4 and all(0 < r["precision@1"] <= 1 for r in rows)
     assert len(native) == 4  # WSABIE and AWE's step 0, each on the validation carve-out and in the refit
     native.clear()
-    rows = reproduction.recommendation(dimension=8, epochs=1, betas=(0.0,), top_ks=(), engine="native", threads=1,
+    rows = reproduction.recommendation(dimension=8, epochs=1, betas=(0.0,), top_ks=(5,), engine="native", threads=1,
                                        log=lambda line: None)
-    assert [r["method"] for r in rows] == ["SVD", "WSABIE", "AWE linear sigmoid"]
-    assert len(native) == 2  # WSABIE only
+    assert [r["method"] for r in rows] == ["SVD", "WSABIE", "AWE linear sigmoid", "AWE top-k"]
+    kinds = [name.split("_")[0] for name in native]
+    assert len(native) == 4 and kinds.count("constant") == 2  # WSABIE and linear sigmoid, each stage; not top-k

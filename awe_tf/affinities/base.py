@@ -152,6 +152,12 @@ class Affinity(tf.keras.layers.Layer):
         None."""
         return self if self.iterative else None
 
+    def scalar_form(self) -> tuple[float, float, float, float] | None:
+        """``(c, lam, alpha, beta)`` when the score is a function of the linear score s = x^T U^T
+        V y alone, f = s (c + lam sigmoid(alpha s + beta)): then a pair costs what WSABIE's does,
+        and the native engine trains it. None (the default) for any other G."""
+        return None
+
     def check_ready(self) -> None:
         """Raise a clear error if G cannot score yet (an affinity built from the training set
         without its reference set)."""

@@ -60,6 +60,13 @@ class Sum(Affinity):
         found = [c.reference_part() for c in self.components if c.reference_part() is not None]
         return found[0] if found else None
 
+    def scalar_form(self):
+        forms = [c.scalar_form() for c in self.components]
+        if any(form is None for form in forms) or sum(form[1] != 0 for form in forms) > 1:
+            return None  # one sigmoid at most: two with other (alpha, beta) are no longer of this form
+        gated = next((form for form in forms if form[1] != 0), (0.0, 0.0, 0.0, 0.0))
+        return (sum(form[0] for form in forms), *gated[1:])
+
     def check_ready(self) -> None:
         for c in self.components:
             c.check_ready()

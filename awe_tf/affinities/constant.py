@@ -34,5 +34,8 @@ class Constant(Affinity):
         query = self.c * tf.reduce_sum(features * weights[..., None], axis=1)
         return tf.matmul(query, labels, transpose_b=True)
 
+    def scalar_form(self):
+        return (self.c, 0.0, 0.0, 0.0)
+
     def get_config(self):
         return {**super().get_config(), "c": self.c}

@@ -249,6 +249,9 @@ class LinearSigmoid(PairwiseAffinity):
     def _weighted(self, score):
         return tf.sigmoid(self.alpha * score + self.beta) * score
 
+    def scalar_form(self):
+        return (0.0, 1.0, self.alpha, self.beta) if self.on == "score" else None
+
     def term_values(self, terms, gate):  # on="pair"
         return self._weighted(terms)
 

@@ -1,11 +1,12 @@
-"""The native CPU engine: sequential WARP for WSABIE in C, one pair at a time, on CPU threads.
+"""The native CPU engine: sequential WARP in C, one pair at a time, on CPU threads, for WSABIE
+and the AWE models whose score is a function of the linear score alone (linear sigmoid).
 
 The TensorFlow graph step (``TrainConfig(engine="graph")``, the default) scores batches of pairs
 with static shapes, as TPUs and ``tf.distribute`` need. On a CPU that costs a fixed K + 3 row
 gathers per pair and the overhead of some twenty ops per step; ``engine="native"`` instead runs
 the paper's per-pair loop (Algorithm 1, with early exit at the first violator) compiled from
-``warp.c``: the linear model only, single machine, same variables, optimiser state, callbacks
-and checkpoints. See ``warp.c`` for exactly what it computes.
+``warp.c``: single machine, same variables, optimiser state, callbacks and checkpoints. See
+``warp.c`` for exactly what it computes.
 
 The C source is compiled on first use with the system's C compiler (``cc``, or ``$CC``) into a
 cache directory (``$AWE_TF_CACHE``, default ``~/.cache/awe-tf``), once per source version,
@@ -86,6 +87,7 @@ def library() -> ctypes.CDLL:
         lib.awe_warp_train.argtypes = [
             i64, i32, f32, i64, i32, i32, ctypes.c_int64, ctypes.c_int, ctypes.c_int64,
             f32, opt_f32, f32, opt_f32, ctypes.c_int64, ctypes.c_int, ctypes.c_int,
+            ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_float,
             ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_float, f32, ctypes.c_uint64, ctypes.c_int, f64,
         ]
         lib.awe_warp_train.restype = ctypes.c_int

@@ -34,13 +34,12 @@ def _optimizer_settings(optimizer) -> tuple[float, float, bool]:
 
 def check_supported(model, strategy=None) -> None:
     """Raise a clear error unless ``model`` (and the strategy) are what the native engine trains."""
-    from awe_tf.affinities.constant import Constant
     from awe_tf.distribute import is_parameter_server, is_tpu
 
     problems = []
-    if type(model.affinity) is not Constant or model.affinity.c != 1.0:
-        problems.append(f"it trains the linear model (WSABIE, affinity constant:1) only, not "
-                        f"{type(model.affinity).__name__}")
+    if model.affinity.scalar_form() is None:
+        problems.append(f"it trains models whose score is a function of the linear score alone (WSABIE, linear "
+                        f"sigmoid on the whole score, their sums with constants), not {type(model.affinity).__name__}")
     if model.loss_name != "warp":
         problems.append(f"it computes the loss 'warp' only, not {model.loss_name!r}")
     if model.tpu_embedding:
@@ -56,7 +55,8 @@ def check_supported(model, strategy=None) -> None:
 
 
 class NativeWarp:
-    """Trains an :class:`~awe_tf.models.AWEModel` (WSABIE) on ``data`` with ``warp.c``.
+    """Trains an :class:`~awe_tf.models.AWEModel` on ``data`` with ``warp.c``: WSABIE, or an AWE
+    model whose score is a function of the linear score alone (:meth:`Affinity.scalar_form`).
 
     Inside ``model.fit`` each step is one chunk of about ``CHUNK_PAIRS`` pairs of examples, in a
     fresh seeded order each epoch. The model's U and V (and Adagrad accumulators) are copied into
@@ -89,6 +89,7 @@ class NativeWarp:
         self.rows = rows.astype(np.int32)
         self.n_pairs = int(Y.nnz)
         self.harmonic = _harmonic_table(model.n_labels)
+        self.form = model.affinity.scalar_form()  # f = s (c + lam sigmoid(alpha s + beta)), s the linear score
         self.n_chunks = max(1, min(self.rows.size, -(-self.n_pairs // CHUNK_PAIRS)))
         self._plan = (None, None)
         self.tables = None
@@ -143,7 +144,7 @@ class NativeWarp:
             *self.x, *self.y, rows, rows.size, int(self.leave_one_out),
             model.n_features if model.input_bias else -1, t["U"], acc_u, t["V"], acc_v,
             model.n_labels, model.dimension, model.num_negatives, model.margin, self.lr, self.eps,
-            model.max_norm, self.harmonic, seed, self.threads, stats,
+            model.max_norm, *self.form, self.harmonic, seed, self.threads, stats,
         )
         if status != 0:
             raise MemoryError("the native WARP engine could not allocate its buffers or start its threads")

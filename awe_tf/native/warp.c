@@ -1,9 +1,13 @@
-/* Sequential WARP for the linear model (WSABIE), one positive pair at a time, on CPU threads.
+/* Sequential WARP, one positive pair at a time, on CPU threads, for the models whose score is a
+ * function of the linear score s = x^T U^T V y alone: f = h(s) = s (c + lam sigmoid(alpha s + beta)).
+ * WSABIE is c = 1, lam = 0 (then h is exactly s); AWE's linear sigmoid on the whole score (eq. 6)
+ * is c = 0, lam = 1; a constant plus it, c > 0. A pair costs what WSABIE's does.
  *
  * The same loss as awe_tf/tasks/warp.py: for a positive pair (x, y), up to K labels are drawn
  * uniformly; draws that hit one of the example's positives are skipped and not counted; the
  * first draw c with f(x, c) > f(x, y) - margin is the violator; with N counted draws the rank
  * estimate is r = floor((|Y| - |Y_x|) / N) and the pair's loss L(r) (margin - f(x, y) + f(x, c)).
+ * Its gradients pass through h: d f / d s = h'(s) = c + lam (g + alpha s g (1 - g)), g the sigmoid.
  *
  * What differs from the TensorFlow graph step is the order of updates:
  *   - V (labels) is updated after every pair (plain SGD order, as in the paper's Algorithm 1);
@@ -41,6 +45,7 @@ typedef struct {
     int d;
     int K;
     float margin, lr, eps, max_norm;
+    float c, lam, alpha, beta; /* f = h(s) = s (c + lam sigmoid(alpha s + beta)) */
     const float *harmonic; /* L(r) for r = 0 .. n_labels */
     uint64_t seed;
     int n_threads;
@@ -73,6 +78,17 @@ static inline float dot(const float *a, const float *b, int d) {
     float total = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
     for (; k < d; k++) total += a[k] * b[k];
     return total;
+}
+
+/* f = h(s), and h'(s) in *slope when slope is not NULL */
+static inline float transformed(const Job *job, float s, float *slope) {
+    if (job->lam == 0.0f) {
+        if (slope) *slope = job->c;
+        return job->c == 1.0f ? s : job->c * s;
+    }
+    float g = 1.0f / (1.0f + expf(-(job->alpha * s + job->beta)));
+    if (slope) *slope = job->c + job->lam * (g + job->alpha * s * g * (1.0f - g));
+    return s * (job->c + job->lam * g);
 }
 
 static int contains(const int32_t *sorted, int64_t n, int64_t value) {
@@ -158,17 +174,19 @@ static void *run(void *arg) {
                 for (int k = 0; k < d; k++) x[k] -= weight[self] * u[k];
             }
             float *vy = job->V + y * d;
-            float positive = dot(x, vy, d);
+            float slope_y, slope_c = 0.0f;
+            float positive = transformed(job, dot(x, vy, d), &slope_y);
             int64_t violator = -1, trials = 0;
             float negative = 0.0f;
             for (int draw = 0; draw < job->K; draw++) {
                 int64_t c = below(&rng, job->n_labels);
                 if (contains(labels, nl, c) >= 0) continue;
                 trials++;
-                float score = dot(x, job->V + c * d, d);
+                float raw = dot(x, job->V + c * d, d);
+                float score = transformed(job, raw, NULL);
                 if (score > positive - job->margin) {
                     violator = c;
-                    negative = score;
+                    negative = transformed(job, raw, &slope_c);
                     break;
                 }
             }
@@ -181,9 +199,9 @@ static void *run(void *arg) {
             work->stats[2] += 1.0;
             work->stats[3] += (double)rank;
             float *vc = job->V + violator * d;
-            for (int k = 0; k < d; k++) dx[k] = weight_r * (vc[k] - vy[k]); /* d loss / d x */
-            update_row(job, vy, job->accV ? job->accV + y * d : NULL, x, -weight_r);
-            update_row(job, vc, job->accV ? job->accV + violator * d : NULL, x, weight_r);
+            for (int k = 0; k < d; k++) dx[k] = weight_r * (slope_c * vc[k] - slope_y * vy[k]); /* d loss / d x */
+            update_row(job, vy, job->accV ? job->accV + y * d : NULL, x, -weight_r * slope_y);
+            update_row(job, vc, job->accV ? job->accV + violator * d : NULL, x, weight_r * slope_c);
             for (int k = 0; k < d; k++) total[k] += dx[k];
             if (self >= 0) {
                 float *o = own + (int64_t)self * d;
@@ -217,10 +235,12 @@ int awe_warp_train(const int64_t *x_indptr, const int32_t *x_indices, const floa
                    const int64_t *y_indptr, const int32_t *y_indices, const int32_t *rows, int64_t n_rows,
                    int leave_one_out, int64_t bias_row, float *U, float *accU, float *V, float *accV,
                    int64_t n_labels, int d, int K, float margin, float lr, float eps, float max_norm,
+                   float c, float lam, float alpha, float beta,
                    const float *harmonic, uint64_t seed, int n_threads, double *stats) {
     if (n_threads < 1) n_threads = 1;
     Job job = {x_indptr, x_indices, x_data, y_indptr, y_indices, rows, n_rows, leave_one_out, bias_row,
-               U, accU, V, accV, n_labels, d, K, margin, lr, eps, max_norm, harmonic, seed, n_threads};
+               U, accU, V, accV, n_labels, d, K, margin, lr, eps, max_norm, c, lam, alpha, beta, harmonic, seed,
+               n_threads};
     Work *work = calloc((size_t)n_threads, sizeof(Work));
     pthread_t *threads = calloc((size_t)n_threads, sizeof(pthread_t));
     if (!work || !threads) {

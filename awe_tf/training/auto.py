@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from awe_tf.config import ModelConfig, TrainConfig
+from awe_tf.config import ModelConfig, TrainConfig, engine_for
 from awe_tf.data.dataset import Dataset
 from awe_tf.metrics import hits_at_k, top_k
 from awe_tf.training.fit import FitResult
@@ -150,7 +150,6 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     results = {}
     per_step = unit / 2  # a candidate's carve-out training per step, guessed from WSABIE's until one has run
     leader_steps = 0  # the steps of the best candidate so far: its refit must fit in the budget too
-    graph = dataclasses.replace(train_config, engine="graph")  # the native engine trains WSABIE only
     for spec in candidates:
         config = dataclasses.replace(model_config, affinity=spec)
         iterations = ITERATIONS if is_iterative(config) else 1
@@ -161,8 +160,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
             continue
         log(f"auto: {spec}, from WSABIE, on the validation carve-out")
         started = time.perf_counter()
-        chosen, steps = choose_epochs(train, config, graph, iterations, init_from=wsabie_stage,
-                                      log=lambda line: None)
+        chosen, steps = choose_epochs(train, config, engine_for(config, train_config), iterations,
+                                      init_from=wsabie_stage, log=lambda line: None)
         rows = _row_scores(steps[-1].model, carve, (monitor, check))
         gain, error = _paired(rows[0], baseline[0])
         check_gain, check_error = _paired(rows[1], baseline[1])
@@ -183,7 +182,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     log(f"auto: {winner.affinity} wins; refitting it on the whole training part")
     chosen, iterations = results[winner.affinity]
     config = dataclasses.replace(model_config, affinity=winner.affinity)
-    final = refit(train, config, graph, chosen, iterations, init_from=wsabie_final.model, log=lambda line: None)
+    final = refit(train, config, engine_for(config, train_config), chosen, iterations, init_from=wsabie_final.model,
+                  log=lambda line: None)
     if is_iterative(config):  # step 0 is WSABIE's refit, of WSABIE's epochs
         chosen = [epochs[0], *chosen[1:]]
     return AutoResult(winner.affinity, final, trials, time.perf_counter() - began, chosen, monitor, check)
