@@ -1,7 +1,9 @@
-"""LightFM side of warp_throughput.py, run in LightFM's own environment (it needs numpy,
-scipy and lightfm 1.17 only). Reads the split from an .npz, prints one JSON line."""
+"""LightFM side of warp_throughput.py and scale.py, run in LightFM's own environment (it needs
+numpy, scipy and lightfm 1.17 only). Reads the split from an .npz (optionally ``eval_users``, the
+users whose P@10 is measured, and ``dimension``), prints one JSON line."""
 
 import json
+import resource
 import sys
 import time
 
@@ -10,21 +12,24 @@ import scipy.sparse as sp
 from lightfm import LightFM
 
 
-def precision_at_10(model, train, val, candidates, threads):
+def precision_at_10(model, train, val, candidates, threads, users=None, chunk=256):
+    """Mean P@10 over ``users`` (default: every user with held-out items), scored ``chunk`` users
+    at a time (never users x items at once)."""
     n_users, n_items = train.shape
-    scores = np.empty((n_users, n_items), np.float64)
+    users = np.flatnonzero(np.diff(val.indptr) > 0) if users is None else np.asarray(users)
     items = np.arange(n_items, dtype=np.int32)
-    for user in range(n_users):
-        scores[user] = model.predict(user, items, num_threads=threads)
     allowed = np.zeros(n_items, bool)
     allowed[candidates] = True
-    scores[:, ~allowed] = -np.inf
-    rows, cols = train.nonzero()
-    scores[rows, cols] = -np.inf
-    top = np.argsort(-scores, axis=1, kind="stable")[:, :10]
-    has = np.diff(val.indptr) > 0
-    hits = np.asarray(val[np.repeat(np.arange(n_users), 10), top.ravel()]).reshape(-1, 10).sum(axis=1)
-    return float((hits[has] / 10).mean())
+    hits = []
+    for start in range(0, users.size, chunk):
+        block = users[start:start + chunk]
+        scores = np.stack([model.predict(int(user), items, num_threads=threads) for user in block])
+        scores[:, ~allowed] = -np.inf
+        seen = train[block]
+        scores[np.repeat(np.arange(block.size), np.diff(seen.indptr)), seen.indices] = -np.inf
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :10]
+        hits.append(np.asarray(val[np.repeat(block, 10), top.ravel()]).reshape(-1, 10).sum(axis=1))
+    return float((np.concatenate(hits) / 10).mean())
 
 
 def main():
@@ -34,19 +39,23 @@ def main():
     shape = tuple(data["shape"])
     train = sp.csr_matrix((data["train_data"], data["train_indices"], data["train_indptr"]), shape=shape)
     val = sp.csr_matrix((data["val_data"], data["val_indices"], data["val_indptr"]), shape=shape)
-    model = LightFM(no_components=64, loss="warp", learning_rate=0.05, max_sampled=10, random_state=seed)
+    users = data["eval_users"] if "eval_users" in data.files else None
+    dimension = int(data["dimension"]) if "dimension" in data.files else 64
+    model = LightFM(no_components=dimension, loss="warp", learning_rate=0.05, max_sampled=10, random_state=seed)
     coo = train.tocoo()
-    seconds, reached, history = 0.0, None, []
+    seconds, reached, history, epoch_seconds = 0.0, None, [], []
     for _epoch in range(epochs):
         began = time.perf_counter()
         model.fit_partial(coo, epochs=1, num_threads=threads)
-        seconds += time.perf_counter() - began
-        p10 = precision_at_10(model, train, val, data["candidates"], threads)
+        epoch_seconds.append(time.perf_counter() - began)
+        seconds += epoch_seconds[-1]
+        p10 = precision_at_10(model, train, val, data["candidates"], threads, users)
         history.append(p10)
         if reached is None and p10 >= target:
             reached = seconds
     print(json.dumps({"pairs_per_second": train.nnz * epochs / seconds, "train_seconds": seconds,
-                      "seconds_to_target": reached, "history": history}))
+                      "seconds_to_target": reached, "history": history, "epoch_seconds": epoch_seconds,
+                      "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 
 
 if __name__ == "__main__":

@@ -36,3 +36,21 @@ def test_precision_and_recall_by_hand():
 def test_protocol_ks():
     assert protocol_ks(6) == (1, 3, 5)
     assert protocol_ks(374) == (1, 3, 5, 10)
+
+
+def test_ranking_a_million_labels_scores_a_few_rows_at_a_time():
+    from awe_tf.metrics.ranking import SCORES_PER_BATCH, evaluate_scorer
+
+    n_rows, n_labels = 40, 1_000_000
+    positives = sp.csr_matrix((np.ones(n_rows), (np.arange(n_rows), np.arange(n_rows) * 7)), shape=(n_rows, n_labels))
+    seen = []
+
+    def score(X):
+        seen.append(X.shape[0])
+        scores = np.zeros((X.shape[0], n_labels), np.float32)
+        scores[:, :100] = 1.0  # labels 0-99 first: row 0's positive (label 0) is hit
+        return scores
+
+    report = evaluate_scorer(score, sp.csr_matrix((n_rows, 3)), positives, ks=(1,))
+    assert sum(seen) == n_rows and max(seen) * n_labels <= SCORES_PER_BATCH
+    assert report["metrics"]["precision@1"] == 1 / n_rows

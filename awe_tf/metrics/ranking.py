@@ -91,13 +91,20 @@ def protocol_ks(n_labels: int, ks=DEFAULT_KS) -> tuple[int, ...]:
     return tuple(k for k in ks if k != 10 or n_labels >= 10)
 
 
+SCORES_PER_BATCH = 1 << 23  # scores held at once while ranking (64 MB as float64), whatever |Y|
+
+
 def evaluate_scorer(score_fn, X: sp.csr_matrix, positives, exclude=None, candidates=None,
-                    ks=DEFAULT_KS, batch_size: int = 1024, with_rows: bool = False) -> dict:
+                    ks=DEFAULT_KS, batch_size: int | None = None, with_rows: bool = False) -> dict:
     """Rank with ``score_fn(X_rows) -> [b, |Y|]`` in batches and report the metrics.
 
+    ``batch_size`` rows at a time (default: as many as keep about :data:`SCORES_PER_BATCH`
+    scores, at most 1024: a million labels are ranked 8 rows at a time, never all rows at once).
     With ``with_rows``, ``score_fn`` is called as ``score_fn(X_rows, row_indices)``.
     """
     X = sp.csr_matrix(X)
+    if batch_size is None:
+        batch_size = max(1, min(1024, SCORES_PER_BATCH // max(1, positives.shape[1])))
     kmax = max(ks)
     tops = []
     for start in range(0, X.shape[0], batch_size):

@@ -1,0 +1,209 @@
+"""awe-tf at the sizes the paper was invented for, on one machine: a synthetic recommendation set
+of up to a million items and users (``benchmarks/synthetic.py``), trained for a fixed number of
+epochs by
+
+* WSABIE with the native engine (C, every core),
+* WSABIE with the graph engine (the TensorFlow step),
+* AWE linear sigmoid (eq. 6, alpha 1, beta 0.25) with the native engine,
+* LightFM's WARP (``--lightfm-python``, a Python with lightfm 1.17; see warp_throughput.py),
+
+each in its own process, with every core. It prints pairs/s, seconds per epoch (the first epoch
+apart: it includes tracing for the graph engine), peak resident memory against the bytes of U,
+V, the optimiser state and the input CSR, and held-out P@10 (the protocol's 5 items per user,
+on ``--eval-users`` users) against popularity, with ratios against LightFM.
+
+    python benchmarks/scale.py                                # 100,000 items and users: minutes
+    python benchmarks/scale.py --items 1000000 --users 1000000 --lightfm-python /tmp/lfm/bin/python
+
+Targets (ratios in one run on this project's 2-core machines): native WSABIE >= 3x LightFM's
+pairs/s at 1M items with LightFM's P@10 or better; native AWE linear sigmoid >= 1.5x with P@10
+>= native WSABIE's; peak memory <= 2x (U + V + optimiser state + input CSR); graph engine >= 0.5x
+LightFM's pairs/s on ml-100k (``warp_throughput.py --engine graph``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+
+METHODS = {
+    "native WSABIE": ("native", None),
+    "graph WSABIE": ("graph", None),
+    "native AWE linear sigmoid": ("native", "linear-sigmoid:alpha=1,beta=0.25"),
+}
+
+
+def _rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _data(args):
+    from synthetic import recommendation_set
+
+    split = recommendation_set(args.users, args.items, per_user=args.per_user, seed=args.seed)
+    users = np.flatnonzero(np.diff(split.test.Y.indptr) > 0)
+    sample = np.sort(np.random.default_rng(args.seed).choice(users, min(args.eval_users, users.size), replace=False))
+    return split, sample
+
+
+def _subsplit(split, rows):
+    from awe_tf.data import Split
+
+    return Split(train=split.train, test=split.test.rows(rows), exclude=split.exclude[rows],
+                 candidates=split.candidates)
+
+
+def worker(args) -> dict:
+    """One awe-tf method, in this process: train, time, measure memory and P@10."""
+    import tensorflow as tf
+
+    import awe_tf  # noqa: F401
+    from awe_tf.baselines import Popularity
+    from awe_tf.evaluation import evaluate_model
+    from awe_tf.training import ModelConfig, TrainConfig, fit
+
+    baseline_rss = _rss()
+    split, sample = _data(args)
+    engine, affinity = METHODS[args.worker]
+    times = []
+
+    class EpochTimes(tf.keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            times.append(time.perf_counter())
+
+        def on_epoch_end(self, epoch, logs=None):
+            times[-1] = time.perf_counter() - times[-1]
+
+    model_config = ModelConfig(dimension=args.dimension, num_negatives=10, affinity=affinity, seed=args.seed)
+    train_config = TrainConfig(epochs=args.epochs, learning_rate=0.1, verbose=0, seed=args.seed, engine=engine,
+                               threads=args.threads, pairs_per_batch=4096)
+    result = fit(split.train, model_config, train_config, callbacks=[EpochTimes()])
+    trained_rss = _rss()
+    test = _subsplit(split, sample)
+    p10 = evaluate_model(result.model.score, test, ks=(10,))["metrics"]["precision@10"]
+    popularity = evaluate_model(Popularity().fit(split.train).score, test, ks=(10,))["metrics"]["precision@10"]
+    pairs = split.train.Y.nnz
+    X = split.train.X
+    table_bytes = 4 * args.dimension * (result.model.U.table.shape[0] + result.model.V.table.shape[0])
+    return {
+        "pairs": int(pairs), "epoch_seconds": times,
+        "pairs_per_second": pairs * len(times) / sum(times),
+        "steady_pairs_per_second": pairs * (len(times) - 1) / sum(times[1:]) if len(times) > 1 else None,
+        "precision@10": p10, "popularity_precision@10": popularity,
+        "peak_rss_bytes": max(trained_rss, _rss()), "rss_after_imports_bytes": baseline_rss,
+        "model_bytes": {"U + V": table_bytes, "optimiser state": table_bytes,
+                        "input CSR": int(X.data.nbytes + X.indices.nbytes + X.indptr.nbytes)},
+    }
+
+
+def lightfm(args, python: str) -> dict:
+    split, sample = _data(args)
+    import scipy.sparse as sp
+
+    train = split.train.Y.tocsr()
+    users = np.asarray(split.test.row_ids)  # the test part's rows are the users with held-out items
+    held = split.test.Y.tocoo()
+    val = sp.csr_matrix((held.data, (users[held.row], held.col)), shape=train.shape)  # by user, as LightFM's rows
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "split.npz"
+        np.savez(path, shape=np.array(train.shape), train_data=train.data, train_indices=train.indices,
+                 train_indptr=train.indptr, val_data=val.data, val_indices=val.indices, val_indptr=val.indptr,
+                 candidates=split.candidates, eval_users=users[sample], dimension=np.array(args.dimension))
+        began = time.perf_counter()
+        proc = subprocess.run([python, str(Path(__file__).with_name("_lightfm_worker.py")), str(path), str(args.epochs),
+                               str(args.threads or os.cpu_count()), "1.0", str(args.seed)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"LightFM run failed; is --lightfm-python a Python with lightfm 1.17?\n{proc.stderr}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    times = out["epoch_seconds"]
+    return {"pairs": int(train.nnz), "epoch_seconds": times, "pairs_per_second": out["pairs_per_second"],
+            "steady_pairs_per_second": train.nnz * (len(times) - 1) / sum(times[1:]) if len(times) > 1 else None,
+            "precision@10": out["history"][-1], "peak_rss_bytes": out["peak_rss_bytes"],
+            "wall_seconds": time.perf_counter() - began}
+
+
+def _gb(n) -> str:
+    return f"{n / 2**30:.2f}"
+
+
+def report(args, results: dict) -> str:
+    lines = [f"synthetic set: {args.users:,} users, {args.items:,} items, about {args.per_user} per user; d = "
+             f"{args.dimension}, {args.epochs} epochs, threads {args.threads or os.cpu_count()}; P@10 on "
+             f"{args.eval_users:,} users", ""]
+    reference = results.get("LightFM WARP")
+    head = (f"{'method':<28}{'pairs/s':>12}{'vs LightFM':>11}{'s/epoch':>9}{'first':>8}{'P@10':>8}"
+            f"{'popularity':>11}{'peak GB':>9}{'model GB':>10}{'peak/model':>11}{'(peak-TF)/model':>17}")
+    lines += [head, "-" * len(head)]
+    for name, r in results.items():
+        rate = r["steady_pairs_per_second"] or r["pairs_per_second"]
+        ratio = f"{rate / (reference['steady_pairs_per_second'] or reference['pairs_per_second']):.2f}" \
+            if reference else "-"
+        model = sum(r["model_bytes"].values()) if "model_bytes" in r else None
+        above = (r["peak_rss_bytes"] - r["rss_after_imports_bytes"]) / model if model else float("nan")
+        times = r["epoch_seconds"]
+        later = np.median(times[1:]) if len(times) > 1 else times[0]
+        lines.append(f"{name:<28}{rate:>12,.0f}{ratio:>11}{later:>9.2f}{times[0]:>8.2f}{r['precision@10']:>8.4f}"
+                     f"{r.get('popularity_precision@10', float('nan')):>11.4f}{_gb(r['peak_rss_bytes']):>9}"
+                     f"{_gb(model) if model else '-':>10}"
+                     f"{(r['peak_rss_bytes'] / model if model else float('nan')):>11.2f}"
+                     f"{above:>17.2f}")
+    lines += ["", "pairs/s: after the first epoch where there are several; peak: the process's peak resident memory "
+              "(TensorFlow's own, about "
+              f"{_gb(min((r.get('rss_after_imports_bytes', 0) for r in results.values()), default=0))} GB after "
+              "its imports, included; peak-TF leaves that out); model: U + V + optimiser state + input CSR"]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--per-user", type=int, default=20, help="item draws per user (repeats merge)")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--dimension", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=0, help="0: every core")
+    parser.add_argument("--eval-users", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--lightfm-python", help="a Python with lightfm 1.17 (none: LightFM is left out)")
+    parser.add_argument("--json", help="write every figure here")
+    parser.add_argument("--worker", choices=list(METHODS), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args)))
+        return 0
+    results = {}
+    if args.lightfm_python:
+        print("LightFM WARP ...", flush=True)
+        results["LightFM WARP"] = lightfm(args, args.lightfm_python)
+    for name in args.methods:
+        print(f"{name} ...", flush=True)
+        command = [sys.executable, __file__, "--worker", name, *[a for a in (argv or sys.argv[1:])
+                                                                if a != "--worker"]]
+        proc = subprocess.run(command, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"{name} failed:\n{proc.stderr[-3000:]}")
+        results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    table = report(args, results)
+    print(table)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"settings": vars(args), "results": results}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
