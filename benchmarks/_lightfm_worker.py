@@ -12,7 +12,16 @@ import scipy.sparse as sp
 from lightfm import LightFM
 
 
-def precision_at_10(model, train, val, candidates, threads, users=None, chunk=256):
+def top10(scores):
+    """The 10 best columns per row, best first (ties towards the lower index), without sorting
+    whole rows: a partition, then a sort of what it kept."""
+    part = np.argpartition(-scores, 9, axis=1)[:, :10]
+    keys = np.take_along_axis(-scores, part, axis=1)
+    order = np.lexsort((part, keys), axis=1)
+    return np.take_along_axis(part, order, axis=1)
+
+
+def precision_at_10(model, train, val, candidates, threads, users=None, chunk=32):
     """Mean P@10 over ``users`` (default: every user with held-out items), scored ``chunk`` users
     at a time (never users x items at once)."""
     n_users, n_items = train.shape
@@ -27,7 +36,7 @@ def precision_at_10(model, train, val, candidates, threads, users=None, chunk=25
         scores[:, ~allowed] = -np.inf
         seen = train[block]
         scores[np.repeat(np.arange(block.size), np.diff(seen.indptr)), seen.indices] = -np.inf
-        top = np.argsort(-scores, axis=1, kind="stable")[:, :10]
+        top = top10(scores)
         hits.append(np.asarray(val[np.repeat(block, 10), top.ravel()]).reshape(-1, 10).sum(axis=1))
     return float((np.concatenate(hits) / 10).mean())
 

@@ -162,23 +162,16 @@ def export_round_trip(split, sizes: Sizes, device: str, out: Path) -> dict:
 def pairs_per_second(split, sizes: Sizes, engine: str, device: str | None) -> float:
     """Positive pairs per second of the second epoch (the first one traces and warms up)."""
     import tensorflow as tf
+    from _timing import EpochTimes
 
     from awe_tf.training import ModelConfig, TrainConfig, fit
 
-    times = []
-
-    class EpochTimes(tf.keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            times.append(time.perf_counter())
-
-        def on_epoch_end(self, epoch, logs=None):
-            times[-1] = time.perf_counter() - times[-1]
-
     model_config = ModelConfig(dimension=sizes.dimension, num_negatives=10, seed=0)
     train_config = TrainConfig(epochs=2, verbose=0, seed=0, engine=engine, threads=0)
+    timer = EpochTimes()
     with tf.device(device or "/CPU:0"):
-        fit(split.train, model_config, train_config, callbacks=[EpochTimes()])
-    return split.train.Y.nnz / times[-1]
+        fit(split.train, model_config, train_config, callbacks=[timer])
+    return split.train.Y.nnz / timer.seconds[-1]
 
 
 def scoring_rate(split, sizes: Sizes, device: str, repeats: int = 3) -> float:

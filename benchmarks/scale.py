@@ -39,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
+import awe_tf  # noqa: E402,F401  (Keras 2 as tf.keras, before TensorFlow loads)
+
 METHODS = {
     "native WSABIE": ("native", None),
     "graph WSABIE": ("graph", None),
@@ -69,28 +71,23 @@ def _subsplit(split, rows):
 def worker(args) -> dict:
     """One awe-tf method, in this process: train, time, measure memory and P@10."""
     import tensorflow as tf
+    from _timing import EpochTimes
 
-    import awe_tf  # noqa: F401
     from awe_tf.baselines import Popularity
     from awe_tf.evaluation import evaluate_model
     from awe_tf.training import ModelConfig, TrainConfig, fit
 
+    (tf.ones([8, 8]) @ tf.ones([8, 8])).numpy()  # TensorFlow's runtime started: its memory is not the model's
     baseline_rss = _rss()
     split, sample = _data(args)
     engine, affinity = METHODS[args.worker]
-    times = []
-
-    class EpochTimes(tf.keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            times.append(time.perf_counter())
-
-        def on_epoch_end(self, epoch, logs=None):
-            times[-1] = time.perf_counter() - times[-1]
+    timer = EpochTimes()
 
     model_config = ModelConfig(dimension=args.dimension, num_negatives=10, affinity=affinity, seed=args.seed)
     train_config = TrainConfig(epochs=args.epochs, learning_rate=0.1, verbose=0, seed=args.seed, engine=engine,
                                threads=args.threads, pairs_per_batch=4096)
-    result = fit(split.train, model_config, train_config, callbacks=[EpochTimes()])
+    result = fit(split.train, model_config, train_config, callbacks=[timer])
+    times = timer.seconds
     trained_rss = _rss()
     test = _subsplit(split, sample)
     p10 = evaluate_model(result.model.score, test, ks=(10,))["metrics"]["precision@10"]
@@ -161,10 +158,10 @@ def report(args, results: dict) -> str:
                      f"{_gb(model) if model else '-':>10}"
                      f"{(r['peak_rss_bytes'] / model if model else float('nan')):>11.2f}"
                      f"{above:>17.2f}")
+    started = min((r["rss_after_imports_bytes"] for r in results.values() if "rss_after_imports_bytes" in r), default=0)
     lines += ["", "pairs/s: after the first epoch where there are several; peak: the process's peak resident memory "
-              "(TensorFlow's own, about "
-              f"{_gb(min((r.get('rss_after_imports_bytes', 0) for r in results.values()), default=0))} GB after "
-              "its imports, included; peak-TF leaves that out); model: U + V + optimiser state + input CSR"]
+              f"(TensorFlow's own, about {_gb(started)} GB once started, included; peak-TF leaves that out); "
+              "model: U + V + optimiser state + input CSR"]
     return "\n".join(lines)
 
 
