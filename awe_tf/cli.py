@@ -656,7 +656,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="recommendation: learn each AWE model from random U and V instead of starting from "
                                 "the trained WSABIE's (the paper's set-up)")
     reproduce.add_argument("--engine", choices=["graph", "native"], default="graph",
-                           help="native: WSABIE (and AWE k-NN's linear step 0) train with the native engine")
+                           help="native: WSABIE, linear sigmoid and AWE k-NN's linear step 0 train with the native "
+                                "engine (the other AWE models with the graph step)")
     reproduce.add_argument("--threads", type=_whole, default=0,
                            help="threads of the native engine (0: every core; with 1 runs are repeatable)")
     reproduce.add_argument("--seed", type=_whole, default=0, help="the seed, when --seeds is not given")

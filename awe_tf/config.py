@@ -144,16 +144,24 @@ class TrainConfig:
         raise ValueError(f"optimizer must be 'adagrad' or 'sgd', got {self.optimizer!r}")
 
 
-def engine_for(model_config: ModelConfig, train_config: TrainConfig) -> TrainConfig:
-    """``train_config``, with the graph engine instead where the native one cannot train
-    ``model_config``'s affinity (it trains those whose score is a function of the linear score)."""
-    if train_config.engine != "native":
-        return train_config
+def _affinity_of(model_config: ModelConfig):
+    """The config's affinity as a layer (None: WSABIE)."""
     from awe_tf.affinities import parse
 
     affinity = model_config.affinity
-    affinity = parse(affinity) if isinstance(affinity, str) else affinity
-    if affinity is None or affinity.scalar_form() is not None:
+    return parse(affinity) if isinstance(affinity, str) else affinity
+
+
+def _native_trains(affinity) -> bool:
+    """Whether the native engine trains this G: WSABIE, or a score that is a function of the
+    linear score alone (``Affinity.scalar_form``)."""
+    return affinity is None or affinity.scalar_form() is not None
+
+
+def engine_for(model_config: ModelConfig, train_config: TrainConfig) -> TrainConfig:
+    """``train_config``, with the graph engine instead where the native one cannot train
+    ``model_config``'s affinity."""
+    if train_config.engine != "native" or _native_trains(_affinity_of(model_config)):
         return train_config
     return dataclasses.replace(train_config, engine="graph")
 
@@ -164,12 +172,8 @@ def check_engine(model_config: ModelConfig, train_config: TrainConfig) -> None:
     of an affinity built from the training set (the later steps train with the graph engine)."""
     if train_config.engine != "native":
         return
-    from awe_tf.affinities import parse
-
-    affinity = model_config.affinity
-    affinity = parse(affinity) if isinstance(affinity, str) else affinity
-    scalar = affinity is None or affinity.scalar_form() is not None
-    if not scalar and affinity.reference_part() is None:
+    affinity = _affinity_of(model_config)
+    if not _native_trains(affinity) and affinity.reference_part() is None:
         raise SettingError("engine", f"native trains WSABIE, linear sigmoid (on the whole score) and their sums "
                                      f"with constants, and the linear step 0 of iterative affinities, not "
                                      f"{model_config.affinity!r}: use the graph engine")

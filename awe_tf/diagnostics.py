@@ -98,29 +98,21 @@ def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20) -
     import tensorflow as tf
 
     from awe_tf.baselines import KNN
+    from awe_tf.config import ModelConfig
     from awe_tf.data.dataset import RECOMMENDATION
-    from awe_tf.metrics import evaluate_scorer, protocol_ks
+    from awe_tf.evaluation import evaluate_baseline
     from awe_tf.training import build_model
 
     out = []
-    from awe_tf.config import ModelConfig
-
     steps = sorted(Path(run_dir, "final").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
     for step in steps:
         latest = tf.train.latest_checkpoint(str(step / "checkpoints" / "last"))
         if latest is None:
             continue
-        config = ModelConfig(**{**model_config, "affinity": None})  # U is all k-NN needs
-        model = build_model(split.train, config)
+        model = build_model(split.train, ModelConfig(**{**model_config, "affinity": None}))  # U is all k-NN needs
         tf.train.Checkpoint(model=model).restore(latest).expect_partial()
-        knn = KNN(k, transform=model.embed_inputs, exclude_self=split.train.task == RECOMMENDATION,
-                  name="knn").fit(split.train)
-
-        def score(X, rows, knn=knn):
-            return knn.score(X, query_ids=split.test.row_ids[rows])
-
-        out.append(evaluate_scorer(score, split.test.X, split.test.Y, split.exclude, split.candidates,
-                                   protocol_ks(split.test.n_labels), with_rows=True)["metrics"]["precision@1"])
+        knn = KNN(k, transform=model.embed_inputs, exclude_self=split.train.task == RECOMMENDATION, name="knn")
+        out.append(evaluate_baseline(knn, split)["precision@1"])
     return out
 
 

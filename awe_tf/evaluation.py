@@ -77,18 +77,21 @@ def baseline_scores(split: Split, model=None, k: int = 20, rank: int = 64) -> di
     if model is not None:
         methods["knn_embedding"] = (KNN(k, transform=model.embed_inputs, exclude_self=recommendation,
                                         name="knn_embedding"), split)
-    out = {}
-    for name, (method, part) in methods.items():
-        method.fit(part.train)
-        if isinstance(method, KNN):
-            def score(X, rows, method=method):
-                return method.score(X, query_ids=split.test.row_ids[rows])
-        else:
-            def score(X, rows, method=method):
-                return method.score(X)
-        out[name] = evaluate_scorer(score, part.test.X, part.test.Y, split.exclude, split.candidates,
-                                    protocol_ks(split.test.n_labels), with_rows=True)["metrics"]
-    return out
+    return {name: evaluate_baseline(method, part) for name, (method, part) in methods.items()}
+
+
+def evaluate_baseline(method, split: Split) -> dict:
+    """Fit a baseline on ``split``'s training part and score its test part under the protocol: its
+    metrics. A k-NN leaves a test row's own training row out of its neighbours (by row id)."""
+    method.fit(split.train)
+    if isinstance(method, KNN):
+        def score(X, rows):
+            return method.score(X, query_ids=split.test.row_ids[rows])
+    else:
+        def score(X, rows):
+            return method.score(X)
+    return evaluate_scorer(score, split.test.X, split.test.Y, split.exclude, split.candidates,
+                           protocol_ks(split.test.n_labels), with_rows=True)["metrics"]
 
 
 def format_table(rows: dict, metrics=("precision@1", "precision@3", "precision@5", "precision@10")) -> str:

@@ -72,9 +72,9 @@ def recommendation(dimension: int = 64, epochs: int = 30, betas=BETAS, top_ks=TO
                    engine: str = "graph", threads: int = 0, from_wsabie: bool = True, log=print) -> list[dict]:
     """Rows ``{method, setting, precision@1, precision@10, change@1, change@10}`` of Table 3 (the
     changes are relative to WSABIE, in percent; ``engine="native"`` trains WSABIE and linear
-    sigmoid with the native engine, top-k, which it cannot train, with the graph step). With ``from_wsabie`` (the
-    paper's set-up) each AWE model is learnt jointly starting from the trained WSABIE's U and V
-    (at each stage, the WSABIE of that stage's data); else from scratch."""
+    sigmoid with the native engine, top-k, which it cannot train, with the graph step). With
+    ``from_wsabie`` (the paper's set-up) each AWE model is learnt jointly starting from the
+    trained WSABIE's U and V (at each stage, the WSABIE of that stage's data); else from scratch."""
     split = load_dataset("ml-100k")
     train_config = TrainConfig(epochs=epochs, seed=seed, verbose=0, monitor="precision@10", engine=engine,
                                threads=threads)
@@ -86,8 +86,8 @@ def recommendation(dimension: int = 64, epochs: int = 30, betas=BETAS, top_ks=TO
     wsabie = None
     for method, setting, affinity in specs:
         began = time.perf_counter()
-        config = engine_for(dataclasses.replace(model_config, affinity=affinity), train_config)
-        chosen = validate_then_refit(split.train, dataclasses.replace(model_config, affinity=affinity), config,
+        config = dataclasses.replace(model_config, affinity=affinity)
+        chosen = validate_then_refit(split.train, config, engine_for(config, train_config),
                                      init_from=wsabie if from_wsabie else None, log=_quiet)
         wsabie = chosen if affinity is None else wsabie
         results.append((method, setting, evaluate_model(chosen.final.model.score, split)["metrics"]))

@@ -66,15 +66,14 @@ class Sizes:
     epochs: int
     items: int
     users: int
-    speed_epochs: int
     queries: int
     train_rows: int | None = None  # correctness trains on the first rows of Corel5k's training part
 
     @classmethod
     def of(cls, smoke: bool, items: int | None, users: int | None) -> Sizes:
         if smoke:
-            return cls(16, 1, items or 10_000, users or 3_000, 1, 128, train_rows=2000)
-        return cls(64, 5, items or 1_000_000, users or 200_000, 1, 4096)
+            return cls(16, 1, items or 10_000, users or 3_000, 128, train_rows=2000)
+        return cls(64, 5, items or 1_000_000, users or 200_000, 4096)
 
 
 def devices(kind: str):

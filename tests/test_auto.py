@@ -87,6 +87,7 @@ def _staged(monkeypatch, knn_wins: bool):
     import numpy as np
 
     from awe_tf.training import auto
+    from awe_tf.training.selection import Chosen
 
     clock = _Clock()
     monkeypatch.setattr(auto, "time", clock)
@@ -111,8 +112,14 @@ def _staged(monkeypatch, knn_wins: bool):
             rows[:200] = 1.0
         return [rows, rows]
 
+    def validate_then_refit(train, config, train_config, iterations, log=None):  # WSABIE
+        epochs, steps = choose_epochs(train, config, train_config, iterations)
+        return Chosen(validation=steps[-1], final=refit(train, config, train_config, epochs, iterations),
+                      epochs=epochs)
+
     monkeypatch.setattr(auto, "choose_epochs", choose_epochs)
     monkeypatch.setattr(auto, "refit", refit)
+    monkeypatch.setattr(auto, "validate_then_refit", validate_then_refit)
     monkeypatch.setattr(auto, "_row_scores", row_scores)
     return auto.choose_affinity(None, ModelConfig(), TrainConfig(), candidates=tuple(cost)[1:], budget=5.0,
                                 log=lambda line: None)

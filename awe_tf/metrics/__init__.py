@@ -6,8 +6,10 @@ from awe_tf.metrics.ranking import (
     hits_at_k,
     precision_at_k,
     protocol_ks,
+    ranked,
     ranking_report,
     recall_at_k,
+    row_values,
     top_k,
 )
 
@@ -17,7 +19,9 @@ __all__ = [
     "hits_at_k",
     "precision_at_k",
     "protocol_ks",
+    "ranked",
     "ranking_report",
     "recall_at_k",
+    "row_values",
     "top_k",
 ]

@@ -58,21 +58,31 @@ def hits_at_k(top: np.ndarray, positives: sp.csr_matrix, k: int) -> np.ndarray:
     return found.reshape(-1, k).sum(axis=1)
 
 
+def row_values(top: np.ndarray, positives: sp.csr_matrix, metric: str) -> np.ndarray:
+    """``precision@k`` (|top-k ∩ positives| / k) or ``recall@k`` (... / |positives|) of each row
+    with a positive, in row order (rows without one are left out, as from every mean)."""
+    name, k = metric.split("@")
+    k = int(k)
+    counts = np.diff(sp.csr_matrix(positives).indptr)
+    has = counts > 0
+    hits = hits_at_k(top, positives, k)[has]
+    if name == "precision":
+        return hits / k
+    if name == "recall":
+        return hits / counts[has]
+    raise ValueError(f"metric must be precision@k or recall@k, got {metric!r}")
+
+
 def precision_at_k(top: np.ndarray, positives: sp.csr_matrix, k: int) -> float:
     """Mean over rows with a positive of |top-k ∩ positives| / k."""
-    has = np.diff(sp.csr_matrix(positives).indptr) > 0
-    if not has.any():
-        return float("nan")
-    return float((hits_at_k(top, positives, k)[has] / k).mean())
+    values = row_values(top, positives, f"precision@{k}")
+    return float(values.mean()) if values.size else float("nan")
 
 
 def recall_at_k(top: np.ndarray, positives: sp.csr_matrix, k: int) -> float:
     """Mean over rows with a positive of |top-k ∩ positives| / |positives|."""
-    counts = np.diff(sp.csr_matrix(positives).indptr)
-    has = counts > 0
-    if not has.any():
-        return float("nan")
-    return float((hits_at_k(top, positives, k)[has] / counts[has]).mean())
+    values = row_values(top, positives, f"recall@{k}")
+    return float(values.mean()) if values.size else float("nan")
 
 
 def ranking_report(top: np.ndarray, positives: sp.csr_matrix, ks=DEFAULT_KS) -> dict:
@@ -94,9 +104,10 @@ def protocol_ks(n_labels: int, ks=DEFAULT_KS) -> tuple[int, ...]:
 SCORES_PER_BATCH = 1 << 23  # scores held at once while ranking (64 MB as float64), whatever |Y|
 
 
-def evaluate_scorer(score_fn, X: sp.csr_matrix, positives, exclude=None, candidates=None,
-                    ks=DEFAULT_KS, batch_size: int | None = None, with_rows: bool = False) -> dict:
-    """Rank with ``score_fn(X_rows) -> [b, |Y|]`` in batches and report the metrics.
+def ranked(score_fn, X: sp.csr_matrix, n_labels: int, k: int, exclude=None, candidates=None,
+           batch_size: int | None = None, with_rows: bool = False) -> np.ndarray:
+    """The ``k`` best labels of each row of ``X``, ``[n, k]``, ranked with ``score_fn(X_rows) ->
+    [b, |Y|]`` in batches (:func:`top_k`'s order, ``exclude`` and ``candidates``).
 
     ``batch_size`` rows at a time (default: as many as keep about :data:`SCORES_PER_BATCH`
     scores, at most 1024: a million labels are ranked 8 rows at a time, never all rows at once).
@@ -104,14 +115,20 @@ def evaluate_scorer(score_fn, X: sp.csr_matrix, positives, exclude=None, candida
     """
     X = sp.csr_matrix(X)
     if batch_size is None:
-        batch_size = max(1, min(1024, SCORES_PER_BATCH // max(1, positives.shape[1])))
-    kmax = max(ks)
+        batch_size = max(1, min(1024, SCORES_PER_BATCH // max(1, n_labels)))
     tops = []
     for start in range(0, X.shape[0], batch_size):
         stop = min(start + batch_size, X.shape[0])
         args = (X[start:stop], np.arange(start, stop)) if with_rows else (X[start:stop],)
         scores = np.asarray(score_fn(*args))
         excl = exclude[start:stop] if exclude is not None else None
-        tops.append(top_k(scores, kmax, excl, candidates))
-    top = np.concatenate(tops) if tops else np.zeros((0, kmax), np.int64)
+        tops.append(top_k(scores, k, excl, candidates))
+    return np.concatenate(tops) if tops else np.zeros((0, k), np.int64)
+
+
+def evaluate_scorer(score_fn, X: sp.csr_matrix, positives, exclude=None, candidates=None,
+                    ks=DEFAULT_KS, batch_size: int | None = None, with_rows: bool = False) -> dict:
+    """Rank with ``score_fn(X_rows) -> [b, |Y|]`` in batches (:func:`ranked`) and report the
+    metrics."""
+    top = ranked(score_fn, X, positives.shape[1], max(ks), exclude, candidates, batch_size, with_rows)
     return ranking_report(top, positives, ks)

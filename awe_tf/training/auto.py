@@ -28,9 +28,9 @@ import numpy as np
 
 from awe_tf.config import ModelConfig, TrainConfig, engine_for
 from awe_tf.data.dataset import Dataset
-from awe_tf.metrics import hits_at_k, top_k
+from awe_tf.metrics import ranked, row_values
 from awe_tf.training.fit import FitResult
-from awe_tf.training.selection import checked_validation, choose_epochs, is_iterative, refit
+from awe_tf.training.selection import checked_validation, choose_epochs, is_iterative, refit, validate_then_refit
 
 CANDIDATES = ("knn:k=20", "constant:0.3+knn:k=20", "linear-sigmoid:alpha=1,beta=0")
 BUDGET = 5.0  # the most time, in units of the WSABIE run (validation and refit) it makes first
@@ -113,15 +113,10 @@ def check_metric(monitor: str) -> str:
 def _row_scores(model, split, metrics) -> list[np.ndarray]:
     """Per validation row with a positive, each metric (``precision@k`` or ``recall@k``), ranked
     as the protocol ranks."""
-    scores = model.score(split.test.X)
-    has = np.diff(split.test.Y.indptr) > 0
-    positives = np.diff(split.test.Y.indptr).astype(np.float64)
-    out = []
-    for metric in metrics:
-        name, k = metric.split("@")
-        hits = hits_at_k(top_k(scores, int(k), split.exclude, split.candidates), split.test.Y, int(k))
-        out.append((hits / (int(k) if name == "precision" else np.maximum(positives, 1)))[has])
-    return out
+    test = split.test
+    k = max(int(metric.split("@")[1]) for metric in metrics)
+    top = ranked(model.score, test.X, test.n_labels, k, split.exclude, split.candidates)
+    return [row_values(top, test.Y, metric) for metric in metrics]
 
 
 def _paired(rows: np.ndarray, baseline: np.ndarray) -> tuple[float, float]:
@@ -129,6 +124,11 @@ def _paired(rows: np.ndarray, baseline: np.ndarray) -> tuple[float, float]:
     difference = rows - baseline
     error = float(difference.std(ddof=1) / np.sqrt(difference.size)) if difference.size > 1 else float("inf")
     return float(difference.mean()), error
+
+
+def _leader(trials: list[Trial]) -> Trial | None:
+    """The best candidate on the mean of both metrics among those that beat WSABIE, or None."""
+    return max((trial for trial in trials if trial.beats_wsabie), key=lambda trial: trial.both, default=None)
 
 
 def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: TrainConfig,
@@ -140,9 +140,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     carve = checked_validation(train)
     linear = dataclasses.replace(model_config, affinity=None)
     log(f"auto: WSABIE first (the fallback, the starting point and the unit of the {budget:g}x time budget)")
-    epochs, steps = choose_epochs(train, linear, train_config, 1, log=lambda line: None)
-    wsabie_stage = steps[-1].model
-    wsabie_final = refit(train, linear, train_config, epochs, 1, log=lambda line: None)
+    wsabie = validate_then_refit(train, linear, train_config, 1, log=lambda line: None)
+    epochs, wsabie_stage, wsabie_final = wsabie.epochs, wsabie.validation.model, wsabie.final
     unit = time.perf_counter() - began
     baseline = _row_scores(wsabie_stage, carve, (monitor, check))
     trials = [Trial(None, float(baseline[0].mean()), both=float((baseline[0] + baseline[1]).mean() / 2), epochs=epochs,
@@ -172,9 +171,9 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         trials.append(Trial(spec, float(rows[0].mean()), gain, error, check_gain, check_error,
                             float((rows[0] + rows[1]).mean() / 2), both_gain, both_error, shown, seconds))
         results[spec] = (chosen, iterations)
-        best = max((t for t in trials if t.beats_wsabie), key=lambda t: t.both, default=None)
-        leader_steps = results[best.affinity][1] if best is not None else 0
-    winner = max((trial for trial in trials if trial.beats_wsabie), key=lambda trial: trial.both, default=None)
+        leader = _leader(trials)
+        leader_steps = results[leader.affinity][1] if leader is not None else 0
+    winner = _leader(trials)
     if winner is None:
         log(f"auto: no candidate beats WSABIE on the carve-out by more than its standard error on the mean of "
             f"{monitor} and {check} without losing by more than that on either: WSABIE")

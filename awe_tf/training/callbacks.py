@@ -34,7 +34,6 @@ class ValidationRanking(tf.keras.callbacks.Callback):
         self.best = -math.inf
         self.best_epoch = -1
         self.best_weights = None
-        self.start_score = None  # the start's score, when the run started from a trained model
 
     def evaluate(self) -> dict:
         return evaluate_model(self.model.score, self.split, self.ks)["metrics"]
@@ -54,8 +53,7 @@ class ValidationRanking(tf.keras.callbacks.Callback):
     def consider_start(self) -> None:
         """Score the model as it is before its first epoch: the weights to keep (epoch 0, kept as
         ``best_epoch`` -1) unless an epoch beats them."""
-        self.start_score = self._monitored(self.evaluate())
-        self._keep_if_best(self.start_score, -1)
+        self._keep_if_best(self._monitored(self.evaluate()), -1)
 
     def on_epoch_end(self, epoch, logs=None):
         metrics = self.evaluate()

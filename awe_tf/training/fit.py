@@ -30,8 +30,7 @@ class FitResult:
     pairs_per_second: float | None
 
 
-def build_model(data: Dataset, model_config: ModelConfig, strategy=None,
-                train_config: TrainConfig | None = None) -> AWEModel:
+def build_model(data: Dataset, model_config: ModelConfig, strategy=None) -> AWEModel:
     """An AWEModel sized for ``data`` and adapted to it (its input transform's statistics), created
     in the strategy's scope."""
     strategy = strategy or tf.distribute.get_strategy()
@@ -88,7 +87,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         raise SettingError("epochs", "must be at least 1 for a model that starts untrained (0 keeps a model "
                            "started from a trained one, init_from)")
     if model is None:
-        model = build_model(train, model_config, strategy, train_config)
+        model = build_model(train, model_config, strategy)
     elif not model.transform.adapted:
         model.adapt(train)
     prepared = train.with_matrices(X=model.prepare(train.X))  # the inputs U is trained on

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from awe_tf.config import ModelConfig, TrainConfig
 from awe_tf.data.dataset import Dataset, Split
-from awe_tf.training.fit import FitResult, build_model, fit
+from awe_tf.training.fit import FitResult, build_model, fit, start_from
 
 
 def needs_iterations(affinity) -> bool:
@@ -53,7 +53,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     train_config = train_config or TrainConfig()
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise ValueError(f"iterations must be a whole number of at least 1 (times G is rebuilt), got {iterations!r}")
-    final_model = build_model(train, model_config, train_config=train_config)
+    final_model = build_model(train, model_config)
     source = final_model.affinity.reference_part()
     if source is None:
         from awe_tf.affinities import REGISTRY
@@ -86,10 +86,9 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     for step in range(1, iterations + 1):
         log(f"step {step}/{iterations}: G ({type(source).__name__}) from the step-{step - 1} model, "
             f"then U and V retrained{' (graph engine)' if native else ''}")
-        model = final_model if step == iterations else build_model(train, model_config, train_config=train_config)
+        model = final_model if step == iterations else build_model(train, model_config)
         if warm_start:  # each step trains on from here: iterative learning retrains U and V with each new G
-            model.U.table.assign(previous.U.table)
-            model.V.table.assign(previous.V.table)
+            start_from(model, previous)
         model.affinity.reference_part().set_reference(
             previous.U.table.numpy(), previous.prepare(train.X), train.Y, previous.input_bias,
             label_embeddings=previous.V.table.numpy(),
