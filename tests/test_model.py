@@ -99,6 +99,18 @@ def test_save_load_round_trip(tmp_path):
     assert again.get_config() == model.get_config()
 
 
+def test_label_names_are_not_walked_by_keras():
+    # Keras walks tracked containers (element by element) whenever it collects layers and
+    # metrics, several times a step: names kept as a tracked list made every training step at a
+    # million labels cost a third of a second. They must be a plain tuple, outside tracking.
+    names = [f"item {i}" for i in range(3000)]
+    model = AWEModel(n_features=3000, n_labels=3000, dimension=4, data_task="recommendation", label_names=names)
+    assert model.label_names == tuple(names) and model.get_config()["label_names"] == names
+    walked = [t for t in model._self_tracked_trackables if isinstance(t, tf.__internal__.tracking.TrackableDataStructure)]
+    assert all(len(getattr(t, "_values", ())) < 100 for t in walked)
+    assert not any(t is model.label_names for t in model._self_tracked_trackables)
+
+
 def test_bad_inputs_raise():
     model = AWEModel(n_features=3, n_labels=4)
     with pytest.raises(ValueError, match="3"):

@@ -85,7 +85,7 @@ class AWEModel(tfrs.Model):
         self.n_features, self.n_labels, self.dimension = int(n_features), int(n_labels), int(dimension)
         self.margin, self.num_negatives, self.loss_name = float(margin), int(num_negatives), loss
         self.normalisation, self.max_norm, self.seed = normalisation, float(max_norm), int(seed)
-        self.label_names = list(label_names) if label_names is not None else None
+        self._keep_label_names(label_names)
         self.input_bias, self.tpu_embedding, self.data_task = bool(input_bias), bool(tpu_embedding), data_task
         self.transform = InputTransform(n_features, normalisation, **(input_transform or {}), name="transform")
         # 1 for the labels a ranking may return (recommendation: the items seen in training)
@@ -237,6 +237,13 @@ class AWEModel(tfrs.Model):
         return inference.top_k(self, X, k, exclude, candidates, exclude_inputs)
 
     # ------------------------------------------------------------------- configuration, I/O
+    @tf.__internal__.tracking.no_automatic_dependency_tracking
+    def _keep_label_names(self, names):
+        """The label names as a plain tuple. A list attribute would become a tracked container,
+        which Keras walks element by element whenever it collects the model's layers and metrics
+        (several times a training step): with a million labels, a third of a second a step."""
+        self.label_names = tuple(str(name) for name in names) if names is not None else None
+
     def get_config(self):
         transform = self.transform.get_config()
         return {
@@ -250,7 +257,7 @@ class AWEModel(tfrs.Model):
             "normalisation": self.normalisation,
             "max_norm": self.max_norm,
             "seed": self.seed,
-            "label_names": self.label_names,
+            "label_names": list(self.label_names) if self.label_names is not None else None,
             "input_bias": self.input_bias,
             "tpu_embedding": self.tpu_embedding,
             "data_task": self.data_task,
