@@ -78,8 +78,7 @@ def reference_step(engine, step, U, V, accU, accV):
                 x -= weights[self_at[0]] * U[y]
             positive, slope_y = h(np.dot(x, V[y]))
             violator, trials = None, 0
-            for _ in range(model.num_negatives):
-                draw = rng.below(n_labels)
+            for draw in [rng.below(n_labels) for _ in range(model.num_negatives)]:  # all K drawn first
                 if draw in labels:
                     continue
                 trials += 1

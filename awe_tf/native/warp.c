@@ -3,8 +3,9 @@
  * WSABIE is c = 1, lam = 0 (then h is exactly s); AWE's linear sigmoid on the whole score (eq. 6)
  * is c = 0, lam = 1; a constant plus it, c > 0. A pair costs what WSABIE's does.
  *
- * The same loss as awe_tf/tasks/warp.py: for a positive pair (x, y), up to K labels are drawn
- * uniformly; draws that hit one of the example's positives are skipped and not counted; the
+ * The same loss as awe_tf/tasks/warp.py: for a positive pair (x, y), K labels are drawn
+ * uniformly (all K before any is scored, so that their rows load together) and scored in order;
+ * draws that hit one of the example's positives are skipped and not counted; the
  * first draw c with f(x, c) > f(x, y) - margin is the violator; with N counted draws the rank
  * estimate is r = floor((|Y| - |Y_x|) / N) and the pair's loss L(r) (margin - f(x, y) + f(x, c)).
  * Its gradients pass through h: d f / d s = h'(s) = c + lam (g + alpha s g (1 - g)), g the sigmoid.
@@ -80,6 +81,12 @@ static inline float dot(const float *a, const float *b, int d) {
     return total;
 }
 
+/* Ask for a row's cache lines ahead of use: at a million rows the tables outgrow the caches and
+ * every row a pair touches is a trip to memory; asked for together, those trips overlap. */
+static inline void prefetch_row(const float *row, int d) {
+    for (int k = 0; k < d; k += 16) __builtin_prefetch(row + k, 0, 1);
+}
+
 /* f = h(s), and h'(s) in *slope when slope is not NULL */
 static inline float transformed(const Job *job, float s, float *slope) {
     if (job->lam == 0.0f) {
@@ -137,7 +144,8 @@ static void *run(void *arg) {
     float *total = calloc((size_t)d, sizeof(float));
     float *own = calloc((size_t)(max_feat * d), sizeof(float)); /* gradient of pairs whose item is feature i */
     int32_t *order = malloc((size_t)max_lab * sizeof(int32_t));
-    if (!sum || !x || !dx || !total || !own || !order) {
+    int64_t *draws = malloc((size_t)(job->K > 0 ? job->K : 1) * sizeof(int64_t));
+    if (!sum || !x || !dx || !total || !own || !order || !draws) {
         work->failed = 1;
         goto done;
     }
@@ -150,6 +158,14 @@ static void *run(void *arg) {
         const int32_t *labels = job->y_indices + job->y_indptr[row];
         int64_t nl = job->y_indptr[row + 1] - job->y_indptr[row];
         if (nl == 0) continue;
+        for (int64_t i = 0; i < nf; i++) {
+            prefetch_row(job->U + (int64_t)feat[i] * d, d);
+            if (job->accU) prefetch_row(job->accU + (int64_t)feat[i] * d, d); /* updated at the example's end */
+        }
+        for (int64_t p = 0; p < nl; p++) {
+            prefetch_row(job->V + (int64_t)labels[p] * d, d);
+            if (job->accV) prefetch_row(job->accV + (int64_t)labels[p] * d, d);
+        }
         /* x^T U once per example (the bias feature has weight 1) */
         if (job->bias_row >= 0) memcpy(sum, job->U + job->bias_row * d, (size_t)d * sizeof(float));
         else memset(sum, 0, (size_t)d * sizeof(float));
@@ -178,8 +194,12 @@ static void *run(void *arg) {
             float positive = transformed(job, dot(x, vy, d), &slope_y);
             int64_t violator = -1, trials = 0;
             float negative = 0.0f;
+            for (int draw = 0; draw < job->K; draw++) { /* all K drawn first, their rows asked for together */
+                draws[draw] = below(&rng, job->n_labels);
+                prefetch_row(job->V + draws[draw] * d, d);
+            }
             for (int draw = 0; draw < job->K; draw++) {
-                int64_t c = below(&rng, job->n_labels);
+                int64_t c = draws[draw];
                 if (contains(labels, nl, c) >= 0) continue;
                 trials++;
                 float raw = dot(x, job->V + c * d, d);
@@ -225,7 +245,7 @@ static void *run(void *arg) {
             update_row(job, job->U + job->bias_row * d, job->accU ? job->accU + job->bias_row * d : NULL, total, 1.0f);
     }
 done:
-    free(sum); free(x); free(dx); free(total); free(own); free(order);
+    free(sum); free(x); free(dx); free(total); free(own); free(order); free(draws);
     return NULL;
 }
 
