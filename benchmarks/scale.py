@@ -6,6 +6,9 @@ epochs by
 * WSABIE with the graph engine (the TensorFlow step),
 * AWE linear sigmoid (eq. 6, alpha 1, beta 0.25) with the native engine,
 * LightFM's WARP (``--lightfm-python``, a Python with lightfm 1.17; see warp_throughput.py),
+* on request (``--methods ... "parameter-server WSABIE"``), WSABIE under parameter-server training:
+  2 workers and 2 parameter servers started in the benchmark's process on loopback, U and V
+  sharded across the servers, for ``--ps-epochs`` (default 1); it reports pairs/s per worker,
 
 each in its own process, with every core. It prints pairs/s, seconds per epoch (the first epoch
 apart: it includes tracing for the graph engine), peak resident memory against the bytes of U,
@@ -41,10 +44,13 @@ import numpy as np  # noqa: E402
 
 import awe_tf  # noqa: E402,F401  (Keras 2 as tf.keras, before TensorFlow loads)
 
+PS = "parameter-server WSABIE"  # 2 workers and 2 parameter servers on loopback, U and V sharded across the servers
+WORKERS, SERVERS = 2, 2
 METHODS = {
     "native WSABIE": ("native", None),
     "graph WSABIE": ("graph", None),
     "native AWE linear sigmoid": ("native", "linear-sigmoid:alpha=1,beta=0.25"),
+    PS: ("graph", None),
 }
 
 
@@ -84,9 +90,19 @@ def worker(args) -> dict:
     timer = EpochTimes()
 
     model_config = ModelConfig(dimension=args.dimension, num_negatives=10, affinity=affinity, seed=args.seed)
-    train_config = TrainConfig(epochs=args.epochs, learning_rate=0.1, verbose=0, seed=args.seed, engine=engine,
-                               threads=args.threads, pairs_per_batch=4096)
-    result = fit(split.train, model_config, train_config, callbacks=[timer])
+    strategy, epochs, extra = None, args.epochs, {}
+    if args.worker == PS:
+        from awe_tf.distribute import shards
+        from awe_tf.training.strategies import local_cluster, parameter_server_strategy
+
+        strategy = parameter_server_strategy(local_cluster(WORKERS, SERVERS), min_shard_bytes=1 << 20)
+        epochs, extra = args.ps_epochs, {"bucketing": False}  # workers build their input from tensors alone
+    train_config = TrainConfig(epochs=epochs, learning_rate=0.1, verbose=0, seed=args.seed, engine=engine,
+                               threads=args.threads, pairs_per_batch=4096, **extra)
+    result = fit(split.train, model_config, train_config, callbacks=[timer], strategy=strategy)
+    if strategy is not None:
+        sharding = {"workers": WORKERS, "parameter servers": SERVERS, "U shards": shards(result.model.U.table),
+                    "V shards": shards(result.model.V.table)}
     times = timer.seconds
     trained_rss = _rss()
     test = _subsplit(split, sample)
@@ -96,6 +112,7 @@ def worker(args) -> dict:
     X = split.train.X
     table_bytes = 4 * args.dimension * (result.model.U.table.shape[0] + result.model.V.table.shape[0])
     return {
+        **({"cluster": sharding} if strategy is not None else {}),
         "pairs": int(pairs), "epoch_seconds": times,
         "pairs_per_second": pairs * len(times) / sum(times),
         "steady_pairs_per_second": pairs * (len(times) - 1) / sum(times[1:]) if len(times) > 1 else None,
@@ -158,6 +175,15 @@ def report(args, results: dict) -> str:
                      f"{_gb(model) if model else '-':>10}"
                      f"{(r['peak_rss_bytes'] / model if model else float('nan')):>11.2f}"
                      f"{above:>17.2f}")
+    for name, r in results.items():
+        if "cluster" in r:
+            c = r["cluster"]
+            rate = r["steady_pairs_per_second"] or r["pairs_per_second"]
+            per_worker = rate / c["workers"]
+            lines += ["", f"{name}: {c['workers']} workers and {c['parameter servers']} parameter servers in one "
+                          f"process on loopback, U in {c['U shards']} shards and V in {c['V shards']}: "
+                          f"{per_worker:,.0f} pairs/s per worker ({len(r['epoch_seconds'])} epoch(s); the first "
+                          "epoch's tracing is included when there is only one)"]
     started = min((r["rss_after_imports_bytes"] for r in results.values() if "rss_after_imports_bytes" in r), default=0)
     lines += ["", "pairs/s: after the first epoch where there are several; peak: the process's peak resident memory "
               f"(TensorFlow's own, about {_gb(started)} GB once started, included; peak-TF leaves that out); "
@@ -175,7 +201,10 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="0: every core")
     parser.add_argument("--eval-users", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--methods", nargs="+", default=[m for m in METHODS if m != PS], choices=list(METHODS),
+                        help=f"which awe-tf methods ({PS!r}: {WORKERS} workers and {SERVERS} parameter servers "
+                             "in this process, on loopback, is left out unless named)")
+    parser.add_argument("--ps-epochs", type=int, default=1, help=f"epochs of {PS!r}")
     parser.add_argument("--lightfm-python", help="a Python with lightfm 1.17 (none: LightFM is left out)")
     parser.add_argument("--json", help="write every figure here")
     parser.add_argument("--worker", choices=list(METHODS), help=argparse.SUPPRESS)
