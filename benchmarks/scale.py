@@ -95,7 +95,7 @@ def worker(args) -> dict:
         from awe_tf.distribute import shards
         from awe_tf.training.strategies import local_cluster, parameter_server_strategy
 
-        strategy = parameter_server_strategy(local_cluster(WORKERS, SERVERS), min_shard_bytes=1 << 20)
+        strategy = parameter_server_strategy(local_cluster(WORKERS, SERVERS), min_shard_bytes=1 << 16)
         epochs, extra = args.ps_epochs, {"bucketing": False}  # workers build their input from tensors alone
     train_config = TrainConfig(epochs=epochs, learning_rate=0.1, verbose=0, seed=args.seed, engine=engine,
                                threads=args.threads, pairs_per_batch=4096, **extra)

@@ -106,7 +106,8 @@ def test_label_names_are_not_walked_by_keras():
     names = [f"item {i}" for i in range(3000)]
     model = AWEModel(n_features=3000, n_labels=3000, dimension=4, data_task="recommendation", label_names=names)
     assert model.label_names == tuple(names) and model.get_config()["label_names"] == names
-    walked = [t for t in model._self_tracked_trackables if isinstance(t, tf.__internal__.tracking.TrackableDataStructure)]
+    containers = tf.__internal__.tracking.TrackableDataStructure
+    walked = [t for t in model._self_tracked_trackables if isinstance(t, containers)]
     assert all(len(getattr(t, "_values", ())) < 100 for t in walked)
     assert not any(t is model.label_names for t in model._self_tracked_trackables)
 
