@@ -1,6 +1,7 @@
 """Training batches: every positive pair exactly once per epoch, static shapes, leave-one-out."""
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from awe_tf.data import Dataset
@@ -95,3 +96,35 @@ def test_tensor_only_pipeline_gives_every_pair_once_per_epoch_in_one_shape():
         orders = [[tuple(b["feature_ids"].numpy()[0]) for b in batches.tensor_dataset(epochs=1)] for _ in range(2)]
         assert orders[0] == orders[1]  # seeded: the same order every run
         assert tf.is_tensor(epochs[0][0]["label_ids"])
+
+
+def test_padding_and_own_item_positions_match_a_row_by_row_reading():
+    """pad_rows and self_positions (vectorised) against a plain reading of each row, on inputs
+    that miss some of their labels' items, rows without any, and masked filler rows."""
+    from awe_tf.data.pipeline import pad_rows, self_positions
+
+    rng = np.random.default_rng(3)
+    n_items = 40
+    Y = sp.csr_matrix((rng.random((30, n_items)) < 0.2).astype(np.float32))
+    keep = rng.random(Y.shape) < 0.7  # some labels' items are not inputs
+    keep[4] = False  # and one row has none
+    X = sp.csr_matrix(Y.multiply(keep))
+    X.eliminate_zeros()
+    rows = np.array([5, 4, 0, 29, 7, 7])
+    real = np.array([True, True, True, True, False, True])
+    ids, weights = pad_rows(X, rows, 16, 0)
+    labels, _ = pad_rows(Y, rows, 16, n_items, with_values=False)
+    for out, row in enumerate(rows):
+        items = X.indices[X.indptr[row]:X.indptr[row + 1]]
+        np.testing.assert_array_equal(ids[out, :len(items)], items)
+        np.testing.assert_array_equal(weights[out, :len(items)], X.data[X.indptr[row]:X.indptr[row + 1]])
+        assert np.all(ids[out, len(items):] == 0) and np.all(weights[out, len(items):] == 0)
+    weights[~real] = 0.0
+    got = self_positions(ids, weights, labels, n_items, real)
+    for out in range(len(rows)):
+        used = list(ids[out, :np.count_nonzero(weights[out])])
+        want = [used.index(y) if real[out] and y < n_items and y in used else -1 for y in labels[out]]
+        np.testing.assert_array_equal(got[out], want)
+    assert (got >= 0).any() and ((got == -1) & (labels < n_items)).any()  # both cases exercised
+    with pytest.raises(ValueError, match="more than the width"):
+        pad_rows(X, rows, 2, 0)

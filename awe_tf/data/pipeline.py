@@ -42,14 +42,37 @@ def raw_rows(X, n_features: int) -> sp.csr_matrix:
 
 def pad_rows(matrix: sp.csr_matrix, rows: np.ndarray, width: int, pad_id: int, with_values: bool = True):
     """The non-zeros of ``rows`` as ``[len(rows), width]`` ids (and values), padded right."""
+    rows = np.asarray(rows, np.int64)
+    starts = matrix.indptr[rows].astype(np.int64)
+    lengths = matrix.indptr[rows + 1].astype(np.int64) - starts
+    if lengths.size and lengths.max() > width:
+        raise ValueError(f"a row has {int(lengths.max())} entries, more than the width {width}")
     ids = np.full((len(rows), width), pad_id, np.int32)
     values = np.zeros((len(rows), width), np.float32)
-    for out_row, row in enumerate(rows):
-        start, end = matrix.indptr[row], matrix.indptr[row + 1]
-        ids[out_row, : end - start] = matrix.indices[start:end]
-        if with_values:
-            values[out_row, : end - start] = matrix.data[start:end]
+    out_row = np.repeat(np.arange(len(rows)), lengths)
+    column = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)  # place in its row
+    source = np.repeat(starts, lengths) + column
+    ids[out_row, column] = matrix.indices[source]
+    if with_values:
+        values[out_row, column] = matrix.data[source]
     return ids, values
+
+
+def self_positions(feature_ids, feature_weights, label_ids, n_labels: int, real) -> np.ndarray:
+    """``[B, M]``: where each label sits in its example's feature list (recommendation data, X and
+    Y sharing the item vocabulary), -1 where it is not there, for padding and for masked rows.
+    Feature lists are sorted, their used part being the entries with a non-zero weight."""
+    n, width = feature_ids.shape
+    used = np.count_nonzero(feature_weights, axis=1)
+    span = np.int64(max(int(feature_ids.max(initial=0)), n_labels) + 1)
+    # one sorted key per used feature, row by row (row * span + id), so one search serves all rows
+    keys = (np.arange(n, dtype=np.int64)[:, None] * span + feature_ids)[np.arange(width) < used[:, None]]
+    first = np.cumsum(used) - used
+    wanted = np.arange(n, dtype=np.int64)[:, None] * span + label_ids
+    position = np.searchsorted(keys, wanted) - first[:, None]
+    found = np.take_along_axis(feature_ids, np.clip(position, 0, width - 1), axis=1) == label_ids
+    keep = found & (position < used[:, None]) & (label_ids < n_labels) & np.asarray(real)[:, None]
+    return np.where(keep, position, -1).astype(np.int32)
 
 
 def feature_batch(X: sp.csr_matrix, width: int | None = None) -> dict:
@@ -170,16 +193,10 @@ class TrainingBatches:
         label_ids, _ = pad_rows(self.Y, safe, label_width, n_labels, with_values=False)
         feature_weights[~real] = 0.0
         label_ids[~real] = n_labels
-        self_position = np.full(label_ids.shape, -1, np.int32)
         if self.leave_one_out:
-            # X and Y share the item vocabulary; find each label's column in the feature list.
-            for b in np.flatnonzero(real):
-                valid = label_ids[b] < n_labels
-                pos = np.searchsorted(feature_ids[b, : np.count_nonzero(feature_weights[b]) or 1],
-                                      label_ids[b, valid])
-                self_position[b, np.flatnonzero(valid)] = pos
-            found = np.take_along_axis(feature_ids, np.maximum(self_position, 0), axis=1) == label_ids
-            self_position = np.where((self_position >= 0) & found, self_position, -1).astype(np.int32)
+            self_position = self_positions(feature_ids, feature_weights, label_ids, n_labels, real)
+        else:
+            self_position = np.full(label_ids.shape, -1, np.int32)
         batch = {
             "feature_ids": feature_ids,
             "feature_weights": feature_weights,
