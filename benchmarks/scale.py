@@ -44,13 +44,13 @@ import numpy as np  # noqa: E402
 
 import awe_tf  # noqa: E402,F401  (Keras 2 as tf.keras, before TensorFlow loads)
 
-PS = "parameter-server WSABIE"  # 2 workers and 2 parameter servers on loopback, U and V sharded across the servers
+PARAMETER_SERVER = "parameter-server WSABIE"  # see the module docstring
 WORKERS, SERVERS = 2, 2
 METHODS = {
     "native WSABIE": ("native", None),
     "graph WSABIE": ("graph", None),
     "native AWE linear sigmoid": ("native", "linear-sigmoid:alpha=1,beta=0.25"),
-    PS: ("graph", None),
+    PARAMETER_SERVER: ("graph", None),
 }
 
 
@@ -90,19 +90,20 @@ def worker(args) -> dict:
     timer = EpochTimes()
 
     model_config = ModelConfig(dimension=args.dimension, num_negatives=10, affinity=affinity, seed=args.seed)
-    strategy, epochs, extra = None, args.epochs, {}
-    if args.worker == PS:
+    strategy, epochs, bucketing = None, args.epochs, True
+    if args.worker == PARAMETER_SERVER:
         from awe_tf.distribute import shards
         from awe_tf.training.strategies import local_cluster, parameter_server_strategy
 
+        # shards of at least 64 KB: U and V are cut in two from a few hundred rows (tests' small sets) up
         strategy = parameter_server_strategy(local_cluster(WORKERS, SERVERS), min_shard_bytes=1 << 16)
-        epochs, extra = args.ps_epochs, {"bucketing": False}  # workers build their input from tensors alone
+        epochs, bucketing = args.ps_epochs, False  # workers build their input from tensors alone
     train_config = TrainConfig(epochs=epochs, learning_rate=0.1, verbose=0, seed=args.seed, engine=engine,
-                               threads=args.threads, pairs_per_batch=4096, **extra)
+                               threads=args.threads, pairs_per_batch=4096, bucketing=bucketing)
     result = fit(split.train, model_config, train_config, callbacks=[timer], strategy=strategy)
-    if strategy is not None:
-        sharding = {"workers": WORKERS, "parameter servers": SERVERS, "U shards": shards(result.model.U.table),
-                    "V shards": shards(result.model.V.table)}
+    cluster = {} if strategy is None else {"cluster": {
+        "workers": WORKERS, "parameter servers": SERVERS, "U shards": shards(result.model.U.table),
+        "V shards": shards(result.model.V.table)}}
     times = timer.seconds
     trained_rss = _rss()
     test = _subsplit(split, sample)
@@ -112,7 +113,7 @@ def worker(args) -> dict:
     X = split.train.X
     table_bytes = 4 * args.dimension * (result.model.U.table.shape[0] + result.model.V.table.shape[0])
     return {
-        **({"cluster": sharding} if strategy is not None else {}),
+        **cluster,
         "pairs": int(pairs), "epoch_seconds": times,
         "pairs_per_second": pairs * len(times) / sum(times),
         "steady_pairs_per_second": pairs * (len(times) - 1) / sum(times[1:]) if len(times) > 1 else None,
@@ -146,7 +147,7 @@ def lightfm(args, python: str) -> dict:
     times = out["epoch_seconds"]
     return {"pairs": int(train.nnz), "epoch_seconds": times, "pairs_per_second": out["pairs_per_second"],
             "steady_pairs_per_second": train.nnz * (len(times) - 1) / sum(times[1:]) if len(times) > 1 else None,
-            "precision@10": out["history"][-1], "peak_rss_bytes": out["peak_rss_bytes"],
+            "precision@10": out["history"][-1], "history": out["history"], "peak_rss_bytes": out["peak_rss_bytes"],
             "wall_seconds": time.perf_counter() - began}
 
 
@@ -175,13 +176,18 @@ def report(args, results: dict) -> str:
                      f"{_gb(model) if model else '-':>10}"
                      f"{(r['peak_rss_bytes'] / model if model else float('nan')):>11.2f}"
                      f"{above:>17.2f}")
+    if reference and "history" in reference:
+        seconds = np.cumsum(reference["epoch_seconds"])
+        lines += ["", "LightFM P@10 after each epoch: " + ", ".join(
+            f"{p:.4f} ({s:.0f} s)" for p, s in zip(reference["history"], seconds, strict=True))]
     for name, r in results.items():
         if "cluster" in r:
-            c = r["cluster"]
+            cluster = r["cluster"]
             rate = r["steady_pairs_per_second"] or r["pairs_per_second"]
-            per_worker = rate / c["workers"]
-            lines += ["", f"{name}: {c['workers']} workers and {c['parameter servers']} parameter servers in one "
-                          f"process on loopback, U in {c['U shards']} shards and V in {c['V shards']}: "
+            per_worker = rate / cluster["workers"]
+            lines += ["", f"{name}: {cluster['workers']} workers and {cluster['parameter servers']} parameter servers "
+                          f"in one process on loopback, U in {cluster['U shards']} shards and V in "
+                          f"{cluster['V shards']}: "
                           f"{per_worker:,.0f} pairs/s per worker ({len(r['epoch_seconds'])} epoch(s); the first "
                           "epoch's tracing is included when there is only one)"]
     started = min((r["rss_after_imports_bytes"] for r in results.values() if "rss_after_imports_bytes" in r), default=0)
@@ -201,10 +207,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="0: every core")
     parser.add_argument("--eval-users", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--methods", nargs="+", default=[m for m in METHODS if m != PS], choices=list(METHODS),
-                        help=f"which awe-tf methods ({PS!r}: {WORKERS} workers and {SERVERS} parameter servers "
-                             "in this process, on loopback, is left out unless named)")
-    parser.add_argument("--ps-epochs", type=int, default=1, help=f"epochs of {PS!r}")
+    parser.add_argument("--methods", nargs="+", default=[m for m in METHODS if m != PARAMETER_SERVER],
+                        choices=list(METHODS), help=f"which awe-tf methods ({PARAMETER_SERVER!r} only when named)")
+    parser.add_argument("--ps-epochs", type=int, default=1, help=f"epochs of {PARAMETER_SERVER!r}")
     parser.add_argument("--lightfm-python", help="a Python with lightfm 1.17 (none: LightFM is left out)")
     parser.add_argument("--json", help="write every figure here")
     parser.add_argument("--worker", choices=list(METHODS), help=argparse.SUPPRESS)

@@ -105,26 +105,34 @@ def test_padding_and_own_item_positions_match_a_row_by_row_reading():
 
     rng = np.random.default_rng(3)
     n_items = 40
-    Y = sp.csr_matrix((rng.random((30, n_items)) < 0.2).astype(np.float32))
+    dense = (rng.random((30, n_items)) < 0.2).astype(np.float32)
+    dense[29] = np.arange(n_items) < 24  # the longest row ...
+    Y = sp.csr_matrix(dense)
     keep = rng.random(Y.shape) < 0.7  # some labels' items are not inputs
-    keep[4] = False  # and one row has none
+    keep[29] = dense[29] > 0
+    keep[29, 23] = False  # ... fills the widest feature list, and its last label lies past its end
+    keep[4] = False  # and one row has no inputs
     X = sp.csr_matrix(Y.multiply(keep))
     X.eliminate_zeros()
     rows = np.array([5, 4, 0, 29, 7, 7])
     real = np.array([True, True, True, True, False, True])
-    ids, weights = pad_rows(X, rows, 16, 0)
-    labels, _ = pad_rows(Y, rows, 16, n_items, with_values=False)
-    for out, row in enumerate(rows):
-        items = X.indices[X.indptr[row]:X.indptr[row + 1]]
-        np.testing.assert_array_equal(ids[out, :len(items)], items)
-        np.testing.assert_array_equal(weights[out, :len(items)], X.data[X.indptr[row]:X.indptr[row + 1]])
-        assert np.all(ids[out, len(items):] == 0) and np.all(weights[out, len(items):] == 0)
-    weights[~real] = 0.0
-    got = self_positions(ids, weights, labels, n_items, real)
-    for out in range(len(rows)):
-        used = list(ids[out, :np.count_nonzero(weights[out])])
-        want = [used.index(y) if real[out] and y < n_items and y in used else -1 for y in labels[out]]
-        np.testing.assert_array_equal(got[out], want)
-    assert (got >= 0).any() and ((got == -1) & (labels < n_items)).any()  # both cases exercised
-    with pytest.raises(ValueError, match="more than the width"):
+    full = int(np.diff(X.indptr)[rows].max())  # at this width some row fills its whole feature list
+    for width in (40, full):
+        ids, weights = pad_rows(X, rows, width, 0)
+        labels, _ = pad_rows(Y, rows, 32, n_items, with_values=False)
+        for out, row in enumerate(rows):
+            items = X.indices[X.indptr[row]:X.indptr[row + 1]]
+            np.testing.assert_array_equal(ids[out, :len(items)], items)
+            np.testing.assert_array_equal(weights[out, :len(items)], X.data[X.indptr[row]:X.indptr[row + 1]])
+            assert np.all(ids[out, len(items):] == 0) and np.all(weights[out, len(items):] == 0)
+        weights[~real] = 0.0
+        got = self_positions(ids, weights, labels, n_items, real)
+        for out in range(len(rows)):
+            used = list(ids[out, :np.count_nonzero(weights[out])])
+            want = [used.index(y) if real[out] and y < n_items and y in used else -1 for y in labels[out]]
+            np.testing.assert_array_equal(got[out], want)
+        assert (got >= 0).any() and ((got == -1) & (labels < n_items)).any()  # both cases exercised
+    filled = np.flatnonzero(np.diff(X.indptr)[rows] == full)
+    assert any(labels[o, labels[o] < n_items].max() > ids[o].max() for o in filled)  # a label past a full row's end
+    with pytest.raises(ValueError, match="more than the width 2"):
         pad_rows(X, rows, 2, 0)

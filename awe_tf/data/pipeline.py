@@ -21,6 +21,8 @@ import scipy.sparse as sp
 
 from awe_tf.data.dataset import RECOMMENDATION, Dataset
 
+PAD_ROWS = 65536  # rows padded at a time when a whole data set is (the temporaries of one such block)
+
 
 def _round8(n) -> int:
     """Round a width up to a multiple of 8 (fewer distinct shapes, aligned vectors)."""
@@ -46,7 +48,8 @@ def pad_rows(matrix: sp.csr_matrix, rows: np.ndarray, width: int, pad_id: int, w
     starts = matrix.indptr[rows].astype(np.int64)
     lengths = matrix.indptr[rows + 1].astype(np.int64) - starts
     if lengths.size and lengths.max() > width:
-        raise ValueError(f"a row has {int(lengths.max())} entries, more than the width {width}")
+        longest = int(np.argmax(lengths))
+        raise ValueError(f"row {int(rows[longest])} has {int(lengths[longest])} entries, more than the width {width}")
     ids = np.full((len(rows), width), pad_id, np.int32)
     values = np.zeros((len(rows), width), np.float32)
     out_row = np.repeat(np.arange(len(rows)), lengths)
@@ -58,10 +61,23 @@ def pad_rows(matrix: sp.csr_matrix, rows: np.ndarray, width: int, pad_id: int, w
     return ids, values
 
 
-def self_positions(feature_ids, feature_weights, label_ids, n_labels: int, real) -> np.ndarray:
-    """``[B, M]``: where each label sits in its example's feature list (recommendation data, X and
-    Y sharing the item vocabulary), -1 where it is not there, for padding and for masked rows.
-    Feature lists are sorted, their used part being the entries with a non-zero weight."""
+def self_positions(feature_ids: np.ndarray, feature_weights: np.ndarray, label_ids: np.ndarray, n_labels: int,
+                   real: np.ndarray) -> np.ndarray:
+    """Where each label sits in its example's feature list, for recommendation data (X and Y share
+    the item vocabulary, and a pair's input leaves its own item out).
+
+    Args:
+        feature_ids: ``[B, L]`` each example's feature ids, sorted; the used part of a row is its
+            entries with a non-zero weight (the rest is padding).
+        feature_weights: ``[B, L]`` their weights.
+        label_ids: ``[B, M]`` each example's labels, padded with ``n_labels``.
+        n_labels: |Y|.
+        real: ``[B]`` False for masked filler rows.
+
+    Returns:
+        ``[B, M]`` int32 column of each label in its feature list; -1 where the label is not
+        among the used features, for padding and for masked rows.
+    """
     n, width = feature_ids.shape
     used = np.count_nonzero(feature_weights, axis=1)
     span = np.int64(max(int(feature_ids.max(initial=0)), n_labels) + 1)
@@ -244,7 +260,9 @@ class TrainingBatches:
         if self.bucketing:
             raise ValueError("a tensor-only pipeline needs bucketing=False (one static batch shape)")
         n_labels = self.Y.shape[1]
-        examples = self.make_batch(self.rows, self.feature_width, self.label_width)
+        parts = [self.make_batch(self.rows[start:start + PAD_ROWS], self.feature_width, self.label_width)
+                 for start in range(0, self.rows.size, PAD_ROWS)]  # bounded temporaries at a million rows
+        examples = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
         if self.context is not None:
             examples.update(context_batch(self.context, n_labels, self.context_width, self.rows))
         fill = {"feature_ids": 0, "feature_weights": 0.0, "label_ids": n_labels, "self_position": -1,

@@ -50,7 +50,8 @@ class AWEModel(tfrs.Model):
         max_norm: the radius C of the ball rows of U and V are kept in. Scores scale with C^2, so
             (C, gamma) is the same model as the paper's (1, gamma / C^2).
         seed: seed of the initialisers and of negative sampling.
-        label_names: optional names of the labels, kept with the saved model.
+        label_names: optional names of the labels (one per label, kept as strings), saved with
+            the model.
         input_bias: add an always-on input feature (an extra row of U with x = 1), so that
             U_bias . V_y acts as a learnt per-label bias (LightFM's item bias).
         tpu_embedding: keep U and V in ``tfrs.layers.embedding.TPUEmbedding`` layers, off a TPU
@@ -242,6 +243,8 @@ class AWEModel(tfrs.Model):
         """The label names as a plain tuple. A list attribute would become a tracked container,
         which Keras walks element by element whenever it collects the model's layers and metrics
         (several times a training step): with a million labels, a third of a second a step."""
+        if names is not None and len(names) != self.n_labels:
+            raise ValueError(f"label_names has {len(names)} names for {self.n_labels} labels")
         self.label_names = tuple(str(name) for name in names) if names is not None else None
 
     def get_config(self):

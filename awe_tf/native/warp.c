@@ -6,8 +6,9 @@
  * The same loss as awe_tf/tasks/warp.py: for a positive pair (x, y), K labels are drawn
  * uniformly (all K before any is scored, so that their rows load together) and scored in order;
  * draws that hit one of the example's positives are skipped and not counted; the
- * first draw c with f(x, c) > f(x, y) - margin is the violator; with N counted draws the rank
- * estimate is r = floor((|Y| - |Y_x|) / N) and the pair's loss L(r) (margin - f(x, y) + f(x, c)).
+ * first draw c with f(x, c) > f(x, y) - margin is the violator; with N the counted draws up to
+ * and including it, the rank estimate is r = floor((|Y| - |Y_x|) / N) and the pair's loss
+ * L(r) (margin - f(x, y) + f(x, c)).
  * Its gradients pass through h: d f / d s = h'(s) = c + lam (g + alpha s g (1 - g)), g the sigmoid.
  *
  * What differs from the TensorFlow graph step is the order of updates:
@@ -85,6 +86,7 @@ static inline float dot(const float *a, const float *b, int d) {
  * every row a pair touches is a trip to memory; asked for together, those trips overlap. */
 static inline void prefetch_row(const float *row, int d) {
     for (int k = 0; k < d; k += 16) __builtin_prefetch(row + k, 0, 1);
+    __builtin_prefetch(row + d - 1, 0, 1); /* a row not aligned to 64 bytes ends on one more line */
 }
 
 /* f = h(s), and h'(s) in *slope when slope is not NULL */
