@@ -136,8 +136,8 @@ def _train(args) -> int:
                          "--no-validate, --init-from nor --iterations")
     model_config = ModelConfig(
         dimension=args.dimension, margin=args.margin, num_negatives=args.num_negatives, loss=args.loss,
-        normalisation=args.normalisation, max_norm=args.max_norm, seed=args.seed, input_bias=args.input_bias,
-        tpu_embedding=args.tpu_embedding,
+        normalisation=args.normalisation, max_norm=args.max_norm, init_scale=args.init_scale, seed=args.seed,
+        input_bias=args.input_bias, tpu_embedding=args.tpu_embedding,
         affinity=None if auto else args.affinity,
     )
     iterative = is_iterative(model_config)
@@ -535,6 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how each input row is scaled (after numeric features are standardised)")
     model.add_argument("--max-norm", type=_number, default=model_defaults.max_norm,
                        help="the radius rows of U and V are kept in")
+    model.add_argument("--init-scale", type=_number, default=model_defaults.init_scale,
+                       help="about the norm of a row of U and V as training starts")
     model.add_argument("--affinity", help="the affinity G as a spec, e.g. knn:k=20, linear-sigmoid:alpha=1,beta=0.25 "
                        "or a sum such as constant:1+knn:k=20 (`awe-tf affinities` lists them; none: constant, i.e. "
                        "WSABIE); auto: chosen on the validation carve-out among WSABIE and a few candidates, "

@@ -50,6 +50,7 @@ class ModelConfig:
     loss: str = "warp"
     normalisation: str = "l2"
     max_norm: float = 3.0
+    init_scale: float = 0.1
     affinity: object = None
     seed: int = 0
     input_bias: bool = True
@@ -62,6 +63,7 @@ class ModelConfig:
         _one_of("loss", self.loss, LOSSES)
         _one_of("normalisation", self.normalisation, NORMALISATIONS)
         _positive("max_norm", self.max_norm)
+        _positive("init_scale", self.init_scale)
         _whole("seed", self.seed, 0)
         if isinstance(self.affinity, str):
             from awe_tf.affinities import parse

@@ -13,7 +13,11 @@ epochs by
 each in its own process, with every core. It prints pairs/s, seconds per epoch (the first epoch
 apart: it includes tracing for the graph engine), peak resident memory against the bytes of U,
 V, the optimiser state and the input CSR, and held-out P@10 (the protocol's 5 items per user,
-on ``--eval-users`` users) against popularity, with ratios against LightFM.
+on ``--eval-users`` users) after each epoch against popularity, with ratios against LightFM and
+each method's training time to LightFM's final P@10.
+
+awe-tf trains with its defaults (Adagrad, learning rate, initial scale, margin, max-norm) apart
+from d and K = 10, LightFM's ``max_sampled``; LightFM with its own (learning rate 0.05).
 
     python benchmarks/scale.py                                # 100,000 items and users: minutes
     python benchmarks/scale.py --items 1000000 --users 1000000 --lightfm-python /tmp/lfm/bin/python
@@ -91,6 +95,14 @@ def worker(args) -> dict:
 
     model_config = ModelConfig(dimension=args.dimension, num_negatives=10, affinity=affinity, seed=args.seed)
     strategy, epochs, bucketing = None, args.epochs, True
+    test = _subsplit(split, sample)
+    history = []
+
+    class Precision(tf.keras.callbacks.Callback):  # after the timer's epoch end: not in the epoch's time
+        def on_epoch_end(self, epoch, logs=None):
+            history.append(evaluate_model(self.model.score, test, ks=(10,))["metrics"]["precision@10"])
+
+    callbacks = [timer, Precision()]
     if args.worker == PARAMETER_SERVER:
         from awe_tf.distribute import shards
         from awe_tf.training.strategies import local_cluster, parameter_server_strategy
@@ -98,16 +110,17 @@ def worker(args) -> dict:
         # shards of at least 64 KB: U and V are cut in two from a few hundred rows (tests' small sets) up
         strategy = parameter_server_strategy(local_cluster(WORKERS, SERVERS), min_shard_bytes=1 << 16)
         epochs, bucketing = args.ps_epochs, False  # workers build their input from tensors alone
-    train_config = TrainConfig(epochs=epochs, learning_rate=0.1, verbose=0, seed=args.seed, engine=engine,
+        callbacks = [timer]  # P@10 once, after training
+    train_config = TrainConfig(epochs=epochs, verbose=0, seed=args.seed, engine=engine,
                                threads=args.threads, pairs_per_batch=4096, bucketing=bucketing)
-    result = fit(split.train, model_config, train_config, callbacks=[timer], strategy=strategy)
+    result = fit(split.train, model_config, train_config, callbacks=callbacks, strategy=strategy)
     cluster = {} if strategy is None else {"cluster": {
         "workers": WORKERS, "parameter servers": SERVERS, "U shards": shards(result.model.U.table),
         "V shards": shards(result.model.V.table)}}
     times = timer.seconds
     trained_rss = _rss()
-    test = _subsplit(split, sample)
-    p10 = evaluate_model(result.model.score, test, ks=(10,))["metrics"]["precision@10"]
+    if len(history) != len(times):
+        history = [evaluate_model(result.model.score, test, ks=(10,))["metrics"]["precision@10"]]
     popularity = evaluate_model(Popularity().fit(split.train).score, test, ks=(10,))["metrics"]["precision@10"]
     pairs = split.train.Y.nnz
     X = split.train.X
@@ -117,7 +130,7 @@ def worker(args) -> dict:
         "pairs": int(pairs), "epoch_seconds": times,
         "pairs_per_second": pairs * len(times) / sum(times),
         "steady_pairs_per_second": pairs * (len(times) - 1) / sum(times[1:]) if len(times) > 1 else None,
-        "precision@10": p10, "popularity_precision@10": popularity,
+        "precision@10": history[-1], "history": history, "popularity_precision@10": popularity,
         "peak_rss_bytes": max(trained_rss, _rss()), "rss_after_imports_bytes": baseline_rss,
         "model_bytes": {"U + V": table_bytes, "optimiser state": table_bytes,
                         "input CSR": int(X.data.nbytes + X.indices.nbytes + X.indptr.nbytes)},
@@ -155,6 +168,14 @@ def _gb(n) -> str:
     return f"{n / 2**30:.2f}"
 
 
+def time_to(history, epoch_seconds, target: float) -> float | None:
+    """Training seconds until the first epoch whose P@10 is at least ``target`` (None: never)."""
+    for precision, seconds in zip(history, np.cumsum(epoch_seconds), strict=True):
+        if precision >= target:
+            return float(seconds)
+    return None
+
+
 def report(args, results: dict) -> str:
     lines = [f"synthetic set: {args.users:,} users, {args.items:,} items, about {args.per_user} per user; d = "
              f"{args.dimension}, {args.epochs} epochs, threads {args.threads or os.cpu_count()}; P@10 on "
@@ -176,10 +197,17 @@ def report(args, results: dict) -> str:
                      f"{_gb(model) if model else '-':>10}"
                      f"{(r['peak_rss_bytes'] / model if model else float('nan')):>11.2f}"
                      f"{above:>17.2f}")
-    if reference and "history" in reference:
-        seconds = np.cumsum(reference["epoch_seconds"])
-        lines += ["", "LightFM P@10 after each epoch: " + ", ".join(
-            f"{p:.4f} ({s:.0f} s)" for p, s in zip(reference["history"], seconds, strict=True))]
+    target = reference["precision@10"] if reference else None
+    lines += ["", "P@10 after each epoch (training seconds so far)"
+              + (f"; time to LightFM's final P@10 ({target:.4f})" if target else "") + ":"]
+    for name, r in results.items():
+        if len(r.get("history", ())) == len(r["epoch_seconds"]):
+            seconds = np.cumsum(r["epoch_seconds"])
+            reached = time_to(r["history"], r["epoch_seconds"], target) if target else None
+            lines.append(f"  {name:<28}" + ", ".join(f"{p:.4f} ({t:.0f} s)" for p, t in zip(r["history"], seconds,
+                                                                                          strict=True))
+                         + ("" if not target else f"; reached in {reached:.0f} s" if reached is not None
+                            else "; not reached"))
     for name, r in results.items():
         if "cluster" in r:
             cluster = r["cluster"]

@@ -99,6 +99,23 @@ def test_save_load_round_trip(tmp_path):
     assert again.get_config() == model.get_config()
 
 
+def test_rows_start_at_the_initial_scale():
+    # rows of U and V start near norm init_scale (a label no training example reaches keeps its
+    # start: at a million items most rows are rarely trained, so their starting scores compete
+    # with learnt ones), and the scale is part of the saved config
+    from awe_tf.config import ModelConfig, SettingError
+
+    for scale in (1.0, 0.1):
+        model = AWEModel(n_features=2000, n_labels=3000, dimension=64, init_scale=scale)
+        for table in (model.U.table, model.V.table):
+            norms = np.linalg.norm(table.numpy(), axis=1)
+            assert abs(np.median(norms) - scale) < 0.05 * scale
+        assert AWEModel.from_config(model.get_config()).U.init_scale == scale
+    assert AWEModel(n_features=3, n_labels=4).init_scale == ModelConfig().init_scale
+    with pytest.raises(SettingError, match="init_scale"):
+        ModelConfig(init_scale=0.0)
+
+
 def test_label_names_are_not_walked_by_keras():
     # Keras walks tracked containers (element by element) whenever it collects layers and
     # metrics, several times a step: names kept as a tracked list made every training step at a

@@ -25,8 +25,20 @@ def test_the_scale_benchmark_runs_and_every_method_learns(tmp_path):
         factor = 1.0 if name == "parameter-server WSABIE" else 1.5
         assert r["precision@10"] > factor * r["popularity_precision@10"], name
         assert r["peak_rss_bytes"] > r["rss_after_imports_bytes"] > 0 and len(r["epoch_seconds"]) == 2
+        # P@10 after every epoch (one figure, after training, for the asynchronous method)
+        assert len(r["history"]) == (1 if name == "parameter-server WSABIE" else 2)
+        assert r["history"][-1] == r["precision@10"]
         assert r["model_bytes"]["U + V"] == 4 * 64 * (3000 + 1 + 3000)  # items as features, the bias row, labels
-    assert "peak/model" in proc.stdout
+    assert "peak/model" in proc.stdout and "P@10 after each epoch" in proc.stdout
     cluster = results["parameter-server WSABIE"]["cluster"]
     assert cluster == {"workers": 2, "parameter servers": 2, "U shards": 2, "V shards": 2}  # U and V really sharded
     assert "pairs/s per worker" in proc.stdout
+
+
+def test_time_to_a_precision_counts_training_seconds_until_the_first_epoch_that_reaches_it():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from scale import time_to
+
+    assert time_to([0.05, 0.08, 0.07], [2.0, 3.0, 4.0], 0.08) == 5.0
+    assert time_to([0.05, 0.08], [2.0, 3.0], 0.04) == 2.0
+    assert time_to([0.05, 0.08], [2.0, 3.0], 0.09) is None

@@ -29,8 +29,9 @@ def embed_rows(X, table, input_bias: bool) -> np.ndarray:
 class MaxNormEmbedding(tf.keras.layers.Layer):
     """A ``rows x dimension`` embedding table (U for input features, V for labels).
 
-    Rows start as N(0, 1/sqrt(d)) draws, projected into the ball of radius ``max_norm``, and are
-    kept inside it: after each training step, :meth:`project` rescales every row that the step
+    Rows start as N(0, init_scale^2 / d) draws (norm about ``init_scale``), projected into the
+    ball of radius ``max_norm``, and are kept inside it: after each training step,
+    :meth:`project` rescales every row that the step
     touched to norm at most ``max_norm``. On a large table only those rows are visited (the cost
     is per batch, not per table); a small one (at most ``WHOLE_TABLE_ROWS`` rows, which a batch
     touches many times over) is clipped in one pass, which is cheaper and gives the same result
@@ -40,6 +41,7 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         rows: number of rows (|X| or |Y|).
         dimension: embedding dimension d.
         max_norm: the radius of the ball rows are projected onto.
+        init_scale: about the norm of a row as it starts.
         seed: initialiser seed.
         tpu_embedding: keep the table in a ``tfrs.layers.embedding.TPUEmbedding`` layer, which
             off a TPU behaves as the plain table (for checkpoints that hold it). Refused under
@@ -47,16 +49,17 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
     """
 
     def __init__(self, rows: int, dimension: int, max_norm: float = ModelConfig.max_norm, seed: int | None = None,
-                 tpu_embedding: bool = False, **kwargs):
+                 tpu_embedding: bool = False, init_scale: float = ModelConfig.init_scale, **kwargs):
         super().__init__(**kwargs)
         self.rows = int(rows)
         self.dimension = int(dimension)
         self.max_norm = float(max_norm)
+        self.init_scale = float(init_scale)
         self.seed = seed
         self.tpu_embedding = bool(tpu_embedding)
 
     def build(self, input_shape=None):
-        init = tf.keras.initializers.RandomNormal(stddev=1.0 / math.sqrt(self.dimension), seed=self.seed)
+        init = tf.keras.initializers.RandomNormal(stddev=self.init_scale / math.sqrt(self.dimension), seed=self.seed)
         if self.tpu_embedding:
             self._build_tpu_embedding(init)
         else:
@@ -142,6 +145,7 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
             "rows": self.rows,
             "dimension": self.dimension,
             "max_norm": self.max_norm,
+            "init_scale": self.init_scale,
             "seed": self.seed,
             "tpu_embedding": self.tpu_embedding,
         }

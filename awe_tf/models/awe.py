@@ -49,6 +49,8 @@ class AWEModel(tfrs.Model):
             (the last step of the model's :class:`~awe_tf.layers.transform.InputTransform`).
         max_norm: the radius C of the ball rows of U and V are kept in. Scores scale with C^2, so
             (C, gamma) is the same model as the paper's (1, gamma / C^2).
+        init_scale: about the norm of a row of U and V as training starts (N(0, init_scale^2 / d)
+            draws).
         seed: seed of the initialisers and of negative sampling.
         label_names: optional names of the labels (one per label, kept as strings), saved with
             the model.
@@ -67,7 +69,8 @@ class AWEModel(tfrs.Model):
     def __init__(self, n_features: int, n_labels: int, dimension: int = DEFAULTS.dimension, affinity=None,
                  margin: float = DEFAULTS.margin, num_negatives: int = DEFAULTS.num_negatives,
                  loss: str = DEFAULTS.loss, normalisation: str = DEFAULTS.normalisation,
-                 max_norm: float = DEFAULTS.max_norm, seed: int = DEFAULTS.seed, label_names=None,
+                 max_norm: float = DEFAULTS.max_norm, init_scale: float = DEFAULTS.init_scale,
+                 seed: int = DEFAULTS.seed, label_names=None,
                  input_bias: bool = DEFAULTS.input_bias, tpu_embedding: bool = DEFAULTS.tpu_embedding,
                  data_task: str = ANNOTATION, input_transform: dict | None = None,
                  **kwargs):
@@ -86,12 +89,13 @@ class AWEModel(tfrs.Model):
         self.n_features, self.n_labels, self.dimension = int(n_features), int(n_labels), int(dimension)
         self.margin, self.num_negatives, self.loss_name = float(margin), int(num_negatives), loss
         self.normalisation, self.max_norm, self.seed = normalisation, float(max_norm), int(seed)
+        self.init_scale = float(init_scale)
         self._keep_label_names(label_names)
         self.input_bias, self.tpu_embedding, self.data_task = bool(input_bias), bool(tpu_embedding), data_task
         self.transform = InputTransform(n_features, normalisation, **(input_transform or {}), name="transform")
         # 1 for the labels a ranking may return (recommendation: the items seen in training)
         self.rankable = self.add_weight(name="rankable", shape=(n_labels,), initializer="ones", trainable=False)
-        tables = {"tpu_embedding": self.tpu_embedding}
+        tables = {"tpu_embedding": self.tpu_embedding, "init_scale": self.init_scale}
         self.U = MaxNormEmbedding(n_features + self.input_bias, dimension, max_norm, seed=seed, name="U", **tables)
         self.V = MaxNormEmbedding(n_labels, dimension, max_norm, seed=seed + 1, name="V", **tables)
         self.affinity = affinities.get(affinity)
@@ -259,6 +263,7 @@ class AWEModel(tfrs.Model):
             "loss": self.loss_name,
             "normalisation": self.normalisation,
             "max_norm": self.max_norm,
+            "init_scale": self.init_scale,
             "seed": self.seed,
             "label_names": list(self.label_names) if self.label_names is not None else None,
             "input_bias": self.input_bias,
