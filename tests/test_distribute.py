@@ -244,12 +244,13 @@ def test_sharded_tables_train_exactly_as_unsharded_ones():
         from awe_tf.data import load_dataset
         from awe_tf.evaluation import evaluate_model
         from awe_tf.training import ModelConfig, TrainConfig, fit
+        from awe_tf.baselines import Popularity
         split = load_dataset("corel5k")
-        out = {}
+        out = {"popularity": evaluate_model(Popularity().fit(split.train).score, split)["metrics"]["precision@1"]}
         for name, shard_bytes in (("sharded", 4096), ("whole", 1 << 30)):
             strategy = parameter_server_strategy(local_cluster(workers=1, parameter_servers=2), shard_bytes)
             result = fit(split.train, ModelConfig(dimension=16, num_negatives=10, affinity="sigmoid"),
-                         TrainConfig(epochs=2, verbose=0, bucketing=False, steps_per_execution=1), strategy=strategy)
+                         TrainConfig(epochs=4, verbose=0, bucketing=False, steps_per_execution=1), strategy=strategy)
             out[name] = {"shards": shards(result.model.U.table),
                          "p1": evaluate_model(result.model.score, split)["metrics"]["precision@1"],
                          "U": tf.convert_to_tensor(result.model.U.table).numpy().round(5).tolist()}
@@ -260,7 +261,8 @@ def test_sharded_tables_train_exactly_as_unsharded_ones():
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["sharded"]["shards"] == 2 and out["whole"]["shards"] == 1
     np.testing.assert_allclose(out["sharded"]["U"], out["whole"]["U"], atol=1e-4)
-    assert out["sharded"]["p1"] == out["whole"]["p1"] and out["sharded"]["p1"] > 0.25, out["sharded"]["p1"]
+    assert out["sharded"]["p1"] == out["whole"]["p1"], (out["sharded"]["p1"], out["whole"]["p1"])
+    assert out["sharded"]["p1"] > out["popularity"] + 0.03, (out["sharded"]["p1"], out["popularity"])
 
 
 def test_iterative_neighbour_build_is_shared_out_among_workers(tmp_path):

@@ -13,6 +13,9 @@ among the candidates, within a time budget; one recipe for every data set.
    WSABIE on the mean of the two by more than one standard error of the paired difference over
    the rows, and is below WSABIE on neither by more than one standard error. Small validation
    sets, where a gain could be noise, keep WSABIE. The best such candidate on that mean wins.
+   A candidate's gain includes the epochs it trains on from WSABIE's model: where WSABIE's
+   own epochs were capped below where its validation score stops rising (a small
+   ``TrainConfig.epochs``), G = 1 trained on the same way gains too, and so would a candidate.
 4. The winner is refitted on the whole training part, from WSABIE's refitted model.
 
 Because G = 1 is WSABIE, the recipe cannot do worse than WSABIE on the carve-out by more than
