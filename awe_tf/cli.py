@@ -433,7 +433,7 @@ def cmd_reproduce(args) -> int:
         settings = {"dimension": args.dimension or 64, "epochs": args.epochs,
                     "betas": args.betas or list(reproduction.BETAS), "top_ks": args.ks or list(reproduction.TOP_KS),
                     "from_wsabie": args.from_wsabie}
-    settings.update(engine=args.engine, threads=args.threads)
+    settings.update(engine=args.engine, threads=args.threads, init_scale=args.init_scale)
     rows, per_seed = reproduction.over_seeds(args.table, seeds, **settings)
     settings["seeds"] = seeds
     settings["seconds"] = round(clock.perf_counter() - began, 1)
@@ -662,6 +662,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "engine (the other AWE models with the graph step)")
     reproduce.add_argument("--threads", type=_whole, default=0,
                            help="threads of the native engine (0: every core; with 1 runs are repeatable)")
+    reproduce.add_argument("--init-scale", type=_number, default=model_defaults.init_scale,
+                           help="about the norm of a row of U and V as training starts (the README's reproduce "
+                                "tables were measured at 1)")
     reproduce.add_argument("--seed", type=_whole, default=0, help="the seed, when --seeds is not given")
     reproduce.add_argument("--seeds", nargs="+", type=_whole,
                            help="run every model once per seed and report means ± standard deviations")

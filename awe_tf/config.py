@@ -40,9 +40,22 @@ def _one_of(field: str, value, choices) -> None:
         raise SettingError(field, f"must be one of {', '.join(map(str, choices))}, got {value!r}")
 
 
+# Model settings added after runs were first saved, with the value every earlier run had: a saved
+# model or checkpoint whose recorded settings lack one was made with that value, not today's default.
+EARLIER_MODEL_DEFAULTS = {"init_scale": 1.0}
+
+
+def with_earlier_defaults(config: dict) -> dict:
+    """A model's recorded settings, with :data:`EARLIER_MODEL_DEFAULTS` where they lack one."""
+    return {**EARLIER_MODEL_DEFAULTS, **config}
+
+
 @dataclasses.dataclass
 class ModelConfig:
-    """What :class:`~awe_tf.models.AWEModel` is built with (besides the data's sizes)."""
+    """What :class:`~awe_tf.models.AWEModel` is built with (besides the data's sizes); each field
+    is the model's argument of the same name (see its docstring). ``init_scale`` is about the
+    norm of a row of U and V as training starts; runs saved before it existed started at 1.0
+    (:data:`EARLIER_MODEL_DEFAULTS`)."""
 
     dimension: int = 64
     margin: float = 1.0

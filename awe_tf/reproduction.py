@@ -44,15 +44,17 @@ def train_chosen(train, model_config: ModelConfig, train_config: TrainConfig, it
 
 
 def annotation(datasets=ANNOTATION, dimension: int = 100, epochs: int = 30, iterations: int = 3, k: int = 20,
-               seed: int = 0, engine: str = "graph", threads: int = 0, log=print) -> list[dict]:
+               seed: int = 0, engine: str = "graph", threads: int = 0, init_scale: float = ModelConfig.init_scale,
+               log=print) -> list[dict]:
     """Rows ``{dataset, method, precision@1, precision@3}`` of Tables 1 and 2 (``engine="native"``:
-    WSABIE and AWE's linear step 0 train with the native engine, on ``threads`` threads)."""
+    WSABIE and AWE's linear step 0 train with the native engine, on ``threads`` threads;
+    ``init_scale`` as :class:`~awe_tf.config.ModelConfig`'s)."""
     rows = []
     for name in datasets:
         began = time.perf_counter()
         split = load_dataset(name)
         train_config = TrainConfig(epochs=epochs, seed=seed, verbose=0, engine=engine, threads=threads)
-        model_config = ModelConfig(dimension=dimension, seed=seed)
+        model_config = ModelConfig(dimension=dimension, seed=seed, init_scale=init_scale)
         wsabie = train_chosen(split.train, model_config, train_config)
         awe = train_chosen(split.train, dataclasses.replace(model_config, affinity=f"knn:k={k}"), train_config,
                            iterations)
@@ -69,7 +71,8 @@ def annotation(datasets=ANNOTATION, dimension: int = 100, epochs: int = 30, iter
 
 
 def recommendation(dimension: int = 64, epochs: int = 30, betas=BETAS, top_ks=TOP_KS, seed: int = 0,
-                   engine: str = "graph", threads: int = 0, from_wsabie: bool = True, log=print) -> list[dict]:
+                   engine: str = "graph", threads: int = 0, from_wsabie: bool = True,
+                   init_scale: float = ModelConfig.init_scale, log=print) -> list[dict]:
     """Rows ``{method, setting, precision@1, precision@10, change@1, change@10}`` of Table 3 (the
     changes are relative to WSABIE, in percent; ``engine="native"`` trains WSABIE and linear
     sigmoid with the native engine, top-k, which it cannot train, with the graph step). With
@@ -78,7 +81,7 @@ def recommendation(dimension: int = 64, epochs: int = 30, betas=BETAS, top_ks=TO
     split = load_dataset("ml-100k")
     train_config = TrainConfig(epochs=epochs, seed=seed, verbose=0, monitor="precision@10", engine=engine,
                                threads=threads)
-    model_config = ModelConfig(dimension=dimension, seed=seed)
+    model_config = ModelConfig(dimension=dimension, seed=seed, init_scale=init_scale)
     results = [("SVD", "", baseline_scores(split, rank=dimension)["svd"])]
     specs = [("WSABIE", "", None)]
     specs += [("AWE linear sigmoid", f"beta={b:g}", f"linear-sigmoid:alpha=1,beta={b:g}") for b in betas]

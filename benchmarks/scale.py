@@ -98,9 +98,12 @@ def worker(args) -> dict:
     test = _subsplit(split, sample)
     history = []
 
+    def precision(model) -> float:
+        return evaluate_model(model.score, test, ks=(10,))["metrics"]["precision@10"]
+
     class Precision(tf.keras.callbacks.Callback):  # after the timer's epoch end: not in the epoch's time
         def on_epoch_end(self, epoch, logs=None):
-            history.append(evaluate_model(self.model.score, test, ks=(10,))["metrics"]["precision@10"])
+            history.append(precision(self.model))
 
     callbacks = [timer, Precision()]
     if args.worker == PARAMETER_SERVER:
@@ -119,9 +122,9 @@ def worker(args) -> dict:
         "V shards": shards(result.model.V.table)}}
     times = timer.seconds
     trained_rss = _rss()
-    if len(history) != len(times):
-        history = [evaluate_model(result.model.score, test, ks=(10,))["metrics"]["precision@10"]]
-    popularity = evaluate_model(Popularity().fit(split.train).score, test, ks=(10,))["metrics"]["precision@10"]
+    if args.worker == PARAMETER_SERVER:
+        history = [precision(result.model)]
+    popularity = precision(Popularity().fit(split.train))
     pairs = split.train.Y.nnz
     X = split.train.X
     table_bytes = 4 * args.dimension * (result.model.U.table.shape[0] + result.model.V.table.shape[0])
@@ -199,14 +202,14 @@ def report(args, results: dict) -> str:
                      f"{above:>17.2f}")
     target = reference["precision@10"] if reference else None
     lines += ["", "P@10 after each epoch (training seconds so far)"
-              + (f"; time to LightFM's final P@10 ({target:.4f})" if target else "") + ":"]
+              + (f"; time to LightFM's final P@10 ({target:.4f})" if target is not None else "") + ":"]
     for name, r in results.items():
         if len(r.get("history", ())) == len(r["epoch_seconds"]):
             seconds = np.cumsum(r["epoch_seconds"])
-            reached = time_to(r["history"], r["epoch_seconds"], target) if target else None
+            reached = time_to(r["history"], r["epoch_seconds"], target) if target is not None else None
             lines.append(f"  {name:<28}" + ", ".join(f"{p:.4f} ({t:.0f} s)" for p, t in zip(r["history"], seconds,
                                                                                           strict=True))
-                         + ("" if not target else f"; reached in {reached:.0f} s" if reached is not None
+                         + ("" if target is None else f"; reached in {reached:.0f} s" if reached is not None
                             else "; not reached"))
     for name, r in results.items():
         if "cluster" in r:

@@ -116,6 +116,21 @@ def test_rows_start_at_the_initial_scale():
         ModelConfig(init_scale=0.0)
 
 
+def test_a_model_saved_before_the_initial_scale_was_recorded_loads_as_scale_1(tmp_path):
+    import json
+
+    model = AWEModel(n_features=7, n_labels=5, dimension=4, init_scale=1.0)
+    model.save_model(tmp_path / "m")
+    path = tmp_path / "m" / "awe_model.json"
+    config = json.loads(path.read_text())
+    del config["init_scale"]
+    path.write_text(json.dumps(config))
+    loaded = AWEModel.load_model(tmp_path / "m")
+    assert loaded.init_scale == 1.0 and loaded.get_config() == model.get_config()
+    X = sp.random(6, 7, density=0.5, random_state=0, format="csr")
+    np.testing.assert_array_equal(loaded.score(X), model.score(X))
+
+
 def test_label_names_are_not_walked_by_keras():
     # Keras walks tracked containers (element by element) whenever it collects layers and
     # metrics, several times a step: names kept as a tracked list made every training step at a

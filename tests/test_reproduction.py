@@ -20,7 +20,7 @@ def run(*args):
 
 def test_annotation_table(tmp_path, data_dir):
     run("annotation", "--datasets", "corel5k", "emotions", "--epochs", "2", "--dimension", "16", "--iterations", "1",
-        "-o", str(tmp_path))
+        "--init-scale", "1", "-o", str(tmp_path))
     with open(tmp_path / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert [(r["dataset"], r["method"]) for r in rows[:4]] == [
@@ -34,6 +34,7 @@ def test_annotation_table(tmp_path, data_dir):
     assert (tmp_path / "annotation_precision_at_1.png").stat().st_size > 5000
     settings = json.loads((tmp_path / "settings.json").read_text())
     assert settings["seeds"] == [0] and settings["dimension"] == 16 and settings["seconds"] > 0
+    assert settings["init_scale"] == 1.0
 
 
 def test_recommendation_table_reports_changes_against_wsabie(tmp_path, data_dir):
@@ -89,16 +90,18 @@ def test_reproduce_trains_the_linear_models_with_the_native_engine(monkeypatch, 
     from awe_tf import reproduction
     from awe_tf.native import NativeWarp
 
-    native = []
+    native, scales = [], set()
     real = NativeWarp.__init__
 
     def spy(self, model, *args, **kwargs):
         native.append(model.affinity.name)
+        scales.add(model.init_scale)
         real(self, model, *args, **kwargs)
 
     monkeypatch.setattr(NativeWarp, "__init__", spy)
     rows = reproduction.annotation(["emotions"], dimension=8, epochs=2, iterations=1, engine="native", threads=1,
-                                   log=lambda line: None)
+                                   init_scale=0.5, log=lambda line: None)
+    assert scales == {0.5}  # the initial scale reaches every model
     assert len(rows) == 4 and all(0 < r["precision@1"] <= 1 for r in rows)
     assert len(native) == 4  # WSABIE and AWE's step 0, each on the validation carve-out and in the refit
     native.clear()

@@ -66,6 +66,19 @@ def test_checkpoint_of_other_settings_is_refused(corel, tmp_path):
             output_dir=tmp_path)
 
 
+def test_a_checkpoint_from_before_the_initial_scale_was_recorded_resumes_as_scale_1(corel, tmp_path):
+    config = ModelConfig(dimension=8, num_negatives=3, init_scale=1.0)
+    fit(corel.train, config, TrainConfig(epochs=1, verbose=0), output_dir=tmp_path)
+    path = tmp_path / "checkpoints" / "state.json"
+    state = json.loads(path.read_text())
+    del state["settings"]["model"]["init_scale"]  # as written before the setting existed
+    path.write_text(json.dumps(state))
+    with pytest.raises(RuntimeError, match=r"model.init_scale: 1.0 -> 0.1"):  # it started at 1, not today's default
+        fit(corel.train, ModelConfig(dimension=8, num_negatives=3), TrainConfig(epochs=2, verbose=0),
+            output_dir=tmp_path)
+    assert fit(corel.train, config, TrainConfig(epochs=2, verbose=0), output_dir=tmp_path).epochs_run == 2
+
+
 class _AccumulatorsAtStart(tf.keras.callbacks.Callback):
     """Records the Adagrad accumulators of U and V as training begins."""
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from awe_tf.config import with_earlier_defaults
+
 CONFIG_FILE = "awe_model.json"
 WEIGHTS_PREFIX = "weights/ckpt"
 FORMAT = 2  # 2 keeps the input transform and the data's task with the model
@@ -36,6 +38,6 @@ def load(model_class, directory):
     if config.pop("format", 1) < FORMAT:
         raise ValueError(f"{directory} was saved by an earlier awe-tf, which did not keep the model's input "
                          "transform with it: train it again")
-    model = model_class.from_config(config)
+    model = model_class.from_config(with_earlier_defaults(config))
     _weights(model).read(str(directory / WEIGHTS_PREFIX)).assert_existing_objects_matched()
     return model

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from awe_tf.config import with_earlier_defaults
 from awe_tf.evaluation import evaluate_model
 
 STATE_FILE = "state.json"
@@ -177,6 +178,8 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         if latest is None or not state_path.exists():
             return 0
         state = json.loads(state_path.read_text())
+        if isinstance((state.get("settings") or {}).get("model"), dict):  # saved before a setting existed
+            state["settings"]["model"] = with_earlier_defaults(state["settings"]["model"])
         if state.get("settings") != self.settings:
             different = changes(state.get("settings") or {}, self.settings) or ["the format of its settings"]
             raise RuntimeError(
