@@ -153,9 +153,9 @@ def diagnose(run_dir, split: Split, seed: int = 0) -> dict:
     report = profile(model, split, seed)
     metrics = run_dir / "metrics.json"
     if model.affinity.reference_part() is not None and metrics.exists():
-        from awe_tf.config import ModelConfig
+        from awe_tf.config import ModelConfig, with_earlier_defaults
 
-        config = json.loads(metrics.read_text()).get("model_config") or {}
+        config = with_earlier_defaults(json.loads(metrics.read_text()).get("model_config") or {})
         fields = {f.name for f in dataclasses.fields(ModelConfig)}
         report["step_knn_precision"] = step_knn_precision(run_dir, split, {k: v for k, v in config.items()
                                                                           if k in fields})

@@ -178,10 +178,11 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         if latest is None or not state_path.exists():
             return 0
         state = json.loads(state_path.read_text())
-        if isinstance((state.get("settings") or {}).get("model"), dict):  # saved before a setting existed
-            state["settings"]["model"] = with_earlier_defaults(state["settings"]["model"])
-        if state.get("settings") != self.settings:
-            different = changes(state.get("settings") or {}, self.settings) or ["the format of its settings"]
+        recorded = state.get("settings") or {}
+        if isinstance(recorded.get("model"), dict):  # written before a model setting existed
+            recorded["model"] = with_earlier_defaults(recorded["model"])
+        if recorded != self.settings:
+            different = changes(recorded, self.settings) or ["the format of its settings"]
             raise RuntimeError(
                 f"{self.directory} holds a checkpoint of a run with other data or settings ("
                 + "; ".join(different[:4]) + ("; ..." if len(different) > 4 else "")
