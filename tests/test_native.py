@@ -165,7 +165,7 @@ def model_optimizer_moved(model):
 def test_native_engine_on_annotation_beats_popularity():
     corel = load_dataset("corel5k")
     result = fit(corel.train, ModelConfig(dimension=32, num_negatives=10),
-                 TrainConfig(epochs=3, engine="native", verbose=0))
+                 TrainConfig(epochs=5, engine="native", verbose=0))
     model_p1 = evaluate_model(result.model.score, corel)["metrics"]["precision@1"]
     popular = evaluate_model(Popularity().fit(corel.train).score, corel)["metrics"]["precision@1"]
     assert model_p1 > popular + 0.08, (model_p1, popular)
