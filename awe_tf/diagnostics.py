@@ -12,6 +12,9 @@ pairs that matter says where AWE can gain. :func:`profile` reports, for a traine
 
 For affinities built from the training set G is read from the model's context rows; for the
 others, whose G weighs feature terms, the effective G of a pair is f(x, y) / x^T U^T V y.
+An additive affinity (the neighbour vote, f = x^T U^T V y + w N) is reported as what it adds,
+w N, beside the linear score's own gap between positives and random labels, which it competes
+with; it has no margin to scale.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ def g_values(model, split: Split, rows, labels) -> np.ndarray:
     if source is not None:
         context = sp.csr_matrix(source.context(model.prepare(X)))
         G = np.asarray(context[rows, labels]).ravel()
+        if model.affinity.additive:
+            return model.affinity.weight * G
         if source.has_offset:
             G = G + context[:, -1].toarray().ravel()[rows]
         parts = model.affinity.components if isinstance(model.affinity, Sum) else [model.affinity]
@@ -81,6 +86,12 @@ def profile(model, split: Split, seed: int = 0) -> dict:
     negative = g_values(model, split, negative_rows, negative_labels)
     zero = float(np.mean(np.abs(positive) < 1e-9)) if positive.size else float("nan")
     mean_positive = _summary(positive)["mean"]
+    if model.affinity.additive:  # what it adds, against the gap it competes with; no margin scaled
+        linear = _linear_scores(model, split.test.X)
+        return {"affinity": type(model.affinity).__name__, "additive": True, "test_positives": int(positive.size),
+                "g_zero_on_positives": zero, "g_positives": _summary(positive), "g_negatives": _summary(negative),
+                "linear_positives": _summary(linear[rows, labels]),
+                "linear_negatives": _summary(linear[negative_rows, negative_labels]), "margin": model.margin}
     return {
         "affinity": type(model.affinity).__name__,
         "test_positives": int(positive.size),
@@ -120,6 +131,16 @@ def verdict(report: dict) -> str:
     """One line: what the profile says about why AWE wins or loses."""
     reasons = []
     positives, negatives = report["g_positives"], report["g_negatives"]
+    if report.get("additive"):
+        added = positives["mean"] - negatives["mean"]
+        gap = report["linear_positives"]["mean"] - report["linear_negatives"]["mean"]
+        share = f"{100 * report['g_zero_on_positives']:.0f}% of the test positives get no vote and rank by the " \
+                "linear score alone"
+        if added > gap:
+            return (f"the vote decides most rankings: it adds {added:.3g} more to positives than to random labels, "
+                    f"the linear score separates them by {gap:.3g}; {share}")
+        return (f"the linear score decides most rankings (it separates positives from random labels by {gap:.3g}) "
+                f"and the vote adjusts them (it adds {added:.3g} more to positives); {share}")
     spread = max(positives["p90"] - positives["p10"], negatives["p90"] - negatives["p10"])
     if spread < 1e-6 * max(1.0, abs(positives["mean"])) and abs(positives["mean"] - negatives["mean"]) < 1e-6:
         return f"G is the constant {positives['mean']:.4g}: the model is WSABIE"

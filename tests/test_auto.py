@@ -11,7 +11,7 @@ import pytest
 from awe_tf.data import load_dataset
 from awe_tf.evaluation import evaluate_model
 from awe_tf.training import ModelConfig, TrainConfig
-from awe_tf.training.auto import Trial, check_metric, choose_affinity
+from awe_tf.training.auto import Trial, _leader, check_metric, choose_affinity
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 SMALL = {"model_config": ModelConfig(dimension=16, num_negatives=5), "train_config": TrainConfig(epochs=3, verbose=0)}
@@ -24,18 +24,22 @@ def corel():
 
 def test_a_candidate_replaces_wsabie_only_by_the_rule_on_paired_carve_out_differences(corel):
     picked = choose_affinity(corel.train, **SMALL, candidates=("constant:1+knn:k=20", "constant:1"), budget=50,
-                             log=lambda line: None)
+                             vote_weights=(3.0,), log=lambda line: None)
     trials = {trial.affinity: trial for trial in picked.trials}
-    assert set(trials) == {None, "constant:1+knn:k=20", "constant:1"}
+    assert set(trials) == {None, "vote:weight=3,k=20", "constant:1+knn:k=20", "constant:1"}
     for trial in picked.trials[1:]:  # paired differences over the same validation rows as WSABIE's
         assert trial.gain == pytest.approx(trial.score - picked.trials[0].score, abs=1e-9)
         assert trial.both_gain == pytest.approx(trial.both - picked.trials[0].both, abs=1e-9)
         assert 0 <= trial.standard_error < 0.1 and 0 <= trial.both_error < 0.1
-    winner = max((t for t in picked.trials[1:] if t.both_gain > t.both_error and t.gain >= -t.standard_error
-                  and t.check_gain >= -t.check_error), key=lambda t: t.both, default=None)
+
+    def qualifies(t):  # a trained candidate: a gain above its standard error; the vote: any gain
+        return (t.both_gain > (0 if t.vote else t.both_error) and t.both_gain > 0 and t.gain >= -t.standard_error
+                and t.check_gain >= -t.check_error)
+
+    winner = max((t for t in picked.trials[1:] if qualifies(t)), key=lambda t: t.both, default=None)
     assert picked.affinity == (winner.affinity if winner else None)
-    if picked.affinity == "constant:1+knn:k=20":  # the refit carries G's reference set
-        assert picked.final.model.affinity.reference_part() is not None
+    if picked.affinity in ("constant:1+knn:k=20", "vote:weight=3,k=20"):  # the final model carries G's reference set
+        assert picked.final.model.affinity.reference_part().n_reference == corel.train.n_examples
     assert "*" in picked.table("precision@1") and "vs WSABIE" in picked.table("precision@1")
     metrics = evaluate_model(picked.final.model.score, corel)["metrics"]
     assert metrics["precision@1"] > 0.25
@@ -56,7 +60,8 @@ def test_a_winner_needs_a_real_gain_and_no_real_loss_on_the_other_metric():
 def test_candidates_over_the_budget_are_not_run_and_wsabie_stays(corel):
     picked = choose_affinity(corel.train, **SMALL, candidates=("constant:1+knn:k=20",), budget=1.0,
                              log=lambda line: None)
-    assert picked.affinity is None and picked.trials[1].note.startswith("not run: over the 1x budget")
+    assert picked.affinity is None and len(picked.trials) == 5  # WSABIE, three votes, the trained candidate
+    assert all(trial.note.startswith("not run: over the 1x budget") for trial in picked.trials[1:])
     assert picked.final.model.affinity.reference_part() is None  # WSABIE, refitted
 
 
@@ -83,17 +88,23 @@ class _Clock:
         return self.now
 
 
-def _staged(monkeypatch, knn_wins: bool):
+def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None):
     """choose_affinity with training replaced by a clock: WSABIE costs 5 + 5 (validation, refit),
-    k-NN (3 steps) 24, linear sigmoid 8; the validation rows say whether k-NN beats WSABIE."""
+    k-NN (3 steps) 24, linear sigmoid 8, building a vote 0.5; the validation rows say whether
+    k-NN beats WSABIE, and how many rows each vote (spec: rows) gets right where WSABIE does not.
+    ``built`` collects each vote built: (spec, the training data, the linear model)."""
+    import types
+
     import numpy as np
 
     from awe_tf.training import auto
     from awe_tf.training.selection import Chosen
 
     clock = _Clock()
+    vote_rows = vote_rows or {}
+    built = [] if built is None else built
     monkeypatch.setattr(auto, "time", clock)
-    monkeypatch.setattr(auto, "checked_validation", lambda train: None)
+    monkeypatch.setattr(auto, "checked_validation", lambda train: types.SimpleNamespace(train="carve-out"))
     cost = {None: 5.0, "knn:k=20": 24.0, "linear-sigmoid:alpha=1,beta=0": 8.0}
 
     class Step:
@@ -112,7 +123,13 @@ def _staged(monkeypatch, knn_wins: bool):
         rows = np.zeros(400)
         if model == "knn:k=20" and knn_wins:
             rows[:200] = 1.0
+        rows[: vote_rows.get(model, 0)] = 1.0
         return [rows, rows]
+
+    def on_linear_model(train, config, linear):
+        clock.now += 0.5
+        built.append((config.affinity, train, linear))
+        return Step(config.affinity)
 
     def validate_then_refit(train, config, train_config, iterations, log=None):  # WSABIE
         epochs, steps = choose_epochs(train, config, train_config, iterations)
@@ -123,8 +140,9 @@ def _staged(monkeypatch, knn_wins: bool):
     monkeypatch.setattr(auto, "refit", refit)
     monkeypatch.setattr(auto, "validate_then_refit", validate_then_refit)
     monkeypatch.setattr(auto, "_row_scores", row_scores)
-    return auto.choose_affinity(None, ModelConfig(), TrainConfig(), candidates=tuple(cost)[1:], budget=5.0,
-                                log=lambda line: None)
+    monkeypatch.setattr(auto, "on_linear_model", on_linear_model)
+    return auto.choose_affinity("training part", ModelConfig(), TrainConfig(), candidates=tuple(cost)[1:],
+                                budget=5.0, vote_weights=(1.0, 3.0, 10.0) if vote_rows else (), log=lambda line: None)
 
 
 def test_the_budget_keeps_room_for_the_leaders_refit(monkeypatch):
@@ -139,3 +157,37 @@ def test_without_a_leader_the_next_candidate_still_runs(monkeypatch):
     picked = _staged(monkeypatch, knn_wins=False)
     ran = {trial.affinity for trial in picked.trials if trial.ran}
     assert picked.affinity is None and "linear-sigmoid:alpha=1,beta=0" in ran
+
+
+def test_a_vote_that_wins_is_built_on_wsabies_refit_and_needs_no_budget(monkeypatch):
+    from awe_tf.training.auto import vote_spec
+
+    built = []
+    rows = {vote_spec(1): 10, vote_spec(3): 30, vote_spec(10): 30}  # 3 and 10 tie: the smaller weight
+    picked = _staged(monkeypatch, knn_wins=False, vote_rows=rows, built=built)
+    assert picked.affinity == vote_spec(3) and picked.epochs == [1]  # WSABIE's epochs: nothing else trained
+    assert [(spec, train) for spec, train, _ in built] == [(vote_spec(1), "carve-out"), (vote_spec(3), "carve-out"),
+                                                          (vote_spec(10), "carve-out"), (vote_spec(3), "training part")]
+    assert built[-1][2] is None and picked.final.model == vote_spec(3)  # on WSABIE's refit (the staged model)
+    ran = {trial.affinity for trial in picked.trials if trial.ran}
+    assert "knn:k=20" in ran  # WSABIE 10, three votes 1.5, k-NN 24, the winning vote's build 0.5: no refit
+    assert picked.seconds == pytest.approx(10 + 1.5 + 24 + 0.5)
+    table = picked.table("precision@1")
+    assert "nothing trained" in table and f"* {vote_spec(3)}" in table
+
+
+def test_a_vote_needs_any_gain_at_its_chosen_weight_and_no_real_loss():
+    def vote(weight, both_gain, gain=0.0, error=0.01):
+        return Trial(f"vote:weight={weight:g},k=20", 0.5 + both_gain, gain, error, both_gain, error, 0.5 + both_gain,
+                     both_gain, error, vote=True)
+
+    small = vote(1, 0.004)  # below its standard error, still a gain: the vote's knob is chosen, not tested
+    assert small.beats_wsabie and _leader([Trial(None, 0.5), small]) is small
+    trained = Trial("knn:k=20", 0.504, 0.004, 0.01, 0.004, 0.01, 0.504, 0.004, 0.01)
+    assert not trained.beats_wsabie and _leader([Trial(None, 0.5), trained]) is None
+    assert not vote(1, 0.0).beats_wsabie and not vote(1, 0.02, gain=-0.02).beats_wsabie  # a real loss on one
+    # only the best weight counts: a worse weight that qualifies does not win over it when it fails
+    best, worse = vote(3, 0.03, gain=-0.05), vote(1, 0.01)
+    assert _leader([Trial(None, 0.5), worse, best]) is None
+    big = Trial("knn:k=20", 0.6, 0.1, 0.01, 0.1, 0.01, 0.6, 0.1, 0.01)
+    assert _leader([Trial(None, 0.5), vote(3, 0.03), big]) is big  # a trained candidate that does better wins

@@ -165,6 +165,7 @@ EVERY_AFFINITY = [
     "constant", "sigmoid", "sigmoid:rank=4", "linear-sigmoid:alpha=1,beta=0.25", "linear-sigmoid:on=pair",
     "topk:k=5", "max", "matrix", "lowrank:rank=4", "knn:k=10", "knn:k=10,search=scann", "rbf:k=10,gamma=0.1",
     "latent-rbf:k=10,label_gamma=none", "hybrid-rbf:k=10,gamma=0.1", "cluster:leaves=16,top=40", "constant:1+knn:k=10",
+    "vote:weight=3,k=10",
 ]
 
 

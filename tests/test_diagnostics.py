@@ -41,6 +41,22 @@ def test_a_knn_affinity_is_profiled_from_its_g_rows(corel):
     assert "% of the test positives" in verdict(report)
 
 
+def test_the_vote_is_profiled_as_what_it_adds_to_the_linear_score(corel):
+    from awe_tf.training.iterative import on_linear_model
+
+    wsabie = fit(corel.train, ModelConfig(dimension=8, num_negatives=5), TrainConfig(epochs=1, verbose=0)).model
+    reports = [profile(on_linear_model(corel.train, ModelConfig(dimension=8, num_negatives=5,
+                                                                affinity=f"vote:weight={w},k=10"), wsabie).model, corel)
+               for w in (1.0, 1000.0)]
+    small, large = reports
+    assert small["additive"] and "margin_in_linear_terms" not in small
+    assert large["g_positives"]["mean"] == pytest.approx(1000 * small["g_positives"]["mean"], rel=1e-4)  # w N
+    assert small["g_positives"]["mean"] > 3 * small["g_negatives"]["mean"] and 0 < small["g_zero_on_positives"] < 1
+    assert small["linear_positives"] == large["linear_positives"]  # the linear score is WSABIE's in both
+    assert small["linear_positives"]["mean"] > small["linear_negatives"]["mean"]
+    assert verdict(small).startswith("the linear score decides") and verdict(large).startswith("the vote decides")
+
+
 def test_cli_diagnoses_a_run_and_its_steps(tmp_path):
     out = tmp_path / "knn"
     train = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "knn:k=10", "--iterations", "2",

@@ -20,7 +20,7 @@ from awe_tf.serving import layout
 from awe_tf.training import ModelConfig, TrainConfig, fit
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-SPECS = ["constant", "knn:k=10", "sigmoid", "topk:k=3"]
+SPECS = ["constant", "knn:k=10", "sigmoid", "topk:k=3", "vote:weight=3,k=10"]
 
 
 @pytest.fixture(scope="module")

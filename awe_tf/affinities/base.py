@@ -95,12 +95,15 @@ class Affinity(tf.keras.layers.Layer):
             scores its prior, so a ranking need score only those
             (:class:`~awe_tf.models.retrieval.Retrieval`).
         has_prior: the score adds the bias feature's U_bias . V_y outside G.
+        additive: G is added to the linear score instead of weighting its terms
+            (:class:`~awe_tf.affinities.vote.NeighbourVote`); diagnostics read it so.
     """
 
     uses_context = False
     iterative = False
     candidates_only = False
     has_prior = False
+    additive = False  # the score is x^T U^T V y + G(x, y), not G's weighting of its terms (the vote)
 
     def attach(self, n_inputs: int, n_labels: int, input_bias: bool = False) -> None:
         """Called once by the model with |X| (the rows of U, bias included) and |Y|; affinities

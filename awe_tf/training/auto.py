@@ -3,20 +3,29 @@ among the candidates, within a time budget; one recipe for every data set.
 
 1. WSABIE is trained the protocol's way (epochs chosen on the carve-out, then refitted): it is
    the fallback, the starting point of every candidate and the unit of the budget.
-2. Each candidate affinity (:data:`CANDIDATES`, in order) is trained on the carve-out starting
-   from WSABIE's carve-out model, with early stopping, as long as the budget allows it and the
-   refit it would need: joint learning from WSABIE's U and V (the start counts as epoch 0), or,
-   for G built from the training set (k-NN), the paper's iterative scheme with WSABIE as step 0
-   and :data:`ITERATIONS` rebuilds of G.
-3. Each validation row is scored on the monitored metric and on the protocol's other reported
-   one (:func:`check_metric`: P@3 beside P@1). A candidate replaces WSABIE only if it beats
-   WSABIE on the mean of the two by more than one standard error of the paired difference over
-   the rows, and is below WSABIE on neither by more than one standard error. Small validation
-   sets, where a gain could be noise, keep WSABIE. The best such candidate on that mean wins.
-   A candidate's gain includes the epochs it trains on from WSABIE's model: where WSABIE's
-   own epochs were capped below where its validation score stops rising (a small
+2. The neighbour vote (:class:`~awe_tf.affinities.vote.NeighbourVote`: WSABIE's score plus w
+   times cosine k-NN's in WSABIE's own space) is built on WSABIE's carve-out model as it is,
+   nothing trained, at each weight of :data:`VOTE_WEIGHTS`; w = 0 is WSABIE and a large w is
+   k-NN in WSABIE's space, so w is a knob between the two baselines a user compares with. It is
+   chosen like one: the weight with the best carve-out score (below), the smaller on a tie.
+3. Each trained candidate affinity (:data:`CANDIDATES`, in order) is trained on the carve-out
+   starting from WSABIE's carve-out model, with early stopping, as long as the budget allows it
+   and the refit it would need: joint learning from WSABIE's U and V (the start counts as epoch
+   0), or, for G built from the training set (k-NN), the paper's iterative scheme with WSABIE as
+   step 0 and :data:`ITERATIONS` rebuilds of G.
+4. Each validation row is scored on the monitored metric and on the protocol's other reported
+   one (:func:`check_metric`: P@3 beside P@1), and a candidate's score is the mean of the two.
+   A trained candidate qualifies only if it beats WSABIE on that mean by more than one standard
+   error of the paired difference over the rows, and is below WSABIE on neither metric by more
+   than one standard error: small validation sets, where a gain could be noise, keep WSABIE.
+   The vote at its chosen weight qualifies when it beats WSABIE on the mean at all and loses by
+   more than one standard error on neither (it is WSABIE's own model, moved by one knob). The
+   best qualifying candidate on the mean wins.
+   A trained candidate's gain includes the epochs it trains on from WSABIE's model: where
+   WSABIE's own epochs were capped below where its validation score stops rising (a small
    ``TrainConfig.epochs``), G = 1 trained on the same way gains too, and so would a candidate.
-4. The winner is refitted on the whole training part, from WSABIE's refitted model.
+5. The winner is refitted on the whole training part, from WSABIE's refitted model (the vote:
+   built on it, as on the carve-out).
 
 Because G = 1 is WSABIE, the recipe cannot do worse than WSABIE on the carve-out by more than
 the noise it guards against; the test part is scored once, afterwards, by the caller.
@@ -33,9 +42,12 @@ from awe_tf.config import ModelConfig, TrainConfig, engine_for
 from awe_tf.data.dataset import Dataset
 from awe_tf.metrics import ranked, row_values
 from awe_tf.training.fit import FitResult
+from awe_tf.training.iterative import on_linear_model
 from awe_tf.training.selection import checked_validation, choose_epochs, is_iterative, refit, validate_then_refit
 
 CANDIDATES = ("knn:k=20", "constant:0.3+knn:k=20", "linear-sigmoid:alpha=1,beta=0")
+VOTE_WEIGHTS = (1.0, 3.0, 10.0)  # w of the neighbour vote, in units of WARP's margin on the linear score
+VOTE_K = 20  # the vote's neighbours: those of the k-NN baseline in WSABIE's space
 BUDGET = 5.0  # the most time, in units of the WSABIE run (validation and refit) it makes first
 ITERATIONS = 3  # G rebuilds of an iterative candidate after WSABIE, its step 0 (the paper's T)
 
@@ -59,6 +71,7 @@ class Trial:
     epochs: list = dataclasses.field(default_factory=list)
     seconds: float = 0.0
     note: str = ""
+    vote: bool = False  # the neighbour vote on WSABIE's model, nothing trained (module docstring, 2)
 
     @property
     def name(self) -> str:
@@ -70,9 +83,10 @@ class Trial:
 
     @property
     def beats_wsabie(self) -> bool:
-        """A real gain on the mean of the two metrics (more than one standard error) and no real
-        loss on either (not more than one standard error below WSABIE)."""
-        return (self.affinity is not None and self.ran and self.both_gain > 0 and self.both_gain > self.both_error
+        """A real gain on the mean of the two metrics (more than one standard error; the vote: any
+        gain) and no real loss on either (not more than one standard error below WSABIE)."""
+        needed = 0.0 if self.vote else self.both_error
+        return (self.affinity is not None and self.ran and self.both_gain > 0 and self.both_gain > needed
                 and self.gain >= -self.standard_error and self.check_gain >= -self.check_error)
 
 
@@ -130,13 +144,33 @@ def _paired(rows: np.ndarray, baseline: np.ndarray) -> tuple[float, float]:
 
 
 def _leader(trials: list[Trial]) -> Trial | None:
-    """The best candidate on the mean of both metrics among those that beat WSABIE, or None."""
-    return max((trial for trial in trials if trial.beats_wsabie), key=lambda trial: trial.both, default=None)
+    """The best candidate on the mean of both metrics among those that beat WSABIE (of the votes,
+    only the one at the chosen weight), or None."""
+    votes = [trial for trial in trials if trial.vote and trial.ran]
+    chosen_vote = max(votes, key=lambda trial: trial.both, default=None)  # the first, smallest weight, on a tie
+    eligible = [trial for trial in trials if trial.beats_wsabie and (not trial.vote or trial is chosen_vote)]
+    return max(eligible, key=lambda trial: trial.both, default=None)
+
+
+def vote_spec(weight: float) -> str:
+    """The spec of the neighbour vote of weight ``weight`` (with :data:`VOTE_K` neighbours)."""
+    return f"vote:weight={weight:g},k={VOTE_K}"
+
+
+def _compared(spec, rows, baseline, **fields) -> Trial:
+    """A candidate's trial from its validation rows and WSABIE's (paired differences)."""
+    gain, error = _paired(rows[0], baseline[0])
+    check_gain, check_error = _paired(rows[1], baseline[1])
+    both_gain, both_error = _paired((rows[0] + rows[1]) / 2, (baseline[0] + baseline[1]) / 2)
+    return Trial(spec, float(rows[0].mean()), gain, error, check_gain, check_error,
+                 float((rows[0] + rows[1]).mean() / 2), both_gain, both_error, **fields)
 
 
 def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: TrainConfig,
-                    candidates=CANDIDATES, budget: float = BUDGET, log=print) -> AutoResult:
-    """The recipe of the module docstring; ``model_config.affinity`` is ignored."""
+                    candidates=CANDIDATES, budget: float = BUDGET, vote_weights=VOTE_WEIGHTS,
+                    log=print) -> AutoResult:
+    """The recipe of the module docstring; ``model_config.affinity`` is ignored. ``candidates``:
+    the trained candidates; ``vote_weights``: the vote's weights (empty: no vote)."""
     began = time.perf_counter()
     monitor = train_config.monitor
     check = check_metric(monitor)
@@ -150,6 +184,21 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     trials = [Trial(None, float(baseline[0].mean()), both=float((baseline[0] + baseline[1]).mean() / 2), epochs=epochs,
                     seconds=unit)]
     results = {}
+    per_vote = unit / 10  # a vote's building and scoring, guessed until one has run
+    for weight in vote_weights:
+        spec = vote_spec(weight)
+        if time.perf_counter() - began + 2 * per_vote > budget * unit:  # itself and the build a winner needs
+            trials.append(Trial(spec, note=f"not run: over the {budget:g}x budget", vote=True))
+            continue
+        log(f"auto: {spec}, built on WSABIE's model as it is, on the validation carve-out")
+        started = time.perf_counter()
+        vote = on_linear_model(carve.train, dataclasses.replace(model_config, affinity=spec), wsabie_stage)
+        rows = _row_scores(vote.model, carve, (monitor, check))
+        seconds = time.perf_counter() - started
+        per_vote = seconds if len(results) == 0 else max(per_vote, seconds)
+        trials.append(_compared(spec, rows, baseline, vote=True, seconds=seconds,
+                                note="WSABIE's model, nothing trained"))
+        results[spec] = None  # built, not trained: nothing to refit
     per_step = unit / 2  # a candidate's carve-out training per step, guessed from WSABIE's until one has run
     leader_steps = 0  # the steps of the best candidate so far: its refit must fit in the budget too
     for spec in candidates:
@@ -165,25 +214,25 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         chosen, steps = choose_epochs(train, config, engine_for(config, train_config), iterations,
                                       init_from=wsabie_stage, log=lambda line: None)
         rows = _row_scores(steps[-1].model, carve, (monitor, check))
-        gain, error = _paired(rows[0], baseline[0])
-        check_gain, check_error = _paired(rows[1], baseline[1])
-        both_gain, both_error = _paired((rows[0] + rows[1]) / 2, (baseline[0] + baseline[1]) / 2)
         seconds = time.perf_counter() - started
         per_step = max(per_step, seconds / iterations)
         shown = chosen[1:] if is_iterative(config) else chosen  # step 0 is WSABIE itself
-        trials.append(Trial(spec, float(rows[0].mean()), gain, error, check_gain, check_error,
-                            float((rows[0] + rows[1]).mean() / 2), both_gain, both_error, shown, seconds))
+        trials.append(_compared(spec, rows, baseline, epochs=shown, seconds=seconds))
         results[spec] = (chosen, iterations)
         leader = _leader(trials)
-        leader_steps = results[leader.affinity][1] if leader is not None else 0
+        leader_steps = results[leader.affinity][1] if leader is not None and results[leader.affinity] else 0
     winner = _leader(trials)
     if winner is None:
-        log(f"auto: no candidate beats WSABIE on the carve-out by more than its standard error on the mean of "
-            f"{monitor} and {check} without losing by more than that on either: WSABIE")
+        log(f"auto: no candidate beats WSABIE on the carve-out on the mean of {monitor} and {check} (a trained one "
+            "by more than its standard error, the vote at all) without losing by more than that on either: WSABIE")
         return AutoResult(None, wsabie_final, trials, time.perf_counter() - began, epochs, monitor, check)
+    config = dataclasses.replace(model_config, affinity=winner.affinity)
+    if results[winner.affinity] is None:
+        log(f"auto: {winner.affinity} wins; building it on WSABIE's model refitted on the whole training part")
+        final = on_linear_model(train, config, wsabie_final.model)
+        return AutoResult(winner.affinity, final, trials, time.perf_counter() - began, epochs, monitor, check)
     log(f"auto: {winner.affinity} wins; refitting it on the whole training part")
     chosen, iterations = results[winner.affinity]
-    config = dataclasses.replace(model_config, affinity=winner.affinity)
     final = refit(train, config, engine_for(config, train_config), chosen, iterations, init_from=wsabie_final.model,
                   log=lambda line: None)
     if is_iterative(config):  # step 0 is WSABIE's refit, of WSABIE's epochs

@@ -17,6 +17,27 @@ def needs_iterations(affinity) -> bool:
     return affinity.reference_part() is not None
 
 
+def build_g(model, previous, train: Dataset) -> None:
+    """Fix the G of ``model``'s affinity (its part built from the training set) from the U of an
+    earlier model, ``previous``, and the training data ``train``."""
+    model.affinity.reference_part().set_reference(
+        previous.U.table.numpy(), previous.prepare(train.X), train.Y, previous.input_bias,
+        label_embeddings=previous.V.table.numpy(),
+    )
+
+
+def on_linear_model(train: Dataset, model_config: ModelConfig, linear) -> FitResult:
+    """A model of ``model_config`` (an affinity built from the training set) made from a trained
+    linear model as it is, nothing trained: its U and V, and G built from its U on ``train``
+    (e.g. :class:`~awe_tf.affinities.vote.NeighbourVote` on a WSABIE)."""
+    model = build_model(train, model_config)
+    if model.affinity.reference_part() is None:
+        raise ValueError(f"{model_config.affinity!r} has no part built from the training set to build from a model")
+    start_from(model, linear)
+    build_g(model, linear, train)
+    return FitResult(model=model, history={}, best_epoch=0, epochs_run=0, train_seconds=0.0, pairs_per_second=None)
+
+
 def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: TrainConfig | None = None,
                   iterations: int = 3, validation: Split | None = None, output_dir=None,
                   epochs_per_step=None, warm_start: bool = True, init_from=None,
@@ -89,10 +110,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         model = final_model if step == iterations else build_model(train, model_config)
         if warm_start:  # each step trains on from here: iterative learning retrains U and V with each new G
             start_from(model, previous)
-        model.affinity.reference_part().set_reference(
-            previous.U.table.numpy(), previous.prepare(train.X), train.Y, previous.input_bias,
-            label_embeddings=previous.V.table.numpy(),
-        )
+        build_g(model, previous, train)
         carry = warm_start and previous.optimizer is not None
         if warm_start and not carry:
             log("  (the previous model has no optimiser state: this step starts a fresh optimiser)")

@@ -1,0 +1,108 @@
+"""The neighbour vote, f = x^T U^T V y + w N(x, y): its equation against NumPy, its training pair
+scores, its round trip, and its two ends on a trained WSABIE (w = 0: WSABIE; w large: k-NN in
+WSABIE's space)."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import tensorflow as tf
+
+from awe_tf.affinities import parse
+from awe_tf.affinities.vote import NeighbourVote
+from awe_tf.baselines import KNN
+from awe_tf.data import load_dataset
+from awe_tf.data.pipeline import context_batch
+from awe_tf.models import AWEModel
+from awe_tf.training import ModelConfig, TrainConfig, fit
+from awe_tf.training.iterative import on_linear_model
+
+
+def vote_reference(latent, train_X, train_Y, query_X, k, exclude_self=False):
+    """N by the equation: sum over the k most cosine-similar training inputs (in the space of
+    ``latent``, whose last row is the bias feature's) of their cosine times their labels, over k."""
+    def embed(X):
+        return X @ latent[:-1] + latent[-1]
+
+    Z, Q = embed(train_X), embed(query_X)
+    sims = (Q / np.linalg.norm(Q, axis=1, keepdims=True)) @ (Z / np.linalg.norm(Z, axis=1, keepdims=True)).T
+    if exclude_self:
+        np.fill_diagonal(sims, -np.inf)
+    N = np.zeros((Q.shape[0], train_Y.shape[1]))
+    for i, row in enumerate(sims):
+        for n in np.argsort(-row)[:k]:
+            N[i] += row[n] * train_Y[n] / k
+    return N
+
+
+def test_the_vote_is_the_linear_score_plus_cosine_k_nn_of_the_earlier_space(tmp_path):
+    rng = np.random.default_rng(0)
+    n, n_features, n_labels, k, w = 30, 6, 5, 4, 2.5
+    train_X = rng.random((n, n_features))
+    train_Y = (rng.random((n, n_labels)) < 0.4).astype(float)
+    query_X = rng.random((7, n_features))
+    model = AWEModel(n_features, n_labels, dimension=3, affinity=f"vote:weight={w},k={k}", normalisation="none",
+                     input_bias=True)
+    latent = rng.normal(size=(n_features + 1, 3)).astype(np.float32)
+    model.affinity.set_reference(latent, sp.csr_matrix(train_X), sp.csr_matrix(train_Y), input_bias=True)
+    N = vote_reference(latent, train_X, train_Y, query_X, k)
+    np.testing.assert_allclose(model.affinity.context(sp.csr_matrix(query_X)).toarray()[:, :n_labels], N,
+                               rtol=1e-5, atol=1e-7)
+    N_train = vote_reference(latent, train_X, train_Y, train_X, k, exclude_self=True)
+    np.testing.assert_allclose(model.affinity.training_context(np.arange(n)).toarray()[:, :n_labels], N_train,
+                               rtol=1e-5, atol=1e-7)
+    U, V = model.U.table.numpy(), model.V.table.numpy()
+    want_scores = (query_X @ U[:-1] + U[-1]) @ V.T + w * N  # the bias feature inside the linear score
+    assert (N == 0).any()  # labels no neighbour carries keep their linear score
+    np.testing.assert_allclose(model.score(query_X), want_scores, rtol=1e-4, atol=1e-5)
+    # Training pairs are scored with the same N, read from the padded context.
+    batch = context_batch(sp.csr_matrix(N), n_labels)
+    labels = np.array([[[0, 1, 2], [3, 4, 0]]] * 7)
+    weights = np.ones((7, n_features + 1), np.float32)
+    weights[:, :-1] = query_X
+    features = tf.gather(U, np.tile(np.arange(n_features + 1), (7, 1)))
+    pair_inputs = model.affinity.pair_inputs(features, weights, -np.ones((7, 2), np.int32),
+                                             (batch["context_ids"], batch["context_weights"]))
+    scores = model.affinity.pair_scores(pair_inputs, tf.gather(V, labels), labels).numpy()
+    np.testing.assert_allclose(scores, np.take_along_axis(want_scores[:, None, :].repeat(2, 1), labels, axis=2),
+                               rtol=1e-4, atol=1e-5)
+    ids, top = model.top_k(query_X, k=n_labels)  # every label ranked, not only the neighbours'
+    np.testing.assert_allclose(top, -np.sort(-want_scores, axis=1), rtol=1e-4, atol=1e-5)
+    model.save_model(tmp_path / "vote")
+    loaded = AWEModel.load_model(tmp_path / "vote")
+    assert isinstance(loaded.affinity, NeighbourVote) and loaded.affinity.weight == w and loaded.affinity.k == k
+    np.testing.assert_array_equal(loaded.score(query_X), model.score(query_X))
+
+
+def test_vote_settings():
+    vote = parse("vote:3")
+    assert isinstance(vote, NeighbourVote) and vote.weight == 3.0 and vote.k == 20 and not vote.candidates_only
+    assert "prior" not in vote.get_config()
+    for bad in ("vote:weight=-1", "vote:weight=nan", "vote:k=0"):
+        with pytest.raises(ValueError):
+            parse(bad)
+
+
+def test_on_a_trained_wsabie_the_vote_runs_from_wsabie_to_k_nn_in_its_space():
+    split = load_dataset("corel5k")
+    wsabie = fit(split.train, ModelConfig(dimension=16, num_negatives=10), TrainConfig(epochs=2, verbose=0)).model
+    X = split.test.X[:300]
+    linear = wsabie.score(X)
+
+    def built(weight):
+        return on_linear_model(split.train, ModelConfig(dimension=16, num_negatives=10,
+                                                        affinity=f"vote:weight={weight},k=20"), wsabie).model
+
+    none = built(0)
+    np.testing.assert_array_equal(none.U.table.numpy(), wsabie.U.table.numpy())
+    np.testing.assert_allclose(none.score(X), linear, rtol=1e-5, atol=1e-5)  # w = 0 is WSABIE
+    knn = KNN(20, transform=wsabie.embed_inputs).fit(split.train).score(X)
+    np.testing.assert_allclose(built(2).score(X), linear + 2 * knn / 20, rtol=1e-4, atol=1e-4)
+    w = 1e3
+    top = built(w).score(X).argmax(axis=1)  # w large: k-NN's best label, WSABIE breaking its ties
+    rows = np.arange(len(top))
+    best = knn.max(axis=1)
+    spread = linear.max(axis=1) - linear.min(axis=1)
+    assert (knn[rows, top] >= best - 20 * spread / w - 1e-6).all()  # the vote is knn / 20
+    tied = knn >= best[:, None] - 1e-7
+    assert (linear[rows, top] >= np.where(tied, linear, -np.inf).max(axis=1) - 1e-3).all()
+    assert (tied.sum(axis=1) > 1).any()  # some rows have ties for WSABIE to break
