@@ -357,15 +357,14 @@ def cmd_diagnose(args) -> int:
     print(f"{name}, {report['affinity']} affinity, {report['test_positives']} test positives")
     g = "w N" if report.get("additive") else "G"  # the vote: what it adds to the linear score
     print(f"  {g + ' = 0 on positives:':<24} {100 * report['g_zero_on_positives']:.1f}%")
-    for title, values in ((f"{g} on positives:", positives), (f"{g} on random labels:", negatives)):
+    summaries = [(f"{g} on positives:", positives), (f"{g} on random labels:", negatives)]
+    if report.get("additive"):  # added to the linear score: that score is what it competes with
+        summaries += [("linear on positives:", report["linear_positives"]),
+                      ("linear on random labels:", report["linear_negatives"])]
+    for title, values in summaries:
         print(f"  {title:<24} mean {values['mean']:.4g}, median {values['median']:.4g}, "
               f"10%-90% {values['p10']:.4g} to {values['p90']:.4g}")
-    if report.get("additive"):  # G is added to the linear score: that score is what it competes with
-        for title, values in (("linear on positives:", report["linear_positives"]),
-                              ("linear on random labels:", report["linear_negatives"])):
-            print(f"  {title:<24} mean {values['mean']:.4g}, median {values['median']:.4g}, "
-                  f"10%-90% {values['p10']:.4g} to {values['p90']:.4g}")
-    else:
+    if not report.get("additive"):
         print(f"  margin {report['margin']:g}, in linear terms {report['margin_in_linear_terms']:.4g}")
     if report.get("step_knn_precision"):
         print("  k-NN P@1 in each step's U: " + " -> ".join(f"{p:.4f}" for p in report["step_knn_precision"]))

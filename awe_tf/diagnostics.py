@@ -60,7 +60,7 @@ def g_values(model, split: Split, rows, labels) -> np.ndarray:
         context = sp.csr_matrix(source.context(model.prepare(X)))
         G = np.asarray(context[rows, labels]).ravel()
         if model.affinity.additive:
-            return model.affinity.weight * G
+            return model.affinity.added(G)
         if source.has_offset:
             G = G + context[:, -1].toarray().ravel()[rows]
         parts = model.affinity.components if isinstance(model.affinity, Sum) else [model.affinity]
@@ -137,10 +137,10 @@ def verdict(report: dict) -> str:
         share = f"{100 * report['g_zero_on_positives']:.0f}% of the test positives get no vote and rank by the " \
                 "linear score alone"
         if added > gap:
-            return (f"the vote decides most rankings: it adds {added:.3g} more to positives than to random labels, "
-                    f"the linear score separates them by {gap:.3g}; {share}")
-        return (f"the linear score decides most rankings (it separates positives from random labels by {gap:.3g}) "
-                f"and the vote adjusts them (it adds {added:.3g} more to positives); {share}")
+            return (f"the vote's gap between positives and random labels ({added:.3g}) is larger than the linear "
+                    f"score's ({gap:.3g}): the vote leads, the linear score orders what it leaves level; {share}")
+        return (f"the linear score's gap between positives and random labels ({gap:.3g}) is larger than the vote's "
+                f"({added:.3g}): the linear score leads, the vote moves labels the two nearly tie; {share}")
     spread = max(positives["p90"] - positives["p10"], negatives["p90"] - negatives["p10"])
     if spread < 1e-6 * max(1.0, abs(positives["mean"])) and abs(positives["mean"] - negatives["mean"]) < 1e-6:
         return f"G is the constant {positives['mean']:.4g}: the model is WSABIE"

@@ -108,8 +108,8 @@ def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None):
     cost = {None: 5.0, "knn:k=20": 24.0, "linear-sigmoid:alpha=1,beta=0": 8.0}
 
     class Step:
-        def __init__(self, affinity):
-            self.model = affinity
+        def __init__(self, affinity, stage=""):
+            self.model = affinity if not stage else f"{affinity} ({stage})"
 
     def choose_epochs(train, config, train_config, iterations, init_from=None, log=None):
         clock.now += cost[config.affinity]
@@ -117,7 +117,7 @@ def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None):
 
     def refit(train, config, train_config, epochs, iterations, init_from=None, log=None):
         clock.now += 5.0
-        return Step(config.affinity)
+        return Step(config.affinity, "refit")
 
     def row_scores(model, carve, metrics):
         rows = np.zeros(400)
@@ -168,7 +168,8 @@ def test_a_vote_that_wins_is_built_on_wsabies_refit_and_needs_no_budget(monkeypa
     assert picked.affinity == vote_spec(3) and picked.epochs == [1]  # WSABIE's epochs: nothing else trained
     assert [(spec, train) for spec, train, _ in built] == [(vote_spec(1), "carve-out"), (vote_spec(3), "carve-out"),
                                                           (vote_spec(10), "carve-out"), (vote_spec(3), "training part")]
-    assert built[-1][2] is None and picked.final.model == vote_spec(3)  # on WSABIE's refit (the staged model)
+    assert all(linear is None for _, _, linear in built[:3])  # the votes on the carve-out: on WSABIE's stage model
+    assert built[-1][2] == "None (refit)" and picked.final.model == vote_spec(3)  # the winner: on WSABIE's refit
     ran = {trial.affinity for trial in picked.trials if trial.ran}
     assert "knn:k=20" in ran  # WSABIE 10, three votes 1.5, k-NN 24, the winning vote's build 0.5: no refit
     assert picked.seconds == pytest.approx(10 + 1.5 + 24 + 0.5)

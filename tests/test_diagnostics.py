@@ -54,7 +54,7 @@ def test_the_vote_is_profiled_as_what_it_adds_to_the_linear_score(corel):
     assert small["g_positives"]["mean"] > 3 * small["g_negatives"]["mean"] and 0 < small["g_zero_on_positives"] < 1
     assert small["linear_positives"] == large["linear_positives"]  # the linear score is WSABIE's in both
     assert small["linear_positives"]["mean"] > small["linear_negatives"]["mean"]
-    assert verdict(small).startswith("the linear score decides") and verdict(large).startswith("the vote decides")
+    assert verdict(small).startswith("the linear score's gap") and verdict(large).startswith("the vote's gap")
 
 
 def test_cli_diagnoses_a_run_and_its_steps(tmp_path):

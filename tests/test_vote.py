@@ -77,9 +77,16 @@ def test_vote_settings():
     vote = parse("vote:3")
     assert isinstance(vote, NeighbourVote) and vote.weight == 3.0 and vote.k == 20 and not vote.candidates_only
     assert "prior" not in vote.get_config()
+    assert NeighbourVote(weight=np.float32(2)).weight == 2.0
     for bad in ("vote:weight=-1", "vote:weight=nan", "vote:k=0"):
         with pytest.raises(ValueError):
             parse(bad)
+    with pytest.raises(ValueError, match="vote has no setting prior"):
+        parse("vote:prior=1")
+    with pytest.raises(ValueError, match="use it alone"):  # it holds the linear score: a sum would count it twice
+        parse("constant:1+vote:3")
+    with pytest.raises(ValueError, match="a finite number"):
+        NeighbourVote(weight=True)
 
 
 def test_on_a_trained_wsabie_the_vote_runs_from_wsabie_to_k_nn_in_its_space():

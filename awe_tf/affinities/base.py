@@ -96,7 +96,8 @@ class Affinity(tf.keras.layers.Layer):
             (:class:`~awe_tf.models.retrieval.Retrieval`).
         has_prior: the score adds the bias feature's U_bias . V_y outside G.
         additive: G is added to the linear score instead of weighting its terms
-            (:class:`~awe_tf.affinities.vote.NeighbourVote`); diagnostics read it so.
+            (:class:`~awe_tf.affinities.vote.NeighbourVote`), as its ``added(G)``; diagnostics
+            read it so, and a sum refuses it (it holds the linear score already).
     """
 
     uses_context = False

@@ -23,6 +23,10 @@ class Sum(Affinity):
         self.components = [
             c if isinstance(c, Affinity) else tf.keras.utils.deserialize_keras_object(c) for c in components
         ]
+        additive = [type(c).__name__ for c in self.components if c.additive]
+        if additive:
+            raise ValueError(f"{', '.join(additive)} adds to the linear score, which it holds already: use it alone, "
+                             "not in a sum")
         users = [c for c in self.components if c.uses_context]
         if len(users) > 1:
             raise ValueError("at most one affinity in a sum may use context")

@@ -30,6 +30,15 @@ def _padded_to_csr(ids: np.ndarray, weights: np.ndarray, n_labels: int) -> sp.cs
     return G
 
 
+def context_scatter_index(ids, n_labels):
+    """The ``[row, label]`` index ``[m, 2]`` of a context's real entries (ids below ``n_labels``;
+    the offset entry and the padding left out), and the mask ``[b, T]`` that picks them."""
+    batch, width = tf.shape(ids)[0], tf.shape(ids)[1]
+    real = ids < n_labels
+    index = tf.boolean_mask(tf.stack([tf.repeat(tf.range(batch)[:, None], width, axis=1), ids], -1), real)
+    return index, real
+
+
 def raw_inputs_tensor(matrix, n_rows, n_columns) -> tf.SparseTensor:
     """The CSR matrix held in a :class:`StoredMatrix` as a ``tf.SparseTensor`` (graph-safe)."""
     rows = tf.RaggedTensor.from_row_splits(matrix.indices, matrix.indptr).value_rowids()
@@ -301,7 +310,7 @@ class ReferenceAffinity(Affinity):
         features, weights, bias = self._split_prior(features, weights)
         query = tf.reduce_sum(features * weights[..., None], axis=1)
         ids, values = context
-        batch, width = tf.shape(ids)[0], tf.shape(ids)[1]
+        batch = tf.shape(ids)[0]
         n = tf.shape(labels)[0]
         prior = self._prior_of_batch(labels, bias)
         dense = tf.tile(prior[None, :], [batch, 1])
@@ -309,8 +318,7 @@ class ReferenceAffinity(Affinity):
             offset = tf.reduce_sum(tf.where(tf.equal(ids, n), values, 0.0), axis=1, keepdims=True)
             dense += offset * tf.matmul(query, labels, transpose_b=True)
         scores = self._candidate_scores(query, prior if not self.has_offset else tf.zeros_like(prior), labels, context)
-        real = ids < n
-        index = tf.boolean_mask(tf.stack([tf.repeat(tf.range(batch)[:, None], width, axis=1), ids], -1), real)
+        index, real = context_scatter_index(ids, n)
         if self.has_offset:
             return tf.tensor_scatter_nd_add(dense, index, tf.boolean_mask(scores, real))
         return tf.tensor_scatter_nd_update(dense, index, tf.boolean_mask(scores, real))

@@ -3,8 +3,9 @@ back to either end of what a user compares AWE with.
 
     f(x, y) = x^T U^T V y + w N(x, y),   N(x, y) = (1/k) sum_{n in N_k(x)} cos(z, z_n) y_n[y],
 
-with z = x^T U_prev and N_k(x) the k training inputs whose z_n are nearest to z by cosine. N is
-the score of cosine k-NN in U_prev's space (the ``knn_embedding`` baseline), divided by k.
+with z = x^T U_prev and N_k(x) the k training inputs whose z_n are nearest to z by cosine (k is
+min(k, the training inputs) where there are fewer). N is the score of cosine k-NN in U_prev's
+space (the ``knn_embedding`` baseline), divided by k.
 
 This is not one of the paper's G, whose score G(x, y) x^T U^T V y is linear in the pair's
 linear score: it adds the vote instead. What that buys: w = 0 is the linear model (WSABIE), and
@@ -12,7 +13,8 @@ as w grows the ranking becomes k-NN's in U_prev's space, the linear score orderi
 k-NN ties (those no neighbour carries, above all). With U_prev the model's own trained U it
 needs no training of its own: ``--affinity auto`` builds it on WSABIE's U and V as they are and
 chooses w on the validation carve-out. Trained like the other affinities built from the training
-set (:func:`~awe_tf.training.fit_iterative`), U and V learn what the vote leaves to them.
+set (:func:`~awe_tf.training.fit_iterative`), U and V learn what the vote leaves to them. It
+holds the linear score itself, so it is used alone, never in a sum of affinities.
 
 Cost: the k-NN search of :class:`~awe_tf.affinities.KNN` per input; a training pair costs what
 WSABIE's does plus one ``log T`` lookup; scoring all labels costs the linear model's plus a
@@ -22,11 +24,13 @@ WSABIE's does plus one ``log T`` lookup; scoring all labels costs the linear mod
 from __future__ import annotations
 
 import math
+import numbers
 
 import tensorflow as tf
 
 from awe_tf.affinities.base import context_lookup, register
 from awe_tf.affinities.knn import KNN
+from awe_tf.affinities.neighbours import context_scatter_index
 
 
 @register("vote", space={"weight": ("float", 0.1, 100.0, "log"), "k": ("int", 5, 50)}, short="weight")
@@ -42,9 +46,10 @@ class NeighbourVote(KNN):
     additive = True
 
     def __init__(self, weight: float = 1.0, k: int = 20, search: str = "exact", **kwargs):
-        kwargs.pop("prior", None)  # the linear score keeps the bias feature's term already
+        if "prior" in kwargs:
+            raise ValueError("vote has no setting prior: its linear score keeps the bias feature's term already")
         super().__init__(k=k, search=search, prior=False, **kwargs)
-        if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+        if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not math.isfinite(weight) or weight < 0:
             raise ValueError(f"the vote's weight must be a finite number of at least 0, got {weight!r}")
         self.weight = float(weight)
 
@@ -53,8 +58,13 @@ class NeighbourVote(KNN):
         return False  # every label has its linear score
 
     def kernel(self, closeness):
-        """Each neighbour votes with its cosine similarity, divided by the neighbours taken."""
+        """Each neighbour votes with its cosine similarity, divided by the neighbours taken
+        (min(k, the training inputs))."""
         return closeness / tf.cast(tf.shape(closeness)[1], closeness.dtype)
+
+    def added(self, G):
+        """What G adds to a pair's linear score: w N (diagnostics report it)."""
+        return self.weight * G
 
     def pair_scores(self, pair_inputs, labels, label_ids):
         queries, _, context = pair_inputs
@@ -62,12 +72,22 @@ class NeighbourVote(KNN):
 
     def score_all(self, features, weights, labels, context=None, feature_ids=None):
         query = tf.reduce_sum(features * weights[..., None], axis=1)
-        scores = tf.matmul(query, labels, transpose_b=True)
         ids, values = context
-        batch, width = tf.shape(ids)[0], tf.shape(ids)[1]
-        real = ids < tf.shape(labels)[0]
-        index = tf.boolean_mask(tf.stack([tf.repeat(tf.range(batch)[:, None], width, axis=1), ids], -1), real)
-        return tf.tensor_scatter_nd_add(scores, index, self.weight * tf.boolean_mask(values, real))
+        index, real = context_scatter_index(ids, tf.shape(labels)[0])
+        return tf.tensor_scatter_nd_add(tf.matmul(query, labels, transpose_b=True), index,
+                                        self.weight * tf.boolean_mask(values, real))
+
+    def candidate_scores(self, features, weights, labels, context):
+        """Scores ``[B, T]`` of the context's labels, x^T U^T V y + w N (0 on padding)."""
+        query = tf.reduce_sum(features * weights[..., None], axis=1)
+        ids, values = context
+        n = tf.shape(labels)[0]
+        scores = tf.einsum("bd,btd->bt", query, tf.gather(labels, tf.minimum(ids, n - 1))) + self.weight * values
+        return tf.where(ids < n, scores, 0.0)
+
+    def prior_scores(self, labels, bias_row):
+        raise NotImplementedError("every label's vote score depends on the input (its linear score): there is no "
+                                  "per-label prior to rank the labels outside the context by")
 
     def get_config(self):
         config = {**super().get_config(), "weight": self.weight}

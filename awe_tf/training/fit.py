@@ -29,6 +29,11 @@ class FitResult:
     train_seconds: float
     pairs_per_second: float | None
 
+    @classmethod
+    def as_given(cls, model) -> FitResult:
+        """The result of a model taken as it is, nothing trained (``best_epoch`` 0)."""
+        return cls(model=model, history={}, best_epoch=0, epochs_run=0, train_seconds=0.0, pairs_per_second=None)
+
 
 def build_model(data: Dataset, model_config: ModelConfig, strategy=None) -> AWEModel:
     """An AWEModel sized for ``data`` and adapted to it (its input transform's statistics), created

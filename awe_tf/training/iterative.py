@@ -35,7 +35,7 @@ def on_linear_model(train: Dataset, model_config: ModelConfig, linear) -> FitRes
         raise ValueError(f"{model_config.affinity!r} has no part built from the training set to build from a model")
     start_from(model, linear)
     build_g(model, linear, train)
-    return FitResult(model=model, history={}, best_epoch=0, epochs_run=0, train_seconds=0.0, pairs_per_second=None)
+    return FitResult.as_given(model)
 
 
 def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: TrainConfig | None = None,
@@ -98,8 +98,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     native = " with the native engine" if train_config.engine == "native" else ""
     if init_from is not None:
         log(f"step 0/{iterations}: the linear model given (not trained again)")
-        results = [FitResult(model=init_from, history={}, best_epoch=0, epochs_run=0, train_seconds=0.0,
-                             pairs_per_second=None)]
+        results = [FitResult.as_given(init_from)]
     else:
         log(f"step 0/{iterations}: the linear model (constant G){native}")
         results = [fit(train, linear_config, config(0), validation, where(0))]
