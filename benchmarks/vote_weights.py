@@ -1,0 +1,111 @@
+"""What each weight of the neighbour vote does, on the carve-out and on the test part.
+
+For each data set and seed: WSABIE trained the protocol's way (``awe-tf train --dimension 100``'s
+model: epochs chosen on the validation carve-out, then refitted), then the vote
+(``vote:weight=w,k=20``) built on it at each weight, nothing trained, and scored on the carve-out
+(on WSABIE's carve-out model) and on the test part (on its refit), beside k-NN in WSABIE's space.
+It prints each weight's change against WSABIE on the two reported metrics, per run and as the
+mean, worst and count of losses over the runs: the evidence ``--affinity auto``'s rule for the
+vote rests on (README, "Choosing an affinity").
+
+    AWE_DATA_DIR=../shared/data python benchmarks/vote_weights.py [--datasets emotions scene ...]
+        [--seeds 3] [--weights 1 3 10] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+import awe_tf  # noqa: E402, F401  (sets up Keras 2 before TensorFlow is imported)
+from awe_tf.baselines import KNN  # noqa: E402
+from awe_tf.data import RECOMMENDATION, load_dataset  # noqa: E402
+from awe_tf.metrics import ranked, row_values  # noqa: E402
+from awe_tf.training import ModelConfig, TrainConfig  # noqa: E402
+from awe_tf.training.auto import VOTE_K, check_metric, vote_spec  # noqa: E402
+from awe_tf.training.iterative import on_linear_model  # noqa: E402
+from awe_tf.training.selection import checked_validation, validate_then_refit  # noqa: E402
+
+DATASETS = ["cal500", "corel5k", "emotions", "scene", "tmc2007", "ml-100k"]
+
+
+def _means(top, positives, metrics) -> list[float]:
+    return [float(row_values(top, positives, metric).mean()) for metric in metrics]
+
+
+def scores(split, train, wsabie, model_config, weights, metrics) -> dict:
+    """Each method's mean of each metric on ``split``'s test part: WSABIE, the vote at each
+    weight (built on ``wsabie`` from ``train``) and k-NN in WSABIE's space."""
+    test, k = split.test, max(int(metric.split("@")[1]) for metric in metrics)
+    out = {"WSABIE": _means(ranked(wsabie.score, test.X, test.n_labels, k, split.exclude, split.candidates),
+                            test.Y, metrics)}
+    for weight in weights:
+        vote = on_linear_model(train, dataclasses.replace(model_config, affinity=vote_spec(weight)), wsabie).model
+        out[f"w={weight:g}"] = _means(ranked(vote.score, test.X, test.n_labels, k, split.exclude, split.candidates),
+                                      test.Y, metrics)
+    knn = KNN(VOTE_K, transform=wsabie.embed_inputs, exclude_self=train.task == RECOMMENDATION).fit(train)
+    top = ranked(lambda X, rows: knn.score(X, query_ids=test.row_ids[rows]), test.X, test.n_labels, k,
+                 split.exclude, split.candidates, with_rows=True)
+    out["k-NN (WSABIE space)"] = _means(top, test.Y, metrics)
+    return out
+
+
+def run(dataset: str, seed: int, weights) -> dict:
+    split = load_dataset(dataset)
+    monitor = "precision@10" if split.train.task == RECOMMENDATION else "precision@1"
+    metrics = (monitor, check_metric(monitor))
+    model_config = ModelConfig(dimension=100, seed=seed)
+    chosen = validate_then_refit(split.train, model_config, TrainConfig(verbose=0, seed=seed, monitor=monitor), 1,
+                                 log=lambda line: None)
+    carve = checked_validation(split.train)
+    return {"data": dataset, "seed": seed, "metrics": list(metrics), "epochs": chosen.epochs,
+            "carve-out": scores(carve, carve.train, chosen.validation.model, model_config, weights, metrics),
+            "test": scores(split, split.train, chosen.final.model, model_config, weights, metrics)}
+
+
+def summary(results: list[dict], part: str) -> list[str]:
+    """Per method: mean, worst and number of losses of its change against WSABIE, per metric."""
+    methods = [m for m in results[0][part] if m != "WSABIE"]
+    lines = [f"{part}: change against WSABIE over {len(results)} runs (mean / worst / runs below WSABIE), "
+             "monitored metric then check metric"]
+    for method in methods:
+        changes = np.array([np.subtract(r[part][method], r[part]["WSABIE"]) for r in results])
+        cells = [f"{changes[:, i].mean():+.3f} / {changes[:, i].min():+.3f} / {int((changes[:, i] < -1e-9).sum())}"
+                 for i in range(changes.shape[1])]
+        lines.append(f"  {method:<22}" + "    ".join(cells))
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", default=DATASETS)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--weights", type=float, nargs="+", default=[1.0, 3.0, 10.0])
+    parser.add_argument("--json", help="write every run's scores here")
+    args = parser.parse_args()
+    results = []
+    for seed in range(args.seeds):
+        for dataset in args.datasets:
+            result = run(dataset, seed, args.weights)
+            results.append(result)
+            base = result["test"]["WSABIE"]
+            print(f"{dataset} seed {seed} (WSABIE {' / '.join(f'{v:.3f}' for v in base)}): " + ", ".join(
+                f"{m} {' / '.join(f'{v - b:+.3f}' for v, b in zip(s, base, strict=True))}"
+                for m, s in result["test"].items() if m != "WSABIE"), flush=True)
+    for part in ("carve-out", "test"):
+        print("\n".join(summary(results, part)))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
