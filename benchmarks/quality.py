@@ -54,7 +54,7 @@ def run(dataset: str, seed: int, out: Path, flags) -> dict:
 def _mean_sd(values) -> str:
     values = np.asarray(values, np.float64)
     spread = f" ± {values.std(ddof=1):.3f}" if values.size > 1 else ""
-    return f"{values.mean():.3f}{spread}"
+    return f"{round(values.mean(), 3) + 0.0:.3f}{spread}"  # + 0.0: no "-0.000" for a difference of -1e-17
 
 
 def rows_of(dataset: str, reports: dict) -> list[dict]:
