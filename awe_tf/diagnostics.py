@@ -140,7 +140,8 @@ def verdict(report: dict) -> str:
             return (f"the vote's gap between positives and random labels ({added:.3g}) is larger than the linear "
                     f"score's ({gap:.3g}): the vote leads, the linear score orders what it leaves level; {share}")
         return (f"the linear score's gap between positives and random labels ({gap:.3g}) is larger than the vote's "
-                f"({added:.3g}): the linear score leads, the vote moves labels the two nearly tie; {share}")
+                f"({added:.3g}): the linear score leads, the vote reorders labels whose linear scores nearly tie; "
+                f"{share}")
     spread = max(positives["p90"] - positives["p10"], negatives["p90"] - negatives["p10"])
     if spread < 1e-6 * max(1.0, abs(positives["mean"])) and abs(positives["mean"] - negatives["mean"]) < 1e-6:
         return f"G is the constant {positives['mean']:.4g}: the model is WSABIE"

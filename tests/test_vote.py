@@ -81,10 +81,14 @@ def test_vote_settings():
     for bad in ("vote:weight=-1", "vote:weight=nan", "vote:k=0"):
         with pytest.raises(ValueError):
             parse(bad)
-    with pytest.raises(ValueError, match="vote has no setting prior"):
+    with pytest.raises(ValueError, match=r"vote has no setting prior \(it takes k, search, weight\)"):
         parse("vote:prior=1")
-    with pytest.raises(ValueError, match="use it alone"):  # it holds the linear score: a sum would count it twice
+    with pytest.raises(ValueError, match="vote has no setting prior"):
+        NeighbourVote(prior=True)
+    with pytest.raises(ValueError, match="^vote adds to the linear score.*use it alone"):  # a sum would count it twice
         parse("constant:1+vote:3")
+    with pytest.raises(ValueError, match="setting weight of vote given twice"):
+        parse("vote:weight=3,weight=1")
     with pytest.raises(ValueError, match="a finite number"):
         NeighbourVote(weight=True)
 

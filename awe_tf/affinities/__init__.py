@@ -87,7 +87,7 @@ def settings_of(factory) -> set[str]:
         found |= {name for name, p in parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
         if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
             break
-    return found - layer - {"self"}
+    return found - layer - {"self"} - set(getattr(factory, "not_settings", ()))
 
 
 def parse(spec: str) -> Affinity:
@@ -112,6 +112,8 @@ def parse(spec: str) -> Affinity:
                     raise ValueError(f"{name} takes key=value settings, got {setting!r} in {spec!r}")
                 key, value = REGISTRY[name].short, setting
             key = key.strip().replace("-", "_")
+            if key in options:
+                raise ValueError(f"setting {key} of {name} given twice in {spec!r}")
             options[key] = _setting(name, key, _value(value.strip()))
         factory = REGISTRY[name].factory
         unknown = sorted(set(options) - settings_of(factory))

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from awe_tf.affinities.base import Affinity
+from awe_tf.affinities.base import REGISTRY, Affinity
+
+
+def _name(affinity) -> str:
+    """The spec name an affinity is registered under (its class name if none)."""
+    return next((name for name, known in REGISTRY.items() if known.factory is type(affinity)),
+                type(affinity).__name__)
 
 
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
@@ -23,7 +29,7 @@ class Sum(Affinity):
         self.components = [
             c if isinstance(c, Affinity) else tf.keras.utils.deserialize_keras_object(c) for c in components
         ]
-        additive = [type(c).__name__ for c in self.components if c.additive]
+        additive = sorted({_name(c) for c in self.components if c.additive})
         if additive:
             raise ValueError(f"{', '.join(additive)} adds to the linear score, which it holds already: use it alone, "
                              "not in a sum")

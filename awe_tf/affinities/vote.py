@@ -44,6 +44,7 @@ class NeighbourVote(KNN):
     """
 
     additive = True
+    not_settings = ("prior",)  # KNN's, which it passes keyword arguments on to; the vote has none
 
     def __init__(self, weight: float = 1.0, k: int = 20, search: str = "exact", **kwargs):
         if "prior" in kwargs:
