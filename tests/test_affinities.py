@@ -8,11 +8,11 @@ import tensorflow as tf
 from awe_tf.affinities import KNN, Affinity, Constant, Sum, get, parse, serialize
 from awe_tf.affinities.base import context_lookup
 from awe_tf.data import load_dataset
-from awe_tf.data.pipeline import context_batch
 from awe_tf.evaluation import evaluate_model
 from awe_tf.models import AWEModel
 from awe_tf.training import ModelConfig, TrainConfig, fit_iterative
 from awe_tf.training.optimiser import adagrad_accumulator
+from tests.contexts import training_pair_scores
 
 
 def test_specs():
@@ -88,14 +88,7 @@ def test_knn_affinity_matches_its_equation(prior, tmp_path):
     assert (G == 0).any()  # some labels have no neighbour: they score 0, or their prior
     np.testing.assert_allclose(model.score(query_X), want_scores, rtol=1e-4, atol=1e-6)
     # Pair scores in training use the same G through the padded context.
-    batch = context_batch(sp.csr_matrix(G), n_labels)
-    labels = np.array([[[0, 1, 2], [3, 4, 0]]] * 7)
-    weights = np.ones((7, n_features + 1), np.float32)
-    weights[:, :-1] = query_X
-    features = tf.gather(U, np.tile(np.arange(n_features + 1), (7, 1)))
-    pair_inputs = model.affinity.pair_inputs(features, weights, -np.ones((7, 2), np.int32),
-                                             (batch["context_ids"], batch["context_weights"]))
-    scores = model.affinity.pair_scores(pair_inputs, tf.gather(V, labels), labels).numpy()
+    scores, labels = training_pair_scores(model, query_X, G)
     want = np.take_along_axis(want_scores[:, None, :].repeat(2, 1), labels, axis=2)
     np.testing.assert_allclose(scores, want, rtol=1e-4, atol=1e-6)
     ids, top = model.top_k(query_X, k=n_labels)  # ranks every label the same way

@@ -5,16 +5,15 @@ WSABIE's space)."""
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import tensorflow as tf
 
 from awe_tf.affinities import parse
 from awe_tf.affinities.vote import NeighbourVote
 from awe_tf.baselines import KNN
 from awe_tf.data import load_dataset
-from awe_tf.data.pipeline import context_batch
 from awe_tf.models import AWEModel
 from awe_tf.training import ModelConfig, TrainConfig, fit
 from awe_tf.training.iterative import on_linear_model
+from tests.contexts import training_pair_scores
 
 
 def vote_reference(latent, train_X, train_Y, query_X, k, exclude_self=False):
@@ -55,14 +54,7 @@ def test_the_vote_is_the_linear_score_plus_cosine_k_nn_of_the_earlier_space(tmp_
     assert (N == 0).any()  # labels no neighbour carries keep their linear score
     np.testing.assert_allclose(model.score(query_X), want_scores, rtol=1e-4, atol=1e-5)
     # Training pairs are scored with the same N, read from the padded context.
-    batch = context_batch(sp.csr_matrix(N), n_labels)
-    labels = np.array([[[0, 1, 2], [3, 4, 0]]] * 7)
-    weights = np.ones((7, n_features + 1), np.float32)
-    weights[:, :-1] = query_X
-    features = tf.gather(U, np.tile(np.arange(n_features + 1), (7, 1)))
-    pair_inputs = model.affinity.pair_inputs(features, weights, -np.ones((7, 2), np.int32),
-                                             (batch["context_ids"], batch["context_weights"]))
-    scores = model.affinity.pair_scores(pair_inputs, tf.gather(V, labels), labels).numpy()
+    scores, labels = training_pair_scores(model, query_X, N)
     np.testing.assert_allclose(scores, np.take_along_axis(want_scores[:, None, :].repeat(2, 1), labels, axis=2),
                                rtol=1e-4, atol=1e-5)
     ids, top = model.top_k(query_X, k=n_labels)  # every label ranked, not only the neighbours'
