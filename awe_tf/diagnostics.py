@@ -86,21 +86,21 @@ def profile(model, split: Split, seed: int = 0) -> dict:
     negative = g_values(model, split, negative_rows, negative_labels)
     zero = float(np.mean(np.abs(positive) < 1e-9)) if positive.size else float("nan")
     mean_positive = _summary(positive)["mean"]
-    if model.affinity.additive:  # what it adds, against the gap it competes with; no margin scaled
-        linear = _linear_scores(model, split.test.X)
-        return {"affinity": type(model.affinity).__name__, "additive": True, "test_positives": int(positive.size),
-                "g_zero_on_positives": zero, "g_positives": _summary(positive), "g_negatives": _summary(negative),
-                "linear_positives": _summary(linear[rows, labels]),
-                "linear_negatives": _summary(linear[negative_rows, negative_labels]), "margin": model.margin}
-    return {
+    report = {
         "affinity": type(model.affinity).__name__,
         "test_positives": int(positive.size),
         "g_zero_on_positives": zero,
         "g_positives": _summary(positive),
         "g_negatives": _summary(negative),
         "margin": model.margin,
-        "margin_in_linear_terms": model.margin / mean_positive if mean_positive > 0 else float("inf"),
     }
+    if model.affinity.additive:  # what it adds, against the gap it competes with; no margin scaled
+        linear = _linear_scores(model, split.test.X)
+        report.update(additive=True, linear_positives=_summary(linear[rows, labels]),
+                      linear_negatives=_summary(linear[negative_rows, negative_labels]))
+    else:
+        report["margin_in_linear_terms"] = model.margin / mean_positive if mean_positive > 0 else float("inf")
+    return report
 
 
 def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20) -> list[float]:

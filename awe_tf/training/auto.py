@@ -24,8 +24,7 @@ among the candidates, within a time budget; one recipe for every data set.
    as knobs are, by the best validation score. That is a weaker guard than the trained
    candidates': the best of the weights on the rows that chose it is above WSABIE by chance
    more often than not when the vote changes little, so on a small carve-out the vote can win
-   on noise. It was kept because, on the public sets, every weight's test change against
-   WSABIE was small where the carve-out could not tell (README, "Choosing an affinity").
+   on noise (what a wrong weight costs: ``benchmarks/vote_weights.py``).
    The best qualifying candidate on the mean wins (on a tie, the earlier in the table).
    A trained candidate's gain includes the epochs it trains on from WSABIE's model: where
    WSABIE's own epochs were capped below where its validation score stops rising (a small
