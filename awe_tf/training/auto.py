@@ -203,9 +203,10 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     trials = [Trial(None, float(baseline[0].mean()), both=float((baseline[0] + baseline[1]).mean() / 2), epochs=epochs,
                     seconds=unit)]
     results = {}
-    per_vote = unit / 10  # a vote's building and scoring, guessed until one has run
     for weight in sorted(vote_weights):  # ascending: the smaller weight wins a tie
         spec = vote_spec(weight, model_config.margin)
+        # a vote's building and scoring: the longest so far, guessed until one has run
+        per_vote = max((trial.seconds for trial in trials if trial.vote and trial.ran), default=unit / 10)
         if time.perf_counter() - began + 2 * per_vote > budget * unit:  # itself and the build a winner needs
             trials.append(Trial(spec, note=f"not run: over the {budget:g}x budget", vote=True))
             continue
@@ -214,7 +215,6 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         vote = on_linear_model(carve.train, dataclasses.replace(model_config, affinity=spec), wsabie_stage)
         rows = _row_scores(vote.model, carve, (monitor, check))
         seconds = time.perf_counter() - started
-        per_vote = seconds if len(results) == 0 else max(per_vote, seconds)
         trials.append(_compared(spec, rows, baseline, vote=True, seconds=seconds,
                                 note="WSABIE's model, nothing trained"))
     per_step = unit / 2  # a candidate's carve-out training per step, guessed from WSABIE's until one has run
