@@ -438,6 +438,7 @@ def cmd_reproduce(args) -> int:
     else:
         settings = {"dimension": args.dimension or 64, "epochs": args.epochs,
                     "betas": args.betas or list(reproduction.BETAS), "top_ks": args.ks or list(reproduction.TOP_KS),
+                    "top_k_rests": args.rests or list(reproduction.TOP_K_RESTS),
                     "from_wsabie": args.from_wsabie}
     settings.update(engine=args.engine, threads=args.threads, init_scale=args.init_scale)
     rows, per_seed = reproduction.over_seeds(args.table, seeds, **settings)
@@ -504,6 +505,16 @@ def _number(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _rest(text: str):
+    """Top-k's ``rest``: ``learn`` or a number in [0, 1]."""
+    if text == "learn":
+        return text
+    value = _number(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not in [0, 1] nor 'learn'")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -660,6 +671,9 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--betas", nargs="+", type=_number,
                            help="linear sigmoid betas (none: -1 -0.5 0 0.25 0.5)")
     reproduce.add_argument("--ks", nargs="+", type=_whole, help="top-k affinity k values (none: 1 5 7 11)")
+    reproduce.add_argument("--rests", nargs="+", type=_rest,
+                           help="top-k's G of the terms outside the k: numbers in [0, 1] or 'learn' (none: 0 learn; "
+                                "0 is the paper's eq. 7, learn starts at 1, WSABIE's ranking)")
     reproduce.add_argument("--from-scratch", dest="from_wsabie", action="store_false",
                            help="recommendation: learn each AWE model from random U and V instead of starting from "
                                 "the trained WSABIE's (the paper's set-up)")

@@ -32,6 +32,16 @@ from awe_tf.training.selection import validate_then_refit
 ANNOTATION = ("cal500", "corel5k", "emotions", "scene")
 BETAS = (-1.0, -0.5, 0.0, 0.25, 0.5)
 TOP_KS = (1, 5, 7, 11)
+TOP_K_RESTS = (0.0, "learn")  # eq. 7's top-k; and G of the other terms learnt from 1 (WSABIE's ranking)
+
+
+def top_k_row(k: int, rest) -> tuple[str, str, str]:
+    """``(method, setting, affinity spec)`` of a top-k row: ``rest`` 0 is the paper's eq. 7."""
+    if rest == "learn":
+        return "AWE top-k, rest learnt", f"k={k}", f"topk:k={k},rest=learn"
+    if float(rest) == 0.0:
+        return "AWE top-k", f"k={k}", f"topk:k={k}"
+    return f"AWE top-k, rest {float(rest):g}", f"k={k}", f"topk:k={k},rest={float(rest):g}"
 
 
 def _quiet(line):
@@ -70,14 +80,16 @@ def annotation(datasets=ANNOTATION, dimension: int = 100, epochs: int = 30, iter
     return rows
 
 
-def recommendation(dimension: int = 64, epochs: int = 30, betas=BETAS, top_ks=TOP_KS, seed: int = 0,
-                   engine: str = "graph", threads: int = 0, from_wsabie: bool = True,
+def recommendation(dimension: int = 64, epochs: int = 30, betas=BETAS, top_ks=TOP_KS, top_k_rests=TOP_K_RESTS,
+                   seed: int = 0, engine: str = "graph", threads: int = 0, from_wsabie: bool = True,
                    init_scale: float = ModelConfig.init_scale, log=print) -> list[dict]:
     """Rows ``{method, setting, precision@1, precision@10, change@1, change@10}`` of Table 3 (the
     changes are relative to WSABIE, in percent; ``engine="native"`` trains WSABIE and linear
     sigmoid with the native engine, top-k, which it cannot train, with the graph step). With
     ``from_wsabie`` (the paper's set-up) each AWE model is learnt jointly starting from the
-    trained WSABIE's U and V (at each stage, the WSABIE of that stage's data); else from scratch."""
+    trained WSABIE's U and V (at each stage, the WSABIE of that stage's data); else from scratch.
+    Top-k runs once per k and per ``top_k_rests`` value (:func:`top_k_row`); a learnt rest is
+    logged with the row."""
     split = load_dataset("ml-100k")
     train_config = TrainConfig(epochs=epochs, seed=seed, verbose=0, monitor="precision@10", engine=engine,
                                threads=threads)
@@ -85,7 +97,7 @@ def recommendation(dimension: int = 64, epochs: int = 30, betas=BETAS, top_ks=TO
     results = [("SVD", "", baseline_scores(split, rank=dimension)["svd"])]
     specs = [("WSABIE", "", None)]
     specs += [("AWE linear sigmoid", f"beta={b:g}", f"linear-sigmoid:alpha=1,beta={b:g}") for b in betas]
-    specs += [("AWE top-k", f"k={k}", f"topk:k={k}") for k in top_ks]
+    specs += [top_k_row(k, rest) for rest in top_k_rests for k in top_ks]
     wsabie = None
     for method, setting, affinity in specs:
         began = time.perf_counter()
@@ -94,7 +106,9 @@ def recommendation(dimension: int = 64, epochs: int = 30, betas=BETAS, top_ks=TO
                                      init_from=wsabie if from_wsabie else None, log=_quiet)
         wsabie = chosen if affinity is None else wsabie
         results.append((method, setting, evaluate_model(chosen.final.model.score, split)["metrics"]))
-        log(f"{method} {setting}: done in {time.perf_counter() - began:.0f}s")
+        rest = getattr(chosen.final.model.affinity, "rest_weight", None)
+        learnt = "" if rest is None else f" (rest learnt: {float(rest.numpy()):.3f})"
+        log(f"{method} {setting}: done in {time.perf_counter() - began:.0f}s{learnt}")
     return _with_changes([{"method": method, "setting": setting, "precision@1": m["precision@1"],
                            "precision@10": m["precision@10"]} for method, setting, m in results])
 
@@ -198,19 +212,22 @@ def write_report(kind: str, rows: list[dict], directory, settings: dict,
             written.append(path)
     else:
         text = _table(rows, ["method", "setting", "precision@1", "precision@10", "change@1", "change@10"])
-        for method, name, key in (("AWE linear sigmoid", "beta", "beta="), ("AWE top-k", "k", "k=")):
-            chosen = [r for r in rows if r["method"] == method]
-            if not chosen:
+        for family, name, key in (("AWE linear sigmoid", "beta", "beta="), ("AWE top-k", "k", "k=")):
+            methods = list(dict.fromkeys(r["method"] for r in rows if r["method"].startswith(family)))
+            if not methods:
                 continue
             figure, axis = plt.subplots(figsize=(5, 3.5))
-            x = [float(r["setting"][len(key):]) for r in chosen]
-            for metric in ("change@1", "change@10"):
-                axis.plot(x, [r[metric] for r in chosen], marker="o", label=metric.replace("change", "P"))
+            for method in methods:
+                chosen = [r for r in rows if r["method"] == method]
+                x = [float(r["setting"][len(key):]) for r in chosen]
+                for metric, style in (("change@1", "-"), ("change@10", "--")):
+                    label = metric.replace("change", "P") + ("" if method == family else method[len(family):])
+                    axis.plot(x, [r[metric] for r in chosen], style, marker="o", label=label)
             axis.axhline(0, color="grey", linewidth=0.8)
             axis.set_xlabel(name)
             axis.set_ylabel("change against WSABIE (%)")
-            axis.set_title(method)
-            axis.legend()
+            axis.set_title(family)
+            axis.legend(fontsize=8)
             path = directory / f"recommendation_{name}.png"
             figure.savefig(path, dpi=120, bbox_inches="tight")
             plt.close(figure)

@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 import tensorflow as tf
 
-from awe_tf.affinities import KNN, Affinity, Constant, Sum, get, parse, serialize
+from awe_tf.affinities import KNN, Affinity, Constant, Sum, TopK, get, parse, serialize
 from awe_tf.affinities.base import context_lookup
 from awe_tf.data import load_dataset
 from awe_tf.evaluation import evaluate_model
@@ -128,7 +128,8 @@ def pairwise_reference(name, terms, **options):
     terms = np.asarray(terms, np.float64)
     sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
     if name == "topk":
-        return np.sort(terms)[::-1][: options["k"]].sum()
+        rest = options.get("rest", 0.0)
+        return (1 - rest) * np.sort(terms)[::-1][: options["k"]].sum() + rest * terms.sum()
     if name == "sigmoid":
         return (sig(terms) * terms).sum()
     if name == "linear-sigmoid-score":
@@ -143,6 +144,8 @@ CASES = [
     ("topk:k=2", "topk", {"k": 2}),
     ("max", "topk", {"k": 1}),
     ("topk:k=9", "topk", {"k": 9}),  # more than the features: all of them
+    ("topk:k=2,rest=0.25", "topk", {"k": 2, "rest": 0.25}),
+    ("topk:k=2,rest=learn", "topk", {"k": 2, "rest": 1.0}),  # a learnt rest starts at 1: the linear model
     ("sigmoid", "sigmoid", {}),
     ("linear-sigmoid:alpha=2,beta=-0.5", "linear-sigmoid-score", {"alpha": 2, "beta": -0.5}),
     ("linear-sigmoid:alpha=1,beta=0.25,on=pair", "linear-sigmoid-pair", {"alpha": 1, "beta": 0.25}),
@@ -208,7 +211,34 @@ def test_topk_always_counts_the_bias_feature(k):
             assert by_labels[0, m, n] == pytest.approx(want, rel=1e-4, abs=1e-5)
 
 
-@pytest.mark.parametrize("spec", ["topk:k=1", "topk:k=3", "topk:k=9", "sigmoid", "sigmoid:form=activation",
+def test_topk_learns_its_rest_from_the_linear_model_within_0_and_1():
+    """``rest=learn``: G of the terms outside the k is a trainable weight that starts at 1, so a
+    top-k model started from a trained WSABIE ranks as it; the optimiser keeps it in [0, 1]."""
+    from awe_tf.training import fit
+
+    split = load_dataset("corel5k")
+    wsabie = fit(split.train, ModelConfig(dimension=8, num_negatives=3), TrainConfig(epochs=1, verbose=0)).model
+    started = fit(split.train, ModelConfig(dimension=8, num_negatives=3, affinity="topk:k=2,rest=learn"),
+                  TrainConfig(epochs=0, verbose=0), init_from=wsabie).model
+    rest = started.affinity.rest_weight
+    assert any(v is rest for v in started.trainable_variables) and float(rest.numpy()) == 1.0
+    X = split.test.X[:40]
+    np.testing.assert_allclose(started.score(X), wsabie.score(X), rtol=1e-5, atol=1e-5)
+    rest.assign(0.4)  # between: (1 - rest) x the top 2 + rest x all terms, by the equation test's reference
+    plain = fit(split.train, ModelConfig(dimension=8, num_negatives=3, affinity="topk:k=2"),
+                TrainConfig(epochs=0, verbose=0), init_from=wsabie).model
+    np.testing.assert_allclose(started.score(X), 0.6 * plain.score(X) + 0.4 * wsabie.score(X), rtol=1e-4, atol=1e-5)
+    started.compile(optimizer=tf.keras.optimizers.SGD(learning_rate=1.0))
+    for gradient, bound in ((-10.0, 1.0), (10.0, 0.0)):  # a step past either end stops there
+        started.optimizer.apply_gradients([(tf.constant(gradient), rest)])
+        assert float(rest.numpy()) == bound
+    for bad in (1.5, -0.1, "half", True):
+        with pytest.raises(ValueError, match="rest must be a number in"):
+            TopK(k=2, rest=bad)
+
+
+@pytest.mark.parametrize("spec", ["topk:k=1", "topk:k=3", "topk:k=9", "topk:k=3,rest=0.5", "topk:k=2,rest=learn",
+                                  "sigmoid", "sigmoid:form=activation",
                                   "sigmoid:rank=2", "linear-sigmoid:beta=0.5,on=pair", "matrix:c=0.5",
                                   "lowrank:rank=2", "constant:0.5+topk:k=2", "linear-sigmoid:beta=0.5"])
 def test_scoring_through_all_labels_equals_scoring_candidates(spec):
@@ -244,7 +274,7 @@ def test_scoring_through_all_labels_equals_scoring_candidates(spec):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("spec", ["sigmoid", "linear-sigmoid:alpha=1,beta=0.25", "topk:k=5"])
+@pytest.mark.parametrize("spec", ["sigmoid", "linear-sigmoid:alpha=1,beta=0.25", "topk:k=5", "topk:k=5,rest=learn"])
 def test_pairwise_affinities_train_on_corel5k_and_round_trip(spec, tmp_path):
     from awe_tf.baselines import Popularity
     from awe_tf.training import fit

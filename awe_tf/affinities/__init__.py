@@ -65,6 +65,8 @@ def _setting(name: str, key: str, value):
     if isinstance(default, float):
         if isinstance(value, (int, float)) and math.isfinite(value):
             return float(value)
+        if isinstance(value, str) and "str" in str(parameter.annotation):  # a number or a word (rest=learn)
+            return value
         raise ValueError(f"setting {key} of {name} must be a finite number, got {value!r}")
     return value
 

@@ -13,6 +13,8 @@ labels, L the batch's longest input: the batch's non-zero features only, never a
 
 from __future__ import annotations
 
+import numbers
+
 import tensorflow as tf
 
 from awe_tf.affinities.base import Affinity, pair_queries, register
@@ -22,6 +24,11 @@ def _own_mask(present, own):
     """``[B, M, L]``: the features of each pair's input, less the pair's own item ``own [B, M]``."""
     positions = tf.range(tf.shape(present)[1])
     return present[:, None, :] & ~tf.equal(positions[None, None, :], own[..., None])
+
+
+def _unit_interval(weight):
+    """Keeps a learnt weight in [0, 1] (a Keras constraint: applied after each optimiser step)."""
+    return tf.clip_by_value(weight, 0.0, 1.0)
 
 
 def _pick(values, label_ids, own):
@@ -118,19 +125,43 @@ class TopK(PairwiseAffinity):
     against the scaled-down weights of a long input, it would win most of the k places and the
     model would rank by popularity).
 
+    ``rest`` is G of the terms outside the k: 0 in eq. 7, 1 gives back the linear model, and
+    between the two f = (1 - rest) * (the k largest terms) + rest * (all terms). ``rest=learn``
+    learns it jointly with U and V, starting at 1 and kept in [0, 1]: a model started from a
+    trained WSABIE (``init_from``) starts as that WSABIE's ranking and moves towards top-k only
+    as far as the WARP loss gains by it.
+
     Args:
         k: how many terms count.
+        rest: G of the other terms, a number in [0, 1] or ``"learn"``.
     """
 
-    def __init__(self, k: int = 5, **kwargs):
+    def __init__(self, k: int = 5, rest: float | str = 0.0, **kwargs):
         super().__init__(**kwargs)
         if k < 1:
             raise ValueError(f"k must be positive, got {k}")
         self.k = int(k)
+        if rest != "learn":
+            if isinstance(rest, bool) or not isinstance(rest, numbers.Real) or not 0.0 <= rest <= 1.0:
+                raise ValueError(f"rest must be a number in [0, 1] or 'learn', got {rest!r}")
+            rest = float(rest)
+        self.rest = rest
         self.input_bias = False
 
     def attach(self, n_inputs: int, n_labels: int, input_bias: bool = False) -> None:
         self.input_bias = bool(input_bias)
+        if self.rest == "learn":
+            self.rest_weight = self.add_weight(name="rest", shape=(), initializer=tf.keras.initializers.Constant(1.0),
+                                               constraint=_unit_interval)
+
+    def _rest(self):
+        """G of the terms outside the k: the learnt weight, or the fixed number."""
+        return self.rest_weight if self.rest == "learn" else self.rest
+
+    def _with_rest(self, top, every):
+        """f from the sum of the k largest terms and the sum of all of them (rest not 0)."""
+        rest = self._rest()
+        return (1.0 - rest) * top + rest * every
 
     def _prior(self, terms, present):
         """``(bias term or 0, input terms, input mask)``: the bias term split off the last place."""
@@ -144,7 +175,10 @@ class TopK(PairwiseAffinity):
         masked = tf.where(present, terms, -1e30)
         k = tf.minimum(self.k, tf.shape(terms)[-1])
         top = tf.math.top_k(masked, k=k).values
-        return prior + tf.reduce_sum(tf.where(top > -1e29, top, 0.0), axis=-1)
+        chosen = tf.reduce_sum(tf.where(top > -1e29, top, 0.0), axis=-1)
+        if self.rest != 0.0:  # "learn" or a non-zero number
+            chosen = self._with_rest(chosen, tf.reduce_sum(tf.where(present, terms, 0.0), axis=-1))
+        return prior + chosen
 
     def combine_leaving_out(self, terms, present, gate, own, label_ids):
         # The k largest terms without the own one are among the k + 1 largest of all terms: drop
@@ -158,12 +192,16 @@ class TopK(PairwiseAffinity):
         last = tf.one_hot(self.k, width, on_value=True, off_value=False, dtype=tf.bool)  # none if width <= k
         drop = tf.where(tf.reduce_any(is_own, axis=-1, keepdims=True), is_own, last)
         chosen = tf.reduce_sum(tf.where(~drop & (values > -1e29), values, 0.0), axis=-1)
+        if self.rest != 0.0:  # "learn" or a non-zero number
+            kept = tf.where(present, terms, 0.0)
+            every = tf.gather(tf.reduce_sum(kept, axis=-1), label_ids, batch_dims=1) - _pick(kept, label_ids, own)
+            chosen = self._with_rest(chosen, every)
         if self.input_bias:
             chosen += tf.gather(prior, label_ids, batch_dims=1)
         return chosen
 
     def get_config(self):
-        return {**super().get_config(), "k": self.k}
+        return {**super().get_config(), "k": self.k, "rest": self.rest}
 
 
 @register("max")
