@@ -431,14 +431,14 @@ def cmd_reproduce(args) -> int:
 
     out = Path(args.output or f"runs/reproduce-{args.table}")
     began = clock.perf_counter()
-    seeds = args.seeds or [args.seed]
+    seeds = _once(args.seeds or [args.seed])
     if args.table == "annotation":
-        settings = {"datasets": args.datasets or list(reproduction.ANNOTATION), "dimension": args.dimension or 100,
+        settings = {"datasets": _once(args.datasets or reproduction.ANNOTATION), "dimension": args.dimension or 100,
                     "epochs": args.epochs, "iterations": args.iterations, "k": 20}
     else:
         settings = {"dimension": args.dimension or 64, "epochs": args.epochs,
-                    "betas": args.betas or list(reproduction.BETAS), "top_ks": args.ks or list(reproduction.TOP_KS),
-                    "top_k_rests": args.rests or list(reproduction.TOP_K_RESTS),
+                    "betas": _once(args.betas or reproduction.BETAS), "top_ks": _once(args.ks or reproduction.TOP_KS),
+                    "top_k_rests": _once(args.rests or reproduction.TOP_K_RESTS),
                     "from_wsabie": args.from_wsabie}
     settings.update(engine=args.engine, threads=args.threads, init_scale=args.init_scale)
     rows, per_seed = reproduction.over_seeds(args.table, seeds, **settings)
@@ -507,7 +507,12 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
-def _rest(text: str):
+def _once(values) -> list:
+    """``values`` with repeats dropped, in their order (a repeated setting would be averaged as a seed)."""
+    return list(dict.fromkeys(values))
+
+
+def _rest(text: str) -> float | str:
     """Top-k's ``rest``: ``learn`` or a number in [0, 1]."""
     if text == "learn":
         return text

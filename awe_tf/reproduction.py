@@ -35,7 +35,7 @@ TOP_KS = (1, 5, 7, 11)
 TOP_K_RESTS = (0.0, "learn")  # eq. 7's top-k; and G of the other terms learnt from 1 (WSABIE's ranking)
 
 
-def top_k_row(k: int, rest) -> tuple[str, str, str]:
+def top_k_row(k: int, rest: float | str) -> tuple[str, str, str]:
     """``(method, setting, affinity spec)`` of a top-k row: ``rest`` 0 is the paper's eq. 7."""
     if rest == "learn":
         return "AWE top-k, rest learnt", f"k={k}", f"topk:k={k},rest=learn"
@@ -94,7 +94,7 @@ def recommendation(dimension: int = 64, epochs: int = 30, betas=BETAS, top_ks=TO
     train_config = TrainConfig(epochs=epochs, seed=seed, verbose=0, monitor="precision@10", engine=engine,
                                threads=threads)
     model_config = ModelConfig(dimension=dimension, seed=seed, init_scale=init_scale)
-    results = [("SVD", "", baseline_scores(split, rank=dimension)["svd"])]
+    results = [("SVD", "", baseline_scores(split, rank=dimension)["svd"], None)]
     specs = [("WSABIE", "", None)]
     specs += [("AWE linear sigmoid", f"beta={b:g}", f"linear-sigmoid:alpha=1,beta={b:g}") for b in betas]
     specs += [top_k_row(k, rest) for rest in top_k_rests for k in top_ks]
@@ -105,12 +105,14 @@ def recommendation(dimension: int = 64, epochs: int = 30, betas=BETAS, top_ks=TO
         chosen = validate_then_refit(split.train, config, engine_for(config, train_config),
                                      init_from=wsabie if from_wsabie else None, log=_quiet)
         wsabie = chosen if affinity is None else wsabie
-        results.append((method, setting, evaluate_model(chosen.final.model.score, split)["metrics"]))
         rest = getattr(chosen.final.model.affinity, "rest_weight", None)
-        learnt = "" if rest is None else f" (rest learnt: {float(rest.numpy()):.3f})"
+        rest = None if rest is None else float(rest.numpy())
+        results.append((method, setting, evaluate_model(chosen.final.model.score, split)["metrics"], rest))
+        learnt = "" if rest is None else f" (rest learnt: {rest:.3f})"
         log(f"{method} {setting}: done in {time.perf_counter() - began:.0f}s{learnt}")
     return _with_changes([{"method": method, "setting": setting, "precision@1": m["precision@1"],
-                           "precision@10": m["precision@10"]} for method, setting, m in results])
+                           "precision@10": m["precision@10"], "rest learnt": rest}
+                          for method, setting, m, rest in results])
 
 
 def _with_changes(rows: list[dict]) -> list[dict]:
@@ -150,6 +152,9 @@ def mean_rows(kind: str, per_seed: list[dict]) -> list[dict]:
             row[metric] = float(values.mean())
             if len(group) > 1:
                 row[metric + "_std"] = float(values.std(ddof=1))
+        if "rest learnt" in group[0]:  # top-k's learnt rest, a mean over seeds (None for other rows)
+            learnt = [float(g["rest learnt"]) for g in group if g["rest learnt"] not in (None, "")]
+            row["rest learnt"] = float(np.mean(learnt)) if learnt else None
         rows.append(row)
     return _with_changes(rows) if kind == "recommendation" else rows
 
@@ -157,6 +162,8 @@ def mean_rows(kind: str, per_seed: list[dict]) -> list[dict]:
 def _table(rows: list[dict], columns: list[str]) -> str:
     def cell(row, column):
         value = row[column]
+        if value is None:
+            return ""
         if column.startswith("change"):
             return f"{value:+.1f}%"
         if column + "_std" in row:  # a mean over seeds
@@ -211,7 +218,9 @@ def write_report(kind: str, rows: list[dict], directory, settings: dict,
             plt.close(figure)
             written.append(path)
     else:
-        text = _table(rows, ["method", "setting", "precision@1", "precision@10", "change@1", "change@10"])
+        columns = ["method", "setting", "precision@1", "precision@10", "change@1", "change@10"]
+        learnt = any(r.get("rest learnt") is not None for r in rows)
+        text = _table(rows, columns + ["rest learnt"] if learnt else columns)
         for family, name, key in (("AWE linear sigmoid", "beta", "beta="), ("AWE top-k", "k", "k=")):
             methods = list(dict.fromkeys(r["method"] for r in rows if r["method"].startswith(family)))
             if not methods:

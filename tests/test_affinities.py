@@ -178,13 +178,20 @@ def test_pairwise_affinities_match_their_equations(spec, name, options):
             assert got[0, m, n] == pytest.approx(pairwise_reference(name, terms, **options), rel=1e-4, abs=1e-5)
 
 
-@pytest.mark.parametrize("k", [1, 2])
-def test_topk_always_counts_the_bias_feature(k):
+@pytest.mark.parametrize("k, rest", [(1, 0.0), (2, 0.0), (2, 0.5), (1, "learn")])
+def test_topk_always_counts_the_bias_feature(k, rest):
     """The always-on bias feature is a label prior: top-k takes the k best input terms plus it,
-    in scoring, in training pairs, and through all labels."""
+    in scoring, in training pairs, and through all labels; a rest weights the other input terms,
+    never the prior."""
     rng = np.random.default_rng(3)
     n_features, n_labels = 6, 5
-    model = AWEModel(n_features, n_labels, dimension=4, affinity=f"topk:k={k}", normalisation="none")
+    model = AWEModel(n_features, n_labels, dimension=4, affinity=f"topk:k={k},rest={rest}", normalisation="none")
+    if rest == "learn":
+        model.affinity.rest_weight.assign(0.7)
+    r = 0.7 if rest == "learn" else rest
+
+    def top_and_rest(terms):
+        return (1 - r) * np.sort(terms)[::-1][:k].sum() + r * terms.sum()
     U, V = model.U.table.numpy(), model.V.table.numpy()
     model.U.table.assign(np.vstack([U[:-1], 3 * U[-1:]]))  # a bias term that would win every place
     U = model.U.table.numpy()
@@ -193,7 +200,7 @@ def test_topk_always_counts_the_bias_feature(k):
     for row in range(3):
         ids = np.flatnonzero(X[row])
         for label in range(n_labels):
-            want = np.sort(X[row, ids] * (U[ids] @ V[label]))[::-1][:k].sum() + U[-1] @ V[label]
+            want = top_and_rest(X[row, ids] * (U[ids] @ V[label])) + U[-1] @ V[label]
             assert scores[row, label] == pytest.approx(want, rel=1e-4, abs=1e-5)
     ids = np.array([[0, 2, 5, 1, n_features]])  # the model appends the bias id last
     weights = np.array([[1.0, 0.5, 2.0, 0.7, 1.0]], np.float32)
@@ -206,7 +213,7 @@ def test_topk_always_counts_the_bias_feature(k):
         keep = [i for i in range(4) if i != own[0, m]]
         for n in range(2):
             y = labels[0, m, n]
-            want = np.sort(weights[0, keep] * (U[ids[0, keep]] @ V[y]))[::-1][:k].sum() + U[-1] @ V[y]
+            want = top_and_rest(weights[0, keep] * (U[ids[0, keep]] @ V[y])) + U[-1] @ V[y]
             assert by_candidates[0, m, n] == pytest.approx(want, rel=1e-4, abs=1e-5)
             assert by_labels[0, m, n] == pytest.approx(want, rel=1e-4, abs=1e-5)
 
@@ -263,7 +270,9 @@ def test_scoring_through_all_labels_equals_scoring_candidates(spec):
             pair_inputs = affinity.pair_inputs(features, weights, own, None, ids)
             got = affinity.pair_scores_by_id(pair_inputs, labels, lambda i: tf.gather(table, i), route_table)
             loss = tf.reduce_sum(got * rng.normal(size=got.shape).astype(np.float32))
-        return got.numpy(), [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, [features, table])]
+        gradients = tape.gradient(loss, [features, table, *affinity.trainable_weights])  # G's own parameters too
+        assert all(g is not None for g in gradients), spec
+        return got.numpy(), [tf.convert_to_tensor(g).numpy() for g in gradients]
 
     state = rng.bit_generator.state
     via_candidates, grads_candidates = scores(None)

@@ -17,6 +17,7 @@ import importlib
 import inspect
 import math
 import pkgutil
+import re
 
 from awe_tf.affinities.base import REGISTRY, Affinity, Registration, pair_queries, register
 from awe_tf.affinities.cluster import Cluster
@@ -65,7 +66,7 @@ def _setting(name: str, key: str, value):
     if isinstance(default, float):
         if isinstance(value, (int, float)) and math.isfinite(value):
             return float(value)
-        if isinstance(value, str) and "str" in str(parameter.annotation):  # a number or a word (rest=learn)
+        if isinstance(value, str) and re.search(r"\bstr\b", str(parameter.annotation)):  # a number or a word
             return value
         raise ValueError(f"setting {key} of {name} must be a finite number, got {value!r}")
     return value
@@ -124,7 +125,7 @@ def parse(spec: str) -> Affinity:
             raise ValueError(f"{name} has no setting {', '.join(unknown)} (it takes {known}) in {spec!r}")
         try:
             parts.append(factory(**options))
-        except TypeError as err:
+        except (TypeError, ValueError) as err:
             raise ValueError(f"bad settings for {name!r} in {spec!r}: {err}") from None
     if not parts:
         raise ValueError(f"empty affinity spec {spec!r}")

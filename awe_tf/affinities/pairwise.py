@@ -154,13 +154,14 @@ class TopK(PairwiseAffinity):
             self.rest_weight = self.add_weight(name="rest", shape=(), initializer=tf.keras.initializers.Constant(1.0),
                                                constraint=_unit_interval)
 
-    def _rest(self):
-        """G of the terms outside the k: the learnt weight, or the fixed number."""
-        return self.rest_weight if self.rest == "learn" else self.rest
+    @property
+    def _counts_rest(self) -> bool:
+        """The terms outside the k count: rest is learnt or a non-zero number."""
+        return self.rest != 0.0
 
     def _with_rest(self, top, every):
-        """f from the sum of the k largest terms and the sum of all of them (rest not 0)."""
-        rest = self._rest()
+        """f from the sum of the k largest terms and the sum of all of them."""
+        rest = self.rest_weight if self.rest == "learn" else self.rest
         return (1.0 - rest) * top + rest * every
 
     def _prior(self, terms, present):
@@ -176,7 +177,7 @@ class TopK(PairwiseAffinity):
         k = tf.minimum(self.k, tf.shape(terms)[-1])
         top = tf.math.top_k(masked, k=k).values
         chosen = tf.reduce_sum(tf.where(top > -1e29, top, 0.0), axis=-1)
-        if self.rest != 0.0:  # "learn" or a non-zero number
+        if self._counts_rest:
             chosen = self._with_rest(chosen, tf.reduce_sum(tf.where(present, terms, 0.0), axis=-1))
         return prior + chosen
 
@@ -192,7 +193,7 @@ class TopK(PairwiseAffinity):
         last = tf.one_hot(self.k, width, on_value=True, off_value=False, dtype=tf.bool)  # none if width <= k
         drop = tf.where(tf.reduce_any(is_own, axis=-1, keepdims=True), is_own, last)
         chosen = tf.reduce_sum(tf.where(~drop & (values > -1e29), values, 0.0), axis=-1)
-        if self.rest != 0.0:  # "learn" or a non-zero number
+        if self._counts_rest:
             kept = tf.where(present, terms, 0.0)
             every = tf.gather(tf.reduce_sum(kept, axis=-1), label_ids, batch_dims=1) - _pick(kept, label_ids, own)
             chosen = self._with_rest(chosen, every)
