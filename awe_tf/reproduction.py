@@ -105,8 +105,7 @@ def recommendation(dimension: int = 64, epochs: int = 30, betas=BETAS, top_ks=TO
         chosen = validate_then_refit(split.train, config, engine_for(config, train_config),
                                      init_from=wsabie if from_wsabie else None, log=_quiet)
         wsabie = chosen if affinity is None else wsabie
-        rest = getattr(chosen.final.model.affinity, "rest_weight", None)
-        rest = None if rest is None else float(rest.numpy())
+        rest = chosen.final.model.affinity.learnt_scalars().get("rest")
         results.append((method, setting, evaluate_model(chosen.final.model.score, split)["metrics"], rest))
         learnt = "" if rest is None else f" (rest learnt: {rest:.3f})"
         log(f"{method} {setting}: done in {time.perf_counter() - began:.0f}s{learnt}")
@@ -226,12 +225,16 @@ def write_report(kind: str, rows: list[dict], directory, settings: dict,
             if not methods:
                 continue
             figure, axis = plt.subplots(figsize=(5, 3.5))
+            ticks = set()
             for method in methods:
                 chosen = [r for r in rows if r["method"] == method]
                 x = [float(r["setting"][len(key):]) for r in chosen]
+                ticks.update(x)
                 for metric, style in (("change@1", "-"), ("change@10", "--")):
-                    label = metric.replace("change", "P") + ("" if method == family else method[len(family):])
+                    plain = " (rest 0, eq. 7)" if family == "AWE top-k" and len(methods) > 1 else ""
+                    label = metric.replace("change", "P") + (plain if method == family else method[len(family):])
                     axis.plot(x, [r[metric] for r in chosen], style, marker="o", label=label)
+            axis.set_xticks(sorted(ticks))
             axis.axhline(0, color="grey", linewidth=0.8)
             axis.set_xlabel(name)
             axis.set_ylabel("change against WSABIE (%)")

@@ -163,7 +163,8 @@ def test_train_with_the_knn_affinity_then_evaluate_the_saved_model(tmp_path):
 
 EVERY_AFFINITY = [
     "constant", "sigmoid", "sigmoid:rank=4", "linear-sigmoid:alpha=1,beta=0.25", "linear-sigmoid:on=pair",
-    "topk:k=5", "max", "matrix", "lowrank:rank=4", "knn:k=10", "knn:k=10,search=scann", "rbf:k=10,gamma=0.1",
+    "topk:k=5", "topk:k=5,rest=learn", "max", "matrix", "lowrank:rank=4", "knn:k=10", "knn:k=10,search=scann",
+    "rbf:k=10,gamma=0.1",
     "latent-rbf:k=10,label_gamma=none", "hybrid-rbf:k=10,gamma=0.1", "cluster:leaves=16,top=40", "constant:1+knn:k=10",
     "vote:weight=3,k=10",
 ]
@@ -186,6 +187,8 @@ def test_every_affinity_trains_through_the_cli_and_reloads(spec, tmp_path):
         "--negatives", "5", "-o", str(out))
     report = json.loads((out / "metrics.json").read_text())
     assert report["affinity"] == spec and report["metrics"]["precision@1"] > 0.15, report["metrics"]
+    learnt = report["affinity_learnt"]  # G's learnt single numbers: top-k's learnt rest, in [0, 1]
+    assert set(learnt) == ({"rest"} if "rest=learn" in spec else set()) and all(0 <= v <= 1 for v in learnt.values())
     run("evaluate", str(out / "model"), "--output", str(tmp_path / "e.json"))
     assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(report["metrics"])
 

@@ -162,6 +162,12 @@ class Affinity(tf.keras.layers.Layer):
         and the native engine trains it. None (the default) for any other G."""
         return None
 
+    def learnt_scalars(self) -> dict[str, float]:
+        """G's jointly learnt single numbers by name (top-k's ``rest``), what a run reports beside
+        its metrics; empty for most affinities."""
+        return {w.name.rsplit("/", 1)[-1].split(":")[0]: float(w.numpy()) for w in self.trainable_weights
+                if w.shape.rank == 0}
+
     def check_ready(self) -> None:
         """Raise a clear error if G cannot score yet (an affinity built from the training set
         without its reference set)."""
