@@ -266,9 +266,8 @@ def main(argv=None) -> int:
     import tensorflow as tf
 
     if args.device == "cpu":
-        # Two graph-engine trainings of one model on a CPU can differ in the last bits of a sum
-        # (seen: WSABIE P@1 0.210 against 0.218 in one process), which moves a P@k by a few test
-        # rows; deterministic ops make "the device run is the CPU run" an exact check.
+        # Graph-engine trainings of one model on a CPU are not bit-identical without deterministic
+        # ops; with them "the device run is the CPU run" is an exact check.
         tf.config.experimental.enable_op_determinism()
 
     from awe_tf.data import load_dataset
