@@ -143,6 +143,42 @@ def test_native_step_matches_numpy_reference(task, optimizer, input_bias, affini
     assert np.all(np.linalg.norm(engine.tables["V"], axis=1) <= 1.0 + 1e-5)  # max-norm projection
 
 
+def test_native_trains_tensorflows_buffers_in_place_and_copies_once_they_move():
+    """The tables are trained in the variables' own memory, scoring leaves them shared, and a
+    variable TensorFlow moves (a sparse read) is trained as a copy from then on, losing no step:
+    the same steps give the same tables as a run that stayed in place."""
+    import tensorflow as tf
+
+    from awe_tf.native.engine import _buffer_of
+
+    data = tiny(RECOMMENDATION)
+
+    def engine_for():
+        model = build_model(data, ModelConfig(dimension=8, num_negatives=4, seed=3))
+        model.compile(optimizer=TrainConfig(learning_rate=0.3).make_optimizer())
+        return NativeWarp(model, data, threads=1, seed=5)
+
+    steady, moved = engine_for(), engine_for()
+    for engine in (steady, moved):
+        engine.run_step(0)
+        assert engine.in_place and set(engine.tables) == {"U", "V", "accU", "accV"}
+        variables = engine._variables()
+        assert all(_buffer_of(variables[name].value()) == table.ctypes.data for name, table in engine.tables.items())
+    before = moved.model.V.table.numpy()
+    moved.model.score(data.X)  # scoring reads U and V whole: they stay shared
+    moved.run_step(1)
+    assert moved.in_place
+    assert not np.allclose(moved.model.V.table.numpy(), before)  # trained in place, nothing stored
+    tf.nn.embedding_lookup(moved.model.V.table, [0])  # a sparse read: TensorFlow gives V a buffer of its own
+    moved.run_step(2)
+    assert moved.shared == {"U", "accU", "accV"}  # V is a copy now, written back by store
+    moved.store()
+    for step in (1, 2):
+        steady.run_step(step)
+    for name, variable in steady._variables().items():
+        np.testing.assert_array_equal(moved._variables()[name].numpy(), variable.numpy(), err_msg=name)
+
+
 @pytest.mark.parametrize("affinity", [None, "linear-sigmoid:alpha=1,beta=0.25"])
 def test_native_engine_learns_on_movielens(data_dir, affinity):
     split = load_dataset("ml-100k")

@@ -1,5 +1,6 @@
-"""Keras side of the native engine: the model's variables mirrored in NumPy, trained in chunks
-of examples by ``warp.c``, one chunk per Keras step."""
+"""Keras side of the native engine: the model's variables, in TensorFlow's own buffers where it
+shares them (else NumPy copies), trained in chunks of examples by ``warp.c``, one chunk per Keras
+step."""
 
 from __future__ import annotations
 
@@ -16,6 +17,31 @@ CHUNK_PAIRS = 1 << 17  # positive pairs per Keras step (per call into C): progre
 def _harmonic_table(n_labels: int) -> np.ndarray:
     """L(r) = sum_{i <= r} 1/i for r = 0 .. |Y|."""
     return np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, n_labels + 1))]).astype(np.float32)
+
+
+def _buffer_of(tensor) -> int:
+    """The address of an eager CPU tensor's buffer."""
+    return tensor._numpy().ctypes.data  # noqa: SLF001 (EagerTensor's own view of its buffer, no copy)
+
+
+def _shared_view(variable) -> np.ndarray | None:
+    """A writable NumPy view of ``variable``'s own buffer, or None where TensorFlow hands out a
+    copy on every read instead (a variable ever read or updated sparsely, e.g. by graph
+    training, or not a float32 array in this process's memory).
+
+    Two reads that return the same address are the variable's buffer; training through the view
+    changes the variable without a copy. :meth:`NativeWarp.run_step` checks the address again
+    before every chunk, since an assignment or a sparse read moves the variable elsewhere."""
+    if variable.dtype != tf.float32 or "CPU" not in (variable.device or "CPU").upper():
+        return None
+    try:
+        first, second = variable.value(), variable.value()
+        view = first._numpy()  # noqa: SLF001
+    except (AttributeError, TypeError, ValueError):  # not an eager CPU tensor
+        return None
+    if view.ctypes.data != _buffer_of(second) or not view.flags.c_contiguous or not view.flags.writeable:
+        return None
+    return view
 
 
 def _optimizer_settings(optimizer) -> tuple[float, float, bool]:
@@ -59,9 +85,11 @@ class NativeWarp:
     model whose score is a function of the linear score alone (:meth:`Affinity.scalar_form`).
 
     Inside ``model.fit`` each step is one chunk of about ``CHUNK_PAIRS`` pairs of examples, in a
-    fresh seeded order each epoch. The model's U and V (and Adagrad accumulators) are copied into
-    NumPy when training begins and written back after every epoch (:class:`NativeSync`), before
-    validation and checkpoint callbacks read them.
+    fresh seeded order each epoch. C trains the model's U and V (and Adagrad accumulators) in
+    TensorFlow's own buffers where TensorFlow shares them (``in_place``: no second copy of the
+    model in memory). A variable that TensorFlow will not share (it was trained by the graph
+    step, or read sparsely) is copied into NumPy when training begins instead and written back
+    after every epoch (:class:`NativeSync`), before validation and checkpoint callbacks read it.
 
     Args:
         model: the model (checked by :func:`check_supported`, with ``strategy``).
@@ -83,8 +111,10 @@ class NativeWarp:
         if X.shape[1] != model.n_features or Y.shape[1] != model.n_labels:
             raise ValueError(f"data has {X.shape[1]} features and {Y.shape[1]} labels; the model was built for "
                              f"{model.n_features} and {model.n_labels}")
-        self.x = (X.indptr.astype(np.int64), X.indices.astype(np.int32), np.ascontiguousarray(X.data, np.float32))
-        self.y = (Y.indptr.astype(np.int64), Y.indices.astype(np.int32))
+        # C's types, sharing the data's arrays where they are of those already (no second input CSR)
+        self.x = tuple(np.ascontiguousarray(a, t) for a, t in ((X.indptr, np.int64), (X.indices, np.int32),
+                                                               (X.data, np.float32)))
+        self.y = tuple(np.ascontiguousarray(a, t) for a, t in ((Y.indptr, np.int64), (Y.indices, np.int32)))
         self.leave_one_out = data.task == RECOMMENDATION
         self.rows = rows.astype(np.int32)
         self.n_pairs = int(Y.nnz)
@@ -92,7 +122,7 @@ class NativeWarp:
         self.form = model.affinity.scalar_form()  # f = s (c + lam sigmoid(alpha s + beta)), s the linear score
         self.n_chunks = max(1, min(self.rows.size, -(-self.n_pairs // CHUNK_PAIRS)))
         self._plan = (None, None)
-        self.tables = None
+        self.tables, self.shared = None, set()
 
     def steps_per_epoch(self) -> int:
         return self.n_chunks
@@ -101,7 +131,7 @@ class NativeWarp:
         """The steps' inputs: the global step number, from ``start_epoch``'s first step on."""
         return tf.data.Dataset.range(start_epoch * self.n_chunks, np.iinfo(np.int64).max)
 
-    # ------------------------------------------------------------------ the NumPy mirror
+    # ---------------------------------------------------------------- the tables C trains
     def _variables(self):
         model = self.model
         variables = {"U": model.U.table, "V": model.V.table}
@@ -112,14 +142,32 @@ class NativeWarp:
         return variables
 
     def load(self) -> None:
-        """Copy the model's tables (and optimiser state) into the mirror."""
-        self.tables = {name: np.array(v.numpy(), np.float32, order="C") for name, v in self._variables().items()}
+        """Point the engine at the model's tables (and optimiser state): each variable's own
+        buffer where TensorFlow shares it (:func:`_shared_view`), else a NumPy copy of it."""
+        self.tables, self.shared = {}, set()
+        for name, variable in self._variables().items():
+            view = _shared_view(variable)
+            if view is not None:
+                self.shared.add(name)
+            self.tables[name] = view if view is not None else np.array(variable.numpy(), np.float32, order="C")
+
+    @property
+    def in_place(self) -> bool:
+        """Whether every table is trained in TensorFlow's own buffer (no copy of the model)."""
+        return self.tables is not None and len(self.shared) == len(self.tables)
+
+    def _still_shared(self) -> bool:
+        """Whether every view still is its variable's buffer: a variable that was assigned, or read
+        sparsely (TensorFlow then moves it to a buffer of its own), holds other memory now."""
+        variables = self._variables()
+        return all(_buffer_of(variables[name].value()) == self.tables[name].ctypes.data for name in self.shared)
 
     def store(self) -> None:
-        """Write the mirror back into the model's variables."""
+        """Write the copies back into the model's variables (views trained them in place)."""
         if self.tables is not None:
             for name, variable in self._variables().items():
-                variable.assign(self.tables[name])
+                if name not in self.shared:
+                    variable.assign(self.tables[name])
 
     # ------------------------------------------------------------------------- training
     def _rows_of(self, step: int) -> np.ndarray:
@@ -131,8 +179,9 @@ class NativeWarp:
 
     def run_step(self, step) -> np.ndarray:
         """Train on one chunk; returns ``[loss sum, pairs, violated pairs, rank sum]``."""
-        if self.tables is None:
-            self.load()
+        if self.tables is None or not self._still_shared():
+            self.store()  # the copies' steps so far (a moved view's are in its variable already)
+            self.load()  # what the model holds now
         t = self.tables
         model = self.model
         rows = self._rows_of(step)
@@ -175,7 +224,7 @@ class NativeWarp:
 
 
 class NativeSync(tf.keras.callbacks.Callback):
-    """Mirror in at the start of training, out after every epoch (first in the callback list,
+    """Tables in at the start of training, copies out after every epoch (first in the callback list,
     so validation and checkpoints see the epoch's weights) and at the end."""
 
     def __init__(self, engine: NativeWarp):
