@@ -143,40 +143,57 @@ def test_native_step_matches_numpy_reference(task, optimizer, input_bias, affini
     assert np.all(np.linalg.norm(engine.tables["V"], axis=1) <= 1.0 + 1e-5)  # max-norm projection
 
 
-def test_native_trains_tensorflows_buffers_in_place_and_copies_once_they_move():
-    """The tables are trained in the variables' own memory, scoring leaves them shared, and a
-    variable TensorFlow moves (a sparse read) is trained as a copy from then on, losing no step:
-    the same steps give the same tables as a run that stayed in place."""
-    import tensorflow as tf
+def _tiny_engine(data=None):
+    data = data or tiny(RECOMMENDATION)
+    model = build_model(data, ModelConfig(dimension=8, num_negatives=4, seed=3))
+    model.compile(optimizer=TrainConfig(learning_rate=0.3).make_optimizer())
+    return NativeWarp(model, data, threads=1, seed=5)
 
-    from awe_tf.native.engine import _buffer_of
+
+def test_native_trains_tensorflows_buffers_in_place_and_copies_once_they_move():
+    """The tables are trained in the variables' own memory; a variable TensorFlow moves (scoring
+    reads U sparsely) is trained as a copy from then on, losing no step: the same steps give the
+    same tables as a run that stayed in place."""
+    from awe_tf.native.engine import _address
 
     data = tiny(RECOMMENDATION)
-
-    def engine_for():
-        model = build_model(data, ModelConfig(dimension=8, num_negatives=4, seed=3))
-        model.compile(optimizer=TrainConfig(learning_rate=0.3).make_optimizer())
-        return NativeWarp(model, data, threads=1, seed=5)
-
-    steady, moved = engine_for(), engine_for()
+    steady, moved = _tiny_engine(data), _tiny_engine(data)
     for engine in (steady, moved):
         engine.run_step(0)
         assert engine.in_place and set(engine.tables) == {"U", "V", "accU", "accV"}
         variables = engine._variables()
-        assert all(_buffer_of(variables[name].value()) == table.ctypes.data for name, table in engine.tables.items())
+        assert all(_address(variables[name].value()) == table.ctypes.data for name, table in engine.tables.items())
     before = moved.model.V.table.numpy()
-    moved.model.score(data.X)  # scoring reads U and V whole: they stay shared
+    moved.model.score(data.X)  # a sparse read of U: TensorFlow copies U on every read from now on
     moved.run_step(1)
-    assert moved.in_place
-    assert not np.allclose(moved.model.V.table.numpy(), before)  # trained in place, nothing stored
-    tf.nn.embedding_lookup(moved.model.V.table, [0])  # a sparse read: TensorFlow gives V a buffer of its own
-    moved.run_step(2)
-    assert moved.shared == {"U", "accU", "accV"}  # V is a copy now, written back by store
+    assert moved.shared == {"V", "accU", "accV"} and not moved.in_place  # U is trained as a copy
+    assert not np.allclose(moved.model.V.table.numpy(), before)  # V trained in place, nothing stored
     moved.store()
     for step in (1, 2):
         steady.run_step(step)
+    moved.run_step(2)
+    moved.store()
     for name, variable in steady._variables().items():
         np.testing.assert_array_equal(moved._variables()[name].numpy(), variable.numpy(), err_msg=name)
+
+
+def test_native_in_place_leaves_the_model_it_started_from_alone():
+    """A model started from another (``init_from`` assigns the other's U and V, which TensorFlow
+    shares until either is written) trains without changing the other."""
+    from awe_tf.training.fit import start_from
+    from awe_tf.training.optimiser import continue_optimiser
+
+    data = tiny(RECOMMENDATION)
+    source, engine = _tiny_engine(data), _tiny_engine(data)
+    source.load()
+    start_from(engine.model, source.model)
+    continue_optimiser(source.model, engine.model)
+    kept = {name: variable.numpy() for name, variable in source._variables().items()}
+    engine.run_step(0)
+    assert engine.in_place
+    for name, variable in source._variables().items():
+        np.testing.assert_array_equal(variable.numpy(), kept[name], err_msg=name)
+        assert not np.array_equal(engine._variables()[name].numpy(), kept[name]), name
 
 
 @pytest.mark.parametrize("affinity", [None, "linear-sigmoid:alpha=1,beta=0.25"])

@@ -111,15 +111,6 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
             return self.tpu_layer(ids)
         return tf.nn.embedding_lookup(self.table, ids)  # also for tables sharded across parameter servers
 
-    def lookup(self, ids):
-        """Rows ``ids`` for scoring, not for training: gathered from one whole read of the table
-        rather than by :meth:`call`'s sparse read. A sparse read makes TensorFlow copy the table on
-        every later read; a whole read leaves it shared, so the native engine goes on training a
-        table in place after validation has scored with it. Sharded and TPU-embedding tables take
-        :meth:`call`."""
-        table = None if self.tpu_embedding else self.whole_table(stop_gradient=True)
-        return self(ids) if table is None else tf.gather(table, ids)
-
     def whole_table(self, stop_gradient: bool = False):
         """The table as one tensor (held constant under differentiation with ``stop_gradient``),
         or None when it is sharded across parameter servers (reading it whole would fetch every

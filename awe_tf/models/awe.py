@@ -183,7 +183,7 @@ class AWEModel(tfrs.Model):
         """Scores ``[B, |Y|]`` of padded *transformed* inputs ``{"feature_ids", "feature_weights"}``
         (plus the affinity's ``context_ids`` / ``context_weights``); see :meth:`model_inputs`."""
         feature_ids, weights = self.with_bias(inputs["feature_ids"], inputs["feature_weights"])
-        return self.affinity.score_all(self.U.lookup(feature_ids), weights, self.V.table, self._context(inputs),
+        return self.affinity.score_all(self.U(feature_ids), weights, self.V.table, self._context(inputs),
                                        feature_ids)
 
     def model_inputs(self, feature_ids, feature_weights, neighbours=None) -> dict:
@@ -201,14 +201,13 @@ class AWEModel(tfrs.Model):
     def candidate_scores(self, inputs):
         """Scores ``[B, T]`` of each input's context labels (affinities whose G is zero elsewhere)."""
         feature_ids, weights = self.with_bias(inputs["feature_ids"], inputs["feature_weights"])
-        return self.affinity.candidate_scores(self.U.lookup(feature_ids), weights, self.V.table,
-                                              self._context(inputs))
+        return self.affinity.candidate_scores(self.U(feature_ids), weights, self.V.table, self._context(inputs))
 
     def label_prior(self):
         """What a label outside an input's context scores, ``[|Y|]`` (see :meth:`candidate_scores`)."""
         if not self.input_bias:
             return tf.zeros([self.n_labels])
-        return self.affinity.prior_scores(self.V.table, self.U.lookup(tf.constant([self.n_features]))[0])
+        return self.affinity.prior_scores(self.V.table, self.U(tf.constant([self.n_features]))[0])
 
     def check_rows(self, X):
         """Raw input rows as a float32 CSR matrix, checked against |X| and for bad values."""

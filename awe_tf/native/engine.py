@@ -19,29 +19,35 @@ def _harmonic_table(n_labels: int) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, n_labels + 1))]).astype(np.float32)
 
 
-def _buffer_of(tensor) -> int:
-    """The address of an eager CPU tensor's buffer."""
+def _address(tensor) -> int:
+    """Where an eager CPU tensor's buffer is."""
     return tensor._numpy().ctypes.data  # noqa: SLF001 (EagerTensor's own view of its buffer, no copy)
 
 
-def _shared_view(variable) -> np.ndarray | None:
-    """A writable NumPy view of ``variable``'s own buffer, or None where TensorFlow hands out a
-    copy on every read instead (a variable ever read or updated sparsely, e.g. by graph
-    training, or not a float32 array in this process's memory).
+def _own_view(variable) -> np.ndarray | None:
+    """A writable NumPy view of a buffer that ``variable`` alone holds, or None where TensorFlow
+    hands out a copy on every read instead (a variable ever read or updated sparsely, e.g. by
+    graph training or scoring, or not a float32 array in this process's memory).
 
-    Two reads that return the same address are the variable's buffer; training through the view
-    changes the variable without a copy. :meth:`NativeWarp.run_step` checks the address again
-    before every chunk, since an assignment or a sparse read moves the variable elsewhere."""
+    Two reads at the same address are the variable's buffer. It is then copied once into a
+    buffer of its own: an assignment from another variable (``init_from``, ``continue_from``)
+    shares that variable's buffer until TensorFlow writes to either, and C writes behind
+    TensorFlow's back. An alias made later, while C trains (a callback assigning these variables
+    to others, or keeping a tensor read from them), is not seen: it would change with training.
+    """
     if variable.dtype != tf.float32 or "CPU" not in (variable.device or "CPU").upper():
         return None
     try:
         first, second = variable.value(), variable.value()
-        view = first._numpy()  # noqa: SLF001
+        shared = _address(first) == _address(second)
     except (AttributeError, TypeError, ValueError):  # not an eager CPU tensor
         return None
-    if view.ctypes.data != _buffer_of(second) or not view.flags.c_contiguous or not view.flags.writeable:
+    del first, second
+    if not shared:
         return None
-    return view
+    variable.assign(tf.raw_ops.DeepCopy(x=variable.value()))
+    view = variable.value()._numpy()  # noqa: SLF001
+    return view if view.flags.c_contiguous and view.flags.writeable else None
 
 
 def _optimizer_settings(optimizer) -> tuple[float, float, bool]:
@@ -88,8 +94,9 @@ class NativeWarp:
     fresh seeded order each epoch. C trains the model's U and V (and Adagrad accumulators) in
     TensorFlow's own buffers where TensorFlow shares them (``in_place``: no second copy of the
     model in memory). A variable that TensorFlow will not share (it was trained by the graph
-    step, or read sparsely) is copied into NumPy when training begins instead and written back
-    after every epoch (:class:`NativeSync`), before validation and checkpoint callbacks read it.
+    step, or read sparsely, as scoring reads U) is trained as a NumPy copy instead, written
+    back after every epoch (:class:`NativeSync`), before validation and checkpoint callbacks
+    read it, and read again for the next.
 
     Args:
         model: the model (checked by :func:`check_supported`, with ``strategy``).
@@ -132,42 +139,56 @@ class NativeWarp:
         return tf.data.Dataset.range(start_epoch * self.n_chunks, np.iinfo(np.int64).max)
 
     # ---------------------------------------------------------------- the tables C trains
-    def _variables(self):
+    def _variables(self) -> dict:
+        """The variables C trains, by the names ``warp.c``'s arguments have."""
         model = self.model
         variables = {"U": model.U.table, "V": model.V.table}
-        self.lr, self.eps, adagrad = _optimizer_settings(model.optimizer)
-        if adagrad:
+        if plain_kind(model.optimizer) == "adagrad":
             variables["accU"] = adagrad_accumulator(model.optimizer, model.U.table)
             variables["accV"] = adagrad_accumulator(model.optimizer, model.V.table)
         return variables
 
+    def _table(self, name: str, variable) -> np.ndarray:
+        """What C trains for ``variable``: its own buffer (:func:`_own_view`), else a copy."""
+        view = _own_view(variable)
+        if view is None:
+            self.shared.discard(name)
+            return np.array(variable.numpy(), np.float32, order="C")
+        self.shared.add(name)
+        return view
+
     def load(self) -> None:
-        """Point the engine at the model's tables (and optimiser state): each variable's own
-        buffer where TensorFlow shares it (:func:`_shared_view`), else a NumPy copy of it."""
+        """Read the optimiser's settings and point C at the model's tables and optimiser state."""
+        self.lr, self.eps, _ = _optimizer_settings(self.model.optimizer)
         self.tables, self.shared = {}, set()
         for name, variable in self._variables().items():
-            view = _shared_view(variable)
-            if view is not None:
-                self.shared.add(name)
-            self.tables[name] = view if view is not None else np.array(variable.numpy(), np.float32, order="C")
+            self.tables[name] = self._table(name, variable)
 
     @property
     def in_place(self) -> bool:
         """Whether every table is trained in TensorFlow's own buffer (no copy of the model)."""
-        return self.tables is not None and len(self.shared) == len(self.tables)
+        return self.tables is not None and self.shared == set(self._variables())
 
-    def _still_shared(self) -> bool:
-        """Whether every view still is its variable's buffer: a variable that was assigned, or read
-        sparsely (TensorFlow then moves it to a buffer of its own), holds other memory now."""
-        variables = self._variables()
-        return all(_buffer_of(variables[name].value()) == self.tables[name].ctypes.data for name in self.shared)
+    def _current_tables(self) -> dict:
+        """The tables for the next chunk: those in use, but a variable's own again where it moved
+        (an assignment, or a sparse read, gives it other memory; its steps so far are in it) and
+        where a copy was written back (:meth:`store`)."""
+        if self.tables is None:
+            self.load()
+        for name, variable in self._variables().items():
+            if name not in self.tables or (name in self.shared
+                                           and _address(variable.value()) != self.tables[name].ctypes.data):
+                self.tables[name] = self._table(name, variable)
+        return self.tables
 
     def store(self) -> None:
-        """Write the copies back into the model's variables (views trained them in place)."""
+        """Write the copies back into the model's variables and let them go, so the next chunk
+        starts from what the variables hold then (callbacks may assign them between epochs);
+        the variables' own buffers were trained in place."""
         if self.tables is not None:
             for name, variable in self._variables().items():
-                if name not in self.shared:
-                    variable.assign(self.tables[name])
+                if name not in self.shared and name in self.tables:
+                    variable.assign(self.tables.pop(name))
 
     # ------------------------------------------------------------------------- training
     def _rows_of(self, step: int) -> np.ndarray:
@@ -179,10 +200,7 @@ class NativeWarp:
 
     def run_step(self, step) -> np.ndarray:
         """Train on one chunk; returns ``[loss sum, pairs, violated pairs, rank sum]``."""
-        if self.tables is None or not self._still_shared():
-            self.store()  # the copies' steps so far (a moved view's are in its variable already)
-            self.load()  # what the model holds now
-        t = self.tables
+        t = self._current_tables()
         model = self.model
         rows = self._rows_of(step)
         stats = np.zeros(4, np.float64)
