@@ -118,10 +118,10 @@ class NativeWarp:
         if X.shape[1] != model.n_features or Y.shape[1] != model.n_labels:
             raise ValueError(f"data has {X.shape[1]} features and {Y.shape[1]} labels; the model was built for "
                              f"{model.n_features} and {model.n_labels}")
-        # C's types, sharing the data's arrays where they are of those already (no second input CSR)
-        self.x = tuple(np.ascontiguousarray(a, t) for a, t in ((X.indptr, np.int64), (X.indices, np.int32),
-                                                               (X.data, np.float32)))
-        self.y = tuple(np.ascontiguousarray(a, t) for a, t in ((Y.indptr, np.int64), (Y.indices, np.int32)))
+        # in C's types: the data's own arrays where they have those types already (no copy of the input)
+        self.x = (np.ascontiguousarray(X.indptr, np.int64), np.ascontiguousarray(X.indices, np.int32),
+                  np.ascontiguousarray(X.data, np.float32))
+        self.y = (np.ascontiguousarray(Y.indptr, np.int64), np.ascontiguousarray(Y.indices, np.int32))
         self.leave_one_out = data.task == RECOMMENDATION
         self.rows = rows.astype(np.int32)
         self.n_pairs = int(Y.nnz)
@@ -129,7 +129,7 @@ class NativeWarp:
         self.form = model.affinity.scalar_form()  # f = s (c + lam sigmoid(alpha s + beta)), s the linear score
         self.n_chunks = max(1, min(self.rows.size, -(-self.n_pairs // CHUNK_PAIRS)))
         self._plan = (None, None)
-        self.tables, self.shared = None, set()
+        self.tables, self.shared, self.unshareable = None, set(), set()
 
     def steps_per_epoch(self) -> int:
         return self.n_chunks
@@ -149,11 +149,14 @@ class NativeWarp:
         return variables
 
     def _table(self, name: str, variable) -> np.ndarray:
-        """What C trains for ``variable``: its own buffer (:func:`_own_view`), else a copy."""
-        view = _own_view(variable)
+        """What C trains for ``variable``: its own buffer (:func:`_own_view`), else a copy. A
+        variable found unshareable stays so (TensorFlow never leaves copy-on-read), so it is not
+        asked again (each ask reads it twice, two copies)."""
+        view = None if name in self.unshareable else _own_view(variable)
         if view is None:
             self.shared.discard(name)
-            return np.array(variable.numpy(), np.float32, order="C")
+            self.unshareable.add(name)
+            return np.require(variable.numpy(), np.float32, ["C", "W"])  # numpy() is a copy already
         self.shared.add(name)
         return view
 
