@@ -144,7 +144,7 @@ def test_native_step_matches_numpy_reference(task, optimizer, input_bias, affini
 
 
 def _tiny_engine(data=None):
-    data = data or tiny(RECOMMENDATION)
+    data = tiny(RECOMMENDATION) if data is None else data
     model = build_model(data, ModelConfig(dimension=8, num_negatives=4, seed=3))
     model.compile(optimizer=TrainConfig(learning_rate=0.3).make_optimizer())
     return NativeWarp(model, data, threads=1, seed=5)
@@ -175,6 +175,44 @@ def test_native_trains_tensorflows_buffers_in_place_and_copies_once_they_move():
     moved.store()
     for name, variable in steady._variables().items():
         np.testing.assert_array_equal(moved._variables()[name].numpy(), variable.numpy(), err_msg=name)
+
+
+def test_native_trains_what_is_assigned_between_epochs():
+    """After an epoch's end (copies written back), the next chunk trains what the variables hold
+    then: an assigned copy-trained U and an assigned in-place V alike."""
+    data = tiny(RECOMMENDATION)
+    engine, fresh = _tiny_engine(data), _tiny_engine(data)
+    start = {name: variable.numpy() for name, variable in fresh._variables().items()}
+    engine.model.score(data.X)  # U is trained as a copy
+    engine.run_step(0)
+    engine.store()  # the epoch's end
+    for name, variable in engine._variables().items():  # what a callback might do between epochs
+        variable.assign(start[name])
+    for trained in (engine, fresh):
+        trained.run_step(1)
+        trained.store()
+    assert engine.shared == {"V", "accU", "accV"}
+    for name, variable in fresh._variables().items():
+        np.testing.assert_array_equal(engine._variables()[name].numpy(), variable.numpy(), err_msg=name)
+
+
+def test_native_steps_reach_the_model_when_training_stops_with_an_error():
+    """An exception mid-epoch (an interrupt, divergence) skips Keras' epoch and training ends: the
+    steps C took on a table trained as a copy are in the model all the same."""
+    import tensorflow as tf
+
+    class Interrupt(tf.keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raise KeyboardInterrupt
+
+    data = tiny(RECOMMENDATION)
+    model = build_model(data, ModelConfig(dimension=8, num_negatives=4, seed=3))
+    model.score(data.X)  # U is read sparsely, so the engine trains it as a copy
+    before = model.U.table.numpy()
+    with pytest.raises(KeyboardInterrupt):
+        fit(data, model=model, train_config=TrainConfig(epochs=2, engine="native", learning_rate=0.3, verbose=0),
+            callbacks=[Interrupt()])
+    assert not np.allclose(model.U.table.numpy(), before)
 
 
 def test_native_in_place_leaves_the_model_it_started_from_alone():

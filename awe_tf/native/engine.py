@@ -96,7 +96,10 @@ class NativeWarp:
     model in memory). A variable that TensorFlow will not share (it was trained by the graph
     step, or read sparsely, as scoring reads U) is trained as a NumPy copy instead, written
     back after every epoch (:class:`NativeSync`), before validation and checkpoint callbacks
-    read it, and read again for the next.
+    read it, and read again for the next. So at epoch ends the variables hold every table as
+    trained; inside an epoch a table trained as a copy is behind, and a callback that saves or
+    assigns weights at a step rather than at an epoch end sees that table as the epoch began,
+    or has its assignment to it overwritten at the epoch's end.
 
     Args:
         model: the model (checked by :func:`check_supported`, with ``strategy``).
@@ -151,7 +154,7 @@ class NativeWarp:
     def _table(self, name: str, variable) -> np.ndarray:
         """What C trains for ``variable``: its own buffer (:func:`_own_view`), else a copy. A
         variable found unshareable stays so (TensorFlow never leaves copy-on-read), so it is not
-        asked again (each ask reads it twice, two copies)."""
+        checked again (checking reads the table twice: two copies of it)."""
         view = None if name in self.unshareable else _own_view(variable)
         if view is None:
             self.shared.discard(name)
@@ -192,6 +195,13 @@ class NativeWarp:
             for name, variable in self._variables().items():
                 if name not in self.shared and name in self.tables:
                     variable.assign(self.tables.pop(name))
+
+    def release(self) -> None:
+        """Write the copies back and let go of every table: the end of training, finished or not
+        (an exception mid-epoch too, so the model holds every step C took, as the graph engine's
+        would)."""
+        self.store()
+        self.tables = None
 
     # ------------------------------------------------------------------------- training
     def _rows_of(self, step: int) -> np.ndarray:
@@ -259,5 +269,4 @@ class NativeSync(tf.keras.callbacks.Callback):
         self.engine.store()
 
     def on_train_end(self, logs=None):
-        self.engine.store()  # also the steps of an epoch cut short
-        self.engine.tables = None  # later callbacks may change the weights (best-weight restore)
+        self.engine.release()  # later callbacks may change the weights (best-weight restore)

@@ -177,8 +177,9 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                 verbose=train_config.verbose,
             )
         finally:
-            if native:  # a later model.fit runs the graph step again
-                model.train_function = None
+            if native:
+                batches.release()  # an exception skips on_train_end: the copies' steps go back into the model
+                model.train_function = None  # a later model.fit runs the graph step again
         history = {key: [float(v) for v in values] for key, values in result.history.items()}
         epochs_run = start_epoch + len(next(iter(result.history.values()), []))
     elif ranking is not None and ranking.best_weights is not None:
