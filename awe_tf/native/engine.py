@@ -132,7 +132,7 @@ class NativeWarp:
         self.form = model.affinity.scalar_form()  # f = s (c + lam sigmoid(alpha s + beta)), s the linear score
         self.n_chunks = max(1, min(self.rows.size, -(-self.n_pairs // CHUNK_PAIRS)))
         self._plan = (None, None)
-        self.tables, self.shared, self.unshareable = None, set(), set()
+        self.tables, self.unshareable = None, set()
 
     def steps_per_epoch(self) -> int:
         return self.n_chunks
@@ -157,18 +157,19 @@ class NativeWarp:
         checked again (checking reads the table twice: two copies of it)."""
         view = None if name in self.unshareable else _own_view(variable)
         if view is None:
-            self.shared.discard(name)
             self.unshareable.add(name)
             return np.require(variable.numpy(), np.float32, ["C", "W"])  # numpy() is a copy already
-        self.shared.add(name)
         return view
 
     def load(self) -> None:
         """Read the optimiser's settings and point C at the model's tables and optimiser state."""
         self.lr, self.eps, _ = _optimizer_settings(self.model.optimizer)
-        self.tables, self.shared = {}, set()
-        for name, variable in self._variables().items():
-            self.tables[name] = self._table(name, variable)
+        self.tables = {name: self._table(name, variable) for name, variable in self._variables().items()}
+
+    @property
+    def shared(self) -> set:
+        """The names of the tables C trains in their variables' own buffers."""
+        return set(self.tables or ()) - self.unshareable
 
     @property
     def in_place(self) -> bool:
@@ -181,8 +182,9 @@ class NativeWarp:
         where a copy was written back (:meth:`store`)."""
         if self.tables is None:
             self.load()
+        shared = self.shared
         for name, variable in self._variables().items():
-            if name not in self.tables or (name in self.shared
+            if name not in self.tables or (name in shared
                                            and _address(variable.value()) != self.tables[name].ctypes.data):
                 self.tables[name] = self._table(name, variable)
         return self.tables
@@ -193,7 +195,7 @@ class NativeWarp:
         the variables' own buffers were trained in place."""
         if self.tables is not None:
             for name, variable in self._variables().items():
-                if name not in self.shared and name in self.tables:
+                if name in self.unshareable and name in self.tables:
                     variable.assign(self.tables.pop(name))
 
     def release(self) -> None:
