@@ -3,12 +3,12 @@ numpy, scipy and lightfm 1.17 only). Reads the split from an .npz (optionally ``
 users whose P@10 is measured, and ``dimension``), prints one JSON line."""
 
 import json
-import resource
 import sys
 import time
 
 import numpy as np
 import scipy.sparse as sp
+from _memory import peak_rss  # this file's folder is first on the path
 from lightfm import LightFM
 
 
@@ -64,7 +64,7 @@ def main():
             reached = seconds
     print(json.dumps({"pairs_per_second": train.nnz * epochs / seconds, "train_seconds": seconds,
                       "seconds_to_target": reached, "history": history, "epoch_seconds": epoch_seconds,
-                      "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+                      "peak_rss_bytes": peak_rss()}))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -58,10 +57,6 @@ METHODS = {
 }
 
 
-def _rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 def _data(args):
     from synthetic import recommendation_set
 
@@ -81,6 +76,7 @@ def _subsplit(split, rows):
 def worker(args) -> dict:
     """One awe-tf method, in this process: train, time, measure memory and P@10."""
     import tensorflow as tf
+    from _memory import current_rss, peak_rss
     from _timing import EpochTimes
 
     from awe_tf.baselines import Popularity
@@ -88,7 +84,7 @@ def worker(args) -> dict:
     from awe_tf.training import ModelConfig, TrainConfig, fit
 
     (tf.ones([8, 8]) @ tf.ones([8, 8])).numpy()  # TensorFlow's runtime started: its memory is not the model's
-    baseline_rss = _rss()
+    runtime_rss = current_rss()
     split, sample = _data(args)
     engine, affinity = METHODS[args.worker]
     timer = EpochTimes()
@@ -96,6 +92,7 @@ def worker(args) -> dict:
     model_config = ModelConfig(dimension=args.dimension, num_negatives=10, affinity=affinity, seed=args.seed)
     strategy, epochs, bucketing = None, args.epochs, True
     test = _subsplit(split, sample)
+    data_rss = current_rss()  # the runtime and the data set, before training makes anything
     history = []
 
     def precision(model) -> float:
@@ -121,7 +118,6 @@ def worker(args) -> dict:
         "workers": WORKERS, "parameter servers": SERVERS, "U shards": shards(result.model.U.table),
         "V shards": shards(result.model.V.table)}}
     times = timer.seconds
-    trained_rss = _rss()
     if args.worker == PARAMETER_SERVER:
         history = [precision(result.model)]
     popularity = precision(Popularity().fit(split.train))
@@ -134,7 +130,7 @@ def worker(args) -> dict:
         "pairs_per_second": pairs * len(times) / sum(times),
         "steady_pairs_per_second": pairs * (len(times) - 1) / sum(times[1:]) if len(times) > 1 else None,
         "precision@10": history[-1], "history": history, "popularity_precision@10": popularity,
-        "peak_rss_bytes": max(trained_rss, _rss()), "rss_after_imports_bytes": baseline_rss,
+        "peak_rss_bytes": peak_rss(), "rss_after_imports_bytes": runtime_rss, "rss_with_data_bytes": data_rss,
         "model_bytes": {"U + V": table_bytes, "optimiser state": table_bytes,
                         "input CSR": int(X.data.nbytes + X.indices.nbytes + X.indptr.nbytes)},
     }
@@ -185,21 +181,23 @@ def report(args, results: dict) -> str:
              f"{args.eval_users:,} users", ""]
     reference = results.get("LightFM WARP")
     head = (f"{'method':<28}{'pairs/s':>12}{'vs LightFM':>11}{'s/epoch':>9}{'first':>8}{'P@10':>8}"
-            f"{'popularity':>11}{'peak GB':>9}{'model GB':>10}{'peak/model':>11}{'(peak-TF)/model':>17}")
+            f"{'popularity':>11}{'peak GB':>9}{'model GB':>10}{'peak/model':>11}{'(peak-TF)/model':>17}"
+            f"{'(peak-TF-data)/model':>22}")
     lines += [head, "-" * len(head)]
     for name, r in results.items():
         rate = r["steady_pairs_per_second"] or r["pairs_per_second"]
         ratio = f"{rate / (reference['steady_pairs_per_second'] or reference['pairs_per_second']):.2f}" \
             if reference else "-"
         model = sum(r["model_bytes"].values()) if "model_bytes" in r else None
-        above = (r["peak_rss_bytes"] - r["rss_after_imports_bytes"]) / model if model else float("nan")
+        above, training = ((r["peak_rss_bytes"] - r[before]) / model if model else float("nan")
+                           for before in ("rss_after_imports_bytes", "rss_with_data_bytes"))
         times = r["epoch_seconds"]
         later = np.median(times[1:]) if len(times) > 1 else times[0]
         lines.append(f"{name:<28}{rate:>12,.0f}{ratio:>11}{later:>9.2f}{times[0]:>8.2f}{r['precision@10']:>8.4f}"
                      f"{r.get('popularity_precision@10', float('nan')):>11.4f}{_gb(r['peak_rss_bytes']):>9}"
                      f"{_gb(model) if model else '-':>10}"
                      f"{(r['peak_rss_bytes'] / model if model else float('nan')):>11.2f}"
-                     f"{above:>17.2f}")
+                     f"{above:>17.2f}{training:>22.2f}")
     target = reference["precision@10"] if reference else None
     lines += ["", "P@10 after each epoch (training seconds so far)"
               + (f"; time to LightFM's final P@10 ({target:.4f})" if target is not None else "") + ":"]
@@ -222,9 +220,12 @@ def report(args, results: dict) -> str:
                           f"{per_worker:,.0f} pairs/s per worker ({len(r['epoch_seconds'])} epoch(s); the first "
                           "epoch's tracing is included when there is only one)"]
     started = min((r["rss_after_imports_bytes"] for r in results.values() if "rss_after_imports_bytes" in r), default=0)
+    data = min((r["rss_with_data_bytes"] - r["rss_after_imports_bytes"] for r in results.values()
+                if "rss_with_data_bytes" in r), default=0)
     lines += ["", "pairs/s: after the first epoch where there are several; peak: the process's peak resident memory "
-              f"(TensorFlow's own, about {_gb(started)} GB once started, included; peak-TF leaves that out); "
-              "model: U + V + optimiser state + input CSR"]
+              f"(TensorFlow's own, about {_gb(started)} GB once started, included; peak-TF leaves that out, and "
+              f"peak-TF-data the benchmark's data set as well, about {_gb(data)} GB as generated: raw inputs, labels, "
+              "test part); model: U + V + optimiser state + input CSR (the inputs as transformed for training)"]
     return "\n".join(lines)
 
 

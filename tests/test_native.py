@@ -164,7 +164,7 @@ def test_native_trains_tensorflows_buffers_in_place_and_copies_once_they_move():
         variables = engine._variables()
         assert all(_address(variables[name].value()) == table.ctypes.data for name, table in engine.tables.items())
     before = moved.model.V.table.numpy()
-    moved.model.score(data.X)  # a sparse read of U: TensorFlow copies U on every read from now on
+    moved.model.U.table.sparse_read([0])  # TensorFlow copies U on every read from now on
     moved.run_step(1)
     assert moved.shared == {"V", "accU", "accV"} and not moved.in_place  # U is trained as a copy
     assert not np.allclose(moved.model.V.table.numpy(), before)  # V trained in place, nothing stored
@@ -175,6 +175,47 @@ def test_native_trains_tensorflows_buffers_in_place_and_copies_once_they_move():
     moved.store()
     for name, variable in steady._variables().items():
         np.testing.assert_array_equal(moved._variables()[name].numpy(), variable.numpy(), err_msg=name)
+
+
+def test_scoring_while_native_trains_reads_the_tables_whole_and_keeps_them_in_place():
+    """Validation scores between epochs; while C trains U and V in place, scoring reads them
+    whole (a sparse read would make TensorFlow copy them from then on), with the same scores as
+    the sparse reads scoring does outside native training."""
+    data = tiny(RECOMMENDATION)
+    engine = _tiny_engine(data)
+    engine.run_step(0)
+    assert engine.model.U.read_whole and engine.model.V.read_whole
+    engine.model.score(data.X)
+    engine.run_step(1)
+    assert engine.in_place
+    whole = engine.model.score(data.X)
+    engine.release()
+    assert not engine.model.U.read_whole
+    np.testing.assert_allclose(engine.model.score(data.X), whole, rtol=1e-6)
+    engine.run_step(2)  # scoring read U sparsely: from now on it is trained as a copy
+    assert engine.shared == {"V", "accU", "accV"} and not engine.model.U.read_whole
+
+
+def test_native_fit_with_scoring_between_epochs_keeps_u_in_tensorflows_buffer():
+    """End to end: a fit whose callback scores after every epoch (as validation does) leaves U
+    in a buffer TensorFlow shares (two reads at one address), and scoring reads it sparsely again
+    once training is over."""
+    import tensorflow as tf
+
+    from awe_tf.native.engine import _address
+
+    shared_after_scoring = []
+
+    class Score(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.score(data.X)
+            table = self.model.U.table
+            shared_after_scoring.append(_address(table.value()) == _address(table.value()))
+
+    data = tiny(RECOMMENDATION)
+    model = fit(data, ModelConfig(dimension=8, num_negatives=4, seed=3),
+                TrainConfig(epochs=3, engine="native", learning_rate=0.3, verbose=0), callbacks=[Score()]).model
+    assert shared_after_scoring == [True] * 3 and not model.U.read_whole
 
 
 def test_native_trains_what_is_assigned_between_epochs():

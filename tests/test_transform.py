@@ -42,6 +42,27 @@ def test_rows_are_scaled_to_unit_norm_even_with_huge_values():
                                                                             [0.5, 0, 0.5]], rtol=1e-6)
 
 
+def test_many_batches_give_what_one_batch_gives(monkeypatch):
+    """Rows transformed a few at a time (as a million rows are) are written into one CSR: the
+    same matrix, row by row, as one batch gives, with empty rows and rows whose values all
+    vanish included."""
+    import awe_tf.layers.transform as transform_module
+
+    rng = np.random.default_rng(3)
+    X = sp.random(40, 30, density=0.2, format="lil", random_state=4, dtype=np.float32)
+    X[5] = 0.0  # an empty row
+    X = X.tocsr()
+    transform = InputTransform(30, "l2").adapt(X, rng.random(30) < 0.2)  # numeric columns: dense block
+    whole = transform.apply(X)
+    monkeypatch.setattr(transform_module, "BATCH_ENTRIES", 32)  # a few rows a batch
+    pieces = transform.apply(X)
+    assert pieces.has_canonical_format and pieces.indices.dtype == np.int32
+    np.testing.assert_array_equal(pieces.indptr, whole.indptr)
+    np.testing.assert_array_equal(pieces.indices, whole.indices)
+    np.testing.assert_allclose(pieces.data, whole.data, rtol=1e-6)
+    np.testing.assert_allclose(InputTransform(30, "l2").apply(X[:6]).toarray()[5], 0.0)
+
+
 def test_the_same_row_gives_the_same_tensors_however_it_is_padded_or_ordered():
     transform = InputTransform(6, "l2", numeric=[1, 4], mean=[0.5, -1.0], std=[2.0, 3.0])
     ids, weights = transform(tf.constant([[5, 1, 2]]), tf.constant([[0.25, 3.0, 1.0]]))

@@ -57,6 +57,11 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         self.init_scale = float(init_scale)
         self.seed = seed
         self.tpu_embedding = bool(tpu_embedding)
+        # Set by the native engine while C trains the table in the variable's own buffer: lookups
+        # then gather from a whole read of it, which TensorFlow serves from that buffer. A sparse
+        # read would make TensorFlow copy the table on every later read, and the engine would have
+        # to train a copy beside it (twice the table in memory). Not part of the config.
+        self.read_whole = False
 
     def build(self, input_shape=None):
         init = tf.keras.initializers.RandomNormal(stddev=self.init_scale / math.sqrt(self.dimension), seed=self.seed)
@@ -109,6 +114,8 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
     def call(self, ids):
         if self.tpu_embedding:
             return self.tpu_layer(ids)
+        if self.read_whole:
+            return tf.gather(tf.convert_to_tensor(self.table), ids)
         return tf.nn.embedding_lookup(self.table, ids)  # also for tables sharded across parameter servers
 
     def whole_table(self, stop_gradient: bool = False):

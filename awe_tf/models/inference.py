@@ -45,10 +45,16 @@ class _Graphs:
 
 def graphs(model) -> _Graphs:
     """The model's scoring graphs, traced once per model on first use and kept with it (outside
-    Keras' attribute tracking, so they neither get saved nor outlive it)."""
+    Keras' attribute tracking, so they neither get saved nor outlive it); one set for each way
+    the tables are read (:attr:`MaxNormEmbedding.read_whole`, which the native engine sets while
+    it trains)."""
     if "_awe_graphs" not in model.__dict__:
-        object.__setattr__(model, "_awe_graphs", _Graphs(model))
-    return model.__dict__["_awe_graphs"]
+        object.__setattr__(model, "_awe_graphs", {})
+    cache = model.__dict__["_awe_graphs"]
+    reads = (model.U.read_whole, model.V.read_whole)
+    if reads not in cache:
+        cache[reads] = _Graphs(model)
+    return cache[reads]
 
 
 def check_rows(model, X) -> sp.csr_matrix:

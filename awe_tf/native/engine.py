@@ -93,8 +93,9 @@ class NativeWarp:
     Inside ``model.fit`` each step is one chunk of about ``CHUNK_PAIRS`` pairs of examples, in a
     fresh seeded order each epoch. C trains the model's U and V (and Adagrad accumulators) in
     TensorFlow's own buffers where TensorFlow shares them (``in_place``: no second copy of the
-    model in memory). A variable that TensorFlow will not share (it was trained by the graph
-    step, or read sparsely, as scoring reads U) is trained as a NumPy copy instead, written
+    model in memory); meanwhile scoring reads those tables whole, not sparsely. A variable that
+    TensorFlow will not share (it was trained by the graph step, or read sparsely, as scoring
+    does outside native training) is trained as a NumPy copy instead, written
     back after every epoch (:class:`NativeSync`), before validation and checkpoint callbacks
     read it, and read again for the next. So at epoch ends the variables hold every table as
     trained; inside an epoch a table trained as a copy is behind, and a callback that saves or
@@ -165,6 +166,14 @@ class NativeWarp:
         """Read the optimiser's settings and point C at the model's tables and optimiser state."""
         self.lr, self.eps, _ = _optimizer_settings(self.model.optimizer)
         self.tables = {name: self._table(name, variable) for name, variable in self._variables().items()}
+        self._read_whole_while_shared()
+
+    def _read_whole_while_shared(self) -> None:
+        """Have scoring read U and V whole while C trains them in their own buffers: a sparse read
+        would make TensorFlow copy them on every read from then on, and C train a copy beside
+        them (:attr:`~awe_tf.layers.MaxNormEmbedding.read_whole`)."""
+        shared = self.shared
+        self.model.U.read_whole, self.model.V.read_whole = "U" in shared, "V" in shared
 
     @property
     def shared(self) -> set:
@@ -187,6 +196,7 @@ class NativeWarp:
             if name not in self.tables or (name in shared
                                            and _address(variable.value()) != self.tables[name].ctypes.data):
                 self.tables[name] = self._table(name, variable)
+        self._read_whole_while_shared()
         return self.tables
 
     def store(self) -> None:
@@ -204,6 +214,7 @@ class NativeWarp:
         would)."""
         self.store()
         self.tables = None
+        self._read_whole_while_shared()
 
     # ------------------------------------------------------------------------- training
     def _rows_of(self, step: int) -> np.ndarray:

@@ -15,6 +15,7 @@ from awe_tf.data.pipeline import TrainingBatches
 from awe_tf.distribute import is_parameter_server, is_tpu, rows_by_workers
 from awe_tf.models import AWEModel
 from awe_tf.training.callbacks import EpochCheckpoint, StopAtNonFiniteStep, StopOnNonFinite, ValidationRanking
+from awe_tf.training.memory import return_free_memory
 from awe_tf.training.optimiser import continue_optimiser
 
 
@@ -96,6 +97,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     elif not model.transform.adapted:
         model.adapt(train)
     prepared = train.with_matrices(X=model.prepare(train.X))  # the inputs U is trained on
+    return_free_memory()  # what transforming the inputs freed, before the optimiser's state is made
     native = train_config.engine == "native"
     if native:
         from awe_tf.native import NativeWarp, default_threads
