@@ -218,6 +218,28 @@ def test_native_fit_with_scoring_between_epochs_keeps_u_in_tensorflows_buffer():
     assert shared_after_scoring == [True] * 3 and not model.U.read_whole
 
 
+def test_a_start_scored_on_validation_leaves_u_to_be_trained_in_place():
+    """``init_from`` with validation scores the start before the first epoch; that read too is
+    whole, so C still trains U in TensorFlow's buffer afterwards."""
+    import tensorflow as tf
+
+    from awe_tf.data import Split
+    from awe_tf.native.engine import _shares_its_buffer
+
+    shared = []
+
+    class Check(tf.keras.callbacks.Callback):  # after validation's scoring at each epoch's end
+        def on_epoch_end(self, epoch, logs=None):
+            shared.append(_shares_its_buffer(self.model.U.table))
+
+    data = tiny(RECOMMENDATION)
+    config = ModelConfig(dimension=8, num_negatives=4, seed=3)
+    native = TrainConfig(epochs=2, engine="native", learning_rate=0.3, verbose=0)
+    source = fit(data, config, native).model
+    result = fit(data, config, native, validation=Split(train=data, test=data), init_from=source, callbacks=[Check()])
+    assert shared == [True, True] and not result.model.U.read_whole
+
+
 def test_native_trains_what_is_assigned_between_epochs():
     """After an epoch's end (copies written back), the next chunk trains what the variables hold
     then: an assigned copy-trained U and an assigned in-place V alike."""

@@ -4,6 +4,8 @@ step."""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import tensorflow as tf
 
@@ -24,6 +26,17 @@ def _address(tensor) -> int:
     return tensor._numpy().ctypes.data  # noqa: SLF001 (EagerTensor's own view of its buffer, no copy)
 
 
+def _shares_its_buffer(variable) -> bool:
+    """Whether TensorFlow hands out ``variable``'s own float32 CPU buffer on a read (two reads at
+    one address), not a copy (:func:`_own_view`)."""
+    if variable.dtype != tf.float32 or "CPU" not in (variable.device or "CPU").upper():
+        return False
+    try:
+        return _address(variable.value()) == _address(variable.value())
+    except (AttributeError, TypeError, ValueError):  # not an eager CPU tensor
+        return False
+
+
 def _own_view(variable) -> np.ndarray | None:
     """A writable NumPy view of a buffer that ``variable`` alone holds, or None where TensorFlow
     hands out a copy on every read instead (a variable ever read or updated sparsely, e.g. by
@@ -35,15 +48,7 @@ def _own_view(variable) -> np.ndarray | None:
     TensorFlow's back. An alias made later, while C trains (a callback assigning these variables
     to others, or keeping a tensor read from them), is not seen: it would change with training.
     """
-    if variable.dtype != tf.float32 or "CPU" not in (variable.device or "CPU").upper():
-        return None
-    try:
-        first, second = variable.value(), variable.value()
-        shared = _address(first) == _address(second)
-    except (AttributeError, TypeError, ValueError):  # not an eager CPU tensor
-        return None
-    del first, second
-    if not shared:
+    if not _shares_its_buffer(variable):
         return None
     variable.assign(tf.raw_ops.DeepCopy(x=variable.value()))
     view = variable.value()._numpy()  # noqa: SLF001
@@ -174,6 +179,18 @@ class NativeWarp:
         them (:attr:`~awe_tf.layers.MaxNormEmbedding.read_whole`)."""
         shared = self.shared
         self.model.U.read_whole, self.model.V.read_whole = "U" in shared, "V" in shared
+
+    @contextlib.contextmanager
+    def scoring_before_training(self):
+        """Within it, scoring reads U and V whole where TensorFlow still shares their buffers, as
+        while C trains: a start scored on validation before the first epoch (``init_from``)
+        would otherwise leave C a copy of U to train."""
+        model = self.model
+        model.U.read_whole, model.V.read_whole = _shares_its_buffer(model.U.table), _shares_its_buffer(model.V.table)
+        try:
+            yield
+        finally:
+            model.U.read_whole = model.V.read_whole = False
 
     @property
     def shared(self) -> set:
