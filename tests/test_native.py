@@ -151,8 +151,8 @@ def _tiny_engine(data=None):
 
 
 def test_native_trains_tensorflows_buffers_in_place_and_copies_once_they_move():
-    """The tables are trained in the variables' own memory; a variable TensorFlow moves (scoring
-    reads U sparsely) is trained as a copy from then on, losing no step: the same steps give the
+    """The tables are trained in the variables' own memory; a variable TensorFlow moves (a
+    sparse read of U) is trained as a copy from then on, losing no step: the same steps give the
     same tables as a run that stayed in place."""
     from awe_tf.native.engine import _address
 
@@ -194,6 +194,24 @@ def test_scoring_while_native_trains_reads_the_tables_whole_and_keeps_them_in_pl
     np.testing.assert_allclose(engine.model.score(data.X), whole, rtol=1e-6)
     engine.run_step(2)  # scoring read U sparsely: from now on it is trained as a copy
     assert engine.shared == {"V", "accU", "accV"} and not engine.model.U.read_whole
+    assert engine.model.V.read_whole
+    engine.model.V.table.sparse_read([0])  # a callback's sparse read mid-epoch: V is copied on reads now
+    engine.store()  # the epoch's end, before validation scores: read whole, V would be copied per batch
+    assert not engine.model.V.read_whole
+
+
+def test_a_table_copied_on_every_read_is_not_taken_for_its_own_buffer():
+    """Two reads of a copy-on-read table are two copies; the first, freed, must not be mistaken
+    for the second at the same address (a large table, whose copy the C library maps and unmaps,
+    lands there every time), or C would train a copy that is thrown away."""
+    import tensorflow as tf
+
+    from awe_tf.native.engine import _own_view, _shares_its_buffer
+
+    table = tf.Variable(tf.zeros([1 << 18, 64]))  # 64 MB
+    assert _shares_its_buffer(table)
+    table.sparse_read([0])
+    assert not any(_shares_its_buffer(table) for _ in range(5)) and _own_view(table) is None
 
 
 def test_native_fit_with_scoring_between_epochs_keeps_u_in_tensorflows_buffer():
@@ -202,15 +220,14 @@ def test_native_fit_with_scoring_between_epochs_keeps_u_in_tensorflows_buffer():
     once training is over."""
     import tensorflow as tf
 
-    from awe_tf.native.engine import _address
+    from awe_tf.native.engine import _shares_its_buffer
 
     shared_after_scoring = []
 
     class Score(tf.keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             self.model.score(data.X)
-            table = self.model.U.table
-            shared_after_scoring.append(_address(table.value()) == _address(table.value()))
+            shared_after_scoring.append(_shares_its_buffer(self.model.U.table))
 
     data = tiny(RECOMMENDATION)
     model = fit(data, ModelConfig(dimension=8, num_negatives=4, seed=3),

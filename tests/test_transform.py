@@ -44,9 +44,10 @@ def test_rows_are_scaled_to_unit_norm_even_with_huge_values():
 
 def test_many_batches_give_what_one_batch_gives(monkeypatch):
     """Rows transformed a few at a time (as a million rows are) are written into one CSR: the
-    same matrix, row by row, as one batch gives, with empty rows and rows whose values all
-    vanish included."""
+    same matrix, row by row, as one batch gives and as the graph gives for the padded rows, an
+    empty row included."""
     import awe_tf.layers.transform as transform_module
+    from awe_tf.data.pipeline import feature_batch
 
     rng = np.random.default_rng(3)
     X = sp.random(40, 30, density=0.2, format="lil", random_state=4, dtype=np.float32)
@@ -56,7 +57,12 @@ def test_many_batches_give_what_one_batch_gives(monkeypatch):
     whole = transform.apply(X)
     monkeypatch.setattr(transform_module, "BATCH_ENTRIES", 32)  # a few rows a batch
     pieces = transform.apply(X)
-    assert pieces.has_canonical_format and pieces.indices.dtype == np.int32
+    assert pieces.indices.dtype == pieces.indptr.dtype == np.int32  # as the input's: no copy to int64
+    batch = feature_batch(X)
+    ids, weights = (t.numpy() for t in transform(batch["feature_ids"], batch["feature_weights"]))
+    dense = np.zeros(X.shape, np.float32)
+    np.add.at(dense, (np.arange(X.shape[0])[:, None].repeat(ids.shape[1], 1), ids), weights)
+    np.testing.assert_allclose(pieces.toarray(), dense, rtol=1e-6)
     np.testing.assert_array_equal(pieces.indptr, whole.indptr)
     np.testing.assert_array_equal(pieces.indices, whole.indices)
     np.testing.assert_allclose(pieces.data, whole.data, rtol=1e-6)

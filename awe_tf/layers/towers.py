@@ -46,6 +46,13 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         tpu_embedding: keep the table in a ``tfrs.layers.embedding.TPUEmbedding`` layer, which
             off a TPU behaves as the plain table (for checkpoints that hold it). Refused under
             TPUStrategy (see :meth:`_build_tpu_embedding`), where the plain table is replicated.
+
+    Attributes:
+        read_whole: look rows up from a whole read of the table instead of a sparse one (not
+            part of the config). The native engine sets it while C trains the table in the
+            variable's own buffer, which a whole read hands out as it is; after a sparse read
+            TensorFlow copies the table on every read, so the engine would have to train a copy
+            beside it. Any other sparse read (the graph step's) defeats it.
     """
 
     def __init__(self, rows: int, dimension: int, max_norm: float = ModelConfig.max_norm, seed: int | None = None,
@@ -57,11 +64,7 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         self.init_scale = float(init_scale)
         self.seed = seed
         self.tpu_embedding = bool(tpu_embedding)
-        # Set by the native engine while C trains the table in the variable's own buffer: lookups
-        # then gather from a whole read of it, which TensorFlow serves from that buffer. A sparse
-        # read would make TensorFlow copy the table on every later read, and the engine would have
-        # to train a copy beside it (twice the table in memory). Not part of the config.
-        self.read_whole = False
+        self.read_whole = False  # set by the native engine (class docstring)
 
     def build(self, input_shape=None):
         init = tf.keras.initializers.RandomNormal(stddev=self.init_scale / math.sqrt(self.dimension), seed=self.seed)
@@ -114,7 +117,7 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
     def call(self, ids):
         if self.tpu_embedding:
             return self.tpu_layer(ids)
-        if self.read_whole:
+        if self.read_whole and shards(self.table) == 1:
             return tf.gather(tf.convert_to_tensor(self.table), ids)
         return tf.nn.embedding_lookup(self.table, ids)  # also for tables sharded across parameter servers
 

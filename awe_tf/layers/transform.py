@@ -148,8 +148,9 @@ class InputTransform(tf.keras.layers.Layer):
             indptr[start + 1 : stop + 1] = filled + np.cumsum(keep.sum(axis=1))
             filled += count
             start = stop
-        if filled < most:
-            indices, values = indices[:filled].copy(), values[:filled].copy()
+        if filled < most:  # zeros dropped, numeric columns moved into their block: shrink in place
+            indices.resize(filled, refcheck=False)
+            values.resize(filled, refcheck=False)
         out = sp.csr_matrix((values, indices, indptr), shape=(X.shape[0], self.n_features))
         out.sum_duplicates()  # sorted indices (a no-op: each row's ids ascend already)
         return out

@@ -5,6 +5,7 @@ step."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
@@ -32,7 +33,8 @@ def _shares_its_buffer(variable) -> bool:
     if variable.dtype != tf.float32 or "CPU" not in (variable.device or "CPU").upper():
         return False
     try:
-        return _address(variable.value()) == _address(variable.value())
+        first, second = variable.value(), variable.value()  # both held: two copies never share an address
+        return _address(first) == _address(second)
     except (AttributeError, TypeError, ValueError):  # not an eager CPU tensor
         return False
 
@@ -176,21 +178,28 @@ class NativeWarp:
     def _read_whole_while_shared(self) -> None:
         """Have scoring read U and V whole while C trains them in their own buffers: a sparse read
         would make TensorFlow copy them on every read from then on, and C train a copy beside
-        them (:attr:`~awe_tf.layers.MaxNormEmbedding.read_whole`)."""
-        shared = self.shared
-        self.model.U.read_whole, self.model.V.read_whole = "U" in shared, "V" in shared
+        them (:attr:`~awe_tf.layers.MaxNormEmbedding.read_whole`). A table that moved since C
+        took it (something else read it sparsely) is read sparsely again: read whole, it would
+        be copied for every batch."""
+        variables = self._variables()
+        self._read_whole({name for name in self.shared
+                          if _address(variables[name].value()) == self.tables[name].ctypes.data})
+
+    def _read_whole(self, names) -> None:
+        """Scoring reads the tables ``names`` (of U and V) whole, the others sparsely."""
+        self.model.U.read_whole, self.model.V.read_whole = "U" in names, "V" in names
 
     @contextlib.contextmanager
-    def scoring_before_training(self):
+    def scoring_before_training(self) -> Iterator[None]:
         """Within it, scoring reads U and V whole where TensorFlow still shares their buffers, as
         while C trains: a start scored on validation before the first epoch (``init_from``)
         would otherwise leave C a copy of U to train."""
-        model = self.model
-        model.U.read_whole, model.V.read_whole = _shares_its_buffer(model.U.table), _shares_its_buffer(model.V.table)
+        self._read_whole({name for name, tower in (("U", self.model.U), ("V", self.model.V))
+                          if _shares_its_buffer(tower.table)})
         try:
             yield
         finally:
-            model.U.read_whole = model.V.read_whole = False
+            self._read_whole(())
 
     @property
     def shared(self) -> set:
@@ -224,6 +233,7 @@ class NativeWarp:
             for name, variable in self._variables().items():
                 if name in self.unshareable and name in self.tables:
                     variable.assign(self.tables.pop(name))
+            self._read_whole_while_shared()  # before validation scores: has a callback moved a table?
 
     def release(self) -> None:
         """Write the copies back and let go of every table: the end of training, finished or not
@@ -231,7 +241,7 @@ class NativeWarp:
         would)."""
         self.store()
         self.tables = None
-        self._read_whole_while_shared()
+        self._read_whole(())
 
     # ------------------------------------------------------------------------- training
     def _rows_of(self, step: int) -> np.ndarray:

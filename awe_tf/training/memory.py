@@ -17,8 +17,8 @@ def _malloc_trim():
 def return_free_memory() -> None:
     """Give the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing elsewhere).
 
-    Arrays built in many pieces (the input transform of a million rows, batch by batch, and
-    TensorFlow's buffers for each batch) leave the heap with hundreds of megabytes that are free
+    Work done batch by batch (the input transform of a million rows: each batch's padded rows
+    and TensorFlow's tensors for them) leaves the heap with hundreds of megabytes that are free
     but still held, in holes the C library does not return by itself; they would count in the
     process's memory for the whole of training.
     """
