@@ -200,6 +200,22 @@ def test_scoring_while_native_trains_reads_the_tables_whole_and_keeps_them_in_pl
     assert not engine.model.V.read_whole
 
 
+def test_a_table_assigned_at_an_epochs_end_is_still_read_whole_and_trained_in_place():
+    """An assignment gives a variable other memory, as a sparse read does, but TensorFlow still
+    shares it: validation reads it whole, the engine lets the old buffer go at once and takes the
+    new one for the next chunk."""
+    data = tiny(RECOMMENDATION)
+    engine = _tiny_engine(data)
+    engine.run_step(0)
+    V = engine.model.V.table
+    V.assign(V.numpy())  # a callback after the epoch's last step (weight averaging, set_weights)
+    engine.store()
+    assert engine.model.V.read_whole and "V" not in engine.tables
+    engine.model.score(data.X)
+    engine.run_step(1)
+    assert engine.in_place
+
+
 def test_a_table_copied_on_every_read_is_not_taken_for_its_own_buffer():
     """Two reads of a copy-on-read table are two copies; the first, freed, must not be mistaken
     for the second at the same address (a large table, whose copy the C library maps and unmaps,

@@ -162,7 +162,7 @@ class NativeWarp:
     def _table(self, name: str, variable) -> np.ndarray:
         """What C trains for ``variable``: its own buffer (:func:`_own_view`), else a copy. A
         variable found unshareable stays so (TensorFlow never leaves copy-on-read), so it is not
-        checked again (checking reads the table twice: two copies of it)."""
+        checked again (checking reads the table twice: two copies of it at once)."""
         view = None if name in self.unshareable else _own_view(variable)
         if view is None:
             self.unshareable.add(name)
@@ -173,29 +173,23 @@ class NativeWarp:
         """Read the optimiser's settings and point C at the model's tables and optimiser state."""
         self.lr, self.eps, _ = _optimizer_settings(self.model.optimizer)
         self.tables = {name: self._table(name, variable) for name, variable in self._variables().items()}
-        self._read_whole_while_shared()
-
-    def _read_whole_while_shared(self) -> None:
-        """Have scoring read U and V whole while C trains them in their own buffers: a sparse read
-        would make TensorFlow copy them on every read from then on, and C train a copy beside
-        them (:attr:`~awe_tf.layers.MaxNormEmbedding.read_whole`). A table that moved since C
-        took it (something else read it sparsely) is read sparsely again: read whole, it would
-        be copied for every batch."""
-        variables = self._variables()
-        self._read_whole({name for name in self.shared
-                          if _address(variables[name].value()) == self.tables[name].ctypes.data})
+        self._read_whole(self.shared)
 
     def _read_whole(self, names) -> None:
-        """Scoring reads the tables ``names`` (of U and V) whole, the others sparsely."""
-        self.model.U.read_whole, self.model.V.read_whole = "U" in names, "V" in names
+        """Have scoring read whole those of U and V among ``names`` that TensorFlow still hands
+        out as they are (:attr:`~awe_tf.layers.MaxNormEmbedding.read_whole`): a sparse read would
+        make it copy them on every read from then on, and C train a copy beside them. The others
+        are read sparsely: read whole, a table copied on every read would be copied per batch."""
+        tables = {"U": self.model.U.table, "V": self.model.V.table}
+        whole = {name for name in ("U", "V") if name in names and _shares_its_buffer(tables[name])}
+        self.model.U.read_whole, self.model.V.read_whole = "U" in whole, "V" in whole
 
     @contextlib.contextmanager
     def scoring_before_training(self) -> Iterator[None]:
         """Within it, scoring reads U and V whole where TensorFlow still shares their buffers, as
         while C trains: a start scored on validation before the first epoch (``init_from``)
         would otherwise leave C a copy of U to train."""
-        self._read_whole({name for name, tower in (("U", self.model.U), ("V", self.model.V))
-                          if _shares_its_buffer(tower.table)})
+        self._read_whole({"U", "V"})
         try:
             yield
         finally:
@@ -222,7 +216,7 @@ class NativeWarp:
             if name not in self.tables or (name in shared
                                            and _address(variable.value()) != self.tables[name].ctypes.data):
                 self.tables[name] = self._table(name, variable)
-        self._read_whole_while_shared()
+        self._read_whole(self.shared)
         return self.tables
 
     def store(self) -> None:
@@ -230,10 +224,13 @@ class NativeWarp:
         starts from what the variables hold then (callbacks may assign them between epochs);
         the variables' own buffers were trained in place."""
         if self.tables is not None:
-            for name, variable in self._variables().items():
-                if name in self.unshareable and name in self.tables:
-                    variable.assign(self.tables.pop(name))
-            self._read_whole_while_shared()  # before validation scores: has a callback moved a table?
+            variables = self._variables()
+            for name in self.unshareable & set(self.tables):
+                variables[name].assign(self.tables.pop(name))
+            self._read_whole(self.shared)  # before validation scores: a callback may have read a table sparsely
+            for name in self.shared:  # moved since (assigned, or read sparsely): the next chunk takes it again
+                if _address(variables[name].value()) != self.tables[name].ctypes.data:
+                    del self.tables[name]  # and its old buffer goes now, not after validation
 
     def release(self) -> None:
         """Write the copies back and let go of every table: the end of training, finished or not
