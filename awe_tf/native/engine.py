@@ -180,8 +180,8 @@ class NativeWarp:
         out as they are (:attr:`~awe_tf.layers.MaxNormEmbedding.read_whole`): a sparse read would
         make it copy them on every read from then on, and C train a copy beside them. The others
         are read sparsely: read whole, a table copied on every read would be copied per batch."""
-        tables = {"U": self.model.U.table, "V": self.model.V.table}
-        whole = {name for name in ("U", "V") if name in names and _shares_its_buffer(tables[name])}
+        variables = self._variables()
+        whole = {name for name in {"U", "V"} & set(names) if _shares_its_buffer(variables[name])}
         self.model.U.read_whole, self.model.V.read_whole = "U" in whole, "V" in whole
 
     @contextlib.contextmanager
@@ -213,11 +213,15 @@ class NativeWarp:
             self.load()
         shared = self.shared
         for name, variable in self._variables().items():
-            if name not in self.tables or (name in shared
-                                           and _address(variable.value()) != self.tables[name].ctypes.data):
+            if name not in self.tables or (name in shared and self._moved(name, variable)):
                 self.tables[name] = self._table(name, variable)
         self._read_whole(self.shared)
         return self.tables
+
+    def _moved(self, name: str, variable) -> bool:
+        """Whether a table C trains in place is no longer its variable's buffer (an assignment, or
+        a sparse read, gave the variable other memory)."""
+        return _address(variable.value()) != self.tables[name].ctypes.data
 
     def store(self) -> None:
         """Write the copies back into the model's variables and let them go, so the next chunk
@@ -228,9 +232,9 @@ class NativeWarp:
             for name in self.unshareable & set(self.tables):
                 variables[name].assign(self.tables.pop(name))
             self._read_whole(self.shared)  # before validation scores: a callback may have read a table sparsely
-            for name in self.shared:  # moved since (assigned, or read sparsely): the next chunk takes it again
-                if _address(variables[name].value()) != self.tables[name].ctypes.data:
-                    del self.tables[name]  # and its old buffer goes now, not after validation
+            for name in self.shared:  # moved since: the next chunk takes it again, its old buffer goes now
+                if self._moved(name, variables[name]):
+                    del self.tables[name]
 
     def release(self) -> None:
         """Write the copies back and let go of every table: the end of training, finished or not
