@@ -127,8 +127,7 @@ class InputTransform(tf.keras.layers.Layer):
             return out
         lengths = np.diff(X.indptr) + (0 if self.numeric is None else self.numeric.size)
         # The output is written into arrays of its largest size, made once: parts kept per batch
-        # and joined at the end leave the heap fragmented, and the process's memory with it
-        # (half a gigabyte at a million rows).
+        # and joined at the end would leave the heap fragmented, and the process's memory with it.
         most = int(lengths.sum())
         index_type = np.int32 if most < np.iinfo(np.int32).max else np.int64
         indptr = np.zeros(X.shape[0] + 1, index_type)

@@ -18,9 +18,9 @@ def return_free_memory() -> None:
     """Give the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing elsewhere).
 
     Work done batch by batch (the input transform of a million rows: each batch's padded rows
-    and TensorFlow's tensors for them) leaves the heap with hundreds of megabytes that are free
-    but still held, in holes the C library does not return by itself; they would count in the
-    process's memory for the whole of training.
+    and TensorFlow's tensors for them) leaves the heap with memory that is free but still held,
+    in holes the C library does not return by itself; it would count in the process's memory for
+    the whole of training.
     """
     trim = _malloc_trim()
     if trim is not None:
