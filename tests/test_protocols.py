@@ -58,6 +58,23 @@ def test_recommendation_split_follows_the_recipe():
     assert split.test.n_examples == dense.shape[0] - 1
 
 
+def test_recommendation_split_shares_the_training_matrices_when_every_user_is_tested():
+    data = toy_recommendation()
+    dense = data.Y.toarray()
+    dense[0, :8] = 1  # the short user now has held-out items too
+    data = data.with_matrices(X=sp.csr_matrix(dense), Y=sp.csr_matrix(dense))
+    split = protocol_split(data)
+    assert split.test.n_examples == dense.shape[0]
+    held = split.test.Y.toarray()
+    assert (held.sum(axis=1) == 5).all() and (held <= dense).all()
+    np.testing.assert_array_equal(split.train.Y.toarray(), dense - held)
+    np.testing.assert_array_equal(split.test.X.toarray(), dense - held)
+    np.testing.assert_array_equal(split.exclude.toarray(), dense - held)
+    # no copies of the training part: at a million users each would be the training set's size
+    for part, training in ((split.test.X, split.train.X), (split.exclude, split.train.Y)):
+        assert np.shares_memory(part.indices, training.indices) and np.shares_memory(part.data, training.data)
+
+
 def test_recommendation_validation_uses_seed_one():
     data = toy_recommendation()
     split = protocol_split(data)

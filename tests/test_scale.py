@@ -62,3 +62,43 @@ def test_a_worker_reports_its_own_peak_memory_not_its_parents():
                                text=True, check=True).stdout)
     assert peak_rss() >= current_rss() > held.nbytes
     assert 0 < child < 100 * 2**20  # a bare Python: a few megabytes, not the parent's hundreds
+
+
+def test_the_memory_probe_finds_the_phase_that_raised_the_peak():
+    """benchmarks/memory_phases.py's bookkeeping: a nested phase is a row of its own, the phase it
+    interrupts one merged row, and a short allocation counts in the phase that made it, through
+    the kernel's high-water mark even if no sample saw it."""
+    import numpy as np
+    import pytest
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _memory import current_rss, peak_rss
+    from memory_phases import Phases, merged
+
+    if not Path("/proc/self/status").exists():
+        pytest.skip("the figures come from Linux's /proc")
+    phases = Phases(current_rss, peak_rss, interval=10.0)  # no sample in time: the high-water mark alone
+    phases.begin("outer")
+    phases.begin("allocates")
+    size = peak_rss() - current_rss() + 200 * 2**20  # beyond the process's peak so far
+    block = np.ones(size // 8)
+    del block
+    phases.end()
+    phases.end()
+    phases.close()
+    rows = merged(phases.rows)
+    assert [row["phase"] for row in rows] == ["outer", "allocates"]
+    by_name = {row["phase"]: row for row in rows}
+    assert by_name["allocates"]["rise"] > 150 * 2**20 and by_name["outer"]["rise"] < 50 * 2**20
+    assert by_name["allocates"]["end"] < by_name["allocates"]["start"] + 100 * 2**20  # freed again
+
+
+def test_the_memory_probe_runs_end_to_end():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "memory_phases.py"), "--items", "3000",
+                           "--users", "3000", "--eval-users", "200", "--threads", "1"],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for phase in ("data generated", "model built", "inputs transformed", "compiled (optimiser state)",
+                  "native tables loaded", "epoch 1", "native tables released", "scoring (P@10)"):
+        assert phase in proc.stdout, phase
+    assert "x the model, reached in '" in proc.stdout

@@ -102,7 +102,10 @@ def recommendation_split(data: Dataset, seed: int = 0) -> Split:
     ``default_rng(seed)``; the rest are training.
 
     The test part's inputs are each user's training items and its labels the held-out items;
-    the ranking excludes the user's training items and covers only items seen in training.
+    the ranking excludes the user's training items and covers only items seen in training. Where
+    every user has held-out items, the test part's inputs and ``exclude`` are the training part's
+    own matrices, not copies (at a million users, each copy is the size of the training set):
+    treat a split's matrices as read-only.
     """
     if data.task != RECOMMENDATION:
         raise ValueError(f"{data.name} is {data.task} data, not recommendation data")
@@ -117,6 +120,8 @@ def recommendation_split(data: Dataset, seed: int = 0) -> Split:
     test = data.with_matrices(X=train_X, Y=test_Y)
     has_test = np.diff(test_Y.indptr) > 0
     candidates = np.flatnonzero(np.asarray(train_Y.sum(axis=0)).ravel() > 0)
+    if has_test.all():  # every user is tested (the usual case): the parts share the training matrices
+        return Split(train=train, test=test, exclude=train_Y, candidates=candidates)
     return Split(
         train=train,
         test=test.rows(has_test),

@@ -1,0 +1,222 @@
+"""Where a training run's peak memory is reached: resident memory through the phases of one
+``scale.py`` method on its synthetic set (``benchmarks/synthetic.py``), in this process.
+
+Each phase is a stretch of the run (the data generated, the model built, the inputs transformed,
+the engine set up, each epoch, the tables handed back, scoring); for each it prints the resident
+memory as it began and ended, the most seen while it ran (sampled every few milliseconds), and by
+how much it raised the process's peak (read from the kernel's high-water mark as the phase began
+and ended, so a spike shorter than the sampling still counts). Sizes are also given as multiples of
+the model's bytes (U + V + optimiser state + input CSR, as ``scale.py`` counts them), so that the
+phase that sets ``scale.py``'s peak/model ratio, and by how much, can be read off.
+
+    python benchmarks/memory_phases.py --items 1000000 --users 1000000 [--method "native WSABIE"]
+
+Phases are marked by wrapping the library's functions in this process only (``fit``'s model
+build, ``AWEModel.prepare``, ``compile``, the native engine's set-up, load, store and release) and
+by Keras callbacks for the epochs; the library itself is not changed. Linux only (/proc).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import awe_tf  # noqa: E402,F401  (Keras 2 as tf.keras, before TensorFlow loads)
+
+
+class Phases:
+    """The current phase, and per phase: resident memory at its start and end, the most sampled
+    during it, and the peak (high-water mark) before and after it. Phases nest: an inner one is
+    recorded on its own and the outer one resumes after it."""
+
+    def __init__(self, current_rss, peak_rss, interval: float = 0.005):
+        self.current_rss, self.peak_rss = current_rss, peak_rss
+        self.rows: list[dict] = []
+        self.stack: list[dict] = []
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.sampler = threading.Thread(target=self._sample, args=(interval,), daemon=True)
+        self.sampler.start()
+
+    def _sample(self, interval: float) -> None:
+        while not self.done.wait(interval):
+            rss = self.current_rss()
+            with self.lock:
+                if self.stack:
+                    self.stack[-1]["most"] = max(self.stack[-1]["most"], rss)
+
+    def _open(self, name: str) -> dict:
+        rss = self.current_rss()
+        return {"phase": name, "start": rss, "most": rss, "peak_before": self.peak_rss(), "began": time.perf_counter()}
+
+    def _close(self, row: dict) -> None:
+        rss = self.current_rss()
+        row.update(end=rss, most=max(row["most"], rss), peak_after=self.peak_rss(),
+                   seconds=time.perf_counter() - row["began"])
+        self.rows.append(row)
+
+    def begin(self, name: str) -> None:
+        with self.lock:
+            if self.stack:  # the outer phase pauses: what it held so far is one row
+                self._close(self.stack[-1])
+            self.stack.append(self._open(name))
+
+    def end(self) -> None:
+        with self.lock:
+            self._close(self.stack.pop())
+            if self.stack:  # the outer phase resumes as a new row of the same name
+                self.stack[-1] = self._open(self.stack[-1]["phase"])
+
+    def wrap(self, owner, attribute: str, name: str) -> None:
+        """Make ``owner.attribute`` (a function or method) a phase of its own."""
+        original = getattr(owner, attribute)
+
+        @functools.wraps(original)
+        def wrapped(*args, **kwargs):
+            self.begin(name)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.end()
+
+        setattr(owner, attribute, wrapped)
+
+    def close(self) -> None:
+        while self.stack:
+            self.end()
+        self.done.set()
+
+
+def run(args) -> tuple[list[dict], int, dict]:
+    """Train ``args.method`` as scale.py's worker does, phase by phase: (rows, model bytes, figures)."""
+    from _memory import current_rss, peak_rss
+
+    phases = Phases(current_rss, peak_rss)
+    phases.begin("TensorFlow started")
+    import importlib
+
+    import tensorflow as tf
+    from scale import METHODS, _data, _subsplit
+
+    from awe_tf.evaluation import evaluate_model
+    from awe_tf.models import AWEModel
+    from awe_tf.native import NativeWarp
+    from awe_tf.training import ModelConfig, TrainConfig
+
+    fit_module = importlib.import_module("awe_tf.training.fit")  # the module: awe_tf.training.fit is the function
+
+    (tf.ones([8, 8]) @ tf.ones([8, 8])).numpy()
+    phases.end()
+    phases.begin("data generated")
+    split, sample = _data(args)
+    test = _subsplit(split, sample)
+    phases.end()
+
+    for owner, attribute, name in ((fit_module, "build_model", "model built"),
+                                   (AWEModel, "prepare", "inputs transformed"),
+                                   (AWEModel, "compile", "compiled (optimiser state)"),
+                                   (NativeWarp, "__init__", "native engine set up"),
+                                   (NativeWarp, "load", "native tables loaded"),
+                                   (NativeWarp, "store", "native tables stored"),
+                                   (NativeWarp, "release", "native tables released")):
+        phases.wrap(owner, attribute, name)
+
+    class Epochs(tf.keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            phases.begin(f"epoch {epoch + 1}")
+
+        def on_epoch_end(self, epoch, logs=None):
+            phases.end()
+
+    engine, affinity = METHODS[args.method]
+    model_config = ModelConfig(dimension=args.dimension, num_negatives=10, affinity=affinity, seed=args.seed)
+    train_config = TrainConfig(epochs=args.epochs, verbose=0, seed=args.seed, engine=engine, threads=args.threads,
+                               pairs_per_batch=4096)
+    phases.begin("fit, other")
+    result = fit_module.fit(split.train, model_config, train_config, callbacks=[Epochs()])
+    phases.end()
+    phases.begin("scoring (P@10)")
+    precision = evaluate_model(result.model.score, test, ks=(10,))["metrics"]["precision@10"]
+    phases.end()
+    phases.close()
+
+    X = split.train.X
+    table_bytes = 4 * args.dimension * (result.model.U.table.shape[0] + result.model.V.table.shape[0])
+    parts = {"U + V": table_bytes, "optimiser state": table_bytes,
+             "input CSR": int(X.data.nbytes + X.indices.nbytes + X.indptr.nbytes)}
+    return phases.rows, sum(parts.values()), {"parts": parts, "precision@10": precision, "peak": peak_rss()}
+
+
+def merged(rows: list[dict]) -> list[dict]:
+    """One row per phase, in order of first appearance: seconds and peak rises summed over its
+    pieces (an outer phase is cut where a nested one runs), start of the first piece, end of the
+    last, the most of all."""
+    out: dict[str, dict] = {}
+    for row in rows:
+        rise = max(row["peak_after"] - row["peak_before"], 0)
+        if row["phase"] not in out:
+            out[row["phase"]] = {**row, "rise": rise}
+            continue
+        kept = out[row["phase"]]
+        kept.update(end=row["end"], most=max(kept["most"], row["most"]), seconds=kept["seconds"] + row["seconds"],
+                    rise=kept["rise"] + rise, peak_after=row["peak_after"])
+    return list(out.values())
+
+
+def report(rows, model_bytes: int, figures: dict, args) -> str:
+    def gb(n):
+        return f"{n / 2**30:.2f}"
+
+    lines = [f"{args.method}: {args.users:,} users, {args.items:,} items, d = {args.dimension}, {args.epochs} "
+             f"epoch(s); model {gb(model_bytes)} GB ("
+             + ", ".join(f"{k} {gb(v)}" for k, v in figures["parts"].items()) + ")", ""]
+    head = (f"{'phase':<30}{'seconds':>8}{'start GB':>10}{'end GB':>8}{'most GB':>9}{'peak rise GB':>14}"
+            f"{'most/model':>12}")
+    lines += [head, "-" * len(head)]
+    for row in merged(rows):
+        rise = gb(row["rise"]) if row["rise"] >= 2**20 else ""
+        lines.append(f"{row['phase']:<30}{row['seconds']:>8.1f}{gb(row['start']):>10}{gb(row['end']):>8}"
+                     f"{gb(row['most']):>9}{rise:>14}{row['most'] / model_bytes:>12.2f}")
+    # the phase the final peak was reached in: the first piece that raised the high-water mark to it
+    setter = next(row for row in rows
+                  if row["peak_after"] >= figures["peak"] - 2**20 and row["peak_after"] > row["peak_before"])
+    lines += ["", f"peak {gb(figures['peak'])} GB = {figures['peak'] / model_bytes:.2f}x the model, "
+                  f"reached in '{setter['phase']}'; held-out P@10 {figures['precision@10']:.4f}",
+              "most: the largest resident memory sampled during the phase (every 5 ms); peak rise: how much the phase "
+              "raised the process's high-water mark (VmHWM), which no sampling misses. A phase's figures leave out "
+              "the phases nested in it (the native engine's load and store inside an epoch or the fit)."]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    from scale import METHODS, PARAMETER_SERVER
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--method", default="native WSABIE", choices=[m for m in METHODS if m != PARAMETER_SERVER])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--per-user", type=int, default=20, help="item draws per user (repeats merge)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--dimension", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=0, help="0: every core")
+    parser.add_argument("--eval-users", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if not Path("/proc/self/status").exists():
+        raise SystemExit("memory_phases.py reads /proc: Linux only")
+    rows, model_bytes, figures = run(args)
+    print(report(rows, model_bytes, figures, args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
