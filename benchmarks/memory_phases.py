@@ -34,9 +34,17 @@ import awe_tf  # noqa: E402,F401  (Keras 2 as tf.keras, before TensorFlow loads)
 
 
 class Phases:
-    """The current phase, and per phase: resident memory at its start and end, the most sampled
-    during it, and the peak (high-water mark) before and after it. Phases nest: an inner one is
-    recorded on its own and the outer one resumes after it."""
+    """Resident memory through the phases of a run. Each piece of a phase is a row: resident
+    memory at its start and end (bytes), the highest sampled while it ran (``highest``), and the
+    process's high-water mark as it began and ended (``peak_before``, ``peak_after``). Phases
+    nest: an inner one is a row of its own, and the outer one pauses (a row) and resumes (another
+    row of the same name) around it.
+
+    Args:
+        current_rss: ``() -> bytes`` resident now.
+        peak_rss: ``() -> bytes`` the process's high-water mark so far.
+        interval: seconds between samples of ``current_rss`` (a background thread).
+    """
 
     def __init__(self, current_rss, peak_rss, interval: float = 0.005):
         self.current_rss, self.peak_rss = current_rss, peak_rss
@@ -49,18 +57,18 @@ class Phases:
 
     def _sample(self, interval: float) -> None:
         while not self.done.wait(interval):
-            rss = self.current_rss()
-            with self.lock:
+            with self.lock:  # read under the lock: a phase that begins meanwhile does not get the last one's figure
                 if self.stack:
-                    self.stack[-1]["most"] = max(self.stack[-1]["most"], rss)
+                    self.stack[-1]["highest"] = max(self.stack[-1]["highest"], self.current_rss())
 
     def _open(self, name: str) -> dict:
         rss = self.current_rss()
-        return {"phase": name, "start": rss, "most": rss, "peak_before": self.peak_rss(), "began": time.perf_counter()}
+        return {"phase": name, "start": rss, "highest": rss, "peak_before": self.peak_rss(),
+                "began": time.perf_counter()}
 
     def _close(self, row: dict) -> None:
         rss = self.current_rss()
-        row.update(end=rss, most=max(row["most"], rss), peak_after=self.peak_rss(),
+        row.update(end=rss, highest=max(row["highest"], rss), peak_after=self.peak_rss(),
                    seconds=time.perf_counter() - row["began"])
         self.rows.append(row)
 
@@ -91,13 +99,47 @@ class Phases:
         setattr(owner, attribute, wrapped)
 
     def close(self) -> None:
+        """End every open phase and stop sampling."""
         while self.stack:
             self.end()
         self.done.set()
 
 
-def run(args) -> tuple[list[dict], int, dict]:
-    """Train ``args.method`` as scale.py's worker does, phase by phase: (rows, model bytes, figures)."""
+def merged(rows: list[dict]) -> list[dict]:
+    """One row per phase, in order of first appearance, from its pieces (an outer phase cut where
+    a nested one runs, and a phase run many times, as the native engine's store at each epoch's
+    end): seconds and peak rises (``rise``) summed, the start of the first piece, the end of the
+    last, the highest of all."""
+    out: dict[str, dict] = {}
+    for row in rows:
+        # Linux's high-water mark may read a few pages lower a moment later (per-thread counters)
+        rise = max(row["peak_after"] - row["peak_before"], 0)
+        if row["phase"] not in out:
+            out[row["phase"]] = {**row, "rise": rise}
+            continue
+        kept = out[row["phase"]]
+        kept.update(end=row["end"], highest=max(kept["highest"], row["highest"]),
+                    seconds=kept["seconds"] + row["seconds"], rise=kept["rise"] + rise, peak_after=row["peak_after"])
+    return list(out.values())
+
+
+def peak_phase(rows: list[dict]) -> str | None:
+    """The phase in which the process reached its peak: the first piece, among those that raised
+    the high-water mark, to end with the highest one. None if no piece raised it (the peak came
+    before the first phase or between two)."""
+    raised = [row for row in rows if row["peak_after"] > row["peak_before"]]
+    if not raised:
+        return None
+    top = max(row["peak_after"] for row in rows)
+    return next((row["phase"] for row in raised if row["peak_after"] == top), None)
+
+
+def run(args) -> tuple[list[dict], dict, float]:
+    """Train ``args.method`` as ``scale.py``'s worker does, phase by phase.
+
+    Returns:
+        ``(rows, model bytes by part, held-out P@10)``: the pieces of the phases (:class:`Phases`).
+    """
     from _memory import current_rss, peak_rss
 
     phases = Phases(current_rss, peak_rss)
@@ -105,15 +147,13 @@ def run(args) -> tuple[list[dict], int, dict]:
     import importlib
 
     import tensorflow as tf
-    from scale import METHODS, _data, _subsplit
+    from scale import _data, _subsplit, configs, model_bytes
 
     from awe_tf.evaluation import evaluate_model
     from awe_tf.models import AWEModel
     from awe_tf.native import NativeWarp
-    from awe_tf.training import ModelConfig, TrainConfig
 
     fit_module = importlib.import_module("awe_tf.training.fit")  # the module: awe_tf.training.fit is the function
-
     (tf.ones([8, 8]) @ tf.ones([8, 8])).numpy()
     phases.end()
     phases.begin("data generated")
@@ -137,10 +177,7 @@ def run(args) -> tuple[list[dict], int, dict]:
         def on_epoch_end(self, epoch, logs=None):
             phases.end()
 
-    engine, affinity = METHODS[args.method]
-    model_config = ModelConfig(dimension=args.dimension, num_negatives=10, affinity=affinity, seed=args.seed)
-    train_config = TrainConfig(epochs=args.epochs, verbose=0, seed=args.seed, engine=engine, threads=args.threads,
-                               pairs_per_batch=4096)
+    model_config, train_config = configs(args, args.method, args.epochs)
     phases.begin("fit, other")
     result = fit_module.fit(split.train, model_config, train_config, callbacks=[Epochs()])
     phases.end()
@@ -148,52 +185,32 @@ def run(args) -> tuple[list[dict], int, dict]:
     precision = evaluate_model(result.model.score, test, ks=(10,))["metrics"]["precision@10"]
     phases.end()
     phases.close()
-
-    X = split.train.X
-    table_bytes = 4 * args.dimension * (result.model.U.table.shape[0] + result.model.V.table.shape[0])
-    parts = {"U + V": table_bytes, "optimiser state": table_bytes,
-             "input CSR": int(X.data.nbytes + X.indices.nbytes + X.indptr.nbytes)}
-    return phases.rows, sum(parts.values()), {"parts": parts, "precision@10": precision, "peak": peak_rss()}
+    return phases.rows, model_bytes(result.model, split.train.X), precision
 
 
-def merged(rows: list[dict]) -> list[dict]:
-    """One row per phase, in order of first appearance: seconds and peak rises summed over its
-    pieces (an outer phase is cut where a nested one runs), start of the first piece, end of the
-    last, the most of all."""
-    out: dict[str, dict] = {}
-    for row in rows:
-        rise = max(row["peak_after"] - row["peak_before"], 0)
-        if row["phase"] not in out:
-            out[row["phase"]] = {**row, "rise": rise}
-            continue
-        kept = out[row["phase"]]
-        kept.update(end=row["end"], most=max(kept["most"], row["most"]), seconds=kept["seconds"] + row["seconds"],
-                    rise=kept["rise"] + rise, peak_after=row["peak_after"])
-    return list(out.values())
-
-
-def report(rows, model_bytes: int, figures: dict, args) -> str:
+def report(rows: list[dict], parts: dict, precision: float, args) -> str:
+    """The phases as a table (:func:`merged`), the peak and the phase that reached it."""
     def gb(n):
         return f"{n / 2**30:.2f}"
 
+    model = sum(parts.values())
+    peak = max(row["peak_after"] for row in rows)
     lines = [f"{args.method}: {args.users:,} users, {args.items:,} items, d = {args.dimension}, {args.epochs} "
-             f"epoch(s); model {gb(model_bytes)} GB ("
-             + ", ".join(f"{k} {gb(v)}" for k, v in figures["parts"].items()) + ")", ""]
-    head = (f"{'phase':<30}{'seconds':>8}{'start GB':>10}{'end GB':>8}{'most GB':>9}{'peak rise GB':>14}"
-            f"{'most/model':>12}")
+             f"epoch(s); model {gb(model)} GB (" + ", ".join(f"{k} {gb(v)}" for k, v in parts.items()) + ")", ""]
+    head = (f"{'phase':<30}{'seconds':>8}{'start GB':>10}{'end GB':>8}{'highest GB':>12}{'peak rise GB':>14}"
+            f"{'highest/model':>15}")
     lines += [head, "-" * len(head)]
     for row in merged(rows):
         rise = gb(row["rise"]) if row["rise"] >= 2**20 else ""
         lines.append(f"{row['phase']:<30}{row['seconds']:>8.1f}{gb(row['start']):>10}{gb(row['end']):>8}"
-                     f"{gb(row['most']):>9}{rise:>14}{row['most'] / model_bytes:>12.2f}")
-    # the phase the final peak was reached in: the first piece that raised the high-water mark to it
-    setter = next(row for row in rows
-                  if row["peak_after"] >= figures["peak"] - 2**20 and row["peak_after"] > row["peak_before"])
-    lines += ["", f"peak {gb(figures['peak'])} GB = {figures['peak'] / model_bytes:.2f}x the model, "
-                  f"reached in '{setter['phase']}'; held-out P@10 {figures['precision@10']:.4f}",
-              "most: the largest resident memory sampled during the phase (every 5 ms); peak rise: how much the phase "
-              "raised the process's high-water mark (VmHWM), which no sampling misses. A phase's figures leave out "
-              "the phases nested in it (the native engine's load and store inside an epoch or the fit)."]
+                     f"{gb(row['highest']):>12}{rise:>14}{row['highest'] / model:>15.2f}")
+    where = peak_phase(rows)
+    lines += ["", f"peak {gb(peak)} GB = {peak / model:.2f}x the model, "
+                  + (f"reached in '{where}'" if where else "reached outside the marked phases")
+                  + f"; held-out P@10 {precision:.4f}",
+              "highest: the most resident memory sampled during the phase (every 5 ms); peak rise: how much the "
+              "phase raised the process's high-water mark (VmHWM), which no sampling misses. A phase's figures "
+              "leave out the phases nested in it (the native engine's load and store inside an epoch or the fit)."]
     return "\n".join(lines)
 
 
@@ -213,8 +230,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not Path("/proc/self/status").exists():
         raise SystemExit("memory_phases.py reads /proc: Linux only")
-    rows, model_bytes, figures = run(args)
-    print(report(rows, model_bytes, figures, args))
+    print(report(*run(args), args))
     return 0
 
 

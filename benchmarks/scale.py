@@ -73,6 +73,25 @@ def _subsplit(split, rows):
                  candidates=split.candidates)
 
 
+def configs(args, method: str, epochs: int, bucketing: bool = True):
+    """``(ModelConfig, TrainConfig)`` of ``method``: d and K = 10 as LightFM's ``max_sampled``,
+    awe-tf's defaults otherwise (the same for every method and for ``memory_phases.py``)."""
+    from awe_tf.training import ModelConfig, TrainConfig
+
+    engine, affinity = METHODS[method]
+    return (ModelConfig(dimension=args.dimension, num_negatives=10, affinity=affinity, seed=args.seed),
+            TrainConfig(epochs=epochs, verbose=0, seed=args.seed, engine=engine, threads=args.threads,
+                        pairs_per_batch=4096, bucketing=bucketing))
+
+
+def model_bytes(model, X) -> dict:
+    """What peak memory is measured against, by part: U + V, the optimiser's state (Adagrad's, one
+    accumulator the size of each table) and the input CSR ``X``."""
+    tables = 4 * model.dimension * (model.U.table.shape[0] + model.V.table.shape[0])
+    return {"U + V": tables, "optimiser state": tables,
+            "input CSR": int(X.data.nbytes + X.indices.nbytes + X.indptr.nbytes)}
+
+
 def worker(args) -> dict:
     """One awe-tf method, in this process: train, time, measure memory and P@10."""
     import tensorflow as tf
@@ -81,15 +100,13 @@ def worker(args) -> dict:
 
     from awe_tf.baselines import Popularity
     from awe_tf.evaluation import evaluate_model
-    from awe_tf.training import ModelConfig, TrainConfig, fit
+    from awe_tf.training import fit
 
     (tf.ones([8, 8]) @ tf.ones([8, 8])).numpy()  # TensorFlow's runtime started: its memory is not the model's
     runtime_rss = current_rss()
     split, sample = _data(args)
-    engine, affinity = METHODS[args.worker]
     timer = EpochTimes()
 
-    model_config = ModelConfig(dimension=args.dimension, num_negatives=10, affinity=affinity, seed=args.seed)
     strategy, epochs, bucketing = None, args.epochs, True
     test = _subsplit(split, sample)
     data_rss = current_rss()  # the runtime and the data set, before training makes anything
@@ -111,8 +128,7 @@ def worker(args) -> dict:
         strategy = parameter_server_strategy(local_cluster(WORKERS, SERVERS), min_shard_bytes=1 << 16)
         epochs, bucketing = args.ps_epochs, False  # workers build their input from tensors alone
         callbacks = [timer]  # P@10 once, after training
-    train_config = TrainConfig(epochs=epochs, verbose=0, seed=args.seed, engine=engine,
-                               threads=args.threads, pairs_per_batch=4096, bucketing=bucketing)
+    model_config, train_config = configs(args, args.worker, epochs, bucketing)
     result = fit(split.train, model_config, train_config, callbacks=callbacks, strategy=strategy)
     cluster = {} if strategy is None else {"cluster": {
         "workers": WORKERS, "parameter servers": SERVERS, "U shards": shards(result.model.U.table),
@@ -122,8 +138,6 @@ def worker(args) -> dict:
         history = [precision(result.model)]
     popularity = precision(Popularity().fit(split.train))
     pairs = split.train.Y.nnz
-    X = split.train.X
-    table_bytes = 4 * args.dimension * (result.model.U.table.shape[0] + result.model.V.table.shape[0])
     return {
         **cluster,
         "pairs": int(pairs), "epoch_seconds": times,
@@ -131,8 +145,7 @@ def worker(args) -> dict:
         "steady_pairs_per_second": pairs * (len(times) - 1) / sum(times[1:]) if len(times) > 1 else None,
         "precision@10": history[-1], "history": history, "popularity_precision@10": popularity,
         "peak_rss_bytes": peak_rss(), "rss_after_imports_bytes": runtime_rss, "rss_with_data_bytes": data_rss,
-        "model_bytes": {"U + V": table_bytes, "optimiser state": table_bytes,
-                        "input CSR": int(X.data.nbytes + X.indices.nbytes + X.indptr.nbytes)},
+        "model_bytes": model_bytes(result.model, split.train.X),
     }
 
 

@@ -111,7 +111,9 @@ class Split:
 
     For recommendation, ``test.X`` holds each user's *training* items (the input at test time)
     and ``test.Y`` the held-out items; ``exclude`` is then the matrix of training positives that
-    the ranking leaves out, and ``candidates`` the labels that may be ranked at all.
+    the ranking leaves out, and ``candidates`` the labels that may be ranked at all. The parts
+    may share matrices (a recommendation split where every user is tested: ``test.X`` and
+    ``exclude`` are the training part's own), so treat them as read-only.
     """
 
     train: Dataset
