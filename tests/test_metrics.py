@@ -15,6 +15,18 @@ def test_ties_break_towards_lower_index():
     assert top_k(big, 5).tolist() == [[10, 40, 70, 0, 1]]  # partition path keeps exact ties
 
 
+def test_ranking_keeps_the_scores_precision_and_matches_a_full_stable_sort():
+    # float64 scores that float32 could not tell apart keep their order
+    close = np.array([[1.0, 1.0 + 1e-12, 0.5]])
+    assert top_k(close, 2).tolist() == [[1, 0]]
+    # float32 scores, ranked in float32, on both the sort and the partition paths, with many ties
+    rng = np.random.default_rng(0)
+    for n_labels, k in ((12, 10), (2000, 10)):
+        scores = rng.integers(0, 50, size=(20, n_labels)).astype(np.float32) / 7
+        want = np.argsort(-scores.astype(np.float64), axis=1, kind="stable")[:, :k]
+        np.testing.assert_array_equal(top_k(scores, k), want)
+
+
 def test_exclusion_and_candidates():
     scores = np.array([[5.0, 4.0, 3.0, 2.0, 1.0]])
     exclude = sp.csr_matrix([[1, 0, 0, 0, 0]])

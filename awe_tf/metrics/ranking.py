@@ -24,7 +24,10 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None, cand
     Returns:
         ``[n, k]`` int array of label indices. Ties break towards the lower label index.
     """
-    scores = np.array(scores, dtype=np.float64, copy=True)
+    # A copy to write -inf into, float32 kept as it is (widening it would change no order, and
+    # doubles what ranking a million labels holds); anything else as float64.
+    scores = np.asarray(scores)
+    scores = np.array(scores, dtype=np.result_type(scores.dtype, np.float32), copy=True)
     n, n_labels = scores.shape
     if candidates is not None:
         allowed = np.zeros(n_labels, bool)
@@ -37,7 +40,7 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None, cand
     # A stable sort on -score keeps the lower index first among equal scores.
     if k < n_labels // 4:
         # Partition first, keeping every label tied with the k-th so the tie-break stays exact.
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        part = np.argpartition(scores, n_labels - k, axis=1)[:, n_labels - k:]  # the k largest, unordered
         kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
         out = np.empty((n, k), np.int64)
         for row in range(n):
