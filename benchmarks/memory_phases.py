@@ -215,18 +215,11 @@ def report(rows: list[dict], parts: dict, precision: float, args) -> str:
 
 
 def main(argv=None) -> int:
-    from scale import METHODS, PARAMETER_SERVER
+    from scale import METHODS, PARAMETER_SERVER, set_arguments
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method", default="native WSABIE", choices=[m for m in METHODS if m != PARAMETER_SERVER])
-    parser.add_argument("--items", type=int, default=100_000)
-    parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--per-user", type=int, default=20, help="item draws per user (repeats merge)")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--dimension", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=0, help="0: every core")
-    parser.add_argument("--eval-users", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
+    set_arguments(parser, epochs=1)
     args = parser.parse_args(argv)
     if not Path("/proc/self/status").exists():
         raise SystemExit("memory_phases.py reads /proc: Linux only")

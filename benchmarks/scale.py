@@ -242,16 +242,22 @@ def report(args, results: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def set_arguments(parser, epochs: int) -> None:
+    """The options of the synthetic set and of training that this script and ``memory_phases.py``
+    share (``epochs``: the default number of epochs)."""
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--per-user", type=int, default=20, help="item draws per user (repeats merge)")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--dimension", type=int, default=64)
     parser.add_argument("--threads", type=int, default=0, help="0: every core")
     parser.add_argument("--eval-users", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    set_arguments(parser, epochs=3)
     parser.add_argument("--methods", nargs="+", default=[m for m in METHODS if m != PARAMETER_SERVER],
                         choices=list(METHODS), help=f"which awe-tf methods ({PARAMETER_SERVER!r} only when named)")
     parser.add_argument("--ps-epochs", type=int, default=1, help=f"epochs of {PARAMETER_SERVER!r}")
