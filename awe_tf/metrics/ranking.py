@@ -104,7 +104,7 @@ def protocol_ks(n_labels: int, ks=DEFAULT_KS) -> tuple[int, ...]:
     return tuple(k for k in ks if k != 10 or n_labels >= 10)
 
 
-SCORES_PER_BATCH = 1 << 23  # scores held at once while ranking (64 MB as float64), whatever |Y|
+SCORES_PER_BATCH = 1 << 23  # scores held at once while ranking (32 MB as float32), whatever |Y|
 
 
 def ranked(score_fn, X: sp.csr_matrix, n_labels: int, k: int, exclude=None, candidates=None,
