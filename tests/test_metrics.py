@@ -19,6 +19,12 @@ def test_ranking_keeps_the_scores_precision_and_matches_a_full_stable_sort():
     # float64 scores that float32 could not tell apart keep their order
     close = np.array([[1.0, 1.0 + 1e-12, 0.5]])
     assert top_k(close, 2).tolist() == [[1, 0]]
+    # a NaN score ranks after every number, on the partition path (k < |Y| / 4) as on the sort path
+    for dtype in (np.float32, np.float64):
+        with_nan = np.linspace(0, 1, 40, dtype=dtype)[None, :]
+        with_nan[0, [39, 5]] = np.nan
+        assert top_k(with_nan, 2).tolist() == [[38, 37]]
+        assert top_k(with_nan[:, :6], 6).tolist() == [[4, 3, 2, 1, 0, 5]]
     # float32 scores, ranked in float32, on both the sort and the partition paths, with many ties
     rng = np.random.default_rng(0)
     for n_labels, k in ((12, 10), (2000, 10)):

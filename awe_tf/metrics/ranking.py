@@ -24,10 +24,10 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None, cand
     Returns:
         ``[n, k]`` int array of label indices. Ties break towards the lower label index.
     """
-    # A copy to write -inf into, float32 kept as it is (widening it would change no order, and
+    # A copy to write into, float32 kept as it is (widening it would change no order, and
     # doubles what ranking a million labels holds); anything else as float64.
     scores = np.asarray(scores)
-    scores = np.array(scores, dtype=np.result_type(scores.dtype, np.float32), copy=True)
+    scores = np.array(scores, dtype=np.float32 if scores.dtype == np.float32 else np.float64, copy=True)
     n, n_labels = scores.shape
     if candidates is not None:
         allowed = np.zeros(n_labels, bool)
@@ -37,18 +37,20 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None, cand
         rows, cols = exclude.nonzero()
         scores[rows, cols] = -np.inf
     k = min(k, n_labels)
-    # A stable sort on -score keeps the lower index first among equal scores.
+    # Ranked by -score, negated in place (no second copy): a stable ascending sort then keeps the
+    # lower index first among equal scores, and NaN, sorted last, is ranked after every number.
+    np.negative(scores, out=scores)
     if k < n_labels // 4:
         # Partition first, keeping every label tied with the k-th so the tie-break stays exact.
-        part = np.argpartition(scores, n_labels - k, axis=1)[:, n_labels - k:]  # the k largest, unordered
-        kth = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
+        part = np.argpartition(scores, k - 1, axis=1)[:, :k]
+        kth = np.take_along_axis(scores, part, axis=1).max(axis=1, keepdims=True)
         out = np.empty((n, k), np.int64)
         for row in range(n):
-            cand = np.flatnonzero(scores[row] >= kth[row])
-            order = np.argsort(-scores[row, cand], kind="stable")
+            cand = np.flatnonzero(scores[row] <= kth[row])
+            order = np.argsort(scores[row, cand], kind="stable")
             out[row] = cand[order[:k]]
         return out
-    return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return np.argsort(scores, axis=1, kind="stable")[:, :k]
 
 
 def hits_at_k(top: np.ndarray, positives: sp.csr_matrix, k: int) -> np.ndarray:
