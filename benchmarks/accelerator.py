@@ -2,7 +2,7 @@
 CPU, in one run, written as a JSON and a Markdown table.
 
     python benchmarks/accelerator.py --out $OUT                   # on a GPU machine (< 8 minutes)
-    python benchmarks/accelerator.py --device cpu --smoke --out D # the same script on a CPU (< 2 min)
+    python benchmarks/accelerator.py --device cpu --smoke --out D # the same script on a CPU (2-3 min)
 
 Correctness (Corel5k, bundled with the package; the protocol's split): WSABIE, linear sigmoid,
 top-k, the low-rank matrix and iterative k-NN each train on the device under the default
