@@ -3,7 +3,7 @@
 
 Each phase is a stretch of the run (the data generated, the model built, the inputs transformed,
 the engine set up, each epoch, the tables handed back, scoring); for each it prints the resident
-memory as it began and ended, the most seen while it ran (sampled every few milliseconds), and by
+memory as it began and ended, the highest seen while it ran (sampled every few milliseconds), and by
 how much it raised the process's peak (read from the kernel's high-water mark as the phase began
 and ended, so a spike shorter than the sampling still counts). Sizes are also given as multiples of
 the model's bytes (U + V + optimiser state + input CSR, as ``scale.py`` counts them), so that the
@@ -127,11 +127,8 @@ def peak_phase(rows: list[dict]) -> str | None:
     """The phase in which the process reached its peak: the first piece, among those that raised
     the high-water mark, to end with the highest one. None if no piece raised it (the peak came
     before the first phase or between two)."""
-    raised = [row for row in rows if row["peak_after"] > row["peak_before"]]
-    if not raised:
-        return None
     top = max(row["peak_after"] for row in rows)
-    return next((row["phase"] for row in raised if row["peak_after"] == top), None)
+    return next((row["phase"] for row in rows if row["peak_after"] == top > row["peak_before"]), None)
 
 
 def run(args) -> tuple[list[dict], dict, float]:

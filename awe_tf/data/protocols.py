@@ -120,12 +120,11 @@ def recommendation_split(data: Dataset, seed: int = 0) -> Split:
     test = data.with_matrices(X=train_X, Y=test_Y)
     has_test = np.diff(test_Y.indptr) > 0
     candidates = np.flatnonzero(np.asarray(train_Y.sum(axis=0)).ravel() > 0)
-    if has_test.all():  # every user is tested (the usual case): the parts share the training matrices
-        return Split(train=train, test=test, exclude=train_Y, candidates=candidates)
+    everyone = has_test.all()  # every user tested (the usual case): the parts share the training matrices
     return Split(
         train=train,
-        test=test.rows(has_test),
-        exclude=train_Y[has_test],
+        test=test if everyone else test.rows(has_test),
+        exclude=train_Y if everyone else train_Y[has_test],
         candidates=candidates,
     )
 
