@@ -144,7 +144,7 @@ def run(args) -> tuple[list[dict], dict, float]:
     import importlib
 
     import tensorflow as tf
-    from scale import _data, _subsplit, configs, model_bytes
+    from scale import _training_and_sample, configs, model_bytes
 
     from awe_tf.evaluation import evaluate_model
     from awe_tf.models import AWEModel
@@ -154,8 +154,7 @@ def run(args) -> tuple[list[dict], dict, float]:
     (tf.ones([8, 8]) @ tf.ones([8, 8])).numpy()
     phases.end()
     phases.begin("data generated")
-    split, sample = _data(args)
-    test = _subsplit(split, sample)
+    train, test = _training_and_sample(args)
     phases.end()
 
     for owner, attribute, name in ((fit_module, "build_model", "model built"),
@@ -176,13 +175,13 @@ def run(args) -> tuple[list[dict], dict, float]:
 
     model_config, train_config = configs(args, args.method, args.epochs)
     phases.begin("fit, other")
-    result = fit_module.fit(split.train, model_config, train_config, callbacks=[Epochs()])
+    result = fit_module.fit(train, model_config, train_config, callbacks=[Epochs()])
     phases.end()
     phases.begin("scoring (P@10)")
     precision = evaluate_model(result.model.score, test, ks=(10,))["metrics"]["precision@10"]
     phases.end()
     phases.close()
-    return phases.rows, model_bytes(result.model, split.train.X), precision
+    return phases.rows, model_bytes(result.model, train.X), precision
 
 
 def report(rows: list[dict], parts: dict, precision: float, args) -> str:

@@ -73,6 +73,13 @@ def _subsplit(split, rows):
                  candidates=split.candidates)
 
 
+def _training_and_sample(args):
+    """The training part and the test part's sampled users: all that training and scoring read
+    (the rest of the test part is let go, as a user scoring a sample would)."""
+    split, sample = _data(args)
+    return split.train, _subsplit(split, sample)
+
+
 def configs(args, method: str, epochs: int, bucketing: bool = True):
     """``(ModelConfig, TrainConfig)`` of ``method``: d and K = 10 as LightFM's ``max_sampled``,
     awe-tf's defaults otherwise (the same for every method and for ``memory_phases.py``)."""
@@ -104,11 +111,10 @@ def worker(args) -> dict:
 
     (tf.ones([8, 8]) @ tf.ones([8, 8])).numpy()  # TensorFlow's runtime started: its memory is not the model's
     runtime_rss = current_rss()
-    split, sample = _data(args)
+    train, test = _training_and_sample(args)
     timer = EpochTimes()
 
     strategy, epochs, bucketing = None, args.epochs, True
-    test = _subsplit(split, sample)
     data_rss = current_rss()  # the runtime and the data set, before training makes anything
     history = []
 
@@ -129,15 +135,15 @@ def worker(args) -> dict:
         epochs, bucketing = args.ps_epochs, False  # workers build their input from tensors alone
         callbacks = [timer]  # P@10 once, after training
     model_config, train_config = configs(args, args.worker, epochs, bucketing)
-    result = fit(split.train, model_config, train_config, callbacks=callbacks, strategy=strategy)
+    result = fit(train, model_config, train_config, callbacks=callbacks, strategy=strategy)
     cluster = {} if strategy is None else {"cluster": {
         "workers": WORKERS, "parameter servers": SERVERS, "U shards": shards(result.model.U.table),
         "V shards": shards(result.model.V.table)}}
     times = timer.seconds
     if args.worker == PARAMETER_SERVER:
         history = [precision(result.model)]
-    popularity = precision(Popularity().fit(split.train))
-    pairs = split.train.Y.nnz
+    popularity = precision(Popularity().fit(train))
+    pairs = train.Y.nnz
     return {
         **cluster,
         "pairs": int(pairs), "epoch_seconds": times,
@@ -145,7 +151,7 @@ def worker(args) -> dict:
         "steady_pairs_per_second": pairs * (len(times) - 1) / sum(times[1:]) if len(times) > 1 else None,
         "precision@10": history[-1], "history": history, "popularity_precision@10": popularity,
         "peak_rss_bytes": peak_rss(), "rss_after_imports_bytes": runtime_rss, "rss_with_data_bytes": data_rss,
-        "model_bytes": model_bytes(result.model, split.train.X),
+        "model_bytes": model_bytes(result.model, train.X),
     }
 
 

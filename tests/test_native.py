@@ -311,14 +311,68 @@ def test_native_steps_reach_the_model_when_training_stops_with_an_error():
     assert not np.allclose(model.U.table.numpy(), before)
 
 
-def test_native_in_place_leaves_the_model_it_started_from_alone():
+def _engine_as_fit_makes_it(data):
+    """The engine set up before ``compile``, then told the optimiser's state is new, as ``fit`` does."""
+    model = build_model(data, ModelConfig(dimension=8, num_negatives=4, seed=3))
+    engine = NativeWarp(model, data, threads=1, seed=5)
+    model.compile(optimizer=TrainConfig(learning_rate=0.3).make_optimizer())
+    engine.optimiser_state_made()
+    return engine
+
+
+def _alone_in_its_buffer(variable) -> bool:
+    """Whether nothing but ``variable`` holds its buffer: TensorFlow adds to a buffer in place
+    only then, and copies it first where anything else holds it too."""
+    import tensorflow as tf
+
+    from awe_tf.native.engine import _address
+
+    before = _address(variable.value())
+    variable.assign_add(tf.zeros_like(variable))
+    return _address(variable.value()) == before
+
+
+def test_native_load_takes_tables_known_to_be_their_variables_own_without_copying_them():
+    """Set up as ``fit`` does, the engine makes U and V the variables' own before the optimiser's
+    state exists, and the accumulators are made fresh: load then trains all four where they are
+    (no copy on top of the model), and each is the variable's alone, so C writes nothing else."""
+    from awe_tf.native.engine import _address
+
+    engine = _engine_as_fit_makes_it(tiny(RECOMMENDATION))
+    variables = engine._variables()
+    assert set(variables) == {"U", "V", "accU", "accV"}
+    for name, variable in variables.items():
+        assert _alone_in_its_buffer(variable), name
+    where = {name: _address(variable.value()) for name, variable in variables.items()}
+    engine.load()
+    assert engine.in_place and {name: table.ctypes.data for name, table in engine.tables.items()} == where
+
+
+def test_a_model_built_from_another_gets_tables_of_its_own_when_the_engine_is_set_up():
+    """A model whose U and V were assigned from another's (which TensorFlow shares) before the
+    engine is set up gets buffers of its own then, not at load."""
+    from awe_tf.training.fit import start_from
+
+    data = tiny(RECOMMENDATION)
+    source = _engine_as_fit_makes_it(data).model
+    model = build_model(data, ModelConfig(dimension=8, num_negatives=4, seed=4))
+    start_from(model, source)
+    assert not _alone_in_its_buffer(model.U.table)  # shared with the source's U
+    start_from(model, source)
+    NativeWarp(model, data, threads=1, seed=5)
+    assert _alone_in_its_buffer(model.U.table) and _alone_in_its_buffer(model.V.table)
+
+
+@pytest.mark.parametrize("make", [_tiny_engine, _engine_as_fit_makes_it], ids=["compiled first", "as fit does"])
+def test_native_in_place_leaves_the_model_it_started_from_alone(make):
     """A model started from another (``init_from`` assigns the other's U and V, which TensorFlow
-    shares until either is written) trains without changing the other."""
+    shares until either is written) trains without changing the other, also after the engine
+    was set up (the tables it knew as the variables' own have moved, and are copied at load)."""
     from awe_tf.training.fit import start_from
     from awe_tf.training.optimiser import continue_optimiser
 
     data = tiny(RECOMMENDATION)
-    source, engine = _tiny_engine(data), _tiny_engine(data)
+    source, engine = make(data), make(data)
     source.load()
     start_from(engine.model, source.model)
     continue_optimiser(source.model, engine.model)

@@ -75,6 +75,20 @@ def test_recommendation_split_shares_the_training_matrices_when_every_user_is_te
         assert np.shares_memory(part.indices, training.indices) and np.shares_memory(part.data, training.data)
 
 
+def test_recommendation_split_shares_inputs_and_labels_only_where_the_weights_are_the_labels():
+    data = toy_recommendation()
+    implicit = protocol_split(data)  # every weight 1: the inputs are the labels
+    assert np.shares_memory(implicit.train.X.data, implicit.train.Y.data)
+    np.testing.assert_array_equal(implicit.train.X.toarray(), implicit.train.Y.toarray())
+    weighted_X = data.X.copy()
+    weighted_X.data = np.arange(1, weighted_X.nnz + 1, dtype=np.float32)  # ratings as input weights
+    weighted = protocol_split(data.with_matrices(X=weighted_X))
+    assert not np.shares_memory(weighted.train.X.data, weighted.train.Y.data)
+    kept = weighted.train.Y.toarray() > 0
+    np.testing.assert_array_equal(weighted.train.X.toarray(), np.where(kept, weighted_X.toarray(), 0))
+    np.testing.assert_array_equal(weighted.train.Y.toarray(), implicit.train.Y.toarray())
+
+
 def test_recommendation_validation_uses_seed_one():
     data = toy_recommendation()
     split = protocol_split(data)

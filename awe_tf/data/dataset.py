@@ -113,7 +113,8 @@ class Split:
     and ``test.Y`` the held-out items; ``exclude`` is then the matrix of training positives that
     the ranking leaves out, and ``candidates`` the labels that may be ranked at all. The parts
     may share matrices (a recommendation split where every user is tested: ``test.X`` and
-    ``exclude`` are the training part's own), so treat them as read-only.
+    ``exclude`` are the training part's own; of implicit data: ``train.X`` and ``train.Y`` hold
+    the same arrays), so treat them as read-only.
     """
 
     train: Dataset

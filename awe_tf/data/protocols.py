@@ -104,8 +104,9 @@ def recommendation_split(data: Dataset, seed: int = 0) -> Split:
     The test part's inputs are each user's training items and its labels the held-out items;
     the ranking excludes the user's training items and covers only items seen in training. Where
     every user has held-out items, the test part's inputs and ``exclude`` are the training part's
-    own matrices, not copies (at a million users, each copy is the size of the training set):
-    treat a split's matrices as read-only.
+    own matrices, not copies (at a million users, each copy is the size of the training set); where
+    the inputs' weights equal the labels (implicit data), the training inputs and labels are one
+    matrix too: treat a split's matrices as read-only.
     """
     if data.task != RECOMMENDATION:
         raise ValueError(f"{data.name} is {data.task} data, not recommendation data")
@@ -114,7 +115,9 @@ def recommendation_split(data: Dataset, seed: int = 0) -> Split:
     if not np.array_equal(data.X.indices, data.Y.indices) or not np.array_equal(data.X.indptr, data.Y.indptr):
         raise ValueError("recommendation data needs X and Y with the same non-zero pattern")
     kept, held, _ = hold_out_items(data.Y, seed)
-    train_X, train_Y = _mask_csr(data.X, kept), _mask_csr(data.Y, kept)
+    train_Y = _mask_csr(data.Y, kept)
+    # implicit data (every input weight 1, as the labels): one training matrix serves as both
+    train_X = train_Y if np.array_equal(data.X.data, data.Y.data) else _mask_csr(data.X, kept)
     test_Y = _mask_csr(data.Y, held)
     train = data.with_matrices(X=train_X, Y=train_Y)
     test = data.with_matrices(X=train_X, Y=test_Y)

@@ -39,7 +39,7 @@ def _shares_its_buffer(variable) -> bool:
         return False
 
 
-def _own_view(variable) -> np.ndarray | None:
+def _own_view(variable, own_at: int | None = None) -> np.ndarray | None:
     """A writable NumPy view of a buffer that ``variable`` alone holds, or None where TensorFlow
     hands out a copy on every read instead (a variable ever read or updated sparsely, e.g. by
     graph training or scoring, or not a float32 array in this process's memory).
@@ -47,12 +47,16 @@ def _own_view(variable) -> np.ndarray | None:
     Two reads at the same address are the variable's buffer. It is then copied once into a
     buffer of its own: an assignment from another variable (``init_from``, ``continue_from``)
     shares that variable's buffer until TensorFlow writes to either, and C writes behind
-    TensorFlow's back. An alias made later, while C trains (a callback assigning these variables
-    to others, or keeping a tensor read from them), is not seen: it would change with training.
+    TensorFlow's back. The copy is skipped where the buffer is at ``own_at``, an address where the
+    caller knows it to be the variable's alone (it made the copy itself, or the variable was just
+    made). An alias made later, after the engine's set-up or while C trains (a callback assigning
+    these variables to others, or keeping a tensor read from them), is not seen: it would change
+    with training.
     """
     if not _shares_its_buffer(variable):
         return None
-    variable.assign(tf.raw_ops.DeepCopy(x=variable.value()))
+    if own_at is None or _address(variable.value()) != own_at:
+        variable.assign(tf.raw_ops.DeepCopy(x=variable.value()))
     view = variable.value()._numpy()  # noqa: SLF001
     return view if view.flags.c_contiguous and view.flags.writeable else None
 
@@ -141,6 +145,26 @@ class NativeWarp:
         self.n_chunks = max(1, min(self.rows.size, -(-self.n_pairs // CHUNK_PAIRS)))
         self._plan = (None, None)
         self.tables, self.unshareable = None, set()
+        # Where a table's buffer is known to be its variable's alone, until the first load takes it
+        # without copying it again. U and V are made so now, before the optimiser's state exists:
+        # copied at load instead, each would come on top of everything training holds.
+        self._own_at: dict[str, int] = {}
+        for name in ("U", "V"):
+            self._claim(name, self._variables()[name])
+
+    def _claim(self, name: str, variable) -> None:
+        if _own_view(variable) is not None:
+            self._own_at[name] = _address(variable.value())
+
+    def optimiser_state_made(self) -> None:
+        """Say that the optimiser's state was just made (``compile`` with a new optimiser, as
+        :func:`~awe_tf.training.fit` does after setting the engine up): each accumulator then
+        holds the buffer its initial value was made in, and nothing else does, so the first load
+        takes it as it is. Without this call, load copies it into a buffer of its own first, on
+        top of everything training holds."""
+        for name, variable in self._variables().items():
+            if name.startswith("acc") and _shares_its_buffer(variable):
+                self._own_at[name] = _address(variable.value())
 
     def steps_per_epoch(self) -> int:
         return self.n_chunks
@@ -163,7 +187,7 @@ class NativeWarp:
         """What C trains for ``variable``: its own buffer (:func:`_own_view`), else a copy. A
         variable found unshareable stays so (TensorFlow never leaves copy-on-read), so it is not
         checked again (checking reads the table twice: two copies of it at once)."""
-        view = None if name in self.unshareable else _own_view(variable)
+        view = None if name in self.unshareable else _own_view(variable, self._own_at.pop(name, None))
         if view is None:
             self.unshareable.add(name)
             return np.require(variable.numpy(), np.float32, ["C", "W"])  # numpy() is a copy already

@@ -113,6 +113,8 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                       steps_per_execution=1 if native else train_config.steps_per_execution,  # native: a chunk a call
                       jit_compile=train_config.jit_compile,
                       run_eagerly=native)  # one call into C per step: nothing to trace
+    if native:
+        batches.optimiser_state_made()
     if not native:
         batches = TrainingBatches(
             prepared,
