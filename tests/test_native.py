@@ -350,7 +350,8 @@ def test_native_load_takes_tables_known_to_be_their_variables_own_without_copyin
 
 def test_a_model_built_from_another_gets_tables_of_its_own_when_the_engine_is_set_up():
     """A model whose U and V were assigned from another's (which TensorFlow shares) before the
-    engine is set up gets buffers of its own then, not at load."""
+    engine is set up gets buffers of its own then, which load takes as they are."""
+    from awe_tf.native.engine import _address
     from awe_tf.training.fit import start_from
 
     data = tiny(RECOMMENDATION)
@@ -359,8 +360,62 @@ def test_a_model_built_from_another_gets_tables_of_its_own_when_the_engine_is_se
     start_from(model, source)
     assert not _alone_in_its_buffer(model.U.table)  # shared with the source's U
     start_from(model, source)
-    NativeWarp(model, data, threads=1, seed=5)
+    engine = NativeWarp(model, data, threads=1, seed=5)
     assert _alone_in_its_buffer(model.U.table) and _alone_in_its_buffer(model.V.table)
+    where = {name: _address(model.U.table.value() if name == "U" else model.V.table.value()) for name in "UV"}
+    model.compile(optimizer=TrainConfig(learning_rate=0.3).make_optimizer())
+    engine.load()
+    assert {name: engine.tables[name].ctypes.data for name in "UV"} == where
+
+
+def test_a_new_native_fit_copies_no_table_at_load_and_leaves_the_models_it_starts_from_alone(monkeypatch):
+    """``fit`` sets the engine up before compiling and says the optimiser's state is new: a fresh
+    run copies U and V once, at set-up, and nothing at load; a run started from another model's
+    tables and optimiser state (``init_from``, ``continue_from``) trains without changing them."""
+    import tensorflow as tf
+
+    copies, at_load = [], []
+    deep_copy, load = tf.raw_ops.DeepCopy, NativeWarp.load
+    monkeypatch.setattr(tf.raw_ops, "DeepCopy", lambda **kwargs: copies.append(1) or deep_copy(**kwargs))
+
+    def counted_load(engine):
+        before = len(copies)
+        load(engine)
+        at_load.append(len(copies) - before)
+
+    monkeypatch.setattr(NativeWarp, "load", counted_load)
+    data = tiny(RECOMMENDATION)
+    config = ModelConfig(dimension=8, num_negatives=4, seed=3)
+    native = TrainConfig(epochs=2, engine="native", learning_rate=0.3, verbose=0)
+    source = fit(data, config, native).model
+    assert at_load == [0] and len(copies) == 2
+    kept = [variable.numpy() for variable in source.trainable_variables + source.optimizer.variables[1:]]
+    assert len(kept) == 4  # U, V and their accumulators (the optimiser's first variable is its step count)
+    fit(data, config, native, init_from=source, continue_from=source)
+    assert at_load == [0, 4]  # everything moved since set-up: copied before C writes to it
+    for variable, before in zip(source.trainable_variables + source.optimizer.variables[1:], kept, strict=True):
+        np.testing.assert_array_equal(variable.numpy(), before, err_msg=variable.name)
+
+
+def test_a_one_element_optimiser_state_is_copied_before_c_writes_to_it():
+    """TensorFlow makes a one-element initial value from its cached constant, which every such
+    state shares: training one (U of one feature, no bias, d = 1) must leave the next
+    optimiser's start alone."""
+    import tensorflow as tf
+
+    data = tiny(ANNOTATION)
+    data = Dataset(X=sp.csr_matrix(np.ones((data.n_examples, 1), np.float32)), Y=data.Y, feature_names=["x"],
+                   label_names=data.label_names, task=ANNOTATION, name="one feature")
+    model = build_model(data, ModelConfig(dimension=1, num_negatives=1, input_bias=False, seed=3))
+    engine = NativeWarp(model, data, threads=1, seed=5)
+    model.compile(optimizer=TrainConfig(learning_rate=0.3).make_optimizer())
+    engine.optimiser_state_made()
+    assert "accU" not in engine._own_at and "accV" in engine._own_at
+    for step in range(3):
+        engine.run_step(step)
+    fresh = tf.keras.optimizers.Adagrad(0.3)
+    fresh.build([tf.Variable(tf.zeros([1, 1]))])
+    np.testing.assert_array_equal(fresh.variables[1].numpy(), np.float32([[0.1]]))
 
 
 @pytest.mark.parametrize("make", [_tiny_engine, _engine_as_fit_makes_it], ids=["compiled first", "as fit does"])

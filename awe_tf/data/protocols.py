@@ -116,7 +116,7 @@ def recommendation_split(data: Dataset, seed: int = 0) -> Split:
         raise ValueError("recommendation data needs X and Y with the same non-zero pattern")
     kept, held, _ = hold_out_items(data.Y, seed)
     train_Y = _mask_csr(data.Y, kept)
-    # implicit data (every input weight 1, as the labels): one training matrix serves as both
+    # inputs weighted as the labels are (implicit data: every weight 1): one training matrix serves as both
     train_X = train_Y if np.array_equal(data.X.data, data.Y.data) else _mask_csr(data.X, kept)
     test_Y = _mask_csr(data.Y, held)
     train = data.with_matrices(X=train_X, Y=train_Y)

@@ -113,6 +113,12 @@ class NativeWarp:
     assigns weights at a step rather than at an epoch end sees that table as the epoch began,
     or has its assignment to it overwritten at the epoch's end.
 
+    Setting the engine up gives U and V buffers of their own (a copy where the variable's is
+    shared, as after an assignment from another model), so that load need not copy them on top
+    of the optimiser's state; :meth:`optimiser_state_made` does the same for a new optimiser's
+    state. A tensor read from U or V and kept after set-up (a callback's ``set_model``) would
+    change with training.
+
     Args:
         model: the model (checked by :func:`check_supported`, with ``strategy``).
         data: the training set, its inputs transformed by the model (:meth:`AWEModel.prepare`).
@@ -149,21 +155,22 @@ class NativeWarp:
         # without copying it again. U and V are made so now, before the optimiser's state exists:
         # copied at load instead, each would come on top of everything training holds.
         self._own_at: dict[str, int] = {}
-        for name in ("U", "V"):
-            self._claim(name, self._variables()[name])
-
-    def _claim(self, name: str, variable) -> None:
-        if _own_view(variable) is not None:
-            self._own_at[name] = _address(variable.value())
+        for name, variable in (("U", model.U.table), ("V", model.V.table)):
+            if _own_view(variable) is not None:
+                self._own_at[name] = _address(variable.value())
 
     def optimiser_state_made(self) -> None:
         """Say that the optimiser's state was just made (``compile`` with a new optimiser, as
-        :func:`~awe_tf.training.fit` does after setting the engine up): each accumulator then
-        holds the buffer its initial value was made in, and nothing else does, so the first load
-        takes it as it is. Without this call, load copies it into a buffer of its own first, on
-        top of everything training holds."""
+        :func:`~awe_tf.training.fit` does after setting the engine up, before anything assigns
+        it): each accumulator then holds the buffer its initial value was filled in, and nothing
+        else does, so the first load takes it as it is. Without this call, load copies it into a
+        buffer of its own first, on top of everything training holds."""
+        optimizer = self.model.optimizer
+        if self.tables is not None or optimizer is None or int(optimizer.iterations.numpy()) != 0:
+            raise RuntimeError("optimiser_state_made() is for a new optimiser's state, before training loads it")
         for name, variable in self._variables().items():
-            if name.startswith("acc") and _shares_its_buffer(variable):
+            # a one-element state is TensorFlow's cached constant of the initial value, shared by every such state
+            if name.startswith("acc") and variable.shape.num_elements() > 1 and _shares_its_buffer(variable):
                 self._own_at[name] = _address(variable.value())
 
     def steps_per_epoch(self) -> int:

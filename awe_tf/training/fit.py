@@ -105,7 +105,8 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
 
         if train_config.jit_compile:
             raise ValueError("jit_compile is for the graph engine; the native engine is compiled C already")
-        # Checks the model and strategy before anything else is built; reads the optimiser only once training begins.
+        # Checks the model and strategy before anything else is built, and makes U and V its own before the
+        # optimiser's state exists (:class:`NativeWarp`); reads the optimiser only once training begins.
         batches = NativeWarp(model, prepared, train_config.threads or default_threads(), seed=train_config.seed,
                              strategy=strategy)
     with strategy.scope():
@@ -115,7 +116,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                       run_eagerly=native)  # one call into C per step: nothing to trace
     if native:
         batches.optimiser_state_made()
-    if not native:
+    else:
         batches = TrainingBatches(
             prepared,
             pairs_per_batch=train_config.pairs_per_batch,
