@@ -243,8 +243,9 @@ def report(args, results: dict) -> str:
                 if "rss_with_data_bytes" in r), default=0)
     lines += ["", "pairs/s: after the first epoch where there are several; peak: the process's peak resident memory "
               f"(TensorFlow's own, about {_gb(started)} GB once started, included; peak-TF leaves that out, and "
-              f"peak-TF-data the benchmark's data set as well, about {_gb(data)} GB as generated: raw inputs, labels, "
-              "test part); model: U + V + optimiser state + input CSR (the inputs as transformed for training)"]
+              f"peak-TF-data the benchmark's data set as well, about {_gb(data)} GB as kept: the training part and "
+              "the scored users' test rows); model: U + V + optimiser state + input CSR (the inputs as transformed "
+              "for training)"]
     return "\n".join(lines)
 
 
