@@ -66,18 +66,15 @@ def _data(args):
     return split, sample
 
 
-def _subsplit(split, rows):
-    from awe_tf.data import Split
-
-    return Split(train=split.train, test=split.test.rows(rows), exclude=split.exclude[rows],
-                 candidates=split.candidates)
-
-
 def _training_and_sample(args):
     """The training part and the test part's sampled users: all that training and scoring read
     (the rest of the test part is let go, as a user scoring a sample would)."""
+    from awe_tf.data import Split
+
     split, sample = _data(args)
-    return split.train, _subsplit(split, sample)
+    test = Split(train=split.train, test=split.test.rows(sample), exclude=split.exclude[sample],
+                 candidates=split.candidates)
+    return split.train, test
 
 
 def configs(args, method: str, epochs: int, bucketing: bool = True):

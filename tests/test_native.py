@@ -357,15 +357,16 @@ def test_a_model_built_from_another_gets_tables_of_its_own_when_the_engine_is_se
     data = tiny(RECOMMENDATION)
     source = _engine_as_fit_makes_it(data).model
     model = build_model(data, ModelConfig(dimension=8, num_negatives=4, seed=4))
+    tables = {"U": model.U.table, "V": model.V.table}
     start_from(model, source)
-    assert not _alone_in_its_buffer(model.U.table)  # shared with the source's U
-    start_from(model, source)
+    assert not _alone_in_its_buffer(model.U.table)  # shared with the source's U (the check gave U a copy)
+    start_from(model, source)  # shared again
     engine = NativeWarp(model, data, threads=1, seed=5)
-    assert _alone_in_its_buffer(model.U.table) and _alone_in_its_buffer(model.V.table)
-    where = {name: _address(model.U.table.value() if name == "U" else model.V.table.value()) for name in "UV"}
+    assert all(_alone_in_its_buffer(table) for table in tables.values())
+    where = {name: _address(table.value()) for name, table in tables.items()}
     model.compile(optimizer=TrainConfig(learning_rate=0.3).make_optimizer())
     engine.load()
-    assert {name: engine.tables[name].ctypes.data for name in "UV"} == where
+    assert {name: engine.tables[name].ctypes.data for name in tables} == where
 
 
 def test_a_new_native_fit_copies_no_table_at_load_and_leaves_the_models_it_starts_from_alone(monkeypatch):
@@ -389,11 +390,12 @@ def test_a_new_native_fit_copies_no_table_at_load_and_leaves_the_models_it_start
     native = TrainConfig(epochs=2, engine="native", learning_rate=0.3, verbose=0)
     source = fit(data, config, native).model
     assert at_load == [0] and len(copies) == 2
-    kept = [variable.numpy() for variable in source.trainable_variables + source.optimizer.variables[1:]]
-    assert len(kept) == 4  # U, V and their accumulators (the optimiser's first variable is its step count)
+    tables = source.trainable_variables + source.optimizer.variables[1:]  # the first is the step count
+    assert len(tables) == 4  # U, V and their accumulators
+    kept = [variable.numpy() for variable in tables]
     fit(data, config, native, init_from=source, continue_from=source)
     assert at_load == [0, 4]  # everything moved since set-up: copied before C writes to it
-    for variable, before in zip(source.trainable_variables + source.optimizer.variables[1:], kept, strict=True):
+    for variable, before in zip(tables, kept, strict=True):
         np.testing.assert_array_equal(variable.numpy(), before, err_msg=variable.name)
 
 
