@@ -176,3 +176,25 @@ def test_a_started_model_keeps_its_start_when_no_epoch_beats_it(corel, tmp_path,
     np.testing.assert_array_equal(kept.V.table.numpy(), wsabie.V.table.numpy())
     with pytest.raises(SettingError, match="at least 1 for a model that starts untrained"):
         fit(carve.train, config, TrainConfig(epochs=0, verbose=0))
+
+
+def test_a_new_best_is_copied_into_the_arrays_kept_before(corel):
+    """Each better epoch overwrites the kept best weights in place: at a million items a fresh
+    copy beside the old one would cost U and V again."""
+    from awe_tf.training.callbacks import ValidationRanking
+
+    model = fit(corel.train, ModelConfig(dimension=4, num_negatives=3), TrainConfig(epochs=1, verbose=0)).model
+    ranking = ValidationRanking(corel)
+    ranking.set_model(model)
+    assert ranking._keep_if_best(0.1, 0)
+    kept = ranking.best_weights
+    first = [w.copy() for w in kept]
+    model.U.table.assign(model.U.table * 0.5)  # the next epoch's weights
+    assert not ranking._keep_if_best(0.05, 1)  # worse: nothing changes
+    assert all(np.array_equal(a, b) for a, b in zip(ranking.best_weights, first, strict=True))
+    assert ranking._keep_if_best(0.2, 2)
+    assert all(new is old for new, old in zip(ranking.best_weights, kept, strict=True))  # the same arrays
+    for kept_now, weight in zip(ranking.best_weights, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(kept_now, weight)
+    model.U.table.assign(model.U.table * 0.5)  # a snapshot, not a view of the variables
+    assert not any(np.array_equal(w, model.U.table.numpy()) for w in ranking.best_weights)

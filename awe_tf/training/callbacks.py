@@ -48,7 +48,7 @@ class ValidationRanking(tf.keras.callbacks.Callback):
         if value <= self.best:
             return False
         self.best, self.best_epoch = value, epoch
-        self.best_weights = [w.copy() for w in self.model.get_weights()]
+        self.best_weights = _copied_into(self.best_weights, self.model.get_weights())
         return True
 
     def consider_start(self) -> None:
@@ -75,6 +75,22 @@ class ValidationRanking(tf.keras.callbacks.Callback):
         self.best = state.get("best", -math.inf)
         self.best_epoch = state.get("best_epoch", -1)
         self.best_weights = best_weights
+
+
+def _copied_into(kept: list | None, weights: list) -> list:
+    """``weights`` copied into the arrays of ``kept`` where they fit (shape, dtype, writable), so
+    that a new best costs no memory beside the one kept (at a million items, U and V again);
+    fresh copies otherwise."""
+    if kept is None or len(kept) != len(weights):
+        return [np.array(w, copy=True) for w in weights]
+    out = []
+    for old, new in zip(kept, weights, strict=True):
+        if old.shape == new.shape and old.dtype == new.dtype and old.flags.writeable:
+            np.copyto(old, new)
+            out.append(old)
+        else:
+            out.append(np.array(new, copy=True))
+    return out
 
 
 class TrainingDiverged(RuntimeError):
