@@ -10,6 +10,7 @@ the model's bytes (U + V + optimiser state + input CSR, as ``scale.py`` counts t
 phase that sets ``scale.py``'s peak/model ratio, and by how much, can be read off.
 
     python benchmarks/memory_phases.py --items 1000000 --users 1000000 [--method "native WSABIE"]
+                                       [--epochs N --score-each-epoch]
 
 Phases are marked by wrapping the library's functions in this process only (``fit``'s model
 build, ``AWEModel.prepare``, ``compile``, the native engine's set-up, load, store and release) and
@@ -173,15 +174,25 @@ def run(args) -> tuple[list[dict], dict, float]:
         def on_epoch_end(self, epoch, logs=None):
             phases.end()
 
+    def precision(model) -> float:
+        return evaluate_model(model.score, test, ks=(10,))["metrics"]["precision@10"]
+
+    class Scoring(tf.keras.callbacks.Callback):  # as scale.py's worker scores: after each epoch, inside fit
+        def on_epoch_end(self, epoch, logs=None):
+            phases.begin(f"scoring after epoch {epoch + 1}")
+            precision(self.model)
+            phases.end()
+
     model_config, train_config = configs(args, args.method, args.epochs)
     phases.begin("fit, other")
-    result = fit_module.fit(train, model_config, train_config, callbacks=[Epochs()])
+    result = fit_module.fit(train, model_config, train_config,
+                            callbacks=[Epochs()] + ([Scoring()] if args.score_each_epoch else []))
     phases.end()
     phases.begin("scoring (P@10)")
-    precision = evaluate_model(result.model.score, test, ks=(10,))["metrics"]["precision@10"]
+    held_out = precision(result.model)
     phases.end()
     phases.close()
-    return phases.rows, model_bytes(result.model, train.X), precision
+    return phases.rows, model_bytes(result.model, train.X), held_out
 
 
 def report(rows: list[dict], parts: dict, precision: float, args) -> str:
@@ -215,6 +226,8 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method", default="native WSABIE", choices=[m for m in METHODS if m != PARAMETER_SERVER])
+    parser.add_argument("--score-each-epoch", action="store_true",
+                        help="also score P@10 after each epoch inside fit, as scale.py does")
     set_arguments(parser, epochs=1)
     args = parser.parse_args(argv)
     if not Path("/proc/self/status").exists():
