@@ -72,3 +72,43 @@ def test_ranking_a_million_labels_scores_a_few_rows_at_a_time():
     report = evaluate_scorer(score, sp.csr_matrix((n_rows, 3)), positives, ks=(1,))
     assert sum(seen) == n_rows and max(seen) * n_labels <= SCORES_PER_BATCH
     assert report["metrics"]["precision@1"] == 1 / n_rows
+
+
+def test_exclusion_and_candidates_on_both_paths_match_a_masked_full_sort():
+    rng = np.random.default_rng(1)
+    for n_labels, k in ((12, 10), (3000, 10)):  # the sort path, then the partition path (k < |Y| / 4)
+        scores = rng.integers(0, 40, size=(25, n_labels)).astype(np.float32) / 7  # many ties
+        exclude = sp.random(25, n_labels, density=0.1, format="csr", random_state=2, dtype=np.float32)
+        exclude.data[:3] = 0  # an explicit zero excludes nothing
+        candidates = rng.choice(n_labels, size=n_labels * 2 // 3, replace=False)
+        masked = scores.astype(np.float64)
+        barred = np.ones(n_labels, bool)
+        barred[candidates] = False
+        masked[:, barred] = -np.inf
+        masked[exclude.toarray() != 0] = -np.inf
+        want = np.argsort(-masked, axis=1, kind="stable")[:, :k]
+        np.testing.assert_array_equal(top_k(scores, k, exclude, candidates), want)
+        ranked_barred = ~np.isfinite(masked[np.arange(25)[:, None], want])  # where too few labels were left
+        assert ranked_barred.any() == (n_labels == 12)  # the partition path never needs to rank one
+
+
+def test_ranking_many_labels_holds_about_one_row_beside_the_scores():
+    """The partition path works row by row: what it allocates is a few rows' worth, not a copy of
+    the batch and an int64 index of it (three times the batch's float32 scores)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(3)
+    scores = rng.standard_normal((8, 200_000)).astype(np.float32)
+    exclude = sp.random(8, 200_000, density=0.001, format="csr", random_state=4)
+    tracemalloc.start()
+    try:
+        top = top_k(scores, 10, exclude, candidates=np.arange(0, 200_000, 2))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # a row's copy (0.8 MB), its partition index (1.6 MB) and masks: under the batch's scores once,
+    # where a copy of the batch and its index came to three times them
+    assert peak < scores.nbytes, peak
+    masked = np.where(np.arange(200_000) % 2 == 0, scores, -np.inf)
+    masked[exclude.toarray() != 0] = -np.inf
+    np.testing.assert_array_equal(top, np.argsort(-masked, axis=1, kind="stable")[:, :10])

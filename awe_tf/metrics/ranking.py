@@ -24,33 +24,51 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None, cand
     Returns:
         ``[n, k]`` int array of label indices. Ties break towards the lower label index.
     """
-    # A copy to write into, float32 kept as it is (widening it would change no order, and
-    # doubles what ranking a million labels holds); anything else as float64.
     scores = np.asarray(scores)
-    scores = np.array(scores, dtype=np.float32 if scores.dtype == np.float32 else np.float64, copy=True)
+    # float32 kept as it is (widening it would change no order, and doubles what ranking a
+    # million labels holds); anything else as float64
+    dtype = np.float32 if scores.dtype == np.float32 else np.float64
     n, n_labels = scores.shape
+    barred = None
     if candidates is not None:
-        allowed = np.zeros(n_labels, bool)
-        allowed[np.asarray(candidates)] = True
-        scores[:, ~allowed] = -np.inf
-    if exclude is not None:
-        rows, cols = exclude.nonzero()
-        scores[rows, cols] = -np.inf
+        barred = np.ones(n_labels, bool)
+        barred[np.asarray(candidates)] = False
+    excluded = _columns_by_row(exclude, n)
     k = min(k, n_labels)
-    # Ranked by -score, negated in place (no second copy): a stable ascending sort then keeps the
-    # lower index first among equal scores, and NaN, sorted last, is ranked after every number.
-    np.negative(scores, out=scores)
-    if k < n_labels // 4:
-        # Partition first, keeping every label tied with the k-th so the tie-break stays exact.
-        part = np.argpartition(scores, k - 1, axis=1)[:, :k]
-        kth = np.take_along_axis(scores, part, axis=1).max(axis=1, keepdims=True)
-        out = np.empty((n, k), np.int64)
-        for row in range(n):
-            cand = np.flatnonzero(scores[row] <= kth[row])
-            order = np.argsort(scores[row, cand], kind="stable")
-            out[row] = cand[order[:k]]
-        return out
-    return np.argsort(scores, axis=1, kind="stable")[:, :k]
+    if k >= n_labels // 4:  # a full stable sort of the whole batch
+        ranked = _negated(scores, dtype, barred, excluded)
+        return np.argsort(ranked, axis=1, kind="stable")[:, :k]
+    # Row by row (what one row's ranking holds, never the batch's: a million labels are 4 MB a
+    # row), partitioned first, keeping every label tied with the k-th so the tie-break stays exact.
+    out = np.empty((n, k), np.int64)
+    for row in range(n):
+        values = _negated(scores[row : row + 1], dtype, barred, excluded[row : row + 1])[0]
+        kth = values[np.argpartition(values, k - 1)[:k]].max()
+        tied_or_better = np.flatnonzero(values <= kth)
+        out[row] = tied_or_better[np.argsort(values[tied_or_better], kind="stable")[:k]]
+    return out
+
+
+def _columns_by_row(exclude, n: int) -> list:
+    """Each row's excluded columns (its non-zeros), ``[]`` where nothing is excluded."""
+    if exclude is None:
+        return [()] * n
+    rows, cols = sp.csr_matrix(exclude).nonzero()  # row-major: each row's columns in one run
+    bounds = np.searchsorted(rows, np.arange(n + 1))
+    return [cols[bounds[i] : bounds[i + 1]] for i in range(n)]
+
+
+def _negated(scores: np.ndarray, dtype, barred, excluded) -> np.ndarray:
+    """A copy of ``scores`` to rank by ascending value: negated, so that a stable ascending sort
+    keeps the lower index first among equal scores and ranks NaN (sorted last) after every number;
+    barred and excluded labels at +inf, never before a label that may be ranked."""
+    ranked = np.array(scores, dtype=dtype, copy=True)
+    if barred is not None:
+        ranked[:, barred] = -np.inf
+    for row, columns in enumerate(excluded):
+        ranked[row, columns] = -np.inf
+    np.negative(ranked, out=ranked)  # in place: no second copy
+    return ranked
 
 
 def hits_at_k(top: np.ndarray, positives: sp.csr_matrix, k: int) -> np.ndarray:

@@ -110,9 +110,9 @@ def score(model, X, batch_size: int | None = None) -> np.ndarray:
         ids, weights = batch["feature_ids"], batch["feature_weights"]
         neighbours = _index_neighbours(model, ids, weights)
         if neighbours is not None:
-            out[index] = graphs(model).scores_near(ids, weights, neighbours).numpy()
+            out[index] = np.asarray(graphs(model).scores_near(ids, weights, neighbours))
         else:
-            out[index] = graphs(model).scores(ids, weights).numpy()
+            out[index] = np.asarray(graphs(model).scores(ids, weights))
     return out
 
 
