@@ -56,7 +56,8 @@ def test_protocol_ks():
     assert protocol_ks(374) == (1, 3, 5, 10)
 
 
-def test_ranking_a_million_labels_scores_a_few_rows_at_a_time():
+def test_ranking_a_million_labels_scores_a_few_rows_at_a_time(monkeypatch):
+    import awe_tf.metrics.ranking as ranking
     from awe_tf.metrics.ranking import SCORES_PER_BATCH, evaluate_scorer
 
     n_rows, n_labels = 40, 1_000_000
@@ -69,7 +70,11 @@ def test_ranking_a_million_labels_scores_a_few_rows_at_a_time():
         scores[:, :100] = 1.0  # labels 0-99 first: row 0's positive (label 0) is hit
         return scores
 
+    # the C heap's free memory is handed back once, after the last batch (the batches' scores)
+    monkeypatch.setattr(ranking, "return_free_memory", lambda: seen.append("returned"))
     report = evaluate_scorer(score, sp.csr_matrix((n_rows, 3)), positives, ks=(1,))
+    assert seen[-1] == "returned" and seen.count("returned") == 1
+    seen.pop()
     assert sum(seen) == n_rows and max(seen) * n_labels <= SCORES_PER_BATCH
     assert report["metrics"]["precision@1"] == 1 / n_rows
 

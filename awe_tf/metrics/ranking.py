@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from awe_tf.memory import return_free_memory
+
 DEFAULT_KS = (1, 3, 5, 10)
 
 
@@ -143,9 +145,9 @@ def ranked(score_fn, X: sp.csr_matrix, n_labels: int, k: int, exclude=None, cand
     for start in range(0, X.shape[0], batch_size):
         stop = min(start + batch_size, X.shape[0])
         args = (X[start:stop], np.arange(start, stop)) if with_rows else (X[start:stop],)
-        scores = np.asarray(score_fn(*args))
         excl = exclude[start:stop] if exclude is not None else None
-        tops.append(top_k(scores, k, excl, candidates))
+        tops.append(top_k(np.asarray(score_fn(*args)), k, excl, candidates))
+    return_free_memory()  # the batches' scores, freed but otherwise still held by the C heap
     return np.concatenate(tops) if tops else np.zeros((0, k), np.int64)
 
 

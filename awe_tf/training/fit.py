@@ -14,9 +14,9 @@ from awe_tf.config import ModelConfig, SettingError, TrainConfig
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.data.pipeline import TrainingBatches
 from awe_tf.distribute import is_parameter_server, is_tpu, rows_by_workers
+from awe_tf.memory import return_free_memory
 from awe_tf.models import AWEModel
 from awe_tf.training.callbacks import EpochCheckpoint, StopAtNonFiniteStep, StopOnNonFinite, ValidationRanking
-from awe_tf.training.memory import return_free_memory
 from awe_tf.training.optimiser import continue_optimiser
 
 
