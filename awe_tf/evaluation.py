@@ -8,6 +8,7 @@ import numpy as np
 
 from awe_tf.baselines import KNN, LogOddsSVD, Popularity
 from awe_tf.data.dataset import RECOMMENDATION, Split
+from awe_tf.memory import return_free_memory
 from awe_tf.metrics import evaluate_scorer, protocol_ks
 
 
@@ -20,7 +21,12 @@ def evaluate_model(score_fn, split: Split, ks=None) -> dict:
     """
     test = split.test
     ks = ks or protocol_ks(test.n_labels)
-    return evaluate_scorer(score_fn, test.X, test.Y, split.exclude, split.candidates, ks)
+    report = evaluate_scorer(score_fn, test.X, test.Y, split.exclude, split.candidates, ks)
+    # Ranking many labels a few rows at a time leaves the batches' freed scores held by the C
+    # heap, which would count from then on (for the rest of training, when validation ranks
+    # after each epoch).
+    return_free_memory()
+    return report
 
 
 def evaluate_served(served, split: Split, ks=None, batch_size: int = 256) -> dict:

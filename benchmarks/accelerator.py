@@ -23,7 +23,8 @@ every P@k within the tolerance.
 
 With ``--device cpu`` the "device" is this CPU (MirroredStrategy over it alone), and TensorFlow
 runs deterministic ops on one thread: every P@k must then equal the CPU's, the ratios are about
-1, and the run only says the script works. ``--smoke`` trains on Corel5k's first 2,000 training
+1 (those of scoring; the graph step on one thread against the native engine on every core is
+not), and the run only says the script works. ``--smoke`` trains on Corel5k's first 2,000 training
 rows (d = 16, one epoch) and a 10,000-item catalogue.
 """
 

@@ -56,8 +56,7 @@ def test_protocol_ks():
     assert protocol_ks(374) == (1, 3, 5, 10)
 
 
-def test_ranking_a_million_labels_scores_a_few_rows_at_a_time(monkeypatch):
-    import awe_tf.metrics.ranking as ranking
+def test_ranking_a_million_labels_scores_a_few_rows_at_a_time():
     from awe_tf.metrics.ranking import SCORES_PER_BATCH, evaluate_scorer
 
     n_rows, n_labels = 40, 1_000_000
@@ -70,11 +69,7 @@ def test_ranking_a_million_labels_scores_a_few_rows_at_a_time(monkeypatch):
         scores[:, :100] = 1.0  # labels 0-99 first: row 0's positive (label 0) is hit
         return scores
 
-    # the C heap's free memory is handed back once, after the last batch (the batches' scores)
-    monkeypatch.setattr(ranking, "return_free_memory", lambda: seen.append("returned"))
     report = evaluate_scorer(score, sp.csr_matrix((n_rows, 3)), positives, ks=(1,))
-    assert seen[-1] == "returned" and seen.count("returned") == 1
-    seen.pop()
     assert sum(seen) == n_rows and max(seen) * n_labels <= SCORES_PER_BATCH
     assert report["metrics"]["precision@1"] == 1 / n_rows
 
@@ -97,23 +92,58 @@ def test_exclusion_and_candidates_on_both_paths_match_a_masked_full_sort():
         assert ranked_barred.any() == (n_labels == 12)  # the partition path never needs to rank one
 
 
-def test_ranking_many_labels_holds_about_one_row_beside_the_scores():
-    """The partition path works row by row: what it allocates is a few rows' worth, not a copy of
-    the batch and an int64 index of it (three times the batch's float32 scores)."""
+def test_ranking_edge_cases_on_the_partition_path():
+    nan_row = np.full((1, 100), np.nan)
+    nan_row[0, [7, 3]] = [1.0, 2.0]  # fewer than k numbers: they come first, then the NaN by label
+    assert top_k(nan_row, 5).tolist() == [[3, 7, 0, 1, 2]]
+    scores = np.linspace(1, 0, 100)[None, :].repeat(3, axis=0)  # label 0 best
+    as_coo = sp.coo_matrix(([1.0, 0.0], ([0, 1], [0, 0])), shape=(3, 100))  # row 1: an explicit zero
+    assert top_k(scores, 2, as_coo).tolist() == [[1, 2], [0, 1], [0, 1]]
+    assert top_k(scores, 2, sp.csr_matrix((3, 100))).tolist() == [[0, 1]] * 3  # nothing excluded
+    assert top_k(np.zeros((0, 100)), 5, sp.csr_matrix((0, 100))).shape == (0, 5)
+
+
+def test_ranking_many_labels_holds_a_few_rows_beside_the_scores():
+    """The partition path ranks in blocks of rows of a few MB whatever the batch: what it
+    allocates does not grow with the batch (a copy of the batch and an int64 index of it would be
+    three times the batch's float32 scores)."""
     import tracemalloc
 
     rng = np.random.default_rng(3)
-    scores = rng.standard_normal((8, 200_000)).astype(np.float32)
-    exclude = sp.random(8, 200_000, density=0.001, format="csr", random_state=4)
-    tracemalloc.start()
-    try:
-        top = top_k(scores, 10, exclude, candidates=np.arange(0, 200_000, 2))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    # a row's copy (0.8 MB), its partition index (1.6 MB) and masks: under the batch's scores once,
-    # where a copy of the batch and its index came to three times them
-    assert peak < scores.nbytes, peak
-    masked = np.where(np.arange(200_000) % 2 == 0, scores, -np.inf)
-    masked[exclude.toarray() != 0] = -np.inf
-    np.testing.assert_array_equal(top, np.argsort(-masked, axis=1, kind="stable")[:, :10])
+    n_labels, candidates = 200_000, np.arange(0, 200_000, 2)
+
+    def ranked_with_peak(n_rows):
+        scores = rng.standard_normal((n_rows, n_labels)).astype(np.float32)
+        exclude = sp.random(n_rows, n_labels, density=0.001, format="csr", random_state=4)
+        tracemalloc.start()
+        try:
+            top = top_k(scores, 10, exclude, candidates)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        masked = np.where(np.isin(np.arange(n_labels), candidates), scores, -np.inf)
+        masked[exclude.toarray() != 0] = -np.inf
+        np.testing.assert_array_equal(top, np.argsort(-masked, axis=1, kind="stable")[:, :10])
+        return peak, scores.nbytes
+
+    small, _ = ranked_with_peak(20)
+    large, nbytes = ranked_with_peak(80)  # 64 MB of scores
+    assert large < 1.25 * small and large < nbytes / 2, (small, large)
+
+
+def test_evaluating_a_model_hands_the_freed_scores_back_once_ranked(monkeypatch):
+    import awe_tf.evaluation as evaluation
+    from awe_tf.baselines import Popularity
+    from awe_tf.data import load_dataset
+
+    split = load_dataset("corel5k")
+    calls = []
+    popularity = Popularity().fit(split.train)
+
+    def score(X):
+        calls.append("scored")
+        return popularity.score(X)
+
+    monkeypatch.setattr(evaluation, "return_free_memory", lambda: calls.append("returned"))
+    evaluation.evaluate_model(score, split)
+    assert calls[-1] == "returned" and calls.count("returned") == 1 and "scored" in calls

@@ -1,7 +1,7 @@
 """Ranking metrics as pure NumPy functions, exactly as ``shared/PROTOCOLS.md`` defines them.
 
 Ties in scores break towards the lower label index; excluded labels (a user's training items)
-and labels outside ``candidates`` are never ranked.
+and labels outside ``candidates`` are never ranked before a label that may be.
 """
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from awe_tf.memory import return_free_memory
-
 DEFAULT_KS = (1, 3, 5, 10)
+
+
+ROWS_RANKED_AT_ONCE = 1 << 20  # scores a block of rows ranked together holds (4 MB as float32)
 
 
 def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None, candidates=None) -> np.ndarray:
@@ -20,55 +21,54 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None, cand
     Args:
         scores: ``[n, |Y|]`` scores.
         k: how many labels to return (capped at ``|Y|``).
-        exclude: optional ``[n, |Y|]`` sparse matrix; its non-zeros are never ranked.
-        candidates: optional label indices; the only labels that may be ranked.
+        exclude: optional ``[n, |Y|]`` sparse matrix; its non-zeros are ranked after every other
+            label (so never, while k others are left).
+        candidates: optional label indices; the others are ranked as excluded ones.
 
     Returns:
-        ``[n, k]`` int array of label indices. Ties break towards the lower label index.
+        ``[n, k]`` int array of label indices. Ties break towards the lower label index; a NaN
+        score ranks after every number.
     """
     scores = np.asarray(scores)
-    # float32 kept as it is (widening it would change no order, and doubles what ranking a
-    # million labels holds); anything else as float64
-    dtype = np.float32 if scores.dtype == np.float32 else np.float64
     n, n_labels = scores.shape
     barred = None
     if candidates is not None:
         barred = np.ones(n_labels, bool)
         barred[np.asarray(candidates)] = False
-    excluded = _columns_by_row(exclude, n)
+    rows, cols = (np.zeros(0, np.int64),) * 2 if exclude is None else sp.csr_matrix(exclude).nonzero()
+    bounds = np.searchsorted(rows, np.arange(n + 1))  # row-major: row i's columns are one run
     k = min(k, n_labels)
     if k >= n_labels // 4:  # a full stable sort of the whole batch
-        ranked = _negated(scores, dtype, barred, excluded)
-        return np.argsort(ranked, axis=1, kind="stable")[:, :k]
-    # Row by row (what one row's ranking holds, never the batch's: a million labels are 4 MB a
-    # row), partitioned first, keeping every label tied with the k-th so the tie-break stays exact.
+        return np.argsort(_to_rank(scores, barred, rows, cols), axis=1, kind="stable")[:, :k]
+    # Partitioned first, keeping every label tied with the k-th so the tie-break stays exact, in
+    # blocks of rows that hold a few MB whatever |Y| (one row at a million labels): never a copy
+    # of the whole batch and an int64 index of it.
     out = np.empty((n, k), np.int64)
-    for row in range(n):
-        values = _negated(scores[row : row + 1], dtype, barred, excluded[row : row + 1])[0]
-        kth = values[np.argpartition(values, k - 1)[:k]].max()
-        tied_or_better = np.flatnonzero(values <= kth)
-        out[row] = tied_or_better[np.argsort(values[tied_or_better], kind="stable")[:k]]
+    step = max(1, ROWS_RANKED_AT_ONCE // n_labels)
+    for first in range(0, n, step):
+        last = min(first + step, n)
+        run = slice(bounds[first], bounds[last])
+        block = _to_rank(scores[first:last], barred, rows[run] - first, cols[run])
+        kth = np.partition(block, k - 1, axis=1)[:, k - 1]
+        for row, values in enumerate(block):
+            if np.isnan(kth[row]):  # fewer than k numbers: the NaN go last, in label order
+                out[first + row] = np.argsort(values, kind="stable")[:k]
+                continue
+            tied_or_better = np.flatnonzero(values <= kth[row])
+            out[first + row] = tied_or_better[np.argsort(values[tied_or_better], kind="stable")[:k]]
     return out
 
 
-def _columns_by_row(exclude, n: int) -> list:
-    """Each row's excluded columns (its non-zeros), ``[]`` where nothing is excluded."""
-    if exclude is None:
-        return [()] * n
-    rows, cols = sp.csr_matrix(exclude).nonzero()  # row-major: each row's columns in one run
-    bounds = np.searchsorted(rows, np.arange(n + 1))
-    return [cols[bounds[i] : bounds[i + 1]] for i in range(n)]
-
-
-def _negated(scores: np.ndarray, dtype, barred, excluded) -> np.ndarray:
-    """A copy of ``scores`` to rank by ascending value: negated, so that a stable ascending sort
-    keeps the lower index first among equal scores and ranks NaN (sorted last) after every number;
-    barred and excluded labels at +inf, never before a label that may be ranked."""
-    ranked = np.array(scores, dtype=dtype, copy=True)
+def _to_rank(scores: np.ndarray, barred, rows, cols) -> np.ndarray:
+    """What :func:`top_k` sorts ascending: a copy of ``scores`` (float32 kept as it is, widening
+    it would change no order and double what ranking a million labels holds; anything else as
+    float64), negated so that a stable sort keeps the lower index first among equal scores and
+    puts NaN after every number, with ``barred`` labels and the excluded ``(rows, cols)`` at +inf,
+    after every number."""
+    ranked = np.array(scores, dtype=np.float32 if scores.dtype == np.float32 else np.float64, copy=True)
     if barred is not None:
         ranked[:, barred] = -np.inf
-    for row, columns in enumerate(excluded):
-        ranked[row, columns] = -np.inf
+    ranked[rows, cols] = -np.inf
     np.negative(ranked, out=ranked)  # in place: no second copy
     return ranked
 
@@ -147,7 +147,6 @@ def ranked(score_fn, X: sp.csr_matrix, n_labels: int, k: int, exclude=None, cand
         args = (X[start:stop], np.arange(start, stop)) if with_rows else (X[start:stop],)
         excl = exclude[start:stop] if exclude is not None else None
         tops.append(top_k(np.asarray(score_fn(*args)), k, excl, candidates))
-    return_free_memory()  # the batches' scores, freed but otherwise still held by the C heap
     return np.concatenate(tops) if tops else np.zeros((0, k), np.int64)
 
 

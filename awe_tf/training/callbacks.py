@@ -47,8 +47,8 @@ class ValidationRanking(tf.keras.callbacks.Callback):
     def _keep_if_best(self, value: float, epoch: int) -> bool:
         if value <= self.best:
             return False
+        self.best_weights = _kept(self.best_weights, self.model.weights)
         self.best, self.best_epoch = value, epoch
-        self.best_weights = _copied_into(self.best_weights, self.model.get_weights())
         return True
 
     def consider_start(self) -> None:
@@ -77,19 +77,23 @@ class ValidationRanking(tf.keras.callbacks.Callback):
         self.best_weights = best_weights
 
 
-def _copied_into(kept: list | None, weights: list) -> list:
-    """``weights`` copied into the arrays of ``kept`` where they fit (shape, dtype, writable), so
-    that a new best costs no memory beside the one kept (at a million items, U and V again);
-    fresh copies otherwise."""
-    if kept is None or len(kept) != len(weights):
-        return [np.array(w, copy=True) for w in weights]
+def _kept(kept: list | None, variables: list) -> list:
+    """The values of ``variables`` (``Model.get_weights``'s order), read one at a time and copied
+    into the arrays of ``kept`` where they fit (shape, dtype, writable): a new best holds one
+    variable's copy beside the kept ones for a moment, not a second copy of them all (at a
+    million items, U and V)."""
+    if kept is not None and len(kept) != len(variables):
+        kept = None
     out = []
-    for old, new in zip(kept, weights, strict=True):
-        if old.shape == new.shape and old.dtype == new.dtype and old.flags.writeable:
-            np.copyto(old, new)
+    for i, variable in enumerate(variables):
+        value = tf.keras.backend.get_value(variable)  # a copy of this variable alone
+        old = None if kept is None else kept[i]
+        if old is not None and old.shape == value.shape and old.dtype == value.dtype and old.flags.writeable:
+            np.copyto(old, value)
             out.append(old)
         else:
-            out.append(np.array(new, copy=True))
+            out.append(value)
+        del value  # before the next read: one copy at a time
     return out
 
 
