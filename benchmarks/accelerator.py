@@ -270,8 +270,8 @@ def main(argv=None) -> int:
     if args.device == "cpu":
         # Graph-engine trainings of one model on a CPU are not bit-identical without deterministic
         # ops, nor always with them when TensorFlow runs independent ops or an op's shards on
-        # several threads of a busy machine (a CI run once saw a default-mode P@k off the CPU's).
-        # With deterministic ops on one thread each "the device run is the CPU run" is exact.
+        # several threads of a busy machine. With deterministic ops on one thread each "the
+        # device run is the CPU run" is exact.
         tf.config.experimental.enable_op_determinism()
         tf.config.threading.set_inter_op_parallelism_threads(1)
         tf.config.threading.set_intra_op_parallelism_threads(1)

@@ -145,9 +145,8 @@ def run(args) -> tuple[list[dict], dict, float]:
     import importlib
 
     import tensorflow as tf
-    from scale import _training_and_sample, configs, model_bytes
+    from scale import _training_and_sample, configs, held_out_precision, model_bytes
 
-    from awe_tf.evaluation import evaluate_model
     from awe_tf.models import AWEModel
     from awe_tf.native import NativeWarp
 
@@ -174,13 +173,10 @@ def run(args) -> tuple[list[dict], dict, float]:
         def on_epoch_end(self, epoch, logs=None):
             phases.end()
 
-    def precision(model) -> float:
-        return evaluate_model(model.score, test, ks=(10,))["metrics"]["precision@10"]
-
     class Scoring(tf.keras.callbacks.Callback):  # as scale.py's worker scores: after each epoch, inside fit
         def on_epoch_end(self, epoch, logs=None):
             phases.begin(f"scoring after epoch {epoch + 1}")
-            precision(self.model)
+            held_out_precision(self.model, test)
             phases.end()
 
     model_config, train_config = configs(args, args.method, args.epochs)
@@ -189,7 +185,7 @@ def run(args) -> tuple[list[dict], dict, float]:
                             callbacks=[Epochs()] + ([Scoring()] if args.score_each_epoch else []))
     phases.end()
     phases.begin("scoring (P@10)")
-    held_out = precision(result.model)
+    held_out = held_out_precision(result.model, test)
     phases.end()
     phases.close()
     return phases.rows, model_bytes(result.model, train.X), held_out

@@ -88,6 +88,13 @@ def configs(args, method: str, epochs: int, bucketing: bool = True):
                         pairs_per_batch=4096, bucketing=bucketing))
 
 
+def held_out_precision(model, test) -> float:
+    """P@10 of ``model`` on ``test`` (the sampled users' split of :func:`_training_and_sample`)."""
+    from awe_tf.evaluation import evaluate_model
+
+    return evaluate_model(model.score, test, ks=(10,))["metrics"]["precision@10"]
+
+
 def model_bytes(model, X) -> dict:
     """What peak memory is measured against, by part: U + V, the optimiser's state (Adagrad's, one
     accumulator the size of each table) and the input CSR ``X``."""
@@ -103,7 +110,6 @@ def worker(args) -> dict:
     from _timing import EpochTimes
 
     from awe_tf.baselines import Popularity
-    from awe_tf.evaluation import evaluate_model
     from awe_tf.training import fit
 
     (tf.ones([8, 8]) @ tf.ones([8, 8])).numpy()  # TensorFlow's runtime started: its memory is not the model's
@@ -115,12 +121,9 @@ def worker(args) -> dict:
     data_rss = current_rss()  # the runtime and the data set, before training makes anything
     history = []
 
-    def precision(model) -> float:
-        return evaluate_model(model.score, test, ks=(10,))["metrics"]["precision@10"]
-
     class Precision(tf.keras.callbacks.Callback):  # after the timer's epoch end: not in the epoch's time
         def on_epoch_end(self, epoch, logs=None):
-            history.append(precision(self.model))
+            history.append(held_out_precision(self.model, test))
 
     callbacks = [timer, Precision()]
     if args.worker == PARAMETER_SERVER:
@@ -138,8 +141,8 @@ def worker(args) -> dict:
         "V shards": shards(result.model.V.table)}}
     times = timer.seconds
     if args.worker == PARAMETER_SERVER:
-        history = [precision(result.model)]
-    popularity = precision(Popularity().fit(train))
+        history = [held_out_precision(result.model, test)]
+    popularity = held_out_precision(Popularity().fit(train), test)
     pairs = train.Y.nnz
     return {
         **cluster,
