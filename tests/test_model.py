@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 import tensorflow as tf
 
-from awe_tf.data.pipeline import TrainingBatches
+from awe_tf.data.pipeline import TrainingBatches, feature_batch
 from awe_tf.layers.sampling import NegativeSampler
 from awe_tf.models import AWEModel
 from tests.test_pipeline import toy
@@ -180,3 +180,86 @@ def test_a_scored_model_can_be_freed():
     del model
     gc.collect()
     assert alive() is None
+
+
+def _graph_trained(affinity=None):
+    data = toy("annotation", n=80, n_items=11)
+    model = AWEModel(data.n_features, data.n_labels, dimension=4, num_negatives=3, affinity=affinity, seed=1)
+    model.compile(optimizer=tf.keras.optimizers.Adagrad(0.1))
+    batches = TrainingBatches(data, pairs_per_batch=64)
+    model.fit(batches.dataset(epochs=None), epochs=1, steps_per_epoch=batches.steps_per_epoch(), verbose=0)
+    return model, data
+
+
+def _readers(model, table) -> list:
+    """The ops reading ``table``'s variable in the model's traced scoring graph."""
+    from awe_tf.models import inference
+
+    graph = inference.graphs(model).scores.get_concrete_function().graph
+    inner = [internal for external, internal in graph.captures if external is table.handle]
+    return [consumer for tensor in inner for consumer in tensor.consumers()]
+
+
+def _waits(op) -> bool:
+    """Whether ``op`` or an op it takes inputs from has a control input."""
+    return bool(op.control_inputs) or any(_waits(tensor.op) for tensor in op.inputs)
+
+
+def _reads_of(model, table) -> set:
+    return {op.type for op in _readers(model, table)}
+
+
+def test_after_the_graph_step_scoring_reads_v_in_blocks_and_scores_the_same(monkeypatch):
+    """The graph step reads V sparsely, after which TensorFlow copies V on every whole read; so
+    scoring then gathers V a block of rows at a time, and scores as a whole read does."""
+    from awe_tf.layers import towers
+    from awe_tf.native.engine import _shares_its_buffer
+
+    fresh = AWEModel(7, 11, dimension=4, seed=1)
+    assert _shares_its_buffer(fresh.V.table) and not fresh.labels_in_blocks()
+    assert _reads_of(fresh, fresh.V.table) == {"ReadVariableOp"}
+
+    monkeypatch.setattr(towers, "BLOCK_ROWS", 3)  # 11 labels: blocks of 3, 3, 3 and 2 rows
+    model, data = _graph_trained()
+    assert not _shares_its_buffer(model.V.table)  # copy-on-read: why scoring reads V in blocks
+    assert model.V.read_sparsely and model.labels_in_blocks()
+    gathers = _readers(model, model.V.table)
+    assert {op.type for op in gathers} == {"ResourceGather"} and len(gathers) == 4
+    assert sum(not _waits(op) for op in gathers) == 1  # one block read at a time: each waits for the last
+    batch = feature_batch(data.X)
+    whole = model(model.model_inputs(batch["feature_ids"], batch["feature_weights"])).numpy()  # a whole read of V
+    np.testing.assert_allclose(model.score(data.X), whole, rtol=1e-6, atol=1e-7)
+
+
+def test_affinities_not_of_the_linear_score_alone_score_v_whole():
+    model, data = _graph_trained(affinity="topk:k=2")
+    assert model.V.read_sparsely and not model.labels_in_blocks()
+    assert _reads_of(model, model.V.table) == {"ReadVariableOp"}
+    assert np.isfinite(model.score(data.X)).all()
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_all_finite_checks_every_block(monkeypatch, sparse):
+    from awe_tf.layers import towers
+
+    monkeypatch.setattr(towers, "BLOCK_ROWS", 3)
+    model = AWEModel(7, 11, dimension=4, seed=1)
+    if sparse:
+        model.V(tf.constant([0, 5]))
+    assert model.V.whole_reads_copy() == sparse and len(list(model.V.row_blocks())) == 4
+    np.testing.assert_array_equal(np.concatenate(list(model.V.row_blocks())), model.V.table.numpy())
+    assert model.V.all_finite()
+    model.V.table.scatter_update(tf.IndexedSlices(tf.fill([1, 4], np.nan), [10]))  # the last block's last row
+    assert not model.V.all_finite()
+
+
+def test_a_table_the_native_engine_reads_whole_is_checked_without_a_sparse_read():
+    """The check for non-finite values at each epoch's end must not make TensorFlow copy a table
+    that C trains in its own buffer (read_whole), even where a sparse read was traced."""
+    from awe_tf.native.engine import _shares_its_buffer
+
+    model = AWEModel(7, 11, dimension=4, seed=1)
+    tf.function(lambda ids: model.V(ids)).get_concrete_function(tf.TensorSpec([None], tf.int32))  # traced, not run
+    model.V.read_whole = True
+    assert model.V.read_sparsely and not model.V.whole_reads_copy()
+    assert model.V.all_finite() and _shares_its_buffer(model.V.table)

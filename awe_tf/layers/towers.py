@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -12,6 +13,7 @@ from awe_tf.config import ModelConfig
 from awe_tf.distribute import is_parameter_server, is_tpu, shards
 
 WHOLE_TABLE_ROWS = 65536
+BLOCK_ROWS = 65536  # rows per block where a table is read in blocks (MaxNormEmbedding.row_blocks)
 
 
 def embed_rows(X, table, input_bias: bool) -> np.ndarray:
@@ -53,6 +55,10 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
             variable's own buffer, which a whole read hands out as it is; after a sparse read
             TensorFlow copies the table on every read, so the engine would have to train a copy
             beside it. Any other sparse read (the graph step's) defeats it.
+        read_sparsely: a sparse read or write of the table (a lookup of rows, the rows' max-norm
+            projection, so also a sparse optimiser step) has been traced in this process (not
+            part of the config). From the first one TensorFlow keeps the variable in
+            copy-on-read mode for good: every whole read copies it (see :meth:`row_blocks`).
     """
 
     def __init__(self, rows: int, dimension: int, max_norm: float = ModelConfig.max_norm, seed: int | None = None,
@@ -65,6 +71,7 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         self.seed = seed
         self.tpu_embedding = bool(tpu_embedding)
         self.read_whole = False  # set by the native engine (class docstring)
+        self.read_sparsely = False  # set as sparse reads are traced (class docstring)
 
     def build(self, input_shape=None):
         init = tf.keras.initializers.RandomNormal(stddev=self.init_scale / math.sqrt(self.dimension), seed=self.seed)
@@ -115,11 +122,39 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         return rows * tf.minimum(1.0, self.max_norm / tf.maximum(norms, 1e-12))
 
     def call(self, ids):
+        if self.read_whole and shards(self.table) == 1 and not self.tpu_embedding:
+            return tf.gather(tf.convert_to_tensor(self.table), ids)
+        self.read_sparsely = True
         if self.tpu_embedding:
             return self.tpu_layer(ids)
-        if self.read_whole and shards(self.table) == 1:
-            return tf.gather(tf.convert_to_tensor(self.table), ids)
         return tf.nn.embedding_lookup(self.table, ids)  # also for tables sharded across parameter servers
+
+    def whole_reads_copy(self) -> bool:
+        """Whether reading the table whole copies it: after a sparse read (:attr:`read_sparsely`),
+        unless the native engine has it read whole (:attr:`read_whole`: it keeps such a table in
+        TensorFlow's own buffer, and a sparse read would undo that) or it is sharded across
+        parameter servers (where a whole read gathers the shards anyway)."""
+        return self.read_sparsely and not self.read_whole and shards(self.table) == 1
+
+    def row_blocks(self, rows: int | None = None) -> Iterator:
+        """The table as tensors of at most ``rows`` rows each (default ``BLOCK_ROWS``), in order,
+        each read as it is asked for (in a graph, under the control dependencies in force then).
+        Where a whole read would copy the table (:meth:`whole_reads_copy`) each block is
+        gathered from the variable, so no more than a block is copied at a time; otherwise they
+        are slices of one whole read, which TensorFlow hands out without a copy."""
+        rows = int(rows or BLOCK_ROWS)
+        copies = self.whole_reads_copy()
+        whole = None if copies else tf.convert_to_tensor(self.table)
+        for start in range(0, self.rows, rows):
+            if copies:
+                yield tf.gather(self.table, tf.range(start, min(start + rows, self.rows)))
+            else:
+                yield whole[start : start + rows]
+
+    def all_finite(self) -> bool:
+        """Whether every value of the table is finite, checked a block of rows at a time
+        (:meth:`row_blocks`), so the check never holds a copy of the whole table."""
+        return all(bool(tf.reduce_all(tf.math.is_finite(block))) for block in self.row_blocks())
 
     def whole_table(self, stop_gradient: bool = False):
         """The table as one tensor (held constant under differentiation with ``stop_gradient``),
@@ -139,6 +174,7 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         if not is_parameter_server(strategy) and (self.rows <= WHOLE_TABLE_ROWS or strategy.num_replicas_in_sync > 1):
             self.table.assign(self._clip(self.table))
             return
+        self.read_sparsely = True
         ids = tf.reshape(ids, [-1])
         offset = 0
         for shard in getattr(self.table, "variables", [self.table]):  # a sharded table: each shard in turn

@@ -182,9 +182,36 @@ class AWEModel(tfrs.Model):
     def call(self, inputs):
         """Scores ``[B, |Y|]`` of padded *transformed* inputs ``{"feature_ids", "feature_weights"}``
         (plus the affinity's ``context_ids`` / ``context_weights``); see :meth:`model_inputs`."""
+        return self._scores(inputs, [self.V.table])
+
+    def _scores(self, inputs, label_blocks):
+        """Scores against the labels of ``label_blocks`` (V's rows in order), one block at a time:
+        in a graph each block is read only once the last one is scored, so that a graph's
+        independent reads do not all run at once and hold every block together."""
         feature_ids, weights = self.with_bias(inputs["feature_ids"], inputs["feature_weights"])
-        return self.affinity.score_all(self.U(feature_ids), weights, self.V.table, self._context(inputs),
-                                       feature_ids)
+        features, context = self.U(feature_ids), self._context(inputs)
+        scores, blocks = [], iter(label_blocks)
+        while True:
+            with tf.control_dependencies(scores[-1:]):
+                labels = next(blocks, None)
+            if labels is None:
+                break
+            scores.append(self.affinity.score_all(features, weights, labels, context, feature_ids))
+        return scores[0] if len(scores) == 1 else tf.concat(scores, axis=1)
+
+    def labels_in_blocks(self) -> bool:
+        """Whether scoring in this process reads V a block of rows at a time
+        (:meth:`score_by_label_blocks`): where a whole read of V would copy it (after the graph
+        step's sparse reads; :meth:`MaxNormEmbedding.whole_reads_copy`) and a label's score
+        depends on its own row of V alone (G a function of the linear score,
+        :meth:`Affinity.scalar_form`)."""
+        return self.V.whole_reads_copy() and self.affinity.scalar_form() is not None
+
+    def score_by_label_blocks(self, inputs):
+        """:meth:`call`'s scores, reading V a block of rows at a time
+        (:meth:`MaxNormEmbedding.row_blocks`), for :meth:`labels_in_blocks`; exports keep
+        :meth:`call`."""
+        return self._scores(inputs, self.V.row_blocks())
 
     def model_inputs(self, feature_ids, feature_weights, neighbours=None) -> dict:
         """What :meth:`call` takes, from padded raw rows (``[B, L]`` ids and values; padding:

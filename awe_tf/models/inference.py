@@ -24,10 +24,11 @@ class _Graphs:
     """A model's traced scoring functions, one graph each for every batch of padded raw rows."""
 
     def __init__(self, model):
-        self.scores = tf.function(lambda ids, weights: model(model.model_inputs(ids, weights)),
+        scored = model.score_by_label_blocks if model.labels_in_blocks() else model
+        self.scores = tf.function(lambda ids, weights: scored(model.model_inputs(ids, weights)),
                                   input_signature=PADDED)
         self.scores_near = tf.function(  # G's neighbours found by an index
-            lambda ids, weights, neighbours: model(model.model_inputs(ids, weights, neighbours)),
+            lambda ids, weights, neighbours: scored(model.model_inputs(ids, weights, neighbours)),
             input_signature=[*PADDED, tf.TensorSpec([None, None], tf.int32)])
         self.latent = tf.function(  # x^T U_prev, the query of G's neighbour index
             lambda ids, weights: model.affinity.reference_part().graph_embed(*model.transform(ids, weights)),
@@ -47,11 +48,11 @@ def graphs(model) -> _Graphs:
     """The model's scoring graphs, traced once per model on first use and kept with it (outside
     Keras' attribute tracking, so they neither get saved nor outlive it); one set for each way
     the tables are read (:attr:`MaxNormEmbedding.read_whole`, which the native engine sets while
-    it trains)."""
+    it trains, and V whole or in blocks, :meth:`AWEModel.labels_in_blocks`)."""
     if "_awe_graphs" not in model.__dict__:
         object.__setattr__(model, "_awe_graphs", {})
     cache = model.__dict__["_awe_graphs"]
-    reads = (model.U.read_whole, model.V.read_whole)
+    reads = (model.U.read_whole, model.V.read_whole, model.labels_in_blocks())
     if reads not in cache:
         cache[reads] = _Graphs(model)
     return cache[reads]

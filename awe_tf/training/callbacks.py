@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from awe_tf.config import with_earlier_defaults
 from awe_tf.evaluation import evaluate_model
+from awe_tf.memory import return_free_memory
 
 STATE_FILE = "state.json"
 
@@ -97,6 +98,15 @@ def _kept(kept: list | None, variables: list) -> list:
     return out
 
 
+class ReturnFreeMemory(tf.keras.callbacks.Callback):
+    """At each epoch's end, before the callbacks that score or save, hand back what the epoch's
+    batches freed but the C heap still holds (:func:`~awe_tf.memory.return_free_memory`), so that
+    validation's scoring does not come on top of it."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        return_free_memory()
+
+
 class TrainingDiverged(RuntimeError):
     """Training produced a non-finite loss or weights: it stopped, and nothing was saved after."""
 
@@ -123,8 +133,7 @@ class StopOnNonFinite(tf.keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             self._stop(f"the loss is {float(loss)}")
         for name in ("U", "V"):
-            table = getattr(self.model, name).table
-            if not bool(tf.reduce_all(tf.math.is_finite(tf.convert_to_tensor(table)))):
+            if not getattr(self.model, name).all_finite():
                 self._stop(f"{name} holds non-finite values")
 
 

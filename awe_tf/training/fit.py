@@ -16,7 +16,13 @@ from awe_tf.data.pipeline import TrainingBatches
 from awe_tf.distribute import is_parameter_server, is_tpu, rows_by_workers
 from awe_tf.memory import return_free_memory
 from awe_tf.models import AWEModel
-from awe_tf.training.callbacks import EpochCheckpoint, StopAtNonFiniteStep, StopOnNonFinite, ValidationRanking
+from awe_tf.training.callbacks import (
+    EpochCheckpoint,
+    ReturnFreeMemory,
+    StopAtNonFiniteStep,
+    StopOnNonFinite,
+    ValidationRanking,
+)
 from awe_tf.training.optimiser import continue_optimiser
 
 
@@ -132,6 +138,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         all_callbacks.insert(0, ranking)
     stop = StopOnNonFinite if is_parameter_server(strategy) else StopAtNonFiniteStep  # no step hooks there
     all_callbacks.insert(0, stop(train_config.learning_rate))  # before anything keeps the weights
+    all_callbacks.insert(0, ReturnFreeMemory())  # before anything scores
     start_epoch = 0
     checkpoint = None
     if output_dir is not None:
