@@ -182,12 +182,12 @@ class AWEModel(tfrs.Model):
     def call(self, inputs):
         """Scores ``[B, |Y|]`` of padded *transformed* inputs ``{"feature_ids", "feature_weights"}``
         (plus the affinity's ``context_ids`` / ``context_weights``); see :meth:`model_inputs`."""
-        return self._scores(inputs, [self.V.table])
+        return self._scores(inputs, [self.V.table])[0]
 
-    def _scores(self, inputs, label_blocks):
-        """Scores against the labels of ``label_blocks`` (V's rows in order), one block at a time:
-        in a graph each block is read only once the last one is scored, so that a graph's
-        independent reads do not all run at once and hold every block together."""
+    def _scores(self, inputs, label_blocks) -> list:
+        """Scores against each of ``label_blocks`` (V's rows in order), one block at a time: in a
+        graph each block is read only once the last one is scored, so that a graph's independent
+        reads do not all run at once and hold every block together."""
         feature_ids, weights = self.with_bias(inputs["feature_ids"], inputs["feature_weights"])
         features, context = self.U(feature_ids), self._context(inputs)
         scores, blocks = [], iter(label_blocks)
@@ -197,7 +197,7 @@ class AWEModel(tfrs.Model):
             if labels is None:
                 break
             scores.append(self.affinity.score_all(features, weights, labels, context, feature_ids))
-        return scores[0] if len(scores) == 1 else tf.concat(scores, axis=1)
+        return scores
 
     def labels_in_blocks(self) -> bool:
         """Whether scoring in this process reads V a block of rows at a time
@@ -207,9 +207,10 @@ class AWEModel(tfrs.Model):
         :meth:`Affinity.scalar_form`)."""
         return self.V.whole_reads_copy() and self.affinity.scalar_form() is not None
 
-    def score_by_label_blocks(self, inputs):
-        """:meth:`call`'s scores, reading V a block of rows at a time
-        (:meth:`MaxNormEmbedding.row_blocks`), for :meth:`labels_in_blocks`; exports keep
+    def score_by_label_blocks(self, inputs) -> list:
+        """:meth:`call`'s scores as a list of blocks of labels (columns) in order, reading V a
+        block of rows at a time (:meth:`MaxNormEmbedding.row_blocks`), for
+        :meth:`labels_in_blocks`; the blocks are not joined, which would copy them. Exports keep
         :meth:`call`."""
         return self._scores(inputs, self.V.row_blocks())
 

@@ -111,9 +111,14 @@ def score(model, X, batch_size: int | None = None) -> np.ndarray:
         ids, weights = batch["feature_ids"], batch["feature_weights"]
         neighbours = _index_neighbours(model, ids, weights)
         if neighbours is not None:
-            out[index] = np.asarray(graphs(model).scores_near(ids, weights, neighbours))
+            scores = graphs(model).scores_near(ids, weights, neighbours)
         else:
-            out[index] = np.asarray(graphs(model).scores(ids, weights))
+            scores = graphs(model).scores(ids, weights)
+        column = 0
+        for block in scores if isinstance(scores, list) else [scores]:  # blocks of labels in order, or all
+            block = np.asarray(block)
+            out[index, column : column + block.shape[1]] = block
+            column += block.shape[1]
     return out
 
 

@@ -99,9 +99,10 @@ def _kept(kept: list | None, variables: list) -> list:
 
 
 class ReturnFreeMemory(tf.keras.callbacks.Callback):
-    """At each epoch's end, before the callbacks that score or save, hand back what the epoch's
-    batches freed but the C heap still holds (:func:`~awe_tf.memory.return_free_memory`), so that
-    validation's scoring does not come on top of it."""
+    """At each epoch's end, before the callbacks that score or save, hand back what the epoch
+    (its batches, the check of U and V) freed but the C heap still holds
+    (:func:`~awe_tf.memory.return_free_memory`), so that validation's scoring does not come on
+    top of it."""
 
     def on_epoch_end(self, epoch, logs=None):
         return_free_memory()

@@ -138,7 +138,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         all_callbacks.insert(0, ranking)
     stop = StopOnNonFinite if is_parameter_server(strategy) else StopAtNonFiniteStep  # no step hooks there
     all_callbacks.insert(0, stop(train_config.learning_rate))  # before anything keeps the weights
-    all_callbacks.insert(0, ReturnFreeMemory())  # before anything scores
+    all_callbacks.insert(1, ReturnFreeMemory())  # after the check's reads of U and V, before anything scores
     start_epoch = 0
     checkpoint = None
     if output_dir is not None:
