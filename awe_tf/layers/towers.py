@@ -13,7 +13,7 @@ from awe_tf.config import ModelConfig
 from awe_tf.distribute import is_parameter_server, is_tpu, shards
 
 WHOLE_TABLE_ROWS = 65536
-BLOCK_ROWS = 65536  # rows per block where a table is read in blocks (MaxNormEmbedding.row_blocks)
+BLOCK_ROWS = 32768  # rows per block where a table is read in blocks (MaxNormEmbedding.row_blocks)
 
 
 def embed_rows(X, table, input_bias: bool) -> np.ndarray:
