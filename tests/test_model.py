@@ -200,9 +200,9 @@ def _readers(model, table) -> list:
     return [consumer for tensor in inner for consumer in tensor.consumers()]
 
 
-def _waits(op) -> bool:
-    """Whether ``op`` or an op it takes inputs from has a control input."""
-    return bool(op.control_inputs) or any(_waits(tensor.op) for tensor in op.inputs)
+def _waits_for(op) -> set:
+    """The control inputs of ``op`` and of the ops it takes inputs from."""
+    return {*op.control_inputs, *(c for tensor in op.inputs for c in _waits_for(tensor.op))}
 
 
 def _reads_of(model, table) -> set:
@@ -225,7 +225,10 @@ def test_after_the_graph_step_scoring_reads_v_in_blocks_and_scores_the_same(monk
     assert model.V.read_sparsely and model.labels_in_blocks()
     gathers = _readers(model, model.V.table)
     assert {op.type for op in gathers} == {"ResourceGather"} and len(gathers) == 4
-    assert sum(not _waits(op) for op in gathers) == 1  # one block read at a time: each waits for the last
+    # one block read at a time: each read but the first waits for the scores of the block before
+    waits = sorted((_waits_for(op) for op in gathers), key=len)
+    scored = [op for op in gathers[0].graph.get_operations() if op.type == "MatMul"]
+    assert [len(w) for w in waits] == [0, 1, 1, 1] and set().union(*waits) == set(scored[:3])
     batch = feature_batch(data.X)
     whole = model(model.model_inputs(batch["feature_ids"], batch["feature_weights"])).numpy()  # a whole read of V
     np.testing.assert_allclose(model.score(data.X), whole, rtol=1e-6, atol=1e-7)
@@ -241,6 +244,7 @@ def test_affinities_not_of_the_linear_score_alone_score_v_whole():
 @pytest.mark.parametrize("sparse", [False, True])
 def test_all_finite_checks_every_block(monkeypatch, sparse):
     from awe_tf.layers import towers
+    from awe_tf.native.engine import _shares_its_buffer
 
     monkeypatch.setattr(towers, "BLOCK_ROWS", 3)
     model = AWEModel(7, 11, dimension=4, seed=1)
@@ -249,6 +253,7 @@ def test_all_finite_checks_every_block(monkeypatch, sparse):
     assert model.V.whole_reads_copy() == sparse and len(list(model.V.row_blocks())) == 4
     np.testing.assert_array_equal(np.concatenate(list(model.V.row_blocks())), model.V.table.numpy())
     assert model.V.all_finite()
+    assert _shares_its_buffer(model.V.table) == (not sparse)  # the check read a shared table without gathering
     model.V.table.scatter_update(tf.IndexedSlices(tf.fill([1, 4], np.nan), [10]))  # the last block's last row
     assert not model.V.all_finite()
 
@@ -263,3 +268,19 @@ def test_a_table_the_native_engine_reads_whole_is_checked_without_a_sparse_read(
     model.V.read_whole = True
     assert model.V.read_sparsely and not model.V.whole_reads_copy()
     assert model.V.all_finite() and _shares_its_buffer(model.V.table)
+
+
+def test_each_epochs_end_returns_memory_after_the_check_and_before_validation(monkeypatch):
+    from awe_tf.data import Split
+    from awe_tf.layers.towers import MaxNormEmbedding
+    from awe_tf.training import ModelConfig, TrainConfig, callbacks, fit
+
+    events = []
+    check, validate = MaxNormEmbedding.all_finite, callbacks.evaluate_model
+    monkeypatch.setattr(MaxNormEmbedding, "all_finite", lambda self: events.append("check") or check(self))
+    monkeypatch.setattr(callbacks, "return_free_memory", lambda: events.append("returned"))
+    monkeypatch.setattr(callbacks, "evaluate_model", lambda *a, **k: events.append("validated") or validate(*a, **k))
+    data = toy("annotation", n=60, n_items=11)
+    fit(data, ModelConfig(dimension=4, num_negatives=3), TrainConfig(epochs=2, verbose=0),
+        validation=Split(train=data, test=data))
+    assert events == ["check", "check", "returned", "validated"] * 2

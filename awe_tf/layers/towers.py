@@ -55,10 +55,11 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
             variable's own buffer, which a whole read hands out as it is; after a sparse read
             TensorFlow copies the table on every read, so the engine would have to train a copy
             beside it. Any other sparse read (the graph step's) defeats it.
-        read_sparsely: a sparse read or write of the table (a lookup of rows, the rows' max-norm
-            projection, so also a sparse optimiser step) has been traced in this process (not
-            part of the config). From the first one TensorFlow keeps the variable in
-            copy-on-read mode for good: every whole read copies it (see :meth:`row_blocks`).
+        read_sparsely: a sparse read or write of the table (a lookup of rows, and so the
+            sparse optimiser steps its gradients make; the rows' max-norm projection) has been
+            traced in this process (not part of the config): set as a graph is traced, before it
+            runs. From the first one that runs TensorFlow keeps the variable in copy-on-read mode
+            for good: every whole read copies it (see :meth:`row_blocks`).
     """
 
     def __init__(self, rows: int, dimension: int, max_norm: float = ModelConfig.max_norm, seed: int | None = None,

@@ -24,7 +24,8 @@ class _Graphs:
     """A model's traced scoring functions, one graph each for every batch of padded raw rows."""
 
     def __init__(self, model):
-        scored = model.score_by_label_blocks if model.labels_in_blocks() else model
+        # a list of blocks of labels (columns) in order: V's blocks, or one block of all labels
+        scored = model.score_by_label_blocks if model.labels_in_blocks() else lambda inputs: [model(inputs)]
         self.scores = tf.function(lambda ids, weights: scored(model.model_inputs(ids, weights)),
                                   input_signature=PADDED)
         self.scores_near = tf.function(  # G's neighbours found by an index
@@ -115,7 +116,7 @@ def score(model, X, batch_size: int | None = None) -> np.ndarray:
         else:
             scores = graphs(model).scores(ids, weights)
         column = 0
-        for block in scores if isinstance(scores, list) else [scores]:  # blocks of labels in order, or all
+        for block in scores:
             block = np.asarray(block)
             out[index, column : column + block.shape[1]] = block
             column += block.shape[1]
