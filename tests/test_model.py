@@ -1,5 +1,7 @@
 """AWEModel: scoring by hand, negative sampling, max-norm, config and save/load round trip."""
 
+import sys
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -85,6 +87,32 @@ def test_training_step_is_traced_once():
     model.fit(batches.dataset(epochs=None), epochs=2, steps_per_epoch=batches.steps_per_epoch(), verbose=0)
     assert len(traced) == 1
     assert model.optimizer.variables and int(model.optimizer.iterations) == 2 * batches.steps_per_epoch()
+
+
+def test_training_step_is_traced_without_autograph():
+    # Keras converts a layer's call with AutoGraph when traced in converted code (as Keras' own
+    # training function is); AutoGraph names what it converts tf__<name>. Inside the step (the
+    # frames below train_step) nothing may be converted: the task, the affinity, the sampler.
+    data = toy("recommendation", n=40)
+    model = AWEModel(data.n_features, data.n_labels, dimension=4, num_negatives=3, data_task="recommendation")
+    model.compile(optimizer=tf.keras.optimizers.Adagrad(0.1))
+    stacks = []
+    pair_scores = model.affinity.pair_scores
+
+    def recording_pair_scores(*args, **kwargs):
+        names = []
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_name != "train_step":
+            names.append(frame.f_code.co_name)
+            frame = frame.f_back
+        stacks.append((names, frame is not None))
+        return pair_scores(*args, **kwargs)
+
+    model.affinity.pair_scores = recording_pair_scores
+    batches = TrainingBatches(data, pairs_per_batch=32)
+    model.fit(batches.dataset(epochs=None), epochs=1, steps_per_epoch=batches.steps_per_epoch(), verbose=0)
+    assert len(stacks) == 2 and all(below_the_step for _, below_the_step in stacks)  # scored without, with gradient
+    assert [name for names, _ in stacks for name in names if name.startswith("tf__")] == []
 
 
 def test_save_load_round_trip(tmp_path):

@@ -158,7 +158,12 @@ class AWEModel(tfrs.Model):
     def compute_loss(self, inputs, training: bool = False):
         return self._loss(inputs, training)[0]
 
+    @tf.autograph.experimental.do_not_convert
     def train_step(self, inputs):
+        """One WARP step, traced as written, without AutoGraph: the step (the sampler, the task,
+        G) has no Python control flow on tensors. Traced inside Keras' converted training
+        function, each layer's ``call`` would otherwise be converted, which took most of the time
+        to trace the step."""
         with tf.GradientTape() as tape:
             loss, scored = self._loss(inputs, training=True)
             total = loss + tf.add_n(self.losses) if self.losses else loss

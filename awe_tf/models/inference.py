@@ -27,22 +27,22 @@ class _Graphs:
         # a list of blocks of labels (columns) in order: V's blocks, or one block of all labels
         scored = model.score_by_label_blocks if model.labels_in_blocks() else lambda inputs: [model(inputs)]
         self.scores = tf.function(lambda ids, weights: scored(model.model_inputs(ids, weights)),
-                                  input_signature=PADDED)
+                                  input_signature=PADDED, autograph=False)
         self.scores_near = tf.function(  # G's neighbours found by an index
             lambda ids, weights, neighbours: scored(model.model_inputs(ids, weights, neighbours)),
-            input_signature=[*PADDED, tf.TensorSpec([None, None], tf.int32)])
+            input_signature=[*PADDED, tf.TensorSpec([None, None], tf.int32)], autograph=False)
         self.latent = tf.function(  # x^T U_prev, the query of G's neighbour index
             lambda ids, weights: model.affinity.reference_part().graph_embed(*model.transform(ids, weights)),
-            input_signature=PADDED)
+            input_signature=PADDED, autograph=False)
         ranking = [*PADDED, tf.TensorSpec([], tf.int32), tf.TensorSpec([None, None], tf.int32),
                    tf.TensorSpec([None], tf.float32)]
         self.retrieve = tf.function(
             lambda ids, weights, k, left_out, allowed: Retrieval(model)(ids, weights, k, left_out, allowed),
-            input_signature=ranking)
+            input_signature=ranking, autograph=False)
         self.retrieve_near = tf.function(  # G's neighbours found by an index
             lambda ids, weights, k, left_out, allowed, neighbours: Retrieval(model)(ids, weights, k, left_out,
                                                                                     allowed, neighbours),
-            input_signature=[*ranking, tf.TensorSpec([None, None], tf.int32)])
+            input_signature=[*ranking, tf.TensorSpec([None, None], tf.int32)], autograph=False)
 
 
 def graphs(model) -> _Graphs:
