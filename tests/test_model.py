@@ -115,6 +115,26 @@ def test_training_step_is_traced_without_autograph():
     assert [name for names, _ in stacks for name in names if name.startswith("tf__")] == []
 
 
+def test_scoring_graphs_are_traced_without_autograph():
+    data = toy("annotation", n=20)
+    model = AWEModel(data.n_features, data.n_labels, dimension=4)
+    names = []
+    score_all = model.affinity.score_all
+
+    def recording_score_all(*args, **kwargs):
+        frame = sys._getframe(1)
+        while frame is not None:
+            names.append(frame.f_code.co_name)
+            frame = frame.f_back
+        return score_all(*args, **kwargs)
+
+    model.affinity.score_all = recording_score_all
+    model.score(data.X)
+    model.top_k(data.X, 3)
+    assert "score" in names and "top_k" in names
+    assert [name for name in names if name.startswith("tf__")] == []
+
+
 def test_save_load_round_trip(tmp_path):
     model = AWEModel(n_features=7, n_labels=5, dimension=4, margin=0.5, label_names=list("abcde"))
     model.U.table.assign(model.U.table * 0.3)
