@@ -1,8 +1,10 @@
 """Where a WSABIE training step's time goes (ml-100k validation split, d = 64, 10 negatives).
 
-Times, per step of one epoch's batches (already built, as tensors), the forward pass, the forward
-and backward pass, and the whole ``train_step`` (optimiser and max-norm projection included),
-with and without XLA; then pairs per second of ``model.fit`` for several batch sizes, through
+Times, per step of one epoch's batches (already built, as tensors), parts of the forward pass
+(the negatives drawn and checked against the example's positives; the pairs' queries x^T U; the
+negatives scored, their draws and queries included), the forward pass, the forward and backward
+pass, and the whole ``train_step`` (optimiser and max-norm projection included), with and
+without XLA; then pairs per second of ``model.fit`` for several batch sizes, through
 the generator pipeline and through cached batches. Each figure is a share of the whole step or
 a ratio to the default batch size, measured in the same run.
 
@@ -48,8 +50,21 @@ def step_parts(train, pairs_per_batch: int, repeats: int) -> dict:
             loss = model.compute_loss(x, training=True)
         return tape.gradient(loss, model.trainable_variables)
 
+    def negatives(x):  # K draws per pair and whether each is a positive of the example
+        return model.sampler(x["label_ids"], model.optimizer.iterations)
+
+    def queries(x):  # x^T U per pair: U's rows gathered and summed, less the pair's own item
+        ids, weights = model.with_bias(x["feature_ids"], x["feature_weights"])
+        return model.affinity.pair_inputs(model.U(ids), weights, x["self_position"])
+
+    def negative_scores(x):  # V's rows of every draw gathered and scored against the pair's query
+        ids, _ = negatives(x)
+        return model.affinity.pair_scores_by_id(tf.stop_gradient(queries(x)), ids, model.V)
+
     parts = {}
-    for name, function, xla in (("forward", forward, False), ("forward + backward", forward_backward, False),
+    for name, function, xla in (("negatives drawn", negatives, False), ("pair queries", queries, False),
+                                ("negatives scored", negative_scores, False), ("forward", forward, False),
+                                ("forward + backward", forward_backward, False),
                                 ("train_step", model.train_step, False), ("train_step, XLA", model.train_step, True)):
         compiled = tf.function(function, input_signature=signature, jit_compile=xla)
         for x in data:  # trace (and compile every batch shape)
