@@ -85,7 +85,9 @@ def register(name: str, space: dict | None = None, short: str | None = None):
 
 class Affinity(tf.keras.layers.Layer):
     """Base class of G. Subclasses implement :meth:`pair_inputs`, :meth:`pair_scores` and
-    :meth:`score_all`; every other hook has a default here.
+    :meth:`score_all`; every other hook has a default here. The hooks are traced as written,
+    without AutoGraph (training, scoring and the exports alike): a branch on a tensor's value
+    takes ``tf.cond`` or ``tf.where``, not a Python ``if``.
 
     Attributes:
         uses_context: G is read from per-input rows of label weights (the model feeds them in).

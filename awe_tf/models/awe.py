@@ -160,10 +160,9 @@ class AWEModel(tfrs.Model):
 
     @tf.autograph.experimental.do_not_convert
     def train_step(self, inputs):
-        """One WARP step, traced as written, without AutoGraph: the step (the sampler, the task,
-        G) has no Python control flow on tensors. Traced inside Keras' converted training
-        function, each layer's ``call`` would otherwise be converted, which took most of the time
-        to trace the step."""
+        """One WARP step, traced as written, without AutoGraph (Keras' training function is
+        converted, and would convert this and everything it calls): the step, the sampler, the
+        task and G have no Python control flow on tensors."""
         with tf.GradientTape() as tape:
             loss, scored = self._loss(inputs, training=True)
             total = loss + tf.add_n(self.losses) if self.losses else loss

@@ -89,7 +89,7 @@ class ServingModule(tf.Module):
             tf.TensorSpec([], tf.int32, name="k"),
             tf.TensorSpec([None, None], tf.int32, name="exclude_ids"),
             tf.TensorSpec([], tf.bool, name="exclude_inputs"),
-        ])
+        ], autograph=False)  # as the model's own graphs: G's hooks are graph code as written
 
     @property
     def max_k(self) -> int:
