@@ -205,7 +205,7 @@ class ReferenceAffinity(Affinity):
         own neighbour."""
         raise NotImplementedError(f"{type(self).__name__} has no index over its training inputs")
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)  # as the scoring graphs that call rows_of
     def _eager_rows(self, raw, Z, exclude, neighbours):
         return self.rows_of(raw, Z, exclude, neighbours)
 

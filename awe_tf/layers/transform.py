@@ -160,7 +160,8 @@ class InputTransform(tf.keras.layers.Layer):
             return None
         if getattr(self, "_graph", None) is None:
             self._graph = tf.function(self.call, input_signature=[tf.TensorSpec([None, None], tf.int32),
-                                                                  tf.TensorSpec([None, None], tf.float32)])
+                                                                  tf.TensorSpec([None, None], tf.float32)],
+                                      autograph=False)
         return self._graph
 
     def get_config(self):
