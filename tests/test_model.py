@@ -100,49 +100,47 @@ def test_training_step_is_traced_without_autograph():
     pair_scores = model.affinity.pair_scores
 
     def recording_pair_scores(*args, **kwargs):
-        names = []
-        frame = sys._getframe(1)
-        while frame is not None and frame.f_code.co_name != "train_step":
-            names.append(_converted_name(frame))
-            frame = frame.f_back
-        stacks.append((names, frame is not None))
+        stacks.append(_callers(stop="train_step"))
         return pair_scores(*args, **kwargs)
 
     model.affinity.pair_scores = recording_pair_scores
     batches = TrainingBatches(data, pairs_per_batch=32)
     model.fit(batches.dataset(epochs=None), epochs=1, steps_per_epoch=batches.steps_per_epoch(), verbose=0)
     assert len(stacks) >= 2 and all(below_the_step for _, below_the_step in stacks)  # scored without, with gradient
-    assert [name for names, _ in stacks for name in names if name] == []
-
-
-def _converted_name(frame) -> str:
-    """The name of a frame's function if AutoGraph converted it (it names them tf__<name>, in
-    files it generates), else ''."""
-    code = frame.f_code
-    converted = code.co_name.startswith("tf__") or "__autograph_generated_file" in code.co_filename
-    return code.co_name if converted else ""
+    assert [code.co_name for codes, _ in stacks for code in codes if _converted(code)] == []
 
 
 def test_scoring_graphs_are_traced_without_autograph():
     data = toy("annotation", n=20)
     model = AWEModel(data.n_features, data.n_labels, dimension=4)
-    names = []
+    codes = []
     score_all = model.affinity.score_all
 
     def recording_score_all(*args, **kwargs):
-        frame = sys._getframe(1)
-        while frame is not None:
-            names.append(frame.f_code.co_name)
-            converted.append(_converted_name(frame))
-            frame = frame.f_back
+        codes.extend(_callers()[0])
         return score_all(*args, **kwargs)
 
-    converted = []
     model.affinity.score_all = recording_score_all
     model.score(data.X)
     model.top_k(data.X, 3)
-    assert "score" in names and "top_k" in names
-    assert [name for name in converted if name] == []
+    assert {"score", "top_k"} <= {code.co_name for code in codes}
+    assert [code.co_name for code in codes if _converted(code)] == []
+
+
+def _callers(stop: str | None = None):
+    """``(code objects of the caller's callers, innermost first, up to a frame of the function
+    named stop; whether that frame was found)``."""
+    codes = []
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_name != stop:
+        codes.append(frame.f_code)
+        frame = frame.f_back
+    return codes, frame is not None
+
+
+def _converted(code) -> bool:
+    """Whether AutoGraph converted this function (it names them tf__<name>, in files it generates)."""
+    return code.co_name.startswith("tf__") or "__autograph_generated_file" in code.co_filename
 
 
 def test_save_load_round_trip(tmp_path):

@@ -20,29 +20,31 @@ ROWS = 512  # the most rows scored at once
 PADDED = [tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.float32)]  # raw rows, padded
 
 
+def _graph(function, signature):
+    """``function`` traced as written, without AutoGraph (G's hooks are graph code as written)."""
+    return tf.function(function, input_signature=signature, autograph=False)
+
+
 class _Graphs:
     """A model's traced scoring functions, one graph each for every batch of padded raw rows."""
 
     def __init__(self, model):
         # a list of blocks of labels (columns) in order: V's blocks, or one block of all labels
         scored = model.score_by_label_blocks if model.labels_in_blocks() else lambda inputs: [model(inputs)]
-        self.scores = tf.function(lambda ids, weights: scored(model.model_inputs(ids, weights)),
-                                  input_signature=PADDED, autograph=False)
-        self.scores_near = tf.function(  # G's neighbours found by an index
+        self.scores = _graph(lambda ids, weights: scored(model.model_inputs(ids, weights)), PADDED)
+        self.scores_near = _graph(  # G's neighbours found by an index
             lambda ids, weights, neighbours: scored(model.model_inputs(ids, weights, neighbours)),
-            input_signature=[*PADDED, tf.TensorSpec([None, None], tf.int32)], autograph=False)
-        self.latent = tf.function(  # x^T U_prev, the query of G's neighbour index
-            lambda ids, weights: model.affinity.reference_part().graph_embed(*model.transform(ids, weights)),
-            input_signature=PADDED, autograph=False)
+            [*PADDED, tf.TensorSpec([None, None], tf.int32)])
+        self.latent = _graph(  # x^T U_prev, the query of G's neighbour index
+            lambda ids, weights: model.affinity.reference_part().graph_embed(*model.transform(ids, weights)), PADDED)
         ranking = [*PADDED, tf.TensorSpec([], tf.int32), tf.TensorSpec([None, None], tf.int32),
                    tf.TensorSpec([None], tf.float32)]
-        self.retrieve = tf.function(
-            lambda ids, weights, k, left_out, allowed: Retrieval(model)(ids, weights, k, left_out, allowed),
-            input_signature=ranking, autograph=False)
-        self.retrieve_near = tf.function(  # G's neighbours found by an index
+        self.retrieve = _graph(
+            lambda ids, weights, k, left_out, allowed: Retrieval(model)(ids, weights, k, left_out, allowed), ranking)
+        self.retrieve_near = _graph(  # G's neighbours found by an index
             lambda ids, weights, k, left_out, allowed, neighbours: Retrieval(model)(ids, weights, k, left_out,
                                                                                     allowed, neighbours),
-            input_signature=[*ranking, tf.TensorSpec([None, None], tf.int32)], autograph=False)
+            [*ranking, tf.TensorSpec([None, None], tf.int32)])
 
 
 def graphs(model) -> _Graphs:
