@@ -205,13 +205,11 @@ class ReferenceAffinity(Affinity):
         own neighbour."""
         raise NotImplementedError(f"{type(self).__name__} has no index over its training inputs")
 
-    @tf.function(reduce_retracing=True, autograph=False)  # as the scoring graphs that call rows_of
-    def _eager_rows(self, raw, Z, exclude, neighbours):
-        return self.rows_of(raw, Z, exclude, neighbours)
-
     def _contexts(self, X, Z, rows=None) -> sp.csr_matrix:
         """G rows (CSR ``[n, |Y| + 1]``) of prepared rows ``X`` and/or their embedding ``Z``;
-        with ``rows``, they are those training rows, each not its own neighbour."""
+        with ``rows``, they are those training rows, each not its own neighbour. :meth:`rows_of`
+        runs eagerly here: each model has a G of its own, and a graph traced for each would cost
+        more than the batches it runs (and make TensorFlow warn of retracing)."""
         from awe_tf.data.pipeline import feature_batch
 
         n_queries = X.shape[0] if X is not None else Z.shape[0]
@@ -229,7 +227,7 @@ class ReferenceAffinity(Affinity):
             if rows is not None and neighbours is None:
                 exclude = tf.constant(rows[start:stop], tf.int32)
             found = None if neighbours is None else tf.constant(neighbours[start:stop])
-            ids, weights = (t.numpy() for t in self._eager_rows(raw, z, exclude, found))
+            ids, weights = (t.numpy() for t in self.rows_of(raw, z, exclude, found))
             parts.append(_padded_to_csr(ids, weights, self.n_labels))
         if not parts:
             return sp.csr_matrix((0, self.n_labels + 1), dtype=np.float32)
