@@ -23,10 +23,10 @@ every P@k within the tolerance.
 
 With ``--device cpu`` the "device" is this CPU (MirroredStrategy over it alone), its default mode
 is the CPU's run itself (not trained twice), and TensorFlow runs deterministic ops on one thread:
-every P@k must then equal the CPU's, the ratios are about 1 (those of scoring; the graph step on
-one thread against the native engine on every core is not), and the run only says the script works.
-``--smoke`` trains on Corel5k's first 2,000 training rows (d = 16, one epoch, batches of about
-2,048 pairs: few steps, as XLA's CPU code for the per-term affinities' steps is slow) and a
+the mirrored run must then give the CPU run's P@k exactly (training is seeded end to end), the
+ratios are about 1 (those of scoring; the graph step on one thread against the native engine on
+every core is not), and the run only says the script works. ``--smoke`` trains on Corel5k's first
+2,000 training rows (d = 16, one epoch, batches of about 2,048 pairs: few steps) and a
 10,000-item catalogue.
 """
 
@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 
 import awe_tf  # noqa: E402,F401  (sets up Keras 2 before TensorFlow loads)
-from awe_tf.config import TrainConfig  # noqa: E402
+from awe_tf.config import ModelConfig, TrainConfig  # noqa: E402
 
 MODELS = {
     "WSABIE": None,
@@ -105,7 +105,7 @@ def train(split, affinity, sizes: Sizes, device: str | None = None, strategy=Non
     """One model of :data:`MODELS`, trained on ``device`` (or under ``strategy``)."""
     import tensorflow as tf
 
-    from awe_tf.training import ModelConfig, fit, fit_iterative
+    from awe_tf.training import fit, fit_iterative
     from awe_tf.training.selection import is_iterative
 
     model_config = ModelConfig(dimension=sizes.dimension, num_negatives=10, affinity=affinity, seed=0)
@@ -175,7 +175,7 @@ def pairs_per_second(split, sizes: Sizes, engine: str, device: str | None) -> fl
     import tensorflow as tf
     from _timing import EpochTimes
 
-    from awe_tf.training import ModelConfig, fit
+    from awe_tf.training import fit
 
     model_config = ModelConfig(dimension=sizes.dimension, num_negatives=10, seed=0)
     train_config = TrainConfig(epochs=2, verbose=0, seed=0, engine=engine, threads=0)
@@ -190,7 +190,7 @@ def scoring_rate(split, sizes: Sizes, device: str, repeats: int = 3) -> float:
     (in memory-bounded batches), the best of ``repeats``; an untrained model of the same sizes."""
     import tensorflow as tf
 
-    from awe_tf.training import ModelConfig, build_model
+    from awe_tf.training import build_model
 
     X = split.test.X[: sizes.queries]
     with tf.device(device):
@@ -276,8 +276,8 @@ def main(argv=None) -> int:
     if args.device == "cpu":
         # Graph-engine trainings of one model on a CPU are not bit-identical without deterministic
         # ops, nor always with them when TensorFlow runs independent ops or an op's shards on
-        # several threads of a busy machine. With deterministic ops on one thread each "the
-        # device run is the CPU run" is exact.
+        # several threads of a busy machine. With deterministic ops on one thread the mirrored
+        # run over the CPU alone repeats the CPU run exactly.
         tf.config.experimental.enable_op_determinism()
         tf.config.threading.set_inter_op_parallelism_threads(1)
         tf.config.threading.set_intra_op_parallelism_threads(1)

@@ -107,28 +107,15 @@ def test_knn_without_reference_says_how_to_build_it():
         model.score(np.ones((1, 4)))
 
 
-class _Records(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-def test_iterative_knn_trains_end_to_end_on_corel5k():
+def test_iterative_knn_trains_end_to_end_on_corel5k(caplog):
     split = load_dataset("corel5k")
-    records = _Records()
-    logging.getLogger("tensorflow").addHandler(records)
-    try:
-        final, steps = fit_iterative(split.train, ModelConfig(dimension=32, num_negatives=10, affinity="knn:k=20"),
-                                     TrainConfig(epochs=2, verbose=0), iterations=3, log=lambda line: None)
-    finally:
-        logging.getLogger("tensorflow").removeHandler(records)
+    # TensorFlow's warnings as a Python session shows them (importing the CLI silences them)
+    caplog.set_level(logging.WARNING, logger="tensorflow")
+    final, steps = fit_iterative(split.train, ModelConfig(dimension=32, num_negatives=10, affinity="knn:k=20"),
+                                 TrainConfig(epochs=2, verbose=0), iterations=3, log=lambda line: None)
     assert len(steps) == 4 and final.model is steps[-1].model
-    # Each step's new G computes its rows without tracing a graph of its own, so TensorFlow has no
-    # retracing to warn of in a Python session (the CLI silences TensorFlow's warnings anyway).
-    assert not [m for m in records.messages if "retracing" in m], records.messages
+    # Each step's new G computes its rows without tracing a graph of its own: no retracing to warn of.
+    assert not [m for m in caplog.messages if "retracing" in m], caplog.messages
     linear = evaluate_model(steps[0].model.score, split)["metrics"]["precision@1"]
     awe = evaluate_model(final.model.score, split)["metrics"]["precision@1"]
     assert awe > 0.3 and linear > 0.3, (linear, awe)

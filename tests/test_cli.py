@@ -1,5 +1,6 @@
 """The awe-tf command, run as a user would: a subprocess with the installed entry point (each
-affinity's case trains through the entry point in-process and reloads in a subprocess)."""
+affinity's case trains through the command's ``main`` in this process, then reloads and evaluates in
+a subprocess)."""
 
 import json
 import os

@@ -208,8 +208,8 @@ class ReferenceAffinity(Affinity):
     def _contexts(self, X, Z, rows=None) -> sp.csr_matrix:
         """G rows (CSR ``[n, |Y| + 1]``) of prepared rows ``X`` and/or their embedding ``Z``;
         with ``rows``, they are those training rows, each not its own neighbour. :meth:`rows_of`
-        runs eagerly here: each model has a G of its own, and a graph traced for each would cost
-        more than the batches it runs (and make TensorFlow warn of retracing)."""
+        (graph code, which runs eagerly as well) runs eagerly here: no graph is traced for each
+        model's G."""
         from awe_tf.data.pipeline import feature_batch
 
         n_queries = X.shape[0] if X is not None else Z.shape[0]
