@@ -207,8 +207,8 @@ class ReferenceAffinity(Affinity):
 
     def _contexts(self, X, Z, rows=None) -> sp.csr_matrix:
         """G rows (CSR ``[n, |Y| + 1]``) of prepared rows ``X`` and/or their embedding ``Z``;
-        with ``rows``, they are those training rows, each not its own neighbour. :meth:`rows_of`
-        (graph code, which runs eagerly as well) runs eagerly here: no graph is traced for each
+        with ``rows``, they are those training rows, each not its own neighbour. Here
+        :meth:`rows_of` runs eagerly (the scoring graphs trace it): no graph is traced for each
         model's G."""
         from awe_tf.data.pipeline import feature_batch
 
