@@ -23,8 +23,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up noise out of the output
-# TensorFlow's Python warnings too: a command that builds many models (reproduce, tune) otherwise
-# prints "triggered tf.function retracing" for the scoring functions every model traces once.
+# TensorFlow's Python warnings too: a command reports what it did, not TensorFlow's advice.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 

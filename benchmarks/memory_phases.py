@@ -2,7 +2,7 @@
 ``scale.py`` method on its synthetic set (``benchmarks/synthetic.py``), in this process.
 
 Each phase is a stretch of the run (the data generated, the model built, the inputs transformed,
-the engine set up, each epoch, the tables handed back, scoring); for each it prints the resident
+the engine set up, each epoch, the tables handed back, scoring, ranking); for each it prints the resident
 memory as it began and ended, the highest seen while it ran (sampled every few milliseconds), and by
 how much it raised the process's peak (read from the kernel's high-water mark as the phase began
 and ended, so a spike shorter than the sampling still counts). Sizes are also given as multiples of
@@ -10,7 +10,7 @@ the model's bytes (U + V + optimiser state + input CSR, as ``scale.py`` counts t
 phase that sets ``scale.py``'s peak/model ratio, and by how much, can be read off.
 
     python benchmarks/memory_phases.py --items 1000000 --users 1000000 [--method "native WSABIE"]
-                                       [--epochs N --score-each-epoch]
+                                       [--epochs N --score-each-epoch] [--top-k 10]
 
 Phases are marked by wrapping the library's functions in this process only (``fit``'s model
 build, ``AWEModel.prepare``, ``compile``, the native engine's set-up, load, store and release) and
@@ -187,6 +187,10 @@ def run(args) -> tuple[list[dict], dict, float]:
     phases.begin("scoring (P@10)")
     held_out = held_out_precision(result.model, test)
     phases.end()
+    if args.top_k:
+        phases.begin(f"ranking (top_k, k = {args.top_k})")
+        result.model.top_k(test.test.X, k=args.top_k)
+        phases.end()
     phases.close()
     return phases.rows, model_bytes(result.model, train.X), held_out
 
@@ -224,6 +228,8 @@ def main(argv=None) -> int:
     parser.add_argument("--method", default="native WSABIE", choices=[m for m in METHODS if m != PARAMETER_SERVER])
     parser.add_argument("--score-each-epoch", action="store_true",
                         help="also score P@10 after each epoch inside fit, as scale.py does")
+    parser.add_argument("--top-k", type=int, default=0, metavar="K",
+                        help="then rank the held-out users' K best items with model.top_k, as a phase of its own")
     set_arguments(parser, epochs=1)
     args = parser.parse_args(argv)
     if not Path("/proc/self/status").exists():

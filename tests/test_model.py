@@ -1,5 +1,6 @@
 """AWEModel: scoring by hand, negative sampling, max-norm, config and save/load round trip."""
 
+import logging
 import sys
 
 import numpy as np
@@ -288,6 +289,51 @@ def test_after_the_graph_step_scoring_reads_v_in_blocks_and_scores_the_same(monk
     batch = feature_batch(data.X)
     whole = model(model.model_inputs(batch["feature_ids"], batch["feature_weights"])).numpy()  # a whole read of V
     np.testing.assert_allclose(model.score(data.X), whole, rtol=1e-6, atol=1e-7)
+
+
+def test_after_the_graph_step_top_k_ranks_v_in_blocks_as_a_whole_read_does(monkeypatch):
+    """top_k in the process reads V a block at a time too, keeping each row's k best so far; it
+    returns what ranking one whole read of V returns, ties to the lower label id across blocks."""
+    from awe_tf.layers import towers
+    from awe_tf.models import inference
+
+    monkeypatch.setattr(towers, "BLOCK_ROWS", 3)  # 11 labels: blocks of 3, 3, 3 and 2 rows
+    model, data = _graph_trained()
+    tied = model.V.table.numpy()[2]
+    model.V.table.scatter_update(tf.IndexedSlices(tf.constant([tied, tied]), [6, 9]))  # 2, 6, 9 tie everywhere
+    graph = inference.graphs(model).retrieve.get_concrete_function().graph
+    reads = [op for external, internal in graph.captures if external is model.V.table.handle
+             for op in internal.consumers()]
+    assert {op.type for op in reads} == {"ResourceGather"} and len(reads) == 4
+    exclude = sp.random(data.n_examples, data.n_labels, density=0.3, random_state=0, format="csr")
+    blocked = {k: model.top_k(data.X, k=k, exclude=exclude) for k in (1, 4, 11)}
+
+    monkeypatch.setattr(model, "labels_in_blocks", lambda: False)  # one whole read of V
+    assert {op.type for op in _readers(model, model.V.table)} == {"ReadVariableOp"}
+    for k, (ids, scores) in blocked.items():
+        whole_ids, whole_scores = model.top_k(data.X, k=k, exclude=exclude)
+        np.testing.assert_array_equal(ids, whole_ids)
+        np.testing.assert_allclose(scores, whole_scores, rtol=1e-6, atol=1e-7)
+    ids = blocked[11][0]
+    assert (ids == -1).any()  # excluded labels leave slots empty
+    for row in ids:
+        tied_here = [label for label in row if label in (2, 6, 9)]
+        assert tied_here == sorted(tied_here)
+    assert sum(np.isin(row, (2, 6, 9)).sum() >= 2 for row in ids) > 0  # the tie is seen
+
+
+def test_many_models_in_one_process_do_not_warn_of_retracing(caplog):
+    """Each model traces its own scoring and transform graphs once. tf.function counts traces
+    per code object, so ten models each scored once would look like retracing to it and warn
+    (as a tuning run or a notebook would see); the graphs are called as traced functions."""
+    caplog.set_level(logging.WARNING, logger="tensorflow")  # importing the CLI silences it
+    data = toy("annotation", n=30, n_items=9)
+    for seed in range(10):
+        model = AWEModel(data.n_features, data.n_labels, dimension=4, seed=seed)
+        model.adapt(data)
+        model.score(data.X)
+        model.top_k(data.X, k=3)
+    assert not [m for m in caplog.messages if "retracing" in m], caplog.messages
 
 
 def test_affinities_not_of_the_linear_score_alone_score_v_whole():

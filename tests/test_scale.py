@@ -114,11 +114,12 @@ def test_the_peak_phase_is_the_first_to_reach_the_highest_mark():
 def test_the_memory_probe_runs_end_to_end():
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "memory_phases.py"), "--items", "3000",
                            "--users", "3000", "--eval-users", "200", "--threads", "1", "--epochs", "2",
-                           "--score-each-epoch"],
+                           "--score-each-epoch", "--top-k", "5"],
                           capture_output=True, text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     for phase in ("data generated", "model built", "inputs transformed", "native engine set up",
                   "compiled (optimiser state)", "native tables loaded", "epoch 1", "native tables stored",
-                  "native tables released", "scoring (P@10)", "epoch 2", "scoring after epoch 2"):
+                  "native tables released", "scoring (P@10)", "epoch 2", "scoring after epoch 2",
+                  "ranking (top_k, k = 5)"):
         assert phase in proc.stdout, phase
     assert "x the model, reached in '" in proc.stdout

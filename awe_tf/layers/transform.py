@@ -8,6 +8,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from awe_tf.config import NORMALISATIONS
+from awe_tf.tracing import TracedOnce
 
 BATCH_ENTRIES = 1 << 22  # padded entries transformed at once by :meth:`InputTransform.apply`
 
@@ -159,9 +160,8 @@ class InputTransform(tf.keras.layers.Layer):
         if (self.numeric is None or not self.numeric.size) and self.normalisation == "none":
             return None
         if getattr(self, "_graph", None) is None:
-            self._graph = tf.function(self.call, input_signature=[tf.TensorSpec([None, None], tf.int32),
-                                                                  tf.TensorSpec([None, None], tf.float32)],
-                                      autograph=False)
+            self._graph = TracedOnce(self.call, [tf.TensorSpec([None, None], tf.int32),
+                                                 tf.TensorSpec([None, None], tf.float32)])
         return self._graph
 
     def get_config(self):

@@ -15,14 +15,15 @@ from awe_tf.config import SCORE_BUDGET
 from awe_tf.data.dataset import RECOMMENDATION
 from awe_tf.data.pipeline import feature_batch, pad_rows, raw_rows
 from awe_tf.models.retrieval import Retrieval
+from awe_tf.tracing import TracedOnce
 
 ROWS = 512  # the most rows scored at once
 PADDED = [tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.float32)]  # raw rows, padded
 
 
-def _graph(function, signature):
-    """``function`` traced as written, without AutoGraph (G's hooks are graph code as written)."""
-    return tf.function(function, input_signature=signature, autograph=False)
+def _graph(function, signature) -> TracedOnce:
+    """``function`` traced once, as written (G's hooks are graph code as written)."""
+    return TracedOnce(function, signature)
 
 
 class _Graphs:
@@ -39,11 +40,12 @@ class _Graphs:
             lambda ids, weights: model.affinity.reference_part().graph_embed(*model.transform(ids, weights)), PADDED)
         ranking = [*PADDED, tf.TensorSpec([], tf.int32), tf.TensorSpec([None, None], tf.int32),
                    tf.TensorSpec([None], tf.float32)]
+        retrieval = Retrieval(model, label_blocks=model.labels_in_blocks())
         self.retrieve = _graph(
-            lambda ids, weights, k, left_out, allowed: Retrieval(model)(ids, weights, k, left_out, allowed), ranking)
+            lambda ids, weights, k, left_out, allowed: retrieval(ids, weights, k, left_out, allowed), ranking)
         self.retrieve_near = _graph(  # G's neighbours found by an index
-            lambda ids, weights, k, left_out, allowed, neighbours: Retrieval(model)(ids, weights, k, left_out,
-                                                                                    allowed, neighbours),
+            lambda ids, weights, k, left_out, allowed, neighbours: retrieval(ids, weights, k, left_out, allowed,
+                                                                             neighbours),
             [*ranking, tf.TensorSpec([None, None], tf.int32)])
 
 

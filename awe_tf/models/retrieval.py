@@ -4,7 +4,8 @@ flavours compute them (the counterpart of TFRS's ``BruteForce`` and ``ScaNN`` la
 A ranking takes its candidate labels from one of three sources, then scores them exactly with
 the AWE score and keeps the k best, ties going to the lower label id:
 
-* every label (brute force);
+* every label (brute force), in the process after the graph step a block of V's rows at a time
+  (``label_blocks``);
 * G's own labels, for affinities whose G is zero outside a per-input set (k-NN, cluster): those
   are scored, and every other label scores its prior (the bias feature's U_bias . V_y, or 0),
   so they are taken in prior order, as many as may be needed;
@@ -64,14 +65,19 @@ class Retrieval(tf.Module):
         neighbour_index: a ScaNN index over G's training inputs, to find its neighbours, or None
             (exact search, or neighbours given to each call).
         neighbours: neighbours that index returns per row.
+        label_blocks: rank every label a block of V's rows at a time, keeping each row's k best
+            so far (:meth:`AWEModel.score_by_label_blocks`), where scoring in this process reads
+            V in blocks (:meth:`AWEModel.labels_in_blocks`); exports read V whole.
     """
 
-    def __init__(self, model, label_index=None, fetch: int = 0, neighbour_index=None, neighbours: int = 0):
+    def __init__(self, model, label_index=None, fetch: int = 0, neighbour_index=None, neighbours: int = 0,
+                 label_blocks: bool = False):
         super().__init__(name="retrieval")
         self._model = _Unsaved(model)
         self.label_index, self.fetch = label_index, int(fetch)
         self.neighbour_index, self.neighbours = neighbour_index, int(neighbours)
         self.n_labels = model.n_labels
+        self.label_blocks = bool(label_blocks)
 
     def __call__(self, feature_ids, feature_weights, k, left_out, allowed, neighbours=None):
         """``(label ids [B, k], scores [B, k])`` of padded raw rows (padding: value 0).
@@ -93,11 +99,20 @@ class Retrieval(tf.Module):
         inputs = model.model_inputs(feature_ids, feature_weights, neighbours)
         if model.affinity.candidates_only:
             return self._context_candidates(inputs, k, left_out, allowed)
-        scores = model(inputs)
-        ids = tf.broadcast_to(tf.range(self.n_labels)[None, :], tf.shape(scores))
-        scores = tf.where(self._usable(ids, left_out, allowed), scores, -np.inf)
-        scores, top = tf.math.top_k(scores, k)  # ties: the lower label id first
-        return tf.where(scores > -np.inf, top, NO_LABEL), scores
+        blocks = model.score_by_label_blocks(inputs) if self.label_blocks else [model(inputs)]
+        ids = scores = None
+        start = 0
+        for block in blocks:  # labels in order, so the k best so far have the lower ids
+            width = tf.shape(block)[1]
+            block_ids = tf.broadcast_to(tf.range(start, start + width)[None, :], tf.shape(block))
+            block = tf.where(self._usable(block_ids, left_out, allowed), block, -np.inf)
+            top_scores, top = tf.math.top_k(block, tf.minimum(k, width))  # ties: the lower label id first
+            top += start
+            if ids is not None:  # merged: on a tie the earlier block's label, the lower id, comes first
+                top_scores, order = tf.math.top_k(tf.concat([scores, top_scores], 1), tf.minimum(k, start + width))
+                top = tf.gather(tf.concat([ids, top], 1), order, batch_dims=1)
+            ids, scores, start = top, top_scores, start + width
+        return tf.where(scores > -np.inf, ids, NO_LABEL), scores
 
     def _usable(self, ids, left_out, allowed):
         """Whether each of ``ids`` is a label its row may return."""
