@@ -26,3 +26,19 @@ def data_dir():
         pytest.skip("real data not available (set AWE_DATA_DIR)")
     os.environ["AWE_DATA_DIR"] = str(found)
     return found
+
+
+@pytest.fixture
+def retracing_warnings(caplog, monkeypatch):
+    """``() -> messages``: TensorFlow's "retracing" warnings logged during the test, as a Python
+    session sees them. TensorFlow's logger is set to WARNING (importing the CLI silences it), and
+    tf.function's count of traces per code object starts afresh: it warns at most twice per code
+    object per process, so earlier tests could have used the warnings up."""
+    import logging
+
+    from tensorflow.python.eager.polymorphic_function import polymorphic_function
+
+    caplog.set_level(logging.WARNING, logger="tensorflow")
+    monkeypatch.setattr(polymorphic_function, "_frequent_tracing_detector_manager",
+                        polymorphic_function._FrequentTracingDetectorManager())
+    return lambda: [message for message in caplog.messages if "retracing" in message]

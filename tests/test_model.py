@@ -1,6 +1,5 @@
 """AWEModel: scoring by hand, negative sampling, max-norm, config and save/load round trip."""
 
-import logging
 import sys
 
 import numpy as np
@@ -292,15 +291,13 @@ def test_after_the_graph_step_scoring_reads_v_in_blocks_and_scores_the_same(monk
 
 
 def test_after_the_graph_step_top_k_ranks_v_in_blocks_as_a_whole_read_does(monkeypatch):
-    """top_k in the process reads V a block at a time too, keeping each row's k best so far; it
-    returns what ranking one whole read of V returns, ties to the lower label id across blocks."""
+    """top_k in the process reads V a block at a time too, keeping each row's k best so far
+    (retrieval.best_by_blocks, tested on its own for ties); it ranks as one whole read of V does."""
     from awe_tf.layers import towers
     from awe_tf.models import inference
 
     monkeypatch.setattr(towers, "BLOCK_ROWS", 3)  # 11 labels: blocks of 3, 3, 3 and 2 rows
     model, data = _graph_trained()
-    tied = model.V.table.numpy()[2]
-    model.V.table.scatter_update(tf.IndexedSlices(tf.constant([tied, tied]), [6, 9]))  # 2, 6, 9 tie everywhere
     graph = inference.graphs(model).retrieve.get_concrete_function().graph
     reads = [op for external, internal in graph.captures if external is model.V.table.handle
              for op in internal.consumers()]
@@ -310,30 +307,69 @@ def test_after_the_graph_step_top_k_ranks_v_in_blocks_as_a_whole_read_does(monke
 
     monkeypatch.setattr(model, "labels_in_blocks", lambda: False)  # one whole read of V
     assert {op.type for op in _readers(model, model.V.table)} == {"ReadVariableOp"}
+    whole = model.score(data.X)
     for k, (ids, scores) in blocked.items():
         whole_ids, whole_scores = model.top_k(data.X, k=k, exclude=exclude)
-        np.testing.assert_array_equal(ids, whole_ids)
+        np.testing.assert_array_equal(ids == -1, whole_ids == -1)  # excluded labels leave the same slots empty
         np.testing.assert_allclose(scores, whole_scores, rtol=1e-6, atol=1e-7)
-    ids = blocked[11][0]
-    assert (ids == -1).any()  # excluded labels leave slots empty
-    for row in ids:
-        tied_here = [label for label in row if label in (2, 6, 9)]
-        assert tied_here == sorted(tied_here)
-    assert sum(np.isin(row, (2, 6, 9)).sum() >= 2 for row in ids) > 0  # the tie is seen
+        found = ids >= 0
+        rows = np.nonzero(found)[0]
+        np.testing.assert_allclose(whole[rows, ids[found]], scores[found], rtol=1e-6, atol=1e-7)
+        assert not exclude[rows, ids[found]].any()
+        assert all(len(set(row[row >= 0])) == (row >= 0).sum() for row in ids)
+    assert (blocked[11][0] == -1).any()
 
 
-def test_many_models_in_one_process_do_not_warn_of_retracing(caplog):
+@pytest.mark.parametrize("widths", [[11], [3, 3, 3, 2], [1, 4, 6], [5, 1, 1, 4]])
+def test_best_by_blocks_is_one_top_k_over_the_joined_blocks(widths):
+    """Exact ties within and across blocks, labels masked to -inf, k below, within and above a
+    block's width: the same ids and scores as one top_k over every label, ties to the lower id."""
+    from awe_tf.models.retrieval import best_by_blocks
+
+    scores = np.random.default_rng(0).integers(0, 4, size=(6, 11)).astype(np.float32)  # many ties
+    scores[:, [2, 6, 9]] = scores[:, [2]]
+    masked = np.zeros_like(scores, bool)
+    masked[1, :] = True  # a row with no label left
+    masked[2, ::2] = True
+    expected_scores = np.where(masked, -np.inf, scores)
+    blocks = np.split(scores, np.cumsum(widths)[:-1], axis=1)
+
+    def mask(ids, block):
+        return tf.where(tf.gather(tf.constant(masked), ids, batch_dims=1), -np.inf, block)
+
+    for k in (1, 2, 5, 11):
+        ids, values = best_by_blocks([tf.constant(b) for b in blocks], tf.constant(k), mask)
+        top_values = tf.math.top_k(tf.constant(expected_scores), k).values
+        np.testing.assert_array_equal(values.numpy(), top_values.numpy())
+        order = np.lexsort((np.arange(11)[None, :].repeat(6, 0), -expected_scores), axis=1)[:, :k]
+        real = top_values.numpy() > -np.inf
+        np.testing.assert_array_equal(ids.numpy()[real], order[real])  # ties to the lower label id
+
+
+def test_top_k_returns_the_heaps_free_memory_once_it_has_ranked(monkeypatch):
+    from awe_tf.models import inference
+
+    events = []
+    monkeypatch.setattr(inference, "return_free_memory", lambda: events.append("returned"))
+    rank = inference.Retrieval.__call__
+    monkeypatch.setattr(inference.Retrieval, "__call__", lambda *a: events.append("ranked") or rank(*a))
+    data = toy("annotation", n=30, n_items=9)
+    model = AWEModel(data.n_features, data.n_labels, dimension=4, seed=0)
+    model.top_k(data.X, k=3)
+    assert events and events[-1] == "returned" and events.count("returned") == 1 and "ranked" in events
+
+
+def test_many_models_in_one_process_do_not_warn_of_retracing(retracing_warnings):
     """Each model traces its own scoring and transform graphs once. tf.function counts traces
     per code object, so ten models each scored once would look like retracing to it and warn
     (as a tuning run or a notebook would see); the graphs are called as traced functions."""
-    caplog.set_level(logging.WARNING, logger="tensorflow")  # importing the CLI silences it
     data = toy("annotation", n=30, n_items=9)
     for seed in range(10):
         model = AWEModel(data.n_features, data.n_labels, dimension=4, seed=seed)
         model.adapt(data)
         model.score(data.X)
         model.top_k(data.X, k=3)
-    assert not [m for m in caplog.messages if "retracing" in m], caplog.messages
+    assert not retracing_warnings()
 
 
 def test_affinities_not_of_the_linear_score_alone_score_v_whole():

@@ -14,16 +14,12 @@ import tensorflow as tf
 from awe_tf.config import SCORE_BUDGET
 from awe_tf.data.dataset import RECOMMENDATION
 from awe_tf.data.pipeline import feature_batch, pad_rows, raw_rows
+from awe_tf.memory import return_free_memory
 from awe_tf.models.retrieval import Retrieval
 from awe_tf.tracing import TracedOnce
 
 ROWS = 512  # the most rows scored at once
 PADDED = [tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.float32)]  # raw rows, padded
-
-
-def _graph(function, signature) -> TracedOnce:
-    """``function`` traced once, as written (G's hooks are graph code as written)."""
-    return TracedOnce(function, signature)
 
 
 class _Graphs:
@@ -32,18 +28,18 @@ class _Graphs:
     def __init__(self, model):
         # a list of blocks of labels (columns) in order: V's blocks, or one block of all labels
         scored = model.score_by_label_blocks if model.labels_in_blocks() else lambda inputs: [model(inputs)]
-        self.scores = _graph(lambda ids, weights: scored(model.model_inputs(ids, weights)), PADDED)
-        self.scores_near = _graph(  # G's neighbours found by an index
+        self.scores = TracedOnce(lambda ids, weights: scored(model.model_inputs(ids, weights)), PADDED)
+        self.scores_near = TracedOnce(  # G's neighbours found by an index
             lambda ids, weights, neighbours: scored(model.model_inputs(ids, weights, neighbours)),
             [*PADDED, tf.TensorSpec([None, None], tf.int32)])
-        self.latent = _graph(  # x^T U_prev, the query of G's neighbour index
+        self.latent = TracedOnce(  # x^T U_prev, the query of G's neighbour index
             lambda ids, weights: model.affinity.reference_part().graph_embed(*model.transform(ids, weights)), PADDED)
         ranking = [*PADDED, tf.TensorSpec([], tf.int32), tf.TensorSpec([None, None], tf.int32),
                    tf.TensorSpec([None], tf.float32)]
         retrieval = Retrieval(model, label_blocks=model.labels_in_blocks())
-        self.retrieve = _graph(
+        self.retrieve = TracedOnce(
             lambda ids, weights, k, left_out, allowed: retrieval(ids, weights, k, left_out, allowed), ranking)
-        self.retrieve_near = _graph(  # G's neighbours found by an index
+        self.retrieve_near = TracedOnce(  # G's neighbours found by an index
             lambda ids, weights, k, left_out, allowed, neighbours: retrieval(ids, weights, k, left_out, allowed,
                                                                              neighbours),
             [*ranking, tf.TensorSpec([None, None], tf.int32)])
@@ -203,4 +199,5 @@ def top_k(model, X, k: int = 10, exclude=None, candidates=None, exclude_inputs: 
     order = np.concatenate(plan)
     out_ids, out_scores = np.empty((X.shape[0], k), np.int64), np.empty((X.shape[0], k), np.float32)
     out_ids[order], out_scores[order] = np.concatenate(ids), np.concatenate(scores)
+    return_free_memory()  # what the batches' scores left held by the C heap, as evaluation does
     return out_ids, out_scores

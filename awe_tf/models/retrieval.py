@@ -47,6 +47,36 @@ def best(ids, scores, k):
     return tf.where(scores > -np.inf, ids, NO_LABEL), scores
 
 
+def best_by_blocks(blocks, k, mask=None):
+    """The ``k`` best of each row over blocks of scores ``[B, n_i]`` of consecutive labels (the
+    first block's from label 0), best first, ties to the lower id: what one ``tf.math.top_k``
+    over the blocks joined returns, holding only a block and the k best so far at a time.
+
+    Args:
+        blocks: the score blocks, in label order.
+        k: how many to keep (a scalar tensor or int).
+        mask: ``(ids, scores) -> scores`` applied to each block first (e.g. -inf where a label
+            may not be returned), or None.
+
+    Returns:
+        ``(ids [B, min(k, labels)], scores)``.
+    """
+    ids = scores = None
+    start = 0
+    for block in blocks:
+        width = tf.shape(block)[1]
+        block_ids = tf.broadcast_to(tf.range(start, start + width)[None, :], tf.shape(block))
+        if mask is not None:
+            block = mask(block_ids, block)
+        top_scores, top = tf.math.top_k(block, tf.minimum(k, width))  # ties: the lower index first
+        top += start
+        if ids is not None:  # the k best so far first: on a tie their lower ids win
+            top_scores, order = tf.math.top_k(tf.concat([scores, top_scores], 1), tf.minimum(k, start + width))
+            top = tf.gather(tf.concat([ids, top], 1), order, batch_dims=1)
+        ids, scores, start = top, top_scores, start + width
+    return ids, scores
+
+
 class _Unsaved:
     """Holds the Keras model out of sight of SavedModel tracking (its variables are saved by
     whoever exports them)."""
@@ -100,18 +130,8 @@ class Retrieval(tf.Module):
         if model.affinity.candidates_only:
             return self._context_candidates(inputs, k, left_out, allowed)
         blocks = model.score_by_label_blocks(inputs) if self.label_blocks else [model(inputs)]
-        ids = scores = None
-        start = 0
-        for block in blocks:  # labels in order, so the k best so far have the lower ids
-            width = tf.shape(block)[1]
-            block_ids = tf.broadcast_to(tf.range(start, start + width)[None, :], tf.shape(block))
-            block = tf.where(self._usable(block_ids, left_out, allowed), block, -np.inf)
-            top_scores, top = tf.math.top_k(block, tf.minimum(k, width))  # ties: the lower label id first
-            top += start
-            if ids is not None:  # merged: on a tie the earlier block's label, the lower id, comes first
-                top_scores, order = tf.math.top_k(tf.concat([scores, top_scores], 1), tf.minimum(k, start + width))
-                top = tf.gather(tf.concat([ids, top], 1), order, batch_dims=1)
-            ids, scores, start = top, top_scores, start + width
+        ids, scores = best_by_blocks(
+            blocks, k, lambda ids, scores: tf.where(self._usable(ids, left_out, allowed), scores, -np.inf))
         return tf.where(scores > -np.inf, ids, NO_LABEL), scores
 
     def _usable(self, ids, left_out, allowed):
