@@ -4,18 +4,22 @@ Times, per step of one epoch's batches (already built, as tensors), parts of the
 (the negatives drawn and checked against the example's positives; the pairs' queries x^T U; the
 negatives scored, their draws and queries included), the forward pass, the forward and backward
 pass, and the whole ``train_step`` (optimiser and max-norm projection included), with and
-without XLA; then pairs per second of ``model.fit`` for several batch sizes, through
-the generator pipeline and through cached batches. Each figure is a share of the whole step or
-a ratio to the default batch size, measured in the same run.
+without XLA; with ``--ops N``, the N ops and op types of ``train_step`` that take the most
+thread time (TensorFlow's profiler); then pairs per second of ``model.fit`` for several batch
+sizes, through the generator pipeline and through cached batches. Each figure is a share of the
+whole step or a ratio to the default batch size, measured in the same run.
 
-    AWE_DATA_DIR=../shared/data python benchmarks/warp_step_profile.py
+    AWE_DATA_DIR=../shared/data python benchmarks/warp_step_profile.py [--ops 12]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
+import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -77,6 +81,43 @@ def step_parts(train, pairs_per_batch: int, repeats: int) -> dict:
     return parts
 
 
+def op_times(space: bytes, steps: int) -> collections.Counter:
+    """Milliseconds per step of each TensorFlow op that the profiler saw run on TensorFlow's
+    compute threads (``tf_Compute`` lines of a serialised ``XSpace``), by op (``name:Type``);
+    the executor's own events, which hold the ops, are left out."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    totals = collections.Counter()
+    for plane in xplane_pb2.XSpace.FromString(space).planes:
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                if re.fullmatch(r"[^:]+:\w+", name):
+                    totals[name] += event.duration_ps / 1e9 / steps
+    return totals
+
+
+def op_profile(train, pairs_per_batch: int) -> tuple[float, collections.Counter]:
+    """``(wall milliseconds per train_step, op_times)`` over one epoch's batches, traced first."""
+    model, batches = _model(train, pairs_per_batch)
+    data = [{k: tf.constant(v) for k, v in b.items()} for b in batches.batches(0)]
+    signature = [{k: tf.TensorSpec([None, None], v.dtype) for k, v in data[0].items()}]
+    compiled = tf.function(model.train_step, input_signature=signature)
+    for x in data:
+        compiled(x)
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        began = time.perf_counter()
+        for x in data:
+            compiled(x)
+        wall = 1000 * (time.perf_counter() - began) / len(data)
+        tf.profiler.experimental.stop()
+        space = next(Path(logdir).rglob("*.xplane.pb")).read_bytes()
+    return wall, op_times(space, len(data))
+
+
 def fit_rate(train, pairs_per_batch: int, epochs: int) -> tuple[float, float]:
     """Pairs per second of model.fit after a first (tracing) epoch: generator and cached input."""
     model, batches = _model(train, pairs_per_batch)
@@ -98,6 +139,8 @@ def main() -> int:
     parser.add_argument("--pairs-per-batch", type=int, default=4096)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--ops", type=int, default=0, metavar="N",
+                        help="also profile train_step and print the N ops and op types taking the most thread time")
     args = parser.parse_args()
     train = validation_split(load_dataset("ml-100k").train).train
 
@@ -106,6 +149,18 @@ def main() -> int:
     print(f"WSABIE step, {args.pairs_per_batch} pairs per batch (ml-100k validation split, d=64, 10 negatives)")
     for name, ms in parts.items():
         print(f"  {name:<20}{ms:8.2f} ms   {ms / whole:6.2f} of train_step")
+    if args.ops:
+        wall, ops = op_profile(train, args.pairs_per_batch)
+        busy = sum(ops.values())
+        by_type = collections.Counter()
+        for name, ms in ops.items():
+            by_type[name.rsplit(":", 1)[1]] += ms
+        print(f"\ntrain_step under the profiler: {wall:.2f} ms a step; its ops ran {busy:.2f} ms of thread time "
+              f"a step ({busy / wall:.2f} threads busy on average)")
+        for title, counts in (("ops", ops), ("op types", by_type)):
+            print(f"  the {args.ops} {title} with the most thread time, ms a step and share of all ops':")
+            for name, ms in counts.most_common(args.ops):
+                print(f"    {ms:7.2f} ms  {ms / busy:5.1%}  {name}")
     print("\nmodel.fit, pairs/s after the first epoch")
     sizes = (1024, args.pairs_per_batch, 4 * args.pairs_per_batch)
     rates = {size: fit_rate(train, size, args.epochs) for size in sizes}
