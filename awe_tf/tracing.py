@@ -4,6 +4,7 @@ first use and then called as that one graph."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import tensorflow as tf
 
@@ -26,7 +27,7 @@ class TracedOnce:
         self._function = tf.function(function, input_signature=signature, autograph=False)
         self._concrete = None
 
-    def get_concrete_function(self):
+    def get_concrete_function(self) -> tf.types.experimental.ConcreteFunction:
         """The traced graph, traced now if it was not yet.
 
         Returns:
@@ -36,6 +37,6 @@ class TracedOnce:
             self._concrete = self._function.get_concrete_function()
         return self._concrete
 
-    def __call__(self, *args):
+    def __call__(self, *args) -> Any:
         """Run the traced graph on ``args`` (tensors, or arrays of the signature's dtypes)."""
         return self.get_concrete_function()(*args)

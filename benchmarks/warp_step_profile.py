@@ -7,7 +7,8 @@ pass, and the whole ``train_step`` (optimiser and max-norm projection included),
 without XLA; with ``--ops N``, the N ops and op types of ``train_step`` that take the most
 thread time (TensorFlow's profiler); then pairs per second of ``model.fit`` for several batch
 sizes, through the generator pipeline and through cached batches. Each figure is a share of the
-whole step or a ratio to the default batch size, measured in the same run.
+whole step, a share of the ops' thread time (``--ops``) or a ratio to the default batch size,
+measured in the same run.
 
     AWE_DATA_DIR=../shared/data python benchmarks/warp_step_profile.py [--ops 12]
 """
@@ -100,7 +101,8 @@ def op_times(space: bytes, steps: int) -> collections.Counter:
 
 
 def op_profile(train, pairs_per_batch: int) -> tuple[float, collections.Counter]:
-    """``(wall milliseconds per train_step, op_times)`` over one epoch's batches, traced first."""
+    """``(wall milliseconds per train_step, op_times)`` over one epoch's batches: the model's
+    ``train_step`` in a ``tf.function`` of its own (not Keras' training function), traced first."""
     model, batches = _model(train, pairs_per_batch)
     data = [{k: tf.constant(v) for k, v in b.items()} for b in batches.batches(0)]
     signature = [{k: tf.TensorSpec([None, None], v.dtype) for k, v in data[0].items()}]

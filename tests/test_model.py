@@ -323,7 +323,8 @@ def test_after_the_graph_step_top_k_ranks_v_in_blocks_as_a_whole_read_does(monke
 @pytest.mark.parametrize("widths", [[11], [3, 3, 3, 2], [1, 4, 6], [5, 1, 1, 4]])
 def test_best_by_blocks_is_one_top_k_over_the_joined_blocks(widths):
     """Exact ties within and across blocks, labels masked to -inf, k below, within and above a
-    block's width: the same ids and scores as one top_k over every label, ties to the lower id."""
+    block's width: the same scores as one top_k over every label, and the same ids wherever a
+    label is left, ties to the lower id."""
     from awe_tf.models.retrieval import best_by_blocks
 
     scores = np.random.default_rng(0).integers(0, 4, size=(6, 11)).astype(np.float32)  # many ties
@@ -347,16 +348,21 @@ def test_best_by_blocks_is_one_top_k_over_the_joined_blocks(widths):
 
 
 def test_top_k_returns_the_heaps_free_memory_once_it_has_ranked(monkeypatch):
+    """Ranking batch by batch leaves the batches' freed scores with the C heap: top_k hands them
+    back once, after its last batch, as evaluation does."""
     from awe_tf.models import inference
 
     events = []
     monkeypatch.setattr(inference, "return_free_memory", lambda: events.append("returned"))
-    rank = inference.Retrieval.__call__
-    monkeypatch.setattr(inference.Retrieval, "__call__", lambda *a: events.append("ranked") or rank(*a))
     data = toy("annotation", n=30, n_items=9)
     model = AWEModel(data.n_features, data.n_labels, dimension=4, seed=0)
+    graphs = inference.graphs(model)
+    rank = graphs.retrieve
+    monkeypatch.setattr(graphs, "retrieve", lambda *a: events.append("ranked") or rank(*a))
     model.top_k(data.X, k=3)
-    assert events and events[-1] == "returned" and events.count("returned") == 1 and "ranked" in events
+    assert events == ["ranked", "returned"]
+    model.top_k(sp.vstack([data.X] * 40), k=3)  # 1,200 rows: several batches
+    assert events[2:] == ["ranked"] * (len(events) - 3) + ["returned"] and len(events) > 5
 
 
 def test_many_models_in_one_process_do_not_warn_of_retracing(retracing_warnings):

@@ -23,6 +23,8 @@ indexes) in a plain SavedModel, without Keras' layer serialisation.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import numpy as np
 import tensorflow as tf
 
@@ -47,7 +49,7 @@ def best(ids, scores, k):
     return tf.where(scores > -np.inf, ids, NO_LABEL), scores
 
 
-def best_by_blocks(blocks, k, mask=None):
+def best_by_blocks(blocks: Iterable[tf.Tensor], k, mask: Callable | None = None) -> tuple[tf.Tensor, tf.Tensor]:
     """The ``k`` best of each row over blocks of scores ``[B, n_i]`` of consecutive labels (the
     first block's from label 0), best first, ties to the lower id: what one ``tf.math.top_k``
     over the blocks joined returns, holding only a block and the k best so far at a time.
@@ -59,7 +61,7 @@ def best_by_blocks(blocks, k, mask=None):
             may not be returned), or None.
 
     Returns:
-        ``(ids [B, min(k, labels)], scores)``.
+        ``(ids [B, min(k, labels)], scores)``; where a slot's score is -inf its id is any label.
     """
     ids = scores = None
     start = 0
