@@ -41,11 +41,16 @@ def _model(train, pairs_per_batch):
     return model, TrainingBatches(train.with_matrices(X=model.prepare(train.X)), pairs_per_batch)
 
 
+def _epoch_tensors(batches) -> tuple[list[dict], list[dict]]:
+    """One epoch's batches as tensors, and the signature every batch fits."""
+    data = [{k: tf.constant(v) for k, v in b.items()} for b in batches.batches(0)]
+    return data, [{k: tf.TensorSpec([None, None], v.dtype) for k, v in data[0].items()}]
+
+
 def step_parts(train, pairs_per_batch: int, repeats: int) -> dict:
     """Milliseconds per step of each part, eager-free (tf.function), with and without XLA."""
     model, batches = _model(train, pairs_per_batch)
-    data = [{k: tf.constant(v) for k, v in b.items()} for b in batches.batches(0)]
-    signature = [{k: tf.TensorSpec([None, None], v.dtype) for k, v in data[0].items()}]
+    data, signature = _epoch_tensors(batches)
 
     def forward(x):
         return model.compute_loss(x, training=True)
@@ -104,8 +109,7 @@ def op_profile(train, pairs_per_batch: int) -> tuple[float, collections.Counter]
     """``(wall milliseconds per train_step, op_times)`` over one epoch's batches: the model's
     ``train_step`` in a ``tf.function`` of its own (not Keras' training function), traced first."""
     model, batches = _model(train, pairs_per_batch)
-    data = [{k: tf.constant(v) for k, v in b.items()} for b in batches.batches(0)]
-    signature = [{k: tf.TensorSpec([None, None], v.dtype) for k, v in data[0].items()}]
+    data, signature = _epoch_tensors(batches)
     compiled = tf.function(model.train_step, input_signature=signature)
     for x in data:
         compiled(x)

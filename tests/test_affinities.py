@@ -1,6 +1,5 @@
 """Affinities against NumPy references of their equations; specs; sums; iterative k-NN."""
 
-
 import numpy as np
 import pytest
 import scipy.sparse as sp

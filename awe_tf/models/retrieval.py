@@ -133,17 +133,18 @@ class Retrieval(tf.Module):
             return self._context_candidates(inputs, k, left_out, allowed)
         blocks = model.score_by_label_blocks(inputs) if self.label_blocks else [model(inputs)]
         ids, scores = best_by_blocks(
-            blocks, k, lambda ids, scores: tf.where(self._usable(ids, left_out, allowed), scores, -np.inf))
+            blocks, k, lambda ids, scores: self._masked(ids, scores, left_out, allowed))
         return tf.where(scores > -np.inf, ids, NO_LABEL), scores
 
-    def _usable(self, ids, left_out, allowed):
-        """Whether each of ``ids`` is a label its row may return."""
+    def _masked(self, ids, scores, left_out, allowed):
+        """``scores`` of ``ids``, -inf where the label is not one its row may return."""
         usable = (ids < self.n_labels) & ~_member(left_out, ids)
-        return usable & (tf.gather(allowed, tf.minimum(ids, self.n_labels - 1)) > 0)
+        usable &= tf.gather(allowed, tf.minimum(ids, self.n_labels - 1)) > 0
+        return tf.where(usable, scores, -np.inf)
 
     def _rank(self, ids, scores, k, left_out, allowed):
         """The k best of candidate ``ids`` with ``scores``, leaving out what may not be returned."""
-        return best(ids, tf.where(self._usable(ids, left_out, allowed), scores, -np.inf), k)
+        return best(ids, self._masked(ids, scores, left_out, allowed), k)
 
     def _context_candidates(self, inputs, k, left_out, allowed):
         """G's labels scored; every other label scores its prior, so the best of them are the
