@@ -265,9 +265,20 @@ def _reads_of(model, table) -> set:
     return {op.type for op in _readers(model, table)}
 
 
-def test_after_the_graph_step_scoring_reads_v_in_blocks_and_scores_the_same(monkeypatch):
-    """The graph step reads V sparsely, after which TensorFlow copies V on every whole read; so
-    scoring then gathers V a block of rows at a time, and scores as a whole read does."""
+def _no_sharing(monkeypatch):
+    """Scoring as where TensorFlow cannot be asked to share a table's buffer again."""
+    from awe_tf.layers.towers import MaxNormEmbedding
+
+    monkeypatch.setattr(MaxNormEmbedding, "share_buffer", lambda self: False)
+
+
+@pytest.mark.parametrize("shareable", [True, False])
+def test_after_the_graph_step_scoring_reads_v_in_blocks_and_scores_the_same(monkeypatch, shareable):
+    """The graph step reads V sparsely, after which TensorFlow copies V on every whole read.
+    Scoring first has it hand out V's own buffer again (share_buffer), then takes V's blocks as
+    slices of one read, copying nothing; where that cannot be done it gathers V a block of rows
+    at a time. Either way each block is read once the block before is scored, and the scores are
+    a whole read's."""
     from awe_tf.layers import towers
     from awe_tf.native.engine import _shares_its_buffer
 
@@ -275,19 +286,43 @@ def test_after_the_graph_step_scoring_reads_v_in_blocks_and_scores_the_same(monk
     assert _shares_its_buffer(fresh.V.table) and not fresh.labels_in_blocks()
     assert _reads_of(fresh, fresh.V.table) == {"ReadVariableOp"}
 
+    if not shareable:
+        _no_sharing(monkeypatch)
     monkeypatch.setattr(towers, "BLOCK_ROWS", 3)  # 11 labels: blocks of 3, 3, 3 and 2 rows
     model, data = _graph_trained()
-    assert not _shares_its_buffer(model.V.table)  # copy-on-read: why scoring reads V in blocks
+    assert not _shares_its_buffer(model.V.table)  # copy-on-read after the step's sparse reads
     assert model.V.read_sparsely and model.labels_in_blocks()
-    gathers = _readers(model, model.V.table)
-    assert {op.type for op in gathers} == {"ResourceGather"} and len(gathers) == 4
+    reads = _readers(model, model.V.table)
+    if shareable:
+        assert [op.type for op in reads] == ["ReadVariableOp"]
+        blocks = [op for op in reads[0].outputs[0].consumers() if op.type == "StridedSlice"]
+    else:
+        assert {op.type for op in reads} == {"ResourceGather"}
+        blocks = reads
+    assert len(blocks) == 4
     # one block read at a time: each read but the first waits for the scores of the block before
-    waits = sorted((_waits_for(op) for op in gathers), key=len)
-    scored = [op for op in gathers[0].graph.get_operations() if op.type == "MatMul"]
+    waits = sorted((_waits_for(op) for op in blocks), key=len)
+    scored = [op for op in blocks[0].graph.get_operations() if op.type == "MatMul"]
     assert [len(w) for w in waits] == [0, 1, 1, 1] and set().union(*waits) == set(scored[:3])
     batch = feature_batch(data.X)
     whole = model(model.model_inputs(batch["feature_ids"], batch["feature_weights"])).numpy()  # a whole read of V
     np.testing.assert_allclose(model.score(data.X), whole, rtol=1e-6, atol=1e-7)
+    assert _shares_its_buffer(model.V.table) == shareable  # scoring left V's buffer handed out as it is
+
+
+def test_a_shared_buffer_read_before_more_training_keeps_its_values():
+    """share_buffer is safe between steps: a tensor read whole from the shared buffer keeps its
+    values when training goes on (TensorFlow gives the variable a copy at its next sparse
+    write), and the training takes effect."""
+    model, data = _graph_trained()
+    model.score(data.X)  # shares V's buffer again
+    held = model.V.table.value()
+    before = held.numpy().copy()
+    batches = TrainingBatches(data, pairs_per_batch=64)
+    model.fit(batches.dataset(epochs=None), epochs=1, steps_per_epoch=batches.steps_per_epoch(), verbose=0)
+    np.testing.assert_array_equal(held.numpy(), before)
+    assert not np.array_equal(model.V.table.numpy(), before)
+    np.testing.assert_allclose(model.score(data.X), model.score(data.X))
 
 
 def test_after_the_graph_step_top_k_ranks_v_in_blocks_as_a_whole_read_does(monkeypatch):
@@ -301,7 +336,8 @@ def test_after_the_graph_step_top_k_ranks_v_in_blocks_as_a_whole_read_does(monke
     graph = inference.graphs(model).retrieve.get_concrete_function().graph
     reads = [op for external, internal in graph.captures if external is model.V.table.handle
              for op in internal.consumers()]
-    assert {op.type for op in reads} == {"ResourceGather"} and len(reads) == 4
+    assert [op.type for op in reads] == ["ReadVariableOp"]  # V's buffer shared again (share_buffer)
+    assert len([op for op in reads[0].outputs[0].consumers() if op.type == "StridedSlice"]) == 4
     exclude = sp.random(data.n_examples, data.n_labels, density=0.3, random_state=0, format="csr")
     blocked = {k: model.top_k(data.X, k=k, exclude=exclude) for k in (1, 4, 11)}
 
@@ -385,19 +421,23 @@ def test_affinities_not_of_the_linear_score_alone_score_v_whole():
     assert np.isfinite(model.score(data.X)).all()
 
 
-@pytest.mark.parametrize("sparse", [False, True])
-def test_all_finite_checks_every_block(monkeypatch, sparse):
+@pytest.mark.parametrize(("sparse", "shareable"), [(False, True), (True, True), (True, False)])
+def test_all_finite_checks_every_block(monkeypatch, sparse, shareable):
+    """The check reads a block at a time: slices of the table's own buffer, shared again after a
+    sparse read where it can be (share_buffer), else gathered rows."""
     from awe_tf.layers import towers
     from awe_tf.native.engine import _shares_its_buffer
 
     monkeypatch.setattr(towers, "BLOCK_ROWS", 3)
+    if not shareable:
+        _no_sharing(monkeypatch)
     model = AWEModel(7, 11, dimension=4, seed=1)
     if sparse:
         model.V(tf.constant([0, 5]))
     assert model.V.whole_reads_copy() == sparse and len(list(model.V.row_blocks())) == 4
     np.testing.assert_array_equal(np.concatenate(list(model.V.row_blocks())), model.V.table.numpy())
     assert model.V.all_finite()
-    assert _shares_its_buffer(model.V.table) == (not sparse)  # the check read a shared table without gathering
+    assert _shares_its_buffer(model.V.table) == shareable and model.V.whole_reads_copy() == (not shareable)
     model.V.table.scatter_update(tf.IndexedSlices(tf.fill([1, 4], np.nan), [10]))  # the last block's last row
     assert not model.V.all_finite()
 

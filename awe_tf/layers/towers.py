@@ -59,7 +59,9 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
             sparse optimiser steps its gradients make; the rows' max-norm projection) has been
             traced in this process (not part of the config): set as a graph is traced, before it
             runs. From the first one that runs TensorFlow keeps the variable in copy-on-read mode
-            for good: every whole read copies it (see :meth:`row_blocks`).
+            until :meth:`share_buffer` ends that: every whole read copies it (see :meth:`row_blocks`).
+        buffer_shared: :meth:`share_buffer` has worked on this table (not part of the config).
+            Scoring calls it before every batch, so its whole reads hand out the table as it is.
     """
 
     def __init__(self, rows: int, dimension: int, max_norm: float = ModelConfig.max_norm, seed: int | None = None,
@@ -73,6 +75,7 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         self.tpu_embedding = bool(tpu_embedding)
         self.read_whole = False  # set by the native engine (class docstring)
         self.read_sparsely = False  # set as sparse reads are traced (class docstring)
+        self.buffer_shared = False  # set by share_buffer (class docstring)
 
     def build(self, input_shape=None):
         init = tf.keras.initializers.RandomNormal(stddev=self.init_scale / math.sqrt(self.dimension), seed=self.seed)
@@ -130,12 +133,31 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
             return self.tpu_layer(ids)
         return tf.nn.embedding_lookup(self.table, ids)  # also for tables sharded across parameter servers
 
+    def share_buffer(self) -> bool:
+        """Have whole reads hand out the table's own buffer again, not a copy, until the next
+        sparse read or write runs (TensorFlow's ``DisableCopyOnRead``); whether it could (not for
+        a table sharded across parameter servers, mirrored by a distribution strategy or in a
+        TPU embedding layer). Safe between
+        steps: a sparse operation that finds the buffer held elsewhere (a tensor read whole and
+        still alive) gives the variable a copy first, so what was read never changes. Eager
+        only: in a graph it would run in no defined order with the graph's sparse reads."""
+        if (shards(self.table) > 1 or self.tpu_embedding or isinstance(self.table, tf.distribute.DistributedValues)
+                or not tf.executing_eagerly()):
+            return False
+        try:
+            tf.raw_ops.DisableCopyOnRead(resource=self.table.handle)
+        except (tf.errors.NotFoundError, tf.errors.UnimplementedError, tf.errors.InvalidArgumentError):
+            return False  # no such kernel for the variable's device
+        self.buffer_shared = True
+        return True
+
     def whole_reads_copy(self) -> bool:
         """Whether reading the table whole copies it: after a sparse read (:attr:`read_sparsely`),
-        unless the native engine has it read whole (:attr:`read_whole`: it keeps such a table in
-        TensorFlow's own buffer, and a sparse read would undo that) or it is sharded across
-        parameter servers (where a whole read gathers the shards anyway)."""
-        return self.read_sparsely and not self.read_whole and shards(self.table) == 1
+        unless :meth:`share_buffer` works on it (scoring calls it before every batch), the native
+        engine has it read whole (:attr:`read_whole`: it keeps such a table in TensorFlow's own
+        buffer, and a sparse read would undo that) or it is sharded across parameter servers
+        (where a whole read gathers the shards anyway)."""
+        return self.read_sparsely and not (self.read_whole or self.buffer_shared) and shards(self.table) == 1
 
     def row_blocks(self, rows: int | None = None) -> Iterator:
         """The table as tensors of at most ``rows`` rows each (default ``BLOCK_ROWS``), in order,
@@ -154,7 +176,9 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
 
     def all_finite(self) -> bool:
         """Whether every value of the table is finite, checked a block of rows at a time
-        (:meth:`row_blocks`), so the check never holds a copy of the whole table."""
+        (:meth:`row_blocks`), so the check never holds a copy of the whole table; with its buffer
+        shared (:meth:`share_buffer`), it copies none."""
+        self.share_buffer()
         return all(bool(tf.reduce_all(tf.math.is_finite(block))) for block in self.row_blocks())
 
     def whole_table(self, stop_gradient: bool = False):

@@ -10,7 +10,7 @@ import tensorflow as tf
 from awe_tf.config import NORMALISATIONS
 from awe_tf.tracing import TracedOnce
 
-BATCH_ENTRIES = 1 << 22  # padded entries transformed at once by :meth:`InputTransform.apply`
+BATCH_ENTRIES = 1 << 20  # padded entries transformed at once by :meth:`InputTransform.apply`
 
 
 @tf.keras.utils.register_keras_serializable(package="awe_tf")

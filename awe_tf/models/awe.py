@@ -11,7 +11,8 @@ import tensorflow_recommenders as tfrs
 from awe_tf import affinities
 from awe_tf.config import ModelConfig
 from awe_tf.data.dataset import ANNOTATION, RECOMMENDATION
-from awe_tf.layers import MaxNormEmbedding
+from awe_tf.distribute import shards
+from awe_tf.layers import MaxNormEmbedding, towers
 from awe_tf.layers.sampling import NegativeSampler
 from awe_tf.layers.towers import WHOLE_TABLE_ROWS, embed_rows
 from awe_tf.layers.transform import InputTransform
@@ -205,11 +206,14 @@ class AWEModel(tfrs.Model):
 
     def labels_in_blocks(self) -> bool:
         """Whether scoring in this process reads V a block of rows at a time
-        (:meth:`score_by_label_blocks`): where a whole read of V would copy it (after the graph
-        step's sparse reads; :meth:`MaxNormEmbedding.whole_reads_copy`) and a label's score
-        depends on its own row of V alone (G a function of the linear score,
+        (:meth:`score_by_label_blocks`), so that a batch's scores and what ranking makes of them
+        are held a block at a time, and where a whole read of V would copy it
+        (:meth:`MaxNormEmbedding.whole_reads_copy`) only a block is copied: where V has more than
+        one block (:data:`~awe_tf.layers.towers.BLOCK_ROWS`) or its whole reads copy it, and a
+        label's score depends on its own row of V alone (G a function of the linear score,
         :meth:`Affinity.scalar_form`)."""
-        return self.V.whole_reads_copy() and self.affinity.scalar_form() is not None
+        many = self.V.rows > towers.BLOCK_ROWS or self.V.whole_reads_copy()
+        return many and shards(self.V.table) == 1 and self.affinity.scalar_form() is not None
 
     def score_by_label_blocks(self, inputs) -> list:
         """:meth:`call`'s scores as a list of blocks of labels (columns) in order, reading V a

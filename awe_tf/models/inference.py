@@ -53,6 +53,7 @@ def graphs(model) -> _Graphs:
     if "_awe_graphs" not in model.__dict__:
         object.__setattr__(model, "_awe_graphs", {})
     cache = model.__dict__["_awe_graphs"]
+    model.V.share_buffer()  # whole reads of V in this batch's graph then copy nothing
     reads = (model.U.read_whole, model.V.read_whole, model.labels_in_blocks())
     if reads not in cache:
         cache[reads] = _Graphs(model)
