@@ -312,17 +312,70 @@ def test_after_the_graph_step_scoring_reads_v_in_blocks_and_scores_the_same(monk
 
 def test_a_shared_buffer_read_before_more_training_keeps_its_values():
     """share_buffer is safe between steps: a tensor read whole from the shared buffer keeps its
-    values when training goes on (TensorFlow gives the variable a copy at its next sparse
-    write), and the training takes effect."""
+    values when the table is written after it (TensorFlow gives the variable a copy first), by a
+    sparse write or by more training, and the writes take effect."""
+    from awe_tf.native.engine import _shares_its_buffer
+
     model, data = _graph_trained()
-    model.score(data.X)  # shares V's buffer again
+    batch = feature_batch(data.X)
+    inputs = model.model_inputs(batch["feature_ids"], batch["feature_weights"])
+    np.testing.assert_allclose(model.score(data.X), model(inputs).numpy(), rtol=1e-6, atol=1e-7)
+    assert _shares_its_buffer(model.V.table)  # scoring shared V's buffer again
+    held = model.V.table.value()
+    before = held.numpy().copy()
+    model.V.table.scatter_update(tf.IndexedSlices(tf.fill([1, 4], 0.5), [2]))
+    np.testing.assert_array_equal(held.numpy(), before)
+    assert np.all(model.V.table.numpy()[2] == 0.5)
+
+    model.score(data.X)
     held = model.V.table.value()
     before = held.numpy().copy()
     batches = TrainingBatches(data, pairs_per_batch=64)
     model.fit(batches.dataset(epochs=None), epochs=1, steps_per_epoch=batches.steps_per_epoch(), verbose=0)
     np.testing.assert_array_equal(held.numpy(), before)
     assert not np.array_equal(model.V.table.numpy(), before)
-    np.testing.assert_allclose(model.score(data.X), model.score(data.X))
+    np.testing.assert_allclose(model.score(data.X), model(inputs).numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_scoring_traced_before_training_is_traced_again_when_v_must_be_gathered(monkeypatch):
+    """A graph traced while V's buffer was shared reads V once whole; after the graph step, where
+    the buffer cannot be shared again, that read would copy V every batch: scoring traces a graph
+    that gathers V's blocks instead."""
+    from awe_tf.layers import towers
+
+    _no_sharing(monkeypatch)
+    monkeypatch.setattr(towers, "BLOCK_ROWS", 3)
+    data = toy("annotation", n=80, n_items=11)
+    model = AWEModel(data.n_features, data.n_labels, dimension=4, num_negatives=3, seed=1)
+    model.score(data.X)
+    assert _reads_of(model, model.V.table) == {"ReadVariableOp"}
+    model.compile(optimizer=tf.keras.optimizers.Adagrad(0.1))
+    batches = TrainingBatches(data, pairs_per_batch=64)
+    model.fit(batches.dataset(epochs=None), epochs=1, steps_per_epoch=batches.steps_per_epoch(), verbose=0)
+    scores = model.score(data.X)
+    assert _reads_of(model, model.V.table) == {"ResourceGather"}
+    batch = feature_batch(data.X)
+    whole = model(model.model_inputs(batch["feature_ids"], batch["feature_weights"])).numpy()
+    np.testing.assert_allclose(scores, whole, rtol=1e-6, atol=1e-7)
+
+
+def test_ranking_by_g_and_the_label_prior_reads_v_once_whole():
+    """k-NN ranking scores G's labels and every label's prior: both from one whole read of V, so
+    no sparse read beside it has TensorFlow copy V (or leave it copied on every read)."""
+    from awe_tf.models import inference
+    from awe_tf.native.engine import _shares_its_buffer
+
+    data = toy("annotation", n=40, n_items=9)
+    model = AWEModel(data.n_features, data.n_labels, dimension=4, affinity="knn:k=3", seed=1)
+    model.adapt(data)
+    model.affinity.set_reference(model.U.table.numpy(), model.prepare(data.X), data.Y, model.input_bias)
+    model.V(tf.constant([0, 1]))  # a sparse read: copy-on-read, as after the graph step
+    ids, _ = model.top_k(data.X, k=3)
+    graph = inference.graphs(model).retrieve.get_concrete_function().graph
+    reads = [op.type for external, internal in graph.captures if external is model.V.table.handle
+             for op in internal.consumers()]
+    assert reads and set(reads) == {"ReadVariableOp"}
+    assert _shares_its_buffer(model.V.table) and (ids >= 0).all()
 
 
 def test_after_the_graph_step_top_k_ranks_v_in_blocks_as_a_whole_read_does(monkeypatch):

@@ -58,10 +58,12 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         read_sparsely: a sparse read or write of the table (a lookup of rows, and so the
             sparse optimiser steps its gradients make; the rows' max-norm projection) has been
             traced in this process (not part of the config): set as a graph is traced, before it
-            runs. From the first one that runs TensorFlow keeps the variable in copy-on-read mode
-            until :meth:`share_buffer` ends that: every whole read copies it (see :meth:`row_blocks`).
-        buffer_shared: :meth:`share_buffer` has worked on this table (not part of the config).
-            Scoring calls it before every batch, so its whole reads hand out the table as it is.
+            runs. From the first one that runs TensorFlow keeps the variable in copy-on-read mode,
+            where every whole read copies it (see :meth:`row_blocks`), until :meth:`share_buffer`
+            ends that; the next sparse read or write starts it again.
+        buffer_shared: :meth:`share_buffer` works on this table (not part of the config). It
+            says nothing of the mode now: a reader that relies on whole reads not copying calls
+            :meth:`share_buffer` right before it reads (scoring, before every batch).
     """
 
     def __init__(self, rows: int, dimension: int, max_norm: float = ModelConfig.max_norm, seed: int | None = None,
@@ -134,13 +136,17 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         return tf.nn.embedding_lookup(self.table, ids)  # also for tables sharded across parameter servers
 
     def share_buffer(self) -> bool:
-        """Have whole reads hand out the table's own buffer again, not a copy, until the next
-        sparse read or write runs (TensorFlow's ``DisableCopyOnRead``); whether it could (not for
-        a table sharded across parameter servers, mirrored by a distribution strategy or in a
-        TPU embedding layer). Safe between
-        steps: a sparse operation that finds the buffer held elsewhere (a tensor read whole and
-        still alive) gives the variable a copy first, so what was read never changes. Eager
-        only: in a graph it would run in no defined order with the graph's sparse reads."""
+        """Have whole reads of the table hand out its own buffer again, not a copy, until the
+        next sparse read or write runs (TensorFlow's ``DisableCopyOnRead``). Call it between
+        training steps, never while one runs. A TensorFlow operation that later writes to the
+        table while a whole read still holds the buffer gives the variable a copy first, so
+        what was read does not change.
+
+        Returns:
+            Whether it could: not for a table sharded across parameter servers, mirrored by a
+            distribution strategy or in a TPU embedding layer, nor inside a graph (where it
+            would run in no set order with the graph's sparse reads).
+        """
         if (shards(self.table) > 1 or self.tpu_embedding or isinstance(self.table, tf.distribute.DistributedValues)
                 or not tf.executing_eagerly()):
             return False
@@ -164,7 +170,8 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         each read as it is asked for (in a graph, under the control dependencies in force then).
         Where a whole read would copy the table (:meth:`whole_reads_copy`) each block is
         gathered from the variable, so no more than a block is copied at a time; otherwise they
-        are slices of one whole read, which TensorFlow hands out without a copy."""
+        are slices of one whole read, which TensorFlow hands out without a copy once
+        :meth:`share_buffer` has run (call it first)."""
         rows = int(rows or BLOCK_ROWS)
         copies = self.whole_reads_copy()
         whole = None if copies else tf.convert_to_tensor(self.table)

@@ -14,7 +14,6 @@ from awe_tf.data.dataset import ANNOTATION, RECOMMENDATION
 from awe_tf.distribute import shards
 from awe_tf.layers import MaxNormEmbedding, towers
 from awe_tf.layers.sampling import NegativeSampler
-from awe_tf.layers.towers import WHOLE_TABLE_ROWS, embed_rows
 from awe_tf.layers.transform import InputTransform
 from awe_tf.models import inference, saving
 from awe_tf.tasks import TASKS
@@ -25,7 +24,7 @@ DEFAULTS = ModelConfig()  # one source of defaults for the model, the command li
 def _densify_if_small(gradient, variable):
     """Sum a sparse gradient into a dense one for small tables: a batch touches each row of a
     small table many times, and one dense update beats de-duplicating the sparse one."""
-    if isinstance(gradient, tf.IndexedSlices) and variable.shape[0] <= WHOLE_TABLE_ROWS:
+    if isinstance(gradient, tf.IndexedSlices) and variable.shape[0] <= towers.WHOLE_TABLE_ROWS:
         return tf.math.unsorted_segment_sum(gradient.values, gradient.indices, variable.shape[0])
     return gradient
 
@@ -187,7 +186,14 @@ class AWEModel(tfrs.Model):
     def call(self, inputs):
         """Scores ``[B, |Y|]`` of padded *transformed* inputs ``{"feature_ids", "feature_weights"}``
         (plus the affinity's ``context_ids`` / ``context_weights``); see :meth:`model_inputs`."""
-        return self._scores(inputs, [self.V.table])[0]
+        return self._scores(inputs, [self._labels()])[0]
+
+    def _labels(self):
+        """V for scoring, as one whole read (where it is not sharded): an affinity that also
+        gathers some of its rows then gathers them from that read, not from the variable, whose
+        sparse read would have TensorFlow copy V while the whole read holds it."""
+        whole = self.V.whole_table()
+        return self.V.table if whole is None else whole
 
     def _scores(self, inputs, label_blocks) -> list:
         """Scores against each of ``label_blocks`` (V's rows in order), one block at a time: in a
@@ -206,12 +212,13 @@ class AWEModel(tfrs.Model):
 
     def labels_in_blocks(self) -> bool:
         """Whether scoring in this process reads V a block of rows at a time
-        (:meth:`score_by_label_blocks`), so that a batch's scores and what ranking makes of them
-        are held a block at a time, and where a whole read of V would copy it
-        (:meth:`MaxNormEmbedding.whole_reads_copy`) only a block is copied: where V has more than
-        one block (:data:`~awe_tf.layers.towers.BLOCK_ROWS`) or its whole reads copy it, and a
-        label's score depends on its own row of V alone (G a function of the linear score,
-        :meth:`Affinity.scalar_form`)."""
+        (:meth:`score_by_label_blocks`): where V is one table (not sharded), a label's score
+        depends on its own row of V alone (G a function of the linear score,
+        :meth:`Affinity.scalar_form`), and V has more than one block
+        (:data:`~awe_tf.layers.towers.BLOCK_ROWS`) or a whole read of it would copy it
+        (:meth:`MaxNormEmbedding.whole_reads_copy`). Ranking then holds a block's scores and
+        their masks at a time, not a whole batch's; where whole reads copy, only a block is
+        copied at a time."""
         many = self.V.rows > towers.BLOCK_ROWS or self.V.whole_reads_copy()
         return many and shards(self.V.table) == 1 and self.affinity.scalar_form() is not None
 
@@ -237,13 +244,13 @@ class AWEModel(tfrs.Model):
     def candidate_scores(self, inputs):
         """Scores ``[B, T]`` of each input's context labels (affinities whose G is zero elsewhere)."""
         feature_ids, weights = self.with_bias(inputs["feature_ids"], inputs["feature_weights"])
-        return self.affinity.candidate_scores(self.U(feature_ids), weights, self.V.table, self._context(inputs))
+        return self.affinity.candidate_scores(self.U(feature_ids), weights, self._labels(), self._context(inputs))
 
     def label_prior(self):
         """What a label outside an input's context scores, ``[|Y|]`` (see :meth:`candidate_scores`)."""
         if not self.input_bias:
             return tf.zeros([self.n_labels])
-        return self.affinity.prior_scores(self.V.table, self.U(tf.constant([self.n_features]))[0])
+        return self.affinity.prior_scores(self._labels(), self.U(tf.constant([self.n_features]))[0])
 
     def check_rows(self, X):
         """Raw input rows as a float32 CSR matrix, checked against |X| and for bad values."""
@@ -263,7 +270,7 @@ class AWEModel(tfrs.Model):
     def embed_inputs(self, X, prepared: bool = False) -> np.ndarray:
         """The embedded inputs sum_i x_i U_i, ``[n, d]`` (for k-NN in embedding space)."""
         X = X if prepared else self.prepare(X)
-        return embed_rows(X, self.U.table.numpy(), self.input_bias)
+        return towers.embed_rows(X, self.U.table.numpy(), self.input_bias)
 
     def top_k(self, X, k: int = 10, exclude=None, candidates=None, exclude_inputs: bool | None = None):
         """The ``k`` best labels per row of raw inputs ``X``, best first: ``(label ids, scores)``.

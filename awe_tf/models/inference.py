@@ -46,15 +46,19 @@ class _Graphs:
 
 
 def graphs(model) -> _Graphs:
-    """The model's scoring graphs, traced once per model on first use and kept with it (outside
-    Keras' attribute tracking, so they neither get saved nor outlive it); one set for each way
-    the tables are read (:attr:`MaxNormEmbedding.read_whole`, which the native engine sets while
-    it trains, and V whole or in blocks, :meth:`AWEModel.labels_in_blocks`)."""
+    """The model's scoring graphs for the next batch, traced once per model on first use and kept
+    with it (outside Keras' attribute tracking, so they neither get saved nor outlive it); one
+    set for each way the tables are read (:attr:`MaxNormEmbedding.read_whole`, which the native
+    engine sets while it trains; V whole or in blocks, :meth:`AWEModel.labels_in_blocks`; V's
+    blocks sliced from one read or gathered, :meth:`MaxNormEmbedding.whole_reads_copy`).
+
+    It first has TensorFlow hand out V's own buffer on whole reads again
+    (:meth:`MaxNormEmbedding.share_buffer`): call it right before running the graph it returns."""
     if "_awe_graphs" not in model.__dict__:
         object.__setattr__(model, "_awe_graphs", {})
     cache = model.__dict__["_awe_graphs"]
-    model.V.share_buffer()  # whole reads of V in this batch's graph then copy nothing
-    reads = (model.U.read_whole, model.V.read_whole, model.labels_in_blocks())
+    model.V.share_buffer()  # before every batch: the graph's whole reads of V then copy nothing
+    reads = (model.U.read_whole, model.V.read_whole, model.labels_in_blocks(), model.V.whole_reads_copy())
     if reads not in cache:
         cache[reads] = _Graphs(model)
     return cache[reads]

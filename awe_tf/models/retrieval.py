@@ -4,8 +4,8 @@ flavours compute them (the counterpart of TFRS's ``BruteForce`` and ``ScaNN`` la
 A ranking takes its candidate labels from one of three sources, then scores them exactly with
 the AWE score and keeps the k best, ties going to the lower label id:
 
-* every label (brute force), in the process after the graph step a block of V's rows at a time
-  (``label_blocks``);
+* every label (brute force), in the process a block of V's rows at a time where
+  :meth:`AWEModel.labels_in_blocks` says so (``label_blocks``);
 * G's own labels, for affinities whose G is zero outside a per-input set (k-NN, cluster): those
   are scored, and every other label scores its prior (the bias feature's U_bias . V_y, or 0),
   so they are taken in prior order, as many as may be needed;

@@ -41,8 +41,10 @@ def _shares_its_buffer(variable) -> bool:
 
 def _own_view(variable, own_at: int | None = None) -> np.ndarray | None:
     """A writable NumPy view of a buffer that ``variable`` alone holds, or None where TensorFlow
-    hands out a copy on every read instead (a variable ever read or updated sparsely, e.g. by
-    graph training or scoring, or not a float32 array in this process's memory).
+    hands out a copy on every read instead (a variable read or updated sparsely, e.g. by graph
+    training or scoring, since its buffer was last shared again,
+    :meth:`~awe_tf.layers.MaxNormEmbedding.share_buffer`; or not a float32 array in this
+    process's memory).
 
     Two reads at the same address are the variable's buffer. It is then copied once into a
     buffer of its own: an assignment from another variable (``init_from``, ``continue_from``)
@@ -192,8 +194,9 @@ class NativeWarp:
 
     def _table(self, name: str, variable) -> np.ndarray:
         """What C trains for ``variable``: its own buffer (:func:`_own_view`), else a copy. A
-        variable found unshareable stays so (TensorFlow never leaves copy-on-read), so it is not
-        checked again (checking reads the table twice: two copies of it at once)."""
+        variable found unshareable is trained as a copy for the rest of the run and not checked
+        again (checking reads the table twice: two copies of it at once), even where scoring
+        has since had TensorFlow share its buffer again."""
         view = None if name in self.unshareable else _own_view(variable, self._own_at.pop(name, None))
         if view is None:
             self.unshareable.add(name)
@@ -209,7 +212,7 @@ class NativeWarp:
     def _read_whole(self, names) -> None:
         """Have scoring read whole those of U and V among ``names`` that TensorFlow still hands
         out as they are (:attr:`~awe_tf.layers.MaxNormEmbedding.read_whole`): a sparse read would
-        make it copy them on every read from then on, and C train a copy beside them. The others
+        make it copy them on every whole read, and C train a copy beside them. The others
         are read sparsely: read whole, a table copied on every read would be copied per batch."""
         variables = self._variables()
         whole = {name for name in {"U", "V"} & set(names) if _shares_its_buffer(variables[name])}
