@@ -495,6 +495,22 @@ def test_all_finite_checks_every_block(monkeypatch, sparse, shareable):
     assert not model.V.all_finite()
 
 
+def test_shared_blocks_are_slices_of_the_tables_own_buffer(monkeypatch):
+    """After a sparse read, share_buffer has whole reads hand out the variable's buffer again, and
+    each block is a view into it: no block is a copy (TensorFlow slices without copying where the
+    slice starts on a 64-byte boundary: rows of 16 floats here, blocks of 32,768 rows always)."""
+    from awe_tf.layers import towers
+    from awe_tf.native.engine import _address
+
+    monkeypatch.setattr(towers, "BLOCK_ROWS", 3)
+    model = AWEModel(7, 11, dimension=16, seed=1)
+    model.V(tf.constant([0, 5]))
+    assert model.V.share_buffer() and not model.V.whole_reads_copy()
+    start = _address(model.V.table.value())
+    row = 16 * np.dtype(np.float32).itemsize
+    assert [_address(block) for block in model.V.row_blocks()] == [start + i * 3 * row for i in range(4)]
+
+
 def test_a_table_the_native_engine_reads_whole_is_checked_without_a_sparse_read():
     """The check for non-finite values at each epoch's end must not make TensorFlow copy a table
     that C trains in its own buffer (read_whole), even where a sparse read was traced."""

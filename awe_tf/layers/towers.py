@@ -171,7 +171,8 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         Where a whole read would copy the table (:meth:`whole_reads_copy`) each block is
         gathered from the variable, so no more than a block is copied at a time; otherwise they
         are slices of one whole read, which TensorFlow hands out without a copy once
-        :meth:`share_buffer` has run (call it first)."""
+        :meth:`share_buffer` has run (call it first); each slice is a view of that read where it
+        starts on a 64-byte boundary, as blocks of ``BLOCK_ROWS`` rows do."""
         rows = int(rows or BLOCK_ROWS)
         copies = self.whole_reads_copy()
         whole = None if copies else tf.convert_to_tensor(self.table)
