@@ -238,13 +238,29 @@ def test_a_scored_model_can_be_freed():
     assert alive() is None
 
 
-def _graph_trained(affinity=None):
+def _compiled(affinity=None):
     data = toy("annotation", n=80, n_items=11)
     model = AWEModel(data.n_features, data.n_labels, dimension=4, num_negatives=3, affinity=affinity, seed=1)
     model.compile(optimizer=tf.keras.optimizers.Adagrad(0.1))
+    return model, data
+
+
+def _graph_epoch(model, data) -> None:
+    """One epoch of the graph step on ``data``."""
     batches = TrainingBatches(data, pairs_per_batch=64)
     model.fit(batches.dataset(epochs=None), epochs=1, steps_per_epoch=batches.steps_per_epoch(), verbose=0)
+
+
+def _graph_trained(affinity=None):
+    model, data = _compiled(affinity)
+    _graph_epoch(model, data)
     return model, data
+
+
+def _whole_read_scores(model, data) -> np.ndarray:
+    """The model's scores of ``data.X`` through :meth:`AWEModel.call`: one whole read of V."""
+    batch = feature_batch(data.X)
+    return model(model.model_inputs(batch["feature_ids"], batch["feature_weights"])).numpy()
 
 
 def _readers(model, table) -> list:
@@ -304,9 +320,7 @@ def test_after_the_graph_step_scoring_reads_v_in_blocks_and_scores_the_same(monk
     waits = sorted((_waits_for(op) for op in blocks), key=len)
     scored = [op for op in blocks[0].graph.get_operations() if op.type == "MatMul"]
     assert [len(w) for w in waits] == [0, 1, 1, 1] and set().union(*waits) == set(scored[:3])
-    batch = feature_batch(data.X)
-    whole = model(model.model_inputs(batch["feature_ids"], batch["feature_weights"])).numpy()  # a whole read of V
-    np.testing.assert_allclose(model.score(data.X), whole, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(model.score(data.X), _whole_read_scores(model, data), rtol=1e-6, atol=1e-7)
     assert _shares_its_buffer(model.V.table) == shareable  # scoring left V's buffer handed out as it is
 
 
@@ -317,9 +331,7 @@ def test_a_shared_buffer_read_before_more_training_keeps_its_values():
     from awe_tf.native.engine import _shares_its_buffer
 
     model, data = _graph_trained()
-    batch = feature_batch(data.X)
-    inputs = model.model_inputs(batch["feature_ids"], batch["feature_weights"])
-    np.testing.assert_allclose(model.score(data.X), model(inputs).numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(model.score(data.X), _whole_read_scores(model, data), rtol=1e-6, atol=1e-7)
     assert _shares_its_buffer(model.V.table)  # scoring shared V's buffer again
     held = model.V.table.value()
     before = held.numpy().copy()
@@ -330,11 +342,10 @@ def test_a_shared_buffer_read_before_more_training_keeps_its_values():
     model.score(data.X)
     held = model.V.table.value()
     before = held.numpy().copy()
-    batches = TrainingBatches(data, pairs_per_batch=64)
-    model.fit(batches.dataset(epochs=None), epochs=1, steps_per_epoch=batches.steps_per_epoch(), verbose=0)
+    _graph_epoch(model, data)
     np.testing.assert_array_equal(held.numpy(), before)
     assert not np.array_equal(model.V.table.numpy(), before)
-    np.testing.assert_allclose(model.score(data.X), model(inputs).numpy(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(model.score(data.X), _whole_read_scores(model, data), rtol=1e-6, atol=1e-7)
 
 
 def test_scoring_traced_before_training_is_traced_again_when_v_must_be_gathered(monkeypatch):
@@ -345,18 +356,13 @@ def test_scoring_traced_before_training_is_traced_again_when_v_must_be_gathered(
 
     _no_sharing(monkeypatch)
     monkeypatch.setattr(towers, "BLOCK_ROWS", 3)
-    data = toy("annotation", n=80, n_items=11)
-    model = AWEModel(data.n_features, data.n_labels, dimension=4, num_negatives=3, seed=1)
+    model, data = _compiled()
     model.score(data.X)
     assert _reads_of(model, model.V.table) == {"ReadVariableOp"}
-    model.compile(optimizer=tf.keras.optimizers.Adagrad(0.1))
-    batches = TrainingBatches(data, pairs_per_batch=64)
-    model.fit(batches.dataset(epochs=None), epochs=1, steps_per_epoch=batches.steps_per_epoch(), verbose=0)
+    _graph_epoch(model, data)
     scores = model.score(data.X)
     assert _reads_of(model, model.V.table) == {"ResourceGather"}
-    batch = feature_batch(data.X)
-    whole = model(model.model_inputs(batch["feature_ids"], batch["feature_weights"])).numpy()
-    np.testing.assert_allclose(scores, whole, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(scores, _whole_read_scores(model, data), rtol=1e-6, atol=1e-7)
 
 
 def test_ranking_by_g_and_the_label_prior_reads_v_once_whole():
