@@ -150,12 +150,26 @@ def _tiny_engine(data=None):
     return NativeWarp(model, data, threads=1, seed=5)
 
 
-def test_native_trains_tensorflows_buffers_in_place_and_copies_once_they_move():
-    """The tables are trained in the variables' own memory; a variable TensorFlow moves (a
-    sparse read of U) is trained as a copy from then on, losing no step: the same steps give the
-    same tables as a run that stayed in place."""
+def _no_sharing(monkeypatch):
+    """The engine and scoring as where TensorFlow cannot be asked to share a table's buffer again
+    (``share_buffer`` refused)."""
+    from awe_tf.layers import towers
+    from awe_tf.native import engine
+
+    for module in (towers, engine):
+        monkeypatch.setattr(module, "share_buffer", lambda variable: False)
+
+
+@pytest.mark.parametrize("shareable", [True, False])
+def test_native_trains_tensorflows_buffers_in_place_and_copies_once_they_move(monkeypatch, shareable):
+    """The tables are trained in the variables' own memory. A variable TensorFlow moves (a
+    sparse read of U, after which it copies U on every read) is shared again and trained in
+    place where it now is, or, where it cannot be shared again, trained as a copy from then on;
+    either way losing no step: the same steps give the same tables as a run that stayed in place."""
     from awe_tf.native.engine import _address
 
+    if not shareable:
+        _no_sharing(monkeypatch)
     data = tiny(RECOMMENDATION)
     steady, moved = _tiny_engine(data), _tiny_engine(data)
     for engine in (steady, moved):
@@ -166,7 +180,10 @@ def test_native_trains_tensorflows_buffers_in_place_and_copies_once_they_move():
     before = moved.model.V.table.numpy()
     moved.model.U.table.sparse_read([0])  # TensorFlow copies U on every read from now on
     moved.run_step(1)
-    assert moved.shared == {"V", "accU", "accV"} and not moved.in_place  # U is trained as a copy
+    if shareable:  # U trained in place where it is now
+        assert moved.in_place and moved.tables["U"].ctypes.data == _address(moved.model.U.table.value())
+    else:
+        assert moved.shared == {"V", "accU", "accV"} and not moved.in_place  # U is trained as a copy
     assert not np.allclose(moved.model.V.table.numpy(), before)  # V trained in place, nothing stored
     moved.store()
     for step in (1, 2):
@@ -175,6 +192,33 @@ def test_native_trains_tensorflows_buffers_in_place_and_copies_once_they_move():
     moved.store()
     for name, variable in steady._variables().items():
         np.testing.assert_array_equal(moved._variables()[name].numpy(), variable.numpy(), err_msg=name)
+
+
+def test_native_trains_a_graph_trained_model_in_place():
+    """The graph step reads and updates U, V and (on large tables) their accumulators sparsely,
+    after which TensorFlow copies each on every read; the engine has it share them again and
+    trains all four in the variables' own buffers, not as copies beside them, and its steps are
+    in the model."""
+    from awe_tf.native.engine import _address, _shares_its_buffer
+    from awe_tf.training.optimiser import adagrad_accumulator
+
+    data = tiny(RECOMMENDATION)
+    model = fit(data, ModelConfig(dimension=8, num_negatives=4, seed=3),
+                TrainConfig(epochs=1, learning_rate=0.3, verbose=0)).model
+    tables = [model.U.table, model.V.table]
+    tables += [adagrad_accumulator(model.optimizer, table) for table in tables]
+    for variable in tables:
+        variable.sparse_read([0])  # what the graph step does to a large table's accumulators too
+        assert not _shares_its_buffer(variable), variable.name
+    before = [variable.numpy() for variable in tables]
+    engine = NativeWarp(model, data, threads=1, seed=5)
+    variables = engine._variables()
+    engine.run_step(0)
+    assert engine.in_place
+    for name, table in engine.tables.items():
+        assert _address(variables[name].value()) == table.ctypes.data, name
+    for variable, start in zip(tables, before, strict=True):
+        assert not np.array_equal(variable.numpy(), start), variable.name
 
 
 def test_scoring_while_native_trains_reads_the_tables_whole_and_keeps_them_in_place():
@@ -192,12 +236,13 @@ def test_scoring_while_native_trains_reads_the_tables_whole_and_keeps_them_in_pl
     engine.release()
     assert not engine.model.U.read_whole
     np.testing.assert_allclose(engine.model.score(data.X), whole, rtol=1e-6)
-    engine.run_step(2)  # scoring read U sparsely: from now on it is trained as a copy
-    assert engine.shared == {"V", "accU", "accV"} and not engine.model.U.read_whole
-    assert engine.model.V.read_whole
+    engine.run_step(2)  # scoring read U sparsely: shared again, U is trained in place and read whole
+    assert engine.in_place and engine.model.U.read_whole and engine.model.V.read_whole
     engine.model.V.table.sparse_read([0])  # a callback's sparse read mid-epoch: V is copied on reads now
     engine.store()  # the epoch's end, before validation scores: read whole, V would be copied per batch
     assert not engine.model.V.read_whole
+    engine.run_step(3)
+    assert engine.in_place and engine.model.V.read_whole
 
 
 def test_a_table_assigned_at_an_epochs_end_is_still_read_whole_and_trained_in_place():
@@ -273,13 +318,17 @@ def test_a_start_scored_on_validation_leaves_u_to_be_trained_in_place():
     assert shared == [True, True] and not result.model.U.read_whole
 
 
-def test_native_trains_what_is_assigned_between_epochs():
+@pytest.mark.parametrize("shareable", [True, False])
+def test_native_trains_what_is_assigned_between_epochs(monkeypatch, shareable):
     """After an epoch's end (copies written back), the next chunk trains what the variables hold
-    then: an assigned copy-trained U and an assigned in-place V alike."""
+    then: an assigned in-place V, and U, which scoring read sparsely, alike, whether it was
+    shared again and trained in place or trained as a copy."""
+    if not shareable:
+        _no_sharing(monkeypatch)
     data = tiny(RECOMMENDATION)
     engine, fresh = _tiny_engine(data), _tiny_engine(data)
     start = {name: variable.numpy() for name, variable in fresh._variables().items()}
-    engine.model.score(data.X)  # U is trained as a copy
+    engine.model.score(data.X)  # a sparse read of U: TensorFlow copies U on every read from now on
     engine.run_step(0)
     engine.store()  # the epoch's end
     for name, variable in engine._variables().items():  # what a callback might do between epochs
@@ -287,15 +336,17 @@ def test_native_trains_what_is_assigned_between_epochs():
     for trained in (engine, fresh):
         trained.run_step(1)
         trained.store()
-    assert engine.shared == {"V", "accU", "accV"}
+    assert engine.shared == ({"U", "V", "accU", "accV"} if shareable else {"V", "accU", "accV"})
     for name, variable in fresh._variables().items():
         np.testing.assert_array_equal(engine._variables()[name].numpy(), variable.numpy(), err_msg=name)
 
 
-def test_native_steps_reach_the_model_when_training_stops_with_an_error():
+def test_native_steps_reach_the_model_when_training_stops_with_an_error(monkeypatch):
     """An exception mid-epoch (an interrupt, divergence) skips Keras' epoch and training ends: the
     steps C took on a table trained as a copy are in the model all the same."""
     import tensorflow as tf
+
+    _no_sharing(monkeypatch)
 
     class Interrupt(tf.keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):

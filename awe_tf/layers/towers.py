@@ -27,6 +27,27 @@ def embed_rows(X, table, input_bias: bool) -> np.ndarray:
     return np.asarray(embedded, np.float32)
 
 
+def share_buffer(variable) -> bool:
+    """Have whole reads of ``variable`` hand out its own buffer again, not a copy, until the next
+    sparse read or write runs (TensorFlow's ``DisableCopyOnRead``; from the first sparse access
+    TensorFlow copies a variable on every whole read). Call it between training steps, never
+    while one runs. A TensorFlow operation that later writes to the variable while a whole read
+    still holds the buffer gives the variable a copy first, so what was read does not change.
+
+    Returns:
+        Whether it could: not for a variable sharded across parameter servers or mirrored by a
+        distribution strategy, nor inside a graph (where it would run in no set order with the
+        graph's sparse reads), nor where the variable's device has no such kernel.
+    """
+    if shards(variable) > 1 or isinstance(variable, tf.distribute.DistributedValues) or not tf.executing_eagerly():
+        return False
+    try:
+        tf.raw_ops.DisableCopyOnRead(resource=variable.handle)
+    except (tf.errors.NotFoundError, tf.errors.UnimplementedError, tf.errors.InvalidArgumentError):
+        return False
+    return True
+
+
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
 class MaxNormEmbedding(tf.keras.layers.Layer):
     """A ``rows x dimension`` embedding table (U for input features, V for labels).
@@ -137,23 +158,10 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
 
     def share_buffer(self) -> bool:
         """Have whole reads of the table hand out its own buffer again, not a copy, until the
-        next sparse read or write runs (TensorFlow's ``DisableCopyOnRead``). Call it between
-        training steps, never while one runs. A TensorFlow operation that later writes to the
-        table while a whole read still holds the buffer gives the variable a copy first, so
-        what was read does not change.
-
-        Returns:
-            Whether it could: not for a table sharded across parameter servers, mirrored by a
-            distribution strategy or in a TPU embedding layer, nor inside a graph (where it
-            would run in no set order with the graph's sparse reads).
-        """
-        if (shards(self.table) > 1 or self.tpu_embedding or isinstance(self.table, tf.distribute.DistributedValues)
-                or not tf.executing_eagerly()):
+        next sparse read or write runs (the module's :func:`share_buffer`, whose conditions
+        hold). Not for a table in a TPU embedding layer. Returns whether it could."""
+        if self.tpu_embedding or not share_buffer(self.table):
             return False
-        try:
-            tf.raw_ops.DisableCopyOnRead(resource=self.table.handle)
-        except (tf.errors.NotFoundError, tf.errors.UnimplementedError, tf.errors.InvalidArgumentError):
-            return False  # no such kernel for the variable's device
         self.buffer_shared = True
         return True
 

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from awe_tf.data.dataset import RECOMMENDATION, Dataset
 from awe_tf.data.pipeline import training_matrices
+from awe_tf.layers.towers import share_buffer
 from awe_tf.training.optimiser import adagrad_accumulator, plain_kind
 
 CHUNK_PAIRS = 1 << 17  # positive pairs per Keras step (per call into C): progress output, not speed
@@ -107,8 +108,9 @@ class NativeWarp:
     fresh seeded order each epoch. C trains the model's U and V (and Adagrad accumulators) in
     TensorFlow's own buffers where TensorFlow shares them (``in_place``: no second copy of the
     model in memory); meanwhile scoring reads those tables whole, not sparsely. A variable that
-    TensorFlow will not share (it was trained by the graph step, or read sparsely, as scoring
-    does outside native training) is trained as a NumPy copy instead, written
+    TensorFlow copies on every read (it was trained by the graph step, or read sparsely, as
+    scoring does outside native training) is first shared again (:meth:`_share`); one that
+    TensorFlow refuses to share is trained as a NumPy copy instead, written
     back after every epoch (:class:`NativeSync`), before validation and checkpoint callbacks
     read it, and read again for the next. So at epoch ends the variables hold every table as
     trained; inside an epoch a table trained as a copy is behind, and a callback that saves or
@@ -158,6 +160,7 @@ class NativeWarp:
         # copied at load instead, each would come on top of everything training holds.
         self._own_at: dict[str, int] = {}
         for name, variable in (("U", model.U.table), ("V", model.V.table)):
+            self._share(name, variable)
             if _own_view(variable) is not None:
                 self._own_at[name] = _address(variable.value())
 
@@ -192,12 +195,23 @@ class NativeWarp:
             variables["accV"] = adagrad_accumulator(model.optimizer, model.V.table)
         return variables
 
+    def _share(self, name: str, variable) -> bool:
+        """Have TensorFlow hand out ``variable``'s own buffer on whole reads again, where a sparse
+        read or update (the graph step's, scoring's) has it copy the table on every read
+        (:func:`~awe_tf.layers.towers.share_buffer`; for U and V their layers' method, which
+        scoring relies on too)."""
+        layer = {"U": self.model.U, "V": self.model.V}.get(name)
+        return layer.share_buffer() if layer is not None else share_buffer(variable)
+
     def _table(self, name: str, variable) -> np.ndarray:
-        """What C trains for ``variable``: its own buffer (:func:`_own_view`), else a copy. A
-        variable found unshareable is trained as a copy for the rest of the run and not checked
-        again (checking reads the table twice: two copies of it at once), even where scoring
-        has since had TensorFlow share its buffer again."""
-        view = None if name in self.unshareable else _own_view(variable, self._own_at.pop(name, None))
+        """What C trains for ``variable``: its own buffer (:func:`_own_view`), shared again first
+        (:meth:`_share`), else a copy. A variable found unshareable is trained as a copy for the
+        rest of the run and not checked again (checking reads the table twice: two copies of it
+        at once)."""
+        view = None
+        if name not in self.unshareable:
+            self._share(name, variable)
+            view = _own_view(variable, self._own_at.pop(name, None))
         if view is None:
             self.unshareable.add(name)
             return np.require(variable.numpy(), np.float32, ["C", "W"])  # numpy() is a copy already
