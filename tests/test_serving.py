@@ -93,6 +93,32 @@ def test_exports_load_in_a_fresh_process_with_the_same_top_k(tmp_path, corel, ws
         assert "feature_ids" in show.stdout and "label_ids" in show.stdout and "scores" in show.stdout
 
 
+def test_a_plain_tensorflow_client_may_leave_the_optional_inputs_out(tmp_path, corel, wsabie):
+    """``tf.saved_model.load(path).serve(feature_ids, feature_weights, k)``, without awe_tf's
+    loader, applies the defaults of ``exclude_ids`` and ``exclude_inputs`` (the signature
+    wrapper of ``.signatures`` asks for all five) and answers as the loader does."""
+    X = corel.test.X[:16]
+    path = serving.export(wsabie, tmp_path, "m", flavour="portable", log=None)
+    ids, weights = serving.request_arrays(X, corel.train.n_features)
+    loaded = tf.saved_model.load(str(path))  # kept: the function needs the object's variables alive
+    plain = loaded.serve(tf.constant(ids), tf.constant(weights), tf.constant(5))
+    np.testing.assert_array_equal(plain["label_ids"].numpy(), serving.load(path)(X, k=5)["label_ids"])
+    np.testing.assert_array_equal(plain["label_ids"].numpy(), wsabie.top_k(X, 5)[0])
+
+
+def test_the_export_says_when_scann_searches_exactly(tmp_path, corel, wsabie):
+    """Corel5k's labels (what ScaNN searches for WSABIE) and its training inputs (what it
+    searches for a k-NN G's neighbours) are few enough for ScaNN to search exactly; the export
+    says so once, naming which, and that the portable flavour serves as well."""
+    knn = model_with("knn:k=10", corel, wsabie)
+    for model, searched in ((wsabie, f"{corel.train.n_labels} labels"),
+                            (knn, f"{corel.train.n_examples} training inputs")):
+        lines = []
+        serving.export(model, tmp_path / searched.split()[1], "m", flavour="scann", log=lines.append)
+        notes = [line for line in lines if line.startswith("note:")]
+        assert len(notes) == 1 and searched in notes[0] and "portable" in notes[0], lines
+
+
 def test_warmup_records_are_valid_requests(tmp_path, wsabie):
     from tensorflow_serving.apis import prediction_log_pb2
 

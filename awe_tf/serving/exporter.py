@@ -10,6 +10,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from awe_tf.data.pipeline import pad_rows, raw_rows
+from awe_tf.layers.scann_index import BRUTE_FORCE_ROWS
 from awe_tf.optional import require
 from awe_tf.serving import layout, ops
 from awe_tf.serving.signature import FLAVOURS, PADDING_ID, ServingModule
@@ -133,9 +134,11 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
         raise ValueError("no queries to measure recall with (give at least one row, or none for random probes)")
     say(f"building the {flavour} serving graph ({model.n_labels} labels)")
     module = ServingModule(model, flavour, candidates)
-    if module.retrieval.label_index is not None and model.n_labels <= 20_000:
-        say(f"note: with {model.n_labels} labels exact scoring is as fast as ScaNN; the portable flavour "
-            "serves this model just as well")
+    if 0 < module.indexed_rows <= BRUTE_FORCE_ROWS:  # ScaNN searches so small an index exactly
+        searched = (f"{model.n_labels} labels" if module.candidates
+                    else f"{module.indexed_rows} training inputs to find G's neighbours among")
+        say(f"note: with {searched} exact scoring is as fast as ScaNN; the portable flavour serves this "
+            "model just as well")
     recall_k = min(10, module.max_k)
     recall = _recall(module, model, queries, recall_k)
     source = "rows given" if given else "random probe rows: pass the data for real ones"

@@ -65,6 +65,7 @@ class ServingModule(tf.Module):
         self.rankable = model.rankable
         self.candidates = 0
         self.neighbours = 0
+        self.indexed_rows = 0  # the rows a ScaNN index searches: V's, or G's training inputs
         index, neighbour_index = None, None
         source = model.affinity.reference_part()
         if source is not None:
@@ -72,9 +73,12 @@ class ServingModule(tf.Module):
         if flavour == "scann" and source is None:
             self.candidates = int(min(candidates, model.n_labels))
             index = serving_index(model.V.table.numpy(), self.candidates, "dot_product")
+            self.indexed_rows = model.n_labels
         elif flavour == "scann" and source.index_metric is not None:
             self.neighbours = source.neighbours_per_query()
-            neighbour_index = serving_index(source.index_database(), self.neighbours, source.index_metric)
+            database = source.index_database()
+            neighbour_index = serving_index(database, self.neighbours, source.index_metric)
+            self.indexed_rows = int(database.shape[0])
         self.retrieval = Retrieval(model, index, self.candidates, neighbour_index, self.neighbours)
         no_exclusions = tf.fill([1, 1], PADDING_ID)
         own_items = tf.constant(self.interactions)

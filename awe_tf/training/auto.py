@@ -158,6 +158,12 @@ def _leader(trials: list[Trial]) -> Trial | None:
     return max(eligible, key=lambda trial: trial.both, default=None)
 
 
+def _indented(log):
+    """``log`` for a stage's own progress lines (its carve-out, refit and iterative steps), set
+    in under the ``auto:`` lines."""
+    return lambda line: log(f"      {line.strip()}")
+
+
 def vote_spec(weight: float, margin: float = 1.0) -> str:
     """The spec of the neighbour vote of weight ``weight`` margins (with :data:`VOTE_K`
     neighbours)."""
@@ -195,8 +201,9 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     check = check_metric(monitor)
     carve = checked_validation(train)
     linear = dataclasses.replace(model_config, affinity=None)
+    stage = _indented(log)  # each stage's own progress, under the auto: line that names it
     log(f"auto: WSABIE first (the fallback, the starting point and the unit of the {budget:g}x time budget)")
-    wsabie = validate_then_refit(train, linear, train_config, 1, log=lambda line: None)
+    wsabie = validate_then_refit(train, linear, train_config, 1, log=stage)
     epochs, wsabie_stage, wsabie_final = wsabie.epochs, wsabie.validation.model, wsabie.final
     unit = time.perf_counter() - began
     baseline = _row_scores(wsabie_stage, carve, (monitor, check))
@@ -230,7 +237,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         log(f"auto: {spec}, from WSABIE, on the validation carve-out")
         started = time.perf_counter()
         chosen, steps = choose_epochs(train, config, engine_for(config, train_config), iterations,
-                                      init_from=wsabie_stage, log=lambda line: None)
+                                      init_from=wsabie_stage, log=stage)
         rows = _row_scores(steps[-1].model, carve, (monitor, check))
         seconds = time.perf_counter() - started
         per_step = max(per_step, seconds / iterations)
@@ -252,7 +259,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     log(f"auto: {winner.affinity} wins; refitting it on the whole training part")
     chosen, iterations = results[winner.affinity]
     final = refit(train, config, engine_for(config, train_config), chosen, iterations, init_from=wsabie_final.model,
-                  log=lambda line: None)
+                  log=stage)
     if is_iterative(config):  # step 0 is WSABIE's refit, of WSABIE's epochs
         chosen = [epochs[0], *chosen[1:]]
     return AutoResult(winner.affinity, final, trials, time.perf_counter() - began, chosen, monitor, check)

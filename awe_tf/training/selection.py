@@ -104,6 +104,8 @@ def validate_then_refit(train: Dataset, model_config: ModelConfig, train_config:
     way, gives each stage the model of its own data to start from."""
     epochs, steps = choose_epochs(train, model_config, train_config, iterations,
                                   init_from=init_from.validation.model if init_from else None, log=log)
+    total = "+".join(map(str, epochs))
+    log(f"      refitting on the whole training part for {total} epoch{'' if total == '1' else 's'}")
     final = refit(train, model_config, train_config, epochs, iterations,
                   init_from=init_from.final.model if init_from else None, log=log)
     return Chosen(validation=steps[-1], final=final, epochs=epochs)
