@@ -125,7 +125,7 @@ def _monitor(args, split) -> str:
 def _train(args) -> int:
     from awe_tf.config import ModelConfig, TrainConfig, check_engine
     from awe_tf.evaluation import baseline_scores, evaluate_model
-    from awe_tf.training.selection import checked_validation, choose_epochs, is_iterative, refit
+    from awe_tf.training.selection import checked_validation, choose_epochs, epochs_text, is_iterative, refit
 
     split, name = _load(args)
     monitor = _monitor(args, split)
@@ -200,8 +200,7 @@ def _train(args) -> int:
             else:
                 shown = f"validation {monitor} = {scores[e - 1]:.4f}" if len(scores) >= e else "no validation score"
             print(f"      {label}best epoch {e} ({shown})")
-        total = "+".join(map(str, epochs))
-        print(f"[2/2] refitting on the full training part for {total} epoch{'' if total == '1' else 's'}")
+        print(f"[2/2] refitting on the whole training part for {epochs_text(epochs)}")
     final_config = dataclasses.replace(train_config, epochs=epochs[0], patience=0)
     if not auto:
         result = refit(split.train, model_config, train_config, epochs, iterations, out / "final",

@@ -72,10 +72,16 @@ def test_cli_trains_with_the_auto_affinity(tmp_path):
                           capture_output=True, text=True, env=ENV, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "validation precision@1" in proc.stdout and "constant (WSABIE)" in proc.stdout
-    # each stage's own progress is shown under the line that names it: WSABIE's refit, k-NN's steps
-    assert "validation carve-out:" in proc.stdout and "refitting on the whole training part for" in proc.stdout
-    if "auto: knn:k=20, from WSABIE" in proc.stdout:
-        assert "step 3/3: G (KNN)" in proc.stdout
+    # each stage's own progress is shown set in under the line that names it: WSABIE's refit, k-NN's steps
+    lines = proc.stdout.splitlines()
+
+    def indent(part):
+        return next(len(line) - len(line.lstrip()) for line in lines if part in line)
+
+    assert indent("refitting on the whole training part for") > indent("auto: WSABIE first")
+    assert "validation carve-out:" in proc.stdout
+    if "auto: knn:k=20, from WSABIE" in proc.stdout:  # not run where the budget is spent first
+        assert indent("step 3/3: G (KNN)") > indent("auto: knn:k=20, from WSABIE")
     report = json.loads((out / "metrics.json").read_text())
     assert report["auto"] and report["validation"]["auto"]["trials"][0]["affinity"] is None
     assert report["affinity"] == report["validation"]["auto"]["chosen"]

@@ -161,7 +161,7 @@ def _no_sharing(monkeypatch):
 
 
 @pytest.mark.parametrize("shareable", [True, False])
-def test_native_trains_tensorflows_buffers_in_place_and_copies_once_they_move(monkeypatch, shareable):
+def test_native_trains_in_place_and_loses_no_step_when_tensorflow_moves_a_table(monkeypatch, shareable):
     """The tables are trained in the variables' own memory. A variable TensorFlow moves (a
     sparse read of U, after which it copies U on every read) is shared again and trained in
     place where it now is, or, where it cannot be shared again, trained as a copy from then on;
@@ -195,10 +195,11 @@ def test_native_trains_tensorflows_buffers_in_place_and_copies_once_they_move(mo
 
 
 def test_native_trains_a_graph_trained_model_in_place():
-    """The graph step reads and updates U, V and (on large tables) their accumulators sparsely,
-    after which TensorFlow copies each on every read; the engine has it share them again and
-    trains all four in the variables' own buffers, not as copies beside them, and its steps are
-    in the model."""
+    """The graph step reads and updates U and V sparsely (and, on large tables, their
+    accumulators: here read sparsely by hand, as the tiny tables' are updated densely), after
+    which TensorFlow copies each on every read; the engine has it share them again and trains
+    all four in the variables' own buffers, not as copies beside them, and its steps are in
+    the model."""
     from awe_tf.native.engine import _address, _shares_its_buffer
     from awe_tf.training.optimiser import adagrad_accumulator
 

@@ -73,9 +73,9 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
     Attributes:
         read_whole: look rows up from a whole read of the table instead of a sparse one (not
             part of the config). The native engine sets it while C trains the table in the
-            variable's own buffer, which a whole read hands out as it is; after a sparse read
-            TensorFlow copies the table on every read, so the engine would have to train a copy
-            beside it. Any other sparse read (the graph step's) defeats it.
+            variable's own buffer, which a whole read hands out as it is; a sparse read would give
+            the variable other memory while C holds its buffer, to be shared again and copied
+            before the next chunk. Any other sparse read (the graph step's) defeats it.
         read_sparsely: a sparse read or write of the table (a lookup of rows, and so the
             sparse optimiser steps its gradients make; the rows' max-norm projection) has been
             traced in this process (not part of the config): set as a graph is traced, before it

@@ -4,9 +4,6 @@ step."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 import numpy as np
 import tensorflow as tf
 
@@ -109,8 +106,9 @@ class NativeWarp:
     TensorFlow's own buffers where TensorFlow shares them (``in_place``: no second copy of the
     model in memory); meanwhile scoring reads those tables whole, not sparsely. A variable that
     TensorFlow copies on every read (it was trained by the graph step, or read sparsely, as
-    scoring does outside native training) is first shared again (:meth:`_share`); one that
-    TensorFlow refuses to share is trained as a NumPy copy instead, written
+    scoring does outside native training) is first shared again (:meth:`_share`); one that is
+    not in this process's memory as a float32 array (a variable placed on a GPU) is trained as
+    a NumPy copy instead, written
     back after every epoch (:class:`NativeSync`), before validation and checkpoint callbacks
     read it, and read again for the next. So at epoch ends the variables hold every table as
     trained; inside an epoch a table trained as a copy is behind, and a callback that saves or
@@ -195,13 +193,16 @@ class NativeWarp:
             variables["accV"] = adagrad_accumulator(model.optimizer, model.V.table)
         return variables
 
-    def _share(self, name: str, variable) -> bool:
+    def _share(self, name: str, variable) -> None:
         """Have TensorFlow hand out ``variable``'s own buffer on whole reads again, where a sparse
         read or update (the graph step's, scoring's) has it copy the table on every read
         (:func:`~awe_tf.layers.towers.share_buffer`; for U and V their layers' method, which
         scoring relies on too)."""
         layer = {"U": self.model.U, "V": self.model.V}.get(name)
-        return layer.share_buffer() if layer is not None else share_buffer(variable)
+        if layer is not None:
+            layer.share_buffer()
+        else:
+            share_buffer(variable)
 
     def _table(self, name: str, variable) -> np.ndarray:
         """What C trains for ``variable``: its own buffer (:func:`_own_view`), shared again first
@@ -226,22 +227,12 @@ class NativeWarp:
     def _read_whole(self, names) -> None:
         """Have scoring read whole those of U and V among ``names`` that TensorFlow still hands
         out as they are (:attr:`~awe_tf.layers.MaxNormEmbedding.read_whole`): a sparse read would
-        make it copy them on every whole read, and C train a copy beside them. The others
-        are read sparsely: read whole, a table copied on every read would be copied per batch."""
+        give the variable other memory (C holds its buffer), which the next chunk would have to
+        share again and copy. The others are read sparsely: read whole, a table copied on every
+        read would be copied per batch."""
         variables = self._variables()
         whole = {name for name in {"U", "V"} & set(names) if _shares_its_buffer(variables[name])}
         self.model.U.read_whole, self.model.V.read_whole = "U" in whole, "V" in whole
-
-    @contextlib.contextmanager
-    def scoring_before_training(self) -> Iterator[None]:
-        """Within it, scoring reads U and V whole where TensorFlow still shares their buffers, as
-        while C trains: a start scored on validation before the first epoch (``init_from``)
-        would otherwise leave C a copy of U to train."""
-        self._read_whole({"U", "V"})
-        try:
-            yield
-        finally:
-            self._read_whole(())
 
     @property
     def shared(self) -> set:
@@ -262,6 +253,7 @@ class NativeWarp:
         shared = self.shared
         for name, variable in self._variables().items():
             if name not in self.tables or (name in shared and self._moved(name, variable)):
+                self.tables.pop(name, None)  # the old buffer goes before the table is copied again
                 self.tables[name] = self._table(name, variable)
         self._read_whole(self.shared)
         return self.tables

@@ -94,7 +94,8 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
     ``[batch, n]`` int32 padded with -1, ``feature_weights`` ``[batch, n]`` float32 raw values,
     ``k`` int32 scalar; outputs ``label_ids``, ``labels``, ``scores`` ``[batch, k]``), and in
     ``assets.extra/`` TF Serving warmup requests and ``awe_export.json`` (flavour, sizes, the
-    largest k, the ops it needs, and recall@10 of its top 10 against the exact ranking).
+    largest k, the ops it needs, and ``recall``: recall@k of its top k against the exact ranking,
+    k = ``recall_k``, 10 or the largest k where that is smaller).
 
     Args:
         model: a trained :class:`~awe_tf.models.AWEModel` (it need not have been called).
@@ -105,7 +106,7 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
             ops only; the export fails if any other op slips in).
         keep: keep only this many newest versions.
         candidates: labels ScaNN fetches per query before exact re-ranking (and the largest k).
-        queries: raw input rows (values as in the data file) used to measure recall@10 and as
+        queries: raw input rows (values as in the data file) used to measure recall@k and as
             warmup requests; default: a few random features per row.
         log: where progress lines go (``None``: nowhere).
 
@@ -135,10 +136,10 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
     say(f"building the {flavour} serving graph ({model.n_labels} labels)")
     module = ServingModule(model, flavour, candidates)
     if 0 < module.indexed_rows <= BRUTE_FORCE_ROWS:  # ScaNN searches so small an index exactly
-        searched = (f"{model.n_labels} labels" if module.candidates
-                    else f"{module.indexed_rows} training inputs to find G's neighbours among")
-        say(f"note: with {searched} exact scoring is as fast as ScaNN; the portable flavour serves this "
-            "model just as well")
+        searched = (f"the {model.n_labels} labels" if module.candidates
+                    else f"the {module.indexed_rows} training inputs (G's neighbours)")
+        say(f"note: ScaNN searches {searched} exactly, and exact scoring is as fast; the portable flavour "
+            "serves this model just as well")
     recall_k = min(10, module.max_k)
     recall = _recall(module, model, queries, recall_k)
     source = "rows given" if given else "random probe rows: pass the data for real ones"

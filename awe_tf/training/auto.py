@@ -49,7 +49,14 @@ from awe_tf.data.dataset import Dataset
 from awe_tf.metrics import ranked, row_values
 from awe_tf.training.fit import FitResult
 from awe_tf.training.iterative import on_linear_model
-from awe_tf.training.selection import checked_validation, choose_epochs, is_iterative, refit, validate_then_refit
+from awe_tf.training.selection import (
+    DETAIL,
+    checked_validation,
+    choose_epochs,
+    is_iterative,
+    refit,
+    validate_then_refit,
+)
 
 CANDIDATES = ("knn:k=20", "constant:0.3+knn:k=20", "linear-sigmoid:alpha=1,beta=0")
 VOTE_WEIGHTS = (1.0, 3.0, 10.0)  # w of the neighbour vote, in units of the WARP margin
@@ -161,7 +168,7 @@ def _leader(trials: list[Trial]) -> Trial | None:
 def _indented(log):
     """``log`` for a stage's own progress lines (its carve-out, refit and iterative steps), set
     in under the ``auto:`` lines."""
-    return lambda line: log(f"      {line.strip()}")
+    return lambda line: log(f"{DETAIL}{line.strip()}")
 
 
 def vote_spec(weight: float, margin: float = 1.0) -> str:

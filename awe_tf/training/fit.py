@@ -3,7 +3,6 @@ TensorBoard logs, validation precision@k for early stopping, and resumable check
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 from pathlib import Path
@@ -162,8 +161,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         start_from(model, init_from)
         if ranking is not None:  # the start is a candidate too: epoch 0, kept if no epoch beats it
             ranking.set_model(model)
-            with batches.scoring_before_training() if native else contextlib.nullcontext():
-                ranking.consider_start()
+            ranking.consider_start()
     if continue_from is not None and start_epoch == 0:
         with strategy.scope():
             continue_optimiser(continue_from, model)

@@ -66,13 +66,22 @@ def checked_validation(train: Dataset) -> Split:
     return carve
 
 
+DETAIL = " " * 6  # progress lines about a stage, set in under the line that names it
+
+
+def epochs_text(epochs) -> str:
+    """The epochs of each step as progress lines give them: ``5 epochs``, ``1 epoch``, ``3+1+1 epochs``."""
+    total = "+".join(map(str, epochs))
+    return f"{total} epoch{'' if total == '1' else 's'}"
+
+
 def choose_epochs(train: Dataset, model_config: ModelConfig, train_config: TrainConfig, iterations: int = 3,
                   output_dir=None, init_from=None, log=print) -> tuple[list[int], list[FitResult]]:
     """Train on the validation carve-out of ``train`` with early stopping on
     ``train_config.monitor``: the best epoch of each step, and each step's result (``init_from``:
     a linear model trained on the same carve-out, to start from)."""
     carve = checked_validation(train)
-    log(f"      validation carve-out: {carve.train.n_examples} train / {carve.test.n_examples} validation examples")
+    log(f"{DETAIL}validation carve-out: {carve.train.n_examples} train / {carve.test.n_examples} validation examples")
     _, steps = train_model(carve.train, model_config, train_config, iterations, carve, output_dir,
                            init_from=init_from, log=log)
     return [train_config.epochs if step.best_epoch is None else step.best_epoch for step in steps], steps
@@ -104,8 +113,7 @@ def validate_then_refit(train: Dataset, model_config: ModelConfig, train_config:
     way, gives each stage the model of its own data to start from."""
     epochs, steps = choose_epochs(train, model_config, train_config, iterations,
                                   init_from=init_from.validation.model if init_from else None, log=log)
-    total = "+".join(map(str, epochs))
-    log(f"      refitting on the whole training part for {total} epoch{'' if total == '1' else 's'}")
+    log(f"{DETAIL}refitting on the whole training part for {epochs_text(epochs)}")
     final = refit(train, model_config, train_config, epochs, iterations,
                   init_from=init_from.final.model if init_from else None, log=log)
     return Chosen(validation=steps[-1], final=final, epochs=epochs)
