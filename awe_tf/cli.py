@@ -125,7 +125,7 @@ def _monitor(args, split) -> str:
 def _train(args) -> int:
     from awe_tf.config import ModelConfig, TrainConfig, check_engine
     from awe_tf.evaluation import baseline_scores, evaluate_model
-    from awe_tf.training.selection import checked_validation, choose_epochs, epochs_text, is_iterative, refit
+    from awe_tf.training.selection import DETAIL, checked_validation, choose_epochs, epochs_text, is_iterative, refit
 
     split, name = _load(args)
     monitor = _monitor(args, split)
@@ -181,7 +181,7 @@ def _train(args) -> int:
         from awe_tf.training.auto import choose_affinity
 
         print(f"choosing the affinity on the protocol's validation carve-out, watching {monitor}")
-        picked = choose_affinity(split.train, model_config, train_config, log=lambda line: print("      " + line))
+        picked = choose_affinity(split.train, model_config, train_config, log=lambda line: print(DETAIL + line))
         print(picked.table(monitor))
         model_config = dataclasses.replace(model_config, affinity=picked.affinity)
         result, epochs = picked.final, picked.epochs
@@ -199,7 +199,7 @@ def _train(args) -> int:
                 shown = "the start kept" if c.epochs_run else "the model given, as it is"
             else:
                 shown = f"validation {monitor} = {scores[e - 1]:.4f}" if len(scores) >= e else "no validation score"
-            print(f"      {label}best epoch {e} ({shown})")
+            print(f"{DETAIL}{label}best epoch {e} ({shown})")
         print(f"[2/2] refitting on the whole training part for {epochs_text(epochs)}")
     final_config = dataclasses.replace(train_config, epochs=epochs[0], patience=0)
     if not auto:
