@@ -58,6 +58,9 @@ class UsageError(ValueError):
     """A command line that cannot work as given (the message names the flags)."""
 
 
+PLOT_FORMATS = (".png", ".pdf", ".svg")  # figures a command draws, by the file's extension
+
+
 def _directory(path: Path, flag: str) -> Path:
     """``path`` as a directory this process can write to, made if missing; else a UsageError
     naming ``flag`` (checked before any work, so nothing is half-written)."""
@@ -350,10 +353,15 @@ def cmd_diagnose(args) -> int:
     from awe_tf.diagnostics import diagnose
 
     run = Path(args.run)
+    if args.plot:  # checked before any work, as the run's outputs are
+        if Path(args.plot).suffix.lower() not in PLOT_FORMATS:
+            raise UsageError(f"--plot {args.plot}: name a {', '.join(PLOT_FORMATS)} file (the format is the "
+                             "extension's)")
+        _directory(Path(args.plot).resolve().parent, "--plot")
     if not args.dataset and not args.train and (run / "metrics.json").exists():
         args.dataset = json.loads((run / "metrics.json").read_text()).get("dataset")  # the run's own data set
     split, name = _load(args)
-    report = diagnose(run, split, seed=args.seed)
+    report = diagnose(run, split, seed=args.seed, plot_to=args.plot)
     positives, negatives = report["g_positives"], report["g_negatives"]
     print(f"{name}, {report['affinity']} affinity, {report['test_positives']} test positives")
     g = "w N" if report.get("additive") else "G"  # the vote: what it adds to the linear score
@@ -370,6 +378,8 @@ def cmd_diagnose(args) -> int:
     if report.get("step_knn_precision"):
         print("  k-NN P@1 in each step's U: " + " -> ".join(f"{p:.4f}" for p in report["step_knn_precision"]))
     print(f"why: {report['verdict']}")
+    if args.plot:
+        print(f"plot: {report['plot']}")
     if args.output:
         Path(args.output).write_text(json.dumps(report, indent=1))
     return 0
@@ -631,6 +641,9 @@ def build_parser() -> argparse.ArgumentParser:
     _data_args(diagnose, without="the data set the run was trained on")
     diagnose.add_argument("--seed", type=_whole, default=0, help="seed of the random labels G is compared on")
     diagnose.add_argument("--output", help="write the report as JSON to this file (none: print it only)")
+    diagnose.add_argument("--plot", metavar="FILE", help="also draw the report to this .png, .pdf or .svg file: "
+                                                         "G on the test positives against random labels, and each "
+                                                         "step's k-NN P@1")
     diagnose.set_defaults(func=cmd_diagnose, parser=diagnose)
 
     export = sub.add_parser("export", help="export a saved model for TF Serving (BASE/NAME/VERSION/)")

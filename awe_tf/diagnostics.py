@@ -10,6 +10,9 @@ pairs that matter says where AWE can gain. :func:`profile` reports, for a traine
 * for models learnt in iterative steps, the k-NN precision in each step's U (does the space G is
   built in get better or worse from step to step?).
 
+:func:`figure` draws the same: the distributions of G on positives and on random labels, and the
+steps' k-NN precision.
+
 For affinities built from the training set G is read from the model's context rows; for the
 others, whose G weighs feature terms, the effective G of a pair is f(x, y) / x^T U^T V y.
 An additive affinity (the neighbour vote, f = x^T U^T V y + w N) is reported as what it adds,
@@ -79,11 +82,33 @@ def _summary(values: np.ndarray) -> dict:
             "p10": float(np.quantile(values, 0.1)), "p90": float(np.quantile(values, 0.9))}
 
 
-def profile(model, split: Split, seed: int = 0) -> dict:
-    """G of a trained model on ``split``'s test part (module docstring), as plain data."""
+@dataclasses.dataclass
+class Values:
+    """What a profile summarises, one value per pair: G (for an additive affinity, what it adds)
+    of the test positives and of random labels, and for an additive affinity the linear score
+    x^T U^T V y of the same pairs."""
+
+    positives: np.ndarray
+    negatives: np.ndarray
+    linear_positives: np.ndarray | None = None
+    linear_negatives: np.ndarray | None = None
+
+
+def values(model, split: Split, seed: int = 0) -> Values:
+    """G of a trained model on ``split``'s test positives and on random labels (:func:`_pairs`)."""
     (rows, labels), (negative_rows, negative_labels) = _pairs(split, seed)
-    positive = g_values(model, split, rows, labels)
-    negative = g_values(model, split, negative_rows, negative_labels)
+    found = Values(g_values(model, split, rows, labels), g_values(model, split, negative_rows, negative_labels))
+    if model.affinity.additive:  # what it adds competes with the linear score: keep that too
+        linear = _linear_scores(model, split.test.X)
+        found.linear_positives, found.linear_negatives = linear[rows, labels], linear[negative_rows, negative_labels]
+    return found
+
+
+def profile(model, split: Split, seed: int = 0, measured: Values | None = None) -> dict:
+    """G of a trained model on ``split``'s test part (module docstring), as plain data; from
+    ``measured`` where :func:`values` has been called already."""
+    measured = measured if measured is not None else values(model, split, seed)
+    positive, negative = measured.positives, measured.negatives
     zero = float(np.mean(np.abs(positive) < 1e-9)) if positive.size else float("nan")
     mean_positive = _summary(positive)["mean"]
     report = {
@@ -95,12 +120,70 @@ def profile(model, split: Split, seed: int = 0) -> dict:
         "margin": model.margin,
     }
     if model.affinity.additive:  # what it adds, against the gap it competes with; no margin scaled
-        linear = _linear_scores(model, split.test.X)
-        report.update(additive=True, linear_positives=_summary(linear[rows, labels]),
-                      linear_negatives=_summary(linear[negative_rows, negative_labels]))
+        report.update(additive=True, linear_positives=_summary(measured.linear_positives),
+                      linear_negatives=_summary(measured.linear_negatives))
     else:
         report["margin_in_linear_terms"] = model.margin / mean_positive if mean_positive > 0 else float("inf")
     return report
+
+
+def _bins(values: np.ndarray, count: int = 40) -> np.ndarray:
+    """Histogram bin edges over ``values``; one bin a unit wide where they are one value up to
+    rounding (G = 1 of the linear model, read as a ratio of two scores)."""
+    centre = float(np.median(values)) if values.size else 0.0
+    if not values.size or np.ptp(values) <= 1e-3 * max(1.0, abs(centre)):
+        return np.array([centre - 0.5, centre + 0.5])
+    return np.histogram_bin_edges(values, bins=count)
+
+
+def figure(report: dict, measured: Values):
+    """The profile as a matplotlib figure: G (the vote: w N) on the test positives against random
+    labels, as two histograms on shared bins; beside it, for an additive affinity, the linear
+    score's; and for an iterative run the k-NN P@1 in each step's U."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    g = "w N" if report.get("additive") else "G"
+    panels = [(f"{g} of a pair", measured.positives, measured.negatives)]
+    if report.get("additive"):
+        panels.append(("linear score x^T U^T V y", measured.linear_positives, measured.linear_negatives))
+    steps = report.get("step_knn_precision") or []
+    shown, axes = plt.subplots(1, len(panels) + bool(steps), figsize=(4.5 * (len(panels) + bool(steps)), 3.5),
+                               squeeze=False)
+    for axis, (name, positive, negative) in zip(axes[0], panels, strict=False):
+        positive, negative = positive[np.isfinite(positive)], negative[np.isfinite(negative)]
+        bins = _bins(np.concatenate([positive, negative]))
+        axis.hist(negative, bins, density=True, alpha=0.5, label=f"random labels ({negative.size:,})")
+        axis.hist(positive, bins, density=True, alpha=0.5, label=f"test positives ({positive.size:,})")
+        axis.set_xlabel(name)
+        axis.set_ylabel("density")
+        axis.legend(fontsize=8)
+    title = f"{report['affinity']}: {g} on the test part"
+    if "margin_in_linear_terms" in report:
+        title += f" (margin {report['margin']:g} = {report['margin_in_linear_terms']:.3g} in linear terms)"
+    axes[0][0].set_title(title, fontsize=9)
+    if steps:
+        axis = axes[0][-1]
+        axis.plot(range(len(steps)), steps, marker="o")
+        axis.set_xticks(range(len(steps)))
+        axis.set_xlabel("iterative step (0: the linear model)")
+        axis.set_ylabel("k-NN P@1 in the step's U")
+    shown.tight_layout()
+    return shown
+
+
+def plot(report: dict, measured: Values, path) -> Path:
+    """:func:`figure`, written to ``path`` (its format from the extension, as matplotlib reads it)."""
+    import matplotlib.pyplot as plt
+
+    shown = figure(report, measured)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shown.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(shown)
+    return path
 
 
 def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20) -> list[float]:
@@ -165,14 +248,16 @@ def verdict(report: dict) -> str:
     return "; ".join(reasons) if reasons else "G is close to constant: the model behaves as WSABIE"
 
 
-def diagnose(run_dir, split: Split, seed: int = 0) -> dict:
+def diagnose(run_dir, split: Split, seed: int = 0, plot_to=None) -> dict:
     """:func:`profile` of the model a run wrote (``run_dir/model``), plus the k-NN precision of
-    its iterative steps where it has them, and a one-line :func:`verdict`."""
+    its iterative steps where it has them, and a one-line :func:`verdict`; with ``plot_to``, its
+    :func:`figure` written there too (the path kept as ``plot``)."""
     from awe_tf.models import AWEModel
 
     run_dir = Path(run_dir)
     model = AWEModel.load_model(run_dir / "model")
-    report = profile(model, split, seed)
+    measured = values(model, split, seed)
+    report = profile(model, split, seed, measured)
     metrics = run_dir / "metrics.json"
     if model.affinity.reference_part() is not None and metrics.exists():
         from awe_tf.config import ModelConfig, with_earlier_defaults
@@ -182,4 +267,6 @@ def diagnose(run_dir, split: Split, seed: int = 0) -> dict:
         report["step_knn_precision"] = step_knn_precision(run_dir, split, {k: v for k, v in config.items()
                                                                           if k in fields})
     report["verdict"] = verdict(report)
+    if plot_to is not None:
+        report["plot"] = str(plot(report, measured, plot_to))
     return report

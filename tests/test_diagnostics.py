@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from awe_tf.data import load_dataset
-from awe_tf.diagnostics import profile, verdict
+from awe_tf.diagnostics import figure, profile, values, verdict
 from awe_tf.training import ModelConfig, TrainConfig, fit, fit_iterative
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -57,17 +57,63 @@ def test_the_vote_is_profiled_as_what_it_adds_to_the_linear_score(corel):
     assert verdict(small).startswith("the linear score's gap") and verdict(large).startswith("the vote's gap")
 
 
+def _series(axis):
+    """Each histogram drawn on ``axis``: ``(bin centres, heights, widths)``."""
+    out = []
+    for bars in axis.containers:
+        widths = np.array([p.get_width() for p in bars.patches])
+        centres = np.array([p.get_x() for p in bars.patches]) + widths / 2
+        out.append((centres, np.array([p.get_height() for p in bars.patches]), widths))
+    return out
+
+
+def test_the_figure_draws_what_the_profile_summarises(corel):
+    from awe_tf.training.iterative import on_linear_model
+
+    wsabie = fit(corel.train, ModelConfig(dimension=8, num_negatives=5), TrainConfig(epochs=1, verbose=0)).model
+    vote = on_linear_model(corel.train, ModelConfig(dimension=8, num_negatives=5, affinity="vote:weight=1,k=10"),
+                           wsabie).model
+    measured = values(vote, corel)
+    report = {**profile(vote, corel, measured=measured), "step_knn_precision": [0.30, 0.34, 0.33]}
+    shown = figure(report, measured)
+    assert len(shown.axes) == 3  # w N, the linear score, the steps
+    for axis, (positives, negatives), (kind, n) in zip(
+            shown.axes[:2], [("g_positives", "g_negatives"), ("linear_positives", "linear_negatives")],
+            [("w N", measured.positives.size), ("linear score", measured.linear_positives.size)], strict=True):
+        legend = [text.get_text() for text in axis.get_legend().texts]
+        assert kind in axis.get_xlabel() and f"test positives ({n:,})" in legend
+        drawn = _series(axis)
+        assert len(drawn) == 2
+        for (centres, heights, widths), key in zip(drawn, (negatives, positives), strict=True):
+            assert (heights * widths).sum() == pytest.approx(1.0, abs=1e-6)  # a density
+            mean = (centres * heights * widths).sum()  # the binned mean: within a bin of the report's
+            assert mean == pytest.approx(report[key]["mean"], abs=widths[0])
+    assert list(shown.axes[2].lines[0].get_ydata()) == report["step_knn_precision"]
+    linear = figure(profile(wsabie, corel), values(wsabie, corel))  # G = 1 up to rounding: one bin, one panel
+    assert len(linear.axes) == 1 and "= 1 in linear terms" in linear.axes[0].get_title()
+    drawn = _series(linear.axes[0])
+    assert len(drawn) == 2 and all(c.size == 1 and c[0] == pytest.approx(1.0) and h[0] == pytest.approx(1.0)
+                                   for c, h, _ in drawn)
+
+
 def test_cli_diagnoses_a_run_and_its_steps(tmp_path):
     out = tmp_path / "knn"
     train = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "knn:k=10", "--iterations", "2",
                             "--epochs", "1", "--dimension", "8", "--negatives", "5", "--no-baselines", "--verbose",
                             "0", "-o", str(out)], capture_output=True, text=True, env=ENV, timeout=600)
     assert train.returncode == 0, train.stderr[-2000:]
+    bad = subprocess.run([sys.executable, "-m", "awe_tf.cli", "diagnose", str(out), "--plot", str(tmp_path / "d.jpeg")],
+                         capture_output=True, text=True, env=ENV, timeout=600)
+    assert bad.returncode != 0 and "--plot" in bad.stderr and ".png" in bad.stderr and "Traceback" not in bad.stderr
+    plot = tmp_path / "figures" / "d.png"  # a folder not made yet
     proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", "diagnose", str(out), "--output",
-                           str(tmp_path / "d.json")], capture_output=True, text=True, env=ENV, timeout=600)
+                           str(tmp_path / "d.json"), "--plot", str(plot)], capture_output=True, text=True, env=ENV,
+                          timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "corel5k, KNN affinity" in proc.stdout and "why: " in proc.stdout
+    assert "corel5k, KNN affinity" in proc.stdout and "why: " in proc.stdout and f"plot: {plot}" in proc.stdout
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = json.loads((tmp_path / "d.json").read_text())
+    assert report["plot"] == str(plot)
     steps = report["step_knn_precision"]
     assert len(steps) == 3 and all(0 < p < 1 for p in steps)  # the linear step and the two with G
     assert np.isfinite(report["g_positives"]["mean"])
