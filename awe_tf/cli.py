@@ -40,16 +40,50 @@ def _data_args(parser, without: str = "corel5k, the bundled one"):
                             "with an error naming both lines, or add their values up")
 
 
+def _run_data(args, run: Path) -> str | None:
+    """Without --dataset or --train, the data the run in ``run`` (``awe-tf train``'s output
+    directory) was trained on, as its ``metrics.json`` records it: its named data set, or its
+    files. Returns the recorded fingerprint of its training part (None: nothing recorded)."""
+    metrics = run / "metrics.json"
+    if args.dataset or args.train or not metrics.exists():
+        return None
+    recorded = json.loads(metrics.read_text())
+    files = recorded.get("data_files")
+    if files:
+        args.train, args.test, args.labels, args.format = (files.get(k) for k in ("train", "test", "labels", "format"))
+        args.duplicates = files.get("duplicates", args.duplicates)
+    else:
+        from awe_tf.data.registry import KNOWN
+
+        if recorded.get("dataset") not in KNOWN:
+            raise UsageError(f"{run} was trained on files ({recorded.get('dataset')}) it did not record: give them "
+                             "with --train (--test, --labels)")
+        args.dataset = recorded["dataset"]
+    return recorded.get("data_fingerprint")
+
+
+def _same_data(split, fingerprint: str | None, run: Path) -> None:
+    """Refuse data other than the run's own, where :func:`_run_data` chose it."""
+    if fingerprint is not None and split.train.fingerprint() != fingerprint:
+        raise UsageError(f"the training data of {run} has changed since it was trained; give the data to use with "
+                         "--dataset or --train")
+
+
+def _check_data_flags(args) -> None:
+    """Refuse data flags that do not go together (before any other work)."""
+    if args.train and args.dataset:
+        raise UsageError("give either --dataset or --train, not both")
+    if not args.train and (args.test or args.labels):
+        raise UsageError("--test and --labels go with --train")
+
+
 def _load(args):
     from awe_tf.data import DEFAULT_DATASET, load_dataset, load_split
 
+    _check_data_flags(args)
     if args.train:
-        if args.dataset:
-            raise UsageError("give either --dataset or --train, not both")
         return load_split(args.train, args.test, args.labels, args.format, duplicates=args.duplicates), \
             Path(args.train).stem
-    if args.test or args.labels:
-        raise UsageError("--test and --labels go with --train")
     name = args.dataset or DEFAULT_DATASET
     return load_dataset(name), name
 
@@ -148,8 +182,6 @@ def _train(args) -> int:
 
         raise UsageError("--iterations is for affinities built from the training set ("
                          + ", ".join(name for name, known in REGISTRY.items() if known.iterative) + ")")
-    if args.iterations is not None and args.iterations < 1:
-        raise UsageError(f"--iterations must be a whole number of at least 1, got {args.iterations}")
     iterations = 3 if args.iterations is None else args.iterations
     train_config = TrainConfig(
         epochs=args.epochs, learning_rate=args.learning_rate, optimizer=args.optimizer,
@@ -194,14 +226,18 @@ def _train(args) -> int:
         print(f"[1/2] choosing the number of epochs on the protocol's validation split, watching {monitor}")
         epochs, chosen = choose_epochs(split.train, model_config, train_config, iterations, out / "validation",
                                        init_from=start[0])
-        validation_report = {"best_epochs": epochs, "steps": [c.history for c in chosen]}
+        validation_report = {"best_epochs": epochs, "steps": [c.history for c in chosen],
+                             "starts": [c.start_metrics for c in chosen]}  # epoch 0 of a run from --init-from
         for step, (c, e) in enumerate(zip(chosen, epochs, strict=True)):
             label = f"step {step}: " if iterative else ""
             scores = c.history.get("val_" + monitor, [])
+            at_start = f"validation {monitor} = {c.start_metrics[monitor]:.4f}" if c.start_metrics else None
             if e == 0:
                 shown = "the start kept" if c.epochs_run else "the model given, as it is"
+                shown += f", {at_start}" if at_start else ""
             else:
                 shown = f"validation {monitor} = {scores[e - 1]:.4f}" if len(scores) >= e else "no validation score"
+                shown += f"; the start's {at_start}" if at_start else ""
             print(f"{DETAIL}{label}best epoch {e} ({shown})")
         print(f"[2/2] refitting on the whole training part for {epochs_text(epochs)}")
     final_config = dataclasses.replace(train_config, epochs=epochs[0], patience=0)
@@ -233,6 +269,11 @@ def _train(args) -> int:
             "epochs": epochs,
             "affinity": model_config.affinity or "constant",
             "auto": auto,
+            "init_from": str(Path(args.init_from).resolve()) if args.init_from else None,
+            "data_files": {"train": str(Path(args.train).resolve()),
+                           "test": str(Path(args.test).resolve()) if args.test else None,
+                           "labels": str(Path(args.labels).resolve()) if args.labels else None,
+                           "format": args.format, "duplicates": args.duplicates} if args.train else None,
             "model_config": model_config.to_dict(),
             "train_config": final_config.to_dict(),
             "validation": validation_report,
@@ -255,17 +296,20 @@ def _trained_stages(run: Path, validate: bool):
     import numpy as np
 
     from awe_tf.models import AWEModel
+    from awe_tf.models.saving import model_directory
 
-    final = AWEModel.load_model(run / "model")
+    saved = model_directory(run)  # RUN/model, also when RUN/model itself is given
+    run = saved.parent
+    final = AWEModel.load_model(saved)
     if not validate:
         return None, final
     best = run / "validation" / "checkpoints" / "best.npz"
     if not best.exists():
         raise UsageError(f"--init-from {run}: it kept no validation-stage model (a run with --no-validate, or one "
                          "trained in iterative steps) to start this run's validation stage from; add --no-validate")
-    stage = AWEModel.load_model(run / "model")
-    with np.load(best) as saved:
-        stage.set_weights([saved[f"w{i}"] for i in range(len(saved.files))])
+    stage = AWEModel.load_model(saved)
+    with np.load(best) as weights:
+        stage.set_weights([weights[f"w{i}"] for i in range(len(weights.files))])
     return stage, final
 
 
@@ -306,12 +350,22 @@ def cmd_evaluate(args) -> int:
         if output.is_dir():
             raise UsageError(f"--output {output} is a directory; give the JSON file to write")
         _directory(output.parent, "--output")
+    _check_data_flags(args)
+    recorded = None
+    if args.model:
+        from awe_tf.models.saving import RUN_MODEL, model_directory
+
+        saved = model_directory(args.model)
+        if saved.name == RUN_MODEL:  # a run's model: its data unless told otherwise
+            recorded = _run_data(args, saved.parent)
     split, name = _load(args)
+    if recorded is not None:
+        _same_data(split, recorded, saved.parent)
     rows, report = {}, None
     if args.model:
         from awe_tf.models import AWEModel
 
-        model = AWEModel.load_model(args.model)
+        model = AWEModel.load_model(saved)
         _same_sizes(model.n_features, model.n_labels, split, name, args.model)
         report = evaluate_model(model.score, split)
         rows["model"] = report["metrics"]
@@ -358,9 +412,9 @@ def cmd_diagnose(args) -> int:
             raise UsageError(f"--plot {args.plot}: name a {', '.join(PLOT_FORMATS)} file (the format is the "
                              "extension's)")
         _directory(Path(args.plot).resolve().parent, "--plot")
-    if not args.dataset and not args.train and (run / "metrics.json").exists():
-        args.dataset = json.loads((run / "metrics.json").read_text()).get("dataset")  # the run's own data set
+    recorded = _run_data(args, run)  # the run's own data, unless told otherwise
     split, name = _load(args)
+    _same_data(split, recorded, run)
     report = diagnose(run, split, seed=args.seed, plot_to=args.plot)
     positives, negatives = report["g_positives"], report["g_negatives"]
     print(f"{name}, {report['affinity']} affinity, {report['test_positives']} test positives")
@@ -389,9 +443,6 @@ def cmd_export(args) -> int:
     from awe_tf import serving
     from awe_tf.models import AWEModel
 
-    if args.candidates < 1 or args.recall_queries < 1:
-        flag = "--candidates" if args.candidates < 1 else "--recall-queries"
-        raise UsageError(f"{flag} must be a whole number of at least 1")
     model = AWEModel.load_model(args.model)
     queries = None
     if args.dataset or args.train:
@@ -503,12 +554,20 @@ def _finite(record: dict) -> dict:
     return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
 
 
-def _epochs(text: str) -> int:
-    """At least one epoch (0 is only for models started from a trained one, in Python)."""
-    value = _whole(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {value}")
-    return value
+def _at_least(minimum: int):
+    """The type of an option that takes a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        value = _whole(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number of at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+_count = _at_least(1)  # sizes, counts and epochs (0 epochs is only for models started from a trained one, in Python)
+_index = _at_least(0)  # seeds, patience, threads (0: every core)
 
 
 def _number(text: str) -> float:
@@ -556,10 +615,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="discard what earlier runs left in the output directory (checkpoints, model, metrics) "
                             "and train from scratch")
     model = train.add_argument_group("model")
-    model.add_argument("--dimension", "-d", type=_whole, default=model_defaults.dimension,
+    model.add_argument("--dimension", "-d", type=_count, default=model_defaults.dimension,
                        help="embedding dimension d")
     model.add_argument("--margin", type=_number, default=model_defaults.margin, help="the WARP margin")
-    model.add_argument("--negatives", dest="num_negatives", metavar="K", type=_whole,
+    model.add_argument("--negatives", dest="num_negatives", metavar="K", type=_count,
                        default=model_defaults.num_negatives,
                        help="labels sampled per example per step (WARP's K)")
     model.add_argument("--loss", choices=["warp", "warp-all"], default=model_defaults.loss,
@@ -574,7 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "or a sum such as constant:1+knn:k=20 (`awe-tf affinities` lists them; none: constant, i.e. "
                        "WSABIE); auto: chosen on the validation carve-out among WSABIE and a few candidates, "
                        "within 5x WSABIE's time")
-    model.add_argument("--iterations", type=_whole,
+    model.add_argument("--iterations", type=_count,
                        help="times G is rebuilt from the model, for affinities built from the training set "
                             "(knn, rbf, latent-rbf, hybrid-rbf, cluster; none: 3)")
     model.add_argument("--init-from", metavar="RUN",
@@ -584,39 +643,40 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--no-bias", dest="input_bias", action="store_false",
                        help="no always-on input feature (no learnt per-label bias)")
     fitting = train.add_argument_group("training")
-    fitting.add_argument("--epochs", type=_epochs, default=train_defaults.epochs,
+    fitting.add_argument("--epochs", type=_count, default=train_defaults.epochs,
                          help="the most epochs (each step's, for iterative affinities)")
     fitting.add_argument("--learning-rate", "--lr", type=_number, default=train_defaults.learning_rate,
                          help="the optimiser's step size")
     fitting.add_argument("--optimizer", choices=["adagrad", "sgd"], default=train_defaults.optimizer,
                          help="adagrad, or the paper's plain SGD")
-    fitting.add_argument("--pairs-per-batch", type=_whole, default=train_defaults.pairs_per_batch,
+    fitting.add_argument("--pairs-per-batch", type=_count, default=train_defaults.pairs_per_batch,
                          help="about how many positive (x, y) pairs make one step")
-    fitting.add_argument("--patience", type=_whole, default=train_defaults.patience,
+    fitting.add_argument("--patience", type=_index, default=train_defaults.patience,
                          help="stop after this many epochs without a better validation score (0: never)")
     fitting.add_argument("--monitor", help="validation metric for early stopping, precision@K or recall@K (none: "
                                            "precision@10 for recommendation, precision@1 otherwise)")
     fitting.add_argument("--no-validate", dest="validate", action="store_false",
                          help="skip choosing the epoch count on the validation split")
     fitting.add_argument("--no-baselines", action="store_true", help="do not score the baselines")
-    fitting.add_argument("--seed", type=_whole, default=train_defaults.seed,
+    fitting.add_argument("--seed", type=_index, default=train_defaults.seed,
                          help="seed of initialisation, sampling and batch order")
     fitting.add_argument("--verbose", type=_whole, default=train_defaults.verbose, choices=[0, 1, 2],
                          help="0 silent, 1 progress bar, 2 one line per epoch")
     fitting.add_argument("--engine", choices=["graph", "native"], default=train_defaults.engine,
                          help="graph: the TensorFlow step (every model, strategy and device); native: WARP in C "
-                              "on this machine's cores, for WSABIE (the constant affinity) only, several times faster "
-                              "(with --iterations: step 0, the linear model)")
-    fitting.add_argument("--threads", type=_whole, default=train_defaults.threads,
+                              "on this machine's cores, several times faster, for WSABIE, linear sigmoid (on the "
+                              "whole score) and their sums with constants (with --iterations: step 0, the linear "
+                              "model)")
+    fitting.add_argument("--threads", type=_index, default=train_defaults.threads,
                          help="threads of the native engine (0: every core; with 1 runs are repeatable)")
     scale = train.add_argument_group("distribution")
     scale.add_argument("--strategy", choices=["default", "auto", "mirrored", "multiworker", "parameter-server", "tpu"],
                        default="default", help="tf.distribute strategy (multiworker reads TF_CONFIG)")
     scale.add_argument("--tpu", help="TPU address for --strategy tpu (none: Colab's / the environment's)")
-    scale.add_argument("--cpu-replicas", type=_whole,
+    scale.add_argument("--cpu-replicas", type=_count,
                        help="split the CPU into this many devices (with --strategy mirrored, for trying it out; "
                             "none: one device)")
-    scale.add_argument("--shard-bytes", type=_whole, default=256 << 10,
+    scale.add_argument("--shard-bytes", type=_count, default=256 << 10,
                        help="parameter-server: the smallest shard the tables U and V are cut into, in bytes")
     scale.add_argument("--jit-compile", action="store_true",
                        help="compile the training step with XLA (one static batch shape, as on TPU)")
@@ -626,20 +686,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train, parser=train)
 
     evaluate = sub.add_parser("evaluate", help="score a saved model, or an export, on a data set's test part")
-    evaluate.add_argument("model", nargs="?", help="the model directory written by `awe-tf train` (OUTPUT/model); "
+    evaluate.add_argument("model", nargs="?", help="the model written by `awe-tf train` (OUTPUT/model, or OUTPUT); "
                                                    "may be left out with --served")
     evaluate.add_argument("--served", metavar="EXPORT",
                           help="an export (a version directory, or BASE/NAME for its newest version): send it the "
                                "test part's raw rows and score its answers")
-    _data_args(evaluate)
+    _data_args(evaluate, without="the data the model's run was trained on (its metrics.json), else corel5k")
     evaluate.add_argument("--output", help="write the metrics as JSON to this file (none: print them only)")
     evaluate.set_defaults(func=cmd_evaluate, parser=evaluate)
 
     diagnose = sub.add_parser("diagnose", help="what a trained AWE model's G does on the test part (why it wins "
                                                "or loses against WSABIE)")
     diagnose.add_argument("run", help="the output directory of `awe-tf train` (holding model/ and metrics.json)")
-    _data_args(diagnose, without="the data set the run was trained on")
-    diagnose.add_argument("--seed", type=_whole, default=0, help="seed of the random labels G is compared on")
+    _data_args(diagnose, without="the data the run was trained on (its metrics.json)")
+    diagnose.add_argument("--seed", type=_index, default=0, help="seed of the random labels G is compared on")
     diagnose.add_argument("--output", help="write the report as JSON to this file (none: print it only)")
     diagnose.add_argument("--plot", metavar="FILE", help="also draw the report to this .png, .pdf or .svg file: "
                                                          "G on the test positives against random labels, and each "
@@ -647,17 +707,17 @@ def build_parser() -> argparse.ArgumentParser:
     diagnose.set_defaults(func=cmd_diagnose, parser=diagnose)
 
     export = sub.add_parser("export", help="export a saved model for TF Serving (BASE/NAME/VERSION/)")
-    export.add_argument("model", help="the model directory written by `awe-tf train` (OUTPUT/model)")
+    export.add_argument("model", help="the model written by `awe-tf train` (OUTPUT/model, or OUTPUT)")
     export.add_argument("base", metavar="BASE", help="the base directory TF Serving serves models from")
     export.add_argument("--name", default="awe", help="model name")
     export.add_argument("--flavour", choices=["scann", "portable", "both"], default="both",
                         help="scann: ScaNN retrieval (needs ScaNN's ops); portable: stock ops only; both: NAME is "
                              "scann, NAME-portable portable")
-    export.add_argument("--version", type=_whole, help="version number (none: newest + 1)")
-    export.add_argument("--keep", type=_whole, help="keep only this many newest versions (none: all)")
-    export.add_argument("--candidates", type=_whole, default=100,
+    export.add_argument("--version", type=_count, help="version number (none: newest + 1)")
+    export.add_argument("--keep", type=_count, help="keep only this many newest versions (none: all)")
+    export.add_argument("--candidates", type=_count, default=100,
                         help="labels ScaNN fetches before exact re-ranking; also the largest k")
-    export.add_argument("--recall-queries", type=_whole, default=500,
+    export.add_argument("--recall-queries", type=_count, default=500,
                         help="test rows of the data set used to measure recall@10 and as warmup requests (without "
                              "--dataset or --train: random probe rows)")
     _data_args(export, without="random probe rows measure recall")
@@ -669,12 +729,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="affinity whose knobs are searched with the usual ones (`awe-tf affinities` lists them)")
     tune.add_argument("--oracle", choices=["random", "bayesian", "hyperband"], default="random",
                       help="KerasTuner's search algorithm")
-    tune.add_argument("--trials", type=_whole, default=10, help="trials (random, bayesian)")
-    tune.add_argument("--epochs", type=_epochs, default=10, help="epochs per trial (hyperband: the most)")
-    tune.add_argument("--iterations", type=_whole, default=1, help="G rebuilds per trial for knn-type affinities")
+    tune.add_argument("--trials", type=_count, default=10, help="trials (random, bayesian)")
+    tune.add_argument("--epochs", type=_count, default=10, help="epochs per trial (hyperband: the most)")
+    tune.add_argument("--iterations", type=_count, default=1, help="G rebuilds per trial for knn-type affinities")
     tune.add_argument("--monitor", help="validation metric to maximise (none: precision@10 for recommendation, "
                                         "precision@1 otherwise)")
-    tune.add_argument("--seed", type=_whole, default=0, help="seed of the search and of each trial")
+    tune.add_argument("--seed", type=_index, default=0, help="seed of the search and of each trial")
     tune.add_argument("--output", "-o", default="runs/tuning",
                       help="search directory; running the same command again resumes the search")
     tune.set_defaults(func=cmd_tune, parser=tune)
@@ -684,12 +744,12 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("table", choices=["annotation", "recommendation"], help="which of the paper's tables")
     reproduce.add_argument("--output", "-o", help="output directory (none: runs/reproduce-TABLE)")
     reproduce.add_argument("--datasets", nargs="+", help="annotation data sets (none: cal500 corel5k emotions scene)")
-    reproduce.add_argument("--dimension", "-d", type=_whole, help="none: 100 (annotation), 64 (recommendation)")
-    reproduce.add_argument("--epochs", type=_epochs, default=30, help="the most epochs per model (early stopping)")
-    reproduce.add_argument("--iterations", type=_whole, default=3, help="AWE k-NN: times G is rebuilt")
+    reproduce.add_argument("--dimension", "-d", type=_count, help="none: 100 (annotation), 64 (recommendation)")
+    reproduce.add_argument("--epochs", type=_count, default=30, help="the most epochs per model (early stopping)")
+    reproduce.add_argument("--iterations", type=_count, default=3, help="AWE k-NN: times G is rebuilt")
     reproduce.add_argument("--betas", nargs="+", type=_number,
                            help="linear sigmoid betas (none: -1 -0.5 0 0.25 0.5)")
-    reproduce.add_argument("--ks", nargs="+", type=_whole, help="top-k affinity k values (none: 1 5 7 11)")
+    reproduce.add_argument("--ks", nargs="+", type=_count, help="top-k affinity k values (none: 1 5 7 11)")
     reproduce.add_argument("--rests", nargs="+", type=_rest,
                            help="top-k's G of the terms outside the k: numbers in [0, 1] or 'learn' (none: 0 learn; "
                                 "0 is the paper's eq. 7, learn starts at 1, WSABIE's ranking)")
@@ -699,13 +759,13 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--engine", choices=["graph", "native"], default="graph",
                            help="native: WSABIE, linear sigmoid and AWE k-NN's linear step 0 train with the native "
                                 "engine (the other AWE models with the graph step)")
-    reproduce.add_argument("--threads", type=_whole, default=0,
+    reproduce.add_argument("--threads", type=_index, default=0,
                            help="threads of the native engine (0: every core; with 1 runs are repeatable)")
     reproduce.add_argument("--init-scale", type=_number, default=model_defaults.init_scale,
                            help="about the norm of a row of U and V as training starts (the README's reproduce "
                                 "annotation tables were measured at 1, its recommendation table at 0.1)")
-    reproduce.add_argument("--seed", type=_whole, default=0, help="the seed, when --seeds is not given")
-    reproduce.add_argument("--seeds", nargs="+", type=_whole,
+    reproduce.add_argument("--seed", type=_index, default=0, help="the seed, when --seeds is not given")
+    reproduce.add_argument("--seeds", nargs="+", type=_index,
                            help="run every model once per seed and report means ± standard deviations")
     reproduce.set_defaults(func=cmd_reproduce, parser=reproduce)
 

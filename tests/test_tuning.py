@@ -71,6 +71,15 @@ def test_random_search_trains_on_validation_and_resumes(tmp_path, corel, fits):
                               search_space={**SPACE, "affinity.k": ("int", 1, 5)}, **SMALL)
     again.search()
     assert len(fits) == 3 and len(again.oracle.trials) == 3
+    # Other settings are refused, before any trial: trials trained otherwise would be ranked with these.
+    longer = {**SMALL, "train_config": TrainConfig(epochs=2, patience=0)}
+    with pytest.raises(ValueError, match=r"other data or settings \(train.epochs: 1 -> 2\).*--output"):
+        tuning.make_tuner("random", corel.train, "topk", directory=tmp_path, max_trials=4,
+                          search_space={**SPACE, "affinity.k": ("int", 1, 5)}, **longer)
+    with pytest.raises(ValueError, match="space.affinity.k"):
+        tuning.make_tuner("random", corel.train, "topk", directory=tmp_path, max_trials=4,
+                          search_space={**SPACE, "affinity.k": ("int", 1, 7)}, **SMALL)
+    assert len(fits) == 3
 
 
 def test_hyperband_sets_each_trials_epochs(tmp_path, corel, fits):

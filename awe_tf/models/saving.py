@@ -28,13 +28,28 @@ def save(model, directory) -> Path:
     return directory
 
 
-def load(model_class, directory):
-    """Rebuild a model :func:`save` wrote, as ``model_class``."""
+RUN_MODEL = "model"  # where a run of ``awe-tf train`` keeps its model (RUN/model)
+
+
+def model_directory(directory) -> Path:
+    """The directory a saved model is in: ``directory`` itself, or, for the output directory of
+    an ``awe-tf train`` run, its ``model/``. FileNotFoundError, naming what is there, otherwise."""
     directory = Path(directory)
-    config_path = directory / CONFIG_FILE
-    if not config_path.exists():
-        raise FileNotFoundError(f"{directory} holds no saved AWE model ({CONFIG_FILE} missing)")
-    config = json.loads(config_path.read_text())
+    if (directory / CONFIG_FILE).exists():
+        return directory
+    if (directory / RUN_MODEL / CONFIG_FILE).exists():
+        return directory / RUN_MODEL
+    if not directory.exists():
+        raise FileNotFoundError(f"{directory} does not exist")
+    raise FileNotFoundError(f"{directory} holds no saved AWE model ({CONFIG_FILE} missing, nor a run's "
+                            f"{RUN_MODEL}/{CONFIG_FILE})")
+
+
+def load(model_class, directory):
+    """Rebuild a model :func:`save` wrote, as ``model_class``, from its directory or from the
+    output directory of the run that wrote it (:func:`model_directory`)."""
+    directory = model_directory(directory)
+    config = json.loads((directory / CONFIG_FILE).read_text())
     if config.pop("format", 1) < FORMAT:
         raise ValueError(f"{directory} was saved by an earlier awe-tf, which did not keep the model's input "
                          "transform with it: train it again")

@@ -36,6 +36,7 @@ class ValidationRanking(tf.keras.callbacks.Callback):
         self.best = -math.inf
         self.best_epoch = -1
         self.best_weights = None
+        self.start = None  # the validation metrics of a run's start, where consider_start scored one
 
     def evaluate(self) -> dict:
         return evaluate_model(self.model.score, self.split, self.ks)["metrics"]
@@ -52,10 +53,13 @@ class ValidationRanking(tf.keras.callbacks.Callback):
         self.best, self.best_epoch = value, epoch
         return True
 
-    def consider_start(self) -> None:
+    def consider_start(self) -> dict:
         """Score the model as it is before its first epoch: the weights to keep (epoch 0, kept as
-        ``best_epoch`` -1) unless an epoch beats them."""
-        self._keep_if_best(self._monitored(self.evaluate()), -1)
+        ``best_epoch`` -1) unless an epoch beats them. Returns its validation metrics (kept as
+        :attr:`start`)."""
+        self.start = self.evaluate()
+        self._keep_if_best(self._monitored(self.start), -1)
+        return self.start
 
     def on_epoch_end(self, epoch, logs=None):
         metrics = self.evaluate()
@@ -70,12 +74,13 @@ class ValidationRanking(tf.keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
     def state(self) -> dict:
-        return {"best": self.best, "best_epoch": self.best_epoch}
+        return {"best": self.best, "best_epoch": self.best_epoch, "start": self.start}
 
     def restore_state(self, state: dict, best_weights) -> None:
         self.best = state.get("best", -math.inf)
         self.best_epoch = state.get("best_epoch", -1)
         self.best_weights = best_weights
+        self.start = state.get("start")
 
 
 def _kept(kept: list | None, variables: list) -> list:

@@ -4,9 +4,11 @@ TensorBoard logs, validation precision@k for early stopping, and resumable check
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from awe_tf.config import ModelConfig, SettingError, TrainConfig
@@ -35,6 +37,7 @@ class FitResult:
     epochs_run: int
     train_seconds: float
     pairs_per_second: float | None
+    start_metrics: dict | None = None  # validation metrics of the model it started from (init_from), as epoch 0
 
     @classmethod
     def as_given(cls, model) -> FitResult:
@@ -146,6 +149,8 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         free = ("epochs", "verbose", "steps_per_execution", "jit_compile", "engine", "threads")
         resumable = {k: v for k, v in train_config.to_dict().items() if k not in free}
         settings = {"model": _plain(model.get_config()), "train": resumable, "data": train.fingerprint()}
+        if init_from is not None:  # a run resumed from its checkpoint must have begun from the same U and V
+            settings["init_from"] = f"a model whose U and V digest to {tables_digest(init_from)}"
         checkpoint = EpochCheckpoint(output_dir / "checkpoints", model, settings, ranking, strategy=strategy)
         start_epoch = checkpoint.restore()
         all_callbacks.append(checkpoint)
@@ -161,7 +166,10 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         start_from(model, init_from)
         if ranking is not None:  # the start is a candidate too: epoch 0, kept if no epoch beats it
             ranking.set_model(model)
-            ranking.consider_start()
+            start = ranking.consider_start()
+            if train_config.verbose:
+                print("Epoch 0 (the model started from) - " + " - ".join(
+                    f"val_{name}: {value:.4f}" for name, value in start.items() if name.startswith("precision")))
     if continue_from is not None and start_epoch == 0:
         with strategy.scope():
             continue_optimiser(continue_from, model)
@@ -207,6 +215,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         epochs_run=epochs_run,
         train_seconds=seconds,
         pairs_per_second=pairs / seconds if pairs and seconds > 0 else None,  # None: no epoch ran here
+        start_metrics=ranking.start if ranking is not None else None,
     )
 
 
@@ -227,6 +236,16 @@ def training_input(batches: TrainingBatches, strategy, start_epoch: int = 0):
         return strategy.experimental_distribute_dataset(batches.tensor_dataset(start_epoch=start_epoch))
     dataset = batches.dataset(epochs=None, start_epoch=start_epoch)
     return strategy.experimental_distribute_dataset(dataset) if strategy.num_replicas_in_sync > 1 else dataset
+
+
+def tables_digest(model: AWEModel) -> str:
+    """A short digest of a model's U and V, read a block of rows at a time (the start a run began
+    from, ``init_from``, which its checkpoints record)."""
+    digest = hashlib.sha256()
+    for table in (model.U, model.V):
+        for block in table.row_blocks():
+            digest.update(np.ascontiguousarray(block.numpy()).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def start_from(model: AWEModel, trained: AWEModel) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 from awe_tf.affinities import parse
 from awe_tf.config import ModelConfig, TrainConfig
 from awe_tf.data import validation_split
-from awe_tf.data.dataset import Dataset, Split
+from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split
 from awe_tf.training.fit import FitResult, fit
 from awe_tf.training.iterative import fit_iterative, needs_iterations
 
@@ -69,6 +69,15 @@ def checked_validation(train: Dataset) -> Split:
 DETAIL = " " * 6  # progress lines about a stage, set in under the line that names it
 
 
+def carve_text(carve: Split) -> str:
+    """What the validation carve-out holds, as progress lines give it: rows for annotation; for
+    recommendation, where every user keeps training items, the held-out items and their users."""
+    if carve.train.task == RECOMMENDATION:
+        users = int((np.diff(carve.test.Y.indptr) > 0).sum())
+        return f"{carve.test.Y.nnz} items of {users} users held out for validation, their other items train"
+    return f"{carve.train.n_examples} train / {carve.test.n_examples} validation examples"
+
+
 def epochs_text(epochs) -> str:
     """The epochs of each step as progress lines give them: ``5 epochs``, ``1 epoch``, ``3+1+1 epochs``."""
     total = "+".join(map(str, epochs))
@@ -81,7 +90,7 @@ def choose_epochs(train: Dataset, model_config: ModelConfig, train_config: Train
     ``train_config.monitor``: the best epoch of each step, and each step's result (``init_from``:
     a linear model trained on the same carve-out, to start from)."""
     carve = checked_validation(train)
-    log(f"{DETAIL}validation carve-out: {carve.train.n_examples} train / {carve.test.n_examples} validation examples")
+    log(f"{DETAIL}validation carve-out: {carve_text(carve)}")
     _, steps = train_model(carve.train, model_config, train_config, iterations, carve, output_dir,
                            init_from=init_from, log=log)
     return [train_config.epochs if step.best_epoch is None else step.best_epoch for step in steps], steps

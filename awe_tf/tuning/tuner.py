@@ -7,7 +7,7 @@ k-NN-type affinities) on the protocol's validation carve-out of the *training* p
 the best validation precision@k it reached. The test part is never seen. Oracles: random search,
 Bayesian optimisation, Hyperband (whose ``tuner/epochs`` sets the epochs of a trial). The
 oracle's state lives in ``<directory>/<project>``: a search run again with the same directory
-resumes where it stopped.
+resumes where it stopped, with the same data and settings (``search.json`` records them).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from awe_tf.tuning.spaces import MODEL_SETTINGS, TRAIN_SETTINGS, affinity_spec, 
 
 ORACLES = ("random", "bayesian", "hyperband")
 BEST_FILE = "best.json"
+SEARCH_FILE = "search.json"  # the settings a search began with: resumed only with the same
 
 
 def _keras_tuner():
@@ -67,6 +68,30 @@ class _TrialRunner:
         kwargs.setdefault("overwrite", False)  # a search run again resumes
         super().__init__(hypermodel=None, hyperparameters=hyperparameters(self.search_space),
                          tune_new_entries=False, **kwargs)
+        self._check_resumed()
+
+    def _check_resumed(self) -> None:
+        """Record what the search's trials are trained with (data, fixed settings, search space,
+        G rebuilds), or, for a search resumed from its directory, refuse other settings than the
+        recorded ones: trials trained differently would be ranked together as if alike. The
+        number of trials may grow."""
+        from awe_tf.training.callbacks import changes
+
+        train = {key: value for key, value in self.base_train.to_dict().items() if key != "verbose"}
+        settings = json.loads(json.dumps({"data": self.train_data.fingerprint(), "model": self.base_model.to_dict(),
+                                          "train": train, "iterations": self.iterations,
+                                          "space": self.search_space}))  # as JSON reads it back: lists, not tuples
+        path = Path(self.project_dir) / SEARCH_FILE
+        if path.exists():
+            recorded = json.loads(path.read_text())
+            if recorded != settings:
+                different = changes(recorded, settings)
+                raise ValueError(f"{self.project_dir} holds a search with other data or settings ("
+                                 + "; ".join(different[:4]) + ("; ..." if len(different) > 4 else "")
+                                 + "): resume it with the same ones, or search into another directory (--output)")
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings, indent=1))
 
     def settings(self, values: dict) -> tuple[ModelConfig, TrainConfig]:
         """The model and training settings of chosen hyperparameter values."""
