@@ -40,52 +40,70 @@ def _data_args(parser, without: str = "corel5k, the bundled one"):
                             "with an error naming both lines, or add their values up")
 
 
-def _run_data(args, run: Path) -> str | None:
-    """Without --dataset or --train, the data the run in ``run`` (``awe-tf train``'s output
-    directory) was trained on, as its ``metrics.json`` records it: its named data set, or its
-    files. Returns the recorded fingerprint of its training part (None: nothing recorded)."""
-    metrics = run / "metrics.json"
-    if args.dataset or args.train or not metrics.exists():
-        return None
-    recorded = json.loads(metrics.read_text())
-    files = recorded.get("data_files")
-    if files:
-        args.train, args.test, args.labels, args.format = (files.get(k) for k in ("train", "test", "labels", "format"))
-        args.duplicates = files.get("duplicates", args.duplicates)
-    else:
-        from awe_tf.data.registry import KNOWN
-
-        if recorded.get("dataset") not in KNOWN:
-            raise UsageError(f"{run} was trained on files ({recorded.get('dataset')}) it did not record: give them "
-                             "with --train (--test, --labels)")
-        args.dataset = recorded["dataset"]
-    return recorded.get("data_fingerprint")
-
-
-def _same_data(split, fingerprint: str | None, run: Path) -> None:
-    """Refuse data other than the run's own, where :func:`_run_data` chose it."""
-    if fingerprint is not None and split.train.fingerprint() != fingerprint:
-        raise UsageError(f"the training data of {run} has changed since it was trained; give the data to use with "
-                         "--dataset or --train")
+RECORDED = {"data_fingerprint": "training", "test_fingerprint": "test"}  # what metrics.json keeps of a run's data
 
 
 def _check_data_flags(args) -> None:
     """Refuse data flags that do not go together (before any other work)."""
     if args.train and args.dataset:
         raise UsageError("give either --dataset or --train, not both")
-    if not args.train and (args.test or args.labels):
-        raise UsageError("--test and --labels go with --train")
+    if not args.train and (args.test or args.labels or args.format or args.duplicates != "error"):
+        raise UsageError("--test, --labels, --format and --duplicates go with --train")
 
 
-def _load(args):
+def _run_data(args, run: Path) -> dict:
+    """Without --dataset or --train, have ``args`` name the data the run in ``run`` (``awe-tf
+    train``'s output directory) was trained and tested on, as its ``metrics.json`` records it:
+    its named data set, or its files. Returns the fingerprints it recorded of that data (empty
+    where it chose nothing)."""
+    metrics = run / "metrics.json"
+    if args.dataset or args.train or not metrics.exists():
+        return {}
+    recorded = json.loads(metrics.read_text())
+    files = recorded.get("data_files")
+    if files:
+        missing = [path for path in (files.get(k) for k in ("train", "test", "labels")) if path and
+                   not Path(path).exists()]
+        if missing:
+            raise UsageError(f"{metrics} names data files that are not there now ({', '.join(missing)}): give the "
+                             "data with --train (--test, --labels) or --dataset")
+        args.train, args.test, args.labels, args.format = (files.get(k) for k in ("train", "test", "labels", "format"))
+        args.duplicates = files.get("duplicates", args.duplicates)
+    else:
+        from awe_tf.data.registry import KNOWN
+
+        if recorded.get("dataset") not in KNOWN:
+            raise UsageError(f"{run} was trained on files ({recorded.get('dataset')}) that its metrics.json does not "
+                             "name: give them with --train (--test, --labels)")
+        args.dataset = recorded["dataset"]
+    return {key: recorded[key] for key in RECORDED if recorded.get(key)}
+
+
+def _fingerprints(split) -> dict:
+    """What :data:`RECORDED` holds for ``split``."""
+    return dict(zip(RECORDED, (split.train.fingerprint(), split.test.fingerprint()), strict=True))
+
+
+def _load(args, run: Path | None = None):
+    """``(split, name)`` of a command's data: --dataset, or --train's files; without them the data
+    the run in ``run`` was trained on (:func:`_run_data`), refused if it has changed since; else
+    the bundled default."""
     from awe_tf.data import DEFAULT_DATASET, load_dataset, load_split
 
     _check_data_flags(args)
+    recorded = _run_data(args, run) if run is not None else {}
     if args.train:
-        return load_split(args.train, args.test, args.labels, args.format, duplicates=args.duplicates), \
+        split, name = load_split(args.train, args.test, args.labels, args.format, duplicates=args.duplicates), \
             Path(args.train).stem
-    name = args.dataset or DEFAULT_DATASET
-    return load_dataset(name), name
+    else:
+        name = args.dataset or DEFAULT_DATASET
+        split = load_dataset(name)
+    now = _fingerprints(split)
+    changed = [RECORDED[key] for key in recorded if recorded[key] != now[key]]
+    if changed:
+        raise UsageError(f"the {' and '.join(changed)} data of {run} changed after it was trained; give the data "
+                         "to use with --dataset or --train")
+    return split, name
 
 
 class UsageError(ValueError):
@@ -162,6 +180,7 @@ def _monitor(args, split) -> str:
 def _train(args) -> int:
     from awe_tf.config import ModelConfig, TrainConfig, check_engine
     from awe_tf.evaluation import baseline_scores, evaluate_model
+    from awe_tf.models.saving import RUN_MODEL, model_directory
     from awe_tf.training.selection import DETAIL, checked_validation, choose_epochs, epochs_text, is_iterative, refit
 
     split, name = _load(args)
@@ -204,7 +223,7 @@ def _train(args) -> int:
     for stale in out.glob(".publishing-*"):  # left by a run killed while publishing its results
         shutil.rmtree(stale, ignore_errors=True)
     if args.restart:  # everything of earlier runs goes: a killed restart leaves no old model behind
-        for part in ("validation", "final", "model"):
+        for part in ("validation", "final", RUN_MODEL):
             shutil.rmtree(out / part, ignore_errors=True)
         (out / "metrics.json").unlink(missing_ok=True)
     earlier = _recorded_seconds(out)
@@ -262,14 +281,14 @@ def _train(args) -> int:
     report.update(
         {
             "dataset": name,
-            "data_fingerprint": split.train.fingerprint(),
+            **_fingerprints(split),
             "train_seconds": train_seconds,
             "final_fit_seconds": result.train_seconds,
             "pairs_per_second": result.pairs_per_second,
             "epochs": epochs,
             "affinity": model_config.affinity or "constant",
             "auto": auto,
-            "init_from": str(Path(args.init_from).resolve()) if args.init_from else None,
+            "init_from": str(model_directory(args.init_from).resolve()) if args.init_from else None,
             "data_files": {"train": str(Path(args.train).resolve()),
                            "test": str(Path(args.test).resolve()) if args.test else None,
                            "labels": str(Path(args.labels).resolve()) if args.labels else None,
@@ -285,7 +304,7 @@ def _train(args) -> int:
     if report["affinity_learnt"]:
         print("learnt in G: " + ", ".join(f"{k} = {v:.4f}" for k, v in report["affinity_learnt"].items()))
     _print_table(report)
-    print(f"trained in {train_seconds:.1f}s; model: {out / 'model'}; metrics: {out / 'metrics.json'}")
+    print(f"trained in {train_seconds:.1f}s; model: {out / RUN_MODEL}; metrics: {out / 'metrics.json'}")
     return 0
 
 
@@ -296,18 +315,21 @@ def _trained_stages(run: Path, validate: bool):
     import numpy as np
 
     from awe_tf.models import AWEModel
-    from awe_tf.models.saving import model_directory
+    from awe_tf.models.saving import run_directory
 
-    saved = model_directory(run)  # RUN/model, also when RUN/model itself is given
-    run = saved.parent
-    final = AWEModel.load_model(saved)
+    try:
+        earlier = run_directory(run)  # RUN, also when RUN/model is given; None for a model saved elsewhere
+    except FileNotFoundError as error:
+        raise UsageError(f"--init-from {run}: {error}") from None
+    final = AWEModel.load_model(run)
     if not validate:
         return None, final
-    best = run / "validation" / "checkpoints" / "best.npz"
-    if not best.exists():
-        raise UsageError(f"--init-from {run}: it kept no validation-stage model (a run with --no-validate, or one "
-                         "trained in iterative steps) to start this run's validation stage from; add --no-validate")
-    stage = AWEModel.load_model(saved)
+    best = earlier / "validation" / "checkpoints" / "best.npz" if earlier is not None else None
+    if best is None or not best.exists():
+        raise UsageError(f"--init-from {run}: it holds no validation-stage model (a model saved outside a run, a run "
+                         "with --no-validate, or one trained in iterative steps) to start this run's validation "
+                         "stage from; add --no-validate")
+    stage = AWEModel.load_model(run)
     with np.load(best) as weights:
         stage.set_weights([weights[f"w{i}"] for i in range(len(weights.files))])
     return stage, final
@@ -331,17 +353,20 @@ def _publish(out: Path, model, report: dict) -> None:
     nor a model beside another run's metrics."""
     staging = out / f".publishing-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
-    model.save_model(staging / "model")
+    from awe_tf.models.saving import RUN_MODEL
+
+    model.save_model(staging / RUN_MODEL)
     (staging / "metrics.json").write_text(json.dumps(report, indent=1, default=str))
-    if (out / "model").exists():
-        os.rename(out / "model", staging / "replaced-model")
-    os.rename(staging / "model", out / "model")
+    if (out / RUN_MODEL).exists():
+        os.rename(out / RUN_MODEL, staging / "replaced-model")
+    os.rename(staging / RUN_MODEL, out / RUN_MODEL)
     os.replace(staging / "metrics.json", out / "metrics.json")
     shutil.rmtree(staging, ignore_errors=True)
 
 
 def cmd_evaluate(args) -> int:
     from awe_tf.evaluation import evaluate_model, evaluate_served, format_table
+    from awe_tf.models.saving import run_directory
 
     if not args.model and not args.served:
         raise UsageError("give the model directory written by `awe-tf train` (OUTPUT/model), --served EXPORT, or both")
@@ -351,21 +376,12 @@ def cmd_evaluate(args) -> int:
             raise UsageError(f"--output {output} is a directory; give the JSON file to write")
         _directory(output.parent, "--output")
     _check_data_flags(args)
-    recorded = None
-    if args.model:
-        from awe_tf.models.saving import RUN_MODEL, model_directory
-
-        saved = model_directory(args.model)
-        if saved.name == RUN_MODEL:  # a run's model: its data unless told otherwise
-            recorded = _run_data(args, saved.parent)
-    split, name = _load(args)
-    if recorded is not None:
-        _same_data(split, recorded, saved.parent)
+    split, name = _load(args, run_directory(args.model) if args.model else None)  # a run's model: its data
     rows, report = {}, None
     if args.model:
         from awe_tf.models import AWEModel
 
-        model = AWEModel.load_model(saved)
+        model = AWEModel.load_model(args.model)
         _same_sizes(model.n_features, model.n_labels, split, name, args.model)
         report = evaluate_model(model.score, split)
         rows["model"] = report["metrics"]
@@ -405,16 +421,18 @@ def _same_sizes(n_features, n_labels, split, name, where) -> None:
 
 def cmd_diagnose(args) -> int:
     from awe_tf.diagnostics import diagnose
+    from awe_tf.models.saving import run_directory
+    from awe_tf.optional import require
 
     run = Path(args.run)
     if args.plot:  # checked before any work, as the run's outputs are
         if Path(args.plot).suffix.lower() not in PLOT_FORMATS:
-            raise UsageError(f"--plot {args.plot}: name a {', '.join(PLOT_FORMATS)} file (the format is the "
-                             "extension's)")
+            raise UsageError(f"--plot {args.plot}: name a {', '.join(PLOT_FORMATS[:-1])} or {PLOT_FORMATS[-1]} "
+                             "file (the format is the extension's)")
         _directory(Path(args.plot).resolve().parent, "--plot")
-    recorded = _run_data(args, run)  # the run's own data, unless told otherwise
-    split, name = _load(args)
-    _same_data(split, recorded, run)
+        require("matplotlib", "--plot")
+    _check_data_flags(args)
+    split, name = _load(args, run_directory(run))  # the run's own data, unless told otherwise
     report = diagnose(run, split, seed=args.seed, plot_to=args.plot)
     positives, negatives = report["g_positives"], report["g_negatives"]
     print(f"{name}, {report['affinity']} affinity, {report['test_positives']} test positives")
@@ -490,7 +508,9 @@ def cmd_reproduce(args) -> int:
     import time as clock
 
     from awe_tf import reproduction
+    from awe_tf.optional import require
 
+    require("matplotlib", "awe-tf reproduce's plots")  # before the work, not after it
     out = Path(args.output or f"runs/reproduce-{args.table}")
     began = clock.perf_counter()
     seeds = _once(args.seeds or [args.seed])
@@ -566,8 +586,8 @@ def _at_least(minimum: int):
     return parse
 
 
-_count = _at_least(1)  # sizes, counts and epochs (0 epochs is only for models started from a trained one, in Python)
-_index = _at_least(0)  # seeds, patience, threads (0: every core)
+_positive = _at_least(1)
+_non_negative = _at_least(0)
 
 
 def _number(text: str) -> float:
@@ -615,10 +635,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="discard what earlier runs left in the output directory (checkpoints, model, metrics) "
                             "and train from scratch")
     model = train.add_argument_group("model")
-    model.add_argument("--dimension", "-d", type=_count, default=model_defaults.dimension,
+    model.add_argument("--dimension", "-d", type=_positive, default=model_defaults.dimension,
                        help="embedding dimension d")
     model.add_argument("--margin", type=_number, default=model_defaults.margin, help="the WARP margin")
-    model.add_argument("--negatives", dest="num_negatives", metavar="K", type=_count,
+    model.add_argument("--negatives", dest="num_negatives", metavar="K", type=_positive,
                        default=model_defaults.num_negatives,
                        help="labels sampled per example per step (WARP's K)")
     model.add_argument("--loss", choices=["warp", "warp-all"], default=model_defaults.loss,
@@ -633,7 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "or a sum such as constant:1+knn:k=20 (`awe-tf affinities` lists them; none: constant, i.e. "
                        "WSABIE); auto: chosen on the validation carve-out among WSABIE and a few candidates, "
                        "within 5x WSABIE's time")
-    model.add_argument("--iterations", type=_count,
+    model.add_argument("--iterations", type=_positive,
                        help="times G is rebuilt from the model, for affinities built from the training set "
                             "(knn, rbf, latent-rbf, hybrid-rbf, cluster; none: 3)")
     model.add_argument("--init-from", metavar="RUN",
@@ -643,22 +663,23 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--no-bias", dest="input_bias", action="store_false",
                        help="no always-on input feature (no learnt per-label bias)")
     fitting = train.add_argument_group("training")
-    fitting.add_argument("--epochs", type=_count, default=train_defaults.epochs,
+    # at least 1 (0 epochs, a model kept as it starts, is for models started from a trained one, in Python)
+    fitting.add_argument("--epochs", type=_positive, default=train_defaults.epochs,
                          help="the most epochs (each step's, for iterative affinities)")
     fitting.add_argument("--learning-rate", "--lr", type=_number, default=train_defaults.learning_rate,
                          help="the optimiser's step size")
     fitting.add_argument("--optimizer", choices=["adagrad", "sgd"], default=train_defaults.optimizer,
                          help="adagrad, or the paper's plain SGD")
-    fitting.add_argument("--pairs-per-batch", type=_count, default=train_defaults.pairs_per_batch,
+    fitting.add_argument("--pairs-per-batch", type=_positive, default=train_defaults.pairs_per_batch,
                          help="about how many positive (x, y) pairs make one step")
-    fitting.add_argument("--patience", type=_index, default=train_defaults.patience,
+    fitting.add_argument("--patience", type=_non_negative, default=train_defaults.patience,
                          help="stop after this many epochs without a better validation score (0: never)")
     fitting.add_argument("--monitor", help="validation metric for early stopping, precision@K or recall@K (none: "
                                            "precision@10 for recommendation, precision@1 otherwise)")
     fitting.add_argument("--no-validate", dest="validate", action="store_false",
                          help="skip choosing the epoch count on the validation split")
     fitting.add_argument("--no-baselines", action="store_true", help="do not score the baselines")
-    fitting.add_argument("--seed", type=_index, default=train_defaults.seed,
+    fitting.add_argument("--seed", type=_non_negative, default=train_defaults.seed,
                          help="seed of initialisation, sampling and batch order")
     fitting.add_argument("--verbose", type=_whole, default=train_defaults.verbose, choices=[0, 1, 2],
                          help="0 silent, 1 progress bar, 2 one line per epoch")
@@ -667,16 +688,16 @@ def build_parser() -> argparse.ArgumentParser:
                               "on this machine's cores, several times faster, for WSABIE, linear sigmoid (on the "
                               "whole score) and their sums with constants (with --iterations: step 0, the linear "
                               "model)")
-    fitting.add_argument("--threads", type=_index, default=train_defaults.threads,
+    fitting.add_argument("--threads", type=_non_negative, default=train_defaults.threads,
                          help="threads of the native engine (0: every core; with 1 runs are repeatable)")
     scale = train.add_argument_group("distribution")
     scale.add_argument("--strategy", choices=["default", "auto", "mirrored", "multiworker", "parameter-server", "tpu"],
                        default="default", help="tf.distribute strategy (multiworker reads TF_CONFIG)")
     scale.add_argument("--tpu", help="TPU address for --strategy tpu (none: Colab's / the environment's)")
-    scale.add_argument("--cpu-replicas", type=_count,
+    scale.add_argument("--cpu-replicas", type=_positive,
                        help="split the CPU into this many devices (with --strategy mirrored, for trying it out; "
                             "none: one device)")
-    scale.add_argument("--shard-bytes", type=_count, default=256 << 10,
+    scale.add_argument("--shard-bytes", type=_positive, default=256 << 10,
                        help="parameter-server: the smallest shard the tables U and V are cut into, in bytes")
     scale.add_argument("--jit-compile", action="store_true",
                        help="compile the training step with XLA (one static batch shape, as on TPU)")
@@ -699,7 +720,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "or loses against WSABIE)")
     diagnose.add_argument("run", help="the output directory of `awe-tf train` (holding model/ and metrics.json)")
     _data_args(diagnose, without="the data the run was trained on (its metrics.json)")
-    diagnose.add_argument("--seed", type=_index, default=0, help="seed of the random labels G is compared on")
+    diagnose.add_argument("--seed", type=_non_negative, default=0, help="seed of the random labels G is compared on")
     diagnose.add_argument("--output", help="write the report as JSON to this file (none: print it only)")
     diagnose.add_argument("--plot", metavar="FILE", help="also draw the report to this .png, .pdf or .svg file: "
                                                          "G on the test positives against random labels, and each "
@@ -713,11 +734,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--flavour", choices=["scann", "portable", "both"], default="both",
                         help="scann: ScaNN retrieval (needs ScaNN's ops); portable: stock ops only; both: NAME is "
                              "scann, NAME-portable portable")
-    export.add_argument("--version", type=_count, help="version number (none: newest + 1)")
-    export.add_argument("--keep", type=_count, help="keep only this many newest versions (none: all)")
-    export.add_argument("--candidates", type=_count, default=100,
+    export.add_argument("--version", type=_positive, help="version number (none: newest + 1)")
+    export.add_argument("--keep", type=_positive, help="keep only this many newest versions (none: all)")
+    export.add_argument("--candidates", type=_positive, default=100,
                         help="labels ScaNN fetches before exact re-ranking; also the largest k")
-    export.add_argument("--recall-queries", type=_count, default=500,
+    export.add_argument("--recall-queries", type=_positive, default=500,
                         help="test rows of the data set used to measure recall@10 and as warmup requests (without "
                              "--dataset or --train: random probe rows)")
     _data_args(export, without="random probe rows measure recall")
@@ -729,12 +750,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="affinity whose knobs are searched with the usual ones (`awe-tf affinities` lists them)")
     tune.add_argument("--oracle", choices=["random", "bayesian", "hyperband"], default="random",
                       help="KerasTuner's search algorithm")
-    tune.add_argument("--trials", type=_count, default=10, help="trials (random, bayesian)")
-    tune.add_argument("--epochs", type=_count, default=10, help="epochs per trial (hyperband: the most)")
-    tune.add_argument("--iterations", type=_count, default=1, help="G rebuilds per trial for knn-type affinities")
+    tune.add_argument("--trials", type=_positive, default=10, help="trials (random, bayesian)")
+    tune.add_argument("--epochs", type=_positive, default=10, help="epochs per trial (hyperband: the most)")
+    tune.add_argument("--iterations", type=_positive, default=1, help="G rebuilds per trial for knn-type affinities")
     tune.add_argument("--monitor", help="validation metric to maximise (none: precision@10 for recommendation, "
                                         "precision@1 otherwise)")
-    tune.add_argument("--seed", type=_index, default=0, help="seed of the search and of each trial")
+    tune.add_argument("--seed", type=_non_negative, default=0, help="seed of the search and of each trial")
     tune.add_argument("--output", "-o", default="runs/tuning",
                       help="search directory; running the same command again resumes the search")
     tune.set_defaults(func=cmd_tune, parser=tune)
@@ -744,12 +765,12 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("table", choices=["annotation", "recommendation"], help="which of the paper's tables")
     reproduce.add_argument("--output", "-o", help="output directory (none: runs/reproduce-TABLE)")
     reproduce.add_argument("--datasets", nargs="+", help="annotation data sets (none: cal500 corel5k emotions scene)")
-    reproduce.add_argument("--dimension", "-d", type=_count, help="none: 100 (annotation), 64 (recommendation)")
-    reproduce.add_argument("--epochs", type=_count, default=30, help="the most epochs per model (early stopping)")
-    reproduce.add_argument("--iterations", type=_count, default=3, help="AWE k-NN: times G is rebuilt")
+    reproduce.add_argument("--dimension", "-d", type=_positive, help="none: 100 (annotation), 64 (recommendation)")
+    reproduce.add_argument("--epochs", type=_positive, default=30, help="the most epochs per model (early stopping)")
+    reproduce.add_argument("--iterations", type=_positive, default=3, help="AWE k-NN: times G is rebuilt")
     reproduce.add_argument("--betas", nargs="+", type=_number,
                            help="linear sigmoid betas (none: -1 -0.5 0 0.25 0.5)")
-    reproduce.add_argument("--ks", nargs="+", type=_count, help="top-k affinity k values (none: 1 5 7 11)")
+    reproduce.add_argument("--ks", nargs="+", type=_positive, help="top-k affinity k values (none: 1 5 7 11)")
     reproduce.add_argument("--rests", nargs="+", type=_rest,
                            help="top-k's G of the terms outside the k: numbers in [0, 1] or 'learn' (none: 0 learn; "
                                 "0 is the paper's eq. 7, learn starts at 1, WSABIE's ranking)")
@@ -759,13 +780,13 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--engine", choices=["graph", "native"], default="graph",
                            help="native: WSABIE, linear sigmoid and AWE k-NN's linear step 0 train with the native "
                                 "engine (the other AWE models with the graph step)")
-    reproduce.add_argument("--threads", type=_index, default=0,
+    reproduce.add_argument("--threads", type=_non_negative, default=0,
                            help="threads of the native engine (0: every core; with 1 runs are repeatable)")
     reproduce.add_argument("--init-scale", type=_number, default=model_defaults.init_scale,
                            help="about the norm of a row of U and V as training starts (the README's reproduce "
                                 "annotation tables were measured at 1, its recommendation table at 0.1)")
-    reproduce.add_argument("--seed", type=_index, default=0, help="the seed, when --seeds is not given")
-    reproduce.add_argument("--seeds", nargs="+", type=_index,
+    reproduce.add_argument("--seed", type=_non_negative, default=0, help="the seed, when --seeds is not given")
+    reproduce.add_argument("--seeds", nargs="+", type=_non_negative,
                            help="run every model once per seed and report means ± standard deviations")
     reproduce.set_defaults(func=cmd_reproduce, parser=reproduce)
 

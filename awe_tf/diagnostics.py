@@ -83,7 +83,7 @@ def _summary(values: np.ndarray) -> dict:
 
 
 @dataclasses.dataclass
-class Values:
+class PairValues:
     """What a profile summarises, one value per pair: G (for an additive affinity, what it adds)
     of the test positives and of random labels, and for an additive affinity the linear score
     x^T U^T V y of the same pairs."""
@@ -94,20 +94,22 @@ class Values:
     linear_negatives: np.ndarray | None = None
 
 
-def values(model, split: Split, seed: int = 0) -> Values:
-    """G of a trained model on ``split``'s test positives and on random labels (:func:`_pairs`)."""
+def pair_values(model, split: Split, seed: int = 0) -> PairValues:
+    """G of a trained model on ``split``'s test positives and on random labels (:func:`_pairs`,
+    drawn with ``seed``)."""
     (rows, labels), (negative_rows, negative_labels) = _pairs(split, seed)
-    found = Values(g_values(model, split, rows, labels), g_values(model, split, negative_rows, negative_labels))
+    found = PairValues(g_values(model, split, rows, labels), g_values(model, split, negative_rows, negative_labels))
     if model.affinity.additive:  # what it adds competes with the linear score: keep that too
         linear = _linear_scores(model, split.test.X)
         found.linear_positives, found.linear_negatives = linear[rows, labels], linear[negative_rows, negative_labels]
     return found
 
 
-def profile(model, split: Split, seed: int = 0, measured: Values | None = None) -> dict:
+def profile(model, split: Split, seed: int = 0, measured: PairValues | None = None) -> dict:
     """G of a trained model on ``split``'s test part (module docstring), as plain data; from
-    ``measured`` where :func:`values` has been called already."""
-    measured = measured if measured is not None else values(model, split, seed)
+    ``measured`` where :func:`pair_values` has been called already (``seed``, of the random
+    labels, then goes unused)."""
+    measured = measured if measured is not None else pair_values(model, split, seed)
     positive, negative = measured.positives, measured.negatives
     zero = float(np.mean(np.abs(positive) < 1e-9)) if positive.size else float("nan")
     mean_positive = _summary(positive)["mean"]
@@ -127,62 +129,67 @@ def profile(model, split: Split, seed: int = 0, measured: Values | None = None) 
     return report
 
 
-def _bins(values: np.ndarray, count: int = 40) -> np.ndarray:
-    """Histogram bin edges over ``values``; one bin a unit wide where they are one value up to
-    rounding (G = 1 of the linear model, read as a ratio of two scores)."""
-    centre = float(np.median(values)) if values.size else 0.0
-    if not values.size or np.ptp(values) <= 1e-3 * max(1.0, abs(centre)):
+def _bins(found: np.ndarray, count: int = 40) -> np.ndarray:
+    """Histogram bin edges over ``found``: from its least to its greatest value, but no further
+    than twice the span of its 1st to 99th percentile beyond them, so that a few outliers (a
+    ratio G = f / x^T U^T V y where the linear score is near 0) do not squash the rest into one
+    bar; one bin a unit wide where the values are one value up to rounding (G = 1 of the linear
+    model, read as such a ratio)."""
+    centre = float(np.median(found)) if found.size else 0.0
+    low, high = np.percentile(found, (1, 99)) if found.size else (centre, centre)
+    if high - low <= 1e-3 * max(1.0, abs(centre)):
         return np.array([centre - 0.5, centre + 0.5])
-    return np.histogram_bin_edges(values, bins=count)
+    reach = 2 * (high - low)
+    return np.linspace(max(found.min(), low - reach), min(found.max(), high + reach), count + 1)
 
 
-def figure(report: dict, measured: Values):
-    """The profile as a matplotlib figure: G (the vote: w N) on the test positives against random
-    labels, as two histograms on shared bins; beside it, for an additive affinity, the linear
-    score's; and for an iterative run the k-NN P@1 in each step's U."""
-    import matplotlib
+def figure(report: dict, measured: PairValues):
+    """The profile as a matplotlib ``Figure`` (made without pyplot, which a notebook's own
+    plotting keeps): G (the vote: w N) on the test positives against random labels, as two
+    histograms on shared bins, values beyond the bins counted in their edge bins; beside it, for
+    an additive affinity, the linear score's; and for an iterative run the k-NN P@1 in each
+    step's U."""
+    from awe_tf.optional import require
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    require("matplotlib", "drawing the diagnosis")
+    from matplotlib.figure import Figure
 
     g = "w N" if report.get("additive") else "G"
     panels = [(f"{g} of a pair", measured.positives, measured.negatives)]
     if report.get("additive"):
         panels.append(("linear score x^T U^T V y", measured.linear_positives, measured.linear_negatives))
     steps = report.get("step_knn_precision") or []
-    shown, axes = plt.subplots(1, len(panels) + bool(steps), figsize=(4.5 * (len(panels) + bool(steps)), 3.5),
-                               squeeze=False)
-    for axis, (name, positive, negative) in zip(axes[0], panels, strict=False):
+    columns = len(panels) + bool(steps)
+    shown = Figure(figsize=(4.5 * columns, 3.5), layout="tight")
+    axes = shown.subplots(1, columns, squeeze=False)[0]
+    for axis, (name, positive, negative) in zip(axes, panels, strict=False):
         positive, negative = positive[np.isfinite(positive)], negative[np.isfinite(negative)]
         bins = _bins(np.concatenate([positive, negative]))
-        axis.hist(negative, bins, density=True, alpha=0.5, label=f"random labels ({negative.size:,})")
-        axis.hist(positive, bins, density=True, alpha=0.5, label=f"test positives ({positive.size:,})")
+        for part, label in ((negative, "random labels"), (positive, "test positives")):
+            outside = int(((part < bins[0]) | (part > bins[-1])).sum())
+            note = f"; {outside:,} beyond, at the edges" if outside else ""
+            axis.hist(np.clip(part, bins[0], bins[-1]), bins, density=True, alpha=0.5,
+                      label=f"{label} ({part.size:,}{note})")
         axis.set_xlabel(name)
         axis.set_ylabel("density")
         axis.legend(fontsize=8)
     title = f"{report['affinity']}: {g} on the test part"
     if "margin_in_linear_terms" in report:
         title += f" (margin {report['margin']:g} = {report['margin_in_linear_terms']:.3g} in linear terms)"
-    axes[0][0].set_title(title, fontsize=9)
+    axes[0].set_title(title, fontsize=9)
     if steps:
-        axis = axes[0][-1]
-        axis.plot(range(len(steps)), steps, marker="o")
-        axis.set_xticks(range(len(steps)))
-        axis.set_xlabel("iterative step (0: the linear model)")
-        axis.set_ylabel("k-NN P@1 in the step's U")
-    shown.tight_layout()
+        axes[-1].plot(range(len(steps)), steps, marker="o")
+        axes[-1].set_xticks(range(len(steps)))
+        axes[-1].set_xlabel("iterative step (0: the linear model)")
+        axes[-1].set_ylabel("k-NN P@1 in the step's U")
     return shown
 
 
-def plot(report: dict, measured: Values, path) -> Path:
+def plot(report: dict, measured: PairValues, path: str | Path) -> Path:
     """:func:`figure`, written to ``path`` (its format from the extension, as matplotlib reads it)."""
-    import matplotlib.pyplot as plt
-
-    shown = figure(report, measured)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    shown.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(shown)
+    figure(report, measured).savefig(path, dpi=120, bbox_inches="tight")
     return path
 
 
@@ -248,18 +255,20 @@ def verdict(report: dict) -> str:
     return "; ".join(reasons) if reasons else "G is close to constant: the model behaves as WSABIE"
 
 
-def diagnose(run_dir, split: Split, seed: int = 0, plot_to=None) -> dict:
-    """:func:`profile` of the model a run wrote (``run_dir/model``), plus the k-NN precision of
-    its iterative steps where it has them, and a one-line :func:`verdict`; with ``plot_to``, its
-    :func:`figure` written there too (the path kept as ``plot``)."""
+def diagnose(run_dir, split: Split, seed: int = 0, plot_to: str | Path | None = None) -> dict:
+    """:func:`profile` of the model a run wrote (``run_dir``: the run's directory or its
+    ``model/``; or any saved model's directory), plus the k-NN precision of its iterative steps
+    where it has them (from the run's checkpoints), and a one-line :func:`verdict`; with
+    ``plot_to``, its :func:`figure` written there too (the path kept as ``plot``)."""
     from awe_tf.models import AWEModel
+    from awe_tf.models.saving import run_directory
 
-    run_dir = Path(run_dir)
-    model = AWEModel.load_model(run_dir / "model")
-    measured = values(model, split, seed)
+    model = AWEModel.load_model(run_dir)
+    run_dir = run_directory(run_dir)  # None: a model saved outside a run, with no steps to read
+    measured = pair_values(model, split, seed)
     report = profile(model, split, seed, measured)
-    metrics = run_dir / "metrics.json"
-    if model.affinity.reference_part() is not None and metrics.exists():
+    metrics = run_dir / "metrics.json" if run_dir is not None else None
+    if model.affinity.reference_part() is not None and metrics is not None and metrics.exists():
         from awe_tf.config import ModelConfig, with_earlier_defaults
 
         config = with_earlier_defaults(json.loads(metrics.read_text()).get("model_config") or {})

@@ -11,6 +11,7 @@ PACKAGES = {
     "keras_tuner": ("keras-tuner", "tuning"),
     "sklearn": ("scikit-learn", "tuning"),
     "tensorflow_serving": ("tensorflow-serving-api", "serving"),
+    "matplotlib": ("matplotlib", "plots"),
 }
 
 

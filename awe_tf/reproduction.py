@@ -186,10 +186,7 @@ def write_report(kind: str, rows: list[dict], directory, settings: dict,
     """``results.md``, ``results.csv``, plots and ``settings.json`` in ``directory`` (and, from
     several seeds, ``results_per_seed.csv``; the table and plots then show means, and the
     annotation bars their standard deviations)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # not pyplot: a notebook's own plotting stays as it was
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -203,7 +200,8 @@ def write_report(kind: str, rows: list[dict], directory, settings: dict,
         datasets = list(dict.fromkeys(r["dataset"] for r in rows))
         methods = list(dict.fromkeys(r["method"] for r in rows))
         for metric in ("precision@1", "precision@3"):
-            figure, axis = plt.subplots(figsize=(8, 4))
+            figure = Figure(figsize=(8, 4))
+            axis = figure.subplots()
             width = 0.8 / len(methods)
             for i, method in enumerate(methods):
                 chosen = [next(r for r in rows if (r["dataset"], r["method"]) == (d, method)) for d in datasets]
@@ -214,7 +212,6 @@ def write_report(kind: str, rows: list[dict], directory, settings: dict,
             axis.legend(fontsize=8)
             path = directory / f"annotation_{metric.replace('@', '_at_')}.png"
             figure.savefig(path, dpi=120, bbox_inches="tight")
-            plt.close(figure)
             written.append(path)
     else:
         columns = ["method", "setting", "precision@1", "precision@10", "change@1", "change@10"]
@@ -224,7 +221,8 @@ def write_report(kind: str, rows: list[dict], directory, settings: dict,
             methods = list(dict.fromkeys(r["method"] for r in rows if r["method"].startswith(family)))
             if not methods:
                 continue
-            figure, axis = plt.subplots(figsize=(5, 3.5))
+            figure = Figure(figsize=(5, 3.5))
+            axis = figure.subplots()
             ticks = set()
             for method in methods:
                 chosen = [r for r in rows if r["method"] == method]
@@ -242,7 +240,6 @@ def write_report(kind: str, rows: list[dict], directory, settings: dict,
             axis.legend(fontsize=8)
             path = directory / f"recommendation_{name}.png"
             figure.savefig(path, dpi=120, bbox_inches="tight")
-            plt.close(figure)
             written.append(path)
     written[1].write_text(f"# {kind} reproduction\n\n{text}\n")
     written[2].write_text(json.dumps(settings, indent=1))

@@ -63,7 +63,7 @@ def test_train_on_files(tmp_path, data_dir):
     # The run (or its model/) is evaluated and diagnosed on the files it was trained on, found in its metrics.json
     run("evaluate", str(out), "--output", str(tmp_path / "e.json"))
     assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(report["metrics"])
-    assert "emotions-train" in run("diagnose", str(out)).stdout
+    assert "emotions-train" in run("diagnose", str(out / "model")).stdout
     copied = tmp_path / "copied"  # the same file names, other data: refused, not scored as if the same
     copied.mkdir()
     for name in ("emotions-test.arff", "emotions.xml"):
@@ -74,7 +74,14 @@ def test_train_on_files(tmp_path, data_dir):
     files["data_files"]["train"] = str(copied / "emotions-train.arff")
     (out / "metrics.json").write_text(json.dumps(files))
     changed = run("evaluate", str(out / "model"), check=False)
-    assert changed.returncode == 2 and "has changed since" in changed.stderr and "Traceback" not in changed.stderr
+    assert changed.returncode == 2 and "the training data of" in changed.stderr and "Traceback" not in changed.stderr
+    (copied / "emotions-train.arff").unlink()  # moved away since
+    moved = run("evaluate", str(out), check=False)
+    assert moved.returncode == 2 and "not there now" in moved.stderr and "metrics.json" in moved.stderr
+    del files["data_files"]  # a run recorded before the files were: its name alone is no data set
+    (out / "metrics.json").write_text(json.dumps(files))
+    unnamed = run("evaluate", str(out), check=False)
+    assert unnamed.returncode == 2 and "does not name" in unnamed.stderr and "--train" in unnamed.stderr
 
 
 def _kill_when(proc, state, epochs, deadline_s=300):
@@ -157,17 +164,19 @@ def test_a_run_from_init_from_shows_its_start_and_is_resumed_only_from_the_same_
     flags = ["--affinity", "linear-sigmoid:alpha=1,beta=0", "--epochs", "1", *small, "-o", str(joint)]
     proc = run("train", *flags, "--init-from", str(first))
     report = json.loads((joint / "metrics.json").read_text())
-    assert report["init_from"] == str(first.resolve())
+    assert report["init_from"] == str((first / "model").resolve())
     start = report["validation"]["starts"][0]["precision@1"]
     assert 0 < start < 1 and f"Epoch 0 (the model started from) - val_precision@1: {start:.4f}" in proc.stdout
     assert f"validation precision@1 = {start:.4f}" in proc.stdout.split("[2/2]")[0].split("best epoch")[1]
-    for other in (["--init-from", str(second)], []):  # another start, or none: not this run's checkpoints
-        rerun = run("train", *flags, *other, check=False)
-        assert rerun.returncode == 2 and "init_from" in rerun.stderr and "--restart" in rerun.stderr
+    for other, said in ((["--init-from", str(second)], "init_from: it began from another trained model"),
+                        ([], "init_from: it began from a trained model, this one from none")):
+        rerun = run("train", *flags, *other, check=False)  # another start, or none: not this run's checkpoints
+        assert rerun.returncode == 2 and said in rerun.stderr and "--restart" in rerun.stderr
         assert "Traceback" not in rerun.stderr
     assert json.loads((joint / "metrics.json").read_text()) == report  # nothing of the refused reruns kept
-    same = run("train", *flags, "--init-from", str(first))  # the same start: the finished run is taken up again
-    assert "Resuming" in same.stdout
+    same = run("train", *flags, "--init-from", str(first / "model"))  # the same start, named by its model/:
+    assert "Resuming" in same.stdout  # the finished run is taken up again
+    assert json.loads((joint / "metrics.json").read_text())["init_from"] == report["init_from"]
 
 
 def test_every_option_says_what_it_does_and_its_default():

@@ -16,6 +16,8 @@ from awe_tf.models import AWEModel
         AWEModel(4, 3, dimension=2), "scann"), ["scann export flavour needs scann", "awe-tf[scann]"]),
     ("keras_tuner", lambda: __import__("awe_tf.tuning", fromlist=["make_tuner"]).make_tuner(
         "random", load_dataset("corel5k").train, "constant"), ["needs keras-tuner", "pip install 'awe-tf[tuning]'"]),
+    ("matplotlib", lambda: __import__("awe_tf.diagnostics", fromlist=["figure"]).figure(
+        {"affinity": "Constant"}, None), ["drawing the diagnosis needs matplotlib", "pip install 'awe-tf[plots]'"]),
 ])
 def test_a_missing_optional_dependency_says_what_to_install(missing, make, words, monkeypatch):
     for name in [m for m in sys.modules if m == missing or m.startswith(missing + ".")]:

@@ -112,8 +112,8 @@ def test_progress_lines_say_what_the_carve_out_holds():
     held = val.test.Y.toarray()
     users = int((held.sum(axis=1) > 0).sum())
     assert users > 0
-    assert carve_text(val) == f"{int(held.sum())} items of {users} users held out for validation, their other " \
-                              "items train"
+    assert carve_text(val) == f"{users} users' held-out items ({int(held.sum())} in all) for validation, their " \
+                              "other items train"
     annotation = validation_split(load_dataset("corel5k").train)
     assert carve_text(annotation) == f"{annotation.train.n_examples} train / {annotation.test.n_examples} " \
                                      "validation examples"

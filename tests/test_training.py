@@ -178,6 +178,15 @@ def test_a_started_model_keeps_its_start_when_no_epoch_beats_it(corel, tmp_path,
         fit(carve.train, config, TrainConfig(epochs=0, verbose=0))
 
 
+def test_a_recall_monitor_is_logged_each_epoch_and_chooses_the_best(corel):
+    carve = validation_split(corel.train)
+    result = fit(carve.train, ModelConfig(dimension=8, num_negatives=3),
+                 TrainConfig(epochs=2, verbose=0, patience=0, monitor="recall@3"), validation=carve)
+    scores = result.history["val_recall@3"]
+    assert len(scores) == 2 and "val_recall@1" not in result.history  # the monitored recall, not every one
+    assert scores[result.best_epoch - 1] == max(scores)
+
+
 def test_a_new_best_is_copied_into_the_arrays_kept_before(corel):
     """Each better epoch overwrites the kept best weights in place: at a million items a fresh
     copy beside the old one would cost U and V again."""

@@ -79,6 +79,10 @@ def test_random_search_trains_on_validation_and_resumes(tmp_path, corel, fits):
     with pytest.raises(ValueError, match="space.affinity.k"):
         tuning.make_tuner("random", corel.train, "topk", directory=tmp_path, max_trials=4,
                           search_space={**SPACE, "affinity.k": ("int", 1, 7)}, **SMALL)
+    (tmp_path / "corel5k-topk-random" / "search.json").unlink()  # trials, but what they were trained with unknown
+    with pytest.raises(ValueError, match="holds trials but no search.json"):
+        tuning.make_tuner("random", corel.train, "topk", directory=tmp_path, max_trials=4,
+                          search_space={**SPACE, "affinity.k": ("int", 1, 5)}, **SMALL)
     assert len(fits) == 3
 
 

@@ -41,8 +41,15 @@ def model_directory(directory) -> Path:
         return directory / RUN_MODEL
     if not directory.exists():
         raise FileNotFoundError(f"{directory} does not exist")
-    raise FileNotFoundError(f"{directory} holds no saved AWE model ({CONFIG_FILE} missing, nor a run's "
-                            f"{RUN_MODEL}/{CONFIG_FILE})")
+    raise FileNotFoundError(f"{directory} holds no saved AWE model (no {CONFIG_FILE} here, nor in {RUN_MODEL}/ as in "
+                            "a run's output)")
+
+
+def run_directory(directory) -> Path | None:
+    """The output directory of the ``awe-tf train`` run whose model ``directory`` names (the
+    run's directory or its ``model/``), or None for a model saved elsewhere."""
+    saved = model_directory(directory)
+    return saved.parent if saved.name == RUN_MODEL else None
 
 
 def load(model_class, directory):

@@ -61,11 +61,15 @@ class ValidationRanking(tf.keras.callbacks.Callback):
         self._keep_if_best(self._monitored(self.start), -1)
         return self.start
 
+    def logged(self, metrics: dict) -> dict:
+        """The validation metrics an epoch logs: precision@k, and the monitored one (a recall@k)."""
+        return {k: v for k, v in metrics.items() if k.startswith("precision") or k == self.monitor}
+
     def on_epoch_end(self, epoch, logs=None):
         metrics = self.evaluate()
         value = self._monitored(metrics)
         if logs is not None:
-            logs.update({f"val_{k}": v for k, v in metrics.items() if k.startswith("precision")})
+            logs.update({f"val_{k}": v for k, v in self.logged(metrics).items()})
         if not self._keep_if_best(value, epoch) and self.patience and epoch - self.best_epoch >= self.patience:
             self.model.stop_training = True
 
@@ -153,9 +157,20 @@ class StopAtNonFiniteStep(StopOnNonFinite):
             self._stop(f"the loss is {float(loss)}", f", step {batch + 1}")
 
 
+# Training settings a resumed run (or search) may change: how it runs, not what it computes.
+FREE_ON_RESUME = ("verbose", "steps_per_execution", "jit_compile", "engine", "threads")
+
+
+def plain(value):
+    """The JSON-comparable form of settings, as they are read back from a file (tuples become
+    lists)."""
+    return json.loads(json.dumps(value))
+
+
 def changes(old: dict, new: dict, prefix: str = "") -> list[str]:
     """What differs between two settings dicts, as ``key: old -> new`` lines (nested keys
-    joined by dots); a changed ``data`` fingerprint is reported as such, first."""
+    joined by dots); a changed ``data`` fingerprint is reported as such, first, and a changed
+    start (``init_from``, a digest of the U and V a run began from) in words."""
     if not prefix and old.get("data") != new.get("data"):
         return ["the training data changed"]
     found = []
@@ -163,9 +178,23 @@ def changes(old: dict, new: dict, prefix: str = "") -> list[str]:
         a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
             found += changes(a, b, f"{prefix}{key}.")
+        elif a != b and not prefix and key == "init_from":
+            found.append("init_from: " + ("it began from no trained model, this one from one" if a is None else
+                                          "it began from another trained model" if b is not None else
+                                          "it began from a trained model, this one from none"))
         elif a != b:
             found.append(f"{prefix}{key}: {json.dumps(a)[:60]} -> {json.dumps(b)[:60]}")
     return found
+
+
+def other_settings(what: str, recorded: dict, settings: dict) -> str | None:
+    """None where ``settings`` are the ``recorded`` ones; else the start of a refusal to resume
+    ``what`` (e.g. "runs/x holds a checkpoint of a run"), naming what changed."""
+    if recorded == settings:
+        return None
+    different = changes(recorded, settings) or ["the format of its settings"]
+    return (f"{what} with other data or settings (" + "; ".join(different[:4])
+            + ("; ..." if len(different) > 4 else "") + ")")
 
 
 def worker_directory(strategy=None) -> str | None:
@@ -216,13 +245,9 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         recorded = state.get("settings") or {}
         if isinstance(recorded.get("model"), dict):  # written before a model setting existed
             recorded["model"] = with_earlier_defaults(recorded["model"])
-        if recorded != self.settings:
-            different = changes(recorded, self.settings) or ["the format of its settings"]
-            raise RuntimeError(
-                f"{self.directory} holds a checkpoint of a run with other data or settings ("
-                + "; ".join(different[:4]) + ("; ..." if len(different) > 4 else "")
-                + "); use another output directory, or start afresh (awe-tf train --restart)"
-            )
+        refused = other_settings(f"{self.directory} holds a checkpoint of a run", recorded, self.settings)
+        if refused:
+            raise RuntimeError(f"{refused}; use another output directory, or start afresh (awe-tf train --restart)")
         self.checkpoint.restore(latest).expect_partial()
         self.history = state.get("history", {})
         self.seconds_before = float(state.get("seconds", 0.0))

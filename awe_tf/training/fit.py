@@ -18,11 +18,13 @@ from awe_tf.distribute import is_parameter_server, is_tpu, rows_by_workers
 from awe_tf.memory import return_free_memory
 from awe_tf.models import AWEModel
 from awe_tf.training.callbacks import (
+    FREE_ON_RESUME,
     EpochCheckpoint,
     ReturnFreeMemory,
     StopAtNonFiniteStep,
     StopOnNonFinite,
     ValidationRanking,
+    plain,
 )
 from awe_tf.training.optimiser import continue_optimiser
 
@@ -76,7 +78,8 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
             ``candidates``); enables ``val_*`` metrics, early stopping and best-weight restore.
         output_dir: where checkpoints (``checkpoints/``) and TensorBoard logs (``logs/``) go. A
             run killed mid-way resumes from its last finished epoch when called again with the
-            same directory and settings.
+            same directory and settings (and the same ``init_from``, whose U and V the checkpoint
+            records as a digest).
         strategy: a ``tf.distribute`` strategy (default: the current one).
         model: continue training this model instead of building one.
         callbacks: extra Keras callbacks.
@@ -146,11 +149,11 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     if output_dir is not None:
         output_dir = Path(output_dir)
         # What must match for a checkpoint to be resumed (more epochs or other verbosity may differ).
-        free = ("epochs", "verbose", "steps_per_execution", "jit_compile", "engine", "threads")
+        free = ("epochs", *FREE_ON_RESUME)
         resumable = {k: v for k, v in train_config.to_dict().items() if k not in free}
-        settings = {"model": _plain(model.get_config()), "train": resumable, "data": train.fingerprint()}
+        settings = {"model": plain(model.get_config()), "train": resumable, "data": train.fingerprint()}
         if init_from is not None:  # a run resumed from its checkpoint must have begun from the same U and V
-            settings["init_from"] = f"a model whose U and V digest to {tables_digest(init_from)}"
+            settings["init_from"] = tables_digest(init_from)
         checkpoint = EpochCheckpoint(output_dir / "checkpoints", model, settings, ranking, strategy=strategy)
         start_epoch = checkpoint.restore()
         all_callbacks.append(checkpoint)
@@ -169,7 +172,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
             start = ranking.consider_start()
             if train_config.verbose:
                 print("Epoch 0 (the model started from) - " + " - ".join(
-                    f"val_{name}: {value:.4f}" for name, value in start.items() if name.startswith("precision")))
+                    f"val_{name}: {value:.4f}" for name, value in ranking.logged(start).items()))
     if continue_from is not None and start_epoch == 0:
         with strategy.scope():
             continue_optimiser(continue_from, model)
@@ -273,10 +276,3 @@ def _training_context(model, train: Dataset, strategy):
                          f"data {train.n_examples}: build G from the same training data")
     with strategy.scope():
         return rows_by_workers(source.training_context, train.n_examples, model.n_labels + 1)
-
-
-def _plain(value):
-    """JSON-comparable form of a config (tuples become lists)."""
-    import json
-
-    return json.loads(json.dumps(value))

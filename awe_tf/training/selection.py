@@ -74,7 +74,7 @@ def carve_text(carve: Split) -> str:
     recommendation, where every user keeps training items, the held-out items and their users."""
     if carve.train.task == RECOMMENDATION:
         users = int((np.diff(carve.test.Y.indptr) > 0).sum())
-        return f"{carve.test.Y.nnz} items of {users} users held out for validation, their other items train"
+        return f"{users} users' held-out items ({carve.test.Y.nnz} in all) for validation, their other items train"
     return f"{carve.train.n_examples} train / {carve.test.n_examples} validation examples"
 
 

@@ -75,21 +75,21 @@ class _TrialRunner:
         G rebuilds), or, for a search resumed from its directory, refuse other settings than the
         recorded ones: trials trained differently would be ranked together as if alike. The
         number of trials may grow."""
-        from awe_tf.training.callbacks import changes
+        from awe_tf.training.callbacks import FREE_ON_RESUME, other_settings, plain
 
-        train = {key: value for key, value in self.base_train.to_dict().items() if key != "verbose"}
-        settings = json.loads(json.dumps({"data": self.train_data.fingerprint(), "model": self.base_model.to_dict(),
-                                          "train": train, "iterations": self.iterations,
-                                          "space": self.search_space}))  # as JSON reads it back: lists, not tuples
+        train = {key: value for key, value in self.base_train.to_dict().items() if key not in FREE_ON_RESUME}
+        settings = plain({"data": self.train_data.fingerprint(), "model": self.base_model.to_dict(), "train": train,
+                          "iterations": self.iterations, "space": self.search_space})
         path = Path(self.project_dir) / SEARCH_FILE
         if path.exists():
-            recorded = json.loads(path.read_text())
-            if recorded != settings:
-                different = changes(recorded, settings)
-                raise ValueError(f"{self.project_dir} holds a search with other data or settings ("
-                                 + "; ".join(different[:4]) + ("; ..." if len(different) > 4 else "")
-                                 + "): resume it with the same ones, or search into another directory (--output)")
+            refused = other_settings(f"{self.project_dir} holds a search", json.loads(path.read_text()), settings)
+            if refused:
+                raise ValueError(f"{refused}: resume it with the same ones, or search into another directory "
+                                 "(--output)")
             return
+        if self.oracle.trials:  # trials of a search that recorded nothing: what they were trained with is unknown
+            raise ValueError(f"{self.project_dir} holds trials but no {SEARCH_FILE} (a search begun by an earlier "
+                             "awe-tf): search into another directory (--output)")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(settings, indent=1))
 
