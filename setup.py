@@ -20,7 +20,7 @@ setup(
         "tuning": ["keras-tuner==1.4.8", "scikit-learn>=1.3"],
         "scann": ["scann==1.4.2"],
         "serving": ["scann==1.4.2", "tensorflow-serving-api~=2.20.0"],
-        "plots": ["matplotlib"],
+        "plots": ["matplotlib>=3.8"],
         "test": ["pytest"],
     },
     entry_points={"console_scripts": ["awe-tf=awe_tf.cli:main"]},

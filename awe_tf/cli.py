@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -376,7 +377,10 @@ def cmd_evaluate(args) -> int:
             raise UsageError(f"--output {output} is a directory; give the JSON file to write")
         _directory(output.parent, "--output")
     _check_data_flags(args)
-    split, name = _load(args, run_directory(args.model) if args.model else None)  # a run's model: its data
+    run = run_directory(args.model) if args.model else None
+    own = run is not None and not (args.dataset or args.train) and (run / "metrics.json").exists()
+    split, name = _load(args, run)  # a run's model: its data, unless told otherwise
+    print(f"data: {name}" + (f" (what {run / 'metrics.json'} records)" if own else ""))
     rows, report = {}, None
     if args.model:
         from awe_tf.models import AWEModel
@@ -421,18 +425,23 @@ def _same_sizes(n_features, n_labels, split, name, where) -> None:
 
 def cmd_diagnose(args) -> int:
     from awe_tf.diagnostics import diagnose
-    from awe_tf.models.saving import run_directory
+    from awe_tf.models.saving import run_directory, saved_config
     from awe_tf.optional import require
 
     run = Path(args.run)
+    _check_data_flags(args)
+    earlier = run_directory(run)  # the run (None: a model saved outside one); a missing path stops here
     if args.plot:  # checked before any work, as the run's outputs are
         if Path(args.plot).suffix.lower() not in PLOT_FORMATS:
             raise UsageError(f"--plot {args.plot}: name a {', '.join(PLOT_FORMATS[:-1])} or {PLOT_FORMATS[-1]} "
                              "file (the format is the extension's)")
-        _directory(Path(args.plot).resolve().parent, "--plot")
         require("matplotlib", "--plot")
-    _check_data_flags(args)
-    split, name = _load(args, run_directory(run))  # the run's own data, unless told otherwise
+        _directory(Path(args.plot).resolve().parent, "--plot")
+    if args.output:
+        _directory(Path(args.output).resolve().parent, "--output")
+    split, name = _load(args, earlier)  # the run's own data, unless told otherwise
+    saved = saved_config(run)
+    _same_sizes(saved["n_features"], saved["n_labels"], split, name, run)
     report = diagnose(run, split, seed=args.seed, plot_to=args.plot)
     positives, negatives = report["g_positives"], report["g_negatives"]
     print(f"{name}, {report['affinity']} affinity, {report['test_positives']} test positives")
@@ -461,6 +470,7 @@ def cmd_export(args) -> int:
     from awe_tf import serving
     from awe_tf.models import AWEModel
 
+    _check_data_flags(args)
     model = AWEModel.load_model(args.model)
     queries = None
     if args.dataset or args.train:
@@ -500,6 +510,10 @@ def cmd_tune(args) -> int:
     best = tuner.best()
     print(f"best validation {monitor}: {best['score']:.4f} after {best['trials']} trials")
     data = ["--dataset", args.dataset] if args.dataset else []
+    for flag, value in (("--train", args.train), ("--test", args.test), ("--labels", args.labels),
+                        ("--format", args.format), ("--duplicates", None if args.duplicates == "error" else
+                                                      args.duplicates)):
+        data += [flag, shlex.quote(value)] if value else []  # the data searched, in a command a shell takes
     print("train it with:\n  awe-tf train " + " ".join(data + best["flags"]))
     return 0
 

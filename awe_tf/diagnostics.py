@@ -129,18 +129,30 @@ def profile(model, split: Split, seed: int = 0, measured: PairValues | None = No
     return report
 
 
-def _bins(found: np.ndarray, count: int = 40) -> np.ndarray:
-    """Histogram bin edges over ``found``: from its least to its greatest value, but no further
-    than twice the span of its 1st to 99th percentile beyond them, so that a few outliers (a
-    ratio G = f / x^T U^T V y where the linear score is near 0) do not squash the rest into one
-    bar; one bin a unit wide where the values are one value up to rounding (G = 1 of the linear
-    model, read as such a ratio)."""
-    centre = float(np.median(found)) if found.size else 0.0
-    low, high = np.percentile(found, (1, 99)) if found.size else (centre, centre)
-    if high - low <= 1e-3 * max(1.0, abs(centre)):
+def _bins(groups: list[np.ndarray], count: int = 40) -> np.ndarray:
+    """Histogram bin edges shared by ``groups`` (the positives' and the random labels' values):
+    from the least to the greatest value, but no further than twice the span of the groups' 1st
+    to 99th percentiles (the widest of each group's own, so a small group's tail is not cut by a
+    large one's) beyond it, so that a few outliers (a ratio G = f / x^T U^T V y where the linear
+    score is near 0) do not squash the rest into one bar; one bin a unit wide where the values
+    are one value up to rounding (G = 1 of the linear model, read as such a ratio)."""
+    groups = [group for group in groups if group.size]
+    if not groups:
+        return np.array([-0.5, 0.5])
+    found = np.concatenate(groups)
+    centre = float(np.median(found))
+    low = min(float(np.percentile(group, 1)) for group in groups)
+    high = max(float(np.percentile(group, 99)) for group in groups)
+    if max(high, found.max()) - min(low, found.min()) <= 1e-3 * max(1.0, abs(centre)):
         return np.array([centre - 0.5, centre + 0.5])
     reach = 2 * (high - low)
     return np.linspace(max(found.min(), low - reach), min(found.max(), high + reach), count + 1)
+
+
+def _beyond(part: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """Which of ``part`` lie outside ``bins`` (beyond rounding)."""
+    slack = 1e-6 * max(1.0, float(bins[-1] - bins[0]))
+    return (part < bins[0] - slack) | (part > bins[-1] + slack)
 
 
 def figure(report: dict, measured: PairValues):
@@ -164,9 +176,9 @@ def figure(report: dict, measured: PairValues):
     axes = shown.subplots(1, columns, squeeze=False)[0]
     for axis, (name, positive, negative) in zip(axes, panels, strict=False):
         positive, negative = positive[np.isfinite(positive)], negative[np.isfinite(negative)]
-        bins = _bins(np.concatenate([positive, negative]))
+        bins = _bins([positive, negative])
         for part, label in ((negative, "random labels"), (positive, "test positives")):
-            outside = int(((part < bins[0]) | (part > bins[-1])).sum())
+            outside = int(_beyond(part, bins).sum())
             note = f"; {outside:,} beyond, at the edges" if outside else ""
             axis.hist(np.clip(part, bins[0], bins[-1]), bins, density=True, alpha=0.5,
                       label=f"{label} ({part.size:,}{note})")
@@ -179,6 +191,12 @@ def figure(report: dict, measured: PairValues):
     axes[0].set_title(title, fontsize=9)
     if steps:
         axes[-1].plot(range(len(steps)), steps, marker="o")
+        for step, precision in enumerate(steps):
+            axes[-1].annotate(f"{precision:.3f}", (step, precision), textcoords="offset points", xytext=(0, 6),
+                              ha="center", fontsize=8)
+        middle = (max(steps) + min(steps)) / 2  # at least 0.1 of P@1 shown: a change of a few rows stays small
+        span = max(max(steps) - min(steps), 0.1) * 0.6
+        axes[-1].set_ylim(max(0.0, middle - span), min(1.0, middle + span))
         axes[-1].set_xticks(range(len(steps)))
         axes[-1].set_xlabel("iterative step (0: the linear model)")
         axes[-1].set_ylabel("k-NN P@1 in the step's U")

@@ -78,6 +78,8 @@ CASES = [
     ("diagnose --test without --train", ["diagnose", "{dir}/model", "--test", "x.arff"], ["--test", "with --train"]),
     ("evaluate --format without --train", ["evaluate", "{dir}/model", "--format", "interactions"],
      ["--format", "with --train"]),
+    ("export --test without --train", ["export", "{dir}/model", "{dir}/base", "--test", "x.arff"],
+     ["--test", "with --train"]),
     ("--init-from nowhere", ["train", *SMALL, "--init-from", "{dir}/nowhere"], ["--init-from", "nowhere",
                                                                                 "does not exist"]),
     ("tune --trials 0", ["tune", "--trials", "0"], ["--trials", "at least 1, got 0"]),  # KerasTuner: no limit

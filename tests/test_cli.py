@@ -64,6 +64,13 @@ def test_train_on_files(tmp_path, data_dir):
     run("evaluate", str(out), "--output", str(tmp_path / "e.json"))
     assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(report["metrics"])
     assert "emotions-train" in run("diagnose", str(out / "model")).stdout
+    saved = tmp_path / "saved"  # the model alone, outside its run: no data recorded, so the default's
+    saved.mkdir()
+    for part in (out / "model").rglob("*"):
+        target = saved / part.relative_to(out / "model")
+        target.mkdir(exist_ok=True) if part.is_dir() else target.write_bytes(part.read_bytes())
+    alone = run("diagnose", str(saved), check=False)
+    assert alone.returncode == 2 and "72 features / 6 labels but corel5k has" in alone.stderr
     copied = tmp_path / "copied"  # the same file names, other data: refused, not scored as if the same
     copied.mkdir()
     for name in ("emotions-test.arff", "emotions.xml"):
@@ -168,7 +175,7 @@ def test_a_run_from_init_from_shows_its_start_and_is_resumed_only_from_the_same_
     start = report["validation"]["starts"][0]["precision@1"]
     assert 0 < start < 1 and f"Epoch 0 (the model started from) - val_precision@1: {start:.4f}" in proc.stdout
     assert f"validation precision@1 = {start:.4f}" in proc.stdout.split("[2/2]")[0].split("best epoch")[1]
-    for other, said in ((["--init-from", str(second)], "init_from: it began from another trained model"),
+    for other, said in ((["--init-from", str(second)], "init_from: it began from other U and V than this one"),
                         ([], "init_from: it began from a trained model, this one from none")):
         rerun = run("train", *flags, *other, check=False)  # another start, or none: not this run's checkpoints
         assert rerun.returncode == 2 and said in rerun.stderr and "--restart" in rerun.stderr

@@ -89,6 +89,8 @@ def test_the_figure_draws_what_the_profile_summarises(corel):
             median = centres[np.searchsorted(np.cumsum(heights * widths), 0.5)]  # within a bin of the report's
             assert median == pytest.approx(report[key]["median"], abs=widths[0])
     assert list(shown.axes[2].lines[0].get_ydata()) == report["step_knn_precision"]
+    low, high = shown.axes[2].get_ylim()  # a few rows' change is not drawn as a steep rise
+    assert high - low >= 0.1 and low <= 0.30 and high >= 0.34
     linear = figure(profile(wsabie, corel), pair_values(wsabie, corel))  # G = 1 up to rounding: one bin, one panel
     assert len(linear.axes) == 1 and "= 1 in linear terms" in linear.axes[0].get_title()
     drawn = _series(linear.axes[0])
@@ -107,6 +109,13 @@ def test_a_few_outliers_are_drawn_at_the_edges_not_over_the_whole_range():
     assert (heights * widths).sum() == pytest.approx(1.0)  # every value drawn, the two beyond at the edges
     legend = [text.get_text() for text in shown.axes[0].get_legend().texts]
     assert legend == ["random labels (2,000)", "test positives (2,002; 2 beyond, at the edges)"]
+    # a small group's tail (G of the few positives a k-NN G reaches) is not cut by a large group's mass at 0
+    positives = np.r_[np.zeros(850), np.linspace(0.3, 1.0, 150)]
+    negatives = np.r_[np.zeros(19000), np.full(1000, 0.05)]
+    shown = figure({"affinity": "KNN", "margin": 1.0}, PairValues(positives, negatives))
+    (_, _, widths), (centres, _, _) = _series(shown.axes[0])
+    assert centres[-1] + widths[-1] / 2 == pytest.approx(1.0)
+    assert not any("beyond" in text.get_text() for text in shown.axes[0].get_legend().texts)
 
 
 def test_cli_diagnoses_a_run_and_its_steps(tmp_path):

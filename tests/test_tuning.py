@@ -124,3 +124,14 @@ def test_cli_tune_prints_a_train_command_that_runs(tmp_path):
     assert train.returncode == 0, train.stderr[-3000:]
     report = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert report["affinity"].startswith("linear-sigmoid:alpha=")
+
+
+def test_the_printed_command_trains_on_the_files_searched(tmp_path, data_dir, capsys):
+    from awe_tf import cli
+
+    emotions = data_dir / "mulan" / "emotions"
+    files = ["--train", str(emotions / "emotions-train.arff"), "--test", str(emotions / "emotions-test.arff"),
+             "--labels", str(emotions / "emotions.xml")]
+    assert cli.main(["tune", *files, "--trials", "1", "--epochs", "1", "-o", str(tmp_path)]) == 0
+    command = capsys.readouterr().out.strip().splitlines()[-1].split()
+    assert command[:2] == ["awe-tf", "train"] and command[2:8] == files

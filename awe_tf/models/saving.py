@@ -52,11 +52,17 @@ def run_directory(directory) -> Path | None:
     return saved.parent if saved.name == RUN_MODEL else None
 
 
+def saved_config(directory) -> dict:
+    """The config of the model saved in ``directory`` (:func:`model_directory`), as written, without
+    building the model."""
+    return json.loads((model_directory(directory) / CONFIG_FILE).read_text())
+
+
 def load(model_class, directory):
     """Rebuild a model :func:`save` wrote, as ``model_class``, from its directory or from the
     output directory of the run that wrote it (:func:`model_directory`)."""
     directory = model_directory(directory)
-    config = json.loads((directory / CONFIG_FILE).read_text())
+    config = saved_config(directory)
     if config.pop("format", 1) < FORMAT:
         raise ValueError(f"{directory} was saved by an earlier awe-tf, which did not keep the model's input "
                          "transform with it: train it again")

@@ -179,9 +179,10 @@ def changes(old: dict, new: dict, prefix: str = "") -> list[str]:
         if isinstance(a, dict) and isinstance(b, dict):
             found += changes(a, b, f"{prefix}{key}.")
         elif a != b and not prefix and key == "init_from":
-            found.append("init_from: " + ("it began from no trained model, this one from one" if a is None else
-                                          "it began from another trained model" if b is not None else
-                                          "it began from a trained model, this one from none"))
+            found.append("init_from: " + (
+                "its checkpoint records no trained model it began from (begun without one, or by an earlier awe-tf)"
+                if a is None else "it began from a trained model, this one from none" if b is None else
+                "it began from other U and V than this one (another model, or the same one trained again since)"))
         elif a != b:
             found.append(f"{prefix}{key}: {json.dumps(a)[:60]} -> {json.dumps(b)[:60]}")
     return found
