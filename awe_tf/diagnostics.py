@@ -156,8 +156,8 @@ def _beyond(part: np.ndarray, bins: np.ndarray) -> np.ndarray:
 
 
 def figure(report: dict, measured: PairValues):
-    """The profile as a matplotlib ``Figure`` (made without pyplot, which a notebook's own
-    plotting keeps): G (the vote: w N) on the test positives against random labels, as two
+    """The profile as a matplotlib ``Figure``, made without pyplot (so a notebook's plotting
+    backend stays as it was): G (the vote: w N) on the test positives against random labels, as two
     histograms on shared bins, values beyond the bins counted in their edge bins; beside it, for
     an additive affinity, the linear score's; and for an iterative run the k-NN P@1 in each
     step's U."""
