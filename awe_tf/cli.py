@@ -179,7 +179,7 @@ def _monitor(args, split) -> str:
 
 
 def _train(args) -> int:
-    from awe_tf.config import ModelConfig, TrainConfig, check_engine
+    from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_engine
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory
     from awe_tf.training.selection import DETAIL, checked_validation, choose_epochs, epochs_text, is_iterative, refit
@@ -190,12 +190,17 @@ def _train(args) -> int:
     if auto and (args.init_from or not args.validate or args.iterations is not None):
         raise UsageError("--affinity auto chooses on the validation carve-out, from WSABIE: it takes neither "
                          "--no-validate, --init-from nor --iterations")
-    model_config = ModelConfig(
-        dimension=args.dimension, margin=args.margin, num_negatives=args.num_negatives, loss=args.loss,
-        normalisation=args.normalisation, max_norm=args.max_norm, init_scale=args.init_scale, seed=args.seed,
-        input_bias=args.input_bias, tpu_embedding=args.tpu_embedding,
-        affinity=None if auto else args.affinity,
-    )
+    try:
+        model_config = ModelConfig(
+            dimension=args.dimension, margin=args.margin, num_negatives=args.num_negatives, loss=args.loss,
+            normalisation=args.normalisation, max_norm=args.max_norm, init_scale=args.init_scale, seed=args.seed,
+            input_bias=args.input_bias, tpu_embedding=args.tpu_embedding,
+            affinity=None if auto else args.affinity,
+        )
+    except SettingError as error:  # the command line's own choice besides the registry's affinities
+        if error.field == "affinity" and "unknown affinity" in error.problem:
+            raise SettingError("affinity", f"{error.problem}; or auto (chosen on the validation carve-out)") from None
+        raise
     iterative = is_iterative(model_config)
     if args.iterations is not None and not iterative:
         from awe_tf.affinities import REGISTRY
