@@ -52,13 +52,20 @@ def _check_data_flags(args) -> None:
         raise UsageError("--test, --labels, --format and --duplicates go with --train")
 
 
-def _run_data(args, run: Path) -> dict:
-    """Without --dataset or --train, have ``args`` name the data the run in ``run`` (``awe-tf
-    train``'s output directory) was trained and tested on, as its ``metrics.json`` records it:
-    its named data set, or its files. Returns the fingerprints it recorded of that data (empty
-    where it chose nothing)."""
-    metrics = run / "metrics.json"
-    if args.dataset or args.train or not metrics.exists():
+def _run_metrics(args, run: Path | None) -> Path | None:
+    """The ``metrics.json`` of the run in ``run`` (``awe-tf train``'s output directory) whose
+    data a command takes, where --dataset and --train name none; else None."""
+    metrics = run / "metrics.json" if run is not None else None
+    return metrics if metrics is not None and metrics.exists() and not (args.dataset or args.train) else None
+
+
+def _run_data(args, run: Path | None) -> dict:
+    """Without --dataset or --train, have ``args`` name the data the run in ``run`` was trained
+    and tested on, as its ``metrics.json`` (:func:`_run_metrics`) records it: its named data set,
+    or its files. Returns the fingerprints it recorded of that data (empty where it chose
+    nothing)."""
+    metrics = _run_metrics(args, run)
+    if metrics is None:
         return {}
     recorded = json.loads(metrics.read_text())
     files = recorded.get("data_files")
@@ -92,7 +99,7 @@ def _load(args, run: Path | None = None):
     from awe_tf.data import DEFAULT_DATASET, load_dataset, load_split
 
     _check_data_flags(args)
-    recorded = _run_data(args, run) if run is not None else {}
+    recorded = _run_data(args, run)
     if args.train:
         split, name = load_split(args.train, args.test, args.labels, args.format, duplicates=args.duplicates), \
             Path(args.train).stem
@@ -383,9 +390,9 @@ def cmd_evaluate(args) -> int:
         _directory(output.parent, "--output")
     _check_data_flags(args)
     run = run_directory(args.model) if args.model else None
-    own = run is not None and not (args.dataset or args.train) and (run / "metrics.json").exists()
+    recorded = _run_metrics(args, run)
     split, name = _load(args, run)  # a run's model: its data, unless told otherwise
-    print(f"data: {name}" + (f" (what {run / 'metrics.json'} records)" if own else ""))
+    print(f"data: {name}" + (f" (what {recorded} records)" if recorded else ""))
     rows, report = {}, None
     if args.model:
         from awe_tf.models import AWEModel

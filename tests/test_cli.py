@@ -4,6 +4,7 @@ a subprocess)."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -64,17 +65,13 @@ def test_train_on_files(tmp_path, data_dir):
     run("evaluate", str(out), "--output", str(tmp_path / "e.json"))
     assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(report["metrics"])
     assert "emotions-train" in run("diagnose", str(out / "model")).stdout
-    saved = tmp_path / "saved"  # the model alone, outside its run: no data recorded, so the default's
-    saved.mkdir()
-    for part in (out / "model").rglob("*"):
-        target = saved / part.relative_to(out / "model")
-        target.mkdir(exist_ok=True) if part.is_dir() else target.write_bytes(part.read_bytes())
+    saved = shutil.copytree(out / "model", tmp_path / "saved")  # the model outside its run: the default data
     alone = run("diagnose", str(saved), check=False)
     assert alone.returncode == 2 and "72 features / 6 labels but corel5k has" in alone.stderr
     copied = tmp_path / "copied"  # the same file names, other data: refused, not scored as if the same
     copied.mkdir()
     for name in ("emotions-test.arff", "emotions.xml"):
-        (copied / name).write_bytes((emotions / name).read_bytes())
+        shutil.copyfile(emotions / name, copied / name)
     train = (emotions / "emotions-train.arff").read_text().splitlines()
     (copied / "emotions-train.arff").write_text("\n".join(train[:-1]) + "\n")  # one example fewer
     files = json.loads((out / "metrics.json").read_text())
