@@ -91,6 +91,8 @@ CASES = [
     ("knn:k=abc", ["train", "--affinity", "knn:k=abc", *SMALL], ["--affinity", "setting k of knn", "'abc'"]),
     ("beta=abc", ["train", "--affinity", "linear-sigmoid:beta=abc", *SMALL], ["setting beta of linear-sigmoid"]),
     ("unknown affinity", ["train", "--affinity", "nosuch", *SMALL], ["unknown affinity 'nosuch'", "knn", "or auto"]),
+    ("WSABIE named as an affinity", ["train", "--affinity", "wsabie", *SMALL], ["unknown affinity 'wsabie'",
+                                                                              "WSABIE is G = 1: constant", "or auto"]),
     ("output is a file", ["train", *SMALL, "-o", "{dir}/a_file"], ["--output", "a_file is a file"]),
     ("output under a file", ["train", *SMALL, "-o", "{dir}/a_file/run"], ["--output", "a_file is a file"]),
     ("output unwritable", ["train", *SMALL, "-o", "/proc/awe-tf-test"], ["--output /proc/awe-tf-test",

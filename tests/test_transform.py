@@ -96,6 +96,30 @@ def test_a_model_keeps_its_transform_through_save_and_load(tmp_path):
     np.testing.assert_allclose(again.transform.std, model.transform.std)
 
 
+def test_ratings_read_as_interactions_stay_interactions_of_one_in_the_saved_model(tmp_path):
+    """MovieLens ratings are read as 1s; the model keeps that rule, so a row of ratings scores as
+    the row of 1s it was trained on. An interactions file's weights stay weights."""
+    from awe_tf.data.interactions import read_interactions, read_movielens
+
+    lines = [(user, item, 1 + (user * 7 + item) % 5) for user in range(1, 9) for item in range(1, 7)
+             if (user + item) % 3]
+    (tmp_path / "u.data").write_text("".join(f"{u}\t{i}\t{r}\t0\n" for u, i, r in lines))
+    (tmp_path / "weights.tsv").write_text("".join(f"{u}\t{i}\t{r}\n" for u, i, r in lines))
+    ratings = sp.csr_matrix(read_interactions(tmp_path / "weights.tsv").X)
+    assert ratings.max() == 5
+    for data, binary in ((read_movielens(tmp_path / "u.data"), True),
+                         (read_interactions(tmp_path / "weights.tsv"), False)):
+        model = AWEModel(data.n_features, data.n_labels, dimension=4, data_task=data.task)
+        model.adapt(data)
+        again = AWEModel.load_model(model.save_model(tmp_path / f"m{binary}"))
+        assert again.transform.binary is binary
+        ones = ratings.copy()
+        ones.data[:] = 1.0
+        same = np.array_equal(again.score(ratings), again.score(ones))
+        assert same is binary
+        np.testing.assert_array_equal(again.score(ratings), model.score(ratings))
+
+
 def test_a_model_saved_without_its_transform_is_refused(tmp_path):
     import json
 

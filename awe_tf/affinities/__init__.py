@@ -106,7 +106,8 @@ def parse(spec: str) -> Affinity:
     for term in filter(None, terms):
         name, _, settings = term.partition(":")
         if name not in REGISTRY:
-            raise ValueError(f"unknown affinity {name!r} in {spec!r}; known: {', '.join(REGISTRY)}")
+            linear = " (WSABIE is G = 1: constant, or no affinity at all)" if name.lower() == "wsabie" else ""
+            raise ValueError(f"unknown affinity {name!r} in {spec!r}{linear}; known: {', '.join(REGISTRY)}")
         options = {}
         for setting in filter(None, (s.strip() for s in settings.split(","))):
             key, eq, value = setting.partition("=")

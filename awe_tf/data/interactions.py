@@ -27,12 +27,13 @@ def _sort_key(ids):
 
 
 def interactions_to_dataset(users, items, weights, name, path, item_names=None, lines=None,
-                            duplicates: str = "error") -> Dataset:
+                            duplicates: str = "error", binary_inputs: bool = False) -> Dataset:
     """Build the recommendation data set: one row per user, X = Y = the user's items.
 
-    Every interaction is an implicit positive (Y = 1); X keeps the weights. A (user, item) pair
-    given twice is an error naming both lines, or with ``duplicates="sum"`` its weights add up.
-    Users are in ascending id order, which the protocol's split relies on.
+    Every interaction is an implicit positive (Y = 1); X keeps the weights (``binary_inputs``:
+    the weights are 1s standing for values the file has, see :class:`Dataset`). A (user, item)
+    pair given twice is an error naming both lines, or with ``duplicates="sum"`` its weights add
+    up. Users are in ascending id order, which the protocol's split relies on.
     """
     if not users:
         raise DataFormatError(path, "no interactions found (empty file)")
@@ -57,6 +58,7 @@ def interactions_to_dataset(users, items, weights, name, path, item_names=None, 
         task=RECOMMENDATION,
         name=name,
         row_ids=np.asarray(user_ids, dtype=object if not all(isinstance(u, int) for u in user_ids) else np.int64),
+        binary_inputs=binary_inputs,
     )
 
 
@@ -99,8 +101,10 @@ def _read_table(path, sep, min_fields, max_fields):
 
 def read_movielens(path, name: str | None = None, duplicates: str = "error") -> Dataset:
     """Read MovieLens ratings as implicit feedback: ``u.data`` (tab), ``ratings.dat`` (``::``)
-    or ``ratings.csv`` (comma, with header). Movie titles come from ``u.item`` / ``movies.dat`` /
-    ``movies.csv`` beside it when present. ``duplicates``: see :func:`interactions_to_dataset`."""
+    or ``ratings.csv`` (comma, with header). Every rating is an input of 1, whatever its value
+    (``binary_inputs``: a model trained on it reads a rating sent as it is as 1). Movie titles
+    come from ``u.item`` / ``movies.dat`` / ``movies.csv`` beside it when present.
+    ``duplicates``: see :func:`interactions_to_dataset`."""
     path = Path(path)
     if path.is_dir():
         for candidate in ("u.data", "ratings.dat", "ratings.csv"):
@@ -121,7 +125,7 @@ def read_movielens(path, name: str | None = None, duplicates: str = "error") -> 
         lines.append(line_no)
     titles = _movie_titles(path.parent)
     return interactions_to_dataset(users, items, np.ones(len(users)), name or path.parent.name, path, titles,
-                                   lines, duplicates)
+                                   lines, duplicates, binary_inputs=True)
 
 
 def _movie_titles(folder: Path) -> dict:

@@ -62,8 +62,8 @@ class AWEModel(tfrs.Model):
         data_task: ``annotation``, or ``recommendation`` when inputs and labels are the same items
             (a user's items in, items out): then :meth:`top_k` and the exported graphs leave out
             the request's own items and the items never seen in training, as evaluation does.
-        input_transform: the fitted statistics of the input transform (``numeric``, ``mean``,
-            ``std``), as :meth:`adapt` sets them.
+        input_transform: what :meth:`adapt` fitted of the input transform (``numeric``, ``mean``,
+            ``std``, ``binary``).
     """
 
     def __init__(self, n_features: int, n_labels: int, dimension: int = DEFAULTS.dimension, affinity=None,
@@ -112,7 +112,7 @@ class AWEModel(tfrs.Model):
         if (data.n_features, data.n_labels) != (self.n_features, self.n_labels):
             raise ValueError(f"{data.name} has {data.n_features} features / {data.n_labels} labels; the model was "
                              f"built for {self.n_features} / {self.n_labels}")
-        self.transform.adapt(data.X, data.numeric_features, data.numeric_scale)
+        self.transform.adapt(data.X, data.numeric_features, data.numeric_scale, data.binary_inputs)
         if self.data_task == RECOMMENDATION:
             self.rankable.assign((np.asarray(data.Y.sum(axis=0)).ravel() > 0).astype(np.float32))
 
@@ -312,7 +312,7 @@ class AWEModel(tfrs.Model):
             "input_bias": self.input_bias,
             "tpu_embedding": self.tpu_embedding,
             "data_task": self.data_task,
-            "input_transform": {key: transform[key] for key in ("numeric", "mean", "std")}
+            "input_transform": {key: transform[key] for key in ("numeric", "mean", "std", "binary")}
             if self.transform.adapted else None,
         }
 
