@@ -86,6 +86,18 @@ def test_random_search_trains_on_validation_and_resumes(tmp_path, corel, fits):
     assert len(fits) == 3
 
 
+@pytest.mark.parametrize("oracle", tuning.ORACLES)
+def test_the_same_seed_proposes_the_same_trials(tmp_path, corel, oracle):
+    """KerasTuner draws a random seed for a seed of 0, the CLI's default: every seed must repeat."""
+    def first_trials(seed, folder):
+        tuner = tuning.make_tuner(oracle, corel.train, "linear-sigmoid", directory=tmp_path / folder, max_trials=3,
+                                  seed=seed, **SMALL)
+        return [tuner.oracle.create_trial(f"tuner{i}").hyperparameters.values for i in range(2)]
+
+    assert first_trials(0, "a") == first_trials(0, "b")
+    assert first_trials(3, "c") == first_trials(3, "d") != first_trials(0, "e")
+
+
 def test_hyperband_sets_each_trials_epochs(tmp_path, corel, fits):
     tuner = tuning.make_tuner("hyperband", corel.train, "constant", directory=tmp_path, max_epochs=3,
                               search_space=SPACE, **SMALL)
@@ -115,7 +127,8 @@ def test_cli_tune_prints_a_train_command_that_runs(tmp_path):
                            "--epochs", "1", "-o", str(tmp_path / "search")],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "best validation precision@1" in proc.stdout
+    assert "best validation precision@1" in proc.stdout and "Trial 2 Complete" in proc.stdout
+    assert "\x1b" not in proc.stdout  # no terminal codes in output that goes to a file or a pipe
     command = proc.stdout.strip().splitlines()[-1].split()
     assert command[:2] == ["awe-tf", "train"] and "--affinity" in command
     train = subprocess.run([sys.executable, "-m", "awe_tf.cli", *command[1:], "--epochs", "1", "--no-validate",

@@ -31,7 +31,22 @@ SEARCH_FILE = "search.json"  # the settings a search began with: resumed only wi
 def _keras_tuner():
     from awe_tf.optional import require
 
-    return require("keras_tuner", "hyper-parameter search")
+    keras_tuner = require("keras_tuner", "hyper-parameter search")
+    _no_notebook_outside_ipython()
+    return keras_tuner
+
+
+def _no_notebook_outside_ipython() -> None:
+    """KerasTuner 1.4.8 takes a process where IPython is installed but no IPython shell runs
+    (``get_ipython()`` is None) for a notebook, and "clears the cell" after each trial by writing
+    terminal escape codes into the output, a log file's too. Tell it the truth there."""
+    from keras_tuner.src import utils
+
+    if utils.IS_NOTEBOOK:
+        from IPython import get_ipython
+
+        if get_ipython() is None:
+            utils.IS_NOTEBOOK = False
 
 
 def hyperparameters(search_space: dict):
@@ -143,8 +158,11 @@ def tuner_class(oracle: str) -> type:
 def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", directory="runs/tuning",
                project_name: str | None = None, max_trials: int = 10, max_epochs: int = 10, seed: int = 0,
                **kwargs):
-    """A tuner by oracle name: ``random``, ``bayesian`` or ``hyperband``."""
+    """A tuner by oracle name: ``random``, ``bayesian`` or ``hyperband``. The same ``seed``
+    proposes the same trials (KerasTuner reads an oracle seed of 0 as none, a random one: the
+    oracle's is ``seed + 1``)."""
     project_name = project_name or f"{train.name}-{affinity}-{oracle}"
-    common = {"directory": str(directory), "project_name": project_name, "seed": seed, **kwargs}
+    oracle_seed = seed + 1 if seed >= 0 else seed
+    common = {"directory": str(directory), "project_name": project_name, "seed": oracle_seed, **kwargs}
     budget = {"max_epochs": max_epochs, "factor": 3} if oracle == "hyperband" else {"max_trials": max_trials}
     return tuner_class(oracle)(train, affinity, **budget, **common)
