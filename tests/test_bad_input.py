@@ -93,6 +93,8 @@ CASES = [
     ("unknown affinity", ["train", "--affinity", "nosuch", *SMALL], ["unknown affinity 'nosuch'", "knn", "or auto"]),
     ("WSABIE named as an affinity", ["train", "--affinity", "wsabie", *SMALL], ["unknown affinity 'wsabie'",
                                                                               "WSABIE is G = 1: constant", "or auto"]),
+    ("WSABIE named as the affinity searched", ["tune", "--affinity", "WSABIE", "--trials", "1"],
+     ["no search space for affinity 'WSABIE'", "WSABIE is G = 1: constant"]),
     ("output is a file", ["train", *SMALL, "-o", "{dir}/a_file"], ["--output", "a_file is a file"]),
     ("output under a file", ["train", *SMALL, "-o", "{dir}/a_file/run"], ["--output", "a_file is a file"]),
     ("output unwritable", ["train", *SMALL, "-o", "/proc/awe-tf-test"], ["--output /proc/awe-tf-test",

@@ -112,12 +112,14 @@ def test_ratings_read_as_interactions_stay_interactions_of_one_in_the_saved_mode
         model = AWEModel(data.n_features, data.n_labels, dimension=4, data_task=data.task)
         model.adapt(data)
         again = AWEModel.load_model(model.save_model(tmp_path / f"m{binary}"))
-        assert again.transform.binary is binary
+        assert again.transform.values_as_ones is binary
         ones = ratings.copy()
         ones.data[:] = 1.0
         same = np.array_equal(again.score(ratings), again.score(ones))
         assert same is binary
         np.testing.assert_array_equal(again.score(ratings), model.score(ratings))
+    built = AWEModel(3, 3, dimension=2, input_transform={"values_as_ones": True})  # by hand, nothing fitted
+    assert AWEModel.load_model(built.save_model(tmp_path / "built")).transform.values_as_ones
 
 
 def test_a_model_saved_without_its_transform_is_refused(tmp_path):

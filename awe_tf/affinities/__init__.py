@@ -93,6 +93,13 @@ def settings_of(factory) -> set[str]:
     return found - layer - {"self"} - set(getattr(factory, "not_settings", ()))
 
 
+def known_names(unknown: str) -> str:
+    """The end of an unknown affinity name's message: the registry's names, and where the name is
+    WSABIE's, which affinity that is."""
+    hint = " (WSABIE is G = 1: constant, or leave the affinity out)" if unknown.lower() == "wsabie" else ""
+    return f"{hint}; known: {', '.join(REGISTRY)}"
+
+
 def parse(spec: str) -> Affinity:
     """An affinity from a spec such as ``constant:1+knn:k=20`` (module docstring).
 
@@ -106,8 +113,7 @@ def parse(spec: str) -> Affinity:
     for term in filter(None, terms):
         name, _, settings = term.partition(":")
         if name not in REGISTRY:
-            linear = " (WSABIE is G = 1: constant, or no affinity at all)" if name.lower() == "wsabie" else ""
-            raise ValueError(f"unknown affinity {name!r} in {spec!r}{linear}; known: {', '.join(REGISTRY)}")
+            raise ValueError(f"unknown affinity {name!r} in {spec!r}{known_names(name)}")
         options = {}
         for setting in filter(None, (s.strip() for s in settings.split(","))):
             key, eq, value = setting.partition("=")
@@ -175,5 +181,5 @@ def get(spec) -> Affinity:
 __all__ = [
     "KNN", "RBF", "REGISTRY", "Affinity", "Cluster", "Constant", "HybridLatentRBF", "LatentRBF", "LinearSigmoid",
     "LowRank", "Matrix", "NeighbourAffinity", "PairwiseAffinity", "ReferenceAffinity", "Registration", "Sigmoid",
-    "Sum", "TopK", "get", "pair_queries", "parse", "register", "serialize", "settings_of",
+    "Sum", "TopK", "get", "known_names", "pair_queries", "parse", "register", "serialize", "settings_of",
 ]

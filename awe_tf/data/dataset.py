@@ -32,7 +32,7 @@ class Dataset:
         numeric_scale: ``(mean, std)`` of the numeric columns over the protocol's training
             part, set by the split; a model trained on any rows of that part (its validation
             carve-out too) standardises with these. None: the model fits them on its own rows.
-        binary_inputs: whether the data file's values were left out of ``X``, every entry made 1
+        values_as_ones: whether ``X`` holds 1 for every entry whatever value the data file gave it
             (MovieLens ratings read as implicit feedback). A model trained on it reads any
             non-zero raw value as 1, so a row sent with the file's values ranks as in training.
     """
@@ -46,7 +46,7 @@ class Dataset:
     numeric_features: np.ndarray | None = None
     row_ids: np.ndarray | None = None
     numeric_scale: tuple | None = None
-    binary_inputs: bool = False
+    values_as_ones: bool = False
 
     def __post_init__(self):
         self.X = sp.csr_matrix(self.X, dtype=np.float32)

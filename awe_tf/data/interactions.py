@@ -27,13 +27,14 @@ def _sort_key(ids):
 
 
 def interactions_to_dataset(users, items, weights, name, path, item_names=None, lines=None,
-                            duplicates: str = "error", binary_inputs: bool = False) -> Dataset:
+                            duplicates: str = "error", values_as_ones: bool = False) -> Dataset:
     """Build the recommendation data set: one row per user, X = Y = the user's items.
 
-    Every interaction is an implicit positive (Y = 1); X keeps the weights (``binary_inputs``:
-    the weights are 1s standing for values the file has, see :class:`Dataset`). A (user, item)
-    pair given twice is an error naming both lines, or with ``duplicates="sum"`` its weights add
-    up. Users are in ascending id order, which the protocol's split relies on.
+    Every interaction is an implicit positive (Y = 1); X keeps the weights, or with
+    ``values_as_ones`` is 1 for each (user, item) pair (:class:`Dataset`). A pair given twice is
+    an error naming both lines, or with ``duplicates="sum"`` its weights add up (with
+    ``values_as_ones``: it is one interaction). Users are in ascending id order, which the
+    protocol's split relies on.
     """
     if not users:
         raise DataFormatError(path, "no interactions found (empty file)")
@@ -49,6 +50,8 @@ def interactions_to_dataset(users, items, weights, name, path, item_names=None, 
     X.sum_duplicates()
     Y = X.copy()
     Y.data[:] = 1.0
+    if values_as_ones:
+        X = Y.copy()
     names = [item_names.get(t, str(t)) if item_names else str(t) for t in item_ids]
     return Dataset(
         X=X,
@@ -58,7 +61,7 @@ def interactions_to_dataset(users, items, weights, name, path, item_names=None, 
         task=RECOMMENDATION,
         name=name,
         row_ids=np.asarray(user_ids, dtype=object if not all(isinstance(u, int) for u in user_ids) else np.int64),
-        binary_inputs=binary_inputs,
+        values_as_ones=values_as_ones,
     )
 
 
@@ -102,7 +105,7 @@ def _read_table(path, sep, min_fields, max_fields):
 def read_movielens(path, name: str | None = None, duplicates: str = "error") -> Dataset:
     """Read MovieLens ratings as implicit feedback: ``u.data`` (tab), ``ratings.dat`` (``::``)
     or ``ratings.csv`` (comma, with header). Every rating is an input of 1, whatever its value
-    (``binary_inputs``: a model trained on it reads a rating sent as it is as 1). Movie titles
+    (``values_as_ones``: a model trained on it reads a rating sent as it is as 1). Movie titles
     come from ``u.item`` / ``movies.dat`` / ``movies.csv`` beside it when present.
     ``duplicates``: see :func:`interactions_to_dataset`."""
     path = Path(path)
@@ -125,7 +128,7 @@ def read_movielens(path, name: str | None = None, duplicates: str = "error") -> 
         lines.append(line_no)
     titles = _movie_titles(path.parent)
     return interactions_to_dataset(users, items, np.ones(len(users)), name or path.parent.name, path, titles,
-                                   lines, duplicates, binary_inputs=True)
+                                   lines, duplicates, values_as_ones=True)
 
 
 def _movie_titles(folder: Path) -> dict:

@@ -71,8 +71,8 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
         format: one of ``mulan``, ``movielens``, ``xmlrepo``, ``interactions``; guessed from the
             file name when omitted.
         duplicates: what an entry given twice means, for every format: an ``error`` naming both
-            lines (the default), or ``sum`` (values add up; a label or an implicit positive
-            stays one).
+            lines (the default), or ``sum`` (values add up; a label, an implicit positive or a
+            MovieLens input stays one).
 
     Returns:
         ``(train, test)`` data sets; ``test`` is ``None`` when no test file is given.

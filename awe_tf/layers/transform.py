@@ -17,14 +17,14 @@ BATCH_ENTRIES = 1 << 20  # padded entries transformed at once by :meth:`InputTra
 class InputTransform(tf.keras.layers.Layer):
     """Raw feature values in, the values U is trained on out (a Keras preprocessing layer).
 
-    0. With ``binary``, every non-zero value is 1: the data's values were not its inputs (MovieLens
-       ratings read as implicit feedback, every rating an interaction of 1), so a row sent as
-       the data file has it is read as training read it.
-    1. Numeric columns are standardised with the mean and standard deviation of the data the
+    1. With ``values_as_ones``, every non-zero value is 1: the data file's values were not the
+       inputs training saw (MovieLens ratings read as implicit feedback, every rating an
+       interaction of 1), so a row sent as the file has it is read as training read it.
+    2. Numeric columns are standardised with the mean and standard deviation of the data the
        model was trained on (a standard deviation of 0 counts as 1): x_i <- (x_i - mean_i) / std_i.
        A numeric feature absent from a row is a raw 0, so after this step every numeric column
        has its value in every row. Binary and bag-of-words columns are left as they are.
-    2. Each row is scaled to unit norm: ``l2`` (default), ``l1``, or not at all (``none``). The
+    3. Each row is scaled to unit norm: ``l2`` (default), ``l1``, or not at all (``none``). The
        norm is summed in float64, so it neither overflows nor depends on the order of the terms.
 
     The output lists a row's non-zero entries in ascending feature id, then padding (id 0,
@@ -36,18 +36,18 @@ class InputTransform(tf.keras.layers.Layer):
         numeric: the ids of the numeric columns (ascending); None until :meth:`adapt`.
         mean: their means.
         std: their standard deviations (0 replaced by 1).
-        binary: whether any non-zero value reads as 1 (step 0); set by :meth:`adapt` from the
-            data's ``binary_inputs``.
+        values_as_ones: whether any non-zero value reads as 1 (step 1); set by :meth:`adapt`
+            from the data's ``values_as_ones``.
     """
 
     def __init__(self, n_features: int, normalisation: str = "l2", numeric=None, mean=None, std=None,
-                 binary: bool = False, **kwargs):
+                 values_as_ones: bool = False, **kwargs):
         super().__init__(**kwargs)
         if normalisation not in NORMALISATIONS:
             raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
         self.n_features = int(n_features)
         self.normalisation = normalisation
-        self.binary = bool(binary)
+        self.values_as_ones = bool(values_as_ones)
         self._set(numeric, mean, std)
 
     def _set(self, numeric, mean, std) -> None:
@@ -67,11 +67,11 @@ class InputTransform(tf.keras.layers.Layer):
         """Whether :meth:`adapt` has fitted the statistics (a model built by hand has not)."""
         return self.numeric is not None
 
-    def adapt(self, X, numeric_mask, statistics=None, binary: bool = False) -> InputTransform:
+    def adapt(self, X, numeric_mask, statistics=None, values_as_ones: bool = False) -> InputTransform:
         """Fit the means and standard deviations of the columns flagged in ``numeric_mask`` on
         the raw training rows ``X``, or take them as given (``statistics = (mean, std)``, the
-        protocol's training-part statistics when ``X`` is a carve-out of it); ``binary``: the
-        data's values were not its inputs (class docstring, step 0)."""
+        protocol's training-part statistics when ``X`` is a carve-out of it); ``values_as_ones``:
+        the data file's values were not its inputs (class docstring, step 1)."""
         from awe_tf.data.protocols import column_statistics
 
         numeric = np.flatnonzero(np.asarray(numeric_mask, bool))
@@ -79,7 +79,7 @@ class InputTransform(tf.keras.layers.Layer):
             raise ValueError(f"the transform takes {self.n_features} features, got data with {X.shape[1]}")
         mean, std = statistics if statistics is not None else column_statistics(X, numeric_mask)
         self._set(numeric, mean, std)
-        self.binary = bool(binary)
+        self.values_as_ones = bool(values_as_ones)
         self._graph = None
         return self
 
@@ -89,7 +89,7 @@ class InputTransform(tf.keras.layers.Layer):
         value 0) into ``[B, L']`` ids and values (class docstring)."""
         ids = tf.cast(feature_ids, tf.int32)
         weights = tf.cast(feature_weights, tf.float32)
-        if self.binary:
+        if self.values_as_ones:
             weights = tf.cast(tf.not_equal(weights, 0.0), tf.float32)
         numeric = self.numeric if self.numeric is not None else np.zeros(0, np.int64)
         if numeric.size:
@@ -168,7 +168,7 @@ class InputTransform(tf.keras.layers.Layer):
 
     def _graph_function(self):
         """``call`` as one traced function, or None when the transform is the identity."""
-        if (self.numeric is None or not self.numeric.size) and self.normalisation == "none" and not self.binary:
+        if (self.numeric is None or not self.numeric.size) and self.normalisation == "none" and not self.values_as_ones:
             return None
         if getattr(self, "_graph", None) is None:
             self._graph = TracedOnce(self.call, [tf.TensorSpec([None, None], tf.int32),
@@ -183,5 +183,5 @@ class InputTransform(tf.keras.layers.Layer):
             "numeric": None if self.numeric is None else self.numeric.tolist(),
             "mean": self.mean.tolist(),
             "std": self.std.tolist(),
-            "binary": self.binary,
+            "values_as_ones": self.values_as_ones,
         }

@@ -63,7 +63,7 @@ class AWEModel(tfrs.Model):
             (a user's items in, items out): then :meth:`top_k` and the exported graphs leave out
             the request's own items and the items never seen in training, as evaluation does.
         input_transform: what :meth:`adapt` fitted of the input transform (``numeric``, ``mean``,
-            ``std``, ``binary``).
+            ``std``, and ``values_as_ones`` when set).
     """
 
     def __init__(self, n_features: int, n_labels: int, dimension: int = DEFAULTS.dimension, affinity=None,
@@ -112,7 +112,7 @@ class AWEModel(tfrs.Model):
         if (data.n_features, data.n_labels) != (self.n_features, self.n_labels):
             raise ValueError(f"{data.name} has {data.n_features} features / {data.n_labels} labels; the model was "
                              f"built for {self.n_features} / {self.n_labels}")
-        self.transform.adapt(data.X, data.numeric_features, data.numeric_scale, data.binary_inputs)
+        self.transform.adapt(data.X, data.numeric_features, data.numeric_scale, data.values_as_ones)
         if self.data_task == RECOMMENDATION:
             self.rankable.assign((np.asarray(data.Y.sum(axis=0)).ravel() > 0).astype(np.float32))
 
@@ -294,8 +294,16 @@ class AWEModel(tfrs.Model):
             raise ValueError(f"label_names has {len(names)} names for {self.n_labels} labels")
         self.label_names = tuple(str(name) for name in names) if names is not None else None
 
-    def get_config(self):
+    def _transform_config(self) -> dict | None:
+        """What :meth:`adapt` fitted of the input transform, or None; ``values_as_ones`` only when
+        set, so the configs of models without it read as before it existed."""
         transform = self.transform.get_config()
+        fitted = {key: transform[key] for key in ("numeric", "mean", "std")}
+        if self.transform.values_as_ones:
+            fitted["values_as_ones"] = True
+        return fitted if self.transform.adapted or self.transform.values_as_ones else None
+
+    def get_config(self):
         return {
             "n_features": self.n_features,
             "n_labels": self.n_labels,
@@ -312,8 +320,7 @@ class AWEModel(tfrs.Model):
             "input_bias": self.input_bias,
             "tpu_embedding": self.tpu_embedding,
             "data_task": self.data_task,
-            "input_transform": {key: transform[key] for key in ("numeric", "mean", "std", "binary")}
-            if self.transform.adapted else None,
+            "input_transform": self._transform_config(),
         }
 
     @classmethod

@@ -39,7 +39,8 @@ def _keras_tuner():
 def _no_notebook_outside_ipython() -> None:
     """KerasTuner 1.4.8 takes a process where IPython is installed but no IPython shell runs
     (``get_ipython()`` is None) for a notebook, and "clears the cell" after each trial by writing
-    terminal escape codes into the output, a log file's too. Tell it the truth there."""
+    terminal escape codes into the output, a log file's too. There, set its ``IS_NOTEBOOK`` to
+    False."""
     from keras_tuner.src import utils
 
     if utils.IS_NOTEBOOK:
