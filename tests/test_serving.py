@@ -292,3 +292,22 @@ def test_recommendation_exports_leave_out_the_users_items_and_still_return_k(tmp
         np.testing.assert_array_equal(everything, model.top_k(X[:1], 5, exclude_inputs=False)[0][0])
         empty = served(feature_ids=np.zeros((0, 3), np.int32), feature_weights=np.zeros((0, 3), np.float32), k=5)
         assert empty["label_ids"].shape == (0, 5) and empty["scores"].shape == (0, 5)
+
+
+def test_an_input_of_weight_zero_is_not_in_the_row_on_any_path(tmp_path):
+    """A stored 0 is no input: the transform drops it, so it is not one of the row's own items
+    either. The in-memory model, the Python loader and the raw signature agree, and rank as if
+    the item had not been sent."""
+    n = 30
+    model = AWEModel(n, n, dimension=4, data_task="recommendation", seed=3)
+    ids = np.array([[0, 4, 9]], np.int32)
+    X = sp.csr_matrix((np.array([0.0, 5.0, 4.0], np.float32), (np.zeros(3, int), ids[0])), shape=(1, n))
+    without = sp.csr_matrix(([5.0, 4.0], ([0, 0], [4, 9])), shape=(1, n))
+    assert X.nnz == 3  # the 0 is stored
+    expected = model.top_k(without, n)[0]
+    assert 0 in expected[0] and 4 not in expected[0]
+    np.testing.assert_array_equal(model.top_k(X, n)[0], expected)
+    served = serving.load(serving.export(model, tmp_path, "m", flavour="portable", log=None))
+    np.testing.assert_array_equal(served(X, k=n)["label_ids"], expected)
+    raw = served(feature_ids=ids, feature_weights=np.array([[0.0, 5.0, 4.0]], np.float32), k=n)["label_ids"]
+    np.testing.assert_array_equal(raw, expected)

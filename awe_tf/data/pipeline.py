@@ -30,8 +30,9 @@ def _round8(n) -> int:
 
 
 def raw_rows(X, n_features: int) -> sp.csr_matrix:
-    """Input rows as a float32 CSR matrix (repeated entries summed), checked: ``n_features``
-    columns, and values that are finite in float32 (where a value beyond 3.4e38 becomes inf)."""
+    """Input rows as a float32 CSR matrix (repeated entries summed, zeros dropped: a feature
+    of value 0 is not in the row), checked: ``n_features`` columns, and values that are finite
+    in float32 (where a value beyond 3.4e38 becomes inf)."""
     with np.errstate(over="ignore"):
         X = sp.csr_matrix(X, dtype=np.float32)
     if X.shape[1] != n_features:
@@ -39,6 +40,7 @@ def raw_rows(X, n_features: int) -> sp.csr_matrix:
     if X.nnz and not np.all(np.isfinite(X.data)):
         raise ValueError("inputs contain NaN or infinite values (or values beyond float32's range, 3.4e38)")
     X.sum_duplicates()
+    X.eliminate_zeros()
     return X
 
 

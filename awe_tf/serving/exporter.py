@@ -24,7 +24,6 @@ def request_arrays(X, n_features: int | None = None) -> tuple[np.ndarray, np.nda
     """Raw input rows (a sparse or dense matrix) as the signature's padded ``feature_ids``
     (padding ``-1``) and ``feature_weights``; values stay raw (the graph transforms them)."""
     X = raw_rows(X, n_features if n_features is not None else np.shape(X)[1])
-    X.eliminate_zeros()
     width = max(1, int(np.diff(X.indptr).max()) if X.shape[0] else 1)
     return pad_rows(X, np.arange(X.shape[0]), width, PADDING_ID)
 

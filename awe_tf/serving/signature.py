@@ -135,20 +135,21 @@ class ServingModule(tf.Module):
                                                           ["a feature id appears twice in one row of feature_ids"])]):
             return tf.identity(ids), tf.identity(weights)
 
-    def _left_out(self, feature_ids, exclude_ids, exclude_inputs):
-        """Each row's excluded label ids ``[B, E]``, sorted, padded with |Y|."""
+    def _left_out(self, feature_ids, feature_weights, exclude_ids, exclude_inputs):
+        """Each row's excluded label ids ``[B, E]``, sorted, padded with |Y|. An input of weight
+        0 is not in the row (the transform drops it), so it is not one of the row's own items."""
         batch = tf.shape(feature_ids)[0]
         given = tf.cond(tf.equal(tf.shape(exclude_ids)[0], batch), lambda: exclude_ids,
                         lambda: tf.tile(exclude_ids[:1], [batch, 1]))
         parts = [given]
         if self.interactions:
-            parts.append(tf.where(exclude_inputs, feature_ids, PADDING_ID))
+            parts.append(tf.where(exclude_inputs & tf.not_equal(feature_weights, 0.0), feature_ids, PADDING_ID))
         left_out = tf.concat(parts, 1)
         return tf.sort(tf.where(left_out >= 0, left_out, self.n_labels), axis=1)
 
     def _serve(self, feature_ids, feature_weights, k, exclude_ids, exclude_inputs):
         ids, weights = self._checked(feature_ids, feature_weights, k, exclude_ids, exclude_inputs)
-        left_out = self._left_out(feature_ids, exclude_ids, exclude_inputs)
+        left_out = self._left_out(feature_ids, feature_weights, exclude_ids, exclude_inputs)
 
         def answer():
             top, scores = self.retrieval(ids, weights, k, left_out, self.rankable)
