@@ -205,7 +205,9 @@ def _train(args) -> int:
             affinity=None if auto else args.affinity,
         )
     except SettingError as error:  # the command line's own choice besides the registry's affinities
-        if error.field == "affinity" and "unknown affinity" in error.problem:
+        from awe_tf.affinities import UnknownAffinity
+
+        if isinstance(error.__context__, UnknownAffinity):  # ModelConfig's cause, kept as the context
             raise SettingError("affinity", f"{error.problem}; or auto (chosen on the validation carve-out)") from None
         raise
     iterative = is_iterative(model_config)

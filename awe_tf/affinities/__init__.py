@@ -93,6 +93,10 @@ def settings_of(factory) -> set[str]:
     return found - layer - {"self"} - set(getattr(factory, "not_settings", ()))
 
 
+class UnknownAffinity(ValueError):
+    """An affinity name that :data:`REGISTRY` does not hold."""
+
+
 def known_names(unknown: str) -> str:
     """The end of an unknown affinity name's message: the registry's names, and where the name is
     WSABIE's, which affinity that is."""
@@ -104,7 +108,8 @@ def parse(spec: str) -> Affinity:
     """An affinity from a spec such as ``constant:1+knn:k=20`` (module docstring).
 
     Raises:
-        ValueError: naming the unknown affinity or setting, or the setting whose value is wrong.
+        ValueError: naming the unknown affinity (:class:`UnknownAffinity`) or setting, or the
+            setting whose value is wrong.
     """
     parts = []
     terms = [t.strip() for t in spec.split("+")]
@@ -113,7 +118,7 @@ def parse(spec: str) -> Affinity:
     for term in filter(None, terms):
         name, _, settings = term.partition(":")
         if name not in REGISTRY:
-            raise ValueError(f"unknown affinity {name!r} in {spec!r}{known_names(name)}")
+            raise UnknownAffinity(f"unknown affinity {name!r} in {spec!r}{known_names(name)}")
         options = {}
         for setting in filter(None, (s.strip() for s in settings.split(","))):
             key, eq, value = setting.partition("=")
@@ -181,5 +186,6 @@ def get(spec) -> Affinity:
 __all__ = [
     "KNN", "RBF", "REGISTRY", "Affinity", "Cluster", "Constant", "HybridLatentRBF", "LatentRBF", "LinearSigmoid",
     "LowRank", "Matrix", "NeighbourAffinity", "PairwiseAffinity", "ReferenceAffinity", "Registration", "Sigmoid",
-    "Sum", "TopK", "get", "known_names", "pair_queries", "parse", "register", "serialize", "settings_of",
+    "Sum", "TopK", "UnknownAffinity", "get", "known_names", "pair_queries", "parse", "register", "serialize",
+    "settings_of",
 ]

@@ -26,10 +26,10 @@ MODEL_SETTINGS = ("margin", "dimension", "num_negatives")
 def space(affinity: str = "constant", include_common: bool = True) -> dict:
     """The search space for an affinity family name (``linear-sigmoid``, ``knn``, ...): the usual
     knobs and the affinity's own, as it registered them (:func:`awe_tf.affinities.register`)."""
-    from awe_tf.affinities import REGISTRY, known_names
+    from awe_tf.affinities import REGISTRY, UnknownAffinity, known_names
 
     if affinity not in REGISTRY:
-        raise ValueError(f"no search space for affinity {affinity!r}{known_names(affinity)}")
+        raise UnknownAffinity(f"no search space for affinity {affinity!r}{known_names(affinity)}")
     found = dict(COMMON) if include_common else {}
     found.update({f"affinity.{name}": spec for name, spec in REGISTRY[affinity].space.items()})
     return found
