@@ -136,3 +136,17 @@ def test_padding_and_own_item_positions_match_a_row_by_row_reading():
     assert any(labels[o, labels[o] < n_items].max() > ids[o].max() for o in filled)  # a label past a full row's end
     with pytest.raises(ValueError, match="more than the width 2"):
         pad_rows(X, rows, 2, 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+def test_raw_rows_sums_repeats_and_drops_zeros_without_changing_the_callers_matrix(dtype):
+    from awe_tf.data.pipeline import raw_rows
+
+    # row 0 stores a 0 and lists its ids out of order with a repeat; row 1 is clean
+    X = sp.csr_matrix((np.array([0, 5, 2, 3, 7], dtype), np.array([0, 9, 4, 4, 1]), np.array([0, 4, 5])), shape=(2, 10))
+    before = (X.data.copy(), X.indices.copy(), X.indptr.copy())
+    out = raw_rows(X, 10)
+    assert out.dtype == np.float32 and out.has_canonical_format and out.data.all()
+    np.testing.assert_array_equal(out.toarray(), X.toarray())
+    for now, then in zip((X.data, X.indices, X.indptr), before, strict=True):
+        np.testing.assert_array_equal(now, then)

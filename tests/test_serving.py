@@ -294,20 +294,29 @@ def test_recommendation_exports_leave_out_the_users_items_and_still_return_k(tmp
         assert empty["label_ids"].shape == (0, 5) and empty["scores"].shape == (0, 5)
 
 
-def test_an_input_of_weight_zero_is_not_in_the_row_on_any_path(tmp_path):
+@pytest.mark.parametrize("flavour", serving.FLAVOURS)
+def test_an_input_of_weight_zero_is_not_in_the_row_on_any_path(tmp_path, flavour):
     """A stored 0 is no input: the transform drops it, so it is not one of the row's own items
     either. The in-memory model, the Python loader and the raw signature agree, and rank as if
-    the item had not been sent."""
+    the item had not been sent; none of them changes the caller's matrix."""
     n = 30
     model = AWEModel(n, n, dimension=4, data_task="recommendation", seed=3)
     ids = np.array([[0, 4, 9]], np.int32)
-    X = sp.csr_matrix((np.array([0.0, 5.0, 4.0], np.float32), (np.zeros(3, int), ids[0])), shape=(1, n))
-    without = sp.csr_matrix(([5.0, 4.0], ([0, 0], [4, 9])), shape=(1, n))
-    assert X.nnz == 3  # the 0 is stored
-    expected = model.top_k(without, n)[0]
+
+    def with_zero():
+        X = sp.csr_matrix((np.array([0.0, 5.0, 4.0]), (np.zeros(3, int), ids[0])), shape=(1, n))  # float64
+        assert X.nnz == 3  # the 0 is stored
+        return X
+
+    expected = model.top_k(sp.csr_matrix(([5.0, 4.0], ([0, 0], [4, 9])), shape=(1, n)), n)[0]
     assert 0 in expected[0] and 4 not in expected[0]
+    X = with_zero()
     np.testing.assert_array_equal(model.top_k(X, n)[0], expected)
-    served = serving.load(serving.export(model, tmp_path, "m", flavour="portable", log=None))
-    np.testing.assert_array_equal(served(X, k=n)["label_ids"], expected)
+    assert X.nnz == 3 and X.indices.tolist() == [0, 4, 9] and X.data.tolist() == [0.0, 5.0, 4.0]  # untouched
+    served = serving.load(serving.export(model, tmp_path, "m", flavour=flavour, candidates=n, log=None))
+    np.testing.assert_array_equal(served(with_zero(), k=n)["label_ids"], expected)
     raw = served(feature_ids=ids, feature_weights=np.array([[0.0, 5.0, 4.0]], np.float32), k=n)["label_ids"]
     np.testing.assert_array_equal(raw, expected)
+    # a stored 0 in an exclusion list excludes nothing, as in evaluation's ranking
+    exclude = sp.csr_matrix(([0.0, 1.0], ([0, 0], [int(expected[0, 0]), int(expected[0, 1])])), shape=(1, n))
+    np.testing.assert_array_equal(model.top_k(with_zero(), 2, exclude=exclude)[0][0], [expected[0, 0], expected[0, 2]])

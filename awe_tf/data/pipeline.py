@@ -32,15 +32,18 @@ def _round8(n) -> int:
 def raw_rows(X, n_features: int) -> sp.csr_matrix:
     """Input rows as a float32 CSR matrix (repeated entries summed, zeros dropped: a feature
     of value 0 is not in the row), checked: ``n_features`` columns, and values that are finite
-    in float32 (where a value beyond 3.4e38 becomes inf)."""
+    in float32 (where a value beyond 3.4e38 becomes inf). The caller's matrix is left as it was:
+    its arrays are shared, not changed, and copied where something must change."""
     with np.errstate(over="ignore"):
         X = sp.csr_matrix(X, dtype=np.float32)
     if X.shape[1] != n_features:
         raise ValueError(f"inputs have {X.shape[1]} features; the model takes {n_features}")
     if X.nnz and not np.all(np.isfinite(X.data)):
         raise ValueError("inputs contain NaN or infinite values (or values beyond float32's range, 3.4e38)")
-    X.sum_duplicates()
-    X.eliminate_zeros()
+    if not X.has_canonical_format or (X.nnz and not X.data.all()):
+        X = X.copy()  # the conversion may share the caller's arrays, which the next two rewrite
+        X.sum_duplicates()
+        X.eliminate_zeros()
     return X
 
 

@@ -253,7 +253,8 @@ class AWEModel(tfrs.Model):
         return self.affinity.prior_scores(self._labels(), self.U(tf.constant([self.n_features]))[0])
 
     def check_rows(self, X):
-        """Raw input rows as a float32 CSR matrix, checked against |X| and for bad values."""
+        """Raw input rows as a float32 CSR matrix (repeats summed, zeros dropped), checked against
+        |X| and for bad values."""
         return inference.check_rows(self, X)
 
     def prepare(self, X):

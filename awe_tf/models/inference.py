@@ -65,7 +65,8 @@ def graphs(model) -> _Graphs:
 
 
 def check_rows(model, X) -> sp.csr_matrix:
-    """Raw input rows as a float32 CSR matrix, checked against |X| and for bad values."""
+    """Raw input rows as a float32 CSR matrix (repeats summed, zeros dropped), checked against |X|
+    and for bad values."""
     return raw_rows(X, model.n_features)
 
 
@@ -147,7 +148,8 @@ def exclusions(model, X: sp.csr_matrix, exclude=None, exclude_inputs: bool | Non
         raise ValueError("exclude_inputs is for recommendation models, whose inputs are their labels")
     parts = []
     if exclude is not None:
-        exclude = sp.csr_matrix(exclude, dtype=bool)
+        exclude = sp.csr_matrix(exclude, dtype=bool, copy=True)
+        exclude.eliminate_zeros()  # a stored 0 excludes nothing, as in evaluation's ranking
         if exclude.shape != (X.shape[0], model.n_labels):
             raise ValueError(f"exclude has shape {exclude.shape}, expected {(X.shape[0], model.n_labels)}")
         parts.append(exclude)
