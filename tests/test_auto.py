@@ -1,17 +1,19 @@
 """--affinity auto: WSABIE and the candidates trained on the validation carve-out, a candidate
 kept only when it beats WSABIE there by more than its standard error, within the time budget."""
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from awe_tf.data import load_dataset
 from awe_tf.evaluation import evaluate_model
 from awe_tf.training import ModelConfig, TrainConfig
-from awe_tf.training.auto import Trial, _leader, check_metric, choose_affinity
+from awe_tf.training.auto import Trial, _leader, _paired, check_metric, choose_affinity
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 SMALL = {"model_config": ModelConfig(dimension=16, num_negatives=5), "train_config": TrainConfig(epochs=3, verbose=0)}
@@ -55,6 +57,18 @@ def test_a_winner_needs_a_real_gain_and_no_real_loss_on_the_other_metric():
     assert not trial(0.05, -0.02, 0.015).beats_wsabie  # a real loss on the other metric
     assert not trial(0.005, 0.005, 0.005).beats_wsabie  # within the noise
     assert not Trial(None, 0.5, gain=1.0).beats_wsabie and not Trial("knn:k=20", note="not run").beats_wsabie
+    # one validation row alone differs: the mean difference equals its standard error in exact arithmetic,
+    # so a loss of that size is not more than one standard error, and a gain of it is not more than one
+    one_row = np.zeros(242)
+    one_row[7] = -1 / 3
+    loss, error = _paired(one_row, np.zeros(242))
+    assert -loss == pytest.approx(error, rel=1e-12)
+    for rounded in (error, float(np.nextafter(error, 0)), float(np.nextafter(error, 1))):
+        check_loss = Trial("knn:k=20", 0.5, 0.02, 0.005, loss, rounded, 0.5, 0.02, 0.005)
+        assert check_loss.beats_wsabie
+        assert dataclasses.replace(check_loss, vote=True).beats_wsabie
+        mean_gain = Trial("knn:k=20", 0.5, 0.0, 0.005, 0.0, 0.005, 0.5, -loss, rounded)
+        assert not mean_gain.beats_wsabie
 
 
 def test_candidates_over_the_budget_are_not_run_and_wsabie_stays(corel):

@@ -63,6 +63,9 @@ VOTE_WEIGHTS = (1.0, 3.0, 10.0)  # w of the neighbour vote, in units of the WARP
 VOTE_K = 20  # the vote's neighbours: those of the k-NN baseline in WSABIE's space
 BUDGET = 5.0  # the most time, in units of the WSABIE run (validation and refit) it makes first
 ITERATIONS = 3  # G rebuilds of an iterative candidate after WSABIE, its step 0 (the paper's T)
+# Below this, a difference and its standard error count as equal: where one validation row alone
+# differs, the two are equal in exact arithmetic and rounding would decide the rule.
+ROUNDING = 1e-12
 
 
 @dataclasses.dataclass
@@ -97,10 +100,11 @@ class Trial:
     @property
     def beats_wsabie(self) -> bool:
         """A real gain on the mean of the two metrics (more than one standard error; the vote: any
-        gain) and no real loss on either (not more than one standard error below WSABIE)."""
+        gain) and no real loss on either (not more than one standard error below WSABIE), both
+        compared up to :data:`ROUNDING`."""
         needed = 0.0 if self.vote else self.both_error
-        return (self.affinity is not None and self.ran and self.both_gain > 0 and self.both_gain > needed
-                and self.gain >= -self.standard_error and self.check_gain >= -self.check_error)
+        return (self.affinity is not None and self.ran and self.both_gain > needed + ROUNDING
+                and self.gain >= -self.standard_error - ROUNDING and self.check_gain >= -self.check_error - ROUNDING)
 
 
 @dataclasses.dataclass
