@@ -137,11 +137,21 @@ def _directory(path: Path, flag: str) -> Path:
     return path
 
 
+BASELINE_NAMES = {"popularity": "labels by training frequency", "knn_input": "k-NN in input space",
+                  "knn_embedding": "k-NN in the model's space x^T U", "svd": "log-odds SVD"}
+
+
 def _print_table(report: dict) -> None:
     from awe_tf.evaluation import format_table
 
-    rows = {"model": report["metrics"], **report.get("baselines", {})}
+    affinity = report.get("affinity") or "constant"
+    chosen = "WSABIE" if affinity == "constant" else affinity
+    rows = {f"model ({'auto: ' if report.get('auto') else ''}{chosen})": report["metrics"],
+            **report.get("baselines", {})}
     print(format_table(rows))
+    shown = [name for name in report.get("baselines", {}) if name in BASELINE_NAMES]
+    if shown:
+        print("baselines: " + "; ".join(f"{name}: {BASELINE_NAMES[name]}" for name in shown))
     print(f"test examples: {report['n_test']} (left out, no positive label: {report['n_excluded']})")
 
 
@@ -207,7 +217,7 @@ def _train(args) -> int:
     except SettingError as error:  # the command line's own choice besides the registry's affinities
         from awe_tf.affinities import UnknownAffinity
 
-        if isinstance(error.__context__, UnknownAffinity):  # ModelConfig's cause, kept as the context
+        if isinstance(error.__context__, UnknownAffinity):  # the registry's error, which ModelConfig's replaced
             raise SettingError("affinity", f"{error.problem}; or auto (chosen on the validation carve-out)") from None
         raise
     iterative = is_iterative(model_config)
@@ -342,8 +352,8 @@ def _trained_stages(run: Path, validate: bool):
     best = earlier / "validation" / "checkpoints" / "best.npz" if earlier is not None else None
     if best is None or not best.exists():
         raise UsageError(f"--init-from {run}: it holds no validation-stage model (a model saved outside a run, a run "
-                         "with --no-validate, or one trained in iterative steps) to start this run's validation "
-                         "stage from; add --no-validate")
+                         "with --no-validate or --affinity auto, or one trained in iterative steps) to start this "
+                         "run's validation stage from; add --no-validate")
     stage = AWEModel.load_model(run)
     with np.load(best) as weights:
         stage.set_weights([weights[f"w{i}"] for i in range(len(weights.files))])
@@ -471,7 +481,9 @@ def cmd_diagnose(args) -> int:
     if not report.get("additive"):
         print(f"  margin {report['margin']:g}, in linear terms {report['margin_in_linear_terms']:.4g}")
     if report.get("step_knn_precision"):
-        print("  k-NN P@1 in each step's U: " + " -> ".join(f"{p:.4f}" for p in report["step_knn_precision"]))
+        numbers = report["knn_steps"]
+        print(f"  k-NN P@1 in each step's U (steps {numbers[0]} to {numbers[-1]}): "
+              + " -> ".join(f"{p:.4f}" for p in report["step_knn_precision"]))
     print(f"why: {report['verdict']}")
     if args.plot:
         print(f"plot: {report['plot']}")

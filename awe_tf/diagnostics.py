@@ -190,15 +190,16 @@ def figure(report: dict, measured: PairValues):
         title += f" (margin {report['margin']:g} = {report['margin_in_linear_terms']:.3g} in linear terms)"
     axes[0].set_title(title, fontsize=9)
     if steps:
-        axes[-1].plot(range(len(steps)), steps, marker="o")
-        for step, precision in enumerate(steps):
+        numbers = report.get("knn_steps") or list(range(len(steps)))
+        axes[-1].plot(numbers, steps, marker="o")
+        for step, precision in zip(numbers, steps, strict=True):
             axes[-1].annotate(f"{precision:.3f}", (step, precision), textcoords="offset points", xytext=(0, 6),
                               ha="center", fontsize=8)
         middle = (max(steps) + min(steps)) / 2  # at least 0.1 of P@1 shown: a change of a few rows stays small
         span = max(max(steps) - min(steps), 0.1) * 0.6
         axes[-1].set_ylim(max(0.0, middle - span), min(1.0, middle + span))
-        axes[-1].set_xticks(range(len(steps)))
-        axes[-1].set_xlabel("iterative step (0: the linear model)")
+        axes[-1].set_xticks(numbers)
+        axes[-1].set_xlabel("iterative step (0: the linear model, or the model it started from)")
         axes[-1].set_ylabel("k-NN P@1 in the step's U")
     return shown
 
@@ -211,28 +212,36 @@ def plot(report: dict, measured: PairValues, path: str | Path) -> Path:
     return path
 
 
-def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20) -> list[float]:
+def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20,
+                       start=None) -> dict[int, float]:
     """k-NN P@1 in the U of each step of an iterative run (``run_dir/final/step-*``), from the
-    checkpoints those steps left: does the space G is built in improve from step to step?"""
+    checkpoints those steps left, by step number: does the space G is built in improve from step
+    to step? A run started from another (``start``: the model ``--init-from`` gave it) kept that
+    model as its step 0, which left no checkpoint: step 0 is read from ``start``, where it still is."""
     import tensorflow as tf
 
     from awe_tf.baselines import KNN
     from awe_tf.config import ModelConfig
     from awe_tf.data.dataset import RECOMMENDATION
     from awe_tf.evaluation import evaluate_baseline
+    from awe_tf.models import AWEModel
     from awe_tf.training import build_model
 
-    out = []
-    steps = sorted(Path(run_dir, "final").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
-    for step in steps:
+    def precision(model) -> float:
+        knn = KNN(k, transform=model.embed_inputs, exclude_self=split.train.task == RECOMMENDATION, name="knn")
+        return evaluate_baseline(knn, split)["precision@1"]
+
+    out = {}
+    for step in Path(run_dir, "final").glob("step-*"):
         latest = tf.train.latest_checkpoint(str(step / "checkpoints" / "last"))
         if latest is None:
             continue
         model = build_model(split.train, ModelConfig(**{**model_config, "affinity": None}))  # U is all k-NN needs
         tf.train.Checkpoint(model=model).restore(latest).expect_partial()
-        knn = KNN(k, transform=model.embed_inputs, exclude_self=split.train.task == RECOMMENDATION, name="knn")
-        out.append(evaluate_baseline(knn, split)["precision@1"])
-    return out
+        out[int(step.name.split("-")[1])] = precision(model)
+    if 0 not in out and start is not None and Path(start).exists():
+        out[0] = precision(AWEModel.load_model(start))
+    return dict(sorted(out.items()))
 
 
 def verdict(report: dict) -> str:
@@ -289,10 +298,12 @@ def diagnose(run_dir, split: Split, seed: int = 0, plot_to: str | Path | None = 
     if model.affinity.reference_part() is not None and metrics is not None and metrics.exists():
         from awe_tf.config import ModelConfig, with_earlier_defaults
 
-        config = with_earlier_defaults(json.loads(metrics.read_text()).get("model_config") or {})
+        recorded = json.loads(metrics.read_text())
+        config = with_earlier_defaults(recorded.get("model_config") or {})
         fields = {f.name for f in dataclasses.fields(ModelConfig)}
-        report["step_knn_precision"] = step_knn_precision(run_dir, split, {k: v for k, v in config.items()
-                                                                          if k in fields})
+        found = step_knn_precision(run_dir, split, {k: v for k, v in config.items() if k in fields},
+                                   start=recorded.get("init_from"))
+        report["step_knn_precision"], report["knn_steps"] = list(found.values()), list(found)
     report["verdict"] = verdict(report)
     if plot_to is not None:
         report["plot"] = str(plot(report, measured, plot_to))

@@ -58,17 +58,18 @@ def test_a_winner_needs_a_real_gain_and_no_real_loss_on_the_other_metric():
     assert not trial(0.005, 0.005, 0.005).beats_wsabie  # within the noise
     assert not Trial(None, 0.5, gain=1.0).beats_wsabie and not Trial("knn:k=20", note="not run").beats_wsabie
     # one validation row alone differs: the mean difference equals its standard error in exact arithmetic,
-    # so a loss of that size is not more than one standard error, and a gain of it is not more than one
+    # and however it rounds, a loss of that size is a real loss and a gain of it no real gain (WSABIE stays)
     one_row = np.zeros(242)
     one_row[7] = -1 / 3
     loss, error = _paired(one_row, np.zeros(242))
     assert -loss == pytest.approx(error, rel=1e-12)
     for rounded in (error, float(np.nextafter(error, 0)), float(np.nextafter(error, 1))):
         check_loss = Trial("knn:k=20", 0.5, 0.02, 0.005, loss, rounded, 0.5, 0.02, 0.005)
-        assert check_loss.beats_wsabie
-        assert dataclasses.replace(check_loss, vote=True).beats_wsabie
+        assert not check_loss.beats_wsabie and not dataclasses.replace(check_loss, vote=True).beats_wsabie
+        assert dataclasses.replace(check_loss, check_gain=loss / 2).beats_wsabie  # half a standard error: no real loss
         mean_gain = Trial("knn:k=20", 0.5, 0.0, 0.005, 0.0, 0.005, 0.5, -loss, rounded)
         assert not mean_gain.beats_wsabie
+    assert trial(0.02, 0.0, 0.02, error=0.005).beats_wsabie  # no change at all on one metric is no loss
 
 
 def test_candidates_over_the_budget_are_not_run_and_wsabie_stays(corel):

@@ -138,4 +138,18 @@ def test_cli_diagnoses_a_run_and_its_steps(tmp_path):
     assert report["plot"] == str(plot)
     steps = report["step_knn_precision"]
     assert len(steps) == 3 and all(0 < p < 1 for p in steps)  # the linear step and the two with G
+    assert report["knn_steps"] == [0, 1, 2] and "(steps 0 to 2)" in proc.stdout
+    # a run started from that one kept the model it was given as its step 0, which left no checkpoint
+    joint = tmp_path / "joint"
+    train = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "knn:k=10", "--iterations", "1",
+                            "--init-from", str(out), "--no-validate", "--epochs", "1", "--dimension", "8",
+                            "--negatives", "5", "--no-baselines", "--verbose", "0", "-o", str(joint)],
+                           capture_output=True, text=True, env=ENV, timeout=600)
+    assert train.returncode == 0, train.stderr[-2000:]
+    proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", "diagnose", str(joint), "--output",
+                           str(tmp_path / "j.json")], capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    started = json.loads((tmp_path / "j.json").read_text())
+    assert started["knn_steps"] == [0, 1] and "(steps 0 to 1)" in proc.stdout
+    assert started["step_knn_precision"][0] == pytest.approx(steps[-1])  # the start's U: the first run's last step
     assert np.isfinite(report["g_positives"]["mean"])

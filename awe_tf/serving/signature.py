@@ -137,7 +137,8 @@ class ServingModule(tf.Module):
 
     def _left_out(self, feature_ids, feature_weights, exclude_ids, exclude_inputs):
         """Each row's excluded label ids ``[B, E]``, sorted, padded with |Y|. An input of weight
-        0 is not in the row (the transform drops it), so it is not one of the row's own items."""
+        0 is no input, so it is not one of the row's own items (as
+        :func:`~awe_tf.data.pipeline.raw_rows` drops it for the in-memory model)."""
         batch = tf.shape(feature_ids)[0]
         given = tf.cond(tf.equal(tf.shape(exclude_ids)[0], batch), lambda: exclude_ids,
                         lambda: tf.tile(exclude_ids[:1], [batch, 1]))

@@ -100,11 +100,16 @@ class Trial:
     @property
     def beats_wsabie(self) -> bool:
         """A real gain on the mean of the two metrics (more than one standard error; the vote: any
-        gain) and no real loss on either (not more than one standard error below WSABIE), both
-        compared up to :data:`ROUNDING`."""
+        gain) and no real loss on either (less than one standard error below WSABIE), compared up
+        to :data:`ROUNDING`. A gain or loss of one standard error, what one differing row gives,
+        is no real gain and a real loss: in doubt, WSABIE stays."""
         needed = 0.0 if self.vote else self.both_error
+
+        def no_real_loss(gain, error):
+            return gain >= 0 or gain > -error + ROUNDING
+
         return (self.affinity is not None and self.ran and self.both_gain > needed + ROUNDING
-                and self.gain >= -self.standard_error - ROUNDING and self.check_gain >= -self.check_error - ROUNDING)
+                and no_real_loss(self.gain, self.standard_error) and no_real_loss(self.check_gain, self.check_error))
 
 
 @dataclasses.dataclass

@@ -25,7 +25,11 @@ MODEL_SETTINGS = ("margin", "dimension", "num_negatives")
 
 def space(affinity: str = "constant", include_common: bool = True) -> dict:
     """The search space for an affinity family name (``linear-sigmoid``, ``knn``, ...): the usual
-    knobs and the affinity's own, as it registered them (:func:`awe_tf.affinities.register`)."""
+    knobs and the affinity's own, as it registered them (:func:`awe_tf.affinities.register`).
+
+    Raises:
+        UnknownAffinity: a name the registry does not hold.
+    """
     from awe_tf.affinities import REGISTRY, UnknownAffinity, known_names
 
     if affinity not in REGISTRY:
