@@ -17,10 +17,11 @@ among the candidates, within a time budget; one recipe for every data set.
 4. Each validation row is scored on the monitored metric and on the protocol's other reported
    one (:func:`check_metric`: P@3 beside P@1), and a candidate's score is the mean of the two.
    A trained candidate qualifies only if it beats WSABIE on that mean by more than one standard
-   error of the paired difference over the rows, and is below WSABIE on neither metric by more
-   than one standard error: small validation sets, where a gain could be noise, keep WSABIE.
-   The vote at its chosen weight qualifies when it beats WSABIE on the mean at all and loses by
-   more than one standard error on neither: it is WSABIE's own model moved by one knob, chosen
+   error of the paired difference over the rows, and is less than one standard error below
+   WSABIE on either metric (a loss of one standard error, what a single differing row gives, is
+   real): small validation sets, where a gain could be noise, keep WSABIE.
+   The vote at its chosen weight qualifies when it beats WSABIE on the mean at all and is less
+   than one standard error below it on either: it is WSABIE's own model moved by one knob, chosen
    as knobs are, by the best validation score. That is a weaker guard than the trained
    candidates': the best of the weights on the rows that chose it is above WSABIE by chance
    more often than not when the vote changes little, so on a small carve-out the vote can win
@@ -265,7 +266,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     winner = _leader(trials)
     if winner is None:
         log(f"auto: no candidate beats WSABIE on the carve-out on the mean of {monitor} and {check} (a trained one "
-            "by more than its standard error, the vote at all) without losing by more than that on either: WSABIE")
+            "by more than its standard error, the vote at all) without losing one standard error on either: WSABIE")
         return AutoResult(None, wsabie_final, trials, time.perf_counter() - began, epochs, monitor, check)
     config = dataclasses.replace(model_config, affinity=winner.affinity)
     if winner.vote:  # built, not trained: nothing to refit
