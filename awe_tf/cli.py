@@ -495,12 +495,16 @@ def cmd_diagnose(args) -> int:
 def cmd_export(args) -> int:
     from awe_tf import serving
     from awe_tf.models import AWEModel
+    from awe_tf.models.saving import run_directory
 
     _check_data_flags(args)
+    run = run_directory(args.model)
     model = AWEModel.load_model(args.model)
     queries = None
-    if args.dataset or args.train:
-        split, name = _load(args)
+    recorded = _run_metrics(args, run)
+    if args.dataset or args.train or recorded is not None:
+        split, name = _load(args, run)  # a run's model: its data, unless told otherwise
+        print(f"recall measured on the test part of {name}" + (f" (what {recorded} records)" if recorded else ""))
         _same_sizes(model.n_features, model.n_labels, split, name, args.model)
         queries = split.test.X[: args.recall_queries]  # raw rows, as clients will send them
     _directory(Path(args.base), "BASE")
@@ -780,8 +784,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="labels ScaNN fetches before exact re-ranking; also the largest k")
     export.add_argument("--recall-queries", type=_positive, default=500,
                         help="test rows of the data set used to measure recall@10 and as warmup requests (without "
-                             "--dataset or --train: random probe rows)")
-    _data_args(export, without="random probe rows measure recall")
+                             "--dataset or --train: the run's own data; for a model outside a run, random probe rows)")
+    _data_args(export, without="the run's own data, as evaluate; for a model outside a run, random probe rows "
+                               "measure recall")
     export.set_defaults(func=cmd_export, parser=export)
 
     tune = sub.add_parser("tune", help="search hyper-parameters with KerasTuner on the validation carve-out")

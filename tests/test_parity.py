@@ -71,7 +71,11 @@ def test_raw_rows_straight_from_the_arff_file_are_served_as_evaluated(data_dir, 
     scaling) and sent to the portable export in a fresh process: the same precision@1."""
     data = files("emotions", data_dir)
     run("train", *data, *SMALL, "-o", str(tmp_path / "run"))
-    run("export", str(tmp_path / "run" / "model"), str(tmp_path / "base"), "--name", "m", "--flavour", "portable")
+    exported = run("export", str(tmp_path / "run" / "model"), str(tmp_path / "base"), "--name", "m", "--flavour",
+                   "portable")
+    # without data flags the export measures recall on the run's own test rows (Emotions has 202), as evaluate scores
+    metadata = json.loads(next((tmp_path / "base" / "m").glob("*/assets.extra/awe_export.json")).read_text())
+    assert metadata["recall_queries"] == 202 and "recall measured on the test part of" in exported.stdout
     run("evaluate", str(tmp_path / "run" / "model"), *data, "--output", str(tmp_path / "e.json"))
     lines = (data_dir / "mulan" / "emotions" / "emotions-test.arff").read_text().splitlines()
     rows = [r for r in csv.reader(lines[lines.index(next(x for x in lines if x.lower().startswith("@data"))) + 1:])
