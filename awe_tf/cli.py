@@ -137,21 +137,17 @@ def _directory(path: Path, flag: str) -> Path:
     return path
 
 
-BASELINE_NAMES = {"popularity": "labels by training frequency", "knn_input": "k-NN in input space",
-                  "knn_embedding": "k-NN in the model's space x^T U", "svd": "log-odds SVD"}
-
-
 def _print_table(report: dict) -> None:
-    from awe_tf.evaluation import format_table
+    from awe_tf.evaluation import BASELINES, format_table
 
     affinity = report.get("affinity") or "constant"
     chosen = "WSABIE" if affinity == "constant" else affinity
     rows = {f"model ({'auto: ' if report.get('auto') else ''}{chosen})": report["metrics"],
             **report.get("baselines", {})}
     print(format_table(rows))
-    shown = [name for name in report.get("baselines", {}) if name in BASELINE_NAMES]
+    shown = [name for name in report.get("baselines", {}) if name in BASELINES]
     if shown:
-        print("baselines: " + "; ".join(f"{name}: {BASELINE_NAMES[name]}" for name in shown))
+        print("baselines: " + "; ".join(f"{name}: {BASELINES[name]}" for name in shown))
     print(f"test examples: {report['n_test']} (left out, no positive label: {report['n_excluded']})")
 
 
@@ -199,6 +195,7 @@ def _train(args) -> int:
     from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_engine
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory
+    from awe_tf.training.fit import tables_digest
     from awe_tf.training.selection import DETAIL, checked_validation, choose_epochs, epochs_text, is_iterative, refit
 
     split, name = _load(args)
@@ -239,6 +236,7 @@ def _train(args) -> int:
     if args.validate:
         checked_validation(split.train)
     start = _trained_stages(Path(args.init_from), args.validate) if args.init_from else (None, None)
+    start_digest = tables_digest(start[1]) if args.init_from else None  # the final stage's start, as it was
     if start[1] is not None and (start[1].n_features, start[1].n_labels, start[1].dimension, start[1].input_bias) != \
             (split.train.n_features, split.train.n_labels, args.dimension, args.input_bias):
         raise UsageError(f"--init-from {args.init_from}: its model has {start[1].n_features} features, "
@@ -314,6 +312,7 @@ def _train(args) -> int:
             "affinity": model_config.affinity or "constant",
             "auto": auto,
             "init_from": str(model_directory(args.init_from).resolve()) if args.init_from else None,
+            "init_from_digest": start_digest,
             "data_files": {"train": str(Path(args.train).resolve()),
                            "test": str(Path(args.test).resolve()) if args.test else None,
                            "labels": str(Path(args.labels).resolve()) if args.labels else None,
@@ -481,9 +480,10 @@ def cmd_diagnose(args) -> int:
     if not report.get("additive"):
         print(f"  margin {report['margin']:g}, in linear terms {report['margin_in_linear_terms']:.4g}")
     if report.get("step_knn_precision"):
-        numbers = report["knn_steps"]
-        print(f"  k-NN P@1 in each step's U (steps {numbers[0]} to {numbers[-1]}): "
-              + " -> ".join(f"{p:.4f}" for p in report["step_knn_precision"]))
+        steps = zip(report["knn_steps"], report["step_knn_precision"], strict=True)
+        print("  k-NN P@1 in each step's U (step: P@1): " + " -> ".join(f"{step}: {p:.4f}" for step, p in steps))
+    if report.get("knn_steps_note"):
+        print(f"  ({report['knn_steps_note']})")
     print(f"why: {report['verdict']}")
     if args.plot:
         print(f"plot: {report['plot']}")
@@ -498,16 +498,23 @@ def cmd_export(args) -> int:
     from awe_tf.models.saving import run_directory
 
     _check_data_flags(args)
+    _directory(Path(args.base), "BASE")
     run = run_directory(args.model)
     model = AWEModel.load_model(args.model)
     queries = None
     recorded = _run_metrics(args, run)
-    if args.dataset or args.train or recorded is not None:
-        split, name = _load(args, run)  # a run's model: its data, unless told otherwise
+    split = None
+    if args.dataset or args.train:
+        split, name = _load(args)
+    elif recorded is not None:  # a run's model: its data, as evaluate takes it; recall is not worth refusing for
+        try:
+            split, name = _load(args, run)
+        except (UsageError, FileNotFoundError) as error:
+            print(f"recall measured on random rows: the run's data cannot be read ({error})")
+    if split is not None:
         print(f"recall measured on the test part of {name}" + (f" (what {recorded} records)" if recorded else ""))
         _same_sizes(model.n_features, model.n_labels, split, name, args.model)
         queries = split.test.X[: args.recall_queries]  # raw rows, as clients will send them
-    _directory(Path(args.base), "BASE")
     flavours = serving.FLAVOURS if args.flavour == "both" else (args.flavour,)
     for flavour in flavours:
         name = args.name if len(flavours) == 1 or flavour == "scann" else f"{args.name}-{flavour}"

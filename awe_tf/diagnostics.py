@@ -212,26 +212,37 @@ def plot(report: dict, measured: PairValues, path: str | Path) -> Path:
     return path
 
 
-def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20,
-                       start=None) -> dict[int, float]:
-    """k-NN P@1 in the U of each step of an iterative run (``run_dir/final/step-*``), from the
-    checkpoints those steps left, by step number: does the space G is built in improve from step
-    to step? A run started from another (``start``: the model ``--init-from`` gave it) kept that
-    model as its step 0, which left no checkpoint: step 0 is read from ``start``, where it still is."""
+def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20, start=None,
+                       start_digest: str | None = None) -> tuple[dict[int, float], str | None]:
+    """k-NN P@1 in the U of each step of an iterative run: does the space G is built in improve
+    from step to step?
+
+    Args:
+        run_dir: the run's directory; each step's U is read from the checkpoints it left
+            (``run_dir/final/step-*``).
+        split: the data the k-NN ranks (its training part the neighbours, its test part scored).
+        model_config: the run's model settings (to rebuild a step's model around its checkpoint).
+        k: the neighbours.
+        start, start_digest: for a run started from another (``--init-from``), the model it was
+            given and a digest of its U and V then (:func:`~awe_tf.training.fit.tables_digest`).
+            That model was the run's step 0 and left no checkpoint; it is read from ``start``
+            when it is still there and still the same.
+
+    Returns:
+        ``({step: P@1}, note)``: the note says why step 0 of a run from another is missing, else None.
+    """
     import tensorflow as tf
 
-    from awe_tf.baselines import KNN
     from awe_tf.config import ModelConfig
-    from awe_tf.data.dataset import RECOMMENDATION
-    from awe_tf.evaluation import evaluate_baseline
+    from awe_tf.evaluation import embedding_knn, evaluate_baseline
     from awe_tf.models import AWEModel
     from awe_tf.training import build_model
+    from awe_tf.training.fit import tables_digest
 
     def precision(model) -> float:
-        knn = KNN(k, transform=model.embed_inputs, exclude_self=split.train.task == RECOMMENDATION, name="knn")
-        return evaluate_baseline(knn, split)["precision@1"]
+        return evaluate_baseline(embedding_knn(model, split.train.task, k, name="knn"), split)["precision@1"]
 
-    out = {}
+    out, note = {}, None
     for step in Path(run_dir, "final").glob("step-*"):
         latest = tf.train.latest_checkpoint(str(step / "checkpoints" / "last"))
         if latest is None:
@@ -239,9 +250,19 @@ def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20,
         model = build_model(split.train, ModelConfig(**{**model_config, "affinity": None}))  # U is all k-NN needs
         tf.train.Checkpoint(model=model).restore(latest).expect_partial()
         out[int(step.name.split("-")[1])] = precision(model)
-    if 0 not in out and start is not None and Path(start).exists():
-        out[0] = precision(AWEModel.load_model(start))
-    return dict(sorted(out.items()))
+    if 0 not in out and start is not None:
+        try:
+            given = AWEModel.load_model(start)
+        except (OSError, ValueError) as error:
+            note = f"step 0, the model it started from ({start}), could not be read: {error}"
+        else:
+            if start_digest is None:  # recorded by runs from before the digest was
+                note = f"step 0, the model it started from ({start}), is left out: the run recorded no digest of it"
+            elif tables_digest(given) != start_digest:
+                note = f"step 0, the model it started from ({start}), has changed since"
+            else:
+                out[0] = precision(given)
+    return dict(sorted(out.items())), note
 
 
 def verdict(report: dict) -> str:
@@ -301,9 +322,11 @@ def diagnose(run_dir, split: Split, seed: int = 0, plot_to: str | Path | None = 
         recorded = json.loads(metrics.read_text())
         config = with_earlier_defaults(recorded.get("model_config") or {})
         fields = {f.name for f in dataclasses.fields(ModelConfig)}
-        found = step_knn_precision(run_dir, split, {k: v for k, v in config.items() if k in fields},
-                                   start=recorded.get("init_from"))
+        found, note = step_knn_precision(run_dir, split, {k: v for k, v in config.items() if k in fields},
+                                         start=recorded.get("init_from"), start_digest=recorded.get("init_from_digest"))
         report["step_knn_precision"], report["knn_steps"] = list(found.values()), list(found)
+        if note:
+            report["knn_steps_note"] = note
     report["verdict"] = verdict(report)
     if plot_to is not None:
         report["plot"] = str(plot(report, measured, plot_to))

@@ -65,14 +65,24 @@ def standardised(split: Split) -> Split:
                                test=split.test.with_matrices(X=transform.apply(split.test.X)))
 
 
-def baseline_scores(split: Split, model=None, k: int = 20, rank: int = 64) -> dict:
-    """Fit the baselines on the training part and evaluate each on the test part.
+BASELINES = {  # name -> what it is, as reports say it
+    "popularity": "labels by training frequency",
+    "knn_input": "cosine k-NN in input space",
+    "svd": "log-odds-weighted truncated SVD",
+    "knn_embedding": "cosine k-NN in the model's space x^T U",
+}
 
-    Baselines: ``popularity``, ``knn_input`` (cosine k-NN in input space, numeric features
-    standardised), ``knn_embedding`` (cosine k-NN in the model's embedding space, when a model is
-    given: it embeds the raw rows as it scores them) and ``svd`` (log-odds-weighted truncated
-    SVD of rank ``rank``, on standardised features).
-    """
+
+def embedding_knn(model, task: str, k: int = 20, name: str = "knn_embedding") -> KNN:
+    """Cosine k-NN in ``model``'s embedding space x^T U (it embeds raw rows as it scores them);
+    for recommendation a user's own training row is not its neighbour."""
+    return KNN(k, transform=model.embed_inputs, exclude_self=task == RECOMMENDATION, name=name)
+
+
+def baseline_scores(split: Split, model=None, k: int = 20, rank: int = 64) -> dict:
+    """Fit the baselines (:data:`BASELINES`) on the training part and evaluate each on the test
+    part: ``knn_input`` and ``svd`` (of rank ``rank``) on standardised numeric features,
+    ``knn_embedding`` when a model is given (:func:`embedding_knn`)."""
     recommendation = split.train.task == RECOMMENDATION
     scaled = standardised(split)
     methods = {
@@ -81,8 +91,7 @@ def baseline_scores(split: Split, model=None, k: int = 20, rank: int = 64) -> di
         "svd": (LogOddsSVD(rank), scaled),
     }
     if model is not None:
-        methods["knn_embedding"] = (KNN(k, transform=model.embed_inputs, exclude_self=recommendation,
-                                        name="knn_embedding"), split)
+        methods["knn_embedding"] = (embedding_knn(model, split.train.task, k), split)
     return {name: evaluate_baseline(method, part) for name, (method, part) in methods.items()}
 
 

@@ -31,6 +31,7 @@ def test_train_on_the_bundled_default_then_evaluate(tmp_path):
     assert report["baselines"]["popularity"]["precision@1"] < report["metrics"]["precision@1"]
     assert report["n_test"] == 500 and report["n_excluded"] == 0 and report["train_seconds"] > 0
     assert "precision@1" in proc.stdout and "knn_input" in proc.stdout and "Epoch 1/" in proc.stdout
+    assert "\nmodel (WSABIE) " in proc.stdout and "knn_embedding: cosine k-NN in the model's space" in proc.stdout
     assert "cuInit" not in proc.stderr + proc.stdout and "oneDNN" not in proc.stderr + proc.stdout
     evaluated = run("evaluate", str(out / "model"), "--output", str(tmp_path / "e.json"))
     again = json.loads((tmp_path / "e.json").read_text())
@@ -82,6 +83,10 @@ def test_train_on_files(tmp_path, data_dir):
     (copied / "emotions-train.arff").unlink()  # moved away since
     moved = run("evaluate", str(out), check=False)
     assert moved.returncode == 2 and "not there now" in moved.stderr and "metrics.json" in moved.stderr
+    # export needs the data only to measure recall: it says why it measures on random rows, and exports
+    exported = run("export", str(out), str(tmp_path / "served"), "--flavour", "portable")
+    assert "recall measured on random rows" in exported.stdout and "not there now" in exported.stdout
+    assert any((tmp_path / "served").glob("*/1/saved_model.pb"))
     del files["data_files"]  # a run recorded before the files were: its name alone is no data set
     (out / "metrics.json").write_text(json.dumps(files))
     unnamed = run("evaluate", str(out), check=False)

@@ -138,7 +138,7 @@ def test_cli_diagnoses_a_run_and_its_steps(tmp_path):
     assert report["plot"] == str(plot)
     steps = report["step_knn_precision"]
     assert len(steps) == 3 and all(0 < p < 1 for p in steps)  # the linear step and the two with G
-    assert report["knn_steps"] == [0, 1, 2] and "(steps 0 to 2)" in proc.stdout
+    assert report["knn_steps"] == [0, 1, 2] and "(step: P@1): 0: " in proc.stdout
     # a run started from that one kept the model it was given as its step 0, which left no checkpoint
     joint = tmp_path / "joint"
     train = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "knn:k=10", "--iterations", "1",
@@ -150,6 +150,15 @@ def test_cli_diagnoses_a_run_and_its_steps(tmp_path):
                            str(tmp_path / "j.json")], capture_output=True, text=True, env=ENV, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     started = json.loads((tmp_path / "j.json").read_text())
-    assert started["knn_steps"] == [0, 1] and "(steps 0 to 1)" in proc.stdout
+    assert started["knn_steps"] == [0, 1] and "knn_steps_note" not in started
     assert started["step_knn_precision"][0] == pytest.approx(steps[-1])  # the start's U: the first run's last step
+    # the start retrained in its place since: step 0 is no longer that model, and is left out, with the reason
+    retrain = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--epochs", "1", "--dimension", "8",
+                              "--negatives", "5", "--no-validate", "--no-baselines", "--verbose", "0", "--seed", "5",
+                              "--restart", "-o", str(out)], capture_output=True, text=True, env=ENV, timeout=600)
+    assert retrain.returncode == 0, retrain.stderr[-2000:]
+    proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", "diagnose", str(joint)], capture_output=True, text=True,
+                          env=ENV, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "(step: P@1): 1: " in proc.stdout and "has changed since" in proc.stdout
     assert np.isfinite(report["g_positives"]["mean"])

@@ -148,5 +148,8 @@ def test_raw_rows_sums_repeats_and_drops_zeros_without_changing_the_callers_matr
     out = raw_rows(X, 10)
     assert out.dtype == np.float32 and out.has_canonical_format and out.data.all()
     np.testing.assert_array_equal(out.toarray(), X.toarray())
+    from awe_tf.layers.transform import InputTransform
+
+    InputTransform(10, "l2").apply(X)  # the model's transform reads raw rows the same way
     for now, then in zip((X.data, X.indices, X.indptr), before, strict=True):
         np.testing.assert_array_equal(now, then)

@@ -126,17 +126,12 @@ class InputTransform(tf.keras.layers.Layer):
     # ------------------------------------------------------------------------- NumPy side
     def apply(self, X) -> sp.csr_matrix:
         """The transform of raw rows ``X`` (sparse or dense), as a CSR matrix with sorted indices,
-        computed by the same graph as :meth:`call`."""
-        from awe_tf.data.pipeline import feature_batch
+        computed by the same graph as :meth:`call`. ``X`` itself is left as it was."""
+        from awe_tf.data.pipeline import feature_batch, raw_rows
 
-        X = sp.csr_matrix(X, dtype=np.float32)
-        X.sum_duplicates()
-        if X.shape[1] != self.n_features:
-            raise ValueError(f"inputs have {X.shape[1]} features; the model was built for {self.n_features}")
+        X = raw_rows(X, self.n_features)  # repeats summed and zeros dropped on a copy, where there are any
         if self._graph_function() is None:
-            out = X.copy()
-            out.eliminate_zeros()
-            return out
+            return X.copy()
         lengths = np.diff(X.indptr) + (0 if self.numeric is None else self.numeric.size)
         # The output is written into arrays of its largest size, made once: parts kept per batch
         # and joined at the end would leave the heap fragmented, and the process's memory with it.
