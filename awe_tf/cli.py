@@ -498,8 +498,8 @@ def cmd_export(args) -> int:
     from awe_tf.models.saving import run_directory
 
     _check_data_flags(args)
+    run = run_directory(args.model)  # a missing or empty model path stops here, before BASE is made
     _directory(Path(args.base), "BASE")
-    run = run_directory(args.model)
     model = AWEModel.load_model(args.model)
     queries = None
     recorded = _run_metrics(args, run)
