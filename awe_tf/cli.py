@@ -184,22 +184,28 @@ def cmd_train(args) -> int:
         return _train(args)
 
 
-def _monitor(args, split) -> str:
-    """The validation metric to watch: ``--monitor``, else P@10 for recommendation, P@1 otherwise."""
+def _monitor(args, split, validates: bool = True) -> str:
+    """The validation metric to watch: ``--monitor``, else P@10 for recommendation, P@1 otherwise;
+    where it ``validates``, one the data can report (checked before any work)."""
+    from awe_tf.config import check_monitor
     from awe_tf.data import RECOMMENDATION
 
-    return args.monitor or ("precision@10" if split.train.task == RECOMMENDATION else "precision@1")
+    monitor = args.monitor or ("precision@10" if split.train.task == RECOMMENDATION else "precision@1")
+    if validates:
+        check_monitor(monitor, split.train.n_labels)
+    return monitor
 
 
 def _train(args) -> int:
     from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_engine
+    from awe_tf.data.protocols import N_HELD_OUT
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory
     from awe_tf.training.fit import tables_digest
     from awe_tf.training.selection import DETAIL, checked_validation, choose_epochs, epochs_text, is_iterative, refit
 
     split, name = _load(args)
-    monitor = _monitor(args, split)
+    monitor = _monitor(args, split, validates=False)  # checked with the carve-out, below
     auto = args.affinity == "auto"
     if auto and (args.init_from or not args.validate or args.iterations is not None):
         raise UsageError("--affinity auto chooses on the validation carve-out, from WSABIE: it takes neither "
@@ -235,6 +241,7 @@ def _train(args) -> int:
     check_engine(model_config, train_config)
     if args.validate:
         checked_validation(split.train)
+        _monitor(args, split)
     start = _trained_stages(Path(args.init_from), args.validate) if args.init_from else (None, None)
     start_digest = tables_digest(start[1]) if args.init_from else None  # the final stage's start, as it was
     if start[1] is not None and (start[1].n_features, start[1].n_labels, start[1].dimension, start[1].input_bias) != \
@@ -250,7 +257,9 @@ def _train(args) -> int:
             shutil.rmtree(out / part, ignore_errors=True)
         (out / "metrics.json").unlink(missing_ok=True)
     earlier = _recorded_seconds(out)
-    print(f"data: {split.train!r}\n      test {split.test.n_examples} examples")
+    untested = f" ({split.untested} user{'s' * (split.untested != 1)} with fewer than {N_HELD_OUT} items: not " \
+        "tested)" if split.untested else ""
+    print(f"data: {split.train!r}\n      test {split.test.n_examples} examples{untested}")
     epochs = [args.epochs] * (iterations + 1 if iterative else 1)
     validation_report = None
     began = time.perf_counter()
@@ -531,6 +540,24 @@ def cmd_inspect(args) -> int:
     return 1 if args.require_stock and custom_ops(path) else 0
 
 
+def _as_searched(args, affinity: str | None) -> list[str]:
+    """``awe-tf train`` flags for what every trial of a search was trained with where train's
+    defaults differ: the most epochs, the monitored metric, the seed and G's rebuilds."""
+    from awe_tf.training import ModelConfig, TrainConfig
+    from awe_tf.training.selection import is_iterative
+
+    flags = []
+    if args.epochs != TrainConfig.epochs:
+        flags += ["--epochs", str(args.epochs)]
+    if args.monitor:
+        flags += ["--monitor", args.monitor]
+    if args.seed != TrainConfig.seed:
+        flags += ["--seed", str(args.seed)]
+    if is_iterative(ModelConfig(affinity=affinity)):
+        flags += ["--iterations", str(args.iterations)]  # train's own default rebuilds G 3 times
+    return flags
+
+
 def cmd_tune(args) -> int:
     from awe_tf.training import ModelConfig, TrainConfig
     from awe_tf.tuning import make_tuner
@@ -551,7 +578,7 @@ def cmd_tune(args) -> int:
                         ("--format", args.format), ("--duplicates", None if args.duplicates == "error" else
                                                       args.duplicates)):
         data += [flag, shlex.quote(value)] if value else []  # the data searched, in a command a shell takes
-    print("train it with:\n  awe-tf train " + " ".join(data + best["flags"]))
+    print("train it with:\n  awe-tf train " + " ".join(data + best["flags"] + _as_searched(args, best["affinity"])))
     return 0
 
 

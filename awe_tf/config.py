@@ -25,6 +25,18 @@ class SettingError(ValueError):
         self.problem = problem
 
 
+def check_monitor(monitor: str, n_labels: int | None = None) -> int:
+    """The k of a monitored ``precision@k`` or ``recall@k`` (a TrainConfig's ``monitor``), refused
+    where the data has fewer than ``n_labels`` labels; validation reports it beside the
+    protocol's ks."""
+    if not isinstance(monitor, str) or not MONITORED.fullmatch(monitor):
+        raise SettingError("monitor", f"must be precision@k or recall@k (k a whole number), got {monitor!r}")
+    k = int(monitor.split("@")[1])
+    if n_labels is not None and k > n_labels:
+        raise SettingError("monitor", f"{monitor} needs at least {k} labels to rank; the data has {n_labels}")
+    return k
+
+
 def _whole(field: str, value, least: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise SettingError(field, f"must be a whole number of at least {least}, got {value!r}")
@@ -138,8 +150,7 @@ class TrainConfig:
         _one_of("optimizer", self.optimizer, OPTIMIZERS)
         _whole("pairs_per_batch", self.pairs_per_batch, 1)
         _whole("patience", self.patience, 0)
-        if not isinstance(self.monitor, str) or not MONITORED.fullmatch(self.monitor):
-            raise SettingError("monitor", f"must be precision@k or recall@k (k a whole number), got {self.monitor!r}")
+        check_monitor(self.monitor)
         _whole("seed", self.seed, 0)
         _one_of("verbose", self.verbose, (0, 1, 2))
         _whole("steps_per_execution", self.steps_per_execution, 1)

@@ -22,6 +22,7 @@ def evaluate_model(score_fn, split: Split, ks=None) -> dict:
     test = split.test
     ks = ks or protocol_ks(test.n_labels)
     report = evaluate_scorer(score_fn, test.X, test.Y, split.exclude, split.candidates, ks)
+    report["n_excluded"] += split.untested  # users the split could not test: no positive either
     # Ranking many labels a few rows at a time leaves the batches' freed scores held by the C
     # heap, which would count from then on (for the rest of training, when validation ranks
     # after each epoch).
@@ -49,7 +50,9 @@ def evaluate_served(served, split: Split, ks=None, batch_size: int = 256) -> dic
     tops = [served(test.X[start : start + batch_size], k=max(ks))["label_ids"].astype(np.int64)
             for start in range(0, test.n_examples, batch_size)]
     top = np.concatenate(tops) if tops else np.zeros((0, max(ks)), np.int64)
-    return ranking_report(top, test.Y, ks)
+    report = ranking_report(top, test.Y, ks)
+    report["n_excluded"] += split.untested
+    return report
 
 
 def standardised(split: Split) -> Split:

@@ -18,6 +18,8 @@ each method's training time to LightFM's final P@10.
 
 awe-tf trains with its defaults (Adagrad, learning rate, initial scale, margin, max-norm) apart
 from d and K = 10, LightFM's ``max_sampled``; LightFM with its own (learning rate 0.05).
+``--margin`` and ``--learning-rate`` change awe-tf's for every method, and ``--linear-sigmoid``
+the linear sigmoid row's alpha and beta, to see how a setting moves the methods against each other.
 
     python benchmarks/scale.py                                # 100,000 items and users: minutes
     python benchmarks/scale.py --items 1000000 --users 1000000 --lightfm-python /tmp/lfm/bin/python
@@ -83,9 +85,12 @@ def configs(args, method: str, epochs: int, bucketing: bool = True):
     from awe_tf.training import ModelConfig, TrainConfig
 
     engine, affinity = METHODS[method]
-    return (ModelConfig(dimension=args.dimension, num_negatives=10, affinity=affinity, seed=args.seed),
+    if affinity is not None and affinity.startswith("linear-sigmoid:"):
+        affinity = "linear-sigmoid:" + args.linear_sigmoid
+    return (ModelConfig(dimension=args.dimension, num_negatives=10, affinity=affinity, seed=args.seed,
+                        margin=args.margin),
             TrainConfig(epochs=epochs, verbose=0, seed=args.seed, engine=engine, threads=args.threads,
-                        pairs_per_batch=4096, bucketing=bucketing))
+                        pairs_per_batch=4096, bucketing=bucketing, learning_rate=args.learning_rate))
 
 
 def held_out_precision(model, test) -> float:
@@ -260,6 +265,13 @@ def set_arguments(parser, epochs: int) -> None:
     parser.add_argument("--threads", type=int, default=0, help="0: every core")
     parser.add_argument("--eval-users", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    from awe_tf.config import ModelConfig, TrainConfig
+
+    # awe-tf's defaults unless asked: the same for every method, to see how a setting moves them
+    parser.add_argument("--margin", type=float, default=ModelConfig.margin, help="awe-tf's WARP margin")
+    parser.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate, help="awe-tf's")
+    parser.add_argument("--linear-sigmoid", default="alpha=1,beta=0.25",
+                        help="the linear sigmoid row's settings (default: the paper's best, beta 0.25)")
 
 
 def main(argv=None) -> int:

@@ -50,7 +50,7 @@ SMALL = ["--epochs", "2", "--dimension", "8", "--negatives", "5", "--no-baseline
 # (case id, command line with {dir} for the test's folder, words the one-line message must contain)
 CASES = [
     ("labels coded -1/+1", ["train", "--train", "{dir}/signed.arff", "--labels", "{dir}/labels.xml", *ON_FILES],
-     ["signed.arff:7", "label 'a' is -1", "must be 0 or 1"]),
+     ["signed.arff:7", "label 'a' is -1", "never negative"]),
     ("duplicate interaction", ["train", "--train", "{dir}/clicks.tsv", *ON_FILES],
      ["clicks.tsv:3", "(user u1, item i1) is given twice", "first on line 1", "--duplicates sum"]),
     ("duplicate sparse ARFF entry", ["train", "--train", "{dir}/twice.arff", "--labels", "{dir}/labels.xml",
@@ -88,6 +88,8 @@ CASES = [
     ("negative --threads", ["reproduce", "annotation", "--threads", "-1"], ["--threads", "at least 0"]),
     ("export --keep 0", ["export", "{dir}/model", "{dir}/base", "--keep", "0"], ["--keep", "at least 1"]),
     ("bad monitor", ["train", "--monitor", "accuracy", *SMALL], ["--monitor", "precision@k"]),
+    ("monitor beyond the labels", ["train", "--dataset", "emotions", "--monitor", "precision@7", *SMALL],
+     ["--monitor", "precision@7 needs at least 7 labels", "has 6"]),
     ("knn:k=abc", ["train", "--affinity", "knn:k=abc", *SMALL], ["--affinity", "setting k of knn", "'abc'"]),
     ("beta=abc", ["train", "--affinity", "linear-sigmoid:beta=abc", *SMALL], ["setting beta of linear-sigmoid"]),
     ("unknown affinity", ["train", "--affinity", "nosuch", *SMALL], ["unknown affinity 'nosuch'", "knn", "or auto"]),
@@ -102,6 +104,7 @@ CASES = [
     ("diverged run", ["train", "--lr", "1e38", *SMALL], ["training diverged", "lower the learning rate"]),
     ("evaluate without a model", ["evaluate"], ["give the model directory"]),
     ("evaluate a missing model", ["evaluate", "{dir}/nomodel"], ["nomodel", "does not exist"]),
+    ("evaluate a missing export", ["evaluate", "--served", "{dir}/noexport"], ["noexport does not exist"]),
     ("evaluate a folder without a model", ["evaluate", "{dir}/model/weights"], ["holds no saved AWE model",
                                                                                 "awe_model.json"]),
     ("--test without --train", ["evaluate", "{dir}/nomodel", "--test", "x.arff"], ["--test", "go with --train"]),

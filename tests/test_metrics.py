@@ -103,6 +103,17 @@ def test_ranking_edge_cases_on_the_partition_path():
     assert top_k(np.zeros((0, 100)), 5, sp.csr_matrix((0, 100))).shape == (0, 5)
 
 
+def test_a_label_that_may_be_ranked_comes_before_a_barred_one_whatever_it_scored():
+    """-inf and NaN scores (a broken scorer's) still rank before excluded labels and labels outside
+    the candidates, on both paths, the NaN as -inf."""
+    for n_labels in (4, 100):  # the sort path, then the partition path
+        scores = np.zeros((1, n_labels))
+        scores[0, :4] = [-np.inf, 0.0, np.nan, 1.0]
+        exclude = sp.csr_matrix(([1.0], ([0], [1])), shape=(1, n_labels))
+        candidates = [0, 1, 2, 3]  # none of the labels beyond 4
+        assert top_k(scores, 4, exclude, candidates).tolist() == [[3, 0, 2, 1]]
+
+
 def test_ranking_many_labels_holds_a_few_rows_beside_the_scores():
     """The partition path ranks in blocks of rows of a few MB whatever the batch: what it
     allocates does not grow with the batch (a copy of the batch and an int64 index of it would be

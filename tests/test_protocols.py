@@ -46,7 +46,7 @@ def test_recommendation_split_follows_the_recipe():
     want_test = np.zeros_like(dense)
     for user in range(dense.shape[0]):
         items = np.flatnonzero(dense[user])
-        if items.size <= 5:
+        if items.size < 5:
             continue
         want_test[user, rng.choice(items, 5, replace=False)] = 1
     np.testing.assert_array_equal(split.train.Y.toarray(), dense - want_test)
@@ -56,6 +56,38 @@ def test_recommendation_split_follows_the_recipe():
     np.testing.assert_array_equal(split.exclude.toarray(), (dense - want_test)[has_test])
     np.testing.assert_array_equal(split.candidates, np.flatnonzero((dense - want_test).sum(axis=0) > 0))
     assert split.test.n_examples == dense.shape[0] - 1
+
+
+def test_a_user_with_exactly_five_items_draws_them_all_and_one_with_fewer_draws_nothing():
+    """The recipe's draw works for 5 items of 5 (and moves the generator on for every later
+    user); for fewer it cannot be made: no draw, the user is not tested but counted."""
+    from awe_tf.evaluation import evaluate_model
+
+    lengths = [8, 5, 3, 10, 7]
+    dense = np.zeros((len(lengths), 12))
+    for user, n in enumerate(lengths):
+        dense[user, np.random.default_rng(user).choice(12, n, replace=False)] = 1
+    data = Dataset(X=sp.csr_matrix(dense), Y=sp.csr_matrix(dense), feature_names=[str(i) for i in range(12)],
+                   label_names=[str(i) for i in range(12)], task="recommendation")
+    split = protocol_split(data)
+
+    def recipe(draw_when):
+        rng, held = np.random.default_rng(0), np.zeros_like(dense)
+        for user in range(dense.shape[0]):
+            items = np.flatnonzero(dense[user])
+            if draw_when(items.size):
+                held[user, rng.choice(items, 5, replace=False)] = 1
+        return held
+
+    want = recipe(lambda n: n >= 5)
+    assert not np.array_equal(want, recipe(lambda n: n > 5))  # the five-item user's draw changes later users'
+    tested = [0, 1, 3, 4]
+    np.testing.assert_array_equal(split.test.Y.toarray(), want[tested])
+    np.testing.assert_array_equal(split.train.Y.toarray(), dense - want)
+    assert split.test.X[1].nnz == 0 and split.test.Y[1].nnz == 5  # tested with no training items
+    assert split.untested == 1
+    report = evaluate_model(lambda X: np.zeros((X.shape[0], 12), np.float32), split)
+    assert (report["n_test"], report["n_excluded"]) == (4, 1)
 
 
 def test_recommendation_split_shares_the_training_matrices_when_every_user_is_tested():
@@ -95,10 +127,10 @@ def test_recommendation_validation_uses_seed_one():
     val = validation_split(split.train)
     rng = np.random.default_rng(1)
     dense = split.train.Y.toarray()
-    first_user = next(u for u in range(dense.shape[0]) if dense[u].sum() > 5)
+    first_user = next(u for u in range(dense.shape[0]) if dense[u].sum() >= 5)
     items = np.flatnonzero(dense[first_user])
     for user in range(first_user):
-        assert dense[user].sum() <= 5
+        assert dense[user].sum() < 5
     chosen = rng.choice(items, 5, replace=False)
     assert sorted(np.flatnonzero(val.test.Y.toarray()[0])) == sorted(chosen)
 

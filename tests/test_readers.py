@@ -59,6 +59,23 @@ def test_mulan_sparse(tmp_path):
     assert data.numeric_features.tolist() == [False, False, False]
 
 
+def test_mulan_labels_are_binarised_as_the_protocol_says(tmp_path):
+    """Any non-zero label value is a positive (shared/PROTOCOLS.md), declared numeric or nominal;
+    a negative one (a file coding absent labels as -1) is refused, not read as a positive."""
+    header = DENSE.split("@data")[0].replace("@attribute sky {0,1}", "@attribute sky numeric") \
+        .replace("@attribute sea {0,1}", "@attribute sea {0,1,2}")
+    data = read_mulan(write(tmp_path, "counts.arff", header + "@data\n1,2,3,0\n0,1,0.5,2\n2,2,0,1\n"),
+                      write(tmp_path, "l.xml", XML))
+    np.testing.assert_array_equal(data.Y.toarray(), [[1, 0], [1, 1], [0, 1]])
+    assert data.Y.dtype == np.float32
+    with pytest.raises(DataFormatError, match="'sky' is -2; a label is 0 .absent. or positive") as err:
+        read_mulan(write(tmp_path, "signed.arff", header + "@data\n1,2,1,0\n0,1,-2,1\n"), write(tmp_path, "l.xml", XML))
+    assert "signed.arff:8" in str(err.value)
+    words = DENSE.replace("@attribute sky {0,1}", "@attribute sky {0,1,maybe}")  # declared, even if unused
+    with pytest.raises(DataFormatError, match="'sky' has values .* expected numbers such as"):
+        read_mulan(write(tmp_path, "words.arff", words), write(tmp_path, "l.xml", XML))
+
+
 @pytest.mark.parametrize(
     "body, line, message",
     [

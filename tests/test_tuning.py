@@ -145,6 +145,29 @@ def test_the_printed_command_trains_on_the_files_searched(tmp_path, data_dir, ca
     emotions = data_dir / "mulan" / "emotions"
     files = ["--train", str(emotions / "emotions-train.arff"), "--test", str(emotions / "emotions-test.arff"),
              "--labels", str(emotions / "emotions.xml")]
-    assert cli.main(["tune", *files, "--trials", "1", "--epochs", "1", "-o", str(tmp_path)]) == 0
+    assert cli.main(["tune", *files, "--trials", "1", "--epochs", "1", "--seed", "3", "--monitor", "precision@3",
+                     "-o", str(tmp_path)]) == 0
     command = capsys.readouterr().out.strip().splitlines()[-1].split()
     assert command[:2] == ["awe-tf", "train"] and command[2:8] == files
+    # trained as the trials were: their most epochs, metric and seed, which train's defaults are not
+    assert command[-6:] == ["--epochs", "1", "--monitor", "precision@3", "--seed", "3"]
+    iterative = cli.build_parser().parse_args(["tune", "--affinity", "knn"])  # train's default: 3 rebuilds of G
+    assert cli._as_searched(iterative, "knn:k=15") == ["--iterations", "1"]
+    assert cli._as_searched(iterative, None) == []
+
+
+def test_a_monitor_validation_cannot_report_stops_the_search_before_any_work(tmp_path, capsys):
+    """precision@7 on 6 labels: one line, no search directory; where there are 7 labels,
+    validation reports it beside the protocol's ks."""
+    from awe_tf import cli
+    from awe_tf.data import load_dataset, validation_split
+    from awe_tf.training.callbacks import ValidationRanking
+
+    code = cli.main(["tune", "--dataset", "emotions", "--monitor", "precision@7", "--trials", "1",
+                     "-o", str(tmp_path / "search")])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1 and "precision@7 needs at least 7 labels" in error[0]
+    assert not (tmp_path / "search").exists()
+    carve = validation_split(load_dataset("corel5k").train)
+    assert ValidationRanking(carve, monitor="precision@7").ks == (1, 3, 5, 7, 10)
+    assert ValidationRanking(carve).ks == (1, 3, 5, 10)

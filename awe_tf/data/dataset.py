@@ -118,10 +118,13 @@ class Split:
     the ranking leaves out, and ``candidates`` the labels that may be ranked at all. The parts
     may share matrices (a recommendation split where every user is tested: ``test.X`` and
     ``exclude`` are the training part's own; of implicit data: ``train.X`` and ``train.Y`` hold
-    the same arrays), so treat them as read-only.
+    the same arrays), so treat them as read-only. ``untested`` counts the users a recommendation
+    split could not test (fewer items than it holds out): they are not in ``test``, and the
+    metrics count them with the rows they leave out for having no positive.
     """
 
     train: Dataset
     test: Dataset
     exclude: sp.csr_matrix | None = None
     candidates: np.ndarray | None = None
+    untested: int = 0

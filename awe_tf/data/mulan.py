@@ -149,10 +149,20 @@ def _value(path, text: str, kind, name: str, line_no: int) -> float:
     return parse_float(path, text, line_no, f"value of {name!r}")
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text.strip("'\""))
+    except ValueError:
+        return False
+    return True
+
+
 def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "error") -> Dataset:
     """Read a Mulan data set: attributes named in the XML are labels, the rest are features.
 
-    Labels are 0 or 1 (a label declared numeric must hold only those values). Numeric features
+    Labels are binarised as the protocol says: any non-zero value is a positive, 1. A negative
+    value is refused: it usually means a file coding absent labels as -1, which binarised would
+    make every label a positive. Numeric features
     are flagged so the model's input transform standardises them; nominal ``{0,1}`` features are
     kept as binary bag-of-words columns. ``duplicates``: see :func:`read_arff`.
 
@@ -173,19 +183,20 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
     if feature_cols.size == 0:
         raise DataFormatError(arff_path, "every attribute is a label; there are no input features")
     for col in label_cols:
-        if kinds[col] != "numeric" and not set(kinds[col]) <= {"0", "1"}:
-            raise DataFormatError(arff_path, f"label {names[col]!r} has values {kinds[col]}, expected {{0,1}}")
+        if kinds[col] != "numeric" and not all(_is_number(value) for value in kinds[col]):
+            raise DataFormatError(arff_path, f"label {names[col]!r} has values {kinds[col]}, expected numbers "
+                                  "such as {0,1}")
     csc = matrix.tocsc()
     X = csc[:, feature_cols].tocsr()
     Y = csc[:, label_cols].tocsr()
     Y.eliminate_zeros()
-    if duplicates == "sum":  # a label given twice is still one positive
-        Y.data = np.where(Y.data > 1, 1.0, Y.data).astype(np.float32)
-    wrong = np.flatnonzero(Y.data != 1.0)
-    if wrong.size:  # e.g. labels coded -1/+1: -1 is not a positive
+    wrong = np.flatnonzero(Y.data < 0)
+    if wrong.size:  # e.g. labels coded -1/+1: binarised, every label would be a positive
         row = np.searchsorted(Y.indptr, wrong[0], side="right") - 1
-        raise DataFormatError(arff_path, f"label {label_names[Y.indices[wrong[0]]]!r} is {Y.data[wrong[0]]:g}; labels "
-                              "must be 0 or 1", int(lines[row]))
+        raise DataFormatError(arff_path, f"label {label_names[Y.indices[wrong[0]]]!r} is {Y.data[wrong[0]]:g}; a label "
+                              "is 0 (absent) or positive (present: any positive value reads as 1), never negative",
+                              int(lines[row]))
+    Y.data = np.ones_like(Y.data, np.float32)  # binarised (a label given twice, duplicates="sum", is one too)
     numeric = np.array([kinds[c] == "numeric" for c in feature_cols])
     return Dataset(
         X=X,

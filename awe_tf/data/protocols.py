@@ -69,8 +69,10 @@ def hold_out_items(Y: sp.csr_matrix, seed: int, n_held_out: int = N_HELD_OUT):
     """For each user (rows in ascending user-id order) draw ``n_held_out`` of the sorted item ids
     with ``default_rng(seed).choice(items, n_held_out, replace=False)``.
 
-    Users with no more than ``n_held_out`` items keep them all for training and draw nothing
-    (there is nothing left to learn from otherwise); ``skipped`` counts them.
+    A user with exactly ``n_held_out`` items draws them all, as the recipe does (the draw moves
+    the generator on for every later user): that user is tested with no training items. One
+    with fewer, where the recipe's draw cannot be made, keeps them all for training, draws
+    nothing and is not tested; ``skipped`` counts them.
 
     Returns:
         ``(kept, held_out, skipped)``: two boolean masks over ``Y.data`` in CSR order, and the
@@ -82,7 +84,7 @@ def hold_out_items(Y: sp.csr_matrix, seed: int, n_held_out: int = N_HELD_OUT):
     for user in range(Y.shape[0]):
         start, end = Y.indptr[user], Y.indptr[user + 1]
         items = Y.indices[start:end]  # sorted ascending: CSR with sorted indices
-        if items.size <= n_held_out:
+        if items.size < n_held_out:
             skipped += 1
             continue
         chosen = rng.choice(items, n_held_out, replace=False)
@@ -114,7 +116,7 @@ def recommendation_split(data: Dataset, seed: int = 0) -> Split:
     data.Y.sort_indices()
     if not np.array_equal(data.X.indices, data.Y.indices) or not np.array_equal(data.X.indptr, data.Y.indptr):
         raise ValueError("recommendation data needs X and Y with the same non-zero pattern")
-    kept, held, _ = hold_out_items(data.Y, seed)
+    kept, held, skipped = hold_out_items(data.Y, seed)
     train_Y = _mask_csr(data.Y, kept)
     # inputs weighted as the labels are (implicit data: every weight 1): one training matrix serves as both
     train_X = train_Y if np.array_equal(data.X.data, data.Y.data) else _mask_csr(data.X, kept)
@@ -129,6 +131,7 @@ def recommendation_split(data: Dataset, seed: int = 0) -> Split:
         test=test if everyone else test.rows(has_test),
         exclude=train_Y if everyone else train_Y[has_test],
         candidates=candidates,
+        untested=skipped,
     )
 
 

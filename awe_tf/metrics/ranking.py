@@ -27,7 +27,8 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None, cand
 
     Returns:
         ``[n, k]`` int array of label indices. Ties break towards the lower label index; a NaN
-        score ranks after every number.
+        score ranks as -inf, after every finite one; excluded labels and those outside
+        ``candidates`` rank after all of them, whatever their scores.
     """
     scores = np.asarray(scores)
     n, n_labels = scores.shape
@@ -51,7 +52,7 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None, cand
         block = _to_rank(scores[first:last], barred, rows[run] - first, cols[run])
         kth = np.partition(block, k - 1, axis=1)[:, k - 1]
         for row, values in enumerate(block):
-            if np.isnan(kth[row]):  # fewer than k numbers: the NaN go last, in label order
+            if np.isnan(kth[row]):  # fewer than k labels may be ranked: the barred go last, in label order
                 out[first + row] = np.argsort(values, kind="stable")[:k]
                 continue
             tied_or_better = np.flatnonzero(values <= kth[row])
@@ -62,13 +63,14 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None, cand
 def _to_rank(scores: np.ndarray, barred, rows, cols) -> np.ndarray:
     """What :func:`top_k` sorts ascending: a copy of ``scores`` (float32 kept as it is, widening
     it would change no order and double what ranking a million labels holds; anything else as
-    float64), negated so that a stable sort keeps the lower index first among equal scores and
-    puts NaN after every number, with ``barred`` labels and the excluded ``(rows, cols)`` at +inf,
-    after every number."""
+    float64), negated so that a stable sort keeps the lower index first among equal scores; a NaN
+    score as -inf, and ``barred`` labels and the excluded ``(rows, cols)`` as NaN, which sorts
+    after every number (so after an allowed label however it scored)."""
     ranked = np.array(scores, dtype=np.float32 if scores.dtype == np.float32 else np.float64, copy=True)
+    np.copyto(ranked, -np.inf, where=np.isnan(ranked))
     if barred is not None:
-        ranked[:, barred] = -np.inf
-    ranked[rows, cols] = -np.inf
+        ranked[:, barred] = np.nan
+    ranked[rows, cols] = np.nan
     np.negative(ranked, out=ranked)  # in place: no second copy
     return ranked
 

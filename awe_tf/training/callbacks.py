@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from awe_tf.config import with_earlier_defaults
+from awe_tf.config import check_monitor, with_earlier_defaults
 from awe_tf.evaluation import evaluate_model
 from awe_tf.memory import return_free_memory
+from awe_tf.metrics import protocol_ks
 
 STATE_FILE = "state.json"
 
@@ -30,7 +31,8 @@ class ValidationRanking(tf.keras.callbacks.Callback):
     def __init__(self, split, ks=None, monitor: str = "precision@1", patience: int = 0):
         super().__init__()
         self.split = split
-        self.ks = ks
+        k = check_monitor(monitor, split.test.n_labels)  # the protocol's ks, and the monitored one
+        self.ks = ks or tuple(sorted({*protocol_ks(split.test.n_labels), k}))
         self.monitor = monitor
         self.patience = patience
         self.best = -math.inf

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from awe_tf.config import ModelConfig, SettingError, TrainConfig
+from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_monitor
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.data.pipeline import TrainingBatches
 from awe_tf.distribute import is_parameter_server, is_tpu, rows_by_workers
@@ -101,6 +101,8 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     if is_parameter_server(strategy) and train_config.bucketing:
         raise ValueError("parameter-server training needs TrainConfig(bucketing=False): workers build their "
                          "batches from tensors, in one static shape")
+    if validation is not None:  # before anything is built
+        check_monitor(train_config.monitor, validation.test.n_labels)
     if train_config.epochs == 0 and init_from is None and model is None:
         raise SettingError("epochs", "must be at least 1 for a model that starts untrained (0 keeps a model "
                            "started from a trained one, init_from)")

@@ -17,6 +17,7 @@ import functools
 import json
 from pathlib import Path
 
+from awe_tf.config import check_monitor
 from awe_tf.data import validation_split
 from awe_tf.data.dataset import Dataset
 from awe_tf.training import ModelConfig, TrainConfig
@@ -79,6 +80,7 @@ class _TrialRunner:
         self.base_train = train_config or TrainConfig()
         self.iterations = iterations
         self.monitor = self.base_train.monitor
+        check_monitor(self.monitor, train.n_labels)  # before the search's directory is made
         self.validation = validation_split(train)
         kwargs.setdefault("objective", _keras_tuner().Objective("val_" + self.monitor, direction="max"))
         kwargs.setdefault("overwrite", False)  # a search run again resumes
