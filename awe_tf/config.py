@@ -26,9 +26,19 @@ class SettingError(ValueError):
 
 
 def check_monitor(monitor: str, n_labels: int | None = None) -> int:
-    """The k of a monitored ``precision@k`` or ``recall@k`` (a TrainConfig's ``monitor``), refused
-    where the data has fewer than ``n_labels`` labels; validation reports it beside the
-    protocol's ks."""
+    """The k of a monitored metric (a TrainConfig's ``monitor``), which validation reports beside
+    the protocol's ks.
+
+    Args:
+        monitor: ``precision@k`` or ``recall@k``.
+        n_labels: the data's labels, if known: k may not exceed them.
+
+    Returns:
+        k.
+
+    Raises:
+        SettingError: ``monitor`` is not such a metric, or k is above ``n_labels``.
+    """
     if not isinstance(monitor, str) or not MONITORED.fullmatch(monitor):
         raise SettingError("monitor", f"must be precision@k or recall@k (k a whole number), got {monitor!r}")
     k = int(monitor.split("@")[1])

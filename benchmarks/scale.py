@@ -50,11 +50,12 @@ import numpy as np  # noqa: E402
 import awe_tf  # noqa: E402,F401  (Keras 2 as tf.keras, before TensorFlow loads)
 
 PARAMETER_SERVER = "parameter-server WSABIE"  # see the module docstring
+LINEAR_SIGMOID = "alpha=1,beta=0.25"  # eq. 6 at the paper's best beta (Table 3); --linear-sigmoid changes it
 WORKERS, SERVERS = 2, 2
 METHODS = {
     "native WSABIE": ("native", None),
     "graph WSABIE": ("graph", None),
-    "native AWE linear sigmoid": ("native", "linear-sigmoid:alpha=1,beta=0.25"),
+    "native AWE linear sigmoid": ("native", "linear-sigmoid:" + LINEAR_SIGMOID),
     PARAMETER_SERVER: ("graph", None),
 }
 
@@ -202,7 +203,13 @@ def time_to(history, epoch_seconds, target: float) -> float | None:
 def report(args, results: dict) -> str:
     lines = [f"synthetic set: {args.users:,} users, {args.items:,} items, about {args.per_user} per user; d = "
              f"{args.dimension}, {args.epochs} epochs, threads {args.threads or os.cpu_count()}; P@10 on "
-             f"{args.eval_users:,} users", ""]
+             f"{args.eval_users:,} users"]
+    from awe_tf.config import ModelConfig, TrainConfig
+
+    changed = [f"{name} {value}" for name, value, default in (
+        ("margin", args.margin, ModelConfig.margin), ("learning rate", args.learning_rate, TrainConfig.learning_rate),
+        ("linear sigmoid", args.linear_sigmoid, LINEAR_SIGMOID)) if value != default]
+    lines += ([f"awe-tf settings changed: {', '.join(changed)}"] if changed else []) + [""]
     reference = results.get("LightFM WARP")
     head = (f"{'method':<28}{'pairs/s':>12}{'vs LightFM':>11}{'s/epoch':>9}{'first':>8}{'P@10':>8}"
             f"{'popularity':>11}{'peak GB':>9}{'model GB':>10}{'peak/model':>11}{'(peak-TF)/model':>17}"
@@ -257,6 +264,8 @@ def report(args, results: dict) -> str:
 def set_arguments(parser, epochs: int) -> None:
     """The options of the synthetic set and of training that this script and ``memory_phases.py``
     share (``epochs``: the default number of epochs)."""
+    from awe_tf.config import ModelConfig, TrainConfig
+
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--per-user", type=int, default=20, help="item draws per user (repeats merge)")
@@ -265,13 +274,12 @@ def set_arguments(parser, epochs: int) -> None:
     parser.add_argument("--threads", type=int, default=0, help="0: every core")
     parser.add_argument("--eval-users", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
-    from awe_tf.config import ModelConfig, TrainConfig
-
-    # awe-tf's defaults unless asked: the same for every method, to see how a setting moves them
-    parser.add_argument("--margin", type=float, default=ModelConfig.margin, help="awe-tf's WARP margin")
-    parser.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate, help="awe-tf's")
-    parser.add_argument("--linear-sigmoid", default="alpha=1,beta=0.25",
-                        help="the linear sigmoid row's settings (default: the paper's best, beta 0.25)")
+    # awe-tf's defaults unless asked: the same for every awe-tf method, to see how a setting moves them
+    parser.add_argument("--margin", type=float, default=ModelConfig.margin, help="WARP's margin, every awe-tf method")
+    parser.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate,
+                        help="every awe-tf method's")
+    parser.add_argument("--linear-sigmoid", default=LINEAR_SIGMOID,
+                        help="the linear sigmoid row's settings (default: the paper's best Table 3 row)")
 
 
 def main(argv=None) -> int:

@@ -157,16 +157,15 @@ def test_the_printed_command_trains_on_the_files_searched(tmp_path, data_dir, ca
 
 
 def test_a_monitor_validation_cannot_report_stops_the_search_before_any_work(tmp_path, capsys):
-    """precision@7 on 6 labels: one line, no search directory; where there are 7 labels,
-    validation reports it beside the protocol's ks."""
+    """precision@375 on 374 labels: one line, no search directory; a k the data has is reported
+    by validation beside the protocol's ks."""
     from awe_tf import cli
     from awe_tf.data import load_dataset, validation_split
     from awe_tf.training.callbacks import ValidationRanking
 
-    code = cli.main(["tune", "--dataset", "emotions", "--monitor", "precision@7", "--trials", "1",
-                     "-o", str(tmp_path / "search")])
+    code = cli.main(["tune", "--monitor", "precision@375", "--trials", "1", "-o", str(tmp_path / "search")])
     error = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(error) == 1 and "precision@7 needs at least 7 labels" in error[0]
+    assert code == 2 and len(error) == 1 and "precision@375 needs at least 375 labels" in error[0]
     assert not (tmp_path / "search").exists()
     carve = validation_split(load_dataset("corel5k").train)
     assert ValidationRanking(carve, monitor="precision@7").ks == (1, 3, 5, 7, 10)

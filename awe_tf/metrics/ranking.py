@@ -28,7 +28,8 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None, cand
     Returns:
         ``[n, k]`` int array of label indices. Ties break towards the lower label index; a NaN
         score ranks as -inf, after every finite one; excluded labels and those outside
-        ``candidates`` rank after all of them, whatever their scores.
+        ``candidates`` rank after all of them, whatever their scores. (An export answers -1
+        instead of a label scored -inf or NaN: a model with such scores has diverged.)
     """
     scores = np.asarray(scores)
     n, n_labels = scores.shape

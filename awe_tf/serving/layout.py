@@ -25,9 +25,9 @@ def versions(model_dir) -> list[int]:
 
 def latest(model_dir) -> Path:
     """The newest version directory of ``model_dir``."""
-    found = versions(model_dir)
     if not Path(model_dir).exists():
         raise FileNotFoundError(f"{model_dir} does not exist")
+    found = versions(model_dir)
     if not found:
         raise FileNotFoundError(f"{model_dir} holds no model versions (no all-digit subdirectories)")
     return Path(model_dir) / str(found[-1])

@@ -55,8 +55,8 @@ def best_score(result: FitResult, monitor: str) -> float:
 
 def checked_validation(train: Dataset) -> Split:
     """The protocol's validation carve-out of ``train``, refused (ValueError) when it has no
-    example to score, as with too little data (recommendation: users need more than 5 items of
-    training data, and more than 5 left after that, to have validation items)."""
+    example to score, as with too little data (recommendation: users need at least 5 items of
+    training data to have validation items, and more than 5 to keep any for its training)."""
     carve = validation_split(train)
     scored = int((np.diff(carve.test.Y.indptr) > 0).sum())
     if scored == 0 or carve.train.Y.nnz == 0:
