@@ -184,6 +184,20 @@ def cmd_train(args) -> int:
         return _train(args)
 
 
+def _test_notes(split) -> str:
+    """What train's data line adds about a recommendation split's users: those too short to test
+    and those tested with no training items (all their items held out)."""
+    from awe_tf.data import RECOMMENDATION
+    from awe_tf.data.protocols import N_HELD_OUT
+
+    notes = [f"{split.untested} user{'s' * (split.untested != 1)} with fewer than {N_HELD_OUT} items: not tested"] \
+        if split.untested else []
+    if split.train.task == RECOMMENDATION:
+        bare = int((split.test.X.getnnz(axis=1) == 0).sum())
+        notes += [f"{bare} tested with no training items (all {N_HELD_OUT} held out)"] if bare else []
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
 def _monitor(args, split, validates: bool = True) -> str:
     """The validation metric to watch: ``--monitor``, else P@10 for recommendation, P@1 otherwise;
     where it ``validates``, one the data can report (checked before any work)."""
@@ -198,6 +212,7 @@ def _monitor(args, split, validates: bool = True) -> str:
 
 def _train(args) -> int:
     from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_engine
+    from awe_tf.data import RECOMMENDATION
     from awe_tf.data.protocols import N_HELD_OUT
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory
@@ -239,6 +254,10 @@ def _train(args) -> int:
         bucketing=not (args.jit_compile or args.strategy == "parameter-server"),  # fit gives a TPU one shape
     )
     check_engine(model_config, train_config)
+    if split.test.Y.nnz == 0:  # nothing to score: stop before training, not after
+        raise UsageError(f"{args.train or name}: its test part has no example with a positive label to score" + (
+            f" (no user has the {N_HELD_OUT} items the protocol holds out)" if split.train.task == RECOMMENDATION
+            else ""))
     if args.validate:
         checked_validation(split.train)
         _monitor(args, split)
@@ -257,9 +276,7 @@ def _train(args) -> int:
             shutil.rmtree(out / part, ignore_errors=True)
         (out / "metrics.json").unlink(missing_ok=True)
     earlier = _recorded_seconds(out)
-    untested = f" ({split.untested} user{'s' * (split.untested != 1)} with fewer than {N_HELD_OUT} items: not " \
-        "tested)" if split.untested else ""
-    print(f"data: {split.train!r}\n      test {split.test.n_examples} examples{untested}")
+    print(f"data: {split.train!r}\n      test {split.test.n_examples} examples{_test_notes(split)}")
     epochs = [args.epochs] * (iterations + 1 if iterative else 1)
     validation_report = None
     began = time.perf_counter()

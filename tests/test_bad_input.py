@@ -42,6 +42,7 @@ FILES = {  # name -> content (bytes or text) written under tmp_path
     "utf16.tsv": "u1\ti1\t1\n".encode("utf-16"),
     "a_file": "not a directory",
     "few.tsv": "".join(f"u{u}\ti{i}\n" for u in range(30) for i in range(8)),  # 8 items a user: no validation items
+    "short.tsv": "".join(f"u{u}\ti{(u + i) % 9}\n" for u in range(30) for i in range(4)),  # 4 a user: none tested
 }
 
 ON_FILES = ["--epochs", "1", "--no-validate", "--no-baselines", "--dimension", "4", "--negatives", "2"]
@@ -113,6 +114,8 @@ CASES = [
     ("export --recall-queries 0", ["export", "{dir}/model", "{dir}/base", "--recall-queries", "0"],
      ["--recall-queries"]),
     ("evaluate into a directory", ["evaluate", "{dir}/model", "--output", "{dir}"], ["--output", "is a directory"]),
+    ("no user to test", ["train", "--train", "{dir}/short.tsv", *ON_FILES], ["short.tsv: its test part has no "
+                                                                             "example", "no user has the 5 items"]),
     ("too little data to validate", ["train", "--train", "{dir}/few.tsv", *SMALL], ["validation carve-out",
                                                                                      "--no-validate"]),
     ("native engine, other affinity", ["train", "--engine", "native", "--affinity", "sigmoid", *SMALL],

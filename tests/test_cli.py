@@ -144,6 +144,7 @@ def test_a_rerun_on_changed_data_stops_instead_of_reusing_the_model(tmp_path):
     rng = np.random.default_rng(0)
     rows = [(u, i) for u in range(40) for i in sorted(rng.choice(30, 12, replace=False))]
     rows += [(40, 0), (40, 7), (40, 9)]  # too few items to hold 5 out: trained on, not tested, counted
+    rows += [(41, i) for i in range(5)]  # exactly 5: all held out, tested with no training items
     data = tmp_path / "clicks.tsv"
     data.write_text("".join(f"u{u}\ti{i}\n" for u, i in rows))
     out = tmp_path / "run"
@@ -151,8 +152,9 @@ def test_a_rerun_on_changed_data_stops_instead_of_reusing_the_model(tmp_path):
              "-o", str(out)]
     said = run("train", *flags).stdout
     first = json.loads((out / "metrics.json").read_text())
-    assert "test 40 examples (1 user with fewer than 5 items: not tested)" in said
-    assert (first["n_test"], first["n_excluded"]) == (40, 1) and "no positive label: 1)" in said
+    assert "test 41 examples (1 user with fewer than 5 items: not tested; 1 tested with no training items (all 5 " \
+           "held out))" in said
+    assert (first["n_test"], first["n_excluded"]) == (41, 1) and "no positive label: 1)" in said
     fewer = run("train", *flags, "--epochs", "1", check=False)  # a finished 2-epoch run is not cut to 1 silently
     assert fewer.returncode == 2 and "holds a run of 2 epochs, more than the 1 asked for" in fewer.stderr
     edited = [(u, (i + 1) % 30 if u == 3 and i + 1 not in dict.fromkeys(j for v, j in rows if v == 3) else i)

@@ -101,6 +101,8 @@ def test_ranking_edge_cases_on_the_partition_path():
     assert top_k(scores, 2, as_coo).tolist() == [[1, 2], [0, 1], [0, 1]]
     assert top_k(scores, 2, sp.csr_matrix((3, 100))).tolist() == [[0, 1]] * 3  # nothing excluded
     assert top_k(np.zeros((0, 100)), 5, sp.csr_matrix((0, 100))).shape == (0, 5)
+    nothing = ranking_report(np.zeros((0, 5), np.int64), sp.csr_matrix((0, 100)), (1, 5))  # no row: no crash
+    assert nothing["n_test"] == 0 and np.isnan(nothing["metrics"]["precision@1"])
 
 
 def test_a_label_that_may_be_ranked_comes_before_a_barred_one_whatever_it_scored():

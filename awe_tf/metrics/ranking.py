@@ -80,6 +80,8 @@ def hits_at_k(top: np.ndarray, positives: sp.csr_matrix, k: int) -> np.ndarray:
     """Per row, how many of the first ``k`` ranked labels are positives (an id of -1, a slot a
     ranking could not fill, is never one)."""
     positives = sp.csr_matrix(positives)
+    if top.shape[0] == 0:
+        return np.zeros(0, np.int64)
     rows = np.repeat(np.arange(top.shape[0]), k)
     ranked = top[:, :k].ravel()
     found = np.asarray(positives[rows, np.maximum(ranked, 0)]).ravel().astype(bool) & (ranked >= 0)
