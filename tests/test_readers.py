@@ -171,10 +171,15 @@ def test_xmlrepo(tmp_path):
         read_xmlrepo(write(tmp_path, "y.txt", "1 4 3\n5 0:1\n"))
     with pytest.raises(DataFormatError, match=r"z.txt:2: feature index 7 out of range"):
         read_xmlrepo(write(tmp_path, "z.txt", "1 4 3\n0 7:1\n"))
-    with pytest.raises(DataFormatError, match="header says 2 examples"):
+    with pytest.raises(DataFormatError, match="w.txt:1: header says 2 examples"):
         read_xmlrepo(write(tmp_path, "w.txt", "2 4 3\n0 1:1\n"))
     with pytest.raises(DataFormatError, match="NaN"):
         read_xmlrepo(write(tmp_path, "v.txt", "1 4 3\n0 1:nan\n"))
+    tabs = read_xmlrepo(write(tmp_path, "t.txt", "3 4 3\n0,2\t0:1.5  3:2\n\t1:1\n1\t2:0.5\n"))  # any whitespace
+    np.testing.assert_array_equal(tabs.X.toarray(), data.X.toarray())
+    np.testing.assert_array_equal(tabs.Y.toarray(), data.Y.toarray())
+    with pytest.raises(DataFormatError, match=r"u.txt:2: feature '2' is not 'index:value' \(a row's labels come first"):
+        read_xmlrepo(write(tmp_path, "u.txt", "1 4 3\n0, 2 1:1\n"))
 
 
 def test_read_files_guesses_and_checks(tmp_path):
@@ -185,6 +190,9 @@ def test_read_files_guesses_and_checks(tmp_path):
     assert train.n_examples == test.n_examples == 3
     with pytest.raises(ValueError, match="cannot tell the format"):
         read_files(write(tmp_path, "data.bin", "x"))
+    with pytest.raises(DataFormatError, match=r"counts \(5, 3\) differ from those of .*a.txt \(4, 3\)"):
+        read_files(write(tmp_path, "a.txt", "1 4 3\n0 1:1\n"), write(tmp_path, "b.txt", "1 5 3\n0 1:1\n"),
+                   format="xmlrepo")
 
 
 def test_a_header_row_naming_the_columns_is_not_an_interaction(tmp_path):

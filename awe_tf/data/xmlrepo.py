@@ -30,10 +30,10 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
     n, n_features, n_labels = (parse_int(path, h, 1, "header count") for h in header)
     body = [(i, line) for i, line in enumerate(lines[1:], start=2) if line.strip()]
     if len(body) != n:
-        raise DataFormatError(path, f"header says {n} examples but the file has {len(body)}")
+        raise DataFormatError(path, f"header says {n} examples but the file has {len(body)}", 1)
     xr, xc, xv, xl, yr, yc, yl = [], [], [], [], [], [], []
     for row, (line_no, line) in enumerate(body):
-        parts = line.split(" ")
+        parts = line.split()  # spaces or tabs
         first = parts[0]
         if ":" in first:  # no labels on this row
             labels_text, features = "", parts
@@ -48,7 +48,8 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
             yl.append(line_no)
         for token in filter(None, features):
             if ":" not in token:
-                raise DataFormatError(path, f"feature {token!r} is not 'index:value'", line_no)
+                raise DataFormatError(path, f"feature {token!r} is not 'index:value' (a row's labels come first, as "
+                                      "one comma-separated list without spaces)", line_no)
             index_text, value_text = token.split(":", 1)
             index = parse_int(path, index_text, line_no, "feature index")
             if not 0 <= index < n_features:
