@@ -184,6 +184,22 @@ def cmd_train(args) -> int:
         return _train(args)
 
 
+def _check_parts(args, split, name: str, parts: str) -> None:
+    """Stop before any work where a part to use (``"train"``: both; ``"test"``) holds no positive
+    label: nothing to train on or nothing to score, found otherwise only after training."""
+    from awe_tf.data import RECOMMENDATION
+    from awe_tf.data.protocols import N_HELD_OUT
+
+    recommendation = split.train.task == RECOMMENDATION
+    if parts == "train" and split.train.Y.nnz == 0:
+        raise UsageError(f"{args.train or name}: its training part has no example with a positive label" + (
+            f" (a user with exactly {N_HELD_OUT} items has them all held out for testing)" if recommendation else ""))
+    if split.test.Y.nnz == 0:
+        raise UsageError(f"{args.test or args.train or name}: its test part has no example with a positive label to "
+                         "score" + (f" (no user has the {N_HELD_OUT} items the protocol holds out)" if recommendation
+                                    else ""))
+
+
 def _test_notes(split) -> str:
     """What train's data line adds about a recommendation split's users: those too short to test
     and those tested with no training items (all their items held out)."""
@@ -194,7 +210,8 @@ def _test_notes(split) -> str:
         if split.untested else []
     if split.train.task == RECOMMENDATION:
         bare = int((split.test.X.getnnz(axis=1) == 0).sum())
-        notes += [f"{bare} tested with no training items (all {N_HELD_OUT} held out)"] if bare else []
+        notes += [f"{bare} user{'s' * (bare != 1)} with exactly {N_HELD_OUT} items: all held out, tested with no "
+                  "training items"] if bare else []
     return f" ({'; '.join(notes)})" if notes else ""
 
 
@@ -212,8 +229,6 @@ def _monitor(args, split, validates: bool = True) -> str:
 
 def _train(args) -> int:
     from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_engine
-    from awe_tf.data import RECOMMENDATION
-    from awe_tf.data.protocols import N_HELD_OUT
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory
     from awe_tf.training.fit import tables_digest
@@ -254,10 +269,7 @@ def _train(args) -> int:
         bucketing=not (args.jit_compile or args.strategy == "parameter-server"),  # fit gives a TPU one shape
     )
     check_engine(model_config, train_config)
-    if split.test.Y.nnz == 0:  # nothing to score: stop before training, not after
-        raise UsageError(f"{args.train or name}: its test part has no example with a positive label to score" + (
-            f" (no user has the {N_HELD_OUT} items the protocol holds out)" if split.train.task == RECOMMENDATION
-            else ""))
+    _check_parts(args, split, name, "train")
     if args.validate:
         checked_validation(split.train)
         _monitor(args, split)
@@ -429,6 +441,7 @@ def cmd_evaluate(args) -> int:
     run = run_directory(args.model) if args.model else None
     recorded = _run_metrics(args, run)
     split, name = _load(args, run)  # a run's model: its data, unless told otherwise
+    _check_parts(args, split, name, "test")
     print(f"data: {name}" + (f" (what {recorded} records)" if recorded else ""))
     rows, report = {}, None
     if args.model:

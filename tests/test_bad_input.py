@@ -42,6 +42,9 @@ FILES = {  # name -> content (bytes or text) written under tmp_path
     "utf16.tsv": "u1\ti1\t1\n".encode("utf-16"),
     "a_file": "not a directory",
     "few.tsv": "".join(f"u{u}\ti{i}\n" for u in range(30) for i in range(8)),  # 8 items a user: no validation items
+    "five.tsv": "".join(f"u{u}\ti{(u + i) % 9}\n" for u in range(30) for i in range(5)),  # all 5 held out: no training
+    "labelled.arff": ARFF + "".join(f"{i}.5,{i % 3},{i % 2},{(i + 1) % 2}\n" for i in range(12)),
+    "unlabelled.arff": ARFF + "".join(f"{i}.5,{i % 3},0,0\n" for i in range(12)),  # no positive label
     "short.tsv": "".join(f"u{u}\ti{(u + i) % 9}\n" for u in range(30) for i in range(4)),  # 4 a user: none tested
 }
 
@@ -114,6 +117,13 @@ CASES = [
     ("export --recall-queries 0", ["export", "{dir}/model", "{dir}/base", "--recall-queries", "0"],
      ["--recall-queries"]),
     ("evaluate into a directory", ["evaluate", "{dir}/model", "--output", "{dir}"], ["--output", "is a directory"]),
+    ("no training example", ["train", "--train", "{dir}/five.tsv", *ON_FILES], ["five.tsv: its training part has "
+                                                                                "no example", "exactly 5 items"]),
+    ("a test file without labels", ["train", "--train", "{dir}/labelled.arff", "--test", "{dir}/unlabelled.arff",
+                                    "--labels", "{dir}/labels.xml", *ON_FILES],
+     ["unlabelled.arff: its test part has no example", "!/labelled.arff"]),
+    ("evaluate with nothing to score", ["evaluate", "{dir}/model", "--train", "{dir}/short.tsv"],
+     ["short.tsv: its test part has no example"]),
     ("no user to test", ["train", "--train", "{dir}/short.tsv", *ON_FILES], ["short.tsv: its test part has no "
                                                                              "example", "no user has the 5 items"]),
     ("too little data to validate", ["train", "--train", "{dir}/few.tsv", *SMALL], ["validation carve-out",

@@ -190,7 +190,7 @@ def test_read_files_guesses_and_checks(tmp_path):
     assert train.n_examples == test.n_examples == 3
     with pytest.raises(ValueError, match="cannot tell the format"):
         read_files(write(tmp_path, "data.bin", "x"))
-    with pytest.raises(DataFormatError, match=r"counts \(5, 3\) differ from those of .*a.txt \(4, 3\)"):
+    with pytest.raises(DataFormatError, match=r"header's 5 features and 3 labels differ from .*a.txt's 4 and 3"):
         read_files(write(tmp_path, "a.txt", "1 4 3\n0 1:1\n"), write(tmp_path, "b.txt", "1 5 3\n0 1:1\n"),
                    format="xmlrepo")
 

@@ -93,8 +93,8 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
         first = read_xmlrepo(train, name, duplicates)
         second = read_xmlrepo(test, name, duplicates) if test else None
         if second is not None and (second.n_features, second.n_labels) != (first.n_features, first.n_labels):
-            raise DataFormatError(test, f"its header's feature/label counts ({second.n_features}, {second.n_labels}) "
-                                        f"differ from those of {train} ({first.n_features}, {first.n_labels})")
+            raise DataFormatError(test, f"its header's {second.n_features} features and {second.n_labels} labels "
+                                        f"differ from {train}'s {first.n_features} and {first.n_labels}")
         return first, second
     if test is not None:
         raise ValueError(f"{fmt} data is split by the protocol; pass only --train")

@@ -1,7 +1,8 @@
 """Reader for the Extreme Classification Repository text format.
 
 The first line is ``N F L`` (examples, features, labels); each following line is
-``l1,l2,... f:v f:v ...`` with 0-based label and feature indices (the label list may be empty).
+``l1,l2,... f:v f:v ...`` with 0-based label and feature indices (the label list may be empty),
+its parts separated by spaces or tabs.
 """
 
 from __future__ import annotations
