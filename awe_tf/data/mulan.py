@@ -162,9 +162,9 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
 
     Labels are binarised as the protocol says: any non-zero value is a positive, 1. A negative
     value is refused: it usually means a file coding absent labels as -1, which binarised would
-    make every label a positive. Numeric features
-    are flagged so the model's input transform standardises them; nominal ``{0,1}`` features are
-    kept as binary bag-of-words columns. ``duplicates``: see :func:`read_arff`.
+    make every label a positive. Numeric features are flagged so the model's input transform
+    standardises them; nominal ``{0,1}`` features are kept as binary bag-of-words columns.
+    ``duplicates``: see :func:`read_arff`.
 
     Raises:
         DataFormatError: a malformed file, or a label list that does not match the ARFF.
