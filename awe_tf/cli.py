@@ -284,9 +284,12 @@ def _train(args) -> int:
     for stale in out.glob(".publishing-*"):  # left by a run killed while publishing its results
         shutil.rmtree(stale, ignore_errors=True)
     if args.restart:  # everything of earlier runs goes: a killed restart leaves no old model behind
+        earlier_parts = [part for part in ("validation", "final", RUN_MODEL, "metrics.json") if (out / part).exists()]
         for part in ("validation", "final", RUN_MODEL):
             shutil.rmtree(out / part, ignore_errors=True)
         (out / "metrics.json").unlink(missing_ok=True)
+        if earlier_parts:
+            print(f"--restart: discarded the earlier run in {out} ({', '.join(earlier_parts)})")
     earlier = _recorded_seconds(out)
     print(f"data: {split.train!r}\n      test {split.test.n_examples} examples{_test_notes(split)}")
     epochs = [args.epochs] * (iterations + 1 if iterative else 1)
@@ -349,6 +352,7 @@ def _train(args) -> int:
             "epochs": epochs,
             "affinity": model_config.affinity or "constant",
             "auto": auto,
+            "strategy": args.strategy,  # of this process: a resumed run may have begun under another
             "init_from": str(model_directory(args.init_from).resolve()) if args.init_from else None,
             "init_from_digest": start_digest,
             "data_files": {"train": str(Path(args.train).resolve()),

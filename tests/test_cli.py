@@ -166,6 +166,8 @@ def test_a_rerun_on_changed_data_stops_instead_of_reusing_the_model(tmp_path):
     fresh = run("train", *flags, "--restart")
     second = json.loads((out / "metrics.json").read_text())
     assert second["data_fingerprint"] != first["data_fingerprint"] and "Resuming" not in fresh.stdout
+    assert f"--restart: discarded the earlier run in {out} (validation, final, model, metrics.json)" in fresh.stdout
+    assert first["strategy"] == second["strategy"] == "default"
 
 
 def test_a_run_from_init_from_shows_its_start_and_is_resumed_only_from_the_same_start(tmp_path):

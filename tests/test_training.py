@@ -66,6 +66,20 @@ def test_checkpoint_of_other_settings_is_refused(corel, tmp_path):
             output_dir=tmp_path)
 
 
+def test_a_checkpoint_of_the_other_engine_is_refused_and_an_older_one_resumes(corel, tmp_path):
+    """The native engine's sequential WARP learns other U and V than the graph step: a run is not
+    continued by the other engine. A checkpoint written before the engine was recorded resumes."""
+    config = ModelConfig(dimension=8, num_negatives=3)
+    fit(corel.train, config, TrainConfig(epochs=1, verbose=0), output_dir=tmp_path)
+    with pytest.raises(RuntimeError, match=r"train.engine: .graph. -> .native."):
+        fit(corel.train, config, TrainConfig(epochs=2, verbose=0, engine="native"), output_dir=tmp_path)
+    path = tmp_path / "checkpoints" / "state.json"
+    state = json.loads(path.read_text())
+    del state["settings"]["train"]["engine"]  # as written when the engine was free to change
+    path.write_text(json.dumps(state))
+    assert fit(corel.train, config, TrainConfig(epochs=2, verbose=0), output_dir=tmp_path).epochs_run == 2
+
+
 def test_a_checkpoint_from_before_the_initial_scale_was_recorded_resumes_as_scale_1(corel, tmp_path):
     config = ModelConfig(dimension=8, num_negatives=3, init_scale=1.0)
     fit(corel.train, config, TrainConfig(epochs=1, verbose=0), output_dir=tmp_path)

@@ -159,8 +159,19 @@ class StopAtNonFiniteStep(StopOnNonFinite):
             self._stop(f"the loss is {float(loss)}", f", step {batch + 1}")
 
 
-# Training settings a resumed run (or search) may change: how it runs, not what it computes.
-FREE_ON_RESUME = ("verbose", "steps_per_execution", "jit_compile", "engine", "threads")
+# Training settings a resumed run (or search) may change: how it runs, not what it computes. The
+# engine is not one: the native engine's sequential WARP learns other U and V than the graph
+# step's batches do. (The strategy is not a training setting: a run may move between them.)
+FREE_ON_RESUME = ("verbose", "steps_per_execution", "jit_compile", "threads")
+
+
+def with_engine(recorded: dict, settings: dict) -> dict:
+    """``recorded`` settings (a checkpoint's, a search's), given ``settings``' engine where they
+    were written before the engine had to match (nothing tells what it was)."""
+    train = recorded.get("train")
+    if isinstance(train, dict) and "engine" not in train and "engine" in settings.get("train", {}):
+        recorded = {**recorded, "train": {**train, "engine": settings["train"]["engine"]}}
+    return recorded
 
 
 def plain(value):
@@ -248,6 +259,7 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         recorded = state.get("settings") or {}
         if isinstance(recorded.get("model"), dict):  # written before a model setting existed
             recorded["model"] = with_earlier_defaults(recorded["model"])
+        recorded = with_engine(recorded, self.settings)
         refused = other_settings(f"{self.directory} holds a checkpoint of a run", recorded, self.settings)
         if refused:
             raise RuntimeError(f"{refused}; use another output directory, or start afresh (awe-tf train --restart)")

@@ -93,14 +93,15 @@ class _TrialRunner:
         G rebuilds), or, for a search resumed from its directory, refuse other settings than the
         recorded ones: trials trained differently would be ranked together as if alike. The
         number of trials may grow."""
-        from awe_tf.training.callbacks import FREE_ON_RESUME, other_settings, plain
+        from awe_tf.training.callbacks import FREE_ON_RESUME, other_settings, plain, with_engine
 
         train = {key: value for key, value in self.base_train.to_dict().items() if key not in FREE_ON_RESUME}
         settings = plain({"data": self.train_data.fingerprint(), "model": self.base_model.to_dict(), "train": train,
                           "iterations": self.iterations, "space": self.search_space})
         path = Path(self.project_dir) / SEARCH_FILE
         if path.exists():
-            refused = other_settings(f"{self.project_dir} holds a search", json.loads(path.read_text()), settings)
+            recorded = with_engine(json.loads(path.read_text()), settings)
+            refused = other_settings(f"{self.project_dir} holds a search", recorded, settings)
             if refused:
                 raise ValueError(f"{refused}: resume it with the same ones, or search into another directory "
                                  "(--output)")
