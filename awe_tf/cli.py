@@ -228,6 +228,8 @@ def _monitor(args, split, validates: bool = True) -> str:
 
 
 def _train(args) -> int:
+    import tensorflow as tf
+
     from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_engine
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory
@@ -353,6 +355,7 @@ def _train(args) -> int:
             "affinity": model_config.affinity or "constant",
             "auto": auto,
             "strategy": args.strategy,  # of this process: a resumed run may have begun under another
+            "strategy_class": type(tf.distribute.get_strategy()).__name__,  # what it chose (auto: TPU, GPUs, CPU)
             "init_from": str(model_directory(args.init_from).resolve()) if args.init_from else None,
             "init_from_digest": start_digest,
             "data_files": {"train": str(Path(args.train).resolve()),

@@ -51,15 +51,31 @@ def test_gitignore_covers_runs_and_exports():
 
 
 def test_readme_parameter_server_recipe_runs_on_one_machine(tmp_path):
-    """The block that starts a local parameter-server cluster, run as printed: tables sharded,
-    the model above popularity, the strategy recorded, no task left running."""
+    """The block that starts a local parameter-server cluster, run as printed (on free ports: two
+    checkouts may test at once): tables sharded, the model above popularity, the strategy
+    recorded, no task left running."""
+    import signal
+    import socket
+
     block = next(b for b in re.findall(r"```bash\n(.*?)```", README.read_text(), re.S) if "cluster-task" in b)
+    for port in sorted(set(re.findall(r"localhost:(\d+)", block))):
+        with socket.socket() as free:
+            free.bind(("localhost", 0))
+            block = block.replace(f"localhost:{port}", f"localhost:{free.getsockname()[1]}")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
            "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run(["bash", "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert "U in 2 shards, V in 2" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-3000:]
+    proc = subprocess.Popen(["bash", "-c", block], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=600)
+        left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # whatever a failure left running
+        except ProcessLookupError:
+            pass
+    assert "U in 2 shards, V in 2" in out, out[-2000:] + err[-3000:]
     report = json.loads((tmp_path / "runs" / "ps" / "metrics.json").read_text())
-    assert report["strategy"] == "parameter-server"
+    assert (report["strategy"], report["strategy_class"]) == ("parameter-server", "ParameterServerStrategyV2")
     assert report["metrics"]["precision@1"] > report["baselines"]["popularity"]["precision@1"]
-    left = subprocess.run(["pgrep", "-f", "awe-tf cluster-task"], capture_output=True, text=True).stdout.split()
-    assert not left, "the recipe's kill leaves no task running"
+    assert not left, "the block's kill leaves no task running"
