@@ -79,6 +79,16 @@ def test_random_search_trains_on_validation_and_resumes(tmp_path, corel, fits):
     with pytest.raises(ValueError, match="space.affinity.k"):
         tuning.make_tuner("random", corel.train, "topk", directory=tmp_path, max_trials=4,
                           search_space={**SPACE, "affinity.k": ("int", 1, 7)}, **SMALL)
+    native = {**SMALL, "train_config": TrainConfig(epochs=1, patience=0, engine="native")}
+    with pytest.raises(ValueError, match=r"train.engine: .graph. -> .native."):  # it learns other U and V
+        tuning.make_tuner("random", corel.train, "topk", directory=tmp_path, max_trials=4,
+                          search_space={**SPACE, "affinity.k": ("int", 1, 5)}, **native)
+    recorded = tmp_path / "corel5k-topk-random" / "search.json"
+    older = json.loads(recorded.read_text())
+    del older["train"]["engine"]  # as written when the engine was free to change: resumed as it is asked for
+    recorded.write_text(json.dumps(older))
+    tuning.make_tuner("random", corel.train, "topk", directory=tmp_path, max_trials=3,
+                      search_space={**SPACE, "affinity.k": ("int", 1, 5)}, **SMALL)
     (tmp_path / "corel5k-topk-random" / "search.json").unlink()  # trials, but what they were trained with unknown
     with pytest.raises(ValueError, match="holds trials but no search.json"):
         tuning.make_tuner("random", corel.train, "topk", directory=tmp_path, max_trials=4,
