@@ -215,29 +215,24 @@ def _test_notes(split) -> str:
     return f" ({'; '.join(notes)})" if notes else ""
 
 
-def _monitor(args, split, validates: bool = True) -> str:
-    """The validation metric to watch: ``--monitor``, else P@10 for recommendation, P@1 otherwise;
-    where it ``validates``, one the data can report (checked before any work)."""
-    from awe_tf.config import check_monitor
+def _monitor(args, split) -> str:
+    """The validation metric to watch: ``--monitor``, else P@10 for recommendation, P@1 otherwise."""
     from awe_tf.data import RECOMMENDATION
 
-    monitor = args.monitor or ("precision@10" if split.train.task == RECOMMENDATION else "precision@1")
-    if validates:
-        check_monitor(monitor, split.train.n_labels)
-    return monitor
+    return args.monitor or ("precision@10" if split.train.task == RECOMMENDATION else "precision@1")
 
 
 def _train(args) -> int:
     import tensorflow as tf
 
-    from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_engine
+    from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_engine, check_monitor
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory
     from awe_tf.training.fit import tables_digest
     from awe_tf.training.selection import DETAIL, checked_validation, choose_epochs, epochs_text, is_iterative, refit
 
     split, name = _load(args)
-    monitor = _monitor(args, split, validates=False)  # checked with the carve-out, below
+    monitor = _monitor(args, split)
     auto = args.affinity == "auto"
     if auto and (args.init_from or not args.validate or args.iterations is not None):
         raise UsageError("--affinity auto chooses on the validation carve-out, from WSABIE: it takes neither "
@@ -274,7 +269,7 @@ def _train(args) -> int:
     _check_parts(args, split, name, "train")
     if args.validate:
         checked_validation(split.train)
-        _monitor(args, split)
+        check_monitor(monitor, split.train.n_labels)  # one the carve-out's ranking can report
     start = _trained_stages(Path(args.init_from), args.validate) if args.init_from else (None, None)
     start_digest = tables_digest(start[1]) if args.init_from else None  # the final stage's start, as it was
     if start[1] is not None and (start[1].n_features, start[1].n_labels, start[1].dimension, start[1].input_bias) != \
@@ -286,12 +281,14 @@ def _train(args) -> int:
     for stale in out.glob(".publishing-*"):  # left by a run killed while publishing its results
         shutil.rmtree(stale, ignore_errors=True)
     if args.restart:  # everything of earlier runs goes: a killed restart leaves no old model behind
-        earlier_parts = [part for part in ("validation", "final", RUN_MODEL, "metrics.json") if (out / part).exists()]
-        for part in ("validation", "final", RUN_MODEL):
-            shutil.rmtree(out / part, ignore_errors=True)
-        (out / "metrics.json").unlink(missing_ok=True)
-        if earlier_parts:
-            print(f"--restart: discarded the earlier run in {out} ({', '.join(earlier_parts)})")
+        discarded = [part for part in ("validation", "final", RUN_MODEL, "metrics.json") if (out / part).exists()]
+        for part in discarded:
+            if (out / part).is_dir():
+                shutil.rmtree(out / part, ignore_errors=True)
+            else:
+                (out / part).unlink()
+        if discarded:
+            print(f"--restart: discarded the earlier run in {out} ({', '.join(discarded)})")
     earlier = _recorded_seconds(out)
     print(f"data: {split.train!r}\n      test {split.test.n_examples} examples{_test_notes(split)}")
     epochs = [args.epochs] * (iterations + 1 if iterative else 1)
