@@ -27,25 +27,32 @@ def split_cpu(replicas: int) -> list[str]:
     return [f"/cpu:{i}" for i in range(replicas)]
 
 
-def local_cluster(workers: int = 2, parameter_servers: int = 2):
+def local_cluster(workers: int = 2, parameter_servers: int = 2, ports=None):
     """Start an in-process cluster (``workers`` workers and ``parameter_servers`` parameter
     servers on loopback) and return its cluster resolver, for parameter-server training on one
-    machine (tests, trying it out). The calling process is the coordinator."""
+    machine (tests, trying it out). The calling process is the coordinator. ``ports``: the
+    servers' ports, workers first; by default free ones the system picks, all held until every
+    one is picked, so no two are the same."""
+    import contextlib
     import socket
 
-    def free_port():
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
-
-    spec = {"worker": [f"localhost:{free_port()}" for _ in range(workers)],
-            "ps": [f"localhost:{free_port()}" for _ in range(parameter_servers)]}
+    n = workers + parameter_servers
+    if ports is None:
+        with contextlib.ExitStack() as held:
+            sockets = [held.enter_context(socket.socket()) for _ in range(n)]
+            for s in sockets:
+                s.bind(("127.0.0.1", 0))
+            ports = [s.getsockname()[1] for s in sockets]
+    elif len(ports) != n:
+        raise ValueError(f"local_cluster: {n} servers need {n} ports, got {len(ports)}")
+    hosts = [f"localhost:{port}" for port in ports]
+    spec = {"worker": hosts[:workers], "ps": hosts[workers:]}
     cluster = tf.train.ClusterSpec(spec)
     config = tf.compat.v1.ConfigProto()
     # In-process servers share this machine's threads: too few inter-op threads deadlock them.
     config.inter_op_parallelism_threads = max(4, workers + 1)
-    for job, hosts in spec.items():
-        for index in range(len(hosts)):
+    for job, addresses in spec.items():
+        for index in range(len(addresses)):
             tf.distribute.Server(cluster, job_name=job, task_index=index, config=config, protocol="grpc", start=True)
     return tf.distribute.cluster_resolver.SimpleClusterResolver(cluster, rpc_layer="grpc")
 
