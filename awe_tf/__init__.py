@@ -46,8 +46,13 @@ __all__ = ["Dataset", "load_dataset", "list_datasets", "__version__", *_LAZY]
 
 
 def __getattr__(name):
-    if name in _LAZY:
-        import importlib
+    """The lazy names above, and the subpackages and modules (``awe_tf.models``,
+    ``awe_tf.serving``, ...) on first use, so ``import awe_tf`` alone reaches them all."""
+    import importlib
+    import importlib.util
 
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'awe_tf' has no attribute {name!r}")

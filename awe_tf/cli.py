@@ -200,19 +200,49 @@ def _check_parts(args, split, name: str, parts: str) -> None:
                                     else ""))
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
 def _test_notes(split) -> str:
-    """What train's data line adds about a recommendation split's users: those too short to test
-    and those tested with no training items (all their items held out)."""
+    """What train's data line adds about the test part: that it is every fifth row, where no
+    test file was given; for recommendation, the users too short to test and those tested with
+    no training items (all their items held out)."""
     from awe_tf.data import RECOMMENDATION
     from awe_tf.data.protocols import N_HELD_OUT
 
-    notes = [f"{split.untested} user{'s' * (split.untested != 1)} with fewer than {N_HELD_OUT} items: not tested"] \
+    notes = ["every fifth row of the file: no test file given"] if split.every_fifth else []
+    notes += [f"{_plural(split.untested, 'user')} with fewer than {N_HELD_OUT} items: not tested"] \
         if split.untested else []
     if split.train.task == RECOMMENDATION:
         bare = int((split.test.X.getnnz(axis=1) == 0).sum())
-        notes += [f"{bare} user{'s' * (bare != 1)} with exactly {N_HELD_OUT} items: all held out, tested with no "
+        notes += [f"{_plural(bare, 'user')} with exactly {N_HELD_OUT} items: all held out, tested with no "
                   "training items"] if bare else []
     return f" ({'; '.join(notes)})" if notes else ""
+
+
+def _training_notes(split) -> list[str]:
+    """What the annotation training part cannot teach: its rows with no label (no pair to learn
+    from), and the labels and features it never has, whose rows of V and U stay as they started
+    (with the test positives and values they touch)."""
+    from awe_tf.data import RECOMMENDATION
+
+    train, test = split.train, split.test
+    if train.task == RECOMMENDATION:  # items never trained on are not ranked (the split's candidates)
+        return []
+    notes = []
+    unlabelled = int((train.Y.getnnz(axis=1) == 0).sum())
+    unseen_labels = train.Y.getnnz(axis=0) == 0
+    unseen_features = train.X.getnnz(axis=0) == 0
+    if unlabelled:
+        notes.append(f"{_plural(unlabelled, 'training row')} with no label: no pair to learn from")
+    if unseen_labels.any():
+        notes.append(f"{_plural(int(unseen_labels.sum()), 'label')} with no training example, so untrained rows of "
+                     f"V: {test.Y[:, unseen_labels].nnz} of the test part's {test.Y.nnz} positives")
+    if test.X[:, unseen_features].nnz:
+        notes.append(f"{_plural(int(unseen_features.sum()), 'feature')} in no training row, so untrained rows of U: "
+                     f"{test.X[:, unseen_features].nnz} test values")
+    return notes
 
 
 def _monitor(args, split) -> str:
@@ -227,8 +257,7 @@ def _train(args) -> int:
 
     from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_engine, check_monitor
     from awe_tf.evaluation import baseline_scores, evaluate_model
-    from awe_tf.models.saving import RUN_MODEL, model_directory
-    from awe_tf.training.fit import tables_digest
+    from awe_tf.models.saving import RUN_MODEL, model_directory, tables_digest
     from awe_tf.training.selection import DETAIL, checked_validation, choose_epochs, epochs_text, is_iterative, refit
 
     split, name = _load(args)
@@ -291,6 +320,10 @@ def _train(args) -> int:
             print(f"--restart: discarded the earlier run in {out} ({', '.join(discarded)})")
     earlier = _recorded_seconds(out)
     print(f"data: {split.train!r}\n      test {split.test.n_examples} examples{_test_notes(split)}")
+    for note in _training_notes(split):
+        print(f"      {note}")
+    if split.train.header:  # the reader decided it: say so, where a user can see a wrong guess
+        print(f"      the first line, {', '.join(split.train.header)}, read as the columns' names")
     epochs = [args.epochs] * (iterations + 1 if iterative else 1)
     validation_report = None
     began = time.perf_counter()
@@ -432,7 +465,7 @@ def _publish(out: Path, model, report: dict) -> None:
 
 def cmd_evaluate(args) -> int:
     from awe_tf.evaluation import evaluate_model, evaluate_served, format_table
-    from awe_tf.models.saving import run_directory
+    from awe_tf.models.saving import run_directory, tables_digest
 
     if not args.model and not args.served:
         raise UsageError("give the model directory written by `awe-tf train` (OUTPUT/model), --served EXPORT, or both")
@@ -452,41 +485,52 @@ def cmd_evaluate(args) -> int:
         from awe_tf.models import AWEModel
 
         model = AWEModel.load_model(args.model)
-        _same_sizes(model.n_features, model.n_labels, split, name, args.model)
+        _same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model)
         report = evaluate_model(model.score, split)
         rows["model"] = report["metrics"]
     if args.served:
         from awe_tf import serving
 
         served = serving.load(args.served)
-        _same_sizes(served.metadata.get("n_features"), served.metadata.get("n_labels"), split, name, served.path)
+        _same_data(served.metadata.get("n_features"), served.metadata.get("n_labels"), served.label_names, split, name,
+                   served.path)
+        recorded_tables = served.metadata.get("tables_digest")  # None: an export older than this record
+        if args.model and recorded_tables and recorded_tables != tables_digest(model):
+            raise UsageError(f"--served {args.served} was exported from another model than {args.model} (their U and "
+                             "V differ): compare an export with the model it was made from, or evaluate each alone")
         answered = evaluate_served(served, split)
         flavour = served.metadata.get("flavour", "export")
         rows[f"served ({flavour})"] = answered["metrics"]
         report = report or answered
         report["served"] = {"path": str(served.path), "flavour": flavour, "metrics": answered["metrics"]}
     report["dataset"] = name
+    inexact = False
     print(format_table(rows))
     print(f"test examples: {report['n_test']} (left out, no positive label: {report['n_excluded']})")
     if len(rows) == 2:
         first, second = rows.values()
         gap = max(abs(first[key] - second[key]) for key in second if key in first)
         report["served"]["largest_difference"] = gap
+        exact = flavour == "portable"
+        inexact = exact and gap > 0  # a portable export that ranks otherwise than its model: a bug
         print("the served answers give the same metrics as the model" if gap == 0 else
-              f"the served answers differ from the model's by up to {gap:.4f} (ScaNN retrieval is approximate; "
-              "the portable flavour ranks exactly)", end="")
+              f"the served answers differ from the model's by up to {gap:.4f} " + (
+                  "although the portable flavour ranks exactly: this is a bug in awe-tf, please report it" if exact
+                  else "(ScaNN retrieval is approximate; the portable flavour ranks exactly)"), end="")
         missing = sorted(set(first) - set(second), key=lambda m: (m.split("@")[0], int(m.split("@")[1])))
         print(f"; the export answers too few labels for {', '.join(missing)}" if missing else "")
     if output is not None:
         output.write_text(json.dumps(report, indent=1))
-    return 0
+    return 1 if inexact else 0
 
 
-def _same_sizes(n_features, n_labels, split, name, where) -> None:
-    if (n_features, n_labels) != (split.train.n_features, split.train.n_labels):
-        raise UsageError(f"{where} has {n_features} features / {n_labels} labels but {name} has "
-                         f"{split.train.n_features} / {split.train.n_labels}: give the data it was trained on "
-                         "(--dataset or --train)")
+def _same_data(n_features, n_labels, label_names, split, name, where) -> None:
+    """Refuse data other than what the model at ``where`` was trained on (:func:`other_data`)."""
+    from awe_tf.evaluation import other_data
+
+    problem = other_data(n_features, n_labels, label_names, split.train)
+    if problem:
+        raise UsageError(f"{where}: {problem} ({name}); give the data it was trained on (--dataset or --train)")
 
 
 def cmd_diagnose(args) -> int:
@@ -507,7 +551,7 @@ def cmd_diagnose(args) -> int:
         _directory(Path(args.output).resolve().parent, "--output")
     split, name = _load(args, earlier)  # the run's own data, unless told otherwise
     saved = saved_config(run)
-    _same_sizes(saved["n_features"], saved["n_labels"], split, name, run)
+    _same_data(saved["n_features"], saved["n_labels"], saved.get("label_names"), split, name, run)
     report = diagnose(run, split, seed=args.seed, plot_to=args.plot)
     positives, negatives = report["g_positives"], report["g_negatives"]
     print(f"{name}, {report['affinity']} affinity, {report['test_positives']} test positives")
@@ -556,7 +600,7 @@ def cmd_export(args) -> int:
             print(f"recall measured on random rows: the run's data cannot be read ({error})")
     if split is not None:
         print(f"recall measured on the test part of {name}" + (f" (what {recorded} records)" if recorded else ""))
-        _same_sizes(model.n_features, model.n_labels, split, name, args.model)
+        _same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model)
         queries = split.test.X[: args.recall_queries]  # raw rows, as clients will send them
     flavours = serving.FLAVOURS if args.flavour == "both" else (args.flavour,)
     for flavour in flavours:
@@ -783,7 +827,8 @@ def build_parser() -> argparse.ArgumentParser:
     fitting.add_argument("--optimizer", choices=["adagrad", "sgd"], default=train_defaults.optimizer,
                          help="adagrad, or the paper's plain SGD")
     fitting.add_argument("--pairs-per-batch", type=_positive, default=train_defaults.pairs_per_batch,
-                         help="about how many positive (x, y) pairs make one step")
+                         help="the most (x, y) pair slots a step holds: each example's labels, padded to the longest "
+                              "example in the step, rounded up to a multiple of 8")
     fitting.add_argument("--patience", type=_non_negative, default=train_defaults.patience,
                          help="stop after this many epochs without a better validation score (0: never)")
     fitting.add_argument("--monitor", help="validation metric for early stopping, precision@K or recall@K (none: "

@@ -121,7 +121,8 @@ class TrainConfig:
             it is kept as it starts).
         learning_rate: the optimiser's step size.
         optimizer: ``adagrad`` (default) or ``sgd`` (the paper's plain SGD).
-        pairs_per_batch: about how many positive (x, y) pairs make one step.
+        pairs_per_batch: the most positive (x, y) pair slots one step holds (each example's
+            labels padded to the step's longest, rounded up to a multiple of 8).
         bucketing: group examples by length (a few static shapes) instead of one padded shape.
         patience: stop after this many epochs without a better validation score (0: never).
         monitor: the validation metric early stopping watches, e.g. ``precision@1``.

@@ -224,7 +224,7 @@ def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20, s
         model_config: the run's model settings (to rebuild a step's model around its checkpoint).
         k: the neighbours.
         start, start_digest: for a run started from another (``--init-from``), the model it was
-            given and a digest of its U and V then (:func:`~awe_tf.training.fit.tables_digest`).
+            given and a digest of its U and V then (:func:`~awe_tf.models.saving.tables_digest`).
             That model was the run's step 0 and left no checkpoint; it is read from ``start``
             when it is still there and still the same.
 
@@ -236,8 +236,8 @@ def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20, s
     from awe_tf.config import ModelConfig
     from awe_tf.evaluation import embedding_knn, evaluate_baseline
     from awe_tf.models import AWEModel
+    from awe_tf.models.saving import tables_digest
     from awe_tf.training import build_model
-    from awe_tf.training.fit import tables_digest
 
     def precision(model) -> float:
         return evaluate_baseline(embedding_knn(model, split.train.task, k, name="knn"), split)["precision@1"]

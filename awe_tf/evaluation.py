@@ -12,13 +12,38 @@ from awe_tf.memory import return_free_memory
 from awe_tf.metrics import evaluate_scorer, protocol_ks
 
 
+def other_data(n_features, n_labels, label_names, data) -> str | None:
+    """What makes ``data`` other than the data a model of these sizes and label names was
+    trained on, in words, or None: other sizes, or labels of other names or in another order
+    (the same ids would then name other labels). ``label_names`` None: sizes only."""
+    if (n_features, n_labels) != (data.n_features, data.n_labels):
+        return (f"the model has {n_features} features / {n_labels} labels but the data {data.n_features} / "
+                f"{data.n_labels}")
+    if label_names is None or tuple(map(str, label_names)) == tuple(map(str, data.label_names)):
+        return None
+    differ = [j for j, (a, b) in enumerate(zip(label_names, data.label_names, strict=True)) if str(a) != str(b)]
+    j = differ[0]
+    return (f"the model was trained on other labels: {len(differ)} of {n_labels} label ids name another label "
+            f"(label {j} is {label_names[j]!r} in the model, {data.label_names[j]!r} in the data)")
+
+
 def evaluate_model(score_fn, split: Split, ks=None) -> dict:
     """Rank the test part with ``score_fn(X)`` under the protocol (k = 1, 3, 5, and 10 when
-    there are at least 10 labels, unless ``ks`` is given).
+    there are at least 10 labels, unless ``ks`` is given). ``score_fn`` may be a model itself
+    (its ``score``); a model's data is checked first (:func:`other_data`), given as the model
+    or as its ``score``.
 
     Returns:
         ``{"metrics": {...}, "n_test": ..., "n_excluded": ...}``.
     """
+    from awe_tf.models import AWEModel
+
+    model = score_fn if isinstance(score_fn, AWEModel) else getattr(score_fn, "__self__", None)
+    if isinstance(model, AWEModel):
+        problem = other_data(model.n_features, model.n_labels, model.label_names, split.train)
+        if problem:
+            raise ValueError(f"evaluate_model: {problem}; evaluate it on the data it was trained on")
+        score_fn = model.score if score_fn is model else score_fn
     test = split.test
     ks = ks or protocol_ks(test.n_labels)
     report = evaluate_scorer(score_fn, test.X, test.Y, split.exclude, split.candidates, ks)

@@ -76,6 +76,15 @@ def test_a_winner_needs_a_real_gain_and_no_real_loss_on_the_other_metric():
     assert trial(0.02, 0.0, 0.02, error=0.005).beats_wsabie  # no change at all on one metric is no loss
 
 
+def test_too_little_data_to_choose_on_says_what_to_do_instead(corel):
+    """Auto cannot run without a validation carve-out: the error says so, and to name an
+    affinity and train without validation (auto has no such switch itself)."""
+    few = corel.train.rows(np.arange(3))  # a carve-out of 20% of 3 rows holds none
+    with pytest.raises(ValueError, match="too little data to choose the affinity on: name one and train with "
+                                         r"--no-validate \(in Python: fit without validation\)"):
+        choose_affinity(few, ModelConfig(dimension=4), TrainConfig(epochs=1, verbose=0), log=lambda line: None)
+
+
 def test_candidates_over_the_budget_are_not_run_and_wsabie_stays(corel):
     picked = choose_affinity(corel.train, **SMALL, candidates=("constant:1+knn:k=20",), budget=1.0,
                              log=lambda line: None)
@@ -135,7 +144,8 @@ def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None):
     vote_rows = vote_rows or {}
     built = [] if built is None else built
     monkeypatch.setattr(auto, "time", clock)
-    monkeypatch.setattr(auto, "checked_validation", lambda train: types.SimpleNamespace(train="carve-out"))
+    monkeypatch.setattr(auto, "checked_validation", lambda train, *why: types.SimpleNamespace(train="carve-out"))
+    monkeypatch.setattr(auto, "check_arguments", lambda *arguments: None)  # the training part is a name here
     cost = {None: 5.0, "knn:k=20": 24.0, "linear-sigmoid:alpha=1,beta=0": 8.0}
 
     class Step:

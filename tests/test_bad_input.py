@@ -37,6 +37,9 @@ FILES = {  # name -> content (bytes or text) written under tmp_path
     "clicks.tsv": "u1\ti1\t1\nu2\ti2\t1\nu1\ti1\t2\n",
     "huge.tsv": "u1\ti1\t1e39\nu2\ti2\t1\n",
     "twice.txt": "2 3 2\n0 0:1 0:2\n1 1:1\n",
+    "nolabels.txt": "1 3 0\n0:1\n",
+    "blank.txt": "3 3 2\n0 0:1\n\n1 1:1\n",
+    "emptylabel.txt": "2 3 2\n0,,1 0:1\n1 1:1\n",
     "binary.tsv": b"\x00\x01\x02PK\x03\x04",
     "latin1.tsv": "u1\ti1\t1\nJos\xe9\ti2\t1\n".encode("latin-1"),
     "utf16.tsv": "u1\ti1\t1\n".encode("utf-16"),
@@ -53,6 +56,16 @@ SMALL = ["--epochs", "2", "--dimension", "8", "--negatives", "5", "--no-baseline
 
 # (case id, command line with {dir} for the test's folder, words the one-line message must contain)
 CASES = [
+    ("xmlrepo header count of 0", ["train", "--train", "{dir}/nolabels.txt", *ON_FILES],
+     ["nolabels.txt:1", "must be at least 1"]),
+    ("xmlrepo blank line", ["train", "--train", "{dir}/blank.txt", *ON_FILES],
+     ["blank.txt:1", "header says 3 examples but the file has 2", "blank lines, which are no row: 3"]),
+    ("xmlrepo empty label", ["train", "--train", "{dir}/emptylabel.txt", *ON_FILES],
+     ["emptylabel.txt:2", "empty label in the list '0,,1'"]),
+    ("--labels for xmlrepo", ["train", "--train", "{dir}/twice.txt", "--labels", "{dir}/labels.xml", *ON_FILES],
+     ["a label list (--labels) is for Mulan data"]),
+    ("evaluate another model's export", ["evaluate", "{dir}/model", "--served", "{dir}/exports/other"],
+     ["was exported from another model than", "their U and V differ"]),
     ("labels coded -1/+1", ["train", "--train", "{dir}/signed.arff", "--labels", "{dir}/labels.xml", *ON_FILES],
      ["signed.arff:7", "label 'a' is -1", "never negative"]),
     ("duplicate interaction", ["train", "--train", "{dir}/clicks.tsv", *ON_FILES],
@@ -144,6 +157,7 @@ def folder(tmp_path_factory):
         path = root / name
         path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
     AWEModel(499, 374, dimension=4).save_model(root / "model")
+    serving.export(AWEModel(499, 374, dimension=4, seed=7), root / "exports", "other", flavour="portable", log=None)
     return root
 
 
@@ -192,6 +206,12 @@ REQUESTS = [
     ("k too large", {"feature_ids": [[3]], "k": 31}, ValueError, ["k must be a whole number from 1 to"]),
     ("fractional k", {"feature_ids": [[3]], "k": 2.5}, ValueError, ["k must be a whole number"]),
     ("raw rows with NaN", {"X": sp.csr_matrix(([np.nan], ([0], [1])), shape=(1, 30))}, ValueError, ["NaN"]),
+    ("id out of range", {"feature_ids": [[30]]}, ValueError, ["feature ids from 0 to 29 (or -1, padding), got [30]"]),
+    ("negative id", {"feature_ids": [[3, -2]]}, ValueError, ["feature_ids", "got [-2]"]),
+    ("NaN value", {"feature_ids": [[3]], "feature_weights": [[np.nan]]}, ValueError,
+     ["feature_weights must be finite numbers"]),
+    ("weights of another shape", {"feature_ids": [[3, 4]], "feature_weights": [[1.0]]}, ValueError,
+     ["feature_weights has shape (1, 1) but feature_ids (1, 2)"]),
     ("graph: id out of range", {"signature": {"feature_ids": [[30]]}}, GRAPH, ["feature_ids must be < 30"]),
     ("graph: repeated id", {"signature": {"feature_ids": [[3, 3]]}}, GRAPH, ["appears twice"]),
     ("graph: k too large", {"signature": {"feature_ids": [[3]], "k": 31}}, GRAPH, ["k must be at most"]),

@@ -39,6 +39,30 @@ def test_train_on_the_bundled_default_then_evaluate(tmp_path):
     assert "model" in evaluated.stdout
 
 
+def test_train_says_what_its_data_cannot_teach(tmp_path):
+    """One xmlrepo file, no test file: the data line names the data by its folder (the file is
+    train.txt), says the test part is every fifth row, and counts the training rows with no label
+    and the label and feature only the test rows have (their rows of V and U stay untrained)."""
+    rows = []
+    for i in range(50):
+        if i % 5 == 0:  # test rows: label 3 and feature 5 only here
+            rows.append(f"{i % 3},3 {i % 4}:1 5:2")
+        elif i in (1, 2):
+            rows.append(f"{i % 4}:1")  # no label
+        else:
+            rows.append(f"{i % 3} {i % 4}:1 4:1")
+    (tmp_path / "mydata").mkdir()
+    data = tmp_path / "mydata" / "train.txt"
+    data.write_text("50 6 4\n" + "\n".join(rows) + "\n")
+    proc = run("train", "--train", str(data), "--epochs", "1", "--no-validate", "--no-baselines", "--dimension", "4",
+               "--negatives", "2", "-o", str(tmp_path / "run"))
+    assert "data: Dataset('mydata'" in proc.stdout
+    assert "test 10 examples (every fifth row of the file: no test file given)" in proc.stdout
+    assert "2 training rows with no label: no pair to learn from" in proc.stdout
+    assert "1 label with no training example, so untrained rows of V: 10 of the test part's 20 positives" in proc.stdout
+    assert "1 feature in no training row, so untrained rows of U: 10 test values" in proc.stdout
+
+
 def test_datasets_lists_the_bundled_default():
     proc = run("datasets")
     corel = next(line for line in proc.stdout.splitlines() if line.startswith("corel5k"))
@@ -68,7 +92,7 @@ def test_train_on_files(tmp_path, data_dir):
     assert "emotions-train" in run("diagnose", str(out / "model")).stdout
     saved = shutil.copytree(out / "model", tmp_path / "saved")  # the model outside its run: the default data
     alone = run("diagnose", str(saved), check=False)
-    assert alone.returncode == 2 and "72 features / 6 labels but corel5k has" in alone.stderr
+    assert alone.returncode == 2 and "72 features / 6 labels but the data 499 / 374 (corel5k)" in alone.stderr
     copied = tmp_path / "copied"  # the same file names, other data: refused, not scored as if the same
     copied.mkdir()
     for name in ("emotions-test.arff", "emotions.xml"):

@@ -1,5 +1,7 @@
 """AWEModel: scoring by hand, negative sampling, max-norm, config and save/load round trip."""
 
+import dataclasses
+import subprocess
 import sys
 
 import numpy as np
@@ -210,6 +212,31 @@ def test_bad_inputs_raise():
         AWEModel(n_features=3, n_labels=4, loss="hinge")
     with pytest.raises(FileNotFoundError):
         AWEModel.load_model("/nonexistent/model")
+    with pytest.raises(ValueError, match=r"candidates must be label ids from 0 to 3, got \[4, -1\]"):
+        model.top_k(np.eye(3)[:1], 2, candidates=[1, 4, -1])
+    with pytest.raises(ValueError, match="candidates must be a list of whole label ids, got float64"):
+        model.top_k(np.eye(3)[:1], 2, candidates=[1.5])
+    assert model.top_k(np.eye(3)[:1], 2, candidates=[])[0].tolist() == [[-1, -1]]  # nothing may be ranked
+
+
+def test_training_calls_say_what_goes_where():
+    """A whole split for its training part, or one config for the other, is refused with a
+    TypeError saying what to pass, before any work (not a Keras or attribute error from inside)."""
+    from awe_tf.data import load_dataset
+    from awe_tf.training import ModelConfig, TrainConfig, fit, fit_iterative
+    from awe_tf.training.auto import choose_affinity
+
+    split = load_dataset("corel5k")
+    cases = {"train must be a Dataset .*split.train.*got a Split": lambda: fit(split, ModelConfig()),
+             "model_config must be a ModelConfig, got a TrainConfig": lambda: fit(split.train, TrainConfig(epochs=1)),
+             "train_config must be a TrainConfig, got a ModelConfig": lambda: fit(split.train, ModelConfig(),
+                                                                                  ModelConfig()),
+             "validation must be a Split.*got a Dataset": lambda: fit(split.train, validation=split.test),
+             "fit_iterative: train must be a Dataset": lambda: fit_iterative(split, ModelConfig(affinity="knn")),
+             "choose_affinity: train must be a Dataset": lambda: choose_affinity(split, ModelConfig(), TrainConfig())}
+    for message, call in cases.items():
+        with pytest.raises(TypeError, match=message):
+            call()
 
 
 def test_public_api():
@@ -221,6 +248,41 @@ def test_public_api():
     import tensorflow as tf
 
     assert tf.keras.__name__.startswith("tf_keras")  # Keras 2, as TFRS needs
+
+
+def test_import_awe_tf_alone_reaches_the_subpackages():
+    """``import awe_tf`` then ``awe_tf.models...`` / ``awe_tf.serving...``, as the README writes
+    them, in a fresh process where nothing else imported those subpackages."""
+    script = ("import awe_tf; print(awe_tf.models.AWEModel.__name__, awe_tf.serving.load.__name__, "
+              "awe_tf.data.load_split.__name__)")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["AWEModel", "load", "load_split"]
+    import awe_tf
+
+    with pytest.raises(AttributeError, match="no attribute 'modles'"):
+        awe_tf.modles  # noqa: B018
+
+
+def test_evaluating_a_model_checks_it_was_trained_on_that_data():
+    """A model evaluated on data whose labels have other names or another order (the same ids
+    naming other labels) is refused, not scored as if it were the same; a model may be given
+    itself, not only its ``score``."""
+    from awe_tf.data import load_dataset
+    from awe_tf.evaluation import evaluate_model
+
+    split = load_dataset("corel5k")
+    names = list(split.train.label_names)
+    model = AWEModel(split.train.n_features, split.train.n_labels, dimension=4, label_names=names, seed=0)
+    assert evaluate_model(model, split) == evaluate_model(model.score, split)
+    moved = dataclasses.replace(split, train=dataclasses.replace(split.train, label_names=names[1:] + names[:1]))
+    for given in (model, model.score):
+        with pytest.raises(ValueError, match=rf"other labels: \d+ of 374 label ids name another label \(label 0 is "
+                                             rf"{names[0]!r} in the model, {names[1]!r} in the data\)"):
+            evaluate_model(given, moved)
+    smaller = AWEModel(split.train.n_features, 7, dimension=4)
+    with pytest.raises(ValueError, match="7 labels but the data 499 / 374"):
+        evaluate_model(smaller.score, split)
 
 
 def test_a_scored_model_can_be_freed():

@@ -141,6 +141,10 @@ def test_movielens_formats_agree(tmp_path):
         np.testing.assert_array_equal(data.Y.toarray(), [[1, 1, 0], [1, 0, 0], [0, 0, 1]])
         assert list(data.row_ids) == [1, 2, 3]
     assert datasets[0].label_names == ["Toy Story (1995)", "Heat", "Fargo"]
+    assert datasets[2].header == ("userId", "movieId", "rating", "timestamp") and datasets[0].header is None
+    write(tmp_path / "c", "movies.csv", 'movieId,title,genres\n10,Toy Story (1995),x\n20,"American President, The '
+          '(1995)",y\n30,Fargo,z\n')  # MovieLens quotes the titles holding a comma
+    assert read_movielens(tmp_path / "c").label_names == ["Toy Story (1995)", "American President, The (1995)", "Fargo"]
 
 
 def test_movielens_bad_row(tmp_path):
@@ -179,7 +183,17 @@ def test_xmlrepo(tmp_path):
     np.testing.assert_array_equal(tabs.X.toarray(), data.X.toarray())
     np.testing.assert_array_equal(tabs.Y.toarray(), data.Y.toarray())
     with pytest.raises(DataFormatError, match=r"u.txt:2: feature '2' is not 'index:value' \(a row's labels come first"):
-        read_xmlrepo(write(tmp_path, "u.txt", "1 4 3\n0, 2 1:1\n"))
+        read_xmlrepo(write(tmp_path, "u.txt", "1 4 3\n0 2 1:1\n"))
+    with pytest.raises(DataFormatError, match=r"u2.txt:2: empty label in the list '0,' \(a row's labels are one "
+                                              "comma-separated list without spaces"):
+        read_xmlrepo(write(tmp_path, "u2.txt", "1 4 3\n0, 2 1:1\n"))
+    zeros = read_xmlrepo(write(tmp_path, "s.txt", "3 4 3\n0,2 0:1.5 1:0 3:2\n 1:1\n1 2:0.5\n"))
+    assert zeros.X.nnz == data.X.nnz == 4  # a stored 0 is no input
+    assert data.name == "x"
+    (tmp_path / "bibtex").mkdir()  # a file named only as a part is named by its folder
+    assert read_xmlrepo(write(tmp_path / "bibtex", "train.txt", "1 4 3\n0 1:1\n")).name == "bibtex"
+    with pytest.raises(DataFormatError, match=r"e.txt:2: empty label in the list '3,6,'"):
+        read_xmlrepo(write(tmp_path, "e.txt", "1 4 7\n3,6, 1:1\n"))
 
 
 def test_read_files_guesses_and_checks(tmp_path):
@@ -201,6 +215,36 @@ def test_a_header_row_naming_the_columns_is_not_an_interaction(tmp_path):
         assert list(data.row_ids) == ["9", "10"], header  # integer ids, sorted as numbers (not as text)
         assert data.label_names == ["2", "11"], header
         assert data.X.nnz == 3
+        assert data.header == tuple(header.split("\t"))  # kept, for train's data line to show
+
+
+def test_a_first_line_with_one_text_id_among_integers_is_data(tmp_path):
+    """A text user above integer users is an interaction, not a header, where its item is an
+    integer as the next line's is, or text as the next line's is: only a line whose ids are both
+    text above a line whose ids are both integers is a header."""
+    for first, second in (("anon\t7", "1\t7"), ("anon\ta", "1\tb")):
+        data = read_interactions(write(tmp_path, "d.tsv", f"{first}\n{second}\n2\t8\n"))
+        assert data.header is None and "anon" in list(data.row_ids) and data.X.nnz == 3, first
+
+
+def test_csv_fields_may_be_quoted(tmp_path):
+    """Quotes are CSV's: dropped from the id (``"u1"`` and ``u1`` are one user), and a quoted
+    field may hold the separator."""
+    data = read_interactions(write(tmp_path, "q.csv", '"u1","a",1\nu1,c,1\nu2,"Lord of the Rings, The",2\n'))
+    assert sorted(data.row_ids) == ["u1", "u2"]
+    assert data.label_names == ["Lord of the Rings, The", "a", "c"]
+    np.testing.assert_array_equal(data.X.toarray(), [[0, 1, 1], [2, 0, 0]])
+    with pytest.raises(DataFormatError, match=r"bad.csv:2: malformed quoting"):
+        read_interactions(write(tmp_path, "bad.csv", 'u1,a\nu2,"b\n'))
+
+
+def test_ids_equal_as_integers_have_one_order_whatever_the_set_gives():
+    """``50`` and ``050`` are two ids; ordered by value alone they came out in the order a set
+    iterated them, which changes with the process's hash seed (a model's label ids then named
+    other items in the next process)."""
+    from awe_tf.data.interactions import _sort_key
+
+    assert _sort_key(["50", "050", "7"]) == _sort_key(["050", "7", "50"]) == ["7", "050", "50"]
 
 
 def test_a_utf8_byte_order_mark_is_skipped(tmp_path):

@@ -35,6 +35,8 @@ class Dataset:
         values_as_ones: whether ``X`` holds 1 for every entry whatever value the data file gave it
             (MovieLens ratings read as implicit feedback). A model trained on it reads any
             non-zero raw value as 1, so a row sent with the file's values ranks as in training.
+        header: the fields of a table's first line that the reader took for the columns' names,
+            not data (None: it had none).
     """
 
     X: sp.csr_matrix
@@ -47,6 +49,7 @@ class Dataset:
     row_ids: np.ndarray | None = None
     numeric_scale: tuple | None = None
     values_as_ones: bool = False
+    header: tuple[str, ...] | None = None
 
     def __post_init__(self):
         self.X = sp.csr_matrix(self.X, dtype=np.float32)
@@ -120,7 +123,8 @@ class Split:
     ``exclude`` are the training part's own; of implicit data: ``train.X`` and ``train.Y`` hold
     the same arrays), so treat them as read-only. ``untested`` counts the users a recommendation
     split could not test (fewer items than it holds out): they are not in ``test``, and the
-    metrics count them with the rows they leave out for having no positive.
+    metrics count them with the rows they leave out for having no positive. ``every_fifth``:
+    the test part is every fifth row of one file (annotation data given without a test file).
     """
 
     train: Dataset
@@ -128,3 +132,4 @@ class Split:
     exclude: sp.csr_matrix | None = None
     candidates: np.ndarray | None = None
     untested: int = 0
+    every_fifth: bool = False

@@ -3,6 +3,7 @@ and a plain interactions file (``user, item[, weight]`` as TSV or CSV)."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import scipy.sparse as sp
 
 from awe_tf.data.dataset import RECOMMENDATION, Dataset
 from awe_tf.data.errors import DataFormatError, parse_float
-from awe_tf.data.text import check_duplicates, text_lines
+from awe_tf.data.text import check_duplicates, data_name, text_lines
 
 # Words that make a first line a header (user, item and weight column names), lower case.
 HEADER_WORDS = {"user", "users", "userid", "user_id", "uid", "item", "items", "itemid", "item_id", "iid", "movie",
@@ -19,15 +20,16 @@ HEADER_WORDS = {"user", "users", "userid", "user_id", "uid", "item", "items", "i
 
 
 def _sort_key(ids):
-    """Ascending id order: numerically when every id is an integer, else as text."""
+    """Ascending id order: numerically when every id is an integer, else as text; ids equal as
+    integers (``50``, ``050``) in text order, so the order never depends on how a set iterates."""
     try:
-        return sorted(ids, key=int)
+        return sorted(ids, key=lambda i: (int(i), i))
     except ValueError:
         return sorted(ids)
 
 
 def interactions_to_dataset(users, items, weights, name, path, item_names=None, lines=None,
-                            duplicates: str = "error", values_as_ones: bool = False) -> Dataset:
+                            duplicates: str = "error", values_as_ones: bool = False, header=None) -> Dataset:
     """Build the recommendation data set: one row per user, X = Y = the user's items.
 
     Every interaction is an implicit positive (Y = 1); X keeps the weights, or with
@@ -62,6 +64,7 @@ def interactions_to_dataset(users, items, weights, name, path, item_names=None, 
         name=name,
         row_ids=np.asarray(user_ids, dtype=object if not all(isinstance(u, int) for u in user_ids) else np.int64),
         values_as_ones=values_as_ones,
+        header=header,
     )
 
 
@@ -75,31 +78,43 @@ def _is_number(text: str) -> bool:
 
 def _is_header(first: list[str], second: list[str] | None) -> bool:
     """Whether a table's first line names its columns: a field is a known column name, its
-    weight is not a number, or its ids are not integers where the next line's are."""
+    weight is not a number, or both its ids are not integers where the next line's both are (a
+    user or item id alone that is text, among integers, is data)."""
     words = [f.strip("\"'").lower() for f in first]
     if any(word in HEADER_WORDS for word in words):
         return True
     if len(first) >= 3 and not _is_number(first[2]):
         return True
-    if second is not None:
-        return any(not a.isdigit() and b.isdigit() for a, b in zip(first[:2], second[:2], strict=False))
+    if second is not None and len(first) >= 2 and len(second) >= 2:
+        return all(not a.isdigit() and b.isdigit() for a, b in zip(first[:2], second[:2], strict=False))
     return False
 
 
+def _fields(path, line: str, line_no: int, sep) -> list[str]:
+    """One line's fields: a comma or tab separated line read as CSV (a field may be quoted,
+    ``"Lord of the Rings, The"``, its quotes dropped), other separators split as they are."""
+    if sep not in (",", "\t"):
+        return [f.strip() for f in (line.split(sep) if sep else line.split())]
+    try:
+        return [f.strip() for f in next(csv.reader([line], delimiter=sep, skipinitialspace=True, strict=True))]
+    except csv.Error as err:
+        raise DataFormatError(path, f"malformed quoting ({err})", line_no) from None
+
+
 def _read_table(path, sep, min_fields, max_fields):
-    """The data lines of a delimited text table as ``(line number, fields)``; a first line that
-    names the columns (:func:`_is_header`) is skipped."""
-    rows = [(line_no, [f.strip() for f in (line.split(sep) if sep else line.split())])
-            for line_no, line in text_lines(path) if line.strip()]
+    """The data lines of a delimited text table as ``(line number, fields)``, and the fields of
+    a first line that names the columns (:func:`_is_header`), skipped, or None."""
+    rows = [(line_no, _fields(path, line, line_no, sep)) for line_no, line in text_lines(path) if line.strip()]
+    header = None
     if rows and _is_header(rows[0][1], rows[1][1] if len(rows) > 1 else None):
-        rows = rows[1:]
+        header, rows = tuple(rows[0][1]), rows[1:]
     for line_no, fields in rows:
         if not min_fields <= len(fields) <= max_fields:
             raise DataFormatError(
                 path, f"expected {min_fields} to {max_fields} fields separated by {sep or 'whitespace'!r}, "
                 f"got {len(fields)}", line_no,
             )
-    return rows
+    return rows, header
 
 
 def read_movielens(path, name: str | None = None, duplicates: str = "error") -> Dataset:
@@ -118,7 +133,8 @@ def read_movielens(path, name: str | None = None, duplicates: str = "error") -> 
             raise DataFormatError(path, "no u.data, ratings.dat or ratings.csv in this folder")
     sep = {".dat": "::", ".csv": ","}.get(path.suffix, "\t")
     users, items, lines = [], [], []
-    for line_no, fields in _read_table(path, sep, 3, 4):
+    rows, header = _read_table(path, sep, 3, 4)
+    for line_no, fields in rows:
         user, item = fields[0], fields[1]
         if not (user.isdigit() and item.isdigit()):
             raise DataFormatError(path, f"user and movie ids must be integers, got {user!r}, {item!r}", line_no)
@@ -128,7 +144,7 @@ def read_movielens(path, name: str | None = None, duplicates: str = "error") -> 
         lines.append(line_no)
     titles = _movie_titles(path.parent)
     return interactions_to_dataset(users, items, np.ones(len(users)), name or path.parent.name, path, titles,
-                                   lines, duplicates, values_as_ones=True)
+                                   lines, duplicates, values_as_ones=True, header=header)
 
 
 def _movie_titles(folder: Path) -> dict:
@@ -136,8 +152,8 @@ def _movie_titles(folder: Path) -> dict:
         target = folder / file
         if target.exists():
             titles = {}
-            for line in target.read_text(encoding="latin-1").splitlines():
-                fields = line.split(sep)
+            for line_no, line in enumerate(target.read_text(encoding="latin-1").splitlines(), start=1):
+                fields = _fields(target, line, line_no, sep)
                 if len(fields) >= 2 and fields[0].isdigit():
                     titles[int(fields[0])] = fields[1]
             return titles
@@ -154,7 +170,8 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error") 
     path = Path(path)
     sep = "," if path.suffix.lower() == ".csv" else "\t"
     users, items, weights, lines = [], [], [], []
-    for line_no, fields in _read_table(path, sep, 2, 3):
+    rows, header = _read_table(path, sep, 2, 3)
+    for line_no, fields in rows:
         if not fields[0] or not fields[1]:
             raise DataFormatError(path, "empty user or item id", line_no)
         weight = parse_float(path, fields[2], line_no, "weight") if len(fields) == 3 else 1.0
@@ -164,4 +181,5 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error") 
         items.append(fields[1])
         weights.append(weight)
         lines.append(line_no)
-    return interactions_to_dataset(users, items, weights, name or path.stem, path, lines=lines, duplicates=duplicates)
+    return interactions_to_dataset(users, items, weights, name or data_name(path), path, lines=lines,
+                                   duplicates=duplicates, header=header)

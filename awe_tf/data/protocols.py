@@ -48,13 +48,14 @@ def annotation_split(train: Dataset, test: Dataset | None = None) -> Split:
     is trained on the part or its validation carve-out, so the model that is evaluated and the
     one that is served take the same raw rows.
     """
-    if test is None:
+    every_fifth = test is None
+    if every_fifth:
         train, test = modulo_split(train)
     if np.asarray(train.numeric_features, bool).any():
         scale = column_statistics(train.X, train.numeric_features)
         train = dataclasses.replace(train, numeric_scale=scale)
         test = dataclasses.replace(test, numeric_scale=scale)
-    return Split(train=train, test=test)
+    return Split(train=train, test=test, every_fifth=every_fifth)
 
 
 def annotation_validation(train: Dataset) -> Split:

@@ -81,6 +81,9 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
     fmt = format or _guess_format(train)
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if labels is not None and fmt != "mulan":
+        raise ValueError(f"{train}: a label list (--labels) is for Mulan data; {fmt} files name their labels "
+                         "themselves")
     if fmt == "mulan":
         if labels is None:
             raise ValueError(f"{train}: Mulan data needs its label list (--labels FILE.xml)")

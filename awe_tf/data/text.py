@@ -14,6 +14,18 @@ from awe_tf.data.errors import DataFormatError
 DUPLICATES = ("error", "sum")
 
 
+# File names that say which part a file is, not which data: such a file is named by its folder.
+PART_NAMES = {"train", "test", "trn", "tst", "training", "testing", "data", "interactions"}
+
+
+def data_name(path) -> str:
+    """A data set's name from its file: the file's name without its extension, or, for a file
+    named only as a part (``train.txt``), its folder's name (``bibtex/train.txt``: bibtex)."""
+    path = Path(path)
+    folder = path.resolve().parent.name
+    return folder if path.stem.lower() in PART_NAMES and folder else path.stem
+
+
 def text_lines(path) -> Iterator[tuple[int, str]]:
     """The lines of a UTF-8 text file as ``(line number, text)``, without line endings.
 

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from awe_tf.data.dataset import ANNOTATION, Dataset
 from awe_tf.data.errors import DataFormatError, parse_float, parse_int
-from awe_tf.data.text import check_duplicates, text_lines
+from awe_tf.data.text import check_duplicates, data_name, text_lines
 
 
 def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Dataset:
@@ -29,9 +29,15 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
     if len(header) != 3:
         raise DataFormatError(path, f"header must be 'N F L', got {lines[0]!r}", 1)
     n, n_features, n_labels = (parse_int(path, h, 1, "header count") for h in header)
+    if min(n, n_features, n_labels) < 1:
+        raise DataFormatError(path, f"header counts 'N F L' must be at least 1, got {lines[0].strip()!r}", 1)
     body = [(i, line) for i, line in enumerate(lines[1:], start=2) if line.strip()]
     if len(body) != n:
-        raise DataFormatError(path, f"header says {n} examples but the file has {len(body)}", 1)
+        blank = [i for i, line in enumerate(lines[1:], start=2) if not line.strip()]
+        shown = ", ".join(map(str, blank[:5])) + (", ..." if len(blank) > 5 else "")
+        raise DataFormatError(path, f"header says {n} examples but the file has {len(body)}" + (
+            f" (blank lines, which are no row: {shown}; a row with no labels and no features cannot be written)"
+            if blank else ""), 1)
     xr, xc, xv, xl, yr, yc, yl = [], [], [], [], [], [], []
     for row, (line_no, line) in enumerate(body):
         parts = line.split()  # spaces or tabs
@@ -40,7 +46,10 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
             labels_text, features = "", parts
         else:
             labels_text, features = first, parts[1:]
-        for text in filter(None, labels_text.split(",")):
+        for text in labels_text.split(",") if labels_text else ():
+            if not text:
+                raise DataFormatError(path, f"empty label in the list {labels_text!r} (a row's labels are one "
+                                      "comma-separated list without spaces)", line_no)
             label = parse_int(path, text, line_no, "label index")
             if not 0 <= label < n_labels:
                 raise DataFormatError(path, f"label index {label} out of range (0..{n_labels - 1})", line_no)
@@ -64,6 +73,7 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
     X = sp.csr_matrix((np.asarray(xv, np.float32), (xr, xc)), shape=(n, n_features))
     Y = sp.csr_matrix((np.ones(len(yr), np.float32), (yr, yc)), shape=(n, n_labels))
     X.sum_duplicates()
+    X.eliminate_zeros()  # a stored 0 is no input, as everywhere else
     Y.sum_duplicates()
     Y.data[:] = 1.0
     return Dataset(
@@ -72,6 +82,6 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
         feature_names=[f"f{i}" for i in range(n_features)],
         label_names=[f"l{i}" for i in range(n_labels)],
         task=ANNOTATION,
-        name=name or path.stem,
+        name=name or data_name(path),
         numeric_features=np.zeros(n_features, bool),
     )

@@ -165,8 +165,15 @@ def allowed_labels(model, candidates=None) -> np.ndarray:
     recommendation, the items seen in training), narrowed to ``candidates`` if given."""
     allowed = (model.rankable.numpy() > 0).astype(np.float32)
     if candidates is not None:
+        ids = np.asarray(candidates)
+        ids = ids.astype(np.int64) if ids.size == 0 else ids
+        if ids.ndim != 1 or ids.dtype.kind not in "iu":
+            raise ValueError(f"candidates must be a list of whole label ids, got {ids.dtype} values, shape {ids.shape}")
+        if ((ids < 0) | (ids >= model.n_labels)).any():
+            raise ValueError(f"candidates must be label ids from 0 to {model.n_labels - 1}, got "
+                             f"{ids[(ids < 0) | (ids >= model.n_labels)][:3].tolist()}")
         chosen = np.zeros(model.n_labels, np.float32)
-        chosen[np.asarray(candidates, np.int64)] = 1.0
+        chosen[ids.astype(np.int64)] = 1.0
         allowed *= chosen
     return allowed
 

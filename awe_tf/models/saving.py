@@ -3,9 +3,11 @@ checkpoint (U, V, G's variables, the labels it may rank), readable without the t
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from awe_tf.config import with_earlier_defaults
@@ -17,6 +19,17 @@ FORMAT = 2  # 2 keeps the input transform and the data's task with the model
 
 def _weights(model) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(U=model.U.table, V=model.V.table, affinity=model.affinity, rankable=model.rankable)
+
+
+def tables_digest(model) -> str:
+    """A short digest of a model's U and V, read a block of rows at a time: what tells two
+    models' tables apart (the start a run began from, ``init_from``, which its checkpoints
+    record; the model an export was made from)."""
+    digest = hashlib.sha256()
+    for table in (model.U, model.V):
+        for block in table.row_blocks():
+            digest.update(np.ascontiguousarray(block.numpy()).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def save(model, directory) -> Path:

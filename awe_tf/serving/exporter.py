@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from awe_tf.data.pipeline import pad_rows, raw_rows
 from awe_tf.layers.scann_index import BRUTE_FORCE_ROWS
+from awe_tf.models.saving import tables_digest
 from awe_tf.optional import require
 from awe_tf.serving import layout, ops
 from awe_tf.serving.signature import FLAVOURS, PADDING_ID, ServingModule
@@ -161,8 +162,9 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
             "neighbours": module.neighbours, "data_task": model.data_task, "exclude_inputs": module.interactions,
             "unrankable_labels": module.unrankable, "custom_ops": custom,
             "recall_at_10": recall if recall_k == 10 else None, "recall_k": recall_k, "recall": recall,
-            "recall_queries": int(queries.shape[0]), "model": model.get_config() | {
-                "label_names": None},
+            "recall_queries": int(queries.shape[0]), "named_labels": model.label_names is not None,
+            "tables_digest": tables_digest(model),  # which model's U and V: evaluate --served checks it
+            "model": model.get_config() | {"label_names": None},  # the names are in the graph (labels)
         }
         (extra / METADATA_FILE).write_text(json.dumps(metadata, indent=1))
 
@@ -208,6 +210,14 @@ class ServedModel:
     def __init__(self, path: Path, signature, metadata: dict, loaded):
         self.path, self.signature, self.metadata, self._loaded = path, signature, metadata, loaded
 
+    @property
+    def label_names(self) -> list[str] | None:
+        """The labels' names the model was trained with (None where it had none, or an export
+        older than this record)."""
+        if not self.metadata.get("named_labels") or not hasattr(self._loaded, "label_names"):
+            return None
+        return [name.decode("utf-8") for name in self._loaded.label_names.numpy()]
+
     def __call__(self, X=None, k: int | None = None, feature_ids=None, feature_weights=None, exclude=None,
                  exclude_inputs: bool | None = None) -> dict:
         """Top-k labels of raw input rows ``X`` (sparse/dense matrix, values as in the data
@@ -236,6 +246,7 @@ class ServedModel:
             feature_weights = np.ones(feature_ids.shape, np.float32)
         with np.errstate(over="ignore"):
             feature_weights = np.asarray(feature_weights, np.float32)
+        self._check_features(feature_ids, feature_weights)
         k = min(10, max_k) if k is None else k
         if isinstance(k, bool) or not float(k).is_integer() or not 1 <= k <= max_k:
             raise ValueError(f"k must be a whole number from 1 to {max_k} (this export's largest), got {k!r}")
@@ -248,6 +259,22 @@ class ServedModel:
         out = self.signature(**{key: tf.constant(value) for key, value in inputs.items()})
         labels = np.char.decode(out["labels"].numpy().astype(bytes), "utf-8")
         return {"label_ids": out["label_ids"].numpy(), "labels": labels, "scores": out["scores"].numpy()}
+
+    def _check_features(self, feature_ids: np.ndarray, feature_weights: np.ndarray) -> None:
+        """The checks the signature's graph makes, here first, as one-line errors: weights of the
+        ids' shape, ids from 0 to |X| - 1 or the padding -1, finite weights on the ids."""
+        if feature_weights.shape != feature_ids.shape:
+            raise ValueError(f"feature_weights has shape {feature_weights.shape} but feature_ids {feature_ids.shape}: "
+                             "give one weight per id")
+        n_features = self.metadata.get("n_features")
+        bad = (feature_ids < PADDING_ID) | (feature_ids >= n_features if n_features is not None else False)
+        if bad.any():
+            raise ValueError(f"feature_ids must be feature ids from 0 to {n_features - 1} (or {PADDING_ID}, padding), "
+                             f"got {feature_ids[bad][:3].tolist()}")
+        weights = feature_weights[feature_ids != PADDING_ID]
+        if not np.isfinite(weights).all():
+            raise ValueError(f"feature_weights must be finite numbers, got "
+                             f"{weights[~np.isfinite(weights)][:3].tolist()}")
 
     @staticmethod
     def _exclusions(exclude, n_rows: int, n_labels: int) -> np.ndarray:

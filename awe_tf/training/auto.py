@@ -48,10 +48,11 @@ import numpy as np
 from awe_tf.config import ModelConfig, TrainConfig, engine_for
 from awe_tf.data.dataset import Dataset
 from awe_tf.metrics import ranked, row_values
-from awe_tf.training.fit import FitResult
+from awe_tf.training.fit import FitResult, check_arguments
 from awe_tf.training.iterative import on_linear_model
 from awe_tf.training.selection import (
     DETAIL,
+    WITHOUT_VALIDATION,
     checked_validation,
     choose_epochs,
     is_iterative,
@@ -213,10 +214,11 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     Returns:
         An :class:`AutoResult`: the winner (None: WSABIE), refitted on all of ``train``.
     """
+    check_arguments("choose_affinity", train, model_config, train_config)
     began = time.perf_counter()
     monitor = train_config.monitor
     check = check_metric(monitor)
-    carve = checked_validation(train)
+    carve = checked_validation(train, "the affinity", "name one and " + WITHOUT_VALIDATION)
     linear = dataclasses.replace(model_config, affinity=None)
     stage = _indented(log)  # each stage's own progress, under the auto: line that names it
     log(f"auto: WSABIE first (the fallback, the starting point and the unit of the {budget:g}x time budget)")

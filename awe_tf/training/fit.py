@@ -4,11 +4,9 @@ TensorBoard logs, validation precision@k for early stopping, and resumable check
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
 from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_monitor
@@ -17,6 +15,7 @@ from awe_tf.data.pipeline import TrainingBatches
 from awe_tf.distribute import is_parameter_server, is_tpu, rows_by_workers
 from awe_tf.memory import return_free_memory
 from awe_tf.models import AWEModel
+from awe_tf.models.saving import tables_digest
 from awe_tf.training.callbacks import (
     FREE_ON_RESUME,
     EpochCheckpoint,
@@ -64,6 +63,19 @@ def build_model(data: Dataset, model_config: ModelConfig, strategy=None) -> AWEM
     return model
 
 
+def check_arguments(caller: str, train, model_config=None, train_config=None, validation=None) -> None:
+    """Refuse, with a TypeError that says what to pass, what a training call was given in the
+    wrong place: a whole split for its training part, one config for the other."""
+    expected = {"train": (train, Dataset, "a Dataset (a split's training part: split.train)"),
+                "model_config": (model_config, ModelConfig, "a ModelConfig"),
+                "train_config": (train_config, TrainConfig, "a TrainConfig"),
+                "validation": (validation, Split, "a Split (the protocol's validation carve-out)")}
+    for name, (value, kind, what) in expected.items():
+        if value is not None and not isinstance(value, kind):
+            raise TypeError(f"{caller}: {name} must be {what}, got a {type(value).__name__}; call "
+                            f"{caller}(split.train, ModelConfig(...), TrainConfig(...))")
+
+
 def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
         validation: Split | None = None, output_dir=None, strategy=None, model: AWEModel | None = None,
         callbacks=(), continue_from: AWEModel | None = None, init_from: AWEModel | None = None) -> FitResult:
@@ -95,6 +107,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     Returns:
         A :class:`FitResult` with the model holding the best (or last) weights.
     """
+    check_arguments("fit", train, model_config, train_config, validation)
     model_config = model_config or ModelConfig()
     train_config = train_config or TrainConfig()
     strategy = strategy or tf.distribute.get_strategy()
@@ -241,16 +254,6 @@ def training_input(batches: TrainingBatches, strategy, start_epoch: int = 0):
         return strategy.experimental_distribute_dataset(batches.tensor_dataset(start_epoch=start_epoch))
     dataset = batches.dataset(epochs=None, start_epoch=start_epoch)
     return strategy.experimental_distribute_dataset(dataset) if strategy.num_replicas_in_sync > 1 else dataset
-
-
-def tables_digest(model: AWEModel) -> str:
-    """A short digest of a model's U and V, read a block of rows at a time (the start a run began
-    from, ``init_from``, which its checkpoints record)."""
-    digest = hashlib.sha256()
-    for table in (model.U, model.V):
-        for block in table.row_blocks():
-            digest.update(np.ascontiguousarray(block.numpy()).tobytes())
-    return digest.hexdigest()[:16]
 
 
 def start_from(model: AWEModel, trained: AWEModel) -> None:

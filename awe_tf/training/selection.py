@@ -53,16 +53,20 @@ def best_score(result: FitResult, monitor: str) -> float:
     return max(scores)
 
 
-def checked_validation(train: Dataset) -> Split:
+WITHOUT_VALIDATION = "train with --no-validate (in Python: fit without validation)"
+
+
+def checked_validation(train: Dataset, choosing: str = "the epochs", remedy: str = WITHOUT_VALIDATION) -> Split:
     """The protocol's validation carve-out of ``train``, refused (ValueError) when it has no
     example to score, as with too little data (recommendation: users need at least 5 items of
-    training data to have validation items, and more than 5 to keep any for its training)."""
+    training data to have validation items, and more than 5 to keep any for its training). The
+    message says what could not be chosen (``choosing``) and what to do instead (``remedy``)."""
     carve = validation_split(train)
     scored = int((np.diff(carve.test.Y.indptr) > 0).sum())
     if scored == 0 or carve.train.Y.nnz == 0:
         raise ValueError(f"{train.name}: the protocol's validation carve-out has no example with a positive label to "
                          f"score ({carve.train.n_examples} training / {carve.test.n_examples} validation rows); too "
-                         "little data to choose the epochs on: train with --no-validate (validate=False)")
+                         f"little data to choose {choosing} on: {remedy}")
     return carve
 
 
