@@ -1,6 +1,11 @@
 """``--affinity auto``: the affinity chosen on the protocol's validation carve-out, with WSABIE
 among the candidates, within a time budget; one recipe for every data set.
 
+The budget counts the process's CPU time (every thread's), not the wall clock: other work on the
+machine stretches the wall clock of whatever runs while it lasts, so a wall-clock budget could
+run a candidate on a quiet machine and skip it on a busy one; CPU time barely moves with it, so
+a seed chooses the same either way. The trials report both.
+
 1. WSABIE is trained the protocol's way (epochs chosen on the carve-out, then refitted): it is
    the fallback, the starting point of every candidate and the unit of the budget.
 2. The neighbour vote (:class:`~awe_tf.affinities.vote.NeighbourVote`: WSABIE's score plus w
@@ -63,7 +68,7 @@ from awe_tf.training.selection import (
 CANDIDATES = ("knn:k=20", "constant:0.3+knn:k=20", "linear-sigmoid:alpha=1,beta=0")
 VOTE_WEIGHTS = (1.0, 3.0, 10.0)  # w of the neighbour vote, in units of the WARP margin
 VOTE_K = 20  # the vote's neighbours: those of the k-NN baseline in WSABIE's space
-BUDGET = 5.0  # the most time, in units of the WSABIE run (validation and refit) it makes first
+BUDGET = 5.0  # the most CPU time, in units of the WSABIE run's (validation and refit) it makes first
 ITERATIONS = 3  # G rebuilds of an iterative candidate after WSABIE, its step 0 (the paper's T)
 # Below this, a difference and its standard error count as equal: where one validation row alone
 # differs, the two are equal in exact arithmetic and rounding would decide the rule.
@@ -75,7 +80,7 @@ class Trial:
     """One candidate on the carve-out: its validation score on the monitored metric (``score``) and
     on the mean of that and the check metric (``both``), means over the validation rows; the
     differences from WSABIE's of each metric and of their mean, with standard errors; the epochs
-    it chose, its time, and why it was or was not run."""
+    it chose, its wall-clock and CPU seconds (the budget's), and why it was or was not run."""
 
     affinity: str | None
     score: float = float("nan")
@@ -88,6 +93,7 @@ class Trial:
     both_error: float = 0.0
     epochs: list = dataclasses.field(default_factory=list)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     note: str = ""
     vote: bool = False  # the neighbour vote on WSABIE's model, nothing trained (module docstring, 2)
 
@@ -116,7 +122,8 @@ class Trial:
 
 @dataclasses.dataclass
 class AutoResult:
-    """The chosen affinity (None: WSABIE), the refitted model's result, every trial, the time."""
+    """The chosen affinity (None: WSABIE), the refitted model's result, every trial, the wall-clock
+    seconds."""
 
     affinity: str | None
     final: FitResult
@@ -127,10 +134,12 @@ class AutoResult:
     check: str = "precision@3"
 
     def table(self, monitor: str | None = None) -> str:
-        """The validation table, one line per candidate, the winner marked."""
+        """The validation table, one line per candidate, the winner marked; seconds on the wall
+        clock and of CPU time (what the budget counts)."""
         monitor = monitor or self.monitor
         lines = [f"{'candidate':<34}{'validation ' + monitor:>24}{'vs WSABIE':>18}"
-                 f"{self.check + ' vs WSABIE':>26}{'mean of both vs WSABIE':>26}{'epochs':>10}{'seconds':>9}"]
+                 f"{self.check + ' vs WSABIE':>26}{'mean of both vs WSABIE':>26}{'epochs':>10}{'seconds':>9}"
+                 f"{'CPU s':>8}"]
         for trial in self.trials:
             mark = "*" if trial.affinity == self.affinity else " "
             score = f"{trial.score:.4f}" if trial.ran else "-"
@@ -140,8 +149,18 @@ class AutoResult:
             both = f"{trial.both_gain:+.4f} ± {trial.both_error:.4f}" if compared else ""
             epochs = "+".join(map(str, trial.epochs)) if trial.epochs else "-"
             lines.append(f"{mark} {trial.name:<32}{score:>24}{gain:>18}{check:>26}{both:>26}{epochs:>10}"
-                         f"{trial.seconds:>9.1f}" + (f"   {trial.note}" if trial.note else ""))
+                         f"{trial.seconds:>9.1f}{trial.cpu_seconds:>8.1f}" + (f"   {trial.note}" if trial.note else ""))
         return "\n".join(lines)
+
+
+class _Stopwatch:
+    """Wall-clock and CPU seconds (the process's, every thread's) since it was started."""
+
+    def __init__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def elapsed(self) -> tuple[float, float]:
+        return time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
 def check_metric(monitor: str) -> str:
@@ -215,53 +234,53 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         An :class:`AutoResult`: the winner (None: WSABIE), refitted on all of ``train``.
     """
     check_arguments("choose_affinity", train, model_config, train_config)
-    began = time.perf_counter()
+    began = _Stopwatch()
     monitor = train_config.monitor
     check = check_metric(monitor)
     carve = checked_validation(train, "the affinity", "name one and " + WITHOUT_VALIDATION)
     linear = dataclasses.replace(model_config, affinity=None)
     stage = _indented(log)  # each stage's own progress, under the auto: line that names it
-    log(f"auto: WSABIE first (the fallback, the starting point and the unit of the {budget:g}x time budget)")
+    log(f"auto: WSABIE first (the fallback, the starting point and the unit of the {budget:g}x CPU-time budget)")
     wsabie = validate_then_refit(train, linear, train_config, 1, log=stage)
     epochs, wsabie_stage, wsabie_final = wsabie.epochs, wsabie.validation.model, wsabie.final
-    unit = time.perf_counter() - began
+    unit_wall, unit = began.elapsed()
     baseline = _row_scores(wsabie_stage, carve, (monitor, check))
     trials = [Trial(None, float(baseline[0].mean()), both=float((baseline[0] + baseline[1]).mean() / 2), epochs=epochs,
-                    seconds=unit)]
+                    seconds=unit_wall, cpu_seconds=unit)]
     results = {}
     for weight in sorted(vote_weights):  # ascending: the smaller weight wins a tie
         spec = vote_spec(weight, model_config.margin)
         # a vote's building and scoring: the longest so far, guessed until one has run
-        per_vote = max((trial.seconds for trial in trials if trial.vote and trial.ran), default=unit / 10)
-        if time.perf_counter() - began + 2 * per_vote > budget * unit:  # itself and the build a winner needs
+        per_vote = max((trial.cpu_seconds for trial in trials if trial.vote and trial.ran), default=unit / 10)
+        if began.elapsed()[1] + 2 * per_vote > budget * unit:  # itself and the build a winner needs
             trials.append(Trial(spec, note=f"not run: over the {budget:g}x budget", vote=True))
             continue
         log(f"auto: {spec}, built on WSABIE's model as it is, on the validation carve-out")
-        started = time.perf_counter()
+        started = _Stopwatch()
         vote = on_linear_model(carve.train, dataclasses.replace(model_config, affinity=spec), wsabie_stage)
         rows = _row_scores(vote.model, carve, (monitor, check))
-        seconds = time.perf_counter() - started
-        trials.append(_compared(spec, rows, baseline, vote=True, seconds=seconds,
+        seconds, cpu = started.elapsed()
+        trials.append(_compared(spec, rows, baseline, vote=True, seconds=seconds, cpu_seconds=cpu,
                                 note="WSABIE's model, nothing trained"))
     per_step = unit / 2  # a candidate's carve-out training per step, guessed from WSABIE's until one has run
     leader_steps = 0  # the steps of the best candidate so far: its refit must fit in the budget too
     for spec in candidates:
         config = dataclasses.replace(model_config, affinity=spec)
         iterations = ITERATIONS if is_iterative(config) else 1
-        spent = time.perf_counter() - began
+        spent = began.elapsed()[1]
         # its training, and the refit of whichever would win: itself or the best so far
         if spent + per_step * (iterations + max(iterations, leader_steps)) > budget * unit:
             trials.append(Trial(spec, note=f"not run: over the {budget:g}x budget"))
             continue
         log(f"auto: {spec}, from WSABIE, on the validation carve-out")
-        started = time.perf_counter()
+        started = _Stopwatch()
         chosen, steps = choose_epochs(train, config, engine_for(config, train_config), iterations,
                                       init_from=wsabie_stage, log=stage)
         rows = _row_scores(steps[-1].model, carve, (monitor, check))
-        seconds = time.perf_counter() - started
-        per_step = max(per_step, seconds / iterations)
+        seconds, cpu = started.elapsed()
+        per_step = max(per_step, cpu / iterations)
         shown = chosen[1:] if is_iterative(config) else chosen  # step 0 is WSABIE itself
-        trials.append(_compared(spec, rows, baseline, epochs=shown, seconds=seconds))
+        trials.append(_compared(spec, rows, baseline, epochs=shown, seconds=seconds, cpu_seconds=cpu))
         results[spec] = (chosen, iterations)
         leader = _leader(trials)
         leader_steps = results[leader.affinity][1] if leader is not None and not leader.vote else 0
@@ -269,16 +288,16 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     if winner is None:
         log(f"auto: no candidate beats WSABIE on the carve-out on the mean of {monitor} and {check} (a trained one "
             "by more than its standard error, the vote at all) without losing one standard error on either: WSABIE")
-        return AutoResult(None, wsabie_final, trials, time.perf_counter() - began, epochs, monitor, check)
+        return AutoResult(None, wsabie_final, trials, began.elapsed()[0], epochs, monitor, check)
     config = dataclasses.replace(model_config, affinity=winner.affinity)
     if winner.vote:  # built, not trained: nothing to refit
         log(f"auto: {winner.affinity} wins; building it on WSABIE's model refitted on the whole training part")
         final = on_linear_model(train, config, wsabie_final.model)
-        return AutoResult(winner.affinity, final, trials, time.perf_counter() - began, epochs, monitor, check)
+        return AutoResult(winner.affinity, final, trials, began.elapsed()[0], epochs, monitor, check)
     log(f"auto: {winner.affinity} wins; refitting it on the whole training part")
     chosen, iterations = results[winner.affinity]
     final = refit(train, config, engine_for(config, train_config), chosen, iterations, init_from=wsabie_final.model,
                   log=stage)
     if is_iterative(config):  # step 0 is WSABIE's refit, of WSABIE's epochs
         chosen = [epochs[0], *chosen[1:]]
-    return AutoResult(winner.affinity, final, trials, time.perf_counter() - began, chosen, monitor, check)
+    return AutoResult(winner.affinity, final, trials, began.elapsed()[0], chosen, monitor, check)
