@@ -42,17 +42,25 @@ _LAZY = {  # TensorFlow-heavy parts load on first use, so `awe-tf datasets` and 
     "fit_iterative": "awe_tf.training",
     "evaluate_model": "awe_tf.evaluation",
 }
+# Subpackages and modules reached as attributes on first use (``awe_tf.models.AWEModel`` after
+# ``import awe_tf`` alone), listed, so nothing else (a data folder, a dotted name) is imported.
+_SUBMODULES = ("affinities", "baselines", "cli", "config", "data", "diagnostics", "distribute", "evaluation",
+               "layers", "memory", "metrics", "models", "native", "optional", "reproduction", "serving", "tasks",
+               "tracing", "training", "tuning")
 __all__ = ["Dataset", "load_dataset", "list_datasets", "__version__", *_LAZY]
 
 
 def __getattr__(name):
-    """The lazy names above, and the subpackages and modules (``awe_tf.models``,
-    ``awe_tf.serving``, ...) on first use, so ``import awe_tf`` alone reaches them all."""
+    """The lazy names and the subpackages above, imported on first use."""
     import importlib
-    import importlib.util
 
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+    if name in _SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module 'awe_tf' has no attribute {name!r}")
+
+
+def __dir__():
+    """What ``import awe_tf`` reaches, lazy names and subpackages included (tab completion)."""
+    return sorted({*globals(), *_LAZY, *_SUBMODULES})

@@ -39,17 +39,46 @@ def _data_args(parser, without: str = "corel5k, the bundled one"):
     group.add_argument("--duplicates", choices=["error", "sum"], default="error",
                        help="an entry given twice in a data file (a feature in one row, a (user, item) pair): stop "
                             "with an error naming both lines, or add their values up")
+    group.add_argument("--header", choices=list(HEADERS), default="auto",
+                       help="whether an interactions file's first line names its columns (auto: told from the line; "
+                            "train says when it read one)")
 
+
+HEADERS = {"auto": None, "yes": True, "no": False}  # --header: read_files' header=
 
 RECORDED = {"data_fingerprint": "training", "test_fingerprint": "test"}  # what metrics.json keeps of a run's data
+
+
+def _header_read(args, split) -> str:
+    """What a run records of ``--header``: for an interactions file, what the reader decided
+    (``yes`` or ``no``), so the run's data reads the same however the automatic rule may change;
+    ``auto`` for the other formats, whose layout is fixed."""
+    from awe_tf.data.registry import guess_format
+
+    if (args.format or guess_format(Path(args.train))) != "interactions":
+        return "auto"
+    return "yes" if split.train.header else "no"
+
+
+def _data_flags(args) -> list[str]:
+    """The command-line flags that name ``args``' data (what a printed ``train`` command needs),
+    each value quoted for a shell; defaults left out."""
+    data = ["--dataset", args.dataset] if args.dataset else []
+    for flag, value in (("--train", args.train), ("--test", args.test), ("--labels", args.labels),
+                        ("--format", args.format), ("--duplicates", None if args.duplicates == "error" else
+                                                      args.duplicates),
+                        ("--header", None if args.header == "auto" else args.header)):
+        data += [flag, shlex.quote(value)] if value else []
+    return data
 
 
 def _check_data_flags(args) -> None:
     """Refuse data flags that do not go together (before any other work)."""
     if args.train and args.dataset:
         raise UsageError("give either --dataset or --train, not both")
-    if not args.train and (args.test or args.labels or args.format or args.duplicates != "error"):
-        raise UsageError("--test, --labels, --format and --duplicates go with --train")
+    if not args.train and (args.test or args.labels or args.format or args.duplicates != "error"
+                           or args.header != "auto"):
+        raise UsageError("--test, --labels, --format, --duplicates and --header go with --train")
 
 
 def _run_metrics(args, run: Path | None) -> Path | None:
@@ -77,6 +106,7 @@ def _run_data(args, run: Path | None) -> dict:
                              "data with --train (--test, --labels) or --dataset")
         args.train, args.test, args.labels, args.format = (files.get(k) for k in ("train", "test", "labels", "format"))
         args.duplicates = files.get("duplicates", args.duplicates)
+        args.header = files.get("header", args.header)
     else:
         from awe_tf.data.registry import KNOWN
 
@@ -101,8 +131,9 @@ def _load(args, run: Path | None = None):
     _check_data_flags(args)
     recorded = _run_data(args, run)
     if args.train:
-        split, name = load_split(args.train, args.test, args.labels, args.format, duplicates=args.duplicates), \
-            Path(args.train).stem
+        split = load_split(args.train, args.test, args.labels, args.format, duplicates=args.duplicates,
+                           header=HEADERS[args.header])
+        name = split.train.name
     else:
         name = args.dataset or DEFAULT_DATASET
         split = load_dataset(name)
@@ -204,44 +235,34 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' * (n != 1)}"
 
 
-def _test_notes(split) -> str:
-    """What train's data line adds about the test part: that it is every fifth row, where no
-    test file was given; for recommendation, the users too short to test and those tested with
-    no training items (all their items held out)."""
-    from awe_tf.data import RECOMMENDATION
+def _test_notes(counts) -> str:
+    """What train's data line adds about the test part, from the split's
+    :func:`~awe_tf.data.protocols.coverage`."""
     from awe_tf.data.protocols import N_HELD_OUT
 
-    notes = ["every fifth row of the file: no test file given"] if split.every_fifth else []
-    notes += [f"{_plural(split.untested, 'user')} with fewer than {N_HELD_OUT} items: not tested"] \
-        if split.untested else []
-    if split.train.task == RECOMMENDATION:
-        bare = int((split.test.X.getnnz(axis=1) == 0).sum())
-        notes += [f"{_plural(bare, 'user')} with exactly {N_HELD_OUT} items: all held out, tested with no "
-                  "training items"] if bare else []
+    every = {5: "fifth"}.get(counts.test_every, f"{counts.test_every}-th")
+    notes = [f"every {every} row of the file: no test file given"] if counts.test_every else []
+    if counts.untested_users:
+        notes.append(f"{_plural(counts.untested_users, 'user')} with fewer than {N_HELD_OUT} items: not tested")
+    if counts.users_without_training_items:
+        notes.append(f"{_plural(counts.users_without_training_items, 'user')} with exactly {N_HELD_OUT} items: all "
+                     "held out, tested with no training items")
     return f" ({'; '.join(notes)})" if notes else ""
 
 
-def _training_notes(split) -> list[str]:
-    """What the annotation training part cannot teach: its rows with no label (no pair to learn
-    from), and the labels and features it never has, whose rows of V and U stay as they started
-    (with the test positives and values they touch)."""
-    from awe_tf.data import RECOMMENDATION
-
-    train, test = split.train, split.test
-    if train.task == RECOMMENDATION:  # items never trained on are not ranked (the split's candidates)
-        return []
+def _training_notes(counts) -> list[str]:
+    """What train's data line says the training part cannot teach, from the split's
+    :func:`~awe_tf.data.protocols.coverage`."""
     notes = []
-    unlabelled = int((train.Y.getnnz(axis=1) == 0).sum())
-    unseen_labels = train.Y.getnnz(axis=0) == 0
-    unseen_features = train.X.getnnz(axis=0) == 0
-    if unlabelled:
-        notes.append(f"{_plural(unlabelled, 'training row')} with no label: no pair to learn from")
-    if unseen_labels.any():
-        notes.append(f"{_plural(int(unseen_labels.sum()), 'label')} with no training example, so untrained rows of "
-                     f"V: {test.Y[:, unseen_labels].nnz} of the test part's {test.Y.nnz} positives")
-    if test.X[:, unseen_features].nnz:
-        notes.append(f"{_plural(int(unseen_features.sum()), 'feature')} in no training row, so untrained rows of U: "
-                     f"{test.X[:, unseen_features].nnz} test values")
+    if counts.unlabelled_rows:
+        notes.append(f"{_plural(counts.unlabelled_rows, 'training row')} with no label: no pair to learn from")
+    if counts.untrained_labels:
+        notes.append(f"{_plural(counts.untrained_labels, 'label')} in no training example, so untrained rows of V: "
+                     f"{counts.test_positives_of_untrained_labels} of the test part's {counts.test_positives} "
+                     "positives")
+    if counts.test_values_of_untrained_features:
+        notes.append(f"{_plural(counts.untrained_features, 'feature')} in no training row, so untrained rows of U: "
+                     f"{counts.test_values_of_untrained_features} test values")
     return notes
 
 
@@ -256,6 +277,7 @@ def _train(args) -> int:
     import tensorflow as tf
 
     from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_engine, check_monitor
+    from awe_tf.data.protocols import coverage
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory, tables_digest
     from awe_tf.training.selection import DETAIL, checked_validation, choose_epochs, epochs_text, is_iterative, refit
@@ -319,11 +341,13 @@ def _train(args) -> int:
         if discarded:
             print(f"--restart: discarded the earlier run in {out} ({', '.join(discarded)})")
     earlier = _recorded_seconds(out)
-    print(f"data: {split.train!r}\n      test {split.test.n_examples} examples{_test_notes(split)}")
-    for note in _training_notes(split):
+    counts = coverage(split)
+    print(f"data: {split.train!r}\n      test {split.test.n_examples} examples{_test_notes(counts)}")
+    for note in _training_notes(counts):
         print(f"      {note}")
-    if split.train.header:  # the reader decided it: say so, where a user can see a wrong guess
-        print(f"      the first line, {', '.join(split.train.header)}, read as the columns' names")
+    if split.train.header and args.header == "auto":  # the reader decided it: say so, where a wrong guess shows
+        print(f"      the first line, {', '.join(split.train.header)}, read as the columns' names (--header no keeps "
+              "it as data)")
     epochs = [args.epochs] * (iterations + 1 if iterative else 1)
     validation_report = None
     began = time.perf_counter()
@@ -391,7 +415,8 @@ def _train(args) -> int:
             "data_files": {"train": str(Path(args.train).resolve()),
                            "test": str(Path(args.test).resolve()) if args.test else None,
                            "labels": str(Path(args.labels).resolve()) if args.labels else None,
-                           "format": args.format, "duplicates": args.duplicates} if args.train else None,
+                           "format": args.format, "duplicates": args.duplicates, "header": _header_read(args, split)}
+            if args.train else None,
             "model_config": model_config.to_dict(),
             "train_config": final_config.to_dict(),
             "validation": validation_report,
@@ -464,7 +489,7 @@ def _publish(out: Path, model, report: dict) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from awe_tf.evaluation import evaluate_model, evaluate_served, format_table
+    from awe_tf.evaluation import evaluate_served, format_table, rank_test_part
     from awe_tf.models.saving import run_directory, tables_digest
 
     if not args.model and not args.served:
@@ -480,14 +505,12 @@ def cmd_evaluate(args) -> int:
     split, name = _load(args, run)  # a run's model: its data, unless told otherwise
     _check_parts(args, split, name, "test")
     print(f"data: {name}" + (f" (what {recorded} records)" if recorded else ""))
-    rows, report = {}, None
-    if args.model:
+    model = served = None
+    if args.model:  # both loaded and checked before any scoring
         from awe_tf.models import AWEModel
 
         model = AWEModel.load_model(args.model)
         _same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model)
-        report = evaluate_model(model.score, split)
-        rows["model"] = report["metrics"]
     if args.served:
         from awe_tf import serving
 
@@ -495,40 +518,42 @@ def cmd_evaluate(args) -> int:
         _same_data(served.metadata.get("n_features"), served.metadata.get("n_labels"), served.label_names, split, name,
                    served.path)
         recorded_tables = served.metadata.get("tables_digest")  # None: an export older than this record
-        if args.model and recorded_tables and recorded_tables != tables_digest(model):
+        if model is not None and recorded_tables and recorded_tables != tables_digest(model):
             raise UsageError(f"--served {args.served} was exported from another model than {args.model} (their U and "
                              "V differ): compare an export with the model it was made from, or evaluate each alone")
+    rows, report = {}, None
+    if model is not None:
+        report = rank_test_part(model.score, split)  # its data checked above
+        rows["model"] = report["metrics"]
+    if served is not None:
         answered = evaluate_served(served, split)
         flavour = served.metadata.get("flavour", "export")
         rows[f"served ({flavour})"] = answered["metrics"]
         report = report or answered
         report["served"] = {"path": str(served.path), "flavour": flavour, "metrics": answered["metrics"]}
     report["dataset"] = name
-    inexact = False
     print(format_table(rows))
     print(f"test examples: {report['n_test']} (left out, no positive label: {report['n_excluded']})")
     if len(rows) == 2:
         first, second = rows.values()
         gap = max(abs(first[key] - second[key]) for key in second if key in first)
         report["served"]["largest_difference"] = gap
-        exact = flavour == "portable"
-        inexact = exact and gap > 0  # a portable export that ranks otherwise than its model: a bug
         print("the served answers give the same metrics as the model" if gap == 0 else
               f"the served answers differ from the model's by up to {gap:.4f} " + (
-                  "although the portable flavour ranks exactly: this is a bug in awe-tf, please report it" if exact
+                  "(the portable flavour should rank as the model does: please report this)" if flavour == "portable"
                   else "(ScaNN retrieval is approximate; the portable flavour ranks exactly)"), end="")
         missing = sorted(set(first) - set(second), key=lambda m: (m.split("@")[0], int(m.split("@")[1])))
         print(f"; the export answers too few labels for {', '.join(missing)}" if missing else "")
     if output is not None:
         output.write_text(json.dumps(report, indent=1))
-    return 1 if inexact else 0
+    return 0
 
 
 def _same_data(n_features, n_labels, label_names, split, name, where) -> None:
-    """Refuse data other than what the model at ``where`` was trained on (:func:`other_data`)."""
-    from awe_tf.evaluation import other_data
+    """Refuse data other than what the model at ``where`` was trained on (:func:`~awe_tf.evaluation.data_mismatch`)."""
+    from awe_tf.evaluation import data_mismatch
 
-    problem = other_data(n_features, n_labels, label_names, split.train)
+    problem = data_mismatch(n_features, n_labels, label_names, split.train)
     if problem:
         raise UsageError(f"{where}: {problem} ({name}); give the data it was trained on (--dataset or --train)")
 
@@ -651,12 +676,8 @@ def cmd_tune(args) -> int:
     tuner.search()
     best = tuner.best()
     print(f"best validation {monitor}: {best['score']:.4f} after {best['trials']} trials")
-    data = ["--dataset", args.dataset] if args.dataset else []
-    for flag, value in (("--train", args.train), ("--test", args.test), ("--labels", args.labels),
-                        ("--format", args.format), ("--duplicates", None if args.duplicates == "error" else
-                                                      args.duplicates)):
-        data += [flag, shlex.quote(value)] if value else []  # the data searched, in a command a shell takes
-    print("train it with:\n  awe-tf train " + " ".join(data + best["flags"] + _as_searched(args, best["affinity"])))
+    print("train it with:\n  awe-tf train " + " ".join(_data_flags(args) + best["flags"]
+                                                        + _as_searched(args, best["affinity"])))
     return 0
 
 
@@ -828,7 +849,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="adagrad, or the paper's plain SGD")
     fitting.add_argument("--pairs-per-batch", type=_positive, default=train_defaults.pairs_per_batch,
                          help="the most (x, y) pair slots a step holds: each example's labels, padded to the longest "
-                              "example in the step, rounded up to a multiple of 8")
+                              "example in the step, rounded up to a multiple of 8 (an example longer than that is a "
+                              "step of its own)")
     fitting.add_argument("--patience", type=_non_negative, default=train_defaults.patience,
                          help="stop after this many epochs without a better validation score (0: never)")
     fitting.add_argument("--monitor", help="validation metric for early stopping, precision@K or recall@K (none: "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import numpy as np
 
@@ -12,10 +13,19 @@ from awe_tf.memory import return_free_memory
 from awe_tf.metrics import evaluate_scorer, protocol_ks
 
 
-def other_data(n_features, n_labels, label_names, data) -> str | None:
+def data_mismatch(n_features, n_labels, label_names, data) -> str | None:
     """What makes ``data`` other than the data a model of these sizes and label names was
-    trained on, in words, or None: other sizes, or labels of other names or in another order
-    (the same ids would then name other labels). ``label_names`` None: sizes only."""
+    trained on, in words, or None.
+
+    Args:
+        n_features, n_labels: the model's |X| and |Y|.
+        label_names: the model's label names (None: compare the sizes only).
+        data: a :class:`~awe_tf.data.Dataset` (a split's training part).
+
+    Returns:
+        Other sizes, or labels of other names or in another order (the same ids would then name
+        other labels) described in words; None when the data is the model's.
+    """
     if (n_features, n_labels) != (data.n_features, data.n_labels):
         return (f"the model has {n_features} features / {n_labels} labels but the data {data.n_features} / "
                 f"{data.n_labels}")
@@ -29,21 +39,27 @@ def other_data(n_features, n_labels, label_names, data) -> str | None:
 
 def evaluate_model(score_fn, split: Split, ks=None) -> dict:
     """Rank the test part with ``score_fn(X)`` under the protocol (k = 1, 3, 5, and 10 when
-    there are at least 10 labels, unless ``ks`` is given). ``score_fn`` may be a model itself
-    (its ``score``); a model's data is checked first (:func:`other_data`), given as the model
-    or as its ``score``.
+    there are at least 10 labels, unless ``ks`` is given). ``score_fn`` may be a model itself,
+    or its ``score``: the model's data is then checked first (:func:`data_mismatch`, a
+    ValueError), as it enters; training's own validation ranks with :func:`rank_test_part`.
 
     Returns:
         ``{"metrics": {...}, "n_test": ..., "n_excluded": ...}``.
     """
-    from awe_tf.models import AWEModel
-
-    model = score_fn if isinstance(score_fn, AWEModel) else getattr(score_fn, "__self__", None)
-    if isinstance(model, AWEModel):
-        problem = other_data(model.n_features, model.n_labels, model.label_names, split.train)
+    models = sys.modules.get("awe_tf.models")  # loaded wherever a model exists; a baseline's score needs none
+    model = getattr(score_fn, "__self__", score_fn)
+    if models is not None and isinstance(model, models.AWEModel):
+        problem = data_mismatch(model.n_features, model.n_labels, model.label_names, split.train)
         if problem:
             raise ValueError(f"evaluate_model: {problem}; evaluate it on the data it was trained on")
         score_fn = model.score if score_fn is model else score_fn
+    return rank_test_part(score_fn, split, ks)
+
+
+def rank_test_part(score_fn, split: Split, ks=None) -> dict:
+    """:func:`evaluate_model` without its check of a model's data: for callers that checked it
+    where the data entered (``fit`` checks its validation split once; validation then ranks
+    with this every epoch)."""
     test = split.test
     ks = ks or protocol_ks(test.n_labels)
     report = evaluate_scorer(score_fn, test.X, test.Y, split.exclude, split.candidates, ks)

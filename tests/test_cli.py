@@ -59,8 +59,40 @@ def test_train_says_what_its_data_cannot_teach(tmp_path):
     assert "data: Dataset('mydata'" in proc.stdout
     assert "test 10 examples (every fifth row of the file: no test file given)" in proc.stdout
     assert "2 training rows with no label: no pair to learn from" in proc.stdout
-    assert "1 label with no training example, so untrained rows of V: 10 of the test part's 20 positives" in proc.stdout
+    assert "1 label in no training example, so untrained rows of V: 10 of the test part's 20 positives" in proc.stdout
     assert "1 feature in no training row, so untrained rows of U: 10 test values" in proc.stdout
+
+
+def test_train_says_when_it_read_a_header_and_header_no_keeps_the_line(tmp_path):
+    """A first user whose id alone is text, above integer users, reads as a header: train says
+    so, and --header no (recorded with the run, so evaluate reads the file the same way) keeps it
+    as data."""
+    rng = __import__("numpy").random.default_rng(0)
+    rows = ["anon\t3"] + [f"{user}\t{item}" for user in range(1, 40) for item in rng.choice(30, 12, replace=False)]
+    data = tmp_path / "clicks.tsv"
+    data.write_text("\n".join(rows) + "\n")
+    common = ["--train", str(data), "--epochs", "1", "--no-validate", "--no-baselines", "--dimension", "4"]
+    told = run("train", *common, "-o", str(tmp_path / "told"))
+    assert "the first line, anon, 3, read as the columns' names (--header no keeps it" in told.stdout
+    assert "n=39," in told.stdout
+    assert json.loads((tmp_path / "told" / "metrics.json").read_text())["data_files"]["header"] == "yes"  # as read
+    kept = run("train", *common, "--header", "no", "-o", str(tmp_path / "kept"))
+    assert "read as the columns' names" not in kept.stdout and "n=40," in kept.stdout
+    assert json.loads((tmp_path / "kept" / "metrics.json").read_text())["data_files"]["header"] == "no"
+    run("evaluate", str(tmp_path / "kept"))  # its data read again with --header no: the same fingerprint
+    exported = run("export", str(tmp_path / "kept"), str(tmp_path / "served"), "--flavour", "portable")
+    assert "recall measured on the test part of clicks" in exported.stdout  # the run's data, read as recorded
+    both = run("evaluate", str(tmp_path / "kept"), "--served", str(tmp_path / "served" / "awe"))
+    assert "the served answers give the same metrics as the model" in both.stdout  # its own export: accepted
+
+
+def test_a_printed_command_names_the_data_as_it_was_read():
+    """tune's printed train command carries every data flag that is not a default, quoted."""
+    from awe_tf.cli import _data_flags, build_parser
+
+    args = build_parser().parse_args(["tune", "--train", "my clicks.csv", "--duplicates", "sum", "--header", "no"])
+    assert _data_flags(args) == ["--train", "'my clicks.csv'", "--duplicates", "sum", "--header", "no"]
+    assert _data_flags(build_parser().parse_args(["tune", "--dataset", "emotions"])) == ["--dataset", "emotions"]
 
 
 def test_datasets_lists_the_bundled_default():

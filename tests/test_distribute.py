@@ -2,7 +2,6 @@
 training step compiles with XLA (jit_compile=True, the stand-in for TPU compilation) and computes
 what the graph step computes."""
 
-import itertools
 import json
 import os
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 from awe_tf.data import load_dataset
 from awe_tf.evaluation import evaluate_model
 from awe_tf.training import ModelConfig, TrainConfig, fit
+from awe_tf.training.strategies import free_ports
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 # Mirrored against default: the replicas split each batch and draw other negatives, so the models
@@ -107,30 +107,6 @@ def test_cli_strategies_fail_clearly(args, message):
     assert proc.returncode == 2 and message in proc.stderr
 
 
-def _free_ports(n):
-    """``n`` different free loopback ports below the system's ephemeral range (32768 up), from a
-    random start: a port the system hands out (to any connection, e.g. another test's cluster
-    talking) cannot take one between its pick and its server's start. All are held until every
-    one is picked."""
-    import contextlib
-    import random
-    import socket
-
-    start = random.randrange(20000, 32000)
-    with contextlib.ExitStack() as held:
-        ports = []
-        for port in itertools.chain(range(start, 32000), range(20000, start)):
-            s = held.enter_context(socket.socket())
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            ports.append(port)
-            if len(ports) == n:
-                return ports
-    raise RuntimeError(f"no {n} free ports between 20000 and 32000")
-
-
 def _wait_for_ports(ports, processes, timeout=120):
     """Block until a server listens on every port (or fail if one of the processes died)."""
     import socket
@@ -149,7 +125,7 @@ def _wait_for_ports(ports, processes, timeout=120):
 
 def _start_workers(out, epochs):
     """Two `awe-tf train --strategy multiworker` processes on loopback (TF_CONFIG)."""
-    ports = _free_ports(2)
+    ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     args = [sys.executable, "-m", "awe_tf.cli", "train", "--strategy", "multiworker", "--epochs", str(epochs),
             "--dimension", "16", "--negatives", "10", "--no-validate", "--no-baselines", "--verbose", "2",
@@ -217,7 +193,7 @@ def test_multiworker_trains_like_one_worker_and_survives_a_killed_worker(tmp_pat
 def test_parameter_server_cluster_of_local_processes_trains_sharded_tables(tmp_path):
     """Two workers and two parameter servers (`awe-tf cluster-task`) and a coordinator
     (`awe-tf train --strategy parameter-server`), all on loopback, as on a real cluster."""
-    picked = _free_ports(5)
+    picked = free_ports(5)
     ports = {"chief": picked[:1], "worker": picked[1:3], "ps": picked[3:]}
     cluster = {job: [f"localhost:{p}" for p in hosts] for job, hosts in ports.items()}
 
@@ -277,7 +253,7 @@ def test_sharded_tables_train_exactly_as_unsharded_ones():
                          "U": tf.convert_to_tensor(result.model.U.table).numpy().round(5).tolist()}
         print(json.dumps(out))
     """)
-    proc = subprocess.run([sys.executable, "-c", script, json.dumps(_free_ports(6))], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps(free_ports(6))], capture_output=True, text=True,
                           env=ENV, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -314,7 +290,7 @@ def test_iterative_neighbour_build_is_shared_out_among_workers(tmp_path):
     one = subprocess.run([sys.executable, "-c", script, str(tmp_path / "one-")], capture_output=True, text=True,
                          env=ENV, timeout=600)
     assert one.returncode == 0, one.stderr[-2000:]
-    ports = _free_ports(2)
+    ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     workers = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path / f"w{i}-")], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True,

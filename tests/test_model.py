@@ -260,8 +260,13 @@ def test_import_awe_tf_alone_reaches_the_subpackages():
     assert proc.stdout.split() == ["AWEModel", "load", "load_split"]
     import awe_tf
 
-    with pytest.raises(AttributeError, match="no attribute 'modles'"):
-        awe_tf.modles  # noqa: B018
+    for wrong in ("modles", "datasets", "models.x"):  # a typo, the data folder, a dotted name: none imported
+        with pytest.raises(AttributeError, match=f"no attribute '{wrong}'"):
+            getattr(awe_tf, wrong)
+    assert not hasattr(awe_tf, "datasets.corel5k") and "models" in dir(awe_tf) and "AWEModel" in dir(awe_tf)
+    import pkgutil
+
+    assert set(awe_tf._SUBMODULES) == {module.name for module in pkgutil.iter_modules(awe_tf.__path__)}
 
 
 def test_evaluating_a_model_checks_it_was_trained_on_that_data():
@@ -280,9 +285,27 @@ def test_evaluating_a_model_checks_it_was_trained_on_that_data():
         with pytest.raises(ValueError, match=rf"other labels: \d+ of 374 label ids name another label \(label 0 is "
                                              rf"{names[0]!r} in the model, {names[1]!r} in the data\)"):
             evaluate_model(given, moved)
+    numbered = dataclasses.replace(split, train=dataclasses.replace(split.train, label_names=[str(j) for j in
+                                                                                            range(374)]))
+    by_number = AWEModel(split.train.n_features, 374, dimension=4, label_names=list(range(374)), seed=0)
+    assert evaluate_model(by_number, numbered)["n_test"] == 500  # names compared as text: 7 and "7" are one
     smaller = AWEModel(split.train.n_features, 7, dimension=4)
     with pytest.raises(ValueError, match="7 labels but the data 499 / 374"):
         evaluate_model(smaller.score, split)
+    from awe_tf.data import validation_split
+    from awe_tf.training import ModelConfig, TrainConfig, fit
+
+    with pytest.raises(ValueError, match="fit: validation: the model was trained on other labels"):
+        fit(split.train, ModelConfig(dimension=4), TrainConfig(epochs=1, verbose=0), validation=validation_split(
+            moved.train))  # checked once, before training: validation then ranks unchecked every epoch
+
+
+def test_evaluating_a_baseline_imports_no_tensorflow():
+    script = ("import sys, awe_tf; from awe_tf.baselines import Popularity; from awe_tf.evaluation import "
+              "evaluate_model; split = awe_tf.load_dataset('corel5k'); "
+              "evaluate_model(Popularity().fit(split.train).score, split); print('tensorflow' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.split() == ["False"], proc.stderr[-2000:]
 
 
 def test_a_scored_model_can_be_freed():
@@ -597,10 +620,10 @@ def test_each_epochs_end_returns_memory_after_the_check_and_before_validation(mo
     from awe_tf.training import ModelConfig, TrainConfig, callbacks, fit
 
     events = []
-    check, validate = MaxNormEmbedding.all_finite, callbacks.evaluate_model
+    check, validate = MaxNormEmbedding.all_finite, callbacks.rank_test_part
     monkeypatch.setattr(MaxNormEmbedding, "all_finite", lambda self: events.append("check") or check(self))
     monkeypatch.setattr(callbacks, "return_free_memory", lambda: events.append("returned"))
-    monkeypatch.setattr(callbacks, "evaluate_model", lambda *a, **k: events.append("validated") or validate(*a, **k))
+    monkeypatch.setattr(callbacks, "rank_test_part", lambda *a, **k: events.append("validated") or validate(*a, **k))
     data = toy("annotation", n=60, n_items=11)
     fit(data, ModelConfig(dimension=4, num_negatives=3), TrainConfig(epochs=2, verbose=0),
         validation=Split(train=data, test=data))

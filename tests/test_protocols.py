@@ -22,6 +22,26 @@ def test_modulo_split_takes_every_fifth_row():
     assert list(train.row_ids) == [1, 2, 3, 4, 6, 7, 8, 9, 11]
 
 
+def test_coverage_counts_what_the_split_cannot_test_or_teach():
+    """By hand: 10 rows, every fifth (0 and 5) test; row 1 has no label; label 3 and feature 2
+    are only in the test rows (twice and once)."""
+    from awe_tf.data.protocols import coverage
+
+    Y = np.zeros((10, 4))
+    Y[:, 0] = 1
+    Y[1, 0] = 0
+    Y[[0, 5], 3] = 1
+    X = np.zeros((10, 3))
+    X[:, 0] = 1
+    X[0, 2] = 4.0
+    data = Dataset(X=sp.csr_matrix(X), Y=sp.csr_matrix(Y), feature_names=list("abc"), label_names=list("wxyz"))
+    counts = coverage(protocol_split(data))
+    assert (counts.test_every, counts.unlabelled_rows, counts.untrained_labels) == (5, 1, 3)  # labels 1, 2 and 3
+    assert (counts.test_positives_of_untrained_labels, counts.test_positives) == (2, 4)
+    assert (counts.untrained_features, counts.test_values_of_untrained_features) == (2, 1)  # b and c; c's one value
+    assert coverage(protocol_split(data, data)).test_every == 0  # a test file given
+
+
 def test_validation_rows_recipe():
     want = sorted(np.random.default_rng(0).permutation(37)[: 37 // 5])
     assert list(validation_rows(37)) == want

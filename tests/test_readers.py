@@ -218,13 +218,27 @@ def test_a_header_row_naming_the_columns_is_not_an_interaction(tmp_path):
         assert data.header == tuple(header.split("\t"))  # kept, for train's data line to show
 
 
-def test_a_first_line_with_one_text_id_among_integers_is_data(tmp_path):
-    """A text user above integer users is an interaction, not a header, where its item is an
-    integer as the next line's is, or text as the next line's is: only a line whose ids are both
-    text above a line whose ids are both integers is a header."""
-    for first, second in (("anon\t7", "1\t7"), ("anon\ta", "1\tb")):
-        data = read_interactions(write(tmp_path, "d.tsv", f"{first}\n{second}\n2\t8\n"))
-        assert data.header is None and "anon" in list(data.row_ids) and data.X.nnz == 3, first
+def test_a_first_line_is_a_header_by_its_words_or_ids_unless_told(tmp_path):
+    """Told from the line: an id that is not an integer (``-17`` is one) above one that is makes
+    a header, whichever column it is in; that cannot tell a first user whose id alone is text
+    from a header, so ``header=`` says which, and the header read is kept (train shows it)."""
+    cases = {("account\tarticle", "9f3a\t10"): ["8", "10"], ("session\tsku", "-17\t10"): ["8", "10"],
+             ("anon\ta", "1\tb"): ["8", "b"]}  # integer items in numeric order, as if the header were not there
+    for (first, second), items in cases.items():
+        text = f"{first}\n{second}\n2\t8\n"
+        told = read_interactions(write(tmp_path, "d.tsv", text))
+        assert told.header == tuple(first.split("\t")) and told.X.nnz == 2, first
+        assert told.label_names == items, first
+        data = read_interactions(write(tmp_path, "d.tsv", text), header=False)
+        assert data.header is None and first.split("\t")[0] in list(data.row_ids) and data.X.nnz == 3, first
+    skipped = read_interactions(write(tmp_path, "e.tsv", "1\t2\n3\t4\n3\t5\n"), header=True)
+    assert skipped.header == ("1", "2") and list(skipped.row_ids) == ["3"]
+
+
+def test_tab_separated_ids_keep_their_quotes(tmp_path):
+    """Tab-separated files are split at the tabs as they are: a quote is part of an id there."""
+    data = read_interactions(write(tmp_path, "q.tsv", 'u1\t"Weird" Al\nu1\t"abc\nu2\tabc\n'))
+    assert data.label_names == ['"Weird" Al', '"abc', "abc"]
 
 
 def test_csv_fields_may_be_quoted(tmp_path):

@@ -147,6 +147,9 @@ def test_requests_are_checked_and_padding_is_ignored(tmp_path, wsabie):
     for k in (0, 51):  # checked in Python before the graph (which checks it again for TF Serving's clients)
         with pytest.raises(ValueError, match="k must be a whole number from 1 to 50"):
             served(feature_ids=[[3]], k=k)
+    del served.metadata["n_features"]  # an export that does not record |X|: ids checked by the graph alone
+    with pytest.raises(tf.errors.InvalidArgumentError, match="feature_ids must be <"):
+        served(feature_ids=[[wsabie.n_features]], k=5)
 
 
 def test_versions_increase_and_old_ones_are_pruned(tmp_path, wsabie):
@@ -256,6 +259,11 @@ def test_label_names_keep_their_unicode(tmp_path):
     result = served(np.eye(4)[:1], k=3)
     assert "Amélie (2001)" in result["labels"][0].tolist()
     assert served.label_names == ["Amélie (2001)", "b", "c"]  # what evaluate checks the data's labels against
+    from awe_tf.models.saving import tables_digest
+
+    model.save_model(tmp_path / "saved")  # the export names the model it was made from, as saved and reloaded
+    assert served.metadata["tables_digest"] == tables_digest(AWEModel.load_model(tmp_path / "saved"))
+    assert served.metadata["tables_digest"] != tables_digest(AWEModel(4, 3, dimension=4, seed=4))
     np.testing.assert_array_equal(result["label_ids"], model.top_k(np.eye(4)[:1], 3)[0])
 
 

@@ -123,8 +123,9 @@ class Split:
     ``exclude`` are the training part's own; of implicit data: ``train.X`` and ``train.Y`` hold
     the same arrays), so treat them as read-only. ``untested`` counts the users a recommendation
     split could not test (fewer items than it holds out): they are not in ``test``, and the
-    metrics count them with the rows they leave out for having no positive. ``every_fifth``:
-    the test part is every fifth row of one file (annotation data given without a test file).
+    metrics count them with the rows they leave out for having no positive. ``test_every``: n
+    where the test part is every n-th row of one file (annotation data given without a test
+    file), else 0.
     """
 
     train: Dataset
@@ -132,4 +133,4 @@ class Split:
     exclude: sp.csr_matrix | None = None
     candidates: np.ndarray | None = None
     untested: int = 0
-    every_fifth: bool = False
+    test_every: int = 0

@@ -76,45 +76,58 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _is_integer(text: str) -> bool:
+    """Whether an id is a whole number (``-17`` too): the one test of the readers' integer ids,
+    which are ordered by value (:func:`_sort_key`)."""
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _is_header(first: list[str], second: list[str] | None) -> bool:
-    """Whether a table's first line names its columns: a field is a known column name, its
-    weight is not a number, or both its ids are not integers where the next line's both are (a
-    user or item id alone that is text, among integers, is data)."""
+    """Whether a table's first line names its columns (``header=None``, the default): a field is
+    a known column name, its weight is not a number, or an id of it is not an integer where the
+    next line's is. The last cannot tell a header of other words from a first user or item whose
+    id alone is text: ``header=True`` / ``False`` (``--header yes`` / ``no``) says which."""
     words = [f.strip("\"'").lower() for f in first]
     if any(word in HEADER_WORDS for word in words):
         return True
     if len(first) >= 3 and not _is_number(first[2]):
         return True
-    if second is not None and len(first) >= 2 and len(second) >= 2:
-        return all(not a.isdigit() and b.isdigit() for a, b in zip(first[:2], second[:2], strict=False))
+    if second is not None:
+        return any(not _is_integer(a) and _is_integer(b) for a, b in zip(first[:2], second[:2], strict=False))
     return False
 
 
 def _fields(path, line: str, line_no: int, sep) -> list[str]:
-    """One line's fields: a comma or tab separated line read as CSV (a field may be quoted,
-    ``"Lord of the Rings, The"``, its quotes dropped), other separators split as they are."""
-    if sep not in (",", "\t"):
+    """One line's fields. A comma-separated line with a quote in it is read as CSV (a quoted field
+    may hold the comma, ``"Lord of the Rings, The"``, and its quotes are dropped); other lines,
+    tab-separated ones included, are split at the separator as they are."""
+    if sep != "," or '"' not in line:
         return [f.strip() for f in (line.split(sep) if sep else line.split())]
     try:
-        return [f.strip() for f in next(csv.reader([line], delimiter=sep, skipinitialspace=True, strict=True))]
+        return [f.strip() for f in next(csv.reader([line], skipinitialspace=True, strict=True))]
     except csv.Error as err:
         raise DataFormatError(path, f"malformed quoting ({err})", line_no) from None
 
 
-def _read_table(path, sep, min_fields, max_fields):
+def _read_table(path, sep, min_fields, max_fields, header: bool | None = None):
     """The data lines of a delimited text table as ``(line number, fields)``, and the fields of
-    a first line that names the columns (:func:`_is_header`), skipped, or None."""
+    its first line where that is a header, skipped (``header``: True, False, or None to tell by
+    :func:`_is_header`), else None."""
     rows = [(line_no, _fields(path, line, line_no, sep)) for line_no, line in text_lines(path) if line.strip()]
-    header = None
-    if rows and _is_header(rows[0][1], rows[1][1] if len(rows) > 1 else None):
-        header, rows = tuple(rows[0][1]), rows[1:]
+    skipped = None
+    if rows and (header if header is not None else _is_header(rows[0][1], rows[1][1] if len(rows) > 1 else None)):
+        skipped, rows = tuple(rows[0][1]), rows[1:]
     for line_no, fields in rows:
         if not min_fields <= len(fields) <= max_fields:
             raise DataFormatError(
                 path, f"expected {min_fields} to {max_fields} fields separated by {sep or 'whitespace'!r}, "
                 f"got {len(fields)}", line_no,
             )
-    return rows, header
+    return rows, skipped
 
 
 def read_movielens(path, name: str | None = None, duplicates: str = "error") -> Dataset:
@@ -143,7 +156,7 @@ def read_movielens(path, name: str | None = None, duplicates: str = "error") -> 
         items.append(int(item))
         lines.append(line_no)
     titles = _movie_titles(path.parent)
-    return interactions_to_dataset(users, items, np.ones(len(users)), name or path.parent.name, path, titles,
+    return interactions_to_dataset(users, items, np.ones(len(users)), name or path.resolve().parent.name, path, titles,
                                    lines, duplicates, values_as_ones=True, header=header)
 
 
@@ -160,17 +173,20 @@ def _movie_titles(folder: Path) -> dict:
     return {}
 
 
-def read_interactions(path, name: str | None = None, duplicates: str = "error") -> Dataset:
+def read_interactions(path, name: str | None = None, duplicates: str = "error", header: bool | None = None) -> Dataset:
     """Read ``user, item[, weight]`` rows: tab-separated (``.tsv``/other) or comma (``.csv``).
 
-    A first line that names the columns (``user``, ``item``, ``uid``, ...), whose weight is not a
-    number, or whose ids are not integers where the next line's are, is a header. A (user, item)
-    pair given twice is an error, or with ``duplicates="sum"`` its weights add up.
+    ``header``: whether the first line names the columns; None tells by :func:`_is_header` (a
+    known column name such as ``user``, ``item``, ``uid``; a weight that is not a number; an id
+    that is not an integer where the next line's is). A (user, item) pair given twice is an
+    error, or with ``duplicates="sum"`` its weights add up.
     """
     path = Path(path)
     sep = "," if path.suffix.lower() == ".csv" else "\t"
     users, items, weights, lines = [], [], [], []
-    rows, header = _read_table(path, sep, 2, 3)
+    rows, header = _read_table(path, sep, 2, 3, header)
+    if header and not rows:
+        raise DataFormatError(path, "no interactions after the header line")
     for line_no, fields in rows:
         if not fields[0] or not fields[1]:
             raise DataFormatError(path, "empty user or item id", line_no)

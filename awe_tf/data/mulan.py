@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from awe_tf.data.dataset import ANNOTATION, Dataset
 from awe_tf.data.errors import DataFormatError, parse_float, parse_int
-from awe_tf.data.text import DUPLICATES, text_lines
+from awe_tf.data.text import DUPLICATES, data_name, text_lines
 
 _ATTRIBUTE = re.compile(r"@attribute\s+('(?:[^']|\\')*'|\"(?:[^\"]|\\\")*\"|\S+)\s+(.+)$", re.I)
 
@@ -204,6 +204,6 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
         feature_names=[names[c] for c in feature_cols],
         label_names=label_names,
         task=ANNOTATION,
-        name=name or Path(arff_path).stem,
+        name=name or data_name(arff_path),
         numeric_features=numeric,
     )

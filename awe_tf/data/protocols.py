@@ -48,14 +48,14 @@ def annotation_split(train: Dataset, test: Dataset | None = None) -> Split:
     is trained on the part or its validation carve-out, so the model that is evaluated and the
     one that is served take the same raw rows.
     """
-    every_fifth = test is None
-    if every_fifth:
-        train, test = modulo_split(train)
+    every = 5 if test is None else 0
+    if every:
+        train, test = modulo_split(train, every)
     if np.asarray(train.numeric_features, bool).any():
         scale = column_statistics(train.X, train.numeric_features)
         train = dataclasses.replace(train, numeric_scale=scale)
         test = dataclasses.replace(test, numeric_scale=scale)
-    return Split(train=train, test=test, every_fifth=every_fifth)
+    return Split(train=train, test=test, test_every=every)
 
 
 def annotation_validation(train: Dataset) -> Split:
@@ -141,6 +141,40 @@ def recommendation_validation(train: Dataset) -> Split:
     return recommendation_split(train, seed=1)
 
 
+@dataclasses.dataclass
+class Coverage:
+    """What a split can test and its training part can teach, in counts (``awe-tf train``'s
+    data line): the test part's origin (``test_every``: every n-th row of one file, 0: a test
+    file or the recommendation split) and its positives; for recommendation only, the users too
+    short to test and those tested with no training items; for annotation only (0 for
+    recommendation, whose items never trained on are not ranked at all), the training rows with
+    no label (no pair to learn from), the labels and features in no training row (their rows of
+    V and U stay as they started), and the test positives and values those touch."""
+
+    test_every: int = 0
+    untested_users: int = 0
+    users_without_training_items: int = 0
+    unlabelled_rows: int = 0
+    untrained_labels: int = 0
+    test_positives_of_untrained_labels: int = 0
+    test_positives: int = 0
+    untrained_features: int = 0
+    test_values_of_untrained_features: int = 0
+
+
+def coverage(split: Split) -> Coverage:
+    """The :class:`Coverage` of ``split``."""
+    train, test = split.train, split.test
+    if train.task == RECOMMENDATION:  # items never trained on are not ranked at all (the split's candidates)
+        return Coverage(untested_users=split.untested, test_positives=int(test.Y.nnz),
+                        users_without_training_items=int((test.X.getnnz(axis=1) == 0).sum()))
+    labels, features = train.Y.getnnz(axis=0) == 0, train.X.getnnz(axis=0) == 0
+    return Coverage(test_every=split.test_every, unlabelled_rows=int((train.Y.getnnz(axis=1) == 0).sum()),
+                    untrained_labels=int(labels.sum()), test_positives_of_untrained_labels=int(test.Y[:, labels].nnz),
+                    test_positives=int(test.Y.nnz), untrained_features=int(features.sum()),
+                    test_values_of_untrained_features=int(test.X[:, features].nnz))
+
+
 def protocol_split(train: Dataset, test: Dataset | None = None) -> Split:
     """The protocol's train/test split for either task."""
     if train.task == RECOMMENDATION:
@@ -158,7 +192,9 @@ def validation_split(train: Dataset) -> Split:
 
 
 __all__ = [
+    "Coverage",
     "annotation_split",
+    "coverage",
     "column_statistics",
     "annotation_validation",
     "hold_out_items",

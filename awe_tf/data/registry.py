@@ -61,7 +61,7 @@ def list_datasets() -> list[dict]:
 
 
 def read_files(train, test=None, labels=None, format: str | None = None, name: str | None = None,
-               duplicates: str = "error"):
+               duplicates: str = "error", header: bool | None = None):
     """Read a data set from files (UTF-8 text).
 
     Args:
@@ -73,14 +73,18 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
         duplicates: what an entry given twice means, for every format: an ``error`` naming both
             lines (the default), or ``sum`` (values add up; a label, an implicit positive or a
             MovieLens input stays one).
+        header: for ``interactions``, whether the first line names the columns (None: told
+            from the line, :func:`~awe_tf.data.interactions.read_interactions`).
 
     Returns:
         ``(train, test)`` data sets; ``test`` is ``None`` when no test file is given.
     """
     train = Path(train)
-    fmt = format or _guess_format(train)
+    fmt = format or guess_format(train)
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if header is not None and fmt != "interactions":
+        raise ValueError(f"{train}: header= (--header) is for interactions files; {fmt} files have a fixed layout")
     if labels is not None and fmt != "mulan":
         raise ValueError(f"{train}: a label list (--labels) is for Mulan data; {fmt} files name their labels "
                          "themselves")
@@ -101,11 +105,13 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
         return first, second
     if test is not None:
         raise ValueError(f"{fmt} data is split by the protocol; pass only --train")
-    reader = read_movielens if fmt == "movielens" else read_interactions
-    return reader(train, name, duplicates), None
+    if fmt == "movielens":
+        return read_movielens(train, name, duplicates), None
+    return read_interactions(train, name, duplicates, header), None
 
 
-def _guess_format(path: Path) -> str:
+def guess_format(path: Path) -> str:
+    """A data file's format from its name (a folder: MovieLens)."""
     if path.is_dir() or path.name in ("u.data", "ratings.dat", "ratings.csv"):
         return "movielens"
     if path.suffix.lower() == ".arff":
@@ -143,9 +149,10 @@ def load_dataset(name: str = DEFAULT_DATASET) -> Split:
     return protocol_split(train, test)
 
 
-def load_split(train, test=None, labels=None, format=None, name=None, duplicates: str = "error") -> Split:
+def load_split(train, test=None, labels=None, format=None, name=None, duplicates: str = "error",
+               header: bool | None = None) -> Split:
     """Files read by :func:`read_files`, split by the protocol."""
-    first, second = read_files(train, test, labels, format, name, duplicates)
+    first, second = read_files(train, test, labels, format, name, duplicates, header)
     return protocol_split(first, second)
 
 

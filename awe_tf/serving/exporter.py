@@ -261,16 +261,24 @@ class ServedModel:
         return {"label_ids": out["label_ids"].numpy(), "labels": labels, "scores": out["scores"].numpy()}
 
     def _check_features(self, feature_ids: np.ndarray, feature_weights: np.ndarray) -> None:
-        """The checks the signature's graph makes, here first, as one-line errors: weights of the
-        ids' shape, ids from 0 to |X| - 1 or the padding -1, finite weights on the ids."""
+        """The checks the signature's graph makes of the inputs, here first, as one-line errors:
+        weights of the ids' shape, ids from 0 to |X| - 1 or the padding -1, no id twice in a row,
+        finite weights on the ids (``tests/test_bad_input.py`` sends each case both ways)."""
         if feature_weights.shape != feature_ids.shape:
             raise ValueError(f"feature_weights has shape {feature_weights.shape} but feature_ids {feature_ids.shape}: "
                              "give one weight per id")
         n_features = self.metadata.get("n_features")
+        top = f"{n_features - 1}" if n_features is not None else "|X| - 1"
         bad = (feature_ids < PADDING_ID) | (feature_ids >= n_features if n_features is not None else False)
         if bad.any():
-            raise ValueError(f"feature_ids must be feature ids from 0 to {n_features - 1} (or {PADDING_ID}, padding), "
+            raise ValueError(f"feature_ids must be feature ids from 0 to {top} (or {PADDING_ID}, padding), "
                              f"got {feature_ids[bad][:3].tolist()}")
+        ordered = np.sort(feature_ids, axis=1)
+        twice = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] != PADDING_ID)
+        if twice.any():
+            row = int(np.flatnonzero(twice.any(axis=1))[0])
+            raise ValueError(f"feature_ids: feature {ordered[row, 1:][twice[row]][0]} appears twice in row {row}; "
+                             "send each feature once, with its summed weight")
         weights = feature_weights[feature_ids != PADDING_ID]
         if not np.isfinite(weights).all():
             raise ValueError(f"feature_weights must be finite numbers, got "

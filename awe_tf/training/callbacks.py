@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from awe_tf.config import check_monitor, with_earlier_defaults
-from awe_tf.evaluation import evaluate_model
+from awe_tf.evaluation import rank_test_part
 from awe_tf.memory import return_free_memory
 from awe_tf.metrics import protocol_ks
 
@@ -41,7 +41,7 @@ class ValidationRanking(tf.keras.callbacks.Callback):
         self.start = None  # the validation metrics of a run's start, where consider_start scored one
 
     def evaluate(self) -> dict:
-        return evaluate_model(self.model.score, self.split, self.ks)["metrics"]
+        return rank_test_part(self.model.score, self.split, self.ks)["metrics"]
 
     def _monitored(self, metrics: dict) -> float:
         if self.monitor not in metrics:

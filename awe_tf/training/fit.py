@@ -13,6 +13,7 @@ from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_monitor
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.data.pipeline import TrainingBatches
 from awe_tf.distribute import is_parameter_server, is_tpu, rows_by_workers
+from awe_tf.evaluation import data_mismatch
 from awe_tf.memory import return_free_memory
 from awe_tf.models import AWEModel
 from awe_tf.models.saving import tables_digest
@@ -64,16 +65,23 @@ def build_model(data: Dataset, model_config: ModelConfig, strategy=None) -> AWEM
 
 
 def check_arguments(caller: str, train, model_config=None, train_config=None, validation=None) -> None:
-    """Refuse, with a TypeError that says what to pass, what a training call was given in the
-    wrong place: a whole split for its training part, one config for the other."""
+    """Refuse what a training call was given in the wrong place (a whole split for its training
+    part, one config for the other), before any work.
+
+    Args:
+        caller: the function's name, for the message.
+        train, model_config, train_config, validation: its arguments (None: not given).
+
+    Raises:
+        TypeError: naming the argument, what it must be, and what it got.
+    """
     expected = {"train": (train, Dataset, "a Dataset (a split's training part: split.train)"),
                 "model_config": (model_config, ModelConfig, "a ModelConfig"),
                 "train_config": (train_config, TrainConfig, "a TrainConfig"),
-                "validation": (validation, Split, "a Split (the protocol's validation carve-out)")}
+                "validation": (validation, Split, "a Split (awe_tf.data.validation_split(split.train))")}
     for name, (value, kind, what) in expected.items():
         if value is not None and not isinstance(value, kind):
-            raise TypeError(f"{caller}: {name} must be {what}, got a {type(value).__name__}; call "
-                            f"{caller}(split.train, ModelConfig(...), TrainConfig(...))")
+            raise TypeError(f"{caller}: {name} must be {what}, got a {type(value).__name__}")
 
 
 def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
@@ -123,6 +131,10 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         model = build_model(train, model_config, strategy)
     elif not model.transform.adapted:
         model.adapt(train)
+    if validation is not None:  # validation ranks each epoch unchecked (rank_test_part): check it once, here
+        problem = data_mismatch(model.n_features, model.n_labels, model.label_names, validation.train)
+        if problem:
+            raise ValueError(f"fit: validation: {problem}; give the carve-out of the training data")
     prepared = train.with_matrices(X=model.prepare(train.X))  # the inputs U is trained on
     return_free_memory()  # what transforming the inputs freed, before the optimiser's state is made
     native = train_config.engine == "native"

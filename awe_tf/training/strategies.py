@@ -27,23 +27,45 @@ def split_cpu(replicas: int) -> list[str]:
     return [f"/cpu:{i}" for i in range(replicas)]
 
 
-def local_cluster(workers: int = 2, parameter_servers: int = 2, ports=None):
-    """Start an in-process cluster (``workers`` workers and ``parameter_servers`` parameter
-    servers on loopback) and return its cluster resolver, for parameter-server training on one
-    machine (tests, trying it out). The calling process is the coordinator. ``ports``: the
-    servers' ports, workers first; by default free ones the system picks, all held until every
-    one is picked, so no two are the same."""
+def free_ports(n: int, low: int = 20000, high: int = 32000) -> list[int]:
+    """``n`` different free loopback ports from ``[low, high)``, below the system's ephemeral
+    range (Linux's starts at 32768), from a random start: a port the system hands to a connection
+    (another cluster's traffic) cannot take one between its pick and its server's start. All are
+    held until every one is picked. Raises RuntimeError when fewer than ``n`` are free."""
     import contextlib
+    import itertools
+    import random
     import socket
 
+    start = random.randrange(low, high)
+    with contextlib.ExitStack() as held:
+        ports = []
+        for port in itertools.chain(range(start, high), range(low, start)):
+            probe = socket.socket()
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                probe.close()  # a busy port: let go of it at once
+                continue
+            held.enter_context(probe)
+            ports.append(port)
+            if len(ports) == n:
+                return ports
+    raise RuntimeError(f"no {n} free ports from {low} to {high - 1}")
+
+
+def local_cluster(workers: int = 2, parameter_servers: int = 2, ports=None):
+    """Start an in-process cluster on loopback and return its cluster resolver, for
+    parameter-server training on one machine (tests, trying it out); the calling process is the
+    coordinator.
+
+    Args:
+        workers, parameter_servers: how many of each.
+        ports: the servers' ports, workers first (default: :func:`free_ports`).
+    """
     n = workers + parameter_servers
-    if ports is None:
-        with contextlib.ExitStack() as held:
-            sockets = [held.enter_context(socket.socket()) for _ in range(n)]
-            for s in sockets:
-                s.bind(("127.0.0.1", 0))
-            ports = [s.getsockname()[1] for s in sockets]
-    elif len(ports) != n:
+    ports = free_ports(n) if ports is None else list(ports)
+    if len(ports) != n:
         raise ValueError(f"local_cluster: {n} servers need {n} ports, got {len(ports)}")
     hosts = [f"localhost:{port}" for port in ports]
     spec = {"worker": hosts[:workers], "ps": hosts[workers:]}
