@@ -345,9 +345,9 @@ def _train(args) -> int:
     print(f"data: {split.train!r}\n      test {split.test.n_examples} examples{_test_notes(counts)}")
     for note in _training_notes(counts):
         print(f"      {note}")
-    if split.train.header and args.header == "auto":  # the reader decided it: say so, where a wrong guess shows
-        print(f"      the first line, {', '.join(split.train.header)}, read as the columns' names (--header no keeps "
-              "it as data)")
+    if split.train.header:  # say so, where a wrong guess (or a forced skip) shows
+        print(f"      the first line, {', '.join(split.train.header)}, read as the columns' names" + (
+            " (--header no keeps it as data)" if args.header == "auto" else " (--header yes)"))
     epochs = [args.epochs] * (iterations + 1 if iterative else 1)
     validation_report = None
     began = time.perf_counter()
@@ -515,12 +515,12 @@ def cmd_evaluate(args) -> int:
         from awe_tf import serving
 
         served = serving.load(args.served)
-        _same_data(served.metadata.get("n_features"), served.metadata.get("n_labels"), served.label_names, split, name,
-                   served.path)
         recorded_tables = served.metadata.get("tables_digest")  # None: an export older than this record
-        if model is not None and recorded_tables and recorded_tables != tables_digest(model):
+        if model is not None and recorded_tables and recorded_tables != tables_digest(model):  # before its data
             raise UsageError(f"--served {args.served} was exported from another model than {args.model} (their U and "
                              "V differ): compare an export with the model it was made from, or evaluate each alone")
+        _same_data(served.metadata.get("n_features"), served.metadata.get("n_labels"), served.label_names, split, name,
+                   served.path)
     rows, report = {}, None
     if model is not None:
         report = rank_test_part(model.score, split)  # its data checked above

@@ -38,6 +38,7 @@ FILES = {  # name -> content (bytes or text) written under tmp_path
     "huge.tsv": "u1\ti1\t1e39\nu2\ti2\t1\n",
     "twice.txt": "2 3 2\n0 0:1 0:2\n1 1:1\n",
     "nolabels.txt": "1 3 0\n0:1\n",
+    "ratings.csv": "u1,a\nu2,b\n",  # the user's own pairs, named like MovieLens' file
     "blank.txt": "3 3 2\n0 0:1\n\n1 1:1\n",
     "emptylabel.txt": "2 3 2\n0,,1 0:1\n1 1:1\n",
     "binary.tsv": b"\x00\x01\x02PK\x03\x04",
@@ -69,6 +70,10 @@ CASES = [
      ["a label list (--labels) is for Mulan data"]),
     ("evaluate another model's export", ["evaluate", "{dir}/model", "--served", "{dir}/exports/other"],
      ["was exported from another model than", "their U and V differ"]),
+    ("evaluate another data's export", ["evaluate", "{dir}/model", "--served", "{dir}/exports/named"],
+     ["was exported from another model than", "!other labels"]),  # the export named, not the data
+    ("own pairs named like MovieLens", ["train", "--train", "{dir}/ratings.csv", *ON_FILES],
+     ["ratings.csv:1", "read as MovieLens by its name", "--format interactions"]),
     ("labels coded -1/+1", ["train", "--train", "{dir}/signed.arff", "--labels", "{dir}/labels.xml", *ON_FILES],
      ["signed.arff:7", "label 'a' is -1", "never negative"]),
     ("duplicate interaction", ["train", "--train", "{dir}/clicks.tsv", *ON_FILES],
@@ -161,6 +166,8 @@ def folder(tmp_path_factory):
         path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
     AWEModel(499, 374, dimension=4).save_model(root / "model")
     serving.export(AWEModel(499, 374, dimension=4, seed=7), root / "exports", "other", flavour="portable", log=None)
+    serving.export(AWEModel(499, 374, dimension=4, seed=7, label_names=[f"x{i}" for i in range(374)]), root / "exports",
+                   "named", flavour="portable", log=None)
     return root
 
 

@@ -76,6 +76,8 @@ def test_train_says_when_it_read_a_header_and_header_no_keeps_the_line(tmp_path)
     assert "the first line, anon, 3, read as the columns' names (--header no keeps it" in told.stdout
     assert "n=39," in told.stdout
     assert json.loads((tmp_path / "told" / "metrics.json").read_text())["data_files"]["header"] == "yes"  # as read
+    forced = run("train", *common, "--header", "yes", "-o", str(tmp_path / "forced"))
+    assert "the first line, anon, 3, read as the columns' names (--header yes)" in forced.stdout
     kept = run("train", *common, "--header", "no", "-o", str(tmp_path / "kept"))
     assert "read as the columns' names" not in kept.stdout and "n=40," in kept.stdout
     assert json.loads((tmp_path / "kept" / "metrics.json").read_text())["data_files"]["header"] == "no"

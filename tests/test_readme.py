@@ -74,13 +74,18 @@ def test_gitignore_covers_runs_and_exports():
 def test_readme_parameter_server_recipe_runs_on_one_machine(tmp_path):
     """The block that starts a local parameter-server cluster, run as printed: tables sharded,
     the model above popularity, the strategy recorded, no task left running. Its ports lie below
-    the system's ephemeral range, so the other tests' clusters (on ports the system hands out)
-    never take them."""
+    both the system's ephemeral range and the range the other tests' clusters pick from
+    (``free_ports``), so nothing else takes them."""
     import signal
 
     block = next(b for b in re.findall(r"```bash\n(.*?)```", README.read_text(), re.S) if "cluster-task" in b)
     low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    assert all(int(port) < low for port in re.findall(r"localhost:(\d+)", block))
+    import inspect
+
+    from awe_tf.training.strategies import free_ports
+
+    picked_from = inspect.signature(free_ports).parameters["low"].default
+    assert all(int(port) < min(low, picked_from) for port in re.findall(r"localhost:(\d+)", block))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
            "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen(["bash", "-c", block], cwd=tmp_path, env=env, stdout=subprocess.PIPE,

@@ -106,7 +106,13 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
     if test is not None:
         raise ValueError(f"{fmt} data is split by the protocol; pass only --train")
     if fmt == "movielens":
-        return read_movielens(train, name, duplicates), None
+        try:
+            return read_movielens(train, name, duplicates), None
+        except DataFormatError as error:
+            if format is None:  # guessed from the name: say so, for a file of another layout named like MovieLens'
+                raise DataFormatError(error.path, f"{str(error).split(': ', 1)[1]} (read as MovieLens by its name; "
+                                      "--format interactions for user, item[, weight] rows)", error.line) from None
+            raise
     return read_interactions(train, name, duplicates, header), None
 
 

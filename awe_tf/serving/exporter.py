@@ -142,7 +142,7 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
             "serves this model just as well")
     recall_k = min(10, module.max_k)
     recall = _recall(module, model, queries, recall_k)
-    source = "rows given" if given else "random probe rows: pass the data for real ones"
+    source = "rows given" if given else "random probe rows: pass the data (queries= in Python) for real ones"
     say(f"recall@{recall_k} of the {flavour} graph against the exact ranking: {recall:.4f} "
         f"({queries.shape[0]} {source})")
 

@@ -27,11 +27,12 @@ def split_cpu(replicas: int) -> list[str]:
     return [f"/cpu:{i}" for i in range(replicas)]
 
 
-def free_ports(n: int, low: int = 20000, high: int = 32000) -> list[int]:
+def free_ports(n: int, low: int = 28000, high: int = 32000) -> list[int]:
     """``n`` different free loopback ports from ``[low, high)``, below the system's ephemeral
     range (Linux's starts at 32768), from a random start: a port the system hands to a connection
     (another cluster's traffic) cannot take one between its pick and its server's start. All are
-    held until every one is picked. Raises RuntimeError when fewer than ``n`` are free."""
+    held until every one is picked. (The README's parameter-server block uses ports below ``low``.)
+    Raises RuntimeError when fewer than ``n`` are free."""
     import contextlib
     import itertools
     import random
