@@ -122,13 +122,30 @@ def _fingerprints(split) -> dict:
     return dict(zip(RECORDED, (split.train.fingerprint(), split.test.fingerprint()), strict=True))
 
 
-def _load(args, run: Path | None = None):
+def _recorded_header(args, run: Path | None) -> None:
+    """With ``--header auto``, have ``args`` read the first line of a file that the run in ``run``
+    was trained on as that run did (its metrics.json records what was read), so giving the run's
+    own file again with --train reads the same data."""
+    metrics = run / "metrics.json" if run is not None else None
+    if not args.train or args.header != "auto" or metrics is None or not metrics.exists():
+        return
+    try:
+        files = json.loads(metrics.read_text()).get("data_files") or {}
+    except (OSError, ValueError):
+        return
+    if files.get("train") == str(Path(args.train).resolve()) and files.get("header") in ("yes", "no"):
+        args.header, args.header_recorded_in = files["header"], run
+
+
+def _load(args, run: Path | None = None, header_from: Path | None = None):
     """``(split, name)`` of a command's data: --dataset, or --train's files; without them the data
     the run in ``run`` was trained on (:func:`_run_data`), refused if it has changed since; else
-    the bundled default."""
+    the bundled default. A file the run in ``run`` (or ``header_from``) was trained on reads its
+    first line as that run did (:func:`_recorded_header`)."""
     from awe_tf.data import DEFAULT_DATASET, load_dataset, load_split
 
     _check_data_flags(args)
+    _recorded_header(args, header_from or run)
     recorded = _run_data(args, run)
     if args.train:
         split = load_split(args.train, args.test, args.labels, args.format, duplicates=args.duplicates,
@@ -282,7 +299,7 @@ def _train(args) -> int:
     from awe_tf.models.saving import RUN_MODEL, model_directory, tables_digest
     from awe_tf.training.selection import DETAIL, checked_validation, choose_epochs, epochs_text, is_iterative, refit
 
-    split, name = _load(args)
+    split, name = _load(args, header_from=Path(args.output))  # a rerun into a finished run: its header's reading
     monitor = _monitor(args, split)
     auto = args.affinity == "auto"
     if auto and (args.init_from or not args.validate or args.iterations is not None):
@@ -347,7 +364,9 @@ def _train(args) -> int:
         print(f"      {note}")
     if split.train.header:  # say so, where a wrong guess (or a forced skip) shows
         print(f"      the first line, {', '.join(split.train.header)}, read as the columns' names" + (
-            " (--header no keeps it as data)" if args.header == "auto" else " (--header yes)"))
+            " (--header no keeps it as data)" if args.header == "auto" else
+            f" (as {args.header_recorded_in} read it)" if getattr(args, "header_recorded_in", None)
+            else " (--header yes)"))
     epochs = [args.epochs] * (iterations + 1 if iterative else 1)
     validation_report = None
     began = time.perf_counter()

@@ -82,6 +82,13 @@ def test_train_says_when_it_read_a_header_and_header_no_keeps_the_line(tmp_path)
     assert "read as the columns' names" not in kept.stdout and "n=40," in kept.stdout
     assert json.loads((tmp_path / "kept" / "metrics.json").read_text())["data_files"]["header"] == "no"
     run("evaluate", str(tmp_path / "kept"))  # its data read again with --header no: the same fingerprint
+    metrics = json.loads((tmp_path / "kept" / "metrics.json").read_text())["metrics"]
+    again = run("evaluate", str(tmp_path / "kept"), "--train", str(data), "--output", str(tmp_path / "again.json"))
+    assert json.loads((tmp_path / "again.json").read_text())["metrics"] == pytest.approx(metrics), again.stdout
+    rerun = run("train", *common, "-o", str(tmp_path / "told"))  # the run's own file, no --header: as it read it
+    assert f"read as the columns' names (as {tmp_path / 'told'} read it)" in rerun.stdout
+    rerun = run("train", *common, "-o", str(tmp_path / "kept"))  # auto would read a header; kept read none
+    assert "read as the columns' names" not in rerun.stdout and "n=40," in rerun.stdout
     exported = run("export", str(tmp_path / "kept"), str(tmp_path / "served"), "--flavour", "portable")
     assert "recall measured on the test part of clicks" in exported.stdout  # the run's data, read as recorded
     both = run("evaluate", str(tmp_path / "kept"), "--served", str(tmp_path / "served" / "awe"))
