@@ -13,9 +13,10 @@ import scipy.sparse as sp
 from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split
 
 N_HELD_OUT = 5
+TEST_EVERY = 5  # annotation data with no test file: every fifth row is test
 
 
-def modulo_split(data: Dataset, every: int = 5) -> tuple[Dataset, Dataset]:
+def modulo_split(data: Dataset, every: int = TEST_EVERY) -> tuple[Dataset, Dataset]:
     """Annotation split for data with no given split: 0-based row ``i % every == 0`` is test."""
     is_test = np.arange(data.n_examples) % every == 0
     return data.rows(~is_test), data.rows(is_test)
@@ -48,7 +49,7 @@ def annotation_split(train: Dataset, test: Dataset | None = None) -> Split:
     is trained on the part or its validation carve-out, so the model that is evaluated and the
     one that is served take the same raw rows.
     """
-    every = 5 if test is None else 0
+    every = TEST_EVERY if test is None else 0
     if every:
         train, test = modulo_split(train, every)
     if np.asarray(train.numeric_features, bool).any():
