@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import os
-import shlex
 import shutil
 import sys
 import time
@@ -62,13 +61,13 @@ def _header_read(args, split) -> str:
 
 def _data_flags(args) -> list[str]:
     """The command-line flags that name ``args``' data (what a printed ``train`` command needs),
-    each value quoted for a shell; defaults left out."""
+    defaults left out."""
     data = ["--dataset", args.dataset] if args.dataset else []
     for flag, value in (("--train", args.train), ("--test", args.test), ("--labels", args.labels),
                         ("--format", args.format), ("--duplicates", None if args.duplicates == "error" else
                                                       args.duplicates),
                         ("--header", None if args.header == "auto" else args.header)):
-        data += [flag, shlex.quote(value)] if value else []
+        data += [flag, value] if value else []
     return data
 
 
@@ -185,6 +184,18 @@ def _directory(path: Path, flag: str) -> Path:
     return path
 
 
+def _output_file(path: str | None, flag: str = "--output") -> Path | None:
+    """``path`` as a file this process can write (its folder made if missing), or None; else a
+    UsageError naming ``flag``, checked before any work."""
+    if path is None:
+        return None
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{flag} {path} is a directory; give the JSON file to write")
+    _directory(path.resolve().parent, flag)
+    return path
+
+
 def _print_table(report: dict) -> None:
     from awe_tf.evaluation import BASELINES, format_table
 
@@ -284,10 +295,11 @@ def _training_notes(counts) -> list[str]:
 
 
 def _monitor(args, split) -> str:
-    """The validation metric to watch: ``--monitor``, else P@10 for recommendation, P@1 otherwise."""
-    from awe_tf.data import RECOMMENDATION
+    """The validation metric to watch: ``--monitor``, else the protocol's (P@10 for recommendation,
+    P@1 otherwise)."""
+    from awe_tf.data.protocols import default_monitor
 
-    return args.monitor or ("precision@10" if split.train.task == RECOMMENDATION else "precision@1")
+    return args.monitor or default_monitor(split.train)
 
 
 def _train(args) -> int:
@@ -338,13 +350,10 @@ def _train(args) -> int:
     if args.validate:
         checked_validation(split.train)
         check_monitor(monitor, split.train.n_labels)  # one the carve-out's ranking can report
-    start = _trained_stages(Path(args.init_from), args.validate) if args.init_from else (None, None)
+    start = _trained_stages(Path(args.init_from), args.validate, (split.train.n_features, split.train.n_labels,
+                                                                  args.dimension, args.input_bias)) \
+        if args.init_from else (None, None)
     start_digest = tables_digest(start[1]) if args.init_from else None  # the final stage's start, as it was
-    if start[1] is not None and (start[1].n_features, start[1].n_labels, start[1].dimension, start[1].input_bias) != \
-            (split.train.n_features, split.train.n_labels, args.dimension, args.input_bias):
-        raise UsageError(f"--init-from {args.init_from}: its model has {start[1].n_features} features, "
-                         f"{start[1].n_labels} labels, dimension {start[1].dimension} and "
-                         f"{'a' if start[1].input_bias else 'no'} bias feature; this run needs the same")
     out = _directory(Path(args.output), "--output")
     for stale in out.glob(".publishing-*"):  # left by a run killed while publishing its results
         shutil.rmtree(stale, ignore_errors=True)
@@ -451,10 +460,15 @@ def _train(args) -> int:
     return 0
 
 
-def _trained_stages(run: Path, validate: bool):
+def _trained_stages(run: Path, validate: bool, shape: tuple):
     """``(validation-stage model or None, final model)`` of an earlier run, for --init-from: the
     final model, and, when this run validates, the best model of the earlier run's validation
-    stage (trained on the same carve-out, so the epochs are still chosen on unseen rows)."""
+    stage (trained on the same carve-out, so the epochs are still chosen on unseen rows). Its
+    model must have this run's ``shape``: features, labels, dimension and bias feature."""
+
+    def described(features, labels, dimension, bias) -> str:
+        return f"{features} features, {labels} labels, dimension {dimension} and {'a' if bias else 'no'} bias feature"
+
     import numpy as np
 
     from awe_tf.models import AWEModel
@@ -465,6 +479,10 @@ def _trained_stages(run: Path, validate: bool):
     except FileNotFoundError as error:
         raise UsageError(f"--init-from {run}: {error}") from None
     final = AWEModel.load_model(run)
+    have = (final.n_features, final.n_labels, final.dimension, final.input_bias)
+    if have != tuple(shape):
+        raise UsageError(f"--init-from {run}: its model has {described(*have)}; this run has {described(*shape)}: "
+                         "start from a model of the same data and settings")
     if not validate:
         return None, final
     best = earlier / "validation" / "checkpoints" / "best.npz" if earlier is not None else None
@@ -513,11 +531,7 @@ def cmd_evaluate(args) -> int:
 
     if not args.model and not args.served:
         raise UsageError("give the model directory written by `awe-tf train` (OUTPUT/model), --served EXPORT, or both")
-    output = Path(args.output) if args.output else None
-    if output is not None:
-        if output.is_dir():
-            raise UsageError(f"--output {output} is a directory; give the JSON file to write")
-        _directory(output.parent, "--output")
+    output = _output_file(args.output)
     _check_data_flags(args)
     run = run_directory(args.model) if args.model else None
     recorded = _run_metrics(args, run)
@@ -591,8 +605,7 @@ def cmd_diagnose(args) -> int:
                              "file (the format is the extension's)")
         require("matplotlib", "--plot")
         _directory(Path(args.plot).resolve().parent, "--plot")
-    if args.output:
-        _directory(Path(args.output).resolve().parent, "--output")
+    output = _output_file(args.output)
     split, name = _load(args, earlier)  # the run's own data, unless told otherwise
     saved = saved_config(run)
     _same_data(saved["n_features"], saved["n_labels"], saved.get("label_names"), split, name, run)
@@ -618,8 +631,8 @@ def cmd_diagnose(args) -> int:
     print(f"why: {report['verdict']}")
     if args.plot:
         print(f"plot: {report['plot']}")
-    if args.output:
-        Path(args.output).write_text(json.dumps(report, indent=1))
+    if output is not None:
+        output.write_text(json.dumps(report, indent=1))
     return 0
 
 
@@ -662,29 +675,12 @@ def cmd_inspect(args) -> int:
     return 1 if args.require_stock and custom_ops(path) else 0
 
 
-def _as_searched(args, affinity: str | None) -> list[str]:
-    """``awe-tf train`` flags for what every trial of a search was trained with where train's
-    defaults differ: the most epochs, the monitored metric, the seed and G's rebuilds."""
-    from awe_tf.training import ModelConfig, TrainConfig
-    from awe_tf.training.selection import is_iterative
-
-    flags = []
-    if args.epochs != TrainConfig.epochs:
-        flags += ["--epochs", str(args.epochs)]
-    if args.monitor:
-        flags += ["--monitor", args.monitor]
-    if args.seed != TrainConfig.seed:
-        flags += ["--seed", str(args.seed)]
-    if is_iterative(ModelConfig(affinity=affinity)):
-        flags += ["--iterations", str(args.iterations)]  # train's own default rebuilds G 3 times
-    return flags
-
-
 def cmd_tune(args) -> int:
     from awe_tf.training import ModelConfig, TrainConfig
     from awe_tf.tuning import make_tuner
 
     split, name = _load(args)
+    print(f"data: {split.train!r}")
     monitor = _monitor(args, split)
     tuner = make_tuner(args.oracle, split.train, args.affinity, directory=args.output, max_trials=args.trials,
                        max_epochs=args.epochs, seed=args.seed, iterations=args.iterations,
@@ -692,11 +688,14 @@ def cmd_tune(args) -> int:
                        train_config=TrainConfig(epochs=args.epochs, monitor=monitor, seed=args.seed))
     print(f"searching {args.affinity} on {name} with {args.oracle} ({tuner.project_dir}); objective: validation "
           f"{monitor} on the protocol's validation carve-out of the training part")
+    done = len(tuner.oracle.trials)
+    if args.oracle != "hyperband" and done >= args.trials:
+        print(f"the search has {done} trials already, --trials {args.trials}: none to add (a larger --trials adds "
+              "trials)")
     tuner.search()
-    best = tuner.best()
+    best = tuner.best(data_flags=_data_flags(args))
     print(f"best validation {monitor}: {best['score']:.4f} after {best['trials']} trials")
-    print("train it with:\n  awe-tf train " + " ".join(_data_flags(args) + best["flags"]
-                                                        + _as_searched(args, best["affinity"])))
+    print(f"train it with:\n  {best['command']}")
     return 0
 
 

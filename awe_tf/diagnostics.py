@@ -213,7 +213,8 @@ def plot(report: dict, measured: PairValues, path: str | Path) -> Path:
 
 
 def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20, start=None,
-                       start_digest: str | None = None) -> tuple[dict[int, float], str | None]:
+                       start_digest: str | None = None,
+                       model_digest: str | None = None) -> tuple[dict[int, float], str | None]:
     """k-NN P@1 in the U of each step of an iterative run: does the space G is built in improve
     from step to step?
 
@@ -227,9 +228,14 @@ def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20, s
             given and a digest of its U and V then (:func:`~awe_tf.models.saving.tables_digest`).
             That model was the run's step 0 and left no checkpoint; it is read from ``start``
             when it is still there and still the same.
+        model_digest: the digest of the run's model (its U and V). Each step's checkpoint records
+            the U and V it began from, which are the step before's: a step is read only where
+            this chain leads from it to the run's model. A later run into the same directory
+            that did not finish leaves checkpoints of its own steps beside the run's model;
+            they are left out.
 
     Returns:
-        ``({step: P@1}, note)``: the note says why step 0 of a run from another is missing, else None.
+        ``({step: P@1}, note)``: the note says why steps are missing, else None.
     """
     import tensorflow as tf
 
@@ -242,15 +248,33 @@ def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20, s
     def precision(model) -> float:
         return evaluate_baseline(embedding_knn(model, split.train.task, k, name="knn"), split)["precision@1"]
 
-    out, note = {}, None
+    models, began_from = {}, {}
     for step in Path(run_dir, "final").glob("step-*"):
         latest = tf.train.latest_checkpoint(str(step / "checkpoints" / "last"))
         if latest is None:
             continue
         model = build_model(split.train, ModelConfig(**{**model_config, "affinity": None}))  # U is all k-NN needs
         tf.train.Checkpoint(model=model).restore(latest).expect_partial()
-        out[int(step.name.split("-")[1])] = precision(model)
-    if 0 not in out and start is not None:
+        number = int(step.name.split("-")[1])
+        models[number] = model
+        try:
+            settings = json.loads((step / "checkpoints" / "state.json").read_text()).get("settings") or {}
+        except (OSError, ValueError):
+            settings = {}
+        began_from[number] = (settings.get("start") or {}).get("tables")  # None: not recorded (an older run)
+    stale = []
+    if model_digest is not None and models:
+        expected, above = model_digest, max(models) + 1  # walking down from the last step: the U and V it ended with
+        for number in sorted(models, reverse=True):
+            if expected is not None and number == above - 1 and tables_digest(models[number]) != expected:
+                stale = [n for n in models if n <= number]
+                break
+            expected, above = began_from[number], number
+    out, note = {n: precision(m) for n, m in models.items() if n not in stale}, None
+    if stale:
+        note = (f"the checkpoints of step{'s' * (len(stale) > 1)} {', '.join(map(str, sorted(stale)))} are not "
+                "those of this run's model (a later run into its directory that did not finish): left out")
+    if 0 not in out and 0 not in stale and start is not None:
         try:
             given = AWEModel.load_model(start)
         except (OSError, ValueError) as error:
@@ -309,7 +333,7 @@ def diagnose(run_dir, split: Split, seed: int = 0, plot_to: str | Path | None = 
     where it has them (from the run's checkpoints), and a one-line :func:`verdict`; with
     ``plot_to``, its :func:`figure` written there too (the path kept as ``plot``)."""
     from awe_tf.models import AWEModel
-    from awe_tf.models.saving import run_directory
+    from awe_tf.models.saving import run_directory, tables_digest
 
     model = AWEModel.load_model(run_dir)
     run_dir = run_directory(run_dir)  # None: a model saved outside a run, with no steps to read
@@ -323,7 +347,11 @@ def diagnose(run_dir, split: Split, seed: int = 0, plot_to: str | Path | None = 
         config = with_earlier_defaults(recorded.get("model_config") or {})
         fields = {f.name for f in dataclasses.fields(ModelConfig)}
         found, note = step_knn_precision(run_dir, split, {k: v for k, v in config.items() if k in fields},
-                                         start=recorded.get("init_from"), start_digest=recorded.get("init_from_digest"))
+                                         start=recorded.get("init_from"), start_digest=recorded.get("init_from_digest"),
+                                         model_digest=tables_digest(model))
+        if not found and not note:
+            note = ("an --affinity auto run keeps no checkpoints of its winner's steps" if recorded.get("auto") else
+                    f"the run's checkpoints of its steps ({run_dir / 'final'}/step-*) are not there")
         report["step_knn_precision"], report["knn_steps"] = list(found.values()), list(found)
         if note:
             report["knn_steps_note"] = note

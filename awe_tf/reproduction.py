@@ -66,8 +66,11 @@ def annotation(datasets=ANNOTATION, dimension: int = 100, epochs: int = 30, iter
         train_config = TrainConfig(epochs=epochs, seed=seed, verbose=0, engine=engine, threads=threads)
         model_config = ModelConfig(dimension=dimension, seed=seed, init_scale=init_scale)
         wsabie = train_chosen(split.train, model_config, train_config)
+        log(f"{name}: WSABIE trained in {time.perf_counter() - began:.0f}s; AWE k-NN (k={k}, {iterations} "
+            "iterative steps) next")
         awe = train_chosen(split.train, dataclasses.replace(model_config, affinity=f"knn:k={k}"), train_config,
                            iterations)
+        log(f"{name}: AWE k-NN trained, {time.perf_counter() - began:.0f}s so far; scoring it and the baselines")
         baselines = baseline_scores(split, wsabie, k=k, rank=dimension)
         methods = {"k-NN": baselines["knn_input"],
                    "k-NN (WSABIE space)": baselines["knn_embedding"],
@@ -209,7 +212,8 @@ def write_report(kind: str, rows: list[dict], directory, settings: dict,
                          yerr=[r.get(metric + "_std", 0.0) for r in chosen], label=method)
             axis.set_xticks([x + 0.4 - width / 2 for x in range(len(datasets))], datasets)
             axis.set_ylabel(metric)
-            axis.legend(fontsize=8)
+            # above the plot, in one row: inside, it covered the tallest bars
+            axis.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(methods), frameon=False)
             path = directory / f"annotation_{metric.replace('@', '_at_')}.png"
             figure.savefig(path, dpi=120, bbox_inches="tight")
             written.append(path)

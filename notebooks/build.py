@@ -133,14 +133,13 @@ display(Image(filename="recommendation/recommendation_k.png"))"""),
         ("params", "TRIALS = 10\nEPOCHS = 10\nORACLE = \"bayesian\""),
         ("code", """\
 from awe_tf.data import load_dataset
-from awe_tf.training import TrainConfig
 from awe_tf.tuning import make_tuner
 
 split = load_dataset("corel5k")
 tuner = make_tuner(ORACLE, split.train, "linear-sigmoid", directory="tuning", max_trials=TRIALS,
-                   max_epochs=EPOCHS, train_config=TrainConfig(epochs=EPOCHS))
+                   max_epochs=EPOCHS)
 tuner.search()
-best = tuner.best()
+best = tuner.best(data_flags=["--dataset", "corel5k"])
 best"""),
         ("code", """\
 import matplotlib.pyplot as plt
@@ -150,7 +149,7 @@ plt.scatter([t.hyperparameters.get("affinity.beta") for t in trials], [t.score f
 plt.xlabel("beta")
 plt.ylabel("validation precision@1")
 plt.show()"""),
-        ("code", "print(\"awe-tf train \" + \" \".join(best[\"flags\"]))"),
+        ("code", "print(best[\"command\"])  # trains the best trial as it was trained"),
     ],
     "05_export_and_serving.ipynb": [
         ("md", "# Export for TF Serving\n\nExport a trained model in both flavours, audit the ops each needs, "

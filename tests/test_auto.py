@@ -13,7 +13,7 @@ import pytest
 from awe_tf.data import load_dataset
 from awe_tf.evaluation import evaluate_model
 from awe_tf.training import ModelConfig, TrainConfig
-from awe_tf.training.auto import ROUNDING, Trial, _leader, _paired, check_metric, choose_affinity
+from awe_tf.training.auto import ROUNDING, AutoResult, Trial, _leader, _paired, check_metric, choose_affinity
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 SMALL = {"model_config": ModelConfig(dimension=16, num_negatives=5), "train_config": TrainConfig(epochs=3, verbose=0)}
@@ -74,6 +74,13 @@ def test_a_winner_needs_a_real_gain_and_no_real_loss_on_the_other_metric():
         mean_gain = Trial("knn:k=20", 0.5, 0.0, 0.005, 0.0, 0.005, 0.5, -loss, rounded)
         assert not mean_gain.beats_wsabie
     assert trial(0.02, 0.0, 0.02, error=0.005).beats_wsabie  # no change at all on one metric is no loss
+
+
+def test_the_table_shows_a_change_that_rounds_to_zero_without_a_sign_of_its_own():
+    cancelled = Trial("vote:weight=3,k=20", 0.5, 0.01, 0.02, -0.01, 0.02, 0.5, -1e-17, 0.0217, vote=True)
+    table = AutoResult(None, None, [Trial(None, 0.5, both=0.5), cancelled], 1.0, [3]).table()
+    assert "+0.0000 ± 0.0217" in table and "-0.0000" not in table
+    assert "+0.0100 ± 0.0200" in table and "-0.0100 ± 0.0200" in table
 
 
 def test_too_little_data_to_choose_on_says_what_to_do_instead(corel):

@@ -49,6 +49,7 @@ FILES = {  # name -> content (bytes or text) written under tmp_path
     "five.tsv": "".join(f"u{u}\ti{(u + i) % 9}\n" for u in range(30) for i in range(5)),  # all 5 held out: no training
     "labelled.arff": ARFF + "".join(f"{i}.5,{i % 3},{i % 2},{(i + 1) % 2}\n" for i in range(12)),
     "unlabelled.arff": ARFF + "".join(f"{i}.5,{i % 3},0,0\n" for i in range(12)),  # no positive label
+    "sparse.tsv": "".join(f"u{u}\ti{(u + i) % 20}\n" for u in range(30) for i in range(7)),  # 2 a user train
     "short.tsv": "".join(f"u{u}\ti{(u + i) % 9}\n" for u in range(30) for i in range(4)),  # 4 a user: none tested
 }
 
@@ -107,6 +108,13 @@ CASES = [
      ["--test", "with --train"]),
     ("--init-from nowhere", ["train", *SMALL, "--init-from", "{dir}/nowhere"], ["--init-from", "nowhere",
                                                                                 "does not exist"]),
+    ("--init-from another shape", ["train", *SMALL, "--init-from", "{dir}/model"],  # its shape before its stages
+     ["--init-from", "dimension 4", "this run has 499 features, 374 labels, dimension 8 and a bias feature"]),
+    ("diagnose into a directory", ["diagnose", "{dir}/model", "--output", "{dir}"], ["--output", "is a directory"]),
+    ("tune on too little data", ["tune", "--train", "{dir}/sparse.tsv", "--trials", "1", "-o", "{dir}/tunings"],
+     ["validation carve-out", "--no-validate"]),
+    ("tune a spec with settings", ["tune", "--affinity", "knn:k=5", "--trials", "1", "-o", "{dir}/tunings"],
+     ["name the family alone (knn)"]),
     ("tune --trials 0", ["tune", "--trials", "0"], ["--trials", "at least 1, got 0"]),  # KerasTuner: no limit
     ("tune --trials -2", ["tune", "--trials", "-2"], ["--trials", "at least 1, got -2"]),
     ("negative --seed", ["train", *SMALL, "--seed", "-1"], ["--seed", "at least 0"]),

@@ -96,11 +96,12 @@ def test_train_says_when_it_read_a_header_and_header_no_keeps_the_line(tmp_path)
 
 
 def test_a_printed_command_names_the_data_as_it_was_read():
-    """tune's printed train command carries every data flag that is not a default, quoted."""
+    """tune's printed train command carries every data flag that is not a default (the command is
+    quoted for a shell as a whole: ``Tuner.best``)."""
     from awe_tf.cli import _data_flags, build_parser
 
     args = build_parser().parse_args(["tune", "--train", "my clicks.csv", "--duplicates", "sum", "--header", "no"])
-    assert _data_flags(args) == ["--train", "'my clicks.csv'", "--duplicates", "sum", "--header", "no"]
+    assert _data_flags(args) == ["--train", "my clicks.csv", "--duplicates", "sum", "--header", "no"]
     assert _data_flags(build_parser().parse_args(["tune", "--dataset", "emotions"])) == ["--dataset", "emotions"]
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -139,6 +140,29 @@ def test_cli_diagnoses_a_run_and_its_steps(tmp_path):
     steps = report["step_knn_precision"]
     assert len(steps) == 3 and all(0 < p < 1 for p in steps)  # the linear step and the two with G
     assert report["knn_steps"] == [0, 1, 2] and "(step: P@1): 0: " in proc.stdout
+    # A later run into the directory that did not finish (killed in step 1 of its refit) left its own step 0: the
+    # steps' chain of starts no longer leads from it to the run's model, so it is left out, and why is said.
+    later, killed = tmp_path / "later", tmp_path / "killed"
+    train = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "knn:k=10", "--iterations", "2",
+                            "--epochs", "2", "--dimension", "8", "--negatives", "5", "--no-validate", "--no-baselines",
+                            "--verbose", "0", "-o", str(later)], capture_output=True, text=True, env=ENV, timeout=600)
+    assert train.returncode == 0, train.stderr[-2000:]
+    shutil.copytree(out, killed)
+    shutil.rmtree(killed / "final" / "step-0")
+    shutil.copytree(later / "final" / "step-0", killed / "final" / "step-0")
+    proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", "diagnose", str(killed), "--output",
+                           str(tmp_path / "k.json")], capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    mixed = json.loads((tmp_path / "k.json").read_text())
+    assert mixed["knn_steps"] == [1, 2] and mixed["step_knn_precision"] == pytest.approx(steps[1:])
+    assert "step 0 are not those of this run's model" in proc.stdout
+    # an auto run keeps no checkpoints of its winner's steps: said, not left silent
+    shutil.rmtree(killed / "final")
+    recorded = json.loads((killed / "metrics.json").read_text())
+    (killed / "metrics.json").write_text(json.dumps({**recorded, "auto": True}))
+    proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", "diagnose", str(killed)], capture_output=True,
+                          text=True, env=ENV, timeout=600)
+    assert proc.returncode == 0 and "(an --affinity auto run keeps no checkpoints of its winner's steps)" in proc.stdout
     # a run started from that one kept the model it was given as its step 0, which left no checkpoint
     joint = tmp_path / "joint"
     train = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "knn:k=10", "--iterations", "1",

@@ -121,14 +121,22 @@ def test_a_run_continues_an_earlier_models_optimiser_state(corel, tmp_path):
     for got, want in zip(start.values, accumulated, strict=True):
         np.testing.assert_array_equal(got, want)
     # A resumed run keeps the state its own checkpoint holds, not the earlier model's.
-    fit(corel.train, model_config, TrainConfig(epochs=1, verbose=0), output_dir=tmp_path / "resumed")
-    own = _accumulators(fit(corel.train, model_config, TrainConfig(epochs=1, verbose=0),
-                            output_dir=tmp_path / "resumed").model)
+    one = TrainConfig(epochs=1, verbose=0)
+    fit(corel.train, model_config, one, output_dir=tmp_path / "resumed", continue_from=earlier)
+    own = _accumulators(fit(corel.train, model_config, one, output_dir=tmp_path / "resumed",
+                            continue_from=earlier).model)
     start = _AccumulatorsAtStart()
     fit(corel.train, model_config, settings, output_dir=tmp_path / "resumed", callbacks=[start],
         continue_from=earlier)
     for got, want in zip(start.values, own, strict=True):
         np.testing.assert_array_equal(got, want)
+    # The checkpoint records the state it was begun from: another (or none) is another run
+    fit(corel.train, model_config, one, output_dir=tmp_path / "fresh")
+    with pytest.raises(RuntimeError, match="start: its checkpoint records no model or optimiser state it was given"):
+        fit(corel.train, model_config, settings, output_dir=tmp_path / "fresh", continue_from=earlier)
+    with pytest.raises(RuntimeError, match="start: it began from another model or optimiser state"):
+        fit(corel.train, model_config, settings, output_dir=tmp_path / "resumed",
+            continue_from=fit(corel.train, model_config, one).model)  # one epoch's accumulators, not two's
 
 
 def test_tpu_embedding_tables_off_a_tpu_continue_their_optimiser_state(corel):
@@ -221,3 +229,47 @@ def test_a_new_best_is_copied_into_the_arrays_kept_before(corel):
         np.testing.assert_array_equal(kept_now, weight)
     model.U.table.assign(model.U.table * 0.5)  # a snapshot, not a view of the variables
     assert not any(np.array_equal(w, model.U.table.numpy()) for w in ranking.best_weights)
+
+
+def test_an_iterative_run_continued_with_more_epochs_retrains_the_steps_after_the_one_that_changed(corel, tmp_path,
+                                                                                                   capsys):
+    """Step 1 of a k-NN run begins from step 0's model: when step 0 trains on (a larger
+    ``epochs``), step 1's checkpoint began from another model and is trained afresh, so the
+    continued run is the run of the larger ``epochs`` (it resumed the old step 1, before)."""
+    from awe_tf.models.saving import tables_digest
+    from awe_tf.training import fit_iterative
+
+    config = ModelConfig(dimension=8, num_negatives=5, affinity="knn:k=10")
+    quiet = dict(iterations=1, log=lambda line: None)
+    fit_iterative(corel.train, config, TrainConfig(epochs=1, verbose=0), output_dir=tmp_path / "a", **quiet)
+    capsys.readouterr()
+    continued, steps = fit_iterative(corel.train, config, TrainConfig(epochs=2, verbose=1),
+                                     output_dir=tmp_path / "a", **quiet)
+    out = capsys.readouterr().out
+    assert "Resuming from the checkpoint after epoch 1" in out and "Training afresh" in out
+    state = json.loads((tmp_path / "a" / "step-1" / "checkpoints" / "state.json").read_text())
+    assert state["settings"]["start"]["tables"] == tables_digest(steps[0].model)  # the new step 0's
+    assert state["epoch"] == 2 and len(state["history"]["loss"]) == 2  # nothing of the old step 1 kept
+    fresh, _ = fit_iterative(corel.train, config, TrainConfig(epochs=2, verbose=0), output_dir=tmp_path / "b",
+                             **quiet)
+    for table in ("U", "V"):
+        np.testing.assert_allclose(getattr(continued.model, table).table.numpy(),
+                                   getattr(fresh.model, table).table.numpy(), atol=1e-4)
+    # The same command again resumes every step, the last one included.
+    fit_iterative(corel.train, config, TrainConfig(epochs=2, verbose=1), output_dir=tmp_path / "a", **quiet)
+    out = capsys.readouterr().out
+    assert "Training afresh" not in out and out.count("Resuming from the checkpoint after epoch 2") == 2
+
+
+def test_a_checkpoint_begun_from_another_given_model_is_refused_unless_restarting(corel, tmp_path):
+    from awe_tf.training import build_model
+
+    config, train_config = ModelConfig(dimension=8, num_negatives=5), TrainConfig(epochs=1, verbose=0)
+    given = build_model(corel.train, config)
+    fit(corel.train, config, train_config, output_dir=tmp_path, model=given)
+    other = build_model(corel.train, config)
+    other.V.table.assign(other.V.table * 0.5)  # the same settings, another start
+    with pytest.raises(RuntimeError, match="start: it began from another model or optimiser state than this one"):
+        fit(corel.train, config, train_config, output_dir=tmp_path, model=other)
+    assert fit(corel.train, config, train_config, output_dir=tmp_path, model=other,
+               other_start="restart").epochs_run == 1

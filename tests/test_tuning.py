@@ -2,6 +2,7 @@
 three oracles, resuming, and the best trial as `awe-tf train` flags."""
 
 import json
+import shlex
 
 import pytest
 
@@ -66,6 +67,13 @@ def test_random_search_trains_on_validation_and_resumes(tmp_path, corel, fits):
     assert best["score"] == max(scores) and 0 < best["score"] <= 1 and best["objective"] == "val_precision@1"
     saved = json.loads((tmp_path / "corel5k-topk-random" / "best.json").read_text())
     assert saved["flags"] == best["flags"] and "--affinity" in saved["flags"]
+    assert best["flags"][-2:] == ["--epochs", "1"] and best["command"] is None  # what every trial trained with
+    named = tuner.best(data_flags=["--dataset", "corel5k"])["command"]
+    assert named.startswith("awe-tf train --dataset corel5k --learning-rate ") and named.endswith(" --epochs 1")
+    quoted = tuner.best(data_flags=["--train", "my clicks.csv"])["command"]
+    assert shlex.split(quoted)[2:4] == ["--train", "my clicks.csv"]  # a shell reads the file's name whole
+    with pytest.raises(NotImplementedError, match="keeps no trained models"):
+        tuner.get_best_models(1)  # KerasTuner's models would be Keras 3 ones: said, not an AttributeError
     # The same search with a larger budget runs only the missing trial.
     again = tuning.make_tuner("random", corel.train, "topk", directory=tmp_path, max_trials=3,
                               search_space={**SPACE, "affinity.k": ("int", 1, 5)}, **SMALL)
@@ -118,6 +126,36 @@ def test_hyperband_sets_each_trials_epochs(tmp_path, corel, fits):
         assert "tuner/epochs" in trial.hyperparameters.values
 
 
+def test_max_epochs_bounds_every_oracles_trials_and_seed_seeds_them(tmp_path, corel, fits):
+    tuner = tuning.make_tuner("random", corel.train, "constant", directory=tmp_path, max_trials=1, max_epochs=2,
+                              seed=5, search_space=SPACE)
+    assert tuner.base_model.seed == tuner.base_train.seed == 5  # no configs given: the trials' seed too
+    tuner.search()
+    assert [c["epochs"] for c in fits] == [2]
+    assert tuner.best()["flags"][-4:] == ["--epochs", "2", "--seed", "5"]
+    for wrong in ({"max_trials": 0}, {"max_trials": -3}, {"max_epochs": 0}, {"max_trials": 2.5}):
+        with pytest.raises(ValueError, match=f"{next(iter(wrong))} must be a whole number of at least 1"):
+            tuning.make_tuner("random", corel.train, directory=tmp_path / "x", **wrong)
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_search_needs_a_carve_out_to_score_on_and_an_affinity_family(tmp_path):
+    import scipy.sparse as sp
+
+    from awe_tf.data import Dataset
+
+    # a training part of 4 items a user: the carve-out holds 5 out, so no user has any to score
+    few = sp.csr_matrix(([1.0] * 4 * 30, ([u for u in range(30) for _ in range(4)],
+                                          [(u + i) % 20 for u in range(30) for i in range(4)])), shape=(30, 20))
+    small = Dataset(X=few, Y=few.copy(), feature_names=[str(i) for i in range(20)],
+                    label_names=[str(i) for i in range(20)], task="recommendation", name="small")
+    with pytest.raises(ValueError, match="validation carve-out has no example .* --no-validate"):
+        tuning.make_tuner("random", small, directory=tmp_path, max_trials=1)  # it reported a NaN best
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match=r"'knn:k=5': name the family alone \(knn\); the search chooses its settings"):
+        tuning.space("knn:k=5")
+
+
 def test_bayesian_optimisation_runs(tmp_path, corel, fits):
     tuner = tuning.make_tuner("bayesian", corel.train, "constant", directory=tmp_path, max_trials=2,
                               search_space=SPACE, **SMALL)
@@ -161,9 +199,11 @@ def test_the_printed_command_trains_on_the_files_searched(tmp_path, data_dir, ca
     assert command[:2] == ["awe-tf", "train"] and command[2:8] == files
     # trained as the trials were: their most epochs, metric and seed, which train's defaults are not
     assert command[-6:] == ["--epochs", "1", "--monitor", "precision@3", "--seed", "3"]
-    iterative = cli.build_parser().parse_args(["tune", "--affinity", "knn"])  # train's default: 3 rebuilds of G
-    assert cli._as_searched(iterative, "knn:k=15") == ["--iterations", "1"]
-    assert cli._as_searched(iterative, None) == []
+    iterative = tuning.make_tuner("random", load_dataset("emotions").train, "knn", directory=tmp_path / "knn")
+    assert iterative.searched_flags("knn:k=15") == ["--iterations", "1"]  # train's default: 3 rebuilds of G
+    assert iterative.searched_flags(None) == []
+    saved = json.loads(next(tmp_path.glob("*/best.json")).read_text())
+    assert saved["command"].split() == command  # best.json holds the command too
 
 
 def test_a_monitor_validation_cannot_report_stops_the_search_before_any_work(tmp_path, capsys):

@@ -185,6 +185,12 @@ def protocol_split(train: Dataset, test: Dataset | None = None) -> Split:
     return annotation_split(train, test)
 
 
+def default_monitor(data: Dataset) -> str:
+    """The metric that chooses epochs and settings where none is named: the one the protocol leads
+    with, P@10 for recommendation, P@1 for annotation."""
+    return "precision@10" if data.task == RECOMMENDATION else "precision@1"
+
+
 def validation_split(train: Dataset) -> Split:
     """The protocol's validation carve-out of a training part, for either task."""
     if train.task == RECOMMENDATION:
@@ -197,6 +203,7 @@ __all__ = [
     "annotation_split",
     "coverage",
     "column_statistics",
+    "default_monitor",
     "annotation_validation",
     "hold_out_items",
     "modulo_split",

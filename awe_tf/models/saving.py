@@ -32,6 +32,22 @@ def tables_digest(model) -> str:
     return digest.hexdigest()[:16]
 
 
+def start_record(model) -> dict:
+    """What a training run given ``model`` begins from, as its checkpoints record it: the digest
+    of U and V (:func:`tables_digest`) and of G's own variables (k-NN's neighbours, a learnt
+    weight; None where G has none). An iterative step's model holds the previous step's U and V
+    and a G built from them, so a step resumed from its checkpoint is known to continue from the
+    same previous step."""
+    weights = model.affinity.weights
+    affinity = None
+    if weights:
+        digest = hashlib.sha256()
+        for weight in weights:
+            digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
+        affinity = digest.hexdigest()[:16]
+    return {"tables": tables_digest(model), "affinity": affinity}
+
+
 def save(model, directory) -> Path:
     """Write ``model``'s config and weights to ``directory``."""
     directory = Path(directory)

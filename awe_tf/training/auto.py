@@ -144,13 +144,18 @@ class AutoResult:
             mark = "*" if trial.affinity == self.affinity else " "
             score = f"{trial.score:.4f}" if trial.ran else "-"
             compared = trial.affinity is not None and trial.ran
-            gain = f"{trial.gain:+.4f} ± {trial.standard_error:.4f}" if compared else ""
-            check = f"{trial.check_gain:+.4f} ± {trial.check_error:.4f}" if compared else ""
-            both = f"{trial.both_gain:+.4f} ± {trial.both_error:.4f}" if compared else ""
+            gain = _change(trial.gain, trial.standard_error) if compared else ""
+            check = _change(trial.check_gain, trial.check_error) if compared else ""
+            both = _change(trial.both_gain, trial.both_error) if compared else ""
             epochs = "+".join(map(str, trial.epochs)) if trial.epochs else "-"
             lines.append(f"{mark} {trial.name:<32}{score:>24}{gain:>18}{check:>26}{both:>26}{epochs:>10}"
                          f"{trial.seconds:>9.1f}{trial.cpu_seconds:>8.1f}" + (f"   {trial.note}" if trial.note else ""))
         return "\n".join(lines)
+
+
+def _change(gain: float, error: float) -> str:
+    """``+0.0123 ± 0.0045``; a change that rounds to zero is +0.0000, whatever its sign."""
+    return f"{round(gain, 4) + 0.0:+.4f} ± {error:.4f}"
 
 
 class _Stopwatch:

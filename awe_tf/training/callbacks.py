@@ -183,13 +183,21 @@ def plain(value):
 def changes(old: dict, new: dict, prefix: str = "") -> list[str]:
     """What differs between two settings dicts, as ``key: old -> new`` lines (nested keys
     joined by dots); a changed ``data`` fingerprint is reported as such, first, and a changed
-    start (``init_from``, a digest of the U and V a run began from) in words."""
+    start (``init_from``, a digest of the U and V a run began from; ``start``, of the model it was
+    given) in words."""
     if not prefix and old.get("data") != new.get("data"):
         return ["the training data changed"]
     found = []
     for key in sorted(set(old) | set(new), key=str):
         a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
+        if a != b and not prefix and key == "start":
+            found.append("start: " + (
+                "its checkpoint records no model or optimiser state it was given to begin from (begun without one, "
+                "or by an earlier awe-tf)" if a is None else
+                "it was given a model or optimiser state to begin from, this run none" if b is None else
+                "it began from another model or optimiser state than this one (in iterative training: another "
+                "previous step's)"))
+        elif isinstance(a, dict) and isinstance(b, dict):
             found += changes(a, b, f"{prefix}{key}.")
         elif a != b and not prefix and key == "init_from":
             found.append("init_from: " + (
@@ -248,9 +256,17 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         self.history: dict = {}
         self.seconds_before = 0.0
         self.began = time.perf_counter()
+        self.restarted = False  # set by restore
 
-    def restore(self) -> int:
-        """Restore the last checkpoint if there is one; returns the epoch to start from."""
+    def restore(self, other_start: str = "refuse") -> int:
+        """Restore the last checkpoint if there is one; returns the epoch to start from.
+
+        A checkpoint of other settings is refused (RuntimeError). One that differs only in what it
+        began from (the ``start`` setting) is refused too, or with ``other_start="restart"``
+        left alone: training starts afresh (epoch 0) and writes over it from its first epoch, and
+        :attr:`restarted` says so.
+        """
+        self.restarted = False
         state_path = self.directory / STATE_FILE
         latest = tf.train.latest_checkpoint(str(self.directory / "last"))
         if latest is None or not state_path.exists():
@@ -260,6 +276,10 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         if isinstance(recorded.get("model"), dict):  # written before a model setting existed
             recorded["model"] = with_earlier_defaults(recorded["model"])
         recorded = with_engine(recorded, self.settings)
+        if other_start == "restart" and recorded.get("start") != self.settings.get("start") and \
+                {**recorded, "start": None} == {**self.settings, "start": None}:
+            self.restarted = True
+            return 0
         refused = other_settings(f"{self.directory} holds a checkpoint of a run", recorded, self.settings)
         if refused:
             raise RuntimeError(f"{refused}; use another output directory, or start afresh (awe-tf train --restart)")

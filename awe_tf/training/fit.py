@@ -16,7 +16,7 @@ from awe_tf.distribute import is_parameter_server, is_tpu, rows_by_workers
 from awe_tf.evaluation import data_mismatch
 from awe_tf.memory import return_free_memory
 from awe_tf.models import AWEModel
-from awe_tf.models.saving import tables_digest
+from awe_tf.models.saving import start_record, tables_digest
 from awe_tf.training.callbacks import (
     FREE_ON_RESUME,
     EpochCheckpoint,
@@ -26,7 +26,7 @@ from awe_tf.training.callbacks import (
     ValidationRanking,
     plain,
 )
-from awe_tf.training.optimiser import continue_optimiser
+from awe_tf.training.optimiser import continue_optimiser, optimiser_digest
 
 
 @dataclasses.dataclass
@@ -86,7 +86,8 @@ def check_arguments(caller: str, train, model_config=None, train_config=None, va
 
 def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
         validation: Split | None = None, output_dir=None, strategy=None, model: AWEModel | None = None,
-        callbacks=(), continue_from: AWEModel | None = None, init_from: AWEModel | None = None) -> FitResult:
+        callbacks=(), continue_from: AWEModel | None = None, init_from: AWEModel | None = None,
+        other_start: str = "refuse") -> FitResult:
     """Train an AWE model on ``train`` with WARP.
 
     Args:
@@ -98,8 +99,8 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
             ``candidates``); enables ``val_*`` metrics, early stopping and best-weight restore.
         output_dir: where checkpoints (``checkpoints/``) and TensorBoard logs (``logs/``) go. A
             run killed mid-way resumes from its last finished epoch when called again with the
-            same directory and settings (and the same ``init_from``, whose U and V the checkpoint
-            records as a digest).
+            same directory and settings (and the same ``init_from``, ``model`` and
+            ``continue_from``, which the checkpoint records as digests: see ``other_start``).
         strategy: a ``tf.distribute`` strategy (default: the current one).
         model: continue training this model instead of building one.
         callbacks: extra Keras callbacks.
@@ -111,6 +112,11 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
             this run starts from (joint learning from a WSABIE, as the paper's Table 3 did). With
             ``validation`` the start is scored as epoch 0 and kept if no epoch beats it; with
             ``epochs=0`` it is kept as it is.
+        other_start: what to do with a checkpoint in ``output_dir`` that differs from this run
+            only in what it began from (the ``model`` given, the state ``continue_from`` gave its
+            optimiser): ``"refuse"`` it (a RuntimeError), or
+            ``"restart"``: train afresh and write over it, as a step of iterative training does
+            when the step before it has trained on since.
 
     Returns:
         A :class:`FitResult` with the model holding the best (or last) weights.
@@ -127,6 +133,9 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     if train_config.epochs == 0 and init_from is None and model is None:
         raise SettingError("epochs", "must be at least 1 for a model that starts untrained (0 keeps a model "
                            "started from a trained one, init_from)")
+    if other_start not in ("refuse", "restart"):
+        raise ValueError(f"other_start must be 'refuse' or 'restart', got {other_start!r}")
+    given = model is not None
     if model is None:
         model = build_model(train, model_config, strategy)
     elif not model.transform.adapted:
@@ -181,8 +190,17 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         settings = {"model": plain(model.get_config()), "train": resumable, "data": train.fingerprint()}
         if init_from is not None:  # a run resumed from its checkpoint must have begun from the same U and V
             settings["init_from"] = tables_digest(init_from)
+        # and from the same model given and optimiser state continued: an iterative step's are the previous
+        # step's U, V and Adagrad state, and a G built from them
+        start = {**(start_record(model) if given else {}),
+                 **({"optimiser": optimiser_digest(continue_from)} if continue_from is not None else {})}
+        if start:
+            settings["start"] = start
         checkpoint = EpochCheckpoint(output_dir / "checkpoints", model, settings, ranking, strategy=strategy)
-        start_epoch = checkpoint.restore()
+        start_epoch = checkpoint.restore(other_start)
+        if checkpoint.restarted and train_config.verbose:
+            print(f"Training afresh: the checkpoint in {output_dir / 'checkpoints'} began from another model or "
+                  "optimiser state (in iterative training, the step before this one trained on since)")
         all_callbacks.append(checkpoint)
         all_callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=str(output_dir / "logs"),
                                                             update_freq="epoch", profile_batch=0))

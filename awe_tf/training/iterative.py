@@ -114,8 +114,10 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         carry = warm_start and previous.optimizer is not None
         if warm_start and not carry:
             log("  (the previous model has no optimiser state: this step starts a fresh optimiser)")
+        # A checkpoint of this step that began from another previous step (one that has trained on
+        # since, e.g. with more epochs) is not this step's: it trains afresh over it.
         results.append(fit(train, model_config, config(step), validation, where(step), model=model,
-                           continue_from=previous if carry else None))
+                           continue_from=previous if carry else None, other_start="restart"))
         previous = results[-1].model
     final = dataclasses.replace(results[-1], train_seconds=time.perf_counter() - began)
     return final, results

@@ -32,6 +32,11 @@ def space(affinity: str = "constant", include_common: bool = True) -> dict:
     """
     from awe_tf.affinities import REGISTRY, UnknownAffinity, known_names
 
+    family = affinity.split(":", 1)[0].strip()
+    if affinity not in REGISTRY and family in REGISTRY:  # a spec with settings: the search chooses them
+        searched = ", ".join(REGISTRY[family].space) or "none of its own"
+        raise UnknownAffinity(f"no search space for affinity {affinity!r}: name the family alone ({family}); the "
+                              f"search chooses its settings ({searched})")
     if affinity not in REGISTRY:
         raise UnknownAffinity(f"no search space for affinity {affinity!r}{known_names(affinity)}")
     found = dict(COMMON) if include_common else {}

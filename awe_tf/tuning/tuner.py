@@ -15,13 +15,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
+import shlex
 from pathlib import Path
 
 from awe_tf.config import check_monitor
-from awe_tf.data import validation_split
 from awe_tf.data.dataset import Dataset
+from awe_tf.data.protocols import default_monitor
 from awe_tf.training import ModelConfig, TrainConfig
-from awe_tf.training.selection import best_score, train_model
+from awe_tf.training.selection import best_score, checked_validation, is_iterative, train_model
 from awe_tf.tuning.spaces import MODEL_SETTINGS, TRAIN_SETTINGS, affinity_spec, space, train_flags
 
 ORACLES = ("random", "bayesian", "hyperband")
@@ -78,39 +80,47 @@ class _TrialRunner:
         self.search_space = search_space if search_space is not None else space(affinity)
         self.base_model = model_config or ModelConfig()
         self.base_train = train_config or TrainConfig()
-        self.iterations = iterations
+        # G's rebuilds count only where G is built from the training set: elsewhere they change nothing
+        self.iterations = iterations if is_iterative(dataclasses.replace(self.base_model, affinity=affinity)) else 1
         self.monitor = self.base_train.monitor
         check_monitor(self.monitor, train.n_labels)  # before the search's directory is made
-        self.validation = validation_split(train)
+        self.validation = checked_validation(train, "settings", "train with --no-validate (awe-tf train) instead "
+                                                                "of searching, or give more data")
+        project = Path(kwargs.get("directory") or ".") / (kwargs.get("project_name") or "untitled_project")
+        self._check_resumed(project)  # before KerasTuner reloads anything
         kwargs.setdefault("objective", _keras_tuner().Objective("val_" + self.monitor, direction="max"))
         kwargs.setdefault("overwrite", False)  # a search run again resumes
         super().__init__(hypermodel=None, hyperparameters=hyperparameters(self.search_space),
                          tune_new_entries=False, **kwargs)
-        self._check_resumed()
+        if not (project / SEARCH_FILE).exists():
+            if self.oracle.trials:  # trials of a search that recorded nothing: what they were trained with is unknown
+                raise ValueError(f"{self.project_dir} holds trials but no {SEARCH_FILE} (a search begun by an "
+                                 "earlier awe-tf): search into another directory (--output)")
+            project.mkdir(parents=True, exist_ok=True)
+            (project / SEARCH_FILE).write_text(json.dumps(self._settings(), indent=1))
 
-    def _check_resumed(self) -> None:
-        """Record what the search's trials are trained with (data, fixed settings, search space,
-        G rebuilds), or, for a search resumed from its directory, refuse other settings than the
-        recorded ones: trials trained differently would be ranked together as if alike. The
-        number of trials may grow."""
-        from awe_tf.training.callbacks import FREE_ON_RESUME, other_settings, plain, with_engine
+    def _settings(self) -> dict:
+        """What the search's trials are trained with: data, fixed settings, search space, G rebuilds."""
+        from awe_tf.training.callbacks import FREE_ON_RESUME, plain
 
         train = {key: value for key, value in self.base_train.to_dict().items() if key not in FREE_ON_RESUME}
-        settings = plain({"data": self.train_data.fingerprint(), "model": self.base_model.to_dict(), "train": train,
-                          "iterations": self.iterations, "space": self.search_space})
-        path = Path(self.project_dir) / SEARCH_FILE
+        return plain({"data": self.train_data.fingerprint(), "model": self.base_model.to_dict(), "train": train,
+                      "iterations": self.iterations, "space": self.search_space})
+
+    def _check_resumed(self, project: Path) -> None:
+        """For a search resumed from its directory, refuse other settings than the ones it recorded
+        (:meth:`_settings`): trials trained differently would be ranked together as if alike. The
+        number of trials may grow."""
+        from awe_tf.training.callbacks import other_settings, with_engine
+
+        path = project / SEARCH_FILE
         if path.exists():
+            settings = self._settings()
             recorded = with_engine(json.loads(path.read_text()), settings)
-            refused = other_settings(f"{self.project_dir} holds a search", recorded, settings)
+            refused = other_settings(f"{project} holds a search", recorded, settings)
             if refused:
                 raise ValueError(f"{refused}: resume it with the same ones, or search into another directory "
                                  "(--output)")
-            return
-        if self.oracle.trials:  # trials of a search that recorded nothing: what they were trained with is unknown
-            raise ValueError(f"{self.project_dir} holds trials but no {SEARCH_FILE} (a search begun by an earlier "
-                             "awe-tf): search into another directory (--output)")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(settings, indent=1))
 
     def settings(self, values: dict) -> tuple[ModelConfig, TrainConfig]:
         """The model and training settings of chosen hyperparameter values."""
@@ -127,20 +137,47 @@ class _TrialRunner:
                                 self.validation, log=lambda line: None)
         return {"val_" + self.monitor: best_score(result, self.monitor)}
 
-    def best(self) -> dict:
-        """The best trial: its score, settings and ``awe-tf train`` flags (also written to
-        ``best.json`` in the project directory)."""
-        finished = [t for t in self.oracle.get_best_trials(len(self.oracle.trials) or 1) if t.score is not None]
+    def searched_flags(self, affinity: str | None) -> list[str]:
+        """``awe-tf train`` flags for what every trial was trained with where train's defaults
+        differ: the most epochs, the monitored metric, the seed, and G's rebuilds (train's own
+        default rebuilds G 3 times) for an ``affinity`` built from the training set."""
+        flags = []
+        if self.base_train.epochs != TrainConfig.epochs:
+            flags += ["--epochs", str(self.base_train.epochs)]
+        if self.monitor != default_monitor(self.train_data):
+            flags += ["--monitor", self.monitor]
+        if self.base_train.seed != TrainConfig.seed:
+            flags += ["--seed", str(self.base_train.seed)]
+        if is_iterative(dataclasses.replace(self.base_model, affinity=affinity)):
+            flags += ["--iterations", str(self.iterations)]
+        return flags
+
+    def best(self, data_flags: list[str] | None = None) -> dict:
+        """The best trial: its score, settings and ``awe-tf train`` flags, the searched ones and what
+        every trial was trained with (:meth:`searched_flags`), and with ``data_flags`` (the flags
+        naming the data searched; empty: the bundled default) the whole ``command``; also
+        written to ``best.json`` in the project directory."""
+        finished = [t for t in self.oracle.get_best_trials(len(self.oracle.trials) or 1)
+                    if t.score is not None and math.isfinite(t.score)]
         if not finished:
             raise RuntimeError(f"no trial in {self.project_dir} has finished with a score (see the errors above)")
         trial = finished[0]
         values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
         model_config, train_config = self.settings(trial.hyperparameters.values)
+        flags = train_flags(self.affinity, values) + self.searched_flags(model_config.affinity)
         found = {"score": trial.score, "objective": "val_" + self.monitor, "values": values,
-                 "affinity": model_config.affinity, "flags": train_flags(self.affinity, values),
+                 "affinity": model_config.affinity, "flags": flags,
+                 "command": None if data_flags is None else shlex.join(["awe-tf", "train", *data_flags, *flags]),
                  "trials": len(self.oracle.trials)}
         (Path(self.project_dir) / BEST_FILE).write_text(json.dumps(found, indent=1))
         return found
+
+    def get_best_models(self, num_models: int = 1):
+        """Not kept: KerasTuner's models are Keras 3 ones, and these trials train tf_keras models
+        in ``run_trial`` without keeping them. Train the best trial with :meth:`best`'s flags."""
+        raise NotImplementedError("this tuner keeps no trained models (its trials train tf_keras models in "
+                                  "run_trial): train the best trial again with best()['flags'] (awe-tf train ...), "
+                                  "or read get_best_hyperparameters()")
 
 
 @functools.cache
@@ -160,13 +197,34 @@ def tuner_class(oracle: str) -> type:
 
 
 def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", directory="runs/tuning",
-               project_name: str | None = None, max_trials: int = 10, max_epochs: int = 10, seed: int = 0,
-               **kwargs):
-    """A tuner by oracle name: ``random``, ``bayesian`` or ``hyperband``. The same ``seed``
-    proposes the same trials (KerasTuner reads an oracle seed of 0 as none, a random one: the
-    oracle's is ``seed + 1``)."""
+               project_name: str | None = None, max_trials: int = 10, max_epochs: int | None = None, seed: int = 0,
+               model_config: ModelConfig | None = None, train_config: TrainConfig | None = None, **kwargs):
+    """A tuner by oracle name: ``random``, ``bayesian`` or ``hyperband``.
+
+    Args:
+        oracle: ``random``, ``bayesian`` or ``hyperband``.
+        train: the protocol's training part (trials train on its validation carve-out).
+        affinity: the affinity family searched (``linear-sigmoid``, ``knn``, ...; ``constant``: WSABIE).
+        directory, project_name: the search lives in ``directory/project_name`` (default
+            ``DATA-AFFINITY-ORACLE``); the same again resumes it.
+        max_trials: the most trials in all (random, bayesian; a resumed search counts its earlier ones).
+        max_epochs: the most epochs of a trial (it stops early on the carve-out; Hyperband's
+            largest bracket). Given, it replaces ``train_config``'s epochs; default theirs (10).
+        seed: the oracle's seed: the same proposes the same trials (KerasTuner reads an oracle
+            seed of 0 as none, a random one, so the oracle's is ``seed + 1``); also the trials'
+            models' and training's, where ``model_config`` and ``train_config`` are not given.
+        model_config, train_config: the trials' fixed settings; the searched ones replace theirs.
+    """
+    for name, value in (("max_trials", max_trials), ("max_epochs", max_epochs), ("seed", seed)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < (0 if name == "seed" else 1)):
+            raise ValueError(f"{name} must be a whole number of at least {0 if name == 'seed' else 1}, got {value!r}")
+    model_config = model_config or ModelConfig(seed=seed)
+    train_config = train_config or TrainConfig(seed=seed)
+    if max_epochs is not None:
+        train_config = dataclasses.replace(train_config, epochs=max_epochs)
     project_name = project_name or f"{train.name}-{affinity}-{oracle}"
-    oracle_seed = seed + 1 if seed >= 0 else seed
-    common = {"directory": str(directory), "project_name": project_name, "seed": oracle_seed, **kwargs}
-    budget = {"max_epochs": max_epochs, "factor": 3} if oracle == "hyperband" else {"max_trials": max_trials}
+    common = {"directory": str(directory), "project_name": project_name, "seed": seed + 1,
+              "model_config": model_config, "train_config": train_config, **kwargs}
+    budget = {"max_epochs": train_config.epochs, "factor": 3} if oracle == "hyperband" else {"max_trials": max_trials}
     return tuner_class(oracle)(train, affinity, **budget, **common)
