@@ -460,14 +460,16 @@ def _train(args) -> int:
     return 0
 
 
-def _trained_stages(run: Path, validate: bool, shape: tuple):
+def _shape_text(features: int, labels: int, dimension: int, bias: bool) -> str:
+    return f"{features} features, {labels} labels, dimension {dimension} and {'a' if bias else 'no'} bias feature"
+
+
+def _trained_stages(run: Path, validate: bool, shape: tuple[int, int, int, bool]):
     """``(validation-stage model or None, final model)`` of an earlier run, for --init-from: the
     final model, and, when this run validates, the best model of the earlier run's validation
     stage (trained on the same carve-out, so the epochs are still chosen on unseen rows). Its
-    model must have this run's ``shape``: features, labels, dimension and bias feature."""
-
-    def described(features, labels, dimension, bias) -> str:
-        return f"{features} features, {labels} labels, dimension {dimension} and {'a' if bias else 'no'} bias feature"
+    model must have this run's ``shape``: features, labels, dimension and bias feature (checked
+    first, before its stages)."""
 
     import numpy as np
 
@@ -481,7 +483,7 @@ def _trained_stages(run: Path, validate: bool, shape: tuple):
     final = AWEModel.load_model(run)
     have = (final.n_features, final.n_labels, final.dimension, final.input_bias)
     if have != tuple(shape):
-        raise UsageError(f"--init-from {run}: its model has {described(*have)}; this run has {described(*shape)}: "
+        raise UsageError(f"--init-from {run}: its model has {_shape_text(*have)}; this run has {_shape_text(*shape)}: "
                          "start from a model of the same data and settings")
     if not validate:
         return None, final
@@ -676,7 +678,7 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_tune(args) -> int:
-    from awe_tf.training import ModelConfig, TrainConfig
+    from awe_tf.training import TrainConfig
     from awe_tf.tuning import make_tuner
 
     split, name = _load(args)
@@ -684,18 +686,20 @@ def cmd_tune(args) -> int:
     monitor = _monitor(args, split)
     tuner = make_tuner(args.oracle, split.train, args.affinity, directory=args.output, max_trials=args.trials,
                        max_epochs=args.epochs, seed=args.seed, iterations=args.iterations,
-                       model_config=ModelConfig(seed=args.seed),
-                       train_config=TrainConfig(epochs=args.epochs, monitor=monitor, seed=args.seed))
+                       train_config=TrainConfig(monitor=monitor))
     print(f"searching {args.affinity} on {name} with {args.oracle} ({tuner.project_dir}); objective: validation "
           f"{monitor} on the protocol's validation carve-out of the training part")
-    done = len(tuner.oracle.trials)
+    done = sum(trial.status == "COMPLETED" for trial in tuner.oracle.trials.values())
     if args.oracle != "hyperband" and done >= args.trials:
-        print(f"the search has {done} trials already, --trials {args.trials}: none to add (a larger --trials adds "
-              "trials)")
+        print(f"the search has {done} finished trials already, --trials {args.trials}: none to add (a larger "
+              "--trials adds trials)")
     tuner.search()
     best = tuner.best(data_flags=_data_flags(args))
     print(f"best validation {monitor}: {best['score']:.4f} after {best['trials']} trials")
-    print(f"train it with:\n  {best['command']}")
+    if best["command"]:
+        print(f"train it with:\n  {best['command']}")
+    else:  # not from the command line's own settings; said all the same
+        print("its settings include some awe-tf train cannot be given: " + "; ".join(best["not_in_command"]))
     return 0
 
 

@@ -213,8 +213,8 @@ def plot(report: dict, measured: PairValues, path: str | Path) -> Path:
 
 
 def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20, start=None,
-                       start_digest: str | None = None,
-                       model_digest: str | None = None) -> tuple[dict[int, float], str | None]:
+                       start_digest: str | None = None, model_digest: str | None = None,
+                       last_step: int | None = None) -> tuple[dict[int, float], str | None]:
     """k-NN P@1 in the U of each step of an iterative run: does the space G is built in improve
     from step to step?
 
@@ -233,6 +233,8 @@ def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20, s
             this chain leads from it to the run's model. A later run into the same directory
             that did not finish leaves checkpoints of its own steps beside the run's model;
             they are left out.
+        last_step: the run's last step (its iterations); checkpoints of steps above it are
+            another run's, left out.
 
     Returns:
         ``({step: P@1}, note)``: the note says why steps are missing, else None.
@@ -248,7 +250,7 @@ def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20, s
     def precision(model) -> float:
         return evaluate_baseline(embedding_knn(model, split.train.task, k, name="knn"), split)["precision@1"]
 
-    models, began_from = {}, {}
+    scored, digests, began_from = {}, {}, {}  # each step's model is read, scored and let go, one at a time
     for step in Path(run_dir, "final").glob("step-*"):
         latest = tf.train.latest_checkpoint(str(step / "checkpoints" / "last"))
         if latest is None:
@@ -256,37 +258,44 @@ def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20, s
         model = build_model(split.train, ModelConfig(**{**model_config, "affinity": None}))  # U is all k-NN needs
         tf.train.Checkpoint(model=model).restore(latest).expect_partial()
         number = int(step.name.split("-")[1])
-        models[number] = model
+        scored[number], digests[number] = precision(model), tables_digest(model)
         try:
             settings = json.loads((step / "checkpoints" / "state.json").read_text()).get("settings") or {}
         except (OSError, ValueError):
             settings = {}
         began_from[number] = (settings.get("start") or {}).get("tables")  # None: not recorded (an older run)
+    notes = []
+    beyond = sorted(n for n in scored if last_step is not None and n > last_step)
+    if beyond:
+        notes.append(f"the checkpoints of step{'s' * (len(beyond) > 1)} {', '.join(map(str, beyond))} are another "
+                     f"run's (this one has {last_step} steps after step 0): left out")
     stale = []
-    if model_digest is not None and models:
-        expected, above = model_digest, max(models) + 1  # walking down from the last step: the U and V it ended with
-        for number in sorted(models, reverse=True):
-            if expected is not None and number == above - 1 and tables_digest(models[number]) != expected:
-                stale = [n for n in models if n <= number]
+    steps = sorted((n for n in scored if n not in beyond), reverse=True)
+    if model_digest is not None and steps:
+        expected, above = model_digest, steps[0] + 1  # walking down from the last step: the U and V it ended with
+        for number in steps:
+            if expected is not None and number == above - 1 and digests[number] != expected:
+                stale = [n for n in steps if n <= number]
                 break
             expected, above = began_from[number], number
-    out, note = {n: precision(m) for n, m in models.items() if n not in stale}, None
     if stale:
-        note = (f"the checkpoints of step{'s' * (len(stale) > 1)} {', '.join(map(str, sorted(stale)))} are not "
-                "those of this run's model (a later run into its directory that did not finish): left out")
-    if 0 not in out and 0 not in stale and start is not None:
+        notes.append(f"the checkpoints of step{'s' * (len(stale) > 1)} {', '.join(map(str, sorted(stale)))} are not "
+                     "those of this run's model (a later run into its directory that did not finish): left out")
+    out = {n: p for n, p in scored.items() if n not in stale and n not in beyond}
+    if 0 not in scored and start is not None:
         try:
             given = AWEModel.load_model(start)
         except (OSError, ValueError) as error:
-            note = f"step 0, the model it started from ({start}), could not be read: {error}"
+            notes.append(f"step 0, the model it started from ({start}), could not be read: {error}")
         else:
             if start_digest is None:  # recorded by runs from before the digest was
-                note = f"step 0, the model it started from ({start}), is left out: the run recorded no digest of it"
+                notes.append(f"step 0, the model it started from ({start}), is left out: the run recorded no digest "
+                             "of it")
             elif tables_digest(given) != start_digest:
-                note = f"step 0, the model it started from ({start}), has changed since"
+                notes.append(f"step 0, the model it started from ({start}), has changed since")
             else:
                 out[0] = precision(given)
-    return dict(sorted(out.items())), note
+    return dict(sorted(out.items())), "; ".join(notes) or None
 
 
 def verdict(report: dict) -> str:
@@ -348,7 +357,8 @@ def diagnose(run_dir, split: Split, seed: int = 0, plot_to: str | Path | None = 
         fields = {f.name for f in dataclasses.fields(ModelConfig)}
         found, note = step_knn_precision(run_dir, split, {k: v for k, v in config.items() if k in fields},
                                          start=recorded.get("init_from"), start_digest=recorded.get("init_from_digest"),
-                                         model_digest=tables_digest(model))
+                                         model_digest=tables_digest(model),
+                                         last_step=len(recorded["epochs"]) - 1 if recorded.get("epochs") else None)
         if not found and not note:
             note = ("an --affinity auto run keeps no checkpoints of its winner's steps" if recorded.get("auto") else
                     f"the run's checkpoints of its steps ({run_dir / 'final'}/step-*) are not there")

@@ -156,6 +156,19 @@ def test_cli_diagnoses_a_run_and_its_steps(tmp_path):
     mixed = json.loads((tmp_path / "k.json").read_text())
     assert mixed["knn_steps"] == [1, 2] and mixed["step_knn_precision"] == pytest.approx(steps[1:])
     assert "step 0 are not those of this run's model" in proc.stdout
+    # the same run redone into its directory with fewer steps resumes its steps 0 and 1; step 2 is the other run's
+    fewer = tmp_path / "fewer"
+    shutil.copytree(out, fewer)
+    train = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "knn:k=10", "--iterations", "1",
+                            "--epochs", "1", "--dimension", "8", "--negatives", "5", "--no-baselines", "--verbose",
+                            "0", "-o", str(fewer)], capture_output=True, text=True, env=ENV, timeout=600)
+    assert train.returncode == 0, train.stderr[-2000:]
+    proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", "diagnose", str(fewer), "--output",
+                           str(tmp_path / "f.json")], capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    shorter = json.loads((tmp_path / "f.json").read_text())
+    assert shorter["knn_steps"] == [0, 1] and shorter["step_knn_precision"] == pytest.approx(steps[:2])
+    assert "step 2 are another run's (this one has 1 steps after step 0)" in proc.stdout
     # an auto run keeps no checkpoints of its winner's steps: said, not left silent
     shutil.rmtree(killed / "final")
     recorded = json.loads((killed / "metrics.json").read_text())

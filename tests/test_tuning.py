@@ -67,9 +67,12 @@ def test_random_search_trains_on_validation_and_resumes(tmp_path, corel, fits):
     assert best["score"] == max(scores) and 0 < best["score"] <= 1 and best["objective"] == "val_precision@1"
     saved = json.loads((tmp_path / "corel5k-topk-random" / "best.json").read_text())
     assert saved["flags"] == best["flags"] and "--affinity" in saved["flags"]
-    assert best["flags"][-2:] == ["--epochs", "1"] and best["command"] is None  # what every trial trained with
+    # what every trial was trained with besides the searched settings (SMALL's), where train's defaults differ
+    assert best["flags"][-6:] == ["--negatives", "10", "--epochs", "1", "--patience", "0"]
+    assert best["command"] is None and best["not_in_command"] == []
     named = tuner.best(data_flags=["--dataset", "corel5k"])["command"]
-    assert named.startswith("awe-tf train --dataset corel5k --learning-rate ") and named.endswith(" --epochs 1")
+    assert named.startswith("awe-tf train --dataset corel5k --learning-rate ") and named.endswith(" --patience 0")
+    assert tuner.best()["command"] == named  # best() again without the data's flags keeps the recorded command
     quoted = tuner.best(data_flags=["--train", "my clicks.csv"])["command"]
     assert shlex.split(quoted)[2:4] == ["--train", "my clicks.csv"]  # a shell reads the file's name whole
     with pytest.raises(NotImplementedError, match="keeps no trained models"):
@@ -131,8 +134,17 @@ def test_max_epochs_bounds_every_oracles_trials_and_seed_seeds_them(tmp_path, co
                               seed=5, search_space=SPACE)
     assert tuner.base_model.seed == tuner.base_train.seed == 5  # no configs given: the trials' seed too
     tuner.search()
-    assert [c["epochs"] for c in fits] == [2]
+    assert [c["epochs"] for c in fits][:1] == [2]
     assert tuner.best()["flags"][-4:] == ["--epochs", "2", "--seed", "5"]
+    # a setting no flag of awe-tf train gives: no command, and which one is said
+    unsayable = tuning.make_tuner("random", corel.train, "constant", directory=tmp_path / "u", max_trials=1,
+                                  search_space=SPACE, train_config=TrainConfig(epochs=1, bucketing=False))
+    unsayable.search()
+    said = unsayable.best(data_flags=[])
+    assert said["command"] is None and said["not_in_command"] == ["bucketing=False"]
+    restarted = tuning.make_tuner("random", corel.train, "constant", directory=tmp_path / "u", max_trials=1,
+                                  search_space=SPACE, overwrite=True, train_config=TrainConfig(epochs=2))
+    assert not restarted.oracle.trials  # overwrite: KerasTuner starts afresh, with other settings too
     for wrong in ({"max_trials": 0}, {"max_trials": -3}, {"max_epochs": 0}, {"max_trials": 2.5}):
         with pytest.raises(ValueError, match=f"{next(iter(wrong))} must be a whole number of at least 1"):
             tuning.make_tuner("random", corel.train, directory=tmp_path / "x", **wrong)
@@ -200,8 +212,8 @@ def test_the_printed_command_trains_on_the_files_searched(tmp_path, data_dir, ca
     # trained as the trials were: their most epochs, metric and seed, which train's defaults are not
     assert command[-6:] == ["--epochs", "1", "--monitor", "precision@3", "--seed", "3"]
     iterative = tuning.make_tuner("random", load_dataset("emotions").train, "knn", directory=tmp_path / "knn")
-    assert iterative.searched_flags("knn:k=15") == ["--iterations", "1"]  # train's default: 3 rebuilds of G
-    assert iterative.searched_flags(None) == []
+    assert iterative.searched_flags("knn:k=15") == (["--iterations", "1"], [])  # train's default: 3 rebuilds of G
+    assert iterative.searched_flags(None) == ([], [])
     saved = json.loads(next(tmp_path.glob("*/best.json")).read_text())
     assert saved["command"].split() == command  # best.json holds the command too
 

@@ -21,31 +21,19 @@ def _weights(model) -> tf.train.Checkpoint:
     return tf.train.Checkpoint(U=model.U.table, V=model.V.table, affinity=model.affinity, rankable=model.rankable)
 
 
+def arrays_digest(arrays) -> str:
+    """A short digest of arrays' values (tensors or variables read one at a time, in order)."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(tf.convert_to_tensor(array)).tobytes())
+    return digest.hexdigest()[:16]
+
+
 def tables_digest(model) -> str:
     """A short digest of a model's U and V, read a block of rows at a time: what tells two
     models' tables apart (the start a run began from, ``init_from``, which its checkpoints
     record; the model an export was made from)."""
-    digest = hashlib.sha256()
-    for table in (model.U, model.V):
-        for block in table.row_blocks():
-            digest.update(np.ascontiguousarray(block.numpy()).tobytes())
-    return digest.hexdigest()[:16]
-
-
-def start_record(model) -> dict:
-    """What a training run given ``model`` begins from, as its checkpoints record it: the digest
-    of U and V (:func:`tables_digest`) and of G's own variables (k-NN's neighbours, a learnt
-    weight; None where G has none). An iterative step's model holds the previous step's U and V
-    and a G built from them, so a step resumed from its checkpoint is known to continue from the
-    same previous step."""
-    weights = model.affinity.weights
-    affinity = None
-    if weights:
-        digest = hashlib.sha256()
-        for weight in weights:
-            digest.update(np.ascontiguousarray(weight.numpy()).tobytes())
-        affinity = digest.hexdigest()[:16]
-    return {"tables": tables_digest(model), "affinity": affinity}
+    return arrays_digest(block for table in (model.U, model.V) for block in table.row_blocks())
 
 
 def save(model, directory) -> Path:

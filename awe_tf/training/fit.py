@@ -16,7 +16,7 @@ from awe_tf.distribute import is_parameter_server, is_tpu, rows_by_workers
 from awe_tf.evaluation import data_mismatch
 from awe_tf.memory import return_free_memory
 from awe_tf.models import AWEModel
-from awe_tf.models.saving import start_record, tables_digest
+from awe_tf.models.saving import arrays_digest, tables_digest
 from awe_tf.training.callbacks import (
     FREE_ON_RESUME,
     EpochCheckpoint,
@@ -26,7 +26,7 @@ from awe_tf.training.callbacks import (
     ValidationRanking,
     plain,
 )
-from awe_tf.training.optimiser import continue_optimiser, optimiser_digest
+from awe_tf.training.optimiser import adagrad_accumulator, continue_optimiser, plain_kind
 
 
 @dataclasses.dataclass
@@ -190,10 +190,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         settings = {"model": plain(model.get_config()), "train": resumable, "data": train.fingerprint()}
         if init_from is not None:  # a run resumed from its checkpoint must have begun from the same U and V
             settings["init_from"] = tables_digest(init_from)
-        # and from the same model given and optimiser state continued: an iterative step's are the previous
-        # step's U, V and Adagrad state, and a G built from them
-        start = {**(start_record(model) if given else {}),
-                 **({"optimiser": optimiser_digest(continue_from)} if continue_from is not None else {})}
+        start = start_record(model if given else None, continue_from)
         if start:
             settings["start"] = start
         checkpoint = EpochCheckpoint(output_dir / "checkpoints", model, settings, ranking, strategy=strategy)
@@ -284,6 +281,24 @@ def training_input(batches: TrainingBatches, strategy, start_epoch: int = 0):
         return strategy.experimental_distribute_dataset(batches.tensor_dataset(start_epoch=start_epoch))
     dataset = batches.dataset(epochs=None, start_epoch=start_epoch)
     return strategy.experimental_distribute_dataset(dataset) if strategy.num_replicas_in_sync > 1 else dataset
+
+
+def start_record(given: AWEModel | None, continue_from: AWEModel | None) -> dict:
+    """What a run begins from beyond its settings, as its checkpoints record it (``start``): the
+    model it was ``given`` (digests of its U and V, ``tables``, and of G's own variables, k-NN's
+    neighbours or a learnt weight, ``affinity``) and the optimiser state ``continue_from`` hands
+    it (Adagrad's accumulators of U and V, ``optimiser``). An iterative step is given the
+    previous step's U and V, G built from them and its Adagrad state, so a step resumed from its
+    checkpoint is known to continue from the same previous step. Empty where neither is given."""
+    record = {}
+    if given is not None:
+        weights = given.affinity.weights
+        record.update(tables=tables_digest(given), affinity=arrays_digest(weights) if weights else None)
+    if continue_from is not None:
+        state = continue_from.optimizer is not None and plain_kind(continue_from.optimizer) == "adagrad"
+        record["optimiser"] = arrays_digest(adagrad_accumulator(continue_from.optimizer, table) for table in
+                                            (continue_from.U.table, continue_from.V.table)) if state else None
+    return record
 
 
 def start_from(model: AWEModel, trained: AWEModel) -> None:

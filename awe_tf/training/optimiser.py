@@ -8,9 +8,6 @@ next step of iterative learning continue the same optimisation instead.
 
 from __future__ import annotations
 
-import hashlib
-
-import numpy as np
 import tensorflow as tf
 
 
@@ -52,14 +49,3 @@ def continue_optimiser(source, target) -> None:
         for mine, theirs in ((target.U.table, source.U.table), (target.V.table, source.V.table)):
             adagrad_accumulator(target.optimizer, mine).assign(adagrad_accumulator(source.optimizer, theirs))
 
-
-def optimiser_digest(model) -> str | None:
-    """A short digest of the state ``model``'s optimiser keeps for U and V (Adagrad's
-    accumulators), what :func:`continue_optimiser` carries on; None where it keeps none (plain
-    SGD, or no optimiser)."""
-    if model.optimizer is None or plain_kind(model.optimizer) != "adagrad":
-        return None
-    digest = hashlib.sha256()
-    for table in (model.U.table, model.V.table):
-        digest.update(np.ascontiguousarray(tf.convert_to_tensor(adagrad_accumulator(model.optimizer, table))).tobytes())
-    return digest.hexdigest()[:16]

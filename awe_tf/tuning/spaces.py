@@ -54,14 +54,29 @@ def affinity_spec(affinity: str, values: dict) -> str | None:
     return affinity + ":" + ",".join(f"{key}={_plain(value)}" for key, value in sorted(settings.items()))
 
 
+# ``awe-tf train``'s flag of each model and training setting that takes a value, and of the
+# switches a setting's non-default value is given by.
+VALUE_FLAGS = {"dimension": "--dimension", "margin": "--margin", "num_negatives": "--negatives", "loss": "--loss",
+               "normalisation": "--normalisation", "max_norm": "--max-norm", "init_scale": "--init-scale",
+               "epochs": "--epochs", "learning_rate": "--learning-rate", "optimizer": "--optimizer",
+               "pairs_per_batch": "--pairs-per-batch", "patience": "--patience", "engine": "--engine"}
+SWITCHES = {("input_bias", False): "--no-bias", ("tpu_embedding", True): "--tpu-embedding",
+            ("jit_compile", True): "--jit-compile"}
+
+
+def setting_flags(name: str, value) -> list[str] | None:
+    """``awe-tf train``'s flags that give setting ``name`` the ``value`` (None: none can)."""
+    if name in VALUE_FLAGS:
+        return [VALUE_FLAGS[name], _plain(value)]
+    return [SWITCHES[(name, value)]] if (name, value) in SWITCHES else None
+
+
 def train_flags(affinity: str, values: dict) -> list[str]:
     """``awe-tf train`` flags for chosen values (what :func:`awe_tf.cli` accepts)."""
-    flags = {"learning_rate": "--learning-rate", "margin": "--margin", "dimension": "--dimension",
-             "num_negatives": "--negatives"}
     out = []
-    for key, flag in flags.items():
-        if key in values:
-            out += [flag, _plain(values[key])]
+    for key, value in values.items():
+        flags = setting_flags(key, value) if not key.startswith(("affinity.", "tuner/")) else None
+        out += flags or []
     spec = affinity_spec(affinity, values)
     if spec:
         out += ["--affinity", spec]

@@ -24,9 +24,12 @@ from awe_tf.data.dataset import Dataset
 from awe_tf.data.protocols import default_monitor
 from awe_tf.training import ModelConfig, TrainConfig
 from awe_tf.training.selection import best_score, checked_validation, is_iterative, train_model
-from awe_tf.tuning.spaces import MODEL_SETTINGS, TRAIN_SETTINGS, affinity_spec, space, train_flags
+from awe_tf.tuning.spaces import MODEL_SETTINGS, TRAIN_SETTINGS, affinity_spec, setting_flags, space, train_flags
 
 ORACLES = ("random", "bayesian", "hyperband")
+# Settings of how a trial runs, not what it learns (or given otherwise: the affinity is searched; the
+# seeds and monitor have their own rules), left out of the best trial's command.
+UNFLAGGED = ("affinity", "seed", "monitor", "verbose", "steps_per_execution", "threads")
 BEST_FILE = "best.json"
 SEARCH_FILE = "search.json"  # the settings a search began with: resumed only with the same
 
@@ -87,13 +90,14 @@ class _TrialRunner:
         self.validation = checked_validation(train, "settings", "train with --no-validate (awe-tf train) instead "
                                                                 "of searching, or give more data")
         project = Path(kwargs.get("directory") or ".") / (kwargs.get("project_name") or "untitled_project")
-        self._check_resumed(project)  # before KerasTuner reloads anything
+        if not kwargs.get("overwrite"):  # overwrite: KerasTuner starts the search afresh
+            self._check_resumed(project)  # before KerasTuner reloads anything
         kwargs.setdefault("objective", _keras_tuner().Objective("val_" + self.monitor, direction="max"))
         kwargs.setdefault("overwrite", False)  # a search run again resumes
         super().__init__(hypermodel=None, hyperparameters=hyperparameters(self.search_space),
                          tune_new_entries=False, **kwargs)
-        if not (project / SEARCH_FILE).exists():
-            if self.oracle.trials:  # trials of a search that recorded nothing: what they were trained with is unknown
+        if kwargs["overwrite"] or not (project / SEARCH_FILE).exists():
+            if self.oracle.trials and not kwargs["overwrite"]:  # trials trained with what, unknown
                 raise ValueError(f"{self.project_dir} holds trials but no {SEARCH_FILE} (a search begun by an "
                                  "earlier awe-tf): search into another directory (--output)")
             project.mkdir(parents=True, exist_ok=True)
@@ -137,20 +141,33 @@ class _TrialRunner:
                                 self.validation, log=lambda line: None)
         return {"val_" + self.monitor: best_score(result, self.monitor)}
 
-    def searched_flags(self, affinity: str | None) -> list[str]:
-        """``awe-tf train`` flags for what every trial was trained with where train's defaults
-        differ: the most epochs, the monitored metric, the seed, and G's rebuilds (train's own
-        default rebuilds G 3 times) for an ``affinity`` built from the training set."""
-        flags = []
-        if self.base_train.epochs != TrainConfig.epochs:
-            flags += ["--epochs", str(self.base_train.epochs)]
+    def searched_flags(self, affinity: str | None, searched=()) -> tuple[list[str], list[str]]:
+        """``(flags, missing)``: ``awe-tf train`` flags for what every trial was trained with where
+        train's defaults differ (the fixed settings not among the ``searched`` ones, such as the
+        most epochs, the monitored metric and the seed, and G's rebuilds for an ``affinity`` built
+        from the training set: train's own default rebuilds G 3 times), and the settings no flag
+        of train can give."""
+        flags, missing = [], []
+        for config in (self.base_model, self.base_train):
+            default = type(config)()
+            for field in dataclasses.fields(config):
+                name, value = field.name, getattr(config, field.name)
+                if name in searched or name in UNFLAGGED or value == getattr(default, name):
+                    continue
+                given = setting_flags(name, value)
+                if given is None and not (name == "bucketing" and self.base_train.jit_compile):  # XLA's shape
+                    missing.append(f"{name}={value!r}")
+                flags += given or []
         if self.monitor != default_monitor(self.train_data):
             flags += ["--monitor", self.monitor]
-        if self.base_train.seed != TrainConfig.seed:
+        if self.base_model.seed != self.base_train.seed:
+            missing.append(f"the model's seed {self.base_model.seed} and training's {self.base_train.seed} "
+                           "(train's --seed is both)")
+        elif self.base_train.seed != TrainConfig.seed:
             flags += ["--seed", str(self.base_train.seed)]
         if is_iterative(dataclasses.replace(self.base_model, affinity=affinity)):
             flags += ["--iterations", str(self.iterations)]
-        return flags
+        return flags, missing
 
     def best(self, data_flags: list[str] | None = None) -> dict:
         """The best trial: its score, settings and ``awe-tf train`` flags, the searched ones and what
@@ -164,12 +181,20 @@ class _TrialRunner:
         trial = finished[0]
         values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
         model_config, train_config = self.settings(trial.hyperparameters.values)
-        flags = train_flags(self.affinity, values) + self.searched_flags(model_config.affinity)
+        fixed, missing = self.searched_flags(model_config.affinity, values)
+        flags = train_flags(self.affinity, values) + fixed
+        path = Path(self.project_dir) / BEST_FILE
+        recorded = json.loads(path.read_text()) if path.exists() else {}
+        if missing:
+            command = None
+        elif data_flags is not None:
+            command = shlex.join(["awe-tf", "train", *data_flags, *flags])
+        else:  # the data's flags as the command line that searched gave them, for the same best trial
+            command = recorded.get("command") if recorded.get("flags") == flags else None
         found = {"score": trial.score, "objective": "val_" + self.monitor, "values": values,
-                 "affinity": model_config.affinity, "flags": flags,
-                 "command": None if data_flags is None else shlex.join(["awe-tf", "train", *data_flags, *flags]),
-                 "trials": len(self.oracle.trials)}
-        (Path(self.project_dir) / BEST_FILE).write_text(json.dumps(found, indent=1))
+                 "affinity": model_config.affinity, "flags": flags, "command": command,
+                 "not_in_command": missing, "trials": len(self.oracle.trials)}
+        path.write_text(json.dumps(found, indent=1))
         return found
 
     def get_best_models(self, num_models: int = 1):
@@ -197,8 +222,9 @@ def tuner_class(oracle: str) -> type:
 
 
 def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", directory="runs/tuning",
-               project_name: str | None = None, max_trials: int = 10, max_epochs: int | None = None, seed: int = 0,
-               model_config: ModelConfig | None = None, train_config: TrainConfig | None = None, **kwargs):
+               project_name: str | None = None, max_trials: int = 10, max_epochs: int | None = None,
+               seed: int | None = None, model_config: ModelConfig | None = None,
+               train_config: TrainConfig | None = None, **kwargs):
     """A tuner by oracle name: ``random``, ``bayesian`` or ``hyperband``.
 
     Args:
@@ -210,21 +236,23 @@ def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", director
         max_trials: the most trials in all (random, bayesian; a resumed search counts its earlier ones).
         max_epochs: the most epochs of a trial (it stops early on the carve-out; Hyperband's
             largest bracket). Given, it replaces ``train_config``'s epochs; default theirs (10).
-        seed: the oracle's seed: the same proposes the same trials (KerasTuner reads an oracle
-            seed of 0 as none, a random one, so the oracle's is ``seed + 1``); also the trials'
-            models' and training's, where ``model_config`` and ``train_config`` are not given.
+        seed: the search's seed: the oracle's (the same proposes the same trials; KerasTuner
+            reads an oracle seed of 0 as none, a random one, so the oracle's is ``seed + 1``) and
+            the trials' models' and training's. Given, it replaces the configs' seeds; default
+            theirs (0).
         model_config, train_config: the trials' fixed settings; the searched ones replace theirs.
     """
     for name, value in (("max_trials", max_trials), ("max_epochs", max_epochs), ("seed", seed)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                   or value < (0 if name == "seed" else 1)):
             raise ValueError(f"{name} must be a whole number of at least {0 if name == 'seed' else 1}, got {value!r}")
-    model_config = model_config or ModelConfig(seed=seed)
-    train_config = train_config or TrainConfig(seed=seed)
+    model_config, train_config = model_config or ModelConfig(), train_config or TrainConfig()
     if max_epochs is not None:
         train_config = dataclasses.replace(train_config, epochs=max_epochs)
+    if seed is not None:
+        model_config, train_config = (dataclasses.replace(c, seed=seed) for c in (model_config, train_config))
     project_name = project_name or f"{train.name}-{affinity}-{oracle}"
-    common = {"directory": str(directory), "project_name": project_name, "seed": seed + 1,
+    common = {"directory": str(directory), "project_name": project_name, "seed": train_config.seed + 1,
               "model_config": model_config, "train_config": train_config, **kwargs}
     budget = {"max_epochs": train_config.epochs, "factor": 3} if oracle == "hyperband" else {"max_trials": max_trials}
     return tuner_class(oracle)(train, affinity, **budget, **common)
