@@ -1022,7 +1022,12 @@ def main(argv=None) -> int:
                 importlib.import_module(module)
             except ImportError as err:
                 raise ImportError(f"--import {module}: {err}") from None
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, so a reader that stopped early is met below, not at exit
+        return code
+    except BrokenPipeError:  # the output went to a reader that stopped early (awe-tf inspect ... | head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exiting does not flush into it
+        return 0
     except SettingError as err:
         print(f"error: {_flag(getattr(args, 'parser', None), err.field)} {err.problem}", file=sys.stderr)
     except (DataFormatError, ValueError, RuntimeError, ImportError, OSError) as err:

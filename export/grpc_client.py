@@ -1,10 +1,11 @@
 """Query a TF Serving model exported by awe-tf over gRPC (tensorflow-serving-api).
 
-    python grpc_client.py --server localhost:8500 --model awe --features 3,17,42 --k 10
+    python grpc_client.py --server localhost:8500 --model awe-portable --features 3,17,42 --k 10
 
 Needs only `pip install tensorflow-serving-api grpcio` (not awe-tf). Each --features value is one
 input row: comma-separated feature ids, optionally id:value (default value 1). Rows are padded
-with id -1 (weight 0); the server normalises them as in training.
+with id -1 (weight 0); the server normalises them as in training. --exclude 12,40 leaves those
+label ids out of every row's answer.
 """
 
 from __future__ import annotations
@@ -30,8 +31,20 @@ def parse_row(text: str) -> list[tuple[int, float]]:
     return pairs
 
 
-def build_request(model: str, rows: list[list[tuple[int, float]]], k: int, version_label: str | None = None):
-    """A PredictRequest for the serving_default signature."""
+def parse_ids(text: str) -> list[int]:
+    """``12,40`` as [12, 40] (label ids for --exclude); a ValueError names a bad entry."""
+    ids = []
+    for item in filter(None, (entry.strip() for entry in text.split(","))):
+        if not item.isdigit() or int(item) > 2**31 - 1:
+            raise ValueError(f"--exclude {text!r}: {item!r} is not a label id (a whole number, 0 to 2^31 - 1)")
+        ids.append(int(item))
+    return ids
+
+
+def build_request(model: str, rows: list[list[tuple[int, float]]], k: int, version_label: str | None = None,
+                  exclude: list[int] | None = None):
+    """A PredictRequest for the serving_default signature (``exclude``: label ids never returned,
+    for every row; left out, the signature's default excludes none)."""
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
@@ -49,6 +62,8 @@ def build_request(model: str, rows: list[list[tuple[int, float]]], k: int, versi
     request.inputs["feature_ids"].CopyFrom(tf.make_tensor_proto(ids))
     request.inputs["feature_weights"].CopyFrom(tf.make_tensor_proto(weights))
     request.inputs["k"].CopyFrom(tf.make_tensor_proto(np.int32(k)))
+    if exclude:
+        request.inputs["exclude_ids"].CopyFrom(tf.make_tensor_proto(np.asarray([exclude], np.int32)))
     return request
 
 
@@ -58,11 +73,15 @@ def main() -> int:
     parser.add_argument("--model", default="awe")
     parser.add_argument("--version-label", help="e.g. stable (see models.config)")
     parser.add_argument("--features", action="append", required=True, help="one input row, e.g. 3,17:0.5,42")
-    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--k", type=int, default=10, help="how many labels (1 to the export's max_k)")
+    parser.add_argument("--exclude", default="", help="label ids never to return, e.g. 12,40")
     parser.add_argument("--timeout", type=float, default=10.0)
     args = parser.parse_args()
+    if args.k < 1:
+        parser.error(f"--k must be at least 1, got {args.k}")
     try:
         rows = [parse_row(r) for r in args.features]
+        exclude = parse_ids(args.exclude)
     except ValueError as error:
         parser.error(str(error))
 
@@ -70,9 +89,13 @@ def main() -> int:
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
-    request = build_request(args.model, rows, args.k, args.version_label)
+    request = build_request(args.model, rows, args.k, args.version_label, exclude)
     stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(args.server))
-    response = stub.Predict(request, args.timeout)
+    try:
+        response = stub.Predict(request, args.timeout)
+    except grpc.RpcError as error:  # unreachable server, unknown model, a request the graph refuses
+        print(f"error: {args.server}, model {args.model}: {error.code().name}: {error.details()}", file=sys.stderr)
+        return 1
     labels = tf.make_ndarray(response.outputs["labels"])
     scores = tf.make_ndarray(response.outputs["scores"])
     for row, (names, values) in enumerate(zip(labels, scores, strict=True)):

@@ -42,7 +42,9 @@ models = {"WSABIE": wsabie, "AWE k-NN": awe.model}
 scores = {name: evaluate_model(model.score, split)["metrics"] for name, model in models.items()}
 scores"""),
         ("md", "On a CPU, WSABIE also trains with the native engine: the paper's per-pair WARP loop in C "
-               "(compiled on first use), the same model, optimiser state and callbacks. It is for the linear "
+               "(compiled on first use), with the same model class, optimiser state and callbacks; it draws and "
+               "updates pair by pair, so its U and V, and its precision, differ a little from the TensorFlow "
+               "step's (README, Training engines). It is for the linear "
                "model on one machine; the TensorFlow step (`engine=\"graph\"`, the default) trains every "
                "affinity under any `tf.distribute` strategy."),
         ("code", """\
@@ -127,7 +129,8 @@ display(Image(filename="recommendation/recommendation_k.png"))"""),
     ],
     "04_tuning.ipynb": [
         ("md", "# Tuning an affinity with KerasTuner\n\nSearch the linear-sigmoid affinity's alpha and beta with "
-               "the learning rate and margin. Trials are scored on the protocol's validation carve-out of the "
+               "the learning rate, margin, dimension and number of negatives. Trials are scored on the protocol's "
+               "validation carve-out of the "
                "training part; the test part is never used in the search."),
         ("code", INSTALL),
         ("params", "TRIALS = 10\nEPOCHS = 10\nORACLE = \"bayesian\""),
@@ -174,11 +177,15 @@ for flavour in serving.FLAVOURS:
 served = serving.load("models/corel-scann")  # the newest version
 served(split.test.X[:3], k=5)["labels"]"""),
         ("code", """\
+# A REST request for TF Serving: stock TF Serving serves the portable flavour (the ScaNN one needs
+# TF Serving built with ScaNN's ops: export/Dockerfile)
 ids, weights = serving.request_arrays(split.test.X[:2])
 inputs = {"feature_ids": ids.tolist(), "feature_weights": weights.tolist(), "k": 5}
-body = {"signature_name": "serving_default", "inputs": inputs}
-print("curl -d @request.json http://localhost:8501/v1/models/corel-scann:predict")
-json.dumps(body)[:200]"""),
+with open("request.json", "w") as out:
+    json.dump({"signature_name": "serving_default", "inputs": inputs}, out)
+print('docker run -p 8501:8501 -v "$PWD/models/corel-portable:/models/corel-portable" '
+      '-e MODEL_NAME=corel-portable tensorflow/serving:2.20.0')
+print("curl -d @request.json http://localhost:8501/v1/models/corel-portable:predict")"""),
     ],
     "06_tpu_and_distributed.ipynb": [
         ("md", "# TPU and distributed training\n\nOn a Colab TPU runtime `make_strategy('auto')` connects to "

@@ -105,6 +105,15 @@ def test_a_printed_command_names_the_data_as_it_was_read():
     assert _data_flags(build_parser().parse_args(["tune", "--dataset", "emotions"])) == ["--dataset", "emotions"]
 
 
+def test_output_into_a_reader_that_stopped_early_is_no_error():
+    """``awe-tf datasets | head -1``: the pipe closes before the command writes; it exits 0, quietly."""
+    proc = subprocess.Popen([sys.executable, "-m", "awe_tf.cli", "datasets"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=ENV)
+    proc.stdout.close()
+    error = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0 and "Broken pipe" not in error and "Exception" not in error, error
+
+
 def test_datasets_lists_the_bundled_default():
     proc = run("datasets")
     corel = next(line for line in proc.stdout.splitlines() if line.startswith("corel5k"))

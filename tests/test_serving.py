@@ -3,6 +3,7 @@ top-k; the portable flavour needs only stock ops; warmup records parse; exports 
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -250,6 +251,13 @@ def test_deployment_kit_requests_match_the_signature(tmp_path, wsabie):
     want = served(sp.csr_matrix(([1.0, 0.5, 1.0, 1.0], ([0, 0, 0, 1], [3, 17, 42, 5])),
                                 shape=(2, wsabie.n_features)), k=4)
     np.testing.assert_array_equal(out["label_ids"].numpy(), want["label_ids"])
+    first = int(want["label_ids"][0, 0])
+    excluding = client.build_request("awe", rows, k=4, exclude=client.parse_ids(f"{first},7"))
+    arrays = {key: tf.make_ndarray(value) for key, value in excluding.inputs.items()}
+    out = served.signature(**{key: tf.constant(value) for key, value in arrays.items()})
+    assert first not in out["label_ids"].numpy()[0] and 7 not in out["label_ids"].numpy()
+    with pytest.raises(ValueError, match="'x' is not a label id"):
+        client.parse_ids("3,x")
     assert "models.config" in {p.name for p in kit.iterdir()} and "Dockerfile" in {p.name for p in kit.iterdir()}
 
 
@@ -265,6 +273,27 @@ def test_label_names_keep_their_unicode(tmp_path):
     assert served.metadata["tables_digest"] == tables_digest(AWEModel.load_model(tmp_path / "saved"))
     assert served.metadata["tables_digest"] != tables_digest(AWEModel(4, 3, dimension=4, seed=4))
     np.testing.assert_array_equal(result["label_ids"], model.top_k(np.eye(4)[:1], 3)[0])
+
+
+def test_a_new_users_items_by_name_are_the_rows_of_their_ids(tmp_path):
+    names = ["i0", "i1", "i2", "Heat (1995)", "Heat (1995)", "i5"]  # two items share a title, as on MovieLens
+    model = AWEModel(6, 6, dimension=4, data_task="recommendation", label_names=names, seed=3)
+    served = serving.load(serving.export(model, tmp_path, "m", flavour="portable", log=None))
+    rows = served.rows_of([["i2", "i0"], ["i5"]], weights=[[2.0, 1.0], [3.0]])
+    np.testing.assert_array_equal(rows.toarray(), [[1, 0, 2, 0, 0, 0], [0, 0, 0, 0, 0, 3]])
+    by_name = served(rows, k=3)
+    by_id = served(feature_ids=np.array([[2, 0], [5, -1]]), feature_weights=np.array([[2.0, 1.0], [3.0, 0.0]]), k=3)
+    np.testing.assert_array_equal(by_name["label_ids"], by_id["label_ids"])
+    assert not set(by_name["label_ids"][0]) & {0, 2}  # the user's own items left out, as for any row
+    for items, words in (([["i9", "i1"]], "items the model does not have: 'i9'"),
+                         ([["Heat (1995)"]], "'Heat (1995)' names more than one item (ids [3, 4]"),
+                         ([["i1", "i1"]], "appears twice in a row")):
+        with pytest.raises(ValueError, match=re.escape(words)):
+            served.rows_of(items)
+    annotation = serving.load(serving.export(AWEModel(4, 3, dimension=4, label_names=["a", "b", "c"]), tmp_path,
+                                             "a", flavour="portable", log=None))
+    with pytest.raises(ValueError, match="rows_of is for recommendation models"):
+        annotation.rows_of([["a"]])
 
 
 def test_recommendation_exports_leave_out_the_users_items_and_still_return_k(tmp_path):

@@ -260,6 +260,50 @@ class ServedModel:
         labels = np.char.decode(out["labels"].numpy().astype(bytes), "utf-8")
         return {"label_ids": out["label_ids"].numpy(), "labels": labels, "scores": out["scores"].numpy()}
 
+    def rows_of(self, items, weights=None) -> sp.csr_matrix:
+        """Input rows of a recommendation model from each row's items by name, as a client knows
+        them: the names are the model's labels' (:attr:`label_names`: an interactions file's
+        item ids), and its inputs are its labels. ``served(served.rows_of([["i3", "i17"]]))``
+        recommends for a user the model never saw.
+
+        Args:
+            items: one list of item names per row (a new user's items).
+            weights: one list of weights per row, as the data file has them (default 1 each).
+
+        Raises:
+            ValueError: not a recommendation export, an export without names, a name the model
+                does not have (named), or one two items share (MovieLens titles: send ids).
+        """
+        if self.metadata.get("data_task") != "recommendation":
+            raise ValueError("rows_of is for recommendation models, whose inputs are their items; give other "
+                             "models' rows by feature id (X, or feature_ids)")
+        names = self.label_names
+        if names is None:
+            raise ValueError(f"{self.path} records no item names: give the rows by id (X, or feature_ids)")
+        index = {}
+        for position, name in enumerate(names):
+            index.setdefault(name, []).append(position)
+        rows = [list(row) for row in items]
+        weights = [list(row) for row in weights] if weights is not None else [[1.0] * len(row) for row in rows]
+        if len(weights) != len(rows) or any(len(w) != len(r) for w, r in zip(weights, rows, strict=True)):
+            raise ValueError("weights must have one weight per item, row by row")
+        unknown = [name for row in rows for name in row if name not in index]
+        if unknown:
+            raise ValueError(f"items the model does not have: {', '.join(map(repr, unknown[:5]))}"
+                             + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+                             + " (an item it never trained on cannot be sent)")
+        shared = sorted({name for row in rows for name in row if len(index[name]) > 1})
+        if shared:
+            raise ValueError(f"{', '.join(map(repr, shared[:3]))} name{'s' * (len(shared) == 1)} more than one item "
+                             f"(ids {index[shared[0]]}, ...): give those rows by id (X, or feature_ids)")
+        ids = [index[name][0] for row in rows for name in row]
+        row_of = [r for r, row in enumerate(rows) for _ in row]
+        matrix = sp.csr_matrix((np.asarray([w for row in weights for w in row], np.float32), (row_of, ids)),
+                               shape=(len(rows), len(names)))
+        if matrix.nnz != len(ids):
+            raise ValueError("an item appears twice in a row: send each once, with its summed weight")
+        return matrix
+
     def _check_features(self, feature_ids: np.ndarray, feature_weights: np.ndarray) -> None:
         """The checks the signature's graph makes of the inputs, here first, as one-line errors:
         weights of the ids' shape, ids from 0 to |X| - 1 or the padding -1, no id twice in a row,

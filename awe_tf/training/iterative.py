@@ -41,7 +41,7 @@ def on_linear_model(train: Dataset, model_config: ModelConfig, linear) -> FitRes
 def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: TrainConfig | None = None,
                   iterations: int = 3, validation: Split | None = None, output_dir=None,
                   epochs_per_step=None, warm_start: bool = True, init_from=None,
-                  log=print) -> tuple[FitResult, list[FitResult]]:
+                  log=None) -> tuple[FitResult, list[FitResult]]:
     """Learn an affinity that is built from a previous model's embedding (k-NN).
 
     Step 0 trains the linear model (constant G, i.e. WSABIE) with ``train_config``. Each of the
@@ -66,13 +66,16 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
             U and V from scratch, with a fresh optimiser).
         init_from: a trained linear model of the same data to be step 0 (a WSABIE), as it is:
             step 0 then trains nothing and reports ``best_epoch`` 0.
-        log: where progress lines go.
+        log: where the steps' progress lines go (default: printed, unless ``train_config.verbose``
+            is 0).
 
     Returns:
         ``(final result, results of every step)``.
     """
     check_arguments("fit_iterative", train, model_config, train_config, validation)
     train_config = train_config or TrainConfig()
+    if log is None:
+        log = print if train_config.verbose else (lambda line: None)
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise ValueError(f"iterations must be a whole number of at least 1 (times G is rebuilt), got {iterations!r}")
     final_model = build_model(train, model_config)
