@@ -392,7 +392,7 @@ def _train(args) -> int:
     elif args.validate:
         print(f"[1/2] choosing the number of epochs on the protocol's validation split, watching {monitor}")
         epochs, chosen = choose_epochs(split.train, model_config, train_config, iterations, out / "validation",
-                                       init_from=start[0])
+                                       init_from=start[0], log=print)  # the stages' lines, whatever --verbose
         validation_report = {"best_epochs": epochs, "steps": [c.history for c in chosen],
                              "starts": [c.start_metrics for c in chosen]}  # epoch 0 of a run from --init-from
         for step, (c, e) in enumerate(zip(chosen, epochs, strict=True)):
@@ -410,7 +410,7 @@ def _train(args) -> int:
     final_config = dataclasses.replace(train_config, epochs=epochs[0], patience=0)
     if not auto:
         result = refit(split.train, model_config, train_config, epochs, iterations, out / "final",
-                       init_from=start[1])
+                       init_from=start[1], log=print)
     train_seconds = earlier + time.perf_counter() - began
     model = result.model
     from awe_tf.distribute import shards
@@ -689,16 +689,17 @@ def cmd_tune(args) -> int:
                        train_config=TrainConfig(monitor=monitor))
     print(f"searching {args.affinity} on {name} with {args.oracle} ({tuner.project_dir}); objective: validation "
           f"{monitor} on the protocol's validation carve-out of the training part")
-    done = sum(trial.status == "COMPLETED" for trial in tuner.oracle.trials.values())
+    done = len(tuner.oracle.trials)
     if args.oracle != "hyperband" and done >= args.trials:
-        print(f"the search has {done} finished trials already, --trials {args.trials}: none to add (a larger "
-              "--trials adds trials)")
+        finished = sum(trial.status == "COMPLETED" for trial in tuner.oracle.trials.values())
+        print(f"the search has {done} trials already ({finished} finished), --trials {args.trials}: none to add (a "
+              "larger --trials adds trials)")
     tuner.search()
     best = tuner.best(data_flags=_data_flags(args))
     print(f"best validation {monitor}: {best['score']:.4f} after {best['trials']} trials")
     if best["command"]:
         print(f"train it with:\n  {best['command']}")
-    else:  # not from the command line's own settings; said all the same
+    else:  # the trials' configs hold a setting no flag of train gives
         print("its settings include some awe-tf train cannot be given: " + "; ".join(best["not_in_command"]))
     return 0
 
@@ -1023,11 +1024,10 @@ def main(argv=None) -> int:
             except ImportError as err:
                 raise ImportError(f"--import {module}: {err}") from None
         code = args.func(args)
-        sys.stdout.flush()  # here, so a reader that stopped early is met below, not at exit
-        return code
-    except BrokenPipeError:  # the output went to a reader that stopped early (awe-tf inspect ... | head)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exiting does not flush into it
-        return 0
+    except BrokenPipeError as err:  # the output went to a reader that stopped early (awe-tf inspect ... | head)?
+        if _output_gone():
+            return _quiet_stdout(0)  # it did: the reader chose to stop
+        print(f"error: {err}", file=sys.stderr)  # another pipe than the output: a failure like any other
     except SettingError as err:
         print(f"error: {_flag(getattr(args, 'parser', None), err.field)} {err.problem}", file=sys.stderr)
     except (DataFormatError, ValueError, RuntimeError, ImportError, OSError) as err:
@@ -1035,7 +1035,35 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    else:
+        try:
+            sys.stdout.flush()  # here, so a reader that stopped early is met now, not at exit
+        except BrokenPipeError:
+            return _quiet_stdout(code)
+        return code
     return 2
+
+
+def _output_gone() -> bool:
+    """Whether standard output is a pipe whose reader has closed it (poll reports an error on it)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & select.POLLERR for _, event in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no descriptor of its own (captured, a notebook's stream)
+        return False
+
+
+def _quiet_stdout(code: int) -> int:
+    """``code``, after pointing standard output at /dev/null where it is a real file descriptor
+    (a pipe whose reader has gone), so exiting does not try to flush into it again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no descriptor of its own (captured, a notebook's stream)
+        pass
+    return code
 
 
 if __name__ == "__main__":

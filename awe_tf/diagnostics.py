@@ -250,27 +250,30 @@ def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20, s
     def precision(model) -> float:
         return evaluate_baseline(embedding_knn(model, split.train.task, k, name="knn"), split)["precision@1"]
 
-    scored, digests, began_from = {}, {}, {}  # each step's model is read, scored and let go, one at a time
-    for step in Path(run_dir, "final").glob("step-*"):
-        latest = tf.train.latest_checkpoint(str(step / "checkpoints" / "last"))
-        if latest is None:
-            continue
+    def restored(checkpoint):
         model = build_model(split.train, ModelConfig(**{**model_config, "affinity": None}))  # U is all k-NN needs
-        tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+        tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial()
+        return model
+
+    latest, digests, began_from = {}, {}, {}  # each step's model is read and let go, one at a time
+    for step in Path(run_dir, "final").glob("step-*"):
+        checkpoint = tf.train.latest_checkpoint(str(step / "checkpoints" / "last"))
+        if checkpoint is None:
+            continue
         number = int(step.name.split("-")[1])
-        scored[number], digests[number] = precision(model), tables_digest(model)
+        latest[number], digests[number] = checkpoint, tables_digest(restored(checkpoint))
         try:
             settings = json.loads((step / "checkpoints" / "state.json").read_text()).get("settings") or {}
         except (OSError, ValueError):
             settings = {}
         began_from[number] = (settings.get("start") or {}).get("tables")  # None: not recorded (an older run)
     notes = []
-    beyond = sorted(n for n in scored if last_step is not None and n > last_step)
+    beyond = sorted(n for n in latest if last_step is not None and n > last_step)
     if beyond:
         notes.append(f"the checkpoints of step{'s' * (len(beyond) > 1)} {', '.join(map(str, beyond))} are another "
-                     f"run's (this one has {last_step} steps after step 0): left out")
+                     f"run's (this one has {last_step} step{'s' * (last_step != 1)} after step 0): left out")
     stale = []
-    steps = sorted((n for n in scored if n not in beyond), reverse=True)
+    steps = sorted((n for n in latest if n not in beyond), reverse=True)
     if model_digest is not None and steps:
         expected, above = model_digest, steps[0] + 1  # walking down from the last step: the U and V it ended with
         for number in steps:
@@ -281,8 +284,8 @@ def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20, s
     if stale:
         notes.append(f"the checkpoints of step{'s' * (len(stale) > 1)} {', '.join(map(str, sorted(stale)))} are not "
                      "those of this run's model (a later run into its directory that did not finish): left out")
-    out = {n: p for n, p in scored.items() if n not in stale and n not in beyond}
-    if 0 not in scored and start is not None:
+    out = {n: precision(restored(checkpoint)) for n, checkpoint in latest.items() if n not in stale and n not in beyond}
+    if 0 not in latest and start is not None:
         try:
             given = AWEModel.load_model(start)
         except (OSError, ValueError) as error:

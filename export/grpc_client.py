@@ -21,7 +21,7 @@ def parse_row(text: str) -> list[tuple[int, float]]:
     pairs = []
     for item in filter(None, (entry.strip() for entry in text.split(","))):
         feature, _, value = item.partition(":")
-        if not feature.isdigit() or int(feature) > 2**31 - 1:
+        if not (feature.isascii() and feature.isdigit()) or int(feature) > 2**31 - 1:
             raise ValueError(f"--features {text!r}: {feature!r} is not a feature id (a whole number, 0 to 2^31 - 1)")
         try:
             number = float(value) if value else 1.0
@@ -35,7 +35,7 @@ def parse_ids(text: str) -> list[int]:
     """``12,40`` as [12, 40] (label ids for --exclude); a ValueError names a bad entry."""
     ids = []
     for item in filter(None, (entry.strip() for entry in text.split(","))):
-        if not item.isdigit() or int(item) > 2**31 - 1:
+        if not (item.isascii() and item.isdigit()) or int(item) > 2**31 - 1:
             raise ValueError(f"--exclude {text!r}: {item!r} is not a label id (a whole number, 0 to 2^31 - 1)")
         ids.append(int(item))
     return ids
@@ -70,7 +70,7 @@ def build_request(model: str, rows: list[list[tuple[int, float]]], k: int, versi
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", default="localhost:8500")
-    parser.add_argument("--model", default="awe")
+    parser.add_argument("--model", default="awe-portable", help="awe-portable, or awe (ScaNN) with models.config")
     parser.add_argument("--version-label", help="e.g. stable (see models.config)")
     parser.add_argument("--features", action="append", required=True, help="one input row, e.g. 3,17:0.5,42")
     parser.add_argument("--k", type=int, default=10, help="how many labels (1 to the export's max_k)")

@@ -168,7 +168,7 @@ def test_cli_diagnoses_a_run_and_its_steps(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     shorter = json.loads((tmp_path / "f.json").read_text())
     assert shorter["knn_steps"] == [0, 1] and shorter["step_knn_precision"] == pytest.approx(steps[:2])
-    assert "step 2 are another run's (this one has 1 steps after step 0)" in proc.stdout
+    assert "step 2 are another run's (this one has 1 step after step 0)" in proc.stdout
     # an auto run keeps no checkpoints of its winner's steps: said, not left silent
     shutil.rmtree(killed / "final")
     recorded = json.loads((killed / "metrics.json").read_text())

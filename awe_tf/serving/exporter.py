@@ -283,10 +283,21 @@ class ServedModel:
         index = {}
         for position, name in enumerate(names):
             index.setdefault(name, []).append(position)
+        if isinstance(items, str) or any(isinstance(row, str) for row in items):
+            raise ValueError("items must be one list of names per row (rows_of([['i3', 'i17']]) for one user)")
         rows = [list(row) for row in items]
+        odd = [name for row in rows for name in row if not isinstance(name, str)]
+        if odd:
+            raise ValueError(f"item names are text, as the model's labels are: got {odd[0]!r} "
+                             f"({type(odd[0]).__name__})")
         weights = [list(row) for row in weights] if weights is not None else [[1.0] * len(row) for row in rows]
         if len(weights) != len(rows) or any(len(w) != len(r) for w, r in zip(weights, rows, strict=True)):
             raise ValueError("weights must have one weight per item, row by row")
+        values = np.asarray([w for row in weights for w in row], np.float64)
+        if values.size and not (np.isfinite(values) & (values > 0)).all():
+            bad = float(values[~(np.isfinite(values) & (values > 0))][0])
+            raise ValueError(f"weights must be positive numbers, as an interactions file's are, got {bad!r} (an item "
+                             "of weight 0 is no interaction: leave it out)")
         unknown = [name for row in rows for name in row if name not in index]
         if unknown:
             raise ValueError(f"items the model does not have: {', '.join(map(repr, unknown[:5]))}"
@@ -295,11 +306,11 @@ class ServedModel:
         shared = sorted({name for row in rows for name in row if len(index[name]) > 1})
         if shared:
             raise ValueError(f"{', '.join(map(repr, shared[:3]))} name{'s' * (len(shared) == 1)} more than one item "
-                             f"(ids {index[shared[0]]}, ...): give those rows by id (X, or feature_ids)")
+                             f"(ids {index[shared[0]]}{', ...' if len(shared) > 1 else ''}): give those rows by id "
+                             "(X, or feature_ids)")
         ids = [index[name][0] for row in rows for name in row]
         row_of = [r for r, row in enumerate(rows) for _ in row]
-        matrix = sp.csr_matrix((np.asarray([w for row in weights for w in row], np.float32), (row_of, ids)),
-                               shape=(len(rows), len(names)))
+        matrix = sp.csr_matrix((values.astype(np.float32), (row_of, ids)), shape=(len(rows), len(names)))
         if matrix.nnz != len(ids):
             raise ValueError("an item appears twice in a row: send each once, with its summed weight")
         return matrix

@@ -53,7 +53,7 @@ import numpy as np
 from awe_tf.config import ModelConfig, TrainConfig, engine_for
 from awe_tf.data.dataset import Dataset
 from awe_tf.metrics import ranked, row_values
-from awe_tf.training.fit import FitResult, check_arguments
+from awe_tf.training.fit import FitResult, check_arguments, progress_log
 from awe_tf.training.iterative import on_linear_model
 from awe_tf.training.selection import (
     DETAIL,
@@ -223,7 +223,7 @@ def _compared(spec, rows, baseline, **fields) -> Trial:
 
 def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: TrainConfig,
                     candidates=CANDIDATES, budget: float = BUDGET, vote_weights=VOTE_WEIGHTS,
-                    log=print) -> AutoResult:
+                    log=None) -> AutoResult:
     """The recipe of the module docstring.
 
     Args:
@@ -233,12 +233,13 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         candidates: the trained candidates' specs, run in this order while the budget allows.
         budget: the most time, in units of WSABIE's run (validation and refit).
         vote_weights: the vote's weights in margins (empty: no vote).
-        log: where progress lines go.
+        log: where progress lines go (default: printed, unless ``train_config.verbose`` is 0).
 
     Returns:
         An :class:`AutoResult`: the winner (None: WSABIE), refitted on all of ``train``.
     """
     check_arguments("choose_affinity", train, model_config, train_config)
+    log = progress_log(log, train_config)
     began = _Stopwatch()
     monitor = train_config.monitor
     check = check_metric(monitor)

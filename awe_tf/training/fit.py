@@ -283,6 +283,14 @@ def training_input(batches: TrainingBatches, strategy, start_epoch: int = 0):
     return strategy.experimental_distribute_dataset(dataset) if strategy.num_replicas_in_sync > 1 else dataset
 
 
+def progress_log(log, train_config: TrainConfig | None):
+    """Where a training stage's progress lines go: ``log``, or where it is None, printed unless
+    ``train_config.verbose`` is 0 (then nowhere)."""
+    if log is not None:
+        return log
+    return print if (train_config or TrainConfig()).verbose else (lambda line: None)
+
+
 def start_record(given: AWEModel | None, continue_from: AWEModel | None) -> dict:
     """What a run begins from beyond its settings, as its checkpoints record it (``start``): the
     model it was ``given`` (digests of its U and V, ``tables``, and of G's own variables, k-NN's

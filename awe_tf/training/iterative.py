@@ -9,7 +9,7 @@ from pathlib import Path
 
 from awe_tf.config import ModelConfig, TrainConfig
 from awe_tf.data.dataset import Dataset, Split
-from awe_tf.training.fit import FitResult, build_model, check_arguments, fit, start_from
+from awe_tf.training.fit import FitResult, build_model, check_arguments, fit, progress_log, start_from
 
 
 def needs_iterations(affinity) -> bool:
@@ -74,8 +74,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     """
     check_arguments("fit_iterative", train, model_config, train_config, validation)
     train_config = train_config or TrainConfig()
-    if log is None:
-        log = print if train_config.verbose else (lambda line: None)
+    log = progress_log(log, train_config)
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
         raise ValueError(f"iterations must be a whole number of at least 1 (times G is rebuilt), got {iterations!r}")
     final_model = build_model(train, model_config)

@@ -20,7 +20,7 @@ from awe_tf.affinities import parse
 from awe_tf.config import ModelConfig, TrainConfig
 from awe_tf.data import validation_split
 from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split
-from awe_tf.training.fit import FitResult, fit
+from awe_tf.training.fit import FitResult, fit, progress_log
 from awe_tf.training.iterative import fit_iterative, needs_iterations
 
 
@@ -31,7 +31,7 @@ def is_iterative(model_config: ModelConfig) -> bool:
 
 def train_model(train: Dataset, model_config: ModelConfig, train_config: TrainConfig, iterations: int = 3,
                 validation: Split | None = None, output_dir=None, epochs_per_step=None, init_from=None,
-                log=print) -> tuple[FitResult, list[FitResult]]:
+                log=None) -> tuple[FitResult, list[FitResult]]:
     """:func:`fit`, or :func:`fit_iterative` with ``iterations`` steps where the affinity needs
     them: ``(final result, result of each step)`` (one step for a plain fit). ``init_from``: a
     trained linear model to start from (:func:`fit`)."""
@@ -89,11 +89,12 @@ def epochs_text(epochs) -> str:
 
 
 def choose_epochs(train: Dataset, model_config: ModelConfig, train_config: TrainConfig, iterations: int = 3,
-                  output_dir=None, init_from=None, log=print) -> tuple[list[int], list[FitResult]]:
+                  output_dir=None, init_from=None, log=None) -> tuple[list[int], list[FitResult]]:
     """Train on the validation carve-out of ``train`` with early stopping on
     ``train_config.monitor``: the best epoch of each step, and each step's result (``init_from``:
     a linear model trained on the same carve-out, to start from)."""
     carve = checked_validation(train)
+    log = progress_log(log, train_config)
     log(f"{DETAIL}validation carve-out: {carve_text(carve)}")
     _, steps = train_model(carve.train, model_config, train_config, iterations, carve, output_dir,
                            init_from=init_from, log=log)
@@ -101,7 +102,7 @@ def choose_epochs(train: Dataset, model_config: ModelConfig, train_config: Train
 
 
 def refit(train: Dataset, model_config: ModelConfig, train_config: TrainConfig, epochs: list[int],
-          iterations: int = 3, output_dir=None, init_from=None, log=print) -> FitResult:
+          iterations: int = 3, output_dir=None, init_from=None, log=None) -> FitResult:
     """Train on all of ``train`` for the chosen ``epochs`` (one per step), without validation
     (``init_from``: a linear model trained on all of ``train``, to start from)."""
     final = dataclasses.replace(train_config, epochs=epochs[0], patience=0)
@@ -121,9 +122,10 @@ class Chosen:
 
 
 def validate_then_refit(train: Dataset, model_config: ModelConfig, train_config: TrainConfig, iterations: int = 3,
-                        init_from: Chosen | None = None, log=print) -> Chosen:
+                        init_from: Chosen | None = None, log=None) -> Chosen:
     """:func:`choose_epochs` then :func:`refit`; ``init_from``, a linear model chosen the same
     way, gives each stage the model of its own data to start from."""
+    log = progress_log(log, train_config)
     epochs, steps = choose_epochs(train, model_config, train_config, iterations,
                                   init_from=init_from.validation.model if init_from else None, log=log)
     log(f"{DETAIL}refitting on the whole training part for {epochs_text(epochs)}")

@@ -19,8 +19,6 @@ COMMON = {
     "num_negatives": ("choice", [16, 32, 64]),
 }
 
-TRAIN_SETTINGS = ("learning_rate",)
-MODEL_SETTINGS = ("margin", "dimension", "num_negatives")
 
 
 def space(affinity: str = "constant", include_common: bool = True) -> dict:
@@ -59,13 +57,16 @@ def affinity_spec(affinity: str, values: dict) -> str | None:
 VALUE_FLAGS = {"dimension": "--dimension", "margin": "--margin", "num_negatives": "--negatives", "loss": "--loss",
                "normalisation": "--normalisation", "max_norm": "--max-norm", "init_scale": "--init-scale",
                "epochs": "--epochs", "learning_rate": "--learning-rate", "optimizer": "--optimizer",
-               "pairs_per_batch": "--pairs-per-batch", "patience": "--patience", "engine": "--engine"}
+               "pairs_per_batch": "--pairs-per-batch", "patience": "--patience", "engine": "--engine",
+               "threads": "--threads"}
 SWITCHES = {("input_bias", False): "--no-bias", ("tpu_embedding", True): "--tpu-embedding",
             ("jit_compile", True): "--jit-compile"}
 
 
 def setting_flags(name: str, value) -> list[str] | None:
     """``awe-tf train``'s flags that give setting ``name`` the ``value`` (None: none can)."""
+    if name == "epochs" and value < 1:  # 0 keeps a start as it is, which train's --epochs does not take
+        return None
     if name in VALUE_FLAGS:
         return [VALUE_FLAGS[name], _plain(value)]
     return [SWITCHES[(name, value)]] if (name, value) in SWITCHES else None
@@ -84,6 +85,7 @@ def train_flags(affinity: str, values: dict) -> list[str]:
 
 
 def _plain(value) -> str:
+    """A value as a command line gives it: floats to the digit that reads back the same."""
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return repr(value)
     return str(value)

@@ -17,6 +17,7 @@ import functools
 import json
 import math
 import shlex
+from collections.abc import Collection
 from pathlib import Path
 
 from awe_tf.config import check_monitor
@@ -24,12 +25,18 @@ from awe_tf.data.dataset import Dataset
 from awe_tf.data.protocols import default_monitor
 from awe_tf.training import ModelConfig, TrainConfig
 from awe_tf.training.selection import best_score, checked_validation, is_iterative, train_model
-from awe_tf.tuning.spaces import MODEL_SETTINGS, TRAIN_SETTINGS, affinity_spec, setting_flags, space, train_flags
+from awe_tf.tuning.spaces import affinity_spec, setting_flags, space, train_flags
 
 ORACLES = ("random", "bayesian", "hyperband")
-# Settings of how a trial runs, not what it learns (or given otherwise: the affinity is searched; the
-# seeds and monitor have their own rules), left out of the best trial's command.
-UNFLAGGED = ("affinity", "seed", "monitor", "verbose", "steps_per_execution", "threads")
+
+# Settings left out of the best trial's command: how much a run prints and how it calls the graph
+# (not what it learns), and those with rules of their own (the affinity is searched; the seeds and
+# the monitored metric).
+UNFLAGGED = ("affinity", "seed", "monitor", "verbose", "steps_per_execution")
+
+
+def _fields(config) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(config))
 BEST_FILE = "best.json"
 SEARCH_FILE = "search.json"  # the settings a search began with: resumed only with the same
 
@@ -81,6 +88,11 @@ class _TrialRunner:
         self.train_data = train
         self.affinity = affinity
         self.search_space = search_space if search_space is not None else space(affinity)
+        unknown = [key for key in self.search_space if not key.startswith("affinity.")
+                   and key not in _fields(ModelConfig) + _fields(TrainConfig) or key == "affinity"]
+        if unknown:  # a trial could not take it, and the best one's command would name it all the same
+            raise ValueError(f"the search space names {', '.join(map(repr, unknown))}: search fields of ModelConfig "
+                             "or TrainConfig by name, or an affinity's settings as 'affinity.NAME'")
         self.base_model = model_config or ModelConfig()
         self.base_train = train_config or TrainConfig()
         # G's rebuilds count only where G is built from the training set: elsewhere they change nothing
@@ -127,10 +139,11 @@ class _TrialRunner:
                                  "(--output)")
 
     def settings(self, values: dict) -> tuple[ModelConfig, TrainConfig]:
-        """The model and training settings of chosen hyperparameter values."""
-        model = {key: values[key] for key in MODEL_SETTINGS if key in values}
+        """The model and training settings of chosen hyperparameter values: each a field of
+        :class:`ModelConfig` or :class:`TrainConfig` by name, or an affinity setting."""
+        model = {key: values[key] for key in _fields(ModelConfig) if key in values}
         model_config = dataclasses.replace(self.base_model, affinity=affinity_spec(self.affinity, values), **model)
-        train = {key: values[key] for key in TRAIN_SETTINGS if key in values}
+        train = {key: values[key] for key in _fields(TrainConfig) if key in values}
         if "tuner/epochs" in values:
             train["epochs"] = int(values["tuner/epochs"])
         return model_config, dataclasses.replace(self.base_train, verbose=0, **train)
@@ -141,7 +154,7 @@ class _TrialRunner:
                                 self.validation, log=lambda line: None)
         return {"val_" + self.monitor: best_score(result, self.monitor)}
 
-    def searched_flags(self, affinity: str | None, searched=()) -> tuple[list[str], list[str]]:
+    def searched_flags(self, affinity: str | None, searched: Collection[str] = ()) -> tuple[list[str], list[str]]:
         """``(flags, missing)``: ``awe-tf train`` flags for what every trial was trained with where
         train's defaults differ (the fixed settings not among the ``searched`` ones, such as the
         most epochs, the monitored metric and the seed, and G's rebuilds for an ``affinity`` built
