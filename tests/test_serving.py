@@ -288,11 +288,14 @@ def test_a_new_users_items_by_name_are_the_rows_of_their_ids(tmp_path):
     for items, words in (([["i9", "i1"]], "items the model does not have: 'i9'"),
                          ([["Heat (1995)"]], "'Heat (1995)' names more than one item (ids [3, 4]"),
                          ([["i1", "i1"]], "appears twice in a row"), (["i1", "i2"], "one list of names per row"),
-                         ([[3]], "item names are text")):
+                         ([[3]], "item names are text"), ([{"i1": 0}], "one list of names per row")):
         with pytest.raises(ValueError, match=re.escape(words)):
             served.rows_of(items)
     with pytest.raises(ValueError, match="weights must be positive numbers, .* got 0.0"):
         served.rows_of([["i1", "i2"]], weights=[[1.0, 0.0]])  # weight 0 would be neither an input nor left out
+    with pytest.raises(ValueError, match="weights must be one list per row"):
+        served.rows_of([["i1", "i2"]], weights=[2.0, 1.0])
+    assert served.rows_of(row for row in [["i2"]]).nnz == 1  # rows from a generator, read once
     annotation = serving.load(serving.export(AWEModel(4, 3, dimension=4, label_names=["a", "b", "c"]), tmp_path,
                                              "a", flavour="portable", log=None))
     with pytest.raises(ValueError, match="rows_of is for recommendation models"):

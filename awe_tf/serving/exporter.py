@@ -283,16 +283,20 @@ class ServedModel:
         index = {}
         for position, name in enumerate(names):
             index.setdefault(name, []).append(position)
-        if isinstance(items, str) or any(isinstance(row, str) for row in items):
-            raise ValueError("items must be one list of names per row (rows_of([['i3', 'i17']]) for one user)")
+        items = list(items) if not isinstance(items, (str, dict)) else items  # a generator is read once, here
+        if isinstance(items, (str, dict)) or any(isinstance(row, (str, dict, set)) for row in items):
+            raise ValueError("items must be one list of names per row (rows_of([['i3', 'i17']]) for one user; "
+                             "weights= gives their weights)")
         rows = [list(row) for row in items]
         odd = [name for row in rows for name in row if not isinstance(name, str)]
         if odd:
             raise ValueError(f"item names are text, as the model's labels are: got {odd[0]!r} "
                              f"({type(odd[0]).__name__})")
-        weights = [list(row) for row in weights] if weights is not None else [[1.0] * len(row) for row in rows]
-        if len(weights) != len(rows) or any(len(w) != len(r) for w, r in zip(weights, rows, strict=True)):
-            raise ValueError("weights must have one weight per item, row by row")
+        weights = list(weights) if weights is not None else [[1.0] * len(row) for row in rows]
+        if len(weights) != len(rows) or any(np.ndim(w) != 1 or len(w) != len(r)
+                                            for w, r in zip(weights, rows, strict=True)):
+            raise ValueError("weights must be one list per row, one weight per item (weights=[[2.0, 1.0]])")
+        weights = [list(row) for row in weights]
         values = np.asarray([w for row in weights for w in row], np.float64)
         if values.size and not (np.isfinite(values) & (values > 0)).all():
             bad = float(values[~(np.isfinite(values) & (values > 0))][0])
