@@ -470,7 +470,6 @@ def _trained_stages(run: Path, validate: bool, shape: tuple[int, int, int, bool]
     stage (trained on the same carve-out, so the epochs are still chosen on unseen rows). Its
     model must have this run's ``shape``: features, labels, dimension and bias feature (checked
     first, before its stages)."""
-
     import numpy as np
 
     from awe_tf.models import AWEModel

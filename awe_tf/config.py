@@ -47,7 +47,8 @@ def check_monitor(monitor: str, n_labels: int | None = None) -> int:
     return k
 
 
-def _whole(field: str, value, least: int) -> None:
+def check_whole(field: str, value, least: int) -> None:
+    """Refuse (SettingError) a ``value`` of ``field`` that is not a whole number of at least ``least``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise SettingError(field, f"must be a whole number of at least {least}, got {value!r}")
 
@@ -92,14 +93,14 @@ class ModelConfig:
     tpu_embedding: bool = False
 
     def __post_init__(self):
-        _whole("dimension", self.dimension, 1)
+        check_whole("dimension", self.dimension, 1)
         _positive("margin", self.margin)
-        _whole("num_negatives", self.num_negatives, 1)
+        check_whole("num_negatives", self.num_negatives, 1)
         _one_of("loss", self.loss, LOSSES)
         _one_of("normalisation", self.normalisation, NORMALISATIONS)
         _positive("max_norm", self.max_norm)
         _positive("init_scale", self.init_scale)
-        _whole("seed", self.seed, 0)
+        check_whole("seed", self.seed, 0)
         if isinstance(self.affinity, str):
             from awe_tf.affinities import parse
 
@@ -156,17 +157,17 @@ class TrainConfig:
     threads: int = 0
 
     def __post_init__(self):
-        _whole("epochs", self.epochs, 0)
+        check_whole("epochs", self.epochs, 0)
         _positive("learning_rate", self.learning_rate)
         _one_of("optimizer", self.optimizer, OPTIMIZERS)
-        _whole("pairs_per_batch", self.pairs_per_batch, 1)
-        _whole("patience", self.patience, 0)
+        check_whole("pairs_per_batch", self.pairs_per_batch, 1)
+        check_whole("patience", self.patience, 0)
         check_monitor(self.monitor)
-        _whole("seed", self.seed, 0)
+        check_whole("seed", self.seed, 0)
         _one_of("verbose", self.verbose, (0, 1, 2))
-        _whole("steps_per_execution", self.steps_per_execution, 1)
+        check_whole("steps_per_execution", self.steps_per_execution, 1)
         _one_of("engine", self.engine, ENGINES)
-        _whole("threads", self.threads, 0)
+        check_whole("threads", self.threads, 0)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

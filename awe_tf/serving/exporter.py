@@ -296,7 +296,6 @@ class ServedModel:
         if len(weights) != len(rows) or any(np.ndim(w) != 1 or len(w) != len(r)
                                             for w, r in zip(weights, rows, strict=True)):
             raise ValueError("weights must be one list per row, one weight per item (weights=[[2.0, 1.0]])")
-        weights = [list(row) for row in weights]
         values = np.asarray([w for row in weights for w in row], np.float64)
         if values.size and not (np.isfinite(values) & (values > 0)).all():
             bad = float(values[~(np.isfinite(values) & (values > 0))][0])

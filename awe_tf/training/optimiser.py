@@ -48,4 +48,3 @@ def continue_optimiser(source, target) -> None:
     if kind == "adagrad":
         for mine, theirs in ((target.U.table, source.U.table), (target.V.table, source.V.table)):
             adagrad_accumulator(target.optimizer, mine).assign(adagrad_accumulator(source.optimizer, theirs))
-

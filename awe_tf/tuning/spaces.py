@@ -20,7 +20,6 @@ COMMON = {
 }
 
 
-
 def space(affinity: str = "constant", include_common: bool = True) -> dict:
     """The search space for an affinity family name (``linear-sigmoid``, ``knn``, ...): the usual
     knobs and the affinity's own, as it registered them (:func:`awe_tf.affinities.register`).

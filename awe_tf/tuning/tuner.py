@@ -20,7 +20,7 @@ import shlex
 from collections.abc import Collection
 from pathlib import Path
 
-from awe_tf.config import check_monitor
+from awe_tf.config import check_monitor, check_whole
 from awe_tf.data.dataset import Dataset
 from awe_tf.data.protocols import default_monitor
 from awe_tf.training import ModelConfig, TrainConfig
@@ -33,12 +33,12 @@ ORACLES = ("random", "bayesian", "hyperband")
 # (not what it learns), and those with rules of their own (the affinity is searched; the seeds and
 # the monitored metric).
 UNFLAGGED = ("affinity", "seed", "monitor", "verbose", "steps_per_execution")
+BEST_FILE = "best.json"
+SEARCH_FILE = "search.json"  # the settings a search began with: resumed only with the same
 
 
 def _fields(config) -> tuple[str, ...]:
     return tuple(field.name for field in dataclasses.fields(config))
-BEST_FILE = "best.json"
-SEARCH_FILE = "search.json"  # the settings a search began with: resumed only with the same
 
 
 def _keras_tuner():
@@ -255,10 +255,9 @@ def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", director
             theirs (0).
         model_config, train_config: the trials' fixed settings; the searched ones replace theirs.
     """
-    for name, value in (("max_trials", max_trials), ("max_epochs", max_epochs), ("seed", seed)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < (0 if name == "seed" else 1)):
-            raise ValueError(f"{name} must be a whole number of at least {0 if name == 'seed' else 1}, got {value!r}")
+    for name, value, least in (("max_trials", max_trials, 1), ("max_epochs", max_epochs, 1), ("seed", seed, 0)):
+        if value is not None:
+            check_whole(name, value, least)
     model_config, train_config = model_config or ModelConfig(), train_config or TrainConfig()
     if max_epochs is not None:
         train_config = dataclasses.replace(train_config, epochs=max_epochs)
