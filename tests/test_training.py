@@ -235,7 +235,7 @@ def test_an_iterative_run_continued_with_more_epochs_retrains_the_steps_after_th
                                                                                                    capsys):
     """Step 1 of a k-NN run begins from step 0's model: when step 0 trains on (a larger
     ``epochs``), step 1's checkpoint began from another model and is trained afresh, so the
-    continued run is the run of the larger ``epochs`` (it resumed the old step 1, before)."""
+    continued run is the run of the larger ``epochs``, not the old step 1 resumed."""
     from awe_tf.models.saving import tables_digest
     from awe_tf.training import fit_iterative
 

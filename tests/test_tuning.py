@@ -171,7 +171,7 @@ def test_a_search_needs_a_carve_out_to_score_on_and_an_affinity_family(tmp_path)
     small = Dataset(X=few, Y=few.copy(), feature_names=[str(i) for i in range(20)],
                     label_names=[str(i) for i in range(20)], task="recommendation", name="small")
     with pytest.raises(ValueError, match="validation carve-out has no example .* --no-validate"):
-        tuning.make_tuner("random", small, directory=tmp_path, max_trials=1)  # it reported a NaN best
+        tuning.make_tuner("random", small, directory=tmp_path, max_trials=1)  # refused, not a NaN best
     assert not list(tmp_path.iterdir())
     with pytest.raises(ValueError, match=r"'knn:k=5': name the family alone \(knn\); the search chooses its settings"):
         tuning.space("knn:k=5")
