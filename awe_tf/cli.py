@@ -17,7 +17,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -44,9 +43,6 @@ def _data_args(parser, without: str = "corel5k, the bundled one"):
 
 
 HEADERS = {"auto": None, "yes": True, "no": False}  # --header: read_files' header=
-
-RECORDED = {"data_fingerprint": "training", "test_fingerprint": "test"}  # what metrics.json keeps of a run's data
-
 
 def _header_read(args, split) -> str:
     """What a run records of ``--header``: for an interactions file, what the reader decided
@@ -80,71 +76,39 @@ def _check_data_flags(args) -> None:
         raise UsageError("--test, --labels, --format, --duplicates and --header go with --train")
 
 
-def _run_metrics(args, run: Path | None) -> Path | None:
-    """The ``metrics.json`` of the run in ``run`` (``awe-tf train``'s output directory) whose
-    data a command takes, where --dataset and --train name none; else None."""
-    metrics = run / "metrics.json" if run is not None else None
-    return metrics if metrics is not None and metrics.exists() and not (args.dataset or args.train) else None
-
-
-def _run_data(args, run: Path | None) -> dict:
+def _run_data(args, run: Path | None):
     """Without --dataset or --train, have ``args`` name the data the run in ``run`` was trained
-    and tested on, as its ``metrics.json`` (:func:`_run_metrics`) records it: its named data set,
-    or its files. Returns the fingerprints it recorded of that data (empty where it chose
-    nothing)."""
-    metrics = _run_metrics(args, run)
-    if metrics is None:
-        return {}
-    recorded = json.loads(metrics.read_text())
-    files = recorded.get("data_files")
-    if files:
-        missing = [path for path in (files.get(k) for k in ("train", "test", "labels")) if path and
-                   not Path(path).exists()]
-        if missing:
-            raise UsageError(f"{metrics} names data files that are not there now ({', '.join(missing)}): give the "
-                             "data with --train (--test, --labels) or --dataset")
+    and tested on (:func:`~awe_tf.runs.recorded_data`): its named data set, or its files. Returns
+    that record (None where the data is given, or the run has none)."""
+    from awe_tf import runs
+
+    if args.dataset or args.train:
+        return None
+    recorded = runs.recorded_data(run)
+    if recorded is not None and recorded.files:
+        files = recorded.files
         args.train, args.test, args.labels, args.format = (files.get(k) for k in ("train", "test", "labels", "format"))
         args.duplicates = files.get("duplicates", args.duplicates)
         args.header = files.get("header", args.header)
-    else:
-        from awe_tf.data.registry import KNOWN
-
-        if recorded.get("dataset") not in KNOWN:
-            raise UsageError(f"{run} was trained on files ({recorded.get('dataset')}) that its metrics.json does not "
-                             "name: give them with --train (--test, --labels)")
-        args.dataset = recorded["dataset"]
-    return {key: recorded[key] for key in RECORDED if recorded.get(key)}
-
-
-def _fingerprints(split) -> dict:
-    """What :data:`RECORDED` holds for ``split``."""
-    return dict(zip(RECORDED, (split.train.fingerprint(), split.test.fingerprint()), strict=True))
-
-
-def _recorded_header(args, run: Path | None) -> None:
-    """With ``--header auto``, have ``args`` read the first line of a file that the run in ``run``
-    was trained on as that run did (its metrics.json records what was read), so giving the run's
-    own file again with --train reads the same data."""
-    metrics = run / "metrics.json" if run is not None else None
-    if not args.train or args.header != "auto" or metrics is None or not metrics.exists():
-        return
-    try:
-        files = json.loads(metrics.read_text()).get("data_files") or {}
-    except (OSError, ValueError):
-        return
-    if files.get("train") == str(Path(args.train).resolve()) and files.get("header") in ("yes", "no"):
-        args.header, args.header_recorded_in = files["header"], run
+    elif recorded is not None:
+        args.dataset = recorded.dataset
+    return recorded
 
 
 def _load(args, run: Path | None = None, header_from: Path | None = None):
-    """``(split, name)`` of a command's data: --dataset, or --train's files; without them the data
-    the run in ``run`` was trained on (:func:`_run_data`), refused if it has changed since; else
-    the bundled default. A file the run in ``run`` (or ``header_from``) was trained on reads its
-    first line as that run did (:func:`_recorded_header`)."""
+    """``(split, name, recorded)`` of a command's data: --dataset, or --train's files; without them
+    the data the run in ``run`` was trained on (:func:`_run_data`; ``recorded`` is its record,
+    else None), refused if it has changed since; else the bundled default. A file the run in
+    ``run`` (or ``header_from``) was trained on reads its first line as that run did
+    (:func:`~awe_tf.runs.recorded_header`)."""
+    from awe_tf import runs
     from awe_tf.data import DEFAULT_DATASET, load_dataset, load_split
 
     _check_data_flags(args)
-    _recorded_header(args, header_from or run)
+    if args.train and args.header == "auto":
+        header = runs.recorded_header(header_from or run, args.train)
+        if header is not None:
+            args.header, args.header_recorded_in = header, header_from or run
     recorded = _run_data(args, run)
     if args.train:
         split = load_split(args.train, args.test, args.labels, args.format, duplicates=args.duplicates,
@@ -153,12 +117,11 @@ def _load(args, run: Path | None = None, header_from: Path | None = None):
     else:
         name = args.dataset or DEFAULT_DATASET
         split = load_dataset(name)
-    now = _fingerprints(split)
-    changed = [RECORDED[key] for key in recorded if recorded[key] != now[key]]
+    changed = runs.changed_parts(recorded, split)
     if changed:
         raise UsageError(f"the {' and '.join(changed)} data of {run} changed after it was trained; give the data "
                          "to use with --dataset or --train")
-    return split, name
+    return split, name, recorded
 
 
 class UsageError(ValueError):
@@ -305,13 +268,14 @@ def _monitor(args, split) -> str:
 def _train(args) -> int:
     import tensorflow as tf
 
+    from awe_tf import runs
     from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_engine, check_monitor
     from awe_tf.data.protocols import coverage
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory, tables_digest
     from awe_tf.training.selection import DETAIL, checked_validation, choose_epochs, epochs_text, is_iterative, refit
 
-    split, name = _load(args, header_from=Path(args.output))  # a rerun into a finished run: its header's reading
+    split, name, _ = _load(args, header_from=Path(args.output))  # a rerun into a finished run: its header's reading
     monitor = _monitor(args, split)
     auto = args.affinity == "auto"
     if auto and (args.init_from or not args.validate or args.iterations is not None):
@@ -350,23 +314,22 @@ def _train(args) -> int:
     if args.validate:
         checked_validation(split.train)
         check_monitor(monitor, split.train.n_labels)  # one the carve-out's ranking can report
-    start = _trained_stages(Path(args.init_from), args.validate, (split.train.n_features, split.train.n_labels,
-                                                                  args.dimension, args.input_bias)) \
-        if args.init_from else (None, None)
+    start = (None, None)
+    if args.init_from:
+        try:
+            start = runs.start_models(Path(args.init_from), args.validate, (split.train.n_features,
+                                                                            split.train.n_labels, args.dimension,
+                                                                            args.input_bias))
+        except runs.RunError as error:
+            raise UsageError(f"--init-from {args.init_from}: {error}") from None
     start_digest = tables_digest(start[1]) if args.init_from else None  # the final stage's start, as it was
     out = _directory(Path(args.output), "--output")
-    for stale in out.glob(".publishing-*"):  # left by a run killed while publishing its results
-        shutil.rmtree(stale, ignore_errors=True)
+    runs.clear_unpublished(out)  # left by a run killed while publishing its results
     if args.restart:  # everything of earlier runs goes: a killed restart leaves no old model behind
-        discarded = [part for part in ("validation", "final", RUN_MODEL, "metrics.json") if (out / part).exists()]
-        for part in discarded:
-            if (out / part).is_dir():
-                shutil.rmtree(out / part, ignore_errors=True)
-            else:
-                (out / part).unlink()
+        discarded = runs.discard(out)
         if discarded:
             print(f"--restart: discarded the earlier run in {out} ({', '.join(discarded)})")
-    earlier = _recorded_seconds(out)
+    earlier = runs.recorded_seconds(out)
     counts = coverage(split)
     print(f"data: {split.train!r}\n      test {split.test.n_examples} examples{_test_notes(counts)}")
     for note in _training_notes(counts):
@@ -429,7 +392,7 @@ def _train(args) -> int:
     report.update(
         {
             "dataset": name,
-            **_fingerprints(split),
+            **runs.fingerprints(split),
             "train_seconds": train_seconds,
             "final_fit_seconds": result.train_seconds,
             "pairs_per_second": result.pairs_per_second,
@@ -451,79 +414,13 @@ def _train(args) -> int:
             "affinity_learnt": model.affinity.learnt_scalars(),
         }
     )
-    _publish(out, model, report)
+    runs.publish(out, model, report)
     print()
     if report["affinity_learnt"]:
         print("learnt in G: " + ", ".join(f"{k} = {v:.4f}" for k, v in report["affinity_learnt"].items()))
     _print_table(report)
-    print(f"trained in {train_seconds:.1f}s; model: {out / RUN_MODEL}; metrics: {out / 'metrics.json'}")
+    print(f"trained in {train_seconds:.1f}s; model: {out / RUN_MODEL}; metrics: {out / runs.METRICS}")
     return 0
-
-
-def _shape_text(features: int, labels: int, dimension: int, bias: bool) -> str:
-    return f"{features} features, {labels} labels, dimension {dimension} and {'a' if bias else 'no'} bias feature"
-
-
-def _trained_stages(run: Path, validate: bool, shape: tuple[int, int, int, bool]):
-    """``(validation-stage model or None, final model)`` of an earlier run, for --init-from: the
-    final model, and, when this run validates, the best model of the earlier run's validation
-    stage (trained on the same carve-out, so the epochs are still chosen on unseen rows). Its
-    model must have this run's ``shape``: features, labels, dimension and bias feature (checked
-    first, before its stages)."""
-    import numpy as np
-
-    from awe_tf.models import AWEModel
-    from awe_tf.models.saving import run_directory
-
-    try:
-        earlier = run_directory(run)  # RUN, also when RUN/model is given; None for a model saved elsewhere
-    except FileNotFoundError as error:
-        raise UsageError(f"--init-from {run}: {error}") from None
-    final = AWEModel.load_model(run)
-    have = (final.n_features, final.n_labels, final.dimension, final.input_bias)
-    if have != tuple(shape):
-        raise UsageError(f"--init-from {run}: its model has {_shape_text(*have)}; this run has {_shape_text(*shape)}: "
-                         "start from a model of the same data and settings")
-    if not validate:
-        return None, final
-    best = earlier / "validation" / "checkpoints" / "best.npz" if earlier is not None else None
-    if best is None or not best.exists():
-        raise UsageError(f"--init-from {run}: it holds no validation-stage model (a model saved outside a run, a run "
-                         "with --no-validate or --affinity auto, or one trained in iterative steps) to start this "
-                         "run's validation stage from; add --no-validate")
-    stage = AWEModel.load_model(run)
-    with np.load(best) as weights:
-        stage.set_weights([weights[f"w{i}"] for i in range(len(weights.files))])
-    return stage, final
-
-
-def _recorded_seconds(out: Path) -> float:
-    """Training time earlier processes spent on this run, as its checkpoints recorded it."""
-    total = 0.0
-    for part in ("validation", "final"):
-        for state in (out / part).glob("**/checkpoints/state.json"):
-            try:
-                total += float(json.loads(state.read_text()).get("seconds", 0.0))
-            except (OSError, ValueError):
-                continue
-    return total
-
-
-def _publish(out: Path, model, report: dict) -> None:
-    """Write ``model/`` and ``metrics.json`` together at the end of a run: both are staged in a
-    hidden directory and renamed into place, so an interrupted run never leaves half a model,
-    nor a model beside another run's metrics."""
-    staging = out / f".publishing-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    from awe_tf.models.saving import RUN_MODEL
-
-    model.save_model(staging / RUN_MODEL)
-    (staging / "metrics.json").write_text(json.dumps(report, indent=1, default=str))
-    if (out / RUN_MODEL).exists():
-        os.rename(out / RUN_MODEL, staging / "replaced-model")
-    os.rename(staging / RUN_MODEL, out / RUN_MODEL)
-    os.replace(staging / "metrics.json", out / "metrics.json")
-    shutil.rmtree(staging, ignore_errors=True)
 
 
 def cmd_evaluate(args) -> int:
@@ -535,10 +432,9 @@ def cmd_evaluate(args) -> int:
     output = _output_file(args.output)
     _check_data_flags(args)
     run = run_directory(args.model) if args.model else None
-    recorded = _run_metrics(args, run)
-    split, name = _load(args, run)  # a run's model: its data, unless told otherwise
+    split, name, recorded = _load(args, run)  # a run's model: its data, unless told otherwise
     _check_parts(args, split, name, "test")
-    print(f"data: {name}" + (f" (what {recorded} records)" if recorded else ""))
+    print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else ""))
     model = served = None
     if args.model:  # both loaded and checked before any scoring
         from awe_tf.models import AWEModel
@@ -607,7 +503,7 @@ def cmd_diagnose(args) -> int:
         require("matplotlib", "--plot")
         _directory(Path(args.plot).resolve().parent, "--plot")
     output = _output_file(args.output)
-    split, name = _load(args, earlier)  # the run's own data, unless told otherwise
+    split, name, _ = _load(args, earlier)  # the run's own data, unless told otherwise
     saved = saved_config(run)
     _same_data(saved["n_features"], saved["n_labels"], saved.get("label_names"), split, name, run)
     report = diagnose(run, split, seed=args.seed, plot_to=args.plot)
@@ -638,7 +534,7 @@ def cmd_diagnose(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from awe_tf import serving
+    from awe_tf import runs, serving
     from awe_tf.models import AWEModel
     from awe_tf.models.saving import run_directory
 
@@ -646,18 +542,18 @@ def cmd_export(args) -> int:
     run = run_directory(args.model)  # a missing or empty model path stops here, before BASE is made
     _directory(Path(args.base), "BASE")
     model = AWEModel.load_model(args.model)
-    queries = None
-    recorded = _run_metrics(args, run)
-    split = None
+    queries = split = recorded = None
     if args.dataset or args.train:
-        split, name = _load(args)
-    elif recorded is not None:  # a run's model: its data, as evaluate takes it; recall is not worth refusing for
+        split, name, _ = _load(args)
+    else:  # a run's model: its data, as evaluate takes it; recall is not worth refusing for
         try:
-            split, name = _load(args, run)
-        except (UsageError, FileNotFoundError) as error:
+            if runs.read_metrics(run) is not None:
+                split, name, recorded = _load(args, run)
+        except (ValueError, FileNotFoundError) as error:  # UsageError and RunError among them
             print(f"recall measured on random rows: the run's data cannot be read ({error})")
     if split is not None:
-        print(f"recall measured on the test part of {name}" + (f" (what {recorded} records)" if recorded else ""))
+        print(f"recall measured on the test part of {name}" + (f" (what {recorded.source} records)" if recorded
+                                                                else ""))
         _same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model)
         queries = split.test.X[: args.recall_queries]  # raw rows, as clients will send them
     flavours = serving.FLAVOURS if args.flavour == "both" else (args.flavour,)
@@ -680,7 +576,7 @@ def cmd_tune(args) -> int:
     from awe_tf.training import TrainConfig
     from awe_tf.tuning import make_tuner
 
-    split, name = _load(args)
+    split, name, _ = _load(args)
     print(f"data: {split.train!r}")
     monitor = _monitor(args, split)
     tuner = make_tuner(args.oracle, split.train, args.affinity, directory=args.output, max_trials=args.trials,

@@ -346,16 +346,16 @@ def diagnose(run_dir, split: Split, seed: int = 0, plot_to: str | Path | None = 
     ``plot_to``, its :func:`figure` written there too (the path kept as ``plot``)."""
     from awe_tf.models import AWEModel
     from awe_tf.models.saving import run_directory, tables_digest
+    from awe_tf.runs import read_metrics
 
     model = AWEModel.load_model(run_dir)
     run_dir = run_directory(run_dir)  # None: a model saved outside a run, with no steps to read
     measured = pair_values(model, split, seed)
     report = profile(model, split, seed, measured)
-    metrics = run_dir / "metrics.json" if run_dir is not None else None
-    if model.affinity.reference_part() is not None and metrics is not None and metrics.exists():
+    recorded = read_metrics(run_dir) if model.affinity.reference_part() is not None else None
+    if recorded is not None:
         from awe_tf.config import ModelConfig, with_earlier_defaults
 
-        recorded = json.loads(metrics.read_text())
         config = with_earlier_defaults(recorded.get("model_config") or {})
         fields = {f.name for f in dataclasses.fields(ModelConfig)}
         found, note = step_knn_precision(run_dir, split, {k: v for k, v in config.items() if k in fields},

@@ -166,6 +166,10 @@ def test_train_on_files(tmp_path, data_dir):
     (out / "metrics.json").write_text(json.dumps(files))
     unnamed = run("evaluate", str(out), check=False)
     assert unnamed.returncode == 2 and "does not name" in unnamed.stderr and "--train" in unnamed.stderr
+    (out / "metrics.json").write_text('{"dataset": ')  # a record cut short: the file is named, not a parser's line
+    broken = run("evaluate", str(out), check=False)
+    assert broken.returncode == 2 and f"{out / 'metrics.json'} cannot be read as JSON" in broken.stderr
+    assert "Traceback" not in broken.stderr
 
 
 def _kill_when(proc, state, epochs, deadline_s=300):

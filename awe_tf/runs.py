@@ -1,0 +1,198 @@
+"""The output directory of an ``awe-tf train`` run (RUN): what the run keeps there, and how a
+later command reads it back.
+
+    RUN/model/                   the model (:mod:`awe_tf.models.saving`, ``RUN_MODEL``)
+    RUN/metrics.json             the test report, the run's settings and the data it used
+    RUN/validation/, RUN/final/  each stage's checkpoints (:mod:`awe_tf.training.callbacks`)
+
+``awe-tf evaluate``, ``diagnose`` and ``export`` take a run's own data from its ``metrics.json``
+unless told otherwise (:func:`recorded_data`), refused where it changed since
+(:func:`changed_parts`); ``train`` resumes into a run, publishes its model and metrics together
+(:func:`publish`), and may start from another run's models (:func:`start_models`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+
+from awe_tf.models.saving import RUN_MODEL
+
+METRICS = "metrics.json"
+STAGES = ("validation", "final")  # the stages' checkpoint directories, in the order a run trains them
+RECORDED = {"data_fingerprint": "training", "test_fingerprint": "test"}  # what metrics.json keeps of the data
+
+
+class RunError(ValueError):
+    """A run directory that cannot give what was asked of it (the message says why)."""
+
+
+def read_metrics(run: Path | None) -> dict | None:
+    """The ``metrics.json`` of the run in ``run``, or None where there is none (no run, or one
+    that has not finished)."""
+    path = Path(run) / METRICS if run is not None else None
+    if path is None or not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError as error:
+        raise RunError(f"{path} cannot be read as JSON ({error})") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordedData:
+    """What a run's ``metrics.json`` says of the data the run was trained and tested on.
+
+    Attributes:
+        source: the ``metrics.json`` it was read from.
+        dataset: the named data set (:data:`~awe_tf.data.registry.KNOWN`), or None for files.
+        files: ``train``, ``test``, ``labels`` (absolute paths or None), ``format``,
+            ``duplicates`` and ``header`` (how the first line was read), for files; else None.
+        fingerprints: the :data:`RECORDED` digests of the training and test parts.
+    """
+
+    source: Path
+    dataset: str | None
+    files: dict | None
+    fingerprints: dict
+
+
+def recorded_data(run: Path | None) -> RecordedData | None:
+    """The data the run in ``run`` recorded (None where it has no ``metrics.json``); a
+    :class:`RunError` where that data cannot be read again: files that are gone, or files the
+    record does not name (a run from before the record)."""
+    recorded = read_metrics(run)
+    if recorded is None:
+        return None
+    source = Path(run) / METRICS
+    files = recorded.get("data_files") or None
+    if files:
+        missing = [path for path in (files.get(k) for k in ("train", "test", "labels")) if path and
+                   not Path(path).exists()]
+        if missing:
+            raise RunError(f"{source} names data files that are not there now ({', '.join(missing)}): give the data "
+                           "with --train (--test, --labels) or --dataset")
+        dataset = None
+    else:
+        from awe_tf.data.registry import KNOWN
+
+        dataset = recorded.get("dataset")
+        if dataset not in KNOWN:
+            raise RunError(f"{run} was trained on files ({dataset}) that its {METRICS} does not name: give them with "
+                           "--train (--test, --labels)")
+    return RecordedData(source, dataset, files, {key: recorded[key] for key in RECORDED if recorded.get(key)})
+
+
+def recorded_header(run: Path | None, train) -> str | None:
+    """How the run in ``run`` read the first line of ``train`` (``"yes"``: as the columns'
+    names, ``"no"``: as data), where it was trained on that file; else None. An unreadable
+    record counts as none: it only decides how a file reads when nothing says otherwise."""
+    try:
+        files = (read_metrics(run) or {}).get("data_files") or {}
+    except (OSError, RunError):
+        return None
+    if files.get("train") == str(Path(train).resolve()) and files.get("header") in ("yes", "no"):
+        return files["header"]
+    return None
+
+
+def fingerprints(split) -> dict:
+    """What :data:`RECORDED` keeps of ``split``."""
+    return dict(zip(RECORDED, (split.train.fingerprint(), split.test.fingerprint()), strict=True))
+
+
+def changed_parts(recorded: RecordedData | None, split) -> list[str]:
+    """The parts (``training``, ``test``) of ``split`` that differ from what ``recorded`` holds."""
+    if recorded is None:
+        return []
+    now = fingerprints(split)
+    return [RECORDED[key] for key, value in recorded.fingerprints.items() if value != now[key]]
+
+
+def recorded_seconds(run: Path) -> float:
+    """Training time earlier processes spent on the run in ``run``, as its checkpoints recorded it."""
+    total = 0.0
+    for stage in STAGES:
+        for state in (Path(run) / stage).glob("**/checkpoints/state.json"):
+            try:
+                total += float(json.loads(state.read_text()).get("seconds", 0.0))
+            except (OSError, ValueError):
+                continue
+    return total
+
+
+def discard(run: Path) -> list[str]:
+    """Remove every part of an earlier run from ``run`` (its stages, model and metrics); return
+    the names of those that were there."""
+    run = Path(run)
+    discarded = [part for part in (*STAGES, RUN_MODEL, METRICS) if (run / part).exists()]
+    for part in discarded:
+        if (run / part).is_dir():
+            shutil.rmtree(run / part, ignore_errors=True)
+        else:
+            (run / part).unlink()
+    return discarded
+
+
+def clear_unpublished(run: Path) -> None:
+    """Remove what a run killed while publishing left (:func:`publish`'s staging directories)."""
+    for stale in Path(run).glob(".publishing-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def publish(run: Path, model, report: dict) -> None:
+    """Write ``model/`` and ``metrics.json`` together at the end of a run: both are staged in a
+    hidden directory and renamed into place, so an interrupted run never leaves half a model,
+    nor a model beside another run's metrics."""
+    run = Path(run)
+    staging = run / f".publishing-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_model(staging / RUN_MODEL)
+    (staging / METRICS).write_text(json.dumps(report, indent=1, default=str))
+    if (run / RUN_MODEL).exists():
+        os.rename(run / RUN_MODEL, staging / "replaced-model")
+    os.rename(staging / RUN_MODEL, run / RUN_MODEL)
+    os.replace(staging / METRICS, run / METRICS)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def shape_text(features: int, labels: int, dimension: int, bias: bool) -> str:
+    """A model's shape in words, as the errors about starting from another model give it."""
+    return f"{features} features, {labels} labels, dimension {dimension} and {'a' if bias else 'no'} bias feature"
+
+
+def start_models(run: Path, validate: bool, shape: tuple[int, int, int, bool]):
+    """``(validation-stage model or None, final model)`` of an earlier run (or a model saved
+    elsewhere), for a run that starts from it (``--init-from``): the final model, and, when the new
+    run validates, the best model of the earlier run's validation stage (trained on the same
+    carve-out, so the epochs are still chosen on unseen rows). Its model must have the new run's
+    ``shape``: features, labels, dimension and bias feature (checked first, before its stages).
+    A :class:`RunError` says what is missing or different."""
+    import numpy as np
+
+    from awe_tf.models import AWEModel
+    from awe_tf.models.saving import run_directory
+
+    try:
+        earlier = run_directory(run)  # RUN, also when RUN/model is given; None for a model saved elsewhere
+    except FileNotFoundError as error:
+        raise RunError(str(error)) from None
+    final = AWEModel.load_model(run)
+    have = (final.n_features, final.n_labels, final.dimension, final.input_bias)
+    if have != tuple(shape):
+        raise RunError(f"its model has {shape_text(*have)}; this run has {shape_text(*shape)}: start from a model of "
+                       "the same data and settings")
+    if not validate:
+        return None, final
+    best = earlier / STAGES[0] / "checkpoints" / "best.npz" if earlier is not None else None
+    if best is None or not best.exists():
+        raise RunError("it holds no validation-stage model (a model saved outside a run, a run with --no-validate or "
+                       "--affinity auto, or one trained in iterative steps) to start this run's validation stage "
+                       "from; add --no-validate")
+    stage = AWEModel.load_model(run)
+    with np.load(best) as weights:
+        stage.set_weights([weights[f"w{i}"] for i in range(len(weights.files))])
+    return stage, final
