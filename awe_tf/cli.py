@@ -329,7 +329,7 @@ def _train(args) -> int:
         discarded = runs.discard(out)
         if discarded:
             print(f"--restart: discarded the earlier run in {out} ({', '.join(discarded)})")
-    earlier = runs.recorded_seconds(out)
+    before = runs.checkpoint_times(out)  # what earlier processes trained, if this one keeps it
     counts = coverage(split)
     print(f"data: {split.train!r}\n      test {split.test.n_examples} examples{_test_notes(counts)}")
     for note in _training_notes(counts):
@@ -374,7 +374,7 @@ def _train(args) -> int:
     if not auto:
         result = refit(split.train, model_config, train_config, epochs, iterations, out / "final",
                        init_from=start[1], log=print)
-    train_seconds = earlier + time.perf_counter() - began
+    train_seconds = runs.earlier_seconds(before, runs.checkpoint_times(out)) + time.perf_counter() - began
     model = result.model
     from awe_tf.distribute import shards
 

@@ -7,7 +7,8 @@ later command reads it back.
 
 ``awe-tf evaluate``, ``diagnose`` and ``export`` take a run's own data from its ``metrics.json``
 unless told otherwise (:func:`recorded_data`), refused where it changed since
-(:func:`changed_parts`); ``train`` resumes into a run, publishes its model and metrics together
+(:func:`changed_parts`); ``train`` resumes into a run (counting the time earlier processes
+spent on it, :func:`earlier_seconds`), publishes its model and metrics together
 (:func:`publish`), and may start from another run's models (:func:`start_models`).
 """
 
@@ -112,16 +113,26 @@ def changed_parts(recorded: RecordedData | None, split) -> list[str]:
     return [RECORDED[key] for key, value in recorded.fingerprints.items() if value != now[key]]
 
 
-def recorded_seconds(run: Path) -> float:
-    """Training time earlier processes spent on the run in ``run``, as its checkpoints recorded it."""
-    total = 0.0
+def checkpoint_times(run: Path) -> dict:
+    """``{state file: (seconds, start)}`` of the run in ``run``'s checkpoints: the training time
+    each recorded, and what it began from (its ``start`` setting)."""
+    found = {}
     for stage in STAGES:
         for state in (Path(run) / stage).glob("**/checkpoints/state.json"):
             try:
-                total += float(json.loads(state.read_text()).get("seconds", 0.0))
-            except (OSError, ValueError):
+                recorded = json.loads(state.read_text())
+                found[state] = (float(recorded.get("seconds", 0.0)), (recorded.get("settings") or {}).get("start"))
+            except (OSError, ValueError, TypeError):
                 continue
-    return total
+    return found
+
+
+def earlier_seconds(before: dict, after: dict) -> float:
+    """Training time earlier processes spent on a run that this process kept: the seconds of
+    the checkpoints found ``before`` it trained (:func:`checkpoint_times`) that still record the
+    same start ``after`` it. A checkpoint trained afresh over (an iterative step whose previous
+    step changed) is another start now, and its time was thrown away with it."""
+    return sum(seconds for state, (seconds, start) in before.items() if state in after and after[state][1] == start)
 
 
 def discard(run: Path) -> list[str]:

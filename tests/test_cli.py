@@ -301,6 +301,16 @@ def test_train_with_the_knn_affinity_then_evaluate_the_saved_model(tmp_path):
     evaluated = run("evaluate", str(out / "model"), "--output", str(tmp_path / "e.json"))
     assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(report["metrics"])
     assert "model" in evaluated.stdout
+    # A step trained afresh over its old checkpoint (it began from another step 0) throws that
+    # checkpoint's time away: train_seconds counts the resumed steps' earlier time only.
+    step = next((out / "final").glob("step-1*/checkpoints/state.json"))
+    state = json.loads(step.read_text())
+    state["seconds"], state["settings"]["start"] = 1e6, {"tables": "0" * 16}
+    step.write_text(json.dumps(state))
+    rerun = run("train", "--affinity", "constant:0.2+knn:k=10", "--iterations", "1", "--epochs", "2", "--dimension",
+                "16", "--negatives", "5", "--no-baselines", "-o", str(out))
+    assert rerun.stdout.count("Training afresh") == 1 and "Resuming" in rerun.stdout
+    assert json.loads((out / "metrics.json").read_text())["train_seconds"] < 1e5
     wrong = run("train", "--iterations", "2", "-o", str(tmp_path / "x"), check=False)
     assert wrong.returncode == 2 and "--iterations is for" in wrong.stderr
 
