@@ -229,6 +229,10 @@ REQUESTS = [
     ("repeated id", {"feature_ids": [[1, -1, -1], [3, 5, 3]]}, ValueError, ["feature 3 appears twice in row 1"]),
     ("NaN value", {"feature_ids": [[3]], "feature_weights": [[np.nan]]}, ValueError,
      ["feature_weights must be finite numbers"]),
+    ("negative weight", {"feature_ids": [[3, 4]], "feature_weights": [[1.0, -2.0]]}, ValueError,
+     ["item weights must not be negative", "got [-2.0]"]),
+    ("raw rows with a negative weight", {"X": sp.csr_matrix(([2.0, -1.0], ([0, 0], [1, 4])), shape=(1, 30))},
+     ValueError, ["item weights must not be negative", "got [-1.0]"]),
     ("weights of another shape", {"feature_ids": [[3, 4]], "feature_weights": [[1.0]]}, ValueError,
      ["feature_weights has shape (1, 1) but feature_ids (1, 2)"]),
     ("graph: id out of range", {"signature": {"feature_ids": [[30]]}}, GRAPH, ["feature_ids must be < 30"]),
@@ -236,6 +240,8 @@ REQUESTS = [
     ("graph: k too large", {"signature": {"feature_ids": [[3]], "k": 31}}, GRAPH, ["k must be at most"]),
     ("graph: NaN value", {"signature": {"feature_ids": [[3]], "feature_weights": [[np.nan]]}}, GRAPH,
      ["feature_weights must be finite"]),
+    ("graph: negative weight", {"signature": {"feature_ids": [[3, 4]], "feature_weights": [[1.0, -2.0]]}}, GRAPH,
+     ["feature_weights: item weights must not be negative"]),
     ("graph: exclusion out of range", {"signature": {"feature_ids": [[3]], "exclude_ids": [[30]]}}, GRAPH,
      ["exclude_ids must be < 30"]),
     ("graph: exclusion rows", {"signature": {"feature_ids": [[3], [4], [5]], "exclude_ids": [[1], [2]]}}, GRAPH,
@@ -280,3 +286,18 @@ def test_an_annotation_model_refuses_to_leave_out_its_inputs(tmp_path):
         _signature_call(served, {"feature_ids": [[1]], "k": 2, "exclude_inputs": True})
     with pytest.raises(ValueError, match="exclude_inputs is for recommendation models"):
         AWEModel(6, 4, dimension=3).top_k(np.eye(6)[:1], 2, exclude_inputs=True)
+
+
+def test_only_a_recommendation_model_refuses_negative_input_values(exports, tmp_path):
+    """Items are weighted as an interactions file weighs them, never below 0: the model, an
+    export and its signature refuse a negative one. Padding's values are ignored, and an
+    annotation model's features (standardised numbers) may be negative."""
+    negative = sp.csr_matrix(([1.0, -0.5], ([0, 0], [2, 7])), shape=(1, 30))
+    with pytest.raises(ValueError, match="item weights must not be negative"):
+        AWEModel(30, 30, dimension=4, data_task="recommendation", seed=1).top_k(negative, 3)
+    padded = _signature_call(exports["portable"], {"feature_ids": [[3, -1]], "feature_weights": [[1.0, -9.0]]})
+    assert padded["label_ids"].shape == (1, 5)
+    annotation = AWEModel(30, 6, dimension=4, seed=1)
+    served = serving.load(serving.export(annotation, tmp_path, "m", flavour="portable", log=None))
+    answered = served(X=negative, k=3)
+    assert (answered["label_ids"] == annotation.top_k(negative, 3)[0]).all()

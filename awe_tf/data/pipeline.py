@@ -29,6 +29,12 @@ def _round8(n) -> int:
     return max(8, -(-int(n) // 8) * 8)
 
 
+# A recommendation model's inputs are items weighted as an interactions file weighs them (the
+# reader refuses a weight <= 0); a negative one, from a caller, is refused where rows are scored.
+NEGATIVE_ITEMS = "item weights must not be negative: a recommendation model's inputs are items weighted as an " \
+    "interactions file weighs them (0 leaves an item out)"
+
+
 def raw_rows(X, n_features: int) -> sp.csr_matrix:
     """Input rows as a float32 CSR matrix (repeated entries summed, zeros dropped: a feature
     of value 0 is not in the row), checked: ``n_features`` columns, and values that are finite

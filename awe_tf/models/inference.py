@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from awe_tf.config import SCORE_BUDGET
 from awe_tf.data.dataset import RECOMMENDATION
-from awe_tf.data.pipeline import feature_batch, pad_rows, raw_rows
+from awe_tf.data.pipeline import NEGATIVE_ITEMS, feature_batch, pad_rows, raw_rows
 from awe_tf.memory import return_free_memory
 from awe_tf.models.retrieval import Retrieval
 from awe_tf.tracing import TracedOnce
@@ -66,8 +66,13 @@ def graphs(model) -> _Graphs:
 
 def check_rows(model, X) -> sp.csr_matrix:
     """Raw input rows as a float32 CSR matrix (repeats summed, zeros dropped), checked against |X|
-    and for bad values."""
-    return raw_rows(X, model.n_features)
+    and for bad values: for a recommendation model, whose inputs are items with the weights of an
+    interactions file, a negative weight too (no reader gives one, and it would not be read as
+    training read its data)."""
+    X = raw_rows(X, model.n_features)
+    if model.data_task == RECOMMENDATION and X.nnz and X.data.min() < 0:
+        raise ValueError(f"{NEGATIVE_ITEMS}, got {X.data[X.data < 0][:3].tolist()}")
+    return X
 
 
 def _widths(model, X: sp.csr_matrix) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
-from awe_tf.data.pipeline import pad_rows, raw_rows
+from awe_tf.data.pipeline import NEGATIVE_ITEMS, pad_rows, raw_rows
 from awe_tf.layers.scann_index import BRUTE_FORCE_ROWS
 from awe_tf.models.saving import tables_digest
 from awe_tf.optional import require
@@ -321,7 +321,8 @@ class ServedModel:
     def _check_features(self, feature_ids: np.ndarray, feature_weights: np.ndarray) -> None:
         """The checks the signature's graph makes of the inputs, here first, as one-line errors:
         weights of the ids' shape, ids from 0 to |X| - 1 or the padding -1, no id twice in a row,
-        finite weights on the ids (``tests/test_bad_input.py`` sends each case both ways)."""
+        finite weights on the ids, not negative for a recommendation model (``tests/test_bad_input.py``
+        sends each case both ways)."""
         if feature_weights.shape != feature_ids.shape:
             raise ValueError(f"feature_weights has shape {feature_weights.shape} but feature_ids {feature_ids.shape}: "
                              "give one weight per id")
@@ -341,6 +342,8 @@ class ServedModel:
         if not np.isfinite(weights).all():
             raise ValueError(f"feature_weights must be finite numbers, got "
                              f"{weights[~np.isfinite(weights)][:3].tolist()}")
+        if self.metadata.get("data_task") == "recommendation" and (weights < 0).any():
+            raise ValueError(f"feature_weights: {NEGATIVE_ITEMS}, got {weights[weights < 0][:3].tolist()}")
 
     @staticmethod
     def _exclusions(exclude, n_rows: int, n_labels: int) -> np.ndarray:

@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from awe_tf.data.dataset import RECOMMENDATION
+from awe_tf.data.pipeline import NEGATIVE_ITEMS
 from awe_tf.layers.scann_index import serving_index
 from awe_tf.models.retrieval import Retrieval
 
@@ -124,6 +125,9 @@ class ServingModule(tf.Module):
         if not self.interactions:
             checks.append(tf.debugging.Assert(tf.logical_not(exclude_inputs), [
                 "exclude_inputs is for recommendation models, whose inputs are their labels"]))
+        else:
+            checks.append(tf.debugging.Assert(tf.reduce_all(
+                tf.equal(feature_ids, PADDING_ID) | (feature_weights >= 0.0)), [f"feature_weights: {NEGATIVE_ITEMS}"]))
         with tf.control_dependencies(checks):
             padding = tf.equal(feature_ids, PADDING_ID)
             ids = tf.where(padding, 0, feature_ids)
