@@ -42,6 +42,30 @@ def test_rows_are_scaled_to_unit_norm_even_with_huge_values():
                                                                             [0.5, 0, 0.5]], rtol=1e-6)
 
 
+def test_a_value_beyond_float32_once_standardised_is_normalised_or_refused(tmp_path):
+    """A raw value finite in float32 whose standardised value is not (std < 1) is standardised
+    in float64: a normalised row is that feature's alone, in memory and in the served graph
+    (it was NaN, and the row ranked nothing); without normalisation it is refused by name."""
+    from awe_tf import serving
+
+    transform = InputTransform(3, "l2", numeric=[0, 1], mean=[0.0, 1.0], std=[0.1, 2.0])
+    huge = sp.csr_matrix([[1e38, 3.0, 1.0]])
+    np.testing.assert_allclose(transform.apply(huge).toarray(), [[1.0, 0.0, 0.0]], atol=1e-30)
+    model = AWEModel(3, 5, dimension=4, seed=0)
+    model.transform.adapt(toy(12, 0)[:, :3], [True, True, False], statistics=([0.0, 1.0], [0.1, 2.0]))
+    ids, scores = model.top_k(huge, 3)
+    alone_ids, alone_scores = model.top_k(sp.csr_matrix([[1e30, 0.0, 0.0]]), 3)
+    assert np.isfinite(scores).all() and (ids == alone_ids).all()
+    np.testing.assert_allclose(scores, alone_scores, rtol=1e-6)
+    served = serving.load(serving.export(model, tmp_path, "m", flavour="portable", log=None))
+    assert (served(X=huge, k=3)["label_ids"] == ids).all()
+    plain = InputTransform(3, "none", numeric=[0, 1], mean=[0.0, 1.0], std=[0.1, 2.0])
+    with pytest.raises(ValueError, match="too large: after the model's input transform"):
+        plain.apply(huge)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="beyond float32's range"):
+        plain(tf.constant([[0, 1, 2]]), tf.constant([[1e38, 3.0, 1.0]]))
+
+
 def test_many_batches_give_what_one_batch_gives(monkeypatch):
     """Rows transformed a few at a time (as a million rows are) are written into one CSR: the
     same matrix, row by row, as one batch gives and as the graph gives for the padded rows, an

@@ -11,6 +11,8 @@ from awe_tf.config import NORMALISATIONS
 from awe_tf.tracing import TracedOnce
 
 BATCH_ENTRIES = 1 << 20  # padded entries transformed at once by :meth:`InputTransform.apply`
+TOO_LARGE = ("an input value is too large: after the model's input transform (standardised with the training "
+             "statistics, then normalised) it is beyond float32's range, 3.4e38")
 
 
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
@@ -88,19 +90,21 @@ class InputTransform(tf.keras.layers.Layer):
         """Transform padded raw rows (``[B, L]`` ids and values; padding: any id in range with
         value 0) into ``[B, L']`` ids and values (class docstring)."""
         ids = tf.cast(feature_ids, tf.int32)
-        weights = tf.cast(feature_weights, tf.float32)
+        wide = tf.cast(feature_weights, tf.float64)  # float64 until the end: a large raw value stays finite
         if self.values_as_ones:
-            weights = tf.cast(tf.not_equal(weights, 0.0), tf.float32)
+            wide = tf.cast(tf.not_equal(wide, 0.0), tf.float64)
         numeric = self.numeric if self.numeric is not None else np.zeros(0, np.int64)
         if numeric.size:
-            ids, weights = self._standardise(ids, weights, numeric)
+            ids, wide = self._standardise(ids, wide, numeric)
+        if self.normalisation == "l2":
+            norms = tf.sqrt(tf.reduce_sum(wide * wide, axis=1, keepdims=True))
+        elif self.normalisation == "l1":
+            norms = tf.reduce_sum(tf.abs(wide), axis=1, keepdims=True)
         if self.normalisation != "none":
-            wide = tf.cast(weights, tf.float64)
-            if self.normalisation == "l2":
-                norms = tf.sqrt(tf.reduce_sum(wide * wide, axis=1, keepdims=True))
-            else:
-                norms = tf.reduce_sum(tf.abs(wide), axis=1, keepdims=True)
-            weights = tf.cast(wide / tf.where(norms > 0, norms, 1.0), tf.float32)
+            wide = wide / tf.where(norms > 0, norms, 1.0)
+        weights = tf.cast(wide, tf.float32)
+        with tf.control_dependencies([tf.debugging.assert_all_finite(weights, TOO_LARGE)]):
+            weights = tf.identity(weights)
         present = tf.not_equal(weights, 0.0)
         order = tf.argsort(tf.where(present, ids, self.n_features), axis=1, stable=True)
         return tf.gather(tf.where(present, ids, 0), order, batch_dims=1), tf.gather(weights, order, batch_dims=1)
@@ -114,12 +118,10 @@ class InputTransform(tf.keras.layers.Layer):
         is_numeric = tf.equal(tf.gather(columns, position), flat[0])
         rows = tf.repeat(tf.range(batch), width)
         index = tf.boolean_mask(tf.stack([rows, position], 1), is_numeric)
-        raw = tf.tensor_scatter_nd_add(tf.zeros([batch, numeric.size], tf.float32), index,
+        raw = tf.tensor_scatter_nd_add(tf.zeros([batch, numeric.size], weights.dtype), index,
                                        tf.boolean_mask(tf.reshape(weights, [-1]), is_numeric))
-        mean = tf.constant(self.mean, tf.float32)
-        std = tf.constant(self.std, tf.float32)
-        standard = (raw - mean) / std
-        weights = tf.where(tf.reshape(is_numeric, [batch, width]), 0.0, weights)
+        standard = (raw - tf.constant(self.mean, weights.dtype)) / tf.constant(self.std, weights.dtype)
+        weights = tf.where(tf.reshape(is_numeric, [batch, width]), tf.zeros_like(weights), weights)
         ids = tf.concat([ids, tf.tile(columns[None, :], [batch, 1])], 1)
         return ids, tf.concat([weights, standard], 1)
 
@@ -147,7 +149,13 @@ class InputTransform(tf.keras.layers.Layer):
                 widest = max(widest, int(lengths[stop]))
                 stop += 1
             batch = feature_batch(X[start:stop])
-            ids, weights = (t.numpy() for t in self._graph_function()(batch["feature_ids"], batch["feature_weights"]))
+            try:
+                ids, weights = (t.numpy() for t in self._graph_function()(batch["feature_ids"],
+                                                                          batch["feature_weights"]))
+            except tf.errors.InvalidArgumentError as error:
+                if TOO_LARGE not in error.message:
+                    raise
+                raise ValueError(TOO_LARGE) from None
             keep = weights != 0  # row by row, each row's ids ascending (call)
             count = int(keep.sum())
             indices[filled : filled + count], values[filled : filled + count] = ids[keep], weights[keep]
