@@ -9,7 +9,7 @@
 
 Every model picks its number of epochs on the protocol's validation carve-out of the training
 part (early stopping), then is refitted on the whole training part and scored once on the test
-part (``../shared/PROTOCOLS.md`` splits). Output: ``results.md`` (tables), ``results.csv``,
+part (``docs/protocols.md`` splits). Output: ``results.md`` (tables), ``results.csv``,
 PNG plots and ``settings.json`` (seeds and settings).
 """
 

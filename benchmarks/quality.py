@@ -1,4 +1,4 @@
-"""WSABIE and ``--affinity auto`` under the protocols of shared/PROTOCOLS.md, one recipe for
+"""WSABIE and ``--affinity auto`` under the protocols of docs/protocols.md, one recipe for
 every data set, mean of 3 seeds, beside k-NN in WSABIE's space and LightFM's WARP.
 
 For each data set and seed it runs, as a user would, ``awe-tf train --dimension 100`` (WSABIE)

@@ -1,6 +1,6 @@
 """WARP training speed: awe-tf WSABIE against LightFM's WARP on ml-100k, in the same run.
 
-Both train on the protocol's validation carve-out of ml-100k (PROTOCOLS.md, default_rng(1))
+Both train on the protocol's validation carve-out of ml-100k (docs/protocols.md, default_rng(1))
 and are scored on its validation users after every epoch (scoring time not counted). Prints
 positive pairs per second of each and their ratio, the training time each needs to first reach
 a validation P@10 (``--target``) and that ratio, and both final validation P@10.

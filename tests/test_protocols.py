@@ -1,4 +1,4 @@
-"""The splits of shared/PROTOCOLS.md, rebuilt here straight from the protocol's wording."""
+"""The splits of docs/protocols.md, rebuilt here straight from the protocol's wording."""
 
 import numpy as np
 import scipy.sparse as sp

@@ -60,7 +60,7 @@ def test_mulan_sparse(tmp_path):
 
 
 def test_mulan_labels_are_binarised_as_the_protocol_says(tmp_path):
-    """Any non-zero label value is a positive (shared/PROTOCOLS.md), declared numeric or nominal;
+    """Any non-zero label value is a positive (docs/protocols.md), declared numeric or nominal;
     a negative one (a file coding absent labels as -1) is refused, not read as a positive."""
     header = DENSE.split("@data")[0].replace("@attribute sky {0,1}", "@attribute sky numeric") \
         .replace("@attribute sea {0,1}", "@attribute sea {0,1,2}")

@@ -1,4 +1,4 @@
-"""Data: readers, the protocols of ``shared/PROTOCOLS.md`` and tf.data pipelines."""
+"""Data: readers, the protocols of ``docs/protocols.md`` and tf.data pipelines."""
 
 from awe_tf.data.dataset import ANNOTATION, RECOMMENDATION, Dataset, Split
 from awe_tf.data.errors import DataFormatError

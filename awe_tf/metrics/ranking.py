@@ -1,4 +1,4 @@
-"""Ranking metrics as pure NumPy functions, exactly as ``shared/PROTOCOLS.md`` defines them.
+"""Ranking metrics as pure NumPy functions, exactly as ``docs/protocols.md`` defines them.
 
 Ties in scores break towards the lower label index; excluded labels (a user's training items)
 and labels outside ``candidates`` are never ranked before a label that may be.

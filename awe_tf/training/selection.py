@@ -1,7 +1,7 @@
 """Validate, then refit: the protocol every awe-tf entry point trains by.
 
 The number of epochs is chosen on the protocol's validation carve-out of the training part
-(early stopping on validation precision@k; ``../shared/PROTOCOLS.md``), then the model is
+(early stopping on validation precision@k; ``docs/protocols.md``), then the model is
 refitted on the whole training part for that many epochs, and only then scored on the test
 part. Affinities built from a previous model (k-NN, the RBF family) train iteratively
 (:func:`~awe_tf.training.fit_iterative`), and choose the epochs of each step.
