@@ -125,7 +125,12 @@ def main() -> int:
     if args.only in (None, "synthetic"):
         result = synthetic(args.labels, args.seconds)
         met = result["ratio"] >= 5 and result["recall@10"] >= 0.95
-        print(f"target (ScaNN >= 5x portable QPS at recall@10 >= 0.95): {'met' if met else 'NOT met'}")
+        if args.labels == 1_000_000:
+            print(f"target (ScaNN >= 5x portable QPS at recall@10 >= 0.95): {'met' if met else 'NOT met'}")
+        else:  # the target is set for a million labels: a smaller catalogue is not judged by it
+            print(f"(the target, ScaNN >= 5x portable QPS at recall@10 >= 0.95, is for --labels 1000000; at "
+                  f"{args.labels:,} labels ScaNN gave {result['ratio']:.1f}x at recall@10 {result['recall@10']:.3f}: "
+                  "where its recall is below what you need, serve the portable flavour)")
     return 0
 
 
