@@ -104,14 +104,17 @@ class ServingModule(tf.Module):
     def _checked(self, feature_ids, feature_weights, k, exclude_ids, exclude_inputs):
         """Validate a request; return its ids and raw values with padding as id 0, value 0."""
         batch = tf.shape(feature_ids)[0]
+        same_shape = tf.debugging.assert_equal(tf.shape(feature_ids), tf.shape(feature_weights),
+                                               message="feature_ids and feature_weights must have the same shape")
+        with tf.control_dependencies([same_shape]):  # before the checks that pair ids with weights
+            values = tf.where(tf.equal(feature_ids, PADDING_ID), 0.0, feature_weights)  # padding's are ignored
         checks = [
-            tf.debugging.assert_equal(tf.shape(feature_ids), tf.shape(feature_weights),
-                                      message="feature_ids and feature_weights must have the same shape"),
+            same_shape,
             tf.debugging.assert_greater_equal(feature_ids, PADDING_ID,
                                               message=f"feature_ids must be >= 0 (or {PADDING_ID} for padding)"),
             tf.debugging.assert_less(feature_ids, self.n_features,
                                      message=f"feature_ids must be < {self.n_features} (the model's features)"),
-            tf.debugging.assert_all_finite(feature_weights, "feature_weights must be finite"),
+            tf.debugging.assert_all_finite(values, "feature_weights must be finite"),
             tf.debugging.assert_greater_equal(k, 1, message="k must be at least 1"),
             tf.debugging.assert_less_equal(k, self.max_k, message=f"k must be at most {self.max_k} for this export"),
             tf.debugging.assert_greater_equal(exclude_ids, PADDING_ID,
@@ -126,8 +129,7 @@ class ServingModule(tf.Module):
             checks.append(tf.debugging.Assert(tf.logical_not(exclude_inputs), [
                 "exclude_inputs is for recommendation models, whose inputs are their labels"]))
         else:
-            checks.append(tf.debugging.Assert(tf.reduce_all(
-                tf.equal(feature_ids, PADDING_ID) | (feature_weights >= 0.0)), [f"feature_weights: {NEGATIVE_ITEMS}"]))
+            checks.append(tf.debugging.Assert(tf.reduce_all(values >= 0.0), [f"feature_weights: {NEGATIVE_ITEMS}"]))
         with tf.control_dependencies(checks):
             padding = tf.equal(feature_ids, PADDING_ID)
             ids = tf.where(padding, 0, feature_ids)
