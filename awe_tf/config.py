@@ -4,8 +4,10 @@ made, so a bad value stops before any work, with its name in the error."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
+import numbers
 import re
 
 ENGINES = ("graph", "native")
@@ -49,12 +51,12 @@ def check_monitor(monitor: str, n_labels: int | None = None) -> int:
 
 def check_whole(field: str, value, least: int) -> None:
     """Refuse (SettingError) a ``value`` of ``field`` that is not a whole number of at least ``least``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
         raise SettingError(field, f"must be a whole number of at least {least}, got {value!r}")
 
 
 def _positive(field: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
         raise SettingError(field, f"must be a finite number above 0, got {value!r}")
 
 
@@ -101,6 +103,8 @@ class ModelConfig:
         _positive("max_norm", self.max_norm)
         _positive("init_scale", self.init_scale)
         check_whole("seed", self.seed, 0)
+        _one_of("input_bias", self.input_bias, (True, False))
+        _one_of("tpu_embedding", self.tpu_embedding, (True, False))
         if isinstance(self.affinity, str):
             from awe_tf.affinities import parse
 
@@ -108,9 +112,23 @@ class ModelConfig:
                 parse(self.affinity)
             except ValueError as error:
                 raise SettingError("affinity", f"{self.affinity!r}: {error}") from None
+        elif self.affinity is not None and not isinstance(self.affinity, dict):
+            from awe_tf.affinities import Affinity
+
+            if not isinstance(self.affinity, Affinity):
+                raise SettingError("affinity", "must be a spec (knn:k=20), an awe_tf.affinities layer or its config "
+                                               f"dict, got {type(self.affinity).__name__}")
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The settings as plain data: an affinity given as a layer is its config
+        (:func:`~awe_tf.affinities.serialize`), so a model built from them has a G of its own."""
+        settings = {field.name: copy.deepcopy(getattr(self, field.name)) for field in dataclasses.fields(self)
+                    if field.name != "affinity" or isinstance(self.affinity, (str, dict, type(None)))}
+        if "affinity" not in settings:
+            from awe_tf.affinities import serialize
+
+            settings["affinity"] = serialize(self.affinity)
+        return settings
 
 
 @dataclasses.dataclass
@@ -182,12 +200,16 @@ class TrainConfig:
         raise ValueError(f"optimizer must be 'adagrad' or 'sgd', got {self.optimizer!r}")
 
 
-def _affinity_of(model_config: ModelConfig):
-    """The config's affinity as a layer (None: WSABIE)."""
-    from awe_tf.affinities import parse
+def affinity_of(model_config: ModelConfig):
+    """A new layer of the config's affinity (None: WSABIE), made from its spec or config; a layer
+    given in the config is copied from its config (as Keras' ``clone_model`` does), so no two
+    models share G's variables."""
+    from awe_tf.affinities import Affinity, get
 
     affinity = model_config.affinity
-    return parse(affinity) if isinstance(affinity, str) else affinity
+    if isinstance(affinity, Affinity):
+        return type(affinity).from_config(affinity.get_config())
+    return None if affinity is None else get(copy.deepcopy(affinity))
 
 
 def _native_trains(affinity) -> bool:
@@ -199,7 +221,7 @@ def _native_trains(affinity) -> bool:
 def engine_for(model_config: ModelConfig, train_config: TrainConfig) -> TrainConfig:
     """``train_config``, with the graph engine instead where the native one cannot train
     ``model_config``'s affinity."""
-    if train_config.engine != "native" or _native_trains(_affinity_of(model_config)):
+    if train_config.engine != "native" or _native_trains(affinity_of(model_config)):
         return train_config
     return dataclasses.replace(train_config, engine="graph")
 
@@ -210,7 +232,7 @@ def check_engine(model_config: ModelConfig, train_config: TrainConfig) -> None:
     of an affinity built from the training set (the later steps train with the graph engine)."""
     if train_config.engine != "native":
         return
-    affinity = _affinity_of(model_config)
+    affinity = affinity_of(model_config)
     if not _native_trains(affinity) and affinity.reference_part() is None:
         raise SettingError("engine", f"native trains WSABIE, linear sigmoid (on the whole score) and their sums "
                                      f"with constants, and the linear step 0 of iterative affinities, not "

@@ -46,6 +46,11 @@ def evaluate_model(score_fn, split: Split, ks=None) -> dict:
     Returns:
         ``{"metrics": {...}, "n_test": ..., "n_excluded": ...}``.
     """
+    if not isinstance(split, Split):
+        raise TypeError(f"evaluate_model ranks a Split's test part (load_dataset(name), load_split(...)), got a "
+                        f"{type(split).__name__}")
+    if getattr(score_fn, "__name__", "") == "top_k":
+        raise TypeError("evaluate_model takes what scores every label: a model, or its score, not its top_k")
     models = sys.modules.get("awe_tf.models")  # loaded wherever a model exists; a baseline's score needs none
     model = getattr(score_fn, "__self__", score_fn)
     if models is not None and isinstance(model, models.AWEModel):

@@ -304,3 +304,56 @@ def test_only_a_recommendation_model_refuses_negative_input_values(exports, tmp_
     served = serving.load(serving.export(annotation, tmp_path, "m", flavour="portable", log=None))
     answered = served(X=negative, k=3)
     assert (answered["label_ids"] == annotation.top_k(negative, 3)[0]).all()
+
+
+# Python: (case id, a call, error type, words its message must hold)
+def _dataset(Y, task="annotation", X=None):
+    from awe_tf.data.dataset import Dataset
+
+    X = sp.csr_matrix(np.eye(4, 3) + 0.5) if X is None else X
+    return Dataset(X, Y, list("abc"), [f"l{i}" for i in range(np.shape(Y)[1])], task=task)
+
+
+PYTHON = [
+    ("labels coded -1/+1", lambda: _dataset(2 * np.eye(4, 3) - 1), ValueError, ["got [-1.0", "-1/+1 encoding"]),
+    ("negative recommendation input", lambda: _dataset(np.eye(4, 3), "recommendation", -sp.eye(4, 3, format="csr")),
+     ValueError, ["items with weights above 0", "got [-1.0"]),
+    ("constant 0", lambda: AWEModel(3, 4, affinity="constant:0"), ValueError, ["c must be above 0"]),
+    ("matrix starting below 0", lambda: AWEModel(3, 4, affinity="matrix:c=-1"), ValueError, ["c must be above 0"]),
+    ("negative gate rank", lambda: AWEModel(3, 4, affinity="sigmoid:rank=-1"), ValueError,
+     ["rank must be 0", "got -1"]),
+    ("max norm 0", lambda: AWEModel(3, 4, max_norm=0.0), ValueError, ["max_norm must be a finite number above 0"]),
+    ("negative margin", lambda: AWEModel(3, 4, margin=-5.0), ValueError, ["margin must be"]),
+    ("bias as text", lambda: AWEModel(3, 4, input_bias="no"), ValueError, ["input_bias must be one of True, False"]),
+    ("affinity of another type", lambda: __import__("awe_tf").training.ModelConfig(affinity=3), ValueError,
+     ["affinity must be a spec", "got int"]),
+    ("model called on raw rows", lambda: AWEModel(3, 4)(tf.ones([2, 3])), TypeError,
+     ["model_inputs", "model.score(X)"]),
+]
+
+
+@pytest.mark.parametrize("call, error, words", [case[1:] for case in PYTHON], ids=[c[0] for c in PYTHON])
+def test_bad_python_input_is_named(call, error, words):
+    with pytest.raises(error) as raised:
+        call()
+    for word in words:
+        assert word in str(raised.value), (word, str(raised.value)[:300])
+
+
+def test_positive_label_values_read_as_ones_and_spaced_specs_parse():
+    """Y's positive values are labels of 1 and stored zeros no label, as the readers read a
+    file's; spaces around an affinity's name are as spaces around its settings."""
+    from awe_tf.affinities import parse
+
+    Y = sp.csr_matrix((np.array([2.0, 0.0, 0.5]), ([0, 1, 2], [0, 1, 2])), shape=(4, 3))
+    data = _dataset(Y)
+    assert data.Y.nnz == 2 and (data.Y.data == 1).all() and Y.data.tolist() == [2.0, 0.0, 0.5]
+    assert parse(" knn : k = 3 ").get_config()["k"] == 3
+
+
+def test_top_k_past_the_labels_fills_with_minus_one():
+    model = AWEModel(3, 4, dimension=2)
+    ids, scores = model.top_k(np.eye(3), 6)
+    assert ids.shape == scores.shape == (3, 6)
+    assert (ids[:, 4:] == -1).all() and np.isneginf(scores[:, 4:]).all()
+    assert (np.sort(ids[:, :4], axis=1) == np.arange(4)).all()

@@ -277,3 +277,29 @@ def test_a_checkpoint_begun_from_another_given_model_is_refused_unless_restartin
     fit(corel.train, config, train_config, output_dir=tmp_path, model=other, other_start="restart")
     state = json.loads((tmp_path / "checkpoints" / "state.json").read_text())
     assert state["settings"]["start"]["tables"] == tables_digest(other_start)  # trained afresh from the other
+
+
+def test_an_affinity_given_as_a_layer_trains_as_its_spec_does(data_dir):
+    """A layer in ModelConfig is a config: each model gets a G of its own, built from it (the
+    k-NN layer's reference variables were deep-copied into a fixed empty shape, and assigning
+    G then failed). The same seed gives the same scores as the spec."""
+    from awe_tf.affinities import KNN, Constant
+    from awe_tf.affinities.vote import NeighbourVote
+    from awe_tf.training import fit_iterative
+    from awe_tf.training.iterative import on_linear_model
+
+    emotions = load_dataset("emotions")
+    small = TrainConfig(epochs=1, verbose=0)
+    X = emotions.test.X
+    for layer, spec in ((KNN(k=5), "knn:k=5"), (Constant(0.5) + KNN(k=5), "constant:0.5+knn:k=5")):
+        given = fit_iterative(emotions.train, ModelConfig(dimension=8, affinity=layer), small, iterations=1)[0].model
+        named = fit_iterative(emotions.train, ModelConfig(dimension=8, affinity=spec), small, iterations=1)[0].model
+        assert given.affinity is not layer and not layer.built
+        np.testing.assert_array_equal(given.score(X), named.score(X))
+    wsabie = fit(emotions.train, ModelConfig(dimension=8), small).model
+    voted = on_linear_model(emotions.train, ModelConfig(dimension=8, affinity=NeighbourVote(weight=3.0)), wsabie)
+    assert np.isfinite(voted.model.score(X)).all()
+    with pytest.raises(TypeError, match="ranks a Split's test part"):
+        evaluate_model(wsabie, emotions.train)
+    with pytest.raises(TypeError, match="not its top_k"):
+        evaluate_model(wsabie.top_k, emotions)

@@ -117,6 +117,7 @@ def parse(spec: str) -> Affinity:
         raise ValueError(f"{spec!r} has an empty term: affinities are joined by single '+' signs")
     for term in filter(None, terms):
         name, _, settings = term.partition(":")
+        name = name.strip()
         if name not in REGISTRY:
             raise UnknownAffinity(f"unknown affinity {name!r} in {spec!r}{known_names(name)}")
         options = {}

@@ -186,6 +186,15 @@ def _parts(affinity):
     return list(affinity.components) if isinstance(affinity, Sum) else [affinity]
 
 
+def positive_weight(c) -> float:
+    """A constant weight of the linear score, ``c`` (G = c, or a learnt G's start), refused at 0
+    or below: G = 0 leaves nothing to learn, and a negative G turns the ranking upside down."""
+    c = float(c)
+    if not c > 0:
+        raise ValueError(f"c must be above 0 (G = c weighs the linear score x^T U^T V y), got {c:g}")
+    return c
+
+
 def pair_queries(features, weights, self_position):
     """x^T U for each training pair, ``[B, M, d]``: sum_i x_i U_i less the pair's own item, if any
     (``self_position`` ``[B, M]``, -1 for none; recommendation pairs never see y in x)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from awe_tf.affinities.base import Affinity, pair_queries, register
+from awe_tf.affinities.base import Affinity, pair_queries, positive_weight, register
 
 
 @register("constant", short="c")
@@ -21,7 +21,7 @@ class Constant(Affinity):
 
     def __init__(self, c: float = 1.0, **kwargs):
         super().__init__(**kwargs)
-        self.c = float(c)
+        self.c = positive_weight(c)
 
     def pair_inputs(self, features, weights, self_position, context=None, feature_ids=None):
         """c (x^T U) per pair, ``[B, M, d]``, without the pair's own item where it has one."""

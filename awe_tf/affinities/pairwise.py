@@ -17,7 +17,7 @@ import numbers
 
 import tensorflow as tf
 
-from awe_tf.affinities.base import Affinity, pair_queries, register
+from awe_tf.affinities.base import Affinity, pair_queries, positive_weight, register
 
 
 def _own_mask(present, own):
@@ -235,6 +235,8 @@ class Sigmoid(PairwiseAffinity):
         super().__init__(**kwargs)
         if form not in ("gate", "activation"):
             raise ValueError(f"form must be 'gate' or 'activation', got {form!r}")
+        if int(rank) != rank or rank < 0:
+            raise ValueError(f"rank must be 0 (the gate on U and V) or a positive whole number, got {rank}")
         if rank and form != "gate":
             raise ValueError("separate factors (rank > 0) need form='gate'")
         self.activation = activation
@@ -339,7 +341,7 @@ class Matrix(PairwiseAffinity):
 
     def __init__(self, c: float = 1.0, max_cells: int = 50_000_000, **kwargs):
         super().__init__(**kwargs)
-        self.c = float(c)
+        self.c = positive_weight(c)
         self.max_cells = int(max_cells)
 
     def attach(self, n_inputs: int, n_labels: int, input_bias: bool = False) -> None:

@@ -19,7 +19,8 @@ class Dataset:
 
     Attributes:
         X: ``n x |X|`` float32 CSR matrix of input features.
-        Y: ``n x |Y|`` float32 CSR matrix, 1 where the label is positive.
+        Y: ``n x |Y|`` float32 CSR matrix, 1 where the label is positive (any positive value given
+            reads as 1, as the readers read a file's; a negative one is refused).
         feature_names: one name per column of ``X``.
         label_names: one name per column of ``Y``.
         task: ``"annotation"`` (x are features, y labels) or ``"recommendation"`` (x are the items
@@ -66,6 +67,17 @@ class Dataset:
             raise ValueError(f"task must be {ANNOTATION!r} or {RECOMMENDATION!r}, got {self.task!r}")
         if self.task == RECOMMENDATION and self.X.shape[1] != self.Y.shape[1]:
             raise ValueError("recommendation data needs X and Y over the same item vocabulary")
+        if self.Y.nnz and not np.all(self.Y.data == 1.0):  # as the readers read labels (docs/protocols.md)
+            if self.Y.data.min() < 0 or not np.all(np.isfinite(self.Y.data)):
+                odd = self.Y.data[~(np.isfinite(self.Y.data) & (self.Y.data >= 0))][:3].tolist()
+                raise ValueError(f"{self.name}: Y holds a positive value where a label applies and 0 (or nothing) "
+                                 f"elsewhere, got {odd} (a -1/+1 encoding? give 0 where a label does not apply)")
+            self.Y = self.Y.copy()  # any positive value is a positive label: 1, the zeros dropped
+            self.Y.data[:] = 1.0 * (self.Y.data > 0)
+            self.Y.eliminate_zeros()
+        if self.task == RECOMMENDATION and self.X.nnz and self.X.data.min() < 0:
+            raise ValueError(f"{self.name}: recommendation inputs are items with weights above 0 (as an interactions "
+                             f"file's), got {self.X.data[self.X.data < 0][:3].tolist()}")
         if self.numeric_features is None:
             self.numeric_features = np.zeros(self.X.shape[1], dtype=bool)
         if self.row_ids is None:

@@ -237,7 +237,9 @@ class TrainingBatches:
         return batch
 
     def dataset(self, epochs: int | None = None, start_epoch: int = 0):
-        """A ``tf.data.Dataset`` of the batches of ``epochs`` epochs (forever when ``None``)."""
+        """A ``tf.data.Dataset`` of the batches of ``epochs`` epochs (forever when ``None``, as
+        Keras' ``fit(..., steps_per_epoch=batches.steps_per_epoch())`` wants it; ``dataset(1)`` is
+        one epoch, for a ``fit`` without ``steps_per_epoch``)."""
         import tensorflow as tf
 
         b, f, m = (None, None, None) if self.bucketing else (self.batch_size, self.feature_width, self.label_width)

@@ -75,12 +75,11 @@ class AWEModel(tfrs.Model):
                  data_task: str = ANNOTATION, input_transform: dict | None = None,
                  **kwargs):
         super().__init__(**kwargs)
-        if loss not in TASKS:
-            raise ValueError(f"loss must be one of {tuple(TASKS)}, got {loss!r}")
+        ModelConfig(dimension=dimension, margin=margin, num_negatives=num_negatives, loss=loss,  # its checks
+                    normalisation=normalisation, max_norm=max_norm, init_scale=init_scale, seed=seed,
+                    input_bias=input_bias, tpu_embedding=tpu_embedding)
         if n_features < 1 or n_labels < 2:
             raise ValueError(f"need at least 1 feature and 2 labels, got {n_features} and {n_labels}")
-        if dimension < 1 or num_negatives < 1:
-            raise ValueError("dimension and num_negatives must be positive")
         if data_task not in (ANNOTATION, RECOMMENDATION):
             raise ValueError(f"data_task must be {ANNOTATION!r} or {RECOMMENDATION!r}, got {data_task!r}")
         if data_task == RECOMMENDATION and n_features != n_labels:
@@ -186,6 +185,9 @@ class AWEModel(tfrs.Model):
     def call(self, inputs):
         """Scores ``[B, |Y|]`` of padded *transformed* inputs ``{"feature_ids", "feature_weights"}``
         (plus the affinity's ``context_ids`` / ``context_weights``); see :meth:`model_inputs`."""
+        if not isinstance(inputs, dict):
+            raise TypeError("an AWEModel is called on model_inputs(feature_ids, feature_weights), transformed rows; "
+                            f"got {type(inputs).__name__}: score raw rows with model.score(X) or model.top_k(X)")
         return self._scores(inputs, [self._labels()])[0]
 
     def _labels(self):

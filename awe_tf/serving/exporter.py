@@ -305,7 +305,8 @@ class ServedModel:
         if unknown:
             raise ValueError(f"items the model does not have: {', '.join(map(repr, unknown[:5]))}"
                              + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-                             + " (an item it never trained on cannot be sent)")
+                             + f" (its items are named as its data file names them, e.g. {names[0]!r}; an item "
+                               "it never trained on cannot be sent)")
         shared = sorted({name for row in rows for name in row if len(index[name]) > 1})
         if shared:
             raise ValueError(f"{', '.join(map(repr, shared[:3]))} name{'s' * (len(shared) == 1)} more than one item "

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_monitor
+from awe_tf.config import ModelConfig, SettingError, TrainConfig, affinity_of, check_monitor
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.data.pipeline import TrainingBatches
 from awe_tf.distribute import is_parameter_server, is_tpu, rows_by_workers
@@ -51,7 +51,7 @@ def build_model(data: Dataset, model_config: ModelConfig, strategy=None) -> AWEM
     """An AWEModel sized for ``data`` and adapted to it (its input transform's statistics), created
     in the strategy's scope."""
     strategy = strategy or tf.distribute.get_strategy()
-    options = model_config.to_dict()
+    options = {**model_config.to_dict(), "affinity": affinity_of(model_config)}  # a G of its own
     with strategy.scope():
         model = AWEModel(
             n_features=data.n_features,

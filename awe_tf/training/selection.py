@@ -16,8 +16,7 @@ import dataclasses
 
 import numpy as np
 
-from awe_tf.affinities import parse
-from awe_tf.config import ModelConfig, TrainConfig
+from awe_tf.config import ModelConfig, TrainConfig, affinity_of
 from awe_tf.data import validation_split
 from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split
 from awe_tf.training.fit import FitResult, fit, progress_log
@@ -26,7 +25,7 @@ from awe_tf.training.iterative import fit_iterative, needs_iterations
 
 def is_iterative(model_config: ModelConfig) -> bool:
     """Whether the model's affinity is built from a previous model (and so trains in steps)."""
-    return bool(model_config.affinity) and needs_iterations(parse(model_config.affinity))
+    return model_config.affinity is not None and needs_iterations(affinity_of(model_config))
 
 
 def train_model(train: Dataset, model_config: ModelConfig, train_config: TrainConfig, iterations: int = 3,
