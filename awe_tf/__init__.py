@@ -45,8 +45,8 @@ _LAZY = {  # TensorFlow-heavy parts load on first use, so `awe-tf datasets` and 
 # Subpackages and modules reached as attributes on first use (``awe_tf.models.AWEModel`` after
 # ``import awe_tf`` alone), listed, so nothing else (a data folder, a dotted name) is imported.
 _SUBMODULES = ("affinities", "baselines", "cli", "config", "data", "diagnostics", "distribute", "evaluation",
-               "layers", "memory", "metrics", "models", "native", "optional", "reproduction", "serving", "tasks",
-               "tracing", "training", "tuning")
+               "layers", "memory", "metrics", "models", "native", "optional", "reproduction", "runs", "serving",
+               "tasks", "tracing", "training", "tuning")
 __all__ = ["Dataset", "load_dataset", "list_datasets", "__version__", *_LAZY]
 
 

@@ -229,7 +229,8 @@ def test_parameter_server_cluster_of_local_processes_trains_sharded_tables(tmp_p
 def test_sharded_tables_train_exactly_as_unsharded_ones():
     """One worker (no asynchrony), in-process cluster: tables cut into shards on two parameter
     servers must give the very model an unsharded table gives (initialisation, lookups,
-    gradients and max-norm projection all shard-aware)."""
+    gradients and max-norm projection all shard-aware); so must iterative k-NN, whose steps carry
+    Adagrad's accumulators shard by shard (it stopped at step 1, the accumulators not found)."""
     script = textwrap.dedent("""
         import json, sys
         import numpy as np
@@ -238,29 +239,37 @@ def test_sharded_tables_train_exactly_as_unsharded_ones():
         from awe_tf.training.strategies import local_cluster, parameter_server_strategy
         from awe_tf.data import load_dataset
         from awe_tf.evaluation import evaluate_model
-        from awe_tf.training import ModelConfig, TrainConfig, fit
+        from awe_tf.training import ModelConfig, TrainConfig, fit, fit_iterative
         from awe_tf.baselines import Popularity
         split = load_dataset("corel5k")
         out = {"popularity": evaluate_model(Popularity().fit(split.train).score, split)["metrics"]["precision@1"]}
         ports = json.loads(sys.argv[1])
-        for n, (name, shard_bytes) in enumerate((("sharded", 4096), ("whole", 1 << 30))):
+        runs = (("sharded", 4096, "sigmoid"), ("whole", 1 << 30, "sigmoid"), ("knn sharded", 4096, "knn:k=10"),
+                ("knn whole", 1 << 30, "knn:k=10"))
+        for n, (name, shard_bytes, affinity) in enumerate(runs):
             cluster = local_cluster(workers=1, parameter_servers=2, ports=ports[3 * n:3 * n + 3])
             strategy = parameter_server_strategy(cluster, shard_bytes)
-            result = fit(split.train, ModelConfig(dimension=16, num_negatives=10, affinity="sigmoid"),
-                         TrainConfig(epochs=4, verbose=0, bucketing=False, steps_per_execution=1), strategy=strategy)
+            model_config = ModelConfig(dimension=16, num_negatives=10, affinity=affinity)
+            train_config = TrainConfig(epochs=4 if affinity == "sigmoid" else 2, verbose=0, bucketing=False)
+            with strategy.scope():  # as awe-tf train runs: every step under the cluster's strategy
+                result = fit(split.train, model_config, train_config) if affinity == "sigmoid" else \
+                    fit_iterative(split.train, model_config, train_config, iterations=1)[0]
             out[name] = {"shards": shards(result.model.U.table),
                          "p1": evaluate_model(result.model.score, split)["metrics"]["precision@1"],
                          "U": tf.convert_to_tensor(result.model.U.table).numpy().round(5).tolist()}
         print(json.dumps(out))
     """)
-    proc = subprocess.run([sys.executable, "-c", script, json.dumps(free_ports(6))], capture_output=True, text=True,
-                          env=ENV, timeout=600)
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps(free_ports(12))], capture_output=True, text=True,
+                          env=ENV, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["sharded"]["shards"] == 2 and out["whole"]["shards"] == 1
     np.testing.assert_allclose(out["sharded"]["U"], out["whole"]["U"], atol=1e-4)
     assert out["sharded"]["p1"] == out["whole"]["p1"], (out["sharded"]["p1"], out["whole"]["p1"])
     assert out["sharded"]["p1"] > out["popularity"] + 0.03, (out["sharded"]["p1"], out["popularity"])
+    assert out["knn sharded"]["shards"] == 2
+    np.testing.assert_allclose(out["knn sharded"]["U"], out["knn whole"]["U"], atol=1e-4)
+    assert out["knn sharded"]["p1"] == out["knn whole"]["p1"]
 
 
 def test_iterative_neighbour_build_is_shared_out_among_workers(tmp_path):

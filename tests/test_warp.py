@@ -128,3 +128,22 @@ def test_pair_mean_is_keras_weighted_mean():
     assert float(ours.result()) == pytest.approx(float(keras.result()), rel=1e-6)
     ours.reset_state()
     assert float(ours.result()) == 0.0
+
+
+@pytest.mark.parametrize("task", [FirstViolatorWarp, AllViolatorsWarp])
+def test_a_violator_that_no_longer_violates_when_its_hinge_is_read_adds_nothing(task):
+    """The violation test and the hinge read the scores twice; where U and V changed in between
+    (parameter-server workers), a pair whose violator no longer violates adds no loss and no
+    gradient (its hinge was negative: the reported loss went below zero)."""
+    S, label_ids, negatives, valid = batch()
+    n_labels, margin = S.shape[2], 0.5
+    positive_ids = tf.constant(np.minimum(label_ids, n_labels - 1)[..., None])
+    before = tf.constant(S)
+    scores = scorer(before)(tf.concat([positive_ids, negatives], -1), gradient=False)
+    violates = violations(scores[..., 0], scores[..., 1:], tf.constant(valid), margin)
+    assert violates.numpy().any()
+    after = tf.Variable(S + 10.0 * np.eye(n_labels, dtype=np.float32)[np.minimum(label_ids, n_labels - 1)])
+    with tf.GradientTape() as tape:  # every pair's positive now 10 higher: nothing violates when the hinge is read
+        hinge, _ = task(margin=margin).hinge(scorer(after), positive_ids, tf.constant(negatives), violates)
+        total = tf.reduce_sum(hinge)
+    assert float(total) == 0.0 and not np.any(tape.gradient(total, after).numpy())

@@ -17,7 +17,7 @@ import tensorflow as tf
 from awe_tf.affinities.base import Affinity, context_lookup, pair_queries
 from awe_tf.config import SCORE_BUDGET
 from awe_tf.layers.scann_index import searcher
-from awe_tf.layers.towers import embed_rows
+from awe_tf.layers.towers import embed_rows, gather_rows
 from awe_tf.optional import require
 
 
@@ -290,7 +290,7 @@ class ReferenceAffinity(Affinity):
         ids, values = context
         n = tf.shape(labels)[0]
         safe = tf.minimum(ids, n - 1)
-        scores = values * tf.einsum("bd,btd->bt", query, tf.gather(labels, safe)) + tf.gather(prior, safe)
+        scores = values * tf.einsum("bd,btd->bt", query, gather_rows(labels, safe)) + tf.gather(prior, safe)
         return tf.where(ids < n, scores, 0.0)
 
     def candidate_scores(self, features, weights, labels, context):

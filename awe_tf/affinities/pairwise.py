@@ -18,6 +18,7 @@ import numbers
 import tensorflow as tf
 
 from awe_tf.affinities.base import Affinity, pair_queries, positive_weight, register
+from awe_tf.layers.towers import gather_rows
 
 
 def _own_mask(present, own):
@@ -110,10 +111,10 @@ class LowRankFactors:
         self.V_hat = layer.add_weight(name="V_hat", shape=(n_labels, rank), initializer=init)
 
     def factor_gate(self, feature_ids, label_ids):
-        left = tf.gather(self.U_hat, feature_ids)  # [B, L, r]
+        left = gather_rows(self.U_hat, feature_ids)  # [B, L, r]
         if label_ids is None:
             return tf.einsum("blr,nr->bnl", left, self.V_hat)
-        return tf.einsum("blr,bmnr->bmnl", left, tf.gather(self.V_hat, label_ids))
+        return tf.einsum("blr,bmnr->bmnl", left, gather_rows(self.V_hat, label_ids))
 
 
 @register("topk", space={"k": ("int", 1, 11)}, short="k")
@@ -352,7 +353,7 @@ class Matrix(PairwiseAffinity):
                                  initializer=tf.keras.initializers.Constant(self.c))
 
     def gate(self, feature_ids, label_ids):
-        rows = tf.gather(self.G, feature_ids)  # [B, L, |Y|]
+        rows = gather_rows(self.G, feature_ids)  # [B, L, |Y|]
         if label_ids is None:
             return tf.transpose(rows, [0, 2, 1])
         shape = tf.shape(label_ids)

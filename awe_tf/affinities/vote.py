@@ -31,6 +31,7 @@ import tensorflow as tf
 from awe_tf.affinities.base import context_lookup, register
 from awe_tf.affinities.knn import KNN
 from awe_tf.affinities.neighbours import context_scatter_index
+from awe_tf.layers.towers import gather_rows
 
 
 @register("vote", space={"weight": ("float", 0.1, 100.0, "log"), "k": ("int", 5, 50)}, short="weight")
@@ -83,7 +84,7 @@ class NeighbourVote(KNN):
         query = tf.reduce_sum(features * weights[..., None], axis=1)
         ids, values = context
         n = tf.shape(labels)[0]
-        scores = tf.einsum("bd,btd->bt", query, tf.gather(labels, tf.minimum(ids, n - 1))) + self.weight * values
+        scores = tf.einsum("bd,btd->bt", query, gather_rows(labels, tf.minimum(ids, n - 1))) + self.weight * values
         return tf.where(ids < n, scores, 0.0)
 
     def prior_scores(self, labels, bias_row):

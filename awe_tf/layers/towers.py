@@ -27,6 +27,15 @@ def embed_rows(X, table, input_bias: bool) -> np.ndarray:
     return np.asarray(embedded, np.float32)
 
 
+def gather_rows(table, ids):
+    """The rows of ``table`` (a tensor, a variable, or a table sharded across parameter servers)
+    at ``ids`` of any shape, ``[*ids.shape, d]``. A sharded table's ``tf.gather`` takes 1-D ids
+    only and returns their rows grouped by shard, not in the ids' order (TensorFlow 2.20), so
+    rows are looked up as embeddings are, flat."""
+    flat = tf.nn.embedding_lookup(table, tf.reshape(ids, [-1]))
+    return tf.reshape(flat, tf.concat([tf.shape(ids), tf.shape(flat)[1:]], 0))
+
+
 def share_buffer(variable) -> bool:
     """Have whole reads of ``variable`` hand out its own buffer again, not a copy, until the next
     sparse read or write runs (TensorFlow's ``DisableCopyOnRead``; from the first sparse access

@@ -43,6 +43,14 @@ def violations(positive, negative, negative_valid, margin: float = 1.0):
     return (negative > positive[..., None] - margin) & negative_valid
 
 
+def clipped_hinge(hinge):
+    """max(0, hinge): a violator's hinge is positive when its scores are read once, as in one
+    synchronous step; where U and V change between the violation test's read and the hinge's
+    (parameter-server workers updating them meanwhile), a pair that no longer violates adds no
+    loss and pushes nothing, as WARP's max(0, .) says."""
+    return tf.maximum(hinge, 0.0)
+
+
 def first_violators(violates, negative_valid, room):
     """Which draw is each pair's first violator, and the rank that implies: floor(room / N), N the
     valid draws up to it. ``(first [B, M] int32, rank [B, M])``; the rank is 0 without a violator.
@@ -163,7 +171,7 @@ class FirstViolatorWarp(WarpTask):
         first = tf.argmax(tf.cast(violates, tf.int32), axis=-1, output_type=tf.int32)
         chosen = tf.gather(negative_ids, first[..., None], batch_dims=2)  # [B, M, 1]
         scores = scores_of(tf.concat([positive_ids, chosen], -1), gradient=True)
-        return self.margin - scores[..., 0] + scores[..., 1], chosen
+        return clipped_hinge(self.margin - scores[..., 0] + scores[..., 1]), chosen
 
 
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
@@ -176,7 +184,7 @@ class AllViolatorsWarp(WarpTask):
 
     def hinge(self, scores_of, positive_ids, negative_ids, violates):
         scores = scores_of(tf.concat([positive_ids, negative_ids], -1), gradient=True)
-        each = self.margin - scores[..., :1] + scores[..., 1:]
+        each = clipped_hinge(self.margin - scores[..., :1] + scores[..., 1:])
         n_violators = tf.maximum(tf.reduce_sum(tf.cast(violates, tf.float32), axis=-1), 1.0)
         return tf.reduce_sum(tf.where(violates, each, 0.0), axis=-1) / n_violators, negative_ids
 

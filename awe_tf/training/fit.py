@@ -26,7 +26,7 @@ from awe_tf.training.callbacks import (
     ValidationRanking,
     plain,
 )
-from awe_tf.training.optimiser import adagrad_accumulator, continue_optimiser, plain_kind
+from awe_tf.training.optimiser import adagrad_accumulators, continue_optimiser, plain_kind
 
 
 @dataclasses.dataclass
@@ -304,8 +304,9 @@ def start_record(given: AWEModel | None, continue_from: AWEModel | None) -> dict
         record.update(tables=tables_digest(given), affinity=arrays_digest(weights) if weights else None)
     if continue_from is not None:
         state = continue_from.optimizer is not None and plain_kind(continue_from.optimizer) == "adagrad"
-        record["optimiser"] = arrays_digest(adagrad_accumulator(continue_from.optimizer, table) for table in
-                                            (continue_from.U.table, continue_from.V.table)) if state else None
+        record["optimiser"] = arrays_digest(part for table in (continue_from.U.table, continue_from.V.table)
+                                            for part in adagrad_accumulators(continue_from.optimizer, table)) \
+            if state else None
     return record
 
 

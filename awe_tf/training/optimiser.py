@@ -20,6 +20,12 @@ def adagrad_accumulator(optimizer, variable):
                            "train with engine='graph'") from error
 
 
+def adagrad_accumulators(optimizer, table) -> list:
+    """Keras Adagrad's accumulators of ``table``, one per shard where the table is cut across
+    parameter servers (Keras keeps a slot per shard), in row order; one for a plain table."""
+    return [adagrad_accumulator(optimizer, part) for part in getattr(table, "variables", [table])]
+
+
 def plain_kind(optimizer) -> str | None:
     """``adagrad`` or ``sgd`` (plain, no momentum): the optimisers whose state this module knows;
     None for any other."""
@@ -33,8 +39,9 @@ def plain_kind(optimizer) -> str | None:
 def continue_optimiser(source, target) -> None:
     """Give ``target``'s optimiser the state ``source``'s left U and V in (both models compiled).
 
-    Adagrad: the accumulators of U and V are copied; plain SGD has no state. Other optimisers are
-    refused.
+    Adagrad: the accumulators of U and V are copied, whole or shard by shard (however either
+    model's tables are cut across parameter servers); plain SGD has no state. Other optimisers
+    are refused.
     """
     if source.optimizer is None or target.optimizer is None:
         raise ValueError("both models need an optimiser (compile them first)")
@@ -47,4 +54,8 @@ def continue_optimiser(source, target) -> None:
                          f"{type(target.optimizer).__name__}'s")
     if kind == "adagrad":
         for mine, theirs in ((target.U.table, source.U.table), (target.V.table, source.V.table)):
-            adagrad_accumulator(target.optimizer, mine).assign(adagrad_accumulator(source.optimizer, theirs))
+            given = [tf.convert_to_tensor(part) for part in adagrad_accumulators(source.optimizer, theirs)]
+            whole, start = given[0] if len(given) == 1 else tf.concat(given, 0), 0
+            for part in adagrad_accumulators(target.optimizer, mine):
+                part.assign(whole[start : start + part.shape[0]])
+                start += part.shape[0]
