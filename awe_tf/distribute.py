@@ -20,6 +20,19 @@ def is_tpu(strategy) -> bool:
     return isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy))
 
 
+def xla_problem(strategy) -> str | None:
+    """Why XLA cannot compile the training step under ``strategy`` (``jit_compile``), or None:
+    parameter-server workers keep the tables on other tasks, and TensorFlow 2.20 compiles no
+    step across several CPU replicas (mirrored CPU devices, CPU workers). TPUs always compile."""
+    if is_parameter_server(strategy):
+        return "under parameter-server training the tables live on the parameter servers, outside the compiled step"
+    if strategy.num_replicas_in_sync > 1 and not is_tpu(strategy) and \
+            any("CPU" in device.upper() for device in strategy.extended.worker_devices):
+        return (f"{strategy.num_replicas_in_sync} CPU replicas ({type(strategy).__name__}): TensorFlow compiles no "
+                "step across CPU devices")
+    return None
+
+
 def shards(variable) -> int:
     """How many parameter-server shards a table is split into (1: not sharded)."""
     return len(getattr(variable, "variables", [variable]))

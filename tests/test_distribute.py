@@ -96,15 +96,57 @@ def test_fit_trains_with_xla():
     assert evaluate_model(result.model.score, split)["metrics"]["precision@10"] > popularity + 0.01
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--strategy", "multiworker"], "needs TF_CONFIG"),
-    (["--strategy", "parameter-server"], "needs TF_CONFIG"),
+WORKER = json.dumps({"cluster": {"worker": ["localhost:1", "localhost:2"], "ps": ["localhost:3"]},
+                     "task": {"type": "worker", "index": 0}})
+
+
+@pytest.mark.parametrize("args, tf_config, message", [
+    (["train", "--strategy", "multiworker"], None, "needs TF_CONFIG"),
+    (["train", "--strategy", "parameter-server"], None, "needs TF_CONFIG"),
+    (["cluster-task"], None, "a cluster task needs TF_CONFIG"),
+    (["train", "--strategy", "multiworker"], '{"cluster": {"worker": [}', "TF_CONFIG is not valid JSON"),
+    (["train", "--strategy", "parameter-server"], WORKER, "TF_CONFIG's task must be chief, got 'worker'"),
+    (["train", "--cpu-replicas", "2"], None, "--cpu-replicas splits the CPU for --strategy mirrored"),
+    (["train", "--strategy", "mirrored", "--cpu-replicas", "2", "--jit-compile"], None,
+     "--jit-compile: 2 CPU replicas"),
+    (["train", "--strategy", "mirrored", "--cpu-replicas", "2", "--engine", "native"], None,
+     "--engine native runs on this machine's CPUs, not under MirroredStrategy"),
 ])
-def test_cli_strategies_fail_clearly(args, message):
-    proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--epochs", "1", *args],
-                          capture_output=True, text=True, env={k: v for k, v in ENV.items() if k != "TF_CONFIG"},
+def test_cli_strategies_fail_clearly(args, tf_config, message):
+    """Each before the data is read: TensorFlow would hang without a word, or fail at the first
+    step with a traceback."""
+    env = {k: v for k, v in ENV.items() if k != "TF_CONFIG"} | ({"TF_CONFIG": tf_config} if tf_config else {})
+    argv = [*args, *(["--epochs", "1"] if args[0] == "train" else [])]
+    proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", *argv], capture_output=True, text=True, env=env,
                           timeout=300)
-    assert proc.returncode == 2 and message in proc.stderr
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-1000:]
+    assert "data:" not in proc.stdout
+
+
+def test_a_coordinator_says_which_tasks_it_waits_for_and_stops_on_ctrl_c():
+    """TensorFlow's own wait for a missing worker or parameter server says nothing and ignores
+    Ctrl-C; the coordinator waits first, naming them, and stops on SIGINT."""
+    import signal
+
+    ports = free_ports(3)
+    config = {"cluster": {"chief": [f"localhost:{ports[0]}"], "worker": [f"localhost:{ports[1]}"],
+                          "ps": [f"localhost:{ports[2]}"]}, "task": {"type": "chief", "index": 0}}
+    proc = subprocess.Popen([sys.executable, "-m", "awe_tf.cli", "train", "--strategy", "parameter-server",
+                             "--epochs", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**ENV, "TF_CONFIG": json.dumps(config), "PYTHONUNBUFFERED": "1"})
+    try:
+        import threading
+
+        lines = []
+        reader = threading.Thread(target=lambda: lines.append(proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout=120)  # TensorFlow's own wait says nothing: no line at all
+        line = lines[0] if lines else ""
+        assert f"waiting for worker 0 at localhost:{ports[1]}, ps 0 at localhost:{ports[2]}" in line, line
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130 and "interrupted" in proc.stderr.read()
+    finally:
+        proc.kill()
 
 
 def _wait_for_ports(ports, processes, timeout=120):

@@ -12,7 +12,7 @@ import tensorflow as tf
 from awe_tf.config import ModelConfig, SettingError, TrainConfig, affinity_of, check_monitor
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.data.pipeline import TrainingBatches
-from awe_tf.distribute import is_parameter_server, is_tpu, rows_by_workers
+from awe_tf.distribute import is_parameter_server, is_tpu, rows_by_workers, xla_problem
 from awe_tf.evaluation import data_mismatch
 from awe_tf.memory import return_free_memory
 from awe_tf.models import AWEModel
@@ -125,6 +125,8 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     model_config = model_config or ModelConfig()
     train_config = train_config or TrainConfig()
     strategy = strategy or tf.distribute.get_strategy()
+    if train_config.jit_compile and xla_problem(strategy):
+        raise ValueError(f"jit_compile cannot compile the training step: {xla_problem(strategy)}; train without it")
     if is_parameter_server(strategy) and train_config.bucketing:
         raise ValueError("parameter-server training needs TrainConfig(bucketing=False): workers build their "
                          "batches from tensors, in one static shape")

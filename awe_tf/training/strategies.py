@@ -8,7 +8,10 @@ negatives are drawn with a stateless RNG keyed on (seed, replica, step), so a ru
 from __future__ import annotations
 
 import json
+import math
 import os
+import socket
+import time
 
 import tensorflow as tf
 
@@ -80,9 +83,62 @@ def local_cluster(workers: int = 2, parameter_servers: int = 2, ports=None):
     return tf.distribute.cluster_resolver.SimpleClusterResolver(cluster, rpc_layer="grpc")
 
 
+def tf_config(what: str) -> dict:
+    """``TF_CONFIG``, the cluster and this process's task in it, read for ``what`` (a strategy, a
+    cluster task): a ValueError naming it where it is missing or not JSON."""
+    if "TF_CONFIG" not in os.environ:
+        raise ValueError(f"{what} needs TF_CONFIG describing the cluster and this process's task in it")
+    try:
+        config = json.loads(os.environ["TF_CONFIG"])
+    except ValueError as error:
+        raise ValueError(f"TF_CONFIG is not valid JSON ({error})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict):
+        raise ValueError('TF_CONFIG must be {"cluster": {...}, "task": {"type": ..., "index": ...}}')
+    return config
+
+
+def cluster_text(config: dict) -> str:
+    """A cluster and this process's place in it, in words: ``worker 0 of 2 workers, 2 ps``."""
+    task = config.get("task") or {}
+    jobs = ", ".join(f"{len(addresses)} {job}{'s' * (len(addresses) != 1 and job != 'ps')}"
+                     for job, addresses in config["cluster"].items())
+    return f"{task.get('type')} {task.get('index', 0)} of {jobs}"
+
+
+def wait_for_tasks(config: dict, log=print, every: float = 30.0, timeout: float | None = None) -> None:
+    """Wait until every worker and parameter server of ``config`` accepts connections (they run
+    ``awe-tf cluster-task``), saying which it waits for, so a task that never starts shows (and
+    Ctrl-C stops the wait): TensorFlow's own wait says nothing and cannot be interrupted.
+    ``timeout``: seconds before a ValueError names the missing tasks (None: wait on)."""
+    began, said = time.monotonic(), -math.inf
+    while True:
+        missing = [f"{job} {index} at {address}" for job in ("worker", "ps")
+                   for index, address in enumerate(config["cluster"].get(job, [])) if not _listening(address)]
+        if not missing:
+            return
+        waited = time.monotonic() - began
+        if timeout is not None and waited > timeout:
+            raise ValueError(f"no answer after {waited:.0f} s from {', '.join(missing)}: start each with awe-tf "
+                             "cluster-task and the same TF_CONFIG cluster")
+        if waited - said >= every:
+            log(f"waiting for {', '.join(missing)} (awe-tf cluster-task with TF_CONFIG); Ctrl-C stops")
+            said = waited
+        time.sleep(0.5)
+
+
+def _listening(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]") or "localhost", int(port)), timeout=1.0):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 def run_cluster_task() -> None:
     """Run this process as a worker or parameter server of the cluster in ``TF_CONFIG`` (the
     coordinator is the process that trains, with ``--strategy parameter-server``); blocks."""
+    tf_config("a cluster task")
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     if resolver.task_type not in ("worker", "ps"):
         raise ValueError(f"TF_CONFIG's task type must be worker or ps here, got {resolver.task_type!r}")
@@ -101,7 +157,7 @@ def parameter_server_strategy(resolver, min_shard_bytes: int = 256 << 10):
 
 
 def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
-                  min_shard_bytes: int = 256 << 10) -> tf.distribute.Strategy:
+                  min_shard_bytes: int = 256 << 10, log=None) -> tf.distribute.Strategy:
     """The strategy called ``name``.
 
     Args:
@@ -115,6 +171,8 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
             environment's TPU.
         devices: device names for ``mirrored`` (default: every GPU, else the CPU).
         min_shard_bytes: for ``parameter-server``, the smallest shard a table is cut into.
+        log: where to say what a cluster strategy waits for (``print``; None: nothing). The
+            parameter-server coordinator waits for its workers and servers (:func:`wait_for_tasks`).
     """
     if name == "default":
         return tf.distribute.get_strategy()
@@ -129,9 +187,10 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(devices)
     if name == "multiworker":
-        if "TF_CONFIG" not in os.environ:
-            raise ValueError("--strategy multiworker needs TF_CONFIG describing the cluster and this worker")
-        json.loads(os.environ["TF_CONFIG"])  # fail here, readably, on a malformed TF_CONFIG
+        config = tf_config("--strategy multiworker")
+        if log is not None:  # TensorFlow waits here, without a word, until every worker has joined
+            log(f"joining the cluster as {cluster_text(config)}: this waits until every worker runs the same "
+                "command")
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         try:
@@ -142,8 +201,15 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
             raise ValueError(f"no TPU found{' at ' + tpu if tpu else ''}: {error}") from error
         return tf.distribute.TPUStrategy(resolver)
     if name == "parameter-server":
-        if "TF_CONFIG" not in os.environ:
-            raise ValueError("--strategy parameter-server needs TF_CONFIG describing the cluster (workers, ps, and "
-                             "this process as chief); start workers and ps with `awe-tf cluster-task`")
+        config = tf_config("--strategy parameter-server (workers, ps, and this process as chief; start workers and ps "
+                           "with `awe-tf cluster-task`)")
+        if (config.get("task") or {}).get("type") != "chief":
+            raise ValueError(f"this process coordinates the training: TF_CONFIG's task must be chief, got "
+                             f"{(config.get('task') or {}).get('type')!r} (workers and ps run `awe-tf cluster-task`)")
+        if not config["cluster"].get("worker") or not config["cluster"].get("ps"):
+            raise ValueError("--strategy parameter-server needs workers and ps in TF_CONFIG's cluster")
+        wait_for_tasks(config, log or (lambda line: None))
+        if log is not None:
+            log(f"coordinating the cluster as {cluster_text(config)}")
         return parameter_server_strategy(tf.distribute.cluster_resolver.TFConfigClusterResolver(), min_shard_bytes)
     raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
