@@ -201,6 +201,9 @@ def cmd_train(args) -> int:
 
     if args.cpu_replicas and args.strategy != "mirrored":
         raise UsageError("--cpu-replicas splits the CPU for --strategy mirrored")
+    if args.strategy == "parameter-server" and (args.jit_compile or args.engine == "native"):  # before its wait
+        raise UsageError("--strategy parameter-server trains with the graph step on its workers, without "
+                         "--jit-compile (the tables live on the parameter servers) or --engine native")
     devices = split_cpu(args.cpu_replicas) if args.cpu_replicas else None
     strategy = make_strategy(args.strategy, tpu=args.tpu, devices=devices, min_shard_bytes=args.shard_bytes, log=print)
     if args.strategy != "default":

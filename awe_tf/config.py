@@ -60,6 +60,19 @@ def _positive(field: str, value) -> None:
         raise SettingError(field, f"must be a finite number above 0, got {value!r}")
 
 
+def _plain_numbers(config) -> None:
+    """Store a checked config's numbers and switches as Python's own (a NumPy int64 or float32
+    passes the checks, but JSON, which checkpoints and searches record settings in, cannot write
+    it); a switch must be True or False (``"no"`` would read as True)."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if field.type in ("int", "float") and isinstance(value, numbers.Real) and not isinstance(value, bool):
+            setattr(config, field.name, int(value) if field.type == "int" else float(value))
+        elif field.type == "bool":
+            _one_of(field.name, value, (True, False))
+            setattr(config, field.name, bool(value))
+
+
 def _one_of(field: str, value, choices) -> None:
     if value not in choices:
         raise SettingError(field, f"must be one of {', '.join(map(str, choices))}, got {value!r}")
@@ -103,8 +116,7 @@ class ModelConfig:
         _positive("max_norm", self.max_norm)
         _positive("init_scale", self.init_scale)
         check_whole("seed", self.seed, 0)
-        _one_of("input_bias", self.input_bias, (True, False))
-        _one_of("tpu_embedding", self.tpu_embedding, (True, False))
+        _plain_numbers(self)  # input_bias and tpu_embedding True or False too
         if isinstance(self.affinity, str):
             from awe_tf.affinities import parse
 
@@ -186,6 +198,7 @@ class TrainConfig:
         check_whole("steps_per_execution", self.steps_per_execution, 1)
         _one_of("engine", self.engine, ENGINES)
         check_whole("threads", self.threads, 0)
+        _plain_numbers(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

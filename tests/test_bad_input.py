@@ -318,8 +318,12 @@ PYTHON = [
     ("labels coded -1/+1", lambda: _dataset(2 * np.eye(4, 3) - 1), ValueError, ["got [-1.0", "-1/+1 encoding"]),
     ("negative recommendation input", lambda: _dataset(np.eye(4, 3), "recommendation", -sp.eye(4, 3, format="csr")),
      ValueError, ["items with weights above 0", "got [-1.0"]),
-    ("constant 0", lambda: AWEModel(3, 4, affinity="constant:0"), ValueError, ["c must be above 0"]),
-    ("matrix starting below 0", lambda: AWEModel(3, 4, affinity="matrix:c=-1"), ValueError, ["c must be above 0"]),
+    ("constant 0", lambda: AWEModel(3, 4, affinity="constant:0"), ValueError, ["G = 0 everywhere"]),
+    ("constant below 0", lambda: AWEModel(3, 4, affinity="constant:-1+knn"), ValueError, ["c must be 0 or above"]),
+    ("matrix starting below 0", lambda: AWEModel(3, 4, affinity="matrix:c=-1"), ValueError,
+     ["c must be 0 or above"]),
+    ("a switch as text", lambda: __import__("awe_tf").training.TrainConfig(jit_compile="no"), ValueError,
+     ["jit_compile must be one of True, False"]),
     ("negative gate rank", lambda: AWEModel(3, 4, affinity="sigmoid:rank=-1"), ValueError,
      ["rank must be 0", "got -1"]),
     ("max norm 0", lambda: AWEModel(3, 4, max_norm=0.0), ValueError, ["max_norm must be a finite number above 0"]),
@@ -349,11 +353,16 @@ def test_positive_label_values_read_as_ones_and_spaced_specs_parse():
     data = _dataset(Y)
     assert data.Y.nnz == 2 and (data.Y.data == 1).all() and Y.data.tolist() == [2.0, 0.0, 0.5]
     assert parse(" knn : k = 3 ").get_config()["k"] == 3
+    assert parse("constant:0+knn:k=3").components[0].c == 0  # the pure k-NN form of a sum
+    import json
+
+    from awe_tf.training import ModelConfig, TrainConfig
+
+    numbers = TrainConfig(learning_rate=np.float32(0.05), pairs_per_batch=np.int64(512)).to_dict()
+    assert json.loads(json.dumps(numbers))["pairs_per_batch"] == 512  # NumPy numbers stored as Python's
+    assert type(ModelConfig(dimension=np.int64(8)).dimension) is int
 
 
-def test_top_k_past_the_labels_fills_with_minus_one():
-    model = AWEModel(3, 4, dimension=2)
-    ids, scores = model.top_k(np.eye(3), 6)
-    assert ids.shape == scores.shape == (3, 6)
-    assert (ids[:, 4:] == -1).all() and np.isneginf(scores[:, 4:]).all()
-    assert (np.sort(ids[:, :4], axis=1) == np.arange(4)).all()
+def test_top_k_past_the_labels_gives_every_label():
+    ids, scores = AWEModel(3, 4, dimension=2).top_k(np.eye(3), 6)
+    assert ids.shape == scores.shape == (3, 4) and (np.sort(ids, axis=1) == np.arange(4)).all()

@@ -98,6 +98,7 @@ def test_fit_trains_with_xla():
 
 WORKER = json.dumps({"cluster": {"worker": ["localhost:1", "localhost:2"], "ps": ["localhost:3"]},
                      "task": {"type": "worker", "index": 0}})
+CHIEF = WORKER.replace('"worker", "index"', '"chief", "index"')  # its workers and ps never start
 
 
 @pytest.mark.parametrize("args, tf_config, message", [
@@ -106,6 +107,7 @@ WORKER = json.dumps({"cluster": {"worker": ["localhost:1", "localhost:2"], "ps":
     (["cluster-task"], None, "a cluster task needs TF_CONFIG"),
     (["train", "--strategy", "multiworker"], '{"cluster": {"worker": [}', "TF_CONFIG is not valid JSON"),
     (["train", "--strategy", "parameter-server"], WORKER, "TF_CONFIG's task must be chief, got 'worker'"),
+    (["train", "--strategy", "parameter-server", "--jit-compile"], CHIEF, "without --jit-compile"),
     (["train", "--cpu-replicas", "2"], None, "--cpu-replicas splits the CPU for --strategy mirrored"),
     (["train", "--strategy", "mirrored", "--cpu-replicas", "2", "--jit-compile"], None,
      "--jit-compile: 2 CPU replicas"),
@@ -133,7 +135,8 @@ def test_a_coordinator_says_which_tasks_it_waits_for_and_stops_on_ctrl_c():
                           "ps": [f"localhost:{ports[2]}"]}, "task": {"type": "chief", "index": 0}}
     proc = subprocess.Popen([sys.executable, "-m", "awe_tf.cli", "train", "--strategy", "parameter-server",
                              "--epochs", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**ENV, "TF_CONFIG": json.dumps(config), "PYTHONUNBUFFERED": "1"})
+                            env={**ENV, "TF_CONFIG": json.dumps(config), "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
     try:
         import threading
 

@@ -142,6 +142,9 @@ def parse(spec: str) -> Affinity:
             raise ValueError(f"bad settings for {name!r} in {spec!r}: {err}") from None
     if not parts:
         raise ValueError(f"empty affinity spec {spec!r}")
+    if len(parts) == 1 and isinstance(parts[0], Constant) and parts[0].c == 0:
+        raise ValueError(f"{spec!r} is G = 0 everywhere: every score is 0 and nothing can be learnt (constant:1 is "
+                         "WSABIE)")
     return parts[0] if len(parts) == 1 else Sum(parts)
 
 

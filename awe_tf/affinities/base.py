@@ -187,11 +187,12 @@ def _parts(affinity):
 
 
 def positive_weight(c) -> float:
-    """A constant weight of the linear score, ``c`` (G = c, or a learnt G's start), refused at 0
-    or below: G = 0 leaves nothing to learn, and a negative G turns the ranking upside down."""
+    """A constant weight of the linear score, ``c`` (G = c, or a learnt G's start), refused below
+    0: a negative G turns the ranking upside down. (0 is the pure form of a sum, ``constant:0+knn``;
+    alone it leaves nothing to learn, which :func:`~awe_tf.affinities.parse` refuses.)"""
     c = float(c)
-    if not c > 0:
-        raise ValueError(f"c must be above 0 (G = c weighs the linear score x^T U^T V y), got {c:g}")
+    if not c >= 0:
+        raise ValueError(f"c must be 0 or above (G = c weighs the linear score x^T U^T V y), got {c:g}")
     return c
 
 

@@ -281,7 +281,8 @@ class AWEModel(tfrs.Model):
         Ties break towards the lower label id. As the exported graphs do, a recommendation model
         leaves out each row's own items (``exclude_inputs``) and the items it never saw in
         training; ``exclude`` (``[n, |Y|]``, its non-zeros left out) and ``candidates`` (the label
-        ids that may be ranked) narrow the ranking further; a slot no label can fill is -1. With
+        ids that may be ranked) narrow the ranking further; a slot no label can fill (all left
+        out) is -1. A k above |Y| gives |Y| columns. With
         an affinity whose G is zero outside each input's own labels (k-NN, cluster), only those
         are scored.
         """

@@ -15,7 +15,7 @@ from awe_tf.config import SCORE_BUDGET
 from awe_tf.data.dataset import RECOMMENDATION
 from awe_tf.data.pipeline import NEGATIVE_ITEMS, feature_batch, pad_rows, raw_rows
 from awe_tf.memory import return_free_memory
-from awe_tf.models.retrieval import NO_LABEL, Retrieval
+from awe_tf.models.retrieval import Retrieval
 from awe_tf.tracing import TracedOnce
 
 ROWS = 512  # the most rows scored at once
@@ -189,7 +189,7 @@ def top_k(model, X, k: int = 10, exclude=None, candidates=None, exclude_inputs: 
     X = check_rows(model, X)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a whole number of at least 1, got {k!r}")
-    wanted, k = int(k), int(min(k, model.n_labels))  # slots past |Y|: no label can fill them
+    k = int(min(k, model.n_labels))  # at most |Y| columns
     model.affinity.check_ready()
     left_out = exclusions(model, X, exclude, exclude_inputs)
     allowed = tf.constant(allowed_labels(model, candidates))
@@ -213,11 +213,10 @@ def top_k(model, X, k: int = 10, exclude=None, candidates=None, exclude_inputs: 
             found, values = graphs(model).retrieve(*arguments)
         ids.append(found.numpy().astype(np.int64))
         scores.append(values.numpy())
-    out_ids = np.full((X.shape[0], wanted), NO_LABEL, np.int64)
-    out_scores = np.full((X.shape[0], wanted), -np.inf, np.float32)
     if not ids:
-        return out_ids, out_scores
+        return np.zeros((0, k), np.int64), np.zeros((0, k), np.float32)
     order = np.concatenate(plan)
-    out_ids[order, :k], out_scores[order, :k] = np.concatenate(ids), np.concatenate(scores)
+    out_ids, out_scores = np.empty((X.shape[0], k), np.int64), np.empty((X.shape[0], k), np.float32)
+    out_ids[order], out_scores[order] = np.concatenate(ids), np.concatenate(scores)
     return_free_memory()  # what the batches' scores left held by the C heap, as evaluation does
     return out_ids, out_scores

@@ -320,7 +320,8 @@ class ServedModel:
         return matrix
 
     def _check_features(self, feature_ids: np.ndarray, feature_weights: np.ndarray) -> None:
-        """The checks the signature's graph makes of the inputs, here first, as one-line errors:
+        """The checks the signature's graph makes of the raw inputs, here first, as one-line errors
+        (the graph alone refuses a value its input transform takes beyond float32):
         weights of the ids' shape, ids from 0 to |X| - 1 or the padding -1, no id twice in a row,
         finite weights on the ids, not negative for a recommendation model (``tests/test_bad_input.py``
         sends each case both ways)."""
