@@ -196,7 +196,7 @@ def cmd_affinities(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from awe_tf.distribute import is_parameter_server, is_tpu, xla_problem
+    from awe_tf.distribute import on_one_machine, xla_problem
     from awe_tf.training.strategies import make_strategy, split_cpu
 
     if args.cpu_replicas and args.strategy != "mirrored":
@@ -208,10 +208,10 @@ def cmd_train(args) -> int:
     strategy = make_strategy(args.strategy, tpu=args.tpu, devices=devices, min_shard_bytes=args.shard_bytes, log=print)
     if args.strategy != "default":
         print(f"strategy: {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s)")
-    if args.jit_compile and xla_problem(strategy):  # before the data: TensorFlow would fail only in the first step
-        raise UsageError(f"--jit-compile: {xla_problem(strategy)}; train without it")
-    if args.engine == "native" and (is_parameter_server(strategy) or strategy.num_replicas_in_sync > 1
-                                    or is_tpu(strategy)):
+    problem = xla_problem(strategy) if args.jit_compile else None
+    if problem:  # before the data: TensorFlow would fail only in the first step
+        raise UsageError(f"--jit-compile: {problem}; train without it")
+    if args.engine == "native" and not on_one_machine(strategy):
         raise UsageError(f"--engine native runs on this machine's CPUs, not under {type(strategy).__name__}: "
                          "use --engine graph")
     with strategy.scope():

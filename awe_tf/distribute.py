@@ -20,6 +20,12 @@ def is_tpu(strategy) -> bool:
     return isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy))
 
 
+def on_one_machine(strategy) -> bool:
+    """Whether ``strategy`` runs one replica in this process (what the native engine trains
+    under): no parameter servers, TPU cores or several replicas."""
+    return not (is_parameter_server(strategy) or strategy.num_replicas_in_sync > 1 or is_tpu(strategy))
+
+
 def xla_problem(strategy) -> str | None:
     """Why XLA cannot compile the training step under ``strategy`` (``jit_compile``), or None:
     parameter-server workers keep the tables on other tasks, and TensorFlow 2.20 compiles no

@@ -77,7 +77,7 @@ def _optimizer_settings(optimizer) -> tuple[float, float, bool]:
 
 def check_supported(model, strategy=None) -> None:
     """Raise a clear error unless ``model`` (and the strategy) are what the native engine trains."""
-    from awe_tf.distribute import is_parameter_server, is_tpu
+    from awe_tf.distribute import on_one_machine
 
     problems = []
     if model.affinity.scalar_form() is None:
@@ -90,7 +90,7 @@ def check_supported(model, strategy=None) -> None:
     if model.n_labels >= 2**31:
         problems.append("it takes fewer than 2^31 labels")
     strategy = strategy or tf.distribute.get_strategy()
-    if is_parameter_server(strategy) or strategy.num_replicas_in_sync > 1 or is_tpu(strategy):
+    if not on_one_machine(strategy):
         problems.append(f"it runs on this machine's CPUs, not under {type(strategy).__name__}")
     if problems:
         raise ValueError("engine='native' cannot train this model: " + "; ".join(problems)

@@ -125,8 +125,9 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     model_config = model_config or ModelConfig()
     train_config = train_config or TrainConfig()
     strategy = strategy or tf.distribute.get_strategy()
-    if train_config.jit_compile and xla_problem(strategy):
-        raise ValueError(f"jit_compile cannot compile the training step: {xla_problem(strategy)}; train without it")
+    problem = xla_problem(strategy) if train_config.jit_compile else None
+    if problem:
+        raise ValueError(f"jit_compile cannot compile the training step: {problem}; train without it")
     if is_parameter_server(strategy) and train_config.bucketing:
         raise ValueError("parameter-server training needs TrainConfig(bucketing=False): workers build their "
                          "batches from tensors, in one static shape")
