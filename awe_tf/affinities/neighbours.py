@@ -109,6 +109,26 @@ class ReferenceAffinity(Affinity):
     def candidates_only(self) -> bool:
         return not self.has_offset
 
+    # ------------------------------------------------------------------ Keras .keras files
+    def _kept_variables(self) -> list:
+        """Every variable of the layer in a fixed order: Keras keeps in a ``.keras`` file only
+        those set on the layer itself, not the ones of its :class:`StoredMatrix` modules."""
+        matrices = [variable for matrix in (self.inputs, self.labels)
+                    for variable in (matrix.data, matrix.indices, matrix.indptr)]
+        return self._trainable_weights + self._non_trainable_weights + matrices
+
+    def save_own_variables(self, store):
+        for i, variable in enumerate(self._kept_variables()):
+            store[str(i)] = variable.numpy()
+
+    def load_own_variables(self, store):
+        variables = self._kept_variables()
+        if len(store.keys()) != len(variables):
+            raise ValueError(f"the {self.name} affinity in this file has {len(store.keys())} variables, where "
+                             f"this awe-tf keeps {len(variables)}: it was saved by another version")
+        for i, variable in enumerate(variables):
+            variable.assign(store[str(i)])
+
     # --------------------------------------------------------------------- reference set
     @property
     def ready(self) -> bool:

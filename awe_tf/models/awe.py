@@ -103,6 +103,10 @@ class AWEModel(tfrs.Model):
         self.task = TASKS[loss](margin=margin, name="warp")
         self.U.build(None)
         self.V.build(None)
+        # Every variable exists now. Left unbuilt, Keras records a first call's input shape and a
+        # `.keras` file then fails to load, rebuilding the model from that shape as if its input
+        # were one float tensor.
+        self.built = True
 
     def adapt(self, data) -> None:
         """Fit what the model learns from its training data besides U, V and G: the input
