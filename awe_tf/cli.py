@@ -388,11 +388,6 @@ def _train(args) -> int:
                        init_from=start[1], log=print)
     train_seconds = runs.earlier_seconds(before, runs.checkpoint_times(out)) + time.perf_counter() - began
     model = result.model
-    from awe_tf.distribute import shards
-
-    if shards(model.U.table) > 1 or shards(model.V.table) > 1:
-        print(f"tables sharded across parameter servers: U in {shards(model.U.table)} shards, "
-              f"V in {shards(model.V.table)}")
     from awe_tf.training.callbacks import worker_directory
 
     if worker_directory():  # a worker other than the chief: its outputs stay out of the chief's way
@@ -807,7 +802,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="split the CPU into this many devices (with --strategy mirrored, for trying it out; "
                             "none: one device)")
     scale.add_argument("--shard-bytes", type=_positive, default=256 << 10,
-                       help="parameter-server: the smallest shard the tables U and V are cut into, in bytes")
+                       help="parameter-server: the smallest shard the tables U and V are cut into, in bytes "
+                            "(at most one shard per parameter server; training prints the cut)")
     scale.add_argument("--jit-compile", action="store_true",
                        help="compile the training step with XLA (one static batch shape, as on TPU)")
     scale.add_argument("--tpu-embedding", action="store_true",

@@ -44,6 +44,22 @@ def shards(variable) -> int:
     return len(getattr(variable, "variables", [variable]))
 
 
+def sharding_text(tables: dict) -> str:
+    """How tables (``{"U": variable, ...}``) are cut across the parameter servers, one line:
+    ``U 374 x 16 (23 KB): 2 shards of 187, 187 rows; V ...``. TensorFlow's partitioner cuts a
+    table into shards of at least the minimum size, at most one per parameter server, and rounds
+    both, so the cut is stated rather than left to be inferred from ``--shard-bytes``."""
+    parts = []
+    for name, table in tables.items():
+        pieces = getattr(table, "variables", [table])
+        rows = [int(piece.shape[0]) for piece in pieces]
+        size = sum(rows) * int(pieces[0].shape[1]) * pieces[0].dtype.size
+        size_text = f"{size / 2 ** 20:,.1f} MB" if size >= 2 ** 20 else f"{size / 1024:,.0f} KB"
+        parts.append(f"{name} {sum(rows)} x {int(pieces[0].shape[1])} ({size_text}): "
+                     + (f"{len(rows)} shards of {', '.join(map(str, rows))} rows" if len(rows) > 1 else "1 shard"))
+    return "; ".join(parts)
+
+
 def worker_share() -> tuple[int, int]:
     """``(index, count)``: this worker's place among the workers of the current multi-worker
     strategy, one replica each; ``(0, 1)`` when there is nothing to share."""

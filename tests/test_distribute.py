@@ -4,6 +4,7 @@ what the graph step computes."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -21,6 +22,8 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 # differ, by more than a repeated run's spread (P@10 within 0.001 on Corel5k) and far less than
 # what training adds over popularity (0.03 P@10 after these 3 epochs).
 TOLERANCE = 0.01  # P@10
+# What training prints of corel5k's U and V cut in two by --shard-bytes 4096 (d = 16).
+SHARDED_IN_TWO = r"U 500 x 16 \(31 KB\): 2 shards of 250, 250 rows; V 374 x 16 \(23 KB\): 2 shards of 187, 187 rows"
 ASYNC_TOLERANCE = 0.05  # P@1, parameter-server training: asynchronous workers apply stale gradients
 
 
@@ -258,7 +261,7 @@ def test_parameter_server_cluster_of_local_processes_trains_sharded_tables(tmp_p
         for task in tasks:
             task.kill()
     assert coordinator.returncode == 0, coordinator.stderr[-3000:]
-    assert "U in 2 shards, V in 2" in coordinator.stdout
+    assert re.search(SHARDED_IN_TWO, coordinator.stdout), coordinator.stdout[-2000:]
     assert "Could not get Model metric results" not in coordinator.stderr
     single = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", *common[:-1], "-o", str(tmp_path / "one")],
                             capture_output=True, text=True, env=ENV, timeout=600)
@@ -280,7 +283,7 @@ def test_sharded_tables_train_exactly_as_unsharded_ones():
         import json, sys
         import numpy as np
         import tensorflow as tf
-        from awe_tf.distribute import shards
+        from awe_tf.distribute import shards, sharding_text
         from awe_tf.training.strategies import local_cluster, parameter_server_strategy
         from awe_tf.data import load_dataset
         from awe_tf.evaluation import evaluate_model
@@ -300,6 +303,7 @@ def test_sharded_tables_train_exactly_as_unsharded_ones():
                 result = fit(split.train, model_config, train_config) if affinity == "sigmoid" else \
                     fit_iterative(split.train, model_config, train_config, iterations=1)[0]
             out[name] = {"shards": shards(result.model.U.table),
+                         "cut": sharding_text({"U": result.model.U.table}),
                          "p1": evaluate_model(result.model.score, split)["metrics"]["precision@1"],
                          "U": tf.convert_to_tensor(result.model.U.table).numpy().round(5).tolist()}
         print(json.dumps(out))
@@ -309,6 +313,10 @@ def test_sharded_tables_train_exactly_as_unsharded_ones():
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["sharded"]["shards"] == 2 and out["whole"]["shards"] == 1
+    rows = len(out["whole"]["U"])  # what training prints of the cut (corel5k's features and the bias feature)
+    size = f"{rows * 16 * 4 / 1024:.0f} KB"
+    assert out["sharded"]["cut"] == f"U {rows} x 16 ({size}): 2 shards of {(rows + 1) // 2}, {rows // 2} rows", out
+    assert out["whole"]["cut"] == f"U {rows} x 16 ({size}): 1 shard", out
     np.testing.assert_allclose(out["sharded"]["U"], out["whole"]["U"], atol=1e-4)
     assert out["sharded"]["p1"] == out["whole"]["p1"], (out["sharded"]["p1"], out["whole"]["p1"])
     assert out["sharded"]["p1"] > out["popularity"] + 0.03, (out["sharded"]["p1"], out["popularity"])

@@ -12,7 +12,7 @@ import tensorflow as tf
 from awe_tf.config import ModelConfig, SettingError, TrainConfig, affinity_of, check_monitor
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.data.pipeline import TrainingBatches
-from awe_tf.distribute import is_parameter_server, is_tpu, rows_by_workers, xla_problem
+from awe_tf.distribute import is_parameter_server, is_tpu, rows_by_workers, sharding_text, xla_problem
 from awe_tf.evaluation import data_mismatch
 from awe_tf.memory import return_free_memory
 from awe_tf.models import AWEModel
@@ -141,6 +141,9 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     given = model is not None
     if model is None:
         model = build_model(train, model_config, strategy)
+    if is_parameter_server(strategy):
+        progress_log(None, train_config)(f"tables on the parameter servers: "
+                                         f"{sharding_text({'U': model.U.table, 'V': model.V.table})}")
     elif not model.transform.adapted:
         model.adapt(train)
     if validation is not None:  # validation ranks each epoch unchecked (rank_test_part): check it once, here
