@@ -769,9 +769,10 @@ def build_parser() -> argparse.ArgumentParser:
     fitting.add_argument("--epochs", type=_positive, default=train_defaults.epochs,
                          help="the most epochs (each step's, for iterative affinities)")
     fitting.add_argument("--learning-rate", "--lr", type=_number, default=train_defaults.learning_rate,
-                         help="the optimiser's step size")
+                         help="the optimiser's step size (the default is Adagrad's)")
     fitting.add_argument("--optimizer", choices=["adagrad", "sgd"], default=train_defaults.optimizer,
-                         help="adagrad, or the paper's plain SGD")
+                         help="adagrad, or the paper's plain SGD (give it a --learning-rate of its own: the "
+                              "default is Adagrad's, far too large for SGD)")
     fitting.add_argument("--pairs-per-batch", type=_positive, default=train_defaults.pairs_per_batch,
                          help="the most (x, y) pair slots a step holds: each example's labels, padded to the longest "
                               "example in the step, rounded up to a multiple of 8 (an example longer than that is a "
