@@ -277,6 +277,21 @@ def _monitor(args, split) -> str:
     return args.monitor or default_monitor(split.train)
 
 
+def _check_workers_agree(args, split, model_config, train_config, iterations) -> None:
+    """Refuse, on every worker, settings or data that differ among the workers of a multi-worker
+    run (each runs its own command), before any model is built."""
+    from awe_tf.distribute import differences_among_workers
+
+    free = ("verbose", "threads")  # what each worker may set for itself
+    settings = {"model": model_config.to_dict(),
+                "train": {key: value for key, value in train_config.to_dict().items() if key not in free},
+                "data": {"train": split.train.fingerprint(), "test": split.test.fingerprint()},
+                "run": {"iterations": iterations, "validate": args.validate, "affinity": args.affinity}}
+    problem = differences_among_workers(settings)
+    if problem:
+        raise UsageError(f"the workers were not given the same command and data: {problem}")
+
+
 def _train(args) -> int:
     import tensorflow as tf
 
@@ -323,6 +338,8 @@ def _train(args) -> int:
     )
     check_engine(model_config, train_config)
     _check_parts(args, split, name, "train")
+    if args.strategy == "multiworker":
+        _check_workers_agree(args, split, model_config, train_config, iterations)
     if args.validate:
         checked_validation(split.train)
         check_monitor(monitor, split.train.n_labels)  # one the carve-out's ranking can report

@@ -4,6 +4,8 @@ rows, then every worker receives all of them through a TensorFlow collective).""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
@@ -78,6 +80,49 @@ def worker_share() -> tuple[int, int]:
 def _run(strategy, function):
     """``strategy.run`` inside a ``tf.function`` (collectives run eagerly are slow and warn)."""
     return tf.function(lambda: strategy.run(function))()
+
+
+def _flat(settings: dict, prefix: str = "") -> dict:
+    """``{"model": {"dimension": 16}}`` as ``{"model.dimension": 16}``."""
+    flat = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def differences_among_workers(settings: dict) -> str | None:
+    """What tells this worker's ``settings`` (plain JSON data: the model's, the training's, the
+    data's fingerprint) apart from the other workers' of the current multi-worker strategy, or
+    None when they all agree (or there is one worker). Every worker must call it: the settings
+    travel through a TensorFlow collective. Workers given different settings otherwise fail
+    later, inside a collective, with an error about tensor shapes or a crashed peer."""
+    strategy = tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or strategy.num_replicas_in_sync < 2:
+        return None
+    text = np.frombuffer(json.dumps(settings, sort_keys=True, default=str).encode("utf-8"), np.uint8)
+
+    def lengths():
+        return tf.distribute.get_replica_context().all_gather(tf.constant([text.size], tf.int64), axis=0)
+
+    lengths = strategy.experimental_local_results(_run(strategy, lengths))[0].numpy()
+    padded = np.pad(text, (0, int(lengths.max()) - text.size)).astype(np.int32)[None]  # collectives take no uint8
+
+    def texts():
+        return tf.distribute.get_replica_context().all_gather(tf.constant(padded), axis=0)
+
+    gathered = strategy.experimental_local_results(_run(strategy, texts))[0].numpy()
+    own = _flat(json.loads(text.tobytes().decode("utf-8")))  # as the others' arrive: through JSON
+    differences = []
+    for replica, (row, length) in enumerate(zip(gathered, lengths, strict=True)):
+        theirs = _flat(json.loads(row[:length].astype(np.uint8).tobytes().decode("utf-8")))
+        keys = sorted(key for key in own.keys() | theirs.keys() if own.get(key) != theirs.get(key))
+        if keys:
+            differences.append(f"the worker of replica {replica} has " + ", ".join(
+                f"{key} = {theirs.get(key)!r} where this worker has {own.get(key)!r}" for key in keys))
+    return "; ".join(differences) or None
 
 
 def rows_by_workers(compute, n_rows: int, n_columns: int) -> sp.csr_matrix:

@@ -171,15 +171,15 @@ def _wait_for_ports(ports, processes, timeout=120):
             time.sleep(0.2)
 
 
-def _start_workers(out, epochs):
+def _start_workers(out, epochs, dimensions=(16, 16)):
     """Two `awe-tf train --strategy multiworker` processes on loopback (TF_CONFIG)."""
     ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    args = [sys.executable, "-m", "awe_tf.cli", "train", "--strategy", "multiworker", "--epochs", str(epochs),
-            "--dimension", "16", "--negatives", "10", "--no-validate", "--no-baselines", "--verbose", "2",
-            "-o", str(out)]
     workers = []
-    for index in range(2):
+    for index, dimension in enumerate(dimensions):
+        args = [sys.executable, "-m", "awe_tf.cli", "train", "--strategy", "multiworker", "--epochs", str(epochs),
+                "--dimension", str(dimension), "--negatives", "10", "--no-validate", "--no-baselines", "--verbose",
+                "2", "-o", str(out)]
         env = {**ENV, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
         workers.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     return workers
@@ -196,6 +196,18 @@ def _finish(workers, timeout=400):
             raise AssertionError("a worker hung") from None
         results.append((worker.returncode, stdout, stderr))
     return results
+
+
+def test_multiworker_workers_given_different_settings_are_refused_by_name(tmp_path):
+    """Each worker runs its own command: one that differs is named before any model is built
+    (it failed inside a collective, with a shape mismatch on one worker and a crashed peer on
+    the other)."""
+    results = _finish(_start_workers(tmp_path / "two", epochs=1, dimensions=(16, 32)), timeout=300)
+    for (code, _stdout, stderr), (theirs, own) in zip(results, ((32, 16), (16, 32)), strict=True):
+        assert code == 2, stderr[-3000:]
+        assert f"model.dimension = {theirs} where this worker has {own}" in stderr, stderr[-3000:]
+        assert "Traceback" not in stderr, stderr[-3000:]
+    assert not (tmp_path / "two" / "final").exists()
 
 
 def test_multiworker_trains_like_one_worker_and_survives_a_killed_worker(tmp_path):
