@@ -77,8 +77,8 @@ def main() -> int:
     parser.add_argument("--exclude", default="", help="label ids never to return, e.g. 12,40")
     parser.add_argument("--timeout", type=float, default=10.0)
     args = parser.parse_args()
-    if args.k < 1:
-        parser.error(f"--k must be at least 1, got {args.k}")
+    if not 1 <= args.k <= 2**31 - 1:
+        parser.error(f"--k must be 1 to the export's max_k, got {args.k}")
     try:
         rows = [parse_row(r) for r in args.features]
         exclude = parse_ids(args.exclude)
@@ -96,12 +96,21 @@ def main() -> int:
     except grpc.RpcError as error:  # unreachable server, unknown model, a request the graph refuses
         print(f"error: {args.server}, model {args.model}: {error.code().name}: {error.details()}", file=sys.stderr)
         return 1
-    labels = tf.make_ndarray(response.outputs["labels"])
-    scores = tf.make_ndarray(response.outputs["scores"])
-    for row, (names, values) in enumerate(zip(labels, scores, strict=True)):
-        ranked = ", ".join(f"{n.decode('utf-8')} ({s:.3f})" for n, s in zip(names, values, strict=True))
-        print(f"row {row}: {ranked}")
+    for line in answer_lines(*(tf.make_ndarray(response.outputs[name]) for name in ("label_ids", "labels", "scores"))):
+        print(line)
     return 0
+
+
+def answer_lines(label_ids, labels, scores) -> list[str]:
+    """One line per request row: each label as ``name [id] (score)``, best first. The id is what
+    maps an answer back to the data (names may repeat, as MovieLens titles do); a slot no label
+    could fill (id -1) is left out."""
+    lines = []
+    for row, (ids, names, values) in enumerate(zip(label_ids, labels, scores, strict=True)):
+        ranked = [f"{name.decode('utf-8')} [{label}] ({score:.3f})"
+                  for label, name, score in zip(ids, names, values, strict=True) if label >= 0]
+        lines.append(f"row {row}: {', '.join(ranked) or '(no label it may return)'}")
+    return lines
 
 
 if __name__ == "__main__":

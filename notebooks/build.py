@@ -1,7 +1,7 @@
 """Write the notebooks (outputs stripped) from the cells below: `python notebooks/build.py`.
 
-Every notebook starts with a guarded install cell (it installs awe-tf only in Colab, when it is
-missing) and a cell tagged ``parameters`` that tests override with a small "smoke" setting
+Every notebook starts with a guarded install cell (it installs awe-tf where it is missing, as in
+a fresh Colab runtime) and a cell tagged ``parameters`` that tests override with a small "smoke" setting
 (tests/test_notebooks.py runs each one top to bottom with nbclient).
 """
 
@@ -156,7 +156,8 @@ plt.show()"""),
     ],
     "05_export_and_serving.ipynb": [
         ("md", "# Export for TF Serving\n\nExport a trained model in both flavours, audit the ops each needs, "
-               "load an export as a server would, and build the REST request TF Serving takes."),
+               "load an export in this process (the same graph TF Serving runs), and build the REST request "
+               "TF Serving takes."),
         ("code", INSTALL),
         ("params", "EPOCHS = 10"),
         ("code", """\
@@ -193,7 +194,11 @@ print("curl -d @request.json http://localhost:8501/v1/models/corel-portable:pred
                "the tensor-only input pipeline with one static batch shape (a multiple of the cores) and trains "
                "U and V as replicated variables.\n\n**What has run where:** this notebook's TPU path targets "
                "TensorFlow 2.20's TPU build (`tensorflow-tpu` with `libtpu`) on Colab TPU runtimes and Cloud TPU "
-               "VMs, and has never run on a TPU: the project has none. Its choices are exercised on a CPU by "
+               "VMs, and has never run on a TPU: the project has none. The install cell adds plain "
+               "TensorFlow, not the TPU build: where the runtime's TensorFlow lacks it, install it first. "
+               "`make_strategy` prints why it found no TPU; on a TPU VM (TPU chips attached to the machine the "
+               "notebook runs on) `make_strategy('tpu', tpu='local')` connects to them. Its choices are "
+               "exercised on a CPU by "
                "`tests/test_tpu_path.py`. No GPU has run it either; `benchmarks/accelerator.py` is the "
                "prepared GPU check. On a CPU or GPU runtime the same cells run as they are."),
         ("code", INSTALL),
@@ -201,7 +206,7 @@ print("curl -d @request.json http://localhost:8501/v1/models/corel-portable:pred
         ("code", """\
 from awe_tf.training.strategies import make_strategy
 
-strategy = make_strategy("auto")
+strategy = make_strategy("auto", log=print)  # says why, when it finds no TPU
 print(type(strategy).__name__, strategy.num_replicas_in_sync, "replica(s)")"""),
         ("code", """\
 from awe_tf.data import load_dataset

@@ -280,6 +280,21 @@ def test_exclusions_may_differ_in_length_from_row_to_row(exports):
     assert mine[0, 0] == first[0, 1] and (mine[1] == first[1]).all() and mine[2, 0] == first[2, 2]
 
 
+@pytest.mark.parametrize("flavour", ["scann", "portable"])
+def test_an_empty_exclusion_list_in_the_signature_leaves_nothing_out(exports, flavour, tmp_path):
+    """A REST request's ``"exclude_ids": [[]]`` (width 0, one row or one per row) is no exclusion
+    (an annotation model's export failed: indices[0,0] = -1 is not in [0, 0)); so for a
+    recommendation model, whose own items are left out beside them."""
+    annotation = serving.load(serving.export(AWEModel(30, 30, dimension=4, seed=1), tmp_path, "m", flavour=flavour,
+                                             candidates=10, log=None))
+    for served in (annotation, exports[flavour]):
+        rows = {"feature_ids": [[3], [4]], "exclude_inputs": False}
+        expected = _signature_call(served, rows)["label_ids"].numpy()
+        for empty in (np.zeros((1, 0)), np.zeros((2, 0))):
+            answer = _signature_call(served, {**rows, "exclude_ids": empty})["label_ids"].numpy()
+            np.testing.assert_array_equal(answer, expected)
+
+
 def test_an_annotation_model_refuses_to_leave_out_its_inputs(tmp_path):
     served = serving.load(serving.export(AWEModel(6, 4, dimension=3), tmp_path, "m", flavour="portable", log=None))
     with pytest.raises(ValueError, match="exclude_inputs is for recommendation models"):

@@ -256,6 +256,12 @@ def test_deployment_kit_requests_match_the_signature(tmp_path, wsabie):
     arrays = {key: tf.make_ndarray(value) for key, value in excluding.inputs.items()}
     out = served.signature(**{key: tf.constant(value) for key, value in arrays.items()})
     assert first not in out["label_ids"].numpy()[0] and 7 not in out["label_ids"].numpy()
+    # What the client prints: each label's name, id and score; an empty slot (-1) left out.
+    lines = client.answer_lines(*(out[name].numpy() for name in ("label_ids", "labels", "scores")))
+    ids, names = out["label_ids"].numpy()[0], out["labels"].numpy()[0]
+    assert lines[0].startswith(f"row 0: {names[0].decode()} [{ids[0]}] (")
+    assert client.answer_lines(np.array([[4, -1]]), np.array([[b"x", b""]]), np.array([[0.5, -np.inf]])) == \
+        ["row 0: x [4] (0.500)"]
     with pytest.raises(ValueError, match="'x' is not a label id"):
         client.parse_ids("3,x")
     assert "models.config" in {p.name for p in kit.iterdir()} and "Dockerfile" in {p.name for p in kit.iterdir()}

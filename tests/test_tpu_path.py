@@ -68,3 +68,21 @@ def test_the_tpu_embedding_engine_is_refused_on_a_tpu(corel, monkeypatch):
     monkeypatch.setattr(towers, "is_tpu", lambda strategy: True)
     with pytest.raises(ValueError, match="not supported on a TPU.*replicated TPU variables"):
         build_model(corel.train, ModelConfig(dimension=8, tpu_embedding=True))
+
+
+def test_auto_falls_back_from_a_tpu_name_it_cannot_resolve_and_says_why():
+    """``TPU_NAME`` naming a TPU that no lookup resolves (off Google's cloud) made ``auto`` fail with
+    a URLError instead of falling back to the GPUs or this CPU."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("from awe_tf.training.strategies import make_strategy\n"
+              "strategy = make_strategy('auto', log=print)\n"
+              "print(type(strategy).__name__, strategy.num_replicas_in_sync)\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TPU_NAME": "no-such-tpu", "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].startswith("not on a TPU (") and "tpu='local'" in lines[0], proc.stdout
+    assert lines[-1] == "_DefaultDistributionStrategy 1", proc.stdout

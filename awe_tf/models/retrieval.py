@@ -34,9 +34,11 @@ NO_LABEL = -1
 
 
 def _member(sorted_ids, ids):
-    """Whether each of ``ids`` ``[B, n]`` is in its row of ``sorted_ids`` ``[B, m]`` (sorted)."""
-    where = tf.minimum(tf.searchsorted(sorted_ids, ids), tf.shape(sorted_ids)[1] - 1)
-    return tf.equal(tf.gather(sorted_ids, where, batch_dims=1), ids)
+    """Whether each of ``ids`` ``[B, n]`` is in its row of ``sorted_ids`` ``[B, m]`` (sorted; m may
+    be 0: a request's empty ``exclude_ids``). A last column of the dtype's largest value, which
+    no id equals, gives every search a place to land."""
+    sorted_ids = tf.pad(sorted_ids, [[0, 0], [0, 1]], constant_values=sorted_ids.dtype.max)
+    return tf.equal(tf.gather(sorted_ids, tf.searchsorted(sorted_ids, ids), batch_dims=1), ids)
 
 
 def best(ids, scores, k):

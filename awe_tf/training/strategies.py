@@ -171,16 +171,19 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
             environment's TPU.
         devices: device names for ``mirrored`` (default: every GPU, else the CPU).
         min_shard_bytes: for ``parameter-server``, the smallest shard a table is cut into.
-        log: where to say what a cluster strategy waits for (``print``; None: nothing). The
-            parameter-server coordinator waits for its workers and servers (:func:`wait_for_tasks`).
+        log: where to say what a cluster strategy waits for, and why ``auto`` found no TPU
+            (``print``; None: nothing). The parameter-server coordinator waits for its workers and
+            servers (:func:`wait_for_tasks`).
     """
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "auto":  # Colab and notebooks: a TPU if there is one, else all GPUs, else this CPU
         try:
             return make_strategy("tpu", tpu=tpu)
-        except ValueError:
-            pass
+        except ValueError as error:
+            if log is not None:
+                log(f"not on a TPU ({str(error).splitlines()[0][:300]}); on a TPU VM, try make_strategy('tpu', "
+                    "tpu='local')")
         if tf.config.list_logical_devices("GPU"):
             return tf.distribute.MirroredStrategy()
         return tf.distribute.get_strategy()
@@ -197,7 +200,7 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
             resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
             tf.config.experimental_connect_to_cluster(resolver)
             tf.tpu.experimental.initialize_tpu_system(resolver)
-        except (ValueError, tf.errors.OpError) as error:
+        except (ValueError, tf.errors.OpError, OSError) as error:  # OSError: a TPU name no lookup resolves
             raise ValueError(f"no TPU found{' at ' + tpu if tpu else ''}: {error}") from error
         return tf.distribute.TPUStrategy(resolver)
     if name == "parameter-server":
