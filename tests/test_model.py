@@ -69,6 +69,10 @@ def test_training_keeps_rows_in_the_ball_and_learns():
     assert np.linalg.norm(model.V.table.numpy(), axis=1).max() <= 0.5 + 1e-5
     assert {"violation_rate", "rank_estimate", "loss"} <= set(history.history)
     assert history.history["loss"][-1] < history.history["loss"][0]
+    # Keras' evaluate reports what fit logs: the mean loss per pair (TFRS' test_step, a batch's sum)
+    evaluated = model.evaluate(batches.dataset(epochs=1), verbose=0, return_dict=True)
+    assert {"violation_rate", "rank_estimate", "loss"} <= set(evaluated)
+    assert 0 < evaluated["loss"] < 2 * history.history["loss"][0], (evaluated, history.history["loss"])
 
 
 def test_training_step_is_traced_once():

@@ -178,6 +178,13 @@ class AWEModel(tfrs.Model):
         self.V.project(tf.concat([tf.reshape(inputs["label_ids"], [-1]), tf.reshape(scored, [-1])], 0))
         return self.get_metrics_result()
 
+    @tf.autograph.experimental.do_not_convert
+    def test_step(self, inputs):
+        """Keras' ``evaluate`` on batches of held-out pairs: their WARP metrics as training logs
+        them, ``loss`` the mean per pair (not the batch's sum, TFRS' own ``test_step``)."""
+        self._loss(inputs)
+        return self.get_metrics_result()
+
     def get_metrics_result(self):
         """The logs of a training step; Keras reads them from here after asynchronous
         (parameter-server) steps."""
