@@ -182,8 +182,8 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
             return make_strategy("tpu", tpu=tpu)
         except ValueError as error:
             if log is not None:
-                log(f"not on a TPU ({str(error).splitlines()[0][:300]}); on a TPU VM, try make_strategy('tpu', "
-                    "tpu='local')")
+                log(f"not on a TPU ({str(error).splitlines()[0][:300]}); on a TPU VM, ask for tpu='local' "
+                    "(awe-tf train --tpu local)")
         if tf.config.list_logical_devices("GPU"):
             return tf.distribute.MirroredStrategy()
         return tf.distribute.get_strategy()
