@@ -299,7 +299,7 @@ def _train(args) -> int:
     from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_engine, check_monitor
     from awe_tf.data.protocols import coverage
     from awe_tf.evaluation import baseline_scores, evaluate_model
-    from awe_tf.models.saving import RUN_MODEL, model_directory, tables_digest
+    from awe_tf.models.saving import RUN_MODEL, model_directory, run_directory, tables_digest
     from awe_tf.training.selection import DETAIL, checked_validation, choose_epochs, epochs_text, is_iterative, refit
 
     split, name, _ = _load(args, header_from=Path(args.output))  # a rerun into a finished run: its header's reading
@@ -351,6 +351,10 @@ def _train(args) -> int:
                                                                             args.input_bias))
         except runs.RunError as error:
             raise UsageError(f"--init-from {args.init_from}: {error}") from None
+        earlier = runs.read_metrics(run_directory(args.init_from)) or {}
+        if earlier.get("data_fingerprint") not in (None, split.train.fingerprint()):  # a start of the same shape only
+            print(f"note: --init-from {args.init_from} was trained on other training data than this run's: its "
+                  "scores on this run's validation and test rows are not held out where it saw those rows")
     start_digest = tables_digest(start[1]) if args.init_from else None  # the final stage's start, as it was
     out = _directory(Path(args.output), "--output")
     runs.clear_unpublished(out)  # left by a run killed while publishing its results

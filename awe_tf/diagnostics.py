@@ -55,8 +55,30 @@ def _pairs(split: Split, seed: int):
     return (rows, labels), (negative_rows[keep], negative_labels[keep])
 
 
+def _part_scores(model, X, part) -> np.ndarray:
+    """``[n, |Y|]`` scores of raw rows by one part of the model's sum alone (its G with the model's
+    U and V), as the model scores them."""
+    import tensorflow as tf
+
+    from awe_tf.data.pipeline import feature_batch
+    from awe_tf.models.inference import check_rows
+
+    batch = feature_batch(check_rows(model, X))
+    ids, weights = model.transform(tf.constant(batch["feature_ids"]), tf.constant(batch["feature_weights"]))
+    ids, weights = model.with_bias(ids, weights)
+    return part.score_all(model.U(ids), weights, model.V.table, None, ids).numpy()
+
+
+def _ratio(scores, linear) -> np.ndarray:
+    """The effective G of pairs, f / x^T U^T V y (NaN where the linear score is about 0)."""
+    usable = np.abs(linear) > 1e-6
+    return np.where(usable, scores / np.where(usable, linear, 1.0), np.nan)
+
+
 def g_values(model, split: Split, rows, labels) -> np.ndarray:
-    """G(x, y) of test rows ``rows`` and labels ``labels`` (see the module docstring)."""
+    """G(x, y) of test rows ``rows`` and labels ``labels`` (see the module docstring). In a sum,
+    the part built from the training set gives its G from its context rows, a constant its c,
+    and any other part its effective G."""
     X = split.test.X
     source = model.affinity.reference_part()
     if source is not None:
@@ -67,11 +89,13 @@ def g_values(model, split: Split, rows, labels) -> np.ndarray:
         if source.has_offset:
             G = G + context[:, -1].toarray().ravel()[rows]
         parts = model.affinity.components if isinstance(model.affinity, Sum) else [model.affinity]
-        return G + sum(p.c for p in parts if isinstance(p, Constant))
-    linear = _linear_scores(model, X)[rows, labels]
-    full = model.score(X)[rows, labels]
-    usable = np.abs(linear) > 1e-6
-    return np.where(usable, full / np.where(usable, linear, 1.0), np.nan)
+        G = G + sum(p.c for p in parts if isinstance(p, Constant))
+        others = [p for p in parts if not isinstance(p, Constant) and p.reference_part() is None]
+        if others:
+            linear = _linear_scores(model, X)[rows, labels]
+            G = G + sum(_ratio(_part_scores(model, X, p)[rows, labels], linear) for p in others)
+        return G
+    return _ratio(model.score(X)[rows, labels], _linear_scores(model, X)[rows, labels])
 
 
 def _summary(values: np.ndarray) -> dict:

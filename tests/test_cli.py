@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -262,6 +263,7 @@ def test_a_run_from_init_from_shows_its_start_and_is_resumed_only_from_the_same_
     assert report["init_from"] == str((first / "model").resolve())
     start = report["validation"]["starts"][0]["precision@1"]
     assert 0 < start < 1 and f"Epoch 0 (the model started from) - val_precision@1: {start:.4f}" in proc.stdout
+    assert "other training data" not in proc.stdout  # the same data as the start's
     assert f"validation precision@1 = {start:.4f}" in proc.stdout.split("[2/2]")[0].split("best epoch")[1]
     for other, said in ((["--init-from", str(second)], "init_from: it began from other U and V than this one"),
                         ([], "init_from: it began from a trained model, this one from none")):
@@ -272,6 +274,32 @@ def test_a_run_from_init_from_shows_its_start_and_is_resumed_only_from_the_same_
     same = run("train", *flags, "--init-from", str(first / "model"))  # the same start, named by its model/:
     assert "Resuming" in same.stdout  # the finished run is taken up again
     assert json.loads((joint / "metrics.json").read_text())["init_from"] == report["init_from"]
+    # A continuation of the start run that has not finished rewrites its validation stage's best
+    # model, not its model/: the two no longer go together, and starting from them is refused.
+    best = first / "validation" / "checkpoints" / "best.npz"
+    with np.load(best) as weights:
+        changed = {name: weights[name] * 0.5 for name in weights.files}
+    np.savez(best, **changed)
+    mixed = run("train", *flags[:-1], str(tmp_path / "mixed"), "--init-from", str(first), check=False)
+    assert mixed.returncode == 2 and "its validation stage has changed since its model was written" in mixed.stderr
+    assert "Traceback" not in mixed.stderr
+
+
+def test_a_start_trained_on_other_data_of_the_same_shape_is_noted(tmp_path):
+    """--init-from checks a start's shape; one trained on other data of that shape is taken
+    (fine-tuning on new data is a use), with a note that it may have seen this run's held-out rows."""
+    rng = np.random.default_rng(0)
+    files = []
+    for name in ("a", "b"):
+        rows = [f"{rng.integers(4)} " + " ".join(f"{f}:1" for f in sorted(rng.choice(10, 3, replace=False)))
+                for _ in range(60)]
+        files.append(tmp_path / f"{name}.txt")
+        files[-1].write_text("60 10 4\n" + "\n".join(rows) + "\n")
+    small = ["--epochs", "1", "--dimension", "4", "--negatives", "3", "--no-baselines", "--no-validate"]
+    run("train", "--train", str(files[0]), *small, "-o", str(tmp_path / "a"))
+    other = run("train", "--train", str(files[1]), *small, "--init-from", str(tmp_path / "a"),
+                "-o", str(tmp_path / "b"))
+    assert f"note: --init-from {tmp_path / 'a'} was trained on other training data than this run's" in other.stdout
 
 
 def test_every_option_says_what_it_does_and_its_default():

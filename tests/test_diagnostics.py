@@ -42,6 +42,24 @@ def test_a_knn_affinity_is_profiled_from_its_g_rows(corel):
     assert "% of the test positives" in verdict(report)
 
 
+def test_every_part_of_a_sum_counts_in_g(corel):
+    """G of a sum is the sum of its parts' G: the part built from the training set (k-NN, its G
+    on every feature with prior=0), and a part that weighs feature terms (low-rank), whose G is
+    effective (diagnose counted only the k-NN part and the constants)."""
+    from awe_tf.diagnostics import _linear_scores, _pairs, g_values
+
+    config = ModelConfig(dimension=8, num_negatives=5, affinity="constant:0.5+lowrank:rank=2,c=1+knn:k=10,prior=0")
+    model = fit_iterative(corel.train, config, TrainConfig(epochs=1, verbose=0), iterations=1,
+                          log=lambda line: None)[0].model
+    rows, labels = _pairs(corel, 0)[0]
+    X = corel.test.X
+    linear = _linear_scores(model, X)[rows, labels]
+    whole = model.score(X)[rows, labels] / linear  # f = G x^T U^T V y for every pair: G as a whole
+    clear = np.abs(linear) > 0.05
+    np.testing.assert_allclose(g_values(model, corel, rows, labels)[clear], whole[clear], rtol=1e-3, atol=1e-3)
+    assert g_values(model, corel, rows, labels)[clear].mean() > 1.2  # 0.5 + about 1 + the share of neighbours
+
+
 def test_the_vote_is_profiled_as_what_it_adds_to_the_linear_score(corel):
     from awe_tf.training.iterative import on_linear_model
 
