@@ -741,8 +741,9 @@ def build_parser() -> argparse.ArgumentParser:
     model_defaults, train_defaults = ModelConfig(), TrainConfig()
     parser = _Parser(prog="awe-tf", description="Affinity Weighted Embedding on TensorFlow")
     parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
-                        help="import this Python module first (repeatable): a module that registers an affinity of "
-                             "your own, so --affinity and saved models can use it")
+                        help="import this Python module first (repeatable; a module name, found from the current "
+                             "folder too, or a .py file's path): a module that registers an affinity of your own, so "
+                             "--affinity and saved models can use it")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("datasets", help="list the named data sets").set_defaults(func=cmd_datasets)
@@ -937,6 +938,29 @@ def _flag(parser, field: str) -> str:
     return field
 
 
+def import_user_module(module: str) -> None:
+    """``--import MODULE``: a module name, found from the current folder as ``python -m`` finds it,
+    or a ``.py`` file's path (imported under its file name, the name a saved model records).
+    An ImportError names the module and why."""
+    name = module
+    if module.endswith(".py") or os.sep in module:
+        path = Path(module)
+        if path.suffix != ".py" or not path.is_file():
+            raise ImportError(f"--import {module}: no such Python file (give a module name, or a .py file's path)")
+        name = path.stem
+        folder = str(path.resolve().parent)
+    else:
+        folder = os.getcwd()
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    try:
+        importlib.import_module(name)
+    except ImportError as err:
+        raise ImportError(f"--import {module}: {err}") from None
+    except TypeError as err:  # a relative name, e.g. .mymodule
+        raise ImportError(f"--import {module}: {err} (give a module name or a .py file's path)") from None
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from awe_tf.config import SettingError
@@ -944,10 +968,7 @@ def main(argv=None) -> int:
 
     try:
         for module in args.imports:
-            try:
-                importlib.import_module(module)
-            except ImportError as err:
-                raise ImportError(f"--import {module}: {err}") from None
+            import_user_module(module)
         code = args.func(args)
     except BrokenPipeError as err:  # the output went to a reader that stopped early (awe-tf inspect ... | head)?
         if _output_gone():

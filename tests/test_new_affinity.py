@@ -103,3 +103,33 @@ def test_a_new_affinity_is_used_from_the_shell(tmp_path):
     unknown = subprocess.run([*run, "evaluate", str(out / "model")], capture_output=True, text=True, env=elsewhere,
                              cwd=tmp_path, timeout=600)  # where that module cannot be imported: say what to do
     assert unknown.returncode == 2 and "--import MODULE" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_import_takes_a_module_in_the_current_folder_or_a_file_and_tune_names_it(tmp_path, corel):
+    """`awe-tf --import mymodule` run where mymodule.py is (the README's way) finds it, as `python -m`
+    would; a .py file's path works from anywhere; the command tune prints imports it too."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "mine").mkdir()
+    source = Path(__file__).read_text().split("@register(")[1].split("\n\n\n")[0]
+    (tmp_path / "mine" / "myaffinity.py").write_text(
+        "import tensorflow as tf\nfrom awe_tf.affinities import Affinity, pair_queries, register\n\n"
+        "@register(" + source.replace('"learnt-scale"', '"my-scale"').replace("LearntScale", "MyScale") + "\n")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(root)}  # this checkout's awe_tf, not mine/
+    run = [str(Path(sys.executable).parent / "awe-tf")]  # the installed command (python -m would add the folder)
+    for where, module in ((tmp_path / "mine", "myaffinity"), (tmp_path, "mine/myaffinity.py")):
+        listed = subprocess.run([*run, "--import", module, "affinities"], capture_output=True, text=True, env=env,
+                                cwd=where, timeout=300)
+        assert listed.returncode == 0 and "my-scale" in listed.stdout, (module, listed.stderr[-2000:])
+    for module, said in (("nosuch.py", "no such Python file"), (".myaffinity", "give a module name")):
+        refused = subprocess.run([*run, "--import", module, "affinities"], capture_output=True, text=True, env=env,
+                                 cwd=tmp_path / "mine", timeout=300)
+        assert refused.returncode == 2 and said in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
+    tuner = make_tuner("random", corel.train, "learnt-scale", directory=tmp_path / "tuning", max_trials=1,
+                       model_config=ModelConfig(dimension=8, num_negatives=5), train_config=TrainConfig(epochs=1))
+    tuner.search()
+    assert tuner.best(data_flags=[])["command"].startswith("awe-tf --import tests.test_new_affinity train ")

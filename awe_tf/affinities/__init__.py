@@ -101,7 +101,21 @@ def known_names(unknown: str) -> str:
     """The end of an unknown affinity name's message: the registry's names, and where the name is
     WSABIE's, which affinity that is."""
     hint = " (WSABIE is G = 1: constant, or leave the affinity out)" if unknown.lower() == "wsabie" else ""
-    return f"{hint}; known: {', '.join(REGISTRY)}"
+    return (f"{hint}; known: {', '.join(REGISTRY)} (an affinity of your own is known once the module that "
+            "registers it is imported: awe-tf --import MODULE)")
+
+
+def modules_of(spec: str) -> list[str]:
+    """The modules outside awe-tf that register the affinities a spec names, in order: what
+    ``awe-tf --import`` must import for a command that trains it (a class defined in a script
+    run as ``__main__`` has no module to import, and is left out)."""
+    modules = []
+    for term in spec.split("+"):
+        known = REGISTRY.get(term.partition(":")[0].strip())
+        module = getattr(known.factory, "__module__", "") if known else ""
+        if module and module.partition(".")[0] not in ("awe_tf", "__main__") and module not in modules:
+            modules.append(module)
+    return modules
 
 
 def parse(spec: str) -> Affinity:

@@ -201,7 +201,11 @@ class _TrialRunner:
         if missing:
             command = None
         elif data_flags is not None:
-            command = shlex.join(["awe-tf", "train", *data_flags, *flags])
+            from awe_tf.affinities import modules_of
+
+            spec = model_config.affinity if isinstance(model_config.affinity, str) else ""
+            imports = [flag for module in modules_of(spec) for flag in ("--import", module)]
+            command = shlex.join(["awe-tf", *imports, "train", *data_flags, *flags])
         else:  # the data's flags as the command line that searched gave them, for the same best trial
             command = recorded.get("command") if recorded.get("flags") == flags else None
         found = {"score": trial.score, "objective": "val_" + self.monitor, "values": values,
