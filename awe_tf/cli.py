@@ -961,55 +961,60 @@ def import_user_module(module: str) -> None:
         raise ImportError(f"--import {module}: {err} (give a module name or a .py file's path)") from None
 
 
+class _Output:
+    """Standard output that, once its reader has gone (a pipe closed early: ``awe-tf train ... |
+    head -1``), points its descriptor at /dev/null and carries on: the command finishes its work
+    (a model, a run's results) and exits as it would have, instead of stopping at the next line it
+    prints with the work lost."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            self._reader_gone()
+            return len(text)
+
+    def flush(self):
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def _reader_gone(self):
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+        except (OSError, ValueError, AttributeError):  # no descriptor of its own (captured, a notebook's stream)
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from awe_tf.config import SettingError
     from awe_tf.data import DataFormatError
 
+    stdout, sys.stdout = sys.stdout, _Output(sys.stdout)
     try:
         for module in args.imports:
             import_user_module(module)
         code = args.func(args)
-    except BrokenPipeError as err:  # the output went to a reader that stopped early (awe-tf inspect ... | head)?
-        if _output_gone():
-            return _quiet_stdout(0)  # it did: the reader chose to stop
-        print(f"error: {err}", file=sys.stderr)  # another pipe than the output: a failure like any other
+        sys.stdout.flush()  # here, so a reader that stopped early is met now, not at exit
+        return code
     except SettingError as err:
         print(f"error: {_flag(getattr(args, 'parser', None), err.field)} {err.problem}", file=sys.stderr)
-    except (DataFormatError, ValueError, RuntimeError, ImportError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (DataFormatError, ValueError, RuntimeError, ImportError, OSError) as err:  # OSError: a broken pipe too,
+        print(f"error: {err}", file=sys.stderr)  # other than the output's (a reader of the output may stop early)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    else:
-        try:
-            sys.stdout.flush()  # here, so a reader that stopped early is met now, not at exit
-        except BrokenPipeError:
-            return _quiet_stdout(code)
-        return code
+    finally:
+        sys.stdout = stdout
     return 2
-
-
-def _output_gone() -> bool:
-    """Whether standard output is a pipe whose reader has closed it (poll reports an error on it)."""
-    import select
-
-    try:
-        poller = select.poll()
-        poller.register(sys.stdout.fileno(), select.POLLOUT)
-        return any(event & select.POLLERR for _, event in poller.poll(0))
-    except (OSError, ValueError, AttributeError):  # no descriptor of its own (captured, a notebook's stream)
-        return False
-
-
-def _quiet_stdout(code: int) -> int:
-    """``code``, after pointing standard output at /dev/null where it is a real file descriptor
-    (a pipe whose reader has gone), so exiting does not try to flush into it again."""
-    try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # no descriptor of its own (captured, a notebook's stream)
-        pass
-    return code
 
 
 if __name__ == "__main__":

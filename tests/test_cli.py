@@ -115,6 +115,20 @@ def test_output_into_a_reader_that_stopped_early_is_no_error():
     assert proc.wait(timeout=120) == 0 and "Broken pipe" not in error and "Exception" not in error, error
 
 
+def test_a_run_whose_reader_stopped_early_finishes_its_work(tmp_path):
+    """``awe-tf train ... | head -1``: training goes on after the reader has gone, publishes its
+    model and exits 0 (it exited 0 at the next line it printed, with nothing written)."""
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "awe_tf.cli", "train", "--epochs", "2", "--dimension", "4",
+                             "--negatives", "3", "--no-baselines", "-o", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=ENV)
+    proc.stdout.readline()  # the first line, then the reader stops
+    proc.stdout.close()
+    error = proc.stderr.read().decode()
+    assert proc.wait(timeout=600) == 0 and "Broken pipe" not in error, error[-2000:]
+    assert (out / "model").exists() and json.loads((out / "metrics.json").read_text())["metrics"]["precision@1"] > 0
+
+
 def test_datasets_lists_the_bundled_default():
     proc = run("datasets")
     corel = next(line for line in proc.stdout.splitlines() if line.startswith("corel5k"))
