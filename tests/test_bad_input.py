@@ -334,6 +334,9 @@ PYTHON = [
     ("negative recommendation input", lambda: _dataset(np.eye(4, 3), "recommendation", -sp.eye(4, 3, format="csr")),
      ValueError, ["items with weights above 0", "got [-1.0"]),
     ("constant 0", lambda: AWEModel(3, 4, affinity="constant:0"), ValueError, ["G = 0 everywhere"]),
+    ("constants adding to 0", lambda: AWEModel(3, 4, affinity="constant:0+constant:0"), ValueError,
+     ["G = 0 everywhere", "no gradient"]),
+    ("matrix starting at 0", lambda: AWEModel(3, 4, affinity="matrix:c=0"), ValueError, ["G = 0 everywhere"]),
     ("constant below 0", lambda: AWEModel(3, 4, affinity="constant:-1+knn"), ValueError, ["c must be 0 or above"]),
     ("matrix starting below 0", lambda: AWEModel(3, 4, affinity="matrix:c=-1"), ValueError,
      ["c must be 0 or above"]),
@@ -369,6 +372,7 @@ def test_positive_label_values_read_as_ones_and_spaced_specs_parse():
     assert data.Y.nnz == 2 and (data.Y.data == 1).all() and Y.data.tolist() == [2.0, 0.0, 0.5]
     assert parse(" knn : k = 3 ").get_config()["k"] == 3
     assert parse("constant:0+knn:k=3").components[0].c == 0  # the pure k-NN form of a sum
+    assert parse("constant:1+matrix:c=0").components[1].c == 0  # a matrix learnt from 0 beside WSABIE
     import json
 
     from awe_tf.training import ModelConfig, TrainConfig

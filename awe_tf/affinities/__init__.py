@@ -156,9 +156,9 @@ def parse(spec: str) -> Affinity:
             raise ValueError(f"bad settings for {name!r} in {spec!r}: {err}") from None
     if not parts:
         raise ValueError(f"empty affinity spec {spec!r}")
-    if len(parts) == 1 and isinstance(parts[0], Constant) and parts[0].c == 0:
-        raise ValueError(f"{spec!r} is G = 0 everywhere: every score is 0 and nothing can be learnt (constant:1 is "
-                         "WSABIE)")
+    if all(part.zero_at_start for part in parts):
+        raise ValueError(f"{spec!r} is G = 0 everywhere at the start: every score is 0 and U and V get no gradient "
+                         "(constant:1 is WSABIE)")
     return parts[0] if len(parts) == 1 else Sum(parts)
 
 

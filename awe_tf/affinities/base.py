@@ -108,6 +108,13 @@ class Affinity(tf.keras.layers.Layer):
     has_prior = False
     additive = False  # the score is x^T U^T V y + G(x, y), not G's weighting of its terms (the vote)
 
+    @property
+    def zero_at_start(self) -> bool:
+        """Whether G is 0 for every pair before training (a constant or matrix of c = 0): alone,
+        every score is 0 and U and V get no gradient, so :func:`~awe_tf.affinities.parse` refuses
+        it; in a sum beside another G it is that G's pure form."""
+        return False
+
     def attach(self, n_inputs: int, n_labels: int, input_bias: bool = False) -> None:
         """Called once by the model with |X| (the rows of U, bias included) and |Y|; affinities
         with parameters indexed by feature or label (a G matrix) create them here.

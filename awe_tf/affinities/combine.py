@@ -39,6 +39,10 @@ class Sum(Affinity):
         self.uses_context = bool(users)
         self._context_user = users[0] if users else None
 
+    @property
+    def zero_at_start(self) -> bool:
+        return all(c.zero_at_start for c in self.components)
+
     def attach(self, n_inputs: int, n_labels: int, input_bias: bool = False) -> None:
         for c in self.components:
             c.attach(n_inputs, n_labels, input_bias)

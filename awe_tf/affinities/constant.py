@@ -23,6 +23,10 @@ class Constant(Affinity):
         super().__init__(**kwargs)
         self.c = positive_weight(c)
 
+    @property
+    def zero_at_start(self) -> bool:
+        return self.c == 0
+
     def pair_inputs(self, features, weights, self_position, context=None, feature_ids=None):
         """c (x^T U) per pair, ``[B, M, d]``, without the pair's own item where it has one."""
         return self.c * pair_queries(features, weights, self_position)

@@ -345,6 +345,10 @@ class Matrix(PairwiseAffinity):
         self.c = positive_weight(c)
         self.max_cells = int(max_cells)
 
+    @property
+    def zero_at_start(self) -> bool:
+        return self.c == 0
+
     def attach(self, n_inputs: int, n_labels: int, input_bias: bool = False) -> None:
         if n_inputs * n_labels > self.max_cells:
             raise ValueError(f"a {n_inputs} x {n_labels} G matrix has more than {self.max_cells} cells; "
