@@ -637,16 +637,26 @@ def cmd_reproduce(args) -> int:
     out = Path(args.output or f"runs/reproduce-{args.table}")
     began = clock.perf_counter()
     seeds = _once(args.seeds or [args.seed])
+    other = {"annotation": {"--betas": args.betas, "--ks": args.ks, "--rests": args.rests,
+                            "--from-scratch": not args.from_wsabie},
+             "recommendation": {"--datasets": args.datasets, "--iterations": args.iterations}}[args.table]
+    given = [flag for flag, value in other.items() if value]
+    if given:  # the other table's settings: ignored, they would read as if they had been used
+        raise UsageError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} not for the {args.table} table")
     if args.table == "annotation":
         settings = {"datasets": _once(args.datasets or reproduction.ANNOTATION), "dimension": args.dimension or 100,
-                    "epochs": args.epochs, "iterations": args.iterations, "k": 20}
+                    "epochs": args.epochs, "iterations": args.iterations or 3, "k": 20}
     else:
         settings = {"dimension": args.dimension or 64, "epochs": args.epochs,
                     "betas": _once(args.betas or reproduction.BETAS), "top_ks": _once(args.ks or reproduction.TOP_KS),
                     "top_k_rests": _once(args.rests or reproduction.TOP_K_RESTS),
                     "from_wsabie": args.from_wsabie}
     settings.update(engine=args.engine, threads=args.threads, init_scale=args.init_scale)
-    rows, per_seed = reproduction.over_seeds(args.table, seeds, **settings)
+    try:  # every data set and model named, before any work
+        reproduction.check_settings(args.table, settings)
+    except (ValueError, FileNotFoundError) as error:
+        raise UsageError(str(error)) from None
+    rows, per_seed = reproduction.over_seeds(args.table, seeds, keep=out / reproduction.KEPT, **settings)
     settings["seeds"] = seeds
     settings["seconds"] = round(clock.perf_counter() - began, 1)
     written = reproduction.write_report(args.table, rows, out, settings, per_seed)
@@ -892,11 +902,12 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce = sub.add_parser("reproduce", help="the paper's tables: annotation (Tables 1, 2) or recommendation "
                                "(Table 3)")
     reproduce.add_argument("table", choices=["annotation", "recommendation"], help="which of the paper's tables")
-    reproduce.add_argument("--output", "-o", help="output directory (none: runs/reproduce-TABLE)")
+    reproduce.add_argument("--output", "-o", help="output directory (none: runs/reproduce-TABLE); each data set "
+                           "and seed finished is kept there, so running the same command again goes on from them")
     reproduce.add_argument("--datasets", nargs="+", help="annotation data sets (none: cal500 corel5k emotions scene)")
     reproduce.add_argument("--dimension", "-d", type=_positive, help="none: 100 (annotation), 64 (recommendation)")
     reproduce.add_argument("--epochs", type=_positive, default=30, help="the most epochs per model (early stopping)")
-    reproduce.add_argument("--iterations", type=_positive, default=3, help="AWE k-NN: times G is rebuilt")
+    reproduce.add_argument("--iterations", type=_positive, help="annotation's AWE k-NN: times G is rebuilt (none: 3)")
     reproduce.add_argument("--betas", nargs="+", type=_number,
                            help="linear sigmoid betas (none: -1 -0.5 0 0.25 0.5)")
     reproduce.add_argument("--ks", nargs="+", type=_positive, help="top-k affinity k values (none: 1 5 7 11)")

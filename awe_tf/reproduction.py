@@ -10,14 +10,18 @@
 Every model picks its number of epochs on the protocol's validation carve-out of the training
 part (early stopping), then is refitted on the whole training part and scored once on the test
 part (``docs/protocols.md`` splits). Output: ``results.md`` (tables), ``results.csv``,
-PNG plots and ``settings.json`` (seeds and settings).
+PNG plots and ``settings.json`` (seeds and settings). Each finished unit of work (an annotation
+data set, or the recommendation table, for one seed) is kept in ``kept/`` as it ends, with the
+settings it ran with, so an interrupted run loses at most the unit it was in (:func:`over_seeds`).
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -128,15 +132,64 @@ KEYS = {"annotation": ("dataset", "method"), "recommendation": ("method", "setti
 METRICS = {"annotation": ("precision@1", "precision@3"), "recommendation": ("precision@1", "precision@10")}
 
 
-def over_seeds(kind: str, seeds, log=print, **settings) -> tuple[list[dict], list[dict]]:
+KEPT = "kept"  # the finished units of a reproduce run, in its output directory
+
+
+def check_settings(kind: str, settings: dict) -> None:
+    """Refuse, before any work, a data set or a model a table's ``settings`` cannot run: an
+    unknown annotation data set or a recommendation one in its place, one not here, a beta or
+    k no affinity takes (ValueError or FileNotFoundError, naming it)."""
+    from awe_tf.affinities import parse
+    from awe_tf.data.registry import KNOWN, locate
+
+    if kind == "annotation":
+        for name in settings["datasets"]:
+            locate(name)
+            if KNOWN[name][4] == "movielens":
+                raise ValueError(f"{name} is a recommendation data set: the annotation table takes annotation ones")
+        return
+    locate("ml-100k")
+    for beta in settings["betas"]:
+        parse(f"linear-sigmoid:alpha=1,beta={beta:g}")
+    for rest in settings["top_k_rests"]:
+        for k in settings["top_ks"]:
+            parse(top_k_row(k, rest)[2])
+
+
+def _kept_or_run(keep: Path | None, name: str, settings: dict, run, log) -> list[dict]:
+    """The rows of one unit of work: kept in ``keep`` by an earlier run with the same
+    ``settings``, else ``run()``'s, then kept there (written whole, or not at all)."""
+    if keep is None:
+        return run()
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    path = Path(keep) / f"{name}-{digest}.json"
+    if path.exists():
+        log(f"{name}: kept from an earlier run ({path})")
+        return json.loads(path.read_text())["rows"]
+    rows = run()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps({"settings": settings, "rows": rows}, default=str))
+    os.replace(partial, path)
+    return rows
+
+
+def over_seeds(kind: str, seeds, log=print, keep=None, **settings) -> tuple[list[dict], list[dict]]:
     """Run the ``kind`` table once per seed: ``(mean rows, per-seed rows)``. With several seeds a
     mean row also has each metric's sample standard deviation (``precision@1_std``, ...); the
-    recommendation changes are those of the means."""
+    recommendation changes are those of the means. With ``keep`` (a directory) each annotation
+    data set, or each seed's recommendation table, is kept there once finished, and taken from
+    there by a later call with the same settings instead of being run again."""
     run = annotation if kind == "annotation" else recommendation
     per_seed = []
     for seed in seeds:
         log(f"seed {seed}")
-        per_seed += [{"seed": seed, **row} for row in run(seed=seed, log=log, **settings)]
+        units = [{"datasets": [name]} for name in settings["datasets"]] if kind == "annotation" else [{}]
+        for unit in units:
+            unit_settings = {**settings, **unit, "seed": seed}
+            name = f"seed-{seed}" + (f"-{unit['datasets'][0]}" if unit else "")
+            rows = _kept_or_run(keep, name, unit_settings, lambda s=unit_settings: run(log=log, **s), log)
+            per_seed += [{"seed": seed, **row} for row in rows]
     return mean_rows(kind, per_seed), per_seed
 
 
@@ -198,6 +251,8 @@ def write_report(kind: str, rows: list[dict], directory, settings: dict,
     if per_seed is not None and len({r["seed"] for r in per_seed}) > 1:
         written.append(directory / "results_per_seed.csv")
         _write_csv(written[-1], per_seed)
+    else:  # an earlier run's, of other seeds, would read as this one's
+        (directory / "results_per_seed.csv").unlink(missing_ok=True)
     if kind == "annotation":
         text = _table(rows, ["dataset", "method", "precision@1", "precision@3"])
         datasets = list(dict.fromkeys(r["dataset"] for r in rows))

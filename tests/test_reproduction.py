@@ -126,3 +126,37 @@ def test_reproduce_trains_the_linear_models_with_the_native_engine(monkeypatch, 
     assert [r["method"] for r in rows] == ["SVD", "WSABIE", "AWE linear sigmoid", "AWE top-k"]
     kinds = [name.split("_")[0] for name in native]
     assert len(native) == 4 and kinds.count("constant") == 2  # WSABIE and linear sigmoid, each stage; not top-k
+
+
+@pytest.mark.parametrize("args, said", [
+    (["annotation", "--datasets", "corel5k", "nosuch"], "unknown data set 'nosuch'"),
+    (["annotation", "--datasets", "ml-100k"], "ml-100k is a recommendation data set"),
+    (["annotation", "--betas", "0", "--from-scratch"], "--betas, --from-scratch are not for the annotation table"),
+    (["recommendation", "--datasets", "scene"], "--datasets is not for the recommendation table"),
+    (["recommendation", "--betas", "nan"], "must be a finite number"),
+])
+def test_reproduce_refuses_what_it_cannot_run_before_any_work(args, said, tmp_path, data_dir):
+    """Found before any model trains (a bad name or beta stopped the run after the data sets
+    before it had trained, throwing their results away); the other table's flags are refused,
+    not ignored."""
+    proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", "reproduce", *args, "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=ENV, timeout=300)
+    assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "done in" not in proc.stdout and not (tmp_path / "out").exists()
+
+
+def test_finished_units_are_kept_and_taken_up_again(tmp_path):
+    """Each data set of a seed is kept as it finishes: a run stopped after the first loses none of
+    it, and a run with other settings does not take it."""
+    from awe_tf import reproduction
+
+    settings = {"datasets": ["corel5k"], "dimension": 4, "epochs": 1, "iterations": 1, "k": 5}
+    lines = []
+    first, _ = reproduction.over_seeds("annotation", [0], log=lines.append, keep=tmp_path, **settings)
+    assert not any("kept" in line for line in lines) and len(list(tmp_path.glob("seed-0-corel5k-*.json"))) == 1
+    lines.clear()
+    again, _ = reproduction.over_seeds("annotation", [0], log=lines.append, keep=tmp_path, **settings)
+    assert again == first and any(line.startswith("seed-0-corel5k: kept from an earlier run") for line in lines)
+    lines.clear()
+    reproduction.over_seeds("annotation", [0], log=lines.append, keep=tmp_path, **{**settings, "dimension": 5})
+    assert not any("kept" in line for line in lines) and len(list(tmp_path.glob("seed-0-corel5k-*.json"))) == 2

@@ -129,11 +129,9 @@ def guess_format(path: Path) -> str:
     raise ValueError(f"{path}: cannot tell the format from the name; pass format=/--format")
 
 
-def load_dataset(name: str = DEFAULT_DATASET) -> Split:
-    """A named data set, split by the protocol (``docs/protocols.md``), raw values kept.
-
-    ``corel5k`` ships with the package; the others are read from ``AWE_DATA_DIR``.
-    """
+def locate(name: str) -> Path:
+    """The folder a named data set is read from, without reading it: ValueError for a name not
+    known, FileNotFoundError (saying where it was looked for) for one not here."""
     if name not in KNOWN:
         raise ValueError(f"unknown data set {name!r}; known: {', '.join(KNOWN)}")
     where = _locate(name)
@@ -144,6 +142,15 @@ def load_dataset(name: str = DEFAULT_DATASET) -> Split:
                                     f"{KNOWN[name][0]}/")
         raise FileNotFoundError(f"data set {name!r}: AWE_DATA_DIR is {root}, which holds no "
                                 f"{KNOWN[name][0]}/{KNOWN[name][1]}")
+    return where
+
+
+def load_dataset(name: str = DEFAULT_DATASET) -> Split:
+    """A named data set, split by the protocol (``docs/protocols.md``), raw values kept.
+
+    ``corel5k`` ships with the package; the others are read from ``AWE_DATA_DIR``.
+    """
+    where = locate(name)
     _, train_file, test_file, xml, fmt = KNOWN[name]
     train, test = read_files(
         where / train_file,
