@@ -601,21 +601,29 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_tune(args) -> int:
+    from awe_tf.affinities import REGISTRY
     from awe_tf.training import TrainConfig
     from awe_tf.tuning import make_tuner
 
+    known = REGISTRY.get(args.affinity.strip())
+    if args.iterations is not None and known is not None and not known.iterative:
+        raise UsageError("--iterations is for affinities built from the training set ("
+                         + ", ".join(name for name, found in REGISTRY.items() if found.iterative) + ")")
+    if args.oracle == "hyperband" and args.trials is not None:
+        print("note: hyperband sets its own number of trials from --epochs; --trials is for random and bayesian")
+    trials = args.trials or 10
     split, name, _ = _load(args)
     print(f"data: {split.train!r}")
     monitor = _monitor(args, split)
-    tuner = make_tuner(args.oracle, split.train, args.affinity, directory=args.output, max_trials=args.trials,
-                       max_epochs=args.epochs, seed=args.seed, iterations=args.iterations,
+    tuner = make_tuner(args.oracle, split.train, args.affinity, directory=args.output, max_trials=trials,
+                       max_epochs=args.epochs, seed=args.seed, iterations=args.iterations or 1,
                        train_config=TrainConfig(monitor=monitor))
     print(f"searching {args.affinity} on {name} with {args.oracle} ({tuner.project_dir}); objective: validation "
           f"{monitor} on the protocol's validation carve-out of the training part")
     done = len(tuner.oracle.trials)
-    if args.oracle != "hyperband" and done >= args.trials:
+    if args.oracle != "hyperband" and done >= trials:
         finished = sum(trial.status == "COMPLETED" for trial in tuner.oracle.trials.values())
-        print(f"the search has {done} trials already ({finished} finished), --trials {args.trials}: none to add (a "
+        print(f"the search has {done} trials already ({finished} finished), --trials {trials}: none to add (a "
               "larger --trials adds trials)")
     tuner.search()
     best = tuner.best(data_flags=_data_flags(args))
@@ -889,9 +897,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="affinity whose knobs are searched with the usual ones (`awe-tf affinities` lists them)")
     tune.add_argument("--oracle", choices=["random", "bayesian", "hyperband"], default="random",
                       help="KerasTuner's search algorithm")
-    tune.add_argument("--trials", type=_positive, default=10, help="trials (random, bayesian)")
+    tune.add_argument("--trials", type=_positive, help="trials (random, bayesian; none: 10)")
     tune.add_argument("--epochs", type=_positive, default=10, help="epochs per trial (hyperband: the most)")
-    tune.add_argument("--iterations", type=_positive, default=1, help="G rebuilds per trial for knn-type affinities")
+    tune.add_argument("--iterations", type=_positive,
+                      help="G rebuilds per trial, for affinities built from the training set (none: 1)")
     tune.add_argument("--monitor", help="validation metric to maximise (none: precision@10 for recommendation, "
                                         "precision@1 otherwise)")
     tune.add_argument("--seed", type=_non_negative, default=0, help="seed of the search and of each trial")

@@ -175,6 +175,36 @@ def test_a_search_needs_a_carve_out_to_score_on_and_an_affinity_family(tmp_path)
     assert not list(tmp_path.iterdir())
     with pytest.raises(ValueError, match=r"'knn:k=5': name the family alone \(knn\); the search chooses its settings"):
         tuning.space("knn:k=5")
+    with pytest.raises(ValueError, match=r"the sum 'constant:1\+knn': a search tunes one family"):
+        tuning.space("constant:1+knn")
+
+
+def test_the_best_command_trains_every_searched_setting_or_there_is_none(tmp_path, corel):
+    """A searched seed is train's --seed; a searched setting no flag gives (bucketing) leaves the
+    best trial without a command, named in not_in_command (both were dropped silently: the
+    command trained something else than the trial)."""
+    config = {"model_config": ModelConfig(dimension=4, num_negatives=3), "train_config": TrainConfig(epochs=1)}
+    seeded = tuning.make_tuner("random", corel.train, directory=tmp_path / "a", max_trials=1,
+                               search_space={"seed": ("int", 3, 3)}, **config)
+    seeded.search()
+    best = seeded.best(data_flags=[])
+    assert best["values"]["seed"] == 3 and "--seed 3" in best["command"] and best["not_in_command"] == []
+    unflagged = tuning.make_tuner("random", corel.train, directory=tmp_path / "b", max_trials=1,
+                                  search_space={"bucketing": ("choice", [False])}, **config)
+    unflagged.search()
+    best = unflagged.best(data_flags=[])
+    assert best["command"] is None and [m.split("=")[0] for m in best["not_in_command"]] == ["bucketing"]
+
+
+def test_cli_tune_refuses_iterations_it_would_drop_and_notes_hyperbands_trials(tmp_path, capsys):
+    from awe_tf import cli
+
+    code = cli.main(["tune", "--affinity", "linear-sigmoid", "--iterations", "3", "-o", str(tmp_path / "s")])
+    assert code == 2 and "--iterations is for affinities built from the training set" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+    code = cli.main(["tune", "--oracle", "hyperband", "--trials", "3", "--monitor", "precision@999", "-o",
+                     str(tmp_path / "h")])  # stops before the search, after the note
+    assert code == 2 and "note: hyperband sets its own number of trials" in capsys.readouterr().out
 
 
 def test_bayesian_optimisation_runs(tmp_path, corel, fits):

@@ -29,6 +29,9 @@ def space(affinity: str = "constant", include_common: bool = True) -> dict:
     """
     from awe_tf.affinities import REGISTRY, UnknownAffinity, known_names
 
+    if "+" in affinity:
+        raise UnknownAffinity(f"no search space for the sum {affinity!r}: a search tunes one family (its settings "
+                              "and the usual knobs); name one, e.g. knn")
     family = affinity.split(":", 1)[0].strip()
     if affinity not in REGISTRY and family in REGISTRY:  # a spec with settings: the search chooses them
         searched = ", ".join(REGISTRY[family].space) or "none of its own"
@@ -57,7 +60,7 @@ VALUE_FLAGS = {"dimension": "--dimension", "margin": "--margin", "num_negatives"
                "normalisation": "--normalisation", "max_norm": "--max-norm", "init_scale": "--init-scale",
                "epochs": "--epochs", "learning_rate": "--learning-rate", "optimizer": "--optimizer",
                "pairs_per_batch": "--pairs-per-batch", "patience": "--patience", "engine": "--engine",
-               "threads": "--threads"}
+               "threads": "--threads", "seed": "--seed"}  # a searched seed is the model's and training's
 SWITCHES = {("input_bias", False): "--no-bias", ("tpu_embedding", True): "--tpu-embedding",
             ("jit_compile", True): "--jit-compile"}
 

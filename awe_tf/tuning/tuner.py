@@ -195,6 +195,8 @@ class _TrialRunner:
         values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
         model_config, train_config = self.settings(trial.hyperparameters.values)
         fixed, missing = self.searched_flags(model_config.affinity, values)
+        missing += [f"{key}={value!r}" for key, value in values.items()  # searched, but no flag of train gives it
+                    if not key.startswith("affinity.") and setting_flags(key, value) is None]
         flags = train_flags(self.affinity, values) + fixed
         path = Path(self.project_dir) / BEST_FILE
         recorded = json.loads(path.read_text()) if path.exists() else {}
