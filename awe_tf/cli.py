@@ -358,6 +358,13 @@ def _train(args) -> int:
     start_digest = tables_digest(start[1]) if args.init_from else None  # the final stage's start, as it was
     out = _directory(Path(args.output), "--output")
     runs.clear_unpublished(out)  # left by a run killed while publishing its results
+    request = runs.request(args.affinity, model_config, train_config, iterations if iterative else None,
+                           args.validate)
+    if not args.restart:
+        changed = runs.changed_request(out, request)
+        if changed:  # a finished run of other settings: its model would be replaced without a word
+            raise UsageError(f"{out} holds a finished run of other settings ({'; '.join(changed)}): give another "
+                             "--output, or --restart to discard it")
     if args.restart:  # everything of earlier runs goes: a killed restart leaves no old model behind
         discarded = runs.discard(out)
         if discarded:
@@ -440,6 +447,7 @@ def _train(args) -> int:
             "train_config": final_config.to_dict(),
             "validation": validation_report,
             "affinity_learnt": model.affinity.learnt_scalars(),
+            "request": request,
         }
     )
     runs.publish(out, model, report)
@@ -794,7 +802,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--affinity", help="the affinity G as a spec, e.g. knn:k=20, linear-sigmoid:alpha=1,beta=0.25 "
                        "or a sum such as constant:1+knn:k=20 (`awe-tf affinities` lists them; none: constant, i.e. "
                        "WSABIE); auto: chosen on the validation carve-out among WSABIE and a few candidates, "
-                       "within 5x WSABIE's time")
+                       "within 5x WSABIE's time (its candidates keep no checkpoints: interrupted, it chooses "
+                       "again)")
     model.add_argument("--iterations", type=_positive,
                        help="times G is rebuilt from the model, for affinities built from the training set "
                             "(knn, rbf, latent-rbf, hybrid-rbf, cluster; none: 3)")

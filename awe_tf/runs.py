@@ -192,6 +192,31 @@ def publish(run: Path, model, report: dict) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
+def request(affinity: str | None, model_config, train_config, iterations: int | None, validate: bool) -> dict:
+    """What a train command asks for, as ``metrics.json`` records it (``request``): the affinity as
+    given (``auto`` before it chooses), the model's and training's settings but those a resumed run
+    may change (epochs, verbosity, threads), G's rebuilds and validation. (The start a run began
+    from, ``--init-from``, its checkpoints check.)"""
+    from awe_tf.training.callbacks import FREE_ON_RESUME
+
+    free = ("epochs", *FREE_ON_RESUME)
+    return {"affinity": affinity or "constant",
+            "model": {k: v for k, v in model_config.to_dict().items() if k != "affinity"},
+            "train": {k: v for k, v in train_config.to_dict().items() if k not in free},
+            "iterations": iterations, "validate": validate}
+
+
+def changed_request(run: Path, asked: dict) -> list[str]:
+    """How ``asked`` (:func:`request`) differs from what the finished run in ``run`` asked for, as
+    ``key: recorded -> asked`` lines; empty where it has none, or none recorded."""
+    from awe_tf.training.callbacks import changes
+
+    recorded = (read_metrics(run) or {}).get("request")
+    if recorded is None:
+        return []
+    return changes(recorded, json.loads(json.dumps(asked, default=str)))  # as the record reads back
+
+
 def shape_text(features: int, labels: int, dimension: int, bias: bool) -> str:
     """A model's shape in words, as the errors about starting from another model give it."""
     return f"{features} features, {labels} labels, dimension {dimension} and {'a' if bias else 'no'} bias feature"

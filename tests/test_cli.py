@@ -231,6 +231,24 @@ def test_killed_run_resumes_when_the_command_is_run_again(tmp_path):
     assert "model.dimension: 16 -> 8" in refused.stderr
 
 
+def test_a_finished_run_of_other_settings_is_not_replaced_without_a_word(tmp_path):
+    """Iterative and plain runs keep their checkpoints in different places, and auto keeps none,
+    so the checkpoints' own check did not see that one replaced the other's model: the run's
+    request in metrics.json is compared (the model and metrics were replaced silently)."""
+    out = str(tmp_path / "run")
+    small = ["--epochs", "1", "--dimension", "4", "--negatives", "3", "--no-baselines", "-o", out]
+    run("train", "--affinity", "knn:k=5", "--iterations", "1", *small)
+    before = (tmp_path / "run" / "metrics.json").read_text()
+    for other in ([], ["--affinity", "auto"]):
+        refused = run("train", *other, *small, check=False)
+        assert refused.returncode == 2 and "holds a finished run of other settings" in refused.stderr, refused.stderr
+        assert 'affinity: "knn:k=5" -> ' in refused.stderr and "--restart" in refused.stderr
+    assert (tmp_path / "run" / "metrics.json").read_text() == before
+    assert "Resuming" in run("train", "--affinity", "knn:k=5", "--iterations", "1", *small).stdout  # the same: kept
+    run("train", *small, "--restart")
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["affinity"] == "constant"
+
+
 def test_a_rerun_on_changed_data_stops_instead_of_reusing_the_model(tmp_path):
     """Data edited in place, with the same numbers of rows and interactions: the rerun names it."""
     import numpy as np
