@@ -990,6 +990,14 @@ def import_user_module(module: str) -> None:
         raise ImportError(f"--import {module}: {err} (give a module name or a .py file's path)") from None
 
 
+def _tensor_as_bool() -> type:
+    """TensorFlow's error for a tensor used as a Python bool while a graph is traced (imported
+    only when an error is being handled, so commands that need no TensorFlow load none)."""
+    if "tensorflow" not in sys.modules:
+        return type("_NoTensorFlowError", (Exception,), {})
+    return sys.modules["tensorflow"].errors.OperatorNotAllowedInGraphError
+
+
 class _Output:
     """Standard output that, once its reader has gone (a pipe closed early: ``awe-tf train ... |
     head -1``), points its descriptor at /dev/null and carries on: the command finishes its work
@@ -1036,6 +1044,10 @@ def main(argv=None) -> int:
         return code
     except SettingError as err:
         print(f"error: {_flag(getattr(args, 'parser', None), err.field)} {err.problem}", file=sys.stderr)
+    except _tensor_as_bool() as err:  # an affinity of one's own with a Python branch on a tensor
+        print("error: a Python if (or while, and, or) on a tensor's value cannot be traced into a graph: an "
+              "affinity's hooks branch with tf.cond or tf.where (README: Adding an affinity) "
+              f"({str(err).splitlines()[0]})", file=sys.stderr)
     except (DataFormatError, ValueError, RuntimeError, ImportError, OSError) as err:  # OSError: a broken pipe too,
         print(f"error: {err}", file=sys.stderr)  # other than the output's (a reader of the output may stop early)
     except KeyboardInterrupt:

@@ -133,3 +133,24 @@ def test_import_takes_a_module_in_the_current_folder_or_a_file_and_tune_names_it
                        model_config=ModelConfig(dimension=8, num_negatives=5), train_config=TrainConfig(epochs=1))
     tuner.search()
     assert tuner.best(data_flags=[])["command"].startswith("awe-tf --import tests.test_new_affinity train ")
+
+
+def test_a_python_branch_on_a_tensor_is_named_in_one_line(capsys, tmp_path):
+    """The README warns that hooks branch with tf.cond or tf.where; a hook that uses a Python if on a
+    tensor stops the command with that advice in one line (it ended in a long traceback whose own
+    hint, to decorate the function with tf.function, is wrong here)."""
+
+    @register("branching-scale")
+    class BranchingScale(LearntScale):
+        def score_all(self, features, weights, labels, context=None, feature_ids=None):
+            if tf.reduce_sum(weights) > 0:
+                return super().score_all(features, weights, labels, context, feature_ids)
+            return tf.zeros([tf.shape(features)[0], tf.shape(labels)[0]])
+
+    try:
+        code = cli.main(["train", "--affinity", "branching-scale", "--epochs", "1", "--no-baselines", "--dimension",
+                         "4", "--negatives", "3", "--verbose", "0", "-o", str(tmp_path / "run")])
+    finally:
+        REGISTRY.pop("branching-scale", None)
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1 and "tf.cond or tf.where" in error[0], error
