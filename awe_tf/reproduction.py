@@ -71,7 +71,7 @@ def annotation(datasets=ANNOTATION, dimension: int = 100, epochs: int = 30, iter
         model_config = ModelConfig(dimension=dimension, seed=seed, init_scale=init_scale)
         wsabie = train_chosen(split.train, model_config, train_config)
         log(f"{name}: WSABIE trained in {time.perf_counter() - began:.0f}s; AWE k-NN (k={k}, {iterations} "
-            "iterative steps) next")
+            f"iterative step{'s' * (iterations != 1)}) next")
         awe = train_chosen(split.train, dataclasses.replace(model_config, affinity=f"knn:k={k}"), train_config,
                            iterations)
         log(f"{name}: AWE k-NN trained, {time.perf_counter() - began:.0f}s so far; scoring it and the baselines")

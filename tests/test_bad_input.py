@@ -337,6 +337,8 @@ PYTHON = [
     ("negative recommendation input", lambda: _dataset(np.eye(4, 3), "recommendation", -sp.eye(4, 3, format="csr")),
      ValueError, ["items with weights above 0", "got [-1.0"]),
     ("constant 0", lambda: AWEModel(3, 4, affinity="constant:0"), ValueError, ["G = 0 everywhere"]),
+    ("a number with an underscore", lambda: AWEModel(3, 4, affinity="knn:k=1_0"), ValueError,
+     ["must be a whole number, got '1_0'"]),
     ("constants adding to 0", lambda: AWEModel(3, 4, affinity="constant:0+constant:0"), ValueError,
      ["G = 0 everywhere", "no gradient"]),
     ("matrix starting at 0", lambda: AWEModel(3, 4, affinity="matrix:c=0"), ValueError, ["G = 0 everywhere"]),

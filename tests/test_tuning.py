@@ -177,6 +177,9 @@ def test_a_search_needs_a_carve_out_to_score_on_and_an_affinity_family(tmp_path)
         tuning.space("knn:k=5")
     with pytest.raises(ValueError, match=r"the sum 'constant:1\+knn': a search tunes one family"):
         tuning.space("constant:1+knn")
+    with pytest.raises(ValueError, match="not model_config's 'knn:k=5'"):  # it was replaced by the family searched
+        tuning.make_tuner("random", small, "linear-sigmoid", directory=tmp_path / "y",
+                          model_config=ModelConfig(affinity="knn:k=5"))
 
 
 def test_the_best_command_trains_every_searched_setting_or_there_is_none(tmp_path, corel):

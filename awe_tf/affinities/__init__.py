@@ -33,6 +33,10 @@ for _module in pkgutil.iter_modules(__path__):  # each affinity module registers
 
 
 def _value(text: str):
+    """A setting's value as written: a whole number, a number, or text (Python's underscores in
+    numbers, 1_0, are read as text, which the setting's own check refuses)."""
+    if "_" in text:
+        return text
     for cast in (int, float):
         try:
             return cast(text)

@@ -264,6 +264,9 @@ def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", director
     for name, value, least in (("max_trials", max_trials, 1), ("max_epochs", max_epochs, 1), ("seed", seed, 0)):
         if value is not None:
             check_whole(name, value, least)
+    if model_config is not None and model_config.affinity not in (None, affinity):  # it would be replaced
+        raise ValueError(f"make_tuner searches the affinity given as affinity={affinity!r}, not model_config's "
+                         f"{model_config.affinity!r}: name that family as affinity, and leave it out of model_config")
     model_config, train_config = model_config or ModelConfig(), train_config or TrainConfig()
     if max_epochs is not None:
         train_config = dataclasses.replace(train_config, epochs=max_epochs)
