@@ -277,6 +277,20 @@ def _monitor(args, split) -> str:
     return args.monitor or default_monitor(split.train)
 
 
+def _check_monitor(args, monitor: str, n_labels: int) -> None:
+    """:func:`~awe_tf.config.check_monitor`, whose error, for the default monitor (not the user's
+    choice), says it is the default and what to give instead."""
+    from awe_tf.config import SettingError, check_monitor
+
+    try:
+        check_monitor(monitor, n_labels)
+    except SettingError:
+        if args.monitor:
+            raise
+        raise UsageError(f"the default --monitor, {monitor}, needs at least {monitor.split('@')[1]} labels and the "
+                         f"data has {n_labels}: give --monitor precision@K with K at most {n_labels}") from None
+
+
 def _check_workers_agree(args, split, model_config, train_config, iterations) -> None:
     """Refuse, on every worker, settings or data that differ among the workers of a multi-worker
     run (each runs its own command), before any model is built."""
@@ -296,7 +310,7 @@ def _train(args) -> int:
     import tensorflow as tf
 
     from awe_tf import runs
-    from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_engine, check_monitor
+    from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_engine
     from awe_tf.data.protocols import coverage
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory, run_directory, tables_digest
@@ -342,7 +356,7 @@ def _train(args) -> int:
         _check_workers_agree(args, split, model_config, train_config, iterations)
     if args.validate:
         checked_validation(split.train)
-        check_monitor(monitor, split.train.n_labels)  # one the carve-out's ranking can report
+        _check_monitor(args, monitor, split.train.n_labels)  # one the carve-out's ranking can report
     start = (None, None)
     if args.init_from:
         try:
@@ -623,6 +637,7 @@ def cmd_tune(args) -> int:
     split, name, _ = _load(args)
     print(f"data: {split.train!r}")
     monitor = _monitor(args, split)
+    _check_monitor(args, monitor, split.train.n_labels)
     tuner = make_tuner(args.oracle, split.train, args.affinity, directory=args.output, max_trials=trials,
                        max_epochs=args.epochs, seed=args.seed, iterations=args.iterations or 1,
                        train_config=TrainConfig(monitor=monitor))

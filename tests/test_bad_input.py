@@ -157,6 +157,9 @@ CASES = [
      ["short.tsv: its test part has no example"]),
     ("no user to test", ["train", "--train", "{dir}/short.tsv", *ON_FILES], ["short.tsv: its test part has no "
                                                                              "example", "no user has the 5 items"]),
+    ("a default monitor the data cannot report", ["tune", "--train", "{dir}/few.tsv", "--trials", "1", "-o",
+                                                  "{dir}/never"], ["the default --monitor, precision@10", "has 8",
+                                                                   "precision@K with K at most 8"]),
     ("too little data to validate", ["train", "--train", "{dir}/few.tsv", *SMALL], ["validation carve-out",
                                                                                      "--no-validate"]),
     ("native engine, other affinity", ["train", "--engine", "native", "--affinity", "sigmoid", *SMALL],
