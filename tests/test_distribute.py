@@ -318,9 +318,16 @@ def test_sharded_tables_train_exactly_as_unsharded_ones():
                          "cut": sharding_text({"U": result.model.U.table}),
                          "p1": evaluate_model(result.model.score, split)["metrics"]["precision@1"],
                          "U": tf.convert_to_tensor(result.model.U.table).numpy().round(5).tolist()}
+        # a model given to fit unadapted is adapted to its data under parameter servers too
+        from awe_tf.models import AWEModel
+        strategy = parameter_server_strategy(local_cluster(workers=1, parameter_servers=2, ports=ports[12:15]), 4096)
+        with strategy.scope():
+            given = AWEModel(split.train.n_features, split.train.n_labels, dimension=4)
+            fit(split.train, train_config=TrainConfig(epochs=1, verbose=0, bucketing=False), model=given)
+        out["given adapted"] = bool(given.transform.adapted)
         print(json.dumps(out))
     """)
-    proc = subprocess.run([sys.executable, "-c", script, json.dumps(free_ports(12))], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps(free_ports(15))], capture_output=True, text=True,
                           env=ENV, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -335,6 +342,7 @@ def test_sharded_tables_train_exactly_as_unsharded_ones():
     assert out["knn sharded"]["shards"] == 2
     np.testing.assert_allclose(out["knn sharded"]["U"], out["knn whole"]["U"], atol=1e-4)
     assert out["knn sharded"]["p1"] == out["knn whole"]["p1"]
+    assert out["given adapted"]
 
 
 def test_iterative_neighbour_build_is_shared_out_among_workers(tmp_path):

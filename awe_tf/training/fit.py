@@ -141,11 +141,11 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     given = model is not None
     if model is None:
         model = build_model(train, model_config, strategy)
+    elif not model.transform.adapted:
+        model.adapt(train)
     if is_parameter_server(strategy):
         progress_log(None, train_config)(f"tables on the parameter servers: "
                                          f"{sharding_text({'U': model.U.table, 'V': model.V.table})}")
-    elif not model.transform.adapted:
-        model.adapt(train)
     if validation is not None:  # validation ranks each epoch unchecked (rank_test_part): check it once, here
         problem = data_mismatch(model.n_features, model.n_labels, model.label_names, validation.train)
         if problem:
