@@ -372,8 +372,10 @@ def _train(args) -> int:
     start_digest = tables_digest(start[1]) if args.init_from else None  # the final stage's start, as it was
     out = _directory(Path(args.output), "--output")
     runs.clear_unpublished(out)  # left by a run killed while publishing its results
-    request = runs.request(args.affinity, model_config, train_config, iterations if iterative else None,
-                           args.validate)
+    from awe_tf.affinities import get, serialize
+
+    chosen = "auto" if auto else serialize(get(model_config.affinity or "constant"))  # as parsed: spellings agree
+    request = runs.request(chosen, model_config, train_config, args.validate, split)
     if not args.restart:
         changed = runs.changed_request(out, request)
         if changed:  # a finished run of other settings: its model would be replaced without a word

@@ -192,18 +192,19 @@ def publish(run: Path, model, report: dict) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def request(affinity: str | None, model_config, train_config, iterations: int | None, validate: bool) -> dict:
-    """What a train command asks for, as ``metrics.json`` records it (``request``): the affinity as
-    given (``auto`` before it chooses), the model's and training's settings but those a resumed run
-    may change (epochs, verbosity, threads), G's rebuilds and validation. (The start a run began
-    from, ``--init-from``, its checkpoints check.)"""
+def request(affinity: str, model_config, train_config, validate: bool, split) -> dict:
+    """What a train command asks for, as ``metrics.json`` records it (``request``): the affinity
+    (``auto`` before it chooses), the model's and training's settings but those a resumed run may
+    change (:data:`~awe_tf.training.callbacks.FREE_ON_RESUME` and the epochs; also G's rebuilds,
+    whose steps a rerun with fewer takes up), validation, and the data's fingerprints. (The start
+    a run began from, ``--init-from``, its checkpoints check.)"""
     from awe_tf.training.callbacks import FREE_ON_RESUME
 
     free = ("epochs", *FREE_ON_RESUME)
-    return {"affinity": affinity or "constant",
+    return {"affinity": affinity,
             "model": {k: v for k, v in model_config.to_dict().items() if k != "affinity"},
             "train": {k: v for k, v in train_config.to_dict().items() if k not in free},
-            "iterations": iterations, "validate": validate}
+            "validate": validate, "data": fingerprints(split)}
 
 
 def changed_request(run: Path, asked: dict) -> list[str]:
