@@ -291,6 +291,14 @@ def _check_monitor(args, monitor: str, n_labels: int) -> None:
                          f"data has {n_labels}: give --monitor precision@K with K at most {n_labels}") from None
 
 
+def _iterations_refused() -> UsageError:
+    """The error for --iterations given with an affinity that is not built from the training set."""
+    from awe_tf.affinities import REGISTRY
+
+    return UsageError("--iterations is for affinities built from the training set ("
+                      + ", ".join(name for name, known in REGISTRY.items() if known.iterative) + ")")
+
+
 def _check_workers_agree(args, split, model_config, train_config, iterations) -> None:
     """Refuse, on every worker, settings or data that differ among the workers of a multi-worker
     run (each runs its own command), before any model is built."""
@@ -300,7 +308,8 @@ def _check_workers_agree(args, split, model_config, train_config, iterations) ->
     settings = {"model": model_config.to_dict(),
                 "train": {key: value for key, value in train_config.to_dict().items() if key not in free},
                 "data": {"train": split.train.fingerprint(), "test": split.test.fingerprint()},
-                "run": {"iterations": iterations, "validate": args.validate, "affinity": args.affinity}}
+                "run": {"iterations": iterations, "validate": args.validate, "affinity": args.affinity,
+                        "init_from": args.init_from, "restart": args.restart}}  # a start, or one worker discarding
     problem = differences_among_workers(settings)
     if problem:
         raise UsageError(f"the workers were not given the same command and data: {problem}")
@@ -337,10 +346,7 @@ def _train(args) -> int:
         raise
     iterative = is_iterative(model_config)
     if args.iterations is not None and not iterative:
-        from awe_tf.affinities import REGISTRY
-
-        raise UsageError("--iterations is for affinities built from the training set ("
-                         + ", ".join(name for name, known in REGISTRY.items() if known.iterative) + ")")
+        raise _iterations_refused()
     iterations = 3 if args.iterations is None else args.iterations
     train_config = TrainConfig(
         epochs=args.epochs, learning_rate=args.learning_rate, optimizer=args.optimizer,
@@ -631,8 +637,7 @@ def cmd_tune(args) -> int:
 
     known = REGISTRY.get(args.affinity.strip())
     if args.iterations is not None and known is not None and not known.iterative:
-        raise UsageError("--iterations is for affinities built from the training set ("
-                         + ", ".join(name for name, found in REGISTRY.items() if found.iterative) + ")")
+        raise _iterations_refused()
     if args.oracle == "hyperband" and args.trials is not None:
         print("note: hyperband sets its own number of trials from --epochs; --trials is for random and bayesian")
     trials = args.trials or 10
@@ -651,7 +656,7 @@ def cmd_tune(args) -> int:
         print(f"the search has {done} trials already ({finished} finished), --trials {trials}: none to add (a "
               "larger --trials adds trials)")
     tuner.search()
-    best = tuner.best(data_flags=_data_flags(args))
+    best = tuner.best(data_flags=_data_flags(args), imports=args.imports or None)  # --import as given here
     print(f"best validation {monitor}: {best['score']:.4f} after {best['trials']} trials")
     if best["command"]:
         print(f"train it with:\n  {best['command']}")
@@ -988,17 +993,20 @@ def import_user_module(module: str) -> None:
     """``--import MODULE``: a module name, found from the current folder as ``python -m`` finds it,
     or a ``.py`` file's path (imported under its file name, the name a saved model records).
     An ImportError names the module and why."""
-    name = module
+    name, path = module, None
     if module.endswith(".py") or os.sep in module:
         path = Path(module)
         if path.suffix != ".py" or not path.is_file():
             raise ImportError(f"--import {module}: no such Python file (give a module name, or a .py file's path)")
         name = path.stem
+        loaded = getattr(sys.modules.get(name), "__file__", None)
+        if loaded is not None and Path(loaded).resolve() != path.resolve():
+            raise ImportError(f"--import {module}: a module named {name} is loaded already ({loaded}); rename the file")
         folder = str(path.resolve().parent)
     else:
         folder = os.getcwd()
     if folder not in sys.path:
-        sys.path.insert(0, folder)
+        sys.path.append(folder)  # after the installed packages: a file of the folder never hides one of theirs
     try:
         importlib.import_module(name)
     except ImportError as err:
@@ -1039,9 +1047,12 @@ class _Output:
 
     def _reader_gone(self):
         try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+            descriptor = self.stream.fileno()
         except (OSError, ValueError, AttributeError):  # no descriptor of its own (captured, a notebook's stream)
-            pass
+            return
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, descriptor)
+        os.close(null)
 
     def __getattr__(self, name):
         return getattr(self.stream, name)

@@ -152,10 +152,9 @@ class TrainConfig:
             it is kept as it starts).
         learning_rate: the optimiser's step size (the default is Adagrad's).
         optimizer: ``adagrad`` (default) or ``sgd`` (the paper's plain SGD). SGD needs a rate of
-            its own, well below Adagrad's: a step of the graph engine adds up the steps of its
-            pairs, and Adagrad's steps shrink as its squared gradients add up while SGD's do not
-            (on Corel5k, d = 32, 5 epochs, test P@1: Adagrad at 0.05, 0.364; SGD at 0.05, 0.066;
-            at 0.01, 0.266).
+            its own, well below Adagrad's (choose it on validation): a step of the graph engine
+            adds up the steps of its pairs, and Adagrad's steps shrink as its squared gradients
+            add up while SGD's do not.
         pairs_per_batch: the most positive (x, y) pair slots one step holds (each example's
             labels padded to the step's longest, rounded up to a multiple of 8).
         bucketing: group examples by length (a few static shapes) instead of one padded shape.

@@ -104,16 +104,16 @@ def differences_among_workers(settings: dict) -> str | None:
         return None
     text = np.frombuffer(json.dumps(settings, sort_keys=True, default=str).encode("utf-8"), np.uint8)
 
-    def lengths():
+    def gather_lengths():
         return tf.distribute.get_replica_context().all_gather(tf.constant([text.size], tf.int64), axis=0)
 
-    lengths = strategy.experimental_local_results(_run(strategy, lengths))[0].numpy()
+    lengths = strategy.experimental_local_results(_run(strategy, gather_lengths))[0].numpy()
     padded = np.pad(text, (0, int(lengths.max()) - text.size)).astype(np.int32)[None]  # collectives take no uint8
 
-    def texts():
+    def gather_texts():
         return tf.distribute.get_replica_context().all_gather(tf.constant(padded), axis=0)
 
-    gathered = strategy.experimental_local_results(_run(strategy, texts))[0].numpy()
+    gathered = strategy.experimental_local_results(_run(strategy, gather_texts))[0].numpy()
     own = _flat(json.loads(text.tobytes().decode("utf-8")))  # as the others' arrive: through JSON
     differences = []
     for replica, (row, length) in enumerate(zip(gathered, lengths, strict=True)):

@@ -144,9 +144,9 @@ def check_settings(kind: str, settings: dict) -> None:
 
     if kind == "annotation":
         for name in settings["datasets"]:
-            locate(name)
-            if KNOWN[name][4] == "movielens":
+            if name in KNOWN and KNOWN[name][4] == "movielens":
                 raise ValueError(f"{name} is a recommendation data set: the annotation table takes annotation ones")
+            locate(name)
         return
     locate("ml-100k")
     for beta in settings["betas"]:
@@ -161,7 +161,14 @@ def _kept_or_run(keep: Path | None, name: str, settings: dict, run, log) -> list
     ``settings``, else ``run()``'s, then kept there (written whole, or not at all)."""
     if keep is None:
         return run()
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    from awe_tf import __version__
+    from awe_tf.data.registry import locate
+
+    names = settings.get("datasets") or ["ml-100k"]
+    data = {name: sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in locate(name).iterdir()
+                         if f.is_file()) for name in names}  # the files read, as they are now
+    key = {**settings, "data files": data, "awe-tf": __version__}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
     path = Path(keep) / f"{name}-{digest}.json"
     if path.exists():
         log(f"{name}: kept from an earlier run ({path})")

@@ -125,7 +125,6 @@ def test_iterative_knn_trains_end_to_end_on_corel5k(retracing_warnings):
             assert (grown[1] >= grown[0]).all() and (grown[1] > grown[0]).any(), table
 
 
-
 @pytest.mark.parametrize("spec", ["knn:k=5", "constant:0+rbf:k=5"])
 def test_a_trained_model_round_trips_through_a_keras_file(spec, tmp_path):
     """Keras' own format (``model.save("m.keras")``, ``tf.keras.models.load_model``), after
@@ -138,6 +137,7 @@ def test_a_trained_model_round_trips_through_a_keras_file(spec, tmp_path):
     X = split.test.X[:40]
     np.testing.assert_array_equal(loaded.score(X), final.model.score(X))
     np.testing.assert_array_equal(loaded.top_k(X, 5)[0], final.model.top_k(X, 5)[0])
+
 
 def pairwise_reference(name, terms, **options):
     """f from the feature-pair terms t_i = x_i U_i . V_y of one (x, y), by each equation."""

@@ -145,18 +145,29 @@ def test_reproduce_refuses_what_it_cannot_run_before_any_work(args, said, tmp_pa
     assert "done in" not in proc.stdout and not (tmp_path / "out").exists()
 
 
-def test_finished_units_are_kept_and_taken_up_again(tmp_path):
-    """Each data set of a seed is kept as it finishes: a run stopped after the first loses none of
-    it, and a run with other settings does not take it."""
+def test_finished_units_are_kept_and_taken_up_again(tmp_path, monkeypatch, data_dir):
+    """Each data set of a seed is kept as it finishes: a run stopped in the second loses none of
+    the first, and a run with other settings does not take it."""
     from awe_tf import reproduction
 
-    settings = {"datasets": ["corel5k"], "dimension": 4, "epochs": 1, "iterations": 1, "k": 5}
+    settings = {"datasets": ["corel5k", "emotions"], "dimension": 4, "epochs": 1, "iterations": 1, "k": 5}
+    real = reproduction.annotation
+
+    def stopped_at_emotions(datasets, **options):
+        if datasets == ["emotions"]:
+            raise KeyboardInterrupt  # Ctrl-C in the second data set
+        return real(datasets, **options)
+
+    monkeypatch.setattr(reproduction, "annotation", stopped_at_emotions)
+    with pytest.raises(KeyboardInterrupt):
+        reproduction.over_seeds("annotation", [0], log=lambda line: None, keep=tmp_path, **settings)
+    assert [p.name.split("-")[2] for p in tmp_path.glob("seed-0-*.json")] == ["corel5k"]
+    monkeypatch.setattr(reproduction, "annotation", real)
     lines = []
-    first, _ = reproduction.over_seeds("annotation", [0], log=lines.append, keep=tmp_path, **settings)
-    assert not any("kept" in line for line in lines) and len(list(tmp_path.glob("seed-0-corel5k-*.json"))) == 1
-    lines.clear()
-    again, _ = reproduction.over_seeds("annotation", [0], log=lines.append, keep=tmp_path, **settings)
-    assert again == first and any(line.startswith("seed-0-corel5k: kept from an earlier run") for line in lines)
+    rows, _ = reproduction.over_seeds("annotation", [0], log=lines.append, keep=tmp_path, **settings)
+    assert any(line.startswith("seed-0-corel5k: kept from an earlier run") for line in lines)
+    assert not any(line.startswith("seed-0-emotions: kept") for line in lines)
+    assert {r["dataset"] for r in rows} == {"corel5k", "emotions"}
     lines.clear()
     reproduction.over_seeds("annotation", [0], log=lines.append, keep=tmp_path, **{**settings, "dimension": 5})
     assert not any("kept" in line for line in lines) and len(list(tmp_path.glob("seed-0-corel5k-*.json"))) == 2

@@ -81,7 +81,8 @@ def test_auto_falls_back_from_a_tpu_name_it_cannot_resolve_and_says_why():
               "strategy = make_strategy('auto', log=print)\n"
               "print(type(strategy).__name__, strategy.num_replicas_in_sync)\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "TPU_NAME": "no-such-tpu", "TF_CPP_MIN_LOG_LEVEL": "3"})
+                          env={**os.environ, "TPU_NAME": "no-such-tpu", "TF_CPP_MIN_LOG_LEVEL": "3",
+                               "CUDA_VISIBLE_DEVICES": ""})  # no GPU: auto's last fallback, this CPU
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
     assert lines[0].startswith("not on a TPU (") and "tpu='local'" in lines[0], proc.stdout

@@ -187,11 +187,12 @@ def test_the_best_command_trains_every_searched_setting_or_there_is_none(tmp_pat
     best trial without a command, named in not_in_command (both were dropped silently: the
     command trained something else than the trial)."""
     config = {"model_config": ModelConfig(dimension=4, num_negatives=3), "train_config": TrainConfig(epochs=1)}
-    seeded = tuning.make_tuner("random", corel.train, directory=tmp_path / "a", max_trials=1,
-                               search_space={"seed": ("int", 3, 3)}, **config)
+    seeded = tuning.make_tuner("random", corel.train, directory=tmp_path / "a", max_trials=1, seed=5,
+                               search_space={"seed": ("int", 3, 3), "input_bias": ("choice", [True])}, **config)
     seeded.search()
     best = seeded.best(data_flags=[])
-    assert best["values"]["seed"] == 3 and "--seed 3" in best["command"] and best["not_in_command"] == []
+    assert best["values"]["seed"] == 3 and best["not_in_command"] == []  # the bias on is train's default
+    assert shlex.split(best["command"]).count("--seed") == 1 and "--seed 3" in best["command"]
     unflagged = tuning.make_tuner("random", corel.train, directory=tmp_path / "b", max_trials=1,
                                   search_space={"bucketing": ("choice", [False])}, **config)
     unflagged.search()

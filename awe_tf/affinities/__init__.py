@@ -160,10 +160,11 @@ def parse(spec: str) -> Affinity:
             raise ValueError(f"bad settings for {name!r} in {spec!r}: {err}") from None
     if not parts:
         raise ValueError(f"empty affinity spec {spec!r}")
-    if all(part.zero_at_start for part in parts):
+    affinity = parts[0] if len(parts) == 1 else Sum(parts)
+    if affinity.zero_at_start:
         raise ValueError(f"{spec!r} is G = 0 everywhere at the start: every score is 0 and U and V get no gradient "
                          "(constant:1 is WSABIE)")
-    return parts[0] if len(parts) == 1 else Sum(parts)
+    return affinity
 
 
 def serialize(affinity: Affinity) -> dict:

@@ -60,7 +60,7 @@ def model_directory(directory) -> Path:
         raise FileNotFoundError(f"{directory} does not exist")
     from awe_tf.runs import STAGES  # (runs reads saved models: imported here, not at the top)
 
-    if any((directory / stage / "checkpoints").exists() for stage in STAGES):
+    if any(next((directory / stage).glob("**/checkpoints"), None) for stage in STAGES):  # steps' too
         raise FileNotFoundError(f"{directory} is an awe-tf train run that has not finished (checkpoints, no "
                                 f"{RUN_MODEL}/ yet): run its command again to resume it, or wait for it to finish")
     raise FileNotFoundError(f"{directory} holds no saved AWE model (no {CONFIG_FILE} here, nor in {RUN_MODEL}/ as in "

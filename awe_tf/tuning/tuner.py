@@ -173,7 +173,9 @@ class _TrialRunner:
                 flags += given or []
         if self.monitor != default_monitor(self.train_data):
             flags += ["--monitor", self.monitor]
-        if self.base_model.seed != self.base_train.seed:
+        if "seed" in searched:  # the trial's own, among the searched flags
+            pass
+        elif self.base_model.seed != self.base_train.seed:
             missing.append(f"the model's seed {self.base_model.seed} and training's {self.base_train.seed} "
                            "(train's --seed is both)")
         elif self.base_train.seed != TrainConfig.seed:
@@ -182,11 +184,12 @@ class _TrialRunner:
             flags += ["--iterations", str(self.iterations)]
         return flags, missing
 
-    def best(self, data_flags: list[str] | None = None) -> dict:
+    def best(self, data_flags: list[str] | None = None, imports: list[str] | None = None) -> dict:
         """The best trial: its score, settings and ``awe-tf train`` flags, the searched ones and what
         every trial was trained with (:meth:`searched_flags`), and with ``data_flags`` (the flags
-        naming the data searched; empty: the bundled default) the whole ``command``; also
-        written to ``best.json`` in the project directory."""
+        naming the data searched; empty: the bundled default) the whole ``command``, which imports
+        ``imports`` first (``--import``; None: the modules outside awe-tf that register the
+        affinity, by name); also written to ``best.json`` in the project directory."""
         finished = [t for t in self.oracle.get_best_trials(len(self.oracle.trials) or 1)
                     if t.score is not None and math.isfinite(t.score)]
         if not finished:
@@ -195,8 +198,10 @@ class _TrialRunner:
         values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
         model_config, train_config = self.settings(trial.hyperparameters.values)
         fixed, missing = self.searched_flags(model_config.affinity, values)
+        defaults = {**ModelConfig().to_dict(), **TrainConfig().to_dict()}  # what train gives without a flag
         missing += [f"{key}={value!r}" for key, value in values.items()  # searched, but no flag of train gives it
-                    if not key.startswith("affinity.") and setting_flags(key, value) is None]
+                    if not key.startswith("affinity.") and setting_flags(key, value) is None
+                    and value != defaults.get(key)]
         flags = train_flags(self.affinity, values) + fixed
         path = Path(self.project_dir) / BEST_FILE
         recorded = json.loads(path.read_text()) if path.exists() else {}
@@ -205,9 +210,11 @@ class _TrialRunner:
         elif data_flags is not None:
             from awe_tf.affinities import modules_of
 
-            spec = model_config.affinity if isinstance(model_config.affinity, str) else ""
-            imports = [flag for module in modules_of(spec) for flag in ("--import", module)]
-            command = shlex.join(["awe-tf", *imports, "train", *data_flags, *flags])
+            if imports is None:  # the modules that register the affinity, by name
+                spec = model_config.affinity if isinstance(model_config.affinity, str) else ""
+                imports = modules_of(spec)
+            command = shlex.join(["awe-tf", *(f for module in imports for f in ("--import", module)), "train",
+                                  *data_flags, *flags])
         else:  # the data's flags as the command line that searched gave them, for the same best trial
             command = recorded.get("command") if recorded.get("flags") == flags else None
         found = {"score": trial.score, "objective": "val_" + self.monitor, "values": values,
