@@ -7,7 +7,7 @@ import shlex
 import pytest
 
 from awe_tf import tuning
-from awe_tf.affinities import parse
+from awe_tf.affinities import REGISTRY, parse
 from awe_tf.cli import build_parser
 from awe_tf.data import load_dataset
 from awe_tf.training import ModelConfig, TrainConfig, selection
@@ -158,6 +158,15 @@ def test_a_space_searches_config_fields_by_name_and_nothing_else(tmp_path, corel
     assert train_config.optimizer == "sgd" and model_config.max_norm == 1.5  # what the command will say, trained
     with pytest.raises(ValueError, match="the search space names 'lr'"):
         tuning.make_tuner("random", corel.train, directory=tmp_path / "x", search_space={"lr": ("float", 0.1, 1.0)})
+    # values no trial can take are refused before the search (they failed trial after trial)
+    for search_space, said in (({"dimension": ("float", 8, 16)}, "dimension must be a whole number"),
+                               ({"margin": ("float", 0.0, 1.0)}, "margin must be a finite number above 0"),
+                               ({"affinity.nosuch": ("int", 1, 2)}, "has no setting nosuch")):
+        with pytest.raises(ValueError, match=said):
+            tuning.make_tuner("random", corel.train, directory=tmp_path / "z", search_space=search_space)
+    assert not (tmp_path / "z").exists()
+    for family in REGISTRY:  # every registered space passes its own check
+        tuning.make_tuner("random", corel.train, family, directory=tmp_path / "spaces", project_name=family)
 
 
 def test_a_search_needs_a_carve_out_to_score_on_and_an_affinity_family(tmp_path):

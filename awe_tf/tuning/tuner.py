@@ -95,6 +95,7 @@ class _TrialRunner:
                              "or TrainConfig by name, or an affinity's settings as 'affinity.NAME'")
         self.base_model = model_config or ModelConfig()
         self.base_train = train_config or TrainConfig()
+        self._check_space()  # before any trial: a value no trial can train failed trial after trial
         # G's rebuilds count only where G is built from the training set: elsewhere they change nothing
         self.iterations = iterations if is_iterative(dataclasses.replace(self.base_model, affinity=affinity)) else 1
         self.monitor = self.base_train.monitor
@@ -114,6 +115,24 @@ class _TrialRunner:
                                  "earlier awe-tf): search into another directory (--output)")
             project.mkdir(parents=True, exist_ok=True)
             (project / SEARCH_FILE).write_text(json.dumps(self._settings(), indent=1))
+
+    def _check_space(self) -> None:
+        """Refuse a search space with a value the trials cannot be built with: each range's ends
+        and a value between them (a fraction, for ``float``), each choice, through the configs'
+        and the affinity's own checks (ValueError naming the setting and the value)."""
+        from awe_tf.affinities import get
+
+        for key, (kind, *args) in self.search_space.items():
+            values = list(args[0]) if kind == "choice" else [args[0], args[1]]
+            if kind == "float":
+                values.append(args[0] + 0.37 * (args[1] - args[0]))
+            for value in values:
+                try:
+                    model_config, _ = self.settings({key: value})
+                    get(model_config.affinity or "constant")
+                except (ValueError, TypeError) as error:
+                    raise ValueError(f"the search space's {key} ({kind} {args}) holds {value!r}, which a trial "
+                                     f"cannot take: {error}") from None
 
     def _settings(self) -> dict:
         """What the search's trials are trained with: data, fixed settings, search space, G rebuilds."""
