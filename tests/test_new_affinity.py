@@ -156,3 +156,23 @@ def test_a_python_branch_on_a_tensor_is_named_in_one_line(capsys, tmp_path):
         REGISTRY.pop("branching-scale", None)
     error = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(error) == 1 and "tf.cond or tf.where" in error[0], error
+
+
+def test_a_score_all_of_the_wrong_shape_is_named_before_training(corel):
+    """A score_all returning [B, L, |Y|] (each feature's term, not their sum) trained without a
+    word and failed only when the model was first evaluated, without naming the hook."""
+
+    @register("per-term-scale")
+    class PerTermScale(LearntScale):
+        def score_all(self, features, weights, labels, context=None, feature_ids=None):
+            return tf.einsum("bld,nd->bln", self.s * features * weights[..., None], labels)
+
+    try:
+        with pytest.raises(ValueError, match=r"PerTermScale: scoring two training rows failed before training, in "
+                                             r"score_all \(which returns \[batch, \|Y\|\] scores\)"):
+            fit(corel.train, ModelConfig(dimension=4, num_negatives=3, affinity="per-term-scale"),
+                TrainConfig(epochs=1, verbose=0))
+    finally:
+        REGISTRY.pop("per-term-scale", None)
+    fit(corel.train, ModelConfig(dimension=4, num_negatives=3, affinity="learnt-scale"),
+        TrainConfig(epochs=1, verbose=0))  # a right one passes the check

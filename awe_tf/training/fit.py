@@ -9,6 +9,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from awe_tf.affinities import Sum
 from awe_tf.config import ModelConfig, SettingError, TrainConfig, affinity_of, check_monitor
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.data.pipeline import TrainingBatches
@@ -62,6 +63,22 @@ def build_model(data: Dataset, model_config: ModelConfig, strategy=None) -> AWEM
         )
     model.adapt(data)
     return model
+
+
+def check_own_affinity(model: AWEModel, train: Dataset) -> None:
+    """Score two training rows with an affinity of one's own (a class outside awe-tf, alone or in
+    a sum, not built from the training set) before any training: a ``score_all`` that fails, or
+    returns another shape than ``[batch, |Y|]``, is named now, not at the first evaluation after
+    training. (The training step scores pairs with the affinity's other hooks.)"""
+    parts = model.affinity.components if isinstance(model.affinity, Sum) else [model.affinity]
+    own = [type(part).__name__ for part in parts if not type(part).__module__.startswith("awe_tf.")]
+    if not own or model.affinity.reference_part() is not None or train.n_examples == 0:
+        return
+    try:
+        model.score(train.X[:2])
+    except (ValueError, tf.errors.InvalidArgumentError) as error:
+        raise ValueError(f"{', '.join(own)}: scoring two training rows failed before training, in score_all "
+                         f"(which returns [batch, |Y|] scores): {str(error).splitlines()[0][:300]}") from None
 
 
 def check_arguments(caller: str, train, model_config=None, train_config=None, validation=None) -> None:
@@ -143,6 +160,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         model = build_model(train, model_config, strategy)
     elif not model.transform.adapted:
         model.adapt(train)
+    check_own_affinity(model, train)
     if is_parameter_server(strategy):
         progress_log(None, train_config)(f"tables on the parameter servers: "
                                          f"{sharding_text({'U': model.U.table, 'V': model.V.table})}")
