@@ -378,15 +378,15 @@ def _train(args) -> int:
     start_digest = tables_digest(start[1]) if args.init_from else None  # the final stage's start, as it was
     out = _directory(Path(args.output), "--output")
     runs.clear_unpublished(out)  # left by a run killed while publishing its results
-    from awe_tf.affinities import get, serialize
+    from awe_tf.affinities import get, spec_of
 
-    chosen = "auto" if auto else serialize(get(model_config.affinity or "constant"))  # as parsed: spellings agree
+    chosen = "auto" if auto else spec_of(get(model_config.affinity or "constant"))  # as parsed: spellings agree
     request = runs.request(chosen, model_config, train_config, args.validate, split)
     if not args.restart:
         changed = runs.changed_request(out, request)
         if changed:  # a finished run of other settings: its model would be replaced without a word
-            raise UsageError(f"{out} holds a finished run of other settings ({'; '.join(changed)}): give another "
-                             "--output, or --restart to discard it")
+            raise UsageError(f"{out} holds a finished run of other data or settings ({'; '.join(changed)}): give "
+                             "another --output, or --restart to discard it")
     if args.restart:  # everything of earlier runs goes: a killed restart leaves no old model behind
         discarded = runs.discard(out)
         if discarded:

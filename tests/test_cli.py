@@ -241,8 +241,9 @@ def test_a_finished_run_of_other_settings_is_not_replaced_without_a_word(tmp_pat
     before = (tmp_path / "run" / "metrics.json").read_text()
     for other in ([], ["--affinity", "auto"]):
         refused = run("train", *other, *small, check=False)
-        assert refused.returncode == 2 and "holds a finished run of other settings" in refused.stderr, refused.stderr
-        assert "affinity" in refused.stderr and "KNN" in refused.stderr and "--restart" in refused.stderr
+        assert refused.returncode == 2, refused.stderr
+        assert "holds a finished run of other data or settings" in refused.stderr
+        assert 'affinity: "knn:k=5,prior=True,search=exact" -> ' in refused.stderr and "--restart" in refused.stderr
     assert (tmp_path / "run" / "metrics.json").read_text() == before
     assert "Resuming" in run("train", "--affinity", "knn:k=5", "--iterations", "1", *small).stdout  # the same: kept
     run("train", *small, "--restart")

@@ -185,6 +185,19 @@ def serialize(affinity: Affinity) -> dict:
     return strip(tf.keras.utils.serialize_keras_object(affinity))
 
 
+def spec_of(affinity: Affinity) -> str:
+    """A spec that reads as the affinity's settings, every one written out in name order
+    (``knn:k=5,prior=True,search=exact``; sums joined by ``+``): two affinities of the same
+    settings give the same text, however they were spelt."""
+    from awe_tf.affinities.combine import Sum
+
+    if isinstance(affinity, Sum):
+        return "+".join(spec_of(part) for part in affinity.components)
+    name = next((n for n, known in REGISTRY.items() if known.factory is type(affinity)), type(affinity).__name__)
+    config = {k: v for k, v in affinity.get_config().items() if k not in ("name", "trainable", "dtype")}
+    return name + (":" + ",".join(f"{k}={config[k]}" for k in sorted(config)) if config else "")
+
+
 def get(spec) -> Affinity:
     """An affinity from a layer, a config dict ``{"class_name", "config"}``, a spec or ``None``
     (the constant affinity, i.e. WSABIE)."""
@@ -200,9 +213,13 @@ def get(spec) -> Affinity:
         try:
             return tf.keras.utils.deserialize_keras_object(spec)  # classes are registered (awe_tf>Name)
         except (ValueError, TypeError) as error:
-            name = spec.get("registered_name") or spec.get("class_name")
+            name, module = spec.get("class_name"), spec.get("module")
+            if module and not module.startswith("awe_tf"):  # an affinity of one's own, whose module is named
+                raise ValueError(f"cannot rebuild the affinity {name} of module {module}: import {module} first "
+                                 f"(awe-tf --import {module}; in Python, import {module})") from None
+            why = str(error).split(". Full object config")[0][:200]  # not Keras' whole config
             raise ValueError(f"cannot rebuild the affinity {name}: import the module that defines it first "
-                             f"(awe-tf --import MODULE) ({str(error).splitlines()[0][:200]})") from None
+                             f"(awe-tf --import MODULE) ({why})") from None
     raise TypeError(f"cannot make an affinity from {spec!r}")
 
 
