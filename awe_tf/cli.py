@@ -299,17 +299,17 @@ def _iterations_refused() -> UsageError:
                       + ", ".join(name for name, known in REGISTRY.items() if known.iterative) + ")")
 
 
-def _check_workers_agree(args, split, model_config, train_config, iterations) -> None:
+def _check_workers_agree(args, request: dict, train_config, iterations) -> None:
     """Refuse, on every worker, settings or data that differ among the workers of a multi-worker
-    run (each runs its own command), before any model is built."""
+    run (each runs its own command), before any model is built: the run's ``request``
+    (:func:`~awe_tf.runs.request`) with every training setting but those each worker may set for
+    itself, G's rebuilds, the start and ``--restart``."""
     from awe_tf.distribute import differences_among_workers
 
-    free = ("verbose", "threads")  # what each worker may set for itself
-    settings = {"model": model_config.to_dict(),
-                "train": {key: value for key, value in train_config.to_dict().items() if key not in free},
-                "data": {"train": split.train.fingerprint(), "test": split.test.fingerprint()},
-                "run": {"iterations": iterations, "validate": args.validate, "affinity": args.affinity,
-                        "init_from": args.init_from, "restart": args.restart}}  # a start, or one worker discarding
+    free = ("verbose", "threads")
+    settings = {**request, "train": {key: value for key, value in train_config.to_dict().items() if key not in free},
+                "run": {"iterations": iterations, "init_from": args.init_from,
+                        "restart": args.restart}}  # a start, or one worker discarding
     problem = differences_among_workers(settings)
     if problem:
         raise UsageError(f"the workers were not given the same command and data: {problem}")
@@ -358,8 +358,12 @@ def _train(args) -> int:
     )
     check_engine(model_config, train_config)
     _check_parts(args, split, name, "train")
+    from awe_tf.affinities import get, spec_of
+
+    chosen = "auto" if auto else spec_of(get(model_config.affinity or "constant"))  # as parsed: spellings agree
+    request = runs.request(chosen, model_config, train_config, args.validate, split)  # the data's hashes, once
     if args.strategy == "multiworker":
-        _check_workers_agree(args, split, model_config, train_config, iterations)
+        _check_workers_agree(args, request, train_config, iterations)
     if args.validate:
         checked_validation(split.train)
         _check_monitor(args, monitor, split.train.n_labels)  # one the carve-out's ranking can report
@@ -372,16 +376,12 @@ def _train(args) -> int:
         except runs.RunError as error:
             raise UsageError(f"--init-from {args.init_from}: {error}") from None
         earlier = runs.read_metrics(run_directory(args.init_from)) or {}
-        if earlier.get("data_fingerprint") not in (None, split.train.fingerprint()):  # a start of the same shape only
+        if earlier.get("data_fingerprint") not in (None, request["data"]["data_fingerprint"]):  # same shape only
             print(f"note: --init-from {args.init_from} was trained on other training data than this run's: its "
                   "scores on this run's validation and test rows are not held out where it saw those rows")
     start_digest = tables_digest(start[1]) if args.init_from else None  # the final stage's start, as it was
     out = _directory(Path(args.output), "--output")
     runs.clear_unpublished(out)  # left by a run killed while publishing its results
-    from awe_tf.affinities import get, spec_of
-
-    chosen = "auto" if auto else spec_of(get(model_config.affinity or "constant"))  # as parsed: spellings agree
-    request = runs.request(chosen, model_config, train_config, args.validate, split)
     if not args.restart:
         changed = runs.changed_request(out, request)
         if changed:  # a finished run of other settings: its model would be replaced without a word
@@ -449,7 +449,7 @@ def _train(args) -> int:
     report.update(
         {
             "dataset": name,
-            **runs.fingerprints(split),
+            **request["data"],  # runs.fingerprints(split)
             "train_seconds": train_seconds,
             "final_fit_seconds": result.train_seconds,
             "pairs_per_second": result.pairs_per_second,

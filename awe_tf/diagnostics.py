@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from awe_tf.affinities import Constant, Sum
+from awe_tf.affinities import Constant
+from awe_tf.affinities.base import parts_of
 from awe_tf.data.dataset import Split
 
 NEGATIVES = 20  # random labels drawn per test positive
@@ -88,7 +89,7 @@ def g_values(model, split: Split, rows, labels) -> np.ndarray:
             return model.affinity.added(G)
         if source.has_offset:
             G = G + context[:, -1].toarray().ravel()[rows]
-        parts = model.affinity.components if isinstance(model.affinity, Sum) else [model.affinity]
+        parts = parts_of(model.affinity)
         G = G + sum(p.c for p in parts if isinstance(p, Constant))
         others = [p for p in parts if not isinstance(p, Constant) and p.reference_part() is None]
         if others:

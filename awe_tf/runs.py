@@ -154,24 +154,25 @@ def clear_unpublished(run: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def validation_model(run: Path) -> Path:
-    """Where a run keeps the best model of its validation stage (``--init-from`` starts from it)."""
-    return Path(run) / STAGES[0] / "checkpoints" / "best.npz"
-
-
-def validation_digest(run: Path) -> str | None:
-    """A digest of the weights of the run's best validation-stage model (None: it has none):
-    :func:`publish` records it, so a run that starts from this one can tell that model from one
-    a later, unfinished continuation of the run wrote over it."""
+def validation_weights(run: Path) -> list | None:
+    """The weights of the best model of the run's validation stage, in order (None: it has none),
+    which ``--init-from`` starts that stage from."""
     import numpy as np
 
-    from awe_tf.models.saving import arrays_digest
-
-    path = validation_model(run)
+    path = Path(run) / STAGES[0] / "checkpoints" / "best.npz"
     if not path.exists():
         return None
     with np.load(path) as weights:
-        return arrays_digest(weights[f"w{i}"] for i in range(len(weights.files)))
+        return [weights[f"w{i}"] for i in range(len(weights.files))]
+
+
+def validation_digest(weights: list | None) -> str | None:
+    """A digest of a run's validation-stage weights (:func:`validation_weights`; None: none):
+    :func:`publish` records it, so a run that starts from this one can tell that model from one
+    a later, unfinished continuation of the run wrote over it."""
+    from awe_tf.models.saving import arrays_digest
+
+    return None if weights is None else arrays_digest(weights)
 
 
 def publish(run: Path, model, report: dict) -> None:
@@ -183,7 +184,7 @@ def publish(run: Path, model, report: dict) -> None:
     staging = run / f".publishing-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     model.save_model(staging / RUN_MODEL)
-    report = {**report, "validation_model_digest": validation_digest(run)}
+    report = {**report, "validation_model_digest": validation_digest(validation_weights(run))}
     (staging / METRICS).write_text(json.dumps(report, indent=1, default=str))
     if (run / RUN_MODEL).exists():
         os.rename(run / RUN_MODEL, staging / "replaced-model")
@@ -230,7 +231,6 @@ def start_models(run: Path, validate: bool, shape: tuple[int, int, int, bool]):
     carve-out, so the epochs are still chosen on unseen rows). Its model must have the new run's
     ``shape``: features, labels, dimension and bias feature (checked first, before its stages).
     A :class:`RunError` says what is missing or different."""
-    import numpy as np
 
     from awe_tf.models import AWEModel
     from awe_tf.models.saving import run_directory
@@ -246,17 +246,16 @@ def start_models(run: Path, validate: bool, shape: tuple[int, int, int, bool]):
                        "the same data and settings")
     if not validate:
         return None, final
-    best = validation_model(earlier) if earlier is not None else None
-    if best is None or not best.exists():
+    weights = validation_weights(earlier) if earlier is not None else None
+    if weights is None:
         raise RunError("it holds no validation-stage model (a model saved outside a run, a run with --no-validate or "
                        "--affinity auto, or one trained in iterative steps) to start this run's validation stage "
                        "from; add --no-validate")
     recorded = (read_metrics(earlier) or {}).get("validation_model_digest")  # runs before it was recorded: none
-    if recorded is not None and recorded != validation_digest(earlier):
+    if recorded is not None and recorded != validation_digest(weights):
         raise RunError("its validation stage has changed since its model was written: the run was continued and has "
                        "not finished (or is still running); finish it, or add --no-validate to start from its model "
                        "alone")
     stage = AWEModel.load_model(run)
-    with np.load(best) as weights:
-        stage.set_weights([weights[f"w{i}"] for i in range(len(weights.files))])
+    stage.set_weights(weights)
     return stage, final

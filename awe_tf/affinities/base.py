@@ -184,10 +184,11 @@ class Affinity(tf.keras.layers.Layer):
     def __add__(self, other):
         from awe_tf.affinities.combine import Sum
 
-        return Sum([*_parts(self), *_parts(other)])
+        return Sum([*parts_of(self), *parts_of(other)])
 
 
-def _parts(affinity):
+def parts_of(affinity) -> list:
+    """The affinities a sum adds up, or the affinity itself in a list."""
     from awe_tf.affinities.combine import Sum
 
     return list(affinity.components) if isinstance(affinity, Sum) else [affinity]

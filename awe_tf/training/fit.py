@@ -9,7 +9,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from awe_tf.affinities import Sum
+from awe_tf.affinities.base import parts_of
 from awe_tf.config import ModelConfig, SettingError, TrainConfig, affinity_of, check_monitor
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.data.pipeline import TrainingBatches
@@ -70,8 +70,7 @@ def check_own_affinity(model: AWEModel, train: Dataset) -> None:
     a sum, not built from the training set) before any training: a ``score_all`` that fails, or
     returns another shape than ``[batch, |Y|]``, is named now, not at the first evaluation after
     training. (The training step scores pairs with the affinity's other hooks.)"""
-    parts = model.affinity.components if isinstance(model.affinity, Sum) else [model.affinity]
-    own = [type(part).__name__ for part in parts if not type(part).__module__.startswith("awe_tf.")]
+    own = [type(part).__name__ for part in parts_of(model.affinity) if not type(part).__module__.startswith("awe_tf.")]
     if not own or model.affinity.reference_part() is not None or train.n_examples == 0:
         return
     try:
