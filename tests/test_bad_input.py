@@ -290,9 +290,9 @@ def test_exclusions_may_differ_in_length_from_row_to_row(exports):
 
 @pytest.mark.parametrize("flavour", ["scann", "portable"])
 def test_an_empty_exclusion_list_in_the_signature_leaves_nothing_out(exports, flavour, tmp_path):
-    """A REST request's ``"exclude_ids": [[]]`` (width 0, one row or one per row) is no exclusion
-    (an annotation model's export failed: indices[0,0] = -1 is not in [0, 0)); so for a
-    recommendation model, whose own items are left out beside them."""
+    """A REST request's ``"exclude_ids": [[]]`` (width 0, one row or one per row) is no exclusion,
+    for an annotation model and for a recommendation model, whose own items are left out beside
+    them."""
     annotation = serving.load(serving.export(AWEModel(30, 30, dimension=4, seed=1), tmp_path, "m", flavour=flavour,
                                              candidates=10, log=None))
     for served in (annotation, exports[flavour]):

@@ -117,7 +117,7 @@ def test_output_into_a_reader_that_stopped_early_is_no_error():
 
 def test_a_run_whose_reader_stopped_early_finishes_its_work(tmp_path):
     """``awe-tf train ... | head -1``: training goes on after the reader has gone, publishes its
-    model and exits 0 (it exited 0 at the next line it printed, with nothing written)."""
+    model and exits 0."""
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "awe_tf.cli", "train", "--epochs", "2", "--dimension", "4",
                              "--negatives", "3", "--no-baselines", "-o", str(out)], stdout=subprocess.PIPE,
@@ -233,8 +233,8 @@ def test_killed_run_resumes_when_the_command_is_run_again(tmp_path):
 
 def test_a_finished_run_of_other_settings_is_not_replaced_without_a_word(tmp_path):
     """Iterative and plain runs keep their checkpoints in different places, and auto keeps none,
-    so the checkpoints' own check did not see that one replaced the other's model: the run's
-    request in metrics.json is compared (the model and metrics were replaced silently)."""
+    so the checkpoints' own check cannot tell one run from another: the request recorded in
+    metrics.json is compared."""
     out = str(tmp_path / "run")
     small = ["--epochs", "1", "--dimension", "4", "--negatives", "3", "--no-baselines", "-o", out]
     run("train", "--affinity", "knn:k=5", "--iterations", "1", *small)

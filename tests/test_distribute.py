@@ -199,9 +199,8 @@ def _finish(workers, timeout=400):
 
 
 def test_multiworker_workers_given_different_settings_are_refused_by_name(tmp_path):
-    """Each worker runs its own command: one that differs is named before any model is built
-    (it failed inside a collective, with a shape mismatch on one worker and a crashed peer on
-    the other)."""
+    """Each worker runs its own command: one that differs is named, on every worker, before any
+    model is built."""
     results = _finish(_start_workers(tmp_path / "two", epochs=1, dimensions=(16, 32)), timeout=300)
     for (code, _stdout, stderr), (theirs, own) in zip(results, ((32, 16), (16, 32)), strict=True):
         assert code == 2, stderr[-3000:]
@@ -290,7 +289,7 @@ def test_sharded_tables_train_exactly_as_unsharded_ones():
     """One worker (no asynchrony), in-process cluster: tables cut into shards on two parameter
     servers must give the very model an unsharded table gives (initialisation, lookups,
     gradients and max-norm projection all shard-aware); so must iterative k-NN, whose steps carry
-    Adagrad's accumulators shard by shard (it stopped at step 1, the accumulators not found)."""
+    Adagrad's accumulators shard by shard."""
     script = textwrap.dedent("""
         import json, sys
         import numpy as np

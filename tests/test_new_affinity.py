@@ -140,8 +140,7 @@ def test_import_takes_a_module_in_the_current_folder_or_a_file_and_tune_names_it
 
 def test_a_python_branch_on_a_tensor_is_named_in_one_line(capsys, tmp_path):
     """The README warns that hooks branch with tf.cond or tf.where; a hook that uses a Python if on a
-    tensor stops the command with that advice in one line (it ended in a long traceback whose own
-    hint, to decorate the function with tf.function, is wrong here)."""
+    tensor stops the command with that advice in one line."""
 
     @register("branching-scale")
     class BranchingScale(LearntScale):
@@ -160,8 +159,8 @@ def test_a_python_branch_on_a_tensor_is_named_in_one_line(capsys, tmp_path):
 
 
 def test_a_score_all_of_the_wrong_shape_is_named_before_training(corel):
-    """A score_all returning [B, L, |Y|] (each feature's term, not their sum) trained without a
-    word and failed only when the model was first evaluated, without naming the hook."""
+    """A score_all returning [B, L, |Y|] (each feature's term, not their sum) is named, hook and
+    shape, before training starts."""
 
     @register("per-term-scale")
     class PerTermScale(LearntScale):

@@ -44,8 +44,8 @@ def test_rows_are_scaled_to_unit_norm_even_with_huge_values():
 
 def test_a_value_beyond_float32_once_standardised_is_normalised_or_refused(tmp_path):
     """A raw value finite in float32 whose standardised value is not (std < 1) is standardised
-    in float64: a normalised row is that feature's alone, in memory and in the served graph
-    (it was NaN, and the row ranked nothing); without normalisation it is refused by name."""
+    in float64: a normalised row is that feature's alone, in memory and in the served graph;
+    without normalisation it is refused by name."""
     from awe_tf import serving
 
     transform = InputTransform(3, "l2", numeric=[0, 1], mean=[0.0, 1.0], std=[0.1, 2.0])

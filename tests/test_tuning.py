@@ -158,7 +158,7 @@ def test_a_space_searches_config_fields_by_name_and_nothing_else(tmp_path, corel
     assert train_config.optimizer == "sgd" and model_config.max_norm == 1.5  # what the command will say, trained
     with pytest.raises(ValueError, match="the search space names 'lr'"):
         tuning.make_tuner("random", corel.train, directory=tmp_path / "x", search_space={"lr": ("float", 0.1, 1.0)})
-    # values no trial can take are refused before the search (they failed trial after trial)
+    # values no trial can take are refused before the search
     for search_space, said in (({"dimension": ("float", 8, 16)}, "dimension must be a whole number"),
                                ({"margin": ("float", 0.0, 1.0)}, "margin must be a finite number above 0"),
                                ({"affinity.nosuch": ("int", 1, 2)}, "has no setting nosuch")):
@@ -186,15 +186,15 @@ def test_a_search_needs_a_carve_out_to_score_on_and_an_affinity_family(tmp_path)
         tuning.space("knn:k=5")
     with pytest.raises(ValueError, match=r"the sum 'constant:1\+knn': a search tunes one family"):
         tuning.space("constant:1+knn")
-    with pytest.raises(ValueError, match="not model_config's 'knn:k=5'"):  # it was replaced by the family searched
+    with pytest.raises(ValueError, match="not model_config's 'knn:k=5'"):  # the family searched is the tuner's
         tuning.make_tuner("random", small, "linear-sigmoid", directory=tmp_path / "y",
                           model_config=ModelConfig(affinity="knn:k=5"))
 
 
 def test_the_best_command_trains_every_searched_setting_or_there_is_none(tmp_path, corel):
     """A searched seed is train's --seed; a searched setting no flag gives (bucketing) leaves the
-    best trial without a command, named in not_in_command (both were dropped silently: the
-    command trained something else than the trial)."""
+    best trial without a command, named in not_in_command: the command trains what the trial
+    trained, or there is none."""
     config = {"model_config": ModelConfig(dimension=4, num_negatives=3), "train_config": TrainConfig(epochs=1)}
     seeded = tuning.make_tuner("random", corel.train, directory=tmp_path / "a", max_trials=1, seed=5,
                                search_space={"seed": ("int", 3, 3), "input_bias": ("choice", [True])}, **config)

@@ -95,7 +95,7 @@ class _TrialRunner:
                              "or TrainConfig by name, or an affinity's settings as 'affinity.NAME'")
         self.base_model = model_config or ModelConfig()
         self.base_train = train_config or TrainConfig()
-        self._check_space()  # before any trial: a value no trial can train failed trial after trial
+        self._check_space()  # before any trial, which could not be built with such a value
         # G's rebuilds count only where G is built from the training set: elsewhere they change nothing
         self.iterations = iterations if is_iterative(dataclasses.replace(self.base_model, affinity=affinity)) else 1
         self.monitor = self.base_train.monitor
