@@ -347,6 +347,7 @@ PYTHON = [
     ("constants adding to 0", lambda: AWEModel(3, 4, affinity="constant:0+constant:0"), ValueError,
      ["G = 0 everywhere", "no gradient"]),
     ("matrix starting at 0", lambda: AWEModel(3, 4, affinity="matrix:c=0"), ValueError, ["G = 0 everywhere"]),
+    ("low rank below 0", lambda: AWEModel(3, 4, affinity="lowrank:c=-1"), ValueError, ["c must be 0 or above"]),
     ("constant below 0", lambda: AWEModel(3, 4, affinity="constant:-1+knn"), ValueError, ["c must be 0 or above"]),
     ("matrix starting below 0", lambda: AWEModel(3, 4, affinity="matrix:c=-1"), ValueError,
      ["c must be 0 or above"]),

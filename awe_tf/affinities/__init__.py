@@ -162,8 +162,8 @@ def parse(spec: str) -> Affinity:
         raise ValueError(f"empty affinity spec {spec!r}")
     affinity = parts[0] if len(parts) == 1 else Sum(parts)
     if affinity.zero_at_start:
-        raise ValueError(f"{spec!r} is G = 0 everywhere at the start: every score is 0 and U and V get no gradient "
-                         "(constant:1 is WSABIE)")
+        raise ValueError(f"{spec!r} is G = 0 everywhere at the start (or, for lowrank:c=0, near 0): every score is "
+                         "0 and U and V get no gradient (constant:1 is WSABIE)")
     return affinity
 
 

@@ -380,7 +380,8 @@ class LowRank(PairwiseAffinity):
 
     Args:
         rank: r.
-        c: the constant part of G.
+        c: the constant part of G, 0 or above (0: G is the factors alone, which start near 0 and
+            are learnt; a negative G would turn the ranking upside down).
         seed: initialiser seed of the factors.
     """
 
@@ -389,7 +390,7 @@ class LowRank(PairwiseAffinity):
         if rank < 1:
             raise ValueError(f"rank must be positive, got {rank}")
         self.rank = int(rank)
-        self.c = float(c)
+        self.c = positive_weight(c)
         self.seed = seed
 
     def attach(self, n_inputs: int, n_labels: int, input_bias: bool = False) -> None:
