@@ -1,5 +1,7 @@
 """Affinities against NumPy references of their equations; specs; sums; iterative k-NN."""
 
+import logging
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -126,17 +128,24 @@ def test_iterative_knn_trains_end_to_end_on_corel5k(retracing_warnings):
 
 
 @pytest.mark.parametrize("spec", ["knn:k=5", "constant:0+rbf:k=5"])
-def test_a_trained_model_round_trips_through_a_keras_file(spec, tmp_path):
+def test_a_trained_model_round_trips_through_a_keras_file(spec, tmp_path, caplog):
     """Keras' own format (``model.save("m.keras")``, ``tf.keras.models.load_model``), after
     training has called the model: G's reference set comes back with it."""
     split = load_dataset("corel5k")
     final, _ = fit_iterative(split.train, ModelConfig(dimension=8, num_negatives=5, affinity=spec),
                              TrainConfig(epochs=1, verbose=0), iterations=1, log=lambda line: None)
     final.model.save(tmp_path / "m.keras")
-    loaded = tf.keras.models.load_model(tmp_path / "m.keras")
+    with caplog.at_level(logging.WARNING):
+        loaded = tf.keras.models.load_model(tmp_path / "m.keras")
     X = split.test.X[:40]
     np.testing.assert_array_equal(loaded.score(X), final.model.score(X))
     np.testing.assert_array_equal(loaded.top_k(X, 5)[0], final.model.top_k(X, 5)[0])
+    # It comes back compiled, with the optimiser's state, quietly: training can go on from it.
+    assert "compile()" not in caplog.text
+    assert loaded.optimizer.get_config() == final.model.optimizer.get_config()
+    for table in ("U", "V"):
+        np.testing.assert_array_equal(adagrad_accumulator(loaded.optimizer, getattr(loaded, table).table).numpy(),
+                                      adagrad_accumulator(final.model.optimizer, getattr(final.model, table).table))
 
 
 def pairwise_reference(name, terms, **options):

@@ -139,6 +139,13 @@ class AWEModel(tfrs.Model):
         if hasattr(self.optimizer, "build"):
             self.optimizer.build(self.trainable_variables)
 
+    def compile_from_config(self, config):
+        """Compile a model loaded from a ``.keras`` file as it was saved (its optimiser and
+        settings), the optimiser's slots made as :meth:`compile` makes them, so that the file's
+        optimiser state loads into them. Keras' own skips any model with a ``compile`` of its
+        own, with a warning, and leaves it uncompiled."""
+        self.compile(**tf.keras.saving.deserialize_keras_object(config))
+
     def _loss(self, inputs, training: bool = False):
         """The WARP loss of a batch of training pairs (inputs as :class:`TrainingBatches` makes
         them) and the labels it scored with gradient."""
