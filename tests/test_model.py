@@ -243,6 +243,26 @@ def test_training_calls_say_what_goes_where():
             call()
 
 
+@pytest.mark.parametrize("name", ["corel5k", "ml-100k"])
+def test_a_test_split_is_refused_as_validation(name):
+    """Epochs chosen on a data set's test part would report an optimistic test score: fit and
+    fit_iterative refuse its protocol split as their validation, before any work, and take its
+    carve-out."""
+    from awe_tf.data import load_dataset, validation_split
+    from awe_tf.training import ModelConfig, TrainConfig, fit, fit_iterative
+
+    split = load_dataset(name)
+    for call in (fit, fit_iterative):
+        message = f"{call.__name__}: validation is a data set's test split.*validation_split"
+        with pytest.raises(ValueError, match=message):
+            call(split.train, ModelConfig(), TrainConfig(), validation=split)
+    carve = validation_split(split.train)
+    assert (split.held_out, carve.held_out) == ("test", "validation")
+    result = fit(carve.train, ModelConfig(dimension=4, num_negatives=2), TrainConfig(epochs=1, verbose=0),
+                 validation=carve)
+    assert result.model is not None
+
+
 def test_public_api():
     import awe_tf
 

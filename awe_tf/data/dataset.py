@@ -137,7 +137,9 @@ class Split:
     split could not test (fewer items than it holds out): they are not in ``test``, and the
     metrics count them with the rows they leave out for having no positive. ``test_every``: n
     where the test part is every n-th row of one file (annotation data given without a test
-    file), else 0.
+    file), else 0. ``held_out``: what the second part is for, ``"test"`` in a data set's
+    protocol split, ``"validation"`` in its validation carve-out, empty in a split built
+    otherwise (training refuses a test part as its validation).
     """
 
     train: Dataset
@@ -146,3 +148,4 @@ class Split:
     candidates: np.ndarray | None = None
     untested: int = 0
     test_every: int = 0
+    held_out: str = ""

@@ -56,7 +56,7 @@ def annotation_split(train: Dataset, test: Dataset | None = None) -> Split:
         scale = column_statistics(train.X, train.numeric_features)
         train = dataclasses.replace(train, numeric_scale=scale)
         test = dataclasses.replace(test, numeric_scale=scale)
-    return Split(train=train, test=test, test_every=every)
+    return Split(train=train, test=test, test_every=every, held_out="test")
 
 
 def annotation_validation(train: Dataset) -> Split:
@@ -64,7 +64,7 @@ def annotation_validation(train: Dataset) -> Split:
     val = validation_rows(train.n_examples)
     keep = np.ones(train.n_examples, bool)
     keep[val] = False
-    return Split(train=train.rows(keep), test=train.rows(val))
+    return Split(train=train.rows(keep), test=train.rows(val), held_out="validation")
 
 
 def hold_out_items(Y: sp.csr_matrix, seed: int, n_held_out: int = N_HELD_OUT):
@@ -101,7 +101,7 @@ def _mask_csr(matrix: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
     return out
 
 
-def recommendation_split(data: Dataset, seed: int = 0) -> Split:
+def recommendation_split(data: Dataset, seed: int = 0, held_out: str = "test") -> Split:
     """The recommendation (YouTube) protocol: 5 held-out items per user drawn with
     ``default_rng(seed)``; the rest are training.
 
@@ -110,7 +110,8 @@ def recommendation_split(data: Dataset, seed: int = 0) -> Split:
     every user has held-out items, the test part's inputs and ``exclude`` are the training part's
     own matrices, not copies (at a million users, each copy is the size of the training set); where
     the inputs' weights equal the labels (implicit data), the training inputs and labels are one
-    matrix too: treat a split's matrices as read-only.
+    matrix too: treat a split's matrices as read-only. ``held_out`` names the held-out part's
+    use (:class:`~awe_tf.data.dataset.Split`).
     """
     if data.task != RECOMMENDATION:
         raise ValueError(f"{data.name} is {data.task} data, not recommendation data")
@@ -134,12 +135,13 @@ def recommendation_split(data: Dataset, seed: int = 0) -> Split:
         exclude=train_Y if everyone else train_Y[has_test],
         candidates=candidates,
         untested=skipped,
+        held_out=held_out,
     )
 
 
 def recommendation_validation(train: Dataset) -> Split:
     """The same recipe on the training part with ``default_rng(1)``."""
-    return recommendation_split(train, seed=1)
+    return recommendation_split(train, seed=1, held_out="validation")
 
 
 @dataclasses.dataclass

@@ -90,6 +90,7 @@ def check_arguments(caller: str, train, model_config=None, train_config=None, va
 
     Raises:
         TypeError: naming the argument, what it must be, and what it got.
+        ValueError: for a data set's test split given as the validation split.
     """
     expected = {"train": (train, Dataset, "a Dataset (a split's training part: split.train)"),
                 "model_config": (model_config, ModelConfig, "a ModelConfig"),
@@ -98,6 +99,10 @@ def check_arguments(caller: str, train, model_config=None, train_config=None, va
     for name, (value, kind, what) in expected.items():
         if value is not None and not isinstance(value, kind):
             raise TypeError(f"{caller}: {name} must be {what}, got a {type(value).__name__}")
+    if validation is not None and validation.held_out == "test":
+        raise ValueError(f"{caller}: validation is a data set's test split: epochs chosen on its test part make that "
+                         "part's score optimistic; give the carve-out of its training part, "
+                         "awe_tf.data.validation_split(split.train)")
 
 
 def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
