@@ -75,6 +75,30 @@ def test_training_keeps_rows_in_the_ball_and_learns():
     assert 0 < evaluated["loss"] < 2 * history.history["loss"][0], (evaluated, history.history["loss"])
 
 
+def test_evaluate_draws_other_negatives_for_each_batch():
+    """Keras' evaluate over one batch given twice: the second draws other negatives (the running
+    loss moves), and evaluate run again repeats itself."""
+    data = toy("annotation", n=40)
+    model = AWEModel(data.n_features, data.n_labels, dimension=4, num_negatives=3)
+    model.compile(optimizer=tf.keras.optimizers.Adagrad(0.1))
+    batch = next(TrainingBatches(data, pairs_per_batch=64).batches(0))
+    twice = tf.data.Dataset.from_tensors(batch).repeat(2)
+
+    class Running(tf.keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.losses = []
+
+        def on_test_batch_end(self, batch, logs=None):
+            self.losses.append(float(logs["loss"]))
+
+    runs = [Running(), Running()]
+    for running in runs:
+        model.evaluate(twice, verbose=0, callbacks=[running])
+    assert runs[0].losses[0] != runs[0].losses[1], runs[0].losses
+    assert runs[0].losses == runs[1].losses
+
+
 def test_training_step_is_traced_once():
     # The optimiser's slots are made by compile(); made by the first step, tf.function would
     # trace the step twice (once creating variables, once without): seconds of a first epoch.

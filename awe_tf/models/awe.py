@@ -146,11 +146,13 @@ class AWEModel(tfrs.Model):
         own, with a warning, and leaves it uncompiled."""
         self.compile(**tf.keras.saving.deserialize_keras_object(config))
 
-    def _loss(self, inputs, training: bool = False):
+    def _loss(self, inputs, training: bool = False, step=None):
         """The WARP loss of a batch of training pairs (inputs as :class:`TrainingBatches` makes
-        them) and the labels it scored with gradient."""
+        them) and the labels it scored with gradient; the negatives are drawn for ``step``
+        (default: the optimiser's step count)."""
         label_ids = inputs["label_ids"]
-        step = self.optimizer.iterations if self.optimizer is not None else 0
+        if step is None:
+            step = self.optimizer.iterations if self.optimizer is not None else 0
         negative_ids, negative_valid = self.sampler(label_ids, step)
         feature_ids, weights = self.with_bias(inputs["feature_ids"], inputs["feature_weights"])
         pair_inputs = self.affinity.pair_inputs(self.U(feature_ids), weights, inputs["self_position"],
@@ -188,8 +190,12 @@ class AWEModel(tfrs.Model):
     @tf.autograph.experimental.do_not_convert
     def test_step(self, inputs):
         """Keras' ``evaluate`` on batches of held-out pairs: their WARP metrics as training logs
-        them, ``loss`` the mean per pair (not the batch's sum, TFRS' own ``test_step``)."""
-        self._loss(inputs)
+        them, ``loss`` the mean per pair (not the batch's sum, TFRS' own ``test_step``). Each
+        batch draws its own negatives, keyed on its place in the evaluation (Keras' evaluation
+        counter, 0 at each ``evaluate``), below 0 so as not to repeat a training step's: an
+        ``evaluate`` repeats, and its batches' draws are independent."""
+        counter = getattr(self, "_test_counter", None)  # tf_keras' own, kept out of checkpoints
+        self._loss(inputs, step=None if counter is None else -1 - counter)
         return self.get_metrics_result()
 
     def get_metrics_result(self):
