@@ -106,6 +106,33 @@ def test_a_new_affinity_is_used_from_the_shell(tmp_path):
     assert "import tests.test_new_affinity first (awe-tf --import tests.test_new_affinity" in unknown.stderr
 
 
+def test_a_model_of_an_affinity_defined_in_main_says_how_to_load_it(tmp_path):
+    """A model whose affinity class was defined in a script run as the main program (a notebook's
+    cells too) names no module: loading it elsewhere says to define the class again, and loading
+    it once the class is defined works."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    source = Path(__file__).read_text().split("@register(")[1].split("\n\n\n")[0]
+    source = source.replace('"learnt-scale"', '"main-scale"').replace("LearntScale", "MainScale")
+    script = tmp_path / "script.py"
+    script.write_text("import sys\nimport tensorflow as tf\nfrom awe_tf.affinities import Affinity, pair_queries, "
+                      "register\nfrom awe_tf.models import AWEModel\n\n@register(" + source + "\n\n"
+                      "AWEModel(5, 4, dimension=4, affinity='main-scale:init=0.5').save_model(sys.argv[1])\n")
+    saved = subprocess.run([sys.executable, str(script), str(tmp_path / "model")], capture_output=True, text=True,
+                           timeout=300)
+    assert saved.returncode == 0, saved.stderr[-2000:]
+    with pytest.raises(ValueError, match="MainScale: the model names no module.*__main__.*define the class again"):
+        AWEModel.load_model(tmp_path / "model")
+    namespace = {}
+    exec(compile(script.read_text().rsplit("\n\n", 1)[0], str(script), "exec"), namespace)  # the class, defined
+    try:
+        assert AWEModel.load_model(tmp_path / "model").affinity.init == 0.5
+    finally:
+        REGISTRY.pop("main-scale", None)
+
+
 def test_import_takes_a_module_in_the_current_folder_or_a_file_and_tune_names_it(tmp_path, corel):
     """`awe-tf --import mymodule` run where mymodule.py is (the README's way) finds it, as `python -m`
     would; a .py file's path works from anywhere; the command tune prints imports it too."""

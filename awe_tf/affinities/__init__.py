@@ -217,6 +217,11 @@ def get(spec) -> Affinity:
             if module and not module.startswith("awe_tf"):  # an affinity of one's own, whose module is named
                 raise ValueError(f"cannot rebuild the affinity {name} of module {module}: import {module} first "
                                  f"(awe-tf --import {module}; in Python, import {module})") from None
+            if module is None and spec.get("registered_name", "").startswith("awe_tf>"):  # registered, no module
+                raise ValueError(f"cannot rebuild the affinity {name}: the model names no module for it, as for a "
+                                 "class defined in the program that saved it (a script or notebook, __main__): "
+                                 "define the class again (with @register) before loading, or move it into a "
+                                 "module and import that (awe-tf --import MODULE)") from None
             why = str(error).split(". Full object config")[0][:200]  # not Keras' whole config
             raise ValueError(f"cannot rebuild the affinity {name}: import the module that defines it first "
                              f"(awe-tf --import MODULE) ({why})") from None
