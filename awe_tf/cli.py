@@ -694,9 +694,10 @@ def cmd_reproduce(args) -> int:
         reproduction.check_settings(args.table, settings)
     except (ValueError, FileNotFoundError) as error:
         raise UsageError(str(error)) from None
-    rows, per_seed = reproduction.over_seeds(args.table, seeds, keep=out / reproduction.KEPT, **settings)
+    rows, per_seed, kept = reproduction.over_seeds(args.table, seeds, keep=out / reproduction.KEPT, **settings)
     settings["seeds"] = seeds
-    settings["seconds"] = round(clock.perf_counter() - began, 1)
+    settings["seconds"] = round(clock.perf_counter() - began, 1)  # of this run: the kept units' time is not in it
+    settings["kept"] = kept
     written = reproduction.write_report(args.table, rows, out, settings, per_seed)
     print(written[1].read_text())
     print("wrote " + ", ".join(str(p) for p in written))

@@ -156,11 +156,12 @@ def check_settings(kind: str, settings: dict) -> None:
             parse(top_k_row(k, rest)[2])
 
 
-def _kept_or_run(keep: Path | None, name: str, settings: dict, run, log) -> list[dict]:
-    """The rows of one unit of work: kept in ``keep`` by an earlier run with the same
-    ``settings``, else ``run()``'s, then kept there (written whole, or not at all)."""
+def _kept_or_run(keep: Path | None, name: str, settings: dict, run, log) -> tuple[list[dict], bool]:
+    """The rows of one unit of work, and whether they were kept: kept in ``keep`` by an earlier
+    run with the same ``settings``, else ``run()``'s, then kept there (written whole, or not at
+    all)."""
     if keep is None:
-        return run()
+        return run(), False
     from awe_tf import __version__
     from awe_tf.data.registry import locate
 
@@ -172,32 +173,34 @@ def _kept_or_run(keep: Path | None, name: str, settings: dict, run, log) -> list
     path = Path(keep) / f"{name}-{digest}.json"
     if path.exists():
         log(f"{name}: kept from an earlier run ({path})")
-        return json.loads(path.read_text())["rows"]
+        return json.loads(path.read_text())["rows"], True
     rows = run()
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     partial.write_text(json.dumps({"settings": settings, "rows": rows}, default=str))
     os.replace(partial, path)
-    return rows
+    return rows, False
 
 
-def over_seeds(kind: str, seeds, log=print, keep=None, **settings) -> tuple[list[dict], list[dict]]:
-    """Run the ``kind`` table once per seed: ``(mean rows, per-seed rows)``. With several seeds a
+def over_seeds(kind: str, seeds, log=print, keep=None, **settings) -> tuple[list[dict], list[dict], list[str]]:
+    """Run the ``kind`` table once per seed: ``(mean rows, per-seed rows, kept)``, ``kept`` the
+    units taken from ``keep`` (``seed-0-corel5k``, ``seed-1``), not run here. With several seeds a
     mean row also has each metric's sample standard deviation (``precision@1_std``, ...); the
     recommendation changes are those of the means. With ``keep`` (a directory) each annotation
     data set, or each seed's recommendation table, is kept there once finished, and taken from
     there by a later call with the same settings instead of being run again."""
     run = annotation if kind == "annotation" else recommendation
-    per_seed = []
+    per_seed, kept = [], []
     for seed in seeds:
         log(f"seed {seed}")
         units = [{"datasets": [name]} for name in settings["datasets"]] if kind == "annotation" else [{}]
         for unit in units:
             unit_settings = {**settings, **unit, "seed": seed}
             name = f"seed-{seed}" + (f"-{unit['datasets'][0]}" if unit else "")
-            rows = _kept_or_run(keep, name, unit_settings, lambda s=unit_settings: run(log=log, **s), log)
+            rows, was_kept = _kept_or_run(keep, name, unit_settings, lambda s=unit_settings: run(log=log, **s), log)
             per_seed += [{"seed": seed, **row} for row in rows]
-    return mean_rows(kind, per_seed), per_seed
+            kept += [name] if was_kept else []
+    return mean_rows(kind, per_seed), per_seed, kept
 
 
 def mean_rows(kind: str, per_seed: list[dict]) -> list[dict]:

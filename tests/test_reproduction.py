@@ -34,7 +34,11 @@ def test_annotation_table(tmp_path, data_dir):
     assert (tmp_path / "annotation_precision_at_1.png").stat().st_size > 5000
     settings = json.loads((tmp_path / "settings.json").read_text())
     assert settings["seeds"] == [0] and settings["dimension"] == 16 and settings["seconds"] > 0
-    assert settings["init_scale"] == 1.0
+    assert settings["init_scale"] == 1.0 and settings["kept"] == []
+    # run again: every data set is taken from kept/, and settings.json says which
+    run("annotation", "--datasets", "corel5k", "emotions", "--epochs", "2", "--dimension", "16", "--iterations", "1",
+        "--init-scale", "1", "-o", str(tmp_path))
+    assert json.loads((tmp_path / "settings.json").read_text())["kept"] == ["seed-0-corel5k", "seed-0-emotions"]
 
 
 def test_recommendation_table_reports_changes_against_wsabie(tmp_path, data_dir):
@@ -164,10 +168,13 @@ def test_finished_units_are_kept_and_taken_up_again(tmp_path, monkeypatch, data_
     assert [p.name.split("-")[2] for p in tmp_path.glob("seed-0-*.json")] == ["corel5k"]
     monkeypatch.setattr(reproduction, "annotation", real)
     lines = []
-    rows, _ = reproduction.over_seeds("annotation", [0], log=lines.append, keep=tmp_path, **settings)
+    rows, _, kept = reproduction.over_seeds("annotation", [0], log=lines.append, keep=tmp_path, **settings)
+    assert kept == ["seed-0-corel5k"]
     assert any(line.startswith("seed-0-corel5k: kept from an earlier run") for line in lines)
     assert not any(line.startswith("seed-0-emotions: kept") for line in lines)
     assert {r["dataset"] for r in rows} == {"corel5k", "emotions"}
     lines.clear()
-    reproduction.over_seeds("annotation", [0], log=lines.append, keep=tmp_path, **{**settings, "dimension": 5})
-    assert not any("kept" in line for line in lines) and len(list(tmp_path.glob("seed-0-corel5k-*.json"))) == 2
+    _, _, kept = reproduction.over_seeds("annotation", [0], log=lines.append, keep=tmp_path,
+                                         **{**settings, "dimension": 5})
+    assert kept == [] and not any("kept" in line for line in lines)
+    assert len(list(tmp_path.glob("seed-0-corel5k-*.json"))) == 2
