@@ -229,6 +229,20 @@ def test_bayesian_optimisation_runs(tmp_path, corel, fits):
         tuning.make_tuner("grid", corel.train)
 
 
+def test_a_bayesian_search_is_guided_for_half_its_trials(tmp_path, corel):
+    """KerasTuner draws 3 random trials per searched setting before its Gaussian process proposes
+    any (18 over linear-sigmoid's 6): a search of 10 trials would be random throughout. make_tuner
+    draws at most half its trials at random, and no more than KerasTuner would."""
+    assert len(tuning.space("linear-sigmoid")) == 6
+    for trials, random in ((10, 5), (20, 10), (3, 2), (100, 18)):
+        tuner = tuning.make_tuner("bayesian", corel.train, "linear-sigmoid", directory=tmp_path,
+                                  project_name=f"t{trials}", max_trials=trials)
+        assert tuner.oracle.num_initial_points == random, trials
+    given = tuning.make_tuner("bayesian", corel.train, "linear-sigmoid", directory=tmp_path, project_name="given",
+                              max_trials=10, num_initial_points=7)
+    assert given.oracle.num_initial_points == 7
+
+
 def test_cli_tune_prints_a_train_command_that_runs(tmp_path):
     import os
     import subprocess

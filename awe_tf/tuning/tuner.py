@@ -112,7 +112,8 @@ class _TrialRunner:
         if kwargs["overwrite"] or not (project / SEARCH_FILE).exists():
             if self.oracle.trials and not kwargs["overwrite"]:  # trials trained with what, unknown
                 raise ValueError(f"{self.project_dir} holds trials but no {SEARCH_FILE} (a search begun by an "
-                                 "earlier awe-tf): search into another directory (--output)")
+                                 "earlier awe-tf): search into another directory (--output; in Python, directory= or "
+                                 "project_name=)")
             project.mkdir(parents=True, exist_ok=True)
             (project / SEARCH_FILE).write_text(json.dumps(self._settings(), indent=1))
 
@@ -155,7 +156,8 @@ class _TrialRunner:
             refused = other_settings(f"{project} holds a search", recorded, settings)
             if refused:
                 raise ValueError(f"{refused}: resume it with the same ones, or search into another directory "
-                                 "(--output)")
+                                 "(--output; in Python, directory= or project_name=, or overwrite=True to start "
+                                 "afresh)")
 
     def settings(self, values: dict) -> tuple[ModelConfig, TrainConfig]:
         """The model and training settings of chosen hyperparameter values: each a field of
@@ -302,4 +304,16 @@ def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", director
     common = {"directory": str(directory), "project_name": project_name, "seed": train_config.seed + 1,
               "model_config": model_config, "train_config": train_config, **kwargs}
     budget = {"max_epochs": train_config.epochs, "factor": 3} if oracle == "hyperband" else {"max_trials": max_trials}
+    if oracle == "bayesian" and "num_initial_points" not in kwargs:
+        searched = kwargs.get("search_space")
+        budget["num_initial_points"] = bayesian_random_trials(max_trials, len(space(affinity) if searched is None
+                                                                              else searched))
     return tuner_class(oracle)(train, affinity, **budget, **common)
+
+
+def bayesian_random_trials(max_trials: int, dimensions: int) -> int:
+    """How many of a Bayesian search's trials are random draws before its Gaussian process
+    proposes the rest: KerasTuner's 3 per searched setting, but at most half the trials (at
+    least 2), so that a search of 10 or 20 trials over 6 settings is guided for half of them
+    rather than random throughout (KerasTuner's 18 random draws)."""
+    return min(3 * dimensions, max(2, max_trials // 2))
