@@ -15,10 +15,10 @@ import importlib.util
 import subprocess
 import sys
 
-AWE_TF_SOURCE = "git+https://github.com/awe-tf/awe-tf"  # or a path to your clone
+AWE_TF_SOURCE = "git+https://github.com/awe-tf/awe-tf"  # or your clone, as a URL: "file:///content/awe-tf"
 if importlib.util.find_spec("awe_tf") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"awe-tf[serving,tuning] @ {AWE_TF_SOURCE}"],
-                   check=True)"""
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    f"awe-tf[serving,tuning,plots] @ {AWE_TF_SOURCE}"], check=True)"""
 
 NOTEBOOKS = {
     "01_quickstart.ipynb": [
@@ -42,11 +42,13 @@ models = {"WSABIE": wsabie, "AWE k-NN": awe.model}
 scores = {name: evaluate_model(model.score, split)["metrics"] for name, model in models.items()}
 scores"""),
         ("md", "On a CPU, WSABIE also trains with the native engine: the paper's per-pair WARP loop in C "
-               "(compiled on first use), with the same model class, optimiser state and callbacks; it draws and "
-               "updates pair by pair, so its U and V, and its precision, differ a little from the TensorFlow "
-               "step's (README, Training engines). It is for the linear "
-               "model on one machine; the TensorFlow step (`engine=\"graph\"`, the default) trains every "
-               "affinity under any `tf.distribute` strategy."),
+               "(compiled on first use, which the first native run below includes: about a second), with the "
+               "same model class, optimiser state and callbacks. It draws negatives pair by pair and updates V "
+               "after each pair (U once per example), so its U and V, and its precision, differ a little from "
+               "the TensorFlow step's (README, Training engines). It trains the models whose score is a "
+               "function of the linear score alone (WSABIE, linear sigmoid on the whole score, and their sums "
+               "with constants) on one machine; the TensorFlow step (`engine=\"graph\"`, the default) trains "
+               "every affinity under any `tf.distribute` strategy."),
         ("code", """\
 import time
 
@@ -77,10 +79,14 @@ for predicted, truth in zip(ids, split.test.Y[:5], strict=True):
         ("md", "# The paper's annotation tables (Tables 1 and 2)\n\nk-NN, k-NN in WSABIE's embedding space, "
                "WSABIE and AWE with the k-NN affinity (k = 20, 3 iterative steps) on the Mulan data sets; "
                "P@1 and P@3 on the protocol's test parts. Corel5k is bundled; the other sets are read from "
-               "`AWE_DATA_DIR` (the Mulan files)."),
+               "`AWE_DATA_DIR`, a folder holding the Mulan files as published, one folder each: "
+               "`mulan/cal500/cal500.arff` and `cal500.xml`, `mulan/emotions/` (`emotions-train.arff`, "
+               "`emotions-test.arff`, `emotions.xml`), `mulan/scene/` likewise (`awe-tf datasets` lists what "
+               "it finds). The README's table was measured at initial scale 1 (`INIT_SCALE` below); the "
+               "library's default is 0.1. Each data set takes a minute or two on two CPU cores."),
         ("code", INSTALL),
         ("params", "DATASETS = [\"cal500\", \"corel5k\", \"emotions\", \"scene\"]\nEPOCHS = 30\n"
-                   "DIMENSION = 100\nITERATIONS = 3"),
+                   "DIMENSION = 100\nITERATIONS = 3\nINIT_SCALE = 1.0"),
         ("code", """\
 import os
 
@@ -90,20 +96,27 @@ from awe_tf.data import list_datasets
 available = {d["name"] for d in list_datasets() if d["path"]}
 datasets = [d for d in DATASETS if d in available]
 print("running on", datasets, "(set AWE_DATA_DIR for the others)" if len(datasets) < len(DATASETS) else "")
-rows = reproduction.annotation(datasets, dimension=DIMENSION, epochs=EPOCHS, iterations=ITERATIONS)
-paths = reproduction.write_report("annotation", rows, "annotation", {"datasets": datasets, "epochs": EPOCHS})
+settings = {"datasets": datasets, "dimension": DIMENSION, "epochs": EPOCHS, "iterations": ITERATIONS,
+            "init_scale": INIT_SCALE}
+rows = reproduction.annotation(**settings)
+paths = reproduction.write_report("annotation", rows, "annotation", {**settings, "seeds": [0]})
 print(open(os.path.join("annotation", "results.md")).read())"""),
         ("code", """\
 from IPython.display import Image, display
 
-display(Image(filename="annotation/annotation_precision_at_1.png"))"""),
+display(Image(filename="annotation/annotation_precision_at_1.png"))
+display(Image(filename="annotation/annotation_precision_at_3.png"))"""),
     ],
     "03_recommendation_reproduction.ipynb": [
         ("md", "# The paper's recommendation table (Table 3) on MovieLens 100K\n\nSVD, WSABIE, AWE linear "
-               "sigmoid over beta (alpha = 1) and AWE top-k over k; P@1 and P@10 as changes against WSABIE. "
-               "MovieLens is downloaded from GroupLens when `AWE_DATA_DIR` does not hold it."),
+               "sigmoid over beta (alpha = 1) and AWE top-k over k, each k twice: as eq. 7 (the terms outside "
+               "the k count 0) and with that 0 learnt (`rest learnt`, starting at WSABIE's ranking); P@1 and "
+               "P@10 as changes against WSABIE. Each AWE model starts from the trained WSABIE, as the paper's "
+               "Table 3 did. About 15 minutes on two CPU cores at these settings. MovieLens is downloaded "
+               "from GroupLens when `AWE_DATA_DIR` does not hold it."),
         ("code", INSTALL),
-        ("params", "EPOCHS = 30\nDIMENSION = 64\nBETAS = [-1, -0.5, 0, 0.25, 0.5]\nKS = [1, 5, 7, 11]"),
+        ("params", "EPOCHS = 30\nDIMENSION = 64\nBETAS = [-1, -0.5, 0, 0.25, 0.5]\nKS = [1, 5, 7, 11]\n"
+                   "RESTS = [0.0, \"learn\"]"),
         ("code", """\
 import io
 import os
@@ -114,12 +127,13 @@ from pathlib import Path
 if not (Path(os.environ.get("AWE_DATA_DIR", "data")) / "ml-100k" / "u.data").exists():
     with urllib.request.urlopen("https://files.grouplens.org/datasets/movielens/ml-100k.zip") as response:
         zipfile.ZipFile(io.BytesIO(response.read())).extractall("data")
-    os.environ["AWE_DATA_DIR"] = str(Path("data").resolve())"""),
+os.environ.setdefault("AWE_DATA_DIR", str(Path("data").resolve()))  # also after a restart, the files kept"""),
         ("code", """\
 from awe_tf import reproduction
 
-rows = reproduction.recommendation(dimension=DIMENSION, epochs=EPOCHS, betas=BETAS, top_ks=KS)
-reproduction.write_report("recommendation", rows, "recommendation", {"epochs": EPOCHS, "betas": BETAS, "ks": KS})
+settings = {"dimension": DIMENSION, "epochs": EPOCHS, "betas": BETAS, "top_ks": KS, "top_k_rests": RESTS}
+rows = reproduction.recommendation(**settings)
+reproduction.write_report("recommendation", rows, "recommendation", {**settings, "seeds": [0]})
 print(open("recommendation/results.md").read())"""),
         ("code", """\
 from IPython.display import Image, display
@@ -131,16 +145,19 @@ display(Image(filename="recommendation/recommendation_k.png"))"""),
         ("md", "# Tuning an affinity with KerasTuner\n\nSearch the linear-sigmoid affinity's alpha and beta with "
                "the learning rate, margin, dimension and number of negatives. Trials are scored on the protocol's "
                "validation carve-out of the "
-               "training part; the test part is never used in the search."),
+               "training part; the test part is never used in the search. The search lives in `tuning/`: run "
+               "again, it resumes there (a larger `TRIALS` adds trials); with other settings it is refused, so "
+               "change `PROJECT` (or delete the folder) to start another. The Bayesian oracle draws half its "
+               "trials at random before its Gaussian process proposes the rest."),
         ("code", INSTALL),
-        ("params", "TRIALS = 10\nEPOCHS = 10\nORACLE = \"bayesian\""),
+        ("params", "TRIALS = 10\nEPOCHS = 10\nORACLE = \"bayesian\"\nPROJECT = \"corel5k-linear-sigmoid\""),
         ("code", """\
 from awe_tf.data import load_dataset
 from awe_tf.tuning import make_tuner
 
 split = load_dataset("corel5k")
-tuner = make_tuner(ORACLE, split.train, "linear-sigmoid", directory="tuning", max_trials=TRIALS,
-                   max_epochs=EPOCHS)
+tuner = make_tuner(ORACLE, split.train, "linear-sigmoid", directory="tuning", project_name=f"{PROJECT}-{ORACLE}",
+                   max_trials=TRIALS, max_epochs=EPOCHS)
 tuner.search()
 best = tuner.best(data_flags=["--dataset", "corel5k"])
 best"""),

@@ -9,9 +9,10 @@ from nbclient import NotebookClient
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SMOKE = {
     "01_quickstart.ipynb": "EPOCHS = 1\nDIMENSION = 16\nITERATIONS = 1",
-    "02_annotation_reproduction.ipynb": "DATASETS = ['corel5k']\nEPOCHS = 1\nDIMENSION = 16\nITERATIONS = 1",
-    "03_recommendation_reproduction.ipynb": "EPOCHS = 1\nDIMENSION = 16\nBETAS = [0]\nKS = [5]",
-    "04_tuning.ipynb": "TRIALS = 2\nEPOCHS = 1\nORACLE = 'random'",
+    "02_annotation_reproduction.ipynb": "DATASETS = ['corel5k']\nEPOCHS = 1\nDIMENSION = 16\nITERATIONS = 1\n"
+                                        "INIT_SCALE = 1.0",
+    "03_recommendation_reproduction.ipynb": "EPOCHS = 1\nDIMENSION = 16\nBETAS = [0]\nKS = [5]\nRESTS = [0.0]",
+    "04_tuning.ipynb": "TRIALS = 2\nEPOCHS = 1\nORACLE = 'random'\nPROJECT = 'smoke'",
     "05_export_and_serving.ipynb": "EPOCHS = 1",
     "06_tpu_and_distributed.ipynb": "EPOCHS = 1",
 }
@@ -24,6 +25,22 @@ def test_every_notebook_has_smoke_settings_and_no_outputs():
         assert all(not c.get("outputs") for c in book.cells if c.cell_type == "code"), f"{path.name}: strip outputs"
         assert sum("parameters" in c.metadata.get("tags", []) for c in book.cells) == 1, path.name
         assert "find_spec(\"awe_tf\") is None" in book.cells[1].source  # the guarded Colab install
+
+
+def test_the_movielens_cell_points_at_files_a_restart_kept(tmp_path, monkeypatch, data_dir):
+    """Notebook 03's data cell, where ./data/ml-100k is there from before a restart (which loses
+    the environment): it downloads nothing and points AWE_DATA_DIR at it."""
+    book = nbformat.read(NOTEBOOKS / "03_recommendation_reproduction.ipynb", as_version=4)
+    cell = next(c.source for c in book.cells if "ml-100k.zip" in c.source)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "ml-100k").symlink_to((data_dir / "ml-100k").resolve())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AWE_DATA_DIR", raising=False)
+    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: pytest.fail("downloaded again"))
+    exec(cell, {})
+    import os
+
+    assert os.environ["AWE_DATA_DIR"] == str((tmp_path / "data").resolve())
 
 
 @pytest.mark.parametrize("name", sorted(SMOKE))
