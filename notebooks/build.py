@@ -83,7 +83,8 @@ for predicted, truth in zip(ids, split.test.Y[:5], strict=True):
                "`mulan/cal500/cal500.arff` and `cal500.xml`, `mulan/emotions/` (`emotions-train.arff`, "
                "`emotions-test.arff`, `emotions.xml`), `mulan/scene/` likewise (`awe-tf datasets` lists what "
                "it finds). The README's table was measured at initial scale 1 (`INIT_SCALE` below); the "
-               "library's default is 0.1. Each data set takes a minute or two on two CPU cores."),
+               "library's default is 0.1. The four sets take about two minutes on two CPU cores (the README's "
+               "three seeds took six)."),
         ("code", INSTALL),
         ("params", "DATASETS = [\"cal500\", \"corel5k\", \"emotions\", \"scene\"]\nEPOCHS = 30\n"
                    "DIMENSION = 100\nITERATIONS = 3\nINIT_SCALE = 1.0"),
