@@ -147,14 +147,23 @@ def _directory(path: Path, flag: str) -> Path:
     return path
 
 
-def _output_file(path: str | None, flag: str = "--output") -> Path | None:
+def _output_file(path: str | None, flag: str = "--output", run: Path | None = None) -> Path | None:
     """``path`` as a file this process can write (its folder made if missing), or None; else a
-    UsageError naming ``flag``, checked before any work."""
+    UsageError naming ``flag``, checked before any work. Inside ``run`` (a run's directory) only a
+    file of its own beside ``metrics.json`` may be written: not that file, which the run's other
+    commands read, nor anything in the run's folders."""
     if path is None:
         return None
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"{flag} {path} is a directory; give the JSON file to write")
+    if run is not None and path.resolve().is_relative_to(Path(run).resolve()):
+        from awe_tf import runs
+
+        inside = path.resolve().relative_to(Path(run).resolve())
+        if len(inside.parts) > 1 or inside.name == runs.METRICS:
+            raise UsageError(f"{flag} {path} would write over {run}'s own files ({runs.METRICS} and its folders "
+                             "hold the run, which evaluate, export and diagnose read); give another file")
     _directory(path.resolve().parent, flag)
     return path
 
@@ -487,9 +496,9 @@ def cmd_evaluate(args) -> int:
 
     if not args.model and not args.served:
         raise UsageError("give the model directory written by `awe-tf train` (OUTPUT/model), --served EXPORT, or both")
-    output = _output_file(args.output)
     _check_data_flags(args)
     run = run_directory(args.model) if args.model else None
+    output = _output_file(args.output, run=run)
     split, name, recorded = _load(args, run)  # a run's model: its data, unless told otherwise
     _check_parts(args, split, name, "test")
     print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else ""))
@@ -560,7 +569,7 @@ def cmd_diagnose(args) -> int:
                              "file (the format is the extension's)")
         require("matplotlib", "--plot")
         _directory(Path(args.plot).resolve().parent, "--plot")
-    output = _output_file(args.output)
+    output = _output_file(args.output, run=earlier)
     split, name, _ = _load(args, earlier)  # the run's own data, unless told otherwise
     saved = saved_config(run)
     _same_data(saved["n_features"], saved["n_labels"], saved.get("label_names"), split, name, run)

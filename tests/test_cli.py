@@ -38,6 +38,14 @@ def test_train_on_the_bundled_default_then_evaluate(tmp_path):
     again = json.loads((tmp_path / "e.json").read_text())
     assert again["metrics"] == pytest.approx(report["metrics"])
     assert "model" in evaluated.stdout
+    # --output may not write over the run's own files; a file of one's own beside them it may
+    kept = (out / "metrics.json").read_text()
+    for own in (out / "metrics.json", out / "model" / "awe_model.json"):
+        refused = run("evaluate", str(out), "--output", str(own), check=False)
+        assert refused.returncode == 2 and "would write over" in refused.stderr, refused.stderr
+    assert (out / "metrics.json").read_text() == kept
+    run("evaluate", str(out), "--output", str(out / "evaluated.json"))
+    assert json.loads((out / "evaluated.json").read_text())["metrics"] == pytest.approx(report["metrics"])
 
 
 def test_train_says_what_its_data_cannot_teach(tmp_path):
