@@ -507,7 +507,7 @@ def cmd_evaluate(args) -> int:
         from awe_tf.models import AWEModel
 
         model = AWEModel.load_model(args.model)
-        _same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model)
+        _same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model, args, run)
     if args.served:
         from awe_tf import serving
 
@@ -546,13 +546,25 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def _same_data(n_features, n_labels, label_names, split, name, where) -> None:
-    """Refuse data other than what the model at ``where`` was trained on (:func:`~awe_tf.evaluation.data_mismatch`)."""
+def _same_data(n_features, n_labels, label_names, split, name, where, args=None, run=None) -> None:
+    """Refuse data other than what the model at ``where`` was trained on (:func:`~awe_tf.evaluation.data_mismatch`);
+    where ``args`` read --train with --header auto and the run in ``run`` read its own file with a
+    header setting, the message says so (a copy of that file is read afresh)."""
+    from awe_tf import runs
     from awe_tf.evaluation import data_mismatch
 
     problem = data_mismatch(n_features, n_labels, label_names, split.train)
     if problem:
-        raise UsageError(f"{where}: {problem} ({name}); give the data it was trained on (--dataset or --train)")
+        hint = ""
+        if args is not None and args.train and args.header == "auto" and run is not None:
+            try:
+                files = (runs.read_metrics(run) or {}).get("data_files") or {}
+            except (OSError, runs.RunError):
+                files = {}
+            if files.get("header") in ("yes", "no"):
+                hint = (f"; {run} read its file ({files.get('train')}) with --header {files['header']}: give that "
+                        "to read a copy the same way")
+        raise UsageError(f"{where}: {problem} ({name}); give the data it was trained on (--dataset or --train){hint}")
 
 
 def cmd_diagnose(args) -> int:
@@ -572,7 +584,7 @@ def cmd_diagnose(args) -> int:
     output = _output_file(args.output, run=earlier)
     split, name, _ = _load(args, earlier)  # the run's own data, unless told otherwise
     saved = saved_config(run)
-    _same_data(saved["n_features"], saved["n_labels"], saved.get("label_names"), split, name, run)
+    _same_data(saved["n_features"], saved["n_labels"], saved.get("label_names"), split, name, run, args, run)
     report = diagnose(run, split, seed=args.seed, plot_to=args.plot)
     positives, negatives = report["g_positives"], report["g_negatives"]
     print(f"{name}, {report['affinity']} affinity, {report['test_positives']} test positives")
@@ -621,13 +633,13 @@ def cmd_export(args) -> int:
     if split is not None:
         print(f"recall measured on the test part of {name}" + (f" (what {recorded.source} records)" if recorded
                                                                 else ""))
-        _same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model)
+        _same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model, args, run)
         queries = split.test.X[: args.recall_queries]  # raw rows, as clients will send them
     flavours = serving.FLAVOURS if args.flavour == "both" else (args.flavour,)
     for flavour in flavours:
         name = args.name if len(flavours) == 1 or flavour == "scann" else f"{args.name}-{flavour}"
         serving.export(model, args.base, name, version=args.version, flavour=flavour, keep=args.keep,
-                       candidates=args.candidates, queries=queries)
+                       candidates=args.candidates, queries=queries, random_queries=args.recall_queries)
     return 0
 
 
@@ -924,10 +936,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--version", type=_positive, help="version number (none: newest + 1)")
     export.add_argument("--keep", type=_positive, help="keep only this many newest versions (none: all)")
     export.add_argument("--candidates", type=_positive, default=100,
-                        help="labels ScaNN fetches before exact re-ranking; also the largest k")
+                        help="labels ScaNN fetches before exact re-ranking; for the scann flavour also the largest k")
     export.add_argument("--recall-queries", type=_positive, default=500,
                         help="test rows of the data set used to measure recall@10 and as warmup requests (without "
-                             "--dataset or --train: the run's own data; for a model outside a run, random probe rows)")
+                             "--dataset or --train: the run's own data; for a model outside a run, as many random "
+                             "probe rows)")
     _data_args(export, without="the run's own data, as evaluate; for a model outside a run, random probe rows "
                                "measure recall")
     export.set_defaults(func=cmd_export, parser=export)

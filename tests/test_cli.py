@@ -72,6 +72,24 @@ def test_train_says_what_its_data_cannot_teach(tmp_path):
     assert "1 feature in no training row, so untrained rows of U: 10 test values" in proc.stdout
 
 
+def test_a_copy_of_a_header_yes_file_is_refused_with_the_header_named(tmp_path):
+    """A header of words above text ids reads as data unless --header yes says otherwise; the run
+    records it for its own file only, so a copy read with --header auto has one more user and item:
+    the refusal names the run's --header."""
+    import shutil
+
+    rng = __import__("numpy").random.default_rng(0)
+    rows = ["person,thing"] + [f"u{user},i{item}" for user in range(40) for item in rng.choice(30, 12, replace=False)]
+    data = tmp_path / "clicks.csv"
+    data.write_text("\n".join(rows) + "\n")
+    run("train", "--train", str(data), "--header", "yes", "--epochs", "1", "--no-validate", "--no-baselines",
+        "--dimension", "4", "-o", str(tmp_path / "r"))
+    shutil.copy(data, tmp_path / "copy.csv")
+    refused = run("evaluate", str(tmp_path / "r"), "--train", str(tmp_path / "copy.csv"), check=False)
+    assert refused.returncode == 2 and f"read its file ({data}) with --header yes" in refused.stderr, refused.stderr
+    run("evaluate", str(tmp_path / "r"), "--train", str(tmp_path / "copy.csv"), "--header", "yes")
+
+
 def test_train_says_when_it_read_a_header_and_header_no_keeps_the_line(tmp_path):
     """A first user whose id alone is text, above integer users, reads as a header: train says
     so, and --header no (recorded with the run, so evaluate reads the file the same way) keeps it

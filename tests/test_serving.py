@@ -165,6 +165,13 @@ def test_versions_increase_and_old_ones_are_pruned(tmp_path, wsabie):
         serving.export(wsabie, tmp_path, "m", flavour="scann", log=None)
     with pytest.raises(ValueError, match="keep must be at least 1"):  # refused before any work
         serving.export(wsabie, tmp_path, "m", flavour="portable", keep=0, log=None)
+    other = AWEModel(wsabie.n_features + 1, wsabie.n_labels, dimension=4)  # another input space under the name
+    with pytest.raises(ValueError, match=r"newest version \(10\) serves another model \(n_features 499 -> 500\)"):
+        serving.export(other, tmp_path, "m", flavour="portable", log=None)
+    assert layout.versions(tmp_path / "m") == [2, 3, 10]
+    lines = []  # random probes: as many as asked for, and the note says how to give real rows
+    serving.export(other, tmp_path, "other", flavour="portable", log=lines.append, random_queries=7)
+    assert any("(7 random probe rows: give the data (awe-tf export --dataset or --train" in line for line in lines)
 
 
 def test_a_killed_export_leaves_no_visible_version(tmp_path, wsabie):

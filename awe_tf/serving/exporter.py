@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
+from awe_tf.config import check_whole
 from awe_tf.data.pipeline import NEGATIVE_ITEMS, pad_rows, raw_rows
 from awe_tf.layers.scann_index import BRUTE_FORCE_ROWS
 from awe_tf.models.saving import tables_digest
@@ -87,7 +88,7 @@ def warmup_records(path, name: str, ids: np.ndarray, weights: np.ndarray, k: int
 
 
 def export(model, base_dir, name: str, version: int | None = None, flavour: str = "scann", keep: int | None = None,
-           candidates: int = 100, queries=None, log=print) -> Path:
+           candidates: int = 100, queries=None, log=print, random_queries: int = 200) -> Path:
     """Write ``model`` as ``<base_dir>/<name>/<version>/`` for TF Serving, atomically.
 
     The version directory holds the SavedModel (``serving_default``: inputs ``feature_ids``
@@ -107,8 +108,13 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
         keep: keep only this many newest versions.
         candidates: labels ScaNN fetches per query before exact re-ranking (and the largest k).
         queries: raw input rows (values as in the data file) used to measure recall@k and as
-            warmup requests; default: a few random features per row.
+            warmup requests; default: ``random_queries`` rows of a few random features each.
         log: where progress lines go (``None``: nowhere).
+        random_queries: how many random rows stand in for ``queries`` where none are given.
+
+    A model whose inputs or labels differ from the newest version's under ``name`` (their
+    numbers, the task) is refused: TF Serving would switch the name's clients to a model whose
+    ids mean other things.
 
     Returns:
         The version directory written.
@@ -122,15 +128,27 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
         raise ValueError(f"candidates must be a whole number of at least 1, got {candidates!r}")
     model_dir = Path(base_dir) / name
     layout.next_version(model_dir, version, keep)  # checked before any work
+    newest = None
     for existing in layout.versions(model_dir):
         metadata = model_dir / str(existing) / "assets.extra" / METADATA_FILE
-        other = json.loads(metadata.read_text()).get("flavour") if metadata.exists() else None
+        recorded = json.loads(metadata.read_text()) if metadata.exists() else {}
+        other = recorded.get("flavour")
         if other not in (None, flavour):
             raise ValueError(f"{model_dir} holds {other} exports (version {existing}); a {flavour} export needs "
                              "another name")
+        newest = (existing, recorded) if recorded and (newest is None or existing > newest[0]) else newest
+    if newest is not None:
+        kept = {key: newest[1].get(key) for key in ("n_features", "n_labels", "data_task")}
+        this = {"n_features": model.n_features, "n_labels": model.n_labels, "data_task": model.data_task}
+        differ = [f"{key} {kept[key]} -> {this[key]}" for key in this if kept[key] not in (None, this[key])]
+        if differ:
+            raise ValueError(f"{model_dir}'s newest version ({newest[0]}) serves another model ({', '.join(differ)}): "
+                             f"its clients' feature and label ids would mean other things; export this one under "
+                             "another name")
     say = log or (lambda line: None)
     given = queries is not None
-    queries = sp.csr_matrix(queries) if given else _probe_inputs(model.n_features)
+    check_whole("random_queries", random_queries, 1)
+    queries = sp.csr_matrix(queries) if given else _probe_inputs(model.n_features, random_queries)
     if queries.shape[0] == 0:
         raise ValueError("no queries to measure recall with (give at least one row, or none for random probes)")
     say(f"building the {flavour} serving graph ({model.n_labels} labels)")
@@ -142,7 +160,8 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
             "serves this model just as well")
     recall_k = min(10, module.max_k)
     recall = _recall(module, model, queries, recall_k)
-    source = "rows given" if given else "random probe rows: pass the data (queries= in Python) for real ones"
+    source = "rows given" if given else ("random probe rows: give the data (awe-tf export --dataset or --train; "
+                                         "queries= in Python) for real ones")
     say(f"recall@{recall_k} of the {flavour} graph against the exact ranking: {recall:.4f} "
         f"({queries.shape[0]} {source})")
 
@@ -305,8 +324,8 @@ class ServedModel:
         if unknown:
             raise ValueError(f"items the model does not have: {', '.join(map(repr, unknown[:5]))}"
                              + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-                             + f" (its items are named as its data file names them, e.g. {names[0]!r}; an item "
-                               "it never trained on cannot be sent)")
+                             + f" (its items are named by its label names, e.g. {names[0]!r}: an interactions "
+                               "file's item ids, MovieLens' titles; an item it never trained on cannot be sent)")
         shared = sorted({name for row in rows for name in row if len(index[name]) > 1})
         if shared:
             raise ValueError(f"{', '.join(map(repr, shared[:3]))} name{'s' * (len(shared) == 1)} more than one item "
