@@ -222,7 +222,7 @@ def report(rows: list[dict], parts: dict, precision: float, args) -> str:
 
 
 def main(argv=None) -> int:
-    from scale import METHODS, PARAMETER_SERVER, set_arguments
+    from scale import METHODS, PARAMETER_SERVER, check_arguments, set_arguments
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method", default="native WSABIE", choices=[m for m in METHODS if m != PARAMETER_SERVER])
@@ -232,6 +232,7 @@ def main(argv=None) -> int:
                         help="then rank the held-out users' K best items with model.top_k, as a phase of its own")
     set_arguments(parser, epochs=1)
     args = parser.parse_args(argv)
+    check_arguments(parser, args)
     if not Path("/proc/self/status").exists():
         raise SystemExit("memory_phases.py reads /proc: Linux only")
     print(report(*run(args), args))

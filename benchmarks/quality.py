@@ -47,7 +47,9 @@ def metrics_of(dataset: str) -> tuple[str, str]:
 def run(dataset: str, seed: int, out: Path, flags) -> dict:
     cmd = [sys.executable, "-m", "awe_tf.cli", "train", "--dataset", dataset, "--seed", str(seed),
            "--verbose", "0", "-o", str(out), *flags]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if proc.returncode != 0:  # awe-tf train has said why, on stderr
+        raise SystemExit(f"quality.py: awe-tf train --dataset {dataset} --seed {seed} failed (exit {proc.returncode})")
     return json.loads((out / "metrics.json").read_text())
 
 
@@ -111,6 +113,16 @@ def main() -> int:
     parser.add_argument("--readme", help="put the table in this file, between its <!-- quality.py --> and "
                                          "<!-- /quality.py --> lines (the project's README.md)")
     args, extra = parser.parse_known_args()
+    if args.seeds < 1:
+        parser.error(f"--seeds must be at least 1, got {args.seeds}")
+    if not args.from_json:  # every data set found before the first run
+        from awe_tf.data.registry import locate
+
+        for dataset in args.datasets:
+            try:
+                locate(dataset)
+            except (FileNotFoundError, ValueError) as error:
+                parser.error(str(error))
     results, rows = {}, []
     if args.from_json:
         for dataset, reports in json.loads(Path(args.from_json).read_text()).items():

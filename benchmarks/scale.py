@@ -17,7 +17,9 @@ on ``--eval-users`` users) after each epoch against popularity, with ratios agai
 each method's training time to LightFM's final P@10.
 
 awe-tf trains with its defaults (Adagrad, learning rate, initial scale, margin, max-norm) apart
-from d and K = 10, LightFM's ``max_sampled``; LightFM with its own (learning rate 0.05).
+from d, K = 10 (LightFM's ``max_sampled``) and the graph engine's batches of 4,096 pairs
+(``pairs_per_batch``; 1,024 by default; the native engine takes pairs one at a time); LightFM
+with its own (learning rate 0.05).
 ``--margin`` and ``--learning-rate`` change awe-tf's for every method, and ``--linear-sigmoid``
 the linear sigmoid row's alpha and beta, to see how a setting moves the methods against each other.
 
@@ -81,8 +83,9 @@ def _training_and_sample(args):
 
 
 def configs(args, method: str, epochs: int, bucketing: bool = True):
-    """``(ModelConfig, TrainConfig)`` of ``method``: d and K = 10 as LightFM's ``max_sampled``,
-    awe-tf's defaults otherwise (the same for every method and for ``memory_phases.py``)."""
+    """``(ModelConfig, TrainConfig)`` of ``method``: d, K = 10 as LightFM's ``max_sampled`` and
+    batches of 4,096 pairs, awe-tf's defaults otherwise (the same for every method and for
+    ``memory_phases.py``)."""
     from awe_tf.training import ModelConfig, TrainConfig
 
     engine, affinity = METHODS[method]
@@ -176,7 +179,7 @@ def lightfm(args, python: str) -> dict:
                  candidates=split.candidates, eval_users=users[sample], dimension=np.array(args.dimension))
         began = time.perf_counter()
         proc = subprocess.run([python, str(Path(__file__).with_name("_lightfm_worker.py")), str(path), str(args.epochs),
-                               str(args.threads or os.cpu_count()), "1.0", str(args.seed)],
+                               str(threads(args)), "1.0", str(args.seed)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"LightFM run failed; is --lightfm-python a Python with lightfm 1.17?\n{proc.stderr}")
@@ -202,7 +205,7 @@ def time_to(history, epoch_seconds, target: float) -> float | None:
 
 def report(args, results: dict) -> str:
     lines = [f"synthetic set: {args.users:,} users, {args.items:,} items, about {args.per_user} per user; d = "
-             f"{args.dimension}, {args.epochs} epochs, threads {args.threads or os.cpu_count()}; P@10 on "
+             f"{args.dimension}, {args.epochs} epochs, threads {threads(args)}; P@10 on "
              f"{args.eval_users:,} users"]
     from awe_tf.config import ModelConfig, TrainConfig
 
@@ -236,9 +239,9 @@ def report(args, results: dict) -> str:
         if len(r.get("history", ())) == len(r["epoch_seconds"]):
             seconds = np.cumsum(r["epoch_seconds"])
             reached = time_to(r["history"], r["epoch_seconds"], target) if target is not None else None
-            lines.append(f"  {name:<28}" + ", ".join(f"{p:.4f} ({t:.0f} s)" for p, t in zip(r["history"], seconds,
+            lines.append(f"  {name:<28}" + ", ".join(f"{p:.4f} ({t:.1f} s)" for p, t in zip(r["history"], seconds,
                                                                                           strict=True))
-                         + ("" if target is None else f"; reached in {reached:.0f} s" if reached is not None
+                         + ("" if target is None else f"; reached in {reached:.1f} s" if reached is not None
                             else "; not reached"))
     for name, r in results.items():
         if "cluster" in r:
@@ -256,9 +259,41 @@ def report(args, results: dict) -> str:
     lines += ["", "pairs/s: after the first epoch where there are several; peak: the process's peak resident memory "
               f"(TensorFlow's own, about {_gb(started)} GB once started, included; peak-TF leaves that out, and "
               f"peak-TF-data the benchmark's data set as well, about {_gb(data)} GB as kept: the training part and "
-              "the scored users' test rows); model: U + V + optimiser state + input CSR (the inputs as transformed "
-              "for training)"]
+              "the scored users' test rows); model: U + V + optimiser state + input CSR (the training inputs as the "
+              "data set holds them; the engine's transformed copy is not counted)"]
     return "\n".join(lines)
+
+
+def threads(args) -> int:
+    """The threads every method gets: ``--threads``, or the cores this process may use (as the
+    native engine counts them, so that LightFM gets as many)."""
+    from awe_tf.native import default_threads
+
+    return args.threads or default_threads()
+
+
+def check_arguments(parser, args) -> None:
+    """Refuse, through ``parser`` (a usage error, before any work), settings the runs cannot take:
+    the synthetic set's sizes, counts below 1, awe-tf's settings (as its configs check them) and a
+    LightFM Python that is not there."""
+    import shutil
+
+    from synthetic import check_sizes
+
+    try:
+        check_sizes(args.users, args.items, args.per_user)
+        for name in ("epochs", "dimension", "eval_users", "ps_epochs"):
+            if getattr(args, name, 1) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+        if args.threads < 0:
+            raise ValueError(f"--threads must be 0 (every core) or more, got {args.threads}")
+        for method in getattr(args, "methods", None) or [args.method]:
+            configs(args, method, args.epochs)
+    except ValueError as error:
+        parser.error(str(error))
+    python = getattr(args, "lightfm_python", None)
+    if python and not (Path(python).is_file() or shutil.which(python)):
+        parser.error(f"--lightfm-python {python}: no such program")
 
 
 def set_arguments(parser, epochs: int) -> None:
@@ -292,6 +327,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="write every figure here")
     parser.add_argument("--worker", choices=list(METHODS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    check_arguments(parser, args)
     if args.worker:
         print(json.dumps(worker(args)))
         return 0

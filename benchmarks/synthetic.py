@@ -21,12 +21,18 @@ from awe_tf.data import RECOMMENDATION, Dataset, Split
 from awe_tf.data.protocols import recommendation_split
 
 
+def check_sizes(users: int, items: int, per_user: int) -> None:
+    """Refuse (ValueError) sizes the synthetic set cannot be drawn with."""
+    if users < 1 or items < 2 * per_user or per_user < 6:
+        raise ValueError(f"need users >= 1, per_user >= 6 (5 are held out) and items >= 2 * per_user; got users "
+                         f"{users}, items {items}, per_user {per_user}")
+
+
 def interactions(users: int, items: int, per_user: int = 20, groups: int = 50, in_group: float = 0.8,
                  alpha: float = 1.0, seed: int = 0) -> sp.csr_matrix:
     """``users x items`` 0/1 CSR: about ``per_user`` distinct items per user (draws that repeat
     an item merge)."""
-    if users < 1 or items < 2 * per_user or per_user < 6:
-        raise ValueError("need users >= 1, per_user >= 6 (5 are held out) and items >= 2 * per_user")
+    check_sizes(users, items, per_user)
     rng = np.random.default_rng(seed)
     weight = np.empty(items)
     weight[rng.permutation(items)] = np.arange(1, items + 1, dtype=np.float64) ** -alpha

@@ -25,6 +25,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -87,7 +88,21 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--engine", choices=("graph", "native"), default="native",
                         help="awe-tf's training engine (TrainConfig.engine)")
+    parser.add_argument("--init-scale", type=float, default=ModelConfig.init_scale,
+                        help="awe-tf's initial row norm (ModelConfig.init_scale; the README's table: 1)")
     args = parser.parse_args()
+    for name in ("epochs", "threads", "pairs_per_batch", "negatives"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if not (Path(args.lightfm_python).is_file() or shutil.which(args.lightfm_python)):
+        parser.error(f"--lightfm-python {args.lightfm_python}: no such program")
+    try:
+        model_config = ModelConfig(dimension=64, num_negatives=args.negatives, seed=args.seed,
+                                   init_scale=args.init_scale)
+        train_config = TrainConfig(learning_rate=args.learning_rate, pairs_per_batch=args.pairs_per_batch,
+                                   seed=args.seed, engine=args.engine, threads=args.threads)
+    except ValueError as error:  # before LightFM's run
+        parser.error(str(error))
 
     split = load_dataset("ml-100k")
     carve = validation_split(split.train)
@@ -106,18 +121,13 @@ def main() -> int:
             print(proc.stderr, file=sys.stderr)
             raise SystemExit("LightFM run failed; is --lightfm-python a Python with lightfm 1.17?")
         lightfm = json.loads(proc.stdout.strip().splitlines()[-1])
-    awe = awe_run(
-        carve, args.epochs, args.target,
-        ModelConfig(dimension=64, num_negatives=args.negatives, seed=args.seed),
-        TrainConfig(learning_rate=args.learning_rate, pairs_per_batch=args.pairs_per_batch, seed=args.seed,
-                    engine=args.engine, threads=args.threads),
-    )
+    awe = awe_run(carve, args.epochs, args.target, model_config, train_config)
 
     def when(run):
         return f"{run['seconds_to_target']:.2f}s" if run["seconds_to_target"] is not None else "never"
 
     print(f"ml-100k validation split, {args.epochs} epochs, d=64, {args.threads} threads for LightFM and the native "
-          f"engine; awe-tf engine: {args.engine}\n")
+          f"engine; awe-tf engine: {args.engine}, initial scale {args.init_scale:g}\n")
     print(f"{'':<22}{'pairs/s':>12}{'to P@10>=' + str(args.target):>16}{'final P@10':>12}")
     print(f"{'awe-tf WSABIE':<22}{awe['pairs_per_second']:>12,.0f}{when(awe):>16}{awe['history'][-1]:>12.4f}")
     last = lightfm["history"][-1]

@@ -21,3 +21,22 @@ def test_affinity_scoring_gives_a_row_for_every_affinity(data_dir):
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [line.split()[0] for line in proc.stdout.splitlines()[3:] if line.strip()]
     assert rows == specs
+
+
+def test_warp_throughput_refuses_bad_arguments_before_any_work():
+    """A LightFM Python that is not there, no epochs, or a setting awe-tf refuses stop with a usage
+    error (exit 2), before LightFM's run; the README's initial scale is a flag."""
+    script = str(ROOT / "benchmarks" / "warp_throughput.py")
+    for argv, said in ((["--lightfm-python", "/no/such/python"], "no such program"),
+                       (["--epochs", "0"], "--epochs must be at least 1"),
+                       (["--init-scale", "-1"], "init_scale")):
+        proc = subprocess.run([sys.executable, script, *argv], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, (argv, proc.stderr)
+
+
+def test_quality_refuses_unknown_data_and_no_seeds_before_any_run(data_dir):
+    script = str(ROOT / "benchmarks" / "quality.py")
+    for argv, said in ((["--datasets", "emotions", "nosuch"], "unknown data set 'nosuch'"),
+                       (["--seeds", "0"], "--seeds must be at least 1")):
+        proc = subprocess.run([sys.executable, script, *argv], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, (argv, proc.stderr)

@@ -36,6 +36,29 @@ def test_the_scale_benchmark_runs_and_every_method_learns(tmp_path):
     assert "pairs/s per worker" in proc.stdout
 
 
+def test_bad_arguments_are_usage_errors_before_any_work(capsys):
+    """Sizes the synthetic set cannot take, counts below 1, a setting awe-tf refuses and a LightFM
+    Python that is not there stop at once (exit 2, one line), not after LightFM's run or in a
+    traceback; memory_phases.py shares the check."""
+    import pytest
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import memory_phases
+    import scale
+
+    for argv, said in ((["--items", "10"], "items >= 2 * per_user; got users 100000, items 10"),
+                       (["--epochs", "0"], "--epochs must be at least 1"),
+                       (["--eval-users", "0"], "--eval-users must be at least 1"),
+                       (["--learning-rate", "-1"], "learning_rate"),
+                       (["--lightfm-python", "/no/such/python"], "--lightfm-python /no/such/python: no such program")):
+        for main in (scale.main, memory_phases.main):
+            if main is memory_phases.main and argv[0] == "--lightfm-python":
+                continue
+            with pytest.raises(SystemExit) as stopped:
+                main(argv)
+            assert stopped.value.code == 2 and said in capsys.readouterr().err, (main, argv)
+
+
 def test_time_to_a_precision_counts_training_seconds_until_the_first_epoch_that_reaches_it():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from scale import time_to
