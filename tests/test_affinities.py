@@ -30,6 +30,7 @@ def test_specs():
         parse("knn:q=1")
     with pytest.raises(ValueError, match="k must be positive"):
         parse("knn:k=0")
+    assert parse("lowrank:c=0").c == 0.0  # G the learnt factors alone: they start near 0, not at it, and learn
 
 
 def test_sum_config_round_trip():
@@ -135,7 +136,7 @@ def test_a_trained_model_round_trips_through_a_keras_file(spec, tmp_path, caplog
     final, _ = fit_iterative(split.train, ModelConfig(dimension=8, num_negatives=5, affinity=spec),
                              TrainConfig(epochs=1, verbose=0), iterations=1, log=lambda line: None)
     final.model.save(tmp_path / "m.keras")
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING, logger="tensorflow"):  # Keras warns through TensorFlow's logger
         loaded = tf.keras.models.load_model(tmp_path / "m.keras")
     X = split.test.X[:40]
     np.testing.assert_array_equal(loaded.score(X), final.model.score(X))

@@ -162,8 +162,8 @@ def parse(spec: str) -> Affinity:
         raise ValueError(f"empty affinity spec {spec!r}")
     affinity = parts[0] if len(parts) == 1 else Sum(parts)
     if affinity.zero_at_start:
-        raise ValueError(f"{spec!r} is G = 0 everywhere at the start (or, for lowrank:c=0, near 0): every score is "
-                         "0 and U and V get no gradient (constant:1 is WSABIE)")
+        raise ValueError(f"{spec!r} is G = 0 everywhere at the start: every score is 0 and U and V get no gradient "
+                         "(constant:1 is WSABIE)")
     return affinity
 
 
@@ -217,7 +217,7 @@ def get(spec) -> Affinity:
             if module and not module.startswith("awe_tf"):  # an affinity of one's own, whose module is named
                 raise ValueError(f"cannot rebuild the affinity {name} of module {module}: import {module} first "
                                  f"(awe-tf --import {module}; in Python, import {module})") from None
-            if module is None and spec.get("registered_name", "").startswith("awe_tf>"):  # registered, no module
+            if module is None and (spec.get("registered_name") or "").startswith("awe_tf>"):  # registered, no module
                 raise ValueError(f"cannot rebuild the affinity {name}: the model names no module for it, as for a "
                                  "class defined in the program that saved it (a script or notebook, __main__): "
                                  "define the class again (with @register) before loading, or move it into a "

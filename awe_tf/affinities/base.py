@@ -110,10 +110,9 @@ class Affinity(tf.keras.layers.Layer):
 
     @property
     def zero_at_start(self) -> bool:
-        """Whether G is 0 for every pair before training (a constant or matrix of c = 0; low rank
-        with c = 0 starts near it): alone, every score is 0 and U and V get no gradient, so
-        :func:`~awe_tf.affinities.parse` refuses it; in a sum beside another G it is that G's
-        pure form."""
+        """Whether G is 0 for every pair before training (a constant or matrix of c = 0): alone,
+        every score is 0 and U and V get no gradient, so :func:`~awe_tf.affinities.parse` refuses
+        it; in a sum beside another G it is that G's pure form."""
         return False
 
     def attach(self, n_inputs: int, n_labels: int, input_bias: bool = False) -> None:
