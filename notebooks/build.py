@@ -125,10 +125,13 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-if not (Path(os.environ.get("AWE_DATA_DIR", "data")) / "ml-100k" / "u.data").exists():
-    with urllib.request.urlopen("https://files.grouplens.org/datasets/movielens/ml-100k.zip") as response:
-        zipfile.ZipFile(io.BytesIO(response.read())).extractall("data")
-os.environ.setdefault("AWE_DATA_DIR", str(Path("data").resolve()))  # also after a restart, the files kept"""),
+here = Path("data").resolve()
+given = os.environ.get("AWE_DATA_DIR")
+if not (given and (Path(given) / "ml-100k" / "u.data").exists()):  # AWE_DATA_DIR does not hold it
+    if not (here / "ml-100k" / "u.data").exists():  # nor ./data, downloaded before a restart
+        with urllib.request.urlopen("https://files.grouplens.org/datasets/movielens/ml-100k.zip") as response:
+            zipfile.ZipFile(io.BytesIO(response.read())).extractall(here)
+    os.environ["AWE_DATA_DIR"] = str(here)"""),
         ("code", """\
 from awe_tf import reproduction
 

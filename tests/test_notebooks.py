@@ -27,20 +27,38 @@ def test_every_notebook_has_smoke_settings_and_no_outputs():
         assert "find_spec(\"awe_tf\") is None" in book.cells[1].source  # the guarded Colab install
 
 
-def test_the_movielens_cell_points_at_files_a_restart_kept(tmp_path, monkeypatch, data_dir):
-    """Notebook 03's data cell, where ./data/ml-100k is there from before a restart (which loses
-    the environment): it downloads nothing and points AWE_DATA_DIR at it."""
+@pytest.mark.parametrize("elsewhere", [None, "other"])
+def test_the_movielens_cell_points_at_files_a_restart_kept_or_it_downloads(tmp_path, monkeypatch, data_dir,
+                                                                          elsewhere):
+    """Notebook 03's data cell, with AWE_DATA_DIR unset (a restart lost it) or set to a folder
+    without ml-100k (notebook 02's Mulan folder): where ./data/ml-100k is there from before, it
+    downloads nothing and points AWE_DATA_DIR at it; else it downloads there and points at it."""
+    import io
+    import os
+    import zipfile
+
     book = nbformat.read(NOTEBOOKS / "03_recommendation_reproduction.ipynb", as_version=4)
     cell = next(c.source for c in book.cells if "ml-100k.zip" in c.source)
+    monkeypatch.chdir(tmp_path)
+    if elsewhere:
+        (tmp_path / elsewhere).mkdir()
+        monkeypatch.setenv("AWE_DATA_DIR", str(tmp_path / elsewhere))
+    else:
+        monkeypatch.delenv("AWE_DATA_DIR", raising=False)
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "ml-100k").symlink_to((data_dir / "ml-100k").resolve())
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("AWE_DATA_DIR", raising=False)
     monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: pytest.fail("downloaded again"))
     exec(cell, {})
-    import os
-
     assert os.environ["AWE_DATA_DIR"] == str((tmp_path / "data").resolve())
+    (tmp_path / "data" / "ml-100k").unlink()  # nothing there: a download
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as written:
+        written.writestr("ml-100k/u.data", "1\t1\t5\t0\n")
+    monkeypatch.setenv("AWE_DATA_DIR", str(tmp_path / (elsewhere or "none")))
+    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: io.BytesIO(archive.getvalue()))
+    exec(cell, {})
+    assert os.environ["AWE_DATA_DIR"] == str((tmp_path / "data").resolve())
+    assert (tmp_path / "data" / "ml-100k" / "u.data").exists()
 
 
 @pytest.mark.parametrize("name", sorted(SMOKE))
