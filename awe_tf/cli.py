@@ -149,9 +149,9 @@ def _directory(path: Path, flag: str) -> Path:
 
 def _output_file(path: str | None, flag: str = "--output", run: Path | None = None) -> Path | None:
     """``path`` as a file this process can write (its folder made if missing), or None; else a
-    UsageError naming ``flag``, checked before any work. Inside ``run`` (a run's directory) only a
-    file of its own beside ``metrics.json`` may be written: not that file, which the run's other
-    commands read, nor anything in the run's folders."""
+    UsageError naming ``flag``, checked before any work. In ``run``, where it is a run's directory
+    (it holds ``metrics.json`` or a stage's folder), not the run's own files: its ``metrics.json``,
+    which the run's other commands read, and anything in its stages' and model's folders."""
     if path is None:
         return None
     path = Path(path)
@@ -159,11 +159,14 @@ def _output_file(path: str | None, flag: str = "--output", run: Path | None = No
         raise UsageError(f"{flag} {path} is a directory; give the JSON file to write")
     if run is not None and path.resolve().is_relative_to(Path(run).resolve()):
         from awe_tf import runs
+        from awe_tf.models.saving import RUN_MODEL
 
+        own = (runs.METRICS, RUN_MODEL, *runs.STAGES)
         inside = path.resolve().relative_to(Path(run).resolve())
-        if len(inside.parts) > 1 or inside.name == runs.METRICS:
-            raise UsageError(f"{flag} {path} would write over {run}'s own files ({runs.METRICS} and its folders "
-                             "hold the run, which evaluate, export and diagnose read); give another file")
+        if any((Path(run) / part).exists() for part in own[:1] + own[2:]) and inside.parts[0] in own:
+            raise UsageError(f"{flag} {path} would write over {run}'s own files (its {runs.METRICS} and its "
+                             f"folders {', '.join(own[1:])} hold the run, which evaluate, export and diagnose read); "
+                             "give another file")
     _directory(path.resolve().parent, flag)
     return path
 
@@ -548,8 +551,8 @@ def cmd_evaluate(args) -> int:
 
 def _same_data(n_features, n_labels, label_names, split, name, where, args=None, run=None) -> None:
     """Refuse data other than what the model at ``where`` was trained on (:func:`~awe_tf.evaluation.data_mismatch`);
-    where ``args`` read --train with --header auto and the run in ``run`` read its own file with a
-    header setting, the message says so (a copy of that file is read afresh)."""
+    where ``args`` read --train with --header auto otherwise than the run in ``run`` read its own
+    file (a copy of that file is read afresh), the message names the run's --header."""
     from awe_tf import runs
     from awe_tf.evaluation import data_mismatch
 
@@ -561,7 +564,7 @@ def _same_data(n_features, n_labels, label_names, split, name, where, args=None,
                 files = (runs.read_metrics(run) or {}).get("data_files") or {}
             except (OSError, runs.RunError):
                 files = {}
-            if files.get("header") in ("yes", "no"):
+            if files.get("header") in ("yes", "no") and files["header"] != _header_read(args, split):
                 hint = (f"; {run} read its file ({files.get('train')}) with --header {files['header']}: give that "
                         "to read a copy the same way")
         raise UsageError(f"{where}: {problem} ({name}); give the data it was trained on (--dataset or --train){hint}")
@@ -584,7 +587,7 @@ def cmd_diagnose(args) -> int:
     output = _output_file(args.output, run=earlier)
     split, name, _ = _load(args, earlier)  # the run's own data, unless told otherwise
     saved = saved_config(run)
-    _same_data(saved["n_features"], saved["n_labels"], saved.get("label_names"), split, name, run, args, run)
+    _same_data(saved["n_features"], saved["n_labels"], saved.get("label_names"), split, name, run, args, earlier)
     report = diagnose(run, split, seed=args.seed, plot_to=args.plot)
     positives, negatives = report["g_positives"], report["g_negatives"]
     print(f"{name}, {report['affinity']} affinity, {report['test_positives']} test positives")

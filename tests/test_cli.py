@@ -44,8 +44,14 @@ def test_train_on_the_bundled_default_then_evaluate(tmp_path):
         refused = run("evaluate", str(out), "--output", str(own), check=False)
         assert refused.returncode == 2 and "would write over" in refused.stderr, refused.stderr
     assert (out / "metrics.json").read_text() == kept
-    run("evaluate", str(out), "--output", str(out / "evaluated.json"))
-    assert json.loads((out / "evaluated.json").read_text())["metrics"] == pytest.approx(report["metrics"])
+    for mine in (out / "evaluated.json", out / "reports" / "evaluated.json"):
+        run("evaluate", str(out), "--output", str(mine))
+        assert json.loads(mine.read_text())["metrics"] == pytest.approx(report["metrics"])
+    # a model saved outside a run (a folder named model, nothing else beside it): no run's files to keep
+    import shutil
+
+    shutil.copytree(out / "model", tmp_path / "alone" / "model")
+    run("evaluate", str(tmp_path / "alone" / "model"), "--output", str(tmp_path / "alone" / "metrics.json"))
 
 
 def test_train_says_what_its_data_cannot_teach(tmp_path):
@@ -88,6 +94,13 @@ def test_a_copy_of_a_header_yes_file_is_refused_with_the_header_named(tmp_path):
     refused = run("evaluate", str(tmp_path / "r"), "--train", str(tmp_path / "copy.csv"), check=False)
     assert refused.returncode == 2 and f"read its file ({data}) with --header yes" in refused.stderr, refused.stderr
     run("evaluate", str(tmp_path / "r"), "--train", str(tmp_path / "copy.csv"), "--header", "yes")
+    # other data whose header --header auto reads as the run read its own: refused without the hint
+    other = tmp_path / "other.csv"
+    other.write_text("user,item\n" + "\n".join(f"u{user},i{item}" for user in range(40)
+                                                for item in rng.choice(20, 12, replace=False)) + "\n")
+    refused = run("evaluate", str(tmp_path / "r"), "--train", str(other), check=False)
+    assert refused.returncode == 2 and "give the data it was trained on" in refused.stderr, refused.stderr
+    assert "--header" not in refused.stderr, refused.stderr
 
 
 def test_train_says_when_it_read_a_header_and_header_no_keeps_the_line(tmp_path):
