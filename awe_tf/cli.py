@@ -619,6 +619,7 @@ def cmd_export(args) -> int:
     from awe_tf import runs, serving
     from awe_tf.models import AWEModel
     from awe_tf.models.saving import run_directory
+    from awe_tf.serving.exporter import check_target
 
     _check_data_flags(args)
     run = run_directory(args.model)  # a missing or empty model path stops here, before BASE is made
@@ -639,10 +640,14 @@ def cmd_export(args) -> int:
         _same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model, args, run)
         queries = split.test.X[: args.recall_queries]  # raw rows, as clients will send them
     flavours = serving.FLAVOURS if args.flavour == "both" else (args.flavour,)
-    for flavour in flavours:
-        name = args.name if len(flavours) == 1 or flavour == "scann" else f"{args.name}-{flavour}"
+    names = {flavour: args.name if len(flavours) == 1 or flavour == "scann" else f"{args.name}-{flavour}"
+             for flavour in flavours}
+    for flavour, name in names.items():  # every target checked before the first is written
+        check_target(model, args.base, name, flavour, args.version, args.keep, args.new_ids)
+    for flavour, name in names.items():
         serving.export(model, args.base, name, version=args.version, flavour=flavour, keep=args.keep,
-                       candidates=args.candidates, queries=queries, random_queries=args.recall_queries)
+                       candidates=args.candidates, queries=queries, random_queries=args.recall_queries,
+                       new_ids=args.new_ids)
     return 0
 
 
@@ -938,6 +943,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "scann, NAME-portable portable")
     export.add_argument("--version", type=_positive, help="version number (none: newest + 1)")
     export.add_argument("--keep", type=_positive, help="keep only this many newest versions (none: all)")
+    export.add_argument("--new-ids", action="store_true",
+                        help="export under NAME a model whose inputs, labels or label names differ from its newest "
+                             "version's (refused without it: the name's clients would send ids that mean other "
+                             "things)")
     export.add_argument("--candidates", type=_positive, default=100,
                         help="labels ScaNN fetches before exact re-ranking; for the scann flavour also the largest k")
     export.add_argument("--recall-queries", type=_positive, default=500,

@@ -282,6 +282,11 @@ def test_a_test_split_is_refused_as_validation(name):
             call(split.train, ModelConfig(), TrainConfig(), validation=split)
     carve = validation_split(split.train)
     assert (split.held_out, carve.held_out) == ("test", "validation")
+    with pytest.raises(ValueError, match="held_out must be one of"):
+        dataclasses.replace(split, held_out="Test")
+    mine = dataclasses.replace(split, held_out="validation")  # files whose second part is for validation
+    with pytest.raises(ValueError, match="epochs must be at least 1"):  # taken as validation: refused further on
+        fit(split.train, ModelConfig(), TrainConfig(epochs=0), validation=mine)
     result = fit(carve.train, ModelConfig(dimension=4, num_negatives=2), TrainConfig(epochs=1, verbose=0),
                  validation=carve)
     assert result.model is not None

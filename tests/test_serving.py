@@ -4,6 +4,7 @@ top-k; the portable flavour needs only stock ops; warmup records parse; exports 
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -166,9 +167,15 @@ def test_versions_increase_and_old_ones_are_pruned(tmp_path, wsabie):
     with pytest.raises(ValueError, match="keep must be at least 1"):  # refused before any work
         serving.export(wsabie, tmp_path, "m", flavour="portable", keep=0, log=None)
     other = AWEModel(wsabie.n_features + 1, wsabie.n_labels, dimension=4)  # another input space under the name
-    with pytest.raises(ValueError, match=r"newest version \(10\) serves another model \(n_features 499 -> 500\)"):
+    with pytest.raises(ValueError, match=r"newest version \(10\) serves a model whose ids mean other things "
+                                         r"\(n_features 499 -> 500, label names\)"):
         serving.export(other, tmp_path, "m", flavour="portable", log=None)
+    renamed = AWEModel(wsabie.n_features, wsabie.n_labels, dimension=4,  # the same sizes, other labels
+                       label_names=[f"x{i}" for i in range(wsabie.n_labels)])
+    with pytest.raises(ValueError, match=r"\(label names\).*new_ids=True"):
+        serving.export(renamed, tmp_path, "m", flavour="portable", log=None)
     assert layout.versions(tmp_path / "m") == [2, 3, 10]
+    assert serving.export(renamed, tmp_path, "m", flavour="portable", log=None, new_ids=True).name == "11"
     lines = []  # random probes: as many as asked for, and the note says how to give real rows
     serving.export(other, tmp_path, "other", flavour="portable", log=lines.append, random_queries=7)
     assert any("(7 random probe rows: give the data (awe-tf export --dataset or --train" in line for line in lines)
@@ -229,6 +236,14 @@ def test_cli_exports_both_flavours_and_inspects_them(tmp_path, wsabie):
     portable = subprocess.run([*run, "inspect", str(tmp_path / "base" / "corel-portable"), "--require-stock"],
                               capture_output=True, text=True, env=ENV, timeout=300)
     assert portable.returncode == 0 and "only stock TensorFlow ops" in portable.stdout
+    # a model whose labels mean other things, where only corel-portable held one: neither flavour is written
+    renamed = AWEModel(wsabie.n_features, wsabie.n_labels, dimension=4, label_names=[f"x{i}" for i in range(374)])
+    renamed.save_model(tmp_path / "renamed")
+    shutil.rmtree(tmp_path / "base" / "corel")
+    refused = subprocess.run([*run, "export", str(tmp_path / "renamed"), str(tmp_path / "base"), "--name", "corel"],
+                             capture_output=True, text=True, env=ENV, timeout=600)
+    assert refused.returncode == 2 and "corel-portable's newest version (1) serves a model" in refused.stderr
+    assert not (tmp_path / "base" / "corel").exists() and layout.versions(tmp_path / "base" / "corel-portable") == [1]
 
 
 def test_deployment_kit_requests_match_the_signature(tmp_path, wsabie):

@@ -124,6 +124,9 @@ class Dataset:
         )
 
 
+HELD_OUT = ("", "test", "validation")  # what a Split's second part is for (Split.held_out)
+
+
 @dataclasses.dataclass
 class Split:
     """Train and test parts of one data set, as the protocol defines them.
@@ -137,9 +140,9 @@ class Split:
     split could not test (fewer items than it holds out): they are not in ``test``, and the
     metrics count them with the rows they leave out for having no positive. ``test_every``: n
     where the test part is every n-th row of one file (annotation data given without a test
-    file), else 0. ``held_out``: what the second part is for, ``"test"`` in a data set's
-    protocol split, ``"validation"`` in its validation carve-out, empty in a split built
-    otherwise (training refuses a test part as its validation).
+    file), else 0. ``held_out``: what the second part is for, ``"test"`` in the protocol split
+    that ``load_dataset`` and ``load_split`` return, ``"validation"`` in a validation carve-out,
+    empty in a split built otherwise (training refuses a ``"test"`` split as its validation).
     """
 
     train: Dataset
@@ -149,3 +152,7 @@ class Split:
     untested: int = 0
     test_every: int = 0
     held_out: str = ""
+
+    def __post_init__(self):
+        if self.held_out not in HELD_OUT:
+            raise ValueError(f"held_out must be one of {HELD_OUT}, got {self.held_out!r}")

@@ -56,7 +56,7 @@ def annotation_split(train: Dataset, test: Dataset | None = None) -> Split:
         scale = column_statistics(train.X, train.numeric_features)
         train = dataclasses.replace(train, numeric_scale=scale)
         test = dataclasses.replace(test, numeric_scale=scale)
-    return Split(train=train, test=test, test_every=every, held_out="test")
+    return Split(train=train, test=test, test_every=every)
 
 
 def annotation_validation(train: Dataset) -> Split:
@@ -101,7 +101,7 @@ def _mask_csr(matrix: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
     return out
 
 
-def recommendation_split(data: Dataset, seed: int = 0, held_out: str = "test") -> Split:
+def recommendation_split(data: Dataset, seed: int = 0, held_out: str = "") -> Split:
     """The recommendation (YouTube) protocol: 5 held-out items per user drawn with
     ``default_rng(seed)``; the rest are training.
 
@@ -179,12 +179,13 @@ def coverage(split: Split) -> Coverage:
 
 
 def protocol_split(train: Dataset, test: Dataset | None = None) -> Split:
-    """The protocol's train/test split for either task."""
+    """The protocol's train/test split for either task (``held_out="test"``: training refuses it as
+    a validation split)."""
     if train.task == RECOMMENDATION:
         if test is not None:
             raise ValueError("recommendation data is split by the protocol; give one file")
-        return recommendation_split(train)
-    return annotation_split(train, test)
+        return recommendation_split(train, held_out="test")
+    return dataclasses.replace(annotation_split(train, test), held_out="test")
 
 
 def default_monitor(data: Dataset) -> str:

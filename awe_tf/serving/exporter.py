@@ -87,8 +87,51 @@ def warmup_records(path, name: str, ids: np.ndarray, weights: np.ndarray, k: int
     return ids.shape[0]
 
 
+def ids_of(model) -> dict:
+    """What a client's ids mean in an export of ``model``: the numbers of its inputs and labels,
+    its task, and a digest of its label names (None without names)."""
+    import hashlib
+
+    names = None if model.label_names is None else hashlib.sha256(
+        "\n".join(model.label_names).encode()).hexdigest()[:16]
+    return {"n_features": model.n_features, "n_labels": model.n_labels, "data_task": model.data_task,
+            "labels_digest": names}
+
+
+def check_target(model, base_dir, name: str, flavour: str, version: int | None = None, keep: int | None = None,
+                 new_ids: bool = False) -> None:
+    """Refuse (ValueError), before any work, an export of ``model`` as ``base_dir/name`` that
+    :func:`export` could not write or should not: a bad name or version, another flavour under
+    the name, or (unless ``new_ids``) a model whose ids mean other things than the newest
+    version's (:func:`ids_of`: TF Serving would switch the name's clients to it)."""
+    if flavour not in FLAVOURS:
+        raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"bad model name {name!r}: use a plain directory name")
+    model_dir = Path(base_dir) / name
+    layout.next_version(model_dir, version, keep)
+    newest = None
+    for existing in layout.versions(model_dir):
+        metadata = model_dir / str(existing) / "assets.extra" / METADATA_FILE
+        recorded = json.loads(metadata.read_text()) if metadata.exists() else {}
+        other = recorded.get("flavour")
+        if other not in (None, flavour):
+            raise ValueError(f"{model_dir} holds {other} exports (version {existing}); a {flavour} export needs "
+                             "another name")
+        newest = (existing, recorded) if recorded else newest  # versions come in increasing order
+    if newest is not None and not new_ids:
+        this = ids_of(model)
+        differ = [key for key in this if newest[1].get(key) not in (None, this[key])]
+        if differ:
+            told = ", ".join(f"{key} {newest[1][key]} -> {this[key]}" if key != "labels_digest" else "label names"
+                             for key in differ)
+            raise ValueError(f"{model_dir}'s newest version ({newest[0]}) serves a model whose ids mean other things "
+                             f"({told}): its clients' requests would too; export this one under another name, or "
+                             "with new_ids=True (awe-tf export --new-ids) once its clients send the new ids")
+
+
 def export(model, base_dir, name: str, version: int | None = None, flavour: str = "scann", keep: int | None = None,
-           candidates: int = 100, queries=None, log=print, random_queries: int = 200) -> Path:
+           candidates: int = 100, queries=None, log=print, random_queries: int = 200, new_ids: bool = False) -> Path:
     """Write ``model`` as ``<base_dir>/<name>/<version>/`` for TF Serving, atomically.
 
     The version directory holds the SavedModel (``serving_default``: inputs ``feature_ids``
@@ -111,40 +154,20 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
             warmup requests; default: ``random_queries`` rows of a few random features each.
         log: where progress lines go (``None``: nowhere).
         random_queries: how many random rows stand in for ``queries`` where none are given.
-
-    A model whose inputs or labels differ from the newest version's under ``name`` (their
-    numbers, the task) is refused: TF Serving would switch the name's clients to a model whose
-    ids mean other things.
+        new_ids: export a model whose ids mean other things than the newest version's under
+            ``name`` (other inputs, labels or label names), for clients that send the new ones.
 
     Returns:
         The version directory written.
+
+    Raises:
+        ValueError: as :func:`check_target` says, and for bad ``candidates`` or queries.
     """
-    if flavour not in FLAVOURS:
-        raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
+    check_target(model, base_dir, name, flavour, version, keep, new_ids)  # before any work
     require("tensorflow_serving.apis", "an export (its TF Serving warmup requests)")
-    if not name or "/" in name or name.startswith("."):
-        raise ValueError(f"bad model name {name!r}: use a plain directory name")
     if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
         raise ValueError(f"candidates must be a whole number of at least 1, got {candidates!r}")
     model_dir = Path(base_dir) / name
-    layout.next_version(model_dir, version, keep)  # checked before any work
-    newest = None
-    for existing in layout.versions(model_dir):
-        metadata = model_dir / str(existing) / "assets.extra" / METADATA_FILE
-        recorded = json.loads(metadata.read_text()) if metadata.exists() else {}
-        other = recorded.get("flavour")
-        if other not in (None, flavour):
-            raise ValueError(f"{model_dir} holds {other} exports (version {existing}); a {flavour} export needs "
-                             "another name")
-        newest = (existing, recorded) if recorded and (newest is None or existing > newest[0]) else newest
-    if newest is not None:
-        kept = {key: newest[1].get(key) for key in ("n_features", "n_labels", "data_task")}
-        this = {"n_features": model.n_features, "n_labels": model.n_labels, "data_task": model.data_task}
-        differ = [f"{key} {kept[key]} -> {this[key]}" for key in this if kept[key] not in (None, this[key])]
-        if differ:
-            raise ValueError(f"{model_dir}'s newest version ({newest[0]}) serves another model ({', '.join(differ)}): "
-                             f"its clients' feature and label ids would mean other things; export this one under "
-                             "another name")
     say = log or (lambda line: None)
     given = queries is not None
     check_whole("random_queries", random_queries, 1)
@@ -183,6 +206,7 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
             "recall_at_10": recall if recall_k == 10 else None, "recall_k": recall_k, "recall": recall,
             "recall_queries": int(queries.shape[0]), "named_labels": model.label_names is not None,
             "tables_digest": tables_digest(model),  # which model's U and V: evaluate --served checks it
+            "labels_digest": ids_of(model)["labels_digest"],  # what label ids mean: a later export checks it
             "model": model.get_config() | {"label_names": None},  # the names are in the graph (labels)
         }
         (extra / METADATA_FILE).write_text(json.dumps(metadata, indent=1))

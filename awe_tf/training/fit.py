@@ -102,7 +102,8 @@ def check_arguments(caller: str, train, model_config=None, train_config=None, va
     if validation is not None and validation.held_out == "test":
         raise ValueError(f"{caller}: validation is a data set's test split: epochs chosen on its test part make that "
                          "part's score optimistic; give the carve-out of its training part, "
-                         "awe_tf.data.validation_split(split.train)")
+                         "awe_tf.data.validation_split(split.train) (a split of files whose second one is for "
+                         "validation: dataclasses.replace(split, held_out='validation'))")
 
 
 def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
