@@ -315,5 +315,6 @@ def bayesian_random_trials(max_trials: int, dimensions: int) -> int:
     """How many of a Bayesian search's trials are random draws before its Gaussian process
     proposes the rest: KerasTuner's 3 per searched setting, but at most half the trials (at
     least 2), so that a search of 10 or 20 trials over 6 settings is guided for half of them
-    rather than random throughout (KerasTuner's 18 random draws)."""
-    return min(3 * dimensions, max(2, max_trials // 2))
+    rather than random throughout (KerasTuner's 18 random draws). KerasTuner keeps the number a
+    search began with when it resumes."""
+    return max(2, min(3 * dimensions, max_trials // 2))
