@@ -164,7 +164,7 @@ def _output_file(path: str | None, flag: str = "--output", run: Path | None = No
         own = (runs.METRICS, RUN_MODEL, *runs.STAGES)
         inside = path.resolve().relative_to(Path(run).resolve())
         if any((Path(run) / part).exists() for part in own[:1] + own[2:]) and inside.parts[0] in own:
-            raise UsageError(f"{flag} {path} would write over {run}'s own files (its {runs.METRICS} and its "
+            raise UsageError(f"{flag} {path} would write into {run}'s own files (its {runs.METRICS} and its "
                              f"folders {', '.join(own[1:])} hold the run, which evaluate, export and diagnose read); "
                              "give another file")
     _directory(path.resolve().parent, flag)
@@ -950,9 +950,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--candidates", type=_positive, default=100,
                         help="labels ScaNN fetches before exact re-ranking; for the scann flavour also the largest k")
     export.add_argument("--recall-queries", type=_positive, default=500,
-                        help="test rows of the data set used to measure recall@10 and as warmup requests (without "
-                             "--dataset or --train: the run's own data; for a model outside a run, as many random "
-                             "probe rows)")
+                        help="test rows of the data set used to measure recall@10, the first 5 also as warmup "
+                             "requests (without --dataset or --train: the run's own data; for a model outside a "
+                             "run, as many random probe rows)")
     _data_args(export, without="the run's own data, as evaluate; for a model outside a run, random probe rows "
                                "measure recall")
     export.set_defaults(func=cmd_export, parser=export)

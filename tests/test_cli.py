@@ -42,7 +42,7 @@ def test_train_on_the_bundled_default_then_evaluate(tmp_path):
     kept = (out / "metrics.json").read_text()
     for own in (out / "metrics.json", out / "model" / "awe_model.json"):
         refused = run("evaluate", str(out), "--output", str(own), check=False)
-        assert refused.returncode == 2 and "would write over" in refused.stderr, refused.stderr
+        assert refused.returncode == 2 and "would write into" in refused.stderr, refused.stderr
     assert (out / "metrics.json").read_text() == kept
     for mine in (out / "evaluated.json", out / "reports" / "evaluated.json"):
         run("evaluate", str(out), "--output", str(mine))

@@ -172,7 +172,7 @@ def test_versions_increase_and_old_ones_are_pruned(tmp_path, wsabie):
         serving.export(other, tmp_path, "m", flavour="portable", log=None)
     renamed = AWEModel(wsabie.n_features, wsabie.n_labels, dimension=4,  # the same sizes, other labels
                        label_names=[f"x{i}" for i in range(wsabie.n_labels)])
-    with pytest.raises(ValueError, match=r"\(label names\).*new_ids=True"):
+    with pytest.raises(ValueError, match=r"\(label names\).*--new-ids \(new_ids=True in Python\)"):
         serving.export(renamed, tmp_path, "m", flavour="portable", log=None)
     assert layout.versions(tmp_path / "m") == [2, 3, 10]
     assert serving.export(renamed, tmp_path, "m", flavour="portable", log=None, new_ids=True).name == "11"

@@ -4,6 +4,7 @@ three oracles, resuming, and the best trial as `awe-tf train` flags."""
 import json
 import shlex
 
+import numpy as np
 import pytest
 
 from awe_tf import tuning
@@ -43,10 +44,13 @@ def test_spaces_are_data_and_best_values_become_train_flags():
     assert set(tuning.space("topk", include_common=False)) == {"affinity.k"}
     with pytest.raises(ValueError, match="no search space for affinity 'nosuch'"):
         tuning.space("nosuch")
-    values = {"learning_rate": 0.0512345678, "dimension": 32, "affinity.alpha": 1.5, "affinity.beta": -0.25}
+    # the Bayesian oracle proposes NumPy numbers: flags as plain ones
+    values = {"learning_rate": 0.0512345678, "dimension": np.int64(32), "margin": np.float64(1.1576410575707972),
+              "affinity.alpha": np.float64(1.5), "affinity.beta": -0.25}
     flags = tuning.train_flags("linear-sigmoid", values)
     args = build_parser().parse_args(["train", *flags])
     assert args.learning_rate == 0.0512345678 and args.dimension == 32  # every digit: the trial's own rate
+    assert args.margin == 1.1576410575707972 and "np." not in " ".join(flags)
     affinity = parse(args.affinity)
     assert affinity.alpha == 1.5 and affinity.beta == -0.25
     assert tuning.affinity_spec("constant", {"dimension": 16}) is None

@@ -127,7 +127,7 @@ def check_target(model, base_dir, name: str, flavour: str, version: int | None =
                              for key in differ)
             raise ValueError(f"{model_dir}'s newest version ({newest[0]}) serves a model whose ids mean other things "
                              f"({told}): its clients' requests would too; export this one under another name, or "
-                             "with new_ids=True (awe-tf export --new-ids) once its clients send the new ids")
+                             "with --new-ids (new_ids=True in Python) once its clients send the new ids")
 
 
 def export(model, base_dir, name: str, version: int | None = None, flavour: str = "scann", keep: int | None = None,

@@ -12,6 +12,8 @@ are a command line.
 
 from __future__ import annotations
 
+import numpy as np
+
 COMMON = {
     "learning_rate": ("float", 0.01, 0.3, "log"),
     "margin": ("float", 0.1, 2.0),
@@ -87,7 +89,11 @@ def train_flags(affinity: str, values: dict) -> list[str]:
 
 
 def _plain(value) -> str:
-    """A value as a command line gives it: floats to the digit that reads back the same."""
-    if isinstance(value, float):
-        return repr(value)
+    """A value as a command line gives it: floats to the digit that reads back the same (NumPy's
+    too, which the Bayesian oracle proposes and whose repr is ``np.float64(...)``), NumPy's whole
+    numbers as plain ones."""
+    if isinstance(value, float | np.floating):
+        return repr(float(value))
+    if isinstance(value, np.integer):
+        return str(int(value))
     return str(value)
