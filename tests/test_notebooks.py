@@ -39,6 +39,7 @@ def test_the_movielens_cell_points_at_files_a_restart_kept_or_it_downloads(tmp_p
 
     book = nbformat.read(NOTEBOOKS / "03_recommendation_reproduction.ipynb", as_version=4)
     cell = next(c.source for c in book.cells if "ml-100k.zip" in c.source)
+    movielens = (data_dir / "ml-100k").resolve()  # before the move: data_dir may be relative (CI's ../shared/data)
     monkeypatch.chdir(tmp_path)
     if elsewhere:
         (tmp_path / elsewhere).mkdir()
@@ -46,7 +47,7 @@ def test_the_movielens_cell_points_at_files_a_restart_kept_or_it_downloads(tmp_p
     else:
         monkeypatch.delenv("AWE_DATA_DIR", raising=False)
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "ml-100k").symlink_to((data_dir / "ml-100k").resolve())
+    (tmp_path / "data" / "ml-100k").symlink_to(movielens)
     monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: pytest.fail("downloaded again"))
     exec(cell, {})
     assert os.environ["AWE_DATA_DIR"] == str((tmp_path / "data").resolve())
