@@ -156,7 +156,8 @@ class ServingModule(tf.Module):
 
     def _serve(self, feature_ids, feature_weights, k, exclude_ids, exclude_inputs):
         ids, weights = self._checked(feature_ids, feature_weights, k, exclude_ids, exclude_inputs)
-        left_out = self._left_out(feature_ids, feature_weights, exclude_ids, exclude_inputs)
+        with tf.control_dependencies([ids, weights]):  # after the checks: a bad request fails with their message
+            left_out = self._left_out(feature_ids, feature_weights, exclude_ids, exclude_inputs)
 
         def answer():
             top, scores = self.retrieval(ids, weights, k, left_out, self.rankable)
