@@ -8,8 +8,16 @@ It prints each weight's change against WSABIE on the two reported metrics, per r
 mean, worst and count of losses over the runs: the evidence ``--affinity auto``'s rule for the
 vote rests on (README, "Choosing an affinity").
 
+``--folds N`` (annotation sets) adds a third part, out of fold: the training part is cut into N
+seeded folds; for each, WSABIE is trained on the others for the epochs the carve-out chose (no
+early stopping on the rows it is scored on) and every method is built on it and scored on the
+fold's rows. So each weight is measured on every training row, N times the carve-out's rows,
+without the carve-out's one bias (WSABIE's epochs chosen on the same rows). Where the test
+part's changes differ from the out-of-fold ones by more than their noise, the test file is drawn
+from elsewhere than the training file, and no choice made on training data can follow it.
+
     AWE_DATA_DIR=../shared/data python benchmarks/vote_weights.py [--datasets emotions scene ...]
-        [--seeds 3] [--weights 1 3 10] [--json out.json]
+        [--seeds 3] [--weights 1 3 10] [--folds 5] [--json out.json]
 """
 
 from __future__ import annotations
@@ -28,51 +36,82 @@ import numpy as np  # noqa: E402
 import awe_tf  # noqa: E402, F401  (sets up Keras 2 before TensorFlow is imported)
 from awe_tf.baselines import KNN  # noqa: E402
 from awe_tf.data import RECOMMENDATION, load_dataset  # noqa: E402
+from awe_tf.data.dataset import Split  # noqa: E402
 from awe_tf.metrics import ranked, row_values  # noqa: E402
 from awe_tf.training import ModelConfig, TrainConfig  # noqa: E402
 from awe_tf.training.auto import VOTE_K, check_metric, vote_spec  # noqa: E402
 from awe_tf.training.iterative import on_linear_model  # noqa: E402
-from awe_tf.training.selection import checked_validation, validate_then_refit  # noqa: E402
+from awe_tf.training.selection import checked_validation, refit, validate_then_refit  # noqa: E402
 
 DATASETS = ["cal500", "corel5k", "emotions", "scene", "tmc2007", "ml-100k"]
 
 
-def _means(top, positives, metrics) -> list[float]:
-    return [float(row_values(top, positives, metric).mean()) for metric in metrics]
+def _rows(top, positives, metrics) -> list[np.ndarray]:
+    return [row_values(top, positives, metric) for metric in metrics]
 
 
-def scores(split, train, wsabie, model_config, weights, metrics) -> dict:
-    """Each method's mean of each metric on ``split``'s test part: WSABIE, the vote at each
-    weight (built on ``wsabie`` from ``train``) and k-NN in WSABIE's space."""
+def row_scores(split, train, wsabie, model_config, weights, metrics) -> dict:
+    """Each method's value of each metric per row of ``split``'s test part: WSABIE, the vote at
+    each weight (built on ``wsabie`` from ``train``) and k-NN in WSABIE's space."""
     test, k = split.test, max(int(metric.split("@")[1]) for metric in metrics)
-    out = {"WSABIE": _means(ranked(wsabie.score, test.X, test.n_labels, k, split.exclude, split.candidates),
-                            test.Y, metrics)}
+    out = {"WSABIE": _rows(ranked(wsabie.score, test.X, test.n_labels, k, split.exclude, split.candidates),
+                           test.Y, metrics)}
     for weight in weights:
         vote = on_linear_model(train, dataclasses.replace(model_config, affinity=vote_spec(weight)), wsabie).model
-        out[f"w={weight:g}"] = _means(ranked(vote.score, test.X, test.n_labels, k, split.exclude, split.candidates),
-                                      test.Y, metrics)
+        out[f"w={weight:g}"] = _rows(ranked(vote.score, test.X, test.n_labels, k, split.exclude, split.candidates),
+                                     test.Y, metrics)
     knn = KNN(VOTE_K, transform=wsabie.embed_inputs, exclude_self=train.task == RECOMMENDATION).fit(train)
     top = ranked(lambda X, rows: knn.score(X, query_ids=test.row_ids[rows]), test.X, test.n_labels, k,
                  split.exclude, split.candidates, with_rows=True)
-    out["k-NN (WSABIE space)"] = _means(top, test.Y, metrics)
+    out["k-NN (WSABIE space)"] = _rows(top, test.Y, metrics)
     return out
 
 
-def run(dataset: str, seed: int, weights) -> dict:
+def _means(rows: dict) -> dict:
+    return {method: [float(values.mean()) for values in metrics] for method, metrics in rows.items()}
+
+
+def scores(split, train, wsabie, model_config, weights, metrics) -> dict:
+    """Each method's mean of each metric on ``split``'s test part (:func:`row_scores`)."""
+    return _means(row_scores(split, train, wsabie, model_config, weights, metrics))
+
+
+def out_of_fold(train, epochs, model_config, train_config, weights, metrics, folds: int, seed: int) -> dict:
+    """Each method's mean of each metric over every row of ``train``, scored by models trained
+    without its fold (module docstring): WSABIE refitted on the other folds for ``epochs``."""
+    fold = np.random.default_rng(seed).permutation(train.n_examples) % folds
+    rows = []
+    for f in range(folds):
+        part = Split(train=train.rows(fold != f), test=train.rows(fold == f), held_out="validation")
+        wsabie = refit(part.train, model_config, train_config, epochs, 1, log=lambda line: None).model
+        rows.append(row_scores(part, part.train, wsabie, model_config, weights, metrics))
+    return _means({method: [np.concatenate([r[method][i] for r in rows]) for i in range(len(metrics))]
+                   for method in rows[0]})
+
+
+def run(dataset: str, seed: int, weights, folds: int = 0) -> dict:
     split = load_dataset(dataset)
     monitor = "precision@10" if split.train.task == RECOMMENDATION else "precision@1"
     metrics = (monitor, check_metric(monitor))
     model_config = ModelConfig(dimension=100, seed=seed)
-    chosen = validate_then_refit(split.train, model_config, TrainConfig(verbose=0, seed=seed, monitor=monitor), 1,
-                                 log=lambda line: None)
+    train_config = TrainConfig(verbose=0, seed=seed, monitor=monitor)
+    chosen = validate_then_refit(split.train, model_config, train_config, 1, log=lambda line: None)
     carve = checked_validation(split.train)
-    return {"data": dataset, "seed": seed, "metrics": list(metrics), "epochs": chosen.epochs,
-            "carve-out": scores(carve, carve.train, chosen.validation.model, model_config, weights, metrics),
-            "test": scores(split, split.train, chosen.final.model, model_config, weights, metrics)}
+    result = {"data": dataset, "seed": seed, "metrics": list(metrics), "epochs": chosen.epochs,
+              "carve-out": scores(carve, carve.train, chosen.validation.model, model_config, weights, metrics),
+              "test": scores(split, split.train, chosen.final.model, model_config, weights, metrics)}
+    if folds and split.train.task != RECOMMENDATION:
+        result["out of fold"] = out_of_fold(split.train, chosen.epochs, model_config, train_config, weights, metrics,
+                                            folds, seed=100 + seed)
+    return result
 
 
 def summary(results: list[dict], part: str) -> list[str]:
-    """Per method: mean, worst and number of losses of its change against WSABIE, per metric."""
+    """Per method: mean, worst and number of losses of its change against WSABIE, per metric
+    (over the runs that have ``part``)."""
+    results = [r for r in results if part in r]
+    if not results:
+        return []
     methods = [m for m in results[0][part] if m != "WSABIE"]
     lines = [f"{part}: change against WSABIE over {len(results)} runs (mean / worst / runs below WSABIE), "
              "monitored metric then check metric"]
@@ -89,18 +128,36 @@ def main() -> int:
     parser.add_argument("--datasets", nargs="+", default=DATASETS)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--weights", type=float, nargs="+", default=[1.0, 3.0, 10.0])
+    parser.add_argument("--folds", type=int, default=0,
+                        help="also score every training row out of fold, with this many folds (annotation sets)")
     parser.add_argument("--json", help="write every run's scores here")
     args = parser.parse_args()
+    if args.seeds < 1:
+        parser.error(f"--seeds must be at least 1, got {args.seeds}")
+    if args.folds == 1 or args.folds < 0:
+        parser.error(f"--folds must be 0 (none) or at least 2, got {args.folds}")
+    if any(weight < 0 for weight in args.weights):
+        parser.error(f"--weights must be at least 0, got {args.weights}")
+    from awe_tf.data.registry import locate
+
+    for dataset in args.datasets:  # every data set found before the first run
+        try:
+            locate(dataset)
+        except (FileNotFoundError, ValueError) as error:
+            parser.error(str(error))
     results = []
     for seed in range(args.seeds):
         for dataset in args.datasets:
-            result = run(dataset, seed, args.weights)
+            result = run(dataset, seed, args.weights, args.folds)
             results.append(result)
-            base = result["test"]["WSABIE"]
-            print(f"{dataset} seed {seed} (WSABIE {' / '.join(f'{v:.3f}' for v in base)}): " + ", ".join(
-                f"{m} {' / '.join(f'{v - b:+.3f}' for v, b in zip(s, base, strict=True))}"
-                for m, s in result["test"].items() if m != "WSABIE"), flush=True)
-    for part in ("carve-out", "test"):
+            for part in ("test", "out of fold"):
+                if part not in result:
+                    continue
+                base = result[part]["WSABIE"]
+                print(f"{dataset} seed {seed} {part} (WSABIE {' / '.join(f'{v:.3f}' for v in base)}): " + ", ".join(
+                    f"{m} {' / '.join(f'{v - b:+.3f}' for v, b in zip(s, base, strict=True))}"
+                    for m, s in result[part].items() if m != "WSABIE"), flush=True)
+    for part in ("carve-out", "out of fold", "test"):
         print("\n".join(summary(results, part)))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

@@ -2,6 +2,7 @@
 belongs to benchmarks/, on demand)."""
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,26 @@ def test_quality_refuses_unknown_data_and_no_seeds_before_any_run(data_dir):
                        (["--seeds", "0"], "--seeds must be at least 1")):
         proc = subprocess.run([sys.executable, script, *argv], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, (argv, proc.stderr)
+
+
+def test_vote_weights_refuses_bad_arguments_and_scores_every_training_row_out_of_fold(data_dir, tmp_path):
+    """Bad flags stop with a usage error before any training; ``--folds`` adds the out-of-fold
+    part, every method scored, beside the carve-out and the test part."""
+    script = str(ROOT / "benchmarks" / "vote_weights.py")
+    for argv, said in ((["--folds", "1"], "--folds must be 0 (none) or at least 2"),
+                       (["--seeds", "0"], "--seeds must be at least 1"),
+                       (["--datasets", "nosuch"], "unknown data set 'nosuch'")):
+        proc = subprocess.run([sys.executable, script, *argv], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, (argv, proc.stderr)
+    out = tmp_path / "votes.json"
+    proc = subprocess.run([sys.executable, script, "--datasets", "emotions", "--seeds", "1", "--weights", "3",
+                           "--folds", "2", "--json", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (run,) = json.loads(out.read_text())
+    methods = ["WSABIE", "w=3", "k-NN (WSABIE space)"]
+    for part in ("carve-out", "test", "out of fold"):
+        assert list(run[part]) == methods, part
+        assert all(0 <= value <= 1 for values in run[part].values() for value in values), run[part]
+    assert "out of fold: change against WSABIE over 1 runs" in proc.stdout
+    # the folds cover the whole training part, so WSABIE's out-of-fold rows are not the carve-out's
+    assert run["out of fold"]["WSABIE"] != run["carve-out"]["WSABIE"]
