@@ -8,9 +8,15 @@ sample standard deviation over the seeds, the baselines of the WSABIE run (k-NN 
 embedding space and in input space), auto's change against WSABIE and against k-NN in WSABIE's
 space with the standard deviation of that paired difference over seeds, and what auto chose.
 
+With ``--lightfm-python PY`` (a Python with lightfm 1.17; see warp_throughput.py) it also
+runs LightFM's WARP in the same run, per data set and seed, the same way
+(``_lightfm_protocol.py``): d = 100, LightFM's own other settings (learning rate 0.05, 10
+samples), epochs chosen on the same carve-out (at most 50, patience 3, awe-tf's patience), refit
+on the whole training part, the test part ranked once and scored by awe-tf's metric code.
+
     AWE_DATA_DIR=../shared/data python benchmarks/quality.py [--datasets emotions scene ...]
-        [--seeds 3] [--markdown results.md] [--json results.json] [--readme README.md]
-        [any awe-tf train flags]
+        [--seeds 3] [--lightfm-python PY] [--markdown results.md] [--json results.json]
+        [--readme README.md] [any awe-tf train flags]
     python benchmarks/quality.py --from-json results.json --readme README.md   # from saved runs
 
 Every data set gets the same flags: nothing here is tuned to one of them.
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,15 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
-RECIPE = ["--dimension", "100"]
+DIMENSION = 100
+RECIPE = ["--dimension", str(DIMENSION)]
 METHODS = {"WSABIE": [], "AWE auto": ["--affinity", "auto"]}
 DATASETS = ["cal500", "corel5k", "emotions", "scene", "tmc2007", "ml-100k"]
-LIGHTFM = {  # mean of 3 seeds, LightFM 1.17 WARP, 2 threads, its own settings (d = 64, or 100 on Corel5k)
-    "ml-100k": {"precision@1": 0.290, "precision@10": 0.1385},
-    "corel5k": {"precision@1": 0.357},
-    "emotions": {"precision@1": 0.690},
-    "scene": {"precision@1": 0.735},
-}
+LIGHTFM_EPOCHS, LIGHTFM_PATIENCE = 50, 3  # the most epochs LightFM's carve-out run may take; awe-tf's patience
 
 
 def metrics_of(dataset: str) -> tuple[str, str]:
@@ -51,6 +54,66 @@ def run(dataset: str, seed: int, out: Path, flags) -> dict:
     if proc.returncode != 0:  # awe-tf train has said why, on stderr
         raise SystemExit(f"quality.py: awe-tf train --dataset {dataset} --seed {seed} failed (exit {proc.returncode})")
     return json.loads((out / "metrics.json").read_text())
+
+
+def _csr_arrays(arrays: dict, name: str, matrix) -> None:
+    import scipy.sparse as sp
+
+    matrix = sp.csr_matrix(matrix)
+    arrays.update({f"{name}_data": matrix.data.astype(np.float32), f"{name}_indices": matrix.indices,
+                   f"{name}_indptr": matrix.indptr, f"{name}_shape": np.array(matrix.shape)})
+
+
+def _stage_arrays(arrays: dict, prefix: str, split) -> None:
+    """One stage of ``_lightfm_protocol.py`` (its docstring): ``split``'s training part and scored
+    rows; annotation inputs transformed as awe-tf's model transforms them (fitted on this stage's
+    training part)."""
+    from awe_tf.data import RECOMMENDATION
+    from awe_tf.training import ModelConfig, build_model
+
+    train, scored = split.train, split.test
+    _csr_arrays(arrays, prefix + "train_Y", train.Y)
+    _csr_arrays(arrays, prefix + "eval_Y", scored.Y)
+    if split.exclude is not None:
+        _csr_arrays(arrays, prefix + "eval_exclude", split.exclude)
+    if split.candidates is not None:
+        arrays[prefix + "candidates"] = np.asarray(split.candidates)
+    if train.task == RECOMMENDATION:  # each scored user's training row
+        users = np.searchsorted(train.row_ids, scored.row_ids)
+        if not np.array_equal(train.row_ids[np.minimum(users, train.n_examples - 1)], scored.row_ids):
+            raise SystemExit(f"quality.py: {train.name}'s scored users are not all training users")
+        arrays[prefix + "eval_users"] = users
+    else:
+        model = build_model(train, ModelConfig(dimension=1))  # its input transform, fitted on ``train``
+        _csr_arrays(arrays, prefix + "train_X", model.prepare(train.X))
+        _csr_arrays(arrays, prefix + "eval_X", model.prepare(scored.X))
+
+
+def lightfm_run(dataset: str, seed: int, out: Path, python: str) -> dict:
+    """LightFM's WARP the protocol's way (module docstring): its test metrics, as awe-tf scores them."""
+    from awe_tf.data import load_dataset, validation_split
+    from awe_tf.data.protocols import default_monitor
+    from awe_tf.metrics import row_values
+
+    split = load_dataset(dataset)
+    metrics = metrics_of(dataset)
+    monitor = default_monitor(split.train)  # what awe-tf train chooses epochs by
+    k = max(int(metric.split("@")[1]) for metric in metrics)
+    arrays = {"settings": np.array([DIMENSION, LIGHTFM_EPOCHS, LIGHTFM_PATIENCE, int(monitor.split("@")[1]), k, seed,
+                                    len(os.sched_getaffinity(0))])}
+    _stage_arrays(arrays, "carve_", validation_split(split.train))
+    _stage_arrays(arrays, "full_", split)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "stages.npz", **arrays)
+    proc = subprocess.run([python, str(Path(__file__).with_name("_lightfm_protocol.py")), str(out / "stages.npz"),
+                           str(out / "top.npy")], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"quality.py: LightFM on {dataset}, seed {seed}, failed; is --lightfm-python a Python with "
+                         f"lightfm 1.17?\n{proc.stderr[-3000:]}")
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    top = np.load(out / "top.npy")
+    report["metrics"] = {metric: float(row_values(top, split.test.Y, metric).mean()) for metric in metrics}
+    return report
 
 
 def _mean_sd(values) -> str:
@@ -72,7 +135,7 @@ def rows_of(dataset: str, reports: dict) -> list[dict]:
             "WSABIE": _mean_sd(w), "k-NN (WSABIE space)": _mean_sd(knn),
             "k-NN (input)": f"{wsabie[0]['baselines']['knn_input'][metric]:.3f}",
             "AWE auto": _mean_sd(a), "auto - WSABIE": _mean_sd(a - w), "auto - k-NN (WSABIE)": _mean_sd(a - knn),
-            "LightFM": f"{LIGHTFM[dataset][metric]:.3f}" if metric in LIGHTFM.get(dataset, {}) else "",
+            "LightFM": _mean_sd([r["metrics"][metric] for r in reports["LightFM"]]) if reports.get("LightFM") else "",
             "auto chose": ", ".join(_name(r["affinity"]) for r in auto),
             "seconds WSABIE / auto": f"{np.mean([r['seconds_total'] for r in wsabie]):.0f} / "
                                      f"{np.mean([r['seconds_total'] for r in auto]):.0f}",
@@ -107,6 +170,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=DATASETS)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--lightfm-python", help="a Python with lightfm 1.17: LightFM's WARP runs beside, in the same "
+                                                 "run (none: its column is left empty)")
     parser.add_argument("--json", help="write every run's metrics.json here")
     parser.add_argument("--markdown", help="write the table here")
     parser.add_argument("--from-json", help="rebuild the table from the --json of an earlier run")
@@ -115,6 +180,8 @@ def main() -> int:
     args, extra = parser.parse_known_args()
     if args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
+    if args.lightfm_python and not args.from_json and shutil.which(args.lightfm_python) is None:
+        parser.error(f"--lightfm-python {args.lightfm_python}: no such program")
     if not args.from_json:  # every data set found before the first run
         from awe_tf.data.registry import locate
 
@@ -129,6 +196,8 @@ def main() -> int:
             rows += rows_of(dataset, reports)
     for dataset in [] if args.from_json else args.datasets:
         reports = {method: [] for method in METHODS}
+        if args.lightfm_python:
+            reports["LightFM"] = []
         with tempfile.TemporaryDirectory() as tmp:
             for seed in range(args.seeds):
                 for method, flags in METHODS.items():
@@ -141,6 +210,12 @@ def main() -> int:
                         f"{m} {report['metrics'][m]:.4f}" for m in metrics_of(dataset))
                         + f" ({report['seconds_total']:.0f}s" + (f", chose {_name(report['affinity'])})"
                                                                   if flags else ")"), flush=True)
+                if args.lightfm_python:
+                    report = lightfm_run(dataset, seed, Path(tmp) / f"lightfm-{seed}", args.lightfm_python)
+                    reports["LightFM"].append(report)
+                    print(f"{dataset} seed {seed} LightFM: " + ", ".join(
+                        f"{m} {report['metrics'][m]:.4f}" for m in metrics_of(dataset))
+                        + f" ({report['epochs']} epochs)", flush=True)
         results[dataset] = reports
         rows += rows_of(dataset, reports)
     table = markdown(rows)

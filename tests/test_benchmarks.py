@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -64,3 +66,41 @@ def test_vote_weights_refuses_bad_arguments_and_scores_every_training_row_out_of
     assert "out of fold: change against WSABIE over 1 runs" in proc.stdout
     # the folds cover the whole training part, so WSABIE's out-of-fold rows are not the carve-out's
     assert run["out of fold"]["WSABIE"] != run["carve-out"]["WSABIE"]
+
+
+def _module(name: str):
+    """A benchmarks/ module, loaded from its file (benchmarks/ stays off sys.path)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_lightfm_side_of_quality_ranks_and_scores_as_awe_tf_does():
+    """quality.py's LightFM worker chooses LightFM's epochs by its own ranking of the carve-out:
+    the same top-k (exclusions, candidates, ties towards the lower label) and precision as
+    awe-tf's metric code, so the peer's epochs are chosen as awe-tf's are."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from awe_tf.metrics import precision_at_k, top_k
+
+    worker = _module("_lightfm_protocol")
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 6, size=(40, 30)).astype(np.float32)  # many ties
+    exclude = sp.random(40, 30, density=0.2, random_state=1, format="csr")
+    candidates = np.sort(rng.choice(30, 22, replace=False))
+    positives = sp.random(40, 30, density=0.15, random_state=2, format="csr")
+    for k in (1, 3, 10):
+        for excl, cand in ((None, None), (exclude, candidates)):
+            ours = worker._top(scores, k, excl, cand)
+            np.testing.assert_array_equal(ours, top_k(scores, k, excl, cand))
+            assert worker._precision(ours, positives, k) == pytest.approx(precision_at_k(ours, positives, k))
+
+
+def test_quality_refuses_a_lightfm_python_that_is_not_there(data_dir):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "quality.py"), "--lightfm-python", "/no/such/py"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "no such program" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
