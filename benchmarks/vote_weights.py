@@ -8,13 +8,18 @@ It prints each weight's change against WSABIE on the two reported metrics, per r
 mean, worst and count of losses over the runs: the evidence ``--affinity auto``'s rule for the
 vote rests on (README, "Choosing an affinity").
 
-``--folds N`` (annotation sets) adds a third part, out of fold: the training part is cut into N
-seeded folds; for each, WSABIE is trained on the others for the epochs the carve-out chose (no
-early stopping on the rows it is scored on) and every method is built on it and scored on the
-fold's rows. So each weight is measured on every training row, N times the carve-out's rows,
-without the carve-out's one bias (WSABIE's epochs chosen on the same rows). Where the test
-part's changes differ from the out-of-fold ones by more than their noise, the test file is drawn
-from elsewhere than the training file, and no choice made on training data can follow it.
+``--folds N`` (annotation sets; ignored, with a note, for recommendation sets) adds a third
+part, out of fold: the training part is cut into N seeded folds; for each, WSABIE is trained on
+the others for the epochs the carve-out chose (no early stopping of its own) and every method is
+built on it and scored on the fold's rows. So each weight is measured on every training row, N
+times the carve-out's rows, and the carve-out's optimism for WSABIE (its epochs chosen on the rows
+that compare the methods) is diluted to the carve-out's share of the rows scored. It also writes
+the paired standard error of each method's change against WSABIE over those rows. Two things
+still differ from the test part's models: those train on all the training rows, so the vote and
+k-NN have 1/(N-1) more neighbours to draw on; and the numeric columns' standardisation is the
+training part's, which includes each fold's features (not its labels), as the carve-out's does.
+Where the test part's changes differ from the out-of-fold ones by more than that explains, the
+test file is drawn from elsewhere than the training file.
 
     AWE_DATA_DIR=../shared/data python benchmarks/vote_weights.py [--datasets emotions scene ...]
         [--seeds 3] [--weights 1 3 10] [--folds 5] [--json out.json]
@@ -25,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -77,19 +83,27 @@ def scores(split, train, wsabie, model_config, weights, metrics) -> dict:
 
 
 def out_of_fold(train, epochs, model_config, train_config, weights, metrics, folds: int, seed: int) -> dict:
-    """Each method's mean of each metric over every row of ``train``, scored by models trained
-    without its fold (module docstring): WSABIE refitted on the other folds for ``epochs``."""
+    """Every row of ``train`` scored by a model trained without its fold (module docstring):
+    WSABIE refitted on the other folds for ``epochs``. ``{"means": each method's mean of each
+    metric, "errors": the paired standard error of its change against WSABIE's, "rows": the rows
+    scored}``."""
     fold = np.random.default_rng(seed).permutation(train.n_examples) % folds
-    rows = []
+    per_fold = []
     for f in range(folds):
-        part = Split(train=train.rows(fold != f), test=train.rows(fold == f), held_out="validation")
+        part = Split(train=train.rows(fold != f), test=train.rows(fold == f))
         wsabie = refit(part.train, model_config, train_config, epochs, 1, log=lambda line: None).model
-        rows.append(row_scores(part, part.train, wsabie, model_config, weights, metrics))
-    return _means({method: [np.concatenate([r[method][i] for r in rows]) for i in range(len(metrics))]
-                   for method in rows[0]})
+        per_fold.append(row_scores(part, part.train, wsabie, model_config, weights, metrics))
+    rows = {method: [np.concatenate([scored[method][i] for scored in per_fold]) for i in range(len(metrics))]
+            for method in per_fold[0]}
+    errors = {method: [float((values - base).std(ddof=1) / np.sqrt(values.size))
+                       for values, base in zip(rows[method], rows["WSABIE"], strict=True)]
+              for method in rows if method != "WSABIE"}
+    return {"means": _means(rows), "errors": errors, "rows": int(rows["WSABIE"][0].size)}
 
 
 def run(dataset: str, seed: int, weights, folds: int = 0) -> dict:
+    """One data set and seed: WSABIE the protocol's way, then every method on the carve-out, the
+    test part and, with ``folds``, out of fold (module docstring)."""
     split = load_dataset(dataset)
     monitor = "precision@10" if split.train.task == RECOMMENDATION else "precision@1"
     metrics = (monitor, check_metric(monitor))
@@ -100,10 +114,29 @@ def run(dataset: str, seed: int, weights, folds: int = 0) -> dict:
     result = {"data": dataset, "seed": seed, "metrics": list(metrics), "epochs": chosen.epochs,
               "carve-out": scores(carve, carve.train, chosen.validation.model, model_config, weights, metrics),
               "test": scores(split, split.train, chosen.final.model, model_config, weights, metrics)}
-    if folds and split.train.task != RECOMMENDATION:
-        result["out of fold"] = out_of_fold(split.train, chosen.epochs, model_config, train_config, weights, metrics,
-                                            folds, seed=100 + seed)
+    if folds and split.train.task == RECOMMENDATION:
+        print(f"{dataset}: no out-of-fold part (--folds cuts annotation rows; a recommendation set's users keep "
+              "training items in every part)", flush=True)
+    elif folds:
+        scored = out_of_fold(split.train, chosen.epochs, model_config, train_config, weights, metrics, folds,
+                             seed=100 + seed)  # folds drawn apart from the carve-out's default_rng(0)
+        result["out of fold"], result["out of fold errors"] = scored["means"], scored["errors"]
+        result["out of fold rows"] = scored["rows"]
     return result
+
+
+def _changes(result: dict, part: str) -> str:
+    """WSABIE's scores on ``part``, then each method's changes against them (out of fold, with
+    their paired standard errors)."""
+    base, errors = result[part]["WSABIE"], result.get(part + " errors", {})
+
+    def change(method, values):
+        spread = errors.get(method, [None] * len(values))
+        return " / ".join(f"{v - b:+.3f}" + ("" if e is None else f" ± {e:.3f}")
+                          for v, b, e in zip(values, base, spread, strict=True))
+
+    return (f"WSABIE {' / '.join(f'{v:.3f}' for v in base)}; "
+            + ", ".join(f"{m} {change(m, v)}" for m, v in result[part].items() if m != "WSABIE"))
 
 
 def summary(results: list[dict], part: str) -> list[str]:
@@ -136,8 +169,8 @@ def main() -> int:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
     if args.folds == 1 or args.folds < 0:
         parser.error(f"--folds must be 0 (none) or at least 2, got {args.folds}")
-    if any(weight < 0 for weight in args.weights):
-        parser.error(f"--weights must be at least 0, got {args.weights}")
+    if not all(math.isfinite(weight) and weight >= 0 for weight in args.weights):
+        parser.error(f"--weights must be finite numbers of at least 0, got {args.weights}")
     from awe_tf.data.registry import locate
 
     for dataset in args.datasets:  # every data set found before the first run
@@ -151,12 +184,8 @@ def main() -> int:
             result = run(dataset, seed, args.weights, args.folds)
             results.append(result)
             for part in ("test", "out of fold"):
-                if part not in result:
-                    continue
-                base = result[part]["WSABIE"]
-                print(f"{dataset} seed {seed} {part} (WSABIE {' / '.join(f'{v:.3f}' for v in base)}): " + ", ".join(
-                    f"{m} {' / '.join(f'{v - b:+.3f}' for v, b in zip(s, base, strict=True))}"
-                    for m, s in result[part].items() if m != "WSABIE"), flush=True)
+                if part in result:
+                    print(f"{dataset} seed {seed} {part}: {_changes(result, part)}", flush=True)
     for part in ("carve-out", "out of fold", "test"):
         print("\n".join(summary(results, part)))
     if args.json:

@@ -51,6 +51,8 @@ def test_vote_weights_refuses_bad_arguments_and_scores_every_training_row_out_of
     script = str(ROOT / "benchmarks" / "vote_weights.py")
     for argv, said in ((["--folds", "1"], "--folds must be 0 (none) or at least 2"),
                        (["--seeds", "0"], "--seeds must be at least 1"),
+                       (["--weights", "3", "nan"], "--weights must be finite numbers of at least 0"),
+                       (["--weights", "-1"], "--weights must be finite numbers of at least 0"),
                        (["--datasets", "nosuch"], "unknown data set 'nosuch'")):
         proc = subprocess.run([sys.executable, script, *argv], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, (argv, proc.stderr)
@@ -64,8 +66,11 @@ def test_vote_weights_refuses_bad_arguments_and_scores_every_training_row_out_of
         assert list(run[part]) == methods, part
         assert all(0 <= value <= 1 for values in run[part].values() for value in values), run[part]
     assert "out of fold: change against WSABIE over 1 runs" in proc.stdout
-    # the folds cover the whole training part, so WSABIE's out-of-fold rows are not the carve-out's
-    assert run["out of fold"]["WSABIE"] != run["carve-out"]["WSABIE"]
+    # every training row scored once, by a model that did not train on it: Emotions' training part has 391
+    assert run["out of fold rows"] == 391
+    assert list(run["out of fold errors"]) == methods[1:]
+    assert all(0 <= error < 0.1 for errors in run["out of fold errors"].values() for error in errors)
+    assert min(run["out of fold errors"]["k-NN (WSABIE space)"]) > 0  # k-NN ranks some rows otherwise than WSABIE
 
 
 def _module(name: str):
