@@ -16,7 +16,7 @@ training row of each scored user, who keeps a representation of its own, LightFM
 optional ``eval_exclude`` (labels not to rank per scored row) and ``candidates`` (the labels that
 may be ranked); and ``settings``: dimension, most epochs, patience, monitored k, k, seed,
 threads. Prints one JSON line: the chosen epochs, the carve-out's precision after each epoch and
-the seconds each stage trained.
+each stage's seconds (the carve-out's include its ranking after every epoch).
 """
 
 import json
@@ -27,30 +27,36 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def _csr(data, name, shape=None):
+def _csr(data, name: str, shape=None) -> sp.csr_matrix:
     parts = (data[name + "_data"], data[name + "_indices"], data[name + "_indptr"])
     return sp.csr_matrix(parts, shape=tuple(data[name + "_shape"]) if shape is None else shape)
 
 
-def _has(data, name):
+def _has(data, name: str) -> bool:
     return name + "_data" in data.files
 
 
-def _top(scores, k, exclude, candidates):
-    """The ``k`` best columns of each row, best first, ties towards the lower index; excluded and
-    non-candidate columns never ranked."""
+def _top(scores: np.ndarray, k: int, exclude, candidates) -> np.ndarray:
+    """The ``k`` best columns of each row, best first, ties towards the lower index, a NaN score
+    as -inf; excluded (stored non-zero in ``exclude``) and non-candidate columns after all others,
+    as awe-tf's ``top_k`` ranks them."""
     scores = scores.astype(np.float64)
+    scores[np.isnan(scores)] = -np.inf
+    barred = np.zeros(scores.shape, bool)
     if candidates is not None:
         allowed = np.zeros(scores.shape[1], bool)
         allowed[candidates] = True
-        scores[:, ~allowed] = -np.inf
+        barred[:, ~allowed] = True
     if exclude is not None:
-        exclude = exclude.tocoo()
-        scores[exclude.row, exclude.col] = -np.inf
-    return np.argsort(-scores, axis=1, kind="stable")[:, :k]  # whole rows: the protocols' sets have few labels
+        exclude = sp.csr_matrix(exclude, copy=True)
+        exclude.eliminate_zeros()
+        rows, cols = exclude.nonzero()
+        barred[rows, cols] = True
+    order = np.lexsort((-scores, barred), axis=1)  # barred last, then by score, ties in column order
+    return order[:, :k]  # whole rows: the protocols' sets have few labels
 
 
-def _precision(top, positives, k):
+def _precision(top: np.ndarray, positives: sp.csr_matrix, k: int) -> float:
     """Mean over rows with a positive of |top-k ∩ positives| / k."""
     has = np.diff(positives.indptr) > 0
     hits = np.array([np.isin(top[i, :k], positives.indices[positives.indptr[i]:positives.indptr[i + 1]]).sum()

@@ -10,14 +10,18 @@ space with the standard deviation of that paired difference over seeds, and what
 
 With ``--lightfm-python PY`` (a Python with lightfm 1.17; see warp_throughput.py) it also
 runs LightFM's WARP in the same run, per data set and seed, the same way
-(``_lightfm_protocol.py``): d = 100, LightFM's own other settings (learning rate 0.05, 10
-samples), epochs chosen on the same carve-out (at most 50, patience 3, awe-tf's patience), refit
-on the whole training part, the test part ranked once and scored by awe-tf's metric code.
+(``_lightfm_protocol.py``): awe-tf's dimension, most epochs, patience and monitored metric (the
+recipe's and any of those flags given), LightFM's own other settings (learning rate 0.05, 10
+samples), epochs chosen on the same carve-out, refit on the whole training part, the test part
+ranked once and scored by awe-tf's metric code; one thread, so that its figures repeat (LightFM's
+threads update without locks). With ``--from-json`` it runs LightFM for the data sets and seeds
+of the earlier run and adds its column (``--json`` writes them back).
 
     AWE_DATA_DIR=../shared/data python benchmarks/quality.py [--datasets emotions scene ...]
         [--seeds 3] [--lightfm-python PY] [--markdown results.md] [--json results.json]
         [--readme README.md] [any awe-tf train flags]
     python benchmarks/quality.py --from-json results.json --readme README.md   # from saved runs
+    python benchmarks/quality.py --from-json results.json --lightfm-python PY --json results.json
 
 Every data set gets the same flags: nothing here is tuned to one of them.
 """
@@ -36,11 +40,37 @@ from pathlib import Path
 
 import numpy as np
 
-DIMENSION = 100
-RECIPE = ["--dimension", str(DIMENSION)]
+RECIPE = ["--dimension", "100"]
 METHODS = {"WSABIE": [], "AWE auto": ["--affinity", "auto"]}
 DATASETS = ["cal500", "corel5k", "emotions", "scene", "tmc2007", "ml-100k"]
-LIGHTFM_EPOCHS, LIGHTFM_PATIENCE = 50, 3  # the most epochs LightFM's carve-out run may take; awe-tf's patience
+
+
+def lightfm_settings(flags) -> argparse.Namespace:
+    """What LightFM takes of the awe-tf train flags (the recipe's and the user's, the last given
+    winning): ``dimension``, ``epochs``, ``patience``, ``monitor`` (None: the protocol's) and the
+    inputs' ``normalisation``."""
+    from awe_tf.config import ModelConfig, TrainConfig
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--dimension", "-d", type=int, default=ModelConfig().dimension)
+    parser.add_argument("--epochs", type=int, default=TrainConfig().epochs)
+    parser.add_argument("--patience", type=int, default=TrainConfig().patience)
+    parser.add_argument("--monitor")
+    parser.add_argument("--normalisation", default=ModelConfig().normalisation)
+    return parser.parse_known_args(flags)[0]
+
+
+def check_lightfm(python: str) -> str | None:
+    """Why ``python`` cannot run the LightFM side, or None."""
+    if shutil.which(python) is None:
+        return f"--lightfm-python {python}: no such program"
+    proc = subprocess.run([python, "-c", "import scipy, lightfm; print(lightfm.__version__)"], capture_output=True,
+                          text=True)
+    version = proc.stdout.strip()
+    if proc.returncode != 0 or not version.startswith("1.17"):
+        return (f"--lightfm-python {python}: needs a Python with lightfm 1.17 and scipy (see "
+                f"benchmarks/warp_throughput.py), got {version or proc.stderr.strip().splitlines()[-1:]}")
+    return None
 
 
 def metrics_of(dataset: str) -> tuple[str, str]:
@@ -64,12 +94,12 @@ def _csr_arrays(arrays: dict, name: str, matrix) -> None:
                    f"{name}_indptr": matrix.indptr, f"{name}_shape": np.array(matrix.shape)})
 
 
-def _stage_arrays(arrays: dict, prefix: str, split) -> None:
+def _stage_arrays(arrays: dict, prefix: str, split, normalisation: str) -> None:
     """One stage of ``_lightfm_protocol.py`` (its docstring): ``split``'s training part and scored
     rows; annotation inputs transformed as awe-tf's model transforms them (fitted on this stage's
     training part)."""
     from awe_tf.data import RECOMMENDATION
-    from awe_tf.training import ModelConfig, build_model
+    from awe_tf.layers.transform import InputTransform
 
     train, scored = split.train, split.test
     _csr_arrays(arrays, prefix + "train_Y", train.Y)
@@ -79,30 +109,44 @@ def _stage_arrays(arrays: dict, prefix: str, split) -> None:
     if split.candidates is not None:
         arrays[prefix + "candidates"] = np.asarray(split.candidates)
     if train.task == RECOMMENDATION:  # each scored user's training row
-        users = np.searchsorted(train.row_ids, scored.row_ids)
-        if not np.array_equal(train.row_ids[np.minimum(users, train.n_examples - 1)], scored.row_ids):
-            raise SystemExit(f"quality.py: {train.name}'s scored users are not all training users")
-        arrays[prefix + "eval_users"] = users
+        position = {user: row for row, user in enumerate(train.row_ids.tolist())}
+        missing = [user for user in scored.row_ids.tolist() if user not in position]
+        if missing:
+            raise SystemExit(f"quality.py: {train.name}'s scored users {missing[:3]} are not training users")
+        arrays[prefix + "eval_users"] = np.array([position[user] for user in scored.row_ids.tolist()], np.int64)
     else:
-        model = build_model(train, ModelConfig(dimension=1))  # its input transform, fitted on ``train``
-        _csr_arrays(arrays, prefix + "train_X", model.prepare(train.X))
-        _csr_arrays(arrays, prefix + "eval_X", model.prepare(scored.X))
+        transform = InputTransform(train.n_features, normalisation)
+        transform.adapt(train.X, train.numeric_features, train.numeric_scale, train.values_as_ones)  # on ``train``
+        _csr_arrays(arrays, prefix + "train_X", transform.apply(train.X))
+        _csr_arrays(arrays, prefix + "eval_X", transform.apply(scored.X))
 
 
-def lightfm_run(dataset: str, seed: int, out: Path, python: str) -> dict:
-    """LightFM's WARP the protocol's way (module docstring): its test metrics, as awe-tf scores them."""
+def lightfm_run(dataset: str, seed: int, out: Path, python: str, settings: argparse.Namespace) -> dict:
+    """LightFM's WARP the protocol's way (module docstring).
+
+    Args:
+        dataset: the data set's name.
+        seed: LightFM's random state.
+        out: a folder for the worker's files.
+        python: a Python with lightfm 1.17.
+        settings: :func:`lightfm_settings`.
+
+    Returns:
+        The worker's report (chosen epochs, the carve-out's precision per epoch, seconds) with
+        ``metrics``: the test part's, as awe-tf scores them.
+    """
     from awe_tf.data import load_dataset, validation_split
     from awe_tf.data.protocols import default_monitor
     from awe_tf.metrics import row_values
 
     split = load_dataset(dataset)
     metrics = metrics_of(dataset)
-    monitor = default_monitor(split.train)  # what awe-tf train chooses epochs by
+    monitor = settings.monitor or default_monitor(split.train)  # what awe-tf train chooses epochs by
     k = max(int(metric.split("@")[1]) for metric in metrics)
-    arrays = {"settings": np.array([DIMENSION, LIGHTFM_EPOCHS, LIGHTFM_PATIENCE, int(monitor.split("@")[1]), k, seed,
-                                    len(os.sched_getaffinity(0))])}
-    _stage_arrays(arrays, "carve_", validation_split(split.train))
-    _stage_arrays(arrays, "full_", split)
+    arrays = {"settings": np.array([settings.dimension, settings.epochs, settings.patience,
+                                    int(monitor.split("@")[1]), k, seed, 1])}
+    _stage_arrays(arrays, "carve_", validation_split(split.train), settings.normalisation)
+    _stage_arrays(arrays, "full_", split, settings.normalisation)
     out.mkdir(parents=True, exist_ok=True)
     np.savez(out / "stages.npz", **arrays)
     proc = subprocess.run([python, str(Path(__file__).with_name("_lightfm_protocol.py")), str(out / "stages.npz"),
@@ -113,6 +157,14 @@ def lightfm_run(dataset: str, seed: int, out: Path, python: str) -> dict:
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     top = np.load(out / "top.npy")
     report["metrics"] = {metric: float(row_values(top, split.test.Y, metric).mean()) for metric in metrics}
+    return report
+
+
+def _lightfm(dataset: str, seed: int, tmp: Path, python: str, settings) -> dict:
+    """:func:`lightfm_run`, with its progress line."""
+    report = lightfm_run(dataset, seed, tmp / f"lightfm-{seed}", python, settings)
+    print(f"{dataset} seed {seed} LightFM: " + ", ".join(f"{m} {report['metrics'][m]:.4f}" for m in metrics_of(dataset))
+          + f" ({report['epochs']} epochs)", flush=True)
     return report
 
 
@@ -180,8 +232,13 @@ def main() -> int:
     args, extra = parser.parse_known_args()
     if args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
-    if args.lightfm_python and not args.from_json and shutil.which(args.lightfm_python) is None:
-        parser.error(f"--lightfm-python {args.lightfm_python}: no such program")
+    if args.lightfm_python:
+        problem = check_lightfm(args.lightfm_python)
+        if problem:
+            parser.error(problem)
+        settings = lightfm_settings([*RECIPE, *extra])
+        if settings.monitor and not settings.monitor.startswith("precision@"):
+            parser.error(f"--monitor {settings.monitor}: LightFM's epochs are chosen by precision@k only")
     if not args.from_json:  # every data set found before the first run
         from awe_tf.data.registry import locate
 
@@ -192,7 +249,12 @@ def main() -> int:
                 parser.error(str(error))
     results, rows = {}, []
     if args.from_json:
-        for dataset, reports in json.loads(Path(args.from_json).read_text()).items():
+        results = json.loads(Path(args.from_json).read_text())
+        for dataset, reports in results.items():
+            if args.lightfm_python:  # LightFM for the earlier run's data sets and seeds
+                with tempfile.TemporaryDirectory() as tmp:
+                    reports["LightFM"] = [_lightfm(dataset, seed, Path(tmp), args.lightfm_python, settings)
+                                          for seed in range(len(reports["WSABIE"]))]
             rows += rows_of(dataset, reports)
     for dataset in [] if args.from_json else args.datasets:
         reports = {method: [] for method in METHODS}
@@ -211,11 +273,7 @@ def main() -> int:
                         + f" ({report['seconds_total']:.0f}s" + (f", chose {_name(report['affinity'])})"
                                                                   if flags else ")"), flush=True)
                 if args.lightfm_python:
-                    report = lightfm_run(dataset, seed, Path(tmp) / f"lightfm-{seed}", args.lightfm_python)
-                    reports["LightFM"].append(report)
-                    print(f"{dataset} seed {seed} LightFM: " + ", ".join(
-                        f"{m} {report['metrics'][m]:.4f}" for m in metrics_of(dataset))
-                        + f" ({report['epochs']} epochs)", flush=True)
+                    reports["LightFM"].append(_lightfm(dataset, seed, Path(tmp), args.lightfm_python, settings))
         results[dataset] = reports
         rows += rows_of(dataset, reports)
     table = markdown(rows)
@@ -224,7 +282,7 @@ def main() -> int:
         Path(args.markdown).write_text(table + "\n")
     if args.readme:
         replace_between(Path(args.readme), table)
-    if args.json and not args.from_json:
+    if args.json and (not args.from_json or args.lightfm_python):
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0
 

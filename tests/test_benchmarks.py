@@ -95,7 +95,9 @@ def test_lightfm_side_of_quality_ranks_and_scores_as_awe_tf_does():
     worker = _module("_lightfm_protocol")
     rng = np.random.default_rng(0)
     scores = rng.integers(0, 6, size=(40, 30)).astype(np.float32)  # many ties
+    scores[rng.random(scores.shape) < 0.05] = np.nan
     exclude = sp.random(40, 30, density=0.2, random_state=1, format="csr")
+    exclude.data[::7] = 0.0  # stored zeros exclude nothing
     candidates = np.sort(rng.choice(30, 22, replace=False))
     positives = sp.random(40, 30, density=0.15, random_state=2, format="csr")
     for k in (1, 3, 10):
@@ -105,7 +107,37 @@ def test_lightfm_side_of_quality_ranks_and_scores_as_awe_tf_does():
             assert worker._precision(ours, positives, k) == pytest.approx(precision_at_k(ours, positives, k))
 
 
-def test_quality_refuses_a_lightfm_python_that_is_not_there(data_dir):
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "quality.py"), "--lightfm-python", "/no/such/py"],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2 and "no such program" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+def test_quality_refuses_a_lightfm_python_that_cannot_run_lightfm(data_dir):
+    """Before any training: a program that is not there, and a Python without lightfm 1.17."""
+    script = str(ROOT / "benchmarks" / "quality.py")
+    for python, said in (("/no/such/py", "no such program"), (sys.executable, "needs a Python with lightfm 1.17")):
+        proc = subprocess.run([sys.executable, script, "--lightfm-python", python], capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_lightfm_side_of_quality_gets_the_protocols_rows_and_awe_tf_flags(data_dir):
+    """The worker's recommendation stage: each scored user's training row is the row its
+    exclusions came from, and only items seen in training are candidates; LightFM takes the
+    flags given after the recipe's."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from awe_tf.data import load_dataset
+
+    quality = _module("quality")
+    split = load_dataset("ml-100k")
+    arrays = {}
+    quality._stage_arrays(arrays, "full_", split, "l2")
+
+    def csr(name):
+        return sp.csr_matrix((arrays[name + "_data"], arrays[name + "_indices"], arrays[name + "_indptr"]),
+                             shape=tuple(arrays[name + "_shape"]))
+
+    users, exclude, train = arrays["full_eval_users"], csr("full_eval_exclude"), csr("full_train_Y")
+    assert users.size == split.test.n_examples
+    assert (exclude != train[users]).nnz == 0
+    assert csr("full_eval_Y").multiply(train[users]).nnz == 0  # held-out items are not training items
+    np.testing.assert_array_equal(arrays["full_candidates"], np.flatnonzero(train.getnnz(axis=0)))
+    settings = quality.lightfm_settings([*quality.RECIPE, "--dimension", "32", "--epochs", "4"])
+    assert (settings.dimension, settings.epochs, settings.monitor) == (32, 4, None)
