@@ -14,8 +14,10 @@ runs LightFM's WARP in the same run, per data set and seed, the same way
 recipe's and any of those flags given), LightFM's own other settings (learning rate 0.05, 10
 samples), epochs chosen on the same carve-out, refit on the whole training part, the test part
 ranked once and scored by awe-tf's metric code; one thread, so that its figures repeat (LightFM's
-threads update without locks). With ``--from-json`` it runs LightFM for the data sets and seeds
-of the earlier run and adds its column (``--json`` writes them back).
+threads update without locks). With ``--from-json`` it runs LightFM for the data sets, seeds and
+settings of the earlier run (its WSABIE runs' ``metrics.json``; the most epochs, which they do
+not record, awe-tf's default) and adds its column (``--json``
+writes them back).
 
     AWE_DATA_DIR=../shared/data python benchmarks/quality.py [--datasets emotions scene ...]
         [--seeds 3] [--lightfm-python PY] [--markdown results.md] [--json results.json]
@@ -60,6 +62,17 @@ def lightfm_settings(flags) -> argparse.Namespace:
     return parser.parse_known_args(flags)[0]
 
 
+def saved_settings(report: dict) -> argparse.Namespace:
+    """:func:`lightfm_settings` of a saved WSABIE run (its ``metrics.json``: the settings it asked
+    for; the most epochs, which a run does not record, is awe-tf's default)."""
+    from awe_tf.config import TrainConfig
+
+    model, train = report["model_config"], report["request"]["train"]
+    return argparse.Namespace(dimension=model["dimension"], normalisation=model["normalisation"],
+                              epochs=TrainConfig().epochs, patience=train["patience"],
+                              monitor=train["monitor"])
+
+
 def check_lightfm(python: str) -> str | None:
     """Why ``python`` cannot run the LightFM side, or None."""
     if shutil.which(python) is None:
@@ -69,7 +82,7 @@ def check_lightfm(python: str) -> str | None:
     version = proc.stdout.strip()
     if proc.returncode != 0 or not version.startswith("1.17"):
         return (f"--lightfm-python {python}: needs a Python with lightfm 1.17 and scipy (see "
-                f"benchmarks/warp_throughput.py), got {version or proc.stderr.strip().splitlines()[-1:]}")
+                f"benchmarks/warp_throughput.py), got {version or ''.join(proc.stderr.strip().splitlines()[-1:])}")
     return None
 
 
@@ -220,8 +233,8 @@ def replace_between(path: Path, table: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=DATASETS)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--datasets", nargs="+", help=f"default: {' '.join(DATASETS)}")
+    parser.add_argument("--seeds", type=int, help="default: 3")
     parser.add_argument("--lightfm-python", help="a Python with lightfm 1.17: LightFM's WARP runs beside, in the same "
                                                  "run (none: its column is left empty)")
     parser.add_argument("--json", help="write every run's metrics.json here")
@@ -230,6 +243,17 @@ def main() -> int:
     parser.add_argument("--readme", help="put the table in this file, between its <!-- quality.py --> and "
                                          "<!-- /quality.py --> lines (the project's README.md)")
     args, extra = parser.parse_known_args()
+    if args.from_json:
+        if not Path(args.from_json).is_file():
+            parser.error(f"--from-json {args.from_json}: no such file")
+        if args.datasets or args.seeds is not None or extra:
+            parser.error("--from-json takes the data sets, seeds and settings of the saved runs: give no --datasets, "
+                         f"--seeds or awe-tf train flags (got {' '.join(extra) or 'them'})")
+        if args.json and not args.lightfm_python:
+            parser.error("--json with --from-json writes the runs back only with --lightfm-python (nothing new to "
+                         "write)")
+    args.datasets = args.datasets or DATASETS
+    args.seeds = 3 if args.seeds is None else args.seeds
     if args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
     if args.lightfm_python:
@@ -251,10 +275,11 @@ def main() -> int:
     if args.from_json:
         results = json.loads(Path(args.from_json).read_text())
         for dataset, reports in results.items():
-            if args.lightfm_python:  # LightFM for the earlier run's data sets and seeds
+            if args.lightfm_python:  # LightFM for the earlier run's data sets and seeds, at its settings
                 with tempfile.TemporaryDirectory() as tmp:
-                    reports["LightFM"] = [_lightfm(dataset, seed, Path(tmp), args.lightfm_python, settings)
-                                          for seed in range(len(reports["WSABIE"]))]
+                    reports["LightFM"] = [
+                        _lightfm(dataset, seed, Path(tmp), args.lightfm_python, saved_settings(report))
+                        for seed, report in enumerate(reports["WSABIE"])]
             rows += rows_of(dataset, reports)
     for dataset in [] if args.from_json else args.datasets:
         reports = {method: [] for method in METHODS}

@@ -135,7 +135,7 @@ def _changes(result: dict, part: str) -> str:
         return " / ".join(f"{v - b:+.3f}" + ("" if e is None else f" ± {e:.3f}")
                           for v, b, e in zip(values, base, spread, strict=True))
 
-    return (f"WSABIE {' / '.join(f'{v:.3f}' for v in base)}; "
+    return (f"{' / '.join(result['metrics'])}: WSABIE {' / '.join(f'{v:.3f}' for v in base)}; "
             + ", ".join(f"{m} {change(m, v)}" for m, v in result[part].items() if m != "WSABIE"))
 
 

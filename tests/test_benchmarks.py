@@ -37,10 +37,17 @@ def test_warp_throughput_refuses_bad_arguments_before_any_work():
         assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, (argv, proc.stderr)
 
 
-def test_quality_refuses_unknown_data_and_no_seeds_before_any_run(data_dir):
+def test_quality_refuses_unknown_data_and_no_seeds_before_any_run(data_dir, tmp_path):
+    """And --from-json, which takes everything from the saved runs, refuses what it would ignore."""
     script = str(ROOT / "benchmarks" / "quality.py")
+    saved = tmp_path / "runs.json"
+    saved.write_text("{}")
     for argv, said in ((["--datasets", "emotions", "nosuch"], "unknown data set 'nosuch'"),
-                       (["--seeds", "0"], "--seeds must be at least 1")):
+                       (["--seeds", "0"], "--seeds must be at least 1"),
+                       (["--from-json", str(tmp_path / "none.json")], "no such file"),
+                       (["--from-json", str(saved), "--seeds", "2"], "give no --datasets, --seeds"),
+                       (["--from-json", str(saved), "--dimension", "8"], "(got --dimension 8)"),
+                       (["--from-json", str(saved), "--json", str(tmp_path / "x.json")], "nothing new to write")):
         proc = subprocess.run([sys.executable, script, *argv], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, (argv, proc.stderr)
 
