@@ -204,6 +204,14 @@ def positive_weight(c) -> float:
     return c
 
 
+def pair_dots(labels, queries):
+    """Each pair's query against its labels, ``[B, M, N]``: ``labels`` ``[B, M, N, d]`` dotted with
+    ``queries`` ``[B, M, d]``. Multiplied and summed rather than one batched matrix-vector
+    product: the pairs' products are tiny (N = K + 1 or 2 rows of d), which CPU matrix kernels
+    run slowly, most of all their gradients (``benchmarks/warp_step_profile.py --ops``)."""
+    return tf.reduce_sum(labels * queries[..., None, :], axis=-1)
+
+
 def pair_queries(features, weights, self_position):
     """x^T U for each training pair, ``[B, M, d]``: sum_i x_i U_i less the pair's own item, if any
     (``self_position`` ``[B, M]``, -1 for none; recommendation pairs never see y in x)."""

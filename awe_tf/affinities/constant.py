@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from awe_tf.affinities.base import Affinity, pair_queries, positive_weight, register
+from awe_tf.affinities.base import Affinity, pair_dots, pair_queries, positive_weight, register
 
 
 @register("constant", short="c")
@@ -32,7 +32,7 @@ class Constant(Affinity):
         return self.c * pair_queries(features, weights, self_position)
 
     def pair_scores(self, pair_inputs, labels, label_ids=None):
-        return tf.linalg.matvec(labels, pair_inputs)
+        return pair_dots(labels, pair_inputs)
 
     def score_all(self, features, weights, labels, context=None, feature_ids=None):
         query = self.c * tf.reduce_sum(features * weights[..., None], axis=1)

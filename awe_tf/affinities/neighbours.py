@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
-from awe_tf.affinities.base import Affinity, context_lookup, pair_queries
+from awe_tf.affinities.base import Affinity, context_lookup, pair_dots, pair_queries
 from awe_tf.config import SCORE_BUDGET
 from awe_tf.layers.scann_index import searcher
 from awe_tf.layers.towers import embed_rows, gather_rows
@@ -288,7 +288,7 @@ class ReferenceAffinity(Affinity):
     def pair_scores(self, pair_inputs, labels, label_ids):
         queries, bias, context = pair_inputs
         G = context_lookup(context, label_ids, offset_id=self.offset_id)
-        scores = G * tf.linalg.matvec(labels, queries)
+        scores = G * pair_dots(labels, queries)
         return scores if bias is None else scores + tf.einsum("bd,bmnd->bmn", bias, labels)
 
     def prior_scores(self, labels, bias_row):

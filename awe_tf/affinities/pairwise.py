@@ -17,7 +17,7 @@ import numbers
 
 import tensorflow as tf
 
-from awe_tf.affinities.base import Affinity, pair_queries, positive_weight, register
+from awe_tf.affinities.base import Affinity, pair_dots, pair_queries, positive_weight, register
 from awe_tf.layers.towers import gather_rows
 
 
@@ -306,7 +306,7 @@ class LinearSigmoid(PairwiseAffinity):
     def pair_scores(self, pair_inputs, labels, label_ids):
         if self.on == "pair":
             return super().pair_scores(pair_inputs, labels, label_ids)
-        return self._weighted(tf.linalg.matvec(labels, pair_inputs))
+        return self._weighted(pair_dots(labels, pair_inputs))
 
     def pair_scores_by_id(self, pair_inputs, label_ids, lookup, table=None):
         if self.on == "pair":

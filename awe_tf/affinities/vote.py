@@ -28,7 +28,7 @@ import numbers
 
 import tensorflow as tf
 
-from awe_tf.affinities.base import context_lookup, register
+from awe_tf.affinities.base import context_lookup, pair_dots, register
 from awe_tf.affinities.knn import KNN
 from awe_tf.affinities.neighbours import context_scatter_index
 from awe_tf.layers.towers import gather_rows
@@ -70,7 +70,7 @@ class NeighbourVote(KNN):
 
     def pair_scores(self, pair_inputs, labels, label_ids):
         queries, _, context = pair_inputs
-        return tf.linalg.matvec(labels, queries) + self.weight * context_lookup(context, label_ids)
+        return pair_dots(labels, queries) + self.weight * context_lookup(context, label_ids)
 
     def score_all(self, features, weights, labels, context=None, feature_ids=None):
         query = tf.reduce_sum(features * weights[..., None], axis=1)
