@@ -1,0 +1,125 @@
+"""The ``awe-tf`` command: a thin layer over the library.
+
+    awe-tf datasets
+    awe-tf train [--dataset NAME | --train FILE [--test FILE] [--labels XML] [--format F]] [options]
+    awe-tf evaluate [MODEL_DIR] [--served EXPORT] [--dataset NAME | --train FILE ...]
+    awe-tf export MODEL_DIR BASE_DIR [--name NAME] [--dataset NAME | --train FILE ...]
+
+Bad input (a flag, a data file, an output directory) stops with one line naming it, exit code 2.
+The parts: :mod:`~awe_tf.cli.parser` (the flags), :mod:`~awe_tf.cli.data_flags` (the data a
+command reads), :mod:`~awe_tf.cli.train` and :mod:`~awe_tf.cli.commands` (what each command
+does), :mod:`~awe_tf.cli.common` (the checks of output paths they share); this module runs one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up noise out of the output
+# TensorFlow's Python warnings too: a command reports what it did, not TensorFlow's advice.
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+from awe_tf.cli.parser import build_parser, flag_of  # noqa: E402  (after the settings above)
+
+__all__ = ["build_parser", "import_user_module", "main"]
+
+
+def import_user_module(module: str) -> None:
+    """``--import MODULE``: a module name, found from the current folder as ``python -m`` finds it,
+    or a ``.py`` file's path (imported under its file name, the name a saved model records).
+    An ImportError names the module and why."""
+    name, path = module, None
+    if module.endswith(".py") or os.sep in module:
+        path = Path(module)
+        if path.suffix != ".py" or not path.is_file():
+            raise ImportError(f"--import {module}: no such Python file (give a module name, or a .py file's path)")
+        name = path.stem
+        loaded = getattr(sys.modules.get(name), "__file__", None)
+        if loaded is not None and Path(loaded).resolve() != path.resolve():
+            raise ImportError(f"--import {module}: a module named {name} is loaded already ({loaded}); rename the file")
+        folder = str(path.resolve().parent)
+    else:
+        folder = os.getcwd()
+    if folder not in sys.path:
+        sys.path.append(folder)  # after the installed packages: a file of the folder never hides one of theirs
+    try:
+        importlib.import_module(name)
+    except ImportError as err:
+        raise ImportError(f"--import {module}: {err}") from None
+    except TypeError as err:  # a relative name, e.g. .mymodule
+        raise ImportError(f"--import {module}: {err} (give a module name or a .py file's path)") from None
+
+
+def _tensor_as_bool() -> type:
+    """TensorFlow's error for a tensor used as a Python bool while a graph is traced (imported
+    only when an error is being handled, so commands that need no TensorFlow load none)."""
+    if "tensorflow" not in sys.modules:
+        return type("_NoTensorFlowError", (Exception,), {})
+    return sys.modules["tensorflow"].errors.OperatorNotAllowedInGraphError
+
+
+class _Output:
+    """Standard output that, once its reader has gone (a pipe closed early: ``awe-tf train ... |
+    head -1``), points its descriptor at /dev/null and carries on: the command finishes its work
+    (a model, a run's results) and exits as it would have, instead of stopping at the next line it
+    prints with the work lost."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            self._reader_gone()
+            return len(text)
+
+    def flush(self):
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def _reader_gone(self):
+        try:
+            descriptor = self.stream.fileno()
+        except (OSError, ValueError, AttributeError):  # no descriptor of its own (captured, a notebook's stream)
+            return
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, descriptor)
+        os.close(null)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from awe_tf.config import SettingError
+    from awe_tf.data import DataFormatError
+
+    stdout, sys.stdout = sys.stdout, _Output(sys.stdout)
+    try:
+        for module in args.imports:
+            import_user_module(module)
+        code = args.func(args)
+        sys.stdout.flush()  # here, so a reader that stopped early is met now, not at exit
+        return code
+    except SettingError as err:
+        print(f"error: {flag_of(getattr(args, 'parser', None), err.field)} {err.problem}", file=sys.stderr)
+    except _tensor_as_bool() as err:  # an affinity of one's own with a Python branch on a tensor
+        print("error: a Python if (or while, and, or) on a tensor's value cannot be traced into a graph: an "
+              "affinity's hooks branch with tf.cond or tf.where (README: Adding an affinity) "
+              f"({str(err).splitlines()[0]})", file=sys.stderr)
+    except (DataFormatError, ValueError, RuntimeError, ImportError, OSError) as err:  # OSError: a broken pipe too,
+        print(f"error: {err}", file=sys.stderr)  # other than the output's (a reader of the output may stop early)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        sys.stdout = stdout
+    return 2

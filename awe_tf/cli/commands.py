@@ -1,0 +1,265 @@
+"""The commands other than ``train``: datasets, affinities, evaluate, diagnose, export, inspect,
+tune, reproduce and cluster-task."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from awe_tf.cli.common import PLOT_FORMATS, UsageError, directory, output_file
+from awe_tf.cli.data_flags import check_data_flags, check_parts, data_flags, load, same_data
+from awe_tf.cli.train import check_monitor, iterations_refused, monitor_of
+
+
+def cmd_datasets(args) -> int:
+    from awe_tf.data import list_datasets
+
+    for entry in list_datasets():
+        where = entry["path"] or "not available (set AWE_DATA_DIR)"
+        tag = " [bundled]" if entry["bundled"] else " [also bundled]" if entry["name"] == "corel5k" else ""
+        print(f"{entry['name']:<10} {entry['format']:<10} {entry['split']:<24} {where}{tag}")
+    return 0
+
+
+def cmd_affinities(args) -> int:
+    from awe_tf.affinities import REGISTRY, settings_of
+
+    for name in sorted(REGISTRY):
+        known = REGISTRY[name]
+        settings = ", ".join(sorted(settings_of(known.factory))) or "-"
+        kind = "built from the training set (--iterations)" if known.iterative else "learnt with U and V, or fixed"
+        tuned = ", ".join(known.space) or "-"
+        print(f"{name:<16}{kind}\n{'':<16}settings: {settings}; tuned: {tuned}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from awe_tf.evaluation import evaluate_served, format_table, rank_test_part
+    from awe_tf.models.saving import run_directory, tables_digest
+
+    if not args.model and not args.served:
+        raise UsageError("give the model directory written by `awe-tf train` (OUTPUT/model), --served EXPORT, or both")
+    check_data_flags(args)
+    run = run_directory(args.model) if args.model else None
+    output = output_file(args.output, run=run)
+    split, name, recorded = load(args, run)  # a run's model: its data, unless told otherwise
+    check_parts(args, split, name, "test")
+    print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else ""))
+    model = served = None
+    if args.model:  # both loaded and checked before any scoring
+        from awe_tf.models import AWEModel
+
+        model = AWEModel.load_model(args.model)
+        same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model, args, run)
+    if args.served:
+        from awe_tf import serving
+
+        served = serving.load(args.served)
+        recorded_tables = served.metadata.get("tables_digest")  # None: an export older than this record
+        if model is not None and recorded_tables and recorded_tables != tables_digest(model):  # before its data
+            raise UsageError(f"--served {args.served} was exported from another model than {args.model} (their U and "
+                             "V differ): compare an export with the model it was made from, or evaluate each alone")
+        same_data(served.metadata.get("n_features"), served.metadata.get("n_labels"), served.label_names, split, name,
+                   served.path)
+    rows, report = {}, None
+    if model is not None:
+        report = rank_test_part(model.score, split)  # its data checked above
+        rows["model"] = report["metrics"]
+    if served is not None:
+        answered = evaluate_served(served, split)
+        flavour = served.metadata.get("flavour", "export")
+        rows[f"served ({flavour})"] = answered["metrics"]
+        report = report or answered
+        report["served"] = {"path": str(served.path), "flavour": flavour, "metrics": answered["metrics"]}
+    report["dataset"] = name
+    print(format_table(rows))
+    print(f"test examples: {report['n_test']} (left out, no positive label: {report['n_excluded']})")
+    if len(rows) == 2:
+        first, second = rows.values()
+        gap = max(abs(first[key] - second[key]) for key in second if key in first)
+        report["served"]["largest_difference"] = gap
+        print("the served answers give the same metrics as the model" if gap == 0 else
+              f"the served answers differ from the model's by up to {gap:.4f} " + (
+                  "(the portable flavour should rank as the model does: please report this)" if flavour == "portable"
+                  else "(ScaNN retrieval is approximate; the portable flavour ranks exactly)"), end="")
+        missing = sorted(set(first) - set(second), key=lambda m: (m.split("@")[0], int(m.split("@")[1])))
+        print(f"; the export answers too few labels for {', '.join(missing)}" if missing else "")
+    if output is not None:
+        output.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+def cmd_diagnose(args) -> int:
+    from awe_tf.diagnostics import diagnose
+    from awe_tf.models.saving import run_directory, saved_config
+    from awe_tf.optional import require
+
+    run = Path(args.run)
+    check_data_flags(args)
+    earlier = run_directory(run)  # the run (None: a model saved outside one); a missing path stops here
+    if args.plot:  # checked before any work, as the run's outputs are
+        if Path(args.plot).suffix.lower() not in PLOT_FORMATS:
+            raise UsageError(f"--plot {args.plot}: name a {', '.join(PLOT_FORMATS[:-1])} or {PLOT_FORMATS[-1]} "
+                             "file (the format is the extension's)")
+        require("matplotlib", "--plot")
+        directory(Path(args.plot).resolve().parent, "--plot")
+    output = output_file(args.output, run=earlier)
+    split, name, _ = load(args, earlier)  # the run's own data, unless told otherwise
+    saved = saved_config(run)
+    same_data(saved["n_features"], saved["n_labels"], saved.get("label_names"), split, name, run, args, earlier)
+    report = diagnose(run, split, seed=args.seed, plot_to=args.plot)
+    positives, negatives = report["g_positives"], report["g_negatives"]
+    print(f"{name}, {report['affinity']} affinity, {report['test_positives']} test positives")
+    g = "w N" if report.get("additive") else "G"  # the vote: what it adds to the linear score
+    print(f"  {g + ' = 0 on positives:':<24} {100 * report['g_zero_on_positives']:.1f}%")
+    summaries = [(f"{g} on positives:", positives), (f"{g} on random labels:", negatives)]
+    if report.get("additive"):  # added to the linear score: that score is what it competes with
+        summaries += [("linear on positives:", report["linear_positives"]),
+                      ("linear on random labels:", report["linear_negatives"])]
+    for title, values in summaries:
+        print(f"  {title:<24} mean {values['mean']:.4g}, median {values['median']:.4g}, "
+              f"10%-90% {values['p10']:.4g} to {values['p90']:.4g}")
+    if not report.get("additive"):
+        print(f"  margin {report['margin']:g}, in linear terms {report['margin_in_linear_terms']:.4g}")
+    if report.get("step_knn_precision"):
+        steps = zip(report["knn_steps"], report["step_knn_precision"], strict=True)
+        print("  k-NN P@1 in each step's U (step: P@1): " + " -> ".join(f"{step}: {p:.4f}" for step, p in steps))
+    if report.get("knn_steps_note"):
+        print(f"  ({report['knn_steps_note']})")
+    print(f"why: {report['verdict']}")
+    if args.plot:
+        print(f"plot: {report['plot']}")
+    if output is not None:
+        output.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from awe_tf import runs, serving
+    from awe_tf.models import AWEModel
+    from awe_tf.models.saving import run_directory
+    from awe_tf.serving.exporter import check_target
+
+    check_data_flags(args)
+    run = run_directory(args.model)  # a missing or empty model path stops here, before BASE is made
+    directory(Path(args.base), "BASE")
+    model = AWEModel.load_model(args.model)
+    queries = split = recorded = None
+    if args.dataset or args.train:
+        split, name, _ = load(args)
+    else:  # a run's model: its data, as evaluate takes it; recall is not worth refusing for
+        try:
+            if runs.read_metrics(run) is not None:
+                split, name, recorded = load(args, run)
+        except (ValueError, FileNotFoundError) as error:  # UsageError and RunError among them
+            print(f"recall measured on random rows: the run's data cannot be read ({error})")
+    if split is not None:
+        print(f"recall measured on the test part of {name}" + (f" (what {recorded.source} records)" if recorded
+                                                                else ""))
+        same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model, args, run)
+        queries = split.test.X[: args.recall_queries]  # raw rows, as clients will send them
+    flavours = serving.FLAVOURS if args.flavour == "both" else (args.flavour,)
+    names = {flavour: args.name if len(flavours) == 1 or flavour == "scann" else f"{args.name}-{flavour}"
+             for flavour in flavours}
+    for flavour, name in names.items():  # every target checked before the first is written
+        check_target(model, args.base, name, flavour, args.version, args.keep, args.new_ids)
+    for flavour, name in names.items():
+        serving.export(model, args.base, name, version=args.version, flavour=flavour, keep=args.keep,
+                       candidates=args.candidates, queries=queries, random_queries=args.recall_queries,
+                       new_ids=args.new_ids)
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from awe_tf.serving import custom_ops, layout, report
+
+    path = layout.resolve(args.path)
+    print(report(path))
+    return 1 if args.require_stock and custom_ops(path) else 0
+
+
+def cmd_tune(args) -> int:
+    from awe_tf.affinities import REGISTRY
+    from awe_tf.training import TrainConfig
+    from awe_tf.tuning import make_tuner
+
+    known = REGISTRY.get(args.affinity.strip())
+    if args.iterations is not None and known is not None and not known.iterative:
+        raise iterations_refused()
+    if args.oracle == "hyperband" and args.trials is not None:
+        print("note: hyperband sets its own number of trials from --epochs; --trials is for random and bayesian")
+    trials = args.trials or 10
+    split, name, _ = load(args)
+    print(f"data: {split.train!r}")
+    monitor = monitor_of(args, split)
+    check_monitor(args, monitor, split.train.n_labels)
+    tuner = make_tuner(args.oracle, split.train, args.affinity, directory=args.output, max_trials=trials,
+                       max_epochs=args.epochs, seed=args.seed, iterations=args.iterations or 1,
+                       train_config=TrainConfig(monitor=monitor))
+    print(f"searching {args.affinity} on {name} with {args.oracle} ({tuner.project_dir}); objective: validation "
+          f"{monitor} on the protocol's validation carve-out of the training part")
+    done = len(tuner.oracle.trials)
+    if args.oracle != "hyperband" and done >= trials:
+        finished = sum(trial.status == "COMPLETED" for trial in tuner.oracle.trials.values())
+        print(f"the search has {done} trials already ({finished} finished), --trials {trials}: none to add (a "
+              "larger --trials adds trials)")
+    tuner.search()
+    best = tuner.best(data_flags=data_flags(args), imports=args.imports or None)  # --import as given here
+    print(f"best validation {monitor}: {best['score']:.4f} after {best['trials']} trials")
+    if best["command"]:
+        print(f"train it with:\n  {best['command']}")
+    else:  # the trials' configs hold a setting no flag of train gives
+        print("its settings include some awe-tf train cannot be given: " + "; ".join(best["not_in_command"]))
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    import time as clock
+
+    from awe_tf import reproduction
+    from awe_tf.optional import require
+
+    require("matplotlib", "awe-tf reproduce's plots")  # before the work, not after it
+    out = Path(args.output or f"runs/reproduce-{args.table}")
+    began = clock.perf_counter()
+    seeds = _once(args.seeds or [args.seed])
+    other = {"annotation": {"--betas": args.betas, "--ks": args.ks, "--rests": args.rests,
+                            "--from-scratch": not args.from_wsabie},
+             "recommendation": {"--datasets": args.datasets, "--iterations": args.iterations}}[args.table]
+    given = [flag for flag, value in other.items() if value]
+    if given:  # the other table's settings: ignored, they would read as if they had been used
+        raise UsageError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} not for the {args.table} table")
+    if args.table == "annotation":
+        settings = {"datasets": _once(args.datasets or reproduction.ANNOTATION), "dimension": args.dimension or 100,
+                    "epochs": args.epochs, "iterations": args.iterations or 3, "k": 20}
+    else:
+        settings = {"dimension": args.dimension or 64, "epochs": args.epochs,
+                    "betas": _once(args.betas or reproduction.BETAS), "top_ks": _once(args.ks or reproduction.TOP_KS),
+                    "top_k_rests": _once(args.rests or reproduction.TOP_K_RESTS),
+                    "from_wsabie": args.from_wsabie}
+    settings.update(engine=args.engine, threads=args.threads, init_scale=args.init_scale)
+    try:  # every data set and model named, before any work
+        reproduction.check_settings(args.table, settings)
+    except (ValueError, FileNotFoundError) as error:
+        raise UsageError(str(error)) from None
+    rows, per_seed, kept = reproduction.over_seeds(args.table, seeds, keep=out / reproduction.KEPT, **settings)
+    settings["seeds"] = seeds
+    settings["seconds"] = round(clock.perf_counter() - began, 1)  # of this run: the kept units' time is not in it
+    settings["kept"] = kept
+    written = reproduction.write_report(args.table, rows, out, settings, per_seed)
+    print(written[1].read_text())
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def cmd_cluster_task(args) -> int:
+    from awe_tf.training.strategies import run_cluster_task
+
+    print("serving as a parameter-server-training task (TF_CONFIG); stop with Ctrl-C", flush=True)
+    run_cluster_task()
+    return 0
+
+
+def _once(values) -> list:
+    """``values`` with repeats dropped, in their order (a repeated setting would be averaged as a seed)."""
+    return list(dict.fromkeys(values))

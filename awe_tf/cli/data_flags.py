@@ -1,0 +1,143 @@
+"""The data a command reads: the data flags (a named data set, or files), their checks, and the
+data a run recorded, which a later command on that run reads by default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from awe_tf.cli.common import UsageError
+
+HEADERS = {"auto": None, "yes": True, "no": False}  # --header: read_files' header=
+
+
+def add_data_args(parser, without: str = "corel5k, the bundled one"):
+    group = parser.add_argument_group("data (a named data set, or files)")
+    group.add_argument("--dataset", help=f"a named data set (see `awe-tf datasets`); without it and --train: {without}")
+    group.add_argument("--train", help="training file (or the whole data set, for protocol splits)")
+    group.add_argument("--test", help="test file, for data that comes with its own split")
+    group.add_argument("--labels", help="Mulan label list (.xml)")
+    group.add_argument("--format", choices=["mulan", "movielens", "xmlrepo", "interactions"],
+                       help="the files' format; guessed from the file name when left out")
+    group.add_argument("--duplicates", choices=["error", "sum"], default="error",
+                       help="an entry given twice in a data file (a feature in one row, a (user, item) pair): stop "
+                            "with an error naming both lines, or add their values up")
+    group.add_argument("--header", choices=list(HEADERS), default="auto",
+                       help="whether an interactions file's first line names its columns (auto: told from the line; "
+                            "train says when it read one)")
+
+
+def header_read(args, split) -> str:
+    """What a run records of ``--header``: for an interactions file, what the reader decided
+    (``yes`` or ``no``), so the run's data reads the same however the automatic rule may change;
+    ``auto`` for the other formats, whose layout is fixed."""
+    from awe_tf.data.registry import guess_format
+
+    if (args.format or guess_format(Path(args.train))) != "interactions":
+        return "auto"
+    return "yes" if split.train.header else "no"
+
+
+def data_flags(args) -> list[str]:
+    """The command-line flags that name ``args``' data (what a printed ``train`` command needs),
+    defaults left out."""
+    data = ["--dataset", args.dataset] if args.dataset else []
+    for flag, value in (("--train", args.train), ("--test", args.test), ("--labels", args.labels),
+                        ("--format", args.format), ("--duplicates", None if args.duplicates == "error" else
+                                                      args.duplicates),
+                        ("--header", None if args.header == "auto" else args.header)):
+        data += [flag, value] if value else []
+    return data
+
+
+def check_data_flags(args) -> None:
+    """Refuse data flags that do not go together (before any other work)."""
+    if args.train and args.dataset:
+        raise UsageError("give either --dataset or --train, not both")
+    if not args.train and (args.test or args.labels or args.format or args.duplicates != "error"
+                           or args.header != "auto"):
+        raise UsageError("--test, --labels, --format, --duplicates and --header go with --train")
+
+
+def _run_data(args, run: Path | None):
+    """Without --dataset or --train, have ``args`` name the data the run in ``run`` was trained
+    and tested on (:func:`~awe_tf.runs.recorded_data`): its named data set, or its files. Returns
+    that record (None where the data is given, or the run has none)."""
+    from awe_tf import runs
+
+    if args.dataset or args.train:
+        return None
+    recorded = runs.recorded_data(run)
+    if recorded is not None and recorded.files:
+        files = recorded.files
+        args.train, args.test, args.labels, args.format = (files.get(k) for k in ("train", "test", "labels", "format"))
+        args.duplicates = files.get("duplicates", args.duplicates)
+        args.header = files.get("header", args.header)
+    elif recorded is not None:
+        args.dataset = recorded.dataset
+    return recorded
+
+
+def load(args, run: Path | None = None, header_from: Path | None = None):
+    """``(split, name, recorded)`` of a command's data: --dataset, or --train's files; without them
+    the data the run in ``run`` was trained on (:func:`_run_data`; ``recorded`` is its record,
+    else None), refused if it has changed since; else the bundled default. A file the run in
+    ``run`` (or ``header_from``) was trained on reads its first line as that run did
+    (:func:`~awe_tf.runs.recorded_header`)."""
+    from awe_tf import runs
+    from awe_tf.data import DEFAULT_DATASET, load_dataset, load_split
+
+    check_data_flags(args)
+    if args.train and args.header == "auto":
+        header = runs.recorded_header(header_from or run, args.train)
+        if header is not None:
+            args.header, args.header_recorded_in = header, header_from or run
+    recorded = _run_data(args, run)
+    if args.train:
+        split = load_split(args.train, args.test, args.labels, args.format, duplicates=args.duplicates,
+                           header=HEADERS[args.header])
+        name = split.train.name
+    else:
+        name = args.dataset or DEFAULT_DATASET
+        split = load_dataset(name)
+    changed = runs.changed_parts(recorded, split)
+    if changed:
+        raise UsageError(f"the {' and '.join(changed)} data of {run} changed after it was trained; give the data "
+                         "to use with --dataset or --train")
+    return split, name, recorded
+
+
+def check_parts(args, split, name: str, parts: str) -> None:
+    """Stop before any work where a part to use (``"train"``: both; ``"test"``) holds no positive
+    label: nothing to train on or nothing to score, found otherwise only after training."""
+    from awe_tf.data import RECOMMENDATION
+    from awe_tf.data.protocols import N_HELD_OUT
+
+    recommendation = split.train.task == RECOMMENDATION
+    if parts == "train" and split.train.Y.nnz == 0:
+        raise UsageError(f"{args.train or name}: its training part has no example with a positive label" + (
+            f" (a user with exactly {N_HELD_OUT} items has them all held out for testing)" if recommendation else ""))
+    if split.test.Y.nnz == 0:
+        raise UsageError(f"{args.test or args.train or name}: its test part has no example with a positive label to "
+                         "score" + (f" (no user has the {N_HELD_OUT} items the protocol holds out)" if recommendation
+                                    else ""))
+
+
+def same_data(n_features, n_labels, label_names, split, name, where, args=None, run=None) -> None:
+    """Refuse data other than what the model at ``where`` was trained on (:func:`~awe_tf.evaluation.data_mismatch`);
+    where ``args`` read --train with --header auto otherwise than the run in ``run`` read its own
+    file (a copy of that file is read afresh), the message names the run's --header."""
+    from awe_tf import runs
+    from awe_tf.evaluation import data_mismatch
+
+    problem = data_mismatch(n_features, n_labels, label_names, split.train)
+    if problem:
+        hint = ""
+        if args is not None and args.train and args.header == "auto" and run is not None:
+            try:
+                files = (runs.read_metrics(run) or {}).get("data_files") or {}
+            except (OSError, runs.RunError):
+                files = {}
+            if files.get("header") in ("yes", "no") and files["header"] != header_read(args, split):
+                hint = (f"; {run} read its file ({files.get('train')}) with --header {files['header']}: give that "
+                        "to read a copy the same way")
+        raise UsageError(f"{where}: {problem} ({name}); give the data it was trained on (--dataset or --train){hint}")

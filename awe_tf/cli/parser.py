@@ -1,0 +1,294 @@
+"""The command line's flags: one argparse parser with a subparser per command."""
+
+from __future__ import annotations
+
+import argparse
+
+from awe_tf.cli.commands import (
+    cmd_affinities,
+    cmd_cluster_task,
+    cmd_datasets,
+    cmd_diagnose,
+    cmd_evaluate,
+    cmd_export,
+    cmd_inspect,
+    cmd_reproduce,
+    cmd_tune,
+)
+from awe_tf.cli.data_flags import add_data_args
+from awe_tf.cli.train import cmd_train
+
+
+class Help(argparse.HelpFormatter):
+    """Help that ends each option with its default, where it has one (a switch is off unless given)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, argparse.SUPPRESS) or action.nargs == 0 or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (``awe-tf train: error: ... (see awe-tf train --help)``) and
+    every option's default in its help."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", Help)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def at_least(minimum: int):
+    """The type of an option that takes a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        value = whole(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number of at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+positive = at_least(1)
+
+
+non_negative = at_least(0)
+
+
+def number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def rest(text: str) -> float | str:
+    """Top-k's ``rest``: ``learn`` or a number in [0, 1]."""
+    if text == "learn":
+        return text
+    value = number(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not in [0, 1] nor 'learn'")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from awe_tf.config import ModelConfig, TrainConfig
+
+    model_defaults, train_defaults = ModelConfig(), TrainConfig()
+    parser = Parser(prog="awe-tf", description="Affinity Weighted Embedding on TensorFlow")
+    parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                        help="import this Python module first (repeatable; a module name, found from the current "
+                             "folder too, or a .py file's path): a module that registers an affinity of your own, so "
+                             "--affinity and saved models can use it")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    sub.add_parser("datasets", help="list the named data sets").set_defaults(func=cmd_datasets)
+    sub.add_parser("affinities", help="list the affinities G (--affinity specs), their settings and what tuning "
+                                      "searches").set_defaults(func=cmd_affinities)
+
+    train = sub.add_parser("train", help="train a model, evaluate it and the baselines")
+    add_data_args(train)
+    train.add_argument("--output", "-o", default="runs/latest",
+                       help="output directory; running the same command again resumes an interrupted run from its "
+                            "last checkpoint (and refuses other data or settings)")
+    train.add_argument("--restart", action="store_true",
+                       help="discard what earlier runs left in the output directory (checkpoints, model, metrics) "
+                            "and train from scratch")
+    model = train.add_argument_group("model")
+    model.add_argument("--dimension", "-d", type=positive, default=model_defaults.dimension,
+                       help="embedding dimension d")
+    model.add_argument("--margin", type=number, default=model_defaults.margin, help="the WARP margin")
+    model.add_argument("--negatives", dest="num_negatives", metavar="K", type=positive,
+                       default=model_defaults.num_negatives,
+                       help="labels sampled per example per step (WARP's K)")
+    model.add_argument("--loss", choices=["warp", "warp-all"], default=model_defaults.loss,
+                       help="warp: the first violating label per pair; warp-all: every violating label")
+    model.add_argument("--normalisation", choices=["l2", "l1", "none"], default=model_defaults.normalisation,
+                       help="how each input row is scaled (after numeric features are standardised)")
+    model.add_argument("--max-norm", type=number, default=model_defaults.max_norm,
+                       help="the radius rows of U and V are kept in")
+    model.add_argument("--init-scale", type=number, default=model_defaults.init_scale,
+                       help="about the norm of a row of U and V as training starts")
+    model.add_argument("--affinity", help="the affinity G as a spec, e.g. knn:k=20, linear-sigmoid:alpha=1,beta=0.25 "
+                       "or a sum such as constant:1+knn:k=20 (`awe-tf affinities` lists them; none: constant, i.e. "
+                       "WSABIE); auto: chosen on the validation carve-out among WSABIE and a few candidates, "
+                       "within 5x WSABIE's time (its candidates keep no checkpoints: interrupted, it chooses "
+                       "again)")
+    model.add_argument("--iterations", type=positive,
+                       help="times G is rebuilt from the model, for affinities built from the training set "
+                            "(knn, rbf, latent-rbf, hybrid-rbf, cluster; none: 3)")
+    model.add_argument("--init-from", metavar="RUN",
+                       help="start U and V from an earlier run's trained model (its output directory; typically a "
+                            "WSABIE), each stage from that run's model of the same stage: AWE learnt jointly from "
+                            "the linear model (none: random U and V)")
+    model.add_argument("--no-bias", dest="input_bias", action="store_false",
+                       help="no always-on input feature (no learnt per-label bias)")
+    fitting = train.add_argument_group("training")
+    # at least 1 (0 epochs, a model kept as it starts, is for models started from a trained one, in Python)
+    fitting.add_argument("--epochs", type=positive, default=train_defaults.epochs,
+                         help="the most epochs (each step's, for iterative affinities)")
+    fitting.add_argument("--learning-rate", "--lr", type=number, default=train_defaults.learning_rate,
+                         help="the optimiser's step size (the default is Adagrad's)")
+    fitting.add_argument("--optimizer", choices=["adagrad", "sgd"], default=train_defaults.optimizer,
+                         help="adagrad, or the paper's plain SGD (give it a --learning-rate of its own: the "
+                              "default is Adagrad's, far too large for SGD)")
+    fitting.add_argument("--pairs-per-batch", type=positive, default=train_defaults.pairs_per_batch,
+                         help="the most (x, y) pair slots a step holds: each example's labels, padded to the longest "
+                              "example in the step, rounded up to a multiple of 8 (an example longer than that is a "
+                              "step of its own)")
+    fitting.add_argument("--patience", type=non_negative, default=train_defaults.patience,
+                         help="stop after this many epochs without a better validation score (0: never)")
+    fitting.add_argument("--monitor", help="validation metric for early stopping, precision@K or recall@K (none: "
+                                           "precision@10 for recommendation, precision@1 otherwise)")
+    fitting.add_argument("--no-validate", dest="validate", action="store_false",
+                         help="skip choosing the epoch count on the validation split")
+    fitting.add_argument("--no-baselines", action="store_true", help="do not score the baselines")
+    fitting.add_argument("--seed", type=non_negative, default=train_defaults.seed,
+                         help="seed of initialisation, sampling and batch order")
+    fitting.add_argument("--verbose", type=whole, default=train_defaults.verbose, choices=[0, 1, 2],
+                         help="0 silent, 1 progress bar, 2 one line per epoch")
+    fitting.add_argument("--engine", choices=["graph", "native"], default=train_defaults.engine,
+                         help="graph: the TensorFlow step (every model, strategy and device); native: WARP in C "
+                              "on this machine's cores, several times faster, for WSABIE, linear sigmoid (on the "
+                              "whole score) and their sums with constants (with --iterations: step 0, the linear "
+                              "model)")
+    fitting.add_argument("--threads", type=non_negative, default=train_defaults.threads,
+                         help="threads of the native engine (0: every core; with 1 runs are repeatable)")
+    scale = train.add_argument_group("distribution")
+    scale.add_argument("--strategy", choices=["default", "auto", "mirrored", "multiworker", "parameter-server", "tpu"],
+                       default="default", help="tf.distribute strategy (multiworker reads TF_CONFIG)")
+    scale.add_argument("--tpu", help="TPU address for --strategy tpu (none: Colab's / the environment's)")
+    scale.add_argument("--cpu-replicas", type=positive,
+                       help="split the CPU into this many devices (with --strategy mirrored, for trying it out; "
+                            "none: one device)")
+    scale.add_argument("--shard-bytes", type=positive, default=256 << 10,
+                       help="parameter-server: the smallest shard the tables U and V are cut into, in bytes "
+                            "(at most one shard per parameter server; training prints the cut)")
+    scale.add_argument("--jit-compile", action="store_true",
+                       help="compile the training step with XLA (one static batch shape, as on TPU)")
+    scale.add_argument("--tpu-embedding", action="store_true",
+                       help="keep U and V in tfrs TPUEmbedding layers off a TPU (the same training as without); "
+                            "refused under a TPUStrategy, where U and V are replicated variables")
+    train.set_defaults(func=cmd_train, parser=train)
+
+    evaluate = sub.add_parser("evaluate", help="score a saved model, or an export, on a data set's test part")
+    evaluate.add_argument("model", nargs="?", help="the model written by `awe-tf train` (OUTPUT/model, or OUTPUT); "
+                                                   "may be left out with --served")
+    evaluate.add_argument("--served", metavar="EXPORT",
+                          help="an export (a version directory, or BASE/NAME for its newest version): send it the "
+                               "test part's raw rows and score its answers")
+    add_data_args(evaluate, without="the data the model's run was trained on (its metrics.json), else corel5k")
+    evaluate.add_argument("--output", help="write the metrics as JSON to this file (none: print them only)")
+    evaluate.set_defaults(func=cmd_evaluate, parser=evaluate)
+
+    diagnose = sub.add_parser("diagnose", help="what a trained AWE model's G does on the test part (why it wins "
+                                               "or loses against WSABIE)")
+    diagnose.add_argument("run", help="the output directory of `awe-tf train` (holding model/ and metrics.json)")
+    add_data_args(diagnose, without="the data the run was trained on (its metrics.json)")
+    diagnose.add_argument("--seed", type=non_negative, default=0, help="seed of the random labels G is compared on")
+    diagnose.add_argument("--output", help="write the report as JSON to this file (none: print it only)")
+    diagnose.add_argument("--plot", metavar="FILE", help="also draw the report to this .png, .pdf or .svg file: "
+                                                         "G on the test positives against random labels, and each "
+                                                         "step's k-NN P@1")
+    diagnose.set_defaults(func=cmd_diagnose, parser=diagnose)
+
+    export = sub.add_parser("export", help="export a saved model for TF Serving (BASE/NAME/VERSION/)")
+    export.add_argument("model", help="the model written by `awe-tf train` (OUTPUT/model, or OUTPUT)")
+    export.add_argument("base", metavar="BASE", help="the base directory TF Serving serves models from")
+    export.add_argument("--name", default="awe", help="model name")
+    export.add_argument("--flavour", choices=["scann", "portable", "both"], default="both",
+                        help="scann: ScaNN retrieval (needs ScaNN's ops); portable: stock ops only; both: NAME is "
+                             "scann, NAME-portable portable")
+    export.add_argument("--version", type=positive, help="version number (none: newest + 1)")
+    export.add_argument("--keep", type=positive, help="keep only this many newest versions (none: all)")
+    export.add_argument("--new-ids", action="store_true",
+                        help="export under NAME a model whose inputs, labels or label names differ from its newest "
+                             "version's (refused without it: the name's clients would send ids that mean other "
+                             "things)")
+    export.add_argument("--candidates", type=positive, default=100,
+                        help="labels ScaNN fetches before exact re-ranking; for the scann flavour also the largest k")
+    export.add_argument("--recall-queries", type=positive, default=500,
+                        help="test rows of the data set used to measure recall@10, the first 5 also as warmup "
+                             "requests (without --dataset or --train: the run's own data; for a model outside a "
+                             "run, as many random probe rows)")
+    add_data_args(export, without="the run's own data, as evaluate; for a model outside a run, random probe rows "
+                               "measure recall")
+    export.set_defaults(func=cmd_export, parser=export)
+
+    tune = sub.add_parser("tune", help="search hyper-parameters with KerasTuner on the validation carve-out")
+    add_data_args(tune)
+    tune.add_argument("--affinity", default="constant",
+                      help="affinity whose knobs are searched with the usual ones (`awe-tf affinities` lists them)")
+    tune.add_argument("--oracle", choices=["random", "bayesian", "hyperband"], default="random",
+                      help="KerasTuner's search algorithm")
+    tune.add_argument("--trials", type=positive, help="trials (random, bayesian; none: 10)")
+    tune.add_argument("--epochs", type=positive, default=10, help="epochs per trial (hyperband: the most)")
+    tune.add_argument("--iterations", type=positive,
+                      help="G rebuilds per trial, for affinities built from the training set (none: 1)")
+    tune.add_argument("--monitor", help="validation metric to maximise (none: precision@10 for recommendation, "
+                                        "precision@1 otherwise)")
+    tune.add_argument("--seed", type=non_negative, default=0, help="seed of the search and of each trial")
+    tune.add_argument("--output", "-o", default="runs/tuning",
+                      help="search directory; running the same command again resumes the search")
+    tune.set_defaults(func=cmd_tune, parser=tune)
+
+    reproduce = sub.add_parser("reproduce", help="the paper's tables: annotation (Tables 1, 2) or recommendation "
+                               "(Table 3)")
+    reproduce.add_argument("table", choices=["annotation", "recommendation"], help="which of the paper's tables")
+    reproduce.add_argument("--output", "-o", help="output directory (none: runs/reproduce-TABLE); each data set "
+                           "and seed finished is kept there, so running the same command again goes on from them")
+    reproduce.add_argument("--datasets", nargs="+", help="annotation data sets (none: cal500 corel5k emotions scene)")
+    reproduce.add_argument("--dimension", "-d", type=positive, help="none: 100 (annotation), 64 (recommendation)")
+    reproduce.add_argument("--epochs", type=positive, default=30, help="the most epochs per model (early stopping)")
+    reproduce.add_argument("--iterations", type=positive, help="annotation's AWE k-NN: times G is rebuilt (none: 3)")
+    reproduce.add_argument("--betas", nargs="+", type=number,
+                           help="linear sigmoid betas (none: -1 -0.5 0 0.25 0.5)")
+    reproduce.add_argument("--ks", nargs="+", type=positive, help="top-k affinity k values (none: 1 5 7 11)")
+    reproduce.add_argument("--rests", nargs="+", type=rest,
+                           help="top-k's G of the terms outside the k: numbers in [0, 1] or 'learn' (none: 0 learn; "
+                                "0 is the paper's eq. 7, learn starts at 1, WSABIE's ranking)")
+    reproduce.add_argument("--from-scratch", dest="from_wsabie", action="store_false",
+                           help="recommendation: learn each AWE model from random U and V instead of starting from "
+                                "the trained WSABIE's (the paper's set-up)")
+    reproduce.add_argument("--engine", choices=["graph", "native"], default="graph",
+                           help="native: WSABIE, linear sigmoid and AWE k-NN's linear step 0 train with the native "
+                                "engine (the other AWE models with the graph step)")
+    reproduce.add_argument("--threads", type=non_negative, default=0,
+                           help="threads of the native engine (0: every core; with 1 runs are repeatable)")
+    reproduce.add_argument("--init-scale", type=number, default=model_defaults.init_scale,
+                           help="about the norm of a row of U and V as training starts (the README's reproduce "
+                                "annotation tables were measured at 1, its recommendation table at 0.1)")
+    reproduce.add_argument("--seed", type=non_negative, default=0, help="the seed, when --seeds is not given")
+    reproduce.add_argument("--seeds", nargs="+", type=non_negative,
+                           help="run every model once per seed and report means ± standard deviations")
+    reproduce.set_defaults(func=cmd_reproduce, parser=reproduce)
+
+    task = sub.add_parser("cluster-task", help="run as a worker or parameter server for --strategy parameter-server "
+                          "(reads TF_CONFIG; blocks)")
+    task.set_defaults(func=cmd_cluster_task, parser=task)
+
+    inspect = sub.add_parser("inspect", help="list the ops an exported SavedModel needs, stock or custom")
+    inspect.add_argument("path", help="a SavedModel (version) directory, or BASE/NAME for its newest version")
+    inspect.add_argument("--require-stock", action="store_true", help="exit 1 if any op is not stock TensorFlow")
+    inspect.set_defaults(func=cmd_inspect, parser=inspect)
+    return parser
+
+
+def flag_of(parser, field: str) -> str:
+    """The command-line flag of a setting (its argparse destination), else the setting's name."""
+    for action in getattr(parser, "_actions", []):
+        if action.dest == field and action.option_strings:
+            return max(action.option_strings, key=len)
+    return field

@@ -1,0 +1,301 @@
+"""``awe-tf train``: the strategy, the data, the validation carve-out (or ``--affinity auto``), the
+refit, the test part scored once and the run published."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+from awe_tf.cli.common import UsageError, directory
+from awe_tf.cli.data_flags import check_parts, header_read, load
+
+
+def cmd_train(args) -> int:
+    from awe_tf.distribute import on_one_machine, xla_problem
+    from awe_tf.training.strategies import make_strategy, split_cpu
+
+    if args.cpu_replicas and args.strategy != "mirrored":
+        raise UsageError("--cpu-replicas splits the CPU for --strategy mirrored")
+    if args.strategy == "parameter-server" and (args.jit_compile or args.engine == "native"):  # before its wait
+        raise UsageError("--strategy parameter-server trains with the graph step on its workers, without "
+                         "--jit-compile (the tables live on the parameter servers) or --engine native")
+    devices = split_cpu(args.cpu_replicas) if args.cpu_replicas else None
+    strategy = make_strategy(args.strategy, tpu=args.tpu, devices=devices, min_shard_bytes=args.shard_bytes, log=print)
+    if args.strategy != "default":
+        print(f"strategy: {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s)")
+    problem = xla_problem(strategy) if args.jit_compile else None
+    if problem:  # before the data: TensorFlow would fail only in the first step
+        raise UsageError(f"--jit-compile: {problem}; train without it")
+    if args.engine == "native" and not on_one_machine(strategy):
+        raise UsageError(f"--engine native runs on this machine's CPUs, not under {type(strategy).__name__}: "
+                         "use --engine graph")
+    with strategy.scope():
+        return _train(args)
+
+
+def _check_workers_agree(args, request: dict, train_config, iterations) -> None:
+    """Refuse, on every worker, settings or data that differ among the workers of a multi-worker
+    run (each runs its own command), before any model is built: the run's ``request``
+    (:func:`~awe_tf.runs.request`) with every training setting but those each worker may set for
+    itself, G's rebuilds, the start and ``--restart``."""
+    from awe_tf.distribute import differences_among_workers
+
+    free = ("verbose", "threads")
+    settings = {**request, "train": {key: value for key, value in train_config.to_dict().items() if key not in free},
+                "run": {"iterations": iterations, "init_from": args.init_from,
+                        "restart": args.restart}}  # a start, or one worker discarding
+    problem = differences_among_workers(settings)
+    if problem:
+        raise UsageError(f"the workers were not given the same command and data: {problem}")
+
+
+def _train(args) -> int:
+    import tensorflow as tf
+
+    from awe_tf import runs
+    from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_engine
+    from awe_tf.data.protocols import coverage
+    from awe_tf.evaluation import baseline_scores, evaluate_model
+    from awe_tf.models.saving import RUN_MODEL, model_directory, run_directory, tables_digest
+    from awe_tf.training.selection import DETAIL, checked_validation, choose_epochs, epochs_text, is_iterative, refit
+
+    split, name, _ = load(args, header_from=Path(args.output))  # a rerun into a finished run: its header's reading
+    monitor = monitor_of(args, split)
+    auto = args.affinity == "auto"
+    if auto and (args.init_from or not args.validate or args.iterations is not None):
+        raise UsageError("--affinity auto chooses on the validation carve-out, from WSABIE: it takes neither "
+                         "--no-validate, --init-from nor --iterations")
+    try:
+        model_config = ModelConfig(
+            dimension=args.dimension, margin=args.margin, num_negatives=args.num_negatives, loss=args.loss,
+            normalisation=args.normalisation, max_norm=args.max_norm, init_scale=args.init_scale, seed=args.seed,
+            input_bias=args.input_bias, tpu_embedding=args.tpu_embedding,
+            affinity=None if auto else args.affinity,
+        )
+    except SettingError as error:  # the command line's own choice besides the registry's affinities
+        from awe_tf.affinities import UnknownAffinity
+
+        if isinstance(error.__context__, UnknownAffinity):  # the registry's error, which ModelConfig's replaced
+            raise SettingError("affinity", f"{error.problem}; or auto (chosen on the validation carve-out)") from None
+        raise
+    iterative = is_iterative(model_config)
+    if args.iterations is not None and not iterative:
+        raise iterations_refused()
+    iterations = 3 if args.iterations is None else args.iterations
+    train_config = TrainConfig(
+        epochs=args.epochs, learning_rate=args.learning_rate, optimizer=args.optimizer,
+        pairs_per_batch=args.pairs_per_batch, patience=args.patience, monitor=monitor,
+        seed=args.seed, verbose=args.verbose, jit_compile=args.jit_compile, engine=args.engine,
+        threads=args.threads,
+        # XLA and parameter-server workers take one static batch shape
+        bucketing=not (args.jit_compile or args.strategy == "parameter-server"),  # fit gives a TPU one shape
+    )
+    check_engine(model_config, train_config)
+    check_parts(args, split, name, "train")
+    from awe_tf.affinities import get, spec_of
+
+    chosen = "auto" if auto else spec_of(get(model_config.affinity or "constant"))  # as parsed: spellings agree
+    request = runs.request(chosen, model_config, train_config, args.validate, split)  # the data's hashes, once
+    if args.strategy == "multiworker":
+        _check_workers_agree(args, request, train_config, iterations)
+    if args.validate:
+        checked_validation(split.train)
+        check_monitor(args, monitor, split.train.n_labels)  # one the carve-out's ranking can report
+    start = (None, None)
+    if args.init_from:
+        try:
+            start = runs.start_models(Path(args.init_from), args.validate, (split.train.n_features,
+                                                                            split.train.n_labels, args.dimension,
+                                                                            args.input_bias))
+        except runs.RunError as error:
+            raise UsageError(f"--init-from {args.init_from}: {error}") from None
+        earlier = runs.read_metrics(run_directory(args.init_from)) or {}
+        if earlier.get("data_fingerprint") not in (None, request["data"]["data_fingerprint"]):  # same shape only
+            print(f"note: --init-from {args.init_from} was trained on other training data than this run's: its "
+                  "scores on this run's validation and test rows are not held out where it saw those rows")
+    start_digest = tables_digest(start[1]) if args.init_from else None  # the final stage's start, as it was
+    out = directory(Path(args.output), "--output")
+    runs.clear_unpublished(out)  # left by a run killed while publishing its results
+    if not args.restart:
+        changed = runs.changed_request(out, request)
+        if changed:  # a finished run of other settings: its model would be replaced without a word
+            raise UsageError(f"{out} holds a finished run of other data or settings ({'; '.join(changed)}): give "
+                             "another --output, or --restart to discard it")
+    if args.restart:  # everything of earlier runs goes: a killed restart leaves no old model behind
+        discarded = runs.discard(out)
+        if discarded:
+            print(f"--restart: discarded the earlier run in {out} ({', '.join(discarded)})")
+    before = runs.checkpoint_times(out)  # what earlier processes trained, if this one keeps it
+    counts = coverage(split)
+    print(f"data: {split.train!r}\n      test {split.test.n_examples} examples{_test_notes(counts)}")
+    for note in _training_notes(counts):
+        print(f"      {note}")
+    if split.train.header:  # say so, where a wrong guess (or a forced skip) shows
+        print(f"      the first line, {', '.join(split.train.header)}, read as the columns' names" + (
+            " (--header no keeps it as data)" if args.header == "auto" else
+            f" (as {args.header_recorded_in} read it)" if getattr(args, "header_recorded_in", None)
+            else " (--header yes)"))
+    epochs = [args.epochs] * (iterations + 1 if iterative else 1)
+    validation_report = None
+    began = time.perf_counter()
+    if auto:
+        from awe_tf.training.auto import choose_affinity
+
+        print(f"choosing the affinity on the protocol's validation carve-out, watching {monitor}")
+        picked = choose_affinity(split.train, model_config, train_config, log=lambda line: print(DETAIL + line))
+        print(picked.table(monitor))
+        model_config = dataclasses.replace(model_config, affinity=picked.affinity)
+        result, epochs = picked.final, picked.epochs
+        validation_report = {"auto": {"chosen": picked.affinity or "constant", "seconds": picked.seconds,
+                                      "trials": [_finite(dataclasses.asdict(trial)) for trial in picked.trials]}}
+    elif args.validate:
+        print(f"[1/2] choosing the number of epochs on the protocol's validation split, watching {monitor}")
+        epochs, chosen = choose_epochs(split.train, model_config, train_config, iterations, out / "validation",
+                                       init_from=start[0], log=print)  # the stages' lines, whatever --verbose
+        validation_report = {"best_epochs": epochs, "steps": [c.history for c in chosen],
+                             "starts": [c.start_metrics for c in chosen]}  # epoch 0 of a run from --init-from
+        for step, (c, e) in enumerate(zip(chosen, epochs, strict=True)):
+            label = f"step {step}: " if iterative else ""
+            scores = c.history.get("val_" + monitor, [])
+            at_start = f"validation {monitor} = {c.start_metrics[monitor]:.4f}" if c.start_metrics else None
+            if e == 0:
+                shown = "the start kept" if c.epochs_run else "the model given, as it is"
+                shown += f", {at_start}" if at_start else ""
+            else:
+                shown = f"validation {monitor} = {scores[e - 1]:.4f}" if len(scores) >= e else "no validation score"
+                shown += f"; the start's {at_start}" if at_start else ""
+            print(f"{DETAIL}{label}best epoch {e} ({shown})")
+        print(f"[2/2] refitting on the whole training part for {epochs_text(epochs)}")
+    final_config = dataclasses.replace(train_config, epochs=epochs[0], patience=0)
+    if not auto:
+        result = refit(split.train, model_config, train_config, epochs, iterations, out / "final",
+                       init_from=start[1], log=print)
+    train_seconds = runs.earlier_seconds(before, runs.checkpoint_times(out)) + time.perf_counter() - began
+    model = result.model
+    from awe_tf.training.callbacks import worker_directory
+
+    if worker_directory():  # a worker other than the chief: its outputs stay out of the chief's way
+        out = out / worker_directory()
+        out.mkdir(parents=True, exist_ok=True)
+    print("scoring the test part with the model" + ("" if args.no_baselines else " and the baselines"))
+    report = evaluate_model(model.score, split)
+    report["baselines"] = {} if args.no_baselines else baseline_scores(split, model, rank=args.dimension)
+    report.update(
+        {
+            "dataset": name,
+            **request["data"],  # runs.fingerprints(split)
+            "train_seconds": train_seconds,
+            "final_fit_seconds": result.train_seconds,
+            "pairs_per_second": result.pairs_per_second,
+            "epochs": epochs,
+            "affinity": model_config.affinity or "constant",
+            "auto": auto,
+            "strategy": args.strategy,  # of this process: a resumed run may have begun under another
+            "strategy_class": type(tf.distribute.get_strategy()).__name__,  # what it chose (auto: TPU, GPUs, CPU)
+            "init_from": str(model_directory(args.init_from).resolve()) if args.init_from else None,
+            "init_from_digest": start_digest,
+            "data_files": {"train": str(Path(args.train).resolve()),
+                           "test": str(Path(args.test).resolve()) if args.test else None,
+                           "labels": str(Path(args.labels).resolve()) if args.labels else None,
+                           "format": args.format, "duplicates": args.duplicates, "header": header_read(args, split)}
+            if args.train else None,
+            "model_config": model_config.to_dict(),
+            "train_config": final_config.to_dict(),
+            "validation": validation_report,
+            "affinity_learnt": model.affinity.learnt_scalars(),
+            "request": request,
+        }
+    )
+    runs.publish(out, model, report)
+    print()
+    if report["affinity_learnt"]:
+        print("learnt in G: " + ", ".join(f"{k} = {v:.4f}" for k, v in report["affinity_learnt"].items()))
+    _print_table(report)
+    print(f"trained in {train_seconds:.1f}s; model: {out / RUN_MODEL}; metrics: {out / runs.METRICS}")
+    return 0
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
+def _test_notes(counts) -> str:
+    """What train's data line adds about the test part, from the split's
+    :func:`~awe_tf.data.protocols.coverage`."""
+    from awe_tf.data.protocols import N_HELD_OUT
+
+    every = {5: "fifth"}.get(counts.test_every, f"{counts.test_every}-th")
+    notes = [f"every {every} row of the file: no test file given"] if counts.test_every else []
+    if counts.untested_users:
+        notes.append(f"{_plural(counts.untested_users, 'user')} with fewer than {N_HELD_OUT} items: not tested")
+    if counts.users_without_training_items:
+        notes.append(f"{_plural(counts.users_without_training_items, 'user')} with exactly {N_HELD_OUT} items: all "
+                     "held out, tested with no training items")
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
+def _training_notes(counts) -> list[str]:
+    """What train's data line says the training part cannot teach, from the split's
+    :func:`~awe_tf.data.protocols.coverage`."""
+    notes = []
+    if counts.unlabelled_rows:
+        notes.append(f"{_plural(counts.unlabelled_rows, 'training row')} with no label: no pair to learn from")
+    if counts.untrained_labels:
+        notes.append(f"{_plural(counts.untrained_labels, 'label')} in no training example, so untrained rows of V: "
+                     f"{counts.test_positives_of_untrained_labels} of the test part's {counts.test_positives} "
+                     "positives")
+    if counts.test_values_of_untrained_features:
+        notes.append(f"{_plural(counts.untrained_features, 'feature')} in no training row, so untrained rows of U: "
+                     f"{counts.test_values_of_untrained_features} test values")
+    return notes
+
+
+def monitor_of(args, split) -> str:
+    """The validation metric to watch: ``--monitor``, else the protocol's (P@10 for recommendation,
+    P@1 otherwise)."""
+    from awe_tf.data.protocols import default_monitor
+
+    return args.monitor or default_monitor(split.train)
+
+
+def check_monitor(args, monitor: str, n_labels: int) -> None:
+    """:func:`~awe_tf.config.check_monitor`, whose error, for the default monitor (not the user's
+    choice), says it is the default and what to give instead."""
+    from awe_tf.config import SettingError, check_monitor
+
+    try:
+        check_monitor(monitor, n_labels)
+    except SettingError:
+        if args.monitor:
+            raise
+        raise UsageError(f"the default --monitor, {monitor}, needs at least {monitor.split('@')[1]} labels and the "
+                         f"data has {n_labels}: give --monitor precision@K with K at most {n_labels}") from None
+
+
+def iterations_refused() -> UsageError:
+    """The error for --iterations given with an affinity that is not built from the training set."""
+    from awe_tf.affinities import REGISTRY
+
+    return UsageError("--iterations is for affinities built from the training set ("
+                      + ", ".join(name for name, known in REGISTRY.items() if known.iterative) + ")")
+
+
+def _finite(record: dict) -> dict:
+    """JSON has no NaN or infinity: such numbers become null."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+
+
+def _print_table(report: dict) -> None:
+    from awe_tf.evaluation import BASELINES, format_table
+
+    affinity = report.get("affinity") or "constant"
+    chosen = "WSABIE" if affinity == "constant" else affinity
+    rows = {f"model ({'auto: ' if report.get('auto') else ''}{chosen})": report["metrics"],
+            **report.get("baselines", {})}
+    print(format_table(rows))
+    shown = [name for name in report.get("baselines", {}) if name in BASELINES]
+    if shown:
+        print("baselines: " + "; ".join(f"{name}: {BASELINES[name]}" for name in shown))
+    print(f"test examples: {report['n_test']} (left out, no positive label: {report['n_excluded']})")
