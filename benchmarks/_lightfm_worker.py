@@ -9,15 +9,22 @@ import time
 import numpy as np
 import scipy.sparse as sp
 from _memory import peak_rss  # this file's folder is first on the path
-from lightfm import LightFM
 
 
 def top10(scores):
-    """The 10 best columns per row, best first (ties towards the lower index), without sorting
-    whole rows: a partition, then a sort of what it kept."""
-    part = np.argpartition(-scores, 9, axis=1)[:, :10]
-    keys = np.take_along_axis(-scores, part, axis=1)
-    order = np.lexsort((part, keys), axis=1)
+    """The 10 best columns per row, best first, ties towards the lower index (awe-tf's ``top_k``),
+    without sorting whole rows: a partition, then a sort of what it kept. A row whose 10th score
+    is tied with columns the partition left out (which of the tied it keeps is arbitrary) is
+    ranked again from every column at or above that score."""
+    keys = -scores
+    part = np.argpartition(keys, 9, axis=1)[:, :10]
+    kept = np.take_along_axis(keys, part, axis=1)
+    tenth = kept.max(axis=1, keepdims=True)
+    for row in np.flatnonzero((keys == tenth).sum(axis=1) > (kept == tenth).sum(axis=1)):
+        better = np.flatnonzero(keys[row] < tenth[row])  # fewer than 10, all kept
+        part[row] = np.concatenate([better, np.flatnonzero(keys[row] == tenth[row])[:10 - better.size]])
+        kept[row] = keys[row, part[row]]
+    order = np.lexsort((part, kept), axis=1)
     return np.take_along_axis(part, order, axis=1)
 
 
@@ -42,6 +49,8 @@ def precision_at_10(model, train, val, candidates, threads, users=None, chunk=32
 
 
 def main():
+    from lightfm import LightFM  # here, so that the ranking above can be tested without LightFM
+
     path = sys.argv[1]
     epochs, threads, target, seed = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
     data = np.load(path)

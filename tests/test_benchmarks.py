@@ -148,3 +148,31 @@ def test_lightfm_side_of_quality_gets_the_protocols_rows_and_awe_tf_flags(data_d
     np.testing.assert_array_equal(arrays["full_candidates"], np.flatnonzero(train.getnnz(axis=0)))
     settings = quality.lightfm_settings([*quality.RECIPE, "--dimension", "32", "--epochs", "4"])
     assert (settings.dimension, settings.epochs, settings.monitor) == (32, 4, None)
+
+
+def test_lightfm_side_of_the_speed_benchmarks_ranks_ties_as_awe_tf_does():
+    """warp_throughput.py's and scale.py's LightFM worker keeps the 10 best columns per row by a
+    partition: where the 10th score is tied with columns the partition could leave out, it keeps
+    the lowest of the tied, as awe-tf's top_k does (the worker imports LightFM only to train)."""
+    import sys
+
+    import numpy as np
+
+    from awe_tf.metrics import top_k
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # the worker imports its neighbour _memory, as when run
+    try:
+        worker = _module("_lightfm_worker")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 4, size=(200, 40)).astype(np.float32)  # many ties at every place
+    scores[:2] = 1.0  # all tied
+    scores[1, 35:] = 5.0  # five better columns at the end, the rest tied
+    scores[2, :] = -np.inf  # nothing allowed
+    scores[2, 30:] = 0.0
+    ours = worker.top10(scores)
+    theirs = np.asarray(top_k(scores, 10))
+    assert np.array_equal(ours[[0, 1]], [np.arange(10), [35, 36, 37, 38, 39, 0, 1, 2, 3, 4]])
+    assert np.array_equal(ours[3:], theirs[3:])
+    assert np.array_equal(ours[2, :10], np.r_[30:40]) and np.array_equal(theirs[2], np.r_[30:40])
