@@ -139,11 +139,11 @@ def test_a_printed_command_names_the_data_as_it_was_read():
     """tune's printed train command carries every data flag that is not a default (the command is
     quoted for a shell as a whole: ``Tuner.best``)."""
     from awe_tf.cli import build_parser
-    from awe_tf.cli.data_flags import data_flags
+    from awe_tf.cli.data_flags import flags_of_data
 
     args = build_parser().parse_args(["tune", "--train", "my clicks.csv", "--duplicates", "sum", "--header", "no"])
-    assert data_flags(args) == ["--train", "my clicks.csv", "--duplicates", "sum", "--header", "no"]
-    assert data_flags(build_parser().parse_args(["tune", "--dataset", "emotions"])) == ["--dataset", "emotions"]
+    assert flags_of_data(args) == ["--train", "my clicks.csv", "--duplicates", "sum", "--header", "no"]
+    assert flags_of_data(build_parser().parse_args(["tune", "--dataset", "emotions"])) == ["--dataset", "emotions"]
 
 
 def test_output_into_a_reader_that_stopped_early_is_no_error():

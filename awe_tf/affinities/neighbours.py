@@ -289,7 +289,7 @@ class ReferenceAffinity(Affinity):
         queries, bias, context = pair_inputs
         G = context_lookup(context, label_ids, offset_id=self.offset_id)
         scores = G * pair_dots(labels, queries)
-        return scores if bias is None else scores + tf.einsum("bd,bmnd->bmn", bias, labels)
+        return scores if bias is None else scores + pair_dots(labels, bias[:, None, :])
 
     def prior_scores(self, labels, bias_row):
         """What a label outside an input's context scores, ``[N]``: U_bias . V_y with the prior

@@ -23,9 +23,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up
 # TensorFlow's Python warnings too: a command reports what it did, not TensorFlow's advice.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
-from awe_tf.cli.parser import build_parser, flag_of  # noqa: E402  (after the settings above)
+from awe_tf.cli.common import UsageError  # noqa: E402  (after the settings above)
+from awe_tf.cli.parser import build_parser, flag_of  # noqa: E402
 
-__all__ = ["build_parser", "import_user_module", "main"]
+__all__ = ["UsageError", "build_parser", "import_user_module", "main"]
 
 
 def import_user_module(module: str) -> None:

@@ -6,9 +6,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from awe_tf.cli.common import PLOT_FORMATS, UsageError, directory, output_file
-from awe_tf.cli.data_flags import check_data_flags, check_parts, data_flags, load, same_data
-from awe_tf.cli.train import check_monitor, iterations_refused, monitor_of
+from awe_tf.cli.common import (
+    PLOT_FORMATS,
+    UsageError,
+    check_monitor_fits,
+    iterations_refused,
+    monitor_of,
+    output_file,
+    writable_directory,
+)
+from awe_tf.cli.data_flags import check_data_flags, check_parts, flags_of_data, load_data, same_data
 
 
 def cmd_datasets(args) -> int:
@@ -42,7 +49,7 @@ def cmd_evaluate(args) -> int:
     check_data_flags(args)
     run = run_directory(args.model) if args.model else None
     output = output_file(args.output, run=run)
-    split, name, recorded = load(args, run)  # a run's model: its data, unless told otherwise
+    split, name, recorded = load_data(args, run)  # a run's model: its data, unless told otherwise
     check_parts(args, split, name, "test")
     print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else ""))
     model = served = None
@@ -102,9 +109,9 @@ def cmd_diagnose(args) -> int:
             raise UsageError(f"--plot {args.plot}: name a {', '.join(PLOT_FORMATS[:-1])} or {PLOT_FORMATS[-1]} "
                              "file (the format is the extension's)")
         require("matplotlib", "--plot")
-        directory(Path(args.plot).resolve().parent, "--plot")
+        writable_directory(Path(args.plot).resolve().parent, "--plot")
     output = output_file(args.output, run=earlier)
-    split, name, _ = load(args, earlier)  # the run's own data, unless told otherwise
+    split, name, _ = load_data(args, earlier)  # the run's own data, unless told otherwise
     saved = saved_config(run)
     same_data(saved["n_features"], saved["n_labels"], saved.get("label_names"), split, name, run, args, earlier)
     report = diagnose(run, split, seed=args.seed, plot_to=args.plot)
@@ -142,15 +149,15 @@ def cmd_export(args) -> int:
 
     check_data_flags(args)
     run = run_directory(args.model)  # a missing or empty model path stops here, before BASE is made
-    directory(Path(args.base), "BASE")
+    writable_directory(Path(args.base), "BASE")
     model = AWEModel.load_model(args.model)
     queries = split = recorded = None
     if args.dataset or args.train:
-        split, name, _ = load(args)
+        split, name, _ = load_data(args)
     else:  # a run's model: its data, as evaluate takes it; recall is not worth refusing for
         try:
             if runs.read_metrics(run) is not None:
-                split, name, recorded = load(args, run)
+                split, name, recorded = load_data(args, run)
         except (ValueError, FileNotFoundError) as error:  # UsageError and RunError among them
             print(f"recall measured on random rows: the run's data cannot be read ({error})")
     if split is not None:
@@ -189,10 +196,10 @@ def cmd_tune(args) -> int:
     if args.oracle == "hyperband" and args.trials is not None:
         print("note: hyperband sets its own number of trials from --epochs; --trials is for random and bayesian")
     trials = args.trials or 10
-    split, name, _ = load(args)
+    split, name, _ = load_data(args)
     print(f"data: {split.train!r}")
     monitor = monitor_of(args, split)
-    check_monitor(args, monitor, split.train.n_labels)
+    check_monitor_fits(args, monitor, split.train.n_labels)
     tuner = make_tuner(args.oracle, split.train, args.affinity, directory=args.output, max_trials=trials,
                        max_epochs=args.epochs, seed=args.seed, iterations=args.iterations or 1,
                        train_config=TrainConfig(monitor=monitor))
@@ -204,7 +211,7 @@ def cmd_tune(args) -> int:
         print(f"the search has {done} trials already ({finished} finished), --trials {trials}: none to add (a "
               "larger --trials adds trials)")
     tuner.search()
-    best = tuner.best(data_flags=data_flags(args), imports=args.imports or None)  # --import as given here
+    best = tuner.best(data_flags=flags_of_data(args), imports=args.imports or None)  # --import as given here
     print(f"best validation {monitor}: {best['score']:.4f} after {best['trials']} trials")
     if best["command"]:
         print(f"train it with:\n  {best['command']}")

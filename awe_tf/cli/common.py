@@ -1,4 +1,5 @@
-"""What the commands' checks share: the usage error, and output paths checked before any work."""
+"""What the commands' checks share: the usage error, output paths checked before any work, the
+monitored metric and the refusal of --iterations."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ class UsageError(ValueError):
 PLOT_FORMATS = (".png", ".pdf", ".svg")  # figures a command draws, by the file's extension
 
 
-def directory(path: Path, flag: str) -> Path:
+def writable_directory(path: Path, flag: str) -> Path:
     """``path`` as a directory this process can write to, made if missing; else a UsageError
     naming ``flag`` (checked before any work, so nothing is half-written)."""
     for parent in [path, *path.parents]:
@@ -49,5 +50,35 @@ def output_file(path: str | None, flag: str = "--output", run: Path | None = Non
             raise UsageError(f"{flag} {path} would write into {run}'s own files (its {runs.METRICS} and its "
                              f"folders {', '.join(own[1:])} hold the run, which evaluate, export and diagnose read); "
                              "give another file")
-    directory(path.resolve().parent, flag)
+    writable_directory(path.resolve().parent, flag)
     return path
+
+
+def monitor_of(args, split) -> str:
+    """The validation metric to watch: ``--monitor``, else the protocol's (P@10 for recommendation,
+    P@1 otherwise)."""
+    from awe_tf.data.protocols import default_monitor
+
+    return args.monitor or default_monitor(split.train)
+
+
+def check_monitor_fits(args, monitor: str, n_labels: int) -> None:
+    """:func:`~awe_tf.config.check_monitor`, whose error, for the default monitor (not the user's
+    choice), says it is the default and what to give instead."""
+    from awe_tf.config import SettingError, check_monitor
+
+    try:
+        check_monitor(monitor, n_labels)
+    except SettingError:
+        if args.monitor:
+            raise
+        raise UsageError(f"the default --monitor, {monitor}, needs at least {monitor.split('@')[1]} labels and the "
+                         f"data has {n_labels}: give --monitor precision@K with K at most {n_labels}") from None
+
+
+def iterations_refused() -> UsageError:
+    """The error for --iterations given with an affinity that is not built from the training set."""
+    from awe_tf.affinities import REGISTRY
+
+    return UsageError("--iterations is for affinities built from the training set ("
+                      + ", ".join(name for name, known in REGISTRY.items() if known.iterative) + ")")

@@ -37,7 +37,7 @@ def header_read(args, split) -> str:
     return "yes" if split.train.header else "no"
 
 
-def data_flags(args) -> list[str]:
+def flags_of_data(args) -> list[str]:
     """The command-line flags that name ``args``' data (what a printed ``train`` command needs),
     defaults left out."""
     data = ["--dataset", args.dataset] if args.dataset else []
@@ -77,7 +77,7 @@ def _run_data(args, run: Path | None):
     return recorded
 
 
-def load(args, run: Path | None = None, header_from: Path | None = None):
+def load_data(args, run: Path | None = None, header_from: Path | None = None):
     """``(split, name, recorded)`` of a command's data: --dataset, or --train's files; without them
     the data the run in ``run`` was trained on (:func:`_run_data`; ``recorded`` is its record,
     else None), refused if it has changed since; else the bundled default. A file the run in

@@ -19,7 +19,7 @@ from awe_tf.cli.data_flags import add_data_args
 from awe_tf.cli.train import cmd_train
 
 
-class Help(argparse.HelpFormatter):
+class _Help(argparse.HelpFormatter):
     """Help that ends each option with its default, where it has one (a switch is off unless given)."""
 
     def _get_help_string(self, action):
@@ -29,30 +29,30 @@ class Help(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-class Parser(argparse.ArgumentParser):
+class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (``awe-tf train: error: ... (see awe-tf train --help)``) and
     every option's default in its help."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", Help)
+        kwargs.setdefault("formatter_class", _Help)
         super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def whole(text: str) -> int:
+def _whole(text: str) -> int:
     try:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
-def at_least(minimum: int):
+def _at_least(minimum: int):
     """The type of an option that takes a whole number of at least ``minimum``."""
 
     def parse(text: str) -> int:
-        value = whole(text)
+        value = _whole(text)
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be a whole number of at least {minimum}, got {value}")
         return value
@@ -60,24 +60,24 @@ def at_least(minimum: int):
     return parse
 
 
-positive = at_least(1)
+_positive = _at_least(1)
 
 
-non_negative = at_least(0)
+_non_negative = _at_least(0)
 
 
-def number(text: str) -> float:
+def _number(text: str) -> float:
     try:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
-def rest(text: str) -> float | str:
+def _rest(text: str) -> float | str:
     """Top-k's ``rest``: ``learn`` or a number in [0, 1]."""
     if text == "learn":
         return text
-    value = number(text)
+    value = _number(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{text!r} is not in [0, 1] nor 'learn'")
     return value
@@ -87,12 +87,12 @@ def build_parser() -> argparse.ArgumentParser:
     from awe_tf.config import ModelConfig, TrainConfig
 
     model_defaults, train_defaults = ModelConfig(), TrainConfig()
-    parser = Parser(prog="awe-tf", description="Affinity Weighted Embedding on TensorFlow")
+    parser = _Parser(prog="awe-tf", description="Affinity Weighted Embedding on TensorFlow")
     parser.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
                         help="import this Python module first (repeatable; a module name, found from the current "
                              "folder too, or a .py file's path): a module that registers an affinity of your own, so "
                              "--affinity and saved models can use it")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("datasets", help="list the named data sets").set_defaults(func=cmd_datasets)
     sub.add_parser("affinities", help="list the affinities G (--affinity specs), their settings and what tuning "
@@ -107,26 +107,26 @@ def build_parser() -> argparse.ArgumentParser:
                        help="discard what earlier runs left in the output directory (checkpoints, model, metrics) "
                             "and train from scratch")
     model = train.add_argument_group("model")
-    model.add_argument("--dimension", "-d", type=positive, default=model_defaults.dimension,
+    model.add_argument("--dimension", "-d", type=_positive, default=model_defaults.dimension,
                        help="embedding dimension d")
-    model.add_argument("--margin", type=number, default=model_defaults.margin, help="the WARP margin")
-    model.add_argument("--negatives", dest="num_negatives", metavar="K", type=positive,
+    model.add_argument("--margin", type=_number, default=model_defaults.margin, help="the WARP margin")
+    model.add_argument("--negatives", dest="num_negatives", metavar="K", type=_positive,
                        default=model_defaults.num_negatives,
                        help="labels sampled per example per step (WARP's K)")
     model.add_argument("--loss", choices=["warp", "warp-all"], default=model_defaults.loss,
                        help="warp: the first violating label per pair; warp-all: every violating label")
     model.add_argument("--normalisation", choices=["l2", "l1", "none"], default=model_defaults.normalisation,
                        help="how each input row is scaled (after numeric features are standardised)")
-    model.add_argument("--max-norm", type=number, default=model_defaults.max_norm,
+    model.add_argument("--max-norm", type=_number, default=model_defaults.max_norm,
                        help="the radius rows of U and V are kept in")
-    model.add_argument("--init-scale", type=number, default=model_defaults.init_scale,
+    model.add_argument("--init-scale", type=_number, default=model_defaults.init_scale,
                        help="about the norm of a row of U and V as training starts")
     model.add_argument("--affinity", help="the affinity G as a spec, e.g. knn:k=20, linear-sigmoid:alpha=1,beta=0.25 "
                        "or a sum such as constant:1+knn:k=20 (`awe-tf affinities` lists them; none: constant, i.e. "
                        "WSABIE); auto: chosen on the validation carve-out among WSABIE and a few candidates, "
                        "within 5x WSABIE's time (its candidates keep no checkpoints: interrupted, it chooses "
                        "again)")
-    model.add_argument("--iterations", type=positive,
+    model.add_argument("--iterations", type=_positive,
                        help="times G is rebuilt from the model, for affinities built from the training set "
                             "(knn, rbf, latent-rbf, hybrid-rbf, cluster; none: 3)")
     model.add_argument("--init-from", metavar="RUN",
@@ -137,43 +137,43 @@ def build_parser() -> argparse.ArgumentParser:
                        help="no always-on input feature (no learnt per-label bias)")
     fitting = train.add_argument_group("training")
     # at least 1 (0 epochs, a model kept as it starts, is for models started from a trained one, in Python)
-    fitting.add_argument("--epochs", type=positive, default=train_defaults.epochs,
+    fitting.add_argument("--epochs", type=_positive, default=train_defaults.epochs,
                          help="the most epochs (each step's, for iterative affinities)")
-    fitting.add_argument("--learning-rate", "--lr", type=number, default=train_defaults.learning_rate,
+    fitting.add_argument("--learning-rate", "--lr", type=_number, default=train_defaults.learning_rate,
                          help="the optimiser's step size (the default is Adagrad's)")
     fitting.add_argument("--optimizer", choices=["adagrad", "sgd"], default=train_defaults.optimizer,
                          help="adagrad, or the paper's plain SGD (give it a --learning-rate of its own: the "
                               "default is Adagrad's, far too large for SGD)")
-    fitting.add_argument("--pairs-per-batch", type=positive, default=train_defaults.pairs_per_batch,
+    fitting.add_argument("--pairs-per-batch", type=_positive, default=train_defaults.pairs_per_batch,
                          help="the most (x, y) pair slots a step holds: each example's labels, padded to the longest "
                               "example in the step, rounded up to a multiple of 8 (an example longer than that is a "
                               "step of its own)")
-    fitting.add_argument("--patience", type=non_negative, default=train_defaults.patience,
+    fitting.add_argument("--patience", type=_non_negative, default=train_defaults.patience,
                          help="stop after this many epochs without a better validation score (0: never)")
     fitting.add_argument("--monitor", help="validation metric for early stopping, precision@K or recall@K (none: "
                                            "precision@10 for recommendation, precision@1 otherwise)")
     fitting.add_argument("--no-validate", dest="validate", action="store_false",
                          help="skip choosing the epoch count on the validation split")
     fitting.add_argument("--no-baselines", action="store_true", help="do not score the baselines")
-    fitting.add_argument("--seed", type=non_negative, default=train_defaults.seed,
+    fitting.add_argument("--seed", type=_non_negative, default=train_defaults.seed,
                          help="seed of initialisation, sampling and batch order")
-    fitting.add_argument("--verbose", type=whole, default=train_defaults.verbose, choices=[0, 1, 2],
+    fitting.add_argument("--verbose", type=_whole, default=train_defaults.verbose, choices=[0, 1, 2],
                          help="0 silent, 1 progress bar, 2 one line per epoch")
     fitting.add_argument("--engine", choices=["graph", "native"], default=train_defaults.engine,
                          help="graph: the TensorFlow step (every model, strategy and device); native: WARP in C "
                               "on this machine's cores, several times faster, for WSABIE, linear sigmoid (on the "
                               "whole score) and their sums with constants (with --iterations: step 0, the linear "
                               "model)")
-    fitting.add_argument("--threads", type=non_negative, default=train_defaults.threads,
+    fitting.add_argument("--threads", type=_non_negative, default=train_defaults.threads,
                          help="threads of the native engine (0: every core; with 1 runs are repeatable)")
     scale = train.add_argument_group("distribution")
     scale.add_argument("--strategy", choices=["default", "auto", "mirrored", "multiworker", "parameter-server", "tpu"],
                        default="default", help="tf.distribute strategy (multiworker reads TF_CONFIG)")
     scale.add_argument("--tpu", help="TPU address for --strategy tpu (none: Colab's / the environment's)")
-    scale.add_argument("--cpu-replicas", type=positive,
+    scale.add_argument("--cpu-replicas", type=_positive,
                        help="split the CPU into this many devices (with --strategy mirrored, for trying it out; "
                             "none: one device)")
-    scale.add_argument("--shard-bytes", type=positive, default=256 << 10,
+    scale.add_argument("--shard-bytes", type=_positive, default=256 << 10,
                        help="parameter-server: the smallest shard the tables U and V are cut into, in bytes "
                             "(at most one shard per parameter server; training prints the cut)")
     scale.add_argument("--jit-compile", action="store_true",
@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "or loses against WSABIE)")
     diagnose.add_argument("run", help="the output directory of `awe-tf train` (holding model/ and metrics.json)")
     add_data_args(diagnose, without="the data the run was trained on (its metrics.json)")
-    diagnose.add_argument("--seed", type=non_negative, default=0, help="seed of the random labels G is compared on")
+    diagnose.add_argument("--seed", type=_non_negative, default=0, help="seed of the random labels G is compared on")
     diagnose.add_argument("--output", help="write the report as JSON to this file (none: print it only)")
     diagnose.add_argument("--plot", metavar="FILE", help="also draw the report to this .png, .pdf or .svg file: "
                                                          "G on the test positives against random labels, and each "
@@ -211,15 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--flavour", choices=["scann", "portable", "both"], default="both",
                         help="scann: ScaNN retrieval (needs ScaNN's ops); portable: stock ops only; both: NAME is "
                              "scann, NAME-portable portable")
-    export.add_argument("--version", type=positive, help="version number (none: newest + 1)")
-    export.add_argument("--keep", type=positive, help="keep only this many newest versions (none: all)")
+    export.add_argument("--version", type=_positive, help="version number (none: newest + 1)")
+    export.add_argument("--keep", type=_positive, help="keep only this many newest versions (none: all)")
     export.add_argument("--new-ids", action="store_true",
                         help="export under NAME a model whose inputs, labels or label names differ from its newest "
                              "version's (refused without it: the name's clients would send ids that mean other "
                              "things)")
-    export.add_argument("--candidates", type=positive, default=100,
+    export.add_argument("--candidates", type=_positive, default=100,
                         help="labels ScaNN fetches before exact re-ranking; for the scann flavour also the largest k")
-    export.add_argument("--recall-queries", type=positive, default=500,
+    export.add_argument("--recall-queries", type=_positive, default=500,
                         help="test rows of the data set used to measure recall@10, the first 5 also as warmup "
                              "requests (without --dataset or --train: the run's own data; for a model outside a "
                              "run, as many random probe rows)")
@@ -233,13 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="affinity whose knobs are searched with the usual ones (`awe-tf affinities` lists them)")
     tune.add_argument("--oracle", choices=["random", "bayesian", "hyperband"], default="random",
                       help="KerasTuner's search algorithm")
-    tune.add_argument("--trials", type=positive, help="trials (random, bayesian; none: 10)")
-    tune.add_argument("--epochs", type=positive, default=10, help="epochs per trial (hyperband: the most)")
-    tune.add_argument("--iterations", type=positive,
+    tune.add_argument("--trials", type=_positive, help="trials (random, bayesian; none: 10)")
+    tune.add_argument("--epochs", type=_positive, default=10, help="epochs per trial (hyperband: the most)")
+    tune.add_argument("--iterations", type=_positive,
                       help="G rebuilds per trial, for affinities built from the training set (none: 1)")
     tune.add_argument("--monitor", help="validation metric to maximise (none: precision@10 for recommendation, "
                                         "precision@1 otherwise)")
-    tune.add_argument("--seed", type=non_negative, default=0, help="seed of the search and of each trial")
+    tune.add_argument("--seed", type=_non_negative, default=0, help="seed of the search and of each trial")
     tune.add_argument("--output", "-o", default="runs/tuning",
                       help="search directory; running the same command again resumes the search")
     tune.set_defaults(func=cmd_tune, parser=tune)
@@ -250,13 +250,13 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--output", "-o", help="output directory (none: runs/reproduce-TABLE); each data set "
                            "and seed finished is kept there, so running the same command again goes on from them")
     reproduce.add_argument("--datasets", nargs="+", help="annotation data sets (none: cal500 corel5k emotions scene)")
-    reproduce.add_argument("--dimension", "-d", type=positive, help="none: 100 (annotation), 64 (recommendation)")
-    reproduce.add_argument("--epochs", type=positive, default=30, help="the most epochs per model (early stopping)")
-    reproduce.add_argument("--iterations", type=positive, help="annotation's AWE k-NN: times G is rebuilt (none: 3)")
-    reproduce.add_argument("--betas", nargs="+", type=number,
+    reproduce.add_argument("--dimension", "-d", type=_positive, help="none: 100 (annotation), 64 (recommendation)")
+    reproduce.add_argument("--epochs", type=_positive, default=30, help="the most epochs per model (early stopping)")
+    reproduce.add_argument("--iterations", type=_positive, help="annotation's AWE k-NN: times G is rebuilt (none: 3)")
+    reproduce.add_argument("--betas", nargs="+", type=_number,
                            help="linear sigmoid betas (none: -1 -0.5 0 0.25 0.5)")
-    reproduce.add_argument("--ks", nargs="+", type=positive, help="top-k affinity k values (none: 1 5 7 11)")
-    reproduce.add_argument("--rests", nargs="+", type=rest,
+    reproduce.add_argument("--ks", nargs="+", type=_positive, help="top-k affinity k values (none: 1 5 7 11)")
+    reproduce.add_argument("--rests", nargs="+", type=_rest,
                            help="top-k's G of the terms outside the k: numbers in [0, 1] or 'learn' (none: 0 learn; "
                                 "0 is the paper's eq. 7, learn starts at 1, WSABIE's ranking)")
     reproduce.add_argument("--from-scratch", dest="from_wsabie", action="store_false",
@@ -265,13 +265,13 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--engine", choices=["graph", "native"], default="graph",
                            help="native: WSABIE, linear sigmoid and AWE k-NN's linear step 0 train with the native "
                                 "engine (the other AWE models with the graph step)")
-    reproduce.add_argument("--threads", type=non_negative, default=0,
+    reproduce.add_argument("--threads", type=_non_negative, default=0,
                            help="threads of the native engine (0: every core; with 1 runs are repeatable)")
-    reproduce.add_argument("--init-scale", type=number, default=model_defaults.init_scale,
+    reproduce.add_argument("--init-scale", type=_number, default=model_defaults.init_scale,
                            help="about the norm of a row of U and V as training starts (the README's reproduce "
                                 "annotation tables were measured at 1, its recommendation table at 0.1)")
-    reproduce.add_argument("--seed", type=non_negative, default=0, help="the seed, when --seeds is not given")
-    reproduce.add_argument("--seeds", nargs="+", type=non_negative,
+    reproduce.add_argument("--seed", type=_non_negative, default=0, help="the seed, when --seeds is not given")
+    reproduce.add_argument("--seeds", nargs="+", type=_non_negative,
                            help="run every model once per seed and report means ± standard deviations")
     reproduce.set_defaults(func=cmd_reproduce, parser=reproduce)
 

@@ -8,8 +8,8 @@ import math
 import time
 from pathlib import Path
 
-from awe_tf.cli.common import UsageError, directory
-from awe_tf.cli.data_flags import check_parts, header_read, load
+from awe_tf.cli.common import UsageError, check_monitor_fits, iterations_refused, monitor_of, writable_directory
+from awe_tf.cli.data_flags import check_parts, header_read, load_data
 
 
 def cmd_train(args) -> int:
@@ -61,7 +61,7 @@ def _train(args) -> int:
     from awe_tf.models.saving import RUN_MODEL, model_directory, run_directory, tables_digest
     from awe_tf.training.selection import DETAIL, checked_validation, choose_epochs, epochs_text, is_iterative, refit
 
-    split, name, _ = load(args, header_from=Path(args.output))  # a rerun into a finished run: its header's reading
+    split, name, _ = load_data(args, header_from=Path(args.output))  # a rerun into a finished run: its header's reading
     monitor = monitor_of(args, split)
     auto = args.affinity == "auto"
     if auto and (args.init_from or not args.validate or args.iterations is not None):
@@ -102,7 +102,7 @@ def _train(args) -> int:
         _check_workers_agree(args, request, train_config, iterations)
     if args.validate:
         checked_validation(split.train)
-        check_monitor(args, monitor, split.train.n_labels)  # one the carve-out's ranking can report
+        check_monitor_fits(args, monitor, split.train.n_labels)  # one the carve-out's ranking can report
     start = (None, None)
     if args.init_from:
         try:
@@ -116,7 +116,7 @@ def _train(args) -> int:
             print(f"note: --init-from {args.init_from} was trained on other training data than this run's: its "
                   "scores on this run's validation and test rows are not held out where it saw those rows")
     start_digest = tables_digest(start[1]) if args.init_from else None  # the final stage's start, as it was
-    out = directory(Path(args.output), "--output")
+    out = writable_directory(Path(args.output), "--output")
     runs.clear_unpublished(out)  # left by a run killed while publishing its results
     if not args.restart:
         changed = runs.changed_request(out, request)
@@ -250,36 +250,6 @@ def _training_notes(counts) -> list[str]:
         notes.append(f"{_plural(counts.untrained_features, 'feature')} in no training row, so untrained rows of U: "
                      f"{counts.test_values_of_untrained_features} test values")
     return notes
-
-
-def monitor_of(args, split) -> str:
-    """The validation metric to watch: ``--monitor``, else the protocol's (P@10 for recommendation,
-    P@1 otherwise)."""
-    from awe_tf.data.protocols import default_monitor
-
-    return args.monitor or default_monitor(split.train)
-
-
-def check_monitor(args, monitor: str, n_labels: int) -> None:
-    """:func:`~awe_tf.config.check_monitor`, whose error, for the default monitor (not the user's
-    choice), says it is the default and what to give instead."""
-    from awe_tf.config import SettingError, check_monitor
-
-    try:
-        check_monitor(monitor, n_labels)
-    except SettingError:
-        if args.monitor:
-            raise
-        raise UsageError(f"the default --monitor, {monitor}, needs at least {monitor.split('@')[1]} labels and the "
-                         f"data has {n_labels}: give --monitor precision@K with K at most {n_labels}") from None
-
-
-def iterations_refused() -> UsageError:
-    """The error for --iterations given with an affinity that is not built from the training set."""
-    from awe_tf.affinities import REGISTRY
-
-    return UsageError("--iterations is for affinities built from the training set ("
-                      + ", ".join(name for name, known in REGISTRY.items() if known.iterative) + ")")
 
 
 def _finite(record: dict) -> dict:

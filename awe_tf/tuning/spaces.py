@@ -77,7 +77,7 @@ def setting_flags(name: str, value) -> list[str] | None:
 
 
 def train_flags(affinity: str, values: dict) -> list[str]:
-    """``awe-tf train`` flags for chosen values (what :func:`awe_tf.cli` accepts)."""
+    """``awe-tf train`` flags for chosen values (what :mod:`awe_tf.cli.parser` accepts)."""
     out = []
     for key, value in values.items():
         flags = setting_flags(key, value) if not key.startswith(("affinity.", "tuner/")) else None
