@@ -114,7 +114,7 @@ CASES = [
     ("tune on too little data", ["tune", "--train", "{dir}/sparse.tsv", "--trials", "1", "-o", "{dir}/tunings"],
      ["validation carve-out", "--no-validate"]),
     ("tune a spec with settings", ["tune", "--affinity", "knn:k=5", "--trials", "1", "-o", "{dir}/tunings"],
-     ["name the family alone (knn)"]),
+     ["--affinity 'knn:k=5'", "name the family alone (knn)"]),
     ("tune --trials 0", ["tune", "--trials", "0"], ["--trials", "at least 1, got 0"]),  # KerasTuner: no limit
     ("tune --trials -2", ["tune", "--trials", "-2"], ["--trials", "at least 1, got -2"]),
     ("negative --seed", ["train", *SMALL, "--seed", "-1"], ["--seed", "at least 0"]),
@@ -129,7 +129,7 @@ CASES = [
     ("WSABIE named as an affinity", ["train", "--affinity", "wsabie", *SMALL], ["unknown affinity 'wsabie'",
                                                                               "WSABIE is G = 1: constant", "or auto"]),
     ("WSABIE named as the affinity searched", ["tune", "--affinity", "WSABIE", "--trials", "1"],
-     ["no search space for affinity 'WSABIE'", "WSABIE is G = 1: constant"]),
+     ["--affinity 'WSABIE'", "no search space for affinity 'WSABIE'", "WSABIE is G = 1: constant"]),
     ("output is a file", ["train", *SMALL, "-o", "{dir}/a_file"], ["--output", "a_file is a file"]),
     ("output under a file", ["train", *SMALL, "-o", "{dir}/a_file/run"], ["--output", "a_file is a file"]),
     ("output unwritable", ["train", *SMALL, "-o", "/proc/awe-tf-test"], ["--output /proc/awe-tf-test",
@@ -137,7 +137,7 @@ CASES = [
     ("diverged run", ["train", "--lr", "1e38", *SMALL], ["training diverged", "lower the learning rate"]),
     ("evaluate without a model", ["evaluate"], ["give the model directory"]),
     ("evaluate a missing model", ["evaluate", "{dir}/nomodel"], ["nomodel", "does not exist"]),
-    ("evaluate a missing export", ["evaluate", "--served", "{dir}/noexport"], ["noexport does not exist"]),
+    ("evaluate a missing export", ["evaluate", "--served", "{dir}/noexport"], ["--served", "noexport does not exist"]),
     ("evaluate a folder without a model", ["evaluate", "{dir}/model/weights"], ["holds no saved AWE model",
                                                                                 "awe_model.json"]),
     ("evaluate a run that has not finished", ["evaluate", "{dir}/unfinished"], ["has not finished",
@@ -207,6 +207,17 @@ def test_bad_command_lines_stop_with_one_line(argv, words, folder, tmp_path, cap
     assert not out.exists() or "diverged" in error[0]
     if out.exists():
         assert not list(out.glob("**/checkpoints/last/*")), "a diverged epoch was checkpointed"
+
+
+@pytest.mark.parametrize("argv, flag", [(["evaluate", "{dir}/model", "--served", "{dir}/noexport"], "--served"),
+                                        (["tune", "--affinity", "nosuch", "-o", "{dir}/never"], "--affinity")],
+                         ids=["served", "tune"])
+def test_a_bad_flag_is_refused_before_the_data_is_read(argv, flag, folder, capsys):
+    """An export that is not there, or an affinity no search space holds, stops the command before
+    it reads the data (which prints the data's line), with the flag named."""
+    code = cli.main([a.replace("{dir}", str(folder)) for a in argv])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == "" and captured.err.startswith(f"error: {flag} "), captured
 
 
 @pytest.fixture(scope="module")

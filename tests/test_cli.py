@@ -37,7 +37,7 @@ def test_train_on_the_bundled_default_then_evaluate(tmp_path):
     evaluated = run("evaluate", str(out / "model"), "--output", str(tmp_path / "e.json"))
     again = json.loads((tmp_path / "e.json").read_text())
     assert again["metrics"] == pytest.approx(report["metrics"])
-    assert "model" in evaluated.stdout
+    assert "model" in evaluated.stdout and f"metrics: {tmp_path / 'e.json'}" in evaluated.stdout
     # --output may not write over the run's own files; a file of one's own beside them it may
     kept = (out / "metrics.json").read_text()
     for own in (out / "metrics.json", out / "model" / "awe_model.json"):
@@ -473,3 +473,16 @@ def test_native_engine_through_the_cli(tmp_path):
     assert refused.returncode == 2
     assert "--engine native trains WSABIE" in refused.stderr and "use the graph engine" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_each_command_s_help_says_what_it_does(capsys):
+    """A subcommand's own --help opens with the summary ``awe-tf --help`` lists for it."""
+    from awe_tf import cli
+
+    for command in ("cluster-task", "datasets", "evaluate"):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main([command, "--help"])
+        assert exit_.value.code == 0
+        summary = next(action.help for action in cli.build_parser()._subparsers._group_actions[0]._choices_actions
+                       if action.dest == command)
+        assert " ".join(summary.split()) in " ".join(capsys.readouterr().out.split())

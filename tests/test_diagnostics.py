@@ -152,6 +152,7 @@ def test_cli_diagnoses_a_run_and_its_steps(tmp_path):
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "corel5k, KNN affinity" in proc.stdout and "why: " in proc.stdout and f"plot: {plot}" in proc.stdout
+    assert f"report: {tmp_path / 'd.json'}" in proc.stdout
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = json.loads((tmp_path / "d.json").read_text())
     assert report["plot"] == str(plot)

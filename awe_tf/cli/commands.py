@@ -48,6 +48,13 @@ def cmd_evaluate(args) -> int:
         raise UsageError("give the model directory written by `awe-tf train` (OUTPUT/model), --served EXPORT, or both")
     check_data_flags(args)
     run = run_directory(args.model) if args.model else None
+    if args.served:  # found before the data is read
+        from awe_tf.serving import layout
+
+        try:
+            layout.resolve(args.served)
+        except FileNotFoundError as error:
+            raise UsageError(f"--served {args.served}: {error}") from None
     output = output_file(args.output, run=run)
     split, name, recorded = load_data(args, run)  # a run's model: its data, unless told otherwise
     check_parts(args, split, name, "test")
@@ -93,6 +100,7 @@ def cmd_evaluate(args) -> int:
         print(f"; the export answers too few labels for {', '.join(missing)}" if missing else "")
     if output is not None:
         output.write_text(json.dumps(report, indent=1))
+        print(f"metrics: {output}")
     return 0
 
 
@@ -138,6 +146,7 @@ def cmd_diagnose(args) -> int:
         print(f"plot: {report['plot']}")
     if output is not None:
         output.write_text(json.dumps(report, indent=1))
+        print(f"report: {output}")
     return 0
 
 
@@ -189,9 +198,14 @@ def cmd_tune(args) -> int:
     from awe_tf.affinities import REGISTRY
     from awe_tf.training import TrainConfig
     from awe_tf.tuning import make_tuner
+    from awe_tf.tuning.spaces import space
 
-    known = REGISTRY.get(args.affinity.strip())
-    if args.iterations is not None and known is not None and not known.iterative:
+    try:  # before the data is read
+        space(args.affinity.strip())
+    except ValueError as error:
+        raise UsageError(f"--affinity {args.affinity!r}: {error}") from None
+    known = REGISTRY[args.affinity.strip()]
+    if args.iterations is not None and not known.iterative:
         raise iterations_refused()
     if args.oracle == "hyperband" and args.trials is not None:
         print("note: hyperband sets its own number of trials from --epochs; --trials is for random and bayesian")

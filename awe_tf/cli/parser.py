@@ -94,11 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
                              "--affinity and saved models can use it")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    sub.add_parser("datasets", help="list the named data sets").set_defaults(func=cmd_datasets)
-    sub.add_parser("affinities", help="list the affinities G (--affinity specs), their settings and what tuning "
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        """A subcommand, its one-line summary in both ``awe-tf --help`` and its own ``--help``."""
+        return sub.add_parser(name, help=text, description=text)
+
+    command("datasets", "list the named data sets").set_defaults(func=cmd_datasets)
+    command("affinities", "list the affinities G (--affinity specs), their settings and what tuning "
                                       "searches").set_defaults(func=cmd_affinities)
 
-    train = sub.add_parser("train", help="train a model, evaluate it and the baselines")
+    train = command("train", "train a model, evaluate it and the baselines")
     add_data_args(train)
     train.add_argument("--output", "-o", default="runs/latest",
                        help="output directory; running the same command again resumes an interrupted run from its "
@@ -183,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "refused under a TPUStrategy, where U and V are replicated variables")
     train.set_defaults(func=cmd_train, parser=train)
 
-    evaluate = sub.add_parser("evaluate", help="score a saved model, or an export, on a data set's test part")
+    evaluate = command("evaluate", "score a saved model, or an export, on a data set's test part")
     evaluate.add_argument("model", nargs="?", help="the model written by `awe-tf train` (OUTPUT/model, or OUTPUT); "
                                                    "may be left out with --served")
     evaluate.add_argument("--served", metavar="EXPORT",
@@ -193,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output", help="write the metrics as JSON to this file (none: print them only)")
     evaluate.set_defaults(func=cmd_evaluate, parser=evaluate)
 
-    diagnose = sub.add_parser("diagnose", help="what a trained AWE model's G does on the test part (why it wins "
+    diagnose = command("diagnose", "what a trained AWE model's G does on the test part (why it wins "
                                                "or loses against WSABIE)")
     diagnose.add_argument("run", help="the output directory of `awe-tf train` (holding model/ and metrics.json)")
     add_data_args(diagnose, without="the data the run was trained on (its metrics.json)")
@@ -204,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "step's k-NN P@1")
     diagnose.set_defaults(func=cmd_diagnose, parser=diagnose)
 
-    export = sub.add_parser("export", help="export a saved model for TF Serving (BASE/NAME/VERSION/)")
+    export = command("export", "export a saved model for TF Serving (BASE/NAME/VERSION/)")
     export.add_argument("model", help="the model written by `awe-tf train` (OUTPUT/model, or OUTPUT)")
     export.add_argument("base", metavar="BASE", help="the base directory TF Serving serves models from")
     export.add_argument("--name", default="awe", help="model name")
@@ -227,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "measure recall")
     export.set_defaults(func=cmd_export, parser=export)
 
-    tune = sub.add_parser("tune", help="search hyper-parameters with KerasTuner on the validation carve-out")
+    tune = command("tune", "search hyper-parameters with KerasTuner on the validation carve-out")
     add_data_args(tune)
     tune.add_argument("--affinity", default="constant",
                       help="affinity whose knobs are searched with the usual ones (`awe-tf affinities` lists them)")
@@ -244,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="search directory; running the same command again resumes the search")
     tune.set_defaults(func=cmd_tune, parser=tune)
 
-    reproduce = sub.add_parser("reproduce", help="the paper's tables: annotation (Tables 1, 2) or recommendation "
+    reproduce = command("reproduce", "the paper's tables: annotation (Tables 1, 2) or recommendation "
                                "(Table 3)")
     reproduce.add_argument("table", choices=["annotation", "recommendation"], help="which of the paper's tables")
     reproduce.add_argument("--output", "-o", help="output directory (none: runs/reproduce-TABLE); each data set "
@@ -275,11 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
                            help="run every model once per seed and report means ± standard deviations")
     reproduce.set_defaults(func=cmd_reproduce, parser=reproduce)
 
-    task = sub.add_parser("cluster-task", help="run as a worker or parameter server for --strategy parameter-server "
+    task = command("cluster-task", "run as a worker or parameter server for --strategy parameter-server "
                           "(reads TF_CONFIG; blocks)")
     task.set_defaults(func=cmd_cluster_task, parser=task)
 
-    inspect = sub.add_parser("inspect", help="list the ops an exported SavedModel needs, stock or custom")
+    inspect = command("inspect", "list the ops an exported SavedModel needs, stock or custom")
     inspect.add_argument("path", help="a SavedModel (version) directory, or BASE/NAME for its newest version")
     inspect.add_argument("--require-stock", action="store_true", help="exit 1 if any op is not stock TensorFlow")
     inspect.set_defaults(func=cmd_inspect, parser=inspect)
