@@ -268,7 +268,7 @@ def test_killed_run_resumes_when_the_command_is_run_again(tmp_path):
     assert report["train_seconds"] >= killed["seconds"] + report["final_fit_seconds"]
     refused = run("train", "--epochs", "12", "--dimension", "8", "-o", str(out), check=False)
     assert refused.returncode == 2 and "--restart" in refused.stderr and "Traceback" not in refused.stderr
-    assert "model.dimension: 16 -> 8" in refused.stderr
+    assert "--dimension: 16 -> 8" in refused.stderr  # the setting named by its flag
 
 
 def test_a_finished_run_of_other_settings_is_not_replaced_without_a_word(tmp_path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -98,6 +99,18 @@ class _Output:
         return getattr(self.stream, name)
 
 
+def _named_by_flags(message: str, parser) -> str:
+    """A refusal's changed settings as the library names them (``model.dimension: 16 -> 8``, a
+    run's or search's recorded settings against this command's) named by the flags that set them
+    (``--dimension: 16 -> 8``), where the command has one."""
+
+    def flag(match):
+        name = flag_of(parser, match.group(2))
+        return f"{name}: " if name.startswith("--") else match.group(0)
+
+    return re.sub(r"(?<![\w.])(model|train)\.(\w+): ", flag, message)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from awe_tf.config import SettingError
@@ -117,7 +130,8 @@ def main(argv=None) -> int:
               "affinity's hooks branch with tf.cond or tf.where (README: Adding an affinity) "
               f"({str(err).splitlines()[0]})", file=sys.stderr)
     except (DataFormatError, ValueError, RuntimeError, ImportError, OSError) as err:  # OSError: a broken pipe too,
-        print(f"error: {err}", file=sys.stderr)  # other than the output's (a reader of the output may stop early)
+        print(f"error: {_named_by_flags(str(err), getattr(args, 'parser', None))}",  # other than the output's
+              file=sys.stderr)  # (a reader of the output may stop early)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
