@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from awe_tf.affinities import Constant
+from awe_tf.affinities import Constant, spec_of
 from awe_tf.affinities.base import parts_of
 from awe_tf.data.dataset import Split
 
@@ -139,7 +139,7 @@ def profile(model, split: Split, seed: int = 0, measured: PairValues | None = No
     zero = float(np.mean(np.abs(positive) < 1e-9)) if positive.size else float("nan")
     mean_positive = _summary(positive)["mean"]
     report = {
-        "affinity": type(model.affinity).__name__,
+        "affinity": spec_of(model.affinity),  # as --affinity names it, every setting written out
         "test_positives": int(positive.size),
         "g_zero_on_positives": zero,
         "g_positives": _summary(positive),

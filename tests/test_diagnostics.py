@@ -151,7 +151,8 @@ def test_cli_diagnoses_a_run_and_its_steps(tmp_path):
                            str(tmp_path / "d.json"), "--plot", str(plot)], capture_output=True, text=True, env=ENV,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "corel5k, KNN affinity" in proc.stdout and "why: " in proc.stdout and f"plot: {plot}" in proc.stdout
+    assert "corel5k, knn:k=10,prior=True,search=exact affinity" in proc.stdout  # the spec, as --affinity names it
+    assert "why: " in proc.stdout and f"plot: {plot}" in proc.stdout
     assert f"report: {tmp_path / 'd.json'}" in proc.stdout
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = json.loads((tmp_path / "d.json").read_text())
