@@ -373,6 +373,24 @@ PYTHON = [
      ["affinity must be a spec", "got int"]),
     ("model called on raw rows", lambda: AWEModel(3, 4)(tf.ones([2, 3])), TypeError,
      ["model_inputs", "model.score(X)"]),
+    ("NaN in X", lambda: _dataset(np.eye(4, 3), X=np.where(np.eye(4, 3) > 0, np.nan, 0.5)), ValueError,
+     ["X holds NaN or infinite values", "first in row 0"]),
+    ("X beyond float32", lambda: _dataset(np.eye(4, 3), X=np.diag([1.0, 1.0, 1e300])[[0, 1, 2, 2]]), ValueError,
+     ["beyond float32's range", "first in row 2"]),
+    ("numeric_features too short", lambda: __import__("awe_tf").Dataset(
+        np.ones((4, 3)), np.eye(4, 3), list("abc"), list("xyz"), numeric_features=np.ones(2, bool)), ValueError,
+     ["boolean mask over X's 3 columns", "shape (2,)"]),
+    ("numeric_features as indices", lambda: __import__("awe_tf").Dataset(
+        np.ones((4, 3)), np.eye(4, 3), list("abc"), list("xyz"), numeric_features=np.arange(3)), ValueError,
+     ["boolean mask", "int64"]),
+    ("init_from a path", lambda: __import__("awe_tf").training.fit(_dataset(np.eye(4, 3)), init_from="runs/x"),
+     TypeError, ["init_from takes a trained AWEModel, got str", "AWEModel.load_model"]),
+    ("continue_from a path", lambda: __import__("awe_tf").training.fit(_dataset(np.eye(4, 3)), continue_from="m"),
+     TypeError, ["continue_from takes a trained AWEModel, got str"]),
+    ("score with batch_size 0", lambda: AWEModel(3, 4).score(np.ones((2, 3)), batch_size=0), ValueError,
+     ["batch_size", "at least 1, got 0"]),
+    ("score rows of 3 dimensions", lambda: AWEModel(3, 4).score(np.ones((2, 2, 3))), ValueError,
+     ["2-D matrix", "3 dimensions"]),
 ]
 
 

@@ -53,8 +53,9 @@ class Dataset:
     header: tuple[str, ...] | None = None
 
     def __post_init__(self):
-        self.X = sp.csr_matrix(self.X, dtype=np.float32)
-        self.Y = sp.csr_matrix(self.Y, dtype=np.float32)
+        with np.errstate(over="ignore"):  # a value beyond float32's range becomes inf, refused below
+            self.X = sp.csr_matrix(self.X, dtype=np.float32)
+            self.Y = sp.csr_matrix(self.Y, dtype=np.float32)
         self.X.sort_indices()
         self.Y.sort_indices()
         if self.X.shape[0] != self.Y.shape[0]:
@@ -78,8 +79,16 @@ class Dataset:
         if self.task == RECOMMENDATION and self.X.nnz and self.X.data.min() < 0:
             raise ValueError(f"{self.name}: recommendation inputs are items with weights above 0 (as an interactions "
                              f"file's), got {self.X.data[self.X.data < 0][:3].tolist()}")
+        if self.X.nnz and not np.all(np.isfinite(self.X.data)):
+            row = int(np.searchsorted(self.X.indptr, np.flatnonzero(~np.isfinite(self.X.data))[0], side="right") - 1)
+            raise ValueError(f"{self.name}: X holds NaN or infinite values (or values beyond float32's range, "
+                             f"3.4e38), first in row {row}")
         if self.numeric_features is None:
             self.numeric_features = np.zeros(self.X.shape[1], dtype=bool)
+        self.numeric_features = np.asarray(self.numeric_features)
+        if self.numeric_features.dtype != bool or self.numeric_features.shape != (self.X.shape[1],):
+            raise ValueError(f"{self.name}: numeric_features is a boolean mask over X's {self.X.shape[1]} columns, "
+                             f"got {self.numeric_features.dtype} of shape {self.numeric_features.shape}")
         if self.row_ids is None:
             self.row_ids = np.arange(self.X.shape[0])
 

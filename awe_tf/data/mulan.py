@@ -197,7 +197,7 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
                               "is 0 (absent) or positive (present: any positive value reads as 1), never negative",
                               int(lines[row]))
     Y.data = np.ones_like(Y.data, np.float32)  # binarised (a label given twice, duplicates="sum", is one too)
-    numeric = np.array([kinds[c] == "numeric" for c in feature_cols])
+    numeric = np.array([kinds[c] == "numeric" for c in feature_cols], dtype=bool)
     return Dataset(
         X=X,
         Y=Y,

@@ -40,6 +40,8 @@ def raw_rows(X, n_features: int) -> sp.csr_matrix:
     of value 0 is not in the row), checked: ``n_features`` columns, and values that are finite
     in float32 (where a value beyond 3.4e38 becomes inf). The caller's matrix is left as it was:
     its arrays are shared, not changed, and copied where something must change."""
+    if not sp.issparse(X) and np.ndim(X) > 2:
+        raise ValueError(f"inputs are rows, a 2-D matrix (or one row), got an array of {np.ndim(X)} dimensions")
     with np.errstate(over="ignore"):
         X = sp.csr_matrix(X, dtype=np.float32)
     if X.shape[1] != n_features:

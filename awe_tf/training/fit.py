@@ -158,6 +158,10 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     if train_config.epochs == 0 and init_from is None and model is None:
         raise SettingError("epochs", "must be at least 1 for a model that starts untrained (0 keeps a model "
                            "started from a trained one, init_from)")
+    for flag, start in (("init_from", init_from), ("continue_from", continue_from)):
+        if start is not None and not isinstance(start, AWEModel):
+            raise TypeError(f"{flag} takes a trained AWEModel, got {type(start).__name__} (a saved model: "
+                            "AWEModel.load_model(directory))")
     if other_start not in ("refuse", "restart"):
         raise ValueError(f"other_start must be 'refuse' or 'restart', got {other_start!r}")
     given = model is not None
