@@ -265,3 +265,18 @@ def test_a_vote_needs_any_gain_at_its_chosen_weight_and_no_real_loss():
     assert _leader([Trial(None, 0.5), worse, best]) is None
     big = Trial("knn:k=20", 0.6, 0.1, 0.01, 0.1, 0.01, 0.6, 0.1, 0.01)
     assert _leader([Trial(None, 0.5), vote(3, 0.03), big]) is big  # a trained candidate that does better wins
+
+
+def test_one_validation_row_replaces_wsabie_with_nothing_and_the_table_says_so():
+    """With one validation row a difference has no standard error (infinite): no candidate, the
+    vote included, replaces WSABIE on it; the table says how many rows it scored, and when they
+    are too few to tell the candidates apart."""
+    gain, error = _paired(np.array([1.0]), np.array([0.0]))
+    assert gain == 1.0 and error == float("inf")
+    one = Trial("vote:weight=3,k=20", 1.0, gain, error, gain, error, 1.0, gain, error, vote=True)
+    assert not one.beats_wsabie and _leader([Trial(None, 0.0), one]) is None
+    table = AutoResult(None, None, [Trial(None, 0.0, both=0.0), one], 1.0, [3], rows=1).table()
+    assert table.endswith("scored on 1 validation rows: too few to tell the candidates apart, WSABIE is kept "
+                          "unless a gain is beyond doubt")
+    assert AutoResult(None, None, [Trial(None, 0.5, both=0.5)], 1.0, [3], rows=78).table().endswith(
+        "scored on 78 validation rows")

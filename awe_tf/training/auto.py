@@ -116,7 +116,8 @@ class Trial:
         def no_real_loss(gain, error):
             return gain >= 0 or gain > -error + ROUNDING
 
-        return (self.affinity is not None and self.ran and self.both_gain > needed + ROUNDING
+        return (self.affinity is not None and self.ran and bool(np.isfinite(self.both_error))  # 2 rows at least
+                and self.both_gain > needed + ROUNDING
                 and no_real_loss(self.gain, self.standard_error) and no_real_loss(self.check_gain, self.check_error))
 
 
@@ -132,6 +133,7 @@ class AutoResult:
     epochs: list
     monitor: str = "precision@1"
     check: str = "precision@3"
+    rows: int = 0  # validation rows every candidate was scored on
 
     def table(self, monitor: str | None = None) -> str:
         """The validation table, one line per candidate, the winner marked; seconds on the wall
@@ -150,6 +152,10 @@ class AutoResult:
             epochs = "+".join(map(str, trial.epochs)) if trial.epochs else "-"
             lines.append(f"{mark} {trial.name:<32}{score:>24}{gain:>18}{check:>26}{both:>26}{epochs:>10}"
                          f"{trial.seconds:>9.1f}{trial.cpu_seconds:>8.1f}" + (f"   {trial.note}" if trial.note else ""))
+        if self.rows:
+            lines.append(f"scored on {self.rows} validation rows" + (
+                ": too few to tell the candidates apart, WSABIE is kept unless a gain is beyond doubt" if self.rows < 30
+                else ""))
         return "\n".join(lines)
 
 
@@ -251,6 +257,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     epochs, wsabie_stage, wsabie_final = wsabie.epochs, wsabie.validation.model, wsabie.final
     unit_wall, unit = began.elapsed()
     baseline = _row_scores(wsabie_stage, carve, (monitor, check))
+    n_rows = int(baseline[0].size)
     trials = [Trial(None, float(baseline[0].mean()), both=float((baseline[0] + baseline[1]).mean() / 2), epochs=epochs,
                     seconds=unit_wall, cpu_seconds=unit)]
     results = {}
@@ -294,16 +301,16 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     if winner is None:
         log(f"auto: no candidate beats WSABIE on the carve-out on the mean of {monitor} and {check} (a trained one "
             "by more than its standard error, the vote at all) without losing one standard error on either: WSABIE")
-        return AutoResult(None, wsabie_final, trials, began.elapsed()[0], epochs, monitor, check)
+        return AutoResult(None, wsabie_final, trials, began.elapsed()[0], epochs, monitor, check, n_rows)
     config = dataclasses.replace(model_config, affinity=winner.affinity)
     if winner.vote:  # built, not trained: nothing to refit
         log(f"auto: {winner.affinity} wins; building it on WSABIE's model refitted on the whole training part")
         final = on_linear_model(train, config, wsabie_final.model)
-        return AutoResult(winner.affinity, final, trials, began.elapsed()[0], epochs, monitor, check)
+        return AutoResult(winner.affinity, final, trials, began.elapsed()[0], epochs, monitor, check, n_rows)
     log(f"auto: {winner.affinity} wins; refitting it on the whole training part")
     chosen, iterations = results[winner.affinity]
     final = refit(train, config, engine_for(config, train_config), chosen, iterations, init_from=wsabie_final.model,
                   log=stage)
     if is_iterative(config):  # step 0 is WSABIE's refit, of WSABIE's epochs
         chosen = [epochs[0], *chosen[1:]]
-    return AutoResult(winner.affinity, final, trials, began.elapsed()[0], chosen, monitor, check)
+    return AutoResult(winner.affinity, final, trials, began.elapsed()[0], chosen, monitor, check, n_rows)
