@@ -373,6 +373,8 @@ PYTHON = [
      ["affinity must be a spec", "got int"]),
     ("model called on raw rows", lambda: AWEModel(3, 4)(tf.ones([2, 3])), TypeError,
      ["model_inputs", "model.score(X)"]),
+    ("predict on raw rows", lambda: AWEModel(3, 4).predict(np.ones((2, 3))), TypeError,
+     ["got ndarray", "model.score(X)"]),
     ("NaN in X", lambda: _dataset(np.eye(4, 3), X=np.where(np.eye(4, 3) > 0, np.nan, 0.5)), ValueError,
      ["X holds NaN or infinite values", "first in row 0"]),
     ("X beyond float32", lambda: _dataset(np.eye(4, 3), X=np.diag([1.0, 1.0, 1e300])[[0, 1, 2, 2]]), ValueError,

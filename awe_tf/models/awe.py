@@ -19,6 +19,8 @@ from awe_tf.models import inference, saving
 from awe_tf.tasks import TASKS
 
 DEFAULTS = ModelConfig()  # one source of defaults for the model, the command line and the docs
+_RAW_ROWS = ("an AWEModel is called on model_inputs(feature_ids, feature_weights), transformed rows; got {}: "
+             "score raw rows with model.score(X) or model.top_k(X)")
 
 
 def _densify_if_small(gradient, variable):
@@ -210,9 +212,16 @@ class AWEModel(tfrs.Model):
         """Scores ``[B, |Y|]`` of padded *transformed* inputs ``{"feature_ids", "feature_weights"}``
         (plus the affinity's ``context_ids`` / ``context_weights``); see :meth:`model_inputs`."""
         if not isinstance(inputs, dict):
-            raise TypeError("an AWEModel is called on model_inputs(feature_ids, feature_weights), transformed rows; "
-                            f"got {type(inputs).__name__}: score raw rows with model.score(X) or model.top_k(X)")
+            raise TypeError(_RAW_ROWS.format(type(inputs).__name__))
         return self._scores(inputs, [self._labels()])[0]
+
+    def predict(self, x, *args, **kwargs):
+        """Keras' ``predict``, for what :meth:`call` takes (a dict of :meth:`model_inputs`, or a
+        ``tf.data.Dataset`` of them); raw rows are refused before Keras starts, which would bury
+        the refusal in its traceback: :meth:`score` and :meth:`top_k` take them."""
+        if not isinstance(x, (dict, tf.data.Dataset)):
+            raise TypeError(_RAW_ROWS.format(type(x).__name__))
+        return super().predict(x, *args, **kwargs)
 
     def _labels(self):
         """V for scoring, as one whole read (where it is not sharded): an affinity that also
