@@ -13,6 +13,16 @@ ANNOTATION = "annotation"
 RECOMMENDATION = "recommendation"
 
 
+def check_finite_rows(X: sp.csr_matrix, what: str) -> None:
+    """Refuse a float32 CSR ``X`` holding NaN or infinite values (a value beyond float32's range
+    became infinite in the conversion), naming the first row that holds one; the message starts
+    with ``what``."""
+    if X.nnz and not np.all(np.isfinite(X.data)):
+        row = int(np.searchsorted(X.indptr, np.flatnonzero(~np.isfinite(X.data))[0], side="right") - 1)
+        raise ValueError(f"{what} NaN or infinite values (or values beyond float32's range, 3.4e38), first in "
+                         f"row {row}")
+
+
 @dataclasses.dataclass
 class Dataset:
     """Examples as rows of a sparse input matrix ``X`` and a binary label matrix ``Y``.
@@ -79,10 +89,7 @@ class Dataset:
         if self.task == RECOMMENDATION and self.X.nnz and self.X.data.min() < 0:
             raise ValueError(f"{self.name}: recommendation inputs are items with weights above 0 (as an interactions "
                              f"file's), got {self.X.data[self.X.data < 0][:3].tolist()}")
-        if self.X.nnz and not np.all(np.isfinite(self.X.data)):
-            row = int(np.searchsorted(self.X.indptr, np.flatnonzero(~np.isfinite(self.X.data))[0], side="right") - 1)
-            raise ValueError(f"{self.name}: X holds NaN or infinite values (or values beyond float32's range, "
-                             f"3.4e38), first in row {row}")
+        check_finite_rows(self.X, f"{self.name}: X holds")
         if self.numeric_features is None:
             self.numeric_features = np.zeros(self.X.shape[1], dtype=bool)
         self.numeric_features = np.asarray(self.numeric_features)

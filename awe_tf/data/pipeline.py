@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sp
 
-from awe_tf.data.dataset import RECOMMENDATION, Dataset
+from awe_tf.data.dataset import RECOMMENDATION, Dataset, check_finite_rows
 
 PAD_ROWS = 65536  # rows padded at a time when a whole data set is (the temporaries of one such block)
 
@@ -46,8 +46,7 @@ def raw_rows(X, n_features: int) -> sp.csr_matrix:
         X = sp.csr_matrix(X, dtype=np.float32)
     if X.shape[1] != n_features:
         raise ValueError(f"inputs have {X.shape[1]} features; the model takes {n_features}")
-    if X.nnz and not np.all(np.isfinite(X.data)):
-        raise ValueError("inputs contain NaN or infinite values (or values beyond float32's range, 3.4e38)")
+    check_finite_rows(X, "inputs contain")
     if not X.has_canonical_format or (X.nnz and not X.data.all()):
         X = X.copy()  # the conversion may share the caller's arrays, which the next two rewrite
         X.sum_duplicates()

@@ -7,13 +7,11 @@ flavours run. Rows go in as the data file has them; the model's input transform 
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
-from awe_tf.config import SCORE_BUDGET
+from awe_tf.config import SCORE_BUDGET, check_whole
 from awe_tf.data.dataset import RECOMMENDATION
 from awe_tf.data.pipeline import NEGATIVE_ITEMS, feature_batch, pad_rows, raw_rows
 from awe_tf.memory import return_free_memory
@@ -100,9 +98,8 @@ def row_batches(model, X: sp.csr_matrix, batch_size: int | None = None) -> list[
     so short rows share large batches and only long ones go a few at a time."""
     n = X.shape[0]
     widths = _widths(model, X)
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral)
-                                   or batch_size < 1):
-        raise ValueError(f"batch_size is a whole number of rows, at least 1, got {batch_size!r}")
+    if batch_size is not None:
+        check_whole("batch_size", batch_size, 1)
     if batch_size is None and model.affinity.cost_per_score(2) == 1:  # cost independent of length
         batch_size = _rows_fitting(model, int(widths.max()) if n else 1)
     if batch_size is not None:
