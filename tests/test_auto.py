@@ -76,6 +76,21 @@ def test_a_winner_needs_a_real_gain_and_no_real_loss_on_the_other_metric():
     assert trial(0.02, 0.0, 0.02, error=0.005).beats_wsabie  # no change at all on one metric is no loss
 
 
+def test_with_two_labels_the_check_metric_is_the_monitored_one():
+    """No ranking of 2 labels has a third place: P@3 beside P@1 failed with an IndexError in the
+    carve-out's scoring; auto now compares on P@1 alone and runs through."""
+    assert check_metric("precision@1", n_labels=2) == "precision@1"
+    assert check_metric("precision@1", n_labels=3) == "precision@3"
+    emotions = load_dataset("emotions").train
+    two = dataclasses.replace(emotions, Y=emotions.Y[:, :2], label_names=emotions.label_names[:2])
+    picked = choose_affinity(two, ModelConfig(dimension=8, num_negatives=1), TrainConfig(epochs=2, verbose=0),
+                             candidates=(), vote_weights=(3.0,), log=lambda line: None)
+    assert picked.check == "precision@1" and picked.rows > 0
+    vote = picked.trials[1]
+    assert vote.ran and vote.check_gain == pytest.approx(vote.gain, abs=1e-12)  # the same metric twice
+    assert "precision@1 vs WSABIE" in picked.table()
+
+
 def test_the_table_shows_a_change_that_rounds_to_zero_without_a_sign_of_its_own():
     cancelled = Trial("vote:weight=3,k=20", 0.5, 0.01, 0.02, -0.01, 0.02, 0.5, -1e-17, 0.0217, vote=True)
     table = AutoResult(None, None, [Trial(None, 0.5, both=0.5), cancelled], 1.0, [3]).table()

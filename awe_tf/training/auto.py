@@ -20,7 +20,8 @@ a seed chooses the same either way. The trials report both.
    0), or, for G built from the training set (k-NN), the paper's iterative scheme with WSABIE as
    step 0 and :data:`ITERATIONS` rebuilds of G.
 4. Each validation row is scored on the monitored metric and on the protocol's other reported
-   one (:func:`check_metric`: P@3 beside P@1), and a candidate's score is the mean of the two.
+   one (:func:`check_metric`: P@3 beside P@1; with 2 labels P@1 alone), and a candidate's score
+   is the mean of the two.
    A trained candidate qualifies only if it beats WSABIE on that mean by more than one standard
    error of the paired difference over the rows, and is less than one standard error below
    WSABIE on either metric (a loss of one standard error, what a single differing row gives, is
@@ -174,11 +175,14 @@ class _Stopwatch:
         return time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
-def check_metric(monitor: str) -> str:
+def check_metric(monitor: str, n_labels: int | None = None) -> str:
     """The second metric a candidate must not lose on: the protocols report P@1 with P@3 for
-    annotation and P@1 with P@10 for recommendation, so k = 3 beside k = 1, else k = 1."""
+    annotation and P@1 with P@10 for recommendation, so k = 3 beside k = 1, else k = 1. With
+    fewer than 3 labels (``n_labels``), where no ranking has a third place, it is the monitored
+    metric itself."""
     name, k = monitor.split("@")
-    return f"{name}@{3 if int(k) == 1 else 1}"
+    check = 3 if int(k) == 1 else 1
+    return monitor if n_labels is not None and check > n_labels else f"{name}@{check}"
 
 
 def _row_scores(model, split, metrics) -> list[np.ndarray]:
@@ -248,7 +252,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     log = progress_log(log, train_config)
     began = _Stopwatch()
     monitor = train_config.monitor
-    check = check_metric(monitor)
+    check = check_metric(monitor, train.n_labels)
     carve = checked_validation(train, "the affinity", "name one and " + WITHOUT_VALIDATION)
     linear = dataclasses.replace(model_config, affinity=None)
     stage = _indented(log)  # each stage's own progress, under the auto: line that names it
