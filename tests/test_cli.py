@@ -57,7 +57,8 @@ def test_train_on_the_bundled_default_then_evaluate(tmp_path):
 def test_train_says_what_its_data_cannot_teach(tmp_path):
     """One xmlrepo file, no test file: the data line names the data by its folder (the file is
     train.txt), says the test part is every fifth row, and counts the training rows with no label
-    and the label and feature only the test rows have (their rows of V and U stay untrained)."""
+    and the label and feature only the test rows have (the label's row of V stays untrained, the
+    model leaves the feature out)."""
     rows = []
     for i in range(50):
         if i % 5 == 0:  # test rows: label 3 and feature 5 only here
@@ -75,7 +76,8 @@ def test_train_says_what_its_data_cannot_teach(tmp_path):
     assert "test 10 examples (every fifth row of the file: no test file given)" in proc.stdout
     assert "2 training rows with no label: no pair to learn from" in proc.stdout
     assert "1 label in no training example, so untrained rows of V: 10 of the test part's 20 positives" in proc.stdout
-    assert "1 feature in no training row, so untrained rows of U: 10 test values" in proc.stdout
+    assert ("1 feature that no training row trains (in none, or numeric and constant there), left out of every row "
+            "scored: 10 test values") in proc.stdout
 
 
 def test_a_copy_of_a_header_yes_file_is_refused_with_the_header_named(tmp_path):

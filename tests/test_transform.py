@@ -170,3 +170,40 @@ def test_a_model_trained_on_the_validation_carve_out_standardises_with_the_train
     np.testing.assert_allclose(model.transform.mean, full.mean(axis=0))
     np.testing.assert_allclose(model.transform.std, full.std(axis=0))
     assert not np.allclose(model.transform.mean, carve.train.X.toarray().mean(axis=0))
+
+
+def test_features_no_training_row_trains_start_at_zero_and_move_no_score(data_dir):
+    """A numeric column constant in training (standardised to 0 in every training row) and a
+    binary one no training row holds never get a gradient: the model leaves them out of the rows
+    it scores, so a row with any value there ranks as without it. Kept in,
+    their random rows of U moved the ranking, and a large value took it over (an own-data
+    walk-through: 5, 6 and 1e6 gave three top-3s)."""
+    import dataclasses
+
+    from awe_tf.data import load_dataset
+    from awe_tf.data.protocols import coverage, untrained_features
+    from awe_tf.training import ModelConfig, TrainConfig, fit
+
+    split = load_dataset("emotions")
+
+    def widened(data, absent_value):
+        n = data.n_examples
+        extra = sp.csr_matrix(np.column_stack([np.full(n, 5.0), np.full(n, absent_value)]))
+        return dataclasses.replace(data, X=sp.hstack([data.X, extra]).tocsr(),
+                                   feature_names=[*data.feature_names, "constant", "unseen word"],
+                                   numeric_features=np.append(data.numeric_features, [True, False]),
+                                   numeric_scale=None)
+
+    train, test = widened(split.train, 0.0), widened(split.test, 1.0)
+    mask = untrained_features(train.X, train.numeric_features)
+    assert mask.sum() == 2 and mask[-2:].all()
+    assert coverage(dataclasses.replace(split, train=train, test=test)).test_values_of_untrained_features == \
+        2 * test.n_examples
+    model = fit(train, ModelConfig(dimension=8), TrainConfig(epochs=1, verbose=0)).model
+    assert model.transform.ignored.tolist() == [72, 73]
+    assert AWEModel.from_config(model.get_config()).transform.ignored.tolist() == [72, 73]
+    rows = test.X.toarray()[:50]
+    for constant, word in ((5.0, 0.0), (6.0, 1.0), (1e6, 3.0)):
+        moved = rows.copy()
+        moved[:, -2:] = constant, word
+        np.testing.assert_array_equal(model.top_k(moved, k=3)[0], model.top_k(rows, k=3)[0])

@@ -247,7 +247,8 @@ def _training_notes(counts) -> list[str]:
                      f"{counts.test_positives_of_untrained_labels} of the test part's {counts.test_positives} "
                      "positives")
     if counts.test_values_of_untrained_features:
-        notes.append(f"{_plural(counts.untrained_features, 'feature')} in no training row, so untrained rows of U: "
+        notes.append(f"{_plural(counts.untrained_features, 'feature')} that no training row trains (in none, or "
+                     "numeric and constant there), left out of every row scored: "
                      f"{counts.test_values_of_untrained_features} test values")
     return notes
 

@@ -28,6 +28,24 @@ def validation_rows(n_train: int, seed: int = 0) -> np.ndarray:
     return np.sort(rng.permutation(n_train)[: n_train // 5])
 
 
+def untrained_features(X, numeric, mean=None) -> np.ndarray:
+    """A mask of the input features whose standardised value (the protocol's) is 0 in every row
+    of ``X``, so that training learns nothing of them: the binary (bag-of-words) columns that no
+    row holds, and the numeric ones (``numeric``, a mask) that are constant over the rows at
+    their standardising mean (``mean``, one per numeric column; None: their own mean, which a
+    constant column always is). A model ignores them in the rows it scores
+    (:class:`~awe_tf.layers.transform.InputTransform`): their rows of U never trained."""
+    X = sp.csr_matrix(X)
+    untrained = X.getnnz(axis=0) == 0
+    numeric = np.flatnonzero(np.asarray(numeric, bool))
+    if numeric.size and X.shape[0]:
+        block = X[:, numeric]
+        low, high = (np.asarray(m.toarray(), np.float64).ravel() for m in (block.min(axis=0), block.max(axis=0)))
+        at_mean = True if mean is None else np.abs(high - mean) <= 1e-9 * np.maximum(1.0, np.abs(high))
+        untrained[numeric] = (low == high) & at_mean
+    return untrained
+
+
 def column_statistics(X, numeric) -> tuple[np.ndarray, np.ndarray]:
     """``(mean, std)`` of the columns flagged in ``numeric`` over the rows of ``X`` (float64; a
     standard deviation of 0 is replaced by 1, so a constant column is only centred)."""
@@ -151,8 +169,9 @@ class Coverage:
     file or the recommendation split) and its positives; for recommendation only, the users too
     short to test and those tested with no training items; for annotation only (0 for
     recommendation, whose items never trained on are not ranked at all), the training rows with
-    no label (no pair to learn from), the labels and features in no training row (their rows of
-    V and U stay as they started), and the test positives and values those touch."""
+    no label (no pair to learn from), the labels in no training row (their rows of V stay as
+    they started) and the features no training row trains (:func:`untrained_features`, which a
+    model ignores), and the test positives and values those touch."""
 
     test_every: int = 0
     untested_users: int = 0
@@ -171,7 +190,8 @@ def coverage(split: Split) -> Coverage:
     if train.task == RECOMMENDATION:  # items never trained on are not ranked at all (the split's candidates)
         return Coverage(untested_users=split.untested, test_positives=int(test.Y.nnz),
                         users_without_training_items=int((test.X.getnnz(axis=1) == 0).sum()))
-    labels, features = train.Y.getnnz(axis=0) == 0, train.X.getnnz(axis=0) == 0
+    mean = None if train.numeric_scale is None else train.numeric_scale[0]
+    labels, features = train.Y.getnnz(axis=0) == 0, untrained_features(train.X, train.numeric_features, mean)
     return Coverage(test_every=split.test_every, unlabelled_rows=int((train.Y.getnnz(axis=1) == 0).sum()),
                     untrained_labels=int(labels.sum()), test_positives_of_untrained_labels=int(test.Y[:, labels].nnz),
                     test_positives=int(test.Y.nnz), untrained_features=int(features.sum()),
@@ -213,6 +233,7 @@ __all__ = [
     "protocol_split",
     "recommendation_split",
     "recommendation_validation",
+    "untrained_features",
     "validation_rows",
     "validation_split",
 ]

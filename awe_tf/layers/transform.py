@@ -26,7 +26,12 @@ class InputTransform(tf.keras.layers.Layer):
        model was trained on (a standard deviation of 0 counts as 1): x_i <- (x_i - mean_i) / std_i.
        A numeric feature absent from a row is a raw 0, so after this step every numeric column
        has its value in every row. Binary and bag-of-words columns are left as they are.
-    3. Each row is scaled to unit norm: ``l2`` (default), ``l1``, or not at all (``none``). The
+    3. The features no training row trained (:func:`~awe_tf.data.protocols.untrained_features`:
+       in no training row, or numeric and constant there) are left out: their rows of U never
+       moved from where they started, and a value there (a word no training document had, a
+       constant column's other value) would add their random row to the score and change the
+       row's norm.
+    4. Each row is scaled to unit norm: ``l2`` (default), ``l1``, or not at all (``none``). The
        norm is summed in float64, so it neither overflows nor depends on the order of the terms.
 
     The output lists a row's non-zero entries in ascending feature id, then padding (id 0,
@@ -40,10 +45,11 @@ class InputTransform(tf.keras.layers.Layer):
         std: their standard deviations (0 replaced by 1).
         values_as_ones: whether any non-zero value reads as 1 (step 1); set by :meth:`adapt`
             from the data's ``values_as_ones``.
+        ignored: the ids of the features left out (step 3), ascending; set by :meth:`adapt`.
     """
 
     def __init__(self, n_features: int, normalisation: str = "l2", numeric=None, mean=None, std=None,
-                 values_as_ones: bool = False, **kwargs):
+                 values_as_ones: bool = False, ignored=None, **kwargs):
         super().__init__(**kwargs)
         if normalisation not in NORMALISATIONS:
             raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
@@ -51,6 +57,7 @@ class InputTransform(tf.keras.layers.Layer):
         self.normalisation = normalisation
         self.values_as_ones = bool(values_as_ones)
         self._set(numeric, mean, std)
+        self.ignored = _ascending_ids(ignored, self.n_features, "ignored feature")
 
     def _set(self, numeric, mean, std) -> None:
         self.numeric = None if numeric is None else np.asarray(numeric, np.int64).reshape(-1)
@@ -60,9 +67,8 @@ class InputTransform(tf.keras.layers.Layer):
         if self.mean.size != count or self.std.size != count:
             raise ValueError(f"{count} numeric columns need as many means and standard deviations, got "
                              f"{self.mean.size} and {self.std.size}")
-        if count and (np.any(np.diff(self.numeric) <= 0) or self.numeric[0] < 0
-                      or self.numeric[-1] >= self.n_features):
-            raise ValueError("numeric column ids must be ascending ids of the model's features")
+        if self.numeric is not None:
+            self.numeric = _ascending_ids(self.numeric, self.n_features, "numeric column")
 
     @property
     def adapted(self) -> bool:
@@ -74,13 +80,14 @@ class InputTransform(tf.keras.layers.Layer):
         the raw training rows ``X``, or take them as given (``statistics = (mean, std)``, the
         protocol's training-part statistics when ``X`` is a carve-out of it); ``values_as_ones``:
         the data file's values were not its inputs (class docstring, step 1)."""
-        from awe_tf.data.protocols import column_statistics
+        from awe_tf.data.protocols import column_statistics, untrained_features
 
         numeric = np.flatnonzero(np.asarray(numeric_mask, bool))
         if X.shape[1] != self.n_features or np.asarray(numeric_mask).size != self.n_features:
             raise ValueError(f"the transform takes {self.n_features} features, got data with {X.shape[1]}")
         mean, std = statistics if statistics is not None else column_statistics(X, numeric_mask)
         self._set(numeric, mean, std)
+        self.ignored = np.flatnonzero(untrained_features(X, numeric_mask, self.mean))
         self.values_as_ones = bool(values_as_ones)
         self._graph = None
         return self
@@ -96,6 +103,8 @@ class InputTransform(tf.keras.layers.Layer):
         numeric = self.numeric if self.numeric is not None else np.zeros(0, np.int64)
         if numeric.size:
             ids, wide = self._standardise(ids, wide, numeric)
+        if self.ignored.size:
+            wide = tf.where(_member(ids, self.ignored)[0], tf.zeros_like(wide), wide)
         if self.normalisation == "l2":
             norms = tf.sqrt(tf.reduce_sum(wide * wide, axis=1, keepdims=True))
         elif self.normalisation == "l1":
@@ -113,9 +122,8 @@ class InputTransform(tf.keras.layers.Layer):
         """Move the numeric columns' values into a dense block, standardised, after the others."""
         batch, width = tf.shape(ids)[0], tf.shape(ids)[1]
         columns = tf.constant(numeric, tf.int32)
-        flat = tf.reshape(ids, [1, -1])
-        position = tf.minimum(tf.searchsorted(columns[None, :], flat), numeric.size - 1)[0]
-        is_numeric = tf.equal(tf.gather(columns, position), flat[0])
+        is_numeric, position = _member(ids, numeric)
+        is_numeric = tf.reshape(is_numeric, [-1])
         rows = tf.repeat(tf.range(batch), width)
         index = tf.boolean_mask(tf.stack([rows, position], 1), is_numeric)
         raw = tf.tensor_scatter_nd_add(tf.zeros([batch, numeric.size], weights.dtype), index,
@@ -171,7 +179,8 @@ class InputTransform(tf.keras.layers.Layer):
 
     def _graph_function(self):
         """``call`` as one traced function, or None when the transform is the identity."""
-        if (self.numeric is None or not self.numeric.size) and self.normalisation == "none" and not self.values_as_ones:
+        numeric = self.numeric is not None and self.numeric.size
+        if not (numeric or self.ignored.size or self.values_as_ones) and self.normalisation == "none":
             return None
         if getattr(self, "_graph", None) is None:
             self._graph = TracedOnce(self.call, [tf.TensorSpec([None, None], tf.int32),
@@ -187,4 +196,22 @@ class InputTransform(tf.keras.layers.Layer):
             "mean": self.mean.tolist(),
             "std": self.std.tolist(),
             "values_as_ones": self.values_as_ones,
+            "ignored": self.ignored.tolist(),
         }
+
+
+def _ascending_ids(ids, n_features: int, what: str) -> np.ndarray:
+    """``ids`` as an ascending int64 array of feature ids below ``n_features`` (None: none)."""
+    ids = np.asarray(ids if ids is not None else [], np.int64).reshape(-1)
+    if ids.size and (np.any(np.diff(ids) <= 0) or ids[0] < 0 or ids[-1] >= n_features):
+        raise ValueError(f"{what} ids must be ascending ids of the model's features")
+    return ids
+
+
+def _member(ids, sorted_ids: np.ndarray):
+    """Whether each of ``ids`` (``[B, L]``) is one of ``sorted_ids`` (ascending, not empty),
+    ``[B, L]``, and where it is or would go among them, ``[B * L]``."""
+    table = tf.constant(sorted_ids, tf.int32)
+    flat = tf.reshape(ids, [1, -1])
+    position = tf.minimum(tf.searchsorted(table[None, :], flat), sorted_ids.size - 1)[0]
+    return tf.reshape(tf.equal(tf.gather(table, position), flat[0]), tf.shape(ids)), position

@@ -332,12 +332,15 @@ class AWEModel(tfrs.Model):
         self.label_names = tuple(str(name) for name in names) if names is not None else None
 
     def _transform_config(self) -> dict | None:
-        """What :meth:`adapt` fitted of the input transform, or None; ``values_as_ones`` only when
-        set, so the configs of models without it read as before it existed."""
+        """What :meth:`adapt` fitted of the input transform, or None; ``values_as_ones`` and
+        ``ignored`` only when set, so the configs of models without them read as before they
+        existed."""
         transform = self.transform.get_config()
         fitted = {key: transform[key] for key in ("numeric", "mean", "std")}
         if self.transform.values_as_ones:
             fitted["values_as_ones"] = True
+        if self.transform.ignored.size:
+            fitted["ignored"] = transform["ignored"]
         return fitted if self.transform.adapted or self.transform.values_as_ones else None
 
     def get_config(self):
