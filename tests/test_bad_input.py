@@ -51,6 +51,10 @@ FILES = {  # name -> content (bytes or text) written under tmp_path
     "unlabelled.arff": ARFF + "".join(f"{i}.5,{i % 3},0,0\n" for i in range(12)),  # no positive label
     "sparse.tsv": "".join(f"u{u}\ti{(u + i) % 20}\n" for u in range(30) for i in range(7)),  # 2 a user train
     "short.tsv": "".join(f"u{u}\ti{(u + i) % 9}\n" for u in range(30) for i in range(4)),  # 4 a user: none tested
+    "clicks.txt": "u1\ti1\nu2\ti2\n",  # the user's own pairs, named like Extreme Classification text
+    "nominal.arff": ARFF.replace("@attribute f2 numeric", "@attribute colour {red,green}") + "1.5,red,1,0\n",
+    "missing.arff": ARFF + "1.5,?,1,0\n",
+    "swapped.arff": ARFF.replace("f1", "fx") + "1.5,2,1,0\n",
 }
 
 ON_FILES = ["--epochs", "1", "--no-validate", "--no-baselines", "--dimension", "4", "--negatives", "2"]
@@ -75,6 +79,17 @@ CASES = [
      ["was exported from another model than", "!other labels"]),  # the export named, not the data
     ("own pairs named like MovieLens", ["train", "--train", "{dir}/ratings.csv", *ON_FILES],
      ["ratings.csv:1", "read as MovieLens by its name", "--format interactions"]),
+    ("own pairs named like xmlrepo text", ["train", "--train", "{dir}/clicks.txt", *ON_FILES],
+     ["clicks.txt:1", "header must be 'N F L'", "read as Extreme Classification text by its .txt name",
+      "--format interactions"]),
+    ("a nominal feature of words", ["train", "--train", "{dir}/nominal.arff", "--labels", "{dir}/labels.xml",
+                                    *ON_FILES],
+     ["nominal.arff:7", "'colour' is nominal", "one 0/1 attribute per value"]),
+    ("a missing value", ["train", "--train", "{dir}/missing.arff", "--labels", "{dir}/labels.xml", *ON_FILES],
+     ["missing.arff:7", "missing value '?' for attribute 'f2'", "fill it in"]),
+    ("a test file's other features", ["train", "--train", "{dir}/labelled.arff", "--test", "{dir}/swapped.arff",
+                                      "--labels", "{dir}/labels.xml", *ON_FILES],
+     ["swapped.arff: its features differ", "feature 0 is 'fx' there, 'f1' in training"]),
     ("labels coded -1/+1", ["train", "--train", "{dir}/signed.arff", "--labels", "{dir}/labels.xml", *ON_FILES],
      ["signed.arff:7", "label 'a' is -1", "never negative"]),
     ("duplicate interaction", ["train", "--train", "{dir}/clicks.tsv", *ON_FILES],
@@ -162,6 +177,7 @@ CASES = [
                                                   "{dir}/never"], ["the default --monitor, precision@10", "has 8",
                                                                    "precision@K with K at most 8"]),
     ("too little data to validate", ["train", "--train", "{dir}/few.tsv", *SMALL], ["validation carve-out",
+                                                                                     "more than 5 training items",
                                                                                      "--no-validate"]),
     ("native engine, other affinity", ["train", "--engine", "native", "--affinity", "sigmoid", *SMALL],
      ["--engine native trains WSABIE", "'sigmoid'"]),

@@ -11,6 +11,7 @@ class DataFormatError(ValueError):
         super().__init__(f"{where}: {message}")
         self.path = str(path)
         self.line = line
+        self.message = message
 
 
 FLOAT32_MAX = 3.4028234663852886e38

@@ -31,9 +31,14 @@ def read_label_names(xml_path) -> list[str]:
     return names
 
 
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
+
+
 def _unquote(name: str) -> str:
+    """An attribute name or value as written, without its quotes; inside quotes a backslash
+    escapes the next character, as Weka writes them (``'rock\\'n\\'roll'`` is rock'n'roll)."""
     if len(name) >= 2 and name[0] == name[-1] and name[0] in "'\"":
-        return name[1:-1]
+        return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), name[1:-1])
     return name
 
 
@@ -77,7 +82,7 @@ def read_arff(path, duplicates: str = "error"):
                 if kind.lower() in ("numeric", "real", "integer"):
                     kinds.append("numeric")
                 elif kind.startswith("{") and kind.endswith("}"):
-                    kinds.append(tuple(v.strip().strip("'\"") for v in kind[1:-1].split(",")))
+                    kinds.append(tuple(_unquote(v.strip()) for v in kind[1:-1].split(",")))
                 else:
                     raise DataFormatError(path, f"attribute {name!r} has unsupported type {kind!r}", line_no)
                 names.append(name)
@@ -139,13 +144,18 @@ def read_arff(path, duplicates: str = "error"):
 
 
 def _value(path, text: str, kind, name: str, line_no: int) -> float:
-    text = text.strip("'\"")
+    text = _unquote(text)
     if text == "?":
-        raise DataFormatError(path, f"missing value '?' for attribute {name!r}", line_no)
+        raise DataFormatError(path, f"missing value '?' for attribute {name!r}: every value is needed; fill it in (0 "
+                              "where a row lacks a feature, or the column's mean) or leave the row out", line_no)
     if kind == "numeric":
         return parse_float(path, text, line_no, f"value of {name!r}")
     if text not in kind:
         raise DataFormatError(path, f"value {text!r} of {name!r} is not one of {{{','.join(kind)}}}", line_no)
+    if not _is_number(text):
+        raise DataFormatError(path, f"attribute {name!r} is nominal, {{{','.join(kind)}}}, and {text!r} is not a "
+                              "number: attributes are read as numbers (numeric, or nominal such as {0,1}); write it as "
+                              "one 0/1 attribute per value", line_no)
     return parse_float(path, text, line_no, f"value of {name!r}")
 
 

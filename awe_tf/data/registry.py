@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -94,11 +95,13 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
         out = (read_mulan(train, labels, name, duplicates),
                read_mulan(test, labels, name, duplicates) if test else None)
         if out[1] is not None and out[1].feature_names != out[0].feature_names:
-            raise DataFormatError(test, f"its features differ from those of {train}")
+            raise DataFormatError(test, f"its features differ from those of {train}: "
+                                        f"{_first_difference(out[0].feature_names, out[1].feature_names)}")
         return out
     if fmt == "xmlrepo":
-        first = read_xmlrepo(train, name, duplicates)
-        second = read_xmlrepo(test, name, duplicates) if test else None
+        with _read_as_named(format, "Extreme Classification text by its .txt name"):
+            first = read_xmlrepo(train, name, duplicates)
+            second = read_xmlrepo(test, name, duplicates) if test else None
         if second is not None and (second.n_features, second.n_labels) != (first.n_features, first.n_labels):
             raise DataFormatError(test, f"its header's {second.n_features} features and {second.n_labels} labels "
                                         f"differ from {train}'s {first.n_features} and {first.n_labels}")
@@ -106,14 +109,31 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
     if test is not None:
         raise ValueError(f"{fmt} data is split by the protocol; pass only --train")
     if fmt == "movielens":
-        try:
+        with _read_as_named(format, "MovieLens by its name"):
             return read_movielens(train, name, duplicates), None
-        except DataFormatError as error:
-            if format is None:  # guessed from the name: say so, for a file of another layout named like MovieLens'
-                raise DataFormatError(error.path, f"{str(error).split(': ', 1)[1]} (read as MovieLens by its name; "
-                                      "--format interactions for user, item[, weight] rows)", error.line) from None
-            raise
     return read_interactions(train, name, duplicates, header), None
+
+
+@contextlib.contextmanager
+def _read_as_named(format: str | None, how: str):
+    """Where the format was guessed from a file's name (``format`` None), a malformed file's
+    error says so, and how to read user, item[, weight] rows instead: a file of another layout
+    named like those of the guessed format."""
+    try:
+        yield
+    except DataFormatError as error:
+        if format is not None:
+            raise
+        raise DataFormatError(error.path, f"{error.message} (read as {how}; --format interactions "
+                              "for user, item[, weight] rows)", error.line) from None
+
+
+def _first_difference(names: list[str], others: list[str]) -> str:
+    """Where two lists of feature names first differ, in words."""
+    for index, (name, other) in enumerate(zip(names, others, strict=False)):
+        if name != other:
+            return f"feature {index} is {other!r} there, {name!r} in training"
+    return f"{len(others)} features there, {len(names)} in training"
 
 
 def guess_format(path: Path) -> str:

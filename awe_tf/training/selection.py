@@ -19,6 +19,7 @@ import numpy as np
 from awe_tf.config import ModelConfig, TrainConfig, affinity_of
 from awe_tf.data import validation_split
 from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split
+from awe_tf.data.protocols import N_HELD_OUT
 from awe_tf.training.fit import FitResult, fit, progress_log
 from awe_tf.training.iterative import fit_iterative, needs_iterations
 
@@ -63,9 +64,12 @@ def checked_validation(train: Dataset, choosing: str = "the epochs", remedy: str
     carve = validation_split(train)
     scored = int((np.diff(carve.test.Y.indptr) > 0).sum())
     if scored == 0 or carve.train.Y.nnz == 0:
+        why = (f"; it holds out {N_HELD_OUT} of each user's training items, so only users with more than {N_HELD_OUT} "
+               f"training items count (more than {2 * N_HELD_OUT} in a file whose test part holds out {N_HELD_OUT})"
+               if train.task == RECOMMENDATION else "")
         raise ValueError(f"{train.name}: the protocol's validation carve-out has no example with a positive label to "
-                         f"score ({carve.train.n_examples} training / {carve.test.n_examples} validation rows); too "
-                         f"little data to choose {choosing} on: {remedy}")
+                         f"score ({carve.train.n_examples} training / {carve.test.n_examples} validation rows{why}); "
+                         f"too little data to choose {choosing} on: {remedy}")
     return carve
 
 
