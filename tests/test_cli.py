@@ -80,6 +80,21 @@ def test_train_says_what_its_data_cannot_teach(tmp_path):
             "scored: 10 test values") in proc.stdout
 
 
+def test_train_says_when_its_epochs_are_chosen_on_few_rows_or_capped(tmp_path):
+    """50 rows: the carve-out scores 10, too few to tell epochs apart, and the line says so; the
+    best epoch is the last --epochs allows, and the line says the score may still be rising."""
+    rows = [f"{i % 3} {i % 4}:1 4:1" for i in range(50)]
+    data = tmp_path / "small" / "train.txt"
+    data.parent.mkdir()
+    data.write_text("50 5 3\n" + "\n".join(rows) + "\n")
+    proc = run("train", "--train", str(data), "--epochs", "1", "--no-baselines", "--dimension", "4", "--negatives", "2",
+               "-o", str(tmp_path / "run"))
+    chosen = proc.stdout.split("[2/2]")[0]
+    assert "only 8 validation rows with a positive label to score: too few to tell epochs apart" in chosen
+    assert "best epoch 1 (validation precision@1 = " in chosen
+    assert "the last of --epochs 1, so the score may still be rising: try more" in chosen
+
+
 def test_a_copy_of_a_header_yes_file_is_refused_with_the_header_named(tmp_path):
     """A header of words above text ids reads as data unless --header yes says otherwise; the run
     records it for its own file only, so a copy read with --header auto has one more user and item:

@@ -166,6 +166,8 @@ def _train(args) -> int:
             else:
                 shown = f"validation {monitor} = {scores[e - 1]:.4f}" if len(scores) >= e else "no validation score"
                 shown += f"; the start's {at_start}" if at_start else ""
+                if e == args.epochs:
+                    shown += f"; the last of --epochs {args.epochs}, so the score may still be rising: try more"
             print(f"{DETAIL}{label}best epoch {e} ({shown})")
         print(f"[2/2] refitting on the whole training part for {epochs_text(epochs)}")
     final_config = dataclasses.replace(train_config, epochs=epochs[0], patience=0)

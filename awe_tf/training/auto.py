@@ -58,6 +58,7 @@ from awe_tf.training.fit import FitResult, check_arguments, progress_log
 from awe_tf.training.iterative import on_linear_model
 from awe_tf.training.selection import (
     DETAIL,
+    FEW_ROWS,
     WITHOUT_VALIDATION,
     checked_validation,
     choose_epochs,
@@ -154,9 +155,8 @@ class AutoResult:
             lines.append(f"{mark} {trial.name:<32}{score:>24}{gain:>18}{check:>26}{both:>26}{epochs:>10}"
                          f"{trial.seconds:>9.1f}{trial.cpu_seconds:>8.1f}" + (f"   {trial.note}" if trial.note else ""))
         if self.rows:
-            lines.append(f"scored on {self.rows} validation rows" + (
-                ": too few to tell the candidates apart, WSABIE is kept unless a gain is beyond doubt" if self.rows < 30
-                else ""))
+            few = ": too few to tell the candidates apart, WSABIE is kept unless a gain is beyond doubt"
+            lines.append(f"scored on {self.rows} validation rows" + (few if self.rows < FEW_ROWS else ""))
         return "\n".join(lines)
 
 

@@ -56,14 +56,21 @@ def best_score(result: FitResult, monitor: str) -> float:
 WITHOUT_VALIDATION = "train with --no-validate (in Python: fit without validation)"
 
 
+FEW_ROWS = 30  # validation rows below which a choice among epochs or candidates is mostly noise
+
+
+def scored_rows(carve: Split) -> int:
+    """The validation rows with a positive label: those a metric scores."""
+    return int((np.diff(carve.test.Y.indptr) > 0).sum())
+
+
 def checked_validation(train: Dataset, choosing: str = "the epochs", remedy: str = WITHOUT_VALIDATION) -> Split:
     """The protocol's validation carve-out of ``train``, refused (ValueError) when it has no
     example to score, as with too little data (recommendation: users need at least 5 items of
     training data to have validation items, and more than 5 to keep any for its training). The
     message says what could not be chosen (``choosing``) and what to do instead (``remedy``)."""
     carve = validation_split(train)
-    scored = int((np.diff(carve.test.Y.indptr) > 0).sum())
-    if scored == 0 or carve.train.Y.nnz == 0:
+    if scored_rows(carve) == 0 or carve.train.Y.nnz == 0:
         why = (f"; it holds out {N_HELD_OUT} of each user's training items, so only users with more than {N_HELD_OUT} "
                f"training items count (more than {2 * N_HELD_OUT} in a file whose test part holds out {N_HELD_OUT})"
                if train.task == RECOMMENDATION else "")
@@ -99,6 +106,11 @@ def choose_epochs(train: Dataset, model_config: ModelConfig, train_config: Train
     carve = checked_validation(train)
     log = progress_log(log, train_config)
     log(f"{DETAIL}validation carve-out: {carve_text(carve)}")
+    scored = scored_rows(carve)
+    if scored < FEW_ROWS:
+        log(f"{DETAIL}only {scored} validation rows with a positive label to score: too few to tell epochs apart "
+            f"(one row moves the score by 1/{scored}); with more data it can, or {WITHOUT_VALIDATION} for epochs "
+            "of your own")
     _, steps = train_model(carve.train, model_config, train_config, iterations, carve, output_dir,
                            init_from=init_from, log=log)
     return [train_config.epochs if step.best_epoch is None else step.best_epoch for step in steps], steps
