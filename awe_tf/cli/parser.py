@@ -130,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "WSABIE); auto: chosen on the validation carve-out among WSABIE and a few candidates, "
                        "within 5x WSABIE's time (its candidates keep no checkpoints: interrupted, it chooses "
                        "again)")
+    model.add_argument("--auto-budget", type=_number, metavar="X",
+                       help="--affinity auto's time budget: X times the CPU time of WSABIE's run (none: 5); the "
+                            "candidates that would take it past that are not run")
     model.add_argument("--iterations", type=_positive,
                        help="times G is rebuilt from the model, for affinities built from the training set "
                             "(knn, rbf, latent-rbf, hybrid-rbf, cluster; none: 3)")

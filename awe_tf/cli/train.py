@@ -67,6 +67,9 @@ def _train(args) -> int:
     if auto and (args.init_from or not args.validate or args.iterations is not None):
         raise UsageError("--affinity auto chooses on the validation carve-out, from WSABIE: it takes neither "
                          "--no-validate, --init-from nor --iterations")
+    if args.auto_budget is not None and not (auto and args.auto_budget > 0):
+        raise UsageError(f"--auto-budget: {args.auto_budget:g} is not above 0" if auto else
+                         "--auto-budget is the time budget of --affinity auto")
     try:
         model_config = ModelConfig(
             dimension=args.dimension, margin=args.margin, num_negatives=args.num_negatives, loss=args.loss,
@@ -96,7 +99,8 @@ def _train(args) -> int:
     check_parts(args, split, name, "train")
     from awe_tf.affinities import get, spec_of
 
-    chosen = "auto" if auto else spec_of(get(model_config.affinity or "constant"))  # as parsed: spellings agree
+    chosen = spec_of(get(model_config.affinity or "constant")) if not auto else \
+        "auto" if args.auto_budget is None else f"auto, within {args.auto_budget:g}x WSABIE's time"  # as parsed
     request = runs.request(chosen, model_config, train_config, args.validate, split)  # the data's hashes, once
     if args.strategy == "multiworker":
         _check_workers_agree(args, request, train_config, iterations)
@@ -144,7 +148,9 @@ def _train(args) -> int:
         from awe_tf.training.auto import choose_affinity
 
         print(f"choosing the affinity on the protocol's validation carve-out, watching {monitor}")
-        picked = choose_affinity(split.train, model_config, train_config, log=lambda line: print(DETAIL + line))
+        budget = {} if args.auto_budget is None else {"budget": args.auto_budget}
+        picked = choose_affinity(split.train, model_config, train_config, log=lambda line: print(DETAIL + line),
+                                 **budget)
         print(picked.table(monitor))
         model_config = dataclasses.replace(model_config, affinity=picked.affinity)
         result, epochs = picked.final, picked.epochs

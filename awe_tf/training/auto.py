@@ -70,6 +70,7 @@ from awe_tf.training.selection import (
 CANDIDATES = ("knn:k=20", "constant:0.3+knn:k=20", "linear-sigmoid:alpha=1,beta=0")
 VOTE_WEIGHTS = (1.0, 3.0, 10.0)  # w of the neighbour vote, in units of the WARP margin
 VOTE_K = 20  # the vote's neighbours: those of the k-NN baseline in WSABIE's space
+OVER_BUDGET = "not run: over the"  # a trial's note where the budget left it out
 BUDGET = 5.0  # the most CPU time, in units of the WSABIE run's (validation and refit) it makes first
 ITERATIONS = 3  # G rebuilds of an iterative candidate after WSABIE, its step 0 (the paper's T)
 # Below this, a difference and its standard error count as equal: where one validation row alone
@@ -154,6 +155,9 @@ class AutoResult:
             epochs = "+".join(map(str, trial.epochs)) if trial.epochs else "-"
             lines.append(f"{mark} {trial.name:<32}{score:>24}{gain:>18}{check:>26}{both:>26}{epochs:>10}"
                          f"{trial.seconds:>9.1f}{trial.cpu_seconds:>8.1f}" + (f"   {trial.note}" if trial.note else ""))
+        if any(trial.note.startswith(OVER_BUDGET) for trial in self.trials):
+            lines.append("candidates marked 'not run' would have taken the choice past its budget: a larger one "
+                         "(--auto-budget; budget= in Python) runs them")
         if self.rows:
             few = ": too few to tell the candidates apart, WSABIE is kept unless a gain is beyond doubt"
             lines.append(f"scored on {self.rows} validation rows" + (few if self.rows < FEW_ROWS else ""))
@@ -249,6 +253,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         An :class:`AutoResult`: the winner (None: WSABIE), refitted on all of ``train``.
     """
     check_arguments("choose_affinity", train, model_config, train_config)
+    if not budget > 0:
+        raise ValueError(f"choose_affinity: budget must be above 0, got {budget!r}")
     log = progress_log(log, train_config)
     began = _Stopwatch()
     monitor = train_config.monitor
@@ -270,7 +276,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         # a vote's building and scoring: the longest so far, guessed until one has run
         per_vote = max((trial.cpu_seconds for trial in trials if trial.vote and trial.ran), default=unit / 10)
         if began.elapsed()[1] + 2 * per_vote > budget * unit:  # itself and the build a winner needs
-            trials.append(Trial(spec, note=f"not run: over the {budget:g}x budget", vote=True))
+            trials.append(Trial(spec, note=f"{OVER_BUDGET} {budget:g}x budget", vote=True))
             continue
         log(f"auto: {spec}, built on WSABIE's model as it is, on the validation carve-out")
         started = _Stopwatch()
@@ -287,7 +293,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         spent = began.elapsed()[1]
         # its training, and the refit of whichever would win: itself or the best so far
         if spent + per_step * (iterations + max(iterations, leader_steps)) > budget * unit:
-            trials.append(Trial(spec, note=f"not run: over the {budget:g}x budget"))
+            trials.append(Trial(spec, note=f"{OVER_BUDGET} {budget:g}x budget"))
             continue
         log(f"auto: {spec}, from WSABIE, on the validation carve-out")
         started = _Stopwatch()
