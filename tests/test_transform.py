@@ -172,38 +172,54 @@ def test_a_model_trained_on_the_validation_carve_out_standardises_with_the_train
     assert not np.allclose(model.transform.mean, carve.train.X.toarray().mean(axis=0))
 
 
-def test_features_no_training_row_trains_start_at_zero_and_move_no_score(data_dir):
+def test_features_no_training_row_trains_are_left_out_of_every_row_scored(data_dir, tmp_path):
     """A numeric column constant in training (standardised to 0 in every training row) and a
     binary one no training row holds never get a gradient: the model leaves them out of the rows
-    it scores, so a row with any value there ranks as without it. Kept in,
-    their random rows of U moved the ranking, and a large value took it over (an own-data
+    it scores, in memory and exported, so a row with any value there ranks as without it. Kept
+    in, their random rows of U moved the ranking, and a large value took it over (an own-data
     walk-through: 5, 6 and 1e6 gave three top-3s)."""
     import dataclasses
 
-    from awe_tf.data import load_dataset
-    from awe_tf.data.protocols import coverage, untrained_features
-    from awe_tf.training import ModelConfig, TrainConfig, fit
+    from awe_tf import serving
+    from awe_tf.data import load_dataset, validation_split
+    from awe_tf.data.protocols import column_statistics, coverage, untrained_features, validation_rows
+    from awe_tf.training import ModelConfig, TrainConfig, build_model, fit
 
     split = load_dataset("emotions")
 
-    def widened(data, absent_value):
-        n = data.n_examples
-        extra = sp.csr_matrix(np.column_stack([np.full(n, 5.0), np.full(n, absent_value)]))
-        return dataclasses.replace(data, X=sp.hstack([data.X, extra]).tocsr(),
-                                   feature_names=[*data.feature_names, "constant", "unseen word"],
-                                   numeric_features=np.append(data.numeric_features, [True, False]),
-                                   numeric_scale=None)
+    def widened(data, *columns):
+        extra = sp.csr_matrix(np.column_stack(columns))
+        names = [f"extra {i}" for i in range(len(columns))]
+        numeric = np.append(data.numeric_features, [True] + [False] * (len(columns) - 1))
+        return dataclasses.replace(data, X=sp.hstack([data.X, extra]).tocsr(), feature_names=[*data.feature_names,
+                                   *names], numeric_features=numeric, numeric_scale=None)
 
-    train, test = widened(split.train, 0.0), widened(split.test, 1.0)
+    n, m = split.train.n_examples, split.test.n_examples
+    train, test = widened(split.train, np.full(n, 5.0), np.zeros(n)), widened(split.test, np.full(m, 6.0), np.ones(m))
     mask = untrained_features(train.X, train.numeric_features)
     assert mask.sum() == 2 and mask[-2:].all()
-    assert coverage(dataclasses.replace(split, train=train, test=test)).test_values_of_untrained_features == \
-        2 * test.n_examples
+    # every test row differs from training in both: the constant column's 6 and the word's 1
+    assert coverage(dataclasses.replace(split, train=train, test=test)).test_values_of_untrained_features == 2 * m
+    assert coverage(dataclasses.replace(split, train=train, test=widened(split.test, np.full(m, 5.0), np.ones(m)))
+                    ).test_values_of_untrained_features == m  # a test value equal to the training constant: as trained
     model = fit(train, ModelConfig(dimension=8), TrainConfig(epochs=1, verbose=0)).model
     assert model.transform.ignored.tolist() == [72, 73]
     assert AWEModel.from_config(model.get_config()).transform.ignored.tolist() == [72, 73]
+    served = serving.load(serving.export(model, tmp_path, "m", flavour="portable", log=None))
     rows = test.X.toarray()[:50]
     for constant, word in ((5.0, 0.0), (6.0, 1.0), (1e6, 3.0)):
         moved = rows.copy()
         moved[:, -2:] = constant, word
         np.testing.assert_array_equal(model.top_k(moved, k=3)[0], model.top_k(rows, k=3)[0])
+        np.testing.assert_array_equal(served(sp.csr_matrix(moved), k=3)["label_ids"], model.top_k(rows, k=3)[0])
+
+    # The carve-out's model standardises with the whole training part's statistics: a column at 5 in
+    # its rows and 7 in the validation rows is centred elsewhere than 5, so it trains there (a
+    # constant non-zero input), and is not left out; the column at 5 everywhere still is.
+    at_validation = np.zeros(n, bool)
+    at_validation[validation_rows(n)] = True
+    part = widened(split.train, np.full(n, 5.0), np.zeros(n), np.where(at_validation, 7.0, 5.0))
+    part = dataclasses.replace(part, numeric_features=np.append(split.train.numeric_features, [True, False, True]))
+    part = dataclasses.replace(part, numeric_scale=column_statistics(part.X, part.numeric_features))
+    carve = validation_split(part)
+    assert build_model(carve.train, ModelConfig(dimension=4)).transform.ignored.tolist() == [72, 73]

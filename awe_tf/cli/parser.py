@@ -73,6 +73,13 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
+def _above_zero(text: str) -> float:
+    value = _number(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
+    return value
+
+
 def _rest(text: str) -> float | str:
     """Top-k's ``rest``: ``learn`` or a number in [0, 1]."""
     if text == "learn":
@@ -130,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "WSABIE); auto: chosen on the validation carve-out among WSABIE and a few candidates, "
                        "within 5x WSABIE's time (its candidates keep no checkpoints: interrupted, it chooses "
                        "again)")
-    model.add_argument("--auto-budget", type=_number, metavar="X",
+    model.add_argument("--auto-budget", type=_above_zero, metavar="X",
                        help="--affinity auto's time budget: X times the CPU time of WSABIE's run (none: 5); the "
                             "candidates that would take it past that are not run")
     model.add_argument("--iterations", type=_positive,

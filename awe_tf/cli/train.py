@@ -59,17 +59,17 @@ def _train(args) -> int:
     from awe_tf.data.protocols import coverage
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory, run_directory, tables_digest
+    from awe_tf.training.auto import BUDGET, choose_affinity
     from awe_tf.training.selection import DETAIL, checked_validation, choose_epochs, epochs_text, is_iterative, refit
 
+    if args.auto_budget is not None and args.affinity != "auto":
+        raise UsageError("--auto-budget is the time budget of --affinity auto")
     split, name, _ = load_data(args, header_from=Path(args.output))  # a rerun into a finished run: its header's reading
     monitor = monitor_of(args, split)
     auto = args.affinity == "auto"
     if auto and (args.init_from or not args.validate or args.iterations is not None):
         raise UsageError("--affinity auto chooses on the validation carve-out, from WSABIE: it takes neither "
                          "--no-validate, --init-from nor --iterations")
-    if args.auto_budget is not None and not (auto and args.auto_budget > 0):
-        raise UsageError(f"--auto-budget: {args.auto_budget:g} is not above 0" if auto else
-                         "--auto-budget is the time budget of --affinity auto")
     try:
         model_config = ModelConfig(
             dimension=args.dimension, margin=args.margin, num_negatives=args.num_negatives, loss=args.loss,
@@ -99,9 +99,10 @@ def _train(args) -> int:
     check_parts(args, split, name, "train")
     from awe_tf.affinities import get, spec_of
 
-    chosen = spec_of(get(model_config.affinity or "constant")) if not auto else \
-        "auto" if args.auto_budget is None else f"auto, within {args.auto_budget:g}x WSABIE's time"  # as parsed
+    chosen = "auto" if auto else spec_of(get(model_config.affinity or "constant"))  # as parsed: spellings agree
     request = runs.request(chosen, model_config, train_config, args.validate, split)  # the data's hashes, once
+    if auto and args.auto_budget not in (None, BUDGET):  # recorded where it is not the default (as before it existed)
+        request["auto_budget"] = args.auto_budget
     if args.strategy == "multiworker":
         _check_workers_agree(args, request, train_config, iterations)
     if args.validate:
@@ -145,12 +146,10 @@ def _train(args) -> int:
     validation_report = None
     began = time.perf_counter()
     if auto:
-        from awe_tf.training.auto import choose_affinity
 
         print(f"choosing the affinity on the protocol's validation carve-out, watching {monitor}")
-        budget = {} if args.auto_budget is None else {"budget": args.auto_budget}
         picked = choose_affinity(split.train, model_config, train_config, log=lambda line: print(DETAIL + line),
-                                 **budget)
+                                 budget=args.auto_budget or BUDGET)
         print(picked.table(monitor))
         model_config = dataclasses.replace(model_config, affinity=picked.affinity)
         result, epochs = picked.final, picked.epochs
@@ -172,7 +171,7 @@ def _train(args) -> int:
             else:
                 shown = f"validation {monitor} = {scores[e - 1]:.4f}" if len(scores) >= e else "no validation score"
                 shown += f"; the start's {at_start}" if at_start else ""
-                if e == args.epochs:
+                if e == args.epochs and len(scores) >= e:
                     shown += f"; the last of --epochs {args.epochs}, so the score may still be rising: try more"
             print(f"{DETAIL}{label}best epoch {e} ({shown})")
         print(f"[2/2] refitting on the whole training part for {epochs_text(epochs)}")

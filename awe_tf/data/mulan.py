@@ -35,10 +35,11 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 
 
 def _unquote(name: str) -> str:
-    """An attribute name or value as written, without its quotes; inside quotes a backslash
-    escapes the next character, as Weka writes them (``'rock\\'n\\'roll'`` is rock'n'roll)."""
+    """An attribute name or value as written, without its quotes; inside quotes Weka's escapes
+    (a backslash before a quote, a backslash, %, t, n or r) are read as it writes them
+    (``'rock\\'n\\'roll'`` is rock'n'roll); any other backslash stays."""
     if len(name) >= 2 and name[0] == name[-1] and name[0] in "'\"":
-        return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), name[1:-1])
+        return re.sub(r"\\(['\"\\\\%tnr])", lambda m: _ESCAPES.get(m.group(1), m.group(1)), name[1:-1])
     return name
 
 
@@ -161,7 +162,7 @@ def _value(path, text: str, kind, name: str, line_no: int) -> float:
 
 def _is_number(text: str) -> bool:
     try:
-        float(text.strip("'\""))
+        float(text)
     except ValueError:
         return False
     return True

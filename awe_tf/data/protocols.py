@@ -35,7 +35,7 @@ def untrained_features(X, numeric, mean=None) -> np.ndarray:
     their standardising mean (``mean``, one per numeric column; None: their own mean, which a
     constant column always is). A model ignores them in the rows it scores
     (:class:`~awe_tf.layers.transform.InputTransform`): their rows of U never trained."""
-    X = sp.csr_matrix(X)
+    X = _without_stored_zeros(X)
     untrained = X.getnnz(axis=0) == 0
     numeric = np.flatnonzero(np.asarray(numeric, bool))
     if numeric.size and X.shape[0]:
@@ -44,6 +44,26 @@ def untrained_features(X, numeric, mean=None) -> np.ndarray:
         at_mean = True if mean is None else np.abs(high - mean) <= 1e-9 * np.maximum(1.0, np.abs(high))
         untrained[numeric] = (low == high) & at_mean
     return untrained
+
+
+def _without_stored_zeros(X) -> sp.csr_matrix:
+    """``X`` as CSR without explicit zero entries (a copy only where it has any)."""
+    X = sp.csr_matrix(X)
+    if (X.data == 0).any():
+        X = X.copy()
+        X.eliminate_zeros()
+    return X
+
+
+def _values_off(X, columns, constants) -> int:
+    """How many values of ``X`` in ``columns`` differ from those columns' ``constants`` (absent
+    entries are 0): what a model that ignores those features sees otherwise than in training."""
+    block = sp.csc_matrix(_without_stored_zeros(X)[:, columns])
+    total = 0
+    for j, constant in enumerate(constants):
+        values = block.data[block.indptr[j]:block.indptr[j + 1]]
+        total += values.size if constant == 0 else block.shape[0] - int((values == constant).sum())
+    return total
 
 
 def column_statistics(X, numeric) -> tuple[np.ndarray, np.ndarray]:
@@ -191,11 +211,13 @@ def coverage(split: Split) -> Coverage:
         return Coverage(untested_users=split.untested, test_positives=int(test.Y.nnz),
                         users_without_training_items=int((test.X.getnnz(axis=1) == 0).sum()))
     mean = None if train.numeric_scale is None else train.numeric_scale[0]
-    labels, features = train.Y.getnnz(axis=0) == 0, untrained_features(train.X, train.numeric_features, mean)
+    labels = train.Y.getnnz(axis=0) == 0
+    features = np.flatnonzero(untrained_features(train.X, train.numeric_features, mean))
+    constants = np.asarray(sp.csr_matrix(train.X)[:, features].max(axis=0).toarray()).ravel()  # 0: in no row
     return Coverage(test_every=split.test_every, unlabelled_rows=int((train.Y.getnnz(axis=1) == 0).sum()),
                     untrained_labels=int(labels.sum()), test_positives_of_untrained_labels=int(test.Y[:, labels].nnz),
-                    test_positives=int(test.Y.nnz), untrained_features=int(features.sum()),
-                    test_values_of_untrained_features=int(test.X[:, features].nnz))
+                    test_positives=int(test.Y.nnz), untrained_features=int(features.size),
+                    test_values_of_untrained_features=_values_off(test.X, features, constants))
 
 
 def protocol_split(train: Dataset, test: Dataset | None = None) -> Split:

@@ -99,9 +99,11 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
                                         f"{_first_difference(out[0].feature_names, out[1].feature_names)}")
         return out
     if fmt == "xmlrepo":
-        with _read_as_named(format, "Extreme Classification text by its .txt name"):
+        # interactions take no test file: with one, the hint would not help
+        with _read_as_named(format is None and test is None, "Extreme Classification text by its .txt name",
+                            header_only=True):  # another layout fails on its first line
             first = read_xmlrepo(train, name, duplicates)
-            second = read_xmlrepo(test, name, duplicates) if test else None
+        second = read_xmlrepo(test, name, duplicates) if test else None
         if second is not None and (second.n_features, second.n_labels) != (first.n_features, first.n_labels):
             raise DataFormatError(test, f"its header's {second.n_features} features and {second.n_labels} labels "
                                         f"differ from {train}'s {first.n_features} and {first.n_labels}")
@@ -109,20 +111,20 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
     if test is not None:
         raise ValueError(f"{fmt} data is split by the protocol; pass only --train")
     if fmt == "movielens":
-        with _read_as_named(format, "MovieLens by its name"):
+        with _read_as_named(format is None, "MovieLens by its name"):
             return read_movielens(train, name, duplicates), None
     return read_interactions(train, name, duplicates, header), None
 
 
 @contextlib.contextmanager
-def _read_as_named(format: str | None, how: str):
-    """Where the format was guessed from a file's name (``format`` None), a malformed file's
-    error says so, and how to read user, item[, weight] rows instead: a file of another layout
-    named like those of the guessed format."""
+def _read_as_named(guessed: bool, how: str, header_only: bool = False):
+    """Where the format was ``guessed`` from a file's name, a malformed file's error
+    (``header_only``: on its first line) says so, and how to read user, item[, weight] rows
+    instead: a file of another layout named like those of the guessed format."""
     try:
         yield
     except DataFormatError as error:
-        if format is not None:
+        if not guessed or (header_only and error.line != 1):
             raise
         raise DataFormatError(error.path, f"{error.message} (read as {how}; --format interactions "
                               "for user, item[, weight] rows)", error.line) from None

@@ -65,7 +65,7 @@ class AWEModel(tfrs.Model):
             (a user's items in, items out): then :meth:`top_k` and the exported graphs leave out
             the request's own items and the items never seen in training, as evaluation does.
         input_transform: what :meth:`adapt` fitted of the input transform (``numeric``, ``mean``,
-            ``std``, and ``values_as_ones`` when set).
+            ``std``, and ``values_as_ones`` and ``ignored`` when set).
     """
 
     def __init__(self, n_features: int, n_labels: int, dimension: int = DEFAULTS.dimension, affinity=None,
@@ -341,7 +341,8 @@ class AWEModel(tfrs.Model):
             fitted["values_as_ones"] = True
         if self.transform.ignored.size:
             fitted["ignored"] = transform["ignored"]
-        return fitted if self.transform.adapted or self.transform.values_as_ones else None
+        return fitted if self.transform.adapted or self.transform.values_as_ones or self.transform.ignored.size \
+            else None
 
     def get_config(self):
         return {

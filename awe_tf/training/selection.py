@@ -87,8 +87,8 @@ def carve_text(carve: Split) -> str:
     """What the validation carve-out holds, as progress lines give it: rows for annotation; for
     recommendation, where every user keeps training items, the held-out items and their users."""
     if carve.train.task == RECOMMENDATION:
-        users = int((np.diff(carve.test.Y.indptr) > 0).sum())
-        return f"{users} users' held-out items ({carve.test.Y.nnz} in all) for validation, their other items train"
+        return (f"{scored_rows(carve)} users' held-out items ({carve.test.Y.nnz} in all) for validation, their other "
+                "items train")
     return f"{carve.train.n_examples} train / {carve.test.n_examples} validation examples"
 
 
