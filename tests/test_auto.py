@@ -238,7 +238,10 @@ def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None, stretch: fl
     monkeypatch.setattr(auto, "validate_then_refit", validate_then_refit)
     monkeypatch.setattr(auto, "_row_scores", row_scores)
     monkeypatch.setattr(auto, "on_linear_model", on_linear_model)
-    return auto.choose_affinity("training part", ModelConfig(), TrainConfig(), candidates=tuple(cost)[1:],
+    class Part(str):  # the training part, by name: a data set of 10 labels
+        n_labels = 10
+
+    return auto.choose_affinity(Part("training part"), ModelConfig(), TrainConfig(), candidates=tuple(cost)[1:],
                                 budget=5.0, vote_weights=(1.0, 3.0, 10.0) if vote_rows else (), log=lambda line: None)
 
 
