@@ -146,7 +146,6 @@ def _train(args) -> int:
     validation_report = None
     began = time.perf_counter()
     if auto:
-
         print(f"choosing the affinity on the protocol's validation carve-out, watching {monitor}")
         picked = choose_affinity(split.train, model_config, train_config, log=lambda line: print(DETAIL + line),
                                  budget=args.auto_budget or BUDGET)
