@@ -142,8 +142,8 @@ def test_cli_trains_with_the_auto_affinity(tmp_path):
     refused = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "auto", "--no-validate",
                               "-o", str(tmp_path / "x")], capture_output=True, text=True, env=ENV, timeout=300)
     assert refused.returncode == 2 and "--affinity auto" in refused.stderr
-    for flags, message in ((["--affinity", "auto", "--auto-budget", "0"], "'0' is not a number above 0"),
-                           (["--affinity", "auto", "--auto-budget", "inf"], "'inf' is not a number above 0"),
+    for flags, message in ((["--affinity", "auto", "--auto-budget", "0"], "'0' is not a finite number above 0"),
+                           (["--affinity", "auto", "--auto-budget", "inf"], "'inf' is not a finite number above 0"),
                            (["--auto-budget", "2"], "--auto-budget is the time budget of --affinity auto")):
         refused = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", *flags, "-o", str(tmp_path / "x")],
                                  capture_output=True, text=True, env=ENV, timeout=300)
@@ -160,6 +160,9 @@ def test_cli_auto_takes_the_budget_given(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "knn:k=20" in proc.stdout and "not run: over the 1.5x budget" in proc.stdout
     assert "a larger one (--auto-budget; budget= in Python) runs them" in proc.stdout
+    report = json.loads((out / "metrics.json").read_text())
+    capped = report["validation"]["auto"]["trials"][0]["epochs"] == [2]  # WSABIE's best epoch the last allowed
+    assert capped == ("WSABIE's best epoch is the last of --epochs 2, so its score may still be rising" in proc.stdout)
     assert json.loads((out / "metrics.json").read_text())["request"]["auto_budget"] == 1.5
 
 

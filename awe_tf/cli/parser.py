@@ -76,7 +76,7 @@ def _number(text: str) -> float:
 def _above_zero(text: str) -> float:
     value = _number(text)
     if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number above 0")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number above 0")
     return value
 
 

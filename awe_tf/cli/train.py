@@ -150,6 +150,9 @@ def _train(args) -> int:
         picked = choose_affinity(split.train, model_config, train_config, log=lambda line: print(DETAIL + line),
                                  budget=args.auto_budget or BUDGET)
         print(picked.table(monitor))
+        if picked.trials[0].epochs[:1] == [args.epochs]:  # WSABIE's, the start of every candidate
+            print(f"{DETAIL}WSABIE's best epoch is the last of --epochs {args.epochs}, so its score may still be "
+                  "rising: try more")
         model_config = dataclasses.replace(model_config, affinity=picked.affinity)
         result, epochs = picked.final, picked.epochs
         validation_report = {"auto": {"chosen": picked.affinity or "constant", "seconds": picked.seconds,
