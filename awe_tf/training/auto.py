@@ -309,8 +309,9 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         leader_steps = results[leader.affinity][1] if leader is not None and not leader.vote else 0
     winner = _leader(trials)
     if winner is None:
-        log(f"auto: no candidate beats WSABIE on the carve-out on the mean of {monitor} and {check} (a trained one "
-            "by more than its standard error, the vote at all) without losing one standard error on either: WSABIE")
+        compared = monitor if check == monitor else f"the mean of {monitor} and {check}"  # 2 labels: one metric
+        log(f"auto: no candidate beats WSABIE on the carve-out on {compared} (a trained one by more than its standard "
+            "error, the vote at all) without losing one standard error on either: WSABIE")
         return AutoResult(None, wsabie_final, trials, began.elapsed()[0], epochs, monitor, check, n_rows)
     config = dataclasses.replace(model_config, affinity=winner.affinity)
     if winner.vote:  # built, not trained: nothing to refit
