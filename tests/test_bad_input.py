@@ -51,6 +51,7 @@ FILES = {  # name -> content (bytes or text) written under tmp_path
     "unlabelled.arff": ARFF + "".join(f"{i}.5,{i % 3},0,0\n" for i in range(12)),  # no positive label
     "sparse.tsv": "".join(f"u{u}\ti{(u + i) % 20}\n" for u in range(30) for i in range(7)),  # 2 a user train
     "short.tsv": "".join(f"u{u}\ti{(u + i) % 9}\n" for u in range(30) for i in range(4)),  # 4 a user: none tested
+    "one_label.txt": "3 2 1\n0 0:1\n0 1:1\n0 0:1 1:1\n",
     "clicks.txt": "u1\ti1\nu2\ti2\n",  # the user's own pairs, named like Extreme Classification text
     "nominal.arff": ARFF.replace("@attribute f2 numeric", "@attribute colour {red,green}") + "1.5,red,1,0\n",
     "missing.arff": ARFF + "1.5,?,1,0\n",
@@ -82,6 +83,8 @@ CASES = [
     ("own pairs named like xmlrepo text", ["train", "--train", "{dir}/clicks.txt", *ON_FILES],
      ["clicks.txt:1", "header must be 'N F L'", "read as Extreme Classification text by its .txt name",
       "--format interactions"]),
+    ("one label", ["train", "--train", "{dir}/one_label.txt", "--affinity", "auto", *SMALL],
+     ["one_label.txt: 1 label: there is nothing to rank", "at least 2 labels"]),
     ("a nominal feature of words", ["train", "--train", "{dir}/nominal.arff", "--labels", "{dir}/labels.xml",
                                     *ON_FILES],
      ["nominal.arff:7", "'colour' is nominal", "one 0/1 attribute per value"]),

@@ -108,11 +108,15 @@ def load_data(args, run: Path | None = None, header_from: Path | None = None):
 
 def check_parts(args, split, name: str, parts: str) -> None:
     """Stop before any work where a part to use (``"train"``: both; ``"test"``) holds no positive
-    label: nothing to train on or nothing to score, found otherwise only after training."""
+    label, or (training) the data has fewer than 2 labels: nothing to train on, rank or score,
+    found otherwise only after training has begun."""
     from awe_tf.data import RECOMMENDATION
     from awe_tf.data.protocols import N_HELD_OUT
 
     recommendation = split.train.task == RECOMMENDATION
+    if parts == "train" and split.train.n_labels < 2:  # as the model refuses it, once training has begun
+        raise UsageError(f"{args.train or name}: {split.train.n_labels} label: there is nothing to rank; a model "
+                         "needs at least 2 labels")
     if parts == "train" and split.train.Y.nnz == 0:
         raise UsageError(f"{args.train or name}: its training part has no example with a positive label" + (
             f" (a user with exactly {N_HELD_OUT} items has them all held out for testing)" if recommendation else ""))
