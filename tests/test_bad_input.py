@@ -85,6 +85,8 @@ CASES = [
       "--format interactions"]),
     ("one label", ["train", "--train", "{dir}/one_label.txt", "--affinity", "auto", *SMALL],
      ["one_label.txt: 1 label: there is nothing to rank", "at least 2 labels"]),
+    ("one label to tune on", ["tune", "--train", "{dir}/one_label.txt", "--trials", "1", "-o", "{dir}/tunings"],
+     ["one_label.txt: 1 label: there is nothing to rank"]),
     ("a nominal feature of words", ["train", "--train", "{dir}/nominal.arff", "--labels", "{dir}/labels.xml",
                                     *ON_FILES],
      ["nominal.arff:7", "'colour' is nominal", "one 0/1 attribute per value"]),

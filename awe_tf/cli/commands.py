@@ -15,7 +15,7 @@ from awe_tf.cli.common import (
     output_file,
     writable_directory,
 )
-from awe_tf.cli.data_flags import check_data_flags, check_parts, flags_of_data, load_data, same_data
+from awe_tf.cli.data_flags import check_data_flags, check_labels, check_parts, flags_of_data, load_data, same_data
 
 
 def cmd_datasets(args) -> int:
@@ -211,6 +211,7 @@ def cmd_tune(args) -> int:
         print("note: hyperband sets its own number of trials from --epochs; --trials is for random and bayesian")
     trials = args.trials or 10
     split, name, _ = load_data(args)
+    check_labels(args, split, name)
     print(f"data: {split.train!r}")
     monitor = monitor_of(args, split)
     check_monitor_fits(args, monitor, split.train.n_labels)

@@ -108,15 +108,14 @@ def load_data(args, run: Path | None = None, header_from: Path | None = None):
 
 def check_parts(args, split, name: str, parts: str) -> None:
     """Stop before any work where a part to use (``"train"``: both; ``"test"``) holds no positive
-    label, or (training) the data has fewer than 2 labels: nothing to train on, rank or score,
-    found otherwise only after training has begun."""
+    label, or (training) the data has fewer than 2 labels (:func:`check_labels`): nothing to train
+    on, rank or score, found otherwise only after training has begun."""
     from awe_tf.data import RECOMMENDATION
     from awe_tf.data.protocols import N_HELD_OUT
 
     recommendation = split.train.task == RECOMMENDATION
-    if parts == "train" and split.train.n_labels < 2:  # as the model refuses it, once training has begun
-        raise UsageError(f"{args.train or name}: {split.train.n_labels} label: there is nothing to rank; a model "
-                         "needs at least 2 labels")
+    if parts == "train":
+        check_labels(args, split, name)
     if parts == "train" and split.train.Y.nnz == 0:
         raise UsageError(f"{args.train or name}: its training part has no example with a positive label" + (
             f" (a user with exactly {N_HELD_OUT} items has them all held out for testing)" if recommendation else ""))
@@ -124,6 +123,14 @@ def check_parts(args, split, name: str, parts: str) -> None:
         raise UsageError(f"{args.test or args.train or name}: its test part has no example with a positive label to "
                          "score" + (f" (no user has the {N_HELD_OUT} items the protocol holds out)" if recommendation
                                     else ""))
+
+
+def check_labels(args, split, name: str) -> None:
+    """Stop before any training where the data has fewer than 2 labels: nothing to rank (the
+    model refuses it too, once training has begun)."""
+    if split.train.n_labels < 2:
+        raise UsageError(f"{args.train or name}: {split.train.n_labels} label: there is nothing to rank; a model "
+                         "needs at least 2 labels")
 
 
 def same_data(n_features, n_labels, label_names, split, name, where, args=None, run=None) -> None:
