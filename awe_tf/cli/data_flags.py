@@ -129,8 +129,9 @@ def check_labels(args, split, name: str) -> None:
     """Stop before any training where the data has fewer than 2 labels: nothing to rank (the
     model refuses it too, once training has begun)."""
     if split.train.n_labels < 2:
-        raise UsageError(f"{args.train or name}: {split.train.n_labels} label: there is nothing to rank; a model "
-                         "needs at least 2 labels")
+        count = split.train.n_labels
+        raise UsageError(f"{args.train or name}: {count} label{'' if count == 1 else 's'}: there is nothing to rank; "
+                         "a model needs at least 2 labels")
 
 
 def same_data(n_features, n_labels, label_names, split, name, where, args=None, run=None) -> None:
