@@ -507,3 +507,14 @@ def test_two_affinities_may_not_share_a_name():
         register("knn")(type("Other", (Affinity,), {}))
     with pytest.raises(ValueError, match="registered for Keras as awe_tf>KNN"):
         register("another-knn")(type("KNN", (Affinity,), {}))
+
+
+def test_iterative_learning_says_when_k_covers_most_of_the_training_set():
+    """24 training inputs and k = 20: every input's neighbours are nearly all of them, and the
+    run says so (an own-data walk-through saw nothing); k = 5 on the same rows says nothing."""
+    train = load_dataset("emotions").train.rows(np.arange(24))
+    for k, said in ((20, True), (5, False)):
+        lines = []
+        fit_iterative(train, ModelConfig(dimension=4, num_negatives=2, affinity=f"knn:k={k}"),
+                      TrainConfig(epochs=1, verbose=0), iterations=1, log=lines.append)
+        assert any(f"k = {k} neighbours of 24 training inputs" in line for line in lines) == said, lines

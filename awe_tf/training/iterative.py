@@ -84,6 +84,10 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
 
         raise ValueError("iterative learning builds G from the training set and a previous model; the affinity "
                          f"needs a part that is ({', '.join(n for n, r in REGISTRY.items() if r.iterative)})")
+    k = getattr(source, "k", None)  # the neighbours of k-NN-like G
+    if k is not None and 2 * k >= train.n_examples:
+        log(f"  (k = {k} neighbours of {train.n_examples} training inputs: each input's neighbours are most of the "
+            "training set, so G is close to the labels' frequencies; a smaller k, or more data, tells inputs apart)")
     where = (lambda step: Path(output_dir) / f"step-{step}") if output_dir is not None else (lambda step: None)
     linear_config = dataclasses.replace(model_config, affinity=None)
     began = time.perf_counter()
