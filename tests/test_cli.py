@@ -58,11 +58,11 @@ def test_train_says_what_its_data_cannot_teach(tmp_path):
     """One xmlrepo file, no test file: the data line names the data by its folder (the file is
     train.txt), says the test part is every fifth row, and counts the training rows with no label
     and the label and feature only the test rows have (the label's row of V stays untrained, the
-    model leaves the feature out)."""
+    model leaves the feature out), and the test row that has no other feature."""
     rows = []
     for i in range(50):
-        if i % 5 == 0:  # test rows: label 3 and feature 5 only here
-            rows.append(f"{i % 3},3 {i % 4}:1 5:2")
+        if i % 5 == 0:  # test rows: label 3 and feature 5 only here (row 0: nothing else)
+            rows.append(f"{i % 3},3 5:2" if i == 0 else f"{i % 3},3 {i % 4}:1 5:2")
         elif i in (1, 2):
             rows.append(f"{i % 4}:1")  # no label
         else:
@@ -73,7 +73,8 @@ def test_train_says_what_its_data_cannot_teach(tmp_path):
     proc = run("train", "--train", str(data), "--epochs", "1", "--no-validate", "--no-baselines", "--dimension", "4",
                "--negatives", "2", "-o", str(tmp_path / "run"))
     assert "data: Dataset('mydata'" in proc.stdout
-    assert "test 10 examples (every fifth row of the file: no test file given)" in proc.stdout
+    assert ("test 10 examples (every fifth row of the file: no test file given; 1 row with no feature the model "
+            "uses: each ranked as the others, by the label prior (by label order with --no-bias))") in proc.stdout
     assert "2 training rows with no label: no pair to learn from" in proc.stdout
     assert "1 label in no training example, so untrained rows of V: 10 of the test part's 20 positives" in proc.stdout
     assert ("1 feature that no training row trains (in none, or numeric and constant there), left out of every row "

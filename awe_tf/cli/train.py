@@ -242,6 +242,9 @@ def _test_notes(counts) -> str:
     if counts.users_without_training_items:
         notes.append(f"{_plural(counts.users_without_training_items, 'user')} with exactly {N_HELD_OUT} items: all "
                      "held out, tested with no training items")
+    if counts.test_rows_without_features:
+        notes.append(f"{_plural(counts.test_rows_without_features, 'row')} with no feature the model uses: each ranked "
+                     "as the others, by the label prior (by label order with --no-bias)")
     return f" ({'; '.join(notes)})" if notes else ""
 
 

@@ -191,7 +191,8 @@ class Coverage:
     recommendation, whose items never trained on are not ranked at all), the training rows with
     no label (no pair to learn from), the labels in no training row (their rows of V stay as
     they started) and the features no training row trains (:func:`untrained_features`, which a
-    model ignores), and the test positives and values those touch."""
+    model ignores), the test positives and values those touch, and the test rows left with no
+    feature a model uses (each ranked as every other such row is)."""
 
     test_every: int = 0
     untested_users: int = 0
@@ -202,6 +203,7 @@ class Coverage:
     test_positives: int = 0
     untrained_features: int = 0
     test_values_of_untrained_features: int = 0
+    test_rows_without_features: int = 0  # none the model uses: every such row is ranked the same
 
 
 def coverage(split: Split) -> Coverage:
@@ -212,12 +214,17 @@ def coverage(split: Split) -> Coverage:
                         users_without_training_items=int((test.X.getnnz(axis=1) == 0).sum()))
     mean = None if train.numeric_scale is None else train.numeric_scale[0]
     labels = train.Y.getnnz(axis=0) == 0
-    features = np.flatnonzero(untrained_features(train.X, train.numeric_features, mean))
+    untrained = untrained_features(train.X, train.numeric_features, mean)
+    features = np.flatnonzero(untrained)
     constants = np.asarray(sp.csr_matrix(train.X)[:, features].max(axis=0).toarray()).ravel()  # 0: in no row
+    # a numeric column the model uses has a value in every row once standardised (an absent one is a raw 0)
+    numeric_used = bool((np.asarray(train.numeric_features, bool) & ~untrained).any())
+    bare = 0 if numeric_used else int((_without_stored_zeros(test.X)[:, ~untrained].getnnz(axis=1) == 0).sum())
     return Coverage(test_every=split.test_every, unlabelled_rows=int((train.Y.getnnz(axis=1) == 0).sum()),
                     untrained_labels=int(labels.sum()), test_positives_of_untrained_labels=int(test.Y[:, labels].nnz),
                     test_positives=int(test.Y.nnz), untrained_features=int(features.size),
-                    test_values_of_untrained_features=_values_off(test.X, features, constants))
+                    test_values_of_untrained_features=_values_off(test.X, features, constants),
+                    test_rows_without_features=bare)
 
 
 def protocol_split(train: Dataset, test: Dataset | None = None) -> Split:
