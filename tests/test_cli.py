@@ -74,7 +74,8 @@ def test_train_says_what_its_data_cannot_teach(tmp_path):
                "--negatives", "2", "-o", str(tmp_path / "run"))
     assert "data: Dataset('mydata'" in proc.stdout
     assert ("test 10 examples (every fifth row of the file: no test file given; 1 row with no feature the model "
-            "uses: each ranked as the others, by the label prior (by label order with --no-bias))") in proc.stdout
+            "uses: each ranked as the others, by the learnt label prior (by label order with --no-bias))"
+            ) in proc.stdout
     assert "2 training rows with no label: no pair to learn from" in proc.stdout
     assert "1 label in no training example, so untrained rows of V: 10 of the test part's 20 positives" in proc.stdout
     assert ("1 feature that no training row trains (in none, or numeric and constant there), left out of every row "

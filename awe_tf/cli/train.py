@@ -244,7 +244,7 @@ def _test_notes(counts) -> str:
                      "held out, tested with no training items")
     if counts.test_rows_without_features:
         notes.append(f"{_plural(counts.test_rows_without_features, 'row')} with no feature the model uses: each ranked "
-                     "as the others, by the label prior (by label order with --no-bias)")
+                     "as the others, by the learnt label prior (by label order with --no-bias)")
     return f" ({'; '.join(notes)})" if notes else ""
 
 
