@@ -193,19 +193,24 @@ def publish(run: Path, model, report: dict) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def request(affinity: str, model_config, train_config, validate: bool, split) -> dict:
+def request(affinity: str, model_config, train_config, validate: bool, split, auto_budget=None) -> dict:
     """What a train command asks for, as ``metrics.json`` records it (``request``): the affinity
     (``auto`` before it chooses), the model's and training's settings but those a resumed run may
     change (:data:`~awe_tf.training.callbacks.FREE_ON_RESUME` and the epochs; also G's rebuilds,
-    whose steps a rerun with fewer takes up), validation, and the data's fingerprints. (The start
-    a run began from, ``--init-from``, its checkpoints check.)"""
+    whose steps a rerun with fewer takes up), validation, the data's fingerprints, and auto's
+    budget where it is not the default (so requests made before it could be set read as before).
+    (The start a run began from, ``--init-from``, its checkpoints check.)"""
+    from awe_tf.training.auto import BUDGET
     from awe_tf.training.callbacks import FREE_ON_RESUME
 
     free = ("epochs", *FREE_ON_RESUME)
-    return {"affinity": affinity,
-            "model": {k: v for k, v in model_config.to_dict().items() if k != "affinity"},
-            "train": {k: v for k, v in train_config.to_dict().items() if k not in free},
-            "validate": validate, "data": fingerprints(split)}
+    asked = {"affinity": affinity,
+             "model": {k: v for k, v in model_config.to_dict().items() if k != "affinity"},
+             "train": {k: v for k, v in train_config.to_dict().items() if k not in free},
+             "validate": validate, "data": fingerprints(split)}
+    if auto_budget not in (None, BUDGET):
+        asked["auto_budget"] = auto_budget
+    return asked
 
 
 def changed_request(run: Path, asked: dict) -> list[str]:

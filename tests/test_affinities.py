@@ -511,7 +511,7 @@ def test_two_affinities_may_not_share_a_name():
 
 def test_iterative_learning_says_when_k_covers_most_of_the_training_set():
     """24 training inputs and k = 20: every input's neighbours are nearly all of them, and the
-    run says so (an own-data walk-through saw nothing); k = 5 on the same rows says nothing."""
+    run says so; k = 5 on the same rows says nothing."""
     train = load_dataset("emotions").train.rows(np.arange(24))
     for k, said in ((20, True), (5, False)):
         lines = []

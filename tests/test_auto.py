@@ -77,8 +77,7 @@ def test_a_winner_needs_a_real_gain_and_no_real_loss_on_the_other_metric():
 
 
 def test_with_two_labels_the_check_metric_is_the_monitored_one():
-    """No ranking of 2 labels has a third place: P@3 beside P@1 failed with an IndexError in the
-    carve-out's scoring; auto now compares on P@1 alone and runs through."""
+    """No ranking of 2 labels has a third place: auto compares on P@1 alone and runs through."""
     assert check_metric("precision@1", n_labels=2) == "precision@1"
     assert check_metric("precision@1", n_labels=3) == "precision@3"
     emotions = load_dataset("emotions").train

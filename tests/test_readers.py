@@ -53,15 +53,15 @@ def test_mulan_dense(tmp_path):
 
 
 def test_quoted_arff_names_and_values_lose_their_escapes(tmp_path):
-    """Inside quotes a backslash escapes the next character, as Weka writes names: the label
-    'rock\\'n\\'roll' is rock'n'roll, as its XML list names it (kept with the backslashes it was
-    refused as not among the attributes), and a quoted nominal value is read as its text."""
+    """Inside quotes Weka's escapes are read as Weka writes them: the label 'rock\\'n\\'roll' is
+    rock'n'roll, as its XML list names it; a backslash before any other character stays ('C:\\dir');
+    a quoted nominal value is read as its text."""
     arff = DENSE.replace("@attribute sky {0,1}", "@attribute 'rock\\'n\\'roll' {'0','1'}").replace(
-        "@attribute 'f two'", "@attribute \"say \\\"hi\\\"\"")
+        "@attribute 'f two'", "@attribute \"say \\\"hi\\\"\"").replace("@attribute f1", "@attribute 'C:\\dir'")
     xml = XML.replace('name="sky"', 'name="rock&apos;n&apos;roll"')
     arff = arff.replace("1.5,2,1,0", "1.5,2,'1',0")
     data = read_mulan(write(tmp_path, "q.arff", arff), write(tmp_path, "l.xml", xml))
-    assert data.label_names == ["rock'n'roll", "sea"] and data.feature_names == ["f1", 'say "hi"']
+    assert data.label_names == ["rock'n'roll", "sea"] and data.feature_names == ["C:\\dir", 'say "hi"']
     np.testing.assert_array_equal(data.Y.toarray(), [[1, 0], [0, 1], [1, 1]])
 
 

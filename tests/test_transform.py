@@ -176,8 +176,7 @@ def test_features_no_training_row_trains_are_left_out_of_every_row_scored(data_d
     """A numeric column constant in training (standardised to 0 in every training row) and a
     binary one no training row holds never get a gradient: the model leaves them out of the rows
     it scores, in memory and exported, so a row with any value there ranks as without it. Kept
-    in, their random rows of U moved the ranking, and a large value took it over (an own-data
-    walk-through: 5, 6 and 1e6 gave three top-3s)."""
+    in, their random rows of U would move the ranking, and a large value take it over."""
     import dataclasses
 
     from awe_tf import serving

@@ -100,9 +100,8 @@ def _train(args) -> int:
     from awe_tf.affinities import get, spec_of
 
     chosen = "auto" if auto else spec_of(get(model_config.affinity or "constant"))  # as parsed: spellings agree
-    request = runs.request(chosen, model_config, train_config, args.validate, split)  # the data's hashes, once
-    if auto and args.auto_budget not in (None, BUDGET):  # recorded where it is not the default (as before it existed)
-        request["auto_budget"] = args.auto_budget
+    request = runs.request(chosen, model_config, train_config, args.validate, split,  # the data's hashes, once
+                           auto_budget=args.auto_budget)
     if args.strategy == "multiworker":
         _check_workers_agree(args, request, train_config, iterations)
     if args.validate:

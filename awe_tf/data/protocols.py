@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split
+from awe_tf.data.pipeline import raw_rows
 
 N_HELD_OUT = 5
 TEST_EVERY = 5  # annotation data with no test file: every fifth row is test
@@ -35,7 +36,7 @@ def untrained_features(X, numeric, mean=None) -> np.ndarray:
     their standardising mean (``mean``, one per numeric column; None: their own mean, which a
     constant column always is). A model ignores them in the rows it scores
     (:class:`~awe_tf.layers.transform.InputTransform`): their rows of U never trained."""
-    X = _without_stored_zeros(X)
+    X = raw_rows(X, X.shape[1])  # stored zeros dropped: a column of them is in no row
     untrained = X.getnnz(axis=0) == 0
     numeric = np.flatnonzero(np.asarray(numeric, bool))
     if numeric.size and X.shape[0]:
@@ -46,19 +47,11 @@ def untrained_features(X, numeric, mean=None) -> np.ndarray:
     return untrained
 
 
-def _without_stored_zeros(X) -> sp.csr_matrix:
-    """``X`` as CSR without explicit zero entries (a copy only where it has any)."""
-    X = sp.csr_matrix(X)
-    if (X.data == 0).any():
-        X = X.copy()
-        X.eliminate_zeros()
-    return X
-
-
-def _values_off(X, columns, constants) -> int:
-    """How many values of ``X`` in ``columns`` differ from those columns' ``constants`` (absent
-    entries are 0): what a model that ignores those features sees otherwise than in training."""
-    block = sp.csc_matrix(_without_stored_zeros(X)[:, columns])
+def _values_off(X: sp.csr_matrix, columns, constants) -> int:
+    """How many values of ``X`` (:func:`~awe_tf.data.pipeline.raw_rows`) in ``columns`` differ
+    from those columns' ``constants`` (absent entries are 0): what a model that ignores those
+    features sees otherwise than in training."""
+    block = sp.csc_matrix(X[:, columns])
     total = 0
     for j, constant in enumerate(constants):
         values = block.data[block.indptr[j]:block.indptr[j + 1]]
@@ -219,11 +212,12 @@ def coverage(split: Split) -> Coverage:
     constants = np.asarray(sp.csr_matrix(train.X)[:, features].max(axis=0).toarray()).ravel()  # 0: in no row
     # a numeric column the model uses has a value in every row once standardised (an absent one is a raw 0)
     numeric_used = bool((np.asarray(train.numeric_features, bool) & ~untrained).any())
-    bare = 0 if numeric_used else int((_without_stored_zeros(test.X)[:, ~untrained].getnnz(axis=1) == 0).sum())
+    test_X = raw_rows(test.X, test.n_features)  # stored zeros dropped
+    bare = 0 if numeric_used else int((test_X[:, ~untrained].getnnz(axis=1) == 0).sum())
     return Coverage(test_every=split.test_every, unlabelled_rows=int((train.Y.getnnz(axis=1) == 0).sum()),
                     untrained_labels=int(labels.sum()), test_positives_of_untrained_labels=int(test.Y[:, labels].nnz),
                     test_positives=int(test.Y.nnz), untrained_features=int(features.size),
-                    test_values_of_untrained_features=_values_off(test.X, features, constants),
+                    test_values_of_untrained_features=_values_off(test_X, features, constants),
                     test_rows_without_features=bare)
 
 
