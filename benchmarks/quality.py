@@ -201,15 +201,18 @@ def rows_of(dataset: str, reports: dict) -> list[dict]:
             "k-NN (input)": f"{wsabie[0]['baselines']['knn_input'][metric]:.3f}",
             "AWE auto": _mean_sd(a), "auto - WSABIE": _mean_sd(a - w), "auto - k-NN (WSABIE)": _mean_sd(a - knn),
             "LightFM": _mean_sd([r["metrics"][metric] for r in reports["LightFM"]]) if reports.get("LightFM") else "",
-            "auto chose": ", ".join(_name(r["affinity"]) for r in auto),
+            "auto chose": ", ".join(_chose(r) for r in auto),
             "seconds WSABIE / auto": f"{np.mean([r['seconds_total'] for r in wsabie]):.0f} / "
                                      f"{np.mean([r['seconds_total'] for r in auto]):.0f}",
         })
     return rows
 
 
-def _name(affinity) -> str:
-    return "WSABIE" if affinity in (None, "constant") else affinity
+def _chose(report: dict) -> str:
+    """What a run trained, as auto's table names it."""
+    from awe_tf.training.auto import chosen_name
+
+    return chosen_name(None if report["affinity"] in (None, "constant") else report["affinity"], report.get("start"))
 
 
 def markdown(rows: list[dict]) -> str:
@@ -295,7 +298,7 @@ def main() -> int:
                     reports[method].append(report)
                     print(f"{dataset} seed {seed} {method}: " + ", ".join(
                         f"{m} {report['metrics'][m]:.4f}" for m in metrics_of(dataset))
-                        + f" ({report['seconds_total']:.0f}s" + (f", chose {_name(report['affinity'])})"
+                        + f" ({report['seconds_total']:.0f}s" + (f", chose {_chose(report)})"
                                                                   if flags else ")"), flush=True)
                 if args.lightfm_python:
                     reports["LightFM"].append(_lightfm(dataset, seed, Path(tmp), args.lightfm_python, settings))

@@ -13,7 +13,16 @@ import pytest
 from awe_tf.data import load_dataset
 from awe_tf.evaluation import evaluate_model
 from awe_tf.training import ModelConfig, TrainConfig
-from awe_tf.training.auto import ROUNDING, AutoResult, Trial, _leader, _paired, check_metric, choose_affinity
+from awe_tf.training.auto import (
+    ROUNDING,
+    AutoResult,
+    Trial,
+    _leader,
+    _paired,
+    check_metric,
+    choose_affinity,
+    chosen_name,
+)
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 SMALL = {"model_config": ModelConfig(dimension=16, num_negatives=5), "train_config": TrainConfig(epochs=3, verbose=0)}
@@ -136,7 +145,8 @@ def test_cli_trains_with_the_auto_affinity(tmp_path):
     assert report["request"]["affinity"] == "auto" and "auto_budget" not in report["request"]
     assert report["auto"] and report["validation"]["auto"]["trials"][0]["affinity"] is None
     assert report["affinity"] == report["validation"]["auto"]["chosen"]
-    chosen = "WSABIE" if report["affinity"] == "constant" else report["affinity"]
+    assert report["start"] == report["validation"]["auto"]["start"] and report["start"] in (None, "svd")
+    chosen = chosen_name(None if report["affinity"] == "constant" else report["affinity"], report["start"])
     assert f"\nmodel (auto: {chosen}) " in proc.stdout  # the test table names what auto chose
     refused = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "auto", "--no-validate",
                               "-o", str(tmp_path / "x")], capture_output=True, text=True, env=ENV, timeout=300)
@@ -321,3 +331,45 @@ def test_one_validation_row_replaces_wsabie_with_nothing_and_the_table_says_so()
                           "unless a gain is beyond doubt")
     assert AutoResult(None, None, [Trial(None, 0.5, both=0.5)], 1.0, [3], rows=78).table().endswith(
         "scored on 78 validation rows")
+
+
+def test_the_svd_start_ranks_as_the_svd_baseline_within_the_max_norm(corel):
+    """U and V from the log-odds SVD's factors: on binary features each row's scores are the
+    SVD's times one positive factor (the input transform scales rows to unit norm), the bias row
+    is 0 and no row of U or V passes max_norm, however small."""
+    from awe_tf.baselines import LogOddsSVD
+    from awe_tf.training.svd_start import svd_start
+
+    X = corel.test.X[:200]
+    expected = LogOddsSVD(rank=16).fit(corel.train).score(X)
+    for max_norm in (3.0, 0.05):
+        model = svd_start(corel.train, ModelConfig(dimension=16, max_norm=max_norm, affinity="knn:k=20"))
+        assert model.affinity.reference_part() is None  # G = 1 whatever affinity the settings name
+        scores = model.score(X)
+        np.testing.assert_allclose(scores / np.linalg.norm(scores, axis=1, keepdims=True),
+                                   expected / np.linalg.norm(expected, axis=1, keepdims=True), atol=1e-5)
+        U, V = model.U.table.numpy(), model.V.table.numpy()
+        assert not U[corel.train.n_features:].any()
+        assert np.linalg.norm(U, axis=1).max() <= max_norm * (1 + 1e-6)
+        assert np.linalg.norm(V, axis=1).max() <= max_norm * (1 + 1e-6)
+
+
+def test_where_wsabie_learns_nothing_wsabie_from_the_svd_wins_and_is_refitted_from_the_whole_parts_svd(corel):
+    """A learning rate that leaves WSABIE at its random start: the candidate started from the SVD
+    beats it on the carve-out, wins, and the model returned starts from the SVD of the whole
+    training part (it ranks as that SVD), not from WSABIE's refit or the carve-out's SVD."""
+    from awe_tf.baselines import LogOddsSVD
+    from awe_tf.data.protocols import validation_split
+    from awe_tf.training.auto import FROM_SVD, SVD_START
+
+    picked = choose_affinity(corel.train, ModelConfig(dimension=16, num_negatives=5),
+                             TrainConfig(epochs=1, learning_rate=1e-7, verbose=0), candidates=(SVD_START,),
+                             vote_weights=(), log=lambda line: None)
+    assert (picked.affinity, picked.start, picked.name) == (None, "svd", FROM_SVD)
+    assert picked.trials[1].beats_wsabie and picked.trials[1].name == FROM_SVD
+    assert f"* {FROM_SVD}" in picked.table()
+    X = corel.test.X
+    top = picked.final.model.score(X).argmax(axis=1)
+    whole = LogOddsSVD(rank=16).fit(corel.train).score(X).argmax(axis=1)
+    carve = LogOddsSVD(rank=16).fit(validation_split(corel.train).train).score(X).argmax(axis=1)
+    assert (top == whole).mean() > 0.98 and (top == carve).mean() < 0.9

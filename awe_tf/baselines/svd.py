@@ -55,7 +55,11 @@ class LogOddsSVD:
         self.by = B if self.shared else B[train.n_features :]
         return self
 
+    def factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(P, Q)`` with score(x) = (x P) Q^T: P = W_x B_x, one row per feature, and
+        Q = W_y^-1 B_y, one row per label (a linear embedding model's U and V up to scale)."""
+        return self.wx[:, None] * self.bx, self.by / self.wy[:, None]
+
     def score(self, X) -> np.ndarray:
-        X = sp.csr_matrix(X, dtype=np.float64)
-        latent = (X @ sp.diags(self.wx)) @ self.bx
-        return np.asarray(latent @ self.by.T) / self.wy
+        P, Q = self.factors()
+        return np.asarray(sp.csr_matrix(X, dtype=np.float64) @ P) @ Q.T

@@ -154,7 +154,8 @@ def _train(args) -> int:
                   "rising: try more")
         model_config = dataclasses.replace(model_config, affinity=picked.affinity)
         result, epochs = picked.final, picked.epochs
-        validation_report = {"auto": {"chosen": picked.affinity or "constant", "seconds": picked.seconds,
+        validation_report = {"auto": {"chosen": picked.affinity or "constant", "start": picked.start,
+                                      "seconds": picked.seconds,
                                       "trials": [_finite(dataclasses.asdict(trial)) for trial in picked.trials]}}
     elif args.validate:
         print(f"[1/2] choosing the number of epochs on the protocol's validation split, watching {monitor}")
@@ -199,6 +200,7 @@ def _train(args) -> int:
             "pairs_per_second": result.pairs_per_second,
             "epochs": epochs,
             "affinity": model_config.affinity or "constant",
+            "start": picked.start if auto else None,  # "svd": auto chose WSABIE from the SVD
             "auto": auto,
             "strategy": args.strategy,  # of this process: a resumed run may have begun under another
             "strategy_class": type(tf.distribute.get_strategy()).__name__,  # what it chose (auto: TPU, GPUs, CPU)
@@ -271,9 +273,10 @@ def _finite(record: dict) -> dict:
 
 def _print_table(report: dict) -> None:
     from awe_tf.evaluation import BASELINES, format_table
+    from awe_tf.training.auto import chosen_name
 
     affinity = report.get("affinity") or "constant"
-    chosen = "WSABIE" if affinity == "constant" else affinity
+    chosen = chosen_name(None if affinity == "constant" else affinity, report.get("start"))
     rows = {f"model ({'auto: ' if report.get('auto') else ''}{chosen})": report["metrics"],
             **report.get("baselines", {})}
     print(format_table(rows))

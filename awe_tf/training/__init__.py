@@ -5,6 +5,7 @@ from awe_tf.config import ModelConfig, TrainConfig
 from awe_tf.training.auto import AutoResult, choose_affinity
 from awe_tf.training.fit import FitResult, build_model, fit
 from awe_tf.training.iterative import fit_iterative
+from awe_tf.training.svd_start import svd_start
 
 __all__ = ["AutoResult", "FitResult", "ModelConfig", "TrainConfig", "build_model", "choose_affinity", "fit",
-           "fit_iterative"]
+           "fit_iterative", "svd_start"]

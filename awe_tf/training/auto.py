@@ -14,11 +14,15 @@ a seed chooses the same either way. The trials report both.
    the linear score's scale); w = 0 is WSABIE and a large w is k-NN in WSABIE's space, so w is a
    knob between the two baselines a user compares with. It is chosen like one: the weight with
    the best carve-out score (below), the smaller on a tie.
-3. Each trained candidate affinity (:data:`CANDIDATES`, in order) is trained on the carve-out
-   starting from WSABIE's carve-out model, with early stopping, as long as the budget allows it
-   and the refit it would need: joint learning from WSABIE's U and V (the start counts as epoch
-   0), or, for G built from the training set (k-NN), the paper's iterative scheme with WSABIE as
-   step 0 and :data:`ITERATIONS` rebuilds of G.
+3. Each trained candidate (:data:`CANDIDATES`, in order) is trained on the carve-out, with early
+   stopping, as long as the budget allows it and the refit it would need. First "WSABIE from the
+   SVD" (:data:`SVD_START`): G = 1 trained by WARP from U and V started as the log-odds SVD
+   baseline's factors (:mod:`awe_tf.training.svd_start`), the start itself epoch 0, kept if no
+   epoch beats it; where the SVD ranks better than WARP learns to from a random start (sparse
+   bag-of-words data made from few latent topics, in ad hoc runs), so does it. Then the
+   affinities, each starting from WSABIE's carve-out model: joint learning from WSABIE's U and V
+   (the start counts as epoch 0), or, for G built from the training set (k-NN), the paper's
+   iterative scheme with WSABIE as step 0 and :data:`ITERATIONS` rebuilds of G.
 4. Each validation row is scored on the monitored metric and on the protocol's other reported
    one (:func:`check_metric`: P@3 beside P@1; with 2 labels P@1 alone), and a candidate's score
    is the mean of the two.
@@ -37,7 +41,7 @@ a seed chooses the same either way. The trials report both.
    WSABIE's own epochs were capped below where its validation score stops rising (a small
    ``TrainConfig.epochs``), G = 1 trained on the same way gains too, and so would a candidate.
 5. The winner is refitted on the whole training part, from WSABIE's refitted model (the vote:
-   built on it, as on the carve-out).
+   built on it, as on the carve-out; WSABIE from the SVD: from the SVD of the whole part).
 
 Because G = 1 is WSABIE, the recipe cannot do worse than WSABIE on the carve-out by more than
 the noise it lets through (one standard error; for the vote, its choice among the weights); the
@@ -66,8 +70,11 @@ from awe_tf.training.selection import (
     refit,
     validate_then_refit,
 )
+from awe_tf.training.svd_start import svd_start
 
-CANDIDATES = ("knn:k=20", "constant:0.3+knn:k=20", "linear-sigmoid:alpha=1,beta=0")
+SVD_START = "svd-start"  # the candidate WSABIE from the SVD among the affinities' specs (module docstring, 3)
+FROM_SVD = "WSABIE from the SVD"  # its name in the table
+CANDIDATES = (SVD_START, "knn:k=20", "constant:0.3+knn:k=20", "linear-sigmoid:alpha=1,beta=0")
 VOTE_WEIGHTS = (1.0, 3.0, 10.0)  # w of the neighbour vote, in units of the WARP margin
 VOTE_K = 20  # the vote's neighbours: those of the k-NN baseline in WSABIE's space
 OVER_BUDGET = "not run: over the"  # a trial's note where the budget left it out
@@ -99,10 +106,16 @@ class Trial:
     cpu_seconds: float = 0.0
     note: str = ""
     vote: bool = False  # the neighbour vote on WSABIE's model, nothing trained (module docstring, 2)
+    start: str | None = None  # "svd": G = 1 from the SVD start (module docstring, 3); None: from WSABIE
 
     @property
     def name(self) -> str:
-        return self.affinity or "constant (WSABIE)"
+        return FROM_SVD if self.start else self.affinity or "constant (WSABIE)"
+
+    @property
+    def candidate(self) -> bool:
+        """Whether this is a candidate against WSABIE, not WSABIE's own row."""
+        return self.affinity is not None or self.start is not None
 
     @property
     def ran(self) -> bool:
@@ -119,15 +132,15 @@ class Trial:
         def no_real_loss(gain, error):
             return gain >= 0 or gain > -error + ROUNDING
 
-        return (self.affinity is not None and self.ran and bool(np.isfinite(self.both_error))  # 2 rows at least
+        return (self.candidate and self.ran and bool(np.isfinite(self.both_error))  # 2 rows at least
                 and self.both_gain > needed + ROUNDING
                 and no_real_loss(self.gain, self.standard_error) and no_real_loss(self.check_gain, self.check_error))
 
 
 @dataclasses.dataclass
 class AutoResult:
-    """The chosen affinity (None: WSABIE), the refitted model's result, every trial, the wall-clock
-    seconds."""
+    """The chosen affinity (None: G = 1, WSABIE, from a random start or, where ``start`` is
+    "svd", from the SVD), the refitted model's result, every trial, the wall-clock seconds."""
 
     affinity: str | None
     final: FitResult
@@ -137,6 +150,12 @@ class AutoResult:
     monitor: str = "precision@1"
     check: str = "precision@3"
     rows: int = 0  # validation rows every candidate was scored on
+    start: str | None = None  # the winner's start: "svd" for WSABIE from the SVD
+
+    @property
+    def name(self) -> str:
+        """What was chosen, as the table names it."""
+        return chosen_name(self.affinity, self.start)
 
     def table(self, monitor: str | None = None) -> str:
         """The validation table, one line per candidate, the winner marked; seconds on the wall
@@ -146,9 +165,9 @@ class AutoResult:
                  f"{self.check + ' vs WSABIE':>26}{'mean of both vs WSABIE':>26}{'epochs':>10}{'seconds':>9}"
                  f"{'CPU s':>8}"]
         for trial in self.trials:
-            mark = "*" if trial.affinity == self.affinity else " "
+            mark = "*" if (trial.affinity, trial.start) == (self.affinity, self.start) else " "
             score = f"{trial.score:.4f}" if trial.ran else "-"
-            compared = trial.affinity is not None and trial.ran
+            compared = trial.candidate and trial.ran
             gain = _change(trial.gain, trial.standard_error) if compared else ""
             check = _change(trial.check_gain, trial.check_error) if compared else ""
             both = _change(trial.both_gain, trial.both_error) if compared else ""
@@ -162,6 +181,11 @@ class AutoResult:
             few = ": too few to tell the candidates apart, WSABIE is kept unless a gain is beyond doubt"
             lines.append(f"scored on {self.rows} validation rows" + (few if self.rows < FEW_ROWS else ""))
         return "\n".join(lines)
+
+
+def chosen_name(affinity: str | None, start: str | None = None) -> str:
+    """A choice of auto by name: the affinity's spec, ``WSABIE`` or ``WSABIE from the SVD``."""
+    return FROM_SVD if start else affinity or "WSABIE"
 
 
 def _change(gain: float, error: float) -> str:
@@ -244,7 +268,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         train: the protocol's training part (its validation carve-out is made here).
         model_config: the model settings of every candidate; its ``affinity`` is ignored.
         train_config: the training settings (``monitor`` is the metric compared).
-        candidates: the trained candidates' specs, run in this order while the budget allows.
+        candidates: the trained candidates, run in this order while the budget allows: affinity
+            specs, and :data:`SVD_START` for WSABIE from the SVD.
         budget: the most time, in units of WSABIE's run (validation and refit).
         vote_weights: the vote's weights in margins (empty: no vote).
         log: where progress lines go (default: printed, unless ``train_config.verbose`` is 0).
@@ -288,25 +313,29 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     per_step = unit / 2  # a candidate's carve-out training per step, guessed from WSABIE's until one has run
     leader_steps = 0  # the steps of the best candidate so far: its refit must fit in the budget too
     for spec in candidates:
-        config = dataclasses.replace(model_config, affinity=spec)
+        start = "svd" if spec == SVD_START else None
+        affinity = None if start else spec
+        config = dataclasses.replace(model_config, affinity=affinity)
         iterations = ITERATIONS if is_iterative(config) else 1
         spent = began.elapsed()[1]
         # its training, and the refit of whichever would win: itself or the best so far
         if spent + per_step * (iterations + max(iterations, leader_steps)) > budget * unit:
-            trials.append(Trial(spec, note=f"{OVER_BUDGET} {budget:g}x budget"))
+            trials.append(Trial(affinity, note=f"{OVER_BUDGET} {budget:g}x budget", start=start))
             continue
-        log(f"auto: {spec}, from WSABIE, on the validation carve-out")
+        log((f"auto: {FROM_SVD} (U and V started as the log-odds SVD's factors)" if start else
+             f"auto: {spec}, from WSABIE") + ", on the validation carve-out")
         started = _Stopwatch()
         chosen, steps = choose_epochs(train, config, engine_for(config, train_config), iterations,
-                                      init_from=wsabie_stage, log=stage)
+                                      init_from=svd_start(carve.train, config) if start else wsabie_stage, log=stage)
         rows = _row_scores(steps[-1].model, carve, (monitor, check))
         seconds, cpu = started.elapsed()
-        per_step = max(per_step, cpu / iterations)
+        if not start:  # the SVD start's time holds the SVD's too: no measure of an affinity's step
+            per_step = max(per_step, cpu / iterations)
         shown = chosen[1:] if is_iterative(config) else chosen  # step 0 is WSABIE itself
-        trials.append(_compared(spec, rows, baseline, epochs=shown, seconds=seconds, cpu_seconds=cpu))
-        results[spec] = (chosen, iterations)
+        trials.append(_compared(affinity, rows, baseline, epochs=shown, seconds=seconds, cpu_seconds=cpu, start=start))
+        results[trials[-1].name] = (chosen, iterations)
         leader = _leader(trials)
-        leader_steps = results[leader.affinity][1] if leader is not None and not leader.vote else 0
+        leader_steps = results[leader.name][1] if leader is not None and not leader.vote else 0
     winner = _leader(trials)
     if winner is None:
         compared = monitor if check == monitor else f"the mean of {monitor} and {check}"  # 2 labels: one metric
@@ -318,10 +347,11 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         log(f"auto: {winner.affinity} wins; building it on WSABIE's model refitted on the whole training part")
         final = on_linear_model(train, config, wsabie_final.model)
         return AutoResult(winner.affinity, final, trials, began.elapsed()[0], epochs, monitor, check, n_rows)
-    log(f"auto: {winner.affinity} wins; refitting it on the whole training part")
-    chosen, iterations = results[winner.affinity]
-    final = refit(train, config, engine_for(config, train_config), chosen, iterations, init_from=wsabie_final.model,
-                  log=stage)
+    log(f"auto: {winner.name} wins; refitting it on the whole training part")
+    chosen, iterations = results[winner.name]
+    start = svd_start(train, config) if winner.start else wsabie_final.model
+    final = refit(train, config, engine_for(config, train_config), chosen, iterations, init_from=start, log=stage)
     if is_iterative(config):  # step 0 is WSABIE's refit, of WSABIE's epochs
         chosen = [epochs[0], *chosen[1:]]
-    return AutoResult(winner.affinity, final, trials, began.elapsed()[0], chosen, monitor, check, n_rows)
+    return AutoResult(winner.affinity, final, trials, began.elapsed()[0], chosen, monitor, check, n_rows,
+                      start=winner.start)
