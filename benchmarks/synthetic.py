@@ -1,4 +1,5 @@
-"""A seeded synthetic recommendation set of any size, made on the fly (nothing to download).
+"""Seeded synthetic data sets made on the fly (nothing to download): a recommendation set of any
+size, and bag-of-words text annotated from latent topics (:func:`topic_text`).
 
 Items have a power-law popularity (item of popularity rank r drawn with weight r^-alpha) and
 belong to one of ``groups`` latent groups; each user belongs to a group and draws a share
@@ -18,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from awe_tf.data import RECOMMENDATION, Dataset, Split
-from awe_tf.data.protocols import recommendation_split
+from awe_tf.data.protocols import protocol_split, recommendation_split
 
 
 def check_sizes(users: int, items: int, per_user: int) -> None:
@@ -66,3 +67,53 @@ def recommendation_set(users: int, items: int, seed: int = 0, **settings) -> Spl
     data = Dataset(X=matrix, Y=matrix.copy(), feature_names=names, label_names=names, task=RECOMMENDATION,
                    name=f"synthetic-{users}x{items}")
     return recommendation_split(data)
+
+
+def check_topic_sizes(documents: int, words: int, labels: int, topics: int) -> None:
+    """Refuse (ValueError) sizes :func:`topic_text` cannot draw a split set with."""
+    if documents < 10 or min(words, labels, topics) < 1:
+        raise ValueError(f"need documents >= 10 (every fifth is tested) and words, labels, topics >= 1; got "
+                         f"documents {documents}, words {words}, labels {labels}, topics {topics}")
+
+
+def topic_text(documents: int = 18_000, words: int = 20_000, labels: int = 600, topics: int = 40,
+               length: int = 90, labels_per_document: float = 3.0, seed: int = 0) -> Split:
+    """Bag-of-words documents annotated with labels, both drawn from latent topics (a topic
+    model's data: low rank, sparse, a long tail of words and labels), split by the annotation
+    protocol (every fifth document tested).
+
+    Each topic has a distribution over words (half a Zipf law shared by all topics, half a sparse
+    Dirichlet draw of its own) and one over labels (95% a sparse Dirichlet draw of its own, 5% a
+    power law shared by all). A document mixes a few topics (Dirichlet weights, concentration
+    0.1), has about ``length`` words (Poisson; a word's count is its value) and
+    1 + Poisson(``labels_per_document`` - 1) label draws (repeats merge), each from its mixture.
+    """
+    check_topic_sizes(documents, words, labels, topics)
+    if length < 1 or labels_per_document < 1:
+        raise ValueError(f"need length >= 1 and labels_per_document >= 1; got {length} and {labels_per_document}")
+    rng = np.random.default_rng(seed)
+    zipf = np.arange(1, words + 1, dtype=np.float64) ** -1.05
+    word_cdf = np.cumsum(0.5 * zipf / zipf.sum() + 0.5 * rng.dirichlet(np.full(words, 0.01), size=topics), axis=1)
+    shared = np.arange(1, labels + 1, dtype=np.float64) ** -0.8
+    label_p = 0.95 * rng.dirichlet(np.full(labels, 0.003), size=topics) + 0.05 * shared / shared.sum()
+    rows, columns, label_rows, label_columns = [], [], [], []
+    for document in range(documents):
+        mixture = rng.dirichlet(np.full(topics, 0.1))
+        for topic, count in enumerate(rng.multinomial(rng.poisson(length) + 1, mixture)):
+            if count:
+                drawn = np.searchsorted(word_cdf[topic], rng.random(count) * word_cdf[topic, -1])
+                rows.append(np.full(count, document))
+                columns.append(np.minimum(drawn, words - 1))
+        drawn = rng.choice(labels, size=1 + rng.poisson(labels_per_document - 1), p=mixture @ label_p)
+        label_rows.append(np.full(drawn.size, document))
+        label_columns.append(drawn)
+    rows, columns = np.concatenate(rows), np.concatenate(columns)
+    X = sp.csr_matrix((np.ones(rows.size, np.float32), (rows, columns)), shape=(documents, words))
+    X.sum_duplicates()  # a word's count
+    label_rows, label_columns = np.concatenate(label_rows), np.concatenate(label_columns)
+    Y = sp.csr_matrix((np.ones(label_rows.size, np.float32), (label_rows, label_columns)), shape=(documents, labels))
+    Y.sum_duplicates()
+    Y.data[:] = 1.0
+    data = Dataset(X=X, Y=Y, feature_names=[f"w{i}" for i in range(words)],
+                   label_names=[f"l{j}" for j in range(labels)], name=f"topic-text-{documents}x{words}x{labels}")
+    return protocol_split(data)

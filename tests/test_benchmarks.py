@@ -176,3 +176,34 @@ def test_lightfm_side_of_the_speed_benchmarks_ranks_ties_as_awe_tf_does():
     assert np.array_equal(ours[[0, 1]], [np.arange(10), [35, 36, 37, 38, 39, 0, 1, 2, 3, 4]])
     assert np.array_equal(ours[3:], theirs[3:])
     assert np.array_equal(ours[2, :10], np.r_[30:40]) and np.array_equal(theirs[2], np.r_[30:40])
+
+
+def test_topic_text_scores_every_method_on_a_set_with_topics_to_learn(tmp_path):
+    """benchmarks/topic_text.py end to end on a small set: WSABIE, auto, the SVD and popularity
+    scored on the test part, the set learnable (WSABIE and the SVD far above popularity), the
+    same seed the same set; sizes it cannot draw are usage errors before any work."""
+    script = str(ROOT / "benchmarks" / "topic_text.py")
+    out = tmp_path / "topics.json"
+    proc = subprocess.run([sys.executable, script, "--seeds", "1", "--documents", "1500", "--words", "2000",
+                           "--labels", "60", "--topics", "8", "--dimension", "8", "--json", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = json.loads(out.read_text())["runs"][0]
+    metrics = run["metrics"]
+    assert set(metrics) == {"WSABIE", "auto", "SVD", "popularity"}
+    for method in ("WSABIE", "SVD", "auto"):
+        assert metrics[method]["precision@1"] > metrics["popularity"]["precision@1"] + 0.2, method
+    assert f"auto chose: {run['auto_chose']}" in proc.stdout and "| P@10 |" in proc.stdout
+    for argv, said in ((["--documents", "5"], "documents >= 10"), (["--seeds", "0"], "--seeds")):
+        refused = subprocess.run([sys.executable, script, *argv], capture_output=True, text=True, timeout=300)
+        assert refused.returncode == 2 and said in refused.stderr and "Traceback" not in refused.stderr
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from synthetic import topic_text
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    first, again, other = (topic_text(300, 500, 20, 4, seed=seed) for seed in (0, 0, 1))
+    assert (first.train.X != again.train.X).nnz == 0 and (first.test.Y != again.test.Y).nnz == 0
+    assert (first.train.X != other.train.X).nnz > 0
+    assert first.train.n_examples == 240 and first.train.X.max() > 1  # a word's count is its value
