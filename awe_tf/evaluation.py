@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from awe_tf.baselines import KNN, LogOddsSVD, Popularity
-from awe_tf.data.dataset import RECOMMENDATION, Split
+from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split
 from awe_tf.memory import return_free_memory
 from awe_tf.metrics import evaluate_scorer, protocol_ks
 
@@ -101,15 +101,23 @@ def evaluate_served(served, split: Split, ks=None, batch_size: int = 256) -> dic
     return report
 
 
-def standardised(split: Split) -> Split:
-    """The split with its numeric columns standardised by the training part's mean and standard
-    deviation, as the protocol scales features for the baselines (a model does it itself)."""
+def standardiser(train: Dataset):
+    """The transform that standardises ``train``'s numeric columns by the training part's mean and
+    standard deviation, nothing else (an InputTransform without normalisation), as the protocol
+    scales features for the baselines (a model does it itself); None where no column is numeric."""
     from awe_tf.layers.transform import InputTransform
 
-    numeric = np.asarray(split.train.numeric_features, bool)
+    numeric = np.asarray(train.numeric_features, bool)
     if not numeric.any():
+        return None
+    return InputTransform(train.n_features, "none").adapt(train.X, numeric, train.numeric_scale)
+
+
+def standardised(split: Split) -> Split:
+    """The split with its numeric columns standardised (:func:`standardiser`)."""
+    transform = standardiser(split.train)
+    if transform is None:
         return split
-    transform = InputTransform(split.train.n_features, "none").adapt(split.train.X, numeric, split.train.numeric_scale)
     return dataclasses.replace(split, train=split.train.with_matrices(X=transform.apply(split.train.X)),
                                test=split.test.with_matrices(X=transform.apply(split.test.X)))
 

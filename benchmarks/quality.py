@@ -210,9 +210,9 @@ def rows_of(dataset: str, reports: dict) -> list[dict]:
 
 def _chose(report: dict) -> str:
     """What a run trained, as auto's table names it."""
-    from awe_tf.training.auto import chosen_name
+    from awe_tf.training.auto import reported_name
 
-    return chosen_name(None if report["affinity"] in (None, "constant") else report["affinity"], report.get("start"))
+    return reported_name(report)
 
 
 def markdown(rows: list[dict]) -> str:

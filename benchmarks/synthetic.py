@@ -85,7 +85,7 @@ def topic_text(documents: int = 18_000, words: int = 20_000, labels: int = 600, 
     Each topic has a distribution over words (half a Zipf law shared by all topics, half a sparse
     Dirichlet draw of its own) and one over labels (95% a sparse Dirichlet draw of its own, 5% a
     power law shared by all). A document mixes a few topics (Dirichlet weights, concentration
-    0.1), has about ``length`` words (Poisson; a word's count is its value) and
+    0.1), has 1 + Poisson(``length``) words (a word's count is its value) and
     1 + Poisson(``labels_per_document`` - 1) label draws (repeats merge), each from its mixture.
     """
     check_topic_sizes(documents, words, labels, topics)

@@ -1,5 +1,5 @@
-"""The benchmark scripts run as their docstrings say (their figures are not checked here: speed
-belongs to benchmarks/, on demand)."""
+"""The benchmark scripts run as their docstrings say (their speed figures are not checked here:
+speed belongs to benchmarks/, on demand; that a synthetic set has something to learn is)."""
 
 import ast
 import json
@@ -198,11 +198,7 @@ def test_topic_text_scores_every_method_on_a_set_with_topics_to_learn(tmp_path):
         refused = subprocess.run([sys.executable, script, *argv], capture_output=True, text=True, timeout=300)
         assert refused.returncode == 2 and said in refused.stderr and "Traceback" not in refused.stderr
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        from synthetic import topic_text
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    topic_text = _module("synthetic").topic_text
     first, again, other = (topic_text(300, 500, 20, 4, seed=seed) for seed in (0, 0, 1))
     assert (first.train.X != again.train.X).nnz == 0 and (first.test.Y != again.test.Y).nnz == 0
     assert (first.train.X != other.train.X).nnz > 0

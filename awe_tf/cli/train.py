@@ -149,7 +149,7 @@ def _train(args) -> int:
         picked = choose_affinity(split.train, model_config, train_config, log=lambda line: print(DETAIL + line),
                                  budget=args.auto_budget or BUDGET)
         print(picked.table(monitor))
-        if picked.trials[0].epochs[:1] == [args.epochs]:  # WSABIE's, the start of every candidate
+        if picked.trials[0].epochs[:1] == [args.epochs]:  # WSABIE's, the start of the affinities
             print(f"{DETAIL}WSABIE's best epoch is the last of --epochs {args.epochs}, so its score may still be "
                   "rising: try more")
         model_config = dataclasses.replace(model_config, affinity=picked.affinity)
@@ -200,7 +200,6 @@ def _train(args) -> int:
             "pairs_per_second": result.pairs_per_second,
             "epochs": epochs,
             "affinity": model_config.affinity or "constant",
-            "start": picked.start if auto else None,  # "svd": auto chose WSABIE from the SVD
             "auto": auto,
             "strategy": args.strategy,  # of this process: a resumed run may have begun under another
             "strategy_class": type(tf.distribute.get_strategy()).__name__,  # what it chose (auto: TPU, GPUs, CPU)
@@ -273,11 +272,9 @@ def _finite(record: dict) -> dict:
 
 def _print_table(report: dict) -> None:
     from awe_tf.evaluation import BASELINES, format_table
-    from awe_tf.training.auto import chosen_name
+    from awe_tf.training.auto import reported_name
 
-    affinity = report.get("affinity") or "constant"
-    chosen = chosen_name(None if affinity == "constant" else affinity, report.get("start"))
-    rows = {f"model ({'auto: ' if report.get('auto') else ''}{chosen})": report["metrics"],
+    rows = {f"model ({'auto: ' if report.get('auto') else ''}{reported_name(report)})": report["metrics"],
             **report.get("baselines", {})}
     print(format_table(rows))
     shown = [name for name in report.get("baselines", {}) if name in BASELINES]

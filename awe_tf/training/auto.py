@@ -7,7 +7,8 @@ run a candidate on a quiet machine and skip it on a busy one; CPU time barely mo
 a seed chooses the same either way. The trials report both.
 
 1. WSABIE is trained the protocol's way (epochs chosen on the carve-out, then refitted): it is
-   the fallback, the starting point of every candidate and the unit of the budget.
+   the fallback, the starting point of every candidate but the SVD start (3) and the unit of the
+   budget.
 2. The neighbour vote (:class:`~awe_tf.affinities.vote.NeighbourVote`: WSABIE's score plus w
    times cosine k-NN's in WSABIE's own space) is built on WSABIE's carve-out model as it is,
    nothing trained, at each weight of :data:`VOTE_WEIGHTS` (times the WARP margin, which sets
@@ -18,8 +19,9 @@ a seed chooses the same either way. The trials report both.
    stopping, as long as the budget allows it and the refit it would need. First "WSABIE from the
    SVD" (:data:`SVD_START`): G = 1 trained by WARP from U and V started as the log-odds SVD
    baseline's factors (:mod:`awe_tf.training.svd_start`), the start itself epoch 0, kept if no
-   epoch beats it; where the SVD ranks better than WARP learns to from a random start (sparse
-   bag-of-words data made from few latent topics, in ad hoc runs), so does it. Then the
+   epoch beats it; where the SVD ranks better than WARP learns to from a random start (as on the
+   bag-of-words text of ``benchmarks/topic_text.py``), so does it. Its refit's cost in the budget
+   is its own carve-out time, the SVD's included. Then the
    affinities, each starting from WSABIE's carve-out model: joint learning from WSABIE's U and V
    (the start counts as epoch 0), or, for G built from the training set (k-NN), the paper's
    iterative scheme with WSABIE as step 0 and :data:`ITERATIONS` rebuilds of G.
@@ -184,8 +186,15 @@ class AutoResult:
 
 
 def chosen_name(affinity: str | None, start: str | None = None) -> str:
-    """A choice of auto by name: the affinity's spec, ``WSABIE`` or ``WSABIE from the SVD``."""
-    return FROM_SVD if start else affinity or "WSABIE"
+    """A choice of auto by name: the affinity's spec, ``WSABIE`` (None or ``constant``) or ``WSABIE
+    from the SVD`` (``start`` "svd")."""
+    return FROM_SVD if start else "WSABIE" if affinity in (None, "constant") else affinity
+
+
+def reported_name(report: dict) -> str:
+    """What a run's report (``metrics.json``) trained, named as :func:`chosen_name` names it."""
+    auto = (report.get("validation") or {}).get("auto") or {}
+    return chosen_name(report.get("affinity"), auto.get("start"))
 
 
 def _change(gain: float, error: float) -> str:
@@ -311,15 +320,21 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         trials.append(_compared(spec, rows, baseline, vote=True, seconds=seconds, cpu_seconds=cpu,
                                 note="WSABIE's model, nothing trained"))
     per_step = unit / 2  # a candidate's carve-out training per step, guessed from WSABIE's until one has run
-    leader_steps = 0  # the steps of the best candidate so far: its refit must fit in the budget too
+
+    def refit_cost(trial: Trial | None) -> float:
+        """The CPU seconds the refit of the best candidate so far is expected to take."""
+        if trial is None or trial.vote:  # WSABIE's refit is made; a vote's build is counted with the votes
+            return 0.0
+        return trial.cpu_seconds if trial.start else per_step * results[trial.name][1]
+
     for spec in candidates:
         start = "svd" if spec == SVD_START else None
         affinity = None if start else spec
         config = dataclasses.replace(model_config, affinity=affinity)
         iterations = ITERATIONS if is_iterative(config) else 1
         spent = began.elapsed()[1]
-        # its training, and the refit of whichever would win: itself or the best so far
-        if spent + per_step * (iterations + max(iterations, leader_steps)) > budget * unit:
+        own = per_step * iterations  # its training; then the refit of whichever would win: itself or the leader
+        if spent + own + max(own, refit_cost(_leader(trials))) > budget * unit:
             trials.append(Trial(affinity, note=f"{OVER_BUDGET} {budget:g}x budget", start=start))
             continue
         log((f"auto: {FROM_SVD} (U and V started as the log-odds SVD's factors)" if start else
@@ -334,8 +349,6 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         shown = chosen[1:] if is_iterative(config) else chosen  # step 0 is WSABIE itself
         trials.append(_compared(affinity, rows, baseline, epochs=shown, seconds=seconds, cpu_seconds=cpu, start=start))
         results[trials[-1].name] = (chosen, iterations)
-        leader = _leader(trials)
-        leader_steps = results[leader.name][1] if leader is not None and not leader.vote else 0
     winner = _leader(trials)
     if winner is None:
         compared = monitor if check == monitor else f"the mean of {monitor} and {check}"  # 2 labels: one metric

@@ -2,14 +2,18 @@
 the factors of the log-odds SVD baseline (:class:`~awe_tf.baselines.LogOddsSVD`), not as random
 draws.
 
-The SVD scores an input as (x P) Q^T (:meth:`~awe_tf.baselines.LogOddsSVD.factors`), so U = aP
-and V = bQ rank as it does, for any a, b > 0: exactly, on count and binary features (the model's
-input transform scales a row to unit norm, which leaves its ranking as it is); on numeric columns,
-which the transform standardises, closely but not exactly. a sets the median norm of the embedded
-training inputs to 1 and b the longest row of V to 1, so scores start on the scale of the WARP
-margin; both are lowered where a row of U or V would pass ``max_norm``. The bias feature's row
-starts at 0; dimensions past the SVD's rank (data of fewer than d + 1 columns) keep their random
-start.
+The SVD, fitted as the reports fit it (numeric columns standardised,
+:func:`~awe_tf.evaluation.standardiser`), scores an input as (x P) Q^T
+(:meth:`~awe_tf.baselines.LogOddsSVD.factors`), so U = aP and V = bQ rank every label as it does,
+for any a, b > 0: the model's input transform standardises the same way and then scales a row to
+unit norm, which leaves the row's ranking as it is. (A row with a feature the model leaves out,
+:attr:`~awe_tf.layers.transform.InputTransform.ignored`, is ranked without it; no training row
+has one.) a sets the median norm of the embedded training inputs to 1 and b the longest row of V
+to 1, so that scores start on the scale of the WARP margin; both are lowered where a row of U or V
+would pass ``max_norm``. The bias feature's row starts at 0, and so do the dimensions past the
+SVD's rank (which then stay 0 in training: a dimension's gradient in U is its value in V and the
+other way round). The rank is below d only on data of at most d rows, or of at most d features
+and labels together, where the scores' rank is at most min(|X| + 1, |Y|) anyway.
 
 Trained from with validation (``fit(..., init_from=svd_start(...))``), the start is scored as
 epoch 0 and kept if no epoch beats it: ``--affinity auto``'s candidate "WSABIE from the SVD", for
@@ -25,22 +29,35 @@ import numpy as np
 from awe_tf.baselines.svd import LogOddsSVD
 from awe_tf.config import ModelConfig
 from awe_tf.data.dataset import Dataset
+from awe_tf.evaluation import standardiser
+from awe_tf.models.awe import AWEModel
 from awe_tf.training.fit import build_model
 
 
-def svd_start(train: Dataset, model_config: ModelConfig, strategy=None):
-    """A linear model of ``model_config``'s settings (its affinity ignored) for ``train``, U and V
-    from the log-odds SVD of ``train`` at rank ``model_config.dimension`` (module docstring)."""
+def svd_start(train: Dataset, model_config: ModelConfig, strategy=None) -> AWEModel:
+    """The SVD start for ``train`` (module docstring).
+
+    Args:
+        train: the training data, raw values (the model's transform is adapted to it, and the
+            SVD fitted on it with its numeric columns standardised).
+        model_config: the model's settings; its affinity is ignored (G = 1), its ``dimension``
+            is the SVD's rank, its ``max_norm`` bounds the rows and its ``seed`` seeds the SVD.
+        strategy: the ``tf.distribute`` strategy the model is made under (default: the current).
+
+    Returns:
+        An untrained linear :class:`~awe_tf.models.AWEModel` holding the SVD's U and V.
+    """
     model = build_model(train, dataclasses.replace(model_config, affinity=None), strategy)
-    svd = LogOddsSVD(rank=model_config.dimension, seed=model_config.seed).fit(train)
-    P, Q = svd.factors()
+    transform = standardiser(train)
+    scaled = train if transform is None else train.with_matrices(X=transform.apply(train.X))
+    P, Q = LogOddsSVD(rank=model_config.dimension, seed=model_config.seed).fit(scaled).factors()
     rank = P.shape[1]
     embedded = np.linalg.norm(np.asarray(model.prepare(train.X) @ P), axis=1)
     a = _scale(1.0 / np.median(embedded[embedded > 0]) if np.any(embedded > 0) else 1.0, P, model_config.max_norm)
     b = _scale(1.0 / _longest(Q), Q, model_config.max_norm)
-    U, V = model.U.table.numpy(), model.V.table.numpy()
+    U = np.zeros(model.U.table.shape, np.float32)  # the bias row and the dimensions past the rank: 0
+    V = np.zeros(model.V.table.shape, np.float32)
     U[: train.n_features, :rank] = a * P
-    U[train.n_features:] = 0.0  # the bias feature's row, where the model has one
     V[:, :rank] = b * Q
     model.U.table.assign(U)
     model.V.table.assign(V)
