@@ -119,7 +119,7 @@ def test_too_little_data_to_choose_on_says_what_to_do_instead(corel):
 def test_candidates_over_the_budget_are_not_run_and_wsabie_stays(corel):
     picked = choose_affinity(corel.train, **SMALL, candidates=("constant:1+knn:k=20",), budget=1.0,
                              log=lambda line: None)
-    assert picked.affinity is None and len(picked.trials) == 5  # WSABIE, three votes, the trained candidate
+    assert picked.affinity is None and len(picked.trials) == 6  # WSABIE, three votes, the SVD, the trained candidate
     assert all(trial.note.startswith("not run: over the 1x budget") for trial in picked.trials[1:])
     assert "a larger one (--auto-budget; budget= in Python) runs them" in picked.table()
     assert picked.final.model.affinity.reference_part() is None  # WSABIE, refitted
@@ -201,8 +201,7 @@ def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None, stretch: fl
     whether k-NN beats WSABIE, and how many rows each vote (spec: rows) gets right where WSABIE
     does not. ``built`` collects each vote built: (spec, the training data, the linear model).
     After WSABIE the wall clock runs ``stretch`` times faster (other work on the machine).
-    ``svd``: WSABIE from the SVD is the first candidate, its SVD costing that much and its
-    training 5 (as WSABIE's); ``svd_wins``: it beats WSABIE."""
+    ``svd``: the SVD is a candidate, costing that much to make; ``svd_wins``: it beats WSABIE."""
     import types
 
     import numpy as np
@@ -224,12 +223,11 @@ def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None, stretch: fl
 
     def choose_epochs(train, config, train_config, iterations, init_from=None, log=None):
         clock.advance(cost[config.affinity])
-        return [1] * (iterations + (1 if iterations > 1 else 0)), [Step(init_from if init_from == "svd" else
-                                                                        config.affinity)]
+        return [1] * (iterations + (1 if iterations > 1 else 0)), [Step(config.affinity)]
 
     def svd_start(train, config):
         clock.advance(svd)
-        return "svd"
+        return "svd" if train == "carve-out" else "svd (whole part)"
 
     def refit(train, config, train_config, epochs, iterations, init_from=None, log=None):
         clock.advance(5.0)
@@ -264,8 +262,8 @@ def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None, stretch: fl
     class Part(str):  # the training part, by name: a data set of 10 labels
         n_labels = 10
 
-    candidates = tuple(cost)[1:] if svd is None else (auto.SVD_START, *tuple(cost)[1:])
-    return auto.choose_affinity(Part("training part"), ModelConfig(), TrainConfig(), candidates=candidates,
+    return auto.choose_affinity(Part("training part"), ModelConfig(), TrainConfig(), candidates=tuple(cost)[1:],
+                                svd=svd is not None,
                                 budget=5.0, vote_weights=(1.0, 3.0, 10.0) if vote_rows else (), log=lambda line: None)
 
 
@@ -277,24 +275,25 @@ def test_the_budget_keeps_room_for_the_leaders_refit(monkeypatch):
     assert picked.seconds <= 5.0 * 10 + 1e-9
 
 
-def test_the_svds_time_is_no_measure_of_an_affinitys_step(monkeypatch):
-    """The SVD start's 8 CPU seconds (SVD 3, training 5) are not one step of k-NN's: k-NN's 3
-    steps are still guessed at 5 each (WSABIE 10 + SVD start 8 + k-NN 15 + its refit 15 = 48),
-    so k-NN runs."""
-    picked = _staged(monkeypatch, knn_wins=False, svd=3.0)
+def test_the_svd_is_made_before_the_trained_candidates_and_its_time_is_no_measure_of_their_steps(monkeypatch):
+    """The SVD's 8 CPU seconds are not a training step: k-NN's 3 steps are still guessed at 5
+    each (WSABIE 10 + SVD 8 + k-NN 15 + its refit 15 = 48), so k-NN runs."""
+    picked = _staged(monkeypatch, knn_wins=False, svd=8.0)
     ran = [trial.name for trial in picked.trials if trial.ran]
-    assert ran[:3] == ["constant (WSABIE)", "WSABIE from the SVD", "knn:k=20"] and picked.affinity is None
+    assert ran[:3] == ["constant (WSABIE)", "log-odds SVD", "knn:k=20"] and picked.affinity is None
+    assert picked.trials[1].epochs == [] and "nothing trained" in picked.table()
 
 
-def test_the_svd_starts_refit_is_budgeted_at_its_own_time_the_svds_included(monkeypatch):
-    """WSABIE from the SVD leads at 20 CPU seconds (SVD 15, training 5): linear sigmoid (guessed
-    at 5) and a refit of 20 would pass 50, so it is not run, and the refit (SVD 15, training 5)
-    ends within the budget."""
-    picked = _staged(monkeypatch, knn_wins=False, svd=15.0, svd_wins=True)
+def test_the_svds_making_on_the_whole_part_is_budgeted_at_its_carve_out_time(monkeypatch):
+    """The SVD leads at 18 CPU seconds: linear sigmoid (guessed at 5) and a making of 18 would pass
+    50, so it is not run; the winner is made from the whole training part (18 more), nothing
+    trained, within the budget."""
+    picked = _staged(monkeypatch, knn_wins=False, svd=18.0, svd_wins=True)
     notes = {trial.name: trial.note for trial in picked.trials}
-    assert (picked.affinity, picked.start) == (None, "svd") and picked.final.model == "None (refit)"
+    assert (picked.affinity, picked.start, picked.epochs) == (None, "svd", [0])
+    assert picked.final.model == "svd (whole part)" and picked.final.epochs_run == 0
     assert notes["knn:k=20"].startswith("not run") and notes["linear-sigmoid:alpha=1,beta=0"].startswith("not run")
-    assert picked.seconds == pytest.approx(10 + 20 + 20)
+    assert picked.seconds == pytest.approx(10 + 18 + 18)
 
 
 def test_without_a_leader_the_next_candidate_still_runs(monkeypatch):
@@ -393,21 +392,21 @@ def test_the_svd_start_ranks_as_the_svd_baseline_within_the_max_norm(corel, data
             assert np.linalg.norm(V, axis=1).max() <= max_norm * (1 + 1e-6)
 
 
-def test_where_wsabie_learns_nothing_wsabie_from_the_svd_wins_and_is_refitted_from_the_whole_parts_svd(corel):
-    """A learning rate that leaves WSABIE at its random start: the candidate started from the SVD
-    beats it on the carve-out, wins, and the model returned starts from the SVD of the whole
-    training part (it ranks as that SVD), not from WSABIE's refit or the carve-out's SVD."""
+def test_where_wsabie_learns_nothing_the_svd_wins_and_is_made_from_the_whole_part(corel):
+    """A learning rate that leaves WSABIE at its random start: the SVD beats it on the carve-out,
+    wins, and the model returned is the SVD of the whole training part (it ranks as that SVD), not
+    WSABIE's refit or the carve-out's SVD."""
     from awe_tf.data.protocols import validation_split
-    from awe_tf.training.auto import FROM_SVD, SVD_START
+    from awe_tf.training.auto import SVD
 
     picked = choose_affinity(corel.train, ModelConfig(dimension=16, num_negatives=5),
-                             TrainConfig(epochs=1, learning_rate=1e-7, verbose=0), candidates=(SVD_START,),
+                             TrainConfig(epochs=1, learning_rate=1e-7, verbose=0), candidates=(),
                              vote_weights=(), log=lambda line: None)
-    assert (picked.affinity, picked.start, picked.name) == (None, "svd", FROM_SVD)
-    assert picked.trials[1].beats_wsabie and picked.trials[1].name == FROM_SVD
-    assert f"* {FROM_SVD}" in picked.table() and "* constant (WSABIE)" not in picked.table()
+    assert (picked.affinity, picked.start, picked.name, picked.epochs) == (None, "svd", SVD, [0])
+    assert picked.trials[1].beats_wsabie and picked.trials[1].name == SVD
+    assert f"* {SVD}" in picked.table() and "* constant (WSABIE)" not in picked.table()
     X = corel.test.X
     top = picked.final.model.score(X).argmax(axis=1)
     whole = LogOddsSVD(rank=16).fit(corel.train).score(X).argmax(axis=1)
     carve = LogOddsSVD(rank=16).fit(validation_split(corel.train).train).score(X).argmax(axis=1)
-    assert (top == whole).mean() > 0.98 and (top == carve).mean() < 0.9
+    assert (top == whole).mean() > 0.99 and (top == carve).mean() < 0.9

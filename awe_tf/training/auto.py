@@ -7,7 +7,7 @@ run a candidate on a quiet machine and skip it on a busy one; CPU time barely mo
 a seed chooses the same either way. The trials report both.
 
 1. WSABIE is trained the protocol's way (epochs chosen on the carve-out, then refitted): it is
-   the fallback, the starting point of every candidate but the SVD start (3) and the unit of the
+   the fallback, the starting point of every candidate but the SVD (3) and the unit of the
    budget.
 2. The neighbour vote (:class:`~awe_tf.affinities.vote.NeighbourVote`: WSABIE's score plus w
    times cosine k-NN's in WSABIE's own space) is built on WSABIE's carve-out model as it is,
@@ -15,20 +15,22 @@ a seed chooses the same either way. The trials report both.
    the linear score's scale); w = 0 is WSABIE and a large w is k-NN in WSABIE's space, so w is a
    knob between the two baselines a user compares with. It is chosen like one: the weight with
    the best carve-out score (below), the smaller on a tie.
-3. Each trained candidate (:data:`CANDIDATES`, in order) is trained on the carve-out, with early
-   stopping, as long as the budget allows it and the refit it would need. First "WSABIE from the
-   SVD" (:data:`SVD_START`): G = 1 trained by WARP from U and V started as the log-odds SVD
-   baseline's factors (:mod:`awe_tf.training.svd_start`), the start itself epoch 0, kept if no
-   epoch beats it; where the SVD ranks better than WARP learns to from a random start (as on the
-   bag-of-words text of ``benchmarks/topic_text.py``), so does it. Its refit's cost in the budget
-   is its own carve-out time, the SVD's included. Then the
-   affinities, each starting from WSABIE's carve-out model: joint learning from WSABIE's U and V
-   (the start counts as epoch 0), or, for G built from the training set (k-NN), the paper's
-   iterative scheme with WSABIE as step 0 and :data:`ITERATIONS` rebuilds of G.
-4. Each validation row is scored on the monitored metric and on the protocol's other reported
+3. The log-odds SVD baseline as a model of the same form (G = 1, U and V its factors:
+   :mod:`awe_tf.training.svd_start`) is made on the carve-out, nothing trained, and scored; it
+   ranks as the baseline does. It is there for data where the SVD ranks better than WARP learns
+   to (as on the bag-of-words text of ``benchmarks/topic_text.py``). Not WARP trained from it:
+   on data where that ends level with WSABIE it is a second WSABIE of another start, which the
+   carve-out would pick by chance now and then. Its refit, the SVD of the whole training part,
+   is budgeted at its carve-out time.
+4. Each trained candidate affinity (:data:`CANDIDATES`, in order) is trained on the carve-out
+   starting from WSABIE's carve-out model, with early stopping, as long as the budget allows it
+   and the refit it would need: joint learning from WSABIE's U and V (the start counts as epoch
+   0), or, for G built from the training set (k-NN), the paper's iterative scheme with WSABIE as
+   step 0 and :data:`ITERATIONS` rebuilds of G.
+5. Each validation row is scored on the monitored metric and on the protocol's other reported
    one (:func:`check_metric`: P@3 beside P@1; with 2 labels P@1 alone), and a candidate's score
    is the mean of the two.
-   A trained candidate qualifies only if it beats WSABIE on that mean by more than one standard
+   A trained candidate, or the SVD, qualifies only if it beats WSABIE on that mean by more than one standard
    error of the paired difference over the rows, and is less than one standard error below
    WSABIE on either metric (a loss of one standard error, what a single differing row gives, is
    real): small validation sets, where a gain could be noise, keep WSABIE.
@@ -42,8 +44,8 @@ a seed chooses the same either way. The trials report both.
    A trained candidate's gain includes the epochs it trains on from WSABIE's model: where
    WSABIE's own epochs were capped below where its validation score stops rising (a small
    ``TrainConfig.epochs``), G = 1 trained on the same way gains too, and so would a candidate.
-5. The winner is refitted on the whole training part, from WSABIE's refitted model (the vote:
-   built on it, as on the carve-out; WSABIE from the SVD: from the SVD of the whole part).
+6. The winner is refitted on the whole training part, from WSABIE's refitted model (the vote:
+   built on it, as on the carve-out; the SVD: made from the whole part).
 
 Because G = 1 is WSABIE, the recipe cannot do worse than WSABIE on the carve-out by more than
 the noise it lets through (one standard error; for the vote, its choice among the weights); the
@@ -74,9 +76,8 @@ from awe_tf.training.selection import (
 )
 from awe_tf.training.svd_start import svd_start
 
-SVD_START = "svd-start"  # the candidate WSABIE from the SVD among the affinities' specs (module docstring, 3)
-FROM_SVD = "WSABIE from the SVD"  # its name in the table
-CANDIDATES = (SVD_START, "knn:k=20", "constant:0.3+knn:k=20", "linear-sigmoid:alpha=1,beta=0")
+SVD = "log-odds SVD"  # the SVD as a candidate, by name (module docstring, 3)
+CANDIDATES = ("knn:k=20", "constant:0.3+knn:k=20", "linear-sigmoid:alpha=1,beta=0")
 VOTE_WEIGHTS = (1.0, 3.0, 10.0)  # w of the neighbour vote, in units of the WARP margin
 VOTE_K = 20  # the vote's neighbours: those of the k-NN baseline in WSABIE's space
 OVER_BUDGET = "not run: over the"  # a trial's note where the budget left it out
@@ -108,11 +109,11 @@ class Trial:
     cpu_seconds: float = 0.0
     note: str = ""
     vote: bool = False  # the neighbour vote on WSABIE's model, nothing trained (module docstring, 2)
-    start: str | None = None  # "svd": G = 1 from the SVD start (module docstring, 3); None: from WSABIE
+    start: str | None = None  # "svd": the SVD's U and V, nothing trained (module docstring, 3)
 
     @property
     def name(self) -> str:
-        return FROM_SVD if self.start else self.affinity or "constant (WSABIE)"
+        return SVD if self.start else self.affinity or "constant (WSABIE)"
 
     @property
     def candidate(self) -> bool:
@@ -141,8 +142,8 @@ class Trial:
 
 @dataclasses.dataclass
 class AutoResult:
-    """The chosen affinity (None: G = 1, WSABIE, from a random start or, where ``start`` is
-    "svd", from the SVD), the refitted model's result, every trial, the wall-clock seconds."""
+    """The chosen affinity (None: G = 1, WSABIE, or where ``start`` is "svd" the log-odds SVD's U
+    and V), the refitted model's result, every trial, the wall-clock seconds."""
 
     affinity: str | None
     final: FitResult
@@ -152,7 +153,7 @@ class AutoResult:
     monitor: str = "precision@1"
     check: str = "precision@3"
     rows: int = 0  # validation rows every candidate was scored on
-    start: str | None = None  # the winner's start: "svd" for WSABIE from the SVD
+    start: str | None = None  # "svd" where the SVD won
 
     @property
     def name(self) -> str:
@@ -186,9 +187,9 @@ class AutoResult:
 
 
 def chosen_name(affinity: str | None, start: str | None = None) -> str:
-    """A choice of auto by name: the affinity's spec, ``WSABIE`` (None or ``constant``) or ``WSABIE
-    from the SVD`` (``start`` "svd")."""
-    return FROM_SVD if start else "WSABIE" if affinity in (None, "constant") else affinity
+    """A choice of auto by name: the affinity's spec, ``WSABIE`` (None or ``constant``) or the SVD
+    (``start`` "svd")."""
+    return SVD if start else "WSABIE" if affinity in (None, "constant") else affinity
 
 
 def reported_name(report: dict) -> str:
@@ -270,17 +271,17 @@ def _compared(spec, rows, baseline, **fields) -> Trial:
 
 def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: TrainConfig,
                     candidates=CANDIDATES, budget: float = BUDGET, vote_weights=VOTE_WEIGHTS,
-                    log=None) -> AutoResult:
+                    svd: bool = True, log=None) -> AutoResult:
     """The recipe of the module docstring.
 
     Args:
         train: the protocol's training part (its validation carve-out is made here).
         model_config: the model settings of every candidate; its ``affinity`` is ignored.
         train_config: the training settings (``monitor`` is the metric compared).
-        candidates: the trained candidates, run in this order while the budget allows: affinity
-            specs, and :data:`SVD_START` for WSABIE from the SVD.
+        candidates: the trained candidates' specs, run in this order while the budget allows.
         budget: the most time, in units of WSABIE's run (validation and refit).
         vote_weights: the vote's weights in margins (empty: no vote).
+        svd: whether the log-odds SVD is a candidate.
         log: where progress lines go (default: printed, unless ``train_config.verbose`` is 0).
 
     Returns:
@@ -319,52 +320,62 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         seconds, cpu = started.elapsed()
         trials.append(_compared(spec, rows, baseline, vote=True, seconds=seconds, cpu_seconds=cpu,
                                 note="WSABIE's model, nothing trained"))
+    if svd:
+        # its making and scoring, and the making of a winner on the whole part: guessed as a vote's
+        if began.elapsed()[1] + 2 * unit / 10 > budget * unit:
+            trials.append(Trial(None, note=f"{OVER_BUDGET} {budget:g}x budget", start="svd"))
+        else:
+            log(f"auto: the {SVD} (G = 1, U and V its factors), nothing trained, on the validation carve-out")
+            started = _Stopwatch()
+            rows = _row_scores(svd_start(carve.train, linear), carve, (monitor, check))
+            seconds, cpu = started.elapsed()
+            trials.append(_compared(None, rows, baseline, seconds=seconds, cpu_seconds=cpu, start="svd",
+                                    note="U and V of the SVD, nothing trained"))
     per_step = unit / 2  # a candidate's carve-out training per step, guessed from WSABIE's until one has run
 
     def refit_cost(trial: Trial | None) -> float:
         """The CPU seconds the refit of the best candidate so far is expected to take."""
         if trial is None or trial.vote:  # WSABIE's refit is made; a vote's build is counted with the votes
             return 0.0
-        return trial.cpu_seconds if trial.start else per_step * results[trial.name][1]
+        return trial.cpu_seconds if trial.start else per_step * results[trial.affinity][1]  # the SVD: as made
 
     for spec in candidates:
-        start = "svd" if spec == SVD_START else None
-        affinity = None if start else spec
-        config = dataclasses.replace(model_config, affinity=affinity)
+        config = dataclasses.replace(model_config, affinity=spec)
         iterations = ITERATIONS if is_iterative(config) else 1
         spent = began.elapsed()[1]
         own = per_step * iterations  # its training; then the refit of whichever would win: itself or the leader
         if spent + own + max(own, refit_cost(_leader(trials))) > budget * unit:
-            trials.append(Trial(affinity, note=f"{OVER_BUDGET} {budget:g}x budget", start=start))
+            trials.append(Trial(spec, note=f"{OVER_BUDGET} {budget:g}x budget"))
             continue
-        log((f"auto: {FROM_SVD} (U and V started as the log-odds SVD's factors)" if start else
-             f"auto: {spec}, from WSABIE") + ", on the validation carve-out")
+        log(f"auto: {spec}, from WSABIE, on the validation carve-out")
         started = _Stopwatch()
         chosen, steps = choose_epochs(train, config, engine_for(config, train_config), iterations,
-                                      init_from=svd_start(carve.train, config) if start else wsabie_stage, log=stage)
+                                      init_from=wsabie_stage, log=stage)
         rows = _row_scores(steps[-1].model, carve, (monitor, check))
         seconds, cpu = started.elapsed()
-        if not start:  # the SVD start's time holds the SVD's too: no measure of an affinity's step
-            per_step = max(per_step, cpu / iterations)
+        per_step = max(per_step, cpu / iterations)
         shown = chosen[1:] if is_iterative(config) else chosen  # step 0 is WSABIE itself
-        trials.append(_compared(affinity, rows, baseline, epochs=shown, seconds=seconds, cpu_seconds=cpu, start=start))
-        results[trials[-1].name] = (chosen, iterations)
+        trials.append(_compared(spec, rows, baseline, epochs=shown, seconds=seconds, cpu_seconds=cpu))
+        results[spec] = (chosen, iterations)
     winner = _leader(trials)
     if winner is None:
         compared = monitor if check == monitor else f"the mean of {monitor} and {check}"  # 2 labels: one metric
-        log(f"auto: no candidate beats WSABIE on the carve-out on {compared} (a trained one by more than its standard "
-            "error, the vote at all) without losing one standard error on either: WSABIE")
+        log(f"auto: no candidate beats WSABIE on the carve-out on {compared} (a trained one or the SVD by more than "
+            "its standard error, the vote at all) without losing one standard error on either: WSABIE")
         return AutoResult(None, wsabie_final, trials, began.elapsed()[0], epochs, monitor, check, n_rows)
     config = dataclasses.replace(model_config, affinity=winner.affinity)
     if winner.vote:  # built, not trained: nothing to refit
         log(f"auto: {winner.affinity} wins; building it on WSABIE's model refitted on the whole training part")
         final = on_linear_model(train, config, wsabie_final.model)
         return AutoResult(winner.affinity, final, trials, began.elapsed()[0], epochs, monitor, check, n_rows)
-    log(f"auto: {winner.name} wins; refitting it on the whole training part")
-    chosen, iterations = results[winner.name]
-    start = svd_start(train, config) if winner.start else wsabie_final.model
-    final = refit(train, config, engine_for(config, train_config), chosen, iterations, init_from=start, log=stage)
+    if winner.start:  # made, not trained
+        log(f"auto: the {SVD} wins; making it from the whole training part")
+        final = FitResult.as_given(svd_start(train, linear))
+        return AutoResult(None, final, trials, began.elapsed()[0], [0], monitor, check, n_rows, start=winner.start)
+    log(f"auto: {winner.affinity} wins; refitting it on the whole training part")
+    chosen, iterations = results[winner.affinity]
+    final = refit(train, config, engine_for(config, train_config), chosen, iterations, init_from=wsabie_final.model,
+                  log=stage)
     if is_iterative(config):  # step 0 is WSABIE's refit, of WSABIE's epochs
         chosen = [epochs[0], *chosen[1:]]
-    return AutoResult(winner.affinity, final, trials, began.elapsed()[0], chosen, monitor, check, n_rows,
-                      start=winner.start)
+    return AutoResult(winner.affinity, final, trials, began.elapsed()[0], chosen, monitor, check, n_rows)

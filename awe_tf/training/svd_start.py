@@ -15,9 +15,9 @@ SVD's rank (which then stay 0 in training: a dimension's gradient in U is its va
 other way round). The rank is below d only on data of at most d rows, or of at most d features
 and labels together, where the scores' rank is at most min(|X| + 1, |Y|) anyway.
 
-Trained from with validation (``fit(..., init_from=svd_start(...))``), the start is scored as
-epoch 0 and kept if no epoch beats it: ``--affinity auto``'s candidate "WSABIE from the SVD", for
-data where the SVD ranks better than WARP learns to from random U and V.
+``--affinity auto`` has it, as it is, among its candidates, for data where the SVD ranks better
+than WARP learns to. WARP can train from it too: ``fit(..., init_from=svd_start(...))``, the start
+scored as epoch 0 and kept if no epoch beats it.
 """
 
 from __future__ import annotations
