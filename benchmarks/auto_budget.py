@@ -53,7 +53,7 @@ def timed_run(split, dimension: int, busy: int) -> tuple[list, list]:
             loop.kill()
         for name, original in originals.items():
             setattr(auto, name, original)
-    ran = [trial.name for trial in result.trials if trial.ran and not trial.vote and trial.candidate]
+    ran = [trial.name for trial in result.trials if trial.ran and not trial.vote and trial.affinity]
     return stages, ran
 
 

@@ -22,6 +22,7 @@ from awe_tf.training.auto import (
     _paired,
     check_metric,
     choose_affinity,
+    chosen_name,
     reported_name,
 )
 
@@ -146,8 +147,9 @@ def test_cli_trains_with_the_auto_affinity(tmp_path):
     assert report["request"]["affinity"] == "auto" and "auto_budget" not in report["request"]
     assert report["auto"] and report["validation"]["auto"]["trials"][0]["affinity"] is None
     assert report["affinity"] == report["validation"]["auto"]["chosen"]
-    assert report["validation"]["auto"]["start"] in (None, "svd")
-    chosen = reported_name(report)
+    assert report["validation"]["auto"]["svd"] in (False, True)
+    svd = report["validation"]["auto"]["svd"]
+    chosen = "log-odds SVD" if svd else "WSABIE" if report["affinity"] == "constant" else report["affinity"]
     assert f"\nmodel (auto: {chosen}) " in proc.stdout  # the test table names what auto chose
     refused = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "auto", "--no-validate",
                               "-o", str(tmp_path / "x")], capture_output=True, text=True, env=ENV, timeout=300)
@@ -281,7 +283,6 @@ def test_the_svd_is_made_before_the_trained_candidates_and_its_time_is_no_measur
     picked = _staged(monkeypatch, knn_wins=False, svd=8.0)
     ran = [trial.name for trial in picked.trials if trial.ran]
     assert ran[:3] == ["constant (WSABIE)", "log-odds SVD", "knn:k=20"] and picked.affinity is None
-    assert picked.trials[1].epochs == [] and "nothing trained" in picked.table()
 
 
 def test_the_svds_making_on_the_whole_part_is_budgeted_at_its_carve_out_time(monkeypatch):
@@ -290,10 +291,27 @@ def test_the_svds_making_on_the_whole_part_is_budgeted_at_its_carve_out_time(mon
     trained, within the budget."""
     picked = _staged(monkeypatch, knn_wins=False, svd=18.0, svd_wins=True)
     notes = {trial.name: trial.note for trial in picked.trials}
-    assert (picked.affinity, picked.start, picked.epochs) == (None, "svd", [0])
+    assert (picked.affinity, picked.svd, picked.epochs) == (None, True, [0])
     assert picked.final.model == "svd (whole part)" and picked.final.epochs_run == 0
-    assert notes["knn:k=20"].startswith("not run") and notes["linear-sigmoid:alpha=1,beta=0"].startswith("not run")
+    assert picked.final.train_seconds == pytest.approx(18.0)  # the making, on the wall clock
+    assert notes["linear-sigmoid:alpha=1,beta=0"].startswith("not run")
     assert picked.seconds == pytest.approx(10 + 18 + 18)
+
+
+def test_a_run_is_named_by_what_auto_chose(capsys):
+    """The name in train's test table and in quality.py: WSABIE for G = 1 (constant), the SVD where
+    it won (G = 1 too), else the affinity."""
+    from awe_tf.cli.train import _print_table
+
+    assert chosen_name(None) == chosen_name("constant") == "WSABIE" and chosen_name("knn:k=20") == "knn:k=20"
+    assert chosen_name(None, svd=True) == "log-odds SVD"
+    assert reported_name({"affinity": "knn:k=20", "validation": None}) == "knn:k=20"
+    assert reported_name({"affinity": "constant", "validation": {"best_epochs": [3]}}) == "WSABIE"
+    report = {"affinity": "constant", "auto": True, "validation": {"auto": {"chosen": "constant", "svd": True}},
+              "metrics": {"precision@1": 0.5}, "n_test": 10, "n_excluded": 0}
+    assert reported_name(report) == "log-odds SVD"
+    _print_table(report)
+    assert "model (auto: log-odds SVD) " in capsys.readouterr().out
 
 
 def test_without_a_leader_the_next_candidate_still_runs(monkeypatch):
@@ -402,7 +420,7 @@ def test_where_wsabie_learns_nothing_the_svd_wins_and_is_made_from_the_whole_par
     picked = choose_affinity(corel.train, ModelConfig(dimension=16, num_negatives=5),
                              TrainConfig(epochs=1, learning_rate=1e-7, verbose=0), candidates=(),
                              vote_weights=(), log=lambda line: None)
-    assert (picked.affinity, picked.start, picked.name, picked.epochs) == (None, "svd", SVD, [0])
+    assert (picked.affinity, picked.svd, picked.name, picked.epochs) == (None, True, SVD, [0])
     assert picked.trials[1].beats_wsabie and picked.trials[1].name == SVD
     assert f"* {SVD}" in picked.table() and "* constant (WSABIE)" not in picked.table()
     X = corel.test.X

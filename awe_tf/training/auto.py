@@ -30,9 +30,9 @@ a seed chooses the same either way. The trials report both.
 5. Each validation row is scored on the monitored metric and on the protocol's other reported
    one (:func:`check_metric`: P@3 beside P@1; with 2 labels P@1 alone), and a candidate's score
    is the mean of the two.
-   A trained candidate, or the SVD, qualifies only if it beats WSABIE on that mean by more than one standard
-   error of the paired difference over the rows, and is less than one standard error below
-   WSABIE on either metric (a loss of one standard error, what a single differing row gives, is
+   A trained candidate, or the SVD, qualifies only if it beats WSABIE on that mean by more than
+   one standard error of the paired difference over the rows, and is less than one standard error
+   below WSABIE on either metric (a loss of one standard error, what a single differing row gives, is
    real): small validation sets, where a gain could be noise, keep WSABIE.
    The vote at its chosen weight qualifies when it beats WSABIE on the mean at all and is less
    than one standard error below it on either: it is WSABIE's own model moved by one knob, chosen
@@ -109,16 +109,16 @@ class Trial:
     cpu_seconds: float = 0.0
     note: str = ""
     vote: bool = False  # the neighbour vote on WSABIE's model, nothing trained (module docstring, 2)
-    start: str | None = None  # "svd": the SVD's U and V, nothing trained (module docstring, 3)
+    svd: bool = False  # the log-odds SVD's U and V, nothing trained (module docstring, 3)
 
     @property
     def name(self) -> str:
-        return SVD if self.start else self.affinity or "constant (WSABIE)"
+        return SVD if self.svd else self.affinity or "constant (WSABIE)"
 
     @property
     def candidate(self) -> bool:
         """Whether this is a candidate against WSABIE, not WSABIE's own row."""
-        return self.affinity is not None or self.start is not None
+        return self.affinity is not None or self.svd
 
     @property
     def ran(self) -> bool:
@@ -142,8 +142,8 @@ class Trial:
 
 @dataclasses.dataclass
 class AutoResult:
-    """The chosen affinity (None: G = 1, WSABIE, or where ``start`` is "svd" the log-odds SVD's U
-    and V), the refitted model's result, every trial, the wall-clock seconds."""
+    """The chosen affinity (None: G = 1, WSABIE, or where ``svd`` is set the log-odds SVD's U and
+    V), the refitted model's result, every trial, the wall-clock seconds."""
 
     affinity: str | None
     final: FitResult
@@ -153,12 +153,12 @@ class AutoResult:
     monitor: str = "precision@1"
     check: str = "precision@3"
     rows: int = 0  # validation rows every candidate was scored on
-    start: str | None = None  # "svd" where the SVD won
+    svd: bool = False  # whether the SVD won
 
     @property
     def name(self) -> str:
         """What was chosen, as the table names it."""
-        return chosen_name(self.affinity, self.start)
+        return chosen_name(self.affinity, self.svd)
 
     def table(self, monitor: str | None = None) -> str:
         """The validation table, one line per candidate, the winner marked; seconds on the wall
@@ -168,7 +168,7 @@ class AutoResult:
                  f"{self.check + ' vs WSABIE':>26}{'mean of both vs WSABIE':>26}{'epochs':>10}{'seconds':>9}"
                  f"{'CPU s':>8}"]
         for trial in self.trials:
-            mark = "*" if (trial.affinity, trial.start) == (self.affinity, self.start) else " "
+            mark = "*" if (trial.affinity, trial.svd) == (self.affinity, self.svd) else " "
             score = f"{trial.score:.4f}" if trial.ran else "-"
             compared = trial.candidate and trial.ran
             gain = _change(trial.gain, trial.standard_error) if compared else ""
@@ -186,16 +186,16 @@ class AutoResult:
         return "\n".join(lines)
 
 
-def chosen_name(affinity: str | None, start: str | None = None) -> str:
+def chosen_name(affinity: str | None, svd: bool = False) -> str:
     """A choice of auto by name: the affinity's spec, ``WSABIE`` (None or ``constant``) or the SVD
-    (``start`` "svd")."""
-    return SVD if start else "WSABIE" if affinity in (None, "constant") else affinity
+    (:data:`SVD`)."""
+    return SVD if svd else "WSABIE" if affinity in (None, "constant") else affinity
 
 
 def reported_name(report: dict) -> str:
     """What a run's report (``metrics.json``) trained, named as :func:`chosen_name` names it."""
     auto = (report.get("validation") or {}).get("auto") or {}
-    return chosen_name(report.get("affinity"), auto.get("start"))
+    return chosen_name(report.get("affinity"), bool(auto.get("svd")))
 
 
 def _change(gain: float, error: float) -> str:
@@ -297,7 +297,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     carve = checked_validation(train, "the affinity", "name one and " + WITHOUT_VALIDATION)
     linear = dataclasses.replace(model_config, affinity=None)
     stage = _indented(log)  # each stage's own progress, under the auto: line that names it
-    log(f"auto: WSABIE first (the fallback, the starting point and the unit of the {budget:g}x CPU-time budget)")
+    log(f"auto: WSABIE first (the fallback, the start of the trained candidates and the unit of the {budget:g}x "
+        "CPU-time budget)")
     wsabie = validate_then_refit(train, linear, train_config, 1, log=stage)
     epochs, wsabie_stage, wsabie_final = wsabie.epochs, wsabie.validation.model, wsabie.final
     unit_wall, unit = began.elapsed()
@@ -306,11 +307,14 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     trials = [Trial(None, float(baseline[0].mean()), both=float((baseline[0] + baseline[1]).mean() / 2), epochs=epochs,
                     seconds=unit_wall, cpu_seconds=unit)]
     results = {}
+
+    def per_vote() -> float:
+        """A vote's building and scoring: the longest so far, guessed until one has run."""
+        return max((trial.cpu_seconds for trial in trials if trial.vote and trial.ran), default=unit / 10)
+
     for weight in sorted(vote_weights):  # ascending: the smaller weight wins a tie
         spec = vote_spec(weight, model_config.margin)
-        # a vote's building and scoring: the longest so far, guessed until one has run
-        per_vote = max((trial.cpu_seconds for trial in trials if trial.vote and trial.ran), default=unit / 10)
-        if began.elapsed()[1] + 2 * per_vote > budget * unit:  # itself and the build a winner needs
+        if began.elapsed()[1] + 2 * per_vote() > budget * unit:  # itself and the build a winner needs
             trials.append(Trial(spec, note=f"{OVER_BUDGET} {budget:g}x budget", vote=True))
             continue
         log(f"auto: {spec}, built on WSABIE's model as it is, on the validation carve-out")
@@ -322,14 +326,14 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
                                 note="WSABIE's model, nothing trained"))
     if svd:
         # its making and scoring, and the making of a winner on the whole part: guessed as a vote's
-        if began.elapsed()[1] + 2 * unit / 10 > budget * unit:
-            trials.append(Trial(None, note=f"{OVER_BUDGET} {budget:g}x budget", start="svd"))
+        if began.elapsed()[1] + 2 * per_vote() > budget * unit:
+            trials.append(Trial(None, note=f"{OVER_BUDGET} {budget:g}x budget", svd=True))
         else:
             log(f"auto: the {SVD} (G = 1, U and V its factors), nothing trained, on the validation carve-out")
             started = _Stopwatch()
             rows = _row_scores(svd_start(carve.train, linear), carve, (monitor, check))
             seconds, cpu = started.elapsed()
-            trials.append(_compared(None, rows, baseline, seconds=seconds, cpu_seconds=cpu, start="svd",
+            trials.append(_compared(None, rows, baseline, seconds=seconds, cpu_seconds=cpu, svd=True,
                                     note="U and V of the SVD, nothing trained"))
     per_step = unit / 2  # a candidate's carve-out training per step, guessed from WSABIE's until one has run
 
@@ -337,7 +341,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         """The CPU seconds the refit of the best candidate so far is expected to take."""
         if trial is None or trial.vote:  # WSABIE's refit is made; a vote's build is counted with the votes
             return 0.0
-        return trial.cpu_seconds if trial.start else per_step * results[trial.affinity][1]  # the SVD: as made
+        return trial.cpu_seconds if trial.svd else per_step * results[trial.affinity][1]  # the SVD: as made
 
     for spec in candidates:
         config = dataclasses.replace(model_config, affinity=spec)
@@ -368,10 +372,12 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         log(f"auto: {winner.affinity} wins; building it on WSABIE's model refitted on the whole training part")
         final = on_linear_model(train, config, wsabie_final.model)
         return AutoResult(winner.affinity, final, trials, began.elapsed()[0], epochs, monitor, check, n_rows)
-    if winner.start:  # made, not trained
+    if winner.svd:  # made, not trained
         log(f"auto: the {SVD} wins; making it from the whole training part")
+        started = _Stopwatch()
         final = FitResult.as_given(svd_start(train, linear))
-        return AutoResult(None, final, trials, began.elapsed()[0], [0], monitor, check, n_rows, start=winner.start)
+        final.train_seconds = started.elapsed()[0]  # the making's
+        return AutoResult(None, final, trials, began.elapsed()[0], [0], monitor, check, n_rows, svd=True)
     log(f"auto: {winner.affinity} wins; refitting it on the whole training part")
     chosen, iterations = results[winner.affinity]
     final = refit(train, config, engine_for(config, train_config), chosen, iterations, init_from=wsabie_final.model,

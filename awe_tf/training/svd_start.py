@@ -1,6 +1,8 @@
-"""The SVD start: a linear model (G = 1, WSABIE's f(x, y) = x^T U^T V y) whose U and V start as
-the factors of the log-odds SVD baseline (:class:`~awe_tf.baselines.LogOddsSVD`), not as random
-draws.
+"""The log-odds SVD baseline (:class:`~awe_tf.baselines.LogOddsSVD`) as a linear model: G = 1,
+WSABIE's f(x, y) = x^T U^T V y, with U and V the SVD's factors instead of learnt ones.
+``--affinity auto`` has it, as it is, among its candidates, for data where the SVD ranks better
+than WARP learns to; WARP can also train from it (``fit(..., init_from=svd_start(...))``, the
+start scored as epoch 0 and kept if no epoch beats it), hence the name.
 
 The SVD, fitted as the reports fit it (numeric columns standardised,
 :func:`~awe_tf.evaluation.standardiser`), scores an input as (x P) Q^T
@@ -9,15 +11,11 @@ for any a, b > 0: the model's input transform standardises the same way and then
 unit norm, which leaves the row's ranking as it is. (A row with a feature the model leaves out,
 :attr:`~awe_tf.layers.transform.InputTransform.ignored`, is ranked without it; no training row
 has one.) a sets the median norm of the embedded training inputs to 1 and b the longest row of V
-to 1, so that scores start on the scale of the WARP margin; both are lowered where a row of U or V
-would pass ``max_norm``. The bias feature's row starts at 0, and so do the dimensions past the
-SVD's rank (which then stay 0 in training: a dimension's gradient in U is its value in V and the
-other way round). The rank is below d only on data of at most d rows, or of at most d features
-and labels together, where the scores' rank is at most min(|X| + 1, |Y|) anyway.
-
-``--affinity auto`` has it, as it is, among its candidates, for data where the SVD ranks better
-than WARP learns to. WARP can train from it too: ``fit(..., init_from=svd_start(...))``, the start
-scored as epoch 0 and kept if no epoch beats it.
+to 1, so that scores are on the scale of the WARP margin; both are lowered where a row of U or V
+would pass ``max_norm``. The bias feature's row is 0, and so are the dimensions past the SVD's
+rank (which stay 0 in training: a dimension's gradient in U is its value in V and the other way
+round). The rank is below d only on data of at most d rows, or of at most d features and labels
+together, where the scores' rank is at most min(|X| + 1, |Y|) anyway.
 """
 
 from __future__ import annotations
@@ -35,7 +33,7 @@ from awe_tf.training.fit import build_model
 
 
 def svd_start(train: Dataset, model_config: ModelConfig, strategy=None) -> AWEModel:
-    """The SVD start for ``train`` (module docstring).
+    """The log-odds SVD of ``train`` as a linear model (module docstring).
 
     Args:
         train: the training data, raw values (the model's transform is adapted to it, and the
