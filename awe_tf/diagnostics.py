@@ -13,8 +13,10 @@ pairs that matter says where AWE can gain. :func:`profile` reports, for a traine
 :func:`figure` draws the same: the distributions of G on positives and on random labels, and the
 steps' k-NN precision.
 
-For affinities built from the training set G is read from the model's context rows; for the
-others, whose G weighs feature terms, the effective G of a pair is f(x, y) / x^T U^T V y.
+A constant G (WSABIE; the log-odds SVD that ``--affinity auto`` can choose, which a run's
+``metrics.json`` names) is its c. For affinities built from the training set G is read from the
+model's context rows; for the others, whose G weighs feature terms, the effective G of a pair is
+f(x, y) / x^T U^T V y.
 An additive affinity (the neighbour vote, f = x^T U^T V y + w N) is reported as what it adds,
 w N, beside the linear score's own gap between positives and random labels, which it competes
 with; it has no margin to scale.
@@ -81,6 +83,9 @@ def g_values(model, split: Split, rows, labels) -> np.ndarray:
     the part built from the training set gives its G from its context rows, a constant its c,
     and any other part its effective G."""
     X = split.test.X
+    parts = parts_of(model.affinity)
+    if all(isinstance(part, Constant) for part in parts):  # G is c exactly; a ratio of scores would add rounding
+        return np.full(len(rows), float(sum(part.c for part in parts)))
     source = model.affinity.reference_part()
     if source is not None:
         context = sp.csr_matrix(source.context(model.prepare(X)))
@@ -89,7 +94,6 @@ def g_values(model, split: Split, rows, labels) -> np.ndarray:
             return model.affinity.added(G)
         if source.has_offset:
             G = G + context[:, -1].toarray().ravel()[rows]
-        parts = parts_of(model.affinity)
         G = G + sum(p.c for p in parts if isinstance(p, Constant))
         others = [p for p in parts if not isinstance(p, Constant) and p.reference_part() is None]
         if others:
@@ -343,7 +347,9 @@ def verdict(report: dict) -> str:
                 f"{share}")
     spread = max(positives["p90"] - positives["p10"], negatives["p90"] - negatives["p10"])
     if spread < 1e-6 * max(1.0, abs(positives["mean"])) and abs(positives["mean"] - negatives["mean"]) < 1e-6:
-        return f"G is the constant {positives['mean']:.4g}: the model is WSABIE"
+        model = ("the log-odds SVD that --affinity auto chose (U and V its factors, nothing trained)"
+                 if report.get("svd") else "WSABIE")
+        return f"G is the constant {positives['mean']:.4g}: the model is {model}"
     if report["g_zero_on_positives"] > 0.25:
         reasons.append(f"G is 0 for {100 * report['g_zero_on_positives']:.0f}% of the test positives, which then "
                        "rank by their prior alone")
@@ -377,7 +383,10 @@ def diagnose(run_dir, split: Split, seed: int = 0, plot_to: str | Path | None = 
     run_dir = run_directory(run_dir)  # None: a model saved outside a run, with no steps to read
     measured = pair_values(model, split, seed)
     report = profile(model, split, seed, measured)
-    recorded = read_metrics(run_dir) if model.affinity.reference_part() is not None else None
+    metrics = read_metrics(run_dir)
+    if ((metrics or {}).get("validation") or {}).get("auto", {}).get("svd"):
+        report["svd"] = True  # G = 1 with the SVD's U and V, not WSABIE's
+    recorded = metrics if model.affinity.reference_part() is not None else None
     if recorded is not None:
         from awe_tf.config import ModelConfig, with_earlier_defaults
 

@@ -147,8 +147,8 @@ def test_cli_trains_with_the_auto_affinity(tmp_path):
     assert report["request"]["affinity"] == "auto" and "auto_budget" not in report["request"]
     assert report["auto"] and report["validation"]["auto"]["trials"][0]["affinity"] is None
     assert report["affinity"] == report["validation"]["auto"]["chosen"]
-    assert report["validation"]["auto"]["svd"] in (False, True)
     svd = report["validation"]["auto"]["svd"]
+    assert svd in (False, True)
     chosen = "log-odds SVD" if svd else "WSABIE" if report["affinity"] == "constant" else report["affinity"]
     assert f"\nmodel (auto: {chosen}) " in proc.stdout  # the test table names what auto chose
     refused = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "auto", "--no-validate",
@@ -382,7 +382,7 @@ def test_one_validation_row_replaces_wsabie_with_nothing_and_the_table_says_so()
         "scored on 78 validation rows")
 
 
-def test_the_svd_start_ranks_as_the_svd_baseline_within_the_max_norm(corel, data_dir):
+def test_the_svd_as_a_model_ranks_as_the_svd_baseline_within_the_max_norm(corel, data_dir):
     """U and V from the log-odds SVD's factors: each row's scores are the SVD baseline's (fitted as
     the reports fit it) times one positive factor, on binary features (Corel5k) and on numeric
     ones that the model standardises (Emotions, whose 78 columns hold the SVD's rank below d: the

@@ -24,10 +24,27 @@ def corel():
 def test_the_linear_model_has_a_constant_g(corel):
     model = fit(corel.train, ModelConfig(dimension=8, num_negatives=5), TrainConfig(epochs=1, verbose=0)).model
     report = profile(model, corel)
-    assert report["g_positives"]["mean"] == pytest.approx(1.0, abs=1e-4)
-    assert report["g_negatives"]["p10"] == pytest.approx(1.0, abs=1e-4)
+    for side in ("g_positives", "g_negatives"):  # exactly, not a ratio of scores with its rounding
+        assert report[side]["p10"] == report[side]["p90"] == report[side]["mean"] == 1.0
     assert report["g_zero_on_positives"] == 0.0 and report["margin_in_linear_terms"] == pytest.approx(model.margin)
     assert "the model is WSABIE" in verdict(report)
+
+
+def test_a_run_where_auto_chose_the_svd_is_diagnosed_as_the_svd(corel, tmp_path):
+    """G = 1 with the SVD's U and V: diagnose reads the run's record and names the SVD, not WSABIE;
+    every test positive is counted (none dropped for a linear score near 0)."""
+    from awe_tf.diagnostics import diagnose
+    from awe_tf.runs import publish
+    from awe_tf.training import svd_start
+
+    model = svd_start(corel.train, ModelConfig(dimension=8))
+    publish(tmp_path, model, {"auto": True, "affinity": "constant", "validation": {"auto": {"svd": True}}})
+    report = diagnose(tmp_path, corel)
+    assert "the model is the log-odds SVD that --affinity auto chose" in report["verdict"]
+    measured = pair_values(model, corel)
+    assert (measured.positives == 1.0).all() and (measured.negatives == 1.0).all()  # no NaN: none dropped
+    publish(tmp_path, model, {"auto": True, "affinity": "constant", "validation": {"auto": {"svd": False}}})
+    assert diagnose(tmp_path, corel)["verdict"].endswith("the model is WSABIE")
 
 
 def test_a_knn_affinity_is_profiled_from_its_g_rows(corel):

@@ -31,9 +31,9 @@ a seed chooses the same either way. The trials report both.
    one (:func:`check_metric`: P@3 beside P@1; with 2 labels P@1 alone), and a candidate's score
    is the mean of the two.
    A trained candidate, or the SVD, qualifies only if it beats WSABIE on that mean by more than
-   one standard error of the paired difference over the rows, and is less than one standard error
-   below WSABIE on either metric (a loss of one standard error, what a single differing row gives, is
-   real): small validation sets, where a gain could be noise, keep WSABIE.
+   one standard error of the paired difference over the rows, and is less than one standard
+   error below WSABIE on either metric (a loss of one standard error, what a single differing row
+   gives, is real): small validation sets, where a gain could be noise, keep WSABIE.
    The vote at its chosen weight qualifies when it beats WSABIE on the mean at all and is less
    than one standard error below it on either: it is WSABIE's own model moved by one knob, chosen
    as knobs are, by the best validation score. That is a weaker guard than the trained
