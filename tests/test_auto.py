@@ -164,7 +164,8 @@ def test_cli_trains_with_the_auto_affinity(tmp_path):
 
 def test_cli_auto_takes_the_budget_given(tmp_path):
     """At 1.5x WSABIE's CPU time the trained candidates (k-NN's three steps the first) do not fit:
-    they are not run, the table says a larger budget runs them, and the run records the budget."""
+    they are not run, the table says a larger budget runs them, and the run records the budget.
+    Run again where it finished, it says it makes its choice again."""
     out = tmp_path / "auto"
     proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "auto", "--epochs", "2",
                            "--dimension", "8", "--negatives", "5", "--no-baselines", "--verbose", "0", "-o", str(out),
@@ -176,6 +177,9 @@ def test_cli_auto_takes_the_budget_given(tmp_path):
     capped = report["validation"]["auto"]["trials"][0]["epochs"] == [2]  # WSABIE's best epoch the last allowed
     assert capped == ("WSABIE's best epoch is the last of --epochs 2, so its score may still be rising" in proc.stdout)
     assert json.loads((out / "metrics.json").read_text())["request"]["auto_budget"] == 1.5
+    assert "holds a finished run" not in proc.stdout
+    again = subprocess.run(proc.args, capture_output=True, text=True, env=ENV, timeout=900)  # no checkpoints to resume
+    assert again.returncode == 0 and "holds a finished run of these settings; --affinity auto keeps no" in again.stdout
 
 
 class _Clock:

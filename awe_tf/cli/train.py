@@ -131,6 +131,9 @@ def _train(args) -> int:
         discarded = runs.discard(out)
         if discarded:
             print(f"--restart: discarded the earlier run in {out} ({', '.join(discarded)})")
+    elif auto and runs.read_metrics(out) is not None:  # same settings: a plain run resumes, auto cannot
+        print(f"note: {out} holds a finished run of these settings; --affinity auto keeps no checkpoints of its "
+              "candidates, so it makes its choice again and replaces that run's model")
     before = runs.checkpoint_times(out)  # what earlier processes trained, if this one keeps it
     counts = coverage(split)
     print(f"data: {split.train!r}\n      test {split.test.n_examples} examples{_test_notes(counts)}")
