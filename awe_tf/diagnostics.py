@@ -383,8 +383,10 @@ def diagnose(run_dir, split: Split, seed: int = 0, plot_to: str | Path | None = 
     run_dir = run_directory(run_dir)  # None: a model saved outside a run, with no steps to read
     measured = pair_values(model, split, seed)
     report = profile(model, split, seed, measured)
+    from awe_tf.training.auto import svd_chosen
+
     metrics = read_metrics(run_dir)
-    if ((metrics or {}).get("validation") or {}).get("auto", {}).get("svd"):
+    if svd_chosen(metrics):
         report["svd"] = True  # G = 1 with the SVD's U and V, not WSABIE's
     recorded = metrics if model.affinity.reference_part() is not None else None
     if recorded is not None:

@@ -181,7 +181,7 @@ def _lightfm(dataset: str, seed: int, tmp: Path, python: str, settings) -> dict:
     return report
 
 
-def _mean_sd(values) -> str:
+def mean_sd(values) -> str:
     values = np.asarray(values, np.float64)
     spread = f" ± {values.std(ddof=1):.3f}" if values.size > 1 else ""
     return f"{round(values.mean(), 3) + 0.0:.3f}{spread}"  # + 0.0: no "-0.000" for a difference of -1e-17
@@ -197,10 +197,10 @@ def rows_of(dataset: str, reports: dict) -> list[dict]:
         knn = np.array([r["baselines"]["knn_embedding"][metric] for r in wsabie])
         rows.append({
             "data": dataset, "metric": metric.replace("precision", "P"),
-            "WSABIE": _mean_sd(w), "k-NN (WSABIE space)": _mean_sd(knn),
+            "WSABIE": mean_sd(w), "k-NN (WSABIE space)": mean_sd(knn),
             "k-NN (input)": f"{wsabie[0]['baselines']['knn_input'][metric]:.3f}",
-            "AWE auto": _mean_sd(a), "auto - WSABIE": _mean_sd(a - w), "auto - k-NN (WSABIE)": _mean_sd(a - knn),
-            "LightFM": _mean_sd([r["metrics"][metric] for r in reports["LightFM"]]) if reports.get("LightFM") else "",
+            "AWE auto": mean_sd(a), "auto - WSABIE": mean_sd(a - w), "auto - k-NN (WSABIE)": mean_sd(a - knn),
+            "LightFM": mean_sd([r["metrics"][metric] for r in reports["LightFM"]]) if reports.get("LightFM") else "",
             "auto chose": ", ".join(_chose(r) for r in auto),
             "seconds WSABIE / auto": f"{np.mean([r['seconds_total'] for r in wsabie]):.0f} / "
                                      f"{np.mean([r['seconds_total'] for r in auto]):.0f}",

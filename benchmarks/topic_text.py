@@ -27,6 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np  # noqa: E402
+from quality import markdown, mean_sd  # noqa: E402
 from synthetic import check_topic_sizes, topic_text  # noqa: E402
 
 import awe_tf  # noqa: E402, F401  (sets up Keras 2 before TensorFlow is imported)
@@ -60,21 +61,15 @@ def one_seed(seed: int, args) -> dict:
                                                                                   "auto": auto_seconds}}
 
 
-def _mean_sd(values) -> str:
-    values = np.asarray(values, np.float64)
-    return f"{values.mean():.3f}" + (f" ± {values.std(ddof=1):.3f}" if values.size > 1 else "")
-
-
 def table(runs: list[dict]) -> str:
-    lines = ["| metric | " + " | ".join(METHODS) + " | auto - WSABIE |", "|---" * (len(METHODS) + 2) + "|"]
+    rows = []
     for m in METRICS:
         values = {name: [run["metrics"][name][m] for run in runs] for name in METHODS}
-        change = np.subtract(values["auto"], values["WSABIE"])
-        lines.append(f"| {m.replace('precision', 'P')} | " + " | ".join(_mean_sd(values[name]) for name in METHODS)
-                     + f" | {_mean_sd(change)} |")
+        rows.append({"metric": m.replace("precision", "P"), **{name: mean_sd(values[name]) for name in METHODS},
+                     "auto - WSABIE": mean_sd(np.subtract(values["auto"], values["WSABIE"]))})
     seconds = {name: np.mean([run["seconds"][name] for run in runs]) for name in ("WSABIE", "auto")}
     chose = ", ".join(run["auto_chose"] for run in runs)
-    return "\n".join(lines) + f"\n\nauto chose: {chose}; seconds WSABIE / auto: {seconds['WSABIE']:.0f} / " \
+    return markdown(rows) + f"\n\nauto chose: {chose}; seconds WSABIE / auto: {seconds['WSABIE']:.0f} / " \
         f"{seconds['auto']:.0f}"
 
 

@@ -192,10 +192,15 @@ def chosen_name(affinity: str | None, svd: bool = False) -> str:
     return SVD if svd else "WSABIE" if affinity in (None, "constant") else affinity
 
 
+def svd_chosen(report: dict | None) -> bool:
+    """Whether a run's report (``metrics.json``; None: no report) records auto's choice of the SVD."""
+    auto = ((report or {}).get("validation") or {}).get("auto") or {}
+    return bool(auto.get("svd"))
+
+
 def reported_name(report: dict) -> str:
     """What a run's report (``metrics.json``) trained, named as :func:`chosen_name` names it."""
-    auto = (report.get("validation") or {}).get("auto") or {}
-    return chosen_name(report.get("affinity"), bool(auto.get("svd")))
+    return chosen_name(report.get("affinity"), svd_chosen(report))
 
 
 def _change(gain: float, error: float) -> str:
