@@ -347,8 +347,8 @@ def verdict(report: dict) -> str:
                 f"{share}")
     spread = max(positives["p90"] - positives["p10"], negatives["p90"] - negatives["p10"])
     if spread < 1e-6 * max(1.0, abs(positives["mean"])) and abs(positives["mean"] - negatives["mean"]) < 1e-6:
-        model = ("the log-odds SVD that --affinity auto chose (U and V its factors, nothing trained)"
-                 if report.get("svd") else "WSABIE")
+        model = (f"the {report['made']} that --affinity auto chose (U and V its factors, nothing trained)"
+                 if report.get("made") else "WSABIE")
         return f"G is the constant {positives['mean']:.4g}: the model is {model}"
     if report["g_zero_on_positives"] > 0.25:
         reasons.append(f"G is 0 for {100 * report['g_zero_on_positives']:.0f}% of the test positives, which then "
@@ -383,11 +383,12 @@ def diagnose(run_dir, split: Split, seed: int = 0, plot_to: str | Path | None = 
     run_dir = run_directory(run_dir)  # None: a model saved outside a run, with no steps to read
     measured = pair_values(model, split, seed)
     report = profile(model, split, seed, measured)
-    from awe_tf.training.auto import svd_chosen
+    from awe_tf.training.auto import made_chosen
 
     metrics = read_metrics(run_dir)
-    if svd_chosen(metrics):
-        report["svd"] = True  # G = 1 with the SVD's U and V, not WSABIE's
+    made = made_chosen(metrics)
+    if made:
+        report["made"] = made  # G = 1 with a closed form's U and V, not WSABIE's
     recorded = metrics if model.affinity.reference_part() is not None else None
     if recorded is not None:
         from awe_tf.config import ModelConfig, with_earlier_defaults

@@ -120,7 +120,7 @@ def test_too_little_data_to_choose_on_says_what_to_do_instead(corel):
 def test_candidates_over_the_budget_are_not_run_and_wsabie_stays(corel):
     picked = choose_affinity(corel.train, **SMALL, candidates=("constant:1+knn:k=20",), budget=1.0,
                              log=lambda line: None)
-    assert picked.affinity is None and len(picked.trials) == 6  # WSABIE, three votes, the SVD, the trained candidate
+    assert picked.affinity is None and len(picked.trials) == 7  # WSABIE, 3 votes, the SVD, ridge, the trained one
     assert all(trial.note.startswith("not run: over the 1x budget") for trial in picked.trials[1:])
     assert "a larger one (--auto-budget; budget= in Python) runs them" in picked.table()
     assert picked.final.model.affinity.reference_part() is None  # WSABIE, refitted
@@ -147,9 +147,9 @@ def test_cli_trains_with_the_auto_affinity(tmp_path):
     assert report["request"]["affinity"] == "auto" and "auto_budget" not in report["request"]
     assert report["auto"] and report["validation"]["auto"]["trials"][0]["affinity"] is None
     assert report["affinity"] == report["validation"]["auto"]["chosen"]
-    svd = report["validation"]["auto"]["svd"]
-    assert svd in (False, True)
-    chosen = "log-odds SVD" if svd else "WSABIE" if report["affinity"] == "constant" else report["affinity"]
+    made = report["validation"]["auto"]["made"]
+    assert made is None or made == "log-odds SVD" or made.startswith("reduced-rank ridge (lambda ")
+    chosen = made or ("WSABIE" if report["affinity"] == "constant" else report["affinity"])
     assert f"\nmodel (auto: {chosen}) " in proc.stdout  # the test table names what auto chose
     refused = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "auto", "--no-validate",
                               "-o", str(tmp_path / "x")], capture_output=True, text=True, env=ENV, timeout=300)
@@ -201,13 +201,14 @@ class _Clock:
 
 
 def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None, stretch: float = 1.0, svd: float | None = None,
-            svd_wins: bool = False):
+            svd_wins: bool = False, task: str = "annotation", ridge_penalties=()):
     """choose_affinity with training replaced by a clock: WSABIE costs 5 + 5 (validation, refit),
     k-NN (3 steps) 24, linear sigmoid 8, building a vote 0.5 CPU seconds; the validation rows say
     whether k-NN beats WSABIE, and how many rows each vote (spec: rows) gets right where WSABIE
     does not. ``built`` collects each vote built: (spec, the training data, the linear model).
     After WSABIE the wall clock runs ``stretch`` times faster (other work on the machine).
-    ``svd``: the SVD is a candidate, costing that much to make; ``svd_wins``: it beats WSABIE."""
+    ``svd``: the SVD is a candidate, costing that much to make; ``svd_wins``: it beats WSABIE.
+    ``task``: the data's; ridge, at ``ridge_penalties``, must not be made (it fails if it is)."""
     import types
 
     import numpy as np
@@ -264,12 +265,15 @@ def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None, stretch: fl
     monkeypatch.setattr(auto, "_row_scores", row_scores)
     monkeypatch.setattr(auto, "on_linear_model", on_linear_model)
     monkeypatch.setattr(auto, "svd_start", svd_start)
+    monkeypatch.setattr(auto, "ridge_starts", lambda *arguments: pytest.fail("ridge was made"))
 
     class Part(str):  # the training part, by name: a data set of 10 labels
         n_labels = 10
 
+    Part.task = task
+
     return auto.choose_affinity(Part("training part"), ModelConfig(), TrainConfig(), candidates=tuple(cost)[1:],
-                                svd=svd is not None,
+                                svd=svd is not None, ridge_penalties=ridge_penalties,
                                 budget=5.0, vote_weights=(1.0, 3.0, 10.0) if vote_rows else (), log=lambda line: None)
 
 
@@ -295,11 +299,18 @@ def test_the_svds_making_on_the_whole_part_is_budgeted_at_its_carve_out_time(mon
     trained, within the budget."""
     picked = _staged(monkeypatch, knn_wins=False, svd=18.0, svd_wins=True)
     notes = {trial.name: trial.note for trial in picked.trials}
-    assert (picked.affinity, picked.svd, picked.epochs) == (None, True, [0])
+    assert (picked.affinity, picked.made, picked.epochs) == (None, "log-odds SVD", [0])
     assert picked.final.model == "svd (whole part)" and picked.final.epochs_run == 0
     assert picked.final.train_seconds == pytest.approx(18.0)  # the making, on the wall clock
     assert notes["linear-sigmoid:alpha=1,beta=0"].startswith("not run")
     assert picked.seconds == pytest.approx(10 + 18 + 18)
+
+
+def test_ridge_is_no_candidate_for_recommendation(monkeypatch):
+    """Where inputs and labels are the same items, ridge would give each item back from itself:
+    it is neither made nor listed, whatever penalties are asked for."""
+    picked = _staged(monkeypatch, knn_wins=False, task="recommendation", ridge_penalties=(1.0, 10.0))
+    assert not any((trial.made or "").startswith("reduced-rank ridge") for trial in picked.trials)
 
 
 def test_a_run_is_named_by_what_auto_chose(capsys):
@@ -308,14 +319,16 @@ def test_a_run_is_named_by_what_auto_chose(capsys):
     from awe_tf.cli.train import _print_table
 
     assert chosen_name(None) == chosen_name("constant") == "WSABIE" and chosen_name("knn:k=20") == "knn:k=20"
-    assert chosen_name(None, svd=True) == "log-odds SVD"
+    assert chosen_name(None, "log-odds SVD") == "log-odds SVD"
     assert reported_name({"affinity": "knn:k=20", "validation": None}) == "knn:k=20"
     assert reported_name({"affinity": "constant", "validation": {"best_epochs": [3]}}) == "WSABIE"
-    report = {"affinity": "constant", "auto": True, "validation": {"auto": {"chosen": "constant", "svd": True}},
-              "metrics": {"precision@1": 0.5}, "n_test": 10, "n_excluded": 0}
-    assert reported_name(report) == "log-odds SVD"
-    _print_table(report)
-    assert "model (auto: log-odds SVD) " in capsys.readouterr().out
+    ridge = {"affinity": "constant", "auto": True, "metrics": {"precision@1": 0.5}, "n_test": 10, "n_excluded": 0,
+             "validation": {"auto": {"chosen": "constant", "made": "reduced-rank ridge (lambda 10)"}}}
+    assert reported_name(ridge) == "reduced-rank ridge (lambda 10)"
+    _print_table(ridge)
+    assert "model (auto: reduced-rank ridge (lambda 10)) " in capsys.readouterr().out
+    earlier = {"affinity": "constant", "validation": {"auto": {"chosen": "constant", "svd": True}}}  # before ridge
+    assert reported_name(earlier) == "log-odds SVD"
 
 
 def test_without_a_leader_the_next_candidate_still_runs(monkeypatch):
@@ -393,7 +406,7 @@ def test_the_svd_as_a_model_ranks_as_the_svd_baseline_within_the_max_norm(corel,
     dimensions past it are 0); the bias row is 0 and no row of U or V passes max_norm, however
     small."""
     from awe_tf.evaluation import standardised
-    from awe_tf.training.svd_start import svd_start
+    from awe_tf.training.closed_form import svd_start
 
     # tolerance: Emotions' standardised columns are summed in float32 with much cancelling
     for split, dimension, tolerance in ((corel, 16, 1e-5), (load_dataset("emotions"), 100, 5e-3)):
@@ -423,8 +436,8 @@ def test_where_wsabie_learns_nothing_the_svd_wins_and_is_made_from_the_whole_par
 
     picked = choose_affinity(corel.train, ModelConfig(dimension=16, num_negatives=5),
                              TrainConfig(epochs=1, learning_rate=1e-7, verbose=0), candidates=(),
-                             vote_weights=(), log=lambda line: None)
-    assert (picked.affinity, picked.svd, picked.name, picked.epochs) == (None, True, SVD, [0])
+                             vote_weights=(), ridge_penalties=(), log=lambda line: None)
+    assert (picked.affinity, picked.made, picked.name, picked.epochs) == (None, SVD, SVD, [0])
     assert picked.trials[1].beats_wsabie and picked.trials[1].name == SVD
     assert f"* {SVD}" in picked.table() and "* constant (WSABIE)" not in picked.table()
     X = corel.test.X
@@ -432,3 +445,28 @@ def test_where_wsabie_learns_nothing_the_svd_wins_and_is_made_from_the_whole_par
     whole = LogOddsSVD(rank=16).fit(corel.train).score(X).argmax(axis=1)
     carve = LogOddsSVD(rank=16).fit(validation_split(corel.train).train).score(X).argmax(axis=1)
     assert (top == whole).mean() > 0.99 and (top == carve).mean() < 0.9
+
+
+def test_where_wsabie_learns_nothing_ridge_wins_at_its_best_lambda_and_is_made_from_the_whole_part(corel):
+    """The learning rate that leaves WSABIE at its random start, ridge at two lambdas: the better
+    of the two on the carve-out is ridge's one row, it beats WSABIE and wins, and the model
+    returned is ridge at that lambda on the whole training part, not the carve-out's."""
+    from awe_tf.data.protocols import validation_split
+    from awe_tf.training import ridge_start
+    from awe_tf.training.auto import _row_scores, ridge_name
+
+    config = ModelConfig(dimension=16, num_negatives=5)
+    picked = choose_affinity(corel.train, config, TrainConfig(epochs=1, learning_rate=1e-7, verbose=0), candidates=(),
+                             vote_weights=(), svd=False, ridge_penalties=(10.0, 0.01), log=lambda line: None)
+    carve = validation_split(corel.train)
+    both = {penalty: np.mean(_row_scores(ridge_start(carve.train, config, penalty), carve,
+                                         ("precision@1", "precision@3")), axis=0).mean() for penalty in (0.01, 10.0)}
+    best = max(both, key=both.get)
+    assert len(picked.trials) == 2 and picked.trials[1].both == pytest.approx(both[best])
+    assert picked.trials[1].beats_wsabie
+    assert (picked.affinity, picked.made, picked.epochs) == (None, ridge_name(best), [0])
+    X = corel.test.X
+    top = picked.final.model.score(X).argmax(axis=1)
+    whole = ridge_start(corel.train, config, best).score(X).argmax(axis=1)
+    on_carve = ridge_start(carve.train, config, best).score(X).argmax(axis=1)
+    assert (top == whole).mean() > 0.99 and (top == on_carve).mean() < 0.95

@@ -30,20 +30,24 @@ def test_the_linear_model_has_a_constant_g(corel):
     assert "the model is WSABIE" in verdict(report)
 
 
-def test_a_run_where_auto_chose_the_svd_is_diagnosed_as_the_svd(corel, tmp_path):
-    """G = 1 with the SVD's U and V: diagnose reads the run's record and names the SVD, not WSABIE;
-    every test positive is counted (none dropped for a linear score near 0)."""
+def test_a_run_where_auto_chose_a_closed_form_is_diagnosed_as_it(corel, tmp_path):
+    """G = 1 with the SVD's U and V: diagnose reads the run's record and names the SVD (or ridge),
+    not WSABIE; every test positive is counted (none dropped for a linear score near 0)."""
     from awe_tf.diagnostics import diagnose
     from awe_tf.runs import publish
     from awe_tf.training import svd_start
 
     model = svd_start(corel.train, ModelConfig(dimension=8))
-    publish(tmp_path, model, {"auto": True, "affinity": "constant", "validation": {"auto": {"svd": True}}})
+    publish(tmp_path, model, {"auto": True, "affinity": "constant", "validation": {"auto": {"made": "log-odds SVD"}}})
     report = diagnose(tmp_path, corel)
     assert "the model is the log-odds SVD that --affinity auto chose" in report["verdict"]
     measured = pair_values(model, corel)
     assert (measured.positives == 1.0).all() and (measured.negatives == 1.0).all()  # no NaN: none dropped
-    publish(tmp_path, model, {"auto": True, "affinity": "constant", "validation": {"auto": {"svd": False}}})
+    made = {"made": "reduced-rank ridge (lambda 1)"}
+    publish(tmp_path, model, {"auto": True, "affinity": "constant", "validation": {"auto": made}})
+    verdict_of_ridge = diagnose(tmp_path, corel)["verdict"]
+    assert "the model is the reduced-rank ridge (lambda 1) that --affinity auto chose" in verdict_of_ridge
+    publish(tmp_path, model, {"auto": True, "affinity": "constant", "validation": {"auto": {"made": None}}})
     assert diagnose(tmp_path, corel)["verdict"].endswith("the model is WSABIE")
 
 

@@ -157,7 +157,7 @@ def _train(args) -> int:
                   "rising: try more")
         model_config = dataclasses.replace(model_config, affinity=picked.affinity)
         result, epochs = picked.final, picked.epochs
-        validation_report = {"auto": {"chosen": picked.affinity or "constant", "svd": picked.svd,
+        validation_report = {"auto": {"chosen": picked.affinity or "constant", "made": picked.made,
                                       "seconds": picked.seconds,
                                       "trials": [_finite(dataclasses.asdict(trial)) for trial in picked.trials]}}
     elif args.validate:

@@ -3,9 +3,9 @@ choice of an affinity on validation (``--affinity auto``)."""
 
 from awe_tf.config import ModelConfig, TrainConfig
 from awe_tf.training.auto import AutoResult, choose_affinity
+from awe_tf.training.closed_form import ridge_start, svd_start
 from awe_tf.training.fit import FitResult, build_model, fit
 from awe_tf.training.iterative import fit_iterative
-from awe_tf.training.svd_start import svd_start
 
 __all__ = ["AutoResult", "FitResult", "ModelConfig", "TrainConfig", "build_model", "choose_affinity", "fit",
-           "fit_iterative", "svd_start"]
+           "fit_iterative", "ridge_start", "svd_start"]

@@ -7,21 +7,24 @@ run a candidate on a quiet machine and skip it on a busy one; CPU time barely mo
 a seed chooses the same either way. The trials report both.
 
 1. WSABIE is trained the protocol's way (epochs chosen on the carve-out, then refitted): it is
-   the fallback, the starting point of every candidate but the SVD (3) and the unit of the
-   budget.
+   the fallback, the starting point of every trained candidate (4) and the unit of the budget.
 2. The neighbour vote (:class:`~awe_tf.affinities.vote.NeighbourVote`: WSABIE's score plus w
    times cosine k-NN's in WSABIE's own space) is built on WSABIE's carve-out model as it is,
    nothing trained, at each weight of :data:`VOTE_WEIGHTS` (times the WARP margin, which sets
    the linear score's scale); w = 0 is WSABIE and a large w is k-NN in WSABIE's space, so w is a
    knob between the two baselines a user compares with. It is chosen like one: the weight with
    the best carve-out score (below), the smaller on a tie.
-3. The log-odds SVD baseline as a model of the same form (G = 1, U and V its factors:
-   :mod:`awe_tf.training.svd_start`) is made on the carve-out, nothing trained, and scored; it
-   ranks as the baseline does. It is there for data where the SVD ranks better than WARP learns
-   to (as on the bag-of-words text of ``benchmarks/topic_text.py``). Not WARP trained from it:
-   on data where that ends level with WSABIE it is a second WSABIE of another start, which the
-   carve-out would pick by chance now and then. Its refit, the SVD of the whole training part,
-   is budgeted at its carve-out time.
+3. Two linear models made in closed form (G = 1, U and V their factors:
+   :mod:`awe_tf.training.closed_form`) are made on the carve-out, nothing trained, and scored:
+   the log-odds SVD baseline, and for annotation reduced-rank ridge regression at each penalty of
+   :data:`RIDGE_PENALTIES`, of which the one with the best carve-out score (below) is its
+   candidate. They are there for data where a closed form ranks better than WARP learns to (the
+   SVD on the bag-of-words text of ``benchmarks/topic_text.py``). Ridge is left out for
+   recommendation, where inputs and labels are the same items and a regression gives each item
+   back from itself, which ranking leaves out. Not WARP trained from either: on data where that
+   ends level with WSABIE it is a second WSABIE of another start, which the carve-out would pick
+   by chance now and then. A winner's making from the whole training part is budgeted at its
+   carve-out time.
 4. Each trained candidate affinity (:data:`CANDIDATES`, in order) is trained on the carve-out
    starting from WSABIE's carve-out model, with early stopping, as long as the budget allows it
    and the refit it would need: joint learning from WSABIE's U and V (the start counts as epoch
@@ -30,7 +33,7 @@ a seed chooses the same either way. The trials report both.
 5. Each validation row is scored on the monitored metric and on the protocol's other reported
    one (:func:`check_metric`: P@3 beside P@1; with 2 labels P@1 alone), and a candidate's score
    is the mean of the two.
-   A trained candidate, or the SVD, qualifies only if it beats WSABIE on that mean by more than
+   A trained or closed-form candidate qualifies only if it beats WSABIE on that mean by more than
    one standard error of the paired difference over the rows, and is less than one standard
    error below WSABIE on either metric (a loss of one standard error, what a single differing row
    gives, is real): small validation sets, where a gain could be noise, keep WSABIE.
@@ -45,7 +48,7 @@ a seed chooses the same either way. The trials report both.
    WSABIE's own epochs were capped below where its validation score stops rising (a small
    ``TrainConfig.epochs``), G = 1 trained on the same way gains too, and so would a candidate.
 6. The winner is refitted on the whole training part, from WSABIE's refitted model (the vote:
-   built on it, as on the carve-out; the SVD: made from the whole part).
+   built on it, as on the carve-out; a closed form: made from the whole part).
 
 Because G = 1 is WSABIE, the recipe cannot do worse than WSABIE on the carve-out by more than
 the noise it lets through (one standard error; for the vote, its choice among the weights); the
@@ -60,8 +63,9 @@ import time
 import numpy as np
 
 from awe_tf.config import ModelConfig, TrainConfig, engine_for
-from awe_tf.data.dataset import Dataset
+from awe_tf.data.dataset import ANNOTATION, Dataset
 from awe_tf.metrics import ranked, row_values
+from awe_tf.training.closed_form import ridge_start, ridge_starts, svd_start
 from awe_tf.training.fit import FitResult, check_arguments, progress_log
 from awe_tf.training.iterative import on_linear_model
 from awe_tf.training.selection import (
@@ -74,9 +78,10 @@ from awe_tf.training.selection import (
     refit,
     validate_then_refit,
 )
-from awe_tf.training.svd_start import svd_start
 
 SVD = "log-odds SVD"  # the SVD as a candidate, by name (module docstring, 3)
+RIDGE = "reduced-rank ridge"  # ridge as a candidate, by name, its lambda added once chosen (module docstring, 3)
+RIDGE_PENALTIES = (0.01, 0.1, 1.0, 10.0, 100.0)  # lambda of reduced-rank ridge (module docstring, 3)
 CANDIDATES = ("knn:k=20", "constant:0.3+knn:k=20", "linear-sigmoid:alpha=1,beta=0")
 VOTE_WEIGHTS = (1.0, 3.0, 10.0)  # w of the neighbour vote, in units of the WARP margin
 VOTE_K = 20  # the vote's neighbours: those of the k-NN baseline in WSABIE's space
@@ -109,16 +114,16 @@ class Trial:
     cpu_seconds: float = 0.0
     note: str = ""
     vote: bool = False  # the neighbour vote on WSABIE's model, nothing trained (module docstring, 2)
-    svd: bool = False  # the log-odds SVD's U and V, nothing trained (module docstring, 3)
+    made: str | None = None  # the name of a model made in closed form, nothing trained (module docstring, 3)
 
     @property
     def name(self) -> str:
-        return SVD if self.svd else self.affinity or "constant (WSABIE)"
+        return self.made or self.affinity or "constant (WSABIE)"
 
     @property
     def candidate(self) -> bool:
         """Whether this is a candidate against WSABIE, not WSABIE's own row."""
-        return self.affinity is not None or self.svd
+        return self.affinity is not None or self.made is not None
 
     @property
     def ran(self) -> bool:
@@ -142,8 +147,8 @@ class Trial:
 
 @dataclasses.dataclass
 class AutoResult:
-    """The chosen affinity (None: G = 1, WSABIE, or where ``svd`` is set the log-odds SVD's U and
-    V), the refitted model's result, every trial, the wall-clock seconds."""
+    """The chosen affinity (None: G = 1, WSABIE, or where ``made`` names one a closed-form model's U
+    and V), the refitted model's result, every trial, the wall-clock seconds."""
 
     affinity: str | None
     final: FitResult
@@ -153,12 +158,12 @@ class AutoResult:
     monitor: str = "precision@1"
     check: str = "precision@3"
     rows: int = 0  # validation rows every candidate was scored on
-    svd: bool = False  # whether the SVD won
+    made: str | None = None  # the closed-form model that won, by name
 
     @property
     def name(self) -> str:
         """What was chosen, as the table names it."""
-        return chosen_name(self.affinity, self.svd)
+        return chosen_name(self.affinity, self.made)
 
     def table(self, monitor: str | None = None) -> str:
         """The validation table, one line per candidate, the winner marked; seconds on the wall
@@ -168,7 +173,7 @@ class AutoResult:
                  f"{self.check + ' vs WSABIE':>26}{'mean of both vs WSABIE':>26}{'epochs':>10}{'seconds':>9}"
                  f"{'CPU s':>8}"]
         for trial in self.trials:
-            mark = "*" if (trial.affinity, trial.svd) == (self.affinity, self.svd) else " "
+            mark = "*" if (trial.affinity, trial.made) == (self.affinity, self.made) else " "
             score = f"{trial.score:.4f}" if trial.ran else "-"
             compared = trial.candidate and trial.ran
             gain = _change(trial.gain, trial.standard_error) if compared else ""
@@ -186,21 +191,27 @@ class AutoResult:
         return "\n".join(lines)
 
 
-def chosen_name(affinity: str | None, svd: bool = False) -> str:
-    """A choice of auto by name: the affinity's spec, ``WSABIE`` (None or ``constant``) or the SVD
-    (:data:`SVD`)."""
-    return SVD if svd else "WSABIE" if affinity in (None, "constant") else affinity
+def chosen_name(affinity: str | None, made: str | None = None) -> str:
+    """A choice of auto by name: the closed-form model's (``made``), else the affinity's spec, or
+    ``WSABIE`` (None or ``constant``)."""
+    return made or ("WSABIE" if affinity in (None, "constant") else affinity)
 
 
-def svd_chosen(report: dict | None) -> bool:
-    """Whether a run's report (``metrics.json``; None: no report) records auto's choice of the SVD."""
+def ridge_name(penalty: float) -> str:
+    """Reduced-rank ridge at ``penalty`` as a candidate, by name."""
+    return f"{RIDGE} (lambda {penalty:g})"
+
+
+def made_chosen(report: dict | None) -> str | None:
+    """The closed-form model a run's report (``metrics.json``; None: no report) records as auto's
+    choice, by name, or None (reports written before ridge record the SVD as ``"svd": true``)."""
     auto = ((report or {}).get("validation") or {}).get("auto") or {}
-    return bool(auto.get("svd"))
+    return auto.get("made") or (SVD if auto.get("svd") else None)
 
 
 def reported_name(report: dict) -> str:
     """What a run's report (``metrics.json``) trained, named as :func:`chosen_name` names it."""
-    return chosen_name(report.get("affinity"), svd_chosen(report))
+    return chosen_name(report.get("affinity"), made_chosen(report))
 
 
 def _change(gain: float, error: float) -> str:
@@ -276,7 +287,7 @@ def _compared(spec, rows, baseline, **fields) -> Trial:
 
 def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: TrainConfig,
                     candidates=CANDIDATES, budget: float = BUDGET, vote_weights=VOTE_WEIGHTS,
-                    svd: bool = True, log=None) -> AutoResult:
+                    svd: bool = True, ridge_penalties=RIDGE_PENALTIES, log=None) -> AutoResult:
     """The recipe of the module docstring.
 
     Args:
@@ -287,6 +298,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         budget: the most time, in units of WSABIE's run (validation and refit).
         vote_weights: the vote's weights in margins (empty: no vote).
         svd: whether the log-odds SVD is a candidate.
+        ridge_penalties: the penalties reduced-rank ridge is made at (empty: no ridge).
         log: where progress lines go (default: printed, unless ``train_config.verbose`` is 0).
 
     Returns:
@@ -329,24 +341,44 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         seconds, cpu = started.elapsed()
         trials.append(_compared(spec, rows, baseline, vote=True, seconds=seconds, cpu_seconds=cpu,
                                 note="WSABIE's model, nothing trained"))
-    if svd:
-        # its making and scoring, and the making of a winner on the whole part: guessed as a vote's
-        if began.elapsed()[1] + 2 * per_vote() > budget * unit:
-            trials.append(Trial(None, note=f"{OVER_BUDGET} {budget:g}x budget", svd=True))
-        else:
-            log(f"auto: the {SVD} (G = 1, U and V its factors), nothing trained, on the validation carve-out")
-            started = _Stopwatch()
-            rows = _row_scores(svd_start(carve.train, linear), carve, (monitor, check))
-            seconds, cpu = started.elapsed()
-            trials.append(_compared(None, rows, baseline, seconds=seconds, cpu_seconds=cpu, svd=True,
-                                    note="U and V of the SVD, nothing trained"))
+    makers = {}  # a closed-form candidate's making, by name, for a winner's on the whole part
+
+    def room_for_a_closed_form(name: str) -> bool:
+        """Whether its making and scoring, and a winner's making on the whole part, fit the budget
+        (guessed as a vote's); if not, its row says so."""
+        if began.elapsed()[1] + 2 * per_vote() <= budget * unit:
+            return True
+        trials.append(Trial(None, note=f"{OVER_BUDGET} {budget:g}x budget", made=name))
+        return False
+
+    if svd and room_for_a_closed_form(SVD):
+        log(f"auto: the {SVD} (G = 1, U and V its factors), nothing trained, on the validation carve-out")
+        started = _Stopwatch()
+        rows = _row_scores(svd_start(carve.train, linear), carve, (monitor, check))
+        seconds, cpu = started.elapsed()
+        trials.append(_compared(None, rows, baseline, seconds=seconds, cpu_seconds=cpu, made=SVD,
+                                note="U and V of the SVD, nothing trained"))
+        makers[SVD] = lambda part: svd_start(part, linear)
+    penalties = sorted(ridge_penalties) if train.task == ANNOTATION else []
+    if penalties and room_for_a_closed_form(RIDGE):
+        log(f"auto: {RIDGE} (G = 1, U and V its factors) at lambda {', '.join(map('{:g}'.format, penalties))}"
+            ", nothing trained, on the validation carve-out")
+        started = _Stopwatch()
+        scored = [(penalty, _row_scores(model, carve, (monitor, check)))
+                  for penalty, model in ridge_starts(carve.train, linear, penalties)]
+        # the best on the mean of both metrics, the smaller lambda on a tie (max keeps the first)
+        penalty, rows = max(scored, key=lambda item: (item[1][0] + item[1][1]).mean())
+        seconds, cpu = started.elapsed()
+        trials.append(_compared(None, rows, baseline, seconds=seconds, cpu_seconds=cpu, made=ridge_name(penalty),
+                                note=f"the best of {len(penalties)} lambdas on the carve-out, nothing trained"))
+        makers[ridge_name(penalty)] = lambda part: ridge_start(part, linear, penalty)
     per_step = unit / 2  # a candidate's carve-out training per step, guessed from WSABIE's until one has run
 
     def refit_cost(trial: Trial | None) -> float:
         """The CPU seconds the refit of the best candidate so far is expected to take."""
         if trial is None or trial.vote:  # WSABIE's refit is made; a vote's build is counted with the votes
             return 0.0
-        return trial.cpu_seconds if trial.svd else per_step * results[trial.affinity][1]  # the SVD: as made
+        return trial.cpu_seconds if trial.made else per_step * results[trial.affinity][1]  # a closed form: as made
 
     for spec in candidates:
         config = dataclasses.replace(model_config, affinity=spec)
@@ -369,20 +401,20 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     winner = _leader(trials)
     if winner is None:
         compared = monitor if check == monitor else f"the mean of {monitor} and {check}"  # 2 labels: one metric
-        log(f"auto: no candidate beats WSABIE on the carve-out on {compared} (a trained one or the SVD by more than "
-            "its standard error, the vote at all) without losing one standard error on either: WSABIE")
+        log(f"auto: no candidate beats WSABIE on the carve-out on {compared} (a trained or closed-form one by more "
+            "than its standard error, the vote at all) without losing one standard error on either: WSABIE")
         return AutoResult(None, wsabie_final, trials, began.elapsed()[0], epochs, monitor, check, n_rows)
     config = dataclasses.replace(model_config, affinity=winner.affinity)
     if winner.vote:  # built, not trained: nothing to refit
         log(f"auto: {winner.affinity} wins; building it on WSABIE's model refitted on the whole training part")
         final = on_linear_model(train, config, wsabie_final.model)
         return AutoResult(winner.affinity, final, trials, began.elapsed()[0], epochs, monitor, check, n_rows)
-    if winner.svd:  # made, not trained
-        log(f"auto: the {SVD} wins; making it from the whole training part")
+    if winner.made:  # made, not trained
+        log(f"auto: the {winner.made} wins; making it from the whole training part")
         started = _Stopwatch()
-        final = FitResult.as_given(svd_start(train, linear))
+        final = FitResult.as_given(makers[winner.made](train))
         final.train_seconds = started.elapsed()[0]  # the making's
-        return AutoResult(None, final, trials, began.elapsed()[0], [0], monitor, check, n_rows, svd=True)
+        return AutoResult(None, final, trials, began.elapsed()[0], [0], monitor, check, n_rows, made=winner.made)
     log(f"auto: {winner.affinity} wins; refitting it on the whole training part")
     chosen, iterations = results[winner.affinity]
     final = refit(train, config, engine_for(config, train_config), chosen, iterations, init_from=wsabie_final.model,

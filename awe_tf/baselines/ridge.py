@@ -1,0 +1,74 @@
+"""Reduced-rank ridge regression: each label's column of Y regressed on the inputs by least
+squares, the weights then cut to rank r (low-rank least squares, as LEML; Yu et al. 2014).
+
+With Z the inputs as rows (n x |X|) and Y the labels (n x |Y|), ridge's weights are
+W = (Z^T Z + lambda I)^-1 Z^T Y, and its predictions Z W. The rank-r cut keeps the top r right
+singular vectors Q of those predictions, W_r = (W Q) Q^T, so score(z) = z P Q^T with P = W Q:
+a linear embedding model's U and V (Q has orthonormal columns).
+
+W is solved in a basis of Z's right singular vectors E (Z^T Z = E diag(s^2) E^T): W = E M,
+M = diag(1 / (s^2 + lambda)) E^T Z^T Y, so one basis serves every penalty lambda. Where Z has
+at most ``basis`` columns the basis is exact (an eigendecomposition of Z^T Z); where it has more,
+it is Z's top ``basis`` right singular vectors, found by a randomised range finder with two power
+iterations (Halko, Martinsson & Tropp 2011), and W is the ridge solution within their span: time
+and memory then grow with Z's non-zeros times ``basis``, not with |X|^2.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+OVERSAMPLING = 20  # the range finder's extra columns beyond ``basis``
+
+
+class ReducedRankRidge:
+    """Reduced-rank ridge (module docstring): :meth:`fit` finds the basis once, :meth:`factors`
+    gives ``(P, Q)`` for a penalty.
+
+    Args:
+        rank: r, the rank of the weights (at most |Y|, which leaves them uncut).
+        basis: the most right singular vectors of Z the weights are solved in.
+        seed: seed of the range finder.
+    """
+
+    def __init__(self, rank: int = 64, basis: int = 400, seed: int = 0):
+        if rank < 1 or basis < 1:
+            raise ValueError(f"rank and basis must be at least 1, got {rank} and {basis}")
+        self.rank, self.basis, self.seed = rank, basis, seed
+
+    def fit(self, Z, Y) -> ReducedRankRidge:
+        """Z (``[n, |X|]``, sparse or dense) and Y (``[n, |Y|]``) as the model sees them."""
+        Z = sp.csr_matrix(Z, dtype=np.float64)
+        Y = sp.csr_matrix(Y, dtype=np.float64)
+        if Z.shape[0] != Y.shape[0]:
+            raise ValueError(f"Z has {Z.shape[0]} rows and Y {Y.shape[0]}")
+        self.s2, self.E = _basis(Z, self.basis, self.seed)
+        self.EZY = self.E.T @ np.asarray((Z.T @ Y).todense())  # E^T Z^T Y, [basis, |Y|]
+        return self
+
+    def factors(self, penalty: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(P, Q)``, ``[|X|, r]`` and ``[|Y|, r]``: score(z) = z P Q^T, ridge's at ``penalty``
+        (lambda > 0) cut to rank r."""
+        if not penalty > 0:
+            raise ValueError(f"the penalty must be above 0, got {penalty!r}")
+        M = self.EZY / (self.s2 + penalty)[:, None]  # W = E M
+        # The predictions' Gram matrix is M^T diag(s^2) M: Q is the top left singular vectors of M^T diag(s).
+        left, _, _ = np.linalg.svd(M.T * np.sqrt(self.s2), full_matrices=False)
+        Q = left[:, : min(self.rank, left.shape[1])]
+        return self.E @ (M @ Q), Q
+
+
+def _basis(Z: sp.csr_matrix, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(s^2, E)``: Z's squared singular values and right singular vectors, all of them where Z
+    has at most ``size`` columns, else the top ``size`` by a randomised range finder."""
+    if Z.shape[1] <= size:
+        s2, E = np.linalg.eigh(np.asarray((Z.T @ Z).todense()))
+        return np.maximum(s2, 0.0), E
+    rng = np.random.default_rng(seed)
+    sample = Z @ rng.standard_normal((Z.shape[1], size + OVERSAMPLING))
+    for _ in range(2):  # power iterations, each re-orthonormalised, sharpen the range's top directions
+        sample = Z @ (Z.T @ np.linalg.qr(sample)[0])
+    range_ = np.linalg.qr(sample)[0]
+    _, s, vt = np.linalg.svd(np.asarray((Z.T @ range_).T), full_matrices=False)
+    return s[:size] ** 2, vt[:size].T

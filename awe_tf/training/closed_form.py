@@ -1,0 +1,111 @@
+"""Linear models made in closed form, nothing trained: G = 1, WSABIE's f(x, y) = x^T U^T V y,
+with U and V the factors of the log-odds SVD baseline (:func:`svd_start`) or of reduced-rank
+ridge regression (:func:`ridge_start`) instead of learnt ones. ``--affinity auto`` has both among
+its candidates, for data where one ranks better than WARP learns to; WARP can also train from
+either (``fit(..., init_from=svd_start(...))``, the start scored as epoch 0 and kept if no epoch
+beats it).
+
+Each scores an input as (z P) Q^T for factors P (a row per input feature) and Q (a row per
+label), so U = aP and V = bQ rank every label as it does, for any a, b > 0. a sets the median
+norm of the embedded training inputs to 1 and b the longest row of V to 1, so that scores are on
+the scale of the WARP margin; both are lowered where a row of U or V would pass ``max_norm``. The
+dimensions past the factors' rank are 0 (and stay 0 in training: a dimension's gradient in U is
+its value in V and the other way round).
+
+* The SVD is fitted as the reports fit it (numeric columns standardised,
+  :func:`~awe_tf.evaluation.standardiser`); the model's input transform standardises the same
+  way and then scales a row to unit norm, which leaves the row's ranking as it is. (A row with a
+  feature the model leaves out, :attr:`~awe_tf.layers.transform.InputTransform.ignored`, is
+  ranked without it; no training row has one.) The bias feature's row is 0. The rank is below d
+  only on data of at most d rows, or of at most d features and labels together, where the
+  scores' rank is at most min(|X| + 1, |Y|) anyway.
+* Ridge regresses the labels on the inputs as the model sees them (its input transform, and the
+  bias feature where the model has one, which then holds each label's intercept), cut to rank d;
+  its basis is at most 8d of the inputs' singular vectors
+  (:class:`~awe_tf.baselines.ReducedRankRidge`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import scipy.sparse as sp
+
+from awe_tf.baselines.ridge import ReducedRankRidge
+from awe_tf.baselines.svd import LogOddsSVD
+from awe_tf.config import ModelConfig
+from awe_tf.data.dataset import Dataset
+from awe_tf.evaluation import standardiser
+from awe_tf.models.awe import AWEModel
+from awe_tf.training.fit import build_model
+
+RIDGE_BASIS = 8  # ridge's basis, in multiples of d
+
+
+def svd_start(train: Dataset, model_config: ModelConfig, strategy=None) -> AWEModel:
+    """The log-odds SVD of ``train`` as a linear model (module docstring).
+
+    Args:
+        train: the training data, raw values (the model's transform is adapted to it, and the
+            SVD fitted on it with its numeric columns standardised).
+        model_config: the model's settings; its affinity is ignored (G = 1), its ``dimension``
+            is the SVD's rank, its ``max_norm`` bounds the rows and its ``seed`` seeds the SVD.
+        strategy: the ``tf.distribute`` strategy the model is made under (default: the current).
+
+    Returns:
+        An untrained linear :class:`~awe_tf.models.AWEModel` holding the SVD's U and V.
+    """
+    model = build_model(train, dataclasses.replace(model_config, affinity=None), strategy)
+    transform = standardiser(train)
+    scaled = train if transform is None else train.with_matrices(X=transform.apply(train.X))
+    P, Q = LogOddsSVD(rank=model_config.dimension, seed=model_config.seed).fit(scaled).factors()
+    _set_factors(model, model.prepare(train.X), P, Q)
+    return model
+
+
+def ridge_start(train: Dataset, model_config: ModelConfig, penalty: float = 1.0, strategy=None) -> AWEModel:
+    """Reduced-rank ridge regression of ``train``'s labels on its inputs at ``penalty`` (lambda)
+    as a linear model (module docstring); the arguments as :func:`svd_start`'s."""
+    return next(ridge_starts(train, model_config, (penalty,), strategy))[1]
+
+
+def ridge_starts(train: Dataset, model_config: ModelConfig, penalties, strategy=None):
+    """Yield ``(penalty, model)`` for each of ``penalties``: :func:`ridge_start`'s model, one
+    model whose U and V are set for each penalty in turn, the regression's basis found once."""
+    model = build_model(train, dataclasses.replace(model_config, affinity=None), strategy)
+    Z = model.prepare(train.X)
+    if model.input_bias:
+        Z = sp.hstack([Z, np.ones((Z.shape[0], 1), np.float32)], format="csr")
+    ridge = ReducedRankRidge(rank=model_config.dimension, basis=RIDGE_BASIS * model_config.dimension,
+                             seed=model_config.seed).fit(Z, train.Y)
+    for penalty in penalties:
+        P, Q = ridge.factors(penalty)
+        _set_factors(model, Z, P, Q)
+        yield penalty, model
+
+
+def _set_factors(model: AWEModel, Z, P: np.ndarray, Q: np.ndarray) -> None:
+    """U = aP and V = bQ (module docstring), with ``Z`` the training inputs as P's rows embed
+    them; rows of U past P's (the bias feature's, where P has none) and dimensions past the rank
+    are 0."""
+    rank = P.shape[1]
+    embedded = np.linalg.norm(np.asarray(Z @ P), axis=1)
+    a = _scale(1.0 / np.median(embedded[embedded > 0]) if np.any(embedded > 0) else 1.0, P, model.max_norm)
+    b = _scale(1.0 / _longest(Q), Q, model.max_norm)
+    U = np.zeros(model.U.table.shape, np.float32)
+    V = np.zeros(model.V.table.shape, np.float32)
+    U[: P.shape[0], :rank] = a * P
+    V[:, :rank] = b * Q
+    model.U.table.assign(U)
+    model.V.table.assign(V)
+
+
+def _longest(rows: np.ndarray) -> float:
+    longest = float(np.linalg.norm(rows, axis=1).max(initial=0.0))
+    return longest if longest > 0 else 1.0
+
+
+def _scale(wanted: float, rows: np.ndarray, max_norm: float) -> float:
+    """``wanted``, lowered so that no row of ``rows`` times it passes ``max_norm``."""
+    return min(wanted, max_norm / _longest(rows))
