@@ -9,9 +9,11 @@ a linear embedding model's U and V (Q has orthonormal columns).
 W is solved in a basis of Z's right singular vectors E (Z^T Z = E diag(s^2) E^T): W = E M,
 M = diag(1 / (s^2 + lambda)) E^T Z^T Y, so one basis serves every penalty lambda. Where Z has
 at most ``basis`` columns the basis is exact (an eigendecomposition of Z^T Z); where it has more,
-it is Z's top ``basis`` right singular vectors, found by a randomised range finder with two power
-iterations (Halko, Martinsson & Tropp 2011), and W is the ridge solution within their span: time
-and memory then grow with Z's non-zeros times ``basis``, not with |X|^2.
+it is Z^T Z's top ``basis`` eigenvectors, found by a randomised range finder with power
+iterations and a Rayleigh-Ritz step (Halko, Martinsson & Tropp 2011), and W is the ridge
+solution within their span. Z is read a block of rows at a time and nothing of size |X|^2 or
+rows x ``basis`` is held: beside Z and Y, memory grows with |X| x ``basis`` and
+``basis`` x |Y|, time with Z's non-zeros times ``basis``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import numpy as np
 import scipy.sparse as sp
 
 OVERSAMPLING = 20  # the range finder's extra columns beyond ``basis``
+POWER_ITERATIONS = 2  # of Z^T Z, each sharpening the range's top directions
+BLOCK_ROWS = 8192  # rows of Z read at a time
 
 
 class ReducedRankRidge:
@@ -38,18 +42,35 @@ class ReducedRankRidge:
         self.rank, self.basis, self.seed = rank, basis, seed
 
     def fit(self, Z, Y) -> ReducedRankRidge:
-        """Z (``[n, |X|]``, sparse or dense) and Y (``[n, |Y|]``) as the model sees them."""
+        """Find the basis and E^T Z^T Y.
+
+        Args:
+            Z: the inputs, ``[n, |X|]``, sparse or dense, as the scores will see them (a constant
+                column included for an intercept).
+            Y: the labels, ``[n, |Y|]``, sparse or dense.
+
+        Returns:
+            itself.
+        """
         Z = sp.csr_matrix(Z, dtype=np.float64)
         Y = sp.csr_matrix(Y, dtype=np.float64)
         if Z.shape[0] != Y.shape[0]:
             raise ValueError(f"Z has {Z.shape[0]} rows and Y {Y.shape[0]}")
         self.s2, self.E = _basis(Z, self.basis, self.seed)
-        self.EZY = self.E.T @ np.asarray((Z.T @ Y).todense())  # E^T Z^T Y, [basis, |Y|]
+        EZY = np.zeros((self.E.shape[1], Y.shape[1]))  # E^T Z^T Y, [basis, |Y|]
+        for start in range(0, Z.shape[0], BLOCK_ROWS):
+            rows = slice(start, start + BLOCK_ROWS)
+            EZY += np.asarray(Y[rows].T @ (Z[rows] @ self.E)).T
+        self.EZY = EZY
         return self
 
     def factors(self, penalty: float) -> tuple[np.ndarray, np.ndarray]:
-        """``(P, Q)``, ``[|X|, r]`` and ``[|Y|, r]``: score(z) = z P Q^T, ridge's at ``penalty``
-        (lambda > 0) cut to rank r."""
+        """Ridge's weights at ``penalty`` (lambda, above 0), cut to rank r.
+
+        Returns:
+            ``(P, Q)``, ``[|X|, r]`` and ``[|Y|, r]`` (r at most |Y|), Q's columns orthonormal:
+            score(z) = z P Q^T.
+        """
         if not penalty > 0:
             raise ValueError(f"the penalty must be above 0, got {penalty!r}")
         M = self.EZY / (self.s2 + penalty)[:, None]  # W = E M
@@ -60,15 +81,24 @@ class ReducedRankRidge:
 
 
 def _basis(Z: sp.csr_matrix, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(s^2, E)``: Z's squared singular values and right singular vectors, all of them where Z
-    has at most ``size`` columns, else the top ``size`` by a randomised range finder."""
+    """``(s^2, E)``: Z's squared singular values and right singular vectors (Z^T Z's eigenvalues
+    and eigenvectors), all of them where Z has at most ``size`` columns, else the top ``size``
+    by a randomised range finder."""
     if Z.shape[1] <= size:
         s2, E = np.linalg.eigh(np.asarray((Z.T @ Z).todense()))
         return np.maximum(s2, 0.0), E
     rng = np.random.default_rng(seed)
-    sample = Z @ rng.standard_normal((Z.shape[1], size + OVERSAMPLING))
-    for _ in range(2):  # power iterations, each re-orthonormalised, sharpen the range's top directions
-        sample = Z @ (Z.T @ np.linalg.qr(sample)[0])
-    range_ = np.linalg.qr(sample)[0]
-    _, s, vt = np.linalg.svd(np.asarray((Z.T @ range_).T), full_matrices=False)
-    return s[:size] ** 2, vt[:size].T
+    range_ = rng.standard_normal((Z.shape[1], size + OVERSAMPLING))
+    for _ in range(POWER_ITERATIONS + 1):
+        range_ = np.linalg.qr(_gram_times(Z, range_))[0]
+    s2, vectors = np.linalg.eigh(range_.T @ _gram_times(Z, range_))  # Z^T Z within the range, ascending
+    return np.maximum(s2[::-1][:size], 0.0), (range_ @ vectors)[:, ::-1][:, :size]
+
+
+def _gram_times(Z: sp.csr_matrix, block: np.ndarray) -> np.ndarray:
+    """Z^T Z times ``block``, Z read :data:`BLOCK_ROWS` rows at a time."""
+    product = np.zeros_like(block)
+    for start in range(0, Z.shape[0], BLOCK_ROWS):
+        rows = Z[start:start + BLOCK_ROWS]
+        product += rows.T @ (rows @ block)
+    return product

@@ -17,14 +17,14 @@ a seed chooses the same either way. The trials report both.
 3. Two linear models made in closed form (G = 1, U and V their factors:
    :mod:`awe_tf.training.closed_form`) are made on the carve-out, nothing trained, and scored:
    the log-odds SVD baseline, and for annotation reduced-rank ridge regression at each penalty of
-   :data:`RIDGE_PENALTIES`, of which the one with the best carve-out score (below) is its
-   candidate. They are there for data where a closed form ranks better than WARP learns to (the
-   SVD on the bag-of-words text of ``benchmarks/topic_text.py``). Ridge is left out for
-   recommendation, where inputs and labels are the same items and a regression gives each item
-   back from itself, which ranking leaves out. Not WARP trained from either: on data where that
-   ends level with WSABIE it is a second WSABIE of another start, which the carve-out would pick
-   by chance now and then. A winner's making from the whole training part is budgeted at its
-   carve-out time.
+   :data:`RIDGE_PENALTIES`, of which the one with the best carve-out score (below; the smaller
+   penalty on a tie) is its candidate. They are there for data where a closed form ranks better
+   than WARP learns to (the SVD on the bag-of-words text of ``benchmarks/topic_text.py``). Ridge
+   is left out for recommendation, where inputs and labels are the same items and a regression
+   gives each item back from itself, which ranking leaves out. Neither is trained on with WARP:
+   where that ends level with WSABIE it is a second WSABIE of another start, which the carve-out
+   would pick by chance now and then. A winner's making from the whole training part is budgeted
+   at its carve-out time.
 4. Each trained candidate affinity (:data:`CANDIDATES`, in order) is trained on the carve-out
    starting from WSABIE's carve-out model, with early stopping, as long as the budget allows it
    and the refit it would need: joint learning from WSABIE's U and V (the start counts as epoch
@@ -51,7 +51,8 @@ a seed chooses the same either way. The trials report both.
    built on it, as on the carve-out; a closed form: made from the whole part).
 
 Because G = 1 is WSABIE, the recipe cannot do worse than WSABIE on the carve-out by more than
-the noise it lets through (one standard error; for the vote, its choice among the weights); the
+the noise it lets through (one standard error; for the vote, its choice among the weights; for
+ridge, its choice among the penalties on the rows that then compare it); the
 test part is scored once, afterwards, by the caller.
 """
 
@@ -65,7 +66,7 @@ import numpy as np
 from awe_tf.config import ModelConfig, TrainConfig, engine_for
 from awe_tf.data.dataset import ANNOTATION, Dataset
 from awe_tf.metrics import ranked, row_values
-from awe_tf.training.closed_form import ridge_start, ridge_starts, svd_start
+from awe_tf.training.closed_form import ridge_starts, svd_start
 from awe_tf.training.fit import FitResult, check_arguments, progress_log
 from awe_tf.training.iterative import on_linear_model
 from awe_tf.training.selection import (
@@ -341,37 +342,28 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         seconds, cpu = started.elapsed()
         trials.append(_compared(spec, rows, baseline, vote=True, seconds=seconds, cpu_seconds=cpu,
                                 note="WSABIE's model, nothing trained"))
-    makers = {}  # a closed-form candidate's making, by name, for a winner's on the whole part
-
-    def room_for_a_closed_form(name: str) -> bool:
-        """Whether its making and scoring, and a winner's making on the whole part, fit the budget
-        (guessed as a vote's); if not, its row says so."""
-        if began.elapsed()[1] + 2 * per_vote() <= budget * unit:
-            return True
-        trials.append(Trial(None, note=f"{OVER_BUDGET} {budget:g}x budget", made=name))
-        return False
-
-    if svd and room_for_a_closed_form(SVD):
-        log(f"auto: the {SVD} (G = 1, U and V its factors), nothing trained, on the validation carve-out")
-        started = _Stopwatch()
-        rows = _row_scores(svd_start(carve.train, linear), carve, (monitor, check))
-        seconds, cpu = started.elapsed()
-        trials.append(_compared(None, rows, baseline, seconds=seconds, cpu_seconds=cpu, made=SVD,
-                                note="U and V of the SVD, nothing trained"))
-        makers[SVD] = lambda part: svd_start(part, linear)
+    closed_forms = {}  # each closed-form candidate: its row's note and its models (name, model) on a part
+    if svd:
+        closed_forms[SVD] = ("U and V of the SVD, nothing trained", lambda part: [(SVD, svd_start(part, linear))])
     penalties = sorted(ridge_penalties) if train.task == ANNOTATION else []
-    if penalties and room_for_a_closed_form(RIDGE):
-        log(f"auto: {RIDGE} (G = 1, U and V its factors) at lambda {', '.join(map('{:g}'.format, penalties))}"
-            ", nothing trained, on the validation carve-out")
+    if penalties:
+        closed_forms[RIDGE] = (f"the best of lambda {', '.join(map('{:g}'.format, penalties))} on the carve-out, "
+                               "nothing trained",
+                               lambda part: ((ridge_name(penalty), model)
+                                             for penalty, model in ridge_starts(part, linear, penalties)))
+    made_by = {}  # a closed-form candidate's family's models, by the candidate's name, for a winner's making
+    for family, (note, models) in closed_forms.items():
+        # its making and scoring, and a winner's making on the whole part: guessed as a vote's
+        if began.elapsed()[1] + 2 * per_vote() > budget * unit:
+            trials.append(Trial(None, note=f"{OVER_BUDGET} {budget:g}x budget", made=family))
+            continue
+        log(f"auto: the {family} (G = 1, U and V its factors), nothing trained, on the validation carve-out")
         started = _Stopwatch()
-        scored = [(penalty, _row_scores(model, carve, (monitor, check)))
-                  for penalty, model in ridge_starts(carve.train, linear, penalties)]
-        # the best on the mean of both metrics, the smaller lambda on a tie (max keeps the first)
-        penalty, rows = max(scored, key=lambda item: (item[1][0] + item[1][1]).mean())
+        scored = [(name, _row_scores(model, carve, (monitor, check))) for name, model in models(carve.train)]
+        name, rows = max(scored, key=lambda item: (item[1][0] + item[1][1]).mean())  # the first on a tie
         seconds, cpu = started.elapsed()
-        trials.append(_compared(None, rows, baseline, seconds=seconds, cpu_seconds=cpu, made=ridge_name(penalty),
-                                note=f"the best of {len(penalties)} lambdas on the carve-out, nothing trained"))
-        makers[ridge_name(penalty)] = lambda part: ridge_start(part, linear, penalty)
+        trials.append(_compared(None, rows, baseline, seconds=seconds, cpu_seconds=cpu, made=name, note=note))
+        made_by[name] = models
     per_step = unit / 2  # a candidate's carve-out training per step, guessed from WSABIE's until one has run
 
     def refit_cost(trial: Trial | None) -> float:
@@ -412,7 +404,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     if winner.made:  # made, not trained
         log(f"auto: the {winner.made} wins; making it from the whole training part")
         started = _Stopwatch()
-        final = FitResult.as_given(makers[winner.made](train))
+        models = made_by[winner.made](train)  # up to the winner's: ridge's basis is found once, then each penalty's
+        final = FitResult.as_given(next(model for name, model in models if name == winner.made))
         final.train_seconds = started.elapsed()[0]  # the making's
         return AutoResult(None, final, trials, began.elapsed()[0], [0], monitor, check, n_rows, made=winner.made)
     log(f"auto: {winner.affinity} wins; refitting it on the whole training part")

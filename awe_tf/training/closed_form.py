@@ -65,14 +65,28 @@ def svd_start(train: Dataset, model_config: ModelConfig, strategy=None) -> AWEMo
 
 
 def ridge_start(train: Dataset, model_config: ModelConfig, penalty: float = 1.0, strategy=None) -> AWEModel:
-    """Reduced-rank ridge regression of ``train``'s labels on its inputs at ``penalty`` (lambda)
-    as a linear model (module docstring); the arguments as :func:`svd_start`'s."""
+    """Reduced-rank ridge regression of ``train``'s labels on its inputs as a linear model
+    (module docstring).
+
+    Args:
+        train: the training data, raw values (the model's transform is adapted to it, and the
+            regression fitted on the inputs as the model transforms them).
+        model_config: the model's settings; its affinity is ignored (G = 1), its ``dimension``
+            is the rank the weights are cut to, its ``max_norm`` bounds the rows, its
+            ``input_bias`` gives the regression an intercept and its ``seed`` seeds the basis.
+        penalty: lambda, above 0.
+        strategy: the ``tf.distribute`` strategy the model is made under (default: the current).
+
+    Returns:
+        An untrained linear :class:`~awe_tf.models.AWEModel` holding ridge's U and V.
+    """
     return next(ridge_starts(train, model_config, (penalty,), strategy))[1]
 
 
 def ridge_starts(train: Dataset, model_config: ModelConfig, penalties, strategy=None):
-    """Yield ``(penalty, model)`` for each of ``penalties``: :func:`ridge_start`'s model, one
-    model whose U and V are set for each penalty in turn, the regression's basis found once."""
+    """Yield ``(penalty, model)`` for each of ``penalties`` in turn, as :func:`ridge_start` makes
+    it, the regression's basis found once. It is one model whose U and V are set anew for each
+    penalty: use each before asking for the next."""
     model = build_model(train, dataclasses.replace(model_config, affinity=None), strategy)
     Z = model.prepare(train.X)
     if model.input_bias:
