@@ -231,6 +231,8 @@ def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None, stretch: fl
 
     def choose_epochs(train, config, train_config, iterations, init_from=None, log=None):
         clock.advance(cost[config.affinity])
+        if config.affinity == "linear-sigmoid:alpha=1,beta=0":  # learnt from WSABIE, which no epoch beats
+            return [0], [Step(config.affinity)]
         return [1] * (iterations + (1 if iterations > 1 else 0)), [Step(config.affinity)]
 
     def svd_start(train, config):
@@ -316,6 +318,13 @@ def test_the_svds_making_on_the_whole_part_is_budgeted_at_its_carve_out_time(mon
     assert picked.seconds == pytest.approx(10 + 18 + 18)
 
 
+def test_a_trained_candidate_that_kept_wsabies_start_says_so(monkeypatch):
+    picked, _ = _staged(monkeypatch, knn_wins=False)
+    notes = {trial.name: trial.note for trial in picked.trials}
+    assert notes["linear-sigmoid:alpha=1,beta=0"] == "no epoch beat WSABIE's start, kept as it is"
+    assert notes["knn:k=20"] == ""
+
+
 def test_ridge_is_no_candidate_for_recommendation(monkeypatch):
     """Where inputs and labels are the same items, ridge would give each item back from itself:
     it is neither made nor listed, whatever penalties are asked for."""
@@ -330,6 +339,7 @@ def test_ridge_is_one_row_at_its_best_lambda_and_a_winner_is_made_at_it_within_t
     picked, made = _staged(monkeypatch, knn_wins=False, ridge=18.0)
     rows = [trial for trial in picked.trials if (trial.made or "").startswith("reduced-rank ridge")]
     assert [trial.name for trial in rows] == ["reduced-rank ridge (lambda 10)"] and rows[0].beats_wsabie
+    assert rows[0].note == "the best of lambda 1, 10 on the carve-out (mean of both 0.0000, 0.5000), nothing trained"
     assert (picked.affinity, picked.made, picked.epochs) == (None, "reduced-rank ridge (lambda 10)", [0])
     assert picked.final.model == "ridge 10 (whole part)" and picked.final.epochs_run == 0
     assert made == [(1.0, "carve-out"), (10.0, "carve-out"), (1.0, "training part"), (10.0, "training part")]

@@ -50,8 +50,10 @@ def _within_top(Z, Y, penalty, size):
 def test_with_more_columns_than_the_basis_it_solves_in_the_top_singular_vectors(monkeypatch):
     """Z of rank 10 with 200 columns and a basis of 15: the range finder spans Z's row space, so
     the predictions are ridge's exactly; with a basis of 4 they are ridge's within Z's top 4
-    right singular vectors. Z is read 7 rows at a time, as a large Z is read in blocks."""
+    right singular vectors. Z is read 7 rows at a time, as a large Z is read in blocks, and is
+    taken as past the columns whose basis is exact."""
     monkeypatch.setattr(ridge, "BLOCK_ROWS", 7)
+    monkeypatch.setattr(ridge, "EXACT_COLUMNS", 0)
     rng = np.random.default_rng(1)
     Z = rng.standard_normal((150, 10)) @ rng.standard_normal((10, 200))
     Y = (rng.random((150, 6)) < 0.3).astype(float)
@@ -61,11 +63,12 @@ def test_with_more_columns_than_the_basis_it_solves_in_the_top_singular_vectors(
     np.testing.assert_allclose(Z @ P @ Q.T, _within_top(Z, Y, 0.5, 4), atol=1e-6)
 
 
-def test_on_a_full_rank_z_the_power_iterations_find_the_top_singular_vectors():
+def test_on_a_full_rank_z_the_power_iterations_find_the_top_singular_vectors(monkeypatch):
     """Z of full rank (80 columns) whose singular values fall by a tenth from one to the next: a
     basis of 10 found by the range finder gives the predictions of ridge within Z's exact top 10
     right singular vectors (without power iterations, or with one, the error is 10 to 10,000 times
     larger)."""
+    monkeypatch.setattr(ridge, "EXACT_COLUMNS", 0)
     rng = np.random.default_rng(2)
     left = np.linalg.qr(rng.standard_normal((300, 80)))[0]
     right = np.linalg.qr(rng.standard_normal((80, 80)))[0]
@@ -74,6 +77,17 @@ def test_on_a_full_rank_z_the_power_iterations_find_the_top_singular_vectors():
     P, Q = ReducedRankRidge(rank=5, basis=10).fit(Z, Y).factors(1e-3)
     expected = _within_top(Z, Y, 1e-3, 10)
     np.testing.assert_allclose(Z @ P @ Q.T, expected, atol=1e-6 * np.abs(expected).max())
+
+
+def test_up_to_the_exact_columns_the_basis_is_every_direction_whatever_its_size(monkeypatch):
+    """A flat spectrum (a full-rank Z whose singular values barely fall) with a basis of 5: at most
+    EXACT_COLUMNS columns it is ridge exactly, past them ridge within the 5 directions found."""
+    Z, Y = _data(features=40)
+    P, Q = ReducedRankRidge(rank=8, basis=5).fit(Z, Y).factors(1.0)
+    np.testing.assert_allclose(Z @ P @ Q.T, Z @ _ridge(Z, Y, 1.0), atol=1e-9)
+    monkeypatch.setattr(ridge, "EXACT_COLUMNS", 39)
+    P, Q = ReducedRankRidge(rank=8, basis=5).fit(Z, Y).factors(1.0)
+    assert np.abs(Z @ P @ Q.T - Z @ _ridge(Z, Y, 1.0)).max() > 0.1
 
 
 def test_bad_settings_are_refused():

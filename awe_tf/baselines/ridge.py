@@ -8,8 +8,9 @@ a linear embedding model's U and V (Q has orthonormal columns).
 
 W is solved in a basis of Z's right singular vectors E (Z^T Z = E diag(s^2) E^T): W = E M,
 M = diag(1 / (s^2 + lambda)) E^T Z^T Y, so one basis serves every penalty lambda. Where Z has
-at most ``basis`` columns the basis is exact (an eigendecomposition of Z^T Z); where it has more,
-it is Z^T Z's top ``basis`` eigenvectors, found by a randomised range finder with power
+at most ``basis`` columns, or at most :data:`EXACT_COLUMNS`, the basis is exact (an
+eigendecomposition of Z^T Z: every direction of the inputs, however flat their spectrum); where
+it has more, it is Z^T Z's top ``basis`` eigenvectors, found by a randomised range finder with power
 iterations and a Rayleigh-Ritz step (Halko, Martinsson & Tropp 2011), and W is the ridge
 solution within their span. Z is read a block of rows at a time and nothing of size |X|^2 or
 rows x ``basis`` is held: beside Z and Y, memory grows with |X| x ``basis`` and
@@ -21,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+EXACT_COLUMNS = 2048  # up to this many columns of Z the basis is exact whatever ``basis`` is
 OVERSAMPLING = 20  # the range finder's extra columns beyond ``basis``
 POWER_ITERATIONS = 2  # of Z^T Z, each sharpening the range's top directions
 BLOCK_ROWS = 8192  # rows of Z read at a time
@@ -32,7 +34,8 @@ class ReducedRankRidge:
 
     Args:
         rank: r, the rank of the weights (at most |Y|, which leaves them uncut).
-        basis: the most right singular vectors of Z the weights are solved in.
+        basis: the most right singular vectors of Z the weights are solved in, where Z has more
+            columns than this and than :data:`EXACT_COLUMNS`.
         seed: seed of the range finder.
     """
 
@@ -82,9 +85,9 @@ class ReducedRankRidge:
 
 def _basis(Z: sp.csr_matrix, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``(s^2, E)``: Z's squared singular values and right singular vectors (Z^T Z's eigenvalues
-    and eigenvectors), all of them where Z has at most ``size`` columns, else the top ``size``
-    by a randomised range finder."""
-    if Z.shape[1] <= size:
+    and eigenvectors), all of them where Z has at most ``size`` or :data:`EXACT_COLUMNS` columns,
+    else the top ``size`` by a randomised range finder."""
+    if Z.shape[1] <= max(size, EXACT_COLUMNS):
         s2, E = np.linalg.eigh(np.asarray((Z.T @ Z).todense()))
         return np.maximum(s2, 0.0), E
     rng = np.random.default_rng(seed)

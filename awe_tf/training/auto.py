@@ -344,11 +344,10 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
                                 note="WSABIE's model, nothing trained"))
     closed_forms = {}  # each closed-form candidate: its row's note and its models (name, model) on a part
     if svd:
-        closed_forms[SVD] = ("U and V of the SVD, nothing trained", lambda part: [(SVD, svd_start(part, linear))])
+        closed_forms[SVD] = ("U and V of the SVD", lambda part: [(SVD, svd_start(part, linear))])
     penalties = sorted(ridge_penalties) if train.task == ANNOTATION else []
     if penalties:
-        closed_forms[RIDGE] = (f"the best of lambda {', '.join(map('{:g}'.format, penalties))} on the carve-out, "
-                               "nothing trained",
+        closed_forms[RIDGE] = (f"the best of lambda {', '.join(map('{:g}'.format, penalties))} on the carve-out",
                                lambda part: ((ridge_name(penalty), model)
                                              for penalty, model in ridge_starts(part, linear, penalties)))
     made_by = {}  # a closed-form candidate's family's models, by the candidate's name, for a winner's making
@@ -362,7 +361,10 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         scored = [(name, _row_scores(model, carve, (monitor, check))) for name, model in models(carve.train)]
         name, rows = max(scored, key=lambda item: (item[1][0] + item[1][1]).mean())  # the first on a tie
         seconds, cpu = started.elapsed()
-        trials.append(_compared(None, rows, baseline, seconds=seconds, cpu_seconds=cpu, made=name, note=note))
+        if len(scored) > 1:  # each one's score, in order
+            note += f" (mean of both {', '.join(f'{(each[0] + each[1]).mean() / 2:.4f}' for _, each in scored)})"
+        trials.append(_compared(None, rows, baseline, seconds=seconds, cpu_seconds=cpu, made=name,
+                                note=f"{note}, nothing trained"))
         made_by[name] = models
     per_step = unit / 2  # a candidate's carve-out training per step, guessed from WSABIE's until one has run
 
@@ -388,7 +390,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         seconds, cpu = started.elapsed()
         per_step = max(per_step, cpu / iterations)
         shown = chosen[1:] if is_iterative(config) else chosen  # step 0 is WSABIE itself
-        trials.append(_compared(spec, rows, baseline, epochs=shown, seconds=seconds, cpu_seconds=cpu))
+        kept = "no epoch beat WSABIE's start, kept as it is" if not any(shown) else ""  # epoch 0: the start
+        trials.append(_compared(spec, rows, baseline, epochs=shown, seconds=seconds, cpu_seconds=cpu, note=kept))
         results[spec] = (chosen, iterations)
     winner = _leader(trials)
     if winner is None:

@@ -21,8 +21,8 @@ its value in V and the other way round).
   scores' rank is at most min(|X| + 1, |Y|) anyway.
 * Ridge regresses the labels on the inputs as the model sees them (its input transform, and the
   bias feature where the model has one, which then holds each label's intercept), cut to rank d;
-  its basis is at most 8d of the inputs' singular vectors
-  (:class:`~awe_tf.baselines.ReducedRankRidge`).
+  its basis is every one of the inputs' right singular vectors up to 2,048 input columns or 8d,
+  else their top 8d (:class:`~awe_tf.baselines.ReducedRankRidge`).
 """
 
 from __future__ import annotations
