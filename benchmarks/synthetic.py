@@ -1,5 +1,6 @@
 """Seeded synthetic data sets made on the fly (nothing to download): a recommendation set of any
-size, and bag-of-words text annotated from latent topics (:func:`topic_text`).
+size, and bag-of-words text annotated from latent topics (:func:`topic_text`) or from keywords
+(:func:`keyword_text`).
 
 Items have a power-law popularity (item of popularity rank r drawn with weight r^-alpha) and
 belong to one of ``groups`` latent groups; each user belongs to a group and draws a share
@@ -107,6 +108,56 @@ def topic_text(documents: int = 18_000, words: int = 20_000, labels: int = 600, 
         drawn = rng.choice(labels, size=1 + rng.poisson(labels_per_document - 1), p=mixture @ label_p)
         label_rows.append(np.full(drawn.size, document))
         label_columns.append(drawn)
+    return _text_split(rows, columns, label_rows, label_columns, (documents, words, labels), "topic-text")
+
+
+def check_keyword_sizes(documents: int, words: int, labels: int, keywords: int) -> None:
+    """Refuse (ValueError) sizes :func:`keyword_text` cannot draw a split set with."""
+    check_topic_sizes(documents, words, labels, 1)
+    if keywords < 1 or labels * keywords > words - 100:
+        raise ValueError(f"need keywords >= 1 and labels * keywords <= words - 100 (keywords are words of their "
+                         f"own, past the 100 commonest); got keywords {keywords}, labels {labels}, words {words}")
+
+
+def keyword_text(documents: int = 18_000, words: int = 2_000, labels: int = 200, keywords: int = 3,
+                 length: int = 90, labels_per_document: float = 3.0, seed: int = 0) -> Split:
+    """Bag-of-words documents annotated with labels that their words name: each label has
+    ``keywords`` words of its own (drawn among all but the 100 commonest), and a document with the
+    label holds each of them with probability 0.6 (1 + Poisson(0.5) times); the rest of its 1 +
+    Poisson(``length``) words come from a Zipf law over the whole vocabulary, and 5% of its labels
+    are drawn with none of their words. A document has 1 + Poisson(``labels_per_document`` - 1)
+    label draws from a power law (repeats merge). The labels are linear in the words, with no
+    latent structure among them: the home ground of regression, split by the annotation protocol
+    (every fifth document tested).
+    """
+    check_keyword_sizes(documents, words, labels, keywords)
+    if length < 1 or labels_per_document < 1:
+        raise ValueError(f"need length >= 1 and labels_per_document >= 1; got {length} and {labels_per_document}")
+    rng = np.random.default_rng(seed)
+    zipf = np.arange(1, words + 1, dtype=np.float64) ** -1.05
+    word_cdf = np.cumsum(zipf) / zipf.sum()
+    own = (100 + rng.permutation(words - 100)[: labels * keywords]).reshape(labels, keywords)
+    popularity = np.arange(1, labels + 1, dtype=np.float64) ** -0.8
+    rows, columns, label_rows, label_columns = [], [], [], []
+    for document in range(documents):
+        background = np.minimum(np.searchsorted(word_cdf, rng.random(rng.poisson(length) + 1)), words - 1)
+        drawn = np.unique(rng.choice(labels, size=1 + rng.poisson(labels_per_document - 1),
+                                     p=popularity / popularity.sum()))
+        named = own[drawn[rng.random(drawn.size) >= 0.05]].ravel()  # the keywords of the labels named
+        named = named[rng.random(named.size) < 0.6]
+        doc_words = np.concatenate([background, np.repeat(named, 1 + rng.poisson(0.5, named.size))])
+        rows.append(np.full(doc_words.size, document))
+        columns.append(doc_words)
+        label_rows.append(np.full(drawn.size, document))
+        label_columns.append(drawn)
+    return _text_split(rows, columns, label_rows, label_columns, (documents, words, labels), "keyword-text")
+
+
+def _text_split(rows, columns, label_rows, label_columns, sizes, name) -> Split:
+    """The documents' words (a word's count its value) and labels, each a list of per-document
+    (row, column) arrays, as a data set of ``sizes`` (documents, words, labels), split by the
+    annotation protocol."""
+    documents, words, labels = sizes
     rows, columns = np.concatenate(rows), np.concatenate(columns)
     X = sp.csr_matrix((np.ones(rows.size, np.float32), (rows, columns)), shape=(documents, words))
     X.sum_duplicates()  # a word's count
@@ -115,5 +166,5 @@ def topic_text(documents: int = 18_000, words: int = 20_000, labels: int = 600, 
     Y.sum_duplicates()
     Y.data[:] = 1.0
     data = Dataset(X=X, Y=Y, feature_names=[f"w{i}" for i in range(words)],
-                   label_names=[f"l{j}" for j in range(labels)], name=f"topic-text-{documents}x{words}x{labels}")
+                   label_names=[f"l{j}" for j in range(labels)], name=f"{name}-{documents}x{words}x{labels}")
     return protocol_split(data)

@@ -1,7 +1,9 @@
 """WSABIE, ``--affinity auto`` and the baselines on synthetic bag-of-words text made from latent
 topics (:func:`synthetic.topic_text`): the shape of the text sets ``--affinity auto`` must hold
 up on without being tuned to them (thousands of documents, tens of thousands of words, hundreds of
-labels), where the log-odds SVD baseline can rank above WSABIE.
+labels), where the log-odds SVD baseline can rank above WSABIE. With ``--labels-from keywords``
+the labels follow words of their own instead (:func:`synthetic.keyword_text`, by default 2,000
+words and 200 labels), where regression can.
 
 For each seed (the data's and the training's) it draws the set, splits it by the annotation
 protocol and runs, as ``awe-tf train --dimension D`` and ``awe-tf train --dimension D --affinity
@@ -11,7 +13,8 @@ part once. It prints each method's test P@1, P@3 and P@10 per seed, their means 
 deviations over the seeds, auto's paired change against WSABIE and what auto chose.
 
     python benchmarks/topic_text.py [--seeds 3] [--documents 18000] [--words 20000]
-        [--labels 600] [--topics 40] [--dimension 100] [--json out.json]
+        [--labels 600] [--topics 40] [--labels-from topics|keywords] [--keywords 3]
+        [--dimension 100] [--json out.json]
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import numpy as np  # noqa: E402
 from quality import markdown, mean_sd  # noqa: E402
-from synthetic import check_topic_sizes, topic_text  # noqa: E402
+from synthetic import check_keyword_sizes, check_topic_sizes, keyword_text, topic_text  # noqa: E402
 
 import awe_tf  # noqa: E402, F401  (sets up Keras 2 before TensorFlow is imported)
 from awe_tf.baselines import LogOddsSVD, Popularity  # noqa: E402
@@ -40,8 +43,15 @@ METRICS = ("precision@1", "precision@3", "precision@10")
 METHODS = ("WSABIE", "auto", "SVD", "popularity")
 
 
+def draw(args, seed: int):
+    """The seed's set, as the flags ask."""
+    if args.labels_from == "keywords":
+        return keyword_text(args.documents, args.words, args.labels, args.keywords, seed=seed)
+    return topic_text(args.documents, args.words, args.labels, args.topics, seed=seed)
+
+
 def one_seed(seed: int, args) -> dict:
-    split = topic_text(args.documents, args.words, args.labels, args.topics, seed=seed)
+    split = draw(args, seed)
     model_config, train_config = ModelConfig(dimension=args.dimension, seed=seed), TrainConfig(seed=seed, verbose=0)
     began = time.perf_counter()
     wsabie = validate_then_refit(split.train, model_config, train_config, 1).final.model
@@ -77,16 +87,27 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--documents", type=int, default=18_000)
-    parser.add_argument("--words", type=int, default=20_000)
-    parser.add_argument("--labels", type=int, default=600)
+    parser.add_argument("--words", type=int, help="default: 20000 (topics), 2000 (keywords)")
+    parser.add_argument("--labels", type=int, help="default: 600 (topics), 200 (keywords)")
     parser.add_argument("--topics", type=int, default=40)
+    parser.add_argument("--labels-from", choices=("topics", "keywords"), default="topics",
+                        help="what a document's labels follow: its latent topics, or words of their own")
+    parser.add_argument("--keywords", type=int, default=3, help="words of each label's own (keywords)")
     parser.add_argument("--dimension", type=int, default=100)
     parser.add_argument("--json", type=Path, help="write every seed's figures here")
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.dimension < 1:
         parser.error("--seeds and --dimension must be at least 1")
+    keywords = args.labels_from == "keywords"
+    if args.words is None:
+        args.words = 2_000 if keywords else 20_000
+    if args.labels is None:
+        args.labels = 200 if keywords else 600
     try:
-        check_topic_sizes(args.documents, args.words, args.labels, args.topics)
+        if keywords:
+            check_keyword_sizes(args.documents, args.words, args.labels, args.keywords)
+        else:
+            check_topic_sizes(args.documents, args.words, args.labels, args.topics)
     except ValueError as error:
         parser.error(str(error))
     runs = [one_seed(seed, args) for seed in range(args.seeds)]

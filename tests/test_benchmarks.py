@@ -203,3 +203,29 @@ def test_topic_text_scores_every_method_on_a_set_with_topics_to_learn(tmp_path):
     assert (first.train.X != again.train.X).nnz == 0 and (first.test.Y != again.test.Y).nnz == 0
     assert (first.train.X != other.train.X).nnz > 0
     assert first.train.n_examples == 240 and first.train.X.max() > 1  # a word's count is its value
+
+
+def test_keyword_text_labels_follow_words_of_their_own():
+    """synthetic.keyword_text: the same seed the same set; regression on the words ranks far above
+    popularity (the labels are linear in them); sizes with too few words for the keywords are
+    refused."""
+    import numpy as np
+    import scipy.sparse as sp
+
+    from awe_tf.baselines import Popularity, ReducedRankRidge
+    from awe_tf.evaluation import evaluate_model
+
+    keyword_text = _module("synthetic").keyword_text
+    first, again, other = (keyword_text(1000, 600, 40, seed=seed) for seed in (0, 0, 1))
+    assert (first.train.X != again.train.X).nnz == 0 and (first.test.Y != again.test.Y).nnz == 0
+    assert (first.train.X != other.train.X).nnz > 0 and first.train.n_examples == 800
+
+    def with_ones(X):
+        return sp.hstack([X, np.ones((X.shape[0], 1))], format="csr")
+
+    P, Q = ReducedRankRidge(rank=40).fit(with_ones(first.train.X), first.train.Y).factors(1.0)
+    ridge = evaluate_model(lambda X: np.asarray(with_ones(X) @ P) @ Q.T, first)["metrics"]["precision@1"]
+    popularity = evaluate_model(Popularity().fit(first.train).score, first)["metrics"]["precision@1"]
+    assert ridge > popularity + 0.3, (ridge, popularity)
+    with pytest.raises(ValueError, match="labels \\* keywords <= words - 100"):
+        keyword_text(100, 200, 40)
