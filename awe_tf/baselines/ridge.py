@@ -10,10 +10,10 @@ W is solved in a basis of Z's right singular vectors E (Z^T Z = E diag(s^2) E^T)
 M = diag(1 / (s^2 + lambda)) E^T Z^T Y, so one basis serves every penalty lambda. Where Z has
 at most ``basis`` columns, or at most :data:`EXACT_COLUMNS`, the basis is exact (an
 eigendecomposition of Z^T Z: every direction of the inputs, however flat their spectrum); where
-it has more, it is Z^T Z's top ``basis`` eigenvectors, found by a randomised range finder with power
-iterations and a Rayleigh-Ritz step (Halko, Martinsson & Tropp 2011), and W is the ridge
-solution within their span. Z is read a block of rows at a time and nothing of size |X|^2 or
-rows x ``basis`` is held: beside Z and Y, memory grows with |X| x ``basis`` and
+it has more, it is Z^T Z's top ``basis`` eigenvectors, found by a randomised range finder with
+power iterations and a Rayleigh-Ritz step (Halko, Martinsson & Tropp 2011), and W is the ridge
+solution within their span. There Z is read a block of rows at a time and nothing of size |X|^2
+or rows x ``basis`` is held: beside Z and Y, memory grows with |X| x ``basis`` and
 ``basis`` x |Y|, time with Z's non-zeros times ``basis``.
 """
 
