@@ -244,6 +244,9 @@ def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None, stretch: fl
         return Step(config.affinity, "refit")
 
     def row_scores(model, carve, metrics):
+        from threadpoolctl import threadpool_info
+
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")
         rows = np.zeros(400)
         if (model == "knn:k=20" and knn_wins) or (model == "svd" and svd_wins) or model == "ridge 10":
             rows[:200] = 1.0
@@ -290,7 +293,13 @@ def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None, stretch: fl
 
 
 def test_the_budget_keeps_room_for_the_leaders_refit(monkeypatch):
+    """(And BLAS runs on one thread during the choice, as its stages assert, and on as many as
+    before once it returns.)"""
+    from threadpoolctl import threadpool_info
+
+    before = [pool["num_threads"] for pool in threadpool_info()]
     picked, _ = _staged(monkeypatch, knn_wins=True)
+    assert [pool["num_threads"] for pool in threadpool_info()] == before
     notes = {trial.affinity: trial.note for trial in picked.trials}
     # after WSABIE (10) and k-NN (24), linear sigmoid (8) and k-NN's refit (3 steps of 8) would pass 50
     assert picked.affinity == "knn:k=20" and notes["linear-sigmoid:alpha=1,beta=0"].startswith("not run")
