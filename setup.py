@@ -15,6 +15,7 @@ setup(
         "tensorflow-recommenders==0.7.7",
         "numpy",
         "scipy",
+        "threadpoolctl>=3.1",  # BLAS on one thread while --affinity auto counts CPU time
     ],
     extras_require={
         "tuning": ["keras-tuner==1.4.8", "scikit-learn>=1.3"],
