@@ -13,10 +13,10 @@ pairs that matter says where AWE can gain. :func:`profile` reports, for a traine
 :func:`figure` draws the same: the distributions of G on positives and on random labels, and the
 steps' k-NN precision.
 
-A constant G (WSABIE; the log-odds SVD that ``--affinity auto`` can choose, which a run's
-``metrics.json`` names) is its c. For affinities built from the training set G is read from the
-model's context rows; for the others, whose G weighs feature terms, the effective G of a pair is
-f(x, y) / x^T U^T V y.
+A constant G (WSABIE; a closed form that ``--affinity auto`` can choose, the log-odds SVD or
+reduced-rank ridge, which a run's ``metrics.json`` names) is its c. For affinities built from the
+training set G is read from the model's context rows; for the others, whose G weighs feature
+terms, the effective G of a pair is f(x, y) / x^T U^T V y.
 An additive affinity (the neighbour vote, f = x^T U^T V y + w N) is reported as what it adds,
 w N, beside the linear score's own gap between positives and random labels, which it competes
 with; it has no margin to scale.

@@ -281,13 +281,18 @@ def vote_spec(weight: float, margin: float = 1.0) -> str:
     return f"vote:weight={weight * margin:g},k={VOTE_K}"
 
 
+def _both(rows) -> np.ndarray:
+    """Per validation row, the mean of the two metrics (``rows``: the monitored one's, the check's)."""
+    return (rows[0] + rows[1]) / 2
+
+
 def _compared(spec, rows, baseline, **fields) -> Trial:
     """A candidate's trial from its validation rows and WSABIE's (paired differences)."""
     gain, error = _paired(rows[0], baseline[0])
     check_gain, check_error = _paired(rows[1], baseline[1])
-    both_gain, both_error = _paired((rows[0] + rows[1]) / 2, (baseline[0] + baseline[1]) / 2)
+    both_gain, both_error = _paired(_both(rows), _both(baseline))
     return Trial(spec, float(rows[0].mean()), gain, error, check_gain, check_error,
-                 float((rows[0] + rows[1]).mean() / 2), both_gain, both_error, **fields)
+                 float(_both(rows).mean()), both_gain, both_error, **fields)
 
 
 def _one_blas_thread(function):
@@ -338,7 +343,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     unit_wall, unit = began.elapsed()
     baseline = _row_scores(wsabie_stage, carve, (monitor, check))
     n_rows = int(baseline[0].size)
-    trials = [Trial(None, float(baseline[0].mean()), both=float((baseline[0] + baseline[1]).mean() / 2), epochs=epochs,
+    trials = [Trial(None, float(baseline[0].mean()), both=float(_both(baseline).mean()), epochs=epochs,
                     seconds=unit_wall, cpu_seconds=unit)]
     results = {}
 
@@ -375,10 +380,10 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         log(f"auto: the {family} (G = 1, U and V its factors), nothing trained, on the validation carve-out")
         started = _Stopwatch()
         scored = [(name, _row_scores(model, carve, (monitor, check))) for name, model in models(carve.train)]
-        name, rows = max(scored, key=lambda item: (item[1][0] + item[1][1]).mean())  # the first on a tie
+        name, rows = max(scored, key=lambda item: _both(item[1]).mean())  # the first on a tie
         seconds, cpu = started.elapsed()
         if len(scored) > 1:  # each one's score, in order
-            note += f" (mean of both {', '.join(f'{(each[0] + each[1]).mean() / 2:.4f}' for _, each in scored)})"
+            note += f" (mean of both {', '.join(f'{_both(each).mean():.4f}' for _, each in scored)})"
         trials.append(_compared(None, rows, baseline, seconds=seconds, cpu_seconds=cpu, made=name,
                                 note=f"{note}, nothing trained"))
         made_by[name] = models
