@@ -23,6 +23,7 @@ from awe_tf.training.auto import (
     check_metric,
     choose_affinity,
     chosen_name,
+    guard_metrics,
     reported_name,
 )
 
@@ -147,6 +148,10 @@ def test_cli_trains_with_the_auto_affinity(tmp_path):
     assert report["request"]["affinity"] == "auto" and "auto_budget" not in report["request"]
     assert report["auto"] and report["validation"]["auto"]["trials"][0]["affinity"] is None
     assert report["affinity"] == report["validation"]["auto"]["chosen"]
+    for trial in report["validation"]["auto"]["trials"][1:]:  # Corel5k: P@5 and P@10 guard every candidate run
+        ran = trial["score"] is not None
+        assert set(trial["guard"]) == ({"precision@5", "precision@10"} if ran else set())
+        assert all(len(change) == 2 and change[1] >= 0 for change in trial["guard"].values())
     made = report["validation"]["auto"]["made"]
     assert made is None or made == "log-odds SVD" or made.startswith("reduced-rank ridge (lambda ")
     chosen = made or ("WSABIE" if report["affinity"] == "constant" else report["affinity"])
@@ -201,7 +206,7 @@ class _Clock:
 
 
 def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None, stretch: float = 1.0, svd: float | None = None,
-            svd_wins: bool = False, task: str = "annotation", ridge: float | None = None):
+            svd_wins: bool = False, task: str = "annotation", ridge: float | None = None, deeper: int = 0):
     """choose_affinity with training replaced by a clock: WSABIE costs 5 + 5 (validation, refit),
     k-NN (3 steps) 24, linear sigmoid 8, building a vote 0.5 CPU seconds; the validation rows say
     whether k-NN beats WSABIE, and how many rows each vote (spec: rows) gets right where WSABIE
@@ -209,7 +214,8 @@ def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None, stretch: fl
     After WSABIE the wall clock runs ``stretch`` times faster (other work on the machine).
     ``svd``: the SVD is a candidate, costing that much to make; ``svd_wins``: it beats WSABIE.
     ``task``: the data's. ``ridge``: ridge is a candidate at lambda 1 and 10, costing that much to
-    make at both; at lambda 10 it beats WSABIE (at 1 it is level)."""
+    make at both; at lambda 10 it beats WSABIE (at 1 it is level), and on each metric past the two
+    compared (the guard metrics) it gets ``deeper`` rows wrong where WSABIE does not."""
     import types
 
     import numpy as np
@@ -251,7 +257,9 @@ def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None, stretch: fl
         if (model == "knn:k=20" and knn_wins) or (model == "svd" and svd_wins) or model == "ridge 10":
             rows[:200] = 1.0
         rows[: vote_rows.get(model, 0)] = 1.0
-        return [rows, rows]
+        below = np.zeros(400)
+        below[:deeper] = -1.0 if model == "ridge 10" else 0.0
+        return [rows, rows] + [below] * (len(metrics) - 2)
 
     def on_linear_model(train, config, linear):
         clock.advance(0.5)
@@ -355,6 +363,35 @@ def test_ridge_is_one_row_at_its_best_lambda_and_a_winner_is_made_at_it_within_t
     notes = {trial.name: trial.note for trial in picked.trials}
     assert notes["linear-sigmoid:alpha=1,beta=0"].startswith("not run")
     assert picked.seconds == pytest.approx(10 + 18 + 18)
+
+
+def test_a_candidate_that_clearly_loses_a_deeper_reported_metric_does_not_win(monkeypatch):
+    """Ridge at lambda 10 gains half the rows on P@1 and P@3, but on P@5 (the guard metric of 10
+    labels) it gets 40 rows of 400 wrong that WSABIE gets right: a loss of over 6 standard errors,
+    so WSABIE stays, and its row says why. A few rows wrong (2: 1.4 standard errors) are within
+    what the guard lets through."""
+    picked, _ = _staged(monkeypatch, knn_wins=False, ridge=18.0, deeper=40)
+    ridge = next(trial for trial in picked.trials if trial.made)
+    assert list(ridge.guard) == ["precision@5"] and ridge.both_gain == pytest.approx(0.5)
+    assert not ridge.beats_wsabie and picked.made is None and picked.affinity is None
+    assert "nothing trained; below WSABIE on precision@5 -0.1000 ± 0.0150" in picked.table()
+    picked, _ = _staged(monkeypatch, knn_wins=False, ridge=18.0, deeper=2)
+    assert picked.made == "reduced-rank ridge (lambda 10)" and "below WSABIE on" not in picked.table()
+
+
+def test_the_guard_metrics_are_the_protocols_other_reported_ones():
+    assert guard_metrics("precision@1", "precision@3", 374) == ("precision@5", "precision@10")
+    assert guard_metrics("precision@1", "precision@3", 6) == ("precision@5",)  # P@10 only from 10 labels
+    assert guard_metrics("precision@3", "precision@1", 22) == ("precision@5", "precision@10")
+    assert guard_metrics("precision@1", "precision@1", 2) == ()  # a ranking of 2 labels has no choice at k = 3, 5
+    assert guard_metrics("precision@1", "precision@10", 1682, "recommendation") == ()  # its protocol: P@1, P@10
+    # a clear loss is two standard errors, up to rounding; one (a single row) is let through
+    trial = Trial("knn:k=20", 0.6, 0.02, 0.005, 0.02, 0.005, 0.6, 0.02, 0.005, guard={"precision@10": (-0.01, 0.005)})
+    assert not trial.beats_wsabie and trial.guard_losses == ["precision@10 -0.0100 ± 0.0050"]
+    for loss in (-0.005, -0.0099):
+        assert dataclasses.replace(trial, guard={"precision@10": (loss, 0.005)}).beats_wsabie
+    vote = dataclasses.replace(trial, affinity="vote:weight=3,k=20", vote=True)
+    assert not vote.beats_wsabie  # the vote is guarded too
 
 
 def test_a_run_is_named_by_what_auto_chose(capsys):

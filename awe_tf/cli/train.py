@@ -268,9 +268,13 @@ def _training_notes(counts) -> list[str]:
     return notes
 
 
-def _finite(record: dict) -> dict:
-    """JSON has no NaN or infinity: such numbers become null."""
-    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+def _finite(record):
+    """JSON has no NaN or infinity: such numbers become null (in nested dicts and lists too)."""
+    if isinstance(record, dict):
+        return {k: _finite(v) for k, v in record.items()}
+    if isinstance(record, (list, tuple)):
+        return [_finite(v) for v in record]
+    return None if isinstance(record, float) and not math.isfinite(record) else record
 
 
 def _print_table(report: dict) -> None:

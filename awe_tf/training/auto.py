@@ -34,7 +34,12 @@ CPU time.
    step 0 and :data:`ITERATIONS` rebuilds of G.
 5. Each validation row is scored on the monitored metric and on the protocol's other reported
    one (:func:`check_metric`: P@3 beside P@1; with 2 labels P@1 alone), and a candidate's score
-   is the mean of the two.
+   is the mean of the two. The rows are also scored on the rest of the protocol's reported
+   metrics (:func:`guard_metrics`: P@5 and P@10 for annotation), on which no candidate may lose
+   clearly, by :data:`GUARD_ERRORS` standard errors or more: a closed form cut to rank d can rank
+   the first labels better than WSABIE and the tenth worse. (Two, not one: each guard metric is
+   one more chance for noise to refuse a candidate, and on a few labels P@5 moves by a whole
+   label with one row.)
    A trained or closed-form candidate qualifies only if it beats WSABIE on that mean by more than
    one standard error of the paired difference over the rows, and is less than one standard
    error below WSABIE on either metric (a loss of one standard error, what a single differing row
@@ -69,7 +74,7 @@ from threadpoolctl import threadpool_limits
 
 from awe_tf.config import ModelConfig, TrainConfig, engine_for
 from awe_tf.data.dataset import ANNOTATION, Dataset
-from awe_tf.metrics import ranked, row_values
+from awe_tf.metrics import protocol_ks, ranked, row_values
 from awe_tf.training.closed_form import ridge_starts, svd_start
 from awe_tf.training.fit import FitResult, check_arguments, progress_log
 from awe_tf.training.iterative import on_linear_model
@@ -92,6 +97,7 @@ VOTE_WEIGHTS = (1.0, 3.0, 10.0)  # w of the neighbour vote, in units of the WARP
 VOTE_K = 20  # the vote's neighbours: those of the k-NN baseline in WSABIE's space
 OVER_BUDGET = "not run: over the"  # a trial's note where the budget left it out
 BUDGET = 5.0  # the most CPU time, in units of the WSABIE run's (validation and refit) it makes first
+GUARD_ERRORS = 2.0  # a loss on a guard metric this many standard errors or more refuses a candidate
 ITERATIONS = 3  # G rebuilds of an iterative candidate after WSABIE, its step 0 (the paper's T)
 # Below this, a difference and its standard error count as equal: where one validation row alone
 # differs, the two are equal in exact arithmetic and rounding would decide the rule.
@@ -120,6 +126,7 @@ class Trial:
     note: str = ""
     vote: bool = False  # the neighbour vote on WSABIE's model, nothing trained (module docstring, 2)
     made: str | None = None  # the name of a model made in closed form, nothing trained (module docstring, 3)
+    guard: dict = dataclasses.field(default_factory=dict)  # each guard metric's (change, its standard error)
 
     @property
     def name(self) -> str:
@@ -137,17 +144,22 @@ class Trial:
     @property
     def beats_wsabie(self) -> bool:
         """A real gain on the mean of the two metrics (more than one standard error; the vote: any
-        gain) and no real loss on either (less than one standard error below WSABIE), compared up
-        to :data:`ROUNDING`. A gain or loss of one standard error, what one differing row gives,
-        is no real gain and a real loss: in doubt, WSABIE stays."""
+        gain) and no real loss on either (less than one standard error below WSABIE) nor a clear
+        one on a guard metric (:data:`GUARD_ERRORS`), compared up to :data:`ROUNDING`. A gain or
+        loss of one standard error, what one differing row gives, is no real gain and a real
+        loss: in doubt, WSABIE stays."""
         needed = 0.0 if self.vote else self.both_error
-
-        def no_real_loss(gain, error):
-            return gain >= 0 or gain > -error + ROUNDING
-
         return (self.candidate and self.ran and bool(np.isfinite(self.both_error))  # 2 rows at least
                 and self.both_gain > needed + ROUNDING
-                and no_real_loss(self.gain, self.standard_error) and no_real_loss(self.check_gain, self.check_error))
+                and not _real_loss(self.gain, self.standard_error) and not _real_loss(self.check_gain, self.check_error)
+                and not self.guard_losses)
+
+    @property
+    def guard_losses(self) -> list[str]:
+        """The guard metrics this candidate clearly loses on (:data:`GUARD_ERRORS`), with the
+        change: ``precision@10 -0.0250 ± 0.0010``."""
+        return [f"{metric} {_change(gain, error)}" for metric, (gain, error) in self.guard.items()
+                if _real_loss(gain, error, GUARD_ERRORS)]
 
 
 @dataclasses.dataclass
@@ -185,8 +197,12 @@ class AutoResult:
             check = _change(trial.check_gain, trial.check_error) if compared else ""
             both = _change(trial.both_gain, trial.both_error) if compared else ""
             epochs = "+".join(map(str, trial.epochs)) if trial.epochs else "-"
+            notes = [trial.note] if trial.note else []
+            if compared and trial.guard_losses:
+                notes.append(f"below WSABIE on {', '.join(trial.guard_losses)}")
+            note = f"   {'; '.join(notes)}" if notes else ""
             lines.append(f"{mark} {trial.name:<32}{score:>24}{gain:>18}{check:>26}{both:>26}{epochs:>10}"
-                         f"{trial.seconds:>9.1f}{trial.cpu_seconds:>8.1f}" + (f"   {trial.note}" if trial.note else ""))
+                         f"{trial.seconds:>9.1f}{trial.cpu_seconds:>8.1f}{note}")
         if any(trial.note.startswith(OVER_BUDGET) for trial in self.trials):
             lines.append("candidates marked 'not run' would have taken the choice past its budget: a larger one "
                          "(--auto-budget; budget= in Python) runs them")
@@ -244,6 +260,20 @@ def check_metric(monitor: str, n_labels: int | None = None) -> str:
     return monitor if n_labels is not None and check > n_labels else f"{name}@{check}"
 
 
+def guard_metrics(monitor: str, check: str, n_labels: int, task: str = ANNOTATION) -> tuple[str, ...]:
+    """The protocol's reported metrics besides the two compared, on none of which a candidate
+    may lose: precision@k at each k the protocol reports (annotation: 1, 3, 5 and, with at least
+    10 labels, 10; recommendation: 1 and 10), below |Y| (a ranking of every label has no choice
+    at |Y|)."""
+    ks = protocol_ks(n_labels) if task == ANNOTATION else (1, 10)
+    return tuple(f"precision@{k}" for k in ks if k < n_labels and f"precision@{k}" not in (monitor, check))
+
+
+def _real_loss(gain: float, error: float, errors: float = 1.0) -> bool:
+    """A loss of at least ``errors`` standard errors (up to :data:`ROUNDING`)."""
+    return gain < 0 and gain <= -errors * error + ROUNDING
+
+
 def _row_scores(model, split, metrics) -> list[np.ndarray]:
     """Per validation row with a positive, each metric (``precision@k`` or ``recall@k``), ranked
     as the protocol ranks."""
@@ -286,13 +316,15 @@ def _both(rows) -> np.ndarray:
     return (rows[0] + rows[1]) / 2
 
 
-def _compared(spec, rows, baseline, **fields) -> Trial:
-    """A candidate's trial from its validation rows and WSABIE's (paired differences)."""
+def _compared(spec, rows, baseline, guards=(), **fields) -> Trial:
+    """A candidate's trial from its validation rows and WSABIE's (paired differences): rows of the
+    monitored metric, the check metric, then each of ``guards``."""
     gain, error = _paired(rows[0], baseline[0])
     check_gain, check_error = _paired(rows[1], baseline[1])
     both_gain, both_error = _paired(_both(rows), _both(baseline))
+    guard = {metric: _paired(rows[i], baseline[i]) for i, metric in enumerate(guards, start=2)}
     return Trial(spec, float(rows[0].mean()), gain, error, check_gain, check_error,
-                 float(_both(rows).mean()), both_gain, both_error, **fields)
+                 float(_both(rows).mean()), both_gain, both_error, guard=guard, **fields)
 
 
 def _one_blas_thread(function):
@@ -333,6 +365,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     began = _Stopwatch()
     monitor = train_config.monitor
     check = check_metric(monitor, train.n_labels)
+    guards = guard_metrics(monitor, check, train.n_labels, train.task)
+    scored_on = (monitor, check, *guards)
     carve = checked_validation(train, "the affinity", "name one and " + WITHOUT_VALIDATION)
     linear = dataclasses.replace(model_config, affinity=None)
     stage = _indented(log)  # each stage's own progress, under the auto: line that names it
@@ -341,7 +375,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     wsabie = validate_then_refit(train, linear, train_config, 1, log=stage)
     epochs, wsabie_stage, wsabie_final = wsabie.epochs, wsabie.validation.model, wsabie.final
     unit_wall, unit = began.elapsed()
-    baseline = _row_scores(wsabie_stage, carve, (monitor, check))
+    baseline = _row_scores(wsabie_stage, carve, scored_on)
     n_rows = int(baseline[0].size)
     trials = [Trial(None, float(baseline[0].mean()), both=float(_both(baseline).mean()), epochs=epochs,
                     seconds=unit_wall, cpu_seconds=unit)]
@@ -359,9 +393,9 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         log(f"auto: {spec}, built on WSABIE's model as it is, on the validation carve-out")
         started = _Stopwatch()
         vote = on_linear_model(carve.train, dataclasses.replace(model_config, affinity=spec), wsabie_stage)
-        rows = _row_scores(vote.model, carve, (monitor, check))
+        rows = _row_scores(vote.model, carve, scored_on)
         seconds, cpu = started.elapsed()
-        trials.append(_compared(spec, rows, baseline, vote=True, seconds=seconds, cpu_seconds=cpu,
+        trials.append(_compared(spec, rows, baseline, guards, vote=True, seconds=seconds, cpu_seconds=cpu,
                                 note="WSABIE's model, nothing trained"))
     closed_forms = {}  # each closed-form candidate: its row's note and its models (name, model) on a part
     if svd:
@@ -379,12 +413,12 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
             continue
         log(f"auto: the {family} (G = 1, U and V its factors), nothing trained, on the validation carve-out")
         started = _Stopwatch()
-        scored = [(name, _row_scores(model, carve, (monitor, check))) for name, model in models(carve.train)]
+        scored = [(name, _row_scores(model, carve, scored_on)) for name, model in models(carve.train)]
         name, rows = max(scored, key=lambda item: _both(item[1]).mean())  # the first on a tie
         seconds, cpu = started.elapsed()
         if len(scored) > 1:  # each one's score, in order
             note += f" (mean of both {', '.join(f'{_both(each).mean():.4f}' for _, each in scored)})"
-        trials.append(_compared(None, rows, baseline, seconds=seconds, cpu_seconds=cpu, made=name,
+        trials.append(_compared(None, rows, baseline, guards, seconds=seconds, cpu_seconds=cpu, made=name,
                                 note=f"{note}, nothing trained"))
         made_by[name] = models
     per_step = unit / 2  # a candidate's carve-out training per step, guessed from WSABIE's until one has run
@@ -407,18 +441,19 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         started = _Stopwatch()
         chosen, steps = choose_epochs(train, config, engine_for(config, train_config), iterations,
                                       init_from=wsabie_stage, log=stage)
-        rows = _row_scores(steps[-1].model, carve, (monitor, check))
+        rows = _row_scores(steps[-1].model, carve, scored_on)
         seconds, cpu = started.elapsed()
         per_step = max(per_step, cpu / iterations)
         shown = chosen[1:] if is_iterative(config) else chosen  # step 0 is WSABIE itself
         kept = "no epoch beat WSABIE's start, kept as it is" if not any(shown) else ""  # epoch 0: the start
-        trials.append(_compared(spec, rows, baseline, epochs=shown, seconds=seconds, cpu_seconds=cpu, note=kept))
+        trials.append(_compared(spec, rows, baseline, guards, epochs=shown, seconds=seconds, cpu_seconds=cpu,
+                                note=kept))
         results[spec] = (chosen, iterations)
     winner = _leader(trials)
     if winner is None:
-        compared = monitor if check == monitor else f"the mean of {monitor} and {check}"  # 2 labels: one metric
-        log(f"auto: no candidate beats WSABIE on the carve-out on {compared} (a trained or closed-form one by more "
-            "than its standard error, the vote at all) without losing one standard error on either: WSABIE")
+        mean = monitor if check == monitor else f"the mean of {monitor} and {check}"  # 2 labels: one metric
+        log(f"auto: no candidate beats WSABIE on the carve-out on {mean} (a trained or closed-form one by more "
+            "than its standard error, the vote at all) without a loss on another reported metric: WSABIE")
         return AutoResult(None, wsabie_final, trials, began.elapsed()[0], epochs, monitor, check, n_rows)
     config = dataclasses.replace(model_config, affinity=winner.affinity)
     if winner.vote:  # built, not trained: nothing to refit
