@@ -257,9 +257,10 @@ def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None, stretch: fl
         if (model == "knn:k=20" and knn_wins) or (model == "svd" and svd_wins) or model == "ridge 10":
             rows[:200] = 1.0
         rows[: vote_rows.get(model, 0)] = 1.0
-        below = np.zeros(400)
-        below[:deeper] = -1.0 if model == "ridge 10" else 0.0
-        return [rows, rows] + [below] * (len(metrics) - 2)
+        deep = np.ones(400)  # the metrics past the two compared: every row right, but ridge's first ``deeper``
+        if model == "ridge 10":
+            deep[:deeper] = 0.0
+        return [rows, rows] + [deep] * (len(metrics) - 2)
 
     def on_linear_model(train, config, linear):
         clock.advance(0.5)
@@ -381,10 +382,17 @@ def test_a_candidate_that_clearly_loses_a_deeper_reported_metric_does_not_win(mo
 
 def test_the_guard_metrics_are_the_protocols_other_reported_ones():
     assert guard_metrics("precision@1", "precision@3", 374) == ("precision@5", "precision@10")
-    assert guard_metrics("precision@1", "precision@3", 6) == ("precision@5",)  # P@10 only from 10 labels
-    assert guard_metrics("precision@3", "precision@1", 22) == ("precision@5", "precision@10")
+    # P@k only below |Y|: at k = |Y| every ranking scores the same
+    assert guard_metrics("precision@1", "precision@3", 11) == ("precision@5", "precision@10")
+    assert guard_metrics("precision@1", "precision@3", 10) == ("precision@5",)
+    assert guard_metrics("precision@1", "precision@3", 6) == ("precision@5",)
+    assert guard_metrics("precision@1", "precision@3", 5) == ()
     assert guard_metrics("precision@1", "precision@1", 2) == ()  # a ranking of 2 labels has no choice at k = 3, 5
-    assert guard_metrics("precision@1", "precision@10", 1682, "recommendation") == ()  # its protocol: P@1, P@10
+    assert guard_metrics("precision@3", "precision@1", 22) == ("precision@5", "precision@10")
+    assert guard_metrics("recall@1", "recall@3", 22) == ("precision@5", "precision@10")  # by k, not by name
+    # recommendation's protocol reports P@1 and P@10: the CLI's monitor and check are those two
+    assert guard_metrics("precision@10", "precision@1", 1682, "recommendation") == ()
+    assert guard_metrics("precision@1", "precision@3", 1682, "recommendation") == ("precision@10",)
     # a clear loss is two standard errors, up to rounding; one (a single row) is let through
     trial = Trial("knn:k=20", 0.6, 0.02, 0.005, 0.02, 0.005, 0.6, 0.02, 0.005, guard={"precision@10": (-0.01, 0.005)})
     assert not trial.beats_wsabie and trial.guard_losses == ["precision@10 -0.0100 ± 0.0050"]
@@ -392,6 +400,21 @@ def test_the_guard_metrics_are_the_protocols_other_reported_ones():
         assert dataclasses.replace(trial, guard={"precision@10": (loss, 0.005)}).beats_wsabie
     vote = dataclasses.replace(trial, affinity="vote:weight=3,k=20", vote=True)
     assert not vote.beats_wsabie  # the vote is guarded too
+    two = dataclasses.replace(vote, guard={"precision@5": (-0.02, 0.005), "precision@10": (-0.01, 0.005)},
+                              note="WSABIE's model, nothing trained")
+    table = AutoResult(None, None, [Trial(None, 0.5, both=0.5), two], 1.0, [3]).table()
+    assert table.endswith("WSABIE's model, nothing trained; below WSABIE on precision@5 -0.0200 ± 0.0050, "
+                          "precision@10 -0.0100 ± 0.0050")
+
+
+def test_a_report_holds_no_nan_or_infinity_however_deep():
+    """JSON has neither: a trial's scores, and the standard errors in its guard (infinite with one
+    validation row), are written as null."""
+    from awe_tf.cli.train import _finite
+
+    record = {"score": float("nan"), "epochs": [3, 4], "guard": {"precision@5": (-0.1, float("inf"))}, "note": ""}
+    assert _finite(record) == {"score": None, "epochs": [3, 4], "guard": {"precision@5": [-0.1, None]}, "note": ""}
+    json.dumps(_finite(record), allow_nan=False)
 
 
 def test_a_run_is_named_by_what_auto_chose(capsys):

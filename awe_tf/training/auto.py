@@ -35,11 +35,12 @@ CPU time.
 5. Each validation row is scored on the monitored metric and on the protocol's other reported
    one (:func:`check_metric`: P@3 beside P@1; with 2 labels P@1 alone), and a candidate's score
    is the mean of the two. The rows are also scored on the rest of the protocol's reported
-   metrics (:func:`guard_metrics`: P@5 and P@10 for annotation), on which no candidate may lose
-   clearly, by :data:`GUARD_ERRORS` standard errors or more: a closed form cut to rank d can rank
-   the first labels better than WSABIE and the tenth worse. (Two, not one: each guard metric is
-   one more chance for noise to refuse a candidate, and on a few labels P@5 moves by a whole
-   label with one row.)
+   metrics (:func:`guard_metrics`: for annotation P@5 with more than 5 labels and P@10 with more
+   than 10), on which no candidate may lose clearly, by :data:`GUARD_ERRORS` standard errors or
+   more: a closed form cut to rank d can rank the first labels better than WSABIE and the tenth
+   worse. (Two, not one: each guard metric is one more chance for noise to refuse a candidate;
+   one differing row is exactly one standard error, and two standard errors are about four rows
+   lost with the rest level.)
    A trained or closed-form candidate qualifies only if it beats WSABIE on that mean by more than
    one standard error of the paired difference over the rows, and is less than one standard
    error below WSABIE on either metric (a loss of one standard error, what a single differing row
@@ -58,8 +59,8 @@ CPU time.
    built on it, as on the carve-out; a closed form: made from the whole part).
 
 Because G = 1 is WSABIE, the recipe cannot do worse than WSABIE on the carve-out by more than
-the noise it lets through (one standard error; for the vote, its choice among the weights; for
-ridge, its choice among the penalties on the rows that then compare it); the
+the noise it lets through (one standard error, two on a guard metric; for the vote, its choice
+among the weights; for ridge, its choice among the penalties on the rows that then compare it); the
 test part is scored once, afterwards, by the caller.
 """
 
@@ -108,8 +109,9 @@ ROUNDING = 1e-12
 class Trial:
     """One candidate on the carve-out: its validation score on the monitored metric (``score``) and
     on the mean of that and the check metric (``both``), means over the validation rows; the
-    differences from WSABIE's of each metric and of their mean, with standard errors; the epochs
-    it chose, its wall-clock and CPU seconds (the budget's), and why it was or was not run."""
+    differences from WSABIE's of each metric and of their mean, with standard errors, and of each
+    guard metric (``guard``: name -> (change, standard error)); the epochs it chose, its
+    wall-clock and CPU seconds (the budget's), and why it was or was not run."""
 
     affinity: str | None
     score: float = float("nan")
@@ -126,7 +128,7 @@ class Trial:
     note: str = ""
     vote: bool = False  # the neighbour vote on WSABIE's model, nothing trained (module docstring, 2)
     made: str | None = None  # the name of a model made in closed form, nothing trained (module docstring, 3)
-    guard: dict = dataclasses.field(default_factory=dict)  # each guard metric's (change, its standard error)
+    guard: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -261,12 +263,13 @@ def check_metric(monitor: str, n_labels: int | None = None) -> str:
 
 
 def guard_metrics(monitor: str, check: str, n_labels: int, task: str = ANNOTATION) -> tuple[str, ...]:
-    """The protocol's reported metrics besides the two compared, on none of which a candidate
-    may lose: precision@k at each k the protocol reports (annotation: 1, 3, 5 and, with at least
-    10 labels, 10; recommendation: 1 and 10), below |Y| (a ranking of every label has no choice
-    at |Y|)."""
+    """The protocol's reported metrics besides the two compared (by k, whatever their names), on
+    none of which a candidate may lose clearly: precision@k at each k the protocol reports
+    (annotation: 1, 3, 5 and, with at least 10 labels, 10; recommendation: 1 and 10), below |Y|
+    (at k = |Y| every ranking scores the same)."""
     ks = protocol_ks(n_labels) if task == ANNOTATION else (1, 10)
-    return tuple(f"precision@{k}" for k in ks if k < n_labels and f"precision@{k}" not in (monitor, check))
+    compared = {int(metric.split("@")[1]) for metric in (monitor, check)}
+    return tuple(f"precision@{k}" for k in ks if k < n_labels and k not in compared)
 
 
 def _real_loss(gain: float, error: float, errors: float = 1.0) -> bool:
@@ -453,7 +456,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     if winner is None:
         mean = monitor if check == monitor else f"the mean of {monitor} and {check}"  # 2 labels: one metric
         log(f"auto: no candidate beats WSABIE on the carve-out on {mean} (a trained or closed-form one by more "
-            "than its standard error, the vote at all) without a loss on another reported metric: WSABIE")
+            "than its standard error, the vote at all) without losing one standard error on either, or "
+            f"{GUARD_ERRORS:g} on another reported metric: WSABIE")
         return AutoResult(None, wsabie_final, trials, began.elapsed()[0], epochs, monitor, check, n_rows)
     config = dataclasses.replace(model_config, affinity=winner.affinity)
     if winner.vote:  # built, not trained: nothing to refit
