@@ -488,6 +488,19 @@ def test_a_vote_needs_any_gain_at_its_chosen_weight_and_no_real_loss():
     assert _leader([Trial(None, 0.5), vote(3, 0.03), big]) is big  # a trained candidate that does better wins
 
 
+def test_a_tie_goes_to_the_smaller_weight_and_the_earlier_row_whatever_the_last_bits():
+    """Two weights that get the same rows right score the same mean, but summed in another order
+    its last bits can differ (Emotions, d = 64: 0.6623931623931623 against ...624): still a tie,
+    which the smaller weight wins; among the winners the earlier row wins one the same way."""
+    low = Trial("vote:weight=1,k=20", 0.8, 0.0, 0.02, 0.004, 0.004, 0.6623931623931623, 0.002, 0.008, vote=True)
+    high = dataclasses.replace(low, affinity="vote:weight=3,k=20", both=0.6623931623931624)
+    assert high.both > low.both and _leader([Trial(None, 0.8), low, high]) is low
+    assert _leader([Trial(None, 0.8), dataclasses.replace(low, both=0.66), high]) is high  # a real difference
+    svd = Trial(None, 0.8, 0.05, 0.01, 0.05, 0.01, 0.7, 0.05, 0.01, made="log-odds SVD")
+    ridge = dataclasses.replace(svd, made="reduced-rank ridge (lambda 1)", both=0.7 + 1e-16)
+    assert _leader([Trial(None, 0.8), svd, ridge]) is svd
+
+
 def test_one_validation_row_replaces_wsabie_with_nothing_and_the_table_says_so():
     """With one validation row a difference has no standard error (infinite): no candidate, the
     vote included, replaces WSABIE on it; the table says how many rows it scored, and when they

@@ -297,9 +297,18 @@ def _leader(trials: list[Trial]) -> Trial | None:
     """The best candidate on the mean of both metrics among those that beat WSABIE (of the votes,
     only the one at the chosen weight), or None."""
     votes = [trial for trial in trials if trial.vote and trial.ran]
-    chosen_vote = max(votes, key=lambda trial: trial.both, default=None)  # the first, smallest weight, on a tie
+    chosen_vote = _best(votes, lambda trial: trial.both)  # the first, smallest weight, on a tie
     eligible = [trial for trial in trials if trial.beats_wsabie and (not trial.vote or trial is chosen_vote)]
-    return max(eligible, key=lambda trial: trial.both, default=None)
+    return _best(eligible, lambda trial: trial.both)
+
+
+def _best(items, score):
+    """The first of ``items`` with the highest ``score`` (None if there are none). Scores within
+    :data:`ROUNDING` of the highest tie with it: two means of the same row values, summed in
+    another order, can differ in their last bits."""
+    items = list(items)
+    top = max((score(item) for item in items), default=None)
+    return next((item for item in items if score(item) >= top - ROUNDING), None)
 
 
 def _indented(log):
@@ -417,7 +426,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         log(f"auto: the {family} (G = 1, U and V its factors), nothing trained, on the validation carve-out")
         started = _Stopwatch()
         scored = [(name, _row_scores(model, carve, scored_on)) for name, model in models(carve.train)]
-        name, rows = max(scored, key=lambda item: _both(item[1]).mean())  # the first on a tie
+        name, rows = _best(scored, lambda item: _both(item[1]).mean())  # the first on a tie
         seconds, cpu = started.elapsed()
         if len(scored) > 1:  # each one's score, in order
             note += f" (mean of both {', '.join(f'{_both(each).mean():.4f}' for _, each in scored)})"
