@@ -490,8 +490,8 @@ def test_a_vote_needs_any_gain_at_its_chosen_weight_and_no_real_loss():
 
 def test_a_tie_goes_to_the_smaller_weight_and_the_earlier_row_whatever_the_last_bits():
     """Two weights that get the same rows right score the same mean, but summed in another order
-    its last bits can differ (Emotions, d = 64: 0.6623931623931623 against ...624): still a tie,
-    which the smaller weight wins; among the winners the earlier row wins one the same way."""
+    its last bits can differ: still a tie, which the smaller weight wins; among the winners the
+    earlier row wins one the same way."""
     low = Trial("vote:weight=1,k=20", 0.8, 0.0, 0.02, 0.004, 0.004, 0.6623931623931623, 0.002, 0.008, vote=True)
     high = dataclasses.replace(low, affinity="vote:weight=3,k=20", both=0.6623931623931624)
     assert high.both > low.both and _leader([Trial(None, 0.8), low, high]) is low
