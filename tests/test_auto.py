@@ -501,6 +501,17 @@ def test_a_tie_goes_to_the_smaller_weight_and_the_earlier_row_whatever_the_last_
     assert _leader([Trial(None, 0.8), svd, ridge]) is svd
 
 
+def test_a_change_that_cancels_out_is_zero_not_its_last_bits():
+    """Rows that gain and lose the same amounts (thirds, as P@3 has) average to exactly 0, as the
+    trials in metrics.json report it, not to a remainder of the float sums."""
+    rows = np.array([2 / 3, 1 / 3, 1.0, 0.0, 1 / 3, 2 / 3] * 7)
+    baseline = np.roll(rows, 1)
+    assert (rows - baseline).mean() != 0.0  # the float sums' remainder this guards against
+    gain, error = _paired(rows, baseline)
+    assert gain == 0.0 and error > 0.0
+    assert _paired(rows, baseline - 1e-6)[0] == pytest.approx(1e-6)  # a real change, however small, stays
+
+
 def test_one_validation_row_replaces_wsabie_with_nothing_and_the_table_says_so():
     """With one validation row a difference has no standard error (infinite): no candidate, the
     vote included, replaces WSABIE on it; the table says how many rows it scored, and when they

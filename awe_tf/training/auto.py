@@ -287,10 +287,12 @@ def _row_scores(model, split, metrics) -> list[np.ndarray]:
 
 
 def _paired(rows: np.ndarray, baseline: np.ndarray) -> tuple[float, float]:
-    """Mean difference and its standard error over the rows."""
+    """Mean difference and its standard error over the rows; a mean within :data:`ROUNDING` of 0
+    is 0 (rows of thirds that differ both ways sum to a last-bit remainder, not a change)."""
     difference = rows - baseline
     error = float(difference.std(ddof=1) / np.sqrt(difference.size)) if difference.size > 1 else float("inf")
-    return float(difference.mean()), error
+    mean = float(difference.mean())
+    return (0.0 if abs(mean) < ROUNDING else mean), error
 
 
 def _leader(trials: list[Trial]) -> Trial | None:
