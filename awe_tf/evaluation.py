@@ -7,8 +7,9 @@ import sys
 
 import numpy as np
 
-from awe_tf.baselines import KNN, LogOddsSVD, Popularity
+from awe_tf.baselines import KNN, LogOddsSVD, Popularity, svd_ranks
 from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split
+from awe_tf.data.protocols import default_monitor, validation_split
 from awe_tf.memory import return_free_memory
 from awe_tf.metrics import evaluate_scorer, protocol_ks
 
@@ -125,7 +126,7 @@ def standardised(split: Split) -> Split:
 BASELINES = {  # name -> what it is, as reports say it
     "popularity": "labels by training frequency",
     "knn_input": "cosine k-NN in input space",
-    "svd": "log-odds-weighted truncated SVD",
+    "svd": "log-odds-weighted truncated SVD, its rank chosen on the validation carve-out",
     "knn_embedding": "cosine k-NN in the model's space x^T U",
 }
 
@@ -136,20 +137,44 @@ def embedding_knn(model, task: str, k: int = 20, name: str = "knn_embedding") ->
     return KNN(k, transform=model.embed_inputs, exclude_self=task == RECOMMENDATION, name=name)
 
 
-def baseline_scores(split: Split, model=None, k: int = 20, rank: int = 64) -> dict:
+def baseline_scores(split: Split, model=None, k: int = 20, ranks=None) -> dict:
     """Fit the baselines (:data:`BASELINES`) on the training part and evaluate each on the test
-    part: ``knn_input`` and ``svd`` (of rank ``rank``) on standardised numeric features,
-    ``knn_embedding`` when a model is given (:func:`embedding_knn`)."""
+    part: ``knn_input`` and ``svd`` (of the best of ``ranks`` on the validation carve-out,
+    :func:`svd_rank`; default :func:`~awe_tf.baselines.svd_ranks` of 64) on standardised numeric
+    features, ``knn_embedding`` when a model is given (:func:`embedding_knn`)."""
     recommendation = split.train.task == RECOMMENDATION
     scaled = standardised(split)
     methods = {
         "popularity": (Popularity(), scaled),
         "knn_input": (KNN(k, exclude_self=recommendation, name="knn_input"), scaled),
-        "svd": (LogOddsSVD(rank), scaled),
+        "svd": (LogOddsSVD(svd_rank(scaled.train, ranks or svd_ranks(64))), scaled),
     }
     if model is not None:
         methods["knn_embedding"] = (embedding_knn(model, split.train.task, k), split)
     return {name: evaluate_baseline(method, part) for name, (method, part) in methods.items()}
+
+
+def svd_rank(train: Dataset, ranks) -> int:
+    """The rank of ``ranks`` at which the log-odds SVD scores best on ``train``'s validation
+    carve-out, by the protocol's leading metric (:func:`~awe_tf.data.protocols.default_monitor`;
+    the larger rank on a tie; the largest where the carve-out has no positive to score or to
+    fit); ``train`` as the SVD is fitted on it (numeric columns standardised). One rank is taken
+    as it is."""
+    ranks = sorted(ranks, reverse=True)
+    if len(ranks) == 1:
+        return ranks[0]
+    carve = validation_split(train)
+    if carve.train.Y.nnz == 0 or carve.test.Y.nnz == 0:  # too little data to choose on
+        return ranks[0]
+    monitor = default_monitor(train)
+    k = int(monitor.split("@")[1])
+    svd = LogOddsSVD(max(ranks)).fit(carve.train)
+
+    def carve_score(rank):
+        return evaluate_scorer(lambda X: svd.score(X, rank), carve.test.X, carve.test.Y, carve.exclude,
+                               carve.candidates, (k,))["metrics"][monitor]
+
+    return ranks[int(np.argmax([carve_score(rank) for rank in ranks]))]
 
 
 def evaluate_baseline(method, split: Split) -> dict:

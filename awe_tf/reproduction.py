@@ -75,7 +75,7 @@ def annotation(datasets=ANNOTATION, dimension: int = 100, epochs: int = 30, iter
         awe = train_chosen(split.train, dataclasses.replace(model_config, affinity=f"knn:k={k}"), train_config,
                            iterations)
         log(f"{name}: AWE k-NN trained, {time.perf_counter() - began:.0f}s so far; scoring it and the baselines")
-        baselines = baseline_scores(split, wsabie, k=k, rank=dimension)
+        baselines = baseline_scores(split, wsabie, k=k, ranks=(dimension,))
         methods = {"k-NN": baselines["knn_input"],
                    "k-NN (WSABIE space)": baselines["knn_embedding"],
                    "WSABIE": evaluate_model(wsabie.score, split)["metrics"],
@@ -101,7 +101,7 @@ def recommendation(dimension: int = 64, epochs: int = 30, betas=BETAS, top_ks=TO
     train_config = TrainConfig(epochs=epochs, seed=seed, verbose=0, monitor="precision@10", engine=engine,
                                threads=threads)
     model_config = ModelConfig(dimension=dimension, seed=seed, init_scale=init_scale)
-    results = [("SVD", "", baseline_scores(split, rank=dimension)["svd"], None)]
+    results = [("SVD", "", baseline_scores(split, ranks=(dimension,))["svd"], None)]  # the paper's, at d
     specs = [("WSABIE", "", None)]
     specs += [("AWE linear sigmoid", f"beta={b:g}", f"linear-sigmoid:alpha=1,beta={b:g}") for b in betas]
     specs += [top_k_row(k, rest) for rest in top_k_rests for k in top_ks]

@@ -25,6 +25,7 @@ from awe_tf.training.auto import (
     chosen_name,
     guard_metrics,
     reported_name,
+    svd_name,
 )
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -153,7 +154,7 @@ def test_cli_trains_with_the_auto_affinity(tmp_path):
         assert set(trial["guard"]) == ({"precision@5", "precision@10"} if ran else set())
         assert all(len(change) == 2 and change[1] >= 0 for change in trial["guard"].values())
     made = report["validation"]["auto"]["made"]
-    assert made is None or made == "log-odds SVD" or made.startswith("reduced-rank ridge (lambda ")
+    assert made is None or made.startswith(("log-odds SVD (rank ", "reduced-rank ridge (lambda "))
     chosen = made or ("WSABIE" if report["affinity"] == "constant" else report["affinity"])
     assert f"\nmodel (auto: {chosen}) " in proc.stdout  # the test table names what auto chose
     refused = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "auto", "--no-validate",
@@ -241,9 +242,9 @@ def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None, stretch: fl
             return [0], [Step(config.affinity)]
         return [1] * (iterations + (1 if iterations > 1 else 0)), [Step(config.affinity)]
 
-    def svd_start(train, config):
+    def svd_starts(train, config, ranks):  # as if the first rank were best: one model for the stage
         clock.advance(svd)
-        return "svd" if train == "carve-out" else "svd (whole part)"
+        yield ranks[0], "svd" if train == "carve-out" else "svd (whole part)"
 
     def refit(train, config, train_config, epochs, iterations, init_from=None, log=None):
         clock.advance(5.0)
@@ -279,7 +280,7 @@ def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None, stretch: fl
     monkeypatch.setattr(auto, "validate_then_refit", validate_then_refit)
     monkeypatch.setattr(auto, "_row_scores", row_scores)
     monkeypatch.setattr(auto, "on_linear_model", on_linear_model)
-    monkeypatch.setattr(auto, "svd_start", svd_start)
+    monkeypatch.setattr(auto, "svd_starts", svd_starts)
     made = []  # ridge's models, on which part, in the order made
 
     def ridge_starts(train, config, penalties):
@@ -320,7 +321,7 @@ def test_the_svd_is_made_before_the_trained_candidates_and_its_time_is_no_measur
     each (WSABIE 10 + SVD 8 + k-NN 15 + its refit 15 = 48), so k-NN runs."""
     picked, _ = _staged(monkeypatch, knn_wins=False, svd=8.0)
     ran = [trial.name for trial in picked.trials if trial.ran]
-    assert ran[:3] == ["constant (WSABIE)", "log-odds SVD", "knn:k=20"] and picked.affinity is None
+    assert ran[:3] == ["constant (WSABIE)", svd_name(64), "knn:k=20"] and picked.affinity is None
 
 
 def test_the_svds_making_on_the_whole_part_is_budgeted_at_its_carve_out_time(monkeypatch):
@@ -329,7 +330,7 @@ def test_the_svds_making_on_the_whole_part_is_budgeted_at_its_carve_out_time(mon
     trained, within the budget."""
     picked, _ = _staged(monkeypatch, knn_wins=False, svd=18.0, svd_wins=True)
     notes = {trial.name: trial.note for trial in picked.trials}
-    assert (picked.affinity, picked.made, picked.epochs) == (None, "log-odds SVD", [0])
+    assert (picked.affinity, picked.made, picked.epochs) == (None, svd_name(64), [0])
     assert picked.final.model == "svd (whole part)" and picked.final.epochs_run == 0
     assert picked.final.train_seconds == pytest.approx(18.0)  # the making, on the wall clock
     assert notes["linear-sigmoid:alpha=1,beta=0"].startswith("not run")
@@ -556,22 +557,29 @@ def test_the_svd_as_a_model_ranks_as_the_svd_baseline_within_the_max_norm(corel,
 
 
 def test_where_wsabie_learns_nothing_the_svd_wins_and_is_made_from_the_whole_part(corel):
-    """A learning rate that leaves WSABIE at its random start: the SVD beats it on the carve-out,
-    wins, and the model returned is the SVD of the whole training part (it ranks as that SVD), not
-    WSABIE's refit or the carve-out's SVD."""
+    """A learning rate that leaves WSABIE at its random start: the SVD, at the best of its ranks on
+    the carve-out (d, d/2, d/4, d/8, each one's score in its row's note), beats it there, wins, and
+    the model returned is the SVD of the whole training part at that rank (it ranks as that SVD),
+    not WSABIE's refit or the carve-out's SVD."""
+    import re
+
     from awe_tf.data.protocols import validation_split
     from awe_tf.training.auto import SVD
 
     picked = choose_affinity(corel.train, ModelConfig(dimension=16, num_negatives=5),
                              TrainConfig(epochs=1, learning_rate=1e-7, verbose=0), candidates=(),
                              vote_weights=(), ridge_penalties=(), log=lambda line: None)
-    assert (picked.affinity, picked.made, picked.name, picked.epochs) == (None, SVD, SVD, [0])
-    assert picked.trials[1].beats_wsabie and picked.trials[1].name == SVD
-    assert f"* {SVD}" in picked.table() and "* constant (WSABIE)" not in picked.table()
+    rank = int(re.fullmatch(rf"{SVD} \(rank (\d+)\)", picked.made).group(1))
+    assert (picked.affinity, picked.name, picked.epochs) == (None, svd_name(rank), [0])
+    svd = picked.trials[1]
+    assert svd.beats_wsabie and svd.name == picked.made and f"* {picked.made}" in picked.table()
+    assert "* constant (WSABIE)" not in picked.table()
+    scores = [float(each) for each in re.search(r"mean of both ([^)]*)\)", svd.note).group(1).split(", ")]
+    assert len(scores) == 4 and scores[(16, 8, 4, 2).index(rank)] == max(scores)
     X = corel.test.X
     top = picked.final.model.score(X).argmax(axis=1)
-    whole = LogOddsSVD(rank=16).fit(corel.train).score(X).argmax(axis=1)
-    carve = LogOddsSVD(rank=16).fit(validation_split(corel.train).train).score(X).argmax(axis=1)
+    whole = LogOddsSVD(rank=16).fit(corel.train).score(X, rank).argmax(axis=1)
+    carve = LogOddsSVD(rank=16).fit(validation_split(corel.train).train).score(X, rank).argmax(axis=1)
     assert (top == whole).mean() > 0.99 and (top == carve).mean() < 0.9
 
 

@@ -8,6 +8,14 @@ Z = Y W) is factorised to rank r, Z ~ A S B^T. An input is folded into that spac
 weighted features and the label block is reconstructed and un-weighted:
 score(x) = (x W_x B_x) B_y^T W_y^-1, so the weighting shapes the latent space without
 burying popular labels in the ranking.
+
+The rank matters more than for a learnt embedding: B_x B_y^T is a block of B B^T, which at Z's
+full column rank is the identity, whose off-diagonal blocks are 0 (x W_x B_x B_y^T = 0: for
+annotation every label scores 0), and near it little more than noise (for recommendation an
+item then scores mostly from itself, which ranking leaves out). So the rank is chosen among a
+few (:func:`svd_ranks`: d, d/2, d/4, d/8) on the protocol's validation carve-out wherever the SVD
+is reported or used (:func:`~awe_tf.evaluation.baseline_scores`, ``--affinity auto``); one
+factorisation at the largest serves every smaller rank, whose factors are its leading columns.
 """
 
 from __future__ import annotations
@@ -26,8 +34,15 @@ def log_odds_weights(M: sp.csr_matrix, floor: float = 0.5) -> np.ndarray:
     return np.maximum(np.log((n - counts + 0.5) / (counts + 0.5)), floor)
 
 
+def svd_ranks(dimension: int) -> tuple[int, ...]:
+    """The ranks the SVD is tried at for an embedding of ``dimension``: d, d/2, d/4 and d/8
+    (rounded down, at least 1), largest first (module docstring)."""
+    return tuple(sorted({max(1, dimension // 2**halvings) for halvings in range(4)}, reverse=True))
+
+
 class LogOddsSVD:
-    """Rank-``rank`` SVD baseline (module docstring)."""
+    """Rank-``rank`` SVD baseline (module docstring); :meth:`factors` and :meth:`score` also give
+    it at any smaller rank."""
 
     name = "svd"
 
@@ -48,18 +63,21 @@ class LogOddsSVD:
             numeric = np.asarray(train.numeric_features, bool)
             self.wx = np.where(numeric, 1.0, log_odds_weights(X, self.floor))
             Z = sp.hstack([X @ sp.diags(self.wx), Y @ sp.diags(self.wy)]).tocsr()
-        rank = max(1, min(self.rank, min(Z.shape) - 1))
-        _, _, vt = svds(Z, k=rank, random_state=self.seed)
-        B = vt.T
+        rank = self.fitted_rank = max(1, min(self.rank, min(Z.shape) - 1))
+        _, values, vt = svds(Z, k=rank, random_state=self.seed)
+        B = vt[np.argsort(-values, kind="stable")].T  # leading singular vectors first
         self.bx = B if self.shared else B[: train.n_features]
         self.by = B if self.shared else B[train.n_features :]
         return self
 
-    def factors(self) -> tuple[np.ndarray, np.ndarray]:
+    def factors(self, rank: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(P, Q)`` with score(x) = (x P) Q^T: P = W_x B_x, one row per feature, and
-        Q = W_y^-1 B_y, one row per label (a linear embedding model's U and V up to scale)."""
-        return self.wx[:, None] * self.bx, self.by / self.wy[:, None]
+        Q = W_y^-1 B_y, one row per label (a linear embedding model's U and V up to scale), at
+        ``rank`` (default: the fitted one; a larger one gives the fitted one, which is at most
+        the data's own rank less 1)."""
+        bx, by = self.bx[:, :rank], self.by[:, :rank]
+        return self.wx[:, None] * bx, by / self.wy[:, None]
 
-    def score(self, X) -> np.ndarray:
-        P, Q = self.factors()
+    def score(self, X, rank: int | None = None) -> np.ndarray:
+        P, Q = self.factors(rank)
         return np.asarray(sp.csr_matrix(X, dtype=np.float64) @ P) @ Q.T

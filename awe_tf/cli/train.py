@@ -55,6 +55,7 @@ def _train(args) -> int:
     import tensorflow as tf
 
     from awe_tf import runs
+    from awe_tf.baselines import svd_ranks
     from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_engine
     from awe_tf.data.protocols import coverage
     from awe_tf.evaluation import baseline_scores, evaluate_model
@@ -193,7 +194,7 @@ def _train(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
     print("scoring the test part with the model" + ("" if args.no_baselines else " and the baselines"))
     report = evaluate_model(model.score, split)
-    report["baselines"] = {} if args.no_baselines else baseline_scores(split, model, rank=args.dimension)
+    report["baselines"] = {} if args.no_baselines else baseline_scores(split, model, ranks=svd_ranks(args.dimension))
     report.update(
         {
             "dataset": name,

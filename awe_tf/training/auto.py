@@ -18,9 +18,10 @@ CPU time.
    the best carve-out score (below), the smaller on a tie.
 3. Two linear models made in closed form (G = 1, U and V their factors:
    :mod:`awe_tf.training.closed_form`) are made on the carve-out, nothing trained, and scored:
-   the log-odds SVD baseline, and for annotation reduced-rank ridge regression at each penalty of
-   :data:`RIDGE_PENALTIES`, of which the one with the best carve-out score (below; the smaller
-   penalty on a tie) is its candidate. They are there for data where a closed form ranks better
+   the log-odds SVD baseline at each rank of :func:`~awe_tf.baselines.svd_ranks` (d, d/2, d/4,
+   d/8), and for annotation reduced-rank ridge regression at each penalty of
+   :data:`RIDGE_PENALTIES`; of each, the one with the best carve-out score (below; the larger
+   rank, the smaller penalty on a tie) is its candidate. They are there for data where a closed form ranks better
    than WARP learns to (the SVD on the bag-of-words text of ``benchmarks/topic_text.py``). Ridge
    is left out for recommendation, where inputs and labels are the same items and a regression
    gives each item back from itself, which ranking leaves out. Neither is trained on with WARP:
@@ -73,10 +74,11 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from awe_tf.baselines import svd_ranks
 from awe_tf.config import ModelConfig, TrainConfig, engine_for
 from awe_tf.data.dataset import ANNOTATION, Dataset
 from awe_tf.metrics import protocol_ks, ranked, row_values
-from awe_tf.training.closed_form import ridge_starts, svd_start
+from awe_tf.training.closed_form import ridge_starts, svd_starts
 from awe_tf.training.fit import FitResult, check_arguments, progress_log
 from awe_tf.training.iterative import on_linear_model
 from awe_tf.training.selection import (
@@ -90,7 +92,7 @@ from awe_tf.training.selection import (
     validate_then_refit,
 )
 
-SVD = "log-odds SVD"  # the SVD as a candidate, by name (module docstring, 3)
+SVD = "log-odds SVD"  # the SVD as a candidate, by name, its rank added once chosen (module docstring, 3)
 RIDGE = "reduced-rank ridge"  # ridge as a candidate, by name, its lambda added once chosen (module docstring, 3)
 RIDGE_PENALTIES = (0.01, 0.1, 1.0, 10.0, 100.0)  # lambda of reduced-rank ridge (module docstring, 3)
 CANDIDATES = ("knn:k=20", "constant:0.3+knn:k=20", "linear-sigmoid:alpha=1,beta=0")
@@ -218,6 +220,11 @@ def chosen_name(affinity: str | None, made: str | None = None) -> str:
     """A choice of auto by name: the closed-form model's (``made``), else the affinity's spec, or
     ``WSABIE`` (None or ``constant``)."""
     return made or ("WSABIE" if affinity in (None, "constant") else affinity)
+
+
+def svd_name(rank: int) -> str:
+    """The log-odds SVD at ``rank`` as a candidate, by name."""
+    return f"{SVD} (rank {rank})"
 
 
 def ridge_name(penalty: float) -> str:
@@ -413,7 +420,9 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
                                 note="WSABIE's model, nothing trained"))
     closed_forms = {}  # each closed-form candidate: its row's note and its models (name, model) on a part
     if svd:
-        closed_forms[SVD] = ("U and V of the SVD", lambda part: [(SVD, svd_start(part, linear))])
+        ranks = svd_ranks(model_config.dimension)
+        closed_forms[SVD] = (f"the best of rank {', '.join(map(str, ranks))} on the carve-out",
+                             lambda part: ((svd_name(rank), model) for rank, model in svd_starts(part, linear, ranks)))
     penalties = sorted(ridge_penalties) if train.task == ANNOTATION else []
     if penalties:
         closed_forms[RIDGE] = (f"the best of lambda {', '.join(map('{:g}'.format, penalties))} on the carve-out",

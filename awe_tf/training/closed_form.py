@@ -16,9 +16,11 @@ its value in V and the other way round).
   :func:`~awe_tf.evaluation.standardiser`); the model's input transform standardises the same
   way and then scales a row to unit norm, which leaves the row's ranking as it is. (A row with a
   feature the model leaves out, :attr:`~awe_tf.layers.transform.InputTransform.ignored`, is
-  ranked without it; no training row has one.) The bias feature's row is 0. The rank is below d
-  only on data of at most d rows, or of at most d features and labels together, where the
-  scores' rank is at most min(|X| + 1, |Y|) anyway.
+  ranked without it; no training row has one.) The bias feature's row is 0. The rank is the
+  one asked for (d by default; ``--affinity auto`` chooses among
+  :func:`~awe_tf.baselines.svd_ranks`), lower only on data of fewer rows, or fewer features and
+  labels together, where the scores' rank is at most min(|X| + 1, |Y|) anyway; the dimensions
+  past it are 0.
 * Ridge regresses the labels on the inputs as the model sees them (its input transform, and the
   bias feature where the model has one, which then holds each label's intercept), cut to rank d;
   its basis is every one of the inputs' right singular vectors up to 2,048 input columns or 8d,
@@ -43,25 +45,40 @@ from awe_tf.training.fit import build_model
 RIDGE_BASIS = 8  # ridge's basis, in multiples of d
 
 
-def svd_start(train: Dataset, model_config: ModelConfig, strategy=None) -> AWEModel:
+def svd_start(train: Dataset, model_config: ModelConfig, rank: int | None = None, strategy=None) -> AWEModel:
     """The log-odds SVD of ``train`` as a linear model (module docstring).
 
     Args:
         train: the training data, raw values (the model's transform is adapted to it, and the
             SVD fitted on it with its numeric columns standardised).
         model_config: the model's settings; its affinity is ignored (G = 1), its ``dimension``
-            is the SVD's rank, its ``max_norm`` bounds the rows and its ``seed`` seeds the SVD.
+            is the SVD's rank unless ``rank`` is given, its ``max_norm`` bounds the rows and its
+            ``seed`` seeds the SVD.
+        rank: the SVD's rank, at most ``dimension`` (:func:`~awe_tf.baselines.svd_ranks` are
+            the ranks the reports and ``--affinity auto`` try).
         strategy: the ``tf.distribute`` strategy the model is made under (default: the current).
 
     Returns:
         An untrained linear :class:`~awe_tf.models.AWEModel` holding the SVD's U and V.
     """
+    return next(svd_starts(train, model_config, (rank or model_config.dimension,), strategy))[1]
+
+
+def svd_starts(train: Dataset, model_config: ModelConfig, ranks, strategy=None):
+    """Yield ``(rank, model)`` for each of ``ranks`` in turn, as :func:`svd_start` makes it, the
+    SVD factorised once at the largest; ranks past what the data allows are made once, at that.
+    It is one model whose U and V are set anew for each rank: use each before asking for the
+    next."""
+    if max(ranks) > model_config.dimension:
+        raise ValueError(f"an SVD of rank {max(ranks)} does not fit a model of dimension {model_config.dimension}")
     model = build_model(train, dataclasses.replace(model_config, affinity=None), strategy)
     transform = standardiser(train)
     scaled = train if transform is None else train.with_matrices(X=transform.apply(train.X))
-    P, Q = LogOddsSVD(rank=model_config.dimension, seed=model_config.seed).fit(scaled).factors()
-    _set_factors(model, model.prepare(train.X), P, Q)
-    return model
+    svd = LogOddsSVD(rank=max(ranks), seed=model_config.seed).fit(scaled)
+    Z = model.prepare(train.X)
+    for rank in dict.fromkeys(min(rank, svd.fitted_rank) for rank in ranks):  # past the data's rank: at it, once
+        _set_factors(model, Z, *svd.factors(rank))
+        yield rank, model
 
 
 def ridge_start(train: Dataset, model_config: ModelConfig, penalty: float = 1.0, strategy=None) -> AWEModel:
