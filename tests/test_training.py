@@ -56,6 +56,14 @@ def test_killed_run_resumes_from_checkpoint(corel, tmp_path, capsys):
     # Same seeds and batches: the resumed run ends where the uninterrupted one did.
     np.testing.assert_allclose(resumed.history["val_precision@1"], full.history["val_precision@1"], atol=0.02)
     assert (tmp_path / "b" / "logs").exists()
+    # Its time counts the kept epochs' too; run again once finished, nothing trains, and the result
+    # still reports the run's time and rate (metrics.json's final_fit_seconds, pairs_per_second).
+    assert resumed.resumed_seconds == pytest.approx(state["seconds"]) and resumed.train_seconds > state["seconds"]
+    again = fit(carve.train, model_config, TrainConfig(epochs=4, patience=0, verbose=0), validation=carve,
+                output_dir=tmp_path / "b")
+    recorded = json.loads((tmp_path / "b" / "checkpoints" / "state.json").read_text())["seconds"]
+    assert again.epochs_run == 4 and again.train_seconds >= recorded > state["seconds"]
+    assert again.pairs_per_second == pytest.approx(carve.train.Y.nnz * 4 / again.train_seconds)
 
 
 def test_checkpoint_of_other_settings_is_refused(corel, tmp_path):

@@ -32,7 +32,10 @@ from awe_tf.training.optimiser import adagrad_accumulators, continue_optimiser, 
 
 @dataclasses.dataclass
 class FitResult:
-    """A trained model and what happened while training it."""
+    """A trained model and what happened while training it. ``train_seconds`` and
+    ``pairs_per_second`` count every epoch it holds, those of earlier processes that a resumed
+    checkpoint kept (``resumed_seconds`` of the time) included: a rerun of a finished run
+    reports the run's time, not its own nothing."""
 
     model: AWEModel
     history: dict
@@ -41,6 +44,7 @@ class FitResult:
     train_seconds: float
     pairs_per_second: float | None
     start_metrics: dict | None = None  # validation metrics of the model it started from (init_from), as epoch 0
+    resumed_seconds: float = 0.0
 
     @classmethod
     def as_given(cls, model) -> FitResult:
@@ -284,16 +288,18 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         model.set_weights(ranking.best_weights)
     if checkpoint is not None:  # it holds the epochs of earlier, interrupted runs too
         history = checkpoint.history
-    seconds = time.perf_counter() - began
-    pairs = batches.n_pairs * max(epochs_run - start_epoch, 0)
+    resumed = checkpoint.seconds_before if checkpoint is not None else 0.0  # the kept epochs' own time
+    seconds = resumed + time.perf_counter() - began
+    pairs = batches.n_pairs * epochs_run
     return FitResult(
         model=model,
         history=history,
         best_epoch=(ranking.best_epoch + 1) if ranking is not None and ranking.best_weights is not None else None,
         epochs_run=epochs_run,
         train_seconds=seconds,
-        pairs_per_second=pairs / seconds if pairs and seconds > 0 else None,  # None: no epoch ran here
+        pairs_per_second=pairs / seconds if pairs and seconds > 0 else None,  # None: no epoch ran
         start_metrics=ranking.start if ranking is not None else None,
+        resumed_seconds=resumed,
     )
 
 

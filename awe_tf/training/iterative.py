@@ -125,5 +125,6 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         results.append(fit(train, model_config, config(step), validation, where(step), model=model,
                            continue_from=previous if carry else None, other_start="restart"))
         previous = results[-1].model
-    final = dataclasses.replace(results[-1], train_seconds=time.perf_counter() - began)
+    resumed = sum(result.resumed_seconds for result in results)  # the steps' epochs kept from earlier processes
+    final = dataclasses.replace(results[-1], train_seconds=resumed + time.perf_counter() - began, resumed_seconds=resumed)
     return final, results
