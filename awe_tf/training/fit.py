@@ -159,6 +159,11 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                          "batches from tensors, in one static shape")
     if validation is not None:  # before anything is built
         check_monitor(train_config.monitor, validation.test.n_labels)
+    if model is None and getattr(affinity_of(model_config), "reference_part", lambda: None)() is not None:
+        raise SettingError("model_config.affinity", f"{model_config.affinity!r} builds G from an earlier model's U, "
+                           "which fit does not: train it with awe_tf.training.fit_iterative(train, model_config, "
+                           "train_config, iterations=3), which trains the linear model, builds G from it and "
+                           "retrains (or give fit a model whose G is built)")
     if train_config.epochs == 0 and init_from is None and model is None:
         raise SettingError("epochs", "must be at least 1 for a model that starts untrained (0 keeps a model "
                            "started from a trained one, init_from)")

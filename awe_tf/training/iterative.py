@@ -126,5 +126,6 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
                            continue_from=previous if carry else None, other_start="restart"))
         previous = results[-1].model
     resumed = sum(result.resumed_seconds for result in results)  # the steps' epochs kept from earlier processes
-    final = dataclasses.replace(results[-1], train_seconds=resumed + time.perf_counter() - began, resumed_seconds=resumed)
+    final = dataclasses.replace(results[-1], train_seconds=resumed + time.perf_counter() - began,
+                                resumed_seconds=resumed)
     return final, results
