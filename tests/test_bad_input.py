@@ -121,6 +121,8 @@ CASES = [
     ("--dimension 0", ["train", *SMALL, "--dimension", "0"], ["--dimension", "at least 1"]),
     ("--negatives 0", ["train", *SMALL, "--negatives", "0"], ["--negatives", "at least 1"]),
     ("--epochs not a number", ["train", "--epochs", "ten"], ["--epochs", "'ten' is not a whole number"]),
+    ("an unknown option", ["train", "--batch-size", "-1"], ["awe-tf train: error: unrecognized arguments: "
+                                                            "--batch-size -1", "(see awe-tf train --help)"]),
     ("diagnose --test without --train", ["diagnose", "{dir}/model", "--test", "x.arff"], ["--test", "with --train"]),
     ("evaluate --format without --train", ["evaluate", "{dir}/model", "--format", "interactions"],
      ["--format", "with --train"]),

@@ -40,6 +40,16 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def parse_args(self, args=None, namespace=None):
+        """argparse's, with an unknown option refused by the subcommand it was given to, so that
+        the error points to that command's ``--help``, not to ``awe-tf --help``."""
+        known, extras = self.parse_known_args(args, namespace)
+        if extras:
+            commands = next((action.choices for action in self._actions
+                             if isinstance(action, argparse._SubParsersAction)), {})
+            commands.get(getattr(known, "command", None), self).error(f"unrecognized arguments: {' '.join(extras)}")
+        return known
+
 
 def _whole(text: str) -> int:
     try:
