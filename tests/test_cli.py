@@ -505,3 +505,32 @@ def test_each_command_s_help_says_what_it_does(capsys):
         summary = next(action.help for action in cli.build_parser()._subparsers._group_actions[0]._choices_actions
                        if action.dest == command)
         assert " ".join(summary.split()) in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_second_command_into_a_directory_that_a_run_is_writing_is_refused(tmp_path):
+    """While one process trains into -o (here one that holds the directory's lock as a run does),
+    another train into it stops at once and names it; once that process ends, the directory is
+    free again (the lock goes with the process, however it ends)."""
+    from awe_tf.cli.common import LOCK, hold_directory, release_directories
+
+    out = tmp_path / "busy"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); f.write('4242'); f.flush(); print('held', flush=True); "
+                               "time.sleep(120)", str(out / LOCK)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        refused = run("train", "--epochs", "1", "--dimension", "4", "--no-baselines", "-o", str(out), check=False)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert f"--output {out}: another awe-tf command (process 4242) is writing there" in refused.stderr
+        assert not (out / "validation").exists() and not (out / "metrics.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    hold_directory(out, "--output")  # free once the holder is gone; held by this process now
+    try:
+        assert (out / LOCK).read_text() == str(os.getpid())
+    finally:
+        release_directories()
+    done = run("train", "--epochs", "1", "--dimension", "4", "--no-baselines", "-o", str(out))
+    assert (out / "metrics.json").exists() and "another awe-tf command" not in done.stderr

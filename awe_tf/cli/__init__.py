@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up
 # TensorFlow's Python warnings too: a command reports what it did, not TensorFlow's advice.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
-from awe_tf.cli.common import UsageError  # noqa: E402  (after the settings above)
+from awe_tf.cli.common import UsageError, release_directories  # noqa: E402  (after the settings above)
 from awe_tf.cli.parser import build_parser, flag_of  # noqa: E402
 
 __all__ = ["UsageError", "build_parser", "import_user_module", "main"]
@@ -137,4 +137,5 @@ def main(argv=None) -> int:
         return 130
     finally:
         sys.stdout = stdout
+        release_directories()
     return 2

@@ -30,6 +30,38 @@ def writable_directory(path: Path, flag: str) -> Path:
     return path
 
 
+LOCK = ".awe-tf.lock"  # in a run's directory while a command writes it
+_held = []  # the lock files this process holds, open until its command ends (:func:`release_directories`)
+
+
+def hold_directory(path: Path, flag: str) -> None:
+    """Hold the directory ``path`` for this command: an advisory lock on its :data:`LOCK` file,
+    which the system lets go however the process ends (:func:`release_directories` at the
+    command's end). Another process holding it is a UsageError naming ``flag``: two runs writing
+    one directory would resume from each other's checkpoints and write over each other's results."""
+    import fcntl
+
+    handle = open(path / LOCK, "a+")  # held past this function: release_directories closes it
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip()
+        handle.close()
+        raise UsageError(f"{flag} {path}: another awe-tf command{f' (process {holder})' if holder else ''} is "
+                         f"writing there; wait for it to end, or give another {flag}") from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    _held.append(handle)
+
+
+def release_directories() -> None:
+    """Let go of the directories this process holds (:func:`hold_directory`)."""
+    while _held:
+        _held.pop().close()
+
+
 def output_file(path: str | None, flag: str = "--output", run: Path | None = None) -> Path | None:
     """``path`` as a file this process can write (its folder made if missing), or None; else a
     UsageError naming ``flag``, checked before any work. In ``run``, where it is a run's directory

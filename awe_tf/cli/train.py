@@ -8,7 +8,14 @@ import math
 import time
 from pathlib import Path
 
-from awe_tf.cli.common import UsageError, check_monitor_fits, iterations_refused, monitor_of, writable_directory
+from awe_tf.cli.common import (
+    UsageError,
+    check_monitor_fits,
+    hold_directory,
+    iterations_refused,
+    monitor_of,
+    writable_directory,
+)
 from awe_tf.cli.data_flags import check_parts, header_read, load_data
 
 
@@ -122,6 +129,10 @@ def _train(args) -> int:
                   "scores on this run's validation and test rows are not held out where it saw those rows")
     start_digest = tables_digest(start[1]) if args.init_from else None  # the final stage's start, as it was
     out = writable_directory(Path(args.output), "--output")
+    from awe_tf.training.callbacks import worker_directory
+
+    if worker_directory() is None:  # the chief holds it; a cluster's other workers write folders of their own
+        hold_directory(out, "--output")
     runs.clear_unpublished(out)  # left by a run killed while publishing its results
     if not args.restart:
         changed = runs.changed_request(out, request)
@@ -187,8 +198,6 @@ def _train(args) -> int:
                        init_from=start[1], log=print)
     train_seconds = runs.earlier_seconds(before, runs.checkpoint_times(out)) + time.perf_counter() - began
     model = result.model
-    from awe_tf.training.callbacks import worker_directory
-
     if worker_directory():  # a worker other than the chief: its outputs stay out of the chief's way
         out = out / worker_directory()
         out.mkdir(parents=True, exist_ok=True)
