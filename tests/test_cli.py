@@ -534,3 +534,19 @@ def test_a_second_command_into_a_directory_that_a_run_is_writing_is_refused(tmp_
         release_directories()
     done = run("train", "--epochs", "1", "--dimension", "4", "--no-baselines", "-o", str(out))
     assert (out / "metrics.json").exists() and "another awe-tf command" not in done.stderr
+
+
+def test_an_iterative_run_whose_last_step_lost_ground_says_so():
+    """The model kept is the last step's, as --iterations asks; where an earlier step (step 0: the
+    linear model) scored higher on validation, a note names it and the setting that keeps it."""
+    from awe_tf.cli.train import _lost_ground
+
+    note = _lost_ground([0.70, 0.75, 0.77, 0.73], "precision@1")
+    assert note == ("note: the last step's validation precision@1 (0.7300) is below step 2's (0.7700); the model "
+                    "kept is the last step's, as --iterations asks; --iterations 2 would stop there")
+    assert _lost_ground([0.70, 0.77, 0.77, 0.73], "precision@1").endswith("--iterations 1 would stop there")
+    assert _lost_ground([0.80, 0.75, 0.77, 0.73], "precision@1").endswith("without the affinity (WSABIE) it is "
+                                                                         "the model")
+    assert _lost_ground([0.70, 0.75, 0.77, 0.78], "precision@1") is None  # the last is the best
+    assert _lost_ground([0.70, 0.75, 0.77, None], "precision@1") is None  # unknown: nothing said
+    assert "step 1's (0.7500)" in _lost_ground([None, 0.75, None, 0.73], "precision@1")

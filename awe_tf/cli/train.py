@@ -178,6 +178,7 @@ def _train(args) -> int:
                                        init_from=start[0], log=print)  # the stages' lines, whatever --verbose
         validation_report = {"best_epochs": epochs, "steps": [c.history for c in chosen],
                              "starts": [c.start_metrics for c in chosen]}  # epoch 0 of a run from --init-from
+        best = []  # each step's validation score at its best epoch, where known
         for step, (c, e) in enumerate(zip(chosen, epochs, strict=True)):
             label = f"step {step}: " if iterative else ""
             scores = c.history.get("val_" + monitor, [])
@@ -185,12 +186,17 @@ def _train(args) -> int:
             if e == 0:
                 shown = "the start kept" if c.epochs_run else "the model given, as it is"
                 shown += f", {at_start}" if at_start else ""
+                best.append(c.start_metrics[monitor] if c.start_metrics else None)
             else:
                 shown = f"validation {monitor} = {scores[e - 1]:.4f}" if len(scores) >= e else "no validation score"
                 shown += f"; the start's {at_start}" if at_start else ""
                 if e == args.epochs and len(scores) >= e:
                     shown += f"; the last of --epochs {args.epochs}, so the score may still be rising: try more"
+                best.append(scores[e - 1] if len(scores) >= e else None)
             print(f"{DETAIL}{label}best epoch {e} ({shown})")
+        note = _lost_ground(best, monitor) if iterative else None
+        if note:
+            print(f"{DETAIL}{note}")
         print(f"[2/2] refitting on the whole training part for {epochs_text(epochs)}")
     final_config = dataclasses.replace(train_config, epochs=epochs[0], patience=0)
     if not auto:
@@ -237,6 +243,19 @@ def _train(args) -> int:
     _print_table(report)
     print(f"trained in {train_seconds:.1f}s; model: {out / RUN_MODEL}; metrics: {out / runs.METRICS}")
     return 0
+
+
+def _lost_ground(best: list, monitor: str) -> str | None:
+    """A note when the last iterative step's best validation score is below an earlier step's
+    (``best``: each step's, None where unknown): the model kept is the last step's, as
+    ``--iterations`` asks, and the note says which setting would have stopped at the better one."""
+    known = [(score, step) for step, score in enumerate(best[:-1]) if score is not None]
+    if best[-1] is None or not known or max(known)[0] <= best[-1]:
+        return None
+    score, step = max(known, key=lambda item: (item[0], -item[1]))  # the earliest of the best
+    instead = f"--iterations {step} would stop there" if step else "without the affinity (WSABIE) it is the model"
+    return (f"note: the last step's validation {monitor} ({best[-1]:.4f}) is below step {step}'s ({score:.4f}); "
+            f"the model kept is the last step's, as --iterations asks; {instead}")
 
 
 def _plural(n: int, word: str) -> str:
