@@ -144,7 +144,7 @@ def test_cli_trains_with_the_auto_affinity(tmp_path):
     assert indent("refitting on the whole training part for") > indent("auto: WSABIE first")
     assert "validation carve-out:" in proc.stdout
     if "auto: knn:k=20, from WSABIE" in proc.stdout:  # not run where the budget is spent first
-        assert indent("step 3/3: G (KNN)") > indent("auto: knn:k=20, from WSABIE")
+        assert indent("step 3/3: G (knn:k=20,") > indent("auto: knn:k=20, from WSABIE")
     report = json.loads((out / "metrics.json").read_text())
     assert report["request"]["affinity"] == "auto" and "auto_budget" not in report["request"]
     assert report["auto"] and report["validation"]["auto"]["trials"][0]["affinity"] is None

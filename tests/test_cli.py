@@ -426,7 +426,7 @@ def test_train_with_the_knn_affinity_then_evaluate_the_saved_model(tmp_path):
     out = tmp_path / "knn"
     proc = run("train", "--affinity", "constant:0.2+knn:k=10", "--iterations", "1", "--epochs", "2", "--dimension",
                "16", "--negatives", "5", "--no-baselines", "-o", str(out))
-    assert "step 1/1: G (KNN) from the step-0 model" in proc.stdout
+    assert "step 1/1: G (knn:k=10,prior=True,search=exact) from the step-0 model" in proc.stdout
     report = json.loads((out / "metrics.json").read_text())
     assert report["affinity"] == "constant:0.2+knn:k=10" and len(report["epochs"]) == 2
     evaluated = run("evaluate", str(out / "model"), "--output", str(tmp_path / "e.json"))

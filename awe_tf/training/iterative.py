@@ -7,6 +7,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+from awe_tf.affinities import spec_of
 from awe_tf.config import ModelConfig, TrainConfig
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.training.fit import FitResult, build_model, check_arguments, fit, progress_log, start_from
@@ -111,7 +112,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         results = [fit(train, linear_config, config(0), validation, where(0))]
     previous = results[0].model
     for step in range(1, iterations + 1):
-        log(f"step {step}/{iterations}: G ({type(source).__name__}) from the step-{step - 1} model, "
+        log(f"step {step}/{iterations}: G ({spec_of(source)}) from the step-{step - 1} model, "
             f"then U and V retrained{' (graph engine)' if native else ''}")
         model = final_model if step == iterations else build_model(train, model_config)
         if warm_start:  # each step trains on from here: iterative learning retrains U and V with each new G
