@@ -190,7 +190,7 @@ class AutoResult:
         """The validation table, one line per candidate, the winner marked; seconds on the wall
         clock and of CPU time (what the budget counts)."""
         monitor = monitor or self.monitor
-        lines = [f"{'candidate':<34}{'validation ' + monitor:>24}{'vs WSABIE':>18}"
+        lines = [f"{'candidate':<34}{'validation ' + monitor:>24}{monitor + ' vs WSABIE':>26}"
                  f"{self.check + ' vs WSABIE':>26}{'mean of both vs WSABIE':>26}{'epochs':>10}{'seconds':>9}"
                  f"{'CPU s':>8}"]
         for trial in self.trials:
@@ -205,7 +205,7 @@ class AutoResult:
             if compared and trial.guard_losses:
                 notes.append(f"below WSABIE on {', '.join(trial.guard_losses)}")
             note = f"   {'; '.join(notes)}" if notes else ""
-            lines.append(f"{mark} {trial.name:<32}{score:>24}{gain:>18}{check:>26}{both:>26}{epochs:>10}"
+            lines.append(f"{mark} {trial.name:<32}{score:>24}{gain:>26}{check:>26}{both:>26}{epochs:>10}"
                          f"{trial.seconds:>9.1f}{trial.cpu_seconds:>8.1f}{note}")
         if any(trial.note.startswith(OVER_BUDGET) for trial in self.trials):
             lines.append("candidates marked 'not run' would have taken the choice past its budget: a larger one "
