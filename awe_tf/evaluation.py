@@ -144,22 +144,26 @@ def baseline_scores(split: Split, model=None, k: int = 20, ranks=None) -> dict:
     features, ``knn_embedding`` when a model is given (:func:`embedding_knn`)."""
     recommendation = split.train.task == RECOMMENDATION
     scaled = standardised(split)
+    rank = svd_rank(scaled.train, ranks or svd_ranks(64))
     methods = {
         "popularity": (Popularity(), scaled),
         "knn_input": (KNN(k, exclude_self=recommendation, name="knn_input"), scaled),
-        "svd": (LogOddsSVD(svd_rank(scaled.train, ranks or svd_ranks(64))), scaled),
+        "svd": (LogOddsSVD(rank), scaled),
     }
     if model is not None:
         methods["knn_embedding"] = (embedding_knn(model, split.train.task, k), split)
-    return {name: evaluate_baseline(method, part) for name, (method, part) in methods.items()}
+    scores = {name: evaluate_baseline(method, part) for name, (method, part) in methods.items()}
+    scores["svd"]["rank"] = rank  # as chosen (the data may hold it lower: at most its rows or columns less 1)
+    return scores
 
 
-def svd_rank(train: Dataset, ranks) -> int:
+def svd_rank(train: Dataset, ranks, seed: int = 0) -> int:
     """The rank of ``ranks`` at which the log-odds SVD scores best on ``train``'s validation
     carve-out, by the protocol's leading metric (:func:`~awe_tf.data.protocols.default_monitor`;
     the larger rank on a tie; the largest where the carve-out has no positive to score or to
-    fit); ``train`` as the SVD is fitted on it (numeric columns standardised). One rank is taken
-    as it is."""
+    fit); ``train`` as the SVD is fitted on it (numeric columns standardised), ``seed`` seeding the
+    SVD. One rank is taken as it is. (``--affinity auto`` chooses its SVD candidate's rank among
+    the same ranks by its own rule, the mean of the two metrics it compares.)"""
     ranks = sorted(ranks, reverse=True)
     if len(ranks) == 1:
         return ranks[0]
@@ -168,7 +172,7 @@ def svd_rank(train: Dataset, ranks) -> int:
         return ranks[0]
     monitor = default_monitor(train)
     k = int(monitor.split("@")[1])
-    svd = LogOddsSVD(max(ranks)).fit(carve.train)
+    svd = LogOddsSVD(max(ranks), seed=seed).fit(carve.train)
 
     def carve_score(rank):
         return evaluate_scorer(lambda X: svd.score(X, rank), carve.test.X, carve.test.Y, carve.exclude,

@@ -61,8 +61,9 @@ def one_seed(seed: int, args) -> dict:
     auto = choose_affinity(split.train, model_config, train_config)
     auto_seconds = time.perf_counter() - began
     print(auto.table())
+    rank = svd_rank(split.train, svd_ranks(args.dimension), seed)
     scorers = {"WSABIE": wsabie.score, "auto": auto.final.model.score,
-               "SVD": LogOddsSVD(svd_rank(split.train, svd_ranks(args.dimension)), seed=seed).fit(split.train).score,
+               "SVD": LogOddsSVD(rank, seed=seed).fit(split.train).score,
                "popularity": Popularity().fit(split.train).score}
     metrics = {name: {m: float(evaluate_model(score, split)["metrics"][m]) for m in METRICS}
                for name, score in scorers.items()}

@@ -44,6 +44,7 @@ def test_the_reported_svd_takes_its_rank_on_the_carve_out_where_d_nears_the_data
     picked = baseline_scores(emotions, ranks=svd_ranks(100))
     fixed = baseline_scores(emotions, ranks=(100,))
     popularity = picked["popularity"]["precision@1"]
+    assert (picked["svd"]["rank"], fixed["svd"]["rank"]) == (chosen, 100)  # the report says which
     assert fixed["svd"]["precision@1"] < popularity < picked["svd"]["precision@1"] - 0.1
 
 
@@ -51,3 +52,18 @@ def test_with_too_little_data_to_choose_on_the_largest_rank_is_taken(emotions):
     """One training row: its carve-out has nothing to fit an SVD on (nor to score)."""
     one = emotions.train.rows(np.arange(emotions.train.n_examples) < 1)
     assert svd_rank(one, svd_ranks(100)) == 100
+
+
+def test_the_svd_models_are_named_by_the_rank_asked_whatever_rank_the_part_allows(data_dir):
+    """40 rows allow rank 39 at most: the rank-64 model is made at 39 and still named 64, so that
+    auto finds the carve-out's winner again among the whole part's models, whose rows allow more."""
+    from awe_tf.training import ModelConfig
+    from awe_tf.training.closed_form import svd_starts
+
+    corel = load_dataset("corel5k")
+    few = corel.train.rows(np.arange(corel.train.n_examples) < 40)
+    made = [(rank, int(np.count_nonzero(np.abs(model.V.table.numpy()).sum(axis=0))))
+            for rank, model in svd_starts(few, ModelConfig(dimension=64), svd_ranks(64))]
+    assert made == [(64, 39), (32, 32), (16, 16), (8, 8)]
+    with pytest.raises(ValueError, match="from 1 to the model's dimension 64"):
+        next(svd_starts(few, ModelConfig(dimension=64), (128,)))

@@ -63,7 +63,7 @@ class LogOddsSVD:
             numeric = np.asarray(train.numeric_features, bool)
             self.wx = np.where(numeric, 1.0, log_odds_weights(X, self.floor))
             Z = sp.hstack([X @ sp.diags(self.wx), Y @ sp.diags(self.wy)]).tocsr()
-        rank = self.fitted_rank = max(1, min(self.rank, min(Z.shape) - 1))
+        rank = max(1, min(self.rank, min(Z.shape) - 1))
         _, values, vt = svds(Z, k=rank, random_state=self.seed)
         B = vt[np.argsort(-values, kind="stable")].T  # leading singular vectors first
         self.bx = B if self.shared else B[: train.n_features]

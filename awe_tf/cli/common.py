@@ -31,35 +31,42 @@ def writable_directory(path: Path, flag: str) -> Path:
 
 
 LOCK = ".awe-tf.lock"  # in a run's directory while a command writes it
-_held = []  # the lock files this process holds, open until its command ends (:func:`release_directories`)
+_held = {}  # the directories this process holds, by path, their lock files open until its command ends
 
 
 def hold_directory(path: Path, flag: str) -> None:
     """Hold the directory ``path`` for this command: an advisory lock on its :data:`LOCK` file,
-    which the system lets go however the process ends (:func:`release_directories` at the
-    command's end). Another process holding it is a UsageError naming ``flag``: two runs writing
-    one directory would resume from each other's checkpoints and write over each other's results."""
+    which the system lets go when the process ends, however it ends (:func:`release_directories`
+    at the command's end). Another process holding it is a UsageError naming ``flag``: two runs
+    writing one directory would resume from each other's checkpoints and write over each other's
+    results. Holding it again is nothing; a file system without locks leaves it unheld."""
     import fcntl
 
+    path = Path(path).resolve()
+    if path in _held:
+        return
     handle = open(path / LOCK, "a+")  # held past this function: release_directories closes it
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except BlockingIOError:
         handle.seek(0)
         holder = handle.read().strip()
         handle.close()
         raise UsageError(f"{flag} {path}: another awe-tf command{f' (process {holder})' if holder else ''} is "
                          f"writing there; wait for it to end, or give another {flag}") from None
+    except OSError:  # no locks there (some network file systems)
+        handle.close()
+        return
     handle.truncate(0)
     handle.write(str(os.getpid()))
     handle.flush()
-    _held.append(handle)
+    _held[path] = handle
 
 
 def release_directories() -> None:
     """Let go of the directories this process holds (:func:`hold_directory`)."""
     while _held:
-        _held.pop().close()
+        _held.popitem()[1].close()
 
 
 def output_file(path: str | None, flag: str = "--output", run: Path | None = None) -> Path | None:

@@ -72,6 +72,11 @@ def _train(args) -> int:
 
     if args.auto_budget is not None and args.affinity != "auto":
         raise UsageError("--auto-budget is the time budget of --affinity auto")
+    # The run's directory, held against another command writing it (a multi-worker run's processes share it): at
+    # once where it exists, else once it is made, after the checks (a refused command leaves no directory behind).
+    hold = args.strategy != "multiworker"
+    if hold and Path(args.output).is_dir():
+        hold_directory(Path(args.output), "--output")
     split, name, _ = load_data(args, header_from=Path(args.output))  # a rerun into a finished run: its header's reading
     monitor = monitor_of(args, split)
     auto = args.affinity == "auto"
@@ -129,9 +134,7 @@ def _train(args) -> int:
                   "scores on this run's validation and test rows are not held out where it saw those rows")
     start_digest = tables_digest(start[1]) if args.init_from else None  # the final stage's start, as it was
     out = writable_directory(Path(args.output), "--output")
-    from awe_tf.training.callbacks import worker_directory
-
-    if worker_directory() is None:  # the chief holds it; a cluster's other workers write folders of their own
+    if hold:
         hold_directory(out, "--output")
     runs.clear_unpublished(out)  # left by a run killed while publishing its results
     if not args.restart:
@@ -194,7 +197,7 @@ def _train(args) -> int:
                     shown += f"; the last of --epochs {args.epochs}, so the score may still be rising: try more"
                 best.append(scores[e - 1] if len(scores) >= e else None)
             print(f"{DETAIL}{label}best epoch {e} ({shown})")
-        note = _lost_ground(best, monitor) if iterative else None
+        note = _earlier_step_scored_higher(best, monitor) if iterative else None
         if note:
             print(f"{DETAIL}{note}")
         print(f"[2/2] refitting on the whole training part for {epochs_text(epochs)}")
@@ -204,6 +207,8 @@ def _train(args) -> int:
                        init_from=start[1], log=print)
     train_seconds = runs.earlier_seconds(before, runs.checkpoint_times(out)) + time.perf_counter() - began
     model = result.model
+    from awe_tf.training.callbacks import worker_directory
+
     if worker_directory():  # a worker other than the chief: its outputs stay out of the chief's way
         out = out / worker_directory()
         out.mkdir(parents=True, exist_ok=True)
@@ -245,15 +250,17 @@ def _train(args) -> int:
     return 0
 
 
-def _lost_ground(best: list, monitor: str) -> str | None:
+def _earlier_step_scored_higher(best: list, monitor: str) -> str | None:
     """A note when the last iterative step's best validation score is below an earlier step's
     (``best``: each step's, None where unknown): the model kept is the last step's, as
     ``--iterations`` asks, and the note says which setting would have stopped at the better one."""
+    from awe_tf.training.auto import ROUNDING  # two means of the same rows can differ in their last bits
+
     known = [(score, step) for step, score in enumerate(best[:-1]) if score is not None]
-    if best[-1] is None or not known or max(known)[0] <= best[-1]:
+    if best[-1] is None or not known or max(known)[0] <= best[-1] + ROUNDING:
         return None
     score, step = max(known, key=lambda item: (item[0], -item[1]))  # the earliest of the best
-    instead = f"--iterations {step} would stop there" if step else "without the affinity (WSABIE) it is the model"
+    instead = f"--iterations {step} would stop there" if step else "training without --affinity (WSABIE) keeps it"
     return (f"note: the last step's validation {monitor} ({best[-1]:.4f}) is below step {step}'s ({score:.4f}); "
             f"the model kept is the last step's, as --iterations asks; {instead}")
 

@@ -45,7 +45,7 @@ from awe_tf.training.fit import build_model
 RIDGE_BASIS = 8  # ridge's basis, in multiples of d
 
 
-def svd_start(train: Dataset, model_config: ModelConfig, rank: int | None = None, strategy=None) -> AWEModel:
+def svd_start(train: Dataset, model_config: ModelConfig, strategy=None, rank: int | None = None) -> AWEModel:
     """The log-odds SVD of ``train`` as a linear model (module docstring).
 
     Args:
@@ -54,30 +54,31 @@ def svd_start(train: Dataset, model_config: ModelConfig, rank: int | None = None
         model_config: the model's settings; its affinity is ignored (G = 1), its ``dimension``
             is the SVD's rank unless ``rank`` is given, its ``max_norm`` bounds the rows and its
             ``seed`` seeds the SVD.
-        rank: the SVD's rank, at most ``dimension`` (:func:`~awe_tf.baselines.svd_ranks` are
-            the ranks the reports and ``--affinity auto`` try).
         strategy: the ``tf.distribute`` strategy the model is made under (default: the current).
+        rank: the SVD's rank, from 1 to ``dimension`` (:func:`~awe_tf.baselines.svd_ranks` are
+            the ranks the reports and ``--affinity auto`` try).
 
     Returns:
         An untrained linear :class:`~awe_tf.models.AWEModel` holding the SVD's U and V.
     """
-    return next(svd_starts(train, model_config, (rank or model_config.dimension,), strategy))[1]
+    return next(svd_starts(train, model_config, (model_config.dimension if rank is None else rank,), strategy))[1]
 
 
 def svd_starts(train: Dataset, model_config: ModelConfig, ranks, strategy=None):
     """Yield ``(rank, model)`` for each of ``ranks`` in turn, as :func:`svd_start` makes it, the
-    SVD factorised once at the largest; ranks past what the data allows are made once, at that.
-    It is one model whose U and V are set anew for each rank: use each before asking for the
-    next."""
-    if max(ranks) > model_config.dimension:
-        raise ValueError(f"an SVD of rank {max(ranks)} does not fit a model of dimension {model_config.dimension}")
+    SVD factorised once at the largest. A rank past what the data allows (fewer rows, or fewer
+    features and labels together) is made at that, and still named as asked, so that a part of
+    fewer rows names its models as the whole part does. It is one model whose U and V are set
+    anew for each rank: use each before asking for the next."""
+    if not 1 <= min(ranks) <= max(ranks) <= model_config.dimension:
+        raise ValueError(f"SVD ranks must be from 1 to the model's dimension {model_config.dimension}, got {ranks}")
     model = build_model(train, dataclasses.replace(model_config, affinity=None), strategy)
     transform = standardiser(train)
     scaled = train if transform is None else train.with_matrices(X=transform.apply(train.X))
     svd = LogOddsSVD(rank=max(ranks), seed=model_config.seed).fit(scaled)
     Z = model.prepare(train.X)
-    for rank in dict.fromkeys(min(rank, svd.fitted_rank) for rank in ranks):  # past the data's rank: at it, once
-        _set_factors(model, Z, *svd.factors(rank))
+    for rank in ranks:
+        _set_factors(model, Z, *svd.factors(rank))  # at most the fitted rank
         yield rank, model
 
 

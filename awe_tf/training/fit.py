@@ -34,8 +34,8 @@ from awe_tf.training.optimiser import adagrad_accumulators, continue_optimiser, 
 class FitResult:
     """A trained model and what happened while training it. ``train_seconds`` and
     ``pairs_per_second`` count every epoch it holds, those of earlier processes that a resumed
-    checkpoint kept (``resumed_seconds`` of the time) included: a rerun of a finished run
-    reports the run's time, not its own nothing."""
+    checkpoint kept (``resumed_seconds`` of the time) included: the same command run again on a
+    finished run, which trains nothing, reports the run's time and rate."""
 
     model: AWEModel
     history: dict
@@ -159,7 +159,8 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                          "batches from tensors, in one static shape")
     if validation is not None:  # before anything is built
         check_monitor(train_config.monitor, validation.test.n_labels)
-    if model is None and getattr(affinity_of(model_config), "reference_part", lambda: None)() is not None:
+    affinity = affinity_of(model_config) if model is None else None  # None: WSABIE, or the model's own
+    if affinity is not None and affinity.reference_part() is not None:
         raise SettingError("model_config.affinity", f"{model_config.affinity!r} builds G from an earlier model's U, "
                            "which fit does not: train it with awe_tf.training.fit_iterative(train, model_config, "
                            "train_config, iterations=3), which trains the linear model, builds G from it and "

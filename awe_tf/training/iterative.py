@@ -112,7 +112,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         results = [fit(train, linear_config, config(0), validation, where(0))]
     previous = results[0].model
     for step in range(1, iterations + 1):
-        log(f"step {step}/{iterations}: G ({spec_of(source)}) from the step-{step - 1} model, "
+        log(f"step {step}/{iterations}: G ({spec_of(final_model.affinity)}) from the step-{step - 1} model, "
             f"then U and V retrained{' (graph engine)' if native else ''}")
         model = final_model if step == iterations else build_model(train, model_config)
         if warm_start:  # each step trains on from here: iterative learning retrains U and V with each new G
