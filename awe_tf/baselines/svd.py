@@ -14,8 +14,9 @@ full column rank is the identity, whose off-diagonal blocks are 0 (x W_x B_x B_y
 annotation every label scores 0), and near it little more than noise (for recommendation an
 item then scores mostly from itself, which ranking leaves out). So the rank is chosen among a
 few (:func:`svd_ranks`: d, d/2, d/4, d/8) on the protocol's validation carve-out wherever the SVD
-is reported or used (:func:`~awe_tf.evaluation.baseline_scores`, ``--affinity auto``); one
-factorisation at the largest serves every smaller rank, whose factors are its leading columns.
+is reported or used (:func:`~awe_tf.evaluation.baseline_scores`, ``--affinity auto``; ``awe-tf
+reproduce`` keeps the paper's, at d); one factorisation at the largest serves every smaller rank,
+whose factors are its leading columns.
 """
 
 from __future__ import annotations

@@ -21,8 +21,9 @@ CPU time.
    the log-odds SVD baseline at each rank of :func:`~awe_tf.baselines.svd_ranks` (d, d/2, d/4,
    d/8), and for annotation reduced-rank ridge regression at each penalty of
    :data:`RIDGE_PENALTIES`; of each, the one with the best carve-out score (below; the larger
-   rank, the smaller penalty on a tie) is its candidate. They are there for data where a closed form ranks better
-   than WARP learns to (the SVD on the bag-of-words text of ``benchmarks/topic_text.py``). Ridge
+   rank, the smaller penalty on a tie) is its candidate. They are there for data where a closed
+   form ranks better than WARP learns to (the SVD on the bag-of-words text of
+   ``benchmarks/topic_text.py``). Ridge
    is left out for recommendation, where inputs and labels are the same items and a regression
    gives each item back from itself, which ranking leaves out. Neither is trained on with WARP:
    where that ends level with WSABIE it is a second WSABIE of another start, which the carve-out
