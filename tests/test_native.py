@@ -542,9 +542,11 @@ def test_native_killed_run_resumes_to_the_same_weights(tmp_path):
 
 def test_native_engine_refuses_what_it_cannot_train():
     corel = load_dataset("corel5k")
-    for affinity in ("knn:k=5", "linear-sigmoid:on=pair", "sigmoid", "constant:1+topk:k=2"):
+    for affinity in ("linear-sigmoid:on=pair", "sigmoid", "constant:1+topk:k=2"):
         with pytest.raises(ValueError, match="a function of the linear score alone"):
             fit(corel.train, ModelConfig(dimension=8, affinity=affinity), TrainConfig(epochs=1, engine="native"))
+    with pytest.raises(ValueError, match="fit_iterative"):  # k-NN: fit trains it with neither engine
+        fit(corel.train, ModelConfig(dimension=8, affinity="knn:k=5"), TrainConfig(epochs=1, engine="native"))
     with pytest.raises(ValueError, match="'warp' only"):
         fit(corel.train, ModelConfig(dimension=8, loss="warp-all"), TrainConfig(epochs=1, engine="native"))
     with pytest.raises(ValueError, match="jit_compile"):
