@@ -414,7 +414,7 @@ PYTHON = [
      TypeError, ["continue_from takes a trained AWEModel, got str"]),
     ("fit given k-NN", lambda: __import__("awe_tf").training.fit(_dataset(np.eye(4, 3)), __import__(
         "awe_tf").training.ModelConfig(affinity="constant:0.3+knn:k=2")), __import__("awe_tf").config.SettingError,
-     ["model_config.affinity", "builds G from an earlier model's U", "fit_iterative(train, model_config"]),
+     ["model_config.affinity", "is built from an earlier model's U", "fit_iterative(train, model_config"]),
     ("score with batch_size 0", lambda: AWEModel(3, 4).score(np.ones((2, 3)), batch_size=0), ValueError,
      ["batch_size", "at least 1, got 0"]),
     ("score rows of 3 dimensions", lambda: AWEModel(3, 4).score(np.ones((2, 2, 3))), ValueError,

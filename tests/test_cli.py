@@ -31,6 +31,7 @@ def test_train_on_the_bundled_default_then_evaluate(tmp_path):
     assert set(report["baselines"]) == {"popularity", "knn_input", "knn_embedding", "svd"}
     assert report["baselines"]["popularity"]["precision@1"] < report["metrics"]["precision@1"]
     assert report["baselines"]["svd"]["rank"] in (16, 8, 4, 2)  # chosen on the carve-out among d's halvings
+    assert f"its rank chosen on the validation carve-out: {report['baselines']['svd']['rank']}" in proc.stdout
     assert report["n_test"] == 500 and report["n_excluded"] == 0 and report["train_seconds"] > 0
     assert "precision@1" in proc.stdout and "knn_input" in proc.stdout and "Epoch 1/" in proc.stdout
     assert "\nmodel (WSABIE) " in proc.stdout and "knn_embedding: cosine k-NN in the model's space" in proc.stdout

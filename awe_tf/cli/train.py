@@ -320,7 +320,10 @@ def _print_table(report: dict) -> None:
     rows = {f"model ({'auto: ' if report.get('auto') else ''}{reported_name(report)})": report["metrics"],
             **report.get("baselines", {})}
     print(format_table(rows))
-    shown = [name for name in report.get("baselines", {}) if name in BASELINES]
+    baselines = report.get("baselines", {})
+    shown = [name for name in baselines if name in BASELINES]
     if shown:
-        print("baselines: " + "; ".join(f"{name}: {BASELINES[name]}" for name in shown))
+        print("baselines: " + "; ".join(f"{name}: {BASELINES[name]}" + (f": {baselines[name]['rank']}"
+                                                                        if "rank" in baselines[name] else "")
+                                        for name in shown))
     print(f"test examples: {report['n_test']} (left out, no positive label: {report['n_excluded']})")

@@ -161,8 +161,8 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         check_monitor(train_config.monitor, validation.test.n_labels)
     affinity = affinity_of(model_config) if model is None else None  # None: WSABIE, or the model's own
     if affinity is not None and affinity.reference_part() is not None:
-        raise SettingError("model_config.affinity", f"{model_config.affinity!r} builds G from an earlier model's U, "
-                           "which fit does not: train it with awe_tf.training.fit_iterative(train, model_config, "
+        raise SettingError("model_config.affinity", f"{model_config.affinity!r} is built from an earlier model's U, "
+                           "which fit does not build: train it with awe_tf.training.fit_iterative(train, model_config, "
                            "train_config, iterations=3), which trains the linear model, builds G from it and "
                            "retrains (or give fit a model whose G is built)")
     if train_config.epochs == 0 and init_from is None and model is None:
