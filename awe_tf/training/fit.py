@@ -159,8 +159,9 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                          "batches from tensors, in one static shape")
     if validation is not None:  # before anything is built
         check_monitor(train_config.monitor, validation.test.n_labels)
-    affinity = affinity_of(model_config) if model is None else None  # None: WSABIE, or the model's own
-    if affinity is not None and affinity.reference_part() is not None:
+    from awe_tf.training.selection import is_iterative  # selection builds on this module
+
+    if model is None and is_iterative(model_config):
         raise SettingError("model_config.affinity", f"{model_config.affinity!r} is built from an earlier model's U, "
                            "which fit does not build: train it with awe_tf.training.fit_iterative(train, model_config, "
                            "train_config, iterations=3), which trains the linear model, builds G from it and "
