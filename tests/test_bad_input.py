@@ -53,7 +53,9 @@ FILES = {  # name -> content (bytes or text) written under tmp_path
     "short.tsv": "".join(f"u{u}\ti{(u + i) % 9}\n" for u in range(30) for i in range(4)),  # 4 a user: none tested
     "one_label.txt": "3 2 1\n0 0:1\n0 1:1\n0 0:1 1:1\n",
     "clicks.txt": "u1\ti1\nu2\ti2\n",  # the user's own pairs, named like Extreme Classification text
-    "nominal.arff": ARFF.replace("@attribute f2 numeric", "@attribute colour {red,green}") + "1.5,red,1,0\n",
+    "words.arff": ARFF.replace("@attribute a {0,1}", "@attribute a {NO,YES}") + "1.5,2,YES,0\n",
+    "twice_named.arff": ARFF.replace("@attribute f2 numeric", "@attribute b numeric") + "1.5,2,1,0\n",
+    "meka.arff": "@relation 'meka: -C 2'\n" + ARFF.split("\n", 1)[1] + "1.5,2,1,0\n",
     "missing.arff": ARFF + "1.5,?,1,0\n",
     "swapped.arff": ARFF.replace("f1", "fx") + "1.5,2,1,0\n",
 }
@@ -87,9 +89,12 @@ CASES = [
      ["one_label.txt: 1 label: there is nothing to rank", "at least 2 labels"]),
     ("one label to tune on", ["tune", "--train", "{dir}/one_label.txt", "--trials", "1", "-o", "{dir}/tunings"],
      ["one_label.txt: 1 label: there is nothing to rank"]),
-    ("a nominal feature of words", ["train", "--train", "{dir}/nominal.arff", "--labels", "{dir}/labels.xml",
-                                    *ON_FILES],
-     ["nominal.arff:7", "'colour' is nominal", "one 0/1 attribute per value"]),
+    ("a label of words", ["train", "--train", "{dir}/words.arff", "--labels", "{dir}/labels.xml", *ON_FILES],
+     ["words.arff", "label 'a' has values {NO,YES}", "expected numbers such as {0,1}"]),
+    ("an attribute declared twice", ["train", "--train", "{dir}/twice_named.arff", "--labels", "{dir}/labels.xml",
+                                     *ON_FILES], ["twice_named.arff:5", "'b' is declared twice"]),
+    ("a MEKA file without a label list", ["train", "--train", "{dir}/meka.arff", *ON_FILES],
+     ["meka.arff", "needs its label list", "MEKA's, -C 2: the first 2 attributes are labels", "--labels"]),
     ("a missing value", ["train", "--train", "{dir}/missing.arff", "--labels", "{dir}/labels.xml", *ON_FILES],
      ["missing.arff:7", "missing value '?' for attribute 'f2'", "fill it in"]),
     ("a test file's other features", ["train", "--train", "{dir}/labelled.arff", "--test", "{dir}/swapped.arff",

@@ -84,6 +84,24 @@ def test_train_says_what_its_data_cannot_teach(tmp_path):
             "scored: 10 test values") in proc.stdout
 
 
+def test_train_reads_weights_and_categories_and_says_which_numeric_columns_it_keeps(tmp_path):
+    """An ARFF file of two tf-idf-like numeric columns (0 in most rows), one dense numeric
+    column, and a motif declared {NO,YES} (genbase's shape): it trains, and the data line says
+    the two sparse columns are kept as they are."""
+    header = ("@relation w\n@attribute t1 numeric\n@attribute t2 numeric\n@attribute d numeric\n"
+              "@attribute m {NO,YES}\n@attribute a {0,1}\n@attribute b {0,1}\n@data\n")
+    rows = [f"{0.3 * (i % 3 == 0)},{0.7 * (i % 4 == 1)},{i % 5},{'YES' if i % 2 else 'NO'},{i % 2},{(i + 1) % 2}"
+            for i in range(40)]
+    (tmp_path / "w.arff").write_text(header + "\n".join(rows) + "\n")
+    (tmp_path / "l.xml").write_text('<labels xmlns="http://mulan.sourceforge.net/labels"><label name="a"/>'
+                                    '<label name="b"/></labels>')
+    proc = run("train", "--train", str(tmp_path / "w.arff"), "--labels", str(tmp_path / "l.xml"), "--epochs", "1",
+               "--no-validate", "--no-baselines", "--dimension", "4", "--negatives", "1", "-o", str(tmp_path / "run"))
+    assert "|X|=4," in proc.stdout  # t1, t2, d, m=YES
+    assert ("2 numeric columns 0 in most training rows (bag-of-words weights), kept as they are, not standardised, "
+            "so that rows stay sparse") in proc.stdout
+
+
 def test_train_says_when_its_epochs_are_chosen_on_few_rows_or_capped(tmp_path):
     """50 rows: the carve-out scores 10, too few to tell epochs apart, and the line says so; the
     best epoch is the last --epochs allows, and the line says the score may still be rising."""

@@ -303,3 +303,45 @@ def test_one_duplicate_policy_for_every_reader(tmp_path):
         assert (data.X.max() == 1 if fmt == "movielens" else data.X.max() >= 2) and data.Y.max() == 1, fmt
     with pytest.raises(ValueError, match="duplicates must be one of"):
         read_files(cases["xmlrepo"][0], format="xmlrepo", duplicates="keep")
+
+
+def test_nominal_features_of_words_or_categories_become_one_column_per_value_but_the_first(tmp_path):
+    """genbase's shape: an identifier and motifs declared {NO,YES}, and a category of numbers
+    ({0,1,2}): one 0/1 column per value but the first (named attribute=value), from the header,
+    so the test file reads into the same columns; {0,1} and numeric features are read as before."""
+    header = """@relation g
+@attribute protein {P1,P2,P3}
+@attribute m1 {NO,YES}
+@attribute m2 {YES,NO}
+@attribute size {0,1,2}
+@attribute w {0,1}
+@attribute x numeric
+@attribute sky {0,1}
+@attribute sea {0,1}
+@data
+"""
+    train = write(tmp_path, "train.arff", header + "P1,NO,YES,2,1,0.5,1,0\nP2,YES,NO,0,0,1.5,0,1\n")
+    test = write(tmp_path, "test.arff", header + "P3,YES,YES,1,1,2,1,1\n")
+    first, second = read_files(train, test, write(tmp_path, "l.xml", XML))
+    assert first.feature_names == second.feature_names == [
+        "protein=P2", "protein=P3", "m1=YES", "m2=NO", "size=1", "size=2", "w", "x"]
+    np.testing.assert_array_equal(first.X.toarray(), [[0, 0, 0, 0, 0, 1, 1, 0.5], [1, 0, 1, 1, 0, 0, 0, 1.5]])
+    np.testing.assert_array_equal(second.X.toarray(), [[0, 1, 1, 0, 1, 0, 1, 2]])
+    assert first.numeric_features.tolist() == [False] * 7 + [True]
+
+
+def test_a_sparse_row_leaves_out_a_nominal_attributes_first_value_as_weka_writes_it(tmp_path):
+    """Weka's sparse rows omit each attribute's first value: for {1,0} that is 1, so a label
+    declared {1,0} is positive where a row leaves it out, and 0 where the row says 0."""
+    text = SPARSE.replace("@attribute sea {0,1}", "@attribute sea {1,0}").split("@data")[0] + \
+        "@data\n{0 1,2 1,3 1,4 0}\n{1 1}\n{}\n"
+    data = read_mulan(write(tmp_path, "weka.arff", text), write(tmp_path, "l.xml", XML))
+    np.testing.assert_array_equal(data.Y.toarray(), [[1, 0], [0, 1], [0, 1]])
+
+
+def test_comments_after_values_and_a_nominal_type_without_a_space_are_read(tmp_path):
+    text = DENSE.replace("@attribute sky {0,1}", "@attribute sky{0,1} % the sky") \
+        .replace("1.5,2,1,0", "1.5,2,1,0 % first row").replace("@attribute f1 numeric", "@attribute '%f' numeric")
+    data = read_mulan(write(tmp_path, "c.arff", text), write(tmp_path, "l.xml", XML))
+    assert data.feature_names == ["%f", "f two"]
+    np.testing.assert_array_equal(data.Y.toarray(), [[1, 0], [0, 1], [1, 1]])

@@ -222,3 +222,61 @@ def test_features_no_training_row_trains_are_left_out_of_every_row_scored(data_d
     part = dataclasses.replace(part, numeric_scale=column_statistics(part.X, part.numeric_features))
     carve = validation_split(part)
     assert build_model(carve.train, ModelConfig(dimension=4)).transform.ignored.tolist() == [72, 73]
+
+
+def sparse_weights(n=40, seed=0):
+    """Rows of tf-idf-like weights: column 0 in every row, 1 in 3 rows of 4, 2 in half, 3 in a
+    quarter, 4 in none (a word no row holds)."""
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, 5)) + 0.5
+    for column, share in ((1, 0.75), (2, 0.5), (3, 0.25), (4, 0.0)):
+        X[np.arange(n) >= share * n, column] = 0.0
+    return sp.csr_matrix(X)
+
+
+def test_a_numeric_column_zero_in_half_the_rows_or_more_keeps_its_values_and_rows_stay_sparse():
+    """Columns 2-4 are 0 in at least half the rows: statistics (0, 1), left out of the dense
+    block, so a row keeps only its own entries; columns 0 and 1 are standardised (column 1 has a
+    value in every row then, its zeros too)."""
+    from awe_tf.data.protocols import column_statistics, standardised_columns
+
+    X = sparse_weights()
+    mean, std = column_statistics(X, np.ones(5, bool))
+    dense = X.toarray()[:, :2]
+    np.testing.assert_array_equal(mean, [*dense.mean(axis=0), 0, 0, 0])
+    np.testing.assert_array_equal(std, [*dense.std(axis=0), 1, 1, 1])
+    assert standardised_columns(np.ones(5, bool), mean, std).tolist() == [True, True, False, False, False]
+    transform = InputTransform(5, "none").adapt(X, np.ones(5, bool))
+    assert transform.numeric.tolist() == [0, 1] and transform.ignored.tolist() == [4]
+    row = sp.csr_matrix([[0.0, 0.0, 0.0, 2.5, 7.0]])  # column 4 was in no training row: left out
+    np.testing.assert_allclose(transform.apply(row).toarray(),
+                               [[-mean[0] / std[0], -mean[1] / std[1], 0.0, 2.5, 0.0]], rtol=1e-6)
+
+
+def test_column_statistics_a_block_of_columns_at_a_time_are_those_of_the_whole(monkeypatch):
+    from awe_tf.data import protocols
+
+    X = sp.csr_matrix(np.random.default_rng(3).normal(size=(30, 7)) + 2.0)
+    whole = protocols.column_statistics(X, np.ones(7, bool))
+    monkeypatch.setattr(protocols, "STATISTICS_BLOCK", 60)  # 2 columns of 30 rows a block
+    blocks = protocols.column_statistics(X, np.ones(7, bool))
+    for a, b in zip(whole, blocks, strict=True):  # NumPy sums a lone column in another order: not bit for bit
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_a_split_of_sparse_weights_says_which_columns_it_keeps_and_a_model_trains_on_them_sparse():
+    from awe_tf.data import Dataset
+    from awe_tf.data.protocols import annotation_split, coverage
+    from awe_tf.training import ModelConfig, build_model
+
+    X = sparse_weights(50)
+    Y = sp.csr_matrix((np.arange(50)[:, None] % 3 == np.arange(3)).astype(np.float32))
+    data = Dataset(X=X, Y=Y, feature_names=list("abcde"), label_names=list("xyz"), numeric_features=np.ones(5, bool))
+    split = annotation_split(data)
+    counts = coverage(split)
+    assert counts.numeric_kept == 2 and counts.untrained_features == 1  # columns 2 and 3 kept, 4 in no row
+    model = build_model(split.train, ModelConfig(dimension=4))
+    assert model.transform.numeric.tolist() == [0, 1]
+    prepared = model.prepare(split.test.X)
+    assert prepared.nnz == sp.csr_matrix(split.test.X)[:, :4].nnz + 2 * split.test.n_examples - \
+        sp.csr_matrix(split.test.X)[:, :2].nnz  # columns 0 and 1 in every row, 2 and 3 where the row has them

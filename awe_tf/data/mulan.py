@@ -13,7 +13,7 @@ from awe_tf.data.dataset import ANNOTATION, Dataset
 from awe_tf.data.errors import DataFormatError, parse_float, parse_int
 from awe_tf.data.text import DUPLICATES, data_name, text_lines
 
-_ATTRIBUTE = re.compile(r"@attribute\s+('(?:[^']|\\')*'|\"(?:[^\"]|\\\")*\"|\S+)\s+(.+)$", re.I)
+_ATTRIBUTE = re.compile(r"@attribute\s+('(?:[^']|\\')*'|\"(?:[^\"]|\\\")*\"|[^\s{]+)(?:\s+|(?=\{))(.+)$", re.I)
 
 
 def read_label_names(xml_path) -> list[str]:
@@ -43,6 +43,43 @@ def _unquote(name: str) -> str:
     return name
 
 
+def _without_comment(line: str) -> str:
+    """The line up to a ``%`` outside quotes (a comment, as Weka reads one anywhere on a line)."""
+    if "%" not in line:
+        return line
+    quote = None
+    escaped = False
+    for at, char in enumerate(line):
+        if escaped:
+            escaped = False
+        elif quote and char == "\\":
+            escaped = True
+        elif quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "%":
+            return line[:at].rstrip()
+    return line
+
+
+def number_kind(kind) -> bool:
+    """Whether an attribute of this kind holds numbers: ``numeric``, or nominal with numbers for
+    values (``{0,1}``)."""
+    return kind == "numeric" or all(_is_number(value) for value in kind)
+
+
+def _codes(kind) -> dict | None:
+    """What each value of a nominal attribute reads as: its number where every value is one
+    (``{0,1}``, ``{1,0}``), else its place in the list (Weka's own coding: ``{NO,YES}`` reads
+    NO as 0, YES as 1); None for a numeric attribute."""
+    if kind == "numeric":
+        return None
+    if number_kind(kind):
+        return {value: float(value) for value in kind}
+    return {value: float(at) for at, value in enumerate(kind)}
+
+
 def read_arff(path, duplicates: str = "error"):
     """Parse an ARFF file (UTF-8 text).
 
@@ -52,8 +89,11 @@ def read_arff(path, duplicates: str = "error"):
 
     Returns:
         ``(names, kinds, matrix, lines)``: attribute names, their kinds (``"numeric"`` or the
-        tuple of nominal values), a CSR matrix of the values (nominal values as their float
-        value), and the line each data row was read from.
+        tuple of nominal values), a CSR matrix of the values (nominal values as :func:`_codes`
+        reads them: their number, or their place in the list), and the line each data row was
+        read from. A value a sparse row leaves out is the attribute's first: 0 for a numeric
+        one, and for a nominal one its first listed value, as Weka writes sparse rows (``{1,0}``:
+        1).
 
     Raises:
         DataFormatError: naming the file and line of any malformed header or data row.
@@ -67,9 +107,12 @@ def read_arff(path, duplicates: str = "error"):
     row_lines: list[int] = []
     n_rows = 0
     in_data = False
+    declared: set = set()
+    codes: list = []
+    filled: dict = {}  # nominal attributes whose first value is not 0: what a sparse row's omission means
     for line_no, raw in text_lines(path):
-        line = raw.strip()
-        if not line or line.startswith("%"):
+        line = _without_comment(raw.strip())
+        if not line:
             continue
         if not in_data:
             low = line.lower()
@@ -86,7 +129,14 @@ def read_arff(path, duplicates: str = "error"):
                     kinds.append(tuple(_unquote(v.strip()) for v in kind[1:-1].split(",")))
                 else:
                     raise DataFormatError(path, f"attribute {name!r} has unsupported type {kind!r}", line_no)
+                if name in declared:
+                    raise DataFormatError(path, f"attribute {name!r} is declared twice (the second at this line): "
+                                          "a label list names attributes, so each name must be unique", line_no)
                 names.append(name)
+                declared.add(name)
+                codes.append(_codes(kinds[-1]))
+                if codes[-1] is not None and codes[-1][kinds[-1][0]] != 0.0:
+                    filled[len(names) - 1] = codes[-1][kinds[-1][0]]
                 continue
             if low.startswith("@data"):
                 if not names:
@@ -113,11 +163,15 @@ def read_arff(path, duplicates: str = "error"):
                                           "row; use duplicates='sum' (--duplicates sum) to add repeated entries "
                                           "up", line_no)
                 seen.add(index)
-                value = _value(path, parts[1], kinds[index], names[index], line_no)
+                value = _value(path, parts[1], kinds[index], codes[index], names[index], line_no)
                 if value != 0.0:
                     rows.append(n_rows)
                     cols.append(index)
                     vals.append(value)
+            for index in filled.keys() - seen:  # left out: the attribute's first value
+                rows.append(n_rows)
+                cols.append(index)
+                vals.append(filled[index])
         else:
             fields = [f.strip() for f in line.split(",")]
             if len(fields) != len(names):
@@ -125,7 +179,7 @@ def read_arff(path, duplicates: str = "error"):
                     path, f"row has {len(fields)} values but there are {len(names)} attributes", line_no
                 )
             for index, text in enumerate(fields):
-                value = _value(path, text, kinds[index], names[index], line_no)
+                value = _value(path, text, kinds[index], codes[index], names[index], line_no)
                 if value != 0.0:
                     rows.append(n_rows)
                     cols.append(index)
@@ -144,20 +198,17 @@ def read_arff(path, duplicates: str = "error"):
     return names, kinds, matrix, np.asarray(row_lines)
 
 
-def _value(path, text: str, kind, name: str, line_no: int) -> float:
+def _value(path, text: str, kind, codes: dict | None, name: str, line_no: int) -> float:
     text = _unquote(text)
     if text == "?":
         raise DataFormatError(path, f"missing value '?' for attribute {name!r}: every value is needed; fill it in (0 "
                               "where a row lacks a feature, or the column's mean) or leave the row out", line_no)
-    if kind == "numeric":
+    if codes is None:
         return parse_float(path, text, line_no, f"value of {name!r}")
-    if text not in kind:
-        raise DataFormatError(path, f"value {text!r} of {name!r} is not one of {{{','.join(kind)}}}", line_no)
-    if not _is_number(text):
-        raise DataFormatError(path, f"attribute {name!r} is nominal, {{{','.join(kind)}}}, and {text!r} is not a "
-                              "number: attributes are read as numbers (numeric, or nominal such as {0,1}); write it as "
-                              "one 0/1 attribute per value", line_no)
-    return parse_float(path, text, line_no, f"value of {name!r}")
+    if text not in codes:
+        shown = ",".join(kind[:8]) + (f",... ({len(kind)} values)" if len(kind) > 8 else "")
+        raise DataFormatError(path, f"value {text!r} of {name!r} is not one of {{{shown}}}", line_no)
+    return codes[text]
 
 
 def _is_number(text: str) -> bool:
@@ -168,13 +219,38 @@ def _is_number(text: str) -> bool:
     return True
 
 
+_MEKA = re.compile(r"@relation\s+.*?-C\s+(-?\d+)", re.I)
+
+
+def meka_hint(path) -> str:
+    """For an ARFF file whose ``@relation`` line is MEKA's (``'name: -C 5'``: the first 5
+    attributes are labels; -5, the last 5), what to do to read it as Mulan data; else ''."""
+    try:
+        for _, line in text_lines(path):
+            if line.strip().lower().startswith("@relation"):
+                found = _MEKA.match(line.strip())
+                if not found:
+                    return ""
+                n = int(found.group(1))
+                return (f"; its @relation line is MEKA's, -C {n}: the {'first' if n > 0 else 'last'} {abs(n)} "
+                        "attributes are labels. Write a Mulan XML naming them, <labels xmlns=\"http://mulan."
+                        "sourceforge.net/labels\"><label name=\"...\"/>...</labels>, and pass it with --labels")
+            if line.strip().lower().startswith("@attribute"):
+                return ""
+    except DataFormatError:
+        return ""
+    return ""
+
+
 def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "error") -> Dataset:
     """Read a Mulan data set: attributes named in the XML are labels, the rest are features.
 
     Labels are binarised as the protocol says: any non-zero value is a positive, 1. A negative
     value is refused: it usually means a file coding absent labels as -1, which binarised would
     make every label a positive. Numeric features are flagged so the model's input transform
-    standardises them; nominal ``{0,1}`` features are kept as binary bag-of-words columns.
+    standardises them; nominal ``{0,1}`` features are kept as binary bag-of-words columns, and
+    other nominal features (``{NO,YES}``, categories) become one 0/1 column per value
+    (:func:`_features`).
     ``duplicates``: see :func:`read_arff`.
 
     Raises:
@@ -194,11 +270,11 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
     if feature_cols.size == 0:
         raise DataFormatError(arff_path, "every attribute is a label; there are no input features")
     for col in label_cols:
-        if kinds[col] != "numeric" and not all(_is_number(value) for value in kinds[col]):
-            raise DataFormatError(arff_path, f"label {names[col]!r} has values {kinds[col]}, expected numbers "
-                                  "such as {0,1}")
+        if not number_kind(kinds[col]):
+            raise DataFormatError(arff_path, f"label {names[col]!r} has values {{{','.join(kinds[col][:8])}}}, "
+                                  "expected numbers such as {0,1} (0: absent, 1: present)")
     csc = matrix.tocsc()
-    X = csc[:, feature_cols].tocsr()
+    X, feature_names, numeric = _features(csc, feature_cols, names, kinds)
     Y = csc[:, label_cols].tocsr()
     Y.eliminate_zeros()
     wrong = np.flatnonzero(Y.data < 0)
@@ -208,13 +284,58 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
                               "is 0 (absent) or positive (present: any positive value reads as 1), never negative",
                               int(lines[row]))
     Y.data = np.ones_like(Y.data, np.float32)  # binarised (a label given twice, duplicates="sum", is one too)
-    numeric = np.array([kinds[c] == "numeric" for c in feature_cols], dtype=bool)
     return Dataset(
         X=X,
         Y=Y,
-        feature_names=[names[c] for c in feature_cols],
+        feature_names=feature_names,
         label_names=label_names,
         task=ANNOTATION,
         name=name or data_name(arff_path),
         numeric_features=numeric,
     )
+
+
+def _presence(kind) -> bool:
+    """Whether a nominal feature reads as its own number: two numbers, one of them 0 (``{0,1}``,
+    ``{1,0}``), a presence or a weight."""
+    return len(kind) <= 2 and number_kind(kind) and any(float(value) == 0.0 for value in kind)
+
+
+def _features(csc: sp.csc_matrix, columns, names, kinds) -> tuple[sp.csr_matrix, list[str], np.ndarray]:
+    """The feature columns as the model reads them: ``(X, names, numeric mask)``.
+
+    Numeric and ``{0,1}`` features are taken as they are. Any other nominal feature is a
+    category: one 0/1 column per listed value but the first (named ``attribute=value``), so a
+    row holds the column of its value and none where it has the first, the value Weka's sparse
+    rows leave out (genbase's motifs, ``{NO,YES}``: one column, ``=YES``). The columns come from
+    the header's list, so a training and a test file of one header read alike; a value no
+    training row holds is a feature no row trains, which a model leaves out. A row identifier
+    declared nominal (genbase's ``protein``) becomes such features, one per identifier."""
+    columns = np.asarray(columns)
+    plain = np.array([kinds[c] == "numeric" or _presence(kinds[c]) for c in columns], bool)
+    if plain.all():
+        return csc[:, columns].tocsr(), [names[c] for c in columns], \
+            np.array([kinds[c] == "numeric" for c in columns], bool)
+    blocks, feature_names, numeric, run = [], [], [], []
+    for at, c in enumerate(columns):
+        if plain[at]:
+            run.append(c)  # a run of plain columns is taken as one block
+            feature_names.append(names[c])
+            numeric.append(kinds[c] == "numeric")
+            continue
+        if run:
+            blocks.append(csc[:, run])
+            run = []
+        kind, codes = kinds[c], _codes(kinds[c])
+        values = csc[:, [c]].toarray().ravel()  # absent: code 0
+        place = np.full(values.shape, -1)
+        for position, value in enumerate(kind):
+            place[values == codes[value]] = position
+        rows = np.flatnonzero(place > 0)
+        blocks.append(sp.csc_matrix((np.ones(rows.size, np.float32), (rows, place[rows] - 1)),
+                                    shape=(csc.shape[0], len(kind) - 1)))
+        feature_names += [f"{names[c]}={value}" for value in kind[1:]]
+        numeric += [False] * (len(kind) - 1)
+    if run:
+        blocks.append(csc[:, run])
+    return sp.hstack(blocks, format="csr"), feature_names, np.array(numeric, bool)

@@ -59,15 +59,46 @@ def _values_off(X: sp.csr_matrix, columns, constants) -> int:
     return total
 
 
+SPARSE_SHARE = 0.5  # a numeric column zero in at least this share of the rows is kept as it is
+STATISTICS_BLOCK = 1 << 24  # values (float64) of the numeric columns densified at once by column_statistics
+
+
 def column_statistics(X, numeric) -> tuple[np.ndarray, np.ndarray]:
     """``(mean, std)`` of the columns flagged in ``numeric`` over the rows of ``X`` (float64; a
-    standard deviation of 0 is replaced by 1, so a constant column is only centred)."""
-    block = sp.csr_matrix(X)[:, np.flatnonzero(np.asarray(numeric, bool))].toarray().astype(np.float64)
-    if not block.shape[0]:
-        return np.zeros(block.shape[1]), np.ones(block.shape[1])
-    std = block.std(axis=0)
-    std[std == 0] = 1.0
-    return block.mean(axis=0), std
+    standard deviation of 0 is replaced by 1, so a constant column is only centred).
+
+    A numeric column that is 0 in at least :data:`SPARSE_SHARE` of the rows (a word's tf-idf
+    weight in a bag of words, as in RCV1 or EUR-Lex) gets mean 0 and std 1: it is kept as it is,
+    as binary bag-of-words columns are. Standardised, it would have a value in every row, and a
+    sparse file of tens of thousands of such columns would become dense (a model's input transform
+    leaves columns of mean 0 and std 1 out of its dense block: :func:`standardised_columns`).
+    The other columns are densified a block of columns at a time."""
+    columns = np.flatnonzero(np.asarray(numeric, bool))
+    mean, std = np.zeros(columns.size), np.ones(columns.size)
+    block = sp.csc_matrix(sp.csr_matrix(X)[:, columns])
+    block.eliminate_zeros()
+    rows = block.shape[0]
+    if not rows:
+        return mean, std
+    dense = np.flatnonzero(np.diff(block.indptr) > (1 - SPARSE_SHARE) * rows)
+    step = max(1, STATISTICS_BLOCK // rows)
+    for start in range(0, dense.size, step):
+        chosen = dense[start:start + step]
+        values = block[:, chosen].toarray(order="C").astype(np.float64)
+        spread = values.std(axis=0)
+        spread[spread == 0] = 1.0
+        mean[chosen], std[chosen] = values.mean(axis=0), spread
+    return mean, std
+
+
+def standardised_columns(numeric, mean, std) -> np.ndarray:
+    """The mask of the columns that standardising changes: those flagged in ``numeric`` (a mask)
+    whose ``mean`` and ``std`` (one of each per flagged column) are not 0 and 1. The others keep
+    their values, and so their zeros: an absent entry stays absent."""
+    numeric = np.asarray(numeric, bool)
+    changed = numeric.copy()
+    changed[numeric] = (np.asarray(mean) != 0) | (np.asarray(std) != 1)
+    return changed
 
 
 def annotation_split(train: Dataset, test: Dataset | None = None) -> Split:
@@ -184,8 +215,9 @@ class Coverage:
     recommendation, whose items never trained on are not ranked at all), the training rows with
     no label (no pair to learn from), the labels in no training row (their rows of V stay as
     they started) and the features no training row trains (:func:`untrained_features`, which a
-    model ignores), the test positives and values those touch, and the test rows left with no
-    feature a model uses (each ranked as every other such row is)."""
+    model ignores), the test positives and values those touch, the test rows left with no
+    feature a model uses (each ranked as every other such row is), and the numeric columns kept
+    as they are, not standardised, being 0 in most training rows (:func:`column_statistics`)."""
 
     test_every: int = 0
     untested_users: int = 0
@@ -197,6 +229,7 @@ class Coverage:
     untrained_features: int = 0
     test_values_of_untrained_features: int = 0
     test_rows_without_features: int = 0  # none the model uses: every such row is ranked the same
+    numeric_kept: int = 0
 
 
 def coverage(split: Split) -> Coverage:
@@ -205,20 +238,22 @@ def coverage(split: Split) -> Coverage:
     if train.task == RECOMMENDATION:  # items never trained on are not ranked at all (the split's candidates)
         return Coverage(untested_users=split.untested, test_positives=int(test.Y.nnz),
                         users_without_training_items=int((test.X.getnnz(axis=1) == 0).sum()))
-    mean = None if train.numeric_scale is None else train.numeric_scale[0]
+    numeric = np.asarray(train.numeric_features, bool)
+    mean, std = train.numeric_scale if train.numeric_scale is not None else column_statistics(train.X, numeric)
     labels = train.Y.getnnz(axis=0) == 0
-    untrained = untrained_features(train.X, train.numeric_features, mean)
+    untrained = untrained_features(train.X, numeric, mean)
     features = np.flatnonzero(untrained)
     constants = np.asarray(sp.csr_matrix(train.X)[:, features].max(axis=0).toarray()).ravel()  # 0: in no row
-    # a numeric column the model uses has a value in every row once standardised (an absent one is a raw 0)
-    numeric_used = bool((np.asarray(train.numeric_features, bool) & ~untrained).any())
+    # a standardised column the model uses has a value in every row (an absent one is a raw 0)
+    standardised = standardised_columns(numeric, mean, std)
+    numeric_used = bool((standardised & ~untrained).any())
     test_X = raw_rows(test.X, test.n_features)  # stored zeros dropped
     bare = 0 if numeric_used else int((test_X[:, ~untrained].getnnz(axis=1) == 0).sum())
     return Coverage(test_every=split.test_every, unlabelled_rows=int((train.Y.getnnz(axis=1) == 0).sum()),
                     untrained_labels=int(labels.sum()), test_positives_of_untrained_labels=int(test.Y[:, labels].nnz),
                     test_positives=int(test.Y.nnz), untrained_features=int(features.size),
                     test_values_of_untrained_features=_values_off(test_X, features, constants),
-                    test_rows_without_features=bare)
+                    test_rows_without_features=bare, numeric_kept=int((numeric & ~standardised & ~untrained).sum()))
 
 
 def protocol_split(train: Dataset, test: Dataset | None = None) -> Split:
@@ -249,6 +284,7 @@ __all__ = [
     "annotation_split",
     "coverage",
     "column_statistics",
+    "standardised_columns",
     "default_monitor",
     "annotation_validation",
     "hold_out_items",

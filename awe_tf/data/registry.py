@@ -9,7 +9,7 @@ from pathlib import Path
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.data.errors import DataFormatError
 from awe_tf.data.interactions import read_interactions, read_movielens
-from awe_tf.data.mulan import read_mulan
+from awe_tf.data.mulan import meka_hint, read_mulan
 from awe_tf.data.protocols import protocol_split
 from awe_tf.data.xmlrepo import read_xmlrepo
 
@@ -91,7 +91,7 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
                          "themselves")
     if fmt == "mulan":
         if labels is None:
-            raise ValueError(f"{train}: Mulan data needs its label list (--labels FILE.xml)")
+            raise ValueError(f"{train}: Mulan data needs its label list (--labels FILE.xml){meka_hint(train)}")
         out = (read_mulan(train, labels, name, duplicates),
                read_mulan(test, labels, name, duplicates) if test else None)
         if out[1] is not None and out[1].feature_names != out[0].feature_names:

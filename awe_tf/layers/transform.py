@@ -25,7 +25,10 @@ class InputTransform(tf.keras.layers.Layer):
     2. Numeric columns are standardised with the mean and standard deviation of the data the
        model was trained on (a standard deviation of 0 counts as 1): x_i <- (x_i - mean_i) / std_i.
        A numeric feature absent from a row is a raw 0, so after this step every numeric column
-       has its value in every row. Binary and bag-of-words columns are left as they are.
+       has its value in every row. Binary and bag-of-words columns are left as they are, and so
+       are numeric columns whose statistics are mean 0 and std 1: those
+       :func:`~awe_tf.data.protocols.column_statistics` gives a column that is 0 in most rows
+       (tf-idf weights), which standardising would make dense.
     3. The features no training row trained (:func:`~awe_tf.data.protocols.untrained_features`:
        in no training row, or numeric and constant there) are left out: their rows of U never
        moved from where they started, and a value there (a word no training document had, a
@@ -80,14 +83,19 @@ class InputTransform(tf.keras.layers.Layer):
         the raw training rows ``X``, or take them as given (``statistics = (mean, std)``, the
         protocol's training-part statistics when ``X`` is a carve-out of it); ``values_as_ones``:
         the data file's values were not its inputs (class docstring, step 1)."""
-        from awe_tf.data.protocols import column_statistics, untrained_features
+        from awe_tf.data.protocols import column_statistics, standardised_columns, untrained_features
 
-        numeric = np.flatnonzero(np.asarray(numeric_mask, bool))
-        if X.shape[1] != self.n_features or np.asarray(numeric_mask).size != self.n_features:
+        numeric_mask = np.asarray(numeric_mask, bool)
+        if X.shape[1] != self.n_features or numeric_mask.size != self.n_features:
             raise ValueError(f"the transform takes {self.n_features} features, got data with {X.shape[1]}")
         mean, std = statistics if statistics is not None else column_statistics(X, numeric_mask)
-        self._set(numeric, mean, std)
-        self.ignored = np.flatnonzero(untrained_features(X, numeric_mask, self.mean))
+        mean, std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
+        if mean.size != numeric_mask.sum() or std.size != mean.size:
+            raise ValueError(f"{int(numeric_mask.sum())} numeric columns need as many means and standard deviations, "
+                             f"got {mean.size} and {std.size}")
+        self.ignored = np.flatnonzero(untrained_features(X, numeric_mask, mean))
+        changed = standardised_columns(numeric_mask, mean, std)[numeric_mask]  # the rest keep their values, sparse
+        self._set(np.flatnonzero(numeric_mask)[changed], mean[changed], std[changed])
         self.values_as_ones = bool(values_as_ones)
         self._graph = None
         return self
