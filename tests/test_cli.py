@@ -98,8 +98,8 @@ def test_train_reads_weights_and_categories_and_says_which_numeric_columns_it_ke
     proc = run("train", "--train", str(tmp_path / "w.arff"), "--labels", str(tmp_path / "l.xml"), "--epochs", "1",
                "--no-validate", "--no-baselines", "--dimension", "4", "--negatives", "1", "-o", str(tmp_path / "run"))
     assert "|X|=4," in proc.stdout  # t1, t2, d, m=YES
-    assert ("2 numeric columns 0 in most training rows (bag-of-words weights), kept as they are, not standardised, "
-            "so that rows stay sparse") in proc.stdout
+    assert ("2 numeric columns 0 in half the training rows or more (bag-of-words weights), kept as they are, not "
+            "standardised, so that rows stay sparse") in proc.stdout
 
 
 def test_train_says_when_its_epochs_are_chosen_on_few_rows_or_capped(tmp_path):

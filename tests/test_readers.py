@@ -345,3 +345,37 @@ def test_comments_after_values_and_a_nominal_type_without_a_space_are_read(tmp_p
     data = read_mulan(write(tmp_path, "c.arff", text), write(tmp_path, "l.xml", XML))
     assert data.feature_names == ["%f", "f two"]
     np.testing.assert_array_equal(data.Y.toarray(), [[1, 0], [0, 1], [1, 1]])
+
+
+def test_quoted_category_values_may_hold_commas_and_spaces_in_any_row_form(tmp_path):
+    """A category's quoted values keep their commas and spaces in the header's list, in dense
+    rows and in sparse ones (Weka writes '{0 'San Francisco'}'), with CRLF line ends."""
+    header = ("@relation q\r\n@attribute city {'New York','San Francisco','x,y'}\r\n@attribute sky {0,1}\r\n"
+              "@attribute sea {0,1}\r\n@data\r\n")
+    dense = read_mulan(write(tmp_path, "d.arff", header + "'x,y',1,0\r\n'New York',0,1\r\n"),
+                       write(tmp_path, "l.xml", XML))
+    sparse = read_mulan(write(tmp_path, "s.arff", header + "{0 'x,y',1 1}\r\n{2 1}\r\n{0 'San Francisco'}\r\n"),
+                        write(tmp_path, "l.xml", XML))
+    assert dense.feature_names == sparse.feature_names == ["city=San Francisco", "city=x,y"]
+    np.testing.assert_array_equal(dense.X.toarray(), [[0, 1], [0, 0]])
+    np.testing.assert_array_equal(sparse.X.toarray(), [[0, 1], [0, 0], [1, 0]])
+
+
+def test_a_category_given_twice_in_a_sparse_row_is_refused_even_when_entries_add_up(tmp_path):
+    text = ("@relation c\n@attribute m {NO,YES}\n@attribute w {0,1}\n@attribute sky {0,1}\n@attribute sea {0,1}\n"
+            "@data\n{0 YES,1 1,1 1,2 1}\n{0 YES,0 YES,3 1}\n")
+    with pytest.raises(DataFormatError, match="'m' .index 0. is given twice in this row: a category's values") as err:
+        read_mulan(write(tmp_path, "c.arff", text), write(tmp_path, "l.xml", XML), duplicates="sum")
+    assert "c.arff:8" in str(err.value)  # the word given twice on line 7 adds up
+
+
+def test_a_category_value_only_the_test_file_holds_is_a_feature_no_training_row_trains(tmp_path):
+    from awe_tf.data.protocols import annotation_split, coverage
+
+    header = ("@relation g\n@attribute m {A,B,C}\n@attribute x numeric\n@attribute sky {0,1}\n"
+              "@attribute sea {0,1}\n@data\n")
+    train = write(tmp_path, "train.arff", header + "".join(f"{'AB'[i % 2]},{i},{i % 2},{(i + 1) % 2}\n"
+                                                          for i in range(10)))
+    test = write(tmp_path, "test.arff", header + "C,1,1,0\nB,2,0,1\nC,3,1,1\n")
+    counts = coverage(annotation_split(*read_files(train, test, write(tmp_path, "l.xml", XML))))
+    assert counts.untrained_features == 1 and counts.test_values_of_untrained_features == 2  # m=C, in 2 test rows

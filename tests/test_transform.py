@@ -280,3 +280,15 @@ def test_a_split_of_sparse_weights_says_which_columns_it_keeps_and_a_model_train
     prepared = model.prepare(split.test.X)
     assert prepared.nnz == sp.csr_matrix(split.test.X)[:, :4].nnz + 2 * split.test.n_examples - \
         sp.csr_matrix(split.test.X)[:, :2].nnz  # columns 0 and 1 in every row, 2 and 3 where the row has them
+
+
+def test_a_transform_listing_its_kept_columns_as_mean_0_std_1_scores_as_one_that_leaves_them_out():
+    """A model saved before columns could be kept lists every numeric column, the kept ones with
+    mean 0 and std 1: it transforms rows exactly as the transform that leaves them out."""
+    X = sparse_weights()
+    new = InputTransform(5, "l2").adapt(X, np.ones(5, bool))
+    full_mean, full_std = np.zeros(5), np.ones(5)
+    full_mean[new.numeric], full_std[new.numeric] = new.mean, new.std
+    old = InputTransform(5, "l2", numeric=np.arange(5), mean=full_mean, std=full_std, ignored=new.ignored)
+    rows = sparse_weights(7, seed=4)
+    np.testing.assert_array_equal(old.apply(rows).toarray(), new.apply(rows).toarray())

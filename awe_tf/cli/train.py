@@ -298,8 +298,8 @@ def _training_notes(counts) -> list[str]:
                      f"{counts.test_positives_of_untrained_labels} of the test part's {counts.test_positives} "
                      "positives")
     if counts.numeric_kept:
-        notes.append(f"{_plural(counts.numeric_kept, 'numeric column')} 0 in most training rows (bag-of-words "
-                     "weights), kept as they are, not standardised, so that rows stay sparse")
+        notes.append(f"{_plural(counts.numeric_kept, 'numeric column')} 0 in half the training rows or more "
+                     "(bag-of-words weights), kept as they are, not standardised, so that rows stay sparse")
     if counts.test_values_of_untrained_features:
         notes.append(f"{_plural(counts.untrained_features, 'feature')} that no training row trains (in none, or "
                      "numeric and constant there), left out of every row scored: "

@@ -43,13 +43,15 @@ def _unquote(name: str) -> str:
     return name
 
 
-def _without_comment(line: str) -> str:
-    """The line up to a ``%`` outside quotes (a comment, as Weka reads one anywhere on a line)."""
-    if "%" not in line:
-        return line
-    quote = None
-    escaped = False
-    for at, char in enumerate(line):
+def _cut(text: str, separator: str, once: bool = False) -> list[str]:
+    """``text`` cut at each ``separator`` outside quotes (Weka's ``'...'`` or ``"..."``, with
+    backslash escapes inside), or at the first only (``once``)."""
+    if separator not in text:
+        return [text]
+    if "'" not in text and '"' not in text:
+        return text.split(separator, 1 if once else -1)
+    pieces, start, quote, escaped = [], 0, None, False
+    for at, char in enumerate(text):
         if escaped:
             escaped = False
         elif quote and char == "\\":
@@ -58,39 +60,55 @@ def _without_comment(line: str) -> str:
             quote = None if char == quote else quote
         elif char in "'\"":
             quote = char
-        elif char == "%":
-            return line[:at].rstrip()
-    return line
+        elif char == separator:
+            pieces.append(text[start:at])
+            start = at + 1
+            if once:
+                break
+    return [*pieces, text[start:]]
 
 
-def number_kind(kind) -> bool:
+def _without_comment(line: str) -> str:
+    """The line up to a ``%`` outside quotes (a comment, as Weka reads one anywhere on a line)."""
+    return _cut(line, "%", once=True)[0].rstrip()
+
+
+def _fields(text: str) -> list[str]:
+    """``text``'s comma-separated values, a comma inside quotes kept (``'x,y'`` is one value)."""
+    return [field.strip() for field in _cut(text, ",")]
+
+
+def _holds_numbers(kind) -> bool:
     """Whether an attribute of this kind holds numbers: ``numeric``, or nominal with numbers for
     values (``{0,1}``)."""
     return kind == "numeric" or all(_is_number(value) for value in kind)
 
 
-def _codes(kind) -> dict | None:
-    """What each value of a nominal attribute reads as: its number where every value is one
-    (``{0,1}``, ``{1,0}``), else its place in the list (Weka's own coding: ``{NO,YES}`` reads
-    NO as 0, YES as 1); None for a numeric attribute."""
+def _codes(kind, as_numbers: bool) -> dict | None:
+    """What each value of a nominal attribute reads as: its number (``as_numbers``), or its place
+    in the list (Weka's own coding: ``{NO,YES}`` reads NO as 0, YES as 1); None for a numeric
+    attribute."""
     if kind == "numeric":
         return None
-    if number_kind(kind):
+    if as_numbers:
         return {value: float(value) for value in kind}
     return {value: float(at) for at, value in enumerate(kind)}
 
 
-def read_arff(path, duplicates: str = "error"):
+def read_arff(path, duplicates: str = "error", numbers=frozenset()):
     """Parse an ARFF file (UTF-8 text).
 
     Args:
         duplicates: an attribute given twice in one sparse row is an ``error`` (default), or
-            its values are added up (``sum``).
+            its values are added up (``sum``; never for a category, whose values do not add up).
+        numbers: names of nominal attributes of numbers to read as their numbers whatever their
+            list (labels: ``{0,1,2}``); the others are read as numbers only when their list is a
+            presence, two numbers one of them 0 (``{0,1}``, ``{1,0}``), and otherwise as a category.
 
     Returns:
         ``(names, kinds, matrix, lines)``: attribute names, their kinds (``"numeric"`` or the
-        tuple of nominal values), a CSR matrix of the values (nominal values as :func:`_codes`
-        reads them: their number, or their place in the list), and the line each data row was
+        tuple of nominal values), a CSR matrix of the values (a category's values as their place
+        in the list, 0 for the first; the other nominal values as their numbers), and the line each data row was
         read from. A value a sparse row leaves out is the attribute's first: 0 for a numeric
         one, and for a nominal one its first listed value, as Weka writes sparse rows (``{1,0}``:
         1).
@@ -109,6 +127,7 @@ def read_arff(path, duplicates: str = "error"):
     in_data = False
     declared: set = set()
     codes: list = []
+    categories: set = set()  # nominal attributes read by their place in the list
     filled: dict = {}  # nominal attributes whose first value is not 0: what a sparse row's omission means
     for line_no, raw in text_lines(path):
         line = _without_comment(raw.strip())
@@ -126,7 +145,7 @@ def read_arff(path, duplicates: str = "error"):
                 if kind.lower() in ("numeric", "real", "integer"):
                     kinds.append("numeric")
                 elif kind.startswith("{") and kind.endswith("}"):
-                    kinds.append(tuple(_unquote(v.strip()) for v in kind[1:-1].split(",")))
+                    kinds.append(tuple(_unquote(v) for v in _fields(kind[1:-1])))
                 else:
                     raise DataFormatError(path, f"attribute {name!r} has unsupported type {kind!r}", line_no)
                 if name in declared:
@@ -134,9 +153,13 @@ def read_arff(path, duplicates: str = "error"):
                                           "a label list names attributes, so each name must be unique", line_no)
                 names.append(name)
                 declared.add(name)
-                codes.append(_codes(kinds[-1]))
-                if codes[-1] is not None and codes[-1][kinds[-1][0]] != 0.0:
-                    filled[len(names) - 1] = codes[-1][kinds[-1][0]]
+                kind = kinds[-1]
+                as_numbers = kind != "numeric" and _holds_numbers(kind) and (name in numbers or _read_as_number(kind))
+                codes.append(_codes(kind, as_numbers))
+                if kind != "numeric" and not as_numbers:
+                    categories.add(len(names) - 1)
+                if codes[-1] is not None and codes[-1][kind[0]] != 0.0:
+                    filled[len(names) - 1] = codes[-1][kind[0]]
                 continue
             if low.startswith("@data"):
                 if not names:
@@ -149,8 +172,8 @@ def read_arff(path, duplicates: str = "error"):
                 raise DataFormatError(path, "sparse row does not end with '}'", line_no)
             body = line[1:-1].strip()
             seen = set()
-            for entry in filter(None, (e.strip() for e in body.split(","))):
-                parts = entry.split()
+            for entry in filter(None, _fields(body)):
+                parts = entry.split(None, 1)  # a quoted value may hold spaces
                 if len(parts) != 2:
                     raise DataFormatError(path, f"sparse entry {entry!r} is not 'index value'", line_no)
                 index = parse_int(path, parts[0], line_no, "attribute index")
@@ -162,6 +185,9 @@ def read_arff(path, duplicates: str = "error"):
                     raise DataFormatError(path, f"attribute {names[index]!r} (index {index}) is given twice in this "
                                           "row; use duplicates='sum' (--duplicates sum) to add repeated entries "
                                           "up", line_no)
+                if index in seen and index in categories:
+                    raise DataFormatError(path, f"attribute {names[index]!r} (index {index}) is given twice in this "
+                                          "row: a category's values do not add up", line_no)
                 seen.add(index)
                 value = _value(path, parts[1], kinds[index], codes[index], names[index], line_no)
                 if value != 0.0:
@@ -173,7 +199,7 @@ def read_arff(path, duplicates: str = "error"):
                 cols.append(index)
                 vals.append(filled[index])
         else:
-            fields = [f.strip() for f in line.split(",")]
+            fields = _fields(line)
             if len(fields) != len(names):
                 raise DataFormatError(
                     path, f"row has {len(fields)} values but there are {len(names)} attributes", line_no
@@ -223,8 +249,10 @@ _MEKA = re.compile(r"@relation\s+.*?-C\s+(-?\d+)", re.I)
 
 
 def meka_hint(path) -> str:
-    """For an ARFF file whose ``@relation`` line is MEKA's (``'name: -C 5'``: the first 5
-    attributes are labels; -5, the last 5), what to do to read it as Mulan data; else ''."""
+    """What to do with an ARFF file given without a label list, where its ``@relation`` line is
+    MEKA's (``'name: -C 5'``: the first 5 attributes are labels; -5, the last 5): the end of the
+    message refusing it, or '' for any other file (an unreadable one too: its own error comes
+    when it is read)."""
     try:
         for _, line in text_lines(path):
             if line.strip().lower().startswith("@relation"):
@@ -257,7 +285,7 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
         DataFormatError: a malformed file, or a label list that does not match the ARFF.
     """
     label_names = read_label_names(xml_path)
-    names, kinds, matrix, lines = read_arff(arff_path, duplicates)
+    names, kinds, matrix, lines = read_arff(arff_path, duplicates, numbers=set(label_names))
     position = {n: i for i, n in enumerate(names)}
     missing = [n for n in label_names if n not in position]
     if missing:
@@ -270,7 +298,7 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
     if feature_cols.size == 0:
         raise DataFormatError(arff_path, "every attribute is a label; there are no input features")
     for col in label_cols:
-        if not number_kind(kinds[col]):
+        if not _holds_numbers(kinds[col]):
             raise DataFormatError(arff_path, f"label {names[col]!r} has values {{{','.join(kinds[col][:8])}}}, "
                                   "expected numbers such as {0,1} (0: absent, 1: present)")
     csc = matrix.tocsc()
@@ -295,10 +323,10 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
     )
 
 
-def _presence(kind) -> bool:
-    """Whether a nominal feature reads as its own number: two numbers, one of them 0 (``{0,1}``,
-    ``{1,0}``), a presence or a weight."""
-    return len(kind) <= 2 and number_kind(kind) and any(float(value) == 0.0 for value in kind)
+def _read_as_number(kind) -> bool:
+    """Whether a nominal feature reads as its own number rather than as a category: two numbers,
+    one of them 0 (``{0,1}``, ``{1,0}``), a presence or a weight."""
+    return len(kind) <= 2 and _holds_numbers(kind) and any(float(value) == 0.0 for value in kind)
 
 
 def _features(csc: sp.csc_matrix, columns, names, kinds) -> tuple[sp.csr_matrix, list[str], np.ndarray]:
@@ -311,14 +339,9 @@ def _features(csc: sp.csc_matrix, columns, names, kinds) -> tuple[sp.csr_matrix,
     the header's list, so a training and a test file of one header read alike; a value no
     training row holds is a feature no row trains, which a model leaves out. A row identifier
     declared nominal (genbase's ``protein``) becomes such features, one per identifier."""
-    columns = np.asarray(columns)
-    plain = np.array([kinds[c] == "numeric" or _presence(kinds[c]) for c in columns], bool)
-    if plain.all():
-        return csc[:, columns].tocsr(), [names[c] for c in columns], \
-            np.array([kinds[c] == "numeric" for c in columns], bool)
     blocks, feature_names, numeric, run = [], [], [], []
-    for at, c in enumerate(columns):
-        if plain[at]:
+    for c in columns:
+        if kinds[c] == "numeric" or _read_as_number(kinds[c]):
             run.append(c)  # a run of plain columns is taken as one block
             feature_names.append(names[c])
             numeric.append(kinds[c] == "numeric")
@@ -326,11 +349,8 @@ def _features(csc: sp.csc_matrix, columns, names, kinds) -> tuple[sp.csr_matrix,
         if run:
             blocks.append(csc[:, run])
             run = []
-        kind, codes = kinds[c], _codes(kinds[c])
-        values = csc[:, [c]].toarray().ravel()  # absent: code 0
-        place = np.full(values.shape, -1)
-        for position, value in enumerate(kind):
-            place[values == codes[value]] = position
+        kind = kinds[c]
+        place = csc[:, [c]].toarray().ravel().astype(np.int64)  # read_arff's place in the list; absent: 0
         rows = np.flatnonzero(place > 0)
         blocks.append(sp.csc_matrix((np.ones(rows.size, np.float32), (rows, place[rows] - 1)),
                                     shape=(csc.shape[0], len(kind) - 1)))

@@ -63,24 +63,39 @@ SPARSE_SHARE = 0.5  # a numeric column zero in at least this share of the rows i
 STATISTICS_BLOCK = 1 << 24  # values (float64) of the numeric columns densified at once by column_statistics
 
 
+def sparse_columns(X, numeric) -> np.ndarray:
+    """The mask of the columns flagged in ``numeric`` that are 0 (or absent) in at least
+    :data:`SPARSE_SHARE` of the rows of ``X``: bag-of-words weights, which
+    :func:`column_statistics` keeps as they are."""
+    numeric = np.asarray(numeric, bool)
+    present = raw_rows(X, X.shape[1]).getnnz(axis=0)  # stored zeros dropped
+    return numeric & (present <= (1 - SPARSE_SHARE) * X.shape[0])
+
+
 def column_statistics(X, numeric) -> tuple[np.ndarray, np.ndarray]:
     """``(mean, std)`` of the columns flagged in ``numeric`` over the rows of ``X`` (float64; a
     standard deviation of 0 is replaced by 1, so a constant column is only centred).
 
-    A numeric column that is 0 in at least :data:`SPARSE_SHARE` of the rows (a word's tf-idf
-    weight in a bag of words, as in RCV1 or EUR-Lex) gets mean 0 and std 1: it is kept as it is,
-    as binary bag-of-words columns are. Standardised, it would have a value in every row, and a
-    sparse file of tens of thousands of such columns would become dense (a model's input transform
-    leaves columns of mean 0 and std 1 out of its dense block: :func:`standardised_columns`).
-    The other columns are densified a block of columns at a time."""
+    A numeric column that is 0 in at least :data:`SPARSE_SHARE` of the rows
+    (:func:`sparse_columns`: a word's tf-idf weight in a bag of words, as in RCV1 or EUR-Lex)
+    gets mean 0 and std 1: it is kept as it is, as the protocol keeps binary bag-of-words
+    columns. Standardised, it would have a value in every row, and a sparse file of tens of
+    thousands of such columns would become dense (a model's input transform leaves columns of
+    mean 0 and std 1 out of its dense block: :func:`standardised_columns`). Not scaled either:
+    divided by its spread, a rare word would outweigh a common one by the ratio of their
+    spreads, a second inverse document frequency on top of tf-idf's own. (A sparse column of
+    large counts then weighs as its counts do, as a bag of words of counts does.)
+
+    The other columns are densified a block of columns at a time; NumPy sums a block of one
+    column in another order than a wider one, so figures may differ in the last bit from those
+    of one block where the block holds one column."""
     columns = np.flatnonzero(np.asarray(numeric, bool))
     mean, std = np.zeros(columns.size), np.ones(columns.size)
-    block = sp.csc_matrix(sp.csr_matrix(X)[:, columns])
-    block.eliminate_zeros()
-    rows = block.shape[0]
+    rows = X.shape[0]
     if not rows:
         return mean, std
-    dense = np.flatnonzero(np.diff(block.indptr) > (1 - SPARSE_SHARE) * rows)
+    block = sp.csc_matrix(sp.csr_matrix(X)[:, columns])
+    dense = np.flatnonzero(~sparse_columns(X, numeric)[columns])
     step = max(1, STATISTICS_BLOCK // rows)
     for start in range(0, dense.size, step):
         chosen = dense[start:start + step]
@@ -92,9 +107,16 @@ def column_statistics(X, numeric) -> tuple[np.ndarray, np.ndarray]:
 
 
 def standardised_columns(numeric, mean, std) -> np.ndarray:
-    """The mask of the columns that standardising changes: those flagged in ``numeric`` (a mask)
-    whose ``mean`` and ``std`` (one of each per flagged column) are not 0 and 1. The others keep
-    their values, and so their zeros: an absent entry stays absent."""
+    """The mask of the columns that standardising changes.
+
+    Args:
+        numeric: a mask of the numeric columns.
+        mean, std: one of each per numeric column (:func:`column_statistics`).
+
+    Returns:
+        The numeric columns whose mean and std are not 0 and 1. The others keep their values,
+        and so their zeros: an absent entry stays absent.
+    """
     numeric = np.asarray(numeric, bool)
     changed = numeric.copy()
     changed[numeric] = (np.asarray(mean) != 0) | (np.asarray(std) != 1)
@@ -253,7 +275,8 @@ def coverage(split: Split) -> Coverage:
                     untrained_labels=int(labels.sum()), test_positives_of_untrained_labels=int(test.Y[:, labels].nnz),
                     test_positives=int(test.Y.nnz), untrained_features=int(features.size),
                     test_values_of_untrained_features=_values_off(test_X, features, constants),
-                    test_rows_without_features=bare, numeric_kept=int((numeric & ~standardised & ~untrained).sum()))
+                    test_rows_without_features=bare,
+                    numeric_kept=int((sparse_columns(train.X, numeric) & ~untrained).sum()))
 
 
 def protocol_split(train: Dataset, test: Dataset | None = None) -> Split:
@@ -284,6 +307,7 @@ __all__ = [
     "annotation_split",
     "coverage",
     "column_statistics",
+    "sparse_columns",
     "standardised_columns",
     "default_monitor",
     "annotation_validation",

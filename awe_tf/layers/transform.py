@@ -43,7 +43,9 @@ class InputTransform(tf.keras.layers.Layer):
     Args:
         n_features: |X|, the number of input features.
         normalisation: ``l2``, ``l1`` or ``none``.
-        numeric: the ids of the numeric columns (ascending); None until :meth:`adapt`.
+        numeric: the ids of the numeric columns it standardises (ascending; those whose
+            statistics are not mean 0 and std 1, which it leaves as they are); None until
+            :meth:`adapt`.
         mean: their means.
         std: their standard deviations (0 replaced by 1).
         values_as_ones: whether any non-zero value reads as 1 (step 1); set by :meth:`adapt`
@@ -89,13 +91,10 @@ class InputTransform(tf.keras.layers.Layer):
         if X.shape[1] != self.n_features or numeric_mask.size != self.n_features:
             raise ValueError(f"the transform takes {self.n_features} features, got data with {X.shape[1]}")
         mean, std = statistics if statistics is not None else column_statistics(X, numeric_mask)
-        mean, std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
-        if mean.size != numeric_mask.sum() or std.size != mean.size:
-            raise ValueError(f"{int(numeric_mask.sum())} numeric columns need as many means and standard deviations, "
-                             f"got {mean.size} and {std.size}")
-        self.ignored = np.flatnonzero(untrained_features(X, numeric_mask, mean))
-        changed = standardised_columns(numeric_mask, mean, std)[numeric_mask]  # the rest keep their values, sparse
-        self._set(np.flatnonzero(numeric_mask)[changed], mean[changed], std[changed])
+        self._set(np.flatnonzero(numeric_mask), mean, std)
+        self.ignored = np.flatnonzero(untrained_features(X, numeric_mask, self.mean))
+        changed = standardised_columns(numeric_mask, self.mean, self.std)[numeric_mask]  # the rest stay sparse
+        self._set(self.numeric[changed], self.mean[changed], self.std[changed])
         self.values_as_ones = bool(values_as_ones)
         self._graph = None
         return self
