@@ -239,7 +239,8 @@ class Coverage:
     they started) and the features no training row trains (:func:`untrained_features`, which a
     model ignores), the test positives and values those touch, the test rows left with no
     feature a model uses (each ranked as every other such row is), and the numeric columns kept
-    as they are, not standardised, being 0 in most training rows (:func:`column_statistics`)."""
+    as they are, not standardised, being 0 in half the training rows or more
+    (:func:`sparse_columns`)."""
 
     test_every: int = 0
     untested_users: int = 0

@@ -26,9 +26,9 @@ class InputTransform(tf.keras.layers.Layer):
        model was trained on (a standard deviation of 0 counts as 1): x_i <- (x_i - mean_i) / std_i.
        A numeric feature absent from a row is a raw 0, so after this step every numeric column
        has its value in every row. Binary and bag-of-words columns are left as they are, and so
-       are numeric columns whose statistics are mean 0 and std 1: those
-       :func:`~awe_tf.data.protocols.column_statistics` gives a column that is 0 in most rows
-       (tf-idf weights), which standardising would make dense.
+       are numeric columns whose statistics are mean 0 and std 1, as
+       :func:`~awe_tf.data.protocols.column_statistics` gives a column that is 0 in half the
+       rows or more (tf-idf weights), which standardising would make dense.
     3. The features no training row trained (:func:`~awe_tf.data.protocols.untrained_features`:
        in no training row, or numeric and constant there) are left out: their rows of U never
        moved from where they started, and a value there (a word no training document had, a
