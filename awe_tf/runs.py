@@ -113,12 +113,27 @@ def changed_parts(recorded: RecordedData | None, split) -> list[str]:
     return [RECORDED[key] for key, value in recorded.fingerprints.items() if value != now[key]]
 
 
+def checkpoint_dirs(run: Path) -> list[Path]:
+    """The checkpoint directories of the run in ``run``: each stage's, and each iterative step's
+    (``final/step-1/checkpoints``), those that exist. Looked up where fit writes them, not by
+    walking the stages: a multi-worker run's other workers create and delete TensorBoard's
+    ``logs/workertemp_*`` folders meanwhile, which a walk can find gone (FileNotFoundError)."""
+    found = []
+    for stage in STAGES:
+        stage_dir = Path(run) / stage
+        for place in (stage_dir, *sorted(stage_dir.glob("step-*"))):
+            if (place / "checkpoints").is_dir():
+                found.append(place / "checkpoints")
+    return found
+
+
 def checkpoint_times(run: Path) -> dict:
     """``{state file: (seconds, start)}`` of the run in ``run``'s checkpoints: the training time
     each recorded, and what it began from (its ``start`` setting)."""
     found = {}
-    for stage in STAGES:
-        for state in (Path(run) / stage).glob("**/checkpoints/state.json"):
+    for checkpoints in checkpoint_dirs(run):
+        state = checkpoints / "state.json"
+        if state.exists():
             try:
                 recorded = json.loads(state.read_text())
                 found[state] = (float(recorded.get("seconds", 0.0)), (recorded.get("settings") or {}).get("start"))

@@ -249,6 +249,32 @@ def test_multiworker_trains_like_one_worker_and_survives_a_killed_worker(tmp_pat
     assert (out / "metrics.json").exists()
 
 
+def test_a_run_finds_its_checkpoints_without_walking_the_logs_other_workers_change(tmp_path, monkeypatch):
+    """A multi-worker run reads its checkpoints' times while another worker deletes its
+    TensorBoard folder (logs/workertemp_1): a walk of the stage found it gone and the worker
+    stopped (FileNotFoundError). The checkpoints are looked up where fit writes them, never under
+    logs/ (a listing of any folder there fails here, as the vanished one did)."""
+    import json as json_module
+
+    from awe_tf import runs
+
+    for place in ("validation", "final", "final/step-1"):
+        (tmp_path / place / "checkpoints").mkdir(parents=True)
+        (tmp_path / place / "checkpoints" / "state.json").write_text(json_module.dumps({"seconds": 2.0}))
+    (tmp_path / "final" / "logs" / "workertemp_1" / "train").mkdir(parents=True)
+    real = os.scandir
+
+    def scandir(path="."):
+        if "logs" in str(path):
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    times = runs.checkpoint_times(tmp_path)
+    assert sorted(str(state.relative_to(tmp_path)) for state in times) == [
+        "final/checkpoints/state.json", "final/step-1/checkpoints/state.json", "validation/checkpoints/state.json"]
+
+
 def test_parameter_server_cluster_of_local_processes_trains_sharded_tables(tmp_path):
     """Two workers and two parameter servers (`awe-tf cluster-task`) and a coordinator
     (`awe-tf train --strategy parameter-server`), all on loopback, as on a real cluster."""
