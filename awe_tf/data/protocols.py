@@ -63,13 +63,23 @@ SPARSE_SHARE = 0.5  # a numeric column zero in at least this share of the rows i
 STATISTICS_BLOCK = 1 << 24  # values (float64) of the numeric columns densified at once by column_statistics
 
 
+def _numeric_block(X, columns) -> tuple[sp.csc_matrix, np.ndarray]:
+    """``(X``'s ``columns`` as a CSC block, stored zeros dropped; whether each is 0 in at least
+    :data:`SPARSE_SHARE` of the rows``)``. Only those columns are read: data with no numeric
+    column (every recommendation set) costs nothing here."""
+    block = sp.csc_matrix(sp.csr_matrix(X)[:, columns])
+    block.eliminate_zeros()
+    return block, np.diff(block.indptr) <= (1 - SPARSE_SHARE) * block.shape[0]
+
+
 def sparse_columns(X, numeric) -> np.ndarray:
     """The mask of the columns flagged in ``numeric`` that are 0 (or absent) in at least
     :data:`SPARSE_SHARE` of the rows of ``X``: bag-of-words weights, which
     :func:`column_statistics` keeps as they are."""
     numeric = np.asarray(numeric, bool)
-    present = raw_rows(X, X.shape[1]).getnnz(axis=0)  # stored zeros dropped
-    return numeric & (present <= (1 - SPARSE_SHARE) * X.shape[0])
+    sparse = np.zeros(numeric.size, bool)
+    sparse[numeric] = _numeric_block(X, np.flatnonzero(numeric))[1]
+    return sparse
 
 
 def column_statistics(X, numeric) -> tuple[np.ndarray, np.ndarray]:
@@ -94,8 +104,8 @@ def column_statistics(X, numeric) -> tuple[np.ndarray, np.ndarray]:
     rows = X.shape[0]
     if not rows:
         return mean, std
-    block = sp.csc_matrix(sp.csr_matrix(X)[:, columns])
-    dense = np.flatnonzero(~sparse_columns(X, numeric)[columns])
+    block, sparse = _numeric_block(X, columns)
+    dense = np.flatnonzero(~sparse)
     step = max(1, STATISTICS_BLOCK // rows)
     for start in range(0, dense.size, step):
         chosen = dense[start:start + step]
