@@ -150,9 +150,7 @@ class TrainConfig:
     Attributes:
         epochs: the most epochs to train (0 only for a model that starts from a trained one:
             it is kept as it starts). With validation, early stopping (``patience``) usually
-            ends a run well before; 30 so that it, not this cap, decides where WSABIE's
-            validation score rises for long (bag-of-words text), which a closed form in
-            ``--affinity auto`` would otherwise beat only because WSABIE was stopped early.
+            ends a run well before: the cap is there for scores that keep rising.
         learning_rate: the optimiser's step size (the default is Adagrad's).
         optimizer: ``adagrad`` (default) or ``sgd`` (the paper's plain SGD). SGD needs a rate of
             its own, well below Adagrad's (choose it on validation): a step of the graph engine
