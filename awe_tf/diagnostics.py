@@ -14,7 +14,8 @@ pairs that matter says where AWE can gain. :func:`profile` reports, for a traine
 steps' k-NN precision.
 
 A constant G (WSABIE; a closed form that ``--affinity auto`` can choose, the log-odds SVD or
-reduced-rank ridge, which a run's ``metrics.json`` names) is its c. For affinities built from the
+reduced-rank ridge, which a run's ``metrics.json`` names) is its c; a closed form's U and V were
+made, not trained against a margin, so its report has no margin in linear terms. For affinities built from the
 training set G is read from the model's context rows; for the others, whose G weighs feature
 terms, the effective G of a pair is f(x, y) / x^T U^T V y.
 An additive affinity (the neighbour vote, f = x^T U^T V y + w N) is reported as what it adds,
@@ -359,7 +360,7 @@ def verdict(report: dict) -> str:
     elif negatives["mean"] >= 0:
         reasons.append(f"G favours positives ({positives['mean']:.3g} against {negatives['mean']:.3g} for random "
                        "labels)")
-    if report["margin_in_linear_terms"] > 2 * report["margin"]:
+    if report.get("margin_in_linear_terms", 0.0) > 2 * report["margin"]:
         reasons.append(f"and, scaling the score down, turns the margin {report['margin']:g} into "
                        f"{report['margin_in_linear_terms']:.3g} in linear terms")
     steps = report.get("step_knn_precision")
@@ -387,8 +388,9 @@ def diagnose(run_dir, split: Split, seed: int = 0, plot_to: str | Path | None = 
 
     metrics = read_metrics(run_dir)
     made = made_chosen(metrics)
-    if made:
-        report["made"] = made  # G = 1 with a closed form's U and V, not WSABIE's
+    if made:  # G = 1 with a closed form's U and V, not WSABIE's: no margin was trained against
+        report["made"] = made
+        report.pop("margin_in_linear_terms", None)
     recorded = metrics if model.affinity.reference_part() is not None else None
     if recorded is not None:
         from awe_tf.config import ModelConfig, with_earlier_defaults

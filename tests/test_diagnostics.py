@@ -41,6 +41,7 @@ def test_a_run_where_auto_chose_a_closed_form_is_diagnosed_as_it(corel, tmp_path
     publish(tmp_path, model, {"auto": True, "affinity": "constant", "validation": {"auto": {"made": "log-odds SVD"}}})
     report = diagnose(tmp_path, corel)
     assert "the model is the log-odds SVD that --affinity auto chose" in report["verdict"]
+    assert "margin_in_linear_terms" not in report  # made, not trained: no margin to read in linear terms
     measured = pair_values(model, corel)
     assert (measured.positives == 1.0).all() and (measured.negatives == 1.0).all()  # no NaN: none dropped
     made = {"made": "reduced-rank ridge (lambda 1)"}

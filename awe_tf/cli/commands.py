@@ -134,7 +134,7 @@ def cmd_diagnose(args) -> int:
     for title, values in summaries:
         print(f"  {title:<24} mean {values['mean']:.4g}, median {values['median']:.4g}, "
               f"10%-90% {values['p10']:.4g} to {values['p90']:.4g}")
-    if not report.get("additive"):
+    if "margin_in_linear_terms" in report:  # not for the vote (additive) nor a closed form (nothing trained)
         print(f"  margin {report['margin']:g}, in linear terms {report['margin_in_linear_terms']:.4g}")
     if report.get("step_knn_precision"):
         steps = zip(report["knn_steps"], report["step_knn_precision"], strict=True)
