@@ -222,6 +222,47 @@ def test_read_files_guesses_and_checks(tmp_path):
                    format="xmlrepo")
 
 
+def test_an_extreme_classification_file_is_split_by_the_split_files_beside_it(tmp_path):
+    """Bibtex_data.txt with bibtex_trSplit.txt and bibtex_tstSplit.txt (1-based rows, a column per
+    split): the first column's rows are the parts, in the file's order; the data line says so.
+    Without them, or with a test file given, the files are read as before."""
+    from awe_tf.cli.train import _test_notes
+    from awe_tf.data import load_split
+    from awe_tf.data.protocols import coverage
+
+    rows = "6 3 2\n0 0:1\n1 1:1\n0 2:1\n1 0:2\n0,1 1:2\n1 2:2\n"
+    (tmp_path / "bibtex").mkdir()
+    data = write(tmp_path / "bibtex", "Bibtex_data.txt", rows)
+    write(tmp_path / "bibtex", "bibtex_trSplit.txt", "5 1\n1 2\n3 3\n6 4\n")
+    write(tmp_path / "bibtex", "bibtex_tstSplit.txt", "4 5\n2 6\n")
+    train, test = read_files(data)
+    np.testing.assert_array_equal(train.row_ids, [0, 2, 4, 5])
+    np.testing.assert_array_equal(test.row_ids, [1, 3])
+    np.testing.assert_allclose(test.X.toarray(), [[0, 1, 0], [2, 0, 0]])
+    split = load_split(data)
+    assert split.test_every == 0 and split.test.n_examples == 2
+    assert "the rows bibtex_tstSplit.txt lists, the data set's own split (its first column)" in _test_notes(
+        coverage(split))
+    given = write(tmp_path, "test.txt", "1 3 2\n1 0:1\n")
+    assert read_files(data, given)[0].n_examples == 6  # a test file given: the whole file trains
+    alone = write(tmp_path, "Other_data.txt", rows)
+    assert read_files(alone)[1] is None and load_split(alone).test_every == 5
+    for name, text, message in (
+        ("bibtex_tstSplit.txt", "4\n0\n", r"bibtex_tstSplit.txt:2: row number 0 is outside the data file's rows 1..6"),
+        ("bibtex_tstSplit.txt", "4\n4\n", r"bibtex_tstSplit.txt:2: row 4 is listed twice in the first column"),
+        ("bibtex_tstSplit.txt", "4\n5\n", r"bibtex_tstSplit.txt: row 5 is listed as a test row and, in "
+                                           r"bibtex_trSplit.txt, as a training row \(1 in both\)"),
+        ("bibtex_tstSplit.txt", "4\nx\n", r"bibtex_tstSplit.txt:2: row number 'x' is not an integer"),
+    ):
+        write(tmp_path / "bibtex", name, text)
+        with pytest.raises(DataFormatError, match=message):
+            read_files(data)
+    (tmp_path / "bibtex" / "bibtex_tstSplit.txt").unlink()
+    with pytest.raises(DataFormatError, match=r"bibtex_trSplit.txt: this lists the train rows of Bibtex_data.txt, but "
+                                              r"the file listing its test rows, Bibtex_tstSplit.txt, is not beside it"):
+        read_files(data)
+
+
 def test_a_header_row_naming_the_columns_is_not_an_interaction(tmp_path):
     for header in ("uid\tiid", "user\titem\tweight", "customer\tproduct"):
         data = read_interactions(write(tmp_path, "h.tsv", f"{header}\n10\t2\n9\t11\n10\t11\n"))

@@ -276,6 +276,8 @@ def _test_notes(counts) -> str:
 
     every = {5: "fifth"}.get(counts.test_every, f"{counts.test_every}-th")
     notes = [f"every {every} row of the file: no test file given"] if counts.test_every else []
+    if counts.test_rows_from:
+        notes.append(counts.test_rows_from)
     if counts.untested_users:
         notes.append(f"{_plural(counts.untested_users, 'user')} with fewer than {N_HELD_OUT} items: not tested")
     if counts.users_without_training_items:

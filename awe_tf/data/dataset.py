@@ -156,9 +156,11 @@ class Split:
     split could not test (fewer items than it holds out): they are not in ``test``, and the
     metrics count them with the rows they leave out for having no positive. ``test_every``: n
     where the test part is every n-th row of one file (annotation data given without a test
-    file), else 0. ``held_out``: what the second part is for, ``"test"`` in the protocol split
-    that ``load_dataset`` and ``load_split`` return, ``"validation"`` in a validation carve-out,
-    empty in a split built otherwise (training refuses a ``"test"`` split as its validation).
+    file), else 0. ``test_rows_from``: where the test part's rows were listed, in words, for a
+    file split by lists of rows shipped with it (empty otherwise). ``held_out``: what the second
+    part is for, ``"test"`` in the protocol split that ``load_dataset`` and ``load_split``
+    return, ``"validation"`` in a validation carve-out, empty in a split built otherwise
+    (training refuses a ``"test"`` split as its validation).
     """
 
     train: Dataset
@@ -167,6 +169,7 @@ class Split:
     candidates: np.ndarray | None = None
     untested: int = 0
     test_every: int = 0
+    test_rows_from: str = ""
     held_out: str = ""
 
     def __post_init__(self):

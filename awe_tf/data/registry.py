@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from awe_tf.data.errors import DataFormatError
 from awe_tf.data.interactions import read_interactions, read_movielens
 from awe_tf.data.mulan import meka_hint, read_mulan
 from awe_tf.data.protocols import protocol_split
-from awe_tf.data.xmlrepo import read_xmlrepo
+from awe_tf.data.xmlrepo import read_row_lists, read_xmlrepo, row_lists
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "datasets"
 DEFAULT_DATASET = "corel5k"
@@ -67,7 +68,10 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
 
     Args:
         train: the training file (or, for MovieLens, the file or its folder).
-        test: an optional test file (annotation formats only).
+        test: an optional test file (annotation formats only). Without one, an Extreme
+            Classification file that has its split files beside it (``X_data.txt``,
+            ``x_trSplit.txt``, ``x_tstSplit.txt``) is split by their first column
+            (:func:`~awe_tf.data.xmlrepo.row_lists`).
         labels: the Mulan label ``.xml`` (required for ``mulan``).
         format: one of ``mulan``, ``movielens``, ``xmlrepo``, ``interactions``; guessed from the
             file name when omitted.
@@ -103,6 +107,10 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
         with _read_as_named(format is None and test is None, "Extreme Classification text by its .txt name",
                             header_only=True):  # another layout fails on its first line
             first = read_xmlrepo(train, name, duplicates)
+        lists = row_lists(train) if test is None else None
+        if lists is not None:  # the data set's own split, shipped as lists of rows
+            train_rows, test_rows = read_row_lists(lists, first.n_examples)
+            return first.rows(train_rows), first.rows(test_rows)
         second = read_xmlrepo(test, name, duplicates) if test else None
         if second is not None and (second.n_features, second.n_labels) != (first.n_features, first.n_labels):
             raise DataFormatError(test, f"its header's {second.n_features} features and {second.n_labels} labels "
@@ -186,9 +194,13 @@ def load_dataset(name: str = DEFAULT_DATASET) -> Split:
 
 def load_split(train, test=None, labels=None, format=None, name=None, duplicates: str = "error",
                header: bool | None = None) -> Split:
-    """Files read by :func:`read_files`, split by the protocol."""
+    """Files read by :func:`read_files`, split by the protocol (a file's own split files, where
+    it has them, named in the split's ``test_rows_from``)."""
     first, second = read_files(train, test, labels, format, name, duplicates, header)
-    return protocol_split(first, second)
+    split = protocol_split(first, second)
+    if test is None and second is not None:  # only row lists give a test part without a test file
+        split = dataclasses.replace(split, test_rows_from=row_lists(train).describe())
+    return split
 
 
 __all__ = ["Dataset", "list_datasets", "load_dataset", "load_split", "read_files", "DEFAULT_DATASET"]

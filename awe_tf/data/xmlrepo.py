@@ -3,10 +3,15 @@
 The first line is ``N F L`` (examples, features, labels); each following line is
 ``l1,l2,... f:v f:v ...`` with 0-based label and feature indices (the label list may be empty),
 its parts separated by spaces or tabs.
+
+Some of the repository's data sets are one file with their splits beside it (``Bibtex_data.txt``,
+``bibtex_trSplit.txt``, ``bibtex_tstSplit.txt``): each split file lists 1-based row numbers, one
+column per split. :func:`row_lists` finds them and :func:`read_row_lists` reads the first split.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +90,72 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
         name=name or data_name(path),
         numeric_features=np.zeros(n_features, bool),
     )
+
+
+SPLIT_FILES = {"train": "_trSplit.txt", "test": "_tstSplit.txt"}  # after the data file's name less "_data"
+
+
+@dataclasses.dataclass(frozen=True)
+class RowLists:
+    """A data file's own split, as the repository ships it: the files listing its training and
+    its test rows (1-based row numbers, a column per split; the first column is the split read)."""
+
+    train: Path
+    test: Path
+
+    def describe(self) -> str:
+        """Where the test part came from, in words (``awe-tf train``'s data line)."""
+        return f"the rows {self.test.name} lists, the data set's own split (its first column)"
+
+
+def row_lists(path) -> RowLists | None:
+    """The split files beside the data file ``path`` (``X_data.txt`` -> ``x_trSplit.txt`` and
+    ``x_tstSplit.txt``, letter case aside), or None where there are none; one without the other
+    is refused, naming the missing one."""
+    path = Path(path)
+    stem = path.stem[:-5] if path.stem.lower().endswith("_data") else path.stem
+    wanted = {(stem + suffix).lower(): part for part, suffix in SPLIT_FILES.items()}
+    found = {wanted[f.name.lower()]: f for f in sorted(path.parent.iterdir()) if f.name.lower() in wanted}
+    if not found:
+        return None
+    if len(found) == 1:
+        (part, there), = found.items()
+        other = "test" if part == "train" else "train"
+        raise DataFormatError(there, f"this lists the {part} rows of {path.name}, but the file listing its {other} "
+                                     f"rows, {stem}{SPLIT_FILES[other]}, is not beside it")
+    return RowLists(found["train"], found["test"])
+
+
+def _listed_rows(path: Path, n: int) -> np.ndarray:
+    """The 0-based rows of a split file's first column (1-based numbers up to ``n``), each once."""
+    rows, lines = [], []
+    for line_no, line in text_lines(path):
+        fields = line.split()
+        if fields:
+            number = parse_int(path, fields[0], line_no, "row number")
+            if not 1 <= number <= n:
+                raise DataFormatError(path, f"row number {number} is outside the data file's rows 1..{n} "
+                                            "(split files count rows from 1)", line_no)
+            rows.append(number - 1)
+            lines.append(line_no)
+    if not rows:
+        raise DataFormatError(path, "lists no rows")
+    rows = np.asarray(rows, np.int64)
+    seen = np.zeros(n, np.int64)
+    for row, line_no in zip(rows, lines, strict=True):
+        if seen[row]:
+            raise DataFormatError(path, f"row {row + 1} is listed twice in the first column (line {seen[row]} too)",
+                                  line_no)
+        seen[row] = line_no
+    return np.sort(rows)
+
+
+def read_row_lists(lists: RowLists, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(training rows, test rows)``, 0-based and in the data file's order, of the first split
+    in ``lists`` over a data file of ``n`` rows; a row in both parts is refused."""
+    train, test = _listed_rows(lists.train, n), _listed_rows(lists.test, n)
+    both = np.intersect1d(train, test)
+    if both.size:
+        raise DataFormatError(lists.test, f"row {int(both[0]) + 1} is listed as a test row and, in {lists.train.name}, "
+                                          f"as a training row ({both.size} in both)")
+    return train, test
