@@ -138,6 +138,8 @@ def test_cli_trains_with_the_auto_affinity(tmp_path):
                           capture_output=True, text=True, env=ENV, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "validation precision@1" in proc.stdout and "constant (WSABIE)" in proc.stdout
+    assert ("choosing the affinity on the protocol's validation carve-out, by the mean of precision@1 and "
+            "precision@3 against WSABIE (epochs by precision@1)") in proc.stdout
     # each stage's own progress is shown set in under the line that names it: WSABIE's refit, k-NN's steps
     lines = proc.stdout.splitlines()
 

@@ -115,6 +115,8 @@ CASES = [
     ("utf-16 file", ["train", "--train", "{dir}/utf16.tsv", *ON_FILES], ["utf16.tsv", "UTF-16"]),
     ("missing file", ["train", "--train", "{dir}/nowhere.tsv", *ON_FILES], ["nowhere.tsv", "cannot open"]),
     ("unknown data set", ["train", "--dataset", "nosuch", *SMALL], ["unknown data set 'nosuch'"]),
+    ("a file as --data (--dataset)", ["train", "--data", "{dir}/clicks.tsv", *SMALL],
+     ["unknown data set", "clicks.tsv", "a data file is read with --train FILE"]),
     ("--iterations 0", ["train", "--affinity", "knn:k=5", "--iterations", "0", *SMALL], ["--iterations", "at least 1"]),
     ("--iterations without G", ["train", "--iterations", "2", *SMALL], ["--iterations is for"]),
     ("negative --lr", ["train", "--lr", "-1", *SMALL], ["--learning-rate", "above 0", "-1"]),

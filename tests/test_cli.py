@@ -31,7 +31,8 @@ def test_train_on_the_bundled_default_then_evaluate(tmp_path):
     assert set(report["baselines"]) == {"popularity", "knn_input", "knn_embedding", "svd"}
     assert report["baselines"]["popularity"]["precision@1"] < report["metrics"]["precision@1"]
     assert report["baselines"]["svd"]["rank"] in (16, 8, 4, 2)  # chosen on the carve-out among d's halvings
-    assert f"its rank chosen on the validation carve-out: {report['baselines']['svd']['rank']}" in proc.stdout
+    assert ("its rank chosen on the validation carve-out by the protocol's leading metric (precision@1; "
+            f"recommendation: precision@10): {report['baselines']['svd']['rank']}") in proc.stdout
     assert report["n_test"] == 500 and report["n_excluded"] == 0 and report["train_seconds"] > 0
     assert "precision@1" in proc.stdout and "knn_input" in proc.stdout and "Epoch 1/" in proc.stdout
     assert "\nmodel (WSABIE) " in proc.stdout and "knn_embedding: cosine k-NN in the model's space" in proc.stdout
@@ -79,6 +80,7 @@ def test_train_says_what_its_data_cannot_teach(tmp_path):
             "uses: each ranked as the others, by the learnt label prior (by label order with --no-bias))"
             ) in proc.stdout
     assert "2 training rows with no label: no pair to learn from" in proc.stdout
+    assert "read as Extreme Classification text, told from the name train.txt (--format xmlrepo;" in proc.stdout
     assert "1 label in no training example, so untrained rows of V: 10 of the test part's 20 positives" in proc.stdout
     assert ("1 feature that no training row trains (in none, or numeric and constant there), left out of every row "
             "scored: 10 test values") in proc.stdout

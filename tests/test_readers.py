@@ -134,6 +134,13 @@ def test_empty_files(tmp_path):
         read_interactions(write(tmp_path, "e.tsv", ""))
     with pytest.raises(DataFormatError, match="empty file"):
         read_xmlrepo(write(tmp_path, "e.txt", ""))
+    (tmp_path / "ml").mkdir()
+    with pytest.raises(DataFormatError, match=r"ratings.csv: no ratings after the header line"):
+        read_movielens(write(tmp_path / "ml", "ratings.csv", "userId,movieId,rating,timestamp\n"))
+    with pytest.raises(DataFormatError, match=r"clicks.csv:2: expected 2 to 3 fields separated by ',', got 4 \(user, "
+                                              r"item, rating, timestamp, as MovieLens writes ratings\? --format "
+                                              "movielens reads them"):
+        read_interactions(write(tmp_path, "clicks.csv", "userId,movieId,rating,timestamp\n1,2,4.0,9\n"))
     with pytest.raises(DataFormatError, match="label"):
         read_mulan(write(tmp_path, "d.arff", DENSE), write(tmp_path, "bad.xml", "<labels></labels>"))
 

@@ -154,6 +154,12 @@ def _train(args) -> int:
     print(f"data: {split.train!r}\n      test {split.test.n_examples} examples{_test_notes(counts)}")
     for note in _training_notes(counts):
         print(f"      {note}")
+    if args.train and not args.format:  # a file's format told from its name: say which, where a wrong guess shows
+        from awe_tf.data.registry import FORMAT_NAMES, guess_format
+
+        guessed = guess_format(Path(args.train))
+        print(f"      read as {FORMAT_NAMES[guessed]}, told from the name {Path(args.train).name} "
+              f"(--format {guessed}; --format names another)")
     if split.train.header:  # say so, where a wrong guess (or a forced skip) shows
         print(f"      the first line, {', '.join(split.train.header)}, read as the columns' names" + (
             " (--header no keeps it as data)" if args.header == "auto" else
@@ -163,7 +169,10 @@ def _train(args) -> int:
     validation_report = None
     began = time.perf_counter()
     if auto:
-        print(f"choosing the affinity on the protocol's validation carve-out, watching {monitor}")
+        from awe_tf.training.auto import check_metric
+
+        print(f"choosing the affinity on the protocol's validation carve-out, by the mean of {monitor} and "
+              f"{check_metric(monitor, split.train.n_labels)} against WSABIE (epochs by {monitor})")
         picked = choose_affinity(split.train, model_config, train_config, log=lambda line: print(DETAIL + line),
                                  budget=args.auto_budget or BUDGET)
         print(picked.table(monitor))

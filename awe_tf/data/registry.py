@@ -27,6 +27,8 @@ KNOWN = {
     "ml-100k": ("ml-100k", "u.data", None, None, "movielens"),
 }
 FORMATS = ("mulan", "movielens", "xmlrepo", "interactions")
+FORMAT_NAMES = {"mulan": "Mulan ARFF", "movielens": "MovieLens ratings (every rating an implicit positive)",
+                "xmlrepo": "Extreme Classification text", "interactions": "user, item[, weight] interactions"}
 
 
 def data_dir() -> Path | None:
@@ -119,7 +121,7 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
     if test is not None:
         raise ValueError(f"{fmt} data is split by the protocol; pass only --train")
     if fmt == "movielens":
-        with _read_as_named(format is None, "MovieLens by its name"):
+        with _read_as_named(format is None, "a MovieLens folder" if train.is_dir() else "MovieLens by its name"):
             return read_movielens(train, name, duplicates), None
     return read_interactions(train, name, duplicates, header), None
 
@@ -163,7 +165,9 @@ def locate(name: str) -> Path:
     """The folder a named data set is read from, without reading it: ValueError for a name not
     known, FileNotFoundError (saying where it was looked for) for one not here."""
     if name not in KNOWN:
-        raise ValueError(f"unknown data set {name!r}; known: {', '.join(KNOWN)}")
+        looks_like_a_file = any(mark in name for mark in ("/", "\\", ".")) or Path(name).exists()
+        hint = "; a data file is read with --train FILE (in Python, load_split(FILE))" if looks_like_a_file else ""
+        raise ValueError(f"unknown data set {name!r}; known: {', '.join(KNOWN)}{hint}")
     where = _locate(name)
     if where is None:
         root = data_dir()
