@@ -126,8 +126,7 @@ def standardised(split: Split) -> Split:
 BASELINES = {  # name -> what it is, as reports say it
     "popularity": "labels by training frequency",
     "knn_input": "cosine k-NN in input space",
-    "svd": "log-odds-weighted truncated SVD, its rank chosen on the validation carve-out by the protocol's leading "
-           "metric (precision@1; recommendation: precision@10)",
+    "svd": "log-odds-weighted truncated SVD, its rank chosen on the validation carve-out",
     "knn_embedding": "cosine k-NN in the model's space x^T U",
 }
 

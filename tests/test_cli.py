@@ -31,8 +31,8 @@ def test_train_on_the_bundled_default_then_evaluate(tmp_path):
     assert set(report["baselines"]) == {"popularity", "knn_input", "knn_embedding", "svd"}
     assert report["baselines"]["popularity"]["precision@1"] < report["metrics"]["precision@1"]
     assert report["baselines"]["svd"]["rank"] in (16, 8, 4, 2)  # chosen on the carve-out among d's halvings
-    assert ("its rank chosen on the validation carve-out by the protocol's leading metric (precision@1; "
-            f"recommendation: precision@10): {report['baselines']['svd']['rank']}") in proc.stdout
+    assert (f"its rank chosen on the validation carve-out: {report['baselines']['svd']['rank']}, by precision@1"
+            ) in proc.stdout
     assert report["n_test"] == 500 and report["n_excluded"] == 0 and report["train_seconds"] > 0
     assert "precision@1" in proc.stdout and "knn_input" in proc.stdout and "Epoch 1/" in proc.stdout
     assert "\nmodel (WSABIE) " in proc.stdout and "knn_embedding: cosine k-NN in the model's space" in proc.stdout
@@ -80,7 +80,7 @@ def test_train_says_what_its_data_cannot_teach(tmp_path):
             "uses: each ranked as the others, by the learnt label prior (by label order with --no-bias))"
             ) in proc.stdout
     assert "2 training rows with no label: no pair to learn from" in proc.stdout
-    assert "read as Extreme Classification text, told from the name train.txt (--format xmlrepo;" in proc.stdout
+    assert "read as Extreme Classification text (--format xmlrepo), told from the name train.txt;" in proc.stdout
     assert "1 label in no training example, so untrained rows of V: 10 of the test part's 20 positives" in proc.stdout
     assert ("1 feature that no training row trains (in none, or numeric and constant there), left out of every row "
             "scored: 10 test values") in proc.stdout
@@ -575,3 +575,16 @@ def test_an_iterative_run_whose_last_step_lost_ground_says_so():
     assert _earlier_step_scored_higher([0.60, 0.6623931623931624, 0.6623931623931623], "precision@3") is None  # a tie
     assert _earlier_step_scored_higher([0.70, 0.75, 0.77, None], "precision@1") is None  # unknown: nothing said
     assert "step 1's (0.7500)" in _earlier_step_scored_higher([None, 0.75, None, 0.73], "precision@1")
+
+
+def test_the_data_line_says_how_a_format_was_told_and_auto_what_it_compares_on(tmp_path):
+    """A folder is read as MovieLens for being a folder, a file by its name; with fewer than 3
+    labels auto compares candidates on the one metric, not on a mean of it with itself."""
+    from awe_tf.cli.train import _format_note
+    from awe_tf.training.auto import check_metric, compared_on
+
+    assert _format_note(tmp_path) == ("read as MovieLens ratings (every rating an implicit positive) (--format "
+                                      "movielens), told from its being a folder; --format names another")
+    assert "(--format interactions), told from the name clicks.tsv" in _format_note(tmp_path / "clicks.tsv")
+    assert compared_on("precision@1", check_metric("precision@1", 2)) == "precision@1"
+    assert compared_on("precision@1", check_metric("precision@1", 5)) == "the mean of precision@1 and precision@3"

@@ -248,7 +248,8 @@ def test_an_extreme_classification_file_is_split_by_the_split_files_beside_it(tm
     np.testing.assert_allclose(test.X.toarray(), [[0, 1, 0], [2, 0, 0]])
     split = load_split(data)
     assert split.test_every == 0 and split.test.n_examples == 2
-    assert "the rows bibtex_tstSplit.txt lists, the data set's own split (its first column)" in _test_notes(
+    assert split.test_rows_file.name == "bibtex_tstSplit.txt"
+    assert "the rows bibtex_tstSplit.txt lists in its first column: the data set's own split" in _test_notes(
         coverage(split))
     given = write(tmp_path, "test.txt", "1 3 2\n1 0:1\n")
     assert read_files(data, given)[0].n_examples == 6  # a test file given: the whole file trains
@@ -260,13 +261,23 @@ def test_an_extreme_classification_file_is_split_by_the_split_files_beside_it(tm
         ("bibtex_tstSplit.txt", "4\n5\n", r"bibtex_tstSplit.txt: row 5 is listed as a test row and, in "
                                            r"bibtex_trSplit.txt, as a training row \(1 in both\)"),
         ("bibtex_tstSplit.txt", "4\nx\n", r"bibtex_tstSplit.txt:2: row number 'x' is not an integer"),
+        ("bibtex_tstSplit.txt", "\n", r"bibtex_tstSplit.txt: lists no rows"),
+        ("bibtex_tstSplit.txt", "4\n", r"bibtex_tstSplit.txt: row 2 of the data file's 6 is in neither this list nor "
+                                       r"bibtex_trSplit.txt \(1 row in neither\): a split's lists cover every row"),
     ):
         write(tmp_path / "bibtex", name, text)
         with pytest.raises(DataFormatError, match=message):
             read_files(data)
+    write(tmp_path / "bibtex", "BIBTEX_TRSPLIT.txt", "1\n")
+    with pytest.raises(DataFormatError, match=r"bibtex_trSplit.txt: BIBTEX_TRSPLIT.txt beside it lists the training "
+                                              r"rows of Bibtex_data.txt too: keep one of the two"):
+        read_files(data)
+    (tmp_path / "bibtex" / "BIBTEX_TRSPLIT.txt").unlink()
     (tmp_path / "bibtex" / "bibtex_tstSplit.txt").unlink()
-    with pytest.raises(DataFormatError, match=r"bibtex_trSplit.txt: this lists the train rows of Bibtex_data.txt, but "
-                                              r"the file listing its test rows, Bibtex_tstSplit.txt, is not beside it"):
+    (tmp_path / "bibtex" / "bibtex_tstSplit.txt").mkdir()  # a folder of that name is no list
+    with pytest.raises(DataFormatError, match=r"bibtex_trSplit.txt: this lists the training rows of Bibtex_data.txt, "
+                                              r"but the file listing its test rows, Bibtex_tstSplit.txt \(in any "
+                                              r"letter case\), is not beside it"):
         read_files(data)
 
 

@@ -64,7 +64,7 @@ def _train(args) -> int:
     from awe_tf import runs
     from awe_tf.baselines import svd_ranks
     from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_engine
-    from awe_tf.data.protocols import coverage
+    from awe_tf.data.protocols import coverage, default_monitor
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory, run_directory, tables_digest
     from awe_tf.training.auto import BUDGET, choose_affinity
@@ -154,12 +154,8 @@ def _train(args) -> int:
     print(f"data: {split.train!r}\n      test {split.test.n_examples} examples{_test_notes(counts)}")
     for note in _training_notes(counts):
         print(f"      {note}")
-    if args.train and not args.format:  # a file's format told from its name: say which, where a wrong guess shows
-        from awe_tf.data.registry import FORMAT_NAMES, guess_format
-
-        guessed = guess_format(Path(args.train))
-        print(f"      read as {FORMAT_NAMES[guessed]}, told from the name {Path(args.train).name} "
-              f"(--format {guessed}; --format names another)")
+    if args.train and not args.format:  # say which, where a wrong guess shows
+        print(f"      {_format_note(Path(args.train))}")
     if split.train.header:  # say so, where a wrong guess (or a forced skip) shows
         print(f"      the first line, {', '.join(split.train.header)}, read as the columns' names" + (
             " (--header no keeps it as data)" if args.header == "auto" else
@@ -169,10 +165,11 @@ def _train(args) -> int:
     validation_report = None
     began = time.perf_counter()
     if auto:
-        from awe_tf.training.auto import check_metric
+        from awe_tf.training.auto import check_metric, compared_on
 
-        print(f"choosing the affinity on the protocol's validation carve-out, by the mean of {monitor} and "
-              f"{check_metric(monitor, split.train.n_labels)} against WSABIE (epochs by {monitor})")
+        print(f"choosing the affinity on the protocol's validation carve-out, by "
+              f"{compared_on(monitor, check_metric(monitor, split.train.n_labels))} against WSABIE (epochs by "
+              f"{monitor})")
         picked = choose_affinity(split.train, model_config, train_config, log=lambda line: print(DETAIL + line),
                                  budget=args.auto_budget or BUDGET)
         print(picked.table(monitor))
@@ -254,7 +251,7 @@ def _train(args) -> int:
     print()
     if report["affinity_learnt"]:
         print("learnt in G: " + ", ".join(f"{k} = {v:.4f}" for k, v in report["affinity_learnt"].items()))
-    _print_table(report)
+    _print_table(report, default_monitor(split.train))  # what svd_rank chooses by
     print(f"trained in {train_seconds:.1f}s; model: {out / RUN_MODEL}; metrics: {out / runs.METRICS}")
     return 0
 
@@ -278,6 +275,16 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' * (n != 1)}"
 
 
+def _format_note(train: Path) -> str:
+    """How a --train path given without --format was read: the format told from its name (a
+    folder: MovieLens)."""
+    from awe_tf.data.registry import FORMAT_NAMES, guess_format
+
+    guessed = guess_format(train)
+    told = "its being a folder" if train.is_dir() else f"the name {train.name}"
+    return f"read as {FORMAT_NAMES[guessed]} (--format {guessed}), told from {told}; --format names another"
+
+
 def _test_notes(counts) -> str:
     """What train's data line adds about the test part, from the split's
     :func:`~awe_tf.data.protocols.coverage`."""
@@ -285,8 +292,8 @@ def _test_notes(counts) -> str:
 
     every = {5: "fifth"}.get(counts.test_every, f"{counts.test_every}-th")
     notes = [f"every {every} row of the file: no test file given"] if counts.test_every else []
-    if counts.test_rows_from:
-        notes.append(counts.test_rows_from)
+    if counts.test_rows_file is not None:
+        notes.append(f"the rows {counts.test_rows_file.name} lists in its first column: the data set's own split")
     if counts.untested_users:
         notes.append(f"{_plural(counts.untested_users, 'user')} with fewer than {N_HELD_OUT} items: not tested")
     if counts.users_without_training_items:
@@ -327,7 +334,9 @@ def _finite(record):
     return None if isinstance(record, float) and not math.isfinite(record) else record
 
 
-def _print_table(report: dict) -> None:
+def _print_table(report: dict, svd_chosen_by: str) -> None:
+    """The test part's table of the model and the baselines, and what each baseline is (the
+    SVD's rank, and the metric that chose it on the carve-out, ``svd_chosen_by``)."""
     from awe_tf.evaluation import BASELINES, format_table
     from awe_tf.training.auto import reported_name
 
@@ -337,7 +346,7 @@ def _print_table(report: dict) -> None:
     baselines = report.get("baselines", {})
     shown = [name for name in baselines if name in BASELINES]
     if shown:
-        print("baselines: " + "; ".join(f"{name}: {BASELINES[name]}" + (f": {baselines[name]['rank']}"
-                                                                        if "rank" in baselines[name] else "")
-                                        for name in shown))
+        ranked_by = {name: f": {part['rank']}, by {svd_chosen_by}" for name, part in baselines.items()
+                     if "rank" in part}
+        print("baselines: " + "; ".join(f"{name}: {BASELINES[name]}{ranked_by.get(name, '')}" for name in shown))
     print(f"test examples: {report['n_test']} (left out, no positive label: {report['n_excluded']})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -156,8 +157,8 @@ class Split:
     split could not test (fewer items than it holds out): they are not in ``test``, and the
     metrics count them with the rows they leave out for having no positive. ``test_every``: n
     where the test part is every n-th row of one file (annotation data given without a test
-    file), else 0. ``test_rows_from``: where the test part's rows were listed, in words, for a
-    file split by lists of rows shipped with it (empty otherwise). ``held_out``: what the second
+    file), else 0. ``test_rows_file``: the file that listed the test part's rows, for a file split
+    by the lists of rows shipped with it, else None. ``held_out``: what the second
     part is for, ``"test"`` in the protocol split that ``load_dataset`` and ``load_split``
     return, ``"validation"`` in a validation carve-out, empty in a split built otherwise
     (training refuses a ``"test"`` split as its validation).
@@ -169,7 +170,7 @@ class Split:
     candidates: np.ndarray | None = None
     untested: int = 0
     test_every: int = 0
-    test_rows_from: str = ""
+    test_rows_file: Path | None = None
     held_out: str = ""
 
     def __post_init__(self):

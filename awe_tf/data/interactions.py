@@ -113,11 +113,12 @@ def _fields(path, line: str, line_no: int, sep) -> list[str]:
         raise DataFormatError(path, f"malformed quoting ({err})", line_no) from None
 
 
-def _read_table(path, sep, min_fields, max_fields, header: bool | None = None, layouts: dict | None = None):
+def _read_table(path, sep, min_fields, max_fields, header: bool | None = None,
+                hints_by_field_count: dict | None = None):
     """The data lines of a delimited text table as ``(line number, fields)``, and the fields of
     its first line where that is a header, skipped (``header``: True, False, or None to tell by
-    :func:`_is_header`), else None. ``layouts``: what a row of some other number of fields may
-    be, by that number, added to the error such a row stops with."""
+    :func:`_is_header`), else None. ``hints_by_field_count``: what a row of some other number of
+    fields may be, by that number, added to the error such a row stops with."""
     rows = [(line_no, _fields(path, line, line_no, sep)) for line_no, line in text_lines(path) if line.strip()]
     skipped = None
     if rows and (header if header is not None else _is_header(rows[0][1], rows[1][1] if len(rows) > 1 else None)):
@@ -126,7 +127,7 @@ def _read_table(path, sep, min_fields, max_fields, header: bool | None = None, l
         if not min_fields <= len(fields) <= max_fields:
             raise DataFormatError(
                 path, f"expected {min_fields} to {max_fields} fields separated by {sep or 'whitespace'!r}, "
-                f"got {len(fields)}{(layouts or {}).get(len(fields), '')}", line_no,
+                f"got {len(fields)}{(hints_by_field_count or {}).get(len(fields), '')}", line_no,
             )
     return rows, skipped
 

@@ -6,6 +6,7 @@ Every reported figure uses these, so numbers compare across runs, libraries and 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -242,7 +243,7 @@ def recommendation_validation(train: Dataset) -> Split:
 class Coverage:
     """What a split can test and its training part can teach, in counts (``awe-tf train``'s
     data line): the test part's origin (``test_every``: every n-th row of one file, 0: a test
-    file, a file's own lists of rows, ``test_rows_from``, or the recommendation split) and its
+    file, a file's own lists of rows, ``test_rows_file``, or the recommendation split) and its
     positives; for recommendation only, the users too
     short to test and those tested with no training items; for annotation only (0 for
     recommendation, whose items never trained on are not ranked at all), the training rows with
@@ -254,7 +255,7 @@ class Coverage:
     (:func:`sparse_columns`)."""
 
     test_every: int = 0
-    test_rows_from: str = ""
+    test_rows_file: Path | None = None
     untested_users: int = 0
     users_without_training_items: int = 0
     unlabelled_rows: int = 0
@@ -284,7 +285,7 @@ def coverage(split: Split) -> Coverage:
     numeric_used = bool((standardised & ~untrained).any())
     test_X = raw_rows(test.X, test.n_features)  # stored zeros dropped
     bare = 0 if numeric_used else int((test_X[:, ~untrained].getnnz(axis=1) == 0).sum())
-    return Coverage(test_every=split.test_every, test_rows_from=split.test_rows_from,
+    return Coverage(test_every=split.test_every, test_rows_file=split.test_rows_file,
                     unlabelled_rows=int((train.Y.getnnz(axis=1) == 0).sum()),
                     untrained_labels=int(labels.sum()), test_positives_of_untrained_labels=int(test.Y[:, labels].nnz),
                     test_positives=int(test.Y.nnz), untrained_features=int(features.size),

@@ -86,6 +86,12 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
     Returns:
         ``(train, test)`` data sets; ``test`` is ``None`` when no test file is given.
     """
+    return _read_files(train, test, labels, format, name, duplicates, header)[:2]
+
+
+def _read_files(train, test, labels, format, name, duplicates, header):
+    """:func:`read_files`, and the :class:`~awe_tf.data.xmlrepo.RowLists` that split the file, or
+    None."""
     train = Path(train)
     fmt = format or guess_format(train)
     if fmt not in FORMATS:
@@ -103,7 +109,7 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
         if out[1] is not None and out[1].feature_names != out[0].feature_names:
             raise DataFormatError(test, f"its features differ from those of {train}: "
                                         f"{_first_difference(out[0].feature_names, out[1].feature_names)}")
-        return out
+        return (*out, None)
     if fmt == "xmlrepo":
         # interactions take no test file: with one, the hint would not help
         with _read_as_named(format is None and test is None, "Extreme Classification text by its .txt name",
@@ -112,32 +118,34 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
         lists = row_lists(train) if test is None else None
         if lists is not None:  # the data set's own split, shipped as lists of rows
             train_rows, test_rows = read_row_lists(lists, first.n_examples)
-            return first.rows(train_rows), first.rows(test_rows)
+            return first.rows(train_rows), first.rows(test_rows), lists
         second = read_xmlrepo(test, name, duplicates) if test else None
         if second is not None and (second.n_features, second.n_labels) != (first.n_features, first.n_labels):
             raise DataFormatError(test, f"its header's {second.n_features} features and {second.n_labels} labels "
                                         f"differ from {train}'s {first.n_features} and {first.n_labels}")
-        return first, second
+        return first, second, None
     if test is not None:
         raise ValueError(f"{fmt} data is split by the protocol; pass only --train")
     if fmt == "movielens":
-        with _read_as_named(format is None, "a MovieLens folder" if train.is_dir() else "MovieLens by its name"):
-            return read_movielens(train, name, duplicates), None
-    return read_interactions(train, name, duplicates, header), None
+        folder = train.is_dir()  # no other format reads a folder: nothing else to suggest
+        with _read_as_named(format is None, "a MovieLens folder" if folder else "MovieLens by its name",
+                            other_formats=not folder):
+            return read_movielens(train, name, duplicates), None, None
+    return read_interactions(train, name, duplicates, header), None, None
 
 
 @contextlib.contextmanager
-def _read_as_named(guessed: bool, how: str, header_only: bool = False):
+def _read_as_named(guessed: bool, how: str, header_only: bool = False, other_formats: bool = True):
     """Where the format was ``guessed`` from a file's name, a malformed file's error
-    (``header_only``: on its first line) says so, and how to read user, item[, weight] rows
-    instead: a file of another layout named like those of the guessed format."""
+    (``header_only``: on its first line) says so, and (``other_formats``) how to read user,
+    item[, weight] rows instead: a file of another layout named like those of the guessed format."""
     try:
         yield
     except DataFormatError as error:
         if not guessed or (header_only and error.line != 1):
             raise
-        raise DataFormatError(error.path, f"{error.message} (read as {how}; --format interactions "
-                              "for user, item[, weight] rows)", error.line) from None
+        instead = "; --format interactions for user, item[, weight] rows" if other_formats else ""
+        raise DataFormatError(error.path, f"{error.message} (read as {how}{instead})", error.line) from None
 
 
 def _first_difference(names: list[str], others: list[str]) -> str:
@@ -198,13 +206,11 @@ def load_dataset(name: str = DEFAULT_DATASET) -> Split:
 
 def load_split(train, test=None, labels=None, format=None, name=None, duplicates: str = "error",
                header: bool | None = None) -> Split:
-    """Files read by :func:`read_files`, split by the protocol (a file's own split files, where
-    it has them, named in the split's ``test_rows_from``)."""
-    first, second = read_files(train, test, labels, format, name, duplicates, header)
+    """Files read by :func:`read_files`, split by the protocol (by a file's own split files,
+    where it has them: the split's ``test_rows_file`` names the list of its test rows)."""
+    first, second, lists = _read_files(train, test, labels, format, name, duplicates, header)
     split = protocol_split(first, second)
-    if test is None and second is not None:  # only row lists give a test part without a test file
-        split = dataclasses.replace(split, test_rows_from=row_lists(train).describe())
-    return split
+    return split if lists is None else dataclasses.replace(split, test_rows_file=lists.test)
 
 
 __all__ = ["Dataset", "list_datasets", "load_dataset", "load_split", "read_files", "DEFAULT_DATASET"]

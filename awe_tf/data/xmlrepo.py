@@ -92,7 +92,7 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
     )
 
 
-SPLIT_FILES = {"train": "_trSplit.txt", "test": "_tstSplit.txt"}  # after the data file's name less "_data"
+SPLIT_FILES = {"training": "_trSplit.txt", "test": "_tstSplit.txt"}  # after the data file's name less "_data"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,27 +103,32 @@ class RowLists:
     train: Path
     test: Path
 
-    def describe(self) -> str:
-        """Where the test part came from, in words (``awe-tf train``'s data line)."""
-        return f"the rows {self.test.name} lists, the data set's own split (its first column)"
-
 
 def row_lists(path) -> RowLists | None:
-    """The split files beside the data file ``path`` (``X_data.txt`` -> ``x_trSplit.txt`` and
-    ``x_tstSplit.txt``, letter case aside), or None where there are none; one without the other
-    is refused, naming the missing one."""
+    """The split files beside the data file ``path`` (``X_data.txt``, or ``X.txt``, ->
+    ``X_trSplit.txt`` and ``X_tstSplit.txt`` in any letter case, as the repository ships
+    ``Bibtex_data.txt`` beside ``bibtex_trSplit.txt``), or None where there are none. One without
+    the other is refused, naming the missing one, and so are two files that differ in letter case
+    only."""
     path = Path(path)
     stem = path.stem[:-5] if path.stem.lower().endswith("_data") else path.stem
     wanted = {(stem + suffix).lower(): part for part, suffix in SPLIT_FILES.items()}
-    found = {wanted[f.name.lower()]: f for f in sorted(path.parent.iterdir()) if f.name.lower() in wanted}
+    found = {}
+    for there in sorted(path.parent.iterdir()):
+        part = wanted.get(there.name.lower())
+        if part is not None and there.is_file():
+            if part in found:
+                raise DataFormatError(there, f"{found[part].name} beside it lists the {part} rows of {path.name} "
+                                             "too: keep one of the two")
+            found[part] = there
     if not found:
         return None
     if len(found) == 1:
         (part, there), = found.items()
-        other = "test" if part == "train" else "train"
+        other = "test" if part == "training" else "training"
         raise DataFormatError(there, f"this lists the {part} rows of {path.name}, but the file listing its {other} "
-                                     f"rows, {stem}{SPLIT_FILES[other]}, is not beside it")
-    return RowLists(found["train"], found["test"])
+                                     f"rows, {stem}{SPLIT_FILES[other]} (in any letter case), is not beside it")
+    return RowLists(found["training"], found["test"])
 
 
 def _listed_rows(path: Path, n: int) -> np.ndarray:
@@ -152,10 +157,17 @@ def _listed_rows(path: Path, n: int) -> np.ndarray:
 
 def read_row_lists(lists: RowLists, n: int) -> tuple[np.ndarray, np.ndarray]:
     """``(training rows, test rows)``, 0-based and in the data file's order, of the first split
-    in ``lists`` over a data file of ``n`` rows; a row in both parts is refused."""
+    in ``lists`` over a data file of ``n`` rows. The two cover every row once, as the repository's
+    do: a row in both, or in neither (the lists of another file?), is refused."""
     train, test = _listed_rows(lists.train, n), _listed_rows(lists.test, n)
     both = np.intersect1d(train, test)
     if both.size:
         raise DataFormatError(lists.test, f"row {int(both[0]) + 1} is listed as a test row and, in {lists.train.name}, "
                                           f"as a training row ({both.size} in both)")
+    if train.size + test.size < n:
+        missing, count = int(np.setdiff1d(np.arange(n), np.concatenate([train, test]))[0]), n - train.size - test.size
+        raise DataFormatError(lists.test, f"row {missing + 1} of the data file's {n} is in neither this list nor "
+                                          f"{lists.train.name} ({count} row{'s' * (count != 1)} in neither): a split's "
+                                          "lists cover every row. Lists of another file? To train on some rows only, "
+                                          "write them as a training and a test file (--train, --test)")
     return train, test

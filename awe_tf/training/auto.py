@@ -270,6 +270,12 @@ def check_metric(monitor: str, n_labels: int | None = None) -> str:
     return monitor if n_labels is not None and check > n_labels else f"{name}@{check}"
 
 
+def compared_on(monitor: str, check: str) -> str:
+    """What candidates are compared on, in words: the mean of the two metrics, or the one where
+    they are the same (fewer than 3 labels, :func:`check_metric`)."""
+    return monitor if check == monitor else f"the mean of {monitor} and {check}"
+
+
 def guard_metrics(monitor: str, check: str, n_labels: int, task: str = ANNOTATION) -> tuple[str, ...]:
     """The protocol's reported metrics besides the two compared (by k, whatever their names), on
     none of which a candidate may lose clearly: precision@k at each k the protocol reports
@@ -475,9 +481,9 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         results[spec] = (chosen, iterations)
     winner = _leader(trials)
     if winner is None:
-        mean = monitor if check == monitor else f"the mean of {monitor} and {check}"  # 2 labels: one metric
-        log(f"auto: no candidate beats WSABIE on the carve-out on {mean} (a trained or closed-form one by more "
-            "than its standard error, the vote at all) without losing one standard error on either, or "
+        log(f"auto: no candidate beats WSABIE on the carve-out on {compared_on(monitor, check)} (a trained or "
+            "closed-form one by more than its standard error, the vote at all) without losing one standard error "
+            "on either, or "
             f"{GUARD_ERRORS:g} on another reported metric: WSABIE")
         return AutoResult(None, wsabie_final, trials, began.elapsed()[0], epochs, monitor, check, n_rows)
     config = dataclasses.replace(model_config, affinity=winner.affinity)
