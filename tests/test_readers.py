@@ -252,7 +252,9 @@ def test_an_extreme_classification_file_is_split_by_the_split_files_beside_it(tm
     assert "the rows bibtex_tstSplit.txt lists in its first column: the data set's own split" in _test_notes(
         coverage(split))
     given = write(tmp_path, "test.txt", "1 3 2\n1 0:1\n")
-    assert read_files(data, given)[0].n_examples == 6  # a test file given: the whole file trains
+    with pytest.raises(ValueError, match=r"Bibtex_data.txt: its split files beside it \(bibtex_trSplit.txt, "
+                                         r"bibtex_tstSplit.txt\) say it holds its test rows too: drop --test"):
+        read_files(data, given)  # training on the whole file would train on the test rows
     alone = write(tmp_path, "Other_data.txt", rows)
     assert read_files(alone)[1] is None and load_split(alone).test_every == 5
     for name, text, message in (

@@ -73,7 +73,8 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
         test: an optional test file (annotation formats only). Without one, an Extreme
             Classification file that has its split files beside it (``X_data.txt``,
             ``x_trSplit.txt``, ``x_tstSplit.txt``) is split by their first column
-            (:func:`~awe_tf.data.xmlrepo.row_lists`).
+            (:func:`~awe_tf.data.xmlrepo.row_lists`); a test file given beside them is refused
+            (the file holds its test rows).
         labels: the Mulan label ``.xml`` (required for ``mulan``).
         format: one of ``mulan``, ``movielens``, ``xmlrepo``, ``interactions``; guessed from the
             file name when omitted.
@@ -115,7 +116,11 @@ def _read_files(train, test, labels, format, name, duplicates, header):
         with _read_as_named(format is None and test is None, "Extreme Classification text by its .txt name",
                             header_only=True):  # another layout fails on its first line
             first = read_xmlrepo(train, name, duplicates)
-        lists = row_lists(train) if test is None else None
+        lists = row_lists(train)
+        if lists is not None and test is not None:  # the file holds the test rows: training on it all would leak them
+            raise ValueError(f"{train}: its split files beside it ({lists.train.name}, {lists.test.name}) say it holds "
+                             "its test rows too: drop --test (test= in Python), and the lists split it; to train on "
+                             "the whole file, move the lists away")
         if lists is not None:  # the data set's own split, shipped as lists of rows
             train_rows, test_rows = read_row_lists(lists, first.n_examples)
             return first.rows(train_rows), first.rows(test_rows), lists
