@@ -435,7 +435,7 @@ def test_a_run_is_named_by_what_auto_chose(capsys):
     ridge = {"affinity": "constant", "auto": True, "metrics": {"precision@1": 0.5}, "n_test": 10, "n_excluded": 0,
              "validation": {"auto": {"chosen": "constant", "made": "reduced-rank ridge (lambda 10)"}}}
     assert reported_name(ridge) == "reduced-rank ridge (lambda 10)"
-    _print_table(ridge)
+    _print_table(ridge, "precision@1")
     assert "model (auto: reduced-rank ridge (lambda 10)) " in capsys.readouterr().out
     earlier = {"affinity": "constant", "validation": {"auto": {"chosen": "constant", "svd": True}}}  # before ridge
     assert reported_name(earlier) == "log-odds SVD"
