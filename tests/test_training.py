@@ -225,18 +225,37 @@ def test_a_new_best_is_copied_into_the_arrays_kept_before(corel):
     model = fit(corel.train, ModelConfig(dimension=4, num_negatives=3), TrainConfig(epochs=1, verbose=0)).model
     ranking = ValidationRanking(corel)
     ranking.set_model(model)
-    assert ranking._keep_if_best(0.1, 0)
+    assert ranking._keep_if_best({"precision@1": 0.1}, 0)
     kept = ranking.best_weights
     first = [w.copy() for w in kept]
     model.U.table.assign(model.U.table * 0.5)  # the next epoch's weights
-    assert not ranking._keep_if_best(0.05, 1)  # worse: nothing changes
+    assert not ranking._keep_if_best({"precision@1": 0.05}, 1)  # worse: nothing changes
     assert all(np.array_equal(a, b) for a, b in zip(ranking.best_weights, first, strict=True))
-    assert ranking._keep_if_best(0.2, 2)
+    assert ranking._keep_if_best({"precision@1": 0.2}, 2)
     assert all(new is old for new, old in zip(ranking.best_weights, kept, strict=True))  # the same arrays
     for kept_now, weight in zip(ranking.best_weights, model.get_weights(), strict=True):
         np.testing.assert_array_equal(kept_now, weight)
     model.U.table.assign(model.U.table * 0.5)  # a snapshot, not a view of the variables
     assert not any(np.array_equal(w, model.U.table.numpy()) for w in ranking.best_weights)
+
+
+def test_an_epoch_level_with_the_best_wins_on_the_protocols_other_metric(corel):
+    """P@1 moves in steps of one validation row: an epoch level with the best on it (also where
+    the two means differ in their last bits) is better where its P@3 is higher, not otherwise;
+    a higher P@1 wins whatever its P@3. Patience counts from the last such improvement."""
+    from awe_tf.training.callbacks import ValidationRanking
+
+    model = fit(corel.train, ModelConfig(dimension=4, num_negatives=3), TrainConfig(epochs=1, verbose=0)).model
+    ranking = ValidationRanking(corel, patience=2)
+    ranking.set_model(model)
+    assert ranking._keep_if_best({"precision@1": 0.4, "precision@3": 0.30}, 0)
+    assert not ranking._keep_if_best({"precision@1": 0.4, "precision@3": 0.30}, 1)  # level on both: the first stays
+    assert not ranking._keep_if_best({"precision@1": 0.4, "precision@3": 0.25}, 2)
+    assert ranking._keep_if_best({"precision@1": 0.4 - 1e-16, "precision@3": 0.31}, 3) and ranking.best_epoch == 3
+    assert not ranking._keep_if_best({"precision@1": 0.39, "precision@3": 0.5}, 4)
+    assert ranking._keep_if_best({"precision@1": 0.41, "precision@3": 0.1}, 5)
+    assert ranking.state()["best_check"] == 0.1 and ranking.check == "precision@3"
+    assert ValidationRanking(corel, monitor="precision@10").check == "precision@1"  # P@1 beside P@10
 
 
 def test_an_iterative_run_continued_with_more_epochs_retrains_the_steps_after_the_one_that_changed(corel, tmp_path,

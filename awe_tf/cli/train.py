@@ -260,7 +260,7 @@ def _earlier_step_scored_higher(best: list, monitor: str) -> str | None:
     """A note when the last iterative step's best validation score is below an earlier step's
     (``best``: each step's, None where unknown): the model kept is the last step's, as
     ``--iterations`` asks, and the note says which setting would have stopped at the better one."""
-    from awe_tf.training.auto import ROUNDING  # two means of the same rows can differ in their last bits
+    from awe_tf.metrics import ROUNDING  # two means of the same rows can differ in their last bits
 
     known = [(score, step) for step, score in enumerate(best[:-1]) if score is not None]
     if best[-1] is None or not known or max(known)[0] <= best[-1] + ROUNDING:

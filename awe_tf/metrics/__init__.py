@@ -2,6 +2,8 @@
 
 from awe_tf.metrics.ranking import (
     DEFAULT_KS,
+    ROUNDING,
+    check_metric,
     evaluate_scorer,
     hits_at_k,
     precision_at_k,
@@ -15,6 +17,8 @@ from awe_tf.metrics.ranking import (
 
 __all__ = [
     "DEFAULT_KS",
+    "ROUNDING",
+    "check_metric",
     "evaluate_scorer",
     "hits_at_k",
     "precision_at_k",

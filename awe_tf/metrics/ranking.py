@@ -131,6 +131,22 @@ def protocol_ks(n_labels: int, ks=DEFAULT_KS) -> tuple[int, ...]:
     return tuple(k for k in ks if k != 10 or n_labels >= 10)
 
 
+# Below this, two means (or a difference and its standard error) count as equal: means of the same
+# rows' values, summed in another order, can differ in their last bits, which must not decide.
+ROUNDING = 1e-12
+
+
+def check_metric(monitor: str, n_labels: int | None = None) -> str:
+    """The protocol's second metric beside ``monitor``: the protocols report P@1 with P@3 for
+    annotation and P@1 with P@10 for recommendation, so k = 3 beside k = 1, else k = 1. With
+    fewer than 3 labels (``n_labels``), where no ranking has a third place, it is the monitored
+    metric itself. ``--affinity auto`` compares candidates on both; early stopping breaks ties
+    on ``monitor`` by it."""
+    name, k = monitor.split("@")
+    check = 3 if int(k) == 1 else 1
+    return monitor if n_labels is not None and check > n_labels else f"{name}@{check}"
+
+
 SCORES_PER_BATCH = 1 << 23  # scores held at once while ranking (32 MB as float32), whatever |Y|
 
 

@@ -78,7 +78,7 @@ from threadpoolctl import threadpool_limits
 from awe_tf.baselines import svd_ranks
 from awe_tf.config import ModelConfig, TrainConfig, engine_for
 from awe_tf.data.dataset import ANNOTATION, Dataset
-from awe_tf.metrics import protocol_ks, ranked, row_values
+from awe_tf.metrics import ROUNDING, check_metric, protocol_ks, ranked, row_values  # noqa: F401 (re-exported)
 from awe_tf.training.closed_form import ridge_starts, svd_starts
 from awe_tf.training.fit import FitResult, check_arguments, progress_log
 from awe_tf.training.iterative import on_linear_model
@@ -103,11 +103,6 @@ OVER_BUDGET = "not run: over the"  # a trial's note where the budget left it out
 BUDGET = 5.0  # the most CPU time, in units of the WSABIE run's (validation and refit) it makes first
 GUARD_ERRORS = 2.0  # a loss on a guard metric this many standard errors or more refuses a candidate
 ITERATIONS = 3  # G rebuilds of an iterative candidate after WSABIE, its step 0 (the paper's T)
-# Below this, a difference and its standard error count as equal: where one validation row alone
-# differs, the two are equal in exact arithmetic and rounding would decide the rule.
-ROUNDING = 1e-12
-
-
 @dataclasses.dataclass
 class Trial:
     """One candidate on the carve-out: its validation score on the monitored metric (``score``) and
@@ -258,16 +253,6 @@ class _Stopwatch:
 
     def elapsed(self) -> tuple[float, float]:
         return time.perf_counter() - self.wall, time.process_time() - self.cpu
-
-
-def check_metric(monitor: str, n_labels: int | None = None) -> str:
-    """The second metric a candidate must not lose on: the protocols report P@1 with P@3 for
-    annotation and P@1 with P@10 for recommendation, so k = 3 beside k = 1, else k = 1. With
-    fewer than 3 labels (``n_labels``), where no ranking has a third place, it is the monitored
-    metric itself."""
-    name, k = monitor.split("@")
-    check = 3 if int(k) == 1 else 1
-    return monitor if n_labels is not None and check > n_labels else f"{name}@{check}"
 
 
 def compared_on(monitor: str, check: str) -> str:

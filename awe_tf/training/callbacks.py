@@ -14,7 +14,7 @@ import tensorflow as tf
 from awe_tf.config import check_monitor, with_earlier_defaults
 from awe_tf.evaluation import rank_test_part
 from awe_tf.memory import return_free_memory
-from awe_tf.metrics import protocol_ks
+from awe_tf.metrics import ROUNDING, check_metric, protocol_ks
 
 STATE_FILE = "state.json"
 
@@ -22,6 +22,13 @@ STATE_FILE = "state.json"
 class ValidationRanking(tf.keras.callbacks.Callback):
     """After each epoch, rank the validation split, log ``val_precision@k`` etc., keep the best
     weights by ``monitor`` and stop after ``patience`` epochs without improvement.
+
+    An epoch that ties the best on ``monitor`` (up to :data:`~awe_tf.metrics.ROUNDING`: the same
+    rows' means can differ in their last bits) is better where it is higher on the protocol's
+    other metric (:func:`~awe_tf.metrics.check_metric`: P@3 beside P@1, P@1 beside P@10). On a
+    small carve-out P@1 moves in steps of one row, so epochs tie often, also while P@3 still
+    rises; the first of them, kept before, was often one that had not yet learnt what the later
+    ones had.
 
     At the end of training the best weights are put back into the model. A run that starts from
     a trained model (:meth:`consider_start`) counts that start as epoch 0, so it is kept when no
@@ -34,8 +41,10 @@ class ValidationRanking(tf.keras.callbacks.Callback):
         k = check_monitor(monitor, split.test.n_labels)  # the protocol's ks, and the monitored one
         self.ks = ks or tuple(sorted({*protocol_ks(split.test.n_labels), k}))
         self.monitor = monitor
+        self.check = check_metric(monitor, split.test.n_labels)  # breaks ties on monitor
         self.patience = patience
         self.best = -math.inf
+        self.best_check = -math.inf
         self.best_epoch = -1
         self.best_weights = None
         self.start = None  # the validation metrics of a run's start, where consider_start scored one
@@ -48,11 +57,20 @@ class ValidationRanking(tf.keras.callbacks.Callback):
             raise ValueError(f"cannot monitor {self.monitor!r}; validation reports {sorted(metrics)}")
         return metrics[self.monitor]
 
-    def _keep_if_best(self, value: float, epoch: int) -> bool:
-        if value <= self.best:
+    def _improves(self, value: float, check: float) -> bool:
+        """Whether ``value`` (of ``monitor``) and ``check`` beat the best: higher on ``monitor``, or
+        level with it and higher on the check metric."""
+        if value > self.best + ROUNDING:
+            return True
+        return value >= self.best - ROUNDING and check > self.best_check + ROUNDING
+
+    def _keep_if_best(self, metrics: dict, epoch: int) -> bool:
+        value = self._monitored(metrics)
+        check = metrics.get(self.check, value)
+        if not self._improves(value, check):
             return False
         self.best_weights = _kept(self.best_weights, self.model.weights)
-        self.best, self.best_epoch = value, epoch
+        self.best, self.best_check, self.best_epoch = value, check, epoch
         return True
 
     def consider_start(self) -> dict:
@@ -60,7 +78,7 @@ class ValidationRanking(tf.keras.callbacks.Callback):
         ``best_epoch`` -1) unless an epoch beats them. Returns its validation metrics (kept as
         :attr:`start`)."""
         self.start = self.evaluate()
-        self._keep_if_best(self._monitored(self.start), -1)
+        self._keep_if_best(self.start, -1)
         return self.start
 
     def logged(self, metrics: dict) -> dict:
@@ -69,10 +87,9 @@ class ValidationRanking(tf.keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         metrics = self.evaluate()
-        value = self._monitored(metrics)
         if logs is not None:
             logs.update({f"val_{k}": v for k, v in self.logged(metrics).items()})
-        if not self._keep_if_best(value, epoch) and self.patience and epoch - self.best_epoch >= self.patience:
+        if not self._keep_if_best(metrics, epoch) and self.patience and epoch - self.best_epoch >= self.patience:
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
@@ -80,10 +97,11 @@ class ValidationRanking(tf.keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
     def state(self) -> dict:
-        return {"best": self.best, "best_epoch": self.best_epoch, "start": self.start}
+        return {"best": self.best, "best_check": self.best_check, "best_epoch": self.best_epoch, "start": self.start}
 
     def restore_state(self, state: dict, best_weights) -> None:
         self.best = state.get("best", -math.inf)
+        self.best_check = state.get("best_check", -math.inf)  # a run saved before ties were broken: none
         self.best_epoch = state.get("best_epoch", -1)
         self.best_weights = best_weights
         self.start = state.get("start")
