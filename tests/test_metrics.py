@@ -160,3 +160,19 @@ def test_evaluating_a_model_hands_the_freed_scores_back_once_ranked(monkeypatch)
     monkeypatch.setattr(evaluation, "return_free_memory", lambda: calls.append("returned"))
     evaluation.evaluate_model(score, split)
     assert calls[-1] == "returned" and calls.count("returned") == 1 and "scored" in calls
+
+
+def test_knn_baseline_counts_only_training_rows_with_a_label_as_neighbours():
+    """Two near copies of the query with no label and two farther rows with labels: k = 2 finds
+    the labelled ones (an unlabelled neighbour would only take a labelled one's place), and the
+    scores equal those of a k-NN fitted on the labelled rows alone."""
+    from awe_tf.baselines.knn import KNN
+    from awe_tf.data import Dataset
+
+    X = sp.csr_matrix(np.array([[1.0, 0.0], [1.0, 0.01], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]], np.float32))
+    Y = sp.csr_matrix(np.array([[0, 0, 0], [0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], np.float32))
+    train = Dataset(X=X, Y=Y, feature_names=["a", "b"], label_names=["p", "q", "r"])
+    query = sp.csr_matrix(np.array([[1.0, 0.0]], np.float32))
+    scores = KNN(k=2).fit(train).score(query)
+    np.testing.assert_allclose(scores, [[0.8, 0.6, 0.0]], rtol=1e-6)
+    np.testing.assert_allclose(scores, KNN(k=2).fit(train.rows([2, 3, 4])).score(query), rtol=1e-6)

@@ -1,5 +1,7 @@
 """The splits of docs/protocols.md, rebuilt here straight from the protocol's wording."""
 
+import dataclasses
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -158,7 +160,7 @@ def test_recommendation_validation_uses_seed_one():
 def test_progress_lines_say_what_the_carve_out_holds():
     """Annotation: rows on each side; recommendation, where every user keeps training items: the
     held-out items and their users (not users on both sides, which reads as a mistake)."""
-    from awe_tf.training.selection import carve_text
+    from awe_tf.training.selection import carve_text, scored_rows
 
     val = validation_split(protocol_split(toy_recommendation()).train)
     held = val.test.Y.toarray()
@@ -168,4 +170,8 @@ def test_progress_lines_say_what_the_carve_out_holds():
                               "other items train"
     annotation = validation_split(load_dataset("corel5k").train)
     assert carve_text(annotation) == f"{annotation.train.n_examples} train / {annotation.test.n_examples} " \
-                                     "validation examples"
+                                     "validation examples"  # every Corel5k row has a label
+    unlabelled = dataclasses.replace(annotation, test=annotation.test.with_matrices(
+        Y=annotation.test.Y.multiply(np.arange(annotation.test.n_examples)[:, None] % 2 == 0).tocsr()))
+    assert carve_text(unlabelled).endswith(f"validation examples ({scored_rows(unlabelled)} with a label: the rows "
+                                           "scored)") and scored_rows(unlabelled) < unlabelled.test.n_examples

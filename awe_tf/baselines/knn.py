@@ -1,8 +1,9 @@
 """k-nearest neighbours by cosine similarity, in input space or in a learnt embedding space.
 
 The score of label j for input x is sum over the k training examples most similar to x of
-cos(x, x_n) * Y_nj. With ``exclude_self``, a test row never counts the training row of the same
-id (recommendation: a user is not their own neighbour).
+cos(x, x_n) * Y_nj. Training examples without a label are no neighbours: each would add 0 to every
+label, so the ranking would be that of fewer neighbours. With ``exclude_self``, a test row never
+counts the training row of the same id (recommendation: a user is not their own neighbour).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class KNN:
         return _unit_rows(self.transform(X) if self.transform is not None else X)
 
     def fit(self, train: Dataset) -> KNN:
+        labelled = np.flatnonzero(np.diff(sp.csr_matrix(train.Y).indptr) > 0)  # the others vote for nothing
+        train = train.rows(labelled) if labelled.size < train.n_examples else train
         self.Z = self._space(train.X)
         self.Y = sp.csr_matrix(train.Y, dtype=np.float32)
         self.ids = np.asarray(train.row_ids)

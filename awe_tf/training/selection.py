@@ -84,12 +84,15 @@ DETAIL = " " * 6  # progress lines about a stage, set in under the line that nam
 
 
 def carve_text(carve: Split) -> str:
-    """What the validation carve-out holds, as progress lines give it: rows for annotation; for
-    recommendation, where every user keeps training items, the held-out items and their users."""
+    """What the validation carve-out holds, as progress lines give it: rows for annotation (and
+    those with a label, where some have none: only they are scored); for recommendation, where
+    every user keeps training items, the held-out items and their users."""
     if carve.train.task == RECOMMENDATION:
         return (f"{scored_rows(carve)} users' held-out items ({carve.test.Y.nnz} in all) for validation, their other "
                 "items train")
-    return f"{carve.train.n_examples} train / {carve.test.n_examples} validation examples"
+    scored = scored_rows(carve)
+    unscored = f" ({scored} with a label: the rows scored)" if scored < carve.test.n_examples else ""
+    return f"{carve.train.n_examples} train / {carve.test.n_examples} validation examples{unscored}"
 
 
 def epochs_text(epochs) -> str:
