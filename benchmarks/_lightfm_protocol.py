@@ -2,7 +2,10 @@
 only): LightFM's WARP trained the protocol's way, as ``awe-tf train`` trains WSABIE.
 
 1. On the validation carve-out: train epoch by epoch, rank the carve-out's rows after each and
-   stop after ``patience`` epochs without a better monitored precision; the best epoch is chosen.
+   stop after ``patience`` epochs without a better monitored precision; the best epoch is chosen,
+   as awe-tf chooses its own: an epoch level with the best on the monitored precision (up to
+   rounding) is better where it is higher on the protocol's other one (P@3 beside P@1, P@1
+   beside P@10).
 2. On the whole training part: train afresh for the chosen epochs, rank the test part's rows
    once, and write their top ``k`` labels (``[n, k]`` int64, best first) to ``argv[2]``; the
    caller computes the metrics from them with awe-tf's own code.
@@ -64,6 +67,15 @@ def _precision(top: np.ndarray, positives: sp.csr_matrix, k: int) -> float:
     return float(hits.mean() / k) if hits.size else float("nan")
 
 
+ROUNDING = 1e-12  # awe-tf's: two means of the same rows that differ in their last bits are level
+
+
+def _better(value, check, best, best_check) -> bool:
+    """awe-tf's rule (its ValidationRanking): higher on the monitored precision, or level with the
+    best on it and higher on the other."""
+    return value > best + ROUNDING or (value >= best - ROUNDING and check > best_check + ROUNDING)
+
+
 class Stage:
     """One stage's data: the training interactions, LightFM's user features (None: one
     representation per training user) and how to pick the scored rows' representations."""
@@ -101,12 +113,17 @@ def main():
     def model():
         return LightFM(no_components=dimension, loss="warp", learning_rate=0.05, max_sampled=10, random_state=seed)
 
-    carve, history, began = Stage(data, "carve_"), [], time.perf_counter()
+    carve, history, checks, began = Stage(data, "carve_"), [], [], time.perf_counter()
+    n_labels = carve.train.shape[1]
+    check_k = 3 if monitor_k == 1 else 1  # awe-tf's check_metric
+    check_k = monitor_k if check_k > n_labels else check_k
     lightfm, best = model(), 0
     for epoch in range(1, most + 1):
         lightfm.fit_partial(carve.interactions, user_features=carve.features, epochs=1, num_threads=threads)
-        history.append(_precision(carve.top(lightfm, monitor_k), carve.eval_Y, monitor_k))
-        if best == 0 or history[-1] > history[best - 1]:
+        top = carve.top(lightfm, max(monitor_k, check_k))
+        history.append(_precision(top, carve.eval_Y, monitor_k))
+        checks.append(_precision(top, carve.eval_Y, check_k))
+        if best == 0 or _better(history[-1], checks[-1], history[best - 1], checks[best - 1]):
             best = epoch
         elif patience and epoch - best >= patience:
             break

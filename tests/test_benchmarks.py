@@ -114,6 +114,21 @@ def test_lightfm_side_of_quality_ranks_and_scores_as_awe_tf_does():
             assert worker._precision(ours, positives, k) == pytest.approx(precision_at_k(ours, positives, k))
 
 
+def test_the_lightfm_worker_breaks_ties_between_epochs_as_awe_tf_does():
+    """The peer's epochs are chosen by awe-tf's rule (ValidationRanking._improves): level on the
+    monitored precision up to rounding, the other metric decides."""
+    from awe_tf.data import load_dataset
+    from awe_tf.training.callbacks import ValidationRanking
+
+    worker = _module("_lightfm_protocol")
+    ranking = ValidationRanking(load_dataset("corel5k"))
+    cases = [((0.5, 0.3), (0.5, 0.3)), ((0.5, 0.31), (0.5, 0.3)), ((0.5 - 1e-16, 0.31), (0.5, 0.3)),
+             ((0.49, 0.9), (0.5, 0.3)), ((0.51, 0.0), (0.5, 0.3)), ((0.5, 0.29), (0.5, 0.3))]
+    for (value, check), (best, best_check) in cases:
+        ranking.best, ranking.best_check = best, best_check
+        assert worker._better(value, check, best, best_check) == ranking._improves(value, check), (value, check)
+
+
 def test_quality_refuses_a_lightfm_python_that_cannot_run_lightfm(data_dir):
     """Before any training: a program that is not there, and a Python without lightfm 1.17."""
     script = str(ROOT / "benchmarks" / "quality.py")
