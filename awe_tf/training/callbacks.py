@@ -27,8 +27,7 @@ class ValidationRanking(tf.keras.callbacks.Callback):
     rows' means can differ in their last bits) is better where it is higher on the protocol's
     other metric (:func:`~awe_tf.metrics.check_metric`: P@3 beside P@1, P@1 beside P@10). On a
     small carve-out P@1 moves in steps of one row, so epochs tie often, also while P@3 still
-    rises; the first of them, kept before, was often one that had not yet learnt what the later
-    ones had.
+    rises.
 
     At the end of training the best weights are put back into the model. A run that starts from
     a trained model (:meth:`consider_start`) counts that start as epoch 0, so it is kept when no
