@@ -165,7 +165,8 @@ def _train(args) -> int:
     validation_report = None
     began = time.perf_counter()
     if auto:
-        from awe_tf.training.auto import check_metric, compared_on
+        from awe_tf.metrics import check_metric
+        from awe_tf.training.auto import compared_on
 
         print(f"choosing the affinity on the protocol's validation carve-out, by "
               f"{compared_on(monitor, check_metric(monitor, split.train.n_labels))} against WSABIE (epochs by "
