@@ -135,10 +135,11 @@ def pair_values(model, split: Split, seed: int = 0) -> PairValues:
     return found
 
 
-def profile(model, split: Split, seed: int = 0, measured: PairValues | None = None) -> dict:
+def profile(model, split: Split, seed: int = 0, measured: PairValues | None = None, made: str | None = None) -> dict:
     """G of a trained model on ``split``'s test part (module docstring), as plain data; from
     ``measured`` where :func:`pair_values` has been called already (``seed``, of the random
-    labels, then goes unused)."""
+    labels, then goes unused). ``made``: the closed form whose U and V the model holds (G = 1,
+    nothing trained against a margin), as a run's record names it."""
     measured = measured if measured is not None else pair_values(model, split, seed)
     positive, negative = measured.positives, measured.negatives
     zero = float(np.mean(np.abs(positive) < 1e-9)) if positive.size else float("nan")
@@ -154,6 +155,8 @@ def profile(model, split: Split, seed: int = 0, measured: PairValues | None = No
     if model.affinity.additive:  # what it adds, against the gap it competes with; no margin scaled
         report.update(additive=True, linear_positives=_summary(measured.linear_positives),
                       linear_negatives=_summary(measured.linear_negatives))
+    elif made:  # its U and V were made, not trained against a margin
+        report["made"] = made
     else:
         report["margin_in_linear_terms"] = model.margin / mean_positive if mean_positive > 0 else float("inf")
     return report
@@ -382,15 +385,11 @@ def diagnose(run_dir, split: Split, seed: int = 0, plot_to: str | Path | None = 
 
     model = AWEModel.load_model(run_dir)
     run_dir = run_directory(run_dir)  # None: a model saved outside a run, with no steps to read
-    measured = pair_values(model, split, seed)
-    report = profile(model, split, seed, measured)
     from awe_tf.training.auto import made_chosen
 
     metrics = read_metrics(run_dir)
-    made = made_chosen(metrics)
-    if made:  # G = 1 with a closed form's U and V, not WSABIE's: no margin was trained against
-        report["made"] = made
-        report.pop("margin_in_linear_terms", None)
+    measured = pair_values(model, split, seed)
+    report = profile(model, split, seed, measured, made=made_chosen(metrics))
     recorded = metrics if model.affinity.reference_part() is not None else None
     if recorded is not None:
         from awe_tf.config import ModelConfig, with_earlier_defaults
