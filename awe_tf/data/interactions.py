@@ -113,16 +113,19 @@ def _fields(path, line: str, line_no: int, sep) -> list[str]:
         raise DataFormatError(path, f"malformed quoting ({err})", line_no) from None
 
 
-def _read_table(path, sep, min_fields, max_fields, header: bool | None = None,
+def _read_table(path, sep, min_fields, max_fields, rows_are: str, header: bool | None = None,
                 hints_by_field_count: dict | None = None):
     """The data lines of a delimited text table as ``(line number, fields)``, and the fields of
     its first line where that is a header, skipped (``header``: True, False, or None to tell by
-    :func:`_is_header`), else None. ``hints_by_field_count``: what a row of some other number of
-    fields may be, by that number, added to the error such a row stops with."""
+    :func:`_is_header`), else None; a header with no line after it is refused, naming what the
+    rows are (``rows_are``). ``hints_by_field_count``: what a row of some other number of fields
+    may be, by that number, added to the error such a row stops with."""
     rows = [(line_no, _fields(path, line, line_no, sep)) for line_no, line in text_lines(path) if line.strip()]
     skipped = None
     if rows and (header if header is not None else _is_header(rows[0][1], rows[1][1] if len(rows) > 1 else None)):
         skipped, rows = tuple(rows[0][1]), rows[1:]
+        if not rows:
+            raise DataFormatError(path, f"no {rows_are} after the header line")
     for line_no, fields in rows:
         if not min_fields <= len(fields) <= max_fields:
             raise DataFormatError(
@@ -148,9 +151,7 @@ def read_movielens(path, name: str | None = None, duplicates: str = "error") -> 
             raise DataFormatError(path, "no u.data, ratings.dat or ratings.csv in this folder")
     sep = {".dat": "::", ".csv": ","}.get(path.suffix, "\t")
     users, items, lines = [], [], []
-    rows, header = _read_table(path, sep, 3, 4)
-    if header and not rows:
-        raise DataFormatError(path, "no ratings after the header line")
+    rows, header = _read_table(path, sep, 3, 4, "ratings")
     for line_no, fields in rows:
         user, item = fields[0], fields[1]
         if not (user.isdigit() and item.isdigit()):
@@ -188,10 +189,9 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
     path = Path(path)
     sep = "," if path.suffix.lower() == ".csv" else "\t"
     users, items, weights, lines = [], [], [], []
-    rows, header = _read_table(path, sep, 2, 3, header, {4: " (user, item, rating, timestamp, as MovieLens writes "
-                                                          "ratings? --format movielens reads them, every rating as 1)"})
-    if header and not rows:
-        raise DataFormatError(path, "no interactions after the header line")
+    rows, header = _read_table(path, sep, 2, 3, "interactions", header,
+                               {4: " (user, item, rating, timestamp, as MovieLens writes ratings? --format movielens "
+                                   "reads them, every rating as 1)"})
     for line_no, fields in rows:
         if not fields[0] or not fields[1]:
             raise DataFormatError(path, "empty user or item id", line_no)
