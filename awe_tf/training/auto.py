@@ -103,6 +103,8 @@ OVER_BUDGET = "not run: over the"  # a trial's note where the budget left it out
 BUDGET = 5.0  # the most CPU time, in units of the WSABIE run's (validation and refit) it makes first
 GUARD_ERRORS = 2.0  # a loss on a guard metric this many standard errors or more refuses a candidate
 ITERATIONS = 3  # G rebuilds of an iterative candidate after WSABIE, its step 0 (the paper's T)
+
+
 @dataclasses.dataclass
 class Trial:
     """One candidate on the carve-out: its validation score on the monitored metric (``score``) and
