@@ -24,3 +24,9 @@ def training_pair_scores(model, query_X, G):
     pair_inputs = model.affinity.pair_inputs(features, weights, -np.ones((n, 2), np.int32),
                                              (batch["context_ids"], batch["context_weights"]))
     return model.affinity.pair_scores(pair_inputs, tf.gather(V, labels), labels).numpy(), labels
+
+
+def reference_rows_of(train_X, train_Y):
+    """The rows an affinity built from the training set keeps (those with a label), as arrays."""
+    keep = np.asarray(train_Y).any(axis=1)
+    return np.asarray(train_X)[keep], np.asarray(train_Y)[keep]

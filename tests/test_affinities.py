@@ -14,7 +14,7 @@ from awe_tf.evaluation import evaluate_model
 from awe_tf.models import AWEModel
 from awe_tf.training import ModelConfig, TrainConfig, fit_iterative
 from awe_tf.training.optimiser import adagrad_accumulator
-from tests.contexts import training_pair_scores
+from tests.contexts import reference_rows_of, training_pair_scores
 
 
 def test_specs():
@@ -48,7 +48,11 @@ def test_context_lookup():
 
 
 def knn_reference(latent, bias, train_X, train_Y, query_X, k, exclude_self=False):
-    """G by the equation: the share of the k most cosine-similar training inputs with label y."""
+    """G by the equation: the share of the k most cosine-similar training inputs with label y,
+    among those with a label (with ``exclude_self`` the queries are those rows)."""
+    train_X, train_Y = reference_rows_of(train_X, train_Y)
+    query_X = train_X if exclude_self else query_X
+
     def embed(X):
         return X @ latent[:-1] + latent[-1] if bias else X @ latent
 
@@ -80,8 +84,9 @@ def test_knn_affinity_matches_its_equation(prior, tmp_path):
     context = model.affinity.context(sp.csr_matrix(query_X)).toarray()
     np.testing.assert_allclose(context[:, :n_labels], G, rtol=1e-5)
     assert not context[:, n_labels].any()  # the hard match has no offset
-    G_train = knn_reference(latent, True, train_X, train_Y, train_X, k, exclude_self=True)
-    G_rows = model.affinity.training_context(np.arange(n)).toarray()[:, :n_labels]
+    G_train = knn_reference(latent, True, train_X, train_Y, None, k, exclude_self=True)
+    assert 0 < model.affinity.n_reference == len(G_train) < n  # rows without a label are no one's neighbour
+    G_rows = model.affinity.training_context(np.arange(len(G_train))).toarray()[:, :n_labels]
     np.testing.assert_allclose(G_rows, G_train, rtol=1e-5)
     U, V = model.U.table.numpy(), model.V.table.numpy()
     if prior:  # the bias feature's term U_bias . V_y is a label prior outside G
@@ -376,7 +381,9 @@ def test_matrix_refuses_a_huge_vocabulary():
 
 
 def rbf_reference(space, train_X, train_Y, query_X, latent, k, gamma, latent_gamma, label_gamma):
-    """Eq. 3 / eq. 8 summed over the k training inputs with the largest kernel weight."""
+    """Eq. 3 / eq. 8 summed over the k training inputs with a label with the largest kernel weight."""
+    train_X, train_Y = reference_rows_of(train_X, train_Y)
+
     def embed(X):
         return X @ latent[:-1] + latent[-1]
 
@@ -426,7 +433,9 @@ def test_scann_search_finds_the_exact_neighbours():
     rng = np.random.default_rng(5)
     centres = rng.normal(size=(20, 8))
     train_X = np.repeat(centres, 30, axis=0) + 0.05 * rng.normal(size=(600, 8))
-    train_Y = sp.csr_matrix(np.eye(20)[np.repeat(np.arange(20), 30)])
+    train_Y = np.eye(20)[np.repeat(np.arange(20), 30)]
+    train_Y[3::4] = 0  # rows without a label, which neither search may return
+    train_Y = sp.csr_matrix(train_Y)
     exact = AWEModel(8, 20, dimension=8, affinity="knn:k=10", input_bias=False)
     approx = AWEModel(8, 20, dimension=8, affinity="knn:k=10,search=scann", input_bias=False)
     latent = np.eye(8, dtype=np.float32)
@@ -436,9 +445,18 @@ def test_scann_search_finds_the_exact_neighbours():
     G_exact = exact.affinity.context(queries).toarray()
     G_approx = approx.affinity.context(queries).toarray()
     np.testing.assert_allclose(G_approx, G_exact)  # well-separated clusters: the same neighbours' labels
-    train_exact = exact.affinity.training_context(np.arange(600)).toarray()
-    train_approx = approx.affinity.training_context(np.arange(600)).toarray()
+    assert approx.affinity.n_reference == 450
+    train_exact = exact.affinity.training_context(np.arange(450)).toarray()
+    train_approx = approx.affinity.training_context(np.arange(450)).toarray()
     assert np.abs(train_exact - train_approx).sum(axis=1).mean() < 0.05
+    np.testing.assert_allclose(train_approx[:, :20].sum(axis=1), 1, rtol=1e-6)  # k neighbours, each with a label
+
+
+def test_g_from_training_rows_none_of_which_has_a_label_is_refused():
+    model = AWEModel(4, 3, dimension=2, affinity="knn:k=2", input_bias=False)
+    with pytest.raises(ValueError, match="no training row has a label: the KNN affinity has nothing"):
+        model.affinity.set_reference(np.eye(4, dtype=np.float32), sp.csr_matrix(np.eye(4)), sp.csr_matrix((4, 3)),
+                                     input_bias=False)
 
 
 @pytest.mark.parametrize("spec", ["knn:k=5", "knn:k=5,prior=0", "knn:k=1", "cluster:leaves=9,top=20"])

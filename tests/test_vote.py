@@ -2,6 +2,8 @@
 scores, its round trip, and its two ends on a trained WSABIE (w = 0: WSABIE; w large: k-NN in
 WSABIE's space)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -11,14 +13,18 @@ from awe_tf.affinities.vote import NeighbourVote
 from awe_tf.baselines import KNN
 from awe_tf.data import load_dataset
 from awe_tf.models import AWEModel
-from awe_tf.training import ModelConfig, TrainConfig, fit
+from awe_tf.training import ModelConfig, TrainConfig, fit, fit_iterative
 from awe_tf.training.iterative import on_linear_model
-from tests.contexts import training_pair_scores
+from tests.contexts import reference_rows_of, training_pair_scores
 
 
 def vote_reference(latent, train_X, train_Y, query_X, k, exclude_self=False):
     """N by the equation: sum over the k most cosine-similar training inputs (in the space of
-    ``latent``, whose last row is the bias feature's) of their cosine times their labels, over k."""
+    ``latent``, whose last row is the bias feature's) with a label, of their cosine times their
+    labels, over k (with ``exclude_self`` the queries are those rows)."""
+    train_X, train_Y = reference_rows_of(train_X, train_Y)
+    query_X = train_X if exclude_self else query_X
+
     def embed(X):
         return X @ latent[:-1] + latent[-1]
 
@@ -46,8 +52,10 @@ def test_the_vote_is_the_linear_score_plus_cosine_k_nn_of_the_earlier_space(tmp_
     N = vote_reference(latent, train_X, train_Y, query_X, k)
     np.testing.assert_allclose(model.affinity.context(sp.csr_matrix(query_X)).toarray()[:, :n_labels], N,
                                rtol=1e-5, atol=1e-7)
-    N_train = vote_reference(latent, train_X, train_Y, train_X, k, exclude_self=True)
-    np.testing.assert_allclose(model.affinity.training_context(np.arange(n)).toarray()[:, :n_labels], N_train,
+    N_train = vote_reference(latent, train_X, train_Y, None, k, exclude_self=True)
+    assert len(N_train) < n  # rows without a label are no one's neighbour
+    np.testing.assert_allclose(model.affinity.training_context(np.arange(len(N_train))).toarray()[:, :n_labels],
+                               N_train,
                                rtol=1e-5, atol=1e-7)
     U, V = model.U.table.numpy(), model.V.table.numpy()
     want_scores = (query_X @ U[:-1] + U[-1]) @ V.T + w * N  # the bias feature inside the linear score
@@ -109,3 +117,24 @@ def test_on_a_trained_wsabie_the_vote_runs_from_wsabie_to_k_nn_in_its_space():
     tied = knn >= best[:, None] - 1e-7
     assert (linear[rows, top] >= np.where(tied, linear, -np.inf).max(axis=1) - 1e-3).all()
     assert (tied.sum(axis=1) > 1).any()  # some rows have ties for WSABIE to break
+
+
+def test_training_rows_without_a_label_are_no_ones_neighbour():
+    """A third of Corel5k's training rows lose their labels (as many Mulan rows have none): the
+    vote on WSABIE is still the k-NN baseline's in WSABIE's space (which takes only rows with a
+    label), and G is trained on with those rows in the training data."""
+    split = load_dataset("corel5k")
+    Y = split.train.Y.tolil()
+    Y[::3] = 0
+    train = split.train.with_matrices(Y=Y.tocsr())
+    config = ModelConfig(dimension=16, num_negatives=10)
+    wsabie = fit(train, config, TrainConfig(epochs=1, verbose=0)).model
+    X = split.test.X[:300]
+    knn = KNN(20, transform=wsabie.embed_inputs).fit(train).score(X)
+    vote = on_linear_model(train, dataclasses.replace(config, affinity="vote:weight=2,k=20"), wsabie).model
+    assert vote.affinity.n_reference == train.Y.getnnz(axis=1).astype(bool).sum() < train.n_examples
+    N = vote.affinity.context(vote.prepare(X)).toarray()[:, :-1]
+    np.testing.assert_allclose(N, knn / 20, rtol=1e-4, atol=1e-6)
+    result, steps = fit_iterative(train, dataclasses.replace(config, affinity="knn:k=20"),
+                                  TrainConfig(epochs=1, verbose=0), iterations=1)
+    assert result.model.affinity.n_reference == vote.affinity.n_reference and len(steps) == 2

@@ -96,8 +96,8 @@ class Cluster(ReferenceAffinity):
             lower[c * branching : c * branching + centroids.shape[0]] = centroids
             lower[c * branching + centroids.shape[0] : (c + 1) * branching] = np.inf  # unused slots
             leaf[members] = c * branching + sub
-        Y = sp.csr_matrix(train_Y)
-        n_leaves, n_labels = lower.shape[0], Y.shape[1]
+        n_leaves, n_labels = lower.shape[0], self.n_labels
+        Y = self.labels.value(n_labels)  # the reference rows' labels
         top = min(self.top, n_labels)
         kept = np.full((n_leaves, top), n_labels, np.int64)
         if self.rank_by == "score" and label_embeddings is not None:

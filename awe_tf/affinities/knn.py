@@ -19,9 +19,9 @@ def _unit_tf(M):
 
 @register("knn", space={"k": ("int", 5, 50)}, short="k")
 class KNN(NeighbourAffinity):
-    """G(x, y) = (1/k) sum_{x' in N_k(x)} y'_y: the share of x's k nearest training inputs that
-    carry label y, neighbours found by cosine similarity in the latent space of an earlier model
-    (x -> x^T U_prev). The score is f(x, y) = G(x, y) x^T U^T V y.
+    """G(x, y) = (1/k) sum_{x' in N_k(x)} y'_y: the share of x's k nearest training inputs (of
+    those with a label) that carry label y, neighbours found by cosine similarity in the latent
+    space of an earlier model (x -> x^T U_prev). The score is f(x, y) = G(x, y) x^T U^T V y.
 
     This is the G of the paper's iterative scheme: train a linear model, embed the training set
     with its U, fix G, retrain U and V (:func:`awe_tf.training.fit_iterative`).

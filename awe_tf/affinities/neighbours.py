@@ -1,11 +1,12 @@
 """Affinities built from the training set and an earlier model (the paper's iterative scheme).
 
-:class:`ReferenceAffinity` keeps what such a G needs to score any input on its own: the
-training labels, the training inputs in the space G works in (raw inputs, and/or their embedding
-by a frozen U_prev from an earlier model), and that U_prev. Its G rows are computed with
-TensorFlow ops (in batches when eager; the same ops run inside an exported serving graph) and
-reach the model as context. :class:`NeighbourAffinity` is the kernel form, G(x, y) = sum over
-x's nearest training inputs x_n of K(x, x_n) L(y, y_n); the cluster affinity is another.
+:class:`ReferenceAffinity` keeps what such a G needs to score any input on its own: its
+*reference rows*, the training rows that have a label (their labels, and their inputs in the
+space G works in: raw inputs, and/or their embedding by a frozen U_prev from an earlier model),
+and that U_prev. Its G rows are computed with TensorFlow ops (in batches when eager; the same
+ops run inside an exported serving graph) and reach the model as context.
+:class:`NeighbourAffinity` is the kernel form, G(x, y) = sum over x's nearest reference rows x_n
+of K(x, x_n) L(y, y_n); the cluster affinity is another.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ def _padded_to_csr(ids: np.ndarray, weights: np.ndarray, n_labels: int) -> sp.cs
     G = sp.csr_matrix((weights[keep], (rows[keep], ids[keep])), shape=(ids.shape[0], n_labels + 1), dtype=np.float32)
     G.sort_indices()
     return G
+
+
+def reference_rows(Y) -> np.ndarray:
+    """The training rows an affinity built from the training set keeps as its reference rows:
+    those with a label (:meth:`ReferenceAffinity.set_reference`), in order."""
+    return np.flatnonzero(sp.csr_matrix(Y).getnnz(axis=1) > 0)
 
 
 def context_scatter_index(ids, n_labels):
@@ -103,7 +110,7 @@ class ReferenceAffinity(Affinity):
         self.reference = stored_variable("reference", [0, 0])  # training inputs embedded by U_prev
         self.inputs = StoredMatrix("inputs")  # raw training inputs (input and hybrid spaces)
         self.labels = StoredMatrix("labels")
-        self.state = stored_variable("state", [3], tf.int64)  # n_train, |Y|, input bias (0/1)
+        self.state = stored_variable("state", [3], tf.int64)  # reference rows, |Y|, input bias (0/1)
 
     @property
     def candidates_only(self) -> bool:
@@ -144,13 +151,24 @@ class ReferenceAffinity(Affinity):
 
     @property
     def n_reference(self) -> int:
-        """The training inputs G was built from (0 before :meth:`set_reference`)."""
+        """The reference rows G was built from: the training rows with a label (0 before
+        :meth:`set_reference`)."""
         return int(self.state.numpy()[0])
 
     def set_reference(self, latent_U: np.ndarray, train_X: sp.csr_matrix, train_Y: sp.csr_matrix,
                       input_bias: bool, label_embeddings=None) -> None:
-        """Fix G: keep the (prepared) training inputs, their labels and U_prev = ``latent_U``
-        (``label_embeddings``, the earlier model's V, is for affinities that rank labels by it)."""
+        """Fix G: keep the (prepared) training inputs that have a label, their labels and U_prev
+        = ``latent_U`` (``label_embeddings``, the earlier model's V, is for affinities that rank
+        labels by it). These *reference rows* are what G searches and counts: a training row
+        without a label carries nothing to give a neighbour, and would only take the place of
+        one that does (Mulan sets such as birds leave many rows unlabelled)."""
+        train_Y = sp.csr_matrix(train_Y)
+        labelled = reference_rows(train_Y)
+        if labelled.size == 0:
+            raise ValueError(f"no training row has a label: the {type(self).__name__} affinity has nothing to build G "
+                             "from")
+        if labelled.size < train_Y.shape[0]:
+            train_X, train_Y = sp.csr_matrix(train_X)[labelled], train_Y[labelled]
         self.state.assign([train_Y.shape[0], train_Y.shape[1], int(bool(input_bias))])
         self.latent.assign(np.asarray(latent_U, np.float32))
         self.labels.assign(train_Y)
@@ -176,7 +194,7 @@ class ReferenceAffinity(Affinity):
         Args:
             raw: ``(ids [b, L], weights [b, L])``, the prepared raw inputs (input/hybrid spaces).
             Z: ``[b, d]`` the inputs embedded by U_prev (latent/hybrid spaces).
-            exclude: ``[b]`` the training row each query is, not to be its own neighbour (or None).
+            exclude: ``[b]`` the reference row each query is, not to be its own neighbour (or None).
             neighbours: ``[b, c]`` training rows found by an index, or None.
         """
         raise NotImplementedError
@@ -261,8 +279,9 @@ class ReferenceAffinity(Affinity):
                               self.embed(X) if self.space in ("latent", "hybrid") else None)
 
     def training_context(self, rows):
-        """G rows of the training rows numbered ``rows``, each not its own neighbour (a worker
-        of a multi-worker strategy computes its share; :func:`awe_tf.distribute.rows_by_workers`)."""
+        """G rows of the reference rows numbered ``rows`` (the training rows with a label, in
+        order: :func:`reference_rows`), each not its own neighbour (a worker of a multi-worker
+        strategy computes its share; :func:`awe_tf.distribute.rows_by_workers`)."""
         self.check_ready()
         rows = np.asarray(rows, np.int64)
         n_features = int(tf.shape(self.latent)[0]) - self.input_bias

@@ -3,8 +3,8 @@ back to either end of what a user compares AWE with.
 
     f(x, y) = x^T U^T V y + w N(x, y),   N(x, y) = (1/k) sum_{n in N_k(x)} cos(z, z_n) y_n[y],
 
-with z = x^T U_prev and N_k(x) the k training inputs whose z_n are nearest to z by cosine (k is
-min(k, the training inputs) where there are fewer). N is the score of cosine k-NN in U_prev's
+with z = x^T U_prev and N_k(x) the k training inputs with a label whose z_n are nearest to z by
+cosine (k is min(k, those inputs) where there are fewer). N is the score of cosine k-NN in U_prev's
 space (the ``knn_embedding`` baseline), divided by k.
 
 This is not one of the paper's G, whose score G(x, y) x^T U^T V y is linear in the pair's
@@ -61,7 +61,7 @@ class NeighbourVote(KNN):
 
     def kernel(self, closeness):
         """Each neighbour votes with its cosine similarity, divided by the neighbours taken
-        (min(k, the training inputs))."""
+        (min(k, the reference rows))."""
         return closeness / tf.cast(tf.shape(closeness)[1], closeness.dtype)
 
     def added(self, G):

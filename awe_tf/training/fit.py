@@ -7,9 +7,12 @@ import dataclasses
 import time
 from pathlib import Path
 
+import numpy as np
+import scipy.sparse as sp
 import tensorflow as tf
 
 from awe_tf.affinities.base import parts_of
+from awe_tf.affinities.neighbours import reference_rows
 from awe_tf.config import ModelConfig, SettingError, TrainConfig, affinity_of, check_monitor
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.data.pipeline import TrainingBatches
@@ -370,14 +373,21 @@ def start_from(model: AWEModel, trained: AWEModel) -> None:
 def _training_context(model, train: Dataset, strategy):
     """G rows of the training rows, for affinities built from the training set (each row not its
     own neighbour): under a multi-worker strategy each worker computes its share of the rows and
-    all receive every row (the MapReduce step of the paper's iterative scheme)."""
+    all receive every row (the MapReduce step of the paper's iterative scheme). G is computed
+    for the reference rows (the rows with a label); a row without one gives no training pair,
+    and its G row is empty."""
     source = model.affinity.reference_part()
     if source is None:
         return None
     source.check_ready()
-    n_reference = int(source.state.numpy()[0])
-    if n_reference != train.n_examples:
-        raise ValueError(f"the {type(source).__name__} affinity's reference set has {n_reference} rows, the training "
-                         f"data {train.n_examples}: build G from the same training data")
+    labelled = reference_rows(train.Y)
+    if source.n_reference != labelled.size:
+        raise ValueError(f"the {type(source).__name__} affinity's reference set has {source.n_reference} rows, the "
+                         f"training data {labelled.size} with a label: build G from the same training data")
     with strategy.scope():
-        return rows_by_workers(source.training_context, train.n_examples, model.n_labels + 1)
+        G = rows_by_workers(source.training_context, labelled.size, model.n_labels + 1)
+    if labelled.size == train.n_examples:
+        return G
+    place = sp.csr_matrix((np.ones(labelled.size, np.float32), (labelled, np.arange(labelled.size))),
+                          shape=(train.n_examples, labelled.size))
+    return sp.csr_matrix(place @ G)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from awe_tf.affinities import spec_of
+from awe_tf.affinities.neighbours import reference_rows
 from awe_tf.config import ModelConfig, TrainConfig
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.training.fit import FitResult, build_model, check_arguments, fit, progress_log, start_from
@@ -86,9 +87,10 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         raise ValueError("iterative learning builds G from the training set and a previous model; the affinity "
                          f"needs a part that is ({', '.join(n for n, r in REGISTRY.items() if r.iterative)})")
     k = getattr(source, "k", None)  # the neighbours of k-NN-like G
-    if k is not None and 2 * k >= train.n_examples:
-        log(f"  (k = {k} neighbours of {train.n_examples} training inputs: each input's neighbours are most of the "
-            "training set, so G is close to the labels' frequencies; a smaller k, or more data, tells inputs apart)")
+    n_reference = reference_rows(train.Y).size
+    if k is not None and 2 * k >= n_reference:
+        log(f"  (k = {k} neighbours of {n_reference} training inputs with a label: each input's neighbours are most "
+            "of them, so G is close to the labels' frequencies; a smaller k, or more data, tells inputs apart)")
     where = (lambda step: Path(output_dir) / f"step-{step}") if output_dir is not None else (lambda step: None)
     linear_config = dataclasses.replace(model_config, affinity=None)
     began = time.perf_counter()
