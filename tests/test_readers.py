@@ -232,7 +232,8 @@ def test_read_files_guesses_and_checks(tmp_path):
 def test_an_extreme_classification_file_is_split_by_the_split_files_beside_it(tmp_path):
     """Bibtex_data.txt with bibtex_trSplit.txt and bibtex_tstSplit.txt (1-based rows, a column per
     split): the first column's rows are the parts, in the file's order; the data line says so.
-    Without them, or with a test file given, the files are read as before."""
+    Without them, or with a test file given, the files are read as before; lists of no data file
+    beside them are refused (the file renamed?)."""
     from awe_tf.cli.train import _test_notes
     from awe_tf.data import load_split
     from awe_tf.data.protocols import coverage
@@ -242,6 +243,7 @@ def test_an_extreme_classification_file_is_split_by_the_split_files_beside_it(tm
     data = write(tmp_path / "bibtex", "Bibtex_data.txt", rows)
     write(tmp_path / "bibtex", "bibtex_trSplit.txt", "5 1\n1 2\n3 3\n6 4\n")
     write(tmp_path / "bibtex", "bibtex_tstSplit.txt", "4 5\n2 6\n")
+    given = write(tmp_path, "test.txt", "1 3 2\n1 0:1\n")
     train, test = read_files(data)
     np.testing.assert_array_equal(train.row_ids, [0, 2, 4, 5])
     np.testing.assert_array_equal(test.row_ids, [1, 3])
@@ -251,12 +253,21 @@ def test_an_extreme_classification_file_is_split_by_the_split_files_beside_it(tm
     assert split.test_rows_file.name == "bibtex_tstSplit.txt"
     assert "the rows bibtex_tstSplit.txt lists in its first column: the data set's own split" in _test_notes(
         coverage(split))
-    given = write(tmp_path, "test.txt", "1 3 2\n1 0:1\n")
     with pytest.raises(ValueError, match=r"Bibtex_data.txt: its split files beside it \(bibtex_trSplit.txt, "
                                          r"bibtex_tstSplit.txt\) say it holds its test rows too: drop --test"):
         read_files(data, given)  # training on the whole file would train on the test rows
     alone = write(tmp_path, "Other_data.txt", rows)
     assert read_files(alone)[1] is None and load_split(alone).test_every == 5
+    renamed = write(tmp_path / "bibtex", "bibtex_all.txt", rows)  # lists beside it, of a file no longer there
+    data.rename(tmp_path / "Bibtex_data.txt")
+    with pytest.raises(DataFormatError, match=r"bibtex_all.txt: it has no split files of its own, but "
+                                              r"bibtex_trSplit.txt, bibtex_tstSplit.txt beside it list the rows of a "
+                                              r"data file that is not there: if they are this file's, name it "
+                                              r"bibtex_data.txt and they split it; to split it by the protocol"):
+        read_files(renamed)
+    assert read_files(renamed, given)[1].n_examples == 1  # a test file given: the lists are not this split's
+    (tmp_path / "Bibtex_data.txt").rename(data)
+    assert read_files(renamed)[1] is None and load_split(renamed).test_every == 5  # the lists are Bibtex_data.txt's
     for name, text, message in (
         ("bibtex_tstSplit.txt", "4\n0\n", r"bibtex_tstSplit.txt:2: row number 0 is outside the data file's rows 1..6"),
         ("bibtex_tstSplit.txt", "4\n4\n", r"bibtex_tstSplit.txt:2: row 4 is listed twice in the first column"),

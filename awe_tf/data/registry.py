@@ -12,7 +12,7 @@ from awe_tf.data.errors import DataFormatError
 from awe_tf.data.interactions import read_interactions, read_movielens
 from awe_tf.data.mulan import meka_hint, read_mulan
 from awe_tf.data.protocols import protocol_split
-from awe_tf.data.xmlrepo import read_row_lists, read_xmlrepo, row_lists
+from awe_tf.data.xmlrepo import read_row_lists, read_xmlrepo, row_lists, stray_row_lists
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "datasets"
 DEFAULT_DATASET = "corel5k"
@@ -117,6 +117,12 @@ def _read_files(train, test, labels, format, name, duplicates, header):
                             header_only=True):  # another layout fails on its first line
             first = read_xmlrepo(train, name, duplicates)
         lists = row_lists(train)
+        stray = stray_row_lists(train) if lists is None and test is None else []
+        if stray:  # split by the protocol, the file's own split beside it would go unused, unsaid
+            raise DataFormatError(train, f"it has no split files of its own, but {', '.join(p.name for p in stray)} "
+                                         "beside it list the rows of a data file that is not there: if they are this "
+                                         f"file's, name it {next(iter(stray.values()))} and they split it; to split "
+                                         "it by the protocol (every fifth row a test row), move them away")
         if lists is not None and test is not None:  # the file holds the test rows: training on it all would leak them
             raise ValueError(f"{train}: its split files beside it ({lists.train.name}, {lists.test.name}) say it holds "
                              "its test rows too: drop --test (test= in Python), and the lists split it; to train on "

@@ -131,6 +131,24 @@ def row_lists(path) -> RowLists | None:
     return RowLists(found["training"], found["test"])
 
 
+def stray_row_lists(path) -> dict[Path, str]:
+    """Split files beside the data file ``path`` that belong to no data file there, each with the
+    name of the data file it would split: ``S_trSplit.txt`` or ``S_tstSplit.txt`` (any letter
+    case) with neither ``S_data.txt`` nor ``S.txt`` beside it -> ``S_data.txt``. Where ``path`` has
+    no lists of its own (:func:`row_lists`), they are likely its own, the data file renamed."""
+    path = Path(path)
+    files = [there for there in sorted(path.parent.iterdir()) if there.is_file()]
+    names = {there.name.lower() for there in files}
+    stray = {}
+    for there in files:
+        for suffix in SPLIT_FILES.values():
+            stem = there.name[: -len(suffix)]
+            if there.name.lower().endswith(suffix.lower()) and not names & {f"{stem}_data.txt".lower(),
+                                                                           f"{stem}.txt".lower()}:
+                stray[there] = f"{stem}_data.txt"
+    return stray
+
+
 def _listed_rows(path: Path, n: int) -> np.ndarray:
     """The 0-based rows of a split file's first column (1-based numbers up to ``n``), each once."""
     rows, lines = [], []
