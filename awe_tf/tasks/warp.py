@@ -61,8 +61,8 @@ def first_violators(violates, negative_valid, room):
         room: ``[B, 1]`` |Y| - |Y_x|, the labels that could outrank y.
     """
     first = tf.argmax(tf.cast(violates, tf.int32), axis=-1, output_type=tf.int32)
-    trials = tf.cumsum(tf.cast(negative_valid, tf.float32), axis=-1)  # valid draws so far
-    n_trials = tf.maximum(tf.gather(trials, first[..., None], batch_dims=2)[..., 0], 1.0)
+    up_to_first = tf.range(tf.shape(violates)[-1]) <= first[..., None]
+    n_trials = tf.maximum(tf.reduce_sum(tf.cast(negative_valid & up_to_first, tf.float32), axis=-1), 1.0)
     return first, tf.where(tf.reduce_any(violates, axis=-1), tf.floor(room / n_trials), 0.0)
 
 
