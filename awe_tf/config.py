@@ -81,6 +81,7 @@ def _one_of(field: str, value, choices) -> None:
 # Model settings added after runs were first saved, with the value every earlier run had: a saved
 # model or checkpoint whose recorded settings lack one was made with that value, not today's default.
 EARLIER_MODEL_DEFAULTS = {"init_scale": 1.0}
+EARLIER_TRAIN_DEFAULTS = {"min_steps_per_epoch": 1}  # the same for training settings
 
 
 def with_earlier_defaults(config: dict) -> dict:
@@ -158,6 +159,12 @@ class TrainConfig:
             add up while SGD's do not.
         pairs_per_batch: the most positive (x, y) pair slots one step holds (each example's
             labels padded to the step's longest, rounded up to a multiple of 8).
+        min_steps_per_epoch: the fewest steps an epoch of the graph engine takes, data allowing:
+            a training set of fewer pair slots than ``pairs_per_batch`` times this is cut into
+            this many smaller steps (down to one example a step). On a small data set a few
+            large steps an epoch would leave the model barely moved after each epoch, and the
+            epochs that validation chooses among would differ by a step or two of the optimiser
+            each (1: batches of ``pairs_per_batch`` whatever the data's size).
         bucketing: group examples by length (a few static shapes) instead of one padded shape.
         patience: stop after this many epochs without a better validation score (0: never).
         monitor: the validation metric early stopping watches, e.g. ``precision@1``.
@@ -180,6 +187,7 @@ class TrainConfig:
     learning_rate: float = 0.05
     optimizer: str = "adagrad"
     pairs_per_batch: int = 1024
+    min_steps_per_epoch: int = 32
     bucketing: bool = True
     patience: int = 3
     monitor: str = "precision@1"
@@ -195,6 +203,7 @@ class TrainConfig:
         _positive("learning_rate", self.learning_rate)
         _one_of("optimizer", self.optimizer, OPTIMIZERS)
         check_whole("pairs_per_batch", self.pairs_per_batch, 1)
+        check_whole("min_steps_per_epoch", self.min_steps_per_epoch, 1)
         check_whole("patience", self.patience, 0)
         check_monitor(self.monitor)
         check_whole("seed", self.seed, 0)

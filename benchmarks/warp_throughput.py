@@ -100,6 +100,7 @@ def main() -> int:
         model_config = ModelConfig(dimension=64, num_negatives=args.negatives, seed=args.seed,
                                    init_scale=args.init_scale)
         train_config = TrainConfig(learning_rate=args.learning_rate, pairs_per_batch=args.pairs_per_batch,
+                                   min_steps_per_epoch=1,  # steps of --pairs-per-batch, as it says
                                    seed=args.seed, engine=args.engine, threads=args.threads)
     except ValueError as error:  # before LightFM's run
         parser.error(str(error))

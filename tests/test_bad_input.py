@@ -125,6 +125,8 @@ CASES = [
     ("negative --epochs", ["train", "--no-validate", *SMALL, "--epochs", "-1"], ["--epochs", "at least 1"]),
     ("--epochs 0", ["train", *SMALL, "--epochs", "0"], ["--epochs", "at least 1"]),
     ("--pairs-per-batch 0", ["train", "--pairs-per-batch", "0", *SMALL], ["--pairs-per-batch", "at least 1"]),
+    ("--min-steps-per-epoch 0", ["train", "--min-steps-per-epoch", "0", *SMALL],
+     ["--min-steps-per-epoch", "at least 1"]),
     ("--dimension 0", ["train", *SMALL, "--dimension", "0"], ["--dimension", "at least 1"]),
     ("--negatives 0", ["train", *SMALL, "--negatives", "0"], ["--negatives", "at least 1"]),
     ("--epochs not a number", ["train", "--epochs", "ten"], ["--epochs", "'ten' is not a whole number"]),

@@ -27,6 +27,17 @@ def test_wsabie_beats_popularity_on_corel5k(corel):
     assert result.pairs_per_second > 0 and result.epochs_run == 3
 
 
+def test_a_small_training_set_takes_the_fewest_steps_an_epoch_takes():
+    """Emotions' 391 training rows (3,128 pair slots) make 4 steps of 1,024 slots; by default an
+    epoch is cut into at least 32 steps (33: examples of 8 and 16 slots do not fill each step)."""
+    emotions = load_dataset("emotions").train
+    for min_steps, steps in ((None, 33), (1, 4)):
+        settings = TrainConfig(epochs=1, verbose=0) if min_steps is None else \
+            TrainConfig(epochs=1, verbose=0, min_steps_per_epoch=min_steps)
+        model = fit(emotions, ModelConfig(dimension=8, num_negatives=3), settings).model
+        assert int(model.optimizer.iterations) == steps, min_steps
+
+
 def test_early_stopping_restores_best(corel):
     carve = validation_split(corel.train)
     result = fit(carve.train, ModelConfig(dimension=16, num_negatives=5),
@@ -86,6 +97,19 @@ def test_a_checkpoint_of_the_other_engine_is_refused_and_an_older_one_resumes(co
     del state["settings"]["train"]["engine"]  # as written when the engine was free to change
     path.write_text(json.dumps(state))
     assert fit(corel.train, config, TrainConfig(epochs=2, verbose=0), output_dir=tmp_path).epochs_run == 2
+
+
+def test_a_checkpoint_from_before_the_fewest_steps_an_epoch_was_recorded_resumes_with_1(corel, tmp_path):
+    config = ModelConfig(dimension=8, num_negatives=3)
+    fit(corel.train, config, TrainConfig(epochs=1, verbose=0, min_steps_per_epoch=1), output_dir=tmp_path)
+    path = tmp_path / "checkpoints" / "state.json"
+    state = json.loads(path.read_text())
+    del state["settings"]["train"]["min_steps_per_epoch"]  # as written before the setting existed
+    path.write_text(json.dumps(state))
+    with pytest.raises(RuntimeError, match=r"train.min_steps_per_epoch: 1 -> 32"):  # its batches were not cut
+        fit(corel.train, config, TrainConfig(epochs=2, verbose=0), output_dir=tmp_path)
+    assert fit(corel.train, config, TrainConfig(epochs=2, verbose=0, min_steps_per_epoch=1),
+               output_dir=tmp_path).epochs_run == 2
 
 
 def test_a_checkpoint_from_before_the_initial_scale_was_recorded_resumes_as_scale_1(corel, tmp_path):

@@ -144,8 +144,11 @@ class TrainingBatches:
     """Shuffled training batches over one data set (its inputs already transformed by the model,
     :meth:`~awe_tf.models.AWEModel.prepare`), re-drawn each epoch.
 
+    Batches hold at most ``pairs_per_batch`` padded pair slots, fewer where that would make an
+    epoch fewer than ``min_steps`` steps (:attr:`batch_pairs`: the data's slots over
+    ``min_steps``, at least one example a step; ``TrainConfig.min_steps_per_epoch``).
     With ``bucketing`` (the default) examples are sorted by their number of labels (ties in a
-    fresh random order each epoch) and cut into batches of at most ``pairs_per_batch`` padded
+    fresh random order each epoch) and cut into batches of at most :attr:`batch_pairs` padded
     pair slots, each padded only to its own longest example (rounded up to a multiple of 8);
     the batch order is shuffled. Padding then costs little even when example sizes vary a lot
     (MovieLens users have 15 to 700 items). Without ``bucketing``, every batch has the one static
@@ -158,6 +161,7 @@ class TrainingBatches:
     seed: int = 0
     context: sp.csr_matrix | None = None  # per-row label weights of an affinity, ``[n, |Y|]``
     replicas: int = 1  # without bucketing, the batch is a multiple of this (each replica its equal share)
+    min_steps: int = 1  # the fewest steps an epoch takes, data allowing (class docstring)
 
     def __post_init__(self):
         if self.context is not None:
@@ -173,20 +177,22 @@ class TrainingBatches:
         self.n_feat = np.diff(self.X.indptr)
         self.n_lab = n_labels_per_row
         self.n_pairs = int(self.Y.nnz)
+        slots = int(np.maximum(8, -(-self.n_lab[self.rows] // 8) * 8).sum())  # each example padded to a multiple of 8
+        self.batch_pairs = min(self.pairs_per_batch, max(1, -(-slots // self.min_steps)))
         if self.bucketing:
             # Batch boundaries over the examples sorted by label count: the same every epoch.
             lengths = np.sort(self.n_lab[self.rows])
             self.bounds, start = [], 0
             while start < lengths.size:
                 end = start + 1
-                while end < lengths.size and (end - start + 1) * _round8(lengths[end]) <= self.pairs_per_batch:
+                while end < lengths.size and (end - start + 1) * _round8(lengths[end]) <= self.batch_pairs:
                     end += 1
                 self.bounds.append((start, end))
                 start = end
         else:
             self.label_width = _round8(int(self.n_lab[self.rows].max()))
             self.feature_width = _round8(int(self.n_feat[self.rows].max()))
-            size = max(1, self.pairs_per_batch // self.label_width)
+            size = max(1, self.batch_pairs // self.label_width)
             self.batch_size = -(-size // self.replicas) * self.replicas
 
     def steps_per_epoch(self) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from awe_tf.config import check_monitor, with_earlier_defaults
+from awe_tf.config import EARLIER_TRAIN_DEFAULTS, check_monitor, with_earlier_defaults
 from awe_tf.evaluation import rank_test_part
 from awe_tf.memory import return_free_memory
 from awe_tf.metrics import ROUNDING, check_metric, protocol_ks
@@ -184,10 +184,14 @@ FREE_ON_RESUME = ("verbose", "steps_per_execution", "jit_compile", "threads")
 
 def with_engine(recorded: dict, settings: dict) -> dict:
     """``recorded`` settings (a checkpoint's, a search's), given ``settings``' engine where they
-    were written before the engine had to match (nothing tells what it was)."""
+    were written before the engine had to match (nothing tells what it was), and the value every
+    earlier run had of a training setting added since (:data:`EARLIER_TRAIN_DEFAULTS`)."""
     train = recorded.get("train")
-    if isinstance(train, dict) and "engine" not in train and "engine" in settings.get("train", {}):
-        recorded = {**recorded, "train": {**train, "engine": settings["train"]["engine"]}}
+    if isinstance(train, dict):
+        train = {**EARLIER_TRAIN_DEFAULTS, **train}
+        if "engine" not in train and "engine" in settings.get("train", {}):
+            train["engine"] = settings["train"]["engine"]
+        recorded = {**recorded, "train": train}
     return recorded
 
 

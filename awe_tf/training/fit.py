@@ -214,6 +214,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         batches = TrainingBatches(
             prepared,
             pairs_per_batch=train_config.pairs_per_batch,
+            min_steps=train_config.min_steps_per_epoch,
             bucketing=train_config.bucketing and not is_tpu(strategy),  # a TPU takes one static batch shape
             seed=train_config.seed,
             context=_training_context(model, train, strategy),

@@ -61,8 +61,9 @@ def affinity_spec(affinity: str, values: dict) -> str | None:
 VALUE_FLAGS = {"dimension": "--dimension", "margin": "--margin", "num_negatives": "--negatives", "loss": "--loss",
                "normalisation": "--normalisation", "max_norm": "--max-norm", "init_scale": "--init-scale",
                "epochs": "--epochs", "learning_rate": "--learning-rate", "optimizer": "--optimizer",
-               "pairs_per_batch": "--pairs-per-batch", "patience": "--patience", "engine": "--engine",
-               "threads": "--threads", "seed": "--seed"}  # a searched seed is the model's and training's
+               "pairs_per_batch": "--pairs-per-batch", "min_steps_per_epoch": "--min-steps-per-epoch",
+               "patience": "--patience", "engine": "--engine", "threads": "--threads",
+               "seed": "--seed"}  # a searched seed is the model's and training's
 SWITCHES = {("input_bias", False): "--no-bias", ("tpu_embedding", True): "--tpu-embedding",
             ("jit_compile", True): "--jit-compile"}
 
