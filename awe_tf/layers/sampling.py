@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-DENSE_ENTRIES = 1 << 22  # the largest [B, |Y| + 1] table of positives (bytes) built to test draws against
-
 
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
 class NegativeSampler(tf.keras.layers.Layer):
@@ -26,7 +24,7 @@ class NegativeSampler(tf.keras.layers.Layer):
 
     def call(self, label_ids, step):
         """``(ids [B, M, K], valid [B, M, K])`` for ``label_ids`` ``[B, M]``: each example's
-        positives, sorted and padded with |Y| (so the list can be searched)."""
+        positives, sorted and padded with |Y| (so the list doubles as a membership table)."""
         context = tf.distribute.get_replica_context()
         replica = context.replica_id_in_sync_group if context is not None else 0
         seed = tf.stack([tf.cast(self.seed * 1000 + replica, tf.int64), tf.cast(step, tf.int64)])
@@ -35,29 +33,10 @@ class NegativeSampler(tf.keras.layers.Layer):
             [shape[0], shape[1] * self.num_negatives], seed=seed, minval=0, maxval=self.n_labels,
             dtype=tf.int32, alg="philox",  # one algorithm everywhere: XLA's default differs from the CPU's
         )
+        where = tf.searchsorted(label_ids, ids, side="left")  # a membership test without a [B, |Y|] mask
+        hit = tf.gather(label_ids, tf.minimum(where, shape[1] - 1), batch_dims=1)
         out = [shape[0], shape[1], self.num_negatives]
-        return tf.reshape(ids, out), tf.reshape(self._not_positive(label_ids, ids), out)
-
-    def _not_positive(self, label_ids, ids):
-        """``[B, N]`` whether each draw ``ids`` ``[B, N]`` is not one of its example's positives:
-        read from a ``[B, |Y| + 1]`` table of them where it holds at most :data:`DENSE_ENTRIES`
-        entries (cheaper than searching), else found by a binary search of the sorted list."""
-        shape = tf.shape(label_ids)
-        width = self.n_labels + 1
-
-        def table():
-            rows = tf.range(shape[0])[:, None] * width
-            flat = tf.reshape(rows + label_ids, [-1, 1])  # padding (|Y|) adds up in its own column, never drawn
-            counts = tf.scatter_nd(flat, tf.ones_like(flat[:, 0], tf.int8), [shape[0] * width])
-            return tf.equal(tf.gather(counts, rows + ids), 0)
-
-        def search():
-            where = tf.searchsorted(label_ids, ids, side="left")
-            return tf.not_equal(tf.gather(label_ids, tf.minimum(where, shape[1] - 1), batch_dims=1), ids)
-
-        if width > DENSE_ENTRIES:
-            return search()
-        return tf.cond(tf.cast(shape[0], tf.int64) * width <= DENSE_ENTRIES, table, search)
+        return tf.reshape(ids, out), tf.reshape(tf.not_equal(hit, ids), out)
 
     def get_config(self):
         return {**super().get_config(), "n_labels": self.n_labels, "num_negatives": self.num_negatives,
