@@ -78,15 +78,15 @@ def _one_of(field: str, value, choices) -> None:
         raise SettingError(field, f"must be one of {', '.join(map(str, choices))}, got {value!r}")
 
 
-# Model settings added after runs were first saved, with the value every earlier run had: a saved
-# model or checkpoint whose recorded settings lack one was made with that value, not today's default.
+# Settings added after runs were first saved, with the value every earlier run had: a saved model,
+# checkpoint or search whose recorded settings lack one was made with that value, not today's default.
 EARLIER_MODEL_DEFAULTS = {"init_scale": 1.0}
-EARLIER_TRAIN_DEFAULTS = {"min_steps_per_epoch": 1}  # the same for training settings
+EARLIER_TRAIN_DEFAULTS = {"min_steps_per_epoch": 1}
 
 
-def with_earlier_defaults(config: dict) -> dict:
-    """A model's recorded settings, with :data:`EARLIER_MODEL_DEFAULTS` where they lack one."""
-    return {**EARLIER_MODEL_DEFAULTS, **config}
+def with_earlier_defaults(config: dict, earlier: dict = EARLIER_MODEL_DEFAULTS) -> dict:
+    """Recorded settings (a model's by default), with ``earlier``'s values where they lack one."""
+    return {**earlier, **config}
 
 
 @dataclasses.dataclass
@@ -161,10 +161,12 @@ class TrainConfig:
             labels padded to the step's longest, rounded up to a multiple of 8).
         min_steps_per_epoch: the fewest steps an epoch of the graph engine takes, data allowing:
             a training set of fewer pair slots than ``pairs_per_batch`` times this is cut into
-            this many smaller steps (down to one example a step). On a small data set a few
-            large steps an epoch would leave the model barely moved after each epoch, and the
+            this many smaller steps (down to room for one example a step per replica). On a small
+            data set a few large steps an epoch would leave the model barely moved after each epoch, and the
             epochs that validation chooses among would differ by a step or two of the optimiser
-            each (1: batches of ``pairs_per_batch`` whatever the data's size).
+            each (1: batches of ``pairs_per_batch`` whatever the data's size, as every run had
+            before the setting existed: :data:`EARLIER_TRAIN_DEFAULTS`). The native engine,
+            which takes pairs one at a time, has no steps to cut.
         bucketing: group examples by length (a few static shapes) instead of one padded shape.
         patience: stop after this many epochs without a better validation score (0: never).
         monitor: the validation metric early stopping watches, e.g. ``precision@1``.

@@ -452,9 +452,9 @@ def test_scann_search_finds_the_exact_neighbours():
     np.testing.assert_allclose(train_approx[:, :20].sum(axis=1), 1, rtol=1e-6)  # k neighbours, each with a label
 
 
-def test_g_from_training_rows_none_of_which_has_a_label_is_refused():
+def test_g_from_fewer_than_two_training_rows_with_a_label_is_refused():
     model = AWEModel(4, 3, dimension=2, affinity="knn:k=2", input_bias=False)
-    with pytest.raises(ValueError, match="no training row has a label: the KNN affinity has nothing"):
+    with pytest.raises(ValueError, match="0 training rows have a label: the KNN affinity needs at least 2"):
         model.affinity.set_reference(np.eye(4, dtype=np.float32), sp.csr_matrix(np.eye(4)), sp.csr_matrix((4, 3)),
                                      input_bias=False)
 

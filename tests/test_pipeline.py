@@ -52,18 +52,20 @@ def test_each_pair_once_per_epoch_and_labels_sorted():
 def test_a_small_training_set_is_cut_into_the_fewest_steps_an_epoch_takes(bucketing):
     """50 examples of 6 labels each (8 slots): 400 slots, 7 steps of 64 (8 examples a step); at
     least 20 steps an epoch cuts them into steps of at most 20 slots (2 examples), 25 into 16,
-    60 into 7, where each example is a step of its own (an example is never cut: 50 steps, the
-    most the data allows); 4 leaves them as they were."""
+    60 into 8, room for one example, each a step of its own (50 steps, the most the data allows);
+    4 leaves them as they were."""
     data = toy()
     assert set(np.diff(data.Y.indptr)) == {6}
     plain = TrainingBatches(data, pairs_per_batch=64, bucketing=bucketing)
     assert plain.steps_per_epoch() == 7 and plain.batch_pairs == 64
-    for min_steps, batch_pairs, steps in ((4, 64, 7), (20, 20, 25), (25, 16, 25), (60, 7, 50)):
-        batches = TrainingBatches(data, pairs_per_batch=64, bucketing=bucketing, min_steps=min_steps)
+    for min_steps, batch_pairs, steps in ((4, 64, 7), (20, 20, 25), (25, 16, 25), (60, 8, 50)):
+        batches = TrainingBatches(data, pairs_per_batch=64, bucketing=bucketing, min_steps_per_epoch=min_steps)
         assert (batches.batch_pairs, batches.steps_per_epoch()) == (batch_pairs, steps), min_steps
         epoch = list(batches.batches(0))
         assert len(epoch) == steps and sorted(pairs_of(epoch, data.n_labels)) == sorted(data.Y.indices.tolist())
-    large = TrainingBatches(toy(n=500), pairs_per_batch=64, bucketing=bucketing, min_steps=32)
+    two = TrainingBatches(data, pairs_per_batch=64, bucketing=bucketing, min_steps_per_epoch=60, replicas=2)
+    assert two.batch_pairs == 16  # room for an example on each replica
+    large = TrainingBatches(toy(n=500), pairs_per_batch=64, bucketing=bucketing, min_steps_per_epoch=32)
     assert large.batch_pairs == 64  # 4,000 slots: 63 steps of 64 already
 
 

@@ -1,6 +1,7 @@
 """`awe-tf reproduce`: the paper's tables on real data, in a small "smoke" setting."""
 
 import csv
+import dataclasses
 import json
 import os
 import subprocess
@@ -178,3 +179,8 @@ def test_finished_units_are_kept_and_taken_up_again(tmp_path, monkeypatch, data_
                                          **{**settings, "dimension": 5})
     assert kept == [] and not any("kept" in line for line in lines)
     assert len(list(tmp_path.glob("seed-0-corel5k-*.json"))) == 2
+    from awe_tf import config  # training defaults changed since: the units are not the same
+    defaults = config.TrainConfig
+    monkeypatch.setattr(config, "TrainConfig", lambda: dataclasses.replace(defaults(), min_steps_per_epoch=7))
+    _, _, kept = reproduction.over_seeds("annotation", [0], log=lines.append, keep=tmp_path, **settings)
+    assert kept == []

@@ -1,5 +1,6 @@
 """fit(): learns on real data, stops early on validation, resumes a killed run."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -31,11 +32,10 @@ def test_a_small_training_set_takes_the_fewest_steps_an_epoch_takes():
     """Emotions' 391 training rows (3,128 pair slots) make 4 steps of 1,024 slots; by default an
     epoch is cut into at least 32 steps (33: examples of 8 and 16 slots do not fill each step)."""
     emotions = load_dataset("emotions").train
-    for min_steps, steps in ((None, 33), (1, 4)):
-        settings = TrainConfig(epochs=1, verbose=0) if min_steps is None else \
-            TrainConfig(epochs=1, verbose=0, min_steps_per_epoch=min_steps)
+    for given, steps in (({}, 33), ({"min_steps_per_epoch": 1}, 4)):
+        settings = TrainConfig(epochs=1, verbose=0, **given)
         model = fit(emotions, ModelConfig(dimension=8, num_negatives=3), settings).model
-        assert int(model.optimizer.iterations) == steps, min_steps
+        assert int(model.optimizer.iterations) == steps, given
 
 
 def test_early_stopping_restores_best(corel):
@@ -110,6 +110,12 @@ def test_a_checkpoint_from_before_the_fewest_steps_an_epoch_was_recorded_resumes
         fit(corel.train, config, TrainConfig(epochs=2, verbose=0), output_dir=tmp_path)
     assert fit(corel.train, config, TrainConfig(epochs=2, verbose=0, min_steps_per_epoch=1),
                output_dir=tmp_path).epochs_run == 2
+    native = TrainConfig(epochs=1, verbose=0, engine="native", threads=1)  # it takes pairs one at a time: no steps
+    fit(corel.train, config, native, output_dir=tmp_path / "native")
+    state = json.loads((tmp_path / "native" / "checkpoints" / "state.json").read_text())
+    assert "min_steps_per_epoch" not in state["settings"]["train"]  # as a native checkpoint from before records it
+    resumed = fit(corel.train, config, dataclasses.replace(native, epochs=2), output_dir=tmp_path / "native")
+    assert resumed.epochs_run == 2
 
 
 def test_a_checkpoint_from_before_the_initial_scale_was_recorded_resumes_as_scale_1(corel, tmp_path):

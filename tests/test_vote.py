@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import tensorflow as tf
 
 from awe_tf.affinities import parse
 from awe_tf.affinities.vote import NeighbourVote
@@ -14,6 +15,7 @@ from awe_tf.baselines import KNN
 from awe_tf.data import load_dataset
 from awe_tf.models import AWEModel
 from awe_tf.training import ModelConfig, TrainConfig, fit, fit_iterative
+from awe_tf.training.fit import _training_context
 from awe_tf.training.iterative import on_linear_model
 from tests.contexts import reference_rows_of, training_pair_scores
 
@@ -135,6 +137,10 @@ def test_training_rows_without_a_label_are_no_ones_neighbour():
     assert vote.affinity.n_reference == train.Y.getnnz(axis=1).astype(bool).sum() < train.n_examples
     N = vote.affinity.context(vote.prepare(X)).toarray()[:, :-1]
     np.testing.assert_allclose(N, knn / 20, rtol=1e-4, atol=1e-6)
+    G = _training_context(vote, train, tf.distribute.get_strategy()).toarray()  # what training reads, per row
+    labelled = train.Y.getnnz(axis=1) > 0
+    np.testing.assert_array_equal(G[labelled], vote.affinity.training_context(np.arange(labelled.sum())).toarray())
+    assert not G[~labelled].any() and G[labelled].any(axis=1).all()
     result, steps = fit_iterative(train, dataclasses.replace(config, affinity="knn:k=20"),
                                   TrainConfig(epochs=1, verbose=0), iterations=1)
     assert result.model.affinity.n_reference == vote.affinity.n_reference and len(steps) == 2

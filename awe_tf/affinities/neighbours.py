@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from awe_tf.affinities.base import Affinity, context_lookup, pair_dots, pair_queries
 from awe_tf.config import SCORE_BUDGET
+from awe_tf.data.dataset import labelled_rows
 from awe_tf.layers.scann_index import searcher
 from awe_tf.layers.towers import embed_rows, gather_rows
 from awe_tf.optional import require
@@ -29,12 +30,6 @@ def _padded_to_csr(ids: np.ndarray, weights: np.ndarray, n_labels: int) -> sp.cs
     G = sp.csr_matrix((weights[keep], (rows[keep], ids[keep])), shape=(ids.shape[0], n_labels + 1), dtype=np.float32)
     G.sort_indices()
     return G
-
-
-def reference_rows(Y) -> np.ndarray:
-    """The training rows an affinity built from the training set keeps as its reference rows:
-    those with a label (:meth:`ReferenceAffinity.set_reference`), in order."""
-    return np.flatnonzero(sp.csr_matrix(Y).getnnz(axis=1) > 0)
 
 
 def context_scatter_index(ids, n_labels):
@@ -102,13 +97,13 @@ class ReferenceAffinity(Affinity):
     has_offset = False
     prior = False
     searches_by_index = False  # G's neighbours come from a ScaNN index (``search="scann"``), not exact search
-    index_metric = None  # the ScaNN distance of an index over G's training inputs (None: G has no such index)
+    index_metric = None  # the ScaNN distance of an index over G's reference rows (None: G has no such index)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.latent = stored_variable("latent_U", [0, 0])  # the frozen U_prev
-        self.reference = stored_variable("reference", [0, 0])  # training inputs embedded by U_prev
-        self.inputs = StoredMatrix("inputs")  # raw training inputs (input and hybrid spaces)
+        self.reference = stored_variable("reference", [0, 0])  # reference rows embedded by U_prev
+        self.inputs = StoredMatrix("inputs")  # raw reference rows (input and hybrid spaces)
         self.labels = StoredMatrix("labels")
         self.state = stored_variable("state", [3], tf.int64)  # reference rows, |Y|, input bias (0/1)
 
@@ -159,14 +154,15 @@ class ReferenceAffinity(Affinity):
                       input_bias: bool, label_embeddings=None) -> None:
         """Fix G: keep the (prepared) training inputs that have a label, their labels and U_prev
         = ``latent_U`` (``label_embeddings``, the earlier model's V, is for affinities that rank
-        labels by it). These *reference rows* are what G searches and counts: a training row
-        without a label carries nothing to give a neighbour, and would only take the place of
-        one that does (Mulan sets such as birds leave many rows unlabelled)."""
+        labels by it). These *reference rows* are what G searches and counts, so the sums of
+        the equations run over them: a training row without a label would take the place of a
+        neighbour that has one and give no label (under the hard label match; under RBF's soft
+        one, the same share to every label). Mulan sets such as birds leave many rows unlabelled."""
         train_Y = sp.csr_matrix(train_Y)
-        labelled = reference_rows(train_Y)
-        if labelled.size == 0:
-            raise ValueError(f"no training row has a label: the {type(self).__name__} affinity has nothing to build G "
-                             "from")
+        labelled = labelled_rows(train_Y)
+        if labelled.size < 2:
+            raise ValueError(f"{labelled.size} training rows have a label: the {type(self).__name__} affinity needs "
+                             "at least 2 (each row's G is built from the others)")
         if labelled.size < train_Y.shape[0]:
             train_X, train_Y = sp.csr_matrix(train_X)[labelled], train_Y[labelled]
         self.state.assign([train_Y.shape[0], train_Y.shape[1], int(bool(input_bias))])
@@ -195,7 +191,7 @@ class ReferenceAffinity(Affinity):
             raw: ``(ids [b, L], weights [b, L])``, the prepared raw inputs (input/hybrid spaces).
             Z: ``[b, d]`` the inputs embedded by U_prev (latent/hybrid spaces).
             exclude: ``[b]`` the reference row each query is, not to be its own neighbour (or None).
-            neighbours: ``[b, c]`` training rows found by an index, or None.
+            neighbours: ``[b, c]`` reference rows found by an index, or None.
         """
         raise NotImplementedError
 
@@ -212,25 +208,25 @@ class ReferenceAffinity(Affinity):
         Args:
             feature_ids: ``[b, L]`` int feature ids (padding: any id with weight 0).
             weights: ``[b, L]`` feature values.
-            neighbours: ``[b, c]`` training rows found by an index (ScaNN); None: exact search.
+            neighbours: ``[b, c]`` reference rows found by an index (ScaNN); None: exact search.
         """
         raw = (feature_ids, weights) if self.space in ("input", "hybrid") else None
         Z = self.graph_embed(feature_ids, weights) if self.space in ("latent", "hybrid") else None
         return self.rows_of(raw, Z, neighbours=neighbours)
 
     def queries_per_batch(self) -> int:
-        """Queries per batch: the [b, n_train] closeness (and a dense raw batch) within the scoring
+        """Queries per batch: the [b, n_reference] closeness (and a dense raw batch) within the scoring
         budget."""
         width = max(1, self.n_reference) + (int(tf.shape(self.latent)[0]) if self.space in ("input", "hybrid") else 0)
         return max(1, min(1024, SCORE_BUDGET // width))
 
     # ------------------------------------------------------- an index over G's training inputs
     def neighbours_per_query(self) -> int:
-        """How many training inputs G takes per query (what an index must return)."""
+        """How many reference rows G takes per query (what an index must return)."""
         return 0
 
     def index_database(self) -> np.ndarray:
-        """The vectors an index over the training inputs searches, in ``index_metric``'s terms."""
+        """The vectors an index over the reference rows searches, in ``index_metric``'s terms."""
         return self.reference.numpy()
 
     def index_queries(self, Z):
@@ -238,14 +234,14 @@ class ReferenceAffinity(Affinity):
         return tf.convert_to_tensor(Z, tf.float32)
 
     def search_index(self, Z: np.ndarray, rows=None) -> np.ndarray:
-        """G's neighbours ``[n, k]`` of embedded inputs ``Z`` from an in-memory ScaNN index (the
-        one an export saves); with ``rows``, the queries are those training rows, each not its
-        own neighbour."""
+        """G's neighbours ``[n, k]`` (reference rows) of embedded inputs ``Z`` from an in-memory
+        ScaNN index (the one an export saves); with ``rows``, the queries are those reference
+        rows, each not its own neighbour."""
         raise NotImplementedError(f"{type(self).__name__} has no index over its training inputs")
 
     def _contexts(self, X, Z, rows=None) -> sp.csr_matrix:
         """G rows (CSR ``[n, |Y| + 1]``) of prepared rows ``X`` and/or their embedding ``Z``;
-        with ``rows``, they are those training rows, each not its own neighbour. Here
+        with ``rows``, they are those reference rows, each not its own neighbour. Here
         :meth:`rows_of` runs eagerly (the scoring graphs trace it): no graph is traced for each
         model's G."""
         from awe_tf.data.pipeline import feature_batch
@@ -280,7 +276,7 @@ class ReferenceAffinity(Affinity):
 
     def training_context(self, rows):
         """G rows of the reference rows numbered ``rows`` (the training rows with a label, in
-        order: :func:`reference_rows`), each not its own neighbour (a worker of a multi-worker
+        order: :func:`~awe_tf.data.dataset.labelled_rows`), each not its own neighbour (a worker of a multi-worker
         strategy computes its share; :func:`awe_tf.distribute.rows_by_workers`)."""
         self.check_ready()
         rows = np.asarray(rows, np.int64)
@@ -365,16 +361,16 @@ class ReferenceAffinity(Affinity):
 
 
 class NeighbourAffinity(ReferenceAffinity):
-    """G(x, y) = sum_{n in N_k(x)} K(x, x_n) L(y, y_n), over the k training inputs x_n with the
-    largest kernel weight K; the score is f(x, y) = G(x, y) x^T U^T V y + b_y (``prior``: see
-    :class:`ReferenceAffinity`).
+    """G(x, y) = sum_{n in N_k(x)} K(x, x_n) L(y, y_n), over the k reference rows x_n (training
+    inputs with a label) with the largest kernel weight K; the score is f(x, y) = G(x, y) x^T U^T
+    V y + b_y (``prior``: see :class:`ReferenceAffinity`).
 
     Subclasses set the space, the kernel (:meth:`closeness`, :meth:`kernel`) and the label match
     L: the hard match L = y_n[y], or the soft one L = exp(-lambda_y ||e_y - y_n||^2), which gives
     every label a share (an offset per input).
 
     Args:
-        k: training inputs per query (the sparse approximation of the sum over all of them).
+        k: reference rows per query (the sparse approximation of the sum over all of them).
         search: ``exact`` (batched brute force) or ``scann`` (approximate, latent space only;
             needs ScaNN).
         prior: keep the bias feature's term b_y outside G.
@@ -402,15 +398,15 @@ class NeighbourAffinity(ReferenceAffinity):
 
     # ------------------------------------------------------------- kernel, search, labels
     def closeness(self, raw, Z, candidates=None):
-        """Values that order training inputs by kernel weight (higher: nearer).
+        """Values that order reference rows by kernel weight (higher: nearer).
 
         Args:
             raw: ``(ids [b, L], weights [b, L])``, the prepared raw inputs (input/hybrid spaces).
             Z: ``[b, d]`` the inputs embedded by U_prev (latent/hybrid spaces).
-            candidates: ``[b, c]`` training rows to compare with; None: all of them.
+            candidates: ``[b, c]`` reference rows to compare with; None: all of them.
 
         Returns:
-            ``[b, n_train]`` (or ``[b, c]``) closeness values.
+            ``[b, n_reference]`` (or ``[b, c]``) closeness values.
         """
         raise NotImplementedError
 
@@ -450,11 +446,11 @@ class NeighbourAffinity(ReferenceAffinity):
     def rows_of(self, raw, Z, exclude=None, neighbours=None):
         if neighbours is None:
             close = self.closeness(raw, Z)
-            n_train = tf.shape(close)[1]
-            k = tf.minimum(self.k, n_train)
-            if exclude is not None:  # query i is training row exclude[i] and may not pick itself
-                close = tf.where(tf.range(n_train)[None, :] == exclude[:, None], -np.inf, close)
-                k = tf.minimum(self.k, n_train - 1)
+            n_reference = tf.shape(close)[1]
+            k = tf.minimum(self.k, n_reference)
+            if exclude is not None:  # query i is reference row exclude[i] and may not pick itself
+                close = tf.where(tf.range(n_reference)[None, :] == exclude[:, None], -np.inf, close)
+                k = tf.minimum(self.k, n_reference - 1)
             close, neighbours = tf.math.top_k(close, k)
         else:
             close = self.closeness(raw, Z, candidates=neighbours)
@@ -465,9 +461,9 @@ class NeighbourAffinity(ReferenceAffinity):
         return min(self.k, self.n_reference)
 
     def search_index(self, Z, rows=None):
-        n_train = self.n_reference
+        n_reference = self.n_reference
         exclude_self = rows is not None
-        k = min(self.k, n_train - exclude_self)
+        k = min(self.k, n_reference - exclude_self)
         if self._searcher is None:
             self._searcher = searcher(self.index_database(), self.k + 1, self.index_metric)
         ids, _ = self._searcher.search_batched(self.index_queries(Z).numpy(), final_num_neighbors=k + 1)

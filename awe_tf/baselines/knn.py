@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from awe_tf.data.dataset import Dataset
+from awe_tf.data.dataset import Dataset, labelled_rows
 
 
 def _unit_rows(M):
@@ -47,7 +47,7 @@ class KNN:
         return _unit_rows(self.transform(X) if self.transform is not None else X)
 
     def fit(self, train: Dataset) -> KNN:
-        labelled = np.flatnonzero(np.diff(train.Y.indptr) > 0)  # a Dataset's Y is CSR; the others vote for nothing
+        labelled = labelled_rows(train.Y)  # the others vote for nothing
         train = train.rows(labelled) if labelled.size < train.n_examples else train
         self.Z = self._space(train.X)
         self.Y = sp.csr_matrix(train.Y, dtype=np.float32)

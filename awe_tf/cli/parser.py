@@ -173,8 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "example in the step, rounded up to a multiple of 8 (an example longer than that is a "
                               "step of its own)")
     fitting.add_argument("--min-steps-per-epoch", type=_positive, default=train_defaults.min_steps_per_epoch,
-                         help="the fewest steps an epoch takes, data allowing: a small training set is cut into this "
-                              "many smaller steps (1: steps of --pairs-per-batch whatever the data's size)")
+                         help="the fewest steps an epoch of the graph engine takes, data allowing: a small training "
+                              "set is cut into this many smaller steps (1: steps of --pairs-per-batch whatever the "
+                              "data's size)")
     fitting.add_argument("--patience", type=_non_negative, default=train_defaults.patience,
                          help="stop after this many epochs without a better validation score (0: never)")
     fitting.add_argument("--monitor", help="validation metric for early stopping, precision@K or recall@K (none: "

@@ -24,6 +24,13 @@ def check_finite_rows(X: sp.csr_matrix, what: str) -> None:
                          f"row {row}")
 
 
+def labelled_rows(Y) -> np.ndarray:
+    """The rows of a label matrix with at least one label, in order: the rows that give training
+    pairs, and the only ones a neighbour-based method (the k-NN baselines, an affinity built from
+    the training set) takes as neighbours."""
+    return np.flatnonzero(sp.csr_matrix(Y).getnnz(axis=1) > 0)
+
+
 @dataclasses.dataclass
 class Dataset:
     """Examples as rows of a sparse input matrix ``X`` and a binary label matrix ``Y``.

@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sp
 
-from awe_tf.data.dataset import RECOMMENDATION, Dataset, check_finite_rows
+from awe_tf.data.dataset import RECOMMENDATION, Dataset, check_finite_rows, labelled_rows
 
 PAD_ROWS = 65536  # rows padded at a time when a whole data set is (the temporaries of one such block)
 
@@ -133,7 +133,7 @@ def training_matrices(data: Dataset):
     X.sort_indices()
     Y = data.Y
     Y.sort_indices()
-    rows = np.flatnonzero(np.diff(Y.indptr) > 0)
+    rows = labelled_rows(Y)
     if rows.size == 0:
         raise ValueError(f"{data.name}: no training example has a positive label")
     return X, Y, rows
@@ -145,8 +145,8 @@ class TrainingBatches:
     :meth:`~awe_tf.models.AWEModel.prepare`), re-drawn each epoch.
 
     Batches hold at most ``pairs_per_batch`` padded pair slots, fewer where that would make an
-    epoch fewer than ``min_steps`` steps (:attr:`batch_pairs`: the data's slots over
-    ``min_steps``, at least one example a step; ``TrainConfig.min_steps_per_epoch``).
+    epoch fewer than ``min_steps_per_epoch`` steps (:attr:`batch_pairs`: the data's slots over
+    ``min_steps_per_epoch``, and at least room for one example of 8 slots per replica).
     With ``bucketing`` (the default) examples are sorted by their number of labels (ties in a
     fresh random order each epoch) and cut into batches of at most :attr:`batch_pairs` padded
     pair slots, each padded only to its own longest example (rounded up to a multiple of 8);
@@ -161,7 +161,7 @@ class TrainingBatches:
     seed: int = 0
     context: sp.csr_matrix | None = None  # per-row label weights of an affinity, ``[n, |Y|]``
     replicas: int = 1  # without bucketing, the batch is a multiple of this (each replica its equal share)
-    min_steps: int = 1  # the fewest steps an epoch takes, data allowing (class docstring)
+    min_steps_per_epoch: int = 1  # the fewest steps an epoch takes, data allowing (class docstring)
 
     def __post_init__(self):
         if self.context is not None:
@@ -177,8 +177,8 @@ class TrainingBatches:
         self.n_feat = np.diff(self.X.indptr)
         self.n_lab = n_labels_per_row
         self.n_pairs = int(self.Y.nnz)
-        slots = int(np.maximum(8, -(-self.n_lab[self.rows] // 8) * 8).sum())  # each example padded to a multiple of 8
-        self.batch_pairs = min(self.pairs_per_batch, max(1, -(-slots // self.min_steps)))
+        slots = int((-(-self.n_lab[self.rows] // 8) * 8).sum())  # each example's labels padded to a multiple of 8
+        self.batch_pairs = min(self.pairs_per_batch, max(8 * self.replicas, -(-slots // self.min_steps_per_epoch)))
         if self.bucketing:
             # Batch boundaries over the examples sorted by label count: the same every epoch.
             lengths = np.sort(self.n_lab[self.rows])

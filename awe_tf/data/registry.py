@@ -74,7 +74,8 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
             Classification file that has its split files beside it (``X_data.txt``,
             ``x_trSplit.txt``, ``x_tstSplit.txt``) is split by their first column
             (:func:`~awe_tf.data.xmlrepo.row_lists`); a test file given beside them is refused
-            (the file holds its test rows).
+            (the file holds its test rows), and so is a file without lists of its own beside
+            lists of a data file that is not there (:func:`~awe_tf.data.xmlrepo.stray_row_lists`).
         labels: the Mulan label ``.xml`` (required for ``mulan``).
         format: one of ``mulan``, ``movielens``, ``xmlrepo``, ``interactions``; guessed from the
             file name when omitted.
@@ -117,12 +118,13 @@ def _read_files(train, test, labels, format, name, duplicates, header):
                             header_only=True):  # another layout fails on its first line
             first = read_xmlrepo(train, name, duplicates)
         lists = row_lists(train)
-        stray = stray_row_lists(train) if lists is None and test is None else []
+        stray = stray_row_lists(train) if lists is None and test is None else {}
         if stray:  # split by the protocol, the file's own split beside it would go unused, unsaid
+            names = " or ".join(sorted(set(stray.values())))
             raise DataFormatError(train, f"it has no split files of its own, but {', '.join(p.name for p in stray)} "
                                          "beside it list the rows of a data file that is not there: if they are this "
-                                         f"file's, name it {next(iter(stray.values()))} and they split it; to split "
-                                         "it by the protocol (every fifth row a test row), move them away")
+                                         f"file's, name it {names} and they split it; to split it by the protocol "
+                                         "(every fifth row a test row), move them away")
         if lists is not None and test is not None:  # the file holds the test rows: training on it all would leak them
             raise ValueError(f"{train}: its split files beside it ({lists.train.name}, {lists.test.name}) say it holds "
                              "its test rows too: drop --test (test= in Python), and the lists split it; to train on "

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from awe_tf.config import EARLIER_TRAIN_DEFAULTS, check_monitor, with_earlier_defaults
+from awe_tf.config import EARLIER_MODEL_DEFAULTS, EARLIER_TRAIN_DEFAULTS, check_monitor, with_earlier_defaults
 from awe_tf.evaluation import rank_test_part
 from awe_tf.memory import return_free_memory
 from awe_tf.metrics import ROUNDING, check_metric, protocol_ks
@@ -182,16 +182,20 @@ class StopAtNonFiniteStep(StopOnNonFinite):
 FREE_ON_RESUME = ("verbose", "steps_per_execution", "jit_compile", "threads")
 
 
-def with_engine(recorded: dict, settings: dict) -> dict:
-    """``recorded`` settings (a checkpoint's, a search's), given ``settings``' engine where they
-    were written before the engine had to match (nothing tells what it was), and the value every
-    earlier run had of a training setting added since (:data:`EARLIER_TRAIN_DEFAULTS`)."""
+def as_recorded_now(recorded: dict, settings: dict) -> dict:
+    """``recorded`` settings (a checkpoint's, a search's) with what they lack from before a setting
+    existed, to compare with ``settings``: the value every earlier run had of a model or training
+    setting added since (:func:`~awe_tf.config.with_earlier_defaults`; only settings that
+    ``settings`` compares), and ``settings``' engine where they were written before the engine had
+    to match (nothing tells what it was)."""
+    recorded = dict(recorded)
+    for part, earlier in (("model", EARLIER_MODEL_DEFAULTS), ("train", EARLIER_TRAIN_DEFAULTS)):
+        if isinstance(recorded.get(part), dict):
+            compared = settings.get(part, {})
+            recorded[part] = with_earlier_defaults(recorded[part], {k: v for k, v in earlier.items() if k in compared})
     train = recorded.get("train")
-    if isinstance(train, dict):
-        train = {**EARLIER_TRAIN_DEFAULTS, **train}
-        if "engine" not in train and "engine" in settings.get("train", {}):
-            train["engine"] = settings["train"]["engine"]
-        recorded = {**recorded, "train": train}
+    if isinstance(train, dict) and "engine" not in train and "engine" in settings.get("train", {}):
+        recorded["train"] = {**train, "engine": settings["train"]["engine"]}
     return recorded
 
 
@@ -294,9 +298,7 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
             return 0
         state = json.loads(state_path.read_text())
         recorded = state.get("settings") or {}
-        if isinstance(recorded.get("model"), dict):  # written before a model setting existed
-            recorded["model"] = with_earlier_defaults(recorded["model"])
-        recorded = with_engine(recorded, self.settings)
+        recorded = as_recorded_now(recorded, self.settings)
         if other_start == "restart" and recorded.get("start") != self.settings.get("start") and \
                 {**recorded, "start": None} == {**self.settings, "start": None}:
             self.restarted = True

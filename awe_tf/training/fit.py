@@ -12,9 +12,8 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from awe_tf.affinities.base import parts_of
-from awe_tf.affinities.neighbours import reference_rows
 from awe_tf.config import ModelConfig, SettingError, TrainConfig, affinity_of, check_monitor
-from awe_tf.data.dataset import Dataset, Split
+from awe_tf.data.dataset import Dataset, Split, labelled_rows
 from awe_tf.data.pipeline import TrainingBatches
 from awe_tf.distribute import is_parameter_server, is_tpu, rows_by_workers, sharding_text, xla_problem
 from awe_tf.evaluation import data_mismatch
@@ -214,7 +213,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         batches = TrainingBatches(
             prepared,
             pairs_per_batch=train_config.pairs_per_batch,
-            min_steps=train_config.min_steps_per_epoch,
+            min_steps_per_epoch=train_config.min_steps_per_epoch,
             bucketing=train_config.bucketing and not is_tpu(strategy),  # a TPU takes one static batch shape
             seed=train_config.seed,
             context=_training_context(model, train, strategy),
@@ -233,7 +232,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     if output_dir is not None:
         output_dir = Path(output_dir)
         # What must match for a checkpoint to be resumed (more epochs or other verbosity may differ).
-        free = ("epochs", *FREE_ON_RESUME)
+        free = ("epochs", *FREE_ON_RESUME, *(("min_steps_per_epoch",) if native else ()))  # native: no steps
         resumable = {k: v for k, v in train_config.to_dict().items() if k not in free}
         settings = {"model": plain(model.get_config()), "train": resumable, "data": train.fingerprint()}
         if init_from is not None:  # a run resumed from its checkpoint must have begun from the same U and V
@@ -381,10 +380,11 @@ def _training_context(model, train: Dataset, strategy):
     if source is None:
         return None
     source.check_ready()
-    labelled = reference_rows(train.Y)
+    labelled = labelled_rows(train.Y)
     if source.n_reference != labelled.size:
         raise ValueError(f"the {type(source).__name__} affinity's reference set has {source.n_reference} rows, the "
-                         f"training data {labelled.size} with a label: build G from the same training data")
+                         f"training data {labelled.size} with a label: build G from this training data (a G built "
+                         "by an earlier awe-tf from rows without a label too must be built again)")
     with strategy.scope():
         G = rows_by_workers(source.training_context, labelled.size, model.n_labels + 1)
     if labelled.size == train.n_examples:

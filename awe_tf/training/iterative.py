@@ -8,9 +8,8 @@ import time
 from pathlib import Path
 
 from awe_tf.affinities import spec_of
-from awe_tf.affinities.neighbours import reference_rows
 from awe_tf.config import ModelConfig, TrainConfig
-from awe_tf.data.dataset import Dataset, Split
+from awe_tf.data.dataset import Dataset, Split, labelled_rows
 from awe_tf.training.fit import FitResult, build_model, check_arguments, fit, progress_log, start_from
 
 
@@ -87,7 +86,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         raise ValueError("iterative learning builds G from the training set and a previous model; the affinity "
                          f"needs a part that is ({', '.join(n for n, r in REGISTRY.items() if r.iterative)})")
     k = getattr(source, "k", None)  # the neighbours of k-NN-like G
-    n_reference = reference_rows(train.Y).size
+    n_reference = labelled_rows(train.Y).size
     if k is not None and 2 * k >= n_reference:
         log(f"  (k = {k} neighbours of {n_reference} training inputs with a label: each input's neighbours are most "
             "of them, so G is close to the labels' frequencies; a smaller k, or more data, tells inputs apart)")

@@ -147,12 +147,12 @@ class _TrialRunner:
         """For a search resumed from its directory, refuse other settings than the ones it recorded
         (:meth:`_settings`): trials trained differently would be ranked together as if alike. The
         number of trials may grow."""
-        from awe_tf.training.callbacks import other_settings, with_engine
+        from awe_tf.training.callbacks import as_recorded_now, other_settings
 
         path = project / SEARCH_FILE
         if path.exists():
             settings = self._settings()
-            recorded = with_engine(json.loads(path.read_text()), settings)
+            recorded = as_recorded_now(json.loads(path.read_text()), settings)
             refused = other_settings(f"{project} holds a search", recorded, settings)
             if refused:
                 raise ValueError(f"{refused}: resume it with the same ones, or search into another directory "
