@@ -104,6 +104,17 @@ class RowLists:
     test: Path
 
 
+def _split_files(folder: Path) -> list[tuple[str, str, Path]]:
+    """Every split file in ``folder`` (any letter case): ``(the stem of the data file it splits,
+    as the name writes it; its part, "training" or "test"; its path)``."""
+    found = []
+    for there in sorted(folder.iterdir()):
+        for part, suffix in SPLIT_FILES.items():
+            if there.name.lower().endswith(suffix.lower()) and there.is_file():
+                found.append((there.name[: -len(suffix)], part, there))
+    return found
+
+
 def row_lists(path) -> RowLists | None:
     """The split files beside the data file ``path`` (``X_data.txt``, or ``X.txt``, ->
     ``X_trSplit.txt`` and ``X_tstSplit.txt`` in any letter case, as the repository ships
@@ -112,15 +123,14 @@ def row_lists(path) -> RowLists | None:
     only."""
     path = Path(path)
     stem = path.stem[:-5] if path.stem.lower().endswith("_data") else path.stem
-    wanted = {(stem + suffix).lower(): part for part, suffix in SPLIT_FILES.items()}
     found = {}
-    for there in sorted(path.parent.iterdir()):
-        part = wanted.get(there.name.lower())
-        if part is not None and there.is_file():
-            if part in found:
-                raise DataFormatError(there, f"{found[part].name} beside it lists the {part} rows of {path.name} "
-                                             "too: keep one of the two")
-            found[part] = there
+    for their_stem, part, there in _split_files(path.parent):
+        if their_stem.lower() != stem.lower():
+            continue
+        if part in found:
+            raise DataFormatError(there, f"{found[part].name} beside it lists the {part} rows of {path.name} "
+                                         "too: keep one of the two")
+        found[part] = there
     if not found:
         return None
     if len(found) == 1:
@@ -136,17 +146,10 @@ def stray_row_lists(path) -> dict[Path, str]:
     name of the data file it would split: ``S_trSplit.txt`` or ``S_tstSplit.txt`` (any letter
     case) with neither ``S_data.txt`` nor ``S.txt`` beside it -> ``S_data.txt``. Where ``path`` has
     no lists of its own (:func:`row_lists`), they are likely its own, the data file renamed."""
-    path = Path(path)
-    files = [there for there in sorted(path.parent.iterdir()) if there.is_file()]
-    names = {there.name.lower() for there in files}
-    stray = {}
-    for there in files:
-        for suffix in SPLIT_FILES.values():
-            stem = there.name[: -len(suffix)]
-            if there.name.lower().endswith(suffix.lower()) and not names & {f"{stem}_data.txt".lower(),
-                                                                           f"{stem}.txt".lower()}:
-                stray[there] = f"{stem}_data.txt"
-    return stray
+    folder = Path(path).parent
+    names = {there.name.lower() for there in folder.iterdir() if there.is_file()}
+    return {there: f"{stem}_data.txt" for stem, _, there in _split_files(folder)
+            if not names & {f"{stem}_data.txt".lower(), f"{stem}.txt".lower()}}
 
 
 def _listed_rows(path: Path, n: int) -> np.ndarray:

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
 from awe_tf.config import ModelConfig, TrainConfig, affinity_of
 from awe_tf.data import validation_split
-from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split
+from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split, labelled_rows
 from awe_tf.data.protocols import N_HELD_OUT
 from awe_tf.training.fit import FitResult, fit, progress_log
 from awe_tf.training.iterative import fit_iterative, needs_iterations
@@ -61,7 +59,7 @@ FEW_ROWS = 30  # validation rows below which a choice among epochs or candidates
 
 def scored_rows(carve: Split) -> int:
     """The validation rows with a positive label: those a metric scores."""
-    return int((np.diff(carve.test.Y.indptr) > 0).sum())
+    return int(labelled_rows(carve.test.Y).size)
 
 
 def checked_validation(train: Dataset, choosing: str = "the epochs", remedy: str = WITHOUT_VALIDATION) -> Split:
