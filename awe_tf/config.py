@@ -172,10 +172,9 @@ class TrainConfig:
         monitor: the validation metric early stopping watches, e.g. ``precision@1``.
         seed: seed of the batch order (the model has its own for sampling).
         verbose: Keras verbosity: 0 silent, 1 progress bar, 2 one line per epoch.
-        steps_per_execution: training steps run per call into the compiled graph (the same
-            training). Raise it on TPUs, where each call has a fixed cost. On CPUs it makes
-            later epochs no faster, while Keras traces a multi-step loop twice, which lengthens
-            the first epoch.
+        steps_per_execution: graph engine steps run per call into the compiled graph (the same
+            training, in fewer calls: each call, and the callbacks Keras runs after it, has a
+            fixed cost). 1 gives per-step callbacks and progress.
         jit_compile: compile the training step with XLA (as TPUs do); use with
             ``bucketing=False`` so the step has one static shape.
         engine: ``graph`` (default): the TensorFlow training step, for every model, strategy
@@ -195,7 +194,7 @@ class TrainConfig:
     monitor: str = "precision@1"
     seed: int = 0
     verbose: int = 2
-    steps_per_execution: int = 1
+    steps_per_execution: int = 8
     jit_compile: bool = False
     engine: str = "graph"
     threads: int = 0

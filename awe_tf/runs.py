@@ -48,7 +48,7 @@ class RecordedData:
     """What a run's ``metrics.json`` says of the data the run was trained and tested on.
 
     Attributes:
-        source: the ``metrics.json`` it was read from.
+        source: the file it was read from: a run's ``metrics.json``, an export's record.
         dataset: the named data set (:data:`~awe_tf.data.registry.KNOWN`), or None for files.
         files: ``train``, ``test``, ``labels`` (absolute paths or None), ``format``,
             ``duplicates`` and ``header`` (how the first line was read), for files; else None.
@@ -59,16 +59,23 @@ class RecordedData:
     dataset: str | None
     files: dict | None
     fingerprints: dict
+    owner: Path | None = None  # what was trained on it: the run, or the export made from the run's model
 
 
 def recorded_data(run: Path | None) -> RecordedData | None:
     """The data the run in ``run`` recorded (None where it has no ``metrics.json``); a
-    :class:`RunError` where that data cannot be read again: files that are gone, or files the
-    record does not name (a run from before the record)."""
+    :class:`RunError` where that data cannot be read again (:func:`read_record`)."""
     recorded = read_metrics(run)
     if recorded is None:
         return None
-    source = Path(run) / METRICS
+    return read_record(recorded, Path(run) / METRICS, Path(run))
+
+
+def read_record(recorded: dict, source: Path, owner: Path) -> RecordedData:
+    """The data that ``recorded`` (a run's ``metrics.json``, or what an export keeps of one's data:
+    ``dataset``, ``data_files`` and the :data:`RECORDED` fingerprints), read from ``source``, names
+    for the model of ``owner``; a :class:`RunError` where that data cannot be read again: files that are gone, or
+    files the record does not name (a run from before the record)."""
     files = recorded.get("data_files") or None
     if files:
         missing = [path for path in (files.get(k) for k in ("train", "test", "labels")) if path and
@@ -82,9 +89,9 @@ def recorded_data(run: Path | None) -> RecordedData | None:
 
         dataset = recorded.get("dataset")
         if dataset not in KNOWN:
-            raise RunError(f"{run} was trained on files ({dataset}) that its {METRICS} does not name: give them with "
-                           "--train (--test, --labels)")
-    return RecordedData(source, dataset, files, {key: recorded[key] for key in RECORDED if recorded.get(key)})
+            raise RunError(f"{owner} was trained on files ({dataset}) that its {source.name} does not name: give them "
+                           "with --train (--test, --labels)")
+    return RecordedData(source, dataset, files, {key: recorded[key] for key in RECORDED if recorded.get(key)}, owner)
 
 
 def recorded_header(run: Path | None, train) -> str | None:

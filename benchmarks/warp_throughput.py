@@ -88,10 +88,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--engine", choices=("graph", "native"), default="native",
                         help="awe-tf's training engine (TrainConfig.engine)")
+    parser.add_argument("--steps-per-execution", type=int, default=TrainConfig.steps_per_execution,
+                        help="graph engine steps per call into the compiled graph (TrainConfig.steps_per_execution)")
     parser.add_argument("--init-scale", type=float, default=ModelConfig.init_scale,
                         help="awe-tf's initial row norm (ModelConfig.init_scale; the README's table: 1)")
     args = parser.parse_args()
-    for name in ("epochs", "threads", "pairs_per_batch", "negatives"):
+    for name in ("epochs", "threads", "pairs_per_batch", "negatives", "steps_per_execution"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if not (Path(args.lightfm_python).is_file() or shutil.which(args.lightfm_python)):
@@ -101,6 +103,7 @@ def main() -> int:
                                    init_scale=args.init_scale)
         train_config = TrainConfig(learning_rate=args.learning_rate, pairs_per_batch=args.pairs_per_batch,
                                    min_steps_per_epoch=1,  # steps of --pairs-per-batch, as it says
+                                   steps_per_execution=args.steps_per_execution,
                                    seed=args.seed, engine=args.engine, threads=args.threads)
     except ValueError as error:  # before LightFM's run
         parser.error(str(error))
@@ -128,7 +131,8 @@ def main() -> int:
         return f"{run['seconds_to_target']:.2f}s" if run["seconds_to_target"] is not None else "never"
 
     print(f"ml-100k validation split, {args.epochs} epochs, d=64, {args.threads} threads for LightFM and the native "
-          f"engine; awe-tf engine: {args.engine}, initial scale {args.init_scale:g}\n")
+          f"engine; awe-tf engine: {args.engine}, initial scale {args.init_scale:g}"
+          + (f", {args.steps_per_execution} steps a call" if args.engine == "graph" else "") + "\n")
     print(f"{'':<22}{'pairs/s':>12}{'to P@10>=' + str(args.target):>16}{'final P@10':>12}")
     print(f"{'awe-tf WSABIE':<22}{awe['pairs_per_second']:>12,.0f}{when(awe):>16}{awe['history'][-1]:>12.4f}")
     last = lightfm["history"][-1]

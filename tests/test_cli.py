@@ -174,6 +174,13 @@ def test_train_says_when_it_read_a_header_and_header_no_keeps_the_line(tmp_path)
     assert "recall measured on the test part of clicks" in exported.stdout  # the run's data, read as recorded
     both = run("evaluate", str(tmp_path / "kept"), "--served", str(tmp_path / "served" / "awe"))
     assert "the served answers give the same metrics as the model" in both.stdout  # its own export: accepted
+    # The export alone is scored on the data it names (the run's file, read with --header no), not the default
+    alone = run("evaluate", "--served", str(tmp_path / "served" / "awe"), "--output", str(tmp_path / "alone.json"))
+    assert "data: clicks (what " in alone.stdout and "awe_export.json records)" in alone.stdout, alone.stdout
+    assert json.loads((tmp_path / "alone.json").read_text())["served"]["metrics"] == pytest.approx(metrics)
+    data.unlink()  # the export names a file that is gone: said, not scored on other data
+    gone = run("evaluate", "--served", str(tmp_path / "served" / "awe"), check=False)
+    assert gone.returncode == 2 and "awe_export.json names data files that are not there now" in gone.stderr
 
 
 def test_a_printed_command_names_the_data_as_it_was_read():

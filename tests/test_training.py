@@ -38,6 +38,27 @@ def test_a_small_training_set_takes_the_fewest_steps_an_epoch_takes():
         assert int(model.optimizer.iterations) == steps, given
 
 
+def test_several_steps_a_call_train_as_one_a_call_does_with_the_step_traced_once(monkeypatch):
+    """steps_per_execution groups the graph engine's steps into calls, an epoch's last call
+    shorter (33 steps an epoch, 8 a call): the same steps, the same U and V; Keras' own loop
+    would trace the step twice."""
+    from awe_tf.models.awe import AWEModel
+
+    traced = []
+    step = AWEModel.train_step
+    monkeypatch.setattr(AWEModel, "train_step", lambda self, inputs: traced.append(1) or step(self, inputs))
+    emotions = load_dataset("emotions").train
+    tables = {}
+    for per_call in (1, 8):
+        traced.clear()
+        model = fit(emotions, ModelConfig(dimension=8, num_negatives=3),
+                    TrainConfig(epochs=2, verbose=0, steps_per_execution=per_call)).model
+        assert int(model.optimizer.iterations) == 66 and len(traced) == 1, (per_call, len(traced))
+        tables[per_call] = (model.U.table.numpy(), model.V.table.numpy())
+    for one, several in zip(tables[1], tables[8], strict=True):
+        np.testing.assert_array_equal(one, several)
+
+
 def test_early_stopping_restores_best(corel):
     carve = validation_split(corel.train)
     result = fit(carve.train, ModelConfig(dimension=16, num_negatives=5),

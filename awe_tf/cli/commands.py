@@ -15,7 +15,15 @@ from awe_tf.cli.common import (
     output_file,
     writable_directory,
 )
-from awe_tf.cli.data_flags import check_data_flags, check_labels, check_parts, flags_of_data, load_data, same_data
+from awe_tf.cli.data_flags import (
+    check_data_flags,
+    check_labels,
+    check_parts,
+    data_record,
+    flags_of_data,
+    load_data,
+    same_data,
+)
 
 
 def cmd_datasets(args) -> int:
@@ -48,15 +56,18 @@ def cmd_evaluate(args) -> int:
         raise UsageError("give the model directory written by `awe-tf train` (OUTPUT/model), --served EXPORT, or both")
     check_data_flags(args)
     run = run_directory(args.model) if args.model else None
+    record = None
     if args.served:  # found before the data is read
         from awe_tf.serving import layout
 
         try:
-            layout.resolve(args.served)
+            exported = layout.resolve(args.served)
         except FileNotFoundError as error:
             raise UsageError(f"--served {args.served}: {error}") from None
+        if run is None:  # an export alone: the data its model's run was trained on, where the export names it
+            record = exported_data(exported)
     output = output_file(args.output, run=run)
-    split, name, recorded = load_data(args, run)  # a run's model: its data, unless told otherwise
+    split, name, recorded = load_data(args, run, record=record)  # a run's model: its data, unless told otherwise
     check_parts(args, split, name, "test")
     print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else ""))
     model = served = None
@@ -102,6 +113,21 @@ def cmd_evaluate(args) -> int:
         output.write_text(json.dumps(report, indent=1))
         print(f"metrics: {output}")
     return 0
+
+
+def exported_data(path: Path):
+    """The data an export's ``awe_export.json`` names (what ``awe-tf export`` measured its recall
+    on: the run's own data, or the data it was given), as a :class:`~awe_tf.runs.RecordedData`;
+    None for an export that names none (random probe rows, or made before the record)."""
+    from awe_tf import runs
+    from awe_tf.serving.exporter import METADATA_FILE
+
+    source = Path(path) / "assets.extra" / METADATA_FILE
+    try:
+        recorded = json.loads(source.read_text()).get("data") if source.exists() else None
+    except ValueError as error:
+        raise UsageError(f"{source} cannot be read as JSON ({error})") from None
+    return runs.read_record(recorded, source, Path(path)) if recorded else None
 
 
 def cmd_diagnose(args) -> int:
@@ -174,6 +200,7 @@ def cmd_export(args) -> int:
                                                                 else ""))
         same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model, args, run)
         queries = split.test.X[: args.recall_queries]  # raw rows, as clients will send them
+    data = data_record(args, split, name) if split is not None else None  # evaluate --served reads it back
     flavours = serving.FLAVOURS if args.flavour == "both" else (args.flavour,)
     names = {flavour: args.name if len(flavours) == 1 or flavour == "scann" else f"{args.name}-{flavour}"
              for flavour in flavours}
@@ -182,7 +209,7 @@ def cmd_export(args) -> int:
     for flavour, name in names.items():
         serving.export(model, args.base, name, version=args.version, flavour=flavour, keep=args.keep,
                        candidates=args.candidates, queries=queries, random_queries=args.recall_queries,
-                       new_ids=args.new_ids)
+                       new_ids=args.new_ids, data=data)
     return 0
 
 

@@ -37,6 +37,24 @@ def header_read(args, split) -> str:
     return "yes" if split.train.header else "no"
 
 
+def data_files(args, split) -> dict | None:
+    """What a run (its ``metrics.json``) or an export records of ``args``' data files, to read
+    them again as they were read (:func:`~awe_tf.runs.read_record`); None for a named data set."""
+    if not args.train:
+        return None
+    return {"train": str(Path(args.train).resolve()), "test": str(Path(args.test).resolve()) if args.test else None,
+            "labels": str(Path(args.labels).resolve()) if args.labels else None, "format": args.format,
+            "duplicates": args.duplicates, "header": header_read(args, split)}
+
+
+def data_record(args, split, name: str) -> dict:
+    """What an export records of the data ``args`` name (``split``, called ``name``), as a run's
+    ``metrics.json`` does: ``awe-tf evaluate --served EXPORT`` reads it back."""
+    from awe_tf import runs
+
+    return {"dataset": name, "data_files": data_files(args, split), **runs.fingerprints(split)}
+
+
 def flags_of_data(args) -> list[str]:
     """The command-line flags that name ``args``' data (what a printed ``train`` command needs),
     defaults left out."""
@@ -58,15 +76,16 @@ def check_data_flags(args) -> None:
         raise UsageError("--test, --labels, --format, --duplicates and --header go with --train")
 
 
-def _run_data(args, run: Path | None):
+def _run_data(args, run: Path | None, record=None):
     """Without --dataset or --train, have ``args`` name the data the run in ``run`` was trained
-    and tested on (:func:`~awe_tf.runs.recorded_data`): its named data set, or its files. Returns
-    that record (None where the data is given, or the run has none)."""
+    and tested on (:func:`~awe_tf.runs.recorded_data`), or that ``record`` (a
+    :class:`~awe_tf.runs.RecordedData` read elsewhere: an export's) names: a named data set, or
+    files. Returns that record (None where the data is given, or there is none)."""
     from awe_tf import runs
 
     if args.dataset or args.train:
         return None
-    recorded = runs.recorded_data(run)
+    recorded = record if record is not None else runs.recorded_data(run)
     if recorded is not None and recorded.files:
         files = recorded.files
         args.train, args.test, args.labels, args.format = (files.get(k) for k in ("train", "test", "labels", "format"))
@@ -77,12 +96,12 @@ def _run_data(args, run: Path | None):
     return recorded
 
 
-def load_data(args, run: Path | None = None, header_from: Path | None = None):
+def load_data(args, run: Path | None = None, header_from: Path | None = None, record=None):
     """``(split, name, recorded)`` of a command's data: --dataset, or --train's files; without them
-    the data the run in ``run`` was trained on (:func:`_run_data`; ``recorded`` is its record,
-    else None), refused if it has changed since; else the bundled default. A file the run in
-    ``run`` (or ``header_from``) was trained on reads its first line as that run did
-    (:func:`~awe_tf.runs.recorded_header`)."""
+    the data the run in ``run`` was trained on, or that ``record`` names (:func:`_run_data`;
+    ``recorded`` is that record, else None), refused if it has changed since; else the bundled
+    default. A file the run in ``run`` (or ``header_from``) was trained on reads its first line as
+    that run did (:func:`~awe_tf.runs.recorded_header`)."""
     from awe_tf import runs
     from awe_tf.data import DEFAULT_DATASET, load_dataset, load_split
 
@@ -91,7 +110,7 @@ def load_data(args, run: Path | None = None, header_from: Path | None = None):
         header = runs.recorded_header(header_from or run, args.train)
         if header is not None:
             args.header, args.header_recorded_in = header, header_from or run
-    recorded = _run_data(args, run)
+    recorded = _run_data(args, run, record)
     if args.train:
         split = load_split(args.train, args.test, args.labels, args.format, duplicates=args.duplicates,
                            header=HEADERS[args.header])
@@ -101,8 +120,8 @@ def load_data(args, run: Path | None = None, header_from: Path | None = None):
         split = load_dataset(name)
     changed = runs.changed_parts(recorded, split)
     if changed:
-        raise UsageError(f"the {' and '.join(changed)} data of {run} changed after it was trained; give the data "
-                         "to use with --dataset or --train")
+        raise UsageError(f"the {' and '.join(changed)} data of {run or recorded.owner} changed after it was trained; "
+                         "give the data to use with --dataset or --train")
     return split, name, recorded
 
 

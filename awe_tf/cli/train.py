@@ -16,7 +16,7 @@ from awe_tf.cli.common import (
     monitor_of,
     writable_directory,
 )
-from awe_tf.cli.data_flags import check_parts, header_read, load_data
+from awe_tf.cli.data_flags import check_parts, data_files, load_data
 
 
 def cmd_train(args) -> int:
@@ -236,11 +236,7 @@ def _train(args) -> int:
             "strategy_class": type(tf.distribute.get_strategy()).__name__,  # what it chose (auto: TPU, GPUs, CPU)
             "init_from": str(model_directory(args.init_from).resolve()) if args.init_from else None,
             "init_from_digest": start_digest,
-            "data_files": {"train": str(Path(args.train).resolve()),
-                           "test": str(Path(args.test).resolve()) if args.test else None,
-                           "labels": str(Path(args.labels).resolve()) if args.labels else None,
-                           "format": args.format, "duplicates": args.duplicates, "header": header_read(args, split)}
-            if args.train else None,
+            "data_files": data_files(args, split),
             "model_config": model_config.to_dict(),
             "train_config": final_config.to_dict(),
             "validation": validation_report,

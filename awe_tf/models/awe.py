@@ -11,7 +11,7 @@ import tensorflow_recommenders as tfrs
 from awe_tf import affinities
 from awe_tf.config import ModelConfig
 from awe_tf.data.dataset import ANNOTATION, RECOMMENDATION
-from awe_tf.distribute import shards
+from awe_tf.distribute import is_tpu, shards
 from awe_tf.layers import MaxNormEmbedding, towers
 from awe_tf.layers.sampling import NegativeSampler
 from awe_tf.layers.transform import InputTransform
@@ -188,6 +188,35 @@ class AWEModel(tfrs.Model):
         self.U.project(self.with_bias(inputs["feature_ids"], inputs["feature_weights"])[0])
         self.V.project(tf.concat([tf.reshape(inputs["label_ids"], [-1]), tf.reshape(scored, [-1])], 0))
         return self.get_metrics_result()
+
+    def make_train_function(self, force=False):
+        """Keras' training function; where a call runs several steps (``steps_per_execution``),
+        a loop over Keras' own one-step function, which is a ``tf.function`` of its own, so the
+        step is traced once. (Keras' loop traces it twice: AutoGraph runs a loop's body once, ahead,
+        to learn what the outputs it first sets there look like.) Keras' own function where a call
+        runs one step, under parameter servers (its coordinator schedules the loop) and on TPUs."""
+        steps = self._steps_per_execution
+        if (self.train_function is not None and not force) or self.run_eagerly or steps is None \
+                or self._cluster_coordinator or self.autotune_steps_per_execution \
+                or is_tpu(self.distribute_strategy) or int(steps.numpy()) == 1:
+            return super().make_train_function(force)
+        wanted = int(steps.numpy())
+        steps.assign(1)  # Keras makes its one-step function when steps_per_execution reads 1
+        try:
+            one_step = super().make_train_function(force=True)
+        finally:
+            steps.assign(wanted)
+
+        def train_function(iterator):
+            # The outputs' first values: what the step returns, as zeros (the loop runs at least once).
+            traced = one_step.get_concrete_function(iterator).structured_outputs
+            outputs = tf.nest.map_structure(lambda t: tf.zeros(t.shape, t.dtype), traced)
+            for _ in tf.range(steps):  # Keras sets steps_per_execution to fewer for an epoch's last call
+                outputs = one_step(iterator)
+            return outputs
+
+        self.train_function = self.train_tf_function = tf.function(train_function, reduce_retracing=True)
+        return self.train_function
 
     @tf.autograph.experimental.do_not_convert
     def test_step(self, inputs):

@@ -131,7 +131,8 @@ def check_target(model, base_dir, name: str, flavour: str, version: int | None =
 
 
 def export(model, base_dir, name: str, version: int | None = None, flavour: str = "scann", keep: int | None = None,
-           candidates: int = 100, queries=None, log=print, random_queries: int = 200, new_ids: bool = False) -> Path:
+           candidates: int = 100, queries=None, log=print, random_queries: int = 200, new_ids: bool = False,
+           data: dict | None = None) -> Path:
     """Write ``model`` as ``<base_dir>/<name>/<version>/`` for TF Serving, atomically.
 
     The version directory holds the SavedModel (``serving_default``: inputs ``feature_ids``
@@ -156,6 +157,9 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
         random_queries: how many random rows stand in for ``queries`` where none are given.
         new_ids: export a model whose ids mean other things than the newest version's under
             ``name`` (other inputs, labels or label names), for clients that send the new ones.
+        data: what names the data the model is for (``awe-tf export`` gives its data set's name
+            or files and fingerprints, as a run's ``metrics.json`` has them), kept in
+            ``awe_export.json`` for ``awe-tf evaluate --served`` to score the export on.
 
     Returns:
         The version directory written.
@@ -208,6 +212,7 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
             "tables_digest": tables_digest(model),  # which model's U and V: evaluate --served checks it
             "labels_digest": ids_of(model)["labels_digest"],  # what label ids mean: a later export checks it
             "model": model.get_config() | {"label_names": None},  # the names are in the graph (labels)
+            "data": data,
         }
         (extra / METADATA_FILE).write_text(json.dumps(metadata, indent=1))
 

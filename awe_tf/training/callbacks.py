@@ -170,10 +170,18 @@ class StopAtNonFiniteStep(StopOnNonFinite):
     """:class:`StopOnNonFinite` that also stops at the first step whose loss is not finite (not
     under parameter-server training, which allows no per-step callbacks)."""
 
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        self.first_step = 0
+
     def on_train_batch_end(self, batch, logs=None):
+        # Keras calls this once per call into the graph: after the steps first_step..batch
+        # (several where TrainConfig.steps_per_execution runs several a call).
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            self._stop(f"the loss is {float(loss)}", f", step {batch + 1}")
+            steps = f"step {batch + 1}" if batch == self.first_step else f"steps {self.first_step + 1}-{batch + 1}"
+            self._stop(f"the loss is {float(loss)}", f", {steps}")
+        self.first_step = batch + 1
 
 
 # Training settings a resumed run (or search) may change: how it runs, not what it computes. The
