@@ -159,18 +159,21 @@ def check_settings(kind: str, settings: dict) -> None:
 def _kept_or_run(keep: Path | None, name: str, settings: dict, run, log) -> tuple[list[dict], bool]:
     """The rows of one unit of work, and whether they were kept: kept in ``keep`` by an earlier
     run with the same ``settings`` and the same training defaults (``TrainConfig``'s, which the
-    run's models train with where the settings are silent), else ``run()``'s, then kept there
+    run's models train with where the settings are silent; not those of how they run, which
+    compute the same), else ``run()``'s, then kept there
     (written whole, or not at all)."""
     if keep is None:
         return run(), False
     from awe_tf import __version__
     from awe_tf.config import TrainConfig
     from awe_tf.data.registry import locate
+    from awe_tf.training.callbacks import FREE_ON_RESUME
 
     names = settings.get("datasets") or ["ml-100k"]
     data = {name: sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in locate(name).iterdir()
                          if f.is_file()) for name in names}  # the files read, as they are now
-    key = {**settings, "data files": data, "awe-tf": __version__, "training defaults": TrainConfig().to_dict()}
+    defaults = {k: v for k, v in TrainConfig().to_dict().items() if k not in FREE_ON_RESUME}  # what they compute
+    key = {**settings, "data files": data, "awe-tf": __version__, "training defaults": defaults}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
     path = Path(keep) / f"{name}-{digest}.json"
     if path.exists():

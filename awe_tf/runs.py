@@ -45,7 +45,8 @@ def read_metrics(run: Path | None) -> dict | None:
 
 @dataclasses.dataclass(frozen=True)
 class RecordedData:
-    """What a run's ``metrics.json`` says of the data the run was trained and tested on.
+    """What a run's ``metrics.json`` says of the data the run was trained and tested on, or an
+    export's ``awe_export.json`` of the data it measured its recall on.
 
     Attributes:
         source: the file it was read from: a run's ``metrics.json``, an export's record.
@@ -53,13 +54,14 @@ class RecordedData:
         files: ``train``, ``test``, ``labels`` (absolute paths or None), ``format``,
             ``duplicates`` and ``header`` (how the first line was read), for files; else None.
         fingerprints: the :data:`RECORDED` digests of the training and test parts.
+        owner: the run or the export (version directory) whose record it is.
     """
 
     source: Path
     dataset: str | None
     files: dict | None
     fingerprints: dict
-    owner: Path | None = None  # what was trained on it: the run, or the export made from the run's model
+    owner: Path | None = None
 
 
 def recorded_data(run: Path | None) -> RecordedData | None:
@@ -72,10 +74,10 @@ def recorded_data(run: Path | None) -> RecordedData | None:
 
 
 def read_record(recorded: dict, source: Path, owner: Path) -> RecordedData:
-    """The data that ``recorded`` (a run's ``metrics.json``, or what an export keeps of one's data:
+    """The data that ``recorded`` (a run's ``metrics.json``, or what an export keeps of its data:
     ``dataset``, ``data_files`` and the :data:`RECORDED` fingerprints), read from ``source``, names
-    for the model of ``owner``; a :class:`RunError` where that data cannot be read again: files that are gone, or
-    files the record does not name (a run from before the record)."""
+    for ``owner`` (the run, the export); a :class:`RunError` where that data cannot be read again:
+    files that are gone, or files the record does not name (a run from before the record)."""
     files = recorded.get("data_files") or None
     if files:
         missing = [path for path in (files.get(k) for k in ("train", "test", "labels")) if path and
@@ -89,8 +91,8 @@ def read_record(recorded: dict, source: Path, owner: Path) -> RecordedData:
 
         dataset = recorded.get("dataset")
         if dataset not in KNOWN:
-            raise RunError(f"{owner} was trained on files ({dataset}) that its {source.name} does not name: give them "
-                           "with --train (--test, --labels)")
+            raise RunError(f"{source} does not name the files {dataset} was read from: give them with --train "
+                           "(--test, --labels)")
     return RecordedData(source, dataset, files, {key: recorded[key] for key in RECORDED if recorded.get(key)}, owner)
 
 

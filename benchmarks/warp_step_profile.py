@@ -37,7 +37,7 @@ from awe_tf.training import ModelConfig, TrainConfig, build_model  # noqa: E402
 def _model(train, pairs_per_batch):
     model = build_model(train, ModelConfig(dimension=64, num_negatives=10))
     config = TrainConfig(learning_rate=0.1, pairs_per_batch=pairs_per_batch)
-    model.compile(optimizer=config.make_optimizer(), steps_per_execution=config.steps_per_execution)
+    model.compile(optimizer=config.make_optimizer())  # a step a call: the step is what it times
     return model, TrainingBatches(train.with_matrices(X=model.prepare(train.X)), pairs_per_batch)
 
 

@@ -178,9 +178,12 @@ def test_train_says_when_it_read_a_header_and_header_no_keeps_the_line(tmp_path)
     alone = run("evaluate", "--served", str(tmp_path / "served" / "awe"), "--output", str(tmp_path / "alone.json"))
     assert "data: clicks (what " in alone.stdout and "awe_export.json records)" in alone.stdout, alone.stdout
     assert json.loads((tmp_path / "alone.json").read_text())["served"]["metrics"] == pytest.approx(metrics)
-    data.unlink()  # the export names a file that is gone: said, not scored on other data
+    moved = data.rename(tmp_path / "moved.tsv")  # the export names a file that is gone: said, not scored on other data
     gone = run("evaluate", "--served", str(tmp_path / "served" / "awe"), check=False)
     assert gone.returncode == 2 and "awe_export.json names data files that are not there now" in gone.stderr
+    told = run("evaluate", "--served", str(tmp_path / "served" / "awe"), "--train", str(moved), "--header", "no",
+               "--output", str(tmp_path / "told.json"))  # the data given: the export's record is not read
+    assert json.loads((tmp_path / "told.json").read_text())["served"]["metrics"] == pytest.approx(metrics), told.stdout
 
 
 def test_a_printed_command_names_the_data_as_it_was_read():

@@ -165,9 +165,9 @@ def test_progress_lines_say_what_the_carve_out_holds():
     val = validation_split(protocol_split(toy_recommendation()).train)
     held = val.test.Y.toarray()
     users = int((held.sum(axis=1) > 0).sum())
-    assert users > 0
+    assert users > 0 and val.untested == 1  # a toy user with fewer than 5 training items
     assert carve_text(val) == f"{users} users' held-out items ({int(held.sum())} in all) for validation, their " \
-                              "other items train"
+                              "other items train; 1 user with fewer than 5 holds none out"
     annotation = validation_split(load_dataset("corel5k").train)
     assert carve_text(annotation) == f"{annotation.train.n_examples} train / {annotation.test.n_examples} " \
                                      "validation examples"  # every Corel5k row has a label

@@ -184,3 +184,7 @@ def test_finished_units_are_kept_and_taken_up_again(tmp_path, monkeypatch, data_
     monkeypatch.setattr(config, "TrainConfig", lambda: dataclasses.replace(defaults(), min_steps_per_epoch=7))
     _, _, kept = reproduction.over_seeds("annotation", [0], log=lines.append, keep=tmp_path, **settings)
     assert kept == []
+    # a default of how steps run, not of what they compute: the units of the same settings are the same
+    monkeypatch.setattr(config, "TrainConfig", lambda: dataclasses.replace(defaults(), steps_per_execution=3))
+    _, _, kept = reproduction.over_seeds("annotation", [0], log=lines.append, keep=tmp_path, **settings)
+    assert kept == ["seed-0-corel5k", "seed-0-emotions"]

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ def test_wsabie_beats_popularity_on_corel5k(corel):
     assert result.pairs_per_second > 0 and result.epochs_run == 3
 
 
-def test_a_small_training_set_takes_the_fewest_steps_an_epoch_takes():
+def test_a_small_training_set_takes_the_fewest_steps_an_epoch_takes(data_dir):
     """Emotions' 391 training rows (3,128 pair slots) make 4 steps of 1,024 slots; by default an
     epoch is cut into at least 32 steps (33: examples of 8 and 16 slots do not fill each step)."""
     emotions = load_dataset("emotions").train
@@ -38,7 +39,7 @@ def test_a_small_training_set_takes_the_fewest_steps_an_epoch_takes():
         assert int(model.optimizer.iterations) == steps, given
 
 
-def test_several_steps_a_call_train_as_one_a_call_does_with_the_step_traced_once(monkeypatch):
+def test_several_steps_a_call_train_as_one_a_call_does_with_the_step_traced_once(monkeypatch, data_dir):
     """steps_per_execution groups the graph engine's steps into calls, an epoch's last call
     shorter (33 steps an epoch, 8 a call): the same steps, the same U and V; Keras' own loop
     would trace the step twice."""
@@ -54,9 +55,31 @@ def test_several_steps_a_call_train_as_one_a_call_does_with_the_step_traced_once
         model = fit(emotions, ModelConfig(dimension=8, num_negatives=3),
                     TrainConfig(epochs=2, verbose=0, steps_per_execution=per_call)).model
         assert int(model.optimizer.iterations) == 66 and len(traced) == 1, (per_call, len(traced))
+        assert int(model.steps_per_execution.numpy()) == 1  # what the model runs afterwards: a step a call
         tables[per_call] = (model.U.table.numpy(), model.V.table.numpy())
     for one, several in zip(tables[1], tables[8], strict=True):
         np.testing.assert_array_equal(one, several)
+
+
+def test_a_non_finite_loss_names_the_step_or_the_calls_steps():
+    from awe_tf.training.callbacks import StopAtNonFiniteStep, TrainingDiverged
+
+    stop = StopAtNonFiniteStep(0.1)
+    stop.on_epoch_begin(2)
+    for first, last, said in ((4, 4, "at epoch 3, step 5;"), (8, 15, "at epoch 3, in one of steps 9-16;")):
+        stop.on_train_batch_begin(first)
+        stop.on_train_batch_end(last, {"loss": 1.5})  # finite: training goes on
+        stop.on_train_batch_begin(first)
+        with pytest.raises(TrainingDiverged, match=f"the loss is nan {said} lower the learning rate"):
+            stop.on_train_batch_end(last, {"loss": float("nan")})
+
+
+def test_the_progress_bar_shows_the_epochs_mean_loss(corel, capsys):
+    """Keras' progress bar shows a logged value as it is only for a metric's name; any other it
+    averages over the steps again (the WARP loss is a running mean already)."""
+    result = fit(corel.train, ModelConfig(dimension=8, num_negatives=3), TrainConfig(epochs=1, verbose=1))
+    shown = re.findall(r" loss: ([0-9.]+)", capsys.readouterr().out)
+    assert shown and float(shown[-1]) == pytest.approx(result.history["loss"][-1], abs=1e-4), shown[-3:]
 
 
 def test_early_stopping_restores_best(corel):

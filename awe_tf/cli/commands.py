@@ -55,6 +55,7 @@ def cmd_evaluate(args) -> int:
     if not args.model and not args.served:
         raise UsageError("give the model directory written by `awe-tf train` (OUTPUT/model), --served EXPORT, or both")
     check_data_flags(args)
+    given_data = bool(args.dataset or args.train)  # before load_data names the recorded data in args
     run = run_directory(args.model) if args.model else None
     record = None
     if args.served:  # found before the data is read
@@ -64,12 +65,14 @@ def cmd_evaluate(args) -> int:
             exported = layout.resolve(args.served)
         except FileNotFoundError as error:
             raise UsageError(f"--served {args.served}: {error}") from None
-        if run is None:  # an export alone: the data its model's run was trained on, where the export names it
+        if run is None and not given_data:  # an export alone: the data it records, if any
             record = exported_data(exported)
     output = output_file(args.output, run=run)
     split, name, recorded = load_data(args, run, record=record)  # a run's model: its data, unless told otherwise
     check_parts(args, split, name, "test")
-    print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else ""))
+    unnamed = args.served and run is None and recorded is None and not given_data  # the default data set
+    print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else "") +
+          (f" (the default: {args.served} records no data; give it with --dataset or --train)" if unnamed else ""))
     model = served = None
     if args.model:  # both loaded and checked before any scoring
         from awe_tf.models import AWEModel
@@ -120,14 +123,10 @@ def exported_data(path: Path):
     on: the run's own data, or the data it was given), as a :class:`~awe_tf.runs.RecordedData`;
     None for an export that names none (random probe rows, or made before the record)."""
     from awe_tf import runs
-    from awe_tf.serving.exporter import METADATA_FILE
+    from awe_tf.serving.exporter import METADATA_FILE, read_metadata
 
-    source = Path(path) / "assets.extra" / METADATA_FILE
-    try:
-        recorded = json.loads(source.read_text()).get("data") if source.exists() else None
-    except ValueError as error:
-        raise UsageError(f"{source} cannot be read as JSON ({error})") from None
-    return runs.read_record(recorded, source, Path(path)) if recorded else None
+    recorded = read_metadata(path).get("data")
+    return runs.read_record(recorded, Path(path) / "assets.extra" / METADATA_FILE, Path(path)) if recorded else None
 
 
 def cmd_diagnose(args) -> int:

@@ -4,8 +4,12 @@ data a run recorded, which a later command on that run reads by default."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from awe_tf.cli.common import UsageError
+
+if TYPE_CHECKING:
+    from awe_tf.runs import RecordedData
 
 HEADERS = {"auto": None, "yes": True, "no": False}  # --header: read_files' header=
 
@@ -76,7 +80,7 @@ def check_data_flags(args) -> None:
         raise UsageError("--test, --labels, --format, --duplicates and --header go with --train")
 
 
-def _run_data(args, run: Path | None, record=None):
+def _run_data(args, run: Path | None, record: RecordedData | None = None) -> RecordedData | None:
     """Without --dataset or --train, have ``args`` name the data the run in ``run`` was trained
     and tested on (:func:`~awe_tf.runs.recorded_data`), or that ``record`` (a
     :class:`~awe_tf.runs.RecordedData` read elsewhere: an export's) names: a named data set, or
@@ -96,7 +100,7 @@ def _run_data(args, run: Path | None, record=None):
     return recorded
 
 
-def load_data(args, run: Path | None = None, header_from: Path | None = None, record=None):
+def load_data(args, run: Path | None = None, header_from: Path | None = None, record: RecordedData | None = None):
     """``(split, name, recorded)`` of a command's data: --dataset, or --train's files; without them
     the data the run in ``run`` was trained on, or that ``record`` names (:func:`_run_data`;
     ``recorded`` is that record, else None), refused if it has changed since; else the bundled
@@ -120,8 +124,9 @@ def load_data(args, run: Path | None = None, header_from: Path | None = None, re
         split = load_dataset(name)
     changed = runs.changed_parts(recorded, split)
     if changed:
-        raise UsageError(f"the {' and '.join(changed)} data of {run or recorded.owner} changed after it was trained; "
-                         "give the data to use with --dataset or --train")
+        what = f"of {run} changed after it was trained" if run is not None else \
+            f"that {recorded.source} records changed since"
+        raise UsageError(f"the {' and '.join(changed)} data {what}; give the data to use with --dataset or --train")
     return split, name, recorded
 
 

@@ -217,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--served", metavar="EXPORT",
                           help="an export (a version directory, or BASE/NAME for its newest version): send it the "
                                "test part's raw rows and score its answers")
-    add_data_args(evaluate, without="the data the model's run was trained on (its metrics.json), else corel5k")
+    add_data_args(evaluate, without="the data the model's run was trained on (its metrics.json), or, for --served "
+                                    "alone, the data the export records; else corel5k")
     evaluate.add_argument("--output", help="write the metrics as JSON to this file (none: print them only)")
     evaluate.set_defaults(func=cmd_evaluate, parser=evaluate)
 

@@ -16,7 +16,7 @@ from awe_tf.cli.common import (
     monitor_of,
     writable_directory,
 )
-from awe_tf.cli.data_flags import check_parts, data_files, load_data
+from awe_tf.cli.data_flags import check_parts, data_record, load_data
 
 
 def cmd_train(args) -> int:
@@ -224,8 +224,7 @@ def _train(args) -> int:
     report["baselines"] = {} if args.no_baselines else baseline_scores(split, model, ranks=svd_ranks(args.dimension))
     report.update(
         {
-            "dataset": name,
-            **request["data"],  # runs.fingerprints(split)
+            **data_record(args, split, name),  # what later commands read the data back by
             "train_seconds": train_seconds,
             "final_fit_seconds": result.train_seconds,
             "pairs_per_second": result.pairs_per_second,
@@ -236,7 +235,6 @@ def _train(args) -> int:
             "strategy_class": type(tf.distribute.get_strategy()).__name__,  # what it chose (auto: TPU, GPUs, CPU)
             "init_from": str(model_directory(args.init_from).resolve()) if args.init_from else None,
             "init_from_digest": start_digest,
-            "data_files": data_files(args, split),
             "model_config": model_config.to_dict(),
             "train_config": final_config.to_dict(),
             "validation": validation_report,

@@ -194,7 +194,9 @@ class AWEModel(tfrs.Model):
         a loop over Keras' own one-step function, which is a ``tf.function`` of its own, so the
         step is traced once. (Keras' loop traces it twice: AutoGraph runs a loop's body once, ahead,
         to learn what the outputs it first sets there look like.) Keras' own function where a call
-        runs one step, under parameter servers (its coordinator schedules the loop) and on TPUs."""
+        runs one step, where Keras runs it eagerly or tunes the steps a call itself, under
+        parameter servers (its coordinator schedules the loop) and on TPUs (where this loop has
+        not been run: Keras' is the one known to work there)."""
         steps = self._steps_per_execution
         if (self.train_function is not None and not force) or self.run_eagerly or steps is None \
                 or self._cluster_coordinator or self.autotune_steps_per_execution \
@@ -232,9 +234,7 @@ class AWEModel(tfrs.Model):
     def get_metrics_result(self):
         """The logs of a training step; Keras reads them from here after asynchronous
         (parameter-server) steps."""
-        logs = {m.name: m.result() for m in self.metrics if m is not self.task.loss_tracker}
-        logs["loss"] = self.task.loss_tracker.result()  # mean WARP loss per pair this epoch
-        return logs
+        return {m.name: m.result() for m in self.metrics}  # loss: the mean WARP loss per pair this epoch
 
     # ------------------------------------------------------------------------------ scoring
     def call(self, inputs):

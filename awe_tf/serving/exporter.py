@@ -112,12 +112,11 @@ def check_target(model, base_dir, name: str, flavour: str, version: int | None =
     layout.next_version(model_dir, version, keep)
     newest = None
     for existing in layout.versions(model_dir):
-        metadata = model_dir / str(existing) / "assets.extra" / METADATA_FILE
-        recorded = json.loads(metadata.read_text()) if metadata.exists() else {}
+        recorded = read_metadata(model_dir / str(existing))
         other = recorded.get("flavour")
         if other not in (None, flavour):
             raise ValueError(f"{model_dir} holds {other} exports (version {existing}); a {flavour} export needs "
-                             "another name")
+                             "another name (awe-tf export --name, export(name=...))")
         newest = (existing, recorded) if recorded else newest  # versions come in increasing order
     if newest is not None and not new_ids:
         this = ids_of(model)
@@ -159,7 +158,9 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
             ``name`` (other inputs, labels or label names), for clients that send the new ones.
         data: what names the data the model is for (``awe-tf export`` gives its data set's name
             or files and fingerprints, as a run's ``metrics.json`` has them), kept in
-            ``awe_export.json`` for ``awe-tf evaluate --served`` to score the export on.
+            ``awe_export.json`` for ``awe-tf evaluate --served`` to score the export on. Files are
+            named by their absolute paths on this machine, which the export carries wherever
+            it is copied.
 
     Returns:
         The version directory written.
@@ -422,6 +423,16 @@ def load(path) -> ServedModel:
     loaded = tf.saved_model.load(str(path))
     if SIGNATURE not in loaded.signatures:
         raise ValueError(f"{path} has no {SIGNATURE} signature")
-    metadata_file = path / "assets.extra" / METADATA_FILE
-    metadata = json.loads(metadata_file.read_text()) if metadata_file.exists() else {}
-    return ServedModel(path, _WithDefaults(loaded.signatures[SIGNATURE], signature_defaults(path)), metadata, loaded)
+    return ServedModel(path, _WithDefaults(loaded.signatures[SIGNATURE], signature_defaults(path)), read_metadata(path),
+                       loaded)
+
+
+def read_metadata(version_dir) -> dict:
+    """An export's ``awe_export.json`` (its version directory's; empty where it has none)."""
+    source = Path(version_dir) / "assets.extra" / METADATA_FILE
+    if not source.exists():
+        return {}
+    try:
+        return json.loads(source.read_text())
+    except ValueError as error:
+        raise ValueError(f"{source} cannot be read as JSON ({error})") from None

@@ -105,7 +105,7 @@ class WarpTask(tf.keras.layers.Layer, tfrs.tasks.Task):
     Subclasses supply the rest: the rank estimate r (:meth:`rank_estimate`) and the hinge, with
     gradient, of the violators they take (:meth:`hinge`). The returned loss is the *sum* over
     the batch's pairs (each pair's gradient has the same size whatever the batch, as in the
-    paper's per-pair SGD). Metrics: ``warp_loss`` (mean per pair), ``violation_rate`` (share of
+    paper's per-pair SGD). Metrics: ``loss`` (mean per pair), ``violation_rate`` (share of
     pairs with a violator), ``rank_estimate``.
 
     Args:
@@ -115,7 +115,9 @@ class WarpTask(tf.keras.layers.Layer, tfrs.tasks.Task):
     def __init__(self, margin: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.margin = float(margin)
-        self.loss_tracker = PairMean(name="warp_loss")
+        # Named "loss", the name Keras' progress bar knows as a running mean (it averages the
+        # steps' values of other names again).
+        self.loss_tracker = PairMean(name="loss")
         self.violation_tracker = PairMean(name="violation_rate")
         self.rank_tracker = PairMean(name="rank_estimate")
 

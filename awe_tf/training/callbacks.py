@@ -143,7 +143,7 @@ class TrainingDiverged(RuntimeError):
 class StopOnNonFinite(tf.keras.callbacks.Callback):
     """Stop training with :class:`TrainingDiverged` at the end of an epoch whose loss, U or V is
     not finite, before any later callback (checkpoints, best weights) can keep the diverged
-    weights. :class:`StopAtNonFiniteStep` checks every step as well."""
+    weights. :class:`StopAtNonFiniteStep` checks after every call into the training graph as well."""
 
     def __init__(self, learning_rate: float | None = None):
         super().__init__()
@@ -167,21 +167,22 @@ class StopOnNonFinite(tf.keras.callbacks.Callback):
 
 
 class StopAtNonFiniteStep(StopOnNonFinite):
-    """:class:`StopOnNonFinite` that also stops at the first step whose loss is not finite (not
-    under parameter-server training, which allows no per-step callbacks)."""
+    """:class:`StopOnNonFinite` that also stops after the first call into the training graph
+    whose loss is not finite: the step, or, where a call runs several
+    (``TrainConfig.steps_per_execution``), the call's steps, one of which made it so (not under
+    parameter-server training, which allows no per-step callbacks)."""
 
-    def on_epoch_begin(self, epoch, logs=None):
-        super().on_epoch_begin(epoch, logs)
-        self.first_step = 0
+    first_step = 0  # the current call's first step (Keras numbers them from 0 each epoch)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.first_step = batch
 
     def on_train_batch_end(self, batch, logs=None):
-        # Keras calls this once per call into the graph: after the steps first_step..batch
-        # (several where TrainConfig.steps_per_execution runs several a call).
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            steps = f"step {batch + 1}" if batch == self.first_step else f"steps {self.first_step + 1}-{batch + 1}"
+            steps = f"step {batch + 1}" if batch == self.first_step else \
+                f"in one of steps {self.first_step + 1}-{batch + 1}"
             self._stop(f"the loss is {float(loss)}", f", {steps}")
-        self.first_step = batch + 1
 
 
 # Training settings a resumed run (or search) may change: how it runs, not what it computes. The

@@ -204,7 +204,6 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                              strategy=strategy)
     with strategy.scope():
         model.compile(optimizer=train_config.make_optimizer(),
-                      steps_per_execution=1 if native else train_config.steps_per_execution,  # native: a chunk a call
                       jit_compile=train_config.jit_compile,
                       run_eagerly=native)  # one call into C per step: nothing to trace
     if native:
@@ -280,6 +279,10 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         else:
             dataset = training_input(batches, strategy, start_epoch)
         try:
+            # Several graph steps a call while fit trains (native: a chunk a call); one for whatever
+            # the model runs afterwards, as compiled: Keras' predict and evaluate of a data set of
+            # unknown size, and its *_on_batch calls, take no more than one.
+            model.steps_per_execution = 1 if native else train_config.steps_per_execution
             result = model.fit(
                 dataset,
                 epochs=train_config.epochs,
@@ -289,6 +292,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                 verbose=train_config.verbose,
             )
         finally:
+            model.steps_per_execution = 1
             if native:
                 batches.release()  # an exception skips on_train_end: the copies' steps go back into the model
                 model.train_function = None  # a later model.fit runs the graph step again

@@ -84,10 +84,14 @@ DETAIL = " " * 6  # progress lines about a stage, set in under the line that nam
 def carve_text(carve: Split) -> str:
     """What the validation carve-out holds, as progress lines give it: rows for annotation (and
     those with a label, where some have none: only they are scored); for recommendation, where
-    every user keeps training items, the held-out items and their users."""
+    every user keeps training items, the held-out items and their users, and the users with too
+    few items to hold any out."""
     if carve.train.task == RECOMMENDATION:
+        n = carve.untested  # too few items to hold any out: they train with them all
+        untested = f"; {n} user{'s' if n != 1 else ''} with fewer than {N_HELD_OUT} " \
+                   f"hold{'s' if n == 1 else ''} none out" if n else ""
         return (f"{scored_rows(carve)} users' held-out items ({carve.test.Y.nnz} in all) for validation, their other "
-                "items train")
+                f"items train{untested}")
     scored = scored_rows(carve)
     unscored = f" ({scored} with a label: the rows scored)" if scored < carve.test.n_examples else ""
     return f"{carve.train.n_examples} train / {carve.test.n_examples} validation examples{unscored}"
