@@ -24,8 +24,10 @@ def run(*args, check=True):
 
 def test_train_on_the_bundled_default_then_evaluate(tmp_path):
     out = tmp_path / "run"
-    proc = run("train", "--epochs", "2", "--dimension", "16", "--negatives", "5", "-o", str(out))
+    proc = run("train", "--epochs", "2", "--dimension", "16", "--negatives", "5", "--steps-per-execution", "3",
+               "-o", str(out))
     report = json.loads((out / "metrics.json").read_text())
+    assert report["train_config"]["steps_per_execution"] == 3
     for key in ("precision@1", "precision@3", "precision@5", "precision@10"):
         assert 0.0 <= report["metrics"][key] <= 1.0
     assert set(report["baselines"]) == {"popularity", "knn_input", "knn_embedding", "svd"}

@@ -204,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--shard-bytes", type=_positive, default=256 << 10,
                        help="parameter-server: the smallest shard the tables U and V are cut into, in bytes "
                             "(at most one shard per parameter server; training prints the cut)")
+    scale.add_argument("--steps-per-execution", type=_positive, default=train_defaults.steps_per_execution,
+                       help="graph engine steps run per call into the compiled graph (raise it on TPUs, where each "
+                            "call costs more; 1: progress and callbacks after every step)")
     scale.add_argument("--jit-compile", action="store_true",
                        help="compile the training step with XLA (one static batch shape, as on TPU)")
     scale.add_argument("--tpu-embedding", action="store_true",

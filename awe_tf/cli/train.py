@@ -103,8 +103,8 @@ def _train(args) -> int:
     train_config = TrainConfig(
         epochs=args.epochs, learning_rate=args.learning_rate, optimizer=args.optimizer,
         pairs_per_batch=args.pairs_per_batch, min_steps_per_epoch=args.min_steps_per_epoch, patience=args.patience,
-        monitor=monitor, seed=args.seed, verbose=args.verbose, jit_compile=args.jit_compile, engine=args.engine,
-        threads=args.threads,
+        monitor=monitor, seed=args.seed, verbose=args.verbose, steps_per_execution=args.steps_per_execution,
+        jit_compile=args.jit_compile, engine=args.engine, threads=args.threads,
         # XLA and parameter-server workers take one static batch shape
         bucketing=not (args.jit_compile or args.strategy == "parameter-server"),  # fit gives a TPU one shape
     )
