@@ -24,9 +24,11 @@ from awe_tf.data.dataset import RECOMMENDATION, Dataset, check_finite_rows, labe
 PAD_ROWS = 65536  # rows padded at a time when a whole data set is (the temporaries of one such block)
 
 
-def _round8(n) -> int:
-    """Round a width up to a multiple of 8 (fewer distinct shapes, aligned vectors)."""
-    return max(8, -(-int(n) // 8) * 8)
+def _round8(n):
+    """Round a width (an int; or each of an array's) up to a multiple of 8, at least 8 (fewer
+    distinct shapes, aligned vectors)."""
+    rounded = np.maximum(8, -(-np.asarray(n, np.int64) // 8) * 8)
+    return int(rounded) if rounded.ndim == 0 else rounded
 
 
 # A recommendation model's inputs are items weighted as an interactions file weighs them (the
@@ -177,7 +179,7 @@ class TrainingBatches:
         self.n_feat = np.diff(self.X.indptr)
         self.n_lab = n_labels_per_row
         self.n_pairs = int(self.Y.nnz)
-        slots = int((-(-self.n_lab[self.rows] // 8) * 8).sum())  # each example's labels padded to a multiple of 8
+        slots = int(_round8(self.n_lab[self.rows]).sum())  # each example's labels padded as a batch pads them
         self.batch_pairs = min(self.pairs_per_batch, max(8 * self.replicas, -(-slots // self.min_steps_per_epoch)))
         if self.bucketing:
             # Batch boundaries over the examples sorted by label count: the same every epoch.
