@@ -96,12 +96,13 @@ def read_record(recorded: dict, source: Path, owner: Path) -> RecordedData:
     return RecordedData(source, dataset, files, {key: recorded[key] for key in RECORDED if recorded.get(key)}, owner)
 
 
-def recorded_header(run: Path | None, train) -> str | None:
+def recorded_header(run: Path | None, train, files: dict | None = None) -> str | None:
     """How the run in ``run`` read the first line of ``train`` (``"yes"``: as the columns'
-    names, ``"no"``: as data), where it was trained on that file; else None. An unreadable
-    record counts as none: it only decides how a file reads when nothing says otherwise."""
+    names, ``"no"``: as data), where it was trained on that file; else None. ``files``, a record
+    of data files read elsewhere (an export's), is asked where the run's record names none. An
+    unreadable record counts as none: it only decides how a file reads when nothing says otherwise."""
     try:
-        files = (read_metrics(run) or {}).get("data_files") or {}
+        files = (read_metrics(run) or {}).get("data_files") or files or {}
     except (OSError, RunError):
         return None
     if files.get("train") == str(Path(train).resolve()) and files.get("header") in ("yes", "no"):

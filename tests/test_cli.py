@@ -180,6 +180,9 @@ def test_train_says_when_it_read_a_header_and_header_no_keeps_the_line(tmp_path)
     alone = run("evaluate", "--served", str(tmp_path / "served" / "awe"), "--output", str(tmp_path / "alone.json"))
     assert "data: clicks (what " in alone.stdout and "awe_export.json records)" in alone.stdout, alone.stdout
     assert json.loads((tmp_path / "alone.json").read_text())["served"]["metrics"] == pytest.approx(metrics)
+    same = run("evaluate", "--served", str(tmp_path / "served" / "awe"), "--train", str(data), "--output",
+               str(tmp_path / "same.json"))  # the file the export records, named: read as recorded (--header no)
+    assert json.loads((tmp_path / "same.json").read_text())["served"]["metrics"] == pytest.approx(metrics), same.stdout
     moved = data.rename(tmp_path / "moved.tsv")  # the export names a file that is gone: said, not scored on other data
     gone = run("evaluate", "--served", str(tmp_path / "served" / "awe"), check=False)
     assert gone.returncode == 2 and "awe_export.json names data files that are not there now" in gone.stderr

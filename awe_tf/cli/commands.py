@@ -57,9 +57,10 @@ def cmd_evaluate(args) -> int:
     check_data_flags(args)
     given_data = bool(args.dataset or args.train)  # before load_data names the recorded data in args
     run = run_directory(args.model) if args.model else None
-    record = None
+    record = files = None
     if args.served:  # found before the data is read
         from awe_tf.serving import layout
+        from awe_tf.serving.exporter import read_metadata
 
         try:
             exported = layout.resolve(args.served)
@@ -67,8 +68,11 @@ def cmd_evaluate(args) -> int:
             raise UsageError(f"--served {args.served}: {error}") from None
         if run is None and not given_data:  # an export alone: the data it records, if any
             record = exported_data(exported)
+        elif run is None:  # its files read as the export's record says, where --train names them
+            files = (read_metadata(exported).get("data") or {}).get("data_files")
     output = output_file(args.output, run=run)
-    split, name, recorded = load_data(args, run, record=record)  # a run's model: its data, unless told otherwise
+    # a run's model: its data, unless told otherwise
+    split, name, recorded = load_data(args, run, record=record, header_files=files)
     check_parts(args, split, name, "test")
     unnamed = args.served and run is None and recorded is None and not given_data  # the default data set
     print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else "") +
