@@ -213,11 +213,13 @@ class AWEModel(tfrs.Model):
             # The outputs' first values: what the step returns, as zeros (the loop runs at least once).
             traced = one_step.get_concrete_function(iterator).structured_outputs
             outputs = tf.nest.map_structure(lambda t: tf.zeros(t.shape, t.dtype), traced)
-            for _ in tf.range(steps):  # Keras sets steps_per_execution to fewer for an epoch's last call
-                outputs = one_step(iterator)
-            return outputs
+            count = steps.read_value()  # Keras sets steps_per_execution to fewer for an epoch's last call
+            return tf.while_loop(lambda done, _: done < count, lambda done, _: (done + 1, one_step(iterator)),
+                                 (tf.zeros_like(count), outputs))[1]
 
-        self.train_function = self.train_tf_function = tf.function(train_function, reduce_retracing=True)
+        # Traced as written: AutoGraph would convert the loop it is already.
+        self.train_function = self.train_tf_function = tf.function(train_function, reduce_retracing=True,
+                                                                   autograph=False)
         return self.train_function
 
     @tf.autograph.experimental.do_not_convert
