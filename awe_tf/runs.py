@@ -54,14 +54,12 @@ class RecordedData:
         files: ``train``, ``test``, ``labels`` (absolute paths or None), ``format``,
             ``duplicates`` and ``header`` (how the first line was read), for files; else None.
         fingerprints: the :data:`RECORDED` digests of the training and test parts.
-        owner: the run or the export (version directory) whose record it is.
     """
 
     source: Path
     dataset: str | None
     files: dict | None
     fingerprints: dict
-    owner: Path | None = None
 
 
 def recorded_data(run: Path | None) -> RecordedData | None:
@@ -70,14 +68,14 @@ def recorded_data(run: Path | None) -> RecordedData | None:
     recorded = read_metrics(run)
     if recorded is None:
         return None
-    return read_record(recorded, Path(run) / METRICS, Path(run))
+    return read_record(recorded, Path(run) / METRICS)
 
 
-def read_record(recorded: dict, source: Path, owner: Path) -> RecordedData:
+def read_record(recorded: dict, source: Path) -> RecordedData:
     """The data that ``recorded`` (a run's ``metrics.json``, or what an export keeps of its data:
-    ``dataset``, ``data_files`` and the :data:`RECORDED` fingerprints), read from ``source``, names
-    for ``owner`` (the run, the export); a :class:`RunError` where that data cannot be read again:
-    files that are gone, or files the record does not name (a run from before the record)."""
+    ``dataset``, ``data_files`` and the :data:`RECORDED` fingerprints), read from ``source``,
+    names; a :class:`RunError` where that data cannot be read again: files that are gone, or files
+    the record does not name (a run from before the record)."""
     files = recorded.get("data_files") or None
     if files:
         missing = [path for path in (files.get(k) for k in ("train", "test", "labels")) if path and
@@ -93,7 +91,7 @@ def read_record(recorded: dict, source: Path, owner: Path) -> RecordedData:
         if dataset not in KNOWN:
             raise RunError(f"{source} does not name the files {dataset} was read from: give them with --train "
                            "(--test, --labels)")
-    return RecordedData(source, dataset, files, {key: recorded[key] for key in RECORDED if recorded.get(key)}, owner)
+    return RecordedData(source, dataset, files, {key: recorded[key] for key in RECORDED if recorded.get(key)})
 
 
 def recorded_header(run: Path | None, train, files: dict | None = None) -> str | None:

@@ -237,8 +237,8 @@ from awe_tf.training import ModelConfig, TrainConfig, fit
 
 split = load_dataset("corel5k")
 # Each call into the compiled step has a fixed cost, on a TPU most of all: run more steps per
-# call there than the default 8. (fit gives a TPU the one static batch shape it needs by itself.)
-config = TrainConfig(epochs=EPOCHS, verbose=2, steps_per_execution=32 if is_tpu(strategy) else 8)
+# call there than the default. (fit gives a TPU the one static batch shape it needs by itself.)
+config = TrainConfig(epochs=EPOCHS, verbose=2, **({"steps_per_execution": 32} if is_tpu(strategy) else {}))
 result = fit(split.train, ModelConfig(dimension=100), config, strategy=strategy)
 evaluate_model(result.model.score, split)["metrics"]"""),
         ("md", "`ModelConfig(tpu_embedding=True)` (TensorFlow's TPU embedding engine) is refused under a "

@@ -11,7 +11,7 @@ import tensorflow as tf
 from awe_tf.baselines import Popularity
 from awe_tf.data import load_dataset, validation_split
 from awe_tf.evaluation import evaluate_model
-from awe_tf.training import ModelConfig, TrainConfig, fit
+from awe_tf.training import ModelConfig, TrainConfig, build_model, fit
 from awe_tf.training.optimiser import adagrad_accumulator
 
 
@@ -50,15 +50,34 @@ def test_several_steps_a_call_train_as_one_a_call_does_with_the_step_traced_once
     monkeypatch.setattr(AWEModel, "train_step", lambda self, inputs: traced.append(1) or step(self, inputs))
     emotions = load_dataset("emotions").train
     tables = {}
+
+    class Calls(tf.keras.callbacks.Callback):  # the steps Keras says each call ran (StopAtNonFiniteStep reads them)
+        def on_train_batch_begin(self, batch, logs=None):
+            self.first = batch
+
+        def on_train_batch_end(self, batch, logs=None):
+            calls.append((self.first, batch))
+
     for per_call in (1, 8):
         traced.clear()
+        calls = []
         model = fit(emotions, ModelConfig(dimension=8, num_negatives=3),
-                    TrainConfig(epochs=2, verbose=0, steps_per_execution=per_call)).model
+                    TrainConfig(epochs=2, verbose=0, steps_per_execution=per_call), callbacks=[Calls()]).model
         assert int(model.optimizer.iterations) == 66 and len(traced) == 1, (per_call, len(traced))
         assert int(model.steps_per_execution.numpy()) == 1  # what the model runs afterwards: a step a call
         tables[per_call] = (model.U.table.numpy(), model.V.table.numpy())
+    assert calls == 2 * [(0, 7), (8, 15), (16, 23), (24, 31), (32, 32)]
     for one, several in zip(tables[1], tables[8], strict=True):
         np.testing.assert_array_equal(one, several)
+
+    class Stop(tf.keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raise RuntimeError("stopped")
+
+    model = build_model(emotions, ModelConfig(dimension=8, num_negatives=3))
+    with pytest.raises(RuntimeError, match="stopped"):
+        fit(emotions, train_config=TrainConfig(epochs=1, verbose=0), model=model, callbacks=[Stop()])
+    assert int(model.steps_per_execution.numpy()) == 1  # also when training stops with an error
 
 
 def test_a_non_finite_loss_names_the_step_or_the_calls_steps():

@@ -59,17 +59,19 @@ def cmd_evaluate(args) -> int:
     run = run_directory(args.model) if args.model else None
     record = files = None
     if args.served:  # found before the data is read
+        from awe_tf import runs
         from awe_tf.serving import layout
-        from awe_tf.serving.exporter import read_metadata
+        from awe_tf.serving.exporter import METADATA_FILE, read_metadata
 
         try:
             exported = layout.resolve(args.served)
         except FileNotFoundError as error:
             raise UsageError(f"--served {args.served}: {error}") from None
-        if run is None and not given_data:  # an export alone: the data it records, if any
-            record = exported_data(exported)
-        elif run is None:  # its files read as the export's record says, where --train names them
-            files = (read_metadata(exported).get("data") or {}).get("data_files")
+        if run is None:  # an export alone: the data it records, if any; else the files as it read them
+            kept = read_metadata(exported).get("data")
+            if kept and not given_data:
+                record = runs.read_record(kept, exported / "assets.extra" / METADATA_FILE)
+            files = (kept or {}).get("data_files")
     output = output_file(args.output, run=run)
     # a run's model: its data, unless told otherwise
     split, name, recorded = load_data(args, run, record=record, header_files=files)
@@ -120,17 +122,6 @@ def cmd_evaluate(args) -> int:
         output.write_text(json.dumps(report, indent=1))
         print(f"metrics: {output}")
     return 0
-
-
-def exported_data(path: Path):
-    """The data an export's ``awe_export.json`` names (what ``awe-tf export`` measured its recall
-    on: the run's own data, or the data it was given), as a :class:`~awe_tf.runs.RecordedData`;
-    None for an export that names none (random probe rows, or made before the record)."""
-    from awe_tf import runs
-    from awe_tf.serving.exporter import METADATA_FILE, read_metadata
-
-    recorded = read_metadata(path).get("data")
-    return runs.read_record(recorded, Path(path) / "assets.extra" / METADATA_FILE, Path(path)) if recorded else None
 
 
 def cmd_diagnose(args) -> int:

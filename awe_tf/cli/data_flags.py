@@ -51,12 +51,14 @@ def data_files(args, split) -> dict | None:
             "duplicates": args.duplicates, "header": header_read(args, split)}
 
 
-def data_record(args, split, name: str) -> dict:
-    """What an export records of the data ``args`` name (``split``, called ``name``), as a run's
-    ``metrics.json`` does: ``awe-tf evaluate --served EXPORT`` reads it back."""
+def data_record(args, split, name: str, fingerprints: dict | None = None) -> dict:
+    """What a run's ``metrics.json`` and an export's ``awe_export.json`` record of the data ``args``
+    name (``split``, called ``name``), for later commands to read it back by
+    (:func:`~awe_tf.runs.read_record`); ``fingerprints``: the parts' digests where they are known
+    already (:func:`~awe_tf.runs.fingerprints`, which hashes every matrix)."""
     from awe_tf import runs
 
-    return {"dataset": name, "data_files": data_files(args, split), **runs.fingerprints(split)}
+    return {"dataset": name, "data_files": data_files(args, split), **(fingerprints or runs.fingerprints(split))}
 
 
 def flags_of_data(args) -> list[str]:

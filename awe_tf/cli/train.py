@@ -224,7 +224,7 @@ def _train(args) -> int:
     report["baselines"] = {} if args.no_baselines else baseline_scores(split, model, ranks=svd_ranks(args.dimension))
     report.update(
         {
-            **data_record(args, split, name),  # what later commands read the data back by
+            **data_record(args, split, name, request["data"]),  # what later commands read the data back by
             "train_seconds": train_seconds,
             "final_fit_seconds": result.train_seconds,
             "pairs_per_second": result.pairs_per_second,

@@ -27,8 +27,9 @@ PAD_ROWS = 65536  # rows padded at a time when a whole data set is (the temporar
 def _round8(n):
     """Round a width (an int; or each of an array's) up to a multiple of 8, at least 8 (fewer
     distinct shapes, aligned vectors)."""
-    rounded = np.maximum(8, -(-np.asarray(n, np.int64) // 8) * 8)
-    return int(rounded) if rounded.ndim == 0 else rounded
+    if np.ndim(n) == 0:  # one width (the batching loop asks once per row): plain ints, fast
+        return max(8, -(-int(n) // 8) * 8)
+    return np.maximum(8, -(-np.asarray(n, np.int64) // 8) * 8)
 
 
 # A recommendation model's inputs are items weighted as an interactions file weighs them (the

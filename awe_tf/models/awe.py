@@ -234,8 +234,8 @@ class AWEModel(tfrs.Model):
         return self.get_metrics_result()
 
     def get_metrics_result(self):
-        """The logs of a training step; Keras reads them from here after asynchronous
-        (parameter-server) steps."""
+        """The logs of a training or evaluation step (the metrics so far this epoch, or this
+        evaluation); Keras reads them from here after asynchronous (parameter-server) steps."""
         return {m.name: m.result() for m in self.metrics}  # loss: the mean WARP loss per pair this epoch
 
     # ------------------------------------------------------------------------------ scoring

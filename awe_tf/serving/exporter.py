@@ -428,7 +428,11 @@ def load(path) -> ServedModel:
 
 
 def read_metadata(version_dir) -> dict:
-    """An export's ``awe_export.json`` (its version directory's; empty where it has none)."""
+    """An export's ``awe_export.json`` (its version directory's; empty where it has none).
+
+    Raises:
+        ValueError: the file is there but is not JSON.
+    """
     source = Path(version_dir) / "assets.extra" / METADATA_FILE
     if not source.exists():
         return {}

@@ -115,8 +115,8 @@ class WarpTask(tf.keras.layers.Layer, tfrs.tasks.Task):
     def __init__(self, margin: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.margin = float(margin)
-        # Named "loss", the name Keras' progress bar knows as a running mean (it averages the
-        # steps' values of other names again).
+        # Named "loss", the key Keras' logs give the loss under: its progress bar shows a logged
+        # value as it is only where a metric has that name, and averages the others over the steps.
         self.loss_tracker = PairMean(name="loss")
         self.violation_tracker = PairMean(name="violation_rate")
         self.rank_tracker = PairMean(name="rank_estimate")

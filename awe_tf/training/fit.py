@@ -131,7 +131,8 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
             ``continue_from``, which the checkpoint records as digests: see ``other_start``).
         strategy: a ``tf.distribute`` strategy (default: the current one).
         model: continue training this model instead of building one.
-        callbacks: extra Keras callbacks.
+        callbacks: extra Keras callbacks. Their batch hooks run once per call into the training
+            graph, after ``TrainConfig.steps_per_execution`` steps (8 by default; 1 for every step).
         continue_from: an earlier, trained model whose optimiser state (Adagrad's accumulators of
             U and V) this run starts from, as the steps of iterative learning do
             (:func:`~awe_tf.training.optimiser.continue_optimiser`). A run resumed from a
@@ -292,10 +293,10 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                 verbose=train_config.verbose,
             )
         finally:
-            model.steps_per_execution = 1
             if native:
                 batches.release()  # an exception skips on_train_end: the copies' steps go back into the model
                 model.train_function = None  # a later model.fit runs the graph step again
+            model.steps_per_execution = 1
         history = {key: [float(v) for v in values] for key, values in result.history.items()}
         epochs_run = start_epoch + len(next(iter(result.history.values()), []))
     elif ranking is not None and ranking.best_weights is not None:
