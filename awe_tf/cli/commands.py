@@ -61,7 +61,7 @@ def cmd_evaluate(args) -> int:
     if args.served:  # found before the data is read
         from awe_tf import runs
         from awe_tf.serving import layout
-        from awe_tf.serving.exporter import METADATA_FILE, read_metadata
+        from awe_tf.serving.exporter import metadata_file, read_metadata
 
         try:
             exported = layout.resolve(args.served)
@@ -70,7 +70,7 @@ def cmd_evaluate(args) -> int:
         if run is None:  # an export alone: the data it records, if any; else the files as it read them
             kept = read_metadata(exported).get("data")
             if kept and not given_data:
-                record = runs.read_record(kept, exported / "assets.extra" / METADATA_FILE)
+                record = runs.read_record(kept, metadata_file(exported))
             files = (kept or {}).get("data_files")
     output = output_file(args.output, run=run)
     # a run's model: its data, unless told otherwise

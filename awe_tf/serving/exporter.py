@@ -215,7 +215,7 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
             "model": model.get_config() | {"label_names": None},  # the names are in the graph (labels)
             "data": data,
         }
-        (extra / METADATA_FILE).write_text(json.dumps(metadata, indent=1))
+        metadata_file(directory).write_text(json.dumps(metadata, indent=1))
 
     final = layout.write_version(model_dir, write, version=version, keep=keep)
     say(f"exported {final}")
@@ -427,13 +427,18 @@ def load(path) -> ServedModel:
                        loaded)
 
 
+def metadata_file(version_dir) -> Path:
+    """Where an export keeps its ``awe_export.json``: beside its warmup requests."""
+    return Path(version_dir) / "assets.extra" / METADATA_FILE
+
+
 def read_metadata(version_dir) -> dict:
     """An export's ``awe_export.json`` (its version directory's; empty where it has none).
 
     Raises:
         ValueError: the file is there but is not JSON.
     """
-    source = Path(version_dir) / "assets.extra" / METADATA_FILE
+    source = metadata_file(version_dir)
     if not source.exists():
         return {}
     try:
