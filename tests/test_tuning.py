@@ -31,7 +31,8 @@ def fits(monkeypatch):
     def recording(train, model_config, train_config, validation=None, **kwargs):
         calls.append({"n_train": train.n_examples, "validation": validation.test.n_examples,
                       "epochs": train_config.epochs, "affinity": model_config.affinity,
-                      "dimension": model_config.dimension})
+                      "dimension": model_config.dimension, "engine": train_config.engine,
+                      "input_bias": model_config.input_bias, "min_steps_per_epoch": train_config.min_steps_per_epoch})
         return real(train, model_config, train_config, validation=validation, **kwargs)
 
     monkeypatch.setattr(selection, "fit", recording)
@@ -94,10 +95,10 @@ def test_random_search_trains_on_validation_and_resumes(tmp_path, corel, fits):
     with pytest.raises(ValueError, match="space.affinity.k"):
         tuning.make_tuner("random", corel.train, "topk", directory=tmp_path, max_trials=4,
                           search_space={**SPACE, "affinity.k": ("int", 1, 7)}, **SMALL)
-    native = {**SMALL, "train_config": TrainConfig(epochs=1, patience=0, engine="native")}
-    with pytest.raises(ValueError, match=r"train.engine: .graph. -> .native."):  # it learns other U and V
+    smaller = {**SMALL, "train_config": TrainConfig(epochs=1, patience=0, min_steps_per_epoch=4)}
+    with pytest.raises(ValueError, match=r"train.min_steps_per_epoch: 32 -> 4"):  # it learns other U and V
         tuning.make_tuner("random", corel.train, "topk", directory=tmp_path, max_trials=4,
-                          search_space={**SPACE, "affinity.k": ("int", 1, 5)}, **native)
+                          search_space={**SPACE, "affinity.k": ("int", 1, 5)}, **smaller)
     recorded = tmp_path / "corel5k-topk-random" / "search.json"
     older = json.loads(recorded.read_text())
     del older["train"]["engine"]  # as written when the engine was free to change: resumed as it is asked for
@@ -302,3 +303,31 @@ def test_a_monitor_validation_cannot_report_stops_the_search_before_any_work(tmp
     carve = validation_split(load_dataset("corel5k").train)
     assert ValidationRanking(carve, monitor="precision@7").ks == (1, 3, 5, 7, 10)
     assert ValidationRanking(carve).ks == (1, 3, 5, 10)
+
+
+def test_cli_tune_trains_every_trial_with_trains_fixed_settings_and_names_them(tmp_path, fits, capsys):
+    """tune takes train's flags for what it does not search: the trials train with them, the
+    search records them (a resumed search with another is refused, by its flag) and the printed
+    command gives them; an engine that cannot train the family searched is refused before work."""
+    from awe_tf import cli
+
+    search = ["tune", "--trials", "1", "--epochs", "1", "--engine", "native", "--threads", "1", "--no-bias",
+              "--patience", "0", "--min-steps-per-epoch", "4", "-o", str(tmp_path / "s")]
+    assert cli.main(search) == 0
+    assert [(fit["engine"], fit["input_bias"], fit["min_steps_per_epoch"]) for fit in fits] == [("native", False, 4)]
+    command = shlex.split(capsys.readouterr().out.strip().splitlines()[-1])
+    assert command[:2] == ["awe-tf", "train"]
+    for flags in (["--engine", "native"], ["--threads", "1"], ["--patience", "0"], ["--min-steps-per-epoch", "4"]):
+        assert shlex.join(flags) in shlex.join(command), flags
+    assert "--no-bias" in command
+    recorded = json.loads(next((tmp_path / "s").glob("*/search.json")).read_text())
+    assert recorded["train"]["engine"] == "native" and recorded["model"]["input_bias"] is False
+    assert cli.main([*search[:-2], "--engine", "graph", "-o", str(tmp_path / "s")]) == 2
+    assert '(--engine: "native" -> "graph")' in capsys.readouterr().err
+    assert len(fits) == 1
+    assert cli.main(["tune", "--affinity", "topk", "--engine", "native", "-o", str(tmp_path / "t")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: --engine native trains WSABIE") and not (tmp_path / "t").exists()
+    with pytest.raises(ValueError, match="native trains WSABIE"):  # in Python too
+        tuning.make_tuner("random", load_dataset("corel5k").train, "topk", directory=tmp_path / "p",
+                          train_config=TrainConfig(engine="native"))

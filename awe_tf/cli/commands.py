@@ -3,6 +3,7 @@ tune, reproduce and cluster-task."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from awe_tf.cli.common import (
     PLOT_FORMATS,
     UsageError,
     check_monitor_fits,
+    configs_of,
     iterations_refused,
     monitor_of,
     output_file,
@@ -217,8 +219,8 @@ def cmd_inspect(args) -> int:
 
 def cmd_tune(args) -> int:
     from awe_tf.affinities import REGISTRY
-    from awe_tf.training import TrainConfig
-    from awe_tf.tuning import make_tuner
+    from awe_tf.config import check_engine
+    from awe_tf.tuning import affinity_spec, make_tuner
     from awe_tf.tuning.spaces import space
 
     try:  # before the data is read
@@ -228,6 +230,8 @@ def cmd_tune(args) -> int:
     known = REGISTRY[args.affinity.strip()]
     if args.iterations is not None and not known.iterative:
         raise iterations_refused()
+    model_config, train_config = configs_of(args, model={"affinity": None})  # the affinity is searched
+    check_engine(dataclasses.replace(model_config, affinity=affinity_spec(args.affinity.strip(), {})), train_config)
     if args.oracle == "hyperband" and args.trials is not None:
         print("note: hyperband sets its own number of trials from --epochs; --trials is for random and bayesian")
     trials = args.trials or 10
@@ -238,7 +242,7 @@ def cmd_tune(args) -> int:
     check_monitor_fits(args, monitor, split.train.n_labels)
     tuner = make_tuner(args.oracle, split.train, args.affinity, directory=args.output, max_trials=trials,
                        max_epochs=args.epochs, seed=args.seed, iterations=args.iterations or 1,
-                       train_config=TrainConfig(monitor=monitor))
+                       model_config=model_config, train_config=dataclasses.replace(train_config, monitor=monitor))
     print(f"searching {args.affinity} on {name} with {args.oracle} ({tuner.project_dir}); objective: validation "
           f"{monitor} on the protocol's validation carve-out of the training part")
     done = len(tuner.oracle.trials)

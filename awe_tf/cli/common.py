@@ -1,5 +1,5 @@
-"""What the commands' checks share: the usage error, output paths checked before any work, the
-monitored metric and the refusal of --iterations."""
+"""What the commands share: the usage error, output paths checked before any work, the
+monitored metric, the refusal of --iterations and the settings' configs."""
 
 from __future__ import annotations
 
@@ -121,3 +121,22 @@ def iterations_refused() -> UsageError:
 
     return UsageError("--iterations is for affinities built from the training set ("
                       + ", ".join(name for name, known in REGISTRY.items() if known.iterative) + ")")
+
+
+def configs_of(args, model=None, train=None):
+    """``(ModelConfig, TrainConfig)`` of a command's setting flags (those whose destination names a
+    field, :func:`~awe_tf.cli.parser.add_setting_args`; a field without a flag, or whose flag was
+    left at None, keeps its default), ``model`` and ``train`` (field -> value) given on top: what
+    the command works out itself (the monitored metric from the data)."""
+    import dataclasses
+
+    from awe_tf.config import ModelConfig, TrainConfig
+
+    given = vars(args)
+
+    def config(kind, extra):
+        flagged = {field.name: given[field.name] for field in dataclasses.fields(kind)
+                   if given.get(field.name) is not None}
+        return kind(**{**flagged, **(extra or {})})
+
+    return config(ModelConfig, model), config(TrainConfig, train)

@@ -100,8 +100,62 @@ def _rest(text: str) -> float | str:
     return value
 
 
+def add_setting_args(model, fitting, leave_out=()) -> None:
+    """The flags of the model's and training's settings that train and tune both take, named as
+    the fields of ``ModelConfig`` and ``TrainConfig`` they set (their destinations): model ones in
+    the group ``model``, training ones in ``fitting``, but those in ``leave_out`` (tune's searched
+    settings and its own --epochs). :func:`~awe_tf.cli.common.configs_of` makes the configs."""
+    from awe_tf.config import ModelConfig, TrainConfig
+
+    model_defaults, train_defaults = ModelConfig(), TrainConfig()
+
+    def flag(group, dest, *names, **settings):
+        if dest not in leave_out:
+            group.add_argument(*names, dest=dest, **settings)
+
+    flag(model, "dimension", "--dimension", "-d", type=_positive, default=model_defaults.dimension,
+         help="embedding dimension d")
+    flag(model, "margin", "--margin", type=_number, default=model_defaults.margin, help="the WARP margin")
+    flag(model, "num_negatives", "--negatives", metavar="K", type=_positive, default=model_defaults.num_negatives,
+         help="labels sampled per example per step (WARP's K)")
+    flag(model, "loss", "--loss", choices=["warp", "warp-all"], default=model_defaults.loss,
+         help="warp: the first violating label per pair; warp-all: every violating label")
+    flag(model, "normalisation", "--normalisation", choices=["l2", "l1", "none"], default=model_defaults.normalisation,
+         help="how each input row is scaled (after numeric features are standardised)")
+    flag(model, "max_norm", "--max-norm", type=_number, default=model_defaults.max_norm,
+         help="the radius rows of U and V are kept in")
+    flag(model, "init_scale", "--init-scale", type=_number, default=model_defaults.init_scale,
+         help="about the norm of a row of U and V as training starts")
+    flag(model, "input_bias", "--no-bias", action="store_false",
+         help="no always-on input feature (no learnt per-label bias)")
+    # at least 1 (0 epochs, a model kept as it starts, is for models started from a trained one, in Python)
+    flag(fitting, "epochs", "--epochs", type=_positive, default=train_defaults.epochs,
+         help="the most epochs (each step's, for iterative affinities)")
+    flag(fitting, "learning_rate", "--learning-rate", "--lr", type=_number, default=train_defaults.learning_rate,
+         help="the optimiser's step size (the default is Adagrad's)")
+    flag(fitting, "optimizer", "--optimizer", choices=["adagrad", "sgd"], default=train_defaults.optimizer,
+         help="adagrad, or the paper's plain SGD (give it a --learning-rate of its own: the default is Adagrad's, "
+              "far too large for SGD)")
+    flag(fitting, "pairs_per_batch", "--pairs-per-batch", type=_positive, default=train_defaults.pairs_per_batch,
+         help="the most (x, y) pair slots a step holds: each example's labels, padded to the longest example in "
+              "the step, rounded up to a multiple of 8 (an example longer than that is a step of its own)")
+    flag(fitting, "min_steps_per_epoch", "--min-steps-per-epoch", type=_positive,
+         default=train_defaults.min_steps_per_epoch,
+         help="the fewest steps an epoch of the graph engine takes, data allowing: a small training set is cut "
+              "into this many smaller steps (1: steps of --pairs-per-batch whatever the data's size)")
+    flag(fitting, "patience", "--patience", type=_non_negative, default=train_defaults.patience,
+         help="stop after this many epochs without a better validation score (0: never)")
+    flag(fitting, "engine", "--engine", choices=["graph", "native"], default=train_defaults.engine,
+         help="graph: the TensorFlow step (every model, strategy and device); native: WARP in C on this machine's "
+              "cores, several times faster, for WSABIE, linear sigmoid (on the whole score) and their sums with "
+              "constants (with --iterations: step 0, the linear model)")
+    flag(fitting, "threads", "--threads", type=_non_negative, default=train_defaults.threads,
+         help="threads of the native engine (0: every core; with 1 runs are repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from awe_tf.config import ModelConfig, TrainConfig
+    from awe_tf.tuning.spaces import COMMON
 
     model_defaults, train_defaults = ModelConfig(), TrainConfig()
     parser = _Parser(prog="awe-tf", description="Affinity Weighted Embedding on TensorFlow")
@@ -128,20 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="discard what earlier runs left in the output directory (checkpoints, model, metrics) "
                             "and train from scratch")
     model = train.add_argument_group("model")
-    model.add_argument("--dimension", "-d", type=_positive, default=model_defaults.dimension,
-                       help="embedding dimension d")
-    model.add_argument("--margin", type=_number, default=model_defaults.margin, help="the WARP margin")
-    model.add_argument("--negatives", dest="num_negatives", metavar="K", type=_positive,
-                       default=model_defaults.num_negatives,
-                       help="labels sampled per example per step (WARP's K)")
-    model.add_argument("--loss", choices=["warp", "warp-all"], default=model_defaults.loss,
-                       help="warp: the first violating label per pair; warp-all: every violating label")
-    model.add_argument("--normalisation", choices=["l2", "l1", "none"], default=model_defaults.normalisation,
-                       help="how each input row is scaled (after numeric features are standardised)")
-    model.add_argument("--max-norm", type=_number, default=model_defaults.max_norm,
-                       help="the radius rows of U and V are kept in")
-    model.add_argument("--init-scale", type=_number, default=model_defaults.init_scale,
-                       help="about the norm of a row of U and V as training starts")
+    fitting = train.add_argument_group("training")
+    add_setting_args(model, fitting)
     model.add_argument("--affinity", help="the affinity G as a spec, e.g. knn:k=20, linear-sigmoid:alpha=1,beta=0.25 "
                        "or a sum such as constant:1+knn:k=20 (`awe-tf affinities` lists them; none: constant, i.e. "
                        "WSABIE); auto: chosen on the validation carve-out among WSABIE and a few candidates, "
@@ -157,27 +199,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="start U and V from an earlier run's trained model (its output directory; typically a "
                             "WSABIE), each stage from that run's model of the same stage: AWE learnt jointly from "
                             "the linear model (none: random U and V)")
-    model.add_argument("--no-bias", dest="input_bias", action="store_false",
-                       help="no always-on input feature (no learnt per-label bias)")
-    fitting = train.add_argument_group("training")
-    # at least 1 (0 epochs, a model kept as it starts, is for models started from a trained one, in Python)
-    fitting.add_argument("--epochs", type=_positive, default=train_defaults.epochs,
-                         help="the most epochs (each step's, for iterative affinities)")
-    fitting.add_argument("--learning-rate", "--lr", type=_number, default=train_defaults.learning_rate,
-                         help="the optimiser's step size (the default is Adagrad's)")
-    fitting.add_argument("--optimizer", choices=["adagrad", "sgd"], default=train_defaults.optimizer,
-                         help="adagrad, or the paper's plain SGD (give it a --learning-rate of its own: the "
-                              "default is Adagrad's, far too large for SGD)")
-    fitting.add_argument("--pairs-per-batch", type=_positive, default=train_defaults.pairs_per_batch,
-                         help="the most (x, y) pair slots a step holds: each example's labels, padded to the longest "
-                              "example in the step, rounded up to a multiple of 8 (an example longer than that is a "
-                              "step of its own)")
-    fitting.add_argument("--min-steps-per-epoch", type=_positive, default=train_defaults.min_steps_per_epoch,
-                         help="the fewest steps an epoch of the graph engine takes, data allowing: a small training "
-                              "set is cut into this many smaller steps (1: steps of --pairs-per-batch whatever the "
-                              "data's size)")
-    fitting.add_argument("--patience", type=_non_negative, default=train_defaults.patience,
-                         help="stop after this many epochs without a better validation score (0: never)")
     fitting.add_argument("--monitor", help="validation metric for early stopping, precision@K or recall@K (none: "
                                            "precision@10 for recommendation, precision@1 otherwise)")
     fitting.add_argument("--no-validate", dest="validate", action="store_false",
@@ -187,13 +208,6 @@ def build_parser() -> argparse.ArgumentParser:
                          help="seed of initialisation, sampling and batch order")
     fitting.add_argument("--verbose", type=_whole, default=train_defaults.verbose, choices=[0, 1, 2],
                          help="0 silent, 1 progress bar, 2 one line per epoch")
-    fitting.add_argument("--engine", choices=["graph", "native"], default=train_defaults.engine,
-                         help="graph: the TensorFlow step (every model, strategy and device); native: WARP in C "
-                              "on this machine's cores, several times faster, for WSABIE, linear sigmoid (on the "
-                              "whole score) and their sums with constants (with --iterations: step 0, the linear "
-                              "model)")
-    fitting.add_argument("--threads", type=_non_negative, default=train_defaults.threads,
-                         help="threads of the native engine (0: every core; with 1 runs are repeatable)")
     scale = train.add_argument_group("distribution")
     scale.add_argument("--strategy", choices=["default", "auto", "mirrored", "multiworker", "parameter-server", "tpu"],
                        default="default", help="tf.distribute strategy (multiworker reads TF_CONFIG)")
@@ -274,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--seed", type=_non_negative, default=0, help="seed of the search and of each trial")
     tune.add_argument("--output", "-o", default="runs/tuning",
                       help="search directory; running the same command again resumes the search")
+    # every trial's fixed settings: train's flags, but for the searched ones and the epochs above
+    add_setting_args(tune.add_argument_group("model (every trial)"), tune.add_argument_group("training (every trial)"),
+                     leave_out=(*COMMON, "epochs"))
     tune.set_defaults(func=cmd_tune, parser=tune)
 
     reproduce = command("reproduce", "the paper's tables: annotation (Tables 1, 2) or recommendation "

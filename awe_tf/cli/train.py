@@ -11,6 +11,7 @@ from pathlib import Path
 from awe_tf.cli.common import (
     UsageError,
     check_monitor_fits,
+    configs_of,
     hold_directory,
     iterations_refused,
     monitor_of,
@@ -63,7 +64,7 @@ def _train(args) -> int:
 
     from awe_tf import runs
     from awe_tf.baselines import svd_ranks
-    from awe_tf.config import ModelConfig, SettingError, TrainConfig, check_engine
+    from awe_tf.config import SettingError, check_engine
     from awe_tf.data.protocols import coverage, default_monitor
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory, run_directory, tables_digest
@@ -84,12 +85,11 @@ def _train(args) -> int:
         raise UsageError("--affinity auto chooses on the validation carve-out, from WSABIE: it takes neither "
                          "--no-validate, --init-from nor --iterations")
     try:
-        model_config = ModelConfig(
-            dimension=args.dimension, margin=args.margin, num_negatives=args.num_negatives, loss=args.loss,
-            normalisation=args.normalisation, max_norm=args.max_norm, init_scale=args.init_scale, seed=args.seed,
-            input_bias=args.input_bias, tpu_embedding=args.tpu_embedding,
-            affinity=None if auto else args.affinity,
-        )
+        model_config, train_config = configs_of(args, model={"affinity": None if auto else args.affinity}, train={
+            "monitor": monitor,
+            # XLA and parameter-server workers take one static batch shape
+            "bucketing": not (args.jit_compile or args.strategy == "parameter-server"),  # fit gives a TPU one shape
+        })
     except SettingError as error:  # the command line's own choice besides the registry's affinities
         from awe_tf.affinities import UnknownAffinity
 
@@ -100,14 +100,6 @@ def _train(args) -> int:
     if args.iterations is not None and not iterative:
         raise iterations_refused()
     iterations = 3 if args.iterations is None else args.iterations
-    train_config = TrainConfig(
-        epochs=args.epochs, learning_rate=args.learning_rate, optimizer=args.optimizer,
-        pairs_per_batch=args.pairs_per_batch, min_steps_per_epoch=args.min_steps_per_epoch, patience=args.patience,
-        monitor=monitor, seed=args.seed, verbose=args.verbose, steps_per_execution=args.steps_per_execution,
-        jit_compile=args.jit_compile, engine=args.engine, threads=args.threads,
-        # XLA and parameter-server workers take one static batch shape
-        bucketing=not (args.jit_compile or args.strategy == "parameter-server"),  # fit gives a TPU one shape
-    )
     check_engine(model_config, train_config)
     check_parts(args, split, name, "train")
     from awe_tf.affinities import get, spec_of

@@ -20,7 +20,7 @@ import shlex
 from collections.abc import Collection
 from pathlib import Path
 
-from awe_tf.config import check_monitor, check_whole
+from awe_tf.config import check_engine, check_monitor, check_whole
 from awe_tf.data.dataset import Dataset
 from awe_tf.data.protocols import default_monitor
 from awe_tf.training import ModelConfig, TrainConfig
@@ -95,6 +95,7 @@ class _TrialRunner:
                              "or TrainConfig by name, or an affinity's settings as 'affinity.NAME'")
         self.base_model = model_config or ModelConfig()
         self.base_train = train_config or TrainConfig()
+        check_engine(dataclasses.replace(self.base_model, affinity=affinity_spec(affinity, {})), self.base_train)
         self._check_space()  # before any trial, which could not be built with such a value
         # G's rebuilds count only where G is built from the training set: elsewhere they change nothing
         self.iterations = iterations if is_iterative(dataclasses.replace(self.base_model, affinity=affinity)) else 1
