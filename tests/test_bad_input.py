@@ -354,6 +354,12 @@ def test_an_annotation_model_refuses_to_leave_out_its_inputs(tmp_path):
         _signature_call(served, {"feature_ids": [[1]], "k": 2, "exclude_inputs": True})
     with pytest.raises(ValueError, match="exclude_inputs is for recommendation models"):
         AWEModel(6, 4, dimension=3).top_k(np.eye(6)[:1], 2, exclude_inputs=True)
+    from awe_tf.data import load_dataset
+    from awe_tf.evaluation import evaluate_model
+
+    for scorer in (served, served.__call__):  # an export answers top labels: said, not unpacked as scores
+        with pytest.raises(TypeError, match=r"rank the test part with awe_tf.evaluation.evaluate_served"):
+            evaluate_model(scorer, load_dataset("corel5k"))
 
 
 def test_only_a_recommendation_model_refuses_negative_input_values(exports, tmp_path):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from awe_tf.data import DataFormatError, read_files, read_interactions, read_movielens, read_mulan, read_xmlrepo
+from awe_tf.data.text import data_name
 
 XML = """<?xml version="1.0" encoding="utf-8"?>
 <labels xmlns="http://mulan.sourceforge.net/labels">
@@ -143,6 +144,9 @@ def test_empty_files(tmp_path):
         read_interactions(write(tmp_path, "clicks.csv", "userId,movieId,rating,timestamp\n1,2,4.0,9\n"))
     with pytest.raises(DataFormatError, match="label"):
         read_mulan(write(tmp_path, "d.arff", DENSE), write(tmp_path, "bad.xml", "<labels></labels>"))
+    with pytest.raises(DataFormatError, match=r"twice.xml: label name listed twice: 'c\+\+'$"):  # which one
+        read_mulan(write(tmp_path, "d.arff", DENSE), write(tmp_path, "twice.xml", '<labels><label name="c++"/>'
+                                                           '<label name="sea"/><label name="c++"/></labels>'))
 
 
 def test_movielens_formats_agree(tmp_path):
@@ -212,6 +216,9 @@ def test_xmlrepo(tmp_path):
     assert data.name == "x"
     (tmp_path / "bibtex").mkdir()  # a file named only as a part is named by its folder
     assert read_xmlrepo(write(tmp_path / "bibtex", "train.txt", "1 4 3\n0 1:1\n")).name == "bibtex"
+    # a part's name after the data's (Mulan's bibtex-train.arff) is left out of the data set's name
+    assert [data_name(f) for f in ("bibx-train.arff", "rcv1_test.txt", "a.trn.txt", "foo-bar.csv", "-train.csv")] == \
+        ["bibx", "rcv1", "a", "foo-bar", "-train"]
     with pytest.raises(DataFormatError, match=r"e.txt:2: empty label in the list '3,6,'"):
         read_xmlrepo(write(tmp_path, "e.txt", "1 4 7\n3,6, 1:1\n"))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,10 @@ def read_label_names(xml_path) -> list[str]:
     names = [el.get("name") for el in root.iter() if el.tag.split("}")[-1] == "label"]
     if not names or any(n is None for n in names):
         raise DataFormatError(xml_path, "no <label name=...> entries found")
-    if len(set(names)) != len(names):
-        raise DataFormatError(xml_path, "a label name is listed twice")
+    twice = sorted(name for name, n in Counter(names).items() if n > 1)
+    if twice:
+        raise DataFormatError(xml_path, f"label name{'s' if len(twice) > 1 else ''} listed twice: "
+                              + ", ".join(map(repr, twice)))
     return names
 
 

@@ -4,6 +4,7 @@ name the file and line, never a codec's or NumPy's internals."""
 from __future__ import annotations
 
 import codecs
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,11 +20,15 @@ PART_NAMES = {"train", "test", "trn", "tst", "training", "testing", "data", "int
 
 
 def data_name(path) -> str:
-    """A data set's name from its file: the file's name without its extension, or, for a file
-    named only as a part (``train.txt``), its folder's name (``bibtex/train.txt``: bibtex)."""
+    """A data set's name from its file: the file's name without its extension and without a part's
+    name after a last ``-``, ``_`` or ``.`` (``bibtex-train.arff``: bibtex, Mulan's naming), or, for a
+    file named only as a part (``train.txt``), its folder's name (``bibtex/train.txt``: bibtex)."""
     path = Path(path)
     folder = path.resolve().parent.name
-    return folder if path.stem.lower() in PART_NAMES and folder else path.stem
+    if path.stem.lower() in PART_NAMES:
+        return folder or path.stem
+    head, part = re.match(r"(.*?)(?:[-_.]([^-_.]*))?$", path.stem).groups()
+    return head if head and part and part.lower() in PART_NAMES else path.stem
 
 
 def text_lines(path) -> Iterator[tuple[int, str]]:
