@@ -94,15 +94,22 @@ def read_record(recorded: dict, source: Path) -> RecordedData:
     return RecordedData(source, dataset, files, {key: recorded[key] for key in RECORDED if recorded.get(key)})
 
 
-def recorded_header(run: Path | None, train, files: dict | None = None) -> str | None:
-    """How the run in ``run`` read the first line of ``train`` (``"yes"``: as the columns'
-    names, ``"no"``: as data), where it was trained on that file; else None. ``files``, a record
-    of data files read elsewhere (an export's), is asked where the run's record names none. An
-    unreadable record counts as none: it only decides how a file reads when nothing says otherwise."""
+def recorded_files(run: Path | None) -> tuple[Path, dict] | None:
+    """``(where, files)``: the record of the data files the run in ``run`` was trained on (its
+    ``metrics.json``'s ``data_files``), or None. An unreadable record counts as none: it only
+    decides how a file reads where nothing says otherwise (:func:`recorded_header`)."""
     try:
-        files = (read_metrics(run) or {}).get("data_files") or files or {}
+        files = (read_metrics(run) or {}).get("data_files")
     except (OSError, RunError):
         return None
+    return (Path(run), files) if files else None
+
+
+def recorded_header(files: dict | None, train) -> str | None:
+    """How a record of data files (:func:`recorded_files`, or an export's) says the first line
+    of ``train`` was read (``"yes"``: as the columns' names, ``"no"``: as data), where it names
+    that file; else None."""
+    files = files or {}
     if files.get("train") == str(Path(train).resolve()) and files.get("header") in ("yes", "no"):
         return files["header"]
     return None

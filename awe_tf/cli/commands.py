@@ -59,7 +59,7 @@ def cmd_evaluate(args) -> int:
     check_data_flags(args)
     given_data = bool(args.dataset or args.train)  # before load_data names the recorded data in args
     run = run_directory(args.model) if args.model else None
-    record = files = None
+    record = files_from = None
     if args.served:  # found before the data is read
         from awe_tf import runs
         from awe_tf.serving import layout
@@ -73,10 +73,11 @@ def cmd_evaluate(args) -> int:
             kept = read_metadata(exported).get("data")
             if kept and not given_data:
                 record = runs.read_record(kept, metadata_file(exported))
-            files = (kept or {}).get("data_files")
+            if (kept or {}).get("data_files"):
+                files_from = (metadata_file(exported), kept["data_files"])
     output = output_file(args.output, run=run)
     # a run's model: its data, unless told otherwise
-    split, name, recorded = load_data(args, run, record=record, header_files=files)
+    split, name, recorded = load_data(args, run, record=record, files_from=files_from)
     check_parts(args, split, name, "test")
     unnamed = args.served and run is None and recorded is None and not given_data  # the default data set
     print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else "") +

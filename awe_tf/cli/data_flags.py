@@ -102,22 +102,22 @@ def _run_data(args, run: Path | None, record: RecordedData | None = None) -> Rec
     return recorded
 
 
-def load_data(args, run: Path | None = None, header_from: Path | None = None, record: RecordedData | None = None,
-              header_files: dict | None = None):
+def load_data(args, run: Path | None = None, record: RecordedData | None = None, files_from=None):
     """``(split, name, recorded)`` of a command's data: --dataset, or --train's files; without them
     the data the run in ``run`` was trained on, or that ``record`` names (:func:`_run_data`;
     ``recorded`` is that record, else None), refused if it has changed since; else the bundled
-    default. A file the run in ``run`` (or ``header_from``) was trained on, or that
-    ``header_files`` (an export's record of its files) names, reads its first line as it was
-    read then (:func:`~awe_tf.runs.recorded_header`)."""
+    default. A --train file that ``files_from`` (``(where, files)``, a record of data files:
+    :func:`~awe_tf.runs.recorded_files`, by default the run's) names reads its first line as it
+    was read then (:func:`~awe_tf.runs.recorded_header`)."""
     from awe_tf import runs
     from awe_tf.data import DEFAULT_DATASET, load_dataset, load_split
 
     check_data_flags(args)
-    if args.train and args.header == "auto":
-        header = runs.recorded_header(header_from or run, args.train, header_files)
+    files_from = files_from or runs.recorded_files(run)
+    if args.train and args.header == "auto" and files_from:
+        header = runs.recorded_header(files_from[1], args.train)
         if header is not None:
-            args.header, args.header_recorded_in = header, header_from or run
+            args.header, args.header_recorded_in = header, files_from[0]
     recorded = _run_data(args, run, record)
     if args.train:
         split = load_split(args.train, args.test, args.labels, args.format, duplicates=args.duplicates,

@@ -78,7 +78,8 @@ def _train(args) -> int:
     hold = args.strategy != "multiworker"
     if hold and Path(args.output).is_dir():
         hold_directory(Path(args.output), "--output")
-    split, name, _ = load_data(args, header_from=Path(args.output))  # a rerun into a finished run: its header's reading
+    # a rerun into a finished run: its header's reading
+    split, name, _ = load_data(args, files_from=runs.recorded_files(Path(args.output)))
     monitor = monitor_of(args, split)
     auto = args.affinity == "auto"
     if auto and (args.init_from or not args.validate or args.iterations is not None):
