@@ -65,8 +65,10 @@ METHODS = {
 def _data(args):
     from synthetic import recommendation_set
 
+    from awe_tf.data.dataset import labelled_rows
+
     split = recommendation_set(args.users, args.items, per_user=args.per_user, seed=args.seed)
-    users = np.flatnonzero(np.diff(split.test.Y.indptr) > 0)
+    users = labelled_rows(split.test.Y)
     sample = np.sort(np.random.default_rng(args.seed).choice(users, min(args.eval_users, users.size), replace=False))
     return split, sample
 

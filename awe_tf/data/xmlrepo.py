@@ -104,15 +104,16 @@ class RowLists:
     test: Path
 
 
-def _split_files(folder: Path) -> list[tuple[str, str, Path]]:
-    """Every split file in ``folder`` (any letter case): ``(the stem of the data file it splits,
+def _files(folder: Path) -> list[Path]:
+    """The files in ``folder``, sorted by name."""
+    return sorted(there for there in folder.iterdir() if there.is_file())
+
+
+def _split_files(files: list[Path]) -> list[tuple[str, str, Path]]:
+    """Every split file among ``files`` (any letter case): ``(the stem of the data file it splits,
     as the name writes it; its part, "training" or "test"; its path)``."""
-    found = []
-    for there in sorted(folder.iterdir()):
-        for part, suffix in SPLIT_FILES.items():
-            if there.name.lower().endswith(suffix.lower()) and there.is_file():
-                found.append((there.name[: -len(suffix)], part, there))
-    return found
+    return [(there.name[: -len(suffix)], part, there) for there in files for part, suffix in SPLIT_FILES.items()
+            if there.name.lower().endswith(suffix.lower())]
 
 
 def row_lists(path) -> RowLists | None:
@@ -124,7 +125,7 @@ def row_lists(path) -> RowLists | None:
     path = Path(path)
     stem = path.stem[:-5] if path.stem.lower().endswith("_data") else path.stem
     found = {}
-    for their_stem, part, there in _split_files(path.parent):
+    for their_stem, part, there in _split_files(_files(path.parent)):
         if their_stem.lower() != stem.lower():
             continue
         if part in found:
@@ -146,9 +147,9 @@ def stray_row_lists(path) -> dict[Path, str]:
     name of the data file it would split: ``S_trSplit.txt`` or ``S_tstSplit.txt`` (any letter
     case) with neither ``S_data.txt`` nor ``S.txt`` beside it -> ``S_data.txt``. Where ``path`` has
     no lists of its own (:func:`row_lists`), they are likely its own, the data file renamed."""
-    folder = Path(path).parent
-    names = {there.name.lower() for there in folder.iterdir() if there.is_file()}
-    return {there: f"{stem}_data.txt" for stem, _, there in _split_files(folder)
+    files = _files(Path(path).parent)
+    names = {there.name.lower() for there in files}
+    return {there: f"{stem}_data.txt" for stem, _, there in _split_files(files)
             if not names & {f"{stem}_data.txt".lower(), f"{stem}.txt".lower()}}
 
 
