@@ -372,7 +372,8 @@ def test_sharded_tables_train_exactly_as_unsharded_ones():
 
 def test_iterative_neighbour_build_is_shared_out_among_workers(tmp_path):
     """The k-NN (and cluster) G of the training set, built by two workers each doing half the rows,
-    equals the one-process build on both workers."""
+    equals the one-process build on both workers; rows without a label (every seventh here) are
+    no one's neighbour and get an empty G row, as fit places them."""
     script = textwrap.dedent("""
         import os, sys
         import scipy.sparse as sp
@@ -382,15 +383,18 @@ def test_iterative_neighbour_build_is_shared_out_among_workers(tmp_path):
         from awe_tf import distribute
         from awe_tf.data import load_dataset
         from awe_tf.models import AWEModel
+        from awe_tf.training.fit import _training_context
         split = load_dataset("corel5k")
+        Y = split.train.Y.tolil()
+        Y[::7] = 0
+        train = split.train.with_matrices(Y=sp.csr_matrix(Y))
         for spec in ("knn:k=10", "cluster:leaves=16,top=30"):
-            model = AWEModel(split.train.n_features, split.train.n_labels, dimension=16, affinity=spec)
-            model.affinity.set_reference(model.U.table.numpy(), model.prepare(split.train.X), split.train.Y, True,
+            model = AWEModel(train.n_features, train.n_labels, dimension=16, affinity=spec)
+            model.affinity.set_reference(model.U.table.numpy(), model.prepare(train.X), train.Y, True,
                                          label_embeddings=model.V.table.numpy())
             with strategy.scope():
                 share = distribute.worker_share()
-                G = distribute.rows_by_workers(model.affinity.training_context, split.train.n_examples,
-                                               split.train.n_labels + 1)
+            G = _training_context(model, train, strategy)
             sp.save_npz(sys.argv[1] + spec.split(":")[0] + ".npz", G)
             print(share)
     """)
@@ -412,6 +416,8 @@ def test_iterative_neighbour_build_is_shared_out_among_workers(tmp_path):
 
     for name in ("knn", "cluster"):
         reference = sp.load_npz(tmp_path / f"one-{name}.npz")
+        rows = reference.getnnz(axis=1)
+        assert reference.shape[0] == 4500 and not rows[::7].any() and rows[1::7].all(), name
         for i in range(2):
             shared = sp.load_npz(tmp_path / f"w{i}-{name}.npz")
             assert shared.shape == reference.shape and abs(shared - reference).max() == 0, name
