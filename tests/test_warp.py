@@ -93,6 +93,7 @@ def test_harmonic_matches_sum():
     ranks = np.array([0, 1, 2, 3, 10, 1000])
     expected = [sum(1.0 / i for i in range(1, r + 1)) for r in ranks]
     np.testing.assert_allclose(harmonic(ranks).numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert harmonic(0).numpy() == 0.0  # exactly: a pair of rank 0 adds nothing (the native engine's table too)
 
 
 def test_first_violator_by_hand():

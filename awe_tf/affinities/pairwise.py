@@ -135,6 +135,19 @@ class TopK(PairwiseAffinity):
     Args:
         k: how many terms count.
         rest: G of the other terms, a number in [0, 1] or ``"learn"``.
+
+    Example:
+        An input of three features whose rows of U are 1, 2 and 0.5 (d = 1, each x_i = 1), and
+        two labels whose rows of V are 1 and -1: the terms are (1, 2, 0.5) and (-1, -2, -0.5).
+
+        >>> features, weights = tf.constant([[[1.0], [2.0], [0.5]]]), tf.ones([1, 3])
+        >>> labels = tf.constant([[1.0], [-1.0]])
+        >>> TopK(k=1).score_all(features, weights, labels).numpy().tolist()  # the largest term
+        [[2.0, -0.5]]
+        >>> TopK(k=2).score_all(features, weights, labels).numpy().tolist()
+        [[3.0, -1.5]]
+        >>> TopK(k=1, rest=1.0).score_all(features, weights, labels).numpy().tolist()  # WSABIE's sum
+        [[3.5, -3.5]]
     """
 
     def __init__(self, k: int = 5, rest: float | str = 0.0, **kwargs):
@@ -278,6 +291,15 @@ class LinearSigmoid(PairwiseAffinity):
         alpha: slope.
         beta: offset.
         on: ``"score"`` or ``"pair"``.
+
+    Example:
+        The input and labels of :class:`TopK`'s example, whose linear scores are 3.5 and -3.5:
+        sigmoid(3.5) 3.5 and sigmoid(-3.5) (-3.5).
+
+        >>> features, weights = tf.constant([[[1.0], [2.0], [0.5]]]), tf.ones([1, 3])
+        >>> scores = LinearSigmoid().score_all(features, weights, tf.constant([[1.0], [-1.0]]))
+        >>> [round(float(score), 4) for score in scores[0]]
+        [3.3974, -0.1026]
     """
 
     def __init__(self, alpha: float = 1.0, beta: float = 0.0, on: str = "score", **kwargs):

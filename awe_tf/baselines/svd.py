@@ -29,7 +29,15 @@ from awe_tf.data.dataset import RECOMMENDATION, Dataset
 
 
 def log_odds_weights(M: sp.csr_matrix, floor: float = 0.5) -> np.ndarray:
-    """max(log((n - c_j + 0.5) / (c_j + 0.5)), floor) per column, c_j = non-zeros of column j."""
+    """max(log((n - c_j + 0.5) / (c_j + 0.5)), floor) per column, c_j = non-zeros of column j.
+
+    Example:
+        Four rows; column 0 in three of them (log(1.5 / 3.5) < 0: the floor), the others in one
+        (log(3.5 / 1.5)).
+
+        >>> log_odds_weights(sp.csr_matrix([[1, 1, 0], [1, 0, 0], [1, 0, 0], [0, 0, 1]])).round(4).tolist()
+        [0.5, 0.8473, 0.8473]
+    """
     n = M.shape[0]
     counts = np.asarray((M != 0).sum(axis=0)).ravel()
     return np.maximum(np.log((n - counts + 0.5) / (counts + 0.5)), floor)
@@ -37,7 +45,12 @@ def log_odds_weights(M: sp.csr_matrix, floor: float = 0.5) -> np.ndarray:
 
 def svd_ranks(dimension: int) -> tuple[int, ...]:
     """The ranks the SVD is tried at for an embedding of ``dimension``: d, d/2, d/4 and d/8
-    (rounded down, at least 1), largest first (module docstring)."""
+    (rounded down, at least 1), largest first (module docstring).
+
+    Example:
+        >>> svd_ranks(100), svd_ranks(4)
+        ((100, 50, 25, 12), (4, 2, 1))
+    """
     return tuple(sorted({max(1, dimension // 2**halvings) for halvings in range(4)}, reverse=True))
 
 

@@ -58,7 +58,14 @@ def raw_rows(X, n_features: int) -> sp.csr_matrix:
 
 
 def pad_rows(matrix: sp.csr_matrix, rows: np.ndarray, width: int, pad_id: int, with_values: bool = True):
-    """The non-zeros of ``rows`` as ``[len(rows), width]`` ids (and values), padded right."""
+    """The non-zeros of ``rows`` as ``[len(rows), width]`` ids (and values), padded right.
+
+    Example:
+        >>> matrix = sp.csr_matrix([[0, 2.0, 0, 1.0], [3.0, 0, 0, 0]])
+        >>> ids, values = pad_rows(matrix, np.array([1, 0]), width=3, pad_id=9)
+        >>> ids.tolist(), values.tolist()
+        ([[0, 9, 9], [1, 3, 9]], [[3.0, 0.0, 0.0], [2.0, 1.0, 0.0]])
+    """
     rows = np.asarray(rows, np.int64)
     starts = matrix.indptr[rows].astype(np.int64)
     lengths = matrix.indptr[rows + 1].astype(np.int64) - starts

@@ -22,7 +22,12 @@ PART_NAMES = {"train", "test", "trn", "tst", "training", "testing", "data", "int
 def data_name(path) -> str:
     """A data set's name from its file: the file's name without its extension and without a part's
     name after a last ``-``, ``_`` or ``.`` (``bibtex-train.arff``: bibtex, Mulan's naming), or, for a
-    file named only as a part (``train.txt``), its folder's name (``bibtex/train.txt``: bibtex)."""
+    file named only as a part (``train.txt``), its folder's name (``bibtex/train.txt``: bibtex).
+
+    Example:
+        >>> data_name("data/bibtex-train.arff"), data_name("bibtex/train.txt"), data_name("my clicks.csv")
+        ('bibtex', 'bibtex', 'my clicks')
+    """
     path = Path(path)
     folder = path.resolve().parent.name
     if path.stem.lower() in PART_NAMES:

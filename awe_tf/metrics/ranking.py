@@ -30,6 +30,13 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None, cand
         score ranks as -inf, after every finite one; excluded labels and those outside
         ``candidates`` rank after all of them, whatever their scores. (An export answers -1
         instead of a label scored -inf or NaN: a model with such scores has diverged.)
+
+    Example:
+        >>> scores = np.array([[0.1, 0.9, 0.5, 0.9], [0.3, 0.2, 0.8, 0.0]])
+        >>> top_k(scores, 2).tolist()  # labels 1 and 3 tie: the lower first
+        [[1, 3], [2, 0]]
+        >>> top_k(scores, 2, exclude=sp.csr_matrix([[0, 1, 0, 0], [0, 0, 0, 0]])).tolist()
+        [[3, 2], [2, 0]]
     """
     scores = np.asarray(scores)
     n, n_labels = scores.shape
@@ -104,7 +111,16 @@ def row_values(top: np.ndarray, positives: sp.csr_matrix, metric: str) -> np.nda
 
 
 def precision_at_k(top: np.ndarray, positives: sp.csr_matrix, k: int) -> float:
-    """Mean over rows with a positive of |top-k ∩ positives| / k."""
+    """Mean over rows with a positive of |top-k ∩ positives| / k.
+
+    Example:
+        Row 0 ranks labels 1 and 3 first and has 1 and 2 (1 of 2 found); row 1 ranks 2 and 0
+        and has 0 (1 of 2): precision@2 is 0.5, recall@2 the mean of 1/2 and 1/1.
+
+        >>> top, positives = np.array([[1, 3], [2, 0]]), sp.csr_matrix([[0, 1, 1, 0], [1, 0, 0, 0]])
+        >>> precision_at_k(top, positives, 2), recall_at_k(top, positives, 2)
+        (0.5, 0.75)
+    """
     values = row_values(top, positives, f"precision@{k}")
     return float(values.mean()) if values.size else float("nan")
 

@@ -33,9 +33,14 @@ EULER_GAMMA = float(np.euler_gamma)
 
 
 def harmonic(rank):
-    """L(r) = sum_{i <= r} 1/i = digamma(r + 1) + gamma (exact, 0 at r = 0)."""
+    """L(r) = sum_{i <= r} 1/i = digamma(r + 1) + gamma, 0 at r = 0.
+
+    Example:
+        >>> [round(float(value), 4) for value in harmonic([0, 1, 3])]  # 0, 1, 1 + 1/2 + 1/3
+        [0.0, 1.0, 1.8333]
+    """
     rank = tf.cast(rank, tf.float32)
-    return tf.math.digamma(rank + 1.0) + EULER_GAMMA
+    return tf.where(rank > 0.0, tf.math.digamma(rank + 1.0) + EULER_GAMMA, 0.0)  # float32's digamma: not 0 at 1
 
 
 def violations(positive, negative, negative_valid, margin: float = 1.0):
@@ -59,6 +64,21 @@ def first_violators(violates, negative_valid, room):
         violates: ``[B, M, K]`` (:func:`violations`), in draw order.
         negative_valid: ``[B, M, K]`` bool, False where a draw hit one of the example's positives.
         room: ``[B, 1]`` |Y| - |Y_x|, the labels that could outrank y.
+
+    Example:
+        A pair whose positive scores 0.5 (margin 1: a draw violates above -0.5) and whose four
+        draws score -1.0 (no), 0.2 (a positive of the example: not a valid draw), -0.4 and 0.9
+        (both violate). The first violator is draw 2, after N = 2 valid draws: r = floor(100 / 2).
+
+        >>> valid = tf.constant([[[True, False, True, True]]])
+        >>> violates = violations(tf.constant([[0.5]]), tf.constant([[[-1.0, 0.2, -0.4, 0.9]]]), valid)
+        >>> violates.numpy().tolist()
+        [[[False, False, True, True]]]
+        >>> first, rank = first_violators(violates, valid, room=tf.constant([[100.0]]))
+        >>> first.numpy().tolist(), rank.numpy().tolist()
+        ([[2]], [[50.0]])
+        >>> violator_share_rank(violates, valid, tf.constant([[100.0]])).numpy().tolist()  # 2 of 3: floor(200 / 3)
+        [[66.0]]
     """
     first = tf.argmax(tf.cast(violates, tf.int32), axis=-1, output_type=tf.int32)
     up_to_first = tf.range(tf.shape(violates)[-1]) <= first[..., None]
