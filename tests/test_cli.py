@@ -251,7 +251,7 @@ def test_train_on_files(tmp_path, data_dir):
     # The run (or its model/) is evaluated and diagnosed on the files it was trained on, found in its metrics.json
     run("evaluate", str(out), "--output", str(tmp_path / "e.json"))
     assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(report["metrics"])
-    assert "emotions-train" in run("diagnose", str(out / "model")).stdout
+    assert run("diagnose", str(out / "model")).stdout.startswith("emotions, ")  # emotions-train.arff's data set
     saved = shutil.copytree(out / "model", tmp_path / "saved")  # the model outside its run: the default data
     alone = run("diagnose", str(saved), check=False)
     assert alone.returncode == 2 and "72 features / 6 labels but the data 499 / 374 (corel5k)" in alone.stderr
@@ -274,6 +274,7 @@ def test_train_on_files(tmp_path, data_dir):
     assert "recall measured on random rows" in exported.stdout and "not there now" in exported.stdout
     assert any((tmp_path / "served").glob("*/1/saved_model.pb"))
     del files["data_files"]  # a run recorded before the files were: its name alone is no data set
+    files["dataset"] = "my-emotions"  # (one of the named sets' names would name that set, the same data here)
     (out / "metrics.json").write_text(json.dumps(files))
     unnamed = run("evaluate", str(out), check=False)
     assert unnamed.returncode == 2 and "does not name" in unnamed.stderr and "--train" in unnamed.stderr
@@ -603,3 +604,42 @@ def test_the_data_line_says_how_a_format_was_told_and_auto_what_it_compares_on(t
     assert "(--format interactions), told from the name clicks.tsv" in _format_note(tmp_path / "clicks.tsv")
     assert compared_on("precision@1", check_metric("precision@1", 2)) == "precision@1"
     assert compared_on("precision@1", check_metric("precision@1", 5)) == "the mean of precision@1 and precision@3"
+
+
+def test_every_setting_flag_sets_its_field_in_train_and_tune():
+    """Each setting given by a flag named after its field (common.SETTING_FIELDS), at a value other
+    than its default, reaches that field of ModelConfig or TrainConfig through configs_of, in train
+    and in tune (but for what tune searches, and the optimiser); the flag is the one tune's best
+    command gives the setting by (tuning.spaces)."""
+    from awe_tf.cli import build_parser, flag_of
+    from awe_tf.cli.common import SETTING_FIELDS, configs_of
+    from awe_tf.config import ModelConfig, TrainConfig
+    from awe_tf.tuning.spaces import COMMON, setting_flags
+
+    other = {"dimension": 12, "margin": 0.5, "num_negatives": 7, "loss": "warp-all", "normalisation": "l1",
+             "max_norm": 2.0, "init_scale": 0.3, "input_bias": False, "epochs": 4, "learning_rate": 0.02,
+             "optimizer": "sgd", "pairs_per_batch": 512, "min_steps_per_epoch": 5, "patience": 1, "engine": "native",
+             "threads": 1, "seed": 9}
+    assert set(other) == set(SETTING_FIELDS)
+    parser = build_parser()
+    defaults = {**ModelConfig().to_dict(), **TrainConfig().to_dict()}
+    for command, searched in (("train", ()), ("tune", (*COMMON, "optimizer"))):
+        sub = parser.parse_args([command]).parser
+        for field, value in other.items():
+            assert value != defaults[field], field
+            flag = flag_of(sub, field)
+            if field in searched:
+                assert flag == field, (command, field)  # no flag: the search chooses it
+                continue
+            model_config, train_config = configs_of(parser.parse_args([command, *setting_flags(field, value)]))
+            for config in (model_config, train_config):
+                if hasattr(config, field):
+                    assert getattr(config, field) == value, (command, field)
+            assert setting_flags(field, value)[0] == flag, (command, field)
+
+
+def test_the_command_line_reads_its_flags_without_tensorflow():
+    """`awe-tf --help` and a command's flags come at once: building the parser loads no TensorFlow."""
+    script = "import sys; from awe_tf.cli import build_parser; build_parser(); print('tensorflow' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=ENV, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.split() == ["False"], proc.stderr[-2000:]

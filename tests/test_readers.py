@@ -217,8 +217,10 @@ def test_xmlrepo(tmp_path):
     (tmp_path / "bibtex").mkdir()  # a file named only as a part is named by its folder
     assert read_xmlrepo(write(tmp_path / "bibtex", "train.txt", "1 4 3\n0 1:1\n")).name == "bibtex"
     # a part's name after the data's (Mulan's bibtex-train.arff) is left out of the data set's name
-    assert [data_name(f) for f in ("bibx-train.arff", "rcv1_test.txt", "a.trn.txt", "foo-bar.csv", "-train.csv")] == \
-        ["bibx", "rcv1", "a", "foo-bar", "-train"]
+    named = ("bibx-train.arff", "rcv1_test.txt", "a.trn.txt", "foo-bar.csv", "-train.csv", "movie_data.csv",
+             "user_interactions.csv")
+    assert [data_name(f) for f in named] == ["bibx", "rcv1", "a", "foo-bar", "-train", "movie_data",
+                                             "user_interactions"]
     with pytest.raises(DataFormatError, match=r"e.txt:2: empty label in the list '3,6,'"):
         read_xmlrepo(write(tmp_path, "e.txt", "1 4 7\n3,6, 1:1\n"))
 

@@ -220,8 +220,7 @@ def cmd_inspect(args) -> int:
 
 def cmd_tune(args) -> int:
     from awe_tf.affinities import REGISTRY
-    from awe_tf.config import check_engine
-    from awe_tf.tuning import affinity_spec, make_tuner
+    from awe_tf.tuning import check_searchable, make_tuner
     from awe_tf.tuning.spaces import space
 
     try:  # before the data is read
@@ -231,8 +230,8 @@ def cmd_tune(args) -> int:
     known = REGISTRY[args.affinity.strip()]
     if args.iterations is not None and not known.iterative:
         raise iterations_refused()
-    model_config, train_config = configs_of(args, model={"affinity": None})  # the affinity is searched
-    check_engine(dataclasses.replace(model_config, affinity=affinity_spec(args.affinity.strip(), {})), train_config)
+    model_config, train_config = configs_of(args)  # every trial's fixed settings; the affinity is searched
+    check_searchable(args.affinity.strip(), model_config, train_config)
     if args.oracle == "hyperband" and args.trials is not None:
         print("note: hyperband sets its own number of trials from --epochs; --trials is for random and bayesian")
     trials = args.trials or 10

@@ -3,8 +3,15 @@ monitored metric, the refusal of --iterations and the settings' configs."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+
+    from awe_tf.config import ModelConfig, TrainConfig
 
 
 class UsageError(ValueError):
@@ -123,20 +130,32 @@ def iterations_refused() -> UsageError:
                       + ", ".join(name for name, known in REGISTRY.items() if known.iterative) + ")")
 
 
-def configs_of(args, model=None, train=None):
-    """``(ModelConfig, TrainConfig)`` of a command's setting flags (those whose destination names a
-    field, :func:`~awe_tf.cli.parser.add_setting_args`; a field without a flag, or whose flag was
-    left at None, keeps its default), ``model`` and ``train`` (field -> value) given on top: what
-    the command works out itself (the monitored metric from the data)."""
-    import dataclasses
+# The settings that commands give by flags named after their fields (awe_tf.cli.parser.add_setting_args, and
+# --seed): what configs_of reads from the parsed arguments; a command passes anything else it sets itself.
+SETTING_FIELDS = ("dimension", "margin", "num_negatives", "loss", "normalisation", "max_norm", "init_scale",
+                  "input_bias", "epochs", "learning_rate", "optimizer", "pairs_per_batch", "min_steps_per_epoch",
+                  "patience", "engine", "threads", "seed")
 
+
+def configs_of(args: argparse.Namespace, model: dict | None = None,
+               train: dict | None = None) -> tuple[ModelConfig, TrainConfig]:
+    """The model's and training's settings of a command.
+
+    Args:
+        args: the parsed command line; its :data:`SETTING_FIELDS` that it has and that are not
+            None give those fields (the others keep the configs' defaults).
+        model, train: more fields of ``ModelConfig`` and ``TrainConfig`` (name -> value), on top:
+            what the command works out itself (the affinity, the monitored metric from the data).
+
+    Returns:
+        ``(ModelConfig, TrainConfig)``.
+    """
     from awe_tf.config import ModelConfig, TrainConfig
 
-    given = vars(args)
+    given = {name: getattr(args, name) for name in SETTING_FIELDS if getattr(args, name, None) is not None}
 
     def config(kind, extra):
-        flagged = {field.name: given[field.name] for field in dataclasses.fields(kind)
-                   if given.get(field.name) is not None}
-        return kind(**{**flagged, **(extra or {})})
+        names = {field.name for field in dataclasses.fields(kind)}
+        return kind(**{name: value for name, value in given.items() if name in names}, **(extra or {}))
 
     return config(ModelConfig, model), config(TrainConfig, train)

@@ -102,7 +102,8 @@ def _run_data(args, run: Path | None, record: RecordedData | None = None) -> Rec
     return recorded
 
 
-def load_data(args, run: Path | None = None, record: RecordedData | None = None, files_from=None):
+def load_data(args, run: Path | None = None, record: RecordedData | None = None,
+              files_from: tuple[Path, dict] | None = None):
     """``(split, name, recorded)`` of a command's data: --dataset, or --train's files; without them
     the data the run in ``run`` was trained on, or that ``record`` names (:func:`_run_data`;
     ``recorded`` is that record, else None), refused if it has changed since; else the bundled

@@ -102,9 +102,10 @@ def _rest(text: str) -> float | str:
 
 def add_setting_args(model, fitting, leave_out=()) -> None:
     """The flags of the model's and training's settings that train and tune both take, named as
-    the fields of ``ModelConfig`` and ``TrainConfig`` they set (their destinations): model ones in
-    the group ``model``, training ones in ``fitting``, but those in ``leave_out`` (tune's searched
-    settings and its own --epochs). :func:`~awe_tf.cli.common.configs_of` makes the configs."""
+    the fields of ``ModelConfig`` and ``TrainConfig`` they set (their destinations, among
+    :data:`~awe_tf.cli.common.SETTING_FIELDS`): model ones in the group ``model``, training ones in
+    ``fitting``, but those in ``leave_out`` (tune's searched settings, its own --epochs, the
+    optimiser). :func:`~awe_tf.cli.common.configs_of` makes the configs."""
     from awe_tf.config import ModelConfig, TrainConfig
 
     model_defaults, train_defaults = ModelConfig(), TrainConfig()
@@ -288,9 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--seed", type=_non_negative, default=0, help="seed of the search and of each trial")
     tune.add_argument("--output", "-o", default="runs/tuning",
                       help="search directory; running the same command again resumes the search")
-    # every trial's fixed settings: train's flags, but for the searched ones and the epochs above
+    # every trial's fixed settings: train's flags, but for the searched ones, the epochs above and the optimiser
+    # (the searched learning rates are Adagrad's)
     add_setting_args(tune.add_argument_group("model (every trial)"), tune.add_argument_group("training (every trial)"),
-                     leave_out=(*COMMON, "epochs"))
+                     leave_out=(*COMMON, "epochs", "optimizer"))
     tune.set_defaults(func=cmd_tune, parser=tune)
 
     reproduce = command("reproduce", "the paper's tables: annotation (Tables 1, 2) or recommendation "

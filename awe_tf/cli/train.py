@@ -86,8 +86,11 @@ def _train(args) -> int:
         raise UsageError("--affinity auto chooses on the validation carve-out, from WSABIE: it takes neither "
                          "--no-validate, --init-from nor --iterations")
     try:
-        model_config, train_config = configs_of(args, model={"affinity": None if auto else args.affinity}, train={
-            "monitor": monitor,
+        model_config, train_config = configs_of(args, model={
+            "affinity": None if auto else args.affinity, "tpu_embedding": args.tpu_embedding,
+        }, train={
+            "monitor": monitor, "verbose": args.verbose, "steps_per_execution": args.steps_per_execution,
+            "jit_compile": args.jit_compile,
             # XLA and parameter-server workers take one static batch shape
             "bucketing": not (args.jit_compile or args.strategy == "parameter-server"),  # fit gives a TPU one shape
         })

@@ -17,12 +17,14 @@ DUPLICATES = ("error", "sum")
 
 # File names that say which part a file is, not which data: such a file is named by its folder.
 PART_NAMES = {"train", "test", "trn", "tst", "training", "testing", "data", "interactions"}
+SPLIT_NAMES = {"train", "test", "trn", "tst", "training", "testing"}  # a part's name after the data's: left out
 
 
 def data_name(path) -> str:
-    """A data set's name from its file: the file's name without its extension and without a part's
-    name after a last ``-``, ``_`` or ``.`` (``bibtex-train.arff``: bibtex, Mulan's naming), or, for a
-    file named only as a part (``train.txt``), its folder's name (``bibtex/train.txt``: bibtex).
+    """A data set's name from its file: the file's name without its extension and without a split's
+    name after a last ``-``, ``_`` or ``.`` (``bibtex-train.arff``: bibtex, Mulan's naming;
+    ``movie_data.csv`` keeps its name), or, for a file named only as a part (``train.txt``,
+    ``data.csv``), its folder's name (``bibtex/train.txt``: bibtex).
 
     Example:
         >>> data_name("data/bibtex-train.arff"), data_name("bibtex/train.txt"), data_name("my clicks.csv")
@@ -33,7 +35,7 @@ def data_name(path) -> str:
     if path.stem.lower() in PART_NAMES:
         return folder or path.stem
     head, part = re.match(r"(.*?)(?:[-_.]([^-_.]*))?$", path.stem).groups()
-    return head if head and part and part.lower() in PART_NAMES else path.stem
+    return head if head and part and part.lower() in SPLIT_NAMES else path.stem
 
 
 def text_lines(path) -> Iterator[tuple[int, str]]:

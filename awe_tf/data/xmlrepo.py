@@ -104,7 +104,7 @@ class RowLists:
     test: Path
 
 
-def _files(folder: Path) -> list[Path]:
+def _folder_files(folder: Path) -> list[Path]:
     """The files in ``folder``, sorted by name."""
     return sorted(there for there in folder.iterdir() if there.is_file())
 
@@ -125,7 +125,7 @@ def row_lists(path) -> RowLists | None:
     path = Path(path)
     stem = path.stem[:-5] if path.stem.lower().endswith("_data") else path.stem
     found = {}
-    for their_stem, part, there in _split_files(_files(path.parent)):
+    for their_stem, part, there in _split_files(_folder_files(path.parent)):
         if their_stem.lower() != stem.lower():
             continue
         if part in found:
@@ -147,7 +147,7 @@ def stray_row_lists(path) -> dict[Path, str]:
     name of the data file it would split: ``S_trSplit.txt`` or ``S_tstSplit.txt`` (any letter
     case) with neither ``S_data.txt`` nor ``S.txt`` beside it -> ``S_data.txt``. Where ``path`` has
     no lists of its own (:func:`row_lists`), they are likely its own, the data file renamed."""
-    files = _files(Path(path).parent)
+    files = _folder_files(Path(path).parent)
     names = {there.name.lower() for there in files}
     return {there: f"{stem}_data.txt" for stem, _, there in _split_files(files)
             if not names & {f"{stem}_data.txt".lower(), f"{stem}.txt".lower()}}

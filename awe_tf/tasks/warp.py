@@ -77,8 +77,6 @@ def first_violators(violates, negative_valid, room):
         >>> first, rank = first_violators(violates, valid, room=tf.constant([[100.0]]))
         >>> first.numpy().tolist(), rank.numpy().tolist()
         ([[2]], [[50.0]])
-        >>> violator_share_rank(violates, valid, tf.constant([[100.0]])).numpy().tolist()  # 2 of 3: floor(200 / 3)
-        [[66.0]]
     """
     first = tf.argmax(tf.cast(violates, tf.int32), axis=-1, output_type=tf.int32)
     up_to_first = tf.range(tf.shape(violates)[-1]) <= first[..., None]
@@ -87,7 +85,16 @@ def first_violators(violates, negative_valid, room):
 
 
 def violator_share_rank(violates, negative_valid, room):
-    """The rank from the share of the valid draws that violate: floor(room v / n), ``[B, M]``."""
+    """The rank from the share of the valid draws that violate: floor(room v / n), ``[B, M]``.
+
+    Example:
+        :func:`first_violators`' pair: 2 of its 3 valid draws violate, r = floor(100 * 2 / 3).
+
+        >>> valid = tf.constant([[[True, False, True, True]]])
+        >>> violates = violations(tf.constant([[0.5]]), tf.constant([[[-1.0, 0.2, -0.4, 0.9]]]), valid)
+        >>> violator_share_rank(violates, valid, room=tf.constant([[100.0]])).numpy().tolist()
+        [[66.0]]
+    """
     n_violators = tf.reduce_sum(tf.cast(violates, tf.float32), axis=-1)
     n_valid = tf.maximum(tf.reduce_sum(tf.cast(negative_valid, tf.float32), axis=-1), 1.0)
     return tf.floor(room * n_violators / n_valid)

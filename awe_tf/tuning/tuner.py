@@ -79,6 +79,13 @@ def hyperparameters(search_space: dict):
     return hp
 
 
+def check_searchable(affinity: str, model_config: ModelConfig, train_config: TrainConfig) -> None:
+    """Refuse, before any work, a search of the family ``affinity`` whose trials could not train
+    with these fixed settings: an engine that cannot train the family (``engine="native"`` with
+    ``topk``; a :class:`~awe_tf.config.SettingError` naming ``engine``)."""
+    check_engine(dataclasses.replace(model_config, affinity=affinity_spec(affinity, {})), train_config)
+
+
 class _TrialRunner:
     """Mixin for a KerasTuner tuner: trials train AWE models (module docstring)."""
 
@@ -95,7 +102,7 @@ class _TrialRunner:
                              "or TrainConfig by name, or an affinity's settings as 'affinity.NAME'")
         self.base_model = model_config or ModelConfig()
         self.base_train = train_config or TrainConfig()
-        check_engine(dataclasses.replace(self.base_model, affinity=affinity_spec(affinity, {})), self.base_train)
+        check_searchable(affinity, self.base_model, self.base_train)
         self._check_space()  # before any trial, which could not be built with such a value
         # G's rebuilds count only where G is built from the training set: elsewhere they change nothing
         self.iterations = iterations if is_iterative(dataclasses.replace(self.base_model, affinity=affinity)) else 1
