@@ -247,7 +247,8 @@ def plot(report: dict, measured: PairValues, path: str | Path) -> Path:
 
 def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20, start=None,
                        start_digest: str | None = None, model_digest: str | None = None,
-                       last_step: int | None = None) -> tuple[dict[int, float], str | None]:
+                       last_step: int | None = None, steps_dir=None,
+                       step_zero=None) -> tuple[dict[int, float], str | None]:
     """k-NN P@1 in the U of each step of an iterative run: does the space G is built in improve
     from step to step?
 
@@ -268,6 +269,10 @@ def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20, s
             they are left out.
         last_step: the run's last step (its iterations); checkpoints of steps above it are
             another run's, left out.
+        steps_dir: where the steps' checkpoints are (none: ``run_dir/final``; an ``--affinity
+            auto`` run's winner's refit keeps them under ``run_dir/auto``).
+        step_zero: the directory (holding ``checkpoints/``) of the training of the model that was
+            step 0, where it left one (an auto run's WSABIE refit); the chain check leads to it too.
 
     Returns:
         ``({step: P@1}, note)``: the note says why steps are missing, else None.
@@ -289,11 +294,13 @@ def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20, s
         return model
 
     latest, digests, began_from = {}, {}, {}  # each step's model is read and let go, one at a time
-    for step in Path(run_dir, "final").glob("step-*"):
+    places = [(int(step.name.split("-")[1]), step) for step in Path(steps_dir or Path(run_dir, "final")).glob("step-*")]
+    if step_zero is not None:
+        places.append((0, Path(step_zero)))
+    for number, step in places:
         checkpoint = tf.train.latest_checkpoint(str(step / "checkpoints" / "last"))
         if checkpoint is None:
             continue
-        number = int(step.name.split("-")[1])
         latest[number], digests[number] = checkpoint, tables_digest(restored(checkpoint))
         try:
             settings = json.loads((step / "checkpoints" / "state.json").read_text()).get("settings") or {}
@@ -396,13 +403,21 @@ def diagnose(run_dir, split: Split, seed: int = 0, plot_to: str | Path | None = 
 
         config = with_earlier_defaults(recorded.get("model_config") or {})
         fields = {f.name for f in dataclasses.fields(ModelConfig)}
+        places = {}
+        if recorded.get("auto"):  # the winner's refit and WSABIE's, step 0, where auto's stages keep them
+            from awe_tf.runs import AUTO
+            from awe_tf.training.auto import stage_directory
+
+            places = {"steps_dir": stage_directory(run_dir / AUTO, f"{recorded['affinity']} refit"),
+                      "step_zero": stage_directory(run_dir / AUTO, "WSABIE") / "final"}
         found, note = step_knn_precision(run_dir, split, {k: v for k, v in config.items() if k in fields},
                                          start=recorded.get("init_from"), start_digest=recorded.get("init_from_digest"),
                                          model_digest=tables_digest(model),
-                                         last_step=len(recorded["epochs"]) - 1 if recorded.get("epochs") else None)
+                                         last_step=len(recorded["epochs"]) - 1 if recorded.get("epochs") else None,
+                                         **places)
         if not found and not note:
-            note = ("an --affinity auto run keeps no checkpoints of its winner's steps" if recorded.get("auto") else
-                    f"the run's checkpoints of its steps ({run_dir / 'final'}/step-*) are not there")
+            steps = places.get("steps_dir") or run_dir / "final"
+            note = f"the run's checkpoints of its steps ({steps}/step-*) are not there"
         report["step_knn_precision"], report["knn_steps"] = list(found.values()), list(found)
         if note:
             report["knn_steps_note"] = note

@@ -24,6 +24,7 @@ from awe_tf.models.saving import RUN_MODEL
 
 METRICS = "metrics.json"
 STAGES = ("validation", "final")  # the stages' checkpoint directories, in the order a run trains them
+AUTO = "auto"  # --affinity auto's stages and its record of them (awe_tf.training.auto, module docstring 7)
 RECORDED = {"data_fingerprint": "training", "test_fingerprint": "test"}  # what metrics.json keeps of the data
 
 
@@ -169,7 +170,7 @@ def discard(run: Path) -> list[str]:
     """Remove every part of an earlier run from ``run`` (its stages, model and metrics); return
     the names of those that were there."""
     run = Path(run)
-    discarded = [part for part in (*STAGES, RUN_MODEL, METRICS) if (run / part).exists()]
+    discarded = [part for part in (*STAGES, AUTO, RUN_MODEL, METRICS) if (run / part).exists()]
     for part in discarded:
         if (run / part).is_dir():
             shutil.rmtree(run / part, ignore_errors=True)

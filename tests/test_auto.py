@@ -176,7 +176,7 @@ def test_cli_trains_with_the_auto_affinity(tmp_path):
 def test_cli_auto_takes_the_budget_given(tmp_path):
     """At 1.5x WSABIE's CPU time the trained candidates (k-NN's three steps the first) do not fit:
     they are not run, the table says a larger budget runs them, and the run records the budget.
-    Run again where it finished, it says it makes its choice again."""
+    Run again where it finished, it takes every stage from its record and ends where it did."""
     out = tmp_path / "auto"
     proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "auto", "--epochs", "2",
                            "--dimension", "8", "--negatives", "5", "--no-baselines", "--verbose", "0", "-o", str(out),
@@ -189,8 +189,12 @@ def test_cli_auto_takes_the_budget_given(tmp_path):
     assert capped == ("WSABIE's best epoch is the last of --epochs 2, so its score may still be rising" in proc.stdout)
     assert json.loads((out / "metrics.json").read_text())["request"]["auto_budget"] == 1.5
     assert "holds a finished run" not in proc.stdout
-    again = subprocess.run(proc.args, capture_output=True, text=True, env=ENV, timeout=900)  # no checkpoints to resume
-    assert again.returncode == 0 and "holds a finished run of these settings; --affinity auto keeps no" in again.stdout
+    again = subprocess.run(proc.args, capture_output=True, text=True, env=ENV, timeout=900)
+    assert again.returncode == 0 and f"auto: WSABIE: as an earlier run finished it ({out / 'auto' / 'auto.json'})" \
+        in again.stdout
+    rerun = json.loads((out / "metrics.json").read_text())
+    assert rerun["validation"]["auto"]["trials"] == report["validation"]["auto"]["trials"]
+    assert rerun["metrics"] == report["metrics"]  # the same model
 
 
 class _Clock:
@@ -241,7 +245,7 @@ def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None, stretch: fl
         def __init__(self, affinity, stage=""):
             self.model = affinity if not stage else f"{affinity} ({stage})"
 
-    def choose_epochs(train, config, train_config, iterations, init_from=None, log=None):
+    def choose_epochs(train, config, train_config, iterations, output_dir=None, init_from=None, log=None):
         clock.advance(cost[config.affinity])
         if config.affinity == "linear-sigmoid:alpha=1,beta=0":  # learnt from WSABIE, which no epoch beats
             return [0], [Step(config.affinity)]
@@ -251,7 +255,7 @@ def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None, stretch: fl
         clock.advance(svd)
         yield ranks[0], "svd" if train == "carve-out" else "svd (whole part)"
 
-    def refit(train, config, train_config, epochs, iterations, init_from=None, log=None):
+    def refit(train, config, train_config, epochs, iterations, init_from=None, output_dir=None, log=None):
         clock.advance(5.0)
         return Step(config.affinity, "refit")
 
@@ -273,7 +277,7 @@ def _staged(monkeypatch, knn_wins: bool, vote_rows=None, built=None, stretch: fl
         built.append((config.affinity, train, linear))
         return Step(config.affinity)
 
-    def validate_then_refit(train, config, train_config, iterations, log=None):  # WSABIE
+    def validate_then_refit(train, config, train_config, iterations, output_dir=None, log=None):  # WSABIE
         epochs, steps = choose_epochs(train, config, train_config, iterations)
         chosen = Chosen(validation=steps[-1], final=refit(train, config, train_config, epochs, iterations),
                         epochs=epochs)
@@ -611,3 +615,62 @@ def test_where_wsabie_learns_nothing_ridge_wins_at_its_best_lambda_and_is_made_f
         made = getattr(picked.final.model, table).table.numpy()
         np.testing.assert_allclose(made, getattr(whole, table).table.numpy(), atol=1e-6)
         assert np.abs(made - getattr(on_carve, table).table.numpy()).max() > 1e-3
+
+
+def test_an_interrupted_choice_goes_on_from_the_stages_it_finished(corel, tmp_path, monkeypatch):
+    """With an output_dir, a choice interrupted in its trained candidate is taken up again: WSABIE
+    and the vote are taken from auto.json (not trained or built again, their recorded seconds
+    counted), the candidate trains, and the trials and the model are those of an uninterrupted
+    choice. Other settings into that directory are refused."""
+    from awe_tf.training import auto
+
+    settings = {"candidates": ("linear-sigmoid:alpha=1,beta=0",), "vote_weights": (1.0,), "svd": False,
+                "ridge_penalties": (), "budget": 50.0, **SMALL}
+    whole = choose_affinity(corel.train, output_dir=tmp_path / "whole", log=lambda line: None, **settings)
+    real = auto.choose_epochs
+
+    def interrupted(train, config, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(auto, "choose_epochs", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        choose_affinity(corel.train, output_dir=tmp_path / "cut", log=lambda line: None, **settings)
+    kept = json.loads((tmp_path / "cut" / "auto.json").read_text())["stages"]
+    assert list(kept) == ["WSABIE", "vote:weight=1,k=20"]
+    trained, built, lines = [], [], []
+    monkeypatch.setattr(auto, "choose_epochs", lambda *args, **kwargs: trained.append(args[1].affinity) or real(
+        *args, **kwargs))
+    real_build = auto.on_linear_model
+    monkeypatch.setattr(auto, "on_linear_model", lambda train, config, *rest: built.append(config.affinity) or
+                        real_build(train, config, *rest))
+    again = choose_affinity(corel.train, output_dir=tmp_path / "cut", log=lines.append, **settings)
+    assert trained == ["linear-sigmoid:alpha=1,beta=0"]  # only the stage the interruption cut short
+    assert built == ([whole.affinity] if whole.affinity and whole.affinity.startswith("vote") else [])  # a winner's
+    assert "auto: vote:weight=1,k=20: as an earlier run finished it" in " ".join(lines)
+    timeless = [{**dataclasses.asdict(trial), "seconds": 0, "cpu_seconds": 0} for trial in whole.trials]
+    assert [{**dataclasses.asdict(trial), "seconds": 0, "cpu_seconds": 0} for trial in again.trials] == timeless
+    assert again.trials[0].cpu_seconds == kept["WSABIE"]["cpu_seconds"]  # the unit of the budget, as recorded
+    np.testing.assert_array_equal(again.final.model.U.table.numpy(), whole.final.model.U.table.numpy())
+    with pytest.raises(ValueError, match="auto.json records a choice begun with other data or settings"):
+        choose_affinity(corel.train, output_dir=tmp_path / "cut", log=lambda line: None, **{**settings, "budget": 4.0})
+
+
+def test_diagnose_reads_the_steps_of_an_auto_run_that_chose_an_iterative_affinity(data_dir, tmp_path):
+    """auto keeps its winner's refit and WSABIE's (its step 0) under OUTPUT/auto: diagnose reads
+    k-NN P@1 in each step's U from there, step 0 to 3 (at these settings a k-NN family wins on
+    Emotions' carve-out)."""
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--dataset", "emotions", "--affinity", "auto",
+                           "--dimension", "8", "--epochs", "3", "--negatives", "5", "--auto-budget", "50",
+                           "--no-baselines", "--verbose", "0", "-o", str(out)],
+                          capture_output=True, text=True, env=ENV, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    chosen = json.loads((out / "metrics.json").read_text())["affinity"]
+    assert "knn:k=20" in chosen, f"this test needs an iterative winner, auto chose {chosen}"
+    report = tmp_path / "diagnosis.json"
+    diagnosed = subprocess.run([sys.executable, "-m", "awe_tf.cli", "diagnose", str(out), "--output", str(report)],
+                               capture_output=True, text=True, env=ENV, timeout=600)
+    assert diagnosed.returncode == 0, diagnosed.stderr[-2000:]
+    found = json.loads(report.read_text())
+    assert found["knn_steps"] == [0, 1, 2, 3] and "knn_steps_note" not in found
+    assert all(0 < p <= 1 for p in found["step_knn_precision"])

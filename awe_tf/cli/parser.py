@@ -188,8 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--affinity", help="the affinity G as a spec, e.g. knn:k=20, linear-sigmoid:alpha=1,beta=0.25 "
                        "or a sum such as constant:1+knn:k=20 (`awe-tf affinities` lists them; none: constant, i.e. "
                        "WSABIE); auto: chosen on the validation carve-out among WSABIE and a few candidates, "
-                       "within 5x WSABIE's time (its candidates keep no checkpoints: interrupted, it chooses "
-                       "again)")
+                       "within 5x WSABIE's time (interrupted, the same command goes on from the stages it "
+                       "finished, OUTPUT/auto)")
     model.add_argument("--auto-budget", type=_above_zero, metavar="X",
                        help="--affinity auto's time budget: X times the CPU time of WSABIE's run (none: 5); the "
                             "candidates that would take it past that are not run")

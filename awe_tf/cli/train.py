@@ -142,9 +142,6 @@ def _train(args) -> int:
         discarded = runs.discard(out)
         if discarded:
             print(f"--restart: discarded the earlier run in {out} ({', '.join(discarded)})")
-    elif auto and runs.read_metrics(out) is not None:  # same settings: a plain run resumes, auto cannot
-        print(f"note: {out} holds a finished run of these settings; --affinity auto keeps no checkpoints of its "
-              "candidates, so it makes its choice again and replaces that run's model")
     before = runs.checkpoint_times(out)  # what earlier processes trained, if this one keeps it
     counts = coverage(split)
     print(f"data: {split.train!r}\n      test {split.test.n_examples} examples{_test_notes(counts)}")
@@ -168,7 +165,7 @@ def _train(args) -> int:
               f"{compared_on(monitor, check_metric(monitor, split.train.n_labels))} against WSABIE (epochs by "
               f"{monitor})")
         picked = choose_affinity(split.train, model_config, train_config, log=lambda line: print(DETAIL + line),
-                                 budget=args.auto_budget or BUDGET)
+                                 budget=args.auto_budget or BUDGET, output_dir=out / runs.AUTO)
         print(picked.table(monitor))
         if picked.trials[0].epochs[:1] == [args.epochs]:  # WSABIE's, the start of the affinities
             print(f"{DETAIL}WSABIE's best epoch is the last of --epochs {args.epochs}, so its score may still be "

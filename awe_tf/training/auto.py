@@ -59,6 +59,13 @@ CPU time.
    ``TrainConfig.epochs``), G = 1 trained on the same way gains too, and so would a candidate.
 6. The winner is refitted on the whole training part, from WSABIE's refitted model (the vote:
    built on it, as on the carve-out; a closed form: made from the whole part).
+7. With an ``output_dir`` nothing finished is lost to an interruption: the trained stages keep
+   their checkpoints there (WSABIE's two stages, each trained candidate's, the winner's refit),
+   and ``auto.json`` records each finished stage's row and seconds. The same call again goes on
+   from them: a finished stage is taken from the record (its recorded seconds counted as spent,
+   so the budget reads as before), an interrupted one resumes from its last finished epoch (the
+   part done before the interruption is not counted again), so the trials are an uninterrupted
+   run's and the budget reads the recorded times. Other data or settings are refused.
 
 Because G = 1 is WSABIE, the recipe cannot do worse than WSABIE on the carve-out by more than
 the noise it lets through (one standard error, two on a guard metric; for the vote, its choice
@@ -70,7 +77,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
+import re
 import time
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -129,6 +139,11 @@ class Trial:
     vote: bool = False  # the neighbour vote on WSABIE's model, nothing trained (module docstring, 2)
     made: str | None = None  # the name of a model made in closed form, nothing trained (module docstring, 3)
     guard: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, record: dict) -> Trial:
+        """A trial as ``dataclasses.asdict`` gave it, read back from JSON (its guard's pairs as tuples)."""
+        return cls(**{**record, "guard": {metric: tuple(change) for metric, change in record["guard"].items()}})
 
     @property
     def name(self) -> str:
@@ -257,6 +272,61 @@ class _Stopwatch:
         return time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
+LEDGER = "auto.json"  # in choose_affinity's output_dir: the stages finished, and the settings they ran with
+
+
+class _Ledger:
+    """What a choice with an ``output_dir`` has finished (module docstring, 7): each stage's record
+    by name, written as the stage ends, which a rerun of the same settings takes instead of running
+    the stage again; and the wall-clock and CPU seconds of the stages it took (``taken``), which the
+    budget's clock counts as spent."""
+
+    def __init__(self, directory, settings):
+        self.directory = None if directory is None else Path(directory)
+        self.settings = settings() if self.directory is not None else None  # a callable: made only where kept
+        self.stages: dict = {}
+        self.taken = [0.0, 0.0]
+        path = self.path
+        if path is not None and path.exists():
+            kept = json.loads(path.read_text())
+            if kept.get("settings") != self.settings:
+                raise ValueError(f"{path} records a choice begun with other data or settings: choose into another "
+                                 "directory (awe-tf train: --output, or --restart to discard it)")
+            self.stages = kept["stages"]
+
+    @property
+    def path(self) -> Path | None:
+        return None if self.directory is None else self.directory / LEDGER
+
+    def take(self, name: str) -> dict | None:
+        """The record of the finished stage ``name``, its seconds counted as spent; None if it has none."""
+        record = self.stages.get(name)
+        if record is not None:
+            self.taken[0] += record["seconds"]
+            self.taken[1] += record["cpu_seconds"]
+        return record
+
+    def put(self, name: str, record: dict) -> None:
+        """Record the finished stage ``name`` (with its ``seconds`` and ``cpu_seconds``)."""
+        if self.path is None:
+            return
+        self.stages[name] = record
+        self.directory.mkdir(parents=True, exist_ok=True)
+        staged = self.path.with_suffix(".partial")
+        staged.write_text(json.dumps({"settings": self.settings, "stages": self.stages}, indent=1))
+        staged.replace(self.path)  # whole or not at all
+
+    def place(self, name: str) -> Path | None:
+        """Where the stage ``name`` keeps its checkpoints (None without a directory)."""
+        return None if self.directory is None else stage_directory(self.directory, name)
+
+
+def stage_directory(output_dir, name: str) -> Path:
+    """Where the stage ``name`` (``WSABIE``, a candidate's spec, ``SPEC refit``) of a choice into
+    ``output_dir`` keeps its checkpoints: the name with what a file name should not hold as ``_``."""
+    return Path(output_dir) / re.sub(r"[^\w.=-]+", "_", name)
+
+
 def compared_on(monitor: str, check: str) -> str:
     """What candidates are compared on, in words: the mean of the two metrics, or the one where
     they are the same (fewer than 3 labels, :func:`check_metric`)."""
@@ -356,7 +426,7 @@ def _one_blas_thread(function):
 @_one_blas_thread
 def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: TrainConfig,
                     candidates=CANDIDATES, budget: float = BUDGET, vote_weights=VOTE_WEIGHTS,
-                    svd: bool = True, ridge_penalties=RIDGE_PENALTIES, log=None) -> AutoResult:
+                    svd: bool = True, ridge_penalties=RIDGE_PENALTIES, output_dir=None, log=None) -> AutoResult:
     """The recipe of the module docstring.
 
     Args:
@@ -368,6 +438,9 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         vote_weights: the vote's weights in margins (empty: no vote).
         svd: whether the log-odds SVD is a candidate.
         ridge_penalties: the penalties reduced-rank ridge is made at (empty: no ridge).
+        output_dir: where the stages keep their checkpoints and ``auto.json`` records each finished
+            stage, so that the same call again after an interruption goes on from them (module
+            docstring, 7); None: nothing kept.
         log: where progress lines go (default: printed, unless ``train_config.verbose`` is 0).
 
     Returns:
@@ -377,7 +450,31 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     if not budget > 0:
         raise ValueError(f"choose_affinity: budget must be above 0, got {budget!r}")
     log = progress_log(log, train_config)
+    from awe_tf.training.callbacks import FREE_ON_RESUME, plain
+
+    ledger = _Ledger(output_dir, lambda: plain({
+        "data": train.fingerprint(), "model": dataclasses.replace(model_config, affinity=None).to_dict(),
+        "train": {k: v for k, v in train_config.to_dict().items() if k not in FREE_ON_RESUME}, "budget": budget,
+        "candidates": list(candidates), "vote_weights": list(vote_weights), "svd": svd,
+        "ridge_penalties": list(ridge_penalties)}))
     began = _Stopwatch()
+
+    def clock() -> tuple[float, float]:
+        """Wall-clock and CPU seconds spent: this call's, and those of the stages taken from the ledger."""
+        wall, cpu = began.elapsed()
+        return wall + ledger.taken[0], cpu + ledger.taken[1]
+
+    def taken(name: str) -> dict | None:
+        record = ledger.take(name)
+        if record is not None:
+            log(f"auto: {name}: as an earlier run finished it ({ledger.path})")
+        return record
+
+    def finished(name: str, trial: Trial, **more) -> Trial:
+        ledger.put(name, {**more, "trial": dataclasses.asdict(trial), "seconds": trial.seconds,
+                          "cpu_seconds": trial.cpu_seconds})
+        return trial
+
     monitor = train_config.monitor
     check = check_metric(monitor, train.n_labels)
     guards = guard_metrics(monitor, check, train.n_labels, train.task)
@@ -387,9 +484,15 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     stage = _indented(log)  # each stage's own progress, under the auto: line that names it
     log(f"auto: WSABIE first (the fallback, the start of the trained candidates and the unit of the {budget:g}x "
         "CPU-time budget)")
-    wsabie = validate_then_refit(train, linear, train_config, 1, log=stage)
+    recorded = taken("WSABIE")  # its checkpoints give back its models; its record, its time
+    wsabie = validate_then_refit(train, linear, train_config, 1, output_dir=ledger.place("WSABIE"), log=stage)
     epochs, wsabie_stage, wsabie_final = wsabie.epochs, wsabie.validation.model, wsabie.final
-    unit_wall, unit = began.elapsed()
+    if recorded is None:
+        unit_wall, unit = clock()
+        ledger.put("WSABIE", {"seconds": unit_wall, "cpu_seconds": unit})
+    else:
+        began = _Stopwatch()  # restoring it is not counted: its record is
+        unit_wall, unit = recorded["seconds"], recorded["cpu_seconds"]
     baseline = _row_scores(wsabie_stage, carve, scored_on)
     n_rows = int(baseline[0].size)
     trials = [Trial(None, float(baseline[0].mean()), both=float(_both(baseline).mean()), epochs=epochs,
@@ -402,7 +505,11 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
 
     for weight in sorted(vote_weights):  # ascending: the smaller weight wins a tie
         spec = vote_spec(weight, model_config.margin)
-        if began.elapsed()[1] + 2 * per_vote() > budget * unit:  # itself and the build a winner needs
+        record = taken(spec)
+        if record is not None:
+            trials.append(Trial.from_record(record["trial"]))
+            continue
+        if clock()[1] + 2 * per_vote() > budget * unit:  # itself and the build a winner needs
             trials.append(Trial(spec, note=f"{OVER_BUDGET} {budget:g}x budget", vote=True))
             continue
         log(f"auto: {spec}, built on WSABIE's model as it is, on the validation carve-out")
@@ -410,8 +517,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         vote = on_linear_model(carve.train, dataclasses.replace(model_config, affinity=spec), wsabie_stage)
         rows = _row_scores(vote.model, carve, scored_on)
         seconds, cpu = started.elapsed()
-        trials.append(_compared(spec, rows, baseline, guards, vote=True, seconds=seconds, cpu_seconds=cpu,
-                                note="WSABIE's model, nothing trained"))
+        trials.append(finished(spec, _compared(spec, rows, baseline, guards, vote=True, seconds=seconds,
+                                               cpu_seconds=cpu, note="WSABIE's model, nothing trained")))
     closed_forms = {}  # each closed-form candidate: its row's note and its models (name, model) on a part
     if svd:
         ranks = svd_ranks(model_config.dimension)
@@ -424,8 +531,13 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
                                              for penalty, model in ridge_starts(part, linear, penalties)))
     made_by = {}  # a closed-form candidate's family's models, by the candidate's name, for a winner's making
     for family, (note, models) in closed_forms.items():
+        record = taken(family)
+        if record is not None:
+            trials.append(Trial.from_record(record["trial"]))
+            made_by[trials[-1].made] = models
+            continue
         # its making and scoring, and a winner's making on the whole part: guessed as a vote's
-        if began.elapsed()[1] + 2 * per_vote() > budget * unit:
+        if clock()[1] + 2 * per_vote() > budget * unit:
             trials.append(Trial(None, note=f"{OVER_BUDGET} {budget:g}x budget", made=family))
             continue
         log(f"auto: the {family} (G = 1, U and V its factors), nothing trained, on the validation carve-out")
@@ -435,8 +547,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         seconds, cpu = started.elapsed()
         if len(scored) > 1:  # each one's score, in order
             note += f" (mean of both {', '.join(f'{_both(each).mean():.4f}' for _, each in scored)})"
-        trials.append(_compared(None, rows, baseline, guards, seconds=seconds, cpu_seconds=cpu, made=name,
-                                note=f"{note}, nothing trained"))
+        trials.append(finished(family, _compared(None, rows, baseline, guards, seconds=seconds, cpu_seconds=cpu,
+                                                 made=name, note=f"{note}, nothing trained")))
         made_by[name] = models
     per_step = unit / 2  # a candidate's carve-out training per step, guessed from WSABIE's until one has run
 
@@ -449,22 +561,27 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     for spec in candidates:
         config = dataclasses.replace(model_config, affinity=spec)
         iterations = ITERATIONS if is_iterative(config) else 1
-        spent = began.elapsed()[1]
-        own = per_step * iterations  # its training; then the refit of whichever would win: itself or the leader
-        if spent + own + max(own, refit_cost(_leader(trials))) > budget * unit:
-            trials.append(Trial(spec, note=f"{OVER_BUDGET} {budget:g}x budget"))
-            continue
-        log(f"auto: {spec}, from WSABIE, on the validation carve-out")
-        started = _Stopwatch()
-        chosen, steps = choose_epochs(train, config, engine_for(config, train_config), iterations,
-                                      init_from=wsabie_stage, log=stage)
-        rows = _row_scores(steps[-1].model, carve, scored_on)
-        seconds, cpu = started.elapsed()
-        per_step = max(per_step, cpu / iterations)
-        shown = chosen[1:] if is_iterative(config) else chosen  # step 0 is WSABIE itself
-        kept = "no epoch beat WSABIE's start, kept as it is" if not any(shown) else ""  # epoch 0: the start
-        trials.append(_compared(spec, rows, baseline, guards, epochs=shown, seconds=seconds, cpu_seconds=cpu,
-                                note=kept))
+        record = taken(spec)
+        if record is None:
+            spent = clock()[1]
+            own = per_step * iterations  # its training; then the refit of whichever would win: itself or the leader
+            if spent + own + max(own, refit_cost(_leader(trials))) > budget * unit:
+                trials.append(Trial(spec, note=f"{OVER_BUDGET} {budget:g}x budget"))
+                continue
+            log(f"auto: {spec}, from WSABIE, on the validation carve-out")
+            started = _Stopwatch()
+            chosen, steps = choose_epochs(train, config, engine_for(config, train_config), iterations,
+                                          output_dir=ledger.place(spec), init_from=wsabie_stage, log=stage)
+            rows = _row_scores(steps[-1].model, carve, scored_on)
+            seconds, cpu = started.elapsed()
+            shown = chosen[1:] if is_iterative(config) else chosen  # step 0 is WSABIE itself
+            kept = "no epoch beat WSABIE's start, kept as it is" if not any(shown) else ""  # epoch 0: the start
+            trials.append(finished(spec, _compared(spec, rows, baseline, guards, epochs=shown, seconds=seconds,
+                                                   cpu_seconds=cpu, note=kept), chosen=chosen))
+        else:
+            chosen = record["chosen"]
+            trials.append(Trial.from_record(record["trial"]))
+        per_step = max(per_step, trials[-1].cpu_seconds / iterations)
         results[spec] = (chosen, iterations)
     winner = _leader(trials)
     if winner is None:
@@ -472,23 +589,23 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
             "closed-form one by more than its standard error, the vote at all) without losing one standard error "
             "on either, or "
             f"{GUARD_ERRORS:g} on another reported metric: WSABIE")
-        return AutoResult(None, wsabie_final, trials, began.elapsed()[0], epochs, monitor, check, n_rows)
+        return AutoResult(None, wsabie_final, trials, clock()[0], epochs, monitor, check, n_rows)
     config = dataclasses.replace(model_config, affinity=winner.affinity)
     if winner.vote:  # built, not trained: nothing to refit
         log(f"auto: {winner.affinity} wins; building it on WSABIE's model refitted on the whole training part")
         final = on_linear_model(train, config, wsabie_final.model)
-        return AutoResult(winner.affinity, final, trials, began.elapsed()[0], epochs, monitor, check, n_rows)
+        return AutoResult(winner.affinity, final, trials, clock()[0], epochs, monitor, check, n_rows)
     if winner.made:  # made, not trained
         log(f"auto: the {winner.made} wins; making it from the whole training part")
         started = _Stopwatch()
         models = made_by[winner.made](train)  # up to the winner's: ridge's basis is found once, then each penalty's
         final = FitResult.as_given(next(model for name, model in models if name == winner.made))
         final.train_seconds = started.elapsed()[0]  # the making's
-        return AutoResult(None, final, trials, began.elapsed()[0], [0], monitor, check, n_rows, made=winner.made)
+        return AutoResult(None, final, trials, clock()[0], [0], monitor, check, n_rows, made=winner.made)
     log(f"auto: {winner.affinity} wins; refitting it on the whole training part")
     chosen, iterations = results[winner.affinity]
     final = refit(train, config, engine_for(config, train_config), chosen, iterations, init_from=wsabie_final.model,
-                  log=stage)
+                  output_dir=ledger.place(f"{winner.affinity} refit"), log=stage)
     if is_iterative(config):  # step 0 is WSABIE's refit, of WSABIE's epochs
         chosen = [epochs[0], *chosen[1:]]
-    return AutoResult(winner.affinity, final, trials, began.elapsed()[0], chosen, monitor, check, n_rows)
+    return AutoResult(winner.affinity, final, trials, clock()[0], chosen, monitor, check, n_rows)

@@ -13,6 +13,7 @@ part. Affinities built from a previous model (k-NN, the RBF family) train iterat
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from awe_tf.config import ModelConfig, TrainConfig, affinity_of
 from awe_tf.data import validation_split
@@ -142,13 +143,16 @@ class Chosen:
 
 
 def validate_then_refit(train: Dataset, model_config: ModelConfig, train_config: TrainConfig, iterations: int = 3,
-                        init_from: Chosen | None = None, log=None) -> Chosen:
+                        init_from: Chosen | None = None, output_dir=None, log=None) -> Chosen:
     """:func:`choose_epochs` then :func:`refit`; ``init_from``, a linear model chosen the same
-    way, gives each stage the model of its own data to start from."""
+    way, gives each stage the model of its own data to start from; ``output_dir``, where the
+    stages keep their checkpoints (``validation/``, ``final/``), so the same call again goes on
+    from them."""
     log = progress_log(log, train_config)
-    epochs, steps = choose_epochs(train, model_config, train_config, iterations,
+    place = (lambda stage: None) if output_dir is None else (lambda stage: Path(output_dir) / stage)
+    epochs, steps = choose_epochs(train, model_config, train_config, iterations, output_dir=place("validation"),
                                   init_from=init_from.validation.model if init_from else None, log=log)
     log(f"{DETAIL}refitting on the whole training part for {epochs_text(epochs)}")
-    final = refit(train, model_config, train_config, epochs, iterations,
+    final = refit(train, model_config, train_config, epochs, iterations, output_dir=place("final"),
                   init_from=init_from.final.model if init_from else None, log=log)
     return Chosen(validation=steps[-1], final=final, epochs=epochs)
