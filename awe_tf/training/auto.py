@@ -307,14 +307,19 @@ class _Ledger:
         return record
 
     def put(self, name: str, record: dict) -> None:
-        """Record the finished stage ``name`` (with its ``seconds`` and ``cpu_seconds``)."""
+        """Record the finished stage ``name`` (with its ``seconds`` and ``cpu_seconds``). Under a
+        multi-worker strategy, every worker reads the chief's record and the others write their
+        own copies beside it, as the stages' checkpoints do (:func:`~awe_tf.training.callbacks.worker_directory`)."""
         if self.path is None:
             return
+        from awe_tf.training.callbacks import worker_directory
+
         self.stages[name] = record
-        self.directory.mkdir(parents=True, exist_ok=True)
-        staged = self.path.with_suffix(".partial")
+        path = self.directory / (worker_directory() or "") / LEDGER
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staged = path.with_suffix(".partial")
         staged.write_text(json.dumps({"settings": self.settings, "stages": self.stages}, indent=1))
-        staged.replace(self.path)  # whole or not at all
+        staged.replace(path)  # whole or not at all
 
     def place(self, name: str) -> Path | None:
         """Where the stage ``name`` keeps its checkpoints (None without a directory)."""
