@@ -247,8 +247,8 @@ def plot(report: dict, measured: PairValues, path: str | Path) -> Path:
 
 def step_knn_precision(run_dir, split: Split, model_config: dict, k: int = 20, start=None,
                        start_digest: str | None = None, model_digest: str | None = None,
-                       last_step: int | None = None, steps_dir=None,
-                       step_zero=None) -> tuple[dict[int, float], str | None]:
+                       last_step: int | None = None, steps_dir: Path | None = None,
+                       step_zero: Path | None = None) -> tuple[dict[int, float], str | None]:
     """k-NN P@1 in the U of each step of an iterative run: does the space G is built in improve
     from step to step?
 

@@ -4,6 +4,8 @@ later command reads it back.
     RUN/model/                   the model (:mod:`awe_tf.models.saving`, ``RUN_MODEL``)
     RUN/metrics.json             the test report, the run's settings and the data it used
     RUN/validation/, RUN/final/  each stage's checkpoints (:mod:`awe_tf.training.callbacks`)
+    RUN/auto/                    --affinity auto's stages' checkpoints and its record of them, auto.json
+                                 (:mod:`awe_tf.training.auto`)
 
 ``awe-tf evaluate``, ``diagnose`` and ``export`` take a run's own data from its ``metrics.json``
 unless told otherwise (:func:`recorded_data`), refused where it changed since

@@ -195,6 +195,11 @@ def test_cli_auto_takes_the_budget_given(tmp_path):
     rerun = json.loads((out / "metrics.json").read_text())
     assert rerun["validation"]["auto"]["trials"] == report["validation"]["auto"]["trials"]
     assert rerun["metrics"] == report["metrics"]  # the same model
+    assert rerun["train_seconds"] >= report["validation"]["auto"]["trials"][0]["seconds"]  # WSABIE's, as recorded
+    fresh = subprocess.run([*proc.args, "--restart"], capture_output=True, text=True, env=ENV, timeout=900)
+    assert fresh.returncode == 0 and "discarded the earlier run in" in fresh.stdout
+    assert "auto" in fresh.stdout.split("discarded the earlier run in")[1].splitlines()[0]
+    assert "as an earlier run finished it" not in fresh.stdout
 
 
 class _Clock:
@@ -651,8 +656,43 @@ def test_an_interrupted_choice_goes_on_from_the_stages_it_finished(corel, tmp_pa
     assert [{**dataclasses.asdict(trial), "seconds": 0, "cpu_seconds": 0} for trial in again.trials] == timeless
     assert again.trials[0].cpu_seconds == kept["WSABIE"]["cpu_seconds"]  # the unit of the budget, as recorded
     np.testing.assert_array_equal(again.final.model.U.table.numpy(), whole.final.model.U.table.numpy())
-    with pytest.raises(ValueError, match="auto.json records a choice begun with other data or settings"):
+    with pytest.raises(ValueError, match=r"auto.json records a choice with other data or settings \(budget: 50.0 -> "
+                                         r"4.0\)"):
         choose_affinity(corel.train, output_dir=tmp_path / "cut", log=lambda line: None, **{**settings, "budget": 4.0})
+
+
+def test_a_choice_cut_short_in_wsabie_counts_the_epochs_its_checkpoints_kept(corel, tmp_path, monkeypatch):
+    """Interrupted after WSABIE's validation stage, before its refit: the rerun resumes WSABIE and
+    its CPU time, the budget's unit, includes the validation stage's, as its checkpoints recorded
+    it (not only the refit this process trained). Then, at a budget the candidate does not fit,
+    the decision not to run it is recorded and taken again as it was."""
+    from awe_tf.training import auto, selection
+
+    settings = {"candidates": ("linear-sigmoid:alpha=1,beta=0",), "vote_weights": (), "svd": False,
+                "ridge_penalties": (), "budget": 50.0, **SMALL}
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(selection, "refit", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            choose_affinity(corel.train, output_dir=tmp_path / "a", log=lambda line: None, **settings)
+    assert not (tmp_path / "a" / "auto.json").exists()
+    state = json.loads((tmp_path / "a" / "WSABIE" / "validation" / "checkpoints" / "state.json").read_text())
+    assert state["cpu_seconds"] > 0
+    again = choose_affinity(corel.train, output_dir=tmp_path / "a", log=lambda line: None, **settings)
+    unit = json.loads((tmp_path / "a" / "auto.json").read_text())["stages"]["WSABIE"]["cpu_seconds"]
+    refitted = json.loads((tmp_path / "a" / "WSABIE" / "final" / "checkpoints" / "state.json").read_text())
+    assert unit == again.trials[0].cpu_seconds and unit >= state["cpu_seconds"] + refitted["cpu_seconds"]
+    tight = {**settings, "budget": 1.01}  # no room for the candidate after WSABIE
+    first = choose_affinity(corel.train, output_dir=tmp_path / "b", log=lambda line: None, **tight)
+    assert first.trials[1].note.startswith(auto.OVER_BUDGET)
+    kept = json.loads((tmp_path / "b" / "auto.json").read_text())["stages"]["linear-sigmoid:alpha=1,beta=0"]
+    assert kept["trial"]["note"] == first.trials[1].note and kept["seconds"] == 0
+    lines = []
+    choose_affinity(corel.train, output_dir=tmp_path / "b", log=lines.append, **tight)
+    assert "auto: linear-sigmoid:alpha=1,beta=0: as an earlier run decided it" in " ".join(lines)
 
 
 def test_diagnose_reads_the_steps_of_an_auto_run_that_chose_an_iterative_affinity(data_dir, tmp_path):

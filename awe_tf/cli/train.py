@@ -205,7 +205,10 @@ def _train(args) -> int:
     if not auto:
         result = refit(split.train, model_config, train_config, epochs, iterations, out / "final",
                        init_from=start[1], log=print)
-    train_seconds = runs.earlier_seconds(before, runs.checkpoint_times(out)) + time.perf_counter() - began
+    if auto:  # every process's time on the choice, as its record and its stages' checkpoints kept it
+        train_seconds = picked.seconds
+    else:
+        train_seconds = runs.earlier_seconds(before, runs.checkpoint_times(out)) + time.perf_counter() - began
     model = result.model
     from awe_tf.training.callbacks import worker_directory
 

@@ -61,11 +61,12 @@ CPU time.
    built on it, as on the carve-out; a closed form: made from the whole part).
 7. With an ``output_dir`` nothing finished is lost to an interruption: the trained stages keep
    their checkpoints there (WSABIE's two stages, each trained candidate's, the winner's refit),
-   and ``auto.json`` records each finished stage's row and seconds. The same call again goes on
-   from them: a finished stage is taken from the record (its recorded seconds counted as spent,
-   so the budget reads as before), an interrupted one resumes from its last finished epoch (the
-   part done before the interruption is not counted again), so the trials are an uninterrupted
-   run's and the budget reads the recorded times. Other data or settings are refused.
+   and ``auto.json`` records each finished stage's row and seconds, and each decision not to run
+   one. The same call again goes on from them: a finished stage or a decision is taken from the
+   record (its seconds counted as spent), a stage cut short resumes from its last finished epoch
+   (the seconds its checkpoints kept counted as spent), so the budget reads about what an
+   uninterrupted run's did and the trials are that run's. Other data or settings are refused, and
+   so is a record whose WSABIE its checkpoints no longer give.
 
 Because G = 1 is WSABIE, the recipe cannot do worse than WSABIE on the carve-out by more than
 the noise it lets through (one standard error, two on a guard metric; for the vote, its choice
@@ -89,6 +90,7 @@ from awe_tf.baselines import svd_ranks
 from awe_tf.config import ModelConfig, TrainConfig, engine_for
 from awe_tf.data.dataset import ANNOTATION, Dataset
 from awe_tf.metrics import ROUNDING, check_metric, protocol_ks, ranked, row_values  # noqa: F401 (re-exported)
+from awe_tf.models.saving import tables_digest
 from awe_tf.training.closed_form import ridge_starts, svd_starts
 from awe_tf.training.fit import FitResult, check_arguments, progress_log
 from awe_tf.training.iterative import on_linear_model
@@ -276,22 +278,26 @@ LEDGER = "auto.json"  # in choose_affinity's output_dir: the stages finished, an
 
 
 class _Ledger:
-    """What a choice with an ``output_dir`` has finished (module docstring, 7): each stage's record
-    by name, written as the stage ends, which a rerun of the same settings takes instead of running
-    the stage again; and the wall-clock and CPU seconds of the stages it took (``taken``), which the
-    budget's clock counts as spent."""
+    """What a choice with an ``output_dir`` has done (module docstring, 7): each finished stage's
+    record by name, written as the stage ends, which a rerun of the same settings takes instead
+    of running the stage again; and the wall-clock and CPU seconds that earlier processes spent
+    (``earlier``): on the stages taken from the record, and on the epochs of a stage cut short
+    that its checkpoints kept. The budget's clock counts them as spent."""
 
-    def __init__(self, directory, settings):
+    def __init__(self, directory, make_settings):
         self.directory = None if directory is None else Path(directory)
-        self.settings = settings() if self.directory is not None else None  # a callable: made only where kept
+        self.settings = make_settings() if self.directory is not None else None  # made only where kept
         self.stages: dict = {}
-        self.taken = [0.0, 0.0]
+        self.earlier = [0.0, 0.0]
         path = self.path
         if path is not None and path.exists():
+            from awe_tf.training.callbacks import as_recorded_now, other_settings
+
             kept = json.loads(path.read_text())
-            if kept.get("settings") != self.settings:
-                raise ValueError(f"{path} records a choice begun with other data or settings: choose into another "
-                                 "directory (awe-tf train: --output, or --restart to discard it)")
+            refused = other_settings(f"{path} records a choice", as_recorded_now(kept.get("settings") or {},
+                                                                                 self.settings), self.settings)
+            if refused:
+                raise ValueError(f"{refused}: choose with those, or into another directory (or remove it)")
             self.stages = kept["stages"]
 
     @property
@@ -302,9 +308,20 @@ class _Ledger:
         """The record of the finished stage ``name``, its seconds counted as spent; None if it has none."""
         record = self.stages.get(name)
         if record is not None:
-            self.taken[0] += record["seconds"]
-            self.taken[1] += record["cpu_seconds"]
+            self.earlier[0] += record["seconds"]
+            self.earlier[1] += record["cpu_seconds"]
         return record
+
+    def resumed(self, results) -> tuple[float, float]:
+        """The seconds earlier processes spent on the epochs the checkpoints of a stage's fits
+        (:class:`~awe_tf.training.fit.FitResult`) kept, counted as spent: ``(wall clock, CPU)``."""
+        if self.directory is None:  # no checkpoints: nothing resumed
+            return 0.0, 0.0
+        wall = sum(result.resumed_seconds for result in results)
+        cpu = sum(result.resumed_cpu_seconds for result in results)
+        self.earlier[0] += wall
+        self.earlier[1] += cpu
+        return wall, cpu
 
     def put(self, name: str, record: dict) -> None:
         """Record the finished stage ``name`` (with its ``seconds`` and ``cpu_seconds``). Under a
@@ -460,19 +477,20 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     ledger = _Ledger(output_dir, lambda: plain({
         "data": train.fingerprint(), "model": dataclasses.replace(model_config, affinity=None).to_dict(),
         "train": {k: v for k, v in train_config.to_dict().items() if k not in FREE_ON_RESUME}, "budget": budget,
-        "candidates": list(candidates), "vote_weights": list(vote_weights), "svd": svd,
-        "ridge_penalties": list(ridge_penalties)}))
+        "candidates": list(candidates), "vote_weights": sorted(vote_weights), "svd": svd,
+        "ridge_penalties": sorted(ridge_penalties)}))
     began = _Stopwatch()
 
     def clock() -> tuple[float, float]:
-        """Wall-clock and CPU seconds spent: this call's, and those of the stages taken from the ledger."""
+        """Wall-clock and CPU seconds spent on the choice: this call's and earlier processes' (_Ledger)."""
         wall, cpu = began.elapsed()
-        return wall + ledger.taken[0], cpu + ledger.taken[1]
+        return wall + ledger.earlier[0], cpu + ledger.earlier[1]
 
-    def taken(name: str) -> dict | None:
+    def from_record(name: str) -> dict | None:
         record = ledger.take(name)
         if record is not None:
-            log(f"auto: {name}: as an earlier run finished it ({ledger.path})")
+            log(f"auto: {name}: as an earlier run {'decided' if record['seconds'] == 0 else 'finished'} it "
+                f"({ledger.path})")
         return record
 
     def finished(name: str, trial: Trial, **more) -> Trial:
@@ -489,13 +507,19 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     stage = _indented(log)  # each stage's own progress, under the auto: line that names it
     log(f"auto: WSABIE first (the fallback, the start of the trained candidates and the unit of the {budget:g}x "
         "CPU-time budget)")
-    recorded = taken("WSABIE")  # its checkpoints give back its models; its record, its time
+    recorded = from_record("WSABIE")  # its checkpoints give back its models; its record, its time
     wsabie = validate_then_refit(train, linear, train_config, 1, output_dir=ledger.place("WSABIE"), log=stage)
     epochs, wsabie_stage, wsabie_final = wsabie.epochs, wsabie.validation.model, wsabie.final
+    digest = tables_digest(wsabie_final.model) if ledger.path is not None else None
     if recorded is None:
+        ledger.resumed([wsabie.validation, wsabie.final])  # epochs an interrupted earlier process trained
         unit_wall, unit = clock()
-        ledger.put("WSABIE", {"seconds": unit_wall, "cpu_seconds": unit})
+        ledger.put("WSABIE", {"seconds": unit_wall, "cpu_seconds": unit, "tables": digest})
     else:
+        if recorded["tables"] != digest:  # its checkpoints gone or changed: trained again, otherwise
+            raise ValueError(f"{ledger.path} records a choice whose WSABIE is not the one its checkpoints now give "
+                             f"({ledger.place('WSABIE')} removed or changed): choose into another directory (or "
+                             "remove it)")
         began = _Stopwatch()  # restoring it is not counted: its record is
         unit_wall, unit = recorded["seconds"], recorded["cpu_seconds"]
     baseline = _row_scores(wsabie_stage, carve, scored_on)
@@ -510,12 +534,12 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
 
     for weight in sorted(vote_weights):  # ascending: the smaller weight wins a tie
         spec = vote_spec(weight, model_config.margin)
-        record = taken(spec)
+        record = from_record(spec)
         if record is not None:
             trials.append(Trial.from_record(record["trial"]))
             continue
         if clock()[1] + 2 * per_vote() > budget * unit:  # itself and the build a winner needs
-            trials.append(Trial(spec, note=f"{OVER_BUDGET} {budget:g}x budget", vote=True))
+            trials.append(finished(spec, Trial(spec, note=f"{OVER_BUDGET} {budget:g}x budget", vote=True)))
             continue
         log(f"auto: {spec}, built on WSABIE's model as it is, on the validation carve-out")
         started = _Stopwatch()
@@ -536,14 +560,14 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
                                              for penalty, model in ridge_starts(part, linear, penalties)))
     made_by = {}  # a closed-form candidate's family's models, by the candidate's name, for a winner's making
     for family, (note, models) in closed_forms.items():
-        record = taken(family)
+        record = from_record(family)
         if record is not None:
             trials.append(Trial.from_record(record["trial"]))
             made_by[trials[-1].made] = models
             continue
         # its making and scoring, and a winner's making on the whole part: guessed as a vote's
         if clock()[1] + 2 * per_vote() > budget * unit:
-            trials.append(Trial(None, note=f"{OVER_BUDGET} {budget:g}x budget", made=family))
+            trials.append(finished(family, Trial(None, note=f"{OVER_BUDGET} {budget:g}x budget", made=family)))
             continue
         log(f"auto: the {family} (G = 1, U and V its factors), nothing trained, on the validation carve-out")
         started = _Stopwatch()
@@ -566,28 +590,29 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     for spec in candidates:
         config = dataclasses.replace(model_config, affinity=spec)
         iterations = ITERATIONS if is_iterative(config) else 1
-        record = taken(spec)
-        if record is None:
+        record = from_record(spec)
+        if record is not None:
+            trials.append(Trial.from_record(record["trial"]))
+        else:
             spent = clock()[1]
             own = per_step * iterations  # its training; then the refit of whichever would win: itself or the leader
             if spent + own + max(own, refit_cost(_leader(trials))) > budget * unit:
-                trials.append(Trial(spec, note=f"{OVER_BUDGET} {budget:g}x budget"))
+                trials.append(finished(spec, Trial(spec, note=f"{OVER_BUDGET} {budget:g}x budget")))
                 continue
             log(f"auto: {spec}, from WSABIE, on the validation carve-out")
             started = _Stopwatch()
             chosen, steps = choose_epochs(train, config, engine_for(config, train_config), iterations,
                                           output_dir=ledger.place(spec), init_from=wsabie_stage, log=stage)
             rows = _row_scores(steps[-1].model, carve, scored_on)
-            seconds, cpu = started.elapsed()
+            seconds, cpu = (now + before for now, before in zip(started.elapsed(), ledger.resumed(steps), strict=True))
             shown = chosen[1:] if is_iterative(config) else chosen  # step 0 is WSABIE itself
             kept = "no epoch beat WSABIE's start, kept as it is" if not any(shown) else ""  # epoch 0: the start
             trials.append(finished(spec, _compared(spec, rows, baseline, guards, epochs=shown, seconds=seconds,
                                                    cpu_seconds=cpu, note=kept), chosen=chosen))
-        else:
-            chosen = record["chosen"]
-            trials.append(Trial.from_record(record["trial"]))
-        per_step = max(per_step, trials[-1].cpu_seconds / iterations)
-        results[spec] = (chosen, iterations)
+            record = {"chosen": chosen}
+        if trials[-1].ran:
+            per_step = max(per_step, trials[-1].cpu_seconds / iterations)
+            results[spec] = (record["chosen"], iterations)
     winner = _leader(trials)
     if winner is None:
         log(f"auto: no candidate beats WSABIE on the carve-out on {compared_on(monitor, check)} (a trained or "
@@ -611,6 +636,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     chosen, iterations = results[winner.affinity]
     final = refit(train, config, engine_for(config, train_config), chosen, iterations, init_from=wsabie_final.model,
                   output_dir=ledger.place(f"{winner.affinity} refit"), log=stage)
+    ledger.resumed([final])  # the refit's epochs an earlier process trained (all of them, where it finished)
     if is_iterative(config):  # step 0 is WSABIE's refit, of WSABIE's epochs
         chosen = [epochs[0], *chosen[1:]]
     return AutoResult(winner.affinity, final, trials, clock()[0], chosen, monitor, check, n_rows)

@@ -288,8 +288,8 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         self.checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=self.epoch)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(self.write_directory / "last"), max_to_keep=2)
         self.history: dict = {}
-        self.seconds_before = 0.0
-        self.began = time.perf_counter()
+        self.seconds_before = self.cpu_seconds_before = 0.0  # the kept epochs': wall clock, CPU (every thread's)
+        self.began, self.began_cpu = time.perf_counter(), time.process_time()
         self.restarted = False  # set by restore
 
     def restore(self, other_start: str = "refuse") -> int:
@@ -318,6 +318,7 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         self.checkpoint.restore(latest).expect_partial()
         self.history = state.get("history", {})
         self.seconds_before = float(state.get("seconds", 0.0))
+        self.cpu_seconds_before = float(state.get("cpu_seconds", self.seconds_before))  # older: the wall clock's
         if self.validation is not None and (self.directory / "best.npz").exists():
             with np.load(self.directory / "best.npz") as best:
                 weights = [best[f"w{i}"] for i in range(len(best.files))]
@@ -330,7 +331,8 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
             self.history.setdefault(key, []).append(float(value))
         self.manager.save(checkpoint_number=epoch + 1)
         state = {"epoch": epoch + 1, "history": self.history, "settings": self.settings,
-                 "seconds": self.seconds_before + time.perf_counter() - self.began}
+                 "seconds": self.seconds_before + time.perf_counter() - self.began,
+                 "cpu_seconds": self.cpu_seconds_before + time.process_time() - self.began_cpu}
         if self.validation is not None:
             state["validation"] = self.validation.state()
             start_kept = self.validation.best_epoch == -1 and self.validation.best_weights is not None

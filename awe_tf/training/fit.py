@@ -36,8 +36,9 @@ from awe_tf.training.optimiser import adagrad_accumulators, continue_optimiser, 
 class FitResult:
     """A trained model and what happened while training it. ``train_seconds`` and
     ``pairs_per_second`` count every epoch it holds, those of earlier processes that a resumed
-    checkpoint kept (``resumed_seconds`` of the time) included: the same command run again on a
-    finished run, which trains nothing, reports the run's time and rate."""
+    checkpoint kept (``resumed_seconds`` of the time, ``resumed_cpu_seconds`` of their CPU time)
+    included: the same command run again on a finished run, which trains nothing, reports the
+    run's time and rate."""
 
     model: AWEModel
     history: dict
@@ -47,6 +48,7 @@ class FitResult:
     pairs_per_second: float | None
     start_metrics: dict | None = None  # validation metrics of the model it started from (init_from), as epoch 0
     resumed_seconds: float = 0.0
+    resumed_cpu_seconds: float = 0.0
 
     @classmethod
     def as_given(cls, model) -> FitResult:
@@ -315,6 +317,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         pairs_per_second=pairs / seconds if pairs and seconds > 0 else None,  # None: no epoch ran
         start_metrics=ranking.start if ranking is not None else None,
         resumed_seconds=resumed,
+        resumed_cpu_seconds=checkpoint.cpu_seconds_before if checkpoint is not None else 0.0,
     )
 
 
