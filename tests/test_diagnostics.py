@@ -211,13 +211,15 @@ def test_cli_diagnoses_a_run_and_its_steps(tmp_path):
     shorter = json.loads((tmp_path / "f.json").read_text())
     assert shorter["knn_steps"] == [0, 1] and shorter["step_knn_precision"] == pytest.approx(steps[:2])
     assert "step 2 are another run's (this one has 1 step after step 0)" in proc.stdout
-    # an auto run keeps no checkpoints of its winner's steps: said, not left silent
+    # an auto run keeps its winner's steps under auto/, not final/: where they are gone, said, not left silent
     shutil.rmtree(killed / "final")
     recorded = json.loads((killed / "metrics.json").read_text())
     (killed / "metrics.json").write_text(json.dumps({**recorded, "auto": True}))
     proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", "diagnose", str(killed)], capture_output=True,
                           text=True, env=ENV, timeout=600)
-    assert proc.returncode == 0 and "(an --affinity auto run keeps no checkpoints of its winner's steps)" in proc.stdout
+    steps_dir = killed / "auto" / "knn_k=10_refit"
+    assert proc.returncode == 0 and f"(the run's checkpoints of its steps ({steps_dir}/step-*) are not there)" \
+        in proc.stdout
     # a run started from that one kept the model it was given as its step 0, which left no checkpoint
     joint = tmp_path / "joint"
     train = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "knn:k=10", "--iterations", "1",
