@@ -190,12 +190,16 @@ def test_cli_auto_takes_the_budget_given(tmp_path):
     assert json.loads((out / "metrics.json").read_text())["request"]["auto_budget"] == 1.5
     assert "holds a finished run" not in proc.stdout
     again = subprocess.run(proc.args, capture_output=True, text=True, env=ENV, timeout=900)
-    assert again.returncode == 0 and f"auto: WSABIE: as an earlier run finished it ({out / 'auto' / 'auto.json'})" \
-        in again.stdout
+    assert again.returncode == 0 and f"auto: WSABIE: as an earlier run finished it ({out / 'auto' / 'auto.json'}; " \
+        "its models restored from their checkpoints)" in again.stdout
+    assert "Resuming from the checkpoint" not in again.stdout  # restored quietly: nothing of it trains
     rerun = json.loads((out / "metrics.json").read_text())
     assert rerun["validation"]["auto"]["trials"] == report["validation"]["auto"]["trials"]
     assert rerun["metrics"] == report["metrics"]  # the same model
     assert rerun["train_seconds"] >= report["validation"]["auto"]["trials"][0]["seconds"]  # WSABIE's, as recorded
+    other = subprocess.run([*proc.args, "--epochs", "3"], capture_output=True, text=True, env=ENV, timeout=900)
+    assert other.returncode == 2 and "records a choice with other data or settings (--epochs: 2 -> 3)" in other.stderr
+    assert other.stderr.strip().endswith("--restart discards it") and "Traceback" not in other.stderr
     fresh = subprocess.run([*proc.args, "--restart"], capture_output=True, text=True, env=ENV, timeout=900)
     assert fresh.returncode == 0 and "discarded the earlier run in" in fresh.stdout
     assert "auto" in fresh.stdout.split("discarded the earlier run in")[1].splitlines()[0]

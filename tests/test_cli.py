@@ -643,3 +643,14 @@ def test_the_command_line_reads_its_flags_without_tensorflow():
     script = "import sys; from awe_tf.cli import build_parser; build_parser(); print('tensorflow' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=ENV, timeout=300)
     assert proc.returncode == 0 and proc.stdout.split() == ["False"], proc.stderr[-2000:]
+
+
+def test_an_interrupted_command_says_how_to_go_on_where_it_keeps_its_work():
+    from awe_tf.cli import _goes_on, build_parser
+
+    parse = build_parser().parse_args
+    assert _goes_on(parse(["train", "-o", "runs/x"])) == \
+        ": the same command again goes on from its last finished epoch (in runs/x)"
+    assert _goes_on(parse(["tune"])) == ": the same command again goes on with the trials it finished (in runs/tuning)"
+    assert _goes_on(parse(["reproduce", "annotation"])).endswith("(in runs/reproduce-annotation)")
+    assert _goes_on(parse(["evaluate", "runs/x"])) == ""  # nothing kept to go on from

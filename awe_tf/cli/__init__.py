@@ -111,6 +111,17 @@ def _named_by_flags(message: str, parser) -> str:
     return re.sub(r"(?<![\w.])(model|train)\.(\w+): ", flag, message)
 
 
+def _goes_on(args) -> str:
+    """For a command that keeps what it finished (train's checkpoints, tune's trials, reproduce's
+    units), how to go on after an interruption."""
+    kept = {"train": "from its last finished epoch", "tune": "with the trials it finished",
+            "reproduce": "from the units it finished"}.get(args.command)
+    if kept is None:
+        return ""
+    where = getattr(args, "output", None) or f"runs/reproduce-{getattr(args, 'table', '')}"
+    return f": the same command again goes on {kept} (in {where})"
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from awe_tf.config import SettingError
@@ -133,7 +144,7 @@ def main(argv=None) -> int:
         print(f"error: {_named_by_flags(str(err), getattr(args, 'parser', None))}",  # other than the output's
               file=sys.stderr)  # (a reader of the output may stop early)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted" + _goes_on(args), file=sys.stderr)
         return 130
     finally:
         sys.stdout = stdout

@@ -68,7 +68,7 @@ def _train(args) -> int:
     from awe_tf.data.protocols import coverage, default_monitor
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory, run_directory, tables_digest
-    from awe_tf.training.auto import BUDGET, choose_affinity
+    from awe_tf.training.auto import BUDGET, RecordRefused, choose_affinity
     from awe_tf.training.selection import DETAIL, checked_validation, choose_epochs, epochs_text, is_iterative, refit
 
     if args.auto_budget is not None and args.affinity != "auto":
@@ -164,8 +164,11 @@ def _train(args) -> int:
         print(f"choosing the affinity on the protocol's validation carve-out, by "
               f"{compared_on(monitor, check_metric(monitor, split.train.n_labels))} against WSABIE (epochs by "
               f"{monitor})")
-        picked = choose_affinity(split.train, model_config, train_config, log=lambda line: print(DETAIL + line),
-                                 budget=args.auto_budget or BUDGET, output_dir=out / runs.AUTO)
+        try:
+            picked = choose_affinity(split.train, model_config, train_config, log=lambda line: print(DETAIL + line),
+                                     budget=args.auto_budget or BUDGET, output_dir=out / runs.AUTO)
+        except RecordRefused as error:  # the command's way out too
+            raise UsageError(f"{error}; --restart discards it") from None
         print(picked.table(monitor))
         if picked.trials[0].epochs[:1] == [args.epochs]:  # WSABIE's, the start of the affinities
             print(f"{DETAIL}WSABIE's best epoch is the last of --epochs {args.epochs}, so its score may still be "

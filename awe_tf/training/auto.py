@@ -64,9 +64,11 @@ CPU time.
    and ``auto.json`` records each finished stage's row and seconds, and each decision not to run
    one. The same call again goes on from them: a finished stage or a decision is taken from the
    record (its seconds counted as spent), a stage cut short resumes from its last finished epoch
-   (the seconds its checkpoints kept counted as spent), so the budget reads about what an
-   uninterrupted run's did and the trials are that run's. Other data or settings are refused, and
-   so is a record whose WSABIE its checkpoints no longer give.
+   (the seconds its checkpoints kept counted as spent). The budget then reads about what an
+   uninterrupted run's did, but not exactly: a stage resumed in a new process pays its set-up
+   (TensorFlow's, the step's tracing) again, which on a small data set, where WSABIE takes seconds,
+   can let in or leave out another candidate than an uninterrupted run would. Other data or
+   settings are refused, and so is a record whose WSABIE its checkpoints no longer give.
 
 Because G = 1 is WSABIE, the recipe cannot do worse than WSABIE on the carve-out by more than
 the noise it lets through (one standard error, two on a guard metric; for the vote, its choice
@@ -277,6 +279,11 @@ class _Stopwatch:
 LEDGER = "auto.json"  # in choose_affinity's output_dir: the stages finished, and the settings they ran with
 
 
+class RecordRefused(ValueError):
+    """A choice's record (``auto.json``) is of other data or settings, or of a WSABIE its
+    checkpoints no longer give."""
+
+
 class _Ledger:
     """What a choice with an ``output_dir`` has done (module docstring, 7): each finished stage's
     record by name, written as the stage ends, which a rerun of the same settings takes instead
@@ -297,7 +304,7 @@ class _Ledger:
             refused = other_settings(f"{path} records a choice", as_recorded_now(kept.get("settings") or {},
                                                                                  self.settings), self.settings)
             if refused:
-                raise ValueError(f"{refused}: choose with those, or into another directory (or remove it)")
+                raise RecordRefused(f"{refused}: choose with those, or into another directory (or remove it)")
             self.stages = kept["stages"]
 
     @property
@@ -490,7 +497,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         record = ledger.take(name)
         if record is not None:
             log(f"auto: {name}: as an earlier run {'decided' if record['seconds'] == 0 else 'finished'} it "
-                f"({ledger.path})")
+                f"({ledger.path}{'; its models restored from their checkpoints' if name == 'WSABIE' else ''})")
         return record
 
     def finished(name: str, trial: Trial, **more) -> Trial:
@@ -507,8 +514,10 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     stage = _indented(log)  # each stage's own progress, under the auto: line that names it
     log(f"auto: WSABIE first (the fallback, the start of the trained candidates and the unit of the {budget:g}x "
         "CPU-time budget)")
-    recorded = from_record("WSABIE")  # its checkpoints give back its models; its record, its time
-    wsabie = validate_then_refit(train, linear, train_config, 1, output_dir=ledger.place("WSABIE"), log=stage)
+    recorded = from_record("WSABIE")  # its checkpoints give back its models (quietly); its record, its time
+    wsabie = validate_then_refit(train, linear, train_config if recorded is None else dataclasses.replace(
+        train_config, verbose=0), 1, output_dir=ledger.place("WSABIE"), log=stage if recorded is None else
+        (lambda line: None))
     epochs, wsabie_stage, wsabie_final = wsabie.epochs, wsabie.validation.model, wsabie.final
     digest = tables_digest(wsabie_final.model) if ledger.path is not None else None
     if recorded is None:
@@ -517,7 +526,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         ledger.put("WSABIE", {"seconds": unit_wall, "cpu_seconds": unit, "tables": digest})
     else:
         if recorded["tables"] != digest:  # its checkpoints gone or changed: trained again, otherwise
-            raise ValueError(f"{ledger.path} records a choice whose WSABIE is not the one its checkpoints now give "
+            raise RecordRefused(f"{ledger.path} records a choice whose WSABIE is not the one its checkpoints now give "
                              f"({ledger.place('WSABIE')} removed or changed): choose into another directory (or "
                              "remove it)")
         began = _Stopwatch()  # restoring it is not counted: its record is
