@@ -526,9 +526,9 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         ledger.put("WSABIE", {"seconds": unit_wall, "cpu_seconds": unit, "tables": digest})
     else:
         if recorded["tables"] != digest:  # its checkpoints gone or changed: trained again, otherwise
-            raise RecordRefused(f"{ledger.path} records a choice whose WSABIE is not the one its checkpoints now give "
-                             f"({ledger.place('WSABIE')} removed or changed): choose into another directory (or "
-                             "remove it)")
+            raise RecordRefused(f"{ledger.path} records a choice whose WSABIE is not the one its checkpoints now "
+                                f"give ({ledger.place('WSABIE')} removed or changed): choose into another directory "
+                                "(or remove it)")
         began = _Stopwatch()  # restoring it is not counted: its record is
         unit_wall, unit = recorded["seconds"], recorded["cpu_seconds"]
     baseline = _row_scores(wsabie_stage, carve, scored_on)
