@@ -174,6 +174,7 @@ CASES = [
     ("evaluate a run that has not finished", ["evaluate", "{dir}/unfinished"], ["has not finished",
                                                                               "run its command again"]),
     ("evaluate an iterative run that has not finished", ["evaluate", "{dir}/unfinished-knn"], ["has not finished"]),
+    ("evaluate an auto run that has not finished", ["evaluate", "{dir}/unfinished-auto"], ["has not finished"]),
     ("--test without --train", ["evaluate", "{dir}/nomodel", "--test", "x.arff"], ["--test", "go with --train"]),
     ("export into a file", ["export", "{dir}/model", "{dir}/a_file"], ["BASE", "a_file is a file"]),
     ("export --candidates 0", ["export", "{dir}/model", "{dir}/base", "--candidates", "0"], ["--candidates"]),
@@ -213,6 +214,7 @@ def folder(tmp_path_factory):
     AWEModel(499, 374, dimension=4).save_model(root / "model")
     (root / "unfinished" / "validation" / "checkpoints").mkdir(parents=True)  # a run killed before it published
     (root / "unfinished-knn" / "validation" / "step-0" / "checkpoints").mkdir(parents=True)  # an iterative one
+    (root / "unfinished-auto" / "auto" / "WSABIE" / "validation" / "checkpoints").mkdir(parents=True)  # auto's
     serving.export(AWEModel(499, 374, dimension=4, seed=7), root / "exports", "other", flavour="portable", log=None)
     serving.export(AWEModel(499, 374, dimension=4, seed=7, label_names=[f"x{i}" for i in range(374)]), root / "exports",
                    "named", flavour="portable", log=None)

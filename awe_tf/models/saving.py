@@ -58,9 +58,9 @@ def model_directory(directory) -> Path:
         return directory / RUN_MODEL
     if not directory.exists():
         raise FileNotFoundError(f"{directory} does not exist")
-    from awe_tf.runs import checkpoint_dirs  # (runs reads saved models: imported here, not at the top)
+    from awe_tf.runs import AUTO, checkpoint_dirs  # (runs reads saved models: imported here, not at the top)
 
-    if checkpoint_dirs(directory):  # steps' too
+    if checkpoint_dirs(directory) or (directory / AUTO).is_dir():  # steps' too; --affinity auto's stages
         raise FileNotFoundError(f"{directory} is an awe-tf train run that has not finished (checkpoints, no "
                                 f"{RUN_MODEL}/ yet): run its command again to resume it, or wait for it to finish")
     raise FileNotFoundError(f"{directory} holds no saved AWE model (no {CONFIG_FILE} here, nor in {RUN_MODEL}/ as in "
