@@ -406,10 +406,10 @@ def diagnose(run_dir, split: Split, seed: int = 0, plot_to: str | Path | None = 
         places = {}
         if recorded.get("auto"):  # the winner's refit and WSABIE's, step 0, where auto's stages keep them
             from awe_tf.runs import AUTO
-            from awe_tf.training.auto import stage_directory
+            from awe_tf.training.auto import WSABIE_STAGE, refit_stage, stage_directory
 
-            places = {"steps_dir": stage_directory(run_dir / AUTO, f"{recorded['affinity']} refit"),
-                      "step_zero": stage_directory(run_dir / AUTO, "WSABIE") / "final"}
+            places = {"steps_dir": stage_directory(run_dir / AUTO, refit_stage(recorded["affinity"])),
+                      "step_zero": stage_directory(run_dir / AUTO, WSABIE_STAGE) / "final"}
         found, note = step_knn_precision(run_dir, split, {k: v for k, v in config.items() if k in fields},
                                          start=recorded.get("init_from"), start_digest=recorded.get("init_from_digest"),
                                          model_digest=tables_digest(model),

@@ -52,12 +52,12 @@ def evaluate_model(score_fn, split: Split, ks=None) -> dict:
                         f"{type(split).__name__}")
     if getattr(score_fn, "__name__", "") == "top_k":
         raise TypeError("evaluate_model takes what scores every label: a model, or its score, not its top_k")
+    model = getattr(score_fn, "__self__", score_fn)  # a model, or the model whose method was given
     serving = sys.modules.get("awe_tf.serving.exporter")  # loaded wherever an export is
-    if serving is not None and isinstance(getattr(score_fn, "__self__", score_fn), serving.ServedModel):
+    if serving is not None and isinstance(model, serving.ServedModel):
         raise TypeError("evaluate_model scores a trained model; an export (awe_tf.serving.load) answers raw rows "
                         "with its top labels: rank the test part with awe_tf.evaluation.evaluate_served(served, split)")
     models = sys.modules.get("awe_tf.models")  # loaded wherever a model exists; a baseline's score needs none
-    model = getattr(score_fn, "__self__", score_fn)
     if models is not None and isinstance(model, models.AWEModel):
         problem = data_mismatch(model.n_features, model.n_labels, model.label_names, split.train)
         if problem:

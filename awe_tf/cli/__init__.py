@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up
 # TensorFlow's Python warnings too: a command reports what it did, not TensorFlow's advice.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
-from awe_tf.cli.common import UsageError, release_directories  # noqa: E402  (after the settings above)
+from awe_tf.cli.common import UsageError, release_directories, reproduce_output  # noqa: E402  (after the settings above)
 from awe_tf.cli.parser import build_parser, flag_of  # noqa: E402
 
 __all__ = ["UsageError", "build_parser", "import_user_module", "main"]
@@ -118,7 +118,7 @@ def _goes_on(args) -> str:
             "reproduce": "from the units it finished"}.get(args.command)
     if kept is None:
         return ""
-    where = getattr(args, "output", None) or f"runs/reproduce-{getattr(args, 'table', '')}"
+    where = reproduce_output(args) if args.command == "reproduce" else args.output
     return f": the same command again goes on {kept} (in {where})"
 
 

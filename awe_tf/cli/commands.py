@@ -15,6 +15,7 @@ from awe_tf.cli.common import (
     iterations_refused,
     monitor_of,
     output_file,
+    reproduce_output,
     writable_directory,
 )
 from awe_tf.cli.data_flags import (
@@ -267,7 +268,7 @@ def cmd_reproduce(args) -> int:
     from awe_tf.optional import require
 
     require("matplotlib", "awe-tf reproduce's plots")  # before the work, not after it
-    out = Path(args.output or f"runs/reproduce-{args.table}")
+    out = reproduce_output(args)
     began = clock.perf_counter()
     seeds = _once(args.seeds or [args.seed])
     other = {"annotation": {"--betas": args.betas, "--ks": args.ks, "--rests": args.rests,

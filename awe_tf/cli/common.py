@@ -159,3 +159,8 @@ def configs_of(args: argparse.Namespace, model: dict | None = None,
         return kind(**{name: value for name, value in given.items() if name in names}, **(extra or {}))
 
     return config(ModelConfig, model), config(TrainConfig, train)
+
+
+def reproduce_output(args) -> Path:
+    """Where ``awe-tf reproduce`` writes: --output, else ``runs/reproduce-TABLE``."""
+    return Path(args.output or f"runs/reproduce-{args.table}")

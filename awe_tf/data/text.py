@@ -15,9 +15,9 @@ from awe_tf.data.errors import DataFormatError
 DUPLICATES = ("error", "sum")
 
 
+SPLIT_NAMES = {"train", "test", "trn", "tst", "training", "testing"}  # a split's name after the data's: left out
 # File names that say which part a file is, not which data: such a file is named by its folder.
-PART_NAMES = {"train", "test", "trn", "tst", "training", "testing", "data", "interactions"}
-SPLIT_NAMES = {"train", "test", "trn", "tst", "training", "testing"}  # a part's name after the data's: left out
+PART_NAMES = SPLIT_NAMES | {"data", "interactions"}
 
 
 def data_name(path) -> str:

@@ -350,6 +350,14 @@ class _Ledger:
         return None if self.directory is None else stage_directory(self.directory, name)
 
 
+WSABIE_STAGE = "WSABIE"  # WSABIE's stage, by name, in a choice's record and its output_dir
+
+
+def refit_stage(affinity: str) -> str:
+    """The winner's refit's stage, by name (its affinity's spec)."""
+    return f"{affinity} refit"
+
+
 def stage_directory(output_dir, name: str) -> Path:
     """Where the stage ``name`` (``WSABIE``, a candidate's spec, ``SPEC refit``) of a choice into
     ``output_dir`` keeps its checkpoints: the name with what a file name should not hold as ``_``."""
@@ -497,7 +505,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         record = ledger.take(name)
         if record is not None:
             log(f"auto: {name}: as an earlier run {'decided' if record['seconds'] == 0 else 'finished'} it "
-                f"({ledger.path}{'; its models restored from their checkpoints' if name == 'WSABIE' else ''})")
+                f"({ledger.path}{'; its models restored from their checkpoints' if name == WSABIE_STAGE else ''})")
         return record
 
     def finished(name: str, trial: Trial, **more) -> Trial:
@@ -514,21 +522,21 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     stage = _indented(log)  # each stage's own progress, under the auto: line that names it
     log(f"auto: WSABIE first (the fallback, the start of the trained candidates and the unit of the {budget:g}x "
         "CPU-time budget)")
-    recorded = from_record("WSABIE")  # its checkpoints give back its models (quietly); its record, its time
+    recorded = from_record(WSABIE_STAGE)  # its checkpoints give back its models (quietly); its record, its time
     wsabie = validate_then_refit(train, linear, train_config if recorded is None else dataclasses.replace(
-        train_config, verbose=0), 1, output_dir=ledger.place("WSABIE"), log=stage if recorded is None else
+        train_config, verbose=0), 1, output_dir=ledger.place(WSABIE_STAGE), log=stage if recorded is None else
         (lambda line: None))
     epochs, wsabie_stage, wsabie_final = wsabie.epochs, wsabie.validation.model, wsabie.final
     digest = tables_digest(wsabie_final.model) if ledger.path is not None else None
     if recorded is None:
         ledger.resumed([wsabie.validation, wsabie.final])  # epochs an interrupted earlier process trained
         unit_wall, unit = clock()
-        ledger.put("WSABIE", {"seconds": unit_wall, "cpu_seconds": unit, "tables": digest})
+        ledger.put(WSABIE_STAGE, {"seconds": unit_wall, "cpu_seconds": unit, "tables": digest})
     else:
         if recorded["tables"] != digest:  # its checkpoints gone or changed: trained again, otherwise
             raise RecordRefused(f"{ledger.path} records a choice whose WSABIE is not the one its checkpoints now "
-                                f"give ({ledger.place('WSABIE')} removed or changed): choose into another directory "
-                                "(or remove it)")
+                                f"give ({ledger.place(WSABIE_STAGE)} removed or changed): choose into another "
+                                "directory (or remove it)")
         began = _Stopwatch()  # restoring it is not counted: its record is
         unit_wall, unit = recorded["seconds"], recorded["cpu_seconds"]
     baseline = _row_scores(wsabie_stage, carve, scored_on)
@@ -644,7 +652,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     log(f"auto: {winner.affinity} wins; refitting it on the whole training part")
     chosen, iterations = results[winner.affinity]
     final = refit(train, config, engine_for(config, train_config), chosen, iterations, init_from=wsabie_final.model,
-                  output_dir=ledger.place(f"{winner.affinity} refit"), log=stage)
+                  output_dir=ledger.place(refit_stage(winner.affinity)), log=stage)
     ledger.resumed([final])  # the refit's epochs an earlier process trained (all of them, where it finished)
     if is_iterative(config):  # step 0 is WSABIE's refit, of WSABIE's epochs
         chosen = [epochs[0], *chosen[1:]]
