@@ -606,11 +606,11 @@ def test_the_data_line_says_how_a_format_was_told_and_auto_what_it_compares_on(t
     assert compared_on("precision@1", check_metric("precision@1", 5)) == "the mean of precision@1 and precision@3"
 
 
-def test_every_setting_flag_sets_its_field_in_train_and_tune():
+def test_every_setting_flag_sets_its_field_in_train_and_tune(capsys):
     """Each setting given by a flag named after its field (common.SETTING_FIELDS), at a value other
     than its default, reaches that field of ModelConfig or TrainConfig through configs_of, in train
-    and in tune (but for what tune searches, and the optimiser); the flag is the one tune's best
-    command gives the setting by (tuning.spaces)."""
+    and in tune (but for what tune searches, and the optimiser, whose flags tune refuses, saying
+    why); the flag is the one tune's best command gives the setting by (tuning.spaces)."""
     from awe_tf.cli import build_parser, flag_of
     from awe_tf.cli.common import SETTING_FIELDS, configs_of
     from awe_tf.config import ModelConfig, TrainConfig
@@ -628,8 +628,12 @@ def test_every_setting_flag_sets_its_field_in_train_and_tune():
         for field, value in other.items():
             assert value != defaults[field], field
             flag = flag_of(sub, field)
-            if field in searched:
-                assert flag == field, (command, field)  # no flag: the search chooses it
+            if field in searched:  # tune refuses its flag, saying why: the search chooses it, or Adagrad
+                with pytest.raises(SystemExit) as refused:
+                    parser.parse_args([command, *setting_flags(field, value)])
+                assert refused.value.code == 2, field
+                why = "tune's trials train with Adagrad" if field == "optimizer" else "tune searches it"
+                assert f"{setting_flags(field, value)[0]}: {why}" in capsys.readouterr().err, field
                 continue
             model_config, train_config = configs_of(parser.parse_args([command, *setting_flags(field, value)]))
             for config in (model_config, train_config):

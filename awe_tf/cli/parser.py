@@ -100,18 +100,34 @@ def _rest(text: str) -> float | str:
     return value
 
 
-def add_setting_args(model, fitting, leave_out=()) -> None:
+class _Refused(argparse.Action):
+    """A setting's flag that a command does not take (tune's searched settings), refused with the
+    reason when given, instead of argparse's "unrecognized arguments"; hidden from ``--help``."""
+
+    def __init__(self, option_strings, dest, reason: str, **kwargs):
+        super().__init__(option_strings, dest, nargs="?", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        self.reason = reason
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string}: {self.reason}")
+
+
+def add_setting_args(model, fitting, leave_out=(), refused=None) -> None:
     """The flags of the model's and training's settings that train and tune both take, named as
     the fields of ``ModelConfig`` and ``TrainConfig`` they set (their destinations, among
     :data:`~awe_tf.cli.common.SETTING_FIELDS`): model ones in the group ``model``, training ones in
-    ``fitting``, but those in ``leave_out`` (tune's searched settings, its own --epochs, the
-    optimiser). :func:`~awe_tf.cli.common.configs_of` makes the configs."""
+    ``fitting``, but those in ``leave_out`` (tune's own --epochs) and in ``refused`` (destination
+    -> why the command does not take it: tune's searched settings, the optimiser), whose flags
+    are refused with that reason. :func:`~awe_tf.cli.common.configs_of` makes the configs."""
     from awe_tf.config import ModelConfig, TrainConfig
 
     model_defaults, train_defaults = ModelConfig(), TrainConfig()
+    refused = refused or {}
 
     def flag(group, dest, *names, **settings):
-        if dest not in leave_out:
+        if dest in refused:
+            group.add_argument(*names, dest=dest, action=_Refused, reason=refused[dest])
+        elif dest not in leave_out:
             group.add_argument(*names, dest=dest, **settings)
 
     flag(model, "dimension", "--dimension", "-d", type=_positive, default=model_defaults.dimension,
@@ -156,7 +172,7 @@ def add_setting_args(model, fitting, leave_out=()) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from awe_tf.config import ModelConfig, TrainConfig
-    from awe_tf.tuning.spaces import COMMON
+    from awe_tf.tuning.spaces import COMMON, describe
 
     model_defaults, train_defaults = ModelConfig(), TrainConfig()
     parser = _Parser(prog="awe-tf", description="Affinity Weighted Embedding on TensorFlow")
@@ -289,10 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--seed", type=_non_negative, default=0, help="seed of the search and of each trial")
     tune.add_argument("--output", "-o", default="runs/tuning",
                       help="search directory; running the same command again resumes the search")
-    # every trial's fixed settings: train's flags, but for the searched ones, the epochs above and the optimiser
-    # (the searched learning rates are Adagrad's)
+    # every trial's fixed settings: train's flags, but for the epochs above, and the searched ones and the
+    # optimiser, whose flags say why tune does not take them
+    searched = {name: f"tune searches it ({describe(spec)}); its best command gives the value it chose"
+                for name, spec in COMMON.items()}
     add_setting_args(tune.add_argument_group("model (every trial)"), tune.add_argument_group("training (every trial)"),
-                     leave_out=(*COMMON, "epochs", "optimizer"))
+                     leave_out=("epochs",), refused={**searched, "optimizer": "tune's trials train with Adagrad, "
+                                                     "whose learning rates it searches (train takes --optimizer sgd)"})
     tune.set_defaults(func=cmd_tune, parser=tune)
 
     reproduce = command("reproduce", "the paper's tables: annotation (Tables 1, 2) or recommendation "

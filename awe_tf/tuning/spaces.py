@@ -22,6 +22,20 @@ COMMON = {
 }
 
 
+def describe(spec) -> str:
+    """A space's entry in words: ``from 0.01 to 0.3, log scale``, ``one of 16, 32, 64``.
+
+    Example:
+        >>> describe(COMMON["learning_rate"]), describe(COMMON["num_negatives"])
+        ('from 0.01 to 0.3, log scale', 'one of 16, 32, 64')
+    """
+    kind, *arguments = spec
+    if kind == "choice":
+        return "one of " + ", ".join(map(str, arguments[0]))
+    low, high, *scale = arguments
+    return f"from {low:g} to {high:g}" + (", log scale" if scale == ["log"] else "")
+
+
 def space(affinity: str = "constant", include_common: bool = True) -> dict:
     """The search space for an affinity family name (``linear-sigmoid``, ``knn``, ...): the usual
     knobs and the affinity's own, as it registered them (:func:`awe_tf.affinities.register`).
