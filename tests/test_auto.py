@@ -104,13 +104,28 @@ def test_with_two_labels_the_check_metric_is_the_monitored_one():
     vote = picked.trials[1]
     assert vote.ran and vote.check_gain == pytest.approx(vote.gain, abs=1e-12)  # the same metric twice
     assert "precision@1 vs WSABIE" in picked.table()
+    assert "mean of both" not in next(line for line in picked.table().splitlines() if "(WSABIE)" in line)  # one metric
 
 
 def test_the_table_shows_a_change_that_rounds_to_zero_without_a_sign_of_its_own():
     cancelled = Trial("vote:weight=3,k=20", 0.5, 0.01, 0.02, -0.01, 0.02, 0.5, -1e-17, 0.0217, vote=True)
-    table = AutoResult(None, None, [Trial(None, 0.5, both=0.5), cancelled], 1.0, [3]).table()
+    table = AutoResult(None, None, [Trial(None, 0.5, both=0.45), cancelled], 1.0, [3]).table()
     assert "+0.0000 ± 0.0217" in table and "-0.0000" not in table
     assert "+0.0100 ± 0.0200" in table and "-0.0100 ± 0.0200" in table
+    assert "precision@3 0.4000, mean of both 0.4500" in table.splitlines()[1]  # WSABIE's own, what changes are from
+
+
+def test_the_table_marks_a_best_epoch_at_the_cap():
+    """A row whose best epoch is the last allowed says its score may still be rising, and the
+    table says how to allow more; none at the cap, no such line."""
+    from awe_tf.training.auto import _at_the_cap
+
+    assert _at_the_cap([2, 3], 3) and not _at_the_cap([2, 2], 3)
+    capped = Trial("knn:k=20", 0.5, 0.0, 0.01, 0.0, 0.01, 0.5, 0.0, 0.01, epochs=[3, 3], note=_at_the_cap([3, 3], 3))
+    table = AutoResult(None, None, [Trial(None, 0.5, both=0.5, epochs=[2]), capped], 1.0, [2]).table()
+    assert "a best epoch is the last allowed (3): the score may still be rising" in table.splitlines()[2]
+    assert "may score higher with more epochs (--epochs; TrainConfig.epochs in Python)" in table
+    assert "more epochs" not in AutoResult(None, None, [Trial(None, 0.5, both=0.5)], 1.0, [2]).table()
 
 
 def test_too_little_data_to_choose_on_says_what_to_do_instead(corel):
@@ -186,7 +201,9 @@ def test_cli_auto_takes_the_budget_given(tmp_path):
     assert "a larger one (--auto-budget; budget= in Python) runs them" in proc.stdout
     report = json.loads((out / "metrics.json").read_text())
     capped = report["validation"]["auto"]["trials"][0]["epochs"] == [2]  # WSABIE's best epoch the last allowed
-    assert capped == ("WSABIE's best epoch is the last of --epochs 2, so its score may still be rising" in proc.stdout)
+    wsabie_row = next(line for line in proc.stdout.splitlines() if "constant (WSABIE)" in line)
+    assert capped == ("a best epoch is the last allowed (2): the score may still be rising" in wsabie_row)
+    assert capped <= ("may score higher with more epochs (--epochs; TrainConfig.epochs in Python)" in proc.stdout)
     assert json.loads((out / "metrics.json").read_text())["request"]["auto_budget"] == 1.5
     assert "holds a finished run" not in proc.stdout
     again = subprocess.run(proc.args, capture_output=True, text=True, env=ENV, timeout=900)

@@ -38,7 +38,7 @@ FILES = {  # name -> content (bytes or text) written under tmp_path
     "huge.tsv": "u1\ti1\t1e39\nu2\ti2\t1\n",
     "twice.txt": "2 3 2\n0 0:1 0:2\n1 1:1\n",
     "nolabels.txt": "1 3 0\n0:1\n",
-    "ratings.csv": "u1,a\nu2,b\n",  # the user's own pairs, named like MovieLens' file
+    "ratings.csv": "u1,a,5,881250949\nu2,b,3,891717742\n",  # MovieLens' columns, the user's own text ids
     "blank.txt": "3 3 2\n0 0:1\n\n1 1:1\n",
     "emptylabel.txt": "2 3 2\n0,,1 0:1\n1 1:1\n",
     "binary.tsv": b"\x00\x01\x02PK\x03\x04",
@@ -80,8 +80,9 @@ CASES = [
      ["was exported from another model than", "their U and V differ"]),
     ("evaluate another data's export", ["evaluate", "{dir}/model", "--served", "{dir}/exports/named"],
      ["was exported from another model than", "!other labels"]),  # the export named, not the data
-    ("own pairs named like MovieLens", ["train", "--train", "{dir}/ratings.csv", *ON_FILES],
-     ["ratings.csv:1", "read as MovieLens by its name", "--format interactions"]),
+    ("own ratings named like MovieLens'", ["train", "--train", "{dir}/ratings.csv", *ON_FILES],
+     ["ratings.csv:1", "user and movie ids must be integers", "read as MovieLens by its name",
+      "--format interactions"]),
     ("own pairs named like xmlrepo text", ["train", "--train", "{dir}/clicks.txt", *ON_FILES],
      ["clicks.txt:1", "header must be 'N F L'", "read as Extreme Classification text by its .txt name",
       "--format interactions"]),

@@ -171,6 +171,24 @@ def test_movielens_formats_agree(tmp_path):
     assert read_movielens(tmp_path / "c").label_names == ["Toy Story (1995)", "American President, The (1995)", "Fargo"]
 
 
+def test_a_ratings_csv_is_movielens_only_with_its_four_columns(tmp_path):
+    """A user's own weighted rows in a file named ratings.csv, numeric ids and all, keep their
+    weights (read as interactions, told from the columns); MovieLens' own ratings.csv, with its
+    four, is read as MovieLens (every rating a 1)."""
+    from awe_tf.cli.train import _format_note
+
+    (tmp_path / "own").mkdir()
+    (tmp_path / "ml").mkdir()
+    own = write(tmp_path / "own", "ratings.csv", "user,item,weight\n1,10,5\n1,20,2\n2,10,3\n")
+    movielens = write(tmp_path / "ml", "ratings.csv", "userId,movieId,rating,timestamp\n1,10,5,100\n2,10,3,101\n")
+    data = read_files(own)[0]
+    np.testing.assert_array_equal(data.X.toarray(), [[5, 2], [3, 0]])  # the weights, not ones
+    assert "(--format interactions), told from the name ratings.csv and its 3 columns (MovieLens' has 4" \
+        in _format_note(own)
+    np.testing.assert_array_equal(read_files(movielens)[0].X.toarray(), [[1], [1]])
+    assert "(--format movielens), told from the name ratings.csv and its 4 columns" in _format_note(movielens)
+
+
 def test_movielens_bad_row(tmp_path):
     with pytest.raises(DataFormatError, match=r"u.data:2: .*integers"):
         read_movielens(write(tmp_path, "u.data", "1\t2\t3\t4\nx\t2\t3\t4\n"))
@@ -188,6 +206,10 @@ def test_interactions_with_weights_and_header(tmp_path):
     np.testing.assert_array_equal(data.Y.toarray(), [[0, 1], [1, 0]])
     with pytest.raises(DataFormatError, match=r"i2.tsv:1: weight -1.0 must be positive"):
         read_interactions(write(tmp_path, "i2.tsv", "a\tb\t-1\n"))
+    with pytest.raises(DataFormatError, match=r"i3.csv:4: no weight, where line 2 has one: give every row a weight"):
+        read_interactions(write(tmp_path, "i3.csv", "user,item,weight\nbob,apple,2\nann,pear,1\nann,fig\n"))
+    with pytest.raises(DataFormatError, match=r"i4.tsv:1: no weight, where line 2 has one"):  # either way round
+        read_interactions(write(tmp_path, "i4.tsv", "a\tb\nc\td\t3\n"))
 
 
 def test_xmlrepo(tmp_path):

@@ -16,6 +16,7 @@ from awe_tf.cli.common import (
     monitor_of,
     output_file,
     reproduce_output,
+    scored_rows_line,
     writable_directory,
 )
 from awe_tf.cli.data_flags import (
@@ -111,7 +112,7 @@ def cmd_evaluate(args) -> int:
         report["served"] = {"path": str(served.path), "flavour": flavour, "metrics": answered["metrics"]}
     report["dataset"] = name
     print(format_table(rows))
-    print(f"test examples: {report['n_test']} (left out, no positive label: {report['n_excluded']})")
+    print(scored_rows_line(report, split.train.task))
     if len(rows) == 2:
         first, second = rows.values()
         gap = max(abs(first[key] - second[key]) for key in second if key in first)

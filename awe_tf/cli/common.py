@@ -108,6 +108,14 @@ def monitor_of(args, split) -> str:
     return args.monitor or default_monitor(split.train)
 
 
+def scored_rows_line(report: dict, task: str) -> str:
+    """The line under a test table: the rows of the test part and those left out of the means
+    (for recommendation, users with no held-out item: too few items to hold any out)."""
+    if task == "recommendation":
+        return f"test users: {report['n_test']} (left out, no held-out item: {report['n_excluded']})"
+    return f"test examples: {report['n_test']} (left out, no positive label: {report['n_excluded']})"
+
+
 def check_monitor_fits(args, monitor: str, n_labels: int) -> None:
     """:func:`~awe_tf.config.check_monitor`, whose error, for the default monitor (not the user's
     choice), says it is the default and what to give instead."""

@@ -15,6 +15,7 @@ from awe_tf.cli.common import (
     hold_directory,
     iterations_refused,
     monitor_of,
+    scored_rows_line,
     writable_directory,
 )
 from awe_tf.cli.data_flags import check_parts, data_record, load_data
@@ -169,10 +170,7 @@ def _train(args) -> int:
                                      budget=args.auto_budget or BUDGET, output_dir=out / runs.AUTO)
         except RecordRefused as error:  # the command's way out too
             raise UsageError(f"{error}; --restart discards it") from None
-        print(picked.table(monitor))
-        if picked.trials[0].epochs[:1] == [args.epochs]:  # WSABIE's, the start of the affinities
-            print(f"{DETAIL}WSABIE's best epoch is the last of --epochs {args.epochs}, so its score may still be "
-                  "rising: try more")
+        print(picked.table(monitor))  # its rows say where a best epoch is the last of --epochs
         model_config = dataclasses.replace(model_config, affinity=picked.affinity)
         result, epochs = picked.final, picked.epochs
         validation_report = {"auto": {"chosen": picked.affinity or "constant", "made": picked.made,
@@ -245,7 +243,7 @@ def _train(args) -> int:
     print()
     if report["affinity_learnt"]:
         print("learnt in G: " + ", ".join(f"{k} = {v:.4f}" for k, v in report["affinity_learnt"].items()))
-    _print_table(report, default_monitor(split.train))  # what svd_rank chooses by
+    _print_table(report, default_monitor(split.train), split.train.task)  # what svd_rank chooses by
     print(f"trained in {train_seconds:.1f}s; model: {out / RUN_MODEL}; metrics: {out / runs.METRICS}")
     return 0
 
@@ -271,11 +269,14 @@ def _plural(n: int, word: str) -> str:
 
 def _format_note(train: Path) -> str:
     """How a --train path given without --format was read: the format told from its name (a
-    folder: MovieLens)."""
-    from awe_tf.data.registry import FORMAT_NAMES, guess_format
+    folder: MovieLens; a ``ratings.csv``: its name and columns)."""
+    from awe_tf.data.registry import FORMAT_NAMES, MOVIELENS_CSV_COLUMNS, first_line_fields, guess_format
 
     guessed = guess_format(train)
     told = "its being a folder" if train.is_dir() else f"the name {train.name}"
+    if train.name == "ratings.csv" and not train.is_dir():
+        told += (f" and its {_plural(first_line_fields(train) or 0, 'column')} (MovieLens' has "
+                 f"{MOVIELENS_CSV_COLUMNS}: user, movie, rating, timestamp)")
     return f"read as {FORMAT_NAMES[guessed]} (--format {guessed}), told from {told}; --format names another"
 
 
@@ -328,9 +329,9 @@ def _finite(record):
     return None if isinstance(record, float) and not math.isfinite(record) else record
 
 
-def _print_table(report: dict, svd_chosen_by: str) -> None:
-    """The test part's table of the model and the baselines, and what each baseline is (the
-    SVD's rank, and the metric that chose it on the carve-out, ``svd_chosen_by``)."""
+def _print_table(report: dict, svd_chosen_by: str, task: str) -> None:
+    """The test part's table of the model and the baselines, what each baseline is (the SVD's
+    rank, and the metric that chose it on the carve-out, ``svd_chosen_by``), and the rows scored."""
     from awe_tf.evaluation import BASELINES, format_table
     from awe_tf.training.auto import reported_name
 
@@ -343,4 +344,4 @@ def _print_table(report: dict, svd_chosen_by: str) -> None:
         ranked_by = {name: f": {part['rank']}, by {svd_chosen_by}" for name, part in baselines.items()
                      if "rank" in part}
         print("baselines: " + "; ".join(f"{name}: {BASELINES[name]}{ranked_by.get(name, '')}" for name in shown))
-    print(f"test examples: {report['n_test']} (left out, no positive label: {report['n_excluded']})")
+    print(scored_rows_line(report, task))

@@ -183,8 +183,9 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
 
     ``header``: whether the first line names the columns; None tells by :func:`_is_header` (a
     known column name such as ``user``, ``item``, ``uid``; a weight that is not a number; an id
-    that is not an integer where the next line's is). A (user, item) pair given twice is an
-    error, or with ``duplicates="sum"`` its weights add up.
+    that is not an integer where the next line's is). Either every row has a weight or none
+    does. A (user, item) pair given twice is an error, or with ``duplicates="sum"`` its weights
+    add up.
     """
     path = Path(path)
     sep = "," if path.suffix.lower() == ".csv" else "\t"
@@ -192,9 +193,13 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
     rows, header = _read_table(path, sep, 2, 3, "interactions", header,
                                {4: " (user, item, rating, timestamp, as MovieLens writes ratings? --format movielens "
                                    "reads them, every rating as 1)"})
+    weighted = next((line_no for line_no, fields in rows if len(fields) == 3), None)
     for line_no, fields in rows:
         if not fields[0] or not fields[1]:
             raise DataFormatError(path, "empty user or item id", line_no)
+        if weighted is not None and len(fields) == 2:  # read as 1, it would sit among the weights unsaid
+            raise DataFormatError(path, f"no weight, where line {weighted} has one: give every row a weight "
+                                        "(user, item, weight) or none", line_no)
         weight = parse_float(path, fields[2], line_no, "weight") if len(fields) == 3 else 1.0
         if weight <= 0:
             raise DataFormatError(path, f"weight {weight} must be positive", line_no)

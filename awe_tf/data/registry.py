@@ -169,10 +169,30 @@ def _first_difference(names: list[str], others: list[str]) -> str:
     return f"{len(others)} features there, {len(names)} in training"
 
 
+MOVIELENS_CSV_COLUMNS = 4  # MovieLens' ratings.csv: userId, movieId, rating, timestamp
+
+
+def first_line_fields(path: Path) -> int | None:
+    """How many comma-separated fields a file's first non-blank line has (None: no such line, or
+    a file that cannot be read as text, whose reader then says why)."""
+    from awe_tf.data.text import text_lines
+
+    try:
+        return next((len(line.split(",")) for _, line in text_lines(path) if line.strip()), None)
+    except DataFormatError:
+        return None
+
+
 def guess_format(path: Path) -> str:
-    """A data file's format from its name (a folder: MovieLens)."""
-    if path.is_dir() or path.name in ("u.data", "ratings.dat", "ratings.csv"):
+    """A data file's format from its name (a folder: MovieLens). A file named ``ratings.csv`` is
+    MovieLens' only with MovieLens' columns (user, movie, rating, timestamp): with two or three it
+    is a user's own ``user, item[, weight]`` rows, whose weights MovieLens' reading (every rating
+    a 1) would drop."""
+    if path.is_dir() or path.name in ("u.data", "ratings.dat"):
         return "movielens"
+    if path.name == "ratings.csv":
+        fields = first_line_fields(path)
+        return "interactions" if fields is not None and fields < MOVIELENS_CSV_COLUMNS else "movielens"
     if path.suffix.lower() == ".arff":
         return "mulan"
     if path.suffix.lower() in (".tsv", ".csv"):

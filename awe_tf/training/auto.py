@@ -114,6 +114,7 @@ CANDIDATES = ("knn:k=20", "constant:0.3+knn:k=20", "linear-sigmoid:alpha=1,beta=
 VOTE_WEIGHTS = (1.0, 3.0, 10.0)  # w of the neighbour vote, in units of the WARP margin
 VOTE_K = 20  # the vote's neighbours: those of the k-NN baseline in WSABIE's space
 OVER_BUDGET = "not run: over the"  # a trial's note where the budget left it out
+AT_THE_CAP = "a best epoch is the last allowed"  # a trial's note where it may have gone on rising
 BUDGET = 5.0  # the most CPU time, in units of the WSABIE run's (validation and refit) it makes first
 GUARD_ERRORS = 2.0  # a loss on a guard metric this many standard errors or more refuses a candidate
 ITERATIONS = 3  # G rebuilds of an iterative candidate after WSABIE, its step 0 (the paper's T)
@@ -219,11 +220,16 @@ class AutoResult:
             both = _change(trial.both_gain, trial.both_error) if compared else ""
             epochs = "+".join(map(str, trial.epochs)) if trial.epochs else "-"
             notes = [trial.note] if trial.note else []
+            if not trial.candidate and trial.ran and self.check != self.monitor:  # what the changes are against
+                notes.append(f"{self.check} {2 * trial.both - trial.score:.4f}, mean of both {trial.both:.4f}")
             if compared and trial.guard_losses:
                 notes.append(f"below WSABIE on {', '.join(trial.guard_losses)}")
             note = f"   {'; '.join(notes)}" if notes else ""
             lines.append(f"{mark} {trial.name:<32}{score:>24}{gain:>26}{check:>26}{both:>26}{epochs:>10}"
                          f"{trial.seconds:>9.1f}{trial.cpu_seconds:>8.1f}{note}")
+        if any(AT_THE_CAP in trial.note for trial in self.trials):
+            lines.append(f"rows marked '{AT_THE_CAP}' may score higher with more epochs (--epochs; "
+                         "TrainConfig.epochs in Python)")
         if any(trial.note.startswith(OVER_BUDGET) for trial in self.trials):
             lines.append("candidates marked 'not run' would have taken the choice past its budget: a larger one "
                          "(--auto-budget; budget= in Python) runs them")
@@ -438,6 +444,12 @@ def _both(rows) -> np.ndarray:
     return (rows[0] + rows[1]) / 2
 
 
+def _at_the_cap(epochs, cap: int) -> str:
+    """A trial's note where a best epoch is the last one allowed (``TrainConfig.epochs``): its score
+    may have gone on rising, so a larger cap may change the choice."""
+    return f"{AT_THE_CAP} ({cap}): the score may still be rising" if cap in epochs else ""
+
+
 def _compared(spec, rows, baseline, guards=(), **fields) -> Trial:
     """A candidate's trial from its validation rows and WSABIE's (paired differences): rows of the
     monitored metric, the check metric, then each of ``guards``."""
@@ -542,7 +554,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     baseline = _row_scores(wsabie_stage, carve, scored_on)
     n_rows = int(baseline[0].size)
     trials = [Trial(None, float(baseline[0].mean()), both=float(_both(baseline).mean()), epochs=epochs,
-                    seconds=unit_wall, cpu_seconds=unit)]
+                    seconds=unit_wall, cpu_seconds=unit, note=_at_the_cap(epochs, train_config.epochs))]
     results = {}
 
     def per_vote() -> float:
@@ -624,18 +636,18 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
             seconds, cpu = (now + before for now, before in zip(started.elapsed(), ledger.resumed(steps), strict=True))
             shown = chosen[1:] if is_iterative(config) else chosen  # step 0 is WSABIE itself
             kept = "no epoch beat WSABIE's start, kept as it is" if not any(shown) else ""  # epoch 0: the start
+            note = "; ".join(filter(None, (kept, _at_the_cap(shown, train_config.epochs))))
             trials.append(finished(spec, _compared(spec, rows, baseline, guards, epochs=shown, seconds=seconds,
-                                                   cpu_seconds=cpu, note=kept), chosen=chosen))
+                                                   cpu_seconds=cpu, note=note), chosen=chosen))
             record = {"chosen": chosen}
         if trials[-1].ran:
             per_step = max(per_step, trials[-1].cpu_seconds / iterations)
             results[spec] = (record["chosen"], iterations)
     winner = _leader(trials)
     if winner is None:
-        log(f"auto: no candidate beats WSABIE on the carve-out on {compared_on(monitor, check)} (a trained or "
-            "closed-form one by more than its standard error, the vote at all) without losing one standard error "
-            "on either, or "
-            f"{GUARD_ERRORS:g} on another reported metric: WSABIE")
+        log(f"auto: WSABIE kept: no candidate beats it on the carve-out by the rule (on "
+            f"{compared_on(monitor, check)}: a trained or closed-form one by more than one standard error, the vote "
+            f"at all; none losing one standard error on either metric, or {GUARD_ERRORS:g} on another reported one)")
         return AutoResult(None, wsabie_final, trials, clock()[0], epochs, monitor, check, n_rows)
     config = dataclasses.replace(model_config, affinity=winner.affinity)
     if winner.vote:  # built, not trained: nothing to refit
