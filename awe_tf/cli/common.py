@@ -111,7 +111,9 @@ def monitor_of(args, split) -> str:
 def scored_rows_line(report: dict, task: str) -> str:
     """The line under a test table: the rows of the test part and those left out of the means
     (for recommendation, users with no held-out item: too few items to hold any out)."""
-    if task == "recommendation":
+    from awe_tf.data.dataset import RECOMMENDATION
+
+    if task == RECOMMENDATION:
         return f"test users: {report['n_test']} (left out, no held-out item: {report['n_excluded']})"
     return f"test examples: {report['n_test']} (left out, no positive label: {report['n_excluded']})"
 
