@@ -372,12 +372,14 @@ def verdict(report: dict) -> str:
                        "labels)")
     if report.get("margin_in_linear_terms", 0.0) > 2 * report["margin"]:
         reasons.append(f"and, scaling the score down, turns the margin {report['margin']:g} into "
-                       f"{report['margin_in_linear_terms']:.3g} in linear terms")
+                       f"{report['margin_in_linear_terms']:.3g} in linear terms (a positive must beat a label by "
+                       "more than WSABIE asks, within the same bound on U and V)")
     steps = report.get("step_knn_precision")
     if steps and len(steps) > 1:
         trend = "improves" if steps[-1] > steps[0] + 0.005 else "degrades" if steps[-1] < steps[0] - 0.005 else \
             "holds"
-        reasons.append(f"k-NN P@1 in each step's U {trend} ({' -> '.join(f'{p:.3f}' for p in steps)})")
+        reasons.append(f"k-NN P@1 in each step's U {trend} ({' -> '.join(f'{p:.3f}' for p in steps)}; "
+                       "step 0: the linear model's)")
     return "; ".join(reasons) if reasons else "G is close to constant: the model behaves as WSABIE"
 
 

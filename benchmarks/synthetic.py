@@ -165,6 +165,7 @@ def _text_split(rows, columns, label_rows, label_columns, sizes, name) -> Split:
     Y = sp.csr_matrix((np.ones(label_rows.size, np.float32), (label_rows, label_columns)), shape=(documents, labels))
     Y.sum_duplicates()
     Y.data[:] = 1.0
-    data = Dataset(X=X, Y=Y, feature_names=[f"w{i}" for i in range(words)],
-                   label_names=[f"l{j}" for j in range(labels)], name=f"{name}-{documents}x{words}x{labels}")
+    data = Dataset(X=X, Y=Y, feature_names=[f"w{i}" for i in range(words)],  # counts kept as they are, as text's
+                   label_names=[f"l{j}" for j in range(labels)], name=f"{name}-{documents}x{words}x{labels}",
+                   numeric_features=np.zeros(words, bool))
     return protocol_split(data)

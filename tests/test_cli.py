@@ -88,6 +88,20 @@ def test_train_says_what_its_data_cannot_teach(tmp_path):
             "scored: 10 test values") in proc.stdout
 
 
+def test_the_data_line_names_a_constant_column_whatever_the_test_rows_hold():
+    """A numeric column constant in training is left out of every row scored: the data line says
+    so even where the test rows hold the same constant (no test value it would have moved)."""
+    from awe_tf.cli.train import _training_notes
+    from awe_tf.data.protocols import Coverage
+
+    constant = _training_notes(Coverage(untrained_features=1))
+    assert constant == ["1 feature that no training row trains (in none, or numeric and constant there), left out of "
+                        "every row scored"]
+    assert _training_notes(Coverage(untrained_features=2, test_values_of_untrained_features=7))[0].endswith(
+        "2 features that no training row trains (in none, or numeric and constant there), left out of every row "
+        "scored: 7 test values")
+
+
 def test_train_reads_weights_and_categories_and_says_which_numeric_columns_it_keeps(tmp_path):
     """An ARFF file of two tf-idf-like numeric columns (0 in most rows), one dense numeric
     column, and a motif declared {NO,YES} (genbase's shape): it trains, and the data line says

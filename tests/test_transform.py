@@ -292,3 +292,23 @@ def test_a_transform_listing_its_kept_columns_as_mean_0_std_1_scores_as_one_that
     old = InputTransform(5, "l2", numeric=np.arange(5), mean=full_mean, std=full_std, ignored=new.ignored)
     rows = sparse_weights(7, seed=4)
     np.testing.assert_array_equal(old.apply(rows).toarray(), new.apply(rows).toarray())
+
+
+def test_an_annotation_dataset_made_in_memory_standardises_its_numeric_columns_as_a_file_would():
+    """Dense numeric columns given as a NumPy array are standardised by default, as the protocol
+    (and the ARFF reader's numeric attributes) has it; binary columns are kept, and so is a
+    recommendation data set's every item; a mask given is used as it is."""
+    from awe_tf.data import Dataset
+    from awe_tf.training import ModelConfig, build_model
+
+    X = toy(40, 2).toarray()  # two numeric columns of other scales, a constant one, a binary one
+    Y = (np.arange(40)[:, None] % 3 == np.arange(3)).astype(np.float32)
+    default = Dataset(X, Y, list("abcd"), list("xyz"))
+    assert default.numeric_features.tolist() == [True, True, True, False]
+    given = Dataset(X, Y, list("abcd"), list("xyz"), numeric_features=np.array([True, True, True, False]))
+    rows = build_model(default, ModelConfig(dimension=4)).prepare(X[:5])
+    np.testing.assert_array_equal(rows.toarray(), build_model(given, ModelConfig(dimension=4)).prepare(X[:5]).toarray())
+    raw = Dataset(X, Y, list("abcd"), list("xyz"), numeric_features=np.zeros(4, bool))
+    assert not np.allclose(build_model(raw, ModelConfig(dimension=4)).prepare(X[:5]).toarray(), rows.toarray())
+    weights = sp.csr_matrix(np.array([[2.0, 0.0], [1.0, 3.0]]))
+    assert not Dataset(weights, weights, list("ab"), list("ab"), task="recommendation").numeric_features.any()

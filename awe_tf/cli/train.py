@@ -313,10 +313,11 @@ def _training_notes(counts) -> list[str]:
     if counts.numeric_kept:
         notes.append(f"{_plural(counts.numeric_kept, 'numeric column')} 0 in half the training rows or more "
                      "(bag-of-words weights), kept as they are, not standardised, so that rows stay sparse")
-    if counts.test_values_of_untrained_features:
+    if counts.untrained_features:
+        touched = counts.test_values_of_untrained_features
         notes.append(f"{_plural(counts.untrained_features, 'feature')} that no training row trains (in none, or "
-                     "numeric and constant there), left out of every row scored: "
-                     f"{counts.test_values_of_untrained_features} test values")
+                     "numeric and constant there), left out of every row scored"
+                     + (f": {touched} test values" if touched else ""))
     return notes
 
 

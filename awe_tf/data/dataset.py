@@ -31,6 +31,18 @@ def labelled_rows(Y) -> np.ndarray:
     return np.flatnonzero(sp.csr_matrix(Y).getnnz(axis=1) > 0)
 
 
+def non_binary_columns(X: sp.csr_matrix) -> np.ndarray:
+    """Which columns of ``X`` hold a value other than 0 and 1 (numeric, not binary), a mask.
+
+    Example:
+        >>> non_binary_columns(sp.csr_matrix(np.array([[1.0, 0.5, 0.0], [0.0, 2.0, 1.0]]))).tolist()
+        [False, True, False]
+    """
+    other = X.data != 1.0  # the stored zeros a matrix may keep are not read: 0 is binary
+    other &= X.data != 0.0
+    return np.bincount(X.indices[other], minlength=X.shape[1]) > 0
+
+
 @dataclasses.dataclass
 class Dataset:
     """Examples as rows of a sparse input matrix ``X`` and a binary label matrix ``Y``.
@@ -46,7 +58,10 @@ class Dataset:
         name: a short name for messages and reports.
         numeric_features: boolean mask over the columns of ``X``; numeric columns are
             standardised (by the model's input transform), binary (bag-of-words) ones are kept
-            as they are.
+            as they are. None (the default): for annotation, the columns holding a value other
+            than 0 and 1, as the protocols standardise numeric columns (one that is 0 in half the
+            rows or more, such as tf-idf weights, is left as it is even so); for recommendation,
+            none (a user's items and their weights).
         row_ids: the original id of each row (user id, example index), for reports.
         numeric_scale: ``(mean, std)`` of the numeric columns over the protocol's training
             part, set by the split; a model trained on any rows of that part (its validation
@@ -99,7 +114,8 @@ class Dataset:
                              f"file's), got {self.X.data[self.X.data < 0][:3].tolist()}")
         check_finite_rows(self.X, f"{self.name}: X holds")
         if self.numeric_features is None:
-            self.numeric_features = np.zeros(self.X.shape[1], dtype=bool)
+            self.numeric_features = non_binary_columns(self.X) if self.task == ANNOTATION \
+                else np.zeros(self.X.shape[1], dtype=bool)
         self.numeric_features = np.asarray(self.numeric_features)
         if self.numeric_features.dtype != bool or self.numeric_features.shape != (self.X.shape[1],):
             raise ValueError(f"{self.name}: numeric_features is a boolean mask over X's {self.X.shape[1]} columns, "

@@ -83,8 +83,10 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     if source is None:
         from awe_tf.affinities import REGISTRY
 
-        raise ValueError("iterative learning builds G from the training set and a previous model; the affinity "
-                         f"needs a part that is ({', '.join(n for n, r in REGISTRY.items() if r.iterative)})")
+        given = spec_of(final_model.affinity)
+        raise ValueError(f"iterative learning builds G from the training set and a previous model; {given} has no "
+                         f"such part (one of {', '.join(n for n, r in REGISTRY.items() if r.iterative)}): train it "
+                         "with fit")
     k = getattr(source, "k", None)  # the neighbours of k-NN-like G
     n_reference = labelled_rows(train.Y).size
     if k is not None and 2 * k >= n_reference:
