@@ -378,8 +378,9 @@ def verdict(report: dict) -> str:
     if steps and len(steps) > 1:
         trend = "improves" if steps[-1] > steps[0] + 0.005 else "degrades" if steps[-1] < steps[0] - 0.005 else \
             "holds"
-        reasons.append(f"k-NN P@1 in each step's U {trend} ({' -> '.join(f'{p:.3f}' for p in steps)}; "
-                       "step 0: the linear model's)")
+        numbers = report.get("knn_steps") or list(range(len(steps)))  # a step left out is not in it
+        first = "step 0: the linear model's" if numbers[0] == 0 else f"from step {numbers[0]}"
+        reasons.append(f"k-NN P@1 in each step's U {trend} ({' -> '.join(f'{p:.3f}' for p in steps)}; {first})")
     return "; ".join(reasons) if reasons else "G is close to constant: the model behaves as WSABIE"
 
 

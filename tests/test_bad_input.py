@@ -434,8 +434,10 @@ PYTHON = [
         "awe_tf").training.ModelConfig(affinity="constant:0.3+knn:k=2")), __import__("awe_tf").config.SettingError,
      ["model_config.affinity", "is built from an earlier model's U", "fit_iterative(train, model_config"]),
     ("fit_iterative given linear sigmoid", lambda: __import__("awe_tf").training.fit_iterative(
-        _dataset(np.eye(4, 3)), __import__("awe_tf").training.ModelConfig(affinity="linear-sigmoid")), ValueError,
-     ["linear-sigmoid:alpha=1.0,beta=0.0,on=score has no such part", "knn", "train it with fit"]),
+        _dataset(np.eye(4, 3)), __import__("awe_tf").training.ModelConfig(affinity="linear-sigmoid")),
+     __import__("awe_tf").config.SettingError,
+     ["model_config.affinity 'linear-sigmoid' has no part built from the training set", "knn",
+      "train it with awe_tf.training.fit(train, model_config, train_config)"]),
     ("score with batch_size 0", lambda: AWEModel(3, 4).score(np.ones((2, 3)), batch_size=0), ValueError,
      ["batch_size", "at least 1, got 0"]),
     ("score rows of 3 dimensions", lambda: AWEModel(3, 4).score(np.ones((2, 2, 3))), ValueError,

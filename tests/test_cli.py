@@ -387,7 +387,7 @@ def test_a_rerun_on_changed_data_stops_instead_of_reusing_the_model(tmp_path):
              "-o", str(out)]
     said = run("train", *flags).stdout
     first = json.loads((out / "metrics.json").read_text())
-    assert "test 41 examples (1 user with fewer than 5 items: not tested; 1 user with exactly 5 items: all held " \
+    assert "test 41 users (1 user with fewer than 5 items: not tested; 1 user with exactly 5 items: all held " \
            "out, tested with no training items)" in said
     assert (first["n_test"], first["n_excluded"]) == (41, 1)
     assert "test users: 41 (left out, no held-out item: 1)" in said
@@ -637,18 +637,22 @@ def test_every_setting_flag_sets_its_field_in_train_and_tune(capsys):
              "threads": 1, "seed": 9}
     assert set(other) == set(SETTING_FIELDS)
     parser = build_parser()
+    assert parser.parse_args(["tune", "--ma", "2"]).max_norm == 2  # a refused flag makes no short form ambiguous
     defaults = {**ModelConfig().to_dict(), **TrainConfig().to_dict()}
     for command, searched in (("train", ()), ("tune", (*COMMON, "optimizer"))):
         sub = parser.parse_args([command]).parser
         for field, value in other.items():
             assert value != defaults[field], field
             flag = flag_of(sub, field)
-            if field in searched:  # tune refuses its flag, saying why: the search chooses it, or Adagrad
+            if field in searched:  # not a flag of tune's: given, refused saying why (the search, or Adagrad)
+                assert flag == field, (command, field)
                 with pytest.raises(SystemExit) as refused:
                     parser.parse_args([command, *setting_flags(field, value)])
                 assert refused.value.code == 2, field
-                why = "tune's trials train with Adagrad" if field == "optimizer" else "tune searches it"
-                assert f"{setting_flags(field, value)[0]}: {why}" in capsys.readouterr().err, field
+                why = "tune's trials train with Adagrad" if field == "optimizer" else "tune searches this setting ("
+                said = capsys.readouterr().err
+                assert f"{setting_flags(field, value)[0]}: {why}" in said, field
+                assert field == "optimizer" or "so it cannot hold it fixed" in said, field
                 continue
             model_config, train_config = configs_of(parser.parse_args([command, *setting_flags(field, value)]))
             for config in (model_config, train_config):

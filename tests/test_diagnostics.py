@@ -74,6 +74,8 @@ def test_the_verdict_says_what_a_wider_margin_and_the_steps_mean():
     assert "G favours positives (0.415 against 0.246 for random labels)" in why
     assert "turns the margin 1 into 2.41 in linear terms (a positive must beat a label by more than WSABIE asks" in why
     assert "k-NN P@1 in each step's U improves (0.645 -> 0.658 -> 0.665; step 0: the linear model's)" in why
+    without_0 = verdict({**report, "step_knn_precision": [0.658, 0.665], "knn_steps": [1, 2]})  # step 0 left out
+    assert "k-NN P@1 in each step's U improves (0.658 -> 0.665; from step 1)" in without_0
 
 
 def test_every_part_of_a_sum_counts_in_g(corel):

@@ -183,10 +183,17 @@ def test_a_ratings_csv_is_movielens_only_with_its_four_columns(tmp_path):
     movielens = write(tmp_path / "ml", "ratings.csv", "userId,movieId,rating,timestamp\n1,10,5,100\n2,10,3,101\n")
     data = read_files(own)[0]
     np.testing.assert_array_equal(data.X.toarray(), [[5, 2], [3, 0]])  # the weights, not ones
-    assert "(--format interactions), told from the name ratings.csv and its 3 columns (MovieLens' has 4" \
-        in _format_note(own)
+    assert "(--format interactions), told from the name ratings.csv and its first line's 3 columns (MovieLens' " \
+           "has 4: user, movie, rating, timestamp)" in _format_note(own)
     np.testing.assert_array_equal(read_files(movielens)[0].X.toarray(), [[1], [1]])
-    assert "(--format movielens), told from the name ratings.csv and its 4 columns" in _format_note(movielens)
+    assert "(--format movielens), told from the name ratings.csv and its first line's 4 columns" \
+        in _format_note(movielens)
+    (tmp_path / "pairs").mkdir()
+    pairs = write(tmp_path / "pairs", "ratings.csv", '"a, b",x\nc,y\n')  # two columns, one quoted with a comma
+    assert read_files(pairs)[0].n_examples == 2
+    with pytest.raises(DataFormatError, match=r"ratings.csv:2: expected 4 fields .* got 3 \(user, item, weight\? "
+                                              r"--format interactions reads such rows, their weights kept\)"):
+        read_files(tmp_path / "own")  # a folder is MovieLens': its ratings.csv of 3 columns is refused, not misread
 
 
 def test_movielens_bad_row(tmp_path):

@@ -294,9 +294,9 @@ def test_a_transform_listing_its_kept_columns_as_mean_0_std_1_scores_as_one_that
     np.testing.assert_array_equal(old.apply(rows).toarray(), new.apply(rows).toarray())
 
 
-def test_an_annotation_dataset_made_in_memory_standardises_its_numeric_columns_as_a_file_would():
-    """Dense numeric columns given as a NumPy array are standardised by default, as the protocol
-    (and the ARFF reader's numeric attributes) has it; binary columns are kept, and so is a
+def test_an_annotation_dataset_made_in_memory_standardises_its_non_binary_columns_by_default():
+    """Columns holding values other than 0 and 1, given in memory, are standardised by default,
+    as the protocols standardise numeric columns; binary columns are kept, and so is a
     recommendation data set's every item; a mask given is used as it is."""
     from awe_tf.data import Dataset
     from awe_tf.training import ModelConfig, build_model

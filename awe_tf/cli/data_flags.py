@@ -44,10 +44,13 @@ def header_read(args, split) -> str:
 def data_files(args, split) -> dict | None:
     """What a run (its ``metrics.json``) or an export records of ``args``' data files, to read
     them again as they were read (:func:`~awe_tf.runs.read_record`); None for a named data set."""
+    from awe_tf.data.registry import guess_format
+
     if not args.train:
         return None
     return {"train": str(Path(args.train).resolve()), "test": str(Path(args.test).resolve()) if args.test else None,
-            "labels": str(Path(args.labels).resolve()) if args.labels else None, "format": args.format,
+            "labels": str(Path(args.labels).resolve()) if args.labels else None,
+            "format": args.format or guess_format(Path(args.train)),  # as read, whatever telling it would say later
             "duplicates": args.duplicates, "header": header_read(args, split)}
 
 

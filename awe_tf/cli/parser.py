@@ -40,14 +40,23 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    refused: dict = {}  # a flag the command does not take -> why (tune's searched settings), said when given
+
     def parse_args(self, args=None, namespace=None):
         """argparse's, with an unknown option refused by the subcommand it was given to, so that
-        the error points to that command's ``--help``, not to ``awe-tf --help``."""
+        the error points to that command's ``--help``, not to ``awe-tf --help``; a flag the command
+        leaves out on purpose (:attr:`refused`) is refused with the reason. (Such flags are not
+        options of the command: they would make a short form of another one ambiguous.)"""
         known, extras = self.parse_known_args(args, namespace)
         if extras:
             commands = next((action.choices for action in self._actions
                              if isinstance(action, argparse._SubParsersAction)), {})
-            commands.get(getattr(known, "command", None), self).error(f"unrecognized arguments: {' '.join(extras)}")
+            command = commands.get(getattr(known, "command", None), self)
+            for extra in extras:
+                flag = extra.split("=", 1)[0]
+                if flag in command.refused:
+                    command.error(f"{flag}: {command.refused[flag]}")
+            command.error(f"unrecognized arguments: {' '.join(extras)}")
         return known
 
 
@@ -100,34 +109,22 @@ def _rest(text: str) -> float | str:
     return value
 
 
-class _Refused(argparse.Action):
-    """A setting's flag that a command does not take (tune's searched settings), refused with the
-    reason when given, instead of argparse's "unrecognized arguments"; hidden from ``--help``."""
-
-    def __init__(self, option_strings, dest, reason: str, **kwargs):
-        super().__init__(option_strings, dest, nargs="?", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        self.reason = reason
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        parser.error(f"{option_string}: {self.reason}")
-
-
-def add_setting_args(model, fitting, leave_out=(), refused=None) -> None:
+def add_setting_args(model, fitting, leave_out=()) -> dict[str, tuple[str, ...]]:
     """The flags of the model's and training's settings that train and tune both take, named as
     the fields of ``ModelConfig`` and ``TrainConfig`` they set (their destinations, among
     :data:`~awe_tf.cli.common.SETTING_FIELDS`): model ones in the group ``model``, training ones in
-    ``fitting``, but those in ``leave_out`` (tune's own --epochs) and in ``refused`` (destination
-    -> why the command does not take it: tune's searched settings, the optimiser), whose flags
-    are refused with that reason. :func:`~awe_tf.cli.common.configs_of` makes the configs."""
+    ``fitting``, but those in ``leave_out`` (tune's searched settings, its own --epochs, the
+    optimiser), whose flags it returns by destination (for the command to say why it does not
+    take them: ``_Parser.refused``). :func:`~awe_tf.cli.common.configs_of` makes the configs."""
     from awe_tf.config import ModelConfig, TrainConfig
 
     model_defaults, train_defaults = ModelConfig(), TrainConfig()
-    refused = refused or {}
+    left = {}
 
     def flag(group, dest, *names, **settings):
-        if dest in refused:
-            group.add_argument(*names, dest=dest, action=_Refused, reason=refused[dest])
-        elif dest not in leave_out:
+        if dest in leave_out:
+            left[dest] = names
+        else:
             group.add_argument(*names, dest=dest, **settings)
 
     flag(model, "dimension", "--dimension", "-d", type=_positive, default=model_defaults.dimension,
@@ -168,6 +165,7 @@ def add_setting_args(model, fitting, leave_out=(), refused=None) -> None:
               "constants (with --iterations: step 0, the linear model)")
     flag(fitting, "threads", "--threads", type=_non_negative, default=train_defaults.threads,
          help="threads of the native engine (0: every core; with 1 runs are repeatable)")
+    return left
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -305,13 +303,15 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--seed", type=_non_negative, default=0, help="seed of the search and of each trial")
     tune.add_argument("--output", "-o", default="runs/tuning",
                       help="search directory; running the same command again resumes the search")
-    # every trial's fixed settings: train's flags, but for the epochs above, and the searched ones and the
-    # optimiser, whose flags say why tune does not take them
-    searched = {name: f"tune searches it ({describe(spec)}); its best command gives the value it chose"
-                for name, spec in COMMON.items()}
-    add_setting_args(tune.add_argument_group("model (every trial)"), tune.add_argument_group("training (every trial)"),
-                     leave_out=("epochs",), refused={**searched, "optimizer": "tune's trials train with Adagrad, "
-                                                     "whose learning rates it searches (train takes --optimizer sgd)"})
+    # every trial's fixed settings: train's flags, but for the searched ones, the epochs above and the optimiser,
+    # whose flags tune refuses saying why
+    why = {name: f"tune searches this setting ({describe(spec)}), so it cannot hold it fixed; the best trial's "
+                 "command gives the value the search chose" for name, spec in COMMON.items()}
+    why["optimizer"] = ("tune's trials train with Adagrad, whose learning rates it searches (train takes --optimizer "
+                        "sgd)")
+    left = add_setting_args(tune.add_argument_group("model (every trial)"),
+                            tune.add_argument_group("training (every trial)"), leave_out=(*why, "epochs"))
+    tune.refused = {name: why[dest] for dest in why for name in left[dest]}
     tune.set_defaults(func=cmd_tune, parser=tune)
 
     reproduce = command("reproduce", "the paper's tables: annotation (Tables 1, 2) or recommendation "

@@ -66,6 +66,7 @@ def _train(args) -> int:
     from awe_tf import runs
     from awe_tf.baselines import svd_ranks
     from awe_tf.config import SettingError, check_engine
+    from awe_tf.data.dataset import RECOMMENDATION
     from awe_tf.data.protocols import coverage, default_monitor
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory, run_directory, tables_digest
@@ -145,7 +146,8 @@ def _train(args) -> int:
             print(f"--restart: discarded the earlier run in {out} ({', '.join(discarded)})")
     before = runs.checkpoint_times(out)  # what earlier processes trained, if this one keeps it
     counts = coverage(split)
-    print(f"data: {split.train!r}\n      test {split.test.n_examples} examples{_test_notes(counts)}")
+    rows = "users" if split.train.task == RECOMMENDATION else "examples"  # as the test table's line counts them
+    print(f"data: {split.train!r}\n      test {split.test.n_examples} {rows}{_test_notes(counts)}")
     for note in _training_notes(counts):
         print(f"      {note}")
     if args.train and not args.format:  # say which, where a wrong guess shows
@@ -268,15 +270,11 @@ def _plural(n: int, word: str) -> str:
 
 
 def _format_note(train: Path) -> str:
-    """How a --train path given without --format was read: the format told from its name (a
-    folder: MovieLens; a ``ratings.csv``: its name and columns)."""
-    from awe_tf.data.registry import FORMAT_NAMES, MOVIELENS_CSV_COLUMNS, first_line_fields, guess_format
+    """How a --train path given without --format was read: the format and what told it
+    (:func:`~awe_tf.data.registry.told_format`)."""
+    from awe_tf.data.registry import FORMAT_NAMES, told_format
 
-    guessed = guess_format(train)
-    told = "its being a folder" if train.is_dir() else f"the name {train.name}"
-    if train.name == "ratings.csv" and not train.is_dir():
-        told += (f" and its {_plural(first_line_fields(train) or 0, 'column')} (MovieLens' has "
-                 f"{MOVIELENS_CSV_COLUMNS}: user, movie, rating, timestamp)")
+    guessed, told = told_format(train)
     return f"read as {FORMAT_NAMES[guessed]} (--format {guessed}), told from {told}; --format names another"
 
 

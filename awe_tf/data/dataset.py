@@ -59,9 +59,10 @@ class Dataset:
         numeric_features: boolean mask over the columns of ``X``; numeric columns are
             standardised (by the model's input transform), binary (bag-of-words) ones are kept
             as they are. None (the default): for annotation, the columns holding a value other
-            than 0 and 1, as the protocols standardise numeric columns (one that is 0 in half the
-            rows or more, such as tf-idf weights, is left as it is even so); for recommendation,
-            none (a user's items and their weights).
+            than 0 and 1 (the protocols standardise numeric columns and keep binary ones; a
+            reader marks a file's own numeric attributes, and one that is 0 in half the rows or
+            more, such as tf-idf weights, is left as it is even so); for recommendation, none (a
+            user's items and their weights).
         row_ids: the original id of each row (user id, example index), for reports.
         numeric_scale: ``(mean, std)`` of the numeric columns over the protocol's training
             part, set by the split; a model trained on any rows of that part (its validation

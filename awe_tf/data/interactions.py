@@ -128,8 +128,9 @@ def _read_table(path, sep, min_fields, max_fields, rows_are: str, header: bool |
             raise DataFormatError(path, f"no {rows_are} after the header line")
     for line_no, fields in rows:
         if not min_fields <= len(fields) <= max_fields:
+            expected = min_fields if min_fields == max_fields else f"{min_fields} to {max_fields}"
             raise DataFormatError(
-                path, f"expected {min_fields} to {max_fields} fields separated by {sep or 'whitespace'!r}, "
+                path, f"expected {expected} fields separated by {sep or 'whitespace'!r}, "
                 f"got {len(fields)}{(hints_by_field_count or {}).get(len(fields), '')}", line_no,
             )
     return rows, skipped
@@ -137,8 +138,9 @@ def _read_table(path, sep, min_fields, max_fields, rows_are: str, header: bool |
 
 def read_movielens(path, name: str | None = None, duplicates: str = "error") -> Dataset:
     """Read MovieLens ratings as implicit feedback: ``u.data`` (tab), ``ratings.dat`` (``::``)
-    or ``ratings.csv`` (comma, with header). Every rating is an input of 1, whatever its value
-    (``values_as_ones``: a model trained on it reads a rating sent as it is as 1). Movie titles
+    or ``ratings.csv`` (comma, with header), each row user, movie, rating, timestamp. Every
+    rating is an input of 1, whatever its value (``values_as_ones``: a model trained on it reads
+    a rating sent as it is as 1). Movie titles
     come from ``u.item`` / ``movies.dat`` / ``movies.csv`` beside it when present.
     ``duplicates``: see :func:`interactions_to_dataset`."""
     path = Path(path)
@@ -151,7 +153,9 @@ def read_movielens(path, name: str | None = None, duplicates: str = "error") -> 
             raise DataFormatError(path, "no u.data, ratings.dat or ratings.csv in this folder")
     sep = {".dat": "::", ".csv": ","}.get(path.suffix, "\t")
     users, items, lines = [], [], []
-    rows, header = _read_table(path, sep, 3, 4, "ratings")
+    rows, header = _read_table(path, sep, 4, 4, "ratings",
+                               hints_by_field_count={3: " (user, item, weight? --format interactions reads such rows, "
+                                                        "their weights kept)"})
     for line_no, fields in rows:
         user, item = fields[0], fields[1]
         if not (user.isdigit() and item.isdigit()):
@@ -193,10 +197,13 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
     rows, header = _read_table(path, sep, 2, 3, "interactions", header,
                                {4: " (user, item, rating, timestamp, as MovieLens writes ratings? --format movielens "
                                    "reads them, every rating as 1)"})
-    weighted = next((line_no for line_no, fields in rows if len(fields) == 3), None)
+    weighted = next(((line_no, fields) for line_no, fields in rows if len(fields) == 3), None)
+    if weighted is not None:  # a weight that is no number is what is wrong with it, before the rows without one
+        parse_float(path, weighted[1][2], weighted[0], "weight")
+        weighted = weighted[0]
     for line_no, fields in rows:
         if not fields[0] or not fields[1]:
-            raise DataFormatError(path, "empty user or item id", line_no)
+            raise DataFormatError(path, f"empty {'user' if not fields[0] else 'item'} id", line_no)
         if weighted is not None and len(fields) == 2:  # read as 1, it would sit among the weights unsaid
             raise DataFormatError(path, f"no weight, where line {weighted} has one: give every row a weight "
                                         "(user, item, weight) or none", line_no)

@@ -169,37 +169,48 @@ def _first_difference(names: list[str], others: list[str]) -> str:
     return f"{len(others)} features there, {len(names)} in training"
 
 
-MOVIELENS_CSV_COLUMNS = 4  # MovieLens' ratings.csv: userId, movieId, rating, timestamp
+MOVIELENS_COLUMNS = ("user", "movie", "rating", "timestamp")  # a MovieLens ratings file's, in any of its forms
 
 
-def first_line_fields(path: Path) -> int | None:
-    """How many comma-separated fields a file's first non-blank line has (None: no such line, or
-    a file that cannot be read as text, whose reader then says why)."""
+def _first_line_fields(path: Path) -> int | None:
+    """How many comma-separated fields a file's first non-blank line has (read as the
+    interactions reader reads a line); None: no such line, or a file that cannot be read as text,
+    whose reader then says why."""
+    from awe_tf.data.interactions import _fields
     from awe_tf.data.text import text_lines
 
     try:
-        return next((len(line.split(",")) for _, line in text_lines(path) if line.strip()), None)
+        return next((len(_fields(path, line, number, ",")) for number, line in text_lines(path) if line.strip()),
+                    None)
     except DataFormatError:
         return None
 
 
-def guess_format(path: Path) -> str:
-    """A data file's format from its name (a folder: MovieLens). A file named ``ratings.csv`` is
-    MovieLens' only with MovieLens' columns (user, movie, rating, timestamp): with two or three it
-    is a user's own ``user, item[, weight]`` rows, whose weights MovieLens' reading (every rating
-    a 1) would drop."""
-    if path.is_dir() or path.name in ("u.data", "ratings.dat"):
-        return "movielens"
+def told_format(path: Path) -> tuple[str, str]:
+    """A data file's format told from its name, and from what: ``("movielens", "the name
+    u.data")``. A folder is MovieLens. A file named ``ratings.csv`` is MovieLens' only with
+    MovieLens' four columns: with two or three it is a user's own ``user, item[, weight]`` rows,
+    whose weights MovieLens' reading (every rating a 1) would drop."""
+    if path.is_dir():
+        return "movielens", "its being a folder"
+    named = f"the name {path.name}"
     if path.name == "ratings.csv":
-        fields = first_line_fields(path)
-        return "interactions" if fields is not None and fields < MOVIELENS_CSV_COLUMNS else "movielens"
-    if path.suffix.lower() == ".arff":
-        return "mulan"
-    if path.suffix.lower() in (".tsv", ".csv"):
-        return "interactions"
-    if path.suffix.lower() == ".txt":
-        return "xmlrepo"
+        fields = _first_line_fields(path)
+        if fields is not None:
+            return ("interactions" if fields < len(MOVIELENS_COLUMNS) else "movielens",
+                    f"{named} and its first line's {fields} columns (MovieLens' has {len(MOVIELENS_COLUMNS)}: "
+                    f"{', '.join(MOVIELENS_COLUMNS)})")
+    if path.name in ("u.data", "ratings.dat", "ratings.csv"):
+        return "movielens", named
+    by_suffix = {".arff": "mulan", ".tsv": "interactions", ".csv": "interactions", ".txt": "xmlrepo"}
+    if path.suffix.lower() in by_suffix:
+        return by_suffix[path.suffix.lower()], named
     raise ValueError(f"{path}: cannot tell the format from the name; pass format=/--format")
+
+
+def guess_format(path: Path) -> str:
+    """A data file's format from its name (:func:`told_format`)."""
+    return told_format(path)[0]
 
 
 def locate(name: str) -> Path:

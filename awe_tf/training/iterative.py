@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from awe_tf.affinities import spec_of
-from awe_tf.config import ModelConfig, TrainConfig
+from awe_tf.config import ModelConfig, SettingError, TrainConfig
 from awe_tf.data.dataset import Dataset, Split, labelled_rows
 from awe_tf.training.fit import FitResult, build_model, check_arguments, fit, progress_log, start_from
 
@@ -83,10 +83,12 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     if source is None:
         from awe_tf.affinities import REGISTRY
 
-        given = spec_of(final_model.affinity)
-        raise ValueError(f"iterative learning builds G from the training set and a previous model; {given} has no "
-                         f"such part (one of {', '.join(n for n, r in REGISTRY.items() if r.iterative)}): train it "
-                         "with fit")
+        given = getattr(model_config, "affinity", None)
+        given = given if isinstance(given, str) else spec_of(final_model.affinity)
+        raise SettingError("model_config.affinity", f"{given!r} has no part built from the training set and an "
+                           "earlier model's U, which iterative learning rebuilds (one of "
+                           f"{', '.join(n for n, r in REGISTRY.items() if r.iterative)}): train it with "
+                           "awe_tf.training.fit(train, model_config, train_config)")
     k = getattr(source, "k", None)  # the neighbours of k-NN-like G
     n_reference = labelled_rows(train.Y).size
     if k is not None and 2 * k >= n_reference:
