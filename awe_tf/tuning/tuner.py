@@ -290,7 +290,8 @@ def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", director
             ``DATA-AFFINITY-ORACLE``); the same again resumes it.
         max_trials: the most trials in all (random, bayesian; a resumed search counts its earlier ones).
         max_epochs: the most epochs of a trial (it stops early on the carve-out; Hyperband's
-            largest bracket). Given, it replaces ``train_config``'s epochs; default theirs (10).
+            largest bracket). Given, it replaces ``train_config``'s epochs; default theirs (TrainConfig's
+            default is 30; ``awe-tf tune --epochs``' 10).
         seed: the search's seed: the oracle's (the same proposes the same trials; KerasTuner
             reads an oracle seed of 0 as none, a random one, so the oracle's is ``seed + 1``) and
             the trials' models' and training's. Given, it replaces the configs' seeds; default
