@@ -107,7 +107,9 @@ def test_with_two_labels_the_check_metric_is_the_monitored_one():
     vote = picked.trials[1]
     assert vote.ran and vote.check_gain == pytest.approx(vote.gain, abs=1e-12)  # the same metric twice
     assert "precision@1 vs WSABIE" in picked.table()
-    assert "mean of both" not in next(line for line in picked.table().splitlines() if "(WSABIE)" in line)  # one metric
+    lines = picked.table().splitlines()
+    below = lines[next(i for i, line in enumerate(lines) if "(WSABIE)" in line) + 1]  # its notes' line, if any
+    assert "mean of both" not in below  # one metric: nothing to give beside it
 
 
 def test_the_table_shows_a_change_that_rounds_to_zero_without_a_sign_of_its_own():
@@ -115,7 +117,7 @@ def test_the_table_shows_a_change_that_rounds_to_zero_without_a_sign_of_its_own(
     table = AutoResult(None, None, [Trial(None, 0.5, both=0.45), cancelled], 1.0, [3]).table()
     assert "+0.0000 ± 0.0217" in table and "-0.0000" not in table
     assert "+0.0100 ± 0.0200" in table and "-0.0100 ± 0.0200" in table
-    assert "precision@3 0.4000, mean of both 0.4500" in table.splitlines()[1]  # WSABIE's own, what changes are from
+    assert table.splitlines()[2] == "    precision@3 0.4000, mean of both 0.4500"  # WSABIE's own, under its row
 
 
 def test_the_table_marks_a_best_epoch_at_the_cap():
@@ -126,7 +128,8 @@ def test_the_table_marks_a_best_epoch_at_the_cap():
     assert _at_the_cap([2, 3], 3) and not _at_the_cap([2, 2], 3)
     capped = Trial("knn:k=20", 0.5, 0.0, 0.01, 0.0, 0.01, 0.5, 0.0, 0.01, epochs=[3, 3], note=_at_the_cap([3, 3], 3))
     table = AutoResult(None, None, [Trial(None, 0.5, both=0.5, epochs=[2]), capped], 1.0, [2]).table()
-    assert "a best epoch is the last allowed (3): the score may still be rising" in table.splitlines()[2]
+    lines = table.splitlines()  # header, WSABIE's row and its notes, k-NN's row and its notes
+    assert "knn:k=20" in lines[3] and lines[4] == "    a best epoch is the last allowed (3): the score may still be rising"
     assert "may score higher with more epochs (--epochs; TrainConfig.epochs in Python)" in table
     assert "more epochs" not in AutoResult(None, None, [Trial(None, 0.5, both=0.5)], 1.0, [2]).table()
 
@@ -204,8 +207,9 @@ def test_cli_auto_takes_the_budget_given(tmp_path):
     assert "a larger one (--auto-budget; budget= in Python) runs them" in proc.stdout
     report = json.loads((out / "metrics.json").read_text())
     capped = report["validation"]["auto"]["trials"][0]["epochs"] == [2]  # WSABIE's best epoch the last allowed
-    wsabie_row = next(line for line in proc.stdout.splitlines() if "constant (WSABIE)" in line)
-    assert capped == ("a best epoch is the last allowed (2): the score may still be rising" in wsabie_row)
+    said = proc.stdout.splitlines()
+    wsabie_notes = said[next(i for i, line in enumerate(said) if "constant (WSABIE)" in line) + 1]  # under its row
+    assert capped == ("a best epoch is the last allowed (2): the score may still be rising" in wsabie_notes)
     any_capped = any(AT_THE_CAP in trial["note"] for trial in report["validation"]["auto"]["trials"])
     assert any_capped == ("may score higher with more epochs (--epochs; TrainConfig.epochs in Python)" in proc.stdout)
     assert json.loads((out / "metrics.json").read_text())["request"]["auto_budget"] == 1.5

@@ -205,8 +205,8 @@ class AutoResult:
         return chosen_name(self.affinity, self.made)
 
     def table(self, monitor: str | None = None) -> str:
-        """The validation table, one line per candidate, the winner marked; seconds on the wall
-        clock and of CPU time (what the budget counts)."""
+        """The validation table, one line per candidate, the winner marked, its notes set in on the
+        line below; seconds on the wall clock and of CPU time (what the budget counts)."""
         monitor = monitor or self.monitor
         lines = [f"{'candidate':<34}{'validation ' + monitor:>24}{monitor + ' vs WSABIE':>26}"
                  f"{self.check + ' vs WSABIE':>26}{'mean of both vs WSABIE':>26}{'epochs':>10}{'seconds':>9}"
@@ -224,9 +224,10 @@ class AutoResult:
                 notes.append(f"{self.check} {2 * trial.both - trial.score:.4f}, mean of both {trial.both:.4f}")
             if compared and trial.guard_losses:
                 notes.append(f"below WSABIE on {', '.join(trial.guard_losses)}")
-            note = f"   {'; '.join(notes)}" if notes else ""
             lines.append(f"{mark} {trial.name:<32}{score:>24}{gain:>26}{check:>26}{both:>26}{epochs:>10}"
-                         f"{trial.seconds:>9.1f}{trial.cpu_seconds:>8.1f}{note}")
+                         f"{trial.seconds:>9.1f}{trial.cpu_seconds:>8.1f}")
+            if notes:  # on a line of their own, under the row: the row keeps the columns' width
+                lines.append(f"{'':4}{'; '.join(notes)}")
         if any(AT_THE_CAP in trial.note for trial in self.trials):
             lines.append(f"rows marked '{AT_THE_CAP}' may score higher with more epochs (--epochs; "
                          "TrainConfig.epochs in Python)")
