@@ -115,7 +115,7 @@ def recommendation(dimension: int = 64, epochs: int = 30, betas=BETAS, top_ks=TO
         rest = chosen.final.model.affinity.learnt_scalars().get("rest")
         results.append((method, setting, evaluate_model(chosen.final.model.score, split)["metrics"], rest))
         learnt = "" if rest is None else f" (rest learnt: {rest:.3f})"
-        log(f"{method} {setting}: done in {time.perf_counter() - began:.0f}s{learnt}")
+        log(f"{' '.join(filter(None, (method, setting)))}: done in {time.perf_counter() - began:.0f}s{learnt}")
     return _with_changes([{"method": method, "setting": setting, "precision@1": m["precision@1"],
                            "precision@10": m["precision@10"], "rest learnt": rest}
                           for method, setting, m, rest in results])
@@ -315,6 +315,10 @@ def write_report(kind: str, rows: list[dict], directory, settings: dict,
             path = directory / f"recommendation_{name}.png"
             figure.savefig(path, dpi=120, bbox_inches="tight")
             written.append(path)
-    written[1].write_text(f"# {kind} reproduction\n\n{text}\n")
+    seeds = settings.get("seeds") or []
+    ran = (f"d = {settings['dimension']}, at most {settings['epochs']} epochs, seed{'s' * (len(seeds) != 1)} "
+           f"{', '.join(map(str, seeds))}, engine {settings['engine']}, initial scale {settings['init_scale']:g} "
+           "(every setting: settings.json)")
+    written[1].write_text(f"# {kind} reproduction\n\n{ran}\n\n{text}\n")
     written[2].write_text(json.dumps(settings, indent=1))
     return written

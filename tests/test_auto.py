@@ -129,7 +129,8 @@ def test_the_table_marks_a_best_epoch_at_the_cap():
     capped = Trial("knn:k=20", 0.5, 0.0, 0.01, 0.0, 0.01, 0.5, 0.0, 0.01, epochs=[3, 3], note=_at_the_cap([3, 3], 3))
     table = AutoResult(None, None, [Trial(None, 0.5, both=0.5, epochs=[2]), capped], 1.0, [2]).table()
     lines = table.splitlines()  # header, WSABIE's row and its notes, k-NN's row and its notes
-    assert "knn:k=20" in lines[3] and lines[4] == "    a best epoch is the last allowed (3): the score may still be rising"
+    assert "knn:k=20" in lines[3]
+    assert lines[4] == "    a best epoch is the last allowed (3): the score may still be rising"
     assert "may score higher with more epochs (--epochs; TrainConfig.epochs in Python)" in table
     assert "more epochs" not in AutoResult(None, None, [Trial(None, 0.5, both=0.5)], 1.0, [2]).table()
 

@@ -77,7 +77,7 @@ def test_train_says_what_its_data_cannot_teach(tmp_path):
     data.write_text("50 6 4\n" + "\n".join(rows) + "\n")
     proc = run("train", "--train", str(data), "--epochs", "1", "--no-validate", "--no-baselines", "--dimension", "4",
                "--negatives", "2", "-o", str(tmp_path / "run"))
-    assert "data: Dataset('mydata'" in proc.stdout
+    assert "data: Dataset('mydata'" in proc.stdout and "engine: graph (the TensorFlow training step)" in proc.stdout
     assert ("test 10 examples (every fifth row of the file: no test file given; 1 row with no feature the model "
             "uses: each ranked as the others, by the learnt label prior (by label order with --no-bias))"
             ) in proc.stdout
@@ -541,6 +541,7 @@ def test_native_engine_through_the_cli(tmp_path):
     report = json.loads((out / "metrics.json").read_text())
     assert report["metrics"]["precision@1"] > report["baselines"]["popularity"]["precision@1"] + 0.08, report
     assert "Epoch 3/" in proc.stdout and "violation_rate" in proc.stdout
+    assert "engine: native (WARP in C, 1 thread)" in proc.stdout
     refused = run("train", "--engine", "native", "--affinity", "sigmoid", "-o", str(tmp_path / "sigmoid"), check=False)
     assert refused.returncode == 2
     assert "--engine native trains WSABIE" in refused.stderr and "use the graph engine" in refused.stderr

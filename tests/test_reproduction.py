@@ -32,6 +32,7 @@ def test_annotation_table(tmp_path, data_dir):
     assert 0.35 < float(knn["precision@1"]) < 0.45
     table = (tmp_path / "results.md").read_text()
     assert "| emotions | AWE k-NN (k=20) |" in table
+    assert "d = 16, at most 2 epochs, seed 0, engine graph, initial scale 1 (every setting: settings.json)" in table
     assert (tmp_path / "annotation_precision_at_1.png").stat().st_size > 5000
     settings = json.loads((tmp_path / "settings.json").read_text())
     assert settings["seeds"] == [0] and settings["dimension"] == 16 and settings["seconds"] > 0

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up noise out of the output
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # and gRPC's, a cluster task's server starting
 # TensorFlow's Python warnings too: a command reports what it did, not TensorFlow's advice.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
@@ -62,6 +63,15 @@ def _tensor_as_bool() -> type:
     if "tensorflow" not in sys.modules:
         return type("_NoTensorFlowError", (Exception,), {})
     return sys.modules["tensorflow"].errors.OperatorNotAllowedInGraphError
+
+
+def _lost_peer() -> tuple[type, ...]:
+    """TensorFlow's errors for a cluster task that stopped answering mid-run (a killed worker or
+    parameter server); none where TensorFlow was not loaded (see :func:`_tensor_as_bool`)."""
+    if "tensorflow" not in sys.modules:
+        return ()
+    errors = sys.modules["tensorflow"].errors
+    return errors.UnavailableError, errors.AbortedError
 
 
 class _Output:
@@ -143,6 +153,11 @@ def main(argv=None) -> int:
     except (DataFormatError, ValueError, RuntimeError, ImportError, OSError) as err:  # OSError: a broken pipe too,
         print(f"error: {_named_by_flags(str(err), getattr(args, 'parser', None))}",  # other than the output's
               file=sys.stderr)  # (a reader of the output may stop early)
+    except _lost_peer() as err:
+        said = " ".join(line.strip() for line in str(err).splitlines() if line.strip())  # which, where it says
+        print(f"error: a task of the cluster stopped answering ({said[:300] or type(err).__name__}): start it again"
+              + _goes_on(args).replace(": the same command again", ", and the same command again on every task"),
+              file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted" + _goes_on(args), file=sys.stderr)
         return 130

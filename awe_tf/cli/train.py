@@ -33,7 +33,7 @@ def cmd_train(args) -> int:
     devices = split_cpu(args.cpu_replicas) if args.cpu_replicas else None
     strategy = make_strategy(args.strategy, tpu=args.tpu, devices=devices, min_shard_bytes=args.shard_bytes, log=print)
     if args.strategy != "default":
-        print(f"strategy: {type(strategy).__name__}, {strategy.num_replicas_in_sync} replica(s)")
+        print(f"strategy: {type(strategy).__name__}, {_replicas(strategy)}")
     problem = xla_problem(strategy) if args.jit_compile else None
     if problem:  # before the data: TensorFlow would fail only in the first step
         raise UsageError(f"--jit-compile: {problem}; train without it")
@@ -42,6 +42,20 @@ def cmd_train(args) -> int:
                          "use --engine graph")
     with strategy.scope():
         return _train(args)
+
+
+def _replicas(strategy) -> str:
+    """What trains under ``strategy``: its replicas, or a parameter-server cluster's workers (each
+    a replica of its own) and servers, as ``TF_CONFIG`` (which the CLI builds it from) lists them."""
+    import tensorflow as tf
+
+    from awe_tf.distribute import is_parameter_server
+
+    if is_parameter_server(strategy):
+        cluster = tf.distribute.cluster_resolver.TFConfigClusterResolver().cluster_spec().as_dict()
+        return (f"{_plural(len(cluster.get('worker', [])), 'worker')} (a replica each), "
+                f"{_plural(len(cluster.get('ps', [])), 'parameter server')}")
+    return _plural(strategy.num_replicas_in_sync, "replica")
 
 
 def _check_workers_agree(args, request: dict, train_config, iterations) -> None:
@@ -157,6 +171,7 @@ def _train(args) -> int:
             " (--header no keeps it as data)" if args.header == "auto" else
             f" (as {args.header_recorded_in} read it)" if getattr(args, "header_recorded_in", None)
             else " (--header yes)"))
+    print(_engine_line(args, iterative, auto))
     epochs = [args.epochs] * (iterations + 1 if iterative else 1)
     validation_report = None
     began = time.perf_counter()
@@ -267,6 +282,18 @@ def _earlier_step_scored_higher(best: list, monitor: str) -> str | None:
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' * (n != 1)}"
+
+
+def _engine_line(args, iterative: bool, auto: bool) -> str:
+    """Which engine trains (README, Training engines), and on how many threads."""
+    if args.engine != "native":
+        return "engine: graph (the TensorFlow training step)"
+    from awe_tf.native import default_threads
+
+    threads = args.threads or default_threads()
+    rest = "; the steps with G on the graph step" if iterative else \
+        "; a candidate it cannot train on the graph step" if auto else ""
+    return f"engine: native (WARP in C, {_plural(threads, 'thread')}{rest})"
 
 
 def _format_note(train: Path) -> str:

@@ -142,9 +142,10 @@ def run_cluster_task() -> None:
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     if resolver.task_type not in ("worker", "ps"):
         raise ValueError(f"TF_CONFIG's task type must be worker or ps here, got {resolver.task_type!r}")
-    server = tf.distribute.Server(resolver.cluster_spec(), job_name=resolver.task_type, task_index=resolver.task_id,
-                                  protocol=resolver.rpc_layer or "grpc", start=True)
-    server.join()
+    tf.distribute.Server(resolver.cluster_spec(), job_name=resolver.task_type, task_index=resolver.task_id,
+                         protocol=resolver.rpc_layer or "grpc", start=True)
+    while True:  # the server serves from its own threads; Python waits where Ctrl-C reaches it (join would not)
+        time.sleep(3600)
 
 
 def parameter_server_strategy(resolver, min_shard_bytes: int = 256 << 10):
