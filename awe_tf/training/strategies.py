@@ -142,9 +142,9 @@ def run_cluster_task() -> None:
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     if resolver.task_type not in ("worker", "ps"):
         raise ValueError(f"TF_CONFIG's task type must be worker or ps here, got {resolver.task_type!r}")
-    tf.distribute.Server(resolver.cluster_spec(), job_name=resolver.task_type, task_index=resolver.task_id,
-                         protocol=resolver.rpc_layer or "grpc", start=True)
-    while True:  # the server serves from its own threads; Python waits where Ctrl-C reaches it (join would not)
+    server = tf.distribute.Server(resolver.cluster_spec(), job_name=resolver.task_type, task_index=resolver.task_id,
+                                  protocol=resolver.rpc_layer or "grpc", start=True)
+    while server is not None:  # it serves from its own threads; Python waits where Ctrl-C reaches it (join would not)
         time.sleep(3600)
 
 
