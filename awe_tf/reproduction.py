@@ -252,6 +252,17 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
+def _settings_line(settings: dict) -> str:
+    """The settings a report's table was made with, of those ``settings`` holds, in one line."""
+    seeds = settings.get("seeds")
+    parts = [f"d = {settings['dimension']}" if "dimension" in settings else None,
+             f"at most {settings['epochs']} epochs" if "epochs" in settings else None,
+             f"seed{'s' * (len(seeds) != 1)} {', '.join(map(str, seeds))}" if seeds else None,
+             f"engine {settings['engine']}" if "engine" in settings else None,
+             f"initial scale {settings['init_scale']:g}" if "init_scale" in settings else None]
+    return ", ".join(part for part in parts if part) + " (every setting: settings.json)"
+
+
 def write_report(kind: str, rows: list[dict], directory, settings: dict,
                  per_seed: list[dict] | None = None) -> list[Path]:
     """``results.md``, ``results.csv``, plots and ``settings.json`` in ``directory`` (and, from
@@ -315,10 +326,6 @@ def write_report(kind: str, rows: list[dict], directory, settings: dict,
             path = directory / f"recommendation_{name}.png"
             figure.savefig(path, dpi=120, bbox_inches="tight")
             written.append(path)
-    seeds = settings.get("seeds") or []
-    ran = (f"d = {settings['dimension']}, at most {settings['epochs']} epochs, seed{'s' * (len(seeds) != 1)} "
-           f"{', '.join(map(str, seeds))}, engine {settings['engine']}, initial scale {settings['init_scale']:g} "
-           "(every setting: settings.json)")
-    written[1].write_text(f"# {kind} reproduction\n\n{ran}\n\n{text}\n")
+    written[1].write_text(f"# {kind} reproduction\n\n{_settings_line(settings)}\n\n{text}\n")
     written[2].write_text(json.dumps(settings, indent=1))
     return written

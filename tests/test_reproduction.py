@@ -189,3 +189,12 @@ def test_finished_units_are_kept_and_taken_up_again(tmp_path, monkeypatch, data_
     monkeypatch.setattr(config, "TrainConfig", lambda: dataclasses.replace(defaults(), steps_per_execution=3))
     _, _, kept = reproduction.over_seeds("annotation", [0], log=lines.append, keep=tmp_path, **settings)
     assert kept == ["seed-0-corel5k", "seed-0-emotions"]
+
+
+def test_a_report_states_the_settings_it_was_given():
+    """results.md's line of settings holds those a caller gave (a notebook gives fewer than the CLI)."""
+    from awe_tf.reproduction import _settings_line
+
+    assert _settings_line({"dimension": 8, "seeds": [0, 1]}) == "d = 8, seeds 0, 1 (every setting: settings.json)"
+    assert _settings_line({"dimension": 16, "epochs": 2, "seeds": [0], "engine": "graph", "init_scale": 1.0}) == \
+        "d = 16, at most 2 epochs, seed 0, engine graph, initial scale 1 (every setting: settings.json)"
