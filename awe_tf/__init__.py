@@ -16,7 +16,6 @@ import os as _os
 
 _os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # no CUDA/oneDNN start-up noise on CPU machines
-_os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # nor gRPC's line for each server a cluster task starts
 if _os.environ["TF_USE_LEGACY_KERAS"] != "1":
     raise ImportError(
         "awe_tf needs TF_USE_LEGACY_KERAS=1 (TensorFlow Recommenders runs on Keras 2); "

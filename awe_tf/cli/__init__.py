@@ -154,10 +154,12 @@ def main(argv=None) -> int:
         print(f"error: {_named_by_flags(str(err), getattr(args, 'parser', None))}",  # other than the output's
               file=sys.stderr)  # (a reader of the output may stop early)
     except _lost_peer() as err:
+        if getattr(args, "strategy", None) not in ("multiworker", "parameter-server"):
+            raise  # not a cluster's: TensorFlow's own error, whole
         said = " ".join(line.strip() for line in str(err).splitlines() if line.strip())  # which, where it says
-        print(f"error: a task of the cluster stopped answering ({said[:300] or type(err).__name__}): start it again"
-              + _goes_on(args).replace(": the same command again", ", and the same command again on every task"),
-              file=sys.stderr)
+        print(f"error: a task of the cluster stopped answering ({said[:300] or type(err).__name__}): start it "
+              f"again, then this command (each worker's, under multiworker), which goes on from its last finished "
+              f"epoch (in {args.output})", file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted" + _goes_on(args), file=sys.stderr)
         return 130

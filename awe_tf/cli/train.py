@@ -45,17 +45,12 @@ def cmd_train(args) -> int:
 
 
 def _replicas(strategy) -> str:
-    """What trains under ``strategy``: its replicas, or a parameter-server cluster's workers (each
-    a replica of its own) and servers, as ``TF_CONFIG`` (which the CLI builds it from) lists them."""
-    import tensorflow as tf
-
+    """What trains under ``strategy``: its replicas, or under parameter servers a replica on each
+    worker (the line before counts the cluster's tasks)."""
     from awe_tf.distribute import is_parameter_server
 
-    if is_parameter_server(strategy):
-        cluster = tf.distribute.cluster_resolver.TFConfigClusterResolver().cluster_spec().as_dict()
-        return (f"{_plural(len(cluster.get('worker', [])), 'worker')} (a replica each), "
-                f"{_plural(len(cluster.get('ps', [])), 'parameter server')}")
-    return _plural(strategy.num_replicas_in_sync, "replica")
+    return "a replica on each worker" if is_parameter_server(strategy) else \
+        _plural(strategy.num_replicas_in_sync, "replica")
 
 
 def _check_workers_agree(args, request: dict, train_config, iterations) -> None:

@@ -229,7 +229,7 @@ class AutoResult:
             if notes:  # on a line of their own, under the row: the row keeps the columns' width
                 lines.append(f"{'':4}{'; '.join(notes)}")
         if any(AT_THE_CAP in trial.note for trial in self.trials):
-            lines.append(f"rows marked '{AT_THE_CAP}' may score higher with more epochs (--epochs; "
+            lines.append(f"rows noted '{AT_THE_CAP}' may score higher with more epochs (--epochs; "
                          "TrainConfig.epochs in Python)")
         if any(trial.note.startswith(OVER_BUDGET) for trial in self.trials):
             lines.append("candidates marked 'not run' would have taken the choice past its budget: a larger one "

@@ -144,8 +144,11 @@ def run_cluster_task() -> None:
         raise ValueError(f"TF_CONFIG's task type must be worker or ps here, got {resolver.task_type!r}")
     server = tf.distribute.Server(resolver.cluster_spec(), job_name=resolver.task_type, task_index=resolver.task_id,
                                   protocol=resolver.rpc_layer or "grpc", start=True)
-    while server is not None:  # it serves from its own threads; Python waits where Ctrl-C reaches it (join would not)
-        time.sleep(3600)
+    try:  # it serves from its own threads; Python waits where Ctrl-C reaches it (the server's join would not)
+        while True:
+            time.sleep(3600)
+    finally:
+        del server  # held by name until then
 
 
 def parameter_server_strategy(resolver, min_shard_bytes: int = 256 << 10):
