@@ -269,9 +269,9 @@ def report(args, results: dict) -> str:
 def threads(args) -> int:
     """The threads every method gets: ``--threads``, or the cores this process may use (as the
     native engine counts them, so that LightFM gets as many)."""
-    from awe_tf.native import default_threads
+    from awe_tf.native import threads_for
 
-    return args.threads or default_threads()
+    return threads_for(args.threads)
 
 
 def check_arguments(parser, args) -> None:

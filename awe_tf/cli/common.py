@@ -108,14 +108,19 @@ def monitor_of(args, split) -> str:
     return args.monitor or default_monitor(split.train)
 
 
+def held_out_rows(task: str) -> str:
+    """What the rows of a ``task``'s test part are called: users (recommendation) or examples."""
+    from awe_tf.data.dataset import RECOMMENDATION
+
+    return "users" if task == RECOMMENDATION else "examples"
+
+
 def scored_rows_line(report: dict, task: str) -> str:
     """The line under a test table: the rows of the test part and those left out of the means
     (for recommendation, users with no held-out item: too few items to hold any out)."""
-    from awe_tf.data.dataset import RECOMMENDATION
-
-    if task == RECOMMENDATION:
-        return f"test users: {report['n_test']} (left out, no held-out item: {report['n_excluded']})"
-    return f"test examples: {report['n_test']} (left out, no positive label: {report['n_excluded']})"
+    rows = held_out_rows(task)
+    why = "no held-out item" if rows == "users" else "no positive label"
+    return f"test {rows}: {report['n_test']} (left out, {why}: {report['n_excluded']})"
 
 
 def check_monitor_fits(args, monitor: str, n_labels: int) -> None:

@@ -30,13 +30,18 @@ def add_data_args(parser, without: str = "corel5k, the bundled one"):
                             "train says when it read one)")
 
 
+def format_read(args) -> str:
+    """The format ``args``' --train file is read as: --format, else the one its name tells."""
+    from awe_tf.data.registry import guess_format
+
+    return args.format or guess_format(Path(args.train))
+
+
 def header_read(args, split) -> str:
     """What a run records of ``--header``: for an interactions file, what the reader decided
     (``yes`` or ``no``), so the run's data reads the same however the automatic rule may change;
     ``auto`` for the other formats, whose layout is fixed."""
-    from awe_tf.data.registry import guess_format
-
-    if (args.format or guess_format(Path(args.train))) != "interactions":
+    if format_read(args) != "interactions":
         return "auto"
     return "yes" if split.train.header else "no"
 
@@ -44,13 +49,11 @@ def header_read(args, split) -> str:
 def data_files(args, split) -> dict | None:
     """What a run (its ``metrics.json``) or an export records of ``args``' data files, to read
     them again as they were read (:func:`~awe_tf.runs.read_record`); None for a named data set."""
-    from awe_tf.data.registry import guess_format
-
     if not args.train:
         return None
     return {"train": str(Path(args.train).resolve()), "test": str(Path(args.test).resolve()) if args.test else None,
             "labels": str(Path(args.labels).resolve()) if args.labels else None,
-            "format": args.format or guess_format(Path(args.train)),  # as read, whatever telling it would say later
+            "format": format_read(args),  # as read, whatever telling it would say later
             "duplicates": args.duplicates, "header": header_read(args, split)}
 
 

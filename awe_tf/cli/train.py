@@ -12,6 +12,7 @@ from awe_tf.cli.common import (
     UsageError,
     check_monitor_fits,
     configs_of,
+    held_out_rows,
     hold_directory,
     iterations_refused,
     monitor_of,
@@ -75,7 +76,6 @@ def _train(args) -> int:
     from awe_tf import runs
     from awe_tf.baselines import svd_ranks
     from awe_tf.config import SettingError, check_engine
-    from awe_tf.data.dataset import RECOMMENDATION
     from awe_tf.data.protocols import coverage, default_monitor
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory, run_directory, tables_digest
@@ -155,8 +155,8 @@ def _train(args) -> int:
             print(f"--restart: discarded the earlier run in {out} ({', '.join(discarded)})")
     before = runs.checkpoint_times(out)  # what earlier processes trained, if this one keeps it
     counts = coverage(split)
-    rows = "users" if split.train.task == RECOMMENDATION else "examples"  # as the test table's line counts them
-    print(f"data: {split.train!r}\n      test {split.test.n_examples} {rows}{_test_notes(counts)}")
+    print(f"data: {split.train!r}\n      test {split.test.n_examples} {held_out_rows(split.train.task)}"
+          f"{_test_notes(counts)}")
     for note in _training_notes(counts):
         print(f"      {note}")
     if args.train and not args.format:  # say which, where a wrong guess shows
@@ -283,9 +283,9 @@ def _engine_line(args, iterative: bool, auto: bool) -> str:
     """Which engine trains (README, Training engines), and on how many threads."""
     if args.engine != "native":
         return "engine: graph (the TensorFlow training step)"
-    from awe_tf.native import default_threads
+    from awe_tf.native import threads_for
 
-    threads = args.threads or default_threads()
+    threads = threads_for(args.threads)
     rest = "; the steps with G on the graph step" if iterative else \
         "; a candidate it cannot train on the graph step" if auto else ""
     return f"engine: native (WARP in C, {_plural(threads, 'thread')}{rest})"

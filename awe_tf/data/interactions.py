@@ -136,6 +136,9 @@ def _read_table(path, sep, min_fields, max_fields, rows_are: str, header: bool |
     return rows, skipped
 
 
+MOVIELENS_FILES = ("u.data", "ratings.dat", "ratings.csv")  # MovieLens' ratings files, the first found in a folder
+
+
 def read_movielens(path, name: str | None = None, duplicates: str = "error") -> Dataset:
     """Read MovieLens ratings as implicit feedback: ``u.data`` (tab), ``ratings.dat`` (``::``)
     or ``ratings.csv`` (comma, with header), each row user, movie, rating, timestamp. Every
@@ -145,7 +148,7 @@ def read_movielens(path, name: str | None = None, duplicates: str = "error") -> 
     ``duplicates``: see :func:`interactions_to_dataset`."""
     path = Path(path)
     if path.is_dir():
-        for candidate in ("u.data", "ratings.dat", "ratings.csv"):
+        for candidate in MOVIELENS_FILES:
             if (path / candidate).exists():
                 path = path / candidate
                 break

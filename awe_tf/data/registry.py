@@ -9,7 +9,7 @@ from pathlib import Path
 
 from awe_tf.data.dataset import Dataset, Split
 from awe_tf.data.errors import DataFormatError
-from awe_tf.data.interactions import read_interactions, read_movielens
+from awe_tf.data.interactions import MOVIELENS_FILES, read_interactions, read_movielens
 from awe_tf.data.mulan import meka_hint, read_mulan
 from awe_tf.data.protocols import protocol_split
 from awe_tf.data.xmlrepo import read_row_lists, read_xmlrepo, row_lists, stray_row_lists
@@ -200,7 +200,7 @@ def told_format(path: Path) -> tuple[str, str]:
             return ("interactions" if fields < len(MOVIELENS_COLUMNS) else "movielens",
                     f"{named} and its first line's {fields} columns (MovieLens' has {len(MOVIELENS_COLUMNS)}: "
                     f"{', '.join(MOVIELENS_COLUMNS)})")
-    if path.name in ("u.data", "ratings.dat", "ratings.csv"):
+    if path.name in MOVIELENS_FILES:
         return "movielens", named
     by_suffix = {".arff": "mulan", ".tsv": "interactions", ".csv": "interactions", ".txt": "xmlrepo"}
     if path.suffix.lower() in by_suffix:

@@ -103,6 +103,12 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
+def threads_for(asked: int) -> int:
+    """The threads a setting of ``asked`` gives (``TrainConfig.threads``, ``--threads``): 0, every
+    core this process may use."""
+    return asked or default_threads()
+
+
 from awe_tf.native.engine import NativeWarp  # noqa: E402
 
-__all__ = ["NativeWarp", "default_threads", "library"]
+__all__ = ["NativeWarp", "default_threads", "library", "threads_for"]

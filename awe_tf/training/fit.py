@@ -197,13 +197,13 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     return_free_memory()  # what transforming the inputs freed, before the optimiser's state is made
     native = train_config.engine == "native"
     if native:
-        from awe_tf.native import NativeWarp, default_threads
+        from awe_tf.native import NativeWarp, threads_for
 
         if train_config.jit_compile:
             raise ValueError("jit_compile is for the graph engine; the native engine is compiled C already")
         # Checks the model and strategy before anything else is built, and makes U and V its own before the
         # optimiser's state exists (:class:`NativeWarp`); reads the optimiser only once training begins.
-        batches = NativeWarp(model, prepared, train_config.threads or default_threads(), seed=train_config.seed,
+        batches = NativeWarp(model, prepared, threads_for(train_config.threads), seed=train_config.seed,
                              strategy=strategy)
     with strategy.scope():
         model.compile(optimizer=train_config.make_optimizer(),
