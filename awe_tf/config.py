@@ -178,8 +178,9 @@ class TrainConfig:
         jit_compile: compile the training step with XLA (as TPUs do); use with
             ``bucketing=False`` so the step has one static shape.
         engine: ``graph`` (default): the TensorFlow training step, for every model, strategy
-            and device; ``native``: sequential WARP in C on this machine's CPU cores, for the
-            linear model (WSABIE) only, several times faster there (:mod:`awe_tf.native`).
+            and device; ``native``: sequential WARP in C on this machine's CPU cores, for
+            WSABIE, linear sigmoid and the affinities built from the training set (k-NN and the
+            like), several times faster there (:mod:`awe_tf.native`).
         threads: CPU threads of the native engine (0: every core this process may use). With
             more than one, threads update shared rows without locks, so runs are not repeatable.
     """
@@ -240,9 +241,9 @@ def affinity_of(model_config: ModelConfig):
 
 
 def _native_trains(affinity) -> bool:
-    """Whether the native engine trains this G: WSABIE, or a score that is a function of the
-    linear score alone (``Affinity.scalar_form``)."""
-    return affinity is None or affinity.scalar_form() is not None
+    """Whether the native engine trains this G: WSABIE, a score that is a function of the linear
+    score alone, or one whose G is a number per example and label (``Affinity.native_form``)."""
+    return affinity is None or affinity.native_form() is not None
 
 
 def engine_for(model_config: ModelConfig, train_config: TrainConfig) -> TrainConfig:
@@ -255,15 +256,16 @@ def engine_for(model_config: ModelConfig, train_config: TrainConfig) -> TrainCon
 
 def check_engine(model_config: ModelConfig, train_config: TrainConfig) -> None:
     """Refuse, before any work, a native-engine run of a model that engine cannot train: it
-    trains WSABIE (the constant affinity c = 1, loss ``warp``, plain tables), or the linear step 0
-    of an affinity built from the training set (the later steps train with the graph engine)."""
+    trains WSABIE (the constant affinity c = 1, loss ``warp``, plain tables), linear sigmoid, and
+    the affinities built from the training set (k-NN and the like), sums with constants included;
+    of another sum with such a G, the linear step 0 (the steps with G train with the graph engine)."""
     if train_config.engine != "native":
         return
     affinity = affinity_of(model_config)
     if not _native_trains(affinity) and affinity.reference_part() is None:
-        raise SettingError("engine", f"native trains WSABIE, linear sigmoid (on the whole score) and their sums "
-                                     f"with constants, and the linear step 0 of iterative affinities, not "
-                                     f"{model_config.affinity!r}: use the graph engine")
+        raise SettingError("engine", f"native trains WSABIE, linear sigmoid (on the whole score), the affinities "
+                                     f"built from the training set (k-NN, RBF, cluster, the vote) and their sums "
+                                     f"with constants, not {model_config.affinity!r}: use the graph engine")
     if model_config.loss != "warp":
         raise SettingError("engine", f"native computes the loss 'warp' only, not {model_config.loss!r}")
     if model_config.tpu_embedding:

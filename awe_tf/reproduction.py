@@ -61,7 +61,7 @@ def annotation(datasets=ANNOTATION, dimension: int = 100, epochs: int = 30, iter
                seed: int = 0, engine: str = "graph", threads: int = 0, init_scale: float = ModelConfig.init_scale,
                log=print) -> list[dict]:
     """Rows ``{dataset, method, precision@1, precision@3}`` of Tables 1 and 2 (``engine="native"``:
-    WSABIE and AWE's linear step 0 train with the native engine, on ``threads`` threads;
+    WSABIE and every step of AWE k-NN train with the native engine, on ``threads`` threads;
     ``init_scale`` as :class:`~awe_tf.config.ModelConfig`'s)."""
     rows = []
     for name in datasets:

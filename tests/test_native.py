@@ -1,9 +1,12 @@
 """The native engine (awe_tf.native): warp.c against a NumPy reference of the same per-pair rule,
 learning on real data, checkpoints and resume, and clear refusals."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import tensorflow as tf
 
 from awe_tf.baselines import Popularity
 from awe_tf.data import load_dataset, validation_split
@@ -11,6 +14,9 @@ from awe_tf.data.dataset import ANNOTATION, RECOMMENDATION, Dataset
 from awe_tf.evaluation import evaluate_model
 from awe_tf.native import NativeWarp
 from awe_tf.training import ModelConfig, TrainConfig, build_model, fit, fit_iterative
+from awe_tf.training.fit import _training_context
+from awe_tf.training.iterative import build_g
+from awe_tf.training.optimiser import adagrad_accumulator
 
 MASK = (1 << 64) - 1
 
@@ -34,8 +40,13 @@ class SplitMix:
 
 def reference_step(engine, step, U, V, accU, accV):
     """One native step with one thread, written out plainly from the paper's rule (warp.c's
-    module comment): NumPy float32, updating U, V, accU and accV in place; returns the stats."""
-    model = engine.model
+    module comment): NumPy float32, updating U, V, accU and accV in place; returns the stats.
+    The score of a label y from the input's features' term s_in = x~ . V_y (x~ = sum_i x_i U_i,
+    the pair's own item left out) and the bias feature's s_b = U_bias . V_y: a function of s_in +
+    s_b, or, where the affinity reads G (one number per example and label, its training rows
+    ``engine.g``), (c + gin G) s_in + (c + (prior ? 1 : gin G)) s_b + gadd G
+    (``awe_tf.affinities.base.NativeForm``)."""
+    model, form = engine.model, engine.form
     indptr, indices, data = engine.x
     y_indptr, y_indices = engine.y
     d, n_labels, margin = model.dimension, model.n_labels, model.margin
@@ -44,11 +55,23 @@ def reference_step(engine, step, U, V, accU, accV):
     seed = int(np.random.SeedSequence([model.seed, step]).generate_state(1, np.uint64)[0])
     rng = SplitMix(seed ^ ((0xD1B54A32D192ED03 * 1) & MASK))
     stats = np.zeros(4)
-    c, lam, alpha, beta = (np.float32(v) for v in engine.form)
+    c, lam, alpha, beta, gin, gadd = (np.float32(v) for v in (form.c, form.lam, form.alpha, form.beta, form.gin,
+                                                               form.gadd))
+    G = None if engine.g is None else sp.csr_matrix((engine.g[2], engine.g[1], engine.g[0]),
+                                                    shape=(len(engine.g[0]) - 1, n_labels + 1)).toarray()
 
-    def h(s):  # the score as a function of the linear score, and its slope
-        g = np.float32(1) / (np.float32(1) + np.exp(-(alpha * s + beta)))
-        return s * (c + lam * g), c + lam * (g + alpha * s * g * (np.float32(1) - g))
+    def scored(x, u_b, row, y):
+        """f, d f / d s_in, d f / d s_b."""
+        s_in, s_b = np.dot(x, V[y]), np.dot(u_b, V[y])
+        if G is None:
+            s = s_in + s_b
+            g = np.float32(1) / (np.float32(1) + np.exp(-(alpha * s + beta)))
+            slope = c + lam * (g + alpha * s * g * (np.float32(1) - g))
+            return s * (c + lam * g), slope, slope
+        g = G[row, y] + G[row, n_labels]  # the label's weight and the offset every label gets
+        a_in = c + gin * g
+        a_b = c + (np.float32(1) if form.prior else gin * g)
+        return a_in * s_in + a_b * s_b + gadd * g, a_in, a_b
 
     def update(table, acc, row, gradient):
         if acc is not None:
@@ -63,12 +86,13 @@ def reference_step(engine, step, U, V, accU, accV):
     for row in engine._rows_of(step):
         feats, weights = indices[indptr[row]:indptr[row + 1]], data[indptr[row]:indptr[row + 1]]
         labels = y_indices[y_indptr[row]:y_indptr[row + 1]]
-        query = (U[bias].copy() if bias is not None else np.zeros(d, np.float32)) + weights @ U[feats]
+        query = weights @ U[feats]
+        u_b = U[bias].copy() if bias is not None else np.zeros(d, np.float32)
         order = list(range(len(labels)))
         for p in range(len(labels) - 1, 0, -1):
             q = rng.below(p + 1)
             order[p], order[q] = order[q], order[p]
-        total = np.zeros(d, np.float32)
+        total, total_b = np.zeros(d, np.float32), np.zeros(d, np.float32)
         own = np.zeros((len(feats), d), np.float32)
         for p in order:
             y = labels[p]
@@ -76,32 +100,33 @@ def reference_step(engine, step, U, V, accU, accV):
             self_at = np.flatnonzero(feats == y) if engine.leave_one_out else []
             if len(self_at):
                 x -= weights[self_at[0]] * U[y]
-            positive, slope_y = h(np.dot(x, V[y]))
+            positive, in_y, b_y = scored(x, u_b, row, y)
             violator, trials = None, 0
             for draw in [rng.below(n_labels) for _ in range(model.num_negatives)]:  # all K drawn first
                 if draw in labels:
                     continue
                 trials += 1
-                if h(np.dot(x, V[draw]))[0] > positive - margin:
+                if scored(x, u_b, row, draw)[0] > positive - margin:
                     violator = draw
                     break
             stats[1] += 1
             if violator is None:
                 continue
-            negative, slope_c = h(np.dot(x, V[violator]))
+            negative, in_c, b_c = scored(x, u_b, row, violator)
             rank = (n_labels - len(labels)) // trials
             weight = np.float32(np.sum(1.0 / np.arange(1, rank + 1)))
             stats += [weight * (margin - positive + negative), 0, 1, rank]
-            dx = weight * (slope_c * V[violator] - slope_y * V[y])
-            update(V, accV, y, -weight * slope_y * x)
-            update(V, accV, violator, weight * slope_c * x)
+            dx = weight * (in_c * V[violator] - in_y * V[y])
+            total_b += weight * (b_c * V[violator] - b_y * V[y])
+            update(V, accV, y, -weight * (in_y * x + b_y * u_b))
+            update(V, accV, violator, weight * (in_c * x + b_c * u_b))
             total += dx
             if len(self_at):
                 own[self_at[0]] += dx
         for i, f in enumerate(feats):
             update(U, accU, f, weights[i] * (total - own[i]))
         if bias is not None:
-            update(U, accU, bias, total)
+            update(U, accU, bias, total_b)
     return stats
 
 
@@ -122,13 +147,24 @@ def tiny(task, seed=0):
     # AWE whose score is a function of the linear score s: s sigmoid(2 s - 0.5), and 0.5 s + s sigmoid(s + 0.25)
     (RECOMMENDATION, "adagrad", True, "linear-sigmoid:alpha=2,beta=-0.5"),
     (ANNOTATION, "sgd", True, "constant:0.5+linear-sigmoid:alpha=1,beta=0.25"),
+    # G read per example and label, built from an earlier model: k-NN, its bias term outside G (prior, the default)
+    # and inside it; beside a constant; the vote, added to the linear score; an RBF whose G has an offset
+    (ANNOTATION, "adagrad", True, "knn:k=3"), (RECOMMENDATION, "adagrad", True, "knn:k=3"),
+    (ANNOTATION, "sgd", True, "knn:k=3,prior=0"), (ANNOTATION, "adagrad", False, "knn:k=3"),
+    (RECOMMENDATION, "adagrad", True, "constant:0.3+knn:k=3"), (ANNOTATION, "adagrad", True, "vote:weight=3,k=3"),
+    (ANNOTATION, "adagrad", True, "rbf:k=4,gamma=0.5,label_gamma=1"),
 ])
 def test_native_step_matches_numpy_reference(task, optimizer, input_bias, affinity):
     data = tiny(task)
-    model = build_model(data, ModelConfig(dimension=8, num_negatives=4, max_norm=1.0, input_bias=input_bias, seed=3,
-                                          affinity=affinity))
+    config = ModelConfig(dimension=8, num_negatives=4, max_norm=1.0, input_bias=input_bias, seed=3, affinity=affinity)
+    model = build_model(data, config)
+    context = None
+    if model.affinity.reference_part() is not None:  # G from an earlier model's U
+        build_g(model, build_model(data, dataclasses.replace(config, affinity=None, seed=4)), data)
+        context = _training_context(model, data, tf.distribute.get_strategy())
     model.compile(optimizer=TrainConfig(optimizer=optimizer, learning_rate=0.3).make_optimizer())
-    engine = NativeWarp(model, data, threads=1, seed=5)
+    engine = NativeWarp(model, data, threads=1, seed=5, context=context)
+    assert (engine.g is not None) == (context is not None)
     engine.load()
     before = {name: table.copy() for name, table in engine.tables.items()}
     expected = {name: table.copy() for name, table in before.items()}
@@ -141,6 +177,33 @@ def test_native_step_matches_numpy_reference(task, optimizer, input_bias, affini
         assert not np.allclose(engine.tables[name], before[name]), name
         np.testing.assert_allclose(engine.tables[name], expected[name], rtol=1e-4, atol=1e-5, err_msg=name)
     assert np.all(np.linalg.norm(engine.tables["V"], axis=1) <= 1.0 + 1e-5)  # max-norm projection
+
+
+@pytest.mark.parametrize("affinity", [
+    "knn:k=3", "knn:k=3,prior=0", "constant:0.3+knn:k=3", "vote:weight=3,k=3", "rbf:k=4,gamma=0.5,label_gamma=1",
+    "constant:0.5+linear-sigmoid:alpha=2,beta=-0.5",
+])
+def test_the_native_form_scores_as_the_model_does(affinity):
+    """What the native engine trains (NativeForm, as the reference above computes it) is the
+    model's own score, as scoring and serving compute it, for every label of every row."""
+    data = tiny(ANNOTATION)
+    config = ModelConfig(dimension=8, seed=3, affinity=affinity)
+    model = build_model(data, config)
+    if model.affinity.reference_part() is not None:
+        build_g(model, build_model(data, dataclasses.replace(config, affinity=None, seed=4)), data)
+    form = model.affinity.native_form()
+    prepared = sp.csr_matrix(model.prepare(data.X))
+    U, V = model.U.table.numpy(), model.V.table.numpy()
+    s_in, s_b = prepared @ U[:-1] @ V.T, (U[-1] @ V.T)[None, :]  # the bias feature is U's last row
+    if form.lam:
+        s = s_in + s_b
+        expected = s * (form.c + form.lam / (1 + np.exp(-(form.alpha * s + form.beta))))
+    else:
+        rows = model.affinity.context(prepared).toarray()
+        G = rows[:, :-1] + rows[:, -1:]  # a label's weight and the offset every label gets
+        expected = (form.c + form.gin * G) * s_in + (form.c + (1 if form.prior else form.gin * G)) * s_b + form.gadd * G
+        assert len(np.unique(G)) > 2  # G tells labels apart: it is exercised
+    np.testing.assert_allclose(model.score(data.X), expected, rtol=1e-4, atol=1e-5)
 
 
 def _tiny_engine(data=None):
@@ -584,14 +647,30 @@ def test_a_missing_compiler_is_a_clear_error(tmp_path, monkeypatch):
     assert not list(tmp_path.glob("*.so"))
 
 
-def test_iterative_awe_trains_its_linear_step_natively():
+def test_iterative_awe_trains_every_step_natively():
     corel = load_dataset("corel5k")
     lines = []
     final, steps = fit_iterative(corel.train, ModelConfig(dimension=32, num_negatives=10, affinity="knn:k=20"),
-                                 TrainConfig(epochs=2, engine="native", threads=1, verbose=0), iterations=1,
+                                 TrainConfig(epochs=2, engine="native", threads=1, verbose=0), iterations=2,
                                  log=lines.append)
-    assert int(steps[0].model.optimizer.iterations.numpy()) == 2  # one native chunk per epoch
-    assert int(steps[1].model.optimizer.iterations.numpy()) > 10  # the step with G: graph batches
-    assert "native engine" in lines[0] and "graph engine" in lines[1]
-    p1 = evaluate_model(final.model.score, corel)["metrics"]["precision@1"]
-    assert p1 > 0.3, p1
+    assert [int(step.model.optimizer.iterations.numpy()) for step in steps] == [2, 2, 2]  # a native chunk an epoch
+    for before, after in zip(steps, steps[1:], strict=False):  # Adagrad's state carried on: it only grows
+        for table in ("U", "V"):
+            old, new = (adagrad_accumulator(s.model.optimizer, getattr(s.model, table).table).numpy()
+                        for s in (before, after))
+            assert np.all(new >= old) and np.any(new > old), table
+    assert all("native engine" in line for line in lines[:3]), lines
+    knn = evaluate_model(final.model.score, corel)["metrics"]["precision@1"]
+    wsabie = evaluate_model(steps[0].model.score, corel)["metrics"]["precision@1"]
+    assert knn > max(0.3, wsabie), (knn, wsabie)
+
+
+def test_an_iterative_affinity_beside_a_per_term_one_trains_its_steps_with_g_on_the_graph_step():
+    corel = load_dataset("corel5k")
+    lines = []
+    _, steps = fit_iterative(corel.train, ModelConfig(dimension=8, num_negatives=3, affinity="knn:k=5+topk:k=2"),
+                             TrainConfig(epochs=1, engine="native", threads=1, verbose=0), iterations=1,
+                             log=lines.append)
+    assert int(steps[0].model.optimizer.iterations.numpy()) == 1  # one native chunk
+    assert int(steps[1].model.optimizer.iterations.numpy()) > 10  # graph batches
+    assert "native engine" in lines[0] and "graph engine" in lines[1], lines

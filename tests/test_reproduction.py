@@ -107,8 +107,8 @@ def test_annotation_over_two_seeds_reports_means_and_each_seed(tmp_path, data_di
 
 
 def test_reproduce_trains_the_linear_models_with_the_native_engine(monkeypatch, data_dir):
-    """``--engine native``: WSABIE, linear sigmoid and AWE k-NN's step 0 train natively, the other AWE
-    models (which the native engine refuses) with the graph step."""
+    """``--engine native``: WSABIE, linear sigmoid and every step of AWE k-NN train natively, top-k
+    (which the native engine refuses) with the graph step."""
     from awe_tf import reproduction
     from awe_tf.native import NativeWarp
 
@@ -125,7 +125,8 @@ def test_reproduce_trains_the_linear_models_with_the_native_engine(monkeypatch, 
                                    init_scale=0.5, log=lambda line: None)
     assert scales == {0.5}  # the initial scale reaches every model
     assert len(rows) == 4 and all(0 < r["precision@1"] <= 1 for r in rows)
-    assert len(native) == 4  # WSABIE and AWE's step 0, each on the validation carve-out and in the refit
+    # WSABIE, AWE's step 0 and its step with G, each on the validation carve-out and in the refit
+    assert len(native) == 6 and sum(name.startswith("knn") for name in native) == 2, native
     native.clear()
     rows = reproduction.recommendation(dimension=8, epochs=1, betas=(0.0,), top_ks=(5,), top_k_rests=(0.0,),
                                        engine="native", threads=1, log=lambda line: None)

@@ -59,6 +59,33 @@ class Registration:
 REGISTRY: dict[str, Registration] = {}
 
 
+@dataclasses.dataclass(frozen=True)
+class NativeForm:
+    """The score as the native engine computes it (``awe_tf/native/warp.c``), from the linear
+    score s = s_in + s_b (s_in over the input's features, s_b = U_bias . V_y the bias feature's
+    term) and, where the affinity has one, G(x, y), one number per example and label:
+
+        f = s (c + lam sigmoid(alpha s + beta))                          (no G)
+        f = (c + gin G) s_in + (c + (prior ? 1 : gin G)) s_b + gadd G    (lam = 0)
+
+    WSABIE is the default; linear sigmoid sets ``lam, alpha, beta``; k-NN ``c = 0, gin = 1``; the
+    neighbour vote, added to the linear score, ``gadd``.
+    """
+
+    c: float = 1.0
+    lam: float = 0.0
+    alpha: float = 0.0
+    beta: float = 0.0
+    gin: float = 0.0
+    gadd: float = 0.0
+    prior: bool = False
+
+    @property
+    def uses_g(self) -> bool:
+        """Whether the score reads G: training then needs each example's row of it."""
+        return self.gin != 0.0 or self.gadd != 0.0
+
+
 def register(name: str, space: dict | None = None, short: str | None = None):
     """Make an affinity known by ``name`` (a class decorator; also takes a factory function):
     registers the class for Keras serialisation (package ``awe_tf``) and records its search space
@@ -170,6 +197,12 @@ class Affinity(tf.keras.layers.Layer):
         V y alone, f = s (c + lam sigmoid(alpha s + beta)): then a pair costs what WSABIE's does,
         and the native engine trains it. None (the default) for any other G."""
         return None
+
+    def native_form(self) -> NativeForm | None:
+        """The score as the native engine computes it (:class:`NativeForm`), or None where it
+        cannot (the default for G other than those of :meth:`scalar_form`)."""
+        form = self.scalar_form()
+        return None if form is None else NativeForm(*form)
 
     def learnt_scalars(self) -> dict[str, float]:
         """G's jointly learnt single numbers by name (top-k's ``rest``), what a run reports beside

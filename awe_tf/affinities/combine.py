@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import tensorflow as tf
 
-from awe_tf.affinities.base import REGISTRY, Affinity
+from awe_tf.affinities.base import REGISTRY, Affinity, NativeForm
 
 
 def _name(affinity) -> str:
@@ -80,6 +82,20 @@ class Sum(Affinity):
             return None  # one sigmoid at most: two with other (alpha, beta) are no longer of this form
         gated = next((form for form in forms if form[1] != 0), (0.0, 0.0, 0.0, 0.0))
         return (sum(form[0] for form in forms), *gated[1:])
+
+    def native_form(self):
+        """The parts' forms summed: constants beside at most one G read per example and label,
+        or beside at most one sigmoid (two with other (alpha, beta) are no longer of the form)."""
+        forms = [c.native_form() for c in self.components]
+        if any(form is None for form in forms):
+            return None
+        special = [form for form in forms if form.lam != 0.0 or form.uses_g]
+        if len(special) > 1 or any(form.gadd != 0.0 for form in special):  # the vote is used alone
+            return None
+        rest = sum(form.c for form in forms if form not in special)
+        if not special:
+            return NativeForm(c=rest)
+        return dataclasses.replace(special[0], c=special[0].c + rest)
 
     def check_ready(self) -> None:
         for c in self.components:

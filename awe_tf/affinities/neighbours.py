@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
-from awe_tf.affinities.base import Affinity, context_lookup, pair_dots, pair_queries
+from awe_tf.affinities.base import Affinity, NativeForm, context_lookup, pair_dots, pair_queries
 from awe_tf.config import SCORE_BUDGET
 from awe_tf.data.dataset import labelled_rows
 from awe_tf.layers.scann_index import searcher
@@ -305,6 +305,9 @@ class ReferenceAffinity(Affinity):
         G = context_lookup(context, label_ids, offset_id=self.offset_id)
         scores = G * pair_dots(labels, queries)
         return scores if bias is None else scores + pair_dots(labels, bias[:, None, :])
+
+    def native_form(self) -> NativeForm:
+        return NativeForm(c=0.0, gin=1.0, prior=self.has_prior)
 
     def prior_scores(self, labels, bias_row):
         """What a label outside an input's context scores, ``[N]``: U_bias . V_y with the prior

@@ -28,7 +28,7 @@ import numbers
 
 import tensorflow as tf
 
-from awe_tf.affinities.base import context_lookup, pair_dots, register
+from awe_tf.affinities.base import NativeForm, context_lookup, pair_dots, register
 from awe_tf.affinities.knn import KNN
 from awe_tf.affinities.neighbours import context_scatter_index
 from awe_tf.layers.towers import gather_rows
@@ -86,6 +86,9 @@ class NeighbourVote(KNN):
         n = tf.shape(labels)[0]
         scores = tf.einsum("bd,btd->bt", query, gather_rows(labels, tf.minimum(ids, n - 1))) + self.weight * values
         return tf.where(ids < n, scores, 0.0)
+
+    def native_form(self) -> NativeForm:
+        return NativeForm(c=1.0, gadd=self.weight)
 
     def prior_scores(self, labels, bias_row):
         raise NotImplementedError("every label's vote score depends on the input (its linear score): there is no "

@@ -75,7 +75,7 @@ def _train(args) -> int:
 
     from awe_tf import runs
     from awe_tf.baselines import svd_ranks
-    from awe_tf.config import SettingError, check_engine
+    from awe_tf.config import SettingError, check_engine, engine_for
     from awe_tf.data.protocols import coverage, default_monitor
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory, run_directory, tables_digest
@@ -166,7 +166,7 @@ def _train(args) -> int:
             " (--header no keeps it as data)" if args.header == "auto" else
             f" (as {args.header_recorded_in} read it)" if getattr(args, "header_recorded_in", None)
             else " (--header yes)"))
-    print(_engine_line(args, iterative, auto))
+    print(_engine_line(args, iterative and engine_for(model_config, train_config).engine != "native"))
     epochs = [args.epochs] * (iterations + 1 if iterative else 1)
     validation_report = None
     began = time.perf_counter()
@@ -279,15 +279,15 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' * (n != 1)}"
 
 
-def _engine_line(args, iterative: bool, auto: bool) -> str:
-    """Which engine trains (README, Training engines), and on how many threads."""
+def _engine_line(args, graph_steps: bool) -> str:
+    """Which engine trains (README, Training engines), and on how many threads; ``graph_steps``:
+    an iterative affinity's steps with G train on the graph step (a G the native engine lacks)."""
     if args.engine != "native":
         return "engine: graph (the TensorFlow training step)"
     from awe_tf.native import threads_for
 
     threads = threads_for(args.threads)
-    rest = "; the steps with G on the graph step" if iterative else \
-        "; a candidate it cannot train on the graph step" if auto else ""
+    rest = "; the steps with G on the graph step" if graph_steps else ""
     return f"engine: native (WARP in C, {_plural(threads, 'thread')}{rest})"
 
 

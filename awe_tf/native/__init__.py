@@ -1,5 +1,7 @@
-"""The native CPU engine: sequential WARP in C, one pair at a time, on CPU threads, for WSABIE
-and the AWE models whose score is a function of the linear score alone (linear sigmoid).
+"""The native CPU engine: sequential WARP in C, one pair at a time, on CPU threads, for WSABIE,
+the AWE models whose score is a function of the linear score alone (linear sigmoid), and those
+whose G is one number per example and label, built from the training set (k-NN, RBF, cluster;
+the neighbour vote).
 
 The TensorFlow graph step (``TrainConfig(engine="graph")``, the default) scores batches of pairs
 with static shapes, as TPUs and ``tf.distribute`` need. On a CPU that costs a fixed K + 3 row
@@ -83,12 +85,14 @@ def library() -> ctypes.CDLL:
         lib = ctypes.CDLL(str(target))
         i64, i32, f32, f64 = (np.ctypeslib.ndpointer(t, flags="C_CONTIGUOUS")
                               for t in (np.int64, np.int32, np.float32, np.float64))
-        opt_f32 = ctypes.c_void_p  # an Adagrad accumulator, or None for plain SGD
+        opt_f32 = opt_i32 = opt_i64 = ctypes.c_void_p  # an Adagrad accumulator or G's rows, or None
         lib.awe_warp_train.argtypes = [
             i64, i32, f32, i64, i32, i32, ctypes.c_int64, ctypes.c_int, ctypes.c_int64,
             f32, opt_f32, f32, opt_f32, ctypes.c_int64, ctypes.c_int, ctypes.c_int,
             ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_float,
-            ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_float, f32, ctypes.c_uint64, ctypes.c_int, f64,
+            ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_float,
+            opt_i64, opt_i32, opt_f32, ctypes.c_float, ctypes.c_float, ctypes.c_int,  # G's rows, or None
+            f32, ctypes.c_uint64, ctypes.c_int, f64,
         ]
         lib.awe_warp_train.restype = ctypes.c_int
         _LIBRARY = lib

@@ -5,6 +5,7 @@ step."""
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 import tensorflow as tf
 
 from awe_tf.data.dataset import RECOMMENDATION, Dataset
@@ -80,9 +81,10 @@ def check_supported(model, strategy=None) -> None:
     from awe_tf.distribute import on_one_machine
 
     problems = []
-    if model.affinity.scalar_form() is None:
+    if model.affinity.native_form() is None:
         problems.append(f"it trains models whose score is a function of the linear score alone (WSABIE, linear "
-                        f"sigmoid on the whole score, their sums with constants), not {type(model.affinity).__name__}")
+                        f"sigmoid on the whole score, their sums with constants) or whose G is one number per "
+                        f"example and label (k-NN, RBF, cluster, the vote), not {type(model.affinity).__name__}")
     if model.loss_name != "warp":
         problems.append(f"it computes the loss 'warp' only, not {model.loss_name!r}")
     if model.tpu_embedding:
@@ -99,7 +101,8 @@ def check_supported(model, strategy=None) -> None:
 
 class NativeWarp:
     """Trains an :class:`~awe_tf.models.AWEModel` on ``data`` with ``warp.c``: WSABIE, or an AWE
-    model whose score is a function of the linear score alone (:meth:`Affinity.scalar_form`).
+    model whose score is a function of the linear score alone or whose G is one number per
+    example and label (:meth:`Affinity.native_form`).
 
     Inside ``model.fit`` each step is one chunk of about ``CHUNK_PAIRS`` pairs of examples, in a
     fresh seeded order each epoch. C trains the model's U and V (and Adagrad accumulators) in
@@ -127,9 +130,11 @@ class NativeWarp:
         threads: CPU threads (Hogwild: with more than one, results depend on timing).
         seed: seed of the example order (the model's own seed keys the negative draws).
         strategy: the ``tf.distribute`` strategy training runs under (default: the current one).
+        context: G's rows of ``data``'s rows (CSR ``[n, |Y| + 1]``, the last column an offset every
+            label gets), for an affinity that reads G (:attr:`NativeForm.uses_g`).
     """
 
-    def __init__(self, model, data: Dataset, threads: int, seed: int = 0, strategy=None):
+    def __init__(self, model, data: Dataset, threads: int, seed: int = 0, strategy=None, context=None):
         from awe_tf.native import library
 
         check_supported(model, strategy)
@@ -149,7 +154,16 @@ class NativeWarp:
         self.rows = rows.astype(np.int32)
         self.n_pairs = int(Y.nnz)
         self.harmonic = _harmonic_table(model.n_labels)
-        self.form = model.affinity.scalar_form()  # f = s (c + lam sigmoid(alpha s + beta)), s the linear score
+        self.form = model.affinity.native_form()
+        self.g = None
+        if self.form.uses_g:
+            if context is None or context.shape != (Y.shape[0], model.n_labels + 1):
+                raise ValueError(f"{type(model.affinity).__name__} reads G: give its rows of the data's {Y.shape[0]} "
+                                 f"rows (context, {Y.shape[0]} x {model.n_labels + 1})")
+            context = sp.csr_matrix(context, dtype=np.float32)
+            context.sort_indices()
+            self.g = (np.ascontiguousarray(context.indptr, np.int64), np.ascontiguousarray(context.indices, np.int32),
+                      np.ascontiguousarray(context.data, np.float32))
         self.n_chunks = max(1, min(self.rows.size, -(-self.n_pairs // CHUNK_PAIRS)))
         self._plan = (None, None)
         self.tables, self.unshareable = None, set()
@@ -301,11 +315,14 @@ class NativeWarp:
         seed = int(np.random.SeedSequence([model.seed, int(step)]).generate_state(1, np.uint64)[0])
         acc_u = t["accU"].ctypes.data if "accU" in t else None
         acc_v = t["accV"].ctypes.data if "accV" in t else None
+        form = self.form
+        g = [array.ctypes.data for array in self.g] if self.g is not None else [None] * 3
         status = self.lib.awe_warp_train(
             *self.x, *self.y, rows, rows.size, int(self.leave_one_out),
             model.n_features if model.input_bias else -1, t["U"], acc_u, t["V"], acc_v,
             model.n_labels, model.dimension, model.num_negatives, model.margin, self.lr, self.eps,
-            model.max_norm, *self.form, self.harmonic, seed, self.threads, stats,
+            model.max_norm, form.c, form.lam, form.alpha, form.beta, *g, form.gin, form.gadd, int(form.prior),
+            self.harmonic, seed, self.threads, stats,
         )
         if status != 0:
             raise MemoryError("the native WARP engine could not allocate its buffers or start its threads")

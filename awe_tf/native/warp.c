@@ -3,13 +3,24 @@
  * WSABIE is c = 1, lam = 0 (then h is exactly s); AWE's linear sigmoid on the whole score (eq. 6)
  * is c = 0, lam = 1; a constant plus it, c > 0. A pair costs what WSABIE's does.
  *
+ * And for the affinities built from the training set (k-NN, RBF, cluster, the neighbour vote),
+ * whose G(x, y) is one number per example and label, given as a sparse row per example (its
+ * "context": the labels G gives something, sorted, and an offset every label gets in column |Y|):
+ *     f = (c + gin G) s_in + (c + (prior ? 1 : gin G)) s_b + gadd G      (lam = 0)
+ * with s_in = x^T U^T V y over the input's features and s_b = U_bias . V y the bias feature's term
+ * (the label prior, outside G with prior). k-NN is c = 0, gin = 1; a constant beside it, c > 0;
+ * the vote, which adds to the linear score, c = 1, gin = 0, gadd = its weight. A pair costs
+ * WSABIE's plus a binary search in the example's G row per label scored (and a second dot
+ * product where the prior stays outside G).
+ *
  * The same loss as awe_tf/tasks/warp.py: for a positive pair (x, y), K labels are drawn
  * uniformly (all K before any is scored, so that their rows load together) and scored in order;
  * draws that hit one of the example's positives are skipped and not counted; the
  * first draw c with f(x, c) > f(x, y) - margin is the violator; with N the counted draws up to
  * and including it, the rank estimate is r = floor((|Y| - |Y_x|) / N) and the pair's loss
  * L(r) (margin - f(x, y) + f(x, c)).
- * Its gradients pass through h: d f / d s = h'(s) = c + lam (g + alpha s g (1 - g)), g the sigmoid.
+ * Its gradients pass through h: d f / d s = h'(s) = c + lam (g + alpha s g (1 - g)), g the sigmoid;
+ * with G, d f / d s_in = c + gin G and d f / d s_b = c + (prior ? 1 : gin G).
  *
  * What differs from the TensorFlow graph step is the order of updates:
  *   - V (labels) is updated after every pair (plain SGD order, as in the paper's Algorithm 1);
@@ -48,6 +59,12 @@ typedef struct {
     int K;
     float margin, lr, eps, max_norm;
     float c, lam, alpha, beta; /* f = h(s) = s (c + lam sigmoid(alpha s + beta)) */
+    /* G rows (CSR, columns 0 .. n_labels, the last the offset), or NULL: f as the module comment says */
+    const int64_t *g_indptr;
+    const int32_t *g_indices;
+    const float *g_data;
+    float gin, gadd;
+    int prior;
     const float *harmonic; /* L(r) for r = 0 .. n_labels */
     uint64_t seed;
     int n_threads;
@@ -89,6 +106,31 @@ static inline void prefetch_row(const float *row, int d) {
     __builtin_prefetch(row + d - 1, 0, 1); /* a row not aligned to 64 bytes ends on one more line */
 }
 
+/* An example's row of G: the labels it gives something (sorted) and the offset every label gets. */
+typedef struct {
+    const int32_t *ids;
+    const float *values;
+    int64_t n;
+    float offset;
+} GRow;
+
+static GRow g_row(const Job *job, int64_t row) {
+    GRow r = {NULL, NULL, 0, 0.0f};
+    if (!job->g_indptr) return r;
+    r.ids = job->g_indices + job->g_indptr[row];
+    r.values = job->g_data + job->g_indptr[row];
+    r.n = job->g_indptr[row + 1] - job->g_indptr[row];
+    if (r.n > 0 && r.ids[r.n - 1] == job->n_labels) r.offset = r.values[--r.n];
+    return r;
+}
+
+static int contains(const int32_t *sorted, int64_t n, int64_t value);
+
+static inline float g_of(const GRow *r, int64_t label) {
+    int at = r->n ? contains(r->ids, r->n, label) : -1;
+    return r->offset + (at >= 0 ? r->values[at] : 0.0f);
+}
+
 /* f = h(s), and h'(s) in *slope when slope is not NULL */
 static inline float transformed(const Job *job, float s, float *slope) {
     if (job->lam == 0.0f) {
@@ -98,6 +140,31 @@ static inline float transformed(const Job *job, float s, float *slope) {
     float g = 1.0f / (1.0f + expf(-(job->alpha * s + job->beta)));
     if (slope) *slope = job->c + job->lam * (g + job->alpha * s * g * (1.0f - g));
     return s * (job->c + job->lam * g);
+}
+
+/* f of a label whose row of V is v, and d f / d s_in, d f / d s_b in slope[0], slope[1] when slope is
+ * not NULL. x is the input's sum with the bias feature's row in it, unless split: then x is the
+ * features' sum alone and xb the bias feature's row (with G, where the prior stays outside it). */
+static inline float score(const Job *job, const GRow *r, const float *x, const float *xb, int split,
+                          const float *v, int64_t label, float *slope) {
+    if (!job->g_indptr) {
+        float f = transformed(job, dot(x, v, job->d), slope);
+        if (slope) slope[1] = slope[0];
+        return f;
+    }
+    float G = g_of(r, label);
+    float a_in = job->c + job->gin * G;
+    float f = a_in * dot(x, v, job->d) + job->gadd * G;
+    float a_b = a_in;
+    if (split) {
+        a_b = job->c + (job->prior ? 1.0f : job->gin * G);
+        f += a_b * dot(xb, v, job->d);
+    }
+    if (slope) {
+        slope[0] = a_in;
+        slope[1] = a_b;
+    }
+    return f;
 }
 
 static int contains(const int32_t *sorted, int64_t n, int64_t value) {
@@ -144,10 +211,12 @@ static void *run(void *arg) {
     float *x = calloc((size_t)d, sizeof(float));
     float *dx = calloc((size_t)d, sizeof(float));
     float *total = calloc((size_t)d, sizeof(float));
+    float *total_b = calloc((size_t)d, sizeof(float)); /* the bias feature's, where the prior is outside G */
+    float *gv = calloc((size_t)d, sizeof(float));      /* d f / d V y where the prior is outside G */
     float *own = calloc((size_t)(max_feat * d), sizeof(float)); /* gradient of pairs whose item is feature i */
     int32_t *order = malloc((size_t)max_lab * sizeof(int32_t));
     int64_t *draws = malloc((size_t)(job->K > 0 ? job->K : 1) * sizeof(int64_t));
-    if (!sum || !x || !dx || !total || !own || !order || !draws) {
+    if (!sum || !x || !dx || !total || !total_b || !gv || !own || !order || !draws) {
         work->failed = 1;
         goto done;
     }
@@ -168,14 +237,19 @@ static void *run(void *arg) {
             prefetch_row(job->V + (int64_t)labels[p] * d, d);
             if (job->accV) prefetch_row(job->accV + (int64_t)labels[p] * d, d);
         }
+        GRow G = g_row(job, row);
+        /* the prior outside G: the bias feature's row scored apart from the features' sum */
+        int split = job->g_indptr && job->prior && job->bias_row >= 0;
+        const float *xb = split ? job->U + job->bias_row * d : NULL;
         /* x^T U once per example (the bias feature has weight 1) */
-        if (job->bias_row >= 0) memcpy(sum, job->U + job->bias_row * d, (size_t)d * sizeof(float));
+        if (job->bias_row >= 0 && !split) memcpy(sum, job->U + job->bias_row * d, (size_t)d * sizeof(float));
         else memset(sum, 0, (size_t)d * sizeof(float));
         for (int64_t i = 0; i < nf; i++) {
             const float *u = job->U + (int64_t)feat[i] * d;
             for (int k = 0; k < d; k++) sum[k] += weight[i] * u[k];
         }
         memset(total, 0, (size_t)d * sizeof(float));
+        if (split) memset(total_b, 0, (size_t)d * sizeof(float));
         int any_own = 0;
         for (int64_t p = 0; p < nl; p++) order[p] = (int32_t)p;
         for (int64_t p = nl - 1; p > 0; p--) { /* the example's pairs in a random order */
@@ -192,8 +266,8 @@ static void *run(void *arg) {
                 for (int k = 0; k < d; k++) x[k] -= weight[self] * u[k];
             }
             float *vy = job->V + y * d;
-            float slope_y, slope_c = 0.0f;
-            float positive = transformed(job, dot(x, vy, d), &slope_y);
+            float slope_y[2], slope_c[2] = {0.0f, 0.0f};
+            float positive = score(job, &G, x, xb, split, vy, y, slope_y);
             int64_t violator = -1, trials = 0;
             float negative = 0.0f;
             for (int draw = 0; draw < job->K; draw++) { /* all K drawn first, their rows asked for together */
@@ -204,11 +278,10 @@ static void *run(void *arg) {
                 int64_t c = draws[draw];
                 if (contains(labels, nl, c) >= 0) continue;
                 trials++;
-                float raw = dot(x, job->V + c * d, d);
-                float score = transformed(job, raw, NULL);
-                if (score > positive - job->margin) {
+                float f = score(job, &G, x, xb, split, job->V + c * d, c, slope_c);
+                if (f > positive - job->margin) {
                     violator = c;
-                    negative = transformed(job, raw, &slope_c);
+                    negative = f;
                     break;
                 }
             }
@@ -221,9 +294,17 @@ static void *run(void *arg) {
             work->stats[2] += 1.0;
             work->stats[3] += (double)rank;
             float *vc = job->V + violator * d;
-            for (int k = 0; k < d; k++) dx[k] = weight_r * (slope_c * vc[k] - slope_y * vy[k]); /* d loss / d x */
-            update_row(job, vy, job->accV ? job->accV + y * d : NULL, x, -weight_r * slope_y);
-            update_row(job, vc, job->accV ? job->accV + violator * d : NULL, x, weight_r * slope_c);
+            for (int k = 0; k < d; k++) dx[k] = weight_r * (slope_c[0] * vc[k] - slope_y[0] * vy[k]); /* d loss / d x */
+            if (split) {
+                for (int k = 0; k < d; k++) total_b[k] += weight_r * (slope_c[1] * vc[k] - slope_y[1] * vy[k]);
+                for (int k = 0; k < d; k++) gv[k] = slope_y[0] * x[k] + slope_y[1] * xb[k];
+                update_row(job, vy, job->accV ? job->accV + y * d : NULL, gv, -weight_r);
+                for (int k = 0; k < d; k++) gv[k] = slope_c[0] * x[k] + slope_c[1] * xb[k];
+                update_row(job, vc, job->accV ? job->accV + violator * d : NULL, gv, weight_r);
+            } else {
+                update_row(job, vy, job->accV ? job->accV + y * d : NULL, x, -weight_r * slope_y[0]);
+                update_row(job, vc, job->accV ? job->accV + violator * d : NULL, x, weight_r * slope_c[0]);
+            }
             for (int k = 0; k < d; k++) total[k] += dx[k];
             if (self >= 0) {
                 float *o = own + (int64_t)self * d;
@@ -244,10 +325,11 @@ static void *run(void *arg) {
             update_row(job, job->U + f * d, job->accU ? job->accU + f * d : NULL, g, weight[i]);
         }
         if (job->bias_row >= 0)
-            update_row(job, job->U + job->bias_row * d, job->accU ? job->accU + job->bias_row * d : NULL, total, 1.0f);
+            update_row(job, job->U + job->bias_row * d, job->accU ? job->accU + job->bias_row * d : NULL,
+                       split ? total_b : total, 1.0f);
     }
 done:
-    free(sum); free(x); free(dx); free(total); free(own); free(order); free(draws);
+    free(sum); free(x); free(dx); free(total); free(total_b); free(gv); free(own); free(order); free(draws);
     return NULL;
 }
 
@@ -258,11 +340,13 @@ int awe_warp_train(const int64_t *x_indptr, const int32_t *x_indices, const floa
                    int leave_one_out, int64_t bias_row, float *U, float *accU, float *V, float *accV,
                    int64_t n_labels, int d, int K, float margin, float lr, float eps, float max_norm,
                    float c, float lam, float alpha, float beta,
+                   const int64_t *g_indptr, const int32_t *g_indices, const float *g_data,
+                   float gin, float gadd, int prior,
                    const float *harmonic, uint64_t seed, int n_threads, double *stats) {
     if (n_threads < 1) n_threads = 1;
     Job job = {x_indptr, x_indices, x_data, y_indptr, y_indices, rows, n_rows, leave_one_out, bias_row,
-               U, accU, V, accV, n_labels, d, K, margin, lr, eps, max_norm, c, lam, alpha, beta, harmonic, seed,
-               n_threads};
+               U, accU, V, accV, n_labels, d, K, margin, lr, eps, max_norm, c, lam, alpha, beta,
+               g_indptr, g_indices, g_data, gin, gadd, prior, harmonic, seed, n_threads};
     Work *work = calloc((size_t)n_threads, sizeof(Work));
     pthread_t *threads = calloc((size_t)n_threads, sizeof(pthread_t));
     if (!work || !threads) {

@@ -204,7 +204,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         # Checks the model and strategy before anything else is built, and makes U and V its own before the
         # optimiser's state exists (:class:`NativeWarp`); reads the optimiser only once training begins.
         batches = NativeWarp(model, prepared, threads_for(train_config.threads), seed=train_config.seed,
-                             strategy=strategy)
+                             strategy=strategy, context=_training_context(model, train, strategy))
     with strategy.scope():
         model.compile(optimizer=train_config.make_optimizer(),
                       jit_compile=train_config.jit_compile,

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from awe_tf.affinities import spec_of
-from awe_tf.config import ModelConfig, SettingError, TrainConfig
+from awe_tf.config import ModelConfig, SettingError, TrainConfig, engine_for
 from awe_tf.data.dataset import Dataset, Split, labelled_rows
 from awe_tf.training.fit import FitResult, build_model, check_arguments, fit, progress_log, start_from
 
@@ -52,7 +52,9 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     optimiser state (Adagrad's accumulators; :mod:`awe_tf.training.optimiser`), so the steps
     make one optimisation rather than restarting it. Each step trains at least one epoch: the point of
     a step is U and V learnt with its G. With ``engine="native"``
-    only step 0 runs natively; the steps with G use the graph step, the only one that has G.
+    every step runs natively where the native engine has G's form (k-NN, RBF, cluster, the vote,
+    beside constants: :meth:`~awe_tf.affinities.Affinity.native_form`); otherwise the steps with
+    G use the graph step.
 
     Args:
         train: training data.
@@ -103,12 +105,14 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     if min(epochs[1:]) < 1 or (init_from is None and epochs[0] < 1):
         raise ValueError(f"every step trains at least one epoch (step 0 none only when init_from is it), got {epochs}")
 
-    def config(step):
-        # The native engine trains the linear model only: step 0 with it, the steps with G with the graph step.
-        return dataclasses.replace(train_config, epochs=epochs[step],
-                                   engine=train_config.engine if step == 0 else "graph")
+    def config(step):  # the steps with G with the graph step where the native engine cannot train that G
+        return dataclasses.replace(train_config if step == 0 else engine_for(model_config, train_config),
+                                   epochs=epochs[step])
 
-    native = " with the native engine" if train_config.engine == "native" else ""
+    def engine(step):
+        return " with the native engine" if config(step).engine == "native" else ""
+
+    native = engine(0)
     if init_from is not None:
         log(f"step 0/{iterations}: the linear model given (not trained again)")
         results = [FitResult.as_given(init_from)]
@@ -118,7 +122,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     previous = results[0].model
     for step in range(1, iterations + 1):
         log(f"step {step}/{iterations}: G ({spec_of(final_model.affinity)}) from the step-{step - 1} model, "
-            f"then U and V retrained{' (graph engine)' if native else ''}")
+            f"then U and V retrained{engine(step) or (' (graph engine)' if native else '')}")
         model = final_model if step == iterations else build_model(train, model_config)
         if warm_start:  # each step trains on from here: iterative learning retrains U and V with each new G
             start_from(model, previous)
