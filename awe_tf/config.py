@@ -240,6 +240,10 @@ def affinity_of(model_config: ModelConfig):
     return None if affinity is None else get(copy.deepcopy(affinity))
 
 
+NATIVE_TRAINS = ("WSABIE, linear sigmoid (on the whole score), the affinities built from the training set (k-NN, "
+                 "RBF, cluster, the neighbour vote) and their sums with constants")  # Affinity.native_form's
+
+
 def _native_trains(affinity) -> bool:
     """Whether the native engine trains this G: WSABIE, a score that is a function of the linear
     score alone, or one whose G is a number per example and label (``Affinity.native_form``)."""
@@ -263,9 +267,8 @@ def check_engine(model_config: ModelConfig, train_config: TrainConfig) -> None:
         return
     affinity = affinity_of(model_config)
     if not _native_trains(affinity) and affinity.reference_part() is None:
-        raise SettingError("engine", f"native trains WSABIE, linear sigmoid (on the whole score), the affinities "
-                                     f"built from the training set (k-NN, RBF, cluster, the vote) and their sums "
-                                     f"with constants, not {model_config.affinity!r}: use the graph engine")
+        raise SettingError("engine", f"native trains {NATIVE_TRAINS}, not {model_config.affinity!r}: use the graph "
+                                     "engine")
     if model_config.loss != "warp":
         raise SettingError("engine", f"native computes the loss 'warp' only, not {model_config.loss!r}")
     if model_config.tpu_embedding:

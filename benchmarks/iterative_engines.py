@@ -48,12 +48,12 @@ def main(argv=None) -> int:
                                        verbose=0) for engine in ENGINES}
     except (SettingError, ValueError) as error:  # before any work
         parser.error(str(error))
-    from awe_tf.config import affinity_of
+    from awe_tf.config import NATIVE_TRAINS, affinity_of
 
     affinity = affinity_of(model_config)
     if affinity.reference_part() is None or affinity.native_form() is None:
         parser.error(f"--affinity {args.affinity}: not an affinity built from the training set that the native "
-                     "engine trains every step of (k-NN, RBF, cluster, the vote, and their sums with constants)")
+                     f"engine trains every step of (it trains {NATIVE_TRAINS})")
 
     from awe_tf.data import load_dataset
     from awe_tf.evaluation import evaluate_model

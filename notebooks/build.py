@@ -45,10 +45,11 @@ scores"""),
                "(compiled on first use, which the first native run below includes: about a second), with the "
                "same model class, optimiser state and callbacks. It draws negatives pair by pair and updates V "
                "after each pair (U once per example), so its U and V, and its precision, differ a little from "
-               "the TensorFlow step's (README, Training engines). It trains the models whose score is a "
-               "function of the linear score alone (WSABIE, linear sigmoid on the whole score, and their sums "
-               "with constants) on one machine; the TensorFlow step (`engine=\"graph\"`, the default) trains "
-               "every affinity under any `tf.distribute` strategy."),
+               "the TensorFlow step's (README, Training engines). It trains, on one machine, the models whose "
+               "score is a function of the linear score alone (WSABIE, linear sigmoid on the whole score) and "
+               "those whose G is one number per example and label, built from the training set (AWE k-NN as "
+               "above, RBF, cluster, the neighbour vote), and their sums with constants; the TensorFlow step "
+               "(`engine=\"graph\"`, the default) trains every affinity under any `tf.distribute` strategy."),
         ("code", """\
 import time
 

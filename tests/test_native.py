@@ -44,7 +44,7 @@ def reference_step(engine, step, U, V, accU, accV):
     The score of a label y from the input's features' term s_in = x~ . V_y (x~ = sum_i x_i U_i,
     the pair's own item left out) and the bias feature's s_b = U_bias . V_y: a function of s_in +
     s_b, or, where the affinity reads G (one number per example and label, its training rows
-    ``engine.g``), (c + gin G) s_in + (c + (prior ? 1 : gin G)) s_b + gadd G
+    ``engine.g``), (c + g_scale G) s_in + (c + (prior ? 1 : g_scale G)) s_b + g_added G
     (``awe_tf.affinities.base.NativeForm``)."""
     model, form = engine.model, engine.form
     indptr, indices, data = engine.x
@@ -55,8 +55,8 @@ def reference_step(engine, step, U, V, accU, accV):
     seed = int(np.random.SeedSequence([model.seed, step]).generate_state(1, np.uint64)[0])
     rng = SplitMix(seed ^ ((0xD1B54A32D192ED03 * 1) & MASK))
     stats = np.zeros(4)
-    c, lam, alpha, beta, gin, gadd = (np.float32(v) for v in (form.c, form.lam, form.alpha, form.beta, form.gin,
-                                                               form.gadd))
+    c, lam, alpha, beta, g_scale, g_added = (np.float32(getattr(form, name)) for name in
+                                             ("c", "lam", "alpha", "beta", "g_scale", "g_added"))
     G = None if engine.g is None else sp.csr_matrix((engine.g[2], engine.g[1], engine.g[0]),
                                                     shape=(len(engine.g[0]) - 1, n_labels + 1)).toarray()
 
@@ -69,9 +69,9 @@ def reference_step(engine, step, U, V, accU, accV):
             slope = c + lam * (g + alpha * s * g * (np.float32(1) - g))
             return s * (c + lam * g), slope, slope
         g = G[row, y] + G[row, n_labels]  # the label's weight and the offset every label gets
-        a_in = c + gin * g
-        a_b = c + (np.float32(1) if form.prior else gin * g)
-        return a_in * s_in + a_b * s_b + gadd * g, a_in, a_b
+        a_in = c + g_scale * g
+        a_b = c + (np.float32(1) if form.prior else g_scale * g)
+        return a_in * s_in + a_b * s_b + g_added * g, a_in, a_b
 
     def update(table, acc, row, gradient):
         if acc is not None:
@@ -153,6 +153,7 @@ def tiny(task, seed=0):
     (ANNOTATION, "sgd", True, "knn:k=3,prior=0"), (ANNOTATION, "adagrad", False, "knn:k=3"),
     (RECOMMENDATION, "adagrad", True, "constant:0.3+knn:k=3"), (ANNOTATION, "adagrad", True, "vote:weight=3,k=3"),
     (ANNOTATION, "adagrad", True, "rbf:k=4,gamma=0.5,label_gamma=1"),
+    (ANNOTATION, "sgd", True, "cluster:leaves=4,top=5"),
 ])
 def test_native_step_matches_numpy_reference(task, optimizer, input_bias, affinity):
     data = tiny(task)
@@ -179,31 +180,63 @@ def test_native_step_matches_numpy_reference(task, optimizer, input_bias, affini
     assert np.all(np.linalg.norm(engine.tables["V"], axis=1) <= 1.0 + 1e-5)  # max-norm projection
 
 
-@pytest.mark.parametrize("affinity", [
-    "knn:k=3", "knn:k=3,prior=0", "constant:0.3+knn:k=3", "vote:weight=3,k=3", "rbf:k=4,gamma=0.5,label_gamma=1",
-    "constant:0.5+linear-sigmoid:alpha=2,beta=-0.5",
+@pytest.mark.parametrize("affinity,input_bias", [
+    ("knn:k=3", True), ("knn:k=3", False), ("knn:k=3,prior=0", True), ("constant:0.3+knn:k=3", True),
+    ("vote:weight=3,k=3", True), ("rbf:k=4,gamma=0.5,label_gamma=1", True), ("cluster:leaves=4,top=5", True),
+    ("constant:0.5+linear-sigmoid:alpha=2,beta=-0.5", True),
 ])
-def test_the_native_form_scores_as_the_model_does(affinity):
+def test_the_native_form_scores_as_the_model_does(affinity, input_bias):
     """What the native engine trains (NativeForm, as the reference above computes it) is the
     model's own score, as scoring and serving compute it, for every label of every row."""
     data = tiny(ANNOTATION)
-    config = ModelConfig(dimension=8, seed=3, affinity=affinity)
+    config = ModelConfig(dimension=8, seed=3, affinity=affinity, input_bias=input_bias)
     model = build_model(data, config)
     if model.affinity.reference_part() is not None:
         build_g(model, build_model(data, dataclasses.replace(config, affinity=None, seed=4)), data)
     form = model.affinity.native_form()
     prepared = sp.csr_matrix(model.prepare(data.X))
     U, V = model.U.table.numpy(), model.V.table.numpy()
-    s_in, s_b = prepared @ U[:-1] @ V.T, (U[-1] @ V.T)[None, :]  # the bias feature is U's last row
+    if input_bias:  # the bias feature is U's last row
+        s_in, s_b = prepared @ U[:-1] @ V.T, (U[-1] @ V.T)[None, :]
+    else:
+        s_in, s_b = prepared @ U @ V.T, np.zeros((1, V.shape[0]), np.float32)
     if form.lam:
         s = s_in + s_b
         expected = s * (form.c + form.lam / (1 + np.exp(-(form.alpha * s + form.beta))))
     else:
         rows = model.affinity.context(prepared).toarray()
         G = rows[:, :-1] + rows[:, -1:]  # a label's weight and the offset every label gets
-        expected = (form.c + form.gin * G) * s_in + (form.c + (1 if form.prior else form.gin * G)) * s_b + form.gadd * G
-        assert len(np.unique(G)) > 2  # G tells labels apart: it is exercised
+        on_input, on_prior = form.c + form.g_scale * G, form.c + (1 if form.prior else form.g_scale * G)
+        expected = on_input * s_in + on_prior * s_b + form.g_added * G
+        assert len(np.unique(G)) > 1  # G tells labels apart: it is exercised
     np.testing.assert_allclose(model.score(data.X), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_native_g_rows_are_each_training_rows_neighbours_found_apart():
+    """The rows of G the native engine trains with are, for each training row, the share of its k
+    nearest other rows with a label (cosine in the earlier model's space, found here in NumPy)
+    that carry each label; a row without a label has an empty row (and no pair), and the rows
+    after it keep their places."""
+    data = tiny(ANNOTATION)
+    Y = data.Y.tolil()
+    Y[4, :] = 0  # a training row without a label, mid-set
+    data = Dataset(X=data.X, Y=sp.csr_matrix(Y), feature_names=data.feature_names, label_names=data.label_names,
+                   task=ANNOTATION, name="tiny-unlabelled")
+    config = ModelConfig(dimension=8, seed=3, affinity="knn:k=3")
+    model, previous = build_model(data, config), build_model(data, dataclasses.replace(config, affinity=None, seed=4))
+    build_g(model, previous, data)
+    context = _training_context(model, data, tf.distribute.get_strategy())
+    engine = NativeWarp(model, data, threads=1, seed=5, context=context)
+    indptr, indices, values = engine.g
+    got = sp.csr_matrix((values, indices, indptr), shape=(data.n_examples, data.n_labels + 1)).toarray()
+    Z = previous.embed_inputs(data.X)
+    Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+    labelled = np.flatnonzero(data.Y.getnnz(axis=1))
+    assert 4 not in labelled and not got[4].any()
+    for row in labelled:
+        others = labelled[labelled != row]
+        nearest = others[np.argsort(-(Z[others] @ Z[row]), kind="stable")[:3]]
+        np.testing.assert_allclose(got[row, :-1], data.Y[nearest].toarray().mean(axis=0), atol=1e-6, err_msg=str(row))
 
 
 def _tiny_engine(data=None):
@@ -606,7 +639,7 @@ def test_native_killed_run_resumes_to_the_same_weights(tmp_path):
 def test_native_engine_refuses_what_it_cannot_train():
     corel = load_dataset("corel5k")
     for affinity in ("linear-sigmoid:on=pair", "sigmoid", "constant:1+topk:k=2"):
-        with pytest.raises(ValueError, match="a function of the linear score alone"):
+        with pytest.raises(ValueError, match="it trains WSABIE, linear sigmoid"):
             fit(corel.train, ModelConfig(dimension=8, affinity=affinity), TrainConfig(epochs=1, engine="native"))
     with pytest.raises(ValueError, match="fit_iterative"):  # k-NN: fit trains it with neither engine
         fit(corel.train, ModelConfig(dimension=8, affinity="knn:k=5"), TrainConfig(epochs=1, engine="native"))

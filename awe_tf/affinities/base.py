@@ -63,27 +63,35 @@ REGISTRY: dict[str, Registration] = {}
 class NativeForm:
     """The score as the native engine computes it (``awe_tf/native/warp.c``), from the linear
     score s = s_in + s_b (s_in over the input's features, s_b = U_bias . V_y the bias feature's
-    term) and, where the affinity has one, G(x, y), one number per example and label:
+    term, the label prior) and, where the affinity has one, G(x, y), one number per example and
+    label:
 
-        f = s (c + lam sigmoid(alpha s + beta))                          (no G)
-        f = (c + gin G) s_in + (c + (prior ? 1 : gin G)) s_b + gadd G    (lam = 0)
+        f = s (c + lam sigmoid(alpha s + beta))                                  (without G)
+        f = (c + g_scale G) s_in + (c + (prior ? 1 : g_scale G)) s_b + g_added G   (with G, lam = 0)
 
-    WSABIE is the default; linear sigmoid sets ``lam, alpha, beta``; k-NN ``c = 0, gin = 1``; the
-    neighbour vote, added to the linear score, ``gadd``.
+    WSABIE is the default; linear sigmoid sets ``lam, alpha, beta``; k-NN ``c = 0, g_scale = 1``;
+    a constant beside it, c > 0; the neighbour vote, which adds to the linear score, ``g_added``.
+
+    Attributes:
+        c: the constant part of G.
+        lam, alpha, beta: f's sigmoid of the linear score, weighted by ``lam`` (0: none).
+        g_scale: G's weight on the linear score.
+        g_added: G's weight added to the score.
+        prior: the bias feature's term stays outside G (weighted 1, not G).
     """
 
     c: float = 1.0
     lam: float = 0.0
     alpha: float = 0.0
     beta: float = 0.0
-    gin: float = 0.0
-    gadd: float = 0.0
+    g_scale: float = 0.0
+    g_added: float = 0.0
     prior: bool = False
 
     @property
     def uses_g(self) -> bool:
         """Whether the score reads G: training then needs each example's row of it."""
-        return self.gin != 0.0 or self.gadd != 0.0
+        return self.g_scale != 0.0 or self.g_added != 0.0
 
 
 def register(name: str, space: dict | None = None, short: str | None = None):

@@ -77,22 +77,19 @@ class Sum(Affinity):
         return found[0] if found else None
 
     def scalar_form(self):
-        forms = [c.scalar_form() for c in self.components]
-        if any(form is None for form in forms) or sum(form[1] != 0 for form in forms) > 1:
-            return None  # one sigmoid at most: two with other (alpha, beta) are no longer of this form
-        gated = next((form for form in forms if form[1] != 0), (0.0, 0.0, 0.0, 0.0))
-        return (sum(form[0] for form in forms), *gated[1:])
+        form = self.native_form()
+        return None if form is None or form.uses_g else (form.c, form.lam, form.alpha, form.beta)
 
-    def native_form(self):
+    def native_form(self) -> NativeForm | None:
         """The parts' forms summed: constants beside at most one G read per example and label,
         or beside at most one sigmoid (two with other (alpha, beta) are no longer of the form)."""
         forms = [c.native_form() for c in self.components]
         if any(form is None for form in forms):
             return None
         special = [form for form in forms if form.lam != 0.0 or form.uses_g]
-        if len(special) > 1 or any(form.gadd != 0.0 for form in special):  # the vote is used alone
+        if len(special) > 1:
             return None
-        rest = sum(form.c for form in forms if form not in special)
+        rest = sum(form.c for form in forms if not any(form is other for other in special))
         if not special:
             return NativeForm(c=rest)
         return dataclasses.replace(special[0], c=special[0].c + rest)

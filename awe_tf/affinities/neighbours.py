@@ -307,7 +307,7 @@ class ReferenceAffinity(Affinity):
         return scores if bias is None else scores + pair_dots(labels, bias[:, None, :])
 
     def native_form(self) -> NativeForm:
-        return NativeForm(c=0.0, gin=1.0, prior=self.has_prior)
+        return NativeForm(c=0.0, g_scale=1.0, prior=self.has_prior)
 
     def prior_scores(self, labels, bias_row):
         """What a label outside an input's context scores, ``[N]``: U_bias . V_y with the prior

@@ -88,7 +88,7 @@ class NeighbourVote(KNN):
         return tf.where(ids < n, scores, 0.0)
 
     def native_form(self) -> NativeForm:
-        return NativeForm(c=1.0, gadd=self.weight)
+        return NativeForm(c=1.0, g_added=self.weight)
 
     def prior_scores(self, labels, bias_row):
         raise NotImplementedError("every label's vote score depends on the input (its linear score): there is no "

@@ -116,7 +116,7 @@ def add_setting_args(model, fitting, leave_out=()) -> dict[str, tuple[str, ...]]
     ``fitting``, but those in ``leave_out`` (tune's searched settings, its own --epochs, the
     optimiser), whose flags it returns by destination (for the command to say why it does not
     take them: ``_Parser.refused``). :func:`~awe_tf.cli.common.configs_of` makes the configs."""
-    from awe_tf.config import ModelConfig, TrainConfig
+    from awe_tf.config import NATIVE_TRAINS, ModelConfig, TrainConfig
 
     model_defaults, train_defaults = ModelConfig(), TrainConfig()
     left = {}
@@ -161,8 +161,7 @@ def add_setting_args(model, fitting, leave_out=()) -> dict[str, tuple[str, ...]]
          help="stop after this many epochs without a better validation score (0: never)")
     flag(fitting, "engine", "--engine", choices=["graph", "native"], default=train_defaults.engine,
          help="graph: the TensorFlow step (every model, strategy and device); native: WARP in C on this machine's "
-              "cores, several times faster, for WSABIE, linear sigmoid (on the whole score) and their sums with "
-              "constants (with --iterations: step 0, the linear model)")
+              f"cores, several times faster, for {NATIVE_TRAINS}")
     flag(fitting, "threads", "--threads", type=_non_negative, default=train_defaults.threads,
          help="threads of the native engine (0: every core; with 1 runs are repeatable)")
     return left

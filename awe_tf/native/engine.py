@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
+from awe_tf.config import NATIVE_TRAINS
 from awe_tf.data.dataset import RECOMMENDATION, Dataset
 from awe_tf.data.pipeline import training_matrices
 from awe_tf.layers.towers import share_buffer
@@ -82,9 +83,7 @@ def check_supported(model, strategy=None) -> None:
 
     problems = []
     if model.affinity.native_form() is None:
-        problems.append(f"it trains models whose score is a function of the linear score alone (WSABIE, linear "
-                        f"sigmoid on the whole score, their sums with constants) or whose G is one number per "
-                        f"example and label (k-NN, RBF, cluster, the vote), not {type(model.affinity).__name__}")
+        problems.append(f"it trains {NATIVE_TRAINS}, not {type(model.affinity).__name__}")
     if model.loss_name != "warp":
         problems.append(f"it computes the loss 'warp' only, not {model.loss_name!r}")
     if model.tpu_embedding:
@@ -321,7 +320,7 @@ class NativeWarp:
             *self.x, *self.y, rows, rows.size, int(self.leave_one_out),
             model.n_features if model.input_bias else -1, t["U"], acc_u, t["V"], acc_v,
             model.n_labels, model.dimension, model.num_negatives, model.margin, self.lr, self.eps,
-            model.max_norm, form.c, form.lam, form.alpha, form.beta, *g, form.gin, form.gadd, int(form.prior),
+            model.max_norm, form.c, form.lam, form.alpha, form.beta, *g, form.g_scale, form.g_added, int(form.prior),
             self.harmonic, seed, self.threads, stats,
         )
         if status != 0:

@@ -6,10 +6,10 @@
  * And for the affinities built from the training set (k-NN, RBF, cluster, the neighbour vote),
  * whose G(x, y) is one number per example and label, given as a sparse row per example (its
  * "context": the labels G gives something, sorted, and an offset every label gets in column |Y|):
- *     f = (c + gin G) s_in + (c + (prior ? 1 : gin G)) s_b + gadd G      (lam = 0)
+ *     f = (c + g_scale G) s_in + (c + (prior ? 1 : g_scale G)) s_b + g_added G      (lam = 0)
  * with s_in = x^T U^T V y over the input's features and s_b = U_bias . V y the bias feature's term
- * (the label prior, outside G with prior). k-NN is c = 0, gin = 1; a constant beside it, c > 0;
- * the vote, which adds to the linear score, c = 1, gin = 0, gadd = its weight. A pair costs
+ * (the label prior, outside G with prior). k-NN is c = 0, g_scale = 1; a constant beside it, c > 0;
+ * the vote, which adds to the linear score, c = 1, g_scale = 0, g_added = its weight. A pair costs
  * WSABIE's plus a binary search in the example's G row per label scored (and a second dot
  * product where the prior stays outside G).
  *
@@ -20,7 +20,7 @@
  * and including it, the rank estimate is r = floor((|Y| - |Y_x|) / N) and the pair's loss
  * L(r) (margin - f(x, y) + f(x, c)).
  * Its gradients pass through h: d f / d s = h'(s) = c + lam (g + alpha s g (1 - g)), g the sigmoid;
- * with G, d f / d s_in = c + gin G and d f / d s_b = c + (prior ? 1 : gin G).
+ * with G, d f / d s_in = c + g_scale G and d f / d s_b = c + (prior ? 1 : g_scale G).
  *
  * What differs from the TensorFlow graph step is the order of updates:
  *   - V (labels) is updated after every pair (plain SGD order, as in the paper's Algorithm 1);
@@ -63,7 +63,7 @@ typedef struct {
     const int64_t *g_indptr;
     const int32_t *g_indices;
     const float *g_data;
-    float gin, gadd;
+    float g_scale, g_added;
     int prior;
     const float *harmonic; /* L(r) for r = 0 .. n_labels */
     uint64_t seed;
@@ -153,11 +153,11 @@ static inline float score(const Job *job, const GRow *r, const float *x, const f
         return f;
     }
     float G = g_of(r, label);
-    float a_in = job->c + job->gin * G;
-    float f = a_in * dot(x, v, job->d) + job->gadd * G;
+    float a_in = job->c + job->g_scale * G;
+    float f = a_in * dot(x, v, job->d) + job->g_added * G;
     float a_b = a_in;
     if (split) {
-        a_b = job->c + (job->prior ? 1.0f : job->gin * G);
+        a_b = job->c + (job->prior ? 1.0f : job->g_scale * G);
         f += a_b * dot(xb, v, job->d);
     }
     if (slope) {
@@ -341,12 +341,12 @@ int awe_warp_train(const int64_t *x_indptr, const int32_t *x_indices, const floa
                    int64_t n_labels, int d, int K, float margin, float lr, float eps, float max_norm,
                    float c, float lam, float alpha, float beta,
                    const int64_t *g_indptr, const int32_t *g_indices, const float *g_data,
-                   float gin, float gadd, int prior,
+                   float g_scale, float g_added, int prior,
                    const float *harmonic, uint64_t seed, int n_threads, double *stats) {
     if (n_threads < 1) n_threads = 1;
     Job job = {x_indptr, x_indices, x_data, y_indptr, y_indices, rows, n_rows, leave_one_out, bias_row,
                U, accU, V, accV, n_labels, d, K, margin, lr, eps, max_norm, c, lam, alpha, beta,
-               g_indptr, g_indices, g_data, gin, gadd, prior, harmonic, seed, n_threads};
+               g_indptr, g_indices, g_data, g_scale, g_added, prior, harmonic, seed, n_threads};
     Work *work = calloc((size_t)n_threads, sizeof(Work));
     pthread_t *threads = calloc((size_t)n_threads, sizeof(pthread_t));
     if (!work || !threads) {

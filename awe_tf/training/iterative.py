@@ -105,14 +105,13 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     if min(epochs[1:]) < 1 or (init_from is None and epochs[0] < 1):
         raise ValueError(f"every step trains at least one epoch (step 0 none only when init_from is it), got {epochs}")
 
-    def config(step):  # the steps with G with the graph step where the native engine cannot train that G
-        return dataclasses.replace(train_config if step == 0 else engine_for(model_config, train_config),
-                                   epochs=epochs[step])
+    g_engine = engine_for(model_config, train_config).engine  # the graph step where the native one lacks this G
 
-    def engine(step):
-        return " with the native engine" if config(step).engine == "native" else ""
+    def config(step):
+        return dataclasses.replace(train_config, epochs=epochs[step],
+                                   engine=train_config.engine if step == 0 else g_engine)
 
-    native = engine(0)
+    native = " with the native engine" if train_config.engine == "native" else ""
     if init_from is not None:
         log(f"step 0/{iterations}: the linear model given (not trained again)")
         results = [FitResult.as_given(init_from)]
@@ -122,7 +121,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     previous = results[0].model
     for step in range(1, iterations + 1):
         log(f"step {step}/{iterations}: G ({spec_of(final_model.affinity)}) from the step-{step - 1} model, "
-            f"then U and V retrained{engine(step) or (' (graph engine)' if native else '')}")
+            f"then U and V retrained{'' if not native else native if g_engine == 'native' else ' (graph engine)'}")
         model = final_model if step == iterations else build_model(train, model_config)
         if warm_start:  # each step trains on from here: iterative learning retrains U and V with each new G
             start_from(model, previous)
