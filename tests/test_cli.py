@@ -118,6 +118,7 @@ def test_train_reads_weights_and_categories_and_says_which_numeric_columns_it_ke
     assert "|X|=4," in proc.stdout  # t1, t2, d, m=YES
     assert ("2 numeric columns 0 in half the training rows or more (bag-of-words weights), kept as they are, not "
             "standardised, so that rows stay sparse") in proc.stdout
+    assert "1 numeric column standardised with the training part's mean and standard deviation" in proc.stdout  # d
 
 
 def test_train_says_when_its_epochs_are_chosen_on_few_rows_or_capped(tmp_path):

@@ -330,6 +330,9 @@ def _training_notes(counts) -> list[str]:
         notes.append(f"{_plural(counts.untrained_labels, 'label')} in no training example, so untrained rows of V: "
                      f"{counts.test_positives_of_untrained_labels} of the test part's {counts.test_positives} "
                      "positives")
+    if counts.numeric_standardised:
+        notes.append(f"{_plural(counts.numeric_standardised, 'numeric column')} standardised with the training part's "
+                     "mean and standard deviation (by the model: a saved or exported model takes raw values)")
     if counts.numeric_kept:
         notes.append(f"{_plural(counts.numeric_kept, 'numeric column')} 0 in half the training rows or more "
                      "(bag-of-words weights), kept as they are, not standardised, so that rows stay sparse")

@@ -250,9 +250,9 @@ class Coverage:
     no label (no pair to learn from), the labels in no training row (their rows of V stay as
     they started) and the features no training row trains (:func:`untrained_features`, which a
     model ignores), the test positives and values those touch, the test rows left with no
-    feature a model uses (each ranked as every other such row is), and the numeric columns kept
+    feature a model uses (each ranked as every other such row is), the numeric columns kept
     as they are, not standardised, being 0 in half the training rows or more
-    (:func:`sparse_columns`)."""
+    (:func:`sparse_columns`), and those standardised."""
 
     test_every: int = 0
     test_rows_file: Path | None = None
@@ -266,6 +266,7 @@ class Coverage:
     test_values_of_untrained_features: int = 0
     test_rows_without_features: int = 0  # none the model uses: every such row is ranked the same
     numeric_kept: int = 0
+    numeric_standardised: int = 0
 
 
 def coverage(split: Split) -> Coverage:
@@ -291,7 +292,8 @@ def coverage(split: Split) -> Coverage:
                     test_positives=int(test.Y.nnz), untrained_features=int(features.size),
                     test_values_of_untrained_features=_values_off(test_X, features, constants),
                     test_rows_without_features=bare,
-                    numeric_kept=int((sparse_columns(train.X, numeric) & ~untrained).sum()))
+                    numeric_kept=int((sparse_columns(train.X, numeric) & ~untrained).sum()),
+                    numeric_standardised=int((standardised & ~untrained).sum()))
 
 
 def protocol_split(train: Dataset, test: Dataset | None = None) -> Split:
