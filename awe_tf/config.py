@@ -240,8 +240,9 @@ def affinity_of(model_config: ModelConfig):
     return None if affinity is None else get(copy.deepcopy(affinity))
 
 
-NATIVE_TRAINS = ("WSABIE, linear sigmoid (on the whole score), the affinities built from the training set (k-NN, "
-                 "RBF, cluster, the neighbour vote) and their sums with constants")  # Affinity.native_form's
+NATIVE_TRAINS = ("WSABIE, linear sigmoid (on the whole score) and the affinities built from the training set (k-NN, "
+                 "RBF, cluster, the neighbour vote), with their sums with constants, and top-k (max) with a fixed "
+                 "rest")  # Affinity.native_form's
 
 
 def _native_trains(affinity) -> bool:

@@ -91,8 +91,9 @@ def recommendation(dimension: int = 64, epochs: int = 30, betas=BETAS, top_ks=TO
                    seed: int = 0, engine: str = "graph", threads: int = 0, from_wsabie: bool = True,
                    init_scale: float = ModelConfig.init_scale, log=print) -> list[dict]:
     """Rows ``{method, setting, precision@1, precision@10, change@1, change@10}`` of Table 3 (the
-    changes are relative to WSABIE, in percent; ``engine="native"`` trains WSABIE and linear
-    sigmoid with the native engine, top-k, which it cannot train, with the graph step). With
+    changes are relative to WSABIE, in percent; ``engine="native"`` trains WSABIE, linear sigmoid
+    and top-k with the native engine, top-k with its rest learnt, which it cannot train, with the
+    graph step). With
     ``from_wsabie`` (the paper's set-up) each AWE model is learnt jointly starting from the
     trained WSABIE's U and V (at each stage, the WSABIE of that stage's data); else from scratch.
     Top-k runs once per k and per ``top_k_rests`` value (:func:`top_k_row`); a learnt rest is

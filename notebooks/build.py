@@ -48,7 +48,8 @@ scores"""),
                "the TensorFlow step's (README, Training engines). It trains, on one machine, the models whose "
                "score is a function of the linear score alone (WSABIE, linear sigmoid on the whole score) and "
                "those whose G is one number per example and label, built from the training set (AWE k-NN as "
-               "above, RBF, cluster, the neighbour vote), and their sums with constants; the TensorFlow step "
+               "above, RBF, cluster, the neighbour vote), their sums with constants, and top-k with a fixed rest; "
+               "the TensorFlow step "
                "(`engine=\"graph\"`, the default) trains every affinity under any `tf.distribute` strategy."),
         ("code", """\
 import time

@@ -37,19 +37,21 @@ def test_warp_throughput_refuses_bad_arguments_before_any_work():
         assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, (argv, proc.stderr)
 
 
-def test_iterative_engines_refuses_what_the_native_engine_cannot_train_every_step_of(data_dir):
-    script = str(ROOT / "benchmarks" / "iterative_engines.py")
-    for argv, said in ((["--affinity", "linear-sigmoid"], "not an affinity built from the training set"),
-                       (["--affinity", "knn:k=5+topk:k=2"], "trains every step of"),
+def test_affinity_engines_refuses_what_the_native_engine_cannot_train(data_dir):
+    script = str(ROOT / "benchmarks" / "affinity_engines.py")
+    for argv, said in ((["--affinity", "topk:k=2,rest=learn"], "the native engine does not train it"),
+                       (["--affinity", "knn:k=5+topk:k=2"], "the native engine does not train it"),
                        (["--iterations", "0"], "--iterations must be at least 1")):
         proc = subprocess.run([sys.executable, script, *argv], capture_output=True, text=True, timeout=300)
         assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, (argv, proc.stderr)
 
 
-def test_iterative_engines_trains_both_engines_and_prints_their_ratio(data_dir):
-    script = str(ROOT / "benchmarks" / "iterative_engines.py")
-    proc = subprocess.run([sys.executable, script, "--dataset", "emotions", "--iterations", "1", "--epochs", "2",
-                           "--dimension", "16", "--threads", "1"], capture_output=True, text=True, timeout=600)
+@pytest.mark.parametrize("affinity", ["knn:k=20", "linear-sigmoid"])  # iterative, and from WSABIE
+def test_affinity_engines_trains_both_engines_and_prints_their_ratio(data_dir, affinity):
+    script = str(ROOT / "benchmarks" / "affinity_engines.py")
+    proc = subprocess.run([sys.executable, script, "--dataset", "emotions", "--affinity", affinity, "--iterations", "1",
+                           "--epochs", "2", "--dimension", "16", "--threads", "1"], capture_output=True, text=True,
+                          timeout=600)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     for engine in ("graph", "native"):

@@ -60,18 +60,24 @@ def reference_step(engine, step, U, V, accU, accV):
     G = None if engine.g is None else sp.csr_matrix((engine.g[2], engine.g[1], engine.g[0]),
                                                     shape=(len(engine.g[0]) - 1, n_labels + 1)).toarray()
 
-    def scored(x, u_b, row, y):
-        """f, d f / d s_in, d f / d s_b."""
+    def scored(x, u_b, row, y, terms_of):
+        """f, d f / d s_in, d f / d s_b, and top-k's k largest terms (their places in the input)."""
         s_in, s_b = np.dot(x, V[y]), np.dot(u_b, V[y])
+        if form.top_k:
+            places, terms = terms_of(y)
+            top = places[np.argsort(-terms, kind="stable")[:form.top_k]]
+            chosen = terms[np.isin(places, top)].sum()
+            return (np.float32(1) - np.float32(form.rest)) * chosen + np.float32(form.rest) * s_in + s_b, \
+                np.float32(form.rest), np.float32(1), top
         if G is None:
             s = s_in + s_b
             g = np.float32(1) / (np.float32(1) + np.exp(-(alpha * s + beta)))
             slope = c + lam * (g + alpha * s * g * (np.float32(1) - g))
-            return s * (c + lam * g), slope, slope
+            return s * (c + lam * g), slope, slope, []
         g = G[row, y] + G[row, n_labels]  # the label's weight and the offset every label gets
         a_in = c + g_scale * g
         a_b = c + (np.float32(1) if form.prior else g_scale * g)
-        return a_in * s_in + a_b * s_b + g_added * g, a_in, a_b
+        return a_in * s_in + a_b * s_b + g_added * g, a_in, a_b, []
 
     def update(table, acc, row, gradient):
         if acc is not None:
@@ -94,37 +100,50 @@ def reference_step(engine, step, U, V, accU, accV):
             order[p], order[q] = order[q], order[p]
         total, total_b = np.zeros(d, np.float32), np.zeros(d, np.float32)
         own = np.zeros((len(feats), d), np.float32)
+        top_part = np.zeros((len(feats), d), np.float32)  # top-k: the k largest terms' gradient, by place
+        kept = np.float32(1) - np.float32(form.rest)
         for p in order:
             y = labels[p]
             x = query.copy()
             self_at = np.flatnonzero(feats == y) if engine.leave_one_out else []
             if len(self_at):
                 x -= weights[self_at[0]] * U[y]
-            positive, in_y, b_y = scored(x, u_b, row, y)
+            places = np.array([i for i in range(len(feats)) if not (len(self_at) and i == self_at[0])], int)
+
+            def terms_of(label, places=places, feats=feats, weights=weights):  # x_i U_i . V_label, own item left out
+                return places, np.array([weights[i] * np.dot(U[feats[i]], V[label]) for i in places], np.float32)
+
+            positive, in_y, b_y, top_y = scored(x, u_b, row, y, terms_of)
             violator, trials = None, 0
             for draw in [rng.below(n_labels) for _ in range(model.num_negatives)]:  # all K drawn first
                 if draw in labels:
                     continue
                 trials += 1
-                if scored(x, u_b, row, draw)[0] > positive - margin:
+                if scored(x, u_b, row, draw, terms_of)[0] > positive - margin:
                     violator = draw
                     break
             stats[1] += 1
             if violator is None:
                 continue
-            negative, in_c, b_c = scored(x, u_b, row, violator)
+            negative, in_c, b_c, top_c = scored(x, u_b, row, violator, terms_of)
             rank = (n_labels - len(labels)) // trials
             weight = np.float32(np.sum(1.0 / np.arange(1, rank + 1)))
             stats += [weight * (margin - positive + negative), 0, 1, rank]
             dx = weight * (in_c * V[violator] - in_y * V[y])
             total_b += weight * (b_c * V[violator] - b_y * V[y])
-            update(V, accV, y, -weight * (in_y * x + b_y * u_b))
-            update(V, accV, violator, weight * (in_c * x + b_c * u_b))
+            for i in top_c:
+                top_part[i] += weight * kept * V[violator]
+            for i in top_y:
+                top_part[i] -= weight * kept * V[y]
+            grad_y = in_y * x + b_y * u_b + kept * (weights[top_y] @ U[feats[top_y]] if len(top_y) else 0)
+            grad_c = in_c * x + b_c * u_b + kept * (weights[top_c] @ U[feats[top_c]] if len(top_c) else 0)
+            update(V, accV, y, -weight * grad_y)
+            update(V, accV, violator, weight * grad_c)
             total += dx
             if len(self_at):
                 own[self_at[0]] += dx
         for i, f in enumerate(feats):
-            update(U, accU, f, weights[i] * (total - own[i]))
+            update(U, accU, f, weights[i] * (total - own[i] + top_part[i]))
         if bias is not None:
             update(U, accU, bias, total_b)
     return stats
@@ -154,6 +173,9 @@ def tiny(task, seed=0):
     (RECOMMENDATION, "adagrad", True, "constant:0.3+knn:k=3"), (ANNOTATION, "adagrad", True, "vote:weight=3,k=3"),
     (ANNOTATION, "adagrad", True, "rbf:k=4,gamma=0.5,label_gamma=1"),
     (ANNOTATION, "sgd", True, "cluster:leaves=4,top=5"),
+    # top-k: the k largest of the pair's terms (its own item left out), the others weighted rest
+    (RECOMMENDATION, "adagrad", True, "topk:k=2"), (RECOMMENDATION, "sgd", False, "topk:k=3,rest=0.25"),
+    (ANNOTATION, "adagrad", True, "max"),
 ])
 def test_native_step_matches_numpy_reference(task, optimizer, input_bias, affinity):
     data = tiny(task)
@@ -183,7 +205,7 @@ def test_native_step_matches_numpy_reference(task, optimizer, input_bias, affini
 @pytest.mark.parametrize("affinity,input_bias", [
     ("knn:k=3", True), ("knn:k=3", False), ("knn:k=3,prior=0", True), ("constant:0.3+knn:k=3", True),
     ("vote:weight=3,k=3", True), ("rbf:k=4,gamma=0.5,label_gamma=1", True), ("cluster:leaves=4,top=5", True),
-    ("constant:0.5+linear-sigmoid:alpha=2,beta=-0.5", True),
+    ("constant:0.5+linear-sigmoid:alpha=2,beta=-0.5", True), ("topk:k=2", True), ("topk:k=3,rest=0.25", False),
 ])
 def test_the_native_form_scores_as_the_model_does(affinity, input_bias):
     """What the native engine trains (NativeForm, as the reference above computes it) is the
@@ -200,7 +222,13 @@ def test_the_native_form_scores_as_the_model_does(affinity, input_bias):
         s_in, s_b = prepared @ U[:-1] @ V.T, (U[-1] @ V.T)[None, :]
     else:
         s_in, s_b = prepared @ U @ V.T, np.zeros((1, V.shape[0]), np.float32)
-    if form.lam:
+    if form.top_k:
+        dense = prepared.toarray()
+        terms = dense[:, :, None] * (U[:dense.shape[1]] @ V.T)[None]  # [rows, features, labels]
+        terms = np.where(dense[:, :, None] != 0, terms, -np.inf)  # only the input's features
+        top = -np.sort(-terms, axis=1)[:, :form.top_k]
+        expected = (1 - form.rest) * np.where(np.isfinite(top), top, 0).sum(axis=1) + form.rest * s_in + s_b
+    elif form.lam:
         s = s_in + s_b
         expected = s * (form.c + form.lam / (1 + np.exp(-(form.alpha * s + form.beta))))
     else:
@@ -638,7 +666,7 @@ def test_native_killed_run_resumes_to_the_same_weights(tmp_path):
 
 def test_native_engine_refuses_what_it_cannot_train():
     corel = load_dataset("corel5k")
-    for affinity in ("linear-sigmoid:on=pair", "sigmoid", "constant:1+topk:k=2"):
+    for affinity in ("linear-sigmoid:on=pair", "sigmoid", "constant:1+topk:k=2", "topk:k=2,rest=learn"):
         with pytest.raises(ValueError, match="it trains WSABIE, linear sigmoid"):
             fit(corel.train, ModelConfig(dimension=8, affinity=affinity), TrainConfig(epochs=1, engine="native"))
     with pytest.raises(ValueError, match="fit_iterative"):  # k-NN: fit trains it with neither engine

@@ -68,9 +68,11 @@ class NativeForm:
 
         f = s (c + lam sigmoid(alpha s + beta))                                  (without G)
         f = (c + g_scale G) s_in + (c + (prior ? 1 : g_scale G)) s_b + g_added G   (with G, lam = 0)
+        f = (1 - rest) (the top_k largest t_i) + rest s_in + s_b                  (top_k > 0)
 
     WSABIE is the default; linear sigmoid sets ``lam, alpha, beta``; k-NN ``c = 0, g_scale = 1``;
-    a constant beside it, c > 0; the neighbour vote, which adds to the linear score, ``g_added``.
+    a constant beside it, c > 0; the neighbour vote, which adds to the linear score, ``g_added``;
+    top-k ``top_k, rest``, its terms t_i = x_i U_i . V_y (the pair's own item left out).
 
     Attributes:
         c: the constant part of G.
@@ -78,6 +80,7 @@ class NativeForm:
         g_scale: G's weight on the linear score.
         g_added: G's weight added to the score.
         prior: the bias feature's term stays outside G (weighted 1, not G).
+        top_k, rest: top-k's k (0: not top-k) and G of the terms outside the k.
     """
 
     c: float = 1.0
@@ -87,6 +90,8 @@ class NativeForm:
     g_scale: float = 0.0
     g_added: float = 0.0
     prior: bool = False
+    top_k: int = 0
+    rest: float = 0.0
 
     @property
     def uses_g(self) -> bool:

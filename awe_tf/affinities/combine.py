@@ -86,6 +86,8 @@ class Sum(Affinity):
         forms = [c.native_form() for c in self.components]
         if any(form is None for form in forms):
             return None
+        if any(form.top_k for form in forms):
+            return None  # top-k's terms alone
         special = [form for form in forms if form.lam != 0.0 or form.uses_g]
         if len(special) > 1:
             return None

@@ -17,7 +17,7 @@ import numbers
 
 import tensorflow as tf
 
-from awe_tf.affinities.base import Affinity, pair_dots, pair_queries, positive_weight, register
+from awe_tf.affinities.base import Affinity, NativeForm, pair_dots, pair_queries, positive_weight, register
 from awe_tf.layers.towers import gather_rows
 
 
@@ -214,6 +214,11 @@ class TopK(PairwiseAffinity):
         if self.input_bias:
             chosen += tf.gather(prior, label_ids, batch_dims=1)
         return chosen
+
+    def native_form(self) -> NativeForm | None:
+        if self.rest == "learn":
+            return None  # a weight learnt with U and V, which the native engine does not have
+        return NativeForm(c=0.0, top_k=self.k, rest=self.rest, prior=True)
 
     def get_config(self):
         return {**super().get_config(), "k": self.k, "rest": self.rest}

@@ -332,8 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="recommendation: learn each AWE model from random U and V instead of starting from "
                                 "the trained WSABIE's (the paper's set-up)")
     reproduce.add_argument("--engine", choices=["graph", "native"], default="graph",
-                           help="native: WSABIE, linear sigmoid and AWE k-NN (every step) train with the native "
-                                "engine (top-k with the graph step)")
+                           help="native: WSABIE, linear sigmoid, AWE k-NN (every step) and top-k train with the "
+                                "native engine (top-k with its rest learnt with the graph step)")
     reproduce.add_argument("--threads", type=_non_negative, default=0,
                            help="threads of the native engine (0: every core; with 1 runs are repeatable)")
     reproduce.add_argument("--init-scale", type=_number, default=model_defaults.init_scale,

@@ -1,7 +1,7 @@
 """The native CPU engine: sequential WARP in C, one pair at a time, on CPU threads, for WSABIE,
-the AWE models whose score is a function of the linear score alone (linear sigmoid), and those
+the AWE models whose score is a function of the linear score alone (linear sigmoid), those
 whose G is one number per example and label, built from the training set (k-NN, RBF, cluster;
-the neighbour vote).
+the neighbour vote), and top-k with a fixed rest.
 
 The TensorFlow graph step (``TrainConfig(engine="graph")``, the default) scores batches of pairs
 with static shapes, as TPUs and ``tf.distribute`` need. On a CPU that costs a fixed K + 3 row
@@ -54,7 +54,7 @@ def _compile(target: Path) -> None:
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if compiler is None:
         raise RuntimeError("engine='native' needs a C compiler (cc, gcc or clang, or $CC) to build "
-                           f"{SOURCE.name}; install one, or train with engine='graph'")
+                           f"{SOURCE.name}; install one, or train with engine='graph' (--engine graph)")
     target.parent.mkdir(parents=True, exist_ok=True)
     errors = []
     for flags in FLAGS:
@@ -70,7 +70,7 @@ def _compile(target: Path) -> None:
                 out.replace(target)  # atomic: a concurrent build never sees half a library
                 return
             errors.append(f"$ {' '.join(command)}\n{proc.stderr.strip()}")
-    raise RuntimeError("could not compile the native WARP engine; train with engine='graph', or fix:\n"
+    raise RuntimeError("could not compile the native WARP engine; train with engine='graph' (--engine graph), or fix:\n"
                        + "\n".join(errors))
 
 
@@ -92,6 +92,7 @@ def library() -> ctypes.CDLL:
             ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_float,
             ctypes.c_float, ctypes.c_float, ctypes.c_float, ctypes.c_float,
             opt_i64, opt_i32, opt_f32, ctypes.c_float, ctypes.c_float, ctypes.c_int,  # G's rows, or None
+            ctypes.c_int, ctypes.c_float,  # top-k's k and rest
             f32, ctypes.c_uint64, ctypes.c_int, f64,
         ]
         lib.awe_warp_train.restype = ctypes.c_int

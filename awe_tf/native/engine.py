@@ -321,7 +321,7 @@ class NativeWarp:
             model.n_features if model.input_bias else -1, t["U"], acc_u, t["V"], acc_v,
             model.n_labels, model.dimension, model.num_negatives, model.margin, self.lr, self.eps,
             model.max_norm, form.c, form.lam, form.alpha, form.beta, *g, form.g_scale, form.g_added, int(form.prior),
-            self.harmonic, seed, self.threads, stats,
+            form.top_k, form.rest, self.harmonic, seed, self.threads, stats,
         )
         if status != 0:
             raise MemoryError("the native WARP engine could not allocate its buffers or start its threads")

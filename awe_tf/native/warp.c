@@ -13,6 +13,11 @@
  * WSABIE's plus a binary search in the example's G row per label scored (and a second dot
  * product where the prior stays outside G).
  *
+ * And for top-k (eq. 7; max is k = 1), whose G picks the k largest of the pair's terms
+ * t_i = x_i U_i . V y (the pair's own item left out), with rest, G of the other terms, a number:
+ *     f = (1 - rest) (the sum of the k largest t_i) + rest s_in + s_b
+ * A score costs d per input feature, not d: every term is computed to find the k largest.
+ *
  * The same loss as awe_tf/tasks/warp.py: for a positive pair (x, y), K labels are drawn
  * uniformly (all K before any is scored, so that their rows load together) and scored in order;
  * draws that hit one of the example's positives are skipped and not counted; the
@@ -65,6 +70,8 @@ typedef struct {
     const float *g_data;
     float g_scale, g_added;
     int prior;
+    int top_k;  /* top-k's k (0: no top-k); f as the module comment says */
+    float rest; /* top-k's G of the terms outside the k */
     const float *harmonic; /* L(r) for r = 0 .. n_labels */
     uint64_t seed;
     int n_threads;
@@ -142,11 +149,52 @@ static inline float transformed(const Job *job, float s, float *slope) {
     return s * (job->c + job->lam * g);
 }
 
+/* An example's input, for the terms of top-k: its features, their values and the pair's own item
+ * among them (-1: none). */
+typedef struct {
+    const int32_t *feat;
+    const float *weight;
+    int64_t nf;
+    int64_t self;
+} Input;
+
+/* The sum of the k largest terms x_i U_i . v of the input (the own item left out; all of them
+ * where there are at most k), their places in the input in top[0 .. *n_top). */
+static float top_terms(const Job *job, const Input *in, const float *v, int32_t *top, float *values, int *n_top) {
+    int n = 0, d = job->d;
+    for (int64_t i = 0; i < in->nf; i++) {
+        if (i == in->self) continue;
+        float t = in->weight[i] * dot(job->U + (int64_t)in->feat[i] * d, v, d);
+        if (n == job->top_k && t <= values[n - 1]) continue;
+        int at = n < job->top_k ? n++ : n - 1; /* the smallest kept goes where the list is full */
+        while (at > 0 && values[at - 1] < t) { /* kept in descending order */
+            values[at] = values[at - 1];
+            top[at] = top[at - 1];
+            at--;
+        }
+        values[at] = t;
+        top[at] = (int32_t)i;
+    }
+    float sum = 0.0f;
+    for (int j = 0; j < n; j++) sum += values[j];
+    *n_top = n;
+    return sum;
+}
+
 /* f of a label whose row of V is v, and d f / d s_in, d f / d s_b in slope[0], slope[1] when slope is
  * not NULL. x is the input's sum with the bias feature's row in it, unless split: then x is the
  * features' sum alone and xb the bias feature's row (with G, where the prior stays outside it). */
-static inline float score(const Job *job, const GRow *r, const float *x, const float *xb, int split,
-                          const float *v, int64_t label, float *slope) {
+static inline float score(const Job *job, const GRow *r, const Input *in, int32_t *top, float *values, int *n_top,
+                          const float *x, const float *xb, int split, const float *v, int64_t label, float *slope) {
+    if (job->top_k) { /* top: the k largest terms' places (n_top of them), values: scratch */
+        float f = (1.0f - job->rest) * top_terms(job, in, v, top, values, n_top) + job->rest * dot(x, v, job->d);
+        if (split) f += dot(xb, v, job->d);
+        if (slope) {
+            slope[0] = job->rest; /* of s_in; the k largest terms' own slopes, 1 - rest, apart */
+            slope[1] = 1.0f;
+        }
+        return f;
+    }
     if (!job->g_indptr) {
         float f = transformed(job, dot(x, v, job->d), slope);
         if (slope) slope[1] = slope[0];
@@ -216,7 +264,12 @@ static void *run(void *arg) {
     float *own = calloc((size_t)(max_feat * d), sizeof(float)); /* gradient of pairs whose item is feature i */
     int32_t *order = malloc((size_t)max_lab * sizeof(int32_t));
     int64_t *draws = malloc((size_t)(job->K > 0 ? job->K : 1) * sizeof(int64_t));
-    if (!sum || !x || !dx || !total || !total_b || !gv || !own || !order || !draws) {
+    int n_k = job->top_k > 0 ? job->top_k : 1;
+    int32_t *top_y = malloc((size_t)n_k * sizeof(int32_t)), *top_c = malloc((size_t)n_k * sizeof(int32_t));
+    float *values = malloc((size_t)n_k * sizeof(float)); /* the k largest terms so far */
+    float *tk = job->top_k ? calloc((size_t)(max_feat * d), sizeof(float)) : NULL; /* top-k's terms' gradient */
+    if (!sum || !x || !dx || !total || !total_b || !gv || !own || !order || !draws || !top_y || !top_c || !values
+        || (job->top_k && !tk)) {
         work->failed = 1;
         goto done;
     }
@@ -238,8 +291,11 @@ static void *run(void *arg) {
             if (job->accV) prefetch_row(job->accV + (int64_t)labels[p] * d, d);
         }
         GRow G = g_row(job, row);
-        /* the prior outside G: the bias feature's row scored apart from the features' sum */
-        int split = job->g_indptr && job->prior && job->bias_row >= 0;
+        /* the prior outside G (or top-k's k): the bias feature's row scored apart from the features' sum */
+        int split = ((job->g_indptr && job->prior) || job->top_k) && job->bias_row >= 0;
+        Input in = {feat, weight, nf, -1};
+        int n_top_y = 0, n_top_c = 0;
+        if (job->top_k) memset(tk, 0, (size_t)(nf * d) * sizeof(float));
         const float *xb = split ? job->U + job->bias_row * d : NULL;
         /* x^T U once per example (the bias feature has weight 1) */
         if (job->bias_row >= 0 && !split) memcpy(sum, job->U + job->bias_row * d, (size_t)d * sizeof(float));
@@ -267,7 +323,8 @@ static void *run(void *arg) {
             }
             float *vy = job->V + y * d;
             float slope_y[2], slope_c[2] = {0.0f, 0.0f};
-            float positive = score(job, &G, x, xb, split, vy, y, slope_y);
+            in.self = self;
+            float positive = score(job, &G, &in, top_y, values, &n_top_y, x, xb, split, vy, y, slope_y);
             int64_t violator = -1, trials = 0;
             float negative = 0.0f;
             for (int draw = 0; draw < job->K; draw++) { /* all K drawn first, their rows asked for together */
@@ -278,7 +335,7 @@ static void *run(void *arg) {
                 int64_t c = draws[draw];
                 if (contains(labels, nl, c) >= 0) continue;
                 trials++;
-                float f = score(job, &G, x, xb, split, job->V + c * d, c, slope_c);
+                float f = score(job, &G, &in, top_c, values, &n_top_c, x, xb, split, job->V + c * d, c, slope_c);
                 if (f > positive - job->margin) {
                     violator = c;
                     negative = f;
@@ -297,10 +354,33 @@ static void *run(void *arg) {
             for (int k = 0; k < d; k++) dx[k] = weight_r * (slope_c[0] * vc[k] - slope_y[0] * vy[k]); /* d loss / d x */
             if (split) {
                 for (int k = 0; k < d; k++) total_b[k] += weight_r * (slope_c[1] * vc[k] - slope_y[1] * vy[k]);
-                for (int k = 0; k < d; k++) gv[k] = slope_y[0] * x[k] + slope_y[1] * xb[k];
-                update_row(job, vy, job->accV ? job->accV + y * d : NULL, gv, -weight_r);
-                for (int k = 0; k < d; k++) gv[k] = slope_c[0] * x[k] + slope_c[1] * xb[k];
-                update_row(job, vc, job->accV ? job->accV + violator * d : NULL, gv, weight_r);
+            }
+            if (job->top_k) { /* the k largest terms of each: slope 1 - rest beside the rest's, from V before it moves */
+                float kept = 1.0f - job->rest;
+                for (int j = 0; j < n_top_c; j++) {
+                    float *t = tk + (int64_t)top_c[j] * d;
+                    for (int k = 0; k < d; k++) t[k] += weight_r * kept * vc[k];
+                }
+                for (int j = 0; j < n_top_y; j++) {
+                    float *t = tk + (int64_t)top_y[j] * d;
+                    for (int k = 0; k < d; k++) t[k] -= weight_r * kept * vy[k];
+                }
+            }
+            if (split || job->top_k) {
+                for (int side = 0; side < 2; side++) { /* y, then the violator */
+                    const float *slope = side ? slope_c : slope_y;
+                    const int32_t *top = side ? top_c : top_y;
+                    int n_top = side ? n_top_c : n_top_y;
+                    for (int k = 0; k < d; k++) gv[k] = slope[0] * x[k] + (split ? slope[1] * xb[k] : 0.0f);
+                    for (int j = 0; j < n_top; j++) {
+                        const float *u = job->U + (int64_t)feat[top[j]] * d;
+                        float w = (1.0f - job->rest) * weight[top[j]];
+                        for (int k = 0; k < d; k++) gv[k] += w * u[k];
+                    }
+                    int64_t label = side ? violator : y;
+                    update_row(job, job->V + label * d, job->accV ? job->accV + label * d : NULL, gv,
+                               side ? weight_r : -weight_r);
+                }
             } else {
                 update_row(job, vy, job->accV ? job->accV + y * d : NULL, x, -weight_r * slope_y[0]);
                 update_row(job, vc, job->accV ? job->accV + violator * d : NULL, x, weight_r * slope_c[0]);
@@ -321,6 +401,11 @@ static void *run(void *arg) {
                 for (int k = 0; k < d; k++) o[k] = total[k] - o[k];
                 g = o;
             }
+            if (job->top_k) {
+                float *t = tk + i * d;
+                for (int k = 0; k < d; k++) t[k] += g[k];
+                g = t;
+            }
             int64_t f = feat[i];
             update_row(job, job->U + f * d, job->accU ? job->accU + f * d : NULL, g, weight[i]);
         }
@@ -330,6 +415,7 @@ static void *run(void *arg) {
     }
 done:
     free(sum); free(x); free(dx); free(total); free(total_b); free(gv); free(own); free(order); free(draws);
+    free(top_y); free(top_c); free(values); free(tk);
     return NULL;
 }
 
@@ -341,12 +427,12 @@ int awe_warp_train(const int64_t *x_indptr, const int32_t *x_indices, const floa
                    int64_t n_labels, int d, int K, float margin, float lr, float eps, float max_norm,
                    float c, float lam, float alpha, float beta,
                    const int64_t *g_indptr, const int32_t *g_indices, const float *g_data,
-                   float g_scale, float g_added, int prior,
+                   float g_scale, float g_added, int prior, int top_k, float rest,
                    const float *harmonic, uint64_t seed, int n_threads, double *stats) {
     if (n_threads < 1) n_threads = 1;
     Job job = {x_indptr, x_indices, x_data, y_indptr, y_indices, rows, n_rows, leave_one_out, bias_row,
                U, accU, V, accV, n_labels, d, K, margin, lr, eps, max_norm, c, lam, alpha, beta,
-               g_indptr, g_indices, g_data, g_scale, g_added, prior, harmonic, seed, n_threads};
+               g_indptr, g_indices, g_data, g_scale, g_added, prior, top_k, rest, harmonic, seed, n_threads};
     Work *work = calloc((size_t)n_threads, sizeof(Work));
     pthread_t *threads = calloc((size_t)n_threads, sizeof(pthread_t));
     if (!work || !threads) {
