@@ -325,9 +325,9 @@ def test_cli_tune_trains_every_trial_with_trains_fixed_settings_and_names_them(t
     assert cli.main([*search[:-2], "--engine", "graph", "-o", str(tmp_path / "s")]) == 2
     assert '(--engine: "native" -> "graph")' in capsys.readouterr().err
     assert len(fits) == 1
-    assert cli.main(["tune", "--affinity", "topk", "--engine", "native", "-o", str(tmp_path / "t")]) == 2
+    assert cli.main(["tune", "--affinity", "sigmoid", "--engine", "native", "-o", str(tmp_path / "t")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error: --engine native trains WSABIE") and not (tmp_path / "t").exists()
     with pytest.raises(ValueError, match="native trains WSABIE"):  # in Python too
-        tuning.make_tuner("random", load_dataset("corel5k").train, "topk", directory=tmp_path / "p",
+        tuning.make_tuner("random", load_dataset("corel5k").train, "sigmoid", directory=tmp_path / "p",
                           train_config=TrainConfig(engine="native"))
