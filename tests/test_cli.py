@@ -509,6 +509,17 @@ EVERY_AFFINITY = [
 ]
 
 
+def test_affinities_lists_the_engines_that_train_each(capsys):
+    from awe_tf import cli
+
+    assert cli.main(["affinities"]) == 0
+    first_lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if not line.startswith(" ")}
+    for name in ("constant", "linear-sigmoid", "knn", "rbf", "cluster", "vote", "topk", "max"):
+        assert first_lines[name].endswith("engines: graph, native"), first_lines[name]
+    for name in ("sigmoid", "matrix", "lowrank"):
+        assert first_lines[name].endswith("engines: graph"), first_lines[name]
+
+
 def test_every_built_in_affinity_has_a_cli_case():
     from awe_tf.affinities import REGISTRY
 

@@ -48,8 +48,17 @@ def cmd_affinities(args) -> int:
         settings = ", ".join(sorted(settings_of(known.factory))) or "-"
         kind = "built from the training set (--iterations)" if known.iterative else "learnt with U and V, or fixed"
         tuned = ", ".join(known.space) or "-"
-        print(f"{name:<16}{kind}\n{'':<16}settings: {settings}; tuned: {tuned}")
+        print(f"{name:<16}{kind}; {_engines(known)}\n{'':<16}settings: {settings}; tuned: {tuned}")
     return 0
+
+
+def _engines(known) -> str:
+    """Which engines train an affinity at its default settings (README, Training engines)."""
+    try:
+        native = known.factory().native_form() is not None
+    except Exception:  # noqa: BLE001 (a factory that needs settings: only the graph step is known to train it)
+        native = False
+    return "engines: graph, native" if native else "engines: graph"
 
 
 def cmd_evaluate(args) -> int:
