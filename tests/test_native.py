@@ -175,7 +175,7 @@ def tiny(task, seed=0):
     (ANNOTATION, "sgd", True, "cluster:leaves=4,top=5"),
     # top-k: the k largest of the pair's terms (its own item left out), the others weighted rest
     (RECOMMENDATION, "adagrad", True, "topk:k=2"), (RECOMMENDATION, "sgd", False, "topk:k=3,rest=0.25"),
-    (ANNOTATION, "adagrad", True, "max"),
+    (ANNOTATION, "adagrad", True, "max"), (ANNOTATION, "adagrad", True, "topk:k=40,rest=0.5"),  # k above every row's
 ])
 def test_native_step_matches_numpy_reference(task, optimizer, input_bias, affinity):
     data = tiny(task)

@@ -25,7 +25,9 @@
  * and including it, the rank estimate is r = floor((|Y| - |Y_x|) / N) and the pair's loss
  * L(r) (margin - f(x, y) + f(x, c)).
  * Its gradients pass through h: d f / d s = h'(s) = c + lam (g + alpha s g (1 - g)), g the sigmoid;
- * with G, d f / d s_in = c + g_scale G and d f / d s_b = c + (prior ? 1 : g_scale G).
+ * with G, d f / d s_in = c + g_scale G and d f / d s_b = c + (prior ? 1 : g_scale G); with top-k,
+ * d f / d s_in = rest and d f / d s_b = 1, and each of the k largest terms adds 1 - rest: to
+ * x_i U_i in V y's gradient and to V y in U_i's.
  *
  * What differs from the TensorFlow graph step is the order of updates:
  *   - V (labels) is updated after every pair (plain SGD order, as in the paper's Algorithm 1);
@@ -264,7 +266,7 @@ static void *run(void *arg) {
     float *own = calloc((size_t)(max_feat * d), sizeof(float)); /* gradient of pairs whose item is feature i */
     int32_t *order = malloc((size_t)max_lab * sizeof(int32_t));
     int64_t *draws = malloc((size_t)(job->K > 0 ? job->K : 1) * sizeof(int64_t));
-    int n_k = job->top_k > 0 ? job->top_k : 1;
+    int n_k = job->top_k > 0 ? (int)(job->top_k < max_feat ? job->top_k : max_feat) : 1; /* at most the features */
     int32_t *top_y = malloc((size_t)n_k * sizeof(int32_t)), *top_c = malloc((size_t)n_k * sizeof(int32_t));
     float *values = malloc((size_t)n_k * sizeof(float)); /* the k largest terms so far */
     float *tk = job->top_k ? calloc((size_t)(max_feat * d), sizeof(float)) : NULL; /* top-k's terms' gradient */
