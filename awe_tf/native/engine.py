@@ -100,8 +100,8 @@ def check_supported(model, strategy=None) -> None:
 
 class NativeWarp:
     """Trains an :class:`~awe_tf.models.AWEModel` on ``data`` with ``warp.c``: WSABIE, or an AWE
-    model whose score is a function of the linear score alone or whose G is one number per
-    example and label (:meth:`Affinity.native_form`).
+    model whose score is a function of the linear score alone, whose G is one number per example
+    and label, or top-k with a fixed rest (:meth:`Affinity.native_form`).
 
     Inside ``model.fit`` each step is one chunk of about ``CHUNK_PAIRS`` pairs of examples, in a
     fresh seeded order each epoch. C trains the model's U and V (and Adagrad accumulators) in
