@@ -124,7 +124,8 @@ def test_killed_run_resumes_from_checkpoint(corel, tmp_path, capsys):
     assert state["epoch"] == 2
     resumed = fit(carve.train, model_config, TrainConfig(epochs=4, patience=0, verbose=1),
                   validation=carve, output_dir=tmp_path / "b")
-    assert "Resuming from the checkpoint after epoch 2" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Resuming from the checkpoint after epoch 2" in out and "nothing is left to train" not in out
     assert resumed.epochs_run == 4
     assert len(resumed.history["val_precision@1"]) == 4
     # Same seeds and batches: the resumed run ends where the uninterrupted one did.
@@ -133,8 +134,10 @@ def test_killed_run_resumes_from_checkpoint(corel, tmp_path, capsys):
     # Its time counts the kept epochs' too; run again once finished, nothing trains, and the result
     # still reports the run's time and rate (metrics.json's final_fit_seconds, pairs_per_second).
     assert resumed.resumed_seconds == pytest.approx(state["seconds"]) and resumed.train_seconds > state["seconds"]
-    again = fit(carve.train, model_config, TrainConfig(epochs=4, patience=0, verbose=0), validation=carve,
+    again = fit(carve.train, model_config, TrainConfig(epochs=4, patience=0, verbose=1), validation=carve,
                 output_dir=tmp_path / "b")
+    out = capsys.readouterr().out
+    assert "Resuming from the checkpoint after epoch 4" in out and "nothing is left to train" in out
     recorded = json.loads((tmp_path / "b" / "checkpoints" / "state.json").read_text())["seconds"]
     assert again.epochs_run == 4 and again.train_seconds >= recorded > state["seconds"]
     assert again.pairs_per_second == pytest.approx(carve.train.Y.nnz * 4 / again.train_seconds)

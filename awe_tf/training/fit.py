@@ -255,7 +255,9 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                                f"{train_config.epochs} asked for; ask for at least {start_epoch} to continue it, or "
                                "start afresh (awe-tf train --restart)")
         if start_epoch and train_config.verbose:
-            print(f"Resuming from the checkpoint after epoch {start_epoch} in {output_dir / 'checkpoints'}")
+            finished = start_epoch == train_config.epochs
+            done = ": the epochs asked for are trained, nothing is left to train" if finished else ""
+            print(f"Resuming from the checkpoint after epoch {start_epoch} in {output_dir / 'checkpoints'}{done}")
     if init_from is not None and start_epoch == 0:
         start_from(model, init_from)
         if ranking is not None:  # the start is a candidate too: epoch 0, kept if no epoch beats it
