@@ -11,6 +11,7 @@ import tensorflow as tf
 from awe_tf.baselines import Popularity
 from awe_tf.data import load_dataset, validation_split
 from awe_tf.data.dataset import ANNOTATION, RECOMMENDATION, Dataset
+from awe_tf.data.pipeline import TrainingBatches
 from awe_tf.evaluation import evaluate_model
 from awe_tf.native import NativeWarp
 from awe_tf.training import ModelConfig, TrainConfig, build_model, fit, fit_iterative
@@ -265,6 +266,51 @@ def test_native_g_rows_are_each_training_rows_neighbours_found_apart():
         others = labelled[labelled != row]
         nearest = others[np.argsort(-(Z[others] @ Z[row]), kind="stable")[:3]]
         np.testing.assert_allclose(got[row, :-1], data.Y[nearest].toarray().mean(axis=0), atol=1e-6, err_msg=str(row))
+
+
+@pytest.mark.parametrize("affinity", [
+    None, "linear-sigmoid:alpha=2,beta=-0.5", "constant:0.5+linear-sigmoid:alpha=1,beta=0.25", "knn:k=3",
+    "knn:k=3,prior=0", "constant:0.3+knn:k=3", "vote:weight=3,k=3", "rbf:k=4,gamma=0.5,label_gamma=1",
+    "cluster:leaves=4,top=1", "topk:k=2", "topk:k=3,rest=0.25", "max",
+])
+def test_a_native_epoch_moves_u_and_v_by_the_graph_steps_own_gradient(affinity):
+    """Independent of the NumPy reference's hand-derived updates: with two labels, one positive per
+    example and a margin no score reaches, every pair's violator is the other label at rank 1, so
+    WARP's loss is the sum of margin - f(x, y) + f(x, ybar) on both engines. One native epoch of
+    plain SGD at a small learning rate (no projection: a max-norm out of reach) then moves U and V
+    by minus the learning rate times the gradient TensorFlow's autodiff takes of the graph step's
+    loss of the whole set, up to the second-order effect of updating pair by pair."""
+    rng = np.random.default_rng(0)
+    n, labels = 12, 2
+    X = sp.csr_matrix(rng.random((n, 6)) * (rng.random((n, 6)) < 0.7) + np.eye(n, 6))  # no empty row
+    # a quarter of the rows carry the second label: the bias row's gradients do not cancel
+    Y = sp.csr_matrix(((np.arange(n)[:, None] % 4 == 0) == np.arange(labels)[None, :].astype(bool)).astype(np.float32))
+    data = Dataset(X=X, Y=Y, feature_names=[str(i) for i in range(6)], label_names=["a", "b"], task=ANNOTATION,
+                   name="two-labels")
+    config = ModelConfig(dimension=8, num_negatives=32, margin=100.0, max_norm=100.0, seed=3, affinity=affinity)
+    model = build_model(data, config)
+    prepared = data.with_matrices(X=model.prepare(data.X))
+    context = None
+    if model.affinity.reference_part() is not None:
+        build_g(model, build_model(data, dataclasses.replace(config, affinity=None, seed=4)), data)
+        context = _training_context(model, data, tf.distribute.get_strategy())
+    rate = 1e-3
+    model.compile(optimizer=TrainConfig(optimizer="sgd", learning_rate=rate).make_optimizer())
+    batch = next(iter(TrainingBatches(prepared, pairs_per_batch=1024, context=context).batches(0)))
+    with tf.GradientTape() as tape:
+        loss, _ = model._loss({key: tf.constant(value) for key, value in batch.items()}, training=True, step=0)
+    gradients = [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, [model.U.table, model.V.table])]
+    engine = NativeWarp(model, prepared, threads=1, seed=5, context=context)
+    engine.load()
+    before = {name: engine.tables[name].copy() for name in ("U", "V")}
+    stats = engine.run_step(0)
+    assert stats[1] == stats[2] == n  # every pair had its violator
+    np.testing.assert_allclose(stats[0], float(loss), rtol=1e-4)  # the same loss, summed
+    for name, gradient in zip(("U", "V"), gradients, strict=True):
+        moved = engine.tables[name] - before[name]
+        assert np.abs(gradient).max() > 1e-3, name  # something to compare
+        np.testing.assert_allclose(moved, -rate * gradient, rtol=0.01, atol=0.01 * rate * np.abs(gradient).max(),
+                                   err_msg=name)
 
 
 def _tiny_engine(data=None):
