@@ -178,9 +178,8 @@ class TrainConfig:
         jit_compile: compile the training step with XLA (as TPUs do); use with
             ``bucketing=False`` so the step has one static shape.
         engine: ``graph`` (default): the TensorFlow training step, for every model, strategy
-            and device; ``native``: sequential WARP in C on this machine's CPU cores, for
-            WSABIE, linear sigmoid and the affinities built from the training set (k-NN and the
-            like), several times faster there (:mod:`awe_tf.native`).
+            and device; ``native``: sequential WARP in C on this machine's CPU cores, for the
+            models :data:`NATIVE_TRAINS` lists, several times faster there (:mod:`awe_tf.native`).
         threads: CPU threads of the native engine (0: every core this process may use). With
             more than one, threads update shared rows without locks, so runs are not repeatable.
     """
@@ -261,9 +260,9 @@ def engine_for(model_config: ModelConfig, train_config: TrainConfig) -> TrainCon
 
 def check_engine(model_config: ModelConfig, train_config: TrainConfig) -> None:
     """Refuse, before any work, a native-engine run of a model that engine cannot train: it
-    trains WSABIE (the constant affinity c = 1, loss ``warp``, plain tables), linear sigmoid, and
-    the affinities built from the training set (k-NN and the like), sums with constants included;
-    of another sum with such a G, the linear step 0 (the steps with G train with the graph engine)."""
+    trains the models :data:`NATIVE_TRAINS` lists (loss ``warp``, plain tables), and of another
+    sum with a G built from the training set, the linear step 0 (the steps with G train with the
+    graph engine)."""
     if train_config.engine != "native":
         return
     affinity = affinity_of(model_config)

@@ -91,10 +91,8 @@ class Sum(Affinity):
         special = [form for form in forms if form.lam != 0.0 or form.uses_g]
         if len(special) > 1:
             return None
-        rest = sum(form.c for form in forms if not any(form is other for other in special))
-        if not special:
-            return NativeForm(c=rest)
-        return dataclasses.replace(special[0], c=special[0].c + rest)
+        c = sum(form.c for form in forms)  # the constants' and the special part's own
+        return dataclasses.replace(special[0], c=c) if special else NativeForm(c=c)
 
     def check_ready(self) -> None:
         for c in self.components:

@@ -112,6 +112,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
                                    engine=train_config.engine if step == 0 else g_engine)
 
     native = " with the native engine" if train_config.engine == "native" else ""
+    with_g = " with the native engine" if g_engine == "native" else " (graph engine)" if native else ""
     if init_from is not None:
         log(f"step 0/{iterations}: the linear model given (not trained again)")
         results = [FitResult.as_given(init_from)]
@@ -121,7 +122,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
     previous = results[0].model
     for step in range(1, iterations + 1):
         log(f"step {step}/{iterations}: G ({spec_of(final_model.affinity)}) from the step-{step - 1} model, "
-            f"then U and V retrained{'' if not native else native if g_engine == 'native' else ' (graph engine)'}")
+            f"then U and V retrained{with_g}")
         model = final_model if step == iterations else build_model(train, model_config)
         if warm_start:  # each step trains on from here: iterative learning retrains U and V with each new G
             start_from(model, previous)
