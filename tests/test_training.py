@@ -112,6 +112,21 @@ def test_early_stopping_restores_best(corel):
     assert final == pytest.approx(max(scores))
 
 
+def test_rerun_of_an_early_stopped_run_says_it_stopped(corel, tmp_path, capsys):
+    carve = validation_split(corel.train)
+    settings = dict(epochs=30, learning_rate=0.5, patience=1)
+    first = fit(carve.train, ModelConfig(dimension=16, num_negatives=5), TrainConfig(**settings, verbose=0),
+                validation=carve, output_dir=tmp_path)
+    assert first.epochs_run < 30
+    again = fit(carve.train, ModelConfig(dimension=16, num_negatives=5), TrainConfig(**settings, verbose=1),
+                validation=carve, output_dir=tmp_path)
+    out = capsys.readouterr().out
+    assert f"Resuming from the checkpoint after epoch {first.epochs_run} in " in out
+    assert ": it stopped early there (1 epoch without a better validation score, patience 1), nothing is left to " \
+        "train" in out
+    assert again.epochs_run == first.epochs_run and again.best_epoch == first.best_epoch
+
+
 def test_killed_run_resumes_from_checkpoint(corel, tmp_path, capsys):
     model_config = ModelConfig(dimension=16, num_negatives=5)
     carve = validation_split(corel.train)

@@ -254,10 +254,6 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
             raise RuntimeError(f"{output_dir / 'checkpoints'} holds a run of {start_epoch} epochs, more than the "
                                f"{train_config.epochs} asked for; ask for at least {start_epoch} to continue it, or "
                                "start afresh (awe-tf train --restart)")
-        if start_epoch and train_config.verbose:
-            finished = start_epoch == train_config.epochs
-            done = ": the epochs asked for are trained, nothing is left to train" if finished else ""
-            print(f"Resuming from the checkpoint after epoch {start_epoch} in {output_dir / 'checkpoints'}{done}")
     if init_from is not None and start_epoch == 0:
         start_from(model, init_from)
         if ranking is not None:  # the start is a candidate too: epoch 0, kept if no epoch beats it
@@ -272,6 +268,15 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     epochs_left = train_config.epochs - start_epoch
     stopped_early = ranking is not None and train_config.patience and start_epoch and \
         start_epoch - 1 - ranking.best_epoch >= train_config.patience
+    if start_epoch and train_config.verbose:
+        done = ""
+        if start_epoch == train_config.epochs:
+            done = ": the epochs asked for are trained, nothing is left to train"
+        elif stopped_early:
+            waited = start_epoch - 1 - ranking.best_epoch
+            done = (f": it stopped early there ({waited} epoch{'s' * (waited != 1)} without a better validation "
+                    f"score, patience {train_config.patience}), nothing is left to train")
+        print(f"Resuming from the checkpoint after epoch {start_epoch} in {output_dir / 'checkpoints'}{done}")
     began = time.perf_counter()
     history: dict = {}
     epochs_run = start_epoch
