@@ -379,6 +379,9 @@ def verdict(report: dict) -> str:
         trend = "improves" if steps[-1] > steps[0] + 0.005 else "degrades" if steps[-1] < steps[0] - 0.005 else \
             "holds"
         numbers = report.get("knn_steps") or list(range(len(steps)))  # a step left out is not in it
+        best = int(np.argmax(steps))
+        if steps[best] > max(steps[0], steps[-1]) + 0.005:  # first against last would hide a peak between them
+            trend += f" from first to last, best at step {numbers[best]}"
         first = "step 0: the linear model's" if numbers[0] == 0 else f"from step {numbers[0]}"
         reasons.append(f"k-NN P@1 in each step's U {trend} ({' -> '.join(f'{p:.3f}' for p in steps)}; {first})")
     return "; ".join(reasons) if reasons else "G is close to constant: the model behaves as WSABIE"

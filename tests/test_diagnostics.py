@@ -76,6 +76,9 @@ def test_the_verdict_says_what_a_wider_margin_and_the_steps_mean():
     assert "k-NN P@1 in each step's U improves (0.645 -> 0.658 -> 0.665; step 0: the linear model's)" in why
     without_0 = verdict({**report, "step_knn_precision": [0.658, 0.665], "knn_steps": [1, 2]})  # step 0 left out
     assert "k-NN P@1 in each step's U improves (0.658 -> 0.665; from step 1)" in without_0
+    peaked = verdict({**report, "step_knn_precision": [0.645, 0.671, 0.648]})  # first and last level: a peak between
+    assert "k-NN P@1 in each step's U holds from first to last, best at step 1 (0.645 -> 0.671 -> 0.648;" in peaked
+    assert "best at" not in why
 
 
 def test_every_part_of_a_sum_counts_in_g(corel):
