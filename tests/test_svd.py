@@ -67,3 +67,54 @@ def test_the_svd_models_are_named_by_the_rank_asked_whatever_rank_the_part_allow
     assert made == [(64, 39), (32, 32), (16, 16), (8, 8)]
     with pytest.raises(ValueError, match="from 1 to the model's dimension 64"):
         next(svd_starts(few, ModelConfig(dimension=64), (128,)))
+
+
+def _both_formats(tmp_path, rows=60, seed=0):
+    """The same rows written as an Extreme Classification text file and as a sparse ARFF file that
+    declares every feature numeric: column 0 dense and real-valued, column 1 tf-idf-like (real,
+    in about a fifth of the rows), column 2 a binary word, column 3 real and absent from every row
+    but one, and three labels that follow them."""
+    from awe_tf.data import read_mulan, read_xmlrepo
+
+    rng = np.random.default_rng(seed)
+    X = np.zeros((rows, 4))
+    X[:, 0] = rng.normal(3.0, 1.0, rows)
+    X[:, 1] = np.where(rng.random(rows) < 0.2, rng.uniform(0.1, 0.9, rows).round(3), 0.0)
+    X[:, 2] = rng.random(rows) < 0.3
+    X[0, 3] = 2.5
+    X[:, 0] = X[:, 0].round(3)
+    Y = np.stack([X[:, 0] > 3, X[:, 1] > 0, X[:, 2] > 0], axis=1)
+    Y[~Y.any(axis=1), 0] = True
+    text = [f"{rows} 4 3"] + [",".join(map(str, np.flatnonzero(y))) + " " + " ".join(
+        f"{j}:{x[j]:g}" for j in np.flatnonzero(x)) for x, y in zip(X, Y, strict=True)]
+    (tmp_path / "d.txt").write_text("\n".join(text) + "\n")
+    arff = ["@relation d"] + [f"@attribute f{j} numeric" for j in range(4)] + \
+        [f"@attribute l{k} {{0,1}}" for k in range(3)] + ["@data"]
+    arff += ["{" + ",".join([f"{j} {x[j]:g}" for j in np.flatnonzero(x)] + [f"{4 + k} 1" for k in np.flatnonzero(y)])
+             + "}" for x, y in zip(X, Y, strict=True)]
+    (tmp_path / "d.arff").write_text("\n".join(arff) + "\n")
+    (tmp_path / "d.xml").write_text('<labels xmlns="http://mulan.sourceforge.net/labels">'
+                                    + "".join(f'<label name="l{k}"></label>' for k in range(3)) + "</labels>\n")
+    return read_xmlrepo(tmp_path / "d.txt"), read_mulan(tmp_path / "d.arff", tmp_path / "d.xml")
+
+
+def test_the_same_rows_train_and_weigh_alike_from_either_format(tmp_path):
+    """A text file declares no types and an ARFF file may declare every column numeric; the model
+    standardises the same columns of either (the dense real one, not the tf-idf one nor the binary
+    one), and the SVD weighs them alike: 1 for the standardised column, log-odds for the rest."""
+    from awe_tf.baselines.svd import standardised_columns
+    from awe_tf.data.protocols import annotation_split
+    from awe_tf.layers.transform import InputTransform
+
+    text, arff = _both_formats(tmp_path)
+    np.testing.assert_array_equal(text.X.toarray(), arff.X.toarray())
+    for data in (text, arff):
+        transform = InputTransform(data.n_features).adapt(data.X, data.numeric_features)
+        assert transform.numeric.tolist() == [0]
+        assert standardised_columns(data).tolist() == [True, False, False, False]
+        scaled = standardised(annotation_split(data, data)).train
+        assert standardised_columns(scaled).tolist() == [True, False, False, False]  # read alike once standardised
+    scores = [LogOddsSVD(rank=2).fit(standardised(annotation_split(d, d)).train).score(d.X) for d in (text, arff)]
+    np.testing.assert_allclose(scores[0], scores[1], rtol=1e-6, atol=1e-9)
+    fitted = LogOddsSVD(rank=2).fit(standardised(annotation_split(arff, arff)).train)
+    assert fitted.wx[0] == 1.0 and fitted.wx[1] > 1.0 and fitted.wx[3] > fitted.wx[1]  # the rarer, the heavier

@@ -24,8 +24,12 @@ from awe_tf.data.text import check_duplicates, data_name, text_lines
 
 def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Dataset:
     """Read one file of the repository's format into a data set. Its features are sparse
-    values (bag-of-words or tf-idf), kept as they are. A feature or label given twice in a row
-    is an error, or with ``duplicates="sum"`` feature values add up (a label stays one)."""
+    values (bag-of-words or tf-idf); the columns holding a value other than 0 and 1 are numeric,
+    as for any annotation data set without declared types (:class:`~awe_tf.data.dataset.Dataset`),
+    so the same rows read from an ARFF file that declares them numeric train the same model: a
+    tf-idf column, 0 in most rows, is kept as it is, and a dense real-valued one is standardised,
+    as the protocol says. A feature or label given twice in a row is an error, or with
+    ``duplicates="sum"`` feature values add up (a label stays one)."""
     path = Path(path)
     lines = [line for _, line in text_lines(path)]
     if not lines or not lines[0].strip():
@@ -88,7 +92,6 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
         label_names=[f"l{i}" for i in range(n_labels)],
         task=ANNOTATION,
         name=name or data_name(path),
-        numeric_features=np.zeros(n_features, bool),
     )
 
 
