@@ -49,6 +49,7 @@ FILES = {  # name -> content (bytes or text) written under tmp_path
     "five.tsv": "".join(f"u{u}\ti{(u + i) % 9}\n" for u in range(30) for i in range(5)),  # all 5 held out: no training
     "labelled.arff": ARFF + "".join(f"{i}.5,{i % 3},{i % 2},{(i + 1) % 2}\n" for i in range(12)),
     "unlabelled.arff": ARFF + "".join(f"{i}.5,{i % 3},0,0\n" for i in range(12)),  # no positive label
+    "labelled_copy.arff": ARFF + "".join(f"{i}.5,{i % 3},{i % 2},{(i + 1) % 2}\n" for i in range(12)),
     "sparse.tsv": "".join(f"u{u}\ti{(u + i) % 20}\n" for u in range(30) for i in range(7)),  # 2 a user train
     "short.tsv": "".join(f"u{u}\ti{(u + i) % 9}\n" for u in range(30) for i in range(4)),  # 4 a user: none tested
     "one_label.txt": "3 2 1\n0 0:1\n0 1:1\n0 0:1 1:1\n",
@@ -184,6 +185,14 @@ CASES = [
     ("evaluate into a directory", ["evaluate", "{dir}/model", "--output", "{dir}"], ["--output", "is a directory"]),
     ("no training example", ["train", "--train", "{dir}/five.tsv", *ON_FILES], ["five.tsv: its training part has "
                                                                                 "no example", "exactly 5 items"]),
+    ("the training file as the test file", ["train", "--train", "{dir}/labelled.arff", "--test",
+                                            "{dir}/labelled.arff", "--labels", "{dir}/labels.xml", *ON_FILES],
+     ["labelled.arff: the test file is the training file", "scores the model on the rows it learnt from",
+      "leave the test file out (--test"]),
+    ("a copy of the training file as the test file", ["evaluate", "{dir}/model", "--train", "{dir}/labelled.arff",
+                                                      "--test", "{dir}/labelled_copy.arff", "--labels",
+                                                      "{dir}/labels.xml"],
+     ["labelled_copy.arff: the test file holds the same rows as", "labelled.arff"]),
     ("a test file without labels", ["train", "--train", "{dir}/labelled.arff", "--test", "{dir}/unlabelled.arff",
                                     "--labels", "{dir}/labels.xml", *ON_FILES],
      ["unlabelled.arff: its test part has no example", "!/labelled.arff"]),

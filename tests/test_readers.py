@@ -257,9 +257,16 @@ def test_xmlrepo(tmp_path):
 def test_read_files_guesses_and_checks(tmp_path):
     with pytest.raises(ValueError, match="label list"):
         read_files(write(tmp_path, "d.arff", DENSE))
-    train, test = read_files(write(tmp_path, "d.arff", DENSE), write(tmp_path, "t.arff", DENSE),
+    other_rows = DENSE.replace("0.5,4", "0.5,3")
+    train, test = read_files(write(tmp_path, "d.arff", DENSE), write(tmp_path, "t.arff", other_rows),
                              write(tmp_path, "l.xml", XML))
     assert train.n_examples == test.n_examples == 3
+    for test_file, words in ((tmp_path / "d.arff", "is the training file"),
+                             (write(tmp_path, "copy.arff", DENSE), "holds the same rows as")):  # scored on its training
+        with pytest.raises(DataFormatError, match=f"{test_file.name}: the test file {words}"):
+            read_files(tmp_path / "d.arff", test_file, tmp_path / "l.xml")
+    with pytest.raises(DataFormatError, match="the test file holds the same rows"):
+        read_files(write(tmp_path, "a.txt", "1 4 3\n0 1:1\n"), write(tmp_path, "a2.txt", "1 4 3\n0 1:1\n"))
     with pytest.raises(ValueError, match="cannot tell the format"):
         read_files(write(tmp_path, "data.bin", "x"))
     with pytest.raises(DataFormatError, match=r"header's 5 features and 3 labels differ from .*a.txt's 4 and 3"):

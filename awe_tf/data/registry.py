@@ -93,7 +93,20 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
 
 def _read_files(train, test, labels, format, name, duplicates, header):
     """:func:`read_files`, and the :class:`~awe_tf.data.xmlrepo.RowLists` that split the file, or
-    None."""
+    None. A test file that holds the training file's rows (the same file, or a copy) is refused:
+    the model would be scored on the rows it learnt from."""
+    first, second, lists = _read_parts(train, test, labels, format, name, duplicates, header)
+    if second is not None and lists is None and second.fingerprint() == first.fingerprint():
+        same = "is the training file" if Path(test).resolve() == Path(train).resolve() else \
+            f"holds the same rows as {train}"
+        raise DataFormatError(test, f"the test file {same}: a test part of training rows scores the model on the "
+                                    "rows it learnt from; give a file of held-out rows, or leave the test file out "
+                                    "(--test; test= in Python) for the protocol's split, every fifth row held out")
+    return first, second, lists
+
+
+def _read_parts(train, test, labels, format, name, duplicates, header):
+    """:func:`_read_files` without its check of the test file's rows."""
     train = Path(train)
     fmt = format or guess_format(train)
     if fmt not in FORMATS:
