@@ -47,7 +47,8 @@ def interactions_to_dataset(users, items, weights, name, path, item_names=None, 
     rows = np.fromiter((user_index[u] for u in users), np.int64, len(users))
     cols = np.fromiter((item_index[t] for t in items), np.int64, len(items))
     check_duplicates(path, rows, cols, lines if lines is not None else np.arange(1, len(users) + 1),
-                     lambda i: f"the interaction (user {users[i]}, item {items[i]})", duplicates)
+                     lambda i: f"the interaction (user {users[i]}, item {items[i]})", duplicates,
+                     "read a repeated rating as one interaction" if values_as_ones else "add repeated entries up")
     X = sp.csr_matrix((np.asarray(weights, np.float32), (rows, cols)), shape=(len(user_ids), len(item_ids)))
     X.sum_duplicates()
     Y = X.copy()

@@ -114,8 +114,10 @@ def _read_parts(train, test, labels, format, name, duplicates, header):
     if header is not None and fmt != "interactions":
         raise ValueError(f"{train}: header= (--header) is for interactions files; {fmt} files have a fixed layout")
     if labels is not None and fmt != "mulan":
+        named = format is not None and train.suffix.lower() == ".arff"  # --format other than the file's name says
         raise ValueError(f"{train}: a label list (--labels) is for Mulan data; {fmt} files name their labels "
-                         "themselves")
+                         "themselves" + (" (the file is named as Mulan data: --format mulan, or no --format, reads "
+                                         "it so)" if named else ""))
     if fmt == "mulan":
         if labels is None:
             raise ValueError(f"{train}: Mulan data needs its label list (--labels FILE.xml){meka_hint(train)}")

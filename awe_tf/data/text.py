@@ -66,7 +66,8 @@ def text_lines(path) -> Iterator[tuple[int, str]]:
             yield line_no, text.rstrip("\r\n")
 
 
-def check_duplicates(path, rows, cols, lines, describe, duplicates: str = "error") -> None:
+def check_duplicates(path, rows, cols, lines, describe, duplicates: str = "error",
+                     summed: str = "add repeated entries up") -> None:
     """Stop at the first (row, column) entry given twice, naming both lines, unless
     ``duplicates="sum"`` (then the caller adds such entries up).
 
@@ -75,6 +76,7 @@ def check_duplicates(path, rows, cols, lines, describe, duplicates: str = "error
         lines: the line each entry was read from.
         describe: the name of the entry at a given index, for the message.
         duplicates: ``error`` (the default of every reader) or ``sum``.
+        summed: what ``sum`` does with these entries, for the message (a label is read once).
     """
     if duplicates not in DUPLICATES:
         raise ValueError(f"duplicates must be one of {DUPLICATES}, got {duplicates!r}")
@@ -88,5 +90,5 @@ def check_duplicates(path, rows, cols, lines, describe, duplicates: str = "error
     if repeated.size:
         first, second = order[repeated[0]], order[repeated[0] + 1]
         raise DataFormatError(path, f"{describe(first)} is given twice (first on line "
-                              f"{lines[first]}); use duplicates='sum' (--duplicates sum) to add repeated entries up",
+                              f"{lines[first]}); use duplicates='sum' (--duplicates sum) to {summed}",
                               int(lines[second]))

@@ -78,7 +78,7 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
             xv.append(parse_float(path, value_text, line_no, f"feature {index}"))
             xl.append(line_no)
     check_duplicates(path, xr, xc, xl, lambda i: f"feature {xc[i]}", duplicates)
-    check_duplicates(path, yr, yc, yl, lambda i: f"label {yc[i]}", duplicates)
+    check_duplicates(path, yr, yc, yl, lambda i: f"label {yc[i]}", duplicates, "read a repeated label once")
     X = sp.csr_matrix((np.asarray(xv, np.float32), (xr, xc)), shape=(n, n_features))
     Y = sp.csr_matrix((np.ones(len(yr), np.float32), (yr, yc)), shape=(n, n_labels))
     X.sum_duplicates()
