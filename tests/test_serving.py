@@ -295,6 +295,9 @@ def test_label_names_keep_their_unicode(tmp_path):
     result = served(np.eye(4)[:1], k=3)
     assert "Amélie (2001)" in result["labels"][0].tolist()
     assert served.label_names == ["Amélie (2001)", "b", "c"]  # what evaluate checks the data's labels against
+    assert json.loads((served.path / "assets.extra" / "labels.json").read_bytes().decode("utf-8")) == served.label_names
+    unnamed = serving.load(serving.export(AWEModel(4, 3, dimension=4), tmp_path, "u", flavour="portable", log=None))
+    assert not (unnamed.path / "assets.extra" / "labels.json").exists()  # no names to give
     from awe_tf.models.saving import tables_digest
 
     model.save_model(tmp_path / "saved")  # the export names the model it was made from, as saved and reloaded
@@ -324,6 +327,12 @@ def test_a_new_users_items_by_name_are_the_rows_of_their_ids(tmp_path):
     with pytest.raises(ValueError, match="weights must be one list per row"):
         served.rows_of([["i1", "i2"]], weights=[2.0, 1.0])
     assert served.rows_of(row for row in [["i2"]]).nnz == 1  # rows from a generator, read once
+    # A client outside TensorFlow maps its items to feature ids by the export's labels.json
+    names_file = json.loads((served.path / "assets.extra" / "labels.json").read_text(encoding="utf-8"))
+    assert names_file == names
+    request = [[names_file.index("i2"), names_file.index("i0")], [names_file.index("i5"), -1]]
+    by_file = served(feature_ids=np.array(request), feature_weights=np.array([[2.0, 1.0], [3.0, 0.0]]), k=3)
+    np.testing.assert_array_equal(by_file["label_ids"], by_name["label_ids"])
     annotation = serving.load(serving.export(AWEModel(4, 3, dimension=4, label_names=["a", "b", "c"]), tmp_path,
                                              "a", flavour="portable", log=None))
     with pytest.raises(ValueError, match="rows_of is for recommendation models"):

@@ -20,6 +20,7 @@ from awe_tf.serving.signature import FLAVOURS, PADDING_ID, ServingModule
 SIGNATURE = "serving_default"
 METADATA_FILE = "awe_export.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
+LABELS_FILE = "labels.json"  # the label names, a JSON list indexed by label id, for clients outside TensorFlow
 
 
 def request_arrays(X, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -137,9 +138,12 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
     The version directory holds the SavedModel (``serving_default``: inputs ``feature_ids``
     ``[batch, n]`` int32 padded with -1, ``feature_weights`` ``[batch, n]`` float32 raw values,
     ``k`` int32 scalar; outputs ``label_ids``, ``labels``, ``scores`` ``[batch, k]``), and in
-    ``assets.extra/`` TF Serving warmup requests and ``awe_export.json`` (flavour, sizes, the
+    ``assets.extra/`` TF Serving warmup requests, ``awe_export.json`` (flavour, sizes, the
     largest k, the ops it needs, and ``recall``: recall@k of its top k against the exact ranking,
-    k = ``recall_k``, 10 or the largest k where that is smaller).
+    k = ``recall_k``, 10 or the largest k where that is smaller) and, for a model with label
+    names, ``labels.json``: the names as a JSON list, label id n at position n. A client maps a
+    recommendation model's items to its ``feature_ids`` with it (its inputs are its labels:
+    an interactions file's item ids); the graph's ``labels`` output gives the same names.
 
     Args:
         model: a trained :class:`~awe_tf.models.AWEModel` (it need not have been called).
@@ -216,6 +220,8 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
             "data": data,
         }
         metadata_file(directory).write_text(json.dumps(metadata, indent=1))
+        if model.label_names is not None:
+            (extra / LABELS_FILE).write_text(json.dumps(list(model.label_names), ensure_ascii=False), encoding="utf-8")
 
     final = layout.write_version(model_dir, write, version=version, keep=keep)
     say(f"exported {final}")
