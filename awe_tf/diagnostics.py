@@ -37,6 +37,7 @@ from awe_tf.affinities.base import parts_of
 from awe_tf.data.dataset import Split
 
 NEGATIVES = 20  # random labels drawn per test positive
+LEVEL = 0.005  # k-NN P@1 of two iterative steps closer than this is level (the verdict's trend)
 
 
 def _linear_scores(model, X) -> np.ndarray:
@@ -376,11 +377,11 @@ def verdict(report: dict) -> str:
                        "more than WSABIE asks, within the same bound on U and V)")
     steps = report.get("step_knn_precision")
     if steps and len(steps) > 1:
-        trend = "improves" if steps[-1] > steps[0] + 0.005 else "degrades" if steps[-1] < steps[0] - 0.005 else \
+        trend = "improves" if steps[-1] > steps[0] + LEVEL else "degrades" if steps[-1] < steps[0] - LEVEL else \
             "holds"
         numbers = report.get("knn_steps") or list(range(len(steps)))  # a step left out is not in it
         best = int(np.argmax(steps))
-        if steps[best] > max(steps[0], steps[-1]) + 0.005:  # first against last would hide a peak between them
+        if steps[best] > max(steps[0], steps[-1]) + LEVEL:  # first against last would hide a peak between them
             trend += f" from first to last, best at step {numbers[best]}"
         first = "step 0: the linear model's" if numbers[0] == 0 else f"from step {numbers[0]}"
         reasons.append(f"k-NN P@1 in each step's U {trend} ({' -> '.join(f'{p:.3f}' for p in steps)}; {first})")

@@ -119,12 +119,21 @@ def standardiser(train: Dataset):
 
 
 def standardised(split: Split) -> Split:
-    """The split with its numeric columns standardised (:func:`standardiser`)."""
+    """The split with its numeric columns standardised (:func:`standardiser`, :func:`scaled_by`)."""
     transform = standardiser(split.train)
     if transform is None:
         return split
-    return dataclasses.replace(split, train=split.train.with_matrices(X=transform.apply(split.train.X)),
-                               test=split.test.with_matrices(X=transform.apply(split.test.X)))
+    return dataclasses.replace(split, train=scaled_by(split.train, transform), test=scaled_by(split.test, transform))
+
+
+def scaled_by(data: Dataset, transform) -> Dataset:
+    """``data`` with ``transform`` (:func:`standardiser`'s) applied, and numeric where it
+    standardised a column only: the numeric columns it keeps as they are (0 in at least half the
+    training rows, tf-idf weights) then read as bag-of-words columns, whether or not the data file
+    declared them numeric (the SVD weighs the numeric columns by 1, the others by their log-odds)."""
+    numeric = np.zeros(data.n_features, bool)
+    numeric[transform.numeric if transform.numeric is not None else []] = True
+    return dataclasses.replace(data, X=transform.apply(data.X), numeric_features=numeric)
 
 
 BASELINES = {  # name -> what it is, as reports say it

@@ -79,6 +79,8 @@ def test_the_verdict_says_what_a_wider_margin_and_the_steps_mean():
     peaked = verdict({**report, "step_knn_precision": [0.645, 0.671, 0.648]})  # first and last level: a peak between
     assert "k-NN P@1 in each step's U holds from first to last, best at step 1 (0.645 -> 0.671 -> 0.648;" in peaked
     assert "best at" not in why
+    numbered = verdict({**report, "step_knn_precision": [0.645, 0.671, 0.648], "knn_steps": [1, 2, 3]})
+    assert "holds from first to last, best at step 2 (0.645 -> 0.671 -> 0.648; from step 1)" in numbered
 
 
 def test_every_part_of_a_sum_counts_in_g(corel):

@@ -419,11 +419,14 @@ def test_one_duplicate_policy_for_every_reader(tmp_path):
         # a rating given twice is one interaction: MovieLens' inputs are 1s, whatever the file's values
         assert (data.X.max() == 1 if fmt == "movielens" else data.X.max() >= 2) and data.Y.max() == 1, fmt
     # the error says what --duplicates sum would do with the entry: a label or a rating counts once
+    arff_label = SPARSE.replace("{1 1,4 1}", "{1 1,4 1,4 1}")  # the label sea twice
     for path, fmt, what in ((write(tmp_path, "l.txt", "1 3 2\n0,1,0 0:1\n"), "xmlrepo", "read a repeated label once"),
+                            (write(tmp_path, "l.arff", arff_label), "mulan", "read a repeated label once"),
+                            (cases["mulan"][0], "mulan", "add repeated entries up"),
                             (cases["movielens"][0], "movielens", "read a repeated rating as one interaction"),
                             (cases["interactions"][0], "interactions", "add repeated entries up")):
         with pytest.raises(DataFormatError, match=f"--duplicates sum\\) to {what}$"):
-            read_files(path, format=fmt)
+            read_files(path, format=fmt, labels=tmp_path / "l.xml" if fmt == "mulan" else None)
     with pytest.raises(ValueError, match="duplicates must be one of"):
         read_files(cases["xmlrepo"][0], format="xmlrepo", duplicates="keep")
 

@@ -102,8 +102,7 @@ def test_the_same_rows_train_and_weigh_alike_from_either_format(tmp_path):
     """A text file declares no types and an ARFF file may declare every column numeric; the model
     standardises the same columns of either (the dense real one, not the tf-idf one nor the binary
     one), and the SVD weighs them alike: 1 for the standardised column, log-odds for the rest."""
-    from awe_tf.baselines.svd import standardised_columns
-    from awe_tf.data.protocols import annotation_split
+    from awe_tf.data.protocols import annotation_split, validation_split
     from awe_tf.layers.transform import InputTransform
 
     text, arff = _both_formats(tmp_path)
@@ -111,9 +110,9 @@ def test_the_same_rows_train_and_weigh_alike_from_either_format(tmp_path):
     for data in (text, arff):
         transform = InputTransform(data.n_features).adapt(data.X, data.numeric_features)
         assert transform.numeric.tolist() == [0]
-        assert standardised_columns(data).tolist() == [True, False, False, False]
         scaled = standardised(annotation_split(data, data)).train
-        assert standardised_columns(scaled).tolist() == [True, False, False, False]  # read alike once standardised
+        assert scaled.numeric_features.tolist() == [True, False, False, False]  # numeric: standardised
+        assert validation_split(scaled).train.numeric_features.tolist() == [True, False, False, False]
     scores = [LogOddsSVD(rank=2).fit(standardised(annotation_split(d, d)).train).score(d.X) for d in (text, arff)]
     np.testing.assert_allclose(scores[0], scores[1], rtol=1e-6, atol=1e-9)
     fitted = LogOddsSVD(rank=2).fit(standardised(annotation_split(arff, arff)).train)

@@ -1,7 +1,8 @@
 """Truncated SVD with log-odds column weighting (the paper's SVD baseline).
 
-Each column j of the training matrix but a standardised numeric one (weighted 1:
-:func:`standardised_columns`) is weighted by the log-odds of it being absent,
+Each column j of the training matrix but a numeric one (weighted 1; fitted on rows as the reports
+scale them, :func:`~awe_tf.evaluation.standardised`, the numeric columns are those standardised)
+is weighted by the log-odds of it being absent,
 w_j = max(log((n - c_j + 0.5) / (c_j + 0.5)), floor) (n rows, c_j of them non-zero), so rare
 columns count more; the floor keeps columns present in over half the rows in play. The
 weighted matrix Z = [X W_x, Y W_y] (for recommendation X and Y are the same item matrix, so
@@ -27,7 +28,6 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
 from awe_tf.data.dataset import RECOMMENDATION, Dataset
-from awe_tf.data.protocols import sparse_columns
 
 
 def log_odds_weights(M: sp.csr_matrix, floor: float = 0.5) -> np.ndarray:
@@ -43,20 +43,6 @@ def log_odds_weights(M: sp.csr_matrix, floor: float = 0.5) -> np.ndarray:
     n = M.shape[0]
     counts = np.asarray((M != 0).sum(axis=0)).ravel()
     return np.maximum(np.log((n - counts + 0.5) / (counts + 0.5)), floor)
-
-
-def standardised_columns(train: Dataset) -> np.ndarray:
-    """The columns of ``train`` that the protocol standardises, a mask: its numeric ones but those
-    0 in at least half the rows (:func:`~awe_tf.data.protocols.sparse_columns`, tf-idf weights),
-    which are kept as they are. Read on raw or standardised rows alike: standardising leaves a
-    kept column's zeros, and gives a standardised one a value in nearly every row.
-
-    The SVD weighs a standardised column by 1 (its scale is the same in every column) and every
-    other by its log-odds, a tf-idf column as a bag-of-words one: so the same rows weigh the same
-    whether their file declared the tf-idf columns numeric (ARFF) or not.
-    """
-    numeric = np.asarray(train.numeric_features, bool)
-    return numeric & ~sparse_columns(train.X, numeric)
 
 
 def svd_ranks(dimension: int) -> tuple[int, ...]:
@@ -90,7 +76,8 @@ class LogOddsSVD:
             Z = Y @ sp.diags(self.wy)
         else:
             X = sp.csr_matrix(train.X, dtype=np.float64)
-            self.wx = np.where(standardised_columns(train), 1.0, log_odds_weights(X, self.floor))
+            numeric = np.asarray(train.numeric_features, bool)
+            self.wx = np.where(numeric, 1.0, log_odds_weights(X, self.floor))
             Z = sp.hstack([X @ sp.diags(self.wx), Y @ sp.diags(self.wy)]).tocsr()
         rank = max(1, min(self.rank, min(Z.shape) - 1))
         _, values, vt = svds(Z, k=rank, random_state=self.seed)

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from awe_tf.data.dataset import RECOMMENDATION, Dataset
 from awe_tf.data.errors import DataFormatError, parse_float
-from awe_tf.data.text import check_duplicates, data_name, text_lines
+from awe_tf.data.text import ADDS_UP, check_duplicates, data_name, text_lines
 
 # Words that make a first line a header (user, item and weight column names), lower case.
 HEADER_WORDS = {"user", "users", "userid", "user_id", "uid", "item", "items", "itemid", "item_id", "iid", "movie",
@@ -48,7 +48,7 @@ def interactions_to_dataset(users, items, weights, name, path, item_names=None, 
     cols = np.fromiter((item_index[t] for t in items), np.int64, len(items))
     check_duplicates(path, rows, cols, lines if lines is not None else np.arange(1, len(users) + 1),
                      lambda i: f"the interaction (user {users[i]}, item {items[i]})", duplicates,
-                     "read a repeated rating as one interaction" if values_as_ones else "add repeated entries up")
+                     "read a repeated rating as one interaction" if values_as_ones else ADDS_UP)
     X = sp.csr_matrix((np.asarray(weights, np.float32), (rows, cols)), shape=(len(user_ids), len(item_ids)))
     X.sum_duplicates()
     Y = X.copy()

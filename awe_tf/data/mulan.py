@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from awe_tf.data.dataset import ANNOTATION, Dataset
 from awe_tf.data.errors import DataFormatError, parse_float, parse_int
-from awe_tf.data.text import DUPLICATES, data_name, text_lines
+from awe_tf.data.text import ADDS_UP, DUPLICATES, LABEL_ONCE, data_name, sum_hint, text_lines
 
 _ATTRIBUTE = re.compile(r"@attribute\s+('(?:[^']|\\')*'|\"(?:[^\"]|\\\")*\"|[^\s{]+)(?:\s+|(?=\{))(.+)$", re.I)
 
@@ -186,8 +186,8 @@ def read_arff(path, duplicates: str = "error", numbers=frozenset()):
                     )
                 if index in seen and duplicates == "error":
                     raise DataFormatError(path, f"attribute {names[index]!r} (index {index}) is given twice in this "
-                                          "row; use duplicates='sum' (--duplicates sum) to add repeated entries "
-                                          "up", line_no)
+                                          f"row; {sum_hint(LABEL_ONCE if names[index] in numbers else ADDS_UP)}",
+                                          line_no)
                 if index in seen and index in categories:
                     raise DataFormatError(path, f"attribute {names[index]!r} (index {index}) is given twice in this "
                                           "row: a category's values do not add up", line_no)

@@ -75,7 +75,9 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
             ``x_trSplit.txt``, ``x_tstSplit.txt``) is split by their first column
             (:func:`~awe_tf.data.xmlrepo.row_lists`); a test file given beside them is refused
             (the file holds its test rows), and so is a file without lists of its own beside
-            lists of a data file that is not there (:func:`~awe_tf.data.xmlrepo.stray_row_lists`).
+            lists of a data file that is not there (:func:`~awe_tf.data.xmlrepo.stray_row_lists`),
+            and a test file that holds exactly the training file's rows (the same file, or a
+            copy: a test part the model learnt from).
         labels: the Mulan label ``.xml`` (required for ``mulan``).
         format: one of ``mulan``, ``movielens``, ``xmlrepo``, ``interactions``; guessed from the
             file name when omitted.
@@ -93,10 +95,11 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
 
 def _read_files(train, test, labels, format, name, duplicates, header):
     """:func:`read_files`, and the :class:`~awe_tf.data.xmlrepo.RowLists` that split the file, or
-    None. A test file that holds the training file's rows (the same file, or a copy) is refused:
-    the model would be scored on the rows it learnt from."""
+    None. A test file that holds exactly the training file's rows (the same file, or a copy) is
+    refused: the model would be scored on the rows it learnt from."""
     first, second, lists = _read_parts(train, test, labels, format, name, duplicates, header)
-    if second is not None and lists is None and second.fingerprint() == first.fingerprint():
+    if second is not None and lists is None and (second.X.shape, second.X.nnz, second.Y.nnz) == \
+            (first.X.shape, first.X.nnz, first.Y.nnz) and second.fingerprint() == first.fingerprint():
         same = "is the training file" if Path(test).resolve() == Path(train).resolve() else \
             f"holds the same rows as {train}"
         raise DataFormatError(test, f"the test file {same}: a test part of training rows scores the model on the "
@@ -116,8 +119,8 @@ def _read_parts(train, test, labels, format, name, duplicates, header):
     if labels is not None and fmt != "mulan":
         named = format is not None and train.suffix.lower() == ".arff"  # --format other than the file's name says
         raise ValueError(f"{train}: a label list (--labels) is for Mulan data; {fmt} files name their labels "
-                         "themselves" + (" (the file is named as Mulan data: --format mulan, or no --format, reads "
-                                         "it so)" if named else ""))
+                         "themselves" + (" (its .arff name says Mulan ARFF: give --format mulan, or leave --format "
+                                         "out)" if named else ""))
     if fmt == "mulan":
         if labels is None:
             raise ValueError(f"{train}: Mulan data needs its label list (--labels FILE.xml){meka_hint(train)}")

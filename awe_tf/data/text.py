@@ -66,10 +66,18 @@ def text_lines(path) -> Iterator[tuple[int, str]]:
             yield line_no, text.rstrip("\r\n")
 
 
-def check_duplicates(path, rows, cols, lines, describe, duplicates: str = "error",
-                     summed: str = "add repeated entries up") -> None:
+ADDS_UP = "add repeated entries up"  # what duplicates="sum" does with values (sum_hint)
+LABEL_ONCE = "read a repeated label once"  # and with a label, present or not
+
+
+def sum_hint(summed: str = ADDS_UP) -> str:
+    """The end of a message about an entry given twice: how to have it read, and what that does."""
+    return f"use duplicates='sum' (--duplicates sum) to {summed}"
+
+
+def check_duplicates(path, rows, cols, lines, describe, duplicates: str = "error", summed: str = ADDS_UP) -> None:
     """Stop at the first (row, column) entry given twice, naming both lines, unless
-    ``duplicates="sum"`` (then the caller adds such entries up).
+    ``duplicates="sum"`` (then the caller reads such entries as ``summed`` says).
 
     Args:
         rows, cols: the entries' row and column indices.
@@ -90,5 +98,5 @@ def check_duplicates(path, rows, cols, lines, describe, duplicates: str = "error
     if repeated.size:
         first, second = order[repeated[0]], order[repeated[0] + 1]
         raise DataFormatError(path, f"{describe(first)} is given twice (first on line "
-                              f"{lines[first]}); use duplicates='sum' (--duplicates sum) to {summed}",
+                              f"{lines[first]}); {sum_hint(summed)}",
                               int(lines[second]))

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from awe_tf.data.dataset import ANNOTATION, Dataset
 from awe_tf.data.errors import DataFormatError, parse_float, parse_int
-from awe_tf.data.text import check_duplicates, data_name, text_lines
+from awe_tf.data.text import LABEL_ONCE, check_duplicates, data_name, text_lines
 
 
 def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Dataset:
@@ -28,7 +28,8 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
     as for any annotation data set without declared types (:class:`~awe_tf.data.dataset.Dataset`),
     so the same rows read from an ARFF file that declares them numeric train the same model: a
     tf-idf column, 0 in most rows, is kept as it is, and a dense real-valued one is standardised,
-    as the protocol says. A feature or label given twice in a row is an error, or with
+    as the protocol says. (Not a column of only 0s and 1s in over half the rows: binary here, kept
+    as it is; declared numeric in ARFF, standardised.) A feature or label given twice in a row is an error, or with
     ``duplicates="sum"`` feature values add up (a label stays one)."""
     path = Path(path)
     lines = [line for _, line in text_lines(path)]
@@ -78,7 +79,7 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
             xv.append(parse_float(path, value_text, line_no, f"feature {index}"))
             xl.append(line_no)
     check_duplicates(path, xr, xc, xl, lambda i: f"feature {xc[i]}", duplicates)
-    check_duplicates(path, yr, yc, yl, lambda i: f"label {yc[i]}", duplicates, "read a repeated label once")
+    check_duplicates(path, yr, yc, yl, lambda i: f"label {yc[i]}", duplicates, LABEL_ONCE)
     X = sp.csr_matrix((np.asarray(xv, np.float32), (xr, xc)), shape=(n, n_features))
     Y = sp.csr_matrix((np.ones(len(yr), np.float32), (yr, yc)), shape=(n, n_labels))
     X.sum_duplicates()

@@ -38,7 +38,7 @@ from awe_tf.baselines.ridge import ReducedRankRidge
 from awe_tf.baselines.svd import LogOddsSVD
 from awe_tf.config import ModelConfig
 from awe_tf.data.dataset import Dataset
-from awe_tf.evaluation import standardiser
+from awe_tf.evaluation import scaled_by, standardiser
 from awe_tf.models.awe import AWEModel
 from awe_tf.training.fit import build_model
 
@@ -74,7 +74,7 @@ def svd_starts(train: Dataset, model_config: ModelConfig, ranks, strategy=None):
         raise ValueError(f"SVD ranks must be from 1 to the model's dimension {model_config.dimension}, got {ranks}")
     model = build_model(train, dataclasses.replace(model_config, affinity=None), strategy)
     transform = standardiser(train)
-    scaled = train if transform is None else train.with_matrices(X=transform.apply(train.X))
+    scaled = train if transform is None else scaled_by(train, transform)
     svd = LogOddsSVD(rank=max(ranks), seed=model_config.seed).fit(scaled)
     Z = model.prepare(train.X)
     for rank in ranks:
