@@ -109,6 +109,9 @@ def _rest(text: str) -> float | str:
     return value
 
 
+THREADS_HELP = "threads of the native engine (0: every core; with 1 runs are repeatable)"  # train, tune, reproduce
+
+
 def add_setting_args(model, fitting, leave_out=()) -> dict[str, tuple[str, ...]]:
     """The flags of the model's and training's settings that train and tune both take, named as
     the fields of ``ModelConfig`` and ``TrainConfig`` they set (their destinations, among
@@ -163,7 +166,7 @@ def add_setting_args(model, fitting, leave_out=()) -> dict[str, tuple[str, ...]]
          help="graph: the TensorFlow step (every model, strategy and device); native: WARP in C on this machine's "
               f"cores, several times faster, for {NATIVE_TRAINS}")
     flag(fitting, "threads", "--threads", type=_non_negative, default=train_defaults.threads,
-         help="threads of the native engine (0: every core; with 1 runs are repeatable)")
+         help=THREADS_HELP)
     return left
 
 
@@ -335,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="native: WSABIE, linear sigmoid, AWE k-NN (every step) and top-k train with the "
                                 "native engine (top-k with its rest learnt with the graph step)")
     reproduce.add_argument("--threads", type=_non_negative, default=0,
-                           help="threads of the native engine (0: every core; with 1 runs are repeatable)")
+                           help=THREADS_HELP)
     reproduce.add_argument("--init-scale", type=_number, default=model_defaults.init_scale,
                            help="about the norm of a row of U and V as training starts (the README's reproduce "
                                 "annotation tables were measured at 1, its recommendation table at 0.1)")
