@@ -139,7 +139,8 @@ def main() -> int:
     print(f"{'LightFM WARP':<22}{lightfm['pairs_per_second']:>12,.0f}{when(lightfm):>16}{last:>12.4f}")
     ratio = awe["pairs_per_second"] / lightfm["pairs_per_second"]
     print(f"\npairs/s ratio (awe-tf / LightFM): {ratio:.2f}   (target >= 1; awe-tf after its first "
-          f"epoch: {awe['steady_pairs_per_second']:,.0f} pairs/s)")
+          f"epoch: {awe['steady_pairs_per_second']:,.0f} pairs/s, "
+          f"{awe['steady_pairs_per_second'] / lightfm['pairs_per_second']:.2f}x LightFM's)")
     print(f"awe-tf epoch times: first {awe['first_epoch_seconds']:.2f}s (Keras set-up and, for the graph engine, "
           f"tracing included), median of the others {awe['other_epoch_seconds']:.2f}s")
     if awe["seconds_to_target"] is not None and lightfm["seconds_to_target"] is not None:
