@@ -29,8 +29,8 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
     so the same rows read from an ARFF file that declares them numeric train the same model: a
     tf-idf column, 0 in most rows, is kept as it is, and a dense real-valued one is standardised,
     as the protocol says. (Not a column of only 0s and 1s in over half the rows: binary here, kept
-    as it is; declared numeric in ARFF, standardised.) A feature or label given twice in a row is an error, or with
-    ``duplicates="sum"`` feature values add up (a label stays one)."""
+    as it is; declared numeric in ARFF, standardised.) A feature or label given twice in a row is
+    an error, or with ``duplicates="sum"`` feature values add up (a label stays one)."""
     path = Path(path)
     lines = [line for _, line in text_lines(path)]
     if not lines or not lines[0].strip():

@@ -20,7 +20,7 @@ from awe_tf.serving.signature import FLAVOURS, PADDING_ID, ServingModule
 SIGNATURE = "serving_default"
 METADATA_FILE = "awe_export.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
-LABELS_FILE = "labels.json"  # the label names, a JSON list indexed by label id, for clients outside TensorFlow
+LABELS_FILE = "labels.json"  # the label names, a JSON list indexed by label id, for clients without awe-tf
 
 
 def request_arrays(X, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]:
