@@ -22,6 +22,8 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from awe_tf.models.saving import RUN_MODEL
 
 METRICS = "metrics.json"
@@ -129,6 +131,18 @@ def changed_parts(recorded: RecordedData | None, split) -> list[str]:
         return []
     now = fingerprints(split)
     return [RECORDED[key] for key, value in recorded.fingerprints.items() if value != now[key]]
+
+
+def read_as_binary_before(recorded: RecordedData | None, split) -> bool:
+    """Whether every part of ``split`` that differs from ``recorded`` is recorded as it was read
+    before commit 608857c: the same rows, no column numeric (Extreme Classification text, whose
+    columns with real values were then read as binary and are numeric now)."""
+    changed = changed_parts(recorded, split)
+    parts = dict(zip(RECORDED.values(), (split.train, split.test), strict=True))
+    return bool(changed) and all(
+        recorded.fingerprints[key] == dataclasses.replace(
+            parts[name], numeric_features=np.zeros(parts[name].n_features, bool)).fingerprint()
+        for key, name in RECORDED.items() if name in changed)
 
 
 def checkpoint_dirs(run: Path) -> list[Path]:

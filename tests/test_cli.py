@@ -690,3 +690,39 @@ def test_an_interrupted_command_says_how_to_go_on_where_it_keeps_its_work():
     assert _goes_on(parse(["tune"])) == ": the same command again goes on with the trials it finished (in runs/tuning)"
     assert _goes_on(parse(["reproduce", "annotation"])).endswith("(in runs/reproduce-annotation)")
     assert _goes_on(parse(["evaluate", "runs/x"])) == ""  # nothing kept to go on from
+
+
+def test_a_text_run_recorded_before_real_columns_were_numeric_says_so(tmp_path, capsys):
+    """A run on Extreme Classification text with real values, recorded as an awe-tf that read
+    every such column as binary recorded it (the same rows, no column numeric), is refused by
+    evaluate with that reason and the way on; a run whose rows changed keeps the changed-data
+    message."""
+    import dataclasses
+
+    import numpy as np
+
+    from awe_tf import cli
+    from awe_tf.data import load_split
+
+    rng = np.random.default_rng(0)
+    rows = [",".join(map(str, sorted(rng.choice(6, 2, replace=False)))) + " " + " ".join(
+        f"{j}:{rng.uniform(0.1, 1):.2f}" for j in sorted(rng.choice(30, 5, replace=False))) for _ in range(60)]
+    data = tmp_path / "d.txt"
+    data.write_text("60 30 6\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    assert cli.main(["train", "--train", str(data), "--epochs", "1", "--no-validate", "--no-baselines",
+                     "--dimension", "4", "--negatives", "2", "--verbose", "0", "-o", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    split = load_split(data)
+    old = {key: dataclasses.replace(part, numeric_features=np.zeros(part.n_features, bool)).fingerprint()
+           for key, part in (("data_fingerprint", split.train), ("test_fingerprint", split.test))}
+    assert all(metrics[key] != value for key, value in old.items())  # the reading changed, not the rows
+    (out / "metrics.json").write_text(json.dumps({**metrics, **old}))
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(out / "model")]) == 2
+    error = capsys.readouterr().err
+    assert "made by an awe-tf before commit 608857c" in error and "--restart, or another -o" in error, error
+    (out / "metrics.json").write_text(json.dumps({**metrics, "data_fingerprint": "0" * 64}))  # other rows
+    assert cli.main(["evaluate", str(out / "model")]) == 2
+    error = capsys.readouterr().err
+    assert "the training data of" in error and "changed after it was trained" in error, error
