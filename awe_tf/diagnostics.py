@@ -383,7 +383,9 @@ def verdict(report: dict) -> str:
         best = int(np.argmax(steps))
         if steps[best] > max(steps[0], steps[-1]) + LEVEL:  # first against last would hide a peak between them
             trend += f" from first to last, best at step {numbers[best]}"
-        first = "step 0: the linear model's" if numbers[0] == 0 else f"from step {numbers[0]}"
+        given = report.get("steps_started_from")
+        first = (f"from step {numbers[0]}" if numbers[0] != 0 else
+                 f"step 0: the model it started from, {given}" if given else "step 0: the linear model's")
         reasons.append(f"k-NN P@1 in each step's U {trend} ({' -> '.join(f'{p:.3f}' for p in steps)}; {first})")
     return "; ".join(reasons) if reasons else "G is close to constant: the model behaves as WSABIE"
 
@@ -426,6 +428,8 @@ def diagnose(run_dir, split: Split, seed: int = 0, plot_to: str | Path | None = 
             steps = places.get("steps_dir") or run_dir / "final"
             note = f"the run's checkpoints of its steps ({steps}/step-*) are not there"
         report["step_knn_precision"], report["knn_steps"] = list(found.values()), list(found)
+        if recorded.get("init_from"):
+            report["steps_started_from"] = recorded["init_from"]  # step 0 is that model, not a linear one trained here
         if note:
             report["knn_steps_note"] = note
     report["verdict"] = verdict(report)

@@ -431,6 +431,15 @@ def test_a_run_from_init_from_shows_its_start_and_is_resumed_only_from_the_same_
     same = run("train", *flags, "--init-from", str(first / "model"))  # the same start, named by its model/:
     assert "Resuming" in same.stdout  # the finished run is taken up again
     assert json.loads((joint / "metrics.json").read_text())["init_from"] == report["init_from"]
+    long_spec = "linear-sigmoid:alpha=1.06284825778047,beta=-0.728102705000141"  # a tuned spec, as tune prints it
+    longer = run("train", "--affinity", long_spec, *flags[2:], "--init-from", str(first), check=False)
+    assert longer.returncode == 2 and '-> "linear-sigmoid:alpha=1.06284825778047,beta=-0.72810' in longer.stderr
+    assert '..." ' not in longer.stderr and "..." in longer.stderr  # a cut value ends in an ellipsis, not a quote
+    # An iterative run from the start: step 0 is the model given, scored as it is, the bar its steps
+    # are compared with (the same carve-out score as the start above)
+    steps = run("train", "--affinity", "knn:k=10", "--iterations", "1", "--epochs", "1", *small, "-o",
+                str(tmp_path / "knn"), "--init-from", str(first))
+    assert f"step 0: best epoch 0 (the model given, as it is, validation precision@1 = {start:.4f})" in steps.stdout
     # A continuation of the start run that has not finished rewrites its validation stage's best
     # model, not its model/: the two no longer go together, and starting from them is refused.
     best = first / "validation" / "checkpoints" / "best.npz"

@@ -81,6 +81,8 @@ def test_the_verdict_says_what_a_wider_margin_and_the_steps_mean():
     assert "best at" not in why
     numbered = verdict({**report, "step_knn_precision": [0.645, 0.671, 0.648], "knn_steps": [1, 2, 3]})
     assert "holds from first to last, best at step 2 (0.645 -> 0.671 -> 0.648; from step 1)" in numbered
+    started = verdict({**report, "steps_started_from": "runs/w/model"})  # --init-from: step 0 is that model
+    assert "(0.645 -> 0.658 -> 0.665; step 0: the model it started from, runs/w/model)" in started
 
 
 def test_every_part_of_a_sum_counts_in_g(corel):

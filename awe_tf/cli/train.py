@@ -76,7 +76,7 @@ def _train(args) -> int:
     from awe_tf import runs
     from awe_tf.baselines import svd_ranks
     from awe_tf.config import SettingError, check_engine, engine_for
-    from awe_tf.data.protocols import coverage, default_monitor
+    from awe_tf.data.protocols import coverage, default_monitor, validation_split
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory, run_directory, tables_digest
     from awe_tf.training.auto import BUDGET, RecordRefused, choose_affinity
@@ -198,11 +198,14 @@ def _train(args) -> int:
         for step, (c, e) in enumerate(zip(chosen, epochs, strict=True)):
             label = f"step {step}: " if iterative else ""
             scores = c.history.get("val_" + monitor, [])
-            at_start = f"validation {monitor} = {c.start_metrics[monitor]:.4f}" if c.start_metrics else None
+            start_score = c.start_metrics[monitor] if c.start_metrics else None
+            if start_score is None and e == 0 and not c.epochs_run:  # step 0 given (--init-from): the steps' bar
+                start_score = evaluate_model(c.model.score, validation_split(split.train))["metrics"][monitor]
+            at_start = f"validation {monitor} = {start_score:.4f}" if start_score is not None else None
             if e == 0:
                 shown = "the start kept" if c.epochs_run else "the model given, as it is"
                 shown += f", {at_start}" if at_start else ""
-                best.append(c.start_metrics[monitor] if c.start_metrics else None)
+                best.append(start_score)
             else:
                 shown = f"validation {monitor} = {scores[e - 1]:.4f}" if len(scores) >= e else "no validation score"
                 shown += f"; the start's {at_start}" if at_start else ""

@@ -239,8 +239,14 @@ def changes(old: dict, new: dict, prefix: str = "") -> list[str]:
                 if a is None else "it began from a trained model, this one from none" if b is None else
                 "it began from other U and V than this one (another model, or the same one trained again since)"))
         elif a != b:
-            found.append(f"{prefix}{key}: {json.dumps(a)[:60]} -> {json.dumps(b)[:60]}")
+            found.append(f"{prefix}{key}: {_short(json.dumps(a))} -> {_short(json.dumps(b))}")
     return found
+
+
+def _short(text: str, most: int = 60) -> str:
+    """``text``, or its start and an ellipsis where it is longer than ``most`` characters (a cut
+    value would read as a whole one, a quote left open)."""
+    return text if len(text) <= most else text[:most - 3] + "..."
 
 
 def other_settings(what: str, recorded: dict, settings: dict) -> str | None:
