@@ -133,11 +133,11 @@ def changed_parts(recorded: RecordedData | None, split) -> list[str]:
     return [RECORDED[key] for key, value in recorded.fingerprints.items() if value != now[key]]
 
 
-def read_as_binary_before(recorded: RecordedData | None, split) -> bool:
-    """Whether every part of ``split`` that differs from ``recorded`` is recorded as it was read
-    before commit 608857c: the same rows, no column numeric (Extreme Classification text, whose
-    columns with real values were then read as binary and are numeric now)."""
-    changed = changed_parts(recorded, split)
+def read_as_binary_before(recorded: RecordedData, split, changed: list[str]) -> bool:
+    """Whether every part of ``split`` that differs from ``recorded`` (``changed``, as
+    :func:`changed_parts` names them) is recorded as it was read before commit 608857c: the same
+    rows, no column numeric (Extreme Classification text, whose columns with real values were then
+    read as binary and are numeric now)."""
     parts = dict(zip(RECORDED.values(), (split.train, split.test), strict=True))
     return bool(changed) and all(
         recorded.fingerprints[key] == dataclasses.replace(

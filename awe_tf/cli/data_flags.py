@@ -134,7 +134,7 @@ def load_data(args, run: Path | None = None, record: RecordedData | None = None,
         name = args.dataset or DEFAULT_DATASET
         split = load_dataset(name)
     changed = runs.changed_parts(recorded, split)
-    if changed and runs.read_as_binary_before(recorded, split):
+    if changed and runs.read_as_binary_before(recorded, split, changed):
         raise UsageError(f"{recorded.source} was made by an awe-tf before commit 608857c, which read this Extreme "
                          "Classification text file's real-valued columns as binary (they are numeric now, a dense "
                          "one standardised): train it again (awe-tf train --restart, or another -o)")

@@ -266,14 +266,13 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         with strategy.scope():
             continue_optimiser(continue_from, model)
     epochs_left = train_config.epochs - start_epoch
-    stopped_early = ranking is not None and train_config.patience and start_epoch and \
-        start_epoch - 1 - ranking.best_epoch >= train_config.patience
+    waited = start_epoch - 1 - ranking.best_epoch if ranking is not None else 0  # epochs since the best one
+    stopped_early = ranking is not None and train_config.patience and start_epoch and waited >= train_config.patience
     if start_epoch and train_config.verbose:
         done = ""
         if start_epoch == train_config.epochs:
             done = ": the epochs asked for are trained, nothing is left to train"
         elif stopped_early:
-            waited = start_epoch - 1 - ranking.best_epoch
             done = (f": it stopped early there ({waited} epoch{'s' * (waited != 1)} without a better validation "
                     f"score, patience {train_config.patience}), nothing is left to train")
         print(f"Resuming from the checkpoint after epoch {start_epoch} in {output_dir / 'checkpoints'}{done}")
