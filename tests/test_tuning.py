@@ -3,6 +3,7 @@ three oracles, resuming, and the best trial as `awe-tf train` flags."""
 
 import json
 import shlex
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,7 +77,11 @@ def test_random_search_trains_on_validation_and_resumes(tmp_path, corel, fits):
     assert best["flags"][-6:] == ["--negatives", "10", "--epochs", "1", "--patience", "0"]
     assert best["command"] is None and best["not_in_command"] == []
     named = tuner.best(data_flags=["--dataset", "corel5k"])["command"]
-    assert named.startswith("awe-tf train --dataset corel5k --learning-rate ") and named.endswith(" --patience 0")
+    assert named.startswith("awe-tf train --dataset corel5k --learning-rate ")
+    # it trains into a folder of the search's own, not train's default runs/latest, where another would collide
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    assert shlex.split(named)[-4:] == ["--patience", "0", "--output",
+                                       str(tmp_path / "corel5k-topk-random" / f"best-{best_trial.trial_id}")]
     assert tuner.best()["command"] == named  # best() again without the data's flags keeps the recorded command
     quoted = tuner.best(data_flags=["--train", "my clicks.csv"])["command"]
     assert shlex.split(quoted)[2:4] == ["--train", "my clicks.csv"]  # a shell reads the file's name whole
@@ -281,7 +286,8 @@ def test_the_printed_command_trains_on_the_files_searched(tmp_path, data_dir, ca
     command = capsys.readouterr().out.strip().splitlines()[-1].split()
     assert command[:2] == ["awe-tf", "train"] and command[2:8] == files
     # trained as the trials were: their most epochs, metric and seed, which train's defaults are not
-    assert command[-6:] == ["--epochs", "1", "--monitor", "precision@3", "--seed", "3"]
+    assert command[-8:-2] == ["--epochs", "1", "--monitor", "precision@3", "--seed", "3"]
+    assert command[-2] == "--output" and Path(command[-1]).parent.parent == tmp_path
     iterative = tuning.make_tuner("random", load_dataset("emotions").train, "knn", directory=tmp_path / "knn")
     assert iterative.searched_flags("knn:k=15") == (["--iterations", "1"], [])  # train's default: 3 rebuilds of G
     assert iterative.searched_flags(None) == ([], [])

@@ -213,12 +213,19 @@ class _TrialRunner:
             flags += ["--iterations", str(self.iterations)]
         return flags, missing
 
+    def trained_directory(self, trial) -> Path:
+        """Where :meth:`best`'s command trains a trial: a folder of its own in the search's, so
+        that the best trials of two searches never train into one run directory (train's default,
+        ``runs/latest``, would hold whichever ran first and refuse the other)."""
+        return Path(self.project_dir) / f"best-{trial.trial_id}"
+
     def best(self, data_flags: list[str] | None = None, imports: list[str] | None = None) -> dict:
         """The best trial: its score, settings and ``awe-tf train`` flags, the searched ones and what
         every trial was trained with (:meth:`searched_flags`), and with ``data_flags`` (the flags
-        naming the data searched; empty: the bundled default) the whole ``command``, which imports
-        ``imports`` first (``--import``; None: the modules outside awe-tf that register the
-        affinity, by name); also written to ``best.json`` in the project directory."""
+        naming the data searched; empty: the bundled default) the whole ``command``, which trains
+        into :meth:`trained_directory` and imports ``imports`` first (``--import``; None: the
+        modules outside awe-tf that register the affinity, by name); also written to
+        ``best.json`` in the project directory."""
         finished = [t for t in self.oracle.get_best_trials(len(self.oracle.trials) or 1)
                     if t.score is not None and math.isfinite(t.score)]
         if not finished:
@@ -243,7 +250,7 @@ class _TrialRunner:
                 spec = model_config.affinity if isinstance(model_config.affinity, str) else ""
                 imports = modules_of(spec)
             command = shlex.join(["awe-tf", *(f for module in imports for f in ("--import", module)), "train",
-                                  *data_flags, *flags])
+                                  *data_flags, *flags, "--output", str(self.trained_directory(trial))])
         else:  # the data's flags as the command line that searched gave them, for the same best trial
             command = recorded.get("command") if recorded.get("flags") == flags else None
         found = {"score": trial.score, "objective": "val_" + self.monitor, "values": values,
