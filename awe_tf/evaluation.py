@@ -42,7 +42,8 @@ def evaluate_model(score_fn, split: Split, ks=None) -> dict:
     """Rank the test part with ``score_fn(X)`` under the protocol (k = 1, 3, 5, and 10 when
     there are at least 10 labels, unless ``ks`` is given). ``score_fn`` may be a model itself,
     or its ``score``: the model's data is then checked first (:func:`data_mismatch`, a
-    ValueError), as it enters; training's own validation ranks with :func:`rank_test_part`.
+    ValueError), as it enters; training's own validation ranks with :func:`rank_test_part`. A
+    test part without a positive label is refused (a ValueError): there is nothing to score.
 
     Returns:
         ``{"metrics": {...}, "n_test": ..., "n_excluded": ...}``.
@@ -50,6 +51,9 @@ def evaluate_model(score_fn, split: Split, ks=None) -> dict:
     if not isinstance(split, Split):
         raise TypeError(f"evaluate_model ranks a Split's test part (load_dataset(name), load_split(...)), got a "
                         f"{type(split).__name__}")
+    if not callable(score_fn):
+        raise TypeError(f"evaluate_model(model, split) takes the model (or its score) first, got a "
+                        f"{type(score_fn).__name__}")
     if getattr(score_fn, "__name__", "") == "top_k":
         raise TypeError("evaluate_model takes what scores every label: a model, or its score, not its top_k")
     model = getattr(score_fn, "__self__", score_fn)  # a model, or the model whose method was given
@@ -63,7 +67,15 @@ def evaluate_model(score_fn, split: Split, ks=None) -> dict:
         if problem:
             raise ValueError(f"evaluate_model: {problem}; evaluate it on the data it was trained on")
         score_fn = model.score if score_fn is model else score_fn
+    check_scorable("evaluate_model", split)
     return rank_test_part(score_fn, split, ks)
+
+
+def check_scorable(caller: str, split: Split) -> None:
+    """Refuse a test part without a positive label, where every metric would be NaN."""
+    if not split.test.Y.nnz:
+        raise ValueError(f"{caller}: the test part ({split.test.n_examples} rows) holds no positive label to rank: "
+                         "nothing to score")
 
 
 def rank_test_part(score_fn, split: Split, ks=None) -> dict:
@@ -86,13 +98,14 @@ def evaluate_served(served, split: Split, ks=None, batch_size: int = 256) -> dic
     in as requests of ``batch_size`` rows, and the metrics are computed from the answers. The
     export leaves out what the protocol leaves out (a recommendation model: the user's own items
     and items never seen in training), so for the portable flavour the figures equal
-    :func:`evaluate_model`'s.
+    :func:`evaluate_model`'s (a test part without a positive label is refused as there).
 
     Returns:
         ``{"metrics": {...}, "n_test": ..., "n_excluded": ...}``.
     """
     from awe_tf.metrics import ranking_report
 
+    check_scorable("evaluate_served", split)
     test = split.test
     max_k = int(served.metadata.get("max_k", test.n_labels))
     ks = [k for k in (ks or protocol_ks(test.n_labels)) if k <= max_k]

@@ -118,6 +118,7 @@ def test_the_table_shows_a_change_that_rounds_to_zero_without_a_sign_of_its_own(
     assert "+0.0000 ± 0.0217" in table and "-0.0000" not in table
     assert "+0.0100 ± 0.0200" in table and "-0.0100 ± 0.0200" in table
     assert table.splitlines()[2] == "    precision@3 0.4000, mean of both 0.4500"  # WSABIE's own, under its row
+    assert table.splitlines()[4].startswith("* the choice; the changes are against WSABIE's row, ± one standard")
 
 
 def test_the_table_marks_a_best_epoch_at_the_cap():

@@ -433,6 +433,9 @@ PYTHON = [
      ["X holds NaN or infinite values", "first in row 0"]),
     ("X beyond float32", lambda: _dataset(np.eye(4, 3), X=np.diag([1.0, 1.0, 1e300])[[0, 1, 2, 2]]), ValueError,
      ["beyond float32's range", "first in row 2"]),
+    ("labels as lists of ids", lambda: __import__("awe_tf").Dataset(np.ones((2, 3)), [[3, 8], [1]]), ValueError,
+     ["Y must be a matrix of rows x columns", "got a list", "lists of label ids? make a 0/1 matrix"]),
+    ("no Y", lambda: __import__("awe_tf").Dataset(np.ones((2, 3)), None), ValueError, ["Y is None"]),
     ("numeric_features too short", lambda: __import__("awe_tf").Dataset(
         np.ones((4, 3)), np.eye(4, 3), list("abc"), list("xyz"), numeric_features=np.ones(2, bool)), ValueError,
      ["boolean mask over X's 3 columns", "shape (2,)"]),
@@ -468,12 +471,15 @@ def test_bad_python_input_is_named(call, error, words):
 
 def test_positive_label_values_read_as_ones_and_spaced_specs_parse():
     """Y's positive values are labels of 1 and stored zeros no label, as the readers read a
-    file's; spaces around an affinity's name are as spaces around its settings."""
+    file's; columns without names are named by number; spaces around an affinity's name are as
+    spaces around its settings."""
     from awe_tf.affinities import parse
 
     Y = sp.csr_matrix((np.array([2.0, 0.0, 0.5]), ([0, 1, 2], [0, 1, 2])), shape=(4, 3))
     data = _dataset(Y)
     assert data.Y.nnz == 2 and (data.Y.data == 1).all() and Y.data.tolist() == [2.0, 0.0, 0.5]
+    unnamed = __import__("awe_tf").Dataset(np.ones((2, 3)), np.eye(2))  # columns named by number where not given
+    assert (unnamed.feature_names, unnamed.label_names) == (["0", "1", "2"], ["0", "1"])
     assert parse(" knn : k = 3 ").get_config()["k"] == 3
     assert parse("constant:0+knn:k=3").components[0].c == 0  # the pure k-NN form of a sum
     assert parse("constant:1+matrix:c=0").components[1].c == 0  # a matrix learnt from 0 beside WSABIE

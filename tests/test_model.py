@@ -270,8 +270,9 @@ def test_training_calls_say_what_goes_where():
 @pytest.mark.parametrize("name", ["corel5k", "ml-100k"])
 def test_a_test_split_is_refused_as_validation(name):
     """Epochs chosen on a data set's test part would report an optimistic test score: fit and
-    fit_iterative refuse its protocol split as their validation, before any work, and take its
-    carve-out."""
+    fit_iterative refuse its protocol split as their validation, before any work, and the carve-out
+    given beside the data it was carved from (whose rows it holds out), and take the carve-out
+    beside its own training part."""
     from awe_tf.data import load_dataset, validation_split
     from awe_tf.training import ModelConfig, TrainConfig, fit, fit_iterative
 
@@ -282,6 +283,12 @@ def test_a_test_split_is_refused_as_validation(name):
             call(split.train, ModelConfig(), TrainConfig(), validation=split)
     carve = validation_split(split.train)
     assert (split.held_out, carve.held_out) == ("test", "validation")
+    # the part the carve-out was made from, itself or a copy, holds its held-out rows: training on it is refused
+    for call, train in ((fit, split.train), (fit_iterative, dataclasses.replace(split.train))):
+        with pytest.raises(ValueError, match=rf"{call.__name__}: validation was carved out of this training data.*"
+                                             rf"{call.__name__}\(validation.train, ..., validation=validation\)"):
+            call(train, ModelConfig(affinity="knn" if call is fit_iterative else None), TrainConfig(),
+                 validation=carve)
     with pytest.raises(ValueError, match="held_out must be one of"):
         dataclasses.replace(split, held_out="Test")
     mine = dataclasses.replace(split, held_out="validation")  # files whose second part is for validation
@@ -345,6 +352,14 @@ def test_evaluating_a_model_checks_it_was_trained_on_that_data():
     smaller = AWEModel(split.train.n_features, 7, dimension=4)
     with pytest.raises(ValueError, match="7 labels but the data 499 / 374"):
         evaluate_model(smaller.score, split)
+    with pytest.raises(TypeError, match=r"evaluate_model\(model, split\) takes the model .* first, got a Split"):
+        evaluate_model(split, split)
+    from awe_tf.evaluation import evaluate_served
+
+    unlabelled = dataclasses.replace(split, test=split.test.with_matrices(Y=sp.csr_matrix(split.test.Y.shape)))
+    for call, what in ((evaluate_model, model), (evaluate_served, None)):  # every metric would be NaN
+        with pytest.raises(ValueError, match=rf"{call.__name__}: the test part \(500 rows\) holds no positive label"):
+            call(what, unlabelled)
     from awe_tf.data import validation_split
     from awe_tf.training import ModelConfig, TrainConfig, fit
 

@@ -51,8 +51,8 @@ class Dataset:
         X: ``n x |X|`` float32 CSR matrix of input features.
         Y: ``n x |Y|`` float32 CSR matrix, 1 where the label is positive (any positive value given
             reads as 1, as the readers read a file's; a negative one is refused).
-        feature_names: one name per column of ``X``.
-        label_names: one name per column of ``Y``.
+        feature_names: one name per column of ``X`` (None: ``"0"``, ``"1"``, ...).
+        label_names: one name per column of ``Y`` (None: ``"0"``, ``"1"``, ...).
         task: ``"annotation"`` (x are features, y labels) or ``"recommendation"`` (x are the items
             a user interacted with and y the same item vocabulary: ``X`` and ``Y`` share columns).
         name: a short name for messages and reports.
@@ -76,8 +76,8 @@ class Dataset:
 
     X: sp.csr_matrix
     Y: sp.csr_matrix
-    feature_names: list[str]
-    label_names: list[str]
+    feature_names: list[str] | None = None
+    label_names: list[str] | None = None
     task: str = ANNOTATION
     name: str = "data"
     numeric_features: np.ndarray | None = None
@@ -87,9 +87,22 @@ class Dataset:
     header: tuple[str, ...] | None = None
 
     def __post_init__(self):
-        with np.errstate(over="ignore"):  # a value beyond float32's range becomes inf, refused below
-            self.X = sp.csr_matrix(self.X, dtype=np.float32)
-            self.Y = sp.csr_matrix(self.Y, dtype=np.float32)
+        for part in ("X", "Y"):
+            if getattr(self, part) is None:
+                raise ValueError(f"{self.name}: {part} is None: a Dataset needs both X and Y")
+            try:
+                with np.errstate(over="ignore"):  # a value beyond float32's range becomes inf, refused below
+                    setattr(self, part, sp.csr_matrix(getattr(self, part), dtype=np.float32))
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"{self.name}: {part} must be a matrix of rows x columns (SciPy sparse or NumPy"
+                                 f"{', 1 where a label applies' if part == 'Y' else ''}), got a "
+                                 f"{type(getattr(self, part)).__name__} SciPy cannot read as one"
+                                 f"{' (lists of label ids? make a 0/1 matrix of them first)' if part == 'Y' else ''}: "
+                                 f"{str(error).splitlines()[0][:120]}") from None
+        if self.feature_names is None:
+            self.feature_names = [str(i) for i in range(self.X.shape[1])]
+        if self.label_names is None:
+            self.label_names = [str(j) for j in range(self.Y.shape[1])]
         self.X.sort_indices()
         self.Y.sort_indices()
         if self.X.shape[0] != self.Y.shape[0]:
@@ -150,6 +163,13 @@ class Dataset:
                                   np.asarray(self.numeric_features, bool).tolist()]).encode("utf-8"))
         return digest.hexdigest()
 
+    def same_data(self, other: Dataset) -> bool:
+        """Whether ``other`` holds the same data (:meth:`fingerprint`), hashed only where the
+        sizes already match."""
+        return other is self or ((other.X.shape, other.X.nnz, other.Y.shape, other.Y.nnz)
+                                 == (self.X.shape, self.X.nnz, self.Y.shape, self.Y.nnz)
+                                 and other.fingerprint() == self.fingerprint())
+
     def rows(self, index) -> Dataset:
         """The examples at ``index`` (an index array or boolean mask), as a new data set."""
         index = np.asarray(index)
@@ -185,7 +205,9 @@ class Split:
     by the lists of rows shipped with it, else None. ``held_out``: what the second
     part is for, ``"test"`` in the protocol split that ``load_dataset`` and ``load_split``
     return, ``"validation"`` in a validation carve-out, empty in a split built otherwise
-    (training refuses a ``"test"`` split as its validation).
+    (training refuses a ``"test"`` split as its validation). ``carved_from``: the data set a
+    validation carve-out was made from (its held-out rows are among that set's rows, so training
+    on it with this split as its validation is refused), else None.
     """
 
     train: Dataset
@@ -196,6 +218,7 @@ class Split:
     test_every: int = 0
     test_rows_file: Path | None = None
     held_out: str = ""
+    carved_from: Dataset | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         if self.held_out not in HELD_OUT:

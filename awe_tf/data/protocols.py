@@ -159,7 +159,7 @@ def annotation_validation(train: Dataset) -> Split:
     val = validation_rows(train.n_examples)
     keep = np.ones(train.n_examples, bool)
     keep[val] = False
-    return Split(train=train.rows(keep), test=train.rows(val), held_out="validation")
+    return Split(train=train.rows(keep), test=train.rows(val), held_out="validation", carved_from=train)
 
 
 def hold_out_items(Y: sp.csr_matrix, seed: int, n_held_out: int = N_HELD_OUT):
@@ -236,7 +236,7 @@ def recommendation_split(data: Dataset, seed: int = 0, held_out: str = "") -> Sp
 
 def recommendation_validation(train: Dataset) -> Split:
     """The same recipe on the training part with ``default_rng(1)``."""
-    return recommendation_split(train, seed=1, held_out="validation")
+    return dataclasses.replace(recommendation_split(train, seed=1, held_out="validation"), carved_from=train)
 
 
 @dataclasses.dataclass
@@ -313,7 +313,9 @@ def default_monitor(data: Dataset) -> str:
 
 
 def validation_split(train: Dataset) -> Split:
-    """The protocol's validation carve-out of a training part, for either task."""
+    """The protocol's validation carve-out of a training part, for either task. Train on its
+    ``train`` part: ``fit(carve.train, ..., validation=carve)`` (``fit(train, ...)`` would train on
+    the rows it holds out, and is refused)."""
     if train.task == RECOMMENDATION:
         return recommendation_validation(train)
     return annotation_validation(train)

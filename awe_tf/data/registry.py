@@ -98,8 +98,7 @@ def _read_files(train, test, labels, format, name, duplicates, header):
     None. A test file that holds exactly the training file's rows (the same file, or a copy) is
     refused: the model would be scored on the rows it learnt from."""
     first, second, lists = _read_parts(train, test, labels, format, name, duplicates, header)
-    if second is not None and lists is None and (second.X.shape, second.X.nnz, second.Y.nnz) == \
-            (first.X.shape, first.X.nnz, first.Y.nnz) and second.fingerprint() == first.fingerprint():
+    if second is not None and lists is None and second.same_data(first):
         same = "is the training file" if Path(test).resolve() == Path(train).resolve() else \
             f"holds the same rows as {train}"
         raise DataFormatError(test, f"the test file {same}: a test part of training rows scores the model on the "

@@ -228,6 +228,8 @@ class AutoResult:
                          f"{trial.seconds:>9.1f}{trial.cpu_seconds:>8.1f}")
             if notes:  # on a line of their own, under the row: the row keeps the columns' width
                 lines.append(f"{'':4}{'; '.join(notes)}")
+        lines.append("* the choice; the changes are against WSABIE's row, ± one standard error of the paired "
+                     "difference over the validation rows")
         if any(AT_THE_CAP in trial.note for trial in self.trials):
             lines.append(f"rows noted '{AT_THE_CAP}' may score higher with more epochs (--epochs; "
                          "TrainConfig.epochs in Python)")

@@ -98,7 +98,8 @@ def check_arguments(caller: str, train, model_config=None, train_config=None, va
 
     Raises:
         TypeError: naming the argument, what it must be, and what it got.
-        ValueError: for a data set's test split given as the validation split.
+        ValueError: for a data set's test split given as the validation split, or a validation
+            carve-out of ``train`` itself (its held-out rows among those trained on).
     """
     expected = {"train": (train, Dataset, "a Dataset (a split's training part: split.train)"),
                 "model_config": (model_config, ModelConfig, "a ModelConfig"),
@@ -109,9 +110,15 @@ def check_arguments(caller: str, train, model_config=None, train_config=None, va
             raise TypeError(f"{caller}: {name} must be {what}, got a {type(value).__name__}")
     if validation is not None and validation.held_out == "test":
         raise ValueError(f"{caller}: validation is a data set's test split: epochs chosen on its test part make that "
-                         "part's score optimistic; give the carve-out of its training part, "
-                         "awe_tf.data.validation_split(split.train) (a split of files whose second one is for "
+                         "part's score optimistic; give the carve-out of its training part and train on the "
+                         "carve-out's own: carve = awe_tf.data.validation_split(split.train), then "
+                         f"{caller}(carve.train, ..., validation=carve) (a split of files whose second one is for "
                          "validation: dataclasses.replace(split, held_out='validation'))")
+    if validation is not None and validation.carved_from is not None and validation.carved_from.same_data(train):
+        raise ValueError(f"{caller}: validation was carved out of this training data (validation_split(train)), so "
+                         "the rows it holds out would be trained on: its scores would be optimistic and stop nothing. "
+                         "Train on the carve-out's training part: "
+                         f"{caller}(validation.train, ..., validation=validation)")
 
 
 def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
