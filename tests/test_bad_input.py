@@ -200,6 +200,10 @@ CASES = [
     ("a test file without labels", ["train", "--train", "{dir}/labelled.arff", "--test", "{dir}/unlabelled.arff",
                                     "--labels", "{dir}/labels.xml", *ON_FILES],
      ["unlabelled.arff: its test part has no example", "!/labelled.arff"]),
+    ("a test file of interactions", ["train", "--train", "{dir}/few.tsv", "--test", "{dir}/short.tsv", *ON_FILES],
+     ["interactions data is split by the protocol, 5 items of each user held out", "give only the training file"]),
+    ("a file of no format known", ["train", "--train", "{dir}/a_file", *ON_FILES],
+     ["cannot tell the format from the name: give --format", "interactions (user, item[, weight] rows"]),
     ("evaluate with nothing to score", ["evaluate", "{dir}/model", "--train", "{dir}/short.tsv"],
      ["short.tsv: its test part has no example"]),
     ("no user to test", ["train", "--train", "{dir}/short.tsv", *ON_FILES], ["short.tsv: its test part has no "

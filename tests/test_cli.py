@@ -189,6 +189,9 @@ def test_train_says_when_it_read_a_header_and_header_no_keeps_the_line(tmp_path)
     assert "read as the columns' names" not in rerun.stdout and "n=40," in rerun.stdout
     exported = run("export", str(tmp_path / "kept"), str(tmp_path / "served"), "--flavour", "portable")
     assert "recall measured on the test part of clicks" in exported.stdout  # the run's data, read as recorded
+    refused = run("export", str(tmp_path / "kept"), str(tmp_path / "served"), "--flavour", "portable", "--version",
+                  "1", check=False)  # version 1 is there: refused before anything is said to be measured
+    assert refused.returncode == 2 and refused.stdout == "" and "version" in refused.stderr, refused
     both = run("evaluate", str(tmp_path / "kept"), "--served", str(tmp_path / "served" / "awe"))
     assert "the served answers give the same metrics as the model" in both.stdout  # its own export: accepted
     # The export alone is scored on the data it names (the run's file, read with --header no), not the default

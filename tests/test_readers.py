@@ -139,8 +139,9 @@ def test_empty_files(tmp_path):
     with pytest.raises(DataFormatError, match=r"ratings.csv: no ratings after the header line"):
         read_movielens(write(tmp_path / "ml", "ratings.csv", "userId,movieId,rating,timestamp\n"))
     with pytest.raises(DataFormatError, match=r"clicks.csv:2: expected 2 to 3 fields separated by ',', got 4 \(user, "
-                                              r"item, rating, timestamp, as MovieLens writes ratings\? --format "
-                                              "movielens reads them"):
+                                              r"item, weight, timestamp\? keep the first three columns: cut -d, "
+                                              r"-f1-3 clicks.csv > clicks3.csv; --format movielens reads such rows "
+                                              "where user and item ids are whole numbers"):
         read_interactions(write(tmp_path, "clicks.csv", "userId,movieId,rating,timestamp\n1,2,4.0,9\n"))
     with pytest.raises(DataFormatError, match="label"):
         read_mulan(write(tmp_path, "d.arff", DENSE), write(tmp_path, "bad.xml", "<labels></labels>"))
@@ -194,6 +195,10 @@ def test_a_ratings_csv_is_movielens_only_with_its_four_columns(tmp_path):
     with pytest.raises(DataFormatError, match=r"ratings.csv:2: expected 4 fields .* got 3 \(user, item, weight\? "
                                               r"--format interactions reads such rows, their weights kept\)"):
         read_files(tmp_path / "own")  # a folder is MovieLens': its ratings.csv of 3 columns is refused, not misread
+    with pytest.raises(DataFormatError, match=r"got 3 \(user, item, weight\? --format interactions reads such rows, "
+                                              r"their weights kept, once their '::' are tabs: sed 's/::/\\t/g' "
+                                              r"ratings.dat > ratings.tsv\)"):  # it splits at tabs or commas only
+        read_movielens(write(tmp_path / "own", "ratings.dat", "1::2::5\n"))
 
 
 def test_movielens_bad_row(tmp_path):
@@ -267,7 +272,8 @@ def test_read_files_guesses_and_checks(tmp_path):
             read_files(tmp_path / "d.arff", test_file, tmp_path / "l.xml")
     with pytest.raises(DataFormatError, match="the test file holds the same rows"):
         read_files(write(tmp_path, "a.txt", "1 4 3\n0 1:1\n"), write(tmp_path, "a2.txt", "1 4 3\n0 1:1\n"))
-    with pytest.raises(ValueError, match="cannot tell the format"):
+    with pytest.raises(ValueError, match=r"cannot tell the format from the name: give --format .*one of mulan .*"
+                                         r"xmlrepo .*interactions .*movielens"):
         read_files(write(tmp_path, "data.bin", "x"))
     with pytest.raises(DataFormatError, match=r"header's 5 features and 3 labels differ from .*a.txt's 4 and 3"):
         read_files(write(tmp_path, "a.txt", "1 4 3\n0 1:1\n"), write(tmp_path, "b.txt", "1 5 3\n0 1:1\n"),

@@ -195,6 +195,7 @@ def cmd_export(args) -> int:
     writable_directory(Path(args.base), "BASE")
     model = AWEModel.load_model(args.model)
     queries = split = recorded = None
+    recall = None  # what recall is measured on, said once every target is checked (a refusal comes first)
     if args.dataset or args.train:
         split, name, _ = load_data(args)
     else:  # a run's model: its data, as evaluate takes it; recall is not worth refusing for
@@ -202,10 +203,10 @@ def cmd_export(args) -> int:
             if runs.read_metrics(run) is not None:
                 split, name, recorded = load_data(args, run)
         except (ValueError, FileNotFoundError) as error:  # UsageError and RunError among them
-            print(f"recall measured on random rows: the run's data cannot be read ({error})")
+            recall = f"recall measured on random rows: the run's data cannot be read ({error})"
     if split is not None:
-        print(f"recall measured on the test part of {name}" + (f" (what {recorded.source} records)" if recorded
-                                                                else ""))
+        recall = f"recall measured on the test part of {name}" + (f" (what {recorded.source} records)" if recorded
+                                                                   else "")
         same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model, args, run)
         queries = split.test.X[: args.recall_queries]  # raw rows, as clients will send them
     data = data_record(args, split, name) if split is not None else None  # evaluate --served reads it back
@@ -214,6 +215,8 @@ def cmd_export(args) -> int:
              for flavour in flavours}
     for flavour, name in names.items():  # every target checked before the first is written
         check_target(model, args.base, name, flavour, args.version, args.keep, args.new_ids)
+    if recall:
+        print(recall)
     for flavour, name in names.items():
         serving.export(model, args.base, name, version=args.version, flavour=flavour, keep=args.keep,
                        candidates=args.candidates, queries=queries, random_queries=args.recall_queries,

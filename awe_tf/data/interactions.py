@@ -4,6 +4,7 @@ and a plain interactions file (``user, item[, weight]`` as TSV or CSV)."""
 from __future__ import annotations
 
 import csv
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from awe_tf.data.dataset import RECOMMENDATION, Dataset
 from awe_tf.data.errors import DataFormatError, parse_float
 from awe_tf.data.text import ADDS_UP, check_duplicates, data_name, text_lines
 
+INTERACTION_SEPARATORS = ("\t", ",")  # what read_interactions splits rows at
 # Words that make a first line a header (user, item and weight column names), lower case.
 HEADER_WORDS = {"user", "users", "userid", "user_id", "uid", "item", "items", "itemid", "item_id", "iid", "movie",
                 "movieid", "movie_id", "product", "productid", "product_id", "rating", "weight", "count",
@@ -157,9 +159,12 @@ def read_movielens(path, name: str | None = None, duplicates: str = "error") -> 
             raise DataFormatError(path, "no u.data, ratings.dat or ratings.csv in this folder")
     sep = {".dat": "::", ".csv": ","}.get(path.suffix, "\t")
     users, items, lines = [], [], []
+    # --format interactions takes tabs or commas only: rows of '::' need them first
+    other_separator = "" if sep in INTERACTION_SEPARATORS else \
+        f", once their '::' are tabs: sed 's/::/\\t/g' {shlex.quote(path.name)} > {shlex.quote(path.stem + '.tsv')}"
     rows, header = _read_table(path, sep, 4, 4, "ratings",
                                hints_by_field_count={3: " (user, item, weight? --format interactions reads such rows, "
-                                                        "their weights kept)"})
+                                                        f"their weights kept{other_separator})"})
     for line_no, fields in rows:
         user, item = fields[0], fields[1]
         if not (user.isdigit() and item.isdigit()):
@@ -198,9 +203,12 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
     path = Path(path)
     sep = "," if path.suffix.lower() == ".csv" else "\t"
     users, items, weights, lines = [], [], [], []
+    cut = f"cut {'-d, ' if sep == ',' else ''}-f1-3 {shlex.quote(path.name)}"  # cut splits at tabs by default
+    cut += f" > {shlex.quote(path.stem + '3' + path.suffix)}"
     rows, header = _read_table(path, sep, 2, 3, "interactions", header,
-                               {4: " (user, item, rating, timestamp, as MovieLens writes ratings? --format movielens "
-                                   "reads them, every rating as 1)"})
+                               {4: f" (user, item, weight, timestamp? keep the first three columns: {cut}; "
+                                   "--format movielens reads such rows where user and item ids are whole numbers, "
+                                   "every rating as 1)"})
     weighted = next(((line_no, fields) for line_no, fields in rows if len(fields) == 3), None)
     if weighted is not None:  # a weight that is no number is what is wrong with it, before the rows without one
         parse_float(path, weighted[1][2], weighted[0], "weight")

@@ -11,7 +11,7 @@ from awe_tf.data.dataset import Dataset, Split
 from awe_tf.data.errors import DataFormatError
 from awe_tf.data.interactions import MOVIELENS_FILES, read_interactions, read_movielens
 from awe_tf.data.mulan import meka_hint, read_mulan
-from awe_tf.data.protocols import protocol_split
+from awe_tf.data.protocols import N_HELD_OUT, protocol_split
 from awe_tf.data.xmlrepo import read_row_lists, read_xmlrepo, row_lists, stray_row_lists
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "datasets"
@@ -155,7 +155,8 @@ def _read_parts(train, test, labels, format, name, duplicates, header):
                                         f"differ from {train}'s {first.n_features} and {first.n_labels}")
         return first, second, None
     if test is not None:
-        raise ValueError(f"{fmt} data is split by the protocol; pass only --train")
+        raise ValueError(f"{fmt} data is split by the protocol, {N_HELD_OUT} items of each user held out as its test "
+                         "part: give only the training file (--train; in Python, no test file)")
     if fmt == "movielens":
         folder = train.is_dir()  # no other format reads a folder: nothing else to suggest
         with _read_as_named(format is None, "a MovieLens folder" if folder else "MovieLens by its name",
@@ -222,7 +223,9 @@ def told_format(path: Path) -> tuple[str, str]:
     by_suffix = {".arff": "mulan", ".tsv": "interactions", ".csv": "interactions", ".txt": "xmlrepo"}
     if path.suffix.lower() in by_suffix:
         return by_suffix[path.suffix.lower()], named
-    raise ValueError(f"{path}: cannot tell the format from the name; pass format=/--format")
+    raise ValueError(f"{path}: cannot tell the format from the name: give --format (format= in Python), one of "
+                     "mulan (ARFF with a label list), xmlrepo (Extreme Classification text), interactions (user, "
+                     "item[, weight] rows, tab- or comma-separated) or movielens (its ratings files)")
 
 
 def guess_format(path: Path) -> str:
