@@ -204,6 +204,10 @@ CASES = [
      ["interactions data is split by the protocol, 5 items of each user held out", "give only the training file"]),
     ("a file of no format known", ["train", "--train", "{dir}/a_file", *ON_FILES],
      ["cannot tell the format from the name: give --format", "interactions (user, item[, weight] rows"]),
+    ("predict with nothing asked", ["predict", "{dir}/model"], ["give one of --user", "--items", "--rows FILE"]),
+    ("predict a user of annotation data", ["predict", "{dir}/model", "--user", "u1"],
+     ["--user is for recommendation models; corel5k is annotation data: give --rows FILE"]),
+    ("predict -k 0", ["predict", "{dir}/model", "--rows", "x.arff", "-k", "0"], ["-k", "0"]),
     ("evaluate with nothing to score", ["evaluate", "{dir}/model", "--train", "{dir}/short.tsv"],
      ["short.tsv: its test part has no example"]),
     ("no user to test", ["train", "--train", "{dir}/short.tsv", *ON_FILES], ["short.tsv: its test part has no "

@@ -7,9 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+import awe_tf
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
@@ -52,11 +55,62 @@ def test_train_on_the_bundled_default_then_evaluate(tmp_path):
     for mine in (out / "evaluated.json", out / "reports" / "evaluated.json"):
         run("evaluate", str(out), "--output", str(mine))
         assert json.loads(mine.read_text())["metrics"] == pytest.approx(report["metrics"])
+    # predict on the test file's rows ranks as evaluate scored them
+    test_file = Path(awe_tf.__file__).parent / "datasets" / "corel5k" / "Corel5k-test-sparse.arff"
+    said = run("predict", str(out), "--rows", str(test_file), "-k", "10", "--output", str(tmp_path / "p.jsonl"))
+    assert said.stdout.splitlines()[1].startswith("row 1: ")
+    assert _answers_score(tmp_path / "p.jsonl", awe_tf.load_dataset("corel5k")) == pytest.approx(report["metrics"])
     # a model saved outside a run (a folder named model, nothing else beside it): no run's files to keep
     import shutil
 
     shutil.copytree(out / "model", tmp_path / "alone" / "model")
     run("evaluate", str(tmp_path / "alone" / "model"), "--output", str(tmp_path / "alone" / "metrics.json"))
+
+
+def _answers_score(answers_file, split) -> dict:
+    """The metrics of ``awe-tf predict``'s answers (one JSON row per test row, in order) on the
+    split's test part."""
+    from awe_tf.metrics import ranking_report
+
+    index = {name: j for j, name in enumerate(split.train.label_names)}
+    answers = [json.loads(line) for line in answers_file.read_text().splitlines()]
+    top = np.asarray([[index[name] for name in answer["labels"]] for answer in answers])
+    return ranking_report(top, split.test.Y, (1, 3, 5, 10))["metrics"]
+
+
+def test_predict_ranks_every_test_user_as_evaluate_scored_them(tmp_path):
+    """A trained recommendation run's answers for its users (--user) give the metrics train
+    reported; a new user's items (--items) rank as the model's top_k ranks that row."""
+    from awe_tf.data import load_split
+    from awe_tf.data.interactions import rows_of_items
+    from awe_tf.models import AWEModel
+
+    rng = np.random.default_rng(0)
+    lines = ["user,item,weight"] + [f"u{user},item-{item},{rng.integers(1, 4)}" for user in range(120)
+                                    for item in rng.choice(np.arange(25) + 12 * (user % 4), 16, replace=False)]
+    clicks = tmp_path / "clicks.csv"
+    clicks.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "run"
+    run("train", "--train", str(clicks), "--epochs", "2", "--dimension", "8", "--no-baselines", "--verbose", "0",
+        "-o", str(out))
+    report = json.loads((out / "metrics.json").read_text())
+    split = load_split(clicks)
+    users = [str(user) for user in split.test.row_ids]
+    said = run("predict", str(out), "--user", *users, "-k", "10", "--output", str(tmp_path / "p.jsonl"))
+    assert said.stdout.startswith("data: clicks (what ") and f"\n{users[0]}: item-" in said.stdout
+    assert _answers_score(tmp_path / "p.jsonl", split) == pytest.approx(report["metrics"])
+    assert [json.loads(line)["row"] for line in (tmp_path / "p.jsonl").read_text().splitlines()] == users
+    new = run("predict", str(out), "--items", "item-3", "item-7", "-k", "5", "--output", str(tmp_path / "n.jsonl"))
+    answer = json.loads((tmp_path / "n.jsonl").read_text())
+    model = AWEModel.load_model(out / "model")
+    ids, scores = model.top_k(rows_of_items(list(model.label_names), [["item-3", "item-7"]]), 5)
+    assert answer["labels"] == [model.label_names[j] for j in ids[0]] and "item-3" not in answer["labels"]
+    assert answer["scores"] == pytest.approx(scores[0].tolist()) and "new user: " in new.stdout
+    for asked, words in ((["--user", "nobody"], "--user nobody: no user of clicks has that id"),
+                         (["--items", "item-3", "nothing"], "--items: items the model does not have: 'nothing'"),
+                         (["--rows", str(clicks)], "--rows is for annotation models; clicks is recommendation")):
+        refused = run("predict", str(out), *asked, check=False)
+        assert refused.returncode == 2 and refused.stderr.startswith(f"error: {words}"), refused.stderr
 
 
 def test_train_says_what_its_data_cannot_teach(tmp_path):

@@ -16,6 +16,7 @@ from awe_tf.cli.commands import (
     cmd_tune,
 )
 from awe_tf.cli.data_flags import add_data_args
+from awe_tf.cli.predict import cmd_predict
 from awe_tf.cli.train import cmd_train
 
 
@@ -255,6 +256,24 @@ def build_parser() -> argparse.ArgumentParser:
                                     "alone, the data the export records; else corel5k")
     evaluate.add_argument("--output", help="write the metrics as JSON to this file (none: print them only)")
     evaluate.set_defaults(func=cmd_evaluate, parser=evaluate)
+
+    predict = command("predict", "a trained model's top labels for users of its data, a new user's items, or the "
+                                 "rows of a data file")
+    predict.add_argument("model", help="the model written by `awe-tf train` (OUTPUT/model, or OUTPUT)")
+    asked = predict.add_argument_group("what to rank for (one of)")
+    asked.add_argument("--user", nargs="+", metavar="ID",
+                       help="recommendation: users of the model's data, by id as its file gives them (their training "
+                            "items in, those left out of the ranking)")
+    asked.add_argument("--items", nargs="+", metavar="ID",
+                       help="recommendation: the items of one user the model has not seen, by id as the file gives "
+                            "them (MovieLens: titles)")
+    asked.add_argument("--rows", metavar="FILE",
+                       help="annotation: a file of rows in the format of the model's data (an ARFF file is read "
+                            "with its label list; the labels the rows hold are not used)")
+    predict.add_argument("-k", type=_positive, default=10, help="labels per row")
+    add_data_args(predict, without="the data the model's run was trained on (its metrics.json)")
+    predict.add_argument("--output", help="also write the answers to this file, one JSON object per row")
+    predict.set_defaults(func=cmd_predict, parser=predict)
 
     diagnose = command("diagnose", "what a trained AWE model's G does on the test part (why it wins "
                                                "or loses against WSABIE)")

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from awe_tf.config import check_whole
+from awe_tf.data.interactions import rows_of_items
 from awe_tf.data.pipeline import NEGATIVE_ITEMS, pad_rows, raw_rows
 from awe_tf.layers.scann_index import BRUTE_FORCE_ROWS
 from awe_tf.models.saving import tables_digest
@@ -335,44 +336,7 @@ class ServedModel:
         names = self.label_names
         if names is None:
             raise ValueError(f"{self.path} records no item names: give the rows by id (X, or feature_ids)")
-        index = {}
-        for position, name in enumerate(names):
-            index.setdefault(name, []).append(position)
-        items = list(items) if not isinstance(items, (str, dict)) else items  # a generator is read once, here
-        if isinstance(items, (str, dict)) or any(isinstance(row, (str, dict, set)) for row in items):
-            raise ValueError("items must be one list of names per row (rows_of([['i3', 'i17']]) for one user; "
-                             "weights= gives their weights)")
-        rows = [list(row) for row in items]
-        odd = [name for row in rows for name in row if not isinstance(name, str)]
-        if odd:
-            raise ValueError(f"item names are text, as the model's labels are: got {odd[0]!r} "
-                             f"({type(odd[0]).__name__})")
-        weights = list(weights) if weights is not None else [[1.0] * len(row) for row in rows]
-        if len(weights) != len(rows) or any(np.ndim(w) != 1 or len(w) != len(r)
-                                            for w, r in zip(weights, rows, strict=True)):
-            raise ValueError("weights must be one list per row, one weight per item (weights=[[2.0, 1.0]])")
-        values = np.asarray([w for row in weights for w in row], np.float64)
-        if values.size and not (np.isfinite(values) & (values > 0)).all():
-            bad = float(values[~(np.isfinite(values) & (values > 0))][0])
-            raise ValueError(f"weights must be positive numbers, as an interactions file's are, got {bad!r} (an item "
-                             "of weight 0 is no interaction: leave it out)")
-        unknown = [name for row in rows for name in row if name not in index]
-        if unknown:
-            raise ValueError(f"items the model does not have: {', '.join(map(repr, unknown[:5]))}"
-                             + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
-                             + f" (its items are named by its label names, e.g. {names[0]!r}: an interactions "
-                               "file's item ids, MovieLens' titles; an item it never trained on cannot be sent)")
-        shared = sorted({name for row in rows for name in row if len(index[name]) > 1})
-        if shared:
-            raise ValueError(f"{', '.join(map(repr, shared[:3]))} name{'s' * (len(shared) == 1)} more than one item "
-                             f"(ids {index[shared[0]]}{', ...' if len(shared) > 1 else ''}): give those rows by id "
-                             "(X, or feature_ids)")
-        ids = [index[name][0] for row in rows for name in row]
-        row_of = [r for r, row in enumerate(rows) for _ in row]
-        matrix = sp.csr_matrix((values.astype(np.float32), (row_of, ids)), shape=(len(rows), len(names)))
-        if matrix.nnz != len(ids):
-            raise ValueError("an item appears twice in a row: send each once, with its summed weight")
-        return matrix
+        return rows_of_items(names, items, weights)
 
     def _check_features(self, feature_ids: np.ndarray, feature_weights: np.ndarray) -> None:
         """The checks the signature's graph makes of the raw inputs, here first, as one-line errors
