@@ -42,11 +42,16 @@ def evaluate_model(score_fn, split: Split, ks=None) -> dict:
     """Rank the test part with ``score_fn(X)`` under the protocol (k = 1, 3, 5, and 10 when
     there are at least 10 labels, unless ``ks`` is given). ``score_fn`` may be a model itself,
     or its ``score``: the model's data is then checked first (:func:`data_mismatch`, a
-    ValueError), as it enters; training's own validation ranks with :func:`rank_test_part`. A
-    test part without a positive label is refused (a ValueError): there is nothing to score.
+    ValueError), as it enters; training's own validation ranks with :func:`rank_test_part`.
 
     Returns:
         ``{"metrics": {...}, "n_test": ..., "n_excluded": ...}``.
+
+    Raises:
+        TypeError: ``split`` not a Split, or ``score_fn`` not a model or its score (a Split, an
+            export, a model's top_k).
+        ValueError: a model trained on other data, or a test part without a positive label
+            (nothing to score).
     """
     if not isinstance(split, Split):
         raise TypeError(f"evaluate_model ranks a Split's test part (load_dataset(name), load_split(...)), got a "
@@ -98,10 +103,14 @@ def evaluate_served(served, split: Split, ks=None, batch_size: int = 256) -> dic
     in as requests of ``batch_size`` rows, and the metrics are computed from the answers. The
     export leaves out what the protocol leaves out (a recommendation model: the user's own items
     and items never seen in training), so for the portable flavour the figures equal
-    :func:`evaluate_model`'s (a test part without a positive label is refused as there).
+    :func:`evaluate_model`'s.
 
     Returns:
         ``{"metrics": {...}, "n_test": ..., "n_excluded": ...}``.
+
+    Raises:
+        ValueError: a test part without a positive label (nothing to score), or an export whose
+            largest k is below every k to report.
     """
     from awe_tf.metrics import ranking_report
 

@@ -207,7 +207,8 @@ CASES = [
     ("predict with nothing asked", ["predict", "{dir}/model"], ["give one of --user", "--items", "--rows FILE"]),
     ("predict a user of annotation data", ["predict", "{dir}/model", "--user", "u1"],
      ["--user is for recommendation models; corel5k is annotation data: give --rows FILE"]),
-    ("predict -k 0", ["predict", "{dir}/model", "--rows", "x.arff", "-k", "0"], ["-k", "0"]),
+    ("predict -k 0", ["predict", "{dir}/model", "--rows", "x.arff", "-k", "0"],
+     ["argument -k: must be a whole number of at least 1, got 0"]),
     ("evaluate with nothing to score", ["evaluate", "{dir}/model", "--train", "{dir}/short.tsv"],
      ["short.tsv: its test part has no example"]),
     ("no user to test", ["train", "--train", "{dir}/short.tsv", *ON_FILES], ["short.tsv: its test part has no "
@@ -443,6 +444,8 @@ PYTHON = [
      ["beyond float32's range", "first in row 2"]),
     ("labels as lists of ids", lambda: __import__("awe_tf").Dataset(np.ones((2, 3)), [[3, 8], [1]]), ValueError,
      ["Y must be a matrix of rows x columns", "got a list", "lists of label ids? make a 0/1 matrix"]),
+    ("labels as even lists of ids", lambda: __import__("awe_tf").Dataset(np.ones((2, 3)), [[3, 8], [1, 2]]),
+     ValueError, ["Y, given as lists, holds values other than 0 and 1 (first 3)", "lists of label ids?"]),
     ("no Y", lambda: __import__("awe_tf").Dataset(np.ones((2, 3)), None), ValueError, ["Y is None"]),
     ("numeric_features too short", lambda: __import__("awe_tf").Dataset(
         np.ones((4, 3)), np.eye(4, 3), list("abc"), list("xyz"), numeric_features=np.ones(2, bool)), ValueError,

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,10 +55,25 @@ def test_train_on_the_bundled_default_then_evaluate(tmp_path):
         run("evaluate", str(out), "--output", str(mine))
         assert json.loads(mine.read_text())["metrics"] == pytest.approx(report["metrics"])
     # predict on the test file's rows ranks as evaluate scored them
-    test_file = Path(awe_tf.__file__).parent / "datasets" / "corel5k" / "Corel5k-test-sparse.arff"
+    from awe_tf.data.registry import KNOWN, locate
+
+    test_file = locate("corel5k") / KNOWN["corel5k"][2]
     said = run("predict", str(out), "--rows", str(test_file), "-k", "10", "--output", str(tmp_path / "p.jsonl"))
     assert said.stdout.splitlines()[1].startswith("row 1: ")
     assert _answers_score(tmp_path / "p.jsonl", awe_tf.load_dataset("corel5k")) == pytest.approx(report["metrics"])
+    (tmp_path / "rows.txt").write_text("1 499 374\n0 1:1\n")  # rows in another format than the run's data
+    refused = run("predict", str(out), "--rows", str(tmp_path / "rows.txt"), check=False)
+    assert "read as Mulan ARFF (the format of corel5k's data)" in refused.stderr and refused.returncode == 2
+    # a model made in Python and saved alone, without label names: the default data's, as evaluate takes it
+    from awe_tf.models import AWEModel
+
+    bare = AWEModel(499, 374, dimension=4, seed=0)
+    bare.save_model(tmp_path / "bare")
+    run("predict", str(tmp_path / "bare"), "--rows", str(test_file), "-k", "3", "--output", str(tmp_path / "b.jsonl"))
+    first = json.loads((tmp_path / "b.jsonl").read_text().splitlines()[0])
+    split = awe_tf.load_dataset("corel5k")
+    top, scores = bare.top_k(split.test.X[:1], 3)
+    assert first["labels"] == [split.train.label_names[j] for j in top[0]]
     # a model saved outside a run (a folder named model, nothing else beside it): no run's files to keep
     import shutil
 
@@ -106,6 +120,22 @@ def test_predict_ranks_every_test_user_as_evaluate_scored_them(tmp_path):
     ids, scores = model.top_k(rows_of_items(list(model.label_names), [["item-3", "item-7"]]), 5)
     assert answer["labels"] == [model.label_names[j] for j in ids[0]] and "item-3" not in answer["labels"]
     assert answer["scores"] == pytest.approx(scores[0].tolist()) and "new user: " in new.stdout
+    # past the items a user can be given (not their own, seen in training): every one of those, none else
+    run("predict", str(out), "--user", users[0], "-k", "60", "--output", str(tmp_path / "all.jsonl"))
+    given = json.loads((tmp_path / "all.jsonl").read_text())["labels"]
+    own = {split.train.label_names[j] for j in split.train.X[0].indices}
+    seen = {split.train.label_names[j] for j in np.flatnonzero(split.train.Y.getnnz(axis=0))}
+    assert len(given) == len(set(given)) and set(given) == seen - own
+    # --all-items: every item the file gives the user in, none of them ranked (a deployed model's question)
+    run("predict", str(out), "--user", users[0], "--all-items", "-k", "60", "--output", str(tmp_path / "every.jsonl"))
+    every = json.loads((tmp_path / "every.jsonl").read_text())
+    had = {line.split(",")[1] for line in lines[1:] if line.split(",")[0] == users[0]}
+    assert had > own and set(every["labels"]) == seen - had
+    assert [split.train.label_names[j] for j in every["label_ids"]] == every["labels"]
+    for command in (["predict", str(out), "--user", users[0]], ["evaluate", str(out)]):  # the data is not written over
+        refused = run(*command, "--output", str(clicks), check=False)
+        assert refused.returncode == 2 and "a data file this command reads" in refused.stderr, refused.stderr
+    assert clicks.read_text() == "\n".join(lines) + "\n"
     for asked, words in ((["--user", "nobody"], "--user nobody: no user of clicks has that id"),
                          (["--items", "item-3", "nothing"], "--items: items the model does not have: 'nothing'"),
                          (["--rows", str(clicks)], "--rows is for annotation models; clicks is recommendation")):

@@ -197,7 +197,7 @@ def test_a_ratings_csv_is_movielens_only_with_its_four_columns(tmp_path):
         read_files(tmp_path / "own")  # a folder is MovieLens': its ratings.csv of 3 columns is refused, not misread
     with pytest.raises(DataFormatError, match=r"got 3 \(user, item, weight\? --format interactions reads such rows, "
                                               r"their weights kept, once their '::' are tabs: sed 's/::/\\t/g' "
-                                              r"ratings.dat > ratings.tsv\)"):  # it splits at tabs or commas only
+                                              r"ratings.dat > ratings.tsv with GNU sed\)"):  # tabs or commas only
         read_movielens(write(tmp_path / "own", "ratings.dat", "1::2::5\n"))
 
 

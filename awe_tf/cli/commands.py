@@ -27,6 +27,7 @@ from awe_tf.cli.data_flags import (
     flags_of_data,
     load_data,
     same_data,
+    spare_data_files,
 )
 
 
@@ -89,6 +90,7 @@ def cmd_evaluate(args) -> int:
     output = output_file(args.output, run=run)
     # a run's model: its data, unless told otherwise
     split, name, recorded = load_data(args, run, record=record, files_from=files_from)
+    spare_data_files(output, args)
     check_parts(args, split, name, "test")
     unnamed = args.served and run is None and recorded is None and not given_data  # the default data set
     print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else "") +
@@ -154,6 +156,7 @@ def cmd_diagnose(args) -> int:
         writable_directory(Path(args.plot).resolve().parent, "--plot")
     output = output_file(args.output, run=earlier)
     split, name, _ = load_data(args, earlier)  # the run's own data, unless told otherwise
+    spare_data_files(output, args)
     saved = saved_config(run)
     same_data(saved["n_features"], saved["n_labels"], saved.get("label_names"), split, name, run, args, earlier)
     report = diagnose(run, split, seed=args.seed, plot_to=args.plot)

@@ -145,6 +145,17 @@ def load_data(args, run: Path | None = None, record: RecordedData | None = None,
     return split, name, recorded
 
 
+def spare_data_files(output: Path | None, args, *more, flag: str = "--output") -> None:
+    """Refuse an ``output`` file that is one of the data files ``args`` name (after
+    :func:`load_data`, the run's own where it named none) or ``more`` files the command reads:
+    writing it would replace the data."""
+    if output is None:
+        return
+    for given in (args.train, args.test, args.labels, *more):
+        if given and Path(given).exists() and output.resolve() == Path(given).resolve():
+            raise UsageError(f"{flag} {output} is {given}, a data file this command reads: give another file")
+
+
 def check_parts(args, split, name: str, parts: str) -> None:
     """Stop before any work where a part to use (``"train"``: both; ``"test"``) holds no positive
     label, or (training) the data has fewer than 2 labels (:func:`check_labels`): nothing to train

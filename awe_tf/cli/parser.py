@@ -262,14 +262,18 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("model", help="the model written by `awe-tf train` (OUTPUT/model, or OUTPUT)")
     asked = predict.add_argument_group("what to rank for (one of)")
     asked.add_argument("--user", nargs="+", metavar="ID",
-                       help="recommendation: users of the model's data, by id as its file gives them (their training "
-                            "items in, those left out of the ranking)")
+                       help="recommendation: users of the model's data, by id as its file gives them: their items in "
+                            "its training part in, and left out of the ranking (the protocol's held-out items may be "
+                            "recommended, as evaluate ranks them; --all-items for every item the file gives them)")
     asked.add_argument("--items", nargs="+", metavar="ID",
                        help="recommendation: the items of one user the model has not seen, by id as the file gives "
                             "them (MovieLens: titles)")
     asked.add_argument("--rows", metavar="FILE",
                        help="annotation: a file of rows in the format of the model's data (an ARFF file is read "
                             "with its label list; the labels the rows hold are not used)")
+    predict.add_argument("--all-items", action="store_true",
+                         help="with --user: every item the data file gives each user in, and left out of the ranking "
+                              "(a deployed model's question; without it, its training part's items, as evaluate ranks)")
     predict.add_argument("-k", type=_positive, default=10, help="labels per row")
     add_data_args(predict, without="the data the model's run was trained on (its metrics.json)")
     predict.add_argument("--output", help="also write the answers to this file, one JSON object per row")

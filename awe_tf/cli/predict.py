@@ -8,7 +8,14 @@ from __future__ import annotations
 import json
 
 from awe_tf.cli.common import UsageError, output_file
-from awe_tf.cli.data_flags import HEADERS, check_data_flags, load_data, same_data
+from awe_tf.cli.data_flags import (
+    HEADERS,
+    check_data_flags,
+    format_read,
+    load_data,
+    same_data,
+    spare_data_files,
+)
 
 ASKED = ("--user", "--items", "--rows")
 
@@ -23,35 +30,53 @@ def _asked(args) -> str:
     return given[0]
 
 
-def _users(split, name: str, users: list[str]):
-    """The training rows of ``users`` (ids as the data file gives them) and their ids."""
-    index = {str(user): row for row, user in enumerate(split.train.row_ids)}
+def _whole_data(args):
+    """The model's data as its files hold it, not split (after :func:`load_data`, ``args`` name
+    it): every interaction of every user."""
+    from awe_tf.data import DEFAULT_DATASET, read_files
+    from awe_tf.data.registry import read_dataset
+
+    if args.train:
+        return read_files(args.train, args.test, args.labels, args.format, duplicates=args.duplicates,
+                          header=HEADERS[args.header])[0]
+    return read_dataset(args.dataset or DEFAULT_DATASET)[0]
+
+
+def _users(data, name: str, users: list[str]):
+    """The rows of ``users`` (ids as the data file gives them) in ``data`` and their ids."""
+    index = {str(user): row for row, user in enumerate(data.row_ids)}
     unknown = [user for user in users if user not in index]
     if unknown:
         known = ", ".join(map(str, list(index)[:3]))
         raise UsageError(f"--user {unknown[0]}: no user of {name} has that id (its {len(index)} users' ids are as "
                          f"its file gives them: {known}, ...); a user it has not seen goes in --items")
-    return split.train.X[[index[user] for user in users]], list(users)
+    return data.X[[index[user] for user in users]], list(users)
 
 
 def _file_rows(args, split, name: str):
-    """The rows of ``--rows FILE``, read in the format of the model's data (and with its label list,
-    for Mulan ARFF), refused where their features are not the model's: ``(X, row names)``."""
-    from awe_tf.data import read_files
-    from awe_tf.data.registry import KNOWN, locate
+    """The rows of ``--rows FILE``, read as one file (no split) in the format of the model's data,
+    with its label list for Mulan ARFF, and refused where their features are not the model's:
+    ``(X, row names)``."""
+    from awe_tf.data import DEFAULT_DATASET
+    from awe_tf.data.mulan import read_mulan
+    from awe_tf.data.registry import FORMAT_NAMES, KNOWN, first_difference, locate
+    from awe_tf.data.xmlrepo import read_xmlrepo
 
-    fmt, labels = args.format, args.labels
-    if args.dataset:  # a named set: its own format and label list
-        _, _, _, xml, fmt = KNOWN[args.dataset]
-        labels = locate(args.dataset) / xml if xml else None
+    if args.train:  # the files the model's data was read from: their format and label list
+        fmt, labels = format_read(args), args.labels
+    else:  # a named set: its own
+        named = args.dataset or DEFAULT_DATASET
+        _, _, _, xml, fmt = KNOWN[named]
+        labels = locate(named) / xml if xml else None
     try:
-        rows = read_files(args.rows, None, labels, fmt, duplicates=args.duplicates, header=HEADERS[args.header])[0]
+        rows = read_mulan(args.rows, labels) if fmt == "mulan" else read_xmlrepo(args.rows)
     except (ValueError, FileNotFoundError) as error:
-        raise UsageError(f"--rows {args.rows}: {error}") from None
+        raise UsageError(f"--rows {args.rows}, read as {FORMAT_NAMES[fmt]} (the format of {name}'s data): "
+                         f"{error}") from None
     if list(rows.feature_names) != list(split.train.feature_names):
-        raise UsageError(f"--rows {args.rows}: its {rows.n_features} features are not those of {name} that "
-                         f"{args.model} was trained on ({split.train.n_features}): give rows with the same "
-                         "attributes, in the same order")
+        raise UsageError(f"--rows {args.rows}: its features are not those of {name} that {args.model} was trained "
+                         f"on: {first_difference(split.train.feature_names, rows.feature_names)}; give rows with the "
+                         "same attributes, in the same order")
     return rows.X, [f"row {i + 1}" for i in range(rows.n_examples)]
 
 
@@ -66,6 +91,9 @@ def cmd_predict(args) -> int:
     run = run_directory(args.model)
     output = output_file(args.output, run=run)
     split, name, recorded = load_data(args, run)
+    spare_data_files(output, args, args.rows)
+    if args.all_items and asked != "--user":
+        raise UsageError("--all-items goes with --user")
     recommendation = split.train.task == RECOMMENDATION
     if recommendation == (asked == "--rows"):
         raise UsageError(f"{asked} is for {'annotation' if asked == '--rows' else 'recommendation'} models; "
@@ -73,11 +101,13 @@ def cmd_predict(args) -> int:
                          ("give --user ID or --items ID ..." if recommendation else "give --rows FILE"))
     model = AWEModel.load_model(args.model)
     same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model, args, run)
+    names = list(model.label_names or split.train.label_names)  # a model made in Python may have none: the data's
     if asked == "--user":
-        X, rows = _users(split, name, args.user)
+        X, rows = _users(_whole_data(args) if args.all_items else split.train, name, args.user)
     elif asked == "--items":
         try:
-            X = rows_of_items(list(model.label_names), [args.items])
+            X = rows_of_items(names, [args.items], shared="--items takes names; by id, rank the row in Python "
+                                                           "(model.top_k)")
         except ValueError as error:
             raise UsageError(f"--items: {error}") from None
         rows = ["new user"]
@@ -85,10 +115,14 @@ def cmd_predict(args) -> int:
         X, rows = _file_rows(args, split, name)
     print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else ""))
     ids, scores = model.top_k(X, args.k)
-    names = model.label_names
-    answers = [{"row": row, "labels": [names[j] for j in top if j >= 0],
+    answers = [{"row": row, "labels": [names[j] for j in top if j >= 0], "label_ids": [int(j) for j in top if j >= 0],
                 "scores": [float(s) for j, s in zip(top, score, strict=True) if j >= 0]}
                for row, top, score in zip(rows, ids, scores, strict=True)]
+    fewer = min(len(answer["labels"]) for answer in answers)
+    if fewer < args.k:  # a slot no label can fill
+        print(f"note: fewer than -k {args.k} labels for some rows (as few as {fewer}): "
+              + ("a user's own items and items no training row holds are not ranked" if recommendation
+                 else f"the model has {model.n_labels}"))
     for answer in answers:
         ranked = ", ".join(f"{label} ({score:.4f})" for label, score in zip(answer["labels"], answer["scores"],
                                                                              strict=True))

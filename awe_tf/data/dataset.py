@@ -87,6 +87,7 @@ class Dataset:
     header: tuple[str, ...] | None = None
 
     def __post_init__(self):
+        listed = isinstance(self.Y, (list, tuple))  # before it is a matrix: lists of label ids look alike
         for part in ("X", "Y"):
             if getattr(self, part) is None:
                 raise ValueError(f"{self.name}: {part} is None: a Dataset needs both X and Y")
@@ -115,6 +116,10 @@ class Dataset:
             raise ValueError(f"task must be {ANNOTATION!r} or {RECOMMENDATION!r}, got {self.task!r}")
         if self.task == RECOMMENDATION and self.X.shape[1] != self.Y.shape[1]:
             raise ValueError("recommendation data needs X and Y over the same item vocabulary")
+        if listed and self.Y.nnz and not np.all(self.Y.data == 1.0):
+            raise ValueError(f"{self.name}: Y, given as lists, holds values other than 0 and 1 (first "
+                             f"{self.Y.data[self.Y.data != 1.0][0]:g}): lists of label ids? make a 0/1 matrix of them "
+                             "first (an array or SciPy matrix of other positive values reads them as 1)")
         if self.Y.nnz and not np.all(self.Y.data == 1.0):  # as the readers read labels (docs/protocols.md)
             if self.Y.data.min() < 0 or not np.all(np.isfinite(self.Y.data)):
                 odd = self.Y.data[~(np.isfinite(self.Y.data) & (self.Y.data >= 0))][:3].tolist()
@@ -163,7 +168,7 @@ class Dataset:
                                   np.asarray(self.numeric_features, bool).tolist()]).encode("utf-8"))
         return digest.hexdigest()
 
-    def same_data(self, other: Dataset) -> bool:
+    def same_content(self, other: Dataset) -> bool:
         """Whether ``other`` holds the same data (:meth:`fingerprint`), hashed only where the
         sizes already match."""
         return other is self or ((other.X.shape, other.X.nnz, other.Y.shape, other.Y.nnz)

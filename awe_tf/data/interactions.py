@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import shlex
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from awe_tf.data.dataset import RECOMMENDATION, Dataset
 from awe_tf.data.errors import DataFormatError, parse_float
 from awe_tf.data.text import ADDS_UP, check_duplicates, data_name, text_lines
 
-INTERACTION_SEPARATORS = ("\t", ",")  # what read_interactions splits rows at
+INTERACTION_SEPARATORS = ("\t", ",")  # an interactions file's: tabs, or commas in a .csv (read_interactions)
 # Words that make a first line a header (user, item and weight column names), lower case.
 HEADER_WORDS = {"user", "users", "userid", "user_id", "uid", "item", "items", "itemid", "item_id", "iid", "movie",
                 "movieid", "movie_id", "product", "productid", "product_id", "rating", "weight", "count",
@@ -161,7 +162,8 @@ def read_movielens(path, name: str | None = None, duplicates: str = "error") -> 
     users, items, lines = [], [], []
     # --format interactions takes tabs or commas only: rows of '::' need them first
     other_separator = "" if sep in INTERACTION_SEPARATORS else \
-        f", once their '::' are tabs: sed 's/::/\\t/g' {shlex.quote(path.name)} > {shlex.quote(path.stem + '.tsv')}"
+        f", once their '::' are tabs: sed 's/::/\\t/g' {shlex.quote(path.name)} > {shlex.quote(path.stem + '.tsv')}" \
+        " with GNU sed"
     rows, header = _read_table(path, sep, 4, 4, "ratings",
                                hints_by_field_count={3: " (user, item, weight? --format interactions reads such rows, "
                                                         f"their weights kept{other_separator})"})
@@ -230,10 +232,13 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
                                    duplicates=duplicates, header=header)
 
 
-def rows_of_items(names, items, weights=None) -> sp.csr_matrix:
+def rows_of_items(names: Sequence[str], items: Iterable[Sequence[str]],
+                  weights: Iterable[Sequence[float]] | None = None, shared: str = "a name cannot tell which"
+                  ) -> sp.csr_matrix:
     """Input rows of a recommendation model from each row's items by name (``names``: the model's
     label names, an interactions file's item ids, whose positions are its item ids), one row per
-    list of ``items``, each item at ``weights``' value (default 1 each).
+    list of ``items``, each item at ``weights``' value (default 1 each). ``shared``: what the
+    refusal of a name that two items share tells the caller to do instead.
 
     Raises:
         ValueError: items not given as one list of names per row, weights not one positive
@@ -245,8 +250,7 @@ def rows_of_items(names, items, weights=None) -> sp.csr_matrix:
         index.setdefault(name, []).append(position)
     items = list(items) if not isinstance(items, (str, dict)) else items  # a generator is read once, here
     if isinstance(items, (str, dict)) or any(isinstance(row, (str, dict, set)) for row in items):
-        raise ValueError("items must be one list of names per row (rows_of([['i3', 'i17']]) for one user; "
-                         "weights= gives their weights)")
+        raise ValueError("items must be one list of names per row ([['i3', 'i17']] for one user)")
     rows = [list(row) for row in items]
     odd = [name for row in rows for name in row if not isinstance(name, str)]
     if odd:
@@ -255,7 +259,7 @@ def rows_of_items(names, items, weights=None) -> sp.csr_matrix:
     weights = list(weights) if weights is not None else [[1.0] * len(row) for row in rows]
     if len(weights) != len(rows) or any(np.ndim(w) != 1 or len(w) != len(r)
                                         for w, r in zip(weights, rows, strict=True)):
-        raise ValueError("weights must be one list per row, one weight per item (weights=[[2.0, 1.0]])")
+        raise ValueError("weights must be one list per row, one weight per item ([[2.0, 1.0]])")
     values = np.asarray([w for row in weights for w in row], np.float64)
     if values.size and not (np.isfinite(values) & (values > 0)).all():
         bad = float(values[~(np.isfinite(values) & (values > 0))][0])
@@ -266,12 +270,11 @@ def rows_of_items(names, items, weights=None) -> sp.csr_matrix:
         raise ValueError(f"items the model does not have: {', '.join(map(repr, unknown[:5]))}"
                          + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
                          + f" (its items are named by its label names, e.g. {names[0]!r}: an interactions "
-                           "file's item ids, MovieLens' titles; an item it never trained on cannot be sent)")
-    shared = sorted({name for row in rows for name in row if len(index[name]) > 1})
-    if shared:
-        raise ValueError(f"{', '.join(map(repr, shared[:3]))} name{'s' * (len(shared) == 1)} more than one item "
-                         f"(ids {index[shared[0]]}{', ...' if len(shared) > 1 else ''}): give those rows by id "
-                         "(X, or feature_ids)")
+                           "file's item ids, MovieLens' titles; an item it never trained on has no row)")
+    twice = sorted({name for row in rows for name in row if len(index[name]) > 1})
+    if twice:
+        raise ValueError(f"{', '.join(map(repr, twice[:3]))} name{'s' * (len(twice) == 1)} more than one item "
+                         f"(ids {index[twice[0]]}{', ...' if len(twice) > 1 else ''}): {shared}")
     ids = [index[name][0] for row in rows for name in row]
     row_of = [r for r, row in enumerate(rows) for _ in row]
     matrix = sp.csr_matrix((values.astype(np.float32), (row_of, ids)), shape=(len(rows), len(names)))

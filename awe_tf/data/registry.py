@@ -98,7 +98,7 @@ def _read_files(train, test, labels, format, name, duplicates, header):
     None. A test file that holds exactly the training file's rows (the same file, or a copy) is
     refused: the model would be scored on the rows it learnt from."""
     first, second, lists = _read_parts(train, test, labels, format, name, duplicates, header)
-    if second is not None and lists is None and second.same_data(first):
+    if second is not None and lists is None and second.same_content(first):
         same = "is the training file" if Path(test).resolve() == Path(train).resolve() else \
             f"holds the same rows as {train}"
         raise DataFormatError(test, f"the test file {same}: a test part of training rows scores the model on the "
@@ -127,7 +127,7 @@ def _read_parts(train, test, labels, format, name, duplicates, header):
                read_mulan(test, labels, name, duplicates) if test else None)
         if out[1] is not None and out[1].feature_names != out[0].feature_names:
             raise DataFormatError(test, f"its features differ from those of {train}: "
-                                        f"{_first_difference(out[0].feature_names, out[1].feature_names)}")
+                                        f"{first_difference(out[0].feature_names, out[1].feature_names)}")
         return (*out, None)
     if fmt == "xmlrepo":
         # interactions take no test file: with one, the hint would not help
@@ -179,7 +179,7 @@ def _read_as_named(guessed: bool, how: str, header_only: bool = False, other_for
         raise DataFormatError(error.path, f"{error.message} (read as {how}{instead})", error.line) from None
 
 
-def _first_difference(names: list[str], others: list[str]) -> str:
+def first_difference(names: list[str], others: list[str]) -> str:
     """Where two lists of feature names first differ, in words."""
     for index, (name, other) in enumerate(zip(names, others, strict=False)):
         if name != other:
@@ -251,21 +251,21 @@ def locate(name: str) -> Path:
     return where
 
 
+def read_dataset(name: str = DEFAULT_DATASET) -> tuple[Dataset, Dataset | None]:
+    """A named data set's files as :func:`read_files` reads them, not split: ``(train, test)``,
+    ``test`` None where the data set has no test file."""
+    where = locate(name)
+    _, train_file, test_file, xml, fmt = KNOWN[name]
+    return read_files(where / train_file, where / test_file if test_file else None, where / xml if xml else None,
+                      format=fmt, name=name)
+
+
 def load_dataset(name: str = DEFAULT_DATASET) -> Split:
     """A named data set, split by the protocol (``docs/protocols.md``), raw values kept.
 
     ``corel5k`` ships with the package; the others are read from ``AWE_DATA_DIR``.
     """
-    where = locate(name)
-    _, train_file, test_file, xml, fmt = KNOWN[name]
-    train, test = read_files(
-        where / train_file,
-        where / test_file if test_file else None,
-        where / xml if xml else None,
-        format=fmt,
-        name=name,
-    )
-    return protocol_split(train, test)
+    return protocol_split(*read_dataset(name))
 
 
 def load_split(train, test=None, labels=None, format=None, name=None, duplicates: str = "error",

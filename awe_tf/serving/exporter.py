@@ -336,7 +336,7 @@ class ServedModel:
         names = self.label_names
         if names is None:
             raise ValueError(f"{self.path} records no item names: give the rows by id (X, or feature_ids)")
-        return rows_of_items(names, items, weights)
+        return rows_of_items(names, items, weights, shared="give those rows by id (X, or feature_ids)")
 
     def _check_features(self, feature_ids: np.ndarray, feature_weights: np.ndarray) -> None:
         """The checks the signature's graph makes of the raw inputs, here first, as one-line errors

@@ -114,7 +114,8 @@ def check_arguments(caller: str, train, model_config=None, train_config=None, va
                          "carve-out's own: carve = awe_tf.data.validation_split(split.train), then "
                          f"{caller}(carve.train, ..., validation=carve) (a split of files whose second one is for "
                          "validation: dataclasses.replace(split, held_out='validation'))")
-    if validation is not None and validation.carved_from is not None and validation.carved_from.same_data(train):
+    if validation is not None and validation.carved_from is not None and validation.carved_from.same_content(train) \
+            and not validation.train.same_content(train):  # (a carve-out that held nothing out is its source)
         raise ValueError(f"{caller}: validation was carved out of this training data (validation_split(train)), so "
                          "the rows it holds out would be trained on: its scores would be optimistic and stop nothing. "
                          "Train on the carve-out's training part: "

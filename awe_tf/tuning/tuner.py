@@ -216,7 +216,8 @@ class _TrialRunner:
     def trained_directory(self, trial) -> Path:
         """Where :meth:`best`'s command trains a trial: a folder of its own in the search's, so
         that the best trials of two searches never train into one run directory (train's default,
-        ``runs/latest``, would hold whichever ran first and refuse the other)."""
+        ``runs/latest``, would hold whichever ran first and refuse the other). A search started
+        afresh (``overwrite=True``) deletes it with the rest of the search's folder."""
         return Path(self.project_dir) / f"best-{trial.trial_id}"
 
     def best(self, data_flags: list[str] | None = None, imports: list[str] | None = None) -> dict:
