@@ -76,6 +76,11 @@ def test_raw_rows_straight_from_the_arff_file_are_served_as_evaluated(data_dir, 
     # without data flags the export measures recall on the run's own test rows (Emotions has 202), as evaluate scores
     metadata = json.loads(next((tmp_path / "base" / "m").glob("*/assets.extra/awe_export.json")).read_text())
     assert metadata["recall_queries"] == 202 and "recall measured on the test part of" in exported.stdout
+    # the ARFF attributes' names by feature id, for clients that send features by name
+    names = json.loads(next((tmp_path / "base" / "m").glob("*/assets.extra/features.json")).read_text())
+    attributes = [line.split()[1] for line in (data_dir / "mulan" / "emotions" / "emotions-test.arff").read_text()
+                  .splitlines() if line.lower().startswith("@attribute")]
+    assert names == attributes[:72]  # Emotions: 72 features, then its 6 labels
     run("evaluate", str(tmp_path / "run" / "model"), *data, "--output", str(tmp_path / "e.json"))
     lines = (data_dir / "mulan" / "emotions" / "emotions-test.arff").read_text().splitlines()
     rows = [r for r in csv.reader(lines[lines.index(next(x for x in lines if x.lower().startswith("@data"))) + 1:])

@@ -298,6 +298,14 @@ def test_label_names_keep_their_unicode(tmp_path):
     assert json.loads((served.path / "assets.extra" / "labels.json").read_bytes().decode("utf-8")) == served.label_names
     unnamed = serving.load(serving.export(AWEModel(4, 3, dimension=4), tmp_path, "u", flavour="portable", log=None))
     assert not (unnamed.path / "assets.extra" / "labels.json").exists()  # no names to give
+    assert not (unnamed.path / "assets.extra" / "features.json").exists()
+    featured = serving.export(AWEModel(4, 3, dimension=4), tmp_path, "f", flavour="portable", log=None,
+                              feature_names=["é", "b", "c", 7])
+    assert json.loads((featured / "assets.extra" / "features.json").read_text(encoding="utf-8")) == ["é", "b", "c", "7"]
+    for names, words in ((["a"], "1 names for the model's 4 features"), (list("abcd"), "for annotation models")):
+        other = AWEModel(4, 4, dimension=4, data_task="recommendation") if len(names) == 4 else AWEModel(4, 3)
+        with pytest.raises(ValueError, match=words):
+            serving.export(other, tmp_path, "g", flavour="portable", log=None, feature_names=names)
     from awe_tf.models.saving import tables_digest
 
     model.save_model(tmp_path / "saved")  # the export names the model it was made from, as saved and reloaded

@@ -213,6 +213,8 @@ def cmd_export(args) -> int:
         same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model, args, run)
         queries = split.test.X[: args.recall_queries]  # raw rows, as clients will send them
     data = data_record(args, split, name) if split is not None else None  # evaluate --served reads it back
+    annotation = split is not None and split.train.task != "recommendation"
+    feature_names = split.train.feature_names if annotation else None  # features.json, for clients
     flavours = serving.FLAVOURS if args.flavour == "both" else (args.flavour,)
     names = {flavour: args.name if len(flavours) == 1 or flavour == "scann" else f"{args.name}-{flavour}"
              for flavour in flavours}
@@ -223,7 +225,7 @@ def cmd_export(args) -> int:
     for flavour, name in names.items():
         serving.export(model, args.base, name, version=args.version, flavour=flavour, keep=args.keep,
                        candidates=args.candidates, queries=queries, random_queries=args.recall_queries,
-                       new_ids=args.new_ids, data=data)
+                       new_ids=args.new_ids, data=data, feature_names=feature_names)
     return 0
 
 

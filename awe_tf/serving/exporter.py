@@ -22,6 +22,7 @@ SIGNATURE = "serving_default"
 METADATA_FILE = "awe_export.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
 LABELS_FILE = "labels.json"  # the label names, a JSON list indexed by label id, for clients without awe-tf
+FEATURES_FILE = "features.json"  # an annotation model's feature names by feature id, where export was given them
 
 
 def request_arrays(X, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -133,7 +134,7 @@ def check_target(model, base_dir, name: str, flavour: str, version: int | None =
 
 def export(model, base_dir, name: str, version: int | None = None, flavour: str = "scann", keep: int | None = None,
            candidates: int = 100, queries=None, log=print, random_queries: int = 200, new_ids: bool = False,
-           data: dict | None = None) -> Path:
+           data: dict | None = None, feature_names=None) -> Path:
     """Write ``model`` as ``<base_dir>/<name>/<version>/`` for TF Serving, atomically.
 
     The version directory holds the SavedModel (``serving_default``: inputs ``feature_ids``
@@ -144,7 +145,9 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
     k = ``recall_k``, 10 or the largest k where that is smaller) and, for a model with label
     names, ``labels.json``: the names as a JSON list, label id n at position n. A client maps a
     recommendation model's items to its ``feature_ids`` with it (its inputs are its labels:
-    an interactions file's item ids); the graph's ``labels`` output gives the same names.
+    an interactions file's item ids); the graph's ``labels`` output gives the same names. Given
+    ``feature_names`` (an annotation model's data's: ARFF attributes, XC text's column numbers),
+    ``features.json`` holds them the same way, so a client sends its features by id.
 
     Args:
         model: a trained :class:`~awe_tf.models.AWEModel` (it need not have been called).
@@ -166,6 +169,9 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
             ``awe_export.json`` for ``awe-tf evaluate --served`` to score the export on. Files are
             named by their absolute paths on this machine, which the export carries wherever
             it is copied.
+        feature_names: the names of the model's input features, feature id n at position n (its
+            data's ``feature_names``), for ``features.json``; None: none is written. Refused for a
+            recommendation model, whose inputs are its labels (``labels.json``).
 
     Returns:
         The version directory written.
@@ -174,6 +180,14 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
         ValueError: as :func:`check_target` says, and for bad ``candidates`` or queries.
     """
     check_target(model, base_dir, name, flavour, version, keep, new_ids)  # before any work
+    if feature_names is not None:
+        feature_names = [str(name) for name in feature_names]
+        if model.data_task == "recommendation":
+            raise ValueError("feature_names is for annotation models: a recommendation model's inputs are its labels "
+                             "(labels.json)")
+        if len(feature_names) != model.n_features:
+            raise ValueError(f"feature_names has {len(feature_names)} names for the model's {model.n_features} "
+                             "features")
     require("tensorflow_serving.apis", "an export (its TF Serving warmup requests)")
     if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
         raise ValueError(f"candidates must be a whole number of at least 1, got {candidates!r}")
@@ -223,6 +237,8 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
         metadata_file(directory).write_text(json.dumps(metadata, indent=1))
         if model.label_names is not None:
             (extra / LABELS_FILE).write_text(json.dumps(list(model.label_names), ensure_ascii=False), encoding="utf-8")
+        if feature_names is not None:
+            (extra / FEATURES_FILE).write_text(json.dumps(feature_names, ensure_ascii=False), encoding="utf-8")
 
     final = layout.write_version(model_dir, write, version=version, keep=keep)
     say(f"exported {final}")
