@@ -117,27 +117,29 @@ def _fields(path, line: str, line_no: int, sep) -> list[str]:
         raise DataFormatError(path, f"malformed quoting ({err})", line_no) from None
 
 
-def _read_table(path, sep, min_fields, max_fields, rows_are: str, header: bool | None = None,
-                hints_by_field_count: dict | None = None):
+def _read_table(path, sep, rows_are: str, header: bool | None = None):
     """The data lines of a delimited text table as ``(line number, fields)``, and the fields of
     its first line where that is a header, skipped (``header``: True, False, or None to tell by
     :func:`_is_header`), else None; a header with no line after it is refused, naming what the
-    rows are (``rows_are``). ``hints_by_field_count``: what a row of some other number of fields
-    may be, by that number, added to the error such a row stops with."""
+    rows are (``rows_are``). Each row's fields are checked by the reader, in line order
+    (:func:`_check_field_count` among its checks), so the first bad line is the one named."""
     rows = [(line_no, _fields(path, line, line_no, sep)) for line_no, line in text_lines(path) if line.strip()]
     skipped = None
     if rows and (header if header is not None else _is_header(rows[0][1], rows[1][1] if len(rows) > 1 else None)):
         skipped, rows = tuple(rows[0][1]), rows[1:]
         if not rows:
             raise DataFormatError(path, f"no {rows_are} after the header line")
-    for line_no, fields in rows:
-        if not min_fields <= len(fields) <= max_fields:
-            expected = min_fields if min_fields == max_fields else f"{min_fields} to {max_fields}"
-            raise DataFormatError(
-                path, f"expected {expected} fields separated by {sep or 'whitespace'!r}, "
-                f"got {len(fields)}{(hints_by_field_count or {}).get(len(fields), '')}", line_no,
-            )
     return rows, skipped
+
+
+def _check_field_count(path, sep, line_no: int, fields: list[str], fewest: int, most: int,
+                       hints_by_field_count: dict | None = None) -> None:
+    """Refuse a row of fewer than ``fewest`` or more than ``most`` fields; ``hints_by_field_count``:
+    what a row of some other number of fields may be, by that number, added to the error."""
+    if not fewest <= len(fields) <= most:
+        expected = fewest if fewest == most else f"{fewest} to {most}"
+        raise DataFormatError(path, f"expected {expected} fields separated by {sep or 'whitespace'!r}, got "
+                                    f"{len(fields)}{(hints_by_field_count or {}).get(len(fields), '')}", line_no)
 
 
 MOVIELENS_FILES = ("u.data", "ratings.dat", "ratings.csv")  # MovieLens' ratings files, the first found in a folder
@@ -164,10 +166,10 @@ def read_movielens(path, name: str | None = None, duplicates: str = "error") -> 
     other_separator = "" if sep in INTERACTION_SEPARATORS else \
         f", once their '::' are tabs: sed 's/::/\\t/g' {shlex.quote(path.name)} > {shlex.quote(path.stem + '.tsv')}" \
         " with GNU sed"
-    rows, header = _read_table(path, sep, 4, 4, "ratings",
-                               hints_by_field_count={3: " (user, item, weight? --format interactions reads such rows, "
-                                                        f"their weights kept{other_separator})"})
+    hints = {3: f" (user, item, weight? --format interactions reads such rows, their weights kept{other_separator})"}
+    rows, header = _read_table(path, sep, "ratings")
     for line_no, fields in rows:
+        _check_field_count(path, sep, line_no, fields, 4, 4, hints)
         user, item = fields[0], fields[1]
         if not (user.isdigit() and item.isdigit()):
             raise DataFormatError(path, f"user and movie ids must be integers, got {user!r}, {item!r}", line_no)
@@ -207,19 +209,18 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
     users, items, weights, lines = [], [], [], []
     cut = f"cut {'-d, ' if sep == ',' else ''}-f1-3 {shlex.quote(path.name)}"  # cut splits at tabs by default
     cut += f" > {shlex.quote(path.stem + '3' + path.suffix)}"
-    rows, header = _read_table(path, sep, 2, 3, "interactions", header,
-                               {4: f" (user, item, weight, timestamp? keep the first three columns: {cut}; "
-                                   "--format movielens reads such rows where user and item ids are whole numbers, "
-                                   "every rating as 1)"})
+    hints = {4: f" (user, item, weight, timestamp? keep the first three columns: {cut}; --format movielens reads "
+                "such rows where user and item ids are whole numbers, every rating as 1)"}
+    rows, header = _read_table(path, sep, "interactions", header)
     weighted = next(((line_no, fields) for line_no, fields in rows if len(fields) == 3), None)
-    if weighted is not None:  # a weight that is no number is what is wrong with it, before the rows without one
-        parse_float(path, weighted[1][2], weighted[0], "weight")
-        weighted = weighted[0]
     for line_no, fields in rows:
+        _check_field_count(path, sep, line_no, fields, 2, 3, hints)
         if not fields[0] or not fields[1]:
             raise DataFormatError(path, f"empty {'user' if not fields[0] else 'item'} id", line_no)
         if weighted is not None and len(fields) == 2:  # read as 1, it would sit among the weights unsaid
-            raise DataFormatError(path, f"no weight, where line {weighted} has one: give every row a weight "
+            # a weight there that is no number is what is wrong (a header, say), not the rows without one
+            parse_float(path, weighted[1][2], weighted[0], "weight")
+            raise DataFormatError(path, f"no weight, where line {weighted[0]} has one: give every row a weight "
                                         "(user, item, weight) or none", line_no)
         weight = parse_float(path, fields[2], line_no, "weight") if len(fields) == 3 else 1.0
         if weight <= 0:
