@@ -283,6 +283,11 @@ def test_a_test_split_is_refused_as_validation(name):
             call(split.train, ModelConfig(), TrainConfig(), validation=split)
     carve = validation_split(split.train)
     assert (split.held_out, carve.held_out) == ("test", "validation")
+    assert split.test.test_part and not split.train.test_part and not carve.test.test_part
+    for call, test in ((fit, split.test), (fit_iterative, split.test.rows(np.arange(3)))):  # its rows, or some
+        with pytest.raises(ValueError, match=rf"{call.__name__}: train is a data set's test part \(split.test\).*"
+                                             "train on split.train"):
+            call(test, ModelConfig(affinity="knn" if call is fit_iterative else None), TrainConfig())
     # the part the carve-out was made from, itself or a copy, holds its held-out rows: training on it is refused
     for call, train in ((fit, split.train), (fit_iterative, dataclasses.replace(split.train))):
         with pytest.raises(ValueError, match=rf"{call.__name__}: validation was carved out of this training data.*"

@@ -72,6 +72,9 @@ class Dataset:
             non-zero raw value as 1, so a row sent with the file's values ranks as in training.
         header: the fields of a table's first line that the reader took for the columns' names,
             not data (None: it had none).
+        test_part: whether this is the test part of a protocol split (``load_dataset``,
+            ``load_split``, ``protocol_split``), its rows included: training refuses it (a model
+            trained on it would be scored on the rows it learnt from).
     """
 
     X: sp.csr_matrix
@@ -85,6 +88,7 @@ class Dataset:
     numeric_scale: tuple | None = None
     values_as_ones: bool = False
     header: tuple[str, ...] | None = None
+    test_part: bool = False
 
     def __post_init__(self):
         listed = isinstance(self.Y, (list, tuple))  # before it is a matrix: lists of label ids look alike

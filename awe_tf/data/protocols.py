@@ -298,12 +298,14 @@ def coverage(split: Split) -> Coverage:
 
 def protocol_split(train: Dataset, test: Dataset | None = None) -> Split:
     """The protocol's train/test split for either task (``held_out="test"``: training refuses it as
-    a validation split)."""
+    a validation split, and its test part, marked ``test_part``, as training data)."""
     if train.task == RECOMMENDATION:
         if test is not None:
             raise ValueError("recommendation data is split by the protocol; give one file")
-        return recommendation_split(train, held_out="test")
-    return dataclasses.replace(annotation_split(train, test), held_out="test")
+        split = recommendation_split(train, held_out="test")
+    else:
+        split = annotation_split(train, test)
+    return dataclasses.replace(split, test=dataclasses.replace(split.test, test_part=True), held_out="test")
 
 
 def default_monitor(data: Dataset) -> str:

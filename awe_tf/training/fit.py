@@ -98,7 +98,8 @@ def check_arguments(caller: str, train, model_config=None, train_config=None, va
 
     Raises:
         TypeError: naming the argument, what it must be, and what it got.
-        ValueError: for a data set's test split given as the validation split, or a validation
+        ValueError: for a data set's test part given as the training data, its test split given
+            as the validation split, or a validation
             carve-out of ``train`` itself (its held-out rows among those trained on).
     """
     expected = {"train": (train, Dataset, "a Dataset (a split's training part: split.train)"),
@@ -108,6 +109,9 @@ def check_arguments(caller: str, train, model_config=None, train_config=None, va
     for name, (value, kind, what) in expected.items():
         if value is not None and not isinstance(value, kind):
             raise TypeError(f"{caller}: {name} must be {what}, got a {type(value).__name__}")
+    if train is not None and train.test_part:
+        raise ValueError(f"{caller}: train is a data set's test part (split.test), or rows of it: a model trained on "
+                         "it is scored on the rows it learnt from; train on split.train")
     if validation is not None and validation.held_out == "test":
         raise ValueError(f"{caller}: validation is a data set's test split: epochs chosen on its test part make that "
                          "part's score optimistic; give the carve-out of its training part and train on the "
