@@ -473,3 +473,13 @@ def test_tpu_embedding_tables_train_as_plain_tables_off_a_tpu(tmp_path):
     loaded = AWEModel.load_model(tmp_path / "m")
     assert loaded.tpu_embedding
     np.testing.assert_array_equal(loaded.score(split.test.X[:50]), tpu.score(split.test.X[:50]))
+
+
+def test_mirrored_on_a_machine_without_gpus_says_how_to_split_the_cpu(tmp_path):
+    """One replica on the CPU is what mirrored gives without GPUs: the strategy line says so, and
+    names --cpu-replicas (the missing file then stops the run, after that line)."""
+    proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--strategy", "mirrored", "--train",
+                           str(tmp_path / "none.csv"), "-o", str(tmp_path / "run")], capture_output=True, text=True,
+                          env={k: v for k, v in ENV.items() if k != "TF_CONFIG"}, timeout=300)
+    assert proc.returncode == 2 and "none.csv" in proc.stderr, proc.stderr[-500:]
+    assert "strategy: MirroredStrategy, 1 replica (no GPU here: --cpu-replicas N splits the CPU into N)" in proc.stdout

@@ -701,3 +701,13 @@ def test_each_epochs_end_returns_memory_after_the_check_and_before_validation(mo
     fit(data, ModelConfig(dimension=4, num_negatives=3), TrainConfig(epochs=2, verbose=0),
         validation=Split(train=data, test=data))
     assert events == ["check", "check", "returned", "validated"] * 2
+
+
+def test_keras_summary_counts_the_affinity_s_weights_as_used():
+    """G's weights are made by attach, not by Keras' build: the layer is marked built, so the
+    summary lists them on its row, and no layer as unused."""
+    lines = []
+    AWEModel(10, 5, dimension=4, affinity="constant:1+matrix").summary(print_fn=lines.append)
+    rows = [line for line in lines if "(Sum)" in line or "(Matrix)" in line]
+    assert rows and not any("unused" in line for line in lines), lines
+    assert any(line.split()[-1] == "55" for line in rows)  # the (10 + bias) x 5 matrix

@@ -203,3 +203,28 @@ def test_a_score_all_of_the_wrong_shape_is_named_before_training(corel):
         REGISTRY.pop("per-term-scale", None)
     fit(corel.train, ModelConfig(dimension=4, num_negatives=3, affinity="learnt-scale"),
         TrainConfig(epochs=1, verbose=0))  # a right one passes the check
+
+
+def test_a_get_config_that_leaves_out_a_setting_is_refused_before_training(corel):
+    """A config without one of __init__'s arguments would load another G from a saved model
+    (the argument's default), scoring otherwise: fit names the argument before any training. The
+    built-in affinities' configs hold every argument."""
+    from awe_tf.affinities import parse
+    from awe_tf.affinities.base import unsaved_settings
+
+    @register("forgetful-scale")
+    class ForgetfulScale(LearntScale):
+        def get_config(self):
+            return Affinity.get_config(self)  # init left out: a loaded model would start it at 1
+
+    try:
+        with pytest.raises(ValueError, match=r"ForgetfulScale.get_config\(\) leaves out init: a saved model would "
+                                             "rebuild G with their defaults"):
+            fit(corel.train, ModelConfig(dimension=4, num_negatives=3, affinity="forgetful-scale:init=0.5"),
+                TrainConfig(epochs=1, verbose=0))
+    finally:
+        REGISTRY.pop("forgetful-scale", None)
+    assert unsaved_settings(LearntScale(0.5)) == []
+    for name in [n for n in REGISTRY if n not in ("learnt-scale",)]:
+        assert unsaved_settings(parse(name)) == [], name
+    assert unsaved_settings(parse("constant:0.3+knn:k=20")) == []

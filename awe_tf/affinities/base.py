@@ -28,6 +28,7 @@ tuner, the command line and training all read the registry.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 
 import tensorflow as tf
@@ -231,6 +232,16 @@ class Affinity(tf.keras.layers.Layer):
         from awe_tf.affinities.combine import Sum
 
         return Sum([*parts_of(self), *parts_of(other)])
+
+
+def unsaved_settings(affinity) -> list[str]:
+    """The arguments of ``affinity``'s constructor that its ``get_config`` leaves out: a saved
+    model rebuilds its G from that config, with those arguments' defaults (Keras records a
+    layer's constructor arguments itself only where the class writes no ``get_config``)."""
+    config = affinity.get_config()
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return [name for name, parameter in inspect.signature(type(affinity).__init__).parameters.items()
+            if name != "self" and parameter.kind not in variadic and name not in config]
 
 
 def parts_of(affinity) -> list:

@@ -34,7 +34,10 @@ def cmd_train(args) -> int:
     devices = split_cpu(args.cpu_replicas) if args.cpu_replicas else None
     strategy = make_strategy(args.strategy, tpu=args.tpu, devices=devices, min_shard_bytes=args.shard_bytes, log=print)
     if args.strategy != "default":
-        print(f"strategy: {type(strategy).__name__}, {_replicas(strategy)}")
+        alone = args.strategy == "mirrored" and not args.cpu_replicas and \
+            all("CPU" in device.upper() for device in strategy.extended.worker_devices)  # one replica, on the CPU
+        print(f"strategy: {type(strategy).__name__}, {_replicas(strategy)}"
+              + (" (no GPU here: --cpu-replicas N splits the CPU into N)" if alone else ""))
     problem = xla_problem(strategy) if args.jit_compile else None
     if problem:  # before the data: TensorFlow would fail only in the first step
         raise UsageError(f"--jit-compile: {problem}; train without it")

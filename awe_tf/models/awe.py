@@ -9,6 +9,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from awe_tf import affinities
+from awe_tf.affinities.base import parts_of
 from awe_tf.config import ModelConfig
 from awe_tf.data.dataset import ANNOTATION, RECOMMENDATION
 from awe_tf.distribute import is_tpu, shards
@@ -103,6 +104,10 @@ class AWEModel(tfrs.Model):
         self.affinity.attach(n_features + self.input_bias, n_labels, self.input_bias)
         self.sampler = NegativeSampler(n_labels, num_negatives, seed, name="negatives")
         self.task = TASKS[loss](margin=margin, name="warp")
+        # Layers Keras never builds (G's weights are made by attach; the others have none): marked
+        # built, or Keras' summary lists them, G's weights included, as unused.
+        for part in {self.transform, self.sampler, self.task, self.affinity, *parts_of(self.affinity)}:
+            part.built = True
         self.U.build(None)
         self.V.build(None)
         # Every variable exists now. Left unbuilt, Keras records a first call's input shape and a

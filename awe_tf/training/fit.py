@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
-from awe_tf.affinities.base import parts_of
+from awe_tf.affinities.base import parts_of, unsaved_settings
 from awe_tf.config import ModelConfig, SettingError, TrainConfig, affinity_of, check_monitor
 from awe_tf.data.dataset import Dataset, Split, labelled_rows
 from awe_tf.data.pipeline import TrainingBatches
@@ -74,11 +74,21 @@ def build_model(data: Dataset, model_config: ModelConfig, strategy=None) -> AWEM
 
 
 def check_own_affinity(model: AWEModel, train: Dataset) -> None:
-    """Score two training rows with an affinity of one's own (a class outside awe-tf, alone or in
-    a sum, not built from the training set) before any training: a ``score_all`` that fails, or
-    returns another shape than ``[batch, |Y|]``, is named now, not at the first evaluation after
-    training. (The training step scores pairs with the affinity's other hooks.)"""
-    own = [type(part).__name__ for part in parts_of(model.affinity) if not type(part).__module__.startswith("awe_tf.")]
+    """Check an affinity of one's own (a class outside awe-tf, alone or in a sum) before any
+    training: a ``get_config`` that leaves out an argument of its constructor
+    (:func:`~awe_tf.affinities.base.unsaved_settings`), which a saved model would load with its
+    default, is refused; and, where it is not built from the training set, two training rows are
+    scored: a ``score_all`` that fails, or returns another shape than ``[batch, |Y|]``, is named
+    now, not at the first evaluation after training. (The training step scores pairs with the
+    affinity's other hooks.)"""
+    mine = [part for part in parts_of(model.affinity) if not type(part).__module__.startswith("awe_tf.")]
+    own = [type(part).__name__ for part in mine]
+    for part in mine:
+        unsaved = unsaved_settings(part)
+        if unsaved:
+            raise ValueError(f"{type(part).__name__}.get_config() leaves out {', '.join(unsaved)}: a saved model would "
+                             "rebuild G with their defaults, and score otherwise; return every argument of __init__ "
+                             "from get_config (or write none: Keras then records them)")
     if not own or model.affinity.reference_part() is not None or train.n_examples == 0:
         return
     try:
