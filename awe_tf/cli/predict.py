@@ -59,15 +59,13 @@ def _file_rows(args, split, name: str):
     ``(X, row names)``."""
     from awe_tf.data import DEFAULT_DATASET
     from awe_tf.data.mulan import read_mulan
-    from awe_tf.data.registry import FORMAT_NAMES, KNOWN, first_difference, locate
+    from awe_tf.data.registry import FORMAT_NAMES, first_difference, named_files
     from awe_tf.data.xmlrepo import read_xmlrepo
 
     if args.train:  # the files the model's data was read from: their format and label list
         fmt, labels = format_read(args), args.labels
     else:  # a named set: its own
-        named = args.dataset or DEFAULT_DATASET
-        _, _, _, xml, fmt = KNOWN[named]
-        labels = locate(named) / xml if xml else None
+        _, _, labels, fmt = named_files(args.dataset or DEFAULT_DATASET)
     try:
         rows = read_mulan(args.rows, labels) if fmt == "mulan" else read_xmlrepo(args.rows)
     except (ValueError, FileNotFoundError) as error:
@@ -77,6 +75,8 @@ def _file_rows(args, split, name: str):
         raise UsageError(f"--rows {args.rows}: its features are not those of {name} that {args.model} was trained "
                          f"on: {first_difference(split.train.feature_names, rows.feature_names)}; give rows with the "
                          "same attributes, in the same order")
+    if not rows.n_examples:
+        raise UsageError(f"--rows {args.rows} holds no row")
     return rows.X, [f"row {i + 1}" for i in range(rows.n_examples)]
 
 

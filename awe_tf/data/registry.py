@@ -251,13 +251,19 @@ def locate(name: str) -> Path:
     return where
 
 
+def named_files(name: str = DEFAULT_DATASET) -> tuple[Path, Path | None, Path | None, str]:
+    """A named data set's files and format: ``(train, test, labels, format)``, None for a file
+    it has not (:func:`locate` says where they are looked for)."""
+    where = locate(name)
+    _, train_file, test_file, xml, fmt = KNOWN[name]
+    return where / train_file, where / test_file if test_file else None, where / xml if xml else None, fmt
+
+
 def read_dataset(name: str = DEFAULT_DATASET) -> tuple[Dataset, Dataset | None]:
     """A named data set's files as :func:`read_files` reads them, not split: ``(train, test)``,
     ``test`` None where the data set has no test file."""
-    where = locate(name)
-    _, train_file, test_file, xml, fmt = KNOWN[name]
-    return read_files(where / train_file, where / test_file if test_file else None, where / xml if xml else None,
-                      format=fmt, name=name)
+    train, test, labels, fmt = named_files(name)
+    return read_files(train, test, labels, format=fmt, name=name)
 
 
 def load_dataset(name: str = DEFAULT_DATASET) -> Split:

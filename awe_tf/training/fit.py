@@ -82,19 +82,19 @@ def check_own_affinity(model: AWEModel, train: Dataset) -> None:
     now, not at the first evaluation after training. (The training step scores pairs with the
     affinity's other hooks.)"""
     mine = [part for part in parts_of(model.affinity) if not type(part).__module__.startswith("awe_tf.")]
-    own = [type(part).__name__ for part in mine]
     for part in mine:
         unsaved = unsaved_settings(part)
         if unsaved:
             raise ValueError(f"{type(part).__name__}.get_config() leaves out {', '.join(unsaved)}: a saved model would "
                              "rebuild G with their defaults, and score otherwise; return every argument of __init__ "
                              "from get_config (or write none: Keras then records them)")
-    if not own or model.affinity.reference_part() is not None or train.n_examples == 0:
+    if not mine or model.affinity.reference_part() is not None or train.n_examples == 0:
         return
     try:
         model.score(train.X[:2])
     except (ValueError, tf.errors.InvalidArgumentError) as error:
-        raise ValueError(f"{', '.join(own)}: scoring two training rows failed before training, in score_all "
+        named = ", ".join(type(part).__name__ for part in mine)
+        raise ValueError(f"{named}: scoring two training rows failed before training, in score_all "
                          f"(which returns [batch, |Y|] scores): {str(error).splitlines()[0][:300]}") from None
 
 
@@ -109,8 +109,8 @@ def check_arguments(caller: str, train, model_config=None, train_config=None, va
     Raises:
         TypeError: naming the argument, what it must be, and what it got.
         ValueError: for a data set's test part given as the training data, its test split given
-            as the validation split, or a validation
-            carve-out of ``train`` itself (its held-out rows among those trained on).
+            as the validation split, or a validation carve-out of ``train`` itself (its held-out
+            rows among those trained on).
     """
     expected = {"train": (train, Dataset, "a Dataset (a split's training part: split.train)"),
                 "model_config": (model_config, ModelConfig, "a ModelConfig"),
