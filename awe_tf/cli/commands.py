@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import sys
 from pathlib import Path
 
 from awe_tf.cli.common import (
@@ -322,7 +324,12 @@ def cmd_cluster_task(args) -> int:
     from awe_tf.training.strategies import run_cluster_task
 
     print("serving as a parameter-server-training task (TF_CONFIG); stop with Ctrl-C", flush=True)
-    run_cluster_task()
+    try:
+        run_cluster_task()
+    except KeyboardInterrupt:  # ended here: collecting TensorFlow's server could wait for ever
+        print("interrupted", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)
     return 0
 
 

@@ -142,13 +142,20 @@ def run_cluster_task() -> None:
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     if resolver.task_type not in ("worker", "ps"):
         raise ValueError(f"TF_CONFIG's task type must be worker or ps here, got {resolver.task_type!r}")
-    server = tf.distribute.Server(resolver.cluster_spec(), job_name=resolver.task_type, task_index=resolver.task_id,
-                                  protocol=resolver.rpc_layer or "grpc", start=True)
-    try:  # it serves from its own threads; Python waits where Ctrl-C reaches it (the server's join would not)
-        while True:
-            time.sleep(3600)
-    finally:
-        del server  # held by name until then
+    _SERVERS.append(tf.distribute.Server(resolver.cluster_spec(), job_name=resolver.task_type,
+                                         task_index=resolver.task_id, protocol=resolver.rpc_layer or "grpc",
+                                         start=True))
+    # It serves from its own threads; Python waits where Ctrl-C reaches it (the server's join would
+    # not), a second at a time: a SIGINT the kernel hands to one of gRPC's threads only sets
+    # Python's flag, which the main thread reads when its sleep ends.
+    while True:
+        time.sleep(1.0)
+
+
+# The servers this process runs, held for its lifetime: TensorFlow cannot stop a gRPC server, and
+# its destructor waits for the server to end, for ever at times; a cluster task that is stopped
+# ends its process without collecting it (the command's os._exit).
+_SERVERS: list = []
 
 
 def parameter_server_strategy(resolver, min_shard_bytes: int = 256 << 10):
