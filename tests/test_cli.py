@@ -136,9 +136,18 @@ def test_predict_ranks_every_test_user_as_evaluate_scored_them(tmp_path):
         refused = run(*command, "--output", str(clicks), check=False)
         assert refused.returncode == 2 and "a data file this command reads" in refused.stderr, refused.stderr
     assert clicks.read_text() == "\n".join(lines) + "\n"
+    # new users' interactions in a file, weights and a repeated pair (added up) included
+    (tmp_path / "new.tsv").write_text("n1\titem-3\t2\nn2\titem-7\t1\nn1\titem-9\t1\nn1\titem-3\t1\n")
+    run("predict", str(out), "--rows", str(tmp_path / "new.tsv"), "-k", "5", "--output", str(tmp_path / "r.jsonl"))
+    answers = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+    ids, scores = model.top_k(rows_of_items(list(model.label_names), [["item-3", "item-9"], ["item-7"]],
+                                            [[3.0, 1.0], [1.0]]), 5)
+    assert [a["row"] for a in answers] == ["n1", "n2"] and [a["label_ids"] for a in answers] == ids.tolist()
+    (tmp_path / "odd.tsv").write_text("n1\titem-3\nn1\tnope\n")
     for asked, words in ((["--user", "nobody"], "--user nobody: no user of clicks has that id"),
                          (["--items", "item-3", "nothing"], "--items: items the model does not have: 'nothing'"),
-                         (["--rows", str(clicks)], "--rows is for annotation models; clicks is recommendation")):
+                         (["--rows", str(tmp_path / "odd.tsv")], "--rows " + str(tmp_path / "odd.tsv") +
+                          ": items the model does not have: 'nope'")):
         refused = run("predict", str(out), *asked, check=False)
         assert refused.returncode == 2 and refused.stderr.startswith(f"error: {words}"), refused.stderr
 

@@ -270,7 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "them (MovieLens: titles)")
     asked.add_argument("--rows", metavar="FILE",
                        help="annotation: a file of rows in the format of the model's data (an ARFF file is read "
-                            "with its label list; the labels the rows hold are not used)")
+                            "with its label list; the labels the rows hold are not used); recommendation: new "
+                            "users' interactions (user, item[, weight], items by id; a repeated pair's weights "
+                            "added up)")
     predict.add_argument("--all-items", action="store_true",
                          help="with --user: every item the data file gives each user in, and left out of the ranking "
                               "(a deployed model's question; without it, its training part's items, as evaluate ranks)")

@@ -1,5 +1,6 @@
 """``awe-tf predict``: a trained model's top labels for rows named on the command line: users of
-its data by id, a new user's items, or the rows of a data file in its data's format. It ranks as
+its data by id, a new user's items, new users' interactions in a file, or the rows of an
+annotation file in its data's format. It ranks as
 ``awe-tf evaluate`` does (``AWEModel.top_k``: a user's own items and items never trained on left
 out), so what it prints is what the evaluated model ranks."""
 
@@ -80,6 +81,27 @@ def _file_rows(args, split, name: str):
     return rows.X, [f"row {i + 1}" for i in range(rows.n_examples)]
 
 
+def _new_users(args, name: str, names: list[str]):
+    """The users of ``--rows FILE``, an interactions file (user, item[, weight], a repeated pair's
+    weights added up), each user's items by id as the model names them: ``(X, user ids)``."""
+    from awe_tf.data import DEFAULT_DATASET
+    from awe_tf.data.interactions import read_interactions, rows_of_items
+    from awe_tf.data.registry import named_files
+
+    fmt = format_read(args) if args.train else named_files(args.dataset or DEFAULT_DATASET)[3]
+    if fmt != "interactions":  # MovieLens' items are named by their titles: an id file would name none of them
+        raise UsageError(f"--rows reads new users' interactions for a model of an interactions file; {name} is "
+                         f"{fmt} data: give its users with --user, or a new user's items with --items")
+    try:
+        users = read_interactions(args.rows, duplicates="sum")
+        items = [[users.feature_names[j] for j in users.X[row].indices] for row in range(users.n_examples)]
+        X = rows_of_items(names, items, [users.X[row].data.tolist() for row in range(users.n_examples)],
+                          shared="--rows names items by id")
+    except (ValueError, FileNotFoundError) as error:
+        raise UsageError(f"--rows {args.rows}: {error}") from None
+    return X, [str(user) for user in users.row_ids]
+
+
 def cmd_predict(args) -> int:
     from awe_tf.data import RECOMMENDATION
     from awe_tf.data.interactions import rows_of_items
@@ -95,10 +117,8 @@ def cmd_predict(args) -> int:
     if args.all_items and asked != "--user":
         raise UsageError("--all-items goes with --user")
     recommendation = split.train.task == RECOMMENDATION
-    if recommendation == (asked == "--rows"):
-        raise UsageError(f"{asked} is for {'annotation' if asked == '--rows' else 'recommendation'} models; "
-                         f"{name} is {split.train.task} data: " +
-                         ("give --user ID or --items ID ..." if recommendation else "give --rows FILE"))
+    if not recommendation and asked != "--rows":
+        raise UsageError(f"{asked} is for recommendation models; {name} is {split.train.task} data: give --rows FILE")
     model = AWEModel.load_model(args.model)
     same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model, args, run)
     names = list(model.label_names or split.train.label_names)  # a model made in Python may have none: the data's
@@ -111,6 +131,8 @@ def cmd_predict(args) -> int:
         except ValueError as error:
             raise UsageError(f"--items: {error}") from None
         rows = ["new user"]
+    elif recommendation:
+        X, rows = _new_users(args, name, names)
     else:
         X, rows = _file_rows(args, split, name)
     print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else ""))
