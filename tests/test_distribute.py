@@ -478,6 +478,10 @@ def test_tpu_embedding_tables_train_as_plain_tables_off_a_tpu(tmp_path):
 def test_mirrored_on_a_machine_without_gpus_says_how_to_split_the_cpu(tmp_path):
     """One replica on the CPU is what mirrored gives without GPUs: the strategy line says so, and
     names --cpu-replicas (the missing file then stops the run, after that line)."""
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("mirrored trains on the GPUs here")
     proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--strategy", "mirrored", "--train",
                            str(tmp_path / "none.csv"), "-o", str(tmp_path / "run")], capture_output=True, text=True,
                           env={k: v for k, v in ENV.items() if k != "TF_CONFIG"}, timeout=300)

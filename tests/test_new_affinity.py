@@ -225,6 +225,24 @@ def test_a_get_config_that_leaves_out_a_setting_is_refused_before_training(corel
     finally:
         REGISTRY.pop("forgetful-scale", None)
     assert unsaved_settings(LearntScale(0.5)) == []
+
+    class Recorded(Affinity):  # no get_config of its own: Keras records the arguments given
+        def __init__(self, c: float = 1.0, k: int = 3, **kwargs):
+            super().__init__(**kwargs)
+            self.c, self.k = c, k
+
+    class Plain(Affinity):  # no constructor of its own
+        pass
+
+    class Mapped(Recorded):  # its own from_config maps its config back
+        def get_config(self):
+            return {**Affinity.get_config(self), "scale": self.c}
+
+        @classmethod
+        def from_config(cls, config):
+            return cls(c=config.pop("scale"), **config)
+
+    assert unsaved_settings(Recorded(2.0)) == unsaved_settings(Plain()) == unsaved_settings(Mapped(2.0)) == []
     for name in [n for n in REGISTRY if n not in ("learnt-scale",)]:
         assert unsaved_settings(parse(name)) == [], name
     assert unsaved_settings(parse("constant:0.3+knn:k=20")) == []

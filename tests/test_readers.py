@@ -224,7 +224,7 @@ def test_interactions_with_weights_and_header(tmp_path):
         read_interactions(write(tmp_path, "i4.tsv", "a\tb\nc\td\t3\n"))
     with pytest.raises(DataFormatError, match=r"i5.csv:3: no weight, where line 1 has one"):  # the first bad line
         read_interactions(write(tmp_path, "i5.csv", "a,b,1\nc,d,2\ne,f\ng\n"))
-    with pytest.raises(DataFormatError, match=r"i6.csv:2: expected 2 to 3 fields"):  # named before a later weight's
+    with pytest.raises(DataFormatError, match=r"i6.csv:2: expected 2 to 3 fields"):  # before a later weight's
         read_interactions(write(tmp_path, "i6.csv", "a,b,1\nc\ne,f,x\n"))
     with pytest.raises(DataFormatError, match=r"i7.tsv:3: weight 'x' is not a number"):  # its weight is what is wrong
         read_interactions(write(tmp_path, "i7.tsv", "a\tb\nc\td\ne\tf\tx\n"), header=False)

@@ -234,13 +234,32 @@ class Affinity(tf.keras.layers.Layer):
         return Sum([*parts_of(self), *parts_of(other)])
 
 
+def _keras_own(cls: type, method: str) -> bool:
+    """Whether the ``method`` that ``cls`` has is Keras' own (no class of awe-tf or of a user
+    writes one on the way there)."""
+    owner = next(c for c in cls.__mro__ if method in vars(c))
+    return owner.__module__.split(".")[0] in ("tf_keras", "keras", "tensorflow")
+
+
 def unsaved_settings(affinity) -> list[str]:
     """The arguments of ``affinity``'s constructor that its ``get_config`` leaves out: a saved
-    model rebuilds its G from that config, with those arguments' defaults (Keras records a
-    layer's constructor arguments itself only where the class writes no ``get_config``)."""
-    config = affinity.get_config()
+    model rebuilds its G from that config (``from_config``), with those arguments' defaults. None
+    where Keras' own ``get_config`` or constructor is the class's (Keras records the arguments
+    given), or the class writes its own ``from_config`` (it maps its config back itself).
+
+    Raises:
+        ValueError: ``get_config`` cannot make a config (Keras' own, for an argument it cannot
+            serialise), naming the class.
+    """
+    cls = type(affinity)
+    if _keras_own(cls, "get_config") or _keras_own(cls, "__init__") or not _keras_own(cls, "from_config"):
+        return []
+    try:
+        config = affinity.get_config()
+    except NotImplementedError as error:
+        raise ValueError(f"{cls.__name__}.get_config(): {str(error).splitlines()[0]}") from None
     variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    return [name for name, parameter in inspect.signature(type(affinity).__init__).parameters.items()
+    return [name for name, parameter in inspect.signature(cls.__init__).parameters.items()
             if name != "self" and parameter.kind not in variadic and name not in config]
 
 

@@ -215,7 +215,7 @@ def cmd_export(args) -> int:
         same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model, args, run)
         queries = split.test.X[: args.recall_queries]  # raw rows, as clients will send them
     data = data_record(args, split, name) if split is not None else None  # evaluate --served reads it back
-    annotation = split is not None and split.train.task != "recommendation"
+    annotation = split is not None and model.data_task != "recommendation"
     feature_names = split.train.feature_names if annotation else None  # features.json, for clients
     flavours = serving.FLAVOURS if args.flavour == "both" else (args.flavour,)
     names = {flavour: args.name if len(flavours) == 1 or flavour == "scann" else f"{args.name}-{flavour}"
@@ -326,10 +326,12 @@ def cmd_cluster_task(args) -> int:
     print("serving as a parameter-server-training task (TF_CONFIG); stop with Ctrl-C", flush=True)
     try:
         run_cluster_task()
-    except KeyboardInterrupt:  # ended here: collecting TensorFlow's server could wait for ever
-        print("interrupted", file=sys.stderr, flush=True)
-        sys.stdout.flush()
-        os._exit(130)
+    except KeyboardInterrupt:  # ended here, whatever printing does: collecting TensorFlow's server could wait for ever
+        try:
+            print("interrupted", file=sys.stderr, flush=True)
+            sys.stdout.flush()
+        finally:
+            os._exit(130)
     return 0
 
 

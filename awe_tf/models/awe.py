@@ -104,8 +104,9 @@ class AWEModel(tfrs.Model):
         self.affinity.attach(n_features + self.input_bias, n_labels, self.input_bias)
         self.sampler = NegativeSampler(n_labels, num_negatives, seed, name="negatives")
         self.task = TASKS[loss](margin=margin, name="warp")
-        # Layers Keras never builds (G's weights are made by attach; the others have none): marked
-        # built, or Keras' summary lists them, G's weights included, as unused.
+        # G is never called as a Keras layer (its weights are made by attach), and the transform,
+        # sampler and task have no weights to build: marked built, or Keras' summary lists them,
+        # G's weights included, as unused until their first call.
         for part in {self.transform, self.sampler, self.task, self.affinity, *parts_of(self.affinity)}:
             part.built = True
         self.U.build(None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -134,7 +135,7 @@ def check_target(model, base_dir, name: str, flavour: str, version: int | None =
 
 def export(model, base_dir, name: str, version: int | None = None, flavour: str = "scann", keep: int | None = None,
            candidates: int = 100, queries=None, log=print, random_queries: int = 200, new_ids: bool = False,
-           data: dict | None = None, feature_names=None) -> Path:
+           data: dict | None = None, feature_names: Sequence[str] | None = None) -> Path:
     """Write ``model`` as ``<base_dir>/<name>/<version>/`` for TF Serving, atomically.
 
     The version directory holds the SavedModel (``serving_default``: inputs ``feature_ids``
@@ -181,7 +182,7 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
     """
     check_target(model, base_dir, name, flavour, version, keep, new_ids)  # before any work
     if feature_names is not None:
-        feature_names = [str(name) for name in feature_names]
+        feature_names = [str(feature) for feature in feature_names]
         if model.data_task == "recommendation":
             raise ValueError("feature_names is for annotation models: a recommendation model's inputs are its labels "
                              "(labels.json)")

@@ -135,9 +135,16 @@ def _listening(address: str) -> bool:
         return False
 
 
+# The servers this process runs, held for its lifetime: TensorFlow cannot stop a gRPC server, and
+# its destructor waits for the server to end, for ever at times.
+_SERVERS: list = []
+
+
 def run_cluster_task() -> None:
     """Run this process as a worker or parameter server of the cluster in ``TF_CONFIG`` (the
-    coordinator is the process that trains, with ``--strategy parameter-server``); blocks."""
+    coordinator is the process that trains, with ``--strategy parameter-server``); blocks until
+    Ctrl-C (a KeyboardInterrupt). The server lives as long as the process: a caller ends the
+    process after it (``awe-tf cluster-task`` with ``os._exit``, so that nothing collects it)."""
     tf_config("a cluster task")
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     if resolver.task_type not in ("worker", "ps"):
@@ -151,11 +158,6 @@ def run_cluster_task() -> None:
     while True:
         time.sleep(1.0)
 
-
-# The servers this process runs, held for its lifetime: TensorFlow cannot stop a gRPC server, and
-# its destructor waits for the server to end, for ever at times; a cluster task that is stopped
-# ends its process without collecting it (the command's os._exit).
-_SERVERS: list = []
 
 
 def parameter_server_strategy(resolver, min_shard_bytes: int = 256 << 10):
