@@ -137,6 +137,13 @@ def test_killed_run_resumes_from_checkpoint(corel, tmp_path, capsys):
         validation=carve, output_dir=tmp_path / "b")
     state = json.loads((tmp_path / "b" / "checkpoints" / "state.json").read_text())
     assert state["epoch"] == 2
+    # Killed between the two writes of epoch 3's end: its weights saved (here epoch 1's, to tell
+    # them apart), its state not. The run resumes from the checkpoint its state records, epoch 2.
+    last = tmp_path / "b" / "checkpoints" / "last"
+    for part in last.glob("ckpt-1.*"):
+        (last / part.name.replace("ckpt-1", "ckpt-3")).write_bytes(part.read_bytes())
+    (last / "checkpoint").write_text((last / "checkpoint").read_text().replace('"ckpt-2"', '"ckpt-3"', 1))
+    assert tf.train.latest_checkpoint(str(last)).endswith("ckpt-3")
     resumed = fit(carve.train, model_config, TrainConfig(epochs=4, patience=0, verbose=1),
                   validation=carve, output_dir=tmp_path / "b")
     out = capsys.readouterr().out

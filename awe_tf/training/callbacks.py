@@ -321,7 +321,11 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         refused = other_settings(f"{self.directory} holds a checkpoint of a run", recorded, self.settings)
         if refused:
             raise RuntimeError(f"{refused}; use another output directory, or start afresh (awe-tf train --restart)")
-        self.checkpoint.restore(latest).expect_partial()
+        # The checkpoint of the epoch the state records: a run killed between the two writes of an
+        # epoch's end has that epoch's weights saved, and its state (history, best so far) not yet.
+        recorded_epoch = self.directory / "last" / f"ckpt-{int(state.get('epoch', 0))}"
+        self.checkpoint.restore(str(recorded_epoch) if Path(f"{recorded_epoch}.index").exists()
+                                else latest).expect_partial()
         self.history = state.get("history", {})
         self.seconds_before = float(state.get("seconds", 0.0))
         self.cpu_seconds_before = float(state.get("cpu_seconds", self.seconds_before))  # older: the wall clock's
