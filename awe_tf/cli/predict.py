@@ -54,19 +54,27 @@ def _users(data, name: str, users: list[str]):
     return data.X[[index[user] for user in users]], list(users)
 
 
+def _data_format(args) -> tuple[str, object]:
+    """The format of the model's data and its label list (Mulan ARFF's; else None): its files',
+    where ``args`` name files (after :func:`load_data`), else the named set's."""
+    from awe_tf.data import DEFAULT_DATASET
+    from awe_tf.data.registry import named_files
+
+    if args.train:
+        return format_read(args), args.labels
+    _, _, labels, fmt = named_files(args.dataset or DEFAULT_DATASET)
+    return fmt, labels
+
+
 def _file_rows(args, split, name: str):
     """The rows of ``--rows FILE``, read as one file (no split) in the format of the model's data,
     with its label list for Mulan ARFF, and refused where their features are not the model's:
     ``(X, row names)``."""
-    from awe_tf.data import DEFAULT_DATASET
     from awe_tf.data.mulan import read_mulan
-    from awe_tf.data.registry import FORMAT_NAMES, first_difference, named_files
+    from awe_tf.data.registry import FORMAT_NAMES, first_difference
     from awe_tf.data.xmlrepo import read_xmlrepo
 
-    if args.train:  # the files the model's data was read from: their format and label list
-        fmt, labels = format_read(args), args.labels
-    else:  # a named set: its own
-        _, _, labels, fmt = named_files(args.dataset or DEFAULT_DATASET)
+    fmt, labels = _data_format(args)
     try:
         rows = read_mulan(args.rows, labels) if fmt == "mulan" else read_xmlrepo(args.rows)
     except (ValueError, FileNotFoundError) as error:
@@ -84,11 +92,9 @@ def _file_rows(args, split, name: str):
 def _new_users(args, name: str, names: list[str]):
     """The users of ``--rows FILE``, an interactions file (user, item[, weight], a repeated pair's
     weights added up), each user's items by id as the model names them: ``(X, user ids)``."""
-    from awe_tf.data import DEFAULT_DATASET
     from awe_tf.data.interactions import read_interactions, rows_of_items
-    from awe_tf.data.registry import named_files
 
-    fmt = format_read(args) if args.train else named_files(args.dataset or DEFAULT_DATASET)[3]
+    fmt = _data_format(args)[0]
     if fmt != "interactions":  # MovieLens' items are named by their titles: an id file would name none of them
         raise UsageError(f"--rows reads new users' interactions for a model of an interactions file; {name} is "
                          f"{fmt} data: give its users with --user, or a new user's items with --items")
