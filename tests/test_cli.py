@@ -363,6 +363,18 @@ def test_train_on_files(tmp_path, data_dir):
     run("evaluate", str(out), "--output", str(tmp_path / "e.json"))
     assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(report["metrics"])
     assert run("diagnose", str(out / "model")).stdout.startswith("emotions, ")  # emotions-train.arff's data set
+    # The training file alone is split by the protocol, its test part cut from rows the run trained on:
+    # refused, not scored as a test; a test file holding a few training rows is scored with a note
+    given = ["--train", str(emotions / "emotions-train.arff"), "--labels", str(emotions / "emotions.xml")]
+    for command in ("evaluate", "diagnose"):
+        leaked = run(command, str(out), *given, check=False)
+        assert leaked.returncode == 2 and "79 of the 79 test rows of emotions are ones" in leaked.stderr, leaked.stderr
+    lines = (emotions / "emotions-train.arff").read_text().splitlines()
+    rows = lines[next(i for i, line in enumerate(lines) if line.lower().startswith("@data")) + 1:][:10]
+    mixed = tmp_path / "emotions-mixed.arff"
+    mixed.write_text((emotions / "emotions-test.arff").read_text().rstrip("\n") + "\n" + "\n".join(rows) + "\n")
+    noted = run("evaluate", str(out), *given, "--test", str(mixed))
+    assert "note: 10 of the 212 test rows of emotions are ones" in noted.stdout
     saved = shutil.copytree(out / "model", tmp_path / "saved")  # the model outside its run: the default data
     alone = run("diagnose", str(saved), check=False)
     assert alone.returncode == 2 and "72 features / 6 labels but the data 499 / 374 (corel5k)" in alone.stderr

@@ -175,3 +175,24 @@ def test_progress_lines_say_what_the_carve_out_holds():
         Y=annotation.test.Y.multiply(np.arange(annotation.test.n_examples)[:, None] % 2 == 0).tocsr()))
     assert carve_text(unlabelled).endswith(f"validation examples ({scored_rows(unlabelled)} with a label: the rows "
                                            "scored)") and scored_rows(unlabelled) < unlabelled.test.n_examples
+
+
+def test_trained_on_counts_the_test_rows_and_positives_a_training_part_holds():
+    """Annotation: a file's protocol split cut from the rows a run trained on whole shares every
+    test row with it, the run's own protocol split none; a row equal in its inputs but not its
+    labels is not shared. Recommendation: held-out items that are the same user's training items."""
+    from awe_tf.data.dataset import trained_on
+
+    data = toy_annotation(12)
+    split = protocol_split(data)
+    assert trained_on(split.test, data) == (3, 3)  # every test row is a row of the whole
+    assert trained_on(split.test, split.train) == (0, 3)
+    relabelled = dataclasses.replace(split.test, Y=sp.csr_matrix(1.0 - split.test.Y.toarray()))
+    assert trained_on(relabelled, data) == (0, 3)
+    # users 7 and 9 hold out items 0, 1 and 2, 3; the training part has user 7 with item 1, and user 9
+    # with nothing (its item 2 is another user's), so one held-out positive of four was trained on
+    held_out = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 0, 1, 1]], float))
+    test = Dataset(X=held_out, Y=held_out, task="recommendation", row_ids=np.array([7, 9]))
+    trained = sp.csr_matrix(np.array([[0, 1, 0, 0], [0, 0, 1, 0]], float))
+    train = Dataset(X=trained, Y=trained, task="recommendation", row_ids=np.array([7, 8]))
+    assert trained_on(test, train) == (1, 4)

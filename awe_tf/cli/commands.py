@@ -24,6 +24,7 @@ from awe_tf.cli.common import (
 from awe_tf.cli.data_flags import (
     check_data_flags,
     check_labels,
+    check_not_trained_on,
     check_parts,
     data_record,
     flags_of_data,
@@ -113,6 +114,7 @@ def cmd_evaluate(args) -> int:
                              "V differ): compare an export with the model it was made from, or evaluate each alone")
         same_data(served.metadata.get("n_features"), served.metadata.get("n_labels"), served.label_names, split, name,
                    served.path)
+    check_not_trained_on(run, split, name, recorded)
     rows, report = {}, None
     if model is not None:
         report = rank_test_part(model.score, split)  # its data checked above
@@ -157,10 +159,11 @@ def cmd_diagnose(args) -> int:
         require("matplotlib", "--plot")
         writable_directory(Path(args.plot).resolve().parent, "--plot")
     output = output_file(args.output, run=earlier)
-    split, name, _ = load_data(args, earlier)  # the run's own data, unless told otherwise
+    split, name, recorded = load_data(args, earlier)  # the run's own data, unless told otherwise
     spare_data_files(output, args)
     saved = saved_config(run)
     same_data(saved["n_features"], saved["n_labels"], saved.get("label_names"), split, name, run, args, earlier)
+    check_not_trained_on(earlier, split, name, recorded)
     report = diagnose(run, split, seed=args.seed, plot_to=args.plot)
     positives, negatives = report["g_positives"], report["g_negatives"]
     print(f"{name}, {report['affinity']} affinity, {report['test_positives']} test positives")

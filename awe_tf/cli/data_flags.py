@@ -145,6 +145,45 @@ def load_data(args, run: Path | None = None, record: RecordedData | None = None,
     return split, name, recorded
 
 
+def check_not_trained_on(run: Path | None, split, name: str, recorded: RecordedData | None) -> None:
+    """Where a command was given data (``recorded`` is None) to score the run in ``run`` on,
+    refuse a test part at least half of which the run was trained on, and note a smaller share
+    (:func:`~awe_tf.data.dataset.trained_on`): a file's protocol split cuts its test part from
+    rows that a run given that file with --test trained on. The run's data is read again
+    where it differs from the given training part; where it cannot be (gone, changed), nothing
+    is checked."""
+    import argparse
+
+    from awe_tf import runs
+    from awe_tf.data.dataset import RECOMMENDATION, trained_on
+
+    if run is None or recorded is not None:
+        return
+    try:
+        own = runs.recorded_data(run)
+    except (OSError, runs.RunError):
+        return
+    if own is None or own.fingerprints.get("test_fingerprint") == split.test.fingerprint():
+        return
+    trained = split.train
+    if own.fingerprints.get("data_fingerprint") != trained.fingerprint():
+        unset = argparse.Namespace(dataset=None, train=None, test=None, labels=None, format=None,
+                                   duplicates="error", header="auto")
+        try:
+            trained = load_data(unset, run)[0].train
+        except (OSError, ValueError, runs.RunError):  # UsageError is a ValueError
+            return
+    shared, total = trained_on(split.test, trained)
+    if not shared:
+        return
+    what = "positives (held-out items)" if split.test.task == RECOMMENDATION else "rows"
+    told = f"{shared:,} of the {total:,} test {what} of {name} are ones {run} was trained on"
+    if 2 * shared >= total:
+        raise UsageError(f"{told}: their metrics would measure what the model remembers, not how it ranks. Give "
+                         "no data to score the run's own test part, or data it was not trained on (--test FILE)")
+    print(f"note: {told}; its metrics count them")
+
+
 def spare_data_files(output: Path | None, args, *more, flag: str = "--output") -> None:
     """Refuse an ``output`` file that is one of the data files ``args`` name (after
     :func:`load_data`, the run's own where it named none) or ``more`` files the command reads:

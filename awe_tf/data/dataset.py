@@ -194,6 +194,44 @@ class Dataset:
         )
 
 
+def _row_keys(matrices, seed: int = 0) -> np.ndarray:
+    """One key per row of equally tall sparse ``matrices``: their rows projected on random
+    vectors (two per matrix), as bytes. Equal rows give equal keys; distinct rows share one
+    only by a coincidence of 64-bit floats."""
+    rng = np.random.default_rng(seed)
+    columns = []
+    for matrix in matrices:
+        matrix = sp.csr_matrix(matrix, dtype=np.float64)
+        matrix.sort_indices()  # the same row, summed in the same order, gives the same floats
+        columns.append(matrix @ rng.standard_normal((matrix.shape[1], 2)))
+    keys = np.ascontiguousarray(np.hstack(columns))
+    return keys.view(np.dtype((np.void, keys.dtype.itemsize * keys.shape[1]))).ravel()
+
+
+def trained_on(test: Dataset, train: Dataset) -> tuple[int, int]:
+    """How much of ``test`` a model trained on ``train`` has seen: ``(shared, total)``. For
+    annotation, the test rows whose inputs and labels are both a row of ``train``, of all test
+    rows; for recommendation, the test positives (a user's held-out items) that are training
+    positives of the same user (by ``row_ids``) in ``train``, of all test positives. Metrics on
+    what was trained on measure what the model remembers, not how it ranks."""
+    if test.task != train.task or test.X.shape[1] != train.X.shape[1] or test.Y.shape[1] != train.Y.shape[1]:
+        return 0, test.n_examples if test.task == ANNOTATION else int(test.Y.nnz)
+    if test.task == ANNOTATION:
+        trained = _row_keys((train.X, train.Y))
+        return int(np.isin(_row_keys((test.X, test.Y)), trained).sum()), test.n_examples
+    ids = np.asarray(train.row_ids).astype(str)
+    order = np.argsort(ids, kind="stable")
+    where = np.searchsorted(ids[order], np.asarray(test.row_ids).astype(str))
+    where = np.minimum(where, ids.size - 1)
+    found = ids.size > 0 and ids[order][where] == np.asarray(test.row_ids).astype(str)
+    user = np.where(found, order[where], -1)  # each test row's row in train, -1 for none
+    test_Y, train_Y = sp.coo_matrix(test.Y), sp.coo_matrix(train.Y)
+    n_items = np.int64(train.Y.shape[1])
+    asked = user[test_Y.row].astype(np.int64) * n_items + test_Y.col
+    known = train_Y.row.astype(np.int64) * n_items + train_Y.col
+    return int(np.isin(asked[user[test_Y.row] >= 0], known).sum()), int(test.Y.nnz)
+
+
 HELD_OUT = ("", "test", "validation")  # what a Split's second part is for (Split.held_out)
 
 
