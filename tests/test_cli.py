@@ -374,7 +374,8 @@ def test_train_on_files(tmp_path, data_dir):
     mixed = tmp_path / "emotions-mixed.arff"
     mixed.write_text((emotions / "emotions-test.arff").read_text().rstrip("\n") + "\n" + "\n".join(rows) + "\n")
     noted = run("evaluate", str(out), *given, "--test", str(mixed))
-    assert "note: 10 of the 212 test rows of emotions are ones" in noted.stdout
+    assert "note: 10 of the 212 test rows of emotions are ones" in noted.stdout and "(its own test part: 0 of 202)" \
+        in noted.stdout
     saved = shutil.copytree(out / "model", tmp_path / "saved")  # the model outside its run: the default data
     alone = run("diagnose", str(saved), check=False)
     assert alone.returncode == 2 and "72 features / 6 labels but the data 499 / 374 (corel5k)" in alone.stderr
@@ -843,3 +844,21 @@ def test_a_text_run_recorded_before_real_columns_were_numeric_says_so(tmp_path, 
     assert cli.main(["evaluate", str(out / "model")]) == 2
     error = capsys.readouterr().err
     assert "the training data of" in error and "changed after it was trained" in error, error
+
+
+def test_a_test_file_of_data_with_few_distinct_rows_is_scored_with_a_note(tmp_path):
+    """Where every row repeats others (four distinct rows), any test part holds training rows,
+    the run's own as much as a new file: scored, with a note saying how many of each."""
+    patterns = ["1,0,1,0", "0,1,0,1", "1,1,1,1", "0,0,0,1"]
+    header = ("@relation few\n@attribute a numeric\n@attribute b numeric\n@attribute y1 {0,1}\n"
+              "@attribute y2 {0,1}\n@data\n")
+    (tmp_path / "few.arff").write_text(header + "\n".join(patterns[i % 4] for i in range(80)) + "\n")
+    (tmp_path / "new.arff").write_text(header + "\n".join(patterns[i % 4] for i in range(1, 21)) + "\n")
+    (tmp_path / "few.xml").write_text('<labels xmlns="http://mulan.sourceforge.net/labels">'
+                                      '<label name="y1"></label><label name="y2"></label></labels>')
+    files = ["--train", str(tmp_path / "few.arff"), "--labels", str(tmp_path / "few.xml")]
+    out = tmp_path / "run"
+    run("train", *files, "--epochs", "1", "--no-baselines", "--no-validate", "-o", str(out))
+    noted = run("evaluate", str(out), *files, "--test", str(tmp_path / "new.arff"))
+    assert "note: 20 of the 20 test rows of few are ones" in noted.stdout, noted.stdout
+    assert "(its own test part: 16 of 16)" in noted.stdout
