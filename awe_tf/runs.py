@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from awe_tf.data.dataset import PART_FINGERPRINTS as RECORDED  # what metrics.json keeps of the data
 from awe_tf.models.saving import RUN_MODEL
 
 METRICS = "metrics.json"
 STAGES = ("validation", "final")  # the stages' checkpoint directories, in the order a run trains them
 AUTO = "auto"  # --affinity auto's stages and its record of them (awe_tf.training.auto, module docstring 7)
-RECORDED = {"data_fingerprint": "training", "test_fingerprint": "test"}  # what metrics.json keeps of the data
 
 
 class RunError(ValueError):

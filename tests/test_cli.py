@@ -479,7 +479,14 @@ def test_a_finished_run_of_other_settings_is_not_replaced_without_a_word(tmp_pat
             str(tmp_path / "auto")]
     run("train", "--train", str(tmp_path / "a.txt"), *auto)
     other = run("train", "--train", str(tmp_path / "b.txt"), *auto, check=False)
-    assert other.returncode == 2 and "the training data changed" in other.stderr, other.stderr
+    assert other.returncode == 2 and "the training and test data changed" in other.stderr, other.stderr
+    # the same training file with another test file: the test part is named as what changed
+    plain = ["--epochs", "1", "--dimension", "4", "--negatives", "3", "--no-baselines", "--no-validate", "-o",
+             str(tmp_path / "plain")]
+    run("train", "--train", str(tmp_path / "a.txt"), "--test", str(tmp_path / "b.txt"), *plain)
+    (tmp_path / "c.txt").write_text((tmp_path / "b.txt").read_text().replace("\n0 ", "\n1 ", 1))
+    tested = run("train", "--train", str(tmp_path / "a.txt"), "--test", str(tmp_path / "c.txt"), *plain, check=False)
+    assert tested.returncode == 2 and "(the test data changed)" in tested.stderr, tested.stderr
 
 
 def test_a_rerun_on_changed_data_stops_instead_of_reusing_the_model(tmp_path):

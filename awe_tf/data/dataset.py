@@ -12,6 +12,8 @@ import scipy.sparse as sp
 
 ANNOTATION = "annotation"
 RECOMMENDATION = "recommendation"
+# A split's parts' digests (Dataset.fingerprint) as a run records them, and the part each is of
+PART_FINGERPRINTS = {"data_fingerprint": "training", "test_fingerprint": "test"}
 
 
 def check_finite_rows(X: sp.csr_matrix, what: str) -> None:

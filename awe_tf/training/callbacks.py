@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from awe_tf.config import EARLIER_MODEL_DEFAULTS, EARLIER_TRAIN_DEFAULTS, check_monitor, with_earlier_defaults
+from awe_tf.data.dataset import PART_FINGERPRINTS
 from awe_tf.evaluation import rank_test_part
 from awe_tf.memory import return_free_memory
 from awe_tf.metrics import ROUNDING, check_metric, protocol_ks
@@ -216,11 +217,15 @@ def plain(value):
 
 def changes(old: dict, new: dict, prefix: str = "") -> list[str]:
     """What differs between two settings dicts, as ``key: old -> new`` lines (nested keys
-    joined by dots); a changed ``data`` fingerprint is reported as such, first, and a changed
+    joined by dots); a changed ``data`` fingerprint is reported as such, first (a run's, the
+    parts that changed: :data:`~awe_tf.data.dataset.PART_FINGERPRINTS`), and a changed
     start (``init_from``, a digest of the U and V a run began from; ``start``, of the model it was
     given) in words."""
     if not prefix and old.get("data") != new.get("data"):
-        return ["the training data changed"]
+        before, now = old.get("data"), new.get("data")
+        parts = [PART_FINGERPRINTS[key] for key in PART_FINGERPRINTS
+                 if isinstance(before, dict) and isinstance(now, dict) and before.get(key) != now.get(key)]
+        return [f"the {' and '.join(parts or ['training'])} data changed"]
     found = []
     for key in sorted(set(old) | set(new), key=str):
         a, b = old.get(key), new.get(key)
