@@ -61,6 +61,7 @@ def test_a_candidate_replaces_wsabie_only_by_the_rule_on_paired_carve_out_differ
     if picked.affinity in ("constant:1+knn:k=20", "vote:weight=3,k=20"):  # the final model carries G's reference set
         assert picked.final.model.affinity.reference_part().n_reference == corel.train.n_examples
     header = picked.table("precision@1").splitlines()[0].split()
+    assert f"CPU time {picked.cpu_seconds:.1f} s in all" in picked.table("precision@1")
     assert "*" in picked.table("precision@1")
     assert header[:10] == ["candidate", "validation", "precision@1", "precision@1", "vs", "WSABIE", "precision@3", "vs",
                            "WSABIE", "mean"]  # each change names its metric
@@ -571,6 +572,17 @@ def test_one_validation_row_replaces_wsabie_with_nothing_and_the_table_says_so()
                           "unless a gain is beyond doubt")
     assert AutoResult(None, None, [Trial(None, 0.5, both=0.5)], 1.0, [3], rows=78).table().endswith(
         "scored on 78 validation rows")
+    assert "the vote, a knob on WSABIE's own model chosen as knobs are, with any gain" in table  # one vote row ran
+    assert "with any gain" not in AutoResult(None, None, [Trial(None, 0.5, both=0.5)], 1.0, [3]).table()
+
+
+def test_the_table_says_the_time_spent_against_the_budget():
+    """The CPU seconds of the whole choice beside the budget, in seconds and as the multiple of
+    WSABIE's run it was given in; no line where the result holds no time (made by hand)."""
+    trials = [Trial(None, 0.5, both=0.5, cpu_seconds=4.3)]
+    table = AutoResult(None, None, trials, 9.0, [3], cpu_seconds=26.04, budget=(5.0, 4.26)).table()
+    assert "CPU time 26.0 s in all, refit included, against a budget of 21.3 s (5x WSABIE's 4.3 s)" in table
+    assert "CPU time" not in AutoResult(None, None, trials, 9.0, [3]).table()
 
 
 def test_the_svd_as_a_model_ranks_as_the_svd_baseline_within_the_max_norm(corel, data_dir):

@@ -869,3 +869,13 @@ def test_a_test_file_of_data_with_few_distinct_rows_is_scored_with_a_note(tmp_pa
     noted = run("evaluate", str(out), *files, "--test", str(tmp_path / "new.arff"))
     assert "note: 20 of the 20 test rows of few are ones" in noted.stdout, noted.stdout
     assert "(its own test part: 16 of 16)" in noted.stdout
+    # rows to rank may leave the labels' attributes out: the same answers as with them
+    (tmp_path / "bare.arff").write_text("@relation few\n@attribute a numeric\n@attribute b numeric\n@data\n"
+                                        + "\n".join(p[:3] for p in patterns) + "\n")
+    for rows in ("new.arff", "bare.arff"):
+        run("predict", str(out), "--rows", str(tmp_path / rows), "-k", "2", "--output", str(tmp_path / f"{rows}.jsonl"))
+    labelled = [json.loads(line) for line in (tmp_path / "new.arff.jsonl").read_text().splitlines()][:4]
+    bare = [json.loads(line) for line in (tmp_path / "bare.arff.jsonl").read_text().splitlines()]
+    assert [answer["row"] for answer in bare] == ["row 1", "row 2", "row 3", "row 4"]
+    for answer, same in zip(bare, labelled[3:] + labelled[:3], strict=True):  # bare's rows 1-4 are new's 4, 1, 2, 3
+        assert answer["label_ids"] == same["label_ids"] and answer["scores"] == pytest.approx(same["scores"])

@@ -270,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "them (MovieLens: titles)")
     asked.add_argument("--rows", metavar="FILE",
                        help="annotation: a file of rows in the format of the model's data (an ARFF file is read "
-                            "with its label list; the labels the rows hold are not used); recommendation: new "
+                            "with its label list; the labels the rows hold are not used, and may be left out); "
+                            "recommendation: new "
                             "users' interactions (user, item[, weight], items by id; a repeated pair's weights "
                             "added up)")
     predict.add_argument("--all-items", action="store_true",

@@ -76,7 +76,7 @@ def _file_rows(args, split, name: str):
 
     fmt, labels = _data_format(args)
     try:
-        rows = read_mulan(args.rows, labels) if fmt == "mulan" else read_xmlrepo(args.rows)
+        rows = read_mulan(args.rows, labels, unlabelled=True) if fmt == "mulan" else read_xmlrepo(args.rows)
     except (ValueError, FileNotFoundError) as error:
         raise UsageError(f"--rows {args.rows}, read as {FORMAT_NAMES[fmt]} (the format of {name}'s data): "
                          f"{error}") from None

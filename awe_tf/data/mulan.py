@@ -230,8 +230,9 @@ def read_arff(path, duplicates: str = "error", numbers=frozenset()):
 def _value(path, text: str, kind, codes: dict | None, name: str, line_no: int) -> float:
     text = _unquote(text)
     if text == "?":
-        raise DataFormatError(path, f"missing value '?' for attribute {name!r}: every value is needed; fill it in (0 "
-                              "where a row lacks a feature, or the column's mean) or leave the row out", line_no)
+        raise DataFormatError(path, f"missing value '?' for attribute {name!r}: every value is needed; fill it in (a "
+                              "feature: 0 where a row lacks it, or the column's mean; a label: 0 or 1) or leave the "
+                              "row out", line_no)
     if codes is None:
         return parse_float(path, text, line_no, f"value of {name!r}")
     if text not in codes:
@@ -273,7 +274,8 @@ def meka_hint(path) -> str:
     return ""
 
 
-def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "error") -> Dataset:
+def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "error",
+               unlabelled: bool = False) -> Dataset:
     """Read a Mulan data set: attributes named in the XML are labels, the rest are features.
 
     Labels are binarised as the protocol says: any non-zero value is a positive, 1. A negative
@@ -282,7 +284,8 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
     standardises them; nominal ``{0,1}`` features are kept as binary bag-of-words columns, and
     other nominal features (``{NO,YES}``, categories) become one 0/1 column per value
     (:func:`_features`).
-    ``duplicates``: see :func:`read_arff`.
+    ``duplicates``: see :func:`read_arff`. ``unlabelled``: a file without any of the labels'
+    attributes (rows to rank) is read too, every label absent.
 
     Raises:
         DataFormatError: a malformed file, or a label list that does not match the ARFF.
@@ -291,6 +294,11 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
     names, kinds, matrix, lines = read_arff(arff_path, duplicates, numbers=set(label_names))
     position = {n: i for i, n in enumerate(names)}
     missing = [n for n in label_names if n not in position]
+    if unlabelled and len(missing) == len(label_names):
+        X, feature_names, numeric = _features(matrix.tocsc(), np.arange(len(names)), names, kinds)
+        return Dataset(X=X, Y=sp.csr_matrix((X.shape[0], len(label_names)), dtype=np.float32),
+                       feature_names=feature_names, label_names=label_names, task=ANNOTATION,
+                       name=name or data_name(arff_path), numeric_features=numeric)
     if missing:
         shown = ", ".join(repr(n) for n in missing[:5]) + (", ..." if len(missing) > 5 else "")
         raise DataFormatError(xml_path, f"{len(missing)} label(s) not among the attributes of {arff_path}: {shown}")

@@ -198,6 +198,8 @@ class AutoResult:
     check: str = "precision@3"
     rows: int = 0  # validation rows every candidate was scored on
     made: str | None = None  # the closed-form model that won, by name
+    cpu_seconds: float = float("nan")  # the CPU time of the whole choice, refit included
+    budget: tuple[float, float] | None = None  # (the budget in units of WSABIE's run, that run's CPU seconds)
 
     @property
     def name(self) -> str:
@@ -230,6 +232,14 @@ class AutoResult:
                 lines.append(f"{'':4}{'; '.join(notes)}")
         lines.append("* the choice; the changes are against WSABIE's row, ± one standard error of the paired "
                      "difference over the validation rows")
+        if any(trial.vote and trial.ran for trial in self.trials):
+            lines.append("a trained or closed-form candidate wins only with a gain of more than one standard error on "
+                         "the mean of both; the vote, a knob on WSABIE's own model chosen as knobs are, with any gain")
+        if self.budget is not None and np.isfinite(self.cpu_seconds):
+            times, unit = self.budget
+            lines.append(f"CPU time {self.cpu_seconds:.1f} s in all, refit included, against a budget of "
+                         f"{times * unit:.1f} s ({times:g}x WSABIE's {unit:.1f} s): a candidate starts only where what "
+                         "it is expected to take fits, so the time can end past the budget")
         if any(AT_THE_CAP in trial.note for trial in self.trials):
             lines.append(f"rows noted '{AT_THE_CAP}' may score higher with more epochs (--epochs; "
                          "TrainConfig.epochs in Python)")
@@ -560,6 +570,10 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
                     seconds=unit_wall, cpu_seconds=unit, note=_at_the_cap(epochs, train_config.epochs))]
     results = {}
 
+    def time_spent() -> dict:
+        """What the result says of the time: all of it (CPU), and the budget it was chosen within."""
+        return {"cpu_seconds": clock()[1], "budget": (budget, unit)}
+
     def per_vote() -> float:
         """A vote's building and scoring: the longest so far, guessed until one has run."""
         return max((trial.cpu_seconds for trial in trials if trial.vote and trial.ran), default=unit / 10)
@@ -651,19 +665,20 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         log(f"auto: WSABIE kept: no candidate beats it on the carve-out by the rule (on "
             f"{compared_on(monitor, check)}: a trained or closed-form one by more than one standard error, the vote "
             f"at all; none losing one standard error on either metric, or {GUARD_ERRORS:g} on another reported one)")
-        return AutoResult(None, wsabie_final, trials, clock()[0], epochs, monitor, check, n_rows)
+        return AutoResult(None, wsabie_final, trials, clock()[0], epochs, monitor, check, n_rows, **time_spent())
     config = dataclasses.replace(model_config, affinity=winner.affinity)
     if winner.vote:  # built, not trained: nothing to refit
         log(f"auto: {winner.affinity} wins; building it on WSABIE's model refitted on the whole training part")
         final = on_linear_model(train, config, wsabie_final.model)
-        return AutoResult(winner.affinity, final, trials, clock()[0], epochs, monitor, check, n_rows)
+        return AutoResult(winner.affinity, final, trials, clock()[0], epochs, monitor, check, n_rows, **time_spent())
     if winner.made:  # made, not trained
         log(f"auto: the {winner.made} wins; making it from the whole training part")
         started = _Stopwatch()
         models = made_by[winner.made](train)  # up to the winner's: ridge's basis is found once, then each penalty's
         final = FitResult.as_given(next(model for name, model in models if name == winner.made))
         final.train_seconds = started.elapsed()[0]  # the making's
-        return AutoResult(None, final, trials, clock()[0], [0], monitor, check, n_rows, made=winner.made)
+        return AutoResult(None, final, trials, clock()[0], [0], monitor, check, n_rows, made=winner.made,
+                          **time_spent())
     log(f"auto: {winner.affinity} wins; refitting it on the whole training part")
     chosen, iterations = results[winner.affinity]
     final = refit(train, config, engine_for(config, train_config), chosen, iterations, init_from=wsabie_final.model,
@@ -671,4 +686,4 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     ledger.resumed([final])  # the refit's epochs an earlier process trained (all of them, where it finished)
     if is_iterative(config):  # step 0 is WSABIE's refit, of WSABIE's epochs
         chosen = [epochs[0], *chosen[1:]]
-    return AutoResult(winner.affinity, final, trials, clock()[0], chosen, monitor, check, n_rows)
+    return AutoResult(winner.affinity, final, trials, clock()[0], chosen, monitor, check, n_rows, **time_spent())
