@@ -517,3 +517,20 @@ def test_a_category_value_only_the_test_file_holds_is_a_feature_no_training_row_
     test = write(tmp_path, "test.arff", header + "C,1,1,0\nB,2,0,1\nC,3,1,1\n")
     counts = coverage(annotation_split(*read_files(train, test, write(tmp_path, "l.xml", XML))))
     assert counts.untrained_features == 1 and counts.test_values_of_untrained_features == 2  # m=C, in 2 test rows
+
+
+def test_rows_without_the_label_attributes_read_as_unlabelled_rows(tmp_path):
+    """Rows to rank may leave out every label attribute (``unlabelled=True``): the same features
+    as the labelled file's, no label; leaving out only some is still refused."""
+    labelled = read_mulan(write(tmp_path, "toy.arff", DENSE), write(tmp_path, "l.xml", XML))
+    bare = DENSE.replace("@attribute sky {0,1}\n@attribute sea {0,1}\n", "").replace(",1,0\n", "\n") \
+        .replace(",0,1\n", "\n").replace(",1,1\n", "\n")
+    rows = read_mulan(write(tmp_path, "bare.arff", bare), tmp_path / "l.xml", unlabelled=True)
+    assert rows.feature_names == labelled.feature_names and rows.label_names == labelled.label_names
+    assert (rows.X != labelled.X).nnz == 0 and rows.Y.shape == (3, 2) and rows.Y.nnz == 0
+    with pytest.raises(DataFormatError, match="not among the attributes"):
+        read_mulan(write(tmp_path, "bare.arff", bare), tmp_path / "l.xml")
+    half = DENSE.replace("@attribute sea {0,1}\n", "").replace(",1,0\n", ",1\n").replace(",0,1\n", ",0\n") \
+        .replace(",1,1\n", ",1\n")
+    with pytest.raises(DataFormatError, match="1 label"):
+        read_mulan(write(tmp_path, "half.arff", half), tmp_path / "l.xml", unlabelled=True)
