@@ -264,6 +264,9 @@ def test_cli_tune_prints_a_train_command_that_runs(tmp_path):
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "best validation precision@1" in proc.stdout and "Trial 2 Complete" in proc.stdout
+    best = json.loads(next((tmp_path / "search").rglob("best.json")).read_text())
+    assert f"by trial {best['trial_id']} (" in proc.stdout
+    assert any((tmp_path / "search").rglob(f"trial_{best['trial_id']}"))
     assert "\x1b" not in proc.stdout  # no terminal codes in output that goes to a file or a pipe
     command = proc.stdout.strip().splitlines()[-1].split()
     assert command[:2] == ["awe-tf", "train"] and "--affinity" in command

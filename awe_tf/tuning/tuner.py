@@ -256,7 +256,7 @@ class _TrialRunner:
             command = recorded.get("command") if recorded.get("flags") == flags else None
         found = {"score": trial.score, "objective": "val_" + self.monitor, "values": values,
                  "affinity": model_config.affinity, "flags": flags, "command": command,
-                 "not_in_command": missing, "trials": len(self.oracle.trials)}
+                 "not_in_command": missing, "trials": len(self.oracle.trials), "trial_id": trial.trial_id}
         path.write_text(json.dumps(found, indent=1))
         return found
 
