@@ -20,15 +20,45 @@ if importlib.util.find_spec("awe_tf") is None:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q",
                     f"awe-tf[serving,tuning,plots] @ {AWE_TF_SOURCE}"], check=True)"""
 
+TPU_INSTALL = """\
+# Colab: install awe-tf (skipped when it is already installed, e.g. locally). On a runtime whose
+# TensorFlow is the TPU build (tensorflow-tpu), awe-tf and the Keras 2 packages go in without
+# their dependencies: theirs name plain tensorflow, which pip would install over the TPU build.
+import importlib.metadata
+import importlib.util
+import subprocess
+import sys
+
+AWE_TF_SOURCE = "git+https://github.com/awe-tf/awe-tf"  # or your clone, as a URL: "file:///content/awe-tf"
+
+
+def installed(distribution):
+    try:
+        importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+if importlib.util.find_spec("awe_tf") is None:
+    if installed("tensorflow-tpu"):
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", f"awe-tf @ {AWE_TF_SOURCE}",
+                        "tf-keras~=2.20.0", "tensorflow-recommenders==0.7.7", "threadpoolctl>=3.1"], check=True)
+    else:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                        f"awe-tf[serving,tuning,plots] @ {AWE_TF_SOURCE}"], check=True)"""
+
 NOTEBOOKS = {
     "01_quickstart.ipynb": [
-        ("md", "# awe-tf quickstart\n\nTrain WSABIE (the linear embedding model) and AWE (with a k-NN affinity) "
-               "on the bundled Corel5k image-annotation data, compare them, and look at predictions."),
+        ("md", "# awe-tf quickstart\n\nTrain WSABIE (the linear embedding model) and AWE (with the paper's k-NN "
+               "affinity: the 20 nearest training inputs in the embedding space, rebuilt over 3 iterative "
+               "steps) on the bundled Corel5k image-annotation data, compare them with the k-NN baselines, "
+               "and look at predictions."),
         ("code", INSTALL),
-        ("params", "EPOCHS = 10\nDIMENSION = 64\nITERATIONS = 2"),
+        ("params", "EPOCHS = 10\nDIMENSION = 64\nITERATIONS = 3"),
         ("code", """\
 from awe_tf.data import load_dataset
-from awe_tf.evaluation import evaluate_model
+from awe_tf.evaluation import baseline_scores, evaluate_model
 from awe_tf.training import ModelConfig, TrainConfig, fit, fit_iterative
 
 split = load_dataset("corel5k")  # bundled: no download
@@ -36,13 +66,15 @@ print(split.train)"""),
         ("code", """\
 config = TrainConfig(epochs=EPOCHS, verbose=0)
 wsabie = fit(split.train, ModelConfig(dimension=DIMENSION), config).model
-awe_config = ModelConfig(dimension=DIMENSION, affinity="constant:0.2+knn:k=50")
+awe_config = ModelConfig(dimension=DIMENSION, affinity="knn:k=20")
 awe, _ = fit_iterative(split.train, awe_config, config, iterations=ITERATIONS)
 models = {"WSABIE": wsabie, "AWE k-NN": awe.model}
 scores = {name: evaluate_model(model.score, split)["metrics"] for name, model in models.items()}
-scores"""),
+baselines = baseline_scores(split, wsabie)  # k-NN in input space and in WSABIE's space, k = 20
+scores["k-NN (input)"], scores["k-NN (WSABIE space)"] = baselines["knn_input"], baselines["knn_embedding"]
+{name: round(metrics["precision@1"], 3) for name, metrics in scores.items()}"""),
         ("md", "On a CPU, WSABIE also trains with the native engine: the paper's per-pair WARP loop in C "
-               "(compiled on first use, which the first native run below includes: about a second), with the "
+               "(compiled on first use, which the first native run below includes: a few seconds), with the "
                "same model class, optimiser state and callbacks. It draws negatives pair by pair and updates V "
                "after each pair (U once per example), so its U and V, and its precision, differ a little from "
                "the TensorFlow step's (README, Training engines). It trains, on one machine, the models whose "
@@ -84,9 +116,12 @@ for predicted, truth in zip(ids, split.test.Y[:5], strict=True):
                "`AWE_DATA_DIR`, a folder holding the Mulan files as published, one folder each: "
                "`mulan/cal500/cal500.arff` and `cal500.xml`, `mulan/emotions/` (`emotions-train.arff`, "
                "`emotions-test.arff`, `emotions.xml`), `mulan/scene/` likewise (`awe-tf datasets` lists what "
-               "it finds). The README's table was measured at initial scale 1 (`INIT_SCALE` below); the "
-               "library's default is 0.1. The four sets take about two minutes on two CPU cores (the README's "
-               "three seeds took six)."),
+               "it finds). In Colab, where `AWE_DATA_DIR` is unset, only Corel5k runs: upload the Mulan "
+               "files (from the Mulan project's data sets page) into such a folder and set "
+               "`os.environ[\"AWE_DATA_DIR\"]` to it before the cells below. The README's table was measured "
+               "at initial scale 1 (`INIT_SCALE` below); the "
+               "library's default is 0.1. The four sets take two to three minutes on two CPU cores (the README's "
+               "three seeds took five)."),
         ("code", INSTALL),
         ("params", "DATASETS = [\"cal500\", \"corel5k\", \"emotions\", \"scene\"]\nEPOCHS = 30\n"
                    "DIMENSION = 100\nITERATIONS = 3\nINIT_SCALE = 1.0"),
@@ -171,16 +206,20 @@ best"""),
 import matplotlib.pyplot as plt
 
 trials = [t for t in tuner.oracle.trials.values() if t.score is not None]
-plt.scatter([t.hyperparameters.get("affinity.beta") for t in trials], [t.score for t in trials])
+points = plt.scatter([t.hyperparameters.get("affinity.beta") for t in trials], [t.score for t in trials],
+                     c=[t.hyperparameters.get("affinity.alpha") for t in trials], cmap="viridis")
+plt.colorbar(points, label="alpha")
 plt.xlabel("beta")
 plt.ylabel("validation precision@1")
+plt.title("Linear sigmoid trials (each also searched d, learning rate, margin, negatives)")
 plt.show()"""),
         ("code", "print(best[\"command\"])  # trains the best trial as it was trained"),
     ],
     "05_export_and_serving.ipynb": [
         ("md", "# Export for TF Serving\n\nExport a trained model in both flavours, audit the ops each needs, "
-               "load an export in this process (the same graph TF Serving runs), and build the REST request "
-               "TF Serving takes."),
+               "load the portable export in this process (the graph stock TF Serving runs; the ScaNN one "
+               "loads the same way where ScaNN's ops are imported), and build the REST request TF Serving "
+               "takes."),
         ("code", INSTALL),
         ("params", "EPOCHS = 10"),
         ("code", """\
@@ -198,7 +237,7 @@ for flavour in serving.FLAVOURS:
                                     queries=split.test.X[:200])"""),
         ("code", "print(serving.report(paths[\"portable\"]))\nprint(serving.custom_ops(paths[\"scann\"]))"),
         ("code", """\
-served = serving.load("models/corel-scann")  # the newest version
+served = serving.load("models/corel-portable")  # the newest version
 served(split.test.X[:3], k=5)["labels"]"""),
         ("code", """\
 # A REST request for TF Serving: stock TF Serving serves the portable flavour (the ScaNN one needs
@@ -217,14 +256,17 @@ print("curl -d @request.json http://localhost:8501/v1/models/corel-portable:pred
                "the tensor-only input pipeline with one static batch shape (a multiple of the cores) and trains "
                "U and V as replicated variables.\n\n**What has run where:** this notebook's TPU path targets "
                "TensorFlow 2.20's TPU build (`tensorflow-tpu` with `libtpu`) on Colab TPU runtimes and Cloud TPU "
-               "VMs, and has never run on a TPU: the project has none. The install cell adds plain "
-               "TensorFlow, not the TPU build: where the runtime's TensorFlow lacks it, install it first. "
+               "VMs, and has never run on a TPU: the project has none. Where the runtime's TensorFlow is "
+               "the TPU build 2.20 (`tensorflow-tpu`), the install cell keeps it: awe-tf, `tf-keras` and "
+               "`tensorflow-recommenders` go in without their dependencies, which name plain TensorFlow. Where "
+               "it is another version, or plain TensorFlow, install `tensorflow-tpu~=2.20.0` (with `libtpu`) "
+               "first. "
                "`make_strategy` prints why it found no TPU; on a TPU VM (TPU chips attached to the machine the "
                "notebook runs on) `make_strategy('tpu', tpu='local')` connects to them. Its choices are "
                "exercised on a CPU by "
                "`tests/test_tpu_path.py`. No GPU has run it either; `benchmarks/accelerator.py` is the "
                "prepared GPU check. On a CPU or GPU runtime the same cells run as they are."),
-        ("code", INSTALL),
+        ("code", TPU_INSTALL),
         ("params", "EPOCHS = 10"),
         ("code", """\
 from awe_tf.training.strategies import make_strategy

@@ -121,6 +121,19 @@ def test_the_export_says_when_scann_searches_exactly(tmp_path, corel, wsabie):
         assert len(notes) == 1 and searched in notes[0] and "portable" in notes[0], lines
 
 
+def test_an_export_logs_no_info_lines_where_a_notebook_shows_them(tmp_path, wsabie, caplog):
+    """A notebook's kernel shows Python's INFO records; TensorFlow's saving logs some (the assets of
+    a temporary folder, inputs renamed): none while exporting, and the loggers' levels are as
+    they were after it."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    before = {name: logging.getLogger(name).level for name in ("tensorflow", "absl")}
+    serving.export(wsabie, tmp_path, "m", flavour="scann", log=lambda line: None)
+    assert [r.getMessage() for r in caplog.records if r.name in ("tensorflow", "absl") and r.levelno < 30] == []
+    assert {name: logging.getLogger(name).level for name in ("tensorflow", "absl")} == before
+
+
 def test_warmup_records_are_valid_requests(tmp_path, wsabie):
     from tensorflow_serving.apis import prediction_log_pb2
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +26,20 @@ METADATA_FILE = "awe_export.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
 LABELS_FILE = "labels.json"  # the label names, a JSON list indexed by label id, for clients without awe-tf
 FEATURES_FILE = "features.json"  # an annotation model's feature names by feature id, where export was given them
+
+
+@contextlib.contextmanager
+def _quiet(*loggers: str):
+    """Python loggers held at WARNING or above for a while (where a notebook's kernel shows INFO
+    lines), then as they were."""
+    levels = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def request_arrays(X, n_features: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -215,7 +231,8 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
 
     def write(directory: Path):
         options = tf.saved_model.SaveOptions(namespace_whitelist=["Scann"])
-        tf.saved_model.save(module, str(directory), signatures={SIGNATURE: module.serve}, options=options)
+        with _quiet("tensorflow", "absl"):  # its INFO lines (a temporary folder's assets, inputs renamed)
+            tf.saved_model.save(module, str(directory), signatures={SIGNATURE: module.serve}, options=options)
         custom = ops.custom_ops(directory)
         if flavour == "portable" and custom:
             raise RuntimeError(f"the portable export needs non-stock ops {custom}: it would not load in stock TF "
