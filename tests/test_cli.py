@@ -63,7 +63,7 @@ def test_train_on_the_bundled_default_then_evaluate(tmp_path):
     assert _answers_score(tmp_path / "p.jsonl", awe_tf.load_dataset("corel5k")) == pytest.approx(report["metrics"])
     (tmp_path / "rows.txt").write_text("1 499 374\n0 1:1\n")  # rows in another format than the run's data
     refused = run("predict", str(out), "--rows", str(tmp_path / "rows.txt"), check=False)
-    assert "read as Mulan ARFF (the format of corel5k's data)" in refused.stderr and refused.returncode == 2
+    assert "read as Mulan ARFF (the format of the model's data, corel5k)" in refused.stderr and refused.returncode == 2
     # a model made in Python and saved alone, without label names: the default data's, as evaluate takes it
     from awe_tf.models import AWEModel
 

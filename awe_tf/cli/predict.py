@@ -78,7 +78,7 @@ def _file_rows(args, split, name: str):
     try:
         rows = read_mulan(args.rows, labels, unlabelled=True) if fmt == "mulan" else read_xmlrepo(args.rows)
     except (ValueError, FileNotFoundError) as error:
-        raise UsageError(f"--rows {args.rows}, read as {FORMAT_NAMES[fmt]} (the format of {name}'s data): "
+        raise UsageError(f"--rows {args.rows}, read as {FORMAT_NAMES[fmt]} (the format of the model's data, {name}): "
                          f"{error}") from None
     if list(rows.feature_names) != list(split.train.feature_names):
         raise UsageError(f"--rows {args.rows}: its features are not those of {name} that {args.model} was trained "
