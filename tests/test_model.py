@@ -75,6 +75,27 @@ def test_training_keeps_rows_in_the_ball_and_learns():
     assert 0 < evaluated["loss"] < 2 * history.history["loss"][0], (evaluated, history.history["loss"])
 
 
+def test_keras_fit_and_evaluate_refuse_rows_and_labels_with_what_to_use():
+    """Keras' fit and evaluate take batches of training pairs: rows and labels, as arrays or as a
+    data set of them, are refused with the way to train and to measure precision, not an error
+    from inside the step."""
+    data = toy("annotation", n=40)
+    model = AWEModel(data.n_features, data.n_labels, dimension=4, num_negatives=3)
+    model.compile(optimizer=tf.keras.optimizers.Adagrad(0.1))
+    X, Y = data.X.toarray(), data.Y.toarray()
+    for method in (model.fit, model.evaluate):
+        name = method.__name__
+        with pytest.raises(TypeError, match=f"Keras' {name} takes batches of training pairs.*got ndarray"):
+            method(X, Y, verbose=0)
+        with pytest.raises(TypeError, match=f"Keras' {name} takes batches.*got csr_matrix"):
+            method(data.X, verbose=0)
+        pairs = tf.data.Dataset.from_tensor_slices((X.astype("float32"), Y.astype("float32"))).batch(8)
+        with pytest.raises(TypeError, match=f"Keras' {name} takes batches.*got tuple.*evaluate_model"):
+            method(pairs, verbose=0)
+    batches = TrainingBatches(data, pairs_per_batch=32).dataset(epochs=1)  # what they take, as they take it
+    assert "loss" in model.evaluate(batches, verbose=0, return_dict=True)
+
+
 def test_evaluate_draws_other_negatives_for_each_batch():
     """Keras' evaluate over one batch given twice: the second draws other negatives (the running
     loss moves), and evaluate run again repeats itself."""

@@ -22,6 +22,26 @@ from awe_tf.tasks import TASKS
 DEFAULTS = ModelConfig()  # one source of defaults for the model, the command line and the docs
 _RAW_ROWS = ("an AWEModel is called on model_inputs(feature_ids, feature_weights), transformed rows; got {}: "
              "score raw rows with model.score(X) or model.top_k(X)")
+_NOT_BATCHES = ("Keras' {} takes batches of training pairs, dicts as awe_tf.data.pipeline.TrainingBatches(Dataset("
+                "model.prepare(X), Y)).dataset(1) makes them; got {}: train with awe_tf.training.fit, and measure "
+                "precision with awe_tf.evaluation.evaluate_model(model.score, split)")
+_BATCH_KEYS = ("feature_ids", "feature_weights", "label_ids", "self_position")
+
+
+def _rows_given(x) -> bool:
+    """Whether Keras' fit or evaluate was given rows (arrays, matrices, lists, tensors) rather
+    than a data set of batches (a ``tf.data.Dataset``, a distributed one, an iterator)."""
+    import scipy.sparse as sp
+
+    return isinstance(x, (np.ndarray, list, tuple, tf.Tensor, tf.SparseTensor)) or sp.issparse(x)
+
+
+def _check_batch(inputs, method: str) -> None:
+    """Refuse, as the step is traced, what is not a batch of training pairs (Keras' fit or
+    evaluate given rows and labels, ``(X, Y)``), which the step would fail on obscurely."""
+    if not isinstance(inputs, dict) or any(key not in inputs for key in _BATCH_KEYS):
+        got = f"a dict of {sorted(inputs)}" if isinstance(inputs, dict) else type(inputs).__name__
+        raise TypeError(_NOT_BATCHES.format(method, got))
 
 
 def _densify_if_small(gradient, variable):
@@ -183,6 +203,7 @@ class AWEModel(tfrs.Model):
         """One WARP step, traced as written, without AutoGraph (Keras' training function is
         converted, and would convert this and everything it calls): the step, the sampler, the
         task and G have no Python control flow on tensors."""
+        _check_batch(inputs, "fit")
         with tf.GradientTape() as tape:
             loss, scored = self._loss(inputs, training=True)
             total = loss + tf.add_n(self.losses) if self.losses else loss
@@ -235,6 +256,7 @@ class AWEModel(tfrs.Model):
         batch draws its own negatives, keyed on its place in the evaluation (Keras' evaluation
         counter, 0 at each ``evaluate``), below 0 so as not to repeat a training step's: an
         ``evaluate`` repeats, and its batches' draws are independent."""
+        _check_batch(inputs, "evaluate")
         counter = getattr(self, "_test_counter", None)  # tf_keras' own, kept out of checkpoints
         self._loss(inputs, step=None if counter is None else -1 - counter)
         return self.get_metrics_result()
@@ -259,6 +281,21 @@ class AWEModel(tfrs.Model):
         if not isinstance(x, (dict, tf.data.Dataset)):
             raise TypeError(_RAW_ROWS.format(type(x).__name__))
         return super().predict(x, *args, **kwargs)
+
+    def fit(self, x=None, *args, **kwargs):
+        """Keras' ``fit``, for batches of training pairs (a ``tf.data.Dataset`` of
+        :class:`~awe_tf.data.pipeline.TrainingBatches`' dicts, as :func:`awe_tf.training.fit` gives
+        it); rows and labels are refused before Keras starts."""
+        if _rows_given(x):
+            raise TypeError(_NOT_BATCHES.format("fit", type(x).__name__))
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        """Keras' ``evaluate``: the WARP loss and rank estimate of batches of training pairs, as
+        :meth:`fit` takes them; rows and labels are refused before Keras starts."""
+        if _rows_given(x):
+            raise TypeError(_NOT_BATCHES.format("evaluate", type(x).__name__))
+        return super().evaluate(x, *args, **kwargs)
 
     def _labels(self):
         """V for scoring, as one whole read (where it is not sharded): an affinity that also
