@@ -9,18 +9,32 @@ from pathlib import Path
 
 import nbformat
 
-INSTALL = """\
+HERE = Path(__file__).resolve().parent
+SOURCE = 'AWE_TF_SOURCE = "git+https://github.com/awe-tf/awe-tf"  # or your clone, as a URL: "file:///content/awe-tf"'
+PIP = '[sys.executable, "-m", "pip", "install", "-q"'
+
+
+def _pins(*names: str) -> str:
+    """requirements.txt's lines for ``names``, as Python string literals (the pins the TPU install
+    gives without their dependencies, so they follow the project's)."""
+    lines = (HERE.parent / "requirements.txt").read_text().splitlines()
+    pins = [line.split("#")[0].strip() for line in lines if line.split("=")[0].split(">")[0].split("~")[0] in names]
+    assert len(pins) == len(names), (names, pins)
+    return ", ".join(repr(pin) for pin in pins)
+
+
+INSTALL = f"""\
 # Colab: install awe-tf (skipped when it is already installed, e.g. locally)
 import importlib.util
 import subprocess
 import sys
 
-AWE_TF_SOURCE = "git+https://github.com/awe-tf/awe-tf"  # or your clone, as a URL: "file:///content/awe-tf"
+{SOURCE}
 if importlib.util.find_spec("awe_tf") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    f"awe-tf[serving,tuning,plots] @ {AWE_TF_SOURCE}"], check=True)"""
+    subprocess.run({PIP},
+                    f"awe-tf[serving,tuning,plots] @ {{AWE_TF_SOURCE}}"], check=True)"""
 
-TPU_INSTALL = """\
+TPU_INSTALL = f"""\
 # Colab: install awe-tf (skipped when it is already installed, e.g. locally). On a runtime whose
 # TensorFlow is the TPU build (tensorflow-tpu), awe-tf and the Keras 2 packages go in without
 # their dependencies: theirs name plain tensorflow, which pip would install over the TPU build.
@@ -29,24 +43,21 @@ import importlib.util
 import subprocess
 import sys
 
-AWE_TF_SOURCE = "git+https://github.com/awe-tf/awe-tf"  # or your clone, as a URL: "file:///content/awe-tf"
-
-
-def installed(distribution):
-    try:
-        importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
+{SOURCE}
+try:
+    TPU_BUILD = importlib.metadata.version("tensorflow-tpu")
+except importlib.metadata.PackageNotFoundError:
+    TPU_BUILD = None
 if importlib.util.find_spec("awe_tf") is None:
-    if installed("tensorflow-tpu"):
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", f"awe-tf @ {AWE_TF_SOURCE}",
-                        "tf-keras~=2.20.0", "tensorflow-recommenders==0.7.7", "threadpoolctl>=3.1"], check=True)
+    if TPU_BUILD is None:
+        subprocess.run({PIP},
+                        f"awe-tf[serving,tuning,plots] @ {{AWE_TF_SOURCE}}"], check=True)
+    elif not TPU_BUILD.startswith("2.20."):
+        raise RuntimeError(f"this runtime's tensorflow-tpu is {{TPU_BUILD}}; awe-tf needs 2.20: "
+                           "pip install 'tensorflow-tpu~=2.20.0' (with its libtpu) first")
     else:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                        f"awe-tf[serving,tuning,plots] @ {AWE_TF_SOURCE}"], check=True)"""
+        subprocess.run({PIP}, "--no-deps", f"awe-tf @ {{AWE_TF_SOURCE}}",
+                        {_pins("tf-keras", "tensorflow-recommenders", "threadpoolctl")}], check=True)"""
 
 NOTEBOOKS = {
     "01_quickstart.ipynb": [
@@ -291,9 +302,6 @@ evaluate_model(result.model.score, split)["metrics"]"""),
                "replicate on every TPU core are a limit of the TPU path today (see the README)."),
     ],
 }
-
-HERE = Path(__file__).resolve().parent
-
 
 def build(directory: Path = HERE) -> list[Path]:
     written = []

@@ -62,6 +62,8 @@ def test_a_candidate_replaces_wsabie_only_by_the_rule_on_paired_carve_out_differ
         assert picked.final.model.affinity.reference_part().n_reference == corel.train.n_examples
     header = picked.table("precision@1").splitlines()[0].split()
     assert f"CPU time {picked.cpu_seconds:.1f} s in all" in picked.table("precision@1")
+    assert picked.cpu_seconds >= sum(trial.cpu_seconds for trial in picked.trials) > 0  # every stage, the refit too
+    assert picked.budget == (50, picked.trials[0].cpu_seconds)  # as given, in units of WSABIE's run
     assert "*" in picked.table("precision@1")
     assert header[:10] == ["candidate", "validation", "precision@1", "precision@1", "vs", "WSABIE", "precision@3", "vs",
                            "WSABIE", "mean"]  # each change names its metric

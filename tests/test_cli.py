@@ -368,14 +368,27 @@ def test_train_on_files(tmp_path, data_dir):
     given = ["--train", str(emotions / "emotions-train.arff"), "--labels", str(emotions / "emotions.xml")]
     for command in ("evaluate", "diagnose"):
         leaked = run(command, str(out), *given, check=False)
-        assert leaked.returncode == 2 and "79 of the 79 test rows of emotions are ones" in leaked.stderr, leaked.stderr
+        assert leaked.returncode == 2 and "79 of the 79 labelled test rows of emotions are ones" in leaked.stderr, \
+            leaked.stderr
     lines = (emotions / "emotions-train.arff").read_text().splitlines()
     rows = lines[next(i for i, line in enumerate(lines) if line.lower().startswith("@data")) + 1:][:10]
     mixed = tmp_path / "emotions-mixed.arff"
     mixed.write_text((emotions / "emotions-test.arff").read_text().rstrip("\n") + "\n" + "\n".join(rows) + "\n")
     noted = run("evaluate", str(out), *given, "--test", str(mixed))
-    assert "note: 10 of the 212 test rows of emotions are ones" in noted.stdout and "(its own test part: 0 of 202)" \
-        in noted.stdout
+    # the run's test file gone: its training file alone is what it trained on; both gone: not checked, said
+    kept = (out / "metrics.json").read_text()
+    record = json.loads(kept)
+    record["data_files"]["test"] = str(tmp_path / "gone-test.arff")
+    (out / "metrics.json").write_text(json.dumps(record))
+    gone = run("evaluate", str(out), *given, check=False)
+    assert gone.returncode == 2 and "79 of the 79 labelled test rows of emotions are ones" in gone.stderr, gone.stderr
+    record["data_files"]["train"] = str(tmp_path / "gone-train.arff")
+    (out / "metrics.json").write_text(json.dumps(record))
+    unchecked = run("evaluate", str(out), *given)
+    assert "whether " in unchecked.stdout and "was trained on these test rows is not checked" in unchecked.stdout
+    (out / "metrics.json").write_text(kept)
+    assert "note: 10 of the 212 labelled test rows of emotions are ones" in noted.stdout \
+        and "(its own test part: 0 of 202)" in noted.stdout
     saved = shutil.copytree(out / "model", tmp_path / "saved")  # the model outside its run: the default data
     alone = run("diagnose", str(saved), check=False)
     assert alone.returncode == 2 and "72 features / 6 labels but the data 499 / 374 (corel5k)" in alone.stderr
@@ -867,7 +880,7 @@ def test_a_test_file_of_data_with_few_distinct_rows_is_scored_with_a_note(tmp_pa
     out = tmp_path / "run"
     run("train", *files, "--epochs", "1", "--no-baselines", "--no-validate", "-o", str(out))
     noted = run("evaluate", str(out), *files, "--test", str(tmp_path / "new.arff"))
-    assert "note: 20 of the 20 test rows of few are ones" in noted.stdout, noted.stdout
+    assert "note: 20 of the 20 labelled test rows of few are ones" in noted.stdout, noted.stdout
     assert "(its own test part: 16 of 16)" in noted.stdout
     # rows to rank may leave the labels' attributes out: the same answers as with them
     (tmp_path / "bare.arff").write_text("@relation few\n@attribute a numeric\n@attribute b numeric\n@data\n"

@@ -196,3 +196,6 @@ def test_trained_on_counts_the_test_rows_and_positives_a_training_part_holds():
     trained = sp.csr_matrix(np.array([[0, 1, 0, 0], [0, 0, 1, 0]], float))
     train = Dataset(X=trained, Y=trained, task="recommendation", row_ids=np.array([7, 8]))
     assert trained_on(test, train) == (1, 4)
+    assert trained_on(test, train.rows(np.array([], int))) == (0, 4)  # nothing trained on
+    unlabelled = dataclasses.replace(split.test, Y=sp.csr_matrix(split.test.Y.shape))  # rows no metric scores
+    assert trained_on(unlabelled, data) == (0, 0)

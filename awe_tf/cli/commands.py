@@ -277,7 +277,8 @@ def cmd_tune(args) -> int:
     tuner.search()
     best = tuner.best(data_flags=flags_of_data(args), imports=args.imports or None)  # --import as given here
     print(f"best validation {monitor}: {best['score']:.4f} after {best['trials']} trials, by trial {best['trial_id']} "
-          f"({tuner.project_dir}/trial_{best['trial_id']}; KerasTuner's 'Trial #' lines count from 1 in each process)")
+          f"(folder {tuner.project_dir}/trial_{best['trial_id']}; this id, not KerasTuner's 'Trial #' lines, which "
+          "restart at 1 in each process)")
     if best["command"]:
         print(f"train it with:\n  {best['command']}")
     else:  # the trials' configs hold a setting no flag of train gives

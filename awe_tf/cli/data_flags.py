@@ -145,43 +145,78 @@ def load_data(args, run: Path | None = None, record: RecordedData | None = None,
     return split, name, recorded
 
 
+def run_split(run: Path):
+    """The data the run in ``run`` was trained and tested on, read again as its record names it
+    (:func:`load_data` with no data given); a :class:`UsageError` or
+    :class:`~awe_tf.runs.RunError` where it cannot be (gone, changed)."""
+    import argparse
+
+    unset = argparse.ArgumentParser(add_help=False)
+    add_data_args(unset)
+    return load_data(unset.parse_args([]), run)[0]
+
+
+def _training_file_alone(run: Path):
+    """The training part of the run in ``run`` where it was given a test file (the whole training
+    file), read from the files its record names, for when the test file is what is gone; None
+    where that cannot be."""
+    from awe_tf import runs
+    from awe_tf.data import read_files
+
+    try:
+        files = (runs.read_metrics(run) or {}).get("data_files") or {}
+    except (OSError, runs.RunError):
+        return None
+    needed = [files.get("train"), files.get("labels")]
+    if not files.get("test") or not files.get("train") or not all(Path(f).exists() for f in needed if f):
+        return None
+    try:
+        return read_files(files["train"], None, files.get("labels"), files.get("format"),
+                          duplicates=files.get("duplicates", "error"), header=HEADERS[files.get("header", "auto")])[0]
+    except (OSError, ValueError):
+        return None
+
+
 def check_not_trained_on(run: Path | None, split, name: str, recorded: RecordedData | None) -> None:
     """Where a command was given data (``recorded`` is None) to score the run in ``run`` on,
     refuse a test part that repeats the run's training rows (:func:`~awe_tf.data.dataset.trained_on`)
     far more than the run's own test part does: at least half of it, and at least twice the share
     of the run's own (data with few distinct rows repeats training rows in any test part); note a
     smaller share. A file's protocol split cuts its test part from rows that a run given that file
-    with --test trained on. Where the run's data cannot be read again (gone, changed), nothing is
-    checked."""
-    import argparse
-
+    with --test trained on. Where the run's data cannot be read again (gone, changed), a note says
+    nothing was checked."""
     from awe_tf import runs
     from awe_tf.data.dataset import RECOMMENDATION, trained_on
+    from awe_tf.data.errors import DataFormatError
 
     if run is None or recorded is not None:
         return
     try:
         own = runs.recorded_data(run)
-    except (OSError, runs.RunError):
-        return
-    if own is None or own.fingerprints.get("test_fingerprint") == split.test.fingerprint():
-        return
-    unset = argparse.Namespace(dataset=None, train=None, test=None, labels=None, format=None, duplicates="error",
-                               header="auto")
-    try:
-        own_split = load_data(unset, run)[0]
-    except (OSError, ValueError, runs.RunError):  # UsageError is a ValueError
-        return
-    shared, total = trained_on(split.test, own_split.train)
+        if own is None or own.fingerprints.get("test_fingerprint") == split.test.fingerprint():
+            return  # no record, or the run's own test part
+        own_split = run_split(run)
+    except (OSError, UsageError, runs.RunError, DataFormatError) as error:
+        trained = _training_file_alone(run)  # a run given --test trained on all of its training file
+        if trained is None:
+            print(f"note: whether {run} was trained on these test rows is not checked: its own data cannot be read "
+                  f"again ({str(error).splitlines()[0]})")
+            return
+        own_split, usual = None, (0, 0)  # its test part unknown: taken to repeat no training row
+    trained = own_split.train if own_split is not None else trained
+    shared, total = trained_on(split.test, trained)
     if not shared:
         return
-    usual = trained_on(own_split.test, own_split.train)
-    what = "positives (held-out items)" if split.test.task == RECOMMENDATION else "rows"
-    told = f"{shared:,} of the {total:,} test {what} of {name} are ones {run} was trained on"
+    if own_split is not None:
+        usual = trained_on(own_split.test, own_split.train)
+    what = "test positives (held-out items)" if split.test.task == RECOMMENDATION else "labelled test rows"
+    told = f"{shared:,} of the {total:,} {what} of {name} are ones {run} was trained on"
     if 2 * shared >= total and shared * usual[1] >= 2 * usual[0] * total:
-        raise UsageError(f"{told}: their metrics would measure what the model remembers, not how it ranks. Give "
-                         "no data to score the run's own test part, or data it was not trained on (--test FILE)")
-    print(f"note: {told} (its own test part: {usual[0]:,} of {usual[1]:,}); the metrics count them")
+        raise UsageError(f"{told}: scoring them would measure what the model remembers, not how it ranks. Give no "
+                         "data to score the run's own test part, or data it was not trained on (--test FILE)")
+    own_part = f"its own test part: {usual[0]:,} of {usual[1]:,}" if own_split is not None else \
+        "its own test file is gone"
+    print(f"note: {told} ({own_part}); they are scored with the rest")
 
 
 def spare_data_files(output: Path | None, args, *more, flag: str = "--output") -> None:

@@ -270,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "them (MovieLens: titles)")
     asked.add_argument("--rows", metavar="FILE",
                        help="annotation: a file of rows in the format of the model's data (an ARFF file is read "
-                            "with its label list; the labels the rows hold are not used, and may be left out); "
+                            "with its label list; the labels the rows hold are not used, and may all be left out); "
                             "recommendation: new "
                             "users' interactions (user, item[, weight], items by id; a repeated pair's weights "
                             "added up)")

@@ -212,15 +212,19 @@ def _row_keys(matrices, seed: int = 0) -> np.ndarray:
 
 def trained_on(test: Dataset, train: Dataset) -> tuple[int, int]:
     """How much of ``test`` a model trained on ``train`` has seen: ``(shared, total)``. For
-    annotation, the test rows whose inputs and labels are both a row of ``train``, of all test
-    rows; for recommendation, the test positives (a user's held-out items) that are training
-    positives of the same user (by ``row_ids``) in ``train``, of all test positives. Metrics on
-    what was trained on measure what the model remembers, not how it ranks."""
-    if test.task != train.task or test.X.shape[1] != train.X.shape[1] or test.Y.shape[1] != train.Y.shape[1]:
-        return 0, test.n_examples if test.task == ANNOTATION else int(test.Y.nnz)
+    annotation, the labelled test rows (those the metrics score) whose inputs and labels are both
+    a row of ``train``, of all labelled test rows; for recommendation, the test positives (a
+    user's held-out items) that are training positives of the same user (by ``row_ids``) in
+    ``train``, of all test positives. Metrics on what was trained on measure what the model
+    remembers, not how it ranks."""
+    labelled = labelled_rows(test.Y)
+    total = labelled.size if test.task == ANNOTATION else int(test.Y.nnz)
+    if test.task != train.task or test.X.shape[1] != train.X.shape[1] or test.Y.shape[1] != train.Y.shape[1] \
+            or train.n_examples == 0:
+        return 0, total
     if test.task == ANNOTATION:
         trained = _row_keys((train.X, train.Y))
-        return int(np.isin(_row_keys((test.X, test.Y)), trained).sum()), test.n_examples
+        return int(np.isin(_row_keys((test.X[labelled], test.Y[labelled])), trained).sum()), total
     ids = np.asarray(train.row_ids).astype(str)
     order = np.argsort(ids, kind="stable")
     where = np.searchsorted(ids[order], np.asarray(test.row_ids).astype(str))

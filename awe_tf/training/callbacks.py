@@ -223,9 +223,11 @@ def changes(old: dict, new: dict, prefix: str = "") -> list[str]:
     given) in words."""
     if not prefix and old.get("data") != new.get("data"):
         before, now = old.get("data"), new.get("data")
-        parts = [PART_FINGERPRINTS[key] for key in PART_FINGERPRINTS
-                 if isinstance(before, dict) and isinstance(now, dict) and before.get(key) != now.get(key)]
-        return [f"the {' and '.join(parts or ['training'])} data changed"]
+        if not (isinstance(before, dict) and isinstance(now, dict)):  # a fit's record: its training data's digest
+            return ["the training data changed"]
+        parts = [part for key, part in PART_FINGERPRINTS.items() if key in before and key in now
+                 and before[key] != now[key]]
+        return [f"the {' and '.join(parts)} data changed" if parts else "the data changed"]
     found = []
     for key in sorted(set(old) | set(new), key=str):
         a, b = old.get(key), new.get(key)
