@@ -160,7 +160,7 @@ def _train(args) -> int:
     counts = coverage(split)
     print(f"data: {split.train!r}\n      test {split.test.n_examples} {held_out_rows(split.train.task)}"
           f"{_test_notes(counts)}")
-    for note in _training_notes(counts):
+    for note in (*_training_notes(counts), *(f"note: {note}" for note in split.train.notes)):
         print(f"      {note}")
     if args.train and not args.format:  # say which, where a wrong guess shows
         print(f"      {_format_note(Path(args.train))}")

@@ -77,6 +77,8 @@ class Dataset:
         test_part: whether this is the test part of a protocol split (``load_dataset``,
             ``load_split``, ``protocol_split``), its rows included: training refuses it (a model
             trained on it would be scored on the rows it learnt from).
+        notes: what the reader saw that may not be what the file's author meant (an attribute
+            that looks like a label left out of the label list), for commands to print.
     """
 
     X: sp.csr_matrix
@@ -91,6 +93,7 @@ class Dataset:
     values_as_ones: bool = False
     header: tuple[str, ...] | None = None
     test_part: bool = False
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self):
         listed = isinstance(self.Y, (list, tuple))  # before it is a matrix: lists of label ids look alike

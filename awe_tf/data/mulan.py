@@ -323,6 +323,11 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
                               "is 0 (absent) or positive (present: any positive value reads as 1), never negative",
                               int(lines[row]))
     Y.data = np.ones_like(Y.data, np.float32)  # binarised (a label given twice, duplicates="sum", is one too)
+    unlisted = unlisted_labels(names, kinds, label_cols)
+    shown = ", ".join(repr(n) for n in unlisted[:5]) + (f" and {len(unlisted) - 5} more" if len(unlisted) > 5 else "")
+    one = len(unlisted) == 1
+    notes = (f"{shown}: {{0,1}} among the labels' attributes but not in {Path(xml_path).name}, read as "
+             f"{'a feature: a label' if one else 'features: labels'} left out of the list?",) if unlisted else ()
     return Dataset(
         X=X,
         Y=Y,
@@ -331,7 +336,39 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
         task=ANNOTATION,
         name=name or data_name(arff_path),
         numeric_features=numeric,
+        notes=notes,
     )
+
+
+def _binary(kind) -> bool:
+    """Whether a kind is a nominal presence of 0 and 1 (``{0,1}``, ``{1,0}``)."""
+    return kind != "numeric" and sorted(kind) == ["0", "1"]
+
+
+def unlisted_labels(names, kinds, label_cols) -> list[str]:
+    """Attributes that sit among the label list's attributes as labels do but are not in it: a
+    ``{0,1}`` attribute between two labels or right after the last, and the ``{0,1}``
+    attributes right before the first where the features before them are not ``{0,1}`` (on
+    bag-of-words data every feature is, and nothing tells a label apart there).
+
+    Example:
+        >>> kinds = ["numeric", ("0", "1"), ("0", "1"), ("0", "1"), ("0", "1")]
+        >>> unlisted_labels(list("abcde"), kinds, [2, 3])  # b before the labels, e after them
+        ['b', 'e']
+    """
+    listed = set(int(col) for col in label_cols)
+    first, last = min(listed), max(listed)
+    found = [col for col in range(first, last + 1) if col not in listed and _binary(kinds[col])]
+    col = last + 1
+    while col < len(names) and col not in listed and _binary(kinds[col]):
+        found.append(col)
+        col += 1
+    before = first - 1
+    while before >= 0 and _binary(kinds[before]):
+        before -= 1
+    if before >= 0:  # a feature that is not {0,1} before the run: the run looks like labels
+        found += range(before + 1, first)
+    return [names[col] for col in sorted(found)]
 
 
 def _read_as_number(kind) -> bool:
