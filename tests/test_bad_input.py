@@ -217,7 +217,7 @@ CASES = [
                                                   "{dir}/never"], ["the default --monitor, precision@10", "has 8",
                                                                    "precision@K with K at most 8"]),
     ("too little data to validate", ["train", "--train", "{dir}/few.tsv", *SMALL], ["validation carve-out",
-                                                                                     "more than 5 training items",
+                                                                                     "5 training items or more",
                                                                                      "--no-validate"]),
     ("native engine, other affinity", ["train", "--engine", "native", "--affinity", "sigmoid", *SMALL],
      ["--engine native trains WSABIE", "'sigmoid'"]),

@@ -70,9 +70,9 @@ def checked_validation(train: Dataset, choosing: str = "the epochs", remedy: str
     message says what could not be chosen (``choosing``) and what to do instead (``remedy``)."""
     carve = validation_split(train)
     if scored_rows(carve) == 0 or carve.train.Y.nnz == 0:
-        why = (f"; it holds out {N_HELD_OUT} of each user's training items, so only users with more than {N_HELD_OUT} "
-               f"training items count (more than {2 * N_HELD_OUT} in a file whose test part holds out {N_HELD_OUT})"
-               if train.task == RECOMMENDATION else "")
+        why = (f"; it holds out {N_HELD_OUT} of each user's training items, so only users with {N_HELD_OUT} training "
+               f"items or more are scored ({2 * N_HELD_OUT} or more in a file whose test part holds out {N_HELD_OUT}), "
+               "and only those with more keep any to train on" if train.task == RECOMMENDATION else "")
         raise ValueError(f"{train.name}: the protocol's validation carve-out has no example with a positive label to "
                          f"score ({carve.train.n_examples} training / {carve.test.n_examples} validation rows{why}); "
                          f"too little data to choose {choosing} on: {remedy}")
