@@ -228,12 +228,10 @@ def trained_on(test: Dataset, train: Dataset) -> tuple[int, int]:
     if test.task == ANNOTATION:
         trained = _row_keys((train.X, train.Y))
         return int(np.isin(_row_keys((test.X[labelled], test.Y[labelled])), trained).sum()), total
-    ids = np.asarray(train.row_ids).astype(str)
+    ids, asked_ids = np.asarray(train.row_ids).astype(str), np.asarray(test.row_ids).astype(str)
     order = np.argsort(ids, kind="stable")
-    where = np.searchsorted(ids[order], np.asarray(test.row_ids).astype(str))
-    where = np.minimum(where, ids.size - 1)
-    found = ids.size > 0 and ids[order][where] == np.asarray(test.row_ids).astype(str)
-    user = np.where(found, order[where], -1)  # each test row's row in train, -1 for none
+    where = np.minimum(np.searchsorted(ids[order], asked_ids), ids.size - 1)
+    user = np.where(ids[order][where] == asked_ids, order[where], -1)  # each test row's row in train, -1 for none
     test_Y, train_Y = sp.coo_matrix(test.Y), sp.coo_matrix(train.Y)
     n_items = np.int64(train.Y.shape[1])
     asked = user[test_Y.row].astype(np.int64) * n_items + test_Y.col
