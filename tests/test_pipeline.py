@@ -174,3 +174,64 @@ def test_raw_rows_sums_repeats_and_drops_zeros_without_changing_the_callers_matr
     InputTransform(10, "l2").apply(X)  # the model's transform reads raw rows the same way
     for now, then in zip((X.data, X.indices, X.indptr), before, strict=True):
         np.testing.assert_array_equal(now, then)
+
+
+class Frame:
+    """What the readers use of a pandas DataFrame (pandas is not among the requirements):
+    named columns, an index, its values, and columns picked by name."""
+
+    def __init__(self, values, columns, index=None):
+        self.values, self.columns = np.asarray(values, float), list(columns)
+        self.index = list(index) if index is not None else list(range(len(self.values)))
+
+    def __getitem__(self, columns):
+        return Frame(self.values[:, [self.columns.index(c) for c in columns]], columns, self.index)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.values if dtype is None else self.values.astype(dtype)
+
+
+def test_dataframes_are_read_by_their_names_or_refused():
+    """A DataFrame given to Dataset names its columns and rows (names given beside it must be its
+    columns, in order); given to a model it is read by name where the model knows its inputs'
+    names (a recommendation model's items, in any column order), and refused where it would be read
+    by position under other names."""
+    from awe_tf.data import Dataset
+    from awe_tf.models import AWEModel
+
+    items = ["m1", "m2", "m3", "m4"]
+    clicks = Frame([[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1], [1, 0, 0, 1]], items, ["u1", "u2", "u3", "u4"])
+    data = Dataset(clicks, clicks, task="recommendation")
+    assert data.feature_names == items and data.label_names == items and list(data.row_ids) == ["u1", "u2", "u3", "u4"]
+    with pytest.raises(ValueError, match="label_names differ from the columns of the DataFrame given as Y .column 1 "
+                                         "is 'm2' in the frame, 'x' in label_names"):
+        Dataset(clicks, clicks, task="recommendation", label_names=["m1", "x", "m3", "m4"])
+    model = AWEModel(4, 4, dimension=3, data_task="recommendation", label_names=items)
+    model.adapt(data)
+    shuffled = clicks[["m3", "m1", "m4", "m2"]]
+    np.testing.assert_array_equal(model.score(shuffled), model.score(clicks.values))
+    annotation = AWEModel(4, 4, dimension=3)
+    with pytest.raises(ValueError, match="a DataFrame with named columns, which the model reads by position"):
+        annotation.score(clicks)
+    assert annotation.score(Frame(clicks.values, range(4))).shape == (4, 4)  # numbered 0, 1, ... in order
+
+
+def test_a_dataset_refuses_its_inputs_as_annotation_labels_and_says_what_nan_means():
+    """X and Y holding the same entries as annotation (a user-item matrix without
+    task="recommendation") would teach a model to give a row's inputs back: refused, naming the
+    task; names are kept as text whatever they were given as; a NaN (a pivot's empty cell) is
+    named as such in X and in Y."""
+    from awe_tf.data import Dataset
+
+    M = np.eye(4) + np.eye(4)[::-1]
+    with pytest.raises(ValueError, match="X and Y hold the same entries.*task='recommendation'"):
+        Dataset(M, M)
+    assert Dataset(M, np.eye(4)).label_names == ["0", "1", "2", "3"]  # other labels: annotation as given
+    named = Dataset(M, M, task="recommendation", feature_names=[5, 6, 7, 8], label_names=[5, 6, 7, 8])
+    assert named.label_names == ["5", "6", "7", "8"] and named.feature_names == ["5", "6", "7", "8"]
+    gaps = M.copy()
+    gaps[0, 0] = np.nan
+    with pytest.raises(ValueError, match="X holds NaN.*a pivot's empty cells. fill them with 0"):
+        Dataset(gaps, np.eye(4))
+    with pytest.raises(ValueError, match="Y holds NaN: give 0 where a label does not apply"):
+        Dataset(M, gaps)

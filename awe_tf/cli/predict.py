@@ -70,8 +70,9 @@ def _file_rows(args, split, name: str):
     """The rows of ``--rows FILE``, read as one file (no split) in the format of the model's data,
     with its label list for Mulan ARFF, and refused where their features are not the model's:
     ``(X, row names)``."""
+    from awe_tf.data.dataset import first_difference
     from awe_tf.data.mulan import read_mulan
-    from awe_tf.data.registry import FORMAT_NAMES, first_difference
+    from awe_tf.data.registry import FORMAT_NAMES
     from awe_tf.data.xmlrepo import read_xmlrepo
 
     fmt, labels = _data_format(args)

@@ -23,7 +23,23 @@ def check_finite_rows(X: sp.csr_matrix, what: str) -> None:
     if X.nnz and not np.all(np.isfinite(X.data)):
         row = int(np.searchsorted(X.indptr, np.flatnonzero(~np.isfinite(X.data))[0], side="right") - 1)
         raise ValueError(f"{what} NaN or infinite values (or values beyond float32's range, 3.4e38), first in "
-                         f"row {row}")
+                         f"row {row}" + (" (a pivot's empty cells? fill them with 0: fillna(0))"
+                                         if np.isnan(X.data).any() else ""))
+
+
+def first_difference(names: list[str], others: list[str], ours: str = "in training", theirs: str = "there",
+                     what: str = "feature") -> str:
+    """Where two lists of names first differ, in words: ``names`` are ``ours``, ``others``
+    ``theirs``.
+
+    Example:
+        >>> first_difference(["a", "b"], ["a", "c"])
+        "feature 1 is 'c' there, 'b' in training"
+    """
+    for index, (name, other) in enumerate(zip(names, others, strict=False)):
+        if name != other:
+            return f"{what} {index} is {other!r} {theirs}, {name!r} {ours}"
+    return f"{len(others)} {what}s {theirs}, {len(names)} {ours}"
 
 
 def labelled_rows(Y) -> np.ndarray:
@@ -97,6 +113,7 @@ class Dataset:
 
     def __post_init__(self):
         listed = isinstance(self.Y, (list, tuple))  # before it is a matrix: lists of label ids look alike
+        self._names_of_frames()
         for part in ("X", "Y"):
             if getattr(self, part) is None:
                 raise ValueError(f"{self.name}: {part} is None: a Dataset needs both X and Y")
@@ -109,10 +126,11 @@ class Dataset:
                                  f"{type(getattr(self, part)).__name__} SciPy cannot read as one"
                                  f"{' (lists of label ids? make a 0/1 matrix of them first)' if part == 'Y' else ''}: "
                                  f"{str(error).splitlines()[0][:120]}") from None
-        if self.feature_names is None:
-            self.feature_names = [str(i) for i in range(self.X.shape[1])]
-        if self.label_names is None:
-            self.label_names = [str(j) for j in range(self.Y.shape[1])]
+        # names are text, as a model keeps its label names and an export writes them
+        self.feature_names = [str(name) for name in (self.feature_names if self.feature_names is not None
+                                                     else range(self.X.shape[1]))]
+        self.label_names = [str(name) for name in (self.label_names if self.label_names is not None
+                                                   else range(self.Y.shape[1]))]
         self.X.sort_indices()
         self.Y.sort_indices()
         if self.X.shape[0] != self.Y.shape[0]:
@@ -130,6 +148,9 @@ class Dataset:
                              f"{self.Y.data[self.Y.data != 1.0][0]:g}): lists of label ids? make a 0/1 matrix of them "
                              "first (an array or SciPy matrix of other positive values reads them as 1)")
         if self.Y.nnz and not np.all(self.Y.data == 1.0):  # as the readers read labels (docs/protocols.md)
+            if np.isnan(self.Y.data).any():
+                raise ValueError(f"{self.name}: Y holds NaN: give 0 where a label does not apply (a pivot's empty "
+                                 "cells? fill them with 0: fillna(0))")
             if self.Y.data.min() < 0 or not np.all(np.isfinite(self.Y.data)):
                 odd = self.Y.data[~(np.isfinite(self.Y.data) & (self.Y.data >= 0))][:3].tolist()
                 raise ValueError(f"{self.name}: Y holds a positive value where a label applies and 0 (or nothing) "
@@ -137,6 +158,12 @@ class Dataset:
             self.Y = self.Y.copy()  # any positive value is a positive label: 1, the zeros dropped
             self.Y.data[:] = 1.0 * (self.Y.data > 0)
             self.Y.eliminate_zeros()
+        if self.task == ANNOTATION and self.X.nnz and self.X.shape == self.Y.shape and self.X.nnz == self.Y.nnz \
+                and np.array_equal(self.X.indptr, self.Y.indptr) and np.array_equal(self.X.indices, self.Y.indices):
+            raise ValueError(f"{self.name}: X and Y hold the same entries, each row's labels its own inputs: as "
+                             "annotation a model learns to give a row's inputs back. For a user's items in and out "
+                             "give task='recommendation' (each pair's input then leaves its own item out, and "
+                             "rankings leave out the user's items)")
         if self.task == RECOMMENDATION and self.X.nnz and self.X.data.min() < 0:
             raise ValueError(f"{self.name}: recommendation inputs are items with weights above 0 (as an interactions "
                              f"file's), got {self.X.data[self.X.data < 0][:3].tolist()}")
@@ -150,6 +177,28 @@ class Dataset:
                              f"got {self.numeric_features.dtype} of shape {self.numeric_features.shape}")
         if self.row_ids is None:
             self.row_ids = np.arange(self.X.shape[0])
+
+    def _names_of_frames(self) -> None:
+        """Names from a pandas DataFrame given as X or Y (its columns, and its index as the row
+        ids), which SciPy reads by position and without its names; names given beside a frame
+        must be its columns, in order."""
+        for part, names in (("X", "feature_names"), ("Y", "label_names")):
+            frame = getattr(self, part)
+            if not (hasattr(frame, "columns") and hasattr(frame, "index")):
+                continue
+            columns = [str(column) for column in frame.columns]
+            given = getattr(self, names)
+            if given is None:
+                setattr(self, names, columns)
+            elif [str(name) for name in given] != columns:
+                where = first_difference([str(name) for name in given], columns, f"in {names}", "in the frame",
+                                         "column")
+                raise ValueError(f"{self.name}: {names} differ from the columns of the DataFrame given as {part} "
+                                 f"({where}): a frame is read by position, so give the names in its columns' order, "
+                                 "or leave them out")
+            if self.row_ids is None:
+                self.row_ids = np.asarray(frame.index)
+            setattr(self, part, np.asarray(frame, dtype=np.float64))  # its values, as SciPy reads a matrix
 
     @property
     def n_examples(self) -> int:

@@ -7,7 +7,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from awe_tf.data.dataset import Dataset, Split
+from awe_tf.data.dataset import Dataset, Split, first_difference
 from awe_tf.data.errors import DataFormatError
 from awe_tf.data.interactions import MOVIELENS_FILES, read_interactions, read_movielens
 from awe_tf.data.mulan import meka_hint, read_mulan
@@ -177,14 +177,6 @@ def _read_as_named(guessed: bool, how: str, header_only: bool = False, other_for
             raise
         instead = "; --format interactions for user, item[, weight] rows" if other_formats else ""
         raise DataFormatError(error.path, f"{error.message} (read as {how}{instead})", error.line) from None
-
-
-def first_difference(names: list[str], others: list[str]) -> str:
-    """Where two lists of feature names first differ, in words."""
-    for index, (name, other) in enumerate(zip(names, others, strict=False)):
-        if name != other:
-            return f"feature {index} is {other!r} there, {name!r} in training"
-    return f"{len(others)} features there, {len(names)} in training"
 
 
 MOVIELENS_COLUMNS = ("user", "movie", "rating", "timestamp")  # a MovieLens ratings file's, in any of its forms

@@ -69,7 +69,7 @@ def check_rows(model, X) -> sp.csr_matrix:
     and for bad values: for a recommendation model, whose inputs are items with the weights of an
     interactions file, a negative weight too (no reader gives one, and it would not be read as
     training read its data)."""
-    X = raw_rows(X, model.n_features)
+    X = raw_rows(X, model.n_features, model.label_names if model.data_task == RECOMMENDATION else None)
     if model.data_task == RECOMMENDATION and X.nnz and X.data.min() < 0:
         raise ValueError(f"{NEGATIVE_ITEMS}, got {X.data[X.data < 0][:3].tolist()}")
     return X
