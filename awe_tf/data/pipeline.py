@@ -46,9 +46,9 @@ def by_position(X, names=None):
     if not (hasattr(X, "columns") and hasattr(X, "index")):
         return X
     columns = [str(column) for column in X.columns]
-    if names is not None and sorted(columns) == sorted(str(name) for name in names) \
-            and len(set(columns)) == len(columns):
-        return np.asarray(X[[X.columns[columns.index(str(name))] for name in names]], dtype=np.float64)
+    place = {column: i for i, column in enumerate(columns)}
+    if names is not None and len(place) == len(columns) and sorted(columns) == sorted(str(name) for name in names):
+        return np.asarray(X[[X.columns[place[str(name)]] for name in names]], dtype=np.float64)
     if columns != [str(i) for i in range(len(columns))]:
         raise ValueError("inputs are a DataFrame with named columns, which the model reads by position: give "
                          + ("its columns named as the model's items (label_names), or " if names is not None else "")
