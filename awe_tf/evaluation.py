@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import warnings
 
 import numpy as np
 
 from awe_tf.baselines import KNN, LogOddsSVD, Popularity, svd_ranks
-from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split
+from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split, trained_on
 from awe_tf.data.protocols import default_monitor, validation_split
 from awe_tf.memory import return_free_memory
 from awe_tf.metrics import evaluate_scorer, protocol_ks
@@ -71,9 +72,28 @@ def evaluate_model(score_fn, split: Split, ks=None) -> dict:
         problem = data_mismatch(model.n_features, model.n_labels, model.label_names, split.train)
         if problem:
             raise ValueError(f"evaluate_model: {problem}; evaluate it on the data it was trained on")
+        _warn_if_trained_on(model, split)
         score_fn = model.score if score_fn is model else score_fn
     check_scorable("evaluate_model", split)
     return rank_test_part(score_fn, split, ks)
+
+
+def _warn_if_trained_on(model, split: Split) -> None:
+    """Warn where at least half of ``split``'s test part is rows (recommendation: held-out items)
+    that ``model`` was trained on (:func:`~awe_tf.data.dataset.trained_on`, for each data set
+    ``fit`` trained it on that is still held): a split of the whole data a model was trained on, or
+    a carve-out of its own training part. Its metrics then measure what the model remembers."""
+    for trained in model.training_data():
+        if trained is split.train:  # a split's own training part: its test part is held out from it
+            continue
+        shared, total = trained_on(split.test, trained)
+        if total and 2 * shared >= total:
+            what = "held-out items" if split.test.task == RECOMMENDATION else "labelled test rows"
+            warnings.warn(f"evaluate_model: {shared:,} of the {total:,} {what} of {split.test.name} are ones the "
+                          f"model was trained on ({trained.name}, {trained.n_examples:,} rows, given to fit): the "
+                          "metrics measure what it remembers, not how it ranks; score a test part held out from its "
+                          "training data", stacklevel=3)
+            return
 
 
 def check_scorable(caller: str, split: Split) -> None:

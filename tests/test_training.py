@@ -448,3 +448,28 @@ def test_an_affinity_given_as_a_layer_trains_as_its_spec_does(data_dir):
         evaluate_model(wsabie, emotions.train)
     with pytest.raises(TypeError, match="not its top_k"):
         evaluate_model(wsabie.top_k, emotions)
+
+
+@pytest.mark.parametrize("task", ["annotation", "recommendation"])
+def test_evaluate_model_warns_on_a_test_part_the_model_was_trained_on(task):
+    """A model fitted on a whole data set, then scored on that set's protocol split, or fitted on a
+    split's training part and scored on a carve-out of it, is scored on what it trained on: a
+    warning names it; the split it was trained for draws none."""
+    import warnings
+
+    from awe_tf.data import protocol_split
+    from tests.test_pipeline import toy
+
+    data = toy(task, n=80)
+    split = protocol_split(data)
+    config = TrainConfig(epochs=1, verbose=0, pairs_per_batch=64)
+    whole = fit(data, ModelConfig(dimension=4, num_negatives=3), config).model
+    own = fit(split.train, ModelConfig(dimension=4, num_negatives=3), config).model
+    with pytest.warns(UserWarning, match="are ones the model was trained on .data, 80 rows, given to fit"):
+        evaluate_model(whole, split)
+    carve = validation_split(split.train)
+    with pytest.warns(UserWarning, match="are ones the model was trained on"):
+        evaluate_model(own.score, carve)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # none for the split it was trained for
+        evaluate_model(own, split)

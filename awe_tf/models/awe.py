@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -394,6 +395,17 @@ class AWEModel(tfrs.Model):
         are scored.
         """
         return inference.top_k(self, X, k, exclude, candidates, exclude_inputs)
+
+    @tf.__internal__.tracking.no_automatic_dependency_tracking
+    def note_training_data(self, data) -> None:
+        """Remember a data set this model was trained on, weakly (it is not kept alive for it),
+        for :func:`~awe_tf.evaluation.evaluate_model` to tell a test part cut from it."""
+        self._training_data = (*getattr(self, "_training_data", ()), weakref.ref(data))
+
+    def training_data(self) -> list:
+        """The data sets this model was trained on (:meth:`note_training_data`) that are still
+        held elsewhere; none for a model loaded from disk."""
+        return [data for data in (ref() for ref in getattr(self, "_training_data", ())) if data is not None]
 
     # ------------------------------------------------------------------- configuration, I/O
     @tf.__internal__.tracking.no_automatic_dependency_tracking

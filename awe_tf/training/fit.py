@@ -335,6 +335,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         history = checkpoint.history
     resumed = checkpoint.seconds_before if checkpoint is not None else 0.0  # the kept epochs' own time
     seconds = resumed + time.perf_counter() - began
+    model.note_training_data(train)  # evaluate_model then tells a test part cut from it
     pairs = batches.n_pairs * epochs_run
     return FitResult(
         model=model,
