@@ -527,7 +527,8 @@ def test_a_rerun_on_changed_data_stops_instead_of_reusing_the_model(tmp_path):
               for u, i in rows]
     data.write_text("".join(f"u{u}\ti{i}\n" for u, i in edited))
     stale = run("train", *flags, check=False)
-    assert stale.returncode == 2 and "other data" in stale.stderr and "the training data" in stale.stderr
+    assert stale.returncode == 2 and "other data" in stale.stderr and "the training and test data changed" \
+        in stale.stderr  # the protocol's split of the edited file: both parts
     assert "--restart" in stale.stderr and "Traceback" not in stale.stderr
     fresh = run("train", *flags, "--restart")
     second = json.loads((out / "metrics.json").read_text())
