@@ -81,13 +81,16 @@ def evaluate_model(score_fn, split: Split, ks=None) -> dict:
 def _warn_if_trained_on(model, split: Split) -> None:
     """Warn where at least half of ``split``'s test part is rows (recommendation: held-out items)
     that ``model`` was trained on (:func:`~awe_tf.data.dataset.trained_on`, for each data set
-    ``fit`` trained it on that is still held): a split of the whole data a model was trained on, or
-    a carve-out of its own training part. Its metrics then measure what the model remembers."""
+    ``fit`` trained it on that is still held), and at least twice as many as the split's own
+    training part repeats (data of few distinct rows repeats them in any test part): a split of
+    the whole data a model was trained on, or a carve-out of its own training part. Its metrics
+    then measure what the model remembers."""
     for trained in model.training_data():
-        if trained is split.train:  # a split's own training part: its test part is held out from it
+        if trained is split.train or trained.same_content(split.train):  # the test part is held out from it
             continue
         shared, total = trained_on(split.test, trained)
-        if total and 2 * shared >= total:
+        usual = trained_on(split.test, split.train)[0]  # what any model of the split would have seen
+        if total and 2 * shared >= total and shared >= 2 * usual:
             what = "held-out items" if split.test.task == RECOMMENDATION else "labelled test rows"
             warnings.warn(f"evaluate_model: {shared:,} of the {total:,} {what} of {split.test.name} are ones the "
                           f"model was trained on ({trained.name}, {trained.n_examples:,} rows, given to fit): the "

@@ -181,10 +181,12 @@ class Frame:
     named columns, an index, its values, and columns picked by name."""
 
     def __init__(self, values, columns, index=None):
-        self.values, self.columns = np.asarray(values, float), list(columns)
+        self.values, self.columns = np.asarray(values), list(columns)
         self.index = list(index) if index is not None else list(range(len(self.values)))
 
     def __getitem__(self, columns):
+        if isinstance(columns, str):  # one column, as a pandas Series gives its values
+            return self.values[:, self.columns.index(columns)]
         return Frame(self.values[:, [self.columns.index(c) for c in columns]], columns, self.index)
 
     def __array__(self, dtype=None, copy=None):
@@ -206,6 +208,11 @@ def test_dataframes_are_read_by_their_names_or_refused():
     with pytest.raises(ValueError, match="label_names differ from the columns of the DataFrame given as Y .column 1 "
                                          "is 'm2' in the frame, 'x' in label_names"):
         Dataset(clicks, clicks, task="recommendation", label_names=["m1", "x", "m3", "m4"])
+    with pytest.raises(ValueError, match="the DataFrames given as X and Y index other rows .row 0 is 'u2' in Y's"):
+        Dataset(clicks, Frame(clicks.values, items, ["u2", "u1", "u3", "u4"]), task="recommendation")
+    words = Frame(np.array([[1, "a"], [0, "b"]], dtype=object), ["f", "g"])
+    with pytest.raises(ValueError, match="data: X is a DataFrame with values that are not numbers .column 'g'"):
+        Dataset(words, np.eye(2))
     model = AWEModel(4, 4, dimension=3, data_task="recommendation", label_names=items)
     model.adapt(data)
     shuffled = clicks[["m3", "m1", "m4", "m2"]]

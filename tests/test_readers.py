@@ -537,20 +537,23 @@ def test_rows_without_the_label_attributes_read_as_unlabelled_rows(tmp_path):
 
 
 def test_a_label_left_out_of_the_label_list_is_noted(tmp_path):
-    """An attribute of 0 and 1 right after the listed labels (the last label left out of the list)
-    is read as a feature, and the data set says so; so is one right before the first label after
-    numeric features, but not on bag-of-words data, whose every feature is 0 and 1; with the
-    full list nothing is said."""
+    """An attribute of 0 and 1 right after the listed labels, where features that are not 0 and 1
+    come first (the last label left out of the list), or between two listed labels, is read as a
+    feature, and the data set says so; with the full list, with labels first (a MEKA layout), or
+    on bag-of-words data whose every feature is 0 and 1, nothing is said."""
     header = ("@relation t\n@attribute f1 numeric\n@attribute f2 numeric\n@attribute sky {0,1}\n"
               "@attribute sea {0,1}\n@attribute sand {0,1}\n@data\n1.5,2,1,0,1\n-1,0,0,1,0\n")
     path = write(tmp_path, "t.arff", header)
     data = read_mulan(path, write(tmp_path, "l.xml", XML))
-    assert data.notes == ("'sand': {0,1} among the labels' attributes but not in l.xml, read as a feature: a label "
-                          "left out of the list?",) and "sand" in data.feature_names
+    assert data.notes == ("'sand': {0,1}, placed with the listed labels (between or right after them) but not in "
+                          "l.xml, read as a feature: a label left out of the list?",) and "sand" in data.feature_names
     full = XML.replace("</labels>", '<label name="sand"></label>\n</labels>')
     assert read_mulan(path, write(tmp_path, "full.xml", full)).notes == ()
-    last_two = write(tmp_path, "last.xml", XML.replace('"sky"', '"sand"'))  # sea and sand: sky before them
-    assert "'sky': {0,1} among" in read_mulan(path, last_two).notes[0]
+    ends = write(tmp_path, "ends.xml", XML.replace('"sea"', '"sand"'))  # sky and sand: sea between them
+    assert read_mulan(path, ends).notes[0].startswith("'sea': {0,1}, placed with")
     words = header.replace("f1 numeric", "f1 {0,1}").replace("f2 numeric", "f2 {0,1}").replace("1.5,2,", "1,1,") \
         .replace("-1,0,", "0,0,")
-    assert read_mulan(write(tmp_path, "w.arff", words), last_two).notes == ()
+    assert read_mulan(write(tmp_path, "w.arff", words), tmp_path / "l.xml").notes == ()
+    first = ("@relation t\n@attribute sky {0,1}\n@attribute sea {0,1}\n@attribute w1 {0,1}\n@attribute w2 numeric\n"
+             "@data\n1,0,1,2\n0,1,0,3\n")
+    assert read_mulan(write(tmp_path, "first.arff", first), tmp_path / "l.xml").notes == ()

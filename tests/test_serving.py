@@ -412,3 +412,19 @@ def test_an_input_of_weight_zero_is_not_in_the_row_on_any_path(tmp_path, flavour
     # a stored 0 in an exclusion list excludes nothing, as in evaluation's ranking
     exclude = sp.csr_matrix(([0.0, 1.0], ([0, 0], [int(expected[0, 0]), int(expected[0, 1])])), shape=(1, n))
     np.testing.assert_array_equal(model.top_k(with_zero(), 2, exclude=exclude)[0][0], [expected[0, 0], expected[0, 2]])
+
+
+def test_a_loaded_export_reads_a_dataframe_by_its_item_names(tmp_path):
+    """Rows given to a recommendation export as a DataFrame are read by item name, in any column
+    order; an annotation export, which knows no feature names, refuses named columns."""
+    from tests.test_pipeline import Frame
+
+    items = ["m1", "m2", "m3", "m4", "m5"]
+    model = AWEModel(5, 5, dimension=4, data_task="recommendation", label_names=items, seed=1)
+    served = serving.load(serving.export(model, tmp_path, "m", flavour="portable", log=None))
+    rows = np.array([[1, 0, 2, 0, 0], [0, 0, 0, 1, 1]], float)
+    shuffled = Frame(rows, items)[["m5", "m3", "m1", "m4", "m2"]]
+    np.testing.assert_array_equal(served(shuffled, k=2)["label_ids"], served(rows, k=2)["label_ids"])
+    annotation = serving.load(serving.export(AWEModel(5, 3, dimension=4), tmp_path, "a", flavour="portable", log=None))
+    with pytest.raises(ValueError, match="a DataFrame with named columns, which the model reads by position"):
+        annotation(Frame(rows, items))

@@ -27,6 +27,29 @@ def check_finite_rows(X: sp.csr_matrix, what: str) -> None:
                                          if np.isnan(X.data).any() else ""))
 
 
+def _numbers(values) -> bool:
+    """Whether a column's values read as numbers."""
+    try:
+        np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def frame_values(frame, what: str):
+    """A pandas DataFrame's values as a matrix SciPy reads: a sparse frame's as its sparse matrix
+    (not made dense), any other's as numbers, a column that holds none named."""
+    if hasattr(frame, "sparse"):  # only a frame of sparse columns has the accessor
+        return sp.csr_matrix(frame.sparse.to_coo())
+    try:
+        return np.asarray(frame, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        bad = next((str(column) for column in frame.columns if not _numbers(frame[column])), None)
+        named = f" (column {bad!r})" if bad is not None else ""
+        raise ValueError(f"{what} is a DataFrame with values that are not numbers{named}: "
+                         f"{str(error).splitlines()[0]}") from None
+
+
 def first_difference(names: list[str], others: list[str], ours: str = "in training", theirs: str = "there",
                      what: str = "feature") -> str:
     """Where two lists of names first differ, in words: ``names`` are ``ours``, ``others``
@@ -159,8 +182,10 @@ class Dataset:
             self.Y.data[:] = 1.0 * (self.Y.data > 0)
             self.Y.eliminate_zeros()
         if self.task == ANNOTATION and self.X.nnz and self.X.shape == self.Y.shape and self.X.nnz == self.Y.nnz \
-                and np.array_equal(self.X.indptr, self.Y.indptr) and np.array_equal(self.X.indices, self.Y.indices):
-            raise ValueError(f"{self.name}: X and Y hold the same entries, each row's labels its own inputs: as "
+                and self.feature_names == self.label_names and np.array_equal(self.X.indptr, self.Y.indptr) \
+                and np.array_equal(self.X.indices, self.Y.indices):
+            raise ValueError(f"{self.name}: X and Y hold the same entries under the same names, each row's labels its "
+                             "own inputs: as "
                              "annotation a model learns to give a row's inputs back. For a user's items in and out "
                              "give task='recommendation' (each pair's input then leaves its own item out, and "
                              "rankings leave out the user's items)")
@@ -182,6 +207,12 @@ class Dataset:
         """Names from a pandas DataFrame given as X or Y (its columns, and its index as the row
         ids), which SciPy reads by position and without its names; names given beside a frame
         must be its columns, in order."""
+        frames = [frame for frame in (self.X, self.Y) if hasattr(frame, "columns") and hasattr(frame, "index")]
+        if len(frames) == 2 and [str(row) for row in frames[0].index] != [str(row) for row in frames[1].index]:
+            where = first_difference([str(row) for row in frames[0].index], [str(row) for row in frames[1].index],
+                                     "in X's", "in Y's", "row")
+            raise ValueError(f"{self.name}: the DataFrames given as X and Y index other rows ({where}): a row's "
+                             "labels are its own only in the same order; align them first (Y.loc[X.index])")
         for part, names in (("X", "feature_names"), ("Y", "label_names")):
             frame = getattr(self, part)
             if not (hasattr(frame, "columns") and hasattr(frame, "index")):
@@ -198,7 +229,7 @@ class Dataset:
                                  "or leave them out")
             if self.row_ids is None:
                 self.row_ids = np.asarray(frame.index)
-            setattr(self, part, np.asarray(frame, dtype=np.float64))  # its values, as SciPy reads a matrix
+            setattr(self, part, frame_values(frame, f"{self.name}: {part}"))
 
     @property
     def n_examples(self) -> int:

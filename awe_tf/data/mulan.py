@@ -326,8 +326,9 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
     unlisted = unlisted_labels(names, kinds, label_cols)
     shown = ", ".join(repr(n) for n in unlisted[:5]) + (f" and {len(unlisted) - 5} more" if len(unlisted) > 5 else "")
     one = len(unlisted) == 1
-    notes = (f"{shown}: {{0,1}} among the labels' attributes but not in {Path(xml_path).name}, read as "
-             f"{'a feature: a label' if one else 'features: labels'} left out of the list?",) if unlisted else ()
+    notes = (f"{shown}: {{0,1}}, placed with the listed labels (between or right after them) but not in "
+             f"{Path(xml_path).name}, read as {'a feature: a label' if one else 'features: labels'} left out of the "
+             "list?",) if unlisted else ()
     return Dataset(
         X=X,
         Y=Y,
@@ -346,29 +347,26 @@ def _binary(kind) -> bool:
 
 
 def unlisted_labels(names, kinds, label_cols) -> list[str]:
-    """Attributes that sit among the label list's attributes as labels do but are not in it: a
-    ``{0,1}`` attribute between two labels or right after the last, and the ``{0,1}``
-    attributes right before the first where the features before them are not ``{0,1}`` (on
-    bag-of-words data every feature is, and nothing tells a label apart there).
+    """Attributes placed with the label list's attributes but not in it: a ``{0,1}`` attribute
+    between two listed labels, and the ``{0,1}`` attributes right after the last one where an
+    attribute that is not ``{0,1}`` comes before the first (features, then labels, as Mulan
+    files are laid out; with labels first, or on bag-of-words data where every feature is
+    ``{0,1}``, the attributes after the labels are features as well).
 
     Example:
         >>> kinds = ["numeric", ("0", "1"), ("0", "1"), ("0", "1"), ("0", "1")]
-        >>> unlisted_labels(list("abcde"), kinds, [2, 3])  # b before the labels, e after them
-        ['b', 'e']
+        >>> unlisted_labels(list("abcde"), kinds, [1, 3])  # c between the labels, e after them
+        ['c', 'e']
     """
     listed = set(int(col) for col in label_cols)
     first, last = min(listed), max(listed)
     found = [col for col in range(first, last + 1) if col not in listed and _binary(kinds[col])]
-    col = last + 1
-    while col < len(names) and col not in listed and _binary(kinds[col]):
-        found.append(col)
-        col += 1
-    before = first - 1
-    while before >= 0 and _binary(kinds[before]):
-        before -= 1
-    if before >= 0:  # a feature that is not {0,1} before the run: the run looks like labels
-        found += range(before + 1, first)
-    return [names[col] for col in sorted(found)]
+    if any(not _binary(kind) for kind in kinds[:first]):
+        col = last + 1
+        while col < len(names) and _binary(kinds[col]):
+            found.append(col)
+            col += 1
+    return [names[col] for col in found]
 
 
 def _read_as_number(kind) -> bool:

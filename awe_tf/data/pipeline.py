@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sp
 
-from awe_tf.data.dataset import RECOMMENDATION, Dataset, check_finite_rows, labelled_rows
+from awe_tf.data.dataset import RECOMMENDATION, Dataset, check_finite_rows, frame_values, labelled_rows
 
 PAD_ROWS = 65536  # rows padded at a time when a whole data set is (the temporaries of one such block)
 
@@ -48,12 +48,12 @@ def by_position(X, names=None):
     columns = [str(column) for column in X.columns]
     place = {column: i for i, column in enumerate(columns)}
     if names is not None and len(place) == len(columns) and sorted(columns) == sorted(str(name) for name in names):
-        return np.asarray(X[[X.columns[place[str(name)]] for name in names]], dtype=np.float64)
+        return frame_values(X[[X.columns[place[str(name)]] for name in names]], "inputs")
     if columns != [str(i) for i in range(len(columns))]:
         raise ValueError("inputs are a DataFrame with named columns, which the model reads by position: give "
                          + ("its columns named as the model's items (label_names), or " if names is not None else "")
                          + "df.to_numpy() with the columns in the training data's order")
-    return np.asarray(X, dtype=np.float64)
+    return frame_values(X, "inputs")
 
 
 def raw_rows(X, n_features: int, names=None) -> sp.csr_matrix:

@@ -400,7 +400,8 @@ class AWEModel(tfrs.Model):
     def note_training_data(self, data) -> None:
         """Remember a data set this model was trained on, weakly (it is not kept alive for it),
         for :func:`~awe_tf.evaluation.evaluate_model` to tell a test part cut from it."""
-        self._training_data = (*getattr(self, "_training_data", ()), weakref.ref(data))
+        if not any(data is known for known in self.training_data()):  # once (iterative steps fit it again)
+            self._training_data = (*getattr(self, "_training_data", ()), weakref.ref(data))
 
     def training_data(self) -> list:
         """The data sets this model was trained on (:meth:`note_training_data`) that are still

@@ -330,7 +330,7 @@ class ServedModel:
         max_k = int(self.metadata.get("max_k", 10))
         n_labels = int(self.metadata.get("n_labels", max_k))
         if X is not None:
-            items = (self.metadata.get("model") or {}).get("data_task") == "recommendation"  # inputs: its labels
+            items = self.metadata.get("data_task") == "recommendation"  # its inputs are its labels
             feature_ids, feature_weights = request_arrays(X, self.metadata.get("n_features"),
                                                           self.label_names if items else None)
         if feature_ids is None:
