@@ -9,7 +9,8 @@ import warnings
 import numpy as np
 
 from awe_tf.baselines import KNN, LogOddsSVD, Popularity, svd_ranks
-from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split, trained_on
+from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split
+from awe_tf.data.overlap import trained_on
 from awe_tf.data.protocols import default_monitor, validation_split
 from awe_tf.memory import return_free_memory
 from awe_tf.metrics import evaluate_scorer, protocol_ks
@@ -80,7 +81,7 @@ def evaluate_model(score_fn, split: Split, ks=None) -> dict:
 
 def _warn_if_trained_on(model, split: Split) -> None:
     """Warn where at least half of ``split``'s test part is rows (recommendation: held-out items)
-    that ``model`` was trained on (:func:`~awe_tf.data.dataset.trained_on`, for each data set
+    that ``model`` was trained on (:func:`~awe_tf.data.overlap.trained_on`, for each data set
     ``fit`` trained it on that is still held), and at least twice as many as the split's own
     training part repeats (data of few distinct rows repeats them in any test part): a split of
     the whole data a model was trained on, or a carve-out of its own training part. Its metrics

@@ -181,7 +181,7 @@ def test_trained_on_counts_the_test_rows_and_positives_a_training_part_holds():
     """Annotation: a file's protocol split cut from the rows a run trained on whole shares every
     test row with it, the run's own protocol split none; a row equal in its inputs but not its
     labels is not shared. Recommendation: held-out items that are the same user's training items."""
-    from awe_tf.data.dataset import trained_on
+    from awe_tf.data.overlap import trained_on
 
     data = toy_annotation(12)
     split = protocol_split(data)

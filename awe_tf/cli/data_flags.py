@@ -179,15 +179,16 @@ def _training_file_alone(run: Path):
 
 def check_not_trained_on(run: Path | None, split, name: str, recorded: RecordedData | None) -> None:
     """Where a command was given data (``recorded`` is None) to score the run in ``run`` on,
-    refuse a test part that repeats the run's training rows (:func:`~awe_tf.data.dataset.trained_on`)
+    refuse a test part that repeats the run's training rows (:func:`~awe_tf.data.overlap.trained_on`)
     far more than the run's own test part does: at least half of it, and at least twice the share
     of the run's own (data with few distinct rows repeats training rows in any test part); note a
     smaller share. A file's protocol split cuts its test part from rows that a run given that file
     with --test trained on. Where the run's data cannot be read again (gone, changed), a note says
     nothing was checked."""
     from awe_tf import runs
-    from awe_tf.data.dataset import RECOMMENDATION, trained_on
+    from awe_tf.data.dataset import RECOMMENDATION
     from awe_tf.data.errors import DataFormatError
+    from awe_tf.data.overlap import trained_on
 
     if run is None or recorded is not None:
         return

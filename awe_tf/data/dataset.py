@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from awe_tf.data.frames import frame_values, is_frame
+
 ANNOTATION = "annotation"
 RECOMMENDATION = "recommendation"
 # A split's parts' digests (Dataset.fingerprint) as a run records them, and the part each is of
@@ -25,29 +27,6 @@ def check_finite_rows(X: sp.csr_matrix, what: str) -> None:
         raise ValueError(f"{what} NaN or infinite values (or values beyond float32's range, 3.4e38), first in "
                          f"row {row}" + (" (a pivot's empty cells? fill them with 0: fillna(0))"
                                          if np.isnan(X.data).any() else ""))
-
-
-def _numbers(values) -> bool:
-    """Whether a column's values read as numbers."""
-    try:
-        np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
-def frame_values(frame, what: str):
-    """A pandas DataFrame's values as a matrix SciPy reads: a sparse frame's as its sparse matrix
-    (not made dense), any other's as numbers, a column that holds none named."""
-    if hasattr(frame, "sparse"):  # only a frame of sparse columns has the accessor
-        return sp.csr_matrix(frame.sparse.to_coo())
-    try:
-        return np.asarray(frame, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        bad = next((str(column) for column in frame.columns if not _numbers(frame[column])), None)
-        named = f" (column {bad!r})" if bad is not None else ""
-        raise ValueError(f"{what} is a DataFrame with values that are not numbers{named}: "
-                         f"{str(error).splitlines()[0]}") from None
 
 
 def first_difference(names: list[str], others: list[str], ours: str = "in training", theirs: str = "there",
@@ -207,7 +186,7 @@ class Dataset:
         """Names from a pandas DataFrame given as X or Y (its columns, and its index as the row
         ids), which SciPy reads by position and without its names; names given beside a frame
         must be its columns, in order."""
-        frames = [frame for frame in (self.X, self.Y) if hasattr(frame, "columns") and hasattr(frame, "index")]
+        frames = [frame for frame in (self.X, self.Y) if is_frame(frame)]
         if len(frames) == 2 and [str(row) for row in frames[0].index] != [str(row) for row in frames[1].index]:
             where = first_difference([str(row) for row in frames[0].index], [str(row) for row in frames[1].index],
                                      "in X's", "in Y's", "row")
@@ -215,7 +194,7 @@ class Dataset:
                              "labels are its own only in the same order; align them first (Y.loc[X.index])")
         for part, names in (("X", "feature_names"), ("Y", "label_names")):
             frame = getattr(self, part)
-            if not (hasattr(frame, "columns") and hasattr(frame, "index")):
+            if not is_frame(frame):
                 continue
             columns = [str(column) for column in frame.columns]
             given = getattr(self, names)
@@ -277,46 +256,6 @@ class Dataset:
             f"Dataset({self.name!r}, task={self.task}, n={self.n_examples}, "
             f"|X|={self.n_features}, |Y|={self.n_labels}, nnz(X)={self.X.nnz}, nnz(Y)={self.Y.nnz})"
         )
-
-
-def _row_keys(matrices, seed: int = 0) -> np.ndarray:
-    """One key per row of equally tall sparse ``matrices``: their rows projected on random
-    vectors (two per matrix), as bytes. Equal rows give equal keys; distinct rows share one
-    only by a coincidence of 64-bit floats."""
-    rng = np.random.default_rng(seed)
-    columns = []
-    for matrix in matrices:
-        matrix = sp.csr_matrix(matrix, dtype=np.float64)
-        matrix.sort_indices()  # the same row, summed in the same order, gives the same floats
-        columns.append(matrix @ rng.standard_normal((matrix.shape[1], 2)))
-    keys = np.ascontiguousarray(np.hstack(columns))
-    return keys.view(np.dtype((np.void, keys.dtype.itemsize * keys.shape[1]))).ravel()
-
-
-def trained_on(test: Dataset, train: Dataset) -> tuple[int, int]:
-    """How much of ``test`` a model trained on ``train`` has seen: ``(shared, total)``. For
-    annotation, the labelled test rows (those the metrics score) whose inputs and labels are both
-    a row of ``train``, of all labelled test rows; for recommendation, the test positives (a
-    user's held-out items) that are training positives of the same user (by ``row_ids``) in
-    ``train``, of all test positives. Metrics on what was trained on measure what the model
-    remembers, not how it ranks."""
-    labelled = labelled_rows(test.Y)
-    total = labelled.size if test.task == ANNOTATION else int(test.Y.nnz)
-    if test.task != train.task or test.X.shape[1] != train.X.shape[1] or test.Y.shape[1] != train.Y.shape[1] \
-            or train.n_examples == 0:
-        return 0, total
-    if test.task == ANNOTATION:
-        trained = _row_keys((train.X, train.Y))
-        return int(np.isin(_row_keys((test.X[labelled], test.Y[labelled])), trained).sum()), total
-    ids, asked_ids = np.asarray(train.row_ids).astype(str), np.asarray(test.row_ids).astype(str)
-    order = np.argsort(ids, kind="stable")
-    where = np.minimum(np.searchsorted(ids[order], asked_ids), ids.size - 1)
-    user = np.where(ids[order][where] == asked_ids, order[where], -1)  # each test row's row in train, -1 for none
-    test_Y, train_Y = sp.coo_matrix(test.Y), sp.coo_matrix(train.Y)
-    n_items = np.int64(train.Y.shape[1])
-    asked = user[test_Y.row].astype(np.int64) * n_items + test_Y.col
-    known = train_Y.row.astype(np.int64) * n_items + train_Y.col
-    return int(np.isin(asked[user[test_Y.row] >= 0], known).sum()), int(test.Y.nnz)
 
 
 HELD_OUT = ("", "test", "validation")  # what a Split's second part is for (Split.held_out)

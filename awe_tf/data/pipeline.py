@@ -19,7 +19,8 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sp
 
-from awe_tf.data.dataset import RECOMMENDATION, Dataset, check_finite_rows, frame_values, labelled_rows
+from awe_tf.data.dataset import RECOMMENDATION, Dataset, check_finite_rows, labelled_rows
+from awe_tf.data.frames import by_position
 
 PAD_ROWS = 65536  # rows padded at a time when a whole data set is (the temporaries of one such block)
 
@@ -38,30 +39,12 @@ NEGATIVE_ITEMS = "item weights must not be negative: a recommendation model's in
     "interactions file weighs them (0 leaves an item out)"
 
 
-def by_position(X, names=None):
-    """``X`` as a matrix read by position: a pandas DataFrame's columns in the order of ``names``
-    (the model's features by name, where it knows them: a recommendation model's items), or, where
-    no names are known, a frame whose columns are numbered 0, 1, ... in order; a frame with other
-    columns is refused (read by position, it would give features other than the named ones)."""
-    if not (hasattr(X, "columns") and hasattr(X, "index")):
-        return X
-    columns = [str(column) for column in X.columns]
-    place = {column: i for i, column in enumerate(columns)}
-    if names is not None and len(place) == len(columns) and sorted(columns) == sorted(str(name) for name in names):
-        return frame_values(X[[X.columns[place[str(name)]] for name in names]], "inputs")
-    if columns != [str(i) for i in range(len(columns))]:
-        raise ValueError("inputs are a DataFrame with named columns, which the model reads by position: give "
-                         + ("its columns named as the model's items (label_names), or " if names is not None else "")
-                         + "df.to_numpy() with the columns in the training data's order")
-    return frame_values(X, "inputs")
-
-
 def raw_rows(X, n_features: int, names=None) -> sp.csr_matrix:
     """Input rows as a float32 CSR matrix (repeated entries summed, zeros dropped: a feature
     of value 0 is not in the row), checked: ``n_features`` columns, and values that are finite
     in float32 (where a value beyond 3.4e38 becomes inf). The caller's matrix is left as it was:
     its arrays are shared, not changed, and copied where something must change. A pandas
-    DataFrame is read as :func:`by_position` says (``names``: the features' names, where known)."""
+    DataFrame is read as :func:`~awe_tf.data.frames.by_position` says (``names``: the features' names, where known)."""
     X = by_position(X, names)
     if not sp.issparse(X) and np.ndim(X) > 2:
         raise ValueError(f"inputs are rows, a 2-D matrix (or one row), got an array of {np.ndim(X)} dimensions")

@@ -44,7 +44,7 @@ def _quiet(*loggers: str):
 
 def request_arrays(X, n_features: int | None = None, names=None) -> tuple[np.ndarray, np.ndarray]:
     """Raw input rows (a sparse or dense matrix; a DataFrame as
-    :func:`~awe_tf.data.pipeline.by_position` reads it, ``names`` the features' names where
+    :func:`~awe_tf.data.frames.by_position` reads it, ``names`` the features' names where
     known) as the signature's padded ``feature_ids`` (padding ``-1``) and ``feature_weights``;
     values stay raw (the graph transforms them)."""
     X = raw_rows(X, n_features if n_features is not None else np.shape(X)[1], names)
