@@ -144,7 +144,7 @@ def test_predict_ranks_every_test_user_as_evaluate_scored_them(tmp_path):
                                             [[3.0, 1.0], [1.0]]), 5)
     assert [a["row"] for a in answers] == ["n1", "n2"] and [a["label_ids"] for a in answers] == ids.tolist()
     (tmp_path / "odd.tsv").write_text("n1\titem-3\nn1\tnope\n")
-    for asked, words in ((["--user", "nobody"], "--user nobody: no user of clicks has that id"),
+    for asked, words in ((["--user", "nobody"], "--user: no row of clicks has the id 'nobody'"),
                          (["--items", "item-3", "nothing"], "--items: items the model does not have: 'nothing'"),
                          (["--rows", str(tmp_path / "odd.tsv")], "--rows " + str(tmp_path / "odd.tsv") +
                           ": items the model does not have: 'nope'")):

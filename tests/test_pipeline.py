@@ -242,3 +242,14 @@ def test_a_dataset_refuses_its_inputs_as_annotation_labels_and_says_what_nan_mea
         Dataset(gaps, np.eye(4))
     with pytest.raises(ValueError, match="Y holds NaN: give 0 where a label does not apply"):
         Dataset(M, gaps)
+
+
+def test_rows_are_found_by_their_ids_as_text():
+    """A user's row by the id the data gives it (compared as text, so 7 finds "7"), in the order
+    asked; an unknown id is named."""
+    from awe_tf.data import Dataset
+
+    data = Dataset(np.eye(3), np.eye(3)[::-1], row_ids=np.array(["u7", "u3", "7"]))
+    assert data.rows_of(["u3", 7, "u7"]).tolist() == [1, 2, 0]
+    with pytest.raises(KeyError, match="no row of data has the id 'u9' .its 3 rows' ids are as its data gives"):
+        data.rows_of(["u3", "u9"])

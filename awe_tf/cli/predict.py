@@ -45,13 +45,10 @@ def _whole_data(args):
 
 def _users(data, name: str, users: list[str]):
     """The rows of ``users`` (ids as the data file gives them) in ``data`` and their ids."""
-    index = {str(user): row for row, user in enumerate(data.row_ids)}
-    unknown = [user for user in users if user not in index]
-    if unknown:
-        known = ", ".join(map(str, list(index)[:3]))
-        raise UsageError(f"--user {unknown[0]}: no user of {name} has that id (its {len(index)} users' ids are as "
-                         f"its file gives them: {known}, ...); a user it has not seen goes in --items")
-    return data.X[[index[user] for user in users]], list(users)
+    try:
+        return data.X[data.rows_of(users)], list(users)
+    except KeyError as error:
+        raise UsageError(f"--user: {error.args[0]}; a user it has not seen goes in --items") from None
 
 
 def _data_format(args) -> tuple[str, object]:

@@ -243,6 +243,21 @@ class Dataset:
                                  == (self.X.shape, self.X.nnz, self.Y.shape, self.Y.nnz)
                                  and other.fingerprint() == self.fingerprint())
 
+    def rows_of(self, ids) -> np.ndarray:
+        """The row numbers of the examples with these ``row_ids`` (a user's id as the data gives
+        it, compared as text), in the order given.
+
+        Raises:
+            KeyError: an id no row has, the first named.
+        """
+        index = {str(row_id): row for row, row_id in enumerate(self.row_ids)}
+        unknown = [str(row_id) for row_id in ids if str(row_id) not in index]
+        if unknown:
+            known = ", ".join(map(str, list(index)[:3]))
+            raise KeyError(f"no row of {self.name} has the id {unknown[0]!r} (its {len(index)} rows' ids are as its "
+                           f"data gives them: {known}, ...)")
+        return np.array([index[str(row_id)] for row_id in ids], dtype=np.int64)
+
     def rows(self, index) -> Dataset:
         """The examples at ``index`` (an index array or boolean mask), as a new data set."""
         index = np.asarray(index)
