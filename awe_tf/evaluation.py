@@ -10,7 +10,7 @@ import numpy as np
 
 from awe_tf.baselines import KNN, LogOddsSVD, Popularity, svd_ranks
 from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split
-from awe_tf.data.overlap import trained_on
+from awe_tf.data.overlap import mostly_trained_on, trained_on
 from awe_tf.data.protocols import default_monitor, validation_split
 from awe_tf.memory import return_free_memory
 from awe_tf.metrics import evaluate_scorer, protocol_ks
@@ -89,9 +89,8 @@ def _warn_if_trained_on(model, split: Split) -> None:
     for trained in model.training_data():
         if trained is split.train or trained.same_content(split.train):  # the test part is held out from it
             continue
-        shared, total = trained_on(split.test, trained)
-        usual = trained_on(split.test, split.train)[0]  # what any model of the split would have seen
-        if total and 2 * shared >= total and shared >= 2 * usual:
+        shared, total = seen = trained_on(split.test, trained)
+        if mostly_trained_on(seen, trained_on(split.test, split.train)):  # the split's own: what any model sees
             what = "held-out items" if split.test.task == RECOMMENDATION else "labelled test rows"
             warnings.warn(f"evaluate_model: {shared:,} of the {total:,} {what} of {split.test.name} are ones the "
                           f"model was trained on ({trained.name}, {trained.n_examples:,} rows, given to fit): the "

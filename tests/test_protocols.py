@@ -199,3 +199,13 @@ def test_trained_on_counts_the_test_rows_and_positives_a_training_part_holds():
     assert trained_on(test, train.rows(np.array([], int))) == (0, 4)  # nothing trained on
     unlabelled = dataclasses.replace(split.test, Y=sp.csr_matrix(split.test.Y.shape))  # rows no metric scores
     assert trained_on(unlabelled, data) == (0, 0)
+
+
+def test_a_test_part_mostly_trained_on_is_half_of_it_and_twice_the_splits_own_share():
+    """By hand: 40 of 79 rows seen is half and more; 30 is not; 40 of 79 where the data's own split
+    repeats 30 of 100 (0.30, against 0.51) is not twice it; none seen is never."""
+    from awe_tf.data.overlap import mostly_trained_on
+
+    assert mostly_trained_on((40, 79), (0, 202)) and not mostly_trained_on((30, 79), (0, 202))
+    assert not mostly_trained_on((40, 79), (30, 100)) and mostly_trained_on((79, 79), (30, 100))
+    assert not mostly_trained_on((0, 0), (0, 0))

@@ -188,7 +188,7 @@ def check_not_trained_on(run: Path | None, split, name: str, recorded: RecordedD
     from awe_tf import runs
     from awe_tf.data.dataset import RECOMMENDATION
     from awe_tf.data.errors import DataFormatError
-    from awe_tf.data.overlap import trained_on
+    from awe_tf.data.overlap import mostly_trained_on, trained_on
 
     if run is None or recorded is not None:
         return
@@ -197,25 +197,23 @@ def check_not_trained_on(run: Path | None, split, name: str, recorded: RecordedD
         if own is None or own.fingerprints.get("test_fingerprint") == split.test.fingerprint():
             return  # no record, or the run's own test part
         own_split = run_split(run)
+        trained, own_test = own_split.train, own_split.test
     except (OSError, UsageError, runs.RunError, DataFormatError) as error:
-        trained = _training_file_alone(run)  # a run given --test trained on all of its training file
+        trained, own_test = _training_file_alone(run), None  # a run given --test trained on all of that file
         if trained is None:
             print(f"note: whether {run} was trained on these test rows is not checked: its own data cannot be read "
                   f"again ({str(error).splitlines()[0]})")
             return
-        own_split, usual = None, (0, 0)  # its test part unknown: taken to repeat no training row
-    trained = own_split.train if own_split is not None else trained
-    shared, total = trained_on(split.test, trained)
-    if not shared:
+    seen = trained_on(split.test, trained)
+    if not seen[0]:
         return
-    if own_split is not None:
-        usual = trained_on(own_split.test, own_split.train)
+    usual = trained_on(own_test, trained) if own_test is not None else (0, 0)  # gone: taken to repeat none
     what = "test positives (held-out items)" if split.test.task == RECOMMENDATION else "labelled test rows"
-    told = f"{shared:,} of the {total:,} {what} of {name} are ones {run} was trained on"
-    if 2 * shared >= total and shared * usual[1] >= 2 * usual[0] * total:
+    told = f"{seen[0]:,} of the {seen[1]:,} {what} of {name} are ones {run} was trained on"
+    if mostly_trained_on(seen, usual):
         raise UsageError(f"{told}: scoring them would measure what the model remembers, not how it ranks. Give no "
                          "data to score the run's own test part, or data it was not trained on (--test FILE)")
-    own_part = f"its own test part: {usual[0]:,} of {usual[1]:,}" if own_split is not None else \
+    own_part = f"its own test part: {usual[0]:,} of {usual[1]:,}" if own_test is not None else \
         "its own test file is gone"
     print(f"note: {told} ({own_part}); they are scored with the rest")
 

@@ -164,10 +164,9 @@ class Dataset:
                 and self.feature_names == self.label_names and np.array_equal(self.X.indptr, self.Y.indptr) \
                 and np.array_equal(self.X.indices, self.Y.indices):
             raise ValueError(f"{self.name}: X and Y hold the same entries under the same names, each row's labels its "
-                             "own inputs: as "
-                             "annotation a model learns to give a row's inputs back. For a user's items in and out "
-                             "give task='recommendation' (each pair's input then leaves its own item out, and "
-                             "rankings leave out the user's items)")
+                             "own inputs: as annotation a model learns to give a row's inputs back. For a user's "
+                             "items in and out give task='recommendation' (each pair's input then leaves its own "
+                             "item out, and rankings leave out the user's items)")
         if self.task == RECOMMENDATION and self.X.nnz and self.X.data.min() < 0:
             raise ValueError(f"{self.name}: recommendation inputs are items with weights above 0 (as an interactions "
                              f"file's), got {self.X.data[self.X.data < 0][:3].tolist()}")
@@ -186,10 +185,9 @@ class Dataset:
         """Names from a pandas DataFrame given as X or Y (its columns, and its index as the row
         ids), which SciPy reads by position and without its names; names given beside a frame
         must be its columns, in order."""
-        frames = [frame for frame in (self.X, self.Y) if is_frame(frame)]
-        if len(frames) == 2 and [str(row) for row in frames[0].index] != [str(row) for row in frames[1].index]:
-            where = first_difference([str(row) for row in frames[0].index], [str(row) for row in frames[1].index],
-                                     "in X's", "in Y's", "row")
+        rows = [[str(row) for row in frame.index] for frame in (self.X, self.Y) if is_frame(frame)]
+        if len(rows) == 2 and rows[0] != rows[1]:
+            where = first_difference(rows[0], rows[1], "in X's", "in Y's", "row")
             raise ValueError(f"{self.name}: the DataFrames given as X and Y index other rows ({where}): a row's "
                              "labels are its own only in the same order; align them first (Y.loc[X.index])")
         for part, names in (("X", "feature_names"), ("Y", "label_names")):

@@ -47,3 +47,12 @@ def trained_on(test: Dataset, train: Dataset) -> tuple[int, int]:
     asked = user[test_Y.row].astype(np.int64) * n_items + test_Y.col
     known = train_Y.row.astype(np.int64) * n_items + train_Y.col
     return int(np.isin(asked[user[test_Y.row] >= 0], known).sum()), int(test.Y.nnz)
+
+
+def mostly_trained_on(seen: tuple[int, int], usual: tuple[int, int]) -> bool:
+    """Whether a test part repeats training rows far more than it should: ``seen``, its
+    :func:`trained_on` count against the model's training data, is at least half of it, and its
+    share at least twice ``usual``'s, what the data's own split repeats (data of few distinct rows
+    repeats training rows in any test part)."""
+    (shared, total), (usual_shared, usual_total) = seen, usual
+    return shared > 0 and 2 * shared >= total and shared * usual_total >= 2 * usual_shared * total
