@@ -230,6 +230,54 @@ def test_interactions_with_weights_and_header(tmp_path):
         read_interactions(write(tmp_path, "i7.tsv", "a\tb\nc\td\ne\tf\tx\n"), header=False)
 
 
+def test_interactions_in_memory_are_the_data_set_their_file_reads_as(tmp_path):
+    """Dataset.from_interactions builds what read_interactions reads from a file of the same rows
+    (the same content and fingerprint, users in ascending id order, ids kept as text, whole-number
+    ids as their text), and refuses what the reader refuses, naming the interaction's position: a
+    pair given twice (or adds its weights up), a weight not above 0 or missing; and what only memory
+    can hold: a missing id (None, NaN), a float id, an empty one, lengths that differ, a frame."""
+    from awe_tf.data import Dataset
+
+    path = write(tmp_path, "clicks.csv", "user,item,weight\nbob,apple,2\nann,pear,1\nbob,fig,1\n12,apple,3\n")
+    users, items, weights = ["bob", "ann", "bob", 12], np.array(["apple", "pear", "fig", "apple"]), [2, 1, 1, 3]
+    data = Dataset.from_interactions(users, items, np.asarray(weights, np.int64), name="clicks")
+    from_file = read_interactions(path)
+    assert data.same_content(from_file) and data.fingerprint() == from_file.fingerprint()
+    assert list(data.row_ids) == list(from_file.row_ids) == ["12", "ann", "bob"]
+    assert data.task == "recommendation" and data.label_names == ["apple", "fig", "pear"]
+    np.testing.assert_array_equal(data.X.toarray(), [[3, 0, 0], [0, 0, 1], [2, 1, 0]])
+    np.testing.assert_array_equal(data.rows_of(["bob", 12]), [2, 0])
+    numbered = Dataset.from_interactions(np.array([3, 10, 2]), np.array([5, 5, 6]))
+    assert list(numbered.row_ids) == ["2", "3", "10"] and numbered.label_names == ["5", "6"]  # numeric order
+    assert numbered.X.toarray().tolist() == [[0, 1], [1, 0], [1, 0]]  # weight 1 each
+    with pytest.raises(DataFormatError, match=r"^interactions, position 2: the interaction \(user a, item x\) is "
+                                              r"given twice \(first at position 0\); use duplicates='sum'"):
+        Dataset.from_interactions(["a", "b", "a"], ["x", "x", "x"])
+    summed = Dataset.from_interactions(["a", "b", "a"], ["x", "x", "x"], [1, 2, 3], duplicates="sum")
+    assert summed.X.toarray().tolist() == [[4], [2]]
+    refused = [
+        ((["a", None], ["x", "y"]), r"^user ids, position 1: no id \(None\): drop the interactions without one"),
+        ((["a", "b"], np.array([1.0, np.nan])), r"^item ids, position 1: no id \(nan\)"),
+        ((np.array([1.0, 2.0]), ["x", "y"]), r"^user ids, position 0: 1.0 \(float\): ids are text or whole numbers; "
+                                             r"pandas holds an id column that had a missing value as floats"),
+        ((["a", ""], ["x", "y"]), r"^user ids, position 1: an empty id"),
+        ((["a", "b"], ["x", "y"], [1, 0]), r"^weights, position 1: weight 0.0 must be positive"),
+        ((["a", "b"], ["x", "y"], [float("nan"), 1]), r"^weights, position 0: weight is nan"),
+        ((["a", "b"], ["x", "y"], [1]), r"weights must be one number per interaction: 2 interactions"),
+        ((["a", "b"], ["x"]), r"users and items must be one per interaction: 2 users, 1 items"),
+        (([], []), r"^interactions: no interactions given"),
+    ]
+    for args, message in refused:
+        with pytest.raises(ValueError, match=message):
+            Dataset.from_interactions(*args)
+
+    class Frame:  # what the builder looks at of a pandas DataFrame
+        columns, index = ["user", "item"], [0, 1]
+
+    with pytest.raises(ValueError, match=r"user ids are a DataFrame: give its columns"):
+        Dataset.from_interactions(Frame(), ["x", "y"])
+
+
 def test_xmlrepo(tmp_path):
     path = write(tmp_path, "x.txt", "3 4 3\n0,2 0:1.5 3:2\n 1:1\n1 2:0.5\n")
     data = read_xmlrepo(path)

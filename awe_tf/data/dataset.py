@@ -208,6 +208,16 @@ class Dataset:
                 self.row_ids = np.asarray(frame.index)
             setattr(self, part, frame_values(frame, f"{self.name}: {part}"))
 
+    @classmethod
+    def from_interactions(cls, users, items, weights=None, name: str = "interactions",
+                          duplicates: str = "error") -> Dataset:
+        """A recommendation data set from (user, item[, weight]) interactions in memory, as an
+        interactions file of those rows reads (:func:`awe_tf.data.interactions.from_interactions`,
+        which says what it takes and refuses)."""
+        from awe_tf.data.interactions import from_interactions
+
+        return from_interactions(users, items, weights, name=name, duplicates=duplicates)
+
     @property
     def n_examples(self) -> int:
         return self.X.shape[0]

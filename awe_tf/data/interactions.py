@@ -12,7 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from awe_tf.data.dataset import RECOMMENDATION, Dataset
-from awe_tf.data.errors import DataFormatError, parse_float
+from awe_tf.data.errors import FLOAT32_MAX, DataFormatError, check_finite, parse_float
 from awe_tf.data.text import ADDS_UP, check_duplicates, data_name, text_lines
 
 INTERACTION_SEPARATORS = ("\t", ",")  # an interactions file's: tabs, or commas in a .csv (read_interactions)
@@ -32,17 +32,19 @@ def _sort_key(ids):
 
 
 def interactions_to_dataset(users, items, weights, name, path, item_names=None, lines=None,
-                            duplicates: str = "error", values_as_ones: bool = False, header=None) -> Dataset:
+                            duplicates: str = "error", values_as_ones: bool = False, header=None,
+                            unit: str | None = None) -> Dataset:
     """Build the recommendation data set: one row per user, X = Y = the user's items.
 
     Every interaction is an implicit positive (Y = 1); X keeps the weights, or with
     ``values_as_ones`` is 1 for each (user, item) pair (:class:`Dataset`). A pair given twice is
     an error naming both lines, or with ``duplicates="sum"`` its weights add up (with
     ``values_as_ones``: it is one interaction). Users are in ascending id order, which the
-    protocol's split relies on.
+    protocol's split relies on. ``lines``: where each interaction was read, lines of ``path``, or
+    with ``unit`` places in data given in memory (:func:`from_interactions`).
     """
     if not users:
-        raise DataFormatError(path, "no interactions found (empty file)")
+        raise DataFormatError(path, "no interactions found (empty file)" if unit is None else "no interactions given")
     user_ids = _sort_key(set(users))
     item_ids = _sort_key(set(items))
     user_index = {u: i for i, u in enumerate(user_ids)}
@@ -51,7 +53,7 @@ def interactions_to_dataset(users, items, weights, name, path, item_names=None, 
     cols = np.fromiter((item_index[t] for t in items), np.int64, len(items))
     check_duplicates(path, rows, cols, lines if lines is not None else np.arange(1, len(users) + 1),
                      lambda i: f"the interaction (user {users[i]}, item {items[i]})", duplicates,
-                     "read a repeated rating as one interaction" if values_as_ones else ADDS_UP)
+                     "read a repeated rating as one interaction" if values_as_ones else ADDS_UP, unit)
     X = sp.csr_matrix((np.asarray(weights, np.float32), (rows, cols)), shape=(len(user_ids), len(item_ids)))
     X.sum_duplicates()
     Y = X.copy()
@@ -231,6 +233,87 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
         lines.append(line_no)
     return interactions_to_dataset(users, items, weights, name or data_name(path), path, lines=lines,
                                    duplicates=duplicates, header=header)
+
+
+def _missing(value) -> bool:
+    """Whether an id is a missing value: None, NaN, pandas' NA or NaT."""
+    return value is None or (isinstance(value, float) and value != value) or type(value).__name__ in ("NAType",
+                                                                                                       "NaTType")
+
+
+def _ids(values, what: str) -> list[str]:
+    """Interaction ids given in memory as text: text or whole numbers, one per interaction (a list,
+    a NumPy array, a pandas column); a missing id or one of another type refused, at its position."""
+    if hasattr(values, "columns"):
+        raise ValueError(f"{what} ids are a DataFrame: give its columns, as "
+                         "Dataset.from_interactions(df['user'], df['item'], df['rating'])")
+    array = np.asarray(values, dtype=object if isinstance(values, (list, tuple)) else None)
+    if array.ndim != 1:
+        raise ValueError(f"{what} ids must be one id per interaction (a list or a column), got shape {array.shape}")
+    ids = array.tolist()
+    missing = next((i for i, value in enumerate(ids) if _missing(value)), None)
+    if missing is not None:
+        raise DataFormatError(f"{what} ids", f"no id ({ids[missing]}): drop the interactions without one (dropna)",
+                              missing, "position")
+    for i, value in enumerate(ids):
+        if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+            ids[i] = str(int(value))
+        elif not isinstance(value, str):
+            hint = ("pandas holds an id column that had a missing value as floats: astype(int) once those rows are "
+                    "dropped" if isinstance(value, float) else "give ids as text or integers")
+            raise DataFormatError(f"{what} ids", f"{value!r} ({type(value).__name__}): ids are text or whole "
+                                  f"numbers; {hint}", i, "position")
+        elif not value:
+            raise DataFormatError(f"{what} ids", "an empty id", i, "position")
+    return ids
+
+
+def from_interactions(users, items, weights=None, name: str = "interactions", duplicates: str = "error") -> Dataset:
+    """A recommendation data set from interactions in memory: user ``users[i]`` interacted with item
+    ``items[i]``, at weight ``weights[i]`` (default 1 each). It is the data set an interactions file
+    of those rows reads as (:func:`read_interactions`): one row per user, in ascending id order
+    (``row_ids``), the items as X's and Y's columns, named by their ids (``label_names``), X holding
+    the weights and Y 1 for each interaction.
+
+    Args:
+        users, items: one id per interaction, text or whole numbers (a list, a NumPy array, a
+            pandas column: ``from_interactions(df["user_id"], df["item_id"], df["rating"])``);
+            ids are kept as text (``5`` is the item named ``"5"``).
+        weights: one positive number per interaction, or None.
+        name: the data set's name, for messages and reports.
+        duplicates: a (user, item) pair given twice is refused (``"error"``, naming both places) or
+            its weights add up (``"sum"``).
+
+    Raises:
+        ValueError (:class:`DataFormatError` where an interaction is at fault, naming its position):
+            lengths that differ, an id that is neither text nor a whole number (a missing one), a
+            weight that is missing, not finite or not above 0 (an impression without a click is no
+            interaction), a pair given twice.
+    """
+    users, items = _ids(users, "user"), _ids(items, "item")
+    if len(users) != len(items):
+        raise ValueError(f"users and items must be one per interaction: {len(users)} users, {len(items)} items")
+    if weights is None:
+        values = np.ones(len(users), np.float64)
+    else:
+        if hasattr(weights, "columns"):
+            raise ValueError("weights are a DataFrame: give its column, df['rating']")
+        try:
+            values = np.asarray(weights, np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("weights must be numbers, one per interaction") from None
+        if values.ndim != 1 or len(values) != len(users):
+            raise ValueError(f"weights must be one number per interaction: {len(users)} interactions, weights of "
+                             f"shape {values.shape}")
+        for i in np.flatnonzero(~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX))[:1]:  # the first, if any
+            check_finite("weights", float(values[i]), int(i), "weight", "position")  # raises
+        below = np.flatnonzero(values <= 0)
+        if below.size:
+            raise DataFormatError("weights", f"weight {float(values[below[0]])!r} must be positive (an interaction "
+                                  "of weight 0, an impression without a click, is no interaction: leave it out)",
+                                  int(below[0]), "position")
+    return interactions_to_dataset(users, items, values.tolist(), name, name, lines=np.arange(len(users)),
+                                   duplicates=duplicates, unit="position")
 
 
 def rows_of_items(names: Sequence[str], items: Iterable[Sequence[str]],

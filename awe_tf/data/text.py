@@ -75,13 +75,15 @@ def sum_hint(summed: str = ADDS_UP) -> str:
     return f"use duplicates='sum' (--duplicates sum) to {summed}"
 
 
-def check_duplicates(path, rows, cols, lines, describe, duplicates: str = "error", summed: str = ADDS_UP) -> None:
+def check_duplicates(path, rows, cols, lines, describe, duplicates: str = "error", summed: str = ADDS_UP,
+                     unit: str | None = None) -> None:
     """Stop at the first (row, column) entry given twice, naming both lines, unless
     ``duplicates="sum"`` (then the caller reads such entries as ``summed`` says).
 
     Args:
         rows, cols: the entries' row and column indices.
-        lines: the line each entry was read from.
+        lines: the line each entry was read from (with ``unit``, its place in data given in
+            memory: ``unit="position"``).
         describe: the name of the entry at a given index, for the message.
         duplicates: ``error`` (the default of every reader) or ``sum``.
         summed: what ``sum`` does with these entries, for the message (a label is read once).
@@ -97,6 +99,6 @@ def check_duplicates(path, rows, cols, lines, describe, duplicates: str = "error
     repeated = np.flatnonzero(keys[order][1:] == keys[order][:-1])
     if repeated.size:
         first, second = order[repeated[0]], order[repeated[0] + 1]
-        raise DataFormatError(path, f"{describe(first)} is given twice (first on line "
-                              f"{lines[first]}); {sum_hint(summed)}",
-                              int(lines[second]))
+        raise DataFormatError(path, f"{describe(first)} is given twice (first "
+                              f"{f'at {unit}' if unit else 'on line'} {lines[first]}); {sum_hint(summed)}",
+                              int(lines[second]), unit)
