@@ -217,6 +217,13 @@ def test_dataframes_are_read_by_their_names_or_refused():
     model.adapt(data)
     shuffled = clicks[["m3", "m1", "m4", "m2"]]
     np.testing.assert_array_equal(model.score(shuffled), model.score(clicks.values))
+    some = clicks[["m3", "m1"]]  # a subset of the items (a pivot of rows that name only some): the rest are 0
+    np.testing.assert_array_equal(model.score(some), model.score(clicks.values * [1, 0, 1, 0]))
+    with pytest.raises(ValueError, match="named columns .'x': not among the model's items., which the model reads"):
+        model.score(Frame(clicks.values, ["m1", "x", "m3", "m4"]))
+    titles = AWEModel(4, 4, dimension=3, data_task="recommendation", label_names=["a", "b", "b", "c"])
+    with pytest.raises(ValueError, match="a column named 'b', the name of 2 of the model's items"):
+        titles.score(Frame(clicks.values[:, :2], ["a", "b"]))
     annotation = AWEModel(4, 4, dimension=3)
     with pytest.raises(ValueError, match="a DataFrame with named columns, which the model reads by position"):
         annotation.score(clicks)

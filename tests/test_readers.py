@@ -247,7 +247,12 @@ def test_interactions_in_memory_are_the_data_set_their_file_reads_as(tmp_path):
     assert data.task == "recommendation" and data.label_names == ["apple", "fig", "pear"]
     np.testing.assert_array_equal(data.X.toarray(), [[3, 0, 0], [0, 0, 1], [2, 1, 0]])
     np.testing.assert_array_equal(data.rows_of(["bob", 12]), [2, 0])
+    with pytest.raises(TypeError, match=r"rows_of takes a list of ids: rows_of\(\['bob'\]\)"):
+        data.rows_of("bob")  # not the rows of users 'b', 'o' and 'b'
     numbered = Dataset.from_interactions(np.array([3, 10, 2]), np.array([5, 5, 6]))
+    from awe_tf.data.interactions import rows_of_items
+
+    assert rows_of_items(numbered.label_names, [[6, "5"]]).toarray().tolist() == [[1, 1]]  # ids as their text
     assert list(numbered.row_ids) == ["2", "3", "10"] and numbered.label_names == ["5", "6"]  # numeric order
     assert numbered.X.toarray().tolist() == [[0, 1], [1, 0], [1, 0]]  # weight 1 each
     with pytest.raises(DataFormatError, match=r"^interactions, position 2: the interaction \(user a, item x\) is "
@@ -265,6 +270,7 @@ def test_interactions_in_memory_are_the_data_set_their_file_reads_as(tmp_path):
         ((["a", "b"], ["x", "y"], [float("nan"), 1]), r"^weights, position 0: weight is nan"),
         ((["a", "b"], ["x", "y"], [1]), r"weights must be one number per interaction: 2 interactions"),
         ((["a", "b"], ["x"]), r"users and items must be one per interaction: 2 users, 1 items"),
+        ((["a", "b"], ["x", "y"], [1, "many"]), r"^weights, position 1: weight 'many' is not a number"),
         (([], []), r"^interactions: no interactions given"),
     ]
     for args, message in refused:
@@ -276,6 +282,17 @@ def test_interactions_in_memory_are_the_data_set_their_file_reads_as(tmp_path):
 
     with pytest.raises(ValueError, match=r"user ids are a DataFrame: give its columns"):
         Dataset.from_interactions(Frame(), ["x", "y"])
+    with pytest.raises(ValueError, match=r"as Dataset.from_interactions\(df\['user'\], .* \(the columns of the "
+                                         r"DataFrame, not the frame\)"):
+        Dataset.from_interactions(Frame())
+
+    class Column(np.ndarray):  # a pandas column of rows filtered before: its index labels are not its positions
+        index = [4, 7, 9]
+
+    users = np.array(["a", "b", "a"]).view(Column)
+    with pytest.raises(DataFormatError, match=r"^interactions, position 2, index 9: the interaction \(user a, item x\) "
+                                              r"is given twice \(first at position 0, index 4\)"):
+        Dataset.from_interactions(users, ["x", "x", "x"])
 
 
 def test_xmlrepo(tmp_path):

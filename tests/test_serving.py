@@ -340,7 +340,8 @@ def test_a_new_users_items_by_name_are_the_rows_of_their_ids(tmp_path):
     for items, words in (([["i9", "i1"]], "items the model does not have: 'i9'"),
                          ([["Heat (1995)"]], "'Heat (1995)' names more than one item (ids [3, 4]"),
                          ([["i1", "i1"]], "appears twice in a row"), (["i1", "i2"], "one list of names per row"),
-                         ([[3]], "item names are text"), ([{"i1": 0}], "one list of names per row")):
+                         ([[3.5]], "item names are text (or whole numbers, read as their text)"),
+                         ([[3]], "items the model does not have: '3'"), ([{"i1": 0}], "one list of names per row")):
         with pytest.raises(ValueError, match=re.escape(words)):
             served.rows_of(items)
     with pytest.raises(ValueError, match="weights must be positive numbers, .* got 0.0"):

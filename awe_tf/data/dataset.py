@@ -209,7 +209,7 @@ class Dataset:
             setattr(self, part, frame_values(frame, f"{self.name}: {part}"))
 
     @classmethod
-    def from_interactions(cls, users, items, weights=None, name: str = "interactions",
+    def from_interactions(cls, users, items=None, weights=None, name: str = "interactions",
                           duplicates: str = "error") -> Dataset:
         """A recommendation data set from (user, item[, weight]) interactions in memory, as an
         interactions file of those rows reads (:func:`awe_tf.data.interactions.from_interactions`,
@@ -257,7 +257,10 @@ class Dataset:
 
         Raises:
             KeyError: an id no row has, the first named.
+            TypeError: one id given alone, not in a list (a text id would be read as its characters).
         """
+        if isinstance(ids, (str, bytes, int, np.integer)):
+            raise TypeError(f"rows_of takes a list of ids: rows_of([{ids!r}])")
         index = {str(row_id): row for row, row_id in enumerate(self.row_ids)}
         unknown = [str(row_id) for row_id in ids if str(row_id) not in index]
         if unknown:

@@ -7,7 +7,7 @@ class DataFormatError(ValueError):
     """Malformed or inconsistent input data, with the file and line it was found at (or, for data
     given in memory, what it was given as and ``unit``: ``position``)."""
 
-    def __init__(self, path, message: str, line: int | None = None, unit: str | None = None):
+    def __init__(self, path, message: str, line: int | str | None = None, unit: str | None = None):
         where = f"{path}" if line is None else f"{path}, {unit} {line}" if unit else f"{path}:{line}"
         super().__init__(f"{where}: {message}")
         self.path = str(path)
@@ -18,7 +18,7 @@ class DataFormatError(ValueError):
 FLOAT32_MAX = 3.4028234663852886e38
 
 
-def check_finite(path, value: float, line: int | None, what: str = "value", unit: str | None = None) -> float:
+def check_finite(path, value: float, line: int | str | None, what: str = "value", unit: str | None = None) -> float:
     """``value``, if it is finite and fits in float32 (the precision models train in)."""
     if value != value or value in (float("inf"), float("-inf")):
         raise DataFormatError(path, f"{what} is {value!r}; NaN and infinite values are not allowed", line, unit)

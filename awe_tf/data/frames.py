@@ -38,18 +38,39 @@ def frame_values(frame, what: str):
 
 
 def by_position(X, names=None):
-    """``X`` as a matrix read by position: a pandas DataFrame's columns in the order of ``names``
-    (the model's features by name, where it knows them: a recommendation model's items), or, where
-    no names are known, a frame whose columns are numbered 0, 1, ... in order; a frame with other
-    columns is refused (read by position, it would give features other than the named ones)."""
+    """``X`` as a matrix read by position: a pandas DataFrame's columns by name where the model knows
+    its features' names (``names``: a recommendation model's items), in any order and any subset of
+    them (an item without a column is 0 in every row: no interaction); or, where no names are
+    known, a frame whose columns are numbered 0, 1, ... in order. A frame with other columns is
+    refused (read by position, it would give features other than the named ones), and so is one
+    naming a feature that two share (MovieLens titles)."""
     if not is_frame(X):
         return X
     columns = [str(column) for column in X.columns]
-    place = {column: i for i, column in enumerate(columns)}
-    if names is not None and len(place) == len(columns) and sorted(columns) == sorted(str(name) for name in names):
-        return frame_values(X[[X.columns[place[str(name)]] for name in names]], "inputs")
+    if names is not None:
+        names = [str(name) for name in names]
+        position = {}
+        for i, name in enumerate(names):
+            position.setdefault(name, []).append(i)
+        unknown = [column for column in columns if column not in position]
+        if not unknown and len(set(columns)) == len(columns):
+            shared = [column for column in columns if len(position[column]) > 1]
+            if shared:
+                raise ValueError(f"inputs are a DataFrame with a column named {shared[0]!r}, the name of "
+                                 f"{len(position[shared[0]])} of the model's items: give rows by position "
+                                 "(df.to_numpy() with every item's column in the model's order)")
+            rows = sp.coo_matrix(frame_values(X, "inputs"))
+            at = np.asarray([position[column][0] for column in columns], np.int64)
+            return sp.csr_matrix((rows.data, (rows.row, at[rows.col])), shape=(rows.shape[0], len(names)))
     if columns != [str(i) for i in range(len(columns))]:
-        raise ValueError("inputs are a DataFrame with named columns, which the model reads by position: give "
-                         + ("its columns named as the model's items (label_names), or " if names is not None else "")
+        what = ""
+        if names is not None:
+            unknown = [column for column in columns if column not in position]
+            odd = unknown or sorted({column for column in columns if columns.count(column) > 1})
+            said = "not among the model's items" if unknown else "a column twice"
+            what = f" ({', '.join(map(repr, odd[:3]))}{' and more' if len(odd) > 3 else ''}: {said})"
+        raise ValueError(f"inputs are a DataFrame with named columns{what}, which the model reads by position: give "
+                         + ("columns named as the model's items (label_names; any subset, in any order), or "
+                            if names is not None else "")
                          + "df.to_numpy() with the columns in the training data's order")
     return frame_values(X, "inputs")

@@ -235,15 +235,28 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
                                    duplicates=duplicates, header=header)
 
 
+def _whole_number(value) -> bool:
+    """Whether an id is a whole number (an int, a NumPy integer; not a bool), kept as its text."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def _missing(value) -> bool:
     """Whether an id is a missing value: None, NaN, pandas' NA or NaT."""
     return value is None or (isinstance(value, float) and value != value) or type(value).__name__ in ("NAType",
                                                                                                        "NaTType")
 
 
+def _places(values, n: int) -> list[str]:
+    """Where each of ``n`` interactions given in memory is, for messages: its position, and a pandas
+    column's index label beside it where the two differ (rows filtered out before)."""
+    index = getattr(values, "index", None)  # a pandas column's; a list's is a method
+    labels = list(index) if index is not None and not callable(index) and len(index) == n else range(n)
+    return [str(i) if label == i else f"{i}, index {label!r}" for i, label in enumerate(labels)]
+
+
 def _ids(values, what: str) -> list[str]:
     """Interaction ids given in memory as text: text or whole numbers, one per interaction (a list,
-    a NumPy array, a pandas column); a missing id or one of another type refused, at its position."""
+    a NumPy array, a pandas column); a missing id or one of another type refused, at its place."""
     if hasattr(values, "columns"):
         raise ValueError(f"{what} ids are a DataFrame: give its columns, as "
                          "Dataset.from_interactions(df['user'], df['item'], df['rating'])")
@@ -251,24 +264,63 @@ def _ids(values, what: str) -> list[str]:
     if array.ndim != 1:
         raise ValueError(f"{what} ids must be one id per interaction (a list or a column), got shape {array.shape}")
     ids = array.tolist()
+
+    def refuse(i, message):
+        raise DataFormatError(f"{what} ids", message, _places(values, len(ids))[i], "position")
+
     missing = next((i for i, value in enumerate(ids) if _missing(value)), None)
     if missing is not None:
-        raise DataFormatError(f"{what} ids", f"no id ({ids[missing]}): drop the interactions without one (dropna)",
-                              missing, "position")
+        refuse(missing, f"no id ({ids[missing]}): drop the interactions without one (dropna)")
     for i, value in enumerate(ids):
-        if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        if _whole_number(value):
             ids[i] = str(int(value))
         elif not isinstance(value, str):
             hint = ("pandas holds an id column that had a missing value as floats: astype(int) once those rows are "
                     "dropped" if isinstance(value, float) else "give ids as text or integers")
-            raise DataFormatError(f"{what} ids", f"{value!r} ({type(value).__name__}): ids are text or whole "
-                                  f"numbers; {hint}", i, "position")
+            refuse(i, f"{value!r} ({type(value).__name__}): ids are text or whole numbers; {hint}")
         elif not value:
-            raise DataFormatError(f"{what} ids", "an empty id", i, "position")
+            refuse(i, "an empty id")
     return ids
 
 
-def from_interactions(users, items, weights=None, name: str = "interactions", duplicates: str = "error") -> Dataset:
+def _weights(weights, n: int) -> np.ndarray:
+    """One positive, finite number per interaction (all 1 where ``weights`` is None); a missing one,
+    one that is no number and one not above 0 refused, at its place."""
+    if weights is None:
+        return np.ones(n, np.float64)
+    if hasattr(weights, "columns"):
+        raise ValueError("weights are a DataFrame: give its column, df['rating']")
+    values = np.asarray(weights, dtype=object if isinstance(weights, (list, tuple)) else None)
+    if values.ndim != 1 or len(values) != n:
+        raise ValueError(f"weights must be one number per interaction: {n} interactions, weights of shape "
+                         f"{values.shape}")
+    try:
+        numbers = values.astype(np.float64)
+    except (TypeError, ValueError):
+        bad = next(i for i, value in enumerate(values.tolist()) if not _is_number_like(value))
+        raise DataFormatError("weights", f"weight {values[bad]!r} is not a number", _places(weights, n)[bad],
+                              "position") from None
+    bad = np.flatnonzero(~np.isfinite(numbers) | (np.abs(numbers) > FLOAT32_MAX) | (numbers <= 0))
+    if bad.size:
+        i = int(bad[0])
+        if np.isfinite(numbers[i]) and abs(numbers[i]) <= FLOAT32_MAX:
+            raise DataFormatError("weights", f"weight {float(numbers[i])!r} must be positive (an interaction of "
+                                  "weight 0, an impression without a click, is no interaction: leave it out)",
+                                  _places(weights, n)[i], "position")
+        check_finite("weights", float(numbers[i]), _places(weights, n)[i], "weight", "position")  # raises
+    return numbers
+
+
+def _is_number_like(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def from_interactions(users, items=None, weights=None, name: str = "interactions",
+                      duplicates: str = "error") -> Dataset:
     """A recommendation data set from interactions in memory: user ``users[i]`` interacted with item
     ``items[i]``, at weight ``weights[i]`` (default 1 each). It is the data set an interactions file
     of those rows reads as (:func:`read_interactions`): one row per user, in ascending id order
@@ -279,50 +331,40 @@ def from_interactions(users, items, weights=None, name: str = "interactions", du
         users, items: one id per interaction, text or whole numbers (a list, a NumPy array, a
             pandas column: ``from_interactions(df["user_id"], df["item_id"], df["rating"])``);
             ids are kept as text (``5`` is the item named ``"5"``).
-        weights: one positive number per interaction, or None.
+        weights: one positive number per interaction, or None. They are the inputs' values, as an
+            interactions file's weights are: ratings given here weigh a user's items by rating,
+            where the MovieLens reader reads every rating as 1 (leave them out for that).
         name: the data set's name, for messages and reports.
         duplicates: a (user, item) pair given twice is refused (``"error"``, naming both places) or
             its weights add up (``"sum"``).
 
     Raises:
-        ValueError (:class:`DataFormatError` where an interaction is at fault, naming its position):
-            lengths that differ, an id that is neither text nor a whole number (a missing one), a
-            weight that is missing, not finite or not above 0 (an impression without a click is no
-            interaction), a pair given twice.
+        ValueError (:class:`DataFormatError` where an interaction is at fault, naming its position
+            and, for a pandas column whose index differs, its index label): lengths that differ,
+            an id that is neither text nor a whole number (a missing one), a weight that is
+            missing, not a number or not above 0 (an impression without a click is no
+            interaction), a pair given twice; a DataFrame given whole.
     """
-    users, items = _ids(users, "user"), _ids(items, "item")
-    if len(users) != len(items):
-        raise ValueError(f"users and items must be one per interaction: {len(users)} users, {len(items)} items")
-    if weights is None:
-        values = np.ones(len(users), np.float64)
-    else:
-        if hasattr(weights, "columns"):
-            raise ValueError("weights are a DataFrame: give its column, df['rating']")
-        try:
-            values = np.asarray(weights, np.float64)
-        except (TypeError, ValueError):
-            raise ValueError("weights must be numbers, one per interaction") from None
-        if values.ndim != 1 or len(values) != len(users):
-            raise ValueError(f"weights must be one number per interaction: {len(users)} interactions, weights of "
-                             f"shape {values.shape}")
-        for i in np.flatnonzero(~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX))[:1]:  # the first, if any
-            check_finite("weights", float(values[i]), int(i), "weight", "position")  # raises
-        below = np.flatnonzero(values <= 0)
-        if below.size:
-            raise DataFormatError("weights", f"weight {float(values[below[0]])!r} must be positive (an interaction "
-                                  "of weight 0, an impression without a click, is no interaction: leave it out)",
-                                  int(below[0]), "position")
-    return interactions_to_dataset(users, items, values.tolist(), name, name, lines=np.arange(len(users)),
-                                   duplicates=duplicates, unit="position")
+    if items is None:
+        raise ValueError("give the users' ids and the items' ids, one per interaction, as "
+                         "Dataset.from_interactions(df['user'], df['item'], df['rating'])"
+                         + (" (the columns of the DataFrame, not the frame)" if hasattr(users, "columns") else ""))
+    user_ids, item_ids = _ids(users, "user"), _ids(items, "item")
+    if len(user_ids) != len(item_ids):
+        raise ValueError(f"users and items must be one per interaction: {len(user_ids)} users, {len(item_ids)} items")
+    values = _weights(weights, len(user_ids))
+    return interactions_to_dataset(user_ids, item_ids, values.tolist(), name, name, duplicates=duplicates,
+                                   lines=_places(users, len(user_ids)), unit="position")
 
 
 def rows_of_items(names: Sequence[str], items: Iterable[Sequence[str]],
                   weights: Iterable[Sequence[float]] | None = None, shared: str = "a name cannot tell which"
                   ) -> sp.csr_matrix:
     """Input rows of a recommendation model from each row's items by name (``names``: the model's
-    label names, an interactions file's item ids, whose positions are its item ids), one row per
-    list of ``items``, each item at ``weights``' value (default 1 each). ``shared``: what the
-    refusal of a name that two items share tells the caller to do instead.
+    label names, an interactions file's item ids, whose positions are its item ids; a whole number
+    is read as its text, as :func:`from_interactions` keeps ids), one row per list of ``items``,
+    each item at ``weights``' value (default 1 each). ``shared``: what the refusal of a name that
+    two items share tells the caller to do instead.
 
     Raises:
         ValueError: items not given as one list of names per row, weights not one positive
@@ -335,11 +377,11 @@ def rows_of_items(names: Sequence[str], items: Iterable[Sequence[str]],
     items = list(items) if not isinstance(items, (str, dict)) else items  # a generator is read once, here
     if isinstance(items, (str, dict)) or any(isinstance(row, (str, dict, set)) for row in items):
         raise ValueError("items must be one list of names per row ([['i3', 'i17']] for one user)")
-    rows = [list(row) for row in items]
+    rows = [[str(int(name)) if _whole_number(name) else name for name in row] for row in items]
     odd = [name for row in rows for name in row if not isinstance(name, str)]
     if odd:
-        raise ValueError(f"item names are text, as the model's labels are: got {odd[0]!r} "
-                         f"({type(odd[0]).__name__})")
+        raise ValueError(f"item names are text (or whole numbers, read as their text), as the model's labels "
+                         f"are: got {odd[0]!r} ({type(odd[0]).__name__})")
     weights = list(weights) if weights is not None else [[1.0] * len(row) for row in rows]
     if len(weights) != len(rows) or any(np.ndim(w) != 1 or len(w) != len(r)
                                         for w, r in zip(weights, rows, strict=True)):

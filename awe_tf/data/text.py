@@ -101,4 +101,4 @@ def check_duplicates(path, rows, cols, lines, describe, duplicates: str = "error
         first, second = order[repeated[0]], order[repeated[0] + 1]
         raise DataFormatError(path, f"{describe(first)} is given twice (first "
                               f"{f'at {unit}' if unit else 'on line'} {lines[first]}); {sum_hint(summed)}",
-                              int(lines[second]), unit)
+                              lines[second] if unit else int(lines[second]), unit)
