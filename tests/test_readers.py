@@ -295,6 +295,33 @@ def test_interactions_in_memory_are_the_data_set_their_file_reads_as(tmp_path):
         Dataset.from_interactions(users, ["x", "x", "x"])
 
 
+def test_rows_without_a_header_or_counted_from_one_and_wide_tables_are_told_apart(tmp_path):
+    """What users commonly hold instead of the formats read: LibSVM's multi-label rows (no 'N F L'
+    header: the one they need is computed; indices from 1: the index one past the end is named as
+    such, and a file using neither feature 0 nor label 0 is noted), and a wide CSV of features and
+    label columns (named as a table, not read as interactions, whether or not a test file is given)."""
+    rows = "1,2 1:0.5 3:2\n0 0:1\n"
+    with pytest.raises(DataFormatError, match=r"/r.txt:1: the first line must be the header 'N F L', got '1,2 1:0.5 "
+                                              r"3:2': N the rows.* reads with '2 4 3' put first"):
+        read_xmlrepo(write(tmp_path, "r.txt", rows))
+    assert read_xmlrepo(write(tmp_path, "h.txt", "2 4 3\n" + rows)).notes == ()
+    with pytest.raises(DataFormatError, match=r"o.txt:2: feature index 4 out of range \(0..3: indices count from 0; "
+                                              r"are this file's counted from 1"):
+        read_xmlrepo(write(tmp_path, "o.txt", "1 4 3\n1 4:1\n"))
+    with pytest.raises(DataFormatError, match=r"label index 3 out of range \(0..2: indices count from 0"):
+        read_xmlrepo(write(tmp_path, "p.txt", "1 4 3\n3 1:1\n"))
+    shifted = read_xmlrepo(write(tmp_path, "s.txt", "2 4 3\n1,2 1:0.5 3:2\n1 2:1\n"))
+    assert shifted.notes == ("no row of s.txt has feature 0 or label 0: indices count from 0 here; if the file's "
+                             "count from 1, as LibSVM's do, take 1 from each",)
+    wide = "f1,f2,f3,l1,l2\n0.5,1,2,0,1\n0.1,0,3,1,1\n"
+    for test in (None, write(tmp_path, "wide-test.csv", wide)):
+        with pytest.raises(DataFormatError, match=r"wide.csv: its first row has 5 fields, where an interactions file "
+                                                  r".* a table of features and label columns is read from Mulan ARFF"):
+            read_files(write(tmp_path, "wide.csv", wide), test)
+    with pytest.raises(DataFormatError, match=r"its first row has 6 fields"):
+        read_interactions(write(tmp_path, "wide.tsv", "a\tb\tc\td\te\tf\n1\t2\t3\t4\t5\t6\n"))
+
+
 def test_xmlrepo(tmp_path):
     path = write(tmp_path, "x.txt", "3 4 3\n0,2 0:1.5 3:2\n 1:1\n1 2:0.5\n")
     data = read_xmlrepo(path)

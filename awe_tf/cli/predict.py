@@ -81,7 +81,7 @@ def _file_rows(args, split, name: str):
     if list(rows.feature_names) != list(split.train.feature_names):
         raise UsageError(f"--rows {args.rows}: its features are not those of {name} that {args.model} was trained "
                          f"on: {first_difference(split.train.feature_names, rows.feature_names)}; give rows with the "
-                         "same attributes, in the same order")
+                         "same features (attributes), in the same order")
     if not rows.n_examples:
         raise UsageError(f"--rows {args.rows} holds no row")
     return rows.X, [f"row {i + 1}" for i in range(rows.n_examples)]

@@ -37,11 +37,15 @@ def first_difference(names: list[str], others: list[str], ours: str = "in traini
     Example:
         >>> first_difference(["a", "b"], ["a", "c"])
         "feature 1 is 'c' there, 'b' in training"
+        >>> first_difference(["a", "b", "c"], ["a", "b"])
+        "2 features there, 3 in training: the first not there is 'c' (feature 2)"
     """
     for index, (name, other) in enumerate(zip(names, others, strict=False)):
         if name != other:
             return f"{what} {index} is {other!r} {theirs}, {name!r} {ours}"
-    return f"{len(others)} {what}s {theirs}, {len(names)} {ours}"
+    shorter, longer, lacking = (others, names, theirs) if len(others) < len(names) else (names, others, ours)
+    return (f"{len(others)} {what}s {theirs}, {len(names)} {ours}: the first not {lacking} is "
+            f"{longer[len(shorter)]!r} ({what} {len(shorter)})")
 
 
 def labelled_rows(Y) -> np.ndarray:

@@ -197,6 +197,29 @@ def _movie_titles(folder: Path) -> dict:
     return {}
 
 
+TABLE_FIELDS = 5  # fields from which a row is a table's (features and label columns), not an interaction's
+
+
+def check_not_a_table(path, n_fields: int | None = None) -> None:
+    """Refuse an interactions file whose first row has :data:`TABLE_FIELDS` fields or more
+    (``n_fields``; None: its first line's, read as :func:`read_interactions` reads it): a table of
+    features and label columns, which is not a format awe-tf reads from a file; say what is."""
+    path = Path(path)
+    if n_fields is None:
+        sep = "," if path.suffix.lower() == ".csv" else "\t"
+        try:
+            n_fields = next((len(_fields(path, line, number, sep)) for number, line in text_lines(path)
+                             if line.strip()), 0)
+        except (DataFormatError, OSError):
+            return  # the reader says what is wrong
+    if n_fields >= TABLE_FIELDS:
+        raise DataFormatError(path, f"its first row has {n_fields} fields, where an interactions file (what a .csv or "
+                                    ".tsv is read as) has user, item[, weight]: a table of features and label "
+                                    "columns is read from Mulan ARFF (--format mulan, with its label list) or "
+                                    "Extreme Classification text (--format xmlrepo), or in Python as "
+                                    "awe_tf.Dataset(df[feature_columns], df[label_columns]) (README: Your own data)")
+
+
 def read_interactions(path, name: str | None = None, duplicates: str = "error", header: bool | None = None) -> Dataset:
     """Read ``user, item[, weight]`` rows: tab-separated (``.tsv``/other) or comma (``.csv``).
 
@@ -214,6 +237,7 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
     hints = {4: f" (user, item, weight, timestamp? keep the first three columns: {cut}; --format movielens reads "
                 "such rows where user and item ids are whole numbers, every rating as 1)"}
     rows, header = _read_table(path, sep, "interactions", header)
+    check_not_a_table(path, len(header if header is not None else rows[0][1]) if rows else 0)
     weighted = next(((line_no, fields) for line_no, fields in rows if len(fields) == 3), None)
     for line_no, fields in rows:
         _check_field_count(path, sep, line_no, fields, 2, 3, hints)

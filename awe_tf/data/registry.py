@@ -9,7 +9,7 @@ from pathlib import Path
 
 from awe_tf.data.dataset import Dataset, Split, first_difference
 from awe_tf.data.errors import DataFormatError
-from awe_tf.data.interactions import MOVIELENS_FILES, read_interactions, read_movielens
+from awe_tf.data.interactions import MOVIELENS_FILES, check_not_a_table, read_interactions, read_movielens
 from awe_tf.data.mulan import meka_hint, read_mulan
 from awe_tf.data.protocols import N_HELD_OUT, protocol_split
 from awe_tf.data.xmlrepo import read_row_lists, read_xmlrepo, row_lists, stray_row_lists
@@ -154,6 +154,8 @@ def _read_parts(train, test, labels, format, name, duplicates, header):
             raise DataFormatError(test, f"its header's {second.n_features} features and {second.n_labels} labels "
                                         f"differ from {train}'s {first.n_features} and {first.n_labels}")
         return first, second, None
+    if fmt == "interactions":
+        check_not_a_table(train)  # a table's rows, a .csv of features and labels, before what --test would say
     if test is not None:
         raise ValueError(f"{fmt} data is split by the protocol, {N_HELD_OUT} items of each user held out as its test "
                          "part: give only the training file (--train; in Python, no test file)")

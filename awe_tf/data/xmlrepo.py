@@ -21,6 +21,20 @@ from awe_tf.data.dataset import ANNOTATION, Dataset
 from awe_tf.data.errors import DataFormatError, parse_float, parse_int
 from awe_tf.data.text import LABEL_ONCE, check_duplicates, data_name, text_lines
 
+ONE_BASED = ": indices count from 0; are this file's counted from 1, as LibSVM's are? take 1 from each"
+
+
+def _counts(lines: list[str]) -> str:
+    """The header 'N F L' that a file of rows without one would have: its rows, and one more than
+    its largest feature and label index (or '...' where a row does not read as one)."""
+    rows = [line.split() for line in lines if line.strip()]
+    try:
+        features = [int(token.split(":", 1)[0]) for row in rows for token in row if ":" in token]
+        labels = [int(label) for row in rows if row and ":" not in row[0] for label in row[0].split(",") if label]
+    except ValueError:
+        return "N F L"
+    return f"{len(rows)} {max(features, default=-1) + 1} {max(labels, default=-1) + 1}"
+
 
 def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Dataset:
     """Read one file of the repository's format into a data set. Its features are sparse
@@ -36,8 +50,13 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
     if not lines or not lines[0].strip():
         raise DataFormatError(path, "empty file; expected a header 'N F L'", 1)
     header = lines[0].split()
-    if len(header) != 3:
-        raise DataFormatError(path, f"header must be 'N F L', got {lines[0]!r}", 1)
+    if len(header) != 3 or any(":" in h or "," in h for h in header):  # a row's index:value pairs, its label list
+        shown = lines[0] if len(lines[0]) <= 60 else lines[0][:60] + "..."
+        raise DataFormatError(path, f"the first line must be the header 'N F L', got {shown!r}: N the rows, F the "
+                                    "features and L the labels (indices count from 0: F and L are one more than the "
+                                    "largest). A file of rows without it (LibSVM's multi-label layout) reads with "
+                                    + (f"'{_counts(lines)}' put first" if ":" in lines[0] else "that line put first")
+                                    + " (a test file takes the training file's F and L)", 1)
     n, n_features, n_labels = (parse_int(path, h, 1, "header count") for h in header)
     if min(n, n_features, n_labels) < 1:
         raise DataFormatError(path, f"header counts 'N F L' must be at least 1, got {lines[0].strip()!r}", 1)
@@ -62,7 +81,8 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
                                       "comma-separated list without spaces)", line_no)
             label = parse_int(path, text, line_no, "label index")
             if not 0 <= label < n_labels:
-                raise DataFormatError(path, f"label index {label} out of range (0..{n_labels - 1})", line_no)
+                raise DataFormatError(path, f"label index {label} out of range (0..{n_labels - 1}"
+                                      f"{ONE_BASED if label == n_labels else ''})", line_no)
             yr.append(row)
             yc.append(label)
             yl.append(line_no)
@@ -73,7 +93,8 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
             index_text, value_text = token.split(":", 1)
             index = parse_int(path, index_text, line_no, "feature index")
             if not 0 <= index < n_features:
-                raise DataFormatError(path, f"feature index {index} out of range (0..{n_features - 1})", line_no)
+                raise DataFormatError(path, f"feature index {index} out of range (0..{n_features - 1}"
+                                      f"{ONE_BASED if index == n_features else ''})", line_no)
             xr.append(row)
             xc.append(index)
             xv.append(parse_float(path, value_text, line_no, f"feature {index}"))
@@ -86,6 +107,7 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
     X.eliminate_zeros()  # a stored 0 is no input, as everywhere else
     Y.sum_duplicates()
     Y.data[:] = 1.0
+    from_one = bool(xc and yc) and min(xc) >= 1 and min(yc) >= 1  # a file of LibSVM's 1-based indices reads shifted
     return Dataset(
         X=X,
         Y=Y,
@@ -93,6 +115,8 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
         label_names=[f"l{i}" for i in range(n_labels)],
         task=ANNOTATION,
         name=name or data_name(path),
+        notes=(f"no row of {path.name} has feature 0 or label 0: indices count from 0 here; if the file's count "
+               "from 1, as LibSVM's do, take 1 from each",) if from_one else (),
     )
 
 
