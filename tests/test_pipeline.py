@@ -221,6 +221,8 @@ def test_dataframes_are_read_by_their_names_or_refused():
     np.testing.assert_array_equal(model.score(some), model.score(clicks.values * [1, 0, 1, 0]))
     with pytest.raises(ValueError, match="named columns .'x': not among the model's items., which the model reads"):
         model.score(Frame(clicks.values, ["m1", "x", "m3", "m4"]))
+    with pytest.raises(ValueError, match="named columns .'m1': a column twice., which the model reads"):
+        model.score(Frame(clicks.values, ["m1", "m1", "m3", "m4"]))
     titles = AWEModel(4, 4, dimension=3, data_task="recommendation", label_names=["a", "b", "b", "c"])
     with pytest.raises(ValueError, match="a column named 'b', the name of 2 of the model's items"):
         titles.score(Frame(clicks.values[:, :2], ["a", "b"]))

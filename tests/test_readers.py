@@ -247,8 +247,9 @@ def test_interactions_in_memory_are_the_data_set_their_file_reads_as(tmp_path):
     assert data.task == "recommendation" and data.label_names == ["apple", "fig", "pear"]
     np.testing.assert_array_equal(data.X.toarray(), [[3, 0, 0], [0, 0, 1], [2, 1, 0]])
     np.testing.assert_array_equal(data.rows_of(["bob", 12]), [2, 0])
-    with pytest.raises(TypeError, match=r"rows_of takes a list of ids: rows_of\(\['bob'\]\)"):
-        data.rows_of("bob")  # not the rows of users 'b', 'o' and 'b'
+    for one in ("bob", 12):
+        with pytest.raises(TypeError, match=r"rows_of takes a list of ids: rows_of\(\[" + repr(one) + r"\]\)"):
+            data.rows_of(one)  # "bob": not the rows of users 'b', 'o' and 'b'
     numbered = Dataset.from_interactions(np.array([3, 10, 2]), np.array([5, 5, 6]))
     from awe_tf.data.interactions import rows_of_items
 
@@ -256,7 +257,7 @@ def test_interactions_in_memory_are_the_data_set_their_file_reads_as(tmp_path):
     assert list(numbered.row_ids) == ["2", "3", "10"] and numbered.label_names == ["5", "6"]  # numeric order
     assert numbered.X.toarray().tolist() == [[0, 1], [1, 0], [1, 0]]  # weight 1 each
     with pytest.raises(DataFormatError, match=r"^interactions, position 2: the interaction \(user a, item x\) is "
-                                              r"given twice \(first at position 0\); use duplicates='sum'"):
+                                              r"given twice \(first at position 0\); use duplicates='sum' to add"):
         Dataset.from_interactions(["a", "b", "a"], ["x", "x", "x"])
     summed = Dataset.from_interactions(["a", "b", "a"], ["x", "x", "x"], [1, 2, 3], duplicates="sum")
     assert summed.X.toarray().tolist() == [[4], [2]]
@@ -264,10 +265,12 @@ def test_interactions_in_memory_are_the_data_set_their_file_reads_as(tmp_path):
         ((["a", None], ["x", "y"]), r"^user ids, position 1: no id \(None\): drop the interactions without one"),
         ((["a", "b"], np.array([1.0, np.nan])), r"^item ids, position 1: no id \(nan\)"),
         ((np.array([1.0, 2.0]), ["x", "y"]), r"^user ids, position 0: 1.0 \(float\): ids are text or whole numbers; "
-                                             r"pandas holds an id column that had a missing value as floats"),
+                                             r"astype\(int\)"),
+        ((["a", " "], ["x", "y"]), r"^user ids, position 1: an empty id"),  # spaces dropped, as a file's are
         ((["a", ""], ["x", "y"]), r"^user ids, position 1: an empty id"),
         ((["a", "b"], ["x", "y"], [1, 0]), r"^weights, position 1: weight 0.0 must be positive"),
         ((["a", "b"], ["x", "y"], [float("nan"), 1]), r"^weights, position 0: weight is nan"),
+        ((["a", "b"], ["x", "y"], [1, 1e39]), r"^weights, position 1: weight is 1e\+39, beyond float32's range"),
         ((["a", "b"], ["x", "y"], [1]), r"weights must be one number per interaction: 2 interactions"),
         ((["a", "b"], ["x"]), r"users and items must be one per interaction: 2 users, 1 items"),
         ((["a", "b"], ["x", "y"], [1, "many"]), r"^weights, position 1: weight 'many' is not a number"),
@@ -294,6 +297,14 @@ def test_interactions_in_memory_are_the_data_set_their_file_reads_as(tmp_path):
                                               r"is given twice \(first at position 0, index 4\)"):
         Dataset.from_interactions(users, ["x", "x", "x"])
 
+    class Sorted(np.ndarray):  # another column of the same frame, sorted apart: its rows in another order
+        index = [9, 7, 4]
+
+    with pytest.raises(ValueError, match=r"users and items are pandas columns with other row labels"):
+        Dataset.from_interactions(users, np.array(["x", "y", "z"]).view(Sorted))
+    aligned = np.array(["x", "y", "z"]).view(Column)
+    assert Dataset.from_interactions(users, aligned, duplicates="sum").X.nnz == 3
+
 
 def test_rows_without_a_header_or_counted_from_one_and_wide_tables_are_told_apart(tmp_path):
     """What users commonly hold instead of the formats read: LibSVM's multi-label rows (no 'N F L'
@@ -313,6 +324,10 @@ def test_rows_without_a_header_or_counted_from_one_and_wide_tables_are_told_apar
     shifted = read_xmlrepo(write(tmp_path, "s.txt", "2 4 3\n1,2 1:0.5 3:2\n1 2:1\n"))
     assert shifted.notes == ("no row of s.txt has feature 0 or label 0: indices count from 0 here; if the file's "
                              "count from 1, as LibSVM's do, take 1 from each",)
+    with pytest.raises(DataFormatError, match=r"/n.txt:1: the first line must be the header 'N F L', got '100 20': N "
+                                              r"the rows, F the features and L the labels \(indices count from 0: F "
+                                              r"and L are one more than the largest\)$"):  # no LibSVM advice there
+        read_xmlrepo(write(tmp_path, "n.txt", "100 20\n" + rows))
     wide = "f1,f2,f3,l1,l2\n0.5,1,2,0,1\n0.1,0,3,1,1\n"
     for test in (None, write(tmp_path, "wide-test.csv", wide)):
         with pytest.raises(DataFormatError, match=r"wide.csv: its first row has 5 fields, where an interactions file "
@@ -320,6 +335,10 @@ def test_rows_without_a_header_or_counted_from_one_and_wide_tables_are_told_apar
             read_files(write(tmp_path, "wide.csv", wide), test)
     with pytest.raises(DataFormatError, match=r"its first row has 6 fields"):
         read_interactions(write(tmp_path, "wide.tsv", "a\tb\tc\td\te\tf\n1\t2\t3\t4\t5\t6\n"))
+    log = write(tmp_path, "log.csv", "user,item,rating,timestamp,title\nu1,i1,5,9,Heat\n")  # interactions, more columns
+    with pytest.raises(DataFormatError, match=r"log.csv:2: expected 2 to 3 fields separated by ',', got 5 \(keep the "
+                                              r"first three columns, user, item and weight: cut -d, -f1-3 log.csv"):
+        read_files(log)
 
 
 def test_xmlrepo(tmp_path):

@@ -43,6 +43,8 @@ def first_difference(names: list[str], others: list[str], ours: str = "in traini
     for index, (name, other) in enumerate(zip(names, others, strict=False)):
         if name != other:
             return f"{what} {index} is {other!r} {theirs}, {name!r} {ours}"
+    if len(others) == len(names):
+        return f"{len(others)} {what}s {theirs}, {len(names)} {ours}, the same"
     shorter, longer, lacking = (others, names, theirs) if len(others) < len(names) else (names, others, ours)
     return (f"{len(others)} {what}s {theirs}, {len(names)} {ours}: the first not {lacking} is "
             f"{longer[len(shorter)]!r} ({what} {len(shorter)})")

@@ -5,6 +5,8 @@ not a requirement: a frame is told by its ``columns`` and ``index``."""
 
 from __future__ import annotations
 
+import collections
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -31,6 +33,10 @@ def frame_values(frame, what: str):
     try:
         return np.asarray(frame, dtype=np.float64)
     except (TypeError, ValueError) as error:
+        if hasattr(frame, "isna") and frame.isna().to_numpy().any():  # pandas' NA, which NumPy cannot read
+            column = next(str(c) for c in frame.columns if frame[c].isna().to_numpy().any())
+            raise ValueError(f"{what} is a DataFrame with missing values (column {column!r}): fill them, "
+                             "fillna(0)") from None
         bad = next((str(column) for column in frame.columns if not _numbers(frame[column])), None)
         named = f" (column {bad!r})" if bad is not None else ""
         raise ValueError(f"{what} is a DataFrame with values that are not numbers{named}: "
@@ -47,29 +53,28 @@ def by_position(X, names=None):
     if not is_frame(X):
         return X
     columns = [str(column) for column in X.columns]
+    if not columns:
+        raise ValueError("inputs are a DataFrame with no column: give a column per feature")
+    odd = ""
     if names is not None:
-        names = [str(name) for name in names]
         position = {}
         for i, name in enumerate(names):
-            position.setdefault(name, []).append(i)
+            position.setdefault(str(name), []).append(i)
         unknown = [column for column in columns if column not in position]
-        if not unknown and len(set(columns)) == len(columns):
-            shared = [column for column in columns if len(position[column]) > 1]
-            if shared:
-                raise ValueError(f"inputs are a DataFrame with a column named {shared[0]!r}, the name of "
-                                 f"{len(position[shared[0]])} of the model's items: give rows by position "
+        twice = [column for column, count in collections.Counter(columns).items() if count > 1]
+        if not unknown and not twice:
+            shared = next((column for column in columns if len(position[column]) > 1), None)
+            if shared is not None:
+                raise ValueError(f"inputs are a DataFrame with a column named {shared!r}, the name of "
+                                 f"{len(position[shared])} of the model's items: give rows by position "
                                  "(df.to_numpy() with every item's column in the model's order)")
             rows = sp.coo_matrix(frame_values(X, "inputs"))
             at = np.asarray([position[column][0] for column in columns], np.int64)
             return sp.csr_matrix((rows.data, (rows.row, at[rows.col])), shape=(rows.shape[0], len(names)))
+        shown, said = (unknown, "not among the model's items") if unknown else (twice, "a column twice")
+        odd = f" ({', '.join(map(repr, shown[:3]))}{' and more' if len(shown) > 3 else ''}: {said})"
     if columns != [str(i) for i in range(len(columns))]:
-        what = ""
-        if names is not None:
-            unknown = [column for column in columns if column not in position]
-            odd = unknown or sorted({column for column in columns if columns.count(column) > 1})
-            said = "not among the model's items" if unknown else "a column twice"
-            what = f" ({', '.join(map(repr, odd[:3]))}{' and more' if len(odd) > 3 else ''}: {said})"
-        raise ValueError(f"inputs are a DataFrame with named columns{what}, which the model reads by position: give "
+        raise ValueError(f"inputs are a DataFrame with named columns{odd}, which the model reads by position: give "
                          + ("columns named as the model's items (label_names; any subset, in any order), or "
                             if names is not None else "")
                          + "df.to_numpy() with the columns in the training data's order")

@@ -200,24 +200,35 @@ def _movie_titles(folder: Path) -> dict:
 TABLE_FIELDS = 5  # fields from which a row is a table's (features and label columns), not an interaction's
 
 
-def check_not_a_table(path, n_fields: int | None = None) -> None:
-    """Refuse an interactions file whose first row has :data:`TABLE_FIELDS` fields or more
-    (``n_fields``; None: its first line's, read as :func:`read_interactions` reads it): a table of
-    features and label columns, which is not a format awe-tf reads from a file; say what is."""
+def check_not_a_table(path, first_row: list[str] | None = None) -> None:
+    """Refuse an interactions file whose first row (``first_row``; None: its first line, read as
+    :func:`read_interactions` reads it) has :data:`TABLE_FIELDS` fields or more and names no
+    interactions column (:data:`HEADER_WORDS`): a table of features and label columns, which is
+    not a format awe-tf reads from a file; say what is. (A log with more columns than user, item
+    and weight has its own error, with the command that keeps the first three.)"""
     path = Path(path)
-    if n_fields is None:
+    if first_row is None:
         sep = "," if path.suffix.lower() == ".csv" else "\t"
         try:
-            n_fields = next((len(_fields(path, line, number, sep)) for number, line in text_lines(path)
-                             if line.strip()), 0)
+            first_row = next((_fields(path, line, number, sep) for number, line in text_lines(path)
+                              if line.strip()), [])
         except (DataFormatError, OSError):
             return  # the reader says what is wrong
-    if n_fields >= TABLE_FIELDS:
-        raise DataFormatError(path, f"its first row has {n_fields} fields, where an interactions file (what a .csv or "
-                                    ".tsv is read as) has user, item[, weight]: a table of features and label "
+    if len(first_row) >= TABLE_FIELDS and not any(field.lower() in HEADER_WORDS for field in first_row):
+        raise DataFormatError(path, f"its first row has {len(first_row)} fields, where an interactions file (what a "
+                                    ".csv or .tsv is read as) has user, item[, weight]: a table of features and label "
                                     "columns is read from Mulan ARFF (--format mulan, with its label list) or "
                                     "Extreme Classification text (--format xmlrepo), or in Python as "
-                                    "awe_tf.Dataset(df[feature_columns], df[label_columns]) (README: Your own data)")
+                                    "awe_tf.Dataset(df[feature_columns], df[label_columns]) (README: Your own "
+                                    "data); interactions with more columns: keep the first three, "
+                                    + _cut_command(path))
+
+
+def _cut_command(path: Path) -> str:
+    """The command that keeps an interactions file's first three columns (user, item, weight)."""
+    sep = "," if path.suffix.lower() == ".csv" else "\t"
+    cut = f"cut {'-d, ' if sep == ',' else ''}-f1-3 {shlex.quote(path.name)}"  # cut splits at tabs by default
+    return cut + f" > {shlex.quote(path.stem + '3' + path.suffix)}"
 
 
 def read_interactions(path, name: str | None = None, duplicates: str = "error", header: bool | None = None) -> Dataset:
@@ -232,12 +243,12 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
     path = Path(path)
     sep = "," if path.suffix.lower() == ".csv" else "\t"
     users, items, weights, lines = [], [], [], []
-    cut = f"cut {'-d, ' if sep == ',' else ''}-f1-3 {shlex.quote(path.name)}"  # cut splits at tabs by default
-    cut += f" > {shlex.quote(path.stem + '3' + path.suffix)}"
-    hints = {4: f" (user, item, weight, timestamp? keep the first three columns: {cut}; --format movielens reads "
-                "such rows where user and item ids are whole numbers, every rating as 1)"}
     rows, header = _read_table(path, sep, "interactions", header)
-    check_not_a_table(path, len(header if header is not None else rows[0][1]) if rows else 0)
+    check_not_a_table(path, list(header if header is not None else rows[0][1]) if rows else [])
+    hints = {n: f" (keep the first three columns, user, item and weight: {_cut_command(path)})"
+             for n in range(TABLE_FIELDS, max((len(fields) for _, fields in rows), default=0) + 1)}
+    hints[4] = (f" (user, item, weight, timestamp? keep the first three columns: {_cut_command(path)}; --format "
+                "movielens reads such rows where user and item ids are whole numbers, every rating as 1)")
     weighted = next(((line_no, fields) for line_no, fields in rows if len(fields) == 3), None)
     for line_no, fields in rows:
         _check_field_count(path, sep, line_no, fields, 2, 3, hints)
@@ -270,41 +281,61 @@ def _missing(value) -> bool:
                                                                                                        "NaTType")
 
 
-def _places(values, n: int) -> list[str]:
-    """Where each of ``n`` interactions given in memory is, for messages: its position, and a pandas
-    column's index label beside it where the two differ (rows filtered out before)."""
-    index = getattr(values, "index", None)  # a pandas column's; a list's is a method
-    labels = list(index) if index is not None and not callable(index) and len(index) == n else range(n)
-    return [str(i) if label == i else f"{i}, index {label!r}" for i, label in enumerate(labels)]
+def _index(values):
+    """A pandas column's index (its row labels), or None for a list or an array (a list's ``index``
+    is a method)."""
+    index = getattr(values, "index", None)
+    return None if index is None or callable(index) else index
+
+
+class _Places:
+    """Where interactions given in memory are, for messages, worked out only when one is named:
+    ``places[i]`` is the position ``i``, with a pandas column's index label beside it where the two
+    differ (rows filtered out before)."""
+
+    def __init__(self, values):
+        self.index = _index(values)
+
+    def __getitem__(self, i) -> str:
+        i = int(i)
+        label = self.index[i] if self.index is not None and i < len(self.index) else i
+        same = isinstance(label, (int, np.integer)) and not isinstance(label, (bool, np.bool_)) and label == i
+        return str(i) if same else f"{i}, index {label!r}"
 
 
 def _ids(values, what: str) -> list[str]:
-    """Interaction ids given in memory as text: text or whole numbers, one per interaction (a list,
-    a NumPy array, a pandas column); a missing id or one of another type refused, at its place."""
+    """Interaction ids given in memory as text, as an interactions file's are read: text (its
+    surrounding spaces dropped) or whole numbers, one per interaction (a list, a NumPy array, a
+    pandas column); a missing id, an empty one or one of another type refused, at its place."""
     if hasattr(values, "columns"):
         raise ValueError(f"{what} ids are a DataFrame: give its columns, as "
                          "Dataset.from_interactions(df['user'], df['item'], df['rating'])")
     array = np.asarray(values, dtype=object if isinstance(values, (list, tuple)) else None)
     if array.ndim != 1:
         raise ValueError(f"{what} ids must be one id per interaction (a list or a column), got shape {array.shape}")
+    if array.dtype.kind in "iu":  # the common cases, without a look at each id
+        return array.astype(str).tolist()
     ids = array.tolist()
-
-    def refuse(i, message):
-        raise DataFormatError(f"{what} ids", message, _places(values, len(ids))[i], "position")
-
-    missing = next((i for i, value in enumerate(ids) if _missing(value)), None)
-    if missing is not None:
-        refuse(missing, f"no id ({ids[missing]}): drop the interactions without one (dropna)")
-    for i, value in enumerate(ids):
-        if _whole_number(value):
-            ids[i] = str(int(value))
-        elif not isinstance(value, str):
-            hint = ("pandas holds an id column that had a missing value as floats: astype(int) once those rows are "
-                    "dropped" if isinstance(value, float) else "give ids as text or integers")
-            refuse(i, f"{value!r} ({type(value).__name__}): ids are text or whole numbers; {hint}")
-        elif not value:
-            refuse(i, "an empty id")
+    if not all(type(value) is str for value in ids):
+        missing = next((i for i, value in enumerate(ids) if _missing(value)), None)
+        if missing is not None:
+            _refuse(values, what, missing, f"no id ({ids[missing]}): drop the interactions without one (dropna)")
+        for i, value in enumerate(ids):
+            if _whole_number(value):
+                ids[i] = str(int(value))
+            elif not isinstance(value, str):
+                hint = ("astype(int) (pandas makes an id column that has a missing value floats: drop those rows "
+                        "first)" if isinstance(value, float) else "give ids as text or integers")
+                _refuse(values, what, i, f"{value!r} ({type(value).__name__}): ids are text or whole numbers; {hint}")
+    ids = [value.strip() for value in ids]
+    empty = next((i for i, value in enumerate(ids) if not value), None)
+    if empty is not None:
+        _refuse(values, what, empty, "an empty id")
     return ids
+
+
+def _refuse(values, what: str, i: int, message: str):
+    raise DataFormatError(f"{what} ids", message, _Places(values)[i], "position")
 
 
 def _weights(weights, n: int) -> np.ndarray:
@@ -318,20 +349,18 @@ def _weights(weights, n: int) -> np.ndarray:
     if values.ndim != 1 or len(values) != n:
         raise ValueError(f"weights must be one number per interaction: {n} interactions, weights of shape "
                          f"{values.shape}")
+    places = _Places(weights)
     try:
         numbers = values.astype(np.float64)
     except (TypeError, ValueError):
         bad = next(i for i, value in enumerate(values.tolist()) if not _is_number_like(value))
-        raise DataFormatError("weights", f"weight {values[bad]!r} is not a number", _places(weights, n)[bad],
-                              "position") from None
+        raise DataFormatError("weights", f"weight {values[bad]!r} is not a number", places[bad], "position") from None
     bad = np.flatnonzero(~np.isfinite(numbers) | (np.abs(numbers) > FLOAT32_MAX) | (numbers <= 0))
     if bad.size:
         i = int(bad[0])
-        if np.isfinite(numbers[i]) and abs(numbers[i]) <= FLOAT32_MAX:
-            raise DataFormatError("weights", f"weight {float(numbers[i])!r} must be positive (an interaction of "
-                                  "weight 0, an impression without a click, is no interaction: leave it out)",
-                                  _places(weights, n)[i], "position")
-        check_finite("weights", float(numbers[i]), _places(weights, n)[i], "weight", "position")  # raises
+        check_finite("weights", float(numbers[i]), places[i], "weight", "position")  # a NaN, inf, or beyond float32
+        raise DataFormatError("weights", f"weight {float(numbers[i])!r} must be positive (an interaction of weight 0, "
+                              "an impression without a click, is no interaction: leave it out)", places[i], "position")
     return numbers
 
 
@@ -341,6 +370,21 @@ def _is_number_like(value) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def _check_aligned(columns: dict) -> None:
+    """Refuse pandas columns whose row labels differ (one sorted or filtered apart from the others):
+    they are paired by position, so each user would be given another row's item."""
+    given = {name: _index(values) for name, values in columns.items() if _index(values) is not None}
+    if len(given) < 2:
+        return
+    (first, index), *others = given.items()
+    for name, other in others:
+        same = index.equals(other) if hasattr(index, "equals") else list(index) == list(other)
+        if not same:
+            raise ValueError(f"{first} and {name} are pandas columns with other row labels (an index sorted or "
+                             "filtered apart): interactions are paired by position, so give columns of one frame, "
+                             "df['user'], df['item'], df['rating']")
 
 
 def from_interactions(users, items=None, weights=None, name: str = "interactions",
@@ -354,7 +398,8 @@ def from_interactions(users, items=None, weights=None, name: str = "interactions
     Args:
         users, items: one id per interaction, text or whole numbers (a list, a NumPy array, a
             pandas column: ``from_interactions(df["user_id"], df["item_id"], df["rating"])``);
-            ids are kept as text (``5`` is the item named ``"5"``).
+            ids are kept as text (``5`` is the item named ``"5"``), without surrounding spaces.
+            Pandas columns must share their index (columns of one frame).
         weights: one positive number per interaction, or None. They are the inputs' values, as an
             interactions file's weights are: ratings given here weigh a user's items by rating,
             where the MovieLens reader reads every rating as 1 (leave them out for that).
@@ -364,9 +409,9 @@ def from_interactions(users, items=None, weights=None, name: str = "interactions
 
     Raises:
         ValueError (:class:`DataFormatError` where an interaction is at fault, naming its position
-            and, for a pandas column whose index differs, its index label): lengths that differ,
-            an id that is neither text nor a whole number (a missing one), a weight that is
-            missing, not a number or not above 0 (an impression without a click is no
+            and, for a pandas column where it differs, its index label): lengths or pandas indexes
+            that differ, an id that is neither text nor a whole number (a missing one), a weight
+            that is missing, not a number or not above 0 (an impression without a click is no
             interaction), a pair given twice; a DataFrame given whole.
     """
     if items is None:
@@ -376,9 +421,10 @@ def from_interactions(users, items=None, weights=None, name: str = "interactions
     user_ids, item_ids = _ids(users, "user"), _ids(items, "item")
     if len(user_ids) != len(item_ids):
         raise ValueError(f"users and items must be one per interaction: {len(user_ids)} users, {len(item_ids)} items")
+    _check_aligned({"users": users, "items": items, "weights": weights})
     values = _weights(weights, len(user_ids))
     return interactions_to_dataset(user_ids, item_ids, values.tolist(), name, name, duplicates=duplicates,
-                                   lines=_places(users, len(user_ids)), unit="position")
+                                   lines=_Places(users), unit="position")
 
 
 def rows_of_items(names: Sequence[str], items: Iterable[Sequence[str]],

@@ -70,9 +70,10 @@ ADDS_UP = "add repeated entries up"  # what duplicates="sum" does with values (s
 LABEL_ONCE = "read a repeated label once"  # and with a label, present or not
 
 
-def sum_hint(summed: str = ADDS_UP) -> str:
-    """The end of a message about an entry given twice: how to have it read, and what that does."""
-    return f"use duplicates='sum' (--duplicates sum) to {summed}"
+def sum_hint(summed: str = ADDS_UP, flag: bool = True) -> str:
+    """The end of a message about an entry given twice: how to have it read (``flag``: the command
+    line's way too, for data read from a file), and what that does."""
+    return f"use duplicates='sum'{' (--duplicates sum)' if flag else ''} to {summed}"
 
 
 def check_duplicates(path, rows, cols, lines, describe, duplicates: str = "error", summed: str = ADDS_UP,
@@ -100,5 +101,5 @@ def check_duplicates(path, rows, cols, lines, describe, duplicates: str = "error
     if repeated.size:
         first, second = order[repeated[0]], order[repeated[0] + 1]
         raise DataFormatError(path, f"{describe(first)} is given twice (first "
-                              f"{f'at {unit}' if unit else 'on line'} {lines[first]}); {sum_hint(summed)}",
+                              f"{f'at {unit}' if unit else 'on line'} {lines[first]}); {sum_hint(summed, not unit)}",
                               lines[second] if unit else int(lines[second]), unit)

@@ -24,16 +24,39 @@ from awe_tf.data.text import LABEL_ONCE, check_duplicates, data_name, text_lines
 ONE_BASED = ": indices count from 0; are this file's counted from 1, as LibSVM's are? take 1 from each"
 
 
-def _counts(lines: list[str]) -> str:
-    """The header 'N F L' that a file of rows without one would have: its rows, and one more than
-    its largest feature and label index (or '...' where a row does not read as one)."""
-    rows = [line.split() for line in lines if line.strip()]
+def _row(path, line_no: int, line: str) -> tuple[list[int], list[tuple[int, str]]]:
+    """One row's label indices and ``(feature index, value text)`` pairs, as the line writes them
+    (``l1,l2 f:v f:v``, spaces or tabs between parts; no labels where the first part is a pair);
+    what does not read as such is refused, naming the line. Indices are not checked against the
+    header's counts here."""
+    parts = line.split()
+    labels_text, features = ("", parts) if ":" in parts[0] else (parts[0], parts[1:])
+    labels = []
+    for text in labels_text.split(",") if labels_text else ():
+        if not text:
+            raise DataFormatError(path, f"empty label in the list {labels_text!r} (a row's labels are one "
+                                  "comma-separated list without spaces)", line_no)
+        labels.append(parse_int(path, text, line_no, "label index"))
+    pairs = []
+    for token in features:
+        if ":" not in token:
+            raise DataFormatError(path, f"feature {token!r} is not 'index:value' (a row's labels come first, as "
+                                  "one comma-separated list without spaces)", line_no)
+        index_text, value_text = token.split(":", 1)
+        pairs.append((parse_int(path, index_text, line_no, "feature index"), value_text))
+    return labels, pairs
+
+
+def _counts(path, lines: list[str]) -> str | None:
+    """The header 'N F L' a file of rows without one would have: its rows, and one more than its
+    largest feature and label index; None where a line does not read as a row."""
     try:
-        features = [int(token.split(":", 1)[0]) for row in rows for token in row if ":" in token]
-        labels = [int(label) for row in rows if row and ":" not in row[0] for label in row[0].split(",") if label]
-    except ValueError:
-        return "N F L"
-    return f"{len(rows)} {max(features, default=-1) + 1} {max(labels, default=-1) + 1}"
+        rows = [_row(path, line_no, line) for line_no, line in enumerate(lines, start=1) if line.strip()]
+    except DataFormatError:
+        return None
+    features = max((index for _, pairs in rows for index, _ in pairs), default=-1)
+    labels = max((label for row_labels, _ in rows for label in row_labels), default=-1)
+    return f"{len(rows)} {features + 1} {labels + 1}"
 
 
 def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Dataset:
@@ -52,11 +75,12 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
     header = lines[0].split()
     if len(header) != 3 or any(":" in h or "," in h for h in header):  # a row's index:value pairs, its label list
         shown = lines[0] if len(lines[0]) <= 60 else lines[0][:60] + "..."
+        counts = _counts(path, lines) if any(mark in lines[0] for mark in ":,") else None  # a row, not a header
         raise DataFormatError(path, f"the first line must be the header 'N F L', got {shown!r}: N the rows, F the "
                                     "features and L the labels (indices count from 0: F and L are one more than the "
-                                    "largest). A file of rows without it (LibSVM's multi-label layout) reads with "
-                                    + (f"'{_counts(lines)}' put first" if ":" in lines[0] else "that line put first")
-                                    + " (a test file takes the training file's F and L)", 1)
+                                    "largest)" + (f". A file of rows without it (LibSVM's multi-label layout) reads "
+                                                  f"with '{counts}' put first (a test file takes the training file's "
+                                                  "F and L)" if counts else ""), 1)
     n, n_features, n_labels = (parse_int(path, h, 1, "header count") for h in header)
     if min(n, n_features, n_labels) < 1:
         raise DataFormatError(path, f"header counts 'N F L' must be at least 1, got {lines[0].strip()!r}", 1)
@@ -69,29 +93,15 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
             if blank else ""), 1)
     xr, xc, xv, xl, yr, yc, yl = [], [], [], [], [], [], []
     for row, (line_no, line) in enumerate(body):
-        parts = line.split()  # spaces or tabs
-        first = parts[0]
-        if ":" in first:  # no labels on this row
-            labels_text, features = "", parts
-        else:
-            labels_text, features = first, parts[1:]
-        for text in labels_text.split(",") if labels_text else ():
-            if not text:
-                raise DataFormatError(path, f"empty label in the list {labels_text!r} (a row's labels are one "
-                                      "comma-separated list without spaces)", line_no)
-            label = parse_int(path, text, line_no, "label index")
+        labels, pairs = _row(path, line_no, line)
+        for label in labels:
             if not 0 <= label < n_labels:
                 raise DataFormatError(path, f"label index {label} out of range (0..{n_labels - 1}"
                                       f"{ONE_BASED if label == n_labels else ''})", line_no)
             yr.append(row)
             yc.append(label)
             yl.append(line_no)
-        for token in filter(None, features):
-            if ":" not in token:
-                raise DataFormatError(path, f"feature {token!r} is not 'index:value' (a row's labels come first, as "
-                                      "one comma-separated list without spaces)", line_no)
-            index_text, value_text = token.split(":", 1)
-            index = parse_int(path, index_text, line_no, "feature index")
+        for index, value_text in pairs:
             if not 0 <= index < n_features:
                 raise DataFormatError(path, f"feature index {index} out of range (0..{n_features - 1}"
                                       f"{ONE_BASED if index == n_features else ''})", line_no)
