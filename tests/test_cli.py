@@ -60,6 +60,8 @@ def test_train_on_the_bundled_default_then_evaluate(tmp_path):
     test_file = locate("corel5k") / KNOWN["corel5k"][2]
     said = run("predict", str(out), "--rows", str(test_file), "-k", "10", "--output", str(tmp_path / "p.jsonl"))
     assert said.stdout.splitlines()[1].startswith("row 1: ")
+    assert sum(line.startswith("row ") for line in said.stdout.splitlines()) == 5  # the other 495 in the file only
+    assert "(495 rows more than the 5 above)" in said.stdout
     assert _answers_score(tmp_path / "p.jsonl", awe_tf.load_dataset("corel5k")) == pytest.approx(report["metrics"])
     (tmp_path / "rows.txt").write_text("1 499 374\n0 1:1\n")  # rows in another format than the run's data
     refused = run("predict", str(out), "--rows", str(tmp_path / "rows.txt"), check=False)

@@ -279,7 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "(a deployed model's question; without it, its training part's items, as evaluate ranks)")
     predict.add_argument("-k", type=_positive, default=10, help="labels per row")
     add_data_args(predict, without="the data the model's run was trained on (its metrics.json)")
-    predict.add_argument("--output", help="also write the answers to this file, one JSON object per row")
+    predict.add_argument("--output", help="write the answers to this file, one JSON object per row (the first 5 "
+                                          "rows are printed too)")
     predict.set_defaults(func=cmd_predict, parser=predict)
 
     diagnose = command("diagnose", "what a trained AWE model's G does on the test part (why it wins "

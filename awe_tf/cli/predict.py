@@ -19,6 +19,7 @@ from awe_tf.cli.data_flags import (
 )
 
 ASKED = ("--user", "--items", "--rows")
+SHOWN = 5  # the rows printed where the answers go to a file (--output) as well
 
 
 def _asked(args) -> str:
@@ -149,12 +150,15 @@ def cmd_predict(args) -> int:
         print(f"note: fewer than -k {args.k} labels for some rows (as few as {fewer}): "
               + ("a user's own items and items no training row holds are not ranked" if recommendation
                  else f"the model has {model.n_labels}"))
-    for answer in answers:
+    shown = answers if output is None else answers[:SHOWN]  # a file's thousands of rows go to the file only
+    for answer in shown:
         ranked = ", ".join(f"{label} ({score:.4f})" for label, score in zip(answer["labels"], answer["scores"],
                                                                              strict=True))
         print(f"{answer['row']}: {ranked or 'no label left to rank'}")
     if output is not None:
         output.write_text("".join(json.dumps(answer) + "\n" for answer in answers))
-        print(f"answers: {output}")
+        more = f" ({len(answers) - len(shown)} rows more than the {len(shown)} above)" if len(answers) > len(shown) \
+            else ""
+        print(f"answers: {output}{more}")
     return 0
 
