@@ -96,7 +96,8 @@ def _answers_score(answers_file, split) -> dict:
 
 def test_predict_ranks_every_test_user_as_evaluate_scored_them(tmp_path):
     """A trained recommendation run's answers for its users (--user) give the metrics train
-    reported; a new user's items (--items) rank as the model's top_k ranks that row."""
+    reported; a new user's items (--items) rank as the model's top_k ranks that row, with the run's
+    data file there or gone."""
     from awe_tf.data import load_split
     from awe_tf.data.interactions import rows_of_items
     from awe_tf.models import AWEModel
@@ -152,6 +153,17 @@ def test_predict_ranks_every_test_user_as_evaluate_scored_them(tmp_path):
                           ": items the model does not have: 'nope'")):
         refused = run("predict", str(out), *asked, check=False)
         assert refused.returncode == 2 and refused.stderr.startswith(f"error: {words}"), refused.stderr
+    # the run's data file gone (a run copied to another machine): the model's item names are all --items and
+    # --rows need, the same answers; --user needs the data
+    clicks.rename(tmp_path / "elsewhere.csv")
+    alone = run("predict", str(out), "--rows", str(tmp_path / "new.tsv"), "-k", "5", "--output",
+                str(tmp_path / "alone.jsonl"))
+    assert f"note: the run's data files are gone ({clicks})" in alone.stdout
+    assert [json.loads(line)["label_ids"] for line in (tmp_path / "alone.jsonl").read_text().splitlines()] == \
+        ids.tolist()
+    assert "new user: " in run("predict", str(out), "--items", "item-3", "item-7", "-k", "5").stdout
+    refused = run("predict", str(out), "--user", users[0], check=False)
+    assert refused.returncode == 2 and "names data files that are not there now" in refused.stderr, refused.stderr
 
 
 def test_train_says_what_its_data_cannot_teach(tmp_path):

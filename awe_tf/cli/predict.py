@@ -7,6 +7,7 @@ out), so what it prints is what the evaluated model ranks."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from awe_tf.cli.common import UsageError, output_file
 from awe_tf.cli.data_flags import (
@@ -54,7 +55,8 @@ def _users(data, name: str, users: list[str]):
 
 def _data_format(args) -> tuple[str, object]:
     """The format of the model's data and its label list (Mulan ARFF's; else None): its files',
-    where ``args`` name files (after :func:`load_data`), else the named set's."""
+    where ``args`` name files (after :func:`load_data`, or :func:`_items_alone`), else the named
+    set's."""
     from awe_tf.data import DEFAULT_DATASET
     from awe_tf.data.registry import named_files
 
@@ -107,25 +109,55 @@ def _new_users(args, name: str, names: list[str]):
     return X, [str(user) for user in users.row_ids]
 
 
+def _items_alone(args, run, asked: str, model, error: Exception) -> str:
+    """Where the run's data cannot be read (its files gone: ``error``), a recommendation model that
+    names its items answers ``--items``, and ``--rows`` where the run's data was an interactions file,
+    from the model alone: its item names are all either needs (a user's own items are in the row).
+    Has ``args`` name the recorded files, for their format; returns the data's name for messages.
+    Anything else re-raises ``error``."""
+    from awe_tf import runs
+    from awe_tf.data import RECOMMENDATION
+    from awe_tf.data.registry import guess_format
+    from awe_tf.data.text import data_name
+
+    files = (runs.recorded_files(run) or (None, {}))[1]
+    gone = [path for path in (files.get(k) for k in ("train", "test", "labels")) if path and not Path(path).exists()]
+    if args.dataset or args.train or asked == "--user" or model.data_task != RECOMMENDATION or not model.label_names \
+            or not gone:
+        raise error
+    fmt = files.get("format") or guess_format(Path(files["train"]))
+    if asked == "--rows" and fmt != "interactions":
+        raise error
+    args.train, args.format = files["train"], fmt
+    print(f"note: the run's data files are gone ({', '.join(gone)}); the model's item names are all {asked} needs")
+    return data_name(files["train"])
+
+
 def cmd_predict(args) -> int:
     from awe_tf.data import RECOMMENDATION
     from awe_tf.data.interactions import rows_of_items
     from awe_tf.models import AWEModel
     from awe_tf.models.saving import run_directory
+    from awe_tf.runs import RunError
 
     asked = _asked(args)
     check_data_flags(args)
     run = run_directory(args.model)
     output = output_file(args.output, run=run)
-    split, name, recorded = load_data(args, run)
-    spare_data_files(output, args, args.rows)
     if args.all_items and asked != "--user":
         raise UsageError("--all-items goes with --user")
-    recommendation = split.train.task == RECOMMENDATION
-    if not recommendation and asked != "--rows":
-        raise UsageError(f"{asked} is for recommendation models; {name} is {split.train.task} data: give --rows FILE")
     model = AWEModel.load_model(args.model)
-    same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model, args, run)
+    try:
+        split, name, recorded = load_data(args, run)
+    except (UsageError, RunError) as error:  # the run's data gone: the model alone may do
+        split, name, recorded = None, _items_alone(args, run, asked, model, error), None
+    spare_data_files(output, args, args.rows)
+    task = split.train.task if split is not None else model.data_task
+    recommendation = task == RECOMMENDATION
+    if not recommendation and asked != "--rows":
+        raise UsageError(f"{asked} is for recommendation models; {name} is {task} data: give --rows FILE")
+    if split is not None:
+        same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model, args, run)
     names = list(model.label_names or split.train.label_names)  # a model made in Python may have none: the data's
     if asked == "--user":
         X, rows = _users(_whole_data(args) if args.all_items else split.train, name, args.user)
