@@ -166,6 +166,28 @@ def test_predict_ranks_every_test_user_as_evaluate_scored_them(tmp_path):
     assert refused.returncode == 2 and "names data files that are not there now" in refused.stderr, refused.stderr
 
 
+def test_interactions_with_a_test_file_of_their_own_train_and_evaluate_on_it(tmp_path):
+    """train --train log.csv --test later.csv: the test file's interactions are the test part (the
+    data line says so, and counts a user only there); evaluate reads both files again and scores
+    what train reported; predict ranks a user only in the test file (no training items)."""
+    rng = np.random.default_rng(1)
+    rows = [(f"u{user}", f"item-{item}") for user in range(60)
+            for item in rng.choice(np.arange(20) + 10 * (user % 3), 14, replace=False)]
+    train_rows = [row for i, row in enumerate(rows) if i % 14 < 10]
+    test_rows = [row for i, row in enumerate(rows) if i % 14 >= 10] + [("late", "item-3")]
+    for name, part in (("log.csv", train_rows), ("later.csv", test_rows)):
+        (tmp_path / name).write_text("user,item\n" + "".join(f"{u},{i}\n" for u, i in part))
+    out = tmp_path / "run"
+    said = run("train", "--train", str(tmp_path / "log.csv"), "--test", str(tmp_path / "later.csv"), "--epochs", "2",
+               "--dimension", "8", "--no-baselines", "--verbose", "0", "-o", str(out))
+    assert "test 61 users (the test file's interactions: the data's own split; 1 user only in the test file, " \
+           "tested with no training items)" in said.stdout, said.stdout
+    report = json.loads((out / "metrics.json").read_text())
+    run("evaluate", str(out), "--output", str(tmp_path / "e.json"))
+    assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(report["metrics"])
+    assert "late: item-" in run("predict", str(out), "--user", "late", "-k", "3").stdout
+
+
 def test_train_says_what_its_data_cannot_teach(tmp_path):
     """One xmlrepo file, no test file: the data line names the data by its folder (the file is
     train.txt), says the test part is every fifth row, and counts the training rows with no label

@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from awe_tf.data import Dataset, load_dataset, protocol_split, validation_split
-from awe_tf.data.protocols import annotation_validation, modulo_split, validation_rows
+from awe_tf.data.protocols import annotation_validation, coverage, modulo_split, validation_rows
 
 
 def toy_annotation(n=12):
@@ -110,6 +110,29 @@ def test_a_user_with_exactly_five_items_draws_them_all_and_one_with_fewer_draws_
     assert split.untested == 1
     report = evaluate_model(lambda X: np.zeros((X.shape[0], 12), np.float32), split)
     assert (report["n_test"], report["n_excluded"]) == (4, 1)
+
+
+def test_interactions_split_by_a_test_file_of_their_own():
+    """A test file of interactions (a later period's, say) is the test part: each user's test
+    interactions are its labels and the user's training ones its inputs, both files read by name
+    into one set of users and items; a user only in the test file is tested with no input, an
+    item only there is not ranked, and a test interaction that repeats a training one is not
+    tested, the training part's notes say."""
+    train = Dataset.from_interactions(["u1", "u1", "u2", "u3"], ["a", "b", "b", "c"], [2, 1, 1, 1], name="log")
+    test = Dataset.from_interactions(["u1", "u2", "u2", "u4", "u1"], ["c", "a", "z", "b", "a"], name="later")
+    split = protocol_split(train, test)
+    assert split.own_test_file and split.held_out == "test" and split.test.test_part
+    names = split.train.label_names
+    assert names == ["a", "b", "c", "z"] and list(split.train.row_ids) == ["u1", "u2", "u3", "u4"]
+    np.testing.assert_array_equal(split.train.X.toarray(), [[2, 1, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]])
+    assert list(split.test.row_ids) == ["u1", "u2", "u4"]  # u3 has no test interaction
+    np.testing.assert_array_equal(split.test.Y.toarray(), [[0, 0, 1, 0], [1, 0, 0, 1], [0, 1, 0, 0]])  # u1's a: trained
+    np.testing.assert_array_equal(split.test.X.toarray(), split.train.X.toarray()[[0, 1, 3]])
+    np.testing.assert_array_equal(split.exclude.toarray(), split.train.Y.toarray()[[0, 1, 3]])
+    assert split.candidates.tolist() == [0, 1, 2]  # z is in no training row: never ranked
+    assert split.train.notes == ("1 test interaction repeats the user's training one: not tested (a user's own "
+                                 "items are not ranked)",)
+    assert coverage(split).own_test_file and coverage(split).users_without_training_items == 1
 
 
 def test_recommendation_split_shares_the_training_matrices_when_every_user_is_tested():

@@ -317,9 +317,12 @@ def _test_notes(counts) -> str:
         notes.append(f"the rows {counts.test_rows_file.name} lists in its first column: the data set's own split")
     if counts.untested_users:
         notes.append(f"{_plural(counts.untested_users, 'user')} with fewer than {N_HELD_OUT} items: not tested")
+    if counts.own_test_file:
+        notes.append("the test file's interactions: the data's own split")
     if counts.users_without_training_items:
-        notes.append(f"{_plural(counts.users_without_training_items, 'user')} with exactly {N_HELD_OUT} items: all "
-                     "held out, tested with no training items")
+        notes.append(f"{_plural(counts.users_without_training_items, 'user')} " +
+                     ("only in the test file" if counts.own_test_file else
+                      f"with exactly {N_HELD_OUT} items: all held out") + ", tested with no training items")
     if counts.test_rows_without_features:
         notes.append(f"{_plural(counts.test_rows_without_features, 'row')} with no feature the model uses: each ranked "
                      "as the others, by the learnt label prior (by label order with --no-bias)")

@@ -312,7 +312,8 @@ class Split:
     return, ``"validation"`` in a validation carve-out, empty in a split built otherwise
     (training refuses a ``"test"`` split as its validation). ``carved_from``: the data set a
     validation carve-out was made from (its held-out rows are among that set's rows, so training
-    on it with this split as its validation is refused), else None.
+    on it with this split as its validation is refused), else None. ``own_test_file``: a
+    recommendation split whose test part is a test file's interactions, not the protocol's draw.
     """
 
     train: Dataset
@@ -324,6 +325,7 @@ class Split:
     test_rows_file: Path | None = None
     held_out: str = ""
     carved_from: Dataset | None = dataclasses.field(default=None, repr=False, compare=False)
+    own_test_file: bool = False
 
     def __post_init__(self):
         if self.held_out not in HELD_OUT:

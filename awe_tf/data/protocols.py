@@ -215,6 +215,15 @@ def recommendation_split(data: Dataset, seed: int = 0, held_out: str = "") -> Sp
     if not np.array_equal(data.X.indices, data.Y.indices) or not np.array_equal(data.X.indptr, data.Y.indptr):
         raise ValueError("recommendation data needs X and Y with the same non-zero pattern")
     kept, held, skipped = hold_out_items(data.Y, seed)
+    return _split_held(data, kept, held, skipped, held_out)
+
+
+def _split_held(data: Dataset, kept: np.ndarray, held: np.ndarray, skipped: int, held_out: str,
+                own_test_file: bool = False) -> Split:
+    """The split of recommendation data (X and Y of one non-zero pattern, indices sorted) whose
+    interactions ``held`` (a mask over ``Y.data``) are the test part's labels, those ``kept`` the
+    training part (:func:`recommendation_split` says how the parts share matrices); users with no
+    held interaction are not in the test part."""
     train_Y = _mask_csr(data.Y, kept)
     # inputs weighted as the labels are (implicit data: every weight 1): one training matrix serves as both
     train_X = train_Y if np.array_equal(data.X.data, data.Y.data) else _mask_csr(data.X, kept)
@@ -231,7 +240,54 @@ def recommendation_split(data: Dataset, seed: int = 0, held_out: str = "") -> Sp
         candidates=candidates,
         untested=skipped,
         held_out=held_out,
+        own_test_file=own_test_file,
     )
+
+
+def own_recommendation_split(train: Dataset, test: Dataset) -> Split:
+    """Interactions data split by a test file of its own (a later period's interactions, say),
+    not by the protocol's draw: the test part's labels are each user's interactions in ``test``,
+    its inputs the user's in ``train``, as in :func:`recommendation_split`. Both are read by name
+    into one set of users and items (their ids, ``row_ids`` and ``label_names``): a user only in
+    the test file is tested with no training items, an item only there is a column never trained
+    on, which is not ranked (as the protocol's items held out and in no training row). A test
+    interaction that repeats the user's training one is not tested (a user's own items are not
+    ranked, so it could never be hit): the training part's notes count them."""
+    from awe_tf.data.interactions import _sort_key
+
+    for part in (train, test):
+        if part.task != RECOMMENDATION:
+            raise ValueError(f"{part.name} is {part.task} data, not recommendation data")
+    users = _sort_key({str(u) for part in (train, test) for u in part.row_ids})
+    items = _sort_key({str(i) for part in (train, test) for i in part.label_names})
+    user_at = {u: i for i, u in enumerate(users)}
+    item_at = {t: i for i, t in enumerate(items)}
+    parts = []
+    for part in (train, test):
+        X = part.X.tocoo()
+        rows = np.asarray([user_at[str(u)] for u in part.row_ids], np.int64)[X.row]
+        cols = np.asarray([item_at[str(t)] for t in part.label_names], np.int64)[X.col]
+        parts.append((rows, cols, X.data.astype(np.float32)))
+    n_items = len(items)
+    trained = set((parts[0][0] * n_items + parts[0][1]).tolist())
+    test_keys = parts[1][0] * n_items + parts[1][1]
+    repeated = np.fromiter((key in trained for key in test_keys.tolist()), bool, len(test_keys))
+    rows = np.concatenate([parts[0][0], parts[1][0][~repeated]])
+    cols = np.concatenate([parts[0][1], parts[1][1][~repeated]])
+    values = np.concatenate([parts[0][2], parts[1][2][~repeated]])
+    from_test = np.concatenate([np.zeros(len(parts[0][0]), bool), np.ones(int((~repeated).sum()), bool)])
+    order = np.lexsort((cols, rows))  # CSR order: the masks below follow Y.data
+    shape = (len(users), n_items)
+    X = sp.csr_matrix((values[order], (rows[order], cols[order])), shape=shape)
+    Y = sp.csr_matrix((np.ones(len(order), np.float32), (rows[order], cols[order])), shape=shape)
+    held = from_test[order]
+    n = int(repeated.sum())
+    notes = (f"{n} test interaction{'s' * (n > 1)} repeat{'s' * (n == 1)} the user's training one{'s' * (n > 1)}: not "
+             "tested (a user's own items are not ranked)",) if n else ()
+    data = dataclasses.replace(train, X=X if not train.values_as_ones else Y.copy(), Y=Y, feature_names=list(items),
+                               label_names=list(items), row_ids=np.asarray(users, dtype=object),
+                               notes=tuple(train.notes) + notes, numeric_features=None)
+    return _split_held(data, ~held, held, 0, "", own_test_file=True)
 
 
 def recommendation_validation(train: Dataset) -> Split:
@@ -243,7 +299,8 @@ def recommendation_validation(train: Dataset) -> Split:
 class Coverage:
     """What a split can test and its training part can teach, in counts (``awe-tf train``'s
     data line): the test part's origin (``test_every``: every n-th row of one file, 0: a test
-    file, a file's own lists of rows, ``test_rows_file``, or the recommendation split) and its
+    file, a file's own lists of rows, ``test_rows_file``, or the recommendation split, by the
+    protocol's draw or a test file's interactions, ``own_test_file``) and its
     positives; for recommendation only, the users too
     short to test and those tested with no training items; for annotation only (0 for
     recommendation, whose items never trained on are not ranked at all), the training rows with
@@ -256,6 +313,7 @@ class Coverage:
 
     test_every: int = 0
     test_rows_file: Path | None = None
+    own_test_file: bool = False
     untested_users: int = 0
     users_without_training_items: int = 0
     unlabelled_rows: int = 0
@@ -273,7 +331,8 @@ def coverage(split: Split) -> Coverage:
     """The :class:`Coverage` of ``split``."""
     train, test = split.train, split.test
     if train.task == RECOMMENDATION:  # items never trained on are not ranked at all (the split's candidates)
-        return Coverage(untested_users=split.untested, test_positives=int(test.Y.nnz),
+        return Coverage(own_test_file=split.own_test_file, untested_users=split.untested,
+                        test_positives=int(test.Y.nnz),
                         users_without_training_items=int((test.X.getnnz(axis=1) == 0).sum()))
     numeric = np.asarray(train.numeric_features, bool)
     mean, std = train.numeric_scale if train.numeric_scale is not None else column_statistics(train.X, numeric)
@@ -298,11 +357,10 @@ def coverage(split: Split) -> Coverage:
 
 def protocol_split(train: Dataset, test: Dataset | None = None) -> Split:
     """The protocol's train/test split for either task (``held_out="test"``: training refuses it as
-    a validation split, and its test part, marked ``test_part``, as training data)."""
+    a validation split, and its test part, marked ``test_part``, as training data); recommendation
+    data given a test file of its own is split by it (:func:`own_recommendation_split`)."""
     if train.task == RECOMMENDATION:
-        if test is not None:
-            raise ValueError("recommendation data is split by the protocol; give one file")
-        split = recommendation_split(train, held_out="test")
+        split = recommendation_split(train) if test is None else own_recommendation_split(train, test)
     else:
         split = annotation_split(train, test)
     return dataclasses.replace(split, test=dataclasses.replace(split.test, test_part=True), held_out="test")

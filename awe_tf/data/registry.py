@@ -155,16 +155,20 @@ def _read_parts(train, test, labels, format, name, duplicates, header):
                                         f"differ from {train}'s {first.n_features} and {first.n_labels}")
         return first, second, None
     if fmt == "interactions":
-        check_not_a_table(train)  # a table's rows, a .csv of features and labels, before what --test would say
+        for path in filter(None, (train, test)):
+            check_not_a_table(path)  # a table's rows, a .csv of features and labels
+        return (read_interactions(train, name, duplicates, header),
+                read_interactions(test, name, duplicates, header) if test else None, None)
     if test is not None:
         raise ValueError(f"{fmt} data is split by the protocol, {N_HELD_OUT} items of each user held out as its test "
-                         "part: give only the training file (--train; in Python, no test file)")
+                         "part: give only the training file (--train; in Python, no test file), or an own split as "
+                         "interactions files (user, item[, weight])")
     if fmt == "movielens":
         folder = train.is_dir()  # no other format reads a folder: nothing else to suggest
         with _read_as_named(format is None, "a MovieLens folder" if folder else "MovieLens by its name",
                             other_formats=not folder):
             return read_movielens(train, name, duplicates), None, None
-    return read_interactions(train, name, duplicates, header), None, None
+    raise AssertionError(f"format {fmt} has no reader")  # FORMATS lists the formats read above
 
 
 @contextlib.contextmanager
