@@ -203,7 +203,7 @@ CASES = [
     ("a test file of MovieLens ratings", ["train", "--train", "{dir}/few.tsv", "--test", "{dir}/short.tsv",
                                           "--format", "movielens", *ON_FILES],
      ["movielens data is split by the protocol, 5 items of each user held out", "give only the training file",
-      "or an own split as interactions files"]),
+      "for a split of your own, give both files as interactions"]),
     ("a file of no format known", ["train", "--train", "{dir}/a_file", *ON_FILES],
      ["cannot tell the format from the name: give --format", "interactions (user, item[, weight] rows"]),
     ("predict with nothing asked", ["predict", "{dir}/model"], ["give one of --user", "--items", "--rows FILE"]),

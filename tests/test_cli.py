@@ -174,18 +174,29 @@ def test_interactions_with_a_test_file_of_their_own_train_and_evaluate_on_it(tmp
     rows = [(f"u{user}", f"item-{item}") for user in range(60)
             for item in rng.choice(np.arange(20) + 10 * (user % 3), 14, replace=False)]
     train_rows = [row for i, row in enumerate(rows) if i % 14 < 10]
-    test_rows = [row for i, row in enumerate(rows) if i % 14 >= 10] + [("late", "item-3")]
+    test_rows = [row for i, row in enumerate(rows) if i % 14 >= 10] + [("late", "item-3"), ("late", "item-new")]
     for name, part in (("log.csv", train_rows), ("later.csv", test_rows)):
         (tmp_path / name).write_text("user,item\n" + "".join(f"{u},{i}\n" for u, i in part))
     out = tmp_path / "run"
     said = run("train", "--train", str(tmp_path / "log.csv"), "--test", str(tmp_path / "later.csv"), "--epochs", "2",
                "--dimension", "8", "--no-baselines", "--verbose", "0", "-o", str(out))
-    assert "test 61 users (the test file's interactions: the data's own split; 1 user only in the test file, " \
-           "tested with no training items)" in said.stdout, said.stdout
+    assert "test 61 users (the test file's interactions: the data's own split; 1 test interaction with an item in " \
+           "no training row: never ranked, never hit; 1 user only in the test file, tested with no training items)" \
+           in said.stdout, said.stdout
     report = json.loads((out / "metrics.json").read_text())
     run("evaluate", str(out), "--output", str(tmp_path / "e.json"))
     assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(report["metrics"])
     assert "late: item-" in run("predict", str(out), "--user", "late", "-k", "3").stdout
+    # every interaction of both files: the test file's user is in the data, its items left out of the ranking
+    every = run("predict", str(out), "--user", "late", "--all-items", "-k", "60", "--output", str(tmp_path / "a.jsonl"))
+    assert every.returncode == 0 and not {"item-3", "item-new"} & set(json.loads((tmp_path / "a.jsonl").read_text())
+                                                                         ["labels"])
+    refused = run("evaluate", str(out), "--train", str(tmp_path / "log.csv"), check=False)  # the test file's item
+    assert refused.returncode == 2 and f"a test file of its own, whose items count too: --test {tmp_path}" \
+        in refused.stderr, refused.stderr
+    (tmp_path / "new.csv").write_text("user,item\nz1,fresh-1\n")
+    refused = run("train", "--train", str(tmp_path / "log.csv"), "--test", str(tmp_path / "new.csv"), check=False)
+    assert refused.returncode == 2 and "every item of its test part is in no training row" in refused.stderr
 
 
 def test_train_says_what_its_data_cannot_teach(tmp_path):

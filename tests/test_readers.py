@@ -341,6 +341,20 @@ def test_rows_without_a_header_or_counted_from_one_and_wide_tables_are_told_apar
         read_files(log)
 
 
+def test_an_interactions_test_file_is_read_as_its_training_file_is(tmp_path):
+    """The two files of an own split read their first lines alike (both as the columns' names, or
+    both as data) or are refused, unless header= says how to read both."""
+    log = write(tmp_path, "log.csv", "user,item\nu1,a\nu2,b\n")
+    later = write(tmp_path, "later.csv", "u1,b\nu2,a\n")
+    with pytest.raises(DataFormatError, match=r"later.csv: .*log.csv's first line is read as the columns' names and "
+                                              r".*later.csv's as data: give both files the same layout, or --header"):
+        read_files(log, later)
+    train, test = read_files(log, write(tmp_path, "later2.csv", "user,item\nu1,b\n"))
+    assert train.header == test.header == ("user", "item")
+    train, test = read_files(log, later, header=False)  # both as data: the header line is an interaction
+    assert "user" in list(train.row_ids) and test.n_examples == 2
+
+
 def test_xmlrepo(tmp_path):
     path = write(tmp_path, "x.txt", "3 4 3\n0,2 0:1.5 3:2\n 1:1\n1 2:0.5\n")
     data = read_xmlrepo(path)

@@ -242,10 +242,17 @@ def check_parts(args, split, name: str, parts: str) -> None:
     if parts == "train" and split.train.Y.nnz == 0:
         raise UsageError(f"{args.train or name}: its training part has no example with a positive label" + (
             f" (a user with exactly {N_HELD_OUT} items has them all held out for testing)" if recommendation else ""))
+    why = ""
+    if recommendation:
+        why = (" (every interaction of the test file repeats the user's training one, and a user's own items are "
+               "not ranked)" if split.own_test_file else
+               f" (no user has the {N_HELD_OUT} items the protocol holds out)")
     if split.test.Y.nnz == 0:
         raise UsageError(f"{args.test or args.train or name}: its test part has no example with a positive label to "
-                         "score" + (f" (no user has the {N_HELD_OUT} items the protocol holds out)" if recommendation
-                                    else ""))
+                         f"score{why}")
+    if recommendation and not split.test.Y[:, split.candidates].nnz:
+        raise UsageError(f"{args.test or args.train or name}: every item of its test part is in no training row, "
+                         "and an item never trained on is not ranked: every precision would be 0")
 
 
 def check_labels(args, split, name: str) -> None:
@@ -260,19 +267,24 @@ def check_labels(args, split, name: str) -> None:
 def same_data(n_features, n_labels, label_names, split, name, where, args=None, run=None) -> None:
     """Refuse data other than what the model at ``where`` was trained on (:func:`~awe_tf.evaluation.data_mismatch`);
     where ``args`` read --train with --header auto otherwise than the run in ``run`` read its own
-    file (a copy of that file is read afresh), the message names the run's --header."""
+    file (a copy of that file is read afresh), the message names the run's --header; where the run
+    had an interactions test file of its own and ``args`` give none, it names that file (its items
+    are among the model's)."""
     from awe_tf import runs
     from awe_tf.evaluation import data_mismatch
 
     problem = data_mismatch(n_features, n_labels, label_names, split.train)
     if problem:
         hint = ""
-        if args is not None and args.train and args.header == "auto" and run is not None:
+        if args is not None and args.train and run is not None:
             try:
                 files = (runs.read_metrics(run) or {}).get("data_files") or {}
             except (OSError, runs.RunError):
                 files = {}
-            if files.get("header") in ("yes", "no") and files["header"] != header_read(args, split):
+            if args.header == "auto" and files.get("header") in ("yes", "no") and \
+                    files["header"] != header_read(args, split):
                 hint = (f"; {run} read its file ({files.get('train')}) with --header {files['header']}: give that "
                         "to read a copy the same way")
+            elif files.get("test") and not args.test and split.train.task == "recommendation":
+                hint = f"; {run} was given a test file of its own, whose items count too: --test {files['test']}"
         raise UsageError(f"{where}: {problem} ({name}); give the data it was trained on (--dataset or --train){hint}")

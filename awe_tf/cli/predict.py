@@ -35,13 +35,15 @@ def _asked(args) -> str:
 
 def _whole_data(args):
     """The model's data as its files hold it, not split (after :func:`load_data`, ``args`` name
-    it): every interaction of every user."""
-    from awe_tf.data import DEFAULT_DATASET, read_files
+    it): every interaction of every user, a test file's of its own among them."""
+    from awe_tf.data import DEFAULT_DATASET, RECOMMENDATION, read_files
+    from awe_tf.data.protocols import merge_interactions
     from awe_tf.data.registry import read_dataset
 
     if args.train:
-        return read_files(args.train, args.test, args.labels, args.format, duplicates=args.duplicates,
-                          header=HEADERS[args.header])[0]
+        train, test = read_files(args.train, args.test, args.labels, args.format, duplicates=args.duplicates,
+                                 header=HEADERS[args.header])
+        return merge_interactions(train, test)[0] if test is not None and train.task == RECOMMENDATION else train
     return read_dataset(args.dataset or DEFAULT_DATASET)[0]
 
 

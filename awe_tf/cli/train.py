@@ -319,6 +319,9 @@ def _test_notes(counts) -> str:
         notes.append(f"{_plural(counts.untested_users, 'user')} with fewer than {N_HELD_OUT} items: not tested")
     if counts.own_test_file:
         notes.append("the test file's interactions: the data's own split")
+    if counts.test_positives_never_trained:
+        notes.append(f"{_plural(counts.test_positives_never_trained, 'test interaction')} with an item in no training "
+                     "row: never ranked, never hit")
     if counts.users_without_training_items:
         notes.append(f"{_plural(counts.users_without_training_items, 'user')} " +
                      ("only in the test file" if counts.own_test_file else

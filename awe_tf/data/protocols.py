@@ -244,15 +244,12 @@ def _split_held(data: Dataset, kept: np.ndarray, held: np.ndarray, skipped: int,
     )
 
 
-def own_recommendation_split(train: Dataset, test: Dataset) -> Split:
-    """Interactions data split by a test file of its own (a later period's interactions, say),
-    not by the protocol's draw: the test part's labels are each user's interactions in ``test``,
-    its inputs the user's in ``train``, as in :func:`recommendation_split`. Both are read by name
-    into one set of users and items (their ids, ``row_ids`` and ``label_names``): a user only in
-    the test file is tested with no training items, an item only there is a column never trained
-    on, which is not ranked (as the protocol's items held out and in no training row). A test
-    interaction that repeats the user's training one is not tested (a user's own items are not
-    ranked, so it could never be hit): the training part's notes count them."""
+def merge_interactions(train: Dataset, test: Dataset) -> tuple[Dataset, np.ndarray]:
+    """Two recommendation data sets (a training file's interactions and a test file's) as one, read
+    by name into one set of users and items (their ``row_ids`` and ``label_names``, in ascending id
+    order), the training part's name, notes and settings kept; and which of its interactions (a
+    mask over ``Y.data``) come from ``test`` only. A test interaction that repeats the user's
+    training one is the training one (the notes count them)."""
     from awe_tf.data.interactions import _sort_key
 
     for part in (train, test):
@@ -276,17 +273,29 @@ def own_recommendation_split(train: Dataset, test: Dataset) -> Split:
     cols = np.concatenate([parts[0][1], parts[1][1][~repeated]])
     values = np.concatenate([parts[0][2], parts[1][2][~repeated]])
     from_test = np.concatenate([np.zeros(len(parts[0][0]), bool), np.ones(int((~repeated).sum()), bool)])
-    order = np.lexsort((cols, rows))  # CSR order: the masks below follow Y.data
+    order = np.lexsort((cols, rows))  # CSR order: the mask follows Y.data
     shape = (len(users), n_items)
     X = sp.csr_matrix((values[order], (rows[order], cols[order])), shape=shape)
     Y = sp.csr_matrix((np.ones(len(order), np.float32), (rows[order], cols[order])), shape=shape)
-    held = from_test[order]
     n = int(repeated.sum())
     notes = (f"{n} test interaction{'s' * (n > 1)} repeat{'s' * (n == 1)} the user's training one{'s' * (n > 1)}: not "
              "tested (a user's own items are not ranked)",) if n else ()
     data = dataclasses.replace(train, X=X if not train.values_as_ones else Y.copy(), Y=Y, feature_names=list(items),
                                label_names=list(items), row_ids=np.asarray(users, dtype=object),
                                notes=tuple(train.notes) + notes, numeric_features=None)
+    return data, from_test[order]
+
+
+def own_recommendation_split(train: Dataset, test: Dataset) -> Split:
+    """Interactions data split by a test file of its own (a later period's interactions, say),
+    not by the protocol's draw: the test part's labels are each user's interactions in ``test``,
+    its inputs the user's in ``train``, as in :func:`recommendation_split`, both read into one set
+    of users and items (:func:`merge_interactions`): a user only in the test file is tested with
+    no training items, an item only there is a column never trained on, which is not ranked (as
+    the protocol's items held out and in no training row). A test interaction that repeats the
+    user's training one is not tested (a user's own items are not ranked, so it could never be
+    hit): the training part's notes count them."""
+    data, held = merge_interactions(train, test)
     return _split_held(data, ~held, held, 0, "", own_test_file=True)
 
 
@@ -302,7 +311,8 @@ class Coverage:
     file, a file's own lists of rows, ``test_rows_file``, or the recommendation split, by the
     protocol's draw or a test file's interactions, ``own_test_file``) and its
     positives; for recommendation only, the users too
-    short to test and those tested with no training items; for annotation only (0 for
+    short to test, those tested with no training items and the test positives of items in no
+    training row (never ranked); for annotation only (0 for
     recommendation, whose items never trained on are not ranked at all), the training rows with
     no label (no pair to learn from), the labels in no training row (their rows of V stay as
     they started) and the features no training row trains (:func:`untrained_features`, which a
@@ -315,6 +325,7 @@ class Coverage:
     test_rows_file: Path | None = None
     own_test_file: bool = False
     untested_users: int = 0
+    test_positives_never_trained: int = 0
     users_without_training_items: int = 0
     unlabelled_rows: int = 0
     untrained_labels: int = 0
@@ -331,8 +342,10 @@ def coverage(split: Split) -> Coverage:
     """The :class:`Coverage` of ``split``."""
     train, test = split.train, split.test
     if train.task == RECOMMENDATION:  # items never trained on are not ranked at all (the split's candidates)
+        never = np.ones(test.n_labels, bool)
+        never[split.candidates] = False
         return Coverage(own_test_file=split.own_test_file, untested_users=split.untested,
-                        test_positives=int(test.Y.nnz),
+                        test_positives=int(test.Y.nnz), test_positives_never_trained=int(test.Y[:, never].nnz),
                         users_without_training_items=int((test.X.getnnz(axis=1) == 0).sum()))
     numeric = np.asarray(train.numeric_features, bool)
     mean, std = train.numeric_scale if train.numeric_scale is not None else column_statistics(train.X, numeric)
@@ -391,7 +404,9 @@ __all__ = [
     "default_monitor",
     "annotation_validation",
     "hold_out_items",
+    "merge_interactions",
     "modulo_split",
+    "own_recommendation_split",
     "protocol_split",
     "recommendation_split",
     "recommendation_validation",

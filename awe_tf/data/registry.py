@@ -70,7 +70,10 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
 
     Args:
         train: the training file (or, for MovieLens, the file or its folder).
-        test: an optional test file (annotation formats only). Without one, an Extreme
+        test: an optional test file (not for MovieLens: an interactions test file splits the
+            data by its interactions, :func:`~awe_tf.data.protocols.own_recommendation_split`;
+            the two files' first lines must be read alike, as columns' names or as data,
+            unless ``header`` says how to read both). Without one, an Extreme
             Classification file that has its split files beside it (``X_data.txt``,
             ``x_trSplit.txt``, ``x_tstSplit.txt``) is split by their first column
             (:func:`~awe_tf.data.xmlrepo.row_lists`); a test file given beside them is refused
@@ -101,9 +104,10 @@ def _read_files(train, test, labels, format, name, duplicates, header):
     if second is not None and lists is None and second.same_content(first):
         same = "is the training file" if Path(test).resolve() == Path(train).resolve() else \
             f"holds the same rows as {train}"
+        protocol = "5 items of each user held out" if first.task == "recommendation" else "every fifth row held out"
         raise DataFormatError(test, f"the test file {same}: a test part of training rows scores the model on the "
                                     "rows it learnt from; give a file of held-out rows, or leave the test file out "
-                                    "(--test; test= in Python) for the protocol's split, every fifth row held out")
+                                    f"(--test; test= in Python) for the protocol's split, {protocol}")
     return first, second, lists
 
 
@@ -130,8 +134,7 @@ def _read_parts(train, test, labels, format, name, duplicates, header):
                                         f"{first_difference(out[0].feature_names, out[1].feature_names)}")
         return (*out, None)
     if fmt == "xmlrepo":
-        # interactions take no test file: with one, the hint would not help
-        with _read_as_named(format is None and test is None, "Extreme Classification text by its .txt name",
+        with _read_as_named(format is None, "Extreme Classification text by its .txt name",
                             header_only=True):  # another layout fails on its first line
             first = read_xmlrepo(train, name, duplicates)
         lists = row_lists(train)
@@ -157,12 +160,19 @@ def _read_parts(train, test, labels, format, name, duplicates, header):
     if fmt == "interactions":
         for path in filter(None, (train, test)):
             check_not_a_table(path)  # a table's rows, a .csv of features and labels
-        return (read_interactions(train, name, duplicates, header),
-                read_interactions(test, name, duplicates, header) if test else None, None)
+        first = read_interactions(train, name, duplicates, header)
+        second = read_interactions(test, name, duplicates, header) if test else None
+        if second is not None and header is None and (first.header is None) != (second.header is None):
+            with_names, as_data = (test, train) if first.header is None else (train, test)
+            raise DataFormatError(test, f"{with_names}'s first line is read as the columns' names and {as_data}'s as "
+                                        "data: give both files the same layout, or --header yes or no (header= in "
+                                        "Python) to read both one way")
+        return first, second, None
     if test is not None:
         raise ValueError(f"{fmt} data is split by the protocol, {N_HELD_OUT} items of each user held out as its test "
-                         "part: give only the training file (--train; in Python, no test file), or an own split as "
-                         "interactions files (user, item[, weight])")
+                         "part: give only the training file (--train; in Python, no test file); for a split of your "
+                         "own, give both files as interactions, user, item[, weight] (--format interactions; cut -f1-3 "
+                         "keeps those of MovieLens' tab-separated rows)")
     if fmt == "movielens":
         folder = train.is_dir()  # no other format reads a folder: nothing else to suggest
         with _read_as_named(format is None, "a MovieLens folder" if folder else "MovieLens by its name",
