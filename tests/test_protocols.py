@@ -133,6 +133,10 @@ def test_interactions_split_by_a_test_file_of_their_own():
     assert split.train.notes == ("1 test interaction repeats the user's training one: not tested (a user's own "
                                  "items are not ranked)",)
     assert coverage(split).own_test_file and coverage(split).users_without_training_items == 1
+    assert coverage(split).test_positives_never_trained == 1  # u2's z
+    weighted = protocol_split(train, Dataset.from_interactions(["u1"], ["c"], [3]))
+    assert weighted.train.notes == ("the test file's weights are not used: a test interaction is an item to find, "
+                                    "whatever its weight",)
 
 
 def test_recommendation_split_shares_the_training_matrices_when_every_user_is_tested():

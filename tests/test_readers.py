@@ -140,8 +140,8 @@ def test_empty_files(tmp_path):
         read_movielens(write(tmp_path / "ml", "ratings.csv", "userId,movieId,rating,timestamp\n"))
     with pytest.raises(DataFormatError, match=r"clicks.csv:2: expected 2 to 3 fields separated by ',', got 4 \(user, "
                                               r"item, weight, timestamp\? keep the first three columns: cut -d, "
-                                              r"-f1-3 clicks.csv > clicks3.csv; --format movielens reads such rows "
-                                              "where user and item ids are whole numbers"):
+                                              r"-f1-3 clicks.csv > clicks-3cols.csv; --format movielens reads such "
+                                              "rows, a single file, where user and item ids are whole numbers"):
         read_interactions(write(tmp_path, "clicks.csv", "userId,movieId,rating,timestamp\n1,2,4.0,9\n"))
     with pytest.raises(DataFormatError, match="label"):
         read_mulan(write(tmp_path, "d.arff", DENSE), write(tmp_path, "bad.xml", "<labels></labels>"))
@@ -347,7 +347,8 @@ def test_an_interactions_test_file_is_read_as_its_training_file_is(tmp_path):
     log = write(tmp_path, "log.csv", "user,item\nu1,a\nu2,b\n")
     later = write(tmp_path, "later.csv", "u1,b\nu2,a\n")
     with pytest.raises(DataFormatError, match=r"later.csv: .*log.csv's first line is read as the columns' names and "
-                                              r".*later.csv's as data: give both files the same layout, or --header"):
+                                              r".*later.csv's as data: give both files the same layout, a header "
+                                              r"line in both or in neither"):
         read_files(log, later)
     train, test = read_files(log, write(tmp_path, "later2.csv", "user,item\nu1,b\n"))
     assert train.header == test.header == ("user", "item")

@@ -228,7 +228,7 @@ def _cut_command(path: Path) -> str:
     """The command that keeps an interactions file's first three columns (user, item, weight)."""
     sep = "," if path.suffix.lower() == ".csv" else "\t"
     cut = f"cut {'-d, ' if sep == ',' else ''}-f1-3 {shlex.quote(path.name)}"  # cut splits at tabs by default
-    return cut + f" > {shlex.quote(path.stem + '3' + path.suffix)}"
+    return cut + f" > {shlex.quote(path.stem + '-3cols' + path.suffix)}"
 
 
 def read_interactions(path, name: str | None = None, duplicates: str = "error", header: bool | None = None) -> Dataset:
@@ -248,7 +248,8 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
     hints = {n: f" (keep the first three columns, user, item and weight: {_cut_command(path)})"
              for n in range(TABLE_FIELDS, max((len(fields) for _, fields in rows), default=0) + 1)}
     hints[4] = (f" (user, item, weight, timestamp? keep the first three columns: {_cut_command(path)}; --format "
-                "movielens reads such rows where user and item ids are whole numbers, every rating as 1)")
+                "movielens reads such rows, a single file, where user and item ids are whole numbers, every rating "
+                "as 1)")
     weighted = next(((line_no, fields) for line_no, fields in rows if len(fields) == 3), None)
     for line_no, fields in rows:
         _check_field_count(path, sep, line_no, fields, 2, 3, hints)

@@ -280,6 +280,8 @@ def merge_interactions(train: Dataset, test: Dataset) -> tuple[Dataset, np.ndarr
     n = int(repeated.sum())
     notes = (f"{n} test interaction{'s' * (n > 1)} repeat{'s' * (n == 1)} the user's training one{'s' * (n > 1)}: not "
              "tested (a user's own items are not ranked)",) if n else ()
+    if np.any(parts[1][2] != 1.0):
+        notes += ("the test file's weights are not used: a test interaction is an item to find, whatever its weight",)
     data = dataclasses.replace(train, X=X if not train.values_as_ones else Y.copy(), Y=Y, feature_names=list(items),
                                label_names=list(items), row_ids=np.asarray(users, dtype=object),
                                notes=tuple(train.notes) + notes, numeric_features=None)

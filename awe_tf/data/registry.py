@@ -165,8 +165,9 @@ def _read_parts(train, test, labels, format, name, duplicates, header):
         if second is not None and header is None and (first.header is None) != (second.header is None):
             with_names, as_data = (test, train) if first.header is None else (train, test)
             raise DataFormatError(test, f"{with_names}'s first line is read as the columns' names and {as_data}'s as "
-                                        "data: give both files the same layout, or --header yes or no (header= in "
-                                        "Python) to read both one way")
+                                        "data: give both files the same layout, a header line in both or in neither "
+                                        "(--header yes or no, header= in Python, reads both one way: the first "
+                                        "interaction of a file without one, or a header as an interaction)")
         return first, second, None
     if test is not None:
         raise ValueError(f"{fmt} data is split by the protocol, {N_HELD_OUT} items of each user held out as its test "
