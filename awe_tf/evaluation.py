@@ -241,14 +241,21 @@ def svd_rank(train: Dataset, ranks, seed: int = 0) -> int:
 
 def evaluate_baseline(method, split: Split) -> dict:
     """Fit a baseline on ``split``'s training part and score its test part under the protocol: its
-    metrics. A k-NN leaves a test row's own training row out of its neighbours (by row id)."""
+    metrics. A k-NN leaves a test row's own training row out of its neighbours (by row id). A row
+    the baseline gives every label the same score (nothing to go on: a user with no training item,
+    a row with no neighbour) is ranked as popularity ranks it, not by label order."""
     method.fit(split.train)
-    if isinstance(method, KNN):
-        def score(X, rows):
-            return method.score(X, query_ids=split.test.row_ids[rows])
-    else:
-        def score(X, rows):
-            return method.score(X)
+    fallback = None if isinstance(method, Popularity) else Popularity().fit(split.train)
+
+    def score(X, rows):
+        scores = method.score(X, query_ids=split.test.row_ids[rows]) if isinstance(method, KNN) else method.score(X)
+        if fallback is not None:
+            scores = np.asarray(scores)
+            flat = scores.max(axis=1) == scores.min(axis=1)
+            if flat.any():
+                scores[flat] = fallback.score(X[np.flatnonzero(flat)])
+        return scores
+
     return evaluate_scorer(score, split.test.X, split.test.Y, split.exclude, split.candidates,
                            protocol_ks(split.test.n_labels), with_rows=True)["metrics"]
 

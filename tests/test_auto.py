@@ -9,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from awe_tf.baselines import LogOddsSVD
 from awe_tf.data import load_dataset
@@ -592,10 +593,12 @@ def test_the_svd_as_a_model_ranks_as_the_svd_baseline_within_the_max_norm(corel,
     """U and V from the log-odds SVD's factors: each row's scores are the SVD baseline's (fitted as
     the reports fit it) times one positive factor, on binary features (Corel5k) and on numeric
     ones that the model standardises (Emotions, whose 78 columns hold the SVD's rank below d: the
-    dimensions past it are 0); the bias row is 0 and no row of U or V passes max_norm, however
-    small."""
+    dimensions past it are 0); the bias row is a label prior of at most PRIOR_SCALE times a
+    training score's typical size in any score,
+    which ranks a row with no input by the labels' training frequency (Spearman's rho above 0.75),
+    and no row of U or V passes max_norm, however small."""
     from awe_tf.evaluation import standardised
-    from awe_tf.training.closed_form import svd_start
+    from awe_tf.training.closed_form import PRIOR_SCALE, svd_start
 
     # tolerance: Emotions' standardised columns are summed in float32 with much cancelling
     for split, dimension, tolerance in ((corel, 16, 1e-5), (load_dataset("emotions"), 100, 5e-3)):
@@ -611,7 +614,15 @@ def test_the_svd_as_a_model_ranks_as_the_svd_baseline_within_the_max_norm(corel,
             np.testing.assert_allclose(scores / np.linalg.norm(scores, axis=1, keepdims=True),
                                        expected / np.linalg.norm(expected, axis=1, keepdims=True), atol=tolerance)
             U, V = model.U.table.numpy(), model.V.table.numpy()
-            assert not U[split.train.n_features:].any() and not U[:, rank:].any() and not V[:, rank:].any()
+            assert not U[:, rank:].any() and not V[:, rank:].any()
+            prior = V @ U[split.train.n_features]  # what a row with nothing the model uses scores
+            typical = np.median(np.abs(model.score(split.train.X[:256])))
+            assert 0 < np.abs(prior).max() <= 1.01 * PRIOR_SCALE * typical
+            frequency = np.asarray(split.train.Y.sum(axis=0)).ravel()
+            assert np.corrcoef(np.argsort(np.argsort(prior)), np.argsort(np.argsort(frequency)))[0, 1] > 0.75
+            if split is corel:  # binary features: a row of none is empty as the model reads it, scored by the prior
+                empty = model.score(sp.csr_matrix((1, split.train.n_features)))[0]
+                assert np.corrcoef(np.argsort(np.argsort(empty)), np.argsort(np.argsort(prior)))[0, 1] > 0.99
             assert np.linalg.norm(U, axis=1).max() <= max_norm * (1 + 1e-6)
             assert np.linalg.norm(V, axis=1).max() <= max_norm * (1 + 1e-6)
 

@@ -117,3 +117,25 @@ def test_the_same_rows_train_and_weigh_alike_from_either_format(tmp_path):
     np.testing.assert_allclose(scores[0], scores[1], rtol=1e-6, atol=1e-9)
     fitted = LogOddsSVD(rank=2).fit(standardised(annotation_split(arff, arff)).train)
     assert fitted.wx[0] == 1.0 and fitted.wx[1] > 1.0 and fitted.wx[3] > fitted.wx[1]  # the rarer, the heavier
+
+
+def test_a_row_a_baseline_cannot_score_is_ranked_by_popularity():
+    """Users only in a test file of their own have no training item: the k-NN and the SVD give every
+    item the same score for them, and rank them as popularity does (by label order before, far
+    below popularity on a later period's users), where users with items are ranked as before."""
+    from awe_tf.data import Dataset, protocol_split
+    from awe_tf.evaluation import baseline_scores
+
+    rng = np.random.default_rng(0)
+    users = [f"u{u}" for u in range(40) for _ in range(8)]
+    items = [f"i{int(i)}" for u in range(40) for i in rng.choice(30, 8, replace=False) ** 2 % 30]
+    train = Dataset.from_interactions(users, items, duplicates="sum")
+    counts = np.asarray(train.Y.sum(axis=0)).ravel()
+    popular = [train.label_names[j] for j in np.argsort(-counts, kind="stable")[:3]]
+    cold = Dataset.from_interactions(["new1", "new1", "new2"], [popular[0], popular[1], popular[2]])
+    scores = baseline_scores(protocol_split(train, cold), ranks=(4,))
+    assert scores["popularity"]["precision@1"] > 0
+    for name in ("knn_input", "svd"):
+        assert scores[name]["precision@1"] == scores["popularity"]["precision@1"], name
+        assert scores[name]["precision@3"] == scores["popularity"]["precision@3"], name
+

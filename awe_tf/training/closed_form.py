@@ -16,7 +16,12 @@ its value in V and the other way round).
   :func:`~awe_tf.evaluation.standardiser`); the model's input transform standardises the same
   way and then scales a row to unit norm, which leaves the row's ranking as it is. (A row with a
   feature the model leaves out, :attr:`~awe_tf.layers.transform.InputTransform.ignored`, is
-  ranked without it; no training row has one.) The bias feature's row is 0. The rank is the
+  ranked without it; no training row has one.) The bias feature's row holds a label prior too
+  small to reorder a row's ranking but among scores equal to the last float (at most
+  :data:`PRIOR_SCALE` times a score's typical size): a row with nothing the model uses (a user
+  with no training item, common in a test file of a later period) scores 0 for every label by
+  the SVD, and is ranked by the prior, the labels' training frequency as nearly as V's rows
+  allow (least squares), instead of by label order. The rank is the
   one asked for (d by default; ``--affinity auto`` chooses among
   :func:`~awe_tf.baselines.svd_ranks`), lower only on data of fewer rows, or fewer features and
   labels together, where the scores' rank is at most min(|X| + 1, |Y|) anyway; the dimensions
@@ -43,6 +48,7 @@ from awe_tf.models.awe import AWEModel
 from awe_tf.training.fit import build_model
 
 RIDGE_BASIS = 8  # ridge's basis, in multiples of d
+PRIOR_SCALE = 1e-6  # the SVD model's label prior, at most this times a training score's typical size
 
 
 def svd_start(train: Dataset, model_config: ModelConfig, strategy=None, rank: int | None = None) -> AWEModel:
@@ -77,8 +83,9 @@ def svd_starts(train: Dataset, model_config: ModelConfig, ranks, strategy=None):
     scaled = train if transform is None else scaled_by(train, transform)
     svd = LogOddsSVD(rank=max(ranks), seed=model_config.seed).fit(scaled)
     Z = model.prepare(train.X)
+    frequency = np.log1p(np.asarray(train.Y.sum(axis=0), np.float64).ravel())
     for rank in ranks:
-        _set_factors(model, Z, *svd.factors(rank))  # at most the fitted rank
+        _set_factors(model, Z, *svd.factors(rank), prior=frequency - frequency.mean())  # at most the fitted rank
         yield rank, model
 
 
@@ -117,10 +124,12 @@ def ridge_starts(train: Dataset, model_config: ModelConfig, penalties, strategy=
         yield penalty, model
 
 
-def _set_factors(model: AWEModel, Z, P: np.ndarray, Q: np.ndarray) -> None:
+def _set_factors(model: AWEModel, Z, P: np.ndarray, Q: np.ndarray, prior: np.ndarray | None = None) -> None:
     """U = aP and V = bQ (module docstring), with ``Z`` the training inputs as P's rows embed
-    them; rows of U past P's (the bias feature's, where P has none) and dimensions past the rank
-    are 0."""
+    them; dimensions past the rank are 0, and so are rows of U past P's (the bias feature's,
+    where P has none) but for ``prior``: label scores ``[|Y|]`` the bias feature's row gives, as
+    nearly as V's rows allow (least squares), scaled to :data:`PRIOR_SCALE` times a score's typical
+    size at most."""
     rank = P.shape[1]
     embedded = np.linalg.norm(np.asarray(Z @ P), axis=1)
     a = _scale(1.0 / np.median(embedded[embedded > 0]) if np.any(embedded > 0) else 1.0, P, model.max_norm)
@@ -129,8 +138,20 @@ def _set_factors(model: AWEModel, Z, P: np.ndarray, Q: np.ndarray) -> None:
     V = np.zeros(model.V.table.shape, np.float32)
     U[: P.shape[0], :rank] = a * P
     V[:, :rank] = b * Q
+    if prior is not None and model.input_bias and P.shape[0] == model.n_features:
+        row = np.linalg.lstsq(V[:, :rank].astype(np.float64), prior, rcond=None)[0]
+        largest = float(np.abs(V[:, :rank] @ row).max(initial=0.0))
+        if largest > 0:
+            U[model.n_features, :rank] = row * (PRIOR_SCALE * _typical_score(Z, U[: P.shape[0]], V) / largest)
     model.U.table.assign(U)
     model.V.table.assign(V)
+
+
+def _typical_score(Z, U: np.ndarray, V: np.ndarray, rows: int = 256, labels: int = 4096) -> float:
+    """The median size of the scores ``Z U V^T`` of the first ``rows`` training inputs against at
+    most ``labels`` labels spread over V (a sample: all of them at a million labels would not fit)."""
+    some = np.linspace(0, V.shape[0] - 1, min(labels, V.shape[0])).astype(np.int64)
+    return float(np.median(np.abs(np.asarray(Z[:rows] @ U) @ V[some].T)))
 
 
 def _longest(rows: np.ndarray) -> float:
