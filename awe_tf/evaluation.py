@@ -215,6 +215,24 @@ def baseline_scores(split: Split, model=None, k: int = 20, ranks=None) -> dict:
     return scores
 
 
+def by_training_items(score_fn, split: Split) -> dict | None:
+    """A recommendation split's test metrics apart for its users with training items and those with
+    none (users only in a test file of their own; ranked by what a model learnt of the labels
+    alone), ``{"with": {"users", metrics...}, "without": {...}}``, where both groups have users;
+    else None. A later period's users are often mostly new: the whole test part's figure then says
+    little of how the model ranks for the users it knows."""
+    if split.train.task != RECOMMENDATION or split.exclude is None:
+        return None
+    known = split.test.X.getnnz(axis=1) > 0
+    if known.all() or not known.any():
+        return None
+    out = {}
+    for name, rows in (("with", known), ("without", ~known)):
+        part = dataclasses.replace(split, test=split.test.rows(rows), exclude=split.exclude[np.flatnonzero(rows)])
+        out[name] = {"users": int(rows.sum()), **rank_test_part(score_fn, part)["metrics"]}
+    return out
+
+
 def svd_rank(train: Dataset, ranks, seed: int = 0) -> int:
     """The rank of ``ranks`` at which the log-odds SVD scores best on ``train``'s validation
     carve-out, by the protocol's leading metric (:func:`~awe_tf.data.protocols.default_monitor`;

@@ -184,8 +184,15 @@ def test_interactions_with_a_test_file_of_their_own_train_and_evaluate_on_it(tmp
            "no training row: never ranked, never hit; 1 user only in the test file, tested with no training items)" \
            in said.stdout, said.stdout
     report = json.loads((out / "metrics.json").read_text())
-    run("evaluate", str(out), "--output", str(tmp_path / "e.json"))
+    groups = report["by_training_items"]  # the users the model knows, apart from the one it does not
+    assert (groups["with"]["users"], groups["without"]["users"]) == (60, 1)
+    assert report["metrics"]["precision@1"] == pytest.approx((60 * groups["with"]["precision@1"]
+                                                             + groups["without"]["precision@1"]) / 61)
+    line = f"the model on the 60 test users with training items: P@1 {groups['with']['precision@1']:.4f}"
+    assert line in said.stdout
+    evaluated = run("evaluate", str(out), "--output", str(tmp_path / "e.json"))
     assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(report["metrics"])
+    assert line in evaluated.stdout
     assert "late: item-" in run("predict", str(out), "--user", "late", "-k", "3").stdout
     # every interaction of both files: the test file's user is in the data, its items left out of the ranking
     every = run("predict", str(out), "--user", "late", "--all-items", "-k", "60", "--output", str(tmp_path / "a.jsonl"))

@@ -12,6 +12,7 @@ from pathlib import Path
 from awe_tf.cli.common import (
     PLOT_FORMATS,
     UsageError,
+    by_training_items_line,
     check_monitor_fits,
     configs_of,
     iterations_refused,
@@ -66,7 +67,7 @@ def _engines(known) -> str:
 
 
 def cmd_evaluate(args) -> int:
-    from awe_tf.evaluation import evaluate_served, format_table, rank_test_part
+    from awe_tf.evaluation import by_training_items, evaluate_served, format_table, rank_test_part
     from awe_tf.models.saving import run_directory, tables_digest
 
     if not args.model and not args.served:
@@ -118,6 +119,7 @@ def cmd_evaluate(args) -> int:
     rows, report = {}, None
     if model is not None:
         report = rank_test_part(model.score, split)  # its data checked above
+        report["by_training_items"] = by_training_items(model.score, split)
         rows["model"] = report["metrics"]
     if served is not None:
         answered = evaluate_served(served, split)
@@ -128,6 +130,9 @@ def cmd_evaluate(args) -> int:
     report["dataset"] = name
     print(format_table(rows))
     print(scored_rows_line(report, split.train.task))
+    groups = by_training_items_line(report.get("by_training_items"))
+    if groups:
+        print(groups)
     if len(rows) == 2:
         first, second = rows.values()
         gap = max(abs(first[key] - second[key]) for key in second if key in first)

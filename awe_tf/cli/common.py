@@ -123,6 +123,20 @@ def scored_rows_line(report: dict, task: str) -> str:
     return f"test {rows}: {report['n_test']} (left out, {why}: {report['n_excluded']})"
 
 
+def by_training_items_line(groups: dict | None, who: str = "the model") -> str | None:
+    """The line under a test table that gives ``who``'s P@1 and P@10 apart for the test users with
+    training items and those without (:func:`~awe_tf.evaluation.by_training_items`), or None."""
+    if not groups:
+        return None
+
+    def said(group):
+        return ", ".join(f"P@{k} {group[f'precision@{k}']:.4f}" for k in (1, 10) if f"precision@{k}" in group)
+
+    return (f"{who} on the {groups['with']['users']} test users with training items: {said(groups['with'])}; on the "
+            f"{groups['without']['users']} with none (ranked by what it learnt of the items alone): "
+            f"{said(groups['without'])}")
+
+
 def check_monitor_fits(args, monitor: str, n_labels: int) -> None:
     """:func:`~awe_tf.config.check_monitor`, whose error, for the default monitor (not the user's
     choice), says it is the default and what to give instead."""

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from awe_tf.cli.common import (
     UsageError,
+    by_training_items_line,
     check_monitor_fits,
     configs_of,
     held_out_rows,
@@ -80,7 +81,7 @@ def _train(args) -> int:
     from awe_tf.baselines import svd_ranks
     from awe_tf.config import SettingError, check_engine, engine_for
     from awe_tf.data.protocols import coverage, default_monitor, validation_split
-    from awe_tf.evaluation import baseline_scores, evaluate_model
+    from awe_tf.evaluation import baseline_scores, by_training_items, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory, run_directory, tables_digest
     from awe_tf.training.auto import BUDGET, RecordRefused, choose_affinity
     from awe_tf.training.selection import DETAIL, checked_validation, choose_epochs, epochs_text, is_iterative, refit
@@ -236,6 +237,7 @@ def _train(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
     print("scoring the test part with the model" + ("" if args.no_baselines else " and the baselines"))
     report = evaluate_model(model.score, split)
+    report["by_training_items"] = by_training_items(model.score, split)
     report["baselines"] = {} if args.no_baselines else baseline_scores(split, model, ranks=svd_ranks(args.dimension))
     report.update(
         {
@@ -381,3 +383,6 @@ def _print_table(report: dict, svd_chosen_by: str, task: str) -> None:
                      if "rank" in part}
         print("baselines: " + "; ".join(f"{name}: {BASELINES[name]}{ranked_by.get(name, '')}" for name in shown))
     print(scored_rows_line(report, task))
+    groups = by_training_items_line(report.get("by_training_items"))
+    if groups:
+        print(groups)
