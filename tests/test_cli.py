@@ -193,7 +193,10 @@ def test_interactions_with_a_test_file_of_their_own_train_and_evaluate_on_it(tmp
     evaluated = run("evaluate", str(out), "--output", str(tmp_path / "e.json"))
     assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(report["metrics"])
     assert line in evaluated.stdout
-    assert "late: item-" in run("predict", str(out), "--user", "late", "-k", "3").stdout
+    late = run("predict", str(out), "--user", "late", "-k", "3").stdout
+    assert "late: item-" in late and "note: late: no item the model trained on, so ranked by what it learnt" in late
+    new = run("predict", str(out), "--items", "item-new", "item-3", "-k", "3").stdout  # item-new: the test file's
+    assert "note: item-new: in no training row, so read as nothing" in new and "note: new user" not in new
     # every interaction of both files: the test file's user is in the data, its items left out of the ranking
     every = run("predict", str(out), "--user", "late", "--all-items", "-k", "60", "--output", str(tmp_path / "a.jsonl"))
     assert every.returncode == 0 and not {"item-3", "item-new"} & set(json.loads((tmp_path / "a.jsonl").read_text())

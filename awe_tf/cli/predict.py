@@ -135,6 +135,24 @@ def _items_alone(args, run, asked: str, model, error: Exception) -> str:
     return data_name(files["train"])
 
 
+def _untrained_notes(model, X, rows: list[str], names: list[str]) -> None:
+    """Notes on a recommendation model's input rows ``X``: items in them that no training row holds
+    (the model reads them as nothing, and never ranks them), and rows left with no item it trained
+    on (ranked by what it learnt of the items alone, the same for every such row)."""
+    import numpy as np
+
+    trained = model.rankable.numpy() > 0  # the items of a training row: the only inputs the model reads
+    X = X.tocsr()
+    untrained = np.flatnonzero((X.getnnz(axis=0) > 0) & ~trained)
+    if untrained.size:
+        shown = ", ".join(names[j] for j in untrained[:5]) + (" and more" if untrained.size > 5 else "")
+        print(f"note: {shown}: in no training row, so read as nothing (and never ranked)")
+    empty = [rows[i] for i in np.flatnonzero(X[:, trained].getnnz(axis=1) == 0)]
+    if empty:
+        shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+        print(f"note: {shown}: no item the model trained on, so ranked by what it learnt of the items alone")
+
+
 def cmd_predict(args) -> int:
     from awe_tf.data import RECOMMENDATION
     from awe_tf.data.interactions import rows_of_items
@@ -175,6 +193,8 @@ def cmd_predict(args) -> int:
     else:
         X, rows = _file_rows(args, split, name)
     print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else ""))
+    if recommendation:
+        _untrained_notes(model, X, rows, names)
     ids, scores = model.top_k(X, args.k)
     answers = [{"row": row, "labels": [names[j] for j in top if j >= 0], "label_ids": [int(j) for j in top if j >= 0],
                 "scores": [float(s) for j, s in zip(top, score, strict=True) if j >= 0]}
