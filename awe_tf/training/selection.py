@@ -88,9 +88,11 @@ def carve_text(carve: Split) -> str:
     every user keeps training items, the held-out items and their users, and the users with too
     few items to hold any out."""
     if carve.train.task == RECOMMENDATION:
-        n = carve.untested  # too few items to hold any out: they train with them all
+        none = int((carve.train.Y.getnnz(axis=1) == 0).sum())  # users only in a test file of their own
+        n = carve.untested - none  # too few items to hold any out: they train with them all
         untested = f"; {n} user{'s' if n != 1 else ''} with fewer than {N_HELD_OUT} " \
                    f"hold{'s' if n == 1 else ''} none out" if n else ""
+        untested += f"; {none} user{'s' if none != 1 else ''} with no training item" if none else ""
         return (f"{scored_rows(carve)} users' held-out items ({carve.test.Y.nnz} in all) for validation, their other "
                 f"items train{untested}")
     scored = scored_rows(carve)
