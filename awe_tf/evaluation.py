@@ -7,13 +7,14 @@ import sys
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 
 from awe_tf.baselines import KNN, LogOddsSVD, Popularity, svd_ranks
 from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split
 from awe_tf.data.overlap import mostly_trained_on, trained_on
 from awe_tf.data.protocols import default_monitor, validation_split
 from awe_tf.memory import return_free_memory
-from awe_tf.metrics import evaluate_scorer, protocol_ks
+from awe_tf.metrics import evaluate_scorer, protocol_ks, ranked, ranking_report
 
 
 def data_mismatch(n_features, n_labels, label_names, data) -> str | None:
@@ -223,14 +224,15 @@ def by_training_items(score_fn, split: Split) -> dict | None:
     little of how the model ranks for the users it knows."""
     if split.train.task != RECOMMENDATION or split.exclude is None:
         return None
-    known = split.test.X.getnnz(axis=1) > 0
+    test = split.test
+    known = test.X.getnnz(axis=1) > 0
     if known.all() or not known.any():
         return None
-    out = {}
-    for name, rows in (("with", known), ("without", ~known)):
-        part = dataclasses.replace(split, test=split.test.rows(rows), exclude=split.exclude[np.flatnonzero(rows)])
-        out[name] = {"users": int(rows.sum()), **rank_test_part(score_fn, part)["metrics"]}
-    return out
+    ks = protocol_ks(test.n_labels)
+    top = ranked(score_fn, test.X, test.n_labels, max(ks), split.exclude, split.candidates)  # once, for both groups
+    Y = sp.csr_matrix(test.Y)
+    return {name: {"users": int(rows.sum()), **ranking_report(top[rows], Y[np.flatnonzero(rows)], ks)["metrics"]}
+            for name, rows in (("with", known), ("without", ~known))}
 
 
 def svd_rank(train: Dataset, ranks, seed: int = 0) -> int:
@@ -260,8 +262,9 @@ def svd_rank(train: Dataset, ranks, seed: int = 0) -> int:
 def evaluate_baseline(method, split: Split) -> dict:
     """Fit a baseline on ``split``'s training part and score its test part under the protocol: its
     metrics. A k-NN leaves a test row's own training row out of its neighbours (by row id). A row
-    the baseline gives every label the same score (nothing to go on: a user with no training item,
-    a row with no neighbour) is ranked as popularity ranks it, not by label order."""
+    the baseline gives every label that may be ranked the same score (nothing to go on: a user with
+    no training item, a row with no neighbour) is ranked as popularity ranks it, not by label
+    order. (:func:`svd_rank` chooses the SVD's rank without this fallback.)"""
     method.fit(split.train)
     fallback = None if isinstance(method, Popularity) else Popularity().fit(split.train)
 
@@ -269,7 +272,8 @@ def evaluate_baseline(method, split: Split) -> dict:
         scores = method.score(X, query_ids=split.test.row_ids[rows]) if isinstance(method, KNN) else method.score(X)
         if fallback is not None:
             scores = np.asarray(scores)
-            flat = scores.max(axis=1) == scores.min(axis=1)
+            rankable = scores if split.candidates is None else scores[:, split.candidates]
+            flat = rankable.max(axis=1) == rankable.min(axis=1)
             if flat.any():
                 scores[flat] = fallback.score(X[np.flatnonzero(flat)])
         return scores

@@ -616,8 +616,9 @@ def test_the_svd_as_a_model_ranks_as_the_svd_baseline_within_the_max_norm(corel,
             U, V = model.U.table.numpy(), model.V.table.numpy()
             assert not U[:, rank:].any() and not V[:, rank:].any()
             prior = V @ U[split.train.n_features]  # what a row with nothing the model uses scores
-            typical = np.median(np.abs(model.score(split.train.X[:256])))
-            assert 0 < np.abs(prior).max() <= 1.01 * PRIOR_SCALE * typical
+            sizes = np.abs(model.score(split.train.X)).ravel()
+            typical = np.median(sizes[sizes > 0])  # the code's is a sample's: within a factor 2 of it
+            assert 0 < np.abs(prior).max() <= 2 * PRIOR_SCALE * typical
             frequency = np.asarray(split.train.Y.sum(axis=0)).ravel()
             assert np.corrcoef(np.argsort(np.argsort(prior)), np.argsort(np.argsort(frequency)))[0, 1] > 0.75
             if split is corel:  # binary features: a row of none is empty as the model reads it, scored by the prior

@@ -198,6 +198,13 @@ def test_progress_lines_say_what_the_carve_out_holds():
     annotation = validation_split(load_dataset("corel5k").train)
     assert carve_text(annotation) == f"{annotation.train.n_examples} train / {annotation.test.n_examples} " \
                                      "validation examples"  # every Corel5k row has a label
+    # users with exactly 5 training items (all held out by the carve) and users only in a test file
+    users = [f"u{u}" for u in range(6) for _ in range(5 if u < 3 else 8)]
+    items = [f"i{i}" for u in range(6) for i in range(5 if u < 3 else 8)]
+    later = Dataset.from_interactions(["new1", "new2", "u0"], ["i1", "i2", "i9"])
+    carve = validation_split(protocol_split(Dataset.from_interactions(users, items), later).train)
+    assert carve_text(carve) == "6 users' held-out items (30 in all) for validation, their other items train; " \
+                                "2 users with no training item"
     unlabelled = dataclasses.replace(annotation, test=annotation.test.with_matrices(
         Y=annotation.test.Y.multiply(np.arange(annotation.test.n_examples)[:, None] % 2 == 0).tocsr()))
     assert carve_text(unlabelled).endswith(f"validation examples ({scored_rows(unlabelled)} with a label: the rows "

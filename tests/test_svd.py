@@ -139,3 +139,29 @@ def test_a_row_a_baseline_cannot_score_is_ranked_by_popularity():
         assert scores[name]["precision@1"] == scores["popularity"]["precision@1"], name
         assert scores[name]["precision@3"] == scores["popularity"]["precision@3"], name
 
+
+def test_the_svd_model_ranks_users_with_no_training_item_by_a_label_prior_wherever_their_ids_fall():
+    """New users of a later period's test file are empty rows of the training part, among the
+    others in id order: the SVD model's prior is sized on the rows with input, so it is not 0 when
+    they are the first rows, and an empty row is ranked near popularity's order (not label order)."""
+    from awe_tf.data import Dataset, protocol_split
+    from awe_tf.training import ModelConfig
+    from awe_tf.training.closed_form import svd_start
+
+    rng = np.random.default_rng(1)
+    users = [f"u{u:03d}" for u in range(60) for _ in range(10)]
+    items = [f"i{int(i):02d}" for _ in range(60) for i in np.sort(rng.choice(40, 10, replace=False, p=_zipf(40)))]
+    new = [f"u{u:03d}{twice}" for u in range(60) for twice in "xy"]  # new users, their ids among the others'
+    split = protocol_split(Dataset.from_interactions(users, items), Dataset.from_interactions(new, ["i00"] * 120))
+    assert (split.train.X.getnnz(axis=1) == 0).mean() == 2 / 3  # most rows are empty, the first 256 too
+    model = svd_start(split.train, ModelConfig(dimension=8))
+    empty = model.score(split.train.X[1:2])[0]  # u000x: no training item
+    frequency = np.asarray(split.train.Y.sum(axis=0)).ravel()
+    assert np.ptp(empty) > 0
+    assert np.corrcoef(np.argsort(np.argsort(empty)), np.argsort(np.argsort(frequency)))[0, 1] > 0.5
+
+
+def _zipf(n: int) -> np.ndarray:
+    weights = 1.0 / np.arange(1, n + 1)
+    return weights / weights.sum()
+

@@ -130,7 +130,7 @@ def cmd_evaluate(args) -> int:
     report["dataset"] = name
     print(format_table(rows))
     print(scored_rows_line(report, split.train.task))
-    groups = by_training_items_line(report.get("by_training_items"))
+    groups = by_training_items_line(report.get("by_training_items"), model is None or model.input_bias)
     if groups:
         print(groups)
     if len(rows) == 2:

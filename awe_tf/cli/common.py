@@ -123,18 +123,24 @@ def scored_rows_line(report: dict, task: str) -> str:
     return f"test {rows}: {report['n_test']} (left out, {why}: {report['n_excluded']})"
 
 
-def by_training_items_line(groups: dict | None, who: str = "the model") -> str | None:
-    """The line under a test table that gives ``who``'s P@1 and P@10 apart for the test users with
-    training items and those without (:func:`~awe_tf.evaluation.by_training_items`), or None."""
+def by_training_items_line(groups: dict | None, prior: bool = True) -> str | None:
+    """The line under a test table that gives the model's P@1 and P@10 apart for the test users
+    with training items and those without (:func:`~awe_tf.evaluation.by_training_items`), or None;
+    ``prior``: whether the model has a label prior to rank those without by (not with --no-bias)."""
     if not groups:
         return None
 
     def said(group):
         return ", ".join(f"P@{k} {group[f'precision@{k}']:.4f}" for k in (1, 10) if f"precision@{k}" in group)
 
-    return (f"{who} on the {groups['with']['users']} test users with training items: {said(groups['with'])}; on the "
-            f"{groups['without']['users']} with none (ranked by what it learnt of the items alone): "
-            f"{said(groups['without'])}")
+    return (f"the model on the {groups['with']['users']} test users with training items: {said(groups['with'])}; on "
+            f"the {groups['without']['users']} with none ({empty_row_ranking(prior)}): {said(groups['without'])}")
+
+
+def empty_row_ranking(prior: bool) -> str:
+    """How a model ranks a row with nothing it uses (a user with no training item): by its label
+    prior, the bias feature's row, or, without one (--no-bias), by label order."""
+    return "ranked by what it learnt of the items alone" if prior else "ranked by item order: no label prior, --no-bias"
 
 
 def check_monitor_fits(args, monitor: str, n_labels: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from awe_tf.cli.common import UsageError, output_file
+from awe_tf.cli.common import UsageError, empty_row_ranking, output_file
 from awe_tf.cli.data_flags import (
     HEADERS,
     check_data_flags,
@@ -150,7 +150,7 @@ def _untrained_notes(model, X, rows: list[str], names: list[str]) -> None:
     empty = [rows[i] for i in np.flatnonzero(X[:, trained].getnnz(axis=1) == 0)]
     if empty:
         shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
-        print(f"note: {shown}: no item the model trained on, so ranked by what it learnt of the items alone")
+        print(f"note: {shown}: no item the model trained on, so {empty_row_ranking(model.input_bias)}")
 
 
 def cmd_predict(args) -> int:

@@ -383,6 +383,7 @@ def _print_table(report: dict, svd_chosen_by: str, task: str) -> None:
                      if "rank" in part}
         print("baselines: " + "; ".join(f"{name}: {BASELINES[name]}{ranked_by.get(name, '')}" for name in shown))
     print(scored_rows_line(report, task))
-    groups = by_training_items_line(report.get("by_training_items"))
+    prior = report.get("model_config", {}).get("input_bias", True)
+    groups = by_training_items_line(report.get("by_training_items"), prior)
     if groups:
         print(groups)

@@ -17,8 +17,8 @@ its value in V and the other way round).
   way and then scales a row to unit norm, which leaves the row's ranking as it is. (A row with a
   feature the model leaves out, :attr:`~awe_tf.layers.transform.InputTransform.ignored`, is
   ranked without it; no training row has one.) The bias feature's row holds a label prior too
-  small to reorder a row's ranking but among scores equal to the last float (at most
-  :data:`PRIOR_SCALE` times a score's typical size): a row with nothing the model uses (a user
+  small to reorder a row's ranking but among near-equal scores (at most :data:`PRIOR_SCALE`
+  times a training score's typical size): a row with nothing the model uses (a user
   with no training item, common in a test file of a later period) scores 0 for every label by
   the SVD, and is ranked by the prior, the labels' training frequency as nearly as V's rows
   allow (least squares), instead of by label order. The rank is the
@@ -148,10 +148,19 @@ def _set_factors(model: AWEModel, Z, P: np.ndarray, Q: np.ndarray, prior: np.nda
 
 
 def _typical_score(Z, U: np.ndarray, V: np.ndarray, rows: int = 256, labels: int = 4096) -> float:
-    """The median size of the scores ``Z U V^T`` of the first ``rows`` training inputs against at
-    most ``labels`` labels spread over V (a sample: all of them at a million labels would not fit)."""
+    """The median size of the non-zero scores ``Z U V^T`` of at most ``rows`` training inputs with a
+    value, spread over Z, against at most ``labels`` labels spread over V (a sample: all of them at
+    a million labels would not fit); 1 where none is non-zero. (Empty rows, users only in a test
+    file, and the zero rows of V of the labels no training row holds are left out: counted, they
+    could make the median 0.)"""
+    Z = sp.csr_matrix(Z)
+    filled = np.flatnonzero(Z.getnnz(axis=1) > 0)
+    some_rows = filled[np.linspace(0, filled.size - 1, min(rows, filled.size)).astype(np.int64)] if filled.size \
+        else np.zeros(0, np.int64)
     some = np.linspace(0, V.shape[0] - 1, min(labels, V.shape[0])).astype(np.int64)
-    return float(np.median(np.abs(np.asarray(Z[:rows] @ U) @ V[some].T)))
+    sizes = np.abs(np.asarray(Z[some_rows] @ U) @ V[some].T).ravel()
+    sizes = sizes[sizes > 0]
+    return float(np.median(sizes)) if sizes.size else 1.0
 
 
 def _longest(rows: np.ndarray) -> float:

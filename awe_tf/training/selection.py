@@ -88,7 +88,8 @@ def carve_text(carve: Split) -> str:
     every user keeps training items, the held-out items and their users, and the users with too
     few items to hold any out."""
     if carve.train.task == RECOMMENDATION:
-        none = int((carve.train.Y.getnnz(axis=1) == 0).sum())  # users only in a test file of their own
+        whole = carve.carved_from if carve.carved_from is not None else carve.train
+        none = int((whole.Y.getnnz(axis=1) == 0).sum())  # before the carve: users only in a test file of their own
         n = carve.untested - none  # too few items to hold any out: they train with them all
         untested = f"; {n} user{'s' if n != 1 else ''} with fewer than {N_HELD_OUT} " \
                    f"hold{'s' if n == 1 else ''} none out" if n else ""
