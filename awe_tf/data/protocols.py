@@ -266,9 +266,7 @@ def merge_interactions(train: Dataset, test: Dataset) -> tuple[Dataset, np.ndarr
         cols = np.asarray([item_at[str(t)] for t in part.label_names], np.int64)[X.col]
         parts.append((rows, cols, X.data.astype(np.float32)))
     n_items = len(items)
-    trained = set((parts[0][0] * n_items + parts[0][1]).tolist())
-    test_keys = parts[1][0] * n_items + parts[1][1]
-    repeated = np.fromiter((key in trained for key in test_keys.tolist()), bool, len(test_keys))
+    repeated = np.isin(parts[1][0] * n_items + parts[1][1], parts[0][0] * n_items + parts[0][1])
     rows = np.concatenate([parts[0][0], parts[1][0][~repeated]])
     cols = np.concatenate([parts[0][1], parts[1][1][~repeated]])
     values = np.concatenate([parts[0][2], parts[1][2][~repeated]])

@@ -139,8 +139,11 @@ def _set_factors(model: AWEModel, Z, P: np.ndarray, Q: np.ndarray, prior: np.nda
     U[: P.shape[0], :rank] = a * P
     V[:, :rank] = b * Q
     if prior is not None and model.input_bias and P.shape[0] == model.n_features:
-        row = np.linalg.lstsq(V[:, :rank].astype(np.float64), prior, rcond=None)[0]
-        largest = float(np.abs(V[:, :rank] @ row).max(initial=0.0))
+        factors = V[:, :rank]  # least squares by its normal equations: no float64 copy of a million rows
+        gram = (factors.T @ factors).astype(np.float64)
+        row = np.linalg.lstsq(gram, (factors.T @ prior.astype(np.float32)).astype(np.float64), rcond=None)[0]
+        row = row.astype(np.float32)
+        largest = float(np.abs(factors @ row).max(initial=0.0))
         if largest > 0:
             U[model.n_features, :rank] = row * (PRIOR_SCALE * _typical_score(Z, U[: P.shape[0]], V) / largest)
     model.U.table.assign(U)
