@@ -145,12 +145,16 @@ def _untrained_notes(model, X, rows: list[str], names: list[str]) -> None:
     X = X.tocsr()
     untrained = np.flatnonzero((X.getnnz(axis=0) > 0) & ~trained)
     if untrained.size:
-        shown = ", ".join(names[j] for j in untrained[:5]) + (" and more" if untrained.size > 5 else "")
-        print(f"note: {shown}: in no training row, so read as nothing (and never ranked)")
+        print(f"note: {_some([names[j] for j in untrained])}: in no training row, so read as nothing (and never "
+              "ranked)")
     empty = [rows[i] for i in np.flatnonzero(X[:, trained].getnnz(axis=1) == 0)]
     if empty:
-        shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
-        print(f"note: {shown}: no item the model trained on, so {empty_row_ranking(model.input_bias)}")
+        print(f"note: {_some(empty)}: no item the model trained on, so {empty_row_ranking(model.input_bias)}")
+
+
+def _some(names: list[str], shown: int = 5) -> str:
+    """The first ``shown`` of ``names``, and how many more there are."""
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def cmd_predict(args) -> int:
