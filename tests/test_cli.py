@@ -192,7 +192,7 @@ def test_interactions_with_a_test_file_of_their_own_train_and_evaluate_on_it(tmp
     assert line in said.stdout
     evaluated = run("evaluate", str(out), "--output", str(tmp_path / "e.json"))
     assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(report["metrics"])
-    assert line in evaluated.stdout
+    assert line in evaluated.stdout and "; test part: later.csv" in evaluated.stdout
     late = run("predict", str(out), "--user", "late", "-k", "3").stdout
     assert "late: item-" in late and "note: late: no item the model trained on, so ranked by what it learnt" in late
     new = run("predict", str(out), "--items", "item-new", "item-3", "-k", "3").stdout  # item-new: the test file's

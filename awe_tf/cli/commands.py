@@ -98,7 +98,8 @@ def cmd_evaluate(args) -> int:
     check_parts(args, split, name, "test")
     unnamed = args.served and run is None and recorded is None and not given_data  # the default data set
     print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else "") +
-          (f" (the default: {args.served} records no data; give it with --dataset or --train)" if unnamed else ""))
+          (f" (the default: {args.served} records no data; give it with --dataset or --train)" if unnamed else "") +
+          (f"; test part: {Path(args.test).name}" if args.test else ""))
     model = served = None
     if args.model:  # both loaded and checked before any scoring
         from awe_tf.models import AWEModel
