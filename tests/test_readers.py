@@ -518,6 +518,10 @@ def test_csv_fields_may_be_quoted(tmp_path):
     np.testing.assert_array_equal(data.X.toarray(), [[0, 1, 1], [2, 0, 0]])
     with pytest.raises(DataFormatError, match=r"bad.csv:2: malformed quoting"):
         read_interactions(write(tmp_path, "bad.csv", 'u1,a\nu2,"b\n'))
+    spaced = read_interactions(write(tmp_path, "s.csv", 'u1,"Heat, The" ,2\nu2,"a"  ,1\n'), header=False)  # as unquoted
+    assert spaced.label_names == ["Heat, The", "a"] and spaced.X.toarray().tolist() == [[2, 0], [0, 1]]
+    with pytest.raises(DataFormatError, match=r"bad2.csv:1: malformed quoting"):  # text after a closing quote
+        read_interactions(write(tmp_path, "bad2.csv", 'u1,"a"b\n'))
 
 
 def test_ids_equal_as_integers_have_one_order_whatever_the_set_gives():

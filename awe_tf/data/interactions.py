@@ -4,6 +4,7 @@ and a plain interactions file (``user, item[, weight]`` as TSV or CSV)."""
 from __future__ import annotations
 
 import csv
+import re
 import shlex
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -109,13 +110,20 @@ def _is_header(first: list[str], second: list[str] | None) -> bool:
 
 def _fields(path, line: str, line_no: int, sep) -> list[str]:
     """One line's fields. A comma-separated line with a quote in it is read as CSV (a quoted field
-    may hold the comma, ``"Lord of the Rings, The"``, and its quotes are dropped); other lines,
+    may hold the comma, ``"Lord of the Rings, The"``, and its quotes are dropped; spaces between a
+    closing quote and the next comma are dropped, as around an unquoted field); other lines,
     tab-separated ones included, are split at the separator as they are."""
     if sep != "," or '"' not in line:
         return [f.strip() for f in (line.split(sep) if sep else line.split())]
     try:
         return [f.strip() for f in next(csv.reader([line], skipinitialspace=True, strict=True))]
     except csv.Error as err:
+        spaced = re.sub(r'"[ \t]+(?=,|$)', '"', line)  # spaces after a closing quote, as around unquoted fields
+        if spaced != line:
+            try:
+                return [f.strip() for f in next(csv.reader([spaced], skipinitialspace=True, strict=True))]
+            except csv.Error:
+                pass
         raise DataFormatError(path, f"malformed quoting ({err})", line_no) from None
 
 
