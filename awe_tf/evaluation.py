@@ -221,7 +221,11 @@ def by_training_items(score_fn, split: Split) -> dict | None:
     none (users only in a test file of their own; ranked by what a model learnt of the labels
     alone), ``{"with": {"users", metrics...}, "without": {...}}``, where both groups have users;
     else None. A later period's users are often mostly new: the whole test part's figure then says
-    little of how the model ranks for the users it knows."""
+    little of how the model ranks for the users it knows. ``score_fn``: a model, or what scores raw
+    rows (its ``score``), as :func:`evaluate_model` takes."""
+    models = sys.modules.get("awe_tf.models")
+    if models is not None and isinstance(score_fn, models.AWEModel):
+        score_fn = score_fn.score
     if split.train.task != RECOMMENDATION or split.exclude is None:
         return None
     test = split.test

@@ -3,6 +3,7 @@
 import dataclasses
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from awe_tf.data import Dataset, load_dataset, protocol_split, validation_split
@@ -134,6 +135,15 @@ def test_interactions_split_by_a_test_file_of_their_own():
                                  "items are not ranked)",)
     assert coverage(split).own_test_file and coverage(split).users_without_training_items == 1
     assert coverage(split).test_positives_never_trained == 1  # u2's z
+    from awe_tf.evaluation import by_training_items, evaluate_model
+    from awe_tf.models import AWEModel
+
+    model = AWEModel(4, 4, dimension=3, data_task="recommendation", seed=2)
+    model.adapt(split.train)
+    groups = by_training_items(model, split)  # u1 and u2 know items, u4 none
+    assert (groups["with"]["users"], groups["without"]["users"]) == (2, 1)
+    whole = evaluate_model(model, split)["metrics"]["precision@1"]
+    assert whole == pytest.approx((2 * groups["with"]["precision@1"] + groups["without"]["precision@1"]) / 3)
     weighted = protocol_split(train, Dataset.from_interactions(["u1"], ["c"], [3]))
     assert weighted.train.notes == ("the test file's weights are not used: a test interaction is an item to find, "
                                     "whatever its weight",)
