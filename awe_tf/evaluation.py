@@ -199,11 +199,12 @@ def embedding_knn(model, task: str, k: int = 20, name: str = "knn_embedding") ->
 def baseline_scores(split: Split, model=None, k: int = 20, ranks=None) -> dict:
     """Fit the baselines (:data:`BASELINES`) on the training part and evaluate each on the test
     part: ``knn_input`` and ``svd`` (of the best of ``ranks`` on the validation carve-out,
-    :func:`svd_rank`; default :func:`~awe_tf.baselines.svd_ranks` of 64) on standardised numeric
+    :func:`svd_rank`; default :func:`~awe_tf.baselines.svd_ranks` of the model's dimension, as
+    ``awe-tf train`` gives them, or of 64 without a model) on standardised numeric
     features, ``knn_embedding`` when a model is given (:func:`embedding_knn`)."""
     recommendation = split.train.task == RECOMMENDATION
     scaled = standardised(split)
-    rank = svd_rank(scaled.train, ranks or svd_ranks(64))
+    rank = svd_rank(scaled.train, ranks or svd_ranks(model.dimension if model is not None else 64))
     methods = {
         "popularity": (Popularity(), scaled),
         "knn_input": (KNN(k, exclude_self=recommendation, name="knn_input"), scaled),

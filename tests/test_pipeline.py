@@ -243,6 +243,12 @@ def test_a_dataset_refuses_its_inputs_as_annotation_labels_and_says_what_nan_mea
     with pytest.raises(ValueError, match="X and Y hold the same entries.*task='recommendation'"):
         Dataset(M, M)
     assert Dataset(M, np.eye(4)).label_names == ["0", "1", "2", "3"]  # other labels: annotation as given
+    labels = Frame(np.eye(4)[:, :2], ["happy", "sad"])
+    with pytest.raises(ValueError, match=r"X holds the label columns 'happy', 'sad' \(a feature named as a label, "
+                                         r"present in the same rows\): .*\(df.drop\(columns=label_columns\)\)"):
+        Dataset(Frame(np.hstack([M, np.eye(4)[:, :2]]), ["f0", "f1", "f2", "f3", "happy", "sad"]), labels)
+    named = Dataset(Frame(np.hstack([M, np.eye(4)[:, 1:3]]), ["f0", "f1", "f2", "f3", "happy", "sad"]), labels)
+    assert named.feature_names[-1] == "sad"  # named as labels, other rows: not the labels themselves
     named = Dataset(M, M, task="recommendation", feature_names=[5, 6, 7, 8], label_names=[5, 6, 7, 8])
     assert named.label_names == ["5", "6", "7", "8"] and named.feature_names == ["5", "6", "7", "8"]
     gaps = M.copy()

@@ -113,6 +113,20 @@ def test_a_user_with_exactly_five_items_draws_them_all_and_one_with_fewer_draws_
     assert (report["n_test"], report["n_excluded"]) == (4, 1)
 
 
+def test_an_annotation_test_part_must_name_the_training_parts_columns_in_order():
+    """Two data sets built apart (DataFrames) whose columns are in another order: read by position,
+    the test part's features or labels would be scored as other ones, without a word."""
+    X, Y = np.eye(4)[:, :3], np.eye(4)[:, [0, 1]]
+    train = Dataset(X, Y, feature_names=["a", "b", "c"], label_names=["x", "y"])
+    assert protocol_split(train, Dataset(X, Y, feature_names=["a", "b", "c"], label_names=["x", "y"])).test.n_examples
+    with pytest.raises(ValueError, match=r"the test part's features are not the training part's: feature 0 is 'c' in "
+                                         r"the test part, 'a' in training; give them in the training part's order "
+                                         r"\(a DataFrame: df\[train.feature_names\]\)"):
+        protocol_split(train, Dataset(X[:, ::-1], Y, feature_names=["c", "b", "a"], label_names=["x", "y"]))
+    with pytest.raises(ValueError, match=r"the test part's labels are not the training part's: label 0 is 'y'"):
+        protocol_split(train, Dataset(X, Y[:, ::-1], feature_names=["a", "b", "c"], label_names=["y", "x"]))
+
+
 def test_interactions_split_by_a_test_file_of_their_own():
     """A test file of interactions (a later period's, say) is the test part: each user's test
     interactions are its labels and the user's training ones its inputs, both files read by name

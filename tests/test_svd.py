@@ -133,11 +133,17 @@ def test_a_row_a_baseline_cannot_score_is_ranked_by_popularity():
     counts = np.asarray(train.Y.sum(axis=0)).ravel()
     popular = [train.label_names[j] for j in np.argsort(-counts, kind="stable")[:3]]
     cold = Dataset.from_interactions(["new1", "new1", "new2"], [popular[0], popular[1], popular[2]])
-    scores = baseline_scores(protocol_split(train, cold), ranks=(4,))
+    split = protocol_split(train, cold)
+    scores = baseline_scores(split, ranks=(4,))
     assert scores["popularity"]["precision@1"] > 0
     for name in ("knn_input", "svd"):
         assert scores[name]["precision@1"] == scores["popularity"]["precision@1"], name
         assert scores[name]["precision@3"] == scores["popularity"]["precision@3"], name
+    from awe_tf.models import AWEModel
+
+    model = AWEModel(split.train.n_features, split.train.n_labels, dimension=8, data_task="recommendation")
+    model.adapt(split.train)
+    assert baseline_scores(split, model)["svd"]["rank"] in svd_ranks(8)  # as awe-tf train gives them, not of 64
 
 
 def test_the_svd_model_ranks_users_with_no_training_item_by_a_label_prior_wherever_their_ids_fall():

@@ -173,6 +173,12 @@ class Dataset:
                              "own inputs: as annotation a model learns to give a row's inputs back. For a user's "
                              "items in and out give task='recommendation' (each pair's input then leaves its own "
                              "item out, and rankings leave out the user's items)")
+        leaked = self._labels_among_inputs()
+        if leaked:
+            raise ValueError(f"{self.name}: X holds the label column{'s' * (len(leaked) > 1)} "
+                             f"{', '.join(map(repr, leaked[:3]))}{' and more' if len(leaked) > 3 else ''} (a feature "
+                             "named as a label, present in the same rows): a model would read each row's labels from "
+                             "its inputs; give X without them (df.drop(columns=label_columns))")
         if self.task == RECOMMENDATION and self.X.nnz and self.X.data.min() < 0:
             raise ValueError(f"{self.name}: recommendation inputs are items with weights above 0 (as an interactions "
                              f"file's), got {self.X.data[self.X.data < 0][:3].tolist()}")
@@ -186,6 +192,24 @@ class Dataset:
                              f"got {self.numeric_features.dtype} of shape {self.numeric_features.shape}")
         if self.row_ids is None:
             self.row_ids = np.arange(self.X.shape[0])
+
+    def _labels_among_inputs(self) -> list[str]:
+        """For annotation, the features named as a label and present in exactly that label's rows:
+        the label copied into the inputs (a frame's label columns left among its features). Column
+        numbers, the default names, name nothing: feature 3 and label 3 may match by chance."""
+        if self.task != ANNOTATION or not self.feature_names or not self.label_names:
+            return []
+        label_at = {str(name): j for j, name in enumerate(self.label_names)}
+        shared = [(i, label_at[str(name)]) for i, name in enumerate(self.feature_names)  # columns numbered in both
+                  if str(name) in label_at and not str(name) == str(i) == str(label_at[str(name)])]  # are no names
+        if not shared:
+            return []
+        X, Y = sp.csc_matrix(self.X), sp.csc_matrix(self.Y)
+        X.sort_indices()
+        Y.sort_indices()
+        return [str(self.feature_names[i]) for i, j in shared
+                if X.indptr[i + 1] > X.indptr[i]
+                and np.array_equal(X.indices[X.indptr[i]:X.indptr[i + 1]], Y.indices[Y.indptr[j]:Y.indptr[j + 1]])]
 
     def _names_of_frames(self) -> None:
         """Names from a pandas DataFrame given as X or Y (its columns, and its index as the row

@@ -147,11 +147,27 @@ def annotation_split(train: Dataset, test: Dataset | None = None) -> Split:
     every = TEST_EVERY if test is None else 0
     if every:
         train, test = modulo_split(train, every)
+    else:
+        _same_columns(train, test)
     if np.asarray(train.numeric_features, bool).any():
         scale = column_statistics(train.X, train.numeric_features)
         train = dataclasses.replace(train, numeric_scale=scale)
         test = dataclasses.replace(test, numeric_scale=scale)
     return Split(train=train, test=test, test_every=every)
+
+
+def _same_columns(train: Dataset, test: Dataset) -> None:
+    """Refuse a test part whose features or labels are not the training part's, in order: read by
+    position, its columns would be scored as other ones (two DataFrames with their columns in
+    another order)."""
+    from awe_tf.data.dataset import first_difference
+
+    for what, ours, theirs in (("feature", train.feature_names, test.feature_names),
+                               ("label", train.label_names, test.label_names)):
+        if list(ours) != list(theirs):
+            raise ValueError(f"{test.name}: the test part's {what}s are not the training part's: "
+                             f"{first_difference(list(ours), list(theirs), theirs='in the test part', what=what)}; "
+                             f"give them in the training part's order (a DataFrame: df[train.{what}_names])")
 
 
 def annotation_validation(train: Dataset) -> Split:
