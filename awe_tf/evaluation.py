@@ -48,7 +48,9 @@ def evaluate_model(score_fn, split: Split, ks=None) -> dict:
     ValueError), as it enters; training's own validation ranks with :func:`rank_test_part`.
 
     Returns:
-        ``{"metrics": {...}, "n_test": ..., "n_excluded": ...}``.
+        ``{"metrics": {...}, "n_test": ..., "n_excluded": ...}``, and ``"by_training_items"``
+        where a recommendation test part has users with training items and users with none
+        (:func:`by_training_items`).
 
     Raises:
         TypeError: ``split`` not a Split, or ``score_fn`` not a model or its score (a Split, an
@@ -110,11 +112,17 @@ def check_scorable(caller: str, split: Split) -> None:
 def rank_test_part(score_fn, split: Split, ks=None) -> dict:
     """:func:`evaluate_model` without its check of a model's data: for callers that checked it
     where the data entered (``fit`` checks its validation split once; validation then ranks
-    with this every epoch)."""
+    with this every epoch). Where a recommendation test part has users with training items and
+    users with none, ``by_training_items`` gives the metrics of each apart (:func:`by_training_items`),
+    from the same ranking."""
     test = split.test
     ks = ks or protocol_ks(test.n_labels)
-    report = evaluate_scorer(score_fn, test.X, test.Y, split.exclude, split.candidates, ks)
+    top = ranked(score_fn, test.X, test.Y.shape[1], max(ks), split.exclude, split.candidates)
+    report = ranking_report(top, test.Y, ks)
     report["n_excluded"] += split.untested  # users the split could not test: no positive either
+    groups = _by_training_items(top, split, ks)
+    if groups is not None:
+        report["by_training_items"] = groups
     # Ranking many labels a few rows at a time leaves the batches' freed scores held by the C
     # heap, which would count from then on (for the rest of training, when validation ranks
     # after each epoch).
@@ -227,15 +235,26 @@ def by_training_items(score_fn, split: Split) -> dict | None:
     models = sys.modules.get("awe_tf.models")
     if models is not None and isinstance(score_fn, models.AWEModel):
         score_fn = score_fn.score
+    if _known_users(split) is None:  # nothing to rank apart
+        return None
+    return rank_test_part(score_fn, split)["by_training_items"]
+
+
+def _known_users(split: Split) -> np.ndarray | None:
+    """Which test users of a recommendation split have training items, where some have and some
+    have not; else None."""
     if split.train.task != RECOMMENDATION or split.exclude is None:
         return None
-    test = split.test
-    known = test.X.getnnz(axis=1) > 0
-    if known.all() or not known.any():
+    known = split.test.X.getnnz(axis=1) > 0
+    return None if known.all() or not known.any() else known
+
+
+def _by_training_items(top: np.ndarray, split: Split, ks) -> dict | None:
+    """:func:`by_training_items` from the test part's ranking ``top``."""
+    known = _known_users(split)
+    if known is None:
         return None
-    ks = protocol_ks(test.n_labels)
-    top = ranked(score_fn, test.X, test.n_labels, max(ks), split.exclude, split.candidates)  # once, for both groups
-    Y = sp.csr_matrix(test.Y)
+    Y = sp.csr_matrix(split.test.Y)
     return {name: {"users": int(rows.sum()), **ranking_report(top[rows], Y[np.flatnonzero(rows)], ks)["metrics"]}
             for name, rows in (("with", known), ("without", ~known))}
 

@@ -67,7 +67,7 @@ def _engines(known) -> str:
 
 
 def cmd_evaluate(args) -> int:
-    from awe_tf.evaluation import by_training_items, evaluate_served, format_table, rank_test_part
+    from awe_tf.evaluation import evaluate_served, format_table, rank_test_part
     from awe_tf.models.saving import run_directory, tables_digest
 
     if not args.model and not args.served:
@@ -120,7 +120,6 @@ def cmd_evaluate(args) -> int:
     rows, report = {}, None
     if model is not None:
         report = rank_test_part(model.score, split)  # its data checked above
-        report["by_training_items"] = by_training_items(model.score, split)
         rows["model"] = report["metrics"]
     if served is not None:
         answered = evaluate_served(served, split)

@@ -81,7 +81,7 @@ def _train(args) -> int:
     from awe_tf.baselines import svd_ranks
     from awe_tf.config import SettingError, check_engine, engine_for
     from awe_tf.data.protocols import coverage, default_monitor, validation_split
-    from awe_tf.evaluation import baseline_scores, by_training_items, evaluate_model
+    from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory, run_directory, tables_digest
     from awe_tf.training.auto import BUDGET, RecordRefused, choose_affinity
     from awe_tf.training.selection import DETAIL, checked_validation, choose_epochs, epochs_text, is_iterative, refit
@@ -236,8 +236,7 @@ def _train(args) -> int:
         out = out / worker_directory()
         out.mkdir(parents=True, exist_ok=True)
     print("scoring the test part with the model" + ("" if args.no_baselines else " and the baselines"))
-    report = evaluate_model(model.score, split)
-    report["by_training_items"] = by_training_items(model.score, split)
+    report = evaluate_model(model.score, split)  # with by_training_items where the test part has both kinds
     report["baselines"] = {} if args.no_baselines else baseline_scores(split, model, ranks=svd_ranks(args.dimension))
     report.update(
         {

@@ -208,20 +208,16 @@ def _movie_titles(folder: Path) -> dict:
 TABLE_FIELDS = 5  # fields from which a row is a table's (features and label columns), not an interaction's
 
 
-def check_not_a_table(path, first_row: list[str] | None = None) -> None:
-    """Refuse an interactions file whose first row (``first_row``; None: its first line, read as
-    :func:`read_interactions` reads it) has :data:`TABLE_FIELDS` fields or more and names no
-    interactions column (:data:`HEADER_WORDS`): a table of features and label columns, which is
-    not a format awe-tf reads from a file; say what is. (A log with more columns than user, item
-    and weight has its own error, with the command that keeps the first three.)"""
-    path = Path(path)
-    if first_row is None:
-        sep = "," if path.suffix.lower() == ".csv" else "\t"
-        try:
-            first_row = next((_fields(path, line, number, sep) for number, line in text_lines(path)
-                              if line.strip()), [])
-        except (DataFormatError, OSError):
-            return  # the reader says what is wrong
+def _separator(path: Path) -> str:
+    """An interactions file's field separator: commas in a ``.csv``, tabs in any other."""
+    return "," if path.suffix.lower() == ".csv" else "\t"
+
+
+def _check_not_a_table(path: Path, first_row: list[str]) -> None:
+    """Refuse an interactions file whose first row has :data:`TABLE_FIELDS` fields or more and
+    names no interactions column (:data:`HEADER_WORDS`): a table of features and label columns,
+    which is not a format awe-tf reads from a file; say what is. (A log with more columns than
+    user, item and weight has its own error, with the command that keeps the first three.)"""
     if len(first_row) >= TABLE_FIELDS and not any(field.lower() in HEADER_WORDS for field in first_row):
         raise DataFormatError(path, f"its first row has {len(first_row)} fields, where an interactions file (what a "
                                     ".csv or .tsv is read as) has user, item[, weight]: a table of features and label "
@@ -234,8 +230,7 @@ def check_not_a_table(path, first_row: list[str] | None = None) -> None:
 
 def _cut_command(path: Path) -> str:
     """The command that keeps an interactions file's first three columns (user, item, weight)."""
-    sep = "," if path.suffix.lower() == ".csv" else "\t"
-    cut = f"cut {'-d, ' if sep == ',' else ''}-f1-3 {shlex.quote(path.name)}"  # cut splits at tabs by default
+    cut = f"cut {'-d, ' if _separator(path) == ',' else ''}-f1-3 {shlex.quote(path.name)}"  # tabs: cut's default
     return cut + f" > {shlex.quote(path.stem + '-3cols' + path.suffix)}"
 
 
@@ -249,10 +244,10 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
     add up.
     """
     path = Path(path)
-    sep = "," if path.suffix.lower() == ".csv" else "\t"
+    sep = _separator(path)
     users, items, weights, lines = [], [], [], []
     rows, header = _read_table(path, sep, "interactions", header)
-    check_not_a_table(path, list(header if header is not None else rows[0][1]) if rows else [])
+    _check_not_a_table(path, list(header if header is not None else rows[0][1]) if rows else [])
     hints = {n: f" (keep the first three columns, user, item and weight: {_cut_command(path)})"
              for n in range(TABLE_FIELDS, max((len(fields) for _, fields in rows), default=0) + 1)}
     hints[4] = (f" (user, item, weight, timestamp? keep the first three columns: {_cut_command(path)}; --format "
@@ -308,8 +303,7 @@ class _Places:
     def __getitem__(self, i) -> str:
         i = int(i)
         label = self.index[i] if self.index is not None and i < len(self.index) else i
-        same = isinstance(label, (int, np.integer)) and not isinstance(label, (bool, np.bool_)) and label == i
-        return str(i) if same else f"{i}, index {label!r}"
+        return str(i) if _whole_number(label) and label == i else f"{i}, index {label!r}"
 
 
 def _ids(values, what: str) -> list[str]:
@@ -384,7 +378,8 @@ def _is_number_like(value) -> bool:
 def _check_aligned(columns: dict) -> None:
     """Refuse pandas columns whose row labels differ (one sorted or filtered apart from the others):
     they are paired by position, so each user would be given another row's item."""
-    given = {name: _index(values) for name, values in columns.items() if _index(values) is not None}
+    indexes = {name: _index(values) for name, values in columns.items()}
+    given = {name: index for name, index in indexes.items() if index is not None}
     if len(given) < 2:
         return
     (first, index), *others = given.items()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from awe_tf.data.dataset import Dataset, Split, first_difference
 from awe_tf.data.errors import DataFormatError
-from awe_tf.data.interactions import MOVIELENS_FILES, check_not_a_table, read_interactions, read_movielens
+from awe_tf.data.interactions import MOVIELENS_FILES, read_interactions, read_movielens
 from awe_tf.data.mulan import meka_hint, read_mulan
 from awe_tf.data.protocols import N_HELD_OUT, protocol_split
 from awe_tf.data.xmlrepo import read_row_lists, read_xmlrepo, row_lists, stray_row_lists
@@ -157,9 +157,7 @@ def _read_parts(train, test, labels, format, name, duplicates, header):
             raise DataFormatError(test, f"its header's {second.n_features} features and {second.n_labels} labels "
                                         f"differ from {train}'s {first.n_features} and {first.n_labels}")
         return first, second, None
-    if fmt == "interactions":
-        for path in filter(None, (train, test)):
-            check_not_a_table(path)  # a table's rows, a .csv of features and labels
+    if fmt == "interactions":  # the reader refuses a table's rows, a .csv of features and labels
         first = read_interactions(train, name, duplicates, header)
         second = read_interactions(test, name, duplicates, header) if test else None
         if second is not None and header is None and (first.header is None) != (second.header is None):

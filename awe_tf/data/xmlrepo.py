@@ -47,6 +47,14 @@ def _row(path, line_no: int, line: str) -> tuple[list[int], list[tuple[int, str]
     return labels, pairs
 
 
+def _check_index(path, line_no: int, what: str, index: int, count: int) -> None:
+    """Refuse a ``what`` (feature or label) index outside 0 .. ``count`` - 1, the header's count; one
+    just past the end may be counted from 1, as LibSVM's are."""
+    if not 0 <= index < count:
+        raise DataFormatError(path, f"{what} index {index} out of range (0..{count - 1}"
+                              f"{ONE_BASED if index == count else ''})", line_no)
+
+
 def _counts(path, lines: list[str]) -> str | None:
     """The header 'N F L' a file of rows without one would have: its rows, and one more than its
     largest feature and label index; None where a line does not read as a row."""
@@ -95,16 +103,12 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
     for row, (line_no, line) in enumerate(body):
         labels, pairs = _row(path, line_no, line)
         for label in labels:
-            if not 0 <= label < n_labels:
-                raise DataFormatError(path, f"label index {label} out of range (0..{n_labels - 1}"
-                                      f"{ONE_BASED if label == n_labels else ''})", line_no)
+            _check_index(path, line_no, "label", label, n_labels)
             yr.append(row)
             yc.append(label)
             yl.append(line_no)
         for index, value_text in pairs:
-            if not 0 <= index < n_features:
-                raise DataFormatError(path, f"feature index {index} out of range (0..{n_features - 1}"
-                                      f"{ONE_BASED if index == n_features else ''})", line_no)
+            _check_index(path, line_no, "feature", index, n_features)
             xr.append(row)
             xc.append(index)
             xv.append(parse_float(path, value_text, line_no, f"feature {index}"))
