@@ -886,6 +886,9 @@ def test_an_interrupted_command_says_how_to_go_on_where_it_keeps_its_work():
     assert _goes_on(parse(["tune"])) == ": the same command again goes on with the trials it finished (in runs/tuning)"
     assert _goes_on(parse(["reproduce", "annotation"])).endswith("(in runs/reproduce-annotation)")
     assert _goes_on(parse(["evaluate", "runs/x"])) == ""  # nothing kept to go on from
+    # --restart again would discard the epochs an interrupted restart finished
+    assert _goes_on(parse(["train", "-o", "runs/x", "--restart"])) == \
+        ": the same command without --restart goes on from its last finished epoch (in runs/x)"
 
 
 def test_a_text_run_recorded_before_real_columns_were_numeric_says_so(tmp_path, capsys):

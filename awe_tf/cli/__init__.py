@@ -129,7 +129,13 @@ def _goes_on(args) -> str:
     if kept is None:
         return ""
     where = reproduce_output(args) if args.command == "reproduce" else args.output
-    return f": the same command again goes on {kept} (in {where})"
+    return f": {_same_command(args)} goes on {kept} (in {where})"
+
+
+def _same_command(args) -> str:
+    """The command that goes on from what this one kept: itself, less a ``--restart``, which
+    would discard it again."""
+    return "the same command without --restart" if getattr(args, "restart", False) else "the same command again"
 
 
 def main(argv=None) -> int:
@@ -157,8 +163,9 @@ def main(argv=None) -> int:
         if getattr(args, "strategy", None) not in ("multiworker", "parameter-server"):
             raise  # not a cluster's: TensorFlow's own error, whole
         said = " ".join(line.strip() for line in str(err).splitlines() if line.strip())  # which, where it says
+        again = "this command without --restart" if getattr(args, "restart", False) else "this command"
         print(f"error: a task of the cluster stopped answering ({said[:300] or type(err).__name__}): start it "
-              f"again, then this command (each worker's, under multiworker), which goes on from its last finished "
+              f"again, then {again} (each worker's, under multiworker), which goes on from its last finished "
               f"epoch (in {args.output})", file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted" + _goes_on(args), file=sys.stderr)

@@ -278,7 +278,8 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
                unlabelled: bool = False) -> Dataset:
     """Read a Mulan data set: attributes named in the XML are labels, the rest are features.
 
-    Labels are binarised as the protocol says: any non-zero value is a positive, 1. A negative
+    Labels are binarised as the protocol says: any non-zero value is a positive, 1 (a label holding
+    values other than 0 and 1 is noted: :func:`_graded_labels`). A negative
     value is refused: it usually means a file coding absent labels as -1, which binarised would
     make every label a positive. Numeric features are flagged so the model's input transform
     standardises them; nominal ``{0,1}`` features are kept as binary bag-of-words columns, and
@@ -322,6 +323,7 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
         raise DataFormatError(arff_path, f"label {label_names[Y.indices[wrong[0]]]!r} is {Y.data[wrong[0]]:g}; a label "
                               "is 0 (absent) or positive (present: any positive value reads as 1), never negative",
                               int(lines[row]))
+    graded = _graded_labels(Y, label_names, Path(xml_path).name)
     Y.data = np.ones_like(Y.data, np.float32)  # binarised (a label given twice, duplicates="sum", is one too)
     unlisted = unlisted_labels(names, kinds, label_cols)
     shown = ", ".join(repr(n) for n in unlisted[:5]) + (f" and {len(unlisted) - 5} more" if len(unlisted) > 5 else "")
@@ -337,8 +339,38 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
         task=ANNOTATION,
         name=name or data_name(arff_path),
         numeric_features=numeric,
-        notes=notes,
+        notes=notes + graded,
     )
+
+
+def _graded_labels(Y: sp.csr_matrix, label_names, xml_name: str, shown: int = 3) -> tuple[str, ...]:
+    """Notes on the labels holding values other than 0 and 1, which binarising reads as 1 (the
+    protocol's rule): a numeric attribute the XML lists as a label (a tempo, a price), or labels
+    coded {1,2}, then read as present in every row, with no other sign.
+
+    Example:
+        >>> Y = sp.csr_matrix(np.array([[120.0, 1.0], [95.0, 0.0]], np.float32))
+        >>> note, = _graded_labels(Y, ["tempo", "rock"], "labels.xml")
+        >>> note.split(": ")[0]
+        "label 'tempo' holds values other than 0 and 1 (95 to 120, in 2 rows), each read as 1 (present)"
+        >>> note.endswith("it is present in every row: a feature that labels.xml lists as a label?")
+        True
+    """
+    csc = Y.tocsc()
+    notes = []
+    for col in range(csc.shape[1]):
+        values = csc.data[csc.indptr[col]:csc.indptr[col + 1]]
+        odd = values[values != 1]
+        if odd.size == 0:
+            continue
+        if len(notes) == shown:
+            notes.append("and more labels holding values other than 0 and 1")
+            break
+        every = values.size == csc.shape[0] > 1
+        notes.append(f"label {label_names[col]!r} holds values other than 0 and 1 ({values.min():g} to "
+                     f"{values.max():g}, in {odd.size} row{'s' if odd.size > 1 else ''}), each read as 1 (present): labels are binarised"
+                     + (f"; it is present in every row: a feature that {xml_name} lists as a label?" if every else ""))
+    return tuple(notes)
 
 
 def _binary(kind) -> bool:
