@@ -10,14 +10,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from awe_tf.baselines import KNN, LogOddsSVD, Popularity, svd_ranks
-from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split
+from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split, first_difference
 from awe_tf.data.overlap import mostly_trained_on, trained_on
 from awe_tf.data.protocols import default_monitor, validation_split
 from awe_tf.memory import return_free_memory
 from awe_tf.metrics import evaluate_scorer, protocol_ks, ranked, ranking_report
 
 
-def data_mismatch(n_features, n_labels, label_names, data) -> str | None:
+def data_mismatch(n_features, n_labels, label_names, data, feature_names=None) -> str | None:
     """What makes ``data`` other than the data a model of these sizes and label names was
     trained on, in words, or None.
 
@@ -25,20 +25,29 @@ def data_mismatch(n_features, n_labels, label_names, data) -> str | None:
         n_features, n_labels: the model's |X| and |Y|.
         label_names: the model's label names (None: compare the sizes only).
         data: a :class:`~awe_tf.data.Dataset` (a split's training part).
+        feature_names: the names of the features the model was trained on, where they are known
+            (a run's record, an export's; None: not compared).
 
     Returns:
-        Other sizes, or labels of other names or in another order (the same ids would then name
-        other labels) described in words; None when the data is the model's.
+        Other sizes, or labels or features of other names or in another order (the same ids would
+        then name other labels or features) described in words; None when the data is the model's.
     """
     if (n_features, n_labels) != (data.n_features, data.n_labels):
         return (f"the model has {n_features} features / {n_labels} labels but the data {data.n_features} / "
                 f"{data.n_labels}")
-    if label_names is None or tuple(map(str, label_names)) == tuple(map(str, data.label_names)):
-        return None
-    differ = [j for j, (a, b) in enumerate(zip(label_names, data.label_names, strict=True)) if str(a) != str(b)]
-    j = differ[0]
-    return (f"the model was trained on other labels: {len(differ)} of {n_labels} label ids name another label "
-            f"(label {j} is {label_names[j]!r} in the model, {data.label_names[j]!r} in the data)")
+    if label_names is not None and tuple(map(str, label_names)) != tuple(map(str, data.label_names)):
+        differ = [j for j, (a, b) in enumerate(zip(label_names, data.label_names, strict=True)) if str(a) != str(b)]
+        j = differ[0]
+        reordered = sorted(map(str, label_names)) == sorted(map(str, data.label_names))
+        return ((f"the data has the model's labels in another order (its label list orders them, and label ids "
+                 f"follow it): {len(differ)} of {n_labels} label ids name another label" if reordered else
+                 f"the model was trained on other labels: {len(differ)} of {n_labels} label ids name another label")
+                + f" (label {j} is {label_names[j]!r} in the model, {data.label_names[j]!r} in the data)")
+    if feature_names is not None and list(map(str, feature_names)) != list(map(str, data.feature_names)):
+        where = first_difference([str(f) for f in feature_names], [str(f) for f in data.feature_names],
+                                 "in the model's data", "in this data")
+        return f"the model was trained on other features, or on these in another order: {where}"
+    return None
 
 
 def evaluate_model(score_fn, split: Split, ks=None) -> dict:

@@ -3,6 +3,7 @@ later command reads it back.
 
     RUN/model/                   the model (:mod:`awe_tf.models.saving`, ``RUN_MODEL``)
     RUN/metrics.json             the test report, the run's settings and the data it used
+    RUN/features.json            an annotation run's feature names, feature id n at position n
     RUN/validation/, RUN/final/  each stage's checkpoints (:mod:`awe_tf.training.callbacks`)
     RUN/auto/                    --affinity auto's stages' checkpoints and its record of them, auto.json
                                  (:mod:`awe_tf.training.auto`)
@@ -28,6 +29,7 @@ from awe_tf.data.dataset import PART_FINGERPRINTS as RECORDED  # what metrics.js
 from awe_tf.models.saving import RUN_MODEL
 
 METRICS = "metrics.json"
+FEATURES = "features.json"  # what the model's input ids name; a later command's data is checked against it
 STAGES = ("validation", "final")  # the stages' checkpoint directories, in the order a run trains them
 AUTO = "auto"  # --affinity auto's stages and its record of them (awe_tf.training.auto, module docstring 7)
 
@@ -186,7 +188,7 @@ def discard(run: Path) -> list[str]:
     """Remove every part of an earlier run from ``run`` (its stages, model and metrics); return
     the names of those that were there."""
     run = Path(run)
-    discarded = [part for part in (*STAGES, AUTO, RUN_MODEL, METRICS) if (run / part).exists()]
+    discarded = [part for part in (*STAGES, AUTO, RUN_MODEL, METRICS, FEATURES) if (run / part).exists()]
     for part in discarded:
         if (run / part).is_dir():
             shutil.rmtree(run / part, ignore_errors=True)
@@ -222,22 +224,45 @@ def validation_digest(weights: list | None) -> str | None:
     return None if weights is None else arrays_digest(weights)
 
 
-def publish(run: Path, model, report: dict) -> None:
-    """Write ``model/`` and ``metrics.json`` together at the end of a run: both are staged in a
-    hidden directory and renamed into place, so an interrupted run never leaves half a model,
-    nor a model beside another run's metrics. ``metrics.json`` records which validation-stage
-    model goes with the model (:func:`validation_digest`)."""
+def publish(run: Path, model, report: dict, feature_names=None) -> None:
+    """Write ``model/`` and ``metrics.json`` (and ``features.json``, the training data's
+    ``feature_names`` where given and more than column numbers, ``3`` or ``f3``, which name
+    nothing the sizes do not) together at the end of a run: all are staged in a hidden
+    directory and renamed into place, so an interrupted run never leaves half a model, nor a model
+    beside another run's metrics. ``metrics.json`` records which validation-stage model goes with
+    the model (:func:`validation_digest`)."""
     run = Path(run)
     staging = run / f".publishing-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     model.save_model(staging / RUN_MODEL)
     report = {**report, "validation_model_digest": validation_digest(validation_weights(run))}
     (staging / METRICS).write_text(json.dumps(report, indent=1, default=str))
+    if feature_names is not None and all(str(name) in (str(i), f"f{i}") for i, name in enumerate(feature_names)):
+        feature_names = None
+    if feature_names is not None:
+        (staging / FEATURES).write_text(json.dumps([str(name) for name in feature_names], ensure_ascii=False),
+                                        encoding="utf-8")
     if (run / RUN_MODEL).exists():
         os.rename(run / RUN_MODEL, staging / "replaced-model")
     os.rename(staging / RUN_MODEL, run / RUN_MODEL)
+    if feature_names is not None:
+        os.replace(staging / FEATURES, run / FEATURES)
+    elif (run / FEATURES).exists():  # an earlier run's, of other data
+        (run / FEATURES).unlink()
     os.replace(staging / METRICS, run / METRICS)
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def recorded_features(run: Path | None) -> list[str] | None:
+    """The feature names the run in ``run`` recorded (:func:`publish`), or None: none recorded
+    (a recommendation run, whose inputs are its labels; a run older than this record)."""
+    path = Path(run) / FEATURES if run is not None else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise RunError(f"{path} cannot be read ({error}); train the run again") from None
 
 
 def request(affinity: str, model_config, train_config, validate: bool, split, auto_budget=None) -> dict:

@@ -953,3 +953,45 @@ def test_a_test_file_of_data_with_few_distinct_rows_is_scored_with_a_note(tmp_pa
     assert [answer["row"] for answer in bare] == ["row 1", "row 2", "row 3", "row 4"]
     for answer, same in zip(bare, labelled[3:] + labelled[:3], strict=True):  # bare's rows 1-4 are new's 4, 1, 2, 3
         assert answer["label_ids"] == same["label_ids"] and answer["scores"] == pytest.approx(same["scores"])
+
+
+def test_data_with_the_features_in_another_order_is_refused_by_the_commands_a_run_or_export_names(tmp_path):
+    """A run records its features' names (features.json): evaluate, predict and evaluate --served given
+    data whose features are the model's in another order (the same ids would name other features) refuse
+    it, naming where, as they refuse labels in another order, named as such."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, 60), rng.normal(50, 10, 60)
+    y1 = (a > 0).astype(int)
+
+    def write(name, first, second, order):
+        header = (f"@relation r\n@attribute {first} numeric\n@attribute {second} numeric\n"
+                  "@attribute y1 {0,1}\n@attribute y2 {0,1}\n@data\n")
+        columns = (a, b) if order == "ab" else (b, a)
+        rows = [f"{columns[0][i]:.3f},{columns[1][i]:.3f},{y1[i]},{1 - y1[i]}" for i in range(60)]
+        (tmp_path / name).write_text(header + "\n".join(rows) + "\n")
+
+    write("d.arff", "a", "b", "ab")
+    write("swapped.arff", "b", "a", "ba")  # the same data, its two columns swapped
+    (tmp_path / "l.xml").write_text('<labels xmlns="http://mulan.sourceforge.net/labels">'
+                                    '<label name="y1"></label><label name="y2"></label></labels>')
+    (tmp_path / "r.xml").write_text('<labels xmlns="http://mulan.sourceforge.net/labels">'
+                                    '<label name="y2"></label><label name="y1"></label></labels>')
+    labels = ["--labels", str(tmp_path / "l.xml")]
+    out = tmp_path / "run"
+    run("train", "--train", str(tmp_path / "d.arff"), *labels, "--epochs", "1", "--dimension", "4", "--no-baselines",
+        "--no-validate", "-o", str(out))
+    assert json.loads((out / "features.json").read_text()) == ["a", "b"]
+    assert run("evaluate", str(out), "--train", str(tmp_path / "d.arff"), *labels).returncode == 0
+    expected = ("the model was trained on other features, or on these in another order: feature 0 is 'b' in this "
+                "data, 'a' in the model's data ('a' is feature 1 in this data)")
+    for command in (["evaluate", str(out)], ["predict", str(out), "--rows", str(tmp_path / "swapped.arff")]):
+        refused = run(*command, "--train", str(tmp_path / "swapped.arff"), *labels, check=False)
+        assert refused.returncode == 2 and expected in refused.stderr, refused.stderr
+    reordered = run("evaluate", str(out), "--train", str(tmp_path / "d.arff"), "--labels", str(tmp_path / "r.xml"),
+                    check=False)
+    assert reordered.returncode == 2 and "the data has the model's labels in another order" in reordered.stderr, \
+        reordered.stderr
+    run("export", str(out), str(tmp_path / "served"), "--flavour", "portable")
+    served = run("evaluate", "--served", str(tmp_path / "served" / "awe"), "--train", str(tmp_path / "swapped.arff"),
+                 *labels, check=False)
+    assert served.returncode == 2 and expected in served.stderr, served.stderr

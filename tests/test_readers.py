@@ -88,7 +88,8 @@ def test_mulan_labels_are_binarised_as_the_protocol_says(tmp_path):
                           "label 'sea' holds values other than 0 and 1 (1 to 2, in 1 row), each read as 1 "
                           "(present): labels are binarised")
     tempo = DENSE.split("@data")[0].replace("@attribute sky {0,1}", "@attribute sky numeric")
-    data = read_mulan(write(tmp_path, "tempo.arff", tempo + "@data\n1,2,120,0\n0,1,95,1\n"), write(tmp_path, "l.xml", XML))
+    data = read_mulan(write(tmp_path, "tempo.arff", tempo + "@data\n1,2,120,0\n0,1,95,1\n"),
+                      write(tmp_path, "l.xml", XML))
     assert data.notes[0].endswith("it is present in every row: a feature that l.xml lists as a label?")
     assert read_mulan(write(tmp_path, "d.arff", DENSE), write(tmp_path, "l.xml", XML)).notes == ()
     with pytest.raises(DataFormatError, match="'sky' is -2; a label is 0 .absent. or positive") as err:

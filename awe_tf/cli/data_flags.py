@@ -265,16 +265,20 @@ def check_labels(args, split, name: str) -> None:
                          "a model needs at least 2 labels")
 
 
-def same_data(n_features, n_labels, label_names, split, name, where, args=None, run=None) -> None:
-    """Refuse data other than what the model at ``where`` was trained on (:func:`~awe_tf.evaluation.data_mismatch`);
-    where ``args`` read --train with --header auto otherwise than the run in ``run`` read its own
+def same_data(n_features, n_labels, label_names, split, name, where, args=None, run=None,
+              feature_names=None) -> None:
+    """Refuse data other than what the model at ``where`` was trained on (:func:`~awe_tf.evaluation.data_mismatch`:
+    its sizes, label names, and feature names where ``feature_names`` or the run in ``run`` records
+    them); where ``args`` read --train with --header auto otherwise than the run in ``run`` read its own
     file (a copy of that file is read afresh), the message names the run's --header; where the run
     had an interactions test file of its own and ``args`` give none, it names that file (its items
     are among the model's)."""
     from awe_tf import runs
     from awe_tf.evaluation import data_mismatch
 
-    problem = data_mismatch(n_features, n_labels, label_names, split.train)
+    if feature_names is None and run is not None:
+        feature_names = runs.recorded_features(run)
+    problem = data_mismatch(n_features, n_labels, label_names, split.train, feature_names)
     if problem:
         hint = ""
         if args is not None and args.train and run is not None:

@@ -258,7 +258,8 @@ def _train(args) -> int:
             "request": request,
         }
     )
-    runs.publish(out, model, report)
+    annotation = split.train.task != "recommendation"  # a recommendation model's inputs are its labels, named
+    runs.publish(out, model, report, split.train.feature_names if annotation else None)
     print()
     if report["affinity_learnt"]:
         print("learnt in G: " + ", ".join(f"{k} = {v:.4f}" for k, v in report["affinity_learnt"].items()))

@@ -36,13 +36,18 @@ def first_difference(names: list[str], others: list[str], ours: str = "in traini
 
     Example:
         >>> first_difference(["a", "b"], ["a", "c"])
-        "feature 1 is 'c' there, 'b' in training"
+        "feature 1 is 'c' there, 'b' in training ('b' is not there)"
+        >>> first_difference(["a", "b", "c"], ["a", "c", "b"])
+        "feature 1 is 'c' there, 'b' in training ('b' is feature 2 there)"
         >>> first_difference(["a", "b", "c"], ["a", "b"])
         "2 features there, 3 in training: the first not there is 'c' (feature 2)"
     """
+    names, others = list(names), list(others)
     for index, (name, other) in enumerate(zip(names, others, strict=False)):
         if name != other:
-            return f"{what} {index} is {other!r} {theirs}, {name!r} {ours}"
+            where = f"{what} {others.index(name)} {theirs}" if name in others else f"not {theirs}"
+            where = f"{name!r} is {where}"
+            return f"{what} {index} is {other!r} {theirs}, {name!r} {ours} ({where})"
     if len(others) == len(names):
         return f"{len(others)} {what}s {theirs}, {len(names)} {ours}, the same"
     shorter, longer, lacking = (others, names, theirs) if len(others) < len(names) else (names, others, ours)

@@ -367,8 +367,9 @@ def _graded_labels(Y: sp.csr_matrix, label_names, xml_name: str, shown: int = 3)
             notes.append("and more labels holding values other than 0 and 1")
             break
         every = values.size == csc.shape[0] > 1
+        rows = f"{odd.size} row{'s' if odd.size > 1 else ''}"
         notes.append(f"label {label_names[col]!r} holds values other than 0 and 1 ({values.min():g} to "
-                     f"{values.max():g}, in {odd.size} row{'s' if odd.size > 1 else ''}), each read as 1 (present): labels are binarised"
+                     f"{values.max():g}, in {rows}), each read as 1 (present): labels are binarised"
                      + (f"; it is present in every row: a feature that {xml_name} lists as a label?" if every else ""))
     return tuple(notes)
 

@@ -310,6 +310,13 @@ class ServedModel:
             return None
         return [name.decode("utf-8") for name in self._loaded.label_names.numpy()]
 
+    @property
+    def feature_names(self) -> list[str] | None:
+        """The names of the features an annotation model was exported with (its data's,
+        ``features.json``), feature id n at position n; None where the export was given none."""
+        path = Path(self.path) / "assets.extra" / FEATURES_FILE
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
     def __call__(self, X=None, k: int | None = None, feature_ids=None, feature_weights=None, exclude=None,
                  exclude_inputs: bool | None = None) -> dict:
         """Top-k labels of raw input rows ``X`` (sparse/dense matrix, values as in the data
