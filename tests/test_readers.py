@@ -697,3 +697,21 @@ def test_a_label_left_out_of_the_label_list_is_noted(tmp_path):
     first = ("@relation t\n@attribute sky {0,1}\n@attribute sea {0,1}\n@attribute w1 {0,1}\n@attribute w2 numeric\n"
              "@data\n1,0,1,2\n0,1,0,3\n")
     assert read_mulan(write(tmp_path, "first.arff", first), tmp_path / "l.xml").notes == ()
+
+
+def test_a_test_file_holding_training_rows_is_counted_on_the_data_line(tmp_path):
+    """A test file some of whose labelled rows are training rows (inputs and labels alike), not in
+    the same order nor all of them (an exact copy is refused): train's data line counts them, as
+    evaluate notes them for a run; the protocol's own draw of one file is not checked."""
+    from awe_tf.cli.train import _test_notes
+    from awe_tf.data import load_split
+    from awe_tf.data.protocols import coverage
+
+    rows = [f"{i % 3} 0:{i}.5 1:{i % 4}" for i in range(20)]
+    train = write(tmp_path, "train.txt", "20 2 3\n" + "\n".join(rows) + "\n")
+    test = write(tmp_path, "test.txt", "5 2 3\n" + "\n".join([rows[7], rows[2], "0 0:99 1:1", rows[11], "1"]) + "\n")
+    counts = coverage(load_split(train, test))
+    assert counts.test_rows_trained_on == (3, 5)  # rows 7, 2 and 11; "1", labelled with no feature, is none
+    assert "3 of its 5 labelled rows are training rows, inputs and labels alike: their scores measure what the " \
+           "model remembers" in _test_notes(counts)
+    assert coverage(load_split(train)).test_rows_trained_on == (0, 0)  # every fifth row: not a file's

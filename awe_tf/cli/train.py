@@ -331,6 +331,10 @@ def _test_notes(counts) -> str:
     if counts.test_rows_without_features:
         notes.append(f"{_plural(counts.test_rows_without_features, 'row')} with no feature the model uses: each ranked "
                      "as the others, by the learnt label prior (by label order with --no-bias)")
+    shared, labelled = counts.test_rows_trained_on
+    if shared:
+        notes.append(f"{shared:,} of its {labelled:,} labelled rows are training rows, inputs and labels alike: "
+                     "their scores measure what the model remembers, not how it ranks")
     return f" ({'; '.join(notes)})" if notes else ""
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split
+from awe_tf.data.overlap import trained_on
 from awe_tf.data.pipeline import raw_rows
 
 N_HELD_OUT = 5
@@ -335,7 +336,9 @@ class Coverage:
     model ignores), the test positives and values those touch, the test rows left with no
     feature a model uses (each ranked as every other such row is), the numeric columns kept
     as they are, not standardised, being 0 in half the training rows or more
-    (:func:`sparse_columns`), and those standardised."""
+    (:func:`sparse_columns`), and those standardised; for a test file (annotation), its labelled
+    rows that are training rows, inputs and labels alike (:func:`~awe_tf.data.overlap.trained_on`:
+    what their scores measure is what the model remembers), ``(shared, labelled rows)``."""
 
     test_every: int = 0
     test_rows_file: Path | None = None
@@ -352,6 +355,7 @@ class Coverage:
     test_rows_without_features: int = 0  # none the model uses: every such row is ranked the same
     numeric_kept: int = 0
     numeric_standardised: int = 0
+    test_rows_trained_on: tuple[int, int] = (0, 0)
 
 
 def coverage(split: Split) -> Coverage:
@@ -374,7 +378,9 @@ def coverage(split: Split) -> Coverage:
     numeric_used = bool((standardised & ~untrained).any())
     test_X = raw_rows(test.X, test.n_features)  # stored zeros dropped
     bare = 0 if numeric_used else int((test_X[:, ~untrained].getnnz(axis=1) == 0).sum())
+    from_file = not split.test_every and split.test_rows_file is None  # a test file's rows, not the protocol's draw
     return Coverage(test_every=split.test_every, test_rows_file=split.test_rows_file,
+                    test_rows_trained_on=trained_on(test, train) if from_file else (0, 0),
                     unlabelled_rows=int((train.Y.getnnz(axis=1) == 0).sum()),
                     untrained_labels=int(labels.sum()), test_positives_of_untrained_labels=int(test.Y[:, labels].nnz),
                     test_positives=int(test.Y.nnz), untrained_features=int(features.size),
