@@ -68,7 +68,20 @@ def test_a_new_affinity_trains_saves_loads_and_exports(corel, tmp_path):
 
 
 def test_a_new_affinity_is_tuned_and_named_on_the_command_line(corel, tmp_path, capsys):
+    from awe_tf.cli.commands import unsearched_note
+
     assert space("learnt-scale")["affinity.init"] == ("float", 0.25, 2.0)
+    assert unsearched_note(REGISTRY["learnt-scale"]) is None and unsearched_note(REGISTRY["knn"]) is None
+    unsearched = register("unsearched-scale")(type("UnsearchedScale", (LearntScale,), {}))
+    try:  # registered without space=: tune says its settings stay at their defaults
+        assert unsearched_note(REGISTRY["unsearched-scale"]).startswith(
+            "note: unsearched-scale registers no search space for its settings (init): they stay at their defaults")
+    finally:
+        REGISTRY.pop("unsearched-scale", None)
+    assert unsearched.__name__ == "UnsearchedScale"
+    for name in ("my:scale", "my+scale", "", "my scale"):  # no spec could name it
+        with pytest.raises(ValueError, match="an affinity's name is text without"):
+            register(name)
     tuner = make_tuner("random", corel.train, "learnt-scale", directory=tmp_path / "tuning", max_trials=1,
                        model_config=ModelConfig(dimension=8, num_negatives=5), train_config=TrainConfig(epochs=1))
     tuner.search()
@@ -155,9 +168,13 @@ def test_import_takes_a_module_in_the_current_folder_or_a_file_and_tune_names_it
         listed = subprocess.run([*run, "--import", module, "affinities"], capture_output=True, text=True, env=env,
                                 cwd=where, timeout=300)
         assert listed.returncode == 0 and "my-scale" in listed.stdout, (module, listed.stderr[-2000:])
-    for module, said in (("nosuch.py", "no such Python file"), (".myaffinity", "give a module name")):
-        refused = subprocess.run([*run, "--import", module, "affinities"], capture_output=True, text=True, env=env,
-                                 cwd=tmp_path / "mine", timeout=300)
+    (tmp_path / "mine" / "json.py").write_text("")  # named as an installed module, which --import would find
+    for command, said in ((["--import", "nosuch.py", "affinities"], "no such Python file"),
+                          (["--import", ".myaffinity", "affinities"], "give a module name"),
+                          (["affinities", "--import", "myaffinity"], "--import goes before the command"),
+                          (["--import", "json", "affinities"], "an installed module of that name, not")):
+        refused = subprocess.run([*run, *command], capture_output=True, text=True, env=env, cwd=tmp_path / "mine",
+                                 timeout=300)
         assert refused.returncode == 2 and said in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
     tuner = make_tuner("random", corel.train, "learnt-scale", directory=tmp_path / "tuning", max_trials=1,
                        model_config=ModelConfig(dimension=8, num_negatives=5), train_config=TrainConfig(epochs=1))
@@ -246,3 +263,93 @@ def test_a_get_config_that_leaves_out_a_setting_is_refused_before_training(corel
     for name in [n for n in REGISTRY if n not in ("learnt-scale",)]:
         assert unsaved_settings(parse(name)) == [], name
     assert unsaved_settings(parse("constant:0.3+knn:k=20")) == []
+
+
+def test_hooks_that_disagree_or_return_other_shapes_are_named_before_training(corel):
+    """The training step scores pairs with pair_scores, ranking and the exports with score_all: a
+    score_all of another shape ([B, 1], which scoring wrote into a part of each row, leaving the
+    rest unset), a pair_scores of another shape, or the two scoring a row's labels otherwise, are
+    named before training; a model built directly refuses score_all's shape when it scores."""
+
+    class OneColumn(LearntScale):
+        def score_all(self, features, weights, labels, context=None, feature_ids=None):
+            return super().score_all(features, weights, labels, context, feature_ids)[:, :1]
+
+    class OneRow(LearntScale):  # [1, |Y|]: its batch size is not known as the graph is traced
+        def score_all(self, features, weights, labels, context=None, feature_ids=None):
+            return super().score_all(features, weights, labels, context, feature_ids)[:1]
+
+    class Negated(LearntScale):
+        def score_all(self, features, weights, labels, context=None, feature_ids=None):
+            return -super().score_all(features, weights, labels, context, feature_ids)
+
+    class Flat(LearntScale):
+        def pair_scores(self, pair_inputs, labels, label_ids=None):
+            return super().pair_scores(pair_inputs, labels, label_ids)[..., :1]
+
+    config = ModelConfig(dimension=4, num_negatives=3)
+    for affinity, said in ((OneColumn(), r"score_all .which returns \[batch, \|Y\|\] scores.: OneColumn.score_all "
+                                         r"returned scores of shape \[None, 1\]"),
+                           (Negated(), "pair_scores and score_all score the same row and label otherwise"),
+                           (Flat(), r"pair_scores returns \[B, M, N\] scores .* got \[2, 1, 1\]")):
+        model = AWEModel(corel.train.n_features, corel.train.n_labels, dimension=4, affinity=affinity)
+        with pytest.raises(ValueError, match=said):
+            fit(corel.train, config, TrainConfig(epochs=1, verbose=0), model=model)
+    model = AWEModel(corel.train.n_features, corel.train.n_labels, dimension=4, affinity=OneRow())
+    model.adapt(corel.train)
+    with pytest.raises(ValueError, match=r"OneRow.score_all returned scores of shape \[1, 374\] for a batch of 3 rows"):
+        model.score(corel.test.X[:3])
+
+
+def test_a_model_refuses_an_affinity_a_saved_model_could_not_rebuild_as_it_is():
+    """As it is built, not only in fit: a get_config that leaves out a setting (a subclass in any
+    module, awe_tf's included), a constructor that cannot take its config back, a config that is not
+    plain data; a class without get_config of its own records every setting, defaults included, and
+    the same class defined again (a module reloaded) registers again under its name."""
+    from awe_tf.affinities import get, serialize, spec_of
+
+    class Forgetful(LearntScale):
+        def get_config(self):
+            return Affinity.get_config(self)
+
+    class NoKeywords(LearntScale):
+        def __init__(self, init: float = 1.0):
+            super().__init__(init)
+
+    class TensorInConfig(LearntScale):
+        def get_config(self):
+            return {**super().get_config(), "init": tf.constant(self.init)}
+
+    Forgetful.__module__ = "awe_tf.affinities.mine"  # a file added to awe_tf/affinities/ is checked too
+    for affinity, said in ((Forgetful(0.5), r"Forgetful.get_config\(\) leaves out init"),
+                           (NoKeywords(), r"NoKeywords.from_config\(get_config\(\)\) fails, as loading a saved model "
+                                          r"would: TypeError: .*unexpected keyword argument"),
+                           (TensorInConfig(), "a config value of type EagerTensor is not plain data")):
+        with pytest.raises(ValueError, match=said):
+            AWEModel(5, 4, dimension=4, affinity=affinity)
+
+    def define():
+        @register("gentle-scale")
+        class GentleScale(LearntScale):  # no get_config of its own: Keras records its arguments
+            def __init__(self, init: float = 1.0, damping: float = 0.5, **kwargs):
+                super().__init__(init, **kwargs)
+                self.damping = damping
+
+            get_config = Affinity.get_config
+
+        return GentleScale
+
+    try:
+        first, again = define(), define()  # registered twice: a notebook cell run again
+        assert first is not again and REGISTRY["gentle-scale"].factory is again
+        assert serialize(again(init=2.0))["config"] == {"trainable": True, "dtype": "float32", "init": 2.0,
+                                                        "damping": 0.5}  # the default recorded too
+        assert spec_of(again(init=2.0)) == "gentle-scale:damping=0.5,init=2.0"
+        saved = serialize(again(damping=0.25))
+        assert get(saved).damping == 0.25
+        saved["config"]["surprise"] = 1  # a config its class cannot take: the cause is named, not "import it"
+        with pytest.raises(ValueError, match=r"cannot rebuild the affinity GentleScale from its saved config: "
+                                             r"TypeError: .*surprise"):
+            get(saved)
+    finally:
+        REGISTRY.pop("gentle-scale", None)

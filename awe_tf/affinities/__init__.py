@@ -214,6 +214,11 @@ def get(spec) -> Affinity:
             return tf.keras.utils.deserialize_keras_object(spec)  # classes are registered (awe_tf>Name)
         except (ValueError, TypeError) as error:
             name, module = spec.get("class_name"), spec.get("module")
+            if tf.keras.utils.get_registered_object(spec.get("registered_name") or f"awe_tf>{name}") is not None:
+                cause = error.__context__ if "Error when deserializing" in str(error) and error.__context__ else error
+                raise ValueError(f"cannot rebuild the affinity {name} from its saved config: {type(cause).__name__}: "
+                                 f"{str(cause).splitlines()[0][:300]} (the class is known: its from_config or "
+                                 "__init__ does not take what its get_config returned)") from None
             if module and not module.startswith("awe_tf"):  # an affinity of one's own, whose module is named
                 raise ValueError(f"cannot rebuild the affinity {name} of module {module}: import {module} first "
                                  f"(awe-tf --import {module}; in Python, import {module})") from None

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 from collections.abc import Callable
 
 import tensorflow as tf
@@ -106,14 +107,17 @@ def register(name: str, space: dict | None = None, short: str | None = None):
     (:class:`Registration`). Two affinities may not share a name, nor a class name.
     """
 
+    if not isinstance(name, str) or not name.strip() or any(mark in name for mark in ":+,= "):
+        raise ValueError(f"an affinity's name is text without ':', '+', ',', '=' or spaces, which a spec "
+                         f"reads as its parts (knn:k=5+constant:0.3); got {name!r}")
+
     def decorate(factory):
-        if name in REGISTRY and REGISTRY[name].factory is not factory:
+        if name in REGISTRY and _defined_as(REGISTRY[name].factory) != _defined_as(factory):
             raise ValueError(f"an affinity is already registered as {name!r}")
         if isinstance(factory, type):
             key = f"awe_tf>{factory.__name__}"
             known = tf.keras.utils.get_registered_object(key)
-            same = known is not None and (known.__module__, known.__qualname__) == (factory.__module__,
-                                                                                   factory.__qualname__)
+            same = known is not None and _defined_as(known) == _defined_as(factory)
             if known is not None and not same:  # (the same class defined again, as a module reloaded, is fine)
                 raise ValueError(f"another class is registered for Keras as {key}; give the affinity class "
                                  "another name")
@@ -122,6 +126,12 @@ def register(name: str, space: dict | None = None, short: str | None = None):
         return factory
 
     return decorate
+
+
+def _defined_as(factory) -> tuple[str, str]:
+    """Where a class or function is defined: the same one defined again (a module reloaded, a
+    notebook cell run again) registers under its name again."""
+    return factory.__module__, factory.__qualname__
 
 
 class Affinity(tf.keras.layers.Layer):
@@ -148,6 +158,23 @@ class Affinity(tf.keras.layers.Layer):
     candidates_only = False
     has_prior = False
     additive = False  # the score is x^T U^T V y + G(x, y), not G's weighting of its terms (the vote)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._record_defaults()
+
+    def _record_defaults(self) -> None:
+        """For a class without a ``get_config`` of its own, whose config Keras makes from the
+        arguments its constructor was given: record the others too, at their defaults, so that a
+        saved model keeps every setting it was built with (not whatever default a later version of
+        the class has) and :func:`~awe_tf.affinities.spec_of` writes each one out."""
+        recorded = getattr(getattr(self, "_auto_config", None), "config", None)
+        if not getattr(self, "_auto_get_config", False) or recorded is None:
+            return
+        for name, parameter in inspect.signature(type(self).__init__).parameters.items():
+            if name != "self" and parameter.default is not parameter.empty and name not in recorded \
+                    and isinstance(parameter.default, (str, int, float, bool, type(None))):
+                recorded[name] = parameter.default
 
     @property
     def zero_at_start(self) -> bool:
@@ -261,6 +288,43 @@ def unsaved_settings(affinity) -> list[str]:
     variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
     return [name for name, parameter in inspect.signature(cls.__init__).parameters.items()
             if name != "self" and parameter.kind not in variadic and name not in config]
+
+
+def check_saveable(affinity) -> None:
+    """Refuse an affinity a saved model could not rebuild as it is: for each part (of a sum), a
+    ``get_config`` that leaves out an argument of its constructor (:func:`unsaved_settings`),
+    which would load with that argument's default and score otherwise, or a config its
+    ``from_config`` cannot build a G from (a constructor without ``**kwargs``, which Keras'
+    config entries reach; a value that is not plain data). Checked as a model is built, so that
+    it is said before any training, not when the trained model is loaded.
+
+    Raises:
+        ValueError: naming the class and what to change.
+    """
+    for part in parts_of(affinity):
+        cls = type(part)
+        unsaved = unsaved_settings(part)
+        if unsaved:
+            raise ValueError(f"{cls.__name__}.get_config() leaves out {', '.join(unsaved)}: a saved model would "
+                             "rebuild G with their defaults, and score otherwise; return every argument of __init__ "
+                             "from get_config (or write none: Keras then records them)")
+        try:
+            cls.from_config(json.loads(json.dumps(part.get_config(), default=_plain)))  # as a saved model's file
+        except Exception as error:  # noqa: BLE001 - whatever the class raises is what a load would
+            error = error.__context__ if "Error when deserializing" in str(error) and error.__context__ else error
+            raise ValueError(f"{cls.__name__}.from_config(get_config()) fails, as loading a saved model would: "
+                             f"{type(error).__name__}: {str(error).splitlines()[0][:300]} (its __init__ takes "
+                             "**kwargs and passes them to Affinity's; its get_config returns plain values: numbers, "
+                             "text, lists)") from None
+
+
+def _plain(value):
+    """A NumPy number as the Python number a config file holds; anything else that is not JSON is
+    refused, as a saved model's config would be."""
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        if not isinstance(value, tf.Tensor):
+            return value.item()
+    raise TypeError(f"a config value of type {type(value).__name__} is not plain data")
 
 
 def parts_of(affinity) -> list:

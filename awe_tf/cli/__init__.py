@@ -50,11 +50,16 @@ def import_user_module(module: str) -> None:
     if folder not in sys.path:
         sys.path.append(folder)  # after the installed packages: a file of the folder never hides one of theirs
     try:
-        importlib.import_module(name)
+        imported = importlib.import_module(name)
     except ImportError as err:
         raise ImportError(f"--import {module}: {err}") from None
     except TypeError as err:  # a relative name, e.g. .mymodule
         raise ImportError(f"--import {module}: {err} (give a module name or a .py file's path)") from None
+    found = getattr(imported, "__file__", None)
+    own = Path(folder) / f"{name.replace('.', os.sep)}.py"
+    if path is None and found is not None and own.is_file() and Path(found).resolve() != own.resolve():
+        raise ImportError(f"--import {module} imported {found}, an installed module of that name, not {own}: rename "
+                          "yours, or give its path (--import ./FILE.py)")
 
 
 def _tensor_as_bool() -> type:

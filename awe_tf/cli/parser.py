@@ -57,6 +57,8 @@ class _Parser(argparse.ArgumentParser):
                 flag = extra.split("=", 1)[0]
                 if flag in command.refused:
                     command.error(f"{flag}: {command.refused[flag]}")
+                if command is not self and flag == "--import":  # awe-tf's own option, given after the command
+                    command.error(f"--import goes before the command: awe-tf --import MODULE {known.command} ...")
             command.error(f"unrecognized arguments: {' '.join(extras)}")
         return known
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from awe_tf import affinities
-from awe_tf.affinities.base import parts_of
+from awe_tf.affinities.base import check_saveable, parts_of
 from awe_tf.config import ModelConfig
 from awe_tf.data.dataset import ANNOTATION, RECOMMENDATION
 from awe_tf.distribute import is_tpu, shards
@@ -51,6 +51,18 @@ def _densify_if_small(gradient, variable):
     if isinstance(gradient, tf.IndexedSlices) and variable.shape[0] <= towers.WHOLE_TABLE_ROWS:
         return tf.math.unsorted_segment_sum(gradient.values, gradient.indices, variable.shape[0])
     return gradient
+
+
+def _check_score_shape(affinity, shape, rows, labels) -> None:
+    """Refuse, as a scoring graph is traced, scores whose static shape is not ``[rows, labels]``
+    where both are known (an affinity's ``score_all`` of another shape, which a ranking would
+    otherwise read as something else)."""
+    if shape.rank is None:
+        return
+    known = [(got, want) for got, want in zip(shape, (rows, labels), strict=False) if None not in (got, want)]
+    if shape.rank != 2 or any(got != want for got, want in known):
+        raise ValueError(f"{type(affinity).__name__}.score_all returned scores of shape {shape.as_list()}; it returns "
+                         f"one score per row and label, [batch, {labels}] here")
 
 
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
@@ -122,6 +134,7 @@ class AWEModel(tfrs.Model):
         self.U = MaxNormEmbedding(n_features + self.input_bias, dimension, max_norm, seed=seed, name="U", **tables)
         self.V = MaxNormEmbedding(n_labels, dimension, max_norm, seed=seed + 1, name="V", **tables)
         self.affinity = affinities.get(affinity)
+        check_saveable(self.affinity)  # before any training: a saved model must rebuild this G
         self.affinity.attach(n_features + self.input_bias, n_labels, self.input_bias)
         self.sampler = NegativeSampler(n_labels, num_negatives, seed, name="negatives")
         self.task = TASKS[loss](margin=margin, name="warp")
@@ -317,7 +330,9 @@ class AWEModel(tfrs.Model):
                 labels = next(blocks, None)
             if labels is None:
                 break
-            scores.append(self.affinity.score_all(features, weights, labels, context, feature_ids))
+            block = self.affinity.score_all(features, weights, labels, context, feature_ids)
+            _check_score_shape(self.affinity, block.shape, features.shape[0], labels.shape[0])
+            scores.append(block)
         return scores
 
     def labels_in_blocks(self) -> bool:

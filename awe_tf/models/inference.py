@@ -131,9 +131,20 @@ def score(model, X, batch_size: int | None = None) -> np.ndarray:
         column = 0
         for block in scores:
             block = np.asarray(block)
+            if block.ndim != 2 or block.shape[0] != len(index) or column + block.shape[1] > model.n_labels:
+                raise _bad_scores(model, block.shape, len(index))
             out[index, column : column + block.shape[1]] = block
             column += block.shape[1]
+        if column != model.n_labels:
+            raise _bad_scores(model, (len(index), column), len(index))
     return out
+
+
+def _bad_scores(model, shape, rows: int) -> ValueError:
+    """The error for scores of another shape than a batch's ``[rows, |Y|]``, which written into
+    the answer would leave parts of it unset or repeat one row's (an affinity's ``score_all``)."""
+    return ValueError(f"{type(model.affinity).__name__}.score_all returned scores of shape {list(shape)} for a batch "
+                      f"of {rows} rows; it returns one score per row and label, [{rows}, {model.n_labels}] here")
 
 
 def _index_neighbours(model, ids, weights):

@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
-from awe_tf.affinities.base import parts_of, unsaved_settings
+from awe_tf.affinities.base import parts_of
 from awe_tf.config import ModelConfig, SettingError, TrainConfig, affinity_of, check_monitor
 from awe_tf.data.dataset import Dataset, Split, labelled_rows
 from awe_tf.data.pipeline import TrainingBatches
@@ -73,29 +73,62 @@ def build_model(data: Dataset, model_config: ModelConfig, strategy=None) -> AWEM
     return model
 
 
+def _said(error: Exception) -> str:
+    """An error's first line, under Keras' wrapper where a layer's call raised it ("Exception
+    encountered when calling layer ...", the error's own message on the lines after it)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Exception encountered when calling layer"):
+        lines = lines[1:]
+    return (lines or [type(error).__name__])[0][:300]
+
+
 def check_own_affinity(model: AWEModel, train: Dataset) -> None:
     """Check an affinity of one's own (a class outside awe-tf, alone or in a sum) before any
-    training: a ``get_config`` that leaves out an argument of its constructor
-    (:func:`~awe_tf.affinities.base.unsaved_settings`), which a saved model would load with its
-    default, is refused; and, where it is not built from the training set, two training rows are
-    scored: a ``score_all`` that fails, or returns another shape than ``[batch, |Y|]``, is named
-    now, not at the first evaluation after training. (The training step scores pairs with the
-    affinity's other hooks.)"""
+    training, where it is not built from the training set: two training rows are scored. A
+    ``score_all`` that fails or returns another shape than ``[batch, |Y|]`` is named now, not at
+    the first evaluation after training; so are ``pair_inputs`` and ``pair_scores`` (the training
+    step's hooks) failing, returning another shape than ``[B, M, N]``, or scoring a row's labels
+    otherwise than ``score_all`` does: the model would train on one score and rank by another.
+    (Whether a saved model can rebuild G is checked as the model is built:
+    :func:`~awe_tf.affinities.base.check_saveable`.)"""
+    from awe_tf.data.pipeline import feature_batch
+
     mine = [part for part in parts_of(model.affinity) if not type(part).__module__.startswith("awe_tf.")]
-    for part in mine:
-        unsaved = unsaved_settings(part)
-        if unsaved:
-            raise ValueError(f"{type(part).__name__}.get_config() leaves out {', '.join(unsaved)}: a saved model would "
-                             "rebuild G with their defaults, and score otherwise; return every argument of __init__ "
-                             "from get_config (or write none: Keras then records them)")
     if not mine or model.affinity.reference_part() is not None or train.n_examples == 0:
         return
+    named = ", ".join(type(part).__name__ for part in mine)
+    rows = train.X[:2]
     try:
-        model.score(train.X[:2])
+        scores = model.score(rows)
     except (ValueError, tf.errors.InvalidArgumentError) as error:
-        named = ", ".join(type(part).__name__ for part in mine)
         raise ValueError(f"{named}: scoring two training rows failed before training, in score_all "
-                         f"(which returns [batch, |Y|] scores): {str(error).splitlines()[0][:300]}") from None
+                         f"(which returns [batch, |Y|] scores): {_said(error)}") from None
+    if model.affinity.uses_context:  # G's context rows come with training batches only
+        return
+    n, labels = rows.shape[0], np.unique([0, model.n_labels // 2, model.n_labels - 1]).astype(np.int32)
+    batch = feature_batch(model.check_rows(rows))
+    inputs = model.model_inputs(tf.constant(batch["feature_ids"]), tf.constant(batch["feature_weights"]))
+    feature_ids, weights = model.with_bias(inputs["feature_ids"], inputs["feature_weights"])
+    label_ids = tf.constant(np.broadcast_to(labels, (n, 1, labels.size)))
+    try:
+        pairs = model.affinity.pair_inputs(model.U(feature_ids), weights, -tf.ones([n, 1], tf.int32), None,
+                                           feature_ids)
+        paired = np.asarray(model.affinity.pair_scores_by_id(pairs, label_ids, model.V, model.V.whole_table))
+    except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
+        raise ValueError(f"{named}: scoring two training rows' pairs failed before training, in pair_inputs or "
+                         f"pair_scores (which returns [B, M, N] scores): {_said(error)}") from None
+    if paired.shape != (n, 1, labels.size):
+        raise ValueError(f"{named}: pair_scores returns [B, M, N] scores (B examples, M pairs each, N labels a pair), "
+                         f"[{n}, 1, {labels.size}] for two rows' pairs against {labels.size} labels; got "
+                         f"{list(paired.shape)}")
+    expected = scores[:, labels]
+    tolerance = 1e-4 * max(1.0, float(np.abs(expected).max()))
+    if not np.allclose(paired[:, 0, :], expected, rtol=1e-4, atol=tolerance):
+        row, column = np.unravel_index(np.argmax(np.abs(paired[:, 0, :] - expected)), expected.shape)
+        raise ValueError(f"{named}: pair_scores and score_all score the same row and label otherwise (training row "
+                         f"{row}, label {labels[column]}: {paired[row, 0, column]:.6g} against "
+                         f"{expected[row, column]:.6g}): training follows pair_scores, ranking and the exports "
+                         "score_all; make them agree")
 
 
 def check_arguments(caller: str, train, model_config=None, train_config=None, validation=None) -> None:
