@@ -286,6 +286,12 @@ def test_training_calls_say_what_goes_where():
     for message, call in cases.items():
         with pytest.raises(TypeError, match=message):
             call()
+    model = AWEModel(split.train.n_features, split.train.n_labels, dimension=4)
+    for given, message in ((split.test, r"not a Dataset: give its rows, data.X"),
+                           (split, r"not a Split: give a part's rows, split.test.X")):
+        for score in (model.score, model.top_k):
+            with pytest.raises(TypeError, match=message):  # not float()'s error from inside SciPy
+                score(given)
 
 
 @pytest.mark.parametrize("name", ["corel5k", "ml-100k"])
@@ -368,8 +374,9 @@ def test_evaluating_a_model_checks_it_was_trained_on_that_data():
     assert evaluate_model(model, split) == evaluate_model(model.score, split)
     moved = dataclasses.replace(split, train=dataclasses.replace(split.train, label_names=names[1:] + names[:1]))
     for given in (model, model.score):
-        with pytest.raises(ValueError, match=rf"other labels: \d+ of 374 label ids name another label \(label 0 is "
-                                             rf"{names[0]!r} in the model, {names[1]!r} in the data\)"):
+        with pytest.raises(ValueError, match=rf"the model's labels in another order .*: \d+ of 374 label ids name "
+                                             rf"another label \(label 0 is {names[0]!r} in the model, {names[1]!r} in "
+                                             r"the data\)"):
             evaluate_model(given, moved)
     numbered = dataclasses.replace(split, train=dataclasses.replace(split.train, label_names=[str(j) for j in
                                                                                             range(374)]))
@@ -389,7 +396,7 @@ def test_evaluating_a_model_checks_it_was_trained_on_that_data():
     from awe_tf.data import validation_split
     from awe_tf.training import ModelConfig, TrainConfig, fit
 
-    with pytest.raises(ValueError, match="fit: validation: the model was trained on other labels"):
+    with pytest.raises(ValueError, match="fit: validation: the data has the model.s labels in another order"):
         fit(split.train, ModelConfig(dimension=4), TrainConfig(epochs=1, verbose=0), validation=validation_split(
             moved.train))  # checked once, before training: validation then ranks unchecked every epoch
 

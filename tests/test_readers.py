@@ -637,6 +637,14 @@ def test_quoted_category_values_may_hold_commas_and_spaces_in_any_row_form(tmp_p
     assert dense.feature_names == sparse.feature_names == ["city=San Francisco", "city=x,y"]
     np.testing.assert_array_equal(dense.X.toarray(), [[0, 1], [0, 0]])
     np.testing.assert_array_equal(sparse.X.toarray(), [[0, 1], [0, 0], [1, 0]])
+    old_mac = read_mulan(write(tmp_path, "cr.arff", (header + "'x,y',1,0\r\n'New York',0,1\r\n").replace("\r\n", "\r")),
+                         write(tmp_path, "l.xml", XML))  # lines ended by CR alone: read as CRLF's are
+    assert old_mac.feature_names == dense.feature_names
+    np.testing.assert_array_equal(old_mac.X.toarray(), dense.X.toarray())
+    np.testing.assert_array_equal(old_mac.Y.toarray(), dense.Y.toarray())
+    with pytest.raises(DataFormatError, match=r"row has 4 values but there are 3 attributes \(the last, \{2\}, is "
+                                              "a Weka instance weight, which is not read"):
+        read_mulan(write(tmp_path, "w.arff", header + "'x,y',1,0,{2}\r\n"), write(tmp_path, "l.xml", XML))
 
 
 def test_a_category_given_twice_in_a_sparse_row_is_refused_even_when_entries_add_up(tmp_path):

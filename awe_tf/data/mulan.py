@@ -204,8 +204,11 @@ def read_arff(path, duplicates: str = "error", numbers=frozenset()):
         else:
             fields = _fields(line)
             if len(fields) != len(names):
+                weighted = len(fields) == len(names) + 1 and re.fullmatch(r"\{\s*[-+.\deE]+\s*\}", fields[-1].strip())
                 raise DataFormatError(
-                    path, f"row has {len(fields)} values but there are {len(names)} attributes", line_no
+                    path, f"row has {len(fields)} values but there are {len(names)} attributes" + (
+                        f" (the last, {fields[-1].strip()}, is a Weka instance weight, which is not read: remove "
+                        "the instance weights)" if weighted else ""), line_no
                 )
             for index, text in enumerate(fields):
                 value = _value(path, text, kinds[index], codes[index], names[index], line_no)

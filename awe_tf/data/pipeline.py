@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sp
 
-from awe_tf.data.dataset import RECOMMENDATION, Dataset, check_finite_rows, labelled_rows
+from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split, check_finite_rows, labelled_rows
 from awe_tf.data.frames import by_position
 
 PAD_ROWS = 65536  # rows padded at a time when a whole data set is (the temporaries of one such block)
@@ -45,6 +45,9 @@ def raw_rows(X, n_features: int, names=None) -> sp.csr_matrix:
     in float32 (where a value beyond 3.4e38 becomes inf). The caller's matrix is left as it was:
     its arrays are shared, not changed, and copied where something must change. A pandas
     DataFrame is read as :func:`~awe_tf.data.frames.by_position` says (``names``: the features' names, where known)."""
+    if isinstance(X, (Dataset, Split)):
+        part = "its rows, data.X" if isinstance(X, Dataset) else "a part's rows, split.test.X"
+        raise TypeError(f"inputs are rows (a matrix, a DataFrame), not a {type(X).__name__}: give {part}")
     X = by_position(X, names)
     if not sp.issparse(X) and np.ndim(X) > 2:
         raise ValueError(f"inputs are rows, a 2-D matrix (or one row), got an array of {np.ndim(X)} dimensions")

@@ -41,8 +41,9 @@ def data_name(path) -> str:
 def text_lines(path) -> Iterator[tuple[int, str]]:
     """The lines of a UTF-8 text file as ``(line number, text)``, without line endings.
 
-    A UTF-8 byte-order mark is skipped. A binary file, a UTF-16 file or a line that is not valid
-    UTF-8 stops with a :class:`DataFormatError` naming the file (and line, and byte).
+    Lines end with LF, CRLF, or CR alone (old Mac files). A UTF-8 byte-order mark is skipped. A
+    binary file, a UTF-16 file or a line that is not valid UTF-8 stops with a
+    :class:`DataFormatError` naming the file (and line, and byte).
     """
     path = Path(path)
     try:
@@ -55,7 +56,12 @@ def text_lines(path) -> Iterator[tuple[int, str]]:
             raise DataFormatError(path, "the file is UTF-16 text; save it as UTF-8")
         if b"\x00" in head:
             raise DataFormatError(path, "this is a binary file, not a text data file")
-        for line_no, raw in enumerate(handle, start=1):
+        lines = handle
+        if b"\r" in head and b"\n" not in head:  # lines ended by CR alone (old Mac files)
+            lines = handle.read().split(b"\r")
+            if lines[-1] == b"":  # the last line's end
+                lines.pop()
+        for line_no, raw in enumerate(lines, start=1):
             if line_no == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8):]
             try:
