@@ -353,3 +353,24 @@ def test_a_model_refuses_an_affinity_a_saved_model_could_not_rebuild_as_it_is():
             get(saved)
     finally:
         REGISTRY.pop("gentle-scale", None)
+
+
+def test_a_setting_whose_default_is_none_reads_none_as_none():
+    """A setting of one's own defaulting to None reads "none" (any letter case) as None, as the
+    built-in settings do, numbers as numbers and other words as text (its class checks them)."""
+    from awe_tf.affinities import parse
+
+    @register("capped-scale")
+    class CappedScale(LearntScale):
+        def __init__(self, init: float = 1.0, cap=None, **kwargs):
+            super().__init__(init, **kwargs)
+            self.cap = cap
+
+        def get_config(self):
+            return {**super().get_config(), "cap": self.cap}
+
+    try:
+        assert [parse(f"capped-scale:cap={text}").cap for text in ("none", "None", "2", "0.5", "abc")] == \
+            [None, None, 2, 0.5, "abc"]
+    finally:
+        REGISTRY.pop("capped-scale", None)

@@ -52,11 +52,13 @@ def _setting(name: str, key: str, value):
         parameter = inspect.signature(REGISTRY[name].factory).parameters.get(key)
     except (TypeError, ValueError):
         parameter = None
-    if parameter is None or parameter.default is inspect.Parameter.empty or parameter.default is None:
+    if parameter is None or parameter.default is inspect.Parameter.empty:
         return value
     default = parameter.default
-    if isinstance(value, str) and value.lower() == "none" and "None" in str(parameter.annotation):
+    if isinstance(value, str) and value.lower() == "none" and (default is None or "None" in str(parameter.annotation)):
         return None
+    if default is None:  # a number as a number, a word as text: the class checks what it takes
+        return value
     if isinstance(default, bool):
         words = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False,
                  "0": False}
