@@ -372,5 +372,8 @@ def test_a_setting_whose_default_is_none_reads_none_as_none():
     try:
         assert [parse(f"capped-scale:cap={text}").cap for text in ("none", "None", "2", "0.5", "abc")] == \
             [None, None, 2, 0.5, "abc"]
+        with pytest.raises(ValueError, match="'5' after a comma in 'capped-scale:cap=1,5' is no setting: .* a decimal "
+                                             r"point \(1.5\)"):
+            parse("capped-scale:cap=1,5")
     finally:
         REGISTRY.pop("capped-scale", None)

@@ -144,6 +144,9 @@ def parse(spec: str) -> Affinity:
         for setting in filter(None, (s.strip() for s in settings.split(","))):
             key, eq, value = setting.partition("=")
             if not eq:
+                if options and setting.isdigit():  # gamma=1,5: a decimal comma
+                    raise ValueError(f"{setting!r} after a comma in {spec!r} is no setting: settings are "
+                                     "separated by commas, and numbers take a decimal point (1.5)")
                 if REGISTRY[name].short is None:
                     raise ValueError(f"{name} takes key=value settings, got {setting!r} in {spec!r}")
                 key, value = REGISTRY[name].short, setting
