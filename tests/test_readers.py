@@ -682,6 +682,12 @@ def test_rows_without_the_label_attributes_read_as_unlabelled_rows(tmp_path):
         .replace(",1,1\n", ",1\n")
     with pytest.raises(DataFormatError, match="1 label"):
         read_mulan(write(tmp_path, "half.arff", half), tmp_path / "l.xml", unlabelled=True)
+    unknown = DENSE.replace(",1,0\n", ",?,?\n")  # labels unknown, as Weka writes them: absent, in rows to rank
+    rows = read_mulan(write(tmp_path, "unknown.arff", unknown), tmp_path / "l.xml", unlabelled=True)
+    assert (rows.X != labelled.X).nnz == 0 and rows.Y[0].nnz == 0 and (rows.Y[1:] != labelled.Y[1:]).nnz == 0
+    with pytest.raises(DataFormatError, match="missing value '.' for attribute 'sky'.*a measurement: the column's "
+                                              "training mean"):
+        read_mulan(write(tmp_path, "unknown.arff", unknown), tmp_path / "l.xml")  # training data: every value
 
 
 def test_a_label_left_out_of_the_label_list_is_noted(tmp_path):

@@ -98,7 +98,7 @@ def _codes(kind, as_numbers: bool) -> dict | None:
     return {value: float(at) for at, value in enumerate(kind)}
 
 
-def read_arff(path, duplicates: str = "error", numbers=frozenset()):
+def read_arff(path, duplicates: str = "error", numbers=frozenset(), unknown_as_zero=frozenset()):
     """Parse an ARFF file (UTF-8 text).
 
     Args:
@@ -107,6 +107,8 @@ def read_arff(path, duplicates: str = "error", numbers=frozenset()):
         numbers: names of nominal attributes of numbers to read as their numbers whatever their
             list (labels: ``{0,1,2}``); the others are read as numbers only when their list is a
             presence, two numbers one of them 0 (``{0,1}``, ``{1,0}``), and otherwise as a category.
+        unknown_as_zero: names of attributes whose missing value ``?`` reads as 0 (the labels of
+            rows to rank, which nothing reads); elsewhere ``?`` is refused.
 
     Returns:
         ``(names, kinds, matrix, lines)``: attribute names, their kinds (``"numeric"`` or the
@@ -192,7 +194,7 @@ def read_arff(path, duplicates: str = "error", numbers=frozenset()):
                     raise DataFormatError(path, f"attribute {names[index]!r} (index {index}) is given twice in this "
                                           "row: a category's values do not add up", line_no)
                 seen.add(index)
-                value = _value(path, parts[1], kinds[index], codes[index], names[index], line_no)
+                value = _value(path, parts[1], kinds[index], codes[index], names[index], line_no, unknown_as_zero)
                 if value != 0.0:
                     rows.append(n_rows)
                     cols.append(index)
@@ -211,7 +213,7 @@ def read_arff(path, duplicates: str = "error", numbers=frozenset()):
                         "the instance weights)" if weighted else ""), line_no
                 )
             for index, text in enumerate(fields):
-                value = _value(path, text, kinds[index], codes[index], names[index], line_no)
+                value = _value(path, text, kinds[index], codes[index], names[index], line_no, unknown_as_zero)
                 if value != 0.0:
                     rows.append(n_rows)
                     cols.append(index)
@@ -230,12 +232,14 @@ def read_arff(path, duplicates: str = "error", numbers=frozenset()):
     return names, kinds, matrix, np.asarray(row_lines)
 
 
-def _value(path, text: str, kind, codes: dict | None, name: str, line_no: int) -> float:
+def _value(path, text: str, kind, codes: dict | None, name: str, line_no: int, unknown_as_zero=frozenset()) -> float:
     text = _unquote(text)
     if text == "?":
+        if name in unknown_as_zero:
+            return 0.0
         raise DataFormatError(path, f"missing value '?' for attribute {name!r}: every value is needed; fill it in (a "
-                              "feature: 0 where a row lacks it, or the column's mean; a label: 0 or 1) or leave the "
-                              "row out", line_no)
+                              "measurement: the column's training mean, since 0 reads as a real value; a count or a "
+                              "word's weight: 0; a label: 0 or 1) or leave the row out", line_no)
     if codes is None:
         return parse_float(path, text, line_no, f"value of {name!r}")
     if text not in codes:
@@ -289,13 +293,15 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
     other nominal features (``{NO,YES}``, categories) become one 0/1 column per value
     (:func:`_features`).
     ``duplicates``: see :func:`read_arff`. ``unlabelled``: a file without any of the labels'
-    attributes (rows to rank) is read too, every label absent.
+    attributes (rows to rank) is read too, every label absent, and a label's ``?`` (unknown, as
+    Weka writes it) reads as absent.
 
     Raises:
         DataFormatError: a malformed file, or a label list that does not match the ARFF.
     """
     label_names = read_label_names(xml_path)
-    names, kinds, matrix, lines = read_arff(arff_path, duplicates, numbers=set(label_names))
+    names, kinds, matrix, lines = read_arff(arff_path, duplicates, numbers=set(label_names),
+                                            unknown_as_zero=set(label_names) if unlabelled else frozenset())
     position = {n: i for i, n in enumerate(names)}
     missing = [n for n in label_names if n not in position]
     if unlabelled and len(missing) == len(label_names):
