@@ -226,7 +226,8 @@ def get(spec) -> Affinity:
                                  "__init__ does not take what its get_config returned)") from None
             if module and not module.startswith("awe_tf"):  # an affinity of one's own, whose module is named
                 raise ValueError(f"cannot rebuild the affinity {name} of module {module}: import {module} first "
-                                 f"(awe-tf --import {module}; in Python, import {module})") from None
+                                 f"(awe-tf --import {module} run in the folder that holds it, or --import with its "
+                                 f"file's path; in Python, import {module})") from None
             if module is None and (spec.get("registered_name") or "").startswith("awe_tf>"):  # registered, no module
                 raise ValueError(f"cannot rebuild the affinity {name}: the model names no module for it, as for a "
                                  "class defined in the program that saved it (a script or notebook, __main__): "
