@@ -39,8 +39,8 @@ def data_mismatch(n_features, n_labels, label_names, data, feature_names=None) -
         differ = [j for j, (a, b) in enumerate(zip(label_names, data.label_names, strict=True)) if str(a) != str(b)]
         j = differ[0]
         reordered = sorted(map(str, label_names)) == sorted(map(str, data.label_names))
-        return ((f"the data has the model's labels in another order (its label list orders them, and label ids "
-                 f"follow it): {len(differ)} of {n_labels} label ids name another label" if reordered else
+        return ((f"the data has the model's labels in another order (label ids follow the data's order): "
+                 f"{len(differ)} of {n_labels} label ids name another label" if reordered else
                  f"the model was trained on other labels: {len(differ)} of {n_labels} label ids name another label")
                 + f" (label {j} is {label_names[j]!r} in the model, {data.label_names[j]!r} in the data)")
     if feature_names is not None and list(map(str, feature_names)) != list(map(str, data.feature_names)):

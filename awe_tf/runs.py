@@ -260,9 +260,12 @@ def recorded_features(run: Path | None) -> list[str] | None:
     if path is None or not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        names = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise RunError(f"{path} cannot be read ({error}); train the run again") from None
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise RunError(f"{path} is not a run's list of feature names (written over?); train the run again")
+    return names
 
 
 def request(affinity: str, model_config, train_config, validate: bool, split, auto_budget=None) -> dict:

@@ -886,8 +886,10 @@ def test_an_interrupted_command_says_how_to_go_on_where_it_keeps_its_work():
     assert _goes_on(parse(["tune"])) == ": the same command again goes on with the trials it finished (in runs/tuning)"
     assert _goes_on(parse(["reproduce", "annotation"])).endswith("(in runs/reproduce-annotation)")
     assert _goes_on(parse(["evaluate", "runs/x"])) == ""  # nothing kept to go on from
-    # --restart again would discard the epochs an interrupted restart finished
-    assert _goes_on(parse(["train", "-o", "runs/x", "--restart"])) == \
+    restarted = parse(["train", "-o", "runs/x", "--restart"])
+    assert _goes_on(restarted).startswith(": the same command again")  # interrupted before it discarded anything
+    restarted.discarded = True  # --restart again would discard the epochs the restart has finished since
+    assert _goes_on(restarted) == \
         ": the same command without --restart goes on from its last finished epoch (in runs/x)"
 
 
@@ -991,6 +993,10 @@ def test_data_with_the_features_in_another_order_is_refused_by_the_commands_a_ru
                     check=False)
     assert reordered.returncode == 2 and "the data has the model's labels in another order" in reordered.stderr, \
         reordered.stderr
+    refused = run("export", str(out), str(tmp_path / "other"), "--flavour", "portable", "--train",
+                  str(tmp_path / "swapped.arff"), *labels, check=False)
+    assert refused.returncode == 2 and expected in refused.stderr and not (tmp_path / "other").exists(), \
+        refused.stderr
     run("export", str(out), str(tmp_path / "served"), "--flavour", "portable")
     served = run("evaluate", "--served", str(tmp_path / "served" / "awe"), "--train", str(tmp_path / "swapped.arff"),
                  *labels, check=False)

@@ -19,7 +19,7 @@ import math
 import pkgutil
 import re
 
-from awe_tf.affinities.base import REGISTRY, Affinity, Registration, pair_queries, register
+from awe_tf.affinities.base import REGISTRY, Affinity, Registration, error_text, pair_queries, register
 from awe_tf.affinities.cluster import Cluster
 from awe_tf.affinities.combine import Sum
 from awe_tf.affinities.constant import Constant
@@ -203,6 +203,22 @@ def spec_of(affinity: Affinity) -> str:
     return name + (":" + ",".join(f"{k}={config[k]}" for k in sorted(config)) if config else "")
 
 
+def _unknown_class(config: dict) -> dict | None:
+    """The first config in ``config`` (a saved affinity's, a sum's parts' within it) whose class
+    is not registered in this process, or None."""
+    import tensorflow as tf
+
+    name = config.get("registered_name") or f"awe_tf>{config.get('class_name')}"
+    if tf.keras.utils.get_registered_object(name) is None:
+        return config
+    for value in (config.get("config") or {}).values():
+        for inner in value if isinstance(value, list) else [value]:
+            found = _unknown_class(inner) if isinstance(inner, dict) and "class_name" in inner else None
+            if found is not None:
+                return found
+    return None
+
+
 def get(spec) -> Affinity:
     """An affinity from a layer, a config dict ``{"class_name", "config"}``, a spec or ``None``
     (the constant affinity, i.e. WSABIE)."""
@@ -218,12 +234,12 @@ def get(spec) -> Affinity:
         try:
             return tf.keras.utils.deserialize_keras_object(spec)  # classes are registered (awe_tf>Name)
         except (ValueError, TypeError) as error:
-            name, module = spec.get("class_name"), spec.get("module")
-            if tf.keras.utils.get_registered_object(spec.get("registered_name") or f"awe_tf>{name}") is not None:
-                cause = error.__context__ if "Error when deserializing" in str(error) and error.__context__ else error
-                raise ValueError(f"cannot rebuild the affinity {name} from its saved config: {type(cause).__name__}: "
-                                 f"{str(cause).splitlines()[0][:300]} (the class is known: its from_config or "
-                                 "__init__ does not take what its get_config returned)") from None
+            unknown = _unknown_class(spec)
+            if unknown is None:  # every class is known: the config is what does not rebuild
+                raise ValueError(f"cannot rebuild the affinity {spec.get('class_name')} from its saved config: "
+                                 f"{error_text(error)} (its classes are known: a from_config or __init__ does not "
+                                 "take what its get_config returned)") from None
+            name, module = unknown.get("class_name"), unknown.get("module")
             if module and not module.startswith("awe_tf"):  # an affinity of one's own, whose module is named
                 raise ValueError(f"cannot rebuild the affinity {name} of module {module}: import {module} first "
                                  f"(awe-tf --import {module} run in the folder that holds it, or --import with its "

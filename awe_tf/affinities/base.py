@@ -293,14 +293,17 @@ def unsaved_settings(affinity) -> list[str]:
 def check_saveable(affinity) -> None:
     """Refuse an affinity a saved model could not rebuild as it is: for each part (of a sum), a
     ``get_config`` that leaves out an argument of its constructor (:func:`unsaved_settings`),
-    which would load with that argument's default and score otherwise, or a config its
-    ``from_config`` cannot build a G from (a constructor without ``**kwargs``, which Keras'
-    config entries reach; a value that is not plain data). Checked as a model is built, so that
-    it is said before any training, not when the trained model is loaded.
+    which would load with that argument's default and score otherwise, or a config that does not
+    make the way a saved model's does (serialised, written as JSON, read back, rebuilt by its class: a
+    constructor without ``**kwargs``, which Keras' config entries reach; a value JSON cannot
+    hold). Checked as a model is built from an affinity (not from a saved config), so that it is
+    said before any training, not when the trained model is loaded.
 
     Raises:
         ValueError: naming the class and what to change.
     """
+    from awe_tf.affinities import serialize
+
     for part in parts_of(affinity):
         cls = type(part)
         unsaved = unsaved_settings(part)
@@ -309,22 +312,22 @@ def check_saveable(affinity) -> None:
                              "rebuild G with their defaults, and score otherwise; return every argument of __init__ "
                              "from get_config (or write none: Keras then records them)")
         try:
-            cls.from_config(json.loads(json.dumps(part.get_config(), default=_plain)))  # as a saved model's file
+            cls.from_config(json.loads(json.dumps(serialize(part)))["config"])  # what saving writes, loading reads
         except Exception as error:  # noqa: BLE001 - whatever the class raises is what a load would
-            error = error.__context__ if "Error when deserializing" in str(error) and error.__context__ else error
-            raise ValueError(f"{cls.__name__}.from_config(get_config()) fails, as loading a saved model would: "
-                             f"{type(error).__name__}: {str(error).splitlines()[0][:300]} (its __init__ takes "
-                             "**kwargs and passes them to Affinity's; its get_config returns plain values: numbers, "
-                             "text, lists)") from None
+            raise ValueError(f"{cls.__name__}: its config does not rebuild it, as loading a saved model would not: "
+                             f"{error_text(error)} (its __init__ takes **kwargs and passes them to Affinity's; its "
+                             "get_config returns values JSON holds: numbers, text, lists)") from None
 
 
-def _plain(value):
-    """A NumPy number as the Python number a config file holds; anything else that is not JSON is
-    refused, as a saved model's config would be."""
-    if hasattr(value, "item") and getattr(value, "shape", None) == ():
-        if not isinstance(value, tf.Tensor):
-            return value.item()
-    raise TypeError(f"a config value of type {type(value).__name__} is not plain data")
+def error_text(error: BaseException, limit: int = 300) -> str:
+    """An error's type and first line, in one line; under Keras' wrappers (a layer's call, a
+    class rebuilt from its config), those of the error they wrap."""
+    if "Error when deserializing" in str(error) and error.__context__ is not None:
+        error = error.__context__
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Exception encountered when calling layer"):
+        lines = lines[1:]
+    return f"{type(error).__name__}: {(lines or [''])[0][:limit]}"
 
 
 def parts_of(affinity) -> list:

@@ -134,13 +134,13 @@ def _goes_on(args) -> str:
     if kept is None:
         return ""
     where = reproduce_output(args) if args.command == "reproduce" else args.output
-    return f": {_same_command(args)} goes on {kept} (in {where})"
+    return f": the same command {'without --restart' if _discarded(args) else 'again'} goes on {kept} (in {where})"
 
 
-def _same_command(args) -> str:
-    """The command that goes on from what this one kept: itself, less a ``--restart``, which
-    would discard it again."""
-    return "the same command without --restart" if getattr(args, "restart", False) else "the same command again"
+def _discarded(args) -> bool:
+    """Whether this command's ``--restart`` has discarded the earlier run (``train`` sets
+    ``args.discarded``): the same command again would discard what this one has trained since."""
+    return getattr(args, "restart", False) and getattr(args, "discarded", False)
 
 
 def main(argv=None) -> int:
@@ -168,9 +168,9 @@ def main(argv=None) -> int:
         if getattr(args, "strategy", None) not in ("multiworker", "parameter-server"):
             raise  # not a cluster's: TensorFlow's own error, whole
         said = " ".join(line.strip() for line in str(err).splitlines() if line.strip())  # which, where it says
-        again = "this command without --restart" if getattr(args, "restart", False) else "this command"
         print(f"error: a task of the cluster stopped answering ({said[:300] or type(err).__name__}): start it "
-              f"again, then {again} (each worker's, under multiworker), which goes on from its last finished "
+              f"again, then this command{' without --restart' if _discarded(args) else ''} (each worker's, under "
+              "multiworker), which goes on from its last finished "
               f"epoch (in {args.output})", file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted" + _goes_on(args), file=sys.stderr)

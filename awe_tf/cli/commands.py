@@ -247,22 +247,10 @@ def cmd_inspect(args) -> int:
     return 1 if args.require_stock and custom_ops(path) else 0
 
 
-def unsearched_note(known) -> str | None:
-    """For an affinity of one's own (a :class:`~awe_tf.affinities.Registration`) registered without
-    a search space, tune's note that its settings are not searched; else None."""
-    from awe_tf.affinities import settings_of
-
-    own = settings_of(known.factory) if not known.factory.__module__.startswith("awe_tf.") else set()
-    if not own or known.space:
-        return None
-    return (f"note: {known.name} registers no search space for its settings ({', '.join(sorted(own))}): they stay at "
-            "their defaults, and only the usual knobs are searched (register(..., space=...) names what to search)")
-
-
 def cmd_tune(args) -> int:
     from awe_tf.affinities import REGISTRY
     from awe_tf.tuning import check_searchable, make_tuner
-    from awe_tf.tuning.spaces import space
+    from awe_tf.tuning.spaces import space, unsearched_note
 
     try:  # before the data is read
         space(args.affinity.strip())
@@ -286,8 +274,9 @@ def cmd_tune(args) -> int:
                        model_config=model_config, train_config=dataclasses.replace(train_config, monitor=monitor))
     print(f"searching {args.affinity} on {name} with {args.oracle} ({tuner.project_dir}); objective: validation "
           f"{monitor} on the protocol's validation carve-out of the training part")
-    if unsearched_note(known):
-        print(unsearched_note(known))
+    note = unsearched_note(known)
+    if note:
+        print(note)
     done = len(tuner.oracle.trials)
     if args.oracle != "hyperband" and done >= trials:
         finished = sum(trial.status == "COMPLETED" for trial in tuner.oracle.trials.values())

@@ -79,8 +79,9 @@ def release_directories() -> None:
 def output_file(path: str | None, flag: str = "--output", run: Path | None = None) -> Path | None:
     """``path`` as a file this process can write (its folder made if missing), or None; else a
     UsageError naming ``flag``, checked before any work. In ``run``, where it is a run's directory
-    (it holds ``metrics.json`` or a stage's folder), not the run's own files: its ``metrics.json``,
-    which the run's other commands read, and anything in its stages' and model's folders."""
+    (it holds ``metrics.json`` or a stage's folder), not the run's own files: its ``metrics.json``
+    and ``features.json``, which the run's other commands read, and anything in its stages' and
+    model's folders."""
     if path is None:
         return None
     path = Path(path)
@@ -90,11 +91,12 @@ def output_file(path: str | None, flag: str = "--output", run: Path | None = Non
         from awe_tf import runs
         from awe_tf.models.saving import RUN_MODEL
 
-        own = (runs.METRICS, RUN_MODEL, *runs.STAGES)
+        files, folders = (runs.METRICS, runs.FEATURES), (RUN_MODEL, *runs.STAGES)
         inside = path.resolve().relative_to(Path(run).resolve())
-        if any((Path(run) / part).exists() for part in own[:1] + own[2:]) and inside.parts[0] in own:
-            raise UsageError(f"{flag} {path} would write into {run}'s own files (its {runs.METRICS} and its "
-                             f"folders {', '.join(own[1:])} hold the run, which evaluate, export and diagnose read); "
+        if any((Path(run) / part).exists() for part in (runs.METRICS, *runs.STAGES)) and \
+                inside.parts[0] in files + folders:
+            raise UsageError(f"{flag} {path} would write into {run}'s own files (its {' and '.join(files)} and its "
+                             f"folders {', '.join(folders)} hold the run, which evaluate, export and diagnose read); "
                              "give another file")
     writable_directory(path.resolve().parent, flag)
     return path

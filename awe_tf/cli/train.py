@@ -80,6 +80,7 @@ def _train(args) -> int:
     from awe_tf import runs
     from awe_tf.baselines import svd_ranks
     from awe_tf.config import SettingError, check_engine, engine_for
+    from awe_tf.data.dataset import RECOMMENDATION
     from awe_tf.data.protocols import coverage, default_monitor, validation_split
     from awe_tf.evaluation import baseline_scores, evaluate_model
     from awe_tf.models.saving import RUN_MODEL, model_directory, run_directory, tables_digest
@@ -155,6 +156,7 @@ def _train(args) -> int:
                              "another --output, or --restart to discard it")
     if args.restart:  # everything of earlier runs goes: a killed restart leaves no old model behind
         discarded = runs.discard(out)
+        args.discarded = True  # from here, an interruption is gone on from without --restart
         if discarded:
             print(f"--restart: discarded the earlier run in {out} ({', '.join(discarded)})")
     before = runs.checkpoint_times(out)  # what earlier processes trained, if this one keeps it
@@ -258,7 +260,7 @@ def _train(args) -> int:
             "request": request,
         }
     )
-    annotation = split.train.task != "recommendation"  # a recommendation model's inputs are its labels, named
+    annotation = split.train.task != RECOMMENDATION  # a recommendation model's inputs are its labels, named
     runs.publish(out, model, report, split.train.feature_names if annotation else None)
     print()
     if report["affinity_learnt"]:

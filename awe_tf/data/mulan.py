@@ -286,7 +286,7 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
     """Read a Mulan data set: attributes named in the XML are labels, the rest are features.
 
     Labels are binarised as the protocol says: any non-zero value is a positive, 1 (a label holding
-    values other than 0 and 1 is noted: :func:`_graded_labels`). A negative
+    values other than 0 and 1 is noted, :func:`_graded_labels`, but with ``duplicates="sum"``). A negative
     value is refused: it usually means a file coding absent labels as -1, which binarised would
     make every label a positive. Numeric features are flagged so the model's input transform
     standardises them; nominal ``{0,1}`` features are kept as binary bag-of-words columns, and
@@ -332,7 +332,8 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
         raise DataFormatError(arff_path, f"label {label_names[Y.indices[wrong[0]]]!r} is {Y.data[wrong[0]]:g}; a label "
                               "is 0 (absent) or positive (present: any positive value reads as 1), never negative",
                               int(lines[row]))
-    graded = _graded_labels(Y, label_names, Path(xml_path).name)
+    # (with duplicates="sum" a label given twice in a row adds up to 2 here: not told from a value of 2)
+    graded = _graded_labels(Y, label_names, Path(xml_path).name) if duplicates != "sum" else ()
     Y.data = np.ones_like(Y.data, np.float32)  # binarised (a label given twice, duplicates="sum", is one too)
     unlisted = unlisted_labels(names, kinds, label_cols)
     shown = ", ".join(repr(n) for n in unlisted[:5]) + (f" and {len(unlisted) - 5} more" if len(unlisted) > 5 else "")

@@ -53,18 +53,6 @@ def _densify_if_small(gradient, variable):
     return gradient
 
 
-def _check_score_shape(affinity, shape, rows, labels) -> None:
-    """Refuse, as a scoring graph is traced, scores whose static shape is not ``[rows, labels]``
-    where both are known (an affinity's ``score_all`` of another shape, which a ranking would
-    otherwise read as something else)."""
-    if shape.rank is None:
-        return
-    known = [(got, want) for got, want in zip(shape, (rows, labels), strict=False) if None not in (got, want)]
-    if shape.rank != 2 or any(got != want for got, want in known):
-        raise ValueError(f"{type(affinity).__name__}.score_all returned scores of shape {shape.as_list()}; it returns "
-                         f"one score per row and label, [batch, {labels}] here")
-
-
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
 class AWEModel(tfrs.Model):
     """f(x, y) = sum_ij G_ij(x, y) x_i U_i^T V_j y_j, trained with WARP.
@@ -134,7 +122,8 @@ class AWEModel(tfrs.Model):
         self.U = MaxNormEmbedding(n_features + self.input_bias, dimension, max_norm, seed=seed, name="U", **tables)
         self.V = MaxNormEmbedding(n_labels, dimension, max_norm, seed=seed + 1, name="V", **tables)
         self.affinity = affinities.get(affinity)
-        check_saveable(self.affinity)  # before any training: a saved model must rebuild this G
+        if not isinstance(affinity, dict):  # built from a G, not loaded from a saved config: a saved model must
+            check_saveable(self.affinity)  # rebuild this G, said before any training
         self.affinity.attach(n_features + self.input_bias, n_labels, self.input_bias)
         self.sampler = NegativeSampler(n_labels, num_negatives, seed, name="negatives")
         self.task = TASKS[loss](margin=margin, name="warp")
@@ -196,18 +185,29 @@ class AWEModel(tfrs.Model):
         if step is None:
             step = self.optimizer.iterations if self.optimizer is not None else 0
         negative_ids, negative_valid = self.sampler(label_ids, step)
-        feature_ids, weights = self.with_bias(inputs["feature_ids"], inputs["feature_weights"])
-        pair_inputs = self.affinity.pair_inputs(self.U(feature_ids), weights, inputs["self_position"],
-                                                self._context(inputs), feature_ids)
+        pair_inputs = self.pair_inputs(inputs)
         frozen = tf.nest.map_structure(lambda t: None if t is None else tf.stop_gradient(t), pair_inputs)
 
         def scores_of(label_ids, gradient):
             if gradient:
-                return self.affinity.pair_scores_by_id(pair_inputs, label_ids, self.V, self.V.whole_table)
+                return self.pair_scores(pair_inputs, label_ids)
             return self.affinity.pair_scores_by_id(frozen, label_ids, lambda ids: tf.stop_gradient(self.V(ids)),
                                                    lambda: self.V.whole_table(stop_gradient=True))
 
         return self.task(scores_of, label_ids, negative_ids, negative_valid, self.n_labels, training=training)
+
+    def pair_inputs(self, inputs):
+        """The input side of a batch's training pairs (inputs as :class:`TrainingBatches` makes
+        them: transformed features, each pair's ``self_position``, G's context where it has one),
+        in the form the affinity's ``pair_scores`` takes."""
+        feature_ids, weights = self.with_bias(inputs["feature_ids"], inputs["feature_weights"])
+        return self.affinity.pair_inputs(self.U(feature_ids), weights, inputs["self_position"],
+                                         self._context(inputs), feature_ids)
+
+    def pair_scores(self, pair_inputs, label_ids):
+        """Scores ``[B, M, N]`` of training pairs (:meth:`pair_inputs`) against ``label_ids``
+        ``[B, M, N]``, as the training step scores them."""
+        return self.affinity.pair_scores_by_id(pair_inputs, label_ids, self.V, self.V.whole_table)
 
     def compute_loss(self, inputs, training: bool = False):
         return self._loss(inputs, training)[0]
@@ -331,7 +331,8 @@ class AWEModel(tfrs.Model):
             if labels is None:
                 break
             block = self.affinity.score_all(features, weights, labels, context, feature_ids)
-            _check_score_shape(self.affinity, block.shape, features.shape[0], labels.shape[0])
+            inference.check_score_shape(self.affinity, block.shape.as_list() if block.shape.rank is not None else None,
+                                        features.shape[0], labels.shape[0])
             scores.append(block)
         return scores
 

@@ -129,22 +129,32 @@ def score(model, X, batch_size: int | None = None) -> np.ndarray:
         else:
             scores = graphs(model).scores(ids, weights)
         column = 0
-        for block in scores:
+        for block in scores:  # each a block of labels, together every label
             block = np.asarray(block)
-            if block.ndim != 2 or block.shape[0] != len(index) or column + block.shape[1] > model.n_labels:
-                raise _bad_scores(model, block.shape, len(index))
-            out[index, column : column + block.shape[1]] = block
+            check_score_shape(model.affinity, block.shape, len(index), None)
+            out[index, column : column + block.shape[1]] = block[:, : model.n_labels - column]
             column += block.shape[1]
-        if column != model.n_labels:
-            raise _bad_scores(model, (len(index), column), len(index))
+        check_score_shape(model.affinity, (len(index), column), len(index), model.n_labels)
     return out
 
 
-def _bad_scores(model, shape, rows: int) -> ValueError:
-    """The error for scores of another shape than a batch's ``[rows, |Y|]``, which written into
-    the answer would leave parts of it unset or repeat one row's (an affinity's ``score_all``)."""
-    return ValueError(f"{type(model.affinity).__name__}.score_all returned scores of shape {list(shape)} for a batch "
-                      f"of {rows} rows; it returns one score per row and label, [{rows}, {model.n_labels}] here")
+def check_score_shape(affinity, shape, rows: int | None, labels: int | None) -> None:
+    """Refuse scores (an affinity's ``score_all``) whose shape is not ``[rows, labels]``, where
+    known (None: not known, a graph's batch as it is traced; a block's labels), which written into
+    an answer would leave parts of it unset or repeat one row's.
+
+    Raises:
+        ValueError: naming the affinity, the shape and the one expected.
+    """
+    if shape is None:  # a graph's tensor of unknown rank
+        return
+    shape = list(shape)
+    known = [(got, want) for got, want in zip(shape, (rows, labels), strict=False) if None not in (got, want)]
+    if len(shape) != 2 or any(got != want for got, want in known):
+        batch = f" for a batch of {rows} rows" if rows is not None else ""
+        wanted = f"[{'batch' if rows is None else rows}, {'|Y|' if labels is None else labels}]"
+        raise ValueError(f"{type(affinity).__name__}.score_all returned scores of shape {shape}{batch}; it returns one "
+                         f"score per row and label, {wanted} here")
 
 
 def _index_neighbours(model, ids, weights):

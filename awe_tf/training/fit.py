@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 import tensorflow as tf
 
-from awe_tf.affinities.base import parts_of
+from awe_tf.affinities.base import error_text, parts_of
 from awe_tf.config import ModelConfig, SettingError, TrainConfig, affinity_of, check_monitor
 from awe_tf.data.dataset import Dataset, Split, labelled_rows
 from awe_tf.data.pipeline import TrainingBatches
@@ -73,15 +73,6 @@ def build_model(data: Dataset, model_config: ModelConfig, strategy=None) -> AWEM
     return model
 
 
-def _said(error: Exception) -> str:
-    """An error's first line, under Keras' wrapper where a layer's call raised it ("Exception
-    encountered when calling layer ...", the error's own message on the lines after it)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    if len(lines) > 1 and lines[0].startswith("Exception encountered when calling layer"):
-        lines = lines[1:]
-    return (lines or [type(error).__name__])[0][:300]
-
-
 def check_own_affinity(model: AWEModel, train: Dataset) -> None:
     """Check an affinity of one's own (a class outside awe-tf, alone or in a sum) before any
     training, where it is not built from the training set: two training rows are scored. A
@@ -100,23 +91,23 @@ def check_own_affinity(model: AWEModel, train: Dataset) -> None:
     rows = train.X[:2]
     try:
         scores = model.score(rows)
-    except (ValueError, tf.errors.InvalidArgumentError) as error:
+    except tf.errors.OperatorNotAllowedInGraphError:  # a Python branch on a tensor: the CLI says how to write it
+        raise
+    except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
         raise ValueError(f"{named}: scoring two training rows failed before training, in score_all "
-                         f"(which returns [batch, |Y|] scores): {_said(error)}") from None
+                         f"(which returns [batch, |Y|] scores): {error_text(error)}") from None
     if model.affinity.uses_context:  # G's context rows come with training batches only
         return
     n, labels = rows.shape[0], np.unique([0, model.n_labels // 2, model.n_labels - 1]).astype(np.int32)
     batch = feature_batch(model.check_rows(rows))
     inputs = model.model_inputs(tf.constant(batch["feature_ids"]), tf.constant(batch["feature_weights"]))
-    feature_ids, weights = model.with_bias(inputs["feature_ids"], inputs["feature_weights"])
+    inputs["self_position"] = -tf.ones([n, 1], tf.int32)  # one pair a row, its label not among its inputs
     label_ids = tf.constant(np.broadcast_to(labels, (n, 1, labels.size)))
     try:
-        pairs = model.affinity.pair_inputs(model.U(feature_ids), weights, -tf.ones([n, 1], tf.int32), None,
-                                           feature_ids)
-        paired = np.asarray(model.affinity.pair_scores_by_id(pairs, label_ids, model.V, model.V.whole_table))
+        paired = np.asarray(model.pair_scores(model.pair_inputs(inputs), label_ids))
     except (ValueError, TypeError, tf.errors.InvalidArgumentError) as error:
         raise ValueError(f"{named}: scoring two training rows' pairs failed before training, in pair_inputs or "
-                         f"pair_scores (which returns [B, M, N] scores): {_said(error)}") from None
+                         f"pair_scores (which returns [B, M, N] scores): {error_text(error)}") from None
     if paired.shape != (n, 1, labels.size):
         raise ValueError(f"{named}: pair_scores returns [B, M, N] scores (B examples, M pairs each, N labels a pair), "
                          f"[{n}, 1, {labels.size}] for two rows' pairs against {labels.size} labels; got "

@@ -60,6 +60,18 @@ def space(affinity: str = "constant", include_common: bool = True) -> dict:
     return found
 
 
+def unsearched_note(known) -> str | None:
+    """For an affinity of one's own (a :class:`~awe_tf.affinities.Registration`) registered without
+    a search space, a note that a search leaves its settings at their defaults; else None."""
+    from awe_tf.affinities import settings_of
+
+    own = settings_of(known.factory) if not known.factory.__module__.startswith("awe_tf.") else set()
+    if not own or known.space:
+        return None
+    return (f"note: {known.name} registers no search space for its settings ({', '.join(sorted(own))}): they stay at "
+            "their defaults, and only the usual knobs are searched (register(..., space=...) names what to search)")
+
+
 def affinity_spec(affinity: str, values: dict) -> str | None:
     """The affinity spec string for chosen ``affinity.*`` values (None: the constant, WSABIE)."""
     settings = {key.split(".", 1)[1]: value for key, value in values.items() if key.startswith("affinity.")}
