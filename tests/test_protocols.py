@@ -120,7 +120,8 @@ def test_an_annotation_test_part_must_name_the_training_parts_columns_in_order()
     train = Dataset(X, Y, feature_names=["a", "b", "c"], label_names=["x", "y"])
     assert protocol_split(train, Dataset(X, Y, feature_names=["a", "b", "c"], label_names=["x", "y"])).test.n_examples
     with pytest.raises(ValueError, match=r"the test part's features are not the training part's: feature 0 is 'c' in "
-                                         r"the test part, 'a' in training; give them in the training part's order "
+                                         r"the test part, 'a' in training \('a' is feature 2 in the test part\); give "
+                                         r"them in the training part's order "
                                          r"\(a DataFrame: df\[train.feature_names\]\)"):
         protocol_split(train, Dataset(X[:, ::-1], Y, feature_names=["c", "b", "a"], label_names=["x", "y"]))
     with pytest.raises(ValueError, match=r"the test part's labels are not the training part's: label 0 is 'y'"):
