@@ -314,7 +314,7 @@ REQUESTS = [
     ("weights of another shape", {"feature_ids": [[3, 4]], "feature_weights": [[1.0]]}, ValueError,
      ["feature_weights has shape (1, 1) but feature_ids (1, 2)"]),
     ("graph: id out of range", {"signature": {"feature_ids": [[30]]}}, GRAPH, ["feature_ids must be < 30"]),
-    ("graph: repeated id", {"signature": {"feature_ids": [[3, 3]]}}, GRAPH, ["appears twice"]),
+    ("graph: repeated id", {"signature": {"feature_ids": [[3, 3]]}}, GRAPH, ["appears twice", "pads with -1, not 0"]),
     ("graph: k too large", {"signature": {"feature_ids": [[3]], "k": 31}}, GRAPH, ["k must be at most"]),
     ("graph: NaN value", {"signature": {"feature_ids": [[3]], "feature_weights": [[np.nan]]}}, GRAPH,
      ["feature_weights must be finite"]),

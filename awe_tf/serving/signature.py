@@ -137,8 +137,8 @@ class ServingModule(tf.Module):
         # A feature given twice in one row would be transformed differently from the summed row.
         ordered = tf.sort(tf.where(padding, -1 - tf.range(tf.shape(ids)[1])[None, :], feature_ids), axis=1)
         repeated = tf.reduce_any(tf.equal(ordered[:, 1:], ordered[:, :-1]) & (ordered[:, 1:] >= 0))
-        with tf.control_dependencies([tf.debugging.Assert(tf.logical_not(repeated),
-                                                          ["a feature id appears twice in one row of feature_ids"])]):
+        twice = "a feature id appears twice in one row of feature_ids (a row pads with -1, not 0)"
+        with tf.control_dependencies([tf.debugging.Assert(tf.logical_not(repeated), [twice])]):
             return tf.identity(ids), tf.identity(weights)
 
     def _left_out(self, feature_ids, feature_weights, exclude_ids, exclude_inputs):
