@@ -647,6 +647,15 @@ def test_quoted_category_values_may_hold_commas_and_spaces_in_any_row_form(tmp_p
         read_mulan(write(tmp_path, "w.arff", header + "'x,y',1,0,{2}\r\n"), write(tmp_path, "l.xml", XML))
 
 
+def test_an_attribute_named_as_a_categorys_column_is_refused(tmp_path):
+    """A category's columns are named attribute=value: an attribute of one of those names would
+    make two features of one name, which a check or a request by name cannot tell apart."""
+    text = ("@relation c\n@attribute genre {rock,pop}\n@attribute 'genre=pop' numeric\n@attribute sky {0,1}\n"
+            "@attribute sea {0,1}\n@data\npop,1.5,1,0\nrock,2,0,1\n")
+    with pytest.raises(DataFormatError, match="two features named 'genre=pop': a category's column"):
+        read_mulan(write(tmp_path, "c.arff", text), write(tmp_path, "l.xml", XML))
+
+
 def test_a_category_given_twice_in_a_sparse_row_is_refused_even_when_entries_add_up(tmp_path):
     text = ("@relation c\n@attribute m {NO,YES}\n@attribute w {0,1}\n@attribute sky {0,1}\n@attribute sea {0,1}\n"
             "@data\n{0 YES,1 1,1 1,2 1}\n{0 YES,0 YES,3 1}\n")

@@ -324,6 +324,10 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
                                   "expected numbers such as {0,1} (0: absent, 1: present)")
     csc = matrix.tocsc()
     X, feature_names, numeric = _features(csc, feature_cols, names, kinds)
+    twice = [name for name, count in Counter(feature_names).items() if count > 1]
+    if twice:  # an attribute named as a category's column: a request or a check by name would mix the two
+        raise DataFormatError(arff_path, f"two features named {twice[0]!r}: a category's column (attribute=value) "
+                                         "and an attribute of that name; rename the attribute")
     Y = csc[:, label_cols].tocsr()
     Y.eliminate_zeros()
     wrong = np.flatnonzero(Y.data < 0)
