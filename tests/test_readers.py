@@ -647,6 +647,19 @@ def test_quoted_category_values_may_hold_commas_and_spaces_in_any_row_form(tmp_p
         read_mulan(write(tmp_path, "w.arff", header + "'x,y',1,0,{2}\r\n"), write(tmp_path, "l.xml", XML))
 
 
+def test_names_that_print_alike_are_said_to_differ_in_form_or_case(tmp_path):
+    """A label the XML spells as an ARFF attribute in another Unicode form (an accent composed or
+    combining) or letter case: the refusal says what differs, where both print alike."""
+    import unicodedata
+
+    composed, combining = unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "café")
+    for listed, spelt, said in ((composed, combining, "in another Unicode form"),
+                                ("sky", "Sky", "differ in letter case only")):
+        with pytest.raises(DataFormatError, match=f"the ARFF has '{spelt}' for '{listed}'; the two .*{said}"):
+            read_mulan(write(tmp_path, "a.arff", DENSE.replace("sky", spelt)),
+                       write(tmp_path, "l.xml", XML.replace('"sky"', f'"{listed}"')))
+
+
 def test_an_attribute_named_as_a_categorys_column_is_refused(tmp_path):
     """A category's columns are named attribute=value: an attribute of one of those names would
     make two features of one name, which a check or a request by name cannot tell apart."""

@@ -41,18 +41,33 @@ def first_difference(names: list[str], others: list[str], ours: str = "in traini
         "feature 1 is 'c' there, 'b' in training ('b' is feature 2 there)"
         >>> first_difference(["a", "b", "c"], ["a", "b"])
         "2 features there, 3 in training: the first not there is 'c' (feature 2)"
+        >>> first_difference(["Mode"], ["mode"])
+        "feature 0 is 'mode' there, 'Mode' in training ('Mode' is not there; the two differ in letter case only)"
     """
     names, others = list(names), list(others)
     for index, (name, other) in enumerate(zip(names, others, strict=False)):
         if name != other:
             where = f"{what} {others.index(name)} {theirs}" if name in others else f"not {theirs}"
-            where = f"{name!r} is {where}"
+            where = f"{name!r} is {where}" + lookalike(str(name), str(other))
             return f"{what} {index} is {other!r} {theirs}, {name!r} {ours} ({where})"
     if len(others) == len(names):
         return f"{len(others)} {what}s {theirs}, {len(names)} {ours}, the same"
     shorter, longer, lacking = (others, names, theirs) if len(others) < len(names) else (names, others, ours)
     return (f"{len(others)} {what}s {theirs}, {len(names)} {ours}: the first not {lacking} is "
             f"{longer[len(shorter)]!r} ({what} {len(shorter)})")
+
+
+def lookalike(name: str, other: str) -> str:
+    """What makes two names that print alike differ, where that is all: their Unicode form (an
+    accented letter as one character or as a letter and a combining accent: NFC against NFD), or
+    letter case; else nothing."""
+    import unicodedata
+
+    if unicodedata.normalize("NFC", name) == unicodedata.normalize("NFC", other):
+        return "; the two are the same letters in another Unicode form (NFC against NFD): save both files alike"
+    if name.casefold() == other.casefold():
+        return "; the two differ in letter case only"
+    return ""
 
 
 def labelled_rows(Y) -> np.ndarray:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from awe_tf.data.dataset import ANNOTATION, Dataset
+from awe_tf.data.dataset import ANNOTATION, Dataset, lookalike
 from awe_tf.data.errors import DataFormatError, parse_float, parse_int
 from awe_tf.data.text import ADDS_UP, DUPLICATES, LABEL_ONCE, data_name, sum_hint, text_lines
 
@@ -311,7 +311,9 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
                        name=name or data_name(arff_path), numeric_features=numeric)
     if missing:
         shown = ", ".join(repr(n) for n in missing[:5]) + (", ..." if len(missing) > 5 else "")
-        raise DataFormatError(xml_path, f"{len(missing)} label(s) not among the attributes of {arff_path}: {shown}")
+        alike = next(((n, a) for n in missing for a in names if lookalike(n, a)), None)
+        raise DataFormatError(xml_path, f"{len(missing)} label(s) not among the attributes of {arff_path}: {shown}" + (
+            f" (the ARFF has {alike[1]!r} for {alike[0]!r}{lookalike(*alike)})" if alike else ""))
     label_cols = np.array([position[n] for n in label_names])
     is_label = np.zeros(len(names), bool)
     is_label[label_cols] = True
