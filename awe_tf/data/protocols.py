@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split
+from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split, first_difference
 from awe_tf.data.overlap import trained_on
 from awe_tf.data.pipeline import raw_rows
 
@@ -161,8 +161,6 @@ def _same_columns(train: Dataset, test: Dataset) -> None:
     """Refuse a test part whose features or labels are not the training part's, in order: read by
     position, its columns would be scored as other ones (two DataFrames with their columns in
     another order)."""
-    from awe_tf.data.dataset import first_difference
-
     for what, ours, theirs in (("feature", train.feature_names, test.feature_names),
                                ("label", train.label_names, test.label_names)):
         if list(ours) != list(theirs):

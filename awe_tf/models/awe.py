@@ -331,8 +331,7 @@ class AWEModel(tfrs.Model):
             if labels is None:
                 break
             block = self.affinity.score_all(features, weights, labels, context, feature_ids)
-            inference.check_score_shape(self.affinity, block.shape.as_list() if block.shape.rank is not None else None,
-                                        features.shape[0], labels.shape[0])
+            inference.check_score_shape(self.affinity, block.shape, features.shape[0], labels.shape[0])
             scores.append(block)
         return scores
 

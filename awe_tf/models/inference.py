@@ -128,26 +128,31 @@ def score(model, X, batch_size: int | None = None) -> np.ndarray:
             scores = graphs(model).scores_near(ids, weights, neighbours)
         else:
             scores = graphs(model).scores(ids, weights)
-        column = 0
-        for block in scores:  # each a block of labels, together every label
-            block = np.asarray(block)
+        blocks = [np.asarray(block) for block in scores]  # each a block of labels, together every label
+        for block in blocks:
             check_score_shape(model.affinity, block.shape, len(index), None)
-            out[index, column : column + block.shape[1]] = block[:, : model.n_labels - column]
+        check_score_shape(model.affinity, (len(index), sum(block.shape[1] for block in blocks)), len(index),
+                          model.n_labels)
+        column = 0
+        for block in blocks:
+            out[index, column : column + block.shape[1]] = block
             column += block.shape[1]
-        check_score_shape(model.affinity, (len(index), column), len(index), model.n_labels)
     return out
 
 
 def check_score_shape(affinity, shape, rows: int | None, labels: int | None) -> None:
     """Refuse scores (an affinity's ``score_all``) whose shape is not ``[rows, labels]``, where
     known (None: not known, a graph's batch as it is traced; a block's labels), which written into
-    an answer would leave parts of it unset or repeat one row's.
+    an answer would leave parts of it unset or repeat one row's. ``shape``: an array's, or a graph
+    tensor's (not checked where its rank is unknown).
 
     Raises:
         ValueError: naming the affinity, the shape and the one expected.
     """
-    if shape is None:  # a graph's tensor of unknown rank
-        return
+    if isinstance(shape, tf.TensorShape):
+        if shape.rank is None:
+            return
+        shape = shape.as_list()
     shape = list(shape)
     known = [(got, want) for got, want in zip(shape, (rows, labels), strict=False) if None not in (got, want)]
     if len(shape) != 2 or any(got != want for got, want in known):
