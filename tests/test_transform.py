@@ -312,3 +312,63 @@ def test_an_annotation_dataset_made_in_memory_standardises_its_non_binary_column
     assert not np.allclose(build_model(raw, ModelConfig(dimension=4)).prepare(X[:5]).toarray(), rows.toarray())
     weights = sp.csr_matrix(np.array([[2.0, 0.0], [1.0, 3.0]]))
     assert not Dataset(weights, weights, list("ab"), list("ab"), task="recommendation").numeric_features.any()
+
+
+CATEGORY_ARFF = """@relation c
+@attribute genre {rock,pop,jazz}
+@attribute tempo numeric
+@attribute live {NO,YES}
+@attribute a {0,1}
+@attribute b {0,1}
+@data
+""" + "".join(f"{('rock', 'pop', 'jazz')[i % 3]},{90 + 7 * i},{('NO', 'YES')[i % 2]},{i % 2},{(i // 2) % 2}\n"
+              for i in range(12))
+
+
+def test_a_category_coded_otherwise_than_its_reader_does_is_refused_by_every_scorer(tmp_path):
+    """An ARFF nominal attribute is one 0/1 column per value but its first (genre=pop,
+    genre=jazz): the model records which columns form a category, and the model, a saved and
+    loaded one, the export's checked call and its raw signature refuse a row giving a value's
+    place as a weight, or two values of one attribute, naming the row; the rows the reader gives
+    score as before, in memory and served."""
+    from awe_tf import serving
+    from awe_tf.data import Dataset
+    from awe_tf.data.mulan import read_mulan
+
+    (tmp_path / "c.arff").write_text(CATEGORY_ARFF)
+    (tmp_path / "c.xml").write_text('<labels xmlns="http://mulan.sourceforge.net/labels">'
+                                    '<label name="a"/><label name="b"/></labels>')
+    data = read_mulan(tmp_path / "c.arff", tmp_path / "c.xml")
+    assert data.feature_names == ["genre=pop", "genre=jazz", "tempo", "live=YES"]
+    assert data.categories == ((0, 1), (3,))
+    model = AWEModel(4, 2, dimension=3, seed=0)
+    model.adapt(data)
+    loaded = AWEModel.load_model(model.save_model(tmp_path / "m"))
+    assert loaded.transform.categories == ((0, 1), (3,))
+    served = serving.load(serving.export(model, tmp_path / "e", "m", flavour="portable", log=None,
+                                         feature_names=data.feature_names))
+    place = sp.csr_matrix([[2.0, 0.0, 100.0, 0.0]])  # jazz as its place in {rock,pop,jazz}
+    both = sp.csr_matrix([[1.0, 1.0, 100.0, 1.0]])
+    for scorer in (model, loaded):
+        with pytest.raises(ValueError, match=r"^inputs: row 0 has 2 on column 0, a column of a category: "):
+            scorer.score(place)
+        with pytest.raises(ValueError, match=r"row 0 has two values of one category \(column 0, column 1\)"):
+            scorer.top_k(both, 1)
+    with pytest.raises(ValueError, match=r"row 1 has 2 on 'genre=pop', a column of a category: .* holds 1 on"):
+        served(X=sp.vstack([data.X[:1], place]).tocsr(), k=1)
+    with pytest.raises(ValueError, match=r"two values of one category \('genre=pop', 'genre=jazz'\)"):
+        served(feature_ids=[[0, 1, -1]], feature_weights=[[1.0, 1.0, 5.0]], k=1)
+    for ids, weights, words in (([[0, 2]], [[2.0, 90.0]], "a value other than 1 on a column of a category"),
+                                ([[1, 0]], [[1.0, 1.0]], "two values of one category")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=words):
+            served.signature(feature_ids=tf.constant(ids, tf.int32), feature_weights=tf.constant(weights, tf.float32),
+                             k=tf.constant(1))
+    expected = model.top_k(data.X, 2)[0]
+    np.testing.assert_array_equal(served(X=data.X, k=2)["label_ids"], expected)
+    np.testing.assert_array_equal(loaded.top_k(data.X, 2)[0], expected)
+    changed = data.X.copy()
+    changed.data[changed.indices == 3] = 0.5  # live=YES weighed by hand
+    with pytest.raises(ValueError, match="the training data's row 1 has 0.5 on column 3, a column of a category"):
+        AWEModel(4, 2, dimension=3).adapt(Dataset(X=changed, Y=data.Y, categories=data.categories))
+    with pytest.raises(ValueError, match="categories are lists of column ids"):
+        Dataset(X=data.X, Y=data.Y, categories=[(0, 1), (1, 3)])

@@ -89,6 +89,65 @@ def non_binary_columns(X: sp.csr_matrix) -> np.ndarray:
     return np.bincount(X.indices[other], minlength=X.shape[1]) > 0
 
 
+CATEGORY_CODING = ("a category (an ARFF nominal attribute) is one column per value but the first, named "
+                   "attribute=value: a row holds 1 on the column of its value (none for the first value), never "
+                   "another number, never two columns of one attribute")  # no apostrophe: TF escapes it in errors
+
+
+def category_columns(categories, n_features: int) -> tuple[tuple[int, ...], ...]:
+    """``categories`` (one list of column ids per category, :attr:`Dataset.categories`) checked:
+    ascending ids below ``n_features`` in each, no column in two, none empty; as tuples."""
+    groups = tuple(tuple(int(column) for column in np.asarray(group, np.int64).reshape(-1)) for group in categories)
+    seen = [column for group in groups for column in group]
+    if any(not group for group in groups) or len(set(seen)) != len(seen) \
+            or any(list(group) != sorted(group) for group in groups) \
+            or any(not 0 <= column < n_features for column in seen):
+        raise ValueError(f"categories are lists of column ids (ascending, from 0 to {n_features - 1}), one list a "
+                         f"category, no column in two, got {[list(group) for group in groups][:3]}")
+    return groups
+
+
+def category_coding_error(X: sp.csr_matrix, categories, names=None) -> str | None:
+    """Where rows of ``X`` (CSR, zeros dropped) code a category otherwise than as its reader does:
+    a value other than 1 on a column of a category (the value's place in the list given as a
+    weight), or two columns of one category in a row; the first such row in words, or None.
+
+    Example:
+        >>> X = sp.csr_matrix(np.array([[1.0, 0.0, 0.5], [1.0, 1.0, 0.0]], np.float32))
+        >>> category_coding_error(X, [(0, 1)], ["genre=pop", "genre=rock", "tempo"])
+        "row 1 has two values of one category ('genre=pop', 'genre=rock')"
+        >>> category_coding_error(X * 2, [(0, 1)])
+        'row 0 has 2 on column 0, a column of a category'
+        >>> category_coding_error(X[:1], [(0, 1)]) is None
+        True
+    """
+    if not categories or not X.nnz:
+        return None
+    columns = np.concatenate([np.asarray(group, np.int64) for group in categories])
+    group_of = np.repeat(np.arange(len(categories)), [len(group) for group in categories])
+    order = np.argsort(columns)
+    columns, group_of = columns[order], group_of[order]
+    place = np.minimum(np.searchsorted(columns, X.indices), columns.size - 1)
+    hit = (columns[place] == X.indices) & (X.data != 0)
+    if not hit.any():
+        return None
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))[hit]
+    column_name = (lambda c: repr(str(names[c]))) if names is not None else (lambda c: f"column {c}")
+    odd = np.flatnonzero(X.data[hit] != 1)
+    entries = np.flatnonzero(hit)
+    keys = rows * len(categories) + group_of[place[hit]]
+    _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    twice = first[counts > 1]
+    if odd.size and (not twice.size or rows[odd[0]] <= rows[twice.min()]):
+        entry = entries[odd[0]]
+        return f"row {rows[odd[0]]} has {X.data[entry]:g} on {column_name(X.indices[entry])}, a column of a category"
+    if twice.size:
+        at = twice.min()
+        both = entries[keys == keys[at]]
+        return f"row {rows[at]} has two values of one category ({', '.join(column_name(c) for c in X.indices[both])})"
+    return None
+
+
 @dataclasses.dataclass
 class Dataset:
     """Examples as rows of a sparse input matrix ``X`` and a binary label matrix ``Y``.
@@ -123,6 +182,10 @@ class Dataset:
             trained on it would be scored on the rows it learnt from).
         notes: what the reader saw that may not be what the file's author meant (an attribute
             that looks like a label left out of the label list), for commands to print.
+        categories: the column ids of each category, one tuple a category: an ARFF nominal
+            attribute read as one 0/1 column per value but its first (``attribute=value``). A
+            model trained on the data refuses rows coding one otherwise (a value's place in the
+            list as a weight, two values of one attribute): :func:`category_coding_error`.
     """
 
     X: sp.csr_matrix
@@ -138,6 +201,7 @@ class Dataset:
     header: tuple[str, ...] | None = None
     test_part: bool = False
     notes: tuple[str, ...] = ()
+    categories: tuple[tuple[int, ...], ...] = ()
 
     def __post_init__(self):
         listed = isinstance(self.Y, (list, tuple))  # before it is a matrix: lists of label ids look alike
@@ -203,15 +267,21 @@ class Dataset:
             raise ValueError(f"{self.name}: recommendation inputs are items with weights above 0 (as an interactions "
                              f"file's), got {self.X.data[self.X.data < 0][:3].tolist()}")
         check_finite_rows(self.X, f"{self.name}: X holds")
-        if self.numeric_features is None:
+        self.categories = category_columns(self.categories, self.X.shape[1])
+        if self.numeric_features is None:  # a category's columns are 0/1, whatever values they hold
             self.numeric_features = non_binary_columns(self.X) if self.task == ANNOTATION \
                 else np.zeros(self.X.shape[1], dtype=bool)
+            self.numeric_features[[column for group in self.categories for column in group]] = False
         self.numeric_features = np.asarray(self.numeric_features)
         if self.numeric_features.dtype != bool or self.numeric_features.shape != (self.X.shape[1],):
             raise ValueError(f"{self.name}: numeric_features is a boolean mask over X's {self.X.shape[1]} columns, "
                              f"got {self.numeric_features.dtype} of shape {self.numeric_features.shape}")
         if self.row_ids is None:
             self.row_ids = np.arange(self.X.shape[0])
+        numeric = [column for group in self.categories for column in group if self.numeric_features[column]]
+        if numeric:
+            raise ValueError(f"{self.name}: feature {self.feature_names[numeric[0]]!r} is both a column of a category "
+                             "and numeric (numeric_features)")
 
     def _labels_among_inputs(self) -> list[str]:
         """For annotation, the features named as a label and present in exactly that label's rows:

@@ -305,10 +305,10 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
     position = {n: i for i, n in enumerate(names)}
     missing = [n for n in label_names if n not in position]
     if unlabelled and len(missing) == len(label_names):
-        X, feature_names, numeric = _features(matrix.tocsc(), np.arange(len(names)), names, kinds)
+        X, feature_names, numeric, categories = _features(matrix.tocsc(), np.arange(len(names)), names, kinds)
         return Dataset(X=X, Y=sp.csr_matrix((X.shape[0], len(label_names)), dtype=np.float32),
                        feature_names=feature_names, label_names=label_names, task=ANNOTATION,
-                       name=name or data_name(arff_path), numeric_features=numeric)
+                       name=name or data_name(arff_path), numeric_features=numeric, categories=categories)
     if missing:
         shown = ", ".join(repr(n) for n in missing[:5]) + (", ..." if len(missing) > 5 else "")
         alike = next(((n, a) for n in missing for a in names if lookalike(n, a)), None)
@@ -325,7 +325,7 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
             raise DataFormatError(arff_path, f"label {names[col]!r} has values {{{','.join(kinds[col][:8])}}}, "
                                   "expected numbers such as {0,1} (0: absent, 1: present)")
     csc = matrix.tocsc()
-    X, feature_names, numeric = _features(csc, feature_cols, names, kinds)
+    X, feature_names, numeric, categories = _features(csc, feature_cols, names, kinds)
     twice = [name for name, count in Counter(feature_names).items() if count > 1]
     if twice:  # an attribute named as a category's column: a request or a check by name would mix the two
         raise DataFormatError(arff_path, f"two features named {twice[0]!r}: a category's column (attribute=value) "
@@ -356,6 +356,7 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
         name=name or data_name(arff_path),
         numeric_features=numeric,
         notes=notes + graded,
+        categories=categories,
     )
 
 
@@ -424,8 +425,9 @@ def _read_as_number(kind) -> bool:
     return len(kind) <= 2 and _holds_numbers(kind) and any(float(value) == 0.0 for value in kind)
 
 
-def _features(csc: sp.csc_matrix, columns, names, kinds) -> tuple[sp.csr_matrix, list[str], np.ndarray]:
-    """The feature columns as the model reads them: ``(X, names, numeric mask)``.
+def _features(csc: sp.csc_matrix, columns, names, kinds) -> tuple[sp.csr_matrix, list[str], np.ndarray, tuple]:
+    """The feature columns as the model reads them: ``(X, names, numeric mask, categories)``
+    (categories: each category's column ids, :attr:`~awe_tf.data.dataset.Dataset.categories`).
 
     Numeric and ``{0,1}`` features are taken as they are. Any other nominal feature is a
     category: one 0/1 column per listed value but the first (named ``attribute=value``), so a
@@ -434,7 +436,7 @@ def _features(csc: sp.csc_matrix, columns, names, kinds) -> tuple[sp.csr_matrix,
     the header's list, so a training and a test file of one header read alike; a value no
     training row holds is a feature no row trains, which a model leaves out. A row identifier
     declared nominal (genbase's ``protein``) becomes such features, one per identifier."""
-    blocks, feature_names, numeric, run = [], [], [], []
+    blocks, feature_names, numeric, run, categories = [], [], [], [], []
     for c in columns:
         if kinds[c] == "numeric" or _read_as_number(kinds[c]):
             run.append(c)  # a run of plain columns is taken as one block
@@ -449,8 +451,9 @@ def _features(csc: sp.csc_matrix, columns, names, kinds) -> tuple[sp.csr_matrix,
         rows = np.flatnonzero(place > 0)
         blocks.append(sp.csc_matrix((np.ones(rows.size, np.float32), (rows, place[rows] - 1)),
                                     shape=(csc.shape[0], len(kind) - 1)))
+        categories.append(tuple(range(len(feature_names), len(feature_names) + len(kind) - 1)))
         feature_names += [f"{names[c]}={value}" for value in kind[1:]]
         numeric += [False] * (len(kind) - 1)
     if run:
         blocks.append(csc[:, run])
-    return sp.hstack(blocks, format="csr"), feature_names, np.array(numeric, bool)
+    return sp.hstack(blocks, format="csr"), feature_names, np.array(numeric, bool), tuple(categories)

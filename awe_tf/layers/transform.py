@@ -8,6 +8,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from awe_tf.config import NORMALISATIONS
+from awe_tf.data.dataset import CATEGORY_CODING, category_coding_error, category_columns
 from awe_tf.tracing import TracedOnce
 
 BATCH_ENTRIES = 1 << 20  # padded entries transformed at once by :meth:`InputTransform.apply`
@@ -51,10 +52,14 @@ class InputTransform(tf.keras.layers.Layer):
         values_as_ones: whether any non-zero value reads as 1 (step 1); set by :meth:`adapt`
             from the data's ``values_as_ones``.
         ignored: the ids of the features left out (step 3), ascending; set by :meth:`adapt`.
+        categories: each category's column ids (:attr:`~awe_tf.data.dataset.Dataset.categories`:
+            an ARFF nominal attribute's 0/1 columns); set by :meth:`adapt`. The transform does not
+            change them; the scorers refuse rows that code one otherwise than training read it
+            (:meth:`coding_error`).
     """
 
     def __init__(self, n_features: int, normalisation: str = "l2", numeric=None, mean=None, std=None,
-                 values_as_ones: bool = False, ignored=None, **kwargs):
+                 values_as_ones: bool = False, ignored=None, categories=None, **kwargs):
         super().__init__(**kwargs)
         if normalisation not in NORMALISATIONS:
             raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
@@ -63,6 +68,7 @@ class InputTransform(tf.keras.layers.Layer):
         self.values_as_ones = bool(values_as_ones)
         self._set(numeric, mean, std)
         self.ignored = _ascending_ids(ignored, self.n_features, "ignored feature")
+        self.categories = category_columns(categories or (), self.n_features)
 
     def _set(self, numeric, mean, std) -> None:
         self.numeric = None if numeric is None else np.asarray(numeric, np.int64).reshape(-1)
@@ -80,11 +86,12 @@ class InputTransform(tf.keras.layers.Layer):
         """Whether :meth:`adapt` has fitted the statistics (a model built by hand has not)."""
         return self.numeric is not None
 
-    def adapt(self, X, numeric_mask, statistics=None, values_as_ones: bool = False) -> InputTransform:
+    def adapt(self, X, numeric_mask, statistics=None, values_as_ones: bool = False, categories=()) -> InputTransform:
         """Fit the means and standard deviations of the columns flagged in ``numeric_mask`` on
         the raw training rows ``X``, or take them as given (``statistics = (mean, std)``, the
         protocol's training-part statistics when ``X`` is a carve-out of it); ``values_as_ones``:
-        the data file's values were not its inputs (class docstring, step 1)."""
+        the data file's values were not its inputs (class docstring, step 1); ``categories``:
+        the data's (class docstring), which its rows must code as a reader does."""
         from awe_tf.data.protocols import column_statistics, standardised_columns, untrained_features
 
         numeric_mask = np.asarray(numeric_mask, bool)
@@ -96,8 +103,18 @@ class InputTransform(tf.keras.layers.Layer):
         changed = standardised_columns(numeric_mask, self.mean, self.std)[numeric_mask]  # the rest stay sparse
         self._set(self.numeric[changed], self.mean[changed], self.std[changed])
         self.values_as_ones = bool(values_as_ones)
+        self.categories = category_columns(categories, self.n_features)
+        wrong = self.coding_error(sp.csr_matrix(X))
+        if wrong:
+            raise ValueError(f"the training data's {wrong}")
         self._graph = None
         return self
+
+    def coding_error(self, X: sp.csr_matrix) -> str | None:
+        """Where raw rows ``X`` (CSR) code a category otherwise than its reader does, in words
+        ending in how a row codes one; None where they do not (or there are no categories)."""
+        wrong = category_coding_error(X, self.categories)
+        return f"{wrong}: {CATEGORY_CODING}" if wrong else None
 
     # ------------------------------------------------------------------------- the graph
     def call(self, feature_ids, feature_weights):
@@ -204,6 +221,7 @@ class InputTransform(tf.keras.layers.Layer):
             "std": self.std.tolist(),
             "values_as_ones": self.values_as_ones,
             "ignored": self.ignored.tolist(),
+            "categories": [list(group) for group in self.categories],
         }
 
 

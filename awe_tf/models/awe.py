@@ -87,7 +87,7 @@ class AWEModel(tfrs.Model):
             (a user's items in, items out): then :meth:`top_k` and the exported graphs leave out
             the request's own items and the items never seen in training, as evaluation does.
         input_transform: what :meth:`adapt` fitted of the input transform (``numeric``, ``mean``,
-            ``std``, and ``values_as_ones`` and ``ignored`` when set).
+            ``std``, and ``values_as_ones``, ``ignored`` and ``categories`` when set).
     """
 
     def __init__(self, n_features: int, n_labels: int, dimension: int = DEFAULTS.dimension, affinity=None,
@@ -146,7 +146,7 @@ class AWEModel(tfrs.Model):
         if (data.n_features, data.n_labels) != (self.n_features, self.n_labels):
             raise ValueError(f"{data.name} has {data.n_features} features / {data.n_labels} labels; the model was "
                              f"built for {self.n_features} / {self.n_labels}")
-        self.transform.adapt(data.X, data.numeric_features, data.numeric_scale, data.values_as_ones)
+        self.transform.adapt(data.X, data.numeric_features, data.numeric_scale, data.values_as_ones, data.categories)
         if self.data_task == RECOMMENDATION:
             self.rankable.assign((np.asarray(data.Y.sum(axis=0)).ravel() > 0).astype(np.float32))
 
@@ -434,8 +434,8 @@ class AWEModel(tfrs.Model):
         self.label_names = tuple(str(name) for name in names) if names is not None else None
 
     def _transform_config(self) -> dict | None:
-        """What :meth:`adapt` fitted of the input transform, or None; ``values_as_ones`` and
-        ``ignored`` only when set, so the configs of models without them read as before they
+        """What :meth:`adapt` fitted of the input transform, or None; ``values_as_ones``,
+        ``ignored`` and ``categories`` only when set, so the configs of models without them read as before they
         existed."""
         transform = self.transform.get_config()
         fitted = {key: transform[key] for key in ("numeric", "mean", "std")}
@@ -443,6 +443,8 @@ class AWEModel(tfrs.Model):
             fitted["values_as_ones"] = True
         if self.transform.ignored.size:
             fitted["ignored"] = transform["ignored"]
+        if self.transform.categories:
+            fitted["categories"] = transform["categories"]
         return fitted if self.transform.adapted or self.transform.values_as_ones or self.transform.ignored.size \
             else None
 

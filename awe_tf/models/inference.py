@@ -68,10 +68,14 @@ def check_rows(model, X) -> sp.csr_matrix:
     """Raw input rows as a float32 CSR matrix (repeats summed, zeros dropped), checked against |X|
     and for bad values: for a recommendation model, whose inputs are items with the weights of an
     interactions file, a negative weight too (no reader gives one, and it would not be read as
-    training read its data)."""
+    training read its data), and a category coded otherwise than its reader does (the value's
+    place in its list as a weight, two values of one attribute: a row training never saw)."""
     X = raw_rows(X, model.n_features, model.label_names if model.data_task == RECOMMENDATION else None)
     if model.data_task == RECOMMENDATION and X.nnz and X.data.min() < 0:
         raise ValueError(f"{NEGATIVE_ITEMS}, got {X.data[X.data < 0][:3].tolist()}")
+    wrong = model.transform.coding_error(X)
+    if wrong:
+        raise ValueError(f"inputs: {wrong}")
     return X
 
 

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from awe_tf.config import check_whole
+from awe_tf.data.dataset import CATEGORY_CODING, category_coding_error
 from awe_tf.data.interactions import rows_of_items
 from awe_tf.data.pipeline import NEGATIVE_ITEMS, pad_rows, raw_rows
 from awe_tf.layers.scann_index import BRUTE_FORCE_ROWS
@@ -70,13 +71,20 @@ def id_array(values, field: str, ndim: int = 2) -> np.ndarray:
     return array.astype(np.int32)
 
 
-def _probe_inputs(n_features: int, rows: int = 200, seed: int = 0) -> sp.csr_matrix:
-    """Queries for measuring retrieval recall when none are given: a few random features each."""
+def _probe_inputs(n_features: int, rows: int = 200, seed: int = 0, categories=()) -> sp.csr_matrix:
+    """Queries for measuring retrieval recall when none are given: a few random features each, of
+    weight 1, at most one column of each category (a row the model takes)."""
     rng = np.random.default_rng(seed)
     width = min(5, n_features)
     cols = np.stack([rng.choice(n_features, width, replace=False) for _ in range(rows)])
-    return sp.csr_matrix((np.ones(rows * width, np.float32), (np.repeat(np.arange(rows), width), cols.ravel())),
-                         shape=(rows, n_features))
+    kind = np.arange(n_features) + len(categories)  # a category's columns share one kind, each other column its own
+    for number, group in enumerate(categories):
+        kind[list(group)] = number
+    keep = np.ones(cols.shape, bool)
+    for row in range(rows):
+        keep[row, np.setdiff1d(np.arange(width), np.unique(kind[cols[row]], return_index=True)[1])] = False
+    return sp.csr_matrix((np.ones(int(keep.sum()), np.float32),
+                          (np.repeat(np.arange(rows), keep.sum(axis=1)), cols[keep])), shape=(rows, n_features))
 
 
 def _recall(module: ServingModule, model, X, k: int = 10) -> float:
@@ -214,7 +222,8 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
     say = log or (lambda line: None)
     given = queries is not None
     check_whole("random_queries", random_queries, 1)
-    queries = sp.csr_matrix(queries) if given else _probe_inputs(model.n_features, random_queries)
+    queries = sp.csr_matrix(queries) if given else _probe_inputs(model.n_features, random_queries,
+                                                                    categories=model.transform.categories)
     if queries.shape[0] == 0:
         raise ValueError("no queries to measure recall with (give at least one row, or none for random probes)")
     say(f"building the {flavour} serving graph ({model.n_labels} labels)")
@@ -387,7 +396,8 @@ class ServedModel:
         """The checks the signature's graph makes of the raw inputs, here first, as one-line errors
         (the graph alone refuses a value its input transform takes beyond float32):
         weights of the ids' shape, ids from 0 to |X| - 1 or the padding -1, no id twice in a row,
-        finite weights on the ids, not negative for a recommendation model (``tests/test_bad_input.py``
+        finite weights on the ids, not negative for a recommendation model, a category coded as
+        its reader does (1 on its value's column, one value of each in a row) (``tests/test_bad_input.py``
         sends each case both ways)."""
         if feature_weights.shape != feature_ids.shape:
             raise ValueError(f"feature_weights has shape {feature_weights.shape} but feature_ids {feature_ids.shape}: "
@@ -410,6 +420,15 @@ class ServedModel:
                              f"{weights[~np.isfinite(weights)][:3].tolist()}")
         if self.metadata.get("data_task") == "recommendation" and (weights < 0).any():
             raise ValueError(f"feature_weights: {NEGATIVE_ITEMS}, got {weights[weights < 0][:3].tolist()}")
+        categories = ((self.metadata.get("model") or {}).get("input_transform") or {}).get("categories")
+        if categories:
+            given = feature_ids != PADDING_ID
+            rows = sp.csr_matrix((feature_weights[given], (np.nonzero(given)[0], feature_ids[given])),
+                                 shape=(feature_ids.shape[0], n_features))
+            rows.eliminate_zeros()
+            wrong = category_coding_error(rows, categories, self.feature_names)
+            if wrong:
+                raise ValueError(f"feature_ids, feature_weights: {wrong}: {CATEGORY_CODING}")
 
     @staticmethod
     def _exclusions(exclude, n_rows: int, n_labels: int) -> np.ndarray:
