@@ -318,10 +318,11 @@ CATEGORY_ARFF = """@relation c
 @attribute genre {rock,pop,jazz}
 @attribute tempo numeric
 @attribute live {NO,YES}
+@attribute studio {abbey}
 @attribute a {0,1}
 @attribute b {0,1}
 @data
-""" + "".join(f"{('rock', 'pop', 'jazz')[i % 3]},{90 + 7 * i},{('NO', 'YES')[i % 2]},{i % 2},{(i // 2) % 2}\n"
+""" + "".join(f"{('rock', 'pop', 'jazz')[i % 3]},{90 + 7 * i},{('NO', 'YES')[i % 2]},abbey,{i % 2},{(i // 2) % 2}\n"
               for i in range(12))
 
 
@@ -368,7 +369,23 @@ def test_a_category_coded_otherwise_than_its_reader_does_is_refused_by_every_sco
     np.testing.assert_array_equal(loaded.top_k(data.X, 2)[0], expected)
     changed = data.X.copy()
     changed.data[changed.indices == 3] = 0.5  # live=YES weighed by hand
+    refused = AWEModel(4, 2, dimension=3)
     with pytest.raises(ValueError, match="the training data's row 1 has 0.5 on column 3, a column of a category"):
-        AWEModel(4, 2, dimension=3).adapt(Dataset(X=changed, Y=data.Y, categories=data.categories))
-    with pytest.raises(ValueError, match="categories are lists of column ids"):
+        refused.adapt(Dataset(X=changed, Y=data.Y, categories=data.categories))
+    assert not refused.transform.adapted and not refused.transform.categories  # nothing fitted from it
+    with pytest.raises(ValueError, match="data: categories are lists of column ids"):
         Dataset(X=data.X, Y=data.Y, categories=[(0, 1), (1, 3)])
+    by_hand = AWEModel(4, 2, dimension=3, input_transform={"categories": [[0, 1]]})
+    assert AWEModel.from_config(by_hand.get_config()).transform.categories == ((0, 1),)
+
+
+def test_a_checkpoint_written_before_categories_were_recorded_resumes_with_them():
+    """Settings recorded before the input transform kept its categories compare equal to today's
+    (the data's digest, compared as well, says the categories are the same)."""
+    from awe_tf.training.callbacks import as_recorded_now, changes
+
+    now = {"model": {"dimension": 3, "input_transform": {"numeric": [2], "categories": [[0, 1], [3]]}}, "data": "d"}
+    before = {"model": {"dimension": 3, "input_transform": {"numeric": [2]}}, "data": "d"}
+    assert changes(as_recorded_now(before, now), now) == []
+    other = {"model": {"dimension": 3, "input_transform": {"numeric": [2], "categories": [[0, 1]]}}, "data": "d"}
+    assert changes(as_recorded_now(other, now), now) != []  # recorded otherwise: a change

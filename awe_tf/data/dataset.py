@@ -94,23 +94,44 @@ CATEGORY_CODING = ("a category (an ARFF nominal attribute) is one column per val
                    "another number, never two columns of one attribute")  # no apostrophe: TF escapes it in errors
 
 
-def category_columns(categories, n_features: int) -> tuple[tuple[int, ...], ...]:
-    """``categories`` (one list of column ids per category, :attr:`Dataset.categories`) checked:
-    ascending ids below ``n_features`` in each, no column in two, none empty; as tuples."""
-    groups = tuple(tuple(int(column) for column in np.asarray(group, np.int64).reshape(-1)) for group in categories)
+def category_columns(categories, n_features: int, what: str = "categories") -> tuple[tuple[int, ...], ...]:
+    """``categories`` (:attr:`Dataset.categories`; None: none) as tuples, checked.
+
+    Raises:
+        ValueError: a category without columns, ids not ascending in one, an id from 0 to
+            ``n_features`` - 1 in none or in two; the message starts with ``what``.
+    """
+    groups = tuple(tuple(int(column) for column in np.asarray(group, np.int64).reshape(-1))
+                   for group in categories or ())
     seen = [column for group in groups for column in group]
     if any(not group for group in groups) or len(set(seen)) != len(seen) \
             or any(list(group) != sorted(group) for group in groups) \
             or any(not 0 <= column < n_features for column in seen):
-        raise ValueError(f"categories are lists of column ids (ascending, from 0 to {n_features - 1}), one list a "
+        raise ValueError(f"{what} are lists of column ids (ascending, from 0 to {n_features - 1}), one list a "
                          f"category, no column in two, got {[list(group) for group in groups][:3]}")
     return groups
 
 
+def category_table(categories) -> tuple[np.ndarray, np.ndarray]:
+    """The columns of ``categories`` in ascending order, and the category of each (its place in
+    ``categories``): the table both checks of a row's coding look a feature id up in."""
+    columns = np.concatenate([np.asarray(group, np.int64) for group in categories])
+    order = np.argsort(columns)
+    return columns[order], np.repeat(np.arange(len(categories)), [len(group) for group in categories])[order]
+
+
 def category_coding_error(X: sp.csr_matrix, categories, names=None) -> str | None:
-    """Where rows of ``X`` (CSR, zeros dropped) code a category otherwise than as its reader does:
-    a value other than 1 on a column of a category (the value's place in the list given as a
-    weight), or two columns of one category in a row; the first such row in words, or None.
+    """Where rows of ``X`` code a category otherwise than as its reader does: a value other than
+    1 on a column of a category (the value's place in the list given as a weight), or two columns
+    of one category in a row.
+
+    Args:
+        X: raw rows, CSR without stored zeros.
+        categories: :attr:`Dataset.categories`.
+        names: the features' names, to name a column by (None: by number).
+
+    Returns:
+        The first such row in words, or None.
 
     Example:
         >>> X = sp.csr_matrix(np.array([[1.0, 0.0, 0.5], [1.0, 1.0, 0.0]], np.float32))
@@ -123,10 +144,7 @@ def category_coding_error(X: sp.csr_matrix, categories, names=None) -> str | Non
     """
     if not categories or not X.nnz:
         return None
-    columns = np.concatenate([np.asarray(group, np.int64) for group in categories])
-    group_of = np.repeat(np.arange(len(categories)), [len(group) for group in categories])
-    order = np.argsort(columns)
-    columns, group_of = columns[order], group_of[order]
+    columns, group_of = category_table(categories)
     place = np.minimum(np.searchsorted(columns, X.indices), columns.size - 1)
     hit = (columns[place] == X.indices) & (X.data != 0)
     if not hit.any():
@@ -267,7 +285,7 @@ class Dataset:
             raise ValueError(f"{self.name}: recommendation inputs are items with weights above 0 (as an interactions "
                              f"file's), got {self.X.data[self.X.data < 0][:3].tolist()}")
         check_finite_rows(self.X, f"{self.name}: X holds")
-        self.categories = category_columns(self.categories, self.X.shape[1])
+        self.categories = category_columns(self.categories, self.X.shape[1], f"{self.name}: categories")
         if self.numeric_features is None:  # a category's columns are 0/1, whatever values they hold
             self.numeric_features = non_binary_columns(self.X) if self.task == ANNOTATION \
                 else np.zeros(self.X.shape[1], dtype=bool)
@@ -281,7 +299,7 @@ class Dataset:
         numeric = [column for group in self.categories for column in group if self.numeric_features[column]]
         if numeric:
             raise ValueError(f"{self.name}: feature {self.feature_names[numeric[0]]!r} is both a column of a category "
-                             "and numeric (numeric_features)")
+                             "(0 or 1) and numeric: give numeric_features False there, or leave it out")
 
     def _labels_among_inputs(self) -> list[str]:
         """For annotation, the features named as a label and present in exactly that label's rows:

@@ -451,7 +451,8 @@ def _features(csc: sp.csc_matrix, columns, names, kinds) -> tuple[sp.csr_matrix,
         rows = np.flatnonzero(place > 0)
         blocks.append(sp.csc_matrix((np.ones(rows.size, np.float32), (rows, place[rows] - 1)),
                                     shape=(csc.shape[0], len(kind) - 1)))
-        categories.append(tuple(range(len(feature_names), len(feature_names) + len(kind) - 1)))
+        if len(kind) > 1:  # a nominal attribute of one value has no column
+            categories.append(tuple(range(len(feature_names), len(feature_names) + len(kind) - 1)))
         feature_names += [f"{names[c]}={value}" for value in kind[1:]]
         numeric += [False] * (len(kind) - 1)
     if run:

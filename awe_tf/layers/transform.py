@@ -8,10 +8,13 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from awe_tf.config import NORMALISATIONS
-from awe_tf.data.dataset import CATEGORY_CODING, category_coding_error, category_columns
+from awe_tf.data.dataset import CATEGORY_CODING, category_coding_error, category_columns, category_table
 from awe_tf.tracing import TracedOnce
 
 BATCH_ENTRIES = 1 << 20  # padded entries transformed at once by :meth:`InputTransform.apply`
+# A category coded otherwise than its reader does, in a request's graph (no apostrophe: TF escapes it)
+OTHER_VALUE = f"feature_weights: a value other than 1 on a column of a category; {CATEGORY_CODING}"
+TWO_VALUES = f"feature_ids: two values of one category in a row; {CATEGORY_CODING}"
 TOO_LARGE = ("an input value is too large: after the model's input transform (standardised with the training "
              "statistics, then normalised) it is beyond float32's range, 3.4e38")
 
@@ -97,16 +100,17 @@ class InputTransform(tf.keras.layers.Layer):
         numeric_mask = np.asarray(numeric_mask, bool)
         if X.shape[1] != self.n_features or numeric_mask.size != self.n_features:
             raise ValueError(f"the transform takes {self.n_features} features, got data with {X.shape[1]}")
+        categories = category_columns(categories, self.n_features)  # checked before anything is fitted
+        wrong = category_coding_error(sp.csr_matrix(X), categories)
+        if wrong:
+            raise ValueError(f"the training data's {wrong}: {CATEGORY_CODING}")
         mean, std = statistics if statistics is not None else column_statistics(X, numeric_mask)
         self._set(np.flatnonzero(numeric_mask), mean, std)
         self.ignored = np.flatnonzero(untrained_features(X, numeric_mask, self.mean))
         changed = standardised_columns(numeric_mask, self.mean, self.std)[numeric_mask]  # the rest stay sparse
         self._set(self.numeric[changed], self.mean[changed], self.std[changed])
         self.values_as_ones = bool(values_as_ones)
-        self.categories = category_columns(categories, self.n_features)
-        wrong = self.coding_error(sp.csr_matrix(X))
-        if wrong:
-            raise ValueError(f"the training data's {wrong}")
+        self.categories = categories
         self._graph = None
         return self
 
@@ -115,6 +119,18 @@ class InputTransform(tf.keras.layers.Layer):
         ending in how a row codes one; None where they do not (or there are no categories)."""
         wrong = category_coding_error(X, self.categories)
         return f"{wrong}: {CATEGORY_CODING}" if wrong else None
+
+    def coding_checks(self, ids, weights) -> list:
+        """:meth:`coding_error`'s refusals as graph assertions on padded raw rows (``[B, L]`` int32
+        ids and values; padding: value 0), for a scorer that takes requests as tensors."""
+        if not self.categories:
+            return []
+        columns, group_of = category_table(self.categories)
+        is_column, place = _member(ids, columns)
+        given = is_column & tf.not_equal(weights, 0.0)
+        group = tf.where(given, tf.reshape(tf.gather(tf.constant(group_of, tf.int32), place), tf.shape(ids)), -1)
+        return [tf.debugging.Assert(tf.logical_not(tf.reduce_any(given & tf.not_equal(weights, 1.0))), [OTHER_VALUE]),
+                tf.debugging.Assert(tf.logical_not(repeated_in_a_row(group)), [TWO_VALUES])]
 
     # ------------------------------------------------------------------------- the graph
     def call(self, feature_ids, feature_weights):
@@ -231,6 +247,13 @@ def _ascending_ids(ids, n_features: int, what: str) -> np.ndarray:
     if ids.size and (np.any(np.diff(ids) <= 0) or ids[0] < 0 or ids[-1] >= n_features):
         raise ValueError(f"{what} ids must be ascending ids of the model's features")
     return ids
+
+
+def repeated_in_a_row(keys):
+    """Whether a row of ``keys`` (``[B, L]`` int) holds one key of at least 0 twice (a negative
+    key is none)."""
+    ordered = tf.sort(keys, axis=1)
+    return tf.reduce_any(tf.equal(ordered[:, 1:], ordered[:, :-1]) & (ordered[:, 1:] >= 0))
 
 
 def _member(ids, sorted_ids: np.ndarray):

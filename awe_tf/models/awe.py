@@ -446,7 +446,7 @@ class AWEModel(tfrs.Model):
         if self.transform.categories:
             fitted["categories"] = transform["categories"]
         return fitted if self.transform.adapted or self.transform.values_as_ones or self.transform.ignored.size \
-            else None
+            or self.transform.categories else None
 
     def get_config(self):
         return {

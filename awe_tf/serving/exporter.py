@@ -398,7 +398,7 @@ class ServedModel:
         weights of the ids' shape, ids from 0 to |X| - 1 or the padding -1, no id twice in a row,
         finite weights on the ids, not negative for a recommendation model, a category coded as
         its reader does (1 on its value's column, one value of each in a row) (``tests/test_bad_input.py``
-        sends each case both ways)."""
+        sends each case both ways, ``tests/test_transform.py`` a category's)."""
         if feature_weights.shape != feature_ids.shape:
             raise ValueError(f"feature_weights has shape {feature_weights.shape} but feature_ids {feature_ids.shape}: "
                              "give one weight per id")
@@ -426,8 +426,8 @@ class ServedModel:
             rows = sp.csr_matrix((feature_weights[given], (np.nonzero(given)[0], feature_ids[given])),
                                  shape=(feature_ids.shape[0], n_features))
             rows.eliminate_zeros()
-            wrong = category_coding_error(rows, categories, self.feature_names)
-            if wrong:
+            if category_coding_error(rows, categories):  # said again by name (features.json is read only then)
+                wrong = category_coding_error(rows, categories, self.feature_names)
                 raise ValueError(f"feature_ids, feature_weights: {wrong}: {CATEGORY_CODING}")
 
     @staticmethod

@@ -28,14 +28,14 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from awe_tf.data.dataset import CATEGORY_CODING, RECOMMENDATION
+from awe_tf.data.dataset import RECOMMENDATION
 from awe_tf.data.pipeline import NEGATIVE_ITEMS
 from awe_tf.layers.scann_index import serving_index
+from awe_tf.layers.transform import repeated_in_a_row
 from awe_tf.models.retrieval import Retrieval
 
 FLAVOURS = ("scann", "portable")
 PADDING_ID = -1  # feature ids of -1 are padding (their values are ignored)
-CODED = f"a column of a category: {CATEGORY_CODING}"
 
 
 class ServingModule(tf.Module):
@@ -64,7 +64,7 @@ class ServingModule(tf.Module):
         self.n_features, self.n_labels = model.n_features, model.n_labels
         self.interactions = model.data_task == RECOMMENDATION  # inputs are items: they may be left out
         self.unrankable = int(np.sum(model.rankable.numpy() <= 0))
-        self.categories = model.transform.categories
+        self.coding_checks = model.transform.coding_checks  # a category coded as its reader does
         self.rankable = model.rankable
         self.candidates = 0
         self.neighbours = 0
@@ -137,34 +137,13 @@ class ServingModule(tf.Module):
             ids = tf.where(padding, 0, feature_ids)
             weights = tf.where(padding, 0.0, feature_weights)
         # A feature given twice in one row would be transformed differently from the summed row.
-        ordered = tf.sort(tf.where(padding, -1 - tf.range(tf.shape(ids)[1])[None, :], feature_ids), axis=1)
-        repeated = tf.reduce_any(tf.equal(ordered[:, 1:], ordered[:, :-1]) & (ordered[:, 1:] >= 0))
+        repeated = repeated_in_a_row(tf.where(padding, PADDING_ID, feature_ids))
         twice = "a feature id appears twice in one row of feature_ids (a row pads with -1, not 0)"
-        with tf.control_dependencies([tf.debugging.Assert(tf.logical_not(repeated), [twice]),
-                                      *self._category_checks(ids, weights)]):
+        once = tf.debugging.Assert(tf.logical_not(repeated), [twice])
+        with tf.control_dependencies([once]):  # a category's column given twice is said as twice
+            coded = self.coding_checks(ids, weights)
+        with tf.control_dependencies([once, *coded]):
             return tf.identity(ids), tf.identity(weights)
-
-    def _category_checks(self, ids, weights) -> list:
-        """A category's columns hold 1 on the row's value's column and nothing elsewhere
-        (:data:`~awe_tf.data.dataset.CATEGORY_CODING`): no other value there, and at most one
-        column of a category in a row (``ids`` with padding as id 0, value 0)."""
-        if not self.categories:
-            return []
-        columns = np.concatenate([np.asarray(group, np.int64) for group in self.categories])
-        group_of = np.repeat(np.arange(len(self.categories)), [len(group) for group in self.categories])
-        order = np.argsort(columns)
-        table = tf.constant(columns[order], tf.int32)
-        place = tf.minimum(tf.searchsorted(table[None, :], tf.reshape(ids, [1, -1])), columns.size - 1)[0]
-        hit = tf.equal(tf.reshape(tf.gather(table, place), tf.shape(ids)), ids) & tf.not_equal(weights, 0.0)
-        group = tf.where(hit, tf.reshape(tf.gather(tf.constant(group_of[order], tf.int32), place), tf.shape(ids)),
-                         -1 - tf.range(tf.shape(ids)[1])[None, :])  # the others: distinct negatives
-        ordered = tf.sort(group, axis=1)
-        two = tf.reduce_any(tf.equal(ordered[:, 1:], ordered[:, :-1]) & (ordered[:, 1:] >= 0))
-        odd = tf.reduce_any(hit & tf.not_equal(weights, 1.0))
-        other = f"feature_weights: a value other than 1 on {CODED}"
-        two_values = f"feature_ids: two values of one category in a row; {CODED}"
-        return [tf.debugging.Assert(tf.logical_not(odd), [other]),
-                tf.debugging.Assert(tf.logical_not(two), [two_values])]
 
     def _left_out(self, feature_ids, feature_weights, exclude_ids, exclude_inputs):
         """Each row's excluded label ids ``[B, E]``, sorted, padded with |Y|. An input of weight

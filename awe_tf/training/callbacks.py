@@ -196,8 +196,9 @@ def as_recorded_now(recorded: dict, settings: dict) -> dict:
     """``recorded`` settings (a checkpoint's, a search's) with what they lack from before a setting
     existed, to compare with ``settings``: the value every earlier run had of a model or training
     setting added since (:func:`~awe_tf.config.with_earlier_defaults`; only settings that
-    ``settings`` compares), and ``settings``' engine where they were written before the engine had
-    to match (nothing tells what it was)."""
+    ``settings`` compares), ``settings``' engine where they were written before the engine had
+    to match (nothing tells what it was), and ``settings``' categories where the input transform
+    was written before it recorded them (the data's digest, compared too, says they are the same)."""
     recorded = dict(recorded)
     for part, earlier in (("model", EARLIER_MODEL_DEFAULTS), ("train", EARLIER_TRAIN_DEFAULTS)):
         if isinstance(recorded.get(part), dict):
@@ -206,6 +207,12 @@ def as_recorded_now(recorded: dict, settings: dict) -> dict:
     train = recorded.get("train")
     if isinstance(train, dict) and "engine" not in train and "engine" in settings.get("train", {}):
         recorded["train"] = {**train, "engine": settings["train"]["engine"]}
+    # A category's columns, recorded since: the data (compared by its digest) says what they were.
+    transform = (recorded.get("model") or {}).get("input_transform") if isinstance(recorded.get("model"), dict) \
+        else None
+    categories = ((settings.get("model") or {}).get("input_transform") or {}).get("categories")
+    if isinstance(transform, dict) and "categories" not in transform and categories:
+        recorded["model"] = {**recorded["model"], "input_transform": {**transform, "categories": categories}}
     return recorded
 
 
