@@ -21,6 +21,7 @@ INTERACTION_SEPARATORS = ("\t", ",")  # an interactions file's: tabs, or commas 
 HEADER_WORDS = {"user", "users", "userid", "user_id", "uid", "item", "items", "itemid", "item_id", "iid", "movie",
                 "movieid", "movie_id", "product", "productid", "product_id", "rating", "weight", "count",
                 "timestamp", "time"}
+TIME_WORDS = {"timestamp", "time", "ts", "date", "datetime", "unix_time", "unixtime", "created", "created_at"}
 
 
 def _sort_key(ids):
@@ -228,10 +229,11 @@ def _check_not_a_table(path: Path, first_row: list[str]) -> None:
                                     + _cut_command(path))
 
 
-def _cut_command(path: Path) -> str:
-    """The command that keeps an interactions file's first three columns (user, item, weight)."""
-    cut = f"cut {'-d, ' if _separator(path) == ',' else ''}-f1-3 {shlex.quote(path.name)}"  # tabs: cut's default
-    return cut + f" > {shlex.quote(path.stem + '-3cols' + path.suffix)}"
+def _cut_command(path: Path, columns: int = 3) -> str:
+    """The command that keeps an interactions file's first ``columns`` columns (user, item,
+    weight; 2: user and item)."""
+    cut = f"cut {'-d, ' if _separator(path) == ',' else ''}-f1-{columns} {shlex.quote(path.name)}"  # tabs: default
+    return cut + f" > {shlex.quote(f'{path.stem}-{columns}cols{path.suffix}')}"
 
 
 def read_interactions(path, name: str | None = None, duplicates: str = "error", header: bool | None = None) -> Dataset:
@@ -248,6 +250,10 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
     users, items, weights, lines = [], [], [], []
     rows, header = _read_table(path, sep, "interactions", header)
     _check_not_a_table(path, list(header if header is not None else rows[0][1]) if rows else [])
+    if header is not None and len(header) == 3 and header[2].strip("\"'").lower() in TIME_WORDS:
+        raise DataFormatError(path, f"its third column is {header[2]!r}, which would be read as each interaction's "
+                                    "weight: a time is no weight; keep user and item, "
+                                    f"{_cut_command(path, 2)}")
     hints = {n: f" (keep the first three columns, user, item and weight: {_cut_command(path)})"
              for n in range(TABLE_FIELDS, max((len(fields) for _, fields in rows), default=0) + 1)}
     hints[4] = (f" (user, item, weight, timestamp? keep the first three columns: {_cut_command(path)}; --format "
