@@ -304,13 +304,16 @@ def shape_text(features: int, labels: int, dimension: int, bias: bool) -> str:
     return f"{features} features, {labels} labels, dimension {dimension} and {'a' if bias else 'no'} bias feature"
 
 
-def start_models(run: Path, validate: bool, shape: tuple[int, int, int, bool]):
+def start_models(run: Path, validate: bool, shape: tuple[int, int, int, bool], data=None):
     """``(validation-stage model or None, final model)`` of an earlier run (or a model saved
     elsewhere), for a run that starts from it (``--init-from``): the final model, and, when the new
     run validates, the best model of the earlier run's validation stage (trained on the same
     carve-out, so the epochs are still chosen on unseen rows). Its model must have the new run's
-    ``shape``: features, labels, dimension and bias feature (checked first, before its stages).
-    A :class:`RunError` says what is missing or different."""
+    ``shape``: features, labels, dimension and bias feature (checked first, before its stages);
+    given the new run's training ``data``, labels that both name may differ in number and order
+    (rows are then taken by name: :func:`~awe_tf.training.fit.start_from`), and so may a
+    recommendation model's items, but an annotation model's features must be the same, by name
+    where the run recorded them. A :class:`RunError` says what is missing or different."""
 
     from awe_tf.models import AWEModel
     from awe_tf.models.saving import run_directory
@@ -321,9 +324,19 @@ def start_models(run: Path, validate: bool, shape: tuple[int, int, int, bool]):
         raise RunError(str(error)) from None
     final = AWEModel.load_model(run)
     have = (final.n_features, final.n_labels, final.dimension, final.input_bias)
-    if have != tuple(shape):
+    by_name = data is not None and final.label_names is not None and final.data_task == data.task
+    free = ((0, 1) if data.task == "recommendation" else (1,)) if by_name else ()  # sizes taken by name
+    if [v for i, v in enumerate(have) if i not in free] != [v for i, v in enumerate(shape) if i not in free]:
         raise RunError(f"its model has {shape_text(*have)}; this run has {shape_text(*shape)}: start from a model of "
-                       "the same data and settings")
+                       "the same " + ("dimension and bias feature" if len(free) == 2 else "features, dimension and "
+                                      "bias feature" if free else "data and settings"))
+    features = recorded_features(earlier) if earlier is not None and data is not None else None
+    if features is not None and features != [str(name) for name in data.feature_names]:
+        from awe_tf.data.dataset import first_difference
+
+        raise RunError(f"it was trained on other features, or on these in another order "
+                       f"({first_difference(features, data.feature_names, 'in its data', 'in this data')}): its rows "
+                       "of U would start other features'; start from a model of these features")
     if not validate:
         return None, final
     weights = validation_weights(earlier) if earlier is not None else None

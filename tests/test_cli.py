@@ -638,9 +638,11 @@ def test_a_run_from_init_from_shows_its_start_and_is_resumed_only_from_the_same_
     assert "Traceback" not in mixed.stderr
 
 
-def test_a_start_trained_on_other_data_of_the_same_shape_is_noted(tmp_path):
+def test_a_start_trained_on_other_data_is_noted_or_mapped_by_name_and_items_a_model_lacks_are_named(tmp_path):
     """--init-from checks a start's shape; one trained on other data of that shape is taken
-    (fine-tuning on new data is a use), with a note that it may have seen this run's held-out rows."""
+    (fine-tuning on new data is a use), with a note that it may have seen this run's held-out rows;
+    one of other items (a week on, some gone, some new) starts each item from its row by name and
+    says which are new. An evaluation whose test file brings items the model lacks names them."""
     rng = np.random.default_rng(0)
     files = []
     for name in ("a", "b"):
@@ -653,6 +655,18 @@ def test_a_start_trained_on_other_data_of_the_same_shape_is_noted(tmp_path):
     other = run("train", "--train", str(files[1]), *small, "--init-from", str(tmp_path / "a"),
                 "-o", str(tmp_path / "b"))
     assert f"note: --init-from {tmp_path / 'a'} was trained on other training data than this run's" in other.stdout
+    shifted = []  # a shop's catalogue a week on: one item gone, one new, as many as before
+    for name, first in (("week1", 0), ("week2", 1)):
+        shifted.append(tmp_path / f"{name}.tsv")
+        shifted[-1].write_text("".join(f"u{u}\tm{first + (u + i) % 12}\n" for u in range(40) for i in range(7)))
+    run("train", "--train", str(shifted[0]), *small, "-o", str(tmp_path / "w1"))
+    grown = run("train", "--train", str(shifted[1]), *small, "--init-from", str(tmp_path / "w1"))
+    assert "init_from: 1 of the 12 items are not the start's ('m12'): they begin at their initial rows" in grown.stdout
+    later = tmp_path / "later.tsv"
+    later.write_text("u1\tm0\nu2\tm99\n")
+    lacking = run("evaluate", str(tmp_path / "w1"), "--train", str(shifted[0]), "--test", str(later), check=False)
+    assert lacking.returncode == 2 and "1 of its items are not the model's ('m99'): an item of the test file" \
+        in lacking.stderr, lacking.stderr
 
 
 def test_every_option_says_what_it_does_and_its_default():

@@ -188,7 +188,12 @@ def test_versions_increase_and_old_ones_are_pruned(tmp_path, wsabie):
     with pytest.raises(ValueError, match=r"\(label names\).*--new-ids \(new_ids=True in Python\)"):
         serving.export(renamed, tmp_path, "m", flavour="portable", log=None)
     assert layout.versions(tmp_path / "m") == [2, 3, 10]
-    assert serving.export(renamed, tmp_path, "m", flavour="portable", log=None, new_ids=True).name == "11"
+    said = []  # exported, with a note that the ids changed meaning, for the clients
+    assert serving.export(renamed, tmp_path, "m", flavour="portable", log=said.append, new_ids=True).name == "11"
+    assert said[-1].startswith("note: this version's ids mean other things than version 10's (label names): a client")
+    said.clear()
+    serving.export(renamed, tmp_path, "m", flavour="portable", log=said.append, new_ids=True)  # same ids as 11
+    assert not any(line.startswith("note: this version's ids") for line in said)
     lines = []  # random probes: as many as asked for, and the note says how to give real rows
     serving.export(other, tmp_path, "other", flavour="portable", log=lines.append, random_queries=7)
     assert any("(7 random probe rows: give the data (awe-tf export --dataset or --train" in line for line in lines)

@@ -302,6 +302,51 @@ def test_a_model_can_start_from_a_trained_one(corel):
     other = fit(corel.train, ModelConfig(dimension=4, num_negatives=3), TrainConfig(epochs=1, verbose=0)).model
     with pytest.raises(ValueError, match="cannot start from a model whose U is"):
         start_from(result.model, other)
+    renamed = dataclasses.replace(corel.train, label_names=corel.train.label_names[::-1])  # ids name others
+    started = fit(renamed, ModelConfig(dimension=8, num_negatives=3), TrainConfig(epochs=0, verbose=0),
+                  init_from=wsabie).model  # each label from the row of its name: V reversed, U as it was
+    np.testing.assert_array_equal(started.V.table.numpy(), wsabie.V.table.numpy()[::-1])
+    np.testing.assert_array_equal(started.U.table.numpy(), wsabie.U.table.numpy())
+    with pytest.raises(ValueError, match="^continue_from: the data has the model's labels in another order"):
+        fit(renamed, ModelConfig(dimension=8, num_negatives=3), TrainConfig(epochs=1, verbose=0),
+            continue_from=wsabie)
+
+
+def test_a_start_of_an_older_catalogue_gives_each_item_its_own_row_and_new_items_their_initial_rows(capsys):
+    """Fine-tuning on a later week: items gone, items new, all renumbered. Each item the start has
+    begins at the start's rows of U and V of its name, a new one at its initial rows, the bias
+    feature's row at the start's; a start sharing no item, or naming two items alike, is refused."""
+    from awe_tf.data import Dataset
+    from awe_tf.models import AWEModel
+
+    def week(first):
+        users, items = zip(*[(f"u{u}", f"m{first + (u + i) % 12}") for u in range(40) for i in range(7)], strict=True)
+        return Dataset.from_interactions(list(users), list(items))
+
+    config = ModelConfig(dimension=4, num_negatives=3, seed=3)
+    old, new = week(0), week(1)  # m0 gone, m12 new; text ids, so most are renumbered
+    start = fit(old, config, TrainConfig(epochs=1, verbose=0)).model
+    model = fit(new, config, TrainConfig(epochs=0, verbose=1), init_from=start).model
+    assert "init_from: 1 of the 12 items are not the start's ('m12'): they begin at their initial rows" \
+        in capsys.readouterr().out
+    fresh = build_model(new, config)
+    for item, row in ((name, new.label_names.index(name)) for name in new.label_names):
+        for table in ("U", "V"):
+            want = getattr(fresh, table) if item == "m12" else getattr(start, table)
+            at = row if item == "m12" else old.label_names.index(item)
+            np.testing.assert_array_equal(getattr(model, table).table.numpy()[row], want.table.numpy()[at])
+    np.testing.assert_array_equal(model.U.table.numpy()[-1], start.U.table.numpy()[-1])  # the bias feature's
+    with pytest.raises(ValueError, match="none of whose 12 labels this one has"):
+        fit(week(20), config, TrainConfig(epochs=0, verbose=0), init_from=start)
+    twins = AWEModel(12, 12, dimension=4, data_task="recommendation", label_names=["m1", *old.label_names[1:]])
+    with pytest.raises(ValueError, match="'m1' names two labels .*a name does not say which row is which"):
+        fit(new, config, TrainConfig(epochs=0, verbose=0), init_from=twins)
+    from awe_tf.training import fit_iterative  # step 0 taken as it is: G is built from its U on this data
+
+    with pytest.raises(ValueError, match="init_from is step 0 as it is, so it must be a model of this data: the model "
+                                         "was trained on other labels"):
+        fit_iterative(new, dataclasses.replace(config, affinity="knn:k=3"), TrainConfig(epochs=1, verbose=0),
+                      iterations=1, init_from=start)
 
 
 def test_a_started_model_keeps_its_start_when_no_epoch_beats_it(corel, tmp_path, monkeypatch):

@@ -272,7 +272,8 @@ def same_data(n_features, n_labels, label_names, split, name, where, args=None, 
     them); where ``args`` read --train with --header auto otherwise than the run in ``run`` read its own
     file (a copy of that file is read afresh), the message names the run's --header; where the run
     had an interactions test file of its own and ``args`` give none, it names that file (its items
-    are among the model's)."""
+    are among the model's); where ``args`` give a test file of interactions with items the model has
+    not, it names them."""
     from awe_tf import runs
     from awe_tf.evaluation import data_mismatch
 
@@ -292,4 +293,12 @@ def same_data(n_features, n_labels, label_names, split, name, where, args=None, 
                         "to read a copy the same way")
             elif files.get("test") and not args.test and split.train.task == "recommendation":
                 hint = f"; {run} was given a test file of its own, whose items count too: --test {files['test']}"
+        if not hint and args is not None and args.test and label_names is not None \
+                and split.train.task == "recommendation":
+            new = sorted(set(map(str, split.train.label_names)) - set(map(str, label_names)))
+            if new:
+                hint = (f"; {len(new)} of its items are not the model's ({', '.join(map(repr, new[:3]))}"
+                        f"{', ...' if len(new) > 3 else ''}): an item of the test file (--test) is an item of the data "
+                        "too; score the model on test interactions of its own items (leave the others out of the "
+                        "file)")
         raise UsageError(f"{where}: {problem} ({name}); give the data it was trained on (--dataset or --train){hint}")

@@ -218,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--init-from", metavar="RUN",
                        help="start U and V from an earlier run's trained model (its output directory; typically a "
                             "WSABIE), each stage from that run's model of the same stage: AWE learnt jointly from "
-                            "the linear model (none: random U and V)")
+                            "the linear model, or fine-tuning on later data (rows by item or label name; new ones "
+                            "start fresh) (none: random U and V)")
     fitting.add_argument("--monitor", help="validation metric for early stopping, precision@K or recall@K (none: "
                                            "precision@10 for recommendation, precision@1 otherwise)")
     fitting.add_argument("--no-validate", dest="validate", action="store_false",

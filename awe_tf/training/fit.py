@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import tensorflow as tf
 
 from awe_tf.affinities.base import error_text, parts_of
 from awe_tf.config import ModelConfig, SettingError, TrainConfig, affinity_of, check_monitor
-from awe_tf.data.dataset import Dataset, Split, labelled_rows
+from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split, labelled_rows
 from awe_tf.data.pipeline import TrainingBatches
 from awe_tf.distribute import is_parameter_server, is_tpu, rows_by_workers, sharding_text, xla_problem
 from awe_tf.evaluation import data_mismatch
@@ -185,8 +186,10 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
             U and V) this run starts from, as the steps of iterative learning do
             (:func:`~awe_tf.training.optimiser.continue_optimiser`). A run resumed from a
             checkpoint takes the state the checkpoint holds instead.
-        init_from: a trained model of the same data, features, labels and dimension whose U and V
-            this run starts from (joint learning from a WSABIE, as the paper's Table 3 did). With
+        init_from: a trained model of the same dimension (and bias feature) whose U and V this
+            run starts from (joint learning from a WSABIE, as the paper's Table 3 did; fine-tuning
+            on newer data): rows by label name where both models have names, a label (item) it
+            lacks starting at its initial row (:func:`start_from`), else by position. With
             ``validation`` the start is scored as epoch 0 and kept if no epoch beats it; with
             ``epochs=0`` it is kept as it is.
         other_start: what to do with a checkpoint in ``output_dir`` that differs from this run
@@ -224,6 +227,13 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         if start is not None and not isinstance(start, AWEModel):
             raise TypeError(f"{flag} takes a trained AWEModel, got {type(start).__name__} (a saved model: "
                             "AWEModel.load_model(directory))")
+    # the optimiser's state is taken row by row: a label (an item) of another name would take another's
+    other = continue_from is not None and continue_from.label_names is not None \
+        and continue_from.n_labels == train.n_labels \
+        and data_mismatch(continue_from.n_features, continue_from.n_labels, continue_from.label_names, train)
+    if other:
+        raise ValueError(f"continue_from: {other}: its optimiser state would go to other labels' (items') rows; "
+                         "continue a model of this data, its labels in this order (init_from takes rows by name)")
     if other_start not in ("refuse", "restart"):
         raise ValueError(f"other_start must be 'refuse' or 'restart', got {other_start!r}")
     given = model is not None
@@ -301,7 +311,9 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                                f"{train_config.epochs} asked for; ask for at least {start_epoch} to continue it, or "
                                "start afresh (awe-tf train --restart)")
     if init_from is not None and start_epoch == 0:
-        start_from(model, init_from)
+        lacking = start_from(model, init_from)
+        if lacking and train_config.verbose:
+            print(f"init_from: {lacking}")
         if ranking is not None:  # the start is a candidate too: epoch 0, kept if no epoch beats it
             ranking.set_model(model)
             start = ranking.consider_start()
@@ -420,15 +432,69 @@ def start_record(given: AWEModel | None, continue_from: AWEModel | None) -> dict
     return record
 
 
-def start_from(model: AWEModel, trained: AWEModel) -> None:
-    """Give ``model`` the U and V of ``trained`` (the same features, labels, dimension and bias
-    feature); G's own parameters keep their initial values."""
+def start_from(model: AWEModel, trained: AWEModel) -> str | None:
+    """Give ``model`` the U and V of ``trained`` (the same dimension and bias feature); G's own
+    parameters keep their initial values.
+
+    Rows are taken by name where both models name their labels: a label's row of V (and, for
+    recommendation, whose inputs are its items, the item's row of U) is the row of that name in
+    ``trained``, wherever it is there, and a label ``trained`` lacks keeps its initial row (a
+    catalogue grown since, as ``tf.train.warm_start``'s vocabulary remapping does). Otherwise
+    rows are taken by position, and the sizes must match; an annotation model's features always
+    are (its model holds no feature names).
+
+    Returns:
+        A note on the labels ``trained`` lacks, or None where it has them all.
+    """
     for table in ("U", "V"):
         mine, theirs = getattr(model, table).table, getattr(trained, table).table
-        if tuple(mine.shape) != tuple(theirs.shape):
+        if mine.shape[1] != theirs.shape[1] or model.input_bias != trained.input_bias or \
+                (table == "U" and model.data_task != RECOMMENDATION and mine.shape[0] != theirs.shape[0]):
             raise ValueError(f"cannot start from a model whose {table} is {tuple(theirs.shape)}: this one's is "
                              f"{tuple(mine.shape)} (the same data, dimension and bias feature are needed)")
-        mine.assign(theirs)
+    named = model.label_names is not None and trained.label_names is not None
+    if not named or model.label_names == trained.label_names:
+        for table in ("U", "V"):
+            mine, theirs = getattr(model, table).table, getattr(trained, table).table
+            if tuple(mine.shape) != tuple(theirs.shape):
+                raise ValueError(f"cannot start from a model whose {table} is {tuple(theirs.shape)}: this one's is "
+                                 f"{tuple(mine.shape)} (the same data, dimension and bias feature are needed, or "
+                                 "label names in both, whose rows are then taken by name)")
+            mine.assign(theirs)
+        return None
+    shared = next((name for names in (model.label_names, trained.label_names)
+                   for name, count in Counter(names).items() if count > 1), None)
+    if shared is not None:
+        raise ValueError(f"cannot start from a model of other labels by name: {shared!r} names two labels (MovieLens "
+                         "titles two films share), so a name does not say which row is which; start from a model of "
+                         "this data, its labels in this order")
+    place = {name: j for j, name in enumerate(trained.label_names)}
+    ours = np.array([i for i, name in enumerate(model.label_names) if name in place], np.int64)
+    theirs = np.array([place[model.label_names[i]] for i in ours], np.int64)
+    if not ours.size:
+        raise ValueError(f"cannot start from a model none of whose {trained.n_labels} labels this one has (first "
+                         f"{trained.label_names[0]!r} there, {model.label_names[0]!r} here): start from a model of "
+                         "this data")
+    rows = {"V": (ours, theirs)}
+    if model.data_task == RECOMMENDATION and trained.data_task == RECOMMENDATION:  # U's rows are the items too
+        bias = [model.n_features] if model.input_bias else []
+        rows["U"] = (np.concatenate([ours, bias]).astype(np.int64),
+                     np.concatenate([theirs, [trained.n_features] if bias else []]).astype(np.int64))
+    elif model.data_task == RECOMMENDATION or trained.data_task == RECOMMENDATION:
+        raise ValueError("cannot start a recommendation model from an annotation model, or the other way round")
+    else:
+        rows["U"] = (np.arange(model.U.table.shape[0]), np.arange(model.U.table.shape[0]))
+    for table, (at, source) in rows.items():
+        values = getattr(model, table).table.numpy()
+        values[at] = getattr(trained, table).table.numpy()[source]
+        getattr(model, table).table.assign(values)
+    lacking = [name for name in model.label_names if name not in place]
+    if not lacking:
+        return None
+    shown = ", ".join(map(repr, lacking[:3])) + (", ..." if len(lacking) > 3 else "")
+    what = "items" if model.data_task == RECOMMENDATION else "labels"
+    return (f"{len(lacking):,} of the {model.n_labels:,} {what} are not the start's ({shown}): they begin at their "
+            f"initial rows; the other {model.n_labels - len(lacking):,} at the start's rows of their names")
 
 
 def _training_context(model, train: Dataset, strategy):

@@ -10,6 +10,7 @@ from pathlib import Path
 from awe_tf.affinities import spec_of
 from awe_tf.config import ModelConfig, SettingError, TrainConfig, engine_for
 from awe_tf.data.dataset import Dataset, Split, labelled_rows
+from awe_tf.evaluation import data_mismatch
 from awe_tf.training.fit import FitResult, build_model, check_arguments, fit, progress_log, start_from
 
 
@@ -104,6 +105,11 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         raise ValueError(f"epochs_per_step needs {iterations + 1} entries, got {len(epochs)}")
     if min(epochs[1:]) < 1 or (init_from is None and epochs[0] < 1):
         raise ValueError(f"every step trains at least one epoch (step 0 none only when init_from is it), got {epochs}")
+    other = init_from is not None and data_mismatch(init_from.n_features, init_from.n_labels, init_from.label_names,
+                                                    train)
+    if other:  # step 0 is taken as it is: G is built from its U on this data's rows
+        raise ValueError(f"init_from is step 0 as it is, so it must be a model of this data: {other}; train a linear "
+                         "model on this data starting from it (fit(..., init_from=it)), and give that")
 
     g_engine = engine_for(model_config, train_config).engine  # the graph step where the native one lacks this G
 
