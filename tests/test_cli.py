@@ -153,6 +153,12 @@ def test_predict_ranks_every_test_user_as_evaluate_scored_them(tmp_path):
                           ": items the model does not have: 'nope'")):
         refused = run("predict", str(out), *asked, check=False)
         assert refused.returncode == 2 and refused.stderr.startswith(f"error: {words}"), refused.stderr
+        assert "items new since it was trained: --unknown-items skip ranks" in refused.stderr or "--user" in asked
+    skipped = run("predict", str(out), "--rows", str(tmp_path / "odd.tsv"), "--unknown-items", "skip", "-k", "5",
+                  "--output", str(tmp_path / "skipped.jsonl"))  # ranked for the items the model has, and said
+    assert "note: 1 item the model does not have, left out of the rows (--unknown-items skip): 'nope'" in skipped.stdout
+    assert json.loads((tmp_path / "skipped.jsonl").read_text())["label_ids"] == \
+        model.top_k(rows_of_items(list(model.label_names), [["item-3"]]), 5)[0][0].tolist()
     # the run's data file gone (a run copied to another machine): the model's item names are all --items and
     # --rows need, the same answers; --user needs the data
     clicks.rename(tmp_path / "elsewhere.csv")

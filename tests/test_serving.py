@@ -354,6 +354,14 @@ def test_a_new_users_items_by_name_are_the_rows_of_their_ids(tmp_path):
     with pytest.raises(ValueError, match="weights must be one list per row"):
         served.rows_of([["i1", "i2"]], weights=[2.0, 1.0])
     assert served.rows_of(row for row in [["i2"]]).nnz == 1  # rows from a generator, read once
+    # items new since the export: refused, naming the choice to skip them, which ranks the rest of each row
+    with pytest.raises(ValueError, match=re.escape("items new since it was trained: unknown='skip' ranks")):
+        served.rows_of([["i2", "new"]])
+    skipped = served.rows_of([["new", "i2", "newer", "i0"], ["i5", "new"]], [[9.0, 2.0, 9.0, 1.0], [3.0, 9.0]],
+                             unknown="skip")
+    np.testing.assert_array_equal(skipped.toarray(), rows.toarray())
+    with pytest.raises(ValueError, match=r"unknown must be one of \('refuse', 'skip'\)"):
+        served.rows_of([["i2"]], unknown="drop")
     # A client without awe-tf maps its items to feature ids by the export's labels.json: the names in label id order
     assert json.loads((served.path / "assets.extra" / "labels.json").read_text(encoding="utf-8")) == names
     annotation = serving.load(serving.export(AWEModel(4, 3, dimension=4, label_names=["a", "b", "c"]), tmp_path,

@@ -115,7 +115,7 @@ def cmd_evaluate(args) -> int:
             raise UsageError(f"--served {args.served} was exported from another model than {args.model} (their U and "
                              "V differ): compare an export with the model it was made from, or evaluate each alone")
         same_data(served.metadata.get("n_features"), served.metadata.get("n_labels"), served.label_names, split, name,
-                  served.path, feature_names=served.feature_names)
+                  served.path, args, feature_names=served.feature_names)
     check_not_trained_on(run, split, name, recorded)
     rows, report = {}, None
     if model is not None:

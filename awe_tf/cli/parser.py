@@ -18,6 +18,7 @@ from awe_tf.cli.commands import (
 from awe_tf.cli.data_flags import add_data_args
 from awe_tf.cli.predict import cmd_predict
 from awe_tf.cli.train import cmd_train
+from awe_tf.data.interactions import UNKNOWN_ITEMS
 
 
 class _Help(argparse.HelpFormatter):
@@ -280,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--all-items", action="store_true",
                          help="with --user: every item the data file gives each user in, and left out of the ranking "
                               "(a deployed model's question; without it, its training part's items, as evaluate ranks)")
+    predict.add_argument("--unknown-items", choices=UNKNOWN_ITEMS, default="refuse",
+                         help="recommendation, --items and --rows: an item the model does not have (new since it "
+                              "was trained) is refused, or skipped (a row is then ranked for the rest of its items)")
     predict.add_argument("-k", type=_positive, default=10, help="labels per row")
     add_data_args(predict, without="the data the model's run was trained on (its metrics.json)")
     predict.add_argument("--output", help="write the answers to this file, one JSON object per row (the first 5 "

@@ -92,6 +92,16 @@ def _file_rows(args, split, name: str):
     return rows.X, [f"row {i + 1}" for i in range(rows.n_examples)]
 
 
+def _say_skipped(names, items) -> None:
+    """Say which of the rows' items the model does not have, where --unknown-items skip left them
+    out (otherwise they were refused before this)."""
+    known = set(names)
+    lacking = sorted({str(item) for row in items for item in row if str(item) not in known})
+    if lacking:
+        print(f"note: {len(lacking)} item{'s' * (len(lacking) > 1)} the model does not have, left out of the rows "
+              f"(--unknown-items skip): {', '.join(map(repr, lacking[:5]))}{', ...' if len(lacking) > 5 else ''}")
+
+
 def _new_users(args, name: str, names: list[str]):
     """The users of ``--rows FILE``, an interactions file (user, item[, weight], a repeated pair's
     weights added up), each user's items by id as the model names them: ``(X, user ids)``."""
@@ -105,7 +115,9 @@ def _new_users(args, name: str, names: list[str]):
         users = read_interactions(args.rows, duplicates="sum")
         items = [[users.feature_names[j] for j in users.X[row].indices] for row in range(users.n_examples)]
         X = rows_of_items(names, items, [users.X[row].data.tolist() for row in range(users.n_examples)],
-                          shared="--rows names items by id")
+                          shared="--rows names items by id", unknown=args.unknown_items,
+                          skip_hint="--unknown-items skip")
+        _say_skipped(names, items)
     except (ValueError, FileNotFoundError) as error:
         raise UsageError(f"--rows {args.rows}: {error}") from None
     return X, [str(user) for user in users.row_ids]
@@ -188,7 +200,9 @@ def cmd_predict(args) -> int:
     elif asked == "--items":
         try:
             X = rows_of_items(names, [args.items], shared="--items takes names; by id, rank the row in Python "
-                                                           "(model.top_k)")
+                                                           "(model.top_k)", unknown=args.unknown_items,
+                              skip_hint="--unknown-items skip")
+            _say_skipped(names, [args.items])
         except ValueError as error:
             raise UsageError(f"--items: {error}") from None
         rows = ["new user"]

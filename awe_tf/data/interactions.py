@@ -437,20 +437,27 @@ def from_interactions(users, items=None, weights=None, name: str = "interactions
                                    lines=_Places(users), unit="position")
 
 
+UNKNOWN_ITEMS = ("refuse", "skip")  # what rows_of_items does with an item the model does not have
+
+
 def rows_of_items(names: Sequence[str], items: Iterable[Sequence[str]],
-                  weights: Iterable[Sequence[float]] | None = None, shared: str = "a name cannot tell which"
-                  ) -> sp.csr_matrix:
+                  weights: Iterable[Sequence[float]] | None = None, shared: str = "a name cannot tell which",
+                  unknown: str = "refuse", skip_hint: str = "unknown='skip'") -> sp.csr_matrix:
     """Input rows of a recommendation model from each row's items by name (``names``: the model's
     label names, an interactions file's item ids, whose positions are its item ids; a whole number
     is read as its text, as :func:`from_interactions` keeps ids), one row per list of ``items``,
     each item at ``weights``' value (default 1 each). ``shared``: what the refusal of a name that
-    two items share tells the caller to do instead.
+    two items share tells the caller to do instead. ``unknown``: ``refuse`` a name the model does
+    not have (an item new since it was trained), or ``skip`` it (its row is the rest of its
+    items, as if the item were not there); ``skip_hint`` names that choice in the refusal.
 
     Raises:
         ValueError: items not given as one list of names per row, weights not one positive
-            number per item, a name the model does not have (named), one two items share
-            (MovieLens titles: send ids), or an item twice in a row.
+            number per item, a name the model does not have (named; not with ``skip``), one two
+            items share (MovieLens titles: send ids), or an item twice in a row.
     """
+    if unknown not in UNKNOWN_ITEMS:
+        raise ValueError(f"unknown must be one of {UNKNOWN_ITEMS}, got {unknown!r}")
     index = {}
     for position, name in enumerate(names):
         index.setdefault(name, []).append(position)
@@ -471,12 +478,19 @@ def rows_of_items(names: Sequence[str], items: Iterable[Sequence[str]],
         bad = float(values[~(np.isfinite(values) & (values > 0))][0])
         raise ValueError(f"weights must be positive numbers, as an interactions file's are, got {bad!r} (an item "
                          "of weight 0 is no interaction: leave it out)")
-    unknown = [name for row in rows for name in row if name not in index]
-    if unknown:
-        raise ValueError(f"items the model does not have: {', '.join(map(repr, unknown[:5]))}"
-                         + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+    lacking = [name for row in rows for name in row if name not in index]
+    if lacking and unknown == "skip":
+        kept = [[name in index for name in row] for row in rows]
+        rows = [[name for name, keep in zip(row, keeps, strict=True) if keep] for row, keeps in zip(rows, kept,
+                                                                                                      strict=True)]
+        values = np.asarray([w for row, keeps in zip(weights, kept, strict=True)
+                             for w, keep in zip(row, keeps, strict=True) if keep], np.float64)
+    elif lacking:
+        raise ValueError(f"items the model does not have: {', '.join(map(repr, lacking[:5]))}"
+                         + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else "")
                          + f" (its items are named by its label names, e.g. {names[0]!r}: an interactions "
-                           "file's item ids, MovieLens' titles; an item it never trained on has no row)")
+                           f"file's item ids, MovieLens' titles; an item it never trained on has no row; items new "
+                           f"since it was trained: {skip_hint} ranks for the rest of each row's)")
     twice = sorted({name for row in rows for name in row if len(index[name]) > 1})
     if twice:
         raise ValueError(f"{', '.join(map(repr, twice[:3]))} name{'s' * (len(twice) == 1)} more than one item "

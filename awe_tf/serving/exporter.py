@@ -378,7 +378,7 @@ class ServedModel:
         labels = np.char.decode(out["labels"].numpy().astype(bytes), "utf-8")
         return {"label_ids": out["label_ids"].numpy(), "labels": labels, "scores": out["scores"].numpy()}
 
-    def rows_of(self, items, weights=None) -> sp.csr_matrix:
+    def rows_of(self, items, weights=None, unknown: str = "refuse") -> sp.csr_matrix:
         """Input rows of a recommendation model from each row's items by name, as a client knows
         them: the names are the model's labels' (:attr:`label_names`: an interactions file's
         item ids), and its inputs are its labels. ``served(served.rows_of([["i3", "i17"]]))``
@@ -387,10 +387,13 @@ class ServedModel:
         Args:
             items: one list of item names per row (a new user's items).
             weights: one list of weights per row, as the data file has them (default 1 each).
+            unknown: ``refuse`` an item the model does not have (new since it was trained), or
+                ``skip`` it: the row is then the rest of its items.
 
         Raises:
             ValueError: not a recommendation export, an export without names, a name the model
-                does not have (named), or one two items share (MovieLens titles: send ids).
+                does not have (named; not with ``unknown="skip"``), or one two items share
+                (MovieLens titles: send ids).
         """
         if self.metadata.get("data_task") != "recommendation":
             raise ValueError("rows_of is for recommendation models, whose inputs are their items; give other "
@@ -398,7 +401,7 @@ class ServedModel:
         names = self.label_names
         if names is None:
             raise ValueError(f"{self.path} records no item names: give the rows by id (X, or feature_ids)")
-        return rows_of_items(names, items, weights, shared="give those rows by id (X, or feature_ids)")
+        return rows_of_items(names, items, weights, shared="give those rows by id (X, or feature_ids)", unknown=unknown)
 
     def _check_features(self, feature_ids: np.ndarray, feature_weights: np.ndarray) -> None:
         """The checks the signature's graph makes of the raw inputs, here first, as one-line errors
