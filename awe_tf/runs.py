@@ -304,16 +304,18 @@ def shape_text(features: int, labels: int, dimension: int, bias: bool) -> str:
     return f"{features} features, {labels} labels, dimension {dimension} and {'a' if bias else 'no'} bias feature"
 
 
-def start_models(run: Path, validate: bool, shape: tuple[int, int, int, bool], data=None):
+def start_models(run: Path, validate: bool, shape: tuple[int, int, int, bool], data=None, iterative: bool = False):
     """``(validation-stage model or None, final model)`` of an earlier run (or a model saved
     elsewhere), for a run that starts from it (``--init-from``): the final model, and, when the new
     run validates, the best model of the earlier run's validation stage (trained on the same
     carve-out, so the epochs are still chosen on unseen rows). Its model must have the new run's
-    ``shape``: features, labels, dimension and bias feature (checked first, before its stages);
-    given the new run's training ``data``, labels that both name may differ in number and order
-    (rows are then taken by name: :func:`~awe_tf.training.fit.start_from`), and so may a
-    recommendation model's items, but an annotation model's features must be the same, by name
-    where the run recorded them. A :class:`RunError` says what is missing or different."""
+    ``shape``: features, labels, dimension and bias feature, checked first, before its stages;
+    but given the new run's training ``data`` (a :class:`~awe_tf.data.Dataset`), labels both
+    name are taken by name (:func:`~awe_tf.training.fit.label_rows`), so their number and order
+    may differ, and so may a recommendation model's items; an annotation model's features must be
+    the same, by name where the run recorded them. An ``iterative`` run takes the model as its
+    step 0 as it is: its labels must be the data's. A :class:`RunError` says what is missing or
+    different."""
 
     from awe_tf.models import AWEModel
     from awe_tf.models.saving import run_directory
@@ -323,13 +325,25 @@ def start_models(run: Path, validate: bool, shape: tuple[int, int, int, bool], d
     except FileNotFoundError as error:
         raise RunError(str(error)) from None
     final = AWEModel.load_model(run)
+    by_name = False
+    if data is not None and final.data_task == data.task:
+        from awe_tf.training.fit import label_rows
+
+        try:
+            by_name = label_rows(data.label_names, final.label_names) is not None
+        except ValueError as error:
+            raise RunError(str(error)) from None
+    if by_name and iterative:
+        raise RunError("an affinity built in iterative steps takes the model it starts from as its step 0, as it is, "
+                       "so its labels must be this data's, in this order; train WSABIE on this data from it first "
+                       "(awe-tf train --init-from RUN, without --affinity), then start from that run")
     have = (final.n_features, final.n_labels, final.dimension, final.input_bias)
-    by_name = data is not None and final.label_names is not None and final.data_task == data.task
-    free = ((0, 1) if data.task == "recommendation" else (1,)) if by_name else ()  # sizes taken by name
-    if [v for i, v in enumerate(have) if i not in free] != [v for i, v in enumerate(shape) if i not in free]:
+    items_by_name = by_name and data.task == "recommendation"  # a recommendation model's inputs are its items
+    if (final.dimension, final.input_bias) != tuple(shape[2:]) or (not by_name and final.n_labels != shape[1]) \
+            or (not items_by_name and final.n_features != shape[0]):
         raise RunError(f"its model has {shape_text(*have)}; this run has {shape_text(*shape)}: start from a model of "
-                       "the same " + ("dimension and bias feature" if len(free) == 2 else "features, dimension and "
-                                      "bias feature" if free else "data and settings"))
+                       "the same " + ("dimension and bias feature" if items_by_name else
+                                      "features, dimension and bias feature" if by_name else "data and settings"))
     features = recorded_features(earlier) if earlier is not None and data is not None else None
     if features is not None and features != [str(name) for name in data.feature_names]:
         from awe_tf.data.dataset import first_difference

@@ -37,6 +37,7 @@ FILES = {  # name -> content (bytes or text) written under tmp_path
     "clicks.tsv": "u1\ti1\t1\nu2\ti2\t1\nu1\ti1\t2\n",
     "huge.tsv": "u1\ti1\t1e39\nu2\ti2\t1\n",
     "stamped.csv": "user,item,ts\nu1,i1,881250949\nu2,i2,891717742\n",  # a log's time, not a weight
+    "stamped.tsv": "u1\ti1\t881250949\nu2\ti2\t891717742\n",  # the same without a header
     "twice.txt": "2 3 2\n0 0:1 0:2\n1 1:1\n",
     "nolabels.txt": "1 3 0\n0:1\n",
     "ratings.csv": "u1,a,5,881250949\nu2,b,3,891717742\n",  # MovieLens' columns, the user's own text ids
@@ -119,6 +120,9 @@ CASES = [
      ["huge.tsv:1", "weight", "beyond float32"]),
     ("a time column", ["train", "--train", "{dir}/stamped.csv", *ON_FILES],
      ["stamped.csv: its third column is 'ts'", "a time is no weight", "cut -d, -f1-2 stamped.csv > stamped-2cols.csv"]),
+    ("times as weights", ["train", "--train", "{dir}/stamped.tsv", *ON_FILES],
+     ["stamped.tsv: every weight is a whole number of 100,000,000 or more (line 1: 881250949)",
+      "cut -f1-2 stamped.tsv > stamped-2cols.tsv"]),
     ("binary file", ["train", "--train", "{dir}/binary.tsv", *ON_FILES], ["binary.tsv", "binary file"]),
     ("latin-1 file", ["train", "--train", "{dir}/latin1.tsv", *ON_FILES], ["latin1.tsv:2", "not UTF-8", "0xe9"]),
     ("utf-16 file", ["train", "--train", "{dir}/utf16.tsv", *ON_FILES], ["utf16.tsv", "UTF-16"]),

@@ -666,12 +666,18 @@ def test_a_start_trained_on_other_data_is_noted_or_mapped_by_name_and_items_a_mo
         shifted.append(tmp_path / f"{name}.tsv")
         shifted[-1].write_text("".join(f"u{u}\tm{first + (u + i) % 12}\n" for u in range(40) for i in range(7)))
     run("train", "--train", str(shifted[0]), *small, "-o", str(tmp_path / "w1"))
-    grown = run("train", "--train", str(shifted[1]), *small, "--init-from", str(tmp_path / "w1"))
-    assert "init_from: 1 of the 12 items are not the start's ('m12'): they begin at their initial rows" in grown.stdout
+    grown = run("train", "--train", str(shifted[1]), *small, "--init-from", str(tmp_path / "w1"), "-o",
+                str(tmp_path / "w2"))
+    assert ("init_from: 11 of the 12 items start at the start's rows of their names, 1 new ('m12') at their initial "
+            "rows; 1 of the start's items are not this data's") in grown.stdout
+    iterative = run("train", "--train", str(shifted[1]), "--affinity", "knn:k=3", *small, "--init-from",
+                    str(tmp_path / "w1"), "-o", str(tmp_path / "knn"), check=False)  # refused before any work
+    assert iterative.returncode == 2 and "an affinity built in iterative steps takes the model it starts from as its " \
+        "step 0, as it is" in iterative.stderr and not (tmp_path / "knn").exists(), iterative.stderr
     later = tmp_path / "later.tsv"
     later.write_text("u1\tm0\nu2\tm99\n")
     lacking = run("evaluate", str(tmp_path / "w1"), "--train", str(shifted[0]), "--test", str(later), check=False)
-    assert lacking.returncode == 2 and "1 of its items are not the model's ('m99'): an item of the test file" \
+    assert lacking.returncode == 2 and "1 of its items is not the model's ('m99'): an item of the test file" \
         in lacking.stderr, lacking.stderr
 
 

@@ -315,39 +315,51 @@ def test_a_model_can_start_from_a_trained_one(corel):
 def test_a_start_of_an_older_catalogue_gives_each_item_its_own_row_and_new_items_their_initial_rows(capsys):
     """Fine-tuning on a later week: items gone, items new, all renumbered. Each item the start has
     begins at the start's rows of U and V of its name, a new one at its initial rows, the bias
-    feature's row at the start's; a start sharing no item, or naming two items alike, is refused."""
+    feature's row at the start's; such a start is no epoch-0 candidate (its new items untrained).
+    A start sharing no item, naming two items alike, or of other labels named only by their
+    numbers, is refused, and so is an iterative run's step 0 of other data."""
     from awe_tf.data import Dataset
     from awe_tf.models import AWEModel
+    from awe_tf.training import fit_iterative
 
     def week(first):
-        users, items = zip(*[(f"u{u}", f"m{first + (u + i) % 12}") for u in range(40) for i in range(7)], strict=True)
+        pairs = [(f"u{u}", f"m{first + (u * 7 + i) % 24}") for u in range(40) for i in range(15)]
+        users, items = zip(*pairs, strict=True)
         return Dataset.from_interactions(list(users), list(items))
 
     config = ModelConfig(dimension=4, num_negatives=3, seed=3)
-    old, new = week(0), week(1)  # m0 gone, m12 new; text ids, so most are renumbered
+    old, new = week(0), week(1)  # m0 gone, m24 new; text ids, so most are renumbered
     start = fit(old, config, TrainConfig(epochs=1, verbose=0)).model
     model = fit(new, config, TrainConfig(epochs=0, verbose=1), init_from=start).model
-    assert "init_from: 1 of the 12 items are not the start's ('m12'): they begin at their initial rows" \
-        in capsys.readouterr().out
+    assert ("init_from: 23 of the 24 items start at the start's rows of their names, 1 new ('m24') at their initial "
+            "rows; 1 of the start's items are not this data's") in capsys.readouterr().out
     fresh = build_model(new, config)
-    for item, row in ((name, new.label_names.index(name)) for name in new.label_names):
+    for row, item in enumerate(new.label_names):
         for table in ("U", "V"):
-            want = getattr(fresh, table) if item == "m12" else getattr(start, table)
-            at = row if item == "m12" else old.label_names.index(item)
-            np.testing.assert_array_equal(getattr(model, table).table.numpy()[row], want.table.numpy()[at])
-    np.testing.assert_array_equal(model.U.table.numpy()[-1], start.U.table.numpy()[-1])  # the bias feature's
-    with pytest.raises(ValueError, match="none of whose 12 labels this one has"):
-        fit(week(20), config, TrainConfig(epochs=0, verbose=0), init_from=start)
-    twins = AWEModel(12, 12, dimension=4, data_task="recommendation", label_names=["m1", *old.label_names[1:]])
-    with pytest.raises(ValueError, match="'m1' names two labels .*a name does not say which row is which"):
-        fit(new, config, TrainConfig(epochs=0, verbose=0), init_from=twins)
-    from awe_tf.training import fit_iterative  # step 0 taken as it is: G is built from its U on this data
-
+            want = getattr(fresh, table) if item == "m24" else getattr(start, table)
+            at = row if item == "m24" else old.label_names.index(item)
+            np.testing.assert_allclose(getattr(model, table).table.numpy()[row], want.table.numpy()[at], rtol=1e-6)
+    np.testing.assert_allclose(model.U.table.numpy()[-1], start.U.table.numpy()[-1], rtol=1e-6)  # the bias feature's
+    carve = validation_split(new)
+    assert fit(carve.train, config, TrainConfig(epochs=1, verbose=0), validation=carve,
+               init_from=start).start_metrics is None  # new items: the start is not a candidate
+    same = validation_split(old)
+    assert fit(same.train, config, TrainConfig(epochs=1, verbose=0), validation=same,
+               init_from=start).start_metrics is not None
+    for start_, words in ((AWEModel(24, 24, dimension=4, data_task="recommendation",
+                                    label_names=["m1", *old.label_names[1:]]),
+                           "'m1' names two labels, so a name does not say which row is which"),
+                          (fit(week(100), config, TrainConfig(epochs=1, verbose=0)).model,
+                           "none of its 24 labels is one of this data's"),
+                          (AWEModel(30, 30, dimension=4, data_task="recommendation",
+                                    label_names=list(map(str, range(30)))),
+                           r"cannot start from a model whose U is \(31, 4\)")):  # names that are only numbers
+        with pytest.raises(ValueError, match=words):
+            fit(new, config, TrainConfig(epochs=0, verbose=0), init_from=start_)
     with pytest.raises(ValueError, match="init_from is step 0 as it is, so it must be a model of this data: the model "
                                          "was trained on other labels"):
         fit_iterative(new, dataclasses.replace(config, affinity="knn:k=3"), TrainConfig(epochs=1, verbose=0),
                       iterations=1, init_from=start)
-
 
 def test_a_started_model_keeps_its_start_when_no_epoch_beats_it(corel, tmp_path, monkeypatch):
     from awe_tf.config import SettingError

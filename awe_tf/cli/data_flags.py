@@ -297,7 +297,8 @@ def same_data(n_features, n_labels, label_names, split, name, where, args=None, 
                 and split.train.task == "recommendation":
             new = sorted(set(map(str, split.train.label_names)) - set(map(str, label_names)))
             if new:
-                hint = (f"; {len(new)} of its items are not the model's ({', '.join(map(repr, new[:3]))}"
+                hint = (f"; {len(new)} of its items {'is' if len(new) == 1 else 'are'} not the model's "
+                        f"({', '.join(map(repr, new[:3]))}"
                         f"{', ...' if len(new) > 3 else ''}): an item of the test file (--test) is an item of the data "
                         "too; score the model on test interactions of its own items (leave the others out of the "
                         "file)")

@@ -137,7 +137,8 @@ def _train(args) -> int:
         try:
             start = runs.start_models(Path(args.init_from), args.validate, (split.train.n_features,
                                                                             split.train.n_labels, args.dimension,
-                                                                            args.input_bias), split.train)
+                                                                            args.input_bias), split.train,
+                                      iterative)
         except runs.RunError as error:
             raise UsageError(f"--init-from {args.init_from}: {error}") from None
         earlier = runs.read_metrics(run_directory(args.init_from)) or {}

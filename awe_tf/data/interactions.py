@@ -21,6 +21,7 @@ INTERACTION_SEPARATORS = ("\t", ",")  # an interactions file's: tabs, or commas 
 HEADER_WORDS = {"user", "users", "userid", "user_id", "uid", "item", "items", "itemid", "item_id", "iid", "movie",
                 "movieid", "movie_id", "product", "productid", "product_id", "rating", "weight", "count",
                 "timestamp", "time"}
+UNIX_TIMES = 1e8  # Unix seconds since 1973: a third column all whole numbers of at least this holds times
 TIME_WORDS = {"timestamp", "time", "ts", "date", "datetime", "unix_time", "unixtime", "created", "created_at"}
 
 
@@ -253,7 +254,7 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
     if header is not None and len(header) == 3 and header[2].strip("\"'").lower() in TIME_WORDS:
         raise DataFormatError(path, f"its third column is {header[2]!r}, which would be read as each interaction's "
                                     "weight: a time is no weight; keep user and item, "
-                                    f"{_cut_command(path, 2)}")
+                                    f"{_cut_command(path, 2)} (a duration, a weight: rename the column)")
     hints = {n: f" (keep the first three columns, user, item and weight: {_cut_command(path)})"
              for n in range(TABLE_FIELDS, max((len(fields) for _, fields in rows), default=0) + 1)}
     hints[4] = (f" (user, item, weight, timestamp? keep the first three columns: {_cut_command(path)}; --format "
@@ -276,6 +277,10 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
         items.append(fields[1])
         weights.append(weight)
         lines.append(line_no)
+    if weighted is not None and min(weights) >= UNIX_TIMES and all(float(w).is_integer() for w in weights):
+        raise DataFormatError(path, f"every weight is a whole number of {UNIX_TIMES:,.0f} or more (line "
+                                    f"{weighted[0]}: {weighted[1][2]}): times (Unix seconds), not weights? keep user "
+                                    f"and item, {_cut_command(path, 2)}; weights that large: scale them down")
     return interactions_to_dataset(users, items, weights, name or data_name(path), path, lines=lines,
                                    duplicates=duplicates, header=header)
 

@@ -215,6 +215,16 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         table = tf.convert_to_tensor(self.table)
         return tf.stop_gradient(table) if stop_gradient else table
 
+    def take_rows(self, other: MaxNormEmbedding, at, source) -> None:
+        """Set rows ``at`` to ``other``'s rows ``source`` (NumPy id arrays of one length), clipped
+        to this table's max-norm, a block of ``BLOCK_ROWS`` at a time: no copy of either whole
+        table (under parameter servers, only the shards the rows are on are read and written)."""
+        self.read_sparsely = True
+        for start in range(0, len(at), BLOCK_ROWS):
+            rows = tf.gather(other.table, tf.constant(source[start : start + BLOCK_ROWS], tf.int64))
+            self.table.scatter_update(tf.IndexedSlices(self._clip(rows),
+                                                       tf.constant(at[start : start + BLOCK_ROWS], tf.int64)))
+
     def project(self, ids) -> None:
         """Rescale rows ``ids`` (any shape; repeats and out-of-range padding ids are ignored)."""
         # With several replicas each sees other ids; projecting the whole (synchronised) table

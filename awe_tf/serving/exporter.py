@@ -129,40 +129,44 @@ def ids_of(model) -> dict:
 
 
 def check_target(model, base_dir, name: str, flavour: str, version: int | None = None, keep: int | None = None,
-                 new_ids: bool = False) -> str | None:
+                 new_ids: bool = False) -> None:
     """Refuse (ValueError), before any work, an export of ``model`` as ``base_dir/name`` that
     :func:`export` could not write or should not: a bad name or version, another flavour under
     the name, or (unless ``new_ids``) a model whose ids mean other things than the newest
-    version's (:func:`ids_of`: TF Serving would switch the name's clients to it). With
-    ``new_ids``, returns a note saying so where they do (None where they do not)."""
+    version's (:func:`changed_ids`: TF Serving would switch the name's clients to it)."""
     if flavour not in FLAVOURS:
         raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
     if not name or "/" in name or name.startswith("."):
         raise ValueError(f"bad model name {name!r}: use a plain directory name")
     model_dir = Path(base_dir) / name
     layout.next_version(model_dir, version, keep)
-    newest = None
     for existing in layout.versions(model_dir):
         recorded = read_metadata(model_dir / str(existing))
         other = recorded.get("flavour")
         if other not in (None, flavour):
             raise ValueError(f"{model_dir} holds {other} exports (version {existing}); a {flavour} export needs "
                              "another name (awe-tf export --name, export(name=...))")
+    changed = None if new_ids else changed_ids(model, model_dir)
+    if changed:
+        raise ValueError(f"{model_dir}'s newest version ({changed[0]}) serves a model whose ids mean other things "
+                         f"({changed[1]}): its clients' requests would too; export this one under another name, or "
+                         "with --new-ids (new_ids=True in Python) once its clients send the new ids")
+
+
+def changed_ids(model, model_dir: Path) -> tuple[int, str] | None:
+    """Where the ids of ``model`` mean other things than those of the newest version exported in
+    ``model_dir`` (:func:`ids_of`): ``(that version, what differs in words)``; else None."""
+    newest = None
+    for existing in layout.versions(model_dir):
+        recorded = read_metadata(model_dir / str(existing))
         newest = (existing, recorded) if recorded else newest  # versions come in increasing order
-    if newest is not None:
-        this = ids_of(model)
-        differ = [key for key in this if newest[1].get(key) not in (None, this[key])]
-        told = ", ".join(f"{key} {newest[1][key]} -> {this[key]}" if key != "labels_digest" else "label names"
-                         for key in differ)
-        if differ and new_ids:
-            return (f"note: this version's ids mean other things than version {newest[0]}'s ({told}): a client "
-                    f"sending version {newest[0]}'s ids is answered about other labels; its clients need this "
-                    "version's ids (assets.extra/labels.json) as TF Serving switches to it")
-        if differ:
-            raise ValueError(f"{model_dir}'s newest version ({newest[0]}) serves a model whose ids mean other things "
-                             f"({told}): its clients' requests would too; export this one under another name, or "
-                             "with --new-ids (new_ids=True in Python) once its clients send the new ids")
-    return None
+    if newest is None:
+        return None
+    this = ids_of(model)
+    differ = [key for key in this if newest[1].get(key) not in (None, this[key])]
+    told = ", ".join(f"{key} {newest[1][key]} -> {this[key]}" if key != "labels_digest" else "label names"
+                     for key in differ)
+    return (newest[0], told) if differ else None
 
 
 def export(model, base_dir, name: str, version: int | None = None, flavour: str = "scann", keep: int | None = None,
@@ -212,7 +216,8 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
     Raises:
         ValueError: as :func:`check_target` says, and for bad ``candidates`` or queries.
     """
-    new_meaning = check_target(model, base_dir, name, flavour, version, keep, new_ids)  # before any work
+    check_target(model, base_dir, name, flavour, version, keep, new_ids)  # before any work
+    changed = changed_ids(model, Path(base_dir) / name) if new_ids else None
     if feature_names is not None:
         feature_names = [str(feature) for feature in feature_names]
         if model.data_task == "recommendation":
@@ -277,8 +282,10 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
 
     final = layout.write_version(model_dir, write, version=version, keep=keep)
     say(f"exported {final}")
-    if new_meaning:
-        say(new_meaning)
+    if changed:
+        say(f"note: this version's ids mean other things than version {changed[0]}'s ({changed[1]}): a client "
+            f"sending version {changed[0]}'s ids is answered about other labels; its clients need this version's ids "
+            "(assets.extra/labels.json) as TF Serving switches to it")
     return final
 
 

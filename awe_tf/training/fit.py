@@ -311,10 +311,12 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                                f"{train_config.epochs} asked for; ask for at least {start_epoch} to continue it, or "
                                "start afresh (awe-tf train --restart)")
     if init_from is not None and start_epoch == 0:
-        lacking = start_from(model, init_from)
-        if lacking and train_config.verbose:
-            print(f"init_from: {lacking}")
-        if ranking is not None:  # the start is a candidate too: epoch 0, kept if no epoch beats it
+        by_name, new = start_from(model, init_from)
+        if by_name and train_config.verbose:
+            print(f"init_from: {by_name}")
+        # the start is a candidate too, epoch 0, kept if no epoch beats it; not with labels new since, at their
+        # initial rows (chosen, the model would be published with them untrained)
+        if ranking is not None and not new:
             ranking.set_model(model)
             start = ranking.consider_start()
             if train_config.verbose:
@@ -432,69 +434,82 @@ def start_record(given: AWEModel | None, continue_from: AWEModel | None) -> dict
     return record
 
 
-def start_from(model: AWEModel, trained: AWEModel) -> str | None:
+def label_rows(names, start_names) -> tuple[np.ndarray, np.ndarray] | None:
+    """Which rows of V a model of labels ``names`` takes from a start of labels ``start_names``,
+    by name: ``(ours, theirs)``, the rows of the labels both have; None where rows go by position
+    (either has no names, or only its column numbers, ``"0"``, ``"1"``, ...; or the two lists are
+    the same).
+
+    Raises:
+        ValueError: a name two labels share (MovieLens titles two films share: it does not say
+            which row is which), or no name in both.
+    """
+    def numbered(labels) -> bool:
+        return labels is None or all(str(name) == str(i) for i, name in enumerate(labels))
+
+    if numbered(names) or numbered(start_names) or list(names) == list(start_names):
+        return None
+    shared = next((name for labels in (names, start_names) for name, count in Counter(labels).items() if count > 1),
+                  None)
+    if shared is not None:
+        raise ValueError(f"{shared!r} names two labels, so a name does not say which row is which; start from a model "
+                         "of this data, its labels in this order")
+    place = {name: j for j, name in enumerate(start_names)}
+    ours = np.array([i for i, name in enumerate(names) if name in place], np.int64)
+    if not ours.size:
+        raise ValueError(f"none of its {len(start_names):,} labels is one of this data's (first {start_names[0]!r} "
+                         f"there, {names[0]!r} here); start from a model of this data")
+    return ours, np.array([place[names[i]] for i in ours], np.int64)
+
+
+def start_from(model: AWEModel, trained: AWEModel) -> tuple[str | None, int]:
     """Give ``model`` the U and V of ``trained`` (the same dimension and bias feature); G's own
     parameters keep their initial values.
 
-    Rows are taken by name where both models name their labels: a label's row of V (and, for
-    recommendation, whose inputs are its items, the item's row of U) is the row of that name in
-    ``trained``, wherever it is there, and a label ``trained`` lacks keeps its initial row (a
-    catalogue grown since, as ``tf.train.warm_start``'s vocabulary remapping does). Otherwise
-    rows are taken by position, and the sizes must match; an annotation model's features always
-    are (its model holds no feature names).
+    Rows are taken by name where both models name their labels (:func:`label_rows`): a label's
+    row of V (and, for recommendation, whose inputs are its items, the item's row of U) is the
+    row of that name in ``trained``, wherever it is there, clipped to this model's max-norm; a
+    label ``trained`` lacks keeps its initial row (a catalogue grown since, as
+    ``tf.train.warm_start``'s vocabulary remapping does). Otherwise rows are taken by position,
+    and the sizes must match; an annotation model's features always are (its model holds no
+    feature names).
 
     Returns:
-        A note on the labels ``trained`` lacks, or None where it has them all.
+        ``(note, new)``: a note on the labels taken by name, those ``trained`` lacks (``new`` of
+        them) and those this model leaves out; ``(None, 0)`` where the rows went by position.
     """
+    rows = label_rows(model.label_names, trained.label_names)
+    both_items = model.data_task == RECOMMENDATION and trained.data_task == RECOMMENDATION
+    if rows is not None and model.data_task != trained.data_task:
+        raise ValueError("cannot start a recommendation model from an annotation model, or the other way round")
     for table in ("U", "V"):
         mine, theirs = getattr(model, table).table, getattr(trained, table).table
-        if mine.shape[1] != theirs.shape[1] or model.input_bias != trained.input_bias or \
-                (table == "U" and model.data_task != RECOMMENDATION and mine.shape[0] != theirs.shape[0]):
+        by_name = rows is not None and (table == "V" or both_items)
+        if mine.shape[1] != theirs.shape[1] or model.input_bias != trained.input_bias \
+                or (not by_name and mine.shape[0] != theirs.shape[0]):
             raise ValueError(f"cannot start from a model whose {table} is {tuple(theirs.shape)}: this one's is "
-                             f"{tuple(mine.shape)} (the same data, dimension and bias feature are needed)")
-    named = model.label_names is not None and trained.label_names is not None
-    if not named or model.label_names == trained.label_names:
+                             f"{tuple(mine.shape)} (the same dimension and bias feature are needed, and the same "
+                             f"{'labels' if table == 'V' else 'features'}, or labels named in both, whose rows are "
+                             "then taken by name)")
+    if rows is None:
         for table in ("U", "V"):
-            mine, theirs = getattr(model, table).table, getattr(trained, table).table
-            if tuple(mine.shape) != tuple(theirs.shape):
-                raise ValueError(f"cannot start from a model whose {table} is {tuple(theirs.shape)}: this one's is "
-                                 f"{tuple(mine.shape)} (the same data, dimension and bias feature are needed, or "
-                                 "label names in both, whose rows are then taken by name)")
-            mine.assign(theirs)
-        return None
-    shared = next((name for names in (model.label_names, trained.label_names)
-                   for name, count in Counter(names).items() if count > 1), None)
-    if shared is not None:
-        raise ValueError(f"cannot start from a model of other labels by name: {shared!r} names two labels (MovieLens "
-                         "titles two films share), so a name does not say which row is which; start from a model of "
-                         "this data, its labels in this order")
-    place = {name: j for j, name in enumerate(trained.label_names)}
-    ours = np.array([i for i, name in enumerate(model.label_names) if name in place], np.int64)
-    theirs = np.array([place[model.label_names[i]] for i in ours], np.int64)
-    if not ours.size:
-        raise ValueError(f"cannot start from a model none of whose {trained.n_labels} labels this one has (first "
-                         f"{trained.label_names[0]!r} there, {model.label_names[0]!r} here): start from a model of "
-                         "this data")
-    rows = {"V": (ours, theirs)}
-    if model.data_task == RECOMMENDATION and trained.data_task == RECOMMENDATION:  # U's rows are the items too
-        bias = [model.n_features] if model.input_bias else []
-        rows["U"] = (np.concatenate([ours, bias]).astype(np.int64),
-                     np.concatenate([theirs, [trained.n_features] if bias else []]).astype(np.int64))
-    elif model.data_task == RECOMMENDATION or trained.data_task == RECOMMENDATION:
-        raise ValueError("cannot start a recommendation model from an annotation model, or the other way round")
+            getattr(model, table).table.assign(getattr(trained, table).table)
+        return None, 0
+    ours, theirs = rows
+    model.V.take_rows(trained.V, ours, theirs)
+    if both_items:
+        bias = [model.n_features] if model.input_bias else []  # the bias feature's row, after the items'
+        model.U.take_rows(trained.U, np.concatenate([ours, bias]).astype(np.int64),
+                          np.concatenate([theirs, [trained.n_features] if bias else []]).astype(np.int64))
     else:
-        rows["U"] = (np.arange(model.U.table.shape[0]), np.arange(model.U.table.shape[0]))
-    for table, (at, source) in rows.items():
-        values = getattr(model, table).table.numpy()
-        values[at] = getattr(trained, table).table.numpy()[source]
-        getattr(model, table).table.assign(values)
-    lacking = [name for name in model.label_names if name not in place]
-    if not lacking:
-        return None
-    shown = ", ".join(map(repr, lacking[:3])) + (", ..." if len(lacking) > 3 else "")
+        model.U.table.assign(trained.U.table)
     what = "items" if model.data_task == RECOMMENDATION else "labels"
-    return (f"{len(lacking):,} of the {model.n_labels:,} {what} are not the start's ({shown}): they begin at their "
-            f"initial rows; the other {model.n_labels - len(lacking):,} at the start's rows of their names")
+    taken = set(ours.tolist())
+    new = [name for i, name in enumerate(model.label_names) if i not in taken]
+    shown = f" ({', '.join(map(repr, new[:3]))}{', ...' if len(new) > 3 else ''})" if new else ""
+    return (f"{ours.size:,} of the {model.n_labels:,} {what} start at the start's rows of their names, {len(new):,} "
+            f"new{shown} at their initial rows; {trained.n_labels - ours.size:,} of the start's {what} are not this "
+            "data's"), len(new)
 
 
 def _training_context(model, train: Dataset, strategy):
