@@ -356,6 +356,9 @@ def test_a_start_of_an_older_catalogue_gives_each_item_its_own_row_and_new_items
                            r"cannot start from a model whose U is \(31, 4\)")):  # names that are only numbers
         with pytest.raises(ValueError, match=words):
             fit(new, config, TrainConfig(epochs=0, verbose=0), init_from=start_)
+    with pytest.raises(ValueError, match=r"^continue_from: the model has 30 features / 30 labels but the data 24 / 24"):
+        fit(new, config, TrainConfig(epochs=1, verbose=0), continue_from=AWEModel(30, 30, dimension=4,
+                                                                                   data_task="recommendation"))
     with pytest.raises(ValueError, match="init_from is step 0 as it is, so it must be a model of this data: the model "
                                          "was trained on other labels"):
         fit_iterative(new, dataclasses.replace(config, affinity="knn:k=3"), TrainConfig(epochs=1, verbose=0),

@@ -228,8 +228,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
             raise TypeError(f"{flag} takes a trained AWEModel, got {type(start).__name__} (a saved model: "
                             "AWEModel.load_model(directory))")
     # the optimiser's state is taken row by row: a label (an item) of another name would take another's
-    other = continue_from is not None and continue_from.label_names is not None \
-        and continue_from.n_labels == train.n_labels \
+    other = continue_from is not None \
         and data_mismatch(continue_from.n_features, continue_from.n_labels, continue_from.label_names, train)
     if other:
         raise ValueError(f"continue_from: {other}: its optimiser state would go to other labels' (items') rows; "
