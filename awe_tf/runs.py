@@ -237,7 +237,7 @@ def publish(run: Path, model, report: dict, feature_names=None) -> None:
     model.save_model(staging / RUN_MODEL)
     report = {**report, "validation_model_digest": validation_digest(validation_weights(run))}
     (staging / METRICS).write_text(json.dumps(report, indent=1, default=str))
-    if feature_names is not None and all(str(name) in (str(i), f"f{i}") for i, name in enumerate(feature_names)):
+    if feature_names is not None and column_numbers(feature_names):
         feature_names = None
     if feature_names is not None:
         (staging / FEATURES).write_text(json.dumps([str(name) for name in feature_names], ensure_ascii=False),
@@ -251,6 +251,12 @@ def publish(run: Path, model, report: dict, feature_names=None) -> None:
         (run / FEATURES).unlink()
     os.replace(staging / METRICS, run / METRICS)
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def column_numbers(names) -> bool:
+    """Whether feature names are only their column numbers (``3`` or ``f3`` at position 3), which
+    name nothing the sizes do not."""
+    return all(str(name) in (str(i), f"f{i}") for i, name in enumerate(names))
 
 
 def recorded_features(run: Path | None) -> list[str] | None:

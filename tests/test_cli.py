@@ -919,6 +919,24 @@ def test_an_interrupted_command_says_how_to_go_on_where_it_keeps_its_work():
         ": the same command without --restart goes on from its last finished epoch (in runs/x)"
 
 
+def test_a_checkpoint_refused_for_settings_alone_says_the_flags_that_resume_it():
+    """An earlier awe-tf's interrupted run, refused where defaults changed since, goes on with the
+    values it began with; not where anything else changed (data, a start, a setting of no value)."""
+    from awe_tf.cli import _named_by_flags, build_parser
+
+    parser = build_parser()
+    train = next(a for a in parser._actions if a.dest == "command").choices["train"]
+    refusal = ("r/checkpoints holds a checkpoint of a run with other data or settings ({}); use another output "
+               "directory, or start afresh (awe-tf train --restart)")
+    said = _named_by_flags(refusal.format("model.init_scale: 1.0 -> 0.1; train.min_steps_per_epoch: 1 -> 32"), train)
+    assert "(--init-scale: 1.0 -> 0.1; --min-steps-per-epoch: 1 -> 32)" in said
+    assert said.endswith("; or go on with the settings it began with: --init-scale 1.0 --min-steps-per-epoch 1")
+    for other in ("the training data changed; train.min_steps_per_epoch: 1 -> 32",
+                  "model.input_bias: true -> false",
+                  'model.affinity: {"a": 1} -> null; train.min_steps_per_epoch: 1 -> 32'):
+        assert "go on with" not in _named_by_flags(refusal.format(other), train), other
+
+
 def test_a_text_run_recorded_before_real_columns_were_numeric_says_so(tmp_path, capsys):
     """A run on Extreme Classification text with real values, recorded as an awe-tf that read
     every such column as binary recorded it (the same rows, no column numeric), is refused by
@@ -1027,3 +1045,10 @@ def test_data_with_the_features_in_another_order_is_refused_by_the_commands_a_ru
     served = run("evaluate", "--served", str(tmp_path / "served" / "awe"), "--train", str(tmp_path / "swapped.arff"),
                  *labels, check=False)
     assert served.returncode == 2 and expected in served.stderr, served.stderr
+    (out / "features.json").unlink()  # a run of an earlier awe-tf: the names come from its data, read again
+    for command in (["evaluate", str(out)], ["export", str(out), str(tmp_path / "older"), "--flavour", "portable"]):
+        refused = run(*command, "--train", str(tmp_path / "swapped.arff"), *labels, check=False)
+        assert refused.returncode == 2 and expected in refused.stderr, refused.stderr
+    (tmp_path / "d.arff").rename(tmp_path / "gone.arff")  # and where that data is gone, a note says so
+    unchecked = run("evaluate", str(out), "--train", str(tmp_path / "swapped.arff"), *labels)
+    assert "records no feature names (a run of an earlier awe-tf) and its data cannot be read again" in unchecked.stdout

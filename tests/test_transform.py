@@ -380,8 +380,9 @@ def test_a_category_coded_otherwise_than_its_reader_does_is_refused_by_every_sco
 
 
 def test_a_checkpoint_written_before_categories_were_recorded_resumes_with_them():
-    """Settings recorded before the input transform kept its categories compare equal to today's
-    (the data's digest, compared as well, says the categories are the same)."""
+    """Settings recorded before the input transform kept its categories (or the features no
+    training row trains) compare equal to today's (the data's digest, compared as well, says they
+    are the same)."""
     from awe_tf.training.callbacks import as_recorded_now, changes
 
     now = {"model": {"dimension": 3, "input_transform": {"numeric": [2], "categories": [[0, 1], [3]]}}, "data": "d"}
@@ -389,3 +390,6 @@ def test_a_checkpoint_written_before_categories_were_recorded_resumes_with_them(
     assert changes(as_recorded_now(before, now), now) == []
     other = {"model": {"dimension": 3, "input_transform": {"numeric": [2], "categories": [[0, 1]]}}, "data": "d"}
     assert changes(as_recorded_now(other, now), now) != []  # recorded otherwise: a change
+    untrained = {"model": {"input_transform": {"numeric": [], "ignored": [4, 7]}}, "data": "d"}  # recorded since too
+    older = {"model": {"input_transform": {"numeric": []}}, "data": "d"}
+    assert changes(as_recorded_now(older, untrained), untrained) == []

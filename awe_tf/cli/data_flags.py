@@ -146,6 +146,21 @@ def load_data(args, run: Path | None = None, record: RecordedData | None = None,
     return split, name, recorded
 
 
+def _features_read_again(run: Path) -> list[str] | None:
+    """The names of the features the run in ``run`` was trained on, from its data read again, for a
+    run that records none (made before runs recorded them, or of features named by their column
+    numbers); None, said in a note, where its data cannot be read again."""
+    from awe_tf import runs
+    from awe_tf.data.errors import DataFormatError
+
+    try:
+        return list(run_split(run).train.feature_names)
+    except (OSError, UsageError, runs.RunError, DataFormatError) as error:
+        print(f"note: {run} records no feature names (a run of an earlier awe-tf) and its data cannot be read again "
+              f"({str(error).splitlines()[0]}): that these features are the model's, in its order, is not checked")
+        return None
+
+
 def run_split(run: Path):
     """The data the run in ``run`` was trained and tested on, read again as its record names it
     (:func:`load_data` with no data given); a :class:`UsageError` or
@@ -279,6 +294,10 @@ def same_data(n_features, n_labels, label_names, split, name, where, args=None, 
 
     if feature_names is None and run is not None:
         feature_names = runs.recorded_features(run)
+        given = args is not None and bool(getattr(args, "train", None) or getattr(args, "dataset", None))
+        if feature_names is None and given and split.train.task == "annotation" \
+                and not runs.column_numbers(split.train.feature_names):
+            feature_names = _features_read_again(run)
     problem = data_mismatch(n_features, n_labels, label_names, split.train, feature_names)
     if problem:
         hint = ""
