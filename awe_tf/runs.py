@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from awe_tf.data.dataset import PART_FINGERPRINTS as RECORDED  # what metrics.json keeps of the data
+from awe_tf.data.dataset import are_column_numbers
 from awe_tf.models.saving import RUN_MODEL
 
 METRICS = "metrics.json"
@@ -237,7 +238,7 @@ def publish(run: Path, model, report: dict, feature_names=None) -> None:
     model.save_model(staging / RUN_MODEL)
     report = {**report, "validation_model_digest": validation_digest(validation_weights(run))}
     (staging / METRICS).write_text(json.dumps(report, indent=1, default=str))
-    if feature_names is not None and column_numbers(feature_names):
+    if feature_names is not None and are_column_numbers(feature_names):
         feature_names = None
     if feature_names is not None:
         (staging / FEATURES).write_text(json.dumps([str(name) for name in feature_names], ensure_ascii=False),
@@ -251,12 +252,6 @@ def publish(run: Path, model, report: dict, feature_names=None) -> None:
         (run / FEATURES).unlink()
     os.replace(staging / METRICS, run / METRICS)
     shutil.rmtree(staging, ignore_errors=True)
-
-
-def column_numbers(names) -> bool:
-    """Whether feature names are only their column numbers (``3`` or ``f3`` at position 3), which
-    name nothing the sizes do not."""
-    return all(str(name) in (str(i), f"f{i}") for i, name in enumerate(names))
 
 
 def recorded_features(run: Path | None) -> list[str] | None:
@@ -336,7 +331,7 @@ def start_models(run: Path, validate: bool, shape: tuple[int, int, int, bool], d
         from awe_tf.training.fit import label_rows
 
         try:
-            by_name = label_rows(data.label_names, final.label_names) is not None
+            by_name = label_rows(data.label_names, final.label_names, data.task == "recommendation") is not None
         except ValueError as error:
             raise RunError(str(error)) from None
     if by_name and iterative:

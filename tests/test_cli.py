@@ -157,6 +157,8 @@ def test_predict_ranks_every_test_user_as_evaluate_scored_them(tmp_path):
     skipped = run("predict", str(out), "--rows", str(tmp_path / "odd.tsv"), "--unknown-items", "skip", "-k", "5",
                   "--output", str(tmp_path / "skipped.jsonl"))  # ranked for the items the model has, and said
     assert "note: 1 item the model does not have, left out of the rows (--unknown-items skip): 'nope'" in skipped.stdout
+    user = run("predict", str(out), "--user", users[0], "--unknown-items", "skip", check=False)
+    assert user.returncode == 2 and "--unknown-items goes with --items or --rows" in user.stderr
     assert json.loads((tmp_path / "skipped.jsonl").read_text())["label_ids"] == \
         model.top_k(rows_of_items(list(model.label_names), [["item-3"]]), 5)[0][0].tolist()
     # the run's data file gone (a run copied to another machine): the model's item names are all --items and
@@ -677,7 +679,7 @@ def test_a_start_trained_on_other_data_is_noted_or_mapped_by_name_and_items_a_mo
     later = tmp_path / "later.tsv"
     later.write_text("u1\tm0\nu2\tm99\n")
     lacking = run("evaluate", str(tmp_path / "w1"), "--train", str(shifted[0]), "--test", str(later), check=False)
-    assert lacking.returncode == 2 and "1 of its items is not the model's ('m99'): an item of the test file" \
+    assert lacking.returncode == 2 and "1 of its items is not the model's ('m99'): the items of the files given" \
         in lacking.stderr, lacking.stderr
 
 

@@ -352,10 +352,14 @@ def test_a_start_of_an_older_catalogue_gives_each_item_its_own_row_and_new_items
                           (fit(week(100), config, TrainConfig(epochs=1, verbose=0)).model,
                            "none of its 24 labels is one of this data's"),
                           (AWEModel(30, 30, dimension=4, data_task="recommendation",
-                                    label_names=list(map(str, range(30)))),
-                           r"cannot start from a model whose U is \(31, 4\)")):  # names that are only numbers
+                                    label_names=list(map(str, range(30)))),  # items' ids, though numbers
+                           "none of its 30 labels is one of this data's")):
         with pytest.raises(ValueError, match=words):
             fit(new, config, TrainConfig(epochs=0, verbose=0), init_from=start_)
+    numbered = Dataset(X=np.eye(6), Y=np.eye(6)[:, :4], label_names=list("0123"))  # annotation: numbers, not names
+    with pytest.raises(ValueError, match=r"cannot start from a model whose V is \(5, 4\)"):
+        fit(numbered, config, TrainConfig(epochs=0, verbose=0), init_from=AWEModel(6, 5, dimension=4,
+                                                                                    label_names=list("01234")))
     with pytest.raises(ValueError, match=r"^continue_from: the model has 30 features / 30 labels but the data 24 / 24"):
         fit(new, config, TrainConfig(epochs=1, verbose=0), continue_from=AWEModel(30, 30, dimension=4,
                                                                                    data_task="recommendation"))

@@ -128,7 +128,7 @@ class ReferenceAffinity(Affinity):
         if len(store.keys()) != len(variables):
             raise ValueError(f"the {self.name} affinity in this file has {len(store.keys())} variables, where "
                              f"this awe-tf keeps {len(variables)}: it was saved by another version; load the run's "
-                             "model/ (AWEModel.load_model), which any version reads, and save that again")
+                             "model/ (AWEModel.load_model), which this version reads, and save that again")
         for i, variable in enumerate(variables):
             variable.assign(store[str(i)])
 

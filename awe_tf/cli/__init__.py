@@ -117,26 +117,24 @@ class _Output:
 def _named_by_flags(message: str, parser) -> str:
     """A refusal's changed settings as the library names them (``model.dimension: 16 -> 8``, a
     run's or search's recorded settings against this command's) named by the flags that set them
-    (``--dimension: 16 -> 8``), where the command has one; a checkpoint refused for settings
-    alone, each of a flag that takes a value, also says the flags that resume it (an earlier
-    awe-tf's run, whose defaults have changed since: ``--min-steps-per-epoch 1``)."""
-    takes_value = {action.dest for action in getattr(parser, "_actions", []) if action.option_strings
-                   and action.nargs is None and not isinstance(action.const, bool)}
-    earlier, others = [], []
+    (``--dimension: 16 -> 8``), where the command has one. Where a checkpoint is refused for
+    changed settings alone, and each is set by a flag that takes one value, it also says those
+    flags with the values the checkpoint has (a run of an earlier awe-tf, whose defaults changed
+    since: ``--min-steps-per-epoch 1``)."""
 
     def flag(match):
         name = flag_of(parser, match.group(2))
-        old = match.group(3)
-        if name.startswith("--") and match.group(2) in takes_value and re.fullmatch(r'-?[\d.e+-]+|"[\w.:-]+"', old):
-            earlier.append(f"{name} {old.strip(chr(34))}")
-        else:
-            others.append(name)
         return f"{name}: " if name.startswith("--") else match.group(0)
 
-    named = re.sub(r"(?<![\w.])(model|train)\.(\w+): (?=(\S+) -> )", flag, message)
-    resumable = "holds a checkpoint of a run with other data or settings" in message and earlier and not others \
-        and message.count(" -> ") == len(earlier) and not re.search(r"data changed|start: |init_from: |; \.\.\.\)",
-                                                                   message)  # every change one of these
+    takes_value = {action.dest for action in getattr(parser, "_actions", []) if action.option_strings
+                   and action.nargs is None and not isinstance(action.const, bool)}
+    changed = re.findall(r"(?<![\w.])(?:model|train)\.(\w+): (\S+) -> ", message)
+    earlier = [flag_of(parser, key) + " " + old.strip('"') for key, old in changed
+               if key in takes_value and re.fullmatch(r'-?[\d.e+-]+|"[\w.:-]+"', old)]
+    resumable = "holds a checkpoint of a run with other data or settings" in message and earlier \
+        and len(earlier) == len(changed) == message.count(" -> ") \
+        and not re.search(r"data changed|start: |init_from: |; \.\.\.\)", message)  # every change one of those
+    named = re.sub(r"(?<![\w.])(model|train)\.(\w+): ", flag, message)
     return named + (f"; or go on with the settings it began with: {' '.join(earlier)}" if resumable else "")
 
 

@@ -156,7 +156,7 @@ def _features_read_again(run: Path) -> list[str] | None:
     try:
         return list(run_split(run).train.feature_names)
     except (OSError, UsageError, runs.RunError, DataFormatError) as error:
-        print(f"note: {run} records no feature names (a run of an earlier awe-tf) and its data cannot be read again "
+        print(f"note: {run} records no feature names and its data cannot be read again "
               f"({str(error).splitlines()[0]}): that these features are the model's, in its order, is not checked")
         return None
 
@@ -287,16 +287,18 @@ def same_data(n_features, n_labels, label_names, split, name, where, args=None, 
     them); where ``args`` read --train with --header auto otherwise than the run in ``run`` read its own
     file (a copy of that file is read afresh), the message names the run's --header; where the run
     had an interactions test file of its own and ``args`` give none, it names that file (its items
-    are among the model's); where ``args`` give a test file of interactions with items the model has
-    not, it names them."""
+    are among the model's); where ``args`` give a test file of interactions and the files hold items
+    the model has not, it names them. A run that records no feature names, given data of named
+    features, has them checked against its own data read again (:func:`_features_read_again`)."""
     from awe_tf import runs
+    from awe_tf.data.dataset import are_column_numbers
     from awe_tf.evaluation import data_mismatch
 
     if feature_names is None and run is not None:
         feature_names = runs.recorded_features(run)
         given = args is not None and bool(getattr(args, "train", None) or getattr(args, "dataset", None))
         if feature_names is None and given and split.train.task == "annotation" \
-                and not runs.column_numbers(split.train.feature_names):
+                and not are_column_numbers(split.train.feature_names):
             feature_names = _features_read_again(run)
     problem = data_mismatch(n_features, n_labels, label_names, split.train, feature_names)
     if problem:
@@ -317,8 +319,7 @@ def same_data(n_features, n_labels, label_names, split, name, where, args=None, 
             new = sorted(set(map(str, split.train.label_names)) - set(map(str, label_names)))
             if new:
                 hint = (f"; {len(new)} of its items {'is' if len(new) == 1 else 'are'} not the model's "
-                        f"({', '.join(map(repr, new[:3]))}"
-                        f"{', ...' if len(new) > 3 else ''}): an item of the test file (--test) is an item of the data "
-                        "too; score the model on test interactions of its own items (leave the others out of the "
-                        "file)")
+                        f"({', '.join(map(repr, new[:3]))}{', ...' if len(new) > 3 else ''}): the items of the files "
+                        "given (--train and --test) are the data's; score the model on interactions of its own items "
+                        "(leave the others out of the files)")
         raise UsageError(f"{where}: {problem} ({name}); give the data it was trained on (--dataset or --train){hint}")

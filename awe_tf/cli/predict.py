@@ -99,7 +99,7 @@ def _say_skipped(names, items) -> None:
     lacking = sorted({str(item) for row in items for item in row if str(item) not in known})
     if lacking:
         print(f"note: {len(lacking)} item{'s' * (len(lacking) > 1)} the model does not have, left out of the rows "
-              f"(--unknown-items skip): {', '.join(map(repr, lacking[:5]))}{', ...' if len(lacking) > 5 else ''}")
+              f"(--unknown-items skip): {_some([repr(item) for item in lacking])}")
 
 
 def _new_users(args, name: str, names: list[str]):
@@ -182,6 +182,8 @@ def cmd_predict(args) -> int:
     output = output_file(args.output, run=run)
     if args.all_items and asked != "--user":
         raise UsageError("--all-items goes with --user")
+    if args.unknown_items != "refuse" and asked == "--user":
+        raise UsageError("--unknown-items goes with --items or --rows (a user of the data has only the model's items)")
     model = AWEModel.load_model(args.model)
     try:
         split, name, recorded = load_data(args, run)
@@ -192,6 +194,8 @@ def cmd_predict(args) -> int:
     recommendation = task == RECOMMENDATION
     if not recommendation and asked != "--rows":
         raise UsageError(f"{asked} is for recommendation models; {name} is {task} data: give --rows FILE")
+    if not recommendation and args.unknown_items != "refuse":
+        raise UsageError(f"--unknown-items is for recommendation models' items; {name} is {task} data")
     if split is not None:
         same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model, args, run)
     names = list(model.label_names or split.train.label_names)  # a model made in Python may have none: the data's

@@ -70,6 +70,12 @@ def lookalike(name: str, other: str) -> str:
     return ""
 
 
+def are_column_numbers(names) -> bool:
+    """Whether names are only their column numbers (``3`` or ``f3`` at position 3), as data without
+    names of its own has them: they name nothing its sizes do not."""
+    return all(str(name) in (str(i), f"f{i}") for i, name in enumerate(names))
+
+
 def labelled_rows(Y) -> np.ndarray:
     """The rows of a label matrix with at least one label, in order: the rows that give training
     pairs, and the only ones a neighbour-based method (the k-NN baselines, an affinity built from

@@ -244,7 +244,9 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
     known column name such as ``user``, ``item``, ``uid``; a weight that is not a number; an id
     that is not an integer where the next line's is). Either every row has a weight or none
     does. A (user, item) pair given twice is an error, or with ``duplicates="sum"`` its weights
-    add up.
+    add up. A third column of times is refused, not read as weights: named as one in the header
+    (``ts``, ``timestamp``, :data:`TIME_WORDS`), or holding only whole numbers of
+    :data:`UNIX_TIMES` or more (Unix seconds).
     """
     path = Path(path)
     sep = _separator(path)

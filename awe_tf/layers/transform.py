@@ -13,8 +13,8 @@ from awe_tf.tracing import TracedOnce
 
 BATCH_ENTRIES = 1 << 20  # padded entries transformed at once by :meth:`InputTransform.apply`
 # A category coded otherwise than its reader does, in a request's graph (no apostrophe: TF escapes it)
-OTHER_VALUE = f"feature_weights: a value other than 1 on a column of a category; {CATEGORY_CODING}"
-TWO_VALUES = f"feature_ids: two values of one category in a row; {CATEGORY_CODING}"
+CATEGORY_NOT_ONE = f"feature_weights: a value other than 1 on a column of a category; {CATEGORY_CODING}"
+CATEGORY_TWICE = f"feature_ids: two values of one category in a row; {CATEGORY_CODING}"
 TOO_LARGE = ("an input value is too large: after the model's input transform (standardised with the training "
              "statistics, then normalised) it is beyond float32's range, 3.4e38")
 
@@ -129,8 +129,9 @@ class InputTransform(tf.keras.layers.Layer):
         is_column, place = _member(ids, columns)
         given = is_column & tf.not_equal(weights, 0.0)
         group = tf.where(given, tf.reshape(tf.gather(tf.constant(group_of, tf.int32), place), tf.shape(ids)), -1)
-        return [tf.debugging.Assert(tf.logical_not(tf.reduce_any(given & tf.not_equal(weights, 1.0))), [OTHER_VALUE]),
-                tf.debugging.Assert(tf.logical_not(repeated_in_a_row(group)), [TWO_VALUES])]
+        not_one = tf.reduce_any(given & tf.not_equal(weights, 1.0))
+        return [tf.debugging.Assert(tf.logical_not(not_one), [CATEGORY_NOT_ONE]),
+                tf.debugging.Assert(tf.logical_not(repeated_in_a_row(group)), [CATEGORY_TWICE])]
 
     # ------------------------------------------------------------------------- the graph
     def call(self, feature_ids, feature_weights):

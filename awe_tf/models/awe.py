@@ -141,8 +141,10 @@ class AWEModel(tfrs.Model):
 
     def adapt(self, data) -> None:
         """Fit what the model learns from its training data besides U, V and G: the input
-        transform's statistics and, for recommendation, which items may be ranked (those with a
-        training interaction). :func:`~awe_tf.training.fit` calls it on a model not yet adapted."""
+        transform's statistics (and the data's categories, whose rows it refuses to find coded
+        otherwise: :meth:`~awe_tf.layers.transform.InputTransform.adapt`) and, for recommendation,
+        which items may be ranked (those with a training interaction). :func:`~awe_tf.training.fit`
+        calls it on a model not yet adapted."""
         if (data.n_features, data.n_labels) != (self.n_features, self.n_labels):
             raise ValueError(f"{data.name} has {data.n_features} features / {data.n_labels} labels; the model was "
                              f"built for {self.n_features} / {self.n_labels}")

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from awe_tf.affinities.base import error_text, parts_of
 from awe_tf.config import ModelConfig, SettingError, TrainConfig, affinity_of, check_monitor
-from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split, labelled_rows
+from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split, are_column_numbers, labelled_rows
 from awe_tf.data.pipeline import TrainingBatches
 from awe_tf.distribute import is_parameter_server, is_tpu, rows_by_workers, sharding_text, xla_problem
 from awe_tf.evaluation import data_mismatch
@@ -190,7 +190,8 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
             run starts from (joint learning from a WSABIE, as the paper's Table 3 did; fine-tuning
             on newer data): rows by label name where both models have names, a label (item) it
             lacks starting at its initial row (:func:`start_from`), else by position. With
-            ``validation`` the start is scored as epoch 0 and kept if no epoch beats it; with
+            ``validation`` the start is scored as epoch 0 and kept if no epoch beats it (unless
+            it lacks some of the data's labels, whose rows no epoch 0 trained); with
             ``epochs=0`` it is kept as it is.
         other_start: what to do with a checkpoint in ``output_dir`` that differs from this run
             only in what it began from (the ``model`` given, the state ``continue_from`` gave its
@@ -310,9 +311,9 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                                f"{train_config.epochs} asked for; ask for at least {start_epoch} to continue it, or "
                                "start afresh (awe-tf train --restart)")
     if init_from is not None and start_epoch == 0:
-        by_name, new = start_from(model, init_from)
-        if by_name and train_config.verbose:
-            print(f"init_from: {by_name}")
+        note, new = start_from(model, init_from)
+        if note and train_config.verbose:
+            print(f"init_from: {note}")
         # the start is a candidate too, epoch 0, kept if no epoch beats it; not with labels new since, at their
         # initial rows (chosen, the model would be published with them untrained)
         if ranking is not None and not new:
@@ -433,18 +434,18 @@ def start_record(given: AWEModel | None, continue_from: AWEModel | None) -> dict
     return record
 
 
-def label_rows(names, start_names) -> tuple[np.ndarray, np.ndarray] | None:
+def label_rows(names, start_names, ids: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
     """Which rows of V a model of labels ``names`` takes from a start of labels ``start_names``,
     by name: ``(ours, theirs)``, the rows of the labels both have; None where rows go by position
-    (either has no names, or only its column numbers, ``"0"``, ``"1"``, ...; or the two lists are
-    the same).
+    (either has no names, or, unless they are ``ids`` (a recommendation model's items, ids of their
+    own), only its column numbers, ``"0"``, ``"1"``, ...; or the two lists are the same).
 
     Raises:
         ValueError: a name two labels share (MovieLens titles two films share: it does not say
             which row is which), or no name in both.
     """
     def numbered(labels) -> bool:
-        return labels is None or all(str(name) == str(i) for i, name in enumerate(labels))
+        return labels is None or (not ids and are_column_numbers(labels))
 
     if numbered(names) or numbered(start_names) or list(names) == list(start_names):
         return None
@@ -477,7 +478,7 @@ def start_from(model: AWEModel, trained: AWEModel) -> tuple[str | None, int]:
         ``(note, new)``: a note on the labels taken by name, those ``trained`` lacks (``new`` of
         them) and those this model leaves out; ``(None, 0)`` where the rows went by position.
     """
-    rows = label_rows(model.label_names, trained.label_names)
+    rows = label_rows(model.label_names, trained.label_names, model.data_task == RECOMMENDATION)
     both_items = model.data_task == RECOMMENDATION and trained.data_task == RECOMMENDATION
     if rows is not None and model.data_task != trained.data_task:
         raise ValueError("cannot start a recommendation model from an annotation model, or the other way round")
