@@ -1053,4 +1053,4 @@ def test_data_with_the_features_in_another_order_is_refused_by_the_commands_a_ru
         assert refused.returncode == 2 and expected in refused.stderr, refused.stderr
     (tmp_path / "d.arff").rename(tmp_path / "gone.arff")  # and where that data is gone, a note says so
     unchecked = run("evaluate", str(out), "--train", str(tmp_path / "swapped.arff"), *labels)
-    assert "records no feature names (a run of an earlier awe-tf) and its data cannot be read again" in unchecked.stdout
+    assert "records no feature names and its data cannot be read again" in unchecked.stdout
