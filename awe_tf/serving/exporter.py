@@ -156,10 +156,8 @@ def check_target(model, base_dir, name: str, flavour: str, version: int | None =
 def changed_ids(model, model_dir: Path) -> tuple[int, str] | None:
     """Where the ids of ``model`` mean other things than those of the newest version exported in
     ``model_dir`` (:func:`ids_of`): ``(that version, what differs in words)``; else None."""
-    newest = None
-    for existing in layout.versions(model_dir):
-        recorded = read_metadata(model_dir / str(existing))
-        newest = (existing, recorded) if recorded else newest  # versions come in increasing order
+    newest = next(((existing, recorded) for existing in reversed(layout.versions(model_dir))
+                   if (recorded := read_metadata(model_dir / str(existing)))), None)  # one file read, as a rule
     if newest is None:
         return None
     this = ids_of(model)
