@@ -924,19 +924,27 @@ def test_an_interrupted_command_says_how_to_go_on_where_it_keeps_its_work():
 def test_a_checkpoint_refused_for_settings_alone_says_the_flags_that_resume_it():
     """An earlier awe-tf's interrupted run, refused where defaults changed since, goes on with the
     values it began with; not where anything else changed (data, a start, a setting of no value)."""
-    from awe_tf.cli import _named_by_flags, build_parser
+    from awe_tf.cli import _named_by_flags, _resume_flags, build_parser
+    from awe_tf.training.callbacks import OtherSettings, changed_settings, other_settings
 
     parser = build_parser()
     train = next(a for a in parser._actions if a.dest == "command").choices["train"]
-    refusal = ("r/checkpoints holds a checkpoint of a run with other data or settings ({}); use another output "
-               "directory, or start afresh (awe-tf train --restart)")
-    said = _named_by_flags(refusal.format("model.init_scale: 1.0 -> 0.1; train.min_steps_per_epoch: 1 -> 32"), train)
+
+    def refused(recorded, settings):  # as EpochCheckpoint.restore refuses a checkpoint, as main says it
+        error = OtherSettings(other_settings("r/checkpoints holds a checkpoint of a run", recorded, settings)
+                              + "; use another output directory, or start afresh (awe-tf train --restart)",
+                              changed_settings(recorded, settings))
+        return _named_by_flags(str(error), train) + _resume_flags(error, train)
+
+    now = {"model": {"init_scale": 0.1, "input_bias": True, "affinity": {"a": 2}}, "train": {"min_steps_per_epoch": 32},
+           "data": "d"}
+    earlier = {"model": {**now["model"], "init_scale": 1.0}, "train": {"min_steps_per_epoch": 1}, "data": "d"}
+    said = refused(earlier, now)
     assert "(--init-scale: 1.0 -> 0.1; --min-steps-per-epoch: 1 -> 32)" in said
     assert said.endswith("; or go on with the settings it began with: --init-scale 1.0 --min-steps-per-epoch 1")
-    for other in ("the training data changed; train.min_steps_per_epoch: 1 -> 32",
-                  "model.input_bias: true -> false",
-                  'model.affinity: {"a": 1} -> null; train.min_steps_per_epoch: 1 -> 32'):
-        assert "go on with" not in _named_by_flags(refusal.format(other), train), other
+    for other in ({**earlier, "data": "e"}, {**now, "model": {**now["model"], "input_bias": False}},
+                  {**earlier, "model": {**earlier["model"], "affinity": {"a": 1}}}):
+        assert "go on with" not in refused(other, now), other
 
 
 def test_a_text_run_recorded_before_real_columns_were_numeric_says_so(tmp_path, capsys):

@@ -17,6 +17,7 @@ import importlib
 import logging
 import os
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -117,25 +118,28 @@ class _Output:
 def _named_by_flags(message: str, parser) -> str:
     """A refusal's changed settings as the library names them (``model.dimension: 16 -> 8``, a
     run's or search's recorded settings against this command's) named by the flags that set them
-    (``--dimension: 16 -> 8``), where the command has one. Where a checkpoint is refused for
-    changed settings alone, and each is set by a flag that takes one value, it also says those
-    flags with the values the checkpoint has (a run of an earlier awe-tf, whose defaults changed
-    since: ``--min-steps-per-epoch 1``)."""
+    (``--dimension: 16 -> 8``), where the command has one."""
 
     def flag(match):
         name = flag_of(parser, match.group(2))
         return f"{name}: " if name.startswith("--") else match.group(0)
 
+    return re.sub(r"(?<![\w.])(model|train)\.(\w+): ", flag, message)
+
+
+def _resume_flags(error, parser) -> str:
+    """For a checkpoint refused for plain settings alone (:class:`~awe_tf.training.callbacks.OtherSettings`
+    with ``earlier``), each set by a flag that takes one value, those flags with the values the
+    checkpoint has, which go on with it (a run of an earlier awe-tf, whose defaults changed since:
+    ``--min-steps-per-epoch 1``); else nothing."""
+    earlier = getattr(error, "earlier", None)
     takes_value = {action.dest for action in getattr(parser, "_actions", []) if action.option_strings
                    and action.nargs is None and not isinstance(action.const, bool)}
-    changed = re.findall(r"(?<![\w.])(?:model|train)\.(\w+): (\S+) -> ", message)
-    earlier = [flag_of(parser, key) + " " + old.strip('"') for key, old in changed
-               if key in takes_value and re.fullmatch(r'-?[\d.e+-]+|"[\w.:-]+"', old)]
-    resumable = "holds a checkpoint of a run with other data or settings" in message and earlier \
-        and len(earlier) == len(changed) == message.count(" -> ") \
-        and not re.search(r"data changed|start: |init_from: |; \.\.\.\)", message)  # every change one of those
-    named = re.sub(r"(?<![\w.])(model|train)\.(\w+): ", flag, message)
-    return named + (f"; or go on with the settings it began with: {' '.join(earlier)}" if resumable else "")
+    if not earlier or any(key not in takes_value or value is None or isinstance(value, bool)
+                          for key, value in earlier.items()):
+        return ""
+    return "; or go on with the settings it began with: " + " ".join(
+        f"{flag_of(parser, key)} {shlex.quote(str(value))}" for key, value in earlier.items())
 
 
 def _goes_on(args) -> str:
@@ -174,7 +178,8 @@ def main(argv=None) -> int:
               "affinity's hooks branch with tf.cond or tf.where (README: Adding an affinity) "
               f"({str(err).splitlines()[0]})", file=sys.stderr)
     except (DataFormatError, ValueError, RuntimeError, ImportError, OSError) as err:  # OSError: a broken pipe too,
-        print(f"error: {_named_by_flags(str(err), getattr(args, 'parser', None))}",  # other than the output's
+        parser = getattr(args, "parser", None)
+        print(f"error: {_named_by_flags(str(err), parser)}{_resume_flags(err, parser)}",  # other than the output's
               file=sys.stderr)  # (a reader of the output may stop early)
     except _lost_peer() as err:
         if getattr(args, "strategy", None) not in ("multiworker", "parameter-server"):

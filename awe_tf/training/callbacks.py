@@ -141,6 +141,34 @@ class TrainingDiverged(RuntimeError):
     """Training produced a non-finite loss or weights: it stopped, and nothing was saved after."""
 
 
+class OtherSettings(RuntimeError):
+    """A checkpoint of a run with other data or settings, refused. ``earlier``: where only plain
+    model and training settings differ, their values in the checkpoint, by name (what would go on
+    with it); else None."""
+
+    def __init__(self, message: str, earlier: dict | None = None):
+        super().__init__(message)
+        self.earlier = earlier
+
+
+def changed_settings(recorded: dict, settings: dict) -> dict | None:
+    """The model and training settings whose value in ``recorded`` differs from ``settings``', by
+    name, with the recorded value; None where anything else differs too (the data, a start, a
+    setting whose value is a dict or a list)."""
+    parts = ("model", "train")
+    if {k: v for k, v in recorded.items() if k not in parts} != {k: v for k, v in settings.items() if k not in parts}:
+        return None
+    earlier = {}
+    for part in parts:
+        old, new = recorded.get(part) or {}, settings.get(part) or {}
+        for key in sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                if any(isinstance(value, (dict, list)) for value in (old.get(key), new.get(key))):
+                    return None
+                earlier[key] = old.get(key)
+    return earlier
+
+
 class StopOnNonFinite(tf.keras.callbacks.Callback):
     """Stop training with :class:`TrainingDiverged` at the end of an epoch whose loss, U or V is
     not finite, before any later callback (checkpoints, best weights) can keep the diverged
@@ -320,7 +348,7 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
     def restore(self, other_start: str = "refuse") -> int:
         """Restore the last checkpoint if there is one; returns the epoch to start from.
 
-        A checkpoint of other settings is refused (RuntimeError). One that differs only in what it
+        A checkpoint of other settings is refused (:class:`OtherSettings`). One that differs only in what it
         began from (the ``start`` setting) is refused too, or with ``other_start="restart"``
         left alone: training starts afresh (epoch 0) and writes over it from its first epoch, and
         :attr:`restarted` says so.
@@ -339,7 +367,8 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
             return 0
         refused = other_settings(f"{self.directory} holds a checkpoint of a run", recorded, self.settings)
         if refused:
-            raise RuntimeError(f"{refused}; use another output directory, or start afresh (awe-tf train --restart)")
+            raise OtherSettings(f"{refused}; use another output directory, or start afresh (awe-tf train --restart)",
+                                changed_settings(recorded, self.settings))
         # The checkpoint of the epoch the state records: a run killed between the two writes of an
         # epoch's end has that epoch's weights saved, and its state (history, best so far) not yet.
         recorded_epoch = self.directory / "last" / f"ckpt-{int(state.get('epoch', 0))}"
