@@ -42,7 +42,8 @@ def check_monitor(monitor: str, n_labels: int | None = None) -> int:
         SettingError: ``monitor`` is not such a metric, or k is above ``n_labels``.
     """
     if not isinstance(monitor, str) or not MONITORED.fullmatch(monitor):
-        raise SettingError("monitor", f"must be precision@k or recall@k (k a whole number), got {monitor!r}")
+        raise SettingError("monitor", f"must be precision@k or recall@k (k a whole number, at least 1), got "
+                                      f"{monitor!r}")
     k = int(monitor.split("@")[1])
     if n_labels is not None and k > n_labels:
         raise SettingError("monitor", f"{monitor} needs at least {k} labels to rank; the data has {n_labels}")

@@ -279,6 +279,32 @@ def test_train_reads_weights_and_categories_and_says_which_numeric_columns_it_ke
     assert "1 numeric column standardised with the training part's mean and standard deviation" in proc.stdout  # d
 
 
+def test_ids_written_with_other_zeros_and_unweighted_items_are_said(tmp_path):
+    """A test file whose ids are the training file's with zeros added (a spreadsheet's) is read
+    as it is, other users and items, and train's and evaluate's data lines say so; where every
+    test item is such an id, the refusal says what they are. predict --items of a model trained
+    on weighted items (ratings) notes that the items weigh 1 each."""
+    rng = np.random.default_rng(0)
+    lines = [f"{u},{i},{rng.integers(1, 6)}" for u in range(1, 41) for i in rng.choice(30, 8, replace=False)]
+    (tmp_path / "r.csv").write_text("user,item,rating\n" + "\n".join(lines) + "\n")
+    (tmp_path / "t.csv").write_text("user,item\n001,7\n2,07\n3,8\n")
+    (tmp_path / "z.csv").write_text("user,item\n3,0007\n")
+    refused = run("train", "--train", str(tmp_path / "r.csv"), "--test", str(tmp_path / "z.csv"), check=False)
+    assert refused.returncode == 2 and ("every item of its test part is in no training row, and an item never trained "
+                                        "on is not ranked: every precision would be 0 (ids are compared as text; its "
+                                        "items are training items written with other leading zeros (1: '0007' for "
+                                        "'7'): write them alike)") in refused.stderr, refused.stderr
+    out = tmp_path / "run"
+    said = run("train", "--train", str(tmp_path / "r.csv"), "--test", str(tmp_path / "t.csv"), "--epochs", "1",
+               "--no-validate", "--no-baselines", "--dimension", "4", "--negatives", "2", "-o", str(out)).stdout
+    for what, pair in (("user", "'001' for '1'"), ("item", "'07' for '7'")):
+        line = f"note: {what} ids of the test file written with other leading zeros than training ids (1: {pair})"
+        assert line in said and line in run("evaluate", str(out)).stdout
+    items = run("predict", str(out), "--items", "7", "8", "-k", "3").stdout
+    assert "note: the model was trained on users whose items carry weights" in items
+    assert "note: the model was trained" not in run("predict", str(out), "--user", "5", "-k", "3").stdout
+
+
 def test_train_says_when_its_epochs_are_chosen_on_few_rows_or_capped(tmp_path):
     """50 rows: the carve-out scores 10, too few to tell epochs apart, and the line says so; the
     best epoch is the last --epochs allows, and the line says the score may still be rising."""

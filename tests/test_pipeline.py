@@ -268,3 +268,8 @@ def test_rows_are_found_by_their_ids_as_text():
     assert data.rows_of(["u3", 7, "u7"]).tolist() == [1, 2, 0]
     with pytest.raises(KeyError, match="no row of data has the id 'u9' .its 3 rows' ids are as its data gives"):
         data.rows_of(["u3", "u9"])
+    with pytest.raises(KeyError, match=r"the id '007' .*; ids are compared as text, and '7' is the same number"):
+        data.rows_of(["007"])  # a spreadsheet's zeros, added or dropped
+    with pytest.raises(KeyError) as unlike:
+        data.rows_of(["8"])
+    assert "same number" not in str(unlike.value)

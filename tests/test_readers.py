@@ -1,5 +1,7 @@
 """Readers: every format, and a clear error (file and line) for every kind of bad input."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -240,6 +242,38 @@ def test_interactions_with_weights_and_header(tmp_path):
         read_interactions(write(tmp_path, "i7.tsv", "a\tb\nc\td\ne\tf\tx\n"), header=False)
 
 
+def test_ids_of_one_number_written_with_other_zeros_are_other_ids_and_said_to_be(tmp_path):
+    """Ids are text: '007' and '7' are two users, read apart as before, and a note names them,
+    within one file and where a test file writes the training file's ids otherwise (a
+    spreadsheet's zeros); ids that merely look alike are not named."""
+    from awe_tf.data.interactions import written_otherwise
+    from awe_tf.data.protocols import protocol_split
+
+    data = read_interactions(write(tmp_path, "one.csv", "7,a\n007,b\n7,c\n8,a\n08,c\nx7,a\n"))
+    assert list(data.row_ids) == ["007", "08", "7", "8", "x7"]  # five users, as before
+    assert data.notes == ("user ids written with other leading zeros than its other ids (2: '7' for '007', '8' for "
+                          "'08'): ids are compared as text, so they are read as other users; write them alike where "
+                          "they are one user",)
+    assert read_interactions(write(tmp_path, "plain.csv", "7,a\n70,b\n0,a\n00x,b\n")).notes == ()
+    train = read_interactions(write(tmp_path, "train.csv", "".join(f"{u},{i}\n" for u in range(1, 9) for i in
+                                                                     range(1, 12) if (u + i) % 3)))
+    test = read_interactions(write(tmp_path, "test.csv", "001,3\n2,04\n2,10\n09,5\n"))
+    split = protocol_split(train, test)
+    assert split.train.notes == (
+        "user ids of the test file written with other leading zeros than training ids (1: '001' for '1'): ids are "
+        "compared as text, so they are read as other users; write them alike where they are one user",
+        "item ids of the test file written with other leading zeros than training ids (1: '04' for '4'): ids are "
+        "compared as text, so they are read as other items; write them alike where they are one item")
+    assert "001" in list(split.test.row_ids)  # still another user: tested with no training items
+    from awe_tf.data.interactions import rows_of_items
+
+    hint = "items the model does not have: '04' ('04' for '4': the model's items written with other leading zeros?"
+    with pytest.raises(ValueError, match=re.escape(hint)):
+        rows_of_items(["3", "4"], [["3", "04"]])
+    many = written_otherwise([f"{n:03d}" for n in range(6)], known=[str(n) for n in range(6)])
+    assert list(many.items())[:2] == [("000", "0"), ("001", "1")] and len(many) == 6
+
+
 def test_interactions_in_memory_are_the_data_set_their_file_reads_as(tmp_path):
     """Dataset.from_interactions builds what read_interactions reads from a file of the same rows
     (the same content and fingerprint, users in ascending id order, ids kept as text, whole-number
@@ -323,8 +357,11 @@ def test_rows_without_a_header_or_counted_from_one_and_wide_tables_are_told_apar
     label columns (named as a table, not read as interactions, whether or not a test file is given)."""
     rows = "1,2 1:0.5 3:2\n0 0:1\n"
     with pytest.raises(DataFormatError, match=r"/r.txt:1: the first line must be the header 'N F L', got '1,2 1:0.5 "
-                                              r"3:2': N the rows.* reads with '2 4 3' put first"):
+                                              r"3:2': N the rows.*LibSVM's multi-label layout.: put '2 4 3' first"):
         read_xmlrepo(write(tmp_path, "r.txt", rows))
+    with pytest.raises(DataFormatError, match=re.escape("no row has feature 0 or label 0, so its indices count from 1, "
+                                                        "as LibSVM's do: take 1 from each, then put '2 3 2' first")):
+        read_xmlrepo(write(tmp_path, "one.txt", "1,2 1:0.5 3:2\n1 2:1\n"))  # labels 1-2, features 1-3
     assert read_xmlrepo(write(tmp_path, "h.txt", "2 4 3\n" + rows)).notes == ()
     with pytest.raises(DataFormatError, match=r"o.txt:2: feature index 4 out of range \(0..3: indices count from 0; "
                                               r"are this file's counted from 1"):

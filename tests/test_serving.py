@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -354,6 +355,17 @@ def test_a_new_users_items_by_name_are_the_rows_of_their_ids(tmp_path):
     with pytest.raises(ValueError, match="weights must be one list per row"):
         served.rows_of([["i1", "i2"]], weights=[2.0, 1.0])
     assert served.rows_of(row for row in [["i2"]]).nnz == 1  # rows from a generator, read once
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a model of unweighted items: weights left out say nothing
+        served.rows_of([["i2", "i0"]])
+    rated = AWEModel(6, 6, dimension=4, data_task="recommendation", label_names=names, seed=3,
+                     input_transform={"numeric": [], "mean": [], "std": [], "weighted": True})
+    rated_served = serving.load(serving.export(rated, tmp_path, "r", flavour="portable", log=None))
+    with pytest.warns(UserWarning, match="trained on users whose items carry weights .* give weights=, as the file"):
+        rated_served.rows_of([["i2", "i0"]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rated_served.rows_of([["i2", "i0"]], weights=[[4.0, 1.0]])
     # items new since the export: refused, naming the choice to skip them, which ranks the rest of each row
     with pytest.raises(ValueError, match=re.escape("items new since it was trained: unknown='skip' ranks")):
         served.rows_of([["i2", "new"]])

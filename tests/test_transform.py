@@ -1,6 +1,8 @@
 """The input transform kept inside the model: numeric columns standardised with the training
 statistics, rows scaled to unit norm, the same output however a row is padded or ordered."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -393,3 +395,29 @@ def test_a_checkpoint_written_before_categories_were_recorded_resumes_with_them(
     untrained = {"model": {"input_transform": {"numeric": [], "ignored": [4, 7]}}, "data": "d"}  # recorded since too
     older = {"model": {"input_transform": {"numeric": []}}, "data": "d"}
     assert changes(as_recorded_now(older, untrained), untrained) == []
+    weighted = {"model": {"input_transform": {"numeric": [], "weighted": True}}, "data": "d"}  # and weighted items
+    assert changes(as_recorded_now(older, weighted), weighted) == []
+
+
+def test_a_recommendation_model_records_whether_its_users_items_were_weighted(tmp_path):
+    """adapt records weighted items (ratings, an interactions file's weights) for recommendation
+    data only: not for implicit data, nor ratings read as ones, nor annotation's feature values;
+    the config holds it only where set, and a save and load keep it."""
+    from awe_tf.data import Dataset
+    from awe_tf.training import ModelConfig, build_model
+
+    users, items = ["a", "a", "b", "b", "c"], ["x", "y", "x", "z", "y"]
+    rated = Dataset.from_interactions(users, items, [5, 1, 2, 2, 4])
+    for data, weighted in ((rated, True), (Dataset.from_interactions(users, items), False),
+                           (dataclasses.replace(rated, X=rated.Y.copy(), values_as_ones=True), False),
+                           (Dataset(np.array([[0.5, 2.0], [1.0, 0.0]]), np.eye(2)), False)):
+        model = build_model(data, ModelConfig(dimension=2))
+        model.adapt(data)
+        assert model.transform.weighted is weighted
+        assert ("weighted" in model.get_config()["input_transform"]) is weighted
+    model.save_model(tmp_path / "plain")
+    assert not AWEModel.load_model(tmp_path / "plain").transform.weighted
+    model = build_model(rated, ModelConfig(dimension=2))
+    model.adapt(rated)
+    model.save_model(tmp_path / "rated")
+    assert AWEModel.load_model(tmp_path / "rated").transform.weighted

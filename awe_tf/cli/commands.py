@@ -100,6 +100,8 @@ def cmd_evaluate(args) -> int:
     print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else "") +
           (f" (the default: {args.served} records no data; give it with --dataset or --train)" if unnamed else "") +
           (f"; test part: {Path(args.test).name}" if args.test else ""))
+    for note in split.train.notes:  # what its reader saw that may not be what was meant, as train says
+        print(f"      note: {note}")
     model = served = None
     if args.model:  # both loaded and checked before any scoring
         from awe_tf.models import AWEModel

@@ -267,8 +267,16 @@ def check_parts(args, split, name: str, parts: str) -> None:
         raise UsageError(f"{args.test or args.train or name}: its test part has no example with a positive label to "
                          f"score{why}")
     if recommendation and not split.test.Y[:, split.candidates].nnz:
+        import numpy as np
+
+        from awe_tf.data.interactions import otherwise_pairs, written_otherwise
+
+        names = np.asarray(split.train.label_names, dtype=object)
+        found = written_otherwise(names[np.unique(split.test.Y.indices)], names[split.candidates])
+        hint = (f" (ids are compared as text; its items are training items written with other leading zeros "
+                f"({len(found)}: {otherwise_pairs(found)}): write them alike)") if found else ""
         raise UsageError(f"{args.test or args.train or name}: every item of its test part is in no training row, "
-                         "and an item never trained on is not ranked: every precision would be 0")
+                         f"and an item never trained on is not ranked: every precision would be 0{hint}")
 
 
 def check_labels(args, split, name: str) -> None:

@@ -171,7 +171,7 @@ def _some(names: list[str], shown: int = 5) -> str:
 
 def cmd_predict(args) -> int:
     from awe_tf.data import RECOMMENDATION
-    from awe_tf.data.interactions import rows_of_items
+    from awe_tf.data.interactions import UNWEIGHTED, rows_of_items
     from awe_tf.models import AWEModel
     from awe_tf.models.saving import run_directory
     from awe_tf.runs import RunError
@@ -209,6 +209,8 @@ def cmd_predict(args) -> int:
             _say_skipped(names, [args.items])
         except ValueError as error:
             raise UsageError(f"--items: {error}") from None
+        if model.transform.weighted:
+            print(f"note: {UNWEIGHTED}; --rows FILE takes a user's items with weights (user, item, weight)")
         rows = ["new user"]
     elif recommendation:
         X, rows = _new_users(args, name, names)

@@ -34,6 +34,51 @@ def _sort_key(ids):
         return sorted(ids)
 
 
+def _written_in_digits(text: str) -> int | None:
+    """The whole number an id written in digits alone stands for (``007``: 7), else None."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def written_otherwise(ids, known=None) -> dict[str, str]:
+    """Ids that are one whole number written with other leading zeros (``'007'`` and ``'7'``):
+    each id of ``ids`` that ``known`` lacks but holds written otherwise, with ``known``'s
+    spelling; without ``known``, each id of ``ids`` that is another of them written otherwise,
+    with the first of them in text order. Ids are compared as text, so these are other users or
+    items: what was meant only where the zeros tell ids apart; where a tool dropped or added them
+    (a spreadsheet reading ids as numbers), they were meant as the same.
+
+    Example:
+        >>> written_otherwise(["007", "8", "x"], known=["7", "8"])
+        {'007': '7'}
+        >>> written_otherwise(["7", "007", "07", "8"])
+        {'07': '007', '7': '007'}
+    """
+    ids = {str(i) for i in ids}
+    against = ids if known is None else {str(k) for k in known}
+    first = {}
+    for text in sorted(against):
+        value = _written_in_digits(text)
+        if value is not None:
+            first.setdefault(value, text)
+    return {i: first[value] for i in sorted(ids - (set() if known is None else against))
+            if (value := _written_in_digits(i)) is not None and first.get(value, i) != i}
+
+
+def otherwise_pairs(found: dict[str, str]) -> str:
+    """The first three ids :func:`written_otherwise` ``found``, each with its other spelling."""
+    pairs = ", ".join(f"{i!r} for {other!r}" for i, other in list(found.items())[:3])
+    return pairs + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+
+
+def otherwise_note(found: dict[str, str], what: str, whose: str, where: str = "") -> str:
+    """A data note on ids :func:`written_otherwise` ``found`` (``what``: ``user`` or ``item``;
+    ``whose``: the ids they are written otherwise than, ``"training ids"``; ``where``: whose ids
+    they are, ``"of the test file "``)."""
+    return (f"{what} ids {where}written with other leading zeros than {whose} ({len(found)}: "
+            f"{otherwise_pairs(found)}): ids are compared as text, so they are read as other {what}s; write them "
+            f"alike where they are one {what}")
+
+
 def interactions_to_dataset(users, items, weights, name, path, item_names=None, lines=None,
                             duplicates: str = "error", values_as_ones: bool = False, header=None,
                             unit: str | None = None) -> Dataset:
@@ -64,6 +109,8 @@ def interactions_to_dataset(users, items, weights, name, path, item_names=None, 
     if values_as_ones:
         X = Y.copy()
     names = [item_names.get(t, str(t)) if item_names else str(t) for t in item_ids]
+    notes = tuple(otherwise_note(found, what, "its other ids")
+                  for what, ids in (("user", user_ids), ("item", item_ids)) if (found := written_otherwise(ids)))
     return Dataset(
         X=X,
         Y=Y,
@@ -74,6 +121,7 @@ def interactions_to_dataset(users, items, weights, name, path, item_names=None, 
         row_ids=np.asarray(user_ids, dtype=object if not all(isinstance(u, int) for u in user_ids) else np.int64),
         values_as_ones=values_as_ones,
         header=header,
+        notes=notes,
     )
 
 
@@ -445,6 +493,9 @@ def from_interactions(users, items=None, weights=None, name: str = "interactions
 
 
 UNKNOWN_ITEMS = ("refuse", "skip")  # what rows_of_items does with an item the model does not have
+# Items given without weights to a model whose training users' items had them (InputTransform.weighted)
+UNWEIGHTED = ("the model was trained on users whose items carry weights (its file's third column: ratings, counts), "
+              "and these items weigh 1 each, as no training user's did: it may rank them less well than with weights")
 
 
 def rows_of_items(names: Sequence[str], items: Iterable[Sequence[str]],
@@ -493,8 +544,11 @@ def rows_of_items(names: Sequence[str], items: Iterable[Sequence[str]],
         values = np.asarray([w for row, keeps in zip(weights, kept, strict=True)
                              for w, keep in zip(row, keeps, strict=True) if keep], np.float64)
     elif lacking:
+        found = written_otherwise(lacking, index)
         raise ValueError(f"items the model does not have: {', '.join(map(repr, lacking[:5]))}"
                          + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else "")
+                         + (f" ({otherwise_pairs(found)}: the model's items written with other leading zeros? ids "
+                            "are compared as text)" if found else "")
                          + f" (its items are named by its label names, e.g. {names[0]!r}: an interactions "
                            f"file's item ids, MovieLens' titles; an item it never trained on has no row; items new "
                            f"since it was trained: {skip_hint} ranks for the rest of each row's)")

@@ -264,12 +264,16 @@ def merge_interactions(train: Dataset, test: Dataset) -> tuple[Dataset, np.ndarr
     by name into one set of users and items (their ``row_ids`` and ``label_names``, in ascending id
     order), the training part's name, notes and settings kept; and which of its interactions (a
     mask over ``Y.data``) come from ``test`` only. A test interaction that repeats the user's
-    training one is the training one (the notes count them)."""
-    from awe_tf.data.interactions import _sort_key
+    training one is the training one (the notes count them, and name the test file's ids that are
+    training ids written with other leading zeros, :func:`~awe_tf.data.interactions.written_otherwise`)."""
+    from awe_tf.data.interactions import _sort_key, otherwise_note, written_otherwise
 
     for part in (train, test):
         if part.task != RECOMMENDATION:
             raise ValueError(f"{part.name} is {part.task} data, not recommendation data")
+    notes = tuple(otherwise_note(found, what, "training ids", "of the test file ") for what, ids, known in (
+        ("user", test.row_ids, train.row_ids), ("item", test.label_names, train.label_names))
+        if (found := written_otherwise(ids, known)))
     users = _sort_key({str(u) for part in (train, test) for u in part.row_ids})
     items = _sort_key({str(i) for part in (train, test) for i in part.label_names})
     user_at = {u: i for i, u in enumerate(users)}
@@ -291,8 +295,8 @@ def merge_interactions(train: Dataset, test: Dataset) -> tuple[Dataset, np.ndarr
     X = sp.csr_matrix((values[order], (rows[order], cols[order])), shape=shape)
     Y = sp.csr_matrix((np.ones(len(order), np.float32), (rows[order], cols[order])), shape=shape)
     n = int(repeated.sum())
-    notes = (f"{n} test interaction{'s' * (n > 1)} repeat{'s' * (n == 1)} the user's training one{'s' * (n > 1)}: not "
-             "tested (a user's own items are not ranked)",) if n else ()
+    notes += (f"{n} test interaction{'s' * (n > 1)} repeat{'s' * (n == 1)} the user's training one{'s' * (n > 1)}: not "
+              "tested (a user's own items are not ranked)",) if n else ()
     if np.any(parts[1][2] != 1.0):
         notes += ("the test file's weights are not used: a test interaction is an item to find, whatever its weight",)
     data = dataclasses.replace(train, X=X if not train.values_as_ones else Y.copy(), Y=Y, feature_names=list(items),

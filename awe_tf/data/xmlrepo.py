@@ -56,15 +56,20 @@ def _check_index(path, line_no: int, what: str, index: int, count: int) -> None:
 
 
 def _counts(path, lines: list[str]) -> str | None:
-    """The header 'N F L' a file of rows without one would have: its rows, and one more than its
-    largest feature and label index; None where a line does not read as a row."""
+    """What to put first in a file of rows without the header 'N F L' (LibSVM's multi-label
+    layout): the header, its rows and one more than its largest feature and label index; where no
+    row has feature 0 or label 0 (LibSVM counts from 1), taking 1 from each index first, and the
+    header of the rows so counted. None where a line does not read as a row."""
     try:
         rows = [_row(path, line_no, line) for line_no, line in enumerate(lines, start=1) if line.strip()]
     except DataFormatError:
         return None
-    features = max((index for _, pairs in rows for index, _ in pairs), default=-1)
-    labels = max((label for row_labels, _ in rows for label in row_labels), default=-1)
-    return f"{len(rows)} {features + 1} {labels + 1}"
+    features = [index for _, pairs in rows for index, _ in pairs]
+    labels = [label for row_labels, _ in rows for label in row_labels]
+    from_one = bool(features and labels) and min(features) >= 1 and min(labels) >= 1
+    header = f"{len(rows)} {max(features, default=-1) + 1 - from_one} {max(labels, default=-1) + 1 - from_one}"
+    return (f"no row has feature 0 or label 0, so its indices count from 1, as LibSVM's do: take 1 from each, then "
+            f"put '{header}' first" if from_one else f"put '{header}' first")
 
 
 def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Dataset:
@@ -86,9 +91,9 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
         counts = _counts(path, lines) if any(mark in lines[0] for mark in ":,") else None  # a row, not a header
         raise DataFormatError(path, f"the first line must be the header 'N F L', got {shown!r}: N the rows, F the "
                                     "features and L the labels (indices count from 0: F and L are one more than the "
-                                    "largest)" + (f". A file of rows without it (LibSVM's multi-label layout) reads "
-                                                  f"with '{counts}' put first (a test file takes the training file's "
-                                                  "F and L)" if counts else ""), 1)
+                                    "largest)" + (f". A file of rows without it (LibSVM's multi-label layout): "
+                                                  f"{counts} (a test file takes the training file's F and L)"
+                                                  if counts else ""), 1)
     n, n_features, n_labels = (parse_int(path, h, 1, "header count") for h in header)
     if min(n, n_features, n_labels) < 1:
         raise DataFormatError(path, f"header counts 'N F L' must be at least 1, got {lines[0].strip()!r}", 1)

@@ -59,10 +59,15 @@ class InputTransform(tf.keras.layers.Layer):
             an ARFF nominal attribute's 0/1 columns); set by :meth:`adapt`. The transform does not
             change them; the scorers refuse rows that code one otherwise than training read it
             (:meth:`coding_error`).
+        weighted: whether the rows it was fitted to weigh their items otherwise than 1 each (a
+            recommendation model's users, by an interactions file's weights, ratings): a row of
+            such a model sent without its weights reads otherwise than training read it. It does
+            not change the transform; :meth:`~awe_tf.models.AWEModel.adapt` sets it, for
+            recommendation data.
     """
 
     def __init__(self, n_features: int, normalisation: str = "l2", numeric=None, mean=None, std=None,
-                 values_as_ones: bool = False, ignored=None, categories=None, **kwargs):
+                 values_as_ones: bool = False, ignored=None, categories=None, weighted: bool = False, **kwargs):
         super().__init__(**kwargs)
         if normalisation not in NORMALISATIONS:
             raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
@@ -72,6 +77,7 @@ class InputTransform(tf.keras.layers.Layer):
         self._set(numeric, mean, std)
         self.ignored = _ascending_ids(ignored, self.n_features, "ignored feature")
         self.categories = category_columns(categories or (), self.n_features)
+        self.weighted = bool(weighted)
 
     def _set(self, numeric, mean, std) -> None:
         self.numeric = None if numeric is None else np.asarray(numeric, np.int64).reshape(-1)
@@ -239,6 +245,7 @@ class InputTransform(tf.keras.layers.Layer):
             "values_as_ones": self.values_as_ones,
             "ignored": self.ignored.tolist(),
             "categories": [list(group) for group in self.categories],
+            "weighted": self.weighted,
         }
 
 

@@ -6,6 +6,7 @@ import weakref
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
@@ -87,7 +88,7 @@ class AWEModel(tfrs.Model):
             (a user's items in, items out): then :meth:`top_k` and the exported graphs leave out
             the request's own items and the items never seen in training, as evaluation does.
         input_transform: what :meth:`adapt` fitted of the input transform (``numeric``, ``mean``,
-            ``std``, and ``values_as_ones``, ``ignored`` and ``categories`` when set).
+            ``std``, and ``values_as_ones``, ``ignored``, ``categories`` and ``weighted`` when set).
     """
 
     def __init__(self, n_features: int, n_labels: int, dimension: int = DEFAULTS.dimension, affinity=None,
@@ -150,6 +151,7 @@ class AWEModel(tfrs.Model):
                              f"built for {self.n_features} / {self.n_labels}")
         self.transform.adapt(data.X, data.numeric_features, data.numeric_scale, data.values_as_ones, data.categories)
         if self.data_task == RECOMMENDATION:
+            self.transform.weighted = not data.values_as_ones and bool((sp.csr_matrix(data.X).data != 1).any())
             self.rankable.assign((np.asarray(data.Y.sum(axis=0)).ravel() > 0).astype(np.float32))
 
     def with_bias(self, feature_ids, weights):
@@ -437,8 +439,8 @@ class AWEModel(tfrs.Model):
 
     def _transform_config(self) -> dict | None:
         """What :meth:`adapt` fitted of the input transform, or None; ``values_as_ones``,
-        ``ignored`` and ``categories`` only when set, so the configs of models without them read as before they
-        existed."""
+        ``ignored``, ``categories`` and ``weighted`` only when set, so the configs of models without them read as
+        before they existed."""
         transform = self.transform.get_config()
         fitted = {key: transform[key] for key in ("numeric", "mean", "std")}
         if self.transform.values_as_ones:
@@ -447,6 +449,8 @@ class AWEModel(tfrs.Model):
             fitted["ignored"] = transform["ignored"]
         if self.transform.categories:
             fitted["categories"] = transform["categories"]
+        if self.transform.weighted:
+            fitted["weighted"] = True
         return fitted if self.transform.adapted or self.transform.values_as_ones or self.transform.ignored.size \
             or self.transform.categories else None
 

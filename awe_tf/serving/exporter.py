@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import tensorflow as tf
 
 from awe_tf.config import check_whole
 from awe_tf.data.dataset import CATEGORY_CODING, category_coding_error
-from awe_tf.data.interactions import rows_of_items
+from awe_tf.data.interactions import UNWEIGHTED, rows_of_items
 from awe_tf.data.pipeline import NEGATIVE_ITEMS, pad_rows, raw_rows
 from awe_tf.layers.scann_index import BRUTE_FORCE_ROWS
 from awe_tf.models.saving import tables_digest
@@ -391,7 +392,8 @@ class ServedModel:
 
         Args:
             items: one list of item names per row (a new user's items).
-            weights: one list of weights per row, as the data file has them (default 1 each).
+            weights: one list of weights per row, as the data file has them (default 1 each; a
+                warning where the model's training users' items had weights other than 1).
             unknown: ``refuse`` an item the model does not have (new since it was trained), or
                 ``skip`` it: the row is then the rest of its items.
 
@@ -406,6 +408,9 @@ class ServedModel:
         names = self.label_names
         if names is None:
             raise ValueError(f"{self.path} records no item names: give the rows by id (X, or feature_ids)")
+        transform = (self.metadata.get("model") or {}).get("input_transform") or {}
+        if weights is None and transform.get("weighted"):
+            warnings.warn(f"{UNWEIGHTED}: give weights=, as the file has them", stacklevel=2)
         return rows_of_items(names, items, weights, shared="give those rows by id (X, or feature_ids)", unknown=unknown)
 
     def _check_features(self, feature_ids: np.ndarray, feature_weights: np.ndarray) -> None:

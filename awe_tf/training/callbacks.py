@@ -225,9 +225,9 @@ def as_recorded_now(recorded: dict, settings: dict) -> dict:
     existed, to compare with ``settings``: the value every earlier run had of a model or training
     setting added since (:func:`~awe_tf.config.with_earlier_defaults`; only settings that
     ``settings`` compares), ``settings``' engine where they were written before the engine had
-    to match (nothing tells what it was), and ``settings``' categories and untrained features where
-    the input transform was written before it recorded them (the data's digest, compared too, says
-    they are the same)."""
+    to match (nothing tells what it was), and ``settings``' categories, untrained features and
+    weighted items where the input transform was written before it recorded them (the data's
+    digest, compared too, says they are the same)."""
     recorded = dict(recorded)
     for part, earlier in (("model", EARLIER_MODEL_DEFAULTS), ("train", EARLIER_TRAIN_DEFAULTS)):
         if isinstance(recorded.get(part), dict):
@@ -237,12 +237,12 @@ def as_recorded_now(recorded: dict, settings: dict) -> dict:
     if isinstance(train, dict) and "engine" not in train and "engine" in settings.get("train", {}):
         recorded["train"] = {**train, "engine": settings["train"]["engine"]}
     # What the input transform records since (a category's columns; the features no training row
-    # trains, left out of every row): the data, compared by its digest, says what they were, and an
-    # untrained feature's row got no gradient either way.
+    # trains, left out of every row; whether its users' items were weighted): the data, compared by
+    # its digest, says what they were, and an untrained feature's row got no gradient either way.
     transform = (recorded.get("model") or {}).get("input_transform") if isinstance(recorded.get("model"), dict) \
         else None
     now = (settings.get("model") or {}).get("input_transform") or {}
-    since = {key: now[key] for key in ("categories", "ignored") if now.get(key)}
+    since = {key: now[key] for key in ("categories", "ignored", "weighted") if now.get(key)}
     if isinstance(transform, dict) and any(key not in transform for key in since):
         recorded["model"] = {**recorded["model"], "input_transform": {
             **transform, **{key: value for key, value in since.items() if key not in transform}}}
