@@ -303,6 +303,23 @@ def test_ids_written_with_other_zeros_and_unweighted_items_are_said(tmp_path):
     items = run("predict", str(out), "--items", "7", "8", "-k", "3").stdout
     assert "note: the model was trained on users whose items carry weights" in items
     assert "note: the model was trained" not in run("predict", str(out), "--user", "5", "-k", "3").stdout
+    # a later week with new items: refused, or scored as the same week with them left out by hand (the model's
+    # test-file item '07' is in neither: an item of the model's the data lacks)
+    later = [f"{u},{i}" for u in range(1, 41) for i in (u % 30, (u + 11) % 30, 100 + u % 3)]
+    (tmp_path / "later.csv").write_text("user,item\n" + "\n".join(later) + "\n")
+    (tmp_path / "known.csv").write_text("user,item\n" + "\n".join(r for r in later if int(r.split(",")[1]) < 100))
+    given = ["--train", str(tmp_path / "r.csv"), "--test"]
+    refused = run("evaluate", str(out), *given, str(tmp_path / "later.csv"), check=False)
+    assert refused.returncode == 2 and "3 of its items are not the model's ('100', '101', '102')" in refused.stderr
+    skipped = run("evaluate", str(out), *given, str(tmp_path / "later.csv"), "--unknown-items", "skip",
+                  "--output", str(tmp_path / "s.json")).stdout
+    assert ("note: 3 items the model does not have, left out (--unknown-items skip): 100, 101, 102: 40 test "
+            "interactions, never rankable, and 0 of the users' input items") in skipped
+    known = run("evaluate", str(out), *given, str(tmp_path / "known.csv"), "--unknown-items", "skip",  # lacks '07'
+                "--output", str(tmp_path / "k.json")).stdout
+    assert "left out (--unknown-items skip)" not in known
+    assert json.loads((tmp_path / "s.json").read_text())["metrics"] == \
+        json.loads((tmp_path / "k.json").read_text())["metrics"]
 
 
 def test_train_says_when_its_epochs_are_chosen_on_few_rows_or_capped(tmp_path):

@@ -164,6 +164,41 @@ def test_interactions_split_by_a_test_file_of_their_own():
                                     "whatever its weight",)
 
 
+def test_a_later_periods_split_onto_an_earlier_models_items_leaves_the_new_items_out():
+    """onto_items: the split a model of an earlier period scores on a later one's interactions is
+    the split of those files with the new items' interactions left out, its items the model's in
+    the model's order (one the data lacks has no interaction); a user left with no test
+    interaction is not tested; the same items in order give the split back."""
+    from awe_tf.data.protocols import onto_items
+
+    def split_of(rows, tested):
+        users, items = zip(*rows, strict=True)
+        train = Dataset.from_interactions(users, items, [1 + len(i) for i in items], name="log")
+        return protocol_split(train, Dataset.from_interactions(*zip(*tested, strict=True), name="later"))
+
+    rows = [("u1", "a"), ("u1", "new"), ("u2", "b"), ("u2", "c"), ("u3", "a"), ("u3", "c")]
+    tested = [("u1", "b"), ("u1", "new2"), ("u2", "a"), ("u3", "new2"), ("u4", "c")]
+    model_items = ["c", "gone", "a", "b"]  # the model's order, and an item the data lacks
+    split, left = onto_items(split_of(rows, tested), model_items)
+    assert (left.items, left.test_interactions, left.input_interactions, left.users) == (("new", "new2"), 2, 1, 1)
+    kept = [(u, i) for u, i in rows if i in model_items]
+    by_hand = split_of(kept, [(u, i) for u, i in tested if i in model_items])  # u3's only test item is new
+    order = [by_hand.train.label_names.index(name) if name in by_hand.train.label_names else -1
+             for name in model_items]
+    assert split.train.label_names == model_items and split.test.label_names == model_items
+    for got, want in ((split.train.X, by_hand.train.X), (split.train.Y, by_hand.train.Y),
+                      (split.test.X, by_hand.test.X), (split.test.Y, by_hand.test.Y), (split.exclude, by_hand.exclude)):
+        want = want.toarray()
+        np.testing.assert_array_equal(got.toarray(), np.where(np.array(order) >= 0, want[:, order], 0))
+    assert list(split.test.row_ids) == list(by_hand.test.row_ids) == ["u1", "u2", "u4"]
+    assert [model_items[j] for j in split.candidates] == ["c", "a", "b"]  # the data's training items the model has
+    assert split.untested == 1 and split.train.X[0].data.tolist() == [2.0]  # u1's a, its weight kept
+    same = split_of(kept, [("u1", "b")])
+    assert onto_items(same, same.train.label_names)[0] is same
+    with pytest.raises(ValueError, match="for recommendation data"):
+        onto_items(protocol_split(toy_annotation()), list("wxyz"))
+
+
 def test_recommendation_split_shares_the_training_matrices_when_every_user_is_tested():
     data = toy_recommendation()
     dense = data.Y.toarray()

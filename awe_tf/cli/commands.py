@@ -20,6 +20,7 @@ from awe_tf.cli.common import (
     output_file,
     reproduce_output,
     scored_rows_line,
+    some_of,
     writable_directory,
 )
 from awe_tf.cli.data_flags import (
@@ -107,11 +108,14 @@ def cmd_evaluate(args) -> int:
         from awe_tf.models import AWEModel
 
         model = AWEModel.load_model(args.model)
+        split = _onto_model_items(args, split, name, model.label_names, args.model)
         same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model, args, run)
     if args.served:
         from awe_tf import serving
 
         served = serving.load(args.served)
+        if model is None:
+            split = _onto_model_items(args, split, name, served.label_names, served.path)
         recorded_tables = served.metadata.get("tables_digest")  # None: an export older than this record
         if model is not None and recorded_tables and recorded_tables != tables_digest(model):  # before its data
             raise UsageError(f"--served {args.served} was exported from another model than {args.model} (their U and "
@@ -149,6 +153,29 @@ def cmd_evaluate(args) -> int:
         output.write_text(json.dumps(report, indent=1))
         print(f"metrics: {output}")
     return 0
+
+
+def _onto_model_items(args, split, name: str, names, where):
+    """The split as ``evaluate --unknown-items skip`` scores it: its items the model's
+    (:func:`~awe_tf.data.protocols.onto_items`), what was left out said in a note; as it is
+    without the flag."""
+    from awe_tf.data import RECOMMENDATION
+    from awe_tf.data.protocols import onto_items
+
+    if args.unknown_items == "refuse":
+        return split
+    if split.train.task != RECOMMENDATION:
+        raise UsageError(f"--unknown-items is for recommendation models' items; {name} is {split.train.task} data")
+    if names is None:
+        raise UsageError(f"{where} records no item names, so the data's items cannot be matched to its: give the data "
+                         "it was trained on")
+    split, left = onto_items(split, names)
+    if left.items:
+        users = f"; {left.users} user{'s' * (left.users != 1)} left with none, not tested" if left.users else ""
+        print(f"      note: {len(left.items)} item{'s' * (len(left.items) != 1)} the model does not have, left out "
+              f"(--unknown-items skip): {some_of(left.items)}: {left.test_interactions} test interactions, never "
+              f"rankable, and {left.input_interactions} of the users' input items{users}")
+    return split
 
 
 def cmd_diagnose(args) -> int:

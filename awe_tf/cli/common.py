@@ -110,6 +110,12 @@ def monitor_of(args, split) -> str:
     return args.monitor or default_monitor(split.train)
 
 
+def some_of(names, shown: int = 5) -> str:
+    """The first ``shown`` of ``names``, and how many more there are."""
+    names = list(names)
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
 def held_out_rows(task: str) -> str:
     """What the rows of a ``task``'s test part are called: users (recommendation) or examples."""
     from awe_tf.data.dataset import RECOMMENDATION

@@ -329,5 +329,5 @@ def same_data(n_features, n_labels, label_names, split, name, where, args=None, 
                 hint = (f"; {len(new)} of its items {'is' if len(new) == 1 else 'are'} not the model's "
                         f"({', '.join(map(repr, new[:3]))}{', ...' if len(new) > 3 else ''}): the items of the files "
                         "given (--train and --test) are the data's; score the model on interactions of its own items "
-                        "(leave the others out of the files)")
+                        "(leave the others out of the files; evaluate --unknown-items skip leaves them out)")
         raise UsageError(f"{where}: {problem} ({name}); give the data it was trained on (--dataset or --train){hint}")

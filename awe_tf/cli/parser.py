@@ -258,6 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
                                "test part's raw rows and score its answers")
     add_data_args(evaluate, without="the data the model's run was trained on (its metrics.json), or, for --served "
                                     "alone, the data the export records; else corel5k")
+    evaluate.add_argument("--unknown-items", choices=UNKNOWN_ITEMS, default="refuse",
+                          help="recommendation: data holding items the model does not have (a later period's, new "
+                               "since it was trained) is refused, or scored without them: their test interactions "
+                               "and their place in users' inputs left out")
     evaluate.add_argument("--output", help="write the metrics as JSON to this file (none: print them only)")
     evaluate.set_defaults(func=cmd_evaluate, parser=evaluate)
 

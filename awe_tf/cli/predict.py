@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from awe_tf.cli.common import UsageError, empty_row_ranking, output_file
+from awe_tf.cli.common import UsageError, empty_row_ranking, output_file, some_of
 from awe_tf.cli.data_flags import (
     HEADERS,
     check_data_flags,
@@ -99,7 +99,7 @@ def _say_skipped(names, items) -> None:
     lacking = sorted({str(item) for row in items for item in row if str(item) not in known})
     if lacking:
         print(f"note: {len(lacking)} item{'s' * (len(lacking) > 1)} the model does not have, left out of the rows "
-              f"(--unknown-items skip): {_some([repr(item) for item in lacking])}")
+              f"(--unknown-items skip): {some_of([repr(item) for item in lacking])}")
 
 
 def _new_users(args, name: str, names: list[str]):
@@ -157,16 +157,11 @@ def _untrained_notes(model, X, rows: list[str], names: list[str]) -> None:
     X = X.tocsr()
     untrained = np.flatnonzero((X.getnnz(axis=0) > 0) & ~trained)
     if untrained.size:
-        print(f"note: {_some([names[j] for j in untrained])}: in no training row, so read as nothing (and never "
+        print(f"note: {some_of([names[j] for j in untrained])}: in no training row, so read as nothing (and never "
               "ranked)")
     empty = [rows[i] for i in np.flatnonzero(X[:, trained].getnnz(axis=1) == 0)]
     if empty:
-        print(f"note: {_some(empty)}: no item the model trained on, so {empty_row_ranking(model.input_bias)}")
-
-
-def _some(names: list[str], shown: int = 5) -> str:
-    """The first ``shown`` of ``names``, and how many more there are."""
-    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+        print(f"note: {some_of(empty)}: no item the model trained on, so {empty_row_ranking(model.input_bias)}")
 
 
 def cmd_predict(args) -> int:

@@ -318,6 +318,59 @@ def own_recommendation_split(train: Dataset, test: Dataset) -> Split:
     return _split_held(data, ~held, held, 0, "", own_test_file=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class LeftOut:
+    """What :func:`onto_items` left out: the data's items a model lacks (their names), their test
+    interactions and input interactions (users' training items), and the users then left with no
+    test interaction (not tested)."""
+
+    items: tuple[str, ...] = ()
+    test_interactions: int = 0
+    input_interactions: int = 0
+    users: int = 0
+
+
+def onto_items(split: Split, names) -> tuple[Split, LeftOut]:
+    """A recommendation ``split`` whose items are those a model names (``names``, its label
+    names), in its order: a model of an earlier period scored on a later one's interactions. An
+    item of the data the model lacks (new since) is left out of every part, its test interactions
+    (which the model could never rank) and its place in users' inputs (as ``rows_of(...,
+    unknown="skip")`` leaves it out of a row); an item of the model's the data lacks has no
+    interaction; a user left with no test interaction is not tested (counted in ``untested``).
+    The candidates are the data's training items the model has. Items are matched by name, as
+    text. Returns the split (``split`` itself where the data's items are the model's, in order)
+    and what was left out."""
+    if split.train.task != RECOMMENDATION:
+        raise ValueError("onto_items is for recommendation data, whose items are its labels")
+    names = [str(name) for name in names]
+    data_names = [str(name) for name in split.train.label_names]
+    if data_names == names:
+        return split, LeftOut()
+    at = {name: j for j, name in enumerate(names)}
+    column = np.asarray([at.get(name, -1) for name in data_names], np.int64)  # each data item's in the model's
+
+    def onto(matrix):
+        coo = sp.csr_matrix(matrix).tocoo()
+        keep = column[coo.col] >= 0
+        out = sp.csr_matrix((coo.data[keep], (coo.row[keep], column[coo.col[keep]])), shape=(coo.shape[0], len(names)))
+        out.sort_indices()
+        return out
+
+    train_X, train_Y, test_X, test_Y = (onto(m) for m in (split.train.X, split.train.Y, split.test.X, split.test.Y))
+    tested = np.diff(test_Y.indptr) > 0
+    gone = tuple(name for name, j in zip(data_names, column, strict=True) if j < 0)
+    left = LeftOut(items=gone, test_interactions=int(split.test.Y.nnz - test_Y.nnz),
+                   input_interactions=int(split.train.X.nnz - train_X.nnz), users=int((~tested).sum()))
+    named = {"feature_names": list(names), "label_names": list(names), "numeric_scale": None,
+             "numeric_features": np.zeros(len(names), bool)}  # a recommendation model standardises nothing
+    test = dataclasses.replace(split.test, X=test_X, Y=test_Y, **named).rows(tested)
+    exclude = None if split.exclude is None else onto(split.exclude)[tested]
+    return dataclasses.replace(
+        split, train=dataclasses.replace(split.train, X=train_X, Y=train_Y, **named), test=test, exclude=exclude,
+        candidates=np.flatnonzero(np.asarray(train_Y.sum(axis=0)).ravel() > 0), untested=split.untested + left.users,
+    ), left
+
+
 def recommendation_validation(train: Dataset) -> Split:
     """The same recipe on the training part with ``default_rng(1)``."""
     return dataclasses.replace(recommendation_split(train, seed=1, held_out="validation"), carved_from=train)
@@ -430,6 +483,8 @@ __all__ = [
     "hold_out_items",
     "merge_interactions",
     "modulo_split",
+    "LeftOut",
+    "onto_items",
     "own_recommendation_split",
     "protocol_split",
     "recommendation_split",
