@@ -358,19 +358,29 @@ def test_a_new_users_items_by_name_are_the_rows_of_their_ids(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a model of unweighted items: weights left out say nothing
         served.rows_of([["i2", "i0"]])
+    # what a row reads otherwise than a training row would is said: items without the weights the model's
+    # users' items had, items left out, items in no training row (read as nothing)
     rated = AWEModel(6, 6, dimension=4, data_task="recommendation", label_names=names, seed=3,
-                     input_transform={"numeric": [], "mean": [], "std": [], "weighted": True})
+                     input_transform={"numeric": [], "mean": [], "std": [], "weighted": True, "ignored": [1]})
     rated_served = serving.load(serving.export(rated, tmp_path, "r", flavour="portable", log=None))
     with pytest.warns(UserWarning, match="trained on users whose items carry weights .* give weights=, as the file"):
         rated_served.rows_of([["i2", "i0"]])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         rated_served.rows_of([["i2", "i0"]], weights=[[4.0, 1.0]])
+    with pytest.warns(UserWarning) as said:
+        read = rated_served.rows_of([["new", "i2", "i1", 7]], weights=[[1.0, 2.0, 3.0, 4.0]], unknown="skip")
+    assert [str(w.message) for w in said] == [
+        "2 items the model does not have, left out of the rows (unknown='skip'): 'new', '7'",
+        "items in no training row, so read as nothing (and never ranked): 'i1'"]
+    np.testing.assert_array_equal(read.toarray(), [[0, 3, 2, 0, 0, 0]])
     # items new since the export: refused, naming the choice to skip them, which ranks the rest of each row
     with pytest.raises(ValueError, match=re.escape("items new since it was trained: unknown='skip' ranks")):
         served.rows_of([["i2", "new"]])
-    skipped = served.rows_of([["new", "i2", "newer", "i0"], ["i5", "new"]], [[9.0, 2.0, 9.0, 1.0], [3.0, 9.0]],
-                             unknown="skip")
+    with pytest.warns(UserWarning, match=re.escape("2 items the model does not have, left out of the rows "
+                                                   "(unknown='skip'): 'new', 'newer'")):
+        skipped = served.rows_of([["new", "i2", "newer", "i0"], ["i5", "new"]], [[9.0, 2.0, 9.0, 1.0], [3.0, 9.0]],
+                                 unknown="skip")
     np.testing.assert_array_equal(skipped.toarray(), rows.toarray())
     with pytest.raises(ValueError, match=r"unknown must be one of \('refuse', 'skip'\)"):
         served.rows_of([["i2"]], unknown="drop")

@@ -95,8 +95,9 @@ def _file_rows(args, split, name: str):
 def _say_skipped(names, items) -> None:
     """Say which of the rows' items the model does not have, where --unknown-items skip left them
     out (otherwise they were refused before this)."""
-    known = set(names)
-    lacking = sorted({str(item) for row in items for item in row if str(item) not in known})
+    from awe_tf.data.interactions import items_lacking
+
+    lacking = items_lacking(names, items)
     if lacking:
         print(f"note: {len(lacking)} item{'s' * (len(lacking) > 1)} the model does not have, left out of the rows "
               f"(--unknown-items skip): {some_of([repr(item) for item in lacking])}")

@@ -498,6 +498,15 @@ UNWEIGHTED = ("the model was trained on users whose items carry weights (its fil
               "and these items weigh 1 each, as no training user's did: it may rank them less well than with weights")
 
 
+def items_lacking(names: Sequence[str], items: Iterable[Sequence]) -> list[str]:
+    """The items of rows of ``items`` (lists of names, whole numbers read as their text) that
+    ``names`` (a model's label names) lacks, each once, in the order first met: what
+    :func:`rows_of_items` refuses, or leaves out with ``unknown="skip"``."""
+    known = set(names)
+    texts = (str(int(name)) if _whole_number(name) else name for row in items for name in row)
+    return list(dict.fromkeys(name for name in texts if name not in known))
+
+
 def rows_of_items(names: Sequence[str], items: Iterable[Sequence[str]],
                   weights: Iterable[Sequence[float]] | None = None, shared: str = "a name cannot tell which",
                   unknown: str = "refuse", skip_hint: str = "unknown='skip'") -> sp.csr_matrix:

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from awe_tf.config import check_whole
 from awe_tf.data.dataset import CATEGORY_CODING, category_coding_error
-from awe_tf.data.interactions import UNWEIGHTED, rows_of_items
+from awe_tf.data.interactions import UNWEIGHTED, items_lacking, rows_of_items
 from awe_tf.data.pipeline import NEGATIVE_ITEMS, pad_rows, raw_rows
 from awe_tf.layers.scann_index import BRUTE_FORCE_ROWS
 from awe_tf.models.saving import tables_digest
@@ -409,9 +409,21 @@ class ServedModel:
         if names is None:
             raise ValueError(f"{self.path} records no item names: give the rows by id (X, or feature_ids)")
         transform = (self.metadata.get("model") or {}).get("input_transform") or {}
-        if weights is None and transform.get("weighted"):
-            warnings.warn(f"{UNWEIGHTED}: give weights=, as the file has them", stacklevel=2)
-        return rows_of_items(names, items, weights, shared="give those rows by id (X, or feature_ids)", unknown=unknown)
+        said = [f"{UNWEIGHTED}: give weights=, as the file has them"] if weights is None and transform.get("weighted") \
+            else []
+        items = list(items) if not isinstance(items, (str, dict)) else items  # a generator is read once, here
+        lacking = items_lacking(names, items) if unknown == "skip" and not isinstance(items, (str, dict)) else []
+        rows = rows_of_items(names, items, weights, shared="give those rows by id (X, or feature_ids)", unknown=unknown)
+        if lacking:
+            said.append(f"{len(lacking)} item{'s' * (len(lacking) > 1)} the model does not have, left out of the rows "
+                        f"(unknown='skip'): {', '.join(map(repr, lacking[:5]))}{' and more' * (len(lacking) > 5)}")
+        untrained = np.intersect1d(rows.indices, transform.get("ignored") or [])
+        if untrained.size:  # the input transform's untrained features: a recommendation model's items
+            said.append(f"items in no training row, so read as nothing (and never ranked): "
+                        f"{', '.join(repr(names[j]) for j in untrained[:5])}{' and more' * (untrained.size > 5)}")
+        for warning in said:
+            warnings.warn(warning, stacklevel=2)
+        return rows
 
     def _check_features(self, feature_ids: np.ndarray, feature_weights: np.ndarray) -> None:
         """The checks the signature's graph makes of the raw inputs, here first, as one-line errors
