@@ -84,7 +84,11 @@ def evaluate_model(score_fn, split: Split, ks=None) -> dict:
     if models is not None and isinstance(model, models.AWEModel):
         problem = data_mismatch(model.n_features, model.n_labels, model.label_names, split.train)
         if problem:
-            raise ValueError(f"evaluate_model: {problem}; evaluate it on the data it was trained on")
+            later = split.train.task == RECOMMENDATION and model.label_names is not None and \
+                set(map(str, split.train.label_names)) - set(map(str, model.label_names))
+            raise ValueError(f"evaluate_model: {problem}; evaluate it on the data it was trained on" + (
+                " (a later period's interactions, with items new since: "
+                "awe_tf.data.protocols.onto_items(split, model.label_names) leaves them out)" if later else ""))
         _warn_if_trained_on(model, split)
         score_fn = model.score if score_fn is model else score_fn
     check_scorable("evaluate_model", split)

@@ -313,8 +313,18 @@ def test_ids_written_with_other_zeros_and_unweighted_items_are_said(tmp_path):
     assert refused.returncode == 2 and "3 of its items are not the model's ('100', '101', '102')" in refused.stderr
     skipped = run("evaluate", str(out), *given, str(tmp_path / "later.csv"), "--unknown-items", "skip",
                   "--output", str(tmp_path / "s.json")).stdout
-    assert ("note: 3 items the model does not have, left out (--unknown-items skip): 100, 101, 102: 40 test "
-            "interactions, never rankable, and 0 of the users' input items") in skipped
+    assert ("note: 3 items the model does not have, left out (--unknown-items skip): '100', '101', '102': 40 test "
+            "interactions, never rankable, and 0 input items of the users'") in skipped
+    assert json.loads((tmp_path / "s.json").read_text())["left_out"] == {
+        "items": ["100", "101", "102"], "test_interactions": 40, "input_interactions": 0, "untested_users": 2}
+    (tmp_path / "r2.csv").write_text((tmp_path / "r.csv").read_text() + "1,100,1\n2,101,1\n")  # a later log
+    (tmp_path / "new.csv").write_text("user,item\n3,100\n4,101\n")  # nothing the model could rank: refused
+    empty = run("evaluate", str(out), "--train", str(tmp_path / "r2.csv"), "--test", str(tmp_path / "new.csv"),
+                "--unknown-items", "skip", check=False)
+    assert empty.returncode == 2 and "its test part has no example with a positive label to score" in empty.stderr
+    (tmp_path / "rows.csv").write_text("z,7\nz,8\n")  # a new user's items without the weights training's had
+    assert "note: the model was trained on users whose items carry weights" in \
+        run("predict", str(out), "--rows", str(tmp_path / "rows.csv"), "-k", "3").stdout
     known = run("evaluate", str(out), *given, str(tmp_path / "known.csv"), "--unknown-items", "skip",  # lacks '07'
                 "--output", str(tmp_path / "k.json")).stdout
     assert "left out (--unknown-items skip)" not in known

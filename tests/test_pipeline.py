@@ -1,5 +1,7 @@
 """Training batches: every positive pair exactly once per epoch, static shapes, leave-one-out."""
 
+import re
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -230,6 +232,48 @@ def test_dataframes_are_read_by_their_names_or_refused():
     with pytest.raises(ValueError, match="a DataFrame with named columns, which the model reads by position"):
         annotation.score(clicks)
     assert annotation.score(Frame(clicks.values, range(4))).shape == (4, 4)  # numbered 0, 1, ... in order
+
+
+def test_real_pandas_frames_and_columns_read_as_the_same_rows_as_arrays(tmp_path):
+    """pandas itself (the test above fakes the little the readers use): boolean and nullable
+    integer label columns, a filtered frame's index, string and categorical id columns, a pivot
+    scored by item name in any column order by the model and by its export, and what is refused
+    (a categorical feature, named with the way to code it; a missing value)."""
+    pd = pytest.importorskip("pandas")  # in requirements.txt: this runs in CI
+    from awe_tf import serving
+    from awe_tf.data import Dataset, protocol_split
+    from awe_tf.models import AWEModel
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"age": rng.integers(18, 80, 40), "income": rng.normal(50, 10, 40),
+                          "lab1": rng.random(40) > 0.5, "lab2": pd.array(rng.integers(0, 2, 40), dtype="Int64")})
+    kept = frame[frame.age > 30]
+    data = Dataset(kept[["age", "income"]], kept[["lab1", "lab2"]])
+    assert data.feature_names == ["age", "income"] and data.label_names == ["lab1", "lab2"]
+    assert list(data.row_ids) == list(kept.index)
+    np.testing.assert_array_equal(data.Y.toarray(), kept[["lab1", "lab2"]].to_numpy(dtype=float))
+    with pytest.raises(ValueError, match=re.escape("(column 'city'): could not convert string to float: 'x'; "
+                                                   "categories as one 0/1 column per value: pd.get_dummies(df, "
+                                                   "columns=['city'], dtype=float)")):
+        Dataset(frame[["age"]].assign(city=pd.Categorical(["x", "y"] * 20)), frame[["lab1"]])
+    with pytest.raises(ValueError, match=r"X holds NaN .* fill them with 0: fillna\(0\)"):  # pandas' NA too
+        Dataset(frame[["age"]].astype("Float64").mask(frame.age > 70), frame[["lab1"]])
+    log = pd.DataFrame({"user": rng.integers(0, 30, 400), "item": [f"sku-{i}" for i in rng.integers(0, 20, 400)]})
+    log = log.drop_duplicates(["user", "item"])
+    plain = Dataset.from_interactions(log["user"], log["item"])
+    for users, items in ((log["user"].astype("string"), log["item"].astype("category")),
+                         (log["user"].to_numpy(), log["item"].tolist())):
+        same = Dataset.from_interactions(users, items)
+        assert same.fingerprint() == plain.fingerprint() and list(same.row_ids) == list(plain.row_ids)
+    split = protocol_split(plain)
+    model = AWEModel(20, 20, dimension=4, data_task="recommendation", label_names=plain.label_names, seed=1)
+    model.adapt(split.train)
+    pivot = log.assign(n=1).pivot_table(index="user", columns="item", values="n", fill_value=0)
+    shuffled = pivot[list(reversed(pivot.columns))]
+    as_array = plain.X.toarray()[[list(plain.row_ids).index(str(u)) for u in pivot.index]]
+    np.testing.assert_array_equal(model.score(shuffled), model.score(as_array))
+    served = serving.load(serving.export(model, tmp_path, "m", flavour="portable", log=None))
+    np.testing.assert_array_equal(served(shuffled.iloc[:3], k=5)["label_ids"], served(as_array[:3], k=5)["label_ids"])
 
 
 def test_a_dataset_refuses_its_inputs_as_annotation_labels_and_says_what_nan_means():

@@ -180,7 +180,8 @@ def test_a_later_periods_split_onto_an_earlier_models_items_leaves_the_new_items
     tested = [("u1", "b"), ("u1", "new2"), ("u2", "a"), ("u3", "new2"), ("u4", "c")]
     model_items = ["c", "gone", "a", "b"]  # the model's order, and an item the data lacks
     split, left = onto_items(split_of(rows, tested), model_items)
-    assert (left.items, left.test_interactions, left.input_interactions, left.users) == (("new", "new2"), 2, 1, 1)
+    assert (left.items, left.test_interactions, left.input_interactions, left.untested_users) == (("new", "new2"), 2,
+                                                                                                   1, 1)
     kept = [(u, i) for u, i in rows if i in model_items]
     by_hand = split_of(kept, [(u, i) for u, i in tested if i in model_items])  # u3's only test item is new
     order = [by_hand.train.label_names.index(name) if name in by_hand.train.label_names else -1
@@ -193,8 +194,24 @@ def test_a_later_periods_split_onto_an_earlier_models_items_leaves_the_new_items
     assert list(split.test.row_ids) == list(by_hand.test.row_ids) == ["u1", "u2", "u4"]
     assert [model_items[j] for j in split.candidates] == ["c", "a", "b"]  # the data's training items the model has
     assert split.untested == 1 and split.train.X[0].data.tolist() == [2.0]  # u1's a, its weight kept
+    from awe_tf.evaluation import evaluate_model
+    from awe_tf.models import AWEModel
+
+    model = AWEModel(4, 4, dimension=3, data_task="recommendation", label_names=model_items, seed=1)
+    with pytest.raises(ValueError, match=r"items new since: awe_tf.data.protocols.onto_items\(split, model"):
+        evaluate_model(model, split_of(rows, tested))
+    assert evaluate_model(model, split)["n_test"] == 3
     same = split_of(kept, [("u1", "b")])
     assert onto_items(same, same.train.label_names)[0] is same
+    implicit = protocol_split(Dataset.from_interactions(["u1", "u1", "u2", "u2"], ["a", "new", "b", "c"]),
+                              Dataset.from_interactions(["u1", "u2"], ["b", "a"]))
+    def same_arrays(*matrices):
+        return all(np.shares_memory(m.data, matrices[0].data) for m in matrices[1:])
+
+    assert same_arrays(implicit.train.X, implicit.train.Y, implicit.test.X, implicit.exclude)  # as a Split may
+    shared, _ = onto_items(implicit, ["c", "b", "a"])
+    assert same_arrays(shared.train.X, shared.train.Y, shared.test.X, shared.exclude)  # shared still
+    np.testing.assert_array_equal(shared.train.X.toarray(), [[0, 0, 1], [1, 1, 0]])
     with pytest.raises(ValueError, match="for recommendation data"):
         onto_items(protocol_split(toy_annotation()), list("wxyz"))
 

@@ -246,7 +246,7 @@ def test_ids_of_one_number_written_with_other_zeros_are_other_ids_and_said_to_be
     """Ids are text: '007' and '7' are two users, read apart as before, and a note names them,
     within one file and where a test file writes the training file's ids otherwise (a
     spreadsheet's zeros); ids that merely look alike are not named."""
-    from awe_tf.data.interactions import written_otherwise
+    from awe_tf.data.interactions import same_number_ids
     from awe_tf.data.protocols import protocol_split
 
     data = read_interactions(write(tmp_path, "one.csv", "7,a\n007,b\n7,c\n8,a\n08,c\nx7,a\n"))
@@ -265,12 +265,15 @@ def test_ids_of_one_number_written_with_other_zeros_are_other_ids_and_said_to_be
         "item ids of the test file written with other leading zeros than training ids (1: '04' for '4'): ids are "
         "compared as text, so they are read as other items; write them alike where they are one item")
     assert "001" in list(split.test.row_ids)  # still another user: tested with no training items
+    twice = protocol_split(train, read_interactions(write(tmp_path, "t2.csv", "2,3\n02,4\n")))
+    assert twice.train.notes[0].startswith("the test file: user ids written with other leading zeros than its other "
+                                           "ids (1: '2' for '02')")
     from awe_tf.data.interactions import rows_of_items
 
     hint = "items the model does not have: '04' ('04' for '4': the model's items written with other leading zeros?"
     with pytest.raises(ValueError, match=re.escape(hint)):
         rows_of_items(["3", "4"], [["3", "04"]])
-    many = written_otherwise([f"{n:03d}" for n in range(6)], known=[str(n) for n in range(6)])
+    many = same_number_ids([f"{n:03d}" for n in range(6)], known=[str(n) for n in range(6)])
     assert list(many.items())[:2] == [("000", "0"), ("001", "1")] and len(many) == 6
 
 

@@ -421,3 +421,11 @@ def test_a_recommendation_model_records_whether_its_users_items_were_weighted(tm
     model.adapt(rated)
     model.save_model(tmp_path / "rated")
     assert AWEModel.load_model(tmp_path / "rated").transform.weighted
+    by_hand = AWEModel(3, 3, dimension=2, data_task="recommendation", input_transform={"weighted": True})
+    by_hand.save_model(tmp_path / "by-hand")  # nothing adapted, the record kept
+    assert AWEModel.load_model(tmp_path / "by-hand").transform.weighted
+    from awe_tf.layers.transform import weighs_items
+
+    even = sp.csr_matrix([[2.0, 2.0, 0.0], [0.0, 0.0, 5.0], [0.0, 0.0, 0.0]])  # one weight a row: a row of 1s
+    assert not weighs_items(even, "l2") and not weighs_items(even, "l1") and weighs_items(even, "none")
+    assert weighs_items(sp.csr_matrix([[2.0, 1.0, 0.0]]), "l2") and not weighs_items(sp.csr_matrix((2, 3)), "l2")

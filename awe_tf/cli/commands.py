@@ -18,6 +18,7 @@ from awe_tf.cli.common import (
     iterations_refused,
     monitor_of,
     output_file,
+    plural,
     reproduce_output,
     scored_rows_line,
     some_of,
@@ -104,18 +105,19 @@ def cmd_evaluate(args) -> int:
     for note in split.train.notes:  # what its reader saw that may not be what was meant, as train says
         print(f"      note: {note}")
     model = served = None
+    left_out = {}  # what --unknown-items skip left out
     if args.model:  # both loaded and checked before any scoring
         from awe_tf.models import AWEModel
 
         model = AWEModel.load_model(args.model)
-        split = _onto_model_items(args, split, name, model.label_names, args.model)
+        split = _onto_model_items(args, split, name, model.label_names, args.model, left_out)
         same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model, args, run)
     if args.served:
         from awe_tf import serving
 
         served = serving.load(args.served)
         if model is None:
-            split = _onto_model_items(args, split, name, served.label_names, served.path)
+            split = _onto_model_items(args, split, name, served.label_names, served.path, left_out)
         recorded_tables = served.metadata.get("tables_digest")  # None: an export older than this record
         if model is not None and recorded_tables and recorded_tables != tables_digest(model):  # before its data
             raise UsageError(f"--served {args.served} was exported from another model than {args.model} (their U and "
@@ -134,6 +136,8 @@ def cmd_evaluate(args) -> int:
         report = report or answered
         report["served"] = {"path": str(served.path), "flavour": flavour, "metrics": answered["metrics"]}
     report["dataset"] = name
+    if left_out:
+        report["left_out"] = left_out
     print(format_table(rows))
     print(scored_rows_line(report, split.train.task))
     groups = by_training_items_line(report.get("by_training_items"), model is None or model.input_bias)
@@ -155,10 +159,10 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def _onto_model_items(args, split, name: str, names, where):
+def _onto_model_items(args, split, name: str, names, where, left_out: dict):
     """The split as ``evaluate --unknown-items skip`` scores it: its items the model's
-    (:func:`~awe_tf.data.protocols.onto_items`), what was left out said in a note; as it is
-    without the flag."""
+    (:func:`~awe_tf.data.protocols.onto_items`), what was left out said in a note and kept in
+    ``left_out`` (for the report), and the test part checked again; as it is without the flag."""
     from awe_tf.data import RECOMMENDATION
     from awe_tf.data.protocols import onto_items
 
@@ -171,10 +175,14 @@ def _onto_model_items(args, split, name: str, names, where):
                          "it was trained on")
     split, left = onto_items(split, names)
     if left.items:
-        users = f"; {left.users} user{'s' * (left.users != 1)} left with none, not tested" if left.users else ""
-        print(f"      note: {len(left.items)} item{'s' * (len(left.items) != 1)} the model does not have, left out "
-              f"(--unknown-items skip): {some_of(left.items)}: {left.test_interactions} test interactions, never "
-              f"rankable, and {left.input_interactions} of the users' input items{users}")
+        left_out.update(dataclasses.asdict(left))
+        tested = left.untested_users
+        users = f"; {plural(tested, 'user')} left with none, not tested" if tested else ""
+        print(f"      note: {plural(len(left.items), 'item')} the model does not have, left out (--unknown-items "
+              f"skip): {some_of([repr(item) for item in left.items])}: "
+              f"{plural(left.test_interactions, 'test interaction')}, never rankable, and "
+              f"{plural(left.input_interactions, 'input item')} of the users'{users}")
+        check_parts(args, split, name, "test")  # nothing left to score: said, not NaN
     return split
 
 

@@ -110,6 +110,11 @@ def monitor_of(args, split) -> str:
     return args.monitor or default_monitor(split.train)
 
 
+def plural(n: int, word: str) -> str:
+    """``n`` and ``word``, with an s where ``n`` is not 1."""
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
 def some_of(names, shown: int = 5) -> str:
     """The first ``shown`` of ``names``, and how many more there are."""
     names = list(names)

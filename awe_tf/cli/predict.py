@@ -103,10 +103,11 @@ def _say_skipped(names, items) -> None:
               f"(--unknown-items skip): {some_of([repr(item) for item in lacking])}")
 
 
-def _new_users(args, name: str, names: list[str]):
+def _new_users(args, name: str, names: list[str], weighted: bool):
     """The users of ``--rows FILE``, an interactions file (user, item[, weight], a repeated pair's
-    weights added up), each user's items by id as the model names them: ``(X, user ids)``."""
-    from awe_tf.data.interactions import read_interactions, rows_of_items
+    weights added up), each user's items by id as the model names them: ``(X, user ids)``; a note
+    where the file weighs every item 1 and the model was trained on weighted items (``weighted``)."""
+    from awe_tf.data.interactions import UNWEIGHTED, read_interactions, rows_of_items
 
     fmt = _data_format(args)[0]
     if fmt != "interactions":  # MovieLens' items are named by their titles: an id file would name none of them
@@ -121,6 +122,8 @@ def _new_users(args, name: str, names: list[str]):
         _say_skipped(names, items)
     except (ValueError, FileNotFoundError) as error:
         raise UsageError(f"--rows {args.rows}: {error}") from None
+    if weighted and (users.X.data == 1).all():
+        print(f"note: {UNWEIGHTED}; give --rows a third column of weights (user, item, weight)")
     return X, [str(user) for user in users.row_ids]
 
 
@@ -209,7 +212,7 @@ def cmd_predict(args) -> int:
             print(f"note: {UNWEIGHTED}; --rows FILE takes a user's items with weights (user, item, weight)")
         rows = ["new user"]
     elif recommendation:
-        X, rows = _new_users(args, name, names)
+        X, rows = _new_users(args, name, names, model.transform.weighted)
     else:
         X, rows = _file_rows(args, split, name)
     print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else ""))

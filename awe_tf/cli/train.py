@@ -17,6 +17,7 @@ from awe_tf.cli.common import (
     hold_directory,
     iterations_refused,
     monitor_of,
+    plural,
     scored_rows_line,
     writable_directory,
 )
@@ -55,7 +56,7 @@ def _replicas(strategy) -> str:
     from awe_tf.distribute import is_parameter_server
 
     return "a replica on each worker" if is_parameter_server(strategy) else \
-        _plural(strategy.num_replicas_in_sync, "replica")
+        plural(strategy.num_replicas_in_sync, "replica")
 
 
 def _check_workers_agree(args, request: dict, train_config, iterations) -> None:
@@ -286,10 +287,6 @@ def _earlier_step_scored_higher(best: list, monitor: str) -> str | None:
             f"the model kept is the last step's, as --iterations asks; {instead}")
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'s' * (n != 1)}"
-
-
 def _engine_line(args, graph_steps: bool) -> str:
     """Which engine trains (README, Training engines), and on how many threads; ``graph_steps``:
     an iterative affinity's steps with G train on the graph step (a G the native engine lacks)."""
@@ -299,7 +296,7 @@ def _engine_line(args, graph_steps: bool) -> str:
 
     threads = threads_for(args.threads)
     rest = "; the steps with G on the graph step" if graph_steps else ""
-    return f"engine: native (WARP in C, {_plural(threads, 'thread')}{rest})"
+    return f"engine: native (WARP in C, {plural(threads, 'thread')}{rest})"
 
 
 def _format_note(train: Path) -> str:
@@ -321,18 +318,18 @@ def _test_notes(counts) -> str:
     if counts.test_rows_file is not None:
         notes.append(f"the rows {counts.test_rows_file.name} lists in its first column: the data set's own split")
     if counts.untested_users:
-        notes.append(f"{_plural(counts.untested_users, 'user')} with fewer than {N_HELD_OUT} items: not tested")
+        notes.append(f"{plural(counts.untested_users, 'user')} with fewer than {N_HELD_OUT} items: not tested")
     if counts.own_test_file:
         notes.append("the test file's interactions: the data's own split")
     if counts.test_positives_never_trained:
-        notes.append(f"{_plural(counts.test_positives_never_trained, 'test interaction')} with an item in no training "
+        notes.append(f"{plural(counts.test_positives_never_trained, 'test interaction')} with an item in no training "
                      "row: never ranked, never hit")
     if counts.users_without_training_items:
-        notes.append(f"{_plural(counts.users_without_training_items, 'user')} " +
+        notes.append(f"{plural(counts.users_without_training_items, 'user')} " +
                      ("only in the test file" if counts.own_test_file else
                       f"with exactly {N_HELD_OUT} items: all held out") + ", tested with no training items")
     if counts.test_rows_without_features:
-        notes.append(f"{_plural(counts.test_rows_without_features, 'row')} with no feature the model uses: each ranked "
+        notes.append(f"{plural(counts.test_rows_without_features, 'row')} with no feature the model uses: each ranked "
                      "as the others, by the learnt label prior (by label order with --no-bias)")
     shared, labelled = counts.test_rows_trained_on
     if shared:
@@ -346,20 +343,20 @@ def _training_notes(counts) -> list[str]:
     :func:`~awe_tf.data.protocols.coverage`."""
     notes = []
     if counts.unlabelled_rows:
-        notes.append(f"{_plural(counts.unlabelled_rows, 'training row')} with no label: no pair to learn from")
+        notes.append(f"{plural(counts.unlabelled_rows, 'training row')} with no label: no pair to learn from")
     if counts.untrained_labels:
-        notes.append(f"{_plural(counts.untrained_labels, 'label')} in no training example, so untrained rows of V: "
+        notes.append(f"{plural(counts.untrained_labels, 'label')} in no training example, so untrained rows of V: "
                      f"{counts.test_positives_of_untrained_labels} of the test part's {counts.test_positives} "
                      "positives")
     if counts.numeric_standardised:
-        notes.append(f"{_plural(counts.numeric_standardised, 'numeric column')} standardised with the training part's "
+        notes.append(f"{plural(counts.numeric_standardised, 'numeric column')} standardised with the training part's "
                      "mean and standard deviation (by the model: a saved or exported model takes raw values)")
     if counts.numeric_kept:
-        notes.append(f"{_plural(counts.numeric_kept, 'numeric column')} 0 in half the training rows or more "
+        notes.append(f"{plural(counts.numeric_kept, 'numeric column')} 0 in half the training rows or more "
                      "(bag-of-words weights), kept as they are, not standardised, so that rows stay sparse")
     if counts.untrained_features:
         touched = counts.test_values_of_untrained_features
-        notes.append(f"{_plural(counts.untrained_features, 'feature')} that no training row trains (in none, or "
+        notes.append(f"{plural(counts.untrained_features, 'feature')} that no training row trains (in none, or "
                      "numeric and constant there), left out of every row scored"
                      + (f": {touched} test values" if touched else ""))
     return notes

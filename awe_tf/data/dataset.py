@@ -408,10 +408,10 @@ class Dataset:
         index = {str(row_id): row for row, row_id in enumerate(self.row_ids)}
         unknown = [str(row_id) for row_id in ids if str(row_id) not in index]
         if unknown:
-            from awe_tf.data.interactions import written_otherwise
+            from awe_tf.data.interactions import same_number_ids
 
             known = ", ".join(map(str, list(index)[:3]))
-            other = written_otherwise(unknown[:1], index).get(unknown[0])
+            other = same_number_ids(unknown[:1], index).get(unknown[0])
             raise KeyError(f"no row of {self.name} has the id {unknown[0]!r} (its {len(index)} rows' ids are as its "
                            f"data gives them: {known}, ...)" + (
                                f"; ids are compared as text, and {other!r} is the same number" if other else ""))

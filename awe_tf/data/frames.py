@@ -39,8 +39,10 @@ def frame_values(frame, what: str):
                              "fillna(0)") from None
         bad = next((str(column) for column in frame.columns if not _numbers(frame[column])), None)
         named = f" (column {bad!r})" if bad is not None else ""
+        words = (f"; categories as one 0/1 column per value: pd.get_dummies(df, columns=[{bad!r}], dtype=float)"
+                 if bad else "")
         raise ValueError(f"{what} is a DataFrame with values that are not numbers{named}: "
-                         f"{str(error).splitlines()[0]}") from None
+                         f"{str(error).splitlines()[0]}{words}") from None
 
 
 def by_position(X, names=None):

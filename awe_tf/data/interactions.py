@@ -34,48 +34,63 @@ def _sort_key(ids):
         return sorted(ids)
 
 
-def _written_in_digits(text: str) -> int | None:
-    """The whole number an id written in digits alone stands for (``007``: 7), else None."""
-    return int(text) if text.isascii() and text.isdigit() else None
+def _number_key(text: str) -> str | None:
+    """What an id written in ASCII digits alone stands for, as text without leading zeros (``007``:
+    ``7``; ``000``: ``0``); None for any other id (``x7``, ``-7``, ``+7``)."""
+    return (text.lstrip("0") or "0") if text.isascii() and text.isdigit() else None
 
 
-def written_otherwise(ids, known=None) -> dict[str, str]:
-    """Ids that are one whole number written with other leading zeros (``'007'`` and ``'7'``):
-    each id of ``ids`` that ``known`` lacks but holds written otherwise, with ``known``'s
-    spelling; without ``known``, each id of ``ids`` that is another of them written otherwise,
-    with the first of them in text order. Ids are compared as text, so these are other users or
-    items: what was meant only where the zeros tell ids apart; where a tool dropped or added them
-    (a spreadsheet reading ids as numbers), they were meant as the same.
+def same_number_ids(ids: Iterable, known: Iterable | None = None) -> dict[str, str]:
+    """Ids that are one whole number written with other leading zeros (``'007'`` and ``'7'``).
+    Ids are compared as text, so these are other users or items: what was meant only where the
+    zeros tell ids apart; where a tool dropped or added them (a spreadsheet reading ids as
+    numbers), they were meant as the same. Only ids of ASCII digits alone count.
+
+    Args:
+        ids: the ids to look through (text, or anything read as its text).
+        known: other ids (a training file's); None: ``ids`` themselves.
+
+    Returns:
+        With ``known``, each id of ``ids`` that ``known`` lacks but holds written otherwise, with
+        ``known``'s spelling (the first in text order where it has several); without, each id of
+        ``ids`` that another of them is written otherwise, with the first in text order. In text
+        order.
 
     Example:
-        >>> written_otherwise(["007", "8", "x"], known=["7", "8"])
+        >>> same_number_ids(["007", "8", "x"], known=["7", "8"])
         {'007': '7'}
-        >>> written_otherwise(["7", "007", "07", "8"])
+        >>> same_number_ids(["7", "007", "07", "8"])
         {'07': '007', '7': '007'}
     """
     ids = {str(i) for i in ids}
     against = ids if known is None else {str(k) for k in known}
     first = {}
-    for text in sorted(against):
-        value = _written_in_digits(text)
-        if value is not None:
-            first.setdefault(value, text)
-    return {i: first[value] for i in sorted(ids - (set() if known is None else against))
-            if (value := _written_in_digits(i)) is not None and first.get(value, i) != i}
+    for text in against:  # one pass: the first spelling of each number in text order
+        key = _number_key(text)
+        if key is not None and (key not in first or text < first[key]):
+            first[key] = text
+    found = {i: first[key] for i in ids - (set() if known is None else against)
+             if (key := _number_key(i)) is not None and first.get(key, i) != i}
+    return dict(sorted(found.items()))
 
 
-def otherwise_pairs(found: dict[str, str]) -> str:
-    """The first three ids :func:`written_otherwise` ``found``, each with its other spelling."""
+def same_number_pairs(found: dict[str, str]) -> str:
+    """The first three ids :func:`same_number_ids` ``found``, each with its other spelling."""
     pairs = ", ".join(f"{i!r} for {other!r}" for i, other in list(found.items())[:3])
     return pairs + (f" and {len(found) - 3} more" if len(found) > 3 else "")
 
 
-def otherwise_note(found: dict[str, str], what: str, whose: str, where: str = "") -> str:
-    """A data note on ids :func:`written_otherwise` ``found`` (``what``: ``user`` or ``item``;
-    ``whose``: the ids they are written otherwise than, ``"training ids"``; ``where``: whose ids
-    they are, ``"of the test file "``)."""
+def same_number_note(found: dict[str, str], what: str, whose: str, where: str = "") -> str:
+    """A data note on ids :func:`same_number_ids` ``found``.
+
+    Args:
+        found: what :func:`same_number_ids` returned.
+        what: ``user`` or ``item``.
+        whose: the ids they are written otherwise than, ``"training ids"``.
+        where: whose ids they are, ``"of the test file "`` (with its space), or nothing.
+    """
     return (f"{what} ids {where}written with other leading zeros than {whose} ({len(found)}: "
-            f"{otherwise_pairs(found)}): ids are compared as text, so they are read as other {what}s; write them "
+            f"{same_number_pairs(found)}): ids are compared as text, so they are read as other {what}s; write them "
             f"alike where they are one {what}")
 
 
@@ -109,8 +124,8 @@ def interactions_to_dataset(users, items, weights, name, path, item_names=None, 
     if values_as_ones:
         X = Y.copy()
     names = [item_names.get(t, str(t)) if item_names else str(t) for t in item_ids]
-    notes = tuple(otherwise_note(found, what, "its other ids")
-                  for what, ids in (("user", user_ids), ("item", item_ids)) if (found := written_otherwise(ids)))
+    notes = tuple(same_number_note(found, what, "its other ids")
+                  for what, ids in (("user", user_ids), ("item", item_ids)) if (found := same_number_ids(ids)))
     return Dataset(
         X=X,
         Y=Y,
@@ -494,8 +509,8 @@ def from_interactions(users, items=None, weights=None, name: str = "interactions
 
 UNKNOWN_ITEMS = ("refuse", "skip")  # what rows_of_items does with an item the model does not have
 # Items given without weights to a model whose training users' items had them (InputTransform.weighted)
-UNWEIGHTED = ("the model was trained on users whose items carry weights (its file's third column: ratings, counts), "
-              "and these items weigh 1 each, as no training user's did: it may rank them less well than with weights")
+UNWEIGHTED = ("the model was trained on users whose items carry weights (ratings, counts, repeats summed), and these "
+              "items weigh 1 each, as no training user's did: it may rank them less well than with weights")
 
 
 def items_lacking(names: Sequence[str], items: Iterable[Sequence]) -> list[str]:
@@ -553,10 +568,10 @@ def rows_of_items(names: Sequence[str], items: Iterable[Sequence[str]],
         values = np.asarray([w for row, keeps in zip(weights, kept, strict=True)
                              for w, keep in zip(row, keeps, strict=True) if keep], np.float64)
     elif lacking:
-        found = written_otherwise(lacking, index)
+        found = same_number_ids(lacking, index)
         raise ValueError(f"items the model does not have: {', '.join(map(repr, lacking[:5]))}"
                          + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else "")
-                         + (f" ({otherwise_pairs(found)}: the model's items written with other leading zeros? ids "
+                         + (f" ({same_number_pairs(found)}: the model's items written with other leading zeros? ids "
                             "are compared as text)" if found else "")
                          + f" (its items are named by its label names, e.g. {names[0]!r}: an interactions "
                            f"file's item ids, MovieLens' titles; an item it never trained on has no row; items new "

@@ -6,6 +6,7 @@ Every reported figure uses these, so numbers compare across runs, libraries and 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -265,15 +266,17 @@ def merge_interactions(train: Dataset, test: Dataset) -> tuple[Dataset, np.ndarr
     order), the training part's name, notes and settings kept; and which of its interactions (a
     mask over ``Y.data``) come from ``test`` only. A test interaction that repeats the user's
     training one is the training one (the notes count them, and name the test file's ids that are
-    training ids written with other leading zeros, :func:`~awe_tf.data.interactions.written_otherwise`)."""
-    from awe_tf.data.interactions import _sort_key, otherwise_note, written_otherwise
+    training ids written with other leading zeros, :func:`~awe_tf.data.interactions.same_number_ids`;
+    the test file's own notes are kept, marked as its)."""
+    from awe_tf.data.interactions import _sort_key, same_number_ids, same_number_note
 
     for part in (train, test):
         if part.task != RECOMMENDATION:
             raise ValueError(f"{part.name} is {part.task} data, not recommendation data")
-    notes = tuple(otherwise_note(found, what, "training ids", "of the test file ") for what, ids, known in (
+    notes = tuple(f"the test file: {note}" for note in test.notes)
+    notes += tuple(same_number_note(found, what, "training ids", "of the test file ") for what, ids, known in (
         ("user", test.row_ids, train.row_ids), ("item", test.label_names, train.label_names))
-        if (found := written_otherwise(ids, known)))
+        if (found := same_number_ids(ids, known)))
     users = _sort_key({str(u) for part in (train, test) for u in part.row_ids})
     items = _sort_key({str(i) for part in (train, test) for i in part.label_names})
     user_at = {u: i for i, u in enumerate(users)}
@@ -320,26 +323,45 @@ def own_recommendation_split(train: Dataset, test: Dataset) -> Split:
 
 @dataclasses.dataclass(frozen=True)
 class LeftOut:
-    """What :func:`onto_items` left out: the data's items a model lacks (their names), their test
-    interactions and input interactions (users' training items), and the users then left with no
-    test interaction (not tested)."""
+    """What :func:`onto_items` left out of a split.
+
+    Attributes:
+        items: the names of the data's items the model lacks.
+        test_interactions: their test interactions (never rankable by the model).
+        input_interactions: their places in users' inputs (the users' training items).
+        untested_users: the users then left with no test interaction, not tested.
+    """
 
     items: tuple[str, ...] = ()
     test_interactions: int = 0
     input_interactions: int = 0
-    users: int = 0
+    untested_users: int = 0
 
 
-def onto_items(split: Split, names) -> tuple[Split, LeftOut]:
-    """A recommendation ``split`` whose items are those a model names (``names``, its label
-    names), in its order: a model of an earlier period scored on a later one's interactions. An
-    item of the data the model lacks (new since) is left out of every part, its test interactions
-    (which the model could never rank) and its place in users' inputs (as ``rows_of(...,
-    unknown="skip")`` leaves it out of a row); an item of the model's the data lacks has no
-    interaction; a user left with no test interaction is not tested (counted in ``untested``).
-    The candidates are the data's training items the model has. Items are matched by name, as
-    text. Returns the split (``split`` itself where the data's items are the model's, in order)
-    and what was left out."""
+def onto_items(split: Split, names: Sequence[str]) -> tuple[Split, LeftOut]:
+    """A recommendation split whose items are those a model names, in its order: a model of an
+    earlier period scored on a later one's interactions.
+
+    An item of the data the model lacks (new since it was trained) is left out of every part: its
+    test interactions, which the model could never rank, and its places in users' inputs (as
+    ``rows_of(..., unknown="skip")`` leaves it out of a row). An item of the model's that the data
+    lacks has no interaction. A user left with no test interaction is not tested (counted in
+    ``untested``). The candidates are the data's training items that the model has. Items are
+    matched by name, as text. The split is made first, so where the protocol drew each user's
+    held-out items (no test file), the new items were among those it could draw: such a user is
+    tested on the rest of them, not on as many as the protocol holds out.
+
+    Args:
+        split: a recommendation split (``load_split``, ``protocol_split``).
+        names: the model's label names.
+
+    Returns:
+        ``(split, left_out)``: ``split`` itself where its items are the model's, in order; matrices
+        the parts shared are shared still.
+
+    Raises:
+        ValueError: annotation data.
+    """
     if split.train.task != RECOMMENDATION:
         raise ValueError("onto_items is for recommendation data, whose items are its labels")
     names = [str(name) for name in names]
@@ -348,26 +370,38 @@ def onto_items(split: Split, names) -> tuple[Split, LeftOut]:
         return split, LeftOut()
     at = {name: j for j, name in enumerate(names)}
     column = np.asarray([at.get(name, -1) for name in data_names], np.int64)  # each data item's in the model's
+    made = {}  # by the arrays a matrix holds: the parts share them (Split), and so do their remade ones
 
     def onto(matrix):
-        coo = sp.csr_matrix(matrix).tocoo()
-        keep = column[coo.col] >= 0
-        out = sp.csr_matrix((coo.data[keep], (coo.row[keep], column[coo.col[keep]])), shape=(coo.shape[0], len(names)))
-        out.sort_indices()
-        return out
+        matrix = sp.csr_matrix(matrix)
+        key = (matrix.shape, *(part.__array_interface__["data"][0] for part in (matrix.data, matrix.indices,
+                                                                                 matrix.indptr)))
+        if key not in made:
+            coo = matrix.tocoo()
+            keep = column[coo.col] >= 0
+            out = sp.csr_matrix((coo.data[keep], (coo.row[keep], column[coo.col[keep]])),
+                                shape=(coo.shape[0], len(names)))
+            out.sort_indices()
+            made[key] = out
+        return made[key]
 
     train_X, train_Y, test_X, test_Y = (onto(m) for m in (split.train.X, split.train.Y, split.test.X, split.test.Y))
     tested = np.diff(test_Y.indptr) > 0
     gone = tuple(name for name, j in zip(data_names, column, strict=True) if j < 0)
     left = LeftOut(items=gone, test_interactions=int(split.test.Y.nnz - test_Y.nnz),
-                   input_interactions=int(split.train.X.nnz - train_X.nnz), users=int((~tested).sum()))
+                   input_interactions=int(split.train.X.nnz - train_X.nnz), untested_users=int((~tested).sum()))
     named = {"feature_names": list(names), "label_names": list(names), "numeric_scale": None,
              "numeric_features": np.zeros(len(names), bool)}  # a recommendation model standardises nothing
-    test = dataclasses.replace(split.test, X=test_X, Y=test_Y, **named).rows(tested)
-    exclude = None if split.exclude is None else onto(split.exclude)[tested]
+    exclude = None if split.exclude is None else onto(split.exclude)
+    if not tested.all():
+        test = dataclasses.replace(split.test, X=test_X, Y=test_Y, **named).rows(tested)
+        exclude = None if exclude is None else exclude[tested]
+    else:
+        test = dataclasses.replace(split.test, X=test_X, Y=test_Y, **named)
     return dataclasses.replace(
         split, train=dataclasses.replace(split.train, X=train_X, Y=train_Y, **named), test=test, exclude=exclude,
-        candidates=np.flatnonzero(np.asarray(train_Y.sum(axis=0)).ravel() > 0), untested=split.untested + left.users,
+        candidates=np.flatnonzero(np.asarray(train_Y.sum(axis=0)).ravel() > 0),
+        untested=split.untested + left.untested_users,
     ), left
 
 
@@ -473,6 +507,7 @@ def validation_split(train: Dataset) -> Split:
 
 __all__ = [
     "Coverage",
+    "LeftOut",
     "annotation_split",
     "coverage",
     "column_statistics",
@@ -483,7 +518,6 @@ __all__ = [
     "hold_out_items",
     "merge_interactions",
     "modulo_split",
-    "LeftOut",
     "onto_items",
     "own_recommendation_split",
     "protocol_split",

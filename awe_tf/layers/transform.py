@@ -59,11 +59,11 @@ class InputTransform(tf.keras.layers.Layer):
             an ARFF nominal attribute's 0/1 columns); set by :meth:`adapt`. The transform does not
             change them; the scorers refuse rows that code one otherwise than training read it
             (:meth:`coding_error`).
-        weighted: whether the rows it was fitted to weigh their items otherwise than 1 each (a
-            recommendation model's users, by an interactions file's weights, ratings): a row of
-            such a model sent without its weights reads otherwise than training read it. It does
-            not change the transform; :meth:`~awe_tf.models.AWEModel.adapt` sets it, for
-            recommendation data.
+        weighted: whether the rows it was fitted to weigh their items otherwise than 1 each, as it
+            reads them (:func:`weighs_items`: a recommendation model's users, by an interactions
+            file's weights, ratings, or repeats summed): a row of such a model sent without its
+            weights reads otherwise than training rows did. It does not change the transform;
+            :meth:`~awe_tf.models.AWEModel.adapt` sets it, for recommendation data.
     """
 
     def __init__(self, n_features: int, normalisation: str = "l2", numeric=None, mean=None, std=None,
@@ -247,6 +247,20 @@ class InputTransform(tf.keras.layers.Layer):
             "categories": [list(group) for group in self.categories],
             "weighted": self.weighted,
         }
+
+
+def weighs_items(X, normalisation: str) -> bool:
+    """Whether rows ``X`` (a recommendation model's users) weigh their items otherwise than 1
+    each, as the transform reads them: where rows are scaled to unit norm (``l2``, ``l1``), a row
+    whose items all have one weight reads as a row of 1s, so only weights that differ within a row
+    count; with ``none``, any weight other than 1."""
+    X = sp.csr_matrix(X)
+    if normalisation == "none":
+        return bool((X.data != 1).any())
+    starts = X.indptr[:-1][np.diff(X.indptr) > 0]
+    if not starts.size:
+        return False
+    return bool((np.maximum.reduceat(X.data, starts) != np.minimum.reduceat(X.data, starts)).any())
 
 
 def _ascending_ids(ids, n_features: int, what: str) -> np.ndarray:

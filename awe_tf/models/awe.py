@@ -6,7 +6,6 @@ import weakref
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
@@ -17,7 +16,7 @@ from awe_tf.data.dataset import ANNOTATION, RECOMMENDATION
 from awe_tf.distribute import is_tpu, shards
 from awe_tf.layers import MaxNormEmbedding, towers
 from awe_tf.layers.sampling import NegativeSampler
-from awe_tf.layers.transform import InputTransform
+from awe_tf.layers.transform import InputTransform, weighs_items
 from awe_tf.models import inference, saving
 from awe_tf.tasks import TASKS
 
@@ -151,7 +150,7 @@ class AWEModel(tfrs.Model):
                              f"built for {self.n_features} / {self.n_labels}")
         self.transform.adapt(data.X, data.numeric_features, data.numeric_scale, data.values_as_ones, data.categories)
         if self.data_task == RECOMMENDATION:
-            self.transform.weighted = not data.values_as_ones and bool((sp.csr_matrix(data.X).data != 1).any())
+            self.transform.weighted = not data.values_as_ones and weighs_items(data.X, self.normalisation)
             self.rankable.assign((np.asarray(data.Y.sum(axis=0)).ravel() > 0).astype(np.float32))
 
     def with_bias(self, feature_ids, weights):
@@ -452,7 +451,7 @@ class AWEModel(tfrs.Model):
         if self.transform.weighted:
             fitted["weighted"] = True
         return fitted if self.transform.adapted or self.transform.values_as_ones or self.transform.ignored.size \
-            or self.transform.categories else None
+            or self.transform.categories or self.transform.weighted else None
 
     def get_config(self):
         return {
