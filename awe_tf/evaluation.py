@@ -298,10 +298,12 @@ def svd_rank(train: Dataset, ranks, seed: int = 0) -> int:
 
 def evaluate_baseline(method, split: Split) -> dict:
     """Fit a baseline on ``split``'s training part and score its test part under the protocol: its
-    metrics. A k-NN leaves a test row's own training row out of its neighbours (by row id). A row
-    the baseline gives every label that may be ranked the same score (nothing to go on: a user with
-    no training item, a row with no neighbour) is ranked as popularity ranks it, not by label
-    order. (:func:`svd_rank` chooses the SVD's rank without this fallback.)"""
+    metrics, with ``by_training_items`` where a recommendation test part has users with training
+    items and users with none (:func:`by_training_items`). A k-NN leaves a test row's own training
+    row out of its neighbours (by row id). A row the baseline gives every label that may be ranked
+    the same score (nothing to go on: a user with no training item, a row with no neighbour) is
+    ranked as popularity ranks it, not by label order. (:func:`svd_rank` chooses the SVD's rank
+    without this fallback.)"""
     method.fit(split.train)
     fallback = None if isinstance(method, Popularity) else Popularity().fit(split.train)
 
@@ -315,8 +317,13 @@ def evaluate_baseline(method, split: Split) -> dict:
                 scores[flat] = fallback.score(X[np.flatnonzero(flat)])
         return scores
 
-    return evaluate_scorer(score, split.test.X, split.test.Y, split.exclude, split.candidates,
-                           protocol_ks(split.test.n_labels), with_rows=True)["metrics"]
+    ks = protocol_ks(split.test.n_labels)
+    top = ranked(score, split.test.X, split.test.Y.shape[1], max(ks), split.exclude, split.candidates, with_rows=True)
+    metrics = ranking_report(top, split.test.Y, ks)["metrics"]
+    groups = _by_training_items(top, split, ks)
+    if groups is not None:
+        metrics["by_training_items"] = groups
+    return metrics
 
 
 def format_table(rows: dict, metrics=("precision@1", "precision@3", "precision@5", "precision@10")) -> str:

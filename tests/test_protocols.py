@@ -159,6 +159,18 @@ def test_interactions_split_by_a_test_file_of_their_own():
     assert (groups["with"]["users"], groups["without"]["users"]) == (2, 1)
     whole = evaluate_model(model, split)["metrics"]["precision@1"]
     assert whole == pytest.approx((2 * groups["with"]["precision@1"] + groups["without"]["precision@1"]) / 3)
+    from awe_tf.baselines import Popularity
+    from awe_tf.cli.common import by_training_items_line
+    from awe_tf.evaluation import evaluate_baseline
+
+    popularity = evaluate_baseline(Popularity(), split)  # the baseline's groups too, to compare the model's with
+    apart = popularity["by_training_items"]
+    assert (apart["with"]["users"], apart["without"]["users"]) == (2, 1)
+    assert popularity["precision@1"] == pytest.approx((2 * apart["with"]["precision@1"]
+                                                       + apart["without"]["precision@1"]) / 3)
+    line = by_training_items_line(groups, True, apart)
+    assert f"with none (ranked by what it learnt of the items alone): P@1 {groups['without']['precision@1']:.4f}" \
+        in line and f"(popularity P@1 {apart['without']['precision@1']:.4f}" in line
     weighted = protocol_split(train, Dataset.from_interactions(["u1"], ["c"], [3]))
     assert weighted.train.notes == ("the test file's weights are not used: a test interaction is an item to find, "
                                     "whatever its weight",)

@@ -136,18 +136,24 @@ def scored_rows_line(report: dict, task: str) -> str:
     return f"test {rows}: {report['n_test']} (left out, {why}: {report['n_excluded']})"
 
 
-def by_training_items_line(groups: dict | None, prior: bool = True) -> str | None:
+def by_training_items_line(groups: dict | None, prior: bool = True, popularity: dict | None = None) -> str | None:
     """The line under a test table that gives the model's P@1 and P@10 apart for the test users
     with training items and those without (:func:`~awe_tf.evaluation.by_training_items`), or None;
-    ``prior``: whether the model has a label prior to rank those without by (not with --no-bias)."""
+    ``prior``: whether the model has a label prior to rank those without by (not with --no-bias);
+    ``popularity``: the popularity baseline's groups, given beside the model's (the users without
+    training items are where a model is closest to it)."""
     if not groups:
         return None
 
-    def said(group):
+    def scores(group):
         return ", ".join(f"P@{k} {group[f'precision@{k}']:.4f}" for k in (1, 10) if f"precision@{k}" in group)
 
-    return (f"the model on the {groups['with']['users']} test users with training items: {said(groups['with'])}; on "
-            f"the {groups['without']['users']} with none ({empty_row_ranking(prior)}): {said(groups['without'])}")
+    def said(name):
+        beside = (popularity or {}).get(name)
+        return scores(groups[name]) + (f" (popularity {scores(beside)})" if beside else "")
+
+    return (f"the model on the {groups['with']['users']} test users with training items: {said('with')}; on the "
+            f"{groups['without']['users']} with none ({empty_row_ranking(prior)}): {said('without')}")
 
 
 def empty_row_ranking(prior: bool) -> str:

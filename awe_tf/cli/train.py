@@ -388,6 +388,7 @@ def _print_table(report: dict, svd_chosen_by: str, task: str) -> None:
         print("baselines: " + "; ".join(f"{name}: {BASELINES[name]}{ranked_by.get(name, '')}" for name in shown))
     print(scored_rows_line(report, task))
     prior = report.get("model_config", {}).get("input_bias", True)
-    groups = by_training_items_line(report.get("by_training_items"), prior)
+    groups = by_training_items_line(report.get("by_training_items"), prior,
+                                    baselines.get("popularity", {}).get("by_training_items"))
     if groups:
         print(groups)
