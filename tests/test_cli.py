@@ -345,6 +345,10 @@ def test_train_says_when_its_epochs_are_chosen_on_few_rows_or_capped(tmp_path):
     assert "only 8 validation rows with a positive label to score: too few to tell epochs apart" in chosen
     assert "best epoch 1 (validation precision@1 = " in chosen
     assert "the last of --epochs 1, so the score may still be rising: try more" in chosen
+    (tmp_path / "rows.txt").write_text("0 1:1\n")  # rows without their header: the model's counts are named
+    refused = run("predict", str(tmp_path / "run"), "--rows", str(tmp_path / "rows.txt"), check=False)
+    assert refused.returncode == 2 and "put '1 2 1' first" in refused.stderr
+    assert "the model's F and L, 5 and 3, are its rows' too" in refused.stderr
 
 
 def test_a_copy_of_a_header_yes_file_is_refused_with_the_header_named(tmp_path):

@@ -81,8 +81,10 @@ def _file_rows(args, split, name: str):
     try:
         rows = read_mulan(args.rows, labels, unlabelled=True) if fmt == "mulan" else read_xmlrepo(args.rows)
     except (ValueError, FileNotFoundError) as error:
+        counts = f"; the model's F and L, {split.train.n_features} and {split.train.n_labels}, are its rows' too" \
+            if fmt == "xmlrepo" and "header 'N F L'" in str(error) else ""
         raise UsageError(f"--rows {args.rows}, read as {FORMAT_NAMES[fmt]} (the format of the model's data, {name}): "
-                         f"{error}") from None
+                         f"{error}{counts}") from None
     if list(rows.feature_names) != list(split.train.feature_names):
         raise UsageError(f"--rows {args.rows}: its features are not those of {name} that {args.model} was trained "
                          f"on: {first_difference(split.train.feature_names, rows.feature_names)}; give rows with the "
