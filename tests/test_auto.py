@@ -393,6 +393,15 @@ def test_a_trained_candidate_that_kept_wsabies_start_says_so(monkeypatch):
     assert notes["knn:k=20"] == ""
 
 
+def test_a_closed_form_whose_best_setting_is_at_an_end_of_more_than_two_says_so():
+    from awe_tf.training.auto import _at_an_end
+
+    lambdas = ["lambda 0.01", "lambda 1", "lambda 100"]
+    assert _at_an_end(lambdas, "lambda 0.01") == _at_an_end(lambdas, "lambda 100") != ""
+    assert "one beyond might score higher" in _at_an_end(lambdas, "lambda 100")
+    assert _at_an_end(lambdas, "lambda 1") == "" and _at_an_end(lambdas[:2], "lambda 1") == ""  # two: no middle
+
+
 def test_ridge_is_no_candidate_for_recommendation(monkeypatch):
     """Where inputs and labels are the same items, ridge would give each item back from itself:
     it is neither made nor listed, whatever penalties are asked for."""

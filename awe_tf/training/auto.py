@@ -463,6 +463,13 @@ def _at_the_cap(epochs, cap: int) -> str:
     return f"{AT_THE_CAP} ({cap}): the score may still be rising" if cap in epochs else ""
 
 
+def _at_an_end(names, best: str) -> str:
+    """A closed form's note where the best of its settings tried (``names``, in the order of their
+    value: ranks, penalties) is the first or last of more than two: one beyond it may score higher."""
+    ends = (names[0], names[-1]) if len(names) > 2 else ()
+    return ", the best at an end of those tried: one beyond might score higher" if best in ends else ""
+
+
 def _compared(spec, rows, baseline, guards=(), **fields) -> Trial:
     """A candidate's trial from its validation rows and WSABIE's (paired differences): rows of the
     monitored metric, the check metric, then each of ``guards``."""
@@ -620,8 +627,9 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         scored = [(name, _row_scores(model, carve, scored_on)) for name, model in models(carve.train)]
         name, rows = _best(scored, lambda item: _both(item[1]).mean())  # the first on a tie
         seconds, cpu = started.elapsed()
-        if len(scored) > 1:  # each one's score, in order
+        if len(scored) > 1:  # each one's score, in order, and whether the best is at an end of them
             note += f" (mean of both {', '.join(f'{_both(each).mean():.4f}' for _, each in scored)})"
+            note += _at_an_end([each for each, _ in scored], name)
         trials.append(finished(family, _compared(None, rows, baseline, guards, seconds=seconds, cpu_seconds=cpu,
                                                  made=name, note=f"{note}, nothing trained")))
         made_by[name] = models
