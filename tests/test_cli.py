@@ -431,7 +431,8 @@ def test_a_printed_command_names_the_data_as_it_was_read():
     from awe_tf.cli.data_flags import flags_of_data
 
     args = build_parser().parse_args(["tune", "--train", "my clicks.csv", "--duplicates", "sum", "--header", "no"])
-    assert flags_of_data(args) == ["--train", "my clicks.csv", "--duplicates", "sum", "--header", "no"]
+    assert flags_of_data(args) == ["--train", os.path.abspath("my clicks.csv"), "--duplicates", "sum", "--header",
+                                   "no"]  # files by their absolute paths: the command runs from anywhere
     assert flags_of_data(build_parser().parse_args(["tune", "--dataset", "emotions"])) == ["--dataset", "emotions"]
 
 

@@ -2,6 +2,7 @@
 three oracles, resuming, and the best trial as `awe-tf train` flags."""
 
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -287,7 +288,8 @@ def test_the_printed_command_trains_on_the_files_searched(tmp_path, data_dir, ca
     assert cli.main(["tune", *files, "--trials", "1", "--epochs", "1", "--seed", "3", "--monitor", "precision@3",
                      "-o", str(tmp_path)]) == 0
     command = capsys.readouterr().out.strip().splitlines()[-1].split()
-    assert command[:2] == ["awe-tf", "train"] and command[2:8] == files
+    assert command[:2] == ["awe-tf", "train"] and command[2:8] == [f if f.startswith("--") else os.path.abspath(f)
+                                                                   for f in files]  # runs from any directory
     # trained as the trials were: their most epochs, metric and seed, which train's defaults are not
     assert command[-8:-2] == ["--epochs", "1", "--monitor", "precision@3", "--seed", "3"]
     assert command[-2] == "--output" and Path(command[-1]).parent.parent == tmp_path

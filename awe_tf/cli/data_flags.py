@@ -3,6 +3,7 @@ data a run recorded, which a later command on that run reads by default."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -70,9 +71,11 @@ def data_record(args, split, name: str, fingerprints: dict | None = None) -> dic
 
 def flags_of_data(args) -> list[str]:
     """The command-line flags that name ``args``' data (what a printed ``train`` command needs),
-    defaults left out."""
+    defaults left out; files by their absolute paths, so the command runs from any directory."""
     data = ["--dataset", args.dataset] if args.dataset else []
-    for flag, value in (("--train", args.train), ("--test", args.test), ("--labels", args.labels),
+    files = {flag: os.path.abspath(value) if value else None
+             for flag, value in (("--train", args.train), ("--test", args.test), ("--labels", args.labels))}
+    for flag, value in (*files.items(),
                         ("--format", args.format), ("--duplicates", None if args.duplicates == "error" else
                                                       args.duplicates),
                         ("--header", None if args.header == "auto" else args.header)):
