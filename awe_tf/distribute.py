@@ -23,9 +23,14 @@ def is_tpu(strategy) -> bool:
 
 
 def on_one_machine(strategy) -> bool:
-    """Whether ``strategy`` runs one replica in this process (what the native engine trains
-    under): no parameter servers, TPU cores or several replicas."""
-    return not (is_parameter_server(strategy) or strategy.num_replicas_in_sync > 1 or is_tpu(strategy))
+    """Whether ``strategy`` is no ``tf.distribute`` strategy but TensorFlow's default (what the
+    native engine trains under): not parameter servers, TPU cores or mirrored replicas, nor one of
+    these with a single replica (a mirrored strategy of one GPU, a cluster of one worker), whose
+    variables and metrics the engine, stepping outside the strategy's replicas, cannot update."""
+    distributing = (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy,
+                    tf.distribute.OneDeviceStrategy, tf.distribute.experimental.CentralStorageStrategy)
+    return not (isinstance(strategy, distributing) or is_parameter_server(strategy) or is_tpu(strategy)
+                or strategy.num_replicas_in_sync > 1)
 
 
 def xla_problem(strategy) -> str | None:

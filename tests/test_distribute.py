@@ -116,6 +116,9 @@ CHIEF = WORKER.replace('"worker", "index"', '"chief", "index"')  # its workers a
      "--jit-compile: 2 CPU replicas"),
     (["train", "--strategy", "mirrored", "--cpu-replicas", "2", "--engine", "native"], None,
      "--engine native runs on this machine's CPUs, not under MirroredStrategy"),
+    (["train", "--strategy", "mirrored", "--engine", "native"], None,  # one replica: the engine's steps are outside it
+     "--engine native runs on this machine's CPUs, not under MirroredStrategy (of 1 replica): use --engine graph, "
+     "or leave --strategy at its default"),
 ])
 def test_cli_strategies_fail_clearly(args, tf_config, message):
     """Each before the data is read: TensorFlow would hang without a word, or fail at the first

@@ -723,6 +723,12 @@ def test_native_engine_refuses_what_it_cannot_train():
         fit(corel.train, ModelConfig(dimension=8), TrainConfig(epochs=1, engine="native", jit_compile=True))
     with pytest.raises(ValueError, match="engine must be one of"):
         TrainConfig(engine="cuda")
+    import tensorflow as tf
+
+    # a strategy of one replica too (one GPU mirrored): the engine steps outside its replicas
+    with pytest.raises(ValueError, match="not under MirroredStrategy. Use engine='graph'"):
+        fit(corel.train, ModelConfig(dimension=8), TrainConfig(epochs=1, engine="native"),
+            strategy=tf.distribute.MirroredStrategy(["/cpu:0"]))
 
 
 def test_native_steps_are_counted_as_keras_steps_whatever_the_steps_per_execution():

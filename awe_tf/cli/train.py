@@ -44,8 +44,9 @@ def cmd_train(args) -> int:
     if problem:  # before the data: TensorFlow would fail only in the first step
         raise UsageError(f"--jit-compile: {problem}; train without it")
     if args.engine == "native" and not on_one_machine(strategy):
-        raise UsageError(f"--engine native runs on this machine's CPUs, not under {type(strategy).__name__}: "
-                         "use --engine graph")
+        raise UsageError(f"--engine native runs on this machine's CPUs, not under {type(strategy).__name__} (of "
+                         f"{plural(strategy.num_replicas_in_sync, 'replica')}): use --engine graph, or leave "
+                         "--strategy at its default")
     with strategy.scope():
         return _train(args)
 
