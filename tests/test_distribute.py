@@ -371,6 +371,14 @@ def test_sharded_tables_train_exactly_as_unsharded_ones():
                          "cut": sharding_text({"U": result.model.U.table}),
                          "p1": evaluate_model(result.model.score, split)["metrics"]["precision@1"],
                          "U": tf.convert_to_tensor(result.model.U.table).numpy().round(5).tolist()}
+            if name == "sharded":  # exported from Python as it is (its tables on the cluster), served the same
+                import tempfile
+                from awe_tf import serving
+                with tempfile.TemporaryDirectory() as folder:
+                    served = serving.load(serving.export(result.model, folder, "m", flavour="portable", log=None))
+                    rows = split.test.X[:20]
+                    out[name]["served"] = bool(np.array_equal(served(rows, k=5)["label_ids"],
+                                                              result.model.top_k(rows, 5)[0]))
         # a model given to fit unadapted is adapted to its data under parameter servers too
         from awe_tf.models import AWEModel
         strategy = parameter_server_strategy(local_cluster(workers=1, parameter_servers=2, ports=ports[12:15]), 4096)
@@ -384,7 +392,7 @@ def test_sharded_tables_train_exactly_as_unsharded_ones():
                           env=ENV, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["sharded"]["shards"] == 2 and out["whole"]["shards"] == 1
+    assert out["sharded"]["shards"] == 2 and out["whole"]["shards"] == 1 and out["sharded"]["served"]
     rows = len(out["whole"]["U"])  # what training prints of the cut (corel5k's features and the bias feature)
     size = f"{rows * 16 * 4 / 1024:.0f} KB"
     assert out["sharded"]["cut"] == f"U {rows} x 16 ({size}): 2 shards of {(rows + 1) // 2}, {rows // 2} rows", out

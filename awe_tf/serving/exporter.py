@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -217,6 +218,7 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
     """
     check_target(model, base_dir, name, flavour, version, keep, new_ids)  # before any work
     changed = changed_ids(model, Path(base_dir) / name) if new_ids else None
+    model = _whole_tables(model)
     if feature_names is not None:
         feature_names = [str(feature) for feature in feature_names]
         if model.data_task == "recommendation":
@@ -286,6 +288,19 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
             f"sending version {changed[0]}'s ids is answered about other labels; its clients need this version's ids "
             "(assets.extra/labels.json) as TF Serving switches to it")
     return final
+
+
+def _whole_tables(model):
+    """``model`` itself, or, where parameter servers hold its variables (a model trained under them
+    in Python, its tables in shards), a copy of it holding them in this process, made as a saved
+    model is loaded: a SavedModel's functions read variables the process saving it owns."""
+    from awe_tf.distribute import is_parameter_server
+
+    if not is_parameter_server(model.distribute_strategy):
+        return model
+    with tempfile.TemporaryDirectory() as folder:
+        model.save_model(Path(folder) / "model")
+        return type(model).load_model(Path(folder) / "model")
 
 
 def signature_defaults(path: Path) -> dict:
