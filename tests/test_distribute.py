@@ -109,6 +109,10 @@ CHIEF = WORKER.replace('"worker", "index"', '"chief", "index"')  # its workers a
     (["train", "--strategy", "parameter-server"], None, "needs TF_CONFIG"),
     (["cluster-task"], None, "a cluster task needs TF_CONFIG"),
     (["train", "--strategy", "multiworker"], '{"cluster": {"worker": [}', "TF_CONFIG is not valid JSON"),
+    (["train", "--strategy", "multiworker"], '{"cluster": {"worker": ["localhost:1", "localhost:2"]}}',
+     "TF_CONFIG names no task: this process's place in the cluster"),
+    (["train", "--strategy", "multiworker"], WORKER.replace('"index": 0', '"index": 5'),
+     "TF_CONFIG's task is worker 5, but its cluster lists 2 worker addresses: index 0 to 1"),
     (["train", "--strategy", "parameter-server"], WORKER, "TF_CONFIG's task must be chief, got 'worker'"),
     (["train", "--strategy", "parameter-server", "--jit-compile"], CHIEF, "without --jit-compile"),
     (["train", "--cpu-replicas", "2"], None, "--cpu-replicas splits the CPU for --strategy mirrored"),
@@ -498,3 +502,12 @@ def test_mirrored_on_a_machine_without_gpus_says_how_to_split_the_cpu(tmp_path):
                           env={k: v for k, v in ENV.items() if k != "TF_CONFIG"}, timeout=300)
     assert proc.returncode == 2 and "none.csv" in proc.stderr, proc.stderr[-500:]
     assert "strategy: MirroredStrategy, 1 replica (no GPU here: --cpu-replicas N splits the CPU into N)" in proc.stdout
+
+
+def test_a_tpu_address_without_its_scheme_is_said_to_need_one():
+    """TensorFlow reads "host:port" as a Cloud TPU's name and fails on looking it up: the refusal
+    says how an address is given."""
+    from awe_tf.training.strategies import make_strategy
+
+    with pytest.raises(ValueError, match=r"no TPU found at 127.0.0.1:1: .* \(an address is given as grpc://HOST:PORT"):
+        make_strategy("tpu", tpu="127.0.0.1:1")

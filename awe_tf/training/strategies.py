@@ -94,6 +94,18 @@ def tf_config(what: str) -> dict:
         raise ValueError(f"TF_CONFIG is not valid JSON ({error})") from None
     if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict):
         raise ValueError('TF_CONFIG must be {"cluster": {...}, "task": {"type": ..., "index": ...}}')
+    task = config.get("task")
+    if not isinstance(task, dict) or "type" not in task:
+        raise ValueError('TF_CONFIG names no task: this process\'s place in the cluster, "task": {"type": "worker", '
+                         '"index": 0}')
+    addresses = config["cluster"].get(task["type"])
+    index = task.get("index", 0)
+    if not isinstance(addresses, list):
+        raise ValueError(f"TF_CONFIG's task is a {task['type']!r}, a job its cluster does not list (it lists "
+                         f"{', '.join(map(repr, config['cluster']))})")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(addresses):
+        raise ValueError(f"TF_CONFIG's task is {task['type']} {index!r}, but its cluster lists {len(addresses)} "
+                         f"{task['type']} address{'es' * (len(addresses) != 1)}: index 0 to {len(addresses) - 1}")
     return config
 
 
@@ -214,7 +226,9 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
             tf.config.experimental_connect_to_cluster(resolver)
             tf.tpu.experimental.initialize_tpu_system(resolver)
         except (ValueError, tf.errors.OpError, OSError) as error:  # OSError: a TPU name no lookup resolves
-            raise ValueError(f"no TPU found{' at ' + tpu if tpu else ''}: {error}") from error
+            hint = " (an address is given as grpc://HOST:PORT; anything else is a Cloud TPU's name)" \
+                if tpu and ":" in tpu and not tpu.startswith("grpc://") else ""
+            raise ValueError(f"no TPU found{' at ' + tpu if tpu else ''}: {error}{hint}") from error
         return tf.distribute.TPUStrategy(resolver)
     if name == "parameter-server":
         config = tf_config("--strategy parameter-server (workers, ps, and this process as chief; start workers and ps "
