@@ -256,8 +256,10 @@ def test_multiworker_trains_like_one_worker_and_survives_a_killed_worker(tmp_pat
         np.testing.assert_array_equal(getattr(chief, table).table.numpy(), getattr(worker, table).table.numpy())
     assert abs(one - two) <= TOLERANCE, (one, two)
 
-    # Kill worker 1 once the chief has checkpointed an epoch: the chief must fail, not hang, and
-    # the same command run again resumes from that checkpoint and finishes.
+    # Stop worker 1 with SIGTERM (kill, a scheduler's preemption) once the chief has checkpointed an
+    # epoch: it stops (TensorFlow's cluster runtime would take the signal and go on), saying how to
+    # go on; the chief must fail, not hang; and the same command run again resumes from that
+    # checkpoint and finishes.
     out = tmp_path / "killed"
     workers = _start_workers(out, epochs=30)
     state = out / "final" / "checkpoints" / "state.json"
@@ -265,8 +267,10 @@ def test_multiworker_trains_like_one_worker_and_survives_a_killed_worker(tmp_pat
     while not state.exists() and time.time() < deadline and workers[0].poll() is None:
         time.sleep(0.2)
     assert state.exists(), workers[0].communicate()[1][-3000:]
-    workers[1].kill()
-    (code, _, stderr), _ = _finish(workers, timeout=300)  # the chief fails instead of hanging (or this times out)
+    workers[1].terminate()
+    (code, _, stderr), (stopped, _, said) = _finish(workers, timeout=300)  # neither hangs (or this times out)
+    assert stopped == 143 and "terminated (SIGTERM): the same command again goes on from its last finished epoch" \
+        in said, said[-2000:]
     assert code == 2 and "error: a task of the cluster stopped answering (" in stderr, stderr[-2000:]
     assert "start it again, then this command (each worker's, under multiworker), which goes on from its last " \
         "finished epoch" in stderr

@@ -18,7 +18,9 @@ import logging
 import os
 import re
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up noise out of the output
@@ -26,7 +28,13 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # and gRPC's, a cluster task's
 # TensorFlow's Python warnings too: a command reports what it did, not TensorFlow's advice.
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
-from awe_tf.cli.common import UsageError, release_directories, reproduce_output  # noqa: E402  (after the settings above)
+from awe_tf.cli.common import (  # noqa: E402  (after the settings above)
+    Terminated,
+    UsageError,
+    catch_sigterm,
+    release_directories,
+    reproduce_output,
+)
 from awe_tf.cli.parser import build_parser, flag_of  # noqa: E402
 
 __all__ = ["UsageError", "build_parser", "import_user_module", "main"]
@@ -165,7 +173,9 @@ def main(argv=None) -> int:
     from awe_tf.data import DataFormatError
 
     stdout, sys.stdout = sys.stdout, _Output(sys.stdout)
+    terminate = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
     try:
+        catch_sigterm()
         for module in args.imports:
             import_user_module(module)
         code = args.func(args)
@@ -189,10 +199,13 @@ def main(argv=None) -> int:
               f"again, then this command{' without --restart' if _discarded(args) else ''} (each worker's, under "
               "multiworker), which goes on from its last finished "
               f"epoch (in {args.output})", file=sys.stderr)
-    except KeyboardInterrupt:
-        print("interrupted" + _goes_on(args), file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        terminated = isinstance(interrupt, Terminated)
+        print(("terminated (SIGTERM)" if terminated else "interrupted") + _goes_on(args), file=sys.stderr)
+        return 143 if terminated else 130
     finally:
         sys.stdout = stdout
         release_directories()
+        if terminate is not None:  # as it was: a caller (a test, a notebook) has SIGTERM its own way
+            signal.signal(signal.SIGTERM, terminate)
     return 2

@@ -110,6 +110,27 @@ def monitor_of(args, split) -> str:
     return args.monitor or default_monitor(split.train)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a scheduler's preemption), read as Ctrl-C is: the command
+    stops where it is, keeping what it finished, and says how to go on."""
+
+
+def _terminated(signum, frame):
+    raise Terminated()
+
+
+def catch_sigterm() -> None:
+    """Have SIGTERM stop this process as :class:`Terminated` (from the main thread only; elsewhere
+    nothing changes). Call it again once a ``tf.distribute`` strategy is made: TensorFlow's cluster
+    runtime (multi-worker) takes SIGTERM for itself to note a preemption, and would leave the
+    process running."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
+
+
 def plural(n: int, word: str) -> str:
     """``n`` and ``word``, with an s where ``n`` is not 1."""
     return f"{n} {word}{'s' * (n != 1)}"

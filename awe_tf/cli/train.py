@@ -11,6 +11,7 @@ from pathlib import Path
 from awe_tf.cli.common import (
     UsageError,
     by_training_items_line,
+    catch_sigterm,
     check_monitor_fits,
     configs_of,
     held_out_rows,
@@ -35,6 +36,7 @@ def cmd_train(args) -> int:
                          "--jit-compile (the tables live on the parameter servers) or --engine native")
     devices = split_cpu(args.cpu_replicas) if args.cpu_replicas else None
     strategy = make_strategy(args.strategy, tpu=args.tpu, devices=devices, min_shard_bytes=args.shard_bytes, log=print)
+    catch_sigterm()  # again: a cluster's runtime takes SIGTERM for itself
     if args.strategy != "default":
         alone = args.strategy == "mirrored" and not args.cpu_replicas and \
             all("CPU" in device.upper() for device in strategy.extended.worker_devices)  # one replica, on the CPU
