@@ -22,15 +22,13 @@ def is_tpu(strategy) -> bool:
     return isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.experimental.TPUStrategy))
 
 
-def on_one_machine(strategy) -> bool:
-    """Whether ``strategy`` is no ``tf.distribute`` strategy but TensorFlow's default (what the
+def is_default_strategy(strategy) -> bool:
+    """Whether ``strategy`` is TensorFlow's default, no ``tf.distribute`` strategy chosen (what the
     native engine trains under): not parameter servers, TPU cores or mirrored replicas, nor one of
     these with a single replica (a mirrored strategy of one GPU, a cluster of one worker), whose
-    variables and metrics the engine, stepping outside the strategy's replicas, cannot update."""
-    distributing = (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy,
-                    tf.distribute.OneDeviceStrategy, tf.distribute.experimental.CentralStorageStrategy)
-    return not (isinstance(strategy, distributing) or is_parameter_server(strategy) or is_tpu(strategy)
-                or strategy.num_replicas_in_sync > 1)
+    variables and metrics the engine, stepping outside the strategy's replicas, cannot update. (By
+    its class, which TensorFlow does not export: ``_DefaultDistributionStrategy`` and its V1 twin.)"""
+    return type(strategy).__name__.startswith("_DefaultDistributionStrategy")
 
 
 def xla_problem(strategy) -> str | None:

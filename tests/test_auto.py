@@ -396,10 +396,10 @@ def test_a_trained_candidate_that_kept_wsabies_start_says_so(monkeypatch):
 def test_a_closed_form_whose_best_setting_is_at_an_end_of_more_than_two_says_so():
     from awe_tf.training.auto import _at_an_end
 
-    lambdas = ["lambda 0.01", "lambda 1", "lambda 100"]
-    assert _at_an_end(lambdas, "lambda 0.01") == _at_an_end(lambdas, "lambda 100") != ""
-    assert "one beyond might score higher" in _at_an_end(lambdas, "lambda 100")
-    assert _at_an_end(lambdas, "lambda 1") == "" and _at_an_end(lambdas[:2], "lambda 1") == ""  # two: no middle
+    assert _at_an_end([0.5, 0.4, 0.3], 0) == _at_an_end([0.3, 0.4, 0.5], 2) != ""
+    assert "one beyond might score higher" in _at_an_end([0.3, 0.4, 0.5], 2)
+    assert _at_an_end([0.3, 0.5, 0.4], 1) == "" and _at_an_end([0.4, 0.5], 1) == ""  # in the middle; two: no middle
+    assert _at_an_end([0.5, 0.5, 0.5], 0) == ""  # a tie with its neighbour: no sign of more beyond
 
 
 def test_ridge_is_no_candidate_for_recommendation(monkeypatch):

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -347,8 +348,7 @@ def test_train_says_when_its_epochs_are_chosen_on_few_rows_or_capped(tmp_path):
     assert "the last of --epochs 1, so the score may still be rising: try more" in chosen
     (tmp_path / "rows.txt").write_text("0 1:1\n")  # rows without their header: the model's counts are named
     refused = run("predict", str(tmp_path / "run"), "--rows", str(tmp_path / "rows.txt"), check=False)
-    assert refused.returncode == 2 and "put '1 2 1' first" in refused.stderr
-    assert "the model's F and L, 5 and 3, are its rows' too" in refused.stderr
+    assert refused.returncode == 2 and "put '1 5 3' first (the model's F and L)" in refused.stderr
 
 
 def test_a_copy_of_a_header_yes_file_is_refused_with_the_header_named(tmp_path):
@@ -559,6 +559,40 @@ def _kill_when(proc, state, epochs, deadline_s=300):
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait(timeout=60)
+
+
+def test_sigterm_stops_a_run_as_ctrl_c_does_and_main_puts_the_callers_handler_back(tmp_path):
+    """SIGTERM (kill, timeout, a scheduler) ends a training run with 143 and how to go on; main()
+    leaves SIGTERM's handler as it found it, called from the main thread or another."""
+    import signal
+    import threading
+
+    from awe_tf import cli
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "awe_tf.cli", "train", "--epochs", "50", "--patience", "0",
+                             "--dimension", "8", "--negatives", "2", "--no-validate", "--no-baselines", "-o", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=ENV)
+    state = out / "final" / "checkpoints" / "state.json"
+    deadline = time.time() + 300
+    while not state.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, said = proc.communicate(timeout=120)
+    assert proc.returncode == 143, said[-2000:]
+    assert "terminated (SIGTERM): the same command again goes on from its last finished epoch" in said
+    assert "Traceback" not in said
+    mine = lambda signum, frame: None  # noqa: E731  (a caller's own handler)
+    before = signal.signal(signal.SIGTERM, mine)
+    try:
+        assert cli.main(["datasets"]) == 0 and signal.getsignal(signal.SIGTERM) is mine
+        codes = []
+        thread = threading.Thread(target=lambda: codes.append(cli.main(["datasets"])))
+        thread.start()
+        thread.join()
+        assert codes == [0] and signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def test_killed_run_resumes_when_the_command_is_run_again(tmp_path):

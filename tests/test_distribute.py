@@ -119,10 +119,12 @@ CHIEF = WORKER.replace('"worker", "index"', '"chief", "index"')  # its workers a
     (["train", "--strategy", "mirrored", "--cpu-replicas", "2", "--jit-compile"], None,
      "--jit-compile: 2 CPU replicas"),
     (["train", "--strategy", "mirrored", "--cpu-replicas", "2", "--engine", "native"], None,
-     "--engine native runs on this machine's CPUs, not under MirroredStrategy"),
+     "--engine native runs on this machine's CPUs, under no --strategy (mirrored)"),
     (["train", "--strategy", "mirrored", "--engine", "native"], None,  # one replica: the engine's steps are outside it
-     "--engine native runs on this machine's CPUs, not under MirroredStrategy (of 1 replica): use --engine graph, "
-     "or leave --strategy at its default"),
+     "--engine native runs on this machine's CPUs, under no --strategy (mirrored): use --engine graph, or leave "
+     "--strategy at its default"),
+    (["train", "--strategy", "multiworker", "--engine", "native"], WORKER.replace(', "ps": ["localhost:3"]', ""),
+     "under no --strategy (multiworker)"),  # refused before the cluster's wait (its other worker never starts)
 ])
 def test_cli_strategies_fail_clearly(args, tf_config, message):
     """Each before the data is read: TensorFlow would hang without a word, or fail at the first
@@ -379,10 +381,15 @@ def test_sharded_tables_train_exactly_as_unsharded_ones():
                          "cut": sharding_text({"U": result.model.U.table}),
                          "p1": evaluate_model(result.model.score, split)["metrics"]["precision@1"],
                          "U": tf.convert_to_tensor(result.model.U.table).numpy().round(5).tolist()}
-            if name == "sharded":  # exported from Python as it is (its tables on the cluster), served the same
+            if name in ("sharded", "knn sharded"):  # exported from Python as it is (tables on the cluster)
                 import tempfile
                 from awe_tf import serving
                 with tempfile.TemporaryDirectory() as folder:
+                    with strategy.scope():  # inside the scope, the copy would be sharded again: said
+                        try:
+                            serving.export(result.model, folder, "m", flavour="portable", log=None)
+                        except ValueError as error:
+                            out[name]["in scope"] = str(error)
                     served = serving.load(serving.export(result.model, folder, "m", flavour="portable", log=None))
                     rows = split.test.X[:20]
                     out[name]["served"] = bool(np.array_equal(served(rows, k=5)["label_ids"],
@@ -401,6 +408,7 @@ def test_sharded_tables_train_exactly_as_unsharded_ones():
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["sharded"]["shards"] == 2 and out["whole"]["shards"] == 1 and out["sharded"]["served"]
+    assert "exported outside the strategy's scope" in out["sharded"]["in scope"]
     rows = len(out["whole"]["U"])  # what training prints of the cut (corel5k's features and the bias feature)
     size = f"{rows * 16 * 4 / 1024:.0f} KB"
     assert out["sharded"]["cut"] == f"U {rows} x 16 ({size}): 2 shards of {(rows + 1) // 2}, {rows // 2} rows", out
@@ -408,7 +416,7 @@ def test_sharded_tables_train_exactly_as_unsharded_ones():
     np.testing.assert_allclose(out["sharded"]["U"], out["whole"]["U"], atol=1e-4)
     assert out["sharded"]["p1"] == out["whole"]["p1"], (out["sharded"]["p1"], out["whole"]["p1"])
     assert out["sharded"]["p1"] > out["popularity"] + 0.03, (out["sharded"]["p1"], out["popularity"])
-    assert out["knn sharded"]["shards"] == 2
+    assert out["knn sharded"]["shards"] == 2 and out["knn sharded"]["served"]  # G's reference set exported too
     np.testing.assert_allclose(out["knn sharded"]["U"], out["knn whole"]["U"], atol=1e-4)
     assert out["knn sharded"]["p1"] == out["knn whole"]["p1"]
     assert out["given adapted"]

@@ -173,7 +173,8 @@ def main(argv=None) -> int:
     from awe_tf.data import DataFormatError
 
     stdout, sys.stdout = sys.stdout, _Output(sys.stdout)
-    terminate = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+    main_thread = threading.current_thread() is threading.main_thread()
+    terminate = signal.getsignal(signal.SIGTERM) if main_thread else None  # None too: a handler not set in Python
     try:
         catch_sigterm()
         for module in args.imports:
@@ -200,12 +201,19 @@ def main(argv=None) -> int:
               "multiworker), which goes on from its last finished "
               f"epoch (in {args.output})", file=sys.stderr)
     except KeyboardInterrupt as interrupt:
+        _put_back(main_thread, terminate)  # first: a second SIGTERM while this is said stops nothing half-way
         terminated = isinstance(interrupt, Terminated)
         print(("terminated (SIGTERM)" if terminated else "interrupted") + _goes_on(args), file=sys.stderr)
         return 143 if terminated else 130
     finally:
+        _put_back(main_thread, terminate)
         sys.stdout = stdout
         release_directories()
-        if terminate is not None:  # as it was: a caller (a test, a notebook) has SIGTERM its own way
-            signal.signal(signal.SIGTERM, terminate)
     return 2
+
+
+def _put_back(main_thread: bool, handler) -> None:
+    """SIGTERM's handler as it was before :func:`main` (a caller's, a notebook's); one that Python
+    did not set (``handler`` None: TensorFlow's, in C) as the system's default."""
+    if main_thread:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if handler is None else handler)

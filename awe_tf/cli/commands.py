@@ -11,6 +11,7 @@ from pathlib import Path
 
 from awe_tf.cli.common import (
     PLOT_FORMATS,
+    Terminated,
     UsageError,
     by_training_items_line,
     check_monitor_fits,
@@ -376,12 +377,13 @@ def cmd_cluster_task(args) -> int:
     print("serving as a parameter-server-training task (TF_CONFIG); stop with Ctrl-C", flush=True)
     try:
         run_cluster_task()
-    except KeyboardInterrupt:  # ended here, whatever printing does: collecting TensorFlow's server could wait for ever
+    except KeyboardInterrupt as interrupt:  # ended here, whatever printing does: collecting TensorFlow's server could
+        terminated = isinstance(interrupt, Terminated)  # wait for ever
         try:
-            print("interrupted", file=sys.stderr, flush=True)
+            print("terminated (SIGTERM)" if terminated else "interrupted", file=sys.stderr, flush=True)
             sys.stdout.flush()
         finally:
-            os._exit(130)
+            os._exit(143 if terminated else 130)
     return 0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -124,9 +126,6 @@ def catch_sigterm() -> None:
     nothing changes). Call it again once a ``tf.distribute`` strategy is made: TensorFlow's cluster
     runtime (multi-worker) takes SIGTERM for itself to note a preemption, and would leave the
     process running."""
-    import signal
-    import threading
-
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminated)
 

@@ -7,6 +7,7 @@ out), so what it prints is what the evaluated model ranks."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from awe_tf.cli.common import UsageError, empty_row_ranking, output_file, some_of
@@ -81,10 +82,12 @@ def _file_rows(args, split, name: str):
     try:
         rows = read_mulan(args.rows, labels, unlabelled=True) if fmt == "mulan" else read_xmlrepo(args.rows)
     except (ValueError, FileNotFoundError) as error:
-        counts = f"; the model's F and L, {split.train.n_features} and {split.train.n_labels}, are its rows' too" \
-            if fmt == "xmlrepo" and "header 'N F L'" in str(error) else ""
+        said = str(error)
+        if fmt == "xmlrepo":  # the header the rows alone would have, with the model's F and L, which its rows take
+            said = re.sub(r"put '(\d+) \d+ \d+' first", rf"put '\1 {split.train.n_features} {split.train.n_labels}' "
+                          "first (the model's F and L)", said)
         raise UsageError(f"--rows {args.rows}, read as {FORMAT_NAMES[fmt]} (the format of the model's data, {name}): "
-                         f"{error}{counts}") from None
+                         f"{said}") from None
     if list(rows.feature_names) != list(split.train.feature_names):
         raise UsageError(f"--rows {args.rows}: its features are not those of {name} that {args.model} was trained "
                          f"on: {first_difference(split.train.feature_names, rows.feature_names)}; give rows with the "

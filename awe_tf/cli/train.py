@@ -26,7 +26,7 @@ from awe_tf.cli.data_flags import check_parts, data_record, load_data
 
 
 def cmd_train(args) -> int:
-    from awe_tf.distribute import on_one_machine, xla_problem
+    from awe_tf.distribute import is_default_strategy, xla_problem
     from awe_tf.training.strategies import make_strategy, split_cpu
 
     if args.cpu_replicas and args.strategy != "mirrored":
@@ -34,6 +34,9 @@ def cmd_train(args) -> int:
     if args.strategy == "parameter-server" and (args.jit_compile or args.engine == "native"):  # before its wait
         raise UsageError("--strategy parameter-server trains with the graph step on its workers, without "
                          "--jit-compile (the tables live on the parameter servers) or --engine native")
+    if args.engine == "native" and args.strategy not in ("default", "auto"):  # before a cluster's wait
+        raise UsageError(f"--engine native runs on this machine's CPUs, under no --strategy ({args.strategy}): use "
+                         "--engine graph, or leave --strategy at its default")
     devices = split_cpu(args.cpu_replicas) if args.cpu_replicas else None
     strategy = make_strategy(args.strategy, tpu=args.tpu, devices=devices, min_shard_bytes=args.shard_bytes, log=print)
     catch_sigterm()  # again: a cluster's runtime takes SIGTERM for itself
@@ -45,7 +48,7 @@ def cmd_train(args) -> int:
     problem = xla_problem(strategy) if args.jit_compile else None
     if problem:  # before the data: TensorFlow would fail only in the first step
         raise UsageError(f"--jit-compile: {problem}; train without it")
-    if args.engine == "native" and not on_one_machine(strategy):
+    if args.engine == "native" and not is_default_strategy(strategy):
         raise UsageError(f"--engine native runs on this machine's CPUs, not under {type(strategy).__name__} (of "
                          f"{plural(strategy.num_replicas_in_sync, 'replica')}): use --engine graph, or leave "
                          "--strategy at its default")

@@ -79,7 +79,7 @@ def _optimizer_settings(optimizer) -> tuple[float, float, bool]:
 
 def check_supported(model, strategy=None) -> None:
     """Raise a clear error unless ``model`` (and the strategy) are what the native engine trains."""
-    from awe_tf.distribute import on_one_machine
+    from awe_tf.distribute import is_default_strategy
 
     problems = []
     if model.affinity.native_form() is None:
@@ -91,7 +91,7 @@ def check_supported(model, strategy=None) -> None:
     if model.n_labels >= 2**31:
         problems.append("it takes fewer than 2^31 labels")
     strategy = strategy or tf.distribute.get_strategy()
-    if not on_one_machine(strategy):
+    if not is_default_strategy(strategy):
         problems.append(f"it runs on this machine's CPUs, not under {type(strategy).__name__}")
     if problems:
         raise ValueError("engine='native' cannot train this model: " + "; ".join(problems)

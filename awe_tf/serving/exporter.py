@@ -298,6 +298,9 @@ def _whole_tables(model):
 
     if not is_parameter_server(model.distribute_strategy):
         return model
+    if tf.distribute.has_strategy():  # the copy would be made under it, its tables on the cluster again
+        raise ValueError("a model trained under parameter servers is exported outside the strategy's scope: call "
+                         "export after the `with strategy.scope():` block")
     with tempfile.TemporaryDirectory() as folder:
         model.save_model(Path(folder) / "model")
         return type(model).load_model(Path(folder) / "model")

@@ -463,11 +463,14 @@ def _at_the_cap(epochs, cap: int) -> str:
     return f"{AT_THE_CAP} ({cap}): the score may still be rising" if cap in epochs else ""
 
 
-def _at_an_end(names, best: str) -> str:
-    """A closed form's note where the best of its settings tried (``names``, in the order of their
-    value: ranks, penalties) is the first or last of more than two: one beyond it may score higher."""
-    ends = (names[0], names[-1]) if len(names) > 2 else ()
-    return ", the best at an end of those tried: one beyond might score higher" if best in ends else ""
+def _at_an_end(scores: list[float], best: int) -> str:
+    """A closed form's note where the best of its settings tried (their ``scores``, in the order of
+    the settings' values: ranks, penalties; ``best`` its place) is the first or last of more than
+    two, and above its one neighbour: one beyond it may score higher."""
+    if len(scores) <= 2 or best not in (0, len(scores) - 1):
+        return ""
+    neighbour = scores[1] if best == 0 else scores[-2]
+    return ", the best at an end of those tried: one beyond might score higher" if scores[best] > neighbour else ""
 
 
 def _compared(spec, rows, baseline, guards=(), **fields) -> Trial:
@@ -629,7 +632,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         seconds, cpu = started.elapsed()
         if len(scored) > 1:  # each one's score, in order, and whether the best is at an end of them
             note += f" (mean of both {', '.join(f'{_both(each).mean():.4f}' for _, each in scored)})"
-            note += _at_an_end([each for each, _ in scored], name)
+            means = [_both(each).mean() for _, each in scored]
+            note += _at_an_end(means, [each for each, _ in scored].index(name))
         trials.append(finished(family, _compared(None, rows, baseline, guards, seconds=seconds, cpu_seconds=cpu,
                                                  made=name, note=f"{note}, nothing trained")))
         made_by[name] = models

@@ -85,7 +85,13 @@ def local_cluster(workers: int = 2, parameter_servers: int = 2, ports=None):
 
 def tf_config(what: str) -> dict:
     """``TF_CONFIG``, the cluster and this process's task in it, read for ``what`` (a strategy, a
-    cluster task): a ValueError naming it where it is missing or not JSON."""
+    cluster task).
+
+    Raises:
+        ValueError: naming what is wrong: TF_CONFIG missing, not JSON, without a cluster or a
+            task, or whose task its cluster does not list (a job it lacks, an index that is not a
+            whole number from 0 to its addresses less 1).
+    """
     if "TF_CONFIG" not in os.environ:
         raise ValueError(f"{what} needs TF_CONFIG describing the cluster and this process's task in it")
     try:
@@ -103,7 +109,11 @@ def tf_config(what: str) -> dict:
     if not isinstance(addresses, list):
         raise ValueError(f"TF_CONFIG's task is a {task['type']!r}, a job its cluster does not list (it lists "
                          f"{', '.join(map(repr, config['cluster']))})")
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(addresses):
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise ValueError(f"TF_CONFIG's task index must be a whole number, got {index!r}")
+    if not addresses:
+        raise ValueError(f"TF_CONFIG's task is a {task['type']!r}, but its cluster lists no {task['type']} address")
+    if not 0 <= index < len(addresses):
         raise ValueError(f"TF_CONFIG's task is {task['type']} {index!r}, but its cluster lists {len(addresses)} "
                          f"{task['type']} address{'es' * (len(addresses) != 1)}: index 0 to {len(addresses) - 1}")
     return config

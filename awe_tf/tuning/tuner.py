@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import json
 import math
+import os
 import shlex
 from collections.abc import Collection
 from pathlib import Path
@@ -217,8 +218,9 @@ class _TrialRunner:
         """Where :meth:`best`'s command trains a trial: a folder of its own in the search's, so
         that the best trials of two searches never train into one run directory (train's default,
         ``runs/latest``, would hold whichever ran first and refuse the other). A search started
-        afresh (``overwrite=True``) deletes it with the rest of the search's folder."""
-        return Path(self.project_dir) / f"best-{trial.trial_id}"
+        afresh (``overwrite=True``) deletes it with the rest of the search's folder. An absolute
+        path, as the command names the data's files, so that it runs from any directory."""
+        return Path(os.path.abspath(self.project_dir)) / f"best-{trial.trial_id}"
 
     def best(self, data_flags: list[str] | None = None, imports: list[str] | None = None) -> dict:
         """The best trial: its score, settings and ``awe-tf train`` flags, the searched ones and what
