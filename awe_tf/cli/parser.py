@@ -237,9 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--cpu-replicas", type=_positive,
                        help="split the CPU into this many devices (with --strategy mirrored, for trying it out; "
                             "none: one device)")
-    scale.add_argument("--shard-bytes", type=_positive, default=256 << 10,
+    scale.add_argument("--shard-bytes", type=_positive,
                        help="parameter-server: the smallest shard the tables U and V are cut into, in bytes "
-                            "(at most one shard per parameter server; training prints the cut)")
+                            "(default 262144; at most one shard per parameter server; training prints the cut)")
     scale.add_argument("--steps-per-execution", type=_positive, default=train_defaults.steps_per_execution,
                        help="graph engine steps run per call into the compiled graph (raise it on TPUs, where each "
                             "call costs more; 1: progress and callbacks after every step)")

@@ -31,6 +31,10 @@ def cmd_train(args) -> int:
 
     if args.cpu_replicas and args.strategy != "mirrored":
         raise UsageError("--cpu-replicas splits the CPU for --strategy mirrored")
+    if args.tpu and args.strategy not in ("tpu", "auto"):
+        raise UsageError("--tpu names the TPU of --strategy tpu (or auto)")
+    if args.shard_bytes is not None and args.strategy != "parameter-server":
+        raise UsageError("--shard-bytes cuts the tables of --strategy parameter-server")
     if args.strategy == "parameter-server" and (args.jit_compile or args.engine == "native"):  # before its wait
         raise UsageError("--strategy parameter-server trains with the graph step on its workers, without "
                          "--jit-compile (the tables live on the parameter servers) or --engine native")
@@ -38,7 +42,8 @@ def cmd_train(args) -> int:
         raise UsageError(f"--engine native runs on this machine's CPUs, under no --strategy ({args.strategy}): use "
                          "--engine graph, or leave --strategy at its default")
     devices = split_cpu(args.cpu_replicas) if args.cpu_replicas else None
-    strategy = make_strategy(args.strategy, tpu=args.tpu, devices=devices, min_shard_bytes=args.shard_bytes, log=print)
+    strategy = make_strategy(args.strategy, tpu=args.tpu, devices=devices, log=print,
+                             **({"min_shard_bytes": args.shard_bytes} if args.shard_bytes else {}))
     catch_sigterm()  # again: a cluster's runtime takes SIGTERM for itself
     if args.strategy != "default":
         alone = args.strategy == "mirrored" and not args.cpu_replicas and \
