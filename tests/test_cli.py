@@ -1037,6 +1037,10 @@ def test_a_checkpoint_refused_for_settings_alone_says_the_flags_that_resume_it()
     for other in ({**earlier, "data": "e"}, {**now, "model": {**now["model"], "input_bias": False}},
                   {**earlier, "model": {**earlier["model"], "affinity": {"a": 1}}}):
         assert "go on with" not in refused(other, now), other
+    # a setting no flag sets but others imply: named beside them (a rerun with --jit-compile)
+    jit = refused({**now, "train": {**now["train"], "bucketing": True}}, {**now, "train": {**now["train"],
+                                                                                            "bucketing": False}})
+    assert "(train.bucketing (--jit-compile or --strategy parameter-server): true -> false)" in jit, jit
 
 
 def test_a_text_run_recorded_before_real_columns_were_numeric_says_so(tmp_path, capsys):

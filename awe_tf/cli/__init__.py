@@ -123,13 +123,21 @@ class _Output:
         return getattr(self.stream, name)
 
 
+# Settings no flag sets directly: a flag of the commands that set them, and the flags that do
+IMPLIED_BY = {"bucketing": ("jit_compile", "--jit-compile or --strategy parameter-server")}
+
+
 def _named_by_flags(message: str, parser) -> str:
     """A refusal's changed settings as the library names them (``model.dimension: 16 -> 8``, a
     run's or search's recorded settings against this command's) named by the flags that set them
-    (``--dimension: 16 -> 8``), where the command has one."""
+    (``--dimension: 16 -> 8``), where the command has one, or beside the flags that imply them
+    (``train.bucketing (--jit-compile or --strategy parameter-server): true -> false``)."""
 
     def flag(match):
         name = flag_of(parser, match.group(2))
+        command_flag, implied = IMPLIED_BY.get(match.group(2), (None, None))
+        if not name.startswith("--") and command_flag and flag_of(parser, command_flag).startswith("--"):
+            return f"{match.group(1)}.{match.group(2)} ({implied}): "
         return f"{name}: " if name.startswith("--") else match.group(0)
 
     return re.sub(r"(?<![\w.])(model|train)\.(\w+): ", flag, message)
