@@ -122,15 +122,16 @@ def check_scorable(caller: str, split: Split) -> None:
                          "nothing to score")
 
 
-def rank_test_part(score_fn, split: Split, ks=None) -> dict:
+def rank_test_part(score_fn, split: Split, ks=None, with_rows: bool = False) -> dict:
     """:func:`evaluate_model` without its check of a model's data: for callers that checked it
     where the data entered (``fit`` checks its validation split once; validation then ranks
     with this every epoch). Where a recommendation test part has users with training items and
     users with none, ``by_training_items`` gives the metrics of each apart (:func:`by_training_items`),
-    from the same ranking."""
+    from the same ranking. ``with_rows``: ``score_fn(X, rows)`` is also given the test rows'
+    numbers (:func:`~awe_tf.metrics.ranked`)."""
     test = split.test
     ks = ks or protocol_ks(test.n_labels)
-    top = ranked(score_fn, test.X, test.Y.shape[1], max(ks), split.exclude, split.candidates)
+    top = ranked(score_fn, test.X, test.Y.shape[1], max(ks), split.exclude, split.candidates, with_rows=with_rows)
     report = ranking_report(top, test.Y, ks)
     report["n_excluded"] += split.untested  # users the split could not test: no positive either
     groups = _by_training_items(top, split, ks)
@@ -317,13 +318,8 @@ def evaluate_baseline(method, split: Split) -> dict:
                 scores[flat] = fallback.score(X[np.flatnonzero(flat)])
         return scores
 
-    ks = protocol_ks(split.test.n_labels)
-    top = ranked(score, split.test.X, split.test.Y.shape[1], max(ks), split.exclude, split.candidates, with_rows=True)
-    metrics = ranking_report(top, split.test.Y, ks)["metrics"]
-    groups = _by_training_items(top, split, ks)
-    if groups is not None:
-        metrics["by_training_items"] = groups
-    return metrics
+    report = rank_test_part(score, split, with_rows=True)
+    return {**report["metrics"], **{key: report[key] for key in ("by_training_items",) if key in report}}
 
 
 def format_table(rows: dict, metrics=("precision@1", "precision@3", "precision@5", "precision@10")) -> str:

@@ -22,7 +22,6 @@ from awe_tf.cli.common import (
     plural,
     reproduce_output,
     scored_rows_line,
-    some_of,
     writable_directory,
 )
 from awe_tf.cli.data_flags import (
@@ -36,6 +35,7 @@ from awe_tf.cli.data_flags import (
     same_data,
     spare_data_files,
 )
+from awe_tf.data.text import some_of
 
 
 def cmd_datasets(args) -> int:

@@ -135,12 +135,6 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' * (n != 1)}"
 
 
-def some_of(names, shown: int = 5) -> str:
-    """The first ``shown`` of ``names``, and how many more there are."""
-    names = list(names)
-    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
-
-
 def held_out_rows(task: str) -> str:
     """What the rows of a ``task``'s test part are called: users (recommendation) or examples."""
     from awe_tf.data.dataset import RECOMMENDATION

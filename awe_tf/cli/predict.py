@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-from awe_tf.cli.common import UsageError, empty_row_ranking, output_file, some_of
+from awe_tf.cli.common import UsageError, empty_row_ranking, output_file
 from awe_tf.cli.data_flags import (
     HEADERS,
     check_data_flags,
@@ -19,6 +19,7 @@ from awe_tf.cli.data_flags import (
     same_data,
     spare_data_files,
 )
+from awe_tf.data.text import some_of
 
 ASKED = ("--user", "--items", "--rows")
 SHOWN = 5  # the rows printed where the answers go to a file (--output) as well
@@ -100,19 +101,20 @@ def _file_rows(args, split, name: str):
 def _say_skipped(names, items) -> None:
     """Say which of the rows' items the model does not have, where --unknown-items skip left them
     out (otherwise they were refused before this)."""
-    from awe_tf.data.interactions import items_lacking
+    from awe_tf.data.interactions import items_lacking, skipped_note
 
     lacking = items_lacking(names, items)
     if lacking:
-        print(f"note: {len(lacking)} item{'s' * (len(lacking) > 1)} the model does not have, left out of the rows "
-              f"(--unknown-items skip): {some_of([repr(item) for item in lacking])}")
+        print(f"note: {skipped_note(lacking, '--unknown-items skip')}")
 
 
-def _new_users(args, name: str, names: list[str], weighted: bool):
+def _new_users(args, name: str, names: list[str], model):
     """The users of ``--rows FILE``, an interactions file (user, item[, weight], a repeated pair's
     weights added up), each user's items by id as the model names them: ``(X, user ids)``; a note
-    where the file weighs every item 1 and the model was trained on weighted items (``weighted``)."""
+    where the file's rows weigh no item otherwise than its others, as the model reads them, and
+    the model was trained on weighted items."""
     from awe_tf.data.interactions import UNWEIGHTED, read_interactions, rows_of_items
+    from awe_tf.layers.transform import weighs_items
 
     fmt = _data_format(args)[0]
     if fmt != "interactions":  # MovieLens' items are named by their titles: an id file would name none of them
@@ -127,7 +129,7 @@ def _new_users(args, name: str, names: list[str], weighted: bool):
         _say_skipped(names, items)
     except (ValueError, FileNotFoundError) as error:
         raise UsageError(f"--rows {args.rows}: {error}") from None
-    if weighted and (users.X.data == 1).all():
+    if model.transform.weighted and not weighs_items(users.X, model.normalisation):
         print(f"note: {UNWEIGHTED}; give --rows a third column of weights (user, item, weight)")
     return X, [str(user) for user in users.row_ids]
 
@@ -217,7 +219,7 @@ def cmd_predict(args) -> int:
             print(f"note: {UNWEIGHTED}; --rows FILE takes a user's items with weights (user, item, weight)")
         rows = ["new user"]
     elif recommendation:
-        X, rows = _new_users(args, name, names, model.transform.weighted)
+        X, rows = _new_users(args, name, names, model)
     else:
         X, rows = _file_rows(args, split, name)
     print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else ""))

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 from awe_tf.data.dataset import RECOMMENDATION, Dataset
 from awe_tf.data.errors import FLOAT32_MAX, DataFormatError, check_finite, parse_float
-from awe_tf.data.text import ADDS_UP, check_duplicates, data_name, text_lines
+from awe_tf.data.text import ADDS_UP, check_duplicates, data_name, some_of, text_lines
 
 INTERACTION_SEPARATORS = ("\t", ",")  # an interactions file's: tabs, or commas in a .csv (read_interactions)
 # Words that make a first line a header (user, item and weight column names), lower case.
@@ -76,8 +76,7 @@ def same_number_ids(ids: Iterable, known: Iterable | None = None) -> dict[str, s
 
 def same_number_pairs(found: dict[str, str]) -> str:
     """The first three ids :func:`same_number_ids` ``found``, each with its other spelling."""
-    pairs = ", ".join(f"{i!r} for {other!r}" for i, other in list(found.items())[:3])
-    return pairs + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+    return some_of([f"{i!r} for {other!r}" for i, other in found.items()], shown=3)
 
 
 def same_number_note(found: dict[str, str], what: str, whose: str, where: str = "") -> str:
@@ -513,6 +512,13 @@ UNWEIGHTED = ("the model was trained on users whose items carry weights (ratings
               "items weigh 1 each, as no training user's did: it may rank them less well than with weights")
 
 
+def skipped_note(lacking: Sequence[str], choice: str) -> str:
+    """What a row of items says of the items the model lacks (:func:`items_lacking`) that
+    ``choice`` (``unknown='skip'``, ``--unknown-items skip``) left out of it."""
+    return (f"{len(lacking)} item{'s' * (len(lacking) > 1)} the model does not have, left out of the rows ({choice}): "
+            f"{some_of(map(repr, lacking))}")
+
+
 def items_lacking(names: Sequence[str], items: Iterable[Sequence]) -> list[str]:
     """The items of rows of ``items`` (lists of names, whole numbers read as their text) that
     ``names`` (a model's label names) lacks, each once, in the order first met: what
@@ -569,8 +575,7 @@ def rows_of_items(names: Sequence[str], items: Iterable[Sequence[str]],
                              for w, keep in zip(row, keeps, strict=True) if keep], np.float64)
     elif lacking:
         found = same_number_ids(lacking, index)
-        raise ValueError(f"items the model does not have: {', '.join(map(repr, lacking[:5]))}"
-                         + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else "")
+        raise ValueError(f"items the model does not have: {some_of(map(repr, lacking))}"
                          + (f" ({same_number_pairs(found)}: the model's items written with other leading zeros? ids "
                             "are compared as text)" if found else "")
                          + f" (its items are named by its label names, e.g. {names[0]!r}: an interactions "

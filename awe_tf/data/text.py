@@ -20,6 +20,12 @@ SPLIT_NAMES = {"train", "test", "trn", "tst", "training", "testing"}  # a split'
 PART_NAMES = SPLIT_NAMES | {"data", "interactions"}
 
 
+def some_of(names, shown: int = 5) -> str:
+    """The first ``shown`` of ``names``, and how many more there are (messages naming a few)."""
+    names = list(names)
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
 def data_name(path) -> str:
     """A data set's name from its file: the file's name without its extension and without a split's
     name after a last ``-``, ``_`` or ``.`` (``bibtex-train.arff``: bibtex, Mulan's naming;

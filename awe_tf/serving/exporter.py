@@ -16,8 +16,9 @@ import tensorflow as tf
 
 from awe_tf.config import check_whole
 from awe_tf.data.dataset import CATEGORY_CODING, category_coding_error
-from awe_tf.data.interactions import UNWEIGHTED, items_lacking, rows_of_items
+from awe_tf.data.interactions import UNWEIGHTED, items_lacking, rows_of_items, skipped_note
 from awe_tf.data.pipeline import NEGATIVE_ITEMS, pad_rows, raw_rows
+from awe_tf.data.text import some_of
 from awe_tf.layers.scann_index import BRUTE_FORCE_ROWS
 from awe_tf.models.saving import tables_digest
 from awe_tf.optional import require
@@ -433,12 +434,11 @@ class ServedModel:
         lacking = items_lacking(names, items) if unknown == "skip" and not isinstance(items, (str, dict)) else []
         rows = rows_of_items(names, items, weights, shared="give those rows by id (X, or feature_ids)", unknown=unknown)
         if lacking:
-            said.append(f"{len(lacking)} item{'s' * (len(lacking) > 1)} the model does not have, left out of the rows "
-                        f"(unknown='skip'): {', '.join(map(repr, lacking[:5]))}{' and more' * (len(lacking) > 5)}")
+            said.append(skipped_note(lacking, "unknown='skip'"))
         untrained = np.intersect1d(rows.indices, transform.get("ignored") or [])
         if untrained.size:  # the input transform's untrained features: a recommendation model's items
             said.append(f"items in no training row, so read as nothing (and never ranked): "
-                        f"{', '.join(repr(names[j]) for j in untrained[:5])}{' and more' * (untrained.size > 5)}")
+                        f"{some_of(repr(names[j]) for j in untrained)}")
         for warning in said:
             warnings.warn(warning, stacklevel=2)
         return rows

@@ -631,8 +631,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         name, rows = _best(scored, lambda item: _both(item[1]).mean())  # the first on a tie
         seconds, cpu = started.elapsed()
         if len(scored) > 1:  # each one's score, in order, and whether the best is at an end of them
-            note += f" (mean of both {', '.join(f'{_both(each).mean():.4f}' for _, each in scored)})"
             means = [_both(each).mean() for _, each in scored]
+            note += f" (mean of both {', '.join(f'{mean:.4f}' for mean in means)})"
             note += _at_an_end(means, [each for each, _ in scored].index(name))
         trials.append(finished(family, _compared(None, rows, baseline, guards, seconds=seconds, cpu_seconds=cpu,
                                                  made=name, note=f"{note}, nothing trained")))
