@@ -997,20 +997,31 @@ def test_the_command_line_reads_its_flags_without_tensorflow():
     assert proc.returncode == 0 and proc.stdout.split() == ["False"], proc.stderr[-2000:]
 
 
-def test_an_interrupted_command_says_how_to_go_on_where_it_keeps_its_work():
+def test_an_interrupted_command_says_how_to_go_on_where_it_keeps_its_work(tmp_path):
     from awe_tf.cli import _goes_on, build_parser
 
     parse = build_parser().parse_args
-    assert _goes_on(parse(["train", "-o", "runs/x"])) == \
-        ": the same command again goes on from its last finished epoch (in runs/x)"
+    run = tmp_path / "x"
+    assert _goes_on(parse(["train", "-o", str(run)])) == \
+        f": no epoch had finished, so the same command again starts from the beginning (in {run})"
+    (run / "validation" / "checkpoints").mkdir(parents=True)
+    (run / "validation" / "checkpoints" / "state.json").write_text("{}")  # an epoch finished
+    assert _goes_on(parse(["train", "-o", str(run)])) == \
+        f": the same command again goes on from its last finished epoch (in {run})"
+    auto = tmp_path / "auto"
+    (auto / "auto").mkdir(parents=True)
+    (auto / "auto" / "auto.json").write_text("{}")  # a stage of --affinity auto finished
+    assert "goes on from its last finished epoch" in _goes_on(parse(["train", "-o", str(auto)]))
+    # A cluster's task does not say so: its chief may keep what this task's folder lacks.
+    assert "goes on from" in _goes_on(parse(["train", "-o", str(tmp_path / "y"), "--strategy", "multiworker"]))
     assert _goes_on(parse(["tune"])) == ": the same command again goes on with the trials it finished (in runs/tuning)"
     assert _goes_on(parse(["reproduce", "annotation"])).endswith("(in runs/reproduce-annotation)")
     assert _goes_on(parse(["evaluate", "runs/x"])) == ""  # nothing kept to go on from
-    restarted = parse(["train", "-o", "runs/x", "--restart"])
+    restarted = parse(["train", "-o", str(run), "--restart"])
     assert _goes_on(restarted).startswith(": the same command again")  # interrupted before it discarded anything
     restarted.discarded = True  # --restart again would discard the epochs the restart has finished since
     assert _goes_on(restarted) == \
-        ": the same command without --restart goes on from its last finished epoch (in runs/x)"
+        f": the same command without --restart goes on from its last finished epoch (in {run})"
 
 
 def test_a_checkpoint_refused_for_settings_alone_says_the_flags_that_resume_it():

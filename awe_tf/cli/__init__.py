@@ -166,7 +166,22 @@ def _goes_on(args) -> str:
     if kept is None:
         return ""
     where = reproduce_output(args) if args.command == "reproduce" else args.output
+    if args.command == "train" and _nothing_finished(args):
+        return f": no epoch had finished, so the same command again starts from the beginning (in {where})"
     return f": the same command {'without --restart' if _discarded(args) else 'again'} goes on {kept} (in {where})"
+
+
+def _nothing_finished(args) -> bool:
+    """Whether an interrupted ``train`` left nothing to go on from: no finished epoch of any stage
+    (a checkpoint's ``state.json``) and no finished stage of auto's (``auto.json``) in its output
+    folder. Not said by a cluster's tasks, whose chief may keep what this task's folder lacks."""
+    if getattr(args, "strategy", None) in ("multiworker", "parameter-server"):
+        return False
+    output = Path(args.output)
+    try:
+        return not any(output.rglob("state.json")) and not any(output.rglob("auto.json"))
+    except OSError:  # a folder removed during the walk: say what is usual
+        return False
 
 
 def _discarded(args) -> bool:
