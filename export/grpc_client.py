@@ -11,6 +11,7 @@ label ids out of every row's answer.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -85,6 +86,7 @@ def main() -> int:
     except ValueError as error:
         parser.error(str(error))
 
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up lines, before it is imported
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_service_pb2_grpc

@@ -1,5 +1,6 @@
-"""Adding an affinity is one file: this one defines a small affinity here and nowhere else, and
-it trains (from Python and the command line), tunes, saves, loads and exports like the others."""
+"""Adding an affinity is one file: this one defines two small affinities here and nowhere else
+(one learnt with U and V, one built from the training set), and they train (from Python and the
+command line), tune, save, load and export like the others."""
 
 import json
 
@@ -8,11 +9,11 @@ import pytest
 import tensorflow as tf
 
 from awe_tf import cli, serving
-from awe_tf.affinities import REGISTRY, Affinity, pair_queries, register
+from awe_tf.affinities import REGISTRY, Affinity, ReferenceAffinity, pair_queries, register, stored_variable
 from awe_tf.data import load_dataset
 from awe_tf.evaluation import baseline_scores, evaluate_model
 from awe_tf.models import AWEModel
-from awe_tf.training import ModelConfig, TrainConfig, fit
+from awe_tf.training import ModelConfig, TrainConfig, fit, fit_iterative
 from awe_tf.tuning import make_tuner, space
 
 
@@ -45,10 +46,41 @@ class LearntScale(Affinity):
         return {**super().get_config(), "init": self.init}
 
 
+@register("label-cosine", space={"m": ("int", 1, 8)}, short="m")
+class LabelCosine(ReferenceAffinity):
+    """G(x, y) = max(0, cos(x^T U_prev, V_prev y)) for the m labels nearest x in the earlier model's
+    space, 0 for the others: built from an earlier model, so learnt iteratively. What
+    ``set_reference`` computes is kept in a variable made in ``__init__``, which a saved model has.
+
+    Args:
+        m: the labels each input gives a G weight.
+    """
+
+    def __init__(self, m: int = 3, **kwargs):
+        super().__init__(**kwargs)
+        self.m = int(m)
+        self.label_rows = stored_variable("label_rows", [0, 0])  # V_prev's rows at unit length
+
+    def set_reference(self, latent_U, train_X, train_Y, input_bias, label_embeddings=None):
+        super().set_reference(latent_U, train_X, train_Y, input_bias, label_embeddings)
+        norms = np.maximum(np.linalg.norm(label_embeddings, axis=1, keepdims=True), 1e-12)
+        self.label_rows.assign((label_embeddings / norms).astype(np.float32))
+
+    def rows_of(self, raw, Z, exclude=None, neighbours=None):
+        cosine = tf.matmul(tf.math.l2_normalize(Z, -1), self.label_rows, transpose_b=True)  # [b, |Y|]
+        values, ids = tf.math.top_k(cosine, self.m)
+        order = tf.argsort(ids, axis=1)  # ids in ascending order
+        return tf.gather(ids, order, batch_dims=1), tf.maximum(tf.gather(values, order, batch_dims=1), 0.0)
+
+    def get_config(self):
+        return {**super().get_config(), "m": self.m}
+
+
 @pytest.fixture(scope="module")
 def corel():
     yield load_dataset("corel5k")
-    REGISTRY.pop("learnt-scale", None)  # the test modules that run after this one see only the built-in affinities
+    for name in ("learnt-scale", "label-cosine"):  # the test modules that run after this one see only the built-in ones
+        REGISTRY.pop(name, None)
 
 
 def test_a_new_affinity_trains_saves_loads_and_exports(corel, tmp_path):
@@ -65,6 +97,64 @@ def test_a_new_affinity_trains_saves_loads_and_exports(corel, tmp_path):
     for flavour in serving.FLAVOURS:
         served = serving.load(serving.export(again, tmp_path / "exports", flavour, flavour=flavour, log=None))
         np.testing.assert_array_equal(served(corel.test.X[:50], k=10)["label_ids"], ids)
+
+
+def test_an_affinity_built_from_the_training_set_trains_iteratively_saves_loads_and_exports(corel, tmp_path):
+    final, steps = fit_iterative(corel.train, ModelConfig(dimension=16, num_negatives=10, affinity="label-cosine:m=5"),
+                                 TrainConfig(epochs=3, verbose=0), iterations=1)
+    model = final.model
+    assert len(steps) == 2 and model.affinity.label_rows.numpy().shape == model.V.table.shape  # G built from step 0's V
+    metrics = evaluate_model(model.score, corel)["metrics"]
+    assert metrics["precision@1"] > baseline_scores(corel)["popularity"]["precision@1"] + 0.03
+    again = AWEModel.load_model(model.save_model(tmp_path / "model"))  # G's state with it, set_reference not called
+    np.testing.assert_array_equal(again.score(corel.test.X[:50]), model.score(corel.test.X[:50]))
+    ids, _ = model.top_k(corel.test.X[:50], 10)
+    served = serving.load(serving.export(again, tmp_path / "exports", "portable", flavour="portable", log=None))
+    np.testing.assert_array_equal(served(corel.test.X[:50], k=10)["label_ids"], ids)
+
+
+def test_an_affinity_built_from_the_training_set_is_checked_before_training(corel, tmp_path):
+    """The mistakes an affinity built from the training set can make, each named before the linear
+    step trains: state kept outside variables (a saved model would load without it), G rows of
+    another form, a Python branch on a tensor or a tensor's value read in rows_of (which scoring
+    and the exports trace into a graph)."""
+
+    class KeptOutside(LabelCosine):
+        def set_reference(self, latent_U, train_X, train_Y, input_bias, label_embeddings=None):
+            super().set_reference(latent_U, train_X, train_Y, input_bias, label_embeddings)
+            self.table = self.label_rows.numpy()  # a plain attribute: not saved
+
+    class Dense(LabelCosine):
+        def rows_of(self, raw, Z, exclude=None, neighbours=None):
+            return tf.matmul(Z, self.label_rows, transpose_b=True)  # [b, |Y|] alone
+
+    class Branching(LabelCosine):
+        def rows_of(self, raw, Z, exclude=None, neighbours=None):
+            if tf.reduce_max(Z) > 0:
+                return super().rows_of(raw, Z, exclude, neighbours)
+            return super().rows_of(raw, -Z, exclude, neighbours)
+
+    class ValueRead(LabelCosine):
+        def rows_of(self, raw, Z, exclude=None, neighbours=None):
+            return super().rows_of(raw, tf.constant(Z.numpy()), exclude, neighbours)
+
+    refused = {KeptOutside: r"KeptOutside.set_reference sets table, which a saved model would not have: .*"
+                            r"stored_variable",
+               Dense: r"Dense.rows_of returns \(ids \[b, T\] int, weights \[b, T\] float\).*; for 2 rows it "
+                      r"returned one float32 \[2, 374\]",
+               Branching: r"Branching: a Python if .* as scoring and the exports trace rows_of: branch with tf.cond",
+               ValueRead: r"ValueRead: scoring two training rows failed before training, as the scoring graph traces "
+                          r"rows_of \(a tensor has no value while a graph is traced"}
+    for kind, said in refused.items():
+        name = kind.__name__.lower()
+        register(name)(kind)
+        try:
+            with pytest.raises(ValueError, match=said):
+                fit_iterative(corel.train, ModelConfig(dimension=4, num_negatives=3, affinity=name),
+                              TrainConfig(epochs=1, verbose=0), iterations=1, output_dir=tmp_path / name)
+        finally:
+            REGISTRY.pop(name, None)
+        assert not (tmp_path / name / "step-0").exists()  # nothing trained
 
 
 def test_a_new_affinity_is_tuned_and_named_on_the_command_line(corel, tmp_path, capsys):
@@ -179,6 +269,29 @@ def test_import_takes_a_module_in_the_current_folder_or_a_file_and_tune_names_it
                        model_config=ModelConfig(dimension=8, num_negatives=5), train_config=TrainConfig(epochs=1))
     tuner.search()
     assert tuner.best(data_flags=[])["command"].startswith("awe-tf --import tests.test_new_affinity train ")
+
+
+def test_tune_names_a_module_of_the_current_folder_by_its_path_so_its_command_runs_anywhere(tmp_path, monkeypatch):
+    """`awe-tf --import mymodule tune ...` prints a train command whose --import is the file's
+    absolute path (imported under the same name, which a saved model records); a path is made
+    absolute; an installed or dotted module stays as given."""
+    import importlib
+    import sys
+
+    from awe_tf.cli.common import import_anywhere
+
+    (tmp_path / "anywhere_affinity.py").write_text("SEEN = True\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        importlib.import_module("anywhere_affinity")
+        mine = str((tmp_path / "anywhere_affinity.py").resolve())
+        assert import_anywhere("anywhere_affinity") == mine
+        assert import_anywhere("./anywhere_affinity.py") == str(tmp_path / "anywhere_affinity.py")
+        assert import_anywhere("json") == "json"  # installed
+        assert import_anywhere("tests.test_new_affinity") == "tests.test_new_affinity"  # dotted
+    finally:
+        sys.modules.pop("anywhere_affinity", None)
 
 
 def test_a_python_branch_on_a_tensor_is_named_in_one_line(capsys, tmp_path):

@@ -420,6 +420,9 @@ def test_recommendation_exports_leave_out_the_users_items_and_still_return_k(tmp
         np.testing.assert_array_equal(everything, model.top_k(X[:1], 5, exclude_inputs=False)[0][0])
         empty = served(feature_ids=np.zeros((0, 3), np.int32), feature_weights=np.zeros((0, 3), np.float32), k=5)
         assert empty["label_ids"].shape == (0, 5) and empty["scores"].shape == (0, 5)
+        outputs = served.signature.function.structured_outputs
+        declared = {name: output.shape.rank for name, output in outputs.items()}
+        assert declared == {"label_ids": 2, "labels": 2, "scores": 2}, (flavour, declared)  # [batch, k] declared
 
 
 @pytest.mark.parametrize("flavour", serving.FLAVOURS)
@@ -452,7 +455,8 @@ def test_an_input_of_weight_zero_is_not_in_the_row_on_any_path(tmp_path, flavour
 
 def test_a_loaded_export_reads_a_dataframe_by_its_item_names(tmp_path):
     """Rows given to a recommendation export as a DataFrame are read by item name, in any column
-    order; an annotation export, which knows no feature names, refuses named columns."""
+    order; an annotation export reads them by its features' names where it was given them, and
+    otherwise refuses named columns."""
     from tests.test_pipeline import Frame
 
     items = ["m1", "m2", "m3", "m4", "m5"]
@@ -464,3 +468,12 @@ def test_a_loaded_export_reads_a_dataframe_by_its_item_names(tmp_path):
     annotation = serving.load(serving.export(AWEModel(5, 3, dimension=4), tmp_path, "a", flavour="portable", log=None))
     with pytest.raises(ValueError, match="a DataFrame with named columns, which the model reads by position"):
         annotation(Frame(rows, items))
+    with pytest.raises(ValueError, match=r"numbered columns not in order \(0, 1, 2, ...\), which the model reads"):
+        annotation(Frame(rows, ["4", "3", "2", "1", "0"]))
+    # An annotation export given its features' names (features.json) reads a frame by them, in any order,
+    # every feature with its column: one left out would read as 0, which standardised is not its mean.
+    named = serving.load(serving.export(AWEModel(5, 3, dimension=4), tmp_path, "f", flavour="portable", log=None,
+                                        feature_names=items))
+    np.testing.assert_array_equal(named(shuffled, k=2)["label_ids"], named(rows, k=2)["label_ids"])
+    with pytest.raises(ValueError, match=r"\('m4': features without a column\).*a column named as each of the model's"):
+        named(Frame(rows[:, [0, 1, 2, 4]], ["m1", "m2", "m3", "m5"]))

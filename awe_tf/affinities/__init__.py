@@ -25,7 +25,7 @@ from awe_tf.affinities.combine import Sum
 from awe_tf.affinities.constant import Constant
 from awe_tf.affinities.kernel import RBF, HybridLatentRBF, LatentRBF
 from awe_tf.affinities.knn import KNN
-from awe_tf.affinities.neighbours import NeighbourAffinity, ReferenceAffinity
+from awe_tf.affinities.neighbours import NeighbourAffinity, ReferenceAffinity, stored_variable
 from awe_tf.affinities.pairwise import LinearSigmoid, LowRank, Matrix, PairwiseAffinity, Sigmoid, TopK
 
 for _module in pkgutil.iter_modules(__path__):  # each affinity module registers its affinities
@@ -259,5 +259,5 @@ __all__ = [
     "KNN", "RBF", "REGISTRY", "Affinity", "Cluster", "Constant", "HybridLatentRBF", "LatentRBF", "LinearSigmoid",
     "LowRank", "Matrix", "NeighbourAffinity", "PairwiseAffinity", "ReferenceAffinity", "Registration", "Sigmoid",
     "Sum", "TopK", "UnknownAffinity", "get", "known_names", "pair_queries", "parse", "register", "serialize",
-    "settings_of",
+    "settings_of", "stored_variable",
 ]

@@ -113,7 +113,10 @@ def register(name: str, space: dict | None = None, short: str | None = None):
 
     def decorate(factory):
         if name in REGISTRY and _defined_as(REGISTRY[name].factory) != _defined_as(factory):
-            raise ValueError(f"an affinity is already registered as {name!r}")
+            module, where = _defined_as(REGISTRY[name].factory)
+            whose = "awe-tf's own" if module.startswith("awe_tf.") else f"{module}'s"
+            raise ValueError(f"an affinity is already registered as {name!r} ({whose} {where}): register yours under "
+                             "another name")
         if isinstance(factory, type):
             key = f"awe_tf>{factory.__name__}"
             known = tf.keras.utils.get_registered_object(key)

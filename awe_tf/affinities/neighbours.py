@@ -32,6 +32,41 @@ def _padded_to_csr(ids: np.ndarray, weights: np.ndarray, n_labels: int) -> sp.cs
     return G
 
 
+ROWS_OF = ("returns (ids [b, T] int, weights [b, T] float): each row's labels with a G weight (a row of fewer "
+           "padded with id |Y| and weight 0; an id |Y| with a weight is a share every label gets)")
+
+
+class RowsOfError(ValueError):
+    """G rows other than :meth:`ReferenceAffinity.rows_of` returns (:data:`ROWS_OF`)."""
+
+
+def _described(value) -> str:
+    """What a hook returned, in a few words: ``2 values: int32 [2, 4], float32 [2, 3]``."""
+    def one(item):
+        shape = getattr(item, "shape", None)
+        kind = getattr(getattr(item, "dtype", None), "name", type(item).__name__)
+        return f"{kind} {list(shape) if shape is not None else '(no shape)'}"
+
+    if isinstance(value, (tuple, list)):
+        return f"{len(value)} values: " + ", ".join(one(item) for item in value)
+    return f"one {one(value)}"
+
+
+def checked_rows(affinity, made, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids, weights)`` of the G rows ``made`` by ``affinity.rows_of`` for ``rows`` inputs, as
+    NumPy; a :class:`RowsOfError` naming the hook where they are other than :data:`ROWS_OF` says."""
+    name = f"{type(affinity).__name__}.rows_of {ROWS_OF}"
+    if not isinstance(made, (tuple, list)) or len(made) != 2:
+        raise RowsOfError(f"{name}; for {rows} rows it returned {_described(made)}")
+    ids, weights = (np.asarray(item) for item in made)
+    if ids.ndim != 2 or ids.shape != weights.shape or ids.shape[0] != rows \
+            or not np.issubdtype(ids.dtype, np.integer) or not np.issubdtype(weights.dtype, np.floating):
+        raise RowsOfError(f"{name}; for {rows} rows it returned {_described(made)}")
+    if ids.size and (ids.min() < 0 or ids.max() > affinity.n_labels):
+        raise RowsOfError(f"{name}; it returned ids from {ids.min()} to {ids.max()}, where |Y| is {affinity.n_labels}")
+    return ids, weights
+
+
 def context_scatter_index(ids, n_labels):
     """The ``[row, label]`` index ``[m, 2]`` of a context's real entries (ids below ``n_labels``;
     the offset entry and the padding left out), and the mask ``[b, T]`` that picks them."""
@@ -185,8 +220,10 @@ class ReferenceAffinity(Affinity):
 
     # ------------------------------------------------------------------ G rows, in TF ops
     def rows_of(self, raw, Z, exclude=None, neighbours=None):
-        """G rows as a context ``(ids [b, T], weights [b, T])`` (ids sorted, padded with |Y|; an
-        entry with id |Y| is an offset every label gets).
+        """G rows as a context ``(ids [b, T] int, weights [b, T] float)``: each row's labels with a
+        G weight, in any order (a row of fewer padded with id |Y| and weight 0); an entry with id
+        |Y| and a weight is an offset every label gets. Graph code: training runs it eagerly, the
+        scoring graphs and exports trace it.
 
         Args:
             raw: ``(ids [b, L], weights [b, L])``, the prepared raw inputs (input/hybrid spaces).
@@ -213,7 +250,10 @@ class ReferenceAffinity(Affinity):
         """
         raw = (feature_ids, weights) if self.space in ("input", "hybrid") else None
         Z = self.graph_embed(feature_ids, weights) if self.space in ("latent", "hybrid") else None
-        return self.rows_of(raw, Z, neighbours=neighbours)
+        ids, weights = self.rows_of(raw, Z, neighbours=neighbours)
+        # Of rank 2, which what takes them needs to know as it is traced (ops on a stored variable,
+        # whose shape is left open, give tensors of no known rank).
+        return tf.ensure_shape(ids, [None, None]), tf.ensure_shape(weights, [None, None])
 
     def queries_per_batch(self) -> int:
         """Queries per batch: the [b, n_reference] closeness (and a dense raw batch) within the scoring
@@ -262,7 +302,7 @@ class ReferenceAffinity(Affinity):
             if rows is not None and neighbours is None:
                 exclude = tf.constant(rows[start:stop], tf.int32)
             found = None if neighbours is None else tf.constant(neighbours[start:stop])
-            ids, weights = (t.numpy() for t in self.rows_of(raw, z, exclude, found))
+            ids, weights = checked_rows(self, self.rows_of(raw, z, exclude, found), stop - start)
             parts.append(_padded_to_csr(ids, weights, self.n_labels))
         if not parts:
             return sp.csr_matrix((0, self.n_labels + 1), dtype=np.float32)

@@ -16,6 +16,7 @@ from awe_tf.cli.common import (
     by_training_items_line,
     check_monitor_fits,
     configs_of,
+    import_anywhere,
     iterations_refused,
     monitor_of,
     output_file,
@@ -321,7 +322,8 @@ def cmd_tune(args) -> int:
         print(f"the search has {done} trials already ({finished} finished), --trials {trials}: none to add (a "
               "larger --trials adds trials)")
     tuner.search()
-    best = tuner.best(data_flags=flags_of_data(args), imports=args.imports or None)  # --import as given here
+    best = tuner.best(data_flags=flags_of_data(args),  # --import as given here, runnable from any folder
+                      imports=[import_anywhere(module) for module in args.imports] or None)
     print(f"best validation {monitor}: {best['score']:.4f} after {best['trials']} trials, by trial {best['trial_id']} "
           f"(folder {tuner.project_dir}/trial_{best['trial_id']}; this id, not KerasTuner's 'Trial #' lines, which "
           "restart at 1 in each process)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -232,3 +233,17 @@ def configs_of(args: argparse.Namespace, model: dict | None = None,
 def reproduce_output(args) -> Path:
     """Where ``awe-tf reproduce`` writes: --output, else ``runs/reproduce-TABLE``."""
     return Path(args.output or f"runs/reproduce-{args.table}")
+
+
+def import_anywhere(module: str) -> str:
+    """``--import MODULE`` as a flag that imports the same module from any folder (a command
+    ``tune`` prints, run elsewhere): a file's path made absolute; a top-level module found in the
+    current folder named by its file's absolute path (imported under the same name, so a saved
+    model names the same module); an installed or dotted module as given."""
+    if module.endswith(".py") or os.sep in module:
+        return os.path.abspath(module)
+    own = Path.cwd() / f"{module}.py"
+    found = getattr(sys.modules.get(module), "__file__", None)
+    if "." not in module and own.is_file() and found is not None and Path(found).resolve() == own.resolve():
+        return str(own.resolve())
+    return module

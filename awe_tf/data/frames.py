@@ -45,10 +45,12 @@ def frame_values(frame, what: str):
                          f"{str(error).splitlines()[0]}{words}") from None
 
 
-def by_position(X, names=None):
+def by_position(X, names=None, every: bool = False):
     """``X`` as a matrix read by position: a pandas DataFrame's columns by name where the model knows
-    its features' names (``names``: a recommendation model's items), in any order and any subset of
-    them (an item without a column is 0 in every row: no interaction); or, where no names are
+    its features' names (``names``: a recommendation model's items, in any order and any subset of
+    them, an item without a column 0 in every row, no interaction; with ``every``, an annotation
+    export's features, each of which must have its column, in any order: a feature left out
+    would be read as the value 0, which standardised is not its mean); or, where no names are
     known, a frame whose columns are numbered 0, 1, ... in order. A frame with other columns is
     refused (read by position, it would give features other than the named ones), and so is one
     naming a feature that two share (MovieLens titles)."""
@@ -58,26 +60,32 @@ def by_position(X, names=None):
     if not columns:
         raise ValueError("inputs are a DataFrame with no column: give a column per feature")
     odd = ""
+    what = "features" if every else "items"
     if names is not None:
         position = {}
         for i, name in enumerate(names):
             position.setdefault(str(name), []).append(i)
         unknown = [column for column in columns if column not in position]
         twice = [column for column, count in collections.Counter(columns).items() if count > 1]
-        if not unknown and not twice:
+        missing = [name for name in position if name not in set(columns)] if every else []
+        if not unknown and not twice and not missing:
             shared = next((column for column in columns if len(position[column]) > 1), None)
             if shared is not None:
                 raise ValueError(f"inputs are a DataFrame with a column named {shared!r}, the name of "
-                                 f"{len(position[shared])} of the model's items: give rows by position "
-                                 "(df.to_numpy() with every item's column in the model's order)")
+                                 f"{len(position[shared])} of the model's {what}: give rows by position "
+                                 f"(df.to_numpy() with every {what[:-1]}'s column in the model's order)")
             rows = sp.coo_matrix(frame_values(X, "inputs"))
             at = np.asarray([position[column][0] for column in columns], np.int64)
             return sp.csr_matrix((rows.data, (rows.row, at[rows.col])), shape=(rows.shape[0], len(names)))
-        shown, said = (unknown, "not among the model's items") if unknown else (twice, "a column twice")
+        shown, said = ((unknown, f"not among the model's {what}") if unknown else (twice, "a column twice")
+                       if twice else (missing, f"{what} without a column"))
         odd = f" ({', '.join(map(repr, shown[:3]))}{' and more' if len(shown) > 3 else ''}: {said})"
     if columns != [str(i) for i in range(len(columns))]:
-        raise ValueError(f"inputs are a DataFrame with named columns{odd}, which the model reads by position: give "
-                         + ("columns named as the model's items (label_names; any subset, in any order), or "
-                            if names is not None else "")
-                         + "df.to_numpy() with the columns in the training data's order")
+        numbered = all(column.isdigit() for column in columns)
+        kind = "numbered columns not in order (0, 1, 2, ...)" if numbered else "named columns"
+        by_name = ("columns named as the model's items (label_names; any subset, in any order), or " if not every
+                   else "a column named as each of the model's features (feature_names, features.json; in any "
+                   "order), or ") if names is not None else ""
+        raise ValueError(f"inputs are a DataFrame with {kind}{odd}, which the model reads by position: give "
+                         f"{by_name}df.to_numpy() with the columns in the training data's order")
     return frame_values(X, "inputs")

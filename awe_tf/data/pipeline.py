@@ -39,16 +39,17 @@ NEGATIVE_ITEMS = "item weights must not be negative: a recommendation model's in
     "interactions file weighs them (0 leaves an item out)"
 
 
-def raw_rows(X, n_features: int, names=None) -> sp.csr_matrix:
+def raw_rows(X, n_features: int, names=None, every: bool = False) -> sp.csr_matrix:
     """Input rows as a float32 CSR matrix (repeated entries summed, zeros dropped: a feature
     of value 0 is not in the row), checked: ``n_features`` columns, and values that are finite
     in float32 (where a value beyond 3.4e38 becomes inf). The caller's matrix is left as it was:
     its arrays are shared, not changed, and copied where something must change. A pandas
-    DataFrame is read as :func:`~awe_tf.data.frames.by_position` says (``names``: the features' names, where known)."""
+    DataFrame is read as :func:`~awe_tf.data.frames.by_position` says (``names``: the features' names, where
+    known; ``every``: each must have its column)."""
     if isinstance(X, (Dataset, Split)):
         part = "its rows, data.X" if isinstance(X, Dataset) else "a part's rows, split.test.X"
         raise TypeError(f"inputs are rows (a matrix, a DataFrame), not a {type(X).__name__}: give {part}")
-    X = by_position(X, names)
+    X = by_position(X, names, every)
     if not sp.issparse(X) and np.ndim(X) > 2:
         raise ValueError(f"inputs are rows, a 2-D matrix (or one row), got an array of {np.ndim(X)} dimensions")
     with np.errstate(over="ignore"):

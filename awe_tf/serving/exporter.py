@@ -46,12 +46,12 @@ def _quiet(*loggers: str):
             logging.getLogger(name).setLevel(level)
 
 
-def request_arrays(X, n_features: int | None = None, names=None) -> tuple[np.ndarray, np.ndarray]:
+def request_arrays(X, n_features: int | None = None, names=None, every: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Raw input rows (a sparse or dense matrix; a DataFrame as
     :func:`~awe_tf.data.frames.by_position` reads it, ``names`` the features' names where
-    known) as the signature's padded ``feature_ids`` (padding ``-1``) and ``feature_weights``;
-    values stay raw (the graph transforms them)."""
-    X = raw_rows(X, n_features if n_features is not None else np.shape(X)[1], names)
+    known, ``every`` where each must have its column) as the signature's padded ``feature_ids``
+    (padding ``-1``) and ``feature_weights``; values stay raw (the graph transforms them)."""
+    X = raw_rows(X, n_features if n_features is not None else np.shape(X)[1], names, every)
     width = max(1, int(np.diff(X.indptr).max()) if X.shape[0] else 1)
     return pad_rows(X, np.arange(X.shape[0]), width, PADDING_ID)
 
@@ -381,7 +381,8 @@ class ServedModel:
         if X is not None:
             items = self.metadata.get("data_task") == "recommendation"  # its inputs are its labels
             feature_ids, feature_weights = request_arrays(X, self.metadata.get("n_features"),
-                                                          self.label_names if items else None)
+                                                          self.label_names if items else self.feature_names,
+                                                          every=not items)
         if feature_ids is None:
             raise ValueError("pass input rows X, or feature_ids and feature_weights")
         feature_ids = id_array(feature_ids, "feature_ids")

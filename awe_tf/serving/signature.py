@@ -173,4 +173,7 @@ class ServingModule(tf.Module):
             return {"label_ids": tf.zeros([0, k], tf.int32), "labels": tf.zeros([0, k], tf.string),
                     "scores": tf.zeros([0, k], tf.float32)}
 
-        return tf.cond(tf.shape(ids)[0] > 0, answer, nothing)
+        # [batch, k] each, declared so in the signature (a ScaNN search's outputs have no known rank),
+        # which a client that reads its shapes from the SignatureDef sizes its buffers by.
+        return {name: tf.ensure_shape(value, [None, None])
+                for name, value in tf.cond(tf.shape(ids)[0] > 0, answer, nothing).items()}

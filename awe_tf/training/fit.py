@@ -13,6 +13,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from awe_tf.affinities.base import error_text, parts_of
+from awe_tf.affinities.neighbours import RowsOfError
 from awe_tf.config import ModelConfig, SettingError, TrainConfig, affinity_of, check_monitor
 from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split, are_column_numbers, labelled_rows
 from awe_tf.data.pipeline import TrainingBatches
@@ -121,6 +122,59 @@ def check_own_affinity(model: AWEModel, train: Dataset) -> None:
                          f"{row}, label {labels[column]}: {paired[row, 0, column]:.6g} against "
                          f"{expected[row, column]:.6g}): training follows pair_scores, ranking and the exports "
                          "score_all; make them agree")
+
+
+REFERENCE_ROWS = 1000  # the most training rows an affinity of one's own built from the training set is tried on
+
+
+def check_own_reference(model: AWEModel, train: Dataset) -> None:
+    """Check an affinity of one's own built from the training set (a
+    :class:`~awe_tf.affinities.ReferenceAffinity` outside awe-tf) before any training, as
+    :func:`check_own_affinity` checks the others: G is built from ``model``'s untrained U on at most
+    :data:`REFERENCE_ROWS` labelled training rows, then two of them are given G rows eagerly, as
+    training gives them (each not its own neighbour), and scored through the scoring graph, as
+    evaluation and the exports trace it. Named now, not after the linear step has trained: a
+    ``set_reference`` that keeps what it computes anywhere but in variables made in ``__init__``
+    (a saved model keeps those, and loads without calling ``set_reference``); a ``rows_of`` that
+    fails, returns other than :data:`ROWS_OF`, or cannot be traced into a graph. The model's G is
+    built again from the trained linear model before it trains."""
+    part = model.affinity.reference_part()
+    if part is None or type(part).__module__.startswith("awe_tf."):
+        return
+    labelled = labelled_rows(train.Y)
+    if labelled.size < 2:
+        return  # set_reference refuses it, saying why
+    name, rows = type(part).__name__, labelled[:REFERENCE_ROWS]
+    before = {key: value for key, value in vars(part).items() if not key.startswith("_")}
+    part.set_reference(model.U.table.numpy(), model.prepare(train.X[rows]), train.Y[rows], model.input_bias,
+                       label_embeddings=model.V.table.numpy())
+    changed = sorted(key for key, value in vars(part).items()  # a variable assigned is the same object
+                     if not key.startswith("_") and (key not in before or value is not before[key]))
+    if changed:
+        raise ValueError(f"{name}.set_reference sets {', '.join(changed)}, which a saved model would not have: a model "
+                         "keeps the variables its affinity made in __init__, and loads without calling set_reference; "
+                         "make each a variable in __init__ (awe_tf.affinities.stored_variable(name, shape): its shape "
+                         "may change) and assign it in set_reference (.assign(value))")
+    try:
+        part.training_context(np.arange(2))  # as training gives them: eagerly, each row not its own neighbour
+    except RowsOfError:
+        raise
+    except (ValueError, TypeError, AttributeError, IndexError, NotImplementedError,
+            tf.errors.InvalidArgumentError) as error:
+        raise ValueError(f"{name}.rows_of failed on two training rows before training (G built from the untrained "
+                         f"model on {rows.size} rows): {error_text(error)}") from None
+    try:
+        model.score(train.X[rows[:2]])
+    except tf.errors.OperatorNotAllowedInGraphError:
+        raise ValueError(f"{name}: a Python if (or while, and, or) on a tensor's value cannot be traced into a graph, "
+                         "as scoring and the exports trace rows_of: branch with tf.cond or tf.where (README: Adding "
+                         "an affinity)") from None
+    except (ValueError, TypeError, AttributeError, IndexError, NotImplementedError,
+            tf.errors.InvalidArgumentError) as error:
+        hint = " (a tensor has no value while a graph is traced: compute with TensorFlow ops)" \
+            if "numpy" in str(error) else ""
+        raise ValueError(f"{name}: scoring two training rows failed before training, as the scoring graph traces "
+                         f"rows_of{hint}: {error_text(error)}") from None
 
 
 def check_arguments(caller: str, train, model_config=None, train_config=None, validation=None) -> None:

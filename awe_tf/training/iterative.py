@@ -11,7 +11,15 @@ from awe_tf.affinities import spec_of
 from awe_tf.config import ModelConfig, SettingError, TrainConfig, engine_for
 from awe_tf.data.dataset import Dataset, Split, labelled_rows
 from awe_tf.evaluation import data_mismatch
-from awe_tf.training.fit import FitResult, build_model, check_arguments, fit, progress_log, start_from
+from awe_tf.training.fit import (
+    FitResult,
+    build_model,
+    check_arguments,
+    check_own_reference,
+    fit,
+    progress_log,
+    start_from,
+)
 
 
 def needs_iterations(affinity) -> bool:
@@ -92,6 +100,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
                            "earlier model's U, which iterative learning rebuilds (one of "
                            f"{', '.join(n for n, r in REGISTRY.items() if r.iterative)}): train it with "
                            "awe_tf.training.fit(train, model_config, train_config)")
+    check_own_reference(final_model, train)
     k = getattr(source, "k", None)  # the neighbours of k-NN-like G
     n_reference = labelled_rows(train.Y).size
     if k is not None and 2 * k >= n_reference:
