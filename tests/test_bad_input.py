@@ -157,8 +157,9 @@ CASES = [
     ("diagnose into a directory", ["diagnose", "{dir}/model", "--output", "{dir}"], ["--output", "is a directory"]),
     ("tune on too little data", ["tune", "--train", "{dir}/sparse.tsv", "--trials", "1", "-o", "{dir}/tunings"],
      ["validation carve-out", "--no-validate"]),
-    ("tune a spec with settings", ["tune", "--affinity", "knn:k=5", "--trials", "1", "-o", "{dir}/tunings"],
-     ["--affinity 'knn:k=5'", "name the family alone (knn)"]),
+    ("tune a spec with a setting it lacks", ["tune", "--affinity", "knn:gamma=5", "--trials", "1", "-o",
+                                             "{dir}/tunings"],
+     ["--affinity 'knn:gamma=5'", "knn has no setting gamma"]),
     ("tune --trials 0", ["tune", "--trials", "0"], ["--trials", "at least 1, got 0"]),  # KerasTuner: no limit
     ("tune --trials -2", ["tune", "--trials", "-2"], ["--trials", "at least 1, got -2"]),
     ("negative --seed", ["train", *SMALL, "--seed", "-1"], ["--seed", "at least 0"]),

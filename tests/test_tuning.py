@@ -193,13 +193,34 @@ def test_a_search_needs_a_carve_out_to_score_on_and_an_affinity_family(tmp_path)
     with pytest.raises(ValueError, match="validation carve-out has no example .* --no-validate"):
         tuning.make_tuner("random", small, directory=tmp_path, max_trials=1)  # refused, not a NaN best
     assert not list(tmp_path.iterdir())
-    with pytest.raises(ValueError, match=r"'knn:k=5': name the family alone \(knn\); the search chooses its settings"):
-        tuning.space("knn:k=5")
+    with pytest.raises(ValueError, match=r"knn has no setting gamma \(it takes k, prior, search\)"):
+        tuning.space("knn:gamma=5")  # settings held fixed must be the family's
     with pytest.raises(ValueError, match=r"the sum 'constant:1\+knn': a search tunes one family"):
         tuning.space("constant:1+knn")
     with pytest.raises(ValueError, match="not model_config's 'knn:k=5'"):  # the family searched is the tuner's
         tuning.make_tuner("random", small, "linear-sigmoid", directory=tmp_path / "y",
                           model_config=ModelConfig(affinity="knn:k=5"))
+
+
+def test_a_spec_holds_its_settings_fixed_in_every_trial_and_searches_the_rest(tmp_path, corel, fits):
+    """`awe-tf tune --affinity linear-sigmoid:alpha=1.5`: alpha is every trial's and the best
+    command's, beta and the usual knobs are searched; a search resumed with other fixed settings
+    is refused."""
+    assert "affinity.alpha" not in tuning.space("linear-sigmoid:alpha=1.5") \
+        and "affinity.beta" in tuning.space("linear-sigmoid:alpha=1.5")
+    with pytest.raises(ValueError, match="bad settings for 'topk'"):
+        tuning.space("topk:k=0")  # a value the family refuses, before any trial
+    tuner = tuning.make_tuner("random", corel.train, "linear-sigmoid:alpha=1.5", directory=tmp_path, max_trials=1,
+                              **SMALL)
+    assert Path(tuner.project_dir).name == "corel5k-linear-sigmoid_alpha=1.5-random"
+    tuner.search()
+    assert fits and all(parse(call["affinity"]).alpha == 1.5 for call in fits)
+    best = tuner.best(data_flags=[])
+    spec = best["flags"][best["flags"].index("--affinity") + 1]
+    assert parse(spec).alpha == 1.5 and "beta=" in spec
+    with pytest.raises(ValueError, match="holds a search"):
+        tuning.make_tuner("random", corel.train, "linear-sigmoid:alpha=2", directory=tmp_path, max_trials=1,
+                          project_name=Path(tuner.project_dir).name, **SMALL)
 
 
 def test_the_best_command_trains_every_searched_setting_or_there_is_none(tmp_path, corel):

@@ -124,6 +124,39 @@ def modules_of(spec: str) -> list[str]:
     return modules
 
 
+def term_settings(term: str, spec: str | None = None) -> tuple[str, dict]:
+    """``(name, settings)`` of one term of a spec (``knn:k=20`` -> ``("knn", {"k": 20})``), each
+    setting's value as the type it takes; ``spec``, the whole spec, is named in errors.
+
+    Raises:
+        ValueError: naming the unknown affinity (:class:`UnknownAffinity`) or setting.
+    """
+    spec = term if spec is None else spec
+    name, _, settings = term.partition(":")
+    name = name.strip()
+    if name not in REGISTRY:
+        raise UnknownAffinity(f"unknown affinity {name!r} in {spec!r}{known_names(name)}")
+    options = {}
+    for setting in filter(None, (s.strip() for s in settings.split(","))):
+        key, eq, value = setting.partition("=")
+        if not eq:
+            if options and setting.isdigit():  # gamma=1,5: a decimal comma
+                raise ValueError(f"{setting!r} after a comma in {spec!r} is no setting: settings are "
+                                 "separated by commas, and numbers take a decimal point (1.5)")
+            if REGISTRY[name].short is None:
+                raise ValueError(f"{name} takes key=value settings, got {setting!r} in {spec!r}")
+            key, value = REGISTRY[name].short, setting
+        key = key.strip().replace("-", "_")
+        if key in options:
+            raise ValueError(f"setting {key} of {name} given twice in {spec!r}")
+        options[key] = _setting(name, key, _value(value.strip()))
+    unknown = sorted(set(options) - settings_of(REGISTRY[name].factory))
+    if unknown:
+        known = ", ".join(sorted(settings_of(REGISTRY[name].factory))) or "no settings"
+        raise ValueError(f"{name} has no setting {', '.join(unknown)} (it takes {known}) in {spec!r}")
+    return name, options
+
+
 def parse(spec: str) -> Affinity:
     """An affinity from a spec such as ``constant:1+knn:k=20`` (module docstring).
 
@@ -136,29 +169,8 @@ def parse(spec: str) -> Affinity:
     if len(terms) > 1 and not all(terms):
         raise ValueError(f"{spec!r} has an empty term: affinities are joined by single '+' signs")
     for term in filter(None, terms):
-        name, _, settings = term.partition(":")
-        name = name.strip()
-        if name not in REGISTRY:
-            raise UnknownAffinity(f"unknown affinity {name!r} in {spec!r}{known_names(name)}")
-        options = {}
-        for setting in filter(None, (s.strip() for s in settings.split(","))):
-            key, eq, value = setting.partition("=")
-            if not eq:
-                if options and setting.isdigit():  # gamma=1,5: a decimal comma
-                    raise ValueError(f"{setting!r} after a comma in {spec!r} is no setting: settings are "
-                                     "separated by commas, and numbers take a decimal point (1.5)")
-                if REGISTRY[name].short is None:
-                    raise ValueError(f"{name} takes key=value settings, got {setting!r} in {spec!r}")
-                key, value = REGISTRY[name].short, setting
-            key = key.strip().replace("-", "_")
-            if key in options:
-                raise ValueError(f"setting {key} of {name} given twice in {spec!r}")
-            options[key] = _setting(name, key, _value(value.strip()))
+        name, options = term_settings(term, spec)
         factory = REGISTRY[name].factory
-        unknown = sorted(set(options) - settings_of(factory))
-        if unknown:
-            known = ", ".join(sorted(settings_of(factory))) or "no settings"
-            raise ValueError(f"{name} has no setting {', '.join(unknown)} (it takes {known}) in {spec!r}")
         try:
             parts.append(factory(**options))
         except (TypeError, ValueError) as err:
@@ -259,5 +271,5 @@ __all__ = [
     "KNN", "RBF", "REGISTRY", "Affinity", "Cluster", "Constant", "HybridLatentRBF", "LatentRBF", "LinearSigmoid",
     "LowRank", "Matrix", "NeighbourAffinity", "PairwiseAffinity", "ReferenceAffinity", "Registration", "Sigmoid",
     "Sum", "TopK", "UnknownAffinity", "get", "known_names", "pair_queries", "parse", "register", "serialize",
-    "settings_of", "stored_variable",
+    "settings_of", "stored_variable", "term_settings",
 ]

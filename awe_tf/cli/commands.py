@@ -289,13 +289,13 @@ def cmd_inspect(args) -> int:
 def cmd_tune(args) -> int:
     from awe_tf.affinities import REGISTRY
     from awe_tf.tuning import check_searchable, make_tuner
-    from awe_tf.tuning.spaces import space, unsearched_note
+    from awe_tf.tuning.spaces import fixed_settings, space, unsearched_note
 
     try:  # before the data is read
         space(args.affinity.strip())
     except ValueError as error:
         raise UsageError(f"--affinity {args.affinity!r}: {error}") from None
-    known = REGISTRY[args.affinity.strip()]
+    known = REGISTRY[fixed_settings(args.affinity)[0]]
     if args.iterations is not None and not known.iterative:
         raise iterations_refused()
     model_config, train_config = configs_of(args)  # every trial's fixed settings; the affinity is searched

@@ -38,26 +38,35 @@ def describe(spec) -> str:
 
 def space(affinity: str = "constant", include_common: bool = True) -> dict:
     """The search space for an affinity family name (``linear-sigmoid``, ``knn``, ...): the usual
-    knobs and the affinity's own, as it registered them (:func:`awe_tf.affinities.register`).
+    knobs and the affinity's own, as it registered them (:func:`awe_tf.affinities.register`);
+    for a spec with settings (``knn:k=20``), those settings are held fixed and left out.
 
     Raises:
         UnknownAffinity: a name the registry does not hold.
+        ValueError: a setting the family does not have, or a value it refuses.
     """
-    from awe_tf.affinities import REGISTRY, UnknownAffinity, known_names
+    from awe_tf.affinities import REGISTRY, UnknownAffinity, known_names, parse
 
     if "+" in affinity:
         raise UnknownAffinity(f"no search space for the sum {affinity!r}: a search tunes one family (its settings "
                               "and the usual knobs); name one, e.g. knn")
     family = affinity.split(":", 1)[0].strip()
-    if affinity not in REGISTRY and family in REGISTRY:  # a spec with settings: the search chooses them
-        searched = ", ".join(REGISTRY[family].space) or "none of its own"
-        raise UnknownAffinity(f"no search space for affinity {affinity!r}: name the family alone ({family}); the "
-                              f"search chooses its settings ({searched})")
-    if affinity not in REGISTRY:
-        raise UnknownAffinity(f"no search space for affinity {affinity!r}{known_names(affinity)}")
+    if family not in REGISTRY:
+        raise UnknownAffinity(f"no search space for affinity {affinity!r}{known_names(family)}")
+    fixed = fixed_settings(affinity)[1]
+    if fixed:
+        parse(affinity)  # a value the family refuses, refused before any trial
     found = dict(COMMON) if include_common else {}
-    found.update({f"affinity.{name}": spec for name, spec in REGISTRY[affinity].space.items()})
+    found.update({f"affinity.{name}": spec for name, spec in REGISTRY[family].space.items() if name not in fixed})
     return found
+
+
+def fixed_settings(affinity: str) -> tuple[str, dict]:
+    """``(family, settings)`` of the affinity a search is given: a family alone (``knn``, nothing
+    held fixed) or a spec whose settings every trial keeps (``knn:k=20`` -> ``("knn", {"k": 20})``)."""
+    from awe_tf.affinities import term_settings
+
+    return term_settings(affinity.strip())
 
 
 def unsearched_note(known) -> str | None:
@@ -73,13 +82,16 @@ def unsearched_note(known) -> str | None:
 
 
 def affinity_spec(affinity: str, values: dict) -> str | None:
-    """The affinity spec string for chosen ``affinity.*`` values (None: the constant, WSABIE)."""
-    settings = {key.split(".", 1)[1]: value for key, value in values.items() if key.startswith("affinity.")}
-    if affinity == "constant" and not settings:
+    """The affinity spec string for chosen ``affinity.*`` values, beside the settings the searched
+    ``affinity`` holds fixed (:func:`fixed_settings`); None: the constant, WSABIE."""
+    family, fixed = fixed_settings(affinity)
+    settings = {**fixed, **{key.split(".", 1)[1]: value for key, value in values.items()
+                            if key.startswith("affinity.")}}
+    if family == "constant" and not settings:
         return None
     if not settings:
-        return affinity
-    return affinity + ":" + ",".join(f"{key}={_plain(value)}" for key, value in sorted(settings.items()))
+        return family
+    return family + ":" + ",".join(f"{key}={_plain(value)}" for key, value in sorted(settings.items()))
 
 
 # ``awe-tf train``'s flag of each model and training setting that takes a value, and of the

@@ -17,6 +17,7 @@ import functools
 import json
 import math
 import os
+import re
 import shlex
 from collections.abc import Collection
 from pathlib import Path
@@ -26,7 +27,7 @@ from awe_tf.data.dataset import Dataset
 from awe_tf.data.protocols import default_monitor
 from awe_tf.training import ModelConfig, TrainConfig
 from awe_tf.training.selection import best_score, checked_validation, is_iterative, train_model
-from awe_tf.tuning.spaces import affinity_spec, setting_flags, space, train_flags
+from awe_tf.tuning.spaces import affinity_spec, fixed_settings, setting_flags, space, train_flags
 
 ORACLES = ("random", "bayesian", "hyperband")
 
@@ -149,8 +150,9 @@ class _TrialRunner:
         from awe_tf.training.callbacks import FREE_ON_RESUME, plain
 
         train = {key: value for key, value in self.base_train.to_dict().items() if key not in FREE_ON_RESUME}
+        held = {"affinity": self.affinity} if fixed_settings(self.affinity)[1] else {}  # settings every trial keeps
         return plain({"data": self.train_data.fingerprint(), "model": self.base_model.to_dict(), "train": train,
-                      "iterations": self.iterations, "space": self.search_space})
+                      "iterations": self.iterations, "space": self.search_space, **held})
 
     def _check_resumed(self, project: Path) -> None:
         """For a search resumed from its directory, refuse other settings than the ones it recorded
@@ -295,7 +297,8 @@ def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", director
     Args:
         oracle: ``random``, ``bayesian`` or ``hyperband``.
         train: the protocol's training part (trials train on its validation carve-out).
-        affinity: the affinity family searched (``linear-sigmoid``, ``knn``, ...; ``constant``: WSABIE).
+        affinity: the affinity family searched (``linear-sigmoid``, ``knn``, ...; ``constant``: WSABIE);
+            a spec with settings (``knn:k=20``) holds those fixed in every trial and searches the rest.
         directory, project_name: the search lives in ``directory/project_name`` (default
             ``DATA-AFFINITY-ORACLE``); the same again resumes it.
         max_trials: the most trials in all (random, bayesian; a resumed search counts its earlier ones).
@@ -319,7 +322,8 @@ def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", director
         train_config = dataclasses.replace(train_config, epochs=max_epochs)
     if seed is not None:
         model_config, train_config = (dataclasses.replace(c, seed=seed) for c in (model_config, train_config))
-    project_name = project_name or f"{train.name}-{affinity}-{oracle}"
+    folder = re.sub(r"[^\w.=-]+", "_", affinity.strip())  # knn:k=20 as knn_k=20: no ':' in a folder's name
+    project_name = project_name or f"{train.name}-{folder}-{oracle}"
     common = {"directory": str(directory), "project_name": project_name, "seed": train_config.seed + 1,
               "model_config": model_config, "train_config": train_config, **kwargs}
     budget = {"max_epochs": train_config.epochs, "factor": 3} if oracle == "hyperband" else {"max_trials": max_trials}
