@@ -468,7 +468,7 @@ def test_a_loaded_export_reads_a_dataframe_by_its_item_names(tmp_path):
     annotation = serving.load(serving.export(AWEModel(5, 3, dimension=4), tmp_path, "a", flavour="portable", log=None))
     with pytest.raises(ValueError, match="a DataFrame with named columns, which the model reads by position"):
         annotation(Frame(rows, items))
-    with pytest.raises(ValueError, match=r"numbered columns not in order \(0, 1, 2, ...\), which the model reads"):
+    with pytest.raises(ValueError, match=r"numbered columns other than 0, 1, 2, ... in order, which the model reads"):
         annotation(Frame(rows, ["4", "3", "2", "1", "0"]))
     # An annotation export given its features' names (features.json) reads a frame by them, in any order,
     # every feature with its column: one left out would read as 0, which standardised is not its mean.

@@ -210,6 +210,11 @@ def test_a_spec_holds_its_settings_fixed_in_every_trial_and_searches_the_rest(tm
         and "affinity.beta" in tuning.space("linear-sigmoid:alpha=1.5")
     with pytest.raises(ValueError, match="bad settings for 'topk'"):
         tuning.space("topk:k=0")  # a value the family refuses, before any trial
+    with pytest.raises(ValueError, match=r"searches 'affinity.alpha', which affinity='linear-sigmoid:alpha=1.5' holds "
+                                         "fixed"):  # the searched value would win over the given one
+        tuning.make_tuner("random", corel.train, "linear-sigmoid:alpha=1.5", directory=tmp_path / "both",
+                          search_space={"affinity.alpha": ("float", 1.0, 2.0)}, **SMALL)
+    assert tuning.affinity_spec("linear-sigmoid:alpha=1e+20", {}) == "linear-sigmoid:alpha=1e20"  # no '+' in a term
     tuner = tuning.make_tuner("random", corel.train, "linear-sigmoid:alpha=1.5", directory=tmp_path, max_trials=1,
                               **SMALL)
     assert Path(tuner.project_dir).name == "corel5k-linear-sigmoid_alpha=1.5-random"

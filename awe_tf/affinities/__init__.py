@@ -131,6 +131,7 @@ def term_settings(term: str, spec: str | None = None) -> tuple[str, dict]:
     Raises:
         ValueError: naming the unknown affinity (:class:`UnknownAffinity`) or setting.
     """
+    term = term.strip()
     spec = term if spec is None else spec
     name, _, settings = term.partition(":")
     name = name.strip()

@@ -53,8 +53,19 @@ def _described(value) -> str:
 
 
 def checked_rows(affinity, made, rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(ids, weights)`` of the G rows ``made`` by ``affinity.rows_of`` for ``rows`` inputs, as
-    NumPy; a :class:`RowsOfError` naming the hook where they are other than :data:`ROWS_OF` says."""
+    """The G rows an affinity's ``rows_of`` made, checked.
+
+    Args:
+        affinity: the :class:`ReferenceAffinity` whose ``rows_of`` made them.
+        made: what it returned.
+        rows: the inputs it was given.
+
+    Returns:
+        ``(ids, weights)``, NumPy ``[rows, T]``.
+
+    Raises:
+        RowsOfError: naming the hook, where they are other than :data:`ROWS_OF` says.
+    """
     name = f"{type(affinity).__name__}.rows_of {ROWS_OF}"
     if not isinstance(made, (tuple, list)) or len(made) != 2:
         raise RowsOfError(f"{name}; for {rows} rows it returned {_described(made)}")
@@ -220,10 +231,9 @@ class ReferenceAffinity(Affinity):
 
     # ------------------------------------------------------------------ G rows, in TF ops
     def rows_of(self, raw, Z, exclude=None, neighbours=None):
-        """G rows as a context ``(ids [b, T] int, weights [b, T] float)``: each row's labels with a
-        G weight, in any order (a row of fewer padded with id |Y| and weight 0); an entry with id
-        |Y| and a weight is an offset every label gets. Graph code: training runs it eagerly, the
-        scoring graphs and exports trace it.
+        """G rows as a context, as :data:`ROWS_OF` says (ids in any order; an entry with id |Y| and
+        a weight is an offset every label gets). Graph code: training runs it eagerly, the scoring
+        graphs and exports trace it.
 
         Args:
             raw: ``(ids [b, L], weights [b, L])``, the prepared raw inputs (input/hybrid spaces).
@@ -251,9 +261,10 @@ class ReferenceAffinity(Affinity):
         raw = (feature_ids, weights) if self.space in ("input", "hybrid") else None
         Z = self.graph_embed(feature_ids, weights) if self.space in ("latent", "hybrid") else None
         ids, weights = self.rows_of(raw, Z, neighbours=neighbours)
-        # Of rank 2, which what takes them needs to know as it is traced (ops on a stored variable,
-        # whose shape is left open, give tensors of no known rank).
-        return tf.ensure_shape(ids, [None, None]), tf.ensure_shape(weights, [None, None])
+        # int32 and float32 (any integer and float type read alike), of rank 2, which what takes them
+        # needs to know as it is traced (ops on a stored variable, whose shape is open, give no rank).
+        return (tf.ensure_shape(tf.cast(ids, tf.int32), [None, None]),
+                tf.ensure_shape(tf.cast(weights, tf.float32), [None, None]))
 
     def queries_per_batch(self) -> int:
         """Queries per batch: the [b, n_reference] closeness (and a dense raw batch) within the scoring

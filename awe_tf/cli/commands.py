@@ -287,15 +287,16 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_tune(args) -> int:
-    from awe_tf.affinities import REGISTRY
+    from awe_tf.affinities import REGISTRY, term_settings
     from awe_tf.tuning import check_searchable, make_tuner
-    from awe_tf.tuning.spaces import fixed_settings, space, unsearched_note
+    from awe_tf.tuning.spaces import space, unsearched_note
 
     try:  # before the data is read
         space(args.affinity.strip())
     except ValueError as error:
         raise UsageError(f"--affinity {args.affinity!r}: {error}") from None
-    known = REGISTRY[fixed_settings(args.affinity)[0]]
+    family, fixed = term_settings(args.affinity)
+    known = REGISTRY[family]
     if args.iterations is not None and not known.iterative:
         raise iterations_refused()
     model_config, train_config = configs_of(args)  # every trial's fixed settings; the affinity is searched
@@ -313,7 +314,7 @@ def cmd_tune(args) -> int:
                        model_config=model_config, train_config=dataclasses.replace(train_config, monitor=monitor))
     print(f"searching {args.affinity} on {name} with {args.oracle} ({tuner.project_dir}); objective: validation "
           f"{monitor} on the protocol's validation carve-out of the training part")
-    note = unsearched_note(known)
+    note = unsearched_note(known, fixed)
     if note:
         print(note)
     done = len(tuner.oracle.trials)

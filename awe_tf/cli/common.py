@@ -237,9 +237,17 @@ def reproduce_output(args) -> Path:
 
 def import_anywhere(module: str) -> str:
     """``--import MODULE`` as a flag that imports the same module from any folder (a command
-    ``tune`` prints, run elsewhere): a file's path made absolute; a top-level module found in the
-    current folder named by its file's absolute path (imported under the same name, so a saved
-    model names the same module); an installed or dotted module as given."""
+    ``tune`` prints, run elsewhere).
+
+    Args:
+        module: ``--import``'s value as given, once imported.
+
+    Returns:
+        A file's path made absolute; a top-level module found in the current folder named by
+        its file's absolute path (imported under the same name, so a saved model names the same
+        module); an installed or dotted module as given (a package of the current folder's
+        modules still needs that folder).
+    """
     if module.endswith(".py") or os.sep in module:
         return os.path.abspath(module)
     own = Path.cwd() / f"{module}.py"

@@ -67,7 +67,8 @@ def by_position(X, names=None, every: bool = False):
             position.setdefault(str(name), []).append(i)
         unknown = [column for column in columns if column not in position]
         twice = [column for column, count in collections.Counter(columns).items() if count > 1]
-        missing = [name for name in position if name not in set(columns)] if every else []
+        given = set(columns)
+        missing = [name for name in position if name not in given] if every else []
         if not unknown and not twice and not missing:
             shared = next((column for column in columns if len(position[column]) > 1), None)
             if shared is not None:
@@ -77,12 +78,16 @@ def by_position(X, names=None, every: bool = False):
             rows = sp.coo_matrix(frame_values(X, "inputs"))
             at = np.asarray([position[column][0] for column in columns], np.int64)
             return sp.csr_matrix((rows.data, (rows.row, at[rows.col])), shape=(rows.shape[0], len(names)))
-        shown, said = ((unknown, f"not among the model's {what}") if unknown else (twice, "a column twice")
-                       if twice else (missing, f"{what} without a column"))
+        if unknown:
+            shown, said = unknown, f"not among the model's {what}"
+        elif twice:
+            shown, said = twice, "a column twice"
+        else:
+            shown, said = missing, f"{what} without a column"
         odd = f" ({', '.join(map(repr, shown[:3]))}{' and more' if len(shown) > 3 else ''}: {said})"
     if columns != [str(i) for i in range(len(columns))]:
         numbered = all(column.isdigit() for column in columns)
-        kind = "numbered columns not in order (0, 1, 2, ...)" if numbered else "named columns"
+        kind = "numbered columns other than 0, 1, 2, ... in order" if numbered else "named columns"
         by_name = ("columns named as the model's items (label_names; any subset, in any order), or " if not every
                    else "a column named as each of the model's features (feature_names, features.json; in any "
                    "order), or ") if names is not None else ""

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from awe_tf.config import check_whole
 from awe_tf.data.dataset import CATEGORY_CODING, category_coding_error
+from awe_tf.data.frames import is_frame
 from awe_tf.data.interactions import UNWEIGHTED, items_lacking, rows_of_items, skipped_note
 from awe_tf.data.pipeline import NEGATIVE_ITEMS, pad_rows, raw_rows
 from awe_tf.data.text import some_of
@@ -380,9 +381,8 @@ class ServedModel:
         n_labels = int(self.metadata.get("n_labels", max_k))
         if X is not None:
             items = self.metadata.get("data_task") == "recommendation"  # its inputs are its labels
-            feature_ids, feature_weights = request_arrays(X, self.metadata.get("n_features"),
-                                                          self.label_names if items else self.feature_names,
-                                                          every=not items)
+            names = (self.label_names if items else self.feature_names) if is_frame(X) else None  # read by name
+            feature_ids, feature_weights = request_arrays(X, self.metadata.get("n_features"), names, every=not items)
         if feature_ids is None:
             raise ValueError("pass input rows X, or feature_ids and feature_weights")
         feature_ids = id_array(feature_ids, "feature_ids")

@@ -127,42 +127,55 @@ def check_own_affinity(model: AWEModel, train: Dataset) -> None:
 REFERENCE_ROWS = 1000  # the most training rows an affinity of one's own built from the training set is tried on
 
 
-def check_own_reference(model: AWEModel, train: Dataset) -> None:
+def check_own_reference(train: Dataset, model_config: ModelConfig) -> None:
     """Check an affinity of one's own built from the training set (a
     :class:`~awe_tf.affinities.ReferenceAffinity` outside awe-tf) before any training, as
-    :func:`check_own_affinity` checks the others: G is built from ``model``'s untrained U on at most
+    :func:`check_own_affinity` checks the others. On a model of its own (left behind: the model
+    trained keeps nothing of the check), G is built from the untrained U on at most
     :data:`REFERENCE_ROWS` labelled training rows, then two of them are given G rows eagerly, as
     training gives them (each not its own neighbour), and scored through the scoring graph, as
-    evaluation and the exports trace it. Named now, not after the linear step has trained: a
-    ``set_reference`` that keeps what it computes anywhere but in variables made in ``__init__``
-    (a saved model keeps those, and loads without calling ``set_reference``); a ``rows_of`` that
-    fails, returns other than :data:`ROWS_OF`, or cannot be traced into a graph. The model's G is
-    built again from the trained linear model before it trains."""
-    part = model.affinity.reference_part()
-    if part is None or type(part).__module__.startswith("awe_tf."):
-        return
+    evaluation and the exports trace it.
+
+    Args:
+        train: the training data.
+        model_config: the settings of the model to train.
+
+    Raises:
+        ValueError: naming the hook and what to do, for a ``set_reference`` that fails or sets an
+            attribute (a saved model keeps only the variables made in ``__init__``, and loads without
+            calling it), or a ``rows_of`` that fails, returns other than
+            :data:`~awe_tf.affinities.neighbours.ROWS_OF` says, or cannot be traced into a graph.
+    """
+    own = getattr(affinity_of(model_config), "reference_part", lambda: None)()  # (None: WSABIE)
     labelled = labelled_rows(train.Y)
-    if labelled.size < 2:
-        return  # set_reference refuses it, saying why
+    if own is None or type(own).__module__.startswith("awe_tf.") or labelled.size < 2:  # (< 2: set_reference says)
+        return
+    model = build_model(train, model_config)
+    part = model.affinity.reference_part()
     name, rows = type(part).__name__, labelled[:REFERENCE_ROWS]
-    before = {key: value for key, value in vars(part).items() if not key.startswith("_")}
-    part.set_reference(model.U.table.numpy(), model.prepare(train.X[rows]), train.Y[rows], model.input_bias,
-                       label_embeddings=model.V.table.numpy())
-    changed = sorted(key for key, value in vars(part).items()  # a variable assigned is the same object
-                     if not key.startswith("_") and (key not in before or value is not before[key]))
+    tried = f"(G built from the untrained model on {rows.size} training rows, before training)"
+    before = dict(vars(part))
+    try:
+        part.set_reference(model.U.table.numpy(), model.prepare(train.X[rows]), train.Y[rows], model.input_bias,
+                           label_embeddings=model.V.table.numpy())
+    except (ValueError, TypeError, AttributeError, IndexError, NotImplementedError,
+            tf.errors.InvalidArgumentError) as error:
+        raise ValueError(f"{name}.set_reference failed {tried}: {error_text(error)}") from None
+    changed = [key for key, value in vars(part).items() if key not in before or value is not before[key]]
+    public = [key for key in changed if not key.startswith("_")]  # Keras' own records change with a new variable
     if changed:
-        raise ValueError(f"{name}.set_reference sets {', '.join(changed)}, which a saved model would not have: a model "
-                         "keeps the variables its affinity made in __init__, and loads without calling set_reference; "
-                         "make each a variable in __init__ (awe_tf.affinities.stored_variable(name, shape): its shape "
-                         "may change) and assign it in set_reference (.assign(value))")
+        raise ValueError(f"{name}.set_reference sets {', '.join(sorted(public or changed))}, which a saved model "
+                         "would not have: a model keeps the variables its affinity made in __init__, and loads "
+                         "without calling set_reference; make each a variable in __init__ "
+                         "(awe_tf.affinities.stored_variable(name, shape): its shape may change) and assign it in "
+                         "set_reference (.assign(value))")
     try:
         part.training_context(np.arange(2))  # as training gives them: eagerly, each row not its own neighbour
     except RowsOfError:
         raise
     except (ValueError, TypeError, AttributeError, IndexError, NotImplementedError,
             tf.errors.InvalidArgumentError) as error:
-        raise ValueError(f"{name}.rows_of failed on two training rows before training (G built from the untrained "
-                         f"model on {rows.size} rows): {error_text(error)}") from None
+        raise ValueError(f"{name}.rows_of failed on two training rows {tried}: {error_text(error)}") from None
     try:
         model.score(train.X[rows[:2]])
     except tf.errors.OperatorNotAllowedInGraphError:
@@ -173,7 +186,7 @@ def check_own_reference(model: AWEModel, train: Dataset) -> None:
             tf.errors.InvalidArgumentError) as error:
         hint = " (a tensor has no value while a graph is traced: compute with TensorFlow ops)" \
             if "numpy" in str(error) else ""
-        raise ValueError(f"{name}: scoring two training rows failed before training, as the scoring graph traces "
+        raise ValueError(f"{name}: scoring two training rows failed {tried}, as the scoring graph traces "
                          f"rows_of{hint}: {error_text(error)}") from None
 
 

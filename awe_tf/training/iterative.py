@@ -100,7 +100,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
                            "earlier model's U, which iterative learning rebuilds (one of "
                            f"{', '.join(n for n, r in REGISTRY.items() if r.iterative)}): train it with "
                            "awe_tf.training.fit(train, model_config, train_config)")
-    check_own_reference(final_model, train)
+    check_own_reference(train, model_config)
     k = getattr(source, "k", None)  # the neighbours of k-NN-like G
     n_reference = labelled_rows(train.Y).size
     if k is not None and 2 * k >= n_reference:

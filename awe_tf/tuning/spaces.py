@@ -45,7 +45,7 @@ def space(affinity: str = "constant", include_common: bool = True) -> dict:
         UnknownAffinity: a name the registry does not hold.
         ValueError: a setting the family does not have, or a value it refuses.
     """
-    from awe_tf.affinities import REGISTRY, UnknownAffinity, known_names, parse
+    from awe_tf.affinities import REGISTRY, UnknownAffinity, known_names, parse, term_settings
 
     if "+" in affinity:
         raise UnknownAffinity(f"no search space for the sum {affinity!r}: a search tunes one family (its settings "
@@ -53,7 +53,7 @@ def space(affinity: str = "constant", include_common: bool = True) -> dict:
     family = affinity.split(":", 1)[0].strip()
     if family not in REGISTRY:
         raise UnknownAffinity(f"no search space for affinity {affinity!r}{known_names(family)}")
-    fixed = fixed_settings(affinity)[1]
+    fixed = term_settings(affinity)[1]  # settings every trial keeps (knn:k=20)
     if fixed:
         parse(affinity)  # a value the family refuses, refused before any trial
     found = dict(COMMON) if include_common else {}
@@ -61,20 +61,14 @@ def space(affinity: str = "constant", include_common: bool = True) -> dict:
     return found
 
 
-def fixed_settings(affinity: str) -> tuple[str, dict]:
-    """``(family, settings)`` of the affinity a search is given: a family alone (``knn``, nothing
-    held fixed) or a spec whose settings every trial keeps (``knn:k=20`` -> ``("knn", {"k": 20})``)."""
-    from awe_tf.affinities import term_settings
-
-    return term_settings(affinity.strip())
-
-
-def unsearched_note(known) -> str | None:
+def unsearched_note(known, fixed=()) -> str | None:
     """For an affinity of one's own (a :class:`~awe_tf.affinities.Registration`) registered without
-    a search space, a note that a search leaves its settings at their defaults; else None."""
+    a search space, a note that a search leaves its settings at their defaults (those not among
+    ``fixed``, the settings the search was given); else None."""
     from awe_tf.affinities import settings_of
 
     own = settings_of(known.factory) if not known.factory.__module__.startswith("awe_tf.") else set()
+    own -= set(fixed)
     if not own or known.space:
         return None
     return (f"note: {known.name} registers no search space for its settings ({', '.join(sorted(own))}): they stay at "
@@ -83,8 +77,16 @@ def unsearched_note(known) -> str | None:
 
 def affinity_spec(affinity: str, values: dict) -> str | None:
     """The affinity spec string for chosen ``affinity.*`` values, beside the settings the searched
-    ``affinity`` holds fixed (:func:`fixed_settings`); None: the constant, WSABIE."""
-    family, fixed = fixed_settings(affinity)
+    ``affinity`` holds fixed (``knn:k=20``), every setting written out in name order; None: the
+    constant, WSABIE.
+
+    Example:
+        >>> affinity_spec("linear-sigmoid:alpha=1e20", {"affinity.beta": 0.5})
+        'linear-sigmoid:alpha=1e20,beta=0.5'
+    """
+    from awe_tf.affinities import term_settings
+
+    family, fixed = term_settings(affinity)
     settings = {**fixed, **{key.split(".", 1)[1]: value for key, value in values.items()
                             if key.startswith("affinity.")}}
     if family == "constant" and not settings:
@@ -129,10 +131,10 @@ def train_flags(affinity: str, values: dict) -> list[str]:
 
 def _plain(value) -> str:
     """A value as a command line gives it: floats to the digit that reads back the same (NumPy's
-    too, which the Bayesian oracle proposes and whose repr is ``np.float64(...)``), NumPy's whole
-    numbers as plain ones."""
+    too, which the Bayesian oracle proposes and whose repr is ``np.float64(...)``), without a
+    ``+``, NumPy's whole numbers as plain ones."""
     if isinstance(value, float | np.floating):
-        return repr(float(value))
+        return repr(float(value)).replace("e+", "e")  # 1e+20 as 1e20: a spec reads '+' as a sum's
     if isinstance(value, np.integer):
         return str(int(value))
     return str(value)

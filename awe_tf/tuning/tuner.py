@@ -22,12 +22,13 @@ import shlex
 from collections.abc import Collection
 from pathlib import Path
 
+from awe_tf.affinities import term_settings
 from awe_tf.config import check_engine, check_monitor, check_whole
 from awe_tf.data.dataset import Dataset
 from awe_tf.data.protocols import default_monitor
 from awe_tf.training import ModelConfig, TrainConfig
 from awe_tf.training.selection import best_score, checked_validation, is_iterative, train_model
-from awe_tf.tuning.spaces import affinity_spec, fixed_settings, setting_flags, space, train_flags
+from awe_tf.tuning.spaces import affinity_spec, setting_flags, space, train_flags
 
 ORACLES = ("random", "bayesian", "hyperband")
 
@@ -102,6 +103,11 @@ class _TrialRunner:
         if unknown:  # a trial could not take it, and the best one's command would name it all the same
             raise ValueError(f"the search space names {', '.join(map(repr, unknown))}: search fields of ModelConfig "
                              "or TrainConfig by name, or an affinity's settings as 'affinity.NAME'")
+        fixed = term_settings(affinity)[1]
+        both = [key for key in self.search_space if key.startswith("affinity.") and key.split(".", 1)[1] in fixed]
+        if both:  # the searched value would win over the one given, without a word
+            raise ValueError(f"the search space searches {', '.join(map(repr, both))}, which affinity={affinity!r} "
+                             "holds fixed: leave it out of one of them")
         self.base_model = model_config or ModelConfig()
         self.base_train = train_config or TrainConfig()
         check_searchable(affinity, self.base_model, self.base_train)
@@ -150,7 +156,7 @@ class _TrialRunner:
         from awe_tf.training.callbacks import FREE_ON_RESUME, plain
 
         train = {key: value for key, value in self.base_train.to_dict().items() if key not in FREE_ON_RESUME}
-        held = {"affinity": self.affinity} if fixed_settings(self.affinity)[1] else {}  # settings every trial keeps
+        held = {"affinity": affinity_spec(self.affinity, {})} if ":" in self.affinity else {}  # what every trial keeps
         return plain({"data": self.train_data.fingerprint(), "model": self.base_model.to_dict(), "train": train,
                       "iterations": self.iterations, "space": self.search_space, **held})
 
@@ -322,7 +328,8 @@ def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", director
         train_config = dataclasses.replace(train_config, epochs=max_epochs)
     if seed is not None:
         model_config, train_config = (dataclasses.replace(c, seed=seed) for c in (model_config, train_config))
-    folder = re.sub(r"[^\w.=-]+", "_", affinity.strip())  # knn:k=20 as knn_k=20: no ':' in a folder's name
+    written = (affinity_spec(affinity, {}) or "constant") if ":" in affinity else affinity.strip()  # knn:20: knn:k=20
+    folder = re.sub(r"[^\w.=-]+", "_", written)  # knn:k=20 as knn_k=20: no ':' in a folder's name
     project_name = project_name or f"{train.name}-{folder}-{oracle}"
     common = {"directory": str(directory), "project_name": project_name, "seed": train_config.seed + 1,
               "model_config": model_config, "train_config": train_config, **kwargs}
