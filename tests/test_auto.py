@@ -4,6 +4,7 @@ kept only when it beats WSABIE there by more than its standard error, within the
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -154,6 +155,11 @@ def test_candidates_over_the_budget_are_not_run_and_wsabie_stays(corel):
                              log=lambda line: None)
     assert picked.affinity is None and len(picked.trials) == 7  # WSABIE, 3 votes, the SVD, ridge, the trained one
     assert all(trial.note.startswith("not run: over the 1x budget") for trial in picked.trials[1:])
+    for trial in picked.trials[1:]:  # each says why: what it was expected to take past what was left
+        expected, spent, limit = map(float, re.fullmatch(r"not run: over the 1x budget \(expected ([\d.]+) s with the "
+                                                          r"refit a winner needs, ([\d.]+) s spent of ([\d.]+) s\)",
+                                                          trial.note).groups())
+        assert spent + expected > limit - 0.1 and limit == round(picked.trials[0].cpu_seconds, 1), trial.note
     assert "a larger one (--auto-budget; budget= in Python) runs them" in picked.table()
     assert picked.final.model.affinity.reference_part() is None  # WSABIE, refitted
 
@@ -188,6 +194,9 @@ def test_cli_trains_with_the_auto_affinity(tmp_path):
     made = report["validation"]["auto"]["made"]
     assert made is None or made.startswith(("log-odds SVD (rank ", "reduced-rank ridge (lambda "))
     chosen = made or ("WSABIE" if report["affinity"] == "constant" else report["affinity"])
+    # a vote chosen is said to be WSABIE's model as it is, which --affinity with its spec would not give
+    said = f"{report['affinity']} is built on WSABIE's model as it is, nothing trained"
+    assert (said in proc.stdout) == report["affinity"].startswith("vote:"), proc.stdout[-3000:]
     assert f"\nmodel (auto: {chosen}) " in proc.stdout  # the test table names what auto chose
     refused = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--affinity", "auto", "--no-validate",
                               "-o", str(tmp_path / "x")], capture_output=True, text=True, env=ENV, timeout=300)
@@ -760,6 +769,21 @@ def test_a_choice_cut_short_in_wsabie_counts_the_epochs_its_checkpoints_kept(cor
     lines = []
     choose_affinity(corel.train, output_dir=tmp_path / "b", log=lines.append, **tight)
     assert "auto: linear-sigmoid:alpha=1,beta=0: as an earlier run decided it" in " ".join(lines)
+
+
+def test_a_vote_chosen_is_said_to_be_wsabies_model_as_it_is(tmp_path):
+    """The vote auto chooses is built on WSABIE's model, nothing trained; its spec given back to
+    --affinity would train in iterative steps, another model, and train says so (Emotions at d =
+    100, seed 0: the vote wins, as in the README's Results)."""
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", "train", "--dataset", "emotions", "--affinity", "auto",
+                           "--dimension", "100", "--seed", "0", "--no-baselines", "--verbose", "0", "-o", str(out)],
+                          capture_output=True, text=True, env=ENV, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    chosen = json.loads((out / "metrics.json").read_text())["affinity"]
+    assert chosen.startswith("vote:"), f"this test needs a vote chosen, auto chose {chosen}"
+    assert f"{chosen} is built on WSABIE's model as it is, nothing trained (this run's model/); given to --affinity, " \
+           "it would train U and V in iterative steps, another model" in proc.stdout
 
 
 def test_diagnose_reads_the_steps_of_an_auto_run_that_chose_an_iterative_affinity(data_dir, tmp_path):

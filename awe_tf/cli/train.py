@@ -202,6 +202,9 @@ def _train(args) -> int:
         except RecordRefused as error:  # the command's way out too
             raise UsageError(f"{error}; --restart discards it") from None
         print(picked.table(monitor))  # its rows say where a best epoch is the last of --epochs
+        if any(trial.vote and trial.affinity == picked.affinity for trial in picked.trials):
+            print(f"{DETAIL}{picked.affinity} is built on WSABIE's model as it is, nothing trained (this run's "
+                  f"model/); given to --affinity, it would train U and V in iterative steps, another model")
         model_config = dataclasses.replace(model_config, affinity=picked.affinity)
         result, epochs = picked.final, picked.epochs
         validation_report = {"auto": {"chosen": picked.affinity or "constant", "made": picked.made,

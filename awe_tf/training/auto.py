@@ -252,6 +252,13 @@ class AutoResult:
         return "\n".join(lines)
 
 
+def over_budget(budget: float, expected: float, spent: float, limit: float) -> str:
+    """A trial's note where the budget left it out: what it and a winner's making were expected to
+    take beside what was spent (CPU seconds), which the budget's line alone does not show."""
+    return (f"{OVER_BUDGET} {budget:g}x budget (expected {expected:.1f} s with the refit a winner needs, "
+            f"{spent:.1f} s spent of {limit:.1f} s)")
+
+
 def chosen_name(affinity: str | None, made: str | None = None) -> str:
     """A choice of auto by name: the closed-form model's (``made``), else the affinity's spec, or
     ``WSABIE`` (None or ``constant``)."""
@@ -595,7 +602,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
             trials.append(Trial.from_record(record["trial"]))
             continue
         if clock()[1] + 2 * per_vote() > budget * unit:  # itself and the build a winner needs
-            trials.append(finished(spec, Trial(spec, note=f"{OVER_BUDGET} {budget:g}x budget", vote=True)))
+            note = over_budget(budget, 2 * per_vote(), clock()[1], budget * unit)
+            trials.append(finished(spec, Trial(spec, note=note, vote=True)))
             continue
         log(f"auto: {spec}, built on WSABIE's model as it is, on the validation carve-out")
         started = _Stopwatch()
@@ -623,7 +631,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
             continue
         # its making and scoring, and a winner's making on the whole part: guessed as a vote's
         if clock()[1] + 2 * per_vote() > budget * unit:
-            trials.append(finished(family, Trial(None, note=f"{OVER_BUDGET} {budget:g}x budget", made=family)))
+            note = over_budget(budget, 2 * per_vote(), clock()[1], budget * unit)
+            trials.append(finished(family, Trial(None, note=note, made=family)))
             continue
         log(f"auto: the {family} (G = 1, U and V its factors), nothing trained, on the validation carve-out")
         started = _Stopwatch()
@@ -654,8 +663,9 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         else:
             spent = clock()[1]
             own = per_step * iterations  # its training; then the refit of whichever would win: itself or the leader
-            if spent + own + max(own, refit_cost(_leader(trials))) > budget * unit:
-                trials.append(finished(spec, Trial(spec, note=f"{OVER_BUDGET} {budget:g}x budget")))
+            expected = own + max(own, refit_cost(_leader(trials)))
+            if spent + expected > budget * unit:
+                trials.append(finished(spec, Trial(spec, note=over_budget(budget, expected, spent, budget * unit))))
                 continue
             log(f"auto: {spec}, from WSABIE, on the validation carve-out")
             started = _Stopwatch()
