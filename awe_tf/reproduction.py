@@ -305,7 +305,8 @@ def write_report(kind: str, rows: list[dict], directory, settings: dict,
         text = _table(rows, columns + ["rest learnt"] if learnt else columns)
         for family, name, key in (("AWE linear sigmoid", "beta", "beta="), ("AWE top-k", "k", "k=")):
             methods = list(dict.fromkeys(r["method"] for r in rows if r["method"].startswith(family)))
-            if not methods:
+            if not methods:  # a sweep not run: no plot, not an earlier run's left beside this table
+                (directory / f"recommendation_{name}.png").unlink(missing_ok=True)
                 continue
             figure = Figure(figsize=(5, 3.5))
             axis = figure.subplots()

@@ -88,7 +88,9 @@ scores["k-NN (input)"], scores["k-NN (WSABIE space)"] = baselines["knn_input"], 
                "(compiled on first use, which the first native run below includes: a few seconds), with the "
                "same model class, optimiser state and callbacks. It draws negatives pair by pair and updates V "
                "after each pair (U once per example), so its U and V, and its precision, differ a little from "
-               "the TensorFlow step's (README, Training engines). It trains, on one machine, the models whose "
+               "the TensorFlow step's, "
+               "and on several threads from run to run (its lock-free updates; `threads=1` repeats: README, "
+               "Training engines). It trains, on one machine, the models whose "
                "score is a function of the linear score alone (WSABIE, linear sigmoid on the whole score) and "
                "those whose G is one number per example and label, built from the training set (AWE k-NN as "
                "above, RBF, cluster, the neighbour vote), their sums with constants, and top-k with a fixed rest; "
@@ -126,8 +128,9 @@ for predicted, truth in zip(ids, split.test.Y[:5], strict=True):
                "P@1 and P@3 on the protocol's test parts. Corel5k is bundled; the other sets are read from "
                "`AWE_DATA_DIR`, a folder holding the Mulan files as published, one folder each: "
                "`mulan/cal500/cal500.arff` and `cal500.xml`, `mulan/emotions/` (`emotions-train.arff`, "
-               "`emotions-test.arff`, `emotions.xml`), `mulan/scene/` likewise (`awe-tf datasets` lists what "
-               "it finds). In Colab, where `AWE_DATA_DIR` is unset, only Corel5k runs: upload the Mulan "
+               "`emotions-test.arff`, `emotions.xml`), `mulan/scene/` likewise, the names in lower case as "
+               "here (`awe-tf datasets` lists what it finds; a file named otherwise is not "
+               "found). In Colab, where `AWE_DATA_DIR` is unset, only Corel5k runs: upload the Mulan "
                "files (from the Mulan project's data sets page) into such a folder and set "
                "`os.environ[\"AWE_DATA_DIR\"]` to it before the cells below. The README's table was measured "
                "at initial scale 1 (`INIT_SCALE` below); the "
@@ -188,10 +191,13 @@ rows = reproduction.recommendation(**settings)
 reproduction.write_report("recommendation", rows, "recommendation", {**settings, "seeds": [0]})
 print(open("recommendation/results.md").read())"""),
         ("code", """\
+from pathlib import Path
+
 from IPython.display import Image, display
 
-display(Image(filename="recommendation/recommendation_beta.png"))
-display(Image(filename="recommendation/recommendation_k.png"))"""),
+for plot in ("recommendation_beta.png", "recommendation_k.png"):  # a sweep left empty (BETAS or KS = []) has none
+    if (Path("recommendation") / plot).exists():
+        display(Image(filename=f"recommendation/{plot}"))"""),
     ],
     "04_tuning.ipynb": [
         ("md", "# Tuning an affinity with KerasTuner\n\nSearch the linear-sigmoid affinity's alpha and beta with "
@@ -272,8 +278,10 @@ print("curl -d @request.json http://localhost:8501/v1/models/corel-portable:pred
                "`tensorflow-recommenders` go in without their dependencies, which name plain TensorFlow. Where "
                "it is another version, or plain TensorFlow, install `tensorflow-tpu~=2.20.0` (with `libtpu`) "
                "first. "
-               "`make_strategy` prints why it found no TPU; on a TPU VM (TPU chips attached to the machine the "
-               "notebook runs on) `make_strategy('tpu', tpu='local')` connects to them. Its choices are "
+               "`make_strategy` prints why it found no TPU. Colab's TPU runtimes are TPU VMs (TPU chips "
+               "attached to the machine the notebook runs on), where TensorFlow's own lookup asks for a TPU's "
+               "name: on a machine that looks like one (`/dev/accel*` or VFIO devices) `make_strategy` asks for "
+               "its own TPU, `tpu='local'`, first. Its choices are "
                "exercised on a CPU by "
                "`tests/test_tpu_path.py`. No GPU has run it either; `benchmarks/accelerator.py` is the "
                "prepared GPU check. On a CPU or GPU runtime the same cells run as they are."),

@@ -199,3 +199,17 @@ def test_a_report_states_the_settings_it_was_given():
     assert _settings_line({"dimension": 8, "seeds": [0, 1]}) == "d = 8, seeds 0, 1 (every setting: settings.json)"
     assert _settings_line({"dimension": 16, "epochs": 2, "seeds": [0], "engine": "graph", "init_scale": 1.0}) == \
         "d = 16, at most 2 epochs, seed 0, engine graph, initial scale 1 (every setting: settings.json)"
+
+
+def test_a_sweep_not_run_leaves_no_plot_of_an_earlier_run(tmp_path):
+    """The beta sweep alone (no top-k run) writes its plot and removes the k plot an earlier run
+    left in the folder, which would be shown beside this run's table as if it were this run's."""
+    from awe_tf import reproduction
+
+    (tmp_path / "recommendation_k.png").write_bytes(b"an earlier run's plot")
+    rows = [{"method": "WSABIE", "setting": "", "precision@1": 0.3, "precision@10": 0.15, "change@1": 0.0,
+             "change@10": 0.0}]
+    rows += [{"method": "AWE linear sigmoid", "setting": f"beta={beta}", "precision@1": 0.3, "precision@10": 0.15,
+              "change@1": change, "change@10": change} for beta, change in ((0, 1.0), (0.5, -1.0))]
+    reproduction.write_report("recommendation", rows, tmp_path, {"seeds": [0]})
+    assert (tmp_path / "recommendation_beta.png").exists() and not (tmp_path / "recommendation_k.png").exists()

@@ -87,3 +87,32 @@ def test_auto_falls_back_from_a_tpu_name_it_cannot_resolve_and_says_why():
     lines = proc.stdout.strip().splitlines()
     assert lines[0].startswith("not on a TPU (") and "tpu='local'" in lines[0], proc.stdout
     assert lines[-1] == "_DefaultDistributionStrategy 1", proc.stdout
+
+
+def test_on_a_tpu_vm_the_tpu_is_looked_for_as_local_first(monkeypatch):
+    """Colab's TPU runtimes are TPU VMs, where TensorFlow's own lookup (tpu='') asks for a TPU's
+    name: on a machine that looks like one, ``tpu`` and ``auto`` try the VM's own TPU (``local``)
+    first, then the environment's; here, on a CPU, both fail and ``auto`` falls back to the CPU."""
+    from awe_tf.training import strategies
+
+    tried = []
+
+    class Resolver:  # records the addresses asked for, and finds no TPU at any
+        def __init__(self, tpu):
+            tried.append(tpu)
+            raise ValueError(f"no TPU at {tpu!r}")
+
+    monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver", Resolver)
+    monkeypatch.setattr(strategies, "tpu_vm", lambda: True)
+    said = []
+    strategy = strategies.make_strategy("auto", log=said.append)
+    assert tried == ["local", ""] and strategy is tf.distribute.get_strategy()
+    assert said == ["not on a TPU (no TPU found (tried tpu='local', this TPU VM's, and the environment's): "
+                    "no TPU at 'local')"]
+    tried.clear()
+    monkeypatch.setattr(strategies, "tpu_vm", lambda: False)
+    with pytest.raises(ValueError, match=r"^no TPU found: no TPU at ''$"):
+        strategies.make_strategy("tpu")
+    with pytest.raises(ValueError, match=r"^no TPU found at grpc://10.0.0.2:8470: "):
+        strategies.make_strategy("tpu", tpu="grpc://10.0.0.2:8470")
+    assert tried == ["", "grpc://10.0.0.2:8470"]  # an address given is the one tried

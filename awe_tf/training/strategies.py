@@ -12,6 +12,7 @@ import math
 import os
 import socket
 import time
+from pathlib import Path
 
 import tensorflow as tf
 
@@ -191,6 +192,15 @@ def parameter_server_strategy(resolver, min_shard_bytes: int = 256 << 10):
     return tf.distribute.experimental.ParameterServerStrategy(resolver, variable_partitioner=partitioner)
 
 
+def tpu_vm() -> bool:
+    """Whether this machine looks like a Cloud TPU VM, its TPU chips attached to it rather than
+    reached over the network (Colab's TPU runtimes are such VMs): chips as ``/dev/accel*`` (TPU v2
+    to v4), VFIO devices (v5 and later), or the TPU runtime's ``TPU_ACCELERATOR_TYPE``."""
+    vfio = Path("/dev/vfio")
+    return any(Path("/dev").glob("accel*")) or "TPU_ACCELERATOR_TYPE" in os.environ \
+        or (vfio.is_dir() and any(entry.name != "vfio" for entry in vfio.iterdir()))
+
+
 def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
                   min_shard_bytes: int = 256 << 10, log=None) -> tf.distribute.Strategy:
     """The strategy called ``name``.
@@ -202,8 +212,9 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
             ``parameter-server`` (this process coordinates the workers and parameter servers of
             ``TF_CONFIG``, each running :func:`run_cluster_task`; tables are sharded across the
             parameter servers) or ``tpu``.
-        tpu: the TPU address for ``tpu`` (``grpc://...`` or a name); empty: Colab's or the
-            environment's TPU.
+        tpu: the TPU address for ``tpu`` (``grpc://...``, a name, or ``local``, a TPU VM's own);
+            empty: on a TPU VM (:func:`tpu_vm`; Colab's TPU runtimes) its own, else the one the
+            environment names.
         devices: device names for ``mirrored`` (default: every GPU, else the CPU).
         min_shard_bytes: for ``parameter-server``, the smallest shard a table is cut into.
         log: where to say what a cluster strategy waits for, and why ``auto`` found no TPU
@@ -217,8 +228,8 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
             return make_strategy("tpu", tpu=tpu)
         except ValueError as error:
             if log is not None:
-                log(f"not on a TPU ({str(error).splitlines()[0][:300]}); on a TPU VM, ask for tpu='local' "
-                    "(awe-tf train --tpu local)")
+                asked = "" if tpu or tpu_vm() else "; on a TPU VM, ask for tpu='local' (awe-tf train --tpu local)"
+                log(f"not on a TPU ({str(error).splitlines()[0][:300]}){asked}")
         if tf.config.list_logical_devices("GPU"):
             return tf.distribute.MirroredStrategy()
         return tf.distribute.get_strategy()
@@ -231,15 +242,23 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
                 "command")
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
-        try:
-            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
-            tf.config.experimental_connect_to_cluster(resolver)
-            tf.tpu.experimental.initialize_tpu_system(resolver)
-        except (ValueError, tf.errors.OpError, OSError) as error:  # OSError: a TPU name no lookup resolves
-            hint = " (an address is given as grpc://HOST:PORT; anything else is a Cloud TPU's name)" \
-                if tpu and ":" in tpu and not tpu.startswith("grpc://") else ""
-            raise ValueError(f"no TPU found{' at ' + tpu if tpu else ''}: {error}{hint}") from error
-        return tf.distribute.TPUStrategy(resolver)
+        # None: the TPU of this TPU VM (Colab's TPU runtimes are TPU VMs, where TensorFlow's own
+        # lookup asks for a name), then the one the environment names
+        tried, errors = [tpu] if tpu else (["local", ""] if tpu_vm() else [""]), []
+        for address in tried:
+            try:
+                resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
+                tf.config.experimental_connect_to_cluster(resolver)
+                tf.tpu.experimental.initialize_tpu_system(resolver)
+                return tf.distribute.TPUStrategy(resolver)
+            except (ValueError, tf.errors.OpError, OSError) as error:  # OSError: a TPU name no lookup resolves
+                errors.append(error)
+        failed = errors[0]  # the first attempt's says most
+        hint = " (an address is given as grpc://HOST:PORT; anything else is a Cloud TPU's name)" \
+            if tpu and ":" in tpu and not tpu.startswith("grpc://") else ""
+        where = f" at {tpu}" if tpu else " (tried tpu='local', this TPU VM's, and the environment's)" \
+            if len(tried) > 1 else ""
+        raise ValueError(f"no TPU found{where}: {failed}{hint}") from failed
     if name == "parameter-server":
         config = tf_config("--strategy parameter-server (workers, ps, and this process as chief; start workers and ps "
                            "with `awe-tf cluster-task`)")
