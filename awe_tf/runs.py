@@ -291,12 +291,14 @@ def request(affinity: str, model_config, train_config, validate: bool, split, au
 
 def changed_request(run: Path, asked: dict) -> list[str]:
     """How ``asked`` (:func:`request`) differs from what the finished run in ``run`` asked for, as
-    ``key: recorded -> asked`` lines; empty where it has none, or none recorded."""
+    ``key: recorded -> asked`` lines (auto's budget aside); empty where it has none, or none recorded."""
     from awe_tf.training.callbacks import changes
 
     recorded = (read_metrics(run) or {}).get("request")
     if recorded is None:
         return []
+    # auto's budget may change, as --epochs may: its record keeps the stages run (awe_tf.training.auto)
+    recorded, asked = ({k: v for k, v in request.items() if k != "auto_budget"} for request in (recorded, asked))
     return changes(recorded, json.loads(json.dumps(asked, default=str)))  # as the record reads back
 
 

@@ -240,6 +240,12 @@ def test_cli_auto_takes_the_budget_given(tmp_path):
     other = subprocess.run([*proc.args, "--epochs", "3"], capture_output=True, text=True, env=ENV, timeout=900)
     assert other.returncode == 2 and "records a choice with other data or settings (--epochs: 2 -> 3)" in other.stderr
     assert other.stderr.strip().endswith("--restart discards it") and "Traceback" not in other.stderr
+    # A larger budget, as the table says: the finished run goes on, its stages kept, k-NN run now
+    larger = subprocess.run([*proc.args[:-1], "20"], capture_output=True, text=True, env=ENV, timeout=900)
+    assert larger.returncode == 0, larger.stderr[-2000:]
+    assert "auto: WSABIE: as an earlier run finished it" in larger.stdout
+    assert "auto: knn:k=20, from WSABIE" in larger.stdout
+    assert json.loads((out / "metrics.json").read_text())["request"]["auto_budget"] == 20
     fresh = subprocess.run([*proc.args, "--restart"], capture_output=True, text=True, env=ENV, timeout=900)
     assert fresh.returncode == 0 and "discarded the earlier run in" in fresh.stdout
     assert "auto" in fresh.stdout.split("discarded the earlier run in")[1].splitlines()[0]
@@ -732,9 +738,9 @@ def test_an_interrupted_choice_goes_on_from_the_stages_it_finished(corel, tmp_pa
     assert [{**dataclasses.asdict(trial), "seconds": 0, "cpu_seconds": 0} for trial in again.trials] == timeless
     assert again.trials[0].cpu_seconds == kept["WSABIE"]["cpu_seconds"]  # the unit of the budget, as recorded
     np.testing.assert_array_equal(again.final.model.U.table.numpy(), whole.final.model.U.table.numpy())
-    with pytest.raises(ValueError, match=r"auto.json records a choice with other data or settings \(budget: 50.0 -> "
-                                         r"4.0\)"):
-        choose_affinity(corel.train, output_dir=tmp_path / "cut", log=lambda line: None, **{**settings, "budget": 4.0})
+    with pytest.raises(ValueError, match=r"auto.json records a choice with other data or settings \(svd: false -> "
+                                         r"true\)"):
+        choose_affinity(corel.train, output_dir=tmp_path / "cut", log=lambda line: None, **{**settings, "svd": True})
 
 
 def test_a_choice_cut_short_in_wsabie_counts_the_epochs_its_checkpoints_kept(corel, tmp_path, monkeypatch):
@@ -769,6 +775,11 @@ def test_a_choice_cut_short_in_wsabie_counts_the_epochs_its_checkpoints_kept(cor
     lines = []
     choose_affinity(corel.train, output_dir=tmp_path / "b", log=lines.append, **tight)
     assert "auto: linear-sigmoid:alpha=1,beta=0: as an earlier run decided it" in " ".join(lines)
+    # A larger budget, as the table's note suggests: WSABIE is kept, the candidate it left out now runs
+    lines.clear()
+    larger = choose_affinity(corel.train, output_dir=tmp_path / "b", log=lines.append, **settings)
+    assert "auto: WSABIE: as an earlier run finished it" in " ".join(lines) and larger.trials[1].ran
+    assert "auto: linear-sigmoid:alpha=1,beta=0, from WSABIE, on the validation carve-out" in lines
 
 
 def test_a_vote_chosen_is_said_to_be_wsabies_model_as_it_is(tmp_path):

@@ -140,7 +140,8 @@ def _named_by_flags(message: str, parser) -> str:
             return f"{match.group(1)}.{match.group(2)} ({implied}): "
         return f"{name}: " if name.startswith("--") else match.group(0)
 
-    return re.sub(r"(?<![\w.])(model|train)\.(\w+): ", flag, message)
+    named = re.sub(r"(?<![\w.])(model|train)\.(\w+): ", flag, message)
+    return re.sub(r"(--[\w-]+: [^;()]*)(?:; \1)+(?=[;)])", r"\1", named)  # model.seed and train.seed: one --seed
 
 
 def _resume_flags(error, parser) -> str:

@@ -146,6 +146,11 @@ def _train(args) -> int:
         check_monitor_fits(args, monitor, split.train.n_labels)  # one the carve-out's ranking can report
     start = (None, None)
     if args.init_from:
+        own = Path(args.output).resolve()
+        if own in (Path(args.init_from).resolve(), *Path(args.init_from).resolve().parents):
+            raise UsageError(f"--init-from {args.init_from} is in this run's own --output {args.output}: the run would "
+                             "write over the model it starts from (--restart would discard it first); give another "
+                             "--output")
         try:
             start = runs.start_models(Path(args.init_from), args.validate, (split.train.n_features,
                                                                             split.train.n_labels, args.dimension,

@@ -64,7 +64,8 @@ CPU time.
    and ``auto.json`` records each finished stage's row and seconds, and each decision not to run
    one. The same call again goes on from them: a finished stage or a decision is taken from the
    record (its seconds counted as spent), a stage cut short resumes from its last finished epoch
-   (the seconds its checkpoints kept counted as spent). The budget then reads about what an
+   (the seconds its checkpoints kept counted as spent). Called again with another budget, it
+   keeps the stages run and decides again those the earlier budget left out. The budget then reads about what an
    uninterrupted run's did, but not exactly: a stage resumed in a new process pays its set-up
    (TensorFlow's, the step's tracing) again, which on a small data set, where WSABIE takes seconds,
    can let in or leave out another candidate than an uninterrupted run would. Other data or
@@ -327,11 +328,16 @@ class _Ledger:
             from awe_tf.training.callbacks import as_recorded_now, other_settings
 
             kept = json.loads(path.read_text())
-            refused = other_settings(f"{path} records a choice", as_recorded_now(kept.get("settings") or {},
-                                                                                 self.settings), self.settings)
+            recorded = as_recorded_now(kept.get("settings") or {}, self.settings)
+            refused = other_settings(f"{path} records a choice", {**recorded, "budget": None},
+                                     {**self.settings, "budget": None})
             if refused:
-                raise RecordRefused(f"{refused}: choose with those, or into another directory (or remove it)")
+                raise RecordRefused(f"{refused}: choose with those, or into another directory (or remove "
+                                    f"{self.directory})")
             self.stages = kept["stages"]
+            if recorded.get("budget") != self.settings.get("budget"):  # the stages run stand; what the
+                self.stages = {name: record for name, record in self.stages.items()  # budget left out: again
+                               if not (record.get("trial") or {}).get("note", "").startswith(OVER_BUDGET)}
 
     @property
     def path(self) -> Path | None:

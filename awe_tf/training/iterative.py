@@ -146,9 +146,13 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
         if warm_start and not carry:
             log("  (the previous model has no optimiser state: this step starts a fresh optimiser)")
         # A checkpoint of this step that began from another previous step (one that has trained on
-        # since, e.g. with more epochs) is not this step's: it trains afresh over it.
+        # since, e.g. with more epochs) is not this step's: it trains afresh over it. Step 1 of a run
+        # given its step 0 (init_from) is refused instead, as fit refuses another init_from: the
+        # start given is another model than the one the run began from.
+        given = step == 1 and init_from is not None
         results.append(fit(train, model_config, config(step), validation, where(step), model=model,
-                           continue_from=previous if carry else None, other_start="restart"))
+                           continue_from=previous if carry else None,
+                           other_start="refuse" if given else "restart"))
         previous = results[-1].model
     resumed = sum(result.resumed_seconds for result in results)  # the steps' epochs kept from earlier processes
     final = dataclasses.replace(results[-1], train_seconds=resumed + time.perf_counter() - began,
