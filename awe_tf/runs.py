@@ -185,11 +185,17 @@ def earlier_seconds(before: dict, after: dict) -> float:
     return sum(seconds for state, (seconds, start) in before.items() if state in after and after[state][1] == start)
 
 
+def parts() -> tuple[str, ...]:
+    """What a run's folder holds of the run (:func:`discard` removes them): its stages, auto's
+    stages and record, its model, metrics and feature names."""
+    return (*STAGES, AUTO, RUN_MODEL, METRICS, FEATURES)
+
+
 def discard(run: Path) -> list[str]:
     """Remove every part of an earlier run from ``run`` (its stages, model and metrics); return
     the names of those that were there."""
     run = Path(run)
-    discarded = [part for part in (*STAGES, AUTO, RUN_MODEL, METRICS, FEATURES) if (run / part).exists()]
+    discarded = [part for part in parts() if (run / part).exists()]
     for part in discarded:
         if (run / part).is_dir():
             shutil.rmtree(run / part, ignore_errors=True)

@@ -731,11 +731,11 @@ def test_a_run_from_init_from_shows_its_start_and_is_resumed_only_from_the_same_
     # finished run, when step 1 took the change for its step 0 having trained on)
     other = run("train", "--affinity", "knn:k=10", "--iterations", "1", "--epochs", "1", *small, "-o",
                 str(tmp_path / "knn"), "--init-from", str(second), check=False)
-    assert other.returncode == 2 and "for step 1 of a run given its step 0, --init-from, another start" \
+    assert other.returncode == 2 and "for step 1 of a run given its step 0, --init-from or auto" \
         in other.stderr and "Traceback" not in other.stderr, other.stderr[-2000:]
     # A start in the run's own --output would be written over (with --restart, discarded first): refused
     own = run("train", *flags[:-1], str(first), "--init-from", str(first / "model"), "--restart", check=False)
-    assert own.returncode == 2 and "is in this run's own --output" in own.stderr and (first / "model").is_dir()
+    assert own.returncode == 2 and "is this run's own --output" in own.stderr and (first / "model").is_dir()
     # A continuation of the start run that has not finished rewrites its validation stage's best
     # model, not its model/: the two no longer go together, and starting from them is refused.
     best = first / "validation" / "checkpoints" / "best.npz"
@@ -1062,9 +1062,11 @@ def test_a_checkpoint_refused_for_settings_alone_says_the_flags_that_resume_it()
                                                                                             "bucketing": False}})
     assert "(train.bucketing (--jit-compile or --strategy parameter-server): true -> false)" in jit, jit
     # the model's seed and training's, both set by --seed, named once
-    seeds = refused({**now, "model": {**now["model"], "seed": 0}, "train": {**now["train"], "seed": 0}},
-                    {**now, "model": {**now["model"], "seed": 1}, "train": {**now["train"], "seed": 1}})
-    assert "(--seed: 0 -> 1); use another output directory" in seeds, seeds
+    seeds = refused({**now, "model": {**now["model"], "seed": 0}, "train": {**now["train"], "seed": 0,
+                                                                             "learning_rate": 0.05}},
+                    {**now, "model": {**now["model"], "seed": 1}, "train": {**now["train"], "seed": 1,
+                                                                            "learning_rate": 0.1}})
+    assert "(--seed: 0 -> 1; --learning-rate: 0.05 -> 0.1); use another output directory" in seeds, seeds
 
 
 def test_a_text_run_recorded_before_real_columns_were_numeric_says_so(tmp_path, capsys):

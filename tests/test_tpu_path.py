@@ -104,11 +104,19 @@ def test_on_a_tpu_vm_the_tpu_is_looked_for_as_local_first(monkeypatch):
 
     monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver", Resolver)
     monkeypatch.setattr(strategies, "tpu_vm", lambda: True)
+    for variable in strategies.TPU_NAMED_BY:
+        monkeypatch.delenv(variable, raising=False)
     said = []
     strategy = strategies.make_strategy("auto", log=said.append)
     assert tried == ["local", ""] and strategy is tf.distribute.get_strategy()
-    assert said == ["not on a TPU (no TPU found (tried tpu='local', this TPU VM's, and the environment's): "
+    assert said == ["not on a TPU (no TPU found (tried this TPU VM's own, tpu='local', and the environment's): "
                     "no TPU at 'local')"]
+    tried.clear()
+    monkeypatch.setenv("TPU_NAME", "my-tpu")  # a TPU the environment names is looked for first
+    with pytest.raises(ValueError, match="no TPU at ''"):
+        strategies.make_strategy("tpu")
+    assert tried == ["", "local"]
+    monkeypatch.delenv("TPU_NAME")
     tried.clear()
     monkeypatch.setattr(strategies, "tpu_vm", lambda: False)
     with pytest.raises(ValueError, match=r"^no TPU found: no TPU at ''$"):

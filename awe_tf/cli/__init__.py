@@ -141,7 +141,9 @@ def _named_by_flags(message: str, parser) -> str:
         return f"{name}: " if name.startswith("--") else match.group(0)
 
     named = re.sub(r"(?<![\w.])(model|train)\.(\w+): ", flag, message)
-    return re.sub(r"(--[\w-]+: [^;()]*)(?:; \1)+(?=[;)])", r"\1", named)  # model.seed and train.seed: one --seed
+    # a list's entries once each: model.seed and train.seed are one --seed
+    return re.sub(r"\(([^()]*--[^()]*)\)", lambda m: "(" + "; ".join(dict.fromkeys(m.group(1).split("; "))) + ")",
+                  named)
 
 
 def _resume_flags(error, parser) -> str:

@@ -147,10 +147,11 @@ def _train(args) -> int:
     start = (None, None)
     if args.init_from:
         own = Path(args.output).resolve()
-        if own in (Path(args.init_from).resolve(), *Path(args.init_from).resolve().parents):
-            raise UsageError(f"--init-from {args.init_from} is in this run's own --output {args.output}: the run would "
-                             "write over the model it starts from (--restart would discard it first); give another "
-                             "--output")
+        start_at = Path(args.init_from).resolve()
+        if start_at == own or any(own / part in (start_at, *start_at.parents) for part in runs.parts()):
+            raise UsageError(f"--init-from {args.init_from} is this run's own --output {args.output}, or in it: the "
+                             "run would write over the model it starts from (--restart would discard it first); give "
+                             "another --output")
         try:
             start = runs.start_models(Path(args.init_from), args.validate, (split.train.n_features,
                                                                             split.train.n_labels, args.dimension,
@@ -207,9 +208,9 @@ def _train(args) -> int:
         except RecordRefused as error:  # the command's way out too
             raise UsageError(f"{error}; --restart discards it") from None
         print(picked.table(monitor))  # its rows say where a best epoch is the last of --epochs
-        if any(trial.vote and trial.affinity == picked.affinity for trial in picked.trials):
-            print(f"{DETAIL}{picked.affinity} is built on WSABIE's model as it is, nothing trained (this run's "
-                  f"model/); given to --affinity, it would train U and V in iterative steps, another model")
+        note = vote_note(picked)
+        if note:
+            print(f"{DETAIL}{note}")
         model_config = dataclasses.replace(model_config, affinity=picked.affinity)
         result, epochs = picked.final, picked.epochs
         validation_report = {"auto": {"chosen": picked.affinity or "constant", "made": picked.made,
@@ -355,6 +356,15 @@ def _test_notes(counts) -> str:
         notes.append(f"{shared:,} of its {labelled:,} labelled rows are training rows, inputs and labels alike: "
                      "their scores measure what the model remembers, not how it ranks")
     return f" ({'; '.join(notes)})" if notes else ""
+
+
+def vote_note(picked) -> str | None:
+    """Where auto chose the vote (an :class:`~awe_tf.training.auto.AutoResult`), that it is WSABIE's
+    model as it is, which its spec given to ``--affinity`` would not give; else None."""
+    if not any(trial.vote and trial.affinity == picked.affinity for trial in picked.trials):
+        return None
+    return (f"{picked.affinity} is built on WSABIE's model as it is, nothing trained (this run's model/); given to "
+            "--affinity, it would train U and V in iterative steps, another model")
 
 
 def _training_notes(counts) -> list[str]:

@@ -256,7 +256,7 @@ class AutoResult:
 def over_budget(budget: float, expected: float, spent: float, limit: float) -> str:
     """A trial's note where the budget left it out: what it and a winner's making were expected to
     take beside what was spent (CPU seconds), which the budget's line alone does not show."""
-    return (f"{OVER_BUDGET} {budget:g}x budget (expected {expected:.1f} s with the refit a winner needs, "
+    return (f"{OVER_BUDGET} {budget:g}x budget (expected {expected:.1f} s with a winner's making after it, "
             f"{spent:.1f} s spent of {limit:.1f} s)")
 
 
@@ -584,7 +584,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         if recorded["tables"] != digest:  # its checkpoints gone or changed: trained again, otherwise
             raise RecordRefused(f"{ledger.path} records a choice whose WSABIE is not the one its checkpoints now "
                                 f"give ({ledger.place(WSABIE_STAGE)} removed or changed): choose into another "
-                                "directory (or remove it)")
+                                f"directory (or remove {ledger.directory})")
         began = _Stopwatch()  # restoring it is not counted: its record is
         unit_wall, unit = recorded["seconds"], recorded["cpu_seconds"]
     baseline = _row_scores(wsabie_stage, carve, scored_on)
@@ -597,6 +597,12 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         """What the result says of the time: all of it (CPU), and the budget it was chosen within."""
         return {"cpu_seconds": clock()[1], "budget": (budget, unit)}
 
+    def left_out(expected: float) -> str | None:
+        """A trial's note where what it is ``expected`` to take (CPU seconds, with a winner's making
+        after it) would pass the budget; None where it fits."""
+        spent = clock()[1]
+        return over_budget(budget, expected, spent, budget * unit) if spent + expected > budget * unit else None
+
     def per_vote() -> float:
         """A vote's building and scoring: the longest so far, guessed until one has run."""
         return max((trial.cpu_seconds for trial in trials if trial.vote and trial.ran), default=unit / 10)
@@ -607,8 +613,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         if record is not None:
             trials.append(Trial.from_record(record["trial"]))
             continue
-        if clock()[1] + 2 * per_vote() > budget * unit:  # itself and the build a winner needs
-            note = over_budget(budget, 2 * per_vote(), clock()[1], budget * unit)
+        note = left_out(2 * per_vote())  # itself and the build a winner needs
+        if note:
             trials.append(finished(spec, Trial(spec, note=note, vote=True)))
             continue
         log(f"auto: {spec}, built on WSABIE's model as it is, on the validation carve-out")
@@ -636,8 +642,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
             made_by[trials[-1].made] = models
             continue
         # its making and scoring, and a winner's making on the whole part: guessed as a vote's
-        if clock()[1] + 2 * per_vote() > budget * unit:
-            note = over_budget(budget, 2 * per_vote(), clock()[1], budget * unit)
+        note = left_out(2 * per_vote())
+        if note:
             trials.append(finished(family, Trial(None, note=note, made=family)))
             continue
         log(f"auto: the {family} (G = 1, U and V its factors), nothing trained, on the validation carve-out")
@@ -667,11 +673,10 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         if record is not None:
             trials.append(Trial.from_record(record["trial"]))
         else:
-            spent = clock()[1]
             own = per_step * iterations  # its training; then the refit of whichever would win: itself or the leader
-            expected = own + max(own, refit_cost(_leader(trials)))
-            if spent + expected > budget * unit:
-                trials.append(finished(spec, Trial(spec, note=over_budget(budget, expected, spent, budget * unit))))
+            note = left_out(own + max(own, refit_cost(_leader(trials))))
+            if note:
+                trials.append(finished(spec, Trial(spec, note=note)))
                 continue
             log(f"auto: {spec}, from WSABIE, on the validation carve-out")
             started = _Stopwatch()

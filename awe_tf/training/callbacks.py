@@ -277,8 +277,8 @@ def changes(old: dict, new: dict, prefix: str = "") -> list[str]:
                 "or by an earlier awe-tf)" if a is None else
                 "it was given a model or optimiser state to begin from, this run none" if b is None else
                 "it began from another model or optimiser state than this one (in iterative training: another "
-                "previous step's; for step 1 of a run given its step 0, --init-from, another start or the same one "
-                "trained again since)"))
+                "previous step's; for step 1 of a run given its step 0, --init-from or auto's WSABIE, another start or "
+                "the same one trained again since)"))
         elif isinstance(a, dict) and isinstance(b, dict):
             found += changes(a, b, f"{prefix}{key}.")
         elif a != b and not prefix and key == "init_from":

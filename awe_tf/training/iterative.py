@@ -83,6 +83,12 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
 
     Returns:
         ``(final result, results of every step)``.
+
+    Raises:
+        OtherSettings: (:class:`~awe_tf.training.callbacks.OtherSettings`) a checkpoint in
+            ``output_dir`` of other settings; with ``init_from``, also one of step 1 that began
+            from another step 0 (another model, or the same one trained again since), which a
+            step after it, whose previous step trained on since, trains afresh over instead.
     """
     check_arguments("fit_iterative", train, model_config, train_config, validation)
     train_config = train_config or TrainConfig()

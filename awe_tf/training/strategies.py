@@ -192,13 +192,30 @@ def parameter_server_strategy(resolver, min_shard_bytes: int = 256 << 10):
     return tf.distribute.experimental.ParameterServerStrategy(resolver, variable_partitioner=partitioner)
 
 
+GOOGLE_PCI_VENDOR = "0x1ae0"  # the PCI vendor id of Google's TPU chips
+
+
 def tpu_vm() -> bool:
     """Whether this machine looks like a Cloud TPU VM, its TPU chips attached to it rather than
-    reached over the network (Colab's TPU runtimes are such VMs): chips as ``/dev/accel*`` (TPU v2
-    to v4), VFIO devices (v5 and later), or the TPU runtime's ``TPU_ACCELERATOR_TYPE``."""
-    vfio = Path("/dev/vfio")
-    return any(Path("/dev").glob("accel*")) or "TPU_ACCELERATOR_TYPE" in os.environ \
-        or (vfio.is_dir() and any(entry.name != "vfio" for entry in vfio.iterdir()))
+    reached over the network (Colab's TPU runtimes are such VMs): chips as ``/dev/accel0``, ... (TPU
+    v2 to v4; character devices, not the ``/dev/accel/`` folder of other accelerators), or PCI
+    devices of Google's bound to VFIO (v5 and later), or the TPU runtime's ``TPU_ACCELERATOR_TYPE``."""
+    chips = any(path.name[len("accel"):].isdigit() and path.is_char_device() for path in Path("/dev").glob("accel*"))
+    vendors = Path("/sys/bus/pci/drivers/vfio-pci").glob("*/vendor")
+    google = any(_read(vendor) == GOOGLE_PCI_VENDOR for vendor in vendors)
+    return chips or google or "TPU_ACCELERATOR_TYPE" in os.environ
+
+
+def _read(path: Path) -> str:
+    """A small system file's text, stripped; empty where it cannot be read."""
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+# Where TensorFlow's own TPU lookup (tpu='') reads a TPU the environment names
+TPU_NAMED_BY = ("TPU_NAME", "KUBE_GOOGLE_CLOUD_TPU_ENDPOINTS", "TPU_CONFIG")
 
 
 def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
@@ -213,8 +230,8 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
             ``TF_CONFIG``, each running :func:`run_cluster_task`; tables are sharded across the
             parameter servers) or ``tpu``.
         tpu: the TPU address for ``tpu`` (``grpc://...``, a name, or ``local``, a TPU VM's own);
-            empty: on a TPU VM (:func:`tpu_vm`; Colab's TPU runtimes) its own, else the one the
-            environment names.
+            empty: the one the environment names (:data:`TPU_NAMED_BY`), and on a TPU VM
+            (:func:`tpu_vm`; Colab's TPU runtimes) its own, first where the environment names none.
         devices: device names for ``mirrored`` (default: every GPU, else the CPU).
         min_shard_bytes: for ``parameter-server``, the smallest shard a table is cut into.
         log: where to say what a cluster strategy waits for, and why ``auto`` found no TPU
@@ -242,9 +259,11 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
                 "command")
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
-        # None: the TPU of this TPU VM (Colab's TPU runtimes are TPU VMs, where TensorFlow's own
-        # lookup asks for a name), then the one the environment names
-        tried, errors = [tpu] if tpu else (["local", ""] if tpu_vm() else [""]), []
+        # None: the TPU the environment names, if it names one; on a TPU VM (Colab's TPU runtimes are
+        # TPU VMs, where TensorFlow's own lookup asks for a name) its own, 'local', first otherwise
+        named = any(os.environ.get(variable) for variable in TPU_NAMED_BY)
+        order = ["", "local"] if named else ["local", ""]
+        tried, errors = [tpu] if tpu else (order if tpu_vm() else [""]), []
         for address in tried:
             try:
                 resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
@@ -256,7 +275,7 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
         failed = errors[0]  # the first attempt's says most
         hint = " (an address is given as grpc://HOST:PORT; anything else is a Cloud TPU's name)" \
             if tpu and ":" in tpu and not tpu.startswith("grpc://") else ""
-        where = f" at {tpu}" if tpu else " (tried tpu='local', this TPU VM's, and the environment's)" \
+        where = f" at {tpu}" if tpu else " (tried this TPU VM's own, tpu='local', and the environment's)" \
             if len(tried) > 1 else ""
         raise ValueError(f"no TPU found{where}: {failed}{hint}") from failed
     if name == "parameter-server":
