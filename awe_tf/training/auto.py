@@ -613,9 +613,9 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         if record is not None:
             trials.append(Trial.from_record(record["trial"]))
             continue
-        note = left_out(2 * per_vote())  # itself and the build a winner needs
-        if note:
-            trials.append(finished(spec, Trial(spec, note=note, vote=True)))
+        skipped = left_out(2 * per_vote())  # itself and the build a winner needs
+        if skipped:
+            trials.append(finished(spec, Trial(spec, note=skipped, vote=True)))
             continue
         log(f"auto: {spec}, built on WSABIE's model as it is, on the validation carve-out")
         started = _Stopwatch()
@@ -642,9 +642,9 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
             made_by[trials[-1].made] = models
             continue
         # its making and scoring, and a winner's making on the whole part: guessed as a vote's
-        note = left_out(2 * per_vote())
-        if note:
-            trials.append(finished(family, Trial(None, note=note, made=family)))
+        skipped = left_out(2 * per_vote())
+        if skipped:
+            trials.append(finished(family, Trial(None, note=skipped, made=family)))
             continue
         log(f"auto: the {family} (G = 1, U and V its factors), nothing trained, on the validation carve-out")
         started = _Stopwatch()
@@ -674,9 +674,9 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
             trials.append(Trial.from_record(record["trial"]))
         else:
             own = per_step * iterations  # its training; then the refit of whichever would win: itself or the leader
-            note = left_out(own + max(own, refit_cost(_leader(trials))))
-            if note:
-                trials.append(finished(spec, Trial(spec, note=note)))
+            skipped = left_out(own + max(own, refit_cost(_leader(trials))))
+            if skipped:
+                trials.append(finished(spec, Trial(spec, note=skipped)))
                 continue
             log(f"auto: {spec}, from WSABIE, on the validation carve-out")
             started = _Stopwatch()
