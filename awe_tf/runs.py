@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -183,6 +184,12 @@ def earlier_seconds(before: dict, after: dict) -> float:
     same start ``after`` it. A checkpoint trained afresh over (an iterative step whose previous
     step changed) is another start now, and its time was thrown away with it."""
     return sum(seconds for state, (seconds, start) in before.items() if state in after and after[state][1] == start)
+
+
+def folder_name(name: str) -> str:
+    """``name`` (an affinity's spec, a stage's) as a folder's name: what a file name should not
+    hold as ``_`` (``knn:k=20`` as ``knn_k=20``; ':' is not allowed in Windows' file names)."""
+    return re.sub(r"[^\w.=-]+", "_", name)
 
 
 def parts() -> tuple[str, ...]:

@@ -65,8 +65,8 @@ CPU time.
    one. The same call again goes on from them: a finished stage or a decision is taken from the
    record (its seconds counted as spent), a stage cut short resumes from its last finished epoch
    (the seconds its checkpoints kept counted as spent). Called again with another budget, it
-   keeps the stages run and decides again those the earlier budget left out. The budget then reads about what an
-   uninterrupted run's did, but not exactly: a stage resumed in a new process pays its set-up
+   keeps the stages run and decides again those the earlier budget left out. The budget then
+   reads about what an uninterrupted run's did, but not exactly: a stage resumed in a new process pays its set-up
    (TensorFlow's, the step's tracing) again, which on a small data set, where WSABIE takes seconds,
    can let in or leave out another candidate than an uninterrupted run would. Other data or
    settings are refused, and so is a record whose WSABIE its checkpoints no longer give.
@@ -82,7 +82,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import re
 import time
 from pathlib import Path
 
@@ -94,6 +93,7 @@ from awe_tf.config import ModelConfig, TrainConfig, engine_for
 from awe_tf.data.dataset import ANNOTATION, Dataset
 from awe_tf.metrics import ROUNDING, check_metric, protocol_ks, ranked, row_values  # noqa: F401 (re-exported)
 from awe_tf.models.saving import tables_digest
+from awe_tf.runs import folder_name
 from awe_tf.training.closed_form import ridge_starts, svd_starts
 from awe_tf.training.fit import FitResult, check_arguments, progress_log
 from awe_tf.training.iterative import on_linear_model
@@ -393,7 +393,7 @@ def refit_stage(affinity: str) -> str:
 def stage_directory(output_dir, name: str) -> Path:
     """Where the stage ``name`` (``WSABIE``, a candidate's spec, ``SPEC refit``) of a choice into
     ``output_dir`` keeps its checkpoints: the name with what a file name should not hold as ``_``."""
-    return Path(output_dir) / re.sub(r"[^\w.=-]+", "_", name)
+    return Path(output_dir) / folder_name(name)
 
 
 def compared_on(monitor: str, check: str) -> str:

@@ -261,9 +261,13 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
     if name == "tpu":
         # None: the TPU the environment names, if it names one; on a TPU VM (Colab's TPU runtimes are
         # TPU VMs, where TensorFlow's own lookup asks for a name) its own, 'local', first otherwise
-        named = any(os.environ.get(variable) for variable in TPU_NAMED_BY)
-        order = ["", "local"] if named else ["local", ""]
-        tried, errors = [tpu] if tpu else (order if tpu_vm() else [""]), []
+        if tpu:
+            tried = [tpu]
+        elif tpu_vm():
+            tried = ["", "local"] if any(os.environ.get(variable) for variable in TPU_NAMED_BY) else ["local", ""]
+        else:
+            tried = [""]
+        errors = []
         for address in tried:
             try:
                 resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)

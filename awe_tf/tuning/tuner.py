@@ -17,7 +17,6 @@ import functools
 import json
 import math
 import os
-import re
 import shlex
 from collections.abc import Collection
 from pathlib import Path
@@ -26,6 +25,7 @@ from awe_tf.affinities import term_settings
 from awe_tf.config import check_engine, check_monitor, check_whole
 from awe_tf.data.dataset import Dataset
 from awe_tf.data.protocols import default_monitor
+from awe_tf.runs import folder_name
 from awe_tf.training import ModelConfig, TrainConfig
 from awe_tf.training.selection import best_score, checked_validation, is_iterative, train_model
 from awe_tf.tuning.spaces import affinity_spec, setting_flags, space, train_flags
@@ -329,8 +329,7 @@ def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", director
     if seed is not None:
         model_config, train_config = (dataclasses.replace(c, seed=seed) for c in (model_config, train_config))
     written = (affinity_spec(affinity, {}) or "constant") if ":" in affinity else affinity.strip()  # knn:20: knn:k=20
-    folder = re.sub(r"[^\w.=-]+", "_", written)  # knn:k=20 as knn_k=20: no ':' in a folder's name
-    project_name = project_name or f"{train.name}-{folder}-{oracle}"
+    project_name = project_name or f"{train.name}-{folder_name(written)}-{oracle}"
     common = {"directory": str(directory), "project_name": project_name, "seed": train_config.seed + 1,
               "model_config": model_config, "train_config": train_config, **kwargs}
     budget = {"max_epochs": train_config.epochs, "factor": 3} if oracle == "hyperband" else {"max_trials": max_trials}
