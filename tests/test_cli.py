@@ -659,6 +659,29 @@ def test_a_finished_run_of_other_settings_is_not_replaced_without_a_word(tmp_pat
     assert tested.returncode == 2 and "(the test data changed)" in tested.stderr, tested.stderr
 
 
+def test_a_rerun_with_no_baselines_keeps_those_of_the_same_model_only(tmp_path):
+    rng = np.random.default_rng(2)
+    rows = [f"{rng.integers(4)} " + " ".join(f"{f}:1" for f in sorted(rng.choice(10, 3, replace=False)))
+            for _ in range(120)]
+    (tmp_path / "a.txt").write_text("120 10 4\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    flags = ["--train", str(tmp_path / "a.txt"), "--dimension", "4", "--negatives", "3", "--no-validate", "-o",
+             str(out)]
+    run("train", "--epochs", "1", *flags)
+    scored = json.loads((out / "metrics.json").read_text())
+    assert set(scored["baselines"]) >= {"popularity", "knn_input", "knn_embedding"}
+    again = run("train", "--epochs", "1", "--no-baselines", *flags)
+    assert "--no-baselines: the baselines scored by the earlier run" in again.stdout
+    kept = json.loads((out / "metrics.json").read_text())
+    assert kept["baselines"] == scored["baselines"] and kept["model_digest"] == scored["model_digest"]
+    assert "knn_input" in again.stdout  # the table shows them
+    # trained on (another model): the earlier baselines are not this model's, so none are kept
+    more = run("train", "--epochs", "2", "--no-baselines", *flags)
+    assert "Resuming" in more.stdout and "earlier run" not in more.stdout
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["baselines"] == {} and report["model_digest"] != scored["model_digest"]
+
+
 def test_a_rerun_on_changed_data_stops_instead_of_reusing_the_model(tmp_path):
     """Data edited in place, with the same numbers of rows and interactions: the rerun names it."""
     import numpy as np

@@ -225,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
                                            "precision@10 for recommendation, precision@1 otherwise)")
     fitting.add_argument("--no-validate", dest="validate", action="store_false",
                          help="skip choosing the epoch count on the validation split")
-    fitting.add_argument("--no-baselines", action="store_true", help="do not score the baselines")
+    fitting.add_argument("--no-baselines", action="store_true",
+                         help="do not score the baselines (a rerun of the same finished model keeps those it scored)")
     fitting.add_argument("--seed", type=_non_negative, default=train_defaults.seed,
                          help="seed of initialisation, sampling and batch order")
     fitting.add_argument("--verbose", type=_whole, default=train_defaults.verbose, choices=[0, 1, 2],

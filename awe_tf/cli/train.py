@@ -259,11 +259,18 @@ def _train(args) -> int:
     if worker_directory():  # a worker other than the chief: its outputs stay out of the chief's way
         out = out / worker_directory()
         out.mkdir(parents=True, exist_ok=True)
+    digest = tables_digest(model)
+    kept = runs.earlier_baselines(out, digest, request["data"]) if args.no_baselines else None
     print("scoring the test part with the model" + ("" if args.no_baselines else " and the baselines"))
+    if kept:
+        print(f"{DETAIL}--no-baselines: the baselines scored by the earlier run in {out} are kept (the same model "
+              "and data)")
     report = evaluate_model(model.score, split)  # with by_training_items where the test part has both kinds
-    report["baselines"] = {} if args.no_baselines else baseline_scores(split, model, ranks=svd_ranks(args.dimension))
+    report["baselines"] = (kept or {}) if args.no_baselines else baseline_scores(split, model,
+                                                                                 ranks=svd_ranks(args.dimension))
     report.update(
         {
+            "model_digest": digest,  # what a rerun with --no-baselines keeps the earlier baselines by
             **data_record(args, split, name, request["data"]),  # what later commands read the data back by
             "train_seconds": train_seconds,
             "final_fit_seconds": result.train_seconds,
