@@ -118,6 +118,43 @@ def test_random_search_trains_on_validation_and_resumes(tmp_path, corel, fits):
     assert len(fits) == 3
 
 
+def test_a_search_interrupted_mid_trial_goes_on_from_the_trials_last_epoch(tmp_path, corel, monkeypatch, capsys):
+    import tensorflow as tf
+
+    settings = {"model_config": ModelConfig(num_negatives=5, dimension=8),
+                "train_config": TrainConfig(epochs=4, patience=0)}
+    whole = tuning.make_tuner("random", corel.train, "constant", directory=tmp_path / "whole", max_trials=1,
+                              search_space={"learning_rate": ("float", 0.02, 0.2, "log")}, **settings)
+    whole.search()
+    expected = [t.score for t in whole.oracle.trials.values()]
+    assert not any((tmp_path / "whole").glob("**/training"))  # a finished trial's checkpoints are removed
+
+    class Interrupt(tf.keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:  # after two finished epochs, each checkpointed
+                raise KeyboardInterrupt
+
+    real, calls = selection.fit, []
+
+    def interrupted_once(*args, callbacks=(), **kwargs):
+        calls.append(kwargs.get("output_dir"))
+        return real(*args, callbacks=[*callbacks, *([Interrupt()] if len(calls) == 1 else [])], **kwargs)
+
+    monkeypatch.setattr(selection, "fit", interrupted_once)
+    cut = dict(directory=tmp_path / "cut", max_trials=1, search_space={"learning_rate": ("float", 0.02, 0.2, "log")},
+               **settings)
+    with pytest.raises(KeyboardInterrupt):
+        tuning.make_tuner("random", corel.train, "constant", **cut).search()
+    left = list((tmp_path / "cut").glob("*/trial_*/training/checkpoints/state.json"))
+    assert len(left) == 1 and json.loads(left[0].read_text())["epoch"] == 2
+    capsys.readouterr()
+    again = tuning.make_tuner("random", corel.train, "constant", **cut)
+    again.search()
+    assert "going on from the checkpoints it left" in capsys.readouterr().out
+    assert [t.score for t in again.oracle.trials.values()] == expected  # as the uninterrupted search scored it
+    assert len(again.oracle.trials) == 1 and not left[0].exists() and calls[0] == calls[1]  # the same trial's
+
+
 @pytest.mark.parametrize("oracle", tuning.ORACLES)
 def test_the_same_seed_proposes_the_same_trials(tmp_path, corel, oracle):
     """KerasTuner draws a random seed for a seed of 0, the CLI's default: every seed must repeat."""

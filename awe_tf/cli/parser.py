@@ -332,7 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     tune = command("tune", "search hyper-parameters with KerasTuner on the validation carve-out")
     add_data_args(tune)
     tune.add_argument("--affinity", default="constant",
-                      help="affinity whose knobs are searched with the usual ones (`awe-tf affinities` lists them)")
+                      help="affinity whose knobs are searched with the usual ones (`awe-tf affinities` lists them); "
+                           "settings given (linear-sigmoid:alpha=1) are held fixed")
     tune.add_argument("--oracle", choices=["random", "bayesian", "hyperband"], default="random",
                       help="KerasTuner's search algorithm")
     tune.add_argument("--trials", type=_positive, help="trials (random, bayesian; none: 10)")

@@ -7,7 +7,8 @@ k-NN-type affinities) on the protocol's validation carve-out of the *training* p
 the best validation precision@k it reached. The test part is never seen. Oracles: random search,
 Bayesian optimisation, Hyperband (whose ``tuner/epochs`` sets the epochs of a trial). The
 oracle's state lives in ``<directory>/<project>``: a search run again with the same directory
-resumes where it stopped, with the same data and settings (``search.json`` records them).
+resumes where it stopped, with the same data and settings (``search.json`` records them), a trial
+cut short from its last finished epoch.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 from collections.abc import Collection
 from pathlib import Path
 
@@ -38,6 +40,7 @@ ORACLES = ("random", "bayesian", "hyperband")
 UNFLAGGED = ("affinity", "seed", "monitor", "verbose", "steps_per_execution")
 BEST_FILE = "best.json"
 SEARCH_FILE = "search.json"  # the settings a search began with: resumed only with the same
+TRIAL_TRAINING = "training"  # in a trial's folder, its checkpoints while it trains (run_trial)
 
 
 def _fields(config) -> tuple[str, ...]:
@@ -187,10 +190,21 @@ class _TrialRunner:
         return model_config, dataclasses.replace(self.base_train, verbose=0, **train)
 
     def run_trial(self, trial, *args, **kwargs):
+        """Train the trial's model on the carve-out and return its best validation score. It keeps
+        epoch checkpoints in its trial folder while it trains (:data:`TRIAL_TRAINING`), so a
+        search interrupted mid-trial goes on from the trial's last finished epoch when it is run
+        again (KerasTuner gives an unfinished trial to the next search of the folder); they are
+        removed once the trial has its score, which is all a search keeps of it."""
         model_config, train_config = self.settings(trial.hyperparameters.values)
+        training = Path(self.get_trial_dir(trial.trial_id)) / TRIAL_TRAINING
+        if any(training.glob("**/checkpoints/state.json")):
+            print(f"trial {trial.trial_id}: going on from the checkpoints it left in {training} when the search "
+                  "was interrupted", flush=True)
         result, _ = train_model(self.validation.train, model_config, train_config, self.iterations,
-                                self.validation, log=lambda line: None)
-        return {"val_" + self.monitor: best_score(result, self.monitor)}
+                                self.validation, output_dir=training, log=lambda line: None)
+        score = best_score(result, self.monitor)
+        shutil.rmtree(training, ignore_errors=True)
+        return {"val_" + self.monitor: score}
 
     def searched_flags(self, affinity: str | None, searched: Collection[str] = ()) -> tuple[list[str], list[str]]:
         """``(flags, missing)``: ``awe-tf train`` flags for what every trial was trained with where
