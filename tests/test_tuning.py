@@ -363,6 +363,24 @@ def test_the_printed_command_trains_on_the_files_searched(tmp_path, data_dir, ca
     assert saved["command"].split() == command  # best.json holds the command too
 
 
+def test_cli_tune_restart_discards_the_search_that_other_settings_are_refused_by(tmp_path, data_dir, capsys):
+    from awe_tf import cli
+
+    emotions = data_dir / "mulan" / "emotions"
+    files = ["--train", str(emotions / "emotions-train.arff"), "--test", str(emotions / "emotions-test.arff"),
+             "--labels", str(emotions / "emotions.xml"), "--trials", "1", "-o", str(tmp_path)]
+    assert cli.main(["tune", "--affinity", "linear-sigmoid", *files, "--epochs", "1"]) == 0
+    folder = tmp_path / tuning.search_name(load_dataset("emotions").train, "linear-sigmoid", "random")
+    assert folder.is_dir() and "discarded" not in capsys.readouterr().out
+    assert cli.main(["tune", "--affinity", "linear-sigmoid", *files, "--epochs", "2"]) == 2
+    refused = capsys.readouterr().err
+    assert "(--epochs: 1 -> 2)" in refused and "--restart" in refused
+    assert cli.main(["tune", "--affinity", "linear-sigmoid", *files, "--epochs", "2", "--restart"]) == 0
+    assert f"--restart: discarded the earlier search in {folder}" in capsys.readouterr().out
+    assert json.loads((folder / "search.json").read_text())["train"]["epochs"] == 2
+    assert len(list(folder.glob("trial_*/trial.json"))) == 1  # the earlier trial went with it
+
+
 def test_a_monitor_validation_cannot_report_stops_the_search_before_any_work(tmp_path, capsys):
     """precision@375 on 374 labels: one line, no search directory; a k the data has is reported
     by validation beside the protocol's ks."""

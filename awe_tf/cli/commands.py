@@ -288,7 +288,7 @@ def cmd_inspect(args) -> int:
 
 def cmd_tune(args) -> int:
     from awe_tf.affinities import REGISTRY, term_settings
-    from awe_tf.tuning import check_searchable, make_tuner
+    from awe_tf.tuning import check_searchable, make_tuner, search_name
     from awe_tf.tuning.spaces import space, unsearched_note
 
     try:  # before the data is read
@@ -309,9 +309,13 @@ def cmd_tune(args) -> int:
     print(f"data: {split.train!r}")
     monitor = monitor_of(args, split)
     check_monitor_fits(args, monitor, split.train.n_labels)
+    earlier = Path(args.output) / search_name(split.train, args.affinity, args.oracle)
+    discarded = args.restart and earlier.exists()
     tuner = make_tuner(args.oracle, split.train, args.affinity, directory=args.output, max_trials=trials,
-                       max_epochs=args.epochs, seed=args.seed, iterations=args.iterations or 1,
+                       max_epochs=args.epochs, seed=args.seed, iterations=args.iterations or 1, overwrite=args.restart,
                        model_config=model_config, train_config=dataclasses.replace(train_config, monitor=monitor))
+    if discarded:
+        print(f"--restart: discarded the earlier search in {earlier}")
     print(f"searching {args.affinity} on {name} with {args.oracle} ({tuner.project_dir}); objective: validation "
           f"{monitor} on the protocol's validation carve-out of the training part")
     note = unsearched_note(known, fixed)

@@ -345,6 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--seed", type=_non_negative, default=0, help="seed of the search and of each trial")
     tune.add_argument("--output", "-o", default="runs/tuning",
                       help="search directory; running the same command again resumes the search")
+    tune.add_argument("--restart", action="store_true",
+                      help="discard the search the output directory holds for this data, affinity and oracle (its "
+                           "trials, best command and best trials' runs), and search afresh")
     # every trial's fixed settings: train's flags, but for the searched ones, the epochs above and the optimiser,
     # whose flags tune refuses saying why
     why = {name: f"tune searches this setting ({describe(spec)}), so it cannot hold it fixed; the best trial's "

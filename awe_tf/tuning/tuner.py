@@ -132,7 +132,7 @@ class _TrialRunner:
             if self.oracle.trials and not kwargs["overwrite"]:  # trials trained with what, unknown
                 raise ValueError(f"{self.project_dir} holds trials but no {SEARCH_FILE} (a search begun by an "
                                  "earlier awe-tf): search into another directory (--output; in Python, directory= or "
-                                 "project_name=)")
+                                 "project_name=), or discard it (--restart; overwrite=True)")
             project.mkdir(parents=True, exist_ok=True)
             (project / SEARCH_FILE).write_text(json.dumps(self._settings(), indent=1))
 
@@ -175,9 +175,9 @@ class _TrialRunner:
             recorded = as_recorded_now(json.loads(path.read_text()), settings)
             refused = other_settings(f"{project} holds a search", recorded, settings)
             if refused:
-                raise ValueError(f"{refused}: resume it with the same ones, or search into another directory "
-                                 "(--output; in Python, directory= or project_name=, or overwrite=True to start "
-                                 "afresh)")
+                raise ValueError(f"{refused}: resume it with the same ones, search into another directory "
+                                 "(--output; in Python, directory= or project_name=), or discard it and start afresh "
+                                 "(--restart; overwrite=True)")
 
     def settings(self, values: dict) -> tuple[ModelConfig, TrainConfig]:
         """The model and training settings of chosen hyperparameter values: each a field of
@@ -342,8 +342,7 @@ def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", director
         train_config = dataclasses.replace(train_config, epochs=max_epochs)
     if seed is not None:
         model_config, train_config = (dataclasses.replace(c, seed=seed) for c in (model_config, train_config))
-    written = (affinity_spec(affinity, {}) or "constant") if ":" in affinity else affinity.strip()  # knn:20: knn:k=20
-    project_name = project_name or f"{train.name}-{folder_name(written)}-{oracle}"
+    project_name = project_name or search_name(train, affinity, oracle)
     common = {"directory": str(directory), "project_name": project_name, "seed": train_config.seed + 1,
               "model_config": model_config, "train_config": train_config, **kwargs}
     budget = {"max_epochs": train_config.epochs, "factor": 3} if oracle == "hyperband" else {"max_trials": max_trials}
@@ -352,6 +351,13 @@ def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", director
         budget["num_initial_points"] = bayesian_random_trials(max_trials, len(space(affinity) if searched is None
                                                                               else searched))
     return tuner_class(oracle)(train, affinity, **budget, **common)
+
+
+def search_name(train: Dataset, affinity: str, oracle: str) -> str:
+    """The folder a search lives in by default, ``DATA-AFFINITY-ORACLE`` (:func:`make_tuner`), the
+    affinity as a spec gives it (``knn:20`` as ``knn_k=20``)."""
+    written = (affinity_spec(affinity, {}) or "constant") if ":" in affinity else affinity.strip()
+    return f"{train.name}-{folder_name(written)}-{oracle}"
 
 
 def bayesian_random_trials(max_trials: int, dimensions: int) -> int:
