@@ -178,6 +178,20 @@ def checkpoint_times(run: Path) -> dict:
     return found
 
 
+def unpublished_training_note(run: Path | None) -> str | None:
+    """A note where the run in ``run`` holds checkpoints written after it published its model
+    (``metrics.json``): a later train command into it that was cut short, or is running. Commands
+    that read the run's model then use the model it published, not that training's."""
+    metrics = Path(run) / METRICS if run is not None else None
+    if metrics is None or not metrics.exists():
+        return None
+    published = metrics.stat().st_mtime
+    if not any(state.stat().st_mtime > published for state in checkpoint_times(run)):
+        return None
+    return (f"note: {run} holds training newer than the model it published (a later awe-tf train into it, cut short or "
+            "still running): this is the published model; the same train command goes on from that training")
+
+
 def earlier_seconds(before: dict, after: dict) -> float:
     """Training time earlier processes spent on a run that this process kept: the seconds of
     the checkpoints found ``before`` it trained (:func:`checkpoint_times`) that still record the

@@ -622,6 +622,23 @@ def test_killed_run_resumes_when_the_command_is_run_again(tmp_path):
     assert "--dimension: 16 -> 8" in refused.stderr  # the setting named by its flag
 
 
+def test_commands_on_a_run_with_a_continuation_cut_short_say_they_use_the_published_model(tmp_path):
+    out = tmp_path / "run"
+    flags = ["--dimension", "8", "--negatives", "5", "--no-validate", "--no-baselines", "--patience", "0",
+             "--pairs-per-batch", "256", "-o", str(out)]
+    run("train", "--epochs", "1", *flags)
+    published = json.loads((out / "metrics.json").read_text())
+    assert "holds training newer" not in run("evaluate", str(out)).stdout
+    proc = subprocess.Popen([sys.executable, "-m", "awe_tf.cli", "train", "--epochs", "12", *flags],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    _kill_when(proc, out / "final" / "checkpoints" / "state.json", 3)
+    evaluated = run("evaluate", str(out), "--output", str(tmp_path / "e.json"))
+    assert f"note: {out} holds training newer than the model it published" in evaluated.stdout
+    assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(published["metrics"])
+    run("train", "--epochs", "12", *flags)  # goes on, and publishes
+    assert "holds training newer" not in run("evaluate", str(out)).stdout
+
+
 def test_a_finished_run_of_other_settings_is_not_replaced_without_a_word(tmp_path):
     """Iterative and plain runs keep their checkpoints in different places, and auto keeps none,
     so the checkpoints' own check cannot tell one run from another: the request recorded in

@@ -19,6 +19,7 @@ from awe_tf.cli.common import (
     import_anywhere,
     iterations_refused,
     monitor_of,
+    note_unpublished,
     output_file,
     plural,
     reproduce_output,
@@ -112,6 +113,7 @@ def cmd_evaluate(args) -> int:
         from awe_tf.models import AWEModel
 
         model = AWEModel.load_model(args.model)
+        note_unpublished(run)
         split = _onto_model_items(args, split, name, model.label_names, args.model, left_out)
         same_data(model.n_features, model.n_labels, model.label_names, split, name, args.model, args, run)
     if args.served:
@@ -246,6 +248,7 @@ def cmd_export(args) -> int:
     run = run_directory(args.model)  # a missing or empty model path stops here, before BASE is made
     writable_directory(Path(args.base), "BASE")
     model = AWEModel.load_model(args.model)
+    note_unpublished(run)
     queries = split = recorded = None
     recall = None  # what recall is measured on, said once every target is checked (a refusal comes first)
     if args.dataset or args.train:

@@ -255,3 +255,13 @@ def import_anywhere(module: str) -> str:
     if "." not in module and own.is_file() and found is not None and Path(found).resolve() == own.resolve():
         return str(own.resolve())
     return module
+
+
+def note_unpublished(run: Path | None) -> None:
+    """Say where a run holds training newer than the model it published, which the commands that
+    read the run's model use (:func:`~awe_tf.runs.unpublished_training_note`)."""
+    from awe_tf.runs import unpublished_training_note
+
+    note = unpublished_training_note(run)
+    if note:
+        print(note)

@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-from awe_tf.cli.common import UsageError, empty_row_ranking, output_file
+from awe_tf.cli.common import UsageError, empty_row_ranking, note_unpublished, output_file
 from awe_tf.cli.data_flags import (
     HEADERS,
     check_data_flags,
@@ -191,6 +191,7 @@ def cmd_predict(args) -> int:
     if args.unknown_items != "refuse" and asked == "--user":
         raise UsageError("--unknown-items goes with --items or --rows (a user of the data has only the model's items)")
     model = AWEModel.load_model(args.model)
+    note_unpublished(run)
     try:
         split, name, recorded = load_data(args, run)
     except (UsageError, RunError) as error:  # the run's data gone: the model alone may do
