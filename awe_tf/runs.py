@@ -178,15 +178,20 @@ def checkpoint_times(run: Path) -> dict:
     return found
 
 
+def trained_seconds(run: Path) -> dict:
+    """``{checkpoint state file, relative to run: seconds}`` of the run in ``run``
+    (:func:`checkpoint_times`): what :func:`publish` records, so that training into the run after
+    it published shows (:func:`unpublished_training_note`), however the folder was copied since."""
+    return {state.relative_to(run).as_posix(): seconds for state, (seconds, _) in checkpoint_times(run).items()}
+
+
 def unpublished_training_note(run: Path | None) -> str | None:
-    """A note where the run in ``run`` holds checkpoints written after it published its model
-    (``metrics.json``): a later train command into it that was cut short, or is running. Commands
-    that read the run's model then use the model it published, not that training's."""
-    metrics = Path(run) / METRICS if run is not None else None
-    if metrics is None or not metrics.exists():
-        return None
-    published = metrics.stat().st_mtime
-    if not any(state.stat().st_mtime > published for state in checkpoint_times(run)):
+    """A note where the run in ``run`` holds training done after it published its model (its
+    checkpoints' seconds are not those ``metrics.json`` recorded): a later train command into it
+    that was cut short, or is running. Commands that read the run's model use the one it published.
+    None otherwise, and for runs published before the seconds were recorded."""
+    recorded = (read_metrics(run) or {}).get("trained_seconds") if run is not None else None
+    if recorded is None or trained_seconds(Path(run)) == recorded:
         return None
     return (f"note: {run} holds training newer than the model it published (a later awe-tf train into it, cut short or "
             "still running): this is the published model; the same train command goes on from that training")
@@ -263,7 +268,8 @@ def publish(run: Path, model, report: dict, feature_names=None) -> None:
     staging = run / f".publishing-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     model.save_model(staging / RUN_MODEL)
-    report = {**report, "validation_model_digest": validation_digest(validation_weights(run))}
+    report = {**report, "validation_model_digest": validation_digest(validation_weights(run)),
+              "trained_seconds": trained_seconds(run)}  # what training newer than the model shows by
     (staging / METRICS).write_text(json.dumps(report, indent=1, default=str))
     if feature_names is not None and are_column_numbers(feature_names):
         feature_names = None

@@ -637,6 +637,8 @@ def test_commands_on_a_run_with_a_continuation_cut_short_say_they_use_the_publis
     assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(published["metrics"])
     run("train", "--epochs", "12", *flags)  # goes on, and publishes
     assert "holds training newer" not in run("evaluate", str(out)).stdout
+    shutil.copytree(out, tmp_path / "copy", copy_function=shutil.copy)  # the files' times are the copy's
+    assert "holds training newer" not in run("evaluate", str(tmp_path / "copy")).stdout
 
 
 def test_a_finished_run_of_other_settings_is_not_replaced_without_a_word(tmp_path):
