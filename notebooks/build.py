@@ -289,10 +289,12 @@ print("curl -d @request.json http://localhost:8501/v1/models/corel-portable:pred
         ("code", TPU_INSTALL),
         ("params", "EPOCHS = 10"),
         ("code", """\
+from awe_tf.distribute import is_default_strategy
 from awe_tf.training.strategies import make_strategy
 
 strategy = make_strategy("auto", log=print)  # says why, when it finds no TPU
-print(type(strategy).__name__, strategy.num_replicas_in_sync, "replica(s)")"""),
+chosen = "the default strategy (one device)" if is_default_strategy(strategy) else type(strategy).__name__
+print(chosen + ",", strategy.num_replicas_in_sync, "replica(s)")"""),
         ("code", """\
 from awe_tf.data import load_dataset
 from awe_tf.distribute import is_tpu
