@@ -217,6 +217,51 @@ def parts() -> tuple[str, ...]:
     return (*STAGES, AUTO, RUN_MODEL, METRICS, FEATURES)
 
 
+def foreign_parts(run: Path) -> list[str]:
+    """What of :func:`parts`' names ``run`` holds that no awe-tf run wrote there, each as
+    ``name (why)``: a run there would replace it, and ``--restart`` delete it. A model folder holds
+    the model's config; a stage's or auto's folder, files only in ``checkpoints/`` and ``logs/``
+    folders (and auto's record); ``metrics.json`` is a run's report, ``features.json`` a list."""
+    from awe_tf.models.saving import CONFIG_FILE
+
+    run, found = Path(run), []
+    for part in parts():
+        path = run / part
+        if not path.exists():
+            continue
+        if part == RUN_MODEL and not path.is_dir():
+            why = "a file, not a model's folder"
+        elif part == RUN_MODEL:
+            why = None if (path / CONFIG_FILE).exists() or not any(path.iterdir()) else f"no {CONFIG_FILE} in it"
+        elif part in (METRICS, FEATURES):
+            try:
+                read = json.loads(path.read_text())
+                ours = isinstance(read, dict) and "metrics" in read if part == METRICS else isinstance(read, list)
+            except (OSError, ValueError):
+                ours = False
+            why = None if ours else "not a run's " + ("report" if part == METRICS else "list of feature names")
+        else:
+            why = "a file, not a folder" if not path.is_dir() else _foreign_file(path)
+        if why:
+            found.append(f"{part} ({why})")
+    return found
+
+
+def _foreign_file(folder: Path) -> str | None:
+    """The first file in a stage's or auto's ``folder`` that training does not write, as words."""
+    from awe_tf.training.auto import LEDGER
+
+    for place, _, files in os.walk(folder):
+        inside = Path(place).relative_to(folder).parts
+        if "checkpoints" in inside or "logs" in inside:
+            continue
+        ledger = folder.name == AUTO and (not inside or len(inside) == 1 and inside[0].startswith(".worker"))
+        for name in files:
+            if not (ledger and name == LEDGER):
+                return f"{Path(place, name).relative_to(folder.parent)} is not a checkpoint"
+    return None
+
+
 def discard(run: Path) -> list[str]:
     """Remove every part of an earlier run from ``run`` (its stages, model and metrics); return
     the names of those that were there."""

@@ -641,6 +641,28 @@ def test_commands_on_a_run_with_a_continuation_cut_short_say_they_use_the_publis
     assert "holds training newer" not in run("evaluate", str(tmp_path / "copy")).stdout
 
 
+def test_an_output_folder_holding_files_no_run_wrote_is_refused_before_they_are_replaced(tmp_path):
+    small = ["--epochs", "1", "--dimension", "4", "--negatives", "3", "--no-baselines", "--no-validate"]
+    cases = {"model/mine.bin": b"keep", "metrics.json": b'{"mine": true}', "validation/notes.txt": b"mine",
+             "auto/plan.csv": b"a,b", "features.json": b"not json"}
+    for number, (name, content) in enumerate(cases.items()):
+        out = tmp_path / f"folder{number}"
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(content)
+        for restart in ([], ["--restart"]):
+            refused = run("train", *small, "-o", str(out), *restart, check=False)
+            assert refused.returncode == 2, refused.stdout + refused.stderr
+            assert f"--output {out} holds {name.split('/')[0]} (" in refused.stderr, refused.stderr
+            assert "not written by an awe-tf run" in refused.stderr and "Traceback" not in refused.stderr
+            assert (out / name).read_bytes() == content
+    own = tmp_path / "own"
+    (own / "notes.txt").parent.mkdir()
+    (own / "notes.txt").write_text("mine")  # beside a run's parts, a file of one's own is left alone
+    run("train", *small, "-o", str(own))
+    run("train", *small, "-o", str(own), "--restart")
+    assert (own / "notes.txt").read_text() == "mine"
+
+
 def test_a_finished_run_of_other_settings_is_not_replaced_without_a_word(tmp_path):
     """Iterative and plain runs keep their checkpoints in different places, and auto keeps none,
     so the checkpoints' own check cannot tell one run from another: the request recorded in
