@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import sys
 import warnings
 
@@ -64,8 +65,8 @@ def evaluate_model(score_fn, split: Split, ks=None) -> dict:
     Raises:
         TypeError: ``split`` not a Split, or ``score_fn`` not a model or its score (a Split, an
             export, a model's top_k).
-        ValueError: a model trained on other data, or a test part without a positive label
-            (nothing to score).
+        ValueError: a model trained on other data, a test part without a positive label
+            (nothing to score), or ks not whole numbers of at least 1 and at most the labels.
     """
     if not isinstance(split, Split):
         raise TypeError(f"evaluate_model ranks a Split's test part (load_dataset(name), load_split(...)), got a "
@@ -92,7 +93,24 @@ def evaluate_model(score_fn, split: Split, ks=None) -> dict:
         _warn_if_trained_on(model, split)
         score_fn = model.score if score_fn is model else score_fn
     check_scorable("evaluate_model", split)
-    return rank_test_part(score_fn, split, ks)
+    return rank_test_part(score_fn, split, checked_ks("evaluate_model", ks, split.test.n_labels))
+
+
+def checked_ks(caller: str, ks, n_labels: int) -> tuple[int, ...] | None:
+    """The ks given to ``caller`` as a tuple, None where none was given (the protocol's then):
+    whole numbers of at least 1 and at most ``n_labels`` (a k above them has no precision@k), else
+    a ValueError (TypeError: not a list of numbers) saying so."""
+    if ks is None:
+        return None
+    if isinstance(ks, (numbers.Number, str)) or not hasattr(ks, "__iter__"):
+        raise TypeError(f"{caller}: ks is a list of ks, such as ks=(1, 5), got {ks!r}")
+    ks = tuple(ks)
+    if not ks or any(isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 for k in ks):
+        raise ValueError(f"{caller}: ks must be whole numbers of at least 1, got {ks!r}")
+    if max(ks) > n_labels:
+        raise ValueError(f"{caller}: precision@{max(ks)} needs at least {max(ks)} labels to rank; the data has "
+                         f"{n_labels}")
+    return tuple(int(k) for k in ks)
 
 
 def _warn_if_trained_on(model, split: Split) -> None:
@@ -155,15 +173,19 @@ def evaluate_served(served, split: Split, ks=None, batch_size: int = 256) -> dic
         ``{"metrics": {...}, "n_test": ..., "n_excluded": ...}``.
 
     Raises:
-        ValueError: a test part without a positive label (nothing to score), or an export whose
-            largest k is below every k to report.
+        ValueError: a test part without a positive label (nothing to score), ks not whole numbers
+            of at least 1 and at most the labels, or an export whose largest k is below a k given
+            or every k to report.
     """
     from awe_tf.metrics import ranking_report
 
     check_scorable("evaluate_served", split)
     test = split.test
     max_k = int(served.metadata.get("max_k", test.n_labels))
-    ks = [k for k in (ks or protocol_ks(test.n_labels)) if k <= max_k]
+    given = checked_ks("evaluate_served", ks, test.n_labels)
+    if given is not None and max(given) > max_k:
+        raise ValueError(f"evaluate_served: the export answers at most k = {max_k}, below the ks given, {list(given)}")
+    ks = [k for k in (given or protocol_ks(test.n_labels)) if k <= max_k]  # the protocol's that it answers
     if not ks:
         raise ValueError(f"the export answers at most k = {max_k}, below every k to report")
     tops = [served(test.X[start : start + batch_size], k=max(ks))["label_ids"].astype(np.int64)

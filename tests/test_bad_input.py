@@ -421,6 +421,12 @@ def _dataset(Y, task="annotation", X=None):
     return Dataset(X, Y, list("abc"), [f"l{i}" for i in range(np.shape(Y)[1])], task=task)
 
 
+def _split():
+    from awe_tf.data.dataset import Split
+
+    return Split(_dataset(np.eye(4)), _dataset(np.eye(4)))
+
+
 PYTHON = [
     ("labels coded -1/+1", lambda: _dataset(2 * np.eye(4, 3) - 1), ValueError, ["got [-1.0", "-1/+1 encoding"]),
     ("negative recommendation input", lambda: _dataset(np.eye(4, 3), "recommendation", -sp.eye(4, 3, format="csr")),
@@ -479,6 +485,14 @@ PYTHON = [
      ["batch_size", "at least 1, got 0"]),
     ("score rows of 3 dimensions", lambda: AWEModel(3, 4).score(np.ones((2, 2, 3))), ValueError,
      ["2-D matrix", "3 dimensions"]),
+    ("ks past the labels", lambda: __import__("awe_tf").evaluate_model(AWEModel(3, 4), _split(), ks=(1, 10)),
+     ValueError, ["evaluate_model: precision@10 needs at least 10 labels to rank; the data has 4"]),
+    ("ks of 0", lambda: __import__("awe_tf").evaluate_model(AWEModel(3, 4), _split(), ks=(0, 1)), ValueError,
+     ["ks must be whole numbers of at least 1, got (0, 1)"]),
+    ("ks of a fraction", lambda: __import__("awe_tf").evaluate_model(AWEModel(3, 4), _split(), ks=[2.5]),
+     ValueError, ["ks must be whole numbers of at least 1, got (2.5,)"]),
+    ("ks as one number", lambda: __import__("awe_tf").evaluate_model(AWEModel(3, 4), _split(), ks=5), TypeError,
+     ["ks is a list of ks, such as ks=(1, 5), got 5"]),
 ]
 
 
@@ -513,6 +527,11 @@ def test_positive_label_values_read_as_ones_and_spaced_specs_parse():
     assert type(ModelConfig(dimension=np.int64(8)).dimension) is int
 
 
-def test_top_k_past_the_labels_gives_every_label():
+def test_top_k_past_the_labels_gives_every_label_and_a_slot_none_fills_is_said():
     ids, scores = AWEModel(3, 4, dimension=2).top_k(np.eye(3), 6)
+    recommender = AWEModel(4, 4, dimension=2, data_task="recommendation")
+    with pytest.warns(UserWarning, match=r"top_k: 1 of 2 rows have fewer than k = 4 labels left to rank \(as few "
+                                         r"as 2\)"):
+        short, _ = recommender.top_k(np.array([[1.0, 1.0, 0, 0], [0, 0, 0, 0]]), 4)  # a user's own items left out
+    assert (short[0, 2:] == -1).all() and (short[1] >= 0).all()
     assert ids.shape == scores.shape == (3, 4) and (np.sort(ids, axis=1) == np.arange(4)).all()

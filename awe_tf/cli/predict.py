@@ -178,7 +178,7 @@ def _untrained_notes(model, X, rows: list[str], names: list[str]) -> None:
 def cmd_predict(args) -> int:
     from awe_tf.data import RECOMMENDATION
     from awe_tf.data.interactions import UNWEIGHTED, rows_of_items
-    from awe_tf.models import AWEModel
+    from awe_tf.models import AWEModel, inference
     from awe_tf.models.saving import run_directory
     from awe_tf.runs import RunError
 
@@ -226,7 +226,7 @@ def cmd_predict(args) -> int:
     print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else ""))
     if recommendation:
         _untrained_notes(model, X, rows, names)
-    ids, scores = model.top_k(X, args.k)
+    ids, scores = inference.top_k(model, X, args.k)  # the slots no label fills: the note below
     answers = [{"row": row, "labels": [names[j] for j in top if j >= 0], "label_ids": [int(j) for j in top if j >= 0],
                 "scores": [float(s) for j, s in zip(top, score, strict=True) if j >= 0]}
                for row, top, score in zip(rows, ids, scores, strict=True)]

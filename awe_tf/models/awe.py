@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from pathlib import Path
 
@@ -408,11 +409,17 @@ class AWEModel(tfrs.Model):
         leaves out each row's own items (``exclude_inputs``) and the items it never saw in
         training; ``exclude`` (``[n, |Y|]``, its non-zeros left out) and ``candidates`` (the label
         ids that may be ranked) narrow the ranking further; a slot no label can fill (all left
-        out) is -1. A k above |Y| gives |Y| columns. With
-        an affinity whose G is zero outside each input's own labels (k-NN, cluster), only those
-        are scored.
+        out) is -1, with a warning (an id of -1 indexes a list's last name). A k above |Y| gives
+        |Y| columns. With an affinity whose G is zero outside each input's own labels (k-NN,
+        cluster), only those are scored.
         """
-        return inference.top_k(self, X, k, exclude, candidates, exclude_inputs)
+        ids, scores = inference.top_k(self, X, k, exclude, candidates, exclude_inputs)
+        filled = (ids >= 0).sum(axis=1)
+        if ids.size and filled.min() < ids.shape[1]:
+            warnings.warn(f"top_k: {int((filled < ids.shape[1]).sum())} of {len(ids)} rows have fewer than k = "
+                          f"{ids.shape[1]} labels left to rank (as few as {int(filled.min())}): their last slots are "
+                          "label id -1, score -inf; keep the ids >= 0 before looking up names", stacklevel=2)
+        return ids, scores
 
     @tf.__internal__.tracking.no_automatic_dependency_tracking
     def note_training_data(self, data) -> None:

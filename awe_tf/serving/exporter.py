@@ -21,6 +21,7 @@ from awe_tf.data.interactions import UNWEIGHTED, items_lacking, rows_of_items, s
 from awe_tf.data.pipeline import NEGATIVE_ITEMS, pad_rows, raw_rows
 from awe_tf.data.text import some_of
 from awe_tf.layers.scann_index import BRUTE_FORCE_ROWS
+from awe_tf.models import inference
 from awe_tf.models.saving import tables_digest
 from awe_tf.optional import require
 from awe_tf.serving import layout, ops
@@ -95,7 +96,7 @@ def _recall(module: ServingModule, model, X, k: int = 10) -> float:
     """Share of the in-memory model's exact top-k (raw rows in, the same labels left out) that
     the serving graph returns."""
     k = min(k, module.max_k)
-    exact, scores = model.top_k(X, k)
+    exact, scores = inference.top_k(model, X, k)  # slots no label fills, -1, compared as they are
     ids, weights = request_arrays(X, model.n_features)
     served = module.serve(tf.constant(ids), tf.constant(weights), tf.constant(k, tf.int32))["label_ids"].numpy()
     ranked = np.isfinite(scores)
