@@ -536,6 +536,21 @@ def test_a_header_row_naming_the_columns_is_not_an_interaction(tmp_path):
         assert data.header == tuple(header.split("\t"))  # kept, for train's data line to show
 
 
+def test_a_header_naming_the_columns_in_another_order_is_refused_not_read_swapped(tmp_path):
+    swapped = write(tmp_path, "swapped.csv", "item,user,rating\n19,1,1\n28,1,1\n19,2,1\n")
+    with pytest.raises(DataFormatError, match=r"swapped.csv: its first line names the columns item, user, rating, "
+                                              r"but they are read by position, the user's id first, then the item's, "
+                                              r"then the weight; put them in that order: awk -F, -v OFS=, "):
+        read_interactions(swapped)
+    with pytest.raises(DataFormatError, match=r"the user's id first, then the item's; put them in that order: awk "
+                                              r"-F'\\t' -v OFS='\\t' '\{t = \$1; \$1 = \$2; \$2 = t; print\}' s.tsv > "
+                                              r"s-user-first.tsv"):
+        read_interactions(write(tmp_path, "s.tsv", "movieId\tuserId\n19\t1\n"))
+    with pytest.raises(DataFormatError, match=r"names the columns user, weight, item, .* put them in that order$"):
+        read_interactions(write(tmp_path, "w.csv", "user,weight,item\n1,2,19\n"))
+    assert read_interactions(write(tmp_path, "ok.csv", "userId,movieId,rating\n1,19,1\n")).label_names == ["19"]
+
+
 def test_a_first_line_is_a_header_by_its_words_or_ids_unless_told(tmp_path):
     """Told from the line: an id that is not an integer (``-17`` is one) above one that is makes
     a header, whichever column it is in; that cannot tell a first user whose id alone is text

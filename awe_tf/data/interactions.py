@@ -17,10 +17,12 @@ from awe_tf.data.errors import FLOAT32_MAX, DataFormatError, check_finite, parse
 from awe_tf.data.text import ADDS_UP, check_duplicates, data_name, some_of, text_lines
 
 INTERACTION_SEPARATORS = ("\t", ",")  # an interactions file's: tabs, or commas in a .csv (read_interactions)
-# Words that make a first line a header (user, item and weight column names), lower case.
-HEADER_WORDS = {"user", "users", "userid", "user_id", "uid", "item", "items", "itemid", "item_id", "iid", "movie",
-                "movieid", "movie_id", "product", "productid", "product_id", "rating", "weight", "count",
-                "timestamp", "time"}
+# Column names of users and of items, lower case: a header that names them in another order than
+# user, item is refused (read_interactions); with the weights' and times', they make a first line a header.
+USER_WORDS = {"user", "users", "userid", "user_id", "uid", "customer", "customerid", "customer_id"}
+ITEM_WORDS = {"item", "items", "itemid", "item_id", "iid", "movie", "movieid", "movie_id", "product", "productid",
+              "product_id"}
+HEADER_WORDS = USER_WORDS | ITEM_WORDS | {"rating", "weight", "count", "timestamp", "time"}
 UNIX_TIMES = 1e8  # Unix seconds since 1973: a third column all whole numbers of at least this holds times
 TIME_WORDS = {"timestamp", "time", "ts", "date", "datetime", "unix_time", "unixtime", "created", "created_at"}
 
@@ -299,6 +301,23 @@ def _cut_command(path: Path, columns: int = 3) -> str:
     return cut + f" > {shlex.quote(f'{path.stem}-{columns}cols{path.suffix}')}"
 
 
+def _check_column_order(path: Path, header: tuple[str, ...]) -> None:
+    """Refuse a header that names a user or an item column where the other belongs: the columns
+    are read by position, user then item, so ``item,user`` would swap users and items."""
+    words = [field.strip("\"'").lower() for field in header]
+    if not any(word in ITEM_WORDS and at != 1 or word in USER_WORDS and at != 0 for at, word in enumerate(words)):
+        return
+    swap = ""
+    if words[0] in ITEM_WORDS and words[1] in USER_WORDS:  # the usual mistake: a command that swaps the two
+        tab = _separator(path) != ","
+        fields = r"-F'\t' -v OFS='\t'" if tab else "-F, -v OFS=,"
+        swap = (f": awk {fields} '{{t = $1; $1 = $2; $2 = t; print}}' {shlex.quote(path.name)} > "
+                f"{shlex.quote(f'{path.stem}-user-first{path.suffix}')}")
+    raise DataFormatError(path, f"its first line names the columns {', '.join(header)}, but they are read by "
+                                "position, the user's id first, then the item's" +
+                                (", then the weight" if len(header) > 2 else "") + "; put them in that order" + swap)
+
+
 def read_interactions(path, name: str | None = None, duplicates: str = "error", header: bool | None = None) -> Dataset:
     """Read ``user, item[, weight]`` rows: tab-separated (``.tsv``/other) or comma (``.csv``).
 
@@ -306,15 +325,18 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
     known column name such as ``user``, ``item``, ``uid``; a weight that is not a number; an id
     that is not an integer where the next line's is). Either every row has a weight or none
     does. A (user, item) pair given twice is an error, or with ``duplicates="sum"`` its weights
-    add up. A third column of times is refused, not read as weights: named as one in the header
-    (``ts``, ``timestamp``, :data:`TIME_WORDS`), or holding only whole numbers of
-    :data:`UNIX_TIMES` or more (Unix seconds).
+    add up. A header that names the user's and the item's columns in another order is refused
+    (:data:`USER_WORDS`, :data:`ITEM_WORDS`). A third column of times is refused, not read as
+    weights: named as one in the header (``ts``, ``timestamp``, :data:`TIME_WORDS`), or holding
+    only whole numbers of :data:`UNIX_TIMES` or more (Unix seconds).
     """
     path = Path(path)
     sep = _separator(path)
     users, items, weights, lines = [], [], [], []
     rows, header = _read_table(path, sep, "interactions", header)
     _check_not_a_table(path, list(header if header is not None else rows[0][1]) if rows else [])
+    if header is not None:
+        _check_column_order(path, header)
     if header is not None and len(header) == 3 and header[2].strip("\"'").lower() in TIME_WORDS:
         raise DataFormatError(path, f"its third column is {header[2]!r}, which would be read as each interaction's "
                                     "weight: a time is no weight; keep user and item, "
