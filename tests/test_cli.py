@@ -293,13 +293,14 @@ def test_ids_written_with_other_zeros_and_unweighted_items_are_said(tmp_path):
     refused = run("train", "--train", str(tmp_path / "r.csv"), "--test", str(tmp_path / "z.csv"), check=False)
     assert refused.returncode == 2 and ("every item of its test part is in no training row, and an item never trained "
                                         "on is not ranked: every precision would be 0 (ids are compared as text; its "
-                                        "items are training items written with other leading zeros (1: '0007' for "
-                                        "'7'): write them alike)") in refused.stderr, refused.stderr
+                                        "items are training items written with other leading or decimal zeros (1: "
+                                        "'0007' for '7'): write them alike)") in refused.stderr, refused.stderr
     out = tmp_path / "run"
     said = run("train", "--train", str(tmp_path / "r.csv"), "--test", str(tmp_path / "t.csv"), "--epochs", "1",
                "--no-validate", "--no-baselines", "--dimension", "4", "--negatives", "2", "-o", str(out)).stdout
     for what, pair in (("user", "'001' for '1'"), ("item", "'07' for '7'")):
-        line = f"note: {what} ids of the test file written with other leading zeros than training ids (1: {pair})"
+        line = (f"note: {what} ids of the test file written with other leading or decimal zeros than training ids "
+                f"(1: {pair})")
         assert line in said and line in run("evaluate", str(out)).stdout
     items = run("predict", str(out), "--items", "7", "8", "-k", "3").stdout
     assert "note: the model was trained on users whose items carry weights" in items

@@ -251,26 +251,29 @@ def test_ids_of_one_number_written_with_other_zeros_are_other_ids_and_said_to_be
 
     data = read_interactions(write(tmp_path, "one.csv", "7,a\n007,b\n7,c\n8,a\n08,c\nx7,a\n"))
     assert list(data.row_ids) == ["007", "08", "7", "8", "x7"]  # five users, as before
-    assert data.notes == ("user ids written with other leading zeros than its other ids (2: '7' for '007', '8' for "
-                          "'08'): ids are compared as text, so they are read as other users; write them alike where "
-                          "they are one user",)
-    assert read_interactions(write(tmp_path, "plain.csv", "7,a\n70,b\n0,a\n00x,b\n")).notes == ()
+    assert data.notes == ("user ids written with other leading or decimal zeros than its other ids (2: '7' for "
+                          "'007', '8' for '08'): ids are compared as text, so they are read as other users; write "
+                          "them alike where they are one user",)
+    assert read_interactions(write(tmp_path, "plain.csv", "7,a\n70,b\n0,a\n00x,b\n7.5,a\n")).notes == ()
+    decimal = read_interactions(write(tmp_path, "decimal.csv", "7,a\n7.0,b\n8,a\n")).notes  # a spreadsheet's 7.0
+    assert decimal and "(1: '7.0' for '7')" in decimal[0]
     train = read_interactions(write(tmp_path, "train.csv", "".join(f"{u},{i}\n" for u in range(1, 9) for i in
                                                                      range(1, 12) if (u + i) % 3)))
     test = read_interactions(write(tmp_path, "test.csv", "001,3\n2,04\n2,10\n09,5\n"))
     split = protocol_split(train, test)
     assert split.train.notes == (
-        "user ids of the test file written with other leading zeros than training ids (1: '001' for '1'): ids are "
-        "compared as text, so they are read as other users; write them alike where they are one user",
-        "item ids of the test file written with other leading zeros than training ids (1: '04' for '4'): ids are "
-        "compared as text, so they are read as other items; write them alike where they are one item")
+        "user ids of the test file written with other leading or decimal zeros than training ids (1: '001' for "
+        "'1'): ids are compared as text, so they are read as other users; write them alike where they are one user",
+        "item ids of the test file written with other leading or decimal zeros than training ids (1: '04' for "
+        "'4'): ids are compared as text, so they are read as other items; write them alike where they are one item")
     assert "001" in list(split.test.row_ids)  # still another user: tested with no training items
     twice = protocol_split(train, read_interactions(write(tmp_path, "t2.csv", "2,3\n02,4\n")))
-    assert twice.train.notes[0].startswith("the test file: user ids written with other leading zeros than its other "
-                                           "ids (1: '2' for '02')")
+    assert twice.train.notes[0].startswith("the test file: user ids written with other leading or decimal zeros than "
+                                           "its other ids (1: '2' for '02')")
     from awe_tf.data.interactions import rows_of_items
 
-    hint = "items the model does not have: '04' ('04' for '4': the model's items written with other leading zeros?"
+    hint = ("items the model does not have: '04' ('04' for '4': the model's items written with other leading or "
+            "decimal zeros?")
     with pytest.raises(ValueError, match=re.escape(hint)):
         rows_of_items(["3", "4"], [["3", "04"]])
     many = same_number_ids([f"{n:03d}" for n in range(6)], known=[str(n) for n in range(6)])

@@ -37,16 +37,21 @@ def _sort_key(ids):
 
 
 def _number_key(text: str) -> str | None:
-    """What an id written in ASCII digits alone stands for, as text without leading zeros (``007``:
-    ``7``; ``000``: ``0``); None for any other id (``x7``, ``-7``, ``+7``)."""
-    return (text.lstrip("0") or "0") if text.isascii() and text.isdigit() else None
+    """What an id written as a whole number in ASCII digits stands for, as text without leading
+    zeros or a decimal point of zeros after it (``007``, ``7.0``: ``7``; ``000``: ``0``); None for
+    any other id (``x7``, ``-7``, ``+7``, ``7.5``)."""
+    whole, point, decimals = text.partition(".")
+    if not (whole.isascii() and whole.isdigit()) or point and decimals.strip("0"):
+        return None
+    return whole.lstrip("0") or "0"
 
 
 def same_number_ids(ids: Iterable, known: Iterable | None = None) -> dict[str, str]:
-    """Ids that are one whole number written with other leading zeros (``'007'`` and ``'7'``).
-    Ids are compared as text, so these are other users or items: what was meant only where the
-    zeros tell ids apart; where a tool dropped or added them (a spreadsheet reading ids as
-    numbers), they were meant as the same. Only ids of ASCII digits alone count.
+    """Ids that are one whole number written otherwise: with other leading zeros, or decimal zeros
+    (``'007'``, ``'7.0'`` and ``'7'``). Ids are compared as text, so these are other users or items:
+    what was meant only where the zeros tell ids apart; where a tool dropped or added them (a
+    spreadsheet reading ids as numbers), they were meant as the same. Only ids of ASCII digits
+    count (with a point and zeros after them).
 
     Args:
         ids: the ids to look through (text, or anything read as its text).
@@ -61,8 +66,8 @@ def same_number_ids(ids: Iterable, known: Iterable | None = None) -> dict[str, s
     Example:
         >>> same_number_ids(["007", "8", "x"], known=["7", "8"])
         {'007': '7'}
-        >>> same_number_ids(["7", "007", "07", "8"])
-        {'07': '007', '7': '007'}
+        >>> same_number_ids(["7", "007", "07", "8", "8.0"])
+        {'07': '007', '7': '007', '8.0': '8'}
     """
     ids = {str(i) for i in ids}
     against = ids if known is None else {str(k) for k in known}
@@ -90,7 +95,7 @@ def same_number_note(found: dict[str, str], what: str, whose: str, where: str = 
         whose: the ids they are written otherwise than, ``"training ids"``.
         where: whose ids they are, ``"of the test file "`` (with its space), or nothing.
     """
-    return (f"{what} ids {where}written with other leading zeros than {whose} ({len(found)}: "
+    return (f"{what} ids {where}written with other leading or decimal zeros than {whose} ({len(found)}: "
             f"{same_number_pairs(found)}): ids are compared as text, so they are read as other {what}s; write them "
             f"alike where they are one {what}")
 
@@ -598,8 +603,8 @@ def rows_of_items(names: Sequence[str], items: Iterable[Sequence[str]],
     elif lacking:
         found = same_number_ids(lacking, index)
         raise ValueError(f"items the model does not have: {some_of(map(repr, lacking))}"
-                         + (f" ({same_number_pairs(found)}: the model's items written with other leading zeros? ids "
-                            "are compared as text)" if found else "")
+                         + (f" ({same_number_pairs(found)}: the model's items written with other leading or decimal "
+                            "zeros? ids are compared as text)" if found else "")
                          + f" (its items are named by its label names, e.g. {names[0]!r}: an interactions "
                            f"file's item ids, MovieLens' titles; an item it never trained on has no row; items new "
                            f"since it was trained: {skip_hint} ranks for the rest of each row's)")

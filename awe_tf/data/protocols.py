@@ -266,7 +266,7 @@ def merge_interactions(train: Dataset, test: Dataset) -> tuple[Dataset, np.ndarr
     order), the training part's name, notes and settings kept; and which of its interactions (a
     mask over ``Y.data``) come from ``test`` only. A test interaction that repeats the user's
     training one is the training one (the notes count them, and name the test file's ids that are
-    training ids written with other leading zeros, :func:`~awe_tf.data.interactions.same_number_ids`;
+    training ids written with other leading or decimal zeros, :func:`~awe_tf.data.interactions.same_number_ids`;
     the test file's own notes are kept, marked as its)."""
     from awe_tf.data.interactions import _sort_key, same_number_ids, same_number_note
 
