@@ -554,6 +554,17 @@ def test_a_header_naming_the_columns_in_another_order_is_refused_not_read_swappe
     assert read_interactions(write(tmp_path, "ok.csv", "userId,movieId,rating\n1,19,1\n")).label_names == ["19"]
 
 
+def test_a_first_line_whose_user_and_item_are_in_no_other_line_is_noted(tmp_path):
+    rows = "".join(f"u{u},i{i}\n" for u in range(4) for i in range(3))  # 12 interactions
+    misspelt = read_interactions(write(tmp_path, "m.csv", "usr,itme\n" + rows))
+    assert "usr" in list(misspelt.row_ids)  # text ids below: a header of other words cannot be told
+    assert misspelt.notes == ("the first line, usr, itme, read as an interaction, of a user and an item in no other "
+                              "line: if it names the columns, --header yes (header=True) skips it",)
+    assert read_interactions(write(tmp_path, "m.csv", "usr,itme\n" + rows), header=False).notes == ()  # as told
+    assert read_interactions(write(tmp_path, "p.csv", rows)).notes == ()
+    assert read_interactions(write(tmp_path, "s.csv", "usr,itme\n" + rows[:30])).notes == ()  # a few lines: said not
+
+
 def test_a_first_line_is_a_header_by_its_words_or_ids_unless_told(tmp_path):
     """Told from the line: an id that is not an integer (``-17`` is one) above one that is makes
     a header, whichever column it is in; that cannot tell a first user whose id alone is text

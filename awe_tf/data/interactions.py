@@ -24,6 +24,7 @@ ITEM_WORDS = {"item", "items", "itemid", "item_id", "iid", "movie", "movieid", "
               "product_id"}
 HEADER_WORDS = USER_WORDS | ITEM_WORDS | {"rating", "weight", "count", "timestamp", "time"}
 UNIX_TIMES = 1e8  # Unix seconds since 1973: a third column all whole numbers of at least this holds times
+LONE_FIRST_LINE = 10  # interactions from which a first line whose user and item are in no other line is noted
 TIME_WORDS = {"timestamp", "time", "ts", "date", "datetime", "unix_time", "unixtime", "created", "created_at"}
 
 
@@ -102,7 +103,7 @@ def same_number_note(found: dict[str, str], what: str, whose: str, where: str = 
 
 def interactions_to_dataset(users, items, weights, name, path, item_names=None, lines=None,
                             duplicates: str = "error", values_as_ones: bool = False, header=None,
-                            unit: str | None = None) -> Dataset:
+                            unit: str | None = None, notes: tuple[str, ...] = ()) -> Dataset:
     """Build the recommendation data set: one row per user, X = Y = the user's items.
 
     Every interaction is an implicit positive (Y = 1); X keeps the weights, or with
@@ -110,7 +111,8 @@ def interactions_to_dataset(users, items, weights, name, path, item_names=None, 
     an error naming both lines, or with ``duplicates="sum"`` its weights add up (with
     ``values_as_ones``: it is one interaction). Users are in ascending id order, which the
     protocol's split relies on. ``lines``: where each interaction was read, lines of ``path``, or
-    with ``unit`` places in data given in memory (:func:`from_interactions`).
+    with ``unit`` places in data given in memory (:func:`from_interactions`). ``notes``: the
+    reader's, before the data set's own.
     """
     if not users:
         raise DataFormatError(path, "no interactions found (empty file)" if unit is None else "no interactions given")
@@ -130,8 +132,8 @@ def interactions_to_dataset(users, items, weights, name, path, item_names=None, 
     if values_as_ones:
         X = Y.copy()
     names = [item_names.get(t, str(t)) if item_names else str(t) for t in item_ids]
-    notes = tuple(same_number_note(found, what, "its other ids")
-                  for what, ids in (("user", user_ids), ("item", item_ids)) if (found := same_number_ids(ids)))
+    notes += tuple(same_number_note(found, what, "its other ids")
+                   for what, ids in (("user", user_ids), ("item", item_ids)) if (found := same_number_ids(ids)))
     return Dataset(
         X=X,
         Y=Y,
@@ -338,6 +340,7 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
     path = Path(path)
     sep = _separator(path)
     users, items, weights, lines = [], [], [], []
+    told = header is not None
     rows, header = _read_table(path, sep, "interactions", header)
     _check_not_a_table(path, list(header if header is not None else rows[0][1]) if rows else [])
     if header is not None:
@@ -372,8 +375,13 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
         raise DataFormatError(path, f"every weight is a whole number of {UNIX_TIMES:,.0f} or more (line "
                                     f"{weighted[0]}: {weighted[1][2]}): times (Unix seconds), not weights? keep user "
                                     f"and item, {_cut_command(path, 2)}; weights that large: scale them down")
+    notes = ()
+    if not told and header is None and len(users) >= LONE_FIRST_LINE and users.count(users[0]) == 1 \
+            and items.count(items[0]) == 1:
+        notes = (f"the first line, {', '.join(rows[0][1])}, read as an interaction, of a user and an item in no other "
+                 "line: if it names the columns, --header yes (header=True) skips it",)
     return interactions_to_dataset(users, items, weights, name or data_name(path), path, lines=lines,
-                                   duplicates=duplicates, header=header)
+                                   duplicates=duplicates, header=header, notes=notes)
 
 
 def _whole_number(value) -> bool:
