@@ -485,6 +485,10 @@ PYTHON = [
      ["batch_size", "at least 1, got 0"]),
     ("score rows of 3 dimensions", lambda: AWEModel(3, 4).score(np.ones((2, 2, 3))), ValueError,
      ["2-D matrix", "3 dimensions"]),
+    ("items by name as rows", lambda: AWEModel(3, 3, label_names=["i1", "i2", "i3"], data_task="recommendation")
+     .top_k([["i1", "i2"]]), TypeError, ["rows of numbers, a column per feature, got text ('i1')", "rows_of_items"]),
+    ("a row of text among numbers", lambda: AWEModel(3, 4).score([[1, "x", 0]]), TypeError, ["got text ('x')"]),
+    ("no rows", lambda: AWEModel(3, 4).score(None), TypeError, ["inputs are rows (a matrix, a DataFrame), got None"]),
     ("ks past the labels", lambda: __import__("awe_tf").evaluate_model(AWEModel(3, 4), _split(), ks=(1, 10)),
      ValueError, ["evaluate_model: precision@10 needs at least 10 labels to rank; the data has 4"]),
     ("ks of 0", lambda: __import__("awe_tf").evaluate_model(AWEModel(3, 4), _split(), ks=(0, 1)), ValueError,

@@ -565,6 +565,22 @@ def test_a_first_line_whose_user_and_item_are_in_no_other_line_is_noted(tmp_path
     assert read_interactions(write(tmp_path, "s.csv", "usr,itme\n" + rows[:30])).notes == ()  # a few lines: said not
 
 
+def test_a_file_of_another_separator_or_trailing_ones_says_what_to_do_and_a_sep_line_is_read_as_one(tmp_path):
+    cases = {"t.csv": ("user\titem\nu1\ti1\n", "(the line holds tabs: a tab-separated file? name it .tsv"),
+             "s.csv": ("u1;i1\nu2;i2\n", "(the line holds semicolons: awe-tf reads a .csv's fields at commas and "
+                                         "other files' at tabs: tr ';' ',' < s.csv > s-commas.csv)"),
+             "c.tsv": ("u1,i1\nu2,i2\n", "(the line holds commas: awe-tf reads a .csv's fields at commas and other "
+                                         "files' at tabs: name it .csv: mv c.tsv c.csv)"),
+             "e.csv": ("u1,i1,\nu2,i2,\n", "e.csv:1: empty weight (does every line end with ','? user and item "
+                                          "alone take none after them)")}
+    for name, (text, words) in cases.items():
+        with pytest.raises(DataFormatError) as raised:
+            read_interactions(write(tmp_path, name, text))
+        assert words in str(raised.value), str(raised.value)
+    excel = read_interactions(write(tmp_path, "x.csv", "sep=,\nuser,item\nu1,i1\nu2,i2\n"))
+    assert excel.label_names == ["i1", "i2"] and excel.header == ("user", "item")
+
+
 def test_a_first_line_is_a_header_by_its_words_or_ids_unless_told(tmp_path):
     """Told from the line: an id that is not an integer (``-17`` is one) above one that is makes
     a header, whichever column it is in; that cannot tell a first user whose id alone is text

@@ -174,7 +174,7 @@ def _is_header(first: list[str], second: list[str] | None) -> bool:
     words = [f.strip("\"'").lower() for f in first]
     if any(word in HEADER_WORDS for word in words):
         return True
-    if len(first) >= 3 and not _is_number(first[2]):
+    if len(first) >= 3 and first[2] and not _is_number(first[2]):  # an empty one: a separator at the line's end
         return True
     if second is not None:
         return any(not _is_integer(a) and _is_integer(b) for a, b in zip(first[:2], second[:2], strict=False))
@@ -207,6 +207,8 @@ def _read_table(path, sep, rows_are: str, header: bool | None = None):
     rows are (``rows_are``). Each row's fields are checked by the reader, in line order
     (:func:`_check_field_count` among its checks), so the first bad line is the one named."""
     rows = [(line_no, _fields(path, line, line_no, sep)) for line_no, line in text_lines(path) if line.strip()]
+    if rows and rows[0][1] == ["sep=", ""]:  # a spreadsheet's line naming the separator, which it reads as such
+        rows = rows[1:]
     skipped = None
     if rows and (header if header is not None else _is_header(rows[0][1], rows[1][1] if len(rows) > 1 else None)):
         skipped, rows = tuple(rows[0][1]), rows[1:]
@@ -221,8 +223,27 @@ def _check_field_count(path, sep, line_no: int, fields: list[str], fewest: int, 
     what a row of some other number of fields may be, by that number, added to the error."""
     if not fewest <= len(fields) <= most:
         expected = fewest if fewest == most else f"{fewest} to {most}"
+        hint = (hints_by_field_count or {}).get(len(fields), "")
+        other = next((name for mark, name in OTHER_SEPARATORS.items() if mark != sep and mark in fields[0]), None)
+        if len(fields) == 1 and other and not hint:
+            hint = f" (the line holds {other}: " + (
+                "a tab-separated file? name it .tsv, or anything but .csv" if other == "tabs" else
+                f"awe-tf reads a .csv's fields at commas and other files' at tabs: {_convert_command(path, other)}")
+            hint += ")"
         raise DataFormatError(path, f"expected {expected} fields separated by {sep or 'whitespace'!r}, got "
-                                    f"{len(fields)}{(hints_by_field_count or {}).get(len(fields), '')}", line_no)
+                                    f"{len(fields)}{hint}", line_no)
+
+
+OTHER_SEPARATORS = {"\t": "tabs", ";": "semicolons", ",": "commas", "|": "bars"}  # what a line of one field may hold
+
+
+def _convert_command(path: Path, other: str) -> str:
+    """The command that writes a file separated by ``other`` (a name of :data:`OTHER_SEPARATORS`)
+    as a .csv, or, for commas, names it one."""
+    if other == "commas":
+        return f"name it .csv: mv {shlex.quote(path.name)} {shlex.quote(path.stem + '.csv')}"
+    mark = next(mark for mark, name in OTHER_SEPARATORS.items() if name == other)
+    return f"tr '{mark}' ',' < {shlex.quote(path.name)} > {shlex.quote(path.stem + '-commas.csv')}"
 
 
 MOVIELENS_FILES = ("u.data", "ratings.dat", "ratings.csv")  # MovieLens' ratings files, the first found in a folder
@@ -364,6 +385,9 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
             parse_float(path, weighted[1][2], weighted[0], "weight")
             raise DataFormatError(path, f"no weight, where line {weighted[0]} has one: give every row a weight "
                                         "(user, item, weight) or none", line_no)
+        if len(fields) == 3 and not fields[2]:
+            raise DataFormatError(path, f"empty weight (does every line end with {sep!r}? user and item alone take "
+                                        "none after them)", line_no)
         weight = parse_float(path, fields[2], line_no, "weight") if len(fields) == 3 else 1.0
         if weight <= 0:
             raise DataFormatError(path, f"weight {weight} must be positive", line_no)

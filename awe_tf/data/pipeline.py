@@ -49,9 +49,17 @@ def raw_rows(X, n_features: int, names=None, every: bool = False) -> sp.csr_matr
     if isinstance(X, (Dataset, Split)):
         part = "its rows, data.X" if isinstance(X, Dataset) else "a part's rows, split.test.X"
         raise TypeError(f"inputs are rows (a matrix, a DataFrame), not a {type(X).__name__}: give {part}")
+    if X is None:
+        raise TypeError("inputs are rows (a matrix, a DataFrame), got None")
     X = by_position(X, names, every)
     if not sp.issparse(X) and np.ndim(X) > 2:
         raise ValueError(f"inputs are rows, a 2-D matrix (or one row), got an array of {np.ndim(X)} dimensions")
+    text = _text_in(X)
+    if text is not None:
+        raise TypeError(f"inputs are rows of numbers, a column per feature, got text ({str(text)!r}); for a "
+                        "recommendation model, a user's items by name make a row with "
+                        "awe_tf.data.interactions.rows_of_items(model.label_names, [[...]]) (an export's: "
+                        "served.rows_of([[...]]))")
     with np.errstate(over="ignore"):
         X = sp.csr_matrix(X, dtype=np.float32)
     if X.shape[1] != n_features:
@@ -62,6 +70,32 @@ def raw_rows(X, n_features: int, names=None, every: bool = False) -> sp.csr_matr
         X.sum_duplicates()
         X.eliminate_zeros()
     return X
+
+
+def _text_in(X):
+    """The first value of dense rows ``X`` (an array, nested lists, a tensor) that is text and not
+    a number written as text; None where they hold none."""
+    if sp.issparse(X):
+        return None
+    dtype = getattr(X, "dtype", None)
+    dtype = getattr(dtype, "as_numpy_dtype", dtype)  # a tensor's
+    if dtype is not None and np.dtype(dtype).kind not in "USO":  # numbers only
+        return None
+    try:
+        values = np.asarray(X)
+    except ValueError:  # rows of several lengths: the conversion says so
+        return None
+    if values.dtype.kind not in "USO":
+        return None
+    return next((value for value in values.ravel() if isinstance(value, (str, bytes)) and not _number(value)), None)
+
+
+def _number(text) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def pad_rows(matrix: sp.csr_matrix, rows: np.ndarray, width: int, pad_id: int, with_values: bool = True):
