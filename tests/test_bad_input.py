@@ -462,6 +462,12 @@ PYTHON = [
      ["Y must be a matrix of rows x columns", "got a list", "lists of label ids? make a 0/1 matrix"]),
     ("labels as even lists of ids", lambda: __import__("awe_tf").Dataset(np.ones((2, 3)), [[3, 8], [1, 2]]),
      ValueError, ["Y, given as lists, holds values other than 0 and 1 (first 3)", "lists of label ids?"]),
+    ("labels as one class per row", lambda: __import__("awe_tf").Dataset(np.ones((3, 2)), np.array([0, 2, 1])),
+     ValueError, ["Y is one value per row (3 values)", "np.eye(n_classes)[y]"]),
+    ("labels as a list of classes", lambda: __import__("awe_tf").Dataset(np.ones((3, 2)), [0, 2, 1]), ValueError,
+     ["Y is one value per row (3 values)"]),
+    ("a weight below float32's", lambda: __import__("awe_tf").data.interactions.from_interactions(
+        ["u1", "u2"], ["a", "b"], [1e-50, 1.0]), ValueError, ["weight 1e-50 is below float32's smallest"]),
     ("no Y", lambda: __import__("awe_tf").Dataset(np.ones((2, 3)), None), ValueError, ["Y is None"]),
     ("numeric_features too short", lambda: __import__("awe_tf").Dataset(
         np.ones((4, 3)), np.eye(4, 3), list("abc"), list("xyz"), numeric_features=np.ones(2, bool)), ValueError,

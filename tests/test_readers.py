@@ -572,7 +572,8 @@ def test_a_file_of_another_separator_or_trailing_ones_says_what_to_do_and_a_sep_
              "c.tsv": ("u1,i1\nu2,i2\n", "(the line holds commas: awe-tf reads a .csv's fields at commas and other "
                                          "files' at tabs: name it .csv: mv c.tsv c.csv)"),
              "e.csv": ("u1,i1,\nu2,i2,\n", "e.csv:1: empty weight (does every line end with ','? user and item "
-                                          "alone take none after them)")}
+                                          "alone take none after them)"),
+             "w.csv": ("u1,i1,1\nu2,i2,1e-50\n", "w.csv:2: weight 1e-50 is below float32's smallest, 1.18e-38")}
     for name, (text, words) in cases.items():
         with pytest.raises(DataFormatError) as raised:
             read_interactions(write(tmp_path, name, text))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -227,9 +228,20 @@ class Dataset:
     notes: tuple[str, ...] = ()
     categories: tuple[tuple[int, ...], ...] = ()
 
+    def _refuse_one_value_per_row(self, listed: bool) -> None:
+        """Refuse a Y of one value per row (class labels, ``y`` of scikit-learn), which SciPy would
+        read as one row of labels."""
+        flat = getattr(self.Y, "ndim", None) == 1 or listed and len(self.Y) and all(
+            isinstance(value, numbers.Number) for value in self.Y)
+        rows = getattr(self.X, "shape", (len(self.X),) if isinstance(self.X, (list, tuple)) else (None,))[0]
+        if flat and rows != 1:
+            raise ValueError(f"{self.name}: Y is one value per row ({len(self.Y)} values): Y must be a matrix of rows "
+                             "x labels, 1 where a label applies (one class per row: np.eye(n_classes)[y] makes it)")
+
     def __post_init__(self):
         listed = isinstance(self.Y, (list, tuple))  # before it is a matrix: lists of label ids look alike
         self._names_of_frames()
+        self._refuse_one_value_per_row(listed)
         for part in ("X", "Y"):
             if getattr(self, part) is None:
                 raise ValueError(f"{self.name}: {part} is None: a Dataset needs both X and Y")

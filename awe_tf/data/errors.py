@@ -16,6 +16,7 @@ class DataFormatError(ValueError):
 
 
 FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_TINY = 1.1754943508222875e-38  # float32's smallest normal: a weight below loses digits, then reads 0
 
 
 def check_finite(path, value: float, line: int | str | None, what: str = "value", unit: str | None = None) -> float:

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from awe_tf.data.dataset import RECOMMENDATION, Dataset
-from awe_tf.data.errors import FLOAT32_MAX, DataFormatError, check_finite, parse_float
+from awe_tf.data.errors import FLOAT32_MAX, FLOAT32_TINY, DataFormatError, check_finite, parse_float
 from awe_tf.data.text import ADDS_UP, check_duplicates, data_name, some_of, text_lines
 
 INTERACTION_SEPARATORS = ("\t", ",")  # an interactions file's: tabs, or commas in a .csv (read_interactions)
@@ -391,6 +391,9 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
         weight = parse_float(path, fields[2], line_no, "weight") if len(fields) == 3 else 1.0
         if weight <= 0:
             raise DataFormatError(path, f"weight {weight} must be positive", line_no)
+        if weight < FLOAT32_TINY:
+            raise DataFormatError(path, f"weight {weight} is below float32's smallest, {FLOAT32_TINY:.3g}, as which "
+                                        "the model keeps weights: scale the weights up", line_no)
         users.append(fields[0])
         items.append(fields[1])
         weights.append(weight)
@@ -498,6 +501,12 @@ def _weights(weights, n: int) -> np.ndarray:
         check_finite("weights", float(numbers[i]), places[i], "weight", "position")  # a NaN, inf, or beyond float32
         raise DataFormatError("weights", f"weight {float(numbers[i])!r} must be positive (an interaction of weight 0, "
                               "an impression without a click, is no interaction: leave it out)", places[i], "position")
+    tiny = np.flatnonzero(numbers < FLOAT32_TINY)
+    if tiny.size:
+        i = int(tiny[0])
+        raise DataFormatError("weights", f"weight {float(numbers[i])!r} is below float32's smallest, "
+                              f"{FLOAT32_TINY:.3g}, as which the model keeps weights: scale the weights up", places[i],
+                              "position")
     return numbers
 
 
