@@ -837,3 +837,13 @@ def test_a_test_file_holding_training_rows_is_counted_on_the_data_line(tmp_path)
     assert "3 of its 5 labelled rows are training rows, inputs and labels alike: their scores measure what the " \
            "model remembers" in _test_notes(counts)
     assert coverage(load_split(train)).test_rows_trained_on == (0, 0)  # every fifth row: not a file's
+
+
+def test_a_test_file_with_a_label_the_list_lacks_says_so(tmp_path):
+    wider = DENSE.replace("@attribute sea {0,1}\n", "@attribute sea {0,1}\n@attribute land {0,1}\n")
+    for row in ("1.5,2,1,0", "-1,0,0,1", "0.5,4,1,1"):
+        wider = wider.replace(row + "\n", row + ",1\n")
+    with pytest.raises(DataFormatError, match=r"the first not in training is 'land' \(feature 2\) \(if 'land' is a "
+                                              r"label, it is not in l.xml, which lists the labels: add it there"):
+        read_files(write(tmp_path, "d.arff", DENSE), write(tmp_path, "t.arff", wider),
+                   labels=write(tmp_path, "l.xml", XML))
