@@ -148,6 +148,10 @@ def test_interactions_split_by_a_test_file_of_their_own():
     assert split.candidates.tolist() == [0, 1, 2]  # z is in no training row: never ranked
     assert split.train.notes == ("1 test interaction repeats the user's training one: not tested (a user's own "
                                  "items are not ranked)",)
+    again = Dataset.from_interactions(["u1", "u3"], ["c", "c"], name="again")  # u3 only repeats
+    assert protocol_split(train, again).train.notes == (
+        "1 test interaction repeats the user's training one: not tested (a user's own items are not ranked); 1 user "
+        "of the test file had no other, and is not tested",)
     assert coverage(split).own_test_file and coverage(split).users_without_training_items == 1
     assert coverage(split).test_positives_never_trained == 1  # u2's z
     from awe_tf.evaluation import by_training_items, evaluate_model

@@ -298,8 +298,11 @@ def merge_interactions(train: Dataset, test: Dataset) -> tuple[Dataset, np.ndarr
     X = sp.csr_matrix((values[order], (rows[order], cols[order])), shape=shape)
     Y = sp.csr_matrix((np.ones(len(order), np.float32), (rows[order], cols[order])), shape=shape)
     n = int(repeated.sum())
+    only = len(np.setdiff1d(parts[1][0], parts[1][0][~repeated]))  # test users all of whose test items repeat
     notes += (f"{n} test interaction{'s' * (n > 1)} repeat{'s' * (n == 1)} the user's training one{'s' * (n > 1)}: not "
-              "tested (a user's own items are not ranked)",) if n else ()
+              "tested (a user's own items are not ranked)" + (
+                  f"; {only} user{'s' * (only > 1)} of the test file had no other, and {'are' if only > 1 else 'is'} "
+                  "not tested" if only else ""),) if n else ()
     if np.any(parts[1][2] != 1.0):
         notes += ("the test file's weights are not used: a test interaction is an item to find, whatever its weight",)
     data = dataclasses.replace(train, X=X if not train.values_as_ones else Y.copy(), Y=Y, feature_names=list(items),
