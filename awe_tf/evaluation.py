@@ -66,7 +66,7 @@ def evaluate_model(score_fn, split: Split, ks=None) -> dict:
         TypeError: ``split`` not a Split, or ``score_fn`` not a model or its score (a Split, an
             export, a model's top_k).
         ValueError: a model trained on other data, a test part without a positive label
-            (nothing to score), or ks not whole numbers of at least 1 and at most the labels.
+            (nothing to score), or ks not integers of at least 1 and at most the labels.
     """
     if not isinstance(split, Split):
         raise TypeError(f"evaluate_model ranks a Split's test part (load_dataset(name), load_split(...)), got a "
@@ -98,7 +98,7 @@ def evaluate_model(score_fn, split: Split, ks=None) -> dict:
 
 def checked_ks(caller: str, ks, n_labels: int) -> tuple[int, ...] | None:
     """The ks given to ``caller`` as a tuple, None where none was given (the protocol's then):
-    whole numbers of at least 1 and at most ``n_labels`` (a k above them has no precision@k), else
+    integers of at least 1 and at most ``n_labels`` (a k above them has no precision@k), else
     a ValueError (TypeError: not a list of numbers) saying so."""
     if ks is None:
         return None
@@ -106,7 +106,7 @@ def checked_ks(caller: str, ks, n_labels: int) -> tuple[int, ...] | None:
         raise TypeError(f"{caller}: ks is a list of ks, such as ks=(1, 5), got {ks!r}")
     ks = tuple(ks)
     if not ks or any(isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1 for k in ks):
-        raise ValueError(f"{caller}: ks must be whole numbers of at least 1, got {ks!r}")
+        raise ValueError(f"{caller}: ks must be integers of at least 1, got {ks!r}")
     if max(ks) > n_labels:
         raise ValueError(f"{caller}: precision@{max(ks)} needs at least {max(ks)} labels to rank; the data has "
                          f"{n_labels}")
@@ -173,7 +173,7 @@ def evaluate_served(served, split: Split, ks=None, batch_size: int = 256) -> dic
         ``{"metrics": {...}, "n_test": ..., "n_excluded": ...}``.
 
     Raises:
-        ValueError: a test part without a positive label (nothing to score), ks not whole numbers
+        ValueError: a test part without a positive label (nothing to score), ks not integers
             of at least 1 and at most the labels, or an export whose largest k is below a k given
             or every k to report.
     """

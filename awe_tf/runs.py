@@ -179,19 +179,33 @@ def checkpoint_times(run: Path) -> dict:
 
 
 def trained_seconds(run: Path) -> dict:
-    """``{checkpoint state file, relative to run: seconds}`` of the run in ``run``
-    (:func:`checkpoint_times`): what :func:`publish` records, so that training into the run after
-    it published shows (:func:`unpublished_training_note`), however the folder was copied since."""
-    return {state.relative_to(run).as_posix(): seconds for state, (seconds, _) in checkpoint_times(run).items()}
+    """``{checkpoint state file, relative to run: seconds}`` of every checkpoint in the run in
+    ``run`` (its stages', its iterative steps', auto's stages'): what :func:`publish` records, so
+    that training into the run after it published shows (:func:`unpublished_training_note`),
+    however the folder was copied since."""
+    found = {}
+    for stage in (*STAGES, AUTO):
+        for state in sorted((Path(run) / stage).glob("**/checkpoints/state.json")):
+            try:
+                found[state.relative_to(run).as_posix()] = float(json.loads(state.read_text()).get("seconds", 0.0))
+            except (OSError, ValueError, TypeError, AttributeError):
+                continue
+    return found
 
 
 def unpublished_training_note(run: Path | None) -> str | None:
-    """A note where the run in ``run`` holds training done after it published its model (its
-    checkpoints' seconds are not those ``metrics.json`` recorded): a later train command into it
-    that was cut short, or is running. Commands that read the run's model use the one it published.
-    None otherwise, and for runs published before the seconds were recorded."""
-    recorded = (read_metrics(run) or {}).get("trained_seconds") if run is not None else None
-    if recorded is None or trained_seconds(Path(run)) == recorded:
+    """A note where the run in ``run`` holds training done after it published its model: a
+    checkpoint whose seconds ``metrics.json`` did not record so (:func:`trained_seconds`), from a
+    later train command into it that was cut short, or is running. Commands that read the run's
+    model use the one it published. None otherwise: checkpoints removed since are no training;
+    runs published before the seconds were recorded, or whose record cannot be read, say nothing."""
+    try:
+        recorded = (read_metrics(run) or {}).get("trained_seconds") if run is not None else None
+    except RunError:  # the commands that need the record say so themselves
+        return None
+    if not isinstance(recorded, dict):
+        return None
+    if all(recorded.get(state) == seconds for state, seconds in trained_seconds(Path(run)).items()):
         return None
     return (f"note: {run} holds training newer than the model it published (a later awe-tf train into it, cut short or "
             "still running): this is the published model; the same train command goes on from that training")
@@ -222,7 +236,7 @@ def foreign_parts(run: Path) -> list[str]:
     ``name (why)``: a run there would replace it, and ``--restart`` delete it. A model folder holds
     the model's config; a stage's or auto's folder, files only in ``checkpoints/`` and ``logs/``
     folders (and auto's record); ``metrics.json`` is a run's report, ``features.json`` a list."""
-    from awe_tf.models.saving import CONFIG_FILE
+    from awe_tf.models.saving import CONFIG_FILE, WEIGHTS_PREFIX
 
     run, found = Path(run), []
     for part in parts():
@@ -231,8 +245,10 @@ def foreign_parts(run: Path) -> list[str]:
             continue
         if part == RUN_MODEL and not path.is_dir():
             why = "a file, not a model's folder"
-        elif part == RUN_MODEL:
-            why = None if (path / CONFIG_FILE).exists() or not any(path.iterdir()) else f"no {CONFIG_FILE} in it"
+        elif part == RUN_MODEL:  # a model's config and weights (or part of them: a save cut short)
+            ours = {CONFIG_FILE, Path(WEIGHTS_PREFIX).parts[0]}
+            why = None if all(entry.name in ours for entry in path.iterdir()) else f"no awe-tf model: {CONFIG_FILE} " \
+                "and weights/ are all a model's folder holds"
         elif part in (METRICS, FEATURES):
             try:
                 read = json.loads(path.read_text())
@@ -249,7 +265,7 @@ def foreign_parts(run: Path) -> list[str]:
 
 def _foreign_file(folder: Path) -> str | None:
     """The first file in a stage's or auto's ``folder`` that training does not write, as words."""
-    from awe_tf.training.auto import LEDGER
+    from awe_tf.training.auto import LEDGER, STAGED
 
     for place, _, files in os.walk(folder):
         inside = Path(place).relative_to(folder).parts
@@ -257,7 +273,7 @@ def _foreign_file(folder: Path) -> str | None:
             continue
         ledger = folder.name == AUTO and (not inside or len(inside) == 1 and inside[0].startswith(".worker"))
         for name in files:
-            if not (ledger and name == LEDGER):
+            if not (ledger and name in (LEDGER, Path(LEDGER).with_suffix(STAGED).name)):  # the record, or its draft
                 return f"{Path(place, name).relative_to(folder.parent)} is not a checkpoint"
     return None
 

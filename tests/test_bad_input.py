@@ -358,6 +358,20 @@ def test_bad_requests_name_the_field(request_, error, words, flavour, exports):
         assert "\n" not in str(raised.value)
 
 
+def test_evaluate_served_refuses_a_k_its_export_cannot_answer(exports):
+    from awe_tf.data.dataset import Dataset, Split
+    from awe_tf.evaluation import evaluate_served
+
+    rows = sp.csr_matrix(np.eye(4, 30, 1))
+    split = Split(Dataset(rows, rows, task="recommendation"), Dataset(rows, rows, task="recommendation"))
+    with pytest.raises(ValueError, match=r"evaluate_served: the export answers at most k = 10, below the ks given, "
+                                         r"\[1, 20\]"):
+        evaluate_served(exports["scann"], split, ks=(1, 20))
+    with pytest.raises(ValueError, match=r"evaluate_served: precision@31 needs at least 31 labels"):
+        evaluate_served(exports["portable"], split, ks=[31])
+    assert {f"precision@{k}" for k in (1, 3, 5, 10)} <= set(evaluate_served(exports["scann"], split)["metrics"])
+
+
 def test_exclusions_may_differ_in_length_from_row_to_row(exports):
     served = exports["portable"]
     first = served(feature_ids=[[3], [4], [5]], k=3)["label_ids"]
@@ -467,7 +481,8 @@ PYTHON = [
     ("labels as a list of classes", lambda: __import__("awe_tf").Dataset(np.ones((3, 2)), [0, 2, 1]), ValueError,
      ["Y is one value per row (3 values)"]),
     ("a weight below float32's", lambda: __import__("awe_tf").data.interactions.from_interactions(
-        ["u1", "u2"], ["a", "b"], [1e-50, 1.0]), ValueError, ["weight 1e-50 is below float32's smallest"]),
+        ["u1", "u2"], ["a", "b"], [1e-50, 1.0]), ValueError,
+     ["weight 1e-50 is below float32's smallest normal number"]),
     ("no Y", lambda: __import__("awe_tf").Dataset(np.ones((2, 3)), None), ValueError, ["Y is None"]),
     ("numeric_features too short", lambda: __import__("awe_tf").Dataset(
         np.ones((4, 3)), np.eye(4, 3), list("abc"), list("xyz"), numeric_features=np.ones(2, bool)), ValueError,
@@ -498,9 +513,9 @@ PYTHON = [
     ("ks past the labels", lambda: __import__("awe_tf").evaluate_model(AWEModel(3, 4), _split(), ks=(1, 10)),
      ValueError, ["evaluate_model: precision@10 needs at least 10 labels to rank; the data has 4"]),
     ("ks of 0", lambda: __import__("awe_tf").evaluate_model(AWEModel(3, 4), _split(), ks=(0, 1)), ValueError,
-     ["ks must be whole numbers of at least 1, got (0, 1)"]),
+     ["ks must be integers of at least 1, got (0, 1)"]),
     ("ks of a fraction", lambda: __import__("awe_tf").evaluate_model(AWEModel(3, 4), _split(), ks=[2.5]),
-     ValueError, ["ks must be whole numbers of at least 1, got (2.5,)"]),
+     ValueError, ["ks must be integers of at least 1, got (2.5,)"]),
     ("ks as one number", lambda: __import__("awe_tf").evaluate_model(AWEModel(3, 4), _split(), ks=5), TypeError,
      ["ks is a list of ks, such as ks=(1, 5), got 5"]),
 ]

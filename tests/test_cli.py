@@ -642,6 +642,36 @@ def test_commands_on_a_run_with_a_continuation_cut_short_say_they_use_the_publis
     assert "holds training newer" not in run("evaluate", str(tmp_path / "copy")).stdout
 
 
+def test_what_a_run_writes_is_its_own_and_only_training_since_it_published_is_noted(tmp_path):
+    from awe_tf import runs
+
+    run = tmp_path / "run"
+    own = {"auto/auto.json": "{}", "auto/auto.partial": "{", "auto/.worker-1/auto.json": "{}",
+           "auto/WSABIE/validation/checkpoints/state.json": '{"seconds": 2.0}', "auto/WSABIE/final/logs/events": "",
+           "final/step-1/checkpoints/state.json": '{"seconds": 3.0}', "final/step-1/logs/events": "",
+           "final/checkpoints/state.json": '{"seconds": 5.0}', "model/weights/ckpt.index": "",
+           "metrics.json": json.dumps({"metrics": {}, "trained_seconds": {
+               "final/checkpoints/state.json": 5.0, "final/step-1/checkpoints/state.json": 3.0,
+               "auto/WSABIE/validation/checkpoints/state.json": 2.0}})}
+    for name, text in own.items():
+        (run / name).parent.mkdir(parents=True, exist_ok=True)
+        (run / name).write_text(text)
+    assert runs.foreign_parts(run) == [] and runs.unpublished_training_note(run) is None
+    (run / "final" / "step-1" / "checkpoints" / "state.json").unlink()  # checkpoints removed since: no training
+    assert runs.unpublished_training_note(run) is None
+    (run / "final" / "checkpoints" / "state.json").write_text('{"seconds": 7.5}')  # trained on since
+    assert "holds training newer than the model it published" in runs.unpublished_training_note(run)
+    (run / "final" / "checkpoints" / "state.json").write_text('{"seconds": 5.0}')
+    (run / "auto" / "vote" / "checkpoints").mkdir(parents=True)
+    (run / "auto" / "vote" / "checkpoints" / "state.json").write_text('{"seconds": 1.0}')  # a stage begun since
+    assert runs.unpublished_training_note(run) is not None
+    (run / "metrics.json").write_text("{")  # unreadable: the command that reads it says so, not this note
+    assert runs.unpublished_training_note(run) is None
+    (run / "final" / "step-1" / "notes.txt").write_text("mine")
+    assert runs.foreign_parts(run) == ["final (final/step-1/notes.txt is not a checkpoint)",
+                                       "metrics.json (not a run's report)"]
+
+
 def test_an_output_folder_holding_files_no_run_wrote_is_refused_before_they_are_replaced(tmp_path):
     small = ["--epochs", "1", "--dimension", "4", "--negatives", "3", "--no-baselines", "--no-validate"]
     cases = {"model/mine.bin": b"keep", "metrics.json": b'{"mine": true}', "validation/notes.txt": b"mine",

@@ -552,6 +552,8 @@ def test_a_header_naming_the_columns_in_another_order_is_refused_not_read_swappe
     with pytest.raises(DataFormatError, match=r"names the columns user, weight, item, .* put them in that order$"):
         read_interactions(write(tmp_path, "w.csv", "user,weight,item\n1,2,19\n"))
     assert read_interactions(write(tmp_path, "ok.csv", "userId,movieId,rating\n1,19,1\n")).label_names == ["19"]
+    with pytest.raises(DataFormatError, match=r"names the columns item, but they are read by position"):
+        read_interactions(write(tmp_path, "one.csv", "item\n1,2\n"), header=True)
 
 
 def test_a_first_line_whose_user_and_item_are_in_no_other_line_is_noted(tmp_path):
@@ -562,18 +564,27 @@ def test_a_first_line_whose_user_and_item_are_in_no_other_line_is_noted(tmp_path
                               "line: if it names the columns, --header yes (header=True) skips it",)
     assert read_interactions(write(tmp_path, "m.csv", "usr,itme\n" + rows), header=False).notes == ()  # as told
     assert read_interactions(write(tmp_path, "p.csv", rows)).notes == ()
-    assert read_interactions(write(tmp_path, "s.csv", "usr,itme\n" + rows[:30])).notes == ()  # a few lines: said not
+    few = "".join(rows.splitlines(keepends=True)[:5])
+    assert read_interactions(write(tmp_path, "s.csv", "usr,itme\n" + few)).notes == ()  # a few lines: said not
+    numbers = "".join(f"{u},{i}\n" for u in range(4) for i in range(3))
+    assert read_interactions(write(tmp_path, "n.csv", "100,200\n" + numbers)).notes == ()  # no header looks so
 
 
 def test_a_file_of_another_separator_or_trailing_ones_says_what_to_do_and_a_sep_line_is_read_as_one(tmp_path):
     cases = {"t.csv": ("user\titem\nu1\ti1\n", "(the line holds tabs: a tab-separated file? name it .tsv"),
-             "s.csv": ("u1;i1\nu2;i2\n", "(the line holds semicolons: awe-tf reads a .csv's fields at commas and "
-                                         "other files' at tabs: tr ';' ',' < s.csv > s-commas.csv)"),
+             "s.csv": ("u1,i1\nu2;i2\n", "s.csv:2: expected 2 to 3 fields separated by ',', got 1 (the line holds "
+                                         "semicolons: awe-tf reads a .csv's fields at commas and other files' at tabs: "
+                                         "tr ';,' ',.' < s.csv > s-commas.csv)"),
+             "d.csv": ("u1;i1;4,5\nu2;i2;3,5\n", "d.csv: its first line's first field, 'u1;i1;4', holds semicolons, "
+                                               "but a .csv's fields are read at its commas: a file separated by "
+                                               "semicolons (with decimal commas?) becomes one of commas with tr ';,' "
+                                               "',.' < d.csv > d-commas.csv"),
              "c.tsv": ("u1,i1\nu2,i2\n", "(the line holds commas: awe-tf reads a .csv's fields at commas and other "
                                          "files' at tabs: name it .csv: mv c.tsv c.csv)"),
              "e.csv": ("u1,i1,\nu2,i2,\n", "e.csv:1: empty weight (does every line end with ','? user and item "
                                           "alone take none after them)"),
-             "w.csv": ("u1,i1,1\nu2,i2,1e-50\n", "w.csv:2: weight 1e-50 is below float32's smallest, 1.18e-38")}
+             "w.csv": ("u1,i1,1\nu2,i2,1e-50\n",
+                       "w.csv:2: weight 1e-50 is below float32's smallest normal number, 1.18e-38")}
     for name, (text, words) in cases.items():
         with pytest.raises(DataFormatError) as raised:
             read_interactions(write(tmp_path, name, text))

@@ -272,12 +272,12 @@ def check_parts(args, split, name: str, parts: str) -> None:
     if recommendation and not split.test.Y[:, split.candidates].nnz:
         import numpy as np
 
-        from awe_tf.data.interactions import same_number_ids, same_number_pairs
+        from awe_tf.data.interactions import OTHER_ZEROS, same_number_ids, same_number_pairs
 
         names = np.asarray(split.train.label_names, dtype=object)
         found = same_number_ids(names[np.unique(split.test.Y.indices)], names[split.candidates])
-        hint = (f" (ids are compared as text; its items are training items written with other leading or decimal zeros "
-                f"({len(found)}: {same_number_pairs(found)}): write them alike)") if found else ""
+        hint = (f" (ids are compared as text; its items are training items {OTHER_ZEROS} ({len(found)}: "
+                f"{same_number_pairs(found)}): write them alike)") if found else ""
         raise UsageError(f"{args.test or args.train or name}: every item of its test part is in no training row, "
                          f"and an item never trained on is not ranked: every precision would be 0{hint}")
 

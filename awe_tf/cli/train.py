@@ -171,7 +171,7 @@ def _train(args) -> int:
     foreign = runs.foreign_parts(out)
     if foreign:  # publishing replaces them, --restart deletes them
         raise UsageError(f"--output {out} holds {', '.join(foreign)}, not written by an awe-tf run: a run there would "
-                         "replace it, and --restart delete it; give another --output, or move them out")
+                         "replace what it holds, and --restart delete it; give another --output, or move it out")
     if not args.restart:
         changed = runs.changed_request(out, request)
         if changed:  # a finished run of other settings: its model would be replaced without a word

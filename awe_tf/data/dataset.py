@@ -231,10 +231,15 @@ class Dataset:
     def _refuse_one_value_per_row(self, listed: bool) -> None:
         """Refuse a Y of one value per row (class labels, ``y`` of scikit-learn), which SciPy would
         read as one row of labels."""
+        if self.X is None or self.Y is None:  # said as such below
+            return
         flat = getattr(self.Y, "ndim", None) == 1 or listed and len(self.Y) and all(
             isinstance(value, numbers.Number) for value in self.Y)
-        rows = getattr(self.X, "shape", (len(self.X),) if isinstance(self.X, (list, tuple)) else (None,))[0]
-        if flat and rows != 1:
+        try:
+            one_row = np.ndim(self.X) < 2 or np.shape(self.X)[0] == 1  # a 1-D X is one row, as SciPy reads it
+        except ValueError:  # rows of several lengths: said where X is read
+            return
+        if flat and not one_row:
             raise ValueError(f"{self.name}: Y is one value per row ({len(self.Y)} values): Y must be a matrix of rows "
                              "x labels, 1 where a label applies (one class per row: np.eye(n_classes)[y] makes it)")
 

@@ -82,6 +82,9 @@ def same_number_ids(ids: Iterable, known: Iterable | None = None) -> dict[str, s
     return dict(sorted(found.items()))
 
 
+OTHER_ZEROS = "written with other leading or decimal zeros"  # how ids of one number differ (same_number_ids)
+
+
 def same_number_pairs(found: dict[str, str]) -> str:
     """The first three ids :func:`same_number_ids` ``found``, each with its other spelling."""
     return some_of([f"{i!r} for {other!r}" for i, other in found.items()], shown=3)
@@ -96,7 +99,7 @@ def same_number_note(found: dict[str, str], what: str, whose: str, where: str = 
         whose: the ids they are written otherwise than, ``"training ids"``.
         where: whose ids they are, ``"of the test file "`` (with its space), or nothing.
     """
-    return (f"{what} ids {where}written with other leading or decimal zeros than {whose} ({len(found)}: "
+    return (f"{what} ids {where}{OTHER_ZEROS} than {whose} ({len(found)}: "
             f"{same_number_pairs(found)}): ids are compared as text, so they are read as other {what}s; write them "
             f"alike where they are one {what}")
 
@@ -166,12 +169,17 @@ def _is_integer(text: str) -> bool:
     return True
 
 
+def _column_words(fields) -> list[str]:
+    """A first line's fields as column names are compared: unquoted, in lower case."""
+    return [field.strip("\"'").lower() for field in fields]
+
+
 def _is_header(first: list[str], second: list[str] | None) -> bool:
     """Whether a table's first line names its columns (``header=None``, the default): a field is
     a known column name, its weight is not a number, or an id of it is not an integer where the
     next line's is. The last cannot tell a header of other words from a first user or item whose
     id alone is text: ``header=True`` / ``False`` (``--header yes`` / ``no``) says which."""
-    words = [f.strip("\"'").lower() for f in first]
+    words = _column_words(first)
     if any(word in HEADER_WORDS for word in words):
         return True
     if len(first) >= 3 and first[2] and not _is_number(first[2]):  # an empty one: a separator at the line's end
@@ -243,7 +251,8 @@ def _convert_command(path: Path, other: str) -> str:
     if other == "commas":
         return f"name it .csv: mv {shlex.quote(path.name)} {shlex.quote(path.stem + '.csv')}"
     mark = next(mark for mark, name in OTHER_SEPARATORS.items() if name == other)
-    return f"tr '{mark}' ',' < {shlex.quote(path.name)} > {shlex.quote(path.stem + '-commas.csv')}"
+    marks, commas = (f"{mark},", ",.") if other == "semicolons" else (mark, ",")  # a spreadsheet's decimal commas
+    return f"tr '{marks}' '{commas}' < {shlex.quote(path.name)} > {shlex.quote(path.stem + '-commas.csv')}"
 
 
 MOVIELENS_FILES = ("u.data", "ratings.dat", "ratings.csv")  # MovieLens' ratings files, the first found in a folder
@@ -312,7 +321,7 @@ def _check_not_a_table(path: Path, first_row: list[str]) -> None:
     names no interactions column (:data:`HEADER_WORDS`): a table of features and label columns,
     which is not a format awe-tf reads from a file; say what is. (A log with more columns than
     user, item and weight has its own error, with the command that keeps the first three.)"""
-    if len(first_row) >= TABLE_FIELDS and not any(field.lower() in HEADER_WORDS for field in first_row):
+    if len(first_row) >= TABLE_FIELDS and not any(word in HEADER_WORDS for word in _column_words(first_row)):
         raise DataFormatError(path, f"its first row has {len(first_row)} fields, where an interactions file (what a "
                                     ".csv or .tsv is read as) has user, item[, weight]: a table of features and label "
                                     "columns is read from Mulan ARFF (--format mulan, with its label list) or "
@@ -332,11 +341,11 @@ def _cut_command(path: Path, columns: int = 3) -> str:
 def _check_column_order(path: Path, header: tuple[str, ...]) -> None:
     """Refuse a header that names a user or an item column where the other belongs: the columns
     are read by position, user then item, so ``item,user`` would swap users and items."""
-    words = [field.strip("\"'").lower() for field in header]
+    words = _column_words(header)
     if not any(word in ITEM_WORDS and at != 1 or word in USER_WORDS and at != 0 for at, word in enumerate(words)):
         return
     swap = ""
-    if words[0] in ITEM_WORDS and words[1] in USER_WORDS:  # the usual mistake: a command that swaps the two
+    if len(words) > 1 and words[0] in ITEM_WORDS and words[1] in USER_WORDS:  # the usual mistake: a swap
         tab = _separator(path) != ","
         fields = r"-F'\t' -v OFS='\t'" if tab else "-F, -v OFS=,"
         swap = (f": awk {fields} '{{t = $1; $1 = $2; $2 = t; print}}' {shlex.quote(path.name)} > "
@@ -363,6 +372,11 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
     users, items, weights, lines = [], [], [], []
     told = header is not None
     rows, header = _read_table(path, sep, "interactions", header)
+    first = header if header is not None else rows[0][1] if rows else ()
+    if sep == "," and first and ";" in first[0]:  # a user id of "u1;i1;4" and an item "5", else
+        raise DataFormatError(path, f"its first line's first field, {first[0]!r}, holds semicolons, but a .csv's "
+                                    "fields are read at its commas: a file separated by semicolons (with decimal "
+                                    f"commas?) becomes one of commas with {_convert_command(path, 'semicolons')}")
     _check_not_a_table(path, list(header if header is not None else rows[0][1]) if rows else [])
     if header is not None:
         _check_column_order(path, header)
@@ -389,11 +403,8 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
             raise DataFormatError(path, f"empty weight (does every line end with {sep!r}? user and item alone take "
                                         "none after them)", line_no)
         weight = parse_float(path, fields[2], line_no, "weight") if len(fields) == 3 else 1.0
-        if weight <= 0:
-            raise DataFormatError(path, f"weight {weight} must be positive", line_no)
-        if weight < FLOAT32_TINY:
-            raise DataFormatError(path, f"weight {weight} is below float32's smallest, {FLOAT32_TINY:.3g}, as which "
-                                        "the model keeps weights: scale the weights up", line_no)
+        if _weight_problem(weight):
+            raise DataFormatError(path, _weight_problem(weight), line_no)
         users.append(fields[0])
         items.append(fields[1])
         weights.append(weight)
@@ -404,7 +415,7 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
                                     f"and item, {_cut_command(path, 2)}; weights that large: scale them down")
     notes = ()
     if not told and header is None and len(users) >= LONE_FIRST_LINE and users.count(users[0]) == 1 \
-            and items.count(items[0]) == 1:
+            and items.count(items[0]) == 1 and not (_is_integer(users[0]) and _is_integer(items[0])):  # ids: data
         notes = (f"the first line, {', '.join(rows[0][1])}, read as an interaction, of a user and an item in no other "
                  "line: if it names the columns, --header yes (header=True) skips it",)
     return interactions_to_dataset(users, items, weights, name or data_name(path), path, lines=lines,
@@ -495,19 +506,24 @@ def _weights(weights, n: int) -> np.ndarray:
     except (TypeError, ValueError):
         bad = next(i for i, value in enumerate(values.tolist()) if not _is_number_like(value))
         raise DataFormatError("weights", f"weight {values[bad]!r} is not a number", places[bad], "position") from None
-    bad = np.flatnonzero(~np.isfinite(numbers) | (np.abs(numbers) > FLOAT32_MAX) | (numbers <= 0))
+    bad = np.flatnonzero(~np.isfinite(numbers) | (np.abs(numbers) > FLOAT32_MAX) | (numbers < FLOAT32_TINY))
     if bad.size:
         i = int(bad[0])
         check_finite("weights", float(numbers[i]), places[i], "weight", "position")  # a NaN, inf, or beyond float32
-        raise DataFormatError("weights", f"weight {float(numbers[i])!r} must be positive (an interaction of weight 0, "
-                              "an impression without a click, is no interaction: leave it out)", places[i], "position")
-    tiny = np.flatnonzero(numbers < FLOAT32_TINY)
-    if tiny.size:
-        i = int(tiny[0])
-        raise DataFormatError("weights", f"weight {float(numbers[i])!r} is below float32's smallest, "
-                              f"{FLOAT32_TINY:.3g}, as which the model keeps weights: scale the weights up", places[i],
-                              "position")
+        raise DataFormatError("weights", _weight_problem(float(numbers[i])), places[i], "position")
     return numbers
+
+
+def _weight_problem(weight: float) -> str | None:
+    """What is wrong with a finite interaction weight, or None: not above 0, or so small that
+    float32, as which a model keeps it, cannot hold it as a normal number."""
+    if weight <= 0:
+        return (f"weight {weight!r} must be positive (an interaction of weight 0, an impression without a click, is no "
+                "interaction: leave it out)")
+    if weight < FLOAT32_TINY:
+        return (f"weight {weight!r} is below float32's smallest normal number, {FLOAT32_TINY:.3g} (a model keeps "
+                "weights as float32): scale the weights up")
+    return None
 
 
 def _is_number_like(value) -> bool:
@@ -644,8 +660,8 @@ def rows_of_items(names: Sequence[str], items: Iterable[Sequence[str]],
     elif lacking:
         found = same_number_ids(lacking, index)
         raise ValueError(f"items the model does not have: {some_of(map(repr, lacking))}"
-                         + (f" ({same_number_pairs(found)}: the model's items written with other leading or decimal "
-                            "zeros? ids are compared as text)" if found else "")
+                         + (f" ({same_number_pairs(found)}: the model's items {OTHER_ZEROS}? ids are compared as "
+                            "text)" if found else "")
                          + f" (its items are named by its label names, e.g. {names[0]!r}: an interactions "
                            f"file's item ids, MovieLens' titles; an item it never trained on has no row; items new "
                            f"since it was trained: {skip_hint} ranks for the rest of each row's)")

@@ -130,7 +130,8 @@ def _read_parts(train, test, labels, format, name, duplicates, header):
         out = (read_mulan(train, labels, name, duplicates),
                read_mulan(test, labels, name, duplicates) if test else None)
         if out[1] is not None and out[1].feature_names != out[0].feature_names:
-            extra = [name for name in out[1].feature_names if name not in set(out[0].feature_names)]
+            trained = set(out[0].feature_names)
+            extra = [feature for feature in out[1].feature_names if feature not in trained]
             raise DataFormatError(test, f"its features differ from those of {train}: "
                                         f"{first_difference(out[0].feature_names, out[1].feature_names)}" + (
                                             f" (if {extra[0]!r} is a label, it is not in {Path(labels).name}, which "

@@ -304,6 +304,7 @@ class _Stopwatch:
 
 
 LEDGER = "auto.json"  # in choose_affinity's output_dir: the stages finished, and the settings they ran with
+STAGED = ".partial"  # the suffix of the record's draft, written whole, then renamed into place
 
 
 class RecordRefused(ValueError):
@@ -373,7 +374,7 @@ class _Ledger:
         self.stages[name] = record
         path = self.directory / (worker_directory() or "") / LEDGER
         path.parent.mkdir(parents=True, exist_ok=True)
-        staged = path.with_suffix(".partial")
+        staged = path.with_suffix(STAGED)
         staged.write_text(json.dumps({"settings": self.settings, "stages": self.stages}, indent=1))
         staged.replace(path)  # whole or not at all
 

@@ -194,15 +194,19 @@ class _TrialRunner:
         epoch checkpoints in its trial folder while it trains (:data:`TRIAL_TRAINING`), so a
         search interrupted mid-trial goes on from the trial's last finished epoch when it is run
         again (KerasTuner gives an unfinished trial to the next search of the folder); they are
-        removed once the trial has its score, which is all a search keeps of it."""
+        removed once the trial has its score, which is all a search keeps of it, or has failed."""
         model_config, train_config = self.settings(trial.hyperparameters.values)
         training = Path(self.get_trial_dir(trial.trial_id)) / TRIAL_TRAINING
         if any(training.glob("**/checkpoints/state.json")):
             print(f"trial {trial.trial_id}: going on from the checkpoints it left in {training} when the search "
                   "was interrupted", flush=True)
-        result, _ = train_model(self.validation.train, model_config, train_config, self.iterations,
-                                self.validation, output_dir=training, log=lambda line: None)
-        score = best_score(result, self.monitor)
+        try:
+            result, _ = train_model(self.validation.train, model_config, train_config, self.iterations,
+                                    self.validation, output_dir=training, log=lambda line: None)
+            score = best_score(result, self.monitor)
+        except Exception:  # a failed trial is not run again (an interruption is: KeyboardInterrupt keeps them)
+            shutil.rmtree(training, ignore_errors=True)
+            raise
         shutil.rmtree(training, ignore_errors=True)
         return {"val_" + self.monitor: score}
 
