@@ -483,6 +483,11 @@ PYTHON = [
     ("a weight below float32's", lambda: __import__("awe_tf").data.interactions.from_interactions(
         ["u1", "u2"], ["a", "b"], [1e-50, 1.0]), ValueError,
      ["weight 1e-50 is below float32's smallest normal number"]),
+    ("a Keras 3 callback", lambda: __import__("awe_tf").training.fit(_dataset(np.eye(4, 3)), callbacks=[
+        __import__("keras").callbacks.EarlyStopping()]), TypeError,
+     ["callbacks are tf.keras callbacks", "Keras 3's (import keras); use tf.keras.callbacks.EarlyStopping"]),
+    ("a strategy of another type", lambda: __import__("awe_tf").training.fit(_dataset(np.eye(4, 3)), strategy=2),
+     TypeError, ["strategy must be a tf.distribute strategy or its name", "got a int"]),
     ("no Y", lambda: __import__("awe_tf").Dataset(np.ones((2, 3)), None), ValueError, ["Y is None"]),
     ("numeric_features too short", lambda: __import__("awe_tf").Dataset(
         np.ones((4, 3)), np.eye(4, 3), list("abc"), list("xyz"), numeric_features=np.ones(2, bool)), ValueError,
@@ -527,6 +532,13 @@ def test_bad_python_input_is_named(call, error, words):
         call()
     for word in words:
         assert word in str(raised.value), (word, str(raised.value)[:300])
+
+
+def test_fit_takes_a_strategy_by_name():
+    from awe_tf.training import TrainConfig, fit
+
+    result = fit(_dataset(np.eye(4, 3)), train_config=TrainConfig(epochs=1, verbose=0), strategy="default")
+    assert result.epochs_run == 1
 
 
 def test_positive_label_values_read_as_ones_and_spaced_specs_parse():

@@ -228,6 +228,18 @@ def check_arguments(caller: str, train, model_config=None, train_config=None, va
                          f"{caller}(validation.train, ..., validation=validation)")
 
 
+def check_callbacks(caller: str, callbacks) -> None:
+    """Refuse a callback that is not a ``tf.keras`` one (Keras 2, tf_keras, what TFRS models take):
+    Keras 3's (``import keras``, Colab's default) fail deep inside Keras 2's loop."""
+    for callback in callbacks:
+        if not isinstance(callback, tf.keras.callbacks.Callback):
+            kind, origin = type(callback).__name__, type(callback).__module__
+            keras3 = origin.split(".")[0] == "keras"
+            raise TypeError(f"{caller}: callbacks are tf.keras callbacks (Keras 2, which TFRS models need; awe-tf "
+                            f"makes tf.keras tf_keras), got {kind} from {origin}" + (
+                                f": Keras 3's (import keras); use tf.keras.callbacks.{kind}" if keras3 else ""))
+
+
 def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: TrainConfig | None = None,
         validation: Split | None = None, output_dir=None, strategy=None, model: AWEModel | None = None,
         callbacks=(), continue_from: AWEModel | None = None, init_from: AWEModel | None = None,
@@ -245,10 +257,12 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
             run killed mid-way resumes from its last finished epoch when called again with the
             same directory and settings (and the same ``init_from``, ``model`` and
             ``continue_from``, which the checkpoint records as digests: see ``other_start``).
-        strategy: a ``tf.distribute`` strategy (default: the current one).
+        strategy: a ``tf.distribute`` strategy, or its name (``mirrored``, ``tpu``, ...:
+            :func:`~awe_tf.training.strategies.make_strategy`); default: the current one.
         model: continue training this model instead of building one.
-        callbacks: extra Keras callbacks. Their batch hooks run once per call into the training
-            graph, after ``TrainConfig.steps_per_execution`` steps (8 by default; 1 for every step).
+        callbacks: extra Keras callbacks (``tf.keras``'s: Keras 2, which TFRS needs; Keras 3's
+            are refused). Their batch hooks run once per call into the training graph, after
+            ``TrainConfig.steps_per_execution`` steps (8 by default; 1 for every step).
         continue_from: an earlier, trained model whose optimiser state (Adagrad's accumulators of
             U and V) this run starts from, as the steps of iterative learning do
             (:func:`~awe_tf.training.optimiser.continue_optimiser`). A run resumed from a
@@ -270,8 +284,16 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         A :class:`FitResult` with the model holding the best (or last) weights.
     """
     check_arguments("fit", train, model_config, train_config, validation)
+    check_callbacks("fit", callbacks)
     model_config = model_config or ModelConfig()
     train_config = train_config or TrainConfig()
+    if isinstance(strategy, str):  # a name, as --strategy gives it
+        from awe_tf.training.strategies import make_strategy
+
+        strategy = make_strategy(strategy)
+    elif strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
+        raise TypeError(f"fit: strategy must be a tf.distribute strategy or its name ('mirrored', 'tpu', ...: "
+                        f"awe_tf.training.make_strategy), got a {type(strategy).__name__}")
     strategy = strategy or tf.distribute.get_strategy()
     problem = xla_problem(strategy) if train_config.jit_compile else None
     if problem:
