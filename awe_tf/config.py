@@ -90,6 +90,35 @@ def with_earlier_defaults(config: dict, earlier: dict = EARLIER_MODEL_DEFAULTS) 
     return {**earlier, **config}
 
 
+# What Keras and other libraries call a setting of these configs, by their name for it.
+OTHER_NAMES = {"batch_size": "pairs_per_batch", "lr": "learning_rate", "embedding_dim": "dimension",
+               "embedding_dimension": "dimension", "num_epochs": "epochs", "negatives": "num_negatives",
+               "n_negatives": "num_negatives", "max_sampled": "num_negatives", "no_components": "dimension"}
+
+
+def _named_settings(cls):
+    """A config class whose constructor refuses a setting it does not have with the one meant
+    (:data:`OTHER_NAMES`, or the closest name), where Python says only "unexpected keyword"."""
+    import difflib
+    import functools
+
+    made = cls.__init__
+
+    @functools.wraps(made)
+    def __init__(self, *args, **kwargs):
+        names = [field.name for field in dataclasses.fields(cls)]
+        unknown = next((key for key in kwargs if key not in names), None)
+        if unknown is not None:
+            meant = OTHER_NAMES.get(unknown) or next(iter(difflib.get_close_matches(unknown, names, 1)), None)
+            said = f" (did you mean {meant!r}?)" if meant else ""
+            raise TypeError(f"{cls.__name__} has no setting {unknown!r}{said}; its settings: {', '.join(names)}")
+        made(self, *args, **kwargs)
+
+    cls.__init__ = __init__
+    return cls
+
+
+@_named_settings
 @dataclasses.dataclass
 class ModelConfig:
     """What :class:`~awe_tf.models.AWEModel` is built with (besides the data's sizes); each field
@@ -145,6 +174,7 @@ class ModelConfig:
         return settings
 
 
+@_named_settings
 @dataclasses.dataclass
 class TrainConfig:
     """How a model is trained.

@@ -488,6 +488,12 @@ PYTHON = [
      ["callbacks are tf.keras callbacks", "Keras 3's (import keras); use tf.keras.callbacks.EarlyStopping"]),
     ("a strategy of another type", lambda: __import__("awe_tf").training.fit(_dataset(np.eye(4, 3)), strategy=2),
      TypeError, ["strategy must be a tf.distribute strategy or its name", "got a int"]),
+    ("an affinity spelt with an underscore", lambda: AWEModel(3, 4, affinity="linear_sigmoid"), ValueError,
+     ["unknown affinity 'linear_sigmoid'", "(did you mean 'linear-sigmoid'?)"]),
+    ("a setting by Keras' name", lambda: __import__("awe_tf").training.TrainConfig(batch_size=256), TypeError,
+     ["TrainConfig has no setting 'batch_size' (did you mean 'pairs_per_batch'?)"]),
+    ("a setting misspelt", lambda: __import__("awe_tf").training.ModelConfig(dimensoin=8), TypeError,
+     ["ModelConfig has no setting 'dimensoin' (did you mean 'dimension'?); its settings: dimension, margin"]),
     ("no Y", lambda: __import__("awe_tf").Dataset(np.ones((2, 3)), None), ValueError, ["Y is None"]),
     ("numeric_features too short", lambda: __import__("awe_tf").Dataset(
         np.ones((4, 3)), np.eye(4, 3), list("abc"), list("xyz"), numeric_features=np.ones(2, bool)), ValueError,
@@ -565,7 +571,8 @@ def test_positive_label_values_read_as_ones_and_spaced_specs_parse():
 
 
 def test_top_k_past_the_labels_gives_every_label_and_a_slot_none_fills_is_said():
-    ids, scores = AWEModel(3, 4, dimension=2).top_k(np.eye(3), 6)
+    with pytest.warns(UserWarning, match=r"top_k: k = 6 is above the model's 4 labels: every label is ranked"):
+        ids, scores = AWEModel(3, 4, dimension=2).top_k(np.eye(3), 6)
     recommender = AWEModel(4, 4, dimension=2, data_task="recommendation")
     with pytest.warns(UserWarning, match=r"top_k: 1 of 2 rows have fewer than k = 4 labels left to rank \(as few "
                                          r"as 2\)"):

@@ -1139,7 +1139,8 @@ def test_a_checkpoint_refused_for_settings_alone_says_the_flags_that_resume_it()
 
     def refused(recorded, settings):  # as EpochCheckpoint.restore refuses a checkpoint, as main says it
         error = OtherSettings(other_settings("r/checkpoints holds a checkpoint of a run", recorded, settings)
-                              + "; use another output directory, or start afresh (awe-tf train --restart)",
+                              + "; use another output directory, or start afresh (awe-tf train --restart; in Python, "
+                              "remove the output directory first)",
                               changed_settings(recorded, settings))
         return _named_by_flags(str(error), train) + _resume_flags(error, train)
 

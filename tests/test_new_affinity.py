@@ -179,7 +179,8 @@ def test_a_new_affinity_is_tuned_and_named_on_the_command_line(corel, tmp_path, 
         with pytest.raises(ValueError, match="an affinity's name is text without"):
             register(name)
     tuner = make_tuner("random", corel.train, "learnt-scale", directory=tmp_path / "tuning", max_trials=1,
-                       model_config=ModelConfig(dimension=8, num_negatives=5), train_config=TrainConfig(epochs=1))
+                       model_config=ModelConfig(dimension=8, num_negatives=5), train_config=TrainConfig(epochs=1),
+                       search_space=space("learnt-scale", include_common=False))  # the small model held fixed
     tuner.search()
     best = tuner.best()
     assert best["affinity"].startswith("learnt-scale:init=") and 0 < best["score"] <= 1
@@ -273,7 +274,8 @@ def test_import_takes_a_module_in_the_current_folder_or_a_file_and_tune_names_it
                                  timeout=300)
         assert refused.returncode == 2 and said in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
     tuner = make_tuner("random", corel.train, "learnt-scale", directory=tmp_path / "tuning", max_trials=1,
-                       model_config=ModelConfig(dimension=8, num_negatives=5), train_config=TrainConfig(epochs=1))
+                       model_config=ModelConfig(dimension=8, num_negatives=5), train_config=TrainConfig(epochs=1),
+                       search_space=space("learnt-scale", include_common=False))  # the small model held fixed
     tuner.search()
     assert tuner.best(data_flags=[])["command"].startswith("awe-tf --import tests.test_new_affinity train ")
 

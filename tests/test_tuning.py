@@ -19,6 +19,11 @@ SMALL = {"model_config": ModelConfig(num_negatives=10), "train_config": TrainCon
 SPACE = {"learning_rate": ("float", 0.02, 0.2, "log"), "dimension": ("choice", [16, 32])}
 
 
+def space_but_negatives(affinity: str) -> dict:
+    """The affinity's default search space without the negatives, which SMALL holds fixed."""
+    return {key: value for key, value in tuning.space(affinity).items() if key != "num_negatives"}
+
+
 @pytest.fixture(scope="module")
 def corel():
     return load_dataset("corel5k")
@@ -72,6 +77,10 @@ def test_random_search_trains_on_validation_and_resumes(tmp_path, corel, fits):
     best = tuner.best()
     scores = [t.score for t in tuner.oracle.trials.values()]
     assert best["score"] == max(scores) and 0 < best["score"] <= 1 and best["objective"] == "val_precision@1"
+    model_config, train_config = tuner.best_configs()  # what trains it again in Python
+    assert model_config.dimension == best["values"]["dimension"] and model_config.affinity == best["affinity"]
+    assert train_config.learning_rate == best["values"]["learning_rate"]
+    assert train_config.verbose == TrainConfig().verbose  # the trials' 0 is theirs alone
     saved = json.loads((tmp_path / "corel5k-topk-random" / "best.json").read_text())
     assert saved["flags"] == best["flags"] and "--affinity" in saved["flags"]
     # what every trial was trained with besides the searched settings (SMALL's), where train's defaults differ
@@ -160,7 +169,7 @@ def test_the_same_seed_proposes_the_same_trials(tmp_path, corel, oracle):
     """KerasTuner draws a random seed for a seed of 0, the CLI's default: every seed must repeat."""
     def first_trials(seed, folder):
         tuner = tuning.make_tuner(oracle, corel.train, "linear-sigmoid", directory=tmp_path / folder, max_trials=3,
-                                  seed=seed, **SMALL)
+                                  seed=seed, search_space=space_but_negatives("linear-sigmoid"), **SMALL)
         return [tuner.oracle.create_trial(f"tuner{i}").hyperparameters.values for i in range(2)]
 
     assert first_trials(0, "a") == first_trials(0, "b")
@@ -253,7 +262,7 @@ def test_a_spec_holds_its_settings_fixed_in_every_trial_and_searches_the_rest(tm
                           search_space={"affinity.alpha": ("float", 1.0, 2.0)}, **SMALL)
     assert tuning.affinity_spec("linear-sigmoid:alpha=1e+20", {}) == "linear-sigmoid:alpha=1e20"  # no '+' in a term
     tuner = tuning.make_tuner("random", corel.train, "linear-sigmoid:alpha=1.5", directory=tmp_path, max_trials=1,
-                              **SMALL)
+                              search_space=space_but_negatives("linear-sigmoid:alpha=1.5"), **SMALL)
     assert Path(tuner.project_dir).name == "corel5k-linear-sigmoid_alpha=1.5-random"
     tuner.search()
     assert fits and all(parse(call["affinity"]).alpha == 1.5 for call in fits)
@@ -262,7 +271,12 @@ def test_a_spec_holds_its_settings_fixed_in_every_trial_and_searches_the_rest(tm
     assert parse(spec).alpha == 1.5 and "beta=" in spec
     with pytest.raises(ValueError, match="holds a search"):
         tuning.make_tuner("random", corel.train, "linear-sigmoid:alpha=2", directory=tmp_path, max_trials=1,
-                          project_name=Path(tuner.project_dir).name, **SMALL)
+                          project_name=Path(tuner.project_dir).name,
+                          search_space=space_but_negatives("linear-sigmoid:alpha=2"), **SMALL)
+    # a fixed setting the space searches is refused: no trial would train with it
+    with pytest.raises(ValueError, match=r"model_config.num_negatives=10: the search space searches it, so no trial "
+                                         r"would train with that value"):
+        tuning.make_tuner("random", corel.train, "linear-sigmoid", directory=tmp_path / "held", **SMALL)
 
 
 def test_the_best_command_trains_every_searched_setting_or_there_is_none(tmp_path, corel):

@@ -107,6 +107,8 @@ def known_names(unknown: str) -> str:
     """The end of an unknown affinity name's message: the registry's names, and where the name is
     WSABIE's, which affinity that is."""
     hint = " (WSABIE is G = 1: constant, or leave the affinity out)" if unknown.lower() == "wsabie" else ""
+    close = next((name for name in REGISTRY if name == unknown.lower().replace("_", "-").replace(" ", "-")), None)
+    hint = hint or (f" (did you mean {close!r}?)" if close else "")
     return (f"{hint}; known: {', '.join(REGISTRY)} (an affinity of your own is known once the module that "
             "registers it is imported: awe-tf --import MODULE)")
 

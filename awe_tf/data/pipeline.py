@@ -73,8 +73,9 @@ def raw_rows(X, n_features: int, names=None, every: bool = False) -> sp.csr_matr
 
 
 def _text_in(X):
-    """The first value of dense rows ``X`` (an array, nested lists, a tensor) that is text and not
-    a number written as text; None where they hold none."""
+    """The first value of dense rows ``X`` (an array, nested lists, a tensor) that is text (a
+    number written as text too: rows are numbers, and text there is most often ids); None where
+    they hold none."""
     if sp.issparse(X):
         return None
     dtype = getattr(X, "dtype", None)
@@ -87,15 +88,7 @@ def _text_in(X):
         return None
     if values.dtype.kind not in "USO":
         return None
-    return next((value for value in values.ravel() if isinstance(value, (str, bytes)) and not _number(value)), None)
-
-
-def _number(text) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return next((value for value in values.ravel() if isinstance(value, (str, bytes))), None)
 
 
 def pad_rows(matrix: sp.csr_matrix, rows: np.ndarray, width: int, pad_id: int, with_values: bool = True):

@@ -368,7 +368,8 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
             return 0
         refused = other_settings(f"{self.directory} holds a checkpoint of a run", recorded, self.settings)
         if refused:
-            raise OtherSettings(f"{refused}; use another output directory, or start afresh (awe-tf train --restart)",
+            raise OtherSettings(f"{refused}; use another output directory, or start afresh (awe-tf train --restart; "
+                                "in Python, remove the output directory first)",
                                 changed_settings(recorded, self.settings))
         # The checkpoint of the epoch the state records: a run killed between the two writes of an
         # epoch's end has that epoch's weights saved, and its state (history, best so far) not yet.

@@ -398,7 +398,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         if start_epoch > train_config.epochs:
             raise RuntimeError(f"{output_dir / 'checkpoints'} holds a run of {start_epoch} epochs, more than the "
                                f"{train_config.epochs} asked for; ask for at least {start_epoch} to continue it, or "
-                               "start afresh (awe-tf train --restart)")
+                               "start afresh (awe-tf train --restart; in Python, remove the output directory first)")
     if init_from is not None and start_epoch == 0:
         note, new = start_from(model, init_from)
         if note and train_config.verbose:

@@ -113,6 +113,14 @@ class _TrialRunner:
                              "holds fixed: leave it out of one of them")
         self.base_model = model_config or ModelConfig()
         self.base_train = train_config or TrainConfig()
+        held = [f"{kind}.{key}={getattr(config, key)!r}" for kind, config in (("model_config", self.base_model),
+                                                                              ("train_config", self.base_train))
+                for key in self.search_space if key in _fields(config) and key != "seed"  # make_tuner's seed= too
+                and getattr(config, key) != getattr(type(config)(), key)]
+        if held:  # the trials would train with the searched values instead, without a word
+            raise ValueError(f"{', '.join(held)}: the search space searches {'it' if len(held) == 1 else 'them'}, so "
+                             "no trial would train with that value: leave it at its default there, or search a space "
+                             "without it (search_space=)")
         check_searchable(affinity, self.base_model, self.base_train)
         self._check_space()  # before any trial, which could not be built with such a value
         # G's rebuilds count only where G is built from the training set: elsewhere they change nothing
@@ -255,11 +263,7 @@ class _TrialRunner:
         into :meth:`trained_directory` and imports ``imports`` first (``--import``; None: the
         modules outside awe-tf that register the affinity, by name); also written to
         ``best.json`` in the project directory."""
-        finished = [t for t in self.oracle.get_best_trials(len(self.oracle.trials) or 1)
-                    if t.score is not None and math.isfinite(t.score)]
-        if not finished:
-            raise RuntimeError(f"no trial in {self.project_dir} has finished with a score (see the errors above)")
-        trial = finished[0]
+        trial = self._best_trial()
         values = {k: v for k, v in trial.hyperparameters.values.items() if not k.startswith("tuner/")}
         model_config, train_config = self.settings(trial.hyperparameters.values)
         fixed, missing = self.searched_flags(model_config.affinity, values)
@@ -287,6 +291,22 @@ class _TrialRunner:
                  "not_in_command": missing, "trials": len(self.oracle.trials), "trial_id": trial.trial_id}
         path.write_text(json.dumps(found, indent=1))
         return found
+
+    def best_configs(self) -> tuple[ModelConfig, TrainConfig]:
+        """The best trial's ``(ModelConfig, TrainConfig)``, as the trial trained with them but for
+        how much training prints (the configs' given ``verbose``): what trains it again in Python,
+        ``fit(train, *tuner.best_configs())`` (``fit_iterative`` for the k-NN family), where the
+        data searched is in memory and :meth:`best`'s command has no files to name."""
+        model_config, train_config = self.settings(self._best_trial().hyperparameters.values)
+        return model_config, dataclasses.replace(train_config, verbose=self.base_train.verbose)
+
+    def _best_trial(self):
+        """The finished trial of the best score (a RuntimeError where none has finished)."""
+        finished = [t for t in self.oracle.get_best_trials(len(self.oracle.trials) or 1)
+                    if t.score is not None and math.isfinite(t.score)]
+        if not finished:
+            raise RuntimeError(f"no trial in {self.project_dir} has finished with a score (see the errors above)")
+        return finished[0]
 
     def get_best_models(self, num_models: int = 1):
         """Not kept: KerasTuner's models are Keras 3 ones, and these trials train tf_keras models
