@@ -88,7 +88,20 @@ def _text_in(X):
         return None
     if values.dtype.kind not in "USO":
         return None
-    return next((value for value in values.ravel() if isinstance(value, (str, bytes))), None)
+    flat = values.ravel()
+    first = next((at for at, value in enumerate(flat) if isinstance(value, (str, bytes))), None)
+    if first is None:
+        return None
+    shown = (value for value in flat[first:first + 1000] if isinstance(value, (str, bytes)) and not _number(value))
+    return next(shown, flat[first])  # a word near the first text, where there is one
+
+
+def _number(text) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def pad_rows(matrix: sp.csr_matrix, rows: np.ndarray, width: int, pad_id: int, with_values: bool = True):
