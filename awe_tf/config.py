@@ -94,23 +94,30 @@ def with_earlier_defaults(config: dict, earlier: dict = EARLIER_MODEL_DEFAULTS) 
 OTHER_NAMES = {"batch_size": "pairs_per_batch", "lr": "learning_rate", "embedding_dim": "dimension",
                "embedding_dimension": "dimension", "num_epochs": "epochs", "negatives": "num_negatives",
                "n_negatives": "num_negatives", "max_sampled": "num_negatives", "no_components": "dimension"}
+_CONFIGS = []  # the config classes (_named_settings), where a setting given to the other one belongs
 
 
 def _named_settings(cls):
-    """A config class whose constructor refuses a setting it does not have with the one meant
-    (:data:`OTHER_NAMES`, or the closest name), where Python says only "unexpected keyword"."""
+    """A config class whose constructor refuses a setting it does not have with the one meant:
+    its own setting of that name elsewhere (:data:`OTHER_NAMES`) or the closest name, or the other
+    config class, where the setting is that one's; where Python says only "unexpected keyword"."""
     import difflib
     import functools
 
     made = cls.__init__
+    _CONFIGS.append(cls)
 
     @functools.wraps(made)
     def __init__(self, *args, **kwargs):
         names = [field.name for field in dataclasses.fields(cls)]
         unknown = next((key for key in kwargs if key not in names), None)
         if unknown is not None:
-            meant = OTHER_NAMES.get(unknown) or next(iter(difflib.get_close_matches(unknown, names, 1)), None)
-            said = f" (did you mean {meant!r}?)" if meant else ""
+            meant = OTHER_NAMES.get(unknown, unknown)
+            owner = next((other for other in _CONFIGS if other is not cls
+                          and meant in {field.name for field in dataclasses.fields(other)}), None)
+            close = meant if meant in names else next(iter(difflib.get_close_matches(unknown, names, 1)), None)
+            said = (f" ({meant!r} is a {owner.__name__} setting)" if owner is not None else
+                    f" (did you mean {close!r}?)" if close else "")
             raise TypeError(f"{cls.__name__} has no setting {unknown!r}{said}; its settings: {', '.join(names)}")
         made(self, *args, **kwargs)
 

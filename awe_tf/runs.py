@@ -149,14 +149,18 @@ def read_as_binary_before(recorded: RecordedData, split, changed: list[str]) -> 
         for key, name in RECORDED.items() if name in changed)
 
 
-def checkpoint_dirs(run: Path) -> list[Path]:
+def checkpoint_dirs(run: Path, auto: bool = False) -> list[Path]:
     """The checkpoint directories of the run in ``run``: each stage's, and each iterative step's
-    (``final/step-1/checkpoints``), those that exist. Looked up where fit writes them, not by
+    (``final/step-1/checkpoints``), those that exist; with ``auto``, auto's stages' too (each a
+    folder of ``auto/``, WSABIE's with stages of its own). Looked up where fit writes them, not by
     walking the stages: a multi-worker run's other workers create and delete TensorBoard's
     ``logs/workertemp_*`` folders meanwhile, which a walk can find gone (FileNotFoundError)."""
+    stages = [Path(run) / stage for stage in STAGES]
+    if auto and (Path(run) / AUTO).is_dir():
+        for place in sorted((Path(run) / AUTO).iterdir()):
+            stages += [place, *(place / stage for stage in STAGES)] if place.is_dir() else []
     found = []
-    for stage in STAGES:
-        stage_dir = Path(run) / stage
+    for stage_dir in stages:
         for place in (stage_dir, *sorted(stage_dir.glob("step-*"))):
             if (place / "checkpoints").is_dir():
                 found.append(place / "checkpoints")
@@ -180,16 +184,16 @@ def checkpoint_times(run: Path) -> dict:
 
 def trained_seconds(run: Path) -> dict:
     """``{checkpoint state file, relative to run: seconds}`` of every checkpoint in the run in
-    ``run`` (its stages', its iterative steps', auto's stages'): what :func:`publish` records, so
-    that training into the run after it published shows (:func:`unpublished_training_note`),
-    however the folder was copied since."""
+    ``run`` (its stages', its iterative steps', auto's stages', :func:`checkpoint_dirs`): what
+    :func:`publish` records, so that training into the run after it published shows
+    (:func:`unpublished_training_note`), however the folder was copied since."""
     found = {}
-    for stage in (*STAGES, AUTO):
-        for state in sorted((Path(run) / stage).glob("**/checkpoints/state.json")):
-            try:
-                found[state.relative_to(run).as_posix()] = float(json.loads(state.read_text()).get("seconds", 0.0))
-            except (OSError, ValueError, TypeError, AttributeError):
-                continue
+    for checkpoints in checkpoint_dirs(run, auto=True):
+        state = checkpoints / "state.json"
+        try:
+            found[state.relative_to(run).as_posix()] = float(json.loads(state.read_text()).get("seconds", 0.0))
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue
     return found
 
 
@@ -247,8 +251,9 @@ def foreign_parts(run: Path) -> list[str]:
             why = "a file, not a model's folder"
         elif part == RUN_MODEL:  # a model's config and weights (or part of them: a save cut short)
             ours = {CONFIG_FILE, Path(WEIGHTS_PREFIX).parts[0]}
-            why = None if all(entry.name in ours for entry in path.iterdir()) else f"no awe-tf model: {CONFIG_FILE} " \
-                "and weights/ are all a model's folder holds"
+            other = next((entry.name for entry in sorted(path.iterdir())  # a file manager's hidden ones aside
+                          if entry.name not in ours and not entry.name.startswith(".")), None)
+            why = None if other is None else f"{other} in it, where a model's folder holds {CONFIG_FILE} and weights/"
         elif part in (METRICS, FEATURES):
             try:
                 read = json.loads(path.read_text())

@@ -494,6 +494,8 @@ PYTHON = [
      ["TrainConfig has no setting 'batch_size' (did you mean 'pairs_per_batch'?)"]),
     ("a setting misspelt", lambda: __import__("awe_tf").training.ModelConfig(dimensoin=8), TypeError,
      ["ModelConfig has no setting 'dimensoin' (did you mean 'dimension'?); its settings: dimension, margin"]),
+    ("a training setting given to the model's", lambda: __import__("awe_tf").training.ModelConfig(epochs=5),
+     TypeError, ["ModelConfig has no setting 'epochs' ('epochs' is a TrainConfig setting)"]),
     ("no Y", lambda: __import__("awe_tf").Dataset(np.ones((2, 3)), None), ValueError, ["Y is None"]),
     ("numeric_features too short", lambda: __import__("awe_tf").Dataset(
         np.ones((4, 3)), np.eye(4, 3), list("abc"), list("xyz"), numeric_features=np.ones(2, bool)), ValueError,
@@ -540,9 +542,17 @@ def test_bad_python_input_is_named(call, error, words):
         assert word in str(raised.value), (word, str(raised.value)[:300])
 
 
-def test_fit_takes_a_strategy_by_name():
+def test_fit_takes_a_strategy_by_name_and_callbacks_from_a_generator():
     from awe_tf.training import TrainConfig, fit
 
+    epochs = []
+
+    class Seen(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            epochs.append(epoch)
+
+    fit(_dataset(np.eye(4, 3)), train_config=TrainConfig(epochs=2, verbose=0), callbacks=(c for c in [Seen()]))
+    assert epochs == [0, 1]
     result = fit(_dataset(np.eye(4, 3)), train_config=TrainConfig(epochs=1, verbose=0), strategy="default")
     assert result.epochs_run == 1
 
@@ -574,8 +584,8 @@ def test_top_k_past_the_labels_gives_every_label_and_a_slot_none_fills_is_said()
     with pytest.warns(UserWarning, match=r"top_k: k = 6 is above the model's 4 labels: every label is ranked"):
         ids, scores = AWEModel(3, 4, dimension=2).top_k(np.eye(3), 6)
     recommender = AWEModel(4, 4, dimension=2, data_task="recommendation")
-    with pytest.warns(UserWarning, match=r"top_k: 1 of 2 rows have fewer than k = 4 labels left to rank \(as few "
-                                         r"as 2\)"):
+    with pytest.warns(UserWarning, match=r"top_k: 1 of 2 rows have fewer than 4 labels left to rank \(as few as "
+                                         r"2\)"):
         short, _ = recommender.top_k(np.array([[1.0, 1.0, 0, 0], [0, 0, 0, 0]]), 4)  # a user's own items left out
     assert (short[0, 2:] == -1).all() and (short[1] >= 0).all()
     assert ids.shape == scores.shape == (3, 4) and (np.sort(ids, axis=1) == np.arange(4)).all()

@@ -649,7 +649,7 @@ def test_what_a_run_writes_is_its_own_and_only_training_since_it_published_is_no
     own = {"auto/auto.json": "{}", "auto/auto.partial": "{", "auto/.worker-1/auto.json": "{}",
            "auto/WSABIE/validation/checkpoints/state.json": '{"seconds": 2.0}', "auto/WSABIE/final/logs/events": "",
            "final/step-1/checkpoints/state.json": '{"seconds": 3.0}', "final/step-1/logs/events": "",
-           "final/checkpoints/state.json": '{"seconds": 5.0}', "model/weights/ckpt.index": "",
+           "final/checkpoints/state.json": '{"seconds": 5.0}', "model/weights/ckpt.index": "", "model/.DS_Store": "",
            "metrics.json": json.dumps({"metrics": {}, "trained_seconds": {
                "final/checkpoints/state.json": 5.0, "final/step-1/checkpoints/state.json": 3.0,
                "auto/WSABIE/validation/checkpoints/state.json": 2.0}})}

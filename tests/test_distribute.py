@@ -298,10 +298,11 @@ def test_a_run_finds_its_checkpoints_without_walking_the_logs_other_workers_chan
 
     from awe_tf import runs
 
-    for place in ("validation", "final", "final/step-1"):
+    for place in ("validation", "final", "final/step-1", "auto/WSABIE/final", "auto/knn_k=20/step-1"):
         (tmp_path / place / "checkpoints").mkdir(parents=True)
         (tmp_path / place / "checkpoints" / "state.json").write_text(json_module.dumps({"seconds": 2.0}))
-    (tmp_path / "final" / "logs" / "workertemp_1" / "train").mkdir(parents=True)
+    for place in ("final", "auto/WSABIE/final", "auto/knn_k=20"):
+        (tmp_path / place / "logs" / "workertemp_1" / "train").mkdir(parents=True)
     real = os.scandir
 
     def scandir(path="."):
@@ -313,6 +314,9 @@ def test_a_run_finds_its_checkpoints_without_walking_the_logs_other_workers_chan
     times = runs.checkpoint_times(tmp_path)
     assert sorted(str(state.relative_to(tmp_path)) for state in times) == [
         "final/checkpoints/state.json", "final/step-1/checkpoints/state.json", "validation/checkpoints/state.json"]
+    assert sorted(runs.trained_seconds(tmp_path)) == [  # what a run publishes records auto's stages' too
+        "auto/WSABIE/final/checkpoints/state.json", "auto/knn_k=20/step-1/checkpoints/state.json",
+        *sorted(str(state.relative_to(tmp_path)) for state in times)]
 
 
 def test_parameter_server_cluster_of_local_processes_trains_sharded_tables(tmp_path):

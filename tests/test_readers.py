@@ -576,9 +576,9 @@ def test_a_file_of_another_separator_or_trailing_ones_says_what_to_do_and_a_sep_
                                          "semicolons: awe-tf reads a .csv's fields at commas and other files' at tabs: "
                                          "tr ';,' ',.' < s.csv > s-commas.csv)"),
              "d.csv": ("u1;i1;4,5\nu2;i2;3,5\n", "d.csv: its first line's first field, 'u1;i1;4', holds semicolons, "
-                                               "but a .csv's fields are read at its commas: a file separated by "
-                                               "semicolons (with decimal commas?) becomes one of commas with tr ';,' "
-                                               "',.' < d.csv > d-commas.csv"),
+                                               "as do the next lines', but a .csv's fields are read at its commas: a "
+                                               "file separated by semicolons (with decimal commas?) becomes one of "
+                                               "commas with tr ';,' ',.' < d.csv > d-commas.csv"),
              "c.tsv": ("u1,i1\nu2,i2\n", "(the line holds commas: awe-tf reads a .csv's fields at commas and other "
                                          "files' at tabs: name it .csv: mv c.tsv c.csv)"),
              "e.csv": ("u1,i1,\nu2,i2,\n", "e.csv:1: empty weight (does every line end with ','? user and item "
@@ -589,6 +589,7 @@ def test_a_file_of_another_separator_or_trailing_ones_says_what_to_do_and_a_sep_
         with pytest.raises(DataFormatError) as raised:
             read_interactions(write(tmp_path, name, text))
         assert words in str(raised.value), str(raised.value)
+    assert read_interactions(write(tmp_path, "a.csv", "a;b,i1\nu2,i2\n")).row_ids.tolist() == ["a;b", "u2"]  # an id
     excel = read_interactions(write(tmp_path, "x.csv", "sep=,\nuser,item\nu1,i1\nu2,i2\n"))
     assert excel.label_names == ["i1", "i2"] and excel.header == ("user", "item")
 

@@ -235,11 +235,13 @@ class Dataset:
             return
         flat = getattr(self.Y, "ndim", None) == 1 or listed and len(self.Y) and all(
             isinstance(value, numbers.Number) for value in self.Y)
+        if not flat:
+            return
         try:
             one_row = np.ndim(self.X) < 2 or np.shape(self.X)[0] == 1  # a 1-D X is one row, as SciPy reads it
         except ValueError:  # rows of several lengths: said where X is read
             return
-        if flat and not one_row:
+        if not one_row:
             raise ValueError(f"{self.name}: Y is one value per row ({len(self.Y)} values): Y must be a matrix of rows "
                              "x labels, 1 where a label applies (one class per row: np.eye(n_classes)[y] makes it)")
 

@@ -24,6 +24,7 @@ ITEM_WORDS = {"item", "items", "itemid", "item_id", "iid", "movie", "movieid", "
               "product_id"}
 HEADER_WORDS = USER_WORDS | ITEM_WORDS | {"rating", "weight", "count", "timestamp", "time"}
 UNIX_TIMES = 1e8  # Unix seconds since 1973: a third column all whole numbers of at least this holds times
+SEMICOLON_LINES = 5  # the first lines whose first fields all holding ';' make a .csv one of semicolons
 LONE_FIRST_LINE = 10  # interactions from which a first line whose user and item are in no other line is noted
 TIME_WORDS = {"timestamp", "time", "ts", "date", "datetime", "unix_time", "unixtime", "created", "created_at"}
 
@@ -372,9 +373,12 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
     users, items, weights, lines = [], [], [], []
     told = header is not None
     rows, header = _read_table(path, sep, "interactions", header)
-    first = header if header is not None else rows[0][1] if rows else ()
-    if sep == "," and first and ";" in first[0]:  # a user id of "u1;i1;4" and an item "5", else
-        raise DataFormatError(path, f"its first line's first field, {first[0]!r}, holds semicolons, but a .csv's "
+    first = [header] if header is not None else []
+    first += [fields for _, fields in rows[:SEMICOLON_LINES - len(first)]]
+    if sep == "," and first and all(";" in fields[0] for fields in first):  # a user "u1;i1;4" of item "5", else
+        first = first[0]
+        raise DataFormatError(path, f"its first line's first field, {first[0]!r}, holds semicolons, as do the next "
+                                    "lines', but a .csv's "
                                     "fields are read at its commas: a file separated by semicolons (with decimal "
                                     f"commas?) becomes one of commas with {_convert_command(path, 'semicolons')}")
     _check_not_a_table(path, list(header if header is not None else rows[0][1]) if rows else [])
@@ -403,8 +407,8 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
             raise DataFormatError(path, f"empty weight (does every line end with {sep!r}? user and item alone take "
                                         "none after them)", line_no)
         weight = parse_float(path, fields[2], line_no, "weight") if len(fields) == 3 else 1.0
-        if _weight_problem(weight):
-            raise DataFormatError(path, _weight_problem(weight), line_no)
+        if problem := _weight_problem(weight):
+            raise DataFormatError(path, problem, line_no)
         users.append(fields[0])
         items.append(fields[1])
         weights.append(weight)

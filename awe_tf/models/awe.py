@@ -415,11 +415,11 @@ class AWEModel(tfrs.Model):
         """
         ids, scores = inference.top_k(self, X, k, exclude, candidates, exclude_inputs)
         filled = (ids >= 0).sum(axis=1)
-        above = f" (above the model's {self.n_labels} labels: {ids.shape[1]} columns)" if k > ids.shape[1] else ""
+        above = f" (k = {k} is above the model's {self.n_labels} labels)" if k > ids.shape[1] else ""
         if ids.size and filled.min() < ids.shape[1]:
-            warnings.warn(f"top_k: {int((filled < ids.shape[1]).sum())} of {len(ids)} rows have fewer than k = {k}"
-                          f"{above} labels left to rank (as few as {int(filled.min())}): their last slots are label "
-                          "id -1, score -inf; keep the ids >= 0 before looking up names", stacklevel=2)
+            warnings.warn(f"top_k: {int((filled < ids.shape[1]).sum())} of {len(ids)} rows have fewer than "
+                          f"{ids.shape[1]} labels left to rank{above} (as few as {int(filled.min())}): their last "
+                          "slots are label id -1, score -inf; keep the ids >= 0 before looking up names", stacklevel=2)
         elif above:
             warnings.warn(f"top_k: k = {k} is above the model's {self.n_labels} labels: every label is ranked, "
                           f"{ids.shape[1]} columns", stacklevel=2)

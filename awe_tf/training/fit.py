@@ -284,6 +284,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         A :class:`FitResult` with the model holding the best (or last) weights.
     """
     check_arguments("fit", train, model_config, train_config, validation)
+    callbacks = list(callbacks)  # a generator is read once, here
     check_callbacks("fit", callbacks)
     model_config = model_config or ModelConfig()
     train_config = train_config or TrainConfig()
