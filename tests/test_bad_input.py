@@ -520,7 +520,7 @@ PYTHON = [
     ("score rows of 3 dimensions", lambda: AWEModel(3, 4).score(np.ones((2, 2, 3))), ValueError,
      ["2-D matrix", "3 dimensions"]),
     ("items by name as rows", lambda: AWEModel(3, 3, label_names=["i1", "i2", "i3"], data_task="recommendation")
-     .top_k([["i1", "i2"]]), TypeError, ["rows of numbers, a column per feature, got text ('i1')", "rows_of_items"]),
+     .top_k([["i1", "i2"]]), TypeError, ["rows of numbers, a column per feature, got text ('i1')", "model.rows_of"]),
     ("a row of text among numbers", lambda: AWEModel(3, 4).score([[1, "x", 0]]), TypeError, ["got text ('x')"]),
     ("no rows", lambda: AWEModel(3, 4).score(None), TypeError, ["inputs are rows (a matrix, a DataFrame), got None"]),
     ("ks past the labels", lambda: __import__("awe_tf").evaluate_model(AWEModel(3, 4), _split(), ks=(1, 10)),

@@ -739,3 +739,25 @@ def test_keras_summary_counts_the_affinity_s_weights_as_used():
     rows = [line for line in lines if "(Sum)" in line or "(Matrix)" in line]
     assert rows and not any("unused" in line for line in lines), lines
     assert any(line.split()[-1] == "55" for line in rows)  # the (10 + bias) x 5 matrix
+
+
+def test_a_recommendation_model_makes_rows_of_items_by_name_as_its_export_does():
+    import warnings
+
+    from awe_tf.data import Dataset
+
+    data = Dataset.from_interactions(["u1", "u1", "u2", "u3", "u3"], ["a", "b", "b", "c", "a"], [5, 1, 2, 1, 3])
+    model = AWEModel(3, 3, dimension=2, label_names=data.label_names, data_task="recommendation", seed=1)
+    model.adapt(data)
+    with pytest.warns(UserWarning, match="these items weigh 1 each.*give weights="):
+        rows = model.rows_of([["a", "b"], ["c"]])
+    np.testing.assert_array_equal(rows.toarray(), [[1, 1, 0], [0, 0, 1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # weights given: nothing to warn of
+        weighted = model.rows_of([["a", "b"]], weights=[[5, 1]])
+    np.testing.assert_array_equal(weighted.toarray(), data.X[data.rows_of(["u1"])].toarray())
+    np.testing.assert_array_equal(model.top_k(weighted, 1)[0], model.top_k(data.X[data.rows_of(["u1"])], 1)[0])
+    with pytest.raises(ValueError, match="items the model does not have: 'z'"):
+        model.rows_of([["a", "z"]], weights=[[1, 1]])
+    with pytest.raises(ValueError, match="rows_of is for recommendation models"):
+        AWEModel(3, 3, dimension=2).rows_of([["a"]])

@@ -600,6 +600,26 @@ UNWEIGHTED = ("the model was trained on users whose items carry weights (ratings
               "items weigh 1 each, as no training user's did: it may rank them less well than with weights")
 
 
+def model_rows_of_items(names, weighted: bool, ignored, items, weights=None, unknown: str = "refuse",
+                        by_id: str = "X") -> tuple[sp.csr_matrix, list[str]]:
+    """A recommendation model's input rows from each row's items by name (:func:`rows_of_items`),
+    and what to warn of: items without ``weights`` where the model's training users weighed theirs
+    (``weighted``), items ``unknown="skip"`` left out, and items in no training row (``ignored``,
+    the input transform's untrained features), read as nothing. ``names``: the model's label
+    names; ``by_id``: how the caller gives rows by id instead, where two items share a name."""
+    said = [f"{UNWEIGHTED}: give weights=, as the file has them"] if weights is None and weighted else []
+    items = list(items) if not isinstance(items, (str, dict)) else items  # a generator is read once, here
+    lacking = items_lacking(names, items) if unknown == "skip" and not isinstance(items, (str, dict)) else []
+    rows = rows_of_items(names, items, weights, shared=f"give those rows by id ({by_id})", unknown=unknown)
+    if lacking:
+        said.append(skipped_note(lacking, "unknown='skip'"))
+    untrained = np.intersect1d(rows.indices, np.asarray(ignored if ignored is not None else [], np.int64))
+    if untrained.size:
+        said.append(f"items in no training row, so read as nothing (and never ranked): "
+                    f"{some_of(repr(names[j]) for j in untrained)}")
+    return rows, said
+
+
 def skipped_note(lacking: Sequence[str], choice: str) -> str:
     """What a row of items says of the items the model lacks (:func:`items_lacking`) that
     ``choice`` (``unknown='skip'``, ``--unknown-items skip``) left out of it."""

@@ -57,9 +57,8 @@ def raw_rows(X, n_features: int, names=None, every: bool = False) -> sp.csr_matr
     text = _text_in(X)
     if text is not None:
         raise TypeError(f"inputs are rows of numbers, a column per feature, got text ({str(text)!r}); for a "
-                        "recommendation model, a user's items by name make a row with "
-                        "awe_tf.data.interactions.rows_of_items(model.label_names, [[...]]) (an export's: "
-                        "served.rows_of([[...]]))")
+                        "recommendation model, a user's items by name make a row with model.rows_of([[...]]) (an "
+                        "export's: served.rows_of([[...]]))")
     with np.errstate(over="ignore"):
         X = sp.csr_matrix(X, dtype=np.float32)
     if X.shape[1] != n_features:

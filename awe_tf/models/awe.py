@@ -402,6 +402,34 @@ class AWEModel(tfrs.Model):
         X = X if prepared else self.prepare(X)
         return towers.embed_rows(X, self.U.table.numpy(), self.input_bias)
 
+    def rows_of(self, items, weights=None, unknown: str = "refuse"):
+        """Input rows of a recommendation model from each row's items by name (its label names: an
+        interactions file's item ids): ``model.top_k(model.rows_of([["i3", "i17"]]), 10)``
+        recommends for a user the model never saw, as an export's ``rows_of`` does.
+
+        Args:
+            items: one list of item names per row (a user's items).
+            weights: one list of weights per row, as the data file has them (default 1 each; a
+                warning where the model's training users' items had weights other than 1).
+            unknown: ``refuse`` an item the model does not have, or ``skip`` it.
+
+        Raises:
+            ValueError: not a recommendation model, a model without label names, a name it does
+                not have (not with ``unknown="skip"``), or one two items share (send those by id).
+        """
+        from awe_tf.data.interactions import model_rows_of_items
+
+        if self.data_task != RECOMMENDATION:
+            raise ValueError("rows_of is for recommendation models, whose inputs are their items; give other "
+                             "models' rows as a matrix of their features")
+        if self.label_names is None:
+            raise ValueError("the model has no label names: give its rows as a matrix, a column per item")
+        rows, said = model_rows_of_items(self.label_names, self.transform.weighted, self.transform.ignored, items,
+                                         weights, unknown, by_id="a matrix, a column per item")
+        for warning in said:
+            warnings.warn(warning, stacklevel=2)
+        return rows
+
     def top_k(self, X, k: int = 10, exclude=None, candidates=None, exclude_inputs: bool | None = None):
         """The ``k`` best labels per row of raw inputs ``X``, best first: ``(label ids, scores)``.
 

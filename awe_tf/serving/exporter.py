@@ -17,9 +17,8 @@ import tensorflow as tf
 from awe_tf.config import check_whole
 from awe_tf.data.dataset import CATEGORY_CODING, category_coding_error
 from awe_tf.data.frames import is_frame
-from awe_tf.data.interactions import UNWEIGHTED, items_lacking, rows_of_items, skipped_note
+from awe_tf.data.interactions import model_rows_of_items
 from awe_tf.data.pipeline import NEGATIVE_ITEMS, pad_rows, raw_rows
-from awe_tf.data.text import some_of
 from awe_tf.layers.scann_index import BRUTE_FORCE_ROWS
 from awe_tf.models import inference
 from awe_tf.models.saving import tables_digest
@@ -430,17 +429,8 @@ class ServedModel:
         if names is None:
             raise ValueError(f"{self.path} records no item names: give the rows by id (X, or feature_ids)")
         transform = (self.metadata.get("model") or {}).get("input_transform") or {}
-        said = [f"{UNWEIGHTED}: give weights=, as the file has them"] if weights is None and transform.get("weighted") \
-            else []
-        items = list(items) if not isinstance(items, (str, dict)) else items  # a generator is read once, here
-        lacking = items_lacking(names, items) if unknown == "skip" and not isinstance(items, (str, dict)) else []
-        rows = rows_of_items(names, items, weights, shared="give those rows by id (X, or feature_ids)", unknown=unknown)
-        if lacking:
-            said.append(skipped_note(lacking, "unknown='skip'"))
-        untrained = np.intersect1d(rows.indices, transform.get("ignored") or [])
-        if untrained.size:  # the input transform's untrained features: a recommendation model's items
-            said.append(f"items in no training row, so read as nothing (and never ranked): "
-                        f"{some_of(repr(names[j]) for j in untrained)}")
+        rows, said = model_rows_of_items(names, transform.get("weighted", False), transform.get("ignored"), items,
+                                         weights, unknown, by_id="X, or feature_ids")
         for warning in said:
             warnings.warn(warning, stacklevel=2)
         return rows
