@@ -201,7 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "last checkpoint (and refuses other data or settings)")
     train.add_argument("--restart", action="store_true",
                        help="discard what earlier runs left in the output directory (checkpoints, model, metrics) "
-                            "and train from scratch")
+                            "and train from scratch (a model/, metrics.json, ... holding files no run wrote is "
+                            "refused, not deleted)")
     model = train.add_argument_group("model")
     fitting = train.add_argument_group("training")
     add_setting_args(model, fitting)

@@ -294,10 +294,10 @@ class _TrialRunner:
 
     def best_configs(self) -> tuple[ModelConfig, TrainConfig]:
         """The best trial's ``(ModelConfig, TrainConfig)``, as the trial trained with them but for
-        how much training prints (the configs' given ``verbose``): what trains it again in Python,
-        ``fit(train, *tuner.best_configs())`` (for the k-NN family ``fit_iterative(train,
-        *tuner.best_configs(), iterations=tuner.iterations)``, G rebuilt as often), where the
-        data searched is in memory and :meth:`best`'s command has no files to name."""
+        how much training prints (the configs' given ``verbose``): what trains with its settings in
+        Python as :meth:`best`'s command does, ``validate_then_refit(train, *tuner.best_configs(),
+        iterations=tuner.iterations)`` (:mod:`awe_tf.training.selection`), where the data searched
+        is in memory and the command has no files to name."""
         model_config, train_config = self.settings(self._best_trial().hyperparameters.values)
         return model_config, dataclasses.replace(train_config, verbose=self.base_train.verbose)
 
