@@ -44,7 +44,7 @@ class FitResult:
 
     model: AWEModel
     history: dict
-    best_epoch: int | None
+    best_epoch: int | None  # the epoch whose weights the model holds, by validation (0: the start kept; None: none)
     epochs_run: int
     train_seconds: float
     pairs_per_second: float | None
