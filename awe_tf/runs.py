@@ -272,10 +272,9 @@ def _foreign_file(folder: Path) -> str | None:
     """The first file in a stage's or auto's ``folder`` that training does not write, as words."""
     from awe_tf.training.auto import LEDGER, STAGED
 
-    for place, _, files in os.walk(folder):
+    for place, folders, files in os.walk(folder):  # (os.walk passes over a folder gone meanwhile)
+        folders[:] = [name for name in folders if name not in ("checkpoints", "logs")]  # training's: not walked
         inside = Path(place).relative_to(folder).parts
-        if "checkpoints" in inside or "logs" in inside:
-            continue
         ledger = folder.name == AUTO and (not inside or len(inside) == 1 and inside[0].startswith(".worker"))
         for name in files:
             if not (ledger and name in (LEDGER, Path(LEDGER).with_suffix(STAGED).name)):  # the record, or its draft
