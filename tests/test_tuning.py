@@ -164,6 +164,37 @@ def test_a_search_interrupted_mid_trial_goes_on_from_the_trials_last_epoch(tmp_p
     assert len(again.oracle.trials) == 1 and not left[0].exists() and calls[0] == calls[1]  # the same trial's
 
 
+def test_cli_tune_killed_in_its_last_trial_says_the_trial_goes_on_and_finishes_it(tmp_path, data_dir):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    emotions = data_dir / "mulan" / "emotions"
+    command = [sys.executable, "-m", "awe_tf.cli", "tune", "--train", str(emotions / "emotions-train.arff"), "--test",
+               str(emotions / "emotions-test.arff"), "--labels", str(emotions / "emotions.xml"), "--affinity",
+               "linear-sigmoid", "--trials", "2", "--epochs", "30", "--patience", "0", "--min-steps-per-epoch", "64",
+               "-o", str(tmp_path)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 300
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            states = list(tmp_path.glob("*/trial_1/training/checkpoints/state.json"))  # the second trial's
+            if states and json.loads(states[0].read_text()).get("epoch", 0) >= 1:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the search ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "the search has 2 trials already (1 finished), --trials 2: none to add; 1 trial cut short goes on (a " \
+        "larger --trials adds trials)" in again.stdout
+    assert "going on from the checkpoints it left" in again.stdout and "best validation precision@1" in again.stdout
+
+
 @pytest.mark.parametrize("oracle", tuning.ORACLES)
 def test_the_same_seed_proposes_the_same_trials(tmp_path, corel, oracle):
     """KerasTuner draws a random seed for a seed of 0, the CLI's default: every seed must repeat."""

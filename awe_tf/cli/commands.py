@@ -327,8 +327,10 @@ def cmd_tune(args) -> int:
     done = len(tuner.oracle.trials)
     if args.oracle != "hyperband" and done >= trials:
         finished = sum(trial.status == "COMPLETED" for trial in tuner.oracle.trials.values())
-        print(f"the search has {done} trials already ({finished} finished), --trials {trials}: none to add (a "
-              "larger --trials adds trials)")
+        cut = sum(trial.status == "RUNNING" for trial in tuner.oracle.trials.values())  # KerasTuner gives them again
+        print(f"the search has {done} trials already ({finished} finished), --trials {trials}: none to add" +
+              (f"; {plural(cut, 'trial')} cut short {'goes' if cut == 1 else 'go'} on" if cut else "") +
+              " (a larger --trials adds trials)")
     tuner.search()
     best = tuner.best(data_flags=flags_of_data(args),  # --import as given here, runnable from any folder
                       imports=[import_anywhere(module) for module in args.imports] or None)
