@@ -28,6 +28,15 @@ def check_finite(path, value: float, line: int | str | None, what: str = "value"
     return value
 
 
+def is_number(value) -> bool:
+    """Whether ``value`` reads as a number (``float`` takes it: ``"2.5"``, ``"1e3"``, ``3``)."""
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def parse_float(path, text: str, line: int | None, what: str = "value") -> float:
     try:
         value = float(text)

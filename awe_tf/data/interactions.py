@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from awe_tf.data.dataset import RECOMMENDATION, Dataset
-from awe_tf.data.errors import FLOAT32_MAX, FLOAT32_TINY, DataFormatError, check_finite, parse_float
+from awe_tf.data.errors import FLOAT32_MAX, FLOAT32_TINY, DataFormatError, check_finite, is_number, parse_float
 from awe_tf.data.text import ADDS_UP, check_duplicates, data_name, some_of, text_lines
 
 INTERACTION_SEPARATORS = ("\t", ",")  # an interactions file's: tabs, or commas in a .csv (read_interactions)
@@ -152,14 +152,6 @@ def interactions_to_dataset(users, items, weights, name, path, item_names=None, 
     )
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _is_integer(text: str) -> bool:
     """Whether an id is a whole number (``-17`` too): the one test of the readers' integer ids,
     which are ordered by value (:func:`_sort_key`)."""
@@ -183,7 +175,7 @@ def _is_header(first: list[str], second: list[str] | None) -> bool:
     words = _column_words(first)
     if any(word in HEADER_WORDS for word in words):
         return True
-    if len(first) >= 3 and first[2] and not _is_number(first[2]):  # an empty one: a separator at the line's end
+    if len(first) >= 3 and first[2] and not is_number(first[2]):  # an empty one: a separator at the line's end
         return True
     if second is not None:
         return any(not _is_integer(a) and _is_integer(b) for a, b in zip(first[:2], second[:2], strict=False))
@@ -339,7 +331,7 @@ def _cut_command(path: Path, columns: int = 3) -> str:
     return cut + f" > {shlex.quote(f'{path.stem}-{columns}cols{path.suffix}')}"
 
 
-def _check_column_order(path: Path, header: tuple[str, ...]) -> None:
+def _check_column_order(path: Path, sep: str, header: tuple[str, ...]) -> None:
     """Refuse a header that names a user or an item column where the other belongs: the columns
     are read by position, user then item, so ``item,user`` would swap users and items."""
     words = _column_words(header)
@@ -347,8 +339,7 @@ def _check_column_order(path: Path, header: tuple[str, ...]) -> None:
         return
     swap = ""
     if len(words) > 1 and words[0] in ITEM_WORDS and words[1] in USER_WORDS:  # the usual mistake: a swap
-        tab = _separator(path) != ","
-        fields = r"-F'\t' -v OFS='\t'" if tab else "-F, -v OFS=,"
+        fields = "-F, -v OFS=," if sep == "," else r"-F'\t' -v OFS='\t'"
         swap = (f": awk {fields} '{{t = $1; $1 = $2; $2 = t; print}}' {shlex.quote(path.name)} > "
                 f"{shlex.quote(f'{path.stem}-user-first{path.suffix}')}")
     raise DataFormatError(path, f"its first line names the columns {', '.join(header)}, but they are read by "
@@ -376,14 +367,13 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
     first = [header] if header is not None else []
     first += [fields for _, fields in rows[:SEMICOLON_LINES - len(first)]]
     if sep == "," and first and all(";" in fields[0] for fields in first):  # a user "u1;i1;4" of item "5", else
-        first = first[0]
-        raise DataFormatError(path, f"its first line's first field, {first[0]!r}, holds semicolons, as do the next "
-                                    "lines', but a .csv's "
-                                    "fields are read at its commas: a file separated by semicolons (with decimal "
-                                    f"commas?) becomes one of commas with {_convert_command(path, 'semicolons')}")
+        raise DataFormatError(path, f"its first line's first field, {first[0][0]!r}, holds semicolons, as do the "
+                                    "next lines', but a .csv's fields are read at its commas: a file separated by "
+                                    "semicolons (with decimal commas?) becomes one of commas with "
+                                    f"{_convert_command(path, 'semicolons')}")
     _check_not_a_table(path, list(header if header is not None else rows[0][1]) if rows else [])
     if header is not None:
-        _check_column_order(path, header)
+        _check_column_order(path, sep, header)
     if header is not None and len(header) == 3 and header[2].strip("\"'").lower() in TIME_WORDS:
         raise DataFormatError(path, f"its third column is {header[2]!r}, which would be read as each interaction's "
                                     "weight: a time is no weight; keep user and item, "
@@ -508,7 +498,7 @@ def _weights(weights, n: int) -> np.ndarray:
     try:
         numbers = values.astype(np.float64)
     except (TypeError, ValueError):
-        bad = next(i for i, value in enumerate(values.tolist()) if not _is_number_like(value))
+        bad = next(i for i, value in enumerate(values.tolist()) if not is_number(value))
         raise DataFormatError("weights", f"weight {values[bad]!r} is not a number", places[bad], "position") from None
     bad = np.flatnonzero(~np.isfinite(numbers) | (np.abs(numbers) > FLOAT32_MAX) | (numbers < FLOAT32_TINY))
     if bad.size:
@@ -528,14 +518,6 @@ def _weight_problem(weight: float) -> str | None:
         return (f"weight {weight!r} is below float32's smallest normal number, {FLOAT32_TINY:.3g} (a model keeps "
                 "weights as float32): scale the weights up")
     return None
-
-
-def _is_number_like(value) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 def _check_aligned(columns: dict) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from awe_tf.data.dataset import ANNOTATION, Dataset, lookalike
-from awe_tf.data.errors import DataFormatError, parse_float, parse_int
+from awe_tf.data.errors import DataFormatError, is_number, parse_float, parse_int
 from awe_tf.data.text import ADDS_UP, DUPLICATES, LABEL_ONCE, data_name, sum_hint, text_lines
 
 _ATTRIBUTE = re.compile(r"@attribute\s+('(?:[^']|\\')*'|\"(?:[^\"]|\\\")*\"|[^\s{]+)(?:\s+|(?=\{))(.+)$", re.I)
@@ -84,7 +84,7 @@ def _fields(text: str) -> list[str]:
 def _holds_numbers(kind) -> bool:
     """Whether an attribute of this kind holds numbers: ``numeric``, or nominal with numbers for
     values (``{0,1}``)."""
-    return kind == "numeric" or all(_is_number(value) for value in kind)
+    return kind == "numeric" or all(is_number(value) for value in kind)
 
 
 def _codes(kind, as_numbers: bool) -> dict | None:
@@ -246,14 +246,6 @@ def _value(path, text: str, kind, codes: dict | None, name: str, line_no: int, u
         shown = ",".join(kind[:8]) + (f",... ({len(kind)} values)" if len(kind) > 8 else "")
         raise DataFormatError(path, f"value {text!r} of {name!r} is not one of {{{shown}}}", line_no)
     return codes[text]
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 _MEKA = re.compile(r"@relation\s+.*?-C\s+(-?\d+)", re.I)

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split, check_finite_rows, labelled_rows
+from awe_tf.data.errors import is_number
 from awe_tf.data.frames import by_position
 
 PAD_ROWS = 65536  # rows padded at a time when a whole data set is (the temporaries of one such block)
@@ -91,16 +92,8 @@ def _text_in(X):
     first = next((at for at, value in enumerate(flat) if isinstance(value, (str, bytes))), None)
     if first is None:
         return None
-    shown = (value for value in flat[first:first + 1000] if isinstance(value, (str, bytes)) and not _number(value))
+    shown = (value for value in flat[first:first + 1000] if isinstance(value, (str, bytes)) and not is_number(value))
     return next(shown, flat[first])  # a word near the first text, where there is one
-
-
-def _number(text) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def pad_rows(matrix: sp.csr_matrix, rows: np.ndarray, width: int, pad_id: int, with_values: bool = True):
