@@ -165,10 +165,10 @@ def test_a_search_interrupted_mid_trial_goes_on_from_the_trials_last_epoch(tmp_p
 
 
 def test_cli_tune_killed_in_its_last_trial_says_the_trial_goes_on_and_finishes_it(tmp_path, data_dir):
-    import signal
     import subprocess
     import sys
-    import time
+
+    from tests.test_cli import _kill_when
 
     emotions = data_dir / "mulan" / "emotions"
     command = [sys.executable, "-m", "awe_tf.cli", "tune", "--train", str(emotions / "emotions-train.arff"), "--test",
@@ -177,17 +177,8 @@ def test_cli_tune_killed_in_its_last_trial_says_the_trial_goes_on_and_finishes_i
                "-o", str(tmp_path)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    deadline = time.time() + 300
-    try:
-        while time.time() < deadline and proc.poll() is None:
-            states = list(tmp_path.glob("*/trial_1/training/checkpoints/state.json"))  # the second trial's
-            if states and json.loads(states[0].read_text()).get("epoch", 0) >= 1:
-                break
-            time.sleep(0.2)
-        assert proc.poll() is None, "the search ended before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
+    search = tmp_path / tuning.search_name(load_dataset("emotions").train, "linear-sigmoid", "random")
+    _kill_when(proc, search / "trial_1" / "training" / "checkpoints" / "state.json", 1)  # in the second trial
     again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "the search has 2 trials already (1 finished), --trials 2: none to add; 1 trial cut short goes on (a " \
