@@ -780,6 +780,17 @@ def test_a_choice_cut_short_in_wsabie_counts_the_epochs_its_checkpoints_kept(cor
     larger = choose_affinity(corel.train, output_dir=tmp_path / "b", log=lines.append, **settings)
     assert "auto: WSABIE: as an earlier run finished it" in " ".join(lines) and larger.trials[1].ran
     assert "auto: linear-sigmoid:alpha=1,beta=0, from WSABIE, on the validation carve-out" in lines
+    assert not larger.kept_larger and "kept from an earlier choice" not in larger.table()
+    # The smaller budget again: the candidate the larger one ran is kept, and said to be, here and in
+    # a third run at the same budget (the stage's record keeps the budget it ran under)
+    for _ in range(2):
+        lines.clear()
+        smaller = choose_affinity(corel.train, output_dir=tmp_path / "b", log=lines.append, **tight)
+        assert smaller.trials[1].ran and smaller.kept_larger == {"linear-sigmoid:alpha=1,beta=0": 50.0}
+        assert ("auto: linear-sigmoid:alpha=1,beta=0: as an earlier run finished it" in " ".join(lines)
+                and "it ran under a 50x budget)" in " ".join(lines))
+        assert ("kept from an earlier choice under a larger budget (up to 50x): linear-sigmoid:alpha=1,beta=0; a "
+                "choice within 1.01x from the start could have left them out") in smaller.table()
 
 
 def test_a_vote_chosen_is_said_to_be_wsabies_model_as_it_is():

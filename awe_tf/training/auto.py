@@ -65,7 +65,9 @@ CPU time.
    one. The same call again goes on from them: a finished stage or a decision is taken from the
    record (its seconds counted as spent), a stage cut short resumes from its last finished epoch
    (the seconds its checkpoints kept counted as spent). Called again with another budget, it
-   keeps the stages run and decides again those the earlier budget left out. The budget then
+   keeps the stages run and decides again those the earlier budget left out; under a smaller
+   budget the stages a larger one ran are kept and named (``AutoResult.kept_larger``, a line of
+   the table). The budget then
    reads about what an uninterrupted run's did, but not exactly: a stage resumed in a new process pays its set-up
    (TensorFlow's, the step's tracing) again, which on a small data set, where WSABIE takes seconds,
    can let in or leave out another candidate than an uninterrupted run would. Other data or
@@ -201,6 +203,7 @@ class AutoResult:
     made: str | None = None  # the closed-form model that won, by name
     cpu_seconds: float = float("nan")  # the CPU time of the whole choice, refit included
     budget: tuple[float, float] | None = None  # (the budget in units of WSABIE's run, that run's CPU seconds)
+    kept_larger: dict = dataclasses.field(default_factory=dict)  # stages kept that ran under a larger budget
 
     @property
     def name(self) -> str:
@@ -241,6 +244,11 @@ class AutoResult:
             lines.append(f"CPU time {self.cpu_seconds:.1f} s in all, refit included, against a budget of "
                          f"{times * unit:.1f} s ({times:g}x WSABIE's {unit:.1f} s): a candidate starts only where what "
                          "it is expected to take fits, so the time can end past the budget")
+        if self.kept_larger and self.budget is not None:
+            larger = max(self.kept_larger.values())
+            lines.append(f"kept from an earlier choice under a larger budget (up to {larger:g}x): "
+                         f"{', '.join(self.kept_larger)}; a choice within {self.budget[0]:g}x from the start "
+                         "could have left them out (choose into another directory for that)")
         if any(AT_THE_CAP in trial.note for trial in self.trials):
             lines.append(f"rows noted '{AT_THE_CAP}' may score higher with more epochs (--epochs; "
                          "TrainConfig.epochs in Python)")
@@ -324,6 +332,9 @@ class _Ledger:
         self.settings = make_settings() if self.directory is not None else None  # made only where kept
         self.stages: dict = {}
         self.earlier = [0.0, 0.0]
+        self.budget = None if self.settings is None else self.settings["budget"]
+        self.recorded_budget = self.budget  # the budget a record's stages ran under, where they do not say
+        self.kept_larger: dict = {}  # stages taken from the record that ran under a larger budget: name -> budget
         path = self.path
         if path is not None and path.exists():
             from awe_tf.training.callbacks import as_recorded_now, other_settings
@@ -336,6 +347,7 @@ class _Ledger:
                 raise RecordRefused(f"{refused}: choose with those, or into another directory (or remove "
                                     f"{self.directory})")
             self.stages = kept["stages"]
+            self.recorded_budget = recorded.get("budget", self.budget)
             if recorded.get("budget") != self.settings.get("budget"):  # the stages run stand; what the
                 self.stages = {name: record for name, record in self.stages.items()  # budget left out: again
                                if not (record.get("trial") or {}).get("note", "").startswith(OVER_BUDGET)}
@@ -350,6 +362,9 @@ class _Ledger:
         if record is not None:
             self.earlier[0] += record["seconds"]
             self.earlier[1] += record["cpu_seconds"]
+            ran_under = record.get("budget", self.recorded_budget)
+            if record["seconds"] > 0 and name != WSABIE_STAGE and ran_under is not None and ran_under > self.budget:
+                self.kept_larger[name] = ran_under
         return record
 
     def resumed(self, results) -> tuple[float, float]:
@@ -371,7 +386,7 @@ class _Ledger:
             return
         from awe_tf.training.callbacks import worker_directory
 
-        self.stages[name] = record
+        self.stages[name] = {**record, "budget": self.budget}  # the budget it ran (or was left out) under
         path = self.directory / (worker_directory() or "") / LEDGER
         path.parent.mkdir(parents=True, exist_ok=True)
         staged = path.with_suffix(STAGED)
@@ -553,8 +568,10 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
     def from_record(name: str) -> dict | None:
         record = ledger.take(name)
         if record is not None:
+            larger = f"; it ran under a {ledger.kept_larger[name]:g}x budget" if name in ledger.kept_larger else ""
             log(f"auto: {name}: as an earlier run {'decided' if record['seconds'] == 0 else 'finished'} it "
-                f"({ledger.path}{'; its models restored from their checkpoints' if name == WSABIE_STAGE else ''})")
+                f"({ledger.path}{'; its models restored from their checkpoints' if name == WSABIE_STAGE else ''}"
+                f"{larger})")
         return record
 
     def finished(name: str, trial: Trial, **more) -> Trial:
@@ -596,7 +613,7 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
 
     def time_spent() -> dict:
         """What the result says of the time: all of it (CPU), and the budget it was chosen within."""
-        return {"cpu_seconds": clock()[1], "budget": (budget, unit)}
+        return {"cpu_seconds": clock()[1], "budget": (budget, unit), "kept_larger": dict(ledger.kept_larger)}
 
     def left_out(expected: float) -> str | None:
         """A trial's note where what it is ``expected`` to take (CPU seconds, with a winner's making
