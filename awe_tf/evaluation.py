@@ -173,13 +173,19 @@ def evaluate_served(served, split: Split, ks=None, batch_size: int = 256) -> dic
         ``{"metrics": {...}, "n_test": ..., "n_excluded": ...}``.
 
     Raises:
-        ValueError: a test part without a positive label (nothing to score), ks not integers
-            of at least 1 and at most the labels, or an export whose largest k is below a k given
-            or every k to report.
+        ValueError: a test part without a positive label (nothing to score), data other than
+            the export's model was trained on (:func:`data_mismatch`: sizes, label names, and
+            feature names where the export holds them), ks not integers of at least 1 and at most
+            the labels, or an export whose largest k is below a k given or every k to report.
     """
     from awe_tf.metrics import ranking_report
 
     check_scorable("evaluate_served", split)
+    recorded = served.metadata
+    problem = data_mismatch(recorded.get("n_features", split.train.n_features), recorded.get("n_labels",
+                            split.train.n_labels), served.label_names, split.train, served.feature_names)
+    if problem:  # the export's ids would be read as this data's: other labels, other features
+        raise ValueError(f"evaluate_served: {problem}; score the export on the data its model was trained on")
     test = split.test
     max_k = int(served.metadata.get("max_k", test.n_labels))
     given = checked_ks("evaluate_served", ks, test.n_labels)

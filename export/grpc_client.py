@@ -12,22 +12,30 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 import numpy as np
 
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # a decimal number as a data file writes one
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 def parse_row(text: str) -> list[tuple[int, float]]:
-    """``3,17:0.5,42`` as [(3, 1.0), (17, 0.5), (42, 1.0)]; a ValueError names a bad entry."""
+    """``3,17:0.5,42`` as [(3, 1.0), (17, 0.5), (42, 1.0)]; a ValueError names a bad entry (a
+    value that is not a plain decimal number, or one float32, the request's type, cannot hold)."""
     pairs = []
     for item in filter(None, (entry.strip() for entry in text.split(","))):
-        feature, _, value = item.partition(":")
+        feature, colon, value = (part.strip() for part in item.partition(":"))
         if not (feature.isascii() and feature.isdigit()) or int(feature) > 2**31 - 1:
             raise ValueError(f"--features {text!r}: {feature!r} is not a feature id (a whole number, 0 to 2^31 - 1)")
-        try:
-            number = float(value) if value else 1.0
-        except ValueError:
-            raise ValueError(f"--features {text!r}: the value {value!r} of feature {feature} is not a number") from None
+        if colon and not NUMBER.fullmatch(value):
+            raise ValueError(f"--features {text!r}: the value {value!r} of feature {feature} is not a number "
+                             f"(write {feature} alone for value 1)")
+        number = float(value) if colon else 1.0
+        if abs(number) > FLOAT32_MAX:
+            raise ValueError(f"--features {text!r}: the value {value} of feature {feature} is beyond float32's range "
+                             "(the request's type)")
         pairs.append((int(feature), number))
     return pairs
 
@@ -49,6 +57,8 @@ def build_request(model: str, rows: list[list[tuple[int, float]]], k: int, versi
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2
 
+    if not rows:
+        raise ValueError("no rows to request (give --features at least once)")
     width = max(1, max(len(r) for r in rows))
     ids = np.full((len(rows), width), -1, np.int32)
     weights = np.zeros((len(rows), width), np.float32)

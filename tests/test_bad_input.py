@@ -307,6 +307,7 @@ REQUESTS = [
     ("fractional exclusions", {"feature_ids": [[3]], "exclude": [1.5]}, ValueError, ["exclude_ids", "whole"]),
     ("exclusion out of range", {"feature_ids": [[3]], "exclude": [30]}, ValueError, ["exclude_ids", "0 to 29"]),
     ("exclusion rows", {"feature_ids": [[3], [4], [5]], "exclude": [[1], [2]]}, ValueError, ["2 lists for 3 rows"]),
+    ("one exclusion alone", {"feature_ids": [[3]], "exclude": 12}, ValueError, ["a list of label ids (exclude=[12])"]),
     ("k too large", {"feature_ids": [[3]], "k": 31}, ValueError, ["k must be a whole number from 1 to"]),
     ("fractional k", {"feature_ids": [[3]], "k": 2.5}, ValueError, ["k must be a whole number"]),
     ("raw rows with NaN", {"X": sp.csr_matrix(([np.nan], ([0], [1])), shape=(1, 30))}, ValueError, ["NaN"]),

@@ -55,6 +55,11 @@ def test_train_on_the_bundled_default_then_evaluate(tmp_path):
     for mine in (out / "evaluated.json", out / "reports" / "evaluated.json"):
         run("evaluate", str(out), "--output", str(mine))
         assert json.loads(mine.read_text())["metrics"] == pytest.approx(report["metrics"])
+    # nor may export write a version into the run's model/ folder (a later train would refuse it as foreign)
+    refused = run("export", str(out), str(out), "--name", "model", "--flavour", "portable", check=False)
+    assert refused.returncode == 2 and "the export " + str(out / "model") + " would write into" in refused.stderr
+    assert "give another BASE or --name" in refused.stderr
+    assert not any(part.isdigit() for part in os.listdir(out / "model"))  # no version written
     # predict on the test file's rows ranks as evaluate scored them
     from awe_tf.data.registry import KNOWN, locate
 

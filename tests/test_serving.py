@@ -200,6 +200,38 @@ def test_versions_increase_and_old_ones_are_pruned(tmp_path, wsabie):
     assert any("(7 random probe rows: give the data (awe-tf export --dataset or --train" in line for line in lines)
 
 
+def test_features_named_otherwise_are_other_ids_to_a_version_and_to_evaluate_served(tmp_path, corel, wsabie):
+    """An annotation model exported with its features' names: a later version whose features are
+    the same number but in another order is refused under the name (its clients' feature ids would
+    name other features), as a version without names is not; evaluate_served refuses data of other
+    features or labels than the export's, as evaluate_model does, and scores the export's own."""
+    import dataclasses
+
+    from awe_tf.data.dataset import Split
+    from awe_tf.evaluation import evaluate_served
+
+    names = list(corel.train.feature_names)
+    swapped = [names[1], names[0], *names[2:]]
+    served = serving.load(serving.export(wsabie, tmp_path, "m", flavour="portable", log=None, feature_names=names))
+    with pytest.raises(ValueError, match=r"serves a model whose ids mean other things \(feature names or their "
+                                         r"order\)"):
+        serving.export(wsabie, tmp_path, "m", flavour="portable", log=None, feature_names=swapped)
+    assert serving.export(wsabie, tmp_path, "m", flavour="portable", log=None).name == "2"  # names not known
+    assert serving.export(wsabie, tmp_path, "m", flavour="portable", log=None, feature_names=names).name == "3"
+    assert serving.export(wsabie, tmp_path, "m", flavour="portable", log=None, feature_names=swapped,
+                          new_ids=True).name == "4"
+    split = Split(corel.train, corel.test)
+    other_features = Split(dataclasses.replace(corel.train, feature_names=swapped), corel.test)
+    with pytest.raises(ValueError, match=r"evaluate_served: the model was trained on other features, or on these in "
+                                         r"another order"):
+        evaluate_served(served, other_features)
+    labels = list(corel.train.label_names)
+    other_labels = Split(dataclasses.replace(corel.train, label_names=[labels[1], labels[0], *labels[2:]]), corel.test)
+    with pytest.raises(ValueError, match=r"evaluate_served: the data has the model's labels in another order"):
+        evaluate_served(served, other_labels)
+    assert evaluate_served(served, split)["metrics"]["precision@1"] > 0
+
+
 def test_a_killed_export_leaves_no_visible_version(tmp_path, wsabie):
     wsabie.save_model(tmp_path / "model")
     script = textwrap.dedent(f"""
@@ -283,9 +315,14 @@ def test_deployment_kit_requests_match_the_signature(tmp_path, wsabie):
     client = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(client)
     rows = [client.parse_row("3,17:0.5,42"), client.parse_row("5")]
-    for bad, words in (("3.5", "not a feature id"), ("4294967301", "not a feature id"), ("3:x", "not a number")):
+    for bad, words in (("3.5", "not a feature id"), ("4294967301", "not a feature id"), ("3:x", "not a number"),
+                       ("3:", r"the value '' of feature 3 is not a number \(write 3 alone for value 1\)"),
+                       ("3:1_0", "not a number"), ("3:nan", "not a number"), ("3:1e40", "beyond float32's range")):
         with pytest.raises(ValueError, match=words):
             client.parse_row(bad)
+    assert client.parse_row(" 3 : 2 ,4:-1.5e-3, 5:.5") == [(3, 2.0), (4, -1.5e-3), (5, 0.5)]
+    with pytest.raises(ValueError, match="no rows to request"):
+        client.build_request("awe", [], k=4)
     request = client.build_request("awe", rows, k=4)
     arrays = {key: tf.make_ndarray(value) for key, value in request.inputs.items()}
     out = served.signature(**{key: tf.constant(value) for key, value in arrays.items()})
@@ -350,8 +387,15 @@ def test_a_new_users_items_by_name_are_the_rows_of_their_ids(tmp_path):
                          ([[3]], "items the model does not have: '3'"), ([{"i1": 0}], "one list of names per row")):
         with pytest.raises(ValueError, match=re.escape(words)):
             served.rows_of(items)
-    with pytest.raises(ValueError, match="weights must be positive numbers, .* got 0.0"):
+    with pytest.raises(ValueError, match=r"weights must be positive finite numbers, .* got 0.0 \(an item of weight 0"):
         served.rows_of([["i1", "i2"]], weights=[[1.0, 0.0]])  # weight 0 would be neither an input nor left out
+    with pytest.raises(ValueError, match=r"positive finite numbers, as an interactions file's are, got nan$"):
+        served.rows_of([["i1", "i2"]], weights=[[1.0, np.nan]])
+    for odd, words in ((True, "got True (bool)"), ("5", "got '5' (str)")):  # read as 1 and 5 before
+        with pytest.raises(ValueError, match=re.escape(f"weights must be numbers, as an interactions file's are, "
+                                                       f"{words}")):
+            served.rows_of([["i1", "i2"]], weights=[[5, odd]])
+    assert served.rows_of([["i1", "i2"]], weights=[[np.float32(2), 3]]).sum() > 0  # NumPy's numbers are numbers
     with pytest.raises(ValueError, match="weights must be one list per row"):
         served.rows_of([["i1", "i2"]], weights=[2.0, 1.0])
     assert served.rows_of(row for row in [["i2"]]).nnz == 1  # rows from a generator, read once
@@ -477,3 +521,6 @@ def test_a_loaded_export_reads_a_dataframe_by_its_item_names(tmp_path):
     np.testing.assert_array_equal(named(shuffled, k=2)["label_ids"], named(rows, k=2)["label_ids"])
     with pytest.raises(ValueError, match=r"\('m4': features without a column\).*a column named as each of the model's"):
         named(Frame(rows[:, [0, 1, 2, 4]], ["m1", "m2", "m3", "m5"]))
+    with pytest.raises(ValueError, match=r"\('label': not among the model's features\), which the model reads by its "
+                                         r"features' names, only those"):  # a label's column beside them
+        named(Frame(np.hstack([rows, rows[:, :1]]), [*items, "label"]))

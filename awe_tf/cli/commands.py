@@ -22,6 +22,7 @@ from awe_tf.cli.common import (
     note_unpublished,
     output_file,
     plural,
+    refuse_run_part,
     reproduce_output,
     scored_rows_line,
     writable_directory,
@@ -246,6 +247,11 @@ def cmd_export(args) -> int:
 
     check_data_flags(args)
     run = run_directory(args.model)  # a missing or empty model path stops here, before BASE is made
+    flavours = serving.FLAVOURS if args.flavour == "both" else (args.flavour,)
+    names = {flavour: args.name if len(flavours) == 1 or flavour == "scann" else f"{args.name}-{flavour}"
+             for flavour in flavours}
+    for name in names.values():  # a run's model/ folder is the run's: a later train would refuse it
+        refuse_run_part(Path(args.base) / name, run, "the export", "give another BASE or --name")
     writable_directory(Path(args.base), "BASE")
     model = AWEModel.load_model(args.model)
     note_unpublished(run)
@@ -267,11 +273,8 @@ def cmd_export(args) -> int:
     data = data_record(args, split, name) if split is not None else None  # evaluate --served reads it back
     annotation = split is not None and model.data_task != "recommendation"
     feature_names = split.train.feature_names if annotation else None  # features.json, for clients
-    flavours = serving.FLAVOURS if args.flavour == "both" else (args.flavour,)
-    names = {flavour: args.name if len(flavours) == 1 or flavour == "scann" else f"{args.name}-{flavour}"
-             for flavour in flavours}
     for flavour, name in names.items():  # every target checked before the first is written
-        check_target(model, args.base, name, flavour, args.version, args.keep, args.new_ids)
+        check_target(model, args.base, name, flavour, args.version, args.keep, args.new_ids, feature_names)
     if recall:
         print(recall)
     for flavour, name in names.items():

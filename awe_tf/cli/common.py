@@ -82,27 +82,34 @@ def release_directories() -> None:
 def output_file(path: str | None, flag: str = "--output", run: Path | None = None) -> Path | None:
     """``path`` as a file this process can write (its folder made if missing), or None; else a
     UsageError naming ``flag``, checked before any work. In ``run``, where it is a run's directory
-    (it holds ``metrics.json`` or a stage's folder), not the run's own files: its ``metrics.json``
-    and ``features.json``, which the run's other commands read, and anything in its stages' and
-    model's folders."""
+    (it holds ``metrics.json`` or a stage's folder), not the run's own files (:func:`refuse_run_part`)."""
     if path is None:
         return None
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"{flag} {path} is a directory; give the JSON file to write")
-    if run is not None and path.resolve().is_relative_to(Path(run).resolve()):
-        from awe_tf import runs
-        from awe_tf.models.saving import RUN_MODEL
-
-        files, folders = (runs.METRICS, runs.FEATURES), (RUN_MODEL, *runs.STAGES)
-        inside = path.resolve().relative_to(Path(run).resolve())
-        if any((Path(run) / part).exists() for part in (runs.METRICS, *runs.STAGES)) and \
-                inside.parts[0] in files + folders:
-            raise UsageError(f"{flag} {path} would write into {run}'s own files (its {' and '.join(files)} and its "
-                             f"folders {', '.join(folders)} hold the run, which evaluate, export and diagnose read); "
-                             "give another file")
+    refuse_run_part(path, run, flag, "give another file")
     writable_directory(path.resolve().parent, flag)
     return path
+
+
+def refuse_run_part(path: Path, run: Path | None, flag: str, remedy: str) -> None:
+    """A UsageError naming ``flag`` where ``path`` is one of the run's own files in ``run``, a run's
+    directory (it holds ``metrics.json`` or a stage's folder): its ``metrics.json`` and
+    ``features.json``, which the run's other commands read, or anything in its stages' and
+    model's folders (a later train refuses them as files no run wrote)."""
+    if run is None or not path.resolve().is_relative_to(Path(run).resolve()):
+        return
+    from awe_tf import runs
+    from awe_tf.models.saving import RUN_MODEL
+
+    files, folders = (runs.METRICS, runs.FEATURES), (RUN_MODEL, *runs.STAGES)
+    inside = path.resolve().relative_to(Path(run).resolve())
+    if any((Path(run) / part).exists() for part in (runs.METRICS, *runs.STAGES)) and inside.parts \
+            and inside.parts[0] in files + folders:
+        raise UsageError(f"{flag} {path} would write into {run}'s own files (its {' and '.join(files)} and its "
+                         f"folders {', '.join(folders)} hold the run, which evaluate, export and diagnose read); "
+                         f"{remedy}")
 
 
 def monitor_of(args, split) -> str:

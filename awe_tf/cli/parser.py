@@ -317,9 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--version", type=_positive, help="version number (none: newest + 1)")
     export.add_argument("--keep", type=_positive, help="keep only this many newest versions (none: all)")
     export.add_argument("--new-ids", action="store_true",
-                        help="export under NAME a model whose inputs, labels or label names differ from its newest "
-                             "version's (refused without it: the name's clients would send ids that mean other "
-                             "things)")
+                        help="export under NAME a model whose inputs, labels, label names or feature names (or "
+                             "their order) differ from its newest version's (refused without it: the name's clients "
+                             "would send ids that mean other things)")
     export.add_argument("--candidates", type=_positive, default=100,
                         help="labels ScaNN fetches before exact re-ranking; for the scann flavour also the largest k")
     export.add_argument("--recall-queries", type=_positive, default=500,

@@ -651,11 +651,16 @@ def rows_of_items(names: Sequence[str], items: Iterable[Sequence[str]],
     if len(weights) != len(rows) or any(np.ndim(w) != 1 or len(w) != len(r)
                                         for w, r in zip(weights, rows, strict=True)):
         raise ValueError("weights must be one list per row, one weight per item ([[2.0, 1.0]])")
-    values = np.asarray([w for row in weights for w in row], np.float64)
+    given = [w for row in weights for w in row]
+    odd = [w for w in given if isinstance(w, (bool, np.bool_)) or not isinstance(w, (int, float, np.number))]
+    if odd:  # text or True would be read as a number silently
+        raise ValueError(f"weights must be numbers, as an interactions file's are, got {odd[0]!r} "
+                         f"({type(odd[0]).__name__})")
+    values = np.asarray(given, np.float64)
     if values.size and not (np.isfinite(values) & (values > 0)).all():
         bad = float(values[~(np.isfinite(values) & (values > 0))][0])
-        raise ValueError(f"weights must be positive numbers, as an interactions file's are, got {bad!r} (an item "
-                         "of weight 0 is no interaction: leave it out)")
+        raise ValueError(f"weights must be positive finite numbers, as an interactions file's are, got {bad!r}" + (
+            " (an item of weight 0 is no interaction: leave it out)" if bad == 0 else ""))
     lacking = [name for row in rows for name in row if name not in index]
     if lacking and unknown == "skip":
         kept = [[name in index for name in row] for row in rows]

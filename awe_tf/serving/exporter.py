@@ -121,23 +121,29 @@ def warmup_records(path, name: str, ids: np.ndarray, weights: np.ndarray, k: int
     return ids.shape[0]
 
 
-def ids_of(model) -> dict:
+def ids_of(model, feature_names=None) -> dict:
     """What a client's ids mean in an export of ``model``: the numbers of its inputs and labels,
-    its task, and a digest of its label names (None without names)."""
+    its task, and digests of its label names and of ``feature_names`` (an annotation model's
+    features, in id order; each None without names)."""
     import hashlib
 
-    names = None if model.label_names is None else hashlib.sha256(
-        "\n".join(model.label_names).encode()).hexdigest()[:16]
+    def digest(names):
+        return None if names is None else hashlib.sha256("\n".join(map(str, names)).encode()).hexdigest()[:16]
+
     return {"n_features": model.n_features, "n_labels": model.n_labels, "data_task": model.data_task,
-            "labels_digest": names}
+            "labels_digest": digest(model.label_names), "features_digest": digest(feature_names)}
+
+
+ID_WORDS = {"labels_digest": "label names", "features_digest": "feature names or their order"}  # changed_ids' words
 
 
 def check_target(model, base_dir, name: str, flavour: str, version: int | None = None, keep: int | None = None,
-                 new_ids: bool = False) -> None:
+                 new_ids: bool = False, feature_names=None) -> None:
     """Refuse (ValueError), before any work, an export of ``model`` as ``base_dir/name`` that
     :func:`export` could not write or should not: a bad name or version, another flavour under
     the name, or (unless ``new_ids``) a model whose ids mean other things than the newest
-    version's (:func:`changed_ids`: TF Serving would switch the name's clients to it)."""
+    version's (:func:`changed_ids`, with the model's ``feature_names`` where given: TF Serving
+    would switch the name's clients to it)."""
     if flavour not in FLAVOURS:
         raise ValueError(f"flavour must be one of {FLAVOURS}, got {flavour!r}")
     if not name or "/" in name or name.startswith("."):
@@ -150,24 +156,25 @@ def check_target(model, base_dir, name: str, flavour: str, version: int | None =
         if other not in (None, flavour):
             raise ValueError(f"{model_dir} holds {other} exports (version {existing}); a {flavour} export needs "
                              "another name (awe-tf export --name, export(name=...))")
-    changed = None if new_ids else changed_ids(model, model_dir)
+    changed = None if new_ids else changed_ids(model, model_dir, feature_names)
     if changed:
         raise ValueError(f"{model_dir}'s newest version ({changed[0]}) serves a model whose ids mean other things "
                          f"({changed[1]}): its clients' requests would too; export this one under another name, or "
                          "with --new-ids (new_ids=True in Python) once its clients send the new ids")
 
 
-def changed_ids(model, model_dir: Path) -> tuple[int, str] | None:
+def changed_ids(model, model_dir: Path, feature_names=None) -> tuple[int, str] | None:
     """Where the ids of ``model`` mean other things than those of the newest version exported in
-    ``model_dir`` (:func:`ids_of`): ``(that version, what differs in words)``; else None."""
+    ``model_dir`` (:func:`ids_of`): ``(that version, what differs in words)``; else None. Feature
+    names are compared where both exports have them."""
     newest = next(((existing, recorded) for existing in reversed(layout.versions(model_dir))
                    if (recorded := read_metadata(model_dir / str(existing)))), None)  # one file read, as a rule
     if newest is None:
         return None
-    this = ids_of(model)
-    differ = [key for key in this if newest[1].get(key) not in (None, this[key])]
-    told = ", ".join(f"{key} {newest[1][key]} -> {this[key]}" if key != "labels_digest" else "label names"
-                     for key in differ)
+    this = ids_of(model, feature_names)
+    differ = [key for key in this if newest[1].get(key) not in (None, this[key])
+              and not (key == "features_digest" and this[key] is None)]  # an export without names: not known
+    told = ", ".join(ID_WORDS.get(key, f"{key} {newest[1][key]} -> {this[key]}") for key in differ)
     return (newest[0], told) if differ else None
 
 
@@ -218,9 +225,6 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
     Raises:
         ValueError: as :func:`check_target` says, and for bad ``candidates`` or queries.
     """
-    check_target(model, base_dir, name, flavour, version, keep, new_ids)  # before any work
-    changed = changed_ids(model, Path(base_dir) / name) if new_ids else None
-    model = _whole_tables(model)
     if feature_names is not None:
         feature_names = [str(feature) for feature in feature_names]
         if model.data_task == "recommendation":
@@ -229,6 +233,9 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
         if len(feature_names) != model.n_features:
             raise ValueError(f"feature_names has {len(feature_names)} names for the model's {model.n_features} "
                              "features")
+    check_target(model, base_dir, name, flavour, version, keep, new_ids, feature_names)  # before any work
+    changed = changed_ids(model, Path(base_dir) / name, feature_names) if new_ids else None
+    model = _whole_tables(model)
     require("tensorflow_serving.apis", "an export (its TF Serving warmup requests)")
     if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
         raise ValueError(f"candidates must be a whole number of at least 1, got {candidates!r}")
@@ -273,7 +280,7 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
             "recall_at_10": recall if recall_k == 10 else None, "recall_k": recall_k, "recall": recall,
             "recall_queries": int(queries.shape[0]), "named_labels": model.label_names is not None,
             "tables_digest": tables_digest(model),  # which model's U and V: evaluate --served checks it
-            "labels_digest": ids_of(model)["labels_digest"],  # what label ids mean: a later export checks it
+            **{key: ids_of(model, feature_names)[key] for key in ID_WORDS},  # what ids mean: a later export checks
             "model": model.get_config() | {"label_names": None},  # the names are in the graph (labels)
             "data": data,
         }
@@ -478,6 +485,9 @@ class ServedModel:
         """``exclude`` (one list of label ids, or one per row) as the padded ``exclude_ids``."""
         if exclude is None:
             return np.full((1, 1), PADDING_ID, np.int32)
+        if isinstance(exclude, (str, bytes)) or not hasattr(exclude, "__iter__") or \
+                (isinstance(exclude, np.ndarray) and exclude.ndim == 0):  # one id (ragged lists have no ndim)
+            raise ValueError(f"exclude takes a list of label ids (exclude=[{exclude!r}]), or one list per row")
         items = list(exclude)
         per_row = bool(items) and all(np.ndim(item) == 1 for item in items)
         rows = [list(item) for item in items] if per_row else [items]
