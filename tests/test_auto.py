@@ -123,7 +123,8 @@ def test_the_table_shows_a_change_that_rounds_to_zero_without_a_sign_of_its_own(
     assert "+0.0000 ± 0.0217" in table and "-0.0000" not in table
     assert "+0.0100 ± 0.0200" in table and "-0.0100 ± 0.0200" in table
     assert table.splitlines()[2] == "    precision@3 0.4000, mean of both 0.4500"  # WSABIE's own, under its row
-    assert table.splitlines()[4].startswith("* the choice; the changes are against WSABIE's row, ± one standard")
+    assert table.splitlines()[4] == "    not chosen: no gain on the mean of both"  # the one vote: why it is not chosen
+    assert table.splitlines()[5].startswith("* the choice; the changes are against WSABIE's row, ± one standard")
 
 
 def test_the_table_marks_a_best_epoch_at_the_cap():
@@ -136,7 +137,8 @@ def test_the_table_marks_a_best_epoch_at_the_cap():
     table = AutoResult(None, None, [Trial(None, 0.5, both=0.5, epochs=[2]), capped], 1.0, [2]).table()
     lines = table.splitlines()  # header, WSABIE's row and its notes, k-NN's row and its notes
     assert "knn:k=20" in lines[3]
-    assert lines[4] == "    a best epoch is the last allowed (3): the score may still be rising"
+    assert lines[4] == ("    a best epoch is the last allowed (3): the score may still be rising; not chosen: no gain "
+                        "on the mean of both")
     assert "may score higher with more epochs (--epochs; TrainConfig.epochs in Python)" in table
     assert "more epochs" not in AutoResult(None, None, [Trial(None, 0.5, both=0.5)], 1.0, [2]).table()
 
@@ -148,6 +150,8 @@ def test_too_little_data_to_choose_on_says_what_to_do_instead(corel):
     with pytest.raises(ValueError, match="too little data to choose the affinity on: name one and train with "
                                          r"--no-validate \(in Python: fit without validation\)"):
         choose_affinity(few, ModelConfig(dimension=4), TrainConfig(epochs=1, verbose=0), log=lambda line: None)
+    with pytest.raises(ValueError, match=r"so model_config's 'sigmoid' would be ignored: leave it None"):  # not dropped
+        choose_affinity(few, ModelConfig(dimension=4, affinity="sigmoid"), TrainConfig(epochs=1, verbose=0))
 
 
 def test_candidates_over_the_budget_are_not_run_and_wsabie_stays(corel):
@@ -561,6 +565,18 @@ def test_a_vote_needs_any_gain_at_its_chosen_weight_and_no_real_loss():
     assert _leader([Trial(None, 0.5), worse, best]) is None
     big = Trial("knn:k=20", 0.6, 0.1, 0.01, 0.1, 0.01, 0.6, 0.1, 0.01)
     assert _leader([Trial(None, 0.5), vote(3, 0.03), big]) is big  # a trained candidate that does better wins
+    # The table says which weight is the vote's and why a candidate is not chosen (a weight that would pass,
+    # not being the vote's, has nothing to say: the vote's line says which one competes)
+    wsabie = Trial(None, 0.5, both=0.5)
+    lines = AutoResult(None, None, [wsabie, worse, best, trained], 1.0, [2]).table().splitlines()
+    notes = {lines[at - 1].split()[0]: line.strip() for at, line in enumerate(lines) if line.startswith("    ")}
+    assert notes["vote:weight=3,k=20"] == ("the vote's weight: the best of its weights on the mean of both (the "
+                                           "smaller on a tie); not chosen: a loss of one standard error or more on "
+                                           "precision@1")
+    assert "vote:weight=1,k=20" not in notes
+    assert notes["knn:k=20"] == "not chosen: a gain on the mean of both of at most one standard error"
+    winner = AutoResult("vote:weight=1,k=20", None, [wsabie, small], 1.0, [2]).table()
+    assert "not chosen" not in winner and "the vote's weight" not in winner  # one weight: nothing to choose among
 
 
 def test_a_tie_goes_to_the_smaller_weight_and_the_earlier_row_whatever_the_last_bits():

@@ -171,6 +171,8 @@ CASES = [
     ("knn:k=abc", ["train", "--affinity", "knn:k=abc", *SMALL], ["--affinity", "setting k of knn", "'abc'"]),
     ("beta=abc", ["train", "--affinity", "linear-sigmoid:beta=abc", *SMALL], ["setting beta of linear-sigmoid"]),
     ("unknown affinity", ["train", "--affinity", "nosuch", *SMALL], ["unknown affinity 'nosuch'", "knn", "or auto"]),
+    ("auto in a sum", ["train", "--affinity", "auto+knn", *SMALL], ["auto chooses the whole affinity", "is not a term "
+                                                                    "of a sum: give --affinity auto alone"]),
     ("WSABIE named as an affinity", ["train", "--affinity", "wsabie", *SMALL], ["unknown affinity 'wsabie'",
                                                                               "WSABIE is G = 1: constant", "or auto"]),
     ("WSABIE named as the affinity searched", ["tune", "--affinity", "WSABIE", "--trials", "1"],

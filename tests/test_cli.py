@@ -1123,7 +1123,8 @@ def test_an_interrupted_command_says_how_to_go_on_where_it_keeps_its_work(tmp_pa
     assert "goes on from its last finished epoch" in _goes_on(parse(["train", "-o", str(auto)]))
     # A cluster's task does not say so: its chief may keep what this task's folder lacks.
     assert "goes on from" in _goes_on(parse(["train", "-o", str(tmp_path / "y"), "--strategy", "multiworker"]))
-    assert _goes_on(parse(["tune"])) == ": the same command again goes on with the trials it finished (in runs/tuning)"
+    assert _goes_on(parse(["tune"])) == (": the same command again goes on with the trials it finished, and a trial "
+                                         "cut short from its last finished epoch (in runs/tuning)")
     assert _goes_on(parse(["reproduce", "annotation"])).endswith("(in runs/reproduce-annotation)")
     assert _goes_on(parse(["evaluate", "runs/x"])) == ""  # nothing kept to go on from
     restarted = parse(["train", "-o", str(run), "--restart"])

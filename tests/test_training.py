@@ -310,6 +310,20 @@ def test_a_model_can_start_from_a_trained_one(corel):
     with pytest.raises(ValueError, match="^continue_from: the data has the model's labels in another order"):
         fit(renamed, ModelConfig(dimension=8, num_negatives=3), TrainConfig(epochs=1, verbose=0),
             continue_from=wsabie)
+    # A start trained with a larger max-norm: its longer rows are clipped to this model's, by position and by
+    # name, and said to be (kept as epoch 0 unclipped, the published model would break its own max-norm)
+    for data, how in ((corel.train, "position"), (renamed, "name")):
+        norms = {table: np.linalg.norm(getattr(wsabie, table).table.numpy(), axis=1) for table in ("U", "V")}
+        assert norms["U"].max() > 0.2 and norms["V"].max() > 0.2, how
+        start_from(tight := build_model(data, ModelConfig(dimension=8, num_negatives=3, max_norm=0.2)), wsabie)
+        for table in ("U", "V"):
+            got = np.linalg.norm(getattr(tight, table).table.numpy(), axis=1)
+            assert got.max() <= 0.2 * (1 + 1e-5), (how, table)
+        note, _ = start_from(tight, wsabie)
+        longer = [int((norms[table] > 0.2).sum()) for table in ("U", "V")]
+        assert (f"the start's rows longer than this model's max-norm 0.2 are clipped to it ({longer[0]:,} rows of U "
+                f"and {longer[1]:,} rows of V)") in note, (how, note)
+    assert start_from(build_model(corel.train, ModelConfig(dimension=8, num_negatives=3)), wsabie) == (None, 0)
 
 
 def test_a_start_of_an_older_catalogue_gives_each_item_its_own_row_and_new_items_their_initial_rows(capsys):

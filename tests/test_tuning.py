@@ -196,6 +196,13 @@ def test_the_same_seed_proposes_the_same_trials(tmp_path, corel, oracle):
 
     assert first_trials(0, "a") == first_trials(0, "b")
     assert first_trials(3, "c") == first_trials(3, "d") != first_trials(0, "e")
+    # Seeds a few apart share no trial: KerasTuner moves its seed on by one per value drawn, so oracle seeds
+    # one apart drew the same values, a few settings later
+    drawn = {seed: [trial for trial in first_trials(seed, f"s{seed}") if trial] for seed in range(6)}  # hyperband:
+    # its second trial waits for the first (no values)
+    for seed, trials in drawn.items():
+        others = [trial for other, each in drawn.items() if other != seed for trial in each]
+        assert not any(trial in others for trial in trials), (seed, trials)
 
 
 def test_hyperband_sets_each_trials_epochs(tmp_path, corel, fits):

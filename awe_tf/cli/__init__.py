@@ -164,7 +164,8 @@ def _resume_flags(error, parser) -> str:
 def _goes_on(args) -> str:
     """For a command that keeps what it finished (train's checkpoints, tune's trials, reproduce's
     units), how to go on after an interruption."""
-    kept = {"train": "from its last finished epoch", "tune": "with the trials it finished",
+    kept = {"train": "from its last finished epoch",
+            "tune": "with the trials it finished, and a trial cut short from its last finished epoch",
             "reproduce": "from the units it finished"}.get(args.command)
     if kept is None:
         return ""

@@ -231,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     fitting.add_argument("--seed", type=_non_negative, default=train_defaults.seed,
                          help="seed of initialisation, sampling and batch order")
     fitting.add_argument("--verbose", type=_whole, default=train_defaults.verbose, choices=[0, 1, 2],
-                         help="0 silent, 1 progress bar, 2 one line per epoch")
+                         help="each epoch's progress: 0 none, 1 a progress bar, 2 one line per epoch (the "
+                              "command's own lines, its stages' and tables, print whatever it is)")
     scale = train.add_argument_group("distribution")
     scale.add_argument("--strategy", choices=["default", "auto", "mirrored", "multiworker", "parameter-server", "tpu"],
                        default="default", help="tf.distribute strategy (multiworker reads TF_CONFIG)")

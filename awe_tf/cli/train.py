@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import time
 from pathlib import Path
 
@@ -126,6 +127,10 @@ def _train(args) -> int:
         from awe_tf.affinities import UnknownAffinity
 
         if isinstance(error.__context__, UnknownAffinity):  # the registry's error, which ModelConfig's replaced
+            if "auto" in re.split(r"[+:,]", args.affinity):  # a part of a sum, not the whole spec
+                raise SettingError("affinity", f"{args.affinity!r}: auto chooses the whole affinity (WSABIE among its "
+                                               "candidates) and is not a term of a sum: give --affinity auto "
+                                               "alone") from None
             raise SettingError("affinity", f"{error.problem}; or auto (chosen on the validation carve-out)") from None
         raise
     iterative = is_iterative(model_config)
@@ -161,8 +166,9 @@ def _train(args) -> int:
             raise UsageError(f"--init-from {args.init_from}: {error}") from None
         earlier = runs.read_metrics(run_directory(args.init_from)) or {}
         if earlier.get("data_fingerprint") not in (None, request["data"]["data_fingerprint"]):  # same shape only
-            print(f"note: --init-from {args.init_from} was trained on other training data than this run's: its "
-                  "scores on this run's validation and test rows are not held out where it saw those rows")
+            print(f"note: --init-from {args.init_from} was trained on other training data than this run's: where "
+                  "that data holds any of this run's validation or test rows, their scores are not held out (which "
+                  "rows it held is not recorded)")
     start_digest = tables_digest(start[1]) if args.init_from else None  # the final stage's start, as it was
     out = writable_directory(Path(args.output), "--output")
     if hold:

@@ -215,15 +215,35 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         table = tf.convert_to_tensor(self.table)
         return tf.stop_gradient(table) if stop_gradient else table
 
-    def take_rows(self, other: MaxNormEmbedding, at, source) -> None:
+    def take_rows(self, other: MaxNormEmbedding, at, source) -> int:
         """Set rows ``at`` to ``other``'s rows ``source`` (NumPy id arrays of one length), clipped
         to this table's max-norm, a block of ``BLOCK_ROWS`` at a time: no copy of either whole
-        table (under parameter servers, only the shards the rows are on are read and written)."""
+        table (under parameter servers, only the shards the rows are on are read and written).
+        Returns how many of them were longer than the max-norm."""
         self.read_sparsely = True
+        longer = 0
         for start in range(0, len(at), BLOCK_ROWS):
             rows = tf.gather(other.table, tf.constant(source[start : start + BLOCK_ROWS], tf.int64))
+            longer += self._longer(rows)
             self.table.scatter_update(tf.IndexedSlices(self._clip(rows),
                                                        tf.constant(at[start : start + BLOCK_ROWS], tf.int64)))
+        return longer
+
+    def clip_table(self) -> int:
+        """Clip every row to the max-norm (where a whole table was given to it: a start's); returns
+        how many rows were longer."""
+        longer = 0
+        for shard in getattr(self.table, "variables", [self.table]):  # a sharded table: each shard in turn
+            found = self._longer(shard)
+            if found:
+                shard.assign(self._clip(shard))
+            longer += found
+        return longer
+
+    def _longer(self, rows) -> int:
+        """How many of ``rows`` are longer than the max-norm (beyond float32's rounding of a row
+        that the same max-norm clipped)."""
+        return int(tf.reduce_sum(tf.cast(tf.norm(rows, axis=-1) > self.max_norm * (1 + 1e-5), tf.int32)))
 
     def project(self, ids) -> None:
         """Rescale rows ``ids`` (any shape; repeats and out-of-range padding ids are ignored)."""

@@ -3,10 +3,11 @@ among the candidates, within a time budget; one recipe for every data set.
 
 The budget counts the process's CPU time (every thread's), not the wall clock: other work on the
 machine stretches the wall clock of whatever runs while it lasts, so a wall-clock budget could
-run a candidate on a quiet machine and skip it on a busy one; CPU time barely moves with it, so
-a seed chooses the same either way. The trials report both. NumPy's and SciPy's BLAS run on one
-thread meanwhile: a BLAS thread that waits for a busy core spins, and that wait would count as
-CPU time.
+run a candidate on a quiet machine and skip it on a busy one; CPU time moves much less with it,
+so a seed chooses the same either way unless a candidate's expected time falls near the budget's
+edge (CPU time too varies from run to run: a budget with room for every candidate repeats). The
+trials report both. NumPy's and SciPy's BLAS run on one thread meanwhile: a BLAS thread that
+waits for a busy core spins, and that wait would count as CPU time.
 
 1. WSABIE is trained the protocol's way (epochs chosen on the carve-out, then refitted): it is
    the fallback, the starting point of every trained candidate (4) and the unit of the budget.
@@ -179,6 +180,21 @@ class Trial:
                 and not _real_loss(self.gain, self.standard_error) and not _real_loss(self.check_gain, self.check_error)
                 and not self.guard_losses)
 
+    def shortfall(self, monitor: str, check: str) -> str:
+        """Why a candidate that ran does not beat WSABIE (:attr:`beats_wsabie`), in words; the
+        guard metrics' losses are said apart (:attr:`guard_losses`)."""
+        if not np.isfinite(self.both_error):
+            return "one validation row, no standard error to tell a gain by"
+        reasons = []
+        if not self.both_gain > (0.0 if self.vote else self.both_error) + ROUNDING:
+            reasons.append("no gain on the mean of both" if self.vote or self.both_gain <= ROUNDING else
+                           "a gain on the mean of both of at most one standard error")
+        losses = [(monitor, self.gain, self.standard_error)] + ([(check, self.check_gain, self.check_error)]
+                                                                 if check != monitor else [])
+        reasons += [f"a loss of one standard error or more on {metric}" for metric, gain, error in losses
+                    if _real_loss(gain, error)]
+        return "; ".join(reasons)
+
     @property
     def guard_losses(self) -> list[str]:
         """The guard metrics this candidate clearly loses on (:data:`GUARD_ERRORS`), with the
@@ -214,6 +230,8 @@ class AutoResult:
         """The validation table, one line per candidate, the winner marked, its notes set in on the
         line below; seconds on the wall clock and of CPU time (what the budget counts)."""
         monitor = monitor or self.monitor
+        votes = [trial for trial in self.trials if trial.vote and trial.ran]
+        chosen_vote = _best(votes, lambda trial: trial.both)  # the one vote that competes (_leader)
         lines = [f"{'candidate':<34}{'validation ' + monitor:>24}{monitor + ' vs WSABIE':>26}"
                  f"{self.check + ' vs WSABIE':>26}{'mean of both vs WSABIE':>26}{'epochs':>10}{'seconds':>9}"
                  f"{'CPU s':>8}"]
@@ -228,8 +246,14 @@ class AutoResult:
             notes = [trial.note] if trial.note else []
             if not trial.candidate and trial.ran and self.check != self.monitor:  # what the changes are against
                 notes.append(f"{self.check} {2 * trial.both - trial.score:.4f}, mean of both {trial.both:.4f}")
+            if trial is chosen_vote and len(votes) > 1:
+                notes.append("the vote's weight: the best of its weights on the mean of both (the smaller on a tie)")
             if compared and trial.guard_losses:
                 notes.append(f"below WSABIE on {', '.join(trial.guard_losses)}")
+            if compared and not trial.beats_wsabie and (not trial.vote or trial is chosen_vote):
+                shortfall = trial.shortfall(self.monitor, self.check)
+                if shortfall:
+                    notes.append(f"not chosen: {shortfall}")
             lines.append(f"{mark} {trial.name:<32}{score:>24}{gain:>26}{check:>26}{both:>26}{epochs:>10}"
                          f"{trial.seconds:>9.1f}{trial.cpu_seconds:>8.1f}")
             if notes:  # on a line of their own, under the row: the row keeps the columns' width
@@ -254,7 +278,8 @@ class AutoResult:
                          "TrainConfig.epochs in Python)")
         if any(trial.note.startswith(OVER_BUDGET) for trial in self.trials):
             lines.append("candidates marked 'not run' would have taken the choice past its budget: a larger one "
-                         "(--auto-budget; budget= in Python) runs them")
+                         "(--auto-budget; budget= in Python) runs them (CPU time moves from run to run, so near the "
+                         "budget's edge a rerun can decide otherwise)")
         if self.rows:
             few = ": too few to tell the candidates apart, WSABIE is kept unless a gain is beyond doubt"
             lines.append(f"scored on {self.rows} validation rows" + (few if self.rows < FEW_ROWS else ""))
@@ -532,7 +557,8 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
 
     Args:
         train: the protocol's training part (its validation carve-out is made here).
-        model_config: the model settings of every candidate; its ``affinity`` is ignored.
+        model_config: the model settings of every candidate; its ``affinity`` must be None (the
+            choice is among the candidates).
         train_config: the training settings (``monitor`` is the metric compared).
         candidates: the trained candidates' specs, run in this order while the budget allows.
         budget: the most time, in units of WSABIE's run (validation and refit).
@@ -548,6 +574,10 @@ def choose_affinity(train: Dataset, model_config: ModelConfig, train_config: Tra
         An :class:`AutoResult`: the winner (None: WSABIE), refitted on all of ``train``.
     """
     check_arguments("choose_affinity", train, model_config, train_config)
+    if model_config.affinity is not None:  # it would be dropped without a word
+        raise ValueError(f"choose_affinity chooses the affinity among its candidates (WSABIE, the vote, the closed "
+                         f"forms and candidates={tuple(candidates)}), so model_config's {model_config.affinity!r} "
+                         "would be ignored: leave it None (candidates=(..., spec) runs a spec among them)")
     if not budget > 0:
         raise ValueError(f"choose_affinity: budget must be above 0, got {budget!r}")
     log = progress_log(log, train_config)

@@ -564,9 +564,13 @@ def start_from(model: AWEModel, trained: AWEModel) -> tuple[str | None, int]:
     and the sizes must match; an annotation model's features always are (its model holds no
     feature names).
 
+    Every row taken is clipped to this model's max-norm (a start trained with a larger one has
+    longer rows), as each training step keeps them.
+
     Returns:
         ``(note, new)``: a note on the labels taken by name, those ``trained`` lacks (``new`` of
-        them) and those this model leaves out; ``(None, 0)`` where the rows went by position.
+        them) and those this model leaves out, and on the rows clipped; where the rows went by
+        position, ``(None, 0)``, or the note on the rows clipped.
     """
     rows = label_rows(model.label_names, trained.label_names, model.data_task == RECOMMENDATION)
     both_items = model.data_task == RECOMMENDATION and trained.data_task == RECOMMENDATION
@@ -581,25 +585,39 @@ def start_from(model: AWEModel, trained: AWEModel) -> tuple[str | None, int]:
                              f"{tuple(mine.shape)} (the same dimension and bias feature are needed, and the same "
                              f"{'labels' if table == 'V' else 'features'}, or labels named in both, whose rows are "
                              "then taken by name)")
+    longer = {}  # the start's rows longer than this model's max-norm, by table: clipped, as a step would
     if rows is None:
         for table in ("U", "V"):
             getattr(model, table).table.assign(getattr(trained, table).table)
-        return None, 0
+            longer[table] = getattr(model, table).clip_table()
+        return _clipped_note(model, longer), 0
     ours, theirs = rows
-    model.V.take_rows(trained.V, ours, theirs)
+    longer["V"] = model.V.take_rows(trained.V, ours, theirs)
     if both_items:
         bias = [model.n_features] if model.input_bias else []  # the bias feature's row, after the items'
-        model.U.take_rows(trained.U, np.concatenate([ours, bias]).astype(np.int64),
-                          np.concatenate([theirs, [trained.n_features] if bias else []]).astype(np.int64))
+        longer["U"] = model.U.take_rows(trained.U, np.concatenate([ours, bias]).astype(np.int64),
+                                        np.concatenate([theirs, [trained.n_features] if bias else []]).astype(np.int64))
     else:
         model.U.table.assign(trained.U.table)
+        longer["U"] = model.U.clip_table()
     what = "items" if model.data_task == RECOMMENDATION else "labels"
     taken = set(ours.tolist())
     new = [name for i, name in enumerate(model.label_names) if i not in taken]
     shown = f" ({', '.join(map(repr, new[:3]))}{', ...' if len(new) > 3 else ''})" if new else ""
+    clipped = _clipped_note(model, longer)
     return (f"{ours.size:,} of the {model.n_labels:,} {what} start at the start's rows of their names, {len(new):,} "
             f"new{shown} at their initial rows; {trained.n_labels - ours.size:,} of the start's {what} are not this "
-            "data's"), len(new)
+            "data's" + (f"; {clipped}" if clipped else "")), len(new)
+
+
+def _clipped_note(model: AWEModel, longer: dict) -> str | None:
+    """What :func:`start_from` says of the start's rows longer than this model's max-norm (a start
+    trained with a larger one), which it clipped to it; None where none were."""
+    if not any(longer.values()):
+        return None
+    counts = " and ".join(f"{count:,} rows of {table}" for table, count in sorted(longer.items()) if count)
+    return (f"the start's rows longer than this model's max-norm {model.U.max_norm:g} are clipped to it ({counts}), "
+            "as every step keeps them")
 
 
 def _training_context(model, train: Dataset, strategy):

@@ -333,6 +333,18 @@ def tuner_class(oracle: str) -> type:
                                                                                          "AWE search space."})
 
 
+ORACLE_SEED_STRIDE = 1_000_003  # oracle seeds of search seeds one apart: more apart than a search draws values
+
+
+def oracle_seed(seed: int) -> int:
+    """The KerasTuner oracle's seed of a search of seed ``seed``: ``seed * ORACLE_SEED_STRIDE + 1``.
+    KerasTuner reads a seed of 0 as none (a random one), hence the 1; and its random draws take
+    the seed, then the seed plus one, and so on, one per value drawn, so oracles seeded one apart
+    would propose the same trials a few values later (seed 4's first trial seed 0's second, with
+    four searched settings)."""
+    return seed * ORACLE_SEED_STRIDE + 1
+
+
 def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", directory="runs/tuning",
                project_name: str | None = None, max_trials: int = 10, max_epochs: int | None = None,
                seed: int | None = None, model_config: ModelConfig | None = None,
@@ -350,8 +362,8 @@ def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", director
         max_epochs: the most epochs of a trial (it stops early on the carve-out; Hyperband's
             largest bracket). Given, it replaces ``train_config``'s epochs; default theirs (TrainConfig's
             default is 30; ``awe-tf tune --epochs``' 10).
-        seed: the search's seed: the oracle's (the same proposes the same trials; KerasTuner
-            reads an oracle seed of 0 as none, a random one, so the oracle's is ``seed + 1``) and
+        seed: the search's seed: the oracle's (the same proposes the same trials:
+            :func:`oracle_seed`) and
             the trials' models' and training's. Given, it replaces the configs' seeds; default
             theirs (0).
         model_config, train_config: the trials' fixed settings; the searched ones replace theirs.
@@ -368,7 +380,7 @@ def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", director
     if seed is not None:
         model_config, train_config = (dataclasses.replace(c, seed=seed) for c in (model_config, train_config))
     project_name = project_name or search_name(train, affinity, oracle)
-    common = {"directory": str(directory), "project_name": project_name, "seed": train_config.seed + 1,
+    common = {"directory": str(directory), "project_name": project_name, "seed": oracle_seed(train_config.seed),
               "model_config": model_config, "train_config": train_config, **kwargs}
     budget = {"max_epochs": train_config.epochs, "factor": 3} if oracle == "hyperband" else {"max_trials": max_trials}
     if oracle == "bayesian" and "num_initial_points" not in kwargs:
