@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 
-NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # a decimal number as a data file writes one
+NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")  # a decimal number as a data file writes one
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 

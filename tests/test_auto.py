@@ -614,6 +614,7 @@ def test_one_validation_row_replaces_wsabie_with_nothing_and_the_table_says_so()
     table = AutoResult(None, None, [Trial(None, 0.0, both=0.0), one], 1.0, [3], rows=1).table()
     assert table.endswith("scored on 1 validation rows: too few to tell the candidates apart, WSABIE is kept "
                           "unless a gain is beyond doubt")
+    assert "    not chosen: one validation row, no standard error to tell a gain by" in table.splitlines()
     assert AutoResult(None, None, [Trial(None, 0.5, both=0.5)], 1.0, [3], rows=78).table().endswith(
         "scored on 78 validation rows")
     assert "the vote, a knob on WSABIE's own model chosen as knobs are, with any gain" in table  # one vote row ran
@@ -797,9 +798,18 @@ def test_a_choice_cut_short_in_wsabie_counts_the_epochs_its_checkpoints_kept(cor
     assert "auto: WSABIE: as an earlier run finished it" in " ".join(lines) and larger.trials[1].ran
     assert "auto: linear-sigmoid:alpha=1,beta=0, from WSABIE, on the validation carve-out" in lines
     assert not larger.kept_larger and "kept from an earlier choice" not in larger.table()
-    # The smaller budget again: the candidate the larger one ran is kept, and said to be, here and in
-    # a third run at the same budget (the stage's record keeps the budget it ran under)
-    for _ in range(2):
+    # The smaller budget: the candidate the larger one ran is kept, and said to be. The stage's record keeps
+    # the budget it ran under, whatever budget the file's settings name since (a later run's, one that wrote
+    # a stage of its own); a record that names none (an earlier awe-tf's) ran under the file's.
+    record = tmp_path / "b" / "auto.json"
+    written = json.loads(record.read_text())
+    for settings_budget, stage_budget in ((50.0, 50.0), (1.01, 50.0), (50.0, None)):
+        kept = json.loads(json.dumps(written))
+        kept["settings"]["budget"] = settings_budget
+        for stage in kept["stages"].values():
+            if stage_budget is None:
+                del stage["budget"]
+        record.write_text(json.dumps(kept))
         lines.clear()
         smaller = choose_affinity(corel.train, output_dir=tmp_path / "b", log=lines.append, **tight)
         assert smaller.trials[1].ran and smaller.kept_larger == {"linear-sigmoid:alpha=1,beta=0": 50.0}
@@ -807,6 +817,9 @@ def test_a_choice_cut_short_in_wsabie_counts_the_epochs_its_checkpoints_kept(cor
                 and "it ran under a 50x budget)" in " ".join(lines))
         assert ("kept from an earlier choice under a larger budget (up to 50x): linear-sigmoid:alpha=1,beta=0; a "
                 "choice within 1.01x from the start could have left them out") in smaller.table()
+    kept["stages"]["linear-sigmoid:alpha=1,beta=0"]["budget"] = 1.01  # run under this budget: nothing to say
+    record.write_text(json.dumps(kept))
+    assert not choose_affinity(corel.train, output_dir=tmp_path / "b", log=lines.append, **tight).kept_larger
 
 
 def test_a_vote_chosen_is_said_to_be_wsabies_model_as_it_is():

@@ -171,8 +171,10 @@ CASES = [
     ("knn:k=abc", ["train", "--affinity", "knn:k=abc", *SMALL], ["--affinity", "setting k of knn", "'abc'"]),
     ("beta=abc", ["train", "--affinity", "linear-sigmoid:beta=abc", *SMALL], ["setting beta of linear-sigmoid"]),
     ("unknown affinity", ["train", "--affinity", "nosuch", *SMALL], ["unknown affinity 'nosuch'", "knn", "or auto"]),
-    ("auto in a sum", ["train", "--affinity", "auto+knn", *SMALL], ["auto chooses the whole affinity", "is not a term "
-                                                                    "of a sum: give --affinity auto alone"]),
+    ("auto in a sum", ["train", "--affinity", "knn + auto", *SMALL], ["auto chooses the whole affinity", "not as a "
+                                                                      "term of a sum: give --affinity auto alone"]),
+    ("auto with settings", ["train", "--affinity", "auto:x=1", *SMALL], ["auto chooses the whole affinity",
+                                                                         "with no settings of its own"]),
     ("WSABIE named as an affinity", ["train", "--affinity", "wsabie", *SMALL], ["unknown affinity 'wsabie'",
                                                                               "WSABIE is G = 1: constant", "or auto"]),
     ("WSABIE named as the affinity searched", ["tune", "--affinity", "WSABIE", "--trials", "1"],
@@ -372,6 +374,11 @@ def test_evaluate_served_refuses_a_k_its_export_cannot_answer(exports):
         evaluate_served(exports["scann"], split, ks=(1, 20))
     with pytest.raises(ValueError, match=r"evaluate_served: precision@31 needs at least 31 labels"):
         evaluate_served(exports["portable"], split, ks=[31])
+    wider = sp.csr_matrix(np.eye(4, 31, 1))  # data of another size than the export's model
+    other = Split(Dataset(wider, wider, task="recommendation"), Dataset(wider, wider, task="recommendation"))
+    with pytest.raises(ValueError, match=r"evaluate_served: the model has 30 features / 30 labels but the data 31 / "
+                                         r"31; score the export on the data its model was trained on"):
+        evaluate_served(exports["scann"], other)
     assert {f"precision@{k}" for k in (1, 3, 5, 10)} <= set(evaluate_served(exports["scann"], split)["metrics"])
 
 

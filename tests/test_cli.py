@@ -77,6 +77,9 @@ def test_train_on_the_bundled_default_then_evaluate(tmp_path):
 
     bare = AWEModel(499, 374, dimension=4, seed=0)
     bare.save_model(tmp_path / "bare")
+    for base, name in ((out, "model"), (out / "validation", "exported")):  # nor into another run's folders
+        other = run("export", str(tmp_path / "bare"), str(base), "--name", name, "--flavour", "portable", check=False)
+        assert other.returncode == 2 and f"would write into {out}'s own files" in other.stderr, other.stderr
     run("predict", str(tmp_path / "bare"), "--rows", str(test_file), "-k", "3", "--output", str(tmp_path / "b.jsonl"))
     first = json.loads((tmp_path / "b.jsonl").read_text().splitlines()[0])
     split = awe_tf.load_dataset("corel5k")

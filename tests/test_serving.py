@@ -217,9 +217,19 @@ def test_features_named_otherwise_are_other_ids_to_a_version_and_to_evaluate_ser
                                          r"order\)"):
         serving.export(wsabie, tmp_path, "m", flavour="portable", log=None, feature_names=swapped)
     assert serving.export(wsabie, tmp_path, "m", flavour="portable", log=None).name == "2"  # names not known
+    with pytest.raises(ValueError, match=r"m's newest version naming them \(1\) serves a model whose ids mean other "
+                                         r"things \(feature names or their order\)"):  # version 2 named none
+        serving.export(wsabie, tmp_path, "m", flavour="portable", log=None, feature_names=swapped)
     assert serving.export(wsabie, tmp_path, "m", flavour="portable", log=None, feature_names=names).name == "3"
     assert serving.export(wsabie, tmp_path, "m", flavour="portable", log=None, feature_names=swapped,
                           new_ids=True).name == "4"
+    assert serving.export(wsabie, tmp_path, "m", flavour="portable", log=None).name == "5"
+    assert serving.export(wsabie, tmp_path, "m", flavour="portable", log=None, feature_names=swapped).name == "6"
+    with pytest.raises(ValueError, match=r"m.s newest version \(6\) serves"):
+        serving.export(wsabie, tmp_path, "m", flavour="portable", log=None, feature_names=names)
+    # a version exported with new ids and no names ends what the older names say
+    assert serving.export(wsabie, tmp_path, "m", flavour="portable", log=None, new_ids=True).name == "7"
+    assert serving.export(wsabie, tmp_path, "m", flavour="portable", log=None, feature_names=names).name == "8"
     split = Split(corel.train, corel.test)
     other_features = Split(dataclasses.replace(corel.train, feature_names=swapped), corel.test)
     with pytest.raises(ValueError, match=r"evaluate_served: the model was trained on other features, or on these in "
@@ -391,7 +401,7 @@ def test_a_new_users_items_by_name_are_the_rows_of_their_ids(tmp_path):
         served.rows_of([["i1", "i2"]], weights=[[1.0, 0.0]])  # weight 0 would be neither an input nor left out
     with pytest.raises(ValueError, match=r"positive finite numbers, as an interactions file's are, got nan$"):
         served.rows_of([["i1", "i2"]], weights=[[1.0, np.nan]])
-    for odd, words in ((True, "got True (bool)"), ("5", "got '5' (str)")):  # read as 1 and 5 before
+    for odd, words in ((True, "got True (bool)"), ("5", "got '5' (str)")):  # not numbers: refused, not converted
         with pytest.raises(ValueError, match=re.escape(f"weights must be numbers, as an interactions file's are, "
                                                        f"{words}")):
             served.rows_of([["i1", "i2"]], weights=[[5, odd]])
@@ -522,5 +532,5 @@ def test_a_loaded_export_reads_a_dataframe_by_its_item_names(tmp_path):
     with pytest.raises(ValueError, match=r"\('m4': features without a column\).*a column named as each of the model's"):
         named(Frame(rows[:, [0, 1, 2, 4]], ["m1", "m2", "m3", "m5"]))
     with pytest.raises(ValueError, match=r"\('label': not among the model's features\), which the model reads by its "
-                                         r"features' names, only those"):  # a label's column beside them
+                                         r"features' names, each once and only those"):  # a label's column beside them
         named(Frame(np.hstack([rows, rows[:, :1]]), [*items, "label"]))

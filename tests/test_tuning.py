@@ -197,12 +197,17 @@ def test_the_same_seed_proposes_the_same_trials(tmp_path, corel, oracle):
     assert first_trials(0, "a") == first_trials(0, "b")
     assert first_trials(3, "c") == first_trials(3, "d") != first_trials(0, "e")
     # Seeds a few apart share no trial: KerasTuner moves its seed on by one per value drawn, so oracle seeds
-    # one apart drew the same values, a few settings later
-    drawn = {seed: [trial for trial in first_trials(seed, f"s{seed}") if trial] for seed in range(6)}  # hyperband:
-    # its second trial waits for the first (no values)
+    # must lie further apart than a search draws values (here, seeds up to the number of settings searched)
+    searched = len(space_but_negatives("linear-sigmoid"))
+    drawn = {seed: [trial for trial in first_trials(seed, f"s{seed}") if trial]  # hyperband's second waits: empty
+             for seed in range(searched + 2)}
     for seed, trials in drawn.items():
         others = [trial for other, each in drawn.items() if other != seed for trial in each]
         assert not any(trial in others for trial in trials), (seed, trials)
+    assert min(tuning.oracle_seed(seed + 1) - tuning.oracle_seed(seed) for seed in range(1000)) > 10**6
+    assert tuning.oracle_seed(2**40) < 2**32  # NumPy's seeds (the Bayesian oracle's) are below 2^32
+    tuning.make_tuner(oracle, corel.train, "constant", directory=tmp_path / "big", max_trials=1, seed=10**6,
+                      search_space=SPACE, **SMALL)  # a large seed: the oracle is made
 
 
 def test_hyperband_sets_each_trials_epochs(tmp_path, corel, fits):

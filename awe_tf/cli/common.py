@@ -94,22 +94,26 @@ def output_file(path: str | None, flag: str = "--output", run: Path | None = Non
 
 
 def refuse_run_part(path: Path, run: Path | None, flag: str, remedy: str) -> None:
-    """A UsageError naming ``flag`` where ``path`` is one of the run's own files in ``run``, a run's
-    directory (it holds ``metrics.json`` or a stage's folder): its ``metrics.json`` and
-    ``features.json``, which the run's other commands read, or anything in its stages' and
-    model's folders (a later train refuses them as files no run wrote)."""
-    if run is None or not path.resolve().is_relative_to(Path(run).resolve()):
-        return
+    """A UsageError naming ``flag`` where ``path`` is one of a run's own files: in ``run``, a run's
+    directory (it holds ``metrics.json`` or a stage's folder), or in any folder above ``path``
+    that holds a finished run (``metrics.json``): its ``metrics.json`` and ``features.json``,
+    which the run's other commands read, or anything in its stages' and model's folders (a later
+    train refuses them as files no run wrote)."""
     from awe_tf import runs
     from awe_tf.models.saving import RUN_MODEL
 
     files, folders = (runs.METRICS, runs.FEATURES), (RUN_MODEL, *runs.STAGES)
-    inside = path.resolve().relative_to(Path(run).resolve())
-    if any((Path(run) / part).exists() for part in (runs.METRICS, *runs.STAGES)) and inside.parts \
-            and inside.parts[0] in files + folders:
-        raise UsageError(f"{flag} {path} would write into {run}'s own files (its {' and '.join(files)} and its "
-                         f"folders {', '.join(folders)} hold the run, which evaluate, export and diagnose read); "
-                         f"{remedy}")
+    path = Path(path)
+    above = [folder for folder in path.resolve().parents if (folder / runs.METRICS).is_file()]
+    for folder in ([Path(run)] if run is not None else []) + above:
+        if not path.resolve().is_relative_to(folder.resolve()):
+            continue
+        inside = path.resolve().relative_to(folder.resolve())
+        if any((folder / part).exists() for part in (runs.METRICS, *runs.STAGES)) and inside.parts \
+                and inside.parts[0] in files + folders:
+            raise UsageError(f"{flag} {path} would write into {folder}'s own files (its {' and '.join(files)} and its "
+                             f"folders {', '.join(folders)} hold the run, which evaluate, export and diagnose read); "
+                             f"{remedy}")
 
 
 def monitor_of(args, split) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import time
 from pathlib import Path
 
@@ -127,10 +126,11 @@ def _train(args) -> int:
         from awe_tf.affinities import UnknownAffinity
 
         if isinstance(error.__context__, UnknownAffinity):  # the registry's error, which ModelConfig's replaced
-            if "auto" in re.split(r"[+:,]", args.affinity):  # a part of a sum, not the whole spec
+            terms = [term.split(":")[0].strip() for term in args.affinity.split("+")]
+            if "auto" in terms:  # a term of a sum, or auto given settings
                 raise SettingError("affinity", f"{args.affinity!r}: auto chooses the whole affinity (WSABIE among its "
-                                               "candidates) and is not a term of a sum: give --affinity auto "
-                                               "alone") from None
+                                               "candidates), with no settings of its own and not as a term of a sum: "
+                                               "give --affinity auto alone") from None
             raise SettingError("affinity", f"{error.problem}; or auto (chosen on the validation carve-out)") from None
         raise
     iterative = is_iterative(model_config)

@@ -91,7 +91,8 @@ def by_position(X, names=None, every: bool = False):
         by_name = ("columns named as the model's items (label_names; any subset, in any order), or " if not every
                    else "a column named as each of the model's features (feature_names, features.json; in any "
                    "order), or ") if names is not None else ""
-        read = "by position" if names is None else f"by its {what}' names, only those"
+        read = "by position" if names is None else f"by its {what}' names, each once" + (
+            " and only those" if unknown else "")
         raise ValueError(f"inputs are a DataFrame with {kind}{odd}, which the model reads {read}: give "
                          f"{by_name}df.to_numpy() with the columns in the training data's order")
     return frame_values(X, "inputs")

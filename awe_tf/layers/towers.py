@@ -230,13 +230,16 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         return longer
 
     def clip_table(self) -> int:
-        """Clip every row to the max-norm (where a whole table was given to it: a start's); returns
-        how many rows were longer."""
+        """Clip every row to the max-norm (where a whole table was given to it: a start's), a
+        block of ``BLOCK_ROWS`` at a time, as :meth:`take_rows`; returns how many rows were longer."""
+        self.read_sparsely = True
         longer = 0
-        for shard in getattr(self.table, "variables", [self.table]):  # a sharded table: each shard in turn
-            found = self._longer(shard)
+        for start in range(0, self.rows, BLOCK_ROWS):
+            ids = tf.range(start, min(start + BLOCK_ROWS, self.rows), dtype=tf.int64)
+            rows = tf.gather(self.table, ids)
+            found = self._longer(rows)
             if found:
-                shard.assign(self._clip(shard))
+                self.table.scatter_update(tf.IndexedSlices(self._clip(rows), ids))
             longer += found
         return longer
 

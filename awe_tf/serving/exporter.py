@@ -134,7 +134,8 @@ def ids_of(model, feature_names=None) -> dict:
             "labels_digest": digest(model.label_names), "features_digest": digest(feature_names)}
 
 
-ID_WORDS = {"labels_digest": "label names", "features_digest": "feature names or their order"}  # changed_ids' words
+DIGEST_KEYS = ("labels_digest", "features_digest")  # ids_of's digests, kept in awe_export.json
+ID_WORDS = dict(zip(DIGEST_KEYS, ("label names", "feature names or their order"), strict=True))  # changed_ids' words
 
 
 def check_target(model, base_dir, name: str, flavour: str, version: int | None = None, keep: int | None = None,
@@ -158,24 +159,37 @@ def check_target(model, base_dir, name: str, flavour: str, version: int | None =
                              "another name (awe-tf export --name, export(name=...))")
     changed = None if new_ids else changed_ids(model, model_dir, feature_names)
     if changed:
-        raise ValueError(f"{model_dir}'s newest version ({changed[0]}) serves a model whose ids mean other things "
+        raise ValueError(f"{model_dir}'s {changed[2]} ({changed[0]}) serves a model whose ids mean other things "
                          f"({changed[1]}): its clients' requests would too; export this one under another name, or "
                          "with --new-ids (new_ids=True in Python) once its clients send the new ids")
 
 
-def changed_ids(model, model_dir: Path, feature_names=None) -> tuple[int, str] | None:
-    """Where the ids of ``model`` mean other things than those of the newest version exported in
-    ``model_dir`` (:func:`ids_of`): ``(that version, what differs in words)``; else None. Feature
-    names are compared where both exports have them."""
-    newest = next(((existing, recorded) for existing in reversed(layout.versions(model_dir))
-                   if (recorded := read_metadata(model_dir / str(existing)))), None)  # one file read, as a rule
-    if newest is None:
-        return None
+def changed_ids(model, model_dir: Path, feature_names=None) -> tuple[int, str, str] | None:
+    """Where the ids of ``model`` mean other things than those the versions exported in
+    ``model_dir`` serve (:func:`ids_of`): ``(the version, what differs in words, which version it
+    is in words)``; else None. Each of :func:`ids_of`'s entries is compared with the newest
+    version that records it, back to the newest exported with new ids (``new_ids``): an export
+    of an unnamed model, or one given no feature names, leaves the names of the version before it
+    in force. Feature names are compared where this export is given them."""
     this = ids_of(model, feature_names)
-    differ = [key for key in this if newest[1].get(key) not in (None, this[key])
-              and not (key == "features_digest" and this[key] is None)]  # an export without names: not known
-    told = ", ".join(ID_WORDS.get(key, f"{key} {newest[1][key]} -> {this[key]}") for key in differ)
-    return (newest[0], told) if differ else None
+    wanted = [key for key in this if not (key == "features_digest" and this[key] is None)]  # names given: known
+    found, newest = {}, None  # the newest version recording each entry: (version, value)
+    for existing in reversed(layout.versions(model_dir)):  # one file read, as a rule
+        recorded = read_metadata(model_dir / str(existing))
+        if not recorded:
+            continue
+        newest = existing if newest is None else newest
+        for key in wanted:
+            if key not in found and recorded.get(key) is not None:
+                found[key] = (existing, recorded[key])
+        if recorded.get("new_ids") or len(found) == len(wanted):
+            break
+    differ = [key for key in wanted if key in found and found[key][1] != this[key]]
+    if not differ:
+        return None
+    version = max(found[key][0] for key in differ)
+    told = ", ".join(ID_WORDS.get(key, f"{key} {found[key][1]} -> {this[key]}") for key in differ)
+    return version, told, "newest version" if version == newest else "newest version naming them"
 
 
 def export(model, base_dir, name: str, version: int | None = None, flavour: str = "scann", keep: int | None = None,
@@ -235,6 +249,7 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
                              "features")
     check_target(model, base_dir, name, flavour, version, keep, new_ids, feature_names)  # before any work
     changed = changed_ids(model, Path(base_dir) / name, feature_names) if new_ids else None
+    meaning = ids_of(model, feature_names)  # what its ids mean, recorded for a later version's check
     model = _whole_tables(model)
     require("tensorflow_serving.apis", "an export (its TF Serving warmup requests)")
     if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
@@ -280,7 +295,7 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
             "recall_at_10": recall if recall_k == 10 else None, "recall_k": recall_k, "recall": recall,
             "recall_queries": int(queries.shape[0]), "named_labels": model.label_names is not None,
             "tables_digest": tables_digest(model),  # which model's U and V: evaluate --served checks it
-            **{key: ids_of(model, feature_names)[key] for key in ID_WORDS},  # what ids mean: a later export checks
+            **{key: meaning[key] for key in DIGEST_KEYS}, "new_ids": new_ids,
             "model": model.get_config() | {"label_names": None},  # the names are in the graph (labels)
             "data": data,
         }

@@ -174,16 +174,13 @@ class Trial:
         one on a guard metric (:data:`GUARD_ERRORS`), compared up to :data:`ROUNDING`. A gain or
         loss of one standard error, what one differing row gives, is no real gain and a real
         loss: in doubt, WSABIE stays."""
-        needed = 0.0 if self.vote else self.both_error
-        return (self.candidate and self.ran and bool(np.isfinite(self.both_error))  # 2 rows at least
-                and self.both_gain > needed + ROUNDING
-                and not _real_loss(self.gain, self.standard_error) and not _real_loss(self.check_gain, self.check_error)
-                and not self.guard_losses)
+        return self.candidate and self.ran and not self.shortfall() and not self.guard_losses
 
-    def shortfall(self, monitor: str, check: str) -> str:
-        """Why a candidate that ran does not beat WSABIE (:attr:`beats_wsabie`), in words; the
-        guard metrics' losses are said apart (:attr:`guard_losses`)."""
-        if not np.isfinite(self.both_error):
+    def shortfall(self, monitor: str = "the monitored metric", check: str = "the check metric") -> str:
+        """Why a candidate that ran falls short of :attr:`beats_wsabie` on the mean of both metrics
+        or on either of them, in words; empty where it does not (the guard metrics' losses are
+        said apart: :attr:`guard_losses`)."""
+        if not np.isfinite(self.both_error):  # 2 rows at least
             return "one validation row, no standard error to tell a gain by"
         reasons = []
         if not self.both_gain > (0.0 if self.vote else self.both_error) + ROUNDING:
@@ -231,7 +228,7 @@ class AutoResult:
         line below; seconds on the wall clock and of CPU time (what the budget counts)."""
         monitor = monitor or self.monitor
         votes = [trial for trial in self.trials if trial.vote and trial.ran]
-        chosen_vote = _best(votes, lambda trial: trial.both)  # the one vote that competes (_leader)
+        chosen_vote = _chosen_vote(self.trials)
         lines = [f"{'candidate':<34}{'validation ' + monitor:>24}{monitor + ' vs WSABIE':>26}"
                  f"{self.check + ' vs WSABIE':>26}{'mean of both vs WSABIE':>26}{'epochs':>10}{'seconds':>9}"
                  f"{'CPU s':>8}"]
@@ -358,7 +355,6 @@ class _Ledger:
         self.stages: dict = {}
         self.earlier = [0.0, 0.0]
         self.budget = None if self.settings is None else self.settings["budget"]
-        self.recorded_budget = self.budget  # the budget a record's stages ran under, where they do not say
         self.kept_larger: dict = {}  # stages taken from the record that ran under a larger budget: name -> budget
         path = self.path
         if path is not None and path.exists():
@@ -372,7 +368,8 @@ class _Ledger:
                 raise RecordRefused(f"{refused}: choose with those, or into another directory (or remove "
                                     f"{self.directory})")
             self.stages = kept["stages"]
-            self.recorded_budget = recorded.get("budget", self.budget)
+            for record in self.stages.values():  # a record of a stage that does not say its budget: the file's
+                record.setdefault("budget", recorded.get("budget", self.budget))  # (kept when the file is next written)
             if recorded.get("budget") != self.settings.get("budget"):  # the stages run stand; what the
                 self.stages = {name: record for name, record in self.stages.items()  # budget left out: again
                                if not (record.get("trial") or {}).get("note", "").startswith(OVER_BUDGET)}
@@ -387,7 +384,7 @@ class _Ledger:
         if record is not None:
             self.earlier[0] += record["seconds"]
             self.earlier[1] += record["cpu_seconds"]
-            ran_under = record.get("budget", self.recorded_budget)
+            ran_under = record.get("budget")
             if record["seconds"] > 0 and name != WSABIE_STAGE and ran_under is not None and ran_under > self.budget:
                 self.kept_larger[name] = ran_under
         return record
@@ -479,10 +476,15 @@ def _paired(rows: np.ndarray, baseline: np.ndarray) -> tuple[float, float]:
 def _leader(trials: list[Trial]) -> Trial | None:
     """The best candidate on the mean of both metrics among those that beat WSABIE (of the votes,
     only the one at the chosen weight), or None."""
-    votes = [trial for trial in trials if trial.vote and trial.ran]
-    chosen_vote = _best(votes, lambda trial: trial.both)  # the first, smallest weight, on a tie
+    chosen_vote = _chosen_vote(trials)
     eligible = [trial for trial in trials if trial.beats_wsabie and (not trial.vote or trial is chosen_vote)]
     return _best(eligible, lambda trial: trial.both)
+
+
+def _chosen_vote(trials: list[Trial]) -> Trial | None:
+    """The vote at its chosen weight, the one that competes: the best of the weights run on the
+    mean of both metrics (the first, smallest weight, on a tie), or None."""
+    return _best((trial for trial in trials if trial.vote and trial.ran), lambda trial: trial.both)
 
 
 def _best(items, score):

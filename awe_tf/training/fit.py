@@ -270,7 +270,9 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
         init_from: a trained model of the same dimension (and bias feature) whose U and V this
             run starts from (joint learning from a WSABIE, as the paper's Table 3 did; fine-tuning
             on newer data): rows by label name where both models have names, a label (item) it
-            lacks starting at its initial row (:func:`start_from`), else by position. With
+            lacks starting at its initial row (:func:`start_from`), else by position; rows longer
+            than this model's max-norm clipped to it (a line ``init_from: ...``, printed whatever
+            ``verbose`` is, says what the start became). With
             ``validation`` the start is scored as epoch 0 and kept if no epoch beats it (unless
             it lacks some of the data's labels, whose rows no epoch 0 trained); with
             ``epochs=0`` it is kept as it is.
@@ -402,7 +404,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                                "start afresh (awe-tf train --restart; in Python, remove the output directory first)")
     if init_from is not None and start_epoch == 0:
         note, new = start_from(model, init_from)
-        if note and train_config.verbose:
+        if note:  # what the start became (rows by name, rows clipped), whatever the verbosity of the epochs
             print(f"init_from: {note}")
         # the start is a candidate too, epoch 0, kept if no epoch beats it; not with labels new since, at their
         # initial rows (chosen, the model would be published with them untrained)

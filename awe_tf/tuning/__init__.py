@@ -6,7 +6,7 @@ without TensorFlow (the command line's flags read them); the tuners, which train
 from awe_tf.tuning.spaces import COMMON, affinity_spec, space, train_flags
 
 # from .tuner, on first use
-_TUNER = ("ORACLES", "check_searchable", "hyperparameters", "make_tuner", "search_name", "tuner_class")
+_TUNER = ("ORACLES", "check_searchable", "hyperparameters", "make_tuner", "oracle_seed", "search_name", "tuner_class")
 __all__ = ["COMMON", "affinity_spec", "space", "train_flags", *_TUNER]
 
 

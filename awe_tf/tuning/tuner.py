@@ -337,12 +337,13 @@ ORACLE_SEED_STRIDE = 1_000_003  # oracle seeds of search seeds one apart: more a
 
 
 def oracle_seed(seed: int) -> int:
-    """The KerasTuner oracle's seed of a search of seed ``seed``: ``seed * ORACLE_SEED_STRIDE + 1``.
-    KerasTuner reads a seed of 0 as none (a random one), hence the 1; and its random draws take
-    the seed, then the seed plus one, and so on, one per value drawn, so oracles seeded one apart
-    would propose the same trials a few values later (seed 4's first trial seed 0's second, with
-    four searched settings)."""
-    return seed * ORACLE_SEED_STRIDE + 1
+    """The KerasTuner oracle's seed of a search of seed ``seed``: ``seed * ORACLE_SEED_STRIDE``
+    modulo 2^32 - 1, plus 1. KerasTuner reads a seed of 0 as none (a random one), hence the 1;
+    its random draws take the seed, then the seed plus one, and so on, one per value drawn, so
+    oracles seeded one apart would propose the same trials a few values later (seed 4's first
+    trial seed 0's second, with four searched settings); and the Bayesian oracle gives the seed
+    to NumPy, which takes seeds below 2^32."""
+    return seed * ORACLE_SEED_STRIDE % (2**32 - 1) + 1
 
 
 def make_tuner(oracle: str, train: Dataset, affinity: str = "constant", directory="runs/tuning",
