@@ -59,7 +59,8 @@ def sharding_text(tables: dict) -> str:
         pieces = getattr(table, "variables", [table])
         rows = [int(piece.shape[0]) for piece in pieces]
         size = sum(rows) * int(pieces[0].shape[1]) * pieces[0].dtype.size
-        size_text = f"{size / 2 ** 20:,.1f} MB" if size >= 2 ** 20 else f"{size / 1024:,.0f} KB"
+        size_text = f"{size / 2 ** 20:,.1f} MB" if size >= 2 ** 20 else f"{size / 1024:,.0f} KB" if size >= 1024 \
+            else f"{size} bytes"
         parts.append(f"{name} {sum(rows)} x {int(pieces[0].shape[1])} ({size_text}): "
                      + (f"{len(rows)} shards of {', '.join(map(str, rows))} rows" if len(rows) > 1 else "1 shard"))
     return "; ".join(parts)

@@ -89,6 +89,29 @@ def test_auto_falls_back_from_a_tpu_name_it_cannot_resolve_and_says_why():
     assert lines[-1] == "_DefaultDistributionStrategy 1", proc.stdout
 
 
+def test_a_tpu_named_is_that_tpu_or_an_error_and_an_address_nothing_answers_at_says_so():
+    """``auto`` with a TPU named does not fall back to another device without a word, and a
+    grpc:// address nothing listens at is refused at once (TensorFlow would wait for ever, deaf
+    to Ctrl-C); strategy 'default' inside another strategy's scope, which would be the scope's, and
+    fit given one strategy inside another's scope, are refused by name."""
+    from awe_tf.training.strategies import free_ports, make_strategy
+
+    address = f"grpc://localhost:{free_ports(1)[0]}"
+    for name in ("tpu", "auto"):
+        with pytest.raises(ValueError, match=f"no TPU found at {address}: nothing answers at that address"):
+            make_strategy(name, tpu=address, log=print)
+    mirrored, default = tf.distribute.MirroredStrategy(["/cpu:0"]), tf.distribute.get_strategy()
+    with mirrored.scope():
+        with pytest.raises(ValueError, match="strategy 'default' .one device. asked for inside the scope of "
+                                             "MirroredStrategy"):
+            make_strategy("default")
+        with pytest.raises(ValueError, match="fit: strategy _DefaultDistributionStrategy given inside the scope of "
+                                             "another strategy, MirroredStrategy"):
+            fit(load_dataset("emotions").train, ModelConfig(dimension=4), TrainConfig(epochs=1, verbose=0),
+                strategy=default)
+    assert make_strategy("default") is default
+
+
 def test_on_a_tpu_vm_the_tpu_is_looked_for_as_local_first(monkeypatch):
     """Colab's TPU runtimes are TPU VMs, where TensorFlow's own lookup (tpu='') asks for a TPU's
     name: on a machine that looks like one, ``tpu`` and ``auto`` try the VM's own TPU (``local``)
@@ -119,8 +142,9 @@ def test_on_a_tpu_vm_the_tpu_is_looked_for_as_local_first(monkeypatch):
     monkeypatch.delenv("TPU_NAME")
     tried.clear()
     monkeypatch.setattr(strategies, "tpu_vm", lambda: False)
-    with pytest.raises(ValueError, match=r"^no TPU found: no TPU at ''$"):
+    with pytest.raises(ValueError, match=r"^no TPU found: no TPU at '' \(name one: awe-tf train --tpu ADDRESS"):
         strategies.make_strategy("tpu")
-    with pytest.raises(ValueError, match=r"^no TPU found at grpc://10.0.0.2:8470: "):
+    monkeypatch.setattr(strategies, "_listening", lambda address: address == "10.0.0.2:8470")  # something answers
+    with pytest.raises(ValueError, match=r"^no TPU found at grpc://10.0.0.2:8470: no TPU at 'grpc://10.0.0.2:8470'$"):
         strategies.make_strategy("tpu", tpu="grpc://10.0.0.2:8470")
     assert tried == ["", "grpc://10.0.0.2:8470"]  # an address given is the one tried

@@ -222,10 +222,13 @@ def main(argv=None) -> int:
     except _lost_peer() as err:
         if getattr(args, "strategy", None) not in ("multiworker", "parameter-server"):
             raise  # not a cluster's: TensorFlow's own error, whole
-        said = " ".join(line.strip() for line in str(err).splitlines() if line.strip())  # which, where it says
-        print(f"error: a task of the cluster stopped answering ({said[:300] or type(err).__name__}): start it "
-              f"again, then this command{' without --restart' if _discarded(args) else ''} (each worker's, under "
-              "multiworker), which goes on from its last finished "
+        said = str(err).split("Detected at node")[0]  # which task, where it says; not the graph's traceback
+        said = " ".join(line.strip() for line in said.splitlines() if line.strip())
+        said = said if len(said) <= 160 else said[:157] + "..."
+        again = ("each worker's command" if args.strategy == "multiworker" else
+                 "this command (the lost task with awe-tf cluster-task first)")
+        print(f"error: a task of the cluster stopped answering ({said or type(err).__name__}): start it again, then "
+              f"{again}{' without --restart' if _discarded(args) else ''}, which goes on from its last finished "
               f"epoch (in {args.output})", file=sys.stderr)
     except KeyboardInterrupt as interrupt:
         _put_back(main_thread, terminate)  # first: a second SIGTERM while this is said stops nothing half-way

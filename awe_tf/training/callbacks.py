@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from awe_tf.config import EARLIER_MODEL_DEFAULTS, EARLIER_TRAIN_DEFAULTS, check_monitor, with_earlier_defaults
 from awe_tf.data.dataset import PART_FINGERPRINTS
+from awe_tf.distribute import is_parameter_server
 from awe_tf.evaluation import rank_test_part
 from awe_tf.memory import return_free_memory
 from awe_tf.metrics import ROUNDING, check_metric, protocol_ks
@@ -317,6 +318,13 @@ def worker_directory(strategy=None) -> str | None:
     return f".worker-{resolver.task_id}" if resolver is not None else ".worker"
 
 
+def _steps_alike(replicas: dict) -> tuple:
+    """What of a strategy (:attr:`EpochCheckpoint.replicas`) changes the steps a run takes: its
+    number of replicas, and whether parameter servers update asynchronously (one device, or one
+    replica mirrored or on one worker, step alike)."""
+    return replicas.get("replicas"), bool(replicas.get("parameter_servers"))
+
+
 class EpochCheckpoint(tf.keras.callbacks.Callback):
     """Save model, optimiser and progress after every epoch, so that running the same command
     again after a crash resumes from the last finished epoch.
@@ -345,6 +353,10 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         self.seconds_before = self.cpu_seconds_before = 0.0  # the kept epochs': wall clock, CPU (every thread's)
         self.began, self.began_cpu = time.perf_counter(), time.process_time()
         self.restarted = False  # set by restore
+        strategy = strategy or tf.distribute.get_strategy()
+        self.replicas = {"strategy": type(strategy).__name__, "replicas": int(strategy.num_replicas_in_sync),
+                         "parameter_servers": is_parameter_server(strategy)}
+        self.moved = None  # set by restore: the strategy the kept epochs trained under, where it was another
 
     def restore(self, other_start: str = "refuse") -> int:
         """Restore the last checkpoint if there is one; returns the epoch to start from.
@@ -379,18 +391,30 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         self.history = state.get("history", {})
         self.seconds_before = float(state.get("seconds", 0.0))
         self.cpu_seconds_before = float(state.get("cpu_seconds", self.seconds_before))  # older: the wall clock's
+        kept = state.get("replicas")  # how the kept epochs trained (not a setting: a run may move)
+        self.moved = kept if kept is not None and _steps_alike(kept) != _steps_alike(self.replicas) else None
         if self.validation is not None and (self.directory / "best.npz").exists():
             with np.load(self.directory / "best.npz") as best:
                 weights = [best[f"w{i}"] for i in range(len(best.files))]
+            arrays = len(self.model_weights())
+            if len(weights) != arrays:
+                raise OtherSettings(f"{self.directory / 'best.npz'} holds the best epoch's weights as {len(weights)} "
+                                    f"arrays, this model has {arrays}: its tables are cut into other "
+                                    "shards than the run's (a parameter-server run's --shard-bytes, min_shard_bytes in "
+                                    "Python); give the run's, or start afresh (awe-tf train --restart)")
             self.validation.restore_state(state.get("validation", {}), weights)
         return int(self.epoch.numpy())
+
+    def model_weights(self) -> list:
+        """The model's weights, as ``best.npz`` keeps them (one array per variable, or per shard)."""
+        return self.checkpoint.model.weights
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.assign(epoch + 1)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         self.manager.save(checkpoint_number=epoch + 1)
-        state = {"epoch": epoch + 1, "history": self.history, "settings": self.settings,
+        state = {"epoch": epoch + 1, "history": self.history, "settings": self.settings, "replicas": self.replicas,
                  "seconds": self.seconds_before + time.perf_counter() - self.began,
                  "cpu_seconds": self.cpu_seconds_before + time.process_time() - self.began_cpu}
         if self.validation is not None:

@@ -297,6 +297,11 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     elif strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
         raise TypeError(f"fit: strategy must be a tf.distribute strategy or its name ('mirrored', 'tpu', ...: "
                         f"awe_tf.training.make_strategy), got a {type(strategy).__name__}")
+    if strategy is not None and tf.distribute.has_strategy() and strategy is not tf.distribute.get_strategy():
+        scope = type(tf.distribute.get_strategy()).__name__
+        raise ValueError(f"fit: strategy {type(strategy).__name__} given inside the scope of another strategy, "
+                         f"{scope}: call fit outside the `with strategy.scope():` block, or leave strategy out to "
+                         "train under the scope's")
     strategy = strategy or tf.distribute.get_strategy()
     problem = xla_problem(strategy) if train_config.jit_compile else None
     if problem:
@@ -428,6 +433,11 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
             done = (f": it stopped early there ({waited} epoch{'s' * (waited != 1)} without a better validation "
                     f"score, patience {train_config.patience}), nothing is left to train")
         print(f"Resuming from the checkpoint after epoch {start_epoch} in {output_dir / 'checkpoints'}{done}")
+    if start_epoch and checkpoint.moved and start_epoch < train_config.epochs and not stopped_early:
+        kept, now = checkpoint.moved, checkpoint.replicas
+        print(f"note: the checkpoint's epochs trained under {kept['strategy']} with {kept['replicas']} replica"
+              f"{'s' * (kept['replicas'] != 1)}, these under {now['strategy']} with {now['replicas']}: the model goes "
+              "on from them, but is not what either set-up trains alone (the batches and their sums differ)")
     began = time.perf_counter()
     history: dict = {}
     epochs_run = start_epoch

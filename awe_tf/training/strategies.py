@@ -218,13 +218,18 @@ def _read(path: Path) -> str:
 TPU_NAMED_BY = ("TPU_NAME", "KUBE_GOOGLE_CLOUD_TPU_ENDPOINTS", "TPU_CONFIG")
 
 
+NAME_A_TPU = (" (name one: awe-tf train --tpu ADDRESS or a Cloud TPU's name, tpu= in Python; --strategy auto falls "
+              "back to the GPUs or this CPU)")  # strategy 'tpu' where nothing names a TPU
+
+
 def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
                   min_shard_bytes: int = 256 << 10, log=None) -> tf.distribute.Strategy:
     """The strategy called ``name``.
 
     Args:
-        name: ``default`` (one device), ``auto`` (a TPU if one is reachable, else the local GPUs
-            mirrored, else the default), ``mirrored`` (all local GPUs, or ``devices``),
+        name: ``default`` (one device; refused inside another strategy's scope), ``auto`` (a TPU
+            if one is reachable, else the local GPUs mirrored, else the default; with ``tpu``, that
+            TPU or an error), ``mirrored`` (all local GPUs, or ``devices``),
             ``multiworker`` (MultiWorkerMirroredStrategy; the cluster comes from ``TF_CONFIG``),
             ``parameter-server`` (this process coordinates the workers and parameter servers of
             ``TF_CONFIG``, each running :func:`run_cluster_task`; tables are sharded across the
@@ -239,14 +244,20 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
             servers (:func:`wait_for_tasks`).
     """
     if name == "default":
+        if tf.distribute.has_strategy():  # get_strategy() is then the scope's, not one device
+            raise ValueError(f"strategy 'default' (one device) asked for inside the scope of "
+                             f"{type(tf.distribute.get_strategy()).__name__}: ask outside the `with strategy.scope():` "
+                             "block, or leave the strategy out to use the scope's")
         return tf.distribute.get_strategy()
+    if name == "auto" and tpu:  # a TPU named: that one, or an error (not another device without a word)
+        return make_strategy("tpu", tpu=tpu)
     if name == "auto":  # Colab and notebooks: a TPU if there is one, else all GPUs, else this CPU
         try:
             return make_strategy("tpu", tpu=tpu)
         except ValueError as error:
             if log is not None:
                 asked = "" if tpu or tpu_vm() else "; on a TPU VM, ask for tpu='local' (awe-tf train --tpu local)"
-                log(f"not on a TPU ({str(error).splitlines()[0][:300]}){asked}")
+                log(f"not on a TPU ({str(error).splitlines()[0].replace(NAME_A_TPU, '')[:300]}){asked}")
         if tf.config.list_logical_devices("GPU"):
             return tf.distribute.MirroredStrategy()
         return tf.distribute.get_strategy()
@@ -267,6 +278,9 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
             tried = ["", "local"] if any(os.environ.get(variable) for variable in TPU_NAMED_BY) else ["local", ""]
         else:
             tried = [""]
+        # An address nothing answers at: TensorFlow's connection would wait for ever, deaf to Ctrl-C
+        if tpu and tpu.startswith("grpc://") and not _listening(tpu[len("grpc://"):]):
+            raise ValueError(f"no TPU found at {tpu}: nothing answers at that address (a TPU node's gRPC port is 8470)")
         errors = []
         for address in tried:
             try:
@@ -281,6 +295,8 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
             if tpu and ":" in tpu and not tpu.startswith("grpc://") else ""
         where = f" at {tpu}" if tpu else " (tried this TPU VM's own, tpu='local', and the environment's)" \
             if len(tried) > 1 else ""
+        if not tpu and len(tried) == 1:  # nothing named one: say how to
+            hint = NAME_A_TPU
         raise ValueError(f"no TPU found{where}: {failed}{hint}") from failed
     if name == "parameter-server":
         config = tf_config("--strategy parameter-server (workers, ps, and this process as chief; start workers and ps "
