@@ -476,5 +476,9 @@ def start_models(run: Path, validate: bool, shape: tuple[int, int, int, bool], d
                        "not finished (or is still running); finish it, or add --no-validate to start from its model "
                        "alone")
     stage = AWEModel.load_model(run)
+    if len(weights) != len(stage.weights):  # kept shard by shard, as parameter servers held its tables
+        raise RunError(f"its validation stage's model is kept as {len(weights)} arrays, the model has "
+                       f"{len(stage.weights)} (a run whose tables parameter servers held in shards); add --no-validate "
+                       "to start from its final model alone")
     stage.set_weights(weights)
     return stage, final

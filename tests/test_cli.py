@@ -25,6 +25,26 @@ def run(*args, check=True):
     return proc
 
 
+def test_a_graph_errors_cause_is_its_own_message_without_the_stack():
+    """TensorFlow's graph errors open with a header and the Python stack where the node was
+    defined; the lost-task line keeps the message that says which task and why."""
+    import tensorflow as tf
+
+    from awe_tf.cli import error_cause
+
+    @tf.function
+    def failing(x):
+        with tf.control_dependencies([tf.debugging.assert_equal(x, 0, message="task /job:worker/task:1 is gone")]):
+            return tf.identity(x)
+
+    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
+        failing(tf.constant(1))
+    assert "Detected at node" in str(raised.value)  # the shape of error this is for
+    cause = error_cause(raised.value)
+    assert cause.startswith("assertion failed: [task /job:worker/task:1 is gone]"), cause
+    assert "Graph execution error" not in cause and "File " not in cause and "[[" not in cause
+
+
 def test_train_on_the_bundled_default_then_evaluate(tmp_path):
     out = tmp_path / "run"
     proc = run("train", "--epochs", "2", "--dimension", "16", "--negatives", "5", "--steps-per-execution", "3",

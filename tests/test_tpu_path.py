@@ -101,14 +101,16 @@ def test_a_tpu_named_is_that_tpu_or_an_error_and_an_address_nothing_answers_at_s
         with pytest.raises(ValueError, match=f"no TPU found at {address}: nothing answers at that address"):
             make_strategy(name, tpu=address, log=print)
     mirrored, default = tf.distribute.MirroredStrategy(["/cpu:0"]), tf.distribute.get_strategy()
+    emotions, small = load_dataset("emotions").train, (ModelConfig(dimension=4), TrainConfig(epochs=1, verbose=0))
     with mirrored.scope():
-        with pytest.raises(ValueError, match="strategy 'default' .one device. asked for inside the scope of "
-                                             "MirroredStrategy"):
-            make_strategy("default")
+        for name in ("default", "auto"):
+            with pytest.raises(ValueError, match=f"strategy '{name}' asked for inside the scope of MirroredStrategy"):
+                make_strategy(name)
         with pytest.raises(ValueError, match="fit: strategy _DefaultDistributionStrategy given inside the scope of "
                                              "another strategy, MirroredStrategy"):
-            fit(load_dataset("emotions").train, ModelConfig(dimension=4), TrainConfig(epochs=1, verbose=0),
-                strategy=default)
+            fit(emotions, *small, strategy=default)
+        for given in (None, mirrored):  # the scope's own strategy, or none: trained under the scope's
+            assert fit(emotions, *small, strategy=given).model.distribute_strategy is mirrored
     assert make_strategy("default") is default
 
 

@@ -79,6 +79,16 @@ def _tensor_as_bool() -> type:
     return sys.modules["tensorflow"].errors.OperatorNotAllowedInGraphError
 
 
+def error_cause(error) -> str:
+    """What a TensorFlow error says of its cause, on one line: its message's own lines, without a
+    graph error's header (``Graph execution error:``, ``Detected at node ...``), the Python stack
+    where the node was defined (indented lines) and the node names (``[[...]]``)."""
+    lines = [line.strip() for line in str(error).splitlines()
+             if line.strip() and not line[:1].isspace() and not line.startswith(("Graph execution error",
+                                                                                  "Detected at node", "[["))]
+    return " ".join(lines)
+
+
 def _lost_peer() -> tuple[type, ...]:
     """TensorFlow's errors for a cluster task that stopped answering mid-run (a killed worker or
     parameter server); none where TensorFlow was not loaded (see :func:`_tensor_as_bool`)."""
@@ -222,11 +232,9 @@ def main(argv=None) -> int:
     except _lost_peer() as err:
         if getattr(args, "strategy", None) not in ("multiworker", "parameter-server"):
             raise  # not a cluster's: TensorFlow's own error, whole
-        said = str(err).split("Detected at node")[0]  # which task, where it says; not the graph's traceback
-        said = " ".join(line.strip() for line in said.splitlines() if line.strip())
-        said = said if len(said) <= 160 else said[:157] + "..."
-        again = ("each worker's command" if args.strategy == "multiworker" else
-                 "this command (the lost task with awe-tf cluster-task first)")
+        said = error_cause(err)
+        said = said if len(said) <= 200 else said[:197] + "..."
+        again = "each worker's command" if args.strategy == "multiworker" else "this command"
         print(f"error: a task of the cluster stopped answering ({said or type(err).__name__}): start it again, then "
               f"{again}{' without --restart' if _discarded(args) else ''}, which goes on from its last finished "
               f"epoch (in {args.output})", file=sys.stderr)

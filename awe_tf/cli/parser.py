@@ -236,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     scale = train.add_argument_group("distribution")
     scale.add_argument("--strategy", choices=["default", "auto", "mirrored", "multiworker", "parameter-server", "tpu"],
                        default="default", help="tf.distribute strategy (multiworker reads TF_CONFIG)")
-    scale.add_argument("--tpu", help="TPU address for --strategy tpu (none: Colab's / the environment's)")
+    scale.add_argument("--tpu", help="TPU address (grpc://HOST:PORT) or Cloud TPU name for --strategy tpu or "
+                                     "auto (auto then needs that TPU; none: Colab's / the environment's)")
     scale.add_argument("--cpu-replicas", type=_positive,
                        help="split the CPU into this many devices (with --strategy mirrored, for trying it out; "
                             "none: one device)")

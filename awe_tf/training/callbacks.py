@@ -318,11 +318,24 @@ def worker_directory(strategy=None) -> str | None:
     return f".worker-{resolver.task_id}" if resolver is not None else ".worker"
 
 
-def _steps_alike(replicas: dict) -> tuple:
-    """What of a strategy (:attr:`EpochCheckpoint.replicas`) changes the steps a run takes: its
-    number of replicas, and whether parameter servers update asynchronously (one device, or one
-    replica mirrored or on one worker, step alike)."""
-    return replicas.get("replicas"), bool(replicas.get("parameter_servers"))
+def set_up_of(strategy) -> dict:
+    """What of a strategy changes the steps a run takes, as a checkpoint records it: its number of
+    replicas, and whether parameter servers update asynchronously (one device, and one replica
+    mirrored or on one worker, step alike), with the strategy's name in words."""
+    name = type(strategy).__name__
+    return {"strategy": "one device" if name == "_DefaultDistributionStrategy" else name,
+            "replicas": int(strategy.num_replicas_in_sync), "parameter_servers": is_parameter_server(strategy)}
+
+
+def set_up_text(set_up: dict) -> str:
+    """A set-up (:func:`set_up_of`) in words: ``MirroredStrategy, 2 replicas``."""
+    count = set_up.get("replicas")
+    return f"{set_up.get('strategy')}, {count} replica{'s' * (count != 1)}" + (
+        " updating parameter servers asynchronously" if set_up.get("parameter_servers") else "")
+
+
+def _steps_alike(set_up: dict) -> tuple:
+    return set_up.get("replicas"), bool(set_up.get("parameter_servers"))
 
 
 class EpochCheckpoint(tf.keras.callbacks.Callback):
@@ -353,10 +366,9 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         self.seconds_before = self.cpu_seconds_before = 0.0  # the kept epochs': wall clock, CPU (every thread's)
         self.began, self.began_cpu = time.perf_counter(), time.process_time()
         self.restarted = False  # set by restore
-        strategy = strategy or tf.distribute.get_strategy()
-        self.replicas = {"strategy": type(strategy).__name__, "replicas": int(strategy.num_replicas_in_sync),
-                         "parameter_servers": is_parameter_server(strategy)}
-        self.moved = None  # set by restore: the strategy the kept epochs trained under, where it was another
+        self.set_up = set_up_of(strategy or tf.distribute.get_strategy())
+        self.set_ups = [self.set_up]  # each set-up the run's epochs trained under (a run may move between them)
+        self.moved: list = []  # set by restore: the kept epochs' set-ups that step otherwise than this one
 
     def restore(self, other_start: str = "refuse") -> int:
         """Restore the last checkpoint if there is one; returns the epoch to start from.
@@ -391,17 +403,19 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         self.history = state.get("history", {})
         self.seconds_before = float(state.get("seconds", 0.0))
         self.cpu_seconds_before = float(state.get("cpu_seconds", self.seconds_before))  # older: the wall clock's
-        kept = state.get("replicas")  # how the kept epochs trained (not a setting: a run may move)
-        self.moved = kept if kept is not None and _steps_alike(kept) != _steps_alike(self.replicas) else None
+        kept = state.get("set_ups", [])  # how the kept epochs trained (not a setting: a run may move)
+        self.moved = [set_up for set_up in kept if _steps_alike(set_up) != _steps_alike(self.set_up)]
+        self.set_ups = kept + [self.set_up] * (self.set_up not in kept)
         if self.validation is not None and (self.directory / "best.npz").exists():
             with np.load(self.directory / "best.npz") as best:
                 weights = [best[f"w{i}"] for i in range(len(best.files))]
             arrays = len(self.model_weights())
             if len(weights) != arrays:
                 raise OtherSettings(f"{self.directory / 'best.npz'} holds the best epoch's weights as {len(weights)} "
-                                    f"arrays, this model has {arrays}: its tables are cut into other "
-                                    "shards than the run's (a parameter-server run's --shard-bytes, min_shard_bytes in "
-                                    "Python); give the run's, or start afresh (awe-tf train --restart)")
+                                    f"arrays, this model has {arrays}: parameter servers held the run's tables in "
+                                    "shards, and it is taken up with other shards or none (another strategy, or "
+                                    "another --shard-bytes, min_shard_bytes in Python); go on with the run's, or "
+                                    "start afresh (awe-tf train --restart)")
             self.validation.restore_state(state.get("validation", {}), weights)
         return int(self.epoch.numpy())
 
@@ -414,7 +428,7 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         self.manager.save(checkpoint_number=epoch + 1)
-        state = {"epoch": epoch + 1, "history": self.history, "settings": self.settings, "replicas": self.replicas,
+        state = {"epoch": epoch + 1, "history": self.history, "settings": self.settings, "set_ups": self.set_ups,
                  "seconds": self.seconds_before + time.perf_counter() - self.began,
                  "cpu_seconds": self.cpu_seconds_before + time.process_time() - self.began_cpu}
         if self.validation is not None:

@@ -30,6 +30,7 @@ from awe_tf.training.callbacks import (
     StopOnNonFinite,
     ValidationRanking,
     plain,
+    set_up_text,
 )
 from awe_tf.training.optimiser import adagrad_accumulators, continue_optimiser, plain_kind
 
@@ -284,6 +285,12 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
 
     Returns:
         A :class:`FitResult` with the model holding the best (or last) weights.
+
+    Raises:
+        ValueError: among others, a ``strategy`` given inside the scope of another (a name:
+            :func:`~awe_tf.training.strategies.make_strategy`'s refusals).
+        RuntimeError: a checkpoint in ``output_dir`` of other data or settings, or whose best
+            epoch is kept as other shards than this model's tables (:class:`~awe_tf.training.callbacks.OtherSettings`).
     """
     check_arguments("fit", train, model_config, train_config, validation)
     callbacks = list(callbacks)  # a generator is read once, here
@@ -434,10 +441,9 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
                     f"score, patience {train_config.patience}), nothing is left to train")
         print(f"Resuming from the checkpoint after epoch {start_epoch} in {output_dir / 'checkpoints'}{done}")
     if start_epoch and checkpoint.moved and start_epoch < train_config.epochs and not stopped_early:
-        kept, now = checkpoint.moved, checkpoint.replicas
-        print(f"note: the checkpoint's epochs trained under {kept['strategy']} with {kept['replicas']} replica"
-              f"{'s' * (kept['replicas'] != 1)}, these under {now['strategy']} with {now['replicas']}: the model goes "
-              "on from them, but is not what either set-up trains alone (the batches and their sums differ)")
+        print(f"note: some of the checkpoint's epochs trained under {'; '.join(map(set_up_text, checkpoint.moved))}, "
+              f"these under {set_up_text(checkpoint.set_up)}: the model goes on from them, but is not what one "
+              "set-up trains alone (the steps' batches and sums differ)")
     began = time.perf_counter()
     history: dict = {}
     epochs_run = start_epoch

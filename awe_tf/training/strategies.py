@@ -227,7 +227,7 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
     """The strategy called ``name``.
 
     Args:
-        name: ``default`` (one device; refused inside another strategy's scope), ``auto`` (a TPU
+        name: ``default`` (one device), ``auto`` (a TPU
             if one is reachable, else the local GPUs mirrored, else the default; with ``tpu``, that
             TPU or an error), ``mirrored`` (all local GPUs, or ``devices``),
             ``multiworker`` (MultiWorkerMirroredStrategy; the cluster comes from ``TF_CONFIG``),
@@ -242,22 +242,28 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
         log: where to say what a cluster strategy waits for, and why ``auto`` found no TPU
             (``print``; None: nothing). The parameter-server coordinator waits for its workers and
             servers (:func:`wait_for_tasks`).
+
+    Raises:
+        ValueError: an unknown name; ``default`` or ``auto`` inside another strategy's scope
+            (their one device would be the scope's strategy); no TPU found for ``tpu`` (or for
+            ``auto`` given ``tpu``), a ``grpc://`` address nothing answers at at once; a
+            ``TF_CONFIG`` a cluster strategy cannot use.
     """
+    if name in ("default", "auto") and tf.distribute.has_strategy():  # one device would be the scope's strategy
+        raise ValueError(f"strategy {name!r} asked for inside the scope of "
+                         f"{type(tf.distribute.get_strategy()).__name__}: ask outside the `with strategy.scope():` "
+                         "block, or leave the strategy out to use the scope's")
     if name == "default":
-        if tf.distribute.has_strategy():  # get_strategy() is then the scope's, not one device
-            raise ValueError(f"strategy 'default' (one device) asked for inside the scope of "
-                             f"{type(tf.distribute.get_strategy()).__name__}: ask outside the `with strategy.scope():` "
-                             "block, or leave the strategy out to use the scope's")
         return tf.distribute.get_strategy()
     if name == "auto" and tpu:  # a TPU named: that one, or an error (not another device without a word)
-        return make_strategy("tpu", tpu=tpu)
+        return _tpu_strategy(tpu)
     if name == "auto":  # Colab and notebooks: a TPU if there is one, else all GPUs, else this CPU
         try:
-            return make_strategy("tpu", tpu=tpu)
+            return _tpu_strategy(tpu, name_one=False)
         except ValueError as error:
             if log is not None:
                 asked = "" if tpu or tpu_vm() else "; on a TPU VM, ask for tpu='local' (awe-tf train --tpu local)"
-                log(f"not on a TPU ({str(error).splitlines()[0].replace(NAME_A_TPU, '')[:300]}){asked}")
+                log(f"not on a TPU ({str(error).splitlines()[0][:300]}){asked}")
         if tf.config.list_logical_devices("GPU"):
             return tf.distribute.MirroredStrategy()
         return tf.distribute.get_strategy()
@@ -270,34 +276,7 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
                 "command")
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
-        # None: the TPU the environment names, if it names one; on a TPU VM (Colab's TPU runtimes are
-        # TPU VMs, where TensorFlow's own lookup asks for a name) its own, 'local', first otherwise
-        if tpu:
-            tried = [tpu]
-        elif tpu_vm():
-            tried = ["", "local"] if any(os.environ.get(variable) for variable in TPU_NAMED_BY) else ["local", ""]
-        else:
-            tried = [""]
-        # An address nothing answers at: TensorFlow's connection would wait for ever, deaf to Ctrl-C
-        if tpu and tpu.startswith("grpc://") and not _listening(tpu[len("grpc://"):]):
-            raise ValueError(f"no TPU found at {tpu}: nothing answers at that address (a TPU node's gRPC port is 8470)")
-        errors = []
-        for address in tried:
-            try:
-                resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
-                tf.config.experimental_connect_to_cluster(resolver)
-                tf.tpu.experimental.initialize_tpu_system(resolver)
-                return tf.distribute.TPUStrategy(resolver)
-            except (ValueError, tf.errors.OpError, OSError) as error:  # OSError: a TPU name no lookup resolves
-                errors.append(error)
-        failed = errors[0]  # the first attempt's says most
-        hint = " (an address is given as grpc://HOST:PORT; anything else is a Cloud TPU's name)" \
-            if tpu and ":" in tpu and not tpu.startswith("grpc://") else ""
-        where = f" at {tpu}" if tpu else " (tried this TPU VM's own, tpu='local', and the environment's)" \
-            if len(tried) > 1 else ""
-        if not tpu and len(tried) == 1:  # nothing named one: say how to
-            hint = NAME_A_TPU
-        raise ValueError(f"no TPU found{where}: {failed}{hint}") from failed
+        return _tpu_strategy(tpu)
     if name == "parameter-server":
         config = tf_config("--strategy parameter-server (workers, ps, and this process as chief; start workers and ps "
                            "with `awe-tf cluster-task`)")
@@ -311,3 +290,36 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
             log(f"coordinating the cluster as {cluster_text(config)}")
         return parameter_server_strategy(tf.distribute.cluster_resolver.TFConfigClusterResolver(), min_shard_bytes)
     raise ValueError(f"strategy must be one of {STRATEGIES}, got {name!r}")
+
+
+def _tpu_strategy(tpu: str | None, name_one: bool = True) -> tf.distribute.Strategy:
+    """A TPUStrategy of the TPU ``tpu`` names (:func:`make_strategy`), or a ValueError saying why
+    none was found (with ``name_one``, where nothing named one, how to name it)."""
+    # None: the TPU the environment names, if it names one; on a TPU VM (Colab's TPU runtimes are
+    # TPU VMs, where TensorFlow's own lookup asks for a name) its own, 'local', first otherwise
+    if tpu:
+        tried = [tpu]
+    elif tpu_vm():
+        tried = ["", "local"] if any(os.environ.get(variable) for variable in TPU_NAMED_BY) else ["local", ""]
+    else:
+        tried = [""]
+    # An address nothing answers at: TensorFlow's connection would wait for ever, deaf to Ctrl-C
+    if tpu and tpu.startswith("grpc://") and not _listening(tpu[len("grpc://"):]):
+        raise ValueError(f"no TPU found at {tpu}: nothing answers at that address (a TPU node's gRPC port is 8470)")
+    errors = []
+    for address in tried:
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=address)
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+            return tf.distribute.TPUStrategy(resolver)
+        except (ValueError, tf.errors.OpError, OSError) as error:  # OSError: a TPU name no lookup resolves
+            errors.append(error)
+    failed = errors[0]  # the first attempt's says most
+    hint = " (an address is given as grpc://HOST:PORT; anything else is a Cloud TPU's name)" \
+        if tpu and ":" in tpu and not tpu.startswith("grpc://") else ""
+    where = f" at {tpu}" if tpu else " (tried this TPU VM's own, tpu='local', and the environment's)" \
+        if len(tried) > 1 else ""
+    if not tpu and len(tried) == 1 and name_one:  # nothing named one: say how to
+        hint = NAME_A_TPU
+    raise ValueError(f"no TPU found{where}: {failed}{hint}") from failed
