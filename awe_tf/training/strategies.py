@@ -227,9 +227,9 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
     """The strategy called ``name``.
 
     Args:
-        name: ``default`` (one device), ``auto`` (a TPU
-            if one is reachable, else the local GPUs mirrored, else the default; with ``tpu``, that
-            TPU or an error), ``mirrored`` (all local GPUs, or ``devices``),
+        name: ``default`` (one device), ``auto`` (a TPU if one is reachable, else the local GPUs
+            mirrored, else the default; with ``tpu``, that TPU or an error), ``mirrored`` (all
+            local GPUs, or ``devices``),
             ``multiworker`` (MultiWorkerMirroredStrategy; the cluster comes from ``TF_CONFIG``),
             ``parameter-server`` (this process coordinates the workers and parameter servers of
             ``TF_CONFIG``, each running :func:`run_cluster_task`; tables are sharded across the
