@@ -232,12 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="seed of initialisation, sampling and batch order")
     fitting.add_argument("--verbose", type=_whole, default=train_defaults.verbose, choices=[0, 1, 2],
                          help="each epoch's progress: 0 none, 1 a progress bar, 2 one line per epoch (the "
-                              "command's own lines, its stages' and tables, print whatever it is)")
+                              "stage lines and results tables print at every level; resume, epoch-0 and shard lines "
+                              "at 1 or 2)")
     scale = train.add_argument_group("distribution")
     scale.add_argument("--strategy", choices=["default", "auto", "mirrored", "multiworker", "parameter-server", "tpu"],
                        default="default", help="tf.distribute strategy (multiworker reads TF_CONFIG)")
     scale.add_argument("--tpu", help="TPU address (grpc://HOST:PORT) or Cloud TPU name for --strategy tpu or "
-                                     "auto (auto then needs that TPU; none: Colab's / the environment's)")
+                                     "auto (auto then needs that TPU; none: the environment's, or on a TPU VM its "
+                                     "own, which local names)")
     scale.add_argument("--cpu-replicas", type=_positive,
                        help="split the CPU into this many devices (with --strategy mirrored, for trying it out; "
                             "none: one device)")
