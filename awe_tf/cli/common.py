@@ -103,12 +103,12 @@ def refuse_run_part(path: Path, run: Path | None, flag: str, remedy: str) -> Non
     from awe_tf.models.saving import RUN_MODEL
 
     files, folders = (runs.METRICS, runs.FEATURES), (RUN_MODEL, *runs.STAGES)
-    path = Path(path)
-    above = [folder for folder in path.resolve().parents if (folder / runs.METRICS).is_file()]
+    resolved = Path(path).resolve()
+    above = [folder for folder in resolved.parents if (folder / runs.METRICS).is_file()]
     for folder in ([Path(run)] if run is not None else []) + above:
-        if not path.resolve().is_relative_to(folder.resolve()):
+        if not resolved.is_relative_to(folder.resolve()):
             continue
-        inside = path.resolve().relative_to(folder.resolve())
+        inside = resolved.relative_to(folder.resolve())
         if any((folder / part).exists() for part in (runs.METRICS, *runs.STAGES)) and inside.parts \
                 and inside.parts[0] in files + folders:
             raise UsageError(f"{flag} {path} would write into {folder}'s own files (its {' and '.join(files)} and its "

@@ -4,10 +4,10 @@ and a plain interactions file (``user, item[, weight]`` as TSV or CSV)."""
 from __future__ import annotations
 
 import csv
-import numbers
 import re
 import shlex
 from collections.abc import Iterable, Sequence
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
@@ -653,7 +653,7 @@ def rows_of_items(names: Sequence[str], items: Iterable[Sequence[str]],
                                         for w, r in zip(weights, rows, strict=True)):
         raise ValueError("weights must be one list per row, one weight per item ([[2.0, 1.0]])")
     given = [w for row in weights for w in row]
-    odd = [w for w in given if isinstance(w, (bool, np.bool_)) or not isinstance(w, numbers.Real)]
+    odd = [w for w in given if isinstance(w, (bool, np.bool_)) or not isinstance(w, Real)]
     if odd:  # text or True would be read as a number silently
         raise ValueError(f"weights must be numbers, as an interactions file's are, got {odd[0]!r} "
                          f"({type(odd[0]).__name__})")

@@ -230,18 +230,11 @@ class MaxNormEmbedding(tf.keras.layers.Layer):
         return longer
 
     def clip_table(self) -> int:
-        """Clip every row to the max-norm (where a whole table was given to it: a start's), a
-        block of ``BLOCK_ROWS`` at a time, as :meth:`take_rows`; returns how many rows were longer."""
-        self.read_sparsely = True
-        longer = 0
-        for start in range(0, self.rows, BLOCK_ROWS):
-            ids = tf.range(start, min(start + BLOCK_ROWS, self.rows), dtype=tf.int64)
-            rows = tf.gather(self.table, ids)
-            found = self._longer(rows)
-            if found:
-                self.table.scatter_update(tf.IndexedSlices(self._clip(rows), ids))
-            longer += found
-        return longer
+        """Clip every row to the max-norm (where a whole table was given to it: a start's): each row
+        taken from the table itself (:meth:`take_rows`; a row within it is written back as it was);
+        returns how many rows were longer."""
+        every = np.arange(self.rows, dtype=np.int64)
+        return self.take_rows(self, every, every)
 
     def _longer(self, rows) -> int:
         """How many of ``rows`` are longer than the max-norm (beyond float32's rounding of a row

@@ -409,7 +409,7 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
         if self.validation is not None and (self.directory / "best.npz").exists():
             with np.load(self.directory / "best.npz") as best:
                 weights = [best[f"w{i}"] for i in range(len(best.files))]
-            arrays = len(self.model_weights())
+            arrays = len(self.checkpoint.model.weights)  # as best.npz keeps them: one per variable, or per shard
             if len(weights) != arrays:
                 raise OtherSettings(f"{self.directory / 'best.npz'} holds the best epoch's weights as {len(weights)} "
                                     f"arrays, this model has {arrays}: parameter servers held the run's tables in "
@@ -418,10 +418,6 @@ class EpochCheckpoint(tf.keras.callbacks.Callback):
                                     "start afresh (awe-tf train --restart)")
             self.validation.restore_state(state.get("validation", {}), weights)
         return int(self.epoch.numpy())
-
-    def model_weights(self) -> list:
-        """The model's weights, as ``best.npz`` keeps them (one array per variable, or per shard)."""
-        return self.checkpoint.model.weights
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.assign(epoch + 1)
