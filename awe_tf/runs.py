@@ -59,7 +59,7 @@ class RecordedData:
 
     Attributes:
         source: the file it was read from: a run's ``metrics.json``, an export's record.
-        dataset: the named data set (:data:`~awe_tf.data.registry.KNOWN`), or None for files.
+        dataset: the named data set (:func:`~awe_tf.data.registry.layout`), or None for files.
         files: ``train``, ``test``, ``labels`` (absolute paths or None), ``format``,
             ``duplicates`` and ``header`` (how the first line was read), for files; else None.
         fingerprints: the :data:`RECORDED` digests of the training and test parts.
@@ -94,12 +94,15 @@ def read_record(recorded: dict, source: Path) -> RecordedData:
                            "with --train (--test, --labels) or --dataset")
         dataset = None
     else:
-        from awe_tf.data.registry import KNOWN
+        from awe_tf.data.registry import layout
 
         dataset = recorded.get("dataset")
-        if dataset not in KNOWN:
-            raise RunError(f"{source} does not name the files {dataset} was read from: give them with --train "
-                           "(--test, --labels)")
+        try:
+            layout(dataset or "")
+        except ValueError as error:
+            found = f" ({error})" if dataset else ""  # a Mulan folder of AWE_DATA_DIR's, not found now
+            raise RunError(f"{source} does not name the files {dataset} was read from{found}: give them with --train "
+                           "(--test, --labels)") from None
     return RecordedData(source, dataset, files, {key: recorded[key] for key in RECORDED if recorded.get(key)})
 
 

@@ -859,3 +859,82 @@ def test_a_test_file_with_a_label_the_list_lacks_says_so(tmp_path):
                                               r"label, it is not in l.xml, which lists the labels: add it there"):
         read_files(write(tmp_path, "d.arff", DENSE), write(tmp_path, "t.arff", wider),
                    labels=write(tmp_path, "l.xml", XML))
+
+
+def _mulan_download(folder, *names):
+    """A folder as a Mulan download lays one out: its ARFF file(s) and label list."""
+    folder.mkdir(parents=True)
+    for name in names:
+        held_out = DENSE.replace("1.5,2,1,0", "2.5,1,0,1")  # a test file of rows of its own
+        write(folder, name, XML if name.endswith(".xml") else held_out if "-test" in name else DENSE)
+    return folder
+
+
+@pytest.mark.parametrize("under", ["mulan/toyset", "toyset"])
+def test_a_mulan_folder_in_the_data_dir_is_a_data_set_by_its_name(tmp_path, monkeypatch, capsys, under):
+    """A Mulan download put into AWE_DATA_DIR (mulan/NAME/ or NAME/) is read by its folder's name,
+    as its files are, and listed; the named sets keep their own entries."""
+    from awe_tf import cli
+    from awe_tf.data import list_datasets, load_dataset, load_split
+    from awe_tf.data.registry import layout
+    from awe_tf.runs import read_record
+
+    folder = _mulan_download(tmp_path / under, "toyset-train.arff", "toyset-test.arff", "toyset.xml")
+    monkeypatch.setenv("AWE_DATA_DIR", str(tmp_path))
+    assert layout("toyset") == (under, "toyset-train.arff", "toyset-test.arff", "toyset.xml", "mulan")
+    by_name = load_dataset("toyset")
+    by_files = load_split(folder / "toyset-train.arff", folder / "toyset-test.arff", folder / "toyset.xml")
+    assert by_name.train.n_examples == by_files.train.n_examples == 3
+    assert (by_name.train.X != by_files.train.X).nnz == 0 and (by_name.test.Y != by_files.test.Y).nnz == 0
+    entry = next(e for e in list_datasets() if e["name"] == "toyset")
+    assert entry["path"] == str(folder) and entry["split"] == "given train/test files"
+    assert cli.main(["datasets"]) == 0 and str(folder) in capsys.readouterr().out
+    assert layout("emotions")[0] == "mulan/emotions"  # a named set is not looked for by folder
+    assert read_record({"dataset": "toyset"}, tmp_path / "metrics.json").dataset == "toyset"  # a run of it re-reads it
+
+
+def test_a_single_arff_in_a_mulan_folder_is_split_by_the_protocol(tmp_path, monkeypatch):
+    from awe_tf.data import list_datasets
+    from awe_tf.data.registry import layout, read_dataset
+
+    _mulan_download(tmp_path / "mulan" / "whole", "whole.arff", "whole.xml")
+    monkeypatch.setenv("AWE_DATA_DIR", str(tmp_path))
+    assert layout("whole")[1:3] == ("whole.arff", None)
+    train, test = read_dataset("whole")
+    assert train.n_examples == 3 and test is None
+    assert next(e for e in list_datasets() if e["name"] == "whole")["split"] == "protocol split"
+
+
+@pytest.mark.parametrize("names, said", [
+    (["a-train.arff", "a-test.arff"], "no .xml label list"),
+    (["a-train.arff", "a-test.arff", "a.xml", "b.xml"], "a.xml, b.xml"),
+    (["a-train.arff", "a-train-sparse.arff", "a-test.arff", "a.xml"], "neither one -train and one -test"),
+    (["a.arff", "b.arff", "a.xml"], "neither one -train and one -test"),
+])
+def test_a_folder_that_is_no_mulan_data_set_is_refused_by_name(tmp_path, monkeypatch, names, said):
+    """A folder of the name whose files do not say which is which is refused, naming what it holds
+    and the flags that name the files; it is not listed, and a run recording the name cannot re-read it."""
+    from awe_tf.data import list_datasets, load_dataset
+    from awe_tf.runs import RunError, read_record
+
+    _mulan_download(tmp_path / "mulan" / "odd", *names)
+    monkeypatch.setenv("AWE_DATA_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match=re.escape(said)) as refused:
+        load_dataset("odd")
+    assert "--train FILE.arff [--test FILE.arff] --labels FILE.xml" in str(refused.value)
+    assert "odd" not in [e["name"] for e in list_datasets()]
+    with pytest.raises(RunError, match="does not name the files odd was read from"):
+        read_record({"dataset": "odd"}, tmp_path / "metrics.json")
+
+
+def test_a_name_found_nowhere_says_where_data_sets_are_looked_for(tmp_path, monkeypatch):
+    from awe_tf.data import load_dataset
+
+    monkeypatch.delenv("AWE_DATA_DIR", raising=False)
+    with pytest.raises(ValueError, match="set AWE_DATA_DIR to the folder"):
+        load_dataset("bibtex")
+    monkeypatch.setenv("AWE_DATA_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match=r"unknown data set 'bibtex'; known: corel5k, .*found by its folder's name"):
+        load_dataset("bibtex")
+    with pytest.raises(ValueError, match="a data file is read with --train FILE"):
+        load_dataset("../bibtex")

@@ -43,9 +43,10 @@ from awe_tf.data.text import some_of
 
 def cmd_datasets(args) -> int:
     from awe_tf.data import list_datasets
+    from awe_tf.data.registry import data_dir
 
     for entry in list_datasets():
-        where = entry["path"] or "not available (set AWE_DATA_DIR)"
+        where = entry["path"] or ("not in AWE_DATA_DIR" if data_dir() else "not available (set AWE_DATA_DIR)")
         tag = " [bundled]" if entry["bundled"] else " [also bundled]" if entry["name"] == "corel5k" else ""
         print(f"{entry['name']:<10} {entry['format']:<10} {entry['split']:<24} {where}{tag}")
     return 0

@@ -17,7 +17,8 @@ HEADERS = {"auto": None, "yes": True, "no": False}  # --header: read_files' head
 
 def add_data_args(parser, without: str = "corel5k, the bundled one"):
     group = parser.add_argument_group("data (a named data set, or files)")
-    group.add_argument("--dataset", help=f"a named data set (see `awe-tf datasets`); without it and --train: {without}")
+    group.add_argument("--dataset", help="a named data set (see `awe-tf datasets`), or a Mulan download's folder "
+                       f"in AWE_DATA_DIR by its name; without it and --train: {without}")
     group.add_argument("--train", help="training file (or the whole data set, for protocol splits)")
     group.add_argument("--test", help="test file, for data that comes with its own split (interactions: a later "
                                       "period's, each user's test items; not for MovieLens)")

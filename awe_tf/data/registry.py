@@ -12,6 +12,7 @@ from awe_tf.data.errors import DataFormatError
 from awe_tf.data.interactions import MOVIELENS_FILES, read_interactions, read_movielens
 from awe_tf.data.mulan import meka_hint, read_mulan
 from awe_tf.data.protocols import N_HELD_OUT, protocol_split
+from awe_tf.data.text import some_of
 from awe_tf.data.xmlrepo import read_row_lists, read_xmlrepo, row_lists, stray_row_lists
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "datasets"
@@ -38,19 +39,91 @@ def data_dir() -> Path | None:
 
 
 def _locate(name: str) -> Path | None:
-    folder = KNOWN[name][0]
+    folder, train_file = layout(name)[:2]
     root = data_dir()
-    if root is not None and (root / folder / KNOWN[name][1]).exists():
+    if root is not None and (root / folder / train_file).exists():
         return root / folder
     if name == DEFAULT_DATASET:
         return BUNDLED_DIR / "corel5k"
     return None
 
 
+def _mulan_layout(folder: Path) -> tuple[str, str | None, str] | str:
+    """A Mulan folder's files, as Mulan's downloads name them: ``(train, test or None, labels)``
+    (one ``.xml`` label list; one ``.arff`` whose name holds ``-train`` and one ``-test``, or a
+    single ``.arff`` that the protocol splits), or what is wrong with the folder (text)."""
+    files = sorted(path.name for path in folder.iterdir() if path.is_file())
+    arffs = [name for name in files if name.lower().endswith(".arff")]
+    xmls = [name for name in files if name.lower().endswith(".xml")]
+    if not arffs or len(xmls) != 1:
+        return (f"it holds {some_of(arffs) if arffs else 'no .arff file'} and "
+                f"{some_of(xmls) if xmls else 'no .xml label list'}, where a Mulan data set has its .arff file(s) and "
+                "one .xml label list")
+    parts = [[name for name in arffs if f"-{part}" in name.lower()] for part in ("train", "test")]
+    if [len(named) for named in parts] == [1, 1]:
+        return parts[0][0], parts[1][0], xmls[0]
+    if not parts[0] and not parts[1] and len(arffs) == 1:
+        return arffs[0], None, xmls[0]
+    return (f"its .arff files ({some_of(arffs)}) are neither one -train and one -test file nor a single file the "
+            "protocol splits")
+
+
+def _found(name: str) -> tuple | str | None:
+    """A Mulan data set not in :data:`KNOWN`, found by its folder's name under ``AWE_DATA_DIR``
+    (``mulan/NAME/``, else ``NAME/``): its :data:`KNOWN`-style entry, what is wrong with the folder
+    (text), or None where there is no such folder."""
+    root = data_dir()
+    if root is None or not name or name in (".", "..") or any(mark in name for mark in ("/", "\\")):
+        return None
+    for folder in (f"mulan/{name}", name):
+        if (root / folder).is_dir():
+            found = _mulan_layout(root / folder)
+            return found if isinstance(found, str) else (folder, *found, "mulan")
+    return None
+
+
+def layout(name: str) -> tuple:
+    """A named data set's entry, as :data:`KNOWN` gives it: ``(folder under the data dir, train
+    file, test file or None, label xml or None, format)``. Beside the names :data:`KNOWN` lists, a
+    Mulan data set downloaded into ``AWE_DATA_DIR`` is named by its folder, ``mulan/NAME/`` or
+    ``NAME/`` (:func:`_mulan_layout` says what it must hold). ValueError for a name neither
+    names, or a folder of that name whose files are not a Mulan data set's."""
+    if name in KNOWN:
+        return KNOWN[name]
+    found = _found(name)
+    if isinstance(found, tuple):
+        return found
+    if isinstance(found, str):
+        folder = next(data_dir() / f for f in (f"mulan/{name}", name) if (data_dir() / f).is_dir())
+        raise ValueError(f"data set {name!r}: {folder} is not read as a Mulan data set: {found}; give its files "
+                         "instead, --train FILE.arff [--test FILE.arff] --labels FILE.xml (in Python, load_split)")
+    looks_like_a_file = any(mark in name for mark in ("/", "\\", ".")) or Path(name).exists()
+    hint = "; a data file is read with --train FILE (in Python, load_split(FILE))" if looks_like_a_file else \
+        ("; a Mulan data set is found by its folder's name in AWE_DATA_DIR (mulan/NAME/ or NAME/)" if data_dir() else
+         "; set AWE_DATA_DIR to the folder that holds the others (a Mulan data set there is found by its folder's "
+         "name, mulan/NAME/ or NAME/)")
+    raise ValueError(f"unknown data set {name!r}; known: {', '.join(known_names())}{hint}")
+
+
+def known_names() -> list[str]:
+    """The data sets named here: :data:`KNOWN`'s, then the Mulan folders found in ``AWE_DATA_DIR``
+    (:func:`layout`) that read as data sets, by name."""
+    root = data_dir()
+    found = []
+    if root is not None:
+        taken = {KNOWN[name][0].split("/")[0] for name in KNOWN}  # ml-100k/, mulan/
+        for parent in (root / "mulan", root):
+            if parent.is_dir():
+                found += [path.name for path in sorted(parent.iterdir()) if path.is_dir() and
+                          path.name not in taken and isinstance(_found(path.name), tuple)]
+    return [*KNOWN, *sorted(set(found) - set(KNOWN))]
+
+
 def list_datasets() -> list[dict]:
     """Every named data set with where it would be read from (``None``: not available here)."""
     out = []
-    for name, (_, _, test, _, fmt) in KNOWN.items():
+    for name in known_names():
+        _, _, test, _, fmt = layout(name)
         where = _locate(name)
         out.append(
             {
@@ -247,19 +320,15 @@ def guess_format(path: Path) -> str:
 
 def locate(name: str) -> Path:
     """The folder a named data set is read from, without reading it: ValueError for a name not
-    known, FileNotFoundError (saying where it was looked for) for one not here."""
-    if name not in KNOWN:
-        looks_like_a_file = any(mark in name for mark in ("/", "\\", ".")) or Path(name).exists()
-        hint = "; a data file is read with --train FILE (in Python, load_split(FILE))" if looks_like_a_file else ""
-        raise ValueError(f"unknown data set {name!r}; known: {', '.join(KNOWN)}{hint}")
+    known (:func:`layout`), FileNotFoundError (saying where it was looked for) for one not here."""
+    folder, train_file = layout(name)[:2]
     where = _locate(name)
     if where is None:
         root = data_dir()
         if root is None:
             raise FileNotFoundError(f"data set {name!r} is not bundled; set AWE_DATA_DIR to a folder holding "
-                                    f"{KNOWN[name][0]}/")
-        raise FileNotFoundError(f"data set {name!r}: AWE_DATA_DIR is {root}, which holds no "
-                                f"{KNOWN[name][0]}/{KNOWN[name][1]}")
+                                    f"{folder}/")
+        raise FileNotFoundError(f"data set {name!r}: AWE_DATA_DIR is {root}, which holds no {folder}/{train_file}")
     return where
 
 
@@ -267,7 +336,7 @@ def named_files(name: str = DEFAULT_DATASET) -> tuple[Path, Path | None, Path | 
     """A named data set's files and format: ``(train, test, labels, format)``, None for a file
     it has not (:func:`locate` says where they are looked for)."""
     where = locate(name)
-    _, train_file, test_file, xml, fmt = KNOWN[name]
+    _, train_file, test_file, xml, fmt = layout(name)
     return where / train_file, where / test_file if test_file else None, where / xml if xml else None, fmt
 
 
