@@ -761,3 +761,73 @@ def test_a_recommendation_model_makes_rows_of_items_by_name_as_its_export_does()
         model.rows_of([["a", "z"]], weights=[[1, 1]])
     with pytest.raises(ValueError, match="rows_of is for recommendation models"):
         AWEModel(3, 3, dimension=2).rows_of([["a"]])
+
+
+@pytest.fixture
+def emotions(data_dir):
+    from awe_tf.data import load_dataset
+
+    return load_dataset("emotions")  # 72 numeric columns
+
+
+def _emotions_model(split, **kwargs):
+    """A model of Emotions (numeric columns, which the input transform standardises), adapted."""
+    train = split.train
+    model = AWEModel(train.n_features, train.n_labels, dimension=8, label_names=train.label_names, **kwargs)
+    model.adapt(train)
+    return model
+
+
+@pytest.mark.parametrize("name", ["w.h5", "ckpt/w"])
+def test_weights_loaded_into_a_model_built_anew_rank_as_the_saved_one(tmp_path, emotions, name):
+    """Keras' save_weights / load_weights: the input transform (what adapt fitted, no weight)
+    goes in a file beside the weights and comes back with them, so a model built with the same
+    arguments, never adapted, scores raw rows as the saved model does; weights that come without
+    it into such a model are warned about."""
+    from awe_tf.models.awe import TRANSFORM_SUFFIX
+
+    saved = _emotions_model(emotions)
+    saved.save_weights(tmp_path / name)
+    fresh = AWEModel(saved.n_features, saved.n_labels, dimension=8, label_names=saved.label_names)
+    rows = emotions.test.X[:20]
+    assert np.abs(fresh.score(rows) - saved.score(rows)).max() > 1e-3  # other tables, other transform
+    fresh.load_weights(tmp_path / name)
+    np.testing.assert_array_equal(fresh.score(rows), saved.score(rows))
+    assert fresh.get_config()["input_transform"] == saved.get_config()["input_transform"]
+    (tmp_path / (name + TRANSFORM_SUFFIX)).unlink()
+    other = AWEModel(saved.n_features, saved.n_labels, dimension=8, label_names=saved.label_names)
+    with pytest.warns(UserWarning, match="never fitted, so it reads raw rows as they are"):
+        other.load_weights(tmp_path / name)
+
+
+def test_a_savedmodel_of_the_model_is_refused_saying_what_saves_and_what_serves(tmp_path, emotions):
+    """Keras' SavedModel of the model (model.save(folder), tf.saved_model.save, a ModelCheckpoint
+    without .keras) would serve transformed rows under raw rows' names: refused, naming .keras,
+    save_model and the export; a .keras file is Keras' own and loads to the same scores."""
+    model = _emotions_model(emotions)
+    for save in (lambda: model.save(tmp_path / "folder"), lambda: model.save(tmp_path / "f", save_format="tf"),
+                 lambda: tf.saved_model.save(model, str(tmp_path / "sm"))):
+        with pytest.raises(ValueError, match=r"SavedModel .* model\.save\('m\.keras'\) .* awe_tf\.serving\.export"):
+            save()
+    assert not (tmp_path / "folder").exists() and not (tmp_path / "sm" / "saved_model.pb").exists()
+    model.save(tmp_path / "m.keras")
+    loaded = tf.keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_array_equal(loaded.score(emotions.test.X[:5]), model.score(emotions.test.X[:5]))
+
+
+def test_a_mixed_precision_policy_is_refused_by_name():
+    tf.keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        with pytest.raises(ValueError, match="compute in float32; Keras' global policy is 'mixed_float16'"):
+            AWEModel(n_features=5, n_labels=4, dimension=3)
+    finally:
+        tf.keras.mixed_precision.set_global_policy("float32")
+    AWEModel(n_features=5, n_labels=4, dimension=3)
+
+
+def test_a_model_scored_before_it_is_adapted_scores_with_its_transform_after(emotions):
+    rows = emotions.test.X[:10]
+    early = AWEModel(emotions.train.n_features, emotions.train.n_labels, dimension=8)
+    early.score(rows)  # traces the scoring graphs with the transform not fitted
+    early.adapt(emotions.train)
+    np.testing.assert_array_equal(early.score(rows), _emotions_model(emotions).score(rows))

@@ -79,6 +79,17 @@ class InputTransform(tf.keras.layers.Layer):
         self.categories = category_columns(categories or (), self.n_features)
         self.weighted = bool(weighted)
 
+    def take(self, fitted: dict | None) -> None:
+        """Take what another transform's :meth:`adapt` fitted (a model's ``input_transform``
+        config; None: nothing fitted), in place: the layer its model tracks stays the same one."""
+        fitted = fitted or {}
+        self._set(fitted.get("numeric"), fitted.get("mean"), fitted.get("std"))
+        self.values_as_ones = bool(fitted.get("values_as_ones", False))
+        self.ignored = _ascending_ids(fitted.get("ignored"), self.n_features, "ignored feature")
+        self.categories = category_columns(fitted.get("categories") or (), self.n_features)
+        self.weighted = bool(fitted.get("weighted", False))
+        self._graph = None
+
     def _set(self, numeric, mean, std) -> None:
         self.numeric = None if numeric is None else np.asarray(numeric, np.int64).reshape(-1)
         self.mean = np.asarray(mean if mean is not None else [], np.float64).reshape(-1)

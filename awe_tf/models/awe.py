@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 import weakref
 from pathlib import Path
@@ -28,6 +29,12 @@ _NOT_BATCHES = ("Keras' {} takes batches of training pairs, dicts as awe_tf.data
                 "model.prepare(X), Y)).dataset(1) makes them; got {}: train with awe_tf.training.fit, and measure "
                 "precision with awe_tf.evaluation.evaluate_model(model.score, split)")
 _BATCH_KEYS = ("feature_ids", "feature_weights", "label_ids", "self_position")
+TRANSFORM_SUFFIX = ".transform.json"  # beside save_weights' file: the input transform, which no weight holds
+_NOT_SAVEDMODEL = ("{how} would write Keras' SavedModel of the model, whose serving signature takes its "
+                   "transformed rows (what call takes) under the names a raw request uses: served, a data file's rows "
+                   "would rank wrong. To save and restore the model: model.save('m.keras') (tf.keras.models.load_model "
+                   "after import awe_tf) or model.save_model(DIR); to serve it: awe_tf.serving.export(model, BASE, "
+                   "NAME), raw rows in")
 
 
 def _rows_given(x) -> bool:
@@ -99,6 +106,11 @@ class AWEModel(tfrs.Model):
                  input_bias: bool = DEFAULTS.input_bias, tpu_embedding: bool = DEFAULTS.tpu_embedding,
                  data_task: str = ANNOTATION, input_transform: dict | None = None,
                  **kwargs):
+        policy = tf.keras.mixed_precision.global_policy()
+        if policy.compute_dtype != "float32":
+            raise ValueError(f"awe-tf models compute in float32; Keras' global policy is {policy.name!r}: set "
+                             "tf.keras.mixed_precision.set_global_policy('float32') before building one (mixed "
+                             "precision is not supported: scores, margins and rank weights are float32 sums)")
         super().__init__(**kwargs)
         ModelConfig(dimension=dimension, margin=margin, num_negatives=num_negatives, loss=loss,  # its checks
                     normalisation=normalisation, max_norm=max_norm, init_scale=init_scale, seed=seed,
@@ -150,6 +162,7 @@ class AWEModel(tfrs.Model):
             raise ValueError(f"{data.name} has {data.n_features} features / {data.n_labels} labels; the model was "
                              f"built for {self.n_features} / {self.n_labels}")
         self.transform.adapt(data.X, data.numeric_features, data.numeric_scale, data.values_as_ones, data.categories)
+        inference.forget_graphs(self)
         if self.data_task == RECOMMENDATION:
             self.transform.weighted = not data.values_as_ones and weighs_items(data.X, self.normalisation)
             self.rankable.assign((np.asarray(data.Y.sum(axis=0)).ravel() > 0).astype(np.float32))
@@ -515,6 +528,48 @@ class AWEModel(tfrs.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+    def save(self, filepath, overwrite=True, save_format=None, **kwargs):
+        """Keras' ``save`` to a ``.keras`` file; Keras' SavedModel (a folder, ``save_format="tf"``)
+        is refused, saying what saves and what serves: its serving signature would take transformed
+        rows under the names of raw ones."""
+        path = str(filepath)
+        keras_file = path.endswith(".keras") or path.endswith((".h5", ".hdf5"))
+        if save_format == "tf" or (save_format is None and not keras_file):
+            raise ValueError(_NOT_SAVEDMODEL.format(how=f"model.save({path!r})"))
+        return super().save(filepath, overwrite=overwrite, save_format=save_format, **kwargs)
+
+    def _trackable_children(self, save_type="checkpoint", **kwargs):
+        """TensorFlow's object graph below the model; refused for a SavedModel of it
+        (``tf.saved_model.save(model, ...)``), as :meth:`save` refuses one. The exports save a
+        module of their own, which holds the model's variables, not the model."""
+        if save_type == "savedmodel":
+            raise ValueError(_NOT_SAVEDMODEL.format(how="tf.saved_model.save(model, ...)"))
+        return super()._trackable_children(save_type, **kwargs)
+
+    def save_weights(self, filepath, *args, **kwargs):
+        """Keras' ``save_weights``, and beside its file (``FILE.transform.json``) what :meth:`adapt`
+        fitted of the input transform, which is no weight: :meth:`load_weights` takes it back, so
+        that a model built anew reads raw rows as the saved one did."""
+        out = super().save_weights(filepath, *args, **kwargs)
+        Path(str(filepath) + TRANSFORM_SUFFIX).write_text(json.dumps(self._transform_config()))
+        return out
+
+    def load_weights(self, filepath, *args, **kwargs):
+        """Keras' ``load_weights``, with the input transform :meth:`save_weights` wrote beside the
+        file: U, V and G rank raw rows as they were trained only through it. Without that file
+        (weights written otherwise), a model whose transform was never fitted is warned about."""
+        out = super().load_weights(filepath, *args, **kwargs)
+        beside = Path(str(filepath) + TRANSFORM_SUFFIX)
+        if beside.exists():
+            self.transform.take(json.loads(beside.read_text()))
+            inference.forget_graphs(self)
+        elif self._transform_config() is None:
+            warnings.warn(f"{filepath}: the weights came without {beside.name}, which save_weights writes beside them "
+                          "with the input transform (what adapt fitted: numeric columns' means and deviations); this "
+                          "model's was never fitted, so it reads raw rows as they are: adapt it on the training data, "
+                          "or build it from the saved model's config (AWEModel.from_config)", stacklevel=2)
+        return out
 
     def save_model(self, directory) -> Path:
         """Write the config (JSON) and weights (a TF checkpoint) to ``directory``."""

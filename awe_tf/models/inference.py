@@ -45,6 +45,12 @@ class _Graphs:
             [*ranking, tf.TensorSpec([None, None], tf.int32)])
 
 
+def forget_graphs(model) -> None:
+    """Drop the model's traced scoring graphs (:func:`graphs`), which hold its input transform as
+    it was traced: the next scoring traces them with the transform as it is now."""
+    model.__dict__.pop("_awe_graphs", None)
+
+
 def graphs(model) -> _Graphs:
     """The model's scoring graphs for the next batch, traced once per model on first use and kept
     with it (outside Keras' attribute tracking, so they neither get saved nor outlive it); one
