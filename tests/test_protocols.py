@@ -149,9 +149,15 @@ def test_interactions_split_by_a_test_file_of_their_own():
     assert split.train.notes == ("1 test interaction repeats the user's training one: not tested (a user's own "
                                  "items are not ranked)",)
     again = Dataset.from_interactions(["u1", "u3"], ["c", "c"], name="again")  # u3 only repeats
-    assert protocol_split(train, again).train.notes == (
+    repeated = protocol_split(train, again)
+    assert repeated.train.notes == (
         "1 test interaction repeats the user's training one: not tested (a user's own items are not ranked); 1 user "
         "of the test file had no other, and is not tested",)
+    assert repeated.untested == 1 and split.untested == 0  # u3: counted as left out (u2, u4: not in again)
+    from awe_tf.cli.train import _test_notes
+
+    assert "1 user of the test file with every test interaction a training one: not tested" in \
+        _test_notes(coverage(repeated))
     assert coverage(split).own_test_file and coverage(split).users_without_training_items == 1
     assert coverage(split).test_positives_never_trained == 1  # u2's z
     from awe_tf.evaluation import by_training_items, evaluate_model

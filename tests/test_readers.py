@@ -218,6 +218,17 @@ def test_movielens_bad_row(tmp_path):
         read_movielens(write(tmp_path, "u.data", "1\t2\t3\t4\nx\t2\t3\t4\n"))
 
 
+@pytest.mark.parametrize("rating", ["0", "-1", "0.0"])
+def test_a_movielens_rating_of_0_or_below_is_refused_not_read_as_an_interaction(tmp_path, rating):
+    """Every MovieLens rating is read as an interaction; MovieLens rates from 0.5 or 1 up, so a row
+    of 0 or below (an impression, an item not seen) is refused at its line, as the interactions
+    reader refuses a weight of 0."""
+    said = rf"u.data:2: rating '{re.escape(rating)}': MovieLens' ratings are above 0"
+    with pytest.raises(DataFormatError, match=said):
+        read_movielens(write(tmp_path, "u.data", f"1\t2\t3\t4\n1\t3\t{rating}\t4\n"))
+    assert read_movielens(write(tmp_path, "u.data", "1\t2\t0.5\t4\n")).Y.nnz == 1
+
+
 def test_interactions_with_weights_and_header(tmp_path):
     path = write(tmp_path, "i.csv", "user,item,weight\nbob,apple,2\nann,pear,1\nbob,apple,1\n")
     with pytest.raises(DataFormatError, match=r"i.csv:4: the interaction \(user bob, item apple\) is given twice "

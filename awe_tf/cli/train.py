@@ -355,7 +355,9 @@ def _test_notes(counts) -> str:
     if counts.test_rows_file is not None:
         notes.append(f"the rows {counts.test_rows_file.name} lists in its first column: the data set's own split")
     if counts.untested_users:
-        notes.append(f"{plural(counts.untested_users, 'user')} with fewer than {N_HELD_OUT} items: not tested")
+        why = "of the test file with every test interaction a training one" if counts.own_test_file else \
+            f"with fewer than {N_HELD_OUT} items"
+        notes.append(f"{plural(counts.untested_users, 'user')} {why}: not tested")
     if counts.own_test_file:
         notes.append("the test file's interactions: the data's own split")
     if counts.test_positives_never_trained:

@@ -280,7 +280,10 @@ def read_movielens(path, name: str | None = None, duplicates: str = "error") -> 
         user, item = fields[0], fields[1]
         if not (user.isdigit() and item.isdigit()):
             raise DataFormatError(path, f"user and movie ids must be integers, got {user!r}, {item!r}", line_no)
-        parse_float(path, fields[2], line_no, "rating")
+        if parse_float(path, fields[2], line_no, "rating") <= 0:  # MovieLens rates from 0.5 or 1 up
+            raise DataFormatError(path, f"rating {fields[2]!r}: MovieLens' ratings are above 0, and each is read as an "
+                                        "interaction; a row of 0 or below (an impression, an item not seen) is none: "
+                                        "leave such rows out", line_no)
         users.append(int(user))
         items.append(int(item))
         lines.append(line_no)
@@ -383,7 +386,7 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
              for n in range(TABLE_FIELDS, max((len(fields) for _, fields in rows), default=0) + 1)}
     hints[4] = (f" (user, item, weight, timestamp? keep the first three columns: {_cut_command(path)}; --format "
                 "movielens reads such rows, a single file, where user and item ids are whole numbers, every rating "
-                "as 1)")
+                "above 0 as 1)")
     weighted = next(((line_no, fields) for line_no, fields in rows if len(fields) == 3), None)
     for line_no, fields in rows:
         _check_field_count(path, sep, line_no, fields, 2, 3, hints)

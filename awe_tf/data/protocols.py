@@ -319,9 +319,13 @@ def own_recommendation_split(train: Dataset, test: Dataset) -> Split:
     no training items, an item only there is a column never trained on, which is not ranked (as
     the protocol's items held out and in no training row). A test interaction that repeats the
     user's training one is not tested (a user's own items are not ranked, so it could never be
-    hit): the training part's notes count them."""
+    hit): the training part's notes count them, and the split's ``untested`` the test file's users
+    left with none."""
     data, held = merge_interactions(train, test)
-    return _split_held(data, ~held, held, 0, "", own_test_file=True)
+    users = np.repeat(np.arange(data.Y.shape[0]), np.diff(data.Y.indptr))
+    tested = np.bincount(users[held], minlength=data.Y.shape[0]) > 0
+    in_test_file = np.isin(data.row_ids, np.asarray(test.row_ids, dtype=object)[test.Y.getnnz(axis=1) > 0])
+    return _split_held(data, ~held, held, int((in_test_file & ~tested).sum()), "", own_test_file=True)
 
 
 @dataclasses.dataclass(frozen=True)
