@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 import weakref
 from pathlib import Path
@@ -552,7 +553,8 @@ class AWEModel(tfrs.Model):
         fitted of the input transform, which is no weight: :meth:`load_weights` takes it back, so
         that a model built anew reads raw rows as the saved one did."""
         out = super().save_weights(filepath, *args, **kwargs)
-        Path(str(filepath) + TRANSFORM_SUFFIX).write_text(json.dumps(self._transform_config()))
+        with tf.io.gfile.GFile(os.fspath(filepath) + TRANSFORM_SUFFIX, "w") as file:  # gs:// as Keras' own file
+            file.write(json.dumps(self._transform_config()))
         return out
 
     def load_weights(self, filepath, *args, **kwargs):
@@ -560,15 +562,17 @@ class AWEModel(tfrs.Model):
         file: U, V and G rank raw rows as they were trained only through it. Without that file
         (weights written otherwise), a model whose transform was never fitted is warned about."""
         out = super().load_weights(filepath, *args, **kwargs)
-        beside = Path(str(filepath) + TRANSFORM_SUFFIX)
-        if beside.exists():
-            self.transform.take(json.loads(beside.read_text()))
+        beside = os.fspath(filepath) + TRANSFORM_SUFFIX
+        if tf.io.gfile.exists(beside):
+            with tf.io.gfile.GFile(beside) as file:
+                self.transform.take(json.loads(file.read()))
             inference.forget_graphs(self)
         elif self._transform_config() is None:
-            warnings.warn(f"{filepath}: the weights came without {beside.name}, which save_weights writes beside them "
-                          "with the input transform (what adapt fitted: numeric columns' means and deviations); this "
-                          "model's was never fitted, so it reads raw rows as they are: adapt it on the training data, "
-                          "or build it from the saved model's config (AWEModel.from_config)", stacklevel=2)
+            warnings.warn(f"{filepath}: the weights came without {os.path.basename(beside)}, which save_weights "
+                          "writes beside them with the input transform (what adapt fitted: numeric columns' means "
+                          "and deviations); this model's was never fitted, so it reads raw rows as they are: adapt "
+                          "it on the training data, or build it from the saved model's config (AWEModel.from_config)",
+                          stacklevel=2)
         return out
 
     def save_model(self, directory) -> Path:
