@@ -100,8 +100,10 @@ def read_record(recorded: dict, source: Path) -> RecordedData:
         try:
             layout(dataset or "")
         except ValueError as error:
-            found = f" ({error})" if dataset else ""  # a Mulan folder of AWE_DATA_DIR's, not found now
-            raise RunError(f"{source} does not name the files {dataset} was read from{found}: give them with --train "
+            if dataset:  # a Mulan download in AWE_DATA_DIR, not found there now
+                raise RunError(f"{source} names the data set {dataset!r}, not found now ({error}); or give its files "
+                               "with --train (--test, --labels)") from None
+            raise RunError(f"{source} does not name the files its data was read from: give them with --train "
                            "(--test, --labels)") from None
     return RecordedData(source, dataset, files, {key: recorded[key] for key in RECORDED if recorded.get(key)})
 

@@ -806,7 +806,8 @@ def test_a_savedmodel_of_the_model_is_refused_saying_what_saves_and_what_serves(
     save_model and the export; a .keras file is Keras' own and loads to the same scores."""
     model = _emotions_model(emotions)
     for save in (lambda: model.save(tmp_path / "folder"), lambda: model.save(tmp_path / "f", save_format="tf"),
-                 lambda: tf.saved_model.save(model, str(tmp_path / "sm"))):
+                 lambda: model.save(tmp_path / "m.h5"), lambda: tf.saved_model.save(model, str(tmp_path / "sm")),
+                 lambda: tf.keras.models.save_model(model, str(tmp_path / "km"))):
         with pytest.raises(ValueError, match=r"SavedModel .* model\.save\('m\.keras'\) .* awe_tf\.serving\.export"):
             save()
     assert not (tmp_path / "folder").exists() and not (tmp_path / "sm" / "saved_model.pb").exists()
@@ -831,3 +832,22 @@ def test_a_model_scored_before_it_is_adapted_scores_with_its_transform_after(emo
     early.score(rows)  # traces the scoring graphs with the transform not fitted
     early.adapt(emotions.train)
     np.testing.assert_array_equal(early.score(rows), _emotions_model(emotions).score(rows))
+
+
+def test_weights_kept_where_keras_overwrite_prompt_is_declined_keep_their_transform(tmp_path, emotions, monkeypatch):
+    """save_weights(overwrite=False) over existing weights asks first; declined, Keras writes
+    nothing, and neither is the transform beside them rewritten (it would no longer be theirs)."""
+    from tf_keras.src.utils import io_utils
+
+    from awe_tf.models.awe import TRANSFORM_SUFFIX
+
+    saved = _emotions_model(emotions)
+    saved.save_weights(tmp_path / "w.h5")
+    kept = (tmp_path / ("w.h5" + TRANSFORM_SUFFIX)).read_text()
+    never_adapted = AWEModel(saved.n_features, saved.n_labels, dimension=8)
+    monkeypatch.setattr(io_utils, "ask_to_proceed_with_overwrite", lambda path: False)
+    never_adapted.save_weights(tmp_path / "w.h5", overwrite=False)
+    assert (tmp_path / ("w.h5" + TRANSFORM_SUFFIX)).read_text() == kept != "null"
+    monkeypatch.setattr(io_utils, "ask_to_proceed_with_overwrite", lambda path: True)
+    never_adapted.save_weights(tmp_path / "w.h5", overwrite=False)
+    assert (tmp_path / ("w.h5" + TRANSFORM_SUFFIX)).read_text() == "null"

@@ -1,6 +1,7 @@
 """Readers: every format, and a clear error (file and line) for every kind of bad input."""
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -223,7 +224,7 @@ def test_a_movielens_rating_of_0_or_below_is_refused_not_read_as_an_interaction(
     """Every MovieLens rating is read as an interaction; MovieLens rates from 0.5 or 1 up, so a row
     of 0 or below (an impression, an item not seen) is refused at its line, as the interactions
     reader refuses a weight of 0."""
-    said = rf"u.data:2: rating '{re.escape(rating)}': MovieLens' ratings are above 0"
+    said = rf"u.data:2: rating '{re.escape(rating)}' is no interaction \(MovieLens rates from 0.5 up"
     with pytest.raises(DataFormatError, match=said):
         read_movielens(write(tmp_path, "u.data", f"1\t2\t3\t4\n1\t3\t{rating}\t4\n"))
     assert read_movielens(write(tmp_path, "u.data", "1\t2\t0.5\t4\n")).Y.nnz == 1
@@ -900,8 +901,40 @@ def test_a_mulan_folder_in_the_data_dir_is_a_data_set_by_its_name(tmp_path, monk
     entry = next(e for e in list_datasets() if e["name"] == "toyset")
     assert entry["path"] == str(folder) and entry["split"] == "given train/test files"
     assert cli.main(["datasets"]) == 0 and str(folder) in capsys.readouterr().out
-    assert layout("emotions")[0] == "mulan/emotions"  # a named set is not looked for by folder
     assert read_record({"dataset": "toyset"}, tmp_path / "metrics.json").dataset == "toyset"  # a run of it re-reads it
+
+
+def test_a_named_set_is_read_from_a_mulan_download_of_its_name_where_its_own_folder_is_not(tmp_path, monkeypatch):
+    """emotions/ at the top of AWE_DATA_DIR (a Mulan zip unpacked there, not under mulan/) is the
+    named set's folder; a Mac's ._ copies beside the files are not more files; hidden, unreadable
+    and MovieLens folders are not listed."""
+    from awe_tf.data import list_datasets
+    from awe_tf.data.registry import KNOWN, layout
+
+    _mulan_download(tmp_path / "emotions", "emotions-train.arff", "emotions-test.arff", "emotions.xml",
+                    "._emotions-train.arff", "._emotions.xml")
+    _mulan_download(tmp_path / ".cache", "c.arff", "c.xml")
+    _mulan_download(tmp_path / "locked", "l.arff", "l.xml")
+    (tmp_path / "ml-1m").mkdir()
+    monkeypatch.setenv("AWE_DATA_DIR", str(tmp_path))
+    real_iterdir = Path.iterdir
+
+    def iterdir(self):
+        if self.name == "locked":
+            raise PermissionError(13, "Permission denied")
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    assert layout("emotions") == ("emotions", "emotions-train.arff", "emotions-test.arff", "emotions.xml", "mulan")
+    listed = {entry["name"]: entry["path"] for entry in list_datasets()}
+    assert listed["emotions"] == str(tmp_path / "emotions") and listed["scene"] is None
+    assert not {".cache", "locked", "ml-1m"} & set(listed)
+    with pytest.raises(ValueError, match="cannot be read"):
+        layout("locked")
+    with pytest.raises(ValueError, match="holds no .arff file, so it is no Mulan download: give a data file"):
+        layout("ml-1m")
+    monkeypatch.setenv("AWE_DATA_DIR", str(tmp_path / "nowhere"))
+    assert layout("emotions") == KNOWN["emotions"]  # where nothing of its name is, its own layout (locate says so)
 
 
 def test_a_single_arff_in_a_mulan_folder_is_split_by_the_protocol(tmp_path, monkeypatch):
@@ -934,7 +967,7 @@ def test_a_folder_that_is_no_mulan_data_set_is_refused_by_name(tmp_path, monkeyp
         load_dataset("odd")
     assert "--train FILE.arff [--test FILE.arff] --labels FILE.xml" in str(refused.value)
     assert "odd" not in [e["name"] for e in list_datasets()]
-    with pytest.raises(RunError, match="does not name the files odd was read from"):
+    with pytest.raises(RunError, match="names the data set 'odd', not found now .*or give its files with --train"):
         read_record({"dataset": "odd"}, tmp_path / "metrics.json")
 
 

@@ -156,7 +156,8 @@ def held_out_rows(task: str) -> str:
 
 def scored_rows_line(report: dict, task: str) -> str:
     """The line under a test table: the rows of the test part and those left out of the means
-    (for recommendation, users with no held-out item: too few items to hold any out)."""
+    (for recommendation, users with no held-out item: too few items to hold any out, or, with a
+    test file of its own, every test interaction a training one)."""
     rows = held_out_rows(task)
     why = "no held-out item" if rows == "users" else "no positive label"
     return f"test {rows}: {report['n_test']} (left out, {why}: {report['n_excluded']})"

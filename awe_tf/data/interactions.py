@@ -281,9 +281,8 @@ def read_movielens(path, name: str | None = None, duplicates: str = "error") -> 
         if not (user.isdigit() and item.isdigit()):
             raise DataFormatError(path, f"user and movie ids must be integers, got {user!r}, {item!r}", line_no)
         if parse_float(path, fields[2], line_no, "rating") <= 0:  # MovieLens rates from 0.5 or 1 up
-            raise DataFormatError(path, f"rating {fields[2]!r}: MovieLens' ratings are above 0, and each is read as an "
-                                        "interaction; a row of 0 or below (an impression, an item not seen) is none: "
-                                        "leave such rows out", line_no)
+            raise DataFormatError(path, f"rating {fields[2]!r} is no interaction (MovieLens rates from 0.5 up, and "
+                                        "every rating is read as one): leave rows of 0 or below out", line_no)
         users.append(int(user))
         items.append(int(item))
         lines.append(line_no)

@@ -260,11 +260,12 @@ def _split_held(data: Dataset, kept: np.ndarray, held: np.ndarray, skipped: int,
     )
 
 
-def merge_interactions(train: Dataset, test: Dataset) -> tuple[Dataset, np.ndarray]:
+def merge_interactions(train: Dataset, test: Dataset) -> tuple[Dataset, np.ndarray, int]:
     """Two recommendation data sets (a training file's interactions and a test file's) as one, read
     by name into one set of users and items (their ``row_ids`` and ``label_names``, in ascending id
-    order), the training part's name, notes and settings kept; and which of its interactions (a
-    mask over ``Y.data``) come from ``test`` only. A test interaction that repeats the user's
+    order), the training part's name, notes and settings kept; which of its interactions (a
+    mask over ``Y.data``) come from ``test`` only; and how many of the test file's users have none
+    (all their test interactions repeat training ones: they are not tested). A test interaction that repeats the user's
     training one is the training one (the notes count them, and name the test file's ids that are
     training ids written with other leading or decimal zeros, :func:`~awe_tf.data.interactions.same_number_ids`;
     the test file's own notes are kept, marked as its)."""
@@ -308,7 +309,7 @@ def merge_interactions(train: Dataset, test: Dataset) -> tuple[Dataset, np.ndarr
     data = dataclasses.replace(train, X=X if not train.values_as_ones else Y.copy(), Y=Y, feature_names=list(items),
                                label_names=list(items), row_ids=np.asarray(users, dtype=object),
                                notes=tuple(train.notes) + notes, numeric_features=None)
-    return data, from_test[order]
+    return data, from_test[order], only
 
 
 def own_recommendation_split(train: Dataset, test: Dataset) -> Split:
@@ -321,11 +322,8 @@ def own_recommendation_split(train: Dataset, test: Dataset) -> Split:
     user's training one is not tested (a user's own items are not ranked, so it could never be
     hit): the training part's notes count them, and the split's ``untested`` the test file's users
     left with none."""
-    data, held = merge_interactions(train, test)
-    users = np.repeat(np.arange(data.Y.shape[0]), np.diff(data.Y.indptr))
-    tested = np.bincount(users[held], minlength=data.Y.shape[0]) > 0
-    in_test_file = np.isin(data.row_ids, np.asarray(test.row_ids, dtype=object)[test.Y.getnnz(axis=1) > 0])
-    return _split_held(data, ~held, held, int((in_test_file & ~tested).sum()), "", own_test_file=True)
+    data, held, untested = merge_interactions(train, test)
+    return _split_held(data, ~held, held, untested, "", own_test_file=True)
 
 
 @dataclasses.dataclass(frozen=True)

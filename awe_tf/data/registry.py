@@ -48,75 +48,88 @@ def _locate(name: str) -> Path | None:
     return None
 
 
-def _mulan_layout(folder: Path) -> tuple[str, str | None, str] | str:
+class NotMulan(ValueError):
+    """A folder of ``AWE_DATA_DIR`` named as a data set whose files are not a Mulan download's."""
+
+
+def _mulan_layout(folder: Path) -> tuple[str, str | None, str]:
     """A Mulan folder's files, as Mulan's downloads name them: ``(train, test or None, labels)``
     (one ``.xml`` label list; one ``.arff`` whose name holds ``-train`` and one ``-test``, or a
-    single ``.arff`` that the protocol splits), or what is wrong with the folder (text)."""
-    files = sorted(path.name for path in folder.iterdir() if path.is_file())
+    single ``.arff`` that the protocol splits; hidden files, a Mac's ``._`` copies, left out).
+    :class:`NotMulan` saying what is wrong with the folder otherwise."""
+    try:
+        files = sorted(path.name for path in folder.iterdir() if path.is_file() and not path.name.startswith("."))
+    except OSError as error:
+        raise NotMulan(f"{folder} cannot be read ({error.strerror or error})") from None
     arffs = [name for name in files if name.lower().endswith(".arff")]
     xmls = [name for name in files if name.lower().endswith(".xml")]
-    if not arffs or len(xmls) != 1:
-        return (f"it holds {some_of(arffs) if arffs else 'no .arff file'} and "
-                f"{some_of(xmls) if xmls else 'no .xml label list'}, where a Mulan data set has its .arff file(s) and "
-                "one .xml label list")
+    files_instead = "give its files instead, --train FILE.arff [--test FILE.arff] --labels FILE.xml (load_split)"
+    if not arffs:
+        raise NotMulan(f"{folder} holds no .arff file, so it is no Mulan download: give a data file of another format "
+                       "with --train FILE (and --format where its name cannot tell; in Python, load_split)")
+    if len(xmls) != 1:
+        raise NotMulan(f"{folder} holds {some_of(xmls) if xmls else 'no .xml label list'}, where a Mulan download "
+                       f"has one .xml list of its labels: {files_instead}")
     parts = [[name for name in arffs if f"-{part}" in name.lower()] for part in ("train", "test")]
     if [len(named) for named in parts] == [1, 1]:
         return parts[0][0], parts[1][0], xmls[0]
     if not parts[0] and not parts[1] and len(arffs) == 1:
         return arffs[0], None, xmls[0]
-    return (f"its .arff files ({some_of(arffs)}) are neither one -train and one -test file nor a single file the "
-            "protocol splits")
+    raise NotMulan(f"{folder}'s .arff files ({some_of(arffs)}) are neither one -train and one -test file nor a "
+                   f"single file the protocol splits: {files_instead}")
 
 
-def _found(name: str) -> tuple | str | None:
-    """A Mulan data set not in :data:`KNOWN`, found by its folder's name under ``AWE_DATA_DIR``
-    (``mulan/NAME/``, else ``NAME/``): its :data:`KNOWN`-style entry, what is wrong with the folder
-    (text), or None where there is no such folder."""
+def _found(name: str) -> tuple | None:
+    """A Mulan data set found by its folder's name under ``AWE_DATA_DIR`` (``mulan/NAME/``, else
+    ``NAME/``): its :data:`KNOWN`-style entry, or None where there is no such folder;
+    :class:`NotMulan` where the folder's files are not a Mulan download's."""
     root = data_dir()
-    if root is None or not name or name in (".", "..") or any(mark in name for mark in ("/", "\\")):
+    if root is None or not name or name.startswith(".") or any(mark in name for mark in ("/", "\\")):
         return None
     for folder in (f"mulan/{name}", name):
         if (root / folder).is_dir():
-            found = _mulan_layout(root / folder)
-            return found if isinstance(found, str) else (folder, *found, "mulan")
+            return (folder, *_mulan_layout(root / folder), "mulan")
     return None
 
 
 def layout(name: str) -> tuple:
     """A named data set's entry, as :data:`KNOWN` gives it: ``(folder under the data dir, train
-    file, test file or None, label xml or None, format)``. Beside the names :data:`KNOWN` lists, a
-    Mulan data set downloaded into ``AWE_DATA_DIR`` is named by its folder, ``mulan/NAME/`` or
-    ``NAME/`` (:func:`_mulan_layout` says what it must hold). ValueError for a name neither
-    names, or a folder of that name whose files are not a Mulan data set's."""
-    if name in KNOWN:
-        return KNOWN[name]
+    file, test file or None, label xml or None, format)``. Beside the names :data:`KNOWN` lists
+    (each in its own folder, or else in a Mulan download's folder of its name), a Mulan data set
+    downloaded into ``AWE_DATA_DIR`` is named by its folder, ``mulan/NAME/`` or ``NAME/``
+    (:func:`_mulan_layout` says what it must hold). ValueError for a name neither names;
+    :class:`NotMulan` for a folder of that name whose files are not a Mulan download's."""
+    root, known = data_dir(), KNOWN.get(name)
+    if known is not None and (root is None or known[4] != "mulan" or (root / known[0] / known[1]).exists()):
+        return known
     found = _found(name)
-    if isinstance(found, tuple):
-        return found
-    if isinstance(found, str):
-        folder = next(data_dir() / f for f in (f"mulan/{name}", name) if (data_dir() / f).is_dir())
-        raise ValueError(f"data set {name!r}: {folder} is not read as a Mulan data set: {found}; give its files "
-                         "instead, --train FILE.arff [--test FILE.arff] --labels FILE.xml (in Python, load_split)")
+    if found is not None or known is not None:
+        return found or known
     looks_like_a_file = any(mark in name for mark in ("/", "\\", ".")) or Path(name).exists()
     hint = "; a data file is read with --train FILE (in Python, load_split(FILE))" if looks_like_a_file else \
-        ("; a Mulan data set is found by its folder's name in AWE_DATA_DIR (mulan/NAME/ or NAME/)" if data_dir() else
+        ("; a Mulan data set is found by its folder's name in AWE_DATA_DIR (mulan/NAME/ or NAME/)" if root else
          "; set AWE_DATA_DIR to the folder that holds the others (a Mulan data set there is found by its folder's "
          "name, mulan/NAME/ or NAME/)")
     raise ValueError(f"unknown data set {name!r}; known: {', '.join(known_names())}{hint}")
 
 
 def known_names() -> list[str]:
-    """The data sets named here: :data:`KNOWN`'s, then the Mulan folders found in ``AWE_DATA_DIR``
-    (:func:`layout`) that read as data sets, by name."""
+    """The data sets named here: :data:`KNOWN`'s, then the Mulan downloads found in
+    ``AWE_DATA_DIR`` (:func:`layout`), by name; folders that are none, hidden or unreadable left out."""
     root = data_dir()
     found = []
     if root is not None:
         taken = {KNOWN[name][0].split("/")[0] for name in KNOWN}  # ml-100k/, mulan/
         for parent in (root / "mulan", root):
-            if parent.is_dir():
-                found += [path.name for path in sorted(parent.iterdir()) if path.is_dir() and
-                          path.name not in taken and isinstance(_found(path.name), tuple)]
-    return [*KNOWN, *sorted(set(found) - set(KNOWN))]
+            try:
+                folders = sorted(path.name for path in parent.iterdir() if path.is_dir()) if parent.is_dir() else []
+            except OSError:
+                continue
+            for folder in folders:
+                if folder not in taken and folder not in KNOWN:
+                    with contextlib.suppress(NotMulan):
+                        found += [folder] if _found(folder) is not None else []
+    return [*KNOWN, *sorted(set(found))]
 
 
 def list_datasets() -> list[dict]:

@@ -73,11 +73,8 @@ class InputTransform(tf.keras.layers.Layer):
             raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
         self.n_features = int(n_features)
         self.normalisation = normalisation
-        self.values_as_ones = bool(values_as_ones)
-        self._set(numeric, mean, std)
-        self.ignored = _ascending_ids(ignored, self.n_features, "ignored feature")
-        self.categories = category_columns(categories or (), self.n_features)
-        self.weighted = bool(weighted)
+        self.take({"numeric": numeric, "mean": mean, "std": std, "values_as_ones": values_as_ones,
+                   "ignored": ignored, "categories": categories, "weighted": weighted})
 
     def take(self, fitted: dict | None) -> None:
         """Take what another transform's :meth:`adapt` fitted (a model's ``input_transform``

@@ -62,6 +62,24 @@ def _densify_if_small(gradient, variable):
     return gradient
 
 
+def _transform_file(filepath) -> str | None:
+    """Where :meth:`AWEModel.save_weights` keeps the input transform beside weights saved at
+    ``filepath``; None for an open file object (``h5py.File``), which has no such place."""
+    return os.fspath(filepath) + TRANSFORM_SUFFIX if isinstance(filepath, (str, os.PathLike)) else None
+
+
+def _written(filepath) -> tuple:
+    """When the weights at ``filepath`` were last written (an HDF5 file, or a TensorFlow
+    checkpoint's ``.index``; None where there is none), to tell whether Keras wrote them where it
+    asked first."""
+    if not isinstance(filepath, (str, os.PathLike)):
+        return ()
+    path = os.fspath(filepath)
+    local = "://" not in path  # os.stat's nanoseconds: TensorFlow's file system gives whole seconds here
+    return tuple((os.stat(name).st_mtime_ns if local else tf.io.gfile.stat(name).mtime_nsec)
+                 if tf.io.gfile.exists(name) else None for name in (path, path + ".index"))
+
+
 @tf.keras.utils.register_keras_serializable(package="awe_tf")
 class AWEModel(tfrs.Model):
     """f(x, y) = sum_ij G_ij(x, y) x_i U_i^T V_j y_j, trained with WARP.
@@ -533,28 +551,36 @@ class AWEModel(tfrs.Model):
     def save(self, filepath, overwrite=True, save_format=None, **kwargs):
         """Keras' ``save`` to a ``.keras`` file; Keras' SavedModel (a folder, ``save_format="tf"``)
         is refused, saying what saves and what serves: its serving signature would take transformed
-        rows under the names of raw ones."""
-        path = str(filepath)
-        keras_file = path.endswith(".keras") or path.endswith((".h5", ".hdf5"))
-        if save_format == "tf" or (save_format is None and not keras_file):
+        rows under the names of raw ones (and HDF5 is refused, as Keras refuses it for a subclassed
+        model)."""
+        path = os.fspath(filepath)
+        if save_format in ("tf", "h5") or (save_format is None and not path.endswith(".keras")):
             raise ValueError(_NOT_SAVEDMODEL.format(how=f"model.save({path!r})"))
         return super().save(filepath, overwrite=overwrite, save_format=save_format, **kwargs)
 
     def _trackable_children(self, save_type="checkpoint", **kwargs):
         """TensorFlow's object graph below the model; refused for a SavedModel of it
-        (``tf.saved_model.save(model, ...)``), as :meth:`save` refuses one. The exports save a
-        module of their own, which holds the model's variables, not the model."""
+        (``tf.saved_model.save(model, ...)``, ``tf.keras.models.save_model``), as :meth:`save`
+        refuses one. The exports save a module of their own, which holds the model's variables,
+        not the model."""
         if save_type == "savedmodel":
-            raise ValueError(_NOT_SAVEDMODEL.format(how="tf.saved_model.save(model, ...)"))
+            raise ValueError(_NOT_SAVEDMODEL.format(how="a SavedModel of the model (tf.saved_model.save, "
+                                                        "tf.keras.models.save_model)"))
         return super()._trackable_children(save_type, **kwargs)
 
     def save_weights(self, filepath, *args, **kwargs):
         """Keras' ``save_weights``, and beside its file (``FILE.transform.json``) what :meth:`adapt`
         fitted of the input transform, which is no weight: :meth:`load_weights` takes it back, so
-        that a model built anew reads raw rows as the saved one did."""
+        that a model built anew reads raw rows as the saved one did. Written only where Keras
+        wrote the weights (not where its overwrite prompt was declined); an open ``h5py.File``
+        has no place beside it, and gets none."""
+        beside = _transform_file(filepath)
+        overwrite = kwargs.get("overwrite", args[0] if args else True)
+        before = _written(filepath) if not overwrite else None  # Keras asks before writing over weights
         out = super().save_weights(filepath, *args, **kwargs)
-        with tf.io.gfile.GFile(os.fspath(filepath) + TRANSFORM_SUFFIX, "w") as file:  # gs:// as Keras' own file
-            file.write(json.dumps(self._transform_config()))
+        if beside is not None and (before is None or not any(before) or _written(filepath) != before):
+            with tf.io.gfile.GFile(beside, "w") as file:  # gs:// as Keras' own file
+                file.write(json.dumps(self._transform_config()))
         return out
 
     def load_weights(self, filepath, *args, **kwargs):
@@ -562,16 +588,16 @@ class AWEModel(tfrs.Model):
         file: U, V and G rank raw rows as they were trained only through it. Without that file
         (weights written otherwise), a model whose transform was never fitted is warned about."""
         out = super().load_weights(filepath, *args, **kwargs)
-        beside = os.fspath(filepath) + TRANSFORM_SUFFIX
-        if tf.io.gfile.exists(beside):
+        beside = _transform_file(filepath)
+        if beside is not None and tf.io.gfile.exists(beside):
             with tf.io.gfile.GFile(beside) as file:
                 self.transform.take(json.loads(file.read()))
             inference.forget_graphs(self)
         elif self._transform_config() is None:
-            warnings.warn(f"{filepath}: the weights came without {os.path.basename(beside)}, which save_weights "
-                          "writes beside them with the input transform (what adapt fitted: numeric columns' means "
-                          "and deviations); this model's was never fitted, so it reads raw rows as they are: adapt "
-                          "it on the training data, or build it from the saved model's config (AWEModel.from_config)",
+            warnings.warn(f"{filepath}: the weights came without {TRANSFORM_SUFFIX[1:]}, which save_weights writes "
+                          "beside them with the input transform (what adapt fitted: numeric columns' means and "
+                          "deviations); this model's was never fitted, so it reads raw rows as they are: adapt it on "
+                          "the training data, or build it from the saved model's config (AWEModel.from_config)",
                           stacklevel=2)
         return out
 
