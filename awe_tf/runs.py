@@ -69,6 +69,13 @@ class RecordedData:
     dataset: str | None
     files: dict | None
     fingerprints: dict
+    dataset_files: dict | None = None  # the files the named data set was read from (cli.data_flags.dataset_files)
+
+    def dataset_files_here(self) -> bool:
+        """Whether the files the named data set was read from are all still there."""
+        files = self.dataset_files or {}
+        return bool(files.get("train")) and all(Path(files[k]).exists() for k in ("train", "test", "labels")
+                                                 if files.get(k))
 
 
 def recorded_data(run: Path | None) -> RecordedData | None:
@@ -97,15 +104,18 @@ def read_record(recorded: dict, source: Path) -> RecordedData:
         from awe_tf.data.registry import layout
 
         dataset = recorded.get("dataset")
+        kept = RecordedData(source, dataset, None, {}, recorded.get("dataset_files"))
         try:
-            layout(dataset or "")
+            if not kept.dataset_files_here():  # read from the files it was read from, while they are there
+                layout(dataset or "")
         except ValueError as error:
             if dataset:  # a Mulan download in AWE_DATA_DIR, not found there now
                 raise RunError(f"{source} names the data set {dataset!r}, not found now ({error}); or give its files "
                                "with --train (--test, --labels)") from None
             raise RunError(f"{source} does not name the files its data was read from: give them with --train "
                            "(--test, --labels)") from None
-    return RecordedData(source, dataset, files, {key: recorded[key] for key in RECORDED if recorded.get(key)})
+    return RecordedData(source, dataset, files, {key: recorded[key] for key in RECORDED if recorded.get(key)},
+                        recorded.get("dataset_files") if dataset else None)
 
 
 def recorded_files(run: Path | None) -> tuple[Path, dict] | None:

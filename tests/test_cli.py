@@ -494,6 +494,40 @@ def test_datasets_lists_the_bundled_default():
     assert "bundled]" in corel and "not available" not in corel
 
 
+def test_a_run_of_a_named_set_reads_the_files_it_read_wherever_the_name_is_found_later(tmp_path, data_dir):
+    """A run of --dataset NAME records the files the name was read from: its own data is read
+    from them when AWE_DATA_DIR names another folder of that name (and the leak check holds: that
+    folder's test part is the run's training rows); once they are gone, a run whose name now reads
+    other data is refused, saying where it read and where the name reads now."""
+    emotions = data_dir / "mulan" / "emotions"
+    first, swapped = tmp_path / "d1" / "songs", tmp_path / "d2" / "songs"
+    for folder, (train, test) in ((first, ("train", "test")), (swapped, ("test", "train"))):
+        folder.mkdir(parents=True)
+        shutil.copy(emotions / f"emotions-{train}.arff", folder / "songs-train.arff")
+        shutil.copy(emotions / f"emotions-{test}.arff", folder / "songs-test.arff")
+        shutil.copy(emotions / "emotions.xml", folder / "songs.xml")
+
+    def awe(where, *args, check=True):
+        proc = subprocess.run([sys.executable, "-m", "awe_tf.cli", *args], capture_output=True, text=True,
+                              env={**ENV, "AWE_DATA_DIR": str(where)}, timeout=600)
+        assert not check or proc.returncode == 0, proc.stderr
+        return proc
+
+    out = tmp_path / "run"
+    awe(tmp_path / "d1", "train", "--dataset", "songs", "-d", "8", "--epochs", "1", "--no-validate", "--no-baselines",
+        "-o", str(out))
+    trained = json.loads((out / "metrics.json").read_text())
+    assert trained["dataset"] == "songs" and trained["dataset_files"]["train"] == str(first / "songs-train.arff")
+    awe(tmp_path / "d2", "evaluate", str(out), "--output", str(tmp_path / "e.json"))
+    assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(trained["metrics"])
+    leaked = awe(tmp_path / "d2", "evaluate", str(out), "--dataset", "songs", check=False)
+    assert leaked.returncode == 2 and "391 of the 391 labelled test rows of songs are ones" in leaked.stderr
+    shutil.rmtree(first)
+    moved = awe(tmp_path / "d2", "evaluate", str(out), check=False)
+    assert moved.returncode == 2 and f"(it read {first / 'songs-train.arff'} and {first / 'songs-test.arff'}; " \
+        f"songs is read from {swapped} now)" in moved.stderr, moved.stderr
+
+
 def test_bad_file_gives_a_clear_error(tmp_path):
     bad = tmp_path / "bad.tsv"
     bad.write_text("u1\ti1\n\nu2\ti2\tnot-a-number\n")
@@ -566,7 +600,8 @@ def test_train_on_files(tmp_path, data_dir):
     files["dataset"] = "my-emotions"  # (one of the named sets' names would name that set, the same data here)
     (out / "metrics.json").write_text(json.dumps(files))
     unnamed = run("evaluate", str(out), check=False)
-    assert unnamed.returncode == 2 and "does not name" in unnamed.stderr and "--train" in unnamed.stderr
+    assert unnamed.returncode == 2 and "names the data set 'my-emotions', not found now" in unnamed.stderr \
+        and "--train" in unnamed.stderr
     (out / "metrics.json").write_text('{"dataset": ')  # a record cut short: the file is named, not a parser's line
     broken = run("evaluate", str(out), check=False)
     assert broken.returncode == 2 and f"{out / 'metrics.json'} cannot be read as JSON" in broken.stderr

@@ -952,8 +952,8 @@ def test_a_single_arff_in_a_mulan_folder_is_split_by_the_protocol(tmp_path, monk
 @pytest.mark.parametrize("names, said", [
     (["a-train.arff", "a-test.arff"], "no .xml label list"),
     (["a-train.arff", "a-test.arff", "a.xml", "b.xml"], "a.xml, b.xml"),
-    (["a-train.arff", "a-train-sparse.arff", "a-test.arff", "a.xml"], "neither one -train and one -test"),
-    (["a.arff", "b.arff", "a.xml"], "neither one -train and one -test"),
+    (["a-train.arff", "a-train-sparse.arff", "a-test.arff", "a.xml"], "neither one training and one test file"),
+    (["a.arff", "b.arff", "a.xml"], "neither one training and one test file"),
 ])
 def test_a_folder_that_is_no_mulan_data_set_is_refused_by_name(tmp_path, monkeypatch, names, said):
     """A folder of the name whose files do not say which is which is refused, naming what it holds
@@ -982,3 +982,25 @@ def test_a_name_found_nowhere_says_where_data_sets_are_looked_for(tmp_path, monk
         load_dataset("bibtex")
     with pytest.raises(ValueError, match="a data file is read with --train FILE"):
         load_dataset("../bibtex")
+
+
+def test_mulan_folders_as_downloads_come_train_and_test_by_word_nested_and_named_otherwise(tmp_path, monkeypatch,
+                                                                                           capsys):
+    """train.arff / test.arff are a split as bibtex-train.arff is; an archive unpacked one folder too
+    deep is named with where its files are; a named set's folder spelt otherwise (Mulan's CAL500/)
+    is suggested by name; `datasets` says why a folder of ARFF files is no data set."""
+    from awe_tf import cli
+    from awe_tf.data.registry import layout, locate
+
+    _mulan_download(tmp_path / "plain", "train.arff", "test.arff", "plain.xml")
+    _mulan_download(tmp_path / "deep" / "deep", "deep-train.arff", "deep-test.arff", "deep.xml")
+    _mulan_download(tmp_path / "CAL500", "CAL500.arff", "CAL500.xml")
+    monkeypatch.setenv("AWE_DATA_DIR", str(tmp_path))
+    assert layout("plain")[1:4] == ("train.arff", "test.arff", "plain.xml")
+    with pytest.raises(ValueError, match=r"deep holds no .arff file, but a folder in it does \(deep-test.arff, "):
+        layout("deep")
+    with pytest.raises(FileNotFoundError, match=r"its folder CAL500/ is named otherwise: --dataset CAL500"):
+        locate("cal500")
+    assert layout("CAL500")[1:3] == ("CAL500.arff", None)
+    assert cli.main(["datasets"]) == 0
+    assert "not a data set: deep: " in capsys.readouterr().out

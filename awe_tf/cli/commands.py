@@ -43,12 +43,17 @@ from awe_tf.data.text import some_of
 
 def cmd_datasets(args) -> int:
     from awe_tf.data import list_datasets
-    from awe_tf.data.registry import data_dir
+    from awe_tf.data.registry import data_dir, known_names
 
-    for entry in list_datasets():
+    entries, refused = list_datasets(), {}
+    known_names(refused)
+    width = max(10, *(len(entry["name"]) for entry in entries))
+    for entry in entries:
         where = entry["path"] or ("not in AWE_DATA_DIR" if data_dir() else "not available (set AWE_DATA_DIR)")
         tag = " [bundled]" if entry["bundled"] else " [also bundled]" if entry["name"] == "corel5k" else ""
-        print(f"{entry['name']:<10} {entry['format']:<10} {entry['split']:<24} {where}{tag}")
+        print(f"{entry['name']:<{width}} {entry['format']:<10} {entry['split']:<24} {where}{tag}")
+    for name, why in refused.items():
+        print(f"not a data set: {name}: {why}")
     return 0
 
 

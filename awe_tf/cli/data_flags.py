@@ -67,7 +67,23 @@ def data_record(args, split, name: str, fingerprints: dict | None = None) -> dic
     already (:func:`~awe_tf.runs.fingerprints`, which hashes every matrix)."""
     from awe_tf import runs
 
-    return {"dataset": name, "data_files": data_files(args, split), **(fingerprints or runs.fingerprints(split))}
+    return {"dataset": name, "data_files": data_files(args, split), "dataset_files": dataset_files(args),
+            **(fingerprints or runs.fingerprints(split))}
+
+
+def dataset_files(args) -> dict | None:
+    """The files a named data set was read from (``--dataset``, or the default one), which a run
+    records beside its name: read again from them while they are there, the run's own data is
+    what it was trained on, wherever the name is found later (another ``AWE_DATA_DIR``, a folder
+    that now holds other files). None for data given as files."""
+    from awe_tf.data import DEFAULT_DATASET
+    from awe_tf.data.registry import named_files
+
+    if args.train:
+        return None
+    train, test, labels, fmt = named_files(args.dataset or DEFAULT_DATASET)
+    return {"train": str(train.resolve()), "test": str(test.resolve()) if test else None,
+            "labels": str(labels.resolve()) if labels else None, "format": fmt}
 
 
 def flags_of_data(args) -> list[str]:
@@ -108,6 +124,9 @@ def _run_data(args, run: Path | None, record: RecordedData | None = None) -> Rec
         args.train, args.test, args.labels, args.format = (files.get(k) for k in ("train", "test", "labels", "format"))
         args.duplicates = files.get("duplicates", args.duplicates)
         args.header = files.get("header", args.header)
+    elif recorded is not None and recorded.dataset_files_here():  # the files it read then, where they are
+        files = recorded.dataset_files
+        args.train, args.test, args.labels, args.format = (files.get(k) for k in ("train", "test", "labels", "format"))
     elif recorded is not None:
         args.dataset = recorded.dataset
     return recorded
@@ -132,9 +151,10 @@ def load_data(args, run: Path | None = None, record: RecordedData | None = None,
             args.header, args.header_recorded_in = header, files_from[0]
     recorded = _run_data(args, run, record)
     if args.train:
-        split = load_split(args.train, args.test, args.labels, args.format, duplicates=args.duplicates,
+        named = recorded.dataset if recorded is not None and not recorded.files else None  # its files, by its name
+        split = load_split(args.train, args.test, args.labels, args.format, name=named, duplicates=args.duplicates,
                            header=HEADERS[args.header])
-        name = split.train.name
+        name = named or split.train.name
     else:
         name = args.dataset or DEFAULT_DATASET
         split = load_dataset(name)
@@ -146,8 +166,22 @@ def load_data(args, run: Path | None = None, record: RecordedData | None = None,
     if changed:
         what = f"of {run} changed after it was trained" if run is not None else \
             f"that {recorded.source} records changed since"
-        raise UsageError(f"the {' and '.join(changed)} data {what}; give the data to use with --dataset or --train")
+        read = recorded.dataset_files or {}
+        where = f" (it read {read['train']}{' and ' + read['test'] if read.get('test') else ''}; {name} is read " \
+                f"from {_named_folder(name)} now)" if read and not args.train else ""
+        raise UsageError(f"the {' and '.join(changed)} data {what}{where}; give the data to use with --dataset or "
+                         "--train")
     return split, name, recorded
+
+
+def _named_folder(name: str) -> str:
+    """Where a named data set is read from now, for a message."""
+    from awe_tf.data.registry import locate
+
+    try:
+        return str(locate(name))
+    except (OSError, ValueError):
+        return "nowhere"
 
 
 def _features_read_again(run: Path) -> list[str] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 from pathlib import Path
 
 from awe_tf.data.dataset import Dataset, Split, first_difference
@@ -54,7 +55,7 @@ class NotMulan(ValueError):
 
 def _mulan_layout(folder: Path) -> tuple[str, str | None, str]:
     """A Mulan folder's files, as Mulan's downloads name them: ``(train, test or None, labels)``
-    (one ``.xml`` label list; one ``.arff`` whose name holds ``-train`` and one ``-test``, or a
+    (one ``.xml`` label list; one ``.arff`` whose name holds the word ``train`` and one ``test``, or a
     single ``.arff`` that the protocol splits; hidden files, a Mac's ``._`` copies, left out).
     :class:`NotMulan` saying what is wrong with the folder otherwise."""
     try:
@@ -65,17 +66,22 @@ def _mulan_layout(folder: Path) -> tuple[str, str | None, str]:
     xmls = [name for name in files if name.lower().endswith(".xml")]
     files_instead = "give its files instead, --train FILE.arff [--test FILE.arff] --labels FILE.xml (load_split)"
     if not arffs:
+        inside = sorted(path.name for path in folder.glob("*/*") if path.suffix.lower() == ".arff")
+        if inside:  # an archive unpacked into a folder of its own name
+            raise NotMulan(f"{folder} holds no .arff file, but a folder in it does ({some_of(inside)}): move them up "
+                           "into it, or name that folder")
         raise NotMulan(f"{folder} holds no .arff file, so it is no Mulan download: give a data file of another format "
                        "with --train FILE (and --format where its name cannot tell; in Python, load_split)")
     if len(xmls) != 1:
         raise NotMulan(f"{folder} holds {some_of(xmls) if xmls else 'no .xml label list'}, where a Mulan download "
                        f"has one .xml list of its labels: {files_instead}")
-    parts = [[name for name in arffs if f"-{part}" in name.lower()] for part in ("train", "test")]
+    words = {name: set(re.split(r"[^a-z0-9]+", name.lower()[: -len(".arff")])) for name in arffs}
+    parts = [[name for name in arffs if part in words[name]] for part in ("train", "test")]  # bibtex-train, train
     if [len(named) for named in parts] == [1, 1]:
         return parts[0][0], parts[1][0], xmls[0]
     if not parts[0] and not parts[1] and len(arffs) == 1:
         return arffs[0], None, xmls[0]
-    raise NotMulan(f"{folder}'s .arff files ({some_of(arffs)}) are neither one -train and one -test file nor a "
+    raise NotMulan(f"{folder}'s .arff files ({some_of(arffs)}) are neither one training and one test file nor a "
                    f"single file the protocol splits: {files_instead}")
 
 
@@ -113,9 +119,10 @@ def layout(name: str) -> tuple:
     raise ValueError(f"unknown data set {name!r}; known: {', '.join(known_names())}{hint}")
 
 
-def known_names() -> list[str]:
+def known_names(refused: dict | None = None) -> list[str]:
     """The data sets named here: :data:`KNOWN`'s, then the Mulan downloads found in
-    ``AWE_DATA_DIR`` (:func:`layout`), by name; folders that are none, hidden or unreadable left out."""
+    ``AWE_DATA_DIR`` (:func:`layout`), by name; folders that are none, hidden or unreadable left
+    out (``refused``, where given, gets why, by name, for those holding ``.arff`` files)."""
     root = data_dir()
     found = []
     if root is not None:
@@ -127,8 +134,11 @@ def known_names() -> list[str]:
                 continue
             for folder in folders:
                 if folder not in taken and folder not in KNOWN:
-                    with contextlib.suppress(NotMulan):
+                    try:
                         found += [folder] if _found(folder) is not None else []
+                    except NotMulan as why:
+                        if refused is not None and "no .arff file, so" not in str(why):
+                            refused[folder] = str(why)
     return [*KNOWN, *sorted(set(found))]
 
 
@@ -341,7 +351,11 @@ def locate(name: str) -> Path:
         if root is None:
             raise FileNotFoundError(f"data set {name!r} is not bundled; set AWE_DATA_DIR to a folder holding "
                                     f"{folder}/")
-        raise FileNotFoundError(f"data set {name!r}: AWE_DATA_DIR is {root}, which holds no {folder}/{train_file}")
+        other = [path.name for parent in (root / "mulan", root) if parent.is_dir() for path in parent.iterdir()
+                 if path.is_dir() and path.name != name and path.name.lower() == name.lower()]
+        spelt = f" (its folder {other[0]}/ is named otherwise: --dataset {other[0]})" if other else ""
+        raise FileNotFoundError(f"data set {name!r}: AWE_DATA_DIR is {root}, which holds no {folder}/{train_file}"
+                                f"{spelt}")
     return where
 
 
