@@ -63,13 +63,16 @@ class RecordedData:
         files: ``train``, ``test``, ``labels`` (absolute paths or None), ``format``,
             ``duplicates`` and ``header`` (how the first line was read), for files; else None.
         fingerprints: the :data:`RECORDED` digests of the training and test parts.
+        dataset_files: for a named data set, the files it was read from (``train``, ``test``,
+            ``labels``, ``format``; :func:`~awe_tf.cli.data_flags.dataset_files`), read again while
+            they are there; else None.
     """
 
     source: Path
     dataset: str | None
     files: dict | None
     fingerprints: dict
-    dataset_files: dict | None = None  # the files the named data set was read from (cli.data_flags.dataset_files)
+    dataset_files: dict | None = None
 
     def dataset_files_here(self) -> bool:
         """Whether the files the named data set was read from are all still there."""
@@ -110,8 +113,9 @@ def read_record(recorded: dict, source: Path) -> RecordedData:
                 layout(dataset or "")
         except ValueError as error:
             if dataset:  # a Mulan download in AWE_DATA_DIR, not found there now
-                raise RunError(f"{source} names the data set {dataset!r}, not found now ({error}); or give its files "
-                               "with --train (--test, --labels)") from None
+                gone = f"; it was read from {kept.dataset_files['train']}, not there now" if kept.dataset_files else ""
+                raise RunError(f"{source} names the data set {dataset!r}, which is not found now ({error}{gone}): give "
+                               "its files with --train (--test, --labels)") from None
             raise RunError(f"{source} does not name the files its data was read from: give them with --train "
                            "(--test, --labels)") from None
     return RecordedData(source, dataset, files, {key: recorded[key] for key in RECORDED if recorded.get(key)},

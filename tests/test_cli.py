@@ -522,6 +522,15 @@ def test_a_run_of_a_named_set_reads_the_files_it_read_wherever_the_name_is_found
     assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(trained["metrics"])
     leaked = awe(tmp_path / "d2", "evaluate", str(out), "--dataset", "songs", check=False)
     assert leaked.returncode == 2 and "391 of the 391 labelled test rows of songs are ones" in leaked.stderr
+    awe(tmp_path / "d2", "export", str(out), str(tmp_path / "served"), "--flavour", "portable")
+    exported = json.loads(next((tmp_path / "served").glob("*/1/assets.extra/awe_export.json")).read_text())["data"]
+    assert exported["dataset"] == "songs" and exported["data_files"] is None \
+        and exported["dataset_files"] == trained["dataset_files"]  # the named set, as the run read it
+    with open(first / "songs-train.arff", "a") as file:  # a row more in the files it read
+        file.write((emotions / "emotions-test.arff").read_text().splitlines()[-1] + "\n")
+    edited = awe(tmp_path / "d2", "evaluate", str(out), check=False)
+    assert edited.returncode == 2 and f"(read again from {first / 'songs-train.arff'} and " in edited.stderr \
+        and "which changed since)" in edited.stderr, edited.stderr
     shutil.rmtree(first)
     moved = awe(tmp_path / "d2", "evaluate", str(out), check=False)
     assert moved.returncode == 2 and f"(it read {first / 'songs-train.arff'} and {first / 'songs-test.arff'}; " \
@@ -600,7 +609,7 @@ def test_train_on_files(tmp_path, data_dir):
     files["dataset"] = "my-emotions"  # (one of the named sets' names would name that set, the same data here)
     (out / "metrics.json").write_text(json.dumps(files))
     unnamed = run("evaluate", str(out), check=False)
-    assert unnamed.returncode == 2 and "names the data set 'my-emotions', not found now" in unnamed.stderr \
+    assert unnamed.returncode == 2 and "names the data set 'my-emotions', which is not found now" in unnamed.stderr \
         and "--train" in unnamed.stderr
     (out / "metrics.json").write_text('{"dataset": ')  # a record cut short: the file is named, not a parser's line
     broken = run("evaluate", str(out), check=False)

@@ -806,7 +806,7 @@ def test_a_savedmodel_of_the_model_is_refused_saying_what_saves_and_what_serves(
     save_model and the export; a .keras file is Keras' own and loads to the same scores."""
     model = _emotions_model(emotions)
     for save in (lambda: model.save(tmp_path / "folder"), lambda: model.save(tmp_path / "f", save_format="tf"),
-                 lambda: model.save(tmp_path / "m.h5"), lambda: tf.saved_model.save(model, str(tmp_path / "sm")),
+                 lambda: tf.saved_model.save(model, str(tmp_path / "sm")),
                  lambda: tf.keras.models.save_model(model, str(tmp_path / "km"))):
         with pytest.raises(ValueError, match=r"SavedModel .* model\.save\('m\.keras'\) .* awe_tf\.serving\.export"):
             save()

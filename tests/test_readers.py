@@ -909,7 +909,7 @@ def test_a_named_set_is_read_from_a_mulan_download_of_its_name_where_its_own_fol
     named set's folder; a Mac's ._ copies beside the files are not more files; hidden, unreadable
     and MovieLens folders are not listed."""
     from awe_tf.data import list_datasets
-    from awe_tf.data.registry import KNOWN, layout
+    from awe_tf.data.registry import KNOWN, layout, locate
 
     _mulan_download(tmp_path / "emotions", "emotions-train.arff", "emotions-test.arff", "emotions.xml",
                     "._emotions-train.arff", "._emotions.xml")
@@ -935,6 +935,10 @@ def test_a_named_set_is_read_from_a_mulan_download_of_its_name_where_its_own_fol
         layout("ml-1m")
     monkeypatch.setenv("AWE_DATA_DIR", str(tmp_path / "nowhere"))
     assert layout("emotions") == KNOWN["emotions"]  # where nothing of its name is, its own layout (locate says so)
+    (tmp_path / "nowhere" / "mulan" / "scene").mkdir(parents=True)  # a download not unpacked yet
+    assert layout("scene") == KNOWN["scene"] and len(list_datasets()) == len(KNOWN)
+    with pytest.raises(FileNotFoundError, match="holds no mulan/scene/scene-train.arff"):
+        locate("scene")
 
 
 def test_a_single_arff_in_a_mulan_folder_is_split_by_the_protocol(tmp_path, monkeypatch):
@@ -967,7 +971,7 @@ def test_a_folder_that_is_no_mulan_data_set_is_refused_by_name(tmp_path, monkeyp
         load_dataset("odd")
     assert "--train FILE.arff [--test FILE.arff] --labels FILE.xml" in str(refused.value)
     assert "odd" not in [e["name"] for e in list_datasets()]
-    with pytest.raises(RunError, match="names the data set 'odd', not found now .*or give its files with --train"):
+    with pytest.raises(RunError, match="'odd', which is not found now .*: give its files with --train"):
         read_record({"dataset": "odd"}, tmp_path / "metrics.json")
 
 

@@ -43,10 +43,10 @@ from awe_tf.data.text import some_of
 
 def cmd_datasets(args) -> int:
     from awe_tf.data import list_datasets
-    from awe_tf.data.registry import data_dir, known_names
+    from awe_tf.data.registry import data_dir
 
-    entries, refused = list_datasets(), {}
-    known_names(refused)
+    refused = {}
+    entries = list_datasets(refused)
     width = max(10, *(len(entry["name"]) for entry in entries))
     for entry in entries:
         where = entry["path"] or ("not in AWE_DATA_DIR" if data_dir() else "not available (set AWE_DATA_DIR)")

@@ -72,16 +72,19 @@ def data_record(args, split, name: str, fingerprints: dict | None = None) -> dic
 
 
 def dataset_files(args) -> dict | None:
-    """The files a named data set was read from (``--dataset``, or the default one), which a run
-    records beside its name: read again from them while they are there, the run's own data is
-    what it was trained on, wherever the name is found later (another ``AWE_DATA_DIR``, a folder
-    that now holds other files). None for data given as files."""
-    from awe_tf.data import DEFAULT_DATASET
+    """The files a named data set was read from (``--dataset``, or the default one; as
+    :func:`load_data` found them when it read the data), which a run records beside its name:
+    read again from them while they are there, the run's own data is what it was trained on,
+    wherever the name is found later (another ``AWE_DATA_DIR``, a folder that now holds other
+    files). None for data given as files."""
+    return None if args.train else getattr(args, "named_files", None)
+
+
+def _named_files_now(name: str) -> dict:
+    """Where the named data set ``name`` is read from now, as :func:`dataset_files` records it."""
     from awe_tf.data.registry import named_files
 
-    if args.train:
-        return None
-    train, test, labels, fmt = named_files(args.dataset or DEFAULT_DATASET)
+    train, test, labels, fmt = named_files(name)
     return {"train": str(train.resolve()), "test": str(test.resolve()) if test else None,
             "labels": str(labels.resolve()) if labels else None, "format": fmt}
 
@@ -112,8 +115,9 @@ def check_data_flags(args) -> None:
 def _run_data(args, run: Path | None, record: RecordedData | None = None) -> RecordedData | None:
     """Without --dataset or --train, have ``args`` name the data the run in ``run`` was trained
     and tested on (:func:`~awe_tf.runs.recorded_data`), or that ``record`` (a
-    :class:`~awe_tf.runs.RecordedData` read elsewhere: an export's) names: a named data set, or
-    files. Returns that record (None where the data is given, or there is none)."""
+    :class:`~awe_tf.runs.RecordedData` read elsewhere: an export's) names: a named data set (read
+    from the files it was read from then, ``args.named_files``, while they are there), or files.
+    Returns that record (None where the data is given, or there is none)."""
     from awe_tf import runs
 
     if args.dataset or args.train:
@@ -124,11 +128,10 @@ def _run_data(args, run: Path | None, record: RecordedData | None = None) -> Rec
         args.train, args.test, args.labels, args.format = (files.get(k) for k in ("train", "test", "labels", "format"))
         args.duplicates = files.get("duplicates", args.duplicates)
         args.header = files.get("header", args.header)
-    elif recorded is not None and recorded.dataset_files_here():  # the files it read then, where they are
-        files = recorded.dataset_files
-        args.train, args.test, args.labels, args.format = (files.get(k) for k in ("train", "test", "labels", "format"))
     elif recorded is not None:
         args.dataset = recorded.dataset
+        if recorded.dataset_files_here():  # the files it read then, where they are, whatever the name reads now
+            args.named_files = recorded.dataset_files
     return recorded
 
 
@@ -141,7 +144,7 @@ def load_data(args, run: Path | None = None, record: RecordedData | None = None,
     :func:`~awe_tf.runs.recorded_files`, by default the run's) names reads its first line as it
     was read then (:func:`~awe_tf.runs.recorded_header`)."""
     from awe_tf import runs
-    from awe_tf.data import DEFAULT_DATASET, load_dataset, load_split
+    from awe_tf.data import DEFAULT_DATASET, load_split
 
     check_data_flags(args)
     files_from = files_from or runs.recorded_files(run)
@@ -150,14 +153,16 @@ def load_data(args, run: Path | None = None, record: RecordedData | None = None,
         if header is not None:
             args.header, args.header_recorded_in = header, files_from[0]
     recorded = _run_data(args, run, record)
+    kept = None  # the files a named data set was read from, as the record gives them
     if args.train:
-        named = recorded.dataset if recorded is not None and not recorded.files else None  # its files, by its name
-        split = load_split(args.train, args.test, args.labels, args.format, name=named, duplicates=args.duplicates,
+        split = load_split(args.train, args.test, args.labels, args.format, duplicates=args.duplicates,
                            header=HEADERS[args.header])
-        name = named or split.train.name
+        name = split.train.name
     else:
         name = args.dataset or DEFAULT_DATASET
-        split = load_dataset(name)
+        kept = getattr(args, "named_files", None)
+        args.named_files = files = kept or _named_files_now(name)  # the files read, for the run to record
+        split = load_split(files["train"], files["test"], files["labels"], files["format"], name=name)
     changed = runs.changed_parts(recorded, split)
     if changed and runs.read_as_binary_before(recorded, split, changed):
         raise UsageError(f"{recorded.source} was made by an awe-tf before commit 608857c, which read this Extreme "
@@ -166,9 +171,10 @@ def load_data(args, run: Path | None = None, record: RecordedData | None = None,
     if changed:
         what = f"of {run} changed after it was trained" if run is not None else \
             f"that {recorded.source} records changed since"
-        read = recorded.dataset_files or {}
-        where = f" (it read {read['train']}{' and ' + read['test'] if read.get('test') else ''}; {name} is read " \
-                f"from {_named_folder(name)} now)" if read and not args.train else ""
+        read = recorded.dataset_files if recorded.dataset and not recorded.files else None
+        files = f"{read['train']}{' and ' + read['test'] if read.get('test') else ''}" if read else ""
+        where = "" if not read else f" (read again from {files}, which changed since)" if kept else \
+            f" (it read {files}; {name} is read from {_named_folder(name)} now)"
         raise UsageError(f"the {' and '.join(changed)} data {what}{where}; give the data to use with --dataset or "
                          "--train")
     return split, name, recorded

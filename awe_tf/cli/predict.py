@@ -60,12 +60,15 @@ def _users(data, name: str, users: list[str]):
 def _data_format(args) -> tuple[str, object]:
     """The format of the model's data and its label list (Mulan ARFF's; else None): its files',
     where ``args`` name files (after :func:`load_data`, or :func:`_items_alone`), else the named
-    set's."""
+    set's (those :func:`load_data` read it from)."""
     from awe_tf.data import DEFAULT_DATASET
     from awe_tf.data.registry import named_files
 
     if args.train:
         return format_read(args), args.labels
+    files = getattr(args, "named_files", None)  # the files load_data read the named set from
+    if files:
+        return files["format"], files["labels"]
     _, _, labels, fmt = named_files(args.dataset or DEFAULT_DATASET)
     return fmt, labels
 

@@ -53,6 +53,10 @@ class NotMulan(ValueError):
     """A folder of ``AWE_DATA_DIR`` named as a data set whose files are not a Mulan download's."""
 
 
+class NoArff(NotMulan):
+    """A folder with no ARFF file in it or a folder below: no download of any kind here."""
+
+
 def _mulan_layout(folder: Path) -> tuple[str, str | None, str]:
     """A Mulan folder's files, as Mulan's downloads name them: ``(train, test or None, labels)``
     (one ``.xml`` label list; one ``.arff`` whose name holds the word ``train`` and one ``test``, or a
@@ -69,9 +73,9 @@ def _mulan_layout(folder: Path) -> tuple[str, str | None, str]:
         inside = sorted(path.name for path in folder.glob("*/*") if path.suffix.lower() == ".arff")
         if inside:  # an archive unpacked into a folder of its own name
             raise NotMulan(f"{folder} holds no .arff file, but a folder in it does ({some_of(inside)}): move them up "
-                           "into it, or name that folder")
-        raise NotMulan(f"{folder} holds no .arff file, so it is no Mulan download: give a data file of another format "
-                       "with --train FILE (and --format where its name cannot tell; in Python, load_split)")
+                           f"into it, or {files_instead[:1].lower()}{files_instead[1:]}")
+        raise NoArff(f"{folder} holds no .arff file, so it is no Mulan download: give a data file of another format "
+                     "with --train FILE (and --format where its name cannot tell; in Python, load_split)")
     if len(xmls) != 1:
         raise NotMulan(f"{folder} holds {some_of(xmls) if xmls else 'no .xml label list'}, where a Mulan download "
                        f"has one .xml list of its labels: {files_instead}")
@@ -93,7 +97,11 @@ def _found(name: str) -> tuple | None:
     if root is None or not name or name.startswith(".") or any(mark in name for mark in ("/", "\\")):
         return None
     for folder in (f"mulan/{name}", name):
-        if (root / folder).is_dir():
+        try:
+            here = (root / folder).is_dir()
+        except OSError:  # a folder above it that cannot be searched
+            continue
+        if here:
             return (folder, *_mulan_layout(root / folder), "mulan")
     return None
 
@@ -108,7 +116,12 @@ def layout(name: str) -> tuple:
     root, known = data_dir(), KNOWN.get(name)
     if known is not None and (root is None or known[4] != "mulan" or (root / known[0] / known[1]).exists()):
         return known
-    found = _found(name)
+    try:
+        found = _found(name)
+    except NotMulan:
+        if known is None:
+            raise
+        found = None  # a folder of a named set's name that is no download (yet): its own layout, not there
     if found is not None or known is not None:
         return found or known
     looks_like_a_file = any(mark in name for mark in ("/", "\\", ".")) or Path(name).exists()
@@ -122,7 +135,8 @@ def layout(name: str) -> tuple:
 def known_names(refused: dict | None = None) -> list[str]:
     """The data sets named here: :data:`KNOWN`'s, then the Mulan downloads found in
     ``AWE_DATA_DIR`` (:func:`layout`), by name; folders that are none, hidden or unreadable left
-    out (``refused``, where given, gets why, by name, for those holding ``.arff`` files)."""
+    out (``refused``, where given, gets why, by name, for those holding ``.arff`` files, in them or
+    in a folder below)."""
     root = data_dir()
     found = []
     if root is not None:
@@ -136,16 +150,19 @@ def known_names(refused: dict | None = None) -> list[str]:
                 if folder not in taken and folder not in KNOWN:
                     try:
                         found += [folder] if _found(folder) is not None else []
+                    except NoArff:
+                        pass
                     except NotMulan as why:
-                        if refused is not None and "no .arff file, so" not in str(why):
+                        if refused is not None:
                             refused[folder] = str(why)
     return [*KNOWN, *sorted(set(found))]
 
 
-def list_datasets() -> list[dict]:
-    """Every named data set with where it would be read from (``None``: not available here)."""
+def list_datasets(refused: dict | None = None) -> list[dict]:
+    """Every named data set with where it would be read from (``None``: not available here);
+    ``refused``, where given, gets the folders passed over and why (:func:`known_names`)."""
     out = []
-    for name in known_names():
+    for name in known_names(refused):
         _, _, test, _, fmt = layout(name)
         where = _locate(name)
         out.append(
@@ -351,9 +368,12 @@ def locate(name: str) -> Path:
         if root is None:
             raise FileNotFoundError(f"data set {name!r} is not bundled; set AWE_DATA_DIR to a folder holding "
                                     f"{folder}/")
-        other = [path.name for parent in (root / "mulan", root) if parent.is_dir() for path in parent.iterdir()
-                 if path.is_dir() and path.name != name and path.name.lower() == name.lower()]
-        spelt = f" (its folder {other[0]}/ is named otherwise: --dataset {other[0]})" if other else ""
+        other = []
+        for parent in (root / "mulan", root):
+            with contextlib.suppress(OSError):
+                other += [path.relative_to(root) for path in parent.iterdir()
+                          if path.is_dir() and path.name != name and path.name.lower() == name.lower()]
+        spelt = f" (its folder {other[0]}/ is named otherwise: --dataset {other[0].name})" if other else ""
         raise FileNotFoundError(f"data set {name!r}: AWE_DATA_DIR is {root}, which holds no {folder}/{train_file}"
                                 f"{spelt}")
     return where

@@ -549,12 +549,11 @@ class AWEModel(tfrs.Model):
         return cls(**config)
 
     def save(self, filepath, overwrite=True, save_format=None, **kwargs):
-        """Keras' ``save`` to a ``.keras`` file; Keras' SavedModel (a folder, ``save_format="tf"``)
-        is refused, saying what saves and what serves: its serving signature would take transformed
-        rows under the names of raw ones (and HDF5 is refused, as Keras refuses it for a subclassed
-        model)."""
-        path = os.fspath(filepath)
-        if save_format in ("tf", "h5") or (save_format is None and not path.endswith(".keras")):
+        """Keras' ``save`` to a ``.keras`` file (HDF5 Keras itself refuses for a subclassed model);
+        Keras' SavedModel (a folder, ``save_format="tf"``) is refused, saying what saves and what
+        serves: its serving signature would take transformed rows under the names of raw ones."""
+        path = os.fspath(filepath) if isinstance(filepath, (str, os.PathLike)) else str(filepath)
+        if save_format == "tf" or (save_format is None and not path.endswith((".keras", ".h5", ".hdf5"))):
             raise ValueError(_NOT_SAVEDMODEL.format(how=f"model.save({path!r})"))
         return super().save(filepath, overwrite=overwrite, save_format=save_format, **kwargs)
 
@@ -594,7 +593,8 @@ class AWEModel(tfrs.Model):
                 self.transform.take(json.loads(file.read()))
             inference.forget_graphs(self)
         elif self._transform_config() is None:
-            warnings.warn(f"{filepath}: the weights came without {TRANSFORM_SUFFIX[1:]}, which save_weights writes "
+            warnings.warn(f"{filepath}: the weights came without {os.path.basename(beside or TRANSFORM_SUFFIX)}, "
+                          "which save_weights writes "
                           "beside them with the input transform (what adapt fitted: numeric columns' means and "
                           "deviations); this model's was never fitted, so it reads raw rows as they are: adapt it on "
                           "the training data, or build it from the saved model's config (AWEModel.from_config)",
