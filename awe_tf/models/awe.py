@@ -594,11 +594,10 @@ class AWEModel(tfrs.Model):
             inference.forget_graphs(self)
         elif self._transform_config() is None:
             warnings.warn(f"{filepath}: the weights came without {os.path.basename(beside or TRANSFORM_SUFFIX)}, "
-                          "which save_weights writes "
-                          "beside them with the input transform (what adapt fitted: numeric columns' means and "
-                          "deviations); this model's was never fitted, so it reads raw rows as they are: adapt it on "
-                          "the training data, or build it from the saved model's config (AWEModel.from_config)",
-                          stacklevel=2)
+                          "which save_weights writes beside them with the input transform (what adapt fitted: "
+                          "numeric columns' means and deviations); this model's was never fitted, so it reads raw "
+                          "rows as they are: adapt it on the training data, or build it from the saved model's config "
+                          "(AWEModel.from_config)", stacklevel=2)
         return out
 
     def save_model(self, directory) -> Path:
