@@ -518,8 +518,9 @@ def test_a_run_of_a_named_set_reads_the_files_it_read_wherever_the_name_is_found
         "-o", str(out))
     trained = json.loads((out / "metrics.json").read_text())
     assert trained["dataset"] == "songs" and trained["dataset_files"]["train"] == str(first / "songs-train.arff")
-    awe(tmp_path / "d2", "evaluate", str(out), "--output", str(tmp_path / "e.json"))
+    again = awe(tmp_path / "d2", "evaluate", str(out), "--output", str(tmp_path / "e.json"))
     assert json.loads((tmp_path / "e.json").read_text())["metrics"] == pytest.approx(trained["metrics"])
+    assert f"data: songs (what {out / 'metrics.json'} records, read from {first})" in again.stdout, again.stdout
     leaked = awe(tmp_path / "d2", "evaluate", str(out), "--dataset", "songs", check=False)
     assert leaked.returncode == 2 and "391 of the 391 labelled test rows of songs are ones" in leaked.stderr
     awe(tmp_path / "d2", "export", str(out), str(tmp_path / "served"), "--flavour", "portable")

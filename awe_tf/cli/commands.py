@@ -35,6 +35,7 @@ from awe_tf.cli.data_flags import (
     data_record,
     flags_of_data,
     load_data,
+    recorded_text,
     same_data,
     spare_data_files,
 )
@@ -109,7 +110,7 @@ def cmd_evaluate(args) -> int:
     spare_data_files(output, args)
     check_parts(args, split, name, "test")
     unnamed = args.served and run is None and recorded is None and not given_data  # the default data set
-    print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else "") +
+    print(f"data: {name}" + recorded_text(recorded, args) +
           (f" (the default: {args.served} records no data; give it with --dataset or --train)" if unnamed else "") +
           (f"; test part: {Path(args.test).name}" if args.test else ""))
     for note in split.train.notes:  # what its reader saw that may not be what was meant, as train says

@@ -180,6 +180,15 @@ def load_data(args, run: Path | None = None, record: RecordedData | None = None,
     return split, name, recorded
 
 
+def recorded_text(recorded: RecordedData | None, args) -> str:
+    """What a data line adds where the data is what ``recorded`` names: the record, and for a
+    named data set the folder it was read from (the run's own, wherever the name reads now)."""
+    if recorded is None:
+        return ""
+    files = getattr(args, "named_files", None) if recorded.dataset and not recorded.files else None
+    return f" (what {recorded.source} records{', read from ' + str(Path(files['train']).parent) if files else ''})"
+
+
 def _named_folder(name: str) -> str:
     """Where a named data set is read from now, for a message."""
     from awe_tf.data.registry import locate

@@ -16,6 +16,7 @@ from awe_tf.cli.data_flags import (
     check_data_flags,
     format_read,
     load_data,
+    recorded_text,
     same_data,
     spare_data_files,
 )
@@ -226,7 +227,7 @@ def cmd_predict(args) -> int:
         X, rows = _new_users(args, name, names, model)
     else:
         X, rows = _file_rows(args, split, name)
-    print(f"data: {name}" + (f" (what {recorded.source} records)" if recorded else ""))
+    print(f"data: {name}" + recorded_text(recorded, args))
     if recommendation:
         _untrained_notes(model, X, rows, names)
     ids, scores = inference.top_k(model, X, args.k)  # the slots no label fills: the note below
