@@ -102,24 +102,34 @@ def read_record(recorded: dict, source: Path) -> RecordedData:
         if missing:
             raise RunError(f"{source} names data files that are not there now ({', '.join(missing)}): give the data "
                            "with --train (--test, --labels) or --dataset")
-        dataset = None
-    else:
+    dataset = None if files else recorded.get("dataset")
+    record = RecordedData(source, dataset, files, {key: recorded[key] for key in RECORDED if recorded.get(key)},
+                          recorded.get("dataset_files") if dataset else None)
+    if not files and not record.dataset_files_here():  # a named set read from its files while they are there
         from awe_tf.data.registry import layout
 
-        dataset = recorded.get("dataset")
-        kept = RecordedData(source, dataset, None, {}, recorded.get("dataset_files"))
         try:
-            if not kept.dataset_files_here():  # read from the files it was read from, while they are there
-                layout(dataset or "")
+            layout(dataset or "")
         except ValueError as error:
             if dataset:  # a Mulan download in AWE_DATA_DIR, not found there now
-                gone = f"; it was read from {kept.dataset_files['train']}, not there now" if kept.dataset_files else ""
-                raise RunError(f"{source} names the data set {dataset!r}, which is not found now ({error}{gone}): give "
-                               "its files with --train (--test, --labels)") from None
+                gone = f"; it was read from {record.dataset_files['train']}, not there now" \
+                    if record.dataset_files else ""
+                raise RunError(f"{source} names the data set {dataset!r}, which is not found now ({error}{gone}): "
+                               "give its files with --train (--test, --labels)") from None
             raise RunError(f"{source} does not name the files its data was read from: give them with --train "
                            "(--test, --labels)") from None
-    return RecordedData(source, dataset, files, {key: recorded[key] for key in RECORDED if recorded.get(key)},
-                        recorded.get("dataset_files") if dataset else None)
+    return record
+    try:
+        if not record.dataset_files_here():  # read from the files it was read from, while they are there
+            layout(dataset or "")
+    except ValueError as error:
+        if dataset:  # a Mulan download in AWE_DATA_DIR, not found there now
+            gone = f"; it was read from {record.dataset_files['train']}, not there now" if record.dataset_files else ""
+            raise RunError(f"{source} names the data set {dataset!r}, which is not found now ({error}{gone}): give "
+                           "its files with --train (--test, --labels)") from None
+        raise RunError(f"{source} does not name the files its data was read from: give them with --train "
+                       "(--test, --labels)") from None
+    return record
 
 
 def recorded_files(run: Path | None) -> tuple[Path, dict] | None:

@@ -171,7 +171,7 @@ def load_data(args, run: Path | None = None, record: RecordedData | None = None,
     if changed:
         what = f"of {run} changed after it was trained" if run is not None else \
             f"that {recorded.source} records changed since"
-        read = recorded.dataset_files if recorded.dataset and not recorded.files else None
+        read = recorded.dataset_files  # a named data set's (None for files)
         files = f"{read['train']}{' and ' + read['test'] if read.get('test') else ''}" if read else ""
         where = "" if not read else f" (read again from {files}, which changed since)" if kept else \
             f" (it read {files}; {name} is read from {_named_folder(name)} now)"
@@ -185,7 +185,7 @@ def recorded_text(recorded: RecordedData | None, args) -> str:
     named data set the folder it was read from (the run's own, wherever the name reads now)."""
     if recorded is None:
         return ""
-    files = getattr(args, "named_files", None) if recorded.dataset and not recorded.files else None
+    files = getattr(args, "named_files", None) if recorded.dataset else None  # a record of files names none
     return f" (what {recorded.source} records{', read from ' + str(Path(files['train']).parent) if files else ''})"
 
 

@@ -39,8 +39,9 @@ def data_dir() -> Path | None:
     return Path(value) if value else None
 
 
-def _locate(name: str) -> Path | None:
-    folder, train_file = layout(name)[:2]
+def _locate(name: str, entry: tuple) -> Path | None:
+    """Where the named data set of :func:`layout`'s ``entry`` is, or None."""
+    folder, train_file = entry[:2]
     root = data_dir()
     if root is not None and (root / folder / train_file).exists():
         return root / folder
@@ -163,8 +164,9 @@ def list_datasets(refused: dict | None = None) -> list[dict]:
     ``refused``, where given, gets the folders passed over and why (:func:`known_names`)."""
     out = []
     for name in known_names(refused):
-        _, _, test, _, fmt = layout(name)
-        where = _locate(name)
+        entry = layout(name)
+        _, _, test, _, fmt = entry
+        where = _locate(name, entry)
         out.append(
             {
                 "name": name,
@@ -358,11 +360,13 @@ def guess_format(path: Path) -> str:
     return told_format(path)[0]
 
 
-def locate(name: str) -> Path:
-    """The folder a named data set is read from, without reading it: ValueError for a name not
-    known (:func:`layout`), FileNotFoundError (saying where it was looked for) for one not here."""
-    folder, train_file = layout(name)[:2]
-    where = _locate(name)
+def locate(name: str, entry: tuple | None = None) -> Path:
+    """The folder a named data set is read from, without reading it (``entry``: its
+    :func:`layout`, where known already): ValueError for a name not known (:func:`layout`),
+    FileNotFoundError (saying where it was looked for) for one not here."""
+    entry = entry or layout(name)
+    folder, train_file = entry[:2]
+    where = _locate(name, entry)
     if where is None:
         root = data_dir()
         if root is None:
@@ -382,8 +386,9 @@ def locate(name: str) -> Path:
 def named_files(name: str = DEFAULT_DATASET) -> tuple[Path, Path | None, Path | None, str]:
     """A named data set's files and format: ``(train, test, labels, format)``, None for a file
     it has not (:func:`locate` says where they are looked for)."""
-    where = locate(name)
-    _, train_file, test_file, xml, fmt = layout(name)
+    entry = layout(name)
+    where = locate(name, entry)
+    _, train_file, test_file, xml, fmt = entry
     return where / train_file, where / test_file if test_file else None, where / xml if xml else None, fmt
 
 
