@@ -517,6 +517,16 @@ PYTHON = [
      TypeError, ["init_from takes a trained AWEModel, got str", "AWEModel.load_model"]),
     ("continue_from a path", lambda: __import__("awe_tf").training.fit(_dataset(np.eye(4, 3)), continue_from="m"),
      TypeError, ["continue_from takes a trained AWEModel, got str"]),
+    ("a model's fit result", lambda: __import__("awe_tf").training.fit(_dataset(np.eye(4, 3)), model=__import__(
+        "awe_tf").training.FitResult.as_given(AWEModel(3, 3))), TypeError, ["model takes a trained AWEModel, got "
+                                                                              "FitResult (its .model)"]),
+    ("on_linear_model's arguments in another order", lambda: __import__("awe_tf").training.iterative.on_linear_model(
+        AWEModel(3, 3), _dataset(np.eye(4, 3)), "vote:weight=3,k=2"), TypeError,
+     ["on_linear_model: train must be a Dataset", "got a AWEModel"]),
+    ("fit_iterative from a fit result", lambda: __import__("awe_tf").training.fit_iterative(
+        _dataset(np.eye(4, 3)), __import__("awe_tf").training.ModelConfig(affinity="knn:k=2"),
+        init_from=__import__("awe_tf").training.FitResult.as_given(AWEModel(3, 3))), TypeError,
+     ["init_from takes a trained AWEModel, got FitResult (its .model)"]),
     ("fit given k-NN", lambda: __import__("awe_tf").training.fit(_dataset(np.eye(4, 3)), __import__(
         "awe_tf").training.ModelConfig(affinity="constant:0.3+knn:k=2")), __import__("awe_tf").config.SettingError,
      ["model_config.affinity", "is built from an earlier model's U", "fit_iterative(train, model_config"]),
@@ -565,6 +575,23 @@ def test_fit_takes_a_strategy_by_name_and_callbacks_from_a_generator():
     assert epochs == [0, 1]
     result = fit(_dataset(np.eye(4, 3)), train_config=TrainConfig(epochs=1, verbose=0), strategy="default")
     assert result.epochs_run == 1
+
+
+def test_fit_refuses_a_callback_restoring_weights_beside_its_own_best_epoch():
+    """With validation, fit keeps the best epoch's weights itself; Keras' EarlyStopping restoring
+    its own best afterwards would leave the model at another epoch than best_epoch."""
+    from awe_tf.data import validation_split
+    from awe_tf.training import TrainConfig, fit
+
+    data = _dataset(sp.random(40, 6, density=0.4, format="csr", random_state=0), X=np.random.RandomState(0).rand(40, 3))
+    carve = validation_split(data)
+    config = TrainConfig(epochs=2, verbose=0)
+    restoring = tf.keras.callbacks.EarlyStopping(monitor="loss", restore_best_weights=True)
+    with pytest.raises(ValueError, match=r"fit: EarlyStopping\(restore_best_weights=True\) beside validation"):
+        fit(carve.train, train_config=config, validation=carve, callbacks=[restoring])
+    stopping = tf.keras.callbacks.EarlyStopping(monitor="loss", patience=5)  # stopping alone is the user's to ask
+    assert fit(carve.train, train_config=config, validation=carve, callbacks=[stopping]).epochs_run == 2
+    assert fit(carve.train, train_config=config, callbacks=[restoring]).best_epoch is None  # no validation: Keras'
 
 
 def test_positive_label_values_read_as_ones_and_spaced_specs_parse():

@@ -229,10 +229,29 @@ def check_arguments(caller: str, train, model_config=None, train_config=None, va
                          f"{caller}(validation.train, ..., validation=validation)")
 
 
-def check_callbacks(caller: str, callbacks) -> None:
+def check_models(**models) -> None:
+    """Refuse a model argument (by its name, ``init_from=...``) that is not an :class:`AWEModel`;
+    None is none given."""
+    for flag, value in models.items():
+        if value is not None and not isinstance(value, AWEModel):
+            where = "its .model" if isinstance(value, FitResult) else "a saved model: AWEModel.load_model(directory)"
+            raise TypeError(f"{flag} takes a trained AWEModel, got {type(value).__name__} ({where})")
+
+
+def check_callbacks(caller: str, callbacks, validation=None) -> None:
     """Refuse a callback that is not a ``tf.keras`` one (Keras 2, tf_keras, what TFRS models take):
-    Keras 3's (``import keras``, Colab's default) fail deep inside Keras 2's loop."""
+    Keras 3's (``import keras``, Colab's default) fail deep inside Keras 2's loop. With
+    ``validation``, refuse an ``EarlyStopping`` that restores its best weights: the caller keeps
+    the best epoch's weights itself, and Keras' callback, which judges epochs by its own rule,
+    would put back another epoch's after it, leaving the model at an epoch other than
+    ``best_epoch``."""
     for callback in callbacks:
+        if validation is not None and isinstance(callback, tf.keras.callbacks.EarlyStopping) \
+                and callback.restore_best_weights:
+            raise ValueError(f"{caller}: EarlyStopping(restore_best_weights=True) beside validation: {caller} keeps "
+                             "the weights of the epoch that validated best itself (best_epoch), and the callback "
+                             "would put back those of another epoch after it; leave restore_best_weights False "
+                             "(TrainConfig.patience stops early on the validation ranking)")
         if not isinstance(callback, tf.keras.callbacks.Callback):
             kind, origin = type(callback).__name__, type(callback).__module__
             keras3 = origin.split(".")[0] == "keras"
@@ -294,7 +313,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     """
     check_arguments("fit", train, model_config, train_config, validation)
     callbacks = list(callbacks)  # a generator is read once, here
-    check_callbacks("fit", callbacks)
+    check_callbacks("fit", callbacks, validation)
     model_config = model_config or ModelConfig()
     train_config = train_config or TrainConfig()
     if isinstance(strategy, str):  # a name, as --strategy gives it
@@ -328,10 +347,7 @@ def fit(train: Dataset, model_config: ModelConfig | None = None, train_config: T
     if train_config.epochs == 0 and init_from is None and model is None:
         raise SettingError("epochs", "must be at least 1 for a model that starts untrained (0 keeps a model "
                            "started from a trained one, init_from)")
-    for flag, start in (("init_from", init_from), ("continue_from", continue_from)):
-        if start is not None and not isinstance(start, AWEModel):
-            raise TypeError(f"{flag} takes a trained AWEModel, got {type(start).__name__} (a saved model: "
-                            "AWEModel.load_model(directory))")
+    check_models(model=model, init_from=init_from, continue_from=continue_from)
     # the optimiser's state is taken row by row: a label (an item) of another name would take another's
     other = continue_from is not None \
         and data_mismatch(continue_from.n_features, continue_from.n_labels, continue_from.label_names, train)

@@ -15,6 +15,7 @@ from awe_tf.training.fit import (
     FitResult,
     build_model,
     check_arguments,
+    check_models,
     check_own_reference,
     fit,
     progress_log,
@@ -40,6 +41,8 @@ def on_linear_model(train: Dataset, model_config: ModelConfig, linear) -> FitRes
     """A model of ``model_config`` (an affinity built from the training set) made from a trained
     linear model as it is, nothing trained: its U and V, and G built from its U on ``train``
     (e.g. :class:`~awe_tf.affinities.vote.NeighbourVote` on a WSABIE)."""
+    check_arguments("on_linear_model", train, model_config)
+    check_models(linear=linear)
     model = build_model(train, model_config)
     if model.affinity.reference_part() is None:
         raise ValueError(f"{model_config.affinity!r} has no part built from the training set to build from a model")
@@ -91,6 +94,7 @@ def fit_iterative(train: Dataset, model_config: ModelConfig, train_config: Train
             step after it, whose previous step trained on since, trains afresh over instead.
     """
     check_arguments("fit_iterative", train, model_config, train_config, validation)
+    check_models(init_from=init_from)
     train_config = train_config or TrainConfig()
     log = progress_log(log, train_config)
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
