@@ -755,6 +755,7 @@ def test_a_recommendation_model_makes_rows_of_items_by_name_as_its_export_does()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # weights given: nothing to warn of
         weighted = model.rows_of([["a", "b"]], weights=[[5, 1]])
+        assert (model.rows_of([[" a", "b "]], weights=[[5, 1]]) != weighted).nnz == 0  # spaces around ids left out
     np.testing.assert_array_equal(weighted.toarray(), data.X[data.rows_of(["u1"])].toarray())
     np.testing.assert_array_equal(model.top_k(weighted, 1)[0], model.top_k(data.X[data.rows_of(["u1"])], 1)[0])
     with pytest.raises(ValueError, match="items the model does not have: 'z'"):

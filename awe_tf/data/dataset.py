@@ -416,7 +416,7 @@ class Dataset:
 
     def rows_of(self, ids) -> np.ndarray:
         """The row numbers of the examples with these ``row_ids`` (a user's id as the data gives
-        it, compared as text), in the order given.
+        it, compared as text, spaces around it left out as the readers leave them), in the order given.
 
         Raises:
             KeyError: an id no row has, the first named.
@@ -425,7 +425,8 @@ class Dataset:
         if isinstance(ids, (str, bytes, int, np.integer)):
             raise TypeError(f"rows_of takes a list of ids: rows_of([{ids!r}])")
         index = {str(row_id): row for row, row_id in enumerate(self.row_ids)}
-        unknown = [str(row_id) for row_id in ids if str(row_id) not in index]
+        ids = [str(row_id).strip() for row_id in ids]  # spaces around an id are no part of it, as read from files
+        unknown = [row_id for row_id in ids if row_id not in index]
         if unknown:
             from awe_tf.data.interactions import same_number_ids
 
@@ -434,7 +435,7 @@ class Dataset:
             raise KeyError(f"no row of {self.name} has the id {unknown[0]!r} (its {len(index)} rows' ids are as its "
                            f"data gives them: {known}, ...)" + (
                                f"; ids are compared as text, and {other!r} is the same number" if other else ""))
-        return np.array([index[str(row_id)] for row_id in ids], dtype=np.int64)
+        return np.array([index[row_id] for row_id in ids], dtype=np.int64)
 
     def rows(self, index) -> Dataset:
         """The examples at ``index`` (an index array or boolean mask), as a new data set."""

@@ -645,7 +645,8 @@ def rows_of_items(names: Sequence[str], items: Iterable[Sequence[str]],
     items = list(items) if not isinstance(items, (str, dict)) else items  # a generator is read once, here
     if isinstance(items, (str, dict)) or any(isinstance(row, (str, dict, set)) for row in items):
         raise ValueError("items must be one list of names per row ([['i3', 'i17']] for one user)")
-    rows = [[str(int(name)) if _whole_number(name) else name for name in row] for row in items]
+    rows = [[str(int(name)) if _whole_number(name) else name.strip() if isinstance(name, str) else name
+             for name in row] for row in items]  # spaces around an id are no part of it, as read from files
     odd = [name for row in rows for name in row if not isinstance(name, str)]
     if odd:
         raise ValueError(f"item names are text (or whole numbers, read as their text), as the model's labels "
