@@ -109,6 +109,7 @@ def test_mulan_labels_are_binarised_as_the_protocol_says(tmp_path):
         ("1.5,2,1\n", 7, "3 values but there are 4"),
         ("1.5,nan,1,0\n", 7, "NaN"),
         ("1.5,inf,1,0\n", 7, "NaN and infinite"),
+        ("1.5,-1e-50,1,0\n", 7, "is -1e-50, below float32's smallest normal number, 1.18e-38 .* or reads 0"),
         ("1.5,abc,1,0\n", 7, "not a number"),
         ("1,2,1,0\n1.5,2,2,0\n", 8, "not one of"),
         ("1,?,1,0\n", 7, "missing value"),
@@ -434,6 +435,9 @@ def test_xmlrepo(tmp_path):
         read_xmlrepo(write(tmp_path, "w.txt", "2 4 3\n0 1:1\n"))
     with pytest.raises(DataFormatError, match="NaN"):
         read_xmlrepo(write(tmp_path, "v.txt", "1 4 3\n0 1:nan\n"))
+    with pytest.raises(DataFormatError, match="s.txt:2: feature 1 is 1e-50, below float32's smallest normal"):
+        read_xmlrepo(write(tmp_path, "s.txt", "1 4 3\n0 1:1e-50\n"))  # float32 would read it 0
+    assert read_xmlrepo(write(tmp_path, "n.txt", "1 4 3\n0 1:2e-38\n")).X.nnz == 1  # a normal number is one
     tabs = read_xmlrepo(write(tmp_path, "t.txt", "3 4 3\n0,2\t0:1.5  3:2\n\t1:1\n1\t2:0.5\n"))  # any whitespace
     np.testing.assert_array_equal(tabs.X.toarray(), data.X.toarray())
     np.testing.assert_array_equal(tabs.Y.toarray(), data.Y.toarray())

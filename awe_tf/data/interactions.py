@@ -393,13 +393,13 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
             raise DataFormatError(path, f"empty {'user' if not fields[0] else 'item'} id", line_no)
         if weighted is not None and len(fields) == 2:  # read as 1, it would sit among the weights unsaid
             # a weight there that is no number is what is wrong (a header, say), not the rows without one
-            parse_float(path, weighted[1][2], weighted[0], "weight")
+            parse_float(path, weighted[1][2], weighted[0], "weight", normal=False)
             raise DataFormatError(path, f"no weight, where line {weighted[0]} has one: give every row a weight "
                                         "(user, item, weight) or none", line_no)
         if len(fields) == 3 and not fields[2]:
             raise DataFormatError(path, f"empty weight (does every line end with {sep!r}? user and item alone take "
                                         "none after them)", line_no)
-        weight = parse_float(path, fields[2], line_no, "weight") if len(fields) == 3 else 1.0
+        weight = parse_float(path, fields[2], line_no, "weight", normal=False) if len(fields) == 3 else 1.0
         if problem := _weight_problem(weight):
             raise DataFormatError(path, problem, line_no)
         users.append(fields[0])
@@ -506,7 +506,7 @@ def _weights(weights, n: int) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(numbers) | (np.abs(numbers) > FLOAT32_MAX) | (numbers < FLOAT32_TINY))
     if bad.size:
         i = int(bad[0])
-        check_finite("weights", float(numbers[i]), places[i], "weight", "position")  # a NaN, inf, or beyond float32
+        check_finite("weights", float(numbers[i]), places[i], "weight", "position", normal=False)  # NaN, inf, huge
         raise DataFormatError("weights", _weight_problem(float(numbers[i])), places[i], "position")
     return numbers
 
