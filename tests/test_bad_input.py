@@ -2,6 +2,8 @@
 code 2, no traceback, and nothing written. One table of command lines, one of serving requests:
 a new case is one line."""
 
+import shutil
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -189,6 +191,14 @@ CASES = [
     ("evaluate a missing export", ["evaluate", "--served", "{dir}/noexport"], ["--served", "noexport does not exist"]),
     ("evaluate a folder without a model", ["evaluate", "{dir}/model/weights"], ["holds no saved AWE model",
                                                                                 "awe_model.json"]),
+    ("evaluate a model of a damaged config", ["evaluate", "{dir}/damaged-config"],
+     ["damaged-config/awe_model.json is not a model's config", "Expecting property name", "is damaged"]),
+    ("evaluate a model without its weights", ["evaluate", "{dir}/no-weights"],
+     ["no-weights/weights: the model's weights cannot be read (NotFoundError", "damaged or incomplete"]),
+    ("evaluate a model of weights cut short", ["evaluate", "{dir}/cut-weights"],
+     ["cut-weights/weights: the model's weights cannot be read", "damaged or incomplete"]),
+    ("evaluate a run without its record", ["evaluate", "{dir}/unrecorded"],
+     ["unrecorded holds a run's model but no metrics.json", "give that data with --dataset or --train"]),
     ("evaluate a run that has not finished", ["evaluate", "{dir}/unfinished"], ["has not finished",
                                                                               "run its command again"]),
     ("evaluate an iterative run that has not finished", ["evaluate", "{dir}/unfinished-knn"], ["has not finished"]),
@@ -249,6 +259,13 @@ def folder(tmp_path_factory):
         path = root / name
         path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
     AWEModel(499, 374, dimension=4).save_model(root / "model")
+    for damaged in ("damaged-config", "no-weights", "cut-weights", "unrecorded/model"):  # copied or cut short
+        shutil.copytree(root / "model", root / damaged)
+    (root / "unrecorded" / "features.json").write_text("{}")  # a run's folder, its metrics.json lost
+    (root / "damaged-config" / "awe_model.json").write_text("{")
+    shutil.rmtree(root / "no-weights" / "weights")
+    data = next((root / "cut-weights" / "weights").glob("*.data-*"))
+    data.write_bytes(data.read_bytes()[:10])
     (root / "unfinished" / "validation" / "checkpoints").mkdir(parents=True)  # a run killed before it published
     (root / "unfinished-knn" / "validation" / "step-0" / "checkpoints").mkdir(parents=True)  # an iterative one
     (root / "unfinished-auto" / "auto" / "WSABIE" / "validation" / "checkpoints").mkdir(parents=True)  # auto's

@@ -117,12 +117,17 @@ def _run_data(args, run: Path | None, record: RecordedData | None = None) -> Rec
     and tested on (:func:`~awe_tf.runs.recorded_data`), or that ``record`` (a
     :class:`~awe_tf.runs.RecordedData` read elsewhere: an export's) names: a named data set (read
     from the files it was read from then, ``args.named_files``, while they are there), or files.
-    Returns that record (None where the data is given, or there is none)."""
+    Returns that record (None where the data is given, or there is none); a run's folder (its stages
+    or feature names beside the model) without its record is refused (:class:`~awe_tf.runs.RunError`)."""
     from awe_tf import runs
 
     if args.dataset or args.train:
         return None
     recorded = record if record is not None else runs.recorded_data(run)
+    if recorded is None and run is not None and any((Path(run) / name).exists() for name in (*runs.STAGES,
+                                                                                                runs.FEATURES)):
+        raise runs.RunError(f"{run} holds a run's model but no {runs.METRICS}, which records the data it was trained "
+                            "on (a run folder copied without it?): give that data with --dataset or --train")
     if recorded is not None and recorded.files:
         files = recorded.files
         args.train, args.test, args.labels, args.format = (files.get(k) for k in ("train", "test", "labels", "format"))

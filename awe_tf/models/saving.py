@@ -77,7 +77,16 @@ def run_directory(directory) -> Path | None:
 def saved_config(directory) -> dict:
     """The config of the model saved in ``directory`` (:func:`model_directory`), as written, without
     building the model."""
-    return json.loads((model_directory(directory) / CONFIG_FILE).read_text())
+    path = model_directory(directory) / CONFIG_FILE
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not a model's config, as awe-tf writes it ({error}): the model folder is "
+                         f"damaged; save, train or copy it again") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} is not a model's config, as awe-tf writes it (a JSON object): the model folder is "
+                         "damaged; save, train or copy it again")
+    return config
 
 
 def load(model_class, directory):
@@ -89,5 +98,11 @@ def load(model_class, directory):
         raise ValueError(f"{directory} was saved by an earlier awe-tf, which did not keep the model's input "
                          "transform with it: train it again")
     model = model_class.from_config(with_earlier_defaults(config))
-    _weights(model).read(str(directory / WEIGHTS_PREFIX)).assert_existing_objects_matched()
+    try:
+        _weights(model).read(str(directory / WEIGHTS_PREFIX)).assert_existing_objects_matched()
+    except (tf.errors.OpError, IndexError) as error:  # files missing, cut short or damaged
+        first = (getattr(error, "message", None) or str(error)).strip().splitlines()[0][:200]
+        raise ValueError(f"{directory / WEIGHTS_PREFIX.split('/')[0]}: the model's weights cannot be read "
+                         f"({type(error).__name__}: {first}): the model folder is damaged or incomplete; save, "
+                         "train or copy it again") from None
     return model
