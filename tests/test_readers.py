@@ -479,6 +479,9 @@ def test_read_files_guesses_and_checks(tmp_path):
     with pytest.raises(DataFormatError, match=r"header's 5 features and 3 labels differ from .*a.txt's 4 and 3"):
         read_files(write(tmp_path, "a.txt", "1 4 3\n0 1:1\n"), write(tmp_path, "b.txt", "1 5 3\n0 1:1\n"),
                    format="xmlrepo")
+    with pytest.raises(DataFormatError, match=r"n.txt:1: its header's 3 features and 2 labels differ from .*a.txt"):
+        read_files(tmp_path / "a.txt", write(tmp_path, "n.txt", "1 3 2\n2 1:1\n"), format="xmlrepo")  # narrower:
+        # its row's label 2 is in the training file's range, not in its own header's
 
 
 def test_an_extreme_classification_file_is_split_by_the_split_files_beside_it(tmp_path):

@@ -272,10 +272,8 @@ def _read_parts(train, test, labels, format, name, duplicates, header):
         if lists is not None:  # the data set's own split, shipped as lists of rows
             train_rows, test_rows = read_row_lists(lists, first.n_examples)
             return first.rows(train_rows), first.rows(test_rows), lists
-        second = read_xmlrepo(test, name, duplicates) if test else None
-        if second is not None and (second.n_features, second.n_labels) != (first.n_features, first.n_labels):
-            raise DataFormatError(test, f"its header's {second.n_features} features and {second.n_labels} labels "
-                                        f"differ from {train}'s {first.n_features} and {first.n_labels}")
+        second = read_xmlrepo(test, name, duplicates, counts_of=(train, first.n_features, first.n_labels)) \
+            if test else None
         return first, second, None
     if fmt == "interactions":  # the reader refuses a table's rows, a .csv of features and labels
         first = read_interactions(train, name, duplicates, header)

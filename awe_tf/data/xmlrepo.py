@@ -72,7 +72,8 @@ def _counts(path, lines: list[str]) -> str | None:
             f"put '{header}' first" if from_one else f"put '{header}' first")
 
 
-def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Dataset:
+def read_xmlrepo(path, name: str | None = None, duplicates: str = "error",
+                 counts_of: tuple[Path, int, int] | None = None) -> Dataset:
     """Read one file of the repository's format into a data set. Its features are sparse
     values (bag-of-words or tf-idf); the columns holding a value other than 0 and 1 are numeric,
     as for any annotation data set without declared types (:class:`~awe_tf.data.dataset.Dataset`),
@@ -80,7 +81,11 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
     tf-idf column, 0 in most rows, is kept as it is, and a dense real-valued one is standardised,
     as the protocol says. (Not a column of only 0s and 1s in over half the rows: binary here, kept
     as it is; declared numeric in ARFF, standardised.) A feature or label given twice in a row is
-    an error, or with ``duplicates="sum"`` feature values add up (a label stays one)."""
+    an error, or with ``duplicates="sum"`` feature values add up (a label stays one).
+
+    ``counts_of``: ``(training file, F, L)`` for a test file, whose header must count the same
+    features and labels (checked before its rows, whose indices would be refused for the header's
+    counts instead)."""
     path = Path(path)
     lines = [line for _, line in text_lines(path)]
     if not lines or not lines[0].strip():
@@ -97,6 +102,10 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error") -> Da
     n, n_features, n_labels = (parse_int(path, h, 1, "header count") for h in header)
     if min(n, n_features, n_labels) < 1:
         raise DataFormatError(path, f"header counts 'N F L' must be at least 1, got {lines[0].strip()!r}", 1)
+    if counts_of is not None and (n_features, n_labels) != tuple(counts_of[1:]):
+        train, train_features, train_labels = counts_of
+        raise DataFormatError(path, f"its header's {n_features} features and {n_labels} labels differ from {train}'s "
+                                    f"{train_features} and {train_labels}", 1)
     body = [(i, line) for i, line in enumerate(lines[1:], start=2) if line.strip()]
     if len(body) != n:
         blank = [i for i, line in enumerate(lines[1:], start=2) if not line.strip()]
