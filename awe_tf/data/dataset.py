@@ -44,6 +44,8 @@ def first_difference(names: list[str], others: list[str], ours: str = "in traini
         "2 features there, 3 in training: the first not there is 'c' (feature 2)"
         >>> first_difference(["Mode"], ["mode"])
         "feature 0 is 'mode' there, 'Mode' in training ('Mode' is not there; the two differ in letter case only)"
+        >>> first_difference(["m=b", "m=c"], ["m=b", "m=a"]).split("; ")[1][:44]  # {a,b,c} in training, {c,b,a} there
+        "both are values of the nominal attribute 'm'"
     """
     names, others = list(names), list(others)
     for index, (name, other) in enumerate(zip(names, others, strict=False)):
@@ -61,13 +63,18 @@ def first_difference(names: list[str], others: list[str], ours: str = "in traini
 def lookalike(name: str, other: str) -> str:
     """What makes two names that print alike differ, where that is all: their Unicode form (an
     accented letter as one character or as a letter and a combining accent: NFC against NFD), or
-    letter case; else nothing."""
+    letter case; two values of one nominal attribute (``m=a``, ``m=c``: its values listed in
+    another order); else nothing."""
     import unicodedata
 
     if unicodedata.normalize("NFC", name) == unicodedata.normalize("NFC", other):
         return "; the two are the same letters in another Unicode form (NFC against NFD): save both files alike"
     if name.casefold() == other.casefold():
         return "; the two differ in letter case only"
+    attribute, value = name.partition("=")[::2]
+    if value and other.partition("=")[0] == attribute and other.partition("=")[2]:
+        return (f"; both are values of the nominal attribute {attribute!r}, a column each but its first value: "
+                "does the file list its values in another order? list them as the training file does")
     return ""
 
 
