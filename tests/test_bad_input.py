@@ -524,6 +524,10 @@ PYTHON = [
     ("a training setting given to the model's", lambda: __import__("awe_tf").training.ModelConfig(epochs=5),
      TypeError, ["ModelConfig has no setting 'epochs' ('epochs' is a TrainConfig setting)"]),
     ("no Y", lambda: __import__("awe_tf").Dataset(np.ones((2, 3)), None), ValueError, ["Y is None"]),
+    ("a label name twice", lambda: __import__("awe_tf").Dataset(np.ones((2, 3)), np.eye(2), list("abc"), ["p", "p"]),
+     ValueError, ["two labels are named 'p': a model names its labels by these names (its answers)", "rename one"]),
+    ("a feature column twice", lambda: __import__("awe_tf").Dataset(__import__("pandas").DataFrame(
+        np.ones((2, 3)), columns=list("aab")), np.eye(2)), ValueError, ["two features are named 'a'"]),
     ("numeric_features too short", lambda: __import__("awe_tf").Dataset(
         np.ones((4, 3)), np.eye(4, 3), list("abc"), list("xyz"), numeric_features=np.ones(2, bool)), ValueError,
      ["boolean mask over X's 3 columns", "shape (2,)"]),

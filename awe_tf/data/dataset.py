@@ -285,6 +285,14 @@ class Dataset:
             raise ValueError(f"task must be {ANNOTATION!r} or {RECOMMENDATION!r}, got {self.task!r}")
         if self.task == RECOMMENDATION and self.X.shape[1] != self.Y.shape[1]:
             raise ValueError("recommendation data needs X and Y over the same item vocabulary")
+        if self.task == ANNOTATION:  # (a recommendation set's items may share a name: MovieLens titles)
+            for part, names in (("label", self.label_names), ("feature", self.feature_names)):
+                if len(set(names)) < len(names):
+                    seen = set()
+                    twice = next(name for name in names if name in seen or seen.add(name))
+                    raise ValueError(f"{self.name}: two {part}s are named {twice!r}: a model names its {part}s by "
+                                     f"these names ({'its answers' if part == 'label' else 'rows read by column'}), "
+                                     f"so each must be one {part}'s; rename one")
         if listed and self.Y.nnz and not np.all(self.Y.data == 1.0):
             raise ValueError(f"{self.name}: Y, given as lists, holds values other than 0 and 1 (first "
                              f"{self.Y.data[self.Y.data != 1.0][0]:g}): lists of label ids? make a 0/1 matrix of them "
