@@ -1070,7 +1070,7 @@ def test_a_second_command_into_a_directory_that_a_run_is_writing_is_refused(tmp_
     """While one process trains into -o (here one that holds the directory's lock as a run does),
     another train into it stops at once and names it; once that process ends, the directory is
     free again (the lock goes with the process, however it ends)."""
-    from awe_tf.cli.common import LOCK, hold_directory, release_directories
+    from awe_tf.cli.common import LOCK, UsageError, hold_directory, release_directories
 
     out = tmp_path / "busy"
     out.mkdir()
@@ -1083,6 +1083,10 @@ def test_a_second_command_into_a_directory_that_a_run_is_writing_is_refused(tmp_
         assert refused.returncode == 2 and "Traceback" not in refused.stderr
         assert f"--output {out}: another awe-tf command (process 4242) is writing there" in refused.stderr
         assert not (out / "validation").exists() and not (out / "metrics.json").exists()
+        searching = run("tune", "--trials", "1", "--epochs", "1", "-o", str(out), check=False)
+        assert searching.returncode == 2 and "Traceback" not in searching.stderr  # a search's trials too
+        assert f"--output {out}: another awe-tf command (process 4242) is writing there" in searching.stderr
+        assert [path.name for path in out.iterdir()] == [LOCK]
     finally:
         holder.kill()
         holder.wait()
@@ -1094,6 +1098,33 @@ def test_a_second_command_into_a_directory_that_a_run_is_writing_is_refused(tmp_
         release_directories()
     done = run("train", "--epochs", "1", "--dimension", "4", "--no-baselines", "-o", str(out))
     assert (out / "metrics.json").exists() and "another awe-tf command" not in done.stderr
+    unwritable = tmp_path / "read-only"
+    (unwritable / LOCK).mkdir(parents=True)  # where no lock file can be written (a read-only run's folder, say)
+    with pytest.raises(UsageError, match=r"--output .*read-only: cannot write there \(Is a directory\)"):
+        hold_directory(unwritable, "--output")
+
+
+def test_a_checkpoint_that_cannot_be_written_stops_with_one_line(tmp_path, monkeypatch, capsys):
+    """TensorFlow's error for a checkpoint it could not write (a full disk) ends the command with
+    one line saying so and how the run goes on, not a traceback."""
+    import tensorflow as tf
+
+    from awe_tf import cli
+    from awe_tf.training import callbacks
+
+    def full(self, epoch, logs=None):
+        raise tf.errors.ResourceExhaustedError(None, None, f"{tmp_path}/ckpt-1_temp: No space left on device "
+                                                           "[Op:SaveV2]")
+
+    monkeypatch.setattr(callbacks.EpochCheckpoint, "on_epoch_end", full)
+    out = tmp_path / "run"
+    code = cli.main(["train", "--dataset", "emotions", "--epochs", "1", "--dimension", "4", "--no-baselines",
+                     "--verbose", "0", "-o", str(out)])
+    error = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(error) == 1, error
+    assert error[0].startswith(f"error: {tmp_path}/ckpt-1_temp: No space left on device [Op:SaveV2]; free some "
+                               "space, then run it again: ")
+    assert str(out) in error[0] and not (out / "metrics.json").exists()
 
 
 def test_an_iterative_run_whose_last_step_lost_ground_says_so():

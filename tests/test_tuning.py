@@ -342,6 +342,30 @@ def test_cli_tune_refuses_iterations_it_would_drop_and_notes_hyperbands_trials(t
     assert code == 2 and "note: hyperband sets its own number of trials" in capsys.readouterr().out
 
 
+def test_a_bayesian_search_resumed_proposes_what_it_would_have_run_through(tmp_path, corel):
+    """The trials a Bayesian search proposes from its Gaussian process depend on the seed and the
+    trials so far, not on whether the process that proposes them made the earlier ones: a search
+    resumed from its directory proposes what the same search run through would."""
+    import shutil
+
+    def tuner(folder):
+        return tuning.make_tuner("bayesian", corel.train, "constant", directory=tmp_path / folder, max_trials=8,
+                                 num_initial_points=2, seed=3, search_space=SPACE, **SMALL)
+
+    through = tuner("a")
+    for score in (0.2, 0.3, 0.25, 0.28):  # two random trials, then two of the Gaussian process
+        trial = through.oracle.create_trial("tuner0")
+        through.oracle.update_trial(trial.trial_id, {"val_precision@1": score})
+        trial.status = "COMPLETED"
+        through.oracle.end_trial(trial)
+    through.save()  # as a search saves itself after each trial
+    shutil.copytree(tmp_path / "a", tmp_path / "b")  # the search's directory, as an interruption leaves it
+    resumed = tuner("b")
+    assert resumed.oracle.trials.keys() == through.oracle.trials.keys()
+    proposed = [t.oracle.create_trial("tuner0").hyperparameters.values for t in (through, resumed)]
+    assert proposed[0] == proposed[1] and proposed[0]
+
+
 def test_bayesian_optimisation_runs(tmp_path, corel, fits):
     tuner = tuning.make_tuner("bayesian", corel.train, "constant", directory=tmp_path, max_trials=2,
                               search_space=SPACE, **SMALL)

@@ -98,6 +98,15 @@ def _lost_peer() -> tuple[type, ...]:
     return errors.UnavailableError, errors.AbortedError
 
 
+def _unwritten() -> tuple[type, ...]:
+    """TensorFlow's errors for a file it could not write (a checkpoint on a full disk, in a folder
+    not this user's) or memory it could not get; none where TensorFlow was not loaded."""
+    if "tensorflow" not in sys.modules:
+        return ()
+    errors = sys.modules["tensorflow"].errors
+    return errors.ResourceExhaustedError, errors.PermissionDeniedError
+
+
 class _Output:
     """Standard output that, once its reader has gone (a pipe closed early: ``awe-tf train ... |
     head -1``), points its descriptor at /dev/null and carries on: the command finishes its work
@@ -238,6 +247,11 @@ def main(argv=None) -> int:
         print(f"error: a task of the cluster stopped answering ({said or type(err).__name__}): start it again, then "
               f"{again}{' without --restart' if _discarded(args) else ''}, which goes on from its last finished "
               f"epoch (in {args.output})", file=sys.stderr)
+    except _unwritten() as err:
+        said = error_cause(err)
+        said = said if len(said) <= 300 else said[:297] + "..."
+        mend = "free some space" if "No space left on device" in said else "mend that"
+        print(f"error: {said}; {mend}, then run it again{_goes_on(args)}", file=sys.stderr)
     except KeyboardInterrupt as interrupt:
         _put_back(main_thread, terminate)  # first: a second SIGTERM while this is said stops nothing half-way
         terminated = isinstance(interrupt, Terminated)

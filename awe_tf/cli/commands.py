@@ -16,6 +16,7 @@ from awe_tf.cli.common import (
     by_training_items_line,
     check_monitor_fits,
     configs_of,
+    hold_directory,
     import_anywhere,
     iterations_refused,
     monitor_of,
@@ -322,6 +323,8 @@ def cmd_tune(args) -> int:
     print(f"data: {split.train!r}")
     monitor = monitor_of(args, split)
     check_monitor_fits(args, monitor, split.train.n_labels)
+    # held against another command writing there: two searches of one folder would train its trials twice over
+    hold_directory(writable_directory(Path(args.output), "--output"), "--output")
     earlier = Path(args.output) / search_name(split.train, args.affinity, args.oracle)
     discarded = args.restart and earlier.exists()
     tuner = make_tuner(args.oracle, split.train, args.affinity, directory=args.output, max_trials=trials,

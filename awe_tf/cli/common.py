@@ -55,7 +55,10 @@ def hold_directory(path: Path, flag: str) -> None:
     path = Path(path).resolve()
     if path in _held:
         return
-    handle = open(path / LOCK, "a+")  # held past this function: release_directories closes it
+    try:
+        handle = open(path / LOCK, "a+")  # held past this function: release_directories closes it
+    except OSError as error:  # a read-only folder (a finished run's, kept so)
+        raise UsageError(f"{flag} {path}: cannot write there ({error.strerror})") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -136,6 +136,8 @@ class _TrialRunner:
         kwargs.setdefault("overwrite", False)  # a search run again resumes
         super().__init__(hypermodel=None, hyperparameters=hyperparameters(self.search_space),
                          tune_new_entries=False, **kwargs)
+        if isinstance(self.oracle, _keras_tuner().oracles.BayesianOptimizationOracle):
+            self.oracle.__class__ = _repeatable_bayesian()  # its state reloaded as KerasTuner's: the same fields
         if kwargs["overwrite"] or not (project / SEARCH_FILE).exists():
             if self.oracle.trials and not kwargs["overwrite"]:  # trials trained with what, unknown
                 raise ValueError(f"{self.project_dir} holds trials but no {SEARCH_FILE} (a search begun by an "
@@ -315,6 +317,22 @@ class _TrialRunner:
         raise NotImplementedError("this tuner keeps no trained models (its trials train tf_keras models in "
                                   "run_trial): train the best trial again with best()['flags'] (awe-tf train ...), "
                                   "or read get_best_hyperparameters()")
+
+
+@functools.cache
+def _repeatable_bayesian() -> type:
+    """KerasTuner's Bayesian oracle, its proposals drawn from the seed and the number of trials
+    so far. KerasTuner's draws the starting points of its search for the best proposal from one
+    random state made from the seed, which its saved state leaves out: a search resumed in a new
+    process drew them afresh, and proposed other trials than the same search run through."""
+    import numpy as np
+
+    class RepeatableBayesianOracle(_keras_tuner().oracles.BayesianOptimizationOracle):
+        def populate_space(self, trial_id):
+            self._random_state = np.random.RandomState([self.seed % 2**32, len(self.trials)])
+            return super().populate_space(trial_id)
+
+    return RepeatableBayesianOracle
 
 
 @functools.cache
