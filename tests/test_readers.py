@@ -420,6 +420,13 @@ def test_an_interactions_test_file_is_read_as_its_training_file_is(tmp_path):
     assert train.header == test.header == ("user", "item")
     train, test = read_files(log, later, header=False)  # both as data: the header line is an interaction
     assert "user" in list(train.row_ids) and test.n_examples == 2
+    from awe_tf.data import load_split
+
+    forced = load_split(log, write(tmp_path, "numbers.csv", "7,3\nu1,b\nu2,a\n"), header=True).train.notes
+    assert any(note.startswith("the test file's first line, 7, 3, read as the columns' names: numbers only")
+               for note in forced), forced  # header=True skips a line in each file: one that was data is said
+    alike = load_split(log, write(tmp_path, "later3.csv", "user,item\nu1,b\nu2,a\n"), header=True).train.notes
+    assert not any("first line" in note for note in alike), alike
 
 
 def test_xmlrepo(tmp_path):

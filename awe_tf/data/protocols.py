@@ -268,13 +268,21 @@ def merge_interactions(train: Dataset, test: Dataset) -> tuple[Dataset, np.ndarr
     (all their test interactions repeat training ones: they are not tested). A test interaction that repeats the user's
     training one is the training one (the notes count them, and name the test file's ids that are
     training ids written with other leading or decimal zeros, :func:`~awe_tf.data.interactions.same_number_ids`;
-    the test file's own notes are kept, marked as its)."""
+    the test file's own notes are kept, marked as its, and a first line of its read as a header
+    unlike the training file's is noted)."""
     from awe_tf.data.interactions import _sort_key, same_number_ids, same_number_note
 
     for part in (train, test):
         if part.task != RECOMMENDATION:
             raise ValueError(f"{part.name} is {part.task} data, not recommendation data")
     notes = tuple(f"the test file: {note}" for note in test.notes)
+    if test.header and test.header != train.header:  # (a header alike in both goes without saying)
+        from awe_tf.data.errors import is_number
+
+        numbers = all(is_number(field) for field in test.header)
+        notes += (f"the test file's first line, {', '.join(test.header)}, read as the columns' names"
+                  + (": numbers only, as an interaction's are (a file without a header line? a header is read "
+                     "in both files or in neither: give it the training file's)" if numbers else ""),)
     notes += tuple(same_number_note(found, what, "training ids", "of the test file ") for what, ids, known in (
         ("user", test.row_ids, train.row_ids), ("item", test.label_names, train.label_names))
         if (found := same_number_ids(ids, known)))
