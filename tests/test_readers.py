@@ -609,6 +609,9 @@ def test_a_file_of_another_separator_or_trailing_ones_says_what_to_do_and_a_sep_
                                          "files' at tabs: name it .csv: mv c.tsv c.csv)"),
              "e.csv": ("u1,i1,\nu2,i2,\n", "e.csv:1: empty weight (does every line end with ','? user and item "
                                           "alone take none after them)"),
+             "f.csv": ("u1,i1,2,\nu2,i2,1,\n", "f.csv:1: expected 2 to 3 fields separated by ',', got 4 (the last "
+                                               "empty: does every line end with ','? keep the first three columns: "
+                                               "cut -d, -f1-3 f.csv > f-3cols.csv)"),
              "w.csv": ("u1,i1,1\nu2,i2,1e-50\n",
                        "w.csv:2: weight 1e-50 is below float32's smallest normal number, 1.18e-38")}
     for name, (text, words) in cases.items():

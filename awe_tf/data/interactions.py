@@ -387,8 +387,10 @@ def read_interactions(path, name: str | None = None, duplicates: str = "error", 
                 "movielens reads such rows, a single file, where user and item ids are whole numbers, every rating "
                 "above 0 as 1)")
     weighted = next(((line_no, fields) for line_no, fields in rows if len(fields) == 3), None)
+    trailing = {4: f" (the last empty: does every line end with {sep!r}? keep the first three columns: "
+                   f"{_cut_command(path)})"}
     for line_no, fields in rows:
-        _check_field_count(path, sep, line_no, fields, 2, 3, hints)
+        _check_field_count(path, sep, line_no, fields, 2, 3, trailing if len(fields) == 4 and not fields[3] else hints)
         if not fields[0] or not fields[1]:
             raise DataFormatError(path, f"empty {'user' if not fields[0] else 'item'} id", line_no)
         if weighted is not None and len(fields) == 2:  # read as 1, it would sit among the weights unsaid
