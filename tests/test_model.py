@@ -799,6 +799,16 @@ def test_weights_loaded_into_a_model_built_anew_rank_as_the_saved_one(tmp_path, 
     other = AWEModel(saved.n_features, saved.n_labels, dimension=8, label_names=saved.label_names)
     with pytest.warns(UserWarning, match="never fitted, so it reads raw rows as they are"):
         other.load_weights(tmp_path / name)
+    arrays = AWEModel(saved.n_features, saved.n_labels, dimension=8, label_names=saved.label_names)
+    with pytest.warns(UserWarning, match="set_weights: the input transform .* is not among a model's weights"):
+        arrays.set_weights(saved.get_weights())  # arrays alone: the transform is not among them
+    import warnings
+
+    built = AWEModel.from_config(saved.get_config())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # its transform came with its config
+        built.set_weights(saved.get_weights())
+    np.testing.assert_array_equal(built.score(rows), saved.score(rows))
 
 
 def test_a_savedmodel_of_the_model_is_refused_saying_what_saves_and_what_serves(tmp_path, emotions):

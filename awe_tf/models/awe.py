@@ -600,6 +600,17 @@ class AWEModel(tfrs.Model):
                           "(AWEModel.from_config)", stacklevel=2)
         return out
 
+    def set_weights(self, weights):
+        """Keras' ``set_weights``: U, V and G's arrays. The input transform is no array among them,
+        so a model whose transform was never fitted is warned about (its raw rows would be read
+        unstandardised)."""
+        super().set_weights(weights)
+        if self._transform_config() is None:
+            warnings.warn("set_weights: the input transform (what adapt fitted: numeric columns' means and deviations) "
+                          "is not among a model's weights, and this model's was never fitted, so it reads raw rows as "
+                          "they are: adapt it on the training data, or build it from the other model's config "
+                          "(AWEModel.from_config(other.get_config()))", stacklevel=2)
+
     def save_model(self, directory) -> Path:
         """Write the config (JSON) and weights (a TF checkpoint) to ``directory``."""
         return saving.save(self, directory)
