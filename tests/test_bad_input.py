@@ -497,6 +497,8 @@ PYTHON = [
      ["got ndarray", "model.score(X)"]),
     ("NaN in X", lambda: _dataset(np.eye(4, 3), X=np.where(np.eye(4, 3) > 0, np.nan, 0.5)), ValueError,
      ["X holds NaN or infinite values", "first in row 0"]),
+    ("X below float32's normal numbers", lambda: _dataset(np.eye(4, 3), X=sp.csr_matrix(np.eye(4, 3) * 1e-50)),
+     ValueError, ["X holds 1e-50, below float32's smallest normal number", "or reads 0"]),
     ("X beyond float32", lambda: _dataset(np.eye(4, 3), X=np.diag([1.0, 1.0, 1e300])[[0, 1, 2, 2]]), ValueError,
      ["beyond float32's range", "first in row 2"]),
     ("labels as lists of ids", lambda: __import__("awe_tf").Dataset(np.ones((2, 3)), [[3, 8], [1]]), ValueError,

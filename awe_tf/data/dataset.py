@@ -30,6 +30,22 @@ def check_finite_rows(X: sp.csr_matrix, what: str) -> None:
                                          if np.isnan(X.data).any() else ""))
 
 
+def _refuse_subnormal(values, what: str) -> None:
+    """Refuse an array or SciPy matrix of wider floats than float32 holding a value other than 0
+    below float32's smallest normal number, which float32 holds without its digits or as 0 (a
+    feature's value, a label read as 0), as the readers refuse such a value in a file."""
+    from awe_tf.data.errors import FLOAT32_TINY
+
+    array = values.data if sp.issparse(values) else values
+    if not isinstance(array, np.ndarray) or array.dtype.kind != "f" or array.dtype.itemsize <= 4:
+        return
+    tiny = (np.abs(array) < FLOAT32_TINY) & (array != 0)
+    if tiny.any():
+        raise ValueError(f"{what} holds {float(array[tiny].ravel()[0])!r}, below float32's smallest normal number, "
+                         f"{FLOAT32_TINY:.3g} (a model keeps values as float32, where it loses its digits or reads 0): "
+                         "scale the column up, or give 0")
+
+
 def first_difference(names: list[str], others: list[str], ours: str = "in training", theirs: str = "there",
                      what: str = "feature") -> str:
     """Where two lists of names first differ, in words: ``names`` are ``ours``, ``others``
@@ -259,6 +275,7 @@ class Dataset:
         for part in ("X", "Y"):
             if getattr(self, part) is None:
                 raise ValueError(f"{self.name}: {part} is None: a Dataset needs both X and Y")
+            _refuse_subnormal(getattr(self, part), f"{self.name}: {part}")
             try:
                 with np.errstate(over="ignore"):  # a value beyond float32's range becomes inf, refused below
                     setattr(self, part, sp.csr_matrix(getattr(self, part), dtype=np.float32))
