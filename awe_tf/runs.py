@@ -332,14 +332,20 @@ def clear_unpublished(run: Path) -> None:
 
 def validation_weights(run: Path) -> list | None:
     """The weights of the best model of the run's validation stage, in order (None: it has none),
-    which ``--init-from`` starts that stage from."""
+    which ``--init-from`` starts that stage from; a :class:`RunError` where they cannot be read."""
+    import zipfile
+
     import numpy as np
 
     path = Path(run) / STAGES[0] / "checkpoints" / "best.npz"
     if not path.exists():
         return None
-    with np.load(path) as weights:
-        return [weights[f"w{i}"] for i in range(len(weights.files))]
+    try:
+        with np.load(path) as weights:
+            return [weights[f"w{i}"] for i in range(len(weights.files))]
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:  # cut short, or not what a run wrote
+        raise RunError(f"{path}: its validation stage's model cannot be read ({type(error).__name__}: {error}): the "
+                       "run's folder is damaged; add --no-validate to start from its final model alone") from None
 
 
 def validation_digest(weights: list | None) -> str | None:

@@ -192,7 +192,9 @@ CASES = [
     ("evaluate a folder without a model", ["evaluate", "{dir}/model/weights"], ["holds no saved AWE model",
                                                                                 "awe_model.json"]),
     ("evaluate a model of a damaged config", ["evaluate", "{dir}/damaged-config"],
-     ["damaged-config/awe_model.json is not a model's config", "Expecting property name", "is damaged"]),
+     ["damaged-config/awe_model.json: not a model's config", "Expecting property name", "is damaged"]),
+    ("evaluate a model of a config without its settings", ["evaluate", "{dir}/bare-config"],
+     ["bare-config/awe_model.json: the model it describes cannot be built (TypeError", "is damaged"]),
     ("evaluate a model without its weights", ["evaluate", "{dir}/no-weights"],
      ["no-weights/weights: the model's weights cannot be read (NotFoundError", "damaged or incomplete"]),
     ("evaluate a model of weights cut short", ["evaluate", "{dir}/cut-weights"],
@@ -259,10 +261,11 @@ def folder(tmp_path_factory):
         path = root / name
         path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
     AWEModel(499, 374, dimension=4).save_model(root / "model")
-    for damaged in ("damaged-config", "no-weights", "cut-weights", "unrecorded/model"):  # copied or cut short
+    for damaged in ("damaged-config", "bare-config", "no-weights", "cut-weights", "unrecorded/model"):  # copied, cut
         shutil.copytree(root / "model", root / damaged)
     (root / "unrecorded" / "features.json").write_text("{}")  # a run's folder, its metrics.json lost
     (root / "damaged-config" / "awe_model.json").write_text("{")
+    (root / "bare-config" / "awe_model.json").write_text('{"format": 2}')
     shutil.rmtree(root / "no-weights" / "weights")
     data = next((root / "cut-weights" / "weights").glob("*.data-*"))
     data.write_bytes(data.read_bytes()[:10])
@@ -541,8 +544,8 @@ PYTHON = [
     ("continue_from a path", lambda: __import__("awe_tf").training.fit(_dataset(np.eye(4, 3)), continue_from="m"),
      TypeError, ["continue_from takes a trained AWEModel, got str"]),
     ("a model's fit result", lambda: __import__("awe_tf").training.fit(_dataset(np.eye(4, 3)), model=__import__(
-        "awe_tf").training.FitResult.as_given(AWEModel(3, 3))), TypeError, ["model takes a trained AWEModel, got "
-                                                                              "FitResult (its .model)"]),
+        "awe_tf").training.FitResult.as_given(AWEModel(3, 3))), TypeError, ["model takes an AWEModel, got FitResult "
+                                                                              "(its .model)"]),
     ("on_linear_model's arguments in another order", lambda: __import__("awe_tf").training.iterative.on_linear_model(
         AWEModel(3, 3), _dataset(np.eye(4, 3)), "vote:weight=3,k=2"), TypeError,
      ["on_linear_model: train must be a Dataset", "got a AWEModel"]),
@@ -649,3 +652,18 @@ def test_top_k_past_the_labels_gives_every_label_and_a_slot_none_fills_is_said()
         short, _ = recommender.top_k(np.array([[1.0, 1.0, 0, 0], [0, 0, 0, 0]]), 4)  # a user's own items left out
     assert (short[0, 2:] == -1).all() and (short[1] >= 0).all()
     assert ids.shape == scores.shape == (3, 4) and (np.sort(ids, axis=1) == np.arange(4)).all()
+
+
+def test_a_validation_stage_model_cut_short_is_named(tmp_path):
+    """--init-from reads a run's validation-stage model (best.npz): one cut short is refused,
+    naming it and the way round, not a zipfile traceback."""
+    from awe_tf import runs
+
+    best = tmp_path / "validation" / "checkpoints" / "best.npz"
+    best.parent.mkdir(parents=True)
+    np.savez(best, w0=np.ones((3, 2)))
+    assert len(runs.validation_weights(tmp_path)) == 1
+    best.write_bytes(best.read_bytes()[:40])
+    with pytest.raises(runs.RunError, match=r"best.npz: its validation stage's model cannot be read \(BadZipFile.*"
+                                            r"add --no-validate"):
+        runs.validation_weights(tmp_path)

@@ -1070,7 +1070,7 @@ def test_a_second_command_into_a_directory_that_a_run_is_writing_is_refused(tmp_
     """While one process trains into -o (here one that holds the directory's lock as a run does),
     another train into it stops at once and names it; once that process ends, the directory is
     free again (the lock goes with the process, however it ends)."""
-    from awe_tf.cli.common import LOCK, UsageError, hold_directory, release_directories
+    from awe_tf.cli.common import LOCK, hold_directory, release_directories
 
     out = tmp_path / "busy"
     out.mkdir()
@@ -1083,10 +1083,6 @@ def test_a_second_command_into_a_directory_that_a_run_is_writing_is_refused(tmp_
         assert refused.returncode == 2 and "Traceback" not in refused.stderr
         assert f"--output {out}: another awe-tf command (process 4242) is writing there" in refused.stderr
         assert not (out / "validation").exists() and not (out / "metrics.json").exists()
-        searching = run("tune", "--trials", "1", "--epochs", "1", "-o", str(out), check=False)
-        assert searching.returncode == 2 and "Traceback" not in searching.stderr  # a search's trials too
-        assert f"--output {out}: another awe-tf command (process 4242) is writing there" in searching.stderr
-        assert [path.name for path in out.iterdir()] == [LOCK]
     finally:
         holder.kill()
         holder.wait()
@@ -1098,32 +1094,67 @@ def test_a_second_command_into_a_directory_that_a_run_is_writing_is_refused(tmp_
         release_directories()
     done = run("train", "--epochs", "1", "--dimension", "4", "--no-baselines", "-o", str(out))
     assert (out / "metrics.json").exists() and "another awe-tf command" not in done.stderr
+
+
+def test_a_search_another_process_is_running_is_refused_and_a_folder_without_room_for_a_lock_is_named(tmp_path):
+    """A search is held by a lock beside its folder in --output (--restart removes the folder):
+    a second tune of it stops at once, naming the process, while other searches of the folder may
+    run; where no lock can be written (a read-only folder), the command stops naming it."""
+    from awe_tf.cli.common import UsageError, hold_directory, release_directories
+    from awe_tf.tuning import search_name
+
+    out = tmp_path / "searches"
+    out.mkdir()
+    lock = out / f".{search_name(awe_tf.load_dataset('corel5k').train, 'constant', 'random')}.lock"
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a+'); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); f.write('4242'); f.flush(); print('held', flush=True); "
+                               "time.sleep(120)", str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        refused = run("tune", "--affinity", "constant", "--trials", "1", "--epochs", "1", "-o", str(out), check=False)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert f"--output {out}: another awe-tf command (process 4242) is writing there" in refused.stderr
+        assert [path.name for path in out.iterdir()] == [lock.name]
+        hold_directory(out, "--output", ".another-search.lock")  # another search of the folder is free
+    finally:
+        holder.kill()
+        holder.wait()
+        release_directories()
     unwritable = tmp_path / "read-only"
-    (unwritable / LOCK).mkdir(parents=True)  # where no lock file can be written (a read-only run's folder, say)
+    (unwritable / lock.name).mkdir(parents=True)  # where no lock file can be written (a read-only folder, say)
     with pytest.raises(UsageError, match=r"--output .*read-only: cannot write there \(Is a directory\)"):
-        hold_directory(unwritable, "--output")
+        hold_directory(unwritable, "--output", lock.name)
 
 
-def test_a_checkpoint_that_cannot_be_written_stops_with_one_line(tmp_path, monkeypatch, capsys):
-    """TensorFlow's error for a checkpoint it could not write (a full disk) ends the command with
-    one line saying so and how the run goes on, not a traceback."""
+@pytest.mark.parametrize("kind, said, advice", [
+    ("ResourceExhaustedError", "ckpt-1_temp: No space left on device [Op:SaveV2]", "free some space"),
+    ("ResourceExhaustedError", "OOM when allocating tensor with shape[4096,64]", "give it more memory, or train "
+                                                                                  "smaller steps (--pairs-per-batch)"),
+    ("OSError", "No space left on device", "free some space"),  # Python's own writes: state.json, metrics.json
+], ids=["full disk", "memory", "full disk, Python's write"])
+def test_a_checkpoint_that_cannot_be_written_stops_with_one_line(kind, said, advice, tmp_path, monkeypatch, capsys):
+    """An error writing a checkpoint (TensorFlow's, for a full disk or memory it could not get;
+    Python's, for a full disk) ends the command with one line saying what to mend and how the run
+    goes on, not a traceback."""
+    import errno
+
     import tensorflow as tf
 
     from awe_tf import cli
     from awe_tf.training import callbacks
 
-    def full(self, epoch, logs=None):
-        raise tf.errors.ResourceExhaustedError(None, None, f"{tmp_path}/ckpt-1_temp: No space left on device "
-                                                           "[Op:SaveV2]")
+    def failing(self, epoch, logs=None):
+        if kind == "OSError":
+            raise OSError(errno.ENOSPC, said)
+        raise getattr(tf.errors, kind)(None, None, said)
 
-    monkeypatch.setattr(callbacks.EpochCheckpoint, "on_epoch_end", full)
+    monkeypatch.setattr(callbacks.EpochCheckpoint, "on_epoch_end", failing)
     out = tmp_path / "run"
     code = cli.main(["train", "--dataset", "emotions", "--epochs", "1", "--dimension", "4", "--no-baselines",
                      "--verbose", "0", "-o", str(out)])
     error = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(error) == 1, error
-    assert error[0].startswith(f"error: {tmp_path}/ckpt-1_temp: No space left on device [Op:SaveV2]; free some "
-                               "space, then run it again: ")
+    assert error[0].startswith("error: ") and said in error[0] and f"; {advice}, then run it again: " in error[0]
     assert str(out) in error[0] and not (out / "metrics.json").exists()
 
 

@@ -311,6 +311,7 @@ def test_rows_are_found_by_their_ids_as_text():
     data = Dataset(np.eye(3), np.eye(3)[::-1], row_ids=np.array(["u7", "u3", "7"]))
     assert data.rows_of(["u3", 7, "u7"]).tolist() == [1, 2, 0]
     assert data.rows_of([" u3", "u7\t"]).tolist() == [1, 0]  # spaces around an id are no part of it, as read
+    assert Dataset(np.eye(2), np.eye(2)[::-1], row_ids=np.array([" a", "b"])).rows_of(["a", " a "]).tolist() == [0, 0]
     spaced = Dataset.from_interactions([" u1", "u1", "u2 "], ["a", " b", "b"])  # as the file readers strip them
     assert list(spaced.row_ids) == ["u1", "u2"] and spaced.label_names == ["a", "b"]
     with pytest.raises(KeyError, match="no row of data has the id 'u9' .its 3 rows' ids are as its data gives"):

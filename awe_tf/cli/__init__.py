@@ -13,6 +13,7 @@ does), :mod:`~awe_tf.cli.common` (the checks of output paths they share); this m
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import os
@@ -71,14 +72,6 @@ def import_user_module(module: str) -> None:
                           "yours, or give its path (--import ./FILE.py)")
 
 
-def _tensor_as_bool() -> type:
-    """TensorFlow's error for a tensor used as a Python bool while a graph is traced (imported
-    only when an error is being handled, so commands that need no TensorFlow load none)."""
-    if "tensorflow" not in sys.modules:
-        return type("_NoTensorFlowError", (Exception,), {})
-    return sys.modules["tensorflow"].errors.OperatorNotAllowedInGraphError
-
-
 def error_cause(error) -> str:
     """What a TensorFlow error says of its cause, on one line: its message's own lines, without a
     graph error's header (``Graph execution error:``, ``Detected at node ...``), the Python stack
@@ -89,22 +82,31 @@ def error_cause(error) -> str:
     return " ".join(lines)
 
 
-def _lost_peer() -> tuple[type, ...]:
-    """TensorFlow's errors for a cluster task that stopped answering mid-run (a killed worker or
-    parameter server); none where TensorFlow was not loaded (see :func:`_tensor_as_bool`)."""
+def _tf_errors(*names: str) -> tuple[type, ...]:
+    """TensorFlow's error classes of these names (``tf.errors``), looked up only when an error is
+    being handled, so commands that need no TensorFlow load none; none where it was not loaded."""
     if "tensorflow" not in sys.modules:
         return ()
-    errors = sys.modules["tensorflow"].errors
-    return errors.UnavailableError, errors.AbortedError
+    return tuple(getattr(sys.modules["tensorflow"].errors, name) for name in names)
 
 
-def _unwritten() -> tuple[type, ...]:
-    """TensorFlow's errors for a file it could not write (a checkpoint on a full disk, in a folder
-    not this user's) or memory it could not get; none where TensorFlow was not loaded."""
-    if "tensorflow" not in sys.modules:
-        return ()
-    errors = sys.modules["tensorflow"].errors
-    return errors.ResourceExhaustedError, errors.PermissionDeniedError
+LOST_PEER = ("UnavailableError", "AbortedError")  # a cluster task that stopped answering mid-run
+UNWRITTEN = ("ResourceExhaustedError", "PermissionDeniedError")  # a file TensorFlow could not write, memory it lacked
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT)  # a full disk, a full quota
+
+
+def _shortened(text: str, most: int) -> str:
+    return text if len(text) <= most else text[:most - 3] + "..."
+
+
+def _mend(said: str, full: bool) -> str:
+    """What to do about a file that could not be written or memory that could not be had (``said``,
+    the error's text; ``full``: for want of room on the disk), before running the command again."""
+    if full or "No space left on device" in said or "quota exceeded" in said.lower():
+        return "free some space"
+    if "OOM" in said or "memory" in said.lower():
+        return "give it more memory, or train smaller steps (--pairs-per-batch)"
+    return "mend that"
 
 
 class _Output:
@@ -230,28 +232,27 @@ def main(argv=None) -> int:
         return code
     except SettingError as err:
         print(f"error: {flag_of(getattr(args, 'parser', None), err.field)} {err.problem}", file=sys.stderr)
-    except _tensor_as_bool() as err:  # an affinity of one's own with a Python branch on a tensor
+    except _tf_errors("OperatorNotAllowedInGraphError") as err:  # an affinity with a Python branch on a tensor
         print("error: a Python if (or while, and, or) on a tensor's value cannot be traced into a graph: an "
               "affinity's hooks branch with tf.cond or tf.where (README: Adding an affinity) "
               f"({str(err).splitlines()[0]})", file=sys.stderr)
     except (DataFormatError, ValueError, RuntimeError, ImportError, OSError) as err:  # OSError: a broken pipe too,
         parser = getattr(args, "parser", None)
-        print(f"error: {_named_by_flags(str(err), parser)}{_resume_flags(err, parser)}",  # other than the output's
+        room = isinstance(err, OSError) and err.errno in NO_ROOM  # a file of Python's own: state, metrics
+        print(f"error: {_named_by_flags(str(err), parser)}{_resume_flags(err, parser)}"  # other than the output's
+              + (f"; {_mend(str(err), True)}, then run it again{_goes_on(args)}" if room else ""),
               file=sys.stderr)  # (a reader of the output may stop early)
-    except _lost_peer() as err:
+    except _tf_errors(*LOST_PEER) as err:
         if getattr(args, "strategy", None) not in ("multiworker", "parameter-server"):
             raise  # not a cluster's: TensorFlow's own error, whole
-        said = error_cause(err)
-        said = said if len(said) <= 200 else said[:197] + "..."
+        said = _shortened(error_cause(err), 200)
         again = "each worker's command" if args.strategy == "multiworker" else "this command"
         print(f"error: a task of the cluster stopped answering ({said or type(err).__name__}): start it again, then "
               f"{again}{' without --restart' if _discarded(args) else ''}, which goes on from its last finished "
               f"epoch (in {args.output})", file=sys.stderr)
-    except _unwritten() as err:
-        said = error_cause(err)
-        said = said if len(said) <= 300 else said[:297] + "..."
-        mend = "free some space" if "No space left on device" in said else "mend that"
-        print(f"error: {said}; {mend}, then run it again{_goes_on(args)}", file=sys.stderr)
+    except _tf_errors(*UNWRITTEN) as err:
+        said = _shortened(error_cause(err), 300)
+        print(f"error: {said}; {_mend(said, False)}, then run it again{_goes_on(args)}", file=sys.stderr)
     except KeyboardInterrupt as interrupt:
         _put_back(main_thread, terminate)  # first: a second SIGTERM while this is said stops nothing half-way
         terminated = isinstance(interrupt, Terminated)

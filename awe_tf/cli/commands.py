@@ -323,9 +323,11 @@ def cmd_tune(args) -> int:
     print(f"data: {split.train!r}")
     monitor = monitor_of(args, split)
     check_monitor_fits(args, monitor, split.train.n_labels)
-    # held against another command writing there: two searches of one folder would train its trials twice over
-    hold_directory(writable_directory(Path(args.output), "--output"), "--output")
-    earlier = Path(args.output) / search_name(split.train, args.affinity, args.oracle)
+    # the search held against another command searching it, which would train its trials twice over (a lock beside
+    # its folder, which --restart removes; other searches in --output go on)
+    searched = search_name(split.train, args.affinity, args.oracle)
+    hold_directory(writable_directory(Path(args.output), "--output"), "--output", f".{searched}.lock")
+    earlier = Path(args.output) / searched
     discarded = args.restart and earlier.exists()
     tuner = make_tuner(args.oracle, split.train, args.affinity, directory=args.output, max_trials=trials,
                        max_epochs=args.epochs, seed=args.seed, iterations=args.iterations or 1, overwrite=args.restart,

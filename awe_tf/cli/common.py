@@ -41,31 +41,32 @@ def writable_directory(path: Path, flag: str) -> Path:
 
 
 LOCK = ".awe-tf.lock"  # in a run's directory while a command writes it
-_held = {}  # the directories this process holds, by path, their lock files open until its command ends
+_held = {}  # the lock files this process holds, by path, open until its command ends
 
 
-def hold_directory(path: Path, flag: str) -> None:
-    """Hold the directory ``path`` for this command: an advisory lock on its :data:`LOCK` file,
+def hold_directory(path: Path, flag: str, lock: str = LOCK) -> None:
+    """Hold the directory ``path`` for this command: an advisory lock on its ``lock`` file (one
+    per search of ``awe-tf tune``'s, in their shared folder; :data:`LOCK` for a run's directory),
     which the system lets go when the process ends, however it ends (:func:`release_directories`
     at the command's end). Another process holding it is a UsageError naming ``flag``: two runs
     writing one directory would resume from each other's checkpoints and write over each other's
     results. Holding it again is nothing; a file system without locks leaves it unheld."""
     import fcntl
 
-    path = Path(path).resolve()
+    path = Path(path).resolve() / lock
     if path in _held:
         return
     try:
-        handle = open(path / LOCK, "a+")  # held past this function: release_directories closes it
+        handle = open(path, "a+")  # held past this function: release_directories closes it
     except OSError as error:  # a read-only folder (a finished run's, kept so)
-        raise UsageError(f"{flag} {path}: cannot write there ({error.strerror})") from None
+        raise UsageError(f"{flag} {path.parent}: cannot write there ({error.strerror})") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.seek(0)
         holder = handle.read().strip()
         handle.close()
-        raise UsageError(f"{flag} {path}: another awe-tf command{f' (process {holder})' if holder else ''} is "
+        raise UsageError(f"{flag} {path.parent}: another awe-tf command{f' (process {holder})' if holder else ''} is "
                          f"writing there; wait for it to end, or give another {flag}") from None
     except OSError:  # no locks there (some network file systems)
         handle.close()

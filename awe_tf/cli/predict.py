@@ -53,7 +53,7 @@ def _whole_data(args):
 def _users(data, name: str, users: list[str]):
     """The rows of ``users`` (ids as the data file gives them) in ``data`` and their ids."""
     try:
-        return data.X[data.rows_of(users)], list(users)
+        return data.X[data.rows_of(users)], [user.strip() for user in users]  # as the rows know them
     except KeyError as error:
         raise UsageError(f"--user: {error.args[0]}; a user it has not seen goes in --items") from None
 

@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import json
 import numbers
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -34,22 +35,22 @@ def _refuse_subnormal(values, what: str) -> None:
     """Refuse an array or SciPy matrix of wider floats than float32 holding a value other than 0
     below float32's smallest normal number, which float32 holds without its digits or as 0 (a
     feature's value, a label read as 0), as the readers refuse such a value in a file."""
-    from awe_tf.data.errors import FLOAT32_TINY
+    from awe_tf.data.errors import BELOW_NORMAL, FLOAT32_TINY
 
     array = values.data if sp.issparse(values) else values
     if not isinstance(array, np.ndarray) or array.dtype.kind != "f" or array.dtype.itemsize <= 4:
         return
     tiny = (np.abs(array) < FLOAT32_TINY) & (array != 0)
     if tiny.any():
-        raise ValueError(f"{what} holds {float(array[tiny].ravel()[0])!r}, below float32's smallest normal number, "
-                         f"{FLOAT32_TINY:.3g} (a model keeps values as float32, where it loses its digits or reads 0): "
-                         "scale the column up, or give 0")
+        raise ValueError(f"{what} holds {float(array[tiny].ravel()[0])!r}, {BELOW_NORMAL}: scale the column up, or "
+                         "write 0")
 
 
 def first_difference(names: list[str], others: list[str], ours: str = "in training", theirs: str = "there",
                      what: str = "feature") -> str:
     """Where two lists of names first differ, in words: ``names`` are ``ours``, ``others``
-    ``theirs``.
+    ``theirs`` (with the columns of a nominal attribute whose values the two list in other orders:
+    ``m`` of values ``{a,b,c}`` in training and ``{c,b,a}`` there).
 
     Example:
         >>> first_difference(["a", "b"], ["a", "c"])
@@ -60,14 +61,17 @@ def first_difference(names: list[str], others: list[str], ours: str = "in traini
         "2 features there, 3 in training: the first not there is 'c' (feature 2)"
         >>> first_difference(["Mode"], ["mode"])
         "feature 0 is 'mode' there, 'Mode' in training ('Mode' is not there; the two differ in letter case only)"
-        >>> first_difference(["m=b", "m=c"], ["m=b", "m=a"]).split("; ")[1][:44]  # {a,b,c} in training, {c,b,a} there
-        "both are values of the nominal attribute 'm'"
+        >>> print(first_difference(["m=b", "m=c"], ["m=b", "m=a"]))  # doctest: +NORMALIZE_WHITESPACE
+        feature 1 is 'm=a' there, 'm=c' in training ('m=c' is not there; both are values of the nominal
+        attribute 'm', a column each but its first value: does the file list its values in another order?
+        list them as the training file does)
     """
     names, others = list(names), list(others)
     for index, (name, other) in enumerate(zip(names, others, strict=False)):
         if name != other:
             where = f"{what} {others.index(name)} {theirs}" if name in others else f"not {theirs}"
-            where = f"{name!r} is {where}" + lookalike(str(name), str(other))
+            where = f"{name!r} is {where}" + (lookalike(str(name), str(other))
+                                              or other_value_order(str(name), str(other)))
             return f"{what} {index} is {other!r} {theirs}, {name!r} {ours} ({where})"
     if len(others) == len(names):
         return f"{len(others)} {what}s {theirs}, {len(names)} {ours}, the same"
@@ -79,14 +83,20 @@ def first_difference(names: list[str], others: list[str], ours: str = "in traini
 def lookalike(name: str, other: str) -> str:
     """What makes two names that print alike differ, where that is all: their Unicode form (an
     accented letter as one character or as a letter and a combining accent: NFC against NFD), or
-    letter case; two values of one nominal attribute (``m=a``, ``m=c``: its values listed in
-    another order); else nothing."""
+    letter case; else nothing."""
     import unicodedata
 
     if unicodedata.normalize("NFC", name) == unicodedata.normalize("NFC", other):
         return "; the two are the same letters in another Unicode form (NFC against NFD): save both files alike"
     if name.casefold() == other.casefold():
         return "; the two differ in letter case only"
+    return ""
+
+
+def other_value_order(name: str, other: str) -> str:
+    """Where two feature names are columns of one nominal attribute (``m=a``, ``m=c``: a column
+    for each of its values but the first), what that says of two files' attributes: their values
+    listed in other orders; else nothing."""
     attribute, value = name.partition("=")[::2]
     if value and other.partition("=")[0] == attribute and other.partition("=")[2]:
         return (f"; both are values of the nominal attribute {attribute!r}, a column each but its first value: "
@@ -304,9 +314,8 @@ class Dataset:
             raise ValueError("recommendation data needs X and Y over the same item vocabulary")
         if self.task == ANNOTATION:  # (a recommendation set's items may share a name: MovieLens titles)
             for part, names in (("label", self.label_names), ("feature", self.feature_names)):
-                if len(set(names)) < len(names):
-                    seen = set()
-                    twice = next(name for name in names if name in seen or seen.add(name))
+                twice = next((name for name, count in Counter(names).items() if count > 1), None)
+                if twice is not None:
                     raise ValueError(f"{self.name}: two {part}s are named {twice!r}: a model names its {part}s by "
                                      f"these names ({'its answers' if part == 'label' else 'rows read by column'}), "
                                      f"so each must be one {part}'s; rename one")
@@ -456,7 +465,7 @@ class Dataset:
         """
         if isinstance(ids, (str, bytes, int, np.integer)):
             raise TypeError(f"rows_of takes a list of ids: rows_of([{ids!r}])")
-        index = {str(row_id): row for row, row_id in enumerate(self.row_ids)}
+        index = {str(row_id).strip(): row for row, row_id in enumerate(self.row_ids)}
         ids = [str(row_id).strip() for row_id in ids]  # spaces around an id are no part of it, as read from files
         unknown = [row_id for row_id in ids if row_id not in index]
         if unknown:

@@ -17,6 +17,8 @@ class DataFormatError(ValueError):
 
 FLOAT32_MAX = 3.4028234663852886e38
 FLOAT32_TINY = 1.1754943508222875e-38  # float32's smallest normal: a weight below loses digits, then reads 0
+BELOW_NORMAL = (f"below float32's smallest normal number, {FLOAT32_TINY:.3g} (a model keeps values as float32, where "
+                "it loses its digits or reads 0)")  # what is wrong with a value other than 0 below FLOAT32_TINY
 
 
 def check_finite(path, value: float, line: int | str | None, what: str = "value", unit: str | None = None,
@@ -29,9 +31,8 @@ def check_finite(path, value: float, line: int | str | None, what: str = "value"
     if abs(value) > FLOAT32_MAX:
         raise DataFormatError(path, f"{what} is {value!r}, beyond float32's range (3.4e38)", line, unit)
     if normal and value and abs(value) < FLOAT32_TINY:
-        raise DataFormatError(path, f"{what} is {value!r}, below float32's smallest normal number, {FLOAT32_TINY:.3g} "
-                                    "(a model keeps values as float32, where it loses its digits or reads 0): scale "
-                                    "the column up, or write 0", line, unit)
+        raise DataFormatError(path, f"{what} is {value!r}, {BELOW_NORMAL}: scale the column up, or write 0", line,
+                              unit)
     return value
 
 

@@ -14,7 +14,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from awe_tf.data.dataset import RECOMMENDATION, Dataset
-from awe_tf.data.errors import FLOAT32_MAX, FLOAT32_TINY, DataFormatError, check_finite, is_number, parse_float
+from awe_tf.data.errors import (
+    BELOW_NORMAL,
+    FLOAT32_MAX,
+    FLOAT32_TINY,
+    DataFormatError,
+    check_finite,
+    is_number,
+    parse_float,
+)
 from awe_tf.data.text import ADDS_UP, check_duplicates, data_name, some_of, text_lines
 
 INTERACTION_SEPARATORS = ("\t", ",")  # an interactions file's: tabs, or commas in a .csv (read_interactions)
@@ -280,7 +288,7 @@ def read_movielens(path, name: str | None = None, duplicates: str = "error") -> 
         user, item = fields[0], fields[1]
         if not (user.isdigit() and item.isdigit()):
             raise DataFormatError(path, f"user and movie ids must be integers, got {user!r}, {item!r}", line_no)
-        if parse_float(path, fields[2], line_no, "rating") <= 0:  # MovieLens rates from 0.5 or 1 up
+        if parse_float(path, fields[2], line_no, "rating", normal=False) <= 0:  # MovieLens rates from 0.5 or 1 up
             raise DataFormatError(path, f"rating {fields[2]!r} is no interaction (MovieLens rates from 0.5 up, and "
                                         "every rating is read as one): leave rows of 0 or below out", line_no)
         users.append(int(user))
@@ -520,8 +528,7 @@ def _weight_problem(weight: float) -> str | None:
         return (f"weight {weight!r} must be positive (an interaction of weight 0, an impression without a click, is no "
                 "interaction: leave it out)")
     if weight < FLOAT32_TINY:
-        return (f"weight {weight!r} is below float32's smallest normal number, {FLOAT32_TINY:.3g} (a model keeps "
-                "weights as float32): scale the weights up")
+        return f"weight {weight!r} is {BELOW_NORMAL}: scale the weights up"
     return None
 
 

@@ -273,6 +273,17 @@ def meka_hint(path) -> str:
     return ""
 
 
+def _named_features(arff_path, csc, feature_cols, names, kinds):
+    """:func:`_features`, refusing two features of one name: an attribute named as a category's
+    column (``attribute=value``), which a request or a check by name would mix up."""
+    X, feature_names, numeric, categories = _features(csc, feature_cols, names, kinds)
+    twice = [name for name, count in Counter(feature_names).items() if count > 1]
+    if twice:
+        raise DataFormatError(arff_path, f"two features named {twice[0]!r}: a category's column (attribute=value) "
+                                         "and an attribute of that name; rename the attribute")
+    return X, feature_names, numeric, categories
+
+
 def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "error",
                unlabelled: bool = False) -> Dataset:
     """Read a Mulan data set: attributes named in the XML are labels, the rest are features.
@@ -297,7 +308,8 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
     position = {n: i for i, n in enumerate(names)}
     missing = [n for n in label_names if n not in position]
     if unlabelled and len(missing) == len(label_names):
-        X, feature_names, numeric, categories = _features(matrix.tocsc(), np.arange(len(names)), names, kinds)
+        X, feature_names, numeric, categories = _named_features(arff_path, matrix.tocsc(), np.arange(len(names)),
+                                                                names, kinds)
         return Dataset(X=X, Y=sp.csr_matrix((X.shape[0], len(label_names)), dtype=np.float32),
                        feature_names=feature_names, label_names=label_names, task=ANNOTATION,
                        name=name or data_name(arff_path), numeric_features=numeric, categories=categories)
@@ -317,11 +329,7 @@ def read_mulan(arff_path, xml_path, name: str | None = None, duplicates: str = "
             raise DataFormatError(arff_path, f"label {names[col]!r} has values {{{','.join(kinds[col][:8])}}}, "
                                   "expected numbers such as {0,1} (0: absent, 1: present)")
     csc = matrix.tocsc()
-    X, feature_names, numeric, categories = _features(csc, feature_cols, names, kinds)
-    twice = [name for name, count in Counter(feature_names).items() if count > 1]
-    if twice:  # an attribute named as a category's column: a request or a check by name would mix the two
-        raise DataFormatError(arff_path, f"two features named {twice[0]!r}: a category's column (attribute=value) "
-                                         "and an attribute of that name; rename the attribute")
+    X, feature_names, numeric, categories = _named_features(arff_path, csc, feature_cols, names, kinds)
     Y = csc[:, label_cols].tocsr()
     Y.eliminate_zeros()
     wrong = np.flatnonzero(Y.data < 0)

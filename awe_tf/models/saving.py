@@ -81,11 +81,10 @@ def saved_config(directory) -> dict:
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not a model's config, as awe-tf writes it ({error}): the model folder is "
-                         f"damaged; save, train or copy it again") from None
+        raise _damaged(path, "not a model's config, as awe-tf writes it", error) from None
     if not isinstance(config, dict):
-        raise ValueError(f"{path} is not a model's config, as awe-tf writes it (a JSON object): the model folder is "
-                         "damaged; save, train or copy it again")
+        raise _damaged(path, "not a model's config, as awe-tf writes it", TypeError(f"a JSON {type(config).__name__}, "
+                                                                                    "not an object"))
     return config
 
 
@@ -97,12 +96,19 @@ def load(model_class, directory):
     if config.pop("format", 1) < FORMAT:
         raise ValueError(f"{directory} was saved by an earlier awe-tf, which did not keep the model's input "
                          "transform with it: train it again")
-    model = model_class.from_config(with_earlier_defaults(config))
+    try:
+        model = model_class.from_config(with_earlier_defaults(config))
+    except (TypeError, KeyError) as error:  # settings missing or unknown: not what save wrote
+        raise _damaged(directory / CONFIG_FILE, "the model it describes cannot be built", error) from None
     try:
         _weights(model).read(str(directory / WEIGHTS_PREFIX)).assert_existing_objects_matched()
-    except (tf.errors.OpError, IndexError) as error:  # files missing, cut short or damaged
-        first = (getattr(error, "message", None) or str(error)).strip().splitlines()[0][:200]
-        raise ValueError(f"{directory / WEIGHTS_PREFIX.split('/')[0]}: the model's weights cannot be read "
-                         f"({type(error).__name__}: {first}): the model folder is damaged or incomplete; save, "
-                         "train or copy it again") from None
+    except (tf.errors.OpError, IndexError, ValueError) as error:  # files missing, cut short, of other shapes
+        raise _damaged(directory / WEIGHTS_PREFIX.split("/")[0], "the model's weights cannot be read", error) from None
     return model
+
+
+def _damaged(path: Path, what: str, error: Exception) -> ValueError:
+    """The refusal of a saved model's file that does not read as :func:`save` wrote it."""
+    said = next(iter((getattr(error, "message", None) or str(error)).strip().splitlines()), "")[:200]
+    return ValueError(f"{path}: {what} ({type(error).__name__}{': ' + said if said else ''}): the model folder is "
+                      "damaged or incomplete; save, train or copy it again")

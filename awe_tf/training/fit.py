@@ -231,11 +231,16 @@ def check_arguments(caller: str, train, model_config=None, train_config=None, va
 
 def check_models(**models) -> None:
     """Refuse a model argument (by its name, ``init_from=...``) that is not an :class:`AWEModel`;
-    None is none given."""
+    None is none given.
+
+    Raises:
+        TypeError: naming the argument and what it got (a :class:`FitResult`: its ``.model``).
+    """
     for flag, value in models.items():
         if value is not None and not isinstance(value, AWEModel):
             where = "its .model" if isinstance(value, FitResult) else "a saved model: AWEModel.load_model(directory)"
-            raise TypeError(f"{flag} takes a trained AWEModel, got {type(value).__name__} ({where})")
+            kind = "an AWEModel" if flag == "model" else "a trained AWEModel"  # fit trains a model given untrained
+            raise TypeError(f"{flag} takes {kind}, got {type(value).__name__} ({where})")
 
 
 def check_callbacks(caller: str, callbacks, validation=None) -> None:

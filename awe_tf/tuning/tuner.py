@@ -321,10 +321,10 @@ class _TrialRunner:
 
 @functools.cache
 def _repeatable_bayesian() -> type:
-    """KerasTuner's Bayesian oracle, its proposals drawn from the seed and the number of trials
-    so far. KerasTuner's draws the starting points of its search for the best proposal from one
-    random state made from the seed, which its saved state leaves out: a search resumed in a new
-    process drew them afresh, and proposed other trials than the same search run through."""
+    """KerasTuner's Bayesian oracle, the starting points of its search for the best proposal drawn
+    from the seed and the number of trials so far. KerasTuner's own draws them from one random
+    state made from the seed, which its saved state leaves out: a search resumed in a new process
+    would draw them afresh, and propose other trials than the same search run through."""
     import numpy as np
 
     class RepeatableBayesianOracle(_keras_tuner().oracles.BayesianOptimizationOracle):
