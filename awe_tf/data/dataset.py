@@ -40,10 +40,16 @@ def _refuse_subnormal(values, what: str) -> None:
     array = values.data if sp.issparse(values) else values
     if not isinstance(array, np.ndarray) or array.dtype.kind != "f" or array.dtype.itemsize <= 4:
         return
-    tiny = (np.abs(array) < FLOAT32_TINY) & (array != 0)
-    if tiny.any():
-        raise ValueError(f"{what} holds {float(array[tiny].ravel()[0])!r}, {BELOW_NORMAL}: scale the column up, or "
-                         "write 0")
+    flat = array.reshape(-1)
+    for start in range(0, flat.size, CHECKED_AT_ONCE):  # a block at a time: no copies of a large array
+        block = flat[start : start + CHECKED_AT_ONCE]
+        tiny = (np.abs(block) < FLOAT32_TINY) & (block != 0)
+        if tiny.any():
+            raise ValueError(f"{what} holds {float(block[tiny][0])!r}, {BELOW_NORMAL}: scale the column up, or "
+                             "write 0")
+
+
+CHECKED_AT_ONCE = 1 << 20  # values :func:`_refuse_subnormal` checks at a time
 
 
 def first_difference(names: list[str], others: list[str], ours: str = "in training", theirs: str = "there",
