@@ -1,7 +1,7 @@
 """Write the notebooks (outputs stripped) from the cells below: `python notebooks/build.py`.
 
-Every notebook starts with a guarded install cell (it installs awe-tf where it is missing, as in
-a fresh Colab runtime) and a cell tagged ``parameters`` that tests override with a small "smoke" setting
+Every notebook starts with its title, a guarded install cell (it installs awe-tf where it is
+missing, as in a fresh Colab runtime) and a cell tagged ``parameters`` that tests override with a small "smoke" setting
 (tests/test_notebooks.py runs each one top to bottom with nbclient).
 """
 
@@ -126,11 +126,11 @@ for predicted, truth in zip(ids, split.test.Y[:5], strict=True):
         ("md", "# The paper's annotation tables (Tables 1 and 2)\n\nk-NN, k-NN in WSABIE's embedding space, "
                "WSABIE and AWE with the k-NN affinity (k = 20, 3 iterative steps) on the Mulan data sets; "
                "P@1 and P@3 on the protocol's test parts. Corel5k is bundled; the other sets are read from "
-               "`AWE_DATA_DIR`, a folder holding the Mulan files as published, one folder each: "
-               "`mulan/cal500/cal500.arff` and `cal500.xml`, `mulan/emotions/` (`emotions-train.arff`, "
-               "`emotions-test.arff`, `emotions.xml`), `mulan/scene/` likewise, the names in lower case as "
-               "here: rename a file published in capitals, `CAL500.arff` (`awe-tf datasets` lists what it "
-               "finds; a file named otherwise is not found). In Colab, where `AWE_DATA_DIR` is unset, only "
+               "`AWE_DATA_DIR`, a folder holding the Mulan downloads as published, a folder each, named "
+               "as the data set in lower case: `mulan/cal500/` (`CAL500.arff` and `CAL500.xml`), "
+               "`mulan/emotions/` (`emotions-train.arff`, `emotions-test.arff`, `emotions.xml`), "
+               "`mulan/scene/` likewise (`awe-tf datasets` lists what it finds, and says why it passes over "
+               "a folder). In Colab, where `AWE_DATA_DIR` is unset, only "
                "Corel5k runs: upload the Mulan "
                "files (from the Mulan project's data sets page) into such a folder and set "
                "`os.environ[\"AWE_DATA_DIR\"]` to it before the cells below. The README's table was measured "
