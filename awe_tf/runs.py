@@ -211,6 +211,20 @@ def checkpoint_times(run: Path) -> dict:
     return found
 
 
+def finished_epochs(run: Path) -> dict:
+    """``{checkpoint directory, relative to run: the last epoch it finished}`` of every checkpoint
+    in the run in ``run`` (:func:`checkpoint_dirs`, auto's stages included), and ``published``
+    where it holds a published model: where a resumed run goes on from."""
+    found = {METRICS: (Path(run) / METRICS).exists()}
+    for checkpoints in checkpoint_dirs(run, auto=True):
+        try:
+            found[checkpoints.relative_to(run).as_posix()] = int(json.loads((checkpoints / "state.json").read_text())
+                                                                 .get("epoch", 0))
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue
+    return found
+
+
 def trained_seconds(run: Path) -> dict:
     """``{checkpoint state file, relative to run: seconds}`` of every checkpoint in the run in
     ``run`` (its stages', its iterative steps', auto's stages', :func:`checkpoint_dirs`): what

@@ -168,8 +168,9 @@ def test_a_coordinator_says_which_tasks_it_waits_for_and_stops_on_ctrl_c():
 
 
 def test_a_cluster_task_stops_on_ctrl_c():
-    """A worker or parameter server started by hand stops on Ctrl-C, as its first line says
-    (TensorFlow's own wait in the server ignores it)."""
+    """A worker or parameter server started by hand says where it serves once it does, and stops
+    on Ctrl-C, as that line says (TensorFlow's own wait in the server ignores it); a second task
+    at its address stops with one line (its port taken)."""
     import signal
 
     ports = free_ports(3)
@@ -180,8 +181,14 @@ def test_a_cluster_task_stops_on_ctrl_c():
                             env={**ENV, "TF_CONFIG": json.dumps(config), "PYTHONUNBUFFERED": "1"},
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
     try:
-        assert "stop with Ctrl-C" in proc.stdout.readline()
+        assert f"serving as ps 0 of a parameter-server cluster (TF_CONFIG), at localhost:{ports[2]}; stop with " \
+               "Ctrl-C" in proc.stdout.readline()  # once it serves
         _wait_for_ports([ports[2]], [proc])  # serving
+        second = subprocess.run([sys.executable, "-m", "awe_tf.cli", "cluster-task"], capture_output=True, text=True,
+                                env={**ENV, "TF_CONFIG": json.dumps(config)}, timeout=120)  # its port taken
+        assert second.returncode == 2 and "serving as" not in second.stdout, second.stdout
+        assert f"error: this task's server could not start at localhost:{ports[2]} (" in second.stderr
+        assert "Traceback" not in second.stderr and "give this task another port in TF_CONFIG" in second.stderr
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 130 and "interrupted" in proc.stderr.read()
     finally:
@@ -204,15 +211,16 @@ def _wait_for_ports(ports, processes, timeout=120):
             time.sleep(0.2)
 
 
-def _start_workers(out, epochs, dimensions=(16, 16)):
-    """Two `awe-tf train --strategy multiworker` processes on loopback (TF_CONFIG)."""
+def _start_workers(out, epochs, dimensions=(16, 16), outs=None):
+    """Two `awe-tf train --strategy multiworker` processes on loopback (TF_CONFIG), into ``out``
+    (or each into its own of ``outs``)."""
     ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     workers = []
-    for index, dimension in enumerate(dimensions):
+    for index, (dimension, own) in enumerate(zip(dimensions, outs or (out, out), strict=True)):
         args = [sys.executable, "-m", "awe_tf.cli", "train", "--strategy", "multiworker", "--epochs", str(epochs),
                 "--dimension", str(dimension), "--negatives", "10", "--no-validate", "--no-baselines", "--verbose",
-                "2", "-o", str(out)]
+                "2", "-o", str(own)]
         env = {**ENV, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
         workers.append(subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
     return workers
@@ -240,6 +248,22 @@ def test_multiworker_workers_given_different_settings_are_refused_by_name(tmp_pa
         assert f"model.dimension = {theirs} where this worker has {own}" in stderr, stderr[-3000:]
         assert "Traceback" not in stderr, stderr[-3000:]
     assert not (tmp_path / "two" / "final").exists()
+
+
+def test_multiworker_workers_of_folders_holding_other_epochs_are_refused(tmp_path):
+    """Workers given folders of their own, one holding a finished epoch (a run resumed after an
+    interruption), would go on from other epochs and fail inside a collective: refused on every
+    worker, naming the epochs and the shared --output."""
+    import json as json_
+
+    outs = (tmp_path / "own0", tmp_path / "own1")
+    (outs[0] / "final" / "checkpoints").mkdir(parents=True)
+    (outs[0] / "final" / "checkpoints" / "state.json").write_text(json_.dumps({"epoch": 1}))
+    results = _finish(_start_workers(None, epochs=2, outs=outs), timeout=300)
+    for code, _stdout, stderr in results:
+        assert code == 2 and "Traceback" not in stderr, stderr[-3000:]
+        assert "finished.final/checkpoints = " in stderr and "give every worker one shared --output" in stderr, \
+            stderr[-3000:]
 
 
 def test_multiworker_trains_like_one_worker_and_survives_a_killed_worker(tmp_path):

@@ -95,6 +95,17 @@ UNWRITTEN = ("ResourceExhaustedError", "PermissionDeniedError")  # a file Tensor
 NO_ROOM = (errno.ENOSPC, errno.EDQUOT)  # a full disk, a full quota
 
 
+def _own_address() -> str:
+    """This task's address, as ``TF_CONFIG`` gives it (its cluster at the task's type and index)."""
+    import json
+
+    try:
+        config = json.loads(os.environ["TF_CONFIG"])
+        return str(config["cluster"][config["task"]["type"]][int(config["task"]["index"])])
+    except (KeyError, ValueError, TypeError, IndexError):
+        return "its address in TF_CONFIG"
+
+
 def _shortened(text: str, most: int) -> str:
     return text if len(text) <= most else text[:most - 3] + "..."
 
@@ -250,6 +261,13 @@ def main(argv=None) -> int:
         print(f"error: a task of the cluster stopped answering ({said or type(err).__name__}): start it again, then "
               f"{again}{' without --restart' if _discarded(args) else ''}, which goes on from its last finished "
               f"epoch (in {args.output})", file=sys.stderr)
+    except _tf_errors("UnknownError") as err:
+        said = error_cause(err)
+        if "Could not start gRPC server" not in said:
+            raise  # TensorFlow's own error, whole
+        print(f"error: this task's server could not start at {_own_address()} ({_shortened(said, 200)}): is another "
+              "process serving that port (a task of an earlier cluster still running)? stop it, or give this task "
+              "another port in TF_CONFIG", file=sys.stderr)
     except _tf_errors(*UNWRITTEN) as err:
         said = _shortened(error_cause(err), 300)
         print(f"error: {said}; {_mend(said, False)}, then run it again{_goes_on(args)}", file=sys.stderr)

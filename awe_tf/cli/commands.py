@@ -401,9 +401,12 @@ def cmd_reproduce(args) -> int:
 def cmd_cluster_task(args) -> int:
     from awe_tf.training.strategies import run_cluster_task
 
-    print("serving as a parameter-server-training task (TF_CONFIG); stop with Ctrl-C", flush=True)
+    def serving(task, index, address):
+        print(f"serving as {task} {index} of a parameter-server cluster (TF_CONFIG), at {address}; stop with Ctrl-C",
+              flush=True)
+
     try:
-        run_cluster_task()
+        run_cluster_task(serving)
     except KeyboardInterrupt as interrupt:  # ended here, whatever printing does: collecting TensorFlow's server could
         terminated = isinstance(interrupt, Terminated)  # wait for ever
         try:

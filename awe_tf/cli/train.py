@@ -74,16 +74,22 @@ def _check_workers_agree(args, request: dict, train_config, iterations) -> None:
     """Refuse, on every worker, settings or data that differ among the workers of a multi-worker
     run (each runs its own command), before any model is built: the run's ``request``
     (:func:`~awe_tf.runs.request`) with every training setting but those each worker may set for
-    itself, G's rebuilds, the start and ``--restart``."""
+    itself, G's rebuilds, the start, ``--restart``, and the epochs the run's folder holds (workers
+    of folders of their own resume from other epochs, and their collectives fail)."""
+    from awe_tf import runs
     from awe_tf.distribute import differences_among_workers
 
     free = ("verbose", "threads")
     settings = {**request, "train": {key: value for key, value in train_config.to_dict().items() if key not in free},
                 "run": {"iterations": iterations, "init_from": args.init_from,
                         "restart": args.restart}}  # a start, or one worker discarding
+    if not args.restart:  # (each discards its folder)
+        settings["finished"] = runs.finished_epochs(Path(args.output))
     problem = differences_among_workers(settings)
     if problem:
-        raise UsageError(f"the workers were not given the same command and data: {problem}")
+        shared = " (their --output folders hold other finished epochs: give every worker one shared --output, " \
+                 "where they go on from the chief's checkpoints)" if "finished." in problem else ""
+        raise UsageError(f"the workers were not given the same command and data: {problem}{shared}")
 
 
 def _train(args) -> int:

@@ -163,11 +163,12 @@ def _listening(address: str) -> bool:
 _SERVERS: list = []
 
 
-def run_cluster_task() -> None:
+def run_cluster_task(serving=None) -> None:
     """Run this process as a worker or parameter server of the cluster in ``TF_CONFIG`` (the
     coordinator is the process that trains, with ``--strategy parameter-server``); blocks until
     Ctrl-C (a KeyboardInterrupt). The server lives as long as the process: a caller ends the
-    process after it (``awe-tf cluster-task`` with ``os._exit``, so that nothing collects it)."""
+    process after it (``awe-tf cluster-task`` with ``os._exit``, so that nothing collects it).
+    ``serving``: called with ``(task type, index, address)`` once the server has started."""
     tf_config("a cluster task")
     resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
     if resolver.task_type not in ("worker", "ps"):
@@ -175,6 +176,9 @@ def run_cluster_task() -> None:
     _SERVERS.append(tf.distribute.Server(resolver.cluster_spec(), job_name=resolver.task_type,
                                          task_index=resolver.task_id, protocol=resolver.rpc_layer or "grpc",
                                          start=True))
+    if serving is not None:
+        serving(resolver.task_type, resolver.task_id, resolver.cluster_spec().task_address(resolver.task_type,
+                                                                                          resolver.task_id))
     # It serves from its own threads; Python waits where Ctrl-C reaches it (the server's join would
     # not), a second at a time: a SIGINT the kernel hands to one of gRPC's threads only sets
     # Python's flag, which the main thread reads when its sleep ends.
