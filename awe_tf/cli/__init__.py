@@ -210,8 +210,9 @@ def _goes_on(args) -> str:
 def _nothing_finished(args) -> bool:
     """Whether an interrupted ``train`` left nothing to go on from: no finished epoch of any stage
     (a checkpoint's ``state.json``) and no finished stage of auto's (``auto.json``) in its output
-    folder. Not said by a cluster's tasks, whose chief may keep what this task's folder lacks."""
-    if getattr(args, "strategy", None) in ("multiworker", "parameter-server"):
+    folder. Not said by a multi-worker run's workers, whose chief may keep what this worker's
+    folder lacks (a parameter-server run's coordinator keeps the run's checkpoints itself)."""
+    if getattr(args, "strategy", None) == "multiworker":
         return False
     output = Path(args.output)
     try:

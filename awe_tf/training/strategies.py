@@ -277,7 +277,7 @@ def make_strategy(name: str = "default", tpu: str | None = None, devices=None,
         config = tf_config("--strategy multiworker")
         if log is not None:  # TensorFlow waits here, without a word, until every worker has joined
             log(f"joining the cluster as {cluster_text(config)}: this waits until every worker runs the same "
-                "command")
+                "command (TensorFlow's wait: Ctrl-C does not stop it, kill -9 does)")
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         return _tpu_strategy(tpu)
