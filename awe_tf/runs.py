@@ -196,31 +196,40 @@ def checkpoint_dirs(run: Path, auto: bool = False) -> list[Path]:
     return found
 
 
+def _checkpoint_states(run: Path, auto: bool = False):
+    """``(checkpoint directory, its state.json read)`` of each checkpoint of the run in ``run``
+    (:func:`checkpoint_dirs`) whose state reads; those that do not (none yet, cut short) are left out."""
+    for checkpoints in checkpoint_dirs(run, auto=auto):
+        try:
+            state = json.loads((checkpoints / "state.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(state, dict):
+            yield checkpoints, state
+
+
 def checkpoint_times(run: Path) -> dict:
     """``{state file: (seconds, start)}`` of the run in ``run``'s checkpoints: the training time
     each recorded, and what it began from (its ``start`` setting)."""
     found = {}
-    for checkpoints in checkpoint_dirs(run):
-        state = checkpoints / "state.json"
-        if state.exists():
-            try:
-                recorded = json.loads(state.read_text())
-                found[state] = (float(recorded.get("seconds", 0.0)), (recorded.get("settings") or {}).get("start"))
-            except (OSError, ValueError, TypeError):
-                continue
+    for checkpoints, state in _checkpoint_states(run):
+        try:
+            found[checkpoints / "state.json"] = (float(state.get("seconds", 0.0)),
+                                                 (state.get("settings") or {}).get("start"))
+        except (ValueError, TypeError, AttributeError):
+            continue
     return found
 
 
 def finished_epochs(run: Path) -> dict:
     """``{checkpoint directory, relative to run: the last epoch it finished}`` of every checkpoint
-    in the run in ``run`` (:func:`checkpoint_dirs`, auto's stages included), and ``published``
-    where it holds a published model: where a resumed run goes on from."""
+    in the run in ``run`` (:func:`checkpoint_dirs`, auto's stages included), and ``metrics.json``:
+    whether it holds a published model. Where a resumed run goes on from."""
     found = {METRICS: (Path(run) / METRICS).exists()}
-    for checkpoints in checkpoint_dirs(run, auto=True):
+    for checkpoints, state in _checkpoint_states(run, auto=True):
         try:
-            found[checkpoints.relative_to(run).as_posix()] = int(json.loads((checkpoints / "state.json").read_text())
-                                                                 .get("epoch", 0))
-        except (OSError, ValueError, TypeError, AttributeError):
+            found[checkpoints.relative_to(run).as_posix()] = int(state.get("epoch", 0))
+        except (ValueError, TypeError):
             continue
     return found
 
@@ -231,11 +240,10 @@ def trained_seconds(run: Path) -> dict:
     :func:`publish` records, so that training into the run after it published shows
     (:func:`unpublished_training_note`), however the folder was copied since."""
     found = {}
-    for checkpoints in checkpoint_dirs(run, auto=True):
-        state = checkpoints / "state.json"
+    for checkpoints, state in _checkpoint_states(run, auto=True):
         try:
-            found[state.relative_to(run).as_posix()] = float(json.loads(state.read_text()).get("seconds", 0.0))
-        except (OSError, ValueError, TypeError, AttributeError):
+            found[(checkpoints / "state.json").relative_to(run).as_posix()] = float(state.get("seconds", 0.0))
+        except (ValueError, TypeError):
             continue
     return found
 

@@ -502,6 +502,10 @@ PYTHON = [
      ["X holds NaN or infinite values", "first in row 0"]),
     ("X below float32's normal numbers", lambda: _dataset(np.eye(4, 3), X=sp.csr_matrix(np.eye(4, 3) * 1e-50)),
      ValueError, ["X holds 1e-50, below float32's smallest normal number", "or reads 0"]),
+    ("X below float32's normal numbers, as lists", lambda: _dataset(np.eye(4, 3), X=[[1e-50, 1.0, 0.0]] * 4),
+     ValueError, ["X holds 1e-50, below float32's smallest normal number"]),
+    ("X below float32's normal numbers, as a DOK matrix", lambda: _dataset(np.eye(4, 3), X=sp.dok_matrix(
+        np.eye(4, 3) * 1e-50)), ValueError, ["X holds 1e-50, below float32's smallest normal number"]),
     ("X beyond float32", lambda: _dataset(np.eye(4, 3), X=np.diag([1.0, 1.0, 1e300])[[0, 1, 2, 2]]), ValueError,
      ["beyond float32's range", "first in row 2"]),
     ("labels as lists of ids", lambda: __import__("awe_tf").Dataset(np.ones((2, 3)), [[3, 8], [1]]), ValueError,
@@ -655,8 +659,8 @@ def test_top_k_past_the_labels_gives_every_label_and_a_slot_none_fills_is_said()
 
 
 def test_a_validation_stage_model_cut_short_is_named(tmp_path):
-    """--init-from reads a run's validation-stage model (best.npz): one cut short is refused,
-    naming it and the way round, not a zipfile traceback."""
+    """--init-from reads a run's validation-stage model (best.npz): one cut short is refused with
+    one line naming it and the way round."""
     from awe_tf import runs
 
     best = tmp_path / "validation" / "checkpoints" / "best.npz"

@@ -1113,9 +1113,11 @@ def test_a_search_another_process_is_running_is_refused_and_a_folder_without_roo
         assert holder.stdout.readline().strip() == "held"
         refused = run("tune", "--affinity", "constant", "--trials", "1", "--epochs", "1", "-o", str(out), check=False)
         assert refused.returncode == 2 and "Traceback" not in refused.stderr
-        assert f"--output {out}: another awe-tf command (process 4242) is writing there" in refused.stderr
+        assert f"--output {out} (search {lock.name[1:-5]}): another awe-tf command (process 4242) is writing " \
+               "there" in refused.stderr
         assert [path.name for path in out.iterdir()] == [lock.name]
-        hold_directory(out, "--output", ".another-search.lock")  # another search of the folder is free
+        other = run("tune", "--affinity", "linear-sigmoid", "--trials", "1", "--epochs", "1", "-o", str(out))
+        assert "best validation precision@1" in other.stdout  # another search of the folder runs meanwhile
     finally:
         holder.kill()
         holder.wait()
@@ -1135,7 +1137,7 @@ def test_a_search_another_process_is_running_is_refused_and_a_folder_without_roo
 def test_a_checkpoint_that_cannot_be_written_stops_with_one_line(kind, said, advice, tmp_path, monkeypatch, capsys):
     """An error writing a checkpoint (TensorFlow's, for a full disk or memory it could not get;
     Python's, for a full disk) ends the command with one line saying what to mend and how the run
-    goes on, not a traceback."""
+    goes on."""
     import errno
 
     import tensorflow as tf
@@ -1150,8 +1152,8 @@ def test_a_checkpoint_that_cannot_be_written_stops_with_one_line(kind, said, adv
 
     monkeypatch.setattr(callbacks.EpochCheckpoint, "on_epoch_end", failing)
     out = tmp_path / "run"
-    code = cli.main(["train", "--dataset", "emotions", "--epochs", "1", "--dimension", "4", "--no-baselines",
-                     "--verbose", "0", "-o", str(out)])
+    code = cli.main(["train", "--epochs", "1", "--dimension", "4", "--no-baselines", "--verbose", "0", "-o",
+                     str(out)])  # the bundled data set
     error = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(error) == 1, error
     assert error[0].startswith("error: ") and said in error[0] and f"; {advice}, then run it again: " in error[0]

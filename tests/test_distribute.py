@@ -262,8 +262,8 @@ def test_multiworker_workers_of_folders_holding_other_epochs_are_refused(tmp_pat
     results = _finish(_start_workers(None, epochs=2, outs=outs), timeout=300)
     for code, _stdout, stderr in results:
         assert code == 2 and "Traceback" not in stderr, stderr[-3000:]
-        assert "finished.final/checkpoints = " in stderr and "give every worker one shared --output" in stderr, \
-            stderr[-3000:]
+        assert "the workers' --output folders hold other runs: the worker of replica " in stderr, stderr[-3000:]
+        assert "final/checkpoints = " in stderr and "give every worker one shared --output" in stderr, stderr[-3000:]
 
 
 def test_multiworker_trains_like_one_worker_and_survives_a_killed_worker(tmp_path):

@@ -110,14 +110,15 @@ def _shortened(text: str, most: int) -> str:
     return text if len(text) <= most else text[:most - 3] + "..."
 
 
-def _mend(said: str, full: bool) -> str:
+def _mend(said: str, args) -> str:
     """What to do about a file that could not be written or memory that could not be had (``said``,
-    the error's text; ``full``: for want of room on the disk), before running the command again."""
-    if full or "No space left on device" in said or "quota exceeded" in said.lower():
+    the error's text), before running the command of ``args`` again."""
+    if "No space left on device" in said or "quota exceeded" in said.lower():
         return "free some space"
     if "OOM" in said or "memory" in said.lower():
-        return "give it more memory, or train smaller steps (--pairs-per-batch)"
-    return "mend that"
+        steps = ", or train smaller steps (--pairs-per-batch)" if hasattr(args, "pairs_per_batch") else ""
+        return f"give it more memory{steps}"
+    return "make it writable" if "ermission" in said else "mend that"
 
 
 class _Output:
@@ -252,7 +253,7 @@ def main(argv=None) -> int:
         parser = getattr(args, "parser", None)
         room = isinstance(err, OSError) and err.errno in NO_ROOM  # a file of Python's own: state, metrics
         print(f"error: {_named_by_flags(str(err), parser)}{_resume_flags(err, parser)}"  # other than the output's
-              + (f"; {_mend(str(err), True)}, then run it again{_goes_on(args)}" if room else ""),
+              + (f"; {_mend(str(err), args)}, then run it again{_goes_on(args)}" if room else ""),
               file=sys.stderr)  # (a reader of the output may stop early)
     except _tf_errors(*LOST_PEER) as err:
         if getattr(args, "strategy", None) not in ("multiworker", "parameter-server"):
@@ -260,8 +261,7 @@ def main(argv=None) -> int:
         said = _shortened(error_cause(err), 200)
         again = "each worker's command" if args.strategy == "multiworker" else "this command"
         print(f"error: a task of the cluster stopped answering ({said or type(err).__name__}): start it again, then "
-              f"{again}{' without --restart' if _discarded(args) else ''}, which goes on from its last finished "
-              f"epoch (in {args.output})", file=sys.stderr)
+              f"{again}{_goes_on(args)}", file=sys.stderr)
     except _tf_errors("UnknownError") as err:
         said = error_cause(err)
         if "Could not start gRPC server" not in said:
@@ -271,7 +271,7 @@ def main(argv=None) -> int:
               "another port in TF_CONFIG", file=sys.stderr)
     except _tf_errors(*UNWRITTEN) as err:
         said = _shortened(error_cause(err), 300)
-        print(f"error: {said}; {_mend(said, False)}, then run it again{_goes_on(args)}", file=sys.stderr)
+        print(f"error: {said}; {_mend(said, args)}, then run it again{_goes_on(args)}", file=sys.stderr)
     except KeyboardInterrupt as interrupt:
         _put_back(main_thread, terminate)  # first: a second SIGTERM while this is said stops nothing half-way
         terminated = isinstance(interrupt, Terminated)

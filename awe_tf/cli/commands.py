@@ -323,10 +323,11 @@ def cmd_tune(args) -> int:
     print(f"data: {split.train!r}")
     monitor = monitor_of(args, split)
     check_monitor_fits(args, monitor, split.train.n_labels)
-    # the search held against another command searching it, which would train its trials twice over (a lock beside
-    # its folder, which --restart removes; other searches in --output go on)
+    # the search held against another command searching it, which would train its trials twice over: a lock beside
+    # its folder, not in it (--restart removes the folder); other searches in --output go on
     searched = search_name(split.train, args.affinity, args.oracle)
-    hold_directory(writable_directory(Path(args.output), "--output"), "--output", f".{searched}.lock")
+    hold_directory(writable_directory(Path(args.output), "--output"), "--output", f".{searched}.lock",
+                   held=f" (search {searched})")
     earlier = Path(args.output) / searched
     discarded = args.restart and earlier.exists()
     tuner = make_tuner(args.oracle, split.train, args.affinity, directory=args.output, max_trials=trials,

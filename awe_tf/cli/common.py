@@ -44,13 +44,14 @@ LOCK = ".awe-tf.lock"  # in a run's directory while a command writes it
 _held = {}  # the lock files this process holds, by path, open until its command ends
 
 
-def hold_directory(path: Path, flag: str, lock: str = LOCK) -> None:
+def hold_directory(path: Path, flag: str, lock: str = LOCK, held: str = "") -> None:
     """Hold the directory ``path`` for this command: an advisory lock on its ``lock`` file (one
     per search of ``awe-tf tune``'s, in their shared folder; :data:`LOCK` for a run's directory),
     which the system lets go when the process ends, however it ends (:func:`release_directories`
     at the command's end). Another process holding it is a UsageError naming ``flag``: two runs
     writing one directory would resume from each other's checkpoints and write over each other's
-    results. Holding it again is nothing; a file system without locks leaves it unheld."""
+    results. Holding it again is nothing; a file system without locks leaves it unheld. ``held``:
+    what is held, said after the path where another process holds it (`` (search NAME)``)."""
     import fcntl
 
     path = Path(path).resolve() / lock
@@ -66,8 +67,9 @@ def hold_directory(path: Path, flag: str, lock: str = LOCK) -> None:
         handle.seek(0)
         holder = handle.read().strip()
         handle.close()
-        raise UsageError(f"{flag} {path.parent}: another awe-tf command{f' (process {holder})' if holder else ''} is "
-                         f"writing there; wait for it to end, or give another {flag}") from None
+        raise UsageError(f"{flag} {path.parent}{held}: another awe-tf command"
+                         f"{f' (process {holder})' if holder else ''} is writing there; wait for it to end, or give "
+                         f"another {flag}") from None
     except OSError:  # no locks there (some network file systems)
         handle.close()
         return

@@ -83,13 +83,13 @@ def _check_workers_agree(args, request: dict, train_config, iterations) -> None:
     settings = {**request, "train": {key: value for key, value in train_config.to_dict().items() if key not in free},
                 "run": {"iterations": iterations, "init_from": args.init_from,
                         "restart": args.restart}}  # a start, or one worker discarding
-    if not args.restart:  # (each discards its folder)
-        settings["finished"] = runs.finished_epochs(Path(args.output))
     problem = differences_among_workers(settings)
     if problem:
-        shared = " (their --output folders hold other finished epochs: give every worker one shared --output, " \
-                 "where they go on from the chief's checkpoints)" if "finished." in problem else ""
-        raise UsageError(f"the workers were not given the same command and data: {problem}{shared}")
+        raise UsageError(f"the workers were not given the same command and data: {problem}")
+    held = differences_among_workers(runs.finished_epochs(Path(args.output))) if not args.restart else None  # (each
+    if held:  # discards its own): workers of folders of their own would go on from other epochs
+        raise UsageError(f"the workers' --output folders hold other runs: {held}: give every worker one shared "
+                         "--output, where they go on from the chief's checkpoints")
 
 
 def _train(args) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from awe_tf.data.errors import BELOW_NORMAL, FLOAT32_TINY
 from awe_tf.data.frames import frame_values, is_frame
 
 ANNOTATION = "annotation"
@@ -31,25 +32,21 @@ def check_finite_rows(X: sp.csr_matrix, what: str) -> None:
                                          if np.isnan(X.data).any() else ""))
 
 
-def _refuse_subnormal(values, what: str) -> None:
-    """Refuse an array or SciPy matrix of wider floats than float32 holding a value other than 0
-    below float32's smallest normal number, which float32 holds without its digits or as 0 (a
-    feature's value, a label read as 0), as the readers refuse such a value in a file."""
-    from awe_tf.data.errors import BELOW_NORMAL, FLOAT32_TINY
+CHECKED_AT_ONCE = 1 << 20  # values :func:`_refuse_subnormal` checks at a time
 
-    array = values.data if sp.issparse(values) else values
-    if not isinstance(array, np.ndarray) or array.dtype.kind != "f" or array.dtype.itemsize <= 4:
+
+def _refuse_subnormal(values: np.ndarray, what: str) -> None:
+    """Refuse ``values`` (a matrix's stored values) of wider floats than float32 holding a value
+    other than 0 below float32's smallest normal number, which float32 holds without its digits
+    or as 0 (a feature's value, a label read as 0), as the readers refuse such a value in a file."""
+    if values.dtype.kind != "f" or values.dtype.itemsize <= 4:
         return
-    flat = array.reshape(-1)
-    for start in range(0, flat.size, CHECKED_AT_ONCE):  # a block at a time: no copies of a large array
-        block = flat[start : start + CHECKED_AT_ONCE]
+    for start in range(0, values.size, CHECKED_AT_ONCE):  # a block at a time: no copies of a large array
+        block = values[start : start + CHECKED_AT_ONCE]
         tiny = (np.abs(block) < FLOAT32_TINY) & (block != 0)
         if tiny.any():
             raise ValueError(f"{what} holds {float(block[tiny][0])!r}, {BELOW_NORMAL}: scale the column up, or "
                              "write 0")
-
-
-CHECKED_AT_ONCE = 1 << 20  # values :func:`_refuse_subnormal` checks at a time
 
 
 def first_difference(names: list[str], others: list[str], ours: str = "in training", theirs: str = "there",
@@ -76,8 +73,8 @@ def first_difference(names: list[str], others: list[str], ours: str = "in traini
     for index, (name, other) in enumerate(zip(names, others, strict=False)):
         if name != other:
             where = f"{what} {others.index(name)} {theirs}" if name in others else f"not {theirs}"
-            where = f"{name!r} is {where}" + (lookalike(str(name), str(other))
-                                              or other_value_order(str(name), str(other)))
+            where = f"{name!r} is {where}" + (lookalike(str(name), str(other)) or (
+                other_value_order(str(name), str(other)) if what == "feature" else ""))
             return f"{what} {index} is {other!r} {theirs}, {name!r} {ours} ({where})"
     if len(others) == len(names):
         return f"{len(others)} {what}s {theirs}, {len(names)} {ours}, the same"
@@ -284,6 +281,15 @@ class Dataset:
             raise ValueError(f"{self.name}: Y is one value per row ({len(self.Y)} values): Y must be a matrix of rows "
                              "x labels, 1 where a label applies (one class per row: np.eye(n_classes)[y] makes it)")
 
+    def _not_a_matrix(self, part: str, values, error: Exception) -> ValueError:
+        """The refusal of ``values`` given as X or Y (``part``) that SciPy cannot read as a matrix
+        of numbers."""
+        return ValueError(f"{self.name}: {part} must be a matrix of rows x columns (SciPy sparse or NumPy"
+                          f"{', 1 where a label applies' if part == 'Y' else ''}), got a {type(values).__name__} "
+                          f"SciPy cannot read as one"
+                          f"{' (lists of label ids? make a 0/1 matrix of them first)' if part == 'Y' else ''}: "
+                          f"{str(error).splitlines()[0][:120]}")
+
     def __post_init__(self):
         listed = isinstance(self.Y, (list, tuple))  # before it is a matrix: lists of label ids look alike
         self._names_of_frames()
@@ -291,16 +297,17 @@ class Dataset:
         for part in ("X", "Y"):
             if getattr(self, part) is None:
                 raise ValueError(f"{self.name}: {part} is None: a Dataset needs both X and Y")
-            _refuse_subnormal(getattr(self, part), f"{self.name}: {part}")
+            values = getattr(self, part)
+            try:
+                matrix = sp.csr_matrix(values)  # in its own precision first: values float32 would read as 0
+            except (TypeError, ValueError) as error:
+                raise self._not_a_matrix(part, values, error) from None
+            _refuse_subnormal(matrix.data, f"{self.name}: {part}")
             try:
                 with np.errstate(over="ignore"):  # a value beyond float32's range becomes inf, refused below
-                    setattr(self, part, sp.csr_matrix(getattr(self, part), dtype=np.float32))
+                    setattr(self, part, matrix.astype(np.float32, copy=False))
             except (TypeError, ValueError) as error:
-                raise ValueError(f"{self.name}: {part} must be a matrix of rows x columns (SciPy sparse or NumPy"
-                                 f"{', 1 where a label applies' if part == 'Y' else ''}), got a "
-                                 f"{type(getattr(self, part)).__name__} SciPy cannot read as one"
-                                 f"{' (lists of label ids? make a 0/1 matrix of them first)' if part == 'Y' else ''}: "
-                                 f"{str(error).splitlines()[0][:120]}") from None
+                raise self._not_a_matrix(part, values, error) from None
         # names are text, as a model keeps its label names and an export writes them
         self.feature_names = [str(name) for name in (self.feature_names if self.feature_names is not None
                                                      else range(self.X.shape[1]))]

@@ -98,8 +98,9 @@ def load(model_class, directory):
                          "transform with it: train it again")
     try:
         model = model_class.from_config(with_earlier_defaults(config))
-    except (TypeError, KeyError) as error:  # settings missing or unknown: not what save wrote
-        raise _damaged(directory / CONFIG_FILE, "the model it describes cannot be built", error) from None
+    except (TypeError, KeyError) as error:  # settings missing or unknown: not what save wrote (or G's own code)
+        raise _damaged(directory / CONFIG_FILE, "the model it describes cannot be built (or its affinity's code, "
+                       "an --import module's, failed)", error) from None
     try:
         _weights(model).read(str(directory / WEIGHTS_PREFIX)).assert_existing_objects_matched()
     except (tf.errors.OpError, IndexError, ValueError) as error:  # files missing, cut short, of other shapes
