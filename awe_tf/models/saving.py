@@ -99,8 +99,9 @@ def load(model_class, directory):
     try:
         model = model_class.from_config(with_earlier_defaults(config))
     except (TypeError, KeyError) as error:  # settings missing or unknown: not what save wrote (or G's own code)
-        raise _damaged(directory / CONFIG_FILE, "the model it describes cannot be built (or its affinity's code, "
-                       "an --import module's, failed)", error) from None
+        raise _damaged(directory / CONFIG_FILE, "the model it describes cannot be built", error,
+                       "the model folder is damaged, or its affinity's own code (an --import module) failed on these "
+                       "settings") from None
     try:
         _weights(model).read(str(directory / WEIGHTS_PREFIX)).assert_existing_objects_matched()
     except (tf.errors.OpError, IndexError, ValueError) as error:  # files missing, cut short, of other shapes
@@ -108,8 +109,9 @@ def load(model_class, directory):
     return model
 
 
-def _damaged(path: Path, what: str, error: Exception) -> ValueError:
-    """The refusal of a saved model's file that does not read as :func:`save` wrote it."""
+def _damaged(path: Path, what: str, error: Exception,
+             cause: str = "the model folder is damaged or incomplete; save, train or copy it again") -> ValueError:
+    """The refusal of a saved model's file that does not read as :func:`save` wrote it: ``what``
+    went wrong, TensorFlow's or Python's ``error``, and its likely ``cause``."""
     said = next(iter((getattr(error, "message", None) or str(error)).strip().splitlines()), "")[:200]
-    return ValueError(f"{path}: {what} ({type(error).__name__}{': ' + said if said else ''}): the model folder is "
-                      "damaged or incomplete; save, train or copy it again")
+    return ValueError(f"{path}: {what} ({type(error).__name__}{': ' + said if said else ''}): {cause}")
