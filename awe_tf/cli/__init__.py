@@ -260,8 +260,11 @@ def main(argv=None) -> int:
             raise  # not a cluster's: TensorFlow's own error, whole
         said = _shortened(error_cause(err), 200)
         again = "each worker's command" if args.strategy == "multiworker" else "this command"
+        goes_on = "starts from the beginning (no epoch had finished)" if _nothing_finished(args) else \
+            "goes on from its last finished epoch"
         print(f"error: a task of the cluster stopped answering ({said or type(err).__name__}): start it again, then "
-              f"{again}{_goes_on(args)}", file=sys.stderr)
+              f"{again}{' without --restart' if _discarded(args) else ''}, which {goes_on} (in {args.output})",
+              file=sys.stderr)
     except _tf_errors("UnknownError") as err:
         said = error_cause(err)
         if "Could not start gRPC server" not in said:
