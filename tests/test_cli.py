@@ -657,7 +657,7 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_and_main_puts_the_callers_handler_ba
     assert "terminated (SIGTERM): the same command again goes on from its last finished epoch" in said
     assert "Traceback" not in said
     mine = lambda signum, frame: None  # noqa: E731  (a caller's own handler)
-    before = signal.signal(signal.SIGTERM, mine)
+    before, hook = signal.signal(signal.SIGTERM, mine), sys.unraisablehook
     try:
         assert cli.main(["datasets"]) == 0 and signal.getsignal(signal.SIGTERM) is mine
         codes = []
@@ -665,8 +665,44 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_and_main_puts_the_callers_handler_ba
         thread.start()
         thread.join()
         assert codes == [0] and signal.getsignal(signal.SIGTERM) is mine
+        assert sys.unraisablehook is hook
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_an_interruption_caught_inside_a_finalizer_arrives_again():
+    """Ctrl-C or SIGTERM whose handler ran inside a finalizer (a __del__, a thread pool's shutdown),
+    which Python drops with "Exception ignored in", is delivered again to the main thread, so the
+    command still stops; other errors in finalizers go to the hook there was before."""
+    import signal
+
+    from awe_tf.cli.common import Terminated, catch_sigterm
+
+    class Finalized:
+        def __init__(self, error):
+            self.error = error
+
+        def __del__(self):
+            raise self.error
+
+    seen = []
+    before, hook = signal.getsignal(signal.SIGTERM), sys.unraisablehook
+    sys.unraisablehook = seen.append
+    try:
+        catch_sigterm()
+        catch_sigterm()  # again (train does, after a strategy is made): one hook, not two
+        for error in (Terminated(), KeyboardInterrupt()):
+            with pytest.raises(KeyboardInterrupt) as raised:
+                Finalized(error)
+                for _ in range(200):  # the signal arrives at the main thread's next instructions
+                    time.sleep(0.01)
+            assert type(raised.value) is type(error)
+        assert seen == []
+        Finalized(ValueError("not an interruption"))
+        assert [type(each.exc_value) for each in seen] == [ValueError]
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        sys.unraisablehook = hook
 
 
 def test_killed_run_resumes_when_the_command_is_run_again(tmp_path):

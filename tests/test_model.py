@@ -75,6 +75,22 @@ def test_training_keeps_rows_in_the_ball_and_learns():
     assert 0 < evaluated["loss"] < 2 * history.history["loss"][0], (evaluated, history.history["loss"])
 
 
+def test_compile_without_an_optimiser_gives_the_one_fit_trains_with():
+    """``model.compile()`` (as after ``load_model``) gives TrainConfig's Adagrad at its learning
+    rate, not Keras' RMSprop, so that Keras' fit trains as awe_tf's fit does and the native engine
+    can read its state; a given optimiser is kept."""
+    from awe_tf.config import TrainConfig
+    from awe_tf.training.optimiser import plain_kind
+
+    data = toy("annotation", n=40)
+    model = AWEModel(data.n_features, data.n_labels, dimension=4, num_negatives=3)
+    model.compile()
+    assert plain_kind(model.optimizer) == "adagrad", type(model.optimizer)
+    assert float(model.optimizer.learning_rate) == pytest.approx(TrainConfig().learning_rate)
+    model.compile(optimizer=tf.keras.optimizers.SGD(0.3))
+    assert plain_kind(model.optimizer) == "sgd" and float(model.optimizer.learning_rate) == pytest.approx(0.3)
+
+
 def test_keras_fit_and_evaluate_refuse_rows_and_labels_with_what_to_use():
     """Keras' fit and evaluate take batches of training pairs: rows and labels, as arrays or as a
     data set of them, are refused with the way to train and to measure precision, not an error

@@ -213,12 +213,17 @@ def _nothing_finished(args) -> bool:
     (a checkpoint's ``state.json``) and no finished stage of auto's (``auto.json``) in its output
     folder. Not said by a multi-worker run's workers, whose chief may keep what this worker's
     folder lacks (a parameter-server run's coordinator keeps the run's checkpoints itself)."""
+    from awe_tf import runs
+    from awe_tf.training.auto import LEDGER
+
     if getattr(args, "strategy", None) == "multiworker":
         return False
     output = Path(args.output)
     try:
-        return not any(output.rglob("state.json")) and not any(output.rglob("auto.json"))
-    except OSError:  # a folder removed during the walk: say what is usual
+        epochs = runs.finished_epochs(output)
+        return not any(epochs[place] for place in epochs if place != runs.METRICS) \
+            and not (output / runs.AUTO / LEDGER).exists()
+    except OSError:  # a folder removed meanwhile: say what is usual
         return False
 
 
@@ -236,6 +241,7 @@ def main(argv=None) -> int:
     stdout, sys.stdout = sys.stdout, _Output(sys.stdout)
     main_thread = threading.current_thread() is threading.main_thread()
     terminate = signal.getsignal(signal.SIGTERM) if main_thread else None  # None too: a handler not set in Python
+    unraisable = sys.unraisablehook
     try:
         catch_sigterm()
         for module in args.imports:
@@ -276,19 +282,21 @@ def main(argv=None) -> int:
         said = _shortened(error_cause(err), 300)
         print(f"error: {said}; {_mend(said, args)}, then run it again{_goes_on(args)}", file=sys.stderr)
     except KeyboardInterrupt as interrupt:
-        _put_back(main_thread, terminate)  # first: a second SIGTERM while this is said stops nothing half-way
+        _put_back(main_thread, terminate, unraisable)  # first: a second SIGTERM now stops nothing half-way
         terminated = isinstance(interrupt, Terminated)
         print(("terminated (SIGTERM)" if terminated else "interrupted") + _goes_on(args), file=sys.stderr)
         return 143 if terminated else 130
     finally:
-        _put_back(main_thread, terminate)
+        _put_back(main_thread, terminate, unraisable)
         sys.stdout = stdout
         release_directories()
     return 2
 
 
-def _put_back(main_thread: bool, handler) -> None:
-    """SIGTERM's handler as it was before :func:`main` (a caller's, a notebook's); one that Python
-    did not set (``handler`` None: TensorFlow's, in C) as the system's default."""
+def _put_back(main_thread: bool, handler, unraisable) -> None:
+    """SIGTERM's handler and ``sys.unraisablehook`` as they were before :func:`main` (a caller's, a
+    notebook's); a handler that Python did not set (``handler`` None: TensorFlow's, in C) as the
+    system's default."""
     if main_thread:
         signal.signal(signal.SIGTERM, signal.SIG_DFL if handler is None else handler)
+        sys.unraisablehook = unraisable

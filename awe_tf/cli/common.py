@@ -4,6 +4,7 @@ monitored metric, the refusal of --iterations and the settings' configs."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import signal
 import sys
@@ -139,13 +140,36 @@ def _terminated(signum, frame):
     raise Terminated()
 
 
+def _delivered_again(unraisable, hook):
+    """``sys.unraisablehook`` that gives an interruption Python dropped back to the main thread.
+
+    A signal's handler runs wherever the main thread is; inside a finalizer (a ``__del__``, a
+    thread pool's shutdown) Python cannot raise what it raised, prints "Exception ignored in" and
+    goes on, and the command would run to its end after a Ctrl-C or SIGTERM. The signal is sent
+    again (:func:`_thread.interrupt_main`), from another thread a moment later, so that it arrives
+    once the finalizer and this hook are done (one that lands in a finalizer again comes back
+    here). Anything else goes to the hook there was before."""
+    import _thread
+
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
+        again = threading.Timer(0.01, _thread.interrupt_main, (signum,))
+        again.daemon = True  # nothing to wait for at exit
+        again.start()
+    else:
+        hook(unraisable)
+
+
 def catch_sigterm() -> None:
     """Have SIGTERM stop this process as :class:`Terminated` (from the main thread only; elsewhere
-    nothing changes). Call it again once a ``tf.distribute`` strategy is made: TensorFlow's cluster
-    runtime (multi-worker) takes SIGTERM for itself to note a preemption, and would leave the
-    process running."""
+    nothing changes), and Ctrl-C or SIGTERM caught inside a finalizer arrive again outside it
+    (:func:`_delivered_again`). Call it again once a ``tf.distribute`` strategy is made:
+    TensorFlow's cluster runtime (multi-worker) takes SIGTERM for itself to note a preemption, and
+    would leave the process running."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminated)
+        if getattr(sys.unraisablehook, "func", None) is not _delivered_again:
+            sys.unraisablehook = functools.partial(_delivered_again, hook=sys.unraisablehook)
 
 
 def plural(n: int, word: str) -> str:

@@ -14,7 +14,7 @@ import tensorflow_recommenders as tfrs
 
 from awe_tf import affinities
 from awe_tf.affinities.base import check_saveable, parts_of
-from awe_tf.config import ModelConfig
+from awe_tf.config import ModelConfig, TrainConfig
 from awe_tf.data.dataset import ANNOTATION, RECOMMENDATION
 from awe_tf.distribute import is_tpu, shards
 from awe_tf.layers import MaxNormEmbedding, towers
@@ -198,10 +198,14 @@ class AWEModel(tfrs.Model):
         return (inputs["context_ids"], inputs["context_weights"]) if self.affinity.uses_context else None
 
     # ----------------------------------------------------------------------------- training
-    def compile(self, optimizer="rmsprop", **kwargs):
+    def compile(self, optimizer=None, **kwargs):
         """Keras' ``compile``, then the optimiser's slot variables are made at once. Made lazily by
         the first step instead, they would make ``tf.function`` trace the training step twice
-        (once creating variables, once more without)."""
+        (once creating variables, once more without). Without an ``optimizer``, the one
+        :func:`~awe_tf.training.fit` trains with by default (:class:`~awe_tf.config.TrainConfig`'s:
+        Adagrad at its learning rate), not Keras' RMSprop."""
+        if optimizer is None:
+            optimizer = TrainConfig().make_optimizer()
         super().compile(optimizer=optimizer, **kwargs)
         if hasattr(self.optimizer, "build"):
             self.optimizer.build(self.trainable_variables)
