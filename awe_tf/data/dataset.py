@@ -32,10 +32,10 @@ def check_finite_rows(X: sp.csr_matrix, what: str) -> None:
                                          if np.isnan(X.data).any() else ""))
 
 
-CHECKED_AT_ONCE = 1 << 20  # values :func:`_refuse_subnormal` checks at a time
+CHECKED_AT_ONCE = 1 << 20  # values :func:`refuse_subnormal` checks at a time
 
 
-def _refuse_subnormal(values: np.ndarray, what: str) -> None:
+def refuse_subnormal(values: np.ndarray, what: str) -> None:
     """Refuse ``values`` (a matrix's stored values) of wider floats than float32 holding a value
     other than 0 below float32's smallest normal number, which float32 holds without its digits
     or as 0 (a feature's value, a label read as 0), as the readers refuse such a value in a file."""
@@ -302,7 +302,7 @@ class Dataset:
                 matrix = sp.csr_matrix(values)  # in its own precision first: values float32 would read as 0
             except (TypeError, ValueError) as error:
                 raise self._not_a_matrix(part, values, error) from None
-            _refuse_subnormal(matrix.data, f"{self.name}: {part}")
+            refuse_subnormal(matrix.data, f"{self.name}: {part}")
             try:
                 with np.errstate(over="ignore"):  # a value beyond float32's range becomes inf, refused below
                     setattr(self, part, matrix.astype(np.float32, copy=False))

@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sp
 
-from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split, check_finite_rows, labelled_rows
+from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split, check_finite_rows, labelled_rows, refuse_subnormal
 from awe_tf.data.errors import is_number
 from awe_tf.data.frames import by_position
 
@@ -43,7 +43,8 @@ NEGATIVE_ITEMS = "item weights must not be negative: a recommendation model's in
 def raw_rows(X, n_features: int, names=None, every: bool = False) -> sp.csr_matrix:
     """Input rows as a float32 CSR matrix (repeated entries summed, zeros dropped: a feature
     of value 0 is not in the row), checked: ``n_features`` columns, and values that are finite
-    in float32 (where a value beyond 3.4e38 becomes inf). The caller's matrix is left as it was:
+    in float32 (where a value beyond 3.4e38 becomes inf) and, other than 0, not below its
+    smallest normal number (as the readers and a ``Dataset`` refuse them). The caller's matrix is left as it was:
     its arrays are shared, not changed, and copied where something must change. A pandas
     DataFrame is read as :func:`~awe_tf.data.frames.by_position` says (``names``: the features' names, where
     known; ``every``: each must have its column)."""
@@ -53,15 +54,26 @@ def raw_rows(X, n_features: int, names=None, every: bool = False) -> sp.csr_matr
     if X is None:
         raise TypeError("inputs are rows (a matrix, a DataFrame), got None")
     X = by_position(X, names, every)
-    if not sp.issparse(X) and np.ndim(X) > 2:
+    try:
+        dimensions = np.ndim(X)
+    except ValueError as error:  # rows of other lengths
+        raise _not_rows(error) from None
+    if not sp.issparse(X) and dimensions > 2:
         raise ValueError(f"inputs are rows, a 2-D matrix (or one row), got an array of {np.ndim(X)} dimensions")
     text = _text_in(X)
     if text is not None:
         raise TypeError(f"inputs are rows of numbers, a column per feature, got text ({str(text)!r}); for a "
                         "recommendation model, a user's items by name make a row with model.rows_of([[...]]) (an "
                         "export's: served.rows_of([[...]]))")
+    try:
+        if not sp.issparse(X) and np.asarray(X).dtype == object:  # numbers as Python objects, which SciPy refuses
+            X = np.asarray(X, np.float64)
+        X = sp.csr_matrix(X)  # in its own precision first: values float32 would read as 0
+    except (TypeError, ValueError) as error:
+        raise _not_rows(error) from None
+    refuse_subnormal(X.data, "a row of the inputs")
     with np.errstate(over="ignore"):
-        X = sp.csr_matrix(X, dtype=np.float32)
+        X = X.astype(np.float32, copy=False)
     if X.shape[1] != n_features:
         raise ValueError(f"inputs have {X.shape[1]} features; the model takes {n_features}")
     check_finite_rows(X, "inputs contain")
@@ -70,6 +82,12 @@ def raw_rows(X, n_features: int, names=None, every: bool = False) -> sp.csr_matr
         X.sum_duplicates()
         X.eliminate_zeros()
     return X
+
+
+def _not_rows(error) -> ValueError:
+    """The refusal of inputs NumPy cannot read as a matrix of numbers (rows of other lengths)."""
+    return ValueError(f"inputs are rows, a matrix of numbers with a column per feature (every row as long), which "
+                      f"NumPy cannot read these as ({str(error).splitlines()[0][:120]})")
 
 
 def _text_in(X):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import numbers
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from awe_tf.config import check_whole
-from awe_tf.data.dataset import CATEGORY_CODING, category_coding_error
+from awe_tf.data.dataset import CATEGORY_CODING, category_coding_error, refuse_subnormal
 from awe_tf.data.frames import is_frame
 from awe_tf.data.interactions import model_rows_of_items
 from awe_tf.data.pipeline import NEGATIVE_ITEMS, pad_rows, raw_rows
@@ -60,7 +61,7 @@ def request_arrays(X, n_features: int | None = None, names=None, every: bool = F
 def id_array(values, field: str, ndim: int = 2) -> np.ndarray:
     """``values`` as the signature's int32 ids, refusing what int32 would change: fractional
     values, and ids beyond int32's range (which would wrap around to other ids)."""
-    array = np.asarray(values)
+    array = _rows_array(values, field, f"pad shorter rows with {PADDING_ID}")
     if array.dtype == object or array.dtype.kind not in "iuf":
         raise ValueError(f"{field} must be integer ids, got {array.dtype} values")
     if array.ndim != ndim:
@@ -73,6 +74,28 @@ def id_array(values, field: str, ndim: int = 2) -> np.ndarray:
         raise ValueError(f"{field} holds ids beyond int32's range ({info.min}..{info.max}): "
                          f"{array[(array < info.min) | (array > info.max)][:3].tolist()}")
     return array.astype(np.int32)
+
+
+def weight_array(values, field: str) -> np.ndarray:
+    """``values`` as the signature's float32 weights, refusing text (which NumPy would read as
+    numbers) and, other than 0, values below float32's smallest normal number (as the readers
+    do: float32 loses their digits, or reads 0)."""
+    array = _rows_array(values, field, "pad shorter rows with weight 0, as feature_ids with -1")
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{field} must be numbers, got {array.dtype} values")
+    refuse_subnormal(array.ravel(), field)
+    with np.errstate(over="ignore"):  # a value beyond float32's range becomes inf, refused with the request
+        return array.astype(np.float32)
+
+
+def _rows_array(values, field: str, padding: str) -> np.ndarray:
+    """``values`` as a NumPy array, or a ValueError naming ``field`` where its rows are of other
+    lengths (``padding``: how to make them one)."""
+    try:
+        return np.asarray(values)
+    except ValueError as error:
+        raise ValueError(f"{field} must be rows of one length ({padding}); NumPy cannot read them as an array "
+                         f"({str(error).splitlines()[0][:80]})") from None
 
 
 def _probe_inputs(n_features: int, rows: int = 200, seed: int = 0, categories=()) -> sp.csr_matrix:
@@ -410,11 +433,10 @@ class ServedModel:
         feature_ids = id_array(feature_ids, "feature_ids")
         if feature_weights is None:
             feature_weights = np.ones(feature_ids.shape, np.float32)
-        with np.errstate(over="ignore"):
-            feature_weights = np.asarray(feature_weights, np.float32)
+        feature_weights = weight_array(feature_weights, "feature_weights")
         self._check_features(feature_ids, feature_weights)
-        k = min(10, max_k) if k is None else k
-        if isinstance(k, bool) or not float(k).is_integer() or not 1 <= k <= max_k:
+        k = min(10, max_k) if k is None else k.item() if isinstance(k, np.ndarray) and k.ndim == 0 else k
+        if isinstance(k, bool) or not isinstance(k, numbers.Real) or not float(k).is_integer() or not 1 <= k <= max_k:
             raise ValueError(f"k must be a whole number from 1 to {max_k} (this export's largest), got {k!r}")
         inputs = {"feature_ids": feature_ids, "feature_weights": feature_weights, "k": np.int32(k)}
         inputs["exclude_ids"] = self._exclusions(exclude, feature_ids.shape[0], n_labels)
