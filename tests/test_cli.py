@@ -670,6 +670,37 @@ def test_sigterm_stops_a_run_as_ctrl_c_does_and_main_puts_the_callers_handler_ba
         signal.signal(signal.SIGTERM, before)
 
 
+def test_a_lost_cluster_tasks_line_ends_the_output(tmp_path):
+    """A cluster task lost mid-run stops the command with one line, and that line ends its output:
+    what TensorFlow's C++ runtime logs after it as the process ends (a failure for each function
+    it removes from the lost task) is dropped. Called from Python, main leaves stderr alone."""
+    script = """
+import atexit, os, sys
+import tensorflow as tf
+import awe_tf.cli.parser as parser
+from awe_tf import cli
+
+def lost(args):
+    raise tf.errors.UnavailableError(None, None, "Socket closed")
+
+parser.cmd_train = lost
+atexit.register(lambda: os.write(2, b"E0000 context.cc:908] Failed to remove function remotely\\n"))
+if sys.argv[1] == "from-python":
+    cli.main(sys.argv[2:])
+    sys.exit(cli.main(sys.argv[2:]))
+sys.exit(cli.main())
+"""
+    flags = ["train", "--strategy", "parameter-server", "-o", str(tmp_path / "run")]
+    for how in ([], ["from-python"]):
+        proc = subprocess.run([sys.executable, "-c", script, *how, *flags], capture_output=True, text=True, env=ENV,
+                              timeout=300)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert lines[-1 if not how else -2].startswith("error: a task of the cluster stopped answering (Socket closed)")
+        assert ("Failed to remove function remotely" in lines[-1]) == bool(how), proc.stderr[-2000:]
+        assert proc.stderr.count("error: a task of the cluster") == 1 + bool(how)
+
+
 def test_an_interruption_caught_inside_a_finalizer_arrives_again():
     """Ctrl-C or SIGTERM whose handler ran inside a finalizer (a __del__, a thread pool's shutdown),
     which Python drops with "Exception ignored in", is delivered again to the main thread, so the

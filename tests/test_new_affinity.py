@@ -266,7 +266,14 @@ def test_import_takes_a_module_in_the_current_folder_or_a_file_and_tune_names_it
                                 cwd=where, timeout=300)
         assert listed.returncode == 0 and "my-scale" in listed.stdout, (module, listed.stderr[-2000:])
     (tmp_path / "mine" / "json.py").write_text("")  # named as an installed module, which --import would find
+    (tmp_path / "mine" / "unclosed.py").write_text("x = (\n")
+    (tmp_path / "mine" / "raising.py").write_text("import os\n\nundefined_name + 1\n")
     for command, said in ((["--import", "nosuch.py", "affinities"], "no such Python file"),
+                          (["--import", "unclosed.py", "affinities"], "--import unclosed.py failed: SyntaxError: '(' "
+                           f"was never closed ({tmp_path / 'mine' / 'unclosed.py'}, line 1)"),
+                          (["--import", "raising", "affinities"], "--import raising failed: NameError: name "
+                           f"'undefined_name' is not defined ({tmp_path / 'mine' / 'raising.py'}, line 3: "
+                           "undefined_name + 1)"),
                           (["--import", ".myaffinity", "affinities"], "give a module name"),
                           (["affinities", "--import", "myaffinity"], "--import goes before the command"),
                           (["--import", "json", "affinities"], "an installed module of that name, not")):
@@ -306,7 +313,10 @@ def test_tune_names_a_module_of_the_current_folder_by_its_path_so_its_command_ru
 
 def test_a_python_branch_on_a_tensor_is_named_in_one_line(capsys, tmp_path):
     """The README warns that hooks branch with tf.cond or tf.where; a hook that uses a Python if on a
-    tensor stops the command with that advice in one line."""
+    tensor stops the command with that advice in one line, naming the if's file, line and hook:
+    score_all (scoring, traced as Keras calls the model) and pair_scores (traced in the training
+    step's tf.function, whose error holds the stack as text)."""
+    import inspect
 
     @register("branching-scale")
     class BranchingScale(LearntScale):
@@ -315,13 +325,26 @@ def test_a_python_branch_on_a_tensor_is_named_in_one_line(capsys, tmp_path):
                 return super().score_all(features, weights, labels, context, feature_ids)
             return tf.zeros([tf.shape(features)[0], tf.shape(labels)[0]])
 
+    @register("branching-pairs")
+    class BranchingPairs(LearntScale):
+        def pair_scores(self, pair_inputs, labels, label_ids=None):
+            if tf.reduce_all(tf.math.is_finite(pair_inputs)):  # so when checked eagerly before training
+                return super().pair_scores(pair_inputs, labels, label_ids)
+            return tf.zeros(tf.shape(labels)[:-1])
+
     try:
-        code = cli.main(["train", "--affinity", "branching-scale", "--epochs", "1", "--no-baselines", "--dimension",
-                         "4", "--negatives", "3", "--verbose", "0", "-o", str(tmp_path / "run")])
+        for name, hook, condition in (("branching-scale", BranchingScale.score_all, "tf.reduce_sum(weights) > 0"),
+                                      ("branching-pairs", BranchingPairs.pair_scores,
+                                       "tf.reduce_all(tf.math.is_finite(pair_inputs))")):
+            line = inspect.getsourcelines(hook)[1] + 1  # the if's
+            code = cli.main(["train", "--affinity", name, "--epochs", "1", "--no-baselines", "--dimension", "4",
+                             "--negatives", "3", "--verbose", "0", "-o", str(tmp_path / name)])
+            error = capsys.readouterr().err.strip().splitlines()
+            assert code == 2 and len(error) == 1 and "tf.cond or tf.where" in error[0], error
+            assert f"({__file__}, line {line}, in {hook.__name__}: if {condition}:" in error[0], error
     finally:
         REGISTRY.pop("branching-scale", None)
-    error = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(error) == 1 and "tf.cond or tf.where" in error[0], error
+        REGISTRY.pop("branching-pairs", None)
 
 
 def test_a_score_all_of_the_wrong_shape_is_named_before_training(corel):

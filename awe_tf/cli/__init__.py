@@ -22,6 +22,7 @@ import shlex
 import signal
 import sys
 import threading
+import traceback
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up noise out of the output
@@ -64,12 +65,33 @@ def import_user_module(module: str) -> None:
     except ImportError as err:
         raise ImportError(f"--import {module}: {err}") from None
     except TypeError as err:  # a relative name, e.g. .mymodule
-        raise ImportError(f"--import {module}: {err} (give a module name or a .py file's path)") from None
+        if not _raised_by_module(err):
+            raise ImportError(f"--import {module}: {err} (give a module name or a .py file's path)") from None
+        raise ImportError(f"--import {module} failed: {_module_error(err)}") from None
+    except Exception as err:  # the module's own code: a SyntaxError, a NameError, ...
+        raise ImportError(f"--import {module} failed: {_module_error(err)}") from None
     found = getattr(imported, "__file__", None)
     own = Path(folder) / f"{name.replace('.', os.sep)}.py"
     if path is None and found is not None and own.is_file() and Path(found).resolve() != own.resolve():
         raise ImportError(f"--import {module} imported {found}, an installed module of that name, not {own}: rename "
                           "yours, or give its path (--import ./FILE.py)")
+
+
+def _raised_by_module(error: Exception) -> bool:
+    """Whether ``error`` was raised by the imported module's own code (a frame of the import
+    beyond importlib's), not by importlib refusing the name."""
+    return any("importlib" not in frame.filename and "<frozen" not in frame.filename
+               for frame in traceback.extract_tb(error.__traceback__)[1:])
+
+
+def _module_error(error: Exception) -> str:
+    """What went wrong in a module's own code, on one line: the error and where (the file and
+    line of a SyntaxError; else the last frame of its traceback)."""
+    if isinstance(error, SyntaxError):
+        return f"SyntaxError: {error.msg} ({error.filename}, line {error.lineno})"
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" ({frames[-1].filename}, line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
+    return f"{type(error).__name__}: {error}{where}"
 
 
 def error_cause(error) -> str:
@@ -80,6 +102,17 @@ def error_cause(error) -> str:
              if line.strip() and not line[:1].isspace() and not line.startswith(("Graph execution error",
                                                                                   "Detected at node", "[["))]
     return " ".join(lines)
+
+
+def _traced_line(error: Exception) -> str:
+    """Where a graph's tracing failed (``FILE, line N, in NAME: SOURCE``): the last frame of the
+    ``in user code:`` stack a TensorFlow error's message holds where a ``tf.function`` traced the
+    code, else of the error's own traceback (Keras' layers, traced as they are called)."""
+    frames = re.findall(r'File "([^"]+)", line (\d+), in (\w+)[^\n]*\n[ \t]+(\S[^\n]*)', str(error))
+    if frames:
+        return "{}, line {}, in {}: {}".format(*frames[-1])
+    last = traceback.extract_tb(error.__traceback__)[-1:]
+    return "".join(f"{frame.filename}, line {frame.lineno}, in {frame.name}: {frame.line}" for frame in last)
 
 
 def _tf_errors(*names: str) -> tuple[type, ...]:
@@ -254,7 +287,7 @@ def main(argv=None) -> int:
     except _tf_errors("OperatorNotAllowedInGraphError") as err:  # an affinity with a Python branch on a tensor
         print("error: a Python if (or while, and, or) on a tensor's value cannot be traced into a graph: an "
               "affinity's hooks branch with tf.cond or tf.where (README: Adding an affinity) "
-              f"({str(err).splitlines()[0]})", file=sys.stderr)
+              f"({_traced_line(err)})", file=sys.stderr)
     except (DataFormatError, ValueError, RuntimeError, ImportError, OSError) as err:  # OSError: a broken pipe too,
         parser = getattr(args, "parser", None)
         room = isinstance(err, OSError) and err.errno in NO_ROOM  # a file of Python's own: state, metrics
@@ -271,6 +304,8 @@ def main(argv=None) -> int:
         print(f"error: a task of the cluster stopped answering ({said or type(err).__name__}): start it again, then "
               f"{again}{' without --restart' if _discarded(args) else ''}, which {goes_on} (in {args.output})",
               file=sys.stderr)
+        if argv is None:  # this process is the command: what it logs from here is TensorFlow's teardown
+            _stderr_closed()
     except _tf_errors("UnknownError") as err:
         said = error_cause(err)
         if "Could not start gRPC server" not in said:
@@ -291,6 +326,17 @@ def main(argv=None) -> int:
         sys.stdout = stdout
         release_directories()
     return 2
+
+
+def _stderr_closed() -> None:
+    """Send what this process writes to stderr from here on to nowhere, so that the line just
+    written ends the command's output: as a lost cluster task's functions are removed at exit,
+    TensorFlow's C++ runtime logs a failure for each (about a hundred lines, which no log level
+    setting stops). For a command that runs as a process of its own, which ends next."""
+    sys.stderr.flush()
+    nowhere = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(nowhere, 2)
+    os.close(nowhere)
 
 
 def _put_back(main_thread: bool, handler, unraisable) -> None:

@@ -351,8 +351,8 @@ def cmd_tune(args) -> int:
     best = tuner.best(data_flags=flags_of_data(args),  # --import as given here, runnable from any folder
                       imports=[import_anywhere(module) for module in args.imports] or None)
     print(f"best validation {monitor}: {best['score']:.4f} after {best['trials']} trials, by trial {best['trial_id']} "
-          f"(folder {tuner.project_dir}/trial_{best['trial_id']}; this id, not KerasTuner's 'Trial #' lines, which "
-          "restart at 1 in each process)")
+          f"(folder {tuner.project_dir}/trial_{best['trial_id']}; KerasTuner's 'Trial #' lines count the trials "
+          "from 1, these ids from 0)")
     if best["command"]:
         print(f"train it with:\n  {best['command']}")
     else:  # the trials' configs hold a setting no flag of train gives
