@@ -257,7 +257,9 @@ def _settings_line(settings: dict) -> str:
     """The settings a report's table was made with, of those ``settings`` holds, in one line."""
     seeds = settings.get("seeds")
     parts = [f"d = {settings['dimension']}" if "dimension" in settings else None,
-             f"at most {settings['epochs']} epochs" if "epochs" in settings else None,
+             f"at most {settings['epochs']} epoch{'s' * (settings['epochs'] != 1)}" if "epochs" in settings else None,
+             f"AWE k-NN in {settings['iterations']} iterative step{'s' * (settings['iterations'] != 1)}"
+             if "iterations" in settings else None,
              f"seed{'s' * (len(seeds) != 1)} {', '.join(map(str, seeds))}" if seeds else None,
              f"engine {settings['engine']}" if "engine" in settings else None,
              f"initial scale {settings['init_scale']:g}" if "init_scale" in settings else None]

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _peers import check_lightfm
 
 RECIPE = ["--dimension", "100"]
 METHODS = {"WSABIE": [], "AWE auto": ["--affinity", "auto"]}
@@ -71,19 +71,6 @@ def saved_settings(report: dict) -> argparse.Namespace:
     return argparse.Namespace(dimension=model["dimension"], normalisation=model["normalisation"],
                               epochs=TrainConfig().epochs, patience=train["patience"],
                               monitor=train["monitor"])
-
-
-def check_lightfm(python: str) -> str | None:
-    """Why ``python`` cannot run the LightFM side, or None."""
-    if shutil.which(python) is None:
-        return f"--lightfm-python {python}: no such program"
-    proc = subprocess.run([python, "-c", "import scipy, lightfm; print(lightfm.__version__)"], capture_output=True,
-                          text=True)
-    version = proc.stdout.strip()
-    if proc.returncode != 0 or not version.startswith("1.17"):
-        return (f"--lightfm-python {python}: needs a Python with lightfm 1.17 and scipy (see "
-                f"benchmarks/warp_throughput.py), got {version or ''.join(proc.stderr.strip().splitlines()[-1:])}")
-    return None
 
 
 def metrics_of(dataset: str) -> tuple[str, str]:
@@ -237,7 +224,7 @@ def replace_between(path: Path, table: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", help=f"default: {' '.join(DATASETS)}")
-    parser.add_argument("--seeds", type=int, help="default: 3")
+    parser.add_argument("--seeds", type=int, metavar="N", help="how many seeds: 0, 1, ..., N-1 (default: 3)")
     parser.add_argument("--lightfm-python", help="a Python with lightfm 1.17: LightFM's WARP runs beside, in the same "
                                                  "run (none: its column is left empty)")
     parser.add_argument("--json", help="write every run's metrics.json here")
@@ -246,6 +233,9 @@ def main() -> int:
     parser.add_argument("--readme", help="put the table in this file, between its <!-- quality.py --> and "
                                          "<!-- /quality.py --> lines (the project's README.md)")
     args, extra = parser.parse_known_args()
+    if extra and not extra[0].startswith("-"):  # awe-tf train's flags are passed on; a stray value is not one
+        parser.error(f"{extra[0]}: not a flag (--seeds takes how many seeds, one number; the rest are awe-tf train's "
+                     "flags)")
     if args.from_json:
         if not Path(args.from_json).is_file():
             parser.error(f"--from-json {args.from_json}: no such file")

@@ -205,6 +205,11 @@ def time_to(history, epoch_seconds, target: float) -> float | None:
     return None
 
 
+def _figure(value, spec: str = ".2f") -> str:
+    """A table's figure, or "-" where a method has none (LightFM's memory against a model of its own)."""
+    return "-" if value is None else format(value, spec)
+
+
 def report(args, results: dict) -> str:
     lines = [f"synthetic set: {args.users:,} users, {args.items:,} items, about {args.per_user} per user; d = "
              f"{args.dimension}, {args.epochs} epochs, threads {threads(args)}; P@10 on "
@@ -225,15 +230,17 @@ def report(args, results: dict) -> str:
         ratio = f"{rate / (reference['steady_pairs_per_second'] or reference['pairs_per_second']):.2f}" \
             if reference else "-"
         model = sum(r["model_bytes"].values()) if "model_bytes" in r else None
-        above, training = ((r["peak_rss_bytes"] - r[before]) / model if model else float("nan")
+        above, training = (_figure((r["peak_rss_bytes"] - r[before]) / model if model else None)
                            for before in ("rss_after_imports_bytes", "rss_with_data_bytes"))
         times = r["epoch_seconds"]
         later = np.median(times[1:]) if len(times) > 1 else times[0]
         lines.append(f"{name:<28}{rate:>12,.0f}{ratio:>11}{later:>9.2f}{times[0]:>8.2f}{r['precision@10']:>8.4f}"
-                     f"{r.get('popularity_precision@10', float('nan')):>11.4f}{_gb(r['peak_rss_bytes']):>9}"
+                     f"{_figure(r.get('popularity_precision@10'), '.4f'):>11}{_gb(r['peak_rss_bytes']):>9}"
                      f"{_gb(model) if model else '-':>10}"
-                     f"{(r['peak_rss_bytes'] / model if model else float('nan')):>11.2f}"
-                     f"{above:>17.2f}{training:>22.2f}")
+                     f"{_figure(r['peak_rss_bytes'] / model if model else None):>11}"
+                     f"{above:>17}{training:>22}")
+    if reference is None:
+        lines.append("(LightFM left out: give --lightfm-python PY, a Python with lightfm 1.17, for the ratios)")
     target = reference["precision@10"] if reference else None
     lines += ["", "P@10 after each epoch (training seconds so far)"
               + (f"; time to LightFM's final P@10 ({target:.4f})" if target is not None else "") + ":"]
@@ -277,9 +284,8 @@ def threads(args) -> int:
 def check_arguments(parser, args) -> None:
     """Refuse, through ``parser`` (a usage error, before any work), settings the runs cannot take:
     the synthetic set's sizes, counts below 1, awe-tf's settings (as its configs check them) and a
-    LightFM Python that is not there."""
-    import shutil
-
+    LightFM Python that cannot run LightFM."""
+    from _peers import check_lightfm
     from synthetic import check_sizes
 
     try:
@@ -294,8 +300,9 @@ def check_arguments(parser, args) -> None:
     except ValueError as error:
         parser.error(str(error))
     python = getattr(args, "lightfm_python", None)
-    if python and not (Path(python).is_file() or shutil.which(python)):
-        parser.error(f"--lightfm-python {python}: no such program")
+    problem = check_lightfm(python) if python else None
+    if problem:
+        parser.error(problem)
 
 
 def set_arguments(parser, epochs: int) -> None:

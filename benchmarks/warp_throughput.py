@@ -25,7 +25,6 @@ import argparse
 import dataclasses
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from _peers import check_lightfm  # noqa: E402
 
 from awe_tf.data import load_dataset, validation_split  # noqa: E402
 from awe_tf.evaluation import evaluate_model  # noqa: E402
@@ -76,7 +77,8 @@ def awe_run(carve, epochs, target, model_config, train_config):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lightfm-python", default=sys.executable, help="a Python with lightfm 1.17")
+    parser.add_argument("--lightfm-python", default=sys.executable,
+                        help="a Python with lightfm 1.17 (default: this one)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--target", type=float, default=0.12,
                         help="validation P@10 to reach (validation users have 5 fewer training items than at "
@@ -96,8 +98,6 @@ def main() -> int:
     for name in ("epochs", "threads", "pairs_per_batch", "negatives", "steps_per_execution"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    if not (Path(args.lightfm_python).is_file() or shutil.which(args.lightfm_python)):
-        parser.error(f"--lightfm-python {args.lightfm_python}: no such program")
     try:
         model_config = ModelConfig(dimension=64, num_negatives=args.negatives, seed=args.seed,
                                    init_scale=args.init_scale)
@@ -107,6 +107,9 @@ def main() -> int:
                                    seed=args.seed, engine=args.engine, threads=args.threads)
     except ValueError as error:  # before LightFM's run
         parser.error(str(error))
+    problem = check_lightfm(args.lightfm_python)
+    if problem:
+        parser.error(problem)
 
     split = load_dataset("ml-100k")
     carve = validation_split(split.train)

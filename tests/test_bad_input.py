@@ -335,7 +335,8 @@ REQUESTS = [
     ("k too large", {"feature_ids": [[3]], "k": 31}, ValueError, ["k must be a whole number from 1 to"]),
     ("fractional k", {"feature_ids": [[3]], "k": 2.5}, ValueError, ["k must be a whole number"]),
     ("k as text", {"feature_ids": [[3]], "k": "3"}, ValueError, ["k must be a whole number", "got '3'"]),
-    ("k as a list", {"feature_ids": [[3]], "k": np.array([2])}, ValueError, ["k must be a whole number"]),
+    ("k as an array of one value", {"feature_ids": [[3]], "k": np.array([2])}, ValueError,
+     ["k must be a whole number"]),
     ("rows of ids of other lengths", {"feature_ids": [[1, 2], [3]], "feature_weights": [[5, 4], [3]]}, ValueError,
      ["feature_ids must be rows of one length", "pad shorter rows with -1"]),
     ("rows of weights of other lengths", {"feature_ids": [[1, 2], [3, -1]], "feature_weights": [[5, 4], [3]]},
@@ -345,8 +346,8 @@ REQUESTS = [
     ("a weight below float32's normal numbers", {"feature_ids": [[3, 4]], "feature_weights": [[1e-40, 1.0]]},
      ValueError, ["feature_weights holds 1e-40, below float32's smallest normal number"]),
     ("raw rows with a value below float32's normal numbers", {"X": np.array([[0, 1e-40] + [0] * 28])}, ValueError,
-     ["a row of the inputs holds 1e-40, below float32's smallest normal number"]),
-    ("raw rows of other lengths", {"X": [[0, 1], [1]]}, ValueError, ["inputs are rows", "every row as long"]),
+     ["an input row holds 1e-40 (row 0, column 1), below float32's smallest normal number"]),
+    ("raw rows of other lengths", {"X": [[0, 1], [1]]}, ValueError, ["inputs are rows", "rows are of other lengths"]),
     ("raw rows with NaN", {"X": sp.csr_matrix(([np.nan], ([0], [1])), shape=(1, 30))}, ValueError, ["NaN"]),
     ("id out of range", {"feature_ids": [[30]]}, ValueError, ["feature ids from 0 to 29 (or -1, padding), got [30]"]),
     ("negative id", {"feature_ids": [[3, -2]]}, ValueError, ["feature_ids", "got [-2]"]),
@@ -413,6 +414,19 @@ def test_evaluate_served_refuses_a_k_its_export_cannot_answer(exports):
                                          r"31; score the export on the data its model was trained on"):
         evaluate_served(exports["scann"], other)
     assert {f"precision@{k}" for k in (1, 3, 5, 10)} <= set(evaluate_served(exports["scann"], split)["metrics"])
+
+
+def test_a_request_takes_k_and_weights_as_any_kind_of_number(exports):
+    """k held by a NumPy scalar, a 0-dimensional array or tensor, or a Decimal, and weights given as
+    Python objects (Decimal) answer as the plain numbers do."""
+    import decimal
+
+    served = exports["portable"]
+    expected = served(feature_ids=[[3, 4]], feature_weights=[[1.0, 2.0]], k=3)
+    for k in (np.int64(3), np.array(3), tf.constant(3), decimal.Decimal(3), 3.0):
+        answer = served(feature_ids=[[3, 4]], feature_weights=np.array([[decimal.Decimal(1), decimal.Decimal(2)]]), k=k)
+        for key in expected:
+            np.testing.assert_array_equal(answer[key], expected[key], err_msg=repr(k))
 
 
 def test_exclusions_may_differ_in_length_from_row_to_row(exports):
@@ -514,11 +528,12 @@ PYTHON = [
     ("NaN in X", lambda: _dataset(np.eye(4, 3), X=np.where(np.eye(4, 3) > 0, np.nan, 0.5)), ValueError,
      ["X holds NaN or infinite values", "first in row 0"]),
     ("X below float32's normal numbers", lambda: _dataset(np.eye(4, 3), X=sp.csr_matrix(np.eye(4, 3) * 1e-50)),
-     ValueError, ["X holds 1e-50, below float32's smallest normal number", "or reads 0"]),
-    ("X below float32's normal numbers, as lists", lambda: _dataset(np.eye(4, 3), X=[[1e-50, 1.0, 0.0]] * 4),
-     ValueError, ["X holds 1e-50, below float32's smallest normal number"]),
+     ValueError, ["X holds 1e-50 (row 0, column 0), below float32's smallest normal number", "or reads 0"]),
+    ("X below float32's normal numbers, as lists",
+     lambda: _dataset(np.eye(4, 3), X=[[1.0, 0.0, 0.0]] * 3 + [[0.0, 1.0, 1e-50]]), ValueError,
+     ["X holds 1e-50 (row 3, column 2), below float32's smallest normal number"]),
     ("X below float32's normal numbers, as a DOK matrix", lambda: _dataset(np.eye(4, 3), X=sp.dok_matrix(
-        np.eye(4, 3) * 1e-50)), ValueError, ["X holds 1e-50, below float32's smallest normal number"]),
+        np.eye(4, 3) * 1e-50)), ValueError, ["X holds 1e-50 (row 0, column 0), below float32's smallest normal"]),
     ("X beyond float32", lambda: _dataset(np.eye(4, 3), X=np.diag([1.0, 1.0, 1e300])[[0, 1, 2, 2]]), ValueError,
      ["beyond float32's range", "first in row 2"]),
     ("labels as lists of ids", lambda: __import__("awe_tf").Dataset(np.ones((2, 3)), [[3, 8], [1]]), ValueError,
@@ -586,9 +601,9 @@ PYTHON = [
      .top_k([["i1", "i2"]]), TypeError, ["rows of numbers, a column per feature, got text ('i1')", "model.rows_of"]),
     ("a row of text among numbers", lambda: AWEModel(3, 4).score([[1, "x", 0]]), TypeError, ["got text ('x')"]),
     ("rows of other lengths", lambda: AWEModel(3, 4).top_k([[1, 0, 2], [1]]), ValueError,
-     ["inputs are rows", "every row as long"]),
+     ["inputs are rows", "rows are of other lengths"]),
     ("a value below float32's normal numbers", lambda: AWEModel(3, 4).score(np.array([[1e-300, 0, 1]])), ValueError,
-     ["a row of the inputs holds 1e-300, below float32's smallest normal number"]),
+     ["an input row holds 1e-300 (row 0, column 0), below float32's smallest normal number"]),
     ("no rows", lambda: AWEModel(3, 4).score(None), TypeError, ["inputs are rows (a matrix, a DataFrame), got None"]),
     ("ks past the labels", lambda: __import__("awe_tf").evaluate_model(AWEModel(3, 4), _split(), ks=(1, 10)),
      ValueError, ["evaluate_model: precision@10 needs at least 10 labels to rank; the data has 4"]),
@@ -607,6 +622,20 @@ def test_bad_python_input_is_named(call, error, words):
         call()
     for word in words:
         assert word in str(raised.value), (word, str(raised.value)[:300])
+
+
+def test_rows_of_every_numeric_kind_score_alike():
+    """Rows as float16, bfloat16 tensors, Python numbers (Decimal), booleans or a LIL matrix score as
+    the same float32 rows do: the checks in the rows' own precision refuse none of them."""
+    import decimal
+
+    model = AWEModel(3, 4, seed=0)
+    rows = np.array([[1.0, 0.0, 2.0], [0.0, 1.0, 1.0]], np.float32)
+    expected = model.score(rows)
+    for given in (rows.astype(np.float16), tf.constant(rows, tf.bfloat16), rows.tolist(), sp.lil_matrix(rows),
+                  np.array([[decimal.Decimal(str(v)) for v in row] for row in rows], dtype=object)):
+        np.testing.assert_array_equal(model.score(given), expected, err_msg=type(given).__name__)
+    np.testing.assert_array_equal(model.score(rows > 0), model.score((rows > 0).astype(np.float32)))
 
 
 def test_fit_takes_a_strategy_by_name_and_callbacks_from_a_generator():

@@ -31,6 +31,7 @@ def test_warp_throughput_refuses_bad_arguments_before_any_work():
     error (exit 2), before LightFM's run; the README's initial scale is a flag."""
     script = str(ROOT / "benchmarks" / "warp_throughput.py")
     for argv, said in ((["--lightfm-python", "/no/such/python"], "no such program"),
+                       (["--lightfm-python", sys.executable], "needs a Python with lightfm 1.17"),  # no LightFM there
                        (["--epochs", "0"], "--epochs must be at least 1"),
                        (["--init-scale", "-1"], "init_scale")):
         proc = subprocess.run([sys.executable, script, *argv], capture_output=True, text=True, timeout=300)
@@ -67,6 +68,7 @@ def test_quality_refuses_unknown_data_and_no_seeds_before_any_run(data_dir, tmp_
     saved.write_text("{}")
     for argv, said in ((["--datasets", "emotions", "nosuch"], "unknown data set 'nosuch'"),
                        (["--seeds", "0"], "--seeds must be at least 1"),
+                       (["--seeds", "1", "2"], "2: not a flag (--seeds takes how many seeds"),
                        (["--from-json", str(tmp_path / "none.json")], "no such file"),
                        (["--from-json", str(saved), "--seeds", "2"], "give no --datasets, --seeds"),
                        (["--from-json", str(saved), "--dimension", "8"], "(got --dimension 8)"),

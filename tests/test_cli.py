@@ -706,6 +706,7 @@ def test_an_interruption_caught_inside_a_finalizer_arrives_again():
     which Python drops with "Exception ignored in", is delivered again to the main thread, so the
     command still stops; other errors in finalizers go to the hook there was before."""
     import signal
+    import threading
 
     from awe_tf.cli.common import Terminated, catch_sigterm
 
@@ -723,11 +724,11 @@ def test_an_interruption_caught_inside_a_finalizer_arrives_again():
         catch_sigterm()
         catch_sigterm()  # again (train does, after a strategy is made): one hook, not two
         for error in (Terminated(), KeyboardInterrupt()):
+            began = time.monotonic()
             with pytest.raises(KeyboardInterrupt) as raised:
                 Finalized(error)
-                for _ in range(200):  # the signal arrives at the main thread's next instructions
-                    time.sleep(0.01)
-            assert type(raised.value) is type(error)
+                threading.Event().wait(30)  # a wait on a lock, which the signal wakes as the first would have
+            assert type(raised.value) is type(error) and time.monotonic() - began < 10
         assert seen == []
         Finalized(ValueError("not an interruption"))
         assert [type(each.exc_value) for each in seen] == [ValueError]

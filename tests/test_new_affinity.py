@@ -268,12 +268,16 @@ def test_import_takes_a_module_in_the_current_folder_or_a_file_and_tune_names_it
     (tmp_path / "mine" / "json.py").write_text("")  # named as an installed module, which --import would find
     (tmp_path / "mine" / "unclosed.py").write_text("x = (\n")
     (tmp_path / "mine" / "raising.py").write_text("import os\n\nundefined_name + 1\n")
+    (tmp_path / "mine" / "calling.py").write_text("import json\n\njson.loads('{bad')\n")  # raised in a library
     for command, said in ((["--import", "nosuch.py", "affinities"], "no such Python file"),
                           (["--import", "unclosed.py", "affinities"], "--import unclosed.py failed: SyntaxError: '(' "
                            f"was never closed ({tmp_path / 'mine' / 'unclosed.py'}, line 1)"),
                           (["--import", "raising", "affinities"], "--import raising failed: NameError: name "
                            f"'undefined_name' is not defined ({tmp_path / 'mine' / 'raising.py'}, line 3: "
                            "undefined_name + 1)"),
+                          (["--import", "calling.py", "affinities"], "--import calling.py failed: JSONDecodeError: "
+                           "Expecting property name enclosed in double quotes: line 1 column 2 (char 1) "
+                           f"({tmp_path / 'mine' / 'calling.py'}, line 3: json.loads('{{bad'))"),
                           (["--import", ".myaffinity", "affinities"], "give a module name"),
                           (["affinities", "--import", "myaffinity"], "--import goes before the command"),
                           (["--import", "json", "affinities"], "an installed module of that name, not")):

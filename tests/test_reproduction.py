@@ -199,6 +199,8 @@ def test_a_report_states_the_settings_it_was_given():
     assert _settings_line({"dimension": 8, "seeds": [0, 1]}) == "d = 8, seeds 0, 1 (every setting: settings.json)"
     assert _settings_line({"dimension": 16, "epochs": 2, "seeds": [0], "engine": "graph", "init_scale": 1.0}) == \
         "d = 16, at most 2 epochs, seed 0, engine graph, initial scale 1 (every setting: settings.json)"
+    assert _settings_line({"dimension": 16, "epochs": 1, "iterations": 1, "seeds": [2]}) == \
+        "d = 16, at most 1 epoch, AWE k-NN in 1 iterative step, seed 2 (every setting: settings.json)"
 
 
 def test_a_sweep_not_run_leaves_no_plot_of_an_earlier_run(tmp_path):

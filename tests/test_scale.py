@@ -50,7 +50,8 @@ def test_bad_arguments_are_usage_errors_before_any_work(capsys):
                        (["--epochs", "0"], "--epochs must be at least 1"),
                        (["--eval-users", "0"], "--eval-users must be at least 1"),
                        (["--learning-rate", "-1"], "learning_rate"),
-                       (["--lightfm-python", "/no/such/python"], "--lightfm-python /no/such/python: no such program")):
+                       (["--lightfm-python", "/no/such/python"], "--lightfm-python /no/such/python: no such program"),
+                       (["--lightfm-python", sys.executable], "needs a Python with lightfm 1.17")):
         for main in (scale.main, memory_phases.main):
             if main is memory_phases.main and argv[0] == "--lightfm-python":
                 continue

@@ -65,7 +65,7 @@ def import_user_module(module: str) -> None:
     except ImportError as err:
         raise ImportError(f"--import {module}: {err}") from None
     except TypeError as err:  # a relative name, e.g. .mymodule
-        if not _raised_by_module(err):
+        if _module_file(err) is None:  # importlib's own: the name
             raise ImportError(f"--import {module}: {err} (give a module name or a .py file's path)") from None
         raise ImportError(f"--import {module} failed: {_module_error(err)}") from None
     except Exception as err:  # the module's own code: a SyntaxError, a NameError, ...
@@ -77,21 +77,26 @@ def import_user_module(module: str) -> None:
                           "yours, or give its path (--import ./FILE.py)")
 
 
-def _raised_by_module(error: Exception) -> bool:
-    """Whether ``error`` was raised by the imported module's own code (a frame of the import
-    beyond importlib's), not by importlib refusing the name."""
-    return any("importlib" not in frame.filename and "<frozen" not in frame.filename
-               for frame in traceback.extract_tb(error.__traceback__)[1:])
+def _module_file(error: Exception) -> str | None:
+    """The file of the module an import ran when ``error`` was raised: the first frame of the
+    traceback that runs a module's own code (``<module>``) outside importlib; None if none does."""
+    for frame in traceback.extract_tb(error.__traceback__):
+        if frame.name == "<module>" and "importlib" not in frame.filename and "<frozen" not in frame.filename:
+            return frame.filename
+    return None
 
 
 def _module_error(error: Exception) -> str:
-    """What went wrong in a module's own code, on one line: the error and where (the file and
-    line of a SyntaxError; else the last frame of its traceback)."""
+    """What went wrong in a module's own code, on one line: the error's first line and where (the
+    file and line of a SyntaxError; else the module's own last line in the traceback, the one that
+    called into a library where the error was raised there)."""
+    said = (str(error).strip().splitlines() or [""])[0]
     if isinstance(error, SyntaxError):
         return f"SyntaxError: {error.msg} ({error.filename}, line {error.lineno})"
-    frames = traceback.extract_tb(error.__traceback__)
+    own = _module_file(error)
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if frame.filename == own]
     where = f" ({frames[-1].filename}, line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
-    return f"{type(error).__name__}: {error}{where}"
+    return f"{type(error).__name__}: {said}{where}"
 
 
 def error_cause(error) -> str:
@@ -107,12 +112,15 @@ def error_cause(error) -> str:
 def _traced_line(error: Exception) -> str:
     """Where a graph's tracing failed (``FILE, line N, in NAME: SOURCE``): the last frame of the
     ``in user code:`` stack a TensorFlow error's message holds where a ``tf.function`` traced the
-    code, else of the error's own traceback (Keras' layers, traced as they are called)."""
-    frames = re.findall(r'File "([^"]+)", line (\d+), in (\w+)[^\n]*\n[ \t]+(\S[^\n]*)', str(error))
+    code, else the last frame of the error's own traceback outside TensorFlow and Keras (Keras'
+    layers, traced as they are called); "" where there is none."""
+    frames = re.findall(r'File "([^"]+)", line (\d+), in (\S+)[^\n]*\n[ \t]+(\S[^\n]*)', str(error))
     if frames:
         return "{}, line {}, in {}: {}".format(*frames[-1])
-    last = traceback.extract_tb(error.__traceback__)[-1:]
-    return "".join(f"{frame.filename}, line {frame.lineno}, in {frame.name}: {frame.line}" for frame in last)
+    libraries = [f"{os.sep}{package}{os.sep}" for package in ("tensorflow", "tf_keras", "keras")]
+    ours = [frame for frame in traceback.extract_tb(error.__traceback__)
+            if not any(library in frame.filename for library in libraries)]
+    return "".join(f"{frame.filename}, line {frame.lineno}, in {frame.name}: {frame.line}" for frame in ours[-1:])
 
 
 def _tf_errors(*names: str) -> tuple[type, ...]:
@@ -246,11 +254,13 @@ def _nothing_finished(args) -> bool:
     (a checkpoint's ``state.json``) and no finished stage of auto's (``auto.json``) in its output
     folder. Not said by a multi-worker run's workers, whose chief may keep what this worker's
     folder lacks (a parameter-server run's coordinator keeps the run's checkpoints itself)."""
+    if getattr(args, "strategy", None) == "multiworker":
+        return False
+    if "tensorflow" not in sys.modules:  # stopped before any training (an --import, the data): nothing to load it for
+        return True
     from awe_tf import runs
     from awe_tf.training.auto import LEDGER
 
-    if getattr(args, "strategy", None) == "multiworker":
-        return False
     output = Path(args.output)
     try:
         epochs = runs.finished_epochs(output)
@@ -267,11 +277,18 @@ def _discarded(args) -> bool:
 
 
 def main(argv=None) -> int:
+    """Run the ``awe-tf`` command ``argv`` (default: this process's command line) and return its
+    exit code: 0, 2 for bad input (one line on stderr), 130 or 143 when interrupted.
+
+    Called without ``argv``, main is the process's command (``awe-tf``, ``python -m awe_tf.cli``):
+    after a lost cluster task's line, what the process writes to stderr goes nowhere (TensorFlow's
+    teardown logs). Called with ``argv`` from Python, stderr is left as it is."""
     args = build_parser().parse_args(argv)
     from awe_tf.config import SettingError
     from awe_tf.data import DataFormatError
 
     stdout, sys.stdout = sys.stdout, _Output(sys.stdout)
+    quiet = False  # whether stderr closes once the command is done (see above)
     main_thread = threading.current_thread() is threading.main_thread()
     terminate = signal.getsignal(signal.SIGTERM) if main_thread else None  # None too: a handler not set in Python
     unraisable = sys.unraisablehook
@@ -285,9 +302,10 @@ def main(argv=None) -> int:
     except SettingError as err:
         print(f"error: {flag_of(getattr(args, 'parser', None), err.field)} {err.problem}", file=sys.stderr)
     except _tf_errors("OperatorNotAllowedInGraphError") as err:  # an affinity with a Python branch on a tensor
+        where = _traced_line(err)
         print("error: a Python if (or while, and, or) on a tensor's value cannot be traced into a graph: an "
-              "affinity's hooks branch with tf.cond or tf.where (README: Adding an affinity) "
-              f"({_traced_line(err)})", file=sys.stderr)
+              "affinity's hooks branch with tf.cond or tf.where (README: Adding an affinity)"
+              + (f" ({where})" if where else ""), file=sys.stderr)
     except (DataFormatError, ValueError, RuntimeError, ImportError, OSError) as err:  # OSError: a broken pipe too,
         parser = getattr(args, "parser", None)
         room = isinstance(err, OSError) and err.errno in NO_ROOM  # a file of Python's own: state, metrics
@@ -304,8 +322,7 @@ def main(argv=None) -> int:
         print(f"error: a task of the cluster stopped answering ({said or type(err).__name__}): start it again, then "
               f"{again}{' without --restart' if _discarded(args) else ''}, which {goes_on} (in {args.output})",
               file=sys.stderr)
-        if argv is None:  # this process is the command: what it logs from here is TensorFlow's teardown
-            _stderr_closed()
+        quiet = argv is None  # this process is the command: what it logs from here is TensorFlow's teardown
     except _tf_errors("UnknownError") as err:
         said = error_cause(err)
         if "Could not start gRPC server" not in said:
@@ -325,6 +342,8 @@ def main(argv=None) -> int:
         _put_back(main_thread, terminate, unraisable)
         sys.stdout = stdout
         release_directories()
+        if quiet:
+            _stderr_closed()
     return 2
 
 

@@ -146,18 +146,21 @@ def _delivered_again(unraisable, hook):
     A signal's handler runs wherever the main thread is; inside a finalizer (a ``__del__``, a
     thread pool's shutdown) Python cannot raise what it raised, prints "Exception ignored in" and
     goes on, and the command would run to its end after a Ctrl-C or SIGTERM. The signal is sent
-    again (:func:`_thread.interrupt_main`), from another thread a moment later, so that it arrives
-    once the finalizer and this hook are done (one that lands in a finalizer again comes back
-    here). Anything else goes to the hook there was before."""
-    import _thread
-
-    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+    to the main thread again, from another thread a moment later, so that it arrives once the
+    finalizer and this hook are done (one that lands in a finalizer again comes back here); a
+    signal, not a scheduled call, so that a main thread waiting on a lock wakes as it did for the
+    first. Anything else, an interruption dropped in another thread (which no signal raised) or
+    one at the interpreter's exit (no thread can start), goes to the hook there was before."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and threading.current_thread() is threading.main_thread():
         signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
-        again = threading.Timer(0.01, _thread.interrupt_main, (signum,))
+        again = threading.Timer(0.01, signal.pthread_kill, (threading.main_thread().ident, signum))
         again.daemon = True  # nothing to wait for at exit
-        again.start()
-    else:
-        hook(unraisable)
+        try:
+            again.start()
+            return
+        except RuntimeError:  # the interpreter is shutting down
+            pass
+    hook(unraisable)
 
 
 def catch_sigterm() -> None:

@@ -380,8 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="top-k's G of the terms outside the k: numbers in [0, 1] or 'learn' (none: 0 learn; "
                                 "0 is the paper's eq. 7, learn starts at 1, WSABIE's ranking)")
     reproduce.add_argument("--from-scratch", dest="from_wsabie", action="store_false",
-                           help="recommendation: learn each AWE model from random U and V instead of starting from "
-                                "the trained WSABIE's (the paper's set-up)")
+                           help="recommendation: learn each AWE model from random U and V, instead of starting, as "
+                                "the paper did, from the trained WSABIE's")
     reproduce.add_argument("--engine", choices=["graph", "native"], default="graph",
                            help="native: WSABIE, linear sigmoid, AWE k-NN (every step) and top-k train with the "
                                 "native engine (top-k with its rest learnt with the graph step)")

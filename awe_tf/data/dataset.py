@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import numbers
@@ -26,7 +27,7 @@ def check_finite_rows(X: sp.csr_matrix, what: str) -> None:
     became infinite in the conversion), naming the first row that holds one; the message starts
     with ``what``."""
     if X.nnz and not np.all(np.isfinite(X.data)):
-        row = int(np.searchsorted(X.indptr, np.flatnonzero(~np.isfinite(X.data))[0], side="right") - 1)
+        row = _row_of(X, np.flatnonzero(~np.isfinite(X.data))[0])
         raise ValueError(f"{what} NaN or infinite values (or values beyond float32's range, 3.4e38), first in "
                          f"row {row}" + (" (a pivot's empty cells? fill them with 0: fillna(0))"
                                          if np.isnan(X.data).any() else ""))
@@ -35,18 +36,60 @@ def check_finite_rows(X: sp.csr_matrix, what: str) -> None:
 CHECKED_AT_ONCE = 1 << 20  # values :func:`refuse_subnormal` checks at a time
 
 
-def refuse_subnormal(values: np.ndarray, what: str) -> None:
+def refuse_subnormal(values: np.ndarray, what: str, place=None) -> None:
     """Refuse ``values`` (a matrix's stored values) of wider floats than float32 holding a value
     other than 0 below float32's smallest normal number, which float32 holds without its digits
-    or as 0 (a feature's value, a label read as 0), as the readers refuse such a value in a file."""
+    or as 0 (a feature's value, a label read as 0), as the readers refuse such a value in a file.
+    ``place``: where the value at a position of ``values`` is, in words (e.g. its row and column)."""
     if values.dtype.kind != "f" or values.dtype.itemsize <= 4:
         return
     for start in range(0, values.size, CHECKED_AT_ONCE):  # a block at a time: no copies of a large array
         block = values[start : start + CHECKED_AT_ONCE]
         tiny = (np.abs(block) < FLOAT32_TINY) & (block != 0)
         if tiny.any():
-            raise ValueError(f"{what} holds {float(block[tiny][0])!r}, {BELOW_NORMAL}: scale the column up, or "
+            first = int(np.flatnonzero(tiny)[0])
+            at = f" ({place(start + first)})" if place is not None else ""
+            raise ValueError(f"{what} holds {float(block[first])!r}{at}, {BELOW_NORMAL}: scale the column up, or "
                              "write 0")
+
+
+def float32_matrix(values, what: str, not_a_matrix=None) -> sp.csr_matrix:
+    """``values`` (a SciPy sparse matrix, an array, nested lists, a tensor: rows x columns) as a
+    float32 CSR matrix; wider floats are checked in their own precision first
+    (:func:`refuse_subnormal`, naming the value's row and column), and numbers given as Python
+    objects are read as float64. A value beyond float32's range becomes inf (for the caller's
+    :func:`check_finite_rows`). Where SciPy or NumPy cannot read ``values`` as a matrix, their
+    TypeError or ValueError, or what ``not_a_matrix(error)`` makes of it."""
+    try:
+        if sp.issparse(values):
+            matrix = sp.csr_matrix(values)  # in its own precision: values float32 would read as 0
+            stored, place = matrix.data, lambda i: f"row {_row_of(matrix, i)}, column {matrix.indices[i]}"
+        else:
+            matrix = np.asarray(values)
+            if matrix.dtype == object:  # numbers as Python objects (Decimal, int), which SciPy refuses
+                matrix = matrix.astype(np.float64)
+            stored = matrix.reshape(-1)
+            place = (lambda i: "row {}, column {}".format(*np.unravel_index(i, matrix.shape))) if matrix.ndim == 2 \
+                else (lambda i: f"column {i}")  # one row
+    except (TypeError, ValueError) as error:
+        if not_a_matrix is None:
+            raise
+        raise not_a_matrix(error) from None
+    refuse_subnormal(stored, what, place)
+    try:
+        with np.errstate(over="ignore"):
+            if sp.issparse(matrix):
+                return matrix.astype(np.float32, copy=False)
+            return sp.csr_matrix(matrix, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        if not_a_matrix is None:
+            raise
+        raise not_a_matrix(error) from None
+
+
+def _row_of(matrix: sp.csr_matrix, position: int) -> int:
+    """The row of a CSR matrix's stored value at ``position`` of its ``data``."""
+    return int(np.searchsorted(matrix.indptr, position, side="right") - 1)
 
 
 def first_difference(names: list[str], others: list[str], ours: str = "in training", theirs: str = "there",
@@ -297,17 +340,9 @@ class Dataset:
         for part in ("X", "Y"):
             if getattr(self, part) is None:
                 raise ValueError(f"{self.name}: {part} is None: a Dataset needs both X and Y")
-            values = getattr(self, part)
-            try:
-                matrix = sp.csr_matrix(values)  # in its own precision first: values float32 would read as 0
-            except (TypeError, ValueError) as error:
-                raise self._not_a_matrix(part, values, error) from None
-            refuse_subnormal(matrix.data, f"{self.name}: {part}")
-            try:
-                with np.errstate(over="ignore"):  # a value beyond float32's range becomes inf, refused below
-                    setattr(self, part, matrix.astype(np.float32, copy=False))
-            except (TypeError, ValueError) as error:
-                raise self._not_a_matrix(part, values, error) from None
+            values = getattr(self, part)  # a value beyond float32's range is inf in the matrix, refused below
+            setattr(self, part, float32_matrix(values, f"{self.name}: {part}",
+                                               functools.partial(self._not_a_matrix, part, values)))
         # names are text, as a model keeps its label names and an export writes them
         self.feature_names = [str(name) for name in (self.feature_names if self.feature_names is not None
                                                      else range(self.X.shape[1]))]

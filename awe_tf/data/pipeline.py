@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sp
 
-from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split, check_finite_rows, labelled_rows, refuse_subnormal
+from awe_tf.data.dataset import RECOMMENDATION, Dataset, Split, check_finite_rows, float32_matrix, labelled_rows
 from awe_tf.data.errors import is_number
 from awe_tf.data.frames import by_position
 
@@ -65,15 +65,7 @@ def raw_rows(X, n_features: int, names=None, every: bool = False) -> sp.csr_matr
         raise TypeError(f"inputs are rows of numbers, a column per feature, got text ({str(text)!r}); for a "
                         "recommendation model, a user's items by name make a row with model.rows_of([[...]]) (an "
                         "export's: served.rows_of([[...]]))")
-    try:
-        if not sp.issparse(X) and np.asarray(X).dtype == object:  # numbers as Python objects, which SciPy refuses
-            X = np.asarray(X, np.float64)
-        X = sp.csr_matrix(X)  # in its own precision first: values float32 would read as 0
-    except (TypeError, ValueError) as error:
-        raise _not_rows(error) from None
-    refuse_subnormal(X.data, "a row of the inputs")
-    with np.errstate(over="ignore"):
-        X = X.astype(np.float32, copy=False)
+    X = float32_matrix(X, "an input row", _not_rows)
     if X.shape[1] != n_features:
         raise ValueError(f"inputs have {X.shape[1]} features; the model takes {n_features}")
     check_finite_rows(X, "inputs contain")
@@ -85,9 +77,11 @@ def raw_rows(X, n_features: int, names=None, every: bool = False) -> sp.csr_matr
 
 
 def _not_rows(error) -> ValueError:
-    """The refusal of inputs NumPy cannot read as a matrix of numbers (rows of other lengths)."""
-    return ValueError(f"inputs are rows, a matrix of numbers with a column per feature (every row as long), which "
-                      f"NumPy cannot read these as ({str(error).splitlines()[0][:120]})")
+    """The refusal of inputs NumPy or SciPy cannot read as a matrix of numbers."""
+    said = str(error).splitlines()[0]
+    ragged = " (its rows are of other lengths: give each a value for every feature)" if "inhomogeneous" in said else ""
+    return ValueError(f"inputs are rows, a matrix of numbers with a column per feature; NumPy cannot read them as "
+                      f"one{ragged}: {said[:120]}")
 
 
 def _text_in(X):

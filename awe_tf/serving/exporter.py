@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import numbers
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -81,11 +80,29 @@ def weight_array(values, field: str) -> np.ndarray:
     numbers) and, other than 0, values below float32's smallest normal number (as the readers
     do: float32 loses their digits, or reads 0)."""
     array = _rows_array(values, field, "pad shorter rows with weight 0, as feature_ids with -1")
+    if array.dtype == object:  # numbers as Python objects (Decimal, int)
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{field} must be numbers, got {type(array.flat[0]).__name__} values") from None
     if array.dtype.kind not in "biuf":
         raise ValueError(f"{field} must be numbers, got {array.dtype} values")
     refuse_subnormal(array.ravel(), field)
     with np.errstate(over="ignore"):  # a value beyond float32's range becomes inf, refused with the request
         return array.astype(np.float32)
+
+
+def _whole_k(k, max_k: int) -> int:
+    """``k`` (a number, or one held by a 0-dimensional array or tensor) as an int from 1 to
+    ``max_k``, or a ValueError saying so."""
+    value = np.asarray(k).item() if np.ndim(k) == 0 and not isinstance(k, (str, bytes)) else None
+    try:
+        whole = not isinstance(value, bool) and value is not None and float(value).is_integer()
+    except (TypeError, ValueError):
+        whole = False
+    if not whole or not 1 <= value <= max_k:
+        raise ValueError(f"k must be a whole number from 1 to {max_k} (this export's largest), got {k!r}")
+    return int(value)
 
 
 def _rows_array(values, field: str, padding: str) -> np.ndarray:
@@ -435,9 +452,7 @@ class ServedModel:
             feature_weights = np.ones(feature_ids.shape, np.float32)
         feature_weights = weight_array(feature_weights, "feature_weights")
         self._check_features(feature_ids, feature_weights)
-        k = min(10, max_k) if k is None else k.item() if isinstance(k, np.ndarray) and k.ndim == 0 else k
-        if isinstance(k, bool) or not isinstance(k, numbers.Real) or not float(k).is_integer() or not 1 <= k <= max_k:
-            raise ValueError(f"k must be a whole number from 1 to {max_k} (this export's largest), got {k!r}")
+        k = min(10, max_k) if k is None else _whole_k(k, max_k)
         inputs = {"feature_ids": feature_ids, "feature_weights": feature_weights, "k": np.int32(k)}
         inputs["exclude_ids"] = self._exclusions(exclude, feature_ids.shape[0], n_labels)
         default = bool(self.metadata.get("exclude_inputs", False))
