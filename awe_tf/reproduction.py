@@ -129,6 +129,36 @@ def _with_changes(rows: list[dict]) -> list[dict]:
              "change@10": 100 * (r["precision@10"] / wsabie["precision@10"] - 1)} for r in rows]
 
 
+# The paper's own figures, for results.md to put beside ours. Its data (MagnaTagATune, YouTube) is
+# not public, so only patterns and changes against WSABIE compare, never absolute values.
+PAPER_TABLE_1 = {"WSABIE": (48.7, 37.5), "AWE k-NN": (52.7, 39.2)}  # MagnaTagATune, P@1 and P@3 in %
+PAPER_TABLE_3 = {  # YouTube: (method, setting) -> change of P@1 and P@10 against WSABIE, in %
+    ("SVD", ""): (-54, -57),
+    **{("AWE linear sigmoid", f"beta={beta:g}"): change for beta, change in
+       ((-1.0, (2, 12)), (-0.5, (9, 16)), (0.0, (31, 29)), (0.25, (51, 40)), (0.5, (28, 20)))},
+    **{("AWE top-k", f"k={k}"): change for k, change in ((1, (6, 5)), (5, (18, 17)), (7, (19, 19)), (11, (21, 21)))},
+}
+
+
+def _change(ours: float, wsabie: float) -> str:
+    return f"{100 * (ours / wsabie - 1):+.1f}%" if wsabie else "-"
+
+
+def paper_line(rows: list[dict]) -> str:
+    """Annotation rows' AWE k-NN against WSABIE, per data set, beside the paper's Table 1
+    (MagnaTagATune), as relative changes of P@1 / P@3."""
+    awe, wsabie = PAPER_TABLE_1["AWE k-NN"], PAPER_TABLE_1["WSABIE"]
+    ours = []
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        of = {r["method"].split(" (k=")[0]: r for r in rows if r["dataset"] == dataset}
+        if "AWE k-NN" in of and "WSABIE" in of:
+            ours.append(f"{dataset} " + " / ".join(_change(of["AWE k-NN"][metric], of["WSABIE"][metric])
+                                                   for metric in ("precision@1", "precision@3")))
+    return (f"AWE k-NN against WSABIE, P@1 / P@3: the paper's Table 1 (MagnaTagATune) {_change(awe[0], wsabie[0])} / "
+            f"{_change(awe[1], wsabie[1])}; here {', '.join(ours) or '-'} (only the changes compare: the paper's "
+            "data is not public)")
+
+
 KEYS = {"annotation": ("dataset", "method"), "recommendation": ("method", "setting")}
 METRICS = {"annotation": ("precision@1", "precision@3"), "recommendation": ("precision@1", "precision@10")}
 
@@ -283,7 +313,7 @@ def write_report(kind: str, rows: list[dict], directory, settings: dict,
     else:  # an earlier run's, of other seeds, would read as this one's
         (directory / "results_per_seed.csv").unlink(missing_ok=True)
     if kind == "annotation":
-        text = _table(rows, ["dataset", "method", "precision@1", "precision@3"])
+        text = _table(rows, ["dataset", "method", "precision@1", "precision@3"]) + f"\n\n{paper_line(rows)}"
         datasets = list(dict.fromkeys(r["dataset"] for r in rows))
         methods = list(dict.fromkeys(r["method"] for r in rows))
         for metric in ("precision@1", "precision@3"):
@@ -302,9 +332,15 @@ def write_report(kind: str, rows: list[dict], directory, settings: dict,
             figure.savefig(path, dpi=120, bbox_inches="tight")
             written.append(path)
     else:
-        columns = ["method", "setting", "precision@1", "precision@10", "change@1", "change@10"]
+        columns = ["method", "setting", "precision@1", "precision@10", "change@1", "change@10", "paper @1", "paper @10"]
         learnt = any(r.get("rest learnt") is not None for r in rows)
-        text = _table(rows, columns + ["rest learnt"] if learnt else columns)
+        papers = [dict(zip(("paper @1", "paper @10"), (f"{c:+d}%" for c in PAPER_TABLE_3[r["method"], r["setting"]]),
+                           strict=True)) if (r["method"], r["setting"]) in PAPER_TABLE_3 else
+                  {"paper @1": None, "paper @10": None} for r in rows]
+        text = _table([{**row, **paper} for row, paper in zip(rows, papers, strict=True)],
+                      columns + ["rest learnt"] if learnt else columns)
+        text += ("\n\npaper @1, paper @10: the paper's Table 3 (YouTube), the same changes against WSABIE (only "
+                 "the changes compare: the paper's data is not public)")
         for family, name, key in (("AWE linear sigmoid", "beta", "beta="), ("AWE top-k", "k", "k=")):
             methods = list(dict.fromkeys(r["method"] for r in rows if r["method"].startswith(family)))
             if not methods:  # a sweep not run: no plot, not an earlier run's left beside this table

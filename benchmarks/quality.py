@@ -40,7 +40,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _peers import check_lightfm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmarks' shared modules, however this is loaded
+
+from _peers import check_lightfm  # noqa: E402
 
 RECIPE = ["--dimension", "100"]
 METHODS = {"WSABIE": [], "AWE auto": ["--affinity", "auto"]}

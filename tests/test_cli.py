@@ -1314,7 +1314,7 @@ def test_an_interrupted_command_says_how_to_go_on_where_it_keeps_its_work(tmp_pa
     assert _goes_on(parse(["train", "-o", str(run)])) == \
         f": no epoch had finished, so the same command again starts from the beginning (in {run})"
     (run / "validation" / "checkpoints").mkdir(parents=True)
-    (run / "validation" / "checkpoints" / "state.json").write_text("{}")  # an epoch finished
+    (run / "validation" / "checkpoints" / "state.json").write_text('{"epoch": 1}')  # an epoch finished
     assert _goes_on(parse(["train", "-o", str(run)])) == \
         f": the same command again goes on from its last finished epoch (in {run})"
     auto = tmp_path / "auto"

@@ -256,16 +256,13 @@ def _nothing_finished(args) -> bool:
     folder lacks (a parameter-server run's coordinator keeps the run's checkpoints itself)."""
     if getattr(args, "strategy", None) == "multiworker":
         return False
-    if "tensorflow" not in sys.modules:  # stopped before any training (an --import, the data): nothing to load it for
-        return True
-    from awe_tf import runs
-    from awe_tf.training.auto import LEDGER
+    from awe_tf import runs  # not TensorFlow: an interruption before it loads is not kept waiting for it
 
     output = Path(args.output)
     try:
         epochs = runs.finished_epochs(output)
         return not any(epochs[place] for place in epochs if place != runs.METRICS) \
-            and not (output / runs.AUTO / LEDGER).exists()
+            and not (output / runs.AUTO / runs.LEDGER).exists()
     except OSError:  # a folder removed meanwhile: say what is usual
         return False
 

@@ -107,9 +107,8 @@ def refuse_run_part(path: Path, run: Path | None, flag: str, remedy: str) -> Non
     which the run's other commands read, or anything in its stages' and model's folders (a later
     train refuses them as files no run wrote)."""
     from awe_tf import runs
-    from awe_tf.models.saving import RUN_MODEL
 
-    files, folders = (runs.METRICS, runs.FEATURES), (RUN_MODEL, *runs.STAGES)
+    files, folders = (runs.METRICS, runs.FEATURES), (runs.RUN_MODEL, *runs.STAGES)
     resolved = Path(path).resolve()
     above = [folder for folder in resolved.parents if (folder / runs.METRICS).is_file()]
     for folder in ([Path(run)] if run is not None else []) + above:

@@ -101,7 +101,7 @@ def _train(args) -> int:
     from awe_tf.data.dataset import RECOMMENDATION
     from awe_tf.data.protocols import coverage, default_monitor, validation_split
     from awe_tf.evaluation import baseline_scores, evaluate_model
-    from awe_tf.models.saving import RUN_MODEL, model_directory, run_directory, tables_digest
+    from awe_tf.models.saving import model_directory, run_directory, tables_digest
     from awe_tf.training.auto import BUDGET, RecordRefused, choose_affinity
     from awe_tf.training.selection import DETAIL, checked_validation, choose_epochs, epochs_text, is_iterative, refit
 
@@ -311,7 +311,7 @@ def _train(args) -> int:
     if report["affinity_learnt"]:
         print("learnt in G: " + ", ".join(f"{k} = {v:.4f}" for k, v in report["affinity_learnt"].items()))
     _print_table(report, default_monitor(split.train), split.train.task)  # what svd_rank chooses by
-    print(f"trained in {train_seconds:.1f}s; model: {out / RUN_MODEL}; metrics: {out / runs.METRICS}")
+    print(f"trained in {train_seconds:.1f}s; model: {out / runs.RUN_MODEL}; metrics: {out / runs.METRICS}")
     return 0
 
 

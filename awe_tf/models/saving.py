@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from awe_tf.config import with_earlier_defaults
+from awe_tf.runs import RUN_MODEL
 
 CONFIG_FILE = "awe_model.json"
 WEIGHTS_PREFIX = "weights/ckpt"
@@ -45,7 +46,6 @@ def save(model, directory) -> Path:
     return directory
 
 
-RUN_MODEL = "model"  # where a run of ``awe-tf train`` keeps its model (RUN/model)
 
 
 def model_directory(directory) -> Path:
