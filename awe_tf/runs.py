@@ -1,7 +1,7 @@
 """The output directory of an ``awe-tf train`` run (RUN): what the run keeps there, and how a
 later command reads it back.
 
-    RUN/model/                   the model (:mod:`awe_tf.models.saving`; ``RUN_MODEL``)
+    RUN/model/                   the model (``RUN_MODEL``; :mod:`awe_tf.models.saving` writes it)
     RUN/metrics.json             the test report, the run's settings and the data it used
     RUN/features.json            an annotation run's feature names, feature id n at position n
     RUN/validation/, RUN/final/  each stage's checkpoints (:mod:`awe_tf.training.callbacks`)
@@ -35,6 +35,7 @@ FEATURES = "features.json"  # what the model's input ids name; a later command's
 STAGES = ("validation", "final")  # the stages' checkpoint directories, in the order a run trains them
 AUTO = "auto"  # --affinity auto's stages and its record of them (awe_tf.training.auto, module docstring 7)
 LEDGER = "auto.json"  # that record, in auto's output_dir: the stages finished, and the settings they ran with
+STAGED = ".partial"  # the suffix of the record's draft, written whole, then renamed into place
 
 
 class RunError(ValueError):
@@ -322,8 +323,6 @@ def foreign_parts(run: Path) -> list[str]:
 
 def _foreign_file(folder: Path) -> str | None:
     """The first file in a stage's or auto's ``folder`` that training does not write, as words."""
-    from awe_tf.training.auto import STAGED
-
     for place, folders, files in os.walk(folder):  # (os.walk passes over a folder gone meanwhile)
         folders[:] = [name for name in folders if name not in ("checkpoints", "logs")]  # training's: not walked
         inside = Path(place).relative_to(folder).parts

@@ -14,8 +14,11 @@ def check_lightfm(python: str) -> str | None:
     there), in one line for a usage error; None where it can."""
     if not (Path(python).is_file() or shutil.which(python)):
         return f"--lightfm-python {python}: no such program"
-    proc = subprocess.run([python, "-c", "import scipy, lightfm; print(lightfm.__version__)"], capture_output=True,
-                          text=True)
+    try:
+        proc = subprocess.run([python, "-c", "import scipy, lightfm; print(lightfm.__version__)"], capture_output=True,
+                              text=True)
+    except OSError as error:  # not executable, not a program
+        return f"--lightfm-python {python}: cannot run it ({error.strerror or error})"
     version = proc.stdout.strip()
     if proc.returncode != 0 or not version.startswith("1.17"):
         return (f"--lightfm-python {python}: needs a Python with lightfm 1.17 and scipy (see "

@@ -6,7 +6,7 @@ A full-size run (about a minute per seed on 2 cores), so it is a benchmark, not 
 Prints each method's mean and standard deviation over the seeds (as ``awe-tf reproduce``'s
 results.md gives it), AWE's margin over the best of the others, and exits 1 if the pattern does
 not hold in the mean. ``--init-scale 1`` runs at the scale the README's annotation table was
-measured at (ModelConfig's default since is 0.1).
+measured at (ModelConfig's default is now 0.1).
 
     python benchmarks/paper_pattern.py [--seeds 0 1 2] [--dataset corel5k] [--init-scale 1]
 """

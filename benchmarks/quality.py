@@ -237,8 +237,8 @@ def main() -> int:
                                          "<!-- /quality.py --> lines (the project's README.md)")
     args, extra = parser.parse_known_args()
     if extra and not extra[0].startswith("-"):  # awe-tf train's flags are passed on; a stray value is not one
-        parser.error(f"{extra[0]}: not a flag (--seeds takes how many seeds, one number; the rest are awe-tf train's "
-                     "flags)")
+        seeds = " (--seeds takes how many seeds, one number)" if args.seeds is not None else ""
+        parser.error(f"{extra[0]}: not a flag{seeds}; what follows this script's own flags goes to awe-tf train")
     if args.from_json:
         if not Path(args.from_json).is_file():
             parser.error(f"--from-json {args.from_json}: no such file")

@@ -29,6 +29,16 @@ def data_dir():
 
 
 @pytest.fixture
+def other_lightfm(tmp_path) -> str:
+    """A program the benchmarks must refuse as LightFM's Python: it says its lightfm is 1.16,
+    whatever it is asked (wherever the tests run, with or without a LightFM of their own)."""
+    program = tmp_path / "python-with-lightfm-1.16"
+    program.write_text("#!/bin/sh\necho 1.16\n")
+    program.chmod(0o755)
+    return str(program)
+
+
+@pytest.fixture
 def retracing_warnings(caplog, monkeypatch):
     """``() -> messages``: TensorFlow's "retracing" warnings logged during the test, as a Python
     session sees them. TensorFlow's logger is set to WARNING (importing the CLI silences it), and

@@ -26,12 +26,12 @@ def test_affinity_scoring_gives_a_row_for_every_affinity(data_dir):
     assert rows == specs
 
 
-def test_warp_throughput_refuses_bad_arguments_before_any_work():
+def test_warp_throughput_refuses_bad_arguments_before_any_work(other_lightfm):
     """A LightFM Python that is not there, no epochs, or a setting awe-tf refuses stop with a usage
     error (exit 2), before LightFM's run; the README's initial scale is a flag."""
     script = str(ROOT / "benchmarks" / "warp_throughput.py")
     for argv, said in ((["--lightfm-python", "/no/such/python"], "no such program"),
-                       (["--lightfm-python", sys.executable], "needs a Python with lightfm 1.17"),  # no LightFM there
+                       (["--lightfm-python", other_lightfm], "warp_throughput.py), got 1.16"),
                        (["--epochs", "0"], "--epochs must be at least 1"),
                        (["--init-scale", "-1"], "init_scale")):
         proc = subprocess.run([sys.executable, script, *argv], capture_output=True, text=True, timeout=300)
@@ -68,7 +68,7 @@ def test_quality_refuses_unknown_data_and_no_seeds_before_any_run(data_dir, tmp_
     saved.write_text("{}")
     for argv, said in ((["--datasets", "emotions", "nosuch"], "unknown data set 'nosuch'"),
                        (["--seeds", "0"], "--seeds must be at least 1"),
-                       (["--seeds", "1", "2"], "2: not a flag (--seeds takes how many seeds"),
+                       (["--seeds", "1", "2"], "2: not a flag (--seeds takes how many seeds, one number)"),
                        (["--from-json", str(tmp_path / "none.json")], "no such file"),
                        (["--from-json", str(saved), "--seeds", "2"], "give no --datasets, --seeds"),
                        (["--from-json", str(saved), "--dimension", "8"], "(got --dimension 8)"),
@@ -154,10 +154,10 @@ def test_the_lightfm_worker_breaks_ties_between_epochs_as_awe_tf_does():
         assert worker._better(value, check, best, best_check) == ranking._improves(value, check), (value, check)
 
 
-def test_quality_refuses_a_lightfm_python_that_cannot_run_lightfm(data_dir):
+def test_quality_refuses_a_lightfm_python_that_cannot_run_lightfm(data_dir, other_lightfm):
     """Before any training: a program that is not there, and a Python without lightfm 1.17."""
     script = str(ROOT / "benchmarks" / "quality.py")
-    for python, said in (("/no/such/py", "no such program"), (sys.executable, "needs a Python with lightfm 1.17")):
+    for python, said in (("/no/such/py", "no such program"), (other_lightfm, "needs a Python with lightfm 1.17")):
         proc = subprocess.run([sys.executable, script, "--lightfm-python", python], capture_output=True, text=True,
                               timeout=300)
         assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

@@ -1306,6 +1306,21 @@ def test_the_command_line_reads_its_flags_without_tensorflow():
     assert proc.returncode == 0 and proc.stdout.split() == ["False"], proc.stderr[-2000:]
 
 
+def test_an_interrupted_train_reads_its_finished_epochs_without_tensorflow(tmp_path):
+    """Interrupted before TensorFlow loads (reading its data), a resumed train says it goes on from
+    its finished epochs, reading them without loading TensorFlow (a second Ctrl-C is not kept
+    waiting for it)."""
+    (tmp_path / "final" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "final" / "checkpoints" / "state.json").write_text('{"epoch": 2}')
+    script = ("import sys; from awe_tf.cli import _goes_on, build_parser; "
+              f"print(_goes_on(build_parser().parse_args(['train', '-o', {str(tmp_path)!r}]))); "
+              "print('tensorflow' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=ENV, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    said = f": the same command again goes on from its last finished epoch (in {tmp_path})"
+    assert proc.stdout.splitlines() == [said, "False"]
+
+
 def test_an_interrupted_command_says_how_to_go_on_where_it_keeps_its_work(tmp_path):
     from awe_tf.cli import _goes_on, build_parser
 

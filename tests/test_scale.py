@@ -36,7 +36,7 @@ def test_the_scale_benchmark_runs_and_every_method_learns(tmp_path):
     assert "pairs/s per worker" in proc.stdout
 
 
-def test_bad_arguments_are_usage_errors_before_any_work(capsys):
+def test_bad_arguments_are_usage_errors_before_any_work(capsys, other_lightfm):
     """Sizes the synthetic set cannot take, counts below 1, a setting awe-tf refuses and a LightFM
     Python that is not there stop at once (exit 2, one line), not after LightFM's run or in a
     traceback; memory_phases.py shares the check."""
@@ -51,7 +51,7 @@ def test_bad_arguments_are_usage_errors_before_any_work(capsys):
                        (["--eval-users", "0"], "--eval-users must be at least 1"),
                        (["--learning-rate", "-1"], "learning_rate"),
                        (["--lightfm-python", "/no/such/python"], "--lightfm-python /no/such/python: no such program"),
-                       (["--lightfm-python", sys.executable], "needs a Python with lightfm 1.17")):
+                       (["--lightfm-python", other_lightfm], "warp_throughput.py), got 1.16")):
         for main in (scale.main, memory_phases.main):
             if main is memory_phases.main and argv[0] == "--lightfm-python":
                 continue

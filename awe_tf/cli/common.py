@@ -3,6 +3,7 @@ monitored metric, the refusal of --iterations and the settings' configs."""
 
 from __future__ import annotations
 
+import _thread
 import dataclasses
 import functools
 import os
@@ -152,7 +153,7 @@ def _delivered_again(unraisable, hook):
     one at the interpreter's exit (no thread can start), goes to the hook there was before."""
     if isinstance(unraisable.exc_value, KeyboardInterrupt) and threading.current_thread() is threading.main_thread():
         signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
-        again = threading.Timer(0.01, signal.pthread_kill, (threading.main_thread().ident, signum))
+        again = threading.Timer(0.01, _send_again, (signum,))
         again.daemon = True  # nothing to wait for at exit
         try:
             again.start()
@@ -160,6 +161,18 @@ def _delivered_again(unraisable, hook):
         except RuntimeError:  # the interpreter is shutting down
             pass
     hook(unraisable)
+
+
+def _send_again(signum: int) -> None:
+    """Send ``signum`` to the main thread, if a handler of Python's still takes it (the command
+    has not put the system's default back meanwhile, which would end the process unannounced);
+    where threads cannot be sent signals (Windows), as a call Python schedules there."""
+    if not callable(signal.getsignal(signum)):
+        return
+    if hasattr(signal, "pthread_kill"):
+        signal.pthread_kill(threading.main_thread().ident, signum)
+    else:
+        _thread.interrupt_main(signum)
 
 
 def catch_sigterm() -> None:

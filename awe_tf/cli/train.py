@@ -412,7 +412,7 @@ def _training_notes(counts) -> list[str]:
         touched = counts.test_values_of_untrained_features
         notes.append(f"{plural(counts.untrained_features, 'feature')} that no training row trains (in none, or "
                      "numeric and constant there), left out of every row scored"
-                     + (f": {touched} test values" if touched else ""))
+                     + (f": {plural(touched, 'test value')}" if touched else ""))
     return notes
 
 

@@ -8,6 +8,7 @@ import hashlib
 import json
 import numbers
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ def check_finite_rows(X: sp.csr_matrix, what: str) -> None:
 CHECKED_AT_ONCE = 1 << 20  # values :func:`refuse_subnormal` checks at a time
 
 
-def refuse_subnormal(values: np.ndarray, what: str, place=None) -> None:
+def refuse_subnormal(values: np.ndarray, what: str, place: Callable[[int], str] | None = None) -> None:
     """Refuse ``values`` (a matrix's stored values) of wider floats than float32 holding a value
     other than 0 below float32's smallest normal number, which float32 holds without its digits
     or as 0 (a feature's value, a label read as 0), as the readers refuse such a value in a file.
@@ -53,34 +54,72 @@ def refuse_subnormal(values: np.ndarray, what: str, place=None) -> None:
                              "write 0")
 
 
-def float32_matrix(values, what: str, not_a_matrix=None) -> sp.csr_matrix:
-    """``values`` (a SciPy sparse matrix, an array, nested lists, a tensor: rows x columns) as a
-    float32 CSR matrix; wider floats are checked in their own precision first
-    (:func:`refuse_subnormal`, naming the value's row and column), and numbers given as Python
-    objects are read as float64. A value beyond float32's range becomes inf (for the caller's
-    :func:`check_finite_rows`). Where SciPy or NumPy cannot read ``values`` as a matrix, their
-    TypeError or ValueError, or what ``not_a_matrix(error)`` makes of it."""
+def float_array(values, what: str) -> np.ndarray:
+    """``values`` (an array, nested lists, a tensor) as a NumPy array of numbers in their own
+    precision (Python objects, such as Decimal, as float64), checked: no text (numbers written as
+    text are refused too), no masked entries, and, for wider floats than float32, no value other
+    than 0 below float32's smallest normal number (:func:`refuse_subnormal`); each refusal names
+    the value's row and column. NumPy's ValueError where ``values`` are not an array (rows of
+    other lengths)."""
+    if np.ma.is_masked(values):
+        raise ValueError(f"{what} is a masked array with masked entries: fill them first (X.filled(0))")
+    array = np.asarray(values)
+    order = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"  # a DataFrame's values: F
+
+    def place(i: int) -> str:
+        if array.ndim != 2:
+            return f"column {i}" if array.ndim == 1 else f"position {i}"
+        return "row {}, column {}".format(*np.unravel_index(i, array.shape, order=order))
+
+    if array.dtype.kind in "USO":
+        flat = array.ravel(order=order)
+        text = next((i for i, value in enumerate(flat) if isinstance(value, (str, bytes, np.str_, np.bytes_))), None)
+        if text is not None:
+            raise ValueError(f"{what} holds text, {str(flat[text])!r} ({place(text)}): give numbers")
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError):
+            bad = next(i for i, value in enumerate(flat) if not _reads_as_float(value))
+            raise ValueError(f"{what} holds {type(flat[bad]).__name__} values, not numbers, e.g. {flat[bad]!r} "
+                             f"({place(bad)})") from None
+    refuse_subnormal(array.ravel(order=order), what, place)  # a view of a C or F array: no copy
+    return array
+
+
+def _reads_as_float(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def float32_matrix(values, what: str,
+                   not_a_matrix: Callable[[Exception], Exception] | None = None) -> sp.csr_matrix:
+    """``values`` (a SciPy sparse matrix, an array, nested lists, a tensor: rows x columns, or
+    one row) as a float32 CSR matrix, checked as :func:`float_array` checks an array (a sparse
+    matrix's stored values in their own precision). A value beyond float32's range becomes inf
+    (for the caller's :func:`check_finite_rows`). Where SciPy or NumPy cannot read ``values`` as
+    a matrix, their TypeError or ValueError, or what ``not_a_matrix(error)`` makes of it."""
     try:
         if sp.issparse(values):
             matrix = sp.csr_matrix(values)  # in its own precision: values float32 would read as 0
-            stored, place = matrix.data, lambda i: f"row {_row_of(matrix, i)}, column {matrix.indices[i]}"
         else:
-            matrix = np.asarray(values)
-            if matrix.dtype == object:  # numbers as Python objects (Decimal, int), which SciPy refuses
-                matrix = matrix.astype(np.float64)
-            stored = matrix.reshape(-1)
-            place = (lambda i: "row {}, column {}".format(*np.unravel_index(i, matrix.shape))) if matrix.ndim == 2 \
-                else (lambda i: f"column {i}")  # one row
+            matrix = values if np.ma.isMaskedArray(values) else np.asarray(values)
+            if matrix.ndim > 2:
+                raise ValueError(f"a matrix has 2 dimensions (rows x columns), got {matrix.ndim}")
     except (TypeError, ValueError) as error:
         if not_a_matrix is None:
             raise
         raise not_a_matrix(error) from None
-    refuse_subnormal(stored, what, place)
+    if sp.issparse(matrix):
+        refuse_subnormal(matrix.data, what, lambda i: f"row {_row_of(matrix, i)}, column {matrix.indices[i]}")
+        with np.errstate(over="ignore"):
+            return matrix.astype(np.float32, copy=False)
+    array = float_array(matrix, what)
     try:
         with np.errstate(over="ignore"):
-            if sp.issparse(matrix):
-                return matrix.astype(np.float32, copy=False)
-            return sp.csr_matrix(matrix, dtype=np.float32)
+            return sp.csr_matrix(array, dtype=np.float32)
     except (TypeError, ValueError) as error:
         if not_a_matrix is None:
             raise

@@ -236,9 +236,11 @@ def _read_parts(train, test, labels, format, name, duplicates, header):
         raise ValueError(f"{train}: header= (--header) is for interactions files; {fmt} files have a fixed layout")
     if labels is not None and fmt != "mulan":
         named = format is not None and train.suffix.lower() == ".arff"  # --format other than the file's name says
-        raise ValueError(f"{train}: a label list (--labels) is for Mulan data; {fmt} files name their labels "
-                         "themselves" + (" (its .arff name says Mulan ARFF: give --format mulan, or leave --format "
-                                         "out)" if named else ""))
+        own = ("number their labels themselves (l0, l1, ...; a model trained with a Mulan list's label names is "
+               "scored on Mulan files)" if fmt == "xmlrepo" else "name their labels themselves")
+        raise ValueError(f"{train}: a label list (--labels) is for Mulan data; {fmt} files {own}"
+                         + (" (its .arff name says Mulan ARFF: give --format mulan, or leave --format out)"
+                            if named else ""))
     if fmt == "mulan":
         if labels is None:
             raise ValueError(f"{train}: Mulan data needs its label list (--labels FILE.xml){meka_hint(train)}")

@@ -46,8 +46,6 @@ def save(model, directory) -> Path:
     return directory
 
 
-
-
 def model_directory(directory) -> Path:
     """The directory a saved model is in: ``directory`` itself, or, for the output directory of
     an ``awe-tf train`` run, its ``model/``. FileNotFoundError, naming what is there, otherwise."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import decimal
 import json
 import logging
+import numbers
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -15,7 +17,7 @@ import scipy.sparse as sp
 import tensorflow as tf
 
 from awe_tf.config import check_whole
-from awe_tf.data.dataset import CATEGORY_CODING, category_coding_error, refuse_subnormal
+from awe_tf.data.dataset import CATEGORY_CODING, category_coding_error, float_array
 from awe_tf.data.frames import is_frame
 from awe_tf.data.interactions import model_rows_of_items
 from awe_tf.data.pipeline import NEGATIVE_ITEMS, pad_rows, raw_rows
@@ -76,18 +78,10 @@ def id_array(values, field: str, ndim: int = 2) -> np.ndarray:
 
 
 def weight_array(values, field: str) -> np.ndarray:
-    """``values`` as the signature's float32 weights, refusing text (which NumPy would read as
-    numbers) and, other than 0, values below float32's smallest normal number (as the readers
-    do: float32 loses their digits, or reads 0)."""
-    array = _rows_array(values, field, "pad shorter rows with weight 0, as feature_ids with -1")
-    if array.dtype == object:  # numbers as Python objects (Decimal, int)
-        try:
-            array = array.astype(np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"{field} must be numbers, got {type(array.flat[0]).__name__} values") from None
-    if array.dtype.kind not in "biuf":
-        raise ValueError(f"{field} must be numbers, got {array.dtype} values")
-    refuse_subnormal(array.ravel(), field)
+    """``values`` as the signature's float32 weights, checked as the readers check a file's
+    values (:func:`~awe_tf.data.dataset.float_array`: no text, nothing other than 0 below
+    float32's smallest normal number, which float32 reads as 0), rows of one length."""
+    array = float_array(_rows_array(values, field, "pad shorter rows with weight 0, as feature_ids with -1"), field)
     with np.errstate(over="ignore"):  # a value beyond float32's range becomes inf, refused with the request
         return array.astype(np.float32)
 
@@ -95,10 +89,11 @@ def weight_array(values, field: str) -> np.ndarray:
 def _whole_k(k, max_k: int) -> int:
     """``k`` (a number, or one held by a 0-dimensional array or tensor) as an int from 1 to
     ``max_k``, or a ValueError saying so."""
-    value = np.asarray(k).item() if np.ndim(k) == 0 and not isinstance(k, (str, bytes)) else None
+    value = np.asarray(k).item() if np.ndim(k) == 0 else None
     try:
-        whole = not isinstance(value, bool) and value is not None and float(value).is_integer()
-    except (TypeError, ValueError):
+        whole = isinstance(value, (numbers.Real, decimal.Decimal)) and not isinstance(value, bool) \
+            and float(value).is_integer()
+    except (ValueError, OverflowError):
         whole = False
     if not whole or not 1 <= value <= max_k:
         raise ValueError(f"k must be a whole number from 1 to {max_k} (this export's largest), got {k!r}")

@@ -96,7 +96,7 @@ from awe_tf.config import ModelConfig, TrainConfig, engine_for
 from awe_tf.data.dataset import ANNOTATION, Dataset
 from awe_tf.metrics import ROUNDING, check_metric, protocol_ks, ranked, row_values  # noqa: F401 (re-exported)
 from awe_tf.models.saving import tables_digest
-from awe_tf.runs import LEDGER, folder_name
+from awe_tf.runs import LEDGER, STAGED, folder_name
 from awe_tf.training.closed_form import ridge_starts, svd_starts
 from awe_tf.training.fit import FitResult, check_arguments, progress_log
 from awe_tf.training.iterative import on_linear_model
@@ -333,7 +333,6 @@ class _Stopwatch:
         return time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
-STAGED = ".partial"  # the suffix of the record's draft, written whole, then renamed into place
 
 
 class RecordRefused(ValueError):
