@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from awe_tf.data.errors import BELOW_NORMAL, FLOAT32_TINY
+from awe_tf.data.errors import BELOW_NORMAL, FLOAT32_TINY, is_number
 from awe_tf.data.frames import frame_values, is_frame
 
 ANNOTATION = "annotation"
@@ -79,19 +79,11 @@ def float_array(values, what: str) -> np.ndarray:
         try:
             array = array.astype(np.float64)
         except (TypeError, ValueError):
-            bad = next(i for i, value in enumerate(flat) if not _reads_as_float(value))
+            bad = next(i for i, value in enumerate(flat) if not is_number(value))
             raise ValueError(f"{what} holds {type(flat[bad]).__name__} values, not numbers, e.g. {flat[bad]!r} "
                              f"({place(bad)})") from None
     refuse_subnormal(array.ravel(order=order), what, place)  # a view of a C or F array: no copy
     return array
-
-
-def _reads_as_float(value) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 def float32_matrix(values, what: str,
