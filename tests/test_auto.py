@@ -127,6 +127,20 @@ def test_the_table_shows_a_change_that_rounds_to_zero_without_a_sign_of_its_own(
     assert table.splitlines()[5].startswith("* the choice; the changes are against WSABIE's row, ± one standard")
 
 
+def test_a_candidate_that_qualifies_but_is_not_the_choice_says_so():
+    """Two candidates beat WSABIE; the one below the choice on the mean of both says why it is not
+    chosen, as those that fail the rule do."""
+    better = Trial("knn:k=20", 0.6, 0.1, 0.01, 0.1, 0.01, 0.6, 0.1, 0.01)
+    good = Trial("linear-sigmoid", 0.58, 0.08, 0.01, 0.08, 0.01, 0.58, 0.08, 0.01)
+    assert better.beats_wsabie and good.beats_wsabie
+    lines = AutoResult("knn:k=20", None, [Trial(None, 0.5, both=0.5), better, good], 1.0, [2]).table().splitlines()
+    row = next(i for i, line in enumerate(lines) if "linear-sigmoid" in line)
+    assert lines[row + 1] == ("    not chosen: it beats WSABIE, but the choice scores higher on the mean of both (or "
+                              "level, and comes earlier)")
+    chosen = next(i for i, line in enumerate(lines) if line.startswith("* ") and "knn" in line)
+    assert "not chosen" not in lines[chosen + 1]
+
+
 def test_the_table_marks_a_best_epoch_at_the_cap():
     """A row whose best epoch is the last allowed says its score may still be rising, and the
     table says how to allow more; none at the cap, no such line."""

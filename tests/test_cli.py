@@ -306,6 +306,8 @@ def test_train_reads_weights_and_categories_and_says_which_numeric_columns_it_ke
     assert ("2 numeric columns 0 in half the training rows or more (bag-of-words weights), kept as they are, not "
             "standardised, so that rows stay sparse") in proc.stdout
     assert "1 numeric column standardised with the training part's mean and standard deviation" in proc.stdout  # d
+    assert "1 column of 0/1 values (binary or nominal attributes, or numbers only 0 and 1 in training), kept as " \
+           "they are" in proc.stdout  # m=YES: every column said once
 
 
 def test_ids_written_with_other_zeros_and_unweighted_items_are_said(tmp_path):

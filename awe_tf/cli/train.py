@@ -408,6 +408,9 @@ def _training_notes(counts) -> list[str]:
     if counts.numeric_kept:
         notes.append(f"{plural(counts.numeric_kept, 'numeric column')} 0 in half the training rows or more "
                      "(bag-of-words weights), kept as they are, not standardised, so that rows stay sparse")
+    if counts.binary_kept and (counts.numeric_kept or counts.numeric_standardised):  # so the columns add up
+        notes.append(f"{plural(counts.binary_kept, 'column')} of 0/1 values (binary or nominal attributes, or numbers "
+                     "only 0 and 1 in training), kept as they are")
     if counts.untrained_features:
         touched = counts.test_values_of_untrained_features
         notes.append(f"{plural(counts.untrained_features, 'feature')} that no training row trains (in none, or "

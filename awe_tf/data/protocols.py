@@ -457,6 +457,7 @@ class Coverage:
     test_rows_without_features: int = 0  # none the model uses: every such row is ranked the same
     numeric_kept: int = 0
     numeric_standardised: int = 0
+    binary_kept: int = 0  # columns of 0/1 values (binary or nominal attributes), which the model takes as they are
     test_rows_trained_on: tuple[int, int] = (0, 0)
 
 
@@ -489,7 +490,8 @@ def coverage(split: Split) -> Coverage:
                     test_values_of_untrained_features=_values_off(test_X, features, constants),
                     test_rows_without_features=bare,
                     numeric_kept=int((sparse_columns(train.X, numeric) & ~untrained).sum()),
-                    numeric_standardised=int((standardised & ~untrained).sum()))
+                    numeric_standardised=int((standardised & ~untrained).sum()),
+                    binary_kept=int((~numeric & ~untrained).sum()))
 
 
 def protocol_split(train: Dataset, test: Dataset | None = None) -> Split:

@@ -251,6 +251,9 @@ class AutoResult:
                 shortfall = trial.shortfall(self.monitor, self.check)
                 if shortfall:
                     notes.append(f"not chosen: {shortfall}")
+            elif compared and mark != "*" and (not trial.vote or trial is chosen_vote):  # it qualifies, as the choice
+                notes.append("not chosen: it beats WSABIE, but the choice scores higher on the mean of both (or level, "
+                             "and comes earlier)")
             lines.append(f"{mark} {trial.name:<32}{score:>24}{gain:>26}{check:>26}{both:>26}{epochs:>10}"
                          f"{trial.seconds:>9.1f}{trial.cpu_seconds:>8.1f}")
             if notes:  # on a line of their own, under the row: the row keeps the columns' width
