@@ -150,6 +150,13 @@ def _change(ours: float, wsabie: float) -> str:
     return f"{100 * (ours / wsabie - 1):+.1f}%" if wsabie else "-"
 
 
+def _paper_cells(row: dict) -> dict:
+    """A recommendation row's ``paper @1`` and ``paper @10``: the paper's Table 3 changes of its
+    method and setting, or None where the paper has none."""
+    change = PAPER_TABLE_3.get((row["method"], row["setting"]))
+    return {"paper @1": f"{change[0]:+d}%" if change else None, "paper @10": f"{change[1]:+d}%" if change else None}
+
+
 def paper_line(rows: list[dict]) -> str:
     """Annotation rows' AWE k-NN against WSABIE, per data set, beside the paper's Table 1
     (MagnaTagATune), as relative changes of P@1 / P@3."""
@@ -340,11 +347,7 @@ def write_report(kind: str, rows: list[dict], directory, settings: dict,
     else:
         columns = ["method", "setting", "precision@1", "precision@10", "change@1", "change@10", "paper @1", "paper @10"]
         learnt = any(r.get("rest learnt") is not None for r in rows)
-        papers = [dict(zip(("paper @1", "paper @10"), (f"{c:+d}%" for c in PAPER_TABLE_3[r["method"], r["setting"]]),
-                           strict=True)) if (r["method"], r["setting"]) in PAPER_TABLE_3 else
-                  {"paper @1": None, "paper @10": None} for r in rows]
-        text = _table([{**row, **paper} for row, paper in zip(rows, papers, strict=True)],
-                      columns + ["rest learnt"] if learnt else columns)
+        text = _table([{**row, **_paper_cells(row)} for row in rows], columns + ["rest learnt"] if learnt else columns)
         text += ("\n\npaper @1, paper @10: the paper's Table 3 (YouTube), the same changes against WSABIE (only "
                  "the changes compare: the paper's data is not public)")
         for family, name, key in (("AWE linear sigmoid", "beta", "beta="), ("AWE top-k", "k", "k=")):

@@ -37,6 +37,11 @@ def check_finite_rows(X: sp.csr_matrix, what: str) -> None:
 CHECKED_AT_ONCE = 1 << 20  # values :func:`refuse_subnormal` checks at a time
 
 
+class ValuesRefused(ValueError):
+    """Values that read as numbers but cannot be taken as they are (text, masked entries, values
+    float32 reads as 0), named by where they are; not a matter of the matrix's shape."""
+
+
 def refuse_subnormal(values: np.ndarray, what: str, place: Callable[[int], str] | None = None) -> None:
     """Refuse ``values`` (a matrix's stored values) of wider floats than float32 holding a value
     other than 0 below float32's smallest normal number, which float32 holds without its digits
@@ -50,8 +55,8 @@ def refuse_subnormal(values: np.ndarray, what: str, place: Callable[[int], str] 
         if tiny.any():
             first = int(np.flatnonzero(tiny)[0])
             at = f" ({place(start + first)})" if place is not None else ""
-            raise ValueError(f"{what} holds {float(block[first])!r}{at}, {BELOW_NORMAL}: scale the column up, or "
-                             "write 0")
+            raise ValuesRefused(f"{what} holds {float(block[first])!r}{at}, {BELOW_NORMAL}: scale the column up, "
+                                "or write 0")
 
 
 def float_array(values, what: str) -> np.ndarray:
@@ -62,7 +67,7 @@ def float_array(values, what: str) -> np.ndarray:
     the value's row and column. NumPy's ValueError where ``values`` are not an array (rows of
     other lengths)."""
     if np.ma.is_masked(values):
-        raise ValueError(f"{what} is a masked array with masked entries: fill them first (X.filled(0))")
+        raise ValuesRefused(f"{what} is a masked array with masked entries: fill them first (X.filled(0))")
     array = np.asarray(values)
     order = "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"  # a DataFrame's values: F
 
@@ -75,13 +80,13 @@ def float_array(values, what: str) -> np.ndarray:
         flat = array.ravel(order=order)
         text = next((i for i, value in enumerate(flat) if isinstance(value, (str, bytes, np.str_, np.bytes_))), None)
         if text is not None:
-            raise ValueError(f"{what} holds text, {str(flat[text])!r} ({place(text)}): give numbers")
+            raise ValuesRefused(f"{what} holds text, {str(flat[text])!r} ({place(text)}): give numbers")
         try:
             array = array.astype(np.float64)
         except (TypeError, ValueError):
             bad = next(i for i, value in enumerate(flat) if not is_number(value))
-            raise ValueError(f"{what} holds {type(flat[bad]).__name__} values, not numbers, e.g. {flat[bad]!r} "
-                             f"({place(bad)})") from None
+            raise ValuesRefused(f"{what} holds {type(flat[bad]).__name__} values, not numbers, e.g. {flat[bad]!r} "
+                                f"({place(bad)})") from None
     refuse_subnormal(array.ravel(order=order), what, place)  # a view of a C or F array: no copy
     return array
 
@@ -93,29 +98,23 @@ def float32_matrix(values, what: str,
     matrix's stored values in their own precision). A value beyond float32's range becomes inf
     (for the caller's :func:`check_finite_rows`). Where SciPy or NumPy cannot read ``values`` as
     a matrix, their TypeError or ValueError, or what ``not_a_matrix(error)`` makes of it."""
+    refused = not_a_matrix or (lambda error: error)
     try:
         if sp.issparse(values):
             matrix = sp.csr_matrix(values)  # in its own precision: values float32 would read as 0
-        else:
-            matrix = values if np.ma.isMaskedArray(values) else np.asarray(values)
-            if matrix.ndim > 2:
-                raise ValueError(f"a matrix has 2 dimensions (rows x columns), got {matrix.ndim}")
-    except (TypeError, ValueError) as error:
-        if not_a_matrix is None:
-            raise
-        raise not_a_matrix(error) from None
-    if sp.issparse(matrix):
-        refuse_subnormal(matrix.data, what, lambda i: f"row {_row_of(matrix, i)}, column {matrix.indices[i]}")
-        with np.errstate(over="ignore"):
-            return matrix.astype(np.float32, copy=False)
-    array = float_array(matrix, what)
-    try:
+            refuse_subnormal(matrix.data, what, lambda i: f"row {_row_of(matrix, i)}, column {matrix.indices[i]}")
+            with np.errstate(over="ignore"):
+                return matrix.astype(np.float32, copy=False)
+        array = values if np.ma.isMaskedArray(values) else np.asarray(values)
+        if array.ndim > 2:
+            raise ValueError(f"a matrix has 2 dimensions (rows x columns), got {array.ndim}")
+        array = float_array(array, what)
         with np.errstate(over="ignore"):
             return sp.csr_matrix(array, dtype=np.float32)
+    except ValuesRefused:  # the values', which names them: not the matrix's
+        raise
     except (TypeError, ValueError) as error:
-        if not_a_matrix is None:
-            raise
-        raise not_a_matrix(error) from None
+        raise refused(error) from None
 
 
 def _row_of(matrix: sp.csr_matrix, position: int) -> int:

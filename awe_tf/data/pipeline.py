@@ -59,7 +59,7 @@ def raw_rows(X, n_features: int, names=None, every: bool = False) -> sp.csr_matr
     except ValueError as error:  # rows of other lengths
         raise _not_rows(error) from None
     if not sp.issparse(X) and dimensions > 2:
-        raise ValueError(f"inputs are rows, a 2-D matrix (or one row), got an array of {np.ndim(X)} dimensions")
+        raise ValueError(f"inputs are rows, a 2-D matrix (or one row), got an array of {dimensions} dimensions")
     text = _text_in(X)
     if text is not None:
         raise TypeError(f"inputs are rows of numbers, a column per feature, got text ({str(text)!r}); for a "

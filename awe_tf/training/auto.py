@@ -336,8 +336,6 @@ class _Stopwatch:
         return time.perf_counter() - self.wall, time.process_time() - self.cpu
 
 
-
-
 class RecordRefused(ValueError):
     """A choice's record (``auto.json``) is of other data or settings, or of a WSABIE its
     checkpoints no longer give."""
