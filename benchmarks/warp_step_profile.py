@@ -5,8 +5,9 @@ Times, per step of one epoch's batches (already built, as tensors), parts of the
 negatives scored, their draws and queries included), the forward pass, the forward and backward
 pass, and the whole ``train_step`` (optimiser and max-norm projection included), with and
 without XLA; with ``--ops N``, the N ops and op types of ``train_step`` that take the most
-thread time (TensorFlow's profiler); then pairs per second of ``model.fit`` for several batch
-sizes, through the generator pipeline and through cached batches. Each figure is a share of the
+thread time (TensorFlow's profiler); then pairs per second of ``model.fit`` (the library's steps
+a call) for several batch sizes, through the generator pipeline and through the same batches
+cached in memory, fits of the two taking turns. Each figure is a share of the
 whole step, a share of the ops' thread time (``--ops``) or a ratio to the default batch size,
 measured in the same run.
 
@@ -19,6 +20,7 @@ import argparse
 import collections
 import os
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -34,10 +36,12 @@ from awe_tf.data.pipeline import TrainingBatches  # noqa: E402
 from awe_tf.training import ModelConfig, TrainConfig, build_model  # noqa: E402
 
 
-def _model(train, pairs_per_batch):
+def _model(train, pairs_per_batch, steps_per_execution=1):
+    """The model and its batches; by default a step a call into the graph: the step is what the
+    step's timings time (``fit`` runs TrainConfig's steps a call, as the library trains)."""
     model = build_model(train, ModelConfig(dimension=64, num_negatives=10))
     config = TrainConfig(learning_rate=0.1, pairs_per_batch=pairs_per_batch)
-    model.compile(optimizer=config.make_optimizer())  # a step a call: the step is what it times
+    model.compile(optimizer=config.make_optimizer(), steps_per_execution=steps_per_execution)
     return model, TrainingBatches(train.with_matrices(X=model.prepare(train.X)), pairs_per_batch)
 
 
@@ -124,27 +128,35 @@ def op_profile(train, pairs_per_batch: int) -> tuple[float, collections.Counter]
     return wall, op_times(space, len(data))
 
 
-def fit_rate(train, pairs_per_batch: int, epochs: int) -> tuple[float, float]:
-    """Pairs per second of model.fit after a first (tracing) epoch: generator and cached input."""
-    model, batches = _model(train, pairs_per_batch)
+def fit_rate(train, pairs_per_batch: int, epochs: int, rounds: int) -> tuple[float, float]:
+    """Pairs per second of model.fit (TrainConfig's steps a call, as the library trains) through
+    the generator pipeline (``TrainingBatches.dataset``) and through the same batches cached in
+    memory: the median epoch over ``rounds`` fits of ``epochs`` epochs each, the two inputs taking
+    turns (which goes first alternates), each fit's first epoch left out (it starts the input's
+    iterator). Taking turns and the median keep the machine's changes of pace, which move one
+    short fit by a third or more, out of the ratio."""
+    from _timing import EpochTimes
+
+    model, batches = _model(train, pairs_per_batch, TrainConfig().steps_per_execution)
     steps = batches.steps_per_epoch()
-    model.fit(batches.dataset(epochs=None), epochs=1, steps_per_epoch=steps, verbose=0)
-    began = time.perf_counter()
-    model.fit(batches.dataset(epochs=None), epochs=epochs, steps_per_epoch=steps, verbose=0)
-    generator = batches.n_pairs * epochs / (time.perf_counter() - began)
-    cached = batches.dataset(epochs=1).cache().repeat()
-    for _ in cached.take(steps):
-        pass
-    began = time.perf_counter()
-    model.fit(cached, epochs=epochs, steps_per_epoch=steps, verbose=0)
-    return generator, batches.n_pairs * epochs / (time.perf_counter() - began)
+    inputs = {"generator": batches.dataset(epochs=None), "cached": batches.dataset(epochs=1).cache().repeat()}
+    for data in inputs.values():  # trace the step; fill the cache
+        model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
+    seconds = {name: [] for name in inputs}
+    for round_ in range(rounds):
+        for name in sorted(inputs, reverse=bool(round_ % 2)):
+            times = EpochTimes()
+            model.fit(inputs[name], epochs=epochs + 1, steps_per_epoch=steps, verbose=0, callbacks=[times])
+            seconds[name] += times.seconds[1:]
+    return tuple(batches.n_pairs / statistics.median(seconds[name]) for name in ("generator", "cached"))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs-per-batch", type=int, default=4096)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=5, help="epochs timed per fit (model.fit rates)")
+    parser.add_argument("--rounds", type=int, default=4, help="fits of each input, taking turns")
     parser.add_argument("--ops", type=int, default=0, metavar="N",
                         help="also profile train_step and print the N ops and op types taking the most thread time")
     args = parser.parse_args()
@@ -167,9 +179,10 @@ def main() -> int:
             print(f"  the {args.ops} {title} with the most thread time, ms a step and share of all ops':")
             for name, ms in counts.most_common(args.ops):
                 print(f"    {ms:7.2f} ms  {ms / busy:5.1%}  {name}")
-    print("\nmodel.fit, pairs/s after the first epoch")
+    print(f"\nmodel.fit ({TrainConfig().steps_per_execution} steps a call), pairs/s: the median epoch of "
+          f"{args.rounds} fits of each input, taking turns")
     sizes = (1024, args.pairs_per_batch, 4 * args.pairs_per_batch)
-    rates = {size: fit_rate(train, size, args.epochs) for size in sizes}
+    rates = {size: fit_rate(train, size, args.epochs, args.rounds) for size in sizes}
     base = rates[args.pairs_per_batch][0]
     for size, (generator, cached) in rates.items():
         print(f"  {size:>6} pairs/batch: generator {generator:10,.0f} ({generator / base:4.2f}x)   "

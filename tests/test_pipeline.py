@@ -321,3 +321,30 @@ def test_rows_are_found_by_their_ids_as_text():
     with pytest.raises(KeyError) as unlike:
         data.rows_of(["8"])
     assert "same number" not in str(unlike.value)
+
+
+@pytest.mark.parametrize("bucketing", [True, False])
+def test_the_tensorflow_pipeline_gives_the_generator_batches_in_order_across_chunks(monkeypatch, bucketing):
+    """dataset() hands the batches over in chunks and cuts them again: each batch as batches()
+    made it, in order, whether a chunk holds one batch, several or a whole epoch, context too."""
+    from awe_tf.data import pipeline
+
+    data = toy("recommendation", n=61)
+    context = sp.random(61, data.n_labels, density=0.2, random_state=1, format="csr")
+    batches = TrainingBatches(data, pairs_per_batch=48, bucketing=bucketing, context=context)
+    steps = batches.steps_per_epoch()
+    want = [batch for epoch in (1, 2) for batch in batches.batches(epoch)]
+    shapes = {tuple(batch["feature_ids"].shape) for batch in want}
+    assert steps > 3 and (len(shapes) > 1) == bucketing
+    sizes = [sum(value.nbytes for value in batch.values()) for batch in want]
+    for chunk_bytes in (1, 3 * max(sizes), 1 << 30):
+        monkeypatch.setattr(pipeline, "CHUNK_BYTES", chunk_bytes)
+        got = list(batches.dataset(epochs=2, start_epoch=1))
+        assert len(got) == len(want) == 2 * steps
+        for mine, theirs in zip(got, want, strict=True):
+            assert set(mine) == set(theirs)
+            for key, value in theirs.items():
+                assert mine[key].dtype.as_numpy_dtype == value.dtype
+                np.testing.assert_array_equal(mine[key].numpy(), value)
+    spec = batches.dataset().element_spec["context_ids"]
+    assert spec.shape.is_fully_defined() != bucketing

@@ -38,3 +38,28 @@ def test_op_profile_reads_a_real_train_step():
     assert wall > 0 and ops and all(ms > 0 for ms in ops.values())
     assert any(name.endswith(":ResourceGather") for name in ops)  # the rows of U and V looked up
     assert sum(ops.values()) < (os.cpu_count() or 1) * wall  # thread time: no more than every core's
+
+
+def test_fit_rate_times_both_inputs_in_turns(monkeypatch):
+    import warp_step_profile
+
+    seen = []
+    original = warp_step_profile._model
+
+    def model(train, pairs_per_batch, steps_per_execution=1):
+        built, batches = original(train, pairs_per_batch, steps_per_execution)
+        seen.append(int(built._steps_per_execution.numpy()))
+        fit = built.fit
+
+        def counted(data, **kwargs):
+            seen.append("cached" if "Cache" in type(data._input_dataset).__name__ else "generator")
+            return fit(data, **kwargs)
+
+        built.fit = counted
+        return built, batches
+
+    monkeypatch.setattr(warp_step_profile, "_model", model)
+    rates = warp_step_profile.fit_rate(toy("recommendation", n=60, n_items=40), 64, epochs=1, rounds=2)
+    assert len(rates) == 2 and all(rate > 0 for rate in rates)
+    # the library's steps a call; each input traced once, then the two take turns, the first alternating
+    assert seen == [8, "generator", "cached", "cached", "generator", "generator", "cached"]

@@ -24,6 +24,8 @@ from awe_tf.data.errors import is_number
 from awe_tf.data.frames import by_position
 
 PAD_ROWS = 65536  # rows padded at a time when a whole data set is (the temporaries of one such block)
+CHUNK_BYTES = 8 << 20  # batches handed from Python to TensorFlow's input pipeline at a time (TrainingBatches.dataset)
+_SHAPES = "shapes"  # a chunk's [n, 1 + keys] array: each batch's rows, then each key's width
 
 
 def _round8(n):
@@ -200,6 +202,33 @@ def training_matrices(data: Dataset):
     return X, Y, rows
 
 
+def _packed(batches: list[dict], keys: list[str]) -> dict:
+    """Batches of several shapes as one element of flat arrays: each key's arrays end to end, and
+    under :data:`_SHAPES` each batch's rows and each key's width (:func:`_unpacked` cuts them)."""
+    packed = {key: np.concatenate([batch[key].ravel() for batch in batches]) for key in keys}
+    packed[_SHAPES] = np.array([[len(batch[keys[0]])] + [batch[key].shape[1] for key in keys] for batch in batches],
+                               np.int64)
+    return packed
+
+
+def _unpacked(chunk: dict, signature: dict):
+    """The ``tf.data.Dataset`` of the batches :func:`_packed` joined, each key in the shape of
+    ``signature`` (its static dimensions declared)."""
+    import tensorflow as tf
+
+    shapes = chunk[_SHAPES]
+    rows = shapes[:, 0]
+    sizes = {key: rows * shapes[:, column] for column, key in enumerate(signature, 1)}
+    starts = {key: tf.cumsum(size, exclusive=True) for key, size in sizes.items()}
+
+    def batch(i):
+        return {key: tf.ensure_shape(tf.reshape(chunk[key][starts[key][i]:starts[key][i] + sizes[key][i]],
+                                                tf.stack([rows[i], shapes[i, column]])), spec.shape)
+                for (column, (key, spec)) in enumerate(signature.items(), 1)}
+
+    return tf.data.Dataset.range(tf.shape(rows, out_type=tf.int64)[0]).map(batch)
+
+
 @dataclasses.dataclass
 class TrainingBatches:
     """Shuffled training batches over one data set (its inputs already transformed by the model,
@@ -307,7 +336,14 @@ class TrainingBatches:
     def dataset(self, epochs: int | None = None, start_epoch: int = 0):
         """A ``tf.data.Dataset`` of the batches of ``epochs`` epochs (forever when ``None``, as
         Keras' ``fit(..., steps_per_epoch=batches.steps_per_epoch())`` wants it; ``dataset(1)`` is
-        one epoch, for a ``fit`` without ``steps_per_epoch``)."""
+        one epoch, for a ``fit`` without ``steps_per_epoch``).
+
+        The batches are made in Python (:meth:`batches`) and handed to TensorFlow a chunk of
+        :data:`CHUNK_BYTES` at a time, which TensorFlow cuts into batches again: each element of
+        a generator costs a call into Python from TensorFlow's input thread, which on ml-100k's
+        4,096-pair batches took about a fifth of a training step's time; a chunk's call is
+        shared by its batches (``benchmarks/warp_step_profile.py``: ``fit`` through this pipeline
+        against the same batches cached in memory)."""
         import tensorflow as tf
 
         b, f, m = (None, None, None) if self.bucketing else (self.batch_size, self.feature_width, self.label_width)
@@ -322,13 +358,26 @@ class TrainingBatches:
             signature["context_ids"] = tf.TensorSpec([b, t], tf.int32)
             signature["context_weights"] = tf.TensorSpec([b, t], tf.float32)
 
-        def generate():
+        keys = list(signature)
+
+        def generate():  # an epoch's batches, CHUNK_BYTES of them at a time
             epoch = start_epoch
             while epochs is None or epoch < start_epoch + epochs:
-                yield from self.batches(epoch)
+                chunk, size = [], 0
+                for batch in self.batches(epoch):
+                    chunk.append(batch)
+                    size += sum(value.nbytes for value in batch.values())
+                    if size >= CHUNK_BYTES:
+                        yield _packed(chunk, keys)
+                        chunk, size = [], 0
+                if chunk:
+                    yield _packed(chunk, keys)
                 epoch += 1
 
-        return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(4)
+        packed = {key: tf.TensorSpec([None], spec.dtype) for key, spec in signature.items()}
+        packed[_SHAPES] = tf.TensorSpec([None, len(keys) + 1], tf.int64)
+        chunks = tf.data.Dataset.from_generator(generate, output_signature=packed)
+        return chunks.flat_map(lambda chunk: _unpacked(chunk, signature)).prefetch(4)
 
     def tensor_dataset(self, epochs: int | None = None, start_epoch: int = 0):
         """The same batches as :meth:`dataset` without ``bucketing``, built only from tensors (no
