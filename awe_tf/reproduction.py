@@ -252,6 +252,18 @@ def over_seeds(kind: str, seeds, log=print, keep=None, **settings) -> tuple[list
     return mean_rows(kind, per_seed), per_seed, kept
 
 
+def seed_spread(values) -> float | None:
+    """The standard deviation of a figure over seeds, as every table here gives it beside the
+    mean: the sample's (divided by n - 1, the seeds being a few draws of many); None for one seed.
+
+    Example:
+        >>> round(seed_spread([0.30, 0.32, 0.34]), 6), seed_spread([0.3])
+        (0.02, None)
+    """
+    values = np.asarray(values, np.float64)
+    return float(values.std(ddof=1)) if values.size > 1 else None
+
+
 def mean_rows(kind: str, per_seed: list[dict]) -> list[dict]:
     """Per-seed rows (each with ``seed``) averaged per method, in their first order."""
     keys, metrics = KEYS[kind], METRICS[kind]
@@ -265,7 +277,7 @@ def mean_rows(kind: str, per_seed: list[dict]) -> list[dict]:
             values = np.array([g[metric] for g in group], np.float64)
             row[metric] = float(values.mean())
             if len(group) > 1:
-                row[metric + "_std"] = float(values.std(ddof=1))
+                row[metric + "_std"] = seed_spread(values)
         if "rest learnt" in group[0]:  # top-k's learnt rest, a mean over seeds (None for other rows)
             learnt = [float(g["rest learnt"]) for g in group if g["rest learnt"] not in (None, "")]
             row["rest learnt"] = float(np.mean(learnt)) if learnt else None

@@ -24,14 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from awe_tf.config import ModelConfig  # noqa: E402
-from awe_tf.reproduction import annotation  # noqa: E402
+from awe_tf.reproduction import annotation, seed_spread  # noqa: E402
 
 AWE = "AWE k-NN (k=20)"
-
-
-def _spread(values) -> float:
-    """The standard deviation over the seeds, as reproduce's results.md gives it (0 for one seed)."""
-    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def main() -> int:
@@ -60,7 +55,7 @@ def main() -> int:
             if name == metric:
                 means[method] = float(np.mean(values))
                 each = ", ".join(f"{v:.3f}" for v in values)
-                print(f"  {method:<24}{means[method]:.4f} ± {_spread(values):.4f}   ({each})")
+                print(f"  {method:<24}{means[method]:.4f} ± {seed_spread(values) or 0.0:.4f}   ({each})")
         rival = max((m for m in means if m != AWE), key=means.get)
         margin = means[AWE] - means[rival]
         held &= margin > 0

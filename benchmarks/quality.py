@@ -172,8 +172,10 @@ def _lightfm(dataset: str, seed: int, tmp: Path, python: str, settings) -> dict:
 
 
 def mean_sd(values) -> str:
+    from awe_tf.reproduction import seed_spread
+
     values = np.asarray(values, np.float64)
-    spread = f" ± {values.std(ddof=1):.3f}" if values.size > 1 else ""
+    spread = "" if values.size < 2 else f" ± {seed_spread(values):.3f}"
     return f"{round(values.mean(), 3) + 0.0:.3f}{spread}"  # + 0.0: no "-0.000" for a difference of -1e-17
 
 

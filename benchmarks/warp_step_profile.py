@@ -133,14 +133,16 @@ def fit_rate(train, pairs_per_batch: int, epochs: int, rounds: int) -> tuple[flo
     the generator pipeline (``TrainingBatches.dataset``) and through the same batches cached in
     memory: the median epoch over ``rounds`` fits of ``epochs`` epochs each, the two inputs taking
     turns (which goes first alternates), each fit's first epoch left out (it starts the input's
-    iterator). Taking turns and the median keep the machine's changes of pace, which move one
-    short fit by a third or more, out of the ratio."""
+    iterator). Taking turns and the median keep the machine's changes of pace out of the ratio."""
     from _timing import EpochTimes
 
     model, batches = _model(train, pairs_per_batch, TrainConfig().steps_per_execution)
     steps = batches.steps_per_epoch()
-    inputs = {"generator": batches.dataset(epochs=None), "cached": batches.dataset(epochs=1).cache().repeat()}
-    for data in inputs.values():  # trace the step; fill the cache
+    cached = batches.dataset(epochs=1).cache()
+    for _ in cached:  # read through once: the cache is kept only when its input ends
+        pass
+    inputs = {"generator": batches.dataset(epochs=None), "cached": cached.repeat()}
+    for data in inputs.values():  # trace the step
         model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
     seconds = {name: [] for name in inputs}
     for round_ in range(rounds):

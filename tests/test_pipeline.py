@@ -326,25 +326,45 @@ def test_rows_are_found_by_their_ids_as_text():
 @pytest.mark.parametrize("bucketing", [True, False])
 def test_the_tensorflow_pipeline_gives_the_generator_batches_in_order_across_chunks(monkeypatch, bucketing):
     """dataset() hands the batches over in chunks and cuts them again: each batch as batches()
-    made it, in order, whether a chunk holds one batch, several or a whole epoch, context too."""
+    made it, in order, whether a chunk holds one batch, several or a whole epoch, context too,
+    and on past an epoch's end when it runs forever."""
+    import tensorflow as tf
+
     from awe_tf.data import pipeline
 
     data = toy("recommendation", n=61)
     context = sp.random(61, data.n_labels, density=0.2, random_state=1, format="csr")
     batches = TrainingBatches(data, pairs_per_batch=48, bucketing=bucketing, context=context)
     steps = batches.steps_per_epoch()
-    want = [batch for epoch in (1, 2) for batch in batches.batches(epoch)]
+    want = [batch for epoch in (1, 2, 3) for batch in batches.batches(epoch)]
     shapes = {tuple(batch["feature_ids"].shape) for batch in want}
     assert steps > 3 and (len(shapes) > 1) == bucketing
     sizes = [sum(value.nbytes for value in batch.values()) for batch in want]
     for chunk_bytes in (1, 3 * max(sizes), 1 << 30):
         monkeypatch.setattr(pipeline, "CHUNK_BYTES", chunk_bytes)
-        got = list(batches.dataset(epochs=2, start_epoch=1))
-        assert len(got) == len(want) == 2 * steps
-        for mine, theirs in zip(got, want, strict=True):
-            assert set(mine) == set(theirs)
-            for key, value in theirs.items():
-                assert mine[key].dtype.as_numpy_dtype == value.dtype
-                np.testing.assert_array_equal(mine[key].numpy(), value)
-    spec = batches.dataset().element_spec["context_ids"]
-    assert spec.shape.is_fully_defined() != bucketing
+        for got, epochs in ((list(batches.dataset(epochs=2, start_epoch=1)), 2),
+                            (list(batches.dataset(start_epoch=1).take(3 * steps)), 3)):  # forever
+            assert len(got) == epochs * steps
+            for mine, theirs in zip(got, want[:epochs * steps], strict=True):
+                assert set(mine) == set(theirs)
+                for key, value in theirs.items():
+                    assert mine[key].dtype.as_numpy_dtype == value.dtype
+                    np.testing.assert_array_equal(mine[key].numpy(), value)
+    widths = {"feature_ids": batches.feature_width, "label_ids": batches.label_width,
+              "context_ids": batches.context_width} if not bucketing else {}
+    for key, spec in batches.dataset().element_spec.items():
+        width = widths.get(key.replace("weights", "ids").replace("self_position", "label_ids"))
+        want_shape = [batches.batch_size, width] if not bucketing else [None, None]
+        assert spec.shape.as_list() == want_shape, key
+    # several workers each take every n-th batch, as of one batch per element, not whole chunks
+    monkeypatch.setattr(pipeline, "CHUNK_BYTES", 1 << 30)
+    dataset = batches.dataset(epochs=1)
+    assert dataset.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.DATA
+    from tensorflow.python.data.experimental.ops.distribute import _AutoShardDataset
+
+    first = [batch["label_ids"] for batch in batches.batches(0)]
+    for worker in (0, 1):
+        taken = [batch["label_ids"].numpy() for batch in _AutoShardDataset(dataset, 2, worker)]
+        assert len(taken) == len(first[worker::2])
+        for mine, theirs in zip(taken, first[worker::2], strict=True):
+            np.testing.assert_array_equal(mine, theirs)

@@ -43,23 +43,33 @@ def test_op_profile_reads_a_real_train_step():
 def test_fit_rate_times_both_inputs_in_turns(monkeypatch):
     import warp_step_profile
 
-    seen = []
+    from awe_tf.config import TrainConfig
+
+    fits, made = [], {}
     original = warp_step_profile._model
 
     def model(train, pairs_per_batch, steps_per_execution=1):
         built, batches = original(train, pairs_per_batch, steps_per_execution)
-        seen.append(int(built._steps_per_execution.numpy()))
-        fit = built.fit
+        made["steps a call"] = int(built.steps_per_execution.numpy())
+        dataset, fit = batches.dataset, built.fit
+
+        def recorded(*args, **kwargs):  # the generator pipeline, or the one the cache reads
+            made.setdefault("datasets", []).append(dataset(*args, **kwargs))
+            return made["datasets"][-1]
 
         def counted(data, **kwargs):
-            seen.append("cached" if "Cache" in type(data._input_dataset).__name__ else "generator")
+            fits.append(data)
             return fit(data, **kwargs)
 
-        built.fit = counted
+        batches.dataset, built.fit = recorded, counted
         return built, batches
 
     monkeypatch.setattr(warp_step_profile, "_model", model)
     rates = warp_step_profile.fit_rate(toy("recommendation", n=60, n_items=40), 64, epochs=1, rounds=2)
     assert len(rates) == 2 and all(rate > 0 for rate in rates)
-    # the library's steps a call; each input traced once, then the two take turns, the first alternating
-    assert seen == [8, "generator", "cached", "cached", "generator", "generator", "cached"]
+    assert made["steps a call"] == TrainConfig().steps_per_execution  # as the library trains
+    generator = made["datasets"][1]
+    which = ["generator" if data is generator else "cached" for data in fits]
+    # each input traced once, then the two take turns, which goes first alternating
+    assert which == ["generator", "cached", "cached", "generator", "generator", "cached"]
+    assert len({id(data) for data in fits}) == 2

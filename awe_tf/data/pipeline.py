@@ -24,7 +24,7 @@ from awe_tf.data.errors import is_number
 from awe_tf.data.frames import by_position
 
 PAD_ROWS = 65536  # rows padded at a time when a whole data set is (the temporaries of one such block)
-CHUNK_BYTES = 8 << 20  # batches handed from Python to TensorFlow's input pipeline at a time (TrainingBatches.dataset)
+CHUNK_BYTES = 8 << 20  # the bytes of batches a chunk of TrainingBatches.dataset gathers before TensorFlow takes it
 _SHAPES = "shapes"  # a chunk's [n, 1 + keys] array: each batch's rows, then each key's width
 
 
@@ -338,12 +338,13 @@ class TrainingBatches:
         Keras' ``fit(..., steps_per_epoch=batches.steps_per_epoch())`` wants it; ``dataset(1)`` is
         one epoch, for a ``fit`` without ``steps_per_epoch``).
 
-        The batches are made in Python (:meth:`batches`) and handed to TensorFlow a chunk of
-        :data:`CHUNK_BYTES` at a time, which TensorFlow cuts into batches again: each element of
-        a generator costs a call into Python from TensorFlow's input thread, which on ml-100k's
-        4,096-pair batches took about a fifth of a training step's time; a chunk's call is
-        shared by its batches (``benchmarks/warp_step_profile.py``: ``fit`` through this pipeline
-        against the same batches cached in memory)."""
+        The batches are made in Python (:meth:`batches`) and handed to TensorFlow in chunks, each
+        closed once it holds :data:`CHUNK_BYTES` or its epoch ends, which TensorFlow cuts into
+        batches again: each element of a generator costs a call into Python from TensorFlow's
+        input thread, and a chunk's call is shared by its batches. The next chunk is made while
+        the batches of the last are trained on. Under a multi-worker strategy each worker takes
+        every n-th batch (tf.data's ``DATA`` sharding, as it did of one batch per element), not
+        whole chunks."""
         import tensorflow as tf
 
         b, f, m = (None, None, None) if self.bucketing else (self.batch_size, self.feature_width, self.label_width)
@@ -360,7 +361,7 @@ class TrainingBatches:
 
         keys = list(signature)
 
-        def generate():  # an epoch's batches, CHUNK_BYTES of them at a time
+        def generate():  # each epoch's batches in chunks of at least CHUNK_BYTES (an epoch's last may hold less)
             epoch = start_epoch
             while epochs is None or epoch < start_epoch + epochs:
                 chunk, size = [], 0
@@ -376,8 +377,10 @@ class TrainingBatches:
 
         packed = {key: tf.TensorSpec([None], spec.dtype) for key, spec in signature.items()}
         packed[_SHAPES] = tf.TensorSpec([None, len(keys) + 1], tf.int64)
-        chunks = tf.data.Dataset.from_generator(generate, output_signature=packed)
-        return chunks.flat_map(lambda chunk: _unpacked(chunk, signature)).prefetch(4)
+        chunks = tf.data.Dataset.from_generator(generate, output_signature=packed).prefetch(1)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        return chunks.flat_map(lambda chunk: _unpacked(chunk, signature)).prefetch(4).with_options(options)
 
     def tensor_dataset(self, epochs: int | None = None, start_epoch: int = 0):
         """The same batches as :meth:`dataset` without ``bucketing``, built only from tensors (no
