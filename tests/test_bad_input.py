@@ -338,6 +338,7 @@ REQUESTS = [
     ("k as text", {"feature_ids": [[3]], "k": "3"}, ValueError, ["k must be a whole number", "got '3'"]),
     ("k as an array of one value", {"feature_ids": [[3]], "k": np.array([2])}, ValueError,
      ["k must be a whole number"]),
+    ("k as a time span", {"feature_ids": [[3]], "k": np.timedelta64(3)}, ValueError, ["k must be a whole number"]),
     ("rows of ids of other lengths", {"feature_ids": [[1, 2], [3]], "feature_weights": [[5, 4], [3]]}, ValueError,
      ["feature_ids must be rows of one length", "pad shorter rows with -1"]),
     ("rows of weights of other lengths", {"feature_ids": [[1, 2], [3, -1]], "feature_weights": [[5, 4], [3]]},

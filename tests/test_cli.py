@@ -890,9 +890,14 @@ def test_a_rerun_with_no_baselines_keeps_those_of_the_same_model_only(tmp_path):
     kept = json.loads((out / "metrics.json").read_text())
     assert kept["baselines"] == scored["baselines"] and kept["model_digest"] == scored["model_digest"]
     assert "knn_input" in again.stdout  # the table shows them
+    # nothing trained by the rerun: its closing line gives the first run's training time, as recorded
+    recorded = json.loads((out / "final" / "checkpoints" / "state.json").read_text())["seconds"]
+    assert f"trained by earlier runs, {recorded:.1f}s as their checkpoints record it (nothing was left to train)" \
+        in again.stdout and "trained in" not in again.stdout
     # trained on (another model): the earlier baselines are not this model's, so none are kept
     more = run("train", "--epochs", "2", "--no-baselines", *flags)
     assert "Resuming" in more.stdout and "earlier run" not in more.stdout
+    assert "trained in " in more.stdout and "trained by earlier runs" not in more.stdout
     report = json.loads((out / "metrics.json").read_text())
     assert report["baselines"] == {} and report["model_digest"] != scored["model_digest"]
 

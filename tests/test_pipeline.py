@@ -321,6 +321,13 @@ def test_rows_are_found_by_their_ids_as_text():
     with pytest.raises(KeyError) as unlike:
         data.rows_of(["8"])
     assert "same number" not in str(unlike.value)
+    # ids told apart only by spaces (rows made in Python): each as given is its own row, not the other's
+    apart = Dataset(np.eye(3), np.eye(3)[::-1], row_ids=np.array([" a", "a", "b"]))
+    assert apart.rows_of(["a", " a", "b "]).tolist() == [1, 0, 2]
+    with pytest.raises(KeyError, match=r"'a ' is the id of 2 rows of data \(rows \[0, 1\]: ' a', 'a'; spaces"):
+        apart.rows_of(["a "])  # either might be meant
+    with pytest.raises(KeyError, match=r"'b' is the id of 2 rows .*pick such a row by its number"):
+        Dataset(np.eye(3), np.eye(3)[::-1], row_ids=np.array(["b", "c", "b"])).rows_of(["c", "b"])  # repeated ids
 
 
 @pytest.mark.parametrize("bucketing", [True, False])

@@ -538,23 +538,39 @@ class Dataset:
         it, compared as text, spaces around it left out as the readers leave them), in the order given.
 
         Raises:
-            KeyError: an id no row has, the first named.
+            KeyError: an id no row has, the first named; or one of several rows (the data's ids
+                repeated, or told apart only by spaces around them), which rows_of cannot choose among.
             TypeError: one id given alone, not in a list (a text id would be read as its characters).
         """
         if isinstance(ids, (str, bytes, int, np.integer)):
             raise TypeError(f"rows_of takes a list of ids: rows_of([{ids!r}])")
-        index = {str(row_id).strip(): row for row, row_id in enumerate(self.row_ids)}
-        ids = [str(row_id).strip() for row_id in ids]  # spaces around an id are no part of it, as read from files
-        unknown = [row_id for row_id in ids if row_id not in index]
-        if unknown:
-            from awe_tf.data.interactions import same_number_ids
+        exact, loose = {}, {}
+        for row, row_id in enumerate(self.row_ids):
+            exact.setdefault(str(row_id), []).append(row)
+            loose.setdefault(str(row_id).strip(), []).append(row)
+        rows = []
+        for given in ids:
+            # spaces around an id are no part of it, as read from files; an id given as the data has
+            # it is its row, where only those spaces tell the data's own ids apart (rows made in Python)
+            text = str(given)
+            matches = exact.get(text) or loose.get(text.strip(), [])
+            if len(matches) > 1:
+                named = ", ".join(repr(str(self.row_ids[row])) for row in matches[:3])
+                raise KeyError(f"{text!r} is the id of {len(matches)} rows of {self.name} (rows {matches[:3]}: "
+                               f"{named}; spaces around an id are left out): pick such a row by its number")
+            if not matches:
+                raise self._unknown_id(text.strip(), loose)
+            rows.append(matches[0])
+        return np.array(rows, dtype=np.int64)
 
-            known = ", ".join(map(str, list(index)[:3]))
-            other = same_number_ids(unknown[:1], index).get(unknown[0])
-            raise KeyError(f"no row of {self.name} has the id {unknown[0]!r} (its {len(index)} rows' ids are as its "
-                           f"data gives them: {known}, ...)" + (
-                               f"; ids are compared as text, and {other!r} is the same number" if other else ""))
-        return np.array([index[row_id] for row_id in ids], dtype=np.int64)
+    def _unknown_id(self, row_id: str, known: dict) -> KeyError:
+        """The refusal of an id no row has, with some ids the data has (``known``, by text)."""
+        from awe_tf.data.interactions import same_number_ids
+
+        other = same_number_ids([row_id], known).get(row_id)
+        return KeyError(f"no row of {self.name} has the id {row_id!r} (its {len(self.row_ids)} rows' ids are as its "
+                        f"data gives them: {', '.join(map(str, list(known)[:3]))}, ...)" + (
+                            f"; ids are compared as text, and {other!r} is the same number" if other else ""))
 
     def rows(self, index) -> Dataset:
         """The examples at ``index`` (an index array or boolean mask), as a new data set."""

@@ -89,7 +89,7 @@ def weight_array(values, field: str) -> np.ndarray:
 def _whole_k(k, max_k: int) -> int:
     """``k`` (a number, or one held by a 0-dimensional array or tensor) as an int from 1 to
     ``max_k``, or a ValueError saying so."""
-    value = np.asarray(k).item() if np.ndim(k) == 0 else None
+    value = np.asarray(k).item() if np.ndim(k) == 0 and np.asarray(k).dtype.kind not in "mM" else None  # not times
     try:
         whole = isinstance(value, (numbers.Real, decimal.Decimal)) and not isinstance(value, bool) \
             and float(value).is_integer()
