@@ -169,3 +169,10 @@ def _text_split(rows, columns, label_rows, label_columns, sizes, name) -> Split:
                    label_names=[f"l{j}" for j in range(labels)], name=f"{name}-{documents}x{words}x{labels}",
                    numeric_features=np.zeros(words, bool))
     return protocol_split(data)
+
+
+if __name__ == "__main__":  # a module of the benchmarks, not one of their scripts: say how it is used
+    import sys
+
+    print(__doc__.strip() + "\n\nbenchmarks/scale.py, topic_text.py and accelerator.py draw their data from it.")
+    sys.exit(0 if set(sys.argv[1:]) <= {"-h", "--help"} else 2)

@@ -269,3 +269,13 @@ def test_keyword_text_labels_follow_words_of_their_own():
     assert ridge > popularity + 0.3, (ridge, popularity)
     with pytest.raises(ValueError, match="labels \\* keywords <= words - 100"):
         keyword_text(100, 200, 40)
+
+
+def test_every_benchmark_script_says_what_it_does_when_asked():
+    """``python benchmarks/X.py --help`` prints the script's docstring (or its usage) and exits 0,
+    for every script, the shared modules that only others import included."""
+    for script in sorted((ROOT / "benchmarks").glob("[!_]*.py")):
+        proc = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=300,
+                              cwd=ROOT)
+        first = ast.get_docstring(ast.parse(script.read_text())).splitlines()[0]
+        assert proc.returncode == 0 and first in " ".join(proc.stdout.split()), (script.name, proc.stderr[-500:])
