@@ -156,6 +156,23 @@ def test_training_step_is_traced_once():
     assert model.optimizer.variables and int(model.optimizer.iterations) == 2 * batches.steps_per_epoch()
 
 
+def test_keras_backup_and_restore_leaves_the_model_fit_to_train_again(tmp_path):
+    """Keras' BackupAndRestore (preemption backups) deletes the model's training state when its
+    fit ends; Keras' next fit of the model reads that state, and failed."""
+    data = toy("annotation", n=40)
+    model = AWEModel(data.n_features, data.n_labels, dimension=4, num_negatives=3)
+    model.compile()
+    batches = TrainingBatches(data, pairs_per_batch=32)
+    steps = batches.steps_per_epoch()
+    backup = tf.keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    model.fit(batches.dataset(epochs=None), epochs=2, steps_per_epoch=steps, callbacks=[backup], verbose=0)
+    assert int(model.optimizer.iterations) == 2 * steps
+    before = model.V.table.numpy().copy()
+    history = model.fit(batches.dataset(epochs=None), epochs=1, steps_per_epoch=steps, verbose=0)
+    assert len(history.history["loss"]) == 1 and int(model.optimizer.iterations) == 3 * steps
+    assert not np.allclose(model.V.table.numpy(), before)
+
+
 def test_training_step_is_traced_without_autograph():
     # Keras' training function is converted by AutoGraph, which converts what it calls unless
     # told not to. Inside the step (the frames below train_step) nothing may be converted: the

@@ -117,6 +117,10 @@ class AWEModel(tfrs.Model):
             ``std``, and ``values_as_ones``, ``ignored``, ``categories`` and ``weighted`` when set).
     """
 
+    # What Keras' fit reads to resume a run of BackupAndRestore, which deletes the model's own when
+    # its training ends: a later fit of the model then reads this, not an AttributeError.
+    _training_state = None
+
     def __init__(self, n_features: int, n_labels: int, dimension: int = DEFAULTS.dimension, affinity=None,
                  margin: float = DEFAULTS.margin, num_negatives: int = DEFAULTS.num_negatives,
                  loss: str = DEFAULTS.loss, normalisation: str = DEFAULTS.normalisation,
