@@ -175,7 +175,8 @@ def mean_sd(values) -> str:
     from awe_tf.reproduction import seed_spread
 
     values = np.asarray(values, np.float64)
-    spread = "" if values.size < 2 else f" ± {seed_spread(values):.3f}"
+    spread = seed_spread(values)
+    spread = "" if spread is None else f" ± {spread:.3f}"
     return f"{round(values.mean(), 3) + 0.0:.3f}{spread}"  # + 0.0: no "-0.000" for a difference of -1e-17
 
 

@@ -174,5 +174,7 @@ def _text_split(rows, columns, label_rows, label_columns, sizes, name) -> Split:
 if __name__ == "__main__":  # a module of the benchmarks, not one of their scripts: say how it is used
     import sys
 
-    print(__doc__.strip() + "\n\nbenchmarks/scale.py, topic_text.py and accelerator.py draw their data from it.")
-    sys.exit(0 if set(sys.argv[1:]) <= {"-h", "--help"} else 2)
+    if not set(sys.argv[1:]) <= {"-h", "--help"}:
+        sys.exit(f"synthetic.py takes no arguments (got {' '.join(sys.argv[1:])}): it is a module that other "
+                 "benchmarks import; --help says what it makes")
+    print(__doc__.strip() + "\n\nThe benchmarks that draw their data from it: grep -l synthetic benchmarks/*.py")

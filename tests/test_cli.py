@@ -894,6 +894,7 @@ def test_a_rerun_with_no_baselines_keeps_those_of_the_same_model_only(tmp_path):
     recorded = json.loads((out / "final" / "checkpoints" / "state.json").read_text())["seconds"]
     assert f"trained by earlier runs, {recorded:.1f}s as their checkpoints record it (nothing was left to train)" \
         in again.stdout and "trained in" not in again.stdout
+    assert kept["train_seconds"] == pytest.approx(recorded)  # the record too: not this command's set-up
     # trained on (another model): the earlier baselines are not this model's, so none are kept
     more = run("train", "--epochs", "2", "--no-baselines", *flags)
     assert "Resuming" in more.stdout and "earlier run" not in more.stdout

@@ -7,10 +7,11 @@ import pytest
 
 # The modules whose docstrings carry examples: the WARP rank weight and violators, the top-k and
 # linear sigmoid affinities, the ranking metrics, the SVD's weights and ranks, padding, data names,
-# search spaces in words, numeric columns, attributes that look like labels left out of a list.
+# search spaces in words, numeric columns, attributes that look like labels left out of a list,
+# the spread over seeds.
 MODULES = ("awe_tf.tasks.warp", "awe_tf.affinities.pairwise", "awe_tf.metrics.ranking", "awe_tf.baselines.svd",
            "awe_tf.data.pipeline", "awe_tf.data.text", "awe_tf.tuning.spaces", "awe_tf.data.dataset",
-           "awe_tf.data.mulan")
+           "awe_tf.data.mulan", "awe_tf.reproduction")
 
 
 @pytest.mark.parametrize("name", MODULES)

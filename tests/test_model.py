@@ -158,7 +158,8 @@ def test_training_step_is_traced_once():
 
 def test_keras_backup_and_restore_leaves_the_model_fit_to_train_again(tmp_path):
     """Keras' BackupAndRestore (preemption backups) deletes the model's training state when its
-    fit ends; Keras' next fit of the model reads that state, and failed."""
+    fit ends, and Keras' next fit of the model reads it: without the model's class-level None
+    that fit stops with an AttributeError."""
     data = toy("annotation", n=40)
     model = AWEModel(data.n_features, data.n_labels, dimension=4, num_negatives=3)
     model.compile()

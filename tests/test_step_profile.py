@@ -53,9 +53,9 @@ def test_fit_rate_times_both_inputs_in_turns(monkeypatch):
         made["steps a call"] = int(built.steps_per_execution.numpy())
         dataset, fit = batches.dataset, built.fit
 
-        def recorded(*args, **kwargs):  # the generator pipeline, or the one the cache reads
-            made.setdefault("datasets", []).append(dataset(*args, **kwargs))
-            return made["datasets"][-1]
+        def recorded(epochs=None, **kwargs):  # the generator pipeline (forever), or the one the cache reads
+            made["forever" if epochs is None else "once"] = dataset(epochs=epochs, **kwargs)
+            return made["forever" if epochs is None else "once"]
 
         def counted(data, **kwargs):
             fits.append(data)
@@ -68,7 +68,7 @@ def test_fit_rate_times_both_inputs_in_turns(monkeypatch):
     rates = warp_step_profile.fit_rate(toy("recommendation", n=60, n_items=40), 64, epochs=1, rounds=2)
     assert len(rates) == 2 and all(rate > 0 for rate in rates)
     assert made["steps a call"] == TrainConfig().steps_per_execution  # as the library trains
-    generator = made["datasets"][1]
+    generator = made["forever"]
     which = ["generator" if data is generator else "cached" for data in fits]
     # each input traced once, then the two take turns, which goes first alternating
     assert which == ["generator", "cached", "cached", "generator", "generator", "cached"]

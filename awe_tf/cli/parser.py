@@ -325,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "their order) differ from its newest version's (refused without it: the name's clients "
                              "would send ids that mean other things)")
     export.add_argument("--candidates", type=_positive, default=100,
-                        help="labels ScaNN fetches before exact re-ranking; for the scann flavour also the largest k")
+                        help="labels ScaNN fetches before exact re-ranking; for the scann flavour also the largest k "
+                             "where ScaNN searches V (an affinity not built from the training set; else every label)")
     export.add_argument("--recall-queries", type=_positive, default=500,
                         help="test rows of the data set used to measure recall@10, the first 5 also as warmup "
                              "requests (without --dataset or --train: the run's own data; for a model outside a "

@@ -265,15 +265,15 @@ def _train(args) -> int:
     if not auto:
         result = refit(split.train, model_config, train_config, epochs, iterations, out / "final",
                        init_from=start[1], log=print)
-    finished_before = None  # the checkpoints' training time, where every stage was trained by earlier runs
+    nothing_left = False  # every stage trained by earlier runs: this one wrote no checkpoint
     if auto:  # every process's time on the choice, as its record and its stages' checkpoints kept it
         train_seconds = picked.seconds
     else:
         after = runs.checkpoint_times(out)
         earlier = runs.earlier_seconds(before, after)
         train_seconds = earlier + time.perf_counter() - began
-        if before and after == before:  # no checkpoint written: nothing was left to train
-            finished_before = earlier
+        if before and after == before:
+            nothing_left, train_seconds = True, earlier
     model = result.model
     from awe_tf.training.callbacks import worker_directory
 
@@ -316,8 +316,8 @@ def _train(args) -> int:
     if report["affinity_learnt"]:
         print("learnt in G: " + ", ".join(f"{k} = {v:.4f}" for k, v in report["affinity_learnt"].items()))
     _print_table(report, default_monitor(split.train), split.train.task)  # what svd_rank chooses by
-    trained = f"trained in {train_seconds:.1f}s" if finished_before is None else \
-        f"trained by earlier runs, {finished_before:.1f}s as their checkpoints record it (nothing was left to train)"
+    trained = (f"trained by earlier runs, {train_seconds:.1f}s as their checkpoints record it (nothing was left to "
+               "train)" if nothing_left else f"trained in {train_seconds:.1f}s")
     print(f"{trained}; model: {out / runs.RUN_MODEL}; metrics: {out / runs.METRICS}")
     return 0
 

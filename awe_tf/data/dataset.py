@@ -555,9 +555,11 @@ class Dataset:
             text = str(given)
             matches = exact.get(text) or loose.get(text.strip(), [])
             if len(matches) > 1:
-                named = ", ".join(repr(str(self.row_ids[row])) for row in matches[:3])
+                named = [str(self.row_ids[row]) for row in matches[:3]]
+                spaces = "; spaces around an id are left out" if len(set(named)) > 1 else ""
                 raise KeyError(f"{text!r} is the id of {len(matches)} rows of {self.name} (rows {matches[:3]}: "
-                               f"{named}; spaces around an id are left out): pick such a row by its number")
+                               f"{', '.join(map(repr, named))}{spaces}): take such a row by its number, "
+                               f"data.X[[{matches[0]}]]")
             if not matches:
                 raise self._unknown_id(text.strip(), loose)
             rows.append(matches[0])

@@ -343,8 +343,7 @@ class TrainingBatches:
         batches again: each element of a generator costs a call into Python from TensorFlow's
         input thread, and a chunk's call is shared by its batches. The next chunk is made while
         the batches of the last are trained on. Under a multi-worker strategy each worker takes
-        every n-th batch (tf.data's ``DATA`` sharding, as it did of one batch per element), not
-        whole chunks."""
+        every n-th batch once the chunks are cut (tf.data's ``DATA`` sharding), not whole chunks."""
         import tensorflow as tf
 
         b, f, m = (None, None, None) if self.bucketing else (self.batch_size, self.feature_width, self.label_width)

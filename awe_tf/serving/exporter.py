@@ -89,7 +89,9 @@ def weight_array(values, field: str) -> np.ndarray:
 def _whole_k(k, max_k: int) -> int:
     """``k`` (a number, or one held by a 0-dimensional array or tensor) as an int from 1 to
     ``max_k``, or a ValueError saying so."""
-    value = np.asarray(k).item() if np.ndim(k) == 0 and np.asarray(k).dtype.kind not in "mM" else None  # not times
+    given = np.asarray(k)
+    # .item() of a NumPy time span of no unit is a bare int, of a date a number: neither is a count
+    value = given.item() if given.ndim == 0 and given.dtype.kind not in "mM" else None
     try:
         whole = isinstance(value, (numbers.Real, decimal.Decimal)) and not isinstance(value, bool) \
             and float(value).is_integer()
@@ -252,7 +254,9 @@ def export(model, base_dir, name: str, version: int | None = None, flavour: str 
         flavour: ``scann`` (ScaNN retrieval; needs ScaNN's ops to load) or ``portable`` (stock
             ops only; the export fails if any other op slips in).
         keep: keep only this many newest versions.
-        candidates: labels ScaNN fetches per query before exact re-ranking (and the largest k).
+        candidates: labels ScaNN fetches per query before exact re-ranking (and the largest k),
+            where ScaNN searches V (G not built from the training set; where it is, the largest k is
+            every label).
         queries: raw input rows (values as in the data file) used to measure recall@k and as
             warmup requests; default: ``random_queries`` rows of a few random features each.
         log: where progress lines go (``None``: nowhere).
