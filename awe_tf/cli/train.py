@@ -270,10 +270,8 @@ def _train(args) -> int:
         train_seconds = picked.seconds
     else:
         after = runs.checkpoint_times(out)
-        earlier = runs.earlier_seconds(before, after)
-        train_seconds = earlier + time.perf_counter() - began
-        if before and after == before:
-            nothing_left, train_seconds = True, earlier
+        nothing_left = bool(before) and after == before
+        train_seconds = runs.earlier_seconds(before, after) + (0.0 if nothing_left else time.perf_counter() - began)
     model = result.model
     from awe_tf.training.callbacks import worker_directory
 
