@@ -192,6 +192,14 @@ CASES = [
     ("evaluate a missing export", ["evaluate", "--served", "{dir}/noexport"], ["--served", "noexport does not exist"]),
     ("evaluate a folder without a model", ["evaluate", "{dir}/model/weights"], ["holds no saved AWE model",
                                                                                 "awe_model.json"]),
+    ("evaluate an export as the model", ["evaluate", "{dir}/exports/other"],
+     ["exports/other is an export", "not a trained model", "give the run's folder", "--served EXPORT"]),
+    ("export an export", ["export", "{dir}/exports/other/1", "{dir}/base"], ["other/1 is an export"]),
+    ("evaluate the model as its export", ["evaluate", "{dir}/model", "--served", "{dir}/model"],
+     ["--served", "is a trained model", "not an export", "awe-tf export {dir}/model OUTPUT --name NAME"]),
+    ("evaluate the exports' folder as an export", ["evaluate", "{dir}/model", "--served", "{dir}/exports"],
+     ["--served", "holds the exports named, other: give one of them"]),
+    ("inspect a model", ["inspect", "{dir}/model"], ["is a trained model", "not an export"]),
     ("evaluate a model of a damaged config", ["evaluate", "{dir}/damaged-config"],
      ["damaged-config/awe_model.json: not a model's config", "Expecting property name", "is damaged"]),
     ("evaluate a model of a config without its settings", ["evaluate", "{dir}/bare-config"],
@@ -292,6 +300,7 @@ def test_bad_command_lines_stop_with_one_line(argv, words, folder, tmp_path, cap
     error = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(error) == 1 and "Traceback" not in error[0], error
+    words = [word.replace("{dir}", str(folder)) for word in words]
     for word in words:  # "!word": a word the line must not hold
         assert (word[1:] not in error[0]) if word.startswith("!") else (word in error[0]), (word, error[0])
     # nothing written: no output directory, or (a run that got going) no model and no metrics

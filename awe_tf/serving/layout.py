@@ -29,8 +29,26 @@ def latest(model_dir) -> Path:
         raise FileNotFoundError(f"{model_dir} does not exist")
     found = versions(model_dir)
     if not found:
-        raise FileNotFoundError(f"{model_dir} holds no model versions (no all-digit subdirectories)")
+        raise FileNotFoundError(f"{model_dir} holds no model versions (no all-digit subdirectories)"
+                                f"{_instead(model_dir)}")
     return Path(model_dir) / str(found[-1])
+
+
+def _instead(path: Path) -> str:
+    """What to give instead of ``path``, a folder with no export versions, where it is something
+    else a user might take for one: a trained model (a run's folder or a saved model), or the
+    folder exports were written into (``awe-tf export``'s output, holding ``<name>/<version>``)."""
+    from awe_tf.models.saving import CONFIG_FILE  # (saving imports TensorFlow: only for this message)
+    from awe_tf.runs import RUN_MODEL
+
+    path = Path(path)
+    if (path / CONFIG_FILE).exists() or (path / RUN_MODEL / CONFIG_FILE).exists():
+        return (f": it is a trained model (a run's folder or a saved model), not an export; export it first, "
+                f"`awe-tf export {path} OUTPUT --name NAME`, and give OUTPUT/NAME (or OUTPUT/NAME-portable)")
+    exports = sorted(p.name for p in path.iterdir() if p.is_dir() and versions(p)) if path.is_dir() else []
+    if exports:
+        return f": it holds the exports {', '.join(exports)}: give one of them, e.g. {path / exports[0]}"
+    return ""
 
 
 def resolve(path) -> Path:
