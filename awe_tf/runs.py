@@ -457,15 +457,20 @@ def changed_request(run: Path, asked: dict) -> list[str]:
     return changes(recorded, json.loads(json.dumps(asked, default=str)))  # as the record reads back
 
 
-def earlier_baselines(run: Path, model_digest: str, data: dict) -> dict | None:
-    """The baselines the finished run in ``run`` scored, where it published the same model (its U
-    and V's ``model_digest``, :func:`~awe_tf.models.saving.tables_digest`) trained and tested on
-    the same ``data`` (:func:`fingerprints`): a rerun with ``--no-baselines`` keeps them rather
-    than publishing a report without them. None otherwise, or where it scored none."""
+def earlier_report(run: Path, model_digest: str, data: dict) -> dict:
+    """The report (``metrics.json``) of the finished run in ``run``, where it published the same
+    model (its U and V's ``model_digest``, :func:`~awe_tf.models.saving.tables_digest`) trained and
+    tested on the same ``data`` (:func:`fingerprints`); empty otherwise."""
     earlier = read_metrics(run) or {}
     same = (earlier.get("model_digest") == model_digest
             and (earlier.get("request") or {}).get("data") == json.loads(json.dumps(data, default=str)))
-    return earlier.get("baselines") or None if same else None
+    return earlier if same else {}
+
+
+def earlier_baselines(run: Path, model_digest: str, data: dict) -> dict | None:
+    """The baselines :func:`earlier_report`'s run scored: a rerun with ``--no-baselines`` keeps
+    them rather than publishing a report without them. None where there is none."""
+    return earlier_report(run, model_digest, data).get("baselines") or None
 
 
 def shape_text(features: int, labels: int, dimension: int, bias: bool) -> str:

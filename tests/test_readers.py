@@ -381,6 +381,9 @@ def test_rows_without_a_header_or_counted_from_one_and_wide_tables_are_told_apar
     with pytest.raises(DataFormatError, match=re.escape("no row has feature 0 or label 0, so its indices count from 1, "
                                                         "as LibSVM's do: take 1 from each, then put '2 3 2' first")):
         read_xmlrepo(write(tmp_path, "one.txt", "1,2 1:0.5 3:2\n1 2:1\n"))  # labels 1-2, features 1-3
+    with pytest.raises(DataFormatError, match=re.escape("(F and L one more than the largest index its rows use: where "
+                                                        "the data has more features or labels than its rows use")):
+        read_xmlrepo(write(tmp_path, "r.txt", rows))  # the counts computed are a floor: a vocabulary may be larger
     assert read_xmlrepo(write(tmp_path, "h.txt", "2 4 3\n" + rows)).notes == ()
     with pytest.raises(DataFormatError, match=r"o.txt:2: feature index 4 out of range \(0..3: indices count from 0; "
                                               r"are this file's counted from 1"):

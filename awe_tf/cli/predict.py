@@ -89,8 +89,8 @@ def _file_rows(args, split, name: str):
     except (ValueError, FileNotFoundError) as error:
         said = str(error)
         if fmt == "xmlrepo":  # the header the rows alone would have, with the model's F and L, which its rows take
-            said = re.sub(r"put '(\d+) \d+ \d+' first", rf"put '\1 {split.train.n_features} {split.train.n_labels}' "
-                          "first (the model's F and L)", said)
+            counts = rf"put '\1 {split.train.n_features} {split.train.n_labels}' first (the model's F and L)"
+            said = re.sub(r"put '(\d+) \d+ \d+' first( \(F and L[^)]*\))?", counts, said)
         raise UsageError(f"--rows {args.rows}, read as {FORMAT_NAMES[fmt]} (the format of the model's data, {name}): "
                          f"{said}") from None
     if list(rows.feature_names) != list(split.train.feature_names):

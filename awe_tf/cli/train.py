@@ -279,6 +279,8 @@ def _train(args) -> int:
         out = out / worker_directory()
         out.mkdir(parents=True, exist_ok=True)
     digest = tables_digest(model)
+    if nothing_left:  # the finished run's own record, set-up included, rather than its checkpoints' epochs alone
+        train_seconds = runs.earlier_report(out, digest, request["data"]).get("train_seconds", train_seconds)
     kept = runs.earlier_baselines(out, digest, request["data"]) if args.no_baselines else None
     print("scoring the test part with the model" + ("" if args.no_baselines else " and the baselines"))
     if kept:
@@ -314,8 +316,8 @@ def _train(args) -> int:
     if report["affinity_learnt"]:
         print("learnt in G: " + ", ".join(f"{k} = {v:.4f}" for k, v in report["affinity_learnt"].items()))
     _print_table(report, default_monitor(split.train), split.train.task)  # what svd_rank chooses by
-    trained = (f"trained by earlier runs, {train_seconds:.1f}s as their checkpoints record it (nothing was left to "
-               "train)" if nothing_left else f"trained in {train_seconds:.1f}s")
+    trained = (f"trained by earlier runs, {train_seconds:.1f}s as they recorded it (nothing was left to train)"
+               if nothing_left else f"trained in {train_seconds:.1f}s")
     print(f"{trained}; model: {out / runs.RUN_MODEL}; metrics: {out / runs.METRICS}")
     return 0
 

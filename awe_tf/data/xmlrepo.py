@@ -68,8 +68,10 @@ def _counts(path, lines: list[str]) -> str | None:
     labels = [label for row_labels, _ in rows for label in row_labels]
     from_one = bool(features and labels) and min(features) >= 1 and min(labels) >= 1
     header = f"{len(rows)} {max(features, default=-1) + 1 - from_one} {max(labels, default=-1) + 1 - from_one}"
+    put = (f"put '{header}' first (F and L one more than the largest index its rows use: where the data has more "
+           "features or labels than its rows use, words of a vocabulary no row holds, give its own counts)")
     return (f"no row has feature 0 or label 0, so its indices count from 1, as LibSVM's do: take 1 from each, then "
-            f"put '{header}' first" if from_one else f"put '{header}' first")
+            f"{put}" if from_one else put)
 
 
 def read_xmlrepo(path, name: str | None = None, duplicates: str = "error",
