@@ -145,12 +145,19 @@ def recorded_files(run: Path | None) -> tuple[Path, dict] | None:
     return (Path(run), files) if files else None
 
 
+def file_path(path) -> str | None:
+    """A data file's path as a run records it: absolute, but a link as the link, not where it
+    points. An Extreme Classification file's split lists are read beside the path given, so a link
+    read again as its target could find other lists there, or none."""
+    return None if path is None else os.path.abspath(path)
+
+
 def recorded_header(files: dict | None, train) -> str | None:
     """How a record of data files (:func:`recorded_files`, or an export's) says the first line
     of ``train`` was read (``"yes"``: as the columns' names, ``"no"``: as data), where it names
     that file; else None."""
     files = files or {}
-    if files.get("train") == str(Path(train).resolve()) and files.get("header") in ("yes", "no"):
+    if files.get("train") == file_path(train) and files.get("header") in ("yes", "no"):
         return files["header"]
     return None
 

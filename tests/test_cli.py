@@ -875,6 +875,36 @@ def test_a_finished_run_of_other_settings_is_not_replaced_without_a_word(tmp_pat
     assert tested.returncode == 2 and "(the test data changed)" in tested.stderr, tested.stderr
 
 
+def test_a_data_file_given_through_a_link_is_read_again_through_it(tmp_path, capsys):
+    """A run records a data file's path as given (absolute), not where a link points: an Extreme
+    Classification file's split lists are read beside the path, so the file linked into a folder
+    without lists (split by the protocol) and read again at its target, beside lists, would be
+    another split: evaluate then scores the run's own test part, as train did."""
+    from awe_tf import cli
+
+    rng = np.random.default_rng(3)
+    (tmp_path / "own").mkdir()
+    (tmp_path / "linked").mkdir()
+    rows = [f"{t},{(t + 1) % 6} " + " ".join(f"{f}:1" for f in sorted({*rng.choice(10, 3, replace=False).tolist(),
+                                                                         10 + t}))
+            for t in rng.integers(4, size=100)]
+    (tmp_path / "own" / "Toy_data.txt").write_text("100 14 6\n" + "\n".join(rows) + "\n")
+    order = rng.permutation(100) + 1
+    (tmp_path / "own" / "toy_trSplit.txt").write_text("\n".join(map(str, np.sort(order[:70]))) + "\n")
+    (tmp_path / "own" / "toy_tstSplit.txt").write_text("\n".join(map(str, np.sort(order[70:]))) + "\n")
+    (tmp_path / "linked" / "Toy_data.txt").symlink_to(tmp_path / "own" / "Toy_data.txt")
+    out = tmp_path / "run"
+    assert cli.main(["train", "--train", str(tmp_path / "linked" / "Toy_data.txt"), "--epochs", "1", "--dimension",
+                     "4", "--no-validate", "--no-baselines", "-o", str(out)]) == 0
+    trained = capsys.readouterr().out
+    assert "every fifth row of the file" in trained  # split by the protocol: no lists beside the link
+    recorded = json.loads((out / "metrics.json").read_text())
+    assert recorded["data_files"]["train"] == str(tmp_path / "linked" / "Toy_data.txt")
+    assert cli.main(["evaluate", str(out), "--output", str(tmp_path / "again.json")]) == 0
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert again["metrics"] == recorded["metrics"] and again["n_test"] == recorded["n_test"] == 20
+
+
 def test_a_rerun_with_no_baselines_keeps_those_of_the_same_model_only(tmp_path):
     rng = np.random.default_rng(2)
     rows = [f"{rng.integers(4)} " + " ".join(f"{f}:1" for f in sorted(rng.choice(10, 3, replace=False)))

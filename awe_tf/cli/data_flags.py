@@ -54,8 +54,9 @@ def data_files(args, split) -> dict | None:
     them again as they were read (:func:`~awe_tf.runs.read_record`); None for a named data set."""
     if not args.train:
         return None
-    return {"train": str(Path(args.train).resolve()), "test": str(Path(args.test).resolve()) if args.test else None,
-            "labels": str(Path(args.labels).resolve()) if args.labels else None,
+    from awe_tf.runs import file_path
+
+    return {"train": file_path(args.train), "test": file_path(args.test), "labels": file_path(args.labels),
             "format": format_read(args),  # as read, whatever telling it would say later
             "duplicates": args.duplicates, "header": header_read(args, split)}
 
@@ -83,10 +84,10 @@ def dataset_files(args) -> dict | None:
 def _named_files_now(name: str) -> dict:
     """Where the named data set ``name`` is read from now, as :func:`dataset_files` records it."""
     from awe_tf.data.registry import named_files
+    from awe_tf.runs import file_path
 
     train, test, labels, fmt = named_files(name)
-    return {"train": str(train.resolve()), "test": str(test.resolve()) if test else None,
-            "labels": str(labels.resolve()) if labels else None, "format": fmt}
+    return {"train": file_path(train), "test": file_path(test), "labels": file_path(labels), "format": fmt}
 
 
 def flags_of_data(args) -> list[str]:
