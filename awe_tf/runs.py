@@ -63,11 +63,13 @@ class RecordedData:
         source: the file it was read from: a run's ``metrics.json``, an export's record.
         dataset: the named data set (:func:`~awe_tf.data.registry.layout`), or None for files.
         files: ``train``, ``test``, ``labels`` (absolute paths or None), ``format``,
-            ``duplicates`` and ``header`` (how the first line was read), for files; else None.
+            ``duplicates``, ``header`` (how the first line was read) and ``split_column`` (the
+            split of an Extreme Classification file's own lists; 1 where a record has none), for
+            files; else None.
         fingerprints: the :data:`RECORDED` digests of the training and test parts.
         dataset_files: for a named data set, the files it was read from (``train``, ``test``,
-            ``labels``, ``format``; :func:`~awe_tf.cli.data_flags.dataset_files`), read again while
-            they are there; else None.
+            ``labels``, ``format``, ``split_column``; :func:`~awe_tf.cli.data_flags.dataset_files`),
+            read again while they are there; else None.
     """
 
     source: Path

@@ -466,6 +466,10 @@ def test_a_printed_command_names_the_data_as_it_was_read():
     assert flags_of_data(args) == ["--train", os.path.abspath("my clicks.csv"), "--duplicates", "sum", "--header",
                                    "no"]  # files by their absolute paths: the command runs from anywhere
     assert flags_of_data(build_parser().parse_args(["tune", "--dataset", "emotions"])) == ["--dataset", "emotions"]
+    assert flags_of_data(build_parser().parse_args(["tune", "--train", "x_data.txt", "--split-column", "3"])) == [
+        "--train", os.path.abspath("x_data.txt"), "--split-column", "3"]
+    assert "--split-column" not in flags_of_data(build_parser().parse_args(["tune", "--train", "x_data.txt",
+                                                                            "--split-column", "1"]))
 
 
 def test_output_into_a_reader_that_stopped_early_is_no_error():
@@ -903,6 +907,34 @@ def test_a_data_file_given_through_a_link_is_read_again_through_it(tmp_path, cap
     assert cli.main(["evaluate", str(out), "--output", str(tmp_path / "again.json")]) == 0
     again = json.loads((tmp_path / "again.json").read_text())
     assert again["metrics"] == recorded["metrics"] and again["n_test"] == recorded["n_test"] == 20
+
+
+def test_another_split_of_a_files_own_lists_is_recorded_and_read_again(tmp_path, capsys):
+    """--split-column N splits an Extreme Classification file by its lists' column N; the run
+    records it, so evaluate of the run (and a printed command) reads that split again."""
+    from awe_tf import cli
+
+    rng = np.random.default_rng(4)
+    rows = [f"{t},{(t + 1) % 6} " + " ".join(f"{f}:1" for f in sorted({*rng.choice(10, 3, replace=False).tolist(),
+                                                                         10 + t}))
+            for t in rng.integers(4, size=100)]
+    (tmp_path / "Toy_data.txt").write_text("100 14 6\n" + "\n".join(rows) + "\n")
+    orders = [rng.permutation(100) + 1 for _ in range(3)]  # three splits, a column each
+    for name, part in (("toy_trSplit.txt", slice(0, 70)), ("toy_tstSplit.txt", slice(70, 100))):
+        columns = np.stack([np.sort(order[part]) for order in orders], axis=1)
+        (tmp_path / name).write_text("\n".join(" ".join(map(str, line)) for line in columns) + "\n")
+    out = tmp_path / "run"
+    assert cli.main(["train", "--train", str(tmp_path / "Toy_data.txt"), "--split-column", "3", "--epochs", "1",
+                     "--dimension", "4", "--no-validate", "--no-baselines", "-o", str(out)]) == 0
+    assert "the rows toy_tstSplit.txt lists in its column 3: the data set's own split" in capsys.readouterr().out
+    recorded = json.loads((out / "metrics.json").read_text())
+    assert recorded["data_files"]["split_column"] == 3
+    assert cli.main(["evaluate", str(out), "--output", str(tmp_path / "again.json")]) == 0
+    assert json.loads((tmp_path / "again.json").read_text())["metrics"] == recorded["metrics"]
+    capsys.readouterr()
+    # the first split's test rows were trained on here: refused, as any data holding them is
+    assert cli.main(["evaluate", str(out), "--train", str(tmp_path / "Toy_data.txt")]) == 2
+    assert "are ones " in capsys.readouterr().err
 
 
 def test_a_rerun_with_no_baselines_keeps_those_of_the_same_model_only(tmp_path):

@@ -518,11 +518,28 @@ def test_an_extreme_classification_file_is_split_by_the_split_files_beside_it(tm
     assert split.test_rows_file.name == "bibtex_tstSplit.txt"
     assert "the rows bibtex_tstSplit.txt lists in its first column: the data set's own split" in _test_notes(
         coverage(split))
+    # another split: the lists' second column (trSplit 1 2 3 4, tstSplit 5 6), asked for by its number
+    train, test = read_files(data, split_column=2)
+    np.testing.assert_array_equal(train.row_ids, [0, 1, 2, 3])
+    np.testing.assert_array_equal(test.row_ids, [4, 5])
+    second = load_split(data, split_column=np.int64(2))
+    assert second.test_rows_column == 2 and second.test.n_examples == 2
+    assert "the rows bibtex_tstSplit.txt lists in its column 2: the data set's own split" in _test_notes(
+        coverage(second))
+    with pytest.raises(DataFormatError, match=r"bibtex_trSplit.txt:1: this line has 2 columns, so no column 3 \(the "
+                                              r"split asked for\): the lists hold a column per split"):
+        read_files(data, split_column=3)
+    for wrong in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match=r"split_column \(--split-column\) must be a whole number from 1"):
+            read_files(data, split_column=wrong)
     with pytest.raises(ValueError, match=r"Bibtex_data.txt: its split files beside it \(bibtex_trSplit.txt, "
                                          r"bibtex_tstSplit.txt\) say it holds its test rows too: drop --test"):
         read_files(data, given)  # training on the whole file would train on the test rows
     alone = write(tmp_path, "Other_data.txt", rows)
     assert read_files(alone)[1] is None and load_split(alone).test_every == 5
+    with pytest.raises(ValueError, match=r"Other_data.txt: split_column \(--split-column\) 2 chooses a column of the "
+                                         r"split lists beside an Extreme Classification file .*this data has none"):
+        read_files(alone, split_column=2)  # no lists: another column would be read as the protocol's split, unsaid
     renamed = write(tmp_path / "bibtex", "bibtex_all.txt", rows)  # lists beside it, of a file no longer there
     data.rename(tmp_path / "Bibtex_data.txt")
     with pytest.raises(DataFormatError, match=r"bibtex_all.txt: it has no split files of its own, but "
@@ -535,7 +552,7 @@ def test_an_extreme_classification_file_is_split_by_the_split_files_beside_it(tm
     assert read_files(renamed)[1] is None and load_split(renamed).test_every == 5  # the lists are Bibtex_data.txt's
     for name, text, message in (
         ("bibtex_tstSplit.txt", "4\n0\n", r"bibtex_tstSplit.txt:2: row number 0 is outside the data file's rows 1..6"),
-        ("bibtex_tstSplit.txt", "4\n4\n", r"bibtex_tstSplit.txt:2: row 4 is listed twice in the first column"),
+        ("bibtex_tstSplit.txt", "4\n4\n", r"bibtex_tstSplit.txt:2: row 4 is listed twice in column 1"),
         ("bibtex_tstSplit.txt", "4\n5\n", r"bibtex_tstSplit.txt: row 5 is listed as a test row and, in "
                                            r"bibtex_trSplit.txt, as a training row \(1 in both\)"),
         ("bibtex_tstSplit.txt", "4\nx\n", r"bibtex_tstSplit.txt:2: row number 'x' is not an integer"),

@@ -4,6 +4,7 @@ monitored metric, the refusal of --iterations and the settings' configs."""
 from __future__ import annotations
 
 import _thread
+import argparse
 import dataclasses
 import functools
 import os
@@ -17,6 +18,26 @@ if TYPE_CHECKING:
     import argparse
 
     from awe_tf.config import ModelConfig, TrainConfig
+
+
+def whole_number(text: str) -> int:
+    """An option's whole number (argparse's ``type``)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def at_least(minimum: int):
+    """The type of an option that takes a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        value = whole_number(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number of at least {minimum}, got {value}")
+        return value
+
+    return parse
 
 
 class UsageError(ValueError):

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from awe_tf.cli.common import UsageError
+from awe_tf.cli.common import UsageError, at_least
 
 if TYPE_CHECKING:
     from awe_tf.runs import RecordedData
@@ -31,6 +31,9 @@ def add_data_args(parser, without: str = "corel5k, the bundled one"):
     group.add_argument("--header", choices=list(HEADERS), default="auto",
                        help="whether an interactions file's first line names its columns (auto: told from the line; "
                             "train says when it read one)")
+    group.add_argument("--split-column", type=at_least(1), metavar="N",
+                       help="which split of an Extreme Classification file's own split lists (X_trSplit.txt, "
+                            "X_tstSplit.txt beside it: a column per split) splits it (default: 1, the first)")
 
 
 def format_read(args) -> str:
@@ -58,7 +61,7 @@ def data_files(args, split) -> dict | None:
 
     return {"train": file_path(args.train), "test": file_path(args.test), "labels": file_path(args.labels),
             "format": format_read(args),  # as read, whatever telling it would say later
-            "duplicates": args.duplicates, "header": header_read(args, split)}
+            "duplicates": args.duplicates, "header": header_read(args, split), "split_column": split_column(args)}
 
 
 def data_record(args, split, name: str, fingerprints: dict | None = None) -> dict:
@@ -81,13 +84,21 @@ def dataset_files(args) -> dict | None:
     return None if args.train else getattr(args, "named_files", None)
 
 
-def _named_files_now(name: str) -> dict:
-    """Where the named data set ``name`` is read from now, as :func:`dataset_files` records it."""
+def _named_files_now(name: str, column: int) -> dict:
+    """Where the named data set ``name`` is read from now, as :func:`dataset_files` records it,
+    with the split ``column`` read there (:func:`split_column`)."""
     from awe_tf.data.registry import named_files
     from awe_tf.runs import file_path
 
     train, test, labels, fmt = named_files(name)
-    return {"train": file_path(train), "test": file_path(test), "labels": file_path(labels), "format": fmt}
+    return {"train": file_path(train), "test": file_path(test), "labels": file_path(labels), "format": fmt,
+            "split_column": column}
+
+
+def split_column(args) -> int:
+    """The column of an Extreme Classification file's split lists that ``args`` read
+    (``--split-column``, 1 where not given)."""
+    return getattr(args, "split_column", None) or 1
 
 
 def flags_of_data(args) -> list[str]:
@@ -99,7 +110,8 @@ def flags_of_data(args) -> list[str]:
     for flag, value in (*files.items(),
                         ("--format", args.format), ("--duplicates", None if args.duplicates == "error" else
                                                       args.duplicates),
-                        ("--header", None if args.header == "auto" else args.header)):
+                        ("--header", None if args.header == "auto" else args.header),
+                        ("--split-column", None if split_column(args) == 1 else str(split_column(args)))):
         data += [flag, value] if value else []
     return data
 
@@ -111,6 +123,8 @@ def check_data_flags(args) -> None:
     if not args.train and (args.test or args.labels or args.format or args.duplicates != "error"
                            or args.header != "auto"):
         raise UsageError("--test, --labels, --format, --duplicates and --header go with --train")
+    if getattr(args, "split_column", None) is not None and not (args.train or args.dataset):
+        raise UsageError("--split-column goes with --train or --dataset (the data it splits)")
 
 
 def _run_data(args, run: Path | None, record: RecordedData | None = None) -> RecordedData | None:
@@ -134,8 +148,10 @@ def _run_data(args, run: Path | None, record: RecordedData | None = None) -> Rec
         args.train, args.test, args.labels, args.format = (files.get(k) for k in ("train", "test", "labels", "format"))
         args.duplicates = files.get("duplicates", args.duplicates)
         args.header = files.get("header", args.header)
+        args.split_column = files.get("split_column", 1)  # records before it read the first
     elif recorded is not None:
         args.dataset = recorded.dataset
+        args.split_column = (recorded.dataset_files or {}).get("split_column", 1)
         if recorded.dataset_files_here():  # the files it read then, where they are, whatever the name reads now
             args.named_files = recorded.dataset_files
     return recorded
@@ -162,13 +178,14 @@ def load_data(args, run: Path | None = None, record: RecordedData | None = None,
     kept = None  # the files a named data set was read from, as the record gives them
     if args.train:
         split = load_split(args.train, args.test, args.labels, args.format, duplicates=args.duplicates,
-                           header=HEADERS[args.header])
+                           header=HEADERS[args.header], split_column=split_column(args))
         name = split.train.name
     else:
         name = args.dataset or DEFAULT_DATASET
         kept = getattr(args, "named_files", None)
-        args.named_files = files = kept or _named_files_now(name)  # the files read, for the run to record
-        split = load_split(files["train"], files["test"], files["labels"], files["format"], name=name)
+        args.named_files = files = kept or _named_files_now(name, split_column(args))  # read: for the run to record
+        split = load_split(files["train"], files["test"], files["labels"], files["format"], name=name,
+                           split_column=files.get("split_column", 1))
     changed = runs.changed_parts(recorded, split)
     if changed and runs.read_as_binary_before(recorded, split, changed):
         raise UsageError(f"{recorded.source} was made by an awe-tf before commit 608857c, which read this Extreme "

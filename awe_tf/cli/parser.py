@@ -15,6 +15,7 @@ from awe_tf.cli.commands import (
     cmd_reproduce,
     cmd_tune,
 )
+from awe_tf.cli.common import at_least, whole_number
 from awe_tf.cli.data_flags import add_data_args
 from awe_tf.cli.predict import cmd_predict
 from awe_tf.cli.train import cmd_train
@@ -64,29 +65,8 @@ class _Parser(argparse.ArgumentParser):
         return known
 
 
-def _whole(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-
-
-def _at_least(minimum: int):
-    """The type of an option that takes a whole number of at least ``minimum``."""
-
-    def parse(text: str) -> int:
-        value = _whole(text)
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be a whole number of at least {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-_positive = _at_least(1)
-
-
-_non_negative = _at_least(0)
+_positive = at_least(1)
+_non_negative = at_least(0)
 
 
 def _number(text: str) -> float:
@@ -230,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="do not score the baselines (a rerun of the same finished model keeps those it scored)")
     fitting.add_argument("--seed", type=_non_negative, default=train_defaults.seed,
                          help="seed of initialisation, sampling and batch order")
-    fitting.add_argument("--verbose", type=_whole, default=train_defaults.verbose, choices=[0, 1, 2],
+    fitting.add_argument("--verbose", type=whole_number, default=train_defaults.verbose, choices=[0, 1, 2],
                          help="each epoch's progress: 0 none, 1 a progress bar, 2 one line per epoch (the "
                               "stage lines and results tables print at every level; resume, epoch-0 and shard lines "
                               "at 1 or 2)")

@@ -19,6 +19,7 @@ from awe_tf.cli.data_flags import (
     recorded_text,
     same_data,
     spare_data_files,
+    split_column,
 )
 from awe_tf.data.text import some_of
 
@@ -45,7 +46,7 @@ def _whole_data(args):
 
     if args.train:
         train, test = read_files(args.train, args.test, args.labels, args.format, duplicates=args.duplicates,
-                                 header=HEADERS[args.header])
+                                 header=HEADERS[args.header], split_column=split_column(args))
         return merge_interactions(train, test)[0] if test is not None and train.task == RECOMMENDATION else train
     return read_dataset(args.dataset or DEFAULT_DATASET)[0]
 

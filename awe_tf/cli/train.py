@@ -366,7 +366,8 @@ def _test_notes(counts) -> str:
     every = {5: "fifth"}.get(counts.test_every, f"{counts.test_every}-th")
     notes = [f"every {every} row of the file: no test file given"] if counts.test_every else []
     if counts.test_rows_file is not None:
-        notes.append(f"the rows {counts.test_rows_file.name} lists in its first column: the data set's own split")
+        column = "its first column" if counts.test_rows_column == 1 else f"its column {counts.test_rows_column}"
+        notes.append(f"the rows {counts.test_rows_file.name} lists in {column}: the data set's own split")
     if counts.untested_users:
         why = "of the test file with every test interaction a training one" if counts.own_test_file else \
             f"with fewer than {N_HELD_OUT} items"

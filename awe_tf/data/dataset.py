@@ -606,7 +606,8 @@ class Split:
     metrics count them with the rows they leave out for having no positive. ``test_every``: n
     where the test part is every n-th row of one file (annotation data given without a test
     file), else 0. ``test_rows_file``: the file that listed the test part's rows, for a file split
-    by the lists of rows shipped with it, else None. ``held_out``: what the second
+    by the lists of rows shipped with it, else None, and ``test_rows_column`` the column (split)
+    read there. ``held_out``: what the second
     part is for, ``"test"`` in the protocol split that ``load_dataset`` and ``load_split``
     return, ``"validation"`` in a validation carve-out, empty in a split built otherwise
     (training refuses a ``"test"`` split as its validation). ``carved_from``: the data set a
@@ -622,6 +623,7 @@ class Split:
     untested: int = 0
     test_every: int = 0
     test_rows_file: Path | None = None
+    test_rows_column: int = 1
     held_out: str = ""
     carved_from: Dataset | None = dataclasses.field(default=None, repr=False, compare=False)
     own_test_file: bool = False

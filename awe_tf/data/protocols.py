@@ -444,6 +444,7 @@ class Coverage:
 
     test_every: int = 0
     test_rows_file: Path | None = None
+    test_rows_column: int = 1
     own_test_file: bool = False
     untested_users: int = 0
     test_positives_never_trained: int = 0
@@ -483,6 +484,7 @@ def coverage(split: Split) -> Coverage:
     bare = 0 if numeric_used else int((test_X[:, ~untrained].getnnz(axis=1) == 0).sum())
     from_file = not split.test_every and split.test_rows_file is None  # a test file's rows, not the protocol's draw
     return Coverage(test_every=split.test_every, test_rows_file=split.test_rows_file,
+                    test_rows_column=split.test_rows_column,
                     test_rows_trained_on=trained_on(test, train) if from_file else (0, 0),
                     unlabelled_rows=int((train.Y.getnnz(axis=1) == 0).sum()),
                     untrained_labels=int(labels.sum()), test_positives_of_untrained_labels=int(test.Y[:, labels].nnz),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import numbers
 import os
 import re
 from pathlib import Path
@@ -180,7 +181,7 @@ def list_datasets(refused: dict | None = None) -> list[dict]:
 
 
 def read_files(train, test=None, labels=None, format: str | None = None, name: str | None = None,
-               duplicates: str = "error", header: bool | None = None):
+               duplicates: str = "error", header: bool | None = None, split_column: int = 1):
     """Read a data set from files (UTF-8 text).
 
     Args:
@@ -190,7 +191,7 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
             the two files' first lines must be read alike, as columns' names or as data,
             unless ``header`` says how to read both). Without one, an Extreme
             Classification file that has its split files beside it (``X_data.txt``,
-            ``x_trSplit.txt``, ``x_tstSplit.txt``) is split by their first column
+            ``x_trSplit.txt``, ``x_tstSplit.txt``) is split by their ``split_column``
             (:func:`~awe_tf.data.xmlrepo.row_lists`); a test file given beside them is refused
             (the file holds its test rows), and so is a file without lists of its own beside
             lists of a data file that is not there (:func:`~awe_tf.data.xmlrepo.stray_row_lists`),
@@ -204,18 +205,28 @@ def read_files(train, test=None, labels=None, format: str | None = None, name: s
             MovieLens input stays one).
         header: for ``interactions``, whether the first line names the columns (None: told
             from the line, :func:`~awe_tf.data.interactions.read_interactions`).
+        split_column: which split of an Extreme Classification file's own split lists splits it,
+            the lists' column (1-based, the repository's split number; 1, the first, by
+            default); another is refused for data without such lists.
 
     Returns:
         ``(train, test)`` data sets; ``test`` is ``None`` when no test file is given.
     """
-    return _read_files(train, test, labels, format, name, duplicates, header)[:2]
+    return _read_files(train, test, labels, format, name, duplicates, header, split_column)[:2]
 
 
-def _read_files(train, test, labels, format, name, duplicates, header):
+def _read_files(train, test, labels, format, name, duplicates, header, split_column=1):
     """:func:`read_files`, and the :class:`~awe_tf.data.xmlrepo.RowLists` that split the file, or
     None. A test file that holds exactly the training file's rows (the same file, or a copy) is
     refused: the model would be scored on the rows it learnt from."""
-    first, second, lists = _read_parts(train, test, labels, format, name, duplicates, header)
+    if isinstance(split_column, bool) or not isinstance(split_column, numbers.Integral) or split_column < 1:
+        raise ValueError(f"split_column (--split-column) must be a whole number from 1, the lists' first column; got "
+                         f"{split_column!r}")
+    first, second, lists = _read_parts(train, test, labels, format, name, duplicates, header, int(split_column))
+    if split_column != 1 and lists is None:
+        raise ValueError(f"{train}: split_column (--split-column) {split_column} chooses a column of the split lists "
+                         "beside an Extreme Classification file (X_trSplit.txt, X_tstSplit.txt); this data has none: "
+                         "leave it out")
     if second is not None and lists is None and second.same_content(first):
         same = "is the training file" if Path(test).resolve() == Path(train).resolve() else \
             f"holds the same rows as {train}"
@@ -226,7 +237,7 @@ def _read_files(train, test, labels, format, name, duplicates, header):
     return first, second, lists
 
 
-def _read_parts(train, test, labels, format, name, duplicates, header):
+def _read_parts(train, test, labels, format, name, duplicates, header, split_column=1):
     """:func:`_read_files` without its check of the test file's rows."""
     train = Path(train)
     fmt = format or guess_format(train)
@@ -259,7 +270,7 @@ def _read_parts(train, test, labels, format, name, duplicates, header):
         with _read_as_named(format is None, "Extreme Classification text by its .txt name",
                             header_only=True):  # another layout fails on its first line
             first = read_xmlrepo(train, name, duplicates)
-        lists = row_lists(train)
+        lists = row_lists(train, split_column)
         stray = stray_row_lists(train) if lists is None and test is None else {}
         if stray:  # split by the protocol, the file's own split beside it would go unused, unsaid
             names = " or ".join(sorted(set(stray.values())))
@@ -408,12 +419,14 @@ def load_dataset(name: str = DEFAULT_DATASET) -> Split:
 
 
 def load_split(train, test=None, labels=None, format=None, name=None, duplicates: str = "error",
-               header: bool | None = None) -> Split:
+               header: bool | None = None, split_column: int = 1) -> Split:
     """Files read by :func:`read_files`, split by the protocol (by a file's own split files,
-    where it has them: the split's ``test_rows_file`` names the list of its test rows)."""
-    first, second, lists = _read_files(train, test, labels, format, name, duplicates, header)
+    where it has them: the split's ``test_rows_file`` names the list of its test rows, and
+    ``test_rows_column`` the column read)."""
+    first, second, lists = _read_files(train, test, labels, format, name, duplicates, header, split_column)
     split = protocol_split(first, second)
-    return split if lists is None else dataclasses.replace(split, test_rows_file=lists.test)
+    return split if lists is None else dataclasses.replace(split, test_rows_file=lists.test,
+                                                           test_rows_column=lists.column)
 
 
 __all__ = ["Dataset", "list_datasets", "load_dataset", "load_split", "read_files", "DEFAULT_DATASET"]

@@ -6,7 +6,8 @@ its parts separated by spaces or tabs.
 
 Some of the repository's data sets are one file with their splits beside it (``Bibtex_data.txt``,
 ``bibtex_trSplit.txt``, ``bibtex_tstSplit.txt``): each split file lists 1-based row numbers, one
-column per split. :func:`row_lists` finds them and :func:`read_row_lists` reads the first split.
+column per split. :func:`row_lists` finds them and :func:`read_row_lists` reads one split, the
+first unless another column is asked for.
 """
 
 from __future__ import annotations
@@ -156,10 +157,12 @@ SPLIT_FILES = {"training": "_trSplit.txt", "test": "_tstSplit.txt"}  # after the
 @dataclasses.dataclass(frozen=True)
 class RowLists:
     """A data file's own split, as the repository ships it: the files listing its training and
-    its test rows (1-based row numbers, a column per split; the first column is the split read)."""
+    its test rows (1-based row numbers, a column per split), and the column read (1-based, the
+    repository's split number; the first by default)."""
 
     train: Path
     test: Path
+    column: int = 1
 
 
 def _folder_files(folder: Path) -> list[Path]:
@@ -174,12 +177,12 @@ def _split_files(files: list[Path]) -> list[tuple[str, str, Path]]:
             if there.name.lower().endswith(suffix.lower())]
 
 
-def row_lists(path) -> RowLists | None:
+def row_lists(path, column: int = 1) -> RowLists | None:
     """The split files beside the data file ``path`` (``X_data.txt``, or ``X.txt``, ->
     ``X_trSplit.txt`` and ``X_tstSplit.txt`` in any letter case, as the repository ships
     ``Bibtex_data.txt`` beside ``bibtex_trSplit.txt``), or None where there are none. One without
     the other is refused, naming the missing one, and so are two files that differ in letter case
-    only."""
+    only. ``column``: the split they are read for (:class:`RowLists`)."""
     path = Path(path)
     stem = path.stem[:-5] if path.stem.lower().endswith("_data") else path.stem
     found = {}
@@ -197,7 +200,7 @@ def row_lists(path) -> RowLists | None:
         other = "test" if part == "training" else "training"
         raise DataFormatError(there, f"this lists the {part} rows of {path.name}, but the file listing its {other} "
                                      f"rows, {stem}{SPLIT_FILES[other]} (in any letter case), is not beside it")
-    return RowLists(found["training"], found["test"])
+    return RowLists(found["training"], found["test"], column)
 
 
 def stray_row_lists(path) -> dict[Path, str]:
@@ -211,13 +214,17 @@ def stray_row_lists(path) -> dict[Path, str]:
             if not names & {f"{stem}_data.txt".lower(), f"{stem}.txt".lower()}}
 
 
-def _listed_rows(path: Path, n: int) -> np.ndarray:
-    """The 0-based rows of a split file's first column (1-based numbers up to ``n``), each once."""
+def _listed_rows(path: Path, n: int, column: int = 1) -> np.ndarray:
+    """The 0-based rows of a split file's ``column`` (1-based numbers up to ``n``), each once."""
     rows, lines = [], []
     for line_no, line in text_lines(path):
         fields = line.split()
         if fields:
-            number = parse_int(path, fields[0], line_no, "row number")
+            if len(fields) < column:
+                raise DataFormatError(path, f"this line has {len(fields)} column{'s' * (len(fields) != 1)}, so no "
+                                            f"column {column} (the split asked for): the lists hold a column per "
+                                            "split", line_no)
+            number = parse_int(path, fields[column - 1], line_no, "row number")
             if not 1 <= number <= n:
                 raise DataFormatError(path, f"row number {number} is outside the data file's rows 1..{n} "
                                             "(split files count rows from 1)", line_no)
@@ -229,17 +236,17 @@ def _listed_rows(path: Path, n: int) -> np.ndarray:
     seen = np.zeros(n, np.int64)
     for row, line_no in zip(rows, lines, strict=True):
         if seen[row]:
-            raise DataFormatError(path, f"row {row + 1} is listed twice in the first column (line {seen[row]} too)",
+            raise DataFormatError(path, f"row {row + 1} is listed twice in column {column} (line {seen[row]} too)",
                                   line_no)
         seen[row] = line_no
     return np.sort(rows)
 
 
 def read_row_lists(lists: RowLists, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(training rows, test rows)``, 0-based and in the data file's order, of the first split
-    in ``lists`` over a data file of ``n`` rows. The two cover every row once, as the repository's
+    """``(training rows, test rows)``, 0-based and in the data file's order, of the split in
+    ``lists`` (its column) over a data file of ``n`` rows. The two cover every row once, as the repository's
     do: a row in both, or in neither (the lists of another file?), is refused."""
-    train, test = _listed_rows(lists.train, n), _listed_rows(lists.test, n)
+    train, test = _listed_rows(lists.train, n, lists.column), _listed_rows(lists.test, n, lists.column)
     both = np.intersect1d(train, test)
     if both.size:
         raise DataFormatError(lists.test, f"row {int(both[0]) + 1} is listed as a test row and, in {lists.train.name}, "
