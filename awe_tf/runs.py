@@ -68,8 +68,8 @@ class RecordedData:
             files; else None.
         fingerprints: the :data:`RECORDED` digests of the training and test parts.
         dataset_files: for a named data set, the files it was read from (``train``, ``test``,
-            ``labels``, ``format``, ``split_column``; :func:`~awe_tf.cli.data_flags.dataset_files`),
-            read again while they are there; else None.
+            ``labels``, ``format``; :func:`~awe_tf.cli.data_flags.dataset_files`), read again while
+            they are there; else None.
     """
 
     source: Path
@@ -148,10 +148,11 @@ def recorded_files(run: Path | None) -> tuple[Path, dict] | None:
 
 
 def file_path(path) -> str | None:
-    """A data file's path as a run records it: absolute, but a link as the link, not where it
-    points. An Extreme Classification file's split lists are read beside the path given, so a link
-    read again as its target could find other lists there, or none."""
-    return None if path is None else os.path.abspath(path)
+    """A data file's path as a run records it: absolute, as given otherwise (a link is not
+    followed, nor a ``..`` after one taken as text). An Extreme Classification file's split lists
+    are read beside the path given, so a link read again as its target could find other lists
+    there, or none."""
+    return None if path is None else str(Path(path).absolute())
 
 
 def recorded_header(files: dict | None, train) -> str | None:
@@ -159,7 +160,8 @@ def recorded_header(files: dict | None, train) -> str | None:
     of ``train`` was read (``"yes"``: as the columns' names, ``"no"``: as data), where it names
     that file; else None."""
     files = files or {}
-    if files.get("train") == file_path(train) and files.get("header") in ("yes", "no"):
+    recorded = files.get("train")  # the same file, however reached: a header is the file's, not its path's
+    if recorded and Path(recorded).resolve() == Path(train).resolve() and files.get("header") in ("yes", "no"):
         return files["header"]
     return None
 
@@ -469,17 +471,12 @@ def changed_request(run: Path, asked: dict) -> list[str]:
 def earlier_report(run: Path, model_digest: str, data: dict) -> dict:
     """The report (``metrics.json``) of the finished run in ``run``, where it published the same
     model (its U and V's ``model_digest``, :func:`~awe_tf.models.saving.tables_digest`) trained and
-    tested on the same ``data`` (:func:`fingerprints`); empty otherwise."""
+    tested on the same ``data`` (:func:`fingerprints`); empty otherwise. A rerun that trained
+    nothing takes its time from it, and one with ``--no-baselines`` its baselines."""
     earlier = read_metrics(run) or {}
     same = (earlier.get("model_digest") == model_digest
             and (earlier.get("request") or {}).get("data") == json.loads(json.dumps(data, default=str)))
     return earlier if same else {}
-
-
-def earlier_baselines(run: Path, model_digest: str, data: dict) -> dict | None:
-    """The baselines :func:`earlier_report`'s run scored: a rerun with ``--no-baselines`` keeps
-    them rather than publishing a report without them. None where there is none."""
-    return earlier_report(run, model_digest, data).get("baselines") or None
 
 
 def shape_text(features: int, labels: int, dimension: int, bias: bool) -> str:

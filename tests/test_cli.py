@@ -380,7 +380,7 @@ def test_train_says_when_its_epochs_are_chosen_on_few_rows_or_capped(tmp_path):
     (tmp_path / "rows.txt").write_text("0 1:1\n")  # rows without their header: the model's counts are named
     refused = run("predict", str(tmp_path / "run"), "--rows", str(tmp_path / "rows.txt"), check=False)
     assert refused.returncode == 2 and "put '1 5 3' first (the model's F and L)" in refused.stderr
-    assert "largest index" not in refused.stderr  # the counts the rows alone give are not the ones asked for
+    assert "as its rows use them" not in refused.stderr  # the counts the rows alone give are not the ones asked for
 
 
 def test_a_copy_of_a_header_yes_file_is_refused_with_the_header_named(tmp_path):
@@ -931,10 +931,32 @@ def test_another_split_of_a_files_own_lists_is_recorded_and_read_again(tmp_path,
     assert recorded["data_files"]["split_column"] == 3
     assert cli.main(["evaluate", str(out), "--output", str(tmp_path / "again.json")]) == 0
     assert json.loads((tmp_path / "again.json").read_text())["metrics"] == recorded["metrics"]
+    # an export records it too: evaluate --served of the export alone scores the same split
+    assert cli.main(["export", str(out), str(tmp_path / "models"), "--name", "toy", "--flavour", "portable"]) == 0
+    assert cli.main(["evaluate", "--served", str(tmp_path / "models" / "toy"), "--output",
+                     str(tmp_path / "served.json")]) == 0
+    assert json.loads((tmp_path / "served.json").read_text())["metrics"] == recorded["metrics"]
+    (tmp_path / "rows.txt").write_text("2 14 6\n 0:1 10:1\n 1:1 11:1\n")
+    assert cli.main(["predict", str(out), "--rows", str(tmp_path / "rows.txt"), "-k", "2"]) == 0
     capsys.readouterr()
-    # the first split's test rows were trained on here: refused, as any data holding them is
-    assert cli.main(["evaluate", str(out), "--train", str(tmp_path / "Toy_data.txt")]) == 2
-    assert "are ones " in capsys.readouterr().err
+    # the first split's test rows were trained on here: refused, as any data holding them is, saying which it read
+    data = ["--train", str(tmp_path / "Toy_data.txt")]
+    assert cli.main(["evaluate", str(out), *data]) == 2
+    refused = capsys.readouterr().err
+    assert "are ones " in refused and "read split column 3 of its lists: --split-column 3 reads that split" in refused
+    assert cli.main(["train", *data, "--epochs", "1", "--dimension", "4", "--no-validate", "--no-baselines", "-o",
+                     str(out)]) == 2
+    refused = capsys.readouterr().err
+    assert "holds a finished run of other data" in refused and "--split-column 3 reads that split" in refused
+    # a record made before runs recorded the column (none: the first) reads the first split
+    first = tmp_path / "first"
+    assert cli.main(["train", *data, "--epochs", "1", "--dimension", "4", "--no-validate", "--no-baselines", "-o",
+                     str(first)]) == 0
+    report = json.loads((first / "metrics.json").read_text())
+    assert report["data_files"].pop("split_column") == 1
+    (first / "metrics.json").write_text(json.dumps(report))
+    assert cli.main(["evaluate", str(first), "--output", str(tmp_path / "first.json")]) == 0
+    assert json.loads((tmp_path / "first.json").read_text())["metrics"] == report["metrics"] != recorded["metrics"]
 
 
 def test_a_rerun_with_no_baselines_keeps_those_of_the_same_model_only(tmp_path):

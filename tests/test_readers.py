@@ -381,9 +381,11 @@ def test_rows_without_a_header_or_counted_from_one_and_wide_tables_are_told_apar
     with pytest.raises(DataFormatError, match=re.escape("no row has feature 0 or label 0, so its indices count from 1, "
                                                         "as LibSVM's do: take 1 from each, then put '2 3 2' first")):
         read_xmlrepo(write(tmp_path, "one.txt", "1,2 1:0.5 3:2\n1 2:1\n"))  # labels 1-2, features 1-3
-    with pytest.raises(DataFormatError, match=re.escape("(F and L one more than the largest index its rows use: where "
-                                                        "the data has more features or labels than its rows use")):
+    with pytest.raises(DataFormatError, match=re.escape("put '2 4 3' first (F and L as its rows use them: give the "
+                                                        "data's own where it has more features or labels)")):
         read_xmlrepo(write(tmp_path, "r.txt", rows))  # the counts computed are a floor: a vocabulary may be larger
+    with pytest.raises(DataFormatError, match=re.escape("put '2 9 5' first (train.txt's F and L)")):
+        read_xmlrepo(write(tmp_path, "r.txt", rows), counts_of=(Path("train.txt"), 9, 5))  # a test file's: those
     assert read_xmlrepo(write(tmp_path, "h.txt", "2 4 3\n" + rows)).notes == ()
     with pytest.raises(DataFormatError, match=r"o.txt:2: feature index 4 out of range \(0..3: indices count from 0; "
                                               r"are this file's counted from 1"):

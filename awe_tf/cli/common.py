@@ -1,5 +1,6 @@
-"""What the commands share: the usage error, output paths checked before any work, the
-monitored metric, the refusal of --iterations and the settings' configs."""
+"""What the commands share: the usage error, the whole-number option types, output paths
+checked before any work, the monitored metric, the refusal of --iterations and the settings'
+configs."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +30,7 @@ def whole_number(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
-def at_least(minimum: int):
+def at_least(minimum: int) -> Callable[[str], int]:
     """The type of an option that takes a whole number of at least ``minimum``."""
 
     def parse(text: str) -> int:

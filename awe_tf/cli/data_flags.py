@@ -3,7 +3,6 @@ data a run recorded, which a later command on that run reads by default."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,8 +31,8 @@ def add_data_args(parser, without: str = "corel5k, the bundled one"):
                        help="whether an interactions file's first line names its columns (auto: told from the line; "
                             "train says when it read one)")
     group.add_argument("--split-column", type=at_least(1), metavar="N",
-                       help="which split of an Extreme Classification file's own split lists (X_trSplit.txt, "
-                            "X_tstSplit.txt beside it: a column per split) splits it (default: 1, the first)")
+                       help="split an Extreme Classification --train file by column N of the X_trSplit.txt and "
+                            "X_tstSplit.txt lists beside it, its split N (default: 1)")
 
 
 def format_read(args) -> str:
@@ -84,15 +83,13 @@ def dataset_files(args) -> dict | None:
     return None if args.train else getattr(args, "named_files", None)
 
 
-def _named_files_now(name: str, column: int) -> dict:
-    """Where the named data set ``name`` is read from now, as :func:`dataset_files` records it,
-    with the split ``column`` read there (:func:`split_column`)."""
+def _named_files_now(name: str) -> dict:
+    """Where the named data set ``name`` is read from now, as :func:`dataset_files` records it."""
     from awe_tf.data.registry import named_files
     from awe_tf.runs import file_path
 
     train, test, labels, fmt = named_files(name)
-    return {"train": file_path(train), "test": file_path(test), "labels": file_path(labels), "format": fmt,
-            "split_column": column}
+    return {"train": file_path(train), "test": file_path(test), "labels": file_path(labels), "format": fmt}
 
 
 def split_column(args) -> int:
@@ -104,9 +101,11 @@ def split_column(args) -> int:
 def flags_of_data(args) -> list[str]:
     """The command-line flags that name ``args``' data (what a printed ``train`` command needs),
     defaults left out; files by their absolute paths, so the command runs from any directory."""
+    from awe_tf.runs import file_path
+
     data = ["--dataset", args.dataset] if args.dataset else []
-    files = {flag: os.path.abspath(value) if value else None
-             for flag, value in (("--train", args.train), ("--test", args.test), ("--labels", args.labels))}
+    files = {flag: file_path(value) for flag, value in (("--train", args.train), ("--test", args.test),
+                                                        ("--labels", args.labels))}
     for flag, value in (*files.items(),
                         ("--format", args.format), ("--duplicates", None if args.duplicates == "error" else
                                                       args.duplicates),
@@ -123,8 +122,9 @@ def check_data_flags(args) -> None:
     if not args.train and (args.test or args.labels or args.format or args.duplicates != "error"
                            or args.header != "auto"):
         raise UsageError("--test, --labels, --format, --duplicates and --header go with --train")
-    if getattr(args, "split_column", None) is not None and not (args.train or args.dataset):
-        raise UsageError("--split-column goes with --train or --dataset (the data it splits)")
+    if getattr(args, "split_column", None) is not None and not args.train:
+        raise UsageError("--split-column goes with --train: an Extreme Classification file with its split lists "
+                         "beside it")
 
 
 def _run_data(args, run: Path | None, record: RecordedData | None = None) -> RecordedData | None:
@@ -151,7 +151,6 @@ def _run_data(args, run: Path | None, record: RecordedData | None = None) -> Rec
         args.split_column = files.get("split_column", 1)  # records before it read the first
     elif recorded is not None:
         args.dataset = recorded.dataset
-        args.split_column = (recorded.dataset_files or {}).get("split_column", 1)
         if recorded.dataset_files_here():  # the files it read then, where they are, whatever the name reads now
             args.named_files = recorded.dataset_files
     return recorded
@@ -183,9 +182,8 @@ def load_data(args, run: Path | None = None, record: RecordedData | None = None,
     else:
         name = args.dataset or DEFAULT_DATASET
         kept = getattr(args, "named_files", None)
-        args.named_files = files = kept or _named_files_now(name, split_column(args))  # read: for the run to record
-        split = load_split(files["train"], files["test"], files["labels"], files["format"], name=name,
-                           split_column=files.get("split_column", 1))
+        args.named_files = files = kept or _named_files_now(name)  # the files read, for the run to record
+        split = load_split(files["train"], files["test"], files["labels"], files["format"], name=name)
     changed = runs.changed_parts(recorded, split)
     if changed and runs.read_as_binary_before(recorded, split, changed):
         raise UsageError(f"{recorded.source} was made by an awe-tf before commit 608857c, which read this Extreme "
@@ -269,6 +267,23 @@ def _training_file_alone(run: Path):
         return None
 
 
+def split_column_hint(run: Path, split) -> str:
+    """Where ``split`` is of an Extreme Classification file's own lists and the run in ``run`` read
+    another of their columns (its record's ``split_column``), what says so and how to read the run's:
+    an error's ending; else empty."""
+    from awe_tf import runs
+
+    try:
+        files = (runs.read_metrics(run) or {}).get("data_files") or {}
+    except (OSError, runs.RunError):
+        return ""
+    column = files.get("split_column", 1)
+    if split.test_rows_file is None or not files.get("train") or column == split.test_rows_column:
+        return ""
+    return f"; {run} read split column {column} of its lists: " + (
+        f"--split-column {column} reads that split" if column != 1 else "leave --split-column out to read it")
+
+
 def check_not_trained_on(run: Path | None, split, name: str, recorded: RecordedData | None) -> None:
     """Where a command was given data (``recorded`` is None) to score the run in ``run`` on,
     refuse a test part that repeats the run's training rows (:func:`~awe_tf.data.overlap.trained_on`)
@@ -304,7 +319,8 @@ def check_not_trained_on(run: Path | None, split, name: str, recorded: RecordedD
     told = f"{seen[0]:,} of the {seen[1]:,} {what} of {name} are ones {run} was trained on"
     if mostly_trained_on(seen, usual):
         raise UsageError(f"{told}: scoring them would measure what the model remembers, not how it ranks. Give no "
-                         "data to score the run's own test part, or data it was not trained on (--test FILE)")
+                         "data to score the run's own test part, or data it was not trained on (--test FILE)"
+                         f"{split_column_hint(run, split)}")
     own_part = f"its own test part: {usual[0]:,} of {usual[1]:,}" if own_test is not None else \
         "its own test file is gone"
     print(f"note: {told} ({own_part}); they are scored with the rest")

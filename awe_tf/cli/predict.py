@@ -7,7 +7,6 @@ out), so what it prints is what the evaluated model ranks."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from awe_tf.cli.common import UsageError, empty_row_ranking, note_unpublished, output_file
@@ -86,14 +85,11 @@ def _file_rows(args, split, name: str):
 
     fmt, labels = _data_format(args)
     try:
-        rows = read_mulan(args.rows, labels, unlabelled=True) if fmt == "mulan" else read_xmlrepo(args.rows)
+        rows = read_mulan(args.rows, labels, unlabelled=True) if fmt == "mulan" else \
+            read_xmlrepo(args.rows, header_counts=("the model's", split.train.n_features, split.train.n_labels))
     except (ValueError, FileNotFoundError) as error:
-        said = str(error)
-        if fmt == "xmlrepo":  # the header the rows alone would have, with the model's F and L, which its rows take
-            counts = rf"put '\1 {split.train.n_features} {split.train.n_labels}' first (the model's F and L)"
-            said = re.sub(r"put '(\d+) \d+ \d+' first( \(F and L[^)]*\))?", counts, said)
         raise UsageError(f"--rows {args.rows}, read as {FORMAT_NAMES[fmt]} (the format of the model's data, {name}): "
-                         f"{said}") from None
+                         f"{error}") from None
     if list(rows.feature_names) != list(split.train.feature_names):
         raise UsageError(f"--rows {args.rows}: its features are not those of {name} that {args.model} was trained "
                          f"on: {first_difference(split.train.feature_names, rows.feature_names)}; give rows with the "

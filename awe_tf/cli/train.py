@@ -22,7 +22,7 @@ from awe_tf.cli.common import (
     scored_rows_line,
     writable_directory,
 )
-from awe_tf.cli.data_flags import check_parts, data_record, load_data
+from awe_tf.cli.data_flags import check_parts, data_record, load_data, split_column_hint
 
 
 def cmd_train(args) -> int:
@@ -187,8 +187,8 @@ def _train(args) -> int:
     if not args.restart:
         changed = runs.changed_request(out, request)
         if changed:  # a finished run of other settings: its model would be replaced without a word
-            raise UsageError(f"{out} holds a finished run of other data or settings ({'; '.join(changed)}): give "
-                             "another --output, or --restart to discard it")
+            raise UsageError(f"{out} holds a finished run of other data or settings ({'; '.join(changed)}"
+                             f"{split_column_hint(out, split)}): give another --output, or --restart to discard it")
     if args.restart:  # everything of earlier runs goes: a killed restart leaves no old model behind
         discarded = runs.discard(out)
         args.discarded = True  # from here, an interruption is gone on from without --restart
@@ -279,9 +279,10 @@ def _train(args) -> int:
         out = out / worker_directory()
         out.mkdir(parents=True, exist_ok=True)
     digest = tables_digest(model)
+    earlier = runs.earlier_report(out, digest, request["data"])  # of this model and data: {} where none
     if nothing_left:  # the finished run's own record, set-up included, rather than its checkpoints' epochs alone
-        train_seconds = runs.earlier_report(out, digest, request["data"]).get("train_seconds", train_seconds)
-    kept = runs.earlier_baselines(out, digest, request["data"]) if args.no_baselines else None
+        train_seconds = earlier.get("train_seconds", train_seconds)
+    kept = earlier.get("baselines") if args.no_baselines else None  # a rerun with --no-baselines keeps them
     print("scoring the test part with the model" + ("" if args.no_baselines else " and the baselines"))
     if kept:
         print(f"{DETAIL}--no-baselines: the baselines scored by the earlier run in {out} are kept (the same model "
@@ -366,8 +367,9 @@ def _test_notes(counts) -> str:
     every = {5: "fifth"}.get(counts.test_every, f"{counts.test_every}-th")
     notes = [f"every {every} row of the file: no test file given"] if counts.test_every else []
     if counts.test_rows_file is not None:
-        column = "its first column" if counts.test_rows_column == 1 else f"its column {counts.test_rows_column}"
-        notes.append(f"the rows {counts.test_rows_file.name} lists in {column}: the data set's own split")
+        own = ("in its first column: the data set's own split" if counts.test_rows_column == 1 else
+               f"in its column {counts.test_rows_column}: the data set's own split {counts.test_rows_column}")
+        notes.append(f"the rows {counts.test_rows_file.name} lists {own}")
     if counts.untested_users:
         why = "of the test file with every test interaction a training one" if counts.own_test_file else \
             f"with fewer than {N_HELD_OUT} items"

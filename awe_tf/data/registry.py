@@ -222,11 +222,11 @@ def _read_files(train, test, labels, format, name, duplicates, header, split_col
     if isinstance(split_column, bool) or not isinstance(split_column, numbers.Integral) or split_column < 1:
         raise ValueError(f"split_column (--split-column) must be a whole number from 1, the lists' first column; got "
                          f"{split_column!r}")
-    first, second, lists = _read_parts(train, test, labels, format, name, duplicates, header, int(split_column))
-    if split_column != 1 and lists is None:
+    if split_column != 1 and ((format or guess_format(Path(train))) != "xmlrepo" or row_lists(train) is None):
         raise ValueError(f"{train}: split_column (--split-column) {split_column} chooses a column of the split lists "
                          "beside an Extreme Classification file (X_trSplit.txt, X_tstSplit.txt); this data has none: "
-                         "leave it out")
+                         "leave it out")  # refused before the file is read: a large one takes a while
+    first, second, lists = _read_parts(train, test, labels, format, name, duplicates, header, int(split_column))
     if second is not None and lists is None and second.same_content(first):
         same = "is the training file" if Path(test).resolve() == Path(train).resolve() else \
             f"holds the same rows as {train}"

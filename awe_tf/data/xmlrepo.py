@@ -56,11 +56,12 @@ def _check_index(path, line_no: int, what: str, index: int, count: int) -> None:
                               f"{ONE_BASED if index == count else ''})", line_no)
 
 
-def _counts(path, lines: list[str]) -> str | None:
+def _counts(path, lines: list[str], given: tuple[str, int, int] | None = None) -> str | None:
     """What to put first in a file of rows without the header 'N F L' (LibSVM's multi-label
-    layout): the header, its rows and one more than its largest feature and label index; where no
-    row has feature 0 or label 0 (LibSVM counts from 1), taking 1 from each index first, and the
-    header of the rows so counted. None where a line does not read as a row."""
+    layout): the header, its rows and, where ``given`` (``(whose, F, L)``: a training file's, a
+    model's) does not say them, one more than its largest feature and label index (a floor: the
+    data's vocabulary may hold more); where no row has feature 0 or label 0 (LibSVM counts from
+    1), taking 1 from each index first. None where a line does not read as a row."""
     try:
         rows = [_row(path, line_no, line) for line_no, line in enumerate(lines, start=1) if line.strip()]
     except DataFormatError:
@@ -68,15 +69,19 @@ def _counts(path, lines: list[str]) -> str | None:
     features = [index for _, pairs in rows for index, _ in pairs]
     labels = [label for row_labels, _ in rows for label in row_labels]
     from_one = bool(features and labels) and min(features) >= 1 and min(labels) >= 1
-    header = f"{len(rows)} {max(features, default=-1) + 1 - from_one} {max(labels, default=-1) + 1 - from_one}"
-    put = (f"put '{header}' first (F and L one more than the largest index its rows use: where the data has more "
-           "features or labels than its rows use, words of a vocabulary no row holds, give its own counts)")
+    if given is not None:
+        whose, n_features, n_labels = given
+        put = f"put '{len(rows)} {n_features} {n_labels}' first ({whose} F and L)"
+    else:
+        put = (f"put '{len(rows)} {max(features, default=-1) + 1 - from_one} {max(labels, default=-1) + 1 - from_one}' "
+               "first (F and L as its rows use them: give the data's own where it has more features or labels)")
     return (f"no row has feature 0 or label 0, so its indices count from 1, as LibSVM's do: take 1 from each, then "
             f"{put}" if from_one else put)
 
 
 def read_xmlrepo(path, name: str | None = None, duplicates: str = "error",
-                 counts_of: tuple[Path, int, int] | None = None) -> Dataset:
+                 counts_of: tuple[Path, int, int] | None = None,
+                 header_counts: tuple[str, int, int] | None = None) -> Dataset:
     """Read one file of the repository's format into a data set. Its features are sparse
     values (bag-of-words or tf-idf); the columns holding a value other than 0 and 1 are numeric,
     as for any annotation data set without declared types (:class:`~awe_tf.data.dataset.Dataset`),
@@ -88,7 +93,8 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error",
 
     ``counts_of``: ``(training file, F, L)`` for a test file, whose header must count the same
     features and labels (checked before its rows, whose indices would be refused for the header's
-    counts instead)."""
+    counts instead). ``header_counts``: ``(whose, F, L)``, the counts a file without a header is
+    told to give (a model's, for rows to rank), where ``counts_of`` gives none."""
     path = Path(path)
     lines = [line for _, line in text_lines(path)]
     if not lines or not lines[0].strip():
@@ -96,12 +102,12 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error",
     header = lines[0].split()
     if len(header) != 3 or any(":" in h or "," in h for h in header):  # a row's index:value pairs, its label list
         shown = lines[0] if len(lines[0]) <= 60 else lines[0][:60] + "..."
-        counts = _counts(path, lines) if any(mark in lines[0] for mark in ":,") else None  # a row, not a header
+        given = (f"{counts_of[0]}'s", *counts_of[1:]) if counts_of is not None else header_counts
+        counts = _counts(path, lines, given) if any(mark in lines[0] for mark in ":,") else None  # a row, no header
         raise DataFormatError(path, f"the first line must be the header 'N F L', got {shown!r}: N the rows, F the "
                                     "features and L the labels (indices count from 0: F and L are one more than the "
                                     "largest)" + (f". A file of rows without it (LibSVM's multi-label layout): "
-                                                  f"{counts} (a test file takes the training file's F and L)"
-                                                  if counts else ""), 1)
+                                                  f"{counts}" if counts else ""), 1)
     n, n_features, n_labels = (parse_int(path, h, 1, "header count") for h in header)
     if min(n, n_features, n_labels) < 1:
         raise DataFormatError(path, f"header counts 'N F L' must be at least 1, got {lines[0].strip()!r}", 1)

@@ -61,22 +61,17 @@ def model_directory(directory) -> Path:
     if checkpoint_dirs(directory) or (directory / AUTO).is_dir():  # steps' too; --affinity auto's stages
         raise FileNotFoundError(f"{directory} is an awe-tf train run that has not finished (checkpoints, no "
                                 f"{RUN_MODEL}/ yet): run its command again to resume it, or wait for it to finish")
-    if _exported(directory):
-        raise FileNotFoundError(f"{directory} is an export (a SavedModel for TF Serving), not a trained model: give "
-                                "the run's folder (or its model/) here; `awe-tf evaluate RUN --served EXPORT` scores "
-                                "an export against its model, and awe_tf.serving.load(EXPORT) loads it in Python")
+    from awe_tf.serving.layout import exports_below
+
+    exported = exports_below(directory)
+    if exported:
+        what = "is an export (a SavedModel for TF Serving)" if len(exported[0].relative_to(directory).parts) < 2 \
+            else "holds exports (SavedModels for TF Serving)"
+        raise FileNotFoundError(f"{directory} {what}, not a trained model: give the "
+                                "run's folder (or its model/) here; `awe-tf evaluate RUN --served EXPORT` scores an "
+                                "export against its model, and awe_tf.serving.load(EXPORT) loads it in Python")
     raise FileNotFoundError(f"{directory} holds no saved AWE model (no {CONFIG_FILE} here, nor in {RUN_MODEL}/ as in "
                             "a run's output)")
-
-
-def _exported(directory: Path) -> bool:
-    """Whether ``directory`` holds exports rather than a model: a SavedModel, an export's version
-    folders (all-digit names), or exports' folders (``awe-tf export``'s output: ``NAME/1``)."""
-    def versions(folder):
-        return folder.is_dir() and any(p.is_dir() and p.name.isdigit() for p in folder.iterdir())
-
-    return (directory / "saved_model.pb").exists() or versions(directory) or (
-        directory.is_dir() and any(versions(p) for p in directory.iterdir()))
 
 
 def run_directory(directory) -> Path | None:

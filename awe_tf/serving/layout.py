@@ -29,26 +29,37 @@ def latest(model_dir) -> Path:
         raise FileNotFoundError(f"{model_dir} does not exist")
     found = versions(model_dir)
     if not found:
-        raise FileNotFoundError(f"{model_dir} holds no model versions (no all-digit subdirectories)"
-                                f"{_instead(model_dir)}")
+        raise FileNotFoundError(_not_an_export(Path(model_dir)))
     return Path(model_dir) / str(found[-1])
 
 
-def _instead(path: Path) -> str:
-    """What to give instead of ``path``, a folder with no export versions, where it is something
-    else a user might take for one: a trained model (a run's folder or a saved model), or the
-    folder exports were written into (``awe-tf export``'s output, holding ``<name>/<version>``)."""
+def exports_below(path) -> list[Path]:
+    """The folders of the SavedModels (``saved_model.pb``) at ``path`` or up to two folders below
+    it: an export's version, an export (``NAME/1``), the folder exports were written into
+    (``BASE/NAME/1``)."""
+    path = Path(path)
+    if not path.is_dir():
+        return []
+    return sorted(found.parent for pattern in ("saved_model.pb", "*/saved_model.pb", "*/*/saved_model.pb")
+                  for found in path.glob(pattern))
+
+
+def _not_an_export(path: Path) -> str:
+    """Why ``path``, a folder with no versions, is no export, and what to give instead where it is
+    something a user might take for one: a trained model (a run's folder or a saved model), or the
+    folder exports were written into."""
     from awe_tf.models.saving import CONFIG_FILE  # (saving imports TensorFlow: only for this message)
     from awe_tf.runs import RUN_MODEL
 
-    path = Path(path)
     if (path / CONFIG_FILE).exists() or (path / RUN_MODEL / CONFIG_FILE).exists():
-        return (f": it is a trained model (a run's folder or a saved model), not an export; export it first, "
-                f"`awe-tf export {path} OUTPUT --name NAME`, and give OUTPUT/NAME (or OUTPUT/NAME-portable)")
-    exports = sorted(p.name for p in path.iterdir() if p.is_dir() and versions(p)) if path.is_dir() else []
-    if exports:
-        return f": it holds the exports {', '.join(exports)}: give one of them, e.g. {path / exports[0]}"
-    return ""
+        return (f"{path} is a trained model (a run's folder or a saved model), not an export: export it first, "
+                f"`awe-tf export {path} BASE --name NAME`, and give BASE/NAME (or BASE/NAME-portable)")
+    names = sorted({below.relative_to(path).parts[0] for below in exports_below(path)
+                    if len(below.relative_to(path).parts) == 2})
+    if names:
+        listed = ", ".join(map(repr, names[:-1])) + " and " + repr(names[-1]) if len(names) > 1 else repr(names[0])
+        return f"{path} holds the exports {listed}, not one export: give one of them, e.g. {path / names[0]}"
+    return f"{path} holds no model versions (no all-digit subdirectories)"
 
 
 def resolve(path) -> Path:
