@@ -512,6 +512,7 @@ def test_an_extreme_classification_file_is_split_by_the_split_files_beside_it(tm
     write(tmp_path / "bibtex", "bibtex_tstSplit.txt", "4 5\n2 6\n")
     given = write(tmp_path, "test.txt", "1 3 2\n1 0:1\n")
     train, test = read_files(data)
+    assert train.name == test.name == "Bibtex"  # as the repository names it, without the file's "_data"
     np.testing.assert_array_equal(train.row_ids, [0, 2, 4, 5])
     np.testing.assert_array_equal(test.row_ids, [1, 3])
     np.testing.assert_allclose(test.X.toarray(), [[0, 1, 0], [2, 0, 0]])

@@ -151,7 +151,7 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error",
         feature_names=[f"f{i}" for i in range(n_features)],
         label_names=[f"l{i}" for i in range(n_labels)],
         task=ANNOTATION,
-        name=name or data_name(path),
+        name=name or (_stem(path) if _stem(path) not in ("", path.stem) else data_name(path)),
         notes=(f"no row of {path.name} has feature 0 or label 0: indices count from 0 here; if the file's count "
                "from 1, as LibSVM's do, take 1 from each",) if from_one else (),
     )
@@ -183,6 +183,12 @@ def _split_files(files: list[Path]) -> list[tuple[str, str, Path]]:
             if there.name.lower().endswith(suffix.lower())]
 
 
+def _stem(path: Path) -> str:
+    """The data set's name in an Extreme Classification file's name, as the repository spells it:
+    ``Bibtex_data.txt`` (whose split lists are ``bibtex_trSplit.txt``, ...) -> ``Bibtex``."""
+    return path.stem[:-5] if path.stem.lower().endswith("_data") else path.stem
+
+
 def row_lists(path, column: int = 1) -> RowLists | None:
     """The split files beside the data file ``path`` (``X_data.txt``, or ``X.txt``, ->
     ``X_trSplit.txt`` and ``X_tstSplit.txt`` in any letter case, as the repository ships
@@ -190,7 +196,7 @@ def row_lists(path, column: int = 1) -> RowLists | None:
     the other is refused, naming the missing one, and so are two files that differ in letter case
     only. ``column``: the split they are read for (:class:`RowLists`)."""
     path = Path(path)
-    stem = path.stem[:-5] if path.stem.lower().endswith("_data") else path.stem
+    stem = _stem(path)
     found = {}
     for their_stem, part, there in _split_files(_folder_files(path.parent)):
         if their_stem.lower() != stem.lower():
