@@ -901,12 +901,21 @@ def test_a_data_file_given_through_a_link_is_read_again_through_it(tmp_path, cap
     assert cli.main(["train", "--train", str(tmp_path / "linked" / "Toy_data.txt"), "--epochs", "1", "--dimension",
                      "4", "--no-validate", "--no-baselines", "-o", str(out)]) == 0
     trained = capsys.readouterr().out
-    assert "every fifth row of the file" in trained  # split by the protocol: no lists beside the link
+    assert "every fifth row of the file" in trained  # split by the protocol: no lists beside the link, as it says
+    assert f"links to {tmp_path / 'own' / 'Toy_data.txt'}, beside which lie split lists" in trained
     recorded = json.loads((out / "metrics.json").read_text())
     assert recorded["data_files"]["train"] == str(tmp_path / "linked" / "Toy_data.txt")
+    assert recorded["data_files"]["split_column"] is None  # no lists read
     assert cli.main(["evaluate", str(out), "--output", str(tmp_path / "again.json")]) == 0
     again = json.loads((tmp_path / "again.json").read_text())
     assert again["metrics"] == recorded["metrics"] and again["n_test"] == recorded["n_test"] == 20
+    capsys.readouterr()
+    assert cli.main(["evaluate", str(out), "--train", str(tmp_path / "own" / "Toy_data.txt")]) == 2  # its lists' split
+    assert "with no split lists beside it, split by the protocol: give that path" in capsys.readouterr().err
+    assert cli.main(["train", "--train", str(tmp_path / "linked" / "Toy_data.txt"), "--split-column", "2", "-o",
+                     str(tmp_path / "never")]) == 2
+    assert f"(the file it links to, {tmp_path / 'own' / 'Toy_data.txt'}, has: give that path)" in \
+        capsys.readouterr().err
 
 
 def test_another_split_of_a_files_own_lists_is_recorded_and_read_again(tmp_path, capsys):
@@ -931,6 +940,7 @@ def test_another_split_of_a_files_own_lists_is_recorded_and_read_again(tmp_path,
     assert recorded["data_files"]["split_column"] == 3
     assert cli.main(["evaluate", str(out), "--output", str(tmp_path / "again.json")]) == 0
     assert json.loads((tmp_path / "again.json").read_text())["metrics"] == recorded["metrics"]
+    assert "metrics.json records, the split lists column 3)" in capsys.readouterr().out  # the data line says so
     # an export records it too: evaluate --served of the export alone scores the same split
     assert cli.main(["export", str(out), str(tmp_path / "models"), "--name", "toy", "--flavour", "portable"]) == 0
     assert cli.main(["evaluate", "--served", str(tmp_path / "models" / "toy"), "--output",

@@ -60,7 +60,8 @@ def data_files(args, split) -> dict | None:
 
     return {"train": file_path(args.train), "test": file_path(args.test), "labels": file_path(args.labels),
             "format": format_read(args),  # as read, whatever telling it would say later
-            "duplicates": args.duplicates, "header": header_read(args, split), "split_column": split_column(args)}
+            "duplicates": args.duplicates, "header": header_read(args, split),
+            "split_column": split.test_rows_column if split.test_rows_file is not None else None}  # lists read
 
 
 def data_record(args, split, name: str, fingerprints: dict | None = None) -> dict:
@@ -148,7 +149,7 @@ def _run_data(args, run: Path | None, record: RecordedData | None = None) -> Rec
         args.train, args.test, args.labels, args.format = (files.get(k) for k in ("train", "test", "labels", "format"))
         args.duplicates = files.get("duplicates", args.duplicates)
         args.header = files.get("header", args.header)
-        args.split_column = files.get("split_column", 1)  # records before it read the first
+        args.split_column = files.get("split_column") or 1  # none: no lists read, or a record before it (the first)
     elif recorded is not None:
         args.dataset = recorded.dataset
         if recorded.dataset_files_here():  # the files it read then, where they are, whatever the name reads now
@@ -207,7 +208,9 @@ def recorded_text(recorded: RecordedData | None, args) -> str:
     if recorded is None:
         return ""
     files = getattr(args, "named_files", None) if recorded.dataset else None  # a record of files names none
-    return f" (what {recorded.source} records{', read from ' + str(Path(files['train']).parent) if files else ''})"
+    column = (recorded.files or {}).get("split_column") or 1
+    return (f" (what {recorded.source} records{', read from ' + str(Path(files['train']).parent) if files else ''}"
+            f"{f', the split lists column {column}' if column != 1 else ''})")
 
 
 def _named_folder(name: str) -> str:
@@ -269,16 +272,22 @@ def _training_file_alone(run: Path):
 
 def split_column_hint(run: Path, split) -> str:
     """Where ``split`` is of an Extreme Classification file's own lists and the run in ``run`` read
-    another of their columns (its record's ``split_column``), what says so and how to read the run's:
-    an error's ending; else empty."""
+    another of their columns (its record's ``split_column``), or the file through a path without
+    them (``split_column`` None), what says so and how to read the run's: an error's ending; else
+    empty."""
     from awe_tf import runs
 
     try:
         files = (runs.read_metrics(run) or {}).get("data_files") or {}
     except (OSError, runs.RunError):
         return ""
-    column = files.get("split_column", 1)
-    if split.test_rows_file is None or not files.get("train") or column == split.test_rows_column:
+    if split.test_rows_file is None or not files.get("train"):
+        return ""
+    if "split_column" in files and files["split_column"] is None:  # recorded as read without lists
+        return (f"; {run} read {files['train']} with no split lists beside it, split by the protocol: give that path "
+                "to read its split")
+    column = files.get("split_column", 1)  # a record before it: the first
+    if column == split.test_rows_column:
         return ""
     return f"; {run} read split column {column} of its lists: " + (
         f"--split-column {column} reads that split" if column != 1 else "leave --split-column out to read it")

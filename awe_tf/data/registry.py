@@ -15,7 +15,7 @@ from awe_tf.data.interactions import MOVIELENS_FILES, read_interactions, read_mo
 from awe_tf.data.mulan import meka_hint, read_mulan
 from awe_tf.data.protocols import N_HELD_OUT, protocol_split
 from awe_tf.data.text import some_of
-from awe_tf.data.xmlrepo import read_row_lists, read_xmlrepo, row_lists, stray_row_lists
+from awe_tf.data.xmlrepo import linked_row_lists, read_row_lists, read_xmlrepo, row_lists, stray_row_lists
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "datasets"
 DEFAULT_DATASET = "corel5k"
@@ -222,10 +222,13 @@ def _read_files(train, test, labels, format, name, duplicates, header, split_col
     if isinstance(split_column, bool) or not isinstance(split_column, numbers.Integral) or split_column < 1:
         raise ValueError(f"split_column (--split-column) must be a whole number from 1, the lists' first column; got "
                          f"{split_column!r}")
-    if split_column != 1 and ((format or guess_format(Path(train))) != "xmlrepo" or row_lists(train) is None):
+    xmlrepo = (format or guess_format(Path(train))) == "xmlrepo"
+    if split_column != 1 and (not xmlrepo or row_lists(train) is None):
+        linked = linked_row_lists(train) if xmlrepo else None
         raise ValueError(f"{train}: split_column (--split-column) {split_column} chooses a column of the split lists "
-                         "beside an Extreme Classification file (X_trSplit.txt, X_tstSplit.txt); this data has none: "
-                         "leave it out")  # refused before the file is read: a large one takes a while
+                         "beside an Extreme Classification file (X_trSplit.txt, X_tstSplit.txt); this data has none"
+                         + (f" beside it (the file it links to, {linked}, has: give that path)" if linked else
+                            ": leave it out"))  # refused before the file is read: a large one takes a while
     first, second, lists = _read_parts(train, test, labels, format, name, duplicates, header, int(split_column))
     if second is not None and lists is None and second.same_content(first):
         same = "is the training file" if Path(test).resolve() == Path(train).resolve() else \
@@ -287,6 +290,11 @@ def _read_parts(train, test, labels, format, name, duplicates, header, split_col
             return first.rows(train_rows), first.rows(test_rows), lists
         second = read_xmlrepo(test, name, duplicates, counts_of=(train, first.n_features, first.n_labels)) \
             if test else None
+        linked = linked_row_lists(train) if test is None else None
+        if linked is not None:  # a data set's own split is not passed over unsaid
+            first.notes = (*first.notes, f"{train} links to {linked}, beside which lie split lists: lists are read "
+                                         "beside the path given, so this file is split by the protocol; give that "
+                                         "path to split it by them")
         return first, second, None
     if fmt == "interactions":  # the reader refuses a table's rows, a .csv of features and labels
         first = read_interactions(train, name, duplicates, header)

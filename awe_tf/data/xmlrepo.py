@@ -215,6 +215,16 @@ def row_lists(path, column: int = 1) -> RowLists | None:
     return RowLists(found["training"], found["test"], column)
 
 
+def linked_row_lists(path) -> Path | None:
+    """The file ``path`` links to (itself, or through a linked folder) where that file has split
+    lists beside it and ``path`` has none (lists are read beside the path given); else None."""
+    target = Path(path).resolve()
+    try:
+        return target if row_lists(path) is None and row_lists(target) is not None else None
+    except DataFormatError:  # lists there that are not a pair: not this file's split either way
+        return None
+
+
 def stray_row_lists(path) -> dict[Path, str]:
     """Split files beside the data file ``path`` that belong to no data file there, each with the
     name of the data file it would split: ``S_trSplit.txt`` or ``S_tstSplit.txt`` (any letter

@@ -67,9 +67,9 @@ def model_directory(directory) -> Path:
     if exported:
         what = "is an export (a SavedModel for TF Serving)" if len(exported[0].relative_to(directory).parts) < 2 \
             else "holds exports (SavedModels for TF Serving)"
-        raise FileNotFoundError(f"{directory} {what}, not a trained model: give the "
-                                "run's folder (or its model/) here; `awe-tf evaluate RUN --served EXPORT` scores an "
-                                "export against its model, and awe_tf.serving.load(EXPORT) loads it in Python")
+        raise FileNotFoundError(f"{directory} {what}, not a trained model: give the run's folder (or its model/) it "
+                                "was exported from; `awe-tf evaluate --served EXPORT` scores an export on its own, and "
+                                "awe_tf.serving.load(EXPORT) loads it in Python")
     raise FileNotFoundError(f"{directory} holds no saved AWE model (no {CONFIG_FILE} here, nor in {RUN_MODEL}/ as in "
                             "a run's output)")
 
