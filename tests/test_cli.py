@@ -381,6 +381,10 @@ def test_train_says_when_its_epochs_are_chosen_on_few_rows_or_capped(tmp_path):
     refused = run("predict", str(tmp_path / "run"), "--rows", str(tmp_path / "rows.txt"), check=False)
     assert refused.returncode == 2 and "put '1 5 3' first (the model's F and L)" in refused.stderr
     assert "as its rows use them" not in refused.stderr  # the counts the rows alone give are not the ones asked for
+    (tmp_path / "rows.txt").write_text("1 4 3\n0 1:1\n")  # a header of other counts: refused, naming the model's
+    refused = run("predict", str(tmp_path / "run"), "--rows", str(tmp_path / "rows.txt"), check=False)
+    assert refused.returncode == 2 and "its header's 4 features and 3 labels differ from the model's 5 and 3" \
+        in refused.stderr
 
 
 def test_a_copy_of_a_header_yes_file_is_refused_with_the_header_named(tmp_path):

@@ -86,7 +86,7 @@ def _file_rows(args, split, name: str):
     fmt, labels = _data_format(args)
     try:
         rows = read_mulan(args.rows, labels, unlabelled=True) if fmt == "mulan" else \
-            read_xmlrepo(args.rows, header_counts=("the model's", split.train.n_features, split.train.n_labels))
+            read_xmlrepo(args.rows, counts_of=("the model", split.train.n_features, split.train.n_labels))
     except (ValueError, FileNotFoundError) as error:
         raise UsageError(f"--rows {args.rows}, read as {FORMAT_NAMES[fmt]} (the format of the model's data, {name}): "
                          f"{error}") from None

@@ -80,8 +80,7 @@ def _counts(path, lines: list[str], given: tuple[str, int, int] | None = None) -
 
 
 def read_xmlrepo(path, name: str | None = None, duplicates: str = "error",
-                 counts_of: tuple[Path, int, int] | None = None,
-                 header_counts: tuple[str, int, int] | None = None) -> Dataset:
+                 counts_of: tuple[Path | str, int, int] | None = None) -> Dataset:
     """Read one file of the repository's format into a data set. Its features are sparse
     values (bag-of-words or tf-idf); the columns holding a value other than 0 and 1 are numeric,
     as for any annotation data set without declared types (:class:`~awe_tf.data.dataset.Dataset`),
@@ -91,10 +90,10 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error",
     as it is; declared numeric in ARFF, standardised.) A feature or label given twice in a row is
     an error, or with ``duplicates="sum"`` feature values add up (a label stays one).
 
-    ``counts_of``: ``(training file, F, L)`` for a test file, whose header must count the same
-    features and labels (checked before its rows, whose indices would be refused for the header's
-    counts instead). ``header_counts``: ``(whose, F, L)``, the counts a file without a header is
-    told to give (a model's, for rows to rank), where ``counts_of`` gives none."""
+    ``counts_of``: ``(training file, F, L)`` for a test file (or ``("the model", F, L)`` for rows
+    a model ranks), whose header must count the same features and labels (checked before its rows,
+    whose indices would be refused for the header's counts instead), and which a file without a
+    header is told to give."""
     path = Path(path)
     lines = [line for _, line in text_lines(path)]
     if not lines or not lines[0].strip():
@@ -102,7 +101,7 @@ def read_xmlrepo(path, name: str | None = None, duplicates: str = "error",
     header = lines[0].split()
     if len(header) != 3 or any(":" in h or "," in h for h in header):  # a row's index:value pairs, its label list
         shown = lines[0] if len(lines[0]) <= 60 else lines[0][:60] + "..."
-        given = (f"{counts_of[0]}'s", *counts_of[1:]) if counts_of is not None else header_counts
+        given = (f"{counts_of[0]}'s", *counts_of[1:]) if counts_of is not None else None
         counts = _counts(path, lines, given) if any(mark in lines[0] for mark in ":,") else None  # a row, no header
         raise DataFormatError(path, f"the first line must be the header 'N F L', got {shown!r}: N the rows, F the "
                                     "features and L the labels (indices count from 0: F and L are one more than the "
