@@ -148,11 +148,18 @@ def recorded_files(run: Path | None) -> tuple[Path, dict] | None:
 
 
 def file_path(path) -> str | None:
-    """A data file's path as a run records it: absolute, as given otherwise (a link is not
-    followed, nor a ``..`` after one taken as text). An Extreme Classification file's split lists
-    are read beside the path given, so a link read again as its target could find other lists
-    there, or none."""
-    return None if path is None else str(Path(path).absolute())
+    """A data file's path as a run records it: absolute, with ``..`` tidied away where that names
+    the same folder, and a link not followed. An Extreme Classification file's split lists are read
+    beside the path given, so a link read again as its target could find other lists there, or
+    none (and ``link/..`` is the folder above the link's target, not the folder holding the link)."""
+    if path is None:
+        return None
+    given, tidy = Path(path).absolute(), Path(os.path.abspath(path))
+    try:
+        same = tidy == given or tidy.parent.samefile(given.parent)
+    except OSError:  # a folder that is not there: nothing is read beside it
+        same = True
+    return str(tidy if same else given)
 
 
 def recorded_header(files: dict | None, train) -> str | None:

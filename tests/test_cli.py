@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -920,6 +921,23 @@ def test_a_data_file_given_through_a_link_is_read_again_through_it(tmp_path, cap
                      str(tmp_path / "never")]) == 2
     assert f"(the file it links to, {tmp_path / 'own' / 'Toy_data.txt'}, has: give that path)" in \
         capsys.readouterr().err
+
+
+def test_a_recorded_path_drops_dots_only_where_they_name_the_same_folder(tmp_path, monkeypatch):
+    """``..`` after a link is the folder above the link's target: a path through it is recorded as
+    given, so that it reads the same file (and lists) again; elsewhere the path is tidied."""
+    from awe_tf.runs import file_path
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "elsewhere" / "sub").mkdir(parents=True)
+    (tmp_path / "data" / "x.txt").write_text("here")
+    (tmp_path / "elsewhere" / "x.txt").write_text("there")
+    (tmp_path / "data" / "link").symlink_to(tmp_path / "elsewhere" / "sub")
+    monkeypatch.chdir(tmp_path / "data")
+    through = file_path("link/../x.txt")
+    assert through == str(tmp_path / "data" / "link" / ".." / "x.txt") and Path(through).read_text() == "there"
+    assert file_path("../data/x.txt") == str(tmp_path / "data" / "x.txt")
+    assert file_path(None) is None
 
 
 def test_another_split_of_a_files_own_lists_is_recorded_and_read_again(tmp_path, capsys):
