@@ -64,8 +64,9 @@ class RecordedData:
         dataset: the named data set (:func:`~awe_tf.data.registry.layout`), or None for files.
         files: ``train``, ``test``, ``labels`` (absolute paths or None), ``format``,
             ``duplicates``, ``header`` (how the first line was read) and ``split_column`` (the
-            split of an Extreme Classification file's own lists; 1 where a record has none), for
-            files; else None.
+            column of an Extreme Classification file's own split lists read; None where no lists
+            were read; absent from records made before it, which read the first), for files;
+            else None.
         fingerprints: the :data:`RECORDED` digests of the training and test parts.
         dataset_files: for a named data set, the files it was read from (``train``, ``test``,
             ``labels``, ``format``; :func:`~awe_tf.cli.data_flags.dataset_files`), read again while
